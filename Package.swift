@@ -1,0 +1,102 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// librdkafka >= 2.1 lives in /usr/local (scripts/setup builds it there when Debian's is older);
+// the rpath makes the binary load that build rather than any older system copy.
+let localLib: [LinkerSetting] = [
+    .unsafeFlags(["-L/usr/local/lib", "-Xlinker", "-rpath", "-Xlinker", "/usr/local/lib"])
+]
+let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "sluice",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "sluice", targets: ["sluice"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+    ],
+    targets: [
+        // MARK: C libraries
+        .systemLibrary(name: "CRdKafka", path: "Sources/CRdKafka"),
+        .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl"),
+        .systemLibrary(name: "CJansson", path: "Sources/CJansson", pkgConfig: "jansson"),
+        .target(
+            name: "CSimdjson",
+            path: "Sources/CSimdjson",
+            cxxSettings: [.unsafeFlags(["-O3"])],
+            linkerSettings: [.linkedLibrary("simdjson"), .linkedLibrary("stdc++")]
+        ),
+
+        // MARK: Sluice libraries
+        .target(
+            name: "SluiceCore",
+            dependencies: [
+                "CSimdjson", "CJansson",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Mustache", package: "swift-mustache"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "SluiceKafka",
+            dependencies: ["CRdKafka", "SluiceCore", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict,
+            linkerSettings: localLib
+        ),
+        .target(
+            name: "SluiceHTTP",
+            dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "SluiceConnectors",
+            dependencies: ["SluiceCore", "SluiceKafka", "SluiceHTTP", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "SluiceRuntime",
+            dependencies: [
+                "SluiceCore", "SluiceKafka", "SluiceHTTP", "SluiceConnectors",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "sluice",
+            dependencies: [
+                "SluiceCore", "SluiceKafka", "SluiceRuntime", "SluiceConnectors",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict,
+            linkerSettings: localLib
+        ),
+
+        // MARK: Tests
+        .target(
+            name: "SluiceTestSupport",
+            dependencies: ["SluiceCore", "SluiceKafka"],
+            path: "Tests/SluiceTestSupport",
+            swiftSettings: strict
+        ),
+        .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceTestSupport"], swiftSettings: strict),
+        .testTarget(name: "SluiceKafkaTests", dependencies: ["SluiceKafka", "SluiceTestSupport"], swiftSettings: strict, linkerSettings: localLib),
+        .testTarget(name: "SluiceHTTPTests", dependencies: ["SluiceHTTP", "SluiceTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "SluiceIntegrationTests",
+            dependencies: ["SluiceRuntime", "SluiceTestSupport", "SluiceKafka", "SluiceCore"],
+            swiftSettings: strict,
+            linkerSettings: localLib
+        ),
+    ],
+    swiftLanguageModes: [.v6],
+    cxxLanguageStandard: .cxx17
+)
