@@ -80,6 +80,21 @@ let package = Package(
             linkerSettings: localLib
         ),
 
+        // MARK: Benchmarks (`make bench`, `make bench-match`)
+        .executableTarget(
+            name: "sluice-bench-match",
+            dependencies: ["SluiceCore"],
+            path: "Benchmarks/MatchBenchmark",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "sluice-bench",
+            dependencies: ["SluiceCore", "SluiceKafka", "SluiceRuntime", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/PipelineBenchmark",
+            swiftSettings: strict,
+            linkerSettings: localLib
+        ),
+
         // MARK: Tests
         .target(
             name: "SluiceTestSupport",

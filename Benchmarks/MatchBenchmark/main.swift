@@ -1,0 +1,1 @@
+print("bench-match: not yet implemented")

@@ -1,0 +1,102 @@
+import Yams
+
+/// A YAML node with its file position, for loaders that must report `path:line:column`.
+/// Yams keeps a `Mark` (0-based line and column) on every node; this type turns those into
+/// diagnostics and converts scalars with YAML 1.2 core-schema typing.
+public struct YAMLNode: @unchecked Sendable {  // Yams.Node is a value type of strings and arrays; never mutated after load
+    public let node: Node
+    public let path: String
+
+    public init(node: Node, path: String) {
+        self.node = node
+        self.path = path
+    }
+
+    /// Loads one YAML document after `${VAR}` interpolation from `environment`.
+    public static func load(path: String, text: String, environment: [String: String]) throws(Diagnostics) -> YAMLNode? {
+        let interpolated: String
+        do { interpolated = try EnvironmentInterpolation.apply(text, environment: environment) } catch {
+            throw Diagnostics([Diagnostic(path: path, line: error.line, column: error.column, message: error.message)])
+        }
+        do {
+            guard let node = try Yams.compose(yaml: interpolated) else { return nil }
+            return YAMLNode(node: node, path: path)
+        } catch let error as YamlError {
+            throw Diagnostics([YAMLNode.diagnostic(for: error, path: path)])
+        } catch {
+            throw Diagnostics([Diagnostic(path: path, message: "\(error)")])
+        }
+    }
+
+    static func diagnostic(for error: YamlError, path: String) -> Diagnostic {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _):
+            return Diagnostic(path: path, line: mark.line, column: mark.column, message: "invalid YAML: \(problem)")
+        case .composer(_, let problem, let mark, _):
+            return Diagnostic(path: path, line: mark.line, column: mark.column, message: "invalid YAML: \(problem)")
+        default:
+            return Diagnostic(path: path, message: "invalid YAML: \(error)")
+        }
+    }
+
+    public var line: Int { (node.mark?.line ?? 0) }
+    public var column: Int { (node.mark?.column ?? 0) }
+
+    /// A diagnostic located at this node.
+    public func error(_ message: String) -> Diagnostic {
+        Diagnostic(path: path, line: max(line, 1), column: max(column, 1), message: message)
+    }
+
+    public var isMapping: Bool { node.mapping != nil }
+    public var isSequence: Bool { node.sequence != nil }
+    public var isNull: Bool { node.scalar.map { YAMLNode.isNullScalar($0) } ?? false }
+
+    /// Mapping entries in document order, with the key node (for positions of unknown keys).
+    public var entries: [(key: String, keyNode: YAMLNode, value: YAMLNode)] {
+        guard let mapping = node.mapping else { return [] }
+        return mapping.map { k, v in (k.string ?? "", YAMLNode(node: k, path: path), YAMLNode(node: v, path: path)) }
+    }
+
+    public subscript(key: String) -> YAMLNode? {
+        guard let mapping = node.mapping else { return nil }
+        return mapping[key].map { YAMLNode(node: $0, path: path) }
+    }
+
+    public var items: [YAMLNode] { node.sequence?.map { YAMLNode(node: $0, path: path) } ?? [] }
+
+    public var string: String? { node.scalar?.string }
+
+    /// Converts the node to JSON, typing plain scalars by the YAML 1.2 core schema (so a JSON
+    /// pattern pasted into YAML keeps its numbers, booleans and nulls; quoted scalars stay strings).
+    public func json() -> JSON {
+        switch node {
+        case .scalar(let s):
+            if s.style != .plain { return .string(s.string) }
+            if YAMLNode.isNullScalar(s) { return .null }
+            switch s.string {
+            case "true", "True", "TRUE": return .bool(true)
+            case "false", "False", "FALSE": return .bool(false)
+            default: break
+            }
+            if let number = YAMLNode.number(s.string) { return number }
+            return .string(s.string)
+        case .mapping(let m):
+            return .object(m.map { k, v in (key: k.string ?? "", value: YAMLNode(node: v, path: path).json()) })
+        case .sequence(let seq):
+            return .array(seq.map { YAMLNode(node: $0, path: path).json() })
+        case .alias:
+            return .null
+        }
+    }
+
+    static func isNullScalar(_ s: Node.Scalar) -> Bool {
+        s.style == .plain && ["", "~", "null", "Null", "NULL"].contains(s.string)
+    }
+
+    /// YAML 1.2 core-schema numbers, kept with their text so `8.90` stays `8.90`.
+    static func number(_ text: String) -> JSON? {
+        guard let first = text.unicodeScalars.first, "+-.0123456789".unicodeScalars.contains(first) else { return nil }
+        guard text.allSatisfy({ "+-.0123456789eE".contains($0) }), let d = Double(text), d.isFinite else { return nil }
+        return .number(d, text: text.hasPrefix("+") ? String(text.dropFirst()) : text)
+    }
+}

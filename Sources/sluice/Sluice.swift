@@ -1,0 +1,24 @@
+import ArgumentParser
+
+@main
+struct Sluice: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sluice",
+        abstract: "Route security findings from Kafka to the people and automations that act on them.",
+        discussion: """
+            Sluice consumes findings (Amazon GuardDuty and alike) from Kafka topics, matches them \
+            against the routes in routes/ and delivers them through the connector instances in \
+            connectors/. A message's offset is committed only when all its deliveries succeeded or \
+            were written to the dead-letter topic.
+            """,
+        version: SluiceVersion.string,
+        subcommands: [
+            RunCommand.self, ValidateCommand.self, TestCommand.self, TestPatternCommand.self,
+            BacktestCommand.self, ConnectorsCommand.self,
+        ]
+    )
+}
+
+enum SluiceVersion {
+    static let string = "0.1.0"
+}
