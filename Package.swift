@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // MARK: C libraries
@@ -46,7 +47,11 @@ let package = Package(
         ),
         .target(
             name: "SluiceKafka",
-            dependencies: ["CRdKafka", "SluiceCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "CRdKafka", "SluiceCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
             swiftSettings: strict,
             linkerSettings: localLib
         ),
@@ -98,7 +103,7 @@ let package = Package(
         // MARK: Tests
         .target(
             name: "SluiceTestSupport",
-            dependencies: ["SluiceCore", "SluiceKafka"],
+            dependencies: ["SluiceCore", "SluiceKafka", .product(name: "Logging", package: "swift-log")],
             path: "Tests/SluiceTestSupport",
             swiftSettings: strict
         ),

@@ -1,6 +1,87 @@
 import ArgumentParser
+import Foundation
+import Logging
+import SluiceCore
+import SluiceRuntime
 
 struct RunCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "run", abstract: "(not yet implemented)")
-    func run() async throws { throw ExitCode.failure }
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Consume findings from Kafka (or NDJSON) and deliver them as the routes say.",
+        discussion: """
+            Flags override the config file. Any librdkafka property can be set with -X (or under \
+            kafka: in the config file), so SASL and TLS need no code:
+              sluice run --brokers b1:9092 --topic guardduty.findings --group sluice \\
+                --dead-letter-topic sluice.dead-letter -X security.protocol=SASL_SSL -X sasl.mechanism=PLAIN
+
+            Offline: sluice run --input findings.ndjson  (or --input - for stdin)
+
+            At-least-once: a record's offset is committed only when every delivery it caused has \
+            succeeded or been written to the dead-letter topic. SIGTERM/SIGINT stop fetching, \
+            finish or dead-letter in-flight work within --drain-timeout, commit and exit 0.
+            """)
+
+    @Option(name: .long, help: "Run configuration file (YAML).") var config: String?
+    @Option(name: .long, help: "Kafka bootstrap servers (host:port,...).") var brokers: String?
+    @Option(name: .long, help: "Topic to consume; repeat for several.") var topic: [String] = []
+    @Option(name: .long, help: "Consumer group id (default: sluice).") var group: String?
+    @Option(name: .customLong("dead-letter-topic"), help: "Topic for what cannot be delivered or decoded.") var deadLetterTopic: String?
+    @Option(name: .long, help: "Directory of route files (default: routes).") var routes: String?
+    @Option(name: .long, help: "Directory of connector instances (default: connectors).") var connectors: String?
+    @Option(name: .customShort("X"), help: ArgumentHelp("librdkafka property key=value; repeatable.", valueName: "key=value")) var properties: [String] = []
+    @Option(name: .long, help: "Read NDJSON findings from a file, or - for stdin, instead of Kafka.") var input: String?
+    @Option(name: .customLong("max-in-flight"), help: "Records with unsettled work before fetching pauses (default: 2000).") var maxInFlight: Int?
+    @Option(name: .customLong("drain-timeout"), help: "Time to finish in-flight work on shutdown, e.g. 30s.") var drainTimeout: String?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical (default: info).") var logLevel: String = "info"
+    @Flag(name: .customLong("log-json"), help: "Write logs as JSON lines.") var logJSON = false
+    @Flag(name: .long, help: "Print the delivery summary as a table on exit.") var summary = false
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown log level \(logLevel)") }
+        LogSetup.bootstrap(level: level, json: logJSON)
+        let logger = Logger(label: "sluice")
+
+        var settings = RunSettings()
+        if let config {
+            do { settings = try RunSettings.load(configFile: config, environment: environment) } catch {
+                FileHandle.standardError.write(Data((error.description + "\n").utf8))
+                throw ExitCode(1)
+            }
+        }
+        if let brokers { settings.brokers = brokers }
+        if !topic.isEmpty { settings.topics = topic }
+        if let group { settings.group = group }
+        if let deadLetterTopic { settings.deadLetterTopic = deadLetterTopic }
+        if let routes { settings.routesDirectory = routes }
+        if let connectors { settings.connectorsDirectory = connectors }
+        if let input { settings.input = input }
+        if let maxInFlight {
+            guard maxInFlight > 0 else { throw ValidationError("--max-in-flight must be positive") }
+            settings.pipeline.maxInFlight = maxInFlight
+        }
+        if let drainTimeout {
+            guard let d = DurationText.parse(drainTimeout) else { throw ValidationError("--drain-timeout: not a duration: \(drainTimeout)") }
+            settings.pipeline.drainTimeout = d
+        }
+        for p in properties {
+            guard let eq = p.firstIndex(of: "="), eq != p.startIndex else { throw ValidationError("-X expects key=value, got '\(p)'") }
+            settings.kafka[String(p[..<eq])] = String(p[p.index(after: eq)...])
+        }
+
+        do {
+            let stats = try await Runner(settings: settings, logger: logger).run(environment: environment)
+            if summary { print(stats.summary()) }
+            logger.info("stopped", metadata: [
+                "sluice.consumed": "\(stats.consumedCount)", "sluice.delivered": "\(stats.deliveredCount)",
+                "sluice.dead_lettered": "\(stats.deadLetteredCount)",
+            ])
+        } catch let error as Diagnostics {
+            FileHandle.standardError.write(Data((error.description + "\n").utf8))
+            throw ExitCode(1)
+        } catch {
+            logger.critical("\(error)")
+            throw ExitCode(1)
+        }
+    }
 }

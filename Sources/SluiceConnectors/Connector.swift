@@ -1,0 +1,86 @@
+import Logging
+import SluiceCore
+import SluiceHTTP
+import SluiceKafka
+
+/// A named connector instance from `connectors/`: delivers rendered payloads to one target.
+///
+/// A connector does one attempt per `deliver` call and classifies the result; the framework
+/// (`DeliveryLane`) owns retries, backoff, concurrency, dead-lettering, metrics and logs.
+/// Adding a connector type = one file with a type conforming to `ConnectorType`, one line in
+/// `ConnectorRegistry`, one test file, one example under `connectors/`.
+public protocol Connector: AnyObject, Sendable {
+    /// Makes one delivery attempt and calls `completion` exactly once, from any thread.
+    func deliver(_ delivery: Delivery, completion: @escaping @Sendable (DeliveryOutcome) -> Void)
+    /// Releases resources; in-flight attempts complete or fail first.
+    func shutdown()
+}
+
+extension Connector {
+    public func shutdown() {}
+}
+
+/// A connector type: its name in `type:`, a one-line description, a pure validating parse of
+/// its own keys (unknown keys are rejected by the reader), and a factory for live instances.
+public protocol ConnectorType: SendableMetatype {
+    associatedtype Configuration: Sendable
+    static var kind: String { get }
+    static var summary: String { get }
+    /// The content type of payloads this connector sends (selects template escaping).
+    static var payloadFormat: PayloadFormat { get }
+    /// Reads and checks the type's keys, reporting problems on `reader`. nil when invalid.
+    static func configuration(from reader: MappingReader) -> Configuration?
+    /// Creates the live connector (clients, connections). Called by `sluice run`, never by `validate`.
+    static func make(name: String, configuration: Configuration, context: ConnectorContext) throws -> any Connector
+}
+
+/// How values are escaped when a template renders a payload for a connector.
+public enum PayloadFormat: Sendable {
+    case json
+    case text
+}
+
+/// One payload for one target of one matched route.
+public struct Delivery: Sendable {
+    public var payload: [UInt8]
+    /// Partitioning / dedupe key: the finding id when there is one.
+    public var key: [UInt8]?
+    public var findingID: String?
+    public var route: String
+    /// 1 for the first attempt.
+    public var attempt: Int
+
+    public init(payload: [UInt8], key: [UInt8]? = nil, findingID: String? = nil, route: String, attempt: Int = 1) {
+        self.payload = payload
+        self.key = key
+        self.findingID = findingID
+        self.route = route
+        self.attempt = attempt
+    }
+}
+
+/// The result of one delivery attempt, as the connector classifies it.
+public enum DeliveryOutcome: Sendable, Equatable {
+    case delivered
+    /// Worth another attempt (429, 5xx, timeouts, connection errors); `retryAfter` when the
+    /// target said how long to wait.
+    case retryable(String, retryAfter: Duration? = nil)
+    /// Will never succeed as sent (4xx other than 408/429, a payload the target rejects).
+    case permanent(String)
+}
+
+/// What a connector may use: shared clients and the process environment.
+public struct ConnectorContext: Sendable {
+    public var http: HTTPClient
+    /// librdkafka properties for producers (brokers, security), from the run configuration.
+    public var kafka: KafkaConfig
+    public var environment: [String: String]
+    public var logger: Logger
+
+    public init(http: HTTPClient, kafka: KafkaConfig, environment: [String: String], logger: Logger) {
+        self.http = http
+        self.kafka = kafka
+        self.environment = environment
+        self.logger = logger
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import SluiceCore
+
+/// A connector instance read and validated from `connectors/`, not yet connected.
+public struct ConnectorDefinition: Sendable {
+    public let name: String
+    public let kind: String
+    public let summary: String
+    public let payloadFormat: PayloadFormat
+    public let policy: DeliveryPolicy
+    public let location: Diagnostic
+    let factory: @Sendable (ConnectorContext) throws -> any Connector
+
+    /// Creates the live connector.
+    public func make(context: ConnectorContext) throws -> any Connector { try factory(context) }
+}
+
+/// Loads `connectors/*.yaml`. A file holds one instance (a mapping with `name` and `type`) or
+/// several under `connectors:`. Every problem in every file is reported, located.
+public enum ConnectorLoader {
+    public static func load(directory: String, environment: [String: String]) throws(Diagnostics) -> [ConnectorDefinition] {
+        var all: [ConnectorDefinition] = []
+        var problems: [Diagnostic] = []
+        let files: [String]
+        do {
+            files = try FileManager.default.contentsOfDirectory(atPath: directory)
+                .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
+        } catch {
+            throw Diagnostics([Diagnostic(path: directory, message: "cannot read connectors directory: \(error.localizedDescription)")])
+        }
+        for file in files {
+            let path = (directory as NSString).appendingPathComponent(file)
+            do {
+                all += try load(path: path, environment: environment)
+            } catch {
+                problems += error.items
+            }
+        }
+        var seen: [String: Diagnostic] = [:]
+        for c in all {
+            if let first = seen[c.name] {
+                var d = c.location
+                d.message = "duplicate connector name '\(c.name)' (first defined at \(first.path):\(first.line))"
+                problems.append(d)
+            } else {
+                seen[c.name] = c.location
+            }
+        }
+        if !problems.isEmpty { throw Diagnostics(problems) }
+        return all
+    }
+
+    public static func load(path: String, environment: [String: String]) throws(Diagnostics) -> [ConnectorDefinition] {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw Diagnostics([Diagnostic(path: path, message: "cannot read file: \(error.localizedDescription)")])
+        }
+        guard let doc = try YAMLNode.load(path: path, text: text, environment: environment) else { return [] }
+        let nodes: [YAMLNode]
+        if let list = doc["connectors"], doc.entries.count == 1 {
+            guard list.isSequence else { throw Diagnostics([list.error("'connectors' must be a list of connector instances")]) }
+            nodes = list.items
+        } else {
+            nodes = [doc]
+        }
+        var out: [ConnectorDefinition] = []
+        var problems: [Diagnostic] = []
+        for node in nodes {
+            let (definition, diags) = definition(from: node)
+            if let definition { out.append(definition) }
+            problems += diags
+        }
+        if !problems.isEmpty { throw Diagnostics(problems) }
+        return out
+    }
+
+    /// One instance: its definition when valid, and every problem found.
+    static func definition(from node: YAMLNode) -> (ConnectorDefinition?, [Diagnostic]) {
+        let r = MappingReader(node, what: "a connector instance")
+        let name = r.string("name", required: true)
+        let kind = r.string("type", required: true)
+        if let name, name.isEmpty || name.contains(where: { $0.isWhitespace }) {
+            r.report(r.node("name")!.error("connector name must be non-empty, without spaces"))
+        }
+        let policy = DeliveryPolicy.read(r)
+        var definition: ConnectorDefinition?
+        if let kind {
+            if let type = ConnectorRegistry.type(named: kind) {
+                definition = type.prepare(name ?? "", r, policy, node.error(""))
+            } else {
+                let known = ConnectorRegistry.types.map(\.kind).joined(separator: ", ")
+                r.report(r.node("type")!.error("unknown connector type '\(kind)' (known: \(known))"))
+                // Report this instance's other keys only once its type is known.
+                for (key, _, _) in node.entries { r.allow(key) }
+            }
+        }
+        let diags = r.finish()
+        return (diags.isEmpty && name != nil ? definition : nil, diags)
+    }
+}

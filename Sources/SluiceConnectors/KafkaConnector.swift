@@ -1,0 +1,74 @@
+import Logging
+import SluiceCore
+import SluiceKafka
+
+/// `kafka`: produces each payload to a topic, keyed by the finding id so that all updates of
+/// one finding land in one partition, in order.
+///
+/// ```yaml
+/// name: findings-archive
+/// type: kafka
+/// topic: findings.routed          # required
+/// brokers: kafka-1:9092           # default: the brokers Sluice consumes from
+/// properties:                     # any librdkafka producer property
+///   compression.type: zstd
+/// ```
+public final class KafkaConnector: Connector {
+    public struct Configuration: Sendable {
+        public var topic: String
+        public var brokers: String?
+        public var properties: [(String, String)]
+    }
+
+    let topic: String
+    let producer: KafkaProducer
+
+    init(topic: String, producer: KafkaProducer) {
+        self.topic = topic
+        self.producer = producer
+    }
+
+    public func deliver(_ delivery: Delivery, completion: @escaping @Sendable (DeliveryOutcome) -> Void) {
+        do {
+            try producer.produce(topic: topic, key: delivery.key, value: delivery.payload) { error in
+                guard let error else { return completion(.delivered) }
+                completion(error.isRetriable ? .retryable(error.description) : .permanent(error.description))
+            }
+        } catch {
+            completion(error.isRetriable ? .retryable(error.description) : .permanent(error.description))
+        }
+    }
+
+    public func shutdown() { producer.close() }
+}
+
+extension KafkaConnector: ConnectorType {
+    public static let kind = "kafka"
+    public static let summary = "produce findings to a Kafka topic"
+    public static let payloadFormat = PayloadFormat.json
+
+    public static func configuration(from r: MappingReader) -> Configuration? {
+        let topic = r.string("topic", required: true)
+        let brokers = r.string("brokers")
+        let properties = r.stringMap("properties") ?? []
+        guard let topic else { return nil }
+        return Configuration(topic: topic, brokers: brokers, properties: properties)
+    }
+
+    public static func make(name: String, configuration c: Configuration, context: ConnectorContext) throws -> any Connector {
+        var config = context.kafka
+        if let brokers = c.brokers { config["bootstrap.servers"] = brokers }
+        for (k, v) in c.properties { config[k] = v }
+        let producer = try KafkaProducer(config: config, logger: context.logger.with("connector.name", name))
+        return KafkaConnector(topic: c.topic, producer: producer)
+    }
+}
+
+extension Logger {
+    /// A copy with one more metadata value.
+    public func with(_ key: String, _ value: String) -> Logger {
+        var l = self
+        l[metadataKey: key] = "\(value)"
+        return l
+    }
+}

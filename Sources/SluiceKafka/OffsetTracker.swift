@@ -1,0 +1,100 @@
+import DequeModule
+
+/// Decides how far each partition's committed offset may advance: up to, not past, the lowest
+/// offset whose work is not yet settled. A pure state machine (no I/O, no locking): the caller
+/// serialises access and stores the offsets it returns.
+///
+/// Records of one partition arrive in offset order, so each partition keeps a deque of
+/// (offset, settled) in arrival order; settling marks an entry and pops the settled prefix.
+public struct OffsetTracker: Sendable {
+    struct Entry {
+        var offset: Int64
+        var settled: Bool
+    }
+
+    struct PartitionState {
+        var generation: UInt64
+        var entries: Deque<Entry> = []
+        /// Next offset to commit once the front is settled (last popped offset + 1).
+        var watermark: Int64?
+    }
+
+    /// A token handed out when a record is tracked; settling needs it back, so a record tracked
+    /// before a partition was revoked and reassigned cannot move the new assignment's offsets.
+    public struct Ticket: Sendable, Hashable {
+        public let partition: TopicPartition
+        public let offset: Int64
+        let generation: UInt64
+    }
+
+    private var partitions: [TopicPartition: PartitionState] = [:]
+    private var nextGeneration: UInt64 = 1
+
+    public init() {}
+
+    /// Number of records tracked and not yet settled, across partitions.
+    public private(set) var unsettledCount = 0
+
+    /// Starts tracking a record. Offsets of a partition must be tracked in increasing order;
+    /// an offset at or below the last tracked one (a re-fetch after a seek) restarts the partition.
+    public mutating func track(_ partition: TopicPartition, offset: Int64) -> Ticket {
+        var state = partitions[partition] ?? newState()
+        if let last = state.entries.last, offset <= last.offset {
+            unsettledCount -= state.entries.lazy.filter { !$0.settled }.count
+            state = newState()
+        }
+        state.entries.append(Entry(offset: offset, settled: false))
+        unsettledCount += 1
+        partitions[partition] = state
+        return Ticket(partition: partition, offset: offset, generation: state.generation)
+    }
+
+    /// Marks a record settled. Returns the offset now committable for its partition when it
+    /// advanced (the next offset to consume, as Kafka commits it), nil otherwise.
+    public mutating func settle(_ ticket: Ticket) -> Int64? {
+        guard var state = partitions[ticket.partition], state.generation == ticket.generation else { return nil }
+        guard let index = Self.index(of: ticket.offset, in: state.entries), !state.entries[index].settled else { return nil }
+        state.entries[index].settled = true
+        unsettledCount -= 1
+        var advanced: Int64?
+        while let first = state.entries.first, first.settled {
+            state.entries.removeFirst()
+            advanced = first.offset + 1
+        }
+        if let advanced { state.watermark = advanced }
+        partitions[ticket.partition] = state
+        return advanced
+    }
+
+    /// The offset that may be committed for a partition now, if any record was settled.
+    public func committable(_ partition: TopicPartition) -> Int64? { partitions[partition]?.watermark }
+
+    /// Forgets revoked partitions; settlements of their outstanding tickets are ignored.
+    public mutating func revoke(_ revoked: some Sequence<TopicPartition>) {
+        for p in revoked {
+            if let state = partitions.removeValue(forKey: p) {
+                unsettledCount -= state.entries.lazy.filter { !$0.settled }.count
+            }
+        }
+    }
+
+    /// Partitions with unsettled records.
+    public var busyPartitions: [TopicPartition] { partitions.filter { !$0.value.entries.isEmpty }.map(\.key) }
+
+    private mutating func newState() -> PartitionState {
+        defer { nextGeneration += 1 }
+        return PartitionState(generation: nextGeneration)
+    }
+
+    private static func index(of offset: Int64, in entries: Deque<Entry>) -> Int? {
+        var lo = 0
+        var hi = entries.count - 1
+        while lo <= hi {
+            let mid = (lo + hi) / 2
+            let o = entries[mid].offset
+            if o == offset { return mid }
+            if o < offset { lo = mid + 1 } else { hi = mid - 1 }
+        }
+        return nil
+    }
+}

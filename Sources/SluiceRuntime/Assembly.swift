@@ -1,0 +1,54 @@
+import Foundation
+import Logging
+import SluiceConnectors
+import SluiceCore
+
+/// Routes and connector instances loaded and checked together: every route target names a
+/// connector instance, and every template compiles for its connector's payload format.
+/// `sluice validate` stops here; `sluice run` goes on to connect.
+public struct LoadedConfiguration: Sendable {
+    public let routes: [Route]
+    public let table: RouteTable
+    public let connectors: [ConnectorDefinition]
+    /// Compiled templates of `table.routes[i].targets[j]` (nil: the finding itself).
+    let templates: [[PayloadTemplate?]]
+
+    /// Loads `routesDirectory` and `connectorsDirectory`, reporting every problem at once.
+    public static func load(routesDirectory: String, connectorsDirectory: String, environment: [String: String]) throws(Diagnostics) -> LoadedConfiguration {
+        var problems: [Diagnostic] = []
+        var routes: [Route] = []
+        var connectors: [ConnectorDefinition] = []
+        do { routes = try RouteLoader.load(directory: routesDirectory, environment: environment) } catch { problems += error.items }
+        do { connectors = try ConnectorLoader.load(directory: connectorsDirectory, environment: environment) } catch { problems += error.items }
+        var table: RouteTable?
+        do { table = try RouteTable(routes: routes) } catch { problems += error.items }
+        let byName = Dictionary(connectors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var templates: [[PayloadTemplate?]] = []
+        for route in table?.routes ?? [] {
+            var row: [PayloadTemplate?] = []
+            for target in route.targets {
+                var at = route.location
+                guard let connector = byName[target.connector] else {
+                    // Only complain when connectors loaded; otherwise the real error is above.
+                    if problems.isEmpty || !connectors.isEmpty {
+                        at.message = "route '\(route.name)': target '\(target.connector)' is not a connector instance (known: \(byName.keys.sorted().joined(separator: ", ")))"
+                        problems.append(at)
+                    }
+                    row.append(nil)
+                    continue
+                }
+                guard let source = target.template else { row.append(nil); continue }
+                do {
+                    row.append(try PayloadTemplate(source, format: connector.payloadFormat == .json ? .json : .text))
+                } catch {
+                    at.message = "route '\(route.name)', target '\(target.connector)': \(error.message)"
+                    problems.append(at)
+                    row.append(nil)
+                }
+            }
+            templates.append(row)
+        }
+        if !problems.isEmpty { throw Diagnostics(problems) }
+        return LoadedConfiguration(routes: routes, table: table!, connectors: connectors, templates: templates)
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import Logging
+import SluiceCore
+import SluiceKafka
+
+/// Why a message or one of its deliveries went to the dead-letter topic (the `sluice-reason` header).
+public enum DeadLetterReason: String, Sendable, CaseIterable {
+    case nullPayload = "null_payload"
+    case tooLarge = "too_large"
+    case tooDeep = "too_deep"
+    case invalidUTF8 = "invalid_utf8"
+    case notJSON = "not_json"
+    case empty = "empty"
+    case renderFailed = "render_failed"
+    case retriesExhausted = "retries_exhausted"
+    case permanentError = "permanent_error"
+    case shutdown = "shutdown"
+}
+
+/// One dead letter: the original record's bytes and headers, plus why and where it failed.
+public struct DeadLetter: Sendable {
+    public var source: SourceRecord
+    public var reason: DeadLetterReason
+    public var route: String?
+    public var connector: String?
+    public var attempts: Int
+    public var lastError: String?
+}
+
+/// Writes dead letters to the dead-letter topic. A dead letter counts as settled only when the
+/// broker acknowledged it; until then its record's offset cannot be committed. Without a
+/// dead-letter topic (offline runs), dead letters are written as NDJSON to a file or stderr.
+public final class DeadLetterWriter: Sendable {
+    let topic: String?
+    let producer: KafkaProducer?
+    let fallback: FileHandle
+    let logger: Logger
+    let stats: RunStats
+    let stopping: StopSignal
+
+    public init(topic: String?, producer: KafkaProducer?, fallback: FileHandle = .standardError, logger: Logger, stats: RunStats, stopping: StopSignal) {
+        self.topic = topic
+        self.producer = producer
+        self.fallback = fallback
+        self.logger = logger
+        self.stats = stats
+        self.stopping = stopping
+    }
+
+    /// The headers Sluice adds, documented in the README: every `sluice-*` header.
+    static func headers(for letter: DeadLetter) -> [KafkaHeader] {
+        var h = letter.source.headers.filter { !$0.name.hasPrefix("sluice-") }
+        h.append(KafkaHeader("sluice-reason", letter.reason.rawValue))
+        if let route = letter.route { h.append(KafkaHeader("sluice-route", route)) }
+        if let connector = letter.connector { h.append(KafkaHeader("sluice-connector", connector)) }
+        h.append(KafkaHeader("sluice-attempts", String(letter.attempts)))
+        if let e = letter.lastError { h.append(KafkaHeader("sluice-error", String(e.prefix(1000)))) }
+        if let t = letter.source.topic {
+            h.append(KafkaHeader("sluice-source-topic", t))
+            h.append(KafkaHeader("sluice-source-partition", String(letter.source.partition)))
+            h.append(KafkaHeader("sluice-source-offset", String(letter.source.offset)))
+        }
+        h.append(KafkaHeader("sluice-failed-at", ISO8601DateFormatter().string(from: Date())))
+        return h
+    }
+
+    /// Writes `letter` and calls `done` once it is durably written.
+    public func write(_ letter: DeadLetter, done: @escaping @Sendable () -> Void) {
+        stats.deadLettered(letter.reason)
+        logger.warning("dead-lettered", metadata: [
+            "sluice.reason": "\(letter.reason.rawValue)", "route.name": "\(letter.route ?? "-")",
+            "connector.name": "\(letter.connector ?? "-")", "sluice.attempts": "\(letter.attempts)",
+            "sluice.error": "\(letter.lastError ?? "-")", "kafka.offset": "\(letter.source.offset)",
+        ])
+        guard let topic, let producer else {
+            let line: JSON = .object([
+                ("reason", .string(letter.reason.rawValue)),
+                ("route", letter.route.map(JSON.string) ?? .null),
+                ("connector", letter.connector.map(JSON.string) ?? .null),
+                ("attempts", .number(Double(letter.attempts))),
+                ("error", letter.lastError.map(JSON.string) ?? .null),
+                ("payload", .string(String(decoding: letter.source.value ?? [], as: UTF8.self))),
+            ].map { (key: $0.0, value: $0.1) })
+            fallback.write(Data((line.serialized() + "\n").utf8))
+            return done()
+        }
+        attempt(letter, topic: topic, producer: producer, tries: 1, done: done)
+    }
+
+    private func attempt(_ letter: DeadLetter, topic: String, producer: KafkaProducer, tries: Int, done: @escaping @Sendable () -> Void) {
+        let retry: @Sendable (KafkaError) -> Void = { [self] error in
+            // The record stays unsettled (so uncommitted) until its dead letter is written.
+            logger.error("dead-letter write failed", metadata: ["kafka.topic": "\(topic)", "error": "\(error)", "sluice.tries": "\(tries)"])
+            guard !stopping.isHardStopped else { return }
+            DispatchQueue.global().asyncAfter(deadline: .now() + min(Double(tries), 10)) {
+                self.attempt(letter, topic: topic, producer: producer, tries: tries + 1, done: done)
+            }
+        }
+        do {
+            try producer.produce(topic: topic, key: letter.source.key, value: letter.source.value, headers: Self.headers(for: letter)) { error in
+                if let error { retry(error) } else { done() }
+            }
+        } catch {
+            retry(error)
+        }
+    }
+}

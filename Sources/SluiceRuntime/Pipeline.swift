@@ -1,0 +1,195 @@
+import Foundation
+import Logging
+import SluiceConnectors
+import SluiceCore
+import SluiceKafka
+import Synchronization
+
+/// Limits and deadlines of a run.
+public struct PipelineOptions: Sendable {
+    /// Records whose work is unsettled, at most. At the cap the consumer pauses its partitions.
+    public var maxInFlight = 2000
+    /// Below this many the consumer resumes.
+    public var resumeBelow: Int { max(1, maxInFlight / 2) }
+    /// How long shutdown waits for in-flight work before dead-lettering what remains.
+    public var drainTimeout: Duration = .seconds(30)
+    public var maxMessageBytes = 1 << 20
+    public var maxDepth = 64
+
+    public init() {}
+}
+
+/// source → decode → match → plan → dispatch → settle. The source loop runs on a thread of its
+/// own (librdkafka's poll blocks); deliveries complete on any thread and settle their record,
+/// and the source loop stores the offsets that settling made committable.
+public final class Pipeline: Sendable {
+    let plan: RoutingPlan
+    let lanes: [DeliveryLane]
+    let deadLetters: DeadLetterWriter
+    let options: PipelineOptions
+    public let stats: RunStats
+    let stopping: StopSignal
+    let logger: Logger
+
+    private let inFlight = Atomic<Int>(0)
+    private let tracker = Mutex(OffsetTracker())
+    private let pendingStores = Mutex<[TopicPartition: Int64]>([:])
+
+    init(plan: RoutingPlan, lanes: [DeliveryLane], deadLetters: DeadLetterWriter, options: PipelineOptions,
+         stats: RunStats, stopping: StopSignal, logger: Logger) {
+        self.plan = plan
+        self.lanes = lanes
+        self.deadLetters = deadLetters
+        self.options = options
+        self.stats = stats
+        self.stopping = stopping
+        self.logger = logger
+    }
+
+    /// Records consumed and not yet settled.
+    public var inFlightCount: Int { inFlight.load(ordering: .relaxed) }
+
+    // MARK: Kafka source
+
+    /// Consumes until `stopping` is set, then drains, stores and commits. Blocks the calling thread.
+    public func run(consumer: KafkaConsumer) throws(KafkaError) {
+        let planner = Planner(plan: plan, maxMessageBytes: options.maxMessageBytes, maxDepth: options.maxDepth)
+        consumer.onRebalance { [self] event in
+            guard case .revoked(let parts) = event else { return }
+            // Store what has settled so the commit made on revocation includes it; forget the
+            // rest — the partitions' next owner redelivers it (at-least-once).
+            flushStores(consumer)
+            tracker.withLock { $0.revoke(parts) }
+            pendingStores.withLock { p in for tp in parts { p.removeValue(forKey: tp) } }
+        }
+        var fatal: KafkaError?
+        var lastWarning = ContinuousClock.now - .seconds(60)
+        while !stopping.isStopped {
+            flushStores(consumer)
+            let n = inFlight.load(ordering: .relaxed)
+            if !consumer.isPaused, n >= options.maxInFlight {
+                consumer.pause()
+                logger.debug("in-flight cap reached: paused fetching", metadata: ["sluice.in_flight": "\(n)"])
+            } else if consumer.isPaused, n <= options.resumeBelow {
+                consumer.resume()
+            }
+            switch consumer.poll(timeoutMs: consumer.isPaused ? 10 : 100) {
+            case .record(let record):
+                process(SourceRecord(record), planner: planner)
+            case .idle:
+                continue
+            case .warning(let error):
+                if ContinuousClock.now - lastWarning > .seconds(10) {
+                    logger.warning("consumer: \(error.message)")
+                    lastWarning = .now
+                }
+            case .fatal(let error):
+                logger.critical("consumer failed: \(error.message)")
+                fatal = error
+                stopping.stop()
+            }
+        }
+        drain { flushStores(consumer) }
+        flushStores(consumer)
+        consumer.close()
+        if let fatal { throw fatal }
+    }
+
+    private func flushStores(_ consumer: KafkaConsumer) {
+        let stores = pendingStores.withLock { p -> [TopicPartition: Int64] in defer { p.removeAll() }; return p }
+        consumer.storeOffsets(stores)
+    }
+
+    // MARK: NDJSON source (offline runs, backfills, tests)
+
+    /// Processes one finding per line until end of input or `stopping`, then drains.
+    public func run(lines input: FileHandle) {
+        let planner = Planner(plan: plan, maxMessageBytes: options.maxMessageBytes, maxDepth: options.maxDepth)
+        var lineNumber: Int64 = 0
+        var buffer: [UInt8] = []
+        func emit(_ line: ArraySlice<UInt8>) {
+            lineNumber += 1
+            if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return }
+            while inFlight.load(ordering: .relaxed) >= options.maxInFlight, !stopping.isStopped { usleep(1000) }
+            process(SourceRecord(topic: nil, offset: lineNumber, value: Array(line)), planner: planner)
+        }
+        while !stopping.isStopped {
+            let chunk = input.availableData
+            if chunk.isEmpty { break }
+            buffer.append(contentsOf: chunk)
+            var start = 0
+            while let nl = buffer[start...].firstIndex(of: 0x0A) {
+                emit(buffer[start..<nl])
+                start = nl + 1
+            }
+            buffer.removeFirst(start)
+        }
+        if !buffer.isEmpty, !stopping.isStopped { emit(buffer[...]) }
+        drain {}
+    }
+
+    // MARK: Both sources
+
+    private func process(_ record: SourceRecord, planner: Planner) {
+        stats.consumed()
+        let ticket: OffsetTracker.Ticket? = record.topic == nil ? nil
+            : tracker.withLock { $0.track(TopicPartition(record.topic!, record.partition), offset: record.offset) }
+        switch planner.plan(record) {
+        case .unmatched:
+            stats.unmatched()
+            settle(ticket)
+        case .rejected(let reason, let detail):
+            let message = begin(record, ticket: ticket, work: 1)
+            deadLetters.write(DeadLetter(source: record, reason: reason, route: nil, connector: nil, attempts: 0, lastError: detail)) {
+                message.finishOne()
+            }
+        case .deliveries(let list):
+            let message = begin(record, ticket: ticket, work: list.count)
+            let now = ContinuousClock.now
+            for (route, target, delivery) in list {
+                target.lane.submit(DeliveryJob(message: message, route: route, delivery: delivery, firstAttempt: now))
+            }
+        }
+    }
+
+    private func begin(_ record: SourceRecord, ticket: OffsetTracker.Ticket?, work: Int) -> InFlightMessage {
+        inFlight.add(1, ordering: .relaxed)
+        return InFlightMessage(record: record, ticket: ticket, work: work) { [self] message in
+            settle(message.ticket)
+            inFlight.subtract(1, ordering: .relaxed)
+        }
+    }
+
+    private func settle(_ ticket: OffsetTracker.Ticket?) {
+        guard let ticket else { return }
+        if let offset = tracker.withLock({ $0.settle(ticket) }) {
+            pendingStores.withLock { $0[ticket.partition] = offset }
+        }
+    }
+
+    /// Waits for in-flight work; at the deadline, turns waiting retries into dead letters and
+    /// waits for those to be written.
+    private func drain(_ tick: () -> Void) {
+        let deadline = ContinuousClock.now + options.drainTimeout
+        if inFlightCount > 0 {
+            logger.info("draining in-flight work", metadata: ["sluice.in_flight": "\(inFlightCount)"])
+        }
+        while inFlightCount > 0, ContinuousClock.now < deadline {
+            tick()
+            usleep(5000)
+        }
+        guard inFlightCount > 0 else { return }
+        logger.warning("drain deadline passed: dead-lettering pending retries", metadata: ["sluice.in_flight": "\(inFlightCount)"])
+        stopping.hardStop()
+        for lane in lanes { lane.drain() }
+        // Attempts under way finish within their timeout; dead letters need the broker's ack.
+        let last = ContinuousClock.now + .seconds(30)
+        while inFlightCount > 0, ContinuousClock.now < last {
+            tick()
+            usleep(5000)
+        }
+        if inFlightCount > 0 {
+            logger.error("exiting with unsettled work: it will be redelivered", metadata: ["sluice.in_flight": "\(inFlightCount)"])
+        }
+    }
+}

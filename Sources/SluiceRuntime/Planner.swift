@@ -1,0 +1,114 @@
+import SluiceConnectors
+import SluiceCore
+
+/// A route target bound to its lane, with its template compiled.
+struct BoundTarget: Sendable {
+    let lane: DeliveryLane
+    let template: PayloadTemplate?
+}
+
+/// Routes compiled together with their bound targets. Immutable; a reload swaps the whole thing.
+final class RoutingPlan: Sendable {
+    let table: RouteTable
+    /// Targets of `table.routes[i]`.
+    let targets: [[BoundTarget]]
+
+    init(table: RouteTable, targets: [[BoundTarget]]) {
+        self.table = table
+        self.targets = targets
+    }
+}
+
+/// Decode → match → render for one record. Owns a simdjson parser, so one planner per thread.
+final class Planner {
+    enum Outcome {
+        case rejected(DeadLetterReason, String)
+        case unmatched
+        case deliveries([(route: String, target: BoundTarget, delivery: Delivery)])
+    }
+
+    private let parser: JSONParser
+    private let envelopeParser: JSONParser
+    let plan: RoutingPlan
+
+    init(plan: RoutingPlan, maxMessageBytes: Int, maxDepth: Int) {
+        self.plan = plan
+        parser = JSONParser(maxBytes: maxMessageBytes, maxDepth: maxDepth)
+        envelopeParser = JSONParser(maxBytes: maxMessageBytes + 512, maxDepth: maxDepth + 1)
+    }
+
+    func plan(_ record: SourceRecord) -> Outcome {
+        guard let value = record.value else { return .rejected(.nullPayload, "record has a NULL payload") }
+        let result = parser.parse(value) { doc -> Outcome in
+            let root = doc.root
+            guard root.kind == .object else { return .rejected(.notJSON, "a finding must be a JSON object, got \(root.kind)") }
+            if FindingShape.isBareFinding(root) {
+                // Match bare findings as EventBridge would deliver them, so one set of routes
+                // serves both shapes.
+                let wrapped = FindingShape.envelope(around: value, finding: root)
+                let inner = envelopeParser.parse(wrapped) { plan(event: $0.root, payload: value, record: record) }
+                switch inner {
+                case .success(let o): return o
+                case .failure(let r): return .rejected(reason(r), "cannot wrap bare finding: \(r.rawValue)")
+                }
+            }
+            return plan(event: root, payload: value, record: record)
+        }
+        switch result {
+        case .success(let outcome): return outcome
+        case .failure(let rejection): return .rejected(reason(rejection), parser.lastErrorDescription)
+        }
+    }
+
+    private func plan(event: JSONView, payload: [UInt8], record: SourceRecord) -> Outcome {
+        let matched = plan.table.match(event)
+        if matched.isEmpty { return .unmatched }
+        let id = FindingShape.findingID(event)
+        let key = id.map { Array($0.utf8) } ?? record.key
+        var out: [(route: String, target: BoundTarget, delivery: Delivery)] = []
+        for index in matched {
+            let route = plan.table.routes[index].name
+            for target in plan.targets[index] {
+                let body = target.template.map { Array($0.render(event).utf8) } ?? payload
+                out.append((route, target, Delivery(payload: body, key: key, findingID: id, route: route)))
+            }
+        }
+        return .deliveries(out)
+    }
+
+    private func reason(_ r: JSONRejection) -> DeadLetterReason {
+        switch r {
+        case .tooLarge: return .tooLarge
+        case .tooDeep: return .tooDeep
+        case .invalidUTF8: return .invalidUTF8
+        case .empty: return .empty
+        case .notJSON, .noMemory: return .notJSON
+        }
+    }
+}
+
+/// Recognises the shapes findings arrive in.
+enum FindingShape {
+    /// A GuardDuty finding not wrapped in an EventBridge envelope.
+    static func isBareFinding(_ root: JSONView) -> Bool {
+        root["detail-type"] == nil && root["schemaVersion"] != nil && root["type"] != nil && root["resource"] != nil
+    }
+
+    /// The EventBridge envelope GuardDuty would have put around `finding`.
+    static func envelope(around bytes: [UInt8], finding: JSONView) -> [UInt8] {
+        var head = #"{"version":"0","detail-type":"GuardDuty Finding","source":"aws.guardduty""#
+        for (src, dst) in [("accountId", "account"), ("region", "region"), ("updatedAt", "time")] {
+            if let v = finding[src]?.string {
+                head += ",\"\(dst)\":"
+                JSON.writeString(v, to: &head)
+            }
+        }
+        head += #","resources":[],"detail":"#
+        return Array(head.utf8) + bytes + [UInt8(ascii: "}")]
+    }
+
+    /// The finding id (`detail.id`, or `id` of a bare finding).
+    static func findingID(_ event: JSONView) -> String? {
+        event["detail"]?["id"]?.string ?? event["id"]?.string
+    }
+}

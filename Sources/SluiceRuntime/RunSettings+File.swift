@@ -1,0 +1,46 @@
+import Foundation
+import SluiceCore
+
+extension RunSettings {
+    /// Reads a `sluice.yaml` run configuration (see examples/sluice.yaml). Unknown keys are errors.
+    ///
+    /// ```yaml
+    /// brokers: kafka-1:9092,kafka-2:9092
+    /// topics: [guardduty.findings]
+    /// group: sluice
+    /// dead_letter_topic: sluice.dead-letter
+    /// routes: routes
+    /// connectors: connectors
+    /// max_in_flight: 2000        # records with unsettled work before fetching pauses
+    /// drain_timeout: 30s         # on SIGTERM, time to finish before dead-lettering the rest
+    /// max_message_bytes: 1048576
+    /// max_depth: 64
+    /// kafka:                     # any librdkafka property, passed through
+    ///   security.protocol: SASL_SSL
+    /// ```
+    public static func load(configFile path: String, environment: [String: String]) throws(Diagnostics) -> RunSettings {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw Diagnostics([Diagnostic(path: path, message: "cannot read config file: \(error.localizedDescription)")])
+        }
+        var s = RunSettings()
+        guard let doc = try YAMLNode.load(path: path, text: text, environment: environment) else { return s }
+        let r = MappingReader(doc, what: "the run configuration")
+        s.brokers = r.string("brokers")
+        if let topics = r.node("topics") {
+            if topics.isSequence { s.topics = topics.items.compactMap(\.string) } else if let one = topics.string { s.topics = [one] }
+        }
+        if let g = r.string("group") { s.group = g }
+        s.deadLetterTopic = r.string("dead_letter_topic")
+        if let d = r.string("routes") { s.routesDirectory = d }
+        if let d = r.string("connectors") { s.connectorsDirectory = d }
+        if let n = r.int("max_in_flight", min: 1) { s.pipeline.maxInFlight = n }
+        if let d = r.duration("drain_timeout") { s.pipeline.drainTimeout = d }
+        if let n = r.int("max_message_bytes", min: 64) { s.pipeline.maxMessageBytes = n }
+        if let n = r.int("max_depth", min: 2) { s.pipeline.maxDepth = n }
+        if let props = r.stringMap("kafka") { for (k, v) in props { s.kafka[k] = v } }
+        let problems = r.finish()
+        if !problems.isEmpty { throw Diagnostics(problems) }
+        return s
+    }
+}

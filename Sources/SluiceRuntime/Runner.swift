@@ -1,0 +1,142 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import SluiceConnectors
+import SluiceCore
+import SluiceHTTP
+import SluiceKafka
+
+/// Everything `sluice run` needs, after flags have overridden the config file.
+public struct RunSettings: Sendable {
+    public var brokers: String?
+    public var topics: [String] = []
+    public var group = "sluice"
+    public var deadLetterTopic: String?
+    public var routesDirectory = "routes"
+    public var connectorsDirectory = "connectors"
+    /// librdkafka properties passed through to every client (`kafka:` map and `-X`).
+    public var kafka: [String: String] = [:]
+    /// Read NDJSON from this file (`-` = stdin) instead of Kafka.
+    public var input: String?
+    public var pipeline = PipelineOptions()
+
+    public init() {}
+}
+
+/// Builds the pipeline from settings and runs it until the input ends or a signal arrives.
+public final class Runner: Sendable {
+    let settings: RunSettings
+    let logger: Logger
+
+    public init(settings: RunSettings, logger: Logger) {
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// Runs to completion. Returns the run's counters.
+    public func run(environment: [String: String] = ProcessInfo.processInfo.environment) async throws -> RunStats {
+        try LibrdkafkaVersion.check()
+        let loaded = try LoadedConfiguration.load(
+            routesDirectory: settings.routesDirectory, connectorsDirectory: settings.connectorsDirectory, environment: environment)
+        var kafka = KafkaConfig(settings.kafka)
+        if let brokers = settings.brokers { kafka["bootstrap.servers"] = brokers }
+
+        let stats = RunStats()
+        let stopping = StopSignal()
+        let http = HTTPClient()
+        defer { http.shutdown() }
+        let context = ConnectorContext(http: http, kafka: kafka, environment: environment, logger: logger)
+
+        // The dead-letter producer: required when consuming Kafka, optional offline.
+        var dlqProducer: KafkaProducer?
+        if let topic = settings.deadLetterTopic, kafka["bootstrap.servers"] != nil {
+            dlqProducer = try KafkaProducer(config: kafka, logger: logger.with("sluice.part", "dead-letter"))
+            logger.info("dead letters go to \(topic)")
+        } else if settings.input == nil {
+            throw KafkaError(.config, "a dead-letter topic is required when consuming Kafka (--dead-letter-topic or dead_letter_topic:)")
+        }
+        let deadLetters = DeadLetterWriter(
+            topic: dlqProducer == nil ? nil : settings.deadLetterTopic, producer: dlqProducer, logger: logger, stats: stats, stopping: stopping)
+
+        var lanesByName: [String: DeliveryLane] = [:]
+        for definition in loaded.connectors {
+            let connector = try definition.make(context: context)
+            lanesByName[definition.name] = DeliveryLane(
+                name: definition.name, connector: connector, policy: definition.policy,
+                deadLetters: deadLetters, stats: stats, stopping: stopping, logger: logger)
+        }
+        let targets = loaded.table.routes.enumerated().map { i, route in
+            route.targets.enumerated().map { j, t in BoundTarget(lane: lanesByName[t.connector]!, template: loaded.templates[i][j]) }
+        }
+        let pipeline = Pipeline(
+            plan: RoutingPlan(table: loaded.table, targets: targets), lanes: Array(lanesByName.values),
+            deadLetters: deadLetters, options: settings.pipeline, stats: stats, stopping: stopping, logger: logger)
+        logger.info("routing", metadata: [
+            "sluice.routes": "\(loaded.table.routes.count)", "sluice.connectors": "\(lanesByName.count)",
+            "kafka.version": "\(LibrdkafkaVersion.string)",
+        ])
+
+        let source: SourceService
+        if let input = settings.input {
+            let handle: FileHandle
+            if input == "-" { handle = .standardInput } else {
+                guard let h = FileHandle(forReadingAtPath: input) else { throw RunError("cannot open input \(input)") }
+                handle = h
+            }
+            source = SourceService(name: "ndjson", stopping: stopping) { pipeline.run(lines: handle) }
+        } else {
+            guard kafka["bootstrap.servers"] != nil else { throw RunError("no brokers: set --brokers or brokers: in the config file") }
+            guard !settings.topics.isEmpty else { throw RunError("no topic: set --topic or topics: in the config file") }
+            kafka["group.id"] = settings.group
+            let consumer = try KafkaConsumer(config: kafka, topics: settings.topics, logger: logger.with("sluice.part", "consumer"))
+            logger.info("consuming", metadata: ["kafka.topics": "\(settings.topics.joined(separator: ","))", "kafka.group": "\(settings.group)"])
+            source = SourceService(name: "kafka", stopping: stopping) { try pipeline.run(consumer: consumer) }
+        }
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: source, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await group.run()
+        for lane in lanesByName.values { lane.connector.shutdown() }
+        dlqProducer?.close()
+        return stats
+    }
+}
+
+public struct RunError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Runs a blocking source loop on a thread of its own; graceful shutdown stops it.
+final class SourceService: Service, Sendable {
+    let name: String
+    let stopping: StopSignal
+    let body: @Sendable () throws -> Void
+
+    init(name: String, stopping: StopSignal, body: @escaping @Sendable () throws -> Void) {
+        self.name = name
+        self.stopping = stopping
+        self.body = body
+    }
+
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let thread = Thread { [body] in
+                    do {
+                        try body()
+                        continuation.resume()
+                    } catch {
+                        continuation.resume(throwing: error)
+                    }
+                }
+                thread.name = "sluice-source-\(name)"
+                thread.start()
+            }
+        } onGracefulShutdown: { [stopping] in
+            stopping.stop()
+        }
+    }
+}

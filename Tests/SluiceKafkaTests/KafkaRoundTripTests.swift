@@ -1,0 +1,47 @@
+import Foundation
+import Logging
+import Testing
+import SluiceTestSupport
+@testable import SluiceKafka
+
+/// Against a real Tansu broker: produce, consume in a group, commit, and resume from the commit.
+@Suite(.serialized) struct KafkaRoundTripTests {
+    @Test func produceConsumeCommitAndResume() async throws {
+        try LibrdkafkaVersion.check()
+        let broker = try TansuBroker()
+        defer { broker.stop() }
+        try broker.createTopics(["rt"], partitions: 2)
+        let logger = Logger(label: "test")
+        let producer = try KafkaProducer(config: broker.clientConfig(), logger: logger)
+        for i in 0..<20 {
+            try await producer.send(topic: "rt", key: Array("k\(i)".utf8), value: Array("v\(i)".utf8), headers: [KafkaHeader("h", "\(i)")])
+        }
+        producer.close()
+
+        func consume(_ n: Int, store: Bool) throws -> [KafkaRecord] {
+            let consumer = try KafkaConsumer(
+                config: broker.clientConfig(TansuBroker.consumerTuning.merging(["group.id": "g1"]) { $1 }),
+                topics: ["rt"], logger: logger)
+            defer { consumer.close() }
+            var got: [KafkaRecord] = []
+            let deadline = Date().addingTimeInterval(30)
+            while got.count < n, Date() < deadline {
+                if case .record(let r) = consumer.poll(timeoutMs: 200) {
+                    got.append(r)
+                    if store { consumer.storeOffsets([r.topicPartition: r.offset + 1]) }
+                }
+            }
+            return got
+        }
+        let first = try consume(20, store: false)
+        #expect(first.count == 20)
+        #expect(Set(first.compactMap { $0.value.map { String(decoding: $0, as: UTF8.self) } }).count == 20)
+        #expect(first.allSatisfy { $0.headers.first?.name == "h" })
+        // Nothing was stored, so a new member of the group starts again from the beginning.
+        let second = try consume(20, store: true)
+        #expect(second.count == 20)
+        // Everything stored and committed on close: a third member finds nothing new.
+        let third = try consume(1, store: false)
+        #expect(third.isEmpty)
+    }
+}

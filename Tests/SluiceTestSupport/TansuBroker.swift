@@ -1,0 +1,128 @@
+import Foundation
+import Logging
+import SluiceKafka
+
+/// Where the package lives, for finding `.tools/` and `scripts/` from tests and benchmarks.
+public enum PackagePaths {
+    public static let root: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    public static func tool(_ name: String) -> URL { root.appendingPathComponent(".tools/bin/\(name)") }
+    /// ../shared beside the clone (test data written by others), or nil when absent.
+    public static var shared: URL? {
+        let url = root.deletingLastPathComponent().appendingPathComponent("shared")
+        return FileManager.default.fileExists(atPath: url.path) ? url : nil
+    }
+}
+
+/// Errors of test infrastructure (servers that fail to start and alike).
+public struct HarnessError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// A Tansu broker (Kafka-compatible, in-memory storage) on a free loopback port, started for
+/// one test or benchmark and stopped by it.
+public final class TansuBroker: @unchecked Sendable {
+    // @unchecked: the process handle is only touched in init and stop, which callers serialise.
+    public let port: Int
+    public var bootstrap: String { "127.0.0.1:\(port)" }
+    private let process: Process
+    private let logFile: URL
+
+    public init() throws {
+        let tansu = PackagePaths.tool("tansu")
+        guard FileManager.default.isExecutableFile(atPath: tansu.path) else {
+            throw HarnessError("Tansu not found at \(tansu.path): run scripts/setup")
+        }
+        var lastError: (any Error)?
+        for _ in 0..<5 {  // a free port can be taken between probing and binding: try again
+            let port = try LoopbackPort.free()
+            let log = FileManager.default.temporaryDirectory.appendingPathComponent("tansu-\(port)-\(UUID().uuidString.prefix(8)).log")
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+            let p = Process()
+            p.executableURL = tansu
+            let url = "tcp://127.0.0.1:\(port)"
+            p.arguments = ["broker", "--listener-url", url, "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
+            let handle = try FileHandle(forWritingTo: log)
+            p.standardOutput = handle
+            p.standardError = handle
+            p.environment = ProcessInfo.processInfo.environment.merging(["RUST_LOG": "warn"]) { $1 }
+            try p.run()
+            if LoopbackPort.waitUntilAccepting(port, timeout: 15), p.isRunning {
+                self.port = port
+                self.process = p
+                self.logFile = log
+                return
+            }
+            p.terminate()
+            p.waitUntilExit()
+            lastError = HarnessError("tansu did not start on port \(port): \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+        }
+        throw lastError ?? HarnessError("tansu did not start")
+    }
+
+    /// librdkafka properties for a client of this broker (short session timeout: Tansu's first
+    /// group join takes ~23 s with librdkafka's default 45 s, ~3 s with 6 s).
+    public func clientConfig(_ extra: [String: String] = [:]) -> KafkaConfig {
+        var props = ["bootstrap.servers": bootstrap]
+        props.merge(extra) { $1 }
+        return KafkaConfig(props)
+    }
+
+    public static let consumerTuning: [String: String] = [
+        "session.timeout.ms": "6000", "heartbeat.interval.ms": "500", "topic.metadata.refresh.interval.ms": "1000",
+    ]
+
+    public func createTopics(_ names: [String], partitions: Int32 = 1) throws {
+        try KafkaAdmin.createTopics(names, partitions: partitions, config: clientConfig(), logger: Logger(label: "test.admin"))
+    }
+
+    public func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(at: logFile)
+    }
+
+    deinit { stop() }
+}
+
+/// Loopback port helpers for test servers.
+public enum LoopbackPort {
+    /// A port that was free a moment ago on 127.0.0.1.
+    public static func free() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw HarnessError("socket() failed") }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+        }
+        guard bound else { throw HarnessError("cannot bind a loopback port") }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    /// Waits until something accepts TCP connections on 127.0.0.1:`port`.
+    public static func waitUntilAccepting(_ port: Int, timeout: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            addr.sin_port = UInt16(port).bigEndian
+            let ok = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+            }
+            close(fd)
+            if ok { return true }
+            usleep(50_000)
+        }
+        return false
+    }
+}
