@@ -1,0 +1,160 @@
+/// An immutable open-addressing hash table from (namespace, byte string) to an Int32, looked up
+/// straight from bytes in simdjson's string buffer — no String, no allocation per lookup. The
+/// matcher keeps three: path-trie edges, exact values and prefix/suffix keys.
+struct ByteKeyTable: Sendable {
+    struct Slot: Sendable {
+        var hash: UInt64 = 0
+        var keyStart: Int32 = 0
+        var keyLength: Int32 = -1  // -1: empty
+        var value: Int32 = 0
+    }
+
+    let slots: [Slot]
+    let keys: [UInt8]
+    let mask: Int
+
+    /// Builds from distinct keys; a repeated (namespace, key) keeps its first value.
+    init(_ entries: [(namespace: UInt64, key: [UInt8], value: Int32)]) {
+        var capacity = 8
+        while capacity < entries.count * 2 { capacity <<= 1 }
+        var slots = [Slot](repeating: Slot(), count: capacity)
+        var keys: [UInt8] = []
+        let mask = capacity - 1
+        for e in entries {
+            let h = e.key.withUnsafeBufferPointer { ByteKeyTable.hash(e.namespace, $0.baseAddress, $0.count) }
+            var i = Int(truncatingIfNeeded: h) & mask
+            var duplicate = false
+            while slots[i].keyLength >= 0 {
+                if slots[i].hash == h && Int(slots[i].keyLength) == e.key.count
+                    && keys[Int(slots[i].keyStart)..<Int(slots[i].keyStart) + e.key.count].elementsEqual(e.key)
+                {
+                    duplicate = true
+                    break
+                }
+                i = (i + 1) & mask
+            }
+            if duplicate { continue }
+            slots[i] = Slot(hash: h, keyStart: Int32(keys.count), keyLength: Int32(e.key.count), value: e.value)
+            keys += e.key
+        }
+        self.slots = slots
+        self.keys = keys
+        self.mask = mask
+    }
+
+    /// A 64-bit hash of `count` bytes at `p` in `namespace`, eight bytes at a time.
+    @inline(__always) static func hash(_ namespace: UInt64, _ p: UnsafePointer<UInt8>?, _ count: Int) -> UInt64 {
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 &* (namespace &+ 0x51_7CC1_B727_220A) ^ UInt64(count)
+        guard let p else { return h ^ (h >> 29) }
+        let raw = UnsafeRawPointer(p)
+        var i = 0
+        while i + 8 <= count {
+            let w = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            h = (h ^ w) &* 0xBF58_476D_1CE4_E5B9
+            h ^= h >> 31
+            i += 8
+        }
+        if i < count {
+            var w: UInt64 = 0
+            var shift: UInt64 = 0
+            while i < count {
+                w |= UInt64(p[i]) << shift
+                shift += 8
+                i += 1
+            }
+            h = (h ^ w) &* 0x94D0_49BB_1331_11EB
+            h ^= h >> 29
+        }
+        return h ^ (h >> 32)
+    }
+
+    /// The value stored for (namespace, bytes), or -1.
+    @inline(__always) func find(_ namespace: UInt64, _ p: UnsafePointer<UInt8>?, _ count: Int) -> Int32 {
+        let h = ByteKeyTable.hash(namespace, p, count)
+        return slots.withUnsafeBufferPointer { slots in
+            var i = Int(truncatingIfNeeded: h) & mask
+            while true {
+                let s = slots[i]
+                if s.keyLength < 0 { return -1 }
+                if s.hash == h && Int(s.keyLength) == count {
+                    let equal = keys.withUnsafeBufferPointer { k in
+                        count == 0 || memcmpBytes(k.baseAddress! + Int(s.keyStart), p!, count)
+                    }
+                    if equal { return s.value }
+                }
+                i = (i + 1) & mask
+            }
+        }
+    }
+}
+
+@inline(__always) func memcmpBytes(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+    var i = 0
+    while i + 8 <= n {
+        if UnsafeRawPointer(a).loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            != UnsafeRawPointer(b).loadUnaligned(fromByteOffset: i, as: UInt64.self)
+        {
+            return false
+        }
+        i += 8
+    }
+    while i < n {
+        if a[i] != b[i] { return false }
+        i += 1
+    }
+    return true
+}
+
+/// Sorted, disjoint key segments, each with the distinct intervals covering it: numeric ranges
+/// over `orderedKey` encodings and CIDR ranges over addresses become one binary search.
+struct IntervalIndex<Key: FixedWidthInteger & UnsignedInteger & Sendable>: Sendable {
+    /// Segment k covers [starts[k], starts[k+1]) (the last one to Key.max).
+    let starts: [Key]
+    /// Per segment, a range into `members`.
+    let segmentMembers: [Range<Int32>]
+    /// Posting-list ids of the intervals.
+    let members: [Int32]
+
+    init(_ intervals: [(lower: Key, upper: Key, posting: Int32)]) {
+        var points: Set<Key> = [0]
+        for iv in intervals {
+            points.insert(iv.lower)
+            if iv.upper < Key.max { points.insert(iv.upper + 1) }
+        }
+        let starts = points.sorted()
+        var perSegment = [[Int32]](repeating: [], count: starts.count)
+        for iv in intervals where iv.lower <= iv.upper {
+            var k = IntervalIndex.segment(starts, iv.lower)
+            while k < starts.count && starts[k] <= iv.upper {
+                perSegment[k].append(iv.posting)
+                k += 1
+            }
+        }
+        var members: [Int32] = []
+        var ranges: [Range<Int32>] = []
+        for list in perSegment {
+            let start = Int32(members.count)
+            members += list
+            ranges.append(start..<Int32(members.count))
+        }
+        self.starts = starts
+        self.segmentMembers = ranges
+        self.members = members
+    }
+
+    static func segment(_ starts: [Key], _ key: Key) -> Int {
+        var lo = 0
+        var hi = starts.count - 1
+        while lo < hi {
+            let mid = (lo + hi + 1) / 2
+            if starts[mid] <= key { lo = mid } else { hi = mid - 1 }
+        }
+        return lo
+    }
+
+    /// The posting ids of every interval containing `key`.
+    @inline(__always) func lookup(_ key: Key) -> Range<Int32> {
+        if starts.isEmpty { return 0..<0 }
+        return segmentMembers[IntervalIndex.segment(starts, key)]
+    }
+}
