@@ -114,3 +114,11 @@ public struct RouteMatch: Sendable {
     public var route: Int
     public var fields: [Field]
 }
+
+extension RouteTable {
+    /// Every matching, unsuppressed route, ignoring `stop` (for backtests counting patterns independently).
+    public func matchIgnoringStop(_ event: JSONView, scratch: MatchScratch) -> [Int] {
+        matcher.run(event, scratch: scratch)
+        return scratch.matchedRoutes.filter { !scratch.isSuppressed($0) }
+    }
+}

@@ -1,6 +1,66 @@
 import ArgumentParser
+import Foundation
+import SluiceCore
 
+/// `sluice test-pattern`: EventBridge's TestEventPattern, locally.
 struct TestPatternCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "test-pattern", abstract: "(not yet implemented)")
-    func run() async throws { throw ExitCode.failure }
+    static let configuration = CommandConfiguration(
+        commandName: "test-pattern",
+        abstract: "Test one event pattern against one event: prints true or false.",
+        discussion: """
+            The pattern is an Amazon EventBridge event pattern (plus Sluice's extensions: regex, \
+            $and, GuardDuty filter criteria). Exit status 0 with `true` or `false` on stdout; \
+            an invalid pattern prints why on stderr and exits 2; an unreadable or invalid event exits 1.
+            """)
+
+    @Option(name: .long, help: ArgumentHelp("JSON file holding the event pattern.", valueName: "file"))
+    var pattern: String
+
+    @Option(name: .long, help: ArgumentHelp("JSON file holding the event.", valueName: "file"))
+    var event: String
+
+    func run() async throws {
+        let patternText = try CLIFiles.read(pattern, what: "pattern")
+        let patternJSON: JSON
+        do { patternJSON = try JSON.parse(patternText) } catch {
+            CLIFiles.fail("invalid pattern: \(pattern) is not JSON (\(error.rawValue))")
+            throw ExitCode(2)
+        }
+        let table: RouteTable
+        do {
+            _ = try Pattern(json: patternJSON)
+            table = try RouteTable(routes: [Route(name: "pattern", match: patternJSON, targets: [RouteTarget(connector: "-")])])
+        } catch let error as PatternError {
+            CLIFiles.fail("invalid pattern: \(error.message)")
+            throw ExitCode(2)
+        } catch let error as Diagnostics {
+            CLIFiles.fail("invalid pattern: \(error.items.map(\.message).joined(separator: "; "))")
+            throw ExitCode(2)
+        }
+        let eventText = try CLIFiles.read(event, what: "event")
+        let parser = JSONParser(maxBytes: max(eventText.utf8.count, 1 << 16), maxDepth: 1024)
+        switch parser.parse(eventText, { table.match($0.root) }) {
+        case .success(let matched): print(matched.isEmpty ? "false" : "true")
+        case .failure(let reason):
+            CLIFiles.fail("invalid event: \(event) is not JSON (\(reason.rawValue))")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// Small file helpers shared by the matcher commands.
+enum CLIFiles {
+    static func read(_ path: String, what: String) throws -> String {
+        let data: Data?
+        if path == "-" { data = FileHandle.standardInput.readDataToEndOfFile() } else { data = FileManager.default.contents(atPath: path) }
+        guard let data else {
+            fail("cannot read \(what) file \(path)")
+            throw ExitCode(1)
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func fail(_ message: String) {
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+    }
 }
