@@ -1,1 +1,218 @@
-print("bench-match: not yet implemented")
+// sluice-bench-match: matching throughput on synthetic GuardDuty findings, one core, JSON
+// parsing included, beside baselines measured in the same run (raw simdjson parse rate, and the
+// brute-force reference matcher). Prints only; no thresholds are asserted.
+//
+//   swift build -c release --product sluice-bench-match && .build/release/sluice-bench-match
+//
+// Options: --events N (distinct findings, default 20000), --seconds S (per measurement, default 2).
+import Foundation
+import SluiceCore
+
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+enum Vocabulary {
+    static let accounts = (0..<500).map { String(100_000_000_000 + $0 * 7_919_113) }
+    static let regions = ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1",
+                          "eu-north-1", "ap-south-1", "ap-southeast-1", "ap-southeast-2", "ap-northeast-1", "ca-central-1", "sa-east-1", "me-south-1"]
+    static let runtimeTypes = [
+        "CryptoCurrency:Runtime/BitcoinTool.B!DNS", "CryptoCurrency:Runtime/BitcoinTool.B", "Execution:Runtime/NewBinaryExecuted",
+        "Execution:Runtime/ReverseShell", "PrivilegeEscalation:Runtime/DockerSocketAccessed", "PrivilegeEscalation:Runtime/CGroupsReleaseAgentModified",
+        "DefenseEvasion:Runtime/FilelessExecution", "Backdoor:Runtime/C&CActivity.B!DNS", "Impact:Runtime/CryptoMinerExecuted",
+        "Discovery:Runtime/SuspiciousCommand", "Persistence:Runtime/SuspiciousCommand", "Execution:Runtime/MaliciousFileExecuted",
+    ]
+    static let otherTypes = [
+        "Recon:EC2/PortProbeUnprotectedPort", "UnauthorizedAccess:EC2/SSHBruteForce", "UnauthorizedAccess:EC2/RDPBruteForce",
+        "Backdoor:EC2/C&CActivity.B!DNS", "Trojan:EC2/BlackholeTraffic", "UnauthorizedAccess:IAMUser/TorIPCaller",
+        "Recon:IAMUser/MaliciousIPCaller.Custom", "Policy:S3/BucketBlockPublicAccessDisabled", "Discovery:S3/MaliciousIPCaller",
+        "CredentialAccess:Kubernetes/MaliciousIPCaller", "Impact:EC2/PortSweep", "CryptoCurrency:EC2/BitcoinTool.B!DNS",
+    ]
+    static let teams = (0..<200).map { "team\($0)" }
+    static let envs = ["prod", "staging", "dev", "test", "sandbox"]
+}
+
+/// A GuardDuty finding in its EventBridge envelope, about 1.8 KB.
+func makeFinding(_ g: inout SplitMix, _ n: Int) -> String {
+    let account = Vocabulary.accounts.randomElement(using: &g)!
+    let region = Vocabulary.regions.randomElement(using: &g)!
+    let runtime = Bool.random(using: &g)
+    let type = (runtime ? Vocabulary.runtimeTypes : Vocabulary.otherTypes).randomElement(using: &g)!
+    let severity = [2.0, 3.5, 5.0, 5.5, 8.0, 8.9, 9.2].randomElement(using: &g)!
+    let team = Vocabulary.teams.randomElement(using: &g)!
+    let env = Vocabulary.envs.randomElement(using: &g)!
+    let ip = "\(Int.random(in: 1...223, using: &g)).\(Int.random(in: 0...255, using: &g)).\(Int.random(in: 0...255, using: &g)).\(Int.random(in: 1...254, using: &g))"
+    let id = String(format: "%016llx%016llx", g.next(), g.next())
+    let eks = runtime && Bool.random(using: &g)
+    let resource: String
+    if eks {
+        resource = #"{"resourceType":"EKSCluster","eksClusterDetails":{"name":"\#(team)-\#(env)-eks","arn":"arn:aws:eks:\#(region):\#(account):cluster/\#(team)-\#(env)-eks","vpcId":"vpc-0\#(id.prefix(16))","status":"ACTIVE","tags":[{"key":"team","value":"\#(team)"},{"key":"env","value":"\#(env)"}]},"kubernetesDetails":{"kubernetesWorkloadDetails":{"name":"worker-\#(n % 97)","type":"deployments","namespace":"ns-\#(n % 13)","containers":[{"name":"app","image":"\#(account).dkr.ecr.\#(region).amazonaws.com/app:1.\#(n % 30)"}]}}}"#
+    } else {
+        resource = #"{"resourceType":"Instance","instanceDetails":{"instanceId":"i-0\#(id.prefix(16))","instanceType":"m5.large","imageId":"ami-0\#(id.suffix(16))","launchTime":"2025-04-01T10:00:00.000Z","platform":null,"tags":[{"key":"Name","value":"\#(team)-host-\#(n % 50)"},{"key":"env","value":"\#(env)"},{"key":"team","value":"\#(team)"}],"networkInterfaces":[{"networkInterfaceId":"eni-0\#(id.prefix(12))","privateIpAddress":"10.\#(n % 256).\#((n / 256) % 256).\#(n % 200 + 1)","publicIp":"\#(ip)","vpcId":"vpc-0\#(id.suffix(12))","subnetId":"subnet-0\#(id.prefix(10))","securityGroups":[{"groupId":"sg-0\#(id.suffix(10))","groupName":"default"}]}]}}"#
+    }
+    let action = runtime
+        ? #""runtimeDetails":{"process":{"name":"proc\#(n % 40)","executablePath":"/usr/bin/proc\#(n % 40)","executableSha256":"\#(id)\#(id)","pid":\#(1000 + n % 60000),"user":"root","userId":0,"startTime":1747710709.45}},"action":{"actionType":"DNS_REQUEST","dnsRequestAction":{"domain":"pool\#(n % 20).mining.example","protocol":"UDP","blocked":false}}"#
+        : #""action":{"actionType":"NETWORK_CONNECTION","networkConnectionAction":{"connectionDirection":"INBOUND","protocol":"TCP","blocked":false,"remoteIpDetails":{"ipAddressV4":"\#(ip)","country":{"countryName":"Example"},"organization":{"asn":"64500","asnOrg":"EXAMPLE-AS","isp":"Example ISP","org":"Example Org"}},"remotePortDetails":{"port":\#(1024 + n % 60000)},"localPortDetails":{"port":22,"portName":"SSH"}}}"#
+    return #"{"version":"0","id":"\#(id.prefix(8))-\#(id.prefix(12).suffix(4))-4\#(id.prefix(15).suffix(3))-8\#(id.suffix(3))-\#(id.suffix(12))","detail-type":"GuardDuty Finding","source":"aws.guardduty","account":"\#(account)","time":"2025-05-20T03:29:41Z","region":"\#(region)","resources":[],"detail":{"schemaVersion":"2.0","accountId":"\#(account)","region":"\#(region)","partition":"aws","id":"\#(id)","arn":"arn:aws:guardduty:\#(region):\#(account):detector/\#(id)/finding/\#(id)","type":"\#(type)","resource":\#(resource),"service":{"serviceName":"guardduty","detectorId":"\#(id)","archived":false,"count":\#(1 + n % 40),"eventFirstSeen":"2025-05-20T03:11:52.000Z","eventLastSeen":"2025-05-20T03:26:05.000Z","resourceRole":"\#(n % 7 == 0 ? "ACTOR" : "TARGET")","featureName":"\#(runtime ? "RuntimeMonitoring" : "FlowLogs")",\#(action),"additionalInfo":{"value":"{}","type":"default"}},"severity":\#(severity),"createdAt":"2025-05-20T03:29:41.077Z","updatedAt":"2025-05-20T03:29:41.077Z","title":"\#(type) activity observed for \#(team) in \#(region).","description":"GuardDuty observed \#(type) on a resource of \#(team) (\#(env)). Investigate the resource and rotate any credentials it holds."}}"#
+}
+
+/// A realistic mix of routes.
+func makeRoutes(_ count: Int, seed: UInt64) -> [Route] {
+    var g = SplitMix(state: seed)
+    var routes: [Route] = []
+    routes.reserveCapacity(count)
+    for i in 0..<count {
+        let account = JSON.string(Vocabulary.accounts.randomElement(using: &g)!)
+        let region = JSON.string(Vocabulary.regions.randomElement(using: &g)!)
+        let type = (Vocabulary.runtimeTypes + Vocabulary.otherTypes).randomElement(using: &g)!
+        let category = String(type.split(separator: "/")[0])
+        let pattern: JSON
+        switch Int.random(in: 0..<20, using: &g) {
+        case 0..<8:  // per-account routing with a severity floor
+            pattern = ["source": ["aws.guardduty"], "account": [account], "detail": ["severity": [["numeric": [">=", .number(Double(Int.random(in: 1...8, using: &g)))]]]]]
+        case 8..<11:  // type family in a region
+            pattern = ["detail-type": ["GuardDuty Finding"], "region": [region], "detail": ["type": [["prefix": .string(category + "/")]]]]
+        case 11:  // DNS findings of an account
+            pattern = ["account": [account], "detail": ["type": [["suffix": "!DNS"]]]]
+        case 12, 13:  // severity band on instances of an account
+            let lo = Double(Int.random(in: 1...6, using: &g))
+            pattern = ["account": [account], "detail": ["severity": [["numeric": [">=", .number(lo), "<", .number(lo + 3)]]], "resource": ["resourceType": ["Instance"]]]]
+        case 14, 15:  // tag anything-but, same tag element
+            pattern = ["account": [account], "detail": ["resource": ["instanceDetails": ["tags": ["key": ["env"], "value": [["anything-but": ["dev", "test", "sandbox"]]]]]]]]
+        case 16:  // remote IPs in a CIDR
+            pattern = ["region": [region], "detail": ["service": ["action": ["networkConnectionAction": ["remoteIpDetails": ["ipAddressV4": [["cidr": .string("\(Int.random(in: 1...223, using: &g)).\(Int.random(in: 0...255, using: &g)).0.0/16")]]]]]]]]
+        case 17:  // wildcard on cluster names
+            pattern = ["detail": ["resource": ["eksClusterDetails": ["name": [["wildcard": .string("\(Vocabulary.teams.randomElement(using: &g)!)-*-eks")]]]]]]
+        default:  // $or: high severity or a backdoor, for an account
+            pattern = ["account": [account], "$or": [["detail": ["severity": [["numeric": [">=", 8]]]]], ["detail": ["type": [["prefix": "Backdoor:"]]]]]]
+        }
+        let suppress: [JSON] = i % 10 == 0 ? [["detail": ["service": ["resourceRole": ["ACTOR"]]]]] : []
+        routes.append(Route(name: "route-\(i)", match: pattern, suppress: suppress, targets: [RouteTarget(connector: "sink")]))
+    }
+    return routes
+}
+
+func rss() -> (current: Int, peak: Int) {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0) }
+    func field(_ name: String) -> Int {
+        for line in status.split(separator: "\n") where line.hasPrefix(name) {
+            return Int(line.split(separator: " ").dropFirst().first { !$0.isEmpty }.map { $0.trimmingCharacters(in: .whitespaces) } ?? "0") ?? 0
+        }
+        return 0
+    }
+    return (field("VmRSS:") / 1024, field("VmHWM:") / 1024)
+}
+
+func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+
+/// Runs `body` over the events for about `budget` seconds; returns events/s.
+func measure(_ events: [[UInt8]], budget: Double, _ body: ([UInt8]) -> Void) -> Double {
+    let clock = ContinuousClock()
+    let start = clock.now
+    var done = 0
+    while true {
+        for e in events { body(e) }
+        done += events.count
+        if seconds(clock.now - start) >= budget { break }
+    }
+    return Double(done) / seconds(clock.now - start)
+}
+
+func fmt(_ v: Double) -> String {
+    let n = Int(v.rounded())
+    var s = String(n)
+    var i = s.count - 3
+    while i > 0 {
+        s.insert(",", at: s.index(s.startIndex, offsetBy: i))
+        i -= 3
+    }
+    return s
+}
+
+var eventCount = 20_000
+var budget = 2.0
+var compiledOnly = false
+var args = CommandLine.arguments.dropFirst()
+while let a = args.popFirst() {
+    switch a {
+    case "--events": eventCount = Int(args.popFirst() ?? "") ?? eventCount
+    case "--seconds": budget = Double(args.popFirst() ?? "") ?? budget
+    case "--compiled-only": compiledOnly = true  // for profiling: skip baselines and checks
+    default: print("usage: sluice-bench-match [--events N] [--seconds S] [--compiled-only]"); exit(2)
+    }
+}
+
+var g = SplitMix(state: 42)
+let events = (0..<eventCount).map { Array(makeFinding(&g, $0).utf8) }
+let averageSize = events.reduce(0) { $0 + $1.count } / events.count
+print("sluice-bench-match: \(eventCount) synthetic GuardDuty findings in EventBridge envelopes, \(averageSize) bytes on average; one core, JSON parsing included")
+print("")
+
+let parser = JSONParser()
+let parseRate = measure(events, budget: budget) { e in _ = parser.parse(e) { $0.tapeCount } }
+print("baseline  simdjson parse only                      \(fmt(parseRate)) findings/s")
+
+let rssBefore = rss()
+let clock = ContinuousClock()
+var tables: [Int: RouteTable] = [:]
+var compileTimes: [Int: Double] = [:]
+for n in [1_000, 10_000] {
+    let routes = makeRoutes(n, seed: UInt64(n))
+    let start = clock.now
+    tables[n] = try! RouteTable(routes: routes)
+    compileTimes[n] = seconds(clock.now - start)
+}
+let rssAfter = rss()
+
+if compiledOnly {
+    for n in [1_000, 10_000] {
+        let table = tables[n]!
+        let scratch = MatchScratch()
+        let rate = measure(events, budget: budget) { e in _ = parser.parse(e) { table.match($0.root, scratch: scratch) } }
+        print("compiled  \(n) routes  \(fmt(rate)) findings/s")
+    }
+    exit(0)
+}
+
+// Sanity: the compiled matcher and the brute-force reference agree on a sample.
+let sample = events.prefix(300)
+var sampleMatches = 0
+for e in sample {
+    let json = try! JSON.parse(String(decoding: e, as: UTF8.self))
+    for n in [1_000, 10_000] {
+        let expected = tables[n]!.referenceMatch(json)
+        let got = try! parser.parse(e) { tables[n]!.match($0.root) }.get()
+        precondition(expected == got, "compiled and reference matchers disagree")
+        sampleMatches += got.count
+    }
+}
+
+let referenceEvents = Array(events.prefix(2_000))
+let referenceTable = tables[1_000]!
+let referenceRate = measure(referenceEvents, budget: budget) { e in
+    _ = parser.parse(e) { doc in referenceTable.referenceMatch(JSON(doc.root)) }
+}
+print("baseline  brute-force reference, 1,000 routes      \(fmt(referenceRate)) findings/s")
+print("")
+for n in [1_000, 10_000] {
+    let table = tables[n]!
+    let scratch = MatchScratch()
+    var matched = 0
+    for e in events { matched += (try? parser.parse(e) { table.match($0.root, scratch: scratch) }.get().count) ?? 0 }
+    let rate = measure(events, budget: budget) { e in _ = parser.parse(e) { table.match($0.root, scratch: scratch) } }
+    let perEvent = Double(matched) / Double(events.count)
+    print("compiled  \(fmt(Double(n))) routes".padding(toLength: 50, withPad: " ", startingAt: 0)
+        + "\(fmt(rate)) findings/s  (\(String(format: "%.2f", perEvent)) routes matched per finding; \(String(format: "%.0f", 1e9 / rate)) ns/finding)")
+}
+print("")
+print("compile   1,000 routes                            \(String(format: "%.3f", compileTimes[1_000]!)) s")
+print("compile   10,000 routes                           \(String(format: "%.3f", compileTimes[10_000]!)) s")
+print("memory    RSS \(rssAfter.current) MB after compiling both tables (was \(rssBefore.current) MB with the \(eventCount) findings loaded; peak \(rssAfter.peak) MB)")
+print("check     compiled == reference on \(sample.count) findings x 2 tables (\(sampleMatches) route matches)")

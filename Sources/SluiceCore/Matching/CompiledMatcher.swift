@@ -56,7 +56,8 @@ final class CompiledMatcher: Sendable {
     let numericIndexes: [IntervalIndex<UInt64>]
     let cidrIndexes: [(v4: IntervalIndex<UInt128>, v6: IntervalIndex<UInt128>)]
     // Branches
-    let branchFields: [Range<Int32>]
+    let branchFields: [Range<Int32>]  // into branchConditions
+    let branchConditions: [Int32]
     let fields: [FieldSpec]
     let branchRoute: [Int32]
     let branchIsSuppression: [Bool]
@@ -102,21 +103,41 @@ final class CompiledMatcher: Sendable {
             return id
         }
 
-        var fields: [FieldSpec] = []
+        var fields: [FieldSpec] = []  // distinct field conditions: verified once per event, whatever shares them
+        var conditionIds: [FieldCondition: Int32] = [:]
+        var branchConditions: [Int32] = []
         var branchFields: [Range<Int32>] = []
         var anchors: [(branch: Int, field: FieldCondition, path: Int)] = []
         var unconditional: [Int32] = []
+        // How many branches test each (path, matcher): an anchor shared by many branches makes
+        // them all candidates whenever it hits, so the anchor is the field with the fewest
+        // expected candidates, not merely the most exact one.
+        var popularity: [String: [ValueMatcher: Int]] = [:]
+        for b in branches {
+            for f in b.branch.fields where !f.allowsAbsence {
+                for m in f.leafMatchers { popularity[f.path, default: [:]][m, default: 0] += 1 }
+            }
+        }
         for (bi, b) in branches.enumerated() {
-            let start = Int32(fields.count)
-            var best: (rank: Int, field: FieldCondition, path: Int)?
+            let start = Int32(branchConditions.count)
+            var best: (cost: Double, field: FieldCondition, path: Int)?
             for f in b.branch.fields {
                 let p = pathId(f.path)
-                fields.append(FieldSpec(path: Int32(p), matchers: f.leafMatchers, allowsAbsence: f.allowsAbsence))
+                if let id = conditionIds[f] {
+                    branchConditions.append(id)
+                } else {
+                    conditionIds[f] = Int32(fields.count)
+                    branchConditions.append(Int32(fields.count))
+                    fields.append(FieldSpec(path: Int32(p), matchers: f.leafMatchers, allowsAbsence: f.allowsAbsence))
+                }
                 guard !f.allowsAbsence else { continue }
-                let rank = f.matchers.map(CompiledMatcher.rank).max() ?? 10
-                if best == nil || rank < best!.rank { best = (rank, f, p) }
+                var cost = 0.0
+                for m in f.leafMatchers {
+                    cost += Double(popularity[f.path]?[m] ?? 1) * CompiledMatcher.breadth(CompiledMatcher.rank(m))
+                }
+                if best == nil || cost < best!.cost { best = (cost, f, p) }
             }
-            branchFields.append(start..<Int32(fields.count))
+            branchFields.append(start..<Int32(branchConditions.count))
             if let best { anchors.append((bi, best.field, best.path)) } else { unconditional.append(Int32(bi)) }
         }
 
@@ -252,6 +273,7 @@ final class CompiledMatcher: Sendable {
         self.numericIndexes = numericIndexes
         self.cidrIndexes = cidrIndexes
         self.branchFields = branchFields
+        self.branchConditions = branchConditions
         self.fields = fields
         self.branchRoute = branches.map { Int32($0.route) }
         self.branchIsSuppression = branches.map(\.suppress)
@@ -273,6 +295,19 @@ final class CompiledMatcher: Sendable {
         }
     }
 
+    /// Roughly how many distinct values a matcher of this rank accepts, relative to an exact value.
+    static func breadth(_ rank: Int) -> Double {
+        switch rank {
+        case 0: return 1
+        case 1: return 1.5
+        case 2: return 4
+        case 3: return 8
+        case 4: return 40
+        case 5: return 20
+        default: return 1_000
+        }
+    }
+
     static func numberKey(_ d: Double) -> [UInt8] {
         withUnsafeBytes(of: orderedKey(d)) { Array($0) }
     }
@@ -281,10 +316,11 @@ final class CompiledMatcher: Sendable {
     func run(_ event: JSONView, scratch: MatchScratch) {
         var state = scratch.take(for: self)
         state.begin()
-        var walker = TapeWalker(matcher: self, document: event.document, state: state)
+        // `consume`: the walker must own the only reference, or every array would be copied.
+        var walker = TapeWalker(matcher: self, document: event.document, state: consume state)
         walker.walk(event.index, node: 0)
         walker.finish()
-        scratch.put(walker.state)
+        scratch.put(consume walker)
     }
 }
 
@@ -305,6 +341,7 @@ public final class MatchScratch {
     }
 
     func put(_ s: MatchState) { state = s }
+    func put(_ w: consuming TapeWalker) { state = w.state }
 
     /// Routes whose match pattern matched the last event (before suppression), in route order.
     var matchedRoutes: [Int] { (state?.matchedRoutes ?? []).map(Int.init) }
@@ -333,12 +370,18 @@ struct MatchState {
     var suppressStamp: [UInt32] = []
     var matchedRoutes: [Int32] = []
     var lowered: [UInt8] = []
+    var conditionStamp: [UInt32] = []
+    var conditionResult: [UInt8] = []
     var chosen: [[Int32]] = []
 
     mutating func fit(_ m: CompiledMatcher) {
         if pathHead.count < m.pathCount {
             pathHead = [Int32](repeating: -1, count: m.pathCount)
             pathStamp = [UInt32](repeating: 0, count: m.pathCount)
+        }
+        if conditionStamp.count < m.fields.count {
+            conditionStamp = [UInt32](repeating: 0, count: m.fields.count)
+            conditionResult = [UInt8](repeating: 0, count: m.fields.count)
         }
         if branchStamp.count < m.branchRoute.count { branchStamp = [UInt32](repeating: 0, count: m.branchRoute.count) }
         if routeStamp.count < m.routeCount {
@@ -353,6 +396,7 @@ struct MatchState {
             // Wrapped: stale stamps could look current.
             for i in pathStamp.indices { pathStamp[i] = 0 }
             for i in branchStamp.indices { branchStamp[i] = 0 }
+            for i in conditionStamp.indices { conditionStamp[i] = 0 }
             for i in routeStamp.indices { routeStamp[i] = 0; suppressStamp[i] = 0 }
             generation = 1
         }

@@ -6,7 +6,7 @@ struct TapeWalker {
     let strings: UnsafePointer<UInt8>
     var state: MatchState
 
-    init(matcher: CompiledMatcher, document: JSONDocument, state: MatchState) {
+    init(matcher: CompiledMatcher, document: JSONDocument, state: consuming MatchState) {
         m = matcher
         tape = document.tape
         strings = document.strings
@@ -126,49 +126,48 @@ struct TapeWalker {
     }
 
     mutating func anchor(_ p: Int, _ i: Int) {
-        let info = m.pathInfo[p]
         let t = type(i)
         if t == TapeWalker.stringType {
             let bytes = stringBytes(i)
             let base = bytes.baseAddress
             let n = bytes.count
-            if info.hasExact { lookup(p, .exact, base, n) }
-            for length in info.prefixLengths where length <= n { lookup(p, .prefix, base, length) }
-            for length in info.suffixLengths where length <= n { lookup(p, .suffix, base! + (n - length), length) }
-            if info.needsLowercase {
+            if m.pathInfo[p].hasExact { lookup(p, .exact, base, n) }
+            if !m.pathInfo[p].prefixLengths.isEmpty { for length in m.pathInfo[p].prefixLengths where length <= n { lookup(p, .prefix, base, length) } }
+            if !m.pathInfo[p].suffixLengths.isEmpty { for length in m.pathInfo[p].suffixLengths where length <= n { lookup(p, .suffix, base! + (n - length), length) } }
+            if m.pathInfo[p].needsLowercase {
                 var lowered = state.lowered
                 state.lowered = []
                 lowercase(bytes, into: &lowered)
                 lowered.withUnsafeBufferPointer { low in
                     let lb = low.baseAddress
                     let ln = low.count
-                    if info.hasEqualsIgnoreCase { lookup(p, .equalsIgnoreCase, lb, ln) }
-                    for length in info.prefixIgnoreCaseLengths where length <= ln { lookup(p, .prefixIgnoreCase, lb, length) }
-                    for length in info.suffixIgnoreCaseLengths where length <= ln { lookup(p, .suffixIgnoreCase, lb! + (ln - length), length) }
+                    if m.pathInfo[p].hasEqualsIgnoreCase { lookup(p, .equalsIgnoreCase, lb, ln) }
+                    if !m.pathInfo[p].prefixIgnoreCaseLengths.isEmpty { for length in m.pathInfo[p].prefixIgnoreCaseLengths where length <= ln { lookup(p, .prefixIgnoreCase, lb, length) } }
+                    if !m.pathInfo[p].suffixIgnoreCaseLengths.isEmpty { for length in m.pathInfo[p].suffixIgnoreCaseLengths where length <= ln { lookup(p, .suffixIgnoreCase, lb! + (ln - length), length) } }
                 }
                 state.lowered = lowered
             }
-            if info.cidr >= 0, let ip = IPRange.parseAddress(bytes) {
-                let index = m.cidrIndexes[info.cidr]
+            if m.pathInfo[p].cidr >= 0, let ip = IPRange.parseAddress(bytes) {
+                let index = m.cidrIndexes[m.pathInfo[p].cidr]
                 let r = ip.isIPv6 ? index.v6.lookup(ip.address) : index.v4.lookup(ip.address)
                 for k in r { addPosting(ip.isIPv6 ? index.v6.members[Int(k)] : index.v4.members[Int(k)]) }
             }
         } else if let d = number(i) {
-            if info.hasNumber {
+            if m.pathInfo[p].hasNumber {
                 var key = orderedKey(d)
                 withUnsafeBytes(of: &key) { raw in
                     lookup(p, .number, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), 8)
                 }
             }
-            if info.numeric >= 0 {
-                let index = m.numericIndexes[info.numeric]
+            if m.pathInfo[p].numeric >= 0 {
+                let index = m.numericIndexes[m.pathInfo[p].numeric]
                 for k in index.lookup(orderedKey(d)) { addPosting(index.members[Int(k)]) }
             }
-        } else if info.hasLiteral {
+        } else if m.pathInfo[p].hasLiteral {
             var literal: UInt8 = t == UInt8(ascii: "t") ? UInt8(ascii: "t") : (t == UInt8(ascii: "f") ? UInt8(ascii: "f") : UInt8(ascii: "n"))
             withUnsafePointer(to: &literal) { lookup(p, .literal, $0, 1) }
         }
-        if info.always >= 0 { addPosting(info.always) }
+        if m.pathInfo[p].always >= 0 { addPosting(m.pathInfo[p].always) }
     }
 
     // MARK: verification
@@ -199,29 +198,47 @@ struct TapeWalker {
 
     func head(_ p: Int) -> Int32 { state.pathStamp[p] == state.generation ? state.pathHead[p] : -1 }
 
+    /// Result codes of a field condition on this event.
+    static let conditionFails: UInt8 = 1, conditionHolds: UInt8 = 2, conditionHoldsInArray: UInt8 = 3
+
+    /// Whether field condition `c` holds on this event (memoised per event: branches of many
+    /// routes share conditions such as `region` or a type prefix).
+    @inline(__always) mutating func condition(_ c: Int) -> UInt8 {
+        if state.conditionStamp[c] == state.generation { return state.conditionResult[c] }
+        let r = evaluateCondition(c)
+        state.conditionStamp[c] = state.generation
+        state.conditionResult[c] = r
+        return r
+    }
+
+    func evaluateCondition(_ c: Int) -> UInt8 {
+        let f = m.fields[c]
+        var leaf = head(Int(f.path))
+        if leaf < 0 { return f.allowsAbsence ? TapeWalker.conditionHolds : TapeWalker.conditionFails }
+        var found = false
+        var hasTrail = false
+        while leaf >= 0 {
+            let l = state.leaves[Int(leaf)]
+            if l.trailCount > 0 { hasTrail = true }
+            if !found && f.matchers.contains(where: { test($0, Int(l.tape)) }) {
+                found = true
+                if hasTrail { break }
+            }
+            leaf = l.next
+        }
+        if !found { return TapeWalker.conditionFails }
+        return hasTrail ? TapeWalker.conditionHoldsInArray : TapeWalker.conditionHolds
+    }
+
     mutating func verify(_ b: Int) -> Bool {
         let range = m.branchFields[b]
         var arrayed = 0
-        for fi in range {
-            let f = m.fields[Int(fi)]
-            var leaf = head(Int(f.path))
-            if leaf < 0 {
-                if f.allowsAbsence { continue }
-                return false
-            }
-            var found = false
-            var hasTrail = false
-            while leaf >= 0 {
-                let l = state.leaves[Int(leaf)]
-                if l.trailCount > 0 { hasTrail = true }
-                if !found && f.matchers.contains(where: { test($0, Int(l.tape)) }) {
-                    found = true
-                    if hasTrail { break }
-                }
-                leaf = l.next
-            }
-            if !found { return false }
-            if hasTrail { arrayed += 1 }
+        var k = Int(range.lowerBound)
+        while k < Int(range.upperBound) {
+            let r = condition(Int(m.branchConditions[k]))
+            if r == TapeWalker.conditionFails { return false }
+            if r == TapeWalker.conditionHoldsInArray { arrayed += 1 }
+            k += 1
         }
         return arrayed < 2 || consistent(b)
     }
@@ -230,8 +247,8 @@ struct TapeWalker {
     /// fields whose leaves sit in arrays (rare in findings: tags, network interfaces).
     mutating func consistent(_ b: Int) -> Bool {
         var lists: [[Int32]] = []
-        for fi in m.branchFields[b] {
-            let f = m.fields[Int(fi)]
+        for k in m.branchFields[b] {
+            let f = m.fields[Int(m.branchConditions[Int(k)])]
             var leaf = head(Int(f.path))
             var good: [Int32] = []
             var hasTrail = false
