@@ -3,6 +3,7 @@ import SluiceCore
 /// Every connector type Sluice knows. Adding a type is one line here.
 public enum ConnectorRegistry {
     public static let types: [ConnectorTypeEntry] = [
+        ConnectorTypeEntry(WebhookConnector.self),
         ConnectorTypeEntry(KafkaConnector.self),
     ]
 

@@ -1,4 +1,5 @@
 import SluiceCore
+import SluiceHTTP
 
 /// How the framework delivers to one connector instance: keys common to every connector type.
 public struct DeliveryPolicy: Sendable {
@@ -9,6 +10,12 @@ public struct DeliveryPolicy: Sendable {
     public var retry = RetryPolicy()
 
     public init() {}
+
+    /// The per-attempt timeout a connector applies itself (the framework reads the key).
+    static func read(timeoutOnly r: MappingReader) -> Duration {
+        guard let n = r.node.node.mapping?["timeout"]?.string, let d = DurationText.parse(n) else { return DeliveryPolicy().timeout }
+        return d
+    }
 
     /// Reads `concurrency`, `timeout` and `retry:` from a connector file.
     static func read(_ r: MappingReader) -> DeliveryPolicy {
@@ -46,20 +53,12 @@ public struct RetryPolicy: Sendable, Equatable {
         if let retryAfter { return min(retryAfter, maxBackoff) }
         let exponent = min(attempt - 1, 30)
         let ceiling = min(maxBackoff, baseBackoff * (1 << exponent))
-        let ms = ceiling.milliseconds
+        let ms = ceiling.wholeMilliseconds
         return .milliseconds(ms > 0 ? Int64.random(in: 0...ms, using: &rng) : 0)
     }
 
     /// Whether a delivery that failed its `attempt`-th attempt after `age` may be tried again.
     public func allowsRetry(after attempt: Int, age: Duration) -> Bool {
         attempt < maxAttempts && age < maxAge
-    }
-}
-
-extension Duration {
-    /// Whole milliseconds.
-    public var milliseconds: Int64 {
-        let (s, atto) = components
-        return s * 1000 + atto / 1_000_000_000_000_000
     }
 }

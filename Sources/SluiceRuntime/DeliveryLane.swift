@@ -2,6 +2,7 @@ import DequeModule
 import Foundation
 import Logging
 import SluiceConnectors
+import SluiceHTTP
 import Synchronization
 
 /// One delivery of one message to one connector, across its attempts.
@@ -83,7 +84,7 @@ final class DeliveryLane: Sendable {
             let wait = policy.retry.backoff(after: job.delivery.attempt, retryAfter: retryAfter, using: &rng)
             logger.debug("delivery failed, will retry", metadata: [
                 "route.name": "\(job.route)", "sluice.attempt": "\(job.delivery.attempt)",
-                "sluice.retry_in_ms": "\(wait.milliseconds)", "error": "\(error)",
+                "sluice.retry_in_ms": "\(wait.wholeMilliseconds)", "error": "\(error)",
             ])
             stats.retried()
             scheduleRetry(job, after: wait, lastError: error)
@@ -98,7 +99,7 @@ final class DeliveryLane: Sendable {
             s.retryTimers[s.nextTimer] = next
             return s.nextTimer
         }
-        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(wait.milliseconds))) { [self] in
+        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(wait.wholeMilliseconds))) { [self] in
             guard let job = state.withLock({ $0.retryTimers.removeValue(forKey: id) }) else { return }  // drained meanwhile
             if stopping.isHardStopped {
                 deadLetter(job, .shutdown, lastError, attemptsMade: job.delivery.attempt - 1)

@@ -54,8 +54,7 @@ public final class TansuBroker: @unchecked Sendable {
                 self.logFile = log
                 return
             }
-            p.terminate()
-            p.waitUntilExit()
+            ChildProcess.stop(p)
             lastError = HarnessError("tansu did not start on port \(port): \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
         }
         throw lastError ?? HarnessError("tansu did not start")
@@ -78,10 +77,7 @@ public final class TansuBroker: @unchecked Sendable {
     }
 
     public func stop() {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
+        ChildProcess.stop(process)
         try? FileManager.default.removeItem(at: logFile)
     }
 
@@ -124,5 +120,17 @@ public enum LoopbackPort {
             usleep(50_000)
         }
         return false
+    }
+}
+
+/// Stopping child servers: SIGTERM, a grace period, then SIGKILL (Tansu ignores SIGTERM).
+public enum ChildProcess {
+    public static func stop(_ process: Process, grace: Double = 2) {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(grace)
+        while process.isRunning, Date() < deadline { usleep(20_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
     }
 }
