@@ -1,21 +1,38 @@
-/// One HTTP request. Its description redacts credentials, so it is safe to log.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One HTTP request.
+///
+/// Its `description` redacts credentials (secret-looking headers, the AWS key pair, the URL's
+/// user-info, path and query, the proxy's user-info), so it is safe in a log line.
 public struct HTTPRequest: Sendable, CustomStringConvertible {
     public var method: String
     public var url: String
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]
-    /// Total time for the request, connection included.
+    /// Total time for the request, connection and queueing for a connection included (`CURLOPT_TIMEOUT_MS`).
     public var timeout: Duration
+    /// Time allowed to establish the connection, TLS handshake included (`CURLOPT_CONNECTTIMEOUT_MS`).
     public var connectTimeout: Duration
-    /// libcurl's AWS SigV4 signing, e.g. `aws:amz:us-east-1:sns`; needs `credentials`.
+    /// libcurl's AWS SigV4 signing (`CURLOPT_AWS_SIGV4`), e.g. `aws:amz:us-east-1:sns`; needs
+    /// `credentials`. A session token goes in an `X-Amz-Security-Token` header, which is signed too.
     public var awsSigV4: String?
-    /// `ACCESS_KEY:SECRET` for SigV4 (or basic auth user:password when `awsSigV4` is nil).
+    /// `ACCESS_KEY_ID:SECRET_KEY` for SigV4 (`CURLOPT_USERPWD`; basic auth when `awsSigV4` is nil).
     public var credentials: String?
     public var tls: TLSOptions
+    /// Proxy URL (`CURLOPT_PROXY`). `nil` leaves libcurl's default, which honours the
+    /// `http_proxy` / `https_proxy` / `no_proxy` environment; `""` disables proxies.
+    public var proxy: String?
+    /// Redirects followed; 0 (the default, right for webhooks) returns the 3xx as the response.
+    public var maxRedirects: Int
 
     public init(method: String = "POST", url: String, headers: [(name: String, value: String)] = [], body: [UInt8] = [],
                 timeout: Duration = .seconds(10), connectTimeout: Duration = .seconds(5),
-                awsSigV4: String? = nil, credentials: String? = nil, tls: TLSOptions = TLSOptions()) {
+                awsSigV4: String? = nil, credentials: String? = nil, tls: TLSOptions = TLSOptions(),
+                proxy: String? = nil, maxRedirects: Int = 0) {
         self.method = method
         self.url = url
         self.headers = headers
@@ -25,36 +42,58 @@ public struct HTTPRequest: Sendable, CustomStringConvertible {
         self.awsSigV4 = awsSigV4
         self.credentials = credentials
         self.tls = tls
+        self.proxy = proxy
+        self.maxRedirects = maxRedirects
     }
 
     public var description: String {
-        let shown = headers.map { "\($0.name): \(HTTPRequest.isSecretHeader($0.name) ? "***" : $0.value)" }
-        return "\(method) \(HTTPRequest.redactURL(url)) [\(shown.joined(separator: ", "))]\(credentials == nil ? "" : " credentials=***")"
-    }
-
-    static func isSecretHeader(_ name: String) -> Bool {
-        let n = name.lowercased()
-        return ["auth", "token", "secret", "key", "signature", "cookie", "password"].contains { n.contains($0) }
-    }
-
-    /// Drops user-info and query strings (webhook URLs often carry their secret there).
-    public static func redactURL(_ url: String) -> String {
-        var u = Substring(url)
-        if let q = u.firstIndex(of: "?") { u = u[..<q] }
-        if let scheme = u.range(of: "://"), let at = u[scheme.upperBound...].firstIndex(of: "@") {
-            u = u[..<scheme.upperBound] + "***@" + u[u.index(after: at)...]
+        var text = "\(method) \(HTTPRequest.redactURL(url))"
+        if !headers.isEmpty {
+            let shown = headers.map { "\($0.name): \(HTTPRequest.isSecretHeader($0.name) ? "***" : $0.value)" }
+            text += " [\(shown.joined(separator: ", "))]"
         }
-        return String(u)
+        text += " body=\(body.count)B"
+        if let awsSigV4 { text += " sigv4=\(awsSigV4)" }
+        if credentials != nil { text += " credentials=***" }
+        if let proxy, !proxy.isEmpty { text += " proxy=\(HTTPRequest.redactURL(proxy))" }
+        return text
+    }
+
+    /// Whether a header's value must never be shown: anything that looks like a credential.
+    public static func isSecretHeader(_ name: String) -> Bool {
+        let n = name.lowercased()
+        return ["auth", "token", "secret", "key", "signature", "cookie", "password", "session"].contains { n.contains($0) }
+    }
+
+    /// The origin only (`scheme://host:port`), with `/…` when there was more: user-info and query
+    /// strings carry secrets, and so do the paths of chat webhooks (Slack, Discord, Teams).
+    public static func redactURL(_ url: String) -> String {
+        var rest = Substring(url)
+        var scheme: Substring = ""
+        if let s = rest.range(of: "://") {
+            scheme = rest[..<s.upperBound]
+            rest = rest[s.upperBound...]
+        }
+        let end = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
+        var authority = rest[..<end]
+        if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
+        return String(scheme) + String(authority) + (end == rest.endIndex ? "" : "/…")
     }
 }
 
 /// TLS settings. Verification is on unless turned off explicitly.
 public struct TLSOptions: Sendable, Equatable {
+    /// Verify the server's certificate chain (`CURLOPT_SSL_VERIFYPEER`).
     public var verifyPeer = true
+    /// Verify that the certificate names the host (`CURLOPT_SSL_VERIFYHOST`).
     public var verifyHost = true
+    /// PEM file of trusted CAs, replacing the system bundle (`CURLOPT_CAINFO`).
     public var caBundlePath: String?
+    /// PEM client certificate for mTLS (`CURLOPT_SSLCERT`).
     public var clientCertPath: String?
+    /// PEM private key of the client certificate (`CURLOPT_SSLKEY`).
     public var clientKeyPath: String?
+    /// Passphrase of `clientKeyPath` (`CURLOPT_KEYPASSWD`). Never shown.
     public var keyPassword: String?
 
     public init(verifyPeer: Bool = true, verifyHost: Bool = true, caBundlePath: String? = nil,
@@ -68,40 +107,54 @@ public struct TLSOptions: Sendable, Equatable {
     }
 }
 
-/// A response. The body kept is capped (`HTTPClient.maxBodyBytes`) to bound memory.
+/// A response: any status, 4xx and 5xx included (those are for the caller to classify).
+/// The body kept is capped (`HTTPClient.maxBodyBytes`) to bound memory.
 public struct HTTPResponse: Sendable {
     public var status: Int
-    /// Names lowercased.
+    /// Header names lowercased, in the order received.
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]
+    /// True when the server sent more than the kept body.
+    public var bodyTruncated: Bool
+    /// `Retry-After` as a delay, from its seconds form or its HTTP-date form (relative to when
+    /// the response arrived); nil when absent or unreadable.
+    public var retryAfter: Duration?
 
+    public init(status: Int, headers: [(name: String, value: String)] = [], body: [UInt8] = [], bodyTruncated: Bool = false) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.bodyTruncated = bodyTruncated
+        let value = headers.last { $0.name == "retry-after" }?.value
+        self.retryAfter = value.flatMap { RetryAfter.parse($0, now: RetryAfter.wallClockSeconds()) }
+    }
+
+    /// The last value of a header, by case-insensitive name.
     public func header(_ name: String) -> String? {
         let n = name.lowercased()
         return headers.last { $0.name == n }?.value
     }
 
     public var bodyText: String { String(decoding: body, as: UTF8.self) }
-
-    /// `Retry-After` as a delay (seconds form; HTTP-date form relative to now).
-    public var retryAfter: Duration? {
-        guard let v = header("retry-after")?.trimmingCharacters(in: .whitespaces) else { return nil }
-        if let s = Double(v), s >= 0 { return .milliseconds(Int64(s * 1000)) }
-        return HTTPDate.delay(until: v)
-    }
 }
 
-/// Transport failure of a request (no HTTP status). Descriptions never hold secrets.
+/// A transport failure (no HTTP status came back). Descriptions name the target's origin and
+/// libcurl's reason, never a credential, a URL path or a query: fit for a log line.
 public struct HTTPClientError: Error, Sendable, CustomStringConvertible, Equatable {
+    /// What went wrong, as a bounded set: usable as a metric label.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         public let name: String
+        private init(name: String) { self.name = name }
         public static let connectFailed = Code(name: "connect_failed")
         public static let resolveFailed = Code(name: "resolve_failed")
         public static let timedOut = Code(name: "timed_out")
         public static let tlsFailed = Code(name: "tls_failed")
         public static let sendFailed = Code(name: "send_failed")
         public static let receiveFailed = Code(name: "receive_failed")
+        public static let tooManyRedirects = Code(name: "too_many_redirects")
         public static let invalidRequest = Code(name: "invalid_request")
         public static let shutdown = Code(name: "shutdown")
+        public static let cancelled = Code(name: "cancelled")
         public static let other = Code(name: "other")
         public var description: String { name }
     }
@@ -114,28 +167,60 @@ public struct HTTPClientError: Error, Sendable, CustomStringConvertible, Equatab
         self.detail = detail
     }
 
-    /// Connection problems and timeouts may go away; a bad request or a certificate we do not
-    /// trust will not.
+    /// Whether trying the same request again later may succeed. Network trouble and timeouts
+    /// may pass; so may `shutdown` and `cancelled` (the request was fine, we stopped it). A
+    /// certificate we do not trust, a malformed request or a redirect loop will not.
     public var isRetriable: Bool {
         switch code {
-        case .connectFailed, .resolveFailed, .timedOut, .sendFailed, .receiveFailed, .other: return true
-        default: return false
+        case .tlsFailed, .invalidRequest, .tooManyRedirects: return false
+        default: return true
         }
     }
 
     public var description: String { "\(code): \(detail)" }
 }
 
-import Foundation
+/// `Retry-After` values (RFC 9110 §10.2.3): delay-seconds or an HTTP-date.
+enum RetryAfter {
+    static func parse(_ text: String, now: Int64) -> Duration? {
+        let v = String(text.trimmingSpaces)
+        if let s = Int64(v) { return s >= 0 ? .seconds(s) : nil }
+        guard let at = httpDate(v) else { return nil }
+        return .seconds(max(0, at - now))
+    }
 
-enum HTTPDate {
-    static func delay(until text: String) -> Duration? {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "GMT")
-        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        guard let date = f.date(from: text) else { return nil }
-        return .milliseconds(Int64(max(0, date.timeIntervalSinceNow) * 1000))
+    static func wallClockSeconds() -> Int64 { Int64(time(nil)) }
+
+    /// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the form servers must send, as epoch seconds.
+    static func httpDate(_ text: String) -> Int64? {
+        let parts = text.split(separator: " ")
+        guard parts.count == 6, parts[0].hasSuffix(","), parts[5] == "GMT",
+              let day = Int64(parts[1]), let year = Int64(parts[3]),
+              let month = months.firstIndex(of: String(parts[2])) else { return nil }
+        let hms = parts[4].split(separator: ":")
+        guard hms.count == 3, let h = Int64(hms[0]), let m = Int64(hms[1]), let s = Int64(hms[2]),
+              (1...31).contains(day), (0...23).contains(h), (0...59).contains(m), (0...60).contains(s) else { return nil }
+        return daysFromCivil(year: year, month: Int64(month) + 1, day: day) * 86_400 + h * 3600 + m * 60 + s
+    }
+
+    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    /// Days since 1970-01-01 in the proleptic Gregorian calendar (H. Hinnant's algorithm).
+    static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+}
+
+extension String {
+    fileprivate var trimmingSpaces: Substring {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }
+        return self[first...last]
     }
 }
 

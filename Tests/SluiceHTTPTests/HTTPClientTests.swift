@@ -1,26 +1,138 @@
+import CCurl
 import Foundation
+import Synchronization
 import Testing
 import SluiceTestSupport
 @testable import SluiceHTTP
 
-/// Against a real local HTTP server (scripts/receivers/webhook_receiver.py).
+/// Against a real local HTTP server (scripts/receivers/webhook_receiver.py) on a loopback port.
 @Suite(.serialized) struct HTTPClientTests {
-    @Test func postsArriveAndStatusesSurface() async throws {
+    @Test func postArrivesIntact() async throws {
         let receiver = try WebhookReceiver()
         defer { receiver.stop() }
         let client = HTTPClient()
         defer { client.shutdown() }
-        let ok = try await client.execute(HTTPRequest(url: receiver.url + "/hook", headers: [("X-Test", "1")], body: Array(#"{"a":1}"#.utf8)))
-        #expect(ok.status == 204)
+        let body = #"{"detail":{"type":"Recon:EC2/PortProbeUnprotectedPort","severity":5.3},"ü":"✓"}"#
+        let response = try await client.execute(HTTPRequest(
+            url: receiver.url + "/hooks/guardduty?x=1",
+            headers: [("Content-Type", "application/json"), ("X-Sluice-Route", "to-soc")], body: Array(body.utf8)))
+        #expect(response.status == 204)
+        #expect(response.body.isEmpty)
         let records = try receiver.records()
-        #expect(records.count == 1)
-        #expect(records.first?.body == #"{"a":1}"#)
-        #expect(records.first?.headers["X-Test"] == "1")
+        try #require(records.count == 1)
+        let r = records[0]
+        #expect(r.method == "POST")
+        #expect(r.path == "/hooks/guardduty?x=1")
+        #expect(r.body == body)
+        #expect(r.header("content-type") == "application/json")
+        #expect(r.header("X-Sluice-Route") == "to-soc")
+        #expect(r.header("Content-Length") == "\(body.utf8.count)")
+        #expect(r.header("Expect") == nil)  // no 100-continue round trip
+    }
 
-        try await receiver.setStatus(429, retryAfter: 3)
-        let limited = try await client.execute(HTTPRequest(url: receiver.url + "/hook", body: [1]))
+    @Test func otherMethodsAndNoDefaultContentType() async throws {
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        let client = HTTPClient()
+        defer { client.shutdown() }
+        #expect(try await client.execute(HTTPRequest(method: "PUT", url: receiver.url + "/p", body: Array("put".utf8))).status == 204)
+        #expect(try await client.execute(HTTPRequest(method: "PATCH", url: receiver.url + "/q", body: Array("patch".utf8))).status == 204)
+        #expect(try await client.execute(HTTPRequest(method: "GET", url: receiver.url + "/g")).status == 204)
+        let records = try receiver.records()
+        #expect(records.map(\.method) == ["PUT", "PATCH", "GET"])
+        #expect(records.map(\.body) == ["put", "patch", ""])
+        #expect(records[0].header("Content-Type") == nil)  // not libcurl's form-urlencoded default
+    }
+
+    @Test func errorStatusesBodiesAndRetryAfterSurface() async throws {
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        let client = HTTPClient()
+        defer { client.shutdown() }
+        let request = HTTPRequest(url: receiver.url + "/hook", body: Array("{}".utf8))
+
+        try await receiver.setStatus(400, body: #"{"error":"bad field"}"#)
+        let bad = try await client.execute(request)
+        #expect(bad.status == 400)
+        #expect(bad.bodyText == #"{"error":"bad field"}"#)
+        #expect(bad.header("Content-Type") == "application/json")
+        #expect(bad.retryAfter == nil)
+
+        try await receiver.setStatus(429, retryAfter: 2)
+        let limited = try await client.execute(request)
         #expect(limited.status == 429)
-        #expect(limited.retryAfter == .seconds(3))
+        #expect(limited.retryAfter == .seconds(2))
+
+        try await receiver.setStatus(503, body: "down", retryAfter: 7)
+        let down = try await client.execute(request)
+        #expect(down.status == 503)
+        #expect(down.bodyText == "down")
+        #expect(down.retryAfter == .seconds(7))
+
+        try await receiver.setStatus(204)
+        #expect(try await client.execute(request).status == 204)
+        #expect(receiver.count == 1)  // only the accepted request is recorded
+    }
+
+    @Test func bodyKeptIsCapped() async throws {
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        let client = HTTPClient()
+        defer { client.shutdown() }
+        try await receiver.setStatus(500, body: String(repeating: "x", count: HTTPClient.maxBodyBytes + 5000))
+        let response = try await client.execute(HTTPRequest(url: receiver.url + "/big"))
+        #expect(response.status == 500)
+        #expect(response.body.count == HTTPClient.maxBodyBytes)
+        #expect(response.bodyTruncated)
+    }
+
+    @Test func connectionRefusedIsRetriable() async throws {
+        let port = freeLoopbackPort()
+        let client = HTTPClient()
+        defer { client.shutdown() }
+        do {
+            _ = try await client.execute(HTTPRequest(url: "http://127.0.0.1:\(port)/services/T0/B0/SECRETPATH?token=abc", timeout: .seconds(5)))
+            Issue.record("expected a connection error")
+        } catch {
+            #expect(error.code == .connectFailed)
+            #expect(error.isRetriable)
+            #expect(error.description.hasPrefix("connect_failed: "))
+            #expect(error.description.contains("127.0.0.1:\(port)"))
+            #expect(!error.description.contains("SECRETPATH") && !error.description.contains("abc"))
+        }
+    }
+
+    @Test func slowReceiverTimesOut() async throws {
+        let receiver = try WebhookReceiver(delayMs: 3000)
+        defer { receiver.stop() }
+        let client = HTTPClient()
+        defer { client.shutdown() }
+        do {
+            _ = try await client.execute(HTTPRequest(url: receiver.url + "/slow", body: [1], timeout: .milliseconds(300)))
+            Issue.record("expected a timeout")
+        } catch {
+            #expect(error.code == .timedOut)
+            #expect(error.isRetriable)
+        }
+    }
+
+    @Test func receiverDownThenBack() async throws {
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        let client = HTTPClient()
+        defer { client.shutdown() }
+        let request = HTTPRequest(url: receiver.url + "/hook", body: Array("a".utf8), timeout: .seconds(5))
+        #expect(try await client.execute(request).status == 204)  // leaves a keep-alive connection in the cache
+        receiver.stop()
+        await #expect(throws: HTTPClientError.self) { _ = try await client.execute(request) }
+        do {
+            _ = try await client.execute(request)
+        } catch {
+            #expect(error.code == .connectFailed)
+        }
+        try receiver.restart()
+        #expect(try await client.execute(request).status == 204)
+        #expect(receiver.count == 2)
     }
 
     @Test func manyConcurrentRequestsAllComplete() async throws {
@@ -28,35 +140,178 @@ import SluiceTestSupport
         defer { receiver.stop() }
         let client = HTTPClient()
         defer { client.shutdown() }
-        let n = 500
-        let statuses = await withTaskGroup(of: Int.self) { group in
-            for i in 0..<n {
-                group.addTask { (try? await client.execute(HTTPRequest(url: receiver.url + "/m", body: Array("\(i)".utf8))))?.status ?? -1 }
+        let total = 2000, window = 64
+        let statuses = await withTaskGroup(of: Int.self, returning: [Int].self) { group in
+            var started = 0
+            func launch(_ i: Int) {
+                group.addTask {
+                    let r = HTTPRequest(url: receiver.url + "/m", headers: [("Content-Type", "text/plain")], body: Array("\(i)".utf8))
+                    do { return try await client.execute(r).status } catch { return -1 }
+                }
             }
-            return await group.reduce(into: [Int]()) { $0.append($1) }
+            while started < window { launch(started); started += 1 }
+            var out: [Int] = []
+            while let status = await group.next() {
+                out.append(status)
+                if started < total { launch(started); started += 1 }
+            }
+            return out
         }
-        #expect(statuses.filter { $0 == 204 }.count == n)
-        #expect(try receiver.records().count == n)
+        #expect(statuses.count == total)
+        #expect(statuses.allSatisfy { $0 == 204 })
+        let bodies = try receiver.records().map(\.body)
+        #expect(bodies.count == total)
+        #expect(Set(bodies) == Set((0..<total).map { "\($0)" }))
     }
 
-    @Test func connectionRefusedIsRetriable() async throws {
-        let port = try LoopbackPort.free()
+    @Test func completionHandlerAPI() async throws {
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
         let client = HTTPClient()
         defer { client.shutdown() }
-        do {
-            _ = try await client.execute(HTTPRequest(url: "http://127.0.0.1:\(port)/x", timeout: .seconds(2)))
-            Issue.record("expected a connection error")
-        } catch {
-            #expect(error.code == .connectFailed)
-            #expect(error.isRetriable)
+        let status = await withCheckedContinuation { (c: CheckedContinuation<Int, Never>) in
+            client.execute(HTTPRequest(url: receiver.url + "/cb", body: [0x41])) { result in
+                c.resume(returning: (try? result.get())?.status ?? -1)
+            }
+        }
+        #expect(status == 204)
+    }
+
+    @Test func cancellingTheTaskAbortsTheTransfer() async throws {
+        let receiver = try WebhookReceiver(delayMs: 5000)
+        defer { receiver.stop() }
+        let client = HTTPClient()
+        defer { client.shutdown() }
+        let task = Task { () throws(HTTPClientError) -> HTTPResponse in
+            try await client.execute(HTTPRequest(url: receiver.url + "/slow", body: [1], timeout: .seconds(30)))
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        task.cancel()
+        let result = await task.result
+        #expect(throws: HTTPClientError(.cancelled, "request cancelled")) { try result.get() }
+
+        // A task cancelled before it starts the request fails at once, and the client goes on working.
+        let early = Task { () throws(HTTPClientError) -> HTTPResponse in
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await client.execute(HTTPRequest(url: receiver.url + "/never"))
+        }
+        await #expect(throws: HTTPClientError(.cancelled, "request cancelled")) { try await early.value }
+        try await receiver.setStatus(204, delayMs: 0)
+        #expect(try await client.execute(HTTPRequest(url: receiver.url + "/after")).status == 204)
+    }
+
+    @Test func shutdownFailsPendingRequests() async throws {
+        let receiver = try WebhookReceiver(delayMs: 5000)
+        defer { receiver.stop() }
+        let client = HTTPClient()
+        let codes = Mutex<[HTTPClientError.Code]>([])
+        let done = AsyncStream<Void>.makeStream()
+        for i in 0..<5 {
+            client.execute(HTTPRequest(url: receiver.url + "/pending/\(i)", timeout: .seconds(30))) { result in
+                if case .failure(let e) = result { codes.withLock { $0.append(e.code) } }
+                done.continuation.yield()
+            }
+        }
+        try await Task.sleep(for: .milliseconds(300))  // let them start
+        client.shutdown()
+        client.shutdown()  // idempotent
+        var finished = 0
+        for await _ in done.stream { finished += 1; if finished == 5 { break } }
+        #expect(codes.withLock { $0 } == Array(repeating: .shutdown, count: 5))
+        await #expect(throws: HTTPClientError(.shutdown, "client is shut down")) {
+            _ = try await client.execute(HTTPRequest(url: receiver.url + "/late"))
         }
     }
 
+    @Test func awsSigV4IsAddedByLibcurl() async throws {
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        let client = HTTPClient()
+        defer { client.shutdown() }
+        let request = HTTPRequest(
+            url: receiver.url + "/", headers: [("Content-Type", "application/x-amz-json-1.1"), ("X-Amz-Security-Token", "SESSIONTOKEN")],
+            body: Array("{}".utf8), awsSigV4: "aws:amz:us-east-1:sns", credentials: "AKIDEXAMPLE:wJalrXUtnFEMI")
+        #expect(try await client.execute(request).status == 204)
+        let r = try #require(try receiver.records().first)
+        let auth = try #require(r.header("Authorization"))
+        #expect(auth.hasPrefix("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"))
+        #expect(auth.contains("/us-east-1/sns/aws4_request"))
+        #expect(auth.contains("x-amz-security-token"))  // the session token is signed too
+        #expect(!auth.contains("wJalrXUtnFEMI"))
+        #expect(r.header("X-Amz-Date") != nil)
+        #expect(!request.description.contains("SESSIONTOKEN") && !request.description.contains("wJalrXUtnFEMI"))
+    }
+
+    @Test func invalidRequestsAreNotRetriable() async {
+        let client = HTTPClient()
+        defer { client.shutdown() }
+        for url in ["http://[::1", "file:///etc/passwd", "ftp://127.0.0.1/x"] {
+            do {
+                _ = try await client.execute(HTTPRequest(url: url))
+                Issue.record("\(url) should fail")
+            } catch {
+                #expect(error.code == .invalidRequest, "\(url): \(error)")
+                #expect(!error.isRetriable)
+            }
+        }
+    }
+}
+
+/// Pure parts: no server.
+struct HTTPTypesTests {
     @Test func descriptionsRedactSecrets() {
-        let r = HTTPRequest(url: "https://user:pw@hooks.example.com/services/T0/B0/SECRET?token=abc",
-                            headers: [("Authorization", "Bearer xyz"), ("X-Plain", "visible")], credentials: "AKIA:secret")
-        let d = r.description
-        #expect(!d.contains("xyz") && !d.contains("pw@") && !d.contains("token=abc") && !d.contains("AKIA"))
-        #expect(d.contains("visible"))
+        let request = HTTPRequest(
+            url: "https://user:pw@hooks.example.com/services/T0/B0/SECRETPATH?token=abc",
+            headers: [("Authorization", "Bearer xyz"), ("X-Amz-Security-Token", "tok1"), ("X-Api-Key", "k1"),
+                      ("X-Hub-Signature-256", "sig1"), ("X-Client-Secret", "s1"), ("Proxy-Authorization", "p1"),
+                      ("X-Plain", "visible")],
+            credentials: "AKIAEXAMPLE:topsecret", proxy: "http://puser:ppass@proxy.local:3128")
+        let d = request.description
+        for secret in ["xyz", "tok1", "k1", "sig1", "s1", "p1", "pw@", "SECRETPATH", "token=abc", "AKIAEXAMPLE", "topsecret", "ppass"] {
+            #expect(!d.contains(secret), "\(secret) leaked in \(d)")
+        }
+        #expect(d.contains("X-Plain: visible"))
+        #expect(d.contains("https://hooks.example.com/…"))
+        #expect(d.contains("proxy=http://proxy.local:3128"))
+    }
+
+    @Test func redactURLKeepsOnlyTheOrigin() {
+        #expect(HTTPRequest.redactURL("http://127.0.0.1:8080") == "http://127.0.0.1:8080")
+        #expect(HTTPRequest.redactURL("https://a:b@h.example:443/x/y?q=1") == "https://h.example:443/…")
+        #expect(HTTPRequest.redactURL("https://h.example?sig=1") == "https://h.example/…")
+    }
+
+    @Test func retryAfterForms() {
+        #expect(RetryAfter.parse("120", now: 0) == .seconds(120))
+        #expect(RetryAfter.parse(" 3 ", now: 0) == .seconds(3))
+        #expect(RetryAfter.parse("-1", now: 0) == nil)
+        #expect(RetryAfter.httpDate("Sun, 06 Nov 1994 08:49:37 GMT") == 784_111_777)
+        #expect(RetryAfter.parse("Sun, 06 Nov 1994 08:49:37 GMT", now: 784_111_767) == .seconds(10))
+        #expect(RetryAfter.parse("Sun, 06 Nov 1994 08:49:37 GMT", now: 784_111_800) == .seconds(0))  // in the past
+        #expect(RetryAfter.parse("soon", now: 0) == nil)
+        let response = HTTPResponse(status: 429, headers: [("retry-after", "5")])
+        #expect(response.retryAfter == .seconds(5))
+    }
+
+    @Test func headerLinesParse() {
+        func parse(_ s: String) -> (name: String, value: String)? {
+            Array(s.utf8).withUnsafeBytes { HeaderLine.parse($0) }
+        }
+        #expect(parse("Retry-After:  30 \r\n")! == ("retry-after", "30"))
+        #expect(parse("X-Empty:\r\n")! == ("x-empty", ""))
+        #expect(parse("\r\n") == nil)
+        #expect(parse(": nameless\r\n") == nil)
+    }
+
+    @Test func curlCodesMapToRetriability() {
+        #expect(CurlEngine.code(for: CURLE_COULDNT_CONNECT) == .connectFailed)
+        #expect(CurlEngine.code(for: CURLE_OPERATION_TIMEDOUT) == .timedOut)
+        #expect(CurlEngine.code(for: CURLE_PEER_FAILED_VERIFICATION) == .tlsFailed)
+        #expect(CurlEngine.code(for: CURLE_TOO_MANY_REDIRECTS) == .tooManyRedirects)
+        #expect(CurlEngine.code(for: CURLE_GOT_NOTHING) == .receiveFailed)
+        #expect(HTTPClientError(.tlsFailed, "").isRetriable == false)
+        #expect(HTTPClientError(.tooManyRedirects, "").isRetriable == false)
+        #expect(HTTPClientError(.receiveFailed, "").isRetriable)
+        #expect(HTTPClientError(.timedOut, "x").description == "timed_out: x")
     }
 }

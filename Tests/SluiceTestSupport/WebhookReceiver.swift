@@ -1,67 +1,256 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import Synchronization
 
-/// The real local HTTP receiver (scripts/receivers/webhook_receiver.py) in a subprocess on a free
-/// loopback port, recording accepted requests to a file. Stopped by the test that started it.
-public final class WebhookReceiver: @unchecked Sendable {
-    // @unchecked: the process is touched only by init/stop, which a test calls in order.
-    public let port: Int
-    public var url: String { "http://127.0.0.1:\(port)" }
-    public let recordFile: URL
-    private let process: Process
+/// One request the receiver accepted (answered 2xx), as recorded in its NDJSON file.
+public struct ReceivedRequest: Sendable {
+    public let method: String
+    public let path: String
+    /// As sent (original case); see `header(_:)` for a case-insensitive look-up.
+    public let headers: [String: String]
+    public let body: String
+    public let receivedMs: Int64
+    /// Common name of the client certificate, for mTLS receivers.
+    public let clientCN: String?
 
-    public struct Request: Sendable {
-        public let method: String
-        public let path: String
-        public let headers: [String: String]
-        public let body: String
+    public func header(_ name: String) -> String? {
+        headers.first { $0.key.caseInsensitiveCompare(name) == .orderedSame }?.value
+    }
+}
+
+/// The real local HTTP(S) receiver (scripts/receivers/webhook_receiver.py) in a subprocess on a
+/// loopback port, recording accepted requests to an NDJSON file. The test that starts it stops it
+/// (`stop()`, and `deinit` as a safety net); `restart()` brings it back on the same port.
+public final class WebhookReceiver: Sendable {
+    public typealias Request = ReceivedRequest
+
+    /// Certificate files for an HTTPS receiver (see `TestPKI`).
+    public struct TLS: Sendable {
+        public var certPath: String
+        public var keyPath: String
+        /// When set, clients must present a certificate signed by this CA (mTLS).
+        public var clientCAPath: String?
+        public init(certPath: String, keyPath: String, clientCAPath: String? = nil) {
+            self.certPath = certPath
+            self.keyPath = keyPath
+            self.clientCAPath = clientCAPath
+        }
     }
 
-    public init() throws {
+    public let port: Int
+    public let tls: TLS?
+    public var url: String { "\(tls == nil ? "http" : "https")://127.0.0.1:\(port)" }
+    public let recordFile: URL
+    private let status: Int
+    private let delayMs: Int
+    private let process: Mutex<Process?>
+
+    /// Starts a receiver answering `status` after `delayMs`, on a free port (or `port`).
+    public init(status: Int = 204, delayMs: Int = 0, tls: TLS? = nil, port: Int = 0) throws {
         recordFile = FileManager.default.temporaryDirectory.appendingPathComponent("receiver-\(UUID().uuidString).ndjson")
+        _ = FileManager.default.createFile(atPath: recordFile.path, contents: nil)
+        self.status = status
+        self.delayMs = delayMs
+        self.tls = tls
+        let (p, port) = try Self.launch(port: port, record: recordFile, status: status, delayMs: delayMs, tls: tls)
+        self.port = port
+        process = Mutex(p)
+    }
+
+    private static func launch(port: Int, record: URL, status: Int, delayMs: Int, tls: TLS?) throws -> (Process, Int) {
+        let script = PackagePaths.root.appendingPathComponent("scripts/receivers/webhook_receiver.py")
+        var arguments = ["python3", "-u", script.path, "--port", "\(port)", "--record", record.path,
+                         "--status", "\(status)", "--delay-ms", "\(delayMs)"]
+        if let tls {
+            arguments += ["--tls-cert", tls.certPath, "--tls-key", tls.keyPath]
+            if let ca = tls.clientCAPath { arguments += ["--client-ca", ca] }
+        }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-u", PackagePaths.root.appendingPathComponent("scripts/receivers/webhook_receiver.py").path,
-                       "--port", "0", "--record", recordFile.path]
+        p.arguments = arguments
+        // stderr to a file, not a pipe: nobody reads a pipe once started, and a full one would block the server.
+        let log = record.appendingPathExtension("log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let out = Pipe()
         p.standardOutput = out
+        p.standardError = try FileHandle(forWritingTo: log)
         try p.run()
-        let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
-        guard line.hasPrefix("LISTENING "), let port = Int(line.dropFirst(10).trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            ChildProcess.stop(p)
-            throw HarnessError("receiver did not start: \(line)")
+        // The first line is "LISTENING <port>"; EOF before it means the server died.
+        var text = ""
+        while !text.contains("\n") {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            text += String(decoding: chunk, as: UTF8.self)
         }
-        self.port = port
-        process = p
+        let line = text.split(separator: "\n").first ?? ""
+        guard line.hasPrefix("LISTENING "), let bound = Int(line.dropFirst(10).trimmingCharacters(in: .whitespaces)) else {
+            ChildProcess.stop(p)
+            let stderr = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            throw HarnessError("webhook receiver did not start: \(text)\(stderr.suffix(800))")
+        }
+        return (p, bound)
     }
 
-    public func records() throws -> [Request] {
+    /// Everything recorded so far, across restarts.
+    public func records() throws -> [ReceivedRequest] {
         guard let data = FileManager.default.contents(atPath: recordFile.path) else { return [] }
         return try data.split(separator: UInt8(ascii: "\n")).map { line in
-            let o = try JSONSerialization.jsonObject(with: Data(line)) as! [String: Any]
-            return Request(method: o["method"] as! String, path: o["path"] as! String,
-                           headers: o["headers"] as? [String: String] ?? [:], body: o["body"] as! String)
+            guard let o = try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
+                throw HarnessError("record is not a JSON object")
+            }
+            return ReceivedRequest(
+                method: o["method"] as? String ?? "", path: o["path"] as? String ?? "",
+                headers: o["headers"] as? [String: String] ?? [:], body: o["body"] as? String ?? "",
+                receivedMs: (o["received_ms"] as? NSNumber)?.int64Value ?? 0, clientCN: o["client_cn"] as? String)
         }
     }
 
-    public var count: Int { (try? records().count) ?? 0 }
-
-    /// Changes the status answered from now on (and an optional Retry-After in seconds).
-    public func setStatus(_ status: Int, retryAfter: Int? = nil) async throws {
-        var req = URLRequest(url: URL(string: url + "/_control/status")!)
-        req.httpMethod = "POST"
-        var body: [String: Any] = ["status": status]
-        body["retry_after"] = retryAfter ?? NSNull()
-        req.httpBody = try JSONSerialization.data(withJSONObject: body)
-        _ = try await URLSession.shared.data(for: req)
+    /// How many requests were recorded (counts lines: cheap enough to poll).
+    public var count: Int {
+        guard let data = FileManager.default.contents(atPath: recordFile.path) else { return 0 }
+        return data.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
     }
 
+    /// Changes the answer to the requests that follow: status, body, `Retry-After` (seconds)
+    /// and a delay before answering. Plain-HTTP receivers only.
+    public func setStatus(_ status: Int, body: String = "", retryAfter: Int? = nil, delayMs: Int = 0) async throws {
+        var update: [String: Any] = ["status": status, "body": body, "delay_ms": delayMs]
+        update["retry_after"] = retryAfter ?? NSNull()
+        try control("POST", "/_control/status", body: JSONSerialization.data(withJSONObject: update))
+    }
+
+    /// Empties the record file and restores the startup answer.
+    public func reset() async throws {
+        try control("POST", "/_control/reset", body: Data())
+    }
+
+    /// A control request over a plain socket (Connection: close): no HTTP client needed here.
+    private func control(_ method: String, _ path: String, body: Data) throws {
+        guard tls == nil else { throw HarnessError("the control API of an HTTPS receiver is not reachable from here") }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw HarnessError("socket() failed") }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = UInt16(port).bigEndian
+        let connected = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        guard connected else { throw HarnessError("receiver control: cannot connect to port \(port)") }
+        var request = Data("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n".utf8)
+        request.append(body)
+        try request.withUnsafeBytes { raw in
+            var sent = 0
+            while sent < raw.count {
+                let n = send(fd, raw.baseAddress! + sent, raw.count - sent, Int32(MSG_NOSIGNAL))
+                guard n > 0 else { throw HarnessError("receiver control: send failed") }
+                sent += n
+            }
+        }
+        var response = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            response += buffer[..<n]
+        }
+        let statusLine = String(decoding: response.prefix { $0 != 0x0D }, as: UTF8.self)
+        guard statusLine.hasPrefix("HTTP/1.1 200") else { throw HarnessError("receiver control \(path): \(statusLine)") }
+    }
+
+    /// Kills the server; its port then refuses connections. The record file stays (for `records()`).
     public func stop() {
-        ChildProcess.stop(process)
-        try? FileManager.default.removeItem(at: recordFile)
+        let p = process.withLock { p -> Process? in defer { p = nil }; return p }
+        if let p { ChildProcess.stop(p) }
     }
 
-    deinit { stop() }
+    /// Starts the server again on the same port, appending to the same record file.
+    public func restart() throws {
+        stop()
+        var lastError: (any Error)?
+        for _ in 0..<20 {  // the port can take a moment to be free again
+            do {
+                let (p, bound) = try Self.launch(port: port, record: recordFile, status: status, delayMs: delayMs, tls: tls)
+                precondition(bound == port)
+                process.withLock { $0 = p }
+                return
+            } catch {
+                lastError = error
+                usleep(100_000)
+            }
+        }
+        throw lastError ?? HarnessError("receiver did not restart")
+    }
+
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(at: recordFile)
+        try? FileManager.default.removeItem(at: recordFile.appendingPathExtension("log"))
+    }
+}
+
+/// A port that was free on 127.0.0.1 a moment ago (bind port 0, read it back, close), for test servers.
+public func freeLoopbackPort() -> Int {
+    for _ in 0..<10 {
+        if let port = try? LoopbackPort.free() { return port }
+        usleep(10_000)
+    }
+    preconditionFailure("no free loopback port")
+}
+
+/// A throw-away PKI for TLS tests, made with the `openssl` command in a temporary directory:
+/// a CA, a server certificate for 127.0.0.1/localhost and a client certificate, all signed by it.
+public struct TestPKI: Sendable {
+    public let directory: URL
+    public var caCert: String { path("ca.pem") }
+    public var serverCert: String { path("server.pem") }
+    public var serverKey: String { path("server.key") }
+    public var clientCert: String { path("client.pem") }
+    public var clientKey: String { path("client.key") }
+    /// Signed by a different CA: a client presenting it is not trusted.
+    public var strangerCert: String { path("stranger.pem") }
+    public var strangerKey: String { path("stranger.key") }
+
+    public func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+
+    public init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("pki-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try Self.openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Sluice Test CA",
+                          "-keyout", path("ca.key"), "-out", path("ca.pem")], in: directory)
+        try Self.openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Stranger CA",
+                          "-keyout", path("stranger-ca.key"), "-out", path("stranger-ca.pem")], in: directory)
+        try issue("server", cn: "127.0.0.1", ca: "ca", extensions: "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+        try issue("client", cn: "sluice-client", ca: "ca", extensions: "extendedKeyUsage=clientAuth\n")
+        try issue("stranger", cn: "stranger", ca: "stranger-ca", extensions: "extendedKeyUsage=clientAuth\n")
+    }
+
+    private func issue(_ name: String, cn: String, ca: String, extensions: String) throws {
+        try Data(extensions.utf8).write(to: directory.appendingPathComponent("\(name).ext"))
+        try Self.openssl(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=\(cn)",
+                          "-keyout", path("\(name).key"), "-out", path("\(name).csr")], in: directory)
+        try Self.openssl(["x509", "-req", "-in", path("\(name).csr"), "-CA", path("\(ca).pem"), "-CAkey", path("\(ca).key"),
+                          "-CAcreateserial", "-days", "2", "-extfile", path("\(name).ext"), "-out", path("\(name).pem")], in: directory)
+    }
+
+    private static func openssl(_ arguments: [String], in directory: URL) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["openssl"] + arguments
+        p.currentDirectoryURL = directory
+        let err = Pipe()
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = err
+        try p.run()
+        let message = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            throw HarnessError("openssl \(arguments.first ?? "") failed: \(String(decoding: message, as: UTF8.self).suffix(500))")
+        }
+    }
+
+    /// Deletes the directory.
+    public func remove() {
+        try? FileManager.default.removeItem(at: directory)
+    }
 }

@@ -1,37 +1,70 @@
 #!/usr/bin/env python3
-"""A real local HTTP receiver for Sluice's tests and demo.
+"""A real local HTTP(S) receiver for Sluice's tests and demo (Python 3.11 stdlib only).
 
-Listens on 127.0.0.1 (HTTP/1.1, keep-alive), records every request it accepts to an NDJSON
-file (method, path, headers, body, received_ms) and answers with a configurable status.
-Control API (not recorded):
+Listens on 127.0.0.1 (HTTP/1.1, keep-alive, one thread per connection). Every request it
+accepts (answered 2xx) is appended to the NDJSON file --record, one line per request:
+  {"method", "path", "headers": {name: value}, "body": text, "received_ms": epoch ms,
+   "client_cn": CN of the client certificate (mTLS only)}
+and answered with the configured status (--status, 204 by default).
+
+Control API on the same server, never recorded:
   POST /_control/status  {"status": 400, "body": "...", "retry_after": 2, "delay_ms": 0}
-  GET  /_control/count   -> {"count": N}
-  POST /_control/reset
-Prints "LISTENING <port>" on stdout once it accepts connections.
+                         changes the answer (and an added delay) for the requests that follow
+  GET  /_control/count   -> {"count": N}   requests recorded so far (by this process)
+  POST /_control/reset   empties the record file and restores the startup answer
+
+TLS: --tls-cert/--tls-key serve HTTPS; --client-ca also demands a client certificate signed by it.
+Prints "LISTENING <port>" as the first line on stdout once it accepts connections.
+Exits on SIGTERM/SIGINT, closing its listening socket (clients then get "connection refused").
 """
-import argparse, json, sys, threading, time
+import argparse
+import json
+import os
+import signal
+import socket
+import ssl
+import sys
+import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-state = {"status": 204, "body": "", "retry_after": None, "delay_ms": 0}
 lock = threading.Lock()
+defaults = {"status": 204, "body": "", "retry_after": None, "delay_ms": 0}
+state = dict(defaults)
 count = 0
 record_file = None
+
+REASONS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request", 401: "Unauthorized",
+           403: "Forbidden", 404: "Not Found", 408: "Request Timeout", 413: "Payload Too Large",
+           429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
+           503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # one write per response, no 40 ms Nagle/delayed-ACK stalls
+    timeout = 120                   # idle keep-alive connections go away eventually
 
-    def log_message(self, *args):  # quiet
+    def log_message(self, *args):
         pass
 
+    def setup(self):
+        super().setup()
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.do_handshake()  # here, in the connection's thread, not in accept()
+
     def _reply(self, status, body=b"", headers=()):
-        self.send_response(status)
-        for k, v in headers:
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if body:
-            self.wfile.write(body)
+        # Status line, headers and body in a single write.
+        lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}"]
+        if status != 204:  # a 204 carries no Content-Length (RFC 9110 8.6)
+            lines.append(f"Content-Length: {len(body)}")
+        else:
+            body = b""
+        lines += [f"{k}: {v}" for k, v in headers]
+        if self.close_connection:
+            lines.append("Connection: close")
+        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+        self.wfile.flush()
 
     def _handle(self):
         global count
@@ -43,22 +76,34 @@ class Handler(BaseHTTPRequestHandler):
             s = dict(state)
         if s["delay_ms"]:
             time.sleep(s["delay_ms"] / 1000)
-        if 200 <= s["status"] < 300:
-            line = json.dumps({"method": self.command, "path": self.path, "headers": dict(self.headers.items()),
-                               "body": body.decode("utf-8", "replace"), "received_ms": int(time.time() * 1000)})
+        status = int(s["status"])
+        if 200 <= status < 300:
+            entry = {"method": self.command, "path": self.path, "headers": dict(self.headers.items()),
+                     "body": body.decode("utf-8", "replace"), "received_ms": int(time.time() * 1000)}
+            if isinstance(self.request, ssl.SSLSocket):
+                cert = self.request.getpeercert()
+                if cert:
+                    entry["client_cn"] = next((v for rdn in cert.get("subject", ()) for k, v in rdn if k == "commonName"), None)
+            line = json.dumps(entry) + "\n"
             with lock:
                 count += 1
-                record_file.write(line + "\n")
+                record_file.write(line)
                 record_file.flush()
         headers = [("Retry-After", str(s["retry_after"]))] if s["retry_after"] is not None else []
-        self._reply(s["status"], s["body"].encode(), headers)
+        out = (s["body"] or "").encode()
+        if out:
+            headers.append(("Content-Type", "application/json" if out[:1] in (b"{", b"[") else "text/plain"))
+        self._reply(status, out, headers)
 
     def _control(self, body):
         global count
         if self.path == "/_control/status":
-            update = json.loads(body or b"{}")
+            try:
+                update = json.loads(body or b"{}")
+            except ValueError:
+                return self._reply(400, b'{"error":"body is not JSON"}')
             with lock:
-                state.update({k: update[k] for k in ("status", "body", "retry_after", "delay_ms") if k in update})
+                state.update({k: update[k] for k in defaults if k in update})
             return self._reply(200, b"{}")
         if self.path == "/_control/count":
             with lock:
@@ -69,29 +114,72 @@ class Handler(BaseHTTPRequestHandler):
                 count = 0
                 record_file.seek(0)
                 record_file.truncate()
+                state.clear()
+                state.update(defaults)
             return self._reply(200, b"{}")
         return self._reply(404)
 
-    do_POST = do_PUT = do_PATCH = do_GET = _handle
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET = _handle
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True   # restart on the same port while old connections sit in TIME_WAIT
+    request_queue_size = 1024    # bursts of new connections
+    tls = None
+
+    def get_request(self):
+        sock, addr = self.socket.accept()
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
+    def handle_error(self, request, client_address):
+        # Failed handshakes and clients that vanish are part of the tests: stay quiet.
+        if not isinstance(sys.exc_info()[1], (ssl.SSLError, ConnectionError, TimeoutError, OSError)):
+            super().handle_error(request, client_address)
 
 
 def main():
     global record_file
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--port", type=int, default=0)
-    p.add_argument("--record", required=True, help="NDJSON file of accepted requests")
-    p.add_argument("--status", type=int, default=204)
+    p.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    p.add_argument("--record", required=True, help="NDJSON file the accepted requests are appended to")
+    p.add_argument("--status", type=int, default=204, help="status answered (default 204)")
+    p.add_argument("--delay-ms", type=int, default=0, help="delay before each answer")
+    p.add_argument("--tls-cert", help="PEM server certificate (serve HTTPS)")
+    p.add_argument("--tls-key", help="PEM key of --tls-cert")
+    p.add_argument("--client-ca", help="PEM CA that must have signed the client's certificate (mTLS)")
     a = p.parse_args()
-    state["status"] = a.status
+    defaults.update(status=a.status, delay_ms=a.delay_ms)
+    state.update(defaults)
     record_file = open(a.record, "a", encoding="utf-8")
-    ThreadingHTTPServer.daemon_threads = True
-    ThreadingHTTPServer.request_queue_size = 1024
-    server = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
+
+    server = Server(("127.0.0.1", a.port), Handler)
+    if a.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(a.tls_cert, a.tls_key)
+        ctx.set_alpn_protocols(["http/1.1"])
+        if a.client_ca:
+            ctx.load_verify_locations(a.client_ca)
+            ctx.verify_mode = ssl.CERT_REQUIRED
+        server.tls = ctx
+
+    def stop(*_):
+        # Close the listening socket at once, then leave: no connection outlives the process.
+        try:
+            server.socket.close()
+        finally:
+            record_file.flush()
+            sys.stdout.flush()
+            os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    # A parent's thread may have these blocked (the mask is inherited through exec): unblock them.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     print(f"LISTENING {server.server_address[1]}", flush=True)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
+    server.serve_forever(poll_interval=0.2)
 
 
 if __name__ == "__main__":
