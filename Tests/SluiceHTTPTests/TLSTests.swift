@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+import SluiceTestSupport
+@testable import SluiceHTTP
+
+/// HTTPS and mTLS against the receiver wrapped in Python's `ssl`, with a CA and certificates
+/// made by `openssl` for this run.
+@Suite(.serialized) struct TLSTests {
+    @Test func unknownCAIsRejectedAndATrustedBundleWorks() async throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let receiver = try WebhookReceiver(tls: .init(certPath: pki.serverCert, keyPath: pki.serverKey))
+        defer { receiver.stop() }
+        let client = HTTPClient()
+        defer { client.shutdown() }
+        #expect(receiver.url.hasPrefix("https://127.0.0.1:"))
+
+        // Verification is on by default: our CA is in no system bundle.
+        do {
+            _ = try await client.execute(HTTPRequest(url: receiver.url + "/hook", body: Array("x".utf8)))
+            Issue.record("an unknown CA must be rejected")
+        } catch {
+            #expect(error.code == .tlsFailed, "\(error)")
+            #expect(!error.isRetriable)
+        }
+
+        let trusted = TLSOptions(caBundlePath: pki.caCert)
+        let response = try await client.execute(HTTPRequest(url: receiver.url + "/hook", body: Array("x".utf8), tls: trusted))
+        #expect(response.status == 204)
+        // The certificate also names "localhost".
+        #expect(try await client.execute(HTTPRequest(url: "https://localhost:\(receiver.port)/hook", body: Array("y".utf8), tls: trusted)).status == 204)
+        #expect(try receiver.records().map(\.body) == ["x", "y"])
+    }
+
+    @Test func verificationCanBeTurnedOffExplicitly() async throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let receiver = try WebhookReceiver(tls: .init(certPath: pki.serverCert, keyPath: pki.serverKey))
+        defer { receiver.stop() }
+        let client = HTTPClient()
+        defer { client.shutdown() }
+        let insecure = TLSOptions(verifyPeer: false, verifyHost: false)
+        #expect(try await client.execute(HTTPRequest(url: receiver.url + "/hook", tls: insecure)).status == 204)
+    }
+
+    @Test func mutualTLS() async throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let receiver = try WebhookReceiver(tls: .init(certPath: pki.serverCert, keyPath: pki.serverKey, clientCAPath: pki.caCert))
+        defer { receiver.stop() }
+        let client = HTTPClient()
+        defer { client.shutdown() }
+
+        var tls = TLSOptions(caBundlePath: pki.caCert, clientCertPath: pki.clientCert, clientKeyPath: pki.clientKey)
+        let response = try await client.execute(HTTPRequest(url: receiver.url + "/mtls", body: Array("m".utf8), tls: tls))
+        #expect(response.status == 204)
+        let records = try receiver.records()
+        #expect(records.count == 1)
+        #expect(records.first?.clientCN == "sluice-client")
+
+        // No client certificate, or one from a CA the server does not trust: refused.
+        for (cert, key) in [(nil, nil), (pki.strangerCert, pki.strangerKey)] as [(String?, String?)] {
+            tls.clientCertPath = cert
+            tls.clientKeyPath = key
+            await #expect(throws: HTTPClientError.self) {
+                _ = try await client.execute(HTTPRequest(url: receiver.url + "/mtls", body: Array("no".utf8), timeout: .seconds(5), tls: tls))
+            }
+        }
+        #expect(receiver.count == 1)
+
+        // A client key file that does not exist is a TLS configuration error, not worth retrying.
+        // (A fresh client: libcurl would otherwise reuse the open connection made with the same certificate.)
+        let fresh = HTTPClient()
+        defer { fresh.shutdown() }
+        tls.clientCertPath = pki.clientCert
+        tls.clientKeyPath = pki.path("missing.key")
+        do {
+            _ = try await fresh.execute(HTTPRequest(url: receiver.url + "/mtls", tls: tls))
+            Issue.record("a missing key must fail")
+        } catch {
+            #expect(error.code == .tlsFailed, "\(error)")
+            #expect(!error.isRetriable)
+        }
+    }
+}
