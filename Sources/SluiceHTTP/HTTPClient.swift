@@ -29,7 +29,8 @@ public final class HTTPClient: Sendable {
         engine = CurlEngine(maxConnections: maxConnections, maxPerHost: maxPerHost)
     }
 
-    /// Sends `request`; `completion` runs exactly once, on the client's thread, so it must not block.
+    /// Sends `request`; `completion` runs exactly once, on the client's thread, so it must not block
+    /// (or at once on the caller's thread when the client is already shut down).
     /// A non-2xx status is a success here: classifying it is the caller's business.
     public func execute(_ request: HTTPRequest, completion: @escaping @Sendable (Result<HTTPResponse, HTTPClientError>) -> Void) {
         let transfer = Transfer(request: request, completion: .callback(completion))

@@ -162,6 +162,21 @@ import SluiceTestSupport
         let bodies = try receiver.records().map(\.body)
         #expect(bodies.count == total)
         #expect(Set(bodies) == Set((0..<total).map { "\($0)" }))
+        // Connections are kept and reused: at most one per request in flight, not one per request.
+        #expect(Set(try receiver.records().map(\.clientPort)).count <= window)
+    }
+
+    @Test func sequentialRequestsReuseOneConnection() async throws {
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        let client = HTTPClient()
+        defer { client.shutdown() }
+        for i in 0..<50 {
+            #expect(try await client.execute(HTTPRequest(url: receiver.url + "/seq", body: Array("\(i)".utf8))).status == 204)
+        }
+        let ports = Set(try receiver.records().map(\.clientPort))
+        #expect(ports.count == 1)
+        #expect(!ports.contains(0))
     }
 
     @Test func completionHandlerAPI() async throws {

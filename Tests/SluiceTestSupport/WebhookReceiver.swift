@@ -9,6 +9,8 @@ public struct ReceivedRequest: Sendable {
     public let headers: [String: String]
     public let body: String
     public let receivedMs: Int64
+    /// The client's TCP port: one per connection, so distinct ports count connections.
+    public let clientPort: Int
     /// Common name of the client certificate, for mTLS receivers.
     public let clientCN: String?
 
@@ -100,7 +102,8 @@ public final class WebhookReceiver: Sendable {
             return ReceivedRequest(
                 method: o["method"] as? String ?? "", path: o["path"] as? String ?? "",
                 headers: o["headers"] as? [String: String] ?? [:], body: o["body"] as? String ?? "",
-                receivedMs: (o["received_ms"] as? NSNumber)?.int64Value ?? 0, clientCN: o["client_cn"] as? String)
+                receivedMs: (o["received_ms"] as? NSNumber)?.int64Value ?? 0,
+                clientPort: (o["client_port"] as? NSNumber)?.intValue ?? 0, clientCN: o["client_cn"] as? String)
         }
     }
 

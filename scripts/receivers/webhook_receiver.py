@@ -4,6 +4,7 @@
 Listens on 127.0.0.1 (HTTP/1.1, keep-alive, one thread per connection). Every request it
 accepts (answered 2xx) is appended to the NDJSON file --record, one line per request:
   {"method", "path", "headers": {name: value}, "body": text, "received_ms": epoch ms,
+   "client_port": the client's TCP port (one per connection: shows connection reuse),
    "client_cn": CN of the client certificate (mTLS only)}
 and answered with the configured status (--status, 204 by default).
 
@@ -79,7 +80,8 @@ class Handler(BaseHTTPRequestHandler):
         status = int(s["status"])
         if 200 <= status < 300:
             entry = {"method": self.command, "path": self.path, "headers": dict(self.headers.items()),
-                     "body": body.decode("utf-8", "replace"), "received_ms": int(time.time() * 1000)}
+                     "body": body.decode("utf-8", "replace"), "received_ms": int(time.time() * 1000),
+                     "client_port": self.client_address[1]}
             if isinstance(self.request, ssl.SSLSocket):
                 cert = self.request.getpeercert()
                 if cert:
