@@ -209,6 +209,7 @@ final class CurlEngine: @unchecked Sendable {
         let configured = t.configure(h)
         if configured != CURLE_OK || curl_multi_add_handle(multi, h.easy) != CURLM_OK {
             t.release()
+            t.handle = nil
             recycle(h)
             let reason = configured == CURLE_OK ? "cannot add the transfer" : String(cString: curl_easy_strerror(configured))
             return t.complete(.failure(HTTPClientError(.invalidRequest, "\(reason) (\(HTTPRequest.redactURL(t.request.url)))")))
@@ -218,7 +219,10 @@ final class CurlEngine: @unchecked Sendable {
 
     /// Removes a running transfer at its caller's request; one already finished is left alone.
     private func abort(_ t: Transfer) {
-        guard let h = t.handle, active.removeValue(forKey: h.easy) != nil else { return }
+        // Identity check: once finished, the transfer's handle may already serve another transfer.
+        guard let h = t.handle, active[h.easy] === t else { return }
+        active[h.easy] = nil
+        t.handle = nil
         curl_multi_remove_handle(multi, h.easy)
         t.release()
         recycle(h)
@@ -230,6 +234,7 @@ final class CurlEngine: @unchecked Sendable {
         while let message = curl_multi_info_read(multi, &left) {
             guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle,
                   let t = active.removeValue(forKey: easy), let h = t.handle else { continue }
+            t.handle = nil
             let code = message.pointee.data.result
             var status = 0
             _ = sluice_curl_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)

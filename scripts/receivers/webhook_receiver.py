@@ -16,7 +16,8 @@ Control API on the same server, never recorded:
 
 TLS: --tls-cert/--tls-key serve HTTPS; --client-ca also demands a client certificate signed by it.
 Prints "LISTENING <port>" as the first line on stdout once it accepts connections.
-Exits on SIGTERM/SIGINT, closing its listening socket (clients then get "connection refused").
+Exits on SIGTERM/SIGINT, closing its listening socket (clients then get "connection refused"),
+and when the process that started it goes away.
 """
 import argparse
 import json
@@ -180,6 +181,15 @@ def main():
     signal.signal(signal.SIGINT, stop)
     # A parent's thread may have these blocked (the mask is inherited through exec): unblock them.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    # Never outlive the process that started us (a test run that crashed, a demo script killed).
+    parent = os.getppid()
+
+    def watch_parent():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        stop()
+
+    threading.Thread(target=watch_parent, daemon=True).start()
     print(f"LISTENING {server.server_address[1]}", flush=True)
     server.serve_forever(poll_interval=0.2)
 
