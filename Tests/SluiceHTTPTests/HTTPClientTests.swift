@@ -215,6 +215,30 @@ import SluiceTestSupport
         #expect(try await client.execute(HTTPRequest(url: receiver.url + "/after")).status == 204)
     }
 
+    @Test func cancellationsRacingCompletionsLeaveNothingBehind() async throws {
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        let client = HTTPClient()
+        defer { client.shutdown() }
+        let tasks = (0..<400).map { i in
+            Task { () throws(HTTPClientError) -> Int in
+                try await client.execute(HTTPRequest(url: receiver.url + "/race", body: Array("\(i)".utf8))).status
+            }
+        }
+        for (i, task) in tasks.enumerated() where i % 2 == 0 { task.cancel() }
+        var delivered = 0, cancelled = 0
+        for task in tasks {
+            switch await task.result {
+            case .success(let status): #expect(status == 204); delivered += 1
+            case .failure(let error): #expect((error as? HTTPClientError)?.code == .cancelled); cancelled += 1
+            }
+        }
+        #expect(delivered + cancelled == 400)
+        #expect(delivered >= 200)
+        // Every transfer was settled exactly once and the client still works.
+        #expect(try await client.execute(HTTPRequest(url: receiver.url + "/after")).status == 204)
+    }
+
     @Test func shutdownFailsPendingRequests() async throws {
         let receiver = try WebhookReceiver(delayMs: 5000)
         defer { receiver.stop() }
