@@ -129,17 +129,8 @@ public final class WebhookReceiver: Sendable {
     /// A control request over a plain socket (Connection: close): no HTTP client needed here.
     private func control(_ method: String, _ path: String, body: Data) throws {
         guard tls == nil else { throw HarnessError("the control API of an HTTPS receiver is not reachable from here") }
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw HarnessError("socket() failed") }
+        guard let fd = LoopbackPort.connect(port) else { throw HarnessError("receiver control: cannot connect to port \(port)") }
         defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = UInt16(port).bigEndian
-        let connected = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-        guard connected else { throw HarnessError("receiver control: cannot connect to port \(port)") }
         var request = Data("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n".utf8)
         request.append(body)
         try request.withUnsafeBytes { raw in

@@ -64,15 +64,6 @@ public enum JSON: Sendable, Hashable {
         }
     }
 
-    /// Parses JSON text (with simdjson). Throws the rejection reason on invalid input.
-    public init(parsing text: String, maxDepth: Int = 256) throws(JSONRejection) {
-        let parser = JSONParser(maxBytes: max(text.utf8.count, 1), maxDepth: maxDepth)
-        switch parser.parse(text, { JSON($0.root) }) {
-        case .success(let v): self = v
-        case .failure(let e): throw e
-        }
-    }
-
     public subscript(key: String) -> JSON? {
         if case .object(let members) = self { return members.first { $0.key == key }?.value }
         return nil
