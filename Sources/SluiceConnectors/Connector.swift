@@ -20,6 +20,15 @@ extension Connector {
     public func shutdown() {}
 }
 
+/// A connector whose target takes many payloads in one request (Splunk HEC, Elasticsearch
+/// `_bulk`). With `batch:` set on the instance, its lane groups deliveries and calls this
+/// instead of `deliver`; each item gets its own outcome, so one rejected item is dead-lettered
+/// alone and the others are settled.
+public protocol BatchingConnector: Connector {
+    /// One attempt for the whole batch; `completion` receives one outcome per delivery, in order.
+    func deliver(batch: [Delivery], completion: @escaping @Sendable ([DeliveryOutcome]) -> Void)
+}
+
 /// A connector type: its name in `type:`, a one-line description, a pure validating parse of
 /// its own keys (unknown keys are rejected by the reader), and a factory for live instances.
 public protocol ConnectorType: SendableMetatype {
@@ -32,6 +41,20 @@ public protocol ConnectorType: SendableMetatype {
     static func configuration(from reader: MappingReader) -> Configuration?
     /// Creates the live connector (clients, connections). Called by `sluice run`, never by `validate`.
     static func make(name: String, configuration: Configuration, context: ConnectorContext) throws -> any Connector
+    /// The Mustache template that renders a finding for this target when neither the route nor
+    /// the instance (`template:`) gives one; nil sends the finding's bytes unchanged. Templates see
+    /// the event and the finding summary as `sluice.*` (see `FindingSummary`).
+    static var defaultTemplate: String? { get }
+    /// Whether `Delivery.summary` must be filled (the connector reads severity, title, id).
+    static var usesSummary: Bool { get }
+    /// Whether `make` returns a `BatchingConnector` (allows the `batch:` key).
+    static var supportsBatching: Bool { get }
+}
+
+extension ConnectorType {
+    public static var defaultTemplate: String? { nil }
+    public static var usesSummary: Bool { false }
+    public static var supportsBatching: Bool { false }
 }
 
 /// How values are escaped when a template renders a payload for a connector.
@@ -49,13 +72,16 @@ public struct Delivery: Sendable {
     public var route: String
     /// 1 for the first attempt.
     public var attempt: Int
+    /// The finding, summarised, when the connector type or a template asked for it.
+    public var summary: FindingSummary?
 
-    public init(payload: [UInt8], key: [UInt8]? = nil, findingID: String? = nil, route: String, attempt: Int = 1) {
+    public init(payload: [UInt8], key: [UInt8]? = nil, findingID: String? = nil, route: String, attempt: Int = 1, summary: FindingSummary? = nil) {
         self.payload = payload
         self.key = key
         self.findingID = findingID
         self.route = route
         self.attempt = attempt
+        self.summary = summary
     }
 }
 
@@ -76,6 +102,8 @@ public struct ConnectorContext: Sendable {
     public var kafka: KafkaConfig
     public var environment: [String: String]
     public var logger: Logger
+    /// The instance's per-attempt timeout (its `timeout:` key), set for each instance.
+    public var timeout: Duration = DeliveryPolicy().timeout
 
     public init(http: HTTPClient, kafka: KafkaConfig, environment: [String: String], logger: Logger) {
         self.http = http

@@ -8,11 +8,20 @@ public struct ConnectorDefinition: Sendable {
     public let summary: String
     public let payloadFormat: PayloadFormat
     public let policy: DeliveryPolicy
+    /// The instance's payload template (`template:`) or its type's default; nil: the finding's bytes.
+    public let template: PayloadTemplate?
+    /// Whether deliveries carry a `FindingSummary` (the type reads it).
+    public let usesSummary: Bool
     public let location: Diagnostic
     let factory: @Sendable (ConnectorContext) throws -> any Connector
 
-    /// Creates the live connector.
-    public func make(context: ConnectorContext) throws -> any Connector { try factory(context) }
+    /// Creates the live connector, with the instance's own timeout in its context.
+    public func make(context: ConnectorContext) throws -> any Connector {
+        var context = context
+        context.timeout = policy.timeout
+        context.logger[metadataKey: "connector.name"] = "\(name)"
+        return try factory(context)
+    }
 }
 
 /// Loads `connectors/*.yaml`. A file holds one instance (a mapping with `name` and `type`) or
@@ -82,11 +91,19 @@ public enum ConnectorLoader {
         if let name, name.isEmpty || name.contains(where: { $0.isWhitespace }) {
             r.report(r.node("name")!.error("connector name must be non-empty, without spaces"))
         }
-        let policy = DeliveryPolicy.read(r)
         var definition: ConnectorDefinition?
         if let kind {
             if let type = ConnectorRegistry.type(named: kind) {
-                definition = type.prepare(name ?? "", r, policy, node.error(""))
+                let policy = DeliveryPolicy.read(r, supportsBatching: type.supportsBatching)
+                var template: PayloadTemplate?
+                if let source = r.string("template") ?? type.defaultTemplate {
+                    do {
+                        template = try PayloadTemplate(source, format: type.payloadFormat == .json ? .json : .text)
+                    } catch {
+                        r.report((node["template"] ?? node).error(r.node["template"] == nil ? "built-in template of '\(kind)': \(error.message)" : error.message))
+                    }
+                }
+                definition = type.prepare(name ?? "", r, policy, template, node.error(""))
             } else {
                 let known = ConnectorRegistry.types.map(\.kind).joined(separator: ", ")
                 r.report(r.node("type")!.error("unknown connector type '\(kind)' (known: \(known))"))

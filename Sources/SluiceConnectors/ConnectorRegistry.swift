@@ -17,17 +17,21 @@ public struct ConnectorTypeEntry: Sendable {
     public let kind: String
     public let summary: String
     public let payloadFormat: PayloadFormat
-    let prepare: @Sendable (_ name: String, _ reader: MappingReader, _ policy: DeliveryPolicy, _ location: Diagnostic) -> ConnectorDefinition?
+    public let defaultTemplate: String?
+    public let supportsBatching: Bool
+    let prepare: @Sendable (_ name: String, _ reader: MappingReader, _ policy: DeliveryPolicy, _ template: PayloadTemplate?, _ location: Diagnostic) -> ConnectorDefinition?
 
     public init<T: ConnectorType>(_ type: T.Type) {
         kind = T.kind
         summary = T.summary
         payloadFormat = T.payloadFormat
-        prepare = { name, reader, policy, location in
+        defaultTemplate = T.defaultTemplate
+        supportsBatching = T.supportsBatching
+        prepare = { name, reader, policy, template, location in
             guard let configuration = T.configuration(from: reader) else { return nil }
             return ConnectorDefinition(
                 name: name, kind: T.kind, summary: T.summary, payloadFormat: T.payloadFormat,
-                policy: policy, location: location,
+                policy: policy, template: template, usesSummary: T.usesSummary, location: location,
                 factory: { context in try T.make(name: name, configuration: configuration, context: context) })
         }
     }

@@ -2,33 +2,99 @@ import SluiceCore
 import SluiceHTTP
 
 /// How the framework delivers to one connector instance: keys common to every connector type.
+///
+/// ```yaml
+/// concurrency: 16          # attempts in flight at once
+/// timeout: 10s             # per attempt
+/// rate_limit: 5            # attempts per second (token bucket); `burst:` defaults to the rate
+/// burst: 10
+/// retry: {attempts: 185, backoff: 500ms, max_backoff: 60s, max_age: 24h}
+/// circuit_breaker: {failures: 5, cooldown: 30s}
+/// batch: {max_items: 100, max_bytes: 1MB, max_wait: 1s}   # batch-capable types only
+/// ```
 public struct DeliveryPolicy: Sendable {
     /// Attempts in flight at once for this instance (`concurrency`).
     public var concurrency: Int = 64
     /// Per-attempt timeout (`timeout`).
     public var timeout: Duration = .seconds(10)
     public var retry = RetryPolicy()
+    /// Attempts per second; nil: unlimited.
+    public var rateLimit: Double?
+    /// Attempts allowed at once after an idle period; defaults to the rate (at least 1).
+    public var burst: Double?
+    public var circuitBreaker: CircuitBreakerPolicy?
+    public var batch: BatchPolicy?
 
     public init() {}
 
-    /// The per-attempt timeout a connector applies itself (the framework reads the key).
-    static func read(timeoutOnly r: MappingReader) -> Duration {
-        guard let n = r.node.node.mapping?["timeout"]?.string, let d = DurationText.parse(n) else { return DeliveryPolicy().timeout }
-        return d
-    }
-
-    /// Reads `concurrency`, `timeout` and `retry:` from a connector file.
-    static func read(_ r: MappingReader) -> DeliveryPolicy {
+    /// Reads the framework's keys from a connector file (`concurrency`, `timeout`, `rate_limit`,
+    /// `burst`, `retry:`, `circuit_breaker:`, `batch:`).
+    static func read(_ r: MappingReader, supportsBatching: Bool) -> DeliveryPolicy {
         var p = DeliveryPolicy()
         if let c = r.int("concurrency", min: 1) { p.concurrency = c }
         if let t = r.duration("timeout") { p.timeout = t }
+        if let rate = r.double("rate_limit") {
+            if rate > 0 { p.rateLimit = rate } else { r.report(r.node["rate_limit"]!.error("'rate_limit' must be greater than 0 (attempts per second)")) }
+        }
+        if let b = r.double("burst") {
+            if b >= 1 { p.burst = b } else { r.report(r.node["burst"]!.error("'burst' must be at least 1")) }
+        }
         if let rr = r.nested("retry", what: "retry") {
             if let a = rr.int("attempts", min: 1) { p.retry.maxAttempts = a }
             if let b = rr.duration("backoff") { p.retry.baseBackoff = b }
             if let m = rr.duration("max_backoff") { p.retry.maxBackoff = m }
             if let age = rr.duration("max_age") { p.retry.maxAge = age }
         }
+        if let cb = r.nested("circuit_breaker", what: "circuit_breaker") {
+            var c = CircuitBreakerPolicy()
+            if let f = cb.int("failures", min: 1) { c.failureThreshold = f }
+            if let d = cb.duration("cooldown") { c.cooldown = d }
+            p.circuitBreaker = c
+        }
+        if let node = r.node["batch"] {
+            if !supportsBatching {
+                r.allow("batch")
+                r.report(node.error("this connector type does not batch; remove 'batch'"))
+            } else if let br = r.nested("batch", what: "batch") {
+                var b = BatchPolicy()
+                if let n = br.int("max_items", min: 1) { b.maxItems = n }
+                if let s = br.string("max_bytes") {
+                    if let bytes = ByteSizeText.parse(s) { b.maxBytes = bytes } else { br.report(br.node["max_bytes"]!.error("'max_bytes' must be a size such as 512KB or 5MB")) }
+                }
+                if let w = br.duration("max_wait") { b.maxWait = w }
+                p.batch = b
+            }
+        }
         return p
+    }
+}
+
+/// Stops attempts to a target that keeps failing: after `failureThreshold` consecutive retryable
+/// failures the circuit opens for `cooldown`; then one trial attempt decides (half-open).
+/// Deliveries wait while it is open; none is dropped.
+public struct CircuitBreakerPolicy: Sendable, Equatable {
+    public var failureThreshold = 5
+    public var cooldown: Duration = .seconds(30)
+    public init() {}
+}
+
+/// Groups deliveries for batch-capable targets: a batch is sent when it holds `maxItems` or
+/// `maxBytes`, or `maxWait` after its first item.
+public struct BatchPolicy: Sendable, Equatable {
+    public var maxItems = 100
+    public var maxBytes = 1 << 20
+    public var maxWait: Duration = .seconds(1)
+    public init() {}
+}
+
+/// Sizes as written in configuration files: `512`, `64KB`, `5MB`.
+public enum ByteSizeText {
+    public static func parse(_ text: String) -> Int? {
+        let t = text.trimmingCharacters(in: .whitespaces).uppercased()
+        for (suffix, scale) in [("KB", 1 << 10), ("MB", 1 << 20), ("GB", 1 << 30), ("B", 1)] where t.hasSuffix(suffix) {
+            return Int(t.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)).map { $0 * scale }
+        }
+        return Int(t)
     }
 }
 

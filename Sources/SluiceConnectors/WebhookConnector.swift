@@ -25,15 +25,16 @@ public final class WebhookConnector: Connector {
         var method: String
         var headers: [(name: String, value: String)]
         var tls: TLSOptions
-        var timeout: Duration
     }
 
     let configuration: Configuration
     let client: HTTPClient
+    let timeout: Duration
 
-    init(configuration: Configuration, client: HTTPClient) {
+    init(configuration: Configuration, client: HTTPClient, timeout: Duration) {
         self.configuration = configuration
         self.client = client
+        self.timeout = timeout
     }
 
     /// The request for one delivery (pure: tested without a server).
@@ -42,7 +43,7 @@ public final class WebhookConnector: Connector {
         if let id = delivery.findingID { headers.append(("X-Sluice-Finding-Id", id)) }
         headers.append(("X-Sluice-Route", delivery.route))
         return HTTPRequest(method: configuration.method, url: configuration.url, headers: headers, body: delivery.payload,
-                           timeout: configuration.timeout, tls: configuration.tls)
+                           timeout: timeout, tls: configuration.tls)
     }
 
     public func deliver(_ delivery: Delivery, completion: @escaping @Sendable (DeliveryOutcome) -> Void) {
@@ -89,16 +90,15 @@ extension WebhookConnector: ConnectorType {
             tls.keyPassword = t.string("key_password")
             if let v = t.bool("verify") { tls.verifyPeer = v; tls.verifyHost = v }
         }
-        let timeout = DeliveryPolicy.read(timeoutOnly: r)
         guard let url else { return nil }
         if !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
             r.report(r.node("url")!.error("url must start with http:// or https://"))
             return nil
         }
-        return Configuration(url: url, method: method, headers: headers, tls: tls, timeout: timeout)
+        return Configuration(url: url, method: method, headers: headers, tls: tls)
     }
 
     public static func make(name: String, configuration: Configuration, context: ConnectorContext) throws -> any Connector {
-        WebhookConnector(configuration: configuration, client: context.http)
+        WebhookConnector(configuration: configuration, client: context.http, timeout: context.timeout)
     }
 }

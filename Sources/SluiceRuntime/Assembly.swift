@@ -10,8 +10,8 @@ public struct LoadedConfiguration: Sendable {
     public let routes: [Route]
     public let table: RouteTable
     public let connectors: [ConnectorDefinition]
-    /// Compiled templates of `table.routes[i].targets[j]` (nil: the finding itself).
-    let templates: [[PayloadTemplate?]]
+    /// How `table.routes[i].targets[j]` renders its payload (nil: the finding's own bytes).
+    let renderers: [[PayloadRenderer?]]
 
     /// Loads `routesDirectory` and `connectorsDirectory`, reporting every problem at once.
     public static func load(routesDirectory: String, connectorsDirectory: String, environment: [String: String]) throws(Diagnostics) -> LoadedConfiguration {
@@ -23,9 +23,9 @@ public struct LoadedConfiguration: Sendable {
         var table: RouteTable?
         do { table = try RouteTable(routes: routes) } catch { problems += error.items }
         let byName = Dictionary(connectors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        var templates: [[PayloadTemplate?]] = []
+        var renderers: [[PayloadRenderer?]] = []
         for route in table?.routes ?? [] {
-            var row: [PayloadTemplate?] = []
+            var row: [PayloadRenderer?] = []
             for target in route.targets {
                 var at = route.location
                 guard let connector = byName[target.connector] else {
@@ -37,18 +37,23 @@ public struct LoadedConfiguration: Sendable {
                     row.append(nil)
                     continue
                 }
-                guard let source = target.template else { row.append(nil); continue }
+                // The route's own template or input transformer wins over the connector's.
+                guard let source = target.template else { row.append(connector.template.map { .template($0) }); continue }
+                if let paths = target.inputPaths {
+                    row.append(.inputTransformer(template: source, paths: paths))
+                    continue
+                }
                 do {
-                    row.append(try PayloadTemplate(source, format: connector.payloadFormat == .json ? .json : .text))
+                    row.append(.template(try PayloadTemplate(source, format: connector.payloadFormat == .json ? .json : .text)))
                 } catch {
                     at.message = "route '\(route.name)', target '\(target.connector)': \(error.message)"
                     problems.append(at)
                     row.append(nil)
                 }
             }
-            templates.append(row)
+            renderers.append(row)
         }
         if !problems.isEmpty { throw Diagnostics(problems) }
-        return LoadedConfiguration(routes: routes, table: table!, connectors: connectors, templates: templates)
+        return LoadedConfiguration(routes: routes, table: table!, connectors: connectors, renderers: renderers)
     }
 }

@@ -4,7 +4,9 @@ import SluiceCore
 /// A route target bound to its lane, with its template compiled.
 struct BoundTarget: Sendable {
     let lane: DeliveryLane
-    let template: PayloadTemplate?
+    let renderer: PayloadRenderer?
+    /// The connector reads `Delivery.summary`.
+    let usesSummary: Bool
 }
 
 /// Routes compiled together with their bound targets. Immutable; a reload swaps the whole thing.
@@ -65,12 +67,28 @@ final class Planner {
         if matched.isEmpty { return .unmatched }
         let id = FindingShape.findingID(event)
         let key = id.map { Array($0.utf8) } ?? record.key
+        // The owned event and its summary are built once per finding, and only for targets that
+        // render a template or read the summary; pass-through targets send the bytes as they came.
+        var owned: (event: JSON, summary: FindingSummary?)?
+        func materialized() -> (event: JSON, summary: FindingSummary?) {
+            if let owned { return owned }
+            let e = JSON(event)
+            owned = (e, FindingSummary(event: e))
+            return owned!
+        }
         var out: [(route: String, target: BoundTarget, delivery: Delivery)] = []
         for index in matched {
             let route = plan.table.routes[index].name
             for target in plan.targets[index] {
-                let body = target.template.map { Array($0.render(event).utf8) } ?? payload
-                out.append((route, target, Delivery(payload: body, key: key, findingID: id, route: route)))
+                var body = payload
+                var summary: FindingSummary?
+                if let renderer = target.renderer {
+                    let m = materialized()
+                    body = renderer.render(m.event, summary: m.summary)
+                    summary = m.summary
+                }
+                if target.usesSummary { summary = materialized().summary }
+                out.append((route, target, Delivery(payload: body, key: key, findingID: id, route: route, summary: summary)))
             }
         }
         return .deliveries(out)

@@ -65,8 +65,9 @@ public final class Runner: Sendable {
                 name: definition.name, connector: connector, policy: definition.policy,
                 deadLetters: deadLetters, stats: stats, stopping: stopping, logger: logger)
         }
+        let definitionsByName = Dictionary(loaded.connectors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let targets = loaded.table.routes.enumerated().map { i, route in
-            route.targets.enumerated().map { j, t in BoundTarget(lane: lanesByName[t.connector]!, template: loaded.templates[i][j]) }
+            route.targets.enumerated().map { j, t in BoundTarget(lane: lanesByName[t.connector]!, renderer: loaded.renderers[i][j], usesSummary: definitionsByName[t.connector]?.usesSummary ?? false) }
         }
         let pipeline = Pipeline(
             plan: RoutingPlan(table: loaded.table, targets: targets), lanes: Array(lanesByName.values),

@@ -32,6 +32,13 @@ public struct PayloadTemplate: Sendable {
         template.render(PayloadTemplate.context(event))
     }
 
+    /// Renders with the event and, under `sluice`, the finding summary every default template uses.
+    public func render(_ event: JSON, summary: FindingSummary?) -> String {
+        guard let summary, var context = PayloadTemplate.context(event) as? [String: Any] else { return render(event) }
+        context["sluice"] = summary.templateContext
+        return template.render(context)
+    }
+
     static func context(_ v: JSONView) -> Any {
         switch v.kind {
         case .object:

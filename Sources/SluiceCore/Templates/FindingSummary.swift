@@ -1,0 +1,166 @@
+/// What every connector's default template needs to say about a GuardDuty finding, computed
+/// once per finding: title, severity label by AWS's bands, resource summary per resource type,
+/// process details for runtime findings, counts, first/last seen and a console link.
+///
+/// Templates see it as `sluice.*` (`{{sluice.title}}`, `{{sluice.severity_label}}`,
+/// `{{#sluice.process}}{{name}}{{/sluice.process}}`); connectors read it from `Delivery.summary`.
+public struct FindingSummary: Sendable, Equatable {
+    public var id: String
+    public var title: String
+    public var description: String
+    public var type: String
+    public var severity: Double
+    public var severityLabel: SeverityLabel
+    public var account: String
+    public var region: String
+    public var partition: String
+    public var arn: String
+    public var count: Int
+    public var firstSeen: String
+    public var lastSeen: String
+    public var createdAt: String
+    public var updatedAt: String
+    /// `Instance`, `EKSCluster`, `ECSCluster`, `Container`, `AccessKey`, `S3Bucket`, …
+    public var resourceType: String
+    /// One line naming the affected resource: "Instance i-0a4f… (m5.large) in vpc-…".
+    public var resourceSummary: String
+    /// The identifier an action would target (instance id, cluster/pod, task ARN, access key id, bucket).
+    public var resourceID: String
+    public var process: Process?
+    public var isRuntime: Bool
+    public var consoleURL: String
+
+    public struct Process: Sendable, Equatable {
+        public var name: String
+        public var executablePath: String
+        public var pid: Int?
+        public var user: String
+        public var sha256: String
+    }
+
+    /// GuardDuty's severity bands (AWS docs, "Severity levels for GuardDuty findings").
+    public enum SeverityLabel: String, Sendable, Comparable {
+        case low = "Low", medium = "Medium", high = "High", critical = "Critical"
+
+        public init(severity: Double) {
+            switch severity {
+            case 9.0...: self = .critical
+            case 7.0..<9.0: self = .high
+            case 4.0..<7.0: self = .medium
+            default: self = .low
+            }
+        }
+
+        /// A colour per band for chat attachments (hex, no '#').
+        public var colour: String {
+            switch self {
+            case .low: return "2EB67D"
+            case .medium: return "ECB22E"
+            case .high: return "E8710A"
+            case .critical: return "E01E5A"
+            }
+        }
+
+        private var rank: Int { [.low: 0, .medium: 1, .high: 2, .critical: 3][self]! }
+        public static func < (a: Self, b: Self) -> Bool { a.rank < b.rank }
+    }
+
+    /// Reads a GuardDuty finding, bare or in its EventBridge envelope (`detail`). nil when the
+    /// event is not a finding.
+    public init?(event: JSON) {
+        let f = event["detail"] ?? event
+        guard let type = f["type"]?.stringValue, f["resource"] != nil else { return nil }
+        self.type = type
+        id = f["id"]?.stringValue ?? ""
+        title = f["title"]?.stringValue ?? type
+        description = f["description"]?.stringValue ?? ""
+        severity = f["severity"]?.doubleValue ?? 0
+        severityLabel = SeverityLabel(severity: severity)
+        account = f["accountId"]?.stringValue ?? event["account"]?.stringValue ?? ""
+        region = f["region"]?.stringValue ?? event["region"]?.stringValue ?? ""
+        partition = f["partition"]?.stringValue ?? "aws"
+        arn = f["arn"]?.stringValue ?? ""
+        let service = f["service"]
+        count = service?["count"]?.doubleValue.map { Int($0) } ?? 1
+        firstSeen = service?["eventFirstSeen"]?.stringValue ?? f["createdAt"]?.stringValue ?? ""
+        lastSeen = service?["eventLastSeen"]?.stringValue ?? f["updatedAt"]?.stringValue ?? ""
+        createdAt = f["createdAt"]?.stringValue ?? ""
+        updatedAt = f["updatedAt"]?.stringValue ?? ""
+        let resource = f["resource"]!
+        resourceType = resource["resourceType"]?.stringValue ?? "Unknown"
+        (resourceSummary, resourceID) = FindingSummary.describe(resource: resource, type: resourceType)
+        isRuntime = service?["featureName"]?.stringValue == "RuntimeMonitoring" || type.contains(":Runtime/")
+        if let p = service?["runtimeDetails"]?["process"] {
+            process = Process(
+                name: p["name"]?.stringValue ?? "", executablePath: p["executablePath"]?.stringValue ?? "",
+                pid: p["pid"]?.doubleValue.map { Int($0) }, user: p["user"]?.stringValue ?? "",
+                sha256: p["executableSha256"]?.stringValue ?? "")
+        }
+        let host = partition == "aws-us-gov" ? "console.amazonaws-us-gov.com" : partition == "aws-cn" ? "console.amazonaws.cn" : "console.aws.amazon.com"
+        consoleURL = "https://\(region.isEmpty ? "" : "\(region).")\(host)/guardduty/home?region=\(region)#/findings?macros=current&fId=\(id)"
+    }
+
+    private static func describe(resource r: JSON, type: String) -> (String, String) {
+        func s(_ path: String) -> String? { r.value(atPath: path)?.stringValue }
+        switch type {
+        case "Instance":
+            let id = s("instanceDetails.instanceId") ?? "unknown instance"
+            var text = "Instance \(id)"
+            if let t = s("instanceDetails.instanceType") { text += " (\(t))" }
+            if let vpc = r.value(atPath: "instanceDetails.networkInterfaces")?.arrayValue?.first?["vpcId"]?.stringValue { text += " in \(vpc)" }
+            return (text, id)
+        case "EKSCluster":
+            let cluster = s("eksClusterDetails.name") ?? "unknown cluster"
+            var text = "EKS cluster \(cluster)"
+            var id = cluster
+            if let w = r.value(atPath: "kubernetesDetails.kubernetesWorkloadDetails"), let name = w["name"]?.stringValue {
+                let ns = w["namespace"]?.stringValue ?? "default"
+                text += ", \(w["type"]?.stringValue ?? "workload") \(ns)/\(name)"
+                id = "\(cluster)/\(ns)/\(name)"
+            }
+            if let image = s("containerDetails.image") { text += ", image \(image)" }
+            return (text, id)
+        case "ECSCluster":
+            let cluster = s("ecsClusterDetails.name") ?? "unknown cluster"
+            var text = "ECS cluster \(cluster)"
+            let task = s("ecsClusterDetails.taskDetails.arn")
+            if let task { text += ", task \(task.split(separator: "/").last.map(String.init) ?? task)" }
+            if let image = s("containerDetails.image") { text += ", image \(image)" }
+            return (text, task ?? cluster)
+        case "Container":
+            let name = s("containerDetails.name") ?? s("containerDetails.id") ?? "unknown container"
+            var text = "Container \(name)"
+            if let image = s("containerDetails.image") { text += " (\(image))" }
+            return (text, s("containerDetails.id") ?? name)
+        case "AccessKey":
+            let key = s("accessKeyDetails.accessKeyId") ?? "unknown key"
+            var text = "Access key \(key)"
+            if let user = s("accessKeyDetails.userName") { text += " of \(s("accessKeyDetails.userType") ?? "user") \(user)" }
+            return (text, key)
+        case "S3Bucket":
+            let buckets = (r["s3BucketDetails"]?.arrayValue ?? []).compactMap { $0["name"]?.stringValue }
+            return ("S3 bucket \(buckets.isEmpty ? "unknown" : buckets.joined(separator: ", "))", buckets.first ?? "")
+        default:
+            return (type, "")
+        }
+    }
+
+    /// The Mustache context under `sluice`.
+    public var templateContext: [String: Any] {
+        var c: [String: Any] = [
+            "id": id, "title": title, "description": description, "type": type,
+            "severity": severity, "severity_label": severityLabel.rawValue,
+            "severity_colour": severityLabel.colour, "severity_colour_decimal": Int(severityLabel.colour, radix: 16)!,
+            "account": account, "region": region, "arn": arn, "count": count,
+            "first_seen": firstSeen, "last_seen": lastSeen, "created_at": createdAt, "updated_at": updatedAt,
+            "resource_type": resourceType, "resource_summary": resourceSummary, "resource_id": resourceID,
+            "is_runtime": isRuntime, "console_url": consoleURL,
+        ]
+        if let p = process {
+            var pc: [String: Any] = ["name": p.name, "executable_path": p.executablePath, "user": p.user, "sha256": p.sha256]
+            if let pid = p.pid { pc["pid"] = pid }
+            c["process"] = pc
+        }
+        return c
+    }
+}

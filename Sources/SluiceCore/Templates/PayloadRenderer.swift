@@ -1,0 +1,14 @@
+/// How one route target turns a finding into its payload: a Mustache template (the route's, the
+/// connector instance's, or the connector type's default) or an EventBridge input transformer.
+/// No renderer means the finding's own bytes are sent unchanged (the fast path).
+public enum PayloadRenderer: Sendable {
+    case template(PayloadTemplate)
+    case inputTransformer(template: String, paths: [String: String])
+
+    public func render(_ event: JSON, summary: FindingSummary?) -> [UInt8] {
+        switch self {
+        case .template(let t): return Array(t.render(event, summary: summary).utf8)
+        case .inputTransformer(let template, let paths): return Array(InputTransformer.render(template: template, paths: paths, event: event).utf8)
+        }
+    }
+}
