@@ -65,14 +65,24 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "SluiceAWS",
+            dependencies: ["SluiceCore", "SluiceHTTP", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .target(
             name: "SluiceConnectors",
-            dependencies: ["SluiceCore", "SluiceKafka", "SluiceHTTP", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["SluiceCore", "SluiceKafka", "SluiceHTTP", "SluiceAWS", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "SluiceActions",
+            dependencies: ["SluiceCore", "SluiceKafka", "SluiceHTTP", "SluiceAWS", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .target(
             name: "SluiceRuntime",
             dependencies: [
-                "SluiceCore", "SluiceKafka", "SluiceHTTP", "SluiceConnectors",
+                "SluiceCore", "SluiceKafka", "SluiceHTTP", "SluiceConnectors", "SluiceActions",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -81,7 +91,7 @@ let package = Package(
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "SluiceCore", "SluiceKafka", "SluiceRuntime", "SluiceConnectors",
+                "SluiceCore", "SluiceKafka", "SluiceRuntime", "SluiceConnectors", "SluiceActions",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -114,6 +124,19 @@ let package = Package(
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceTestSupport"], swiftSettings: strict),
         .testTarget(name: "SluiceKafkaTests", dependencies: ["SluiceKafka", "SluiceTestSupport"], swiftSettings: strict, linkerSettings: localLib),
         .testTarget(name: "SluiceHTTPTests", dependencies: ["SluiceHTTP", "SluiceTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "SluiceConnectorTests",
+            dependencies: ["SluiceConnectors", "SluiceTestSupport", "SluiceCore", "SluiceHTTP", "SluiceKafka", "SluiceAWS"],
+            swiftSettings: strict,
+            linkerSettings: localLib
+        ),
+        .testTarget(name: "SluiceAWSTests", dependencies: ["SluiceAWS", "SluiceTestSupport", "SluiceHTTP"], swiftSettings: strict),
+        .testTarget(
+            name: "SluiceActionsTests",
+            dependencies: ["SluiceActions", "SluiceTestSupport", "SluiceAWS", "SluiceHTTP", "SluiceKafka", "SluiceCore"],
+            swiftSettings: strict,
+            linkerSettings: localLib
+        ),
         .testTarget(
             name: "SluiceIntegrationTests",
             dependencies: ["SluiceRuntime", "SluiceTestSupport", "SluiceKafka", "SluiceCore"],

@@ -44,24 +44,32 @@ public final class WebhookReceiver: Sendable {
     public let recordFile: URL
     private let status: Int
     private let delayMs: Int
+    private let vendor: String?
+    private let options: [String: String]
     private let process: Mutex<Process?>
 
     /// Starts a receiver answering `status` after `delayMs`, on a free port (or `port`).
-    public init(status: Int = 204, delayMs: Int = 0, tls: TLS? = nil, port: Int = 0) throws {
+    /// With `vendor`, requests are checked against scripts/receivers/vendors/<vendor>.py and
+    /// answered as that vendor does (`options` are passed to the module).
+    public init(status: Int = 204, delayMs: Int = 0, tls: TLS? = nil, port: Int = 0, vendor: String? = nil, options: [String: String] = [:]) throws {
         recordFile = FileManager.default.temporaryDirectory.appendingPathComponent("receiver-\(UUID().uuidString).ndjson")
         _ = FileManager.default.createFile(atPath: recordFile.path, contents: nil)
         self.status = status
         self.delayMs = delayMs
         self.tls = tls
-        let (p, port) = try Self.launch(port: port, record: recordFile, status: status, delayMs: delayMs, tls: tls)
+        self.vendor = vendor
+        self.options = options
+        let (p, port) = try Self.launch(port: port, record: recordFile, status: status, delayMs: delayMs, tls: tls, vendor: vendor, options: options)
         self.port = port
         process = Mutex(p)
     }
 
-    private static func launch(port: Int, record: URL, status: Int, delayMs: Int, tls: TLS?) throws -> (Process, Int) {
+    private static func launch(port: Int, record: URL, status: Int, delayMs: Int, tls: TLS?, vendor: String?, options: [String: String]) throws -> (Process, Int) {
         let script = PackagePaths.root.appendingPathComponent("scripts/receivers/webhook_receiver.py")
         var arguments = ["python3", "-u", script.path, "--port", "\(port)", "--record", record.path,
                          "--status", "\(status)", "--delay-ms", "\(delayMs)"]
+        if let vendor { arguments += ["--vendor", vendor] }
+        for (k, v) in options.sorted(by: { $0.key < $1.key }) { arguments += ["--option", "\(k)=\(v)"] }
         if let tls {
             arguments += ["--tls-cert", tls.certPath, "--tls-key", tls.keyPath]
             if let ca = tls.clientCAPath { arguments += ["--client-ca", ca] }
@@ -126,8 +134,25 @@ public final class WebhookReceiver: Sendable {
         try control("POST", "/_control/reset", body: Data())
     }
 
+    /// Requests that broke the vendor's contract (`vendor:` receivers), one message each.
+    public func violations() throws -> [String] {
+        guard let data = FileManager.default.contents(atPath: recordFile.path + ".violations") else { return [] }
+        return data.split(separator: UInt8(ascii: "\n")).map { line in
+            let o = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any]
+            return "\(o?["method"] ?? "") \(o?["path"] ?? ""): \(o?["message"] ?? String(decoding: line, as: UTF8.self))"
+        }
+    }
+
+    /// The vendor module's state (tickets, incidents, alerts), as parsed JSON.
+    public func store() throws -> Any {
+        let body = try control("GET", "/_control/store", body: Data())
+        return try JSONSerialization.jsonObject(with: Data(body))
+    }
+
     /// A control request over a plain socket (Connection: close): no HTTP client needed here.
-    private func control(_ method: String, _ path: String, body: Data) throws {
+    /// Returns the response body.
+    @discardableResult
+    private func control(_ method: String, _ path: String, body: Data) throws -> [UInt8] {
         guard tls == nil else { throw HarnessError("the control API of an HTTPS receiver is not reachable from here") }
         guard let fd = LoopbackPort.connect(port) else { throw HarnessError("receiver control: cannot connect to port \(port)") }
         defer { close(fd) }
@@ -150,6 +175,8 @@ public final class WebhookReceiver: Sendable {
         }
         let statusLine = String(decoding: response.prefix { $0 != 0x0D }, as: UTF8.self)
         guard statusLine.hasPrefix("HTTP/1.1 200") else { throw HarnessError("receiver control \(path): \(statusLine)") }
+        guard let end = response.indices.first(where: { i in response[i...].starts(with: [13, 10, 13, 10]) }) else { return [] }
+        return Array(response[(end + 4)...])
     }
 
     /// Kills the server; its port then refuses connections. The record file stays (for `records()`).
@@ -164,7 +191,7 @@ public final class WebhookReceiver: Sendable {
         var lastError: (any Error)?
         for _ in 0..<20 {  // the port can take a moment to be free again
             do {
-                let (p, bound) = try Self.launch(port: port, record: recordFile, status: status, delayMs: delayMs, tls: tls)
+                let (p, bound) = try Self.launch(port: port, record: recordFile, status: status, delayMs: delayMs, tls: tls, vendor: vendor, options: options)
                 precondition(bound == port)
                 process.withLock { $0 = p }
                 return
@@ -180,6 +207,7 @@ public final class WebhookReceiver: Sendable {
         stop()
         try? FileManager.default.removeItem(at: recordFile)
         try? FileManager.default.removeItem(at: recordFile.appendingPathExtension("log"))
+        try? FileManager.default.removeItem(atPath: recordFile.path + ".violations")
     }
 }
 

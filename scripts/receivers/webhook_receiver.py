@@ -14,12 +14,23 @@ Control API on the same server, never recorded:
   GET  /_control/count   -> {"count": N}   requests recorded so far (by this process)
   POST /_control/reset   empties the record file and restores the startup answer
 
+Vendor contracts: --vendor NAME loads scripts/receivers/vendors/NAME.py, which checks every
+request against that vendor's documented API contract and answers as the vendor does. The module
+defines `handle(req, store)`: `req` has method, path, query (dict of lists), headers (names
+lower-cased), body (bytes) and json (parsed body or None); `store` is a dict kept across requests
+(tickets, incidents) and guarded by the server's lock. It returns (status, body, headers), or raises
+`Violation(message, status, body)`: the request broke the contract; the violation is appended to
+<record>.violations (NDJSON: method, path, message) and answered with the vendor's error. A status
+forced through /_control/status still wins (429s and 5xxs on demand).
+  GET  /_control/store   -> the vendor store, as JSON (assert state after a run)
+
 TLS: --tls-cert/--tls-key serve HTTPS; --client-ca also demands a client certificate signed by it.
 Prints "LISTENING <port>" as the first line on stdout once it accepts connections.
 Exits on SIGTERM/SIGINT, closing its listening socket (clients then get "connection refused"),
 and when the process that started it goes away.
 """
 import argparse
+import importlib.util
 import json
 import os
 import signal
@@ -31,10 +42,23 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 lock = threading.Lock()
-defaults = {"status": 204, "body": "", "retry_after": None, "delay_ms": 0}
+defaults = {"status": 204, "body": "", "retry_after": None, "delay_ms": 0, "forced": False}
 state = dict(defaults)
 count = 0
 record_file = None
+violations_file = None
+vendor = None        # the --vendor module
+vendor_store = {}    # its state across requests
+
+
+class Violation(Exception):
+    """A request that breaks the vendor's contract: recorded, and answered with the vendor's error."""
+
+    def __init__(self, message, status=400, body=None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.body = body if body is not None else json.dumps({"error": message}).encode()
 
 REASONS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request", 401: "Unauthorized",
            403: "Forbidden", 404: "Not Found", 408: "Request Timeout", 413: "Payload Too Large",
@@ -79,6 +103,10 @@ class Handler(BaseHTTPRequestHandler):
         if s["delay_ms"]:
             time.sleep(s["delay_ms"] / 1000)
         status = int(s["status"])
+        extra_headers = []
+        if vendor is not None and not s["forced"]:
+            status, vendor_body, extra_headers = self._vendor(body)
+            s["body"] = vendor_body
         if 200 <= status < 300:
             entry = {"method": self.command, "path": self.path, "headers": dict(self.headers.items()),
                      "body": body.decode("utf-8", "replace"), "received_ms": int(time.time() * 1000),
@@ -93,10 +121,33 @@ class Handler(BaseHTTPRequestHandler):
                 record_file.write(line)
                 record_file.flush()
         headers = [("Retry-After", str(s["retry_after"]))] if s["retry_after"] is not None else []
-        out = (s["body"] or "").encode()
-        if out:
+        out = s["body"] or b""
+        if isinstance(out, str):
+            out = out.encode()
+        headers += extra_headers
+        if out and not any(k.lower() == "content-type" for k, _ in headers):
             headers.append(("Content-Type", "application/json" if out[:1] in (b"{", b"[") else "text/plain"))
         self._reply(status, out, headers)
+
+    def _vendor(self, body):
+        """The vendor module's answer, recording contract violations."""
+        from urllib.parse import urlsplit, parse_qs
+        parts = urlsplit(self.path)
+        try:
+            parsed = json.loads(body) if body else None
+        except ValueError:
+            parsed = None
+        req = {"method": self.command, "path": parts.path, "query": parse_qs(parts.query),
+               "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body, "json": parsed}
+        try:
+            with lock:
+                status, out, headers = vendor.handle(req, vendor_store)
+            return status, out, list(headers or [])
+        except Violation as v:
+            with lock:
+                violations_file.write(json.dumps({"method": self.command, "path": self.path, "message": v.message}) + "\n")
+                violations_file.flush()
+            return v.status, v.body, []
 
     def _control(self, body):
         global count
@@ -107,7 +158,12 @@ class Handler(BaseHTTPRequestHandler):
                 return self._reply(400, b'{"error":"body is not JSON"}')
             with lock:
                 state.update({k: update[k] for k in defaults if k in update})
+                state["forced"] = True
             return self._reply(200, b"{}")
+        if self.path == "/_control/store":
+            with lock:
+                text = json.dumps(vendor_store, default=str)
+            return self._reply(200, text.encode(), [("Content-Type", "application/json")])
         if self.path == "/_control/count":
             with lock:
                 n = count
@@ -119,6 +175,7 @@ class Handler(BaseHTTPRequestHandler):
                 record_file.truncate()
                 state.clear()
                 state.update(defaults)
+                vendor_store.clear()
             return self._reply(200, b"{}")
         return self._reply(404)
 
@@ -144,7 +201,7 @@ class Server(ThreadingHTTPServer):
 
 
 def main():
-    global record_file
+    global record_file, violations_file, vendor
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--port", type=int, default=0, help="0 picks a free port")
     p.add_argument("--record", required=True, help="NDJSON file the accepted requests are appended to")
@@ -153,10 +210,20 @@ def main():
     p.add_argument("--tls-cert", help="PEM server certificate (serve HTTPS)")
     p.add_argument("--tls-key", help="PEM key of --tls-cert")
     p.add_argument("--client-ca", help="PEM CA that must have signed the client's certificate (mTLS)")
+    p.add_argument("--vendor", help="check requests against scripts/receivers/vendors/VENDOR.py and answer as it does")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="passed to the vendor module's options")
     a = p.parse_args()
     defaults.update(status=a.status, delay_ms=a.delay_ms)
     state.update(defaults)
     record_file = open(a.record, "a", encoding="utf-8")
+    violations_file = open(a.record + ".violations", "a", encoding="utf-8")
+    if a.vendor:
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vendors", a.vendor + ".py")
+        spec = importlib.util.spec_from_file_location("vendor_" + a.vendor.replace("-", "_"), path)
+        vendor = importlib.util.module_from_spec(spec)
+        vendor.Violation = Violation  # modules raise the server's Violation
+        vendor.options = dict(o.split("=", 1) for o in a.option)
+        spec.loader.exec_module(vendor)
 
     server = Server(("127.0.0.1", a.port), Handler)
     if a.tls_cert:

@@ -1,0 +1,6 @@
+import SluiceAWS
+import Testing
+
+@Suite struct SluiceAWSPlaceholderTests {
+    @Test func moduleLinks() { _ = SluiceAWS.self }
+}

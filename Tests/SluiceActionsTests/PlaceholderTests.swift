@@ -1,0 +1,6 @@
+import SluiceActions
+import Testing
+
+@Suite struct SluiceActionsPlaceholderTests {
+    @Test func moduleLinks() { _ = SluiceActions.self }
+}
