@@ -76,7 +76,7 @@ let package = Package(
         ),
         .target(
             name: "SluiceActions",
-            dependencies: ["SluiceCore", "SluiceKafka", "SluiceHTTP", "SluiceAWS", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["SluiceCore", "SluiceKafka", "SluiceHTTP", "SluiceAWS", "SluiceConnectors", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .target(

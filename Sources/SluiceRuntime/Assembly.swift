@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SluiceActions
 import SluiceConnectors
 import SluiceCore
 
@@ -10,6 +11,8 @@ public struct LoadedConfiguration: Sendable {
     public let routes: [Route]
     public let table: RouteTable
     public let connectors: [ConnectorDefinition]
+    /// The routes' playbooks by route name (see `PlaybookLoader`).
+    public let playbooks: [String: Playbook]
     /// How `table.routes[i].targets[j]` renders its payload (nil: the finding's own bytes).
     let renderers: [[PayloadRenderer?]]
 
@@ -22,6 +25,8 @@ public struct LoadedConfiguration: Sendable {
         do { connectors = try ConnectorLoader.load(directory: connectorsDirectory, environment: environment) } catch { problems += error.items }
         var table: RouteTable?
         do { table = try RouteTable(routes: routes) } catch { problems += error.items }
+        var playbooks: [String: Playbook] = [:]
+        do { playbooks = try PlaybookLoader.load(routes: routes) } catch { problems += error.items }
         let byName = Dictionary(connectors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var renderers: [[PayloadRenderer?]] = []
         for route in table?.routes ?? [] {
@@ -54,6 +59,6 @@ public struct LoadedConfiguration: Sendable {
             renderers.append(row)
         }
         if !problems.isEmpty { throw Diagnostics(problems) }
-        return LoadedConfiguration(routes: routes, table: table!, connectors: connectors, renderers: renderers)
+        return LoadedConfiguration(routes: routes, table: table!, connectors: connectors, playbooks: playbooks, renderers: renderers)
     }
 }

@@ -16,11 +16,13 @@ public struct Route: Sendable {
     public var stop: Bool
     /// Where the route was defined, for diagnostics.
     public var location: Diagnostic
+    /// The route's `playbook:` as written; SluiceActions parses and checks it.
+    public var playbook: YAMLNode?
 
     public init(
         name: String, description: String? = nil, match: JSON, suppress: [JSON] = [], targets: [RouteTarget],
         enabled: Bool = true, order: Int? = nil, stop: Bool = false,
-        location: Diagnostic = Diagnostic(path: "<memory>", message: "")
+        location: Diagnostic = Diagnostic(path: "<memory>", message: ""), playbook: YAMLNode? = nil
     ) {
         self.name = name
         self.description = description
@@ -31,6 +33,7 @@ public struct Route: Sendable {
         self.order = order
         self.stop = stop
         self.location = location
+        self.playbook = playbook
     }
 }
 

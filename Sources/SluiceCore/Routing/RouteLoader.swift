@@ -5,7 +5,7 @@ import Foundation
 /// Every problem of every file is reported, each located at `path:line:column`.
 public enum RouteLoader {
     /// Keys a route may have; anything else is an error (a typo must not silently do nothing).
-    public static let routeKeys: Set<String> = ["name", "description", "match", "suppress", "targets", "enabled", "order", "stop"]
+    public static let routeKeys: Set<String> = ["name", "description", "match", "suppress", "targets", "enabled", "order", "stop", "playbook"]
     public static let targetKeys: Set<String> = ["connector", "template", "input_paths"]
 
     /// The GuardDuty fields a trusted-IP list is checked against unless `fields` says otherwise.
@@ -185,8 +185,8 @@ public enum RouteLoader {
                 }
                 targets.append(RouteTarget(connector: connector, template: template, inputPaths: inputPaths))
             }
-        } else {
-            problems.append((node["targets"] ?? node).error("\(label): a route needs a non-empty `targets` list"))
+        } else if node["playbook"] == nil || node["targets"] != nil {
+            problems.append((node["targets"] ?? node).error("\(label): a route needs a non-empty `targets` list (or a `playbook`)"))
         }
         var enabled = true
         if let e = node["enabled"] {
@@ -205,7 +205,7 @@ public enum RouteLoader {
         if !problems.isEmpty { throw Diagnostics(problems) }
         return Route(
             name: name, description: description, match: match, suppress: suppress, targets: targets,
-            enabled: enabled, order: order, stop: stop, location: node.error("route '\(name)'"))
+            enabled: enabled, order: order, stop: stop, location: node.error("route '\(name)'"), playbook: node["playbook"])
     }
 
     /// A pattern written as YAML (or JSON flow style), or as a string holding JSON.

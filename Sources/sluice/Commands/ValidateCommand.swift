@@ -15,7 +15,7 @@ struct ValidateCommand: AsyncParsableCommand {
         do {
             let loaded = try LoadedConfiguration.load(
                 routesDirectory: routes, connectorsDirectory: connectors, environment: ProcessInfo.processInfo.environment)
-            print("ok: \(loaded.routes.count) routes (\(loaded.table.routes.count) enabled), \(loaded.connectors.count) connectors")
+            print("ok: \(loaded.routes.count) routes (\(loaded.table.routes.count) enabled), \(loaded.connectors.count) connectors, \(loaded.playbooks.count) playbooks")
         } catch {
             print(error.description)
             throw ExitCode(1)

@@ -1,0 +1,9 @@
+/// Every action executor, one line each: a new executor is one file and one line here.
+public enum ActionRegistry {
+    public static let types: [any ActionExecutor.Type] = [
+        ExecActionExecutor.self,
+        HTTPActionExecutor.self,
+    ]
+
+    public static let byKind: [String: any ActionExecutor.Type] = Dictionary(types.map { ($0.kind, $0) }, uniquingKeysWith: { a, _ in a })
+}

@@ -1,0 +1,118 @@
+import SluiceCore
+
+/// Settings shared by every playbook run: the `actions:` section of the run configuration.
+///
+/// ```yaml
+/// actions:
+///   dry_run: false                      # true: log and audit what would be done, do nothing
+///   audit_topic: sluice.actions.audit   # every attempt, refusal and decision
+///   approvals_topic: sluice.approvals   # run state of approval gates (key = run id, latest wins)
+///   instance_id: sluice-0               # owner of the runs this process parks (stable across restarts)
+///   aws:
+///     region: us-east-1                 # default when a finding names none
+///     endpoint: http://127.0.0.1:5000   # one endpoint for every service (moto, LocalStack)
+///   kubernetes:
+///     in_cluster: true                  # service-account token and CA; or:
+///     kubeconfig: /etc/sluice/kubeconfig
+///     context: prod                     # kubeconfig context (default: current-context)
+///   guards:
+///     protected_tags: ["sluice:protected=true", "DoNotIsolate"]   # key=value, or key (any value)
+///     protected_accounts: ["111122223333"]
+///     protected_namespaces: [kube-system]
+///     max_per_hour: {aws.ec2.isolate: 10, default: 100}        # per executor
+///     max_per_hour_per_route: 50
+///     max_concurrent_isolations: 5
+/// ```
+public struct ActionSettings: Sendable {
+    public var dryRun = false
+    public var auditTopic: String? = "sluice.actions.audit"
+    public var approvalsTopic = "sluice.approvals"
+    public var instanceID = "sluice"
+    public var aws = AWS()
+    public var kubernetes = Kubernetes()
+    public var guards = GuardSettings()
+
+    public struct AWS: Sendable {
+        public var region: String?
+        /// One endpoint for every AWS service (tests, LocalStack, VPC endpoints).
+        public var endpoint: String?
+        public init(region: String? = nil, endpoint: String? = nil) {
+            self.region = region
+            self.endpoint = endpoint
+        }
+    }
+
+    public struct Kubernetes: Sendable {
+        public var inCluster = false
+        public var kubeconfig: String?
+        public var context: String?
+        public init(inCluster: Bool = false, kubeconfig: String? = nil, context: String? = nil) {
+            self.inCluster = inCluster
+            self.kubeconfig = kubeconfig
+            self.context = context
+        }
+    }
+
+    public init() {}
+
+    /// Reads an `actions:` mapping; problems are reported on `reader`.
+    public static func read(_ r: MappingReader) -> ActionSettings {
+        var s = ActionSettings()
+        if let v = r.bool("dry_run") { s.dryRun = v }
+        if let v = r.string("audit_topic") { s.auditTopic = v.isEmpty ? nil : v }
+        if let v = r.string("approvals_topic") { s.approvalsTopic = v }
+        if let v = r.string("instance_id") { s.instanceID = v }
+        if let a = r.nested("aws", what: "aws") {
+            s.aws.region = a.string("region")
+            s.aws.endpoint = a.string("endpoint")
+        }
+        if let k = r.nested("kubernetes", what: "kubernetes") {
+            s.kubernetes.inCluster = k.bool("in_cluster") ?? false
+            s.kubernetes.kubeconfig = k.string("kubeconfig")
+            s.kubernetes.context = k.string("context")
+        }
+        if let g = r.nested("guards", what: "guards") { s.guards = GuardSettings.read(g) }
+        return s
+    }
+}
+
+/// Blast-radius limits: what is never touched, and how much may be done how fast.
+public struct GuardSettings: Sendable {
+    /// `key=value` (that value) or `key` (any value): a resource carrying one is never touched.
+    public var protectedTags: [(key: String, value: String?)] = [("sluice:protected", "true")]
+    public var protectedAccounts: Set<String> = []
+    public var protectedNamespaces: Set<String> = ["kube-system"]
+    /// Actions per rolling hour by executor kind; `default` applies to kinds not listed.
+    public var maxPerHour: [String: Int] = [:]
+    public var maxPerHourPerRoute: Int?
+    public var maxConcurrentIsolations: Int?
+
+    public init() {}
+
+    static func read(_ r: MappingReader) -> GuardSettings {
+        var g = GuardSettings()
+        if let tags = r.node("protected_tags") {
+            g.protectedTags = tags.items.compactMap(\.string).map { text in
+                guard let eq = text.firstIndex(of: "=") else { return (text, nil) }
+                return (String(text[..<eq]), String(text[text.index(after: eq)...]))
+            }
+            if !tags.isSequence { r.report(tags.error("'protected_tags' must be a list of key=value or key")) }
+        }
+        if let a = r.node("protected_accounts") {
+            g.protectedAccounts = Set(a.items.compactMap(\.string))
+            if !a.isSequence { r.report(a.error("'protected_accounts' must be a list of account ids")) }
+        }
+        if let n = r.node("protected_namespaces") {
+            g.protectedNamespaces = Set(n.items.compactMap(\.string))
+            if !n.isSequence { r.report(n.error("'protected_namespaces' must be a list of namespaces")) }
+        }
+        for (kind, value) in r.stringMap("max_per_hour") ?? [] {
+            if let n = Int(value), n >= 0 { g.maxPerHour[kind] = n } else {
+                r.report(r.node.error("max_per_hour.\(kind) must be a non-negative integer"))
+            }
+        }
+        g.maxPerHourPerRoute = r.int("max_per_hour_per_route", min: 0)
+        g.maxConcurrentIsolations = r.int("max_concurrent_isolations", min: 0)
+        return g
+    }
+}

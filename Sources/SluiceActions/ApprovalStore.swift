@@ -1,0 +1,170 @@
+import Foundation
+import Logging
+import SluiceCore
+import SluiceKafka
+import Synchronization
+
+/// The state of a playbook run stopped at an approval gate, as kept in the approvals topic
+/// (key = run id, the latest value wins, as in a compacted topic). It carries all a process
+/// needs to resume the run after a restart: the finding, the outputs of the steps done, and
+/// the decision once made.
+public struct RunState: Sendable, Equatable {
+    public enum Status: String, Sendable {
+        case pending, approved, denied
+        /// The run went on after its decision and finished (successfully or not).
+        case finished
+    }
+    public var runID: String
+    public var route: String
+    public var findingID: String
+    /// The step waiting for approval (or decided).
+    public var step: String
+    public var status: Status
+    public var requestedMs: Int64
+    public var deadlineMs: Int64
+    public var approveOnTimeout: Bool
+    public var decidedBy: String?
+    public var reason: String?
+    /// Steps approved earlier in this run (a playbook may have several gates).
+    public var approvedSteps: [String]
+    /// `{name: {status, output}}` of the steps already done.
+    public var steps: JSON
+    public var finding: JSON
+    /// The instance that resumes the run (`actions.instance_id`).
+    public var owner: String
+
+    public init(runID: String, route: String, findingID: String, step: String, status: Status, requestedMs: Int64, deadlineMs: Int64,
+                approveOnTimeout: Bool, decidedBy: String? = nil, reason: String? = nil, approvedSteps: [String] = [],
+                steps: JSON = .object([]), finding: JSON, owner: String) {
+        self.runID = runID
+        self.route = route
+        self.findingID = findingID
+        self.step = step
+        self.status = status
+        self.requestedMs = requestedMs
+        self.deadlineMs = deadlineMs
+        self.approveOnTimeout = approveOnTimeout
+        self.decidedBy = decidedBy
+        self.reason = reason
+        self.approvedSteps = approvedSteps
+        self.steps = steps
+        self.finding = finding
+        self.owner = owner
+    }
+
+    public var json: JSON {
+        [
+            "run_id": .string(runID), "route": .string(route), "finding_id": .string(findingID), "step": .string(step),
+            "status": .string(status.rawValue), "requested_ms": .number(Double(requestedMs)),
+            "deadline_ms": .number(Double(deadlineMs)), "default": .string(approveOnTimeout ? "approve" : "deny"),
+            "decided_by": decidedBy.map { .string($0) } ?? .null, "reason": reason.map { .string($0) } ?? .null,
+            "approved_steps": .array(approvedSteps.map { .string($0) }), "steps": steps, "finding": finding, "owner": .string(owner),
+        ]
+    }
+
+    public init?(json: JSON) {
+        guard let run = json["run_id"]?.stringValue, let status = json["status"]?.stringValue.flatMap(Status.init(rawValue:)),
+              let step = json["step"]?.stringValue else { return nil }
+        self.init(
+            runID: run, route: json["route"]?.stringValue ?? "", findingID: json["finding_id"]?.stringValue ?? "", step: step,
+            status: status, requestedMs: Int64(json["requested_ms"]?.doubleValue ?? 0), deadlineMs: Int64(json["deadline_ms"]?.doubleValue ?? 0),
+            approveOnTimeout: json["default"]?.stringValue == "approve", decidedBy: json["decided_by"]?.stringValue,
+            reason: json["reason"]?.stringValue, approvedSteps: json["approved_steps"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+            steps: json["steps"] ?? .object([]), finding: json["finding"] ?? .null, owner: json["owner"]?.stringValue ?? "")
+    }
+
+    /// A decision on a pending gate.
+    public func decided(approve: Bool, by: String, reason: String?) -> RunState {
+        var s = self
+        s.status = approve ? .approved : .denied
+        s.decidedBy = by
+        s.reason = reason
+        return s
+    }
+}
+
+/// Where run states live. `put` returns once the state is durable; `onChange` sees every state
+/// written by anyone (this process, another instance, `sluice approvals approve`).
+public protocol ApprovalStore: Sendable {
+    func state(_ runID: String) -> RunState?
+    func all() -> [RunState]
+    func put(_ state: RunState) async throws(ActionError)
+    func onChange(_ handler: @escaping @Sendable (RunState) -> Void)
+}
+
+/// Run states in memory (tests, and dry previews). Same semantics as the Kafka store.
+public final class MemoryApprovalStore: ApprovalStore {
+    private let states = Mutex<[String: RunState]>([:])
+    private let handlers = Mutex<[@Sendable (RunState) -> Void]>([])
+    public init() {}
+    public func state(_ runID: String) -> RunState? { states.withLock { $0[runID] } }
+    public func all() -> [RunState] { states.withLock { Array($0.values) }.sorted { $0.requestedMs < $1.requestedMs } }
+    public func put(_ state: RunState) async throws(ActionError) {
+        states.withLock { $0[state.runID] = state }
+        for h in handlers.withLock({ $0 }) { h(state) }
+    }
+    public func onChange(_ handler: @escaping @Sendable (RunState) -> Void) { handlers.withLock { $0.append(handler) } }
+}
+
+/// Run states in a Kafka topic (compacted in production: key = run id, latest value = state).
+/// On start it reads the topic to its end, so pending approvals survive restarts; then a
+/// thread follows the topic and reports every new state.
+public final class KafkaApprovalStore: ApprovalStore {
+    public let topic: String
+    private let producer: KafkaProducer
+    private let reader: KafkaTopicReader
+    private let states = Mutex<[String: RunState]>([:])
+    private let handlers = Mutex<[@Sendable (RunState) -> Void]>([])
+    private let stopping = Atomic<Bool>(false)
+    private let logger: Logger
+
+    public init(config: KafkaConfig, topic: String, logger: Logger) throws(KafkaError) {
+        self.topic = topic
+        self.logger = logger
+        producer = try KafkaProducer(config: config, logger: logger)
+        reader = try KafkaTopicReader(config: config, topic: topic, logger: logger)
+        for record in try reader.readToEnd() { apply(record) }
+    }
+
+    /// Starts following the topic (call after registering `onChange` handlers).
+    public func start() {
+        let thread = Thread { [self] in
+            while !stopping.load(ordering: .acquiring) {
+                if let record = reader.poll(timeoutMs: 100) { apply(record) }
+            }
+        }
+        thread.name = "sluice-approvals"
+        thread.start()
+    }
+
+    private func apply(_ record: KafkaRecord) {
+        guard let value = record.value, let json = try? JSON.parse(String(decoding: value, as: UTF8.self)),
+              let state = RunState(json: json) else {
+            logger.warning("unreadable approval state skipped", metadata: ["kafka.topic": "\(topic)", "kafka.offset": "\(record.offset)"])
+            return
+        }
+        states.withLock { $0[state.runID] = state }
+        for h in handlers.withLock({ $0 }) { h(state) }
+    }
+
+    public func state(_ runID: String) -> RunState? { states.withLock { $0[runID] } }
+    public func all() -> [RunState] { states.withLock { Array($0.values) }.sorted { $0.requestedMs < $1.requestedMs } }
+    public func onChange(_ handler: @escaping @Sendable (RunState) -> Void) { handlers.withLock { $0.append(handler) } }
+
+    public func put(_ state: RunState) async throws(ActionError) {
+        do {
+            try await producer.send(topic: topic, key: Array(state.runID.utf8), value: JSONBuilder(state.json).serialized())
+        } catch {
+            throw ActionError(error.description, retryable: true)
+        }
+        // Seen at once here; the follower thread applies it again (idempotent).
+        states.withLock { $0[state.runID] = state }
+    }
+
+    public func close() {
+        stopping.store(true, ordering: .releasing)
+        producer.close()
+        usleep(200_000)
+        reader.close()
+    }
+}

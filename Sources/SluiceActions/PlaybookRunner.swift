@@ -1,0 +1,314 @@
+import Foundation
+import Logging
+import SluiceCore
+import SluiceHTTP
+import Synchronization
+
+/// Runs playbooks: for each step, the `when` condition, the approval gate, parameter rendering,
+/// target resolution, dry run, blast-radius guards, attempts with retry, failure handling and
+/// compensation — every decision written to the audit trail.
+///
+/// A run is named `route:finding-id`. A run that reaches an approval gate is parked: its state
+/// (finding, outputs so far) goes to the approval store and the run returns; the decision (or
+/// the gate's timeout default) resumes it, in this process or after a restart.
+public final class PlaybookRunner: Sendable {
+    public let playbooks: [String: Playbook]
+    public let settings: ActionSettings
+    let executors: [String: any ActionExecutor]
+    let guards: ActionGuards
+    let audit: ActionAudit
+    let approvals: (any ApprovalStore)?
+    let logger: Logger
+    private let active = Mutex<Set<String>>([])
+
+    public enum Outcome: Sendable, Equatable {
+        /// Every step ran, was skipped, or failed with `on_failure: continue`.
+        case completed
+        /// Waiting at an approval gate.
+        case parked(step: String)
+        /// An approval was denied (or timed out with `default: deny`).
+        case denied(step: String)
+        /// A guard refused a step and the run stopped there.
+        case refused(step: String, reason: String)
+        /// A step failed and the run stopped (after compensation, if declared). `changed`: some
+        /// earlier step already changed something, so running the playbook again is not harmless.
+        case failed(step: String, error: ActionError, changed: Bool)
+        /// The same run is already under way, finished, or parked: nothing done.
+        case duplicate(String)
+    }
+
+    public init(playbooks: [String: Playbook], context: ActionContext, audit: ActionAudit, approvals: (any ApprovalStore)? = nil,
+                executors: [any ActionExecutor]? = nil) {
+        self.playbooks = playbooks
+        self.settings = context.settings
+        let list = executors ?? ActionRegistry.types.map { $0.init(context: context) }
+        self.executors = Dictionary(list.map { (type(of: $0).kind, $0) }, uniquingKeysWith: { $1 })
+        self.guards = ActionGuards(settings: context.settings.guards)
+        self.audit = audit
+        self.approvals = approvals
+        self.logger = context.logger
+    }
+
+    /// Resumes decided runs owned by this instance and arms the timeouts of pending ones; from
+    /// then on, every decision written to the store resumes its run. Call once after creation.
+    public func start() {
+        guard let approvals else { return }
+        approvals.onChange { [self] state in handle(state) }
+        for state in approvals.all() { handle(state) }
+    }
+
+    private func handle(_ state: RunState) {
+        guard state.owner == settings.instanceID, let approvals else { return }
+        switch state.status {
+        case .pending: scheduleTimeout(state, store: approvals)
+        case .approved, .denied:
+            Task { _ = await resume(state) }
+        case .finished: break
+        }
+    }
+
+    private func scheduleTimeout(_ state: RunState, store: any ApprovalStore) {
+        let wait = max(0, state.deadlineMs - Self.nowMs())
+        Task { [self] in
+            try? await Task.sleep(for: .milliseconds(wait))
+            guard let current = store.state(state.runID), current.status == .pending, current.step == state.step else { return }
+            let decided = current.decided(approve: current.approveOnTimeout, by: "timeout", reason: "no decision within the approval timeout")
+            do { try await store.put(decided) } catch {
+                logger.error("cannot record approval timeout", metadata: ["action.run_id": "\(state.runID)", "error": "\(error)"])
+                return
+            }
+        }
+    }
+
+    /// Runs the playbook of `route` for a finding given as its bytes (an EventBridge event or a
+    /// bare GuardDuty finding).
+    public func run(route: String, payload: [UInt8]) async -> Outcome {
+        guard let playbook = playbooks[route] else { return .failed(step: "-", error: .permanent("route '\(route)' has no playbook"), changed: false) }
+        guard let finding = Self.normalize(payload) else {
+            return .failed(step: "-", error: .permanent("the payload is not a JSON finding"), changed: false)
+        }
+        return await run(playbook, finding: finding)
+    }
+
+    public func run(_ playbook: Playbook, finding: JSON) async -> Outcome {
+        let findingID = Self.findingID(finding)
+        let runID = "\(playbook.route):\(findingID)"
+        if let state = approvals?.state(runID) {
+            switch state.status {
+            case .pending: return .duplicate("run \(runID) is waiting for approval of step '\(state.step)'")
+            case .finished: return .duplicate("run \(runID) already finished")
+            case .approved, .denied: return await resume(state)
+            }
+        }
+        return await execute(playbook, finding: finding, findingID: findingID, runID: runID, resumed: nil)
+    }
+
+    /// Continues a decided run from its stored state.
+    func resume(_ state: RunState) async -> Outcome {
+        guard let playbook = playbooks[state.route] else {
+            logger.error("decided run names a route without a playbook", metadata: ["action.run_id": "\(state.runID)", "route.name": "\(state.route)"])
+            return .duplicate("no playbook for route \(state.route)")
+        }
+        let outcome = await execute(playbook, finding: state.finding, findingID: state.findingID, runID: state.runID, resumed: state)
+        if case .parked = outcome { return outcome }
+        if case .duplicate = outcome { return outcome }
+        var done = approvals?.state(state.runID) ?? state
+        done.status = .finished
+        try? await approvals?.put(done)
+        return outcome
+    }
+
+    private struct RunProgress {
+        var steps: [(key: String, value: JSON)] = []
+        var changed = false
+        var stepsJSON: JSON { .object(steps) }
+        mutating func record(_ name: String, _ status: String, _ output: JSON) {
+            steps.removeAll { $0.key == name }
+            steps.append((name, ["status": .string(status), "output": output]))
+        }
+    }
+
+    private func execute(_ playbook: Playbook, finding: JSON, findingID: String, runID: String, resumed: RunState?) async -> Outcome {
+        let claimed = active.withLock { $0.insert(runID).inserted }
+        guard claimed else { return .duplicate("run \(runID) is under way") }
+        defer { _ = active.withLock { $0.remove(runID) } }
+
+        let dryRun = settings.dryRun || playbook.dryRun
+        var progress = RunProgress()
+        if let done = resumed?.steps.objectValue { progress.steps = done }
+        var approved = Set(resumed?.approvedSteps ?? [])
+        let summary = FindingSummary(event: finding)
+        let base = ActionRequest(finding: finding, findingID: findingID, route: playbook.route, step: "", runID: runID, parameters: ActionParameters())
+
+        for step in playbook.steps where !progress.steps.contains(where: { $0.key == step.name }) {
+            let context = Self.context(finding, steps: progress.stepsJSON)
+            if let when = step.when, !when.matches(context) {
+                audit.record(record(base, step, target: "-", params: .null, .skipped, detail: "when condition not met"))
+                progress.record(step.name, "skipped", .null)
+                continue
+            }
+            if let gate = step.approval, !approved.contains(step.name) {
+                if dryRun {
+                    audit.record(record(base, step, target: "-", params: .null, .awaitingApproval, detail: "dry run: would wait for approval"))
+                } else {
+                    switch await gateDecision(gate, step: step, base: base, progress: progress.stepsJSON, approved: Array(approved), resumed: resumed) {
+                    case .proceed: approved.insert(step.name)
+                    case .park: return .parked(step: step.name)
+                    case .deny(let who):
+                        audit.record(record(base, step, target: "-", params: .null, .denied, detail: "denied by \(who)"))
+                        return .denied(step: step.name)
+                    case .parkFailed(let error):
+                        return .failed(step: step.name, error: ActionError(error.message, retryable: true), changed: false)
+                    }
+                }
+            }
+            let result = await perform(step, base: base, context: context, summary: summary, dryRun: dryRun)
+            progress.record(step.name, result.status, result.output)
+            if result.changed { progress.changed = true }
+            guard let failure = result.failure else { continue }
+            if let reason = result.refusal {
+                if step.onFailure == .continue { continue }
+                return .refused(step: step.name, reason: reason)
+            }
+            switch step.onFailure {
+            case .continue: continue
+            case .stop: return .failed(step: step.name, error: failure, changed: progress.changed)
+            case .compensate:
+                for c in step.compensation {
+                    let ctx = Self.context(finding, steps: progress.stepsJSON)
+                    let r = await perform(c, base: base, context: ctx, summary: summary, dryRun: dryRun)
+                    progress.record(c.name, r.status, r.output)
+                }
+                audit.record(record(base, step, target: "-", params: .null, .compensated,
+                                    detail: "ran \(step.compensation.count) compensation step(s) after: \(failure.message)"))
+                return .failed(step: step.name, error: failure, changed: progress.changed)
+            }
+        }
+        return .completed
+    }
+
+    private enum GateDecision {
+        case proceed, park
+        case deny(String)
+        case parkFailed(ActionError)
+    }
+
+    private func gateDecision(_ gate: ApprovalGate, step: PlaybookStep, base: ActionRequest, progress: JSON, approved: [String], resumed: RunState?) async -> GateDecision {
+        guard let approvals else { return .deny("policy: no approvals store is configured") }
+        if let s = approvals.state(base.runID) ?? resumed, s.step == step.name {
+            switch s.status {
+            case .approved:
+                audit.record(record(base, step, target: "-", params: .null, .approved, detail: "approved by \(s.decidedBy ?? "?")"))
+                return .proceed
+            case .denied: return .deny(s.decidedBy ?? "?")
+            case .pending: return .park
+            case .finished: break
+            }
+        }
+        let now = Self.nowMs()
+        let state = RunState(
+            runID: base.runID, route: base.route, findingID: base.findingID, step: step.name, status: .pending, requestedMs: now,
+            deadlineMs: now + gate.timeout.wholeMilliseconds, approveOnTimeout: gate.approveOnTimeout, approvedSteps: approved,
+            steps: progress, finding: base.finding, owner: settings.instanceID)
+        do { try await approvals.put(state) } catch { return .parkFailed(error) }
+        audit.record(record(base, step, target: "-", params: .null, .awaitingApproval,
+                            detail: "waiting up to \(gate.timeout.wholeMilliseconds / 1000)s; default \(gate.approveOnTimeout ? "approve" : "deny")"))
+        return .park
+    }
+
+    private struct StepResult {
+        var status: String
+        var output: JSON
+        var changed = false
+        var failure: ActionError?
+        var refusal: String?
+    }
+
+    /// One step: render, resolve the target, dry run or guards, attempts.
+    private func perform(_ step: PlaybookStep, base: ActionRequest, context: JSON, summary: FindingSummary?, dryRun: Bool) async -> StepResult {
+        guard let executor = executors[step.action] else {
+            let e = ActionError.permanent("no executor '\(step.action)'")
+            audit.record(record(base, step, target: "-", params: .null, .failed, detail: e.message))
+            return StepResult(status: "failed", output: .null, failure: e)
+        }
+        let type = type(of: executor)
+        var request = base
+        request.step = step.name
+        request.parameters = ActionParameters(step.parameters.mapValues { $0.render(context, summary: summary) })
+        let params = request.parameters.redacted(type.parameters)
+        var target: ActionTarget?
+        var admitted = false
+        defer { if admitted { guards.finished(isolation: type.isIsolation) } }
+        for attempt in 1...max(1, step.retry.attempts) {
+            let start = ContinuousClock.now
+            do throws(ActionError) {
+                if target == nil { target = try await executor.target(request) }
+                let t = target!
+                if dryRun {
+                    let note = ActionGuards.protection(of: t, settings: guards.settings).map { "dry run (would be refused: \($0))" } ?? "dry run: would run"
+                    audit.record(record(base, step, target: t.description, params: params, .dryRun, detail: note, executor: type.kind))
+                    return StepResult(status: "dry_run", output: ["dry_run": true])
+                }
+                if !admitted {
+                    if let reason = guards.admit(kind: type.kind, isIsolation: type.isIsolation, route: base.route, target: t) {
+                        audit.record(record(base, step, target: t.description, params: params, .refused, detail: reason, executor: type.kind))
+                        return StepResult(status: "refused", output: ["reason": .string(reason)], failure: .permanent(reason), refusal: reason)
+                    }
+                    admitted = true
+                }
+                let out = try await executor.execute(request, target: t)
+                var r = record(base, step, target: t.description, params: params, out.changed ? .succeeded : .unchanged,
+                               detail: "", executor: type.kind)
+                r.durationMs = (ContinuousClock.now - start).wholeMilliseconds
+                r.attempt = attempt
+                r.output = out.output
+                audit.record(r)
+                return StepResult(status: out.changed ? "succeeded" : "unchanged", output: out.output, changed: out.changed)
+            } catch {
+                var r = record(base, step, target: target?.description ?? "-", params: params, .failed, detail: error.message, executor: type.kind)
+                r.durationMs = (ContinuousClock.now - start).wholeMilliseconds
+                r.attempt = attempt
+                audit.record(r)
+                if !error.retryable || attempt == step.retry.attempts {
+                    return StepResult(status: "failed", output: ["error": .string(error.message)], failure: error)
+                }
+                try? await Task.sleep(for: step.retry.delay(after: attempt))
+            }
+        }
+        return StepResult(status: "failed", output: .null, failure: .permanent("no attempt made"))
+    }
+
+    private func record(_ base: ActionRequest, _ step: PlaybookStep, target: String, params: JSON, _ result: ActionAuditRecord.Result,
+                        detail: String, executor: String? = nil) -> ActionAuditRecord {
+        ActionAuditRecord(runID: base.runID, findingID: base.findingID, route: base.route, step: step.name,
+                          executor: executor ?? step.action, target: target, parameters: params, result: result, detail: detail)
+    }
+
+    // MARK: Pure helpers
+
+    /// The template and `when` context: the finding with `steps` beside its own keys.
+    static func context(_ finding: JSON, steps: JSON) -> JSON {
+        guard case .object(var members) = finding else { return ["steps": steps] }
+        members.removeAll { $0.key == "steps" }
+        members.append(("steps", steps))
+        return .object(members)
+    }
+
+    /// The finding as an EventBridge event: bare GuardDuty findings are wrapped as EventBridge
+    /// delivers them, so templates and patterns are written one way.
+    public static func normalize(_ payload: [UInt8]) -> JSON? {
+        guard let json = try? JSON.parse(String(decoding: payload, as: UTF8.self)), case .object = json else { return nil }
+        if json["detail"] != nil { return json }
+        guard json["schemaVersion"] != nil || json["resource"] != nil else { return json }
+        return [
+            "version": "0", "id": json["id"] ?? .null, "detail-type": "GuardDuty Finding", "source": "aws.guardduty",
+            "account": json["accountId"] ?? .null, "region": json["region"] ?? .null, "detail": json,
+        ]
+    }
+
+    public static func findingID(_ finding: JSON) -> String {
+        finding.value(atPath: "detail.id")?.stringValue ?? finding["id"]?.stringValue ?? "unknown"
+    }
+
+    static func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+}
