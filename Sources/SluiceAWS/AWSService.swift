@@ -36,6 +36,7 @@ public struct AWSService: Sendable, Hashable, CustomStringConvertible {
                                        globalHost: "iam.amazonaws.com", globalSigningRegion: "us-east-1")
     public static let sts = AWSService(signingName: "sts", environmentID: "STS", queryVersion: "2011-06-15")
     public static let sns = AWSService(signingName: "sns", environmentID: "SNS", queryVersion: "2010-03-31")
+    public static let autoScaling = AWSService(signingName: "autoscaling", environmentID: "AUTO_SCALING", queryVersion: "2011-01-01")
     // JSON protocol (`X-Amz-Target`).
     public static let sqs = AWSService(signingName: "sqs", environmentID: "SQS", queryVersion: "2012-11-05",
                                        jsonTargetPrefix: "AmazonSQS", jsonVersion: "1.0")
