@@ -209,11 +209,14 @@ public struct ActionContext: Sendable {
     public var environment: [String: String]
     public var settings: ActionSettings
     public var logger: Logger
+    /// AWS clients per region, from `settings.aws`.
+    public var aws: AWSClients
 
     public init(http: HTTPClient, environment: [String: String], settings: ActionSettings, logger: Logger) {
         self.http = http
         self.environment = environment
         self.settings = settings
         self.logger = logger
+        aws = AWSClients(settings: settings.aws, http: http, environment: environment)
     }
 }

@@ -1,3 +1,4 @@
+import SluiceAWS
 import SluiceCore
 
 /// Settings shared by every playbook run: the `actions:` section of the run configuration.
@@ -8,7 +9,7 @@ import SluiceCore
 ///   audit_topic: sluice.actions.audit   # every attempt, refusal and decision
 ///   approvals_topic: sluice.approvals   # run state of approval gates (key = run id, latest wins)
 ///   instance_id: sluice-0               # owner of the runs this process parks (stable across restarts)
-///   aws:
+///   aws:                                # AWSSettings: region, endpoint, profile, credentials, assume_role
 ///     region: us-east-1                 # default when a finding names none
 ///     endpoint: http://127.0.0.1:5000   # one endpoint for every service (moto, LocalStack)
 ///   kubernetes:
@@ -28,19 +29,10 @@ public struct ActionSettings: Sendable {
     public var auditTopic: String? = "sluice.actions.audit"
     public var approvalsTopic = "sluice.approvals"
     public var instanceID = "sluice"
-    public var aws = AWS()
+    /// Region (default when a finding names none), endpoint, credentials: see `AWSSettings`.
+    public var aws = AWSSettings()
     public var kubernetes = Kubernetes()
     public var guards = GuardSettings()
-
-    public struct AWS: Sendable {
-        public var region: String?
-        /// One endpoint for every AWS service (tests, LocalStack, VPC endpoints).
-        public var endpoint: String?
-        public init(region: String? = nil, endpoint: String? = nil) {
-            self.region = region
-            self.endpoint = endpoint
-        }
-    }
 
     public struct Kubernetes: Sendable {
         public var inCluster = false
@@ -62,10 +54,7 @@ public struct ActionSettings: Sendable {
         if let v = r.string("audit_topic") { s.auditTopic = v.isEmpty ? nil : v }
         if let v = r.string("approvals_topic") { s.approvalsTopic = v }
         if let v = r.string("instance_id") { s.instanceID = v }
-        if let a = r.nested("aws", what: "aws") {
-            s.aws.region = a.string("region")
-            s.aws.endpoint = a.string("endpoint")
-        }
+        if let a = r.nested("aws", what: "aws"), let aws = AWSSettings.read(from: a) { s.aws = aws }
         if let k = r.nested("kubernetes", what: "kubernetes") {
             s.kubernetes.inCluster = k.bool("in_cluster") ?? false
             s.kubernetes.kubeconfig = k.string("kubeconfig")
