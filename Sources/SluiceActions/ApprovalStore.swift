@@ -116,6 +116,8 @@ public final class KafkaApprovalStore: ApprovalStore {
     private let states = Mutex<[String: RunState]>([:])
     private let handlers = Mutex<[@Sendable (RunState) -> Void]>([])
     private let stopping = Atomic<Bool>(false)
+    private let following = Atomic<Bool>(false)
+    private let closed = Atomic<Bool>(false)
     private let logger: Logger
 
     public init(config: KafkaConfig, topic: String, logger: Logger) throws(KafkaError) {
@@ -128,10 +130,12 @@ public final class KafkaApprovalStore: ApprovalStore {
 
     /// Starts following the topic (call after registering `onChange` handlers).
     public func start() {
+        guard !following.exchange(true, ordering: .acquiringAndReleasing) else { return }
         let thread = Thread { [self] in
             while !stopping.load(ordering: .acquiring) {
                 if let record = reader.poll(timeoutMs: 100) { apply(record) }
             }
+            following.store(false, ordering: .releasing)
         }
         thread.name = "sluice-approvals"
         thread.start()
@@ -161,10 +165,35 @@ public final class KafkaApprovalStore: ApprovalStore {
         states.withLock { $0[state.runID] = state }
     }
 
+    /// Stops following, flushes and closes the clients. Idempotent.
     public func close() {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         stopping.store(true, ordering: .releasing)
         producer.close()
-        usleep(200_000)
+        while following.load(ordering: .acquiring) { usleep(10_000) }
         reader.close()
+    }
+}
+
+/// Decisions on pending gates, as `sluice approvals approve|deny` (and later the admin API) make them.
+public enum ApprovalDesk {
+    /// Records a decision on a pending run; the owning instance resumes it.
+    public static func decide(_ runID: String, approve: Bool, by who: String, reason: String?, store: any ApprovalStore) async throws(ActionError) -> RunState {
+        guard let state = store.state(runID) else { throw .permanent("no run \(runID)") }
+        guard state.status == .pending else { throw .permanent("run \(runID) is not waiting for approval (it is \(state.status.rawValue))") }
+        let decided = state.decided(approve: approve, by: who, reason: reason)
+        try await store.put(decided)
+        return decided
+    }
+
+    /// One line per run: id, status, step, route, deadline, decision.
+    public static func describe(_ s: RunState, nowMs: Int64) -> String {
+        var line = "\(s.runID)  \(s.status.rawValue)  step=\(s.step)  route=\(s.route)"
+        if s.status == .pending {
+            line += "  expires_in=\(max(0, (s.deadlineMs - nowMs) / 1000))s  default=\(s.approveOnTimeout ? "approve" : "deny")"
+        } else if let by = s.decidedBy {
+            line += "  by=\(by)"
+        }
+        return line
     }
 }

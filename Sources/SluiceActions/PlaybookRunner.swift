@@ -105,6 +105,10 @@ public final class PlaybookRunner: Sendable {
 
     /// Continues a decided run from its stored state.
     func resume(_ state: RunState) async -> Outcome {
+        // A stale notification (the run finished, or moved on to a later gate) resumes nothing.
+        if let current = approvals?.state(state.runID), current.status == .finished || current.step != state.step || current.status == .pending {
+            return .duplicate("run \(state.runID) is \(current.status.rawValue) at step '\(current.step)'")
+        }
         guard let playbook = playbooks[state.route] else {
             logger.error("decided run names a route without a playbook", metadata: ["action.run_id": "\(state.runID)", "route.name": "\(state.route)"])
             return .duplicate("no playbook for route \(state.route)")

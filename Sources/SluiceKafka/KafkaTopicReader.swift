@@ -2,7 +2,8 @@ import CRdKafka
 import Foundation
 import Logging
 
-/// Reads every partition of one topic from its beginning, without joining a consumer group:
+/// Reads every partition of one topic from its beginning, without joining a consumer group
+/// (partitions are assigned, never subscribed):
 /// for state kept in a compacted topic (pending approvals), which every instance reads whole.
 /// `readToEnd` returns what was written before the call; `poll` then follows new records.
 /// All calls must come from one thread at a time.
@@ -20,7 +21,9 @@ public final class KafkaTopicReader: @unchecked Sendable {
         var props = config.properties
         props["enable.auto.commit"] = "false"
         props["enable.partition.eof"] = "false"
-        props.removeValue(forKey: "group.id")
+        // assign() needs a group handle in librdkafka; with assign (no subscribe) the group is
+        // never joined and nothing is committed, so a private name is enough.
+        props["group.id"] = "sluice-reader-\(UUID().uuidString)"
         let conf = try KafkaConfig(props).makeNative()
         let context = ClientContext(logger: logger)
         self.context = context
@@ -35,6 +38,7 @@ public final class KafkaTopicReader: @unchecked Sendable {
         do {
             partitions = try Self.partitions(of: topic, handle: rk, timeoutMs: timeoutMs)
         } catch {
+            isClosed = true  // deinit runs for a throwing init too: destroy once
             rd_kafka_destroy(rk)
             throw error
         }
@@ -42,6 +46,7 @@ public final class KafkaTopicReader: @unchecked Sendable {
         defer { rd_kafka_topic_partition_list_destroy(list) }
         let err = rd_kafka_assign(rk, list)
         if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            isClosed = true
             rd_kafka_destroy(rk)
             throw KafkaError(.subscribe, err, context: "assign \(topic)")
         }

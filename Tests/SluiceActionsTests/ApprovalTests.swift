@@ -1,0 +1,162 @@
+import Foundation
+import Logging
+import SluiceActions
+import SluiceCore
+import SluiceKafka
+import SluiceTestSupport
+import Testing
+
+/// Approval gates with their state in a real Kafka topic (Tansu): a run waits, survives a
+/// restart, and goes on when `sluice approvals approve` (the real binary) releases it.
+@Suite(.serialized) struct ApprovalTests {
+    static let logger = Logger(label: "test.approvals")
+
+    static func routes(marker: String, script: String) -> String {
+        """
+        routes:
+          - name: gated
+            match: {source: [aws.guardduty]}
+            playbook:
+              - name: note
+                action: exec
+                params: {command: [\(script), "\(marker).note"]}
+              - name: contain
+                action: exec
+                params: {command: [\(script), "\(marker).contain", "{{steps.note.output.exit_code}}"]}
+                requires_approval: {timeout: 1h, default: deny}
+          - name: auto
+            match: {source: [aws.guardduty]}
+            playbook:
+              - name: contain
+                action: exec
+                params: {command: [\(script), "\(marker).auto"]}
+                requires_approval: {timeout: 1s, default: approve}
+        """
+    }
+
+    func runner(_ yaml: String, store: any ApprovalStore, audit: any ActionAuditSink) throws -> PlaybookRunner {
+        var settings = ActionSettings()
+        settings.instanceID = "sluice-test-0"
+        let r = PlaybookRunner(playbooks: try ActionFixtures.playbooks(yaml), context: ActionFixtures.context(settings, environment: [:]),
+                               audit: ActionAudit(sinks: [audit], logger: Self.logger), approvals: store)
+        r.start()
+        return r
+    }
+
+    static func sluice(_ arguments: [String]) throws -> (Int32, String) {
+        let binary = PackagePaths.root.appendingPathComponent(".build/debug/sluice")
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = arguments
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    static func eventually(_ seconds: Double, _ condition: () -> Bool) async -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return condition()
+    }
+
+    @Test func aGatedStepWaitsSurvivesARestartAndGoesOnWhenApproved() async throws {
+        let broker = try TansuBroker()
+        defer { broker.stop() }
+        try broker.createTopics(["sluice.approvals", "sluice.actions.audit"])
+        let config = broker.clientConfig()
+        let marker = FileManager.default.temporaryDirectory.appendingPathComponent("approval-\(UUID().uuidString)").path
+        let script = try ActionFixtures.tempScript("touch \"$1\"; echo \"$2\" >> \"$1\"")
+        let yaml = Self.routes(marker: marker, script: script)
+        let producer = try KafkaProducer(config: config, logger: Self.logger)
+        defer { producer.close() }
+        let kafkaAudit = KafkaAuditSink(producer: producer, topic: "sluice.actions.audit", logger: Self.logger)
+        let memory = MemoryAuditSink()
+        let fanOut = FanOutSink(sinks: [kafkaAudit, memory])
+        let payload = try ActionFixtures.findingBytes()
+        let runID = "gated:8f52f18d300e0ed86a90afe715053ba9"
+
+        // First process: the run stops at the gate.
+        let store1 = try KafkaApprovalStore(config: config, topic: "sluice.approvals", logger: Self.logger)
+        let runner1 = try runner(yaml, store: store1, audit: fanOut)
+        store1.start()
+        #expect(await runner1.run(route: "gated", payload: payload) == .parked(step: "contain"))
+        #expect(FileManager.default.fileExists(atPath: marker + ".note"))
+        // The same finding again while waiting: nothing new.
+        guard case .duplicate = await runner1.run(route: "gated", payload: payload) else { Issue.record("expected a duplicate"); return }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(!FileManager.default.fileExists(atPath: marker + ".contain"))
+        store1.close()
+
+        // Restart: the pending run is read back from the topic.
+        let store2 = try KafkaApprovalStore(config: config, topic: "sluice.approvals", logger: Self.logger)
+        defer { store2.close() }
+        let pending = try #require(store2.state(runID))
+        #expect(pending.status == .pending && pending.step == "contain" && pending.owner == "sluice-test-0")
+        #expect(pending.steps["note"]?["status"] == "succeeded")
+        let runner2 = try runner(yaml, store: store2, audit: fanOut)
+        store2.start()
+
+        let (listStatus, listed) = try Self.sluice(["approvals", "list", "--brokers", broker.bootstrap])
+        #expect(listStatus == 0 && listed.contains(runID) && listed.contains("step=contain"), "\(listed)")
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(!FileManager.default.fileExists(atPath: marker + ".contain"), "the gated step ran before approval")
+
+        let (status, out) = try Self.sluice(["approvals", "approve", runID, "--brokers", broker.bootstrap, "--by", "alice"])
+        #expect(status == 0, "\(out)")
+        #expect(await Self.eventually(20) { FileManager.default.fileExists(atPath: marker + ".contain") }, "approval did not release the step")
+        // The output of the step before the gate survived the restart into the template.
+        #expect(try String(contentsOfFile: marker + ".contain", encoding: .utf8) == "0\n")
+        #expect(await Self.eventually(10) { store2.state(runID)?.status == .finished })
+        let trail = memory.records.filter { $0.runID == runID }.map { "\($0.step):\($0.result.rawValue)" }
+        #expect(trail == ["note:succeeded", "contain:awaiting_approval", "contain:approved", "contain:succeeded"], "\(trail)")
+        #expect(memory.records.first { $0.result == .approved }?.detail == "approved by alice")
+        let (again, _) = try Self.sluice(["approvals", "approve", runID, "--brokers", broker.bootstrap])
+        #expect(again == 1, "a decided run was decided twice")
+
+        // Timeout: the declared default (approve) applies.
+        let autoPayload = try ActionFixtures.findingBytes("02-ec2-reverse-shell.json")
+        #expect(await runner2.run(route: "auto", payload: autoPayload) == .parked(step: "contain"))
+        #expect(await Self.eventually(20) { FileManager.default.fileExists(atPath: marker + ".auto") }, "the timeout default did not apply")
+        #expect(await Self.eventually(10) { memory.records.filter { $0.route == "auto" }.count == 3 })
+        #expect(memory.records.filter { $0.route == "auto" }.map(\.result) == [.awaitingApproval, .approved, .succeeded])
+        #expect(memory.records.contains { $0.route == "auto" && $0.result == .approved && $0.detail == "approved by timeout" })
+
+        // Every record also reached the audit topic.
+        producer.flush(timeoutMs: 5000)
+        let reader = try KafkaTopicReader(config: config, topic: "sluice.actions.audit", logger: Self.logger)
+        defer { reader.close() }
+        let audited = try reader.readToEnd().compactMap { r in r.value.flatMap { try? JSON.parse(String(decoding: $0, as: UTF8.self)) }.flatMap(ActionAuditRecord.init(json:)) }
+        #expect(audited.count == memory.records.count)
+        let contained = try #require(audited.first { $0.runID == runID && $0.step == "contain" && $0.result == .succeeded })
+        #expect(contained.findingID == "8f52f18d300e0ed86a90afe715053ba9" && contained.route == "gated" && contained.executor == "exec")
+        #expect(contained.target == "process \(script)")
+    }
+
+    @Test func aDeniedStepStopsTheRun() async throws {
+        let store = MemoryApprovalStore()
+        let marker = FileManager.default.temporaryDirectory.appendingPathComponent("deny-\(UUID().uuidString)").path
+        let script = try ActionFixtures.tempScript("touch \"$1\"")
+        let audit = MemoryAuditSink()
+        let r = try runner(Self.routes(marker: marker, script: script), store: store, audit: audit)
+        let runID = "gated:8f52f18d300e0ed86a90afe715053ba9"
+        #expect(await r.run(route: "gated", payload: try ActionFixtures.findingBytes()) == .parked(step: "contain"))
+        #expect(store.all().map(\.status) == [.pending])
+        _ = try await ApprovalDesk.decide(runID, approve: false, by: "bob", reason: "false positive", store: store)
+        #expect(await Self.eventually(5) { store.state(runID)?.status == .finished })
+        #expect(!FileManager.default.fileExists(atPath: marker + ".contain"))
+        #expect(audit.records.last?.result == .denied && audit.records.last?.detail == "denied by bob")
+    }
+}
+
+/// Writes each audit record to several sinks.
+struct FanOutSink: ActionAuditSink {
+    let sinks: [any ActionAuditSink]
+    func write(_ record: ActionAuditRecord) { for s in sinks { s.write(record) } }
+}
