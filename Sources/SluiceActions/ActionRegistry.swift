@@ -8,6 +8,9 @@ public enum ActionRegistry {
         EC2TagExecutor.self,
         ECSStopTaskExecutor.self,
         IAMDisableAccessKeyExecutor.self,
+        KubernetesIsolatePodExecutor.self,
+        KubernetesDeletePodExecutor.self,
+        KubernetesCordonNodeExecutor.self,
     ]
 
     public static let byKind: [String: any ActionExecutor.Type] = Dictionary(types.map { ($0.kind, $0) }, uniquingKeysWith: { a, _ in a })
