@@ -221,7 +221,7 @@ public final class JiraConnector: Connector {
             Sluice: the finding was reported again (route \(delivery.route)).
             Count: \(s.count)
             Last seen: \(s.lastSeen)
-            Severity: \(s.severityLabel.rawValue) (\(JSONBuilder.double(s.severity).text))
+            Severity: \(s.severityLabel.rawValue) (\(s.severity))
             """
     }
 
