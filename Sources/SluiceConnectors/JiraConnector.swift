@@ -37,7 +37,7 @@ import SluiceHTTP
 /// done_statuses: [Resolved, Closed]   # statuses that count as done, beside the Done category
 /// tls: {ca_file: /etc/ssl/corp-ca.pem}
 /// ```
-public final class JiraConnector: Connector {
+public final class JiraConnector: TicketingConnector {
     public enum Flavor: String, Sendable {
         case cloud, datacenter
 
@@ -79,51 +79,30 @@ public final class JiraConnector: Connector {
         Task { completion(await self.attempt(delivery)) }
     }
 
-    // MARK: The attempt: comment on the finding's open issue, or open one
+    // MARK: Finding, updating and opening issues
 
-    /// One attempt; a repeat of a finding id comments on its open issue.
-    func attempt(_ delivery: Delivery) async -> DeliveryOutcome {
-        guard let findingID = Self.findingID(of: delivery) else {
-            return await create(delivery, findingID: nil)
-        }
-        return await index.serialized(findingID) { await self.upsert(delivery, findingID: findingID) }
-    }
-
-    private func upsert(_ delivery: Delivery, findingID: String) async -> DeliveryOutcome {
-        if let key = index.ticket(for: findingID) {
-            switch await send(commentRequest(key: key, text: Self.repeatComment(for: delivery)), doing: "comment on \(key)") {
-            case .ok: return .delivered
-            case .failed(_, status: 404):
-                index.forget(findingID)  // deleted or moved since: search again
-            case .failed(let outcome, _): return outcome
-            }
-        }
+    /// The open issue labelled with the finding id; with `reopen`, the newest one, reopened when done.
+    func findOpenTicket(findingID: String) async -> TicketLookup {
         let found: Issue?
         switch await send(searchRequest(findingID: findingID), doing: "search") {
         case .ok(let response): found = Self.firstIssue(in: response, doneStatuses: configuration.doneStatuses)
-        case .failed(let outcome, _): return outcome
+        case .failed(let outcome, _): return .failed(outcome)
         }
-        guard let issue = found, !issue.isDone || configuration.reopen else {
-            return await create(delivery, findingID: findingID)
-        }
-        if issue.isDone, case .failed(let outcome, _) = await reopen(issue.key) { return outcome }
-        switch await send(commentRequest(key: issue.key, text: Self.repeatComment(for: delivery)), doing: "comment on \(issue.key)") {
-        case .ok:
-            index.record(issue.key, for: findingID)
-            return .delivered
-        case .failed(let outcome, _): return outcome
-        }
+        guard let issue = found, !issue.isDone || configuration.reopen else { return .none }
+        if issue.isDone, case .failed(let outcome, _) = await reopen(issue.key) { return .failed(outcome) }
+        return .found(issue.key)
     }
 
-    private func create(_ delivery: Delivery, findingID: String?) async -> DeliveryOutcome {
-        switch await send(createRequest(for: delivery, findingID: findingID), doing: "create issue") {
-        case .ok(let response):
-            if let findingID, let key = (try? JSON.parse(response.bodyText))?["key"]?.stringValue {
-                index.record(key, for: findingID)
-            }
-            return .delivered
-        case .failed(let outcome, _): return outcome
-        }
+    func update(ticket key: String, with delivery: Delivery) async -> TicketCall {
+        await send(commentRequest(key: key, text: TicketText.repeatNote(for: delivery)), doing: "comment on \(key)")
+    }
+
+    func open(_ delivery: Delivery, findingID: String?) async -> TicketCall {
+        await send(createRequest(for: delivery, findingID: findingID), doing: "create issue")
+    }
+
+    func ticketID(created response: HTTPResponse) -> String? {
+        (try? JSON.parse(response.bodyText))?["key"]?.stringValue
     }
 
     /// Moves a done issue back to an open status: the transition named like "Reopen", else the
@@ -144,10 +123,8 @@ public final class JiraConnector: Connector {
     // MARK: Requests (pure: tested without a server)
 
     func request(_ method: String, _ path: String, body: JSONBuilder?) -> HTTPRequest {
-        var headers: [(name: String, value: String)] = [("Authorization", configuration.authorization.value), ("Accept", "application/json")]
-        if body != nil { headers.append(("Content-Type", "application/json")) }
-        return HTTPRequest(method: method, url: "\(configuration.baseURL)/rest/api/\(configuration.flavor.apiVersion)\(path)",
-                           headers: headers, body: body?.serialized() ?? [], timeout: timeout, tls: configuration.tls)
+        TicketText.request(method, url: "\(configuration.baseURL)/rest/api/\(configuration.flavor.apiVersion)\(path)",
+                           authorization: configuration.authorization, body: body, timeout: timeout, tls: configuration.tls)
     }
 
     /// POST /rest/api/{3|2}/issue.
@@ -199,30 +176,9 @@ public final class JiraConnector: Connector {
         String(("sluice-" + findingID.map { $0.isWhitespace ? "-" : $0 }).prefix(255))
     }
 
-    static func findingID(of delivery: Delivery) -> String? {
-        let id = delivery.findingID ?? delivery.summary?.id
-        return id?.isEmpty == false ? id : nil
-    }
-
     /// "High: <title>" on one line, at most 255 characters (Jira's limit for summaries).
     static func issueSummary(summary: FindingSummary?, text: String) -> String {
-        let raw = summary.map { "\($0.severityLabel.rawValue): \($0.title)" }
-            ?? text.split(whereSeparator: \.isNewline).first.map(String.init) ?? "Sluice finding"
-        let line = raw.map { $0.isNewline ? " " : $0 }
-        return line.count <= 255 ? String(line) : String(line.prefix(254)) + "…"
-    }
-
-    /// What a repeat adds to the finding's issue.
-    static func repeatComment(for delivery: Delivery) -> String {
-        guard let s = delivery.summary else {
-            return "Sluice: the finding was reported again (route \(delivery.route))."
-        }
-        return """
-            Sluice: the finding was reported again (route \(delivery.route)).
-            Count: \(s.count)
-            Last seen: \(s.lastSeen)
-            Severity: \(s.severityLabel.rawValue) (\(s.severity))
-            """
+        TicketText.titleLine(summary: summary, prefix: "", text: text, limit: 255)
     }
 
     /// Plain text as an Atlassian Document: a paragraph per blank-line-separated block, hard

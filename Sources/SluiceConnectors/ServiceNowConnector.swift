@@ -28,7 +28,7 @@ import SluiceHTTP
 ///   u_source: GuardDuty
 /// tls: {ca_file: /etc/ssl/corp-ca.pem}
 /// ```
-public final class ServiceNowConnector: Connector {
+public final class ServiceNowConnector: TicketingConnector {
     public struct Configuration: Sendable {
         /// Without a trailing slash.
         var baseURL: String
@@ -56,45 +56,25 @@ public final class ServiceNowConnector: Connector {
         Task { completion(await self.attempt(delivery)) }
     }
 
-    // MARK: The attempt: work notes on the finding's active incident, or a new incident
+    // MARK: Finding, updating and opening incidents
 
-    func attempt(_ delivery: Delivery) async -> DeliveryOutcome {
-        guard let findingID = JiraConnector.findingID(of: delivery) else { return await create(delivery, findingID: nil) }
-        return await index.serialized(findingID) { await self.upsert(delivery, findingID: findingID) }
-    }
-
-    private func upsert(_ delivery: Delivery, findingID: String) async -> DeliveryOutcome {
-        let notes = Self.workNotes(for: delivery)
-        if let sysID = index.ticket(for: findingID) {
-            switch await send(updateRequest(sysID: sysID, workNotes: notes), doing: "update incident") {
-            case .ok: return .delivered
-            case .failed(_, status: 404): index.forget(findingID)  // deleted since: look again
-            case .failed(let outcome, _): return outcome
-            }
-        }
-        let active: String?
+    func findOpenTicket(findingID: String) async -> TicketLookup {
         switch await send(lookupRequest(findingID: findingID), doing: "look up incident") {
-        case .ok(let response): active = Self.firstSysID(in: response)
-        case .failed(let outcome, _): return outcome
-        }
-        guard let sysID = active else { return await create(delivery, findingID: findingID) }
-        switch await send(updateRequest(sysID: sysID, workNotes: notes), doing: "update incident") {
-        case .ok:
-            index.record(sysID, for: findingID)
-            return .delivered
-        case .failed(let outcome, _): return outcome
+        case .ok(let response): return Self.firstSysID(in: response).map { .found($0) } ?? .none
+        case .failed(let outcome, _): return .failed(outcome)
         }
     }
 
-    private func create(_ delivery: Delivery, findingID: String?) async -> DeliveryOutcome {
-        switch await send(createRequest(for: delivery, findingID: findingID), doing: "create incident") {
-        case .ok(let response):
-            if let findingID, let sysID = (try? JSON.parse(response.bodyText))?["result"]?["sys_id"]?.stringValue {
-                index.record(sysID, for: findingID)
-            }
-            return .delivered
-        case .failed(let outcome, _): return outcome
-        }
+    func update(ticket sysID: String, with delivery: Delivery) async -> TicketCall {
+        await send(updateRequest(sysID: sysID, workNotes: TicketText.repeatNote(for: delivery)), doing: "update incident")
+    }
+
+    func open(_ delivery: Delivery, findingID: String?) async -> TicketCall {
+        await send(createRequest(for: delivery, findingID: findingID), doing: "create incident")
+    }
+
+    func ticketID(created response: HTTPResponse) -> String? {
+        (try? JSON.parse(response.bodyText))?["result"]?["sys_id"]?.stringValue
     }
 
     private func send(_ request: HTTPRequest, doing what: String) async -> TicketCall {
@@ -104,10 +84,8 @@ public final class ServiceNowConnector: Connector {
     // MARK: Requests (pure: tested without a server)
 
     func request(_ method: String, _ pathAndQuery: String, body: JSONBuilder?) -> HTTPRequest {
-        var headers: [(name: String, value: String)] = [("Authorization", configuration.authorization.value), ("Accept", "application/json")]
-        if body != nil { headers.append(("Content-Type", "application/json")) }
-        return HTTPRequest(method: method, url: "\(configuration.baseURL)/api/now/table/\(configuration.table)\(pathAndQuery)",
-                           headers: headers, body: body?.serialized() ?? [], timeout: timeout, tls: configuration.tls)
+        TicketText.request(method, url: "\(configuration.baseURL)/api/now/table/\(configuration.table)\(pathAndQuery)",
+                           authorization: configuration.authorization, body: body, timeout: timeout, tls: configuration.tls)
     }
 
     /// POST /api/now/table/incident: only sys_id and number come back.
@@ -151,14 +129,7 @@ public final class ServiceNowConnector: Connector {
 
     /// "GuardDuty High: <title>" on one line, at most 160 characters (the column's length).
     static func shortDescription(summary: FindingSummary?, text: String) -> String {
-        let raw = summary.map { "GuardDuty \($0.severityLabel.rawValue): \($0.title)" }
-            ?? text.split(whereSeparator: \.isNewline).first.map(String.init) ?? "Sluice finding"
-        let line = raw.map { $0.isNewline ? " " : $0 }
-        return line.count <= 160 ? String(line) : String(line.prefix(159)) + "…"
-    }
-
-    static func workNotes(for delivery: Delivery) -> String {
-        JiraConnector.repeatComment(for: delivery)
+        TicketText.titleLine(summary: summary, prefix: "GuardDuty ", text: text, limit: 160)
     }
 
     /// Everything but unreserved characters percent-encoded (`^` and `=` inside a query value).
