@@ -89,8 +89,7 @@ public final class JiraConnector: TicketingConnector {
         case .failed(let outcome, _): return .failed(outcome)
         }
         guard let issue = found, !issue.isDone || configuration.reopen else { return .none }
-        if issue.isDone, case .failed(let outcome, _) = await reopen(issue.key) { return .failed(outcome) }
-        return .found(issue.key)
+        return issue.isDone ? await reopen(issue.key) : .found(issue.key)
     }
 
     func update(ticket key: String, with delivery: Delivery) async -> TicketCall {
@@ -106,18 +105,20 @@ public final class JiraConnector: TicketingConnector {
     }
 
     /// Moves a done issue back to an open status: the transition named like "Reopen", else the
-    /// first one whose target status is not in the Done category.
-    private func reopen(_ key: String) async -> TicketCall {
+    /// first one whose target status is not in the Done category. A workflow with no way back
+    /// gets a new issue instead.
+    private func reopen(_ key: String) async -> TicketLookup {
         let list: HTTPResponse
         switch await send(request("GET", "/issue/\(key)/transitions", body: nil), doing: "list transitions of \(key)") {
         case .ok(let response): list = response
-        case .failed(let outcome, let status): return .failed(outcome, status: status)
+        case .failed(let outcome, _): return .failed(outcome)
         }
-        guard let id = Self.reopenTransition(in: list) else {
-            return .failed(.permanent("Jira: no transition reopens \(key)"), status: nil)
-        }
+        guard let id = Self.reopenTransition(in: list) else { return .none }
         let body: JSONBuilder = ["transition": ["id": .string(id)]]
-        return await send(request("POST", "/issue/\(key)/transitions", body: body), doing: "reopen \(key)")
+        switch await send(request("POST", "/issue/\(key)/transitions", body: body), doing: "reopen \(key)") {
+        case .ok: return .found(key)
+        case .failed(let outcome, _): return .failed(outcome)
+        }
     }
 
     // MARK: Requests (pure: tested without a server)

@@ -256,6 +256,18 @@ import Testing
         #expect(inline[3].value(atPath: "marks")?.arrayValue?.first?.value(atPath: "attrs.href")?.stringValue == "https://example.com/x")
     }
 
+    @Test func reopenPrefersATransitionNamedReopenAndNeverOneToDone() {
+        func pick(_ transitions: String) -> String? {
+            JiraConnector.reopenTransition(in: HTTPResponse(status: 200, body: Array(#"{"transitions":\#(transitions)}"#.utf8)))
+        }
+        let done = #"{"id":"31","name":"Done","to":{"statusCategory":{"key":"done"}}}"#
+        let todo = #"{"id":"11","name":"To Do","to":{"statusCategory":{"key":"new"}}}"#
+        let reopen = #"{"id":"41","name":"Reopen issue","to":{"statusCategory":{"key":"new"}}}"#
+        #expect(pick("[\(done),\(todo),\(reopen)]") == "41")
+        #expect(pick("[\(done),\(todo)]") == "11")
+        #expect(pick("[\(done)]") == nil, "no way back: a new issue is opened instead")
+    }
+
     @Test func configurationProblemsAreReported() {
         let missingToken = F.problems("name: j\ntype: jira\nurl: https://x.atlassian.net\nproject: SEC\nemail: a@b.c\n")
         #expect(missingToken.contains { $0.contains("flavor cloud needs 'email' and 'api_token'") })
