@@ -5,6 +5,8 @@ public enum ConnectorRegistry {
     public static let types: [ConnectorTypeEntry] = [
         ConnectorTypeEntry(WebhookConnector.self),
         ConnectorTypeEntry(KafkaConnector.self),
+        ConnectorTypeEntry(JiraConnector.self),
+        ConnectorTypeEntry(ServiceNowConnector.self),
     ]
 
     public static func type(named kind: String) -> ConnectorTypeEntry? {
