@@ -5,6 +5,13 @@ public enum ConnectorRegistry {
     public static let types: [ConnectorTypeEntry] = [
         ConnectorTypeEntry(WebhookConnector.self),
         ConnectorTypeEntry(KafkaConnector.self),
+        ConnectorTypeEntry(SlackConnector.self),
+        ConnectorTypeEntry(MSTeamsConnector.self),
+        ConnectorTypeEntry(MattermostConnector.self),
+        ConnectorTypeEntry(DiscordConnector.self),
+        ConnectorTypeEntry(GoogleChatConnector.self),
+        ConnectorTypeEntry(PagerDutyConnector.self),
+        ConnectorTypeEntry(OpsgenieConnector.self),
     ]
 
     public static func type(named kind: String) -> ConnectorTypeEntry? {
