@@ -6,33 +6,57 @@ import SluiceHTTP
 /// `google-chat`, `pagerduty`, `opsgenie`) share: each POSTs one JSON document per delivery —
 /// the rendered template, patched with jansson where the connector adds keys the template cannot
 /// know (a routing key, a dedup key, a priority) — and classifies the answer with
-/// `WebhookConnector.classify` plus its vendor's quirks. A connector supplies `makeRequest(for:)`
-/// and `classify(_:)`; `deliver` is written once, here.
-protocol JSONPostConnector: Connector {
-    var client: HTTPClient { get }
-    /// Credentials this connector sends: scrubbed from every outcome message it returns.
-    var secrets: [Secret] { get }
-    /// The request for one delivery (pure), or why the payload can never be sent.
-    func makeRequest(for delivery: Delivery) -> Result<HTTPRequest, PayloadRejection>
-    /// Maps the HTTP result to an outcome, vendor quirks included (pure).
-    func classify(_ result: Result<HTTPResponse, HTTPClientError>) -> DeliveryOutcome
+/// `WebhookConnector.classify` plus its vendor's quirks. A target type supplies its configuration
+/// and two pure functions; `JSONPostConnector` is the one live connector for all of them.
+protocol JSONPostTarget: ConnectorType {
+    /// Credentials in the configuration: scrubbed from every outcome message.
+    static func secrets(_ configuration: Configuration) -> [Secret]
+    /// The request for one delivery, or why the payload can never be sent.
+    static func makeRequest(for delivery: Delivery, configuration: Configuration, timeout: Duration) -> Result<HTTPRequest, PayloadRejection>
+    /// Maps the HTTP result to an outcome, vendor quirks included.
+    static func classify(_ result: Result<HTTPResponse, HTTPClientError>, configuration: Configuration) -> DeliveryOutcome
 }
 
-extension JSONPostConnector {
+extension JSONPostTarget {
+    static func classify(_ result: Result<HTTPResponse, HTTPClientError>, configuration: Configuration) -> DeliveryOutcome {
+        WebhookConnector.classify(result)
+    }
+
+    static func make(name: String, configuration: Configuration, context: ConnectorContext) throws -> any Connector {
+        JSONPostConnector<Self>(configuration: configuration, client: context.http, timeout: context.timeout)
+    }
+}
+
+/// The live connector of a `JSONPostTarget`: one POST per attempt through the shared client.
+final class JSONPostConnector<Target: JSONPostTarget>: Connector {
+    let configuration: Target.Configuration
+    let client: HTTPClient
+    let timeout: Duration
+
+    init(configuration: Target.Configuration, client: HTTPClient, timeout: Duration) {
+        self.configuration = configuration
+        self.client = client
+        self.timeout = timeout
+    }
+
+    func makeRequest(for delivery: Delivery) -> Result<HTTPRequest, PayloadRejection> {
+        Target.makeRequest(for: delivery, configuration: configuration, timeout: timeout)
+    }
+
+    func classify(_ result: Result<HTTPResponse, HTTPClientError>) -> DeliveryOutcome {
+        Target.classify(result, configuration: configuration)
+    }
+
     func deliver(_ delivery: Delivery, completion: @escaping @Sendable (DeliveryOutcome) -> Void) {
+        let secrets = Target.secrets(configuration)
         switch makeRequest(for: delivery) {
         case .failure(let rejection):
             completion(DeliveryOutcome.permanent(rejection.message).redacting(secrets))
         case .success(let request):
-            let secrets = self.secrets
             client.execute(request) { [self] result in
                 completion(classify(result).redacting(secrets))
             }
         }
-    }
-
-    func classify(_ result: Result<HTTPResponse, HTTPClientError>) -> DeliveryOutcome {
-        WebhookConnector.classify(result)
     }
 }
 

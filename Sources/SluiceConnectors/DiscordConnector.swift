@@ -18,7 +18,7 @@ import SluiceHTTP
 /// (`allowed_mentions.parse: []`, so a finding's text can never ping `@everyone`), and texts are
 /// cut to Discord's embed limits. A 429 is retried after Discord's `retry_after` (JSON body,
 /// seconds with decimals) or its `Retry-After` header.
-final class DiscordConnector: JSONPostConnector {
+enum DiscordConnector {
     struct Configuration: Sendable {
         var url: Secret
         var wait: Bool
@@ -40,34 +40,25 @@ final class DiscordConnector: JSONPostConnector {
         static let total = 6000
     }
 
-    let configuration: Configuration
-    let client: HTTPClient
-    let timeout: Duration
+    static func secrets(_ configuration: Configuration) -> [Secret] { [configuration.url] }
 
-    init(configuration: Configuration, client: HTTPClient, timeout: Duration) {
-        self.configuration = configuration
-        self.client = client
-        self.timeout = timeout
-    }
-
-    var secrets: [Secret] { [configuration.url] }
-
-    var url: String {
+    /// The webhook URL, with `wait=true` when configured.
+    static func url(_ configuration: Configuration) -> String {
         guard configuration.wait else { return configuration.url.value }
         return configuration.url.value + (configuration.url.value.contains("?") ? "&" : "?") + "wait=true"
     }
 
-    func makeRequest(for delivery: Delivery) -> Result<HTTPRequest, PayloadRejection> {
+    static func makeRequest(for delivery: Delivery, configuration: Configuration, timeout: Duration) -> Result<HTTPRequest, PayloadRejection> {
         ChatWebhookRequest.document(delivery.payload).map { doc in
             for (key, value) in configuration.overrides { doc[key] = .string(value) }
             if doc["allowed_mentions"] == nil { doc["allowed_mentions"] = ["parse": JSONBuilder.array()] }
             let colour = delivery.summary.map { Int($0.severityLabel.colour, radix: 16)! }
             DiscordConnector.fitToLimits(doc, colour: colour)
-            return ChatWebhookRequest.post(url, body: doc.serialized(), timeout: timeout, tls: configuration.tls)
+            return ChatWebhookRequest.post(url(configuration), body: doc.serialized(), timeout: timeout, tls: configuration.tls)
         }
     }
 
-    func classify(_ result: Result<HTTPResponse, HTTPClientError>) -> DeliveryOutcome {
+    static func classify(_ result: Result<HTTPResponse, HTTPClientError>, configuration: Configuration) -> DeliveryOutcome {
         if case .success(let response) = result, response.status == 429 {
             return .retryable("HTTP 429 (Discord rate limit)", retryAfter: DiscordConnector.retryAfter(response))
         }
@@ -138,7 +129,7 @@ final class DiscordConnector: JSONPostConnector {
     }
 }
 
-extension DiscordConnector: ConnectorType {
+extension DiscordConnector: JSONPostTarget {
     static let kind = "discord"
     static let summary = "Discord webhook (embed with severity colour and fields)"
     static let payloadFormat = PayloadFormat.json
@@ -151,10 +142,6 @@ extension DiscordConnector: ConnectorType {
         let tls = ChatWebhookRequest.tls(r)
         guard let url else { return nil }
         return Configuration(url: url, wait: wait, overrides: overrides, tls: tls)
-    }
-
-    static func make(name: String, configuration: Configuration, context: ConnectorContext) throws -> any Connector {
-        DiscordConnector(configuration: configuration, client: context.http, timeout: context.timeout)
     }
 
     /// One embed: title linking to the console, description, facts as fields, the finding id in

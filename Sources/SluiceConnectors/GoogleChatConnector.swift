@@ -19,7 +19,7 @@ import SluiceHTTP
 /// starts a new thread each time. Chat answers 200 with the created message; errors come as
 /// `{"error":{"code","message","status"}}` (400 INVALID_ARGUMENT permanent, 429
 /// RESOURCE_EXHAUSTED and 5xx retried).
-final class GoogleChatConnector: JSONPostConnector {
+enum GoogleChatConnector {
     struct Configuration: Sendable {
         var url: Secret
         var threadByFinding: Bool
@@ -29,19 +29,9 @@ final class GoogleChatConnector: JSONPostConnector {
     /// A message's text is at most 4096 characters.
     static let maxText = 4096
 
-    let configuration: Configuration
-    let client: HTTPClient
-    let timeout: Duration
+    static func secrets(_ configuration: Configuration) -> [Secret] { [configuration.url] }
 
-    init(configuration: Configuration, client: HTTPClient, timeout: Duration) {
-        self.configuration = configuration
-        self.client = client
-        self.timeout = timeout
-    }
-
-    var secrets: [Secret] { [configuration.url] }
-
-    func makeRequest(for delivery: Delivery) -> Result<HTTPRequest, PayloadRejection> {
+    static func makeRequest(for delivery: Delivery, configuration: Configuration, timeout: Duration) -> Result<HTTPRequest, PayloadRejection> {
         ChatWebhookRequest.document(delivery.payload).map { doc in
             if configuration.threadByFinding, doc["thread"] == nil, let id = delivery.findingID, !id.isEmpty {
                 doc["thread"] = ["threadKey": .string(id)]
@@ -56,7 +46,7 @@ final class GoogleChatConnector: JSONPostConnector {
     }
 }
 
-extension GoogleChatConnector: ConnectorType {
+extension GoogleChatConnector: JSONPostTarget {
     static let kind = "google-chat"
     static let summary = "Google Chat webhook (card; repeats of a finding thread together)"
     static let payloadFormat = PayloadFormat.json
@@ -67,10 +57,6 @@ extension GoogleChatConnector: ConnectorType {
         let tls = ChatWebhookRequest.tls(r)
         guard let url else { return nil }
         return Configuration(url: url, threadByFinding: thread, tls: tls)
-    }
-
-    static func make(name: String, configuration: Configuration, context: ConnectorContext) throws -> any Connector {
-        GoogleChatConnector(configuration: configuration, client: context.http, timeout: context.timeout)
     }
 
     /// A card: header with title and severity, the facts as decorated texts, a console button.

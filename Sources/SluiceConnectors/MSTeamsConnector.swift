@@ -18,25 +18,15 @@ import SluiceHTTP
 /// card's body with `"id":"sluice-severity"` gets the severity's style (a Container) or colour
 /// (a TextBlock) from the finding, so custom templates can colour by severity too.
 /// The workflow answers 202 Accepted (it runs asynchronously); 429 and 5xx are retried.
-final class MSTeamsConnector: JSONPostConnector {
+enum MSTeamsConnector {
     struct Configuration: Sendable {
         var url: Secret
         var tls: TLSOptions
     }
 
-    let configuration: Configuration
-    let client: HTTPClient
-    let timeout: Duration
+    static func secrets(_ configuration: Configuration) -> [Secret] { [configuration.url] }
 
-    init(configuration: Configuration, client: HTTPClient, timeout: Duration) {
-        self.configuration = configuration
-        self.client = client
-        self.timeout = timeout
-    }
-
-    var secrets: [Secret] { [configuration.url] }
-
-    func makeRequest(for delivery: Delivery) -> Result<HTTPRequest, PayloadRejection> {
+    static func makeRequest(for delivery: Delivery, configuration: Configuration, timeout: Duration) -> Result<HTTPRequest, PayloadRejection> {
         ChatWebhookRequest.document(delivery.payload).map { doc in
             if let label = delivery.summary?.severityLabel { MSTeamsConnector.colour(doc, by: label) }
             return ChatWebhookRequest.post(configuration.url.value, body: doc.serialized(), timeout: timeout, tls: configuration.tls)
@@ -63,7 +53,7 @@ final class MSTeamsConnector: JSONPostConnector {
     }
 }
 
-extension MSTeamsConnector: ConnectorType {
+extension MSTeamsConnector: JSONPostTarget {
     static let kind = "msteams"
     static let summary = "Microsoft Teams Adaptive Card via a Workflows (Power Automate) webhook"
     static let payloadFormat = PayloadFormat.json
@@ -74,10 +64,6 @@ extension MSTeamsConnector: ConnectorType {
         let tls = ChatWebhookRequest.tls(r)
         guard let url else { return nil }
         return Configuration(url: url, tls: tls)
-    }
-
-    static func make(name: String, configuration: Configuration, context: ConnectorContext) throws -> any Connector {
-        MSTeamsConnector(configuration: configuration, client: context.http, timeout: context.timeout)
     }
 
     /// A severity banner with the title, the facts as a FactSet, the description, and a console link.

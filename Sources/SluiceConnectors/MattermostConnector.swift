@@ -16,7 +16,7 @@ import SluiceHTTP
 ///
 /// Mattermost answers 200 `ok`; a 400 (`Invalid webhook`, `No text specified`) is permanent,
 /// 429 (its rate limiter) and 5xx are retried.
-final class MattermostConnector: JSONPostConnector {
+enum MattermostConnector {
     struct Configuration: Sendable {
         var url: Secret
         /// Keys set on every message (`channel`, `username`, `icon_url`), when configured.
@@ -27,19 +27,9 @@ final class MattermostConnector: JSONPostConnector {
     /// A post's message is at most 16383 characters (Mattermost's `MaxPostSize` default).
     static let maxText = 16_383
 
-    let configuration: Configuration
-    let client: HTTPClient
-    let timeout: Duration
+    static func secrets(_ configuration: Configuration) -> [Secret] { [configuration.url] }
 
-    init(configuration: Configuration, client: HTTPClient, timeout: Duration) {
-        self.configuration = configuration
-        self.client = client
-        self.timeout = timeout
-    }
-
-    var secrets: [Secret] { [configuration.url] }
-
-    func makeRequest(for delivery: Delivery) -> Result<HTTPRequest, PayloadRejection> {
+    static func makeRequest(for delivery: Delivery, configuration: Configuration, timeout: Duration) -> Result<HTTPRequest, PayloadRejection> {
         ChatWebhookRequest.document(delivery.payload).map { doc in
             for (key, value) in configuration.overrides { doc[key] = .string(value) }
             ChatWebhookRequest.limit(doc, "text", to: MattermostConnector.maxText)
@@ -48,7 +38,7 @@ final class MattermostConnector: JSONPostConnector {
     }
 }
 
-extension MattermostConnector: ConnectorType {
+extension MattermostConnector: JSONPostTarget {
     static let kind = "mattermost"
     static let summary = "Mattermost incoming webhook (attachment with severity colour)"
     static let payloadFormat = PayloadFormat.json
@@ -59,10 +49,6 @@ extension MattermostConnector: ConnectorType {
         let tls = ChatWebhookRequest.tls(r)
         guard let url else { return nil }
         return Configuration(url: url, overrides: overrides, tls: tls)
-    }
-
-    static func make(name: String, configuration: Configuration, context: ConnectorContext) throws -> any Connector {
-        MattermostConnector(configuration: configuration, client: context.http, timeout: context.timeout)
     }
 
     /// One attachment: the title linking to the console, the description, the facts as short fields.

@@ -20,7 +20,7 @@ import SluiceHTTP
 /// (message 130 characters, alias 512, description 15000, 20 tags of 50). Opsgenie answers 202
 /// `{"result":"Request will be processed",…}` (it processes asynchronously); 401, 403 and 422 are
 /// permanent; 429 (with `X-RateLimit-Period-In-Sec`) and 5xx are retried.
-final class OpsgenieConnector: JSONPostConnector {
+enum OpsgenieConnector {
     struct Configuration: Sendable {
         var apiKey: Secret
         var url: String
@@ -41,17 +41,7 @@ final class OpsgenieConnector: JSONPostConnector {
     static let endpoints = ["us": "https://api.opsgenie.com/v2/alerts", "eu": "https://api.eu.opsgenie.com/v2/alerts"]
     static let priorities: Set<String> = ["P1", "P2", "P3", "P4", "P5"]
 
-    let configuration: Configuration
-    let client: HTTPClient
-    let timeout: Duration
-
-    init(configuration: Configuration, client: HTTPClient, timeout: Duration) {
-        self.configuration = configuration
-        self.client = client
-        self.timeout = timeout
-    }
-
-    var secrets: [Secret] { [configuration.apiKey] }
+    static func secrets(_ configuration: Configuration) -> [Secret] { [configuration.apiKey] }
 
     /// Opsgenie's priority for a GuardDuty band.
     static func priority(for label: FindingSummary.SeverityLabel) -> String {
@@ -63,7 +53,7 @@ final class OpsgenieConnector: JSONPostConnector {
         }
     }
 
-    func makeRequest(for delivery: Delivery) -> Result<HTTPRequest, PayloadRejection> {
+    static func makeRequest(for delivery: Delivery, configuration: Configuration, timeout: Duration) -> Result<HTTPRequest, PayloadRejection> {
         ChatWebhookRequest.document(delivery.payload).map { alert in
             OpsgenieConnector.complete(alert, delivery: delivery)
             return ChatWebhookRequest.post(configuration.url, body: alert.serialized(), headers: [("Authorization", "GenieKey \(configuration.apiKey.value)")],
@@ -96,7 +86,7 @@ final class OpsgenieConnector: JSONPostConnector {
         }
     }
 
-    func classify(_ result: Result<HTTPResponse, HTTPClientError>) -> DeliveryOutcome {
+    static func classify(_ result: Result<HTTPResponse, HTTPClientError>, configuration: Configuration) -> DeliveryOutcome {
         // Opsgenie's 429 says how long its window is rather than sending Retry-After.
         if case .success(let response) = result, response.status == 429, response.retryAfter == nil,
            let period = response.header("X-RateLimit-Period-In-Sec").flatMap(Int64.init), period > 0 {
@@ -106,7 +96,7 @@ final class OpsgenieConnector: JSONPostConnector {
     }
 }
 
-extension OpsgenieConnector: ConnectorType {
+extension OpsgenieConnector: JSONPostTarget {
     static let kind = "opsgenie"
     static let summary = "Opsgenie alert (alias = finding id; priority from severity)"
     static let payloadFormat = PayloadFormat.json
@@ -123,10 +113,6 @@ extension OpsgenieConnector: ConnectorType {
         }
         guard let key else { return nil }
         return Configuration(apiKey: key, url: url ?? regionURL, tls: tls)
-    }
-
-    static func make(name: String, configuration: Configuration, context: ConnectorContext) throws -> any Connector {
-        OpsgenieConnector(configuration: configuration, client: context.http, timeout: context.timeout)
     }
 
     /// Message, description with the facts, tags, string details, source and entity.

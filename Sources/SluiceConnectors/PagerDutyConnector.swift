@@ -20,7 +20,7 @@ import SluiceHTTP
 /// High → error, Medium → warning, Low → info). `payload.summary` is cut to 1024 characters.
 /// PagerDuty answers 202 `{"status":"success","dedup_key":…}`; 400 (`invalid event`) is
 /// permanent; 429 and 5xx are retried.
-final class PagerDutyConnector: JSONPostConnector {
+enum PagerDutyConnector {
     struct Configuration: Sendable {
         var routingKey: Secret
         var url: String
@@ -32,17 +32,7 @@ final class PagerDutyConnector: JSONPostConnector {
     static let maxDedupKey = 255
     static let severities: Set<String> = ["critical", "error", "warning", "info"]
 
-    let configuration: Configuration
-    let client: HTTPClient
-    let timeout: Duration
-
-    init(configuration: Configuration, client: HTTPClient, timeout: Duration) {
-        self.configuration = configuration
-        self.client = client
-        self.timeout = timeout
-    }
-
-    var secrets: [Secret] { [configuration.routingKey] }
+    static func secrets(_ configuration: Configuration) -> [Secret] { [configuration.routingKey] }
 
     /// PagerDuty's severity for a GuardDuty band.
     static func severity(for label: FindingSummary.SeverityLabel) -> String {
@@ -54,7 +44,7 @@ final class PagerDutyConnector: JSONPostConnector {
         }
     }
 
-    func makeRequest(for delivery: Delivery) -> Result<HTTPRequest, PayloadRejection> {
+    static func makeRequest(for delivery: Delivery, configuration: Configuration, timeout: Duration) -> Result<HTTPRequest, PayloadRejection> {
         ChatWebhookRequest.document(delivery.payload).map { event in
             PagerDutyConnector.complete(event, routingKey: configuration.routingKey, delivery: delivery)
             return ChatWebhookRequest.post(configuration.url, body: event.serialized(), timeout: timeout, tls: configuration.tls)
@@ -84,7 +74,7 @@ final class PagerDutyConnector: JSONPostConnector {
     }
 }
 
-extension PagerDutyConnector: ConnectorType {
+extension PagerDutyConnector: JSONPostTarget {
     static let kind = "pagerduty"
     static let summary = "PagerDuty Events API v2 (dedup_key = finding id; severity mapped)"
     static let payloadFormat = PayloadFormat.json
@@ -101,10 +91,6 @@ extension PagerDutyConnector: ConnectorType {
             return nil
         }
         return Configuration(routingKey: key, url: url, tls: tls)
-    }
-
-    static func make(name: String, configuration: Configuration, context: ConnectorContext) throws -> any Connector {
-        PagerDutyConnector(configuration: configuration, client: context.http, timeout: context.timeout)
     }
 
     /// The PD-CEF fields from the finding; routing key, dedup key and severity come from the connector.

@@ -24,7 +24,7 @@ import SluiceHTTP
 /// `channel_is_archived`): permanent. The Web API answers HTTP 200 with `{"ok":false,"error":…}`:
 /// `ratelimited` and Slack's transient errors are retryable, every other error permanent; a 429
 /// carries `Retry-After`.
-final class SlackConnector: JSONPostConnector {
+enum SlackConnector {
     enum Mode: Sendable {
         case webhook(url: Secret)
         case api(url: String, token: Secret, channel: String)
@@ -48,24 +48,14 @@ final class SlackConnector: JSONPostConnector {
     /// Web API errors worth another attempt (the method's "errors" table: transient server trouble).
     static let transientErrors: Set<String> = ["ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"]
 
-    let configuration: Configuration
-    let client: HTTPClient
-    let timeout: Duration
-
-    init(configuration: Configuration, client: HTTPClient, timeout: Duration) {
-        self.configuration = configuration
-        self.client = client
-        self.timeout = timeout
-    }
-
-    var secrets: [Secret] {
+    static func secrets(_ configuration: Configuration) -> [Secret] {
         switch configuration.mode {
         case .webhook(let url): return [url]
         case .api(_, let token, _): return [token]
         }
     }
 
-    func makeRequest(for delivery: Delivery) -> Result<HTTPRequest, PayloadRejection> {
+    static func makeRequest(for delivery: Delivery, configuration: Configuration, timeout: Duration) -> Result<HTTPRequest, PayloadRejection> {
         ChatWebhookRequest.document(delivery.payload).map { doc in
             SlackConnector.fitToLimits(doc)
             switch configuration.mode {
@@ -79,7 +69,7 @@ final class SlackConnector: JSONPostConnector {
         }
     }
 
-    func classify(_ result: Result<HTTPResponse, HTTPClientError>) -> DeliveryOutcome {
+    static func classify(_ result: Result<HTTPResponse, HTTPClientError>, configuration: Configuration) -> DeliveryOutcome {
         guard case .api = configuration.mode, case .success(let response) = result, response.status == 200 else {
             return WebhookConnector.classify(result)
         }
@@ -132,7 +122,7 @@ final class SlackConnector: JSONPostConnector {
     }
 }
 
-extension SlackConnector: ConnectorType {
+extension SlackConnector: JSONPostTarget {
     static let kind = "slack"
     static let summary = "Slack message (Block Kit, severity colour) via incoming webhook or chat.postMessage"
     static let payloadFormat = PayloadFormat.json
@@ -165,10 +155,6 @@ extension SlackConnector: ConnectorType {
             }
             return nil
         }
-    }
-
-    static func make(name: String, configuration: Configuration, context: ConnectorContext) throws -> any Connector {
-        SlackConnector(configuration: configuration, client: context.http, timeout: context.timeout)
     }
 
     /// A header with the title, then the facts a responder needs, in an attachment coloured by severity.
