@@ -14,6 +14,7 @@ import SluiceHTTP
 /// tls: {ca_file: /etc/ssl/corp-ca.pem}
 /// ```
 ///
+/// Group mentions are disabled (`props.disable_group_highlight`) unless the template sets `props`.
 /// Mattermost answers 200 `ok`; a 400 (`Invalid webhook`, `No text specified`) is permanent,
 /// 429 (its rate limiter) and 5xx are retried.
 enum MattermostConnector {
@@ -32,6 +33,9 @@ enum MattermostConnector {
     static func makeRequest(for delivery: Delivery, configuration: Configuration, timeout: Duration) -> Result<HTTPRequest, PayloadRejection> {
         ChatWebhookRequest.document(delivery.payload).map { doc in
             for (key, value) in configuration.overrides { doc[key] = .string(value) }
+            // Finding text (a process path, a description) must never page the channel through
+            // @channel / @all / @here: Mattermost skips group mentions on posts with this prop.
+            if doc["props"] == nil { doc["props"] = ["disable_group_highlight": true] }
             ChatWebhookRequest.limit(doc, "text", to: MattermostConnector.maxText)
             return ChatWebhookRequest.post(configuration.url.value, body: doc.serialized(), timeout: timeout, tls: configuration.tls)
         }

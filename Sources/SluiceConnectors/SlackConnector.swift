@@ -158,6 +158,8 @@ extension SlackConnector: JSONPostTarget {
     }
 
     /// A header with the title, then the facts a responder needs, in an attachment coloured by severity.
+    /// Values an attacker can shape (the resource, the process name and path) go in plain_text
+    /// objects: in mrkdwn, `<!here>` in an executable path would notify the whole channel.
     static let defaultTemplate: String? = #"""
     {"text":"[{{sluice.severity_label}}] {{sluice.title}}",
      "attachments":[{"color":"#{{sluice.severity_colour}}","fallback":"[{{sluice.severity_label}}] {{sluice.title}}","blocks":[
@@ -169,8 +171,8 @@ extension SlackConnector: JSONPostTarget {
        {"type":"mrkdwn","text":"*Count*\n{{sluice.count}}"},
        {"type":"mrkdwn","text":"*First seen*\n{{sluice.first_seen}}"},
        {"type":"mrkdwn","text":"*Last seen*\n{{sluice.last_seen}}"}]},
-      {"type":"section","text":{"type":"mrkdwn","text":"*Resource*\n{{sluice.resource_summary}}"}},
-      {{#sluice.process}}{"type":"section","text":{"type":"mrkdwn","text":"*Process*\n`{{name}}` {{executable_path}} (user {{user}})"}},{{/sluice.process}}
+      {"type":"section","text":{"type":"plain_text","text":"Resource: {{sluice.resource_summary}}","emoji":false}},
+      {{#sluice.process}}{"type":"section","text":{"type":"plain_text","text":"Process: {{name}} {{executable_path}} (user {{user}})","emoji":false}},{{/sluice.process}}
       {"type":"actions","elements":[{"type":"button","text":{"type":"plain_text","text":"View in GuardDuty"},"url":"{{sluice.console_url}}"}]},
       {"type":"context","elements":[{"type":"mrkdwn","text":"GuardDuty finding {{sluice.id}} · routed by Sluice"}]}]}]}
     """#

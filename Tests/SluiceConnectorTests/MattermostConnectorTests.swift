@@ -36,6 +36,7 @@ import Testing
         let posts = try F.store(receiver)["posts"] as? [[String: Any]] ?? []
         #expect(posts.count == F.samples.count)
         #expect(posts.allSatisfy { $0["channel"] as? String == "security-alerts" && $0["username"] as? String == "GuardDuty" })
+        #expect(posts.allSatisfy { dig($0, "props", "disable_group_highlight") as? Bool == true }, "no @channel from finding text")
         let severities = posts.map { dig($0, "attachments", 0, "fields", "Severity") as? String ?? "" }
         #expect(severities.allSatisfy { !$0.isEmpty })
     }

@@ -29,7 +29,7 @@ import Testing
             #expect(dig(doc, "attachments", 0, "blocks", 0, "text", "text") as? String == summary.title)
             let blocks = dig(doc, "attachments", 0, "blocks") as? [[String: Any]] ?? []
             #expect(blocks.contains { dig($0, "elements", 0, "url") as? String == summary.consoleURL }, "console link")
-            let hasProcess = blocks.contains { (dig($0, "text", "text") as? String)?.hasPrefix("*Process*") == true }
+            let hasProcess = blocks.contains { (dig($0, "text", "text") as? String)?.hasPrefix("Process: ") == true && dig($0, "text", "type") as? String == "plain_text" }
             #expect(hasProcess == (summary.process != nil), "\(sample.name): process block only for runtime findings")
         }
         #expect(dig(docs.last, "attachments", 0, "blocks", 0, "text", "text") as? String == F.hostileTitle)

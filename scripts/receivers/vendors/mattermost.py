@@ -2,7 +2,8 @@
 
 Contract checked (developers.mattermost.com, "Incoming webhooks" and "Message attachments"):
 - POST /hooks/<key>, Content-Type application/json, body with `text` and/or `attachments`;
-  optional `channel`, `username`, `icon_url`, `icon_emoji`, `props`, `type`.
+  optional `channel`, `username`, `icon_url`, `icon_emoji`, `props` (an object; e.g.
+  `disable_group_highlight`), `type`.
 - An attachment: `fallback` (required plain-text summary), `color` (hex, or good/warning/danger),
   `pretext`, `text`, `author_*`, `title`, `title_link`, `fields` [{title, value, short}],
   `image_url`, `thumb_url`, `footer`, `footer_icon`.
@@ -44,6 +45,8 @@ def handle(req, store):
     if not text(body.get("text")) and not attachments:
         raise Violation("no text and no attachments", 400, app_error("web.incoming_webhook.text.app_error", "No text specified."))  # noqa: F821
     problems = []
+    if "props" in body and not isinstance(body["props"], dict):
+        problems.append("props must be an object")
     if too_long(body.get("text"), 16383):
         problems.append("text is over 16383 characters")
     if attachments is not None and not isinstance(attachments, list):
@@ -61,6 +64,7 @@ def handle(req, store):
         raise Violation("; ".join(problems), 400, app_error("web.incoming_webhook.parse.app_error", "; ".join(problems)))  # noqa: F821
     store.setdefault("posts", []).append({
         "hook": m.group(1), "text": text(body.get("text")), "channel": body.get("channel"), "username": body.get("username"),
+        "props": body.get("props"),
         "attachments": [{"title": a.get("title"), "color": a.get("color"), "fields": {f["title"]: f["value"] for f in a.get("fields") or []}}
                         for a in attachments or []]})
     return 200, b"ok", [("Content-Type", "text/plain")]
