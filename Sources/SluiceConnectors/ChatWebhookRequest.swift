@@ -131,6 +131,14 @@ enum ChatWebhookRequest {
         object[key] = .string(truncated(s, to: limit))
     }
 
+    /// Keeps the first `limit` elements of the array member `key` of `object`.
+    static func limitArray(_ object: JSONBuilder?, _ key: String, to limit: Int) {
+        guard let object, let array = object[key], array.isArray, array.count > limit else { return }
+        let kept = JSONBuilder.array()
+        for element in array.elements.prefix(limit) { kept.append(element) }
+        object[key] = kept
+    }
+
     /// The text of a JSON string value (an array element), or nil for other kinds.
     static func stringValue(_ value: JSONBuilder) -> String? {
         (try? JSON.parse(value.text))?.stringValue

@@ -77,12 +77,7 @@ enum DiscordConnector {
     /// total above 6000 characters would get the whole message rejected (400, code 50035).
     static func fitToLimits(_ doc: JSONBuilder, colour: Int?) {
         ChatWebhookRequest.limit(doc, "content", to: Limits.content)
-        guard let embeds = doc["embeds"], embeds.isArray else { return }
-        if embeds.count > Limits.embeds {
-            let kept = JSONBuilder.array()
-            for e in embeds.elements.prefix(Limits.embeds) { kept.append(e) }
-            doc["embeds"] = kept
-        }
+        ChatWebhookRequest.limitArray(doc, "embeds", to: Limits.embeds)
         var total = 0
         for embed in doc["embeds"]?.elements ?? [] {
             if let colour, embed["color"] == nil { embed["color"] = .int(colour) }

@@ -95,26 +95,15 @@ enum SlackConnector {
     }
 
     private static func fitBlocks(_ container: JSONBuilder) {
-        guard let blocks = container["blocks"], blocks.isArray else { return }
-        if blocks.count > Limits.blocks {
-            let kept = JSONBuilder.array()
-            for block in blocks.elements.prefix(Limits.blocks) { kept.append(block) }
-            container["blocks"] = kept
-        }
+        ChatWebhookRequest.limitArray(container, "blocks", to: Limits.blocks)
         for block in container["blocks"]?.elements ?? [] {
             switch block.string("type") {
             case "header":
                 ChatWebhookRequest.limit(block["text"], "text", to: Limits.headerText)
             case "section":
                 ChatWebhookRequest.limit(block["text"], "text", to: Limits.sectionText)
-                if let fields = block["fields"], fields.isArray {
-                    if fields.count > Limits.fields {
-                        let kept = JSONBuilder.array()
-                        for field in fields.elements.prefix(Limits.fields) { kept.append(field) }
-                        block["fields"] = kept
-                    }
-                    for field in block["fields"]?.elements ?? [] { ChatWebhookRequest.limit(field, "text", to: Limits.fieldText) }
-                }
+                ChatWebhookRequest.limitArray(block, "fields", to: Limits.fields)
+                for field in block["fields"]?.elements ?? [] { ChatWebhookRequest.limit(field, "text", to: Limits.fieldText) }
             default:
                 break
             }

@@ -58,6 +58,9 @@ import Testing
         let embed = dig(try F.bodies(receiver).first, "embeds", 0) as? [String: Any] ?? [:]
         #expect((embed["title"] as? String)?.count == DiscordConnector.Limits.title)
         #expect((embed["fields"] as? [Any])?.count == 1, "the empty field is left out")
+        let total = [embed["title"], embed["description"], dig(embed, "fields", 0, "name"), dig(embed, "fields", 0, "value")]
+            .reduce(0) { $0 + (($1 as? String)?.count ?? 0) }
+        #expect(total <= DiscordConnector.Limits.total)
     }
 
     @Test func rateLimitsAreRetriedAfterTheBodysRetryAfterOrTheHeader() async throws {

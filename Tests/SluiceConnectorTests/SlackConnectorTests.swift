@@ -47,17 +47,25 @@ import Testing
         #expect(try receiver.records().allSatisfy { $0.header("Content-Type")?.hasPrefix("application/json") == true })
     }
 
-    @Test func aLongTitleIsCutToTheHeaderLimitInsteadOfRejected() async throws {
+    @Test func overLimitMessagesAreCutToBlockKitLimitsInsteadOfRejected() async throws {
         let receiver = try WebhookReceiver(vendor: "slack")
         let d = try F.definition(Self.webhookYAML(receiver.url + Self.hook))
         var delivery = F.delivery(F.samples[0].event, for: d)
         let doc = try JSONBuilder.parse(delivery.payload).get()
-        doc["attachments"]?.elements.first?["blocks"]?.elements.first?["text"]?["text"] = .string(String(repeating: "A", count: 400))
+        let attachment = try #require(doc["attachments"]?.elements.first)
+        attachment["blocks"]?.elements.first?["text"]?["text"] = .string(String(repeating: "A", count: 400))
+        let field: JSONBuilder = ["type": "mrkdwn", "text": .string(String(repeating: "f", count: 2500))]
+        let section: JSONBuilder = ["type": "section", "fields": JSONBuilder.array()]
+        for _ in 0..<12 { section["fields"]?.append(field.copy()) }
+        for _ in 0..<60 { attachment["blocks"]?.append(section.copy()) }
         delivery.payload = doc.serialized()
         #expect(await F.deliver(delivery, to: try F.connector(d)) == .delivered)
         #expect(try receiver.violations() == [])
-        let header = dig(try F.bodies(receiver).first, "attachments", 0, "blocks", 0, "text", "text") as? String ?? ""
-        #expect(header.unicodeScalars.count == SlackConnector.Limits.headerText)
+        let blocks = dig(try F.bodies(receiver).first, "attachments", 0, "blocks") as? [[String: Any]] ?? []
+        #expect((dig(blocks.first, "text", "text") as? String)?.unicodeScalars.count == SlackConnector.Limits.headerText)
+        #expect(blocks.count == SlackConnector.Limits.blocks)
+        #expect((blocks.last?["fields"] as? [[String: Any]])?.count == SlackConnector.Limits.fields)
+        #expect((dig(blocks.last, "fields", 0, "text") as? String)?.count == SlackConnector.Limits.fieldText)
     }
 
     @Test func webhookTextErrorsArePermanentAnd429IsRetriedAfterItsDelay() async throws {
