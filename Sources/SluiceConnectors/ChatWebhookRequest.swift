@@ -73,8 +73,8 @@ enum ChatWebhookRequest {
                     body: body, timeout: timeout, tls: tls)
     }
 
-    /// Parses the rendered payload for patching; a template that does not render a JSON object
-    /// is a permanent failure (and a `sluice validate` finding for the built-in ones: they are tested).
+    /// Parses the rendered payload for patching. A template that does not render a JSON object is
+    /// a permanent failure (a custom one; the built-in templates are tested on every sample finding).
     static func document(_ payload: [UInt8]) -> Result<JSONBuilder, PayloadRejection> {
         switch JSONBuilder.parse(payload) {
         case .success(let doc) where doc.isObject: return .success(doc)
