@@ -5,6 +5,16 @@ public enum ConnectorRegistry {
     public static let types: [ConnectorTypeEntry] = [
         ConnectorTypeEntry(WebhookConnector.self),
         ConnectorTypeEntry(KafkaConnector.self),
+        // Chat
+        ConnectorTypeEntry(SlackConnector.self),
+        ConnectorTypeEntry(MSTeamsConnector.self),
+        ConnectorTypeEntry(MattermostConnector.self),
+        ConnectorTypeEntry(DiscordConnector.self),
+        ConnectorTypeEntry(GoogleChatConnector.self),
+        // Paging
+        ConnectorTypeEntry(PagerDutyConnector.self),
+        ConnectorTypeEntry(OpsgenieConnector.self),
+        // Ticketing
         ConnectorTypeEntry(JiraConnector.self),
         ConnectorTypeEntry(ServiceNowConnector.self),
     ]
