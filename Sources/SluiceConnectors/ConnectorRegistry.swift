@@ -5,6 +5,10 @@ public enum ConnectorRegistry {
     public static let types: [ConnectorTypeEntry] = [
         ConnectorTypeEntry(WebhookConnector.self),
         ConnectorTypeEntry(KafkaConnector.self),
+        ConnectorTypeEntry(SecurityHubConnector.self),
+        ConnectorTypeEntry(EventBridgeConnector.self),
+        ConnectorTypeEntry(SNSConnector.self),
+        ConnectorTypeEntry(SQSConnector.self),
     ]
 
     public static func type(named kind: String) -> ConnectorTypeEntry? {

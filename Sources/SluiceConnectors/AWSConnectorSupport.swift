@@ -1,0 +1,93 @@
+import SluiceAWS
+import SluiceCore
+
+// What the AWS connectors (aws-securityhub, aws-eventbridge, aws-sns, aws-sqs) share: their
+// common YAML keys (`AWSSettings`: region, endpoint, profile, credentials, assume_role,
+// sts_endpoint), the client they make from them, and how AWS errors become outcomes.
+
+extension DeliveryOutcome {
+    /// Throttling, 5xx, expired credentials and transport trouble are retryable (with AWS's
+    /// Retry-After when it sent one); any other AWS error is permanent.
+    public init(_ error: AWSError) {
+        self = error.isRetriable ? .retryable(error.description, retryAfter: error.retryAfter) : .permanent(error.description)
+    }
+
+    /// The outcome of one entry that a batch API rejected inside a 2xx answer.
+    static func rejectedEntry(code: String, message: String) -> DeliveryOutcome {
+        let text = "\(code): \(message)"
+        return AWSError.isRetriable(code: code) ? .retryable(text) : .permanent(text)
+    }
+}
+
+/// Why a payload cannot be sent at all (permanent for that delivery).
+struct PayloadRejection: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
+}
+
+enum AWSConnectorSupport {
+    /// The client for an instance: its settings, the shared HTTP client, the instance's timeout.
+    static func client(_ settings: AWSSettings, context: ConnectorContext) throws -> AWSClient {
+        try settings.makeClient(http: context.http, environment: context.environment, timeout: context.timeout)
+    }
+
+    /// Runs one attempt of a callback-style `deliver` as a task.
+    static func attempt(_ completion: @escaping @Sendable (DeliveryOutcome) -> Void, _ body: @escaping @Sendable () async -> DeliveryOutcome) {
+        Task { completion(await body()) }
+    }
+
+    /// Runs one attempt of a batch as a task.
+    static func attempt(batch completion: @escaping @Sendable ([DeliveryOutcome]) -> Void, _ body: @escaping @Sendable () async -> [DeliveryOutcome]) {
+        Task { completion(await body()) }
+    }
+
+    /// The region part of an ARN (`arn:aws:sns:eu-west-1:111122223333:alerts`), when present.
+    static func region(ofARN arn: String) -> String? {
+        let parts = arn.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count >= 6, parts[0] == "arn", !parts[3].isEmpty else { return nil }
+        return String(parts[3])
+    }
+
+    /// Splits deliveries into groups that fit an API's per-call limits, keeping their order.
+    static func chunks<T>(_ items: [T], maxItems: Int, maxBytes: Int, size: (T) -> Int) -> [[T]] {
+        var out: [[T]] = []
+        var current: [T] = []
+        var bytes = 0
+        for item in items {
+            let n = size(item)
+            if !current.isEmpty && (current.count == maxItems || bytes + n > maxBytes) {
+                out.append(current)
+                current = []
+                bytes = 0
+            }
+            current.append(item)
+            bytes += n
+        }
+        if !current.isEmpty { out.append(current) }
+        return out
+    }
+}
+
+/// Message attributes that describe a finding (SNS subscription filter policies and SQS
+/// consumers select on them without parsing the body): name, data type, value.
+enum FindingAttributes {
+    static func of(_ delivery: Delivery) -> [(name: String, type: String, value: String)] {
+        var out: [(name: String, type: String, value: String)] = [("sluice.route", "String", delivery.route)]
+        if let id = delivery.findingID, !id.isEmpty { out.append(("finding.id", "String", id)) }
+        guard let s = delivery.summary else { return out }
+        out.append(("finding.type", "String", s.type))
+        out.append(("finding.severity", "Number", ASFFMapping.number(s.severity)))
+        out.append(("finding.severity_label", "String", s.severityLabel.rawValue))
+        if !s.account.isEmpty { out.append(("finding.account", "String", s.account)) }
+        if !s.region.isEmpty { out.append(("finding.region", "String", s.region)) }
+        if !s.resourceType.isEmpty { out.append(("finding.resource_type", "String", s.resourceType)) }
+        return out.filter { !$0.value.isEmpty }
+    }
+}
+
+extension JSONBuilder {
+    /// Sets a string member when there is a value.
+    func put(_ key: String, _ value: String?) {
+        if let value, !value.isEmpty { self[key] = .string(value) }
+    }
+}
