@@ -31,14 +31,49 @@ enum AWSConnectorSupport {
         try settings.makeClient(http: context.http, environment: context.environment, timeout: context.timeout)
     }
 
-    /// Runs one attempt of a callback-style `deliver` as a task.
-    static func attempt(_ completion: @escaping @Sendable (DeliveryOutcome) -> Void, _ body: @escaping @Sendable () async -> DeliveryOutcome) {
-        Task { completion(await body()) }
+    /// Runs one single-call attempt as a task: delivered when the call returns, else the error's outcome.
+    static func attempt(_ completion: @escaping @Sendable (DeliveryOutcome) -> Void, _ call: @escaping @Sendable () async throws(AWSError) -> Void) {
+        Task {
+            do throws(AWSError) {
+                try await call()
+                completion(.delivered)
+            } catch {
+                completion(DeliveryOutcome(error))
+            }
+        }
     }
 
-    /// Runs one attempt of a batch as a task.
-    static func attempt(batch completion: @escaping @Sendable ([DeliveryOutcome]) -> Void, _ body: @escaping @Sendable () async -> [DeliveryOutcome]) {
-        Task { completion(await body()) }
+    /// One attempt for a batch API that answers per entry (PutEvents, BatchImportFindings): each
+    /// delivery becomes an entry (or is refused, permanently, before any call), the entries go in
+    /// as few calls as `maxItems` and `maxBytes` allow, and `call` turns one call's entries into
+    /// their outcomes, in order. A failed call fails its entries alike. Runs as a task.
+    static func attempt(batch: [Delivery], completion: @escaping @Sendable ([DeliveryOutcome]) -> Void, maxItems: Int, maxBytes: Int,
+                        entry: @escaping @Sendable (Delivery) -> Result<JSONBuilder, PayloadRejection>,
+                        call: @escaping @Sendable ([JSONBuilder]) async throws(AWSError) -> [DeliveryOutcome]) {
+        Task { completion(await sendEntries(batch, maxItems: maxItems, maxBytes: maxBytes, entry: entry, call: call)) }
+    }
+
+    static func sendEntries(_ batch: [Delivery], maxItems: Int, maxBytes: Int, entry: (Delivery) -> Result<JSONBuilder, PayloadRejection>,
+                            call: ([JSONBuilder]) async throws(AWSError) -> [DeliveryOutcome]) async -> [DeliveryOutcome] {
+        var outcomes = [DeliveryOutcome?](repeating: nil, count: batch.count)
+        var entries: [(index: Int, entry: JSONBuilder, size: Int)] = []
+        for (i, delivery) in batch.enumerated() {
+            switch entry(delivery) {
+            case .success(let e): entries.append((i, e, e.serialized().count))
+            case .failure(let reason): outcomes[i] = .permanent(reason.message)
+            }
+        }
+        for group in chunks(entries, maxItems: maxItems, maxBytes: maxBytes, size: { $0.size }) {
+            do {
+                let results = try await call(group.map(\.entry))
+                for (n, item) in group.enumerated() {
+                    outcomes[item.index] = n < results.count ? results[n] : .retryable("no result for this entry")
+                }
+            } catch {
+                for item in group { outcomes[item.index] = DeliveryOutcome(error) }
+            }
+        }
+        return outcomes.map { $0 ?? .permanent("not sent") }
     }
 
     /// The region part of an ARN (`arn:aws:sns:eu-west-1:111122223333:alerts`), when present.
@@ -86,6 +121,13 @@ enum FindingAttributes {
 }
 
 extension JSONBuilder {
+    /// An array of these values.
+    static func list(_ items: [JSONBuilder]) -> JSONBuilder {
+        let out = JSONBuilder.array()
+        for item in items { out.append(item) }
+        return out
+    }
+
     /// Sets a string member when there is a value.
     func put(_ key: String, _ value: String?) {
         if let value, !value.isEmpty { self[key] = .string(value) }

@@ -47,32 +47,12 @@ public final class EventBridgeConnector: BatchingConnector {
     }
 
     public func deliver(batch: [Delivery], completion: @escaping @Sendable ([DeliveryOutcome]) -> Void) {
-        AWSConnectorSupport.attempt(batch: completion) { [self] in await putEvents(batch) }
-    }
-
-    func putEvents(_ batch: [Delivery]) async -> [DeliveryOutcome] {
-        var outcomes = [DeliveryOutcome?](repeating: nil, count: batch.count)
-        var entries: [(index: Int, entry: JSONBuilder, size: Int)] = []
-        for (i, delivery) in batch.enumerated() {
-            switch entry(for: delivery) {
-            case .success(let e): entries.append((i, e, e.serialized().count))
-            case .failure(let reason): outcomes[i] = .permanent(reason.message)
-            }
+        AWSConnectorSupport.attempt(batch: batch, completion: completion, maxItems: Self.maxEntries, maxBytes: Self.maxBytes,
+                                    entry: { [self] in entry(for: $0) }) { [client] (entries) async throws(AWSError) in
+            let answer = try await client.json(.eventBridge, operation: "PutEvents", body: ["Entries": JSONBuilder.list(entries)])
+            let results = answer["Entries"]?.arrayValue ?? []
+            return entries.indices.map { Self.outcome(entry: $0 < results.count ? results[$0] : nil) }
         }
-        for call in AWSConnectorSupport.chunks(entries, maxItems: Self.maxEntries, maxBytes: Self.maxBytes, size: { $0.size }) {
-            let list = JSONBuilder.array()
-            for item in call { list.append(item.entry) }
-            do {
-                let answer = try await client.json(.eventBridge, operation: "PutEvents", body: ["Entries": list])
-                let results = answer["Entries"]?.arrayValue ?? []
-                for (n, item) in call.enumerated() {
-                    outcomes[item.index] = Self.outcome(entry: n < results.count ? results[n] : nil)
-                }
-            } catch {
-                for item in call { outcomes[item.index] = DeliveryOutcome(error) }
-            }
-        }
-        return outcomes.map { $0 ?? .permanent("not sent") }
     }
 
     /// One result entry: an `EventId`, or an `ErrorCode` and `ErrorMessage`.

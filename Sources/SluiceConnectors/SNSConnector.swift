@@ -37,13 +37,8 @@ public final class SNSConnector: Connector {
     }
 
     public func deliver(_ delivery: Delivery, completion: @escaping @Sendable (DeliveryOutcome) -> Void) {
-        AWSConnectorSupport.attempt(completion) { [self] in
-            do throws(AWSError) {
-                _ = try await client.query(.sns, action: "Publish", parameters: parameters(for: delivery))
-                return .delivered
-            } catch {
-                return DeliveryOutcome(error)
-            }
+        AWSConnectorSupport.attempt(completion) { [self] () async throws(AWSError) in
+            _ = try await client.query(.sns, action: "Publish", parameters: parameters(for: delivery))
         }
     }
 

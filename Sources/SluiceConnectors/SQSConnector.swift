@@ -36,13 +36,8 @@ public final class SQSConnector: Connector {
     }
 
     public func deliver(_ delivery: Delivery, completion: @escaping @Sendable (DeliveryOutcome) -> Void) {
-        AWSConnectorSupport.attempt(completion) { [self] in
-            do throws(AWSError) {
-                _ = try await client.json(.sqs, operation: "SendMessage", body: request(for: delivery))
-                return .delivered
-            } catch {
-                return DeliveryOutcome(error)
-            }
+        AWSConnectorSupport.attempt(completion) { [self] () async throws(AWSError) in
+            _ = try await client.json(.sqs, operation: "SendMessage", body: request(for: delivery))
         }
     }
 

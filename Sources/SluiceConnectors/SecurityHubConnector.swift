@@ -44,37 +44,15 @@ public final class SecurityHubConnector: BatchingConnector {
     }
 
     public func deliver(batch: [Delivery], completion: @escaping @Sendable ([DeliveryOutcome]) -> Void) {
-        AWSConnectorSupport.attempt(batch: completion) { [self] in await importFindings(batch) }
-    }
-
-    /// Maps each delivery, imports the mapped ones in as few calls as the limits allow, and
-    /// returns one outcome per delivery, in order.
-    func importFindings(_ batch: [Delivery]) async -> [DeliveryOutcome] {
-        var outcomes = [DeliveryOutcome?](repeating: nil, count: batch.count)
-        var mapped: [(index: Int, id: String, finding: JSONBuilder, size: Int)] = []
-        for (i, delivery) in batch.enumerated() {
-            switch asff(for: delivery) {
-            case .success(let finding):
-                mapped.append((i, finding.string("Id") ?? "", finding, finding.serialized().count))
-            case .failure(let reason):
-                outcomes[i] = .permanent(reason.message)
+        // The margin leaves room for `{"Findings":[…]}` around the findings.
+        AWSConnectorSupport.attempt(batch: batch, completion: completion, maxItems: Self.maxFindings, maxBytes: Self.maxBytes - 64,
+                                    entry: { [self] in asff(for: $0) }) { [client] (findings) async throws(AWSError) in
+            let answer = try await client.rest(.securityHub, method: "POST", path: "/findings/import", body: ["Findings": JSONBuilder.list(findings)])
+            let failed = Self.failedFindings(answer)
+            return findings.map { f in
+                failed[f.string("Id") ?? ""].map { DeliveryOutcome.rejectedEntry(code: $0.code, message: $0.message) } ?? .delivered
             }
         }
-        let calls = AWSConnectorSupport.chunks(mapped, maxItems: Self.maxFindings, maxBytes: Self.maxBytes - 64) { $0.size }
-        for call in calls {
-            let findings = JSONBuilder.array()
-            for item in call { findings.append(item.finding) }
-            do {
-                let answer = try await client.rest(.securityHub, method: "POST", path: "/findings/import", body: ["Findings": findings])
-                let failed = Self.failedFindings(answer)
-                for item in call {
-                    outcomes[item.index] = failed[item.id].map { DeliveryOutcome.rejectedEntry(code: $0.code, message: $0.message) } ?? .delivered
-                }
-            } catch {
-                for item in call { outcomes[item.index] = DeliveryOutcome(error) }
-            }
-        }
-        return outcomes.map { $0 ?? .permanent("not sent") }
     }
 
     /// `FailedFindings` by finding id.
@@ -234,36 +212,32 @@ struct ASFFMapping {
     }
 
     private func ec2Instance(_ d: JSON) -> JSONBuilder {
-        let id = d["instanceId"]?.stringValue ?? "unknown"
-        let details: JSONBuilder = .object()
-        details.put("Type", d["instanceType"]?.stringValue)
-        details.put("ImageId", d["imageId"]?.stringValue)
-        details.put("IamInstanceProfileArn", d.value(atPath: "iamInstanceProfile.arn")?.stringValue)
+        let details = Self.strings(from: d, [("Type", "instanceType"), ("ImageId", "imageId"), ("IamInstanceProfileArn", "iamInstanceProfile.arn")])
         details.put("LaunchedAt", Self.timestamp(d["launchTime"]))
-        let nic = d["networkInterfaces"]?.arrayValue?.first
-        details.put("VpcId", nic?["vpcId"]?.stringValue)
-        details.put("SubnetId", nic?["subnetId"]?.stringValue)
-        let addresses = [nic?["privateIpAddress"]?.stringValue, nic?["publicIp"]?.stringValue].compactMap { $0 }
+        let nic = d["networkInterfaces"]?.arrayValue?.first ?? .object([])
+        Self.copyStrings(from: nic, [("VpcId", "vpcId"), ("SubnetId", "subnetId")], to: details)
+        let addresses = [nic["privateIpAddress"]?.stringValue, nic["publicIp"]?.stringValue].compactMap { $0 }
         if !addresses.isEmpty { details["IpV4Addresses"] = JSONBuilder(.array(addresses.map(JSON.string))) }
+        let id = d["instanceId"]?.stringValue ?? "unknown"
         return resource("AwsEc2Instance", id: "arn:\(summary.partition):ec2:\(region):\(summary.account):instance/\(id)", details: details, tags: d["tags"])
     }
 
-    private func eksCluster(_ d: JSON) -> JSONBuilder {
+    /// A cluster's name and ARN (built from the name when GuardDuty gave none).
+    private func cluster(_ d: JSON, service: String) -> (name: String, arn: String) {
         let name = d["name"]?.stringValue ?? "unknown"
-        let arn = d["arn"]?.stringValue ?? "arn:\(summary.partition):eks:\(region):\(summary.account):cluster/\(name)"
-        let details: JSONBuilder = .object()
-        details.put("Name", name)
-        details.put("Arn", arn)
+        return (name, d["arn"]?.stringValue ?? "arn:\(summary.partition):\(service):\(region):\(summary.account):cluster/\(name)")
+    }
+
+    private func eksCluster(_ d: JSON) -> JSONBuilder {
+        let (name, arn) = cluster(d, service: "eks")
+        let details: JSONBuilder = ["Name": .string(name), "Arn": .string(arn)]
         details.put("ClusterStatus", d["status"]?.stringValue)
         return resource("AwsEksCluster", id: arn, details: details, tags: d["tags"])
     }
 
     private func ecsCluster(_ d: JSON) -> JSONBuilder {
-        let name = d["name"]?.stringValue ?? "unknown"
-        let arn = d["arn"]?.stringValue ?? "arn:\(summary.partition):ecs:\(region):\(summary.account):cluster/\(name)"
-        let details: JSONBuilder = .object()
-        details.put("ClusterArn", arn)
-        details.put("ClusterName", name)
+        let (name, arn) = cluster(d, service: "ecs")
+        let details: JSONBuilder = ["ClusterArn": .string(arn), "ClusterName": .string(name)]
         details.put("Status", d["status"]?.stringValue)
         if let n = d["activeServicesCount"]?.doubleValue { details["ActiveServicesCount"] = .int(Int(n)) }
         if let n = d["runningTasksCount"]?.doubleValue { details["RunningTasksCount"] = .int(Int(n)) }
@@ -271,45 +245,45 @@ struct ASFFMapping {
     }
 
     private func ecsTask(_ t: JSON, clusterARN: String?) -> JSONBuilder {
-        let details: JSONBuilder = .object()
+        let details = Self.strings(from: t, [("TaskDefinitionArn", "definitionArn"), ("Version", "version"), ("StartedBy", "startedBy")])
         details.put("ClusterArn", clusterARN)
-        details.put("TaskDefinitionArn", t["definitionArn"]?.stringValue)
-        details.put("Version", t["version"]?.stringValue)
         details.put("CreatedAt", Self.timestamp(t["createdAt"]))
         details.put("StartedAt", Self.timestamp(t["startedAt"]))
-        details.put("StartedBy", t["startedBy"]?.stringValue)
         return resource("AwsEcsTask", id: t["arn"]?.stringValue ?? "unknown", details: details, tags: t["tags"])
     }
 
     private func container(_ c: JSON) -> JSONBuilder {
-        let details: JSONBuilder = .object()
-        details.put("Name", c["name"]?.stringValue)
-        details.put("ImageName", c["image"]?.stringValue)
-        details.put("ImageId", c["imagePrefix"]?.stringValue)
+        let details = Self.strings(from: c, [("Name", "name"), ("ImageName", "image"), ("ImageId", "imagePrefix")])
         if let privileged = c.value(atPath: "securityContext.privileged")?.boolValue { details["Privileged"] = .bool(privileged) }
         return resource("Container", id: c["id"]?.stringValue ?? c["name"]?.stringValue ?? "unknown", details: details)
     }
 
     private func accessKey(_ k: JSON) -> JSONBuilder {
-        let keyID = k["accessKeyId"]?.stringValue ?? "unknown"
-        let details: JSONBuilder = .object()
-        details.put("AccessKeyId", keyID)
-        details.put("PrincipalId", k["principalId"]?.stringValue)
-        details.put("PrincipalName", k["userName"]?.stringValue)
-        details.put("PrincipalType", k["userType"]?.stringValue)
+        let details = Self.strings(from: k, [("AccessKeyId", "accessKeyId"), ("PrincipalId", "principalId"),
+                                             ("PrincipalName", "userName"), ("PrincipalType", "userType")])
         details.put("AccountId", summary.account)
-        return resource("AwsIamAccessKey", id: "AWS::IAM::AccessKey:\(keyID)", details: details)
+        return resource("AwsIamAccessKey", id: "AWS::IAM::AccessKey:\(k["accessKeyId"]?.stringValue ?? "unknown")", details: details)
     }
 
     private func s3Bucket(_ b: JSON) -> JSONBuilder {
-        let name = b["name"]?.stringValue ?? "unknown"
-        let details: JSONBuilder = .object()
-        details.put("OwnerId", b.value(atPath: "owner.id")?.stringValue)
+        let details = Self.strings(from: b, [("OwnerId", "owner.id")])
         details.put("CreatedAt", Self.timestamp(b["createdAt"]))
         if let sse = b.value(atPath: "defaultServerSideEncryption.encryptionType")?.stringValue {
             details["ServerSideEncryptionConfiguration"] = ["Rules": [["ApplyServerSideEncryptionByDefault": ["SSEAlgorithm": .string(sse)]]]]
         }
+        let name = b["name"]?.stringValue ?? "unknown"
         return resource("AwsS3Bucket", id: b["arn"]?.stringValue ?? "arn:\(summary.partition):s3:::\(name)", details: details, tags: b["tags"])
+    }
+
+    /// ASFF detail members from GuardDuty string fields: (ASFF name, dotted GuardDuty path); absent ones are left out.
+    static func strings(from json: JSON, _ fields: [(String, String)]) -> JSONBuilder {
+        let out: JSONBuilder = .object()
+        copyStrings(from: json, fields, to: out)
+        return out
+    }
+
+    static func copyStrings(from json: JSON, _ fields: [(String, String)], to out: JSONBuilder) {
+        for (name, path) in fields { out.put(name, json.value(atPath: path)?.stringValue) }
     }
 
     // MARK: Values
