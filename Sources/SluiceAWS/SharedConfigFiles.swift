@@ -68,7 +68,7 @@ public struct SharedConfigFiles: Sendable, Equatable {
 
 /// Credentials from a named profile of the shared files: static keys, or a role assumed with
 /// `role_arn` and one of `source_profile` (chained, cycles rejected), `credential_source`
-/// (`Environment`, `Ec2InstanceMetadata`) or `web_identity_token_file`.
+/// (`Environment`, `Ec2InstanceMetadata`, `EcsContainer`) or `web_identity_token_file`.
 ///
 /// The profile is resolved when the provider is made; a profile that does not exist or cannot
 /// work is reported on the first `credentials()` call as a non-retriable error.
@@ -126,6 +126,11 @@ public struct ProfileCredentialsProvider: AWSCredentialsProvider {
             switch credentialSource {
             case "Environment": source = EnvironmentCredentialsProvider(environment: environment)
             case "Ec2InstanceMetadata": source = CachedCredentialsProvider(InstanceMetadataCredentialsProvider(http: http, environment: environment))
+            case "EcsContainer":
+                guard let container = ContainerCredentialsProvider(environment: environment, http: http) else {
+                    throw .configuration("profile '\(name)': credential_source EcsContainer needs AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI")
+                }
+                source = CachedCredentialsProvider(container)
             default: throw .configuration("profile '\(name)': credential_source \(credentialSource) is not supported")
             }
         } else {
