@@ -43,23 +43,26 @@ enum AWSConnectorSupport {
         }
     }
 
-    /// One attempt for a batch API that answers per entry (PutEvents, BatchImportFindings): each
-    /// delivery becomes an entry (or is refused, permanently, before any call), the entries go in
-    /// as few calls as `maxItems` and `maxBytes` allow, and `call` turns one call's entries into
-    /// their outcomes, in order. A failed call fails its entries alike. Runs as a task.
-    static func attempt(batch: [Delivery], completion: @escaping @Sendable ([DeliveryOutcome]) -> Void, maxItems: Int, maxBytes: Int,
-                        entry: @escaping @Sendable (Delivery) -> Result<JSONBuilder, PayloadRejection>,
-                        call: @escaping @Sendable ([JSONBuilder]) async throws(AWSError) -> [DeliveryOutcome]) {
-        Task { completion(await sendEntries(batch, maxItems: maxItems, maxBytes: maxBytes, entry: entry, call: call)) }
+    /// One attempt for a batch API that answers per entry (PutEvents, BatchImportFindings,
+    /// SendMessageBatch, PublishBatch): each delivery becomes an entry (or is refused,
+    /// permanently, before any call), the entries go in as few calls as `maxItems` and
+    /// `maxBytes` allow, and `call` turns one call's entries into their outcomes, in order.
+    /// A failed call fails its entries alike. Runs as a task.
+    static func attempt<Entry: Sendable>(
+        batch: [Delivery], completion: @escaping @Sendable ([DeliveryOutcome]) -> Void, maxItems: Int, maxBytes: Int,
+        entry: @escaping @Sendable (Delivery) -> Result<Entry, PayloadRejection>, size: @escaping @Sendable (Entry) -> Int,
+        call: @escaping @Sendable ([Entry]) async throws(AWSError) -> [DeliveryOutcome]
+    ) {
+        Task { completion(await sendEntries(batch, maxItems: maxItems, maxBytes: maxBytes, entry: entry, size: size, call: call)) }
     }
 
-    static func sendEntries(_ batch: [Delivery], maxItems: Int, maxBytes: Int, entry: (Delivery) -> Result<JSONBuilder, PayloadRejection>,
-                            call: ([JSONBuilder]) async throws(AWSError) -> [DeliveryOutcome]) async -> [DeliveryOutcome] {
+    static func sendEntries<Entry>(_ batch: [Delivery], maxItems: Int, maxBytes: Int, entry: (Delivery) -> Result<Entry, PayloadRejection>,
+                                   size: (Entry) -> Int, call: ([Entry]) async throws(AWSError) -> [DeliveryOutcome]) async -> [DeliveryOutcome] {
         var outcomes = [DeliveryOutcome?](repeating: nil, count: batch.count)
-        var entries: [(index: Int, entry: JSONBuilder, size: Int)] = []
+        var entries: [(index: Int, entry: Entry, size: Int)] = []
         for (i, delivery) in batch.enumerated() {
             switch entry(delivery) {
-            case .success(let e): entries.append((i, e, e.serialized().count))
+            case .success(let e): entries.append((i, e, size(e)))
             case .failure(let reason): outcomes[i] = .permanent(reason.message)
             }
         }
@@ -74,6 +77,37 @@ enum AWSConnectorSupport {
             }
         }
         return outcomes.map { $0 ?? .permanent("not sent") }
+    }
+
+    /// One entry's result in SQS `SendMessageBatch` and SNS `PublishBatch` answers, where entry
+    /// ids are their positions ("0", "1", …): failed for the sender's fault is permanent unless
+    /// the code says "later"; failed for AWS's fault is retryable.
+    struct EntryFailure {
+        var code: String
+        var message: String
+        var senderFault: Bool
+    }
+
+    static func outcomes(count: Int, successful: Set<String>, failed: [String: EntryFailure]) -> [DeliveryOutcome] {
+        (0..<count).map { i in
+            if let f = failed[String(i)] {
+                let text = "\(f.code): \(f.message)"
+                return f.senderFault && !AWSError.isRetriable(code: f.code) ? .permanent(text) : .retryable(text)
+            }
+            return successful.contains(String(i)) ? .delivered : .retryable("no result for this entry")
+        }
+    }
+
+    /// The FIFO message group and deduplication ids of a delivery: the finding id for both, so
+    /// one finding's updates stay in order and a retried send is dropped by AWS. Without a
+    /// finding id, the group is "sluice" and the deduplication id a hash of the payload (FNV-1a,
+    /// 64 bits, and its length), so FIFO targets without content-based deduplication accept it.
+    static func fifoIDs(_ delivery: Delivery, fixedGroup: String?) -> (group: String, deduplication: String) {
+        let id = delivery.findingID ?? delivery.summary?.id
+        if let id, !id.isEmpty { return (fixedGroup ?? String(id.prefix(128)), String(id.prefix(128))) }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in delivery.payload { hash = (hash ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+        return (fixedGroup ?? "sluice", "\(String(hash, radix: 16))-\(delivery.payload.count)")
     }
 
     /// The region part of an ARN (`arn:aws:sns:eu-west-1:111122223333:alerts`), when present.

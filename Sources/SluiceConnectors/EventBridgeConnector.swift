@@ -48,7 +48,7 @@ public final class EventBridgeConnector: BatchingConnector {
 
     public func deliver(batch: [Delivery], completion: @escaping @Sendable ([DeliveryOutcome]) -> Void) {
         AWSConnectorSupport.attempt(batch: batch, completion: completion, maxItems: Self.maxEntries, maxBytes: Self.maxBytes,
-                                    entry: { [self] in entry(for: $0) }) { [client] (entries) async throws(AWSError) in
+                                    entry: { [self] in entry(for: $0) }, size: { $0.serialized().count }) { [client] (entries) async throws(AWSError) in
             let answer = try await client.json(.eventBridge, operation: "PutEvents", body: ["Entries": JSONBuilder.list(entries)])
             let results = answer["Entries"]?.arrayValue ?? []
             return entries.indices.map { Self.outcome(entry: $0 < results.count ? results[$0] : nil) }

@@ -2,7 +2,8 @@ import SluiceAWS
 import SluiceCore
 
 /// `aws-sns`: publishes each finding to an Amazon SNS topic (`Publish`), for email, SMS,
-/// Lambda or SQS subscribers.
+/// Lambda or SQS subscribers; with `batch:`, ten at a time (`PublishBatch`), each entry
+/// settled on its own.
 ///
 /// Each message carries attributes describing the finding (`finding.severity` as a Number,
 /// `finding.severity_label`, `finding.type`, `finding.account`, `finding.region`, `finding.id`,
@@ -18,8 +19,9 @@ import SluiceCore
 /// subject: true                    # "[High] <title>" as the Subject (email subscribers); default true
 /// message_group_id: findings       # FIFO topics: one fixed group instead of one per finding
 /// endpoint: http://127.0.0.1:5000  # optional override
+/// batch: {max_items: 10, max_wait: 200ms}
 /// ```
-public final class SNSConnector: Connector {
+public final class SNSConnector: BatchingConnector {
     public struct Configuration: Sendable {
         var aws: AWSSettings
         var topicARN: String
@@ -27,6 +29,10 @@ public final class SNSConnector: Connector {
         var messageGroupID: String?
         var isFIFO: Bool { topicARN.hasSuffix(".fifo") }
     }
+
+    /// PublishBatch's limits: 10 messages and 256 KB per call.
+    static let maxEntries = 10
+    static let maxBytes = 256 * 1024
 
     let configuration: Configuration
     let client: AWSClient
@@ -38,13 +44,38 @@ public final class SNSConnector: Connector {
 
     public func deliver(_ delivery: Delivery, completion: @escaping @Sendable (DeliveryOutcome) -> Void) {
         AWSConnectorSupport.attempt(completion) { [self] () async throws(AWSError) in
-            _ = try await client.query(.sns, action: "Publish", parameters: parameters(for: delivery))
+            _ = try await client.query(.sns, action: "Publish", parameters: [("TopicArn", configuration.topicARN)] + message(for: delivery))
         }
     }
 
-    /// The Publish parameters for one delivery (pure: tested without a server).
-    func parameters(for delivery: Delivery) -> [(String, String)] {
-        var p = [("TopicArn", configuration.topicARN), ("Message", String(decoding: delivery.payload, as: UTF8.self))]
+    public func deliver(batch: [Delivery], completion: @escaping @Sendable ([DeliveryOutcome]) -> Void) {
+        AWSConnectorSupport.attempt(batch: batch, completion: completion, maxItems: Self.maxEntries, maxBytes: Self.maxBytes,
+                                    entry: { [self] in .success(message(for: $0)) },
+                                    size: { $0.reduce(0) { $0 + $1.0.utf8.count + $1.1.utf8.count } }) { [self] (messages) async throws(AWSError) in
+            var parameters = [("TopicArn", configuration.topicARN)]
+            for (i, m) in messages.enumerated() {
+                let prefix = "PublishBatchRequestEntries.member.\(i + 1)."
+                parameters.append((prefix + "Id", String(i)))
+                parameters += m.map { (prefix + $0.0, $0.1) }
+            }
+            return Self.batchOutcomes(try await client.query(.sns, action: "PublishBatch", parameters: parameters), count: messages.count)
+        }
+    }
+
+    /// Per-entry results of PublishBatch (`Successful`, `Failed` with `SenderFault`).
+    static func batchOutcomes(_ answer: XMLTree, count: Int) -> [DeliveryOutcome] {
+        let successful = Set(answer.all("PublishBatchResult/Successful/member").compactMap { $0.text("Id") })
+        var failed: [String: AWSConnectorSupport.EntryFailure] = [:]
+        for f in answer.all("PublishBatchResult/Failed/member") {
+            guard let id = f.text("Id") else { continue }
+            failed[id] = .init(code: f.text("Code") ?? "Failed", message: f.text("Message") ?? "", senderFault: f.text("SenderFault") == "true")
+        }
+        return AWSConnectorSupport.outcomes(count: count, successful: successful, failed: failed)
+    }
+
+    /// One message's parameters, the same in Publish and in a PublishBatch entry (pure: tested without a server).
+    func message(for delivery: Delivery) -> [(String, String)] {
+        var p = [("Message", String(decoding: delivery.payload, as: UTF8.self))]
         if configuration.subject, let s = delivery.summary {
             p.append(("Subject", Self.subject("[\(s.severityLabel.rawValue)] \(s.title)")))
         }
@@ -53,10 +84,8 @@ public final class SNSConnector: Connector {
             p += [("\(prefix).Name", a.name), ("\(prefix).Value.DataType", a.type), ("\(prefix).Value.StringValue", a.value)]
         }
         if configuration.isFIFO {
-            let id = delivery.findingID ?? delivery.summary?.id
-            p.append(("MessageGroupId", configuration.messageGroupID ?? id ?? "sluice"))
-            // Without a finding id, the topic's content-based deduplication (if on) applies.
-            if let id, !id.isEmpty { p.append(("MessageDeduplicationId", String(id.prefix(128)))) }
+            let ids = AWSConnectorSupport.fifoIDs(delivery, fixedGroup: configuration.messageGroupID)
+            p += [("MessageGroupId", ids.group), ("MessageDeduplicationId", ids.deduplication)]
         }
         return p
     }
@@ -73,6 +102,7 @@ extension SNSConnector: ConnectorType {
     public static let summary = "publish findings to an Amazon SNS topic (FIFO topics grouped by finding)"
     public static let payloadFormat = PayloadFormat.json
     public static let usesSummary = true
+    public static let supportsBatching = true
 
     public static func configuration(from r: MappingReader) -> Configuration? {
         let aws = AWSSettings.read(from: r)

@@ -2,7 +2,8 @@ import SluiceAWS
 import SluiceCore
 
 /// `aws-sqs`: sends each finding to an Amazon SQS queue (`SendMessage`, JSON protocol), for
-/// workers that pull at their own pace.
+/// workers that pull at their own pace; with `batch:`, ten at a time (`SendMessageBatch`), each
+/// entry settled on its own (failed for the sender's fault: permanent; for AWS's: retried).
 ///
 /// Messages carry the same finding attributes as `aws-sns` (`finding.severity`, `finding.type`,
 /// `finding.id`…). On a FIFO queue (`.fifo`) the message group id and deduplication id are the
@@ -17,8 +18,9 @@ import SluiceCore
 /// message_group_id: findings       # FIFO queues: one fixed group instead of one per finding
 /// delay_seconds: 0                 # standard queues: 0..900
 /// endpoint: http://127.0.0.1:5000  # optional override
+/// batch: {max_items: 10, max_wait: 200ms}
 /// ```
-public final class SQSConnector: Connector {
+public final class SQSConnector: BatchingConnector {
     public struct Configuration: Sendable {
         var aws: AWSSettings
         var queueURL: String
@@ -26,6 +28,10 @@ public final class SQSConnector: Connector {
         var delaySeconds: Int?
         var isFIFO: Bool { queueURL.hasSuffix(".fifo") }
     }
+
+    /// SendMessageBatch's limits: 10 messages and 256 KB per call.
+    static let maxEntries = 10
+    static let maxBytes = 256 * 1024
 
     let configuration: Configuration
     let client: AWSClient
@@ -41,6 +47,31 @@ public final class SQSConnector: Connector {
         }
     }
 
+    public func deliver(batch: [Delivery], completion: @escaping @Sendable ([DeliveryOutcome]) -> Void) {
+        AWSConnectorSupport.attempt(batch: batch, completion: completion, maxItems: Self.maxEntries, maxBytes: Self.maxBytes,
+                                    entry: { [self] in .success(request(for: $0)) }, size: { $0.serialized().count }) { [self] (messages) async throws(AWSError) in
+            let entries = JSONBuilder.array()
+            for (i, m) in messages.enumerated() {
+                m["QueueUrl"] = nil
+                m["Id"] = .string(String(i))
+                entries.append(m)
+            }
+            let answer = try await client.json(.sqs, operation: "SendMessageBatch", body: ["QueueUrl": .string(configuration.queueURL), "Entries": entries])
+            return Self.batchOutcomes(answer, count: messages.count)
+        }
+    }
+
+    /// Per-entry results of SendMessageBatch (`Successful`, `Failed` with `SenderFault`).
+    static func batchOutcomes(_ answer: JSON, count: Int) -> [DeliveryOutcome] {
+        let successful = Set((answer["Successful"]?.arrayValue ?? []).compactMap { $0["Id"]?.stringValue })
+        var failed: [String: AWSConnectorSupport.EntryFailure] = [:]
+        for f in answer["Failed"]?.arrayValue ?? [] {
+            guard let id = f["Id"]?.stringValue else { continue }
+            failed[id] = .init(code: f["Code"]?.stringValue ?? "Failed", message: f["Message"]?.stringValue ?? "", senderFault: f["SenderFault"]?.boolValue ?? false)
+        }
+        return AWSConnectorSupport.outcomes(count: count, successful: successful, failed: failed)
+    }
+
     /// The SendMessage request for one delivery (pure: tested without a server).
     func request(for delivery: Delivery) -> JSONBuilder {
         let body: JSONBuilder = ["QueueUrl": .string(configuration.queueURL), "MessageBody": .string(String(decoding: delivery.payload, as: UTF8.self))]
@@ -50,9 +81,9 @@ public final class SQSConnector: Connector {
         }
         body["MessageAttributes"] = attributes
         if configuration.isFIFO {
-            let id = delivery.findingID ?? delivery.summary?.id
-            body.put("MessageGroupId", configuration.messageGroupID ?? id ?? "sluice")
-            if let id, !id.isEmpty { body.put("MessageDeduplicationId", String(id.prefix(128))) }
+            let ids = AWSConnectorSupport.fifoIDs(delivery, fixedGroup: configuration.messageGroupID)
+            body.put("MessageGroupId", ids.group)
+            body.put("MessageDeduplicationId", ids.deduplication)
         } else if let delay = configuration.delaySeconds {
             body["DelaySeconds"] = .int(delay)
         }
@@ -75,6 +106,7 @@ extension SQSConnector: ConnectorType {
     public static let summary = "send findings to an Amazon SQS queue (FIFO queues grouped by finding)"
     public static let payloadFormat = PayloadFormat.json
     public static let usesSummary = true
+    public static let supportsBatching = true
 
     public static func configuration(from r: MappingReader) -> Configuration? {
         let aws = AWSSettings.read(from: r)

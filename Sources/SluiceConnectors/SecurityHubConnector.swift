@@ -46,7 +46,7 @@ public final class SecurityHubConnector: BatchingConnector {
     public func deliver(batch: [Delivery], completion: @escaping @Sendable ([DeliveryOutcome]) -> Void) {
         // The margin leaves room for `{"Findings":[…]}` around the findings.
         AWSConnectorSupport.attempt(batch: batch, completion: completion, maxItems: Self.maxFindings, maxBytes: Self.maxBytes - 64,
-                                    entry: { [self] in asff(for: $0) }) { [client] (findings) async throws(AWSError) in
+                                    entry: { [self] in asff(for: $0) }, size: { $0.serialized().count }) { [client] (findings) async throws(AWSError) in
             let answer = try await client.rest(.securityHub, method: "POST", path: "/findings/import", body: ["Findings": JSONBuilder.list(findings)])
             let failed = Self.failedFindings(answer)
             return findings.map { f in

@@ -78,8 +78,40 @@ import Testing
         #expect(messages.count == 1)
         #expect(messages.first?["Attributes"]?["MessageGroupId"]?.stringValue == id)
 
-        let parameters = Dictionary(connector.asSNS.parameters(for: d), uniquingKeysWith: { a, _ in a })
+        let parameters = Dictionary(connector.asSNS.message(for: d), uniquingKeysWith: { a, _ in a })
         #expect(parameters["MessageGroupId"] == id && parameters["MessageDeduplicationId"] == id)
+    }
+
+    @Test func publishBatchSettlesEachEntry() async throws {
+        let moto = try MotoServer.shared()
+        let http = HTTPClient()
+        defer { http.shutdown() }
+        let aws = AWSFixtures.moto(moto, http: http, region: Self.region)
+        let (topic, queue) = try await Self.topicWithQueue(aws: aws)
+        let connector = try AWSFixtures.connector("""
+            name: alerts-batched
+            type: aws-sns
+            topic_arn: \(topic)
+            endpoint: \(moto.endpoint)
+            batch: {max_items: 50}
+            \(AWSFixtures.credentialsYAML)
+            """, http: http)
+        let deliveries = try AWSFixtures.deliveries() + AWSFixtures.deliveries().prefix(3)  // 12: two PublishBatch calls
+        let outcomes = try await AWSFixtures.attempt(connector, batch: deliveries)
+        #expect(outcomes.map(AWSFixtures.kind) == Array(repeating: "delivered", count: 12))
+        let messages = try await AWSFixtures.receive(queue, count: 12, aws: aws)
+        #expect(messages.count == 12)
+        let notifications = try messages.map { try JSON.parse(#require($0["Body"]?.stringValue)) }
+        #expect(notifications.allSatisfy { $0["MessageAttributes"]?["finding.severity_label"]?["Value"]?.stringValue != nil })
+
+        let answer = try #require(XMLTree.parse("""
+            <PublishBatchResponse><PublishBatchResult>
+              <Successful><member><Id>0</Id><MessageId>m-0</MessageId></member></Successful>
+              <Failed><member><Id>1</Id><Code>InvalidParameter</Code><Message>bad attribute</Message><SenderFault>true</SenderFault></member>
+                      <member><Id>2</Id><Code>InternalError</Code><Message>oops</Message><SenderFault>false</SenderFault></member></Failed>
+            </PublishBatchResult></PublishBatchResponse>
+            """))
+        #expect(SNSConnector.batchOutcomes(answer, count: 4).map(AWSFixtures.kind) == ["delivered", "permanent", "retryable", "retryable"])
     }
 
     @Test func unknownTopicIsPermanentAndServerErrorsRetryable() async throws {
@@ -127,7 +159,7 @@ import Testing
             \(AWSFixtures.credentialsYAML)
             """, http: http)
         let d = try AWSFixtures.deliveries()[0]
-        let p = connector.asSNS.parameters(for: d)
+        let p = connector.asSNS.message(for: d)
         #expect(p.first { $0.0 == "Subject" } == nil)
         #expect(p.first { $0.0 == "MessageGroupId" } == nil)  // not a FIFO topic
         #expect(p.contains { $0 == ("MessageAttributes.entry.1.Name", "sluice.route") })

@@ -68,6 +68,39 @@ import Testing
         #expect(dedup == groups)
     }
 
+    @Test func sendMessageBatchSettlesEachEntry() async throws {
+        let moto = try MotoServer.shared()
+        let http = HTTPClient()
+        defer { http.shutdown() }
+        let aws = AWSFixtures.moto(moto, http: http, region: Self.region)
+        let queue = try await AWSFixtures.queue("triage-\(UUID().uuidString.prefix(8)).fifo", attributes: ["FifoQueue": "true"], aws: aws)
+        let connector = try AWSFixtures.connector("""
+            name: triage-batched
+            type: aws-sqs
+            queue_url: \(queue.url)
+            region: \(Self.region)
+            endpoint: \(moto.endpoint)
+            batch: {max_items: 50}
+            \(AWSFixtures.credentialsYAML)
+            """, http: http)
+        let deliveries = try AWSFixtures.deliveries()
+        let notJSON = Delivery(payload: Array("plain text is fine for SQS".utf8), route: "r")  // no finding id: group "sluice"
+        let outcomes = try await AWSFixtures.attempt(connector, batch: deliveries + deliveries.prefix(2) + [notJSON])
+        #expect(outcomes.map(AWSFixtures.kind) == Array(repeating: "delivered", count: 12))
+        // Two calls (10 + 2); the two repeated findings were deduplicated by their finding ids.
+        let messages = try await AWSFixtures.receive(queue.url, count: 12, seconds: 3, aws: aws)
+        #expect(messages.count == deliveries.count + 1)
+        #expect(Set(messages.compactMap { $0["Attributes"]?["MessageGroupId"]?.stringValue }) == Set(deliveries.compactMap(\.findingID) + ["sluice"]))
+
+        let answer: JSON = try JSON.parse("""
+            {"Successful": [{"Id": "0", "MessageId": "m-0"}],
+             "Failed": [{"Id": "1", "SenderFault": true, "Code": "InvalidParameterValue", "Message": "bad"},
+                        {"Id": "2", "SenderFault": false, "Code": "InternalError", "Message": "oops"},
+                        {"Id": "3", "SenderFault": true, "Code": "RequestThrottled", "Message": "slow down"}]}
+            """)
+        #expect(SQSConnector.batchOutcomes(answer, count: 5).map(AWSFixtures.kind) == ["delivered", "permanent", "retryable", "retryable", "retryable"])
+    }
+
     @Test func unknownQueueIsPermanentAndThrottlingRetryable() async throws {
         let moto = try MotoServer.shared()
         let http = HTTPClient()
