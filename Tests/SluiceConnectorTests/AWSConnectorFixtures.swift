@@ -51,6 +51,12 @@ enum AWSFixtures {
         return try definitions[0].make(context: context)
     }
 
+    /// An instance of `type` aimed at `endpoint` (moto, a receiver) with the test keys; `keys`
+    /// are the type's own YAML lines.
+    static func connector(_ type: String, _ keys: String, endpoint: String, http: HTTPClient) throws -> any Connector {
+        try connector("name: test-\(type)\ntype: \(type)\nendpoint: \(endpoint)\n\(keys)\n\(credentialsYAML)", http: http)
+    }
+
     /// The diagnostics a YAML instance gets from `sluice validate`.
     static func problems(_ yaml: String) throws -> [String] {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("connector-\(UUID().uuidString.prefix(8)).yaml")

@@ -29,15 +29,11 @@ import Testing
         // The rule reads detail.severity and detail-type as GuardDuty's own events carry them.
         let pattern = #"{"source": ["sluice"], "detail-type": ["GuardDuty Finding"], "detail": {"severity": [{"numeric": [">=", 7]}]}}"#
         let (bus, queue) = try await Self.busWithQueue(pattern: pattern, aws: aws)
-        let connector = try AWSFixtures.connector("""
-            name: security-bus
-            type: aws-eventbridge
+        let connector = try AWSFixtures.connector("aws-eventbridge", """
             event_bus: \(bus)
             region: \(Self.region)
-            endpoint: \(moto.endpoint)
             batch: {max_items: 20}
-            \(AWSFixtures.credentialsYAML)
-            """, http: http)
+            """, endpoint: moto.endpoint, http: http)
         let deliveries = try AWSFixtures.deliveries()
         let outcomes = try await AWSFixtures.attempt(connector, batch: deliveries)  // 9 entries: one PutEvents call
         #expect(outcomes.map(AWSFixtures.kind) == Array(repeating: "delivered", count: deliveries.count))
@@ -91,13 +87,7 @@ import Testing
         defer { receiver.stop() }
         let http = HTTPClient()
         defer { http.shutdown() }
-        let connector = try AWSFixtures.connector("""
-            name: bus
-            type: aws-eventbridge
-            region: eu-west-1
-            endpoint: \(receiver.url)
-            \(AWSFixtures.credentialsYAML)
-            """, http: http)
+        let connector = try AWSFixtures.connector("aws-eventbridge", "region: eu-west-1", endpoint: receiver.url, http: http)
         // PutEvents answers 200 with FailedEntryCount and one result per entry, in order.
         try await receiver.setStatus(200, body: """
             {"FailedEntryCount": 2, "Entries": [{"EventId": "e-1"}, {"ErrorCode": "ThrottlingException", "ErrorMessage": "Rate exceeded"},
@@ -129,14 +119,10 @@ import Testing
         let moto = try MotoServer.shared()
         let http = HTTPClient()
         defer { http.shutdown() }
-        let connector = try AWSFixtures.connector("""
-            name: lost
-            type: aws-eventbridge
+        let connector = try AWSFixtures.connector("aws-eventbridge", """
             event_bus: no-such-bus-\(UUID().uuidString.prefix(8))
             region: \(Self.region)
-            endpoint: \(moto.endpoint)
-            \(AWSFixtures.credentialsYAML)
-            """, http: http)
+            """, endpoint: moto.endpoint, http: http)
         let outcome = await AWSFixtures.attempt(connector, try AWSFixtures.deliveries()[0])
         #expect(AWSFixtures.kind(outcome) == "permanent")
         #expect(AWSFixtures.message(outcome).contains("ResourceNotFoundException"))

@@ -31,13 +31,7 @@ import Testing
         let aws = AWSFixtures.moto(moto, http: http, region: Self.region)
         // Only High and Critical findings reach this queue: the filter reads finding.severity (a Number attribute).
         let (topic, queue) = try await Self.topicWithQueue(filterPolicy: #"{"finding.severity": [{"numeric": [">=", 7]}]}"#, aws: aws)
-        let connector = try AWSFixtures.connector("""
-            name: alerts
-            type: aws-sns
-            topic_arn: \(topic)
-            endpoint: \(moto.endpoint)
-            \(AWSFixtures.credentialsYAML)
-            """, http: http)
+        let connector = try AWSFixtures.connector("aws-sns", "topic_arn: \(topic)", endpoint: moto.endpoint, http: http)
         let deliveries = try AWSFixtures.deliveries()
         for d in deliveries { #expect(AWSFixtures.kind(await AWSFixtures.attempt(connector, d)) == "delivered") }
 
@@ -63,13 +57,7 @@ import Testing
         defer { http.shutdown() }
         let aws = AWSFixtures.moto(moto, http: http, region: Self.region)
         let (topic, queue) = try await Self.topicWithQueue(fifo: true, aws: aws)
-        let connector = try AWSFixtures.connector("""
-            name: alerts-fifo
-            type: aws-sns
-            topic_arn: \(topic)
-            endpoint: \(moto.endpoint)
-            \(AWSFixtures.credentialsYAML)
-            """, http: http)
+        let connector = try AWSFixtures.connector("aws-sns", "topic_arn: \(topic)", endpoint: moto.endpoint, http: http)
         let d = try AWSFixtures.deliveries()[2]
         let id = try #require(d.findingID)
         // moto refuses a FIFO publish without MessageGroupId: delivered proves it was sent.
@@ -88,14 +76,10 @@ import Testing
         defer { http.shutdown() }
         let aws = AWSFixtures.moto(moto, http: http, region: Self.region)
         let (topic, queue) = try await Self.topicWithQueue(aws: aws)
-        let connector = try AWSFixtures.connector("""
-            name: alerts-batched
-            type: aws-sns
+        let connector = try AWSFixtures.connector("aws-sns", """
             topic_arn: \(topic)
-            endpoint: \(moto.endpoint)
             batch: {max_items: 50}
-            \(AWSFixtures.credentialsYAML)
-            """, http: http)
+            """, endpoint: moto.endpoint, http: http)
         let deliveries = try AWSFixtures.deliveries() + AWSFixtures.deliveries().prefix(3)  // 12: two PublishBatch calls
         let outcomes = try await AWSFixtures.attempt(connector, batch: deliveries)
         #expect(outcomes.map(AWSFixtures.kind) == Array(repeating: "delivered", count: 12))
@@ -118,13 +102,7 @@ import Testing
         let moto = try MotoServer.shared()
         let http = HTTPClient()
         defer { http.shutdown() }
-        let missing = try AWSFixtures.connector("""
-            name: nowhere
-            type: aws-sns
-            topic_arn: arn:aws:sns:\(Self.region):\(MotoServer.accountID):no-such-topic-\(UUID().uuidString.prefix(8))
-            endpoint: \(moto.endpoint)
-            \(AWSFixtures.credentialsYAML)
-            """, http: http)
+        let missing = try AWSFixtures.connector("aws-sns", "topic_arn: arn:aws:sns:\(Self.region):\(MotoServer.accountID):no-such-topic-\(UUID().uuidString.prefix(8))", endpoint: moto.endpoint, http: http)
         let d = try AWSFixtures.deliveries()[0]
         let outcome = await AWSFixtures.attempt(missing, d)
         #expect(AWSFixtures.kind(outcome) == "permanent")
@@ -132,13 +110,7 @@ import Testing
 
         let receiver = try WebhookReceiver(status: 200)
         defer { receiver.stop() }
-        let flaky = try AWSFixtures.connector("""
-            name: flaky
-            type: aws-sns
-            topic_arn: arn:aws:sns:eu-west-1:111122223333:alerts
-            endpoint: \(receiver.url)
-            \(AWSFixtures.credentialsYAML)
-            """, http: http)
+        let flaky = try AWSFixtures.connector("aws-sns", "topic_arn: arn:aws:sns:eu-west-1:111122223333:alerts", endpoint: receiver.url, http: http)
         try await receiver.setStatus(500, body: "<ErrorResponse><Error><Type>Receiver</Type><Code>InternalError</Code><Message>oops</Message></Error></ErrorResponse>")
         #expect(AWSFixtures.kind(await AWSFixtures.attempt(flaky, d)) == "retryable")
         try await receiver.setStatus(400, body: "<ErrorResponse><Error><Type>Sender</Type><Code>Throttled</Code><Message>Rate exceeded</Message></Error></ErrorResponse>", retryAfter: 2)

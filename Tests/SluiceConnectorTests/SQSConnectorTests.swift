@@ -15,14 +15,10 @@ import Testing
         defer { http.shutdown() }
         let aws = AWSFixtures.moto(moto, http: http, region: Self.region)
         let queue = try await AWSFixtures.queue("triage-\(UUID().uuidString.prefix(8))", aws: aws)
-        let connector = try AWSFixtures.connector("""
-            name: triage
-            type: aws-sqs
+        let connector = try AWSFixtures.connector("aws-sqs", """
             queue_url: \(queue.url)
             region: \(Self.region)
-            endpoint: \(moto.endpoint)
-            \(AWSFixtures.credentialsYAML)
-            """, http: http)
+            """, endpoint: moto.endpoint, http: http)
         let deliveries = try AWSFixtures.deliveries()
         for d in deliveries { #expect(AWSFixtures.kind(await AWSFixtures.attempt(connector, d)) == "delivered") }
 
@@ -47,14 +43,10 @@ import Testing
         defer { http.shutdown() }
         let aws = AWSFixtures.moto(moto, http: http, region: Self.region)
         let queue = try await AWSFixtures.queue("triage-\(UUID().uuidString.prefix(8)).fifo", attributes: ["FifoQueue": "true"], aws: aws)
-        let connector = try AWSFixtures.connector("""
-            name: triage-fifo
-            type: aws-sqs
+        let connector = try AWSFixtures.connector("aws-sqs", """
             queue_url: \(queue.url)
-            endpoint: \(moto.endpoint)
             region: \(Self.region)
-            \(AWSFixtures.credentialsYAML)
-            """, http: http)
+            """, endpoint: moto.endpoint, http: http)
         let all = try AWSFixtures.deliveries()
         // The first finding twice (a retried send), then the second: SQS keeps two messages.
         var retried = all[0]
@@ -74,15 +66,11 @@ import Testing
         defer { http.shutdown() }
         let aws = AWSFixtures.moto(moto, http: http, region: Self.region)
         let queue = try await AWSFixtures.queue("triage-\(UUID().uuidString.prefix(8)).fifo", attributes: ["FifoQueue": "true"], aws: aws)
-        let connector = try AWSFixtures.connector("""
-            name: triage-batched
-            type: aws-sqs
+        let connector = try AWSFixtures.connector("aws-sqs", """
             queue_url: \(queue.url)
             region: \(Self.region)
-            endpoint: \(moto.endpoint)
             batch: {max_items: 50}
-            \(AWSFixtures.credentialsYAML)
-            """, http: http)
+            """, endpoint: moto.endpoint, http: http)
         let deliveries = try AWSFixtures.deliveries()
         let notJSON = Delivery(payload: Array("plain text is fine for SQS".utf8), route: "r")  // no finding id: group "sluice"
         let outcomes = try await AWSFixtures.attempt(connector, batch: deliveries + deliveries.prefix(2) + [notJSON])
@@ -105,14 +93,10 @@ import Testing
         let moto = try MotoServer.shared()
         let http = HTTPClient()
         defer { http.shutdown() }
-        let missing = try AWSFixtures.connector("""
-            name: nowhere
-            type: aws-sqs
+        let missing = try AWSFixtures.connector("aws-sqs", """
             queue_url: \(moto.endpoint)/\(MotoServer.accountID)/no-such-queue-\(UUID().uuidString.prefix(8))
             region: \(Self.region)
-            endpoint: \(moto.endpoint)
-            \(AWSFixtures.credentialsYAML)
-            """, http: http)
+            """, endpoint: moto.endpoint, http: http)
         let d = try AWSFixtures.deliveries()[0]
         let outcome = await AWSFixtures.attempt(missing, d)
         #expect(AWSFixtures.kind(outcome) == "permanent")
