@@ -28,9 +28,10 @@ public enum DefaultCredentialsChain {
             providers.append(webIdentity)
         }
         let shared = files()
-        let profileName = environment["AWS_PROFILE"].flatMap { $0.isEmpty ? nil : $0 } ?? "default"
-        if shared.profiles[profileName] != nil || environment["AWS_PROFILE"] != nil {
-            providers.append(ProfileCredentialsProvider(profile: profileName, files: shared, region: region, http: http, environment: environment))
+        let named = environment["AWS_PROFILE"].flatMap { $0.isEmpty ? nil : $0 }
+        if let name = named ?? (shared.profiles["default"] != nil ? "default" : nil) {
+            providers.append(ProfileCredentialsProvider(profile: name, files: shared, region: region, http: http, environment: environment,
+                                                        named: named != nil))
         }
         if let container = ContainerCredentialsProvider(environment: environment, http: http) {
             providers.append(container)

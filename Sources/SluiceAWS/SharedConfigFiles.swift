@@ -79,10 +79,15 @@ public struct ProfileCredentialsProvider: AWSCredentialsProvider {
     /// - Parameters:
     ///   - region: for the STS calls of role profiles (the profile's own `region` wins).
     ///   - environment: for `credential_source = Environment` and STS endpoint overrides.
-    public init(profile: String, files: SharedConfigFiles, region: String, http: HTTPClient, environment: [String: String]) {
+    ///   - named: the profile was named (configuration, `AWS_PROFILE`): its absence is a
+    ///     configuration error that stops the chain, not a reason to try the next source.
+    public init(profile: String, files: SharedConfigFiles, region: String, http: HTTPClient, environment: [String: String], named: Bool = true) {
         self.profile = profile
         resolved = Result { () throws(AWSError) -> any AWSCredentialsProvider in
-            try Self.provider(for: profile, files: files, region: region, http: http, environment: environment, visited: [])
+            if named && files.profiles[profile] == nil {
+                throw .configuration("profile '\(profile)' is not in the shared credentials or config file")
+            }
+            return try Self.provider(for: profile, files: files, region: region, http: http, environment: environment, visited: [])
         }
     }
 

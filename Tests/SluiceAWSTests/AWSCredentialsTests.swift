@@ -102,7 +102,11 @@ func callerARN(_ credentials: any AWSCredentialsProvider, moto: MotoServer, http
 
         let missing = DefaultCredentialsChain.make(profile: "nope", region: "us-east-1", http: http, environment: env)
         let e = await failure { try await missing.credentials() }
-        #expect(e?.kind == .credentials && e?.isRetriable == false && e?.message.contains("'nope'") == true)
+        #expect(e?.kind == .configuration && e?.isRetriable == false && e?.message.contains("'nope'") == true)
+        // AWS_PROFILE naming a missing profile stops the chain too (no silent fall-through to another identity).
+        let misnamed = DefaultCredentialsChain.make(region: "us-east-1", http: http, environment: env.merging(["AWS_PROFILE": "nope"]) { $1 }
+            .filter { $0.key != "AWS_ACCESS_KEY_ID" })
+        #expect(await failure { try await misnamed.credentials() }?.kind == .configuration)
     }
 
     @Test func webIdentityTokenThroughMotoSTS() async throws {
