@@ -17,6 +17,12 @@ public enum ConnectorRegistry {
         // Ticketing
         ConnectorTypeEntry(JiraConnector.self),
         ConnectorTypeEntry(ServiceNowConnector.self),
+        // SIEM
+        // Streams and AWS
+        ConnectorTypeEntry(SecurityHubConnector.self),
+        ConnectorTypeEntry(EventBridgeConnector.self),
+        ConnectorTypeEntry(SNSConnector.self),
+        ConnectorTypeEntry(SQSConnector.self),
     ]
 
     public static func type(named kind: String) -> ConnectorTypeEntry? {

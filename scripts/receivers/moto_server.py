@@ -1,0 +1,33 @@
+#!/usr/bin/env python3
+"""moto's server (moto_server's own arguments: -H HOST -p PORT) for Sluice's tests.
+
+Two things a test child needs that moto_server does not do:
+- SIGTERM and SIGINT are unblocked: a test runner may start children with them blocked, and
+  then ChildProcess.stop's SIGTERM would do nothing until its SIGKILL fallback.
+- It exits when the process that started it goes away, so a crashed or interrupted test run
+  leaves no server (about 200 MB each) behind.
+Run it with the venv's python (.tools/venv/bin/python3), which has moto installed.
+"""
+import os
+import signal
+import sys
+import threading
+import time
+
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
+parent = os.getppid()
+
+
+def watch_parent():
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
+threading.Thread(target=watch_parent, daemon=True).start()
+
+from moto.server import main  # noqa: E402  (after the signal set-up, which must come first)
+
+main(sys.argv[1:])
