@@ -19,11 +19,6 @@ extension DeliveryOutcome {
     }
 }
 
-/// Why a payload cannot be sent at all (permanent for that delivery).
-struct PayloadRejection: Error {
-    let message: String
-    init(_ message: String) { self.message = message }
-}
 
 enum AWSConnectorSupport {
     /// The client for an instance: its settings, the shared HTTP client, the instance's timeout.

@@ -60,10 +60,6 @@ final class JSONPostConnector<Target: JSONPostTarget>: Connector {
     }
 }
 
-/// A payload the target would reject whatever the attempt: not JSON, not an object.
-struct PayloadRejection: Error, Sendable {
-    let message: String
-}
 
 /// Request building and configuration reading shared by the chat and paging connectors.
 enum ChatWebhookRequest {
