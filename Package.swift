@@ -110,7 +110,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "sluice-bench",
-            dependencies: ["SluiceCore", "SluiceKafka", "SluiceRuntime", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CRdKafka", "SluiceCore", "SluiceKafka", "SluiceTestSupport", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/PipelineBenchmark",
             swiftSettings: strict,
             linkerSettings: localLib
