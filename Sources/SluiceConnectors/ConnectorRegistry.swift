@@ -5,6 +5,7 @@ public enum ConnectorRegistry {
     public static let types: [ConnectorTypeEntry] = [
         ConnectorTypeEntry(WebhookConnector.self),
         ConnectorTypeEntry(KafkaConnector.self),
+        ConnectorTypeEntry(SplunkHECConnector.self),
     ]
 
     public static func type(named kind: String) -> ConnectorTypeEntry? {
