@@ -6,6 +6,7 @@ public enum ConnectorRegistry {
         ConnectorTypeEntry(WebhookConnector.self),
         ConnectorTypeEntry(KafkaConnector.self),
         ConnectorTypeEntry(SplunkHECConnector.self),
+        ConnectorTypeEntry(ElasticsearchConnector.self),
     ]
 
     public static func type(named kind: String) -> ConnectorTypeEntry? {
