@@ -7,6 +7,7 @@ public enum ConnectorRegistry {
         ConnectorTypeEntry(KafkaConnector.self),
         ConnectorTypeEntry(SplunkHECConnector.self),
         ConnectorTypeEntry(ElasticsearchConnector.self),
+        ConnectorTypeEntry(SyslogConnector.self),
     ]
 
     public static func type(named kind: String) -> ConnectorTypeEntry? {
