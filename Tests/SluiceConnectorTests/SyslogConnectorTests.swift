@@ -118,6 +118,19 @@ final class Rsyslog {
         #expect((msg?["detail"] as? [String: Any])?["id"] as? String == s.id, sourceLocation: sourceLocation)
     }
 
+    /// Established TCP connections to 127.0.0.1:`port` from this machine (`ss`), client ends only.
+    func connections(to port: Int) throws -> Int {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/ss")
+        p.arguments = ["-Htn", "state", "established", "( dport = :\(port) )"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return text.split(separator: "\n").count
+    }
+
     func byFindingID(_ messages: [[String: String]]) -> [String: [String: String]] {
         var out: [String: [String: String]] = [:]
         for m in messages {
@@ -146,6 +159,7 @@ final class Rsyslog {
         let messages = byFindingID(try await rsyslog.waitForMessages(batch.count))
         #expect(messages.count == batch.count)
         for d in batch { expectMessage(messages[d.findingID!], for: d, input: "imptcp") }
+        #expect(try connections(to: rsyslog.tcpPort) == 1)
     }
 
     @Test func udpDatagramsCarryOneMessageEach() async throws {
@@ -174,7 +188,8 @@ final class Rsyslog {
         let tls = try SIEMFixtures.connector(Self.yaml(protocol: "tls", port: rsyslog.tlsPort, extra: "tls: {ca_file: \(pki.caCert)}"), http: http)
         defer { tls.shutdown() }
         #expect(await SIEMFixtures.attempt(tls, d) == .delivered)
-        #expect(await SIEMFixtures.attempt(tls, d) == .delivered)  // the same connection again
+        #expect(await SIEMFixtures.attempt(tls, d) == .delivered)
+        #expect(try connections(to: rsyslog.tlsPort) == 1)  // the same connection, reused
         let mtls = try SIEMFixtures.connector(
             Self.yaml(protocol: "tls", port: rsyslog.mtlsPort,
                       extra: "tls: {ca_file: \(pki.caCert), cert_file: \(pki.clientCert), key_file: \(pki.clientKey)}"), http: http)
