@@ -51,7 +51,7 @@ public final class ElasticsearchConnector: BatchingConnector {
 
     /// The `_bulk` request for a batch, and which deliveries it carries: a payload that is not a
     /// JSON object cannot be a document and gets its own permanent outcome.
-    func makeRequest(for batch: [Delivery]) -> (request: HTTPRequest?, sent: [Int], rejected: [Int: DeliveryOutcome]) {
+    func makeRequest(for batch: [Delivery]) -> BatchRequest {
         var body: [UInt8] = []
         body.reserveCapacity(batch.reduce(0) { $0 + $1.payload.count + 120 })
         var sent: [Int] = []
@@ -79,12 +79,12 @@ public final class ElasticsearchConnector: BatchingConnector {
             body.append(0x0A)  // _bulk needs the last line terminated too
             sent.append(i)
         }
-        guard !sent.isEmpty else { return (nil, [], rejected) }
+        guard !sent.isEmpty else { return BatchRequest(request: nil, sent: [], rejected: rejected) }
         var headers: [(name: String, value: String)] = [("Content-Type", "application/x-ndjson")]
         if let auth = configuration.authorization { headers.append(("Authorization", auth.value)) }
         let request = HTTPRequest(method: "POST", url: configuration.endpoint, headers: headers, body: body,
                                   timeout: timeout, tls: configuration.tls)
-        return (request, sent, rejected)
+        return BatchRequest(request: request, sent: sent, rejected: rejected)
     }
 
     public func deliver(_ delivery: Delivery, completion: @escaping @Sendable (DeliveryOutcome) -> Void) {
@@ -92,14 +92,7 @@ public final class ElasticsearchConnector: BatchingConnector {
     }
 
     public func deliver(batch: [Delivery], completion: @escaping @Sendable ([DeliveryOutcome]) -> Void) {
-        let (request, sent, rejected) = makeRequest(for: batch)
-        guard let request else { return completion(batch.indices.map { rejected[$0]! }) }
-        client.execute(request) { result in
-            let answered = ElasticsearchConnector.classify(result, count: sent.count)
-            var outcomes = batch.indices.map { rejected[$0] ?? .delivered }
-            for (position, index) in sent.enumerated() { outcomes[index] = answered[position] }
-            completion(outcomes)
-        }
+        makeRequest(for: batch).execute(on: client, count: batch.count, classify: ElasticsearchConnector.classify, completion: completion)
     }
 
     /// One outcome per action sent, from the `_bulk` answer.

@@ -57,7 +57,7 @@ public final class SplunkHECConnector: BatchingConnector {
 
     /// The request for a batch, and which deliveries it carries: a payload that is not JSON is
     /// left out (it would break HEC's parse of the whole body) and gets its own permanent outcome.
-    func makeRequest(for batch: [Delivery]) -> (request: HTTPRequest?, sent: [Int], rejected: [Int: DeliveryOutcome]) {
+    func makeRequest(for batch: [Delivery]) -> BatchRequest {
         var body: [UInt8] = []
         body.reserveCapacity(batch.reduce(0) { $0 + $1.payload.count + metadataMembers.count + 40 })
         var sent: [Int] = []
@@ -70,14 +70,14 @@ public final class SplunkHECConnector: BatchingConnector {
             appendEvent(delivery, to: &body)
             sent.append(i)
         }
-        guard !sent.isEmpty else { return (nil, [], rejected) }
+        guard !sent.isEmpty else { return BatchRequest(request: nil, sent: [], rejected: rejected) }
         var headers: [(name: String, value: String)] = [
             ("Authorization", "Splunk \(configuration.token.value)"), ("Content-Type", "application/json"),
         ]
         if let channel = configuration.channel { headers.append(("X-Splunk-Request-Channel", channel)) }
         let request = HTTPRequest(method: "POST", url: configuration.endpoint, headers: headers, body: body,
                                   timeout: timeout, tls: configuration.tls)
-        return (request, sent, rejected)
+        return BatchRequest(request: request, sent: sent, rejected: rejected)
     }
 
     /// One event object. The payload (already checked to be JSON) is spliced in as bytes, not
@@ -99,14 +99,7 @@ public final class SplunkHECConnector: BatchingConnector {
     }
 
     public func deliver(batch: [Delivery], completion: @escaping @Sendable ([DeliveryOutcome]) -> Void) {
-        let (request, sent, rejected) = makeRequest(for: batch)
-        guard let request else { return completion(batch.indices.map { rejected[$0]! }) }
-        client.execute(request) { result in
-            let answered = SplunkHECConnector.classify(result, count: sent.count)
-            var outcomes = batch.indices.map { rejected[$0] ?? .delivered }
-            for (position, index) in sent.enumerated() { outcomes[index] = answered[position] }
-            completion(outcomes)
-        }
+        makeRequest(for: batch).execute(on: client, count: batch.count, classify: SplunkHECConnector.classify, completion: completion)
     }
 
     /// HEC's documented error codes ("Troubleshoot HTTP Event Collector"), by what to do next.

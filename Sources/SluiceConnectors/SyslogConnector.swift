@@ -169,12 +169,7 @@ public final class SyslogConnector: Connector {
 
     /// PARAM-VALUE escaping (RFC 5424 §6.3.3): `"`, `\` and `]` take a backslash.
     static func escapeParamValue(_ text: String) -> String {
-        var out = ""
-        for ch in text {
-            if ch == "\"" || ch == "\\" || ch == "]" { out.append("\\") }
-            out.append(ch)
-        }
-        return out
+        escape(text, ["\"": "\\\"", "\\": "\\\\", "]": "\\]"])
     }
 
     /// An SD-NAME (RFC 5424 §6.3.2): 1–32 printable US-ASCII characters but `=`, space, `]` and `"`.
@@ -211,30 +206,18 @@ public final class SyslogConnector: Connector {
 
     /// Header fields: `\` and `|` escaped with a backslash; line breaks, which CEF headers cannot hold, become spaces.
     static func cefHeader(_ text: String) -> String {
-        var out = ""
-        for ch in text {
-            switch ch {
-            case "\\": out += "\\\\"
-            case "|": out += "\\|"
-            case "\r", "\n", "\r\n": out += " "
-            default: out.append(ch)
-            }
-        }
-        return out
+        escape(text, ["\\": "\\\\", "|": "\\|", "\r": " ", "\n": " ", "\r\n": " "])
     }
 
     /// Extension values: `\` and `=` escaped with a backslash, line breaks as `\n` / `\r`.
     static func cefExtensionValue(_ text: String) -> String {
+        escape(text, ["\\": "\\\\", "=": "\\=", "\n": "\\n", "\r": "\\r", "\r\n": "\\r\\n"])
+    }
+
+    private static func escape(_ text: String, _ replacements: [Character: String]) -> String {
         var out = ""
         for ch in text {
-            switch ch {
-            case "\\": out += "\\\\"
-            case "=": out += "\\="
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\r\n": out += "\\r\\n"
-            default: out.append(ch)
-            }
+            if let r = replacements[ch] { out += r } else { out.append(ch) }
         }
         return out
     }

@@ -144,7 +144,7 @@ import Testing
         let c = try SIEMFixtures.connector(Self.yaml(base + "/", extra: "index: findings-%Y.%m\npipeline: guardduty\nusername: u\npassword: ${ES_PASSWORD}"),
                                            http: http, environment: Self.env) as! ElasticsearchConnector
         let d = try SIEMFixtures.delivery(SIEMFixtures.findings[0])
-        let (request, _, _) = c.makeRequest(for: [d])
+        let request = c.makeRequest(for: [d]).request
         #expect(request?.url == "https://es.example.com:9200/_bulk?pipeline=guardduty")
         #expect(c.index(for: d) == FindingTimestamp(iso8601: d.summary!.createdAt)!.formatted("findings-%Y.%m"))
         #expect(request.map { !$0.description.contains("s3cret") } == true)

@@ -155,9 +155,10 @@ import Testing
         let http = HTTPClient()
         defer { http.shutdown() }
         let c = try SIEMFixtures.connector(Self.yaml("https://splunk.example.com:8088/"), http: http, environment: env) as! SplunkHECConnector
-        let (request, sent, rejected) = c.makeRequest(for: [try SIEMFixtures.delivery(SIEMFixtures.findings[0])])
+        let prepared = c.makeRequest(for: [try SIEMFixtures.delivery(SIEMFixtures.findings[0])])
+        let request = prepared.request
         #expect(request?.url == "https://splunk.example.com:8088/services/collector/event")
-        #expect(sent == [0] && rejected.isEmpty)
+        #expect(prepared.sent == [0] && prepared.rejected.isEmpty)
         #expect(request.map { !$0.description.contains(Self.token) } == true)
         #expect(!"\(c.configuration)".contains(Self.token))
     }

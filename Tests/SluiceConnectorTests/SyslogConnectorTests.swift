@@ -102,6 +102,18 @@ final class Rsyslog {
         """
     }
 
+    /// Runs `body` with a fresh PKI, a running rsyslogd and an HTTP client (the connector
+    /// context wants one), all stopped and removed afterwards.
+    func withRsyslog(_ body: (TestPKI, Rsyslog, HTTPClient) async throws -> Void) async throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let rsyslog = try Rsyslog(pki: pki)
+        defer { rsyslog.stop() }
+        let http = HTTPClient()
+        defer { http.shutdown() }
+        try await body(pki, rsyslog, http)
+    }
+
     /// Checks one message as rsyslog parsed it against the finding it carried.
     func expectMessage(_ m: [String: String]?, for d: Delivery, input: String, sourceLocation: SourceLocation = #_sourceLocation) {
         guard let m, let s = d.summary else { Issue.record("no message for \(d.findingID ?? "?")", sourceLocation: sourceLocation); return }
@@ -118,17 +130,22 @@ final class Rsyslog {
         #expect((msg?["detail"] as? [String: Any])?["id"] as? String == s.id, sourceLocation: sourceLocation)
     }
 
-    /// Established TCP connections to 127.0.0.1:`port` from this machine (`ss`), client ends only.
+    /// Established TCP connections to 127.0.0.1:`port` (client ends), from /proc/net/tcp.
     func connections(to port: Int) throws -> Int {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/ss")
-        p.arguments = ["-Htn", "state", "established", "( dport = :\(port) )"]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return text.split(separator: "\n").count
+        // Read to EOF: procfs files report a size of 0, so size-based readers get nothing.
+        let fd = open("/proc/net/tcp", O_RDONLY)
+        guard fd >= 0 else { throw HarnessError("cannot read /proc/net/tcp") }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while case let n = chunk.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }), n > 0 { bytes += chunk[..<n] }
+        let table = String(decoding: bytes, as: UTF8.self)
+        let hex = String(port, radix: 16, uppercase: true)
+        let remote = "0100007F:" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+        return table.split(separator: "\n").dropFirst().filter { line in
+            let fields = line.split(separator: " ")
+            return fields.count > 3 && fields[2] == remote && fields[3] == "01"  // 01: ESTABLISHED
+        }.count
     }
 
     func byFindingID(_ messages: [[String: String]]) -> [String: [String: String]] {
@@ -141,122 +158,102 @@ final class Rsyslog {
     }
 
     @Test func octetCountedTCPDeliversEveryFindingOnOneConnection() async throws {
-        let pki = try TestPKI()
-        defer { pki.remove() }
-        let rsyslog = try Rsyslog(pki: pki)
-        defer { rsyslog.stop() }
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let c = try SIEMFixtures.connector(Self.yaml(protocol: "tcp", port: rsyslog.tcpPort), http: http)
-        defer { c.shutdown() }
-        let batch = try SIEMFixtures.findings.map { try SIEMFixtures.delivery($0) }
-        // Concurrent attempts share the one connection; frames never interleave.
-        let outcomes = await withTaskGroup(of: DeliveryOutcome.self) { group in
-            for d in batch { group.addTask { await SIEMFixtures.attempt(c, d) } }
-            return await group.reduce(into: []) { $0.append($1) }
+        try await withRsyslog { _, rsyslog, http in
+            let c = try SIEMFixtures.connector(Self.yaml(protocol: "tcp", port: rsyslog.tcpPort), http: http)
+            defer { c.shutdown() }
+            let batch = try SIEMFixtures.findings.map { try SIEMFixtures.delivery($0) }
+            // Concurrent attempts share the one connection; frames never interleave.
+            let outcomes = await withTaskGroup(of: DeliveryOutcome.self) { group in
+                for d in batch { group.addTask { await SIEMFixtures.attempt(c, d) } }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(outcomes == Array(repeating: .delivered, count: batch.count))
+            let messages = byFindingID(try await rsyslog.waitForMessages(batch.count))
+            #expect(messages.count == batch.count)
+            for d in batch { expectMessage(messages[d.findingID!], for: d, input: "imptcp") }
+            #expect(try connections(to: rsyslog.tcpPort) == 1)
         }
-        #expect(outcomes == Array(repeating: .delivered, count: batch.count))
-        let messages = byFindingID(try await rsyslog.waitForMessages(batch.count))
-        #expect(messages.count == batch.count)
-        for d in batch { expectMessage(messages[d.findingID!], for: d, input: "imptcp") }
-        #expect(try connections(to: rsyslog.tcpPort) == 1)
     }
 
     @Test func udpDatagramsCarryOneMessageEach() async throws {
-        let pki = try TestPKI()
-        defer { pki.remove() }
-        let rsyslog = try Rsyslog(pki: pki)
-        defer { rsyslog.stop() }
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let c = try SIEMFixtures.connector(Self.yaml(protocol: "udp", port: rsyslog.udpPort, extra: "facility: auth"), http: http)
-        defer { c.shutdown() }
-        let batch = try SIEMFixtures.findings.prefix(3).map { try SIEMFixtures.delivery($0) }
-        for d in batch { #expect(await SIEMFixtures.attempt(c, d) == .delivered) }
-        let messages = byFindingID(try await rsyslog.waitForMessages(batch.count))
-        for d in batch { expectMessage(messages[d.findingID!], for: d, input: "imudp") }
+        try await withRsyslog { _, rsyslog, http in
+            let c = try SIEMFixtures.connector(Self.yaml(protocol: "udp", port: rsyslog.udpPort, extra: "facility: auth"), http: http)
+            defer { c.shutdown() }
+            let batch = try SIEMFixtures.findings.prefix(3).map { try SIEMFixtures.delivery($0) }
+            for d in batch { #expect(await SIEMFixtures.attempt(c, d) == .delivered) }
+            let messages = byFindingID(try await rsyslog.waitForMessages(batch.count))
+            for d in batch { expectMessage(messages[d.findingID!], for: d, input: "imudp") }
+        }
     }
 
     @Test func tlsVerifiesTheServerAndPresentsTheClientCertificate() async throws {
-        let pki = try TestPKI()
-        defer { pki.remove() }
-        let rsyslog = try Rsyslog(pki: pki)
-        defer { rsyslog.stop() }
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let d = try SIEMFixtures.delivery(SIEMFixtures.findings[0])
-        let tls = try SIEMFixtures.connector(Self.yaml(protocol: "tls", port: rsyslog.tlsPort, extra: "tls: {ca_file: \(pki.caCert)}"), http: http)
-        defer { tls.shutdown() }
-        #expect(await SIEMFixtures.attempt(tls, d) == .delivered)
-        #expect(await SIEMFixtures.attempt(tls, d) == .delivered)
-        #expect(try connections(to: rsyslog.tlsPort) == 1)  // the same connection, reused
-        let mtls = try SIEMFixtures.connector(
-            Self.yaml(protocol: "tls", port: rsyslog.mtlsPort,
-                      extra: "tls: {ca_file: \(pki.caCert), cert_file: \(pki.clientCert), key_file: \(pki.clientKey)}"), http: http)
-        defer { mtls.shutdown() }
-        #expect(await SIEMFixtures.attempt(mtls, d) == .delivered)
-        let messages = try await rsyslog.waitForMessages(3)
-        #expect(messages.count == 3)
-        for m in messages { expectMessage(m, for: d, input: "imtcp") }
-        // Verification is on by default: the system bundle does not trust the test CA.
-        let untrusted = try SIEMFixtures.connector(Self.yaml(protocol: "tls", port: rsyslog.tlsPort), http: http)
-        let outcome = await SIEMFixtures.attempt(untrusted, d)
-        #expect(SIEMFixtures.isPermanent(outcome), "\(outcome)")
-        // The mTLS listener really demands the certificate: without one nothing gets through.
-        // (Under TLS 1.3 the refusal comes after the client's handshake, so the write itself may
-        // look fine: syslog over TLS has no acknowledgements.)
-        let anonymous = try SIEMFixtures.connector(Self.yaml(protocol: "tls", port: rsyslog.mtlsPort, extra: "tls: {ca_file: \(pki.caCert)}"), http: http)
-        defer { anonymous.shutdown() }
-        _ = await SIEMFixtures.attempt(anonymous, d)
-        try await Task.sleep(for: .milliseconds(500))
-        #expect(rsyslog.messages().count == 3)
+        try await withRsyslog { pki, rsyslog, http in
+            let d = try SIEMFixtures.delivery(SIEMFixtures.findings[0])
+            let tls = try SIEMFixtures.connector(Self.yaml(protocol: "tls", port: rsyslog.tlsPort, extra: "tls: {ca_file: \(pki.caCert)}"), http: http)
+            defer { tls.shutdown() }
+            #expect(await SIEMFixtures.attempt(tls, d) == .delivered)
+            #expect(await SIEMFixtures.attempt(tls, d) == .delivered)
+            #expect(try connections(to: rsyslog.tlsPort) == 1)  // the same connection, reused
+            let mtls = try SIEMFixtures.connector(
+                Self.yaml(protocol: "tls", port: rsyslog.mtlsPort,
+                          extra: "tls: {ca_file: \(pki.caCert), cert_file: \(pki.clientCert), key_file: \(pki.clientKey)}"), http: http)
+            defer { mtls.shutdown() }
+            #expect(await SIEMFixtures.attempt(mtls, d) == .delivered)
+            let messages = try await rsyslog.waitForMessages(3)
+            #expect(messages.count == 3)
+            for m in messages { expectMessage(m, for: d, input: "imtcp") }
+            // Verification is on by default: the system bundle does not trust the test CA.
+            let untrusted = try SIEMFixtures.connector(Self.yaml(protocol: "tls", port: rsyslog.tlsPort), http: http)
+            let outcome = await SIEMFixtures.attempt(untrusted, d)
+            #expect(SIEMFixtures.isPermanent(outcome), "\(outcome)")
+            // The mTLS listener really demands the certificate: without one nothing gets through.
+            // (Under TLS 1.3 the refusal comes after the client's handshake, so the write itself may
+            // look fine: syslog over TLS has no acknowledgements.)
+            let anonymous = try SIEMFixtures.connector(Self.yaml(protocol: "tls", port: rsyslog.mtlsPort, extra: "tls: {ca_file: \(pki.caCert)}"), http: http)
+            defer { anonymous.shutdown() }
+            _ = await SIEMFixtures.attempt(anonymous, d)
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(rsyslog.messages().count == 3)
+        }
     }
 
     @Test func aLostReceiverIsRetryableAndTheConnectorReconnects() async throws {
-        let pki = try TestPKI()
-        defer { pki.remove() }
-        let rsyslog = try Rsyslog(pki: pki)
-        defer { rsyslog.stop() }
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let c = try SIEMFixtures.connector(Self.yaml(protocol: "tcp", port: rsyslog.tcpPort), http: http)
-        defer { c.shutdown() }
-        let batch = try SIEMFixtures.findings.prefix(3).map { try SIEMFixtures.delivery($0) }
-        #expect(await SIEMFixtures.attempt(c, batch[0]) == .delivered)
-        _ = try await rsyslog.waitForMessages(1)
-        rsyslog.stop()
-        // The closed connection is noticed before writing; connecting again is refused.
-        let down = await SIEMFixtures.attempt(c, batch[1])
-        #expect(SIEMFixtures.isRetryable(down), "\(down)")
-        try rsyslog.start()
-        #expect(await SIEMFixtures.attempt(c, batch[1]) == .delivered)
-        #expect(await SIEMFixtures.attempt(c, batch[2]) == .delivered)
-        let messages = byFindingID(try await rsyslog.waitForMessages(3))
-        #expect(Set(messages.keys) == Set(batch.map { $0.findingID! }))
+        try await withRsyslog { _, rsyslog, http in
+            let c = try SIEMFixtures.connector(Self.yaml(protocol: "tcp", port: rsyslog.tcpPort), http: http)
+            defer { c.shutdown() }
+            let batch = try SIEMFixtures.findings.prefix(3).map { try SIEMFixtures.delivery($0) }
+            #expect(await SIEMFixtures.attempt(c, batch[0]) == .delivered)
+            _ = try await rsyslog.waitForMessages(1)
+            rsyslog.stop()
+            // The closed connection is noticed before writing; connecting again is refused.
+            let down = await SIEMFixtures.attempt(c, batch[1])
+            #expect(SIEMFixtures.isRetryable(down), "\(down)")
+            try rsyslog.start()
+            #expect(await SIEMFixtures.attempt(c, batch[1]) == .delivered)
+            #expect(await SIEMFixtures.attempt(c, batch[2]) == .delivered)
+            let messages = byFindingID(try await rsyslog.waitForMessages(3))
+            #expect(Set(messages.keys) == Set(batch.map { $0.findingID! }))
+        }
     }
 
     @Test func structuredDataAndCEFAreEscapedAsTheirRFCsSay() async throws {
-        let pki = try TestPKI()
-        defer { pki.remove() }
-        let rsyslog = try Rsyslog(pki: pki)
-        defer { rsyslog.stop() }
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let c = try SIEMFixtures.connector(Self.yaml(protocol: "tcp", port: rsyslog.tcpPort, extra: "format: cef\nfacility: local4"), http: http)
-        defer { c.shutdown() }
-        var d = try SIEMFixtures.delivery(SIEMFixtures.findings[1])
-        d.route = #"odd "route"] \ name"#
-        d.summary!.title = #"Mining | on \ host"#
-        d.summary!.description = "a=b\nnext line"
-        #expect(await SIEMFixtures.attempt(c, d) == .delivered)
-        let m = try await rsyslog.waitForMessages(1).first
-        #expect(m?["facility"] == "20")
-        #expect(m?["sd"]?.hasSuffix(#" route="odd \"route\"\] \\ name"]"#) == true, "\(m?["sd"] ?? "")")
-        let cef = m?["msg"] ?? ""
-        #expect(cef.hasPrefix(#"CEF:0|Amazon|GuardDuty|2.0|\#(d.summary!.type)|Mining \| on \\ host|\#(Int(d.summary!.severity.rounded()))|"#), "\(cef)")
-        #expect(cef.contains(#"msg=a\=b\nnext line"#))
-        #expect(cef.contains("externalId=\(d.findingID!) "))
-        #expect(cef.contains("cs1Label=accountId cs1=\(d.summary!.account) "))
+        try await withRsyslog { _, rsyslog, http in
+            let c = try SIEMFixtures.connector(Self.yaml(protocol: "tcp", port: rsyslog.tcpPort, extra: "format: cef\nfacility: local4"), http: http)
+            defer { c.shutdown() }
+            var d = try SIEMFixtures.delivery(SIEMFixtures.findings[1])
+            d.route = #"odd "route"] \ name"#
+            d.summary!.title = #"Mining | on \ host"#
+            d.summary!.description = "a=b\nnext line"
+            #expect(await SIEMFixtures.attempt(c, d) == .delivered)
+            let m = try await rsyslog.waitForMessages(1).first
+            #expect(m?["facility"] == "20")
+            #expect(m?["sd"]?.hasSuffix(#" route="odd \"route\"\] \\ name"]"#) == true, "\(m?["sd"] ?? "")")
+            let cef = m?["msg"] ?? ""
+            #expect(cef.hasPrefix(#"CEF:0|Amazon|GuardDuty|2.0|\#(d.summary!.type)|Mining \| on \\ host|\#(Int(d.summary!.severity.rounded()))|"#), "\(cef)")
+            #expect(cef.contains(#"msg=a\=b\nnext line"#))
+            #expect(cef.contains("externalId=\(d.findingID!) "))
+            #expect(cef.contains("cs1Label=accountId cs1=\(d.summary!.account) "))
+        }
     }
 
     @Test func pureFormatting() throws {
