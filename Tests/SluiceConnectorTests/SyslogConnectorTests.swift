@@ -236,6 +236,32 @@ final class Rsyslog {
         }
     }
 
+    @Test func aReceiverThatStopsReadingTimesTheWriteOut() async throws {
+        // A listener that never accepts: the kernel queues the connection and its bytes until
+        // the buffers fill, then the write blocks — as with a wedged collector.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let listening = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 && listen(fd, 1) == 0 }
+        }
+        #expect(listening)
+        let port = Int(UInt16(bigEndian: addr.sin_port))
+        let http = HTTPClient()
+        defer { http.shutdown() }
+        let c = try SIEMFixtures.connector(Self.yaml(protocol: "tcp", port: port).replacingOccurrences(of: "timeout: 3s", with: "timeout: 1s"), http: http)
+        defer { c.shutdown() }
+        var d = try SIEMFixtures.delivery(SIEMFixtures.findings[0])
+        d.payload = Array("\"".utf8) + Array(repeating: UInt8(ascii: "a"), count: 64 << 20) + Array("\"".utf8)
+        let started = ContinuousClock.now
+        let outcome = await SIEMFixtures.attempt(c, d)
+        #expect(outcome == .retryable("timed_out: write timed out after 1.0 seconds (tcp://127.0.0.1:\(port))"), "\(outcome)")
+        #expect(ContinuousClock.now - started < .seconds(10))  // building 64 MB in a debug build takes a while too
+    }
+
     @Test func structuredDataAndCEFAreEscapedAsTheirRFCsSay() async throws {
         try await withRsyslog { _, rsyslog, http in
             let c = try SIEMFixtures.connector(Self.yaml(protocol: "tcp", port: rsyslog.tcpPort, extra: "format: cef\nfacility: local4"), http: http)
