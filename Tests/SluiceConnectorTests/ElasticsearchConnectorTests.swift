@@ -141,7 +141,7 @@ import Testing
             == ["'cert_file' and 'key_file' go together"])
         let http = HTTPClient()
         defer { http.shutdown() }
-        let c = try SIEMFixtures.connector(Self.yaml(base + "/", extra: "index: findings-%Y.%m\npipeline: guardduty\nusername: u\npassword: ${ES_PASSWORD}"),
+        let c = try SIEMFixtures.connector(Self.yaml(base + "/", extra: "index: findings-%Y.%m\npipeline: guardduty\nusername: u\npassword: ${ES_PASSWORD}\ntls: {ca_file: /etc/ssl/es-ca.pem}"),
                                            http: http, environment: Self.env) as! ElasticsearchConnector
         let d = try SIEMFixtures.delivery(SIEMFixtures.findings[0])
         let request = c.makeRequest(for: [d]).request
@@ -149,6 +149,7 @@ import Testing
         #expect(c.index(for: d) == FindingTimestamp(iso8601: d.summary!.createdAt)!.formatted("findings-%Y.%m"))
         #expect(request.map { !$0.description.contains("s3cret") } == true)
         #expect(request?.body.last == 0x0A)
+        #expect(request?.tls == TLSOptions(caBundlePath: "/etc/ssl/es-ca.pem"))
     }
 
     @Test func classifyReadsPerItemStatuses() {

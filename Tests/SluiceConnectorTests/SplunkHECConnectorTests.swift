@@ -144,6 +144,22 @@ import Testing
         #expect(try receiver.violations() == [])
     }
 
+    @Test func httpsWithThePrivateCAFromTheTLSBlock() async throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let receiver = try WebhookReceiver(tls: .init(certPath: pki.serverCert, keyPath: pki.serverKey),
+                                           vendor: "splunk_hec", options: ["token": Self.token])
+        let http = HTTPClient()
+        defer { http.shutdown() }
+        let d = try SIEMFixtures.delivery(SIEMFixtures.findings[0])
+        let trusting = try connector(receiver, http, extra: "tls: {ca_file: \(pki.caCert)}")
+        #expect(await SIEMFixtures.attempt(trusting, d) == .delivered)
+        let verifying = try connector(receiver, http)  // the system bundle does not know the test CA
+        #expect(SIEMFixtures.isPermanent(await SIEMFixtures.attempt(verifying, d)))
+        #expect(try receiver.records().count == 1)
+        #expect(try receiver.violations() == [])
+    }
+
     @Test func configurationIsCheckedAndTheTokenNeverShown() throws {
         let env = ["HEC_TOKEN": Self.token]
         #expect(SIEMFixtures.problems(Self.yaml("https://splunk.example.com:8088", extra: "channel: not-a-guid"), environment: env)
