@@ -45,8 +45,9 @@ final class Rsyslog {
 
     func start() throws {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/sbin/rsyslogd")
-        p.arguments = ["-n", "-f", directory.appendingPathComponent("rsyslog.conf").path, "-i", directory.appendingPathComponent("rsyslogd.pid").path]
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", Self.supervisor, "/usr/sbin/rsyslogd", "-n", "-f", directory.appendingPathComponent("rsyslog.conf").path,
+                       "-i", directory.appendingPathComponent("rsyslogd.pid").path]
         let log = directory.appendingPathComponent("rsyslogd.log")
         if !FileManager.default.fileExists(atPath: log.path) { _ = FileManager.default.createFile(atPath: log.path, contents: nil) }
         let handle = try FileHandle(forWritingTo: log)
@@ -60,6 +61,24 @@ final class Rsyslog {
             throw HarnessError("rsyslogd did not listen on \(port): \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
         }
     }
+
+    /// Runs rsyslogd, kills it on SIGTERM (a test thread's blocked signals are inherited through
+    /// exec, so rsyslogd itself may not see one), and never lets it outlive the test process.
+    static let supervisor = """
+        import os, signal, subprocess, sys, time
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+        child = subprocess.Popen(sys.argv[1:])
+        def stop(*_):
+            child.kill()  # no graceful shutdown needed: omfile has flushed each batch already
+            child.wait()
+            sys.exit(0)
+        signal.signal(signal.SIGTERM, stop)
+        parent = os.getppid()
+        while child.poll() is None:
+            if os.getppid() != parent:
+                stop()
+            time.sleep(0.1)
+        """
 
     func stop() {
         if let p = process { ChildProcess.stop(p) }
