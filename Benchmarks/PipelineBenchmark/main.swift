@@ -24,6 +24,8 @@ func fmt(_ v: Double) -> String {
     return f.string(from: NSNumber(value: v)) ?? "\(Int(v))"
 }
 func line(_ label: String, _ value: String) { print(label.padding(toLength: 48, withPad: " ", startingAt: 0) + value) }
+/// A NUL-terminated C buffer as text.
+func text(_ buffer: [CChar]) -> String { String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("sluice-bench: \(message)\n".utf8))
     exit(1)
@@ -35,7 +37,7 @@ func rdConf(_ props: [String: String]) -> OpaquePointer {
     let conf = rd_kafka_conf_new()!
     var err = [CChar](repeating: 0, count: 512)
     for (k, v) in props where rd_kafka_conf_set(conf, k, v, &err, err.count) != RD_KAFKA_CONF_OK {
-        fail("librdkafka property \(k): \(String(cString: err))")
+        fail("librdkafka property \(k): \(text(err))")
     }
     return conf
 }
@@ -48,7 +50,7 @@ func rawConsumeRate(bootstrap: String, topic: String, count: Int) -> Double {
         "enable.auto.commit": "false", "session.timeout.ms": "6000", "heartbeat.interval.ms": "500",
     ])
     var err = [CChar](repeating: 0, count: 512)
-    guard let rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, &err, err.count) else { fail(String(cString: err)) }
+    guard let rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, &err, err.count) else { fail(text(err)) }
     defer { rd_kafka_consumer_close(rk); rd_kafka_destroy(rk) }
     rd_kafka_poll_set_consumer(rk)
     let list = rd_kafka_topic_partition_list_new(1)
@@ -192,7 +194,7 @@ line("baseline  raw librdkafka consume", "\(fmt(raw)) findings/s")
 // 2. Sluice → kafka connector.
 let watermarkConf = rdConf(["bootstrap.servers": broker.bootstrap])
 var err = [CChar](repeating: 0, count: 512)
-guard let watcher = rd_kafka_new(RD_KAFKA_PRODUCER, watermarkConf, &err, err.count) else { fail(String(cString: err)) }
+guard let watcher = rd_kafka_new(RD_KAFKA_PRODUCER, watermarkConf, &err, err.count) else { fail(text(err)) }
 let kafkaConfig = try configDirectory(connector: "type: kafka\ntopic: bench-out\n")
 let toKafka = try startSluice(broker: broker, topic: "bench-in", group: "bench-kafka", config: kafkaConfig)
 let kafkaRate = measureRate(target: total) { highWatermark(watcher, topic: "bench-out") }
@@ -238,7 +240,7 @@ for (i, f) in paced.enumerated() {
 let achieved = Double(paced.count) / (now() - begin)
 let deadline = now() + 60
 while receiver.count < paced.count + 1, now() < deadline { usleep(100_000) }
-var latencies = try receiver.records().compactMap { r -> Double? in
+var latencies: [Double] = try receiver.records().compactMap { r -> Double? in
     guard let id = r.header("X-Sluice-Finding-Id"), let t = sentAt[id] else { return nil }
     return Double(r.receivedMs) - t
 }.sorted()
@@ -246,7 +248,8 @@ producer.close()
 ChildProcess.stop(toReceiver, grace: 30)
 receiver.stop()
 if latencies.isEmpty { latencies = [.nan] }
-func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
+let sorted = latencies
+func percentile(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
 line("latency   produce → webhook receipt", String(format: "p50 %.1f ms, p99 %.1f ms, max %.1f ms at %.0f findings/s (%d received; target p99 ≤ 25 ms)",
-    percentile(0.50), percentile(0.99), latencies.last!, achieved, latencies.count))
+    percentile(0.50), percentile(0.99), sorted.last!, achieved, sorted.count))
 for dir in [kafkaConfig, webhookConfig, latencyConfig] { try? FileManager.default.removeItem(at: dir) }

@@ -18,6 +18,9 @@ public enum ConnectorRegistry {
         ConnectorTypeEntry(JiraConnector.self),
         ConnectorTypeEntry(ServiceNowConnector.self),
         // SIEM
+        ConnectorTypeEntry(SplunkHECConnector.self),
+        ConnectorTypeEntry(ElasticsearchConnector.self),
+        ConnectorTypeEntry(SyslogConnector.self),
         // Streams and AWS
         ConnectorTypeEntry(SecurityHubConnector.self),
         ConnectorTypeEntry(EventBridgeConnector.self),

@@ -134,7 +134,7 @@ extension DiscordConnector: JSONPostTarget {
         let url = ChatWebhookRequest.webhookURL(r)
         let wait = r.bool("wait") ?? false
         let overrides = ["username", "avatar_url"].compactMap { key in r.string(key).map { (key: key, value: $0) } }
-        let tls = WebhookConnector.tls(from: r)
+        let tls = r.tlsOptions()
         guard let url else { return nil }
         return Configuration(url: url, wait: wait, overrides: overrides, tls: tls)
     }

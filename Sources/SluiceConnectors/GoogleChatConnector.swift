@@ -54,7 +54,7 @@ extension GoogleChatConnector: JSONPostTarget {
     static func configuration(from r: MappingReader) -> Configuration? {
         let url = ChatWebhookRequest.webhookURL(r)
         let thread = r.bool("thread_by_finding") ?? true
-        let tls = WebhookConnector.tls(from: r)
+        let tls = r.tlsOptions()
         guard let url else { return nil }
         return Configuration(url: url, threadByFinding: thread, tls: tls)
     }

@@ -300,7 +300,7 @@ extension JiraConnector: ConnectorType {
         }
         let reopen = r.bool("reopen") ?? false
         let doneStatuses = TicketText.stringList(r, "done_statuses") ?? []
-        let tls = WebhookConnector.tls(from: r)
+        let tls = r.tlsOptions()
 
         var authorization: Secret?
         switch flavor {

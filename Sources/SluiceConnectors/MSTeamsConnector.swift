@@ -61,7 +61,7 @@ extension MSTeamsConnector: JSONPostTarget {
 
     static func configuration(from r: MappingReader) -> Configuration? {
         let url = ChatWebhookRequest.webhookURL(r)
-        let tls = WebhookConnector.tls(from: r)
+        let tls = r.tlsOptions()
         guard let url else { return nil }
         return Configuration(url: url, tls: tls)
     }

@@ -50,7 +50,7 @@ extension MattermostConnector: JSONPostTarget {
     static func configuration(from r: MappingReader) -> Configuration? {
         let url = ChatWebhookRequest.webhookURL(r)
         let overrides = ["channel", "username", "icon_url"].compactMap { key in r.string(key).map { (key: key, value: $0) } }
-        let tls = WebhookConnector.tls(from: r)
+        let tls = r.tlsOptions()
         guard let url else { return nil }
         return Configuration(url: url, overrides: overrides, tls: tls)
     }

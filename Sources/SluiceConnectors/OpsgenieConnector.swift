@@ -106,7 +106,7 @@ extension OpsgenieConnector: JSONPostTarget {
         let key = r.secret("api_key", required: true)
         let region = r.string("region") ?? "us"
         let url = ChatWebhookRequest.endpoint(r, key: "url")
-        let tls = WebhookConnector.tls(from: r)
+        let tls = r.tlsOptions()
         guard let regionURL = endpoints[region] else {
             r.report(r.node("region")!.error("'region' must be us or eu"))
             return nil

@@ -83,7 +83,7 @@ extension PagerDutyConnector: JSONPostTarget {
     static func configuration(from r: MappingReader) -> Configuration? {
         let key = r.secret("routing_key", required: true)
         let url = ChatWebhookRequest.endpoint(r, key: "url") ?? defaultURL
-        let tls = WebhookConnector.tls(from: r)
+        let tls = r.tlsOptions()
         guard let key else { return nil }
         // The Events API rejects any other shape; say so at validate time (never showing the key).
         if key.value.count != 32 || !key.value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) {

@@ -174,7 +174,7 @@ extension ServiceNowConnector: ConnectorType {
                 r.report(n.error("'fields' must be a mapping of column names to values"))
             }
         }
-        let tls = WebhookConnector.tls(from: r)
+        let tls = r.tlsOptions()
         var authorization: Secret?
         switch (username, password, token) {
         case (let user?, let password?, nil):

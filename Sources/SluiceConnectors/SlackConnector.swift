@@ -121,7 +121,7 @@ extension SlackConnector: JSONPostTarget {
         let token = r.secret("token")
         let channel = r.string("channel")
         let apiURL = ChatWebhookRequest.endpoint(r, key: "api_url")
-        let tls = WebhookConnector.tls(from: r)
+        let tls = r.tlsOptions()
         switch (url, token) {
         case (let url?, nil):
             if channel != nil {

@@ -91,7 +91,7 @@ extension WebhookConnector: ConnectorType {
         var headers = (r.stringMap("headers") ?? []).map { (name: $0.0, value: $0.1) }
         let contentType = r.string("content_type") ?? "application/json"
         if !headers.contains(where: { $0.name.lowercased() == "content-type" }) { headers.append(("Content-Type", contentType)) }
-        let tls = Self.tls(from: r)
+        let tls = r.tlsOptions()
         var signing: StandardWebhookSigner?
         if let s = r.nested("signing", what: "signing") {
             if let secret = s.secret("secret", required: true) {
@@ -107,20 +107,6 @@ extension WebhookConnector: ConnectorType {
             return nil
         }
         return Configuration(url: url, method: method, headers: headers, tls: tls, signing: signing)
-    }
-
-    /// The `tls:` mapping (`ca_file`, `cert_file`, `key_file`, `key_password`, `verify`), which
-    /// every HTTP connector type accepts.
-    public static func tls(from r: MappingReader) -> TLSOptions {
-        var tls = TLSOptions()
-        if let t = r.nested("tls", what: "tls") {
-            tls.caBundlePath = t.string("ca_file")
-            tls.clientCertPath = t.string("cert_file")
-            tls.clientKeyPath = t.string("key_file")
-            tls.keyPassword = t.string("key_password")
-            if let v = t.bool("verify") { tls.verifyPeer = v; tls.verifyHost = v }
-        }
-        return tls
     }
 
     public static func make(name: String, configuration: Configuration, context: ConnectorContext) throws -> any Connector {
