@@ -59,4 +59,36 @@ import Testing
         #expect(Set(try receiver.receivedFindingIDs()) == Set(findings.map(\.id)))
         #expect(sluice.terminate() == 0)
     }
+
+    @Test func batchCapableTargetsGetFullBatches() async throws {
+        let token = "7c7b5e52-3c36-4f2e-9a71-1f0f4a1e2b3c"
+        let receiver = try WebhookReceiver(vendor: "splunk_hec", options: ["token": token])
+        defer { receiver.stop() }
+        let findings = try Findings.unique(250)
+        let config = try TestConfig(connector: """
+            type: splunk-hec
+            url: \(receiver.url)
+            token: \(token)
+            batch: {max_items: 100, max_wait: 300ms}
+            """)
+        defer { config.remove() }
+        let sluice = try Self.runOffline(findings, config: config)
+        defer { sluice.stop() }
+
+        let deadline = Date().addingTimeInterval(30)
+        var events = 0
+        var requests = 0
+        while Date() < deadline {
+            let store = try receiver.store() as? [String: Any]
+            events = (store?["events"] as? [Any])?.count ?? 0
+            requests = (store?["requests"] as? NSNumber)?.intValue ?? 0
+            if events >= findings.count { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        print("batching: \(events) events in \(requests) HEC requests (max_items 100)")
+        #expect(events == findings.count)
+        #expect(requests == 3, "250 findings at max_items 100 are 3 requests: 100, 100 and the last 50 after max_wait")
+        #expect(try receiver.violations().isEmpty)
+        #expect(sluice.terminate() == 0)
+    }
 }
