@@ -27,7 +27,8 @@ test: setup
 	$(SWIFT) test --skip-build
 
 bench: setup
-	$(SWIFT) build -c release --product sluice-bench --product sluice
+	$(SWIFT) build -c release --product sluice
+	$(SWIFT) build -c release --product sluice-bench
 	.build/release/sluice-bench
 
 bench-match: setup

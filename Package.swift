@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // MARK: C libraries
@@ -71,7 +72,8 @@ let package = Package(
         ),
         .target(
             name: "SluiceConnectors",
-            dependencies: ["SluiceCore", "SluiceKafka", "SluiceHTTP", "SluiceAWS", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["SluiceCore", "SluiceKafka", "SluiceHTTP", "SluiceAWS", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .target(
@@ -108,7 +110,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "sluice-bench",
-            dependencies: ["SluiceCore", "SluiceKafka", "SluiceRuntime", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CRdKafka", "SluiceCore", "SluiceKafka", "SluiceTestSupport", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/PipelineBenchmark",
             swiftSettings: strict,
             linkerSettings: localLib

@@ -1,1 +1,255 @@
-print("bench: not yet implemented")
+// sluice-bench (`make bench`): end-to-end throughput and latency of `sluice run`, each beside a
+// baseline measured in the same run over the same topic:
+//   1. raw consume rate of a plain librdkafka consumer (the ceiling);
+//   2. Sluice → `kafka` connector, and its ratio to (1);
+//   3. Sluice → `webhook` connector to nginx on loopback answering 204 (keep-alive);
+//   4. produce → receipt latency (p50/p99) at a steady 1,000 findings/s to a webhook receiver.
+// A benchmark, not a test: it prints figures and the targets beside them; it never fails on them.
+import CRdKafka
+import Foundation
+import Logging
+import SluiceKafka
+import SluiceTestSupport
+
+let environment = ProcessInfo.processInfo.environment
+let total = Int(environment["SLUICE_BENCH_FINDINGS"] ?? "") ?? 100_000
+let partitions: Int32 = 3
+let sluiceBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sluice")
+
+func now() -> Double { Date().timeIntervalSince1970 }
+func fmt(_ v: Double) -> String {
+    let f = NumberFormatter()
+    f.numberStyle = .decimal
+    f.maximumFractionDigits = 0
+    return f.string(from: NSNumber(value: v)) ?? "\(Int(v))"
+}
+func line(_ label: String, _ value: String) { print(label.padding(toLength: 48, withPad: " ", startingAt: 0) + value) }
+/// A NUL-terminated C buffer as text.
+func text(_ buffer: [CChar]) -> String { String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("sluice-bench: \(message)\n".utf8))
+    exit(1)
+}
+
+// MARK: librdkafka helpers (plain C API: the baseline must not pay for Sluice's wrappers)
+
+func rdConf(_ props: [String: String]) -> OpaquePointer {
+    let conf = rd_kafka_conf_new()!
+    var err = [CChar](repeating: 0, count: 512)
+    for (k, v) in props where rd_kafka_conf_set(conf, k, v, &err, err.count) != RD_KAFKA_CONF_OK {
+        fail("librdkafka property \(k): \(text(err))")
+    }
+    return conf
+}
+
+/// Consumes `count` records of `topic` with a plain librdkafka consumer; returns records/s
+/// from the first record to the last (group join excluded).
+func rawConsumeRate(bootstrap: String, topic: String, count: Int) -> Double {
+    let conf = rdConf([
+        "bootstrap.servers": bootstrap, "group.id": "raw-\(UUID().uuidString)", "auto.offset.reset": "earliest",
+        "enable.auto.commit": "false", "session.timeout.ms": "6000", "heartbeat.interval.ms": "500",
+    ])
+    var err = [CChar](repeating: 0, count: 512)
+    guard let rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, &err, err.count) else { fail(text(err)) }
+    defer { rd_kafka_consumer_close(rk); rd_kafka_destroy(rk) }
+    rd_kafka_poll_set_consumer(rk)
+    let list = rd_kafka_topic_partition_list_new(1)
+    rd_kafka_topic_partition_list_add(list, topic, RD_KAFKA_PARTITION_UA)
+    rd_kafka_subscribe(rk, list)
+    rd_kafka_topic_partition_list_destroy(list)
+    var n = 0
+    var first = 0.0
+    var bytes = 0
+    let deadline = now() + 300
+    while n < count, now() < deadline {
+        guard let msg = rd_kafka_consumer_poll(rk, 100) else { continue }
+        if msg.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
+            if n == 0 { first = now() }
+            n += 1
+            bytes += msg.pointee.len
+        }
+        rd_kafka_message_destroy(msg)
+    }
+    guard n == count else { fail("raw consumer read \(n) of \(count)") }
+    return Double(n - 1) / (now() - first)
+}
+
+/// Sum of the high watermarks of `topic`'s partitions (records produced to it).
+func highWatermark(_ rk: OpaquePointer, topic: String) -> Int {
+    var sum: Int64 = 0
+    for p in 0..<partitions {
+        var low: Int64 = 0
+        var high: Int64 = 0
+        if rd_kafka_query_watermark_offsets(rk, topic, p, &low, &high, 2000) == RD_KAFKA_RESP_ERR_NO_ERROR { sum += high }
+    }
+    return Int(sum)
+}
+
+// MARK: Sluice and its configuration
+
+/// A routes/ + connectors/ pair routing every finding to one connector instance.
+func configDirectory(connector: String) throws -> URL {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-bench-\(UUID().uuidString.prefix(8))")
+    try FileManager.default.createDirectory(at: dir.appendingPathComponent("routes"), withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(at: dir.appendingPathComponent("connectors"), withIntermediateDirectories: true)
+    try "name: everything\nmatch: {\"source\": [\"aws.guardduty\"]}\ntargets: [out]\n"
+        .write(to: dir.appendingPathComponent("routes/all.yaml"), atomically: true, encoding: .utf8)
+    try ("name: out\n" + connector).write(to: dir.appendingPathComponent("connectors/out.yaml"), atomically: true, encoding: .utf8)
+    return dir
+}
+
+func startSluice(broker: TansuBroker, topic: String, group: String, config: URL, extra: [String] = []) throws -> Process {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ChildProcess.unblockingSignals + [sluiceBinary.path, "run", "--brokers", broker.bootstrap, "--topic", topic,
+        "--group", group, "--dead-letter-topic", "bench-dlq", "--routes", config.appendingPathComponent("routes").path,
+        "--connectors", config.appendingPathComponent("connectors").path, "--log-level", "warning",
+        "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500"] + extra
+    try p.run()
+    return p
+}
+
+/// Polls `count()` until it reaches `target`; returns the rate from the first increase to the end.
+func measureRate(target: Int, timeout: Double = 300, _ count: () -> Int) -> Double {
+    let base = count()
+    var startTime = 0.0
+    var startCount = 0
+    let deadline = now() + timeout
+    while now() < deadline {
+        let c = count() - base
+        if startTime == 0, c > 0 { startTime = now(); startCount = c }
+        if c >= target { return Double(c - startCount) / (now() - startTime) }
+        usleep(20_000)
+    }
+    fail("timed out at \(count() - base) of \(target)")
+}
+
+// MARK: nginx answering 204 with keep-alive
+
+final class Nginx {
+    let port: Int
+    let process: Process
+    let dir: URL
+
+    init() throws {
+        port = try LoopbackPort.free()
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("nginx-\(port)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let conf = """
+            worker_processes 1;
+            pid \(dir.path)/nginx.pid;
+            error_log \(dir.path)/error.log warn;
+            events { worker_connections 4096; }
+            http {
+                access_log off;
+                client_body_temp_path \(dir.path);
+                keepalive_requests 10000000;
+                keepalive_timeout 120s;
+                server {
+                    listen 127.0.0.1:\(port);
+                    location = /status { stub_status; }
+                    location / { client_max_body_size 4m; return 204; }
+                }
+            }
+            """
+        try conf.write(to: dir.appendingPathComponent("nginx.conf"), atomically: true, encoding: .utf8)
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ChildProcess.unblockingSignals + ["/usr/sbin/nginx", "-p", dir.path, "-c", dir.appendingPathComponent("nginx.conf").path, "-g", "daemon off;"]
+        try process.run()
+        guard LoopbackPort.waitUntilAccepting(port, timeout: 10) else { fail("nginx did not start") }
+    }
+
+    /// Requests nginx has answered (stub_status), the status requests excluded.
+    func requests() -> Int {
+        guard let data = try? Data(contentsOf: URL(string: "http://127.0.0.1:\(port)/status")!),
+              let text = String(data: data, encoding: .utf8) else { return 0 }
+        // "Active connections: 1\nserver accepts handled requests\n 3 3 7\n..."
+        let rows = text.split(separator: "\n")
+        guard rows.count > 2 else { return 0 }
+        return Int(rows[2].split(separator: " ").last ?? "") ?? 0
+    }
+
+    func stop() {
+        ChildProcess.stop(process)
+        try? FileManager.default.removeItem(at: dir)
+    }
+}
+
+// MARK: The run
+
+let broker = try TansuBroker()
+defer { broker.stop() }
+try broker.createTopics(["bench-in", "bench-out", "bench-dlq", "latency-in"], partitions: partitions)
+let findings = try Findings.unique(total)
+let meanBytes = findings.reduce(0) { $0 + $1.bytes.count } / findings.count
+try Findings.produce(findings, to: "bench-in", broker: broker)
+print("sluice-bench: \(fmt(Double(total))) GuardDuty findings (EventBridge envelopes, \(meanBytes) bytes on average), local Tansu broker, \(partitions) partitions; release build")
+print("")
+
+// 1. Baseline: a plain librdkafka consumer.
+let raw = rawConsumeRate(bootstrap: broker.bootstrap, topic: "bench-in", count: total)
+line("baseline  raw librdkafka consume", "\(fmt(raw)) findings/s")
+
+// 2. Sluice → kafka connector.
+let watermarkConf = rdConf(["bootstrap.servers": broker.bootstrap])
+var err = [CChar](repeating: 0, count: 512)
+guard let watcher = rd_kafka_new(RD_KAFKA_PRODUCER, watermarkConf, &err, err.count) else { fail(text(err)) }
+let kafkaConfig = try configDirectory(connector: "type: kafka\ntopic: bench-out\n")
+let toKafka = try startSluice(broker: broker, topic: "bench-in", group: "bench-kafka", config: kafkaConfig)
+let kafkaRate = measureRate(target: total) { highWatermark(watcher, topic: "bench-out") }
+ChildProcess.stop(toKafka, grace: 30)
+line("sluice    → kafka connector", "\(fmt(kafkaRate)) findings/s  (\(Int((kafkaRate / raw * 100).rounded()))% of raw; target ≥ 50%)")
+rd_kafka_destroy(watcher)
+
+// 3. Sluice → webhook (nginx, 204, keep-alive).
+let nginx = try Nginx()
+let webhookConfig = try configDirectory(connector: "type: webhook\nurl: http://127.0.0.1:\(nginx.port)/hook\nconcurrency: 64\n")
+let toWebhook = try startSluice(broker: broker, topic: "bench-in", group: "bench-webhook", config: webhookConfig)
+let webhookRate = measureRate(target: total) { nginx.requests() }
+ChildProcess.stop(toWebhook, grace: 30)
+nginx.stop()
+line("sluice    → webhook (nginx 204, keep-alive)", "\(fmt(webhookRate)) findings/s  (\(Int((webhookRate / raw * 100).rounded()))% of raw; target ≥ 10,000/s)")
+
+// 4. Latency at a steady 1,000 findings/s, produce → receipt at a webhook receiver.
+let receiver = try WebhookReceiver()
+let latencyConfig = try configDirectory(connector: "type: webhook\nurl: \(receiver.url)/hook\nconcurrency: 64\n")
+let toReceiver = try startSluice(broker: broker, topic: "latency-in", group: "bench-latency", config: latencyConfig)
+let producer = try KafkaProducer(config: broker.clientConfig(["linger.ms": "0"]), logger: Logger(label: "bench"))
+// Warm up: wait until the group is joined and a finding gets through.
+let warm = try Findings.unique(1)[0]
+var warmedUp = false
+for _ in 0..<60 where !warmedUp {
+    try producer.produce(topic: "latency-in", key: nil, value: warm.bytes) { _ in }
+    sleep(1)
+    warmedUp = receiver.count > 0
+}
+guard warmedUp else { fail("latency run: nothing arrived at the receiver") }
+let rate = 1000.0
+let seconds = Double(environment["SLUICE_BENCH_LATENCY_SECONDS"] ?? "") ?? 10
+let paced = findings.prefix(Int(rate * seconds))
+var sentAt: [String: Double] = [:]
+let begin = now()
+for (i, f) in paced.enumerated() {
+    let due = begin + Double(i) / rate
+    let wait = due - now()
+    if wait > 0 { usleep(UInt32(wait * 1_000_000)) }
+    sentAt[f.id] = now() * 1000
+    try producer.produce(topic: "latency-in", key: Array(f.id.utf8), value: f.bytes) { _ in }
+}
+let achieved = Double(paced.count) / (now() - begin)
+let deadline = now() + 60
+while receiver.count < paced.count + 1, now() < deadline { usleep(100_000) }
+var latencies: [Double] = try receiver.records().compactMap { r -> Double? in
+    guard let id = r.header("X-Sluice-Finding-Id"), let t = sentAt[id] else { return nil }
+    return Double(r.receivedMs) - t
+}.sorted()
+producer.close()
+ChildProcess.stop(toReceiver, grace: 30)
+receiver.stop()
+if latencies.isEmpty { latencies = [.nan] }
+let sorted = latencies
+func percentile(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
+line("latency   produce → webhook receipt", String(format: "p50 %.1f ms, p99 %.1f ms, max %.1f ms at %.0f findings/s (%d received; target p99 ≤ 25 ms)",
+    percentile(0.50), percentile(0.99), sorted.last!, achieved, sorted.count))
+for dir in [kafkaConfig, webhookConfig, latencyConfig] { try? FileManager.default.removeItem(at: dir) }

@@ -98,6 +98,12 @@ public final class AWSClient: Sendable {
 
     // MARK: Pure parts (tested without a server)
 
+    /// Query-protocol list members, numbered from 1: `queryList("InstanceId", ["i-1", "i-2"])`
+    /// is `InstanceId.1=i-1`, `InstanceId.2=i-2` (EC2 style; for `member` lists pass `"Names.member"`).
+    public static func queryList(_ name: String, _ values: [String]) -> [(String, String)] {
+        values.enumerated().map { ("\(name).\($0.offset + 1)", $0.element) }
+    }
+
     /// `application/x-www-form-urlencoded` with RFC 3986 escaping, as SigV4 expects.
     public static func formEncode(_ pairs: [(String, String)]) -> String {
         pairs.map { "\(percentEncode($0.0))=\(percentEncode($0.1))" }.joined(separator: "&")

@@ -85,16 +85,23 @@ public struct AWSError: Error, Sendable, CustomStringConvertible, Equatable {
         kind == .service && ["ExpiredToken", "ExpiredTokenException", "RequestExpired"].contains(code)
     }
 
+    /// Whether an error code alone says "try again later": for per-entry errors inside a 200
+    /// answer (EventBridge `PutEvents` entries, Security Hub `FailedFindings`, SQS batch results).
+    public static func isRetriable(code: String) -> Bool {
+        throttlingCodes.contains(code) || transientCodes.contains(code)
+    }
+
     static let throttlingCodes: Set<String> = [
         "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException", "TooManyRequestsException",
         "ProvisionedThroughputExceededException", "TransactionInProgressException", "RequestLimitExceeded",
         "BandwidthLimitExceeded", "LimitExceededException", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
-        "EC2ThrottledException",
+        "EC2ThrottledException", "Throttled",
     ]
 
     static let transientCodes: Set<String> = [
         "RequestTimeout", "RequestTimeoutException", "InternalError", "InternalFailure", "InternalServerError",
         "InternalException", "ServiceUnavailable", "ServiceUnavailableException", "KMSInternalException",
+        "InternalServiceError",
     ]
 
     public var description: String {

@@ -4,7 +4,8 @@ import SluiceHTTP
 /// 1. the environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`);
 /// 2. a web identity token file (`AWS_WEB_IDENTITY_TOKEN_FILE` + `AWS_ROLE_ARN`, EKS IRSA) through STS;
 /// 3. the shared credentials and config files, profile `AWS_PROFILE` or `default`;
-/// 4. the EC2 instance metadata service (IMDSv2), unless `AWS_EC2_METADATA_DISABLED=true`.
+/// 4. the container credentials endpoint (ECS task role, EKS Pod Identity), when its variables are set;
+/// 5. the EC2 instance metadata service (IMDSv2), unless `AWS_EC2_METADATA_DISABLED=true`.
 ///
 /// An explicitly named profile is used alone (like `--profile` in the CLI): the environment
 /// does not override it. The result caches credentials and refreshes them before they expire.
@@ -27,9 +28,13 @@ public enum DefaultCredentialsChain {
             providers.append(webIdentity)
         }
         let shared = files()
-        let profileName = environment["AWS_PROFILE"].flatMap { $0.isEmpty ? nil : $0 } ?? "default"
-        if shared.profiles[profileName] != nil || environment["AWS_PROFILE"] != nil {
-            providers.append(ProfileCredentialsProvider(profile: profileName, files: shared, region: region, http: http, environment: environment))
+        let named = environment["AWS_PROFILE"].flatMap { $0.isEmpty ? nil : $0 }
+        if let name = named ?? (shared.profiles["default"] != nil ? "default" : nil) {
+            providers.append(ProfileCredentialsProvider(profile: name, files: shared, region: region, http: http, environment: environment,
+                                                        named: named != nil))
+        }
+        if let container = ContainerCredentialsProvider(environment: environment, http: http) {
+            providers.append(container)
         }
         if !InstanceMetadataCredentialsProvider.isDisabled(environment) {
             providers.append(InstanceMetadataCredentialsProvider(http: http, environment: environment))

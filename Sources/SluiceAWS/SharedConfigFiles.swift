@@ -68,7 +68,7 @@ public struct SharedConfigFiles: Sendable, Equatable {
 
 /// Credentials from a named profile of the shared files: static keys, or a role assumed with
 /// `role_arn` and one of `source_profile` (chained, cycles rejected), `credential_source`
-/// (`Environment`, `Ec2InstanceMetadata`) or `web_identity_token_file`.
+/// (`Environment`, `Ec2InstanceMetadata`, `EcsContainer`) or `web_identity_token_file`.
 ///
 /// The profile is resolved when the provider is made; a profile that does not exist or cannot
 /// work is reported on the first `credentials()` call as a non-retriable error.
@@ -79,10 +79,15 @@ public struct ProfileCredentialsProvider: AWSCredentialsProvider {
     /// - Parameters:
     ///   - region: for the STS calls of role profiles (the profile's own `region` wins).
     ///   - environment: for `credential_source = Environment` and STS endpoint overrides.
-    public init(profile: String, files: SharedConfigFiles, region: String, http: HTTPClient, environment: [String: String]) {
+    ///   - named: the profile was named (configuration, `AWS_PROFILE`): its absence is a
+    ///     configuration error that stops the chain, not a reason to try the next source.
+    public init(profile: String, files: SharedConfigFiles, region: String, http: HTTPClient, environment: [String: String], named: Bool = true) {
         self.profile = profile
         resolved = Result { () throws(AWSError) -> any AWSCredentialsProvider in
-            try Self.provider(for: profile, files: files, region: region, http: http, environment: environment, visited: [])
+            if named && files.profiles[profile] == nil {
+                throw .configuration("profile '\(profile)' is not in the shared credentials or config file")
+            }
+            return try Self.provider(for: profile, files: files, region: region, http: http, environment: environment, visited: [])
         }
     }
 
@@ -126,6 +131,11 @@ public struct ProfileCredentialsProvider: AWSCredentialsProvider {
             switch credentialSource {
             case "Environment": source = EnvironmentCredentialsProvider(environment: environment)
             case "Ec2InstanceMetadata": source = CachedCredentialsProvider(InstanceMetadataCredentialsProvider(http: http, environment: environment))
+            case "EcsContainer":
+                guard let container = ContainerCredentialsProvider(environment: environment, http: http) else {
+                    throw .configuration("profile '\(name)': credential_source EcsContainer needs AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI")
+                }
+                source = CachedCredentialsProvider(container)
             default: throw .configuration("profile '\(name)': credential_source \(credentialSource) is not supported")
             }
         } else {

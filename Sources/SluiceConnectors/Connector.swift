@@ -112,3 +112,11 @@ public struct ConnectorContext: Sendable {
         self.logger = logger
     }
 }
+
+/// A payload the target would reject whatever the attempt (not JSON, not a finding): the
+/// delivery is permanent and goes to the dead-letter topic.
+struct PayloadRejection: Error, Sendable {
+    let message: String
+    init(_ message: String) { self.message = message }
+    init(message: String) { self.message = message }
+}

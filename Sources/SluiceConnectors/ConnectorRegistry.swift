@@ -5,6 +5,27 @@ public enum ConnectorRegistry {
     public static let types: [ConnectorTypeEntry] = [
         ConnectorTypeEntry(WebhookConnector.self),
         ConnectorTypeEntry(KafkaConnector.self),
+        // Chat
+        ConnectorTypeEntry(SlackConnector.self),
+        ConnectorTypeEntry(MSTeamsConnector.self),
+        ConnectorTypeEntry(MattermostConnector.self),
+        ConnectorTypeEntry(DiscordConnector.self),
+        ConnectorTypeEntry(GoogleChatConnector.self),
+        // Paging
+        ConnectorTypeEntry(PagerDutyConnector.self),
+        ConnectorTypeEntry(OpsgenieConnector.self),
+        // Ticketing
+        ConnectorTypeEntry(JiraConnector.self),
+        ConnectorTypeEntry(ServiceNowConnector.self),
+        // SIEM
+        ConnectorTypeEntry(SplunkHECConnector.self),
+        ConnectorTypeEntry(ElasticsearchConnector.self),
+        ConnectorTypeEntry(SyslogConnector.self),
+        // Streams and AWS
+        ConnectorTypeEntry(SecurityHubConnector.self),
+        ConnectorTypeEntry(EventBridgeConnector.self),
+        ConnectorTypeEntry(SNSConnector.self),
+        ConnectorTypeEntry(SQSConnector.self),
     ]
 
     public static func type(named kind: String) -> ConnectorTypeEntry? {

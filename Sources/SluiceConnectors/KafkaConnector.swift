@@ -56,7 +56,7 @@ extension KafkaConnector: ConnectorType {
     }
 
     public static func make(name: String, configuration c: Configuration, context: ConnectorContext) throws -> any Connector {
-        var config = context.kafka
+        var config = context.kafka.forProducer
         if let brokers = c.brokers { config["bootstrap.servers"] = brokers }
         for (k, v) in c.properties { config[k] = v }
         let producer = try KafkaProducer(config: config, logger: context.logger.with("connector.name", name))

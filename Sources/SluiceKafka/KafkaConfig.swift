@@ -8,6 +8,24 @@ public struct KafkaConfig: Sendable {
 
     public init(_ properties: [String: String] = [:]) { self.properties = properties }
 
+    /// The same properties without consumer-only ones (`group.id`, `session.timeout.ms`, …):
+    /// one `kafka:` map configures every client, and a producer given consumer properties
+    /// warns about each of them.
+    public var forProducer: KafkaConfig {
+        KafkaConfig(properties.filter { !KafkaConfig.consumerOnly($0.key) })
+    }
+
+    static func consumerOnly(_ key: String) -> Bool {
+        let exact: Set<String> = [
+            "group.id", "group.instance.id", "group.protocol", "group.remote.assignor", "session.timeout.ms",
+            "heartbeat.interval.ms", "partition.assignment.strategy", "max.poll.interval.ms", "auto.offset.reset",
+            "enable.auto.commit", "auto.commit.interval.ms", "enable.auto.offset.store", "isolation.level",
+            "check.crcs", "allow.auto.create.topics", "enable.partition.eof", "queued.min.messages",
+            "queued.max.messages.kbytes", "coordinator.query.interval.ms", "group.protocol.type", "consume.callback.max.messages",
+        ]
+        return exact.contains(key) || key.hasPrefix("fetch.")
+    }
+
     public subscript(key: String) -> String? {
         get { properties[key] }
         set { properties[key] = newValue }

@@ -146,6 +146,14 @@ public final class KafkaConsumer: @unchecked Sendable {
         }
     }
 
+    /// Asks the broker to commit the stored offsets; does not wait for the answer.
+    public func commitAsync() {
+        let err = rd_kafka_commit(handle, nil, 1)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR, err != RD_KAFKA_RESP_ERR__NO_OFFSET {
+            logger.debug("commit request failed", metadata: ["kafka.error": "\(String(cString: rd_kafka_err2name(err)))"])
+        }
+    }
+
     /// Stops fetching from every assigned partition (back-pressure); `resume()` restarts.
     public func pause() {
         guard !isPaused else { return }

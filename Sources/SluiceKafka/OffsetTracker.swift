@@ -34,6 +34,17 @@ public struct OffsetTracker: Sendable {
 
     /// Number of records tracked and not yet settled, across partitions.
     public private(set) var unsettledCount = 0
+    /// Records whose offsets are not committable yet: unsettled, or settled behind an unsettled one.
+    public private(set) var trackedCount = 0
+    /// Records that became committable since the last `markCommitted()`.
+    public private(set) var committableSinceMark = 0
+
+    /// Records a redelivery would repeat if the process died now: tracked ones plus those
+    /// committable but not yet committed. The pipeline caps this number.
+    public var uncommittedCount: Int { trackedCount + committableSinceMark }
+
+    /// The caller committed every committable offset (or asked for it).
+    public mutating func markCommitted() { committableSinceMark = 0 }
 
     /// Starts tracking a record. Offsets of a partition must be tracked in increasing order;
     /// an offset at or below the last tracked one (a re-fetch after a seek) restarts the partition.
@@ -41,10 +52,12 @@ public struct OffsetTracker: Sendable {
         var state = partitions[partition] ?? newState()
         if let last = state.entries.last, offset <= last.offset {
             unsettledCount -= state.entries.lazy.filter { !$0.settled }.count
+            trackedCount -= state.entries.count
             state = newState()
         }
         state.entries.append(Entry(offset: offset, settled: false))
         unsettledCount += 1
+        trackedCount += 1
         partitions[partition] = state
         return Ticket(partition: partition, offset: offset, generation: state.generation)
     }
@@ -59,6 +72,8 @@ public struct OffsetTracker: Sendable {
         var advanced: Int64?
         while let first = state.entries.first, first.settled {
             state.entries.removeFirst()
+            trackedCount -= 1
+            committableSinceMark += 1
             advanced = first.offset + 1
         }
         if let advanced { state.watermark = advanced }
@@ -74,6 +89,7 @@ public struct OffsetTracker: Sendable {
         for p in revoked {
             if let state = partitions.removeValue(forKey: p) {
                 unsettledCount -= state.entries.lazy.filter { !$0.settled }.count
+                trackedCount -= state.entries.count
             }
         }
     }

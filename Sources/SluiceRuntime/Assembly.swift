@@ -61,4 +61,13 @@ public struct LoadedConfiguration: Sendable {
         if !problems.isEmpty { throw Diagnostics(problems) }
         return LoadedConfiguration(routes: routes, table: table!, connectors: connectors, playbooks: playbooks, renderers: renderers)
     }
+
+    /// What target `target` of the route named `route` would receive for `event`: its rendered
+    /// template (the route's, the instance's, or the connector type's default) or the event
+    /// itself. nil when there is no such route or target. Used by `sluice test`.
+    public func previewPayload(route: String, target: Int, event: JSON) -> String? {
+        guard let i = table.routes.firstIndex(where: { $0.name == route }), target < renderers[i].count else { return nil }
+        guard let renderer = renderers[i][target] else { return event.serialized() }
+        return String(decoding: renderer.render(event, summary: FindingSummary(event: event)), as: UTF8.self)
+    }
 }

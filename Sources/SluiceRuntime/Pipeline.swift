@@ -7,7 +7,9 @@ import Synchronization
 
 /// Limits and deadlines of a run.
 public struct PipelineOptions: Sendable {
-    /// Records whose work is unsettled, at most. At the cap the consumer pauses its partitions.
+    /// Records consumed and not yet committed, at most: those whose work is unsettled, those
+    /// settled behind them, and those settled since the last commit. At the cap the consumer
+    /// pauses its partitions, so a crash redelivers (duplicates) at most this many records.
     public var maxInFlight = 2000
     /// Below this many the consumer resumes.
     public var resumeBelow: Int { max(1, maxInFlight / 2) }
@@ -64,9 +66,20 @@ public final class Pipeline: Sendable {
         }
         var fatal: KafkaError?
         var lastWarning = ContinuousClock.now - .seconds(60)
+        var lastCommit = ContinuousClock.now
+        // Commit as soon as a quarter of the cap became committable (or every 200 ms), so the
+        // uncommitted window — what a crash would redeliver — stays within the cap.
+        let commitEvery = max(1, options.maxInFlight / 4)
         while !stopping.isStopped {
             flushStores(consumer)
-            let n = inFlight.load(ordering: .relaxed)
+            let (uncommitted, sinceCommit) = tracker.withLock { ($0.uncommittedCount, $0.committableSinceMark) }
+            if sinceCommit >= commitEvery || (sinceCommit > 0 && ContinuousClock.now - lastCommit >= .milliseconds(200)) {
+                tracker.withLock { $0.markCommitted() }
+                flushStores(consumer)  // what settled since the count was read goes too
+                consumer.commitAsync()
+                lastCommit = .now
+            }
+            let n = max(uncommitted, inFlight.load(ordering: .relaxed))
             if !consumer.isPaused, n >= options.maxInFlight {
                 consumer.pause()
                 logger.debug("in-flight cap reached: paused fetching", metadata: ["sluice.in_flight": "\(n)"])
@@ -171,6 +184,7 @@ public final class Pipeline: Sendable {
     /// waits for those to be written.
     private func drain(_ tick: () -> Void) {
         let deadline = ContinuousClock.now + options.drainTimeout
+        for lane in lanes { lane.flush() }  // partial batches go now, not after max_wait
         if inFlightCount > 0 {
             logger.info("draining in-flight work", metadata: ["sluice.in_flight": "\(inFlightCount)"])
         }

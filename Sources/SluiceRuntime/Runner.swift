@@ -50,7 +50,7 @@ public final class Runner: Sendable {
         // The dead-letter producer: required when consuming Kafka, optional offline.
         var dlqProducer: KafkaProducer?
         if let topic = settings.deadLetterTopic, kafka["bootstrap.servers"] != nil {
-            dlqProducer = try KafkaProducer(config: kafka, logger: logger.with("sluice.part", "dead-letter"))
+            dlqProducer = try KafkaProducer(config: kafka.forProducer, logger: logger.with("sluice.part", "dead-letter"))
             logger.info("dead letters go to \(topic)")
         } else if settings.input == nil {
             throw KafkaError(.config, "a dead-letter topic is required when consuming Kafka (--dead-letter-topic or dead_letter_topic:)")

@@ -155,6 +155,23 @@ func uniqueName(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.pre
     }
 }
 
+@Suite struct MotoServerTests {
+    @Test func ownServerResetsAndStopsOnSIGTERM() async throws {
+        let moto = try MotoServer()
+        let http = HTTPClient()
+        defer { http.shutdown() }
+        let aws = motoClient(moto, http: http)
+        _ = try await aws.json(.sqs, operation: "CreateQueue", body: ["QueueName": "before-reset"])
+        #expect(try await aws.json(.sqs, operation: "ListQueues", body: [:])["QueueUrls"]?.arrayValue?.count == 1)
+        try moto.reset()
+        #expect(try await aws.json(.sqs, operation: "ListQueues", body: [:])["QueueUrls"]?.arrayValue?.count ?? 0 == 0)
+        let started = ContinuousClock.now
+        moto.stop()
+        #expect(ContinuousClock.now - started < .milliseconds(1500))  // SIGTERM worked: no SIGKILL after the 2 s grace
+        #expect(LoopbackPort.connect(moto.port) == nil)
+    }
+}
+
 /// The `AWSError` a call throws, or nil (recorded as an issue) when it succeeds.
 func failure<T>(_ call: () async throws -> T) async -> AWSError? {
     do {
@@ -181,6 +198,7 @@ final class CountingProvider: AWSCredentialsProvider {
 @Suite struct AWSWirePartsTests {
     @Test func formEncodingEscapesLikeSigV4() {
         #expect(AWSClient.formEncode([("Action", "Publish"), ("Message", "a b&c=d/é~")]) == "Action=Publish&Message=a%20b%26c%3Dd%2F%C3%A9~")
+        #expect(AWSClient.formEncode(AWSClient.queryList("InstanceId", ["i-1", "i-2"])) == "InstanceId.1=i-1&InstanceId.2=i-2")
     }
 
     @Test func xmlTreePathLookUps() throws {

@@ -102,7 +102,11 @@ func callerARN(_ credentials: any AWSCredentialsProvider, moto: MotoServer, http
 
         let missing = DefaultCredentialsChain.make(profile: "nope", region: "us-east-1", http: http, environment: env)
         let e = await failure { try await missing.credentials() }
-        #expect(e?.kind == .credentials && e?.isRetriable == false && e?.message.contains("'nope'") == true)
+        #expect(e?.kind == .configuration && e?.isRetriable == false && e?.message.contains("'nope'") == true)
+        // AWS_PROFILE naming a missing profile stops the chain too (no silent fall-through to another identity).
+        let misnamed = DefaultCredentialsChain.make(region: "us-east-1", http: http, environment: env.merging(["AWS_PROFILE": "nope"]) { $1 }
+            .filter { $0.key != "AWS_ACCESS_KEY_ID" })
+        #expect(await failure { try await misnamed.credentials() }?.kind == .configuration)
     }
 
     @Test func webIdentityTokenThroughMotoSTS() async throws {
@@ -161,6 +165,44 @@ func callerARN(_ credentials: any AWSCredentialsProvider, moto: MotoServer, http
         let moto = try MotoServer.shared()
         let arn = try await callerARN(chain, moto: moto, http: http)
         #expect(arn?.hasPrefix("arn:aws:") == true)
+    }
+
+    @Test func containerCredentialsForECSAndEKSPodIdentity() async throws {
+        let agent = try WebhookReceiver(status: 200)
+        defer { agent.stop() }
+        try await agent.setStatus(200, body: """
+            {"AccessKeyId": "ASIACONTAINER", "SecretAccessKey": "container-secret", "Token": "container-token",
+             "Expiration": "2099-01-01T00:00:00Z", "RoleArn": "arn:aws:iam::111122223333:role/sluice-task"}
+            """)
+        let home = try TemporaryHome()
+        defer { home.remove() }
+        let tokenFile = try home.write("eks-pod-identity-token", "pod-identity-token\n")
+        let http = HTTPClient()
+        defer { http.shutdown() }
+        // EKS Pod Identity: a full URI and a token file (read on each fetch).
+        let env = home.environment(["AWS_CONTAINER_CREDENTIALS_FULL_URI": agent.url + "/v1/credentials",
+                                    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": tokenFile,
+                                    "AWS_CONTAINER_AUTHORIZATION_TOKEN": "ignored-when-the-file-is-set"])
+        let c = try await DefaultCredentialsChain.make(region: "eu-west-1", http: http, environment: env).credentials()
+        #expect(c.accessKeyID == "ASIACONTAINER" && c.sessionToken?.value == "container-token")
+        #expect(c.source == "container credentials (arn:aws:iam::111122223333:role/sluice-task)")
+        #expect(c.expiration == ISO8601.date("2099-01-01T00:00:00Z"))
+        let r = try #require(try agent.records().last)
+        #expect(r.method == "GET" && r.path == "/v1/credentials" && r.header("Authorization") == "pod-identity-token")
+
+        // The environment comes first; the container endpoint before instance metadata.
+        let withKeys = env.merging(["AWS_ACCESS_KEY_ID": "AKIAENV", "AWS_SECRET_ACCESS_KEY": "s"]) { $1 }
+        #expect(try await DefaultCredentialsChain.make(region: "eu-west-1", http: http, environment: withKeys).credentials().source == "environment")
+
+        // Plain HTTP elsewhere than loopback or the agents' addresses is refused.
+        #expect(ContainerCredentialsProvider.isAllowed("http://169.254.170.2/v2/credentials/abc"))
+        #expect(ContainerCredentialsProvider.isAllowed("http://[fd00:ec2::23]/v1/credentials"))
+        #expect(ContainerCredentialsProvider.isAllowed("https://creds.example.com/x"))
+        #expect(!ContainerCredentialsProvider.isAllowed("http://creds.example.com/x"))
+        let remote = DefaultCredentialsChain.make(region: "eu-west-1", http: http,
+                                                  environment: home.environment(["AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://10.0.0.1/creds"]))
+        let e = await failure { try await remote.credentials() }
+        #expect(e?.kind == .configuration)
     }
 
     @Test func noCredentialsAnywhere() async throws {

@@ -35,19 +35,6 @@ import SluiceTestSupport
         return text.split(separator: "\n").map { Array($0.utf8) }
     }
 
-    static func countDeadLetters(_ broker: TansuBroker, topic: String, expect: Int) throws -> [KafkaRecord] {
-        let consumer = try KafkaConsumer(
-            config: broker.clientConfig(TansuBroker.consumerTuning.merging(["group.id": "dlq-reader-\(UUID().uuidString)"]) { $1 }),
-            topics: [topic], logger: Logger(label: "test"))
-        defer { consumer.close() }
-        var out: [KafkaRecord] = []
-        let deadline = Date().addingTimeInterval(30)
-        while out.count < expect, Date() < deadline {
-            if case .record(let r) = consumer.poll(timeoutMs: 200) { out.append(r) }
-        }
-        return out
-    }
-
     @Test func findingsAreDeliveredAndGarbageIsDeadLettered() async throws {
         let broker = try TansuBroker()
         defer { broker.stop() }
@@ -79,7 +66,7 @@ import SluiceTestSupport
         while receiver.count < good, Date() < deadline { try await Task.sleep(for: .milliseconds(200)) }
         #expect(receiver.count == good)
 
-        let letters = try Self.countDeadLetters(broker, topic: "dlq", expect: 4)
+        let letters = try readTopic(broker, topic: "dlq", expect: 4)
         #expect(letters.count == 4)
         let reasons = letters.compactMap { $0.headers.first { $0.name == "sluice-reason" }?.stringValue }
         #expect(Set(reasons).isSubset(of: ["not_json", "invalid_utf8"]))

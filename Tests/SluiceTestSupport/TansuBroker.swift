@@ -40,9 +40,9 @@ public final class TansuBroker: @unchecked Sendable {
             let log = FileManager.default.temporaryDirectory.appendingPathComponent("tansu-\(port)-\(UUID().uuidString.prefix(8)).log")
             _ = FileManager.default.createFile(atPath: log.path, contents: nil)
             let p = Process()
-            p.executableURL = tansu
             let url = "tcp://127.0.0.1:\(port)"
-            p.arguments = ["broker", "--listener-url", url, "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ChildProcess.unblockingSignals + [tansu.path, "broker", "--listener-url", url, "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
             let handle = try FileHandle(forWritingTo: log)
             p.standardOutput = handle
             p.standardError = handle
@@ -133,8 +133,16 @@ public enum LoopbackPort {
     }
 }
 
-/// Stopping child servers: SIGTERM, a grace period, then SIGKILL (Tansu ignores SIGTERM).
+/// Stopping child servers: SIGTERM, a grace period, then SIGKILL.
 public enum ChildProcess {
+    /// A prefix for `/usr/bin/env` arguments that execs the command with SIGTERM and SIGINT
+    /// unblocked: a test runner's threads may block them, and exec keeps the mask, so a child
+    /// would ignore `stop()`'s SIGTERM and only die by SIGKILL after the grace period.
+    public static let unblockingSignals = [
+        "python3", "-c",
+        "import os, signal, sys; signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT}); os.execv(sys.argv[1], sys.argv[1:])",
+    ]
+
     public static func stop(_ process: Process, grace: Double = 2) {
         guard process.isRunning else { return }
         kill(process.processIdentifier, SIGTERM)

@@ -134,6 +134,13 @@ public final class WebhookReceiver: Sendable {
         try control("POST", "/_control/reset", body: Data())
     }
 
+    /// Every request answered since this server process started, accepted or not (a 503 too).
+    public func totalRequests() throws -> Int {
+        let body = try control("GET", "/_control/count", body: Data())
+        let o = try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any]
+        return (o?["total"] as? NSNumber)?.intValue ?? 0
+    }
+
     /// Requests that broke the vendor's contract (`vendor:` receivers), one message each.
     public func violations() throws -> [String] {
         guard let data = FileManager.default.contents(atPath: recordFile.path + ".violations") else { return [] }

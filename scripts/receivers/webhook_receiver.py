@@ -11,7 +11,8 @@ and answered with the configured status (--status, 204 by default).
 Control API on the same server, never recorded:
   POST /_control/status  {"status": 400, "body": "...", "retry_after": 2, "delay_ms": 0}
                          changes the answer (and an added delay) for the requests that follow
-  GET  /_control/count   -> {"count": N}   requests recorded so far (by this process)
+  GET  /_control/count   -> {"count": N, "total": T}   requests recorded (accepted) and answered
+                         in all, so far (by this process)
   POST /_control/reset   empties the record file and restores the startup answer
 
 Vendor contracts: --vendor NAME loads scripts/receivers/vendors/NAME.py, which checks every
@@ -45,6 +46,7 @@ lock = threading.Lock()
 defaults = {"status": 204, "body": "", "retry_after": None, "delay_ms": 0, "forced": False}
 state = dict(defaults)
 count = 0
+total = 0            # every request answered, accepted or not
 record_file = None
 violations_file = None
 vendor = None        # the --vendor module
@@ -93,13 +95,14 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def _handle(self):
-        global count
+        global count, total
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         if self.path.startswith("/_control/"):
             return self._control(body)
         with lock:
             s = dict(state)
+            total += 1
         if s["delay_ms"]:
             time.sleep(s["delay_ms"] / 1000)
         status = int(s["status"])
@@ -150,7 +153,7 @@ class Handler(BaseHTTPRequestHandler):
             return v.status, v.body, []
 
     def _control(self, body):
-        global count
+        global count, total
         if self.path == "/_control/status":
             try:
                 update = json.loads(body or b"{}")
@@ -166,11 +169,12 @@ class Handler(BaseHTTPRequestHandler):
             return self._reply(200, text.encode(), [("Content-Type", "application/json")])
         if self.path == "/_control/count":
             with lock:
-                n = count
-            return self._reply(200, json.dumps({"count": n}).encode(), [("Content-Type", "application/json")])
+                n, t = count, total
+            return self._reply(200, json.dumps({"count": n, "total": t}).encode(), [("Content-Type", "application/json")])
         if self.path == "/_control/reset":
             with lock:
                 count = 0
+                total = 0
                 record_file.seek(0)
                 record_file.truncate()
                 state.clear()

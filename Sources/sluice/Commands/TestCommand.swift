@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SluiceCore
+import SluiceRuntime
 
 /// `sluice test`: which routes an event would take, and why — without sending anything.
 struct TestCommand: AsyncParsableCommand {
@@ -10,7 +11,9 @@ struct TestCommand: AsyncParsableCommand {
         discussion: """
             Nothing is sent. Routes are loaded and validated as `sluice run` would; a route whose \
             pattern matched but whose suppression also matched is listed as suppressed. Targets show \
-            their rendered template (or input transformer), or the event itself when they have none.
+            their rendered payload: the route's template or input transformer, else the connector \
+            instance's template or its type's default (Slack blocks, a PagerDuty event…), else the \
+            event itself.
             """)
 
     @Option(name: .long, help: ArgumentHelp("JSON file holding the event (a finding in its EventBridge envelope); - for stdin.", valueName: "file"))
@@ -54,6 +57,20 @@ struct TestCommand: AsyncParsableCommand {
             CLIFiles.fail("warning: compiled and reference matchers disagree (\(fast) vs \(explained.map(\.route))); please report this event")
         }
         let connectorDirectoryExists = FileManager.default.fileExists(atPath: connectors)
+        // With connectors, previews use each connector's own template as `sluice run` would.
+        var configuration: LoadedConfiguration?
+        if connectorDirectoryExists {
+            do {
+                configuration = try LoadedConfiguration.load(routesDirectory: routes, connectorsDirectory: connectors,
+                                                             environment: ProcessInfo.processInfo.environment)
+            } catch {
+                CLIFiles.fail("note: connectors not used for previews (sluice validate explains): \(error.items.first?.description ?? "")")
+            }
+        }
+        func preview(_ route: Route, _ j: Int) -> String {
+            configuration?.previewPayload(route: route.name, target: j, event: eventJSON)
+                ?? TargetPreview.payload(for: route.targets[j], event: eventJSON)
+        }
 
         if json {
             var matches: [JSON] = []
@@ -62,8 +79,8 @@ struct TestCommand: AsyncParsableCommand {
                 let fields: [JSON] = m.fields.map { f in
                     .object([(key: "path", value: .string(f.path)), (key: "value", value: f.value ?? .null), (key: "absent", value: .bool(f.value == nil))])
                 }
-                let targets: [JSON] = route.targets.map { t in
-                    .object([(key: "connector", value: .string(t.connector)), (key: "payload", value: .string(TargetPreview.payload(for: t, event: eventJSON)))])
+                let targets: [JSON] = route.targets.enumerated().map { j, t in
+                    .object([(key: "connector", value: .string(t.connector)), (key: "payload", value: .string(preview(route, j)))])
                 }
                 matches.append(.object([
                     (key: "route", value: .string(route.name)),
@@ -91,9 +108,9 @@ struct TestCommand: AsyncParsableCommand {
                 print("    \(f.path) = \(f.value.map { $0.serialized() } ?? "(absent)")")
             }
             print("  targets:")
-            for t in route.targets {
-                print("    → \(t.connector)\(t.template == nil ? " (the event as is)" : ""):")
-                for line in TargetPreview.payload(for: t, event: eventJSON).split(separator: "\n", omittingEmptySubsequences: false) {
+            for (j, t) in route.targets.enumerated() {
+                print("    → \(t.connector):")
+                for line in preview(route, j).split(separator: "\n", omittingEmptySubsequences: false) {
                     print("        \(line)")
                 }
             }

@@ -1,0 +1,75 @@
+import Foundation
+import SluiceCore
+import SluiceHTTP
+
+/// The task role of an ECS task (or Fargate) and EKS Pod Identity credentials, from the
+/// container credentials endpoint the agent sets up:
+/// - `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`: a path on `http://169.254.170.2` (ECS);
+/// - `AWS_CONTAINER_CREDENTIALS_FULL_URI`: a full URL (EKS Pod Identity uses
+///   `http://169.254.170.23/v1/credentials`), plain HTTP allowed only to loopback and the
+///   agents' link-local addresses, as the SDKs require;
+/// - the `Authorization` header from `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` (read on every
+///   fetch: it rotates) or `AWS_CONTAINER_AUTHORIZATION_TOKEN`.
+public struct ContainerCredentialsProvider: AWSCredentialsProvider {
+    public static let ecsHost = "http://169.254.170.2"
+    public let url: String
+    let tokenFile: String?
+    let token: Secret?
+    let http: HTTPClient
+
+    /// From the environment; nil when neither URI variable is set.
+    public init?(environment: [String: String], http: HTTPClient) {
+        if let relative = environment["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"], !relative.isEmpty {
+            url = Self.ecsHost + (relative.hasPrefix("/") ? relative : "/" + relative)
+        } else if let full = environment["AWS_CONTAINER_CREDENTIALS_FULL_URI"], !full.isEmpty {
+            url = full
+        } else {
+            return nil
+        }
+        tokenFile = environment["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        token = environment["AWS_CONTAINER_AUTHORIZATION_TOKEN"].flatMap { $0.isEmpty ? nil : Secret($0) }
+        self.http = http
+    }
+
+    /// Plain HTTP only to loopback or the ECS / EKS agents; HTTPS anywhere.
+    public static func isAllowed(_ url: String) -> Bool {
+        if url.hasPrefix("https://") { return true }
+        guard url.hasPrefix("http://") else { return false }
+        let authority = url.dropFirst("http://".count).prefix { $0 != "/" }
+        let host = authority.hasPrefix("[") ? String(authority.dropFirst().prefix { $0 != "]" }) : String(authority.prefix { $0 != ":" })
+        return host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "169.254.170.2" || host == "169.254.170.23"
+            || host.lowercased() == "fd00:ec2::23"
+    }
+
+    public func credentials() async throws(AWSError) -> AWSCredentials {
+        guard Self.isAllowed(url) else {
+            throw .configuration("container credentials URL \(HTTPRequest.redactURL(url)) must be HTTPS, loopback or the ECS/EKS agent")
+        }
+        var headers: [(name: String, value: String)] = [("Accept", "application/json")]
+        if let tokenFile {
+            guard let data = FileManager.default.contents(atPath: tokenFile) else {
+                throw .credentials("cannot read the container authorization token file \(tokenFile)", retriable: true)
+            }
+            headers.append(("Authorization", String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)))
+        } else if let token {
+            headers.append(("Authorization", token.value))
+        }
+        let response: HTTPResponse
+        do {
+            response = try await http.execute(HTTPRequest(method: "GET", url: url, headers: headers, timeout: .seconds(5), connectTimeout: .seconds(2), proxy: ""))
+        } catch {
+            throw .credentials("the container credentials endpoint is unreachable: \(error)", retriable: error.isRetriable)
+        }
+        guard response.status == 200 else {
+            throw .credentials("the container credentials endpoint answered HTTP \(response.status)",
+                               retriable: response.status >= 500 || response.status == 429)
+        }
+        guard let json = try? JSON.parse(response.bodyText), let id = json["AccessKeyId"]?.stringValue,
+              let secret = json["SecretAccessKey"]?.stringValue else {
+            throw .credentials("the container credentials endpoint returned no credentials", retriable: true)
+        }
+        return AWSCredentials(accessKeyID: id, secretAccessKey: Secret(secret), sessionToken: json["Token"]?.stringValue.map(Secret.init),
+                              expiration: json["Expiration"]?.stringValue.flatMap(ISO8601.date),
+                              source: "container credentials\(json["RoleArn"]?.stringValue.map { " (\($0))" } ?? "")")
+    }
+}

@@ -1,0 +1,342 @@
+import Foundation
+import SluiceAWS
+import SluiceCore
+
+/// `aws-securityhub`: imports findings into AWS Security Hub (`BatchImportFindings`), each
+/// GuardDuty finding mapped to the AWS Security Finding Format (ASFF). A payload that already
+/// is ASFF (a template that renders one, with `SchemaVersion`) is imported as it is.
+///
+/// The finding's ARN is the ASFF `Id`, so a later update of the same GuardDuty finding updates
+/// the Security Hub finding. Findings Security Hub rejects (`FailedFindings`) are permanent,
+/// one by one; throttling and 5xx retry the batch. Batches hold at most 100 findings and 240 KB.
+///
+/// ```yaml
+/// name: security-hub
+/// type: aws-securityhub
+/// region: eu-west-1                 # else AWS_REGION / AWS_DEFAULT_REGION / the profile's
+/// product_arn: arn:aws:securityhub:eu-west-1:111122223333:product/111122223333/default
+/// account_id: "111122223333"        # for the default product_arn; default: the finding's account
+/// endpoint: http://127.0.0.1:5000   # optional override
+/// profile: security                 # optional; or credentials:/assume_role: (see AWSSettings)
+/// batch: {max_items: 100, max_wait: 1s}
+/// ```
+public final class SecurityHubConnector: BatchingConnector {
+    public struct Configuration: Sendable {
+        var aws: AWSSettings
+        var productARN: String?
+        var accountID: String?
+    }
+
+    /// BatchImportFindings' limits: 100 findings and 240 KB per call.
+    static let maxFindings = 100
+    static let maxBytes = 240 * 1024
+
+    let configuration: Configuration
+    let client: AWSClient
+
+    init(configuration: Configuration, client: AWSClient) {
+        self.configuration = configuration
+        self.client = client
+    }
+
+    public func deliver(_ delivery: Delivery, completion: @escaping @Sendable (DeliveryOutcome) -> Void) {
+        deliver(batch: [delivery]) { completion($0.first ?? .permanent("no outcome")) }
+    }
+
+    public func deliver(batch: [Delivery], completion: @escaping @Sendable ([DeliveryOutcome]) -> Void) {
+        // The margin leaves room for `{"Findings":[…]}` around the findings.
+        AWSConnectorSupport.attempt(batch: batch, completion: completion, maxItems: Self.maxFindings, maxBytes: Self.maxBytes - 64,
+                                    entry: { [self] in asff(for: $0) }, size: { $0.serialized().count }) { [client] (findings) async throws(AWSError) in
+            let answer = try await client.rest(.securityHub, method: "POST", path: "/findings/import", body: ["Findings": JSONBuilder.list(findings)])
+            let failed = Self.failedFindings(answer)
+            return findings.map { f in
+                failed[f.string("Id") ?? ""].map { DeliveryOutcome.rejectedEntry(code: $0.code, message: $0.message) } ?? .delivered
+            }
+        }
+    }
+
+    /// `FailedFindings` by finding id.
+    static func failedFindings(_ answer: JSON) -> [String: (code: String, message: String)] {
+        var out: [String: (code: String, message: String)] = [:]
+        for f in answer["FailedFindings"]?.arrayValue ?? [] {
+            guard let id = f["Id"]?.stringValue else { continue }
+            out[id] = (f["ErrorCode"]?.stringValue ?? "Failed", f["ErrorMessage"]?.stringValue ?? "rejected by Security Hub")
+        }
+        return out
+    }
+
+    /// The ASFF finding for one delivery (pure: tested without a server).
+    func asff(for delivery: Delivery) -> Result<JSONBuilder, PayloadRejection> {
+        guard let event = try? JSON.parse(String(decoding: delivery.payload, as: UTF8.self)) else {
+            return .failure(PayloadRejection( "the payload is not JSON"))
+        }
+        if event["SchemaVersion"] != nil { return .success(JSONBuilder(event)) }
+        guard let finding = ASFFMapping(event: event, region: client.region, productARN: configuration.productARN,
+                                        accountID: configuration.accountID, route: delivery.route) else {
+            return .failure(PayloadRejection( "the payload is neither a GuardDuty finding nor an ASFF finding"))
+        }
+        return .success(finding.build())
+    }
+}
+
+/// GuardDuty finding → ASFF (AWS Security Hub User Guide, "AWS Security Finding Format").
+/// Required attributes: SchemaVersion, Id, ProductArn, GeneratorId, AwsAccountId, Types,
+/// CreatedAt, UpdatedAt, Severity, Title, Description, Resources.
+struct ASFFMapping {
+    let finding: JSON
+    let summary: FindingSummary
+    let region: String
+    let productARN: String
+    let route: String
+
+    init?(event: JSON, region: String, productARN: String?, accountID: String?, route: String) {
+        guard let summary = FindingSummary(event: event) else { return nil }
+        finding = event["detail"] ?? event
+        self.summary = summary
+        self.region = summary.region.isEmpty ? region : summary.region
+        let account = accountID ?? summary.account
+        self.productARN = productARN ?? "arn:\(summary.partition):securityhub:\(region):\(account):product/\(account)/default"
+        self.route = route
+    }
+
+    func build() -> JSONBuilder {
+        let s = summary
+        let out: JSONBuilder = ["SchemaVersion": "2018-10-08"]
+        out.put("Id", s.arn.isEmpty ? s.id : s.arn)
+        out.put("ProductArn", productARN)
+        out.put("GeneratorId", generatorID)
+        out.put("AwsAccountId", s.account)
+        let types: JSONBuilder = [.string(Self.asffType(guardDutyType: s.type))]
+        out["Types"] = types
+        out.put("CreatedAt", s.createdAt)
+        out.put("UpdatedAt", s.updatedAt)
+        out.put("FirstObservedAt", s.firstSeen)
+        out.put("LastObservedAt", s.lastSeen)
+        let severity: JSONBuilder = ["Label": .string(s.severityLabel.rawValue.uppercased()), "Original": .string(Self.number(s.severity))]
+        out["Severity"] = severity
+        out["FindingProviderFields"] = ["Severity": severity.copy(), "Types": types.copy()]
+        out.put("Title", Self.truncate(s.title, 256))
+        out.put("Description", Self.truncate(s.description.isEmpty ? s.title : s.description, 1024))
+        out.put("SourceUrl", s.consoleURL)
+        out.put("CompanyName", "Sluice")
+        out.put("ProductName", "GuardDuty")
+        out["Resources"] = resources()
+        if let p = s.process {
+            let process: JSONBuilder = .object()
+            process.put("Name", p.name)
+            process.put("Path", p.executablePath)
+            if let pid = p.pid { process["Pid"] = .int(pid) }
+            out["Process"] = process
+        }
+        out["RecordState"] = .string(finding.value(atPath: "service.archived")?.boolValue == true ? "ARCHIVED" : "ACTIVE")
+        let fields: JSONBuilder = .object()
+        fields.put("sluice/route", route)
+        fields.put("guardduty/type", s.type)
+        fields.put("guardduty/id", s.id)
+        fields.put("guardduty/count", String(s.count))
+        fields.put("guardduty/resourceRole", finding.value(atPath: "service.resourceRole")?.stringValue)
+        out["ProductFields"] = fields
+        return out
+    }
+
+    /// The detector's ARN (the finding ARN up to `/finding/`), else the finding type.
+    var generatorID: String {
+        if let r = summary.arn.range(of: "/finding/") { return String(summary.arn[..<r.lowerBound]) }
+        return summary.type
+    }
+
+    /// `Execution:Runtime/ReverseShell` → `TTPs/Execution/Execution:Runtime-ReverseShell`: the
+    /// namespace and category from the threat purpose, as GuardDuty's own integration names
+    /// them; the GuardDuty type as the classifier, its `/` turned into `-` (ASFF types have
+    /// exactly three `/`-separated parts).
+    static func asffType(guardDutyType type: String) -> String {
+        let purpose = type.split(separator: ":").first.map(String.init) ?? type
+        let namespace: String
+        switch purpose {
+        case "Backdoor", "CryptoCurrency", "Trojan": namespace = "TTPs/Command and Control"
+        case "Behavior": namespace = type.contains(":IAMUser/") ? "Unusual Behaviors/User" : "Unusual Behaviors/VM"
+        case "CredentialAccess": namespace = "TTPs/Credential Access"
+        case "DefenseEvasion", "Stealth": namespace = "TTPs/Defense Evasion"
+        case "Discovery", "Recon", "PenTest": namespace = "TTPs/Discovery"
+        case "Execution": namespace = "TTPs/Execution"
+        case "Exfiltration": namespace = "Effects/Data Exfiltration"
+        case "Impact": namespace = "TTPs/Impact"
+        case "InitialAccess", "UnauthorizedAccess": namespace = "TTPs/Initial Access"
+        case "Persistence": namespace = "TTPs/Persistence"
+        case "PrivilegeEscalation": namespace = "TTPs/Privilege Escalation"
+        case "Policy": namespace = "Software and Configuration Checks/Policy"
+        default: namespace = "TTPs/\(purpose.isEmpty ? "Other" : purpose)"
+        }
+        return "\(namespace)/\(type.replacingOccurrences(of: "/", with: "-"))"
+    }
+
+    // MARK: Resources
+
+    func resources() -> JSONBuilder {
+        let r = finding["resource"] ?? .object([])
+        let list = JSONBuilder.array()
+        switch summary.resourceType {
+        case "Instance":
+            list.append(ec2Instance(r["instanceDetails"] ?? .object([])))
+        case "EKSCluster":
+            list.append(eksCluster(r["eksClusterDetails"] ?? .object([])))
+            if let c = r["containerDetails"] { list.append(container(c)) }
+        case "ECSCluster":
+            let cluster = r["ecsClusterDetails"] ?? .object([])
+            list.append(ecsCluster(cluster))
+            if let task = cluster["taskDetails"], task["arn"] != nil { list.append(ecsTask(task, clusterARN: cluster["arn"]?.stringValue)) }
+            if let c = r["containerDetails"] { list.append(container(c)) }
+        case "Container":
+            list.append(container(r["containerDetails"] ?? .object([])))
+        case "AccessKey":
+            list.append(accessKey(r["accessKeyDetails"] ?? .object([])))
+        case "S3Bucket":
+            for bucket in r["s3BucketDetails"]?.arrayValue ?? [] { list.append(s3Bucket(bucket)) }
+            if let key = r["accessKeyDetails"], key["accessKeyId"] != nil { list.append(accessKey(key)) }
+        default:
+            break
+        }
+        if list.count == 0 {  // ASFF needs at least one resource
+            list.append(resource("Other", id: summary.resourceID.isEmpty ? (summary.arn.isEmpty ? summary.id : summary.arn) : summary.resourceID))
+        }
+        return list
+    }
+
+    private func resource(_ type: String, id: String, details: JSONBuilder? = nil, tags: JSON? = nil) -> JSONBuilder {
+        let out: JSONBuilder = ["Type": .string(type), "Id": .string(id)]
+        out.put("Partition", summary.partition)
+        out.put("Region", region)
+        if let tags = Self.tags(tags) { out["Tags"] = tags }
+        if let details { out["Details"] = [type: details] }
+        return out
+    }
+
+    private func ec2Instance(_ d: JSON) -> JSONBuilder {
+        let details = Self.strings(from: d, [("Type", "instanceType"), ("ImageId", "imageId"), ("IamInstanceProfileArn", "iamInstanceProfile.arn")])
+        details.put("LaunchedAt", Self.timestamp(d["launchTime"]))
+        let nic = d["networkInterfaces"]?.arrayValue?.first ?? .object([])
+        Self.copyStrings(from: nic, [("VpcId", "vpcId"), ("SubnetId", "subnetId")], to: details)
+        let addresses = [nic["privateIpAddress"]?.stringValue, nic["publicIp"]?.stringValue].compactMap { $0 }
+        if !addresses.isEmpty { details["IpV4Addresses"] = JSONBuilder(.array(addresses.map(JSON.string))) }
+        let id = d["instanceId"]?.stringValue ?? "unknown"
+        return resource("AwsEc2Instance", id: "arn:\(summary.partition):ec2:\(region):\(summary.account):instance/\(id)", details: details, tags: d["tags"])
+    }
+
+    /// A cluster's name and ARN (built from the name when GuardDuty gave none).
+    private func cluster(_ d: JSON, service: String) -> (name: String, arn: String) {
+        let name = d["name"]?.stringValue ?? "unknown"
+        return (name, d["arn"]?.stringValue ?? "arn:\(summary.partition):\(service):\(region):\(summary.account):cluster/\(name)")
+    }
+
+    private func eksCluster(_ d: JSON) -> JSONBuilder {
+        let (name, arn) = cluster(d, service: "eks")
+        let details: JSONBuilder = ["Name": .string(name), "Arn": .string(arn)]
+        details.put("ClusterStatus", d["status"]?.stringValue)
+        return resource("AwsEksCluster", id: arn, details: details, tags: d["tags"])
+    }
+
+    private func ecsCluster(_ d: JSON) -> JSONBuilder {
+        let (name, arn) = cluster(d, service: "ecs")
+        let details: JSONBuilder = ["ClusterArn": .string(arn), "ClusterName": .string(name)]
+        details.put("Status", d["status"]?.stringValue)
+        if let n = d["activeServicesCount"]?.doubleValue { details["ActiveServicesCount"] = .int(Int(n)) }
+        if let n = d["runningTasksCount"]?.doubleValue { details["RunningTasksCount"] = .int(Int(n)) }
+        return resource("AwsEcsCluster", id: arn, details: details, tags: d["tags"])
+    }
+
+    private func ecsTask(_ t: JSON, clusterARN: String?) -> JSONBuilder {
+        let details = Self.strings(from: t, [("TaskDefinitionArn", "definitionArn"), ("Version", "version"), ("StartedBy", "startedBy")])
+        details.put("ClusterArn", clusterARN)
+        details.put("CreatedAt", Self.timestamp(t["createdAt"]))
+        details.put("StartedAt", Self.timestamp(t["startedAt"]))
+        return resource("AwsEcsTask", id: t["arn"]?.stringValue ?? "unknown", details: details, tags: t["tags"])
+    }
+
+    private func container(_ c: JSON) -> JSONBuilder {
+        let details = Self.strings(from: c, [("Name", "name"), ("ImageName", "image"), ("ImageId", "imagePrefix")])
+        if let privileged = c.value(atPath: "securityContext.privileged")?.boolValue { details["Privileged"] = .bool(privileged) }
+        return resource("Container", id: c["id"]?.stringValue ?? c["name"]?.stringValue ?? "unknown", details: details)
+    }
+
+    private func accessKey(_ k: JSON) -> JSONBuilder {
+        let details = Self.strings(from: k, [("AccessKeyId", "accessKeyId"), ("PrincipalId", "principalId"),
+                                             ("PrincipalName", "userName"), ("PrincipalType", "userType")])
+        details.put("AccountId", summary.account)
+        return resource("AwsIamAccessKey", id: "AWS::IAM::AccessKey:\(k["accessKeyId"]?.stringValue ?? "unknown")", details: details)
+    }
+
+    private func s3Bucket(_ b: JSON) -> JSONBuilder {
+        let details = Self.strings(from: b, [("OwnerId", "owner.id")])
+        details.put("CreatedAt", Self.timestamp(b["createdAt"]))
+        if let sse = b.value(atPath: "defaultServerSideEncryption.encryptionType")?.stringValue {
+            details["ServerSideEncryptionConfiguration"] = ["Rules": [["ApplyServerSideEncryptionByDefault": ["SSEAlgorithm": .string(sse)]]]]
+        }
+        let name = b["name"]?.stringValue ?? "unknown"
+        return resource("AwsS3Bucket", id: b["arn"]?.stringValue ?? "arn:\(summary.partition):s3:::\(name)", details: details, tags: b["tags"])
+    }
+
+    /// ASFF detail members from GuardDuty string fields: (ASFF name, dotted GuardDuty path); absent ones are left out.
+    static func strings(from json: JSON, _ fields: [(String, String)]) -> JSONBuilder {
+        let out: JSONBuilder = .object()
+        copyStrings(from: json, fields, to: out)
+        return out
+    }
+
+    static func copyStrings(from json: JSON, _ fields: [(String, String)], to out: JSONBuilder) {
+        for (name, path) in fields { out.put(name, json.value(atPath: path)?.stringValue) }
+    }
+
+    // MARK: Values
+
+    /// GuardDuty tags (`[{key, value}]`) as ASFF's string map.
+    static func tags(_ json: JSON?) -> JSONBuilder? {
+        guard let list = json?.arrayValue, !list.isEmpty else { return nil }
+        let out: JSONBuilder = .object()
+        for t in list {
+            if let k = t["key"]?.stringValue ?? t["Key"]?.stringValue { out[k] = .string(t["value"]?.stringValue ?? t["Value"]?.stringValue ?? "") }
+        }
+        return out.count == 0 ? nil : out
+    }
+
+    /// A timestamp as ASFF wants it: GuardDuty's ISO strings pass, epoch seconds are converted.
+    static func timestamp(_ json: JSON?) -> String? {
+        switch json {
+        case .string(let s)?: return s
+        case .number(let seconds, _)?: return ISO8601.string(Date(timeIntervalSince1970: seconds))
+        default: return nil
+        }
+    }
+
+    /// `8` for 8.0, `5.3` for 5.3.
+    static func number(_ v: Double) -> String { v.rounded() == v ? String(Int(v)) : String(v) }
+
+    static func truncate(_ s: String, _ n: Int) -> String { s.count <= n ? s : String(s.prefix(n - 1)) + "…" }
+}
+
+extension SecurityHubConnector: ConnectorType {
+    public static let kind = "aws-securityhub"
+    public static let summary = "import findings into AWS Security Hub (BatchImportFindings, GuardDuty mapped to ASFF)"
+    public static let payloadFormat = PayloadFormat.json
+    public static let supportsBatching = true
+
+    public static func configuration(from r: MappingReader) -> Configuration? {
+        let aws = AWSSettings.read(from: r)
+        let productARN = r.string("product_arn")
+        if let p = productARN, !(p.hasPrefix("arn:") && p.contains(":product/")) {
+            r.report(r.node("product_arn")!.error("product_arn must be a Security Hub product ARN (arn:aws:securityhub:<region>:<account>:product/<account>/default)"))
+            return nil
+        }
+        let accountID = r.string("account_id")
+        if let a = accountID, a.count != 12 || !a.allSatisfy(\.isNumber) {
+            r.report(r.node("account_id")!.error("account_id must be 12 digits (quote it in YAML)"))
+            return nil
+        }
+        guard var aws else { return nil }
+        if aws.region == nil, let p = productARN { aws.region = AWSConnectorSupport.region(ofARN: p) }
+        return Configuration(aws: aws, productARN: productARN, accountID: accountID)
+    }
+
+    public static func make(name: String, configuration: Configuration, context: ConnectorContext) throws -> any Connector {
+        SecurityHubConnector(configuration: configuration, client: try AWSConnectorSupport.client(configuration.aws, context: context))
+    }
+}

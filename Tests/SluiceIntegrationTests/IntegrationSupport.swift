@@ -1,0 +1,134 @@
+import Foundation
+import Logging
+import SluiceKafka
+import SluiceTestSupport
+import Synchronization
+
+/// A `routes/` + `connectors/` pair in a temporary directory: one route sending every GuardDuty
+/// finding to one connector instance `hook`.
+struct TestConfig {
+    let directory: URL
+    var routes: String { directory.appendingPathComponent("routes").path }
+    var connectors: String { directory.appendingPathComponent("connectors").path }
+
+    /// `connector` is the YAML of the instance (without `name:`); the default is a webhook to `url`.
+    init(connector: String) throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-it-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("routes"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("connectors"), withIntermediateDirectories: true)
+        try """
+        name: all-findings
+        match: {"source": ["aws.guardduty"]}
+        targets: [hook]
+        """.write(to: directory.appendingPathComponent("routes/all.yaml"), atomically: true, encoding: .utf8)
+        try ("name: hook\n" + connector).write(to: directory.appendingPathComponent("connectors/hook.yaml"), atomically: true, encoding: .utf8)
+    }
+
+    static func webhook(_ url: String, extra: String = "retry: {attempts: 3, backoff: 50ms, max_backoff: 200ms}") throws -> TestConfig {
+        try TestConfig(connector: "type: webhook\nurl: \(url)/hook\ntimeout: 2s\n\(extra)\n")
+    }
+
+    func remove() { try? FileManager.default.removeItem(at: directory) }
+}
+
+/// The `sluice` binary built beside the test bundle, run as a child process.
+final class SluiceProcess: @unchecked Sendable {
+    // @unchecked: `process` is replaced only by `restart`, which the test calls from one task.
+    static var binary: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sluice")
+    }
+
+    let arguments: [String]
+    let log: URL
+    private(set) var process: Process
+
+    init(_ arguments: [String]) throws {
+        self.arguments = arguments
+        log = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-run-\(UUID().uuidString.prefix(8)).log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        process = try Self.launch(arguments, log: log)
+    }
+
+    /// `sluice run` consuming `topic` from `broker` in group `group`, dead letters to `dlq`.
+    convenience init(broker: TansuBroker, topic: String, group: String, dlq: String, config: TestConfig, extra: [String] = []) throws {
+        try self.init(["run", "--brokers", broker.bootstrap, "--topic", topic, "--group", group, "--dead-letter-topic", dlq,
+                       "--routes", config.routes, "--connectors", config.connectors,
+                       "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500", "--log-level", "warning"] + extra)
+    }
+
+    private static func launch(_ arguments: [String], log: URL) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ChildProcess.unblockingSignals + [binary.path] + arguments
+        let handle = try FileHandle(forWritingTo: log)
+        handle.seekToEndOfFile()
+        p.standardOutput = handle
+        p.standardError = handle
+        try p.run()
+        return p
+    }
+
+    var pid: Int32 { process.processIdentifier }
+
+    /// SIGKILL, as the OOM killer or a node failure would: no drain, no commit.
+    func killHard() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    func restart() throws {
+        if process.isRunning { killHard() }
+        process = try Self.launch(arguments, log: log)
+    }
+
+    /// SIGTERM and wait for the clean exit; returns the exit status.
+    func terminate(timeout: Double = 60) -> Int32 {
+        kill(process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning, Date() < deadline { usleep(20_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// Resident set size in KiB (from /proc), nil once the process is gone.
+    var rssKiB: Int? {
+        guard let text = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return nil }
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+    }
+
+    var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+
+    func stop() {
+        if process.isRunning { killHard() }
+        try? FileManager.default.removeItem(at: log)
+    }
+}
+
+extension WebhookReceiver {
+    /// Finding ids of the requests received (the X-Sluice-Finding-Id header).
+    func receivedFindingIDs() throws -> [String] {
+        try records().compactMap { $0.header("X-Sluice-Finding-Id") }
+    }
+
+    /// Waits until `count` requests were recorded or `timeout` passes.
+    func waitForCount(_ count: Int, timeout: Double) async throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while self.count < count, Date() < deadline { try await Task.sleep(for: .milliseconds(200)) }
+    }
+}
+
+/// Reads every record of `topic` from the start until `expect` arrived or `timeout` passed.
+func readTopic(_ broker: TansuBroker, topic: String, expect: Int, timeout: Double = 30) throws -> [KafkaRecord] {
+    let consumer = try KafkaConsumer(
+        config: broker.clientConfig(TansuBroker.consumerTuning.merging(["group.id": "reader-\(UUID().uuidString)"]) { $1 }),
+        topics: [topic], logger: Logger(label: "test"))
+    defer { consumer.close() }
+    var out: [KafkaRecord] = []
+    let deadline = Date().addingTimeInterval(timeout)
+    while out.count < expect, Date() < deadline {
+        if case .record(let r) = consumer.poll(timeoutMs: 200) { out.append(r) }
+    }
+    return out
+}
