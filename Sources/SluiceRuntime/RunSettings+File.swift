@@ -1,4 +1,5 @@
 import Foundation
+import SluiceActions
 import SluiceCore
 
 extension RunSettings {
@@ -17,6 +18,8 @@ extension RunSettings {
     /// max_depth: 64
     /// kafka:                     # any librdkafka property, passed through
     ///   security.protocol: SASL_SSL
+    /// actions:                   # playbooks: see ActionSettings (dry_run, topics, guards, aws, kubernetes)
+    ///   dry_run: true
     /// ```
     public static func load(configFile path: String, environment: [String: String]) throws(Diagnostics) -> RunSettings {
         let text: String
@@ -39,6 +42,7 @@ extension RunSettings {
         if let n = r.int("max_message_bytes", min: 64) { s.pipeline.maxMessageBytes = n }
         if let n = r.int("max_depth", min: 2) { s.pipeline.maxDepth = n }
         if let props = r.stringMap("kafka") { for (k, v) in props { s.kafka[k] = v } }
+        if let a = r.nested("actions", what: "actions") { s.actions = ActionSettings.read(a) }
         let problems = r.finish()
         if !problems.isEmpty { throw Diagnostics(problems) }
         return s

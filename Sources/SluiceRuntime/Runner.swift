@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import SluiceActions
 import SluiceConnectors
 import SluiceCore
 import SluiceHTTP
@@ -19,6 +20,8 @@ public struct RunSettings: Sendable {
     /// Read NDJSON from this file (`-` = stdin) instead of Kafka.
     public var input: String?
     public var pipeline = PipelineOptions()
+    /// Playbook settings (`actions:`): dry run, audit and approvals topics, guards, AWS, Kubernetes.
+    public var actions = ActionSettings()
 
     public init() {}
 }
@@ -66,11 +69,14 @@ public final class Runner: Sendable {
                 deadLetters: deadLetters, stats: stats, stopping: stopping, logger: logger)
         }
         let definitionsByName = Dictionary(loaded.connectors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let playbooks = try PlaybookLane.make(loaded: loaded, settings: settings.actions, kafka: kafka, http: http, environment: environment,
+                                              deadLetters: deadLetters, stats: stats, stopping: stopping, logger: logger)
         let targets = loaded.table.routes.enumerated().map { i, route in
             route.targets.enumerated().map { j, t in BoundTarget(lane: lanesByName[t.connector]!, renderer: loaded.renderers[i][j], usesSummary: definitionsByName[t.connector]?.usesSummary ?? false) }
+                + (loaded.playbooks[route.name] != nil ? [BoundTarget(lane: playbooks!.lane, renderer: nil, usesSummary: false)] : [])
         }
         let pipeline = Pipeline(
-            plan: RoutingPlan(table: loaded.table, targets: targets), lanes: Array(lanesByName.values),
+            plan: RoutingPlan(table: loaded.table, targets: targets), lanes: Array(lanesByName.values) + (playbooks.map { [$0.lane] } ?? []),
             deadLetters: deadLetters, options: settings.pipeline, stats: stats, stopping: stopping, logger: logger)
         logger.info("routing", metadata: [
             "sluice.routes": "\(loaded.table.routes.count)", "sluice.connectors": "\(lanesByName.count)",
@@ -100,6 +106,7 @@ public final class Runner: Sendable {
                 logger: logger))
         try await group.run()
         for lane in lanesByName.values { lane.connector.shutdown() }
+        playbooks?.close()
         dlqProducer?.close()
         return stats
     }

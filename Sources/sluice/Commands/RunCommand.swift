@@ -35,6 +35,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical (default: info).") var logLevel: String = "info"
     @Flag(name: .customLong("log-json"), help: "Write logs as JSON lines.") var logJSON = false
     @Flag(name: .long, help: "Print the delivery summary as a table on exit.") var summary = false
+    @Flag(name: .customLong("dry-run-actions"), help: "Playbooks log and audit what they would do, and do nothing.") var dryRunActions = false
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -56,6 +57,7 @@ struct RunCommand: AsyncParsableCommand {
         if let routes { settings.routesDirectory = routes }
         if let connectors { settings.connectorsDirectory = connectors }
         if let input { settings.input = input }
+        if dryRunActions { settings.actions.dryRun = true }
         if let maxInFlight {
             guard maxInFlight > 0 else { throw ValidationError("--max-in-flight must be positive") }
             settings.pipeline.maxInFlight = maxInFlight
