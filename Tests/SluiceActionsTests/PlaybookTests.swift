@@ -1,6 +1,7 @@
 import Foundation
 import SluiceActions
 import SluiceCore
+import SluiceTestSupport
 import Testing
 
 @Suite(.serialized) struct PlaybookTests {
@@ -194,5 +195,22 @@ import Testing
         let last = await r.run(route: "other", payload: try ActionFixtures.findingBytes("05-ecs-fargate-reverse-shell.json"))
         #expect("\(last)".contains("test.record reached its limit of 3"))
         #expect(audit.records.filter { $0.result == .refused }.count == 4)
+    }
+}
+
+@Suite struct PlaybookExampleTests {
+    @Test func theExamplePlaybooksValidateAndMatchTheSampleFindings() throws {
+        let dir = PackagePaths.root.appendingPathComponent("examples/playbooks").path
+        let routes = try RouteLoader.load(directory: dir, environment: [:])
+        let playbooks = try PlaybookLoader.load(routes: routes)
+        #expect(playbooks.count == 4)
+        let table = try RouteTable(routes: routes)
+        func matched(_ name: String) throws -> [String] {
+            table.referenceMatch(try ActionFixtures.finding(name)).map { table.routes[$0].name }
+        }
+        #expect(try matched("01-ec2-cryptominer.json") == ["quarantine-compromised-instances"])
+        #expect(try matched("03-eks-container-mining.json") == ["isolate-mining-pods"])
+        #expect(try matched("05-ecs-fargate-reverse-shell.json") == ["stop-compromised-tasks"])
+        #expect(try matched("07-iam-tor-caller.json") == ["disable-abused-keys"])
     }
 }
