@@ -102,6 +102,13 @@ struct EC2Instance: Sendable, Equatable {
     func target(account: String?, region: String) -> ActionTarget {
         ActionTarget(kind: "ec2:instance", id: id, account: account, region: region, tags: tags)
     }
+
+    /// The instance a step acts on, looked up live (its tags feed the protected-tag guard).
+    static func target(of request: ActionRequest, aws: AWSClients) async throws(ActionError) -> ActionTarget {
+        let client = try aws.client(for: request)
+        let instance = try await describe(try instanceID(request), client: client)
+        return instance.target(account: request.findingString("detail.accountId") ?? request.findingString("account"), region: client.region)
+    }
 }
 
 /// The EC2 instance a finding names (`detail.resource.instanceDetails.instanceId`), unless the

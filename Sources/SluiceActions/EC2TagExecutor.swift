@@ -24,9 +24,7 @@ public struct EC2TagExecutor: ActionExecutor {
     public init(context: ActionContext) { aws = context.aws }
 
     public func target(_ request: ActionRequest) async throws(ActionError) -> ActionTarget {
-        let client = try aws.client(for: request)
-        let instance = try await EC2Instance.describe(try instanceID(request), client: client)
-        return instance.target(account: request.findingString("detail.accountId"), region: client.region)
+        try await EC2Instance.target(of: request, aws: aws)
     }
 
     public func execute(_ request: ActionRequest, target: ActionTarget) async throws(ActionError) -> ActionOutput {

@@ -42,31 +42,32 @@ struct ApprovalsCommand: AsyncParsableCommand {
         }
     }
 
-    struct Approve: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Approve a waiting step; its run goes on.")
-        @OptionGroup var connection: Connection
+    /// The arguments of a decision.
+    struct Decision: ParsableArguments {
         @Argument(help: "Run id (route:finding-id), as `list` shows it.") var runID: String
         @Option(name: .long, help: "Who decides (audited).") var by = ProcessInfo.processInfo.environment["USER"] ?? "cli"
         @Option(name: .long, help: "Why.") var reason: String?
+    }
 
-        func run() async throws { try await ApprovalsCommand.decide(connection, runID, approve: true, by: by, reason: reason) }
+    struct Approve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Approve a waiting step; its run goes on.")
+        @OptionGroup var connection: Connection
+        @OptionGroup var decision: Decision
+        func run() async throws { try await ApprovalsCommand.decide(connection, decision, approve: true) }
     }
 
     struct Deny: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Deny a waiting step; its run stops there.")
         @OptionGroup var connection: Connection
-        @Argument(help: "Run id (route:finding-id), as `list` shows it.") var runID: String
-        @Option(name: .long, help: "Who decides (audited).") var by = ProcessInfo.processInfo.environment["USER"] ?? "cli"
-        @Option(name: .long, help: "Why.") var reason: String?
-
-        func run() async throws { try await ApprovalsCommand.decide(connection, runID, approve: false, by: by, reason: reason) }
+        @OptionGroup var decision: Decision
+        func run() async throws { try await ApprovalsCommand.decide(connection, decision, approve: false) }
     }
 
-    static func decide(_ connection: Connection, _ run: String, approve: Bool, by: String, reason: String?) async throws {
+    static func decide(_ connection: Connection, _ decision: Decision, approve: Bool) async throws {
         let store = try connection.store()
         defer { store.close() }
         do {
-            let s = try await ApprovalDesk.decide(run, approve: approve, by: by, reason: reason, store: store)
+            let s = try await ApprovalDesk.decide(decision.runID, approve: approve, by: decision.by, reason: decision.reason, store: store)
             print("\(s.runID): \(s.status.rawValue) (step \(s.step))")
         } catch {
             FileHandle.standardError.write(Data("\(error.message)\n".utf8))
