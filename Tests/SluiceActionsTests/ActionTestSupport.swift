@@ -56,6 +56,7 @@ struct RecordingExecutor: ActionExecutor {
         ActionParameter("account", .string, help: "target account"),
         ActionParameter("fail", .string, help: "permanent | retryable"),
         ActionParameter("token", .string, secret: true, help: "a secret"),
+        ActionParameter("delay_ms", .integer, help: "time the action takes"),
     ]
     static let calls = Mutex<[String]>([])
 
@@ -68,6 +69,7 @@ struct RecordingExecutor: ActionExecutor {
 
     func execute(_ request: ActionRequest, target: ActionTarget) async throws(ActionError) -> ActionOutput {
         Self.calls.withLock { $0.append("\(request.runID)/\(request.step):\(target.id)") }
+        if let ms = try request.parameters.int("delay_ms") { try? await Task.sleep(for: .milliseconds(ms)) }
         switch request.parameters.string("fail") {
         case "permanent": throw .permanent("told to fail")
         case "retryable": throw .retryable("told to fail, retryably")

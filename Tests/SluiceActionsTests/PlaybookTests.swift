@@ -198,6 +198,31 @@ import Testing
     }
 }
 
+@Suite struct ConcurrentIsolationCapTests {
+    @Test func isolationsBeyondTheConcurrencyCapAreRefusedUntilOneEnds() async throws {
+        var settings = ActionSettings()
+        settings.guards.maxConcurrentIsolations = 1
+        let audit = MemoryAuditSink()
+        let context = ActionFixtures.context(settings)
+        let playbooks = try ActionFixtures.playbooks("""
+            name: slow
+            match: {source: [aws.guardduty]}
+            playbook: [{name: isolate, action: test.record, params: {id: "{{detail.id}}", delay_ms: "400"}}]
+            """, registry: RecordingExecutor.registry)
+        let r = PlaybookRunner(playbooks: playbooks, context: context, audit: ActionAudit(sinks: [audit], logger: .init(label: "t")),
+                               executors: [RecordingExecutor(context: context)])
+        let firstPayload = try ActionFixtures.findingBytes("01-ec2-cryptominer.json")
+        async let first = r.run(route: "slow", payload: firstPayload)
+        try await Task.sleep(for: .milliseconds(100))
+        let second = await r.run(route: "slow", payload: try ActionFixtures.findingBytes("02-ec2-reverse-shell.json"))
+        #expect(await first == .completed)
+        guard case .refused(_, let reason) = second else { Issue.record("not refused: \(second)"); return }
+        #expect(reason.contains("1 isolations already under way (limit 1)"))
+        // The slot is free again once the first isolation ended.
+        #expect(await r.run(route: "slow", payload: try ActionFixtures.findingBytes("03-eks-container-mining.json")) == .completed)
+    }
+}
+
 @Suite struct PlaybookExampleTests {
     @Test func theExamplePlaybooksValidateAndMatchTheSampleFindings() throws {
         let dir = PackagePaths.root.appendingPathComponent("examples/playbooks").path
