@@ -62,6 +62,15 @@ public final class ActionGuards: Sendable {
         }
     }
 
+    /// Gives back the budget of an admitted action that changed nothing (already done), so
+    /// repeated findings about one quarantined instance do not use up the hourly caps.
+    public func refund(kind: String, route: String) {
+        state.withLock { s in
+            if !(s.byKind[kind]?.isEmpty ?? true) { s.byKind[kind]!.removeLast() }
+            if !(s.byRoute[route]?.isEmpty ?? true) { s.byRoute[route]!.removeLast() }
+        }
+    }
+
     public func finished(isolation: Bool) {
         guard isolation else { return }
         state.withLock { $0.isolations -= 1 }

@@ -261,6 +261,7 @@ public final class PlaybookRunner: Sendable {
                     admitted = true
                 }
                 let out = try await executor.execute(request, target: t)
+                if !out.changed { guards.refund(kind: type.kind, route: base.route) }
                 var r = record(base, step, target: t.description, params: params, out.changed ? .succeeded : .unchanged,
                                detail: "", executor: type.kind)
                 r.durationMs = (ContinuousClock.now - start).wholeMilliseconds

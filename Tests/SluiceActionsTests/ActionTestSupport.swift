@@ -57,6 +57,7 @@ struct RecordingExecutor: ActionExecutor {
         ActionParameter("fail", .string, help: "permanent | retryable"),
         ActionParameter("token", .string, secret: true, help: "a secret"),
         ActionParameter("delay_ms", .integer, help: "time the action takes"),
+        ActionParameter("unchanged", .bool, help: "report nothing changed"),
     ]
     static let calls = Mutex<[String]>([])
 
@@ -73,7 +74,7 @@ struct RecordingExecutor: ActionExecutor {
         switch request.parameters.string("fail") {
         case "permanent": throw .permanent("told to fail")
         case "retryable": throw .retryable("told to fail, retryably")
-        default: return ActionOutput(["id": .string(target.id), "value": "42"])
+        default: return ActionOutput(["id": .string(target.id), "value": "42"], changed: !(try request.parameters.bool("unchanged", default: false)))
         }
     }
 

@@ -196,6 +196,21 @@ import Testing
         #expect("\(last)".contains("test.record reached its limit of 3"))
         #expect(audit.records.filter { $0.result == .refused }.count == 4)
     }
+
+    @Test func actionsThatChangedNothingDoNotUseUpTheHourlyCap() async throws {
+        var settings = ActionSettings()
+        settings.guards.maxPerHour = ["test.record": 1]
+        let audit = MemoryAuditSink()
+        let r = try runner("""
+            name: noop
+            match: {source: [aws.guardduty]}
+            playbook: [{name: a, action: test.record, params: {id: "{{detail.id}}", unchanged: "true"}}]
+            """, settings: settings, audit: audit)
+        for name in ["01-ec2-cryptominer.json", "02-ec2-reverse-shell.json", "03-eks-container-mining.json"] {
+            #expect(await r.run(route: "noop", payload: try ActionFixtures.findingBytes(name)) == .completed)
+        }
+        #expect(audit.records.map(\.result) == [.unchanged, .unchanged, .unchanged])
+    }
 }
 
 @Suite struct ConcurrentIsolationCapTests {
