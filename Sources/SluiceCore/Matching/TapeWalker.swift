@@ -1,10 +1,16 @@
 /// One event's pass through a `CompiledMatcher`: walks simdjson's tape along the path trie,
-/// records the leaves at pattern paths, collects anchor candidates, then verifies them.
+/// records the leaves at pattern paths, then steps through the condition automaton.
 struct TapeWalker {
     let m: CompiledMatcher
     let tape: UnsafePointer<UInt64>
     let strings: UnsafePointer<UInt8>
     var state: MatchState
+
+    mutating func releaseState() -> MatchState {
+        var s = MatchState()
+        swap(&s, &state)
+        return s
+    }
 
     init(matcher: CompiledMatcher, document: JSONDocument, state: consuming MatchState) {
         m = matcher
@@ -19,7 +25,9 @@ struct TapeWalker {
 
     @inline(__always) func type(_ i: Int) -> UInt8 { UInt8(truncatingIfNeeded: tape[i] >> 56) }
 
-    @inline(__always) func end(_ i: Int) -> Int {
+    @inline(__always) func end(_ i: Int) -> Int { TapeWalker.end(tape, i) }
+
+    @inline(__always) static func end(_ tape: UnsafePointer<UInt64>, _ i: Int) -> Int {
         let w = tape[i]
         switch UInt8(truncatingIfNeeded: w >> 56) {
         case TapeWalker.objectType, TapeWalker.arrayType: return Int(truncatingIfNeeded: w & 0xFFFF_FFFF)
@@ -28,7 +36,9 @@ struct TapeWalker {
         }
     }
 
-    @inline(__always) func stringBytes(_ i: Int) -> UnsafeBufferPointer<UInt8> {
+    @inline(__always) func stringBytes(_ i: Int) -> UnsafeBufferPointer<UInt8> { TapeWalker.stringBytes(tape, strings, i) }
+
+    @inline(__always) static func stringBytes(_ tape: UnsafePointer<UInt64>, _ strings: UnsafePointer<UInt8>, _ i: Int) -> UnsafeBufferPointer<UInt8> {
         let base = strings + Int(tape[i] & 0x00FF_FFFF_FFFF_FFFF)
         let length = UnsafeRawPointer(base).loadUnaligned(as: UInt32.self)
         return UnsafeBufferPointer(start: base + 4, count: Int(UInt32(littleEndian: length)))
@@ -47,17 +57,22 @@ struct TapeWalker {
     // MARK: walk
 
     mutating func walk(_ i: Int, node: Int32) {
+        let tape = tape
         let w = tape[i]
         let t = UInt8(truncatingIfNeeded: w >> 56)
         if t == TapeWalker.objectType {
-            guard m.nodeHasChildren[Int(node)] else { return }
+            let m = m
+            let strings = strings
+            let edges = m.nodeEdges[Int(node)]
+            guard !edges.isEmpty else { return }
+            let filter = m.edgeFilter[Int(node)]
             let stop = Int(truncatingIfNeeded: w & 0xFFFF_FFFF) - 1
             var k = i + 1
             while k < stop {
                 let value = k + 1
-                let child = child(of: node, key: stringBytes(k))
+                let child = TapeWalker.child(m, of: node, edges: edges, filter: filter, key: TapeWalker.stringBytes(tape, strings, k))
                 if child >= 0 { walk(value, node: child) }
-                k = end(value)
+                k = TapeWalker.end(tape, value)
             }
         } else if t == TapeWalker.arrayType {
             let stop = Int(truncatingIfNeeded: w & 0xFFFF_FFFF) - 1
@@ -79,7 +94,53 @@ struct TapeWalker {
     }
 
     /// The trie node reached from `node` by `key` (a key with dots walks several edges), or -1.
-    @inline(__always) func child(of node: Int32, key: UnsafeBufferPointer<UInt8>) -> Int32 {
+    /// A key is compared with the node's few edges by length and first eight bytes: reading
+    /// eight bytes from any string is safe, simdjson's string buffer is padded.
+    @inline(__always) static func child(
+        _ m: CompiledMatcher, of node: Int32, edges: Range<Int32>, filter: UInt64, key: UnsafeBufferPointer<UInt8>
+    ) -> Int32 {
+        let count = key.count
+        let base = key.baseAddress!
+        let raw = UnsafeRawPointer(base)
+        var word = raw.loadUnaligned(as: UInt64.self)
+        if count < 8 { word &= (1 &<< UInt64(count &* 8)) &- 1 }
+        // A dot in the key: several trie edges (rare; `a.b` keys are unusual in findings).
+        if TapeWalker.hasDot(word) || (count > 8 && TapeWalker.hasDot(raw, from: 8, count)) { return dottedChild(m, of: node, key: key) }
+        if filter & CompiledMatcher.keyBit(word, count) == 0 { return -1 }
+        if edges.count > CompiledMatcher.linearEdges { return m.edges.find(UInt64(node), base, count) }
+        var e = Int(edges.lowerBound)
+        let stop = Int(edges.upperBound)
+        while e < stop {
+            if m.edgeWord[e] == word && Int(m.edgeLength[e]) == count {
+                if count <= 8 { return m.edgeChild[e] }
+                let equal = m.edgeKeys.withUnsafeBufferPointer { keys in
+                    memcmpBytes(keys.baseAddress! + Int(m.edgeKeyStart[e]) + 8, base + 8, count - 8)
+                }
+                if equal { return m.edgeChild[e] }
+            }
+            e += 1
+        }
+        return -1
+    }
+
+    /// Whether one of the eight bytes of `word` is a dot (SWAR: a zero byte of word ^ "........").
+    @inline(__always) static func hasDot(_ word: UInt64) -> Bool {
+        let x = word ^ 0x2E2E_2E2E_2E2E_2E2E
+        return (x &- 0x0101_0101_0101_0101) & ~x & 0x8080_8080_8080_8080 != 0
+    }
+
+    @inline(__always) static func hasDot(_ raw: UnsafeRawPointer, from start: Int, _ count: Int) -> Bool {
+        var i = start
+        while i < count {
+            var word = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            if count - i < 8 { word &= (1 &<< UInt64((count - i) &* 8)) &- 1 }
+            if hasDot(word) { return true }
+            i += 8
+        }
+        return false
+    }
+
+    static func dottedChild(_ m: CompiledMatcher, of node: Int32, key: UnsafeBufferPointer<UInt8>) -> Int32 {
         var n = node
         var start = 0
         var k = 0
@@ -92,7 +153,7 @@ struct TapeWalker {
             }
             k += 1
         }
-        return m.edges.find(UInt64(n), count == 0 ? nil : key.baseAddress! + start, count - start)
+        return m.edges.find(UInt64(n), key.baseAddress! + start, count - start)
     }
 
     mutating func record(_ p: Int, _ i: Int) {
@@ -101,97 +162,203 @@ struct TapeWalker {
         state.pathStamp[p] = gen
         state.pathHead[p] = Int32(state.leaves.count)
         let trailStart = Int32(state.trails.count)
-        if !state.arrayStack.isEmpty { state.trails += state.arrayStack }
-        state.leaves.append(MatchState.Leaf(tape: Int32(i), next: previous, trailStart: trailStart, trailCount: Int32(state.arrayStack.count)))
-        if m.pathInfo[p].isAnchor { anchor(p, i) }
-    }
-
-    @inline(__always) mutating func addPosting(_ posting: Int32) {
-        let r = m.postings[Int(posting)]
-        let gen = state.generation
-        var k = Int(r.lowerBound)
-        while k < Int(r.upperBound) {
-            let b = Int(m.postingBranches[k])
-            if state.branchStamp[b] != gen {
-                state.branchStamp[b] = gen
-                state.candidates.append(Int32(b))
-            }
-            k += 1
+        let depth = state.arrayStack.count
+        if depth > 0 {
+            for k in 0..<depth { state.trails.append(state.arrayStack[k]) }
+            state.pathArrayed[p] = gen
         }
+        let atomStart = Int32(state.atoms.count)
+        if m.pathAtoms[p].any { findAtoms(p, i) }
+        state.leaves.append(MatchState.Leaf(
+            tape: Int32(i), next: previous, trailStart: trailStart, trailCount: Int32(depth),
+            atomStart: atomStart, atomCount: Int32(state.atoms.count) - atomStart))
     }
 
-    @inline(__always) mutating func lookup(_ p: Int, _ kind: CompiledMatcher.Kind, _ base: UnsafePointer<UInt8>?, _ count: Int) {
-        let posting = m.values.find(CompiledMatcher.namespace(p, kind), base, count)
-        if posting >= 0 { addPosting(posting) }
+    @inline(__always) mutating func atom(_ p: Int, _ kind: CompiledMatcher.Kind, _ base: UnsafePointer<UInt8>?, _ count: Int) {
+        let a = m.atoms.find(CompiledMatcher.namespace(p, kind), base, count)
+        if a >= 0 { state.atoms.append(a) }
     }
 
-    mutating func anchor(_ p: Int, _ i: Int) {
+    /// The atoms of the leaf at tape index `i`: its value, and the prefixes and suffixes of it
+    /// that patterns name at path `p`.
+    mutating func findAtoms(_ p: Int, _ i: Int) {
+        let info = m.pathAtoms[p]
         let t = type(i)
         if t == TapeWalker.stringType {
             let bytes = stringBytes(i)
             let base = bytes.baseAddress
             let n = bytes.count
-            if m.pathInfo[p].hasExact { lookup(p, .exact, base, n) }
-            if !m.pathInfo[p].prefixLengths.isEmpty { for length in m.pathInfo[p].prefixLengths where length <= n { lookup(p, .prefix, base, length) } }
-            if !m.pathInfo[p].suffixLengths.isEmpty { for length in m.pathInfo[p].suffixLengths where length <= n { lookup(p, .suffix, base! + (n - length), length) } }
-            if m.pathInfo[p].needsLowercase {
+            if info.exact { atom(p, .exact, base, n) }
+            for k in info.prefixLengths {
+                let length = Int(m.lengths[Int(k)])
+                if length > n { break }
+                atom(p, .prefix, base, length)
+            }
+            for k in info.suffixLengths {
+                let length = Int(m.lengths[Int(k)])
+                if length > n { break }
+                atom(p, .suffix, base! + (n - length), length)
+            }
+            if info.needsLowercase {
                 var lowered = state.lowered
                 state.lowered = []
                 lowercase(bytes, into: &lowered)
                 lowered.withUnsafeBufferPointer { low in
                     let lb = low.baseAddress
                     let ln = low.count
-                    if m.pathInfo[p].hasEqualsIgnoreCase { lookup(p, .equalsIgnoreCase, lb, ln) }
-                    if !m.pathInfo[p].prefixIgnoreCaseLengths.isEmpty { for length in m.pathInfo[p].prefixIgnoreCaseLengths where length <= ln { lookup(p, .prefixIgnoreCase, lb, length) } }
-                    if !m.pathInfo[p].suffixIgnoreCaseLengths.isEmpty { for length in m.pathInfo[p].suffixIgnoreCaseLengths where length <= ln { lookup(p, .suffixIgnoreCase, lb! + (ln - length), length) } }
+                    if info.equalsIgnoreCase { atom(p, .equalsIgnoreCase, lb, ln) }
+                    for k in info.prefixIgnoreCaseLengths {
+                        let length = Int(m.lengths[Int(k)])
+                        if length > ln { break }
+                        atom(p, .prefixIgnoreCase, lb, length)
+                    }
+                    for k in info.suffixIgnoreCaseLengths {
+                        let length = Int(m.lengths[Int(k)])
+                        if length > ln { break }
+                        atom(p, .suffixIgnoreCase, lb! + (ln - length), length)
+                    }
                 }
                 state.lowered = lowered
             }
-            if m.pathInfo[p].cidr >= 0, let ip = IPRange.parseAddress(bytes) {
-                let index = m.cidrIndexes[m.pathInfo[p].cidr]
-                let r = ip.isIPv6 ? index.v6.lookup(ip.address) : index.v4.lookup(ip.address)
-                for k in r { addPosting(ip.isIPv6 ? index.v6.members[Int(k)] : index.v4.members[Int(k)]) }
-            }
         } else if let d = number(i) {
-            if m.pathInfo[p].hasNumber {
+            if info.number {
                 var key = orderedKey(d)
-                withUnsafeBytes(of: &key) { raw in
-                    lookup(p, .number, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), 8)
-                }
+                withUnsafeBytes(of: &key) { raw in atom(p, .number, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), 8) }
             }
-            if m.pathInfo[p].numeric >= 0 {
-                let index = m.numericIndexes[m.pathInfo[p].numeric]
-                for k in index.lookup(orderedKey(d)) { addPosting(index.members[Int(k)]) }
-            }
-        } else if m.pathInfo[p].hasLiteral {
+        } else if info.literal {
             var literal: UInt8 = t == UInt8(ascii: "t") ? UInt8(ascii: "t") : (t == UInt8(ascii: "f") ? UInt8(ascii: "f") : UInt8(ascii: "n"))
-            withUnsafePointer(to: &literal) { lookup(p, .literal, $0, 1) }
+            withUnsafePointer(to: &literal) { atom(p, .literal, $0, 1) }
         }
-        if m.pathInfo[p].always >= 0 { addPosting(m.pathInfo[p].always) }
+    }
+
+    // MARK: automaton
+
+    /// Steps through the automaton from the root: every state whose condition holds is
+    /// entered once; a state where branches complete matches their routes.
+    mutating func step() {
+        let gen = state.generation
+        state.stateStamp[0] = gen
+        state.pending.append(0)
+        while let s = state.pending.popLast() {
+            let terminals = m.stateTerminals[Int(s)]
+            if !terminals.isEmpty {
+                for k in terminals { complete(Int(m.terminalBranches[Int(k)])) }
+            }
+            for g in m.stateGroups[Int(s)] { visit(Int(g)) }
+        }
+    }
+
+    @inline(__always) mutating func enter(_ entry: Int32) {
+        let s = Int(entry >> 1)
+        if state.stateStamp[s] == state.generation { return }
+        state.stateStamp[s] = state.generation
+        if entry & 1 != 0 && condition(Int(m.stateCondition[s])) == TapeWalker.conditionFails { return }
+        state.pending.append(Int32(s))
+    }
+
+    @inline(__always) mutating func addPosting(_ posting: Int32) {
+        let r = m.postings[Int(posting)]
+        var k = Int(r.lowerBound)
+        while k < Int(r.upperBound) {
+            enter(m.postingEntries[k])
+            k += 1
+        }
+    }
+
+    /// The outgoing conditions of a state on one path: evaluated ones, then index lookups for
+    /// every leaf at the path.
+    mutating func visit(_ g: Int) {
+        let group = m.groups[g]
+        var k = Int(group.evaluated.lowerBound)
+        while k < Int(group.evaluated.upperBound) {
+            enter(m.evaluatedStates[k] << 1 | 1)
+            k += 1
+        }
+        var leaf = head(Int(group.path))
+        while leaf >= 0 {
+            let l = state.leaves[Int(leaf)]
+            lookups(g, group, l)
+            leaf = l.next
+        }
+    }
+
+    mutating func lookups(_ g: Int, _ group: CompiledMatcher.Group, _ leaf: MatchState.Leaf) {
+        if group.atomCount > 0 {
+            var k = Int(leaf.atomStart)
+            let stop = k + Int(leaf.atomCount)
+            while k < stop {
+                let a = state.atoms[k]
+                if group.atomCount == 1 {
+                    if a == group.singleAtom { addPosting(group.singlePosting) }
+                } else {
+                    let posting = m.groupAtoms.find(UInt64(g) << 32 | UInt64(UInt32(a)))
+                    if posting >= 0 { addPosting(posting) }
+                }
+                k += 1
+            }
+        }
+        if group.numeric < 0 && group.cidr < 0 { return }
+        let i = Int(leaf.tape)
+        if group.cidr >= 0 && type(i) == TapeWalker.stringType, let ip = IPRange.parseAddress(stringBytes(i)) {
+            let index = m.cidrIndexes[Int(group.cidr)]
+            if ip.isIPv6 {
+                for k in index.v6.lookup(ip.address) { addPosting(index.v6.members[Int(k)]) }
+            } else {
+                for k in index.v4.lookup(ip.address) { addPosting(index.v4.members[Int(k)]) }
+            }
+        } else if group.numeric >= 0, let d = number(i) {
+            let index = m.numericIndexes[Int(group.numeric)]
+            for k in index.lookup(orderedKey(d)) { addPosting(index.members[Int(k)]) }
+        }
+    }
+
+    /// Match branch `b` reached its final state: every condition holds, each on some leaf.
+    /// With two or more fields in arrays, the leaves must also be array-consistent.
+    mutating func complete(_ b: Int) {
+        let r = Int(m.branchRoute[b])
+        let gen = state.generation
+        if state.routeStamp[r] == gen { return }
+        if m.branchMultiField[b] && !arrayConsistent(b) { return }
+        state.routeStamp[r] = gen
+        state.matchedRoutes.append(Int32(r))
+    }
+
+    /// Whether branch `b`'s leaves can be chosen array-consistently. Only fields with leaves in
+    /// arrays matter; with exactly two (a tag's key and value) the answer is memoised per event.
+    mutating func arrayConsistent(_ b: Int) -> Bool {
+        let gen = state.generation
+        var arrayed = 0
+        var first: Int32 = 0, second: Int32 = 0
+        for k in m.branchFields[b] {
+            let c = m.branchConditions[Int(k)]
+            if state.pathArrayed[Int(m.conditionPath[Int(c)])] == gen {
+                if arrayed == 0 { first = c } else { second = c }
+                arrayed += 1
+            }
+        }
+        if arrayed < 2 { return true }
+        if arrayed > 2 { return consistent(b) }
+        let key = UInt64(UInt32(min(first, second))) << 32 | UInt64(UInt32(max(first, second)))
+        let slot = Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 58)
+        if state.pairStamp[slot] == gen && state.pairKey[slot] == key { return state.pairResult[slot] }
+        let result = consistent(b)
+        state.pairStamp[slot] = gen
+        state.pairKey[slot] = key
+        state.pairResult[slot] = result
+        return result
     }
 
     // MARK: verification
 
+    /// Suppressions, for the routes that matched.
     mutating func finish() {
-        for b in m.unconditional where state.branchStamp[Int(b)] != state.generation {
-            state.branchStamp[Int(b)] = state.generation
-            state.candidates.append(b)
-        }
-        let gen = state.generation
-        // Match branches first: suppressions matter only for routes that matched.
-        for b in state.candidates where !m.branchIsSuppression[Int(b)] {
-            let r = Int(m.branchRoute[Int(b)])
-            if state.routeStamp[r] == gen { continue }
-            if verify(Int(b)) {
-                state.routeStamp[r] = gen
-                state.matchedRoutes.append(Int32(r))
-            }
-        }
         if state.matchedRoutes.isEmpty { return }
-        for b in state.candidates where m.branchIsSuppression[Int(b)] {
-            let r = Int(m.branchRoute[Int(b)])
-            if state.routeStamp[r] != gen || state.suppressStamp[r] == gen { continue }
-            if verify(Int(b)) { state.suppressStamp[r] = gen }
+        let gen = state.generation
+        for r in state.matchedRoutes {
+            for k in m.routeSuppressions[Int(r)] where verify(Int(m.suppressionBranches[Int(k)])) {
+                state.suppressStamp[Int(r)] = gen
+                break
+            }
         }
         state.matchedRoutes.sort()
     }
