@@ -122,6 +122,23 @@ struct ByteKeyTable: Sendable {
     return true
 }
 
+/// Byte-wise lexicographic order of two byte strings: negative, zero or positive.
+@inline(__always) func lexicographicCompare(_ a: UnsafePointer<UInt8>, _ an: Int, _ b: UnsafePointer<UInt8>, _ bn: Int) -> Int {
+    let n = min(an, bn)
+    var i = 0
+    while i + 8 <= n {
+        let x = UnsafeRawPointer(a).loadUnaligned(fromByteOffset: i, as: UInt64.self)
+        let y = UnsafeRawPointer(b).loadUnaligned(fromByteOffset: i, as: UInt64.self)
+        if x != y { return x.byteSwapped < y.byteSwapped ? -1 : 1 }
+        i += 8
+    }
+    while i < n {
+        if a[i] != b[i] { return a[i] < b[i] ? -1 : 1 }
+        i += 1
+    }
+    return an - bn
+}
+
 /// Sorted, disjoint key segments, each with the distinct intervals covering it: numeric ranges
 /// over `orderedKey` encodings and CIDR ranges over addresses become one binary search.
 struct IntervalIndex<Key: FixedWidthInteger & UnsignedInteger & Sendable>: Sendable {

@@ -46,11 +46,11 @@ final class CompiledMatcher: Sendable {
         var number = false
         var literal = false
         var equalsIgnoreCase = false
-        var prefixLengths: Range<Int32> = 0..<0  // into `lengths`, ascending
+        var prefixes: Range<Int32> = 0..<0  // into the prefix arrays, sorted by key
         var prefixIgnoreCaseLengths: Range<Int32> = 0..<0
         var suffixLengths: Range<Int32> = 0..<0
         var suffixIgnoreCaseLengths: Range<Int32> = 0..<0
-        var any: Bool { exact || number || literal || equalsIgnoreCase || !prefixLengths.isEmpty || !suffixLengths.isEmpty || needsLowercase }
+        var any: Bool { exact || number || literal || equalsIgnoreCase || !prefixes.isEmpty || !suffixLengths.isEmpty || needsLowercase }
         var needsLowercase: Bool { equalsIgnoreCase || !prefixIgnoreCaseLengths.isEmpty || !suffixIgnoreCaseLengths.isEmpty }
     }
 
@@ -74,13 +74,24 @@ final class CompiledMatcher: Sendable {
     /// Per node, a 64-bit filter of its edges' keys (bit `keyBit(word, length)` set per edge):
     /// most keys of an event are rejected by one test.
     let edgeFilter: [UInt64]
+    /// Per node, a filter of the first eight bytes of its edge keys longer than eight bytes: a
+    /// long key (or a dotted key with a long first segment) that misses it matches no edge.
+    let edgeLongFilter: [UInt64]
     let pathAtoms: [PathAtoms]
     let atoms: ByteKeyTable  // (path, kind, key) → atom id
+    // Case-sensitive prefixes per path, sorted: the ones a value starts with are found by one
+    // binary search and a walk up `prefixParent` (the longest shorter prefix in the set).
+    let prefixKeyStart: [Int32]  // into prefixKeys
+    let prefixKeyLength: [Int32]
+    let prefixKeys: [UInt8]
+    let prefixAtom: [Int32]
+    let prefixParent: [Int32]  // index, or -1
     // Conditions and branches (match and suppression)
     let fields: [FieldSpec]
     let conditionPath: [Int32]
     let branchFields: [Range<Int32>]  // into branchConditions
     let branchConditions: [Int32]
+    let branchPaths: [Int32]  // the path of each of branchConditions
     let branchRoute: [Int32]
     /// Two or more fields that need leaves: array consistency may have to be checked.
     let branchMultiField: [Bool]
@@ -350,7 +361,26 @@ final class CompiledMatcher: Sendable {
             }
         }
         var pathAtoms = [PathAtoms](repeating: PathAtoms(), count: pathNames.count)
+        var prefixKeyStart: [Int32] = [], prefixKeyLength: [Int32] = [], prefixKeys: [UInt8] = []
+        var prefixAtom: [Int32] = [], prefixParent: [Int32] = []
         for p in pathNames.indices {
+            let sorted = (atomIds[CompiledMatcher.namespace(p, .prefix)] ?? [:]).sorted { $0.key.lexicographicallyPrecedes($1.key) }
+            let start = prefixAtom.count
+            for (k, (key, atom)) in sorted.enumerated() {
+                prefixKeyStart.append(Int32(prefixKeys.count))
+                prefixKeyLength.append(Int32(key.count))
+                prefixKeys += key
+                prefixAtom.append(atom)
+                // Every prefix of `key` in the set sorts before it; the longest is its parent.
+                var parent: Int32 = -1
+                var j = k - 1
+                while j >= 0 {
+                    if key.starts(with: sorted[j].key) { parent = Int32(start + j); break }
+                    j -= 1
+                }
+                prefixParent.append(parent)
+            }
+            pathAtoms[p].prefixes = Int32(start)..<Int32(prefixAtom.count)
             func stored(_ kind: Kind) -> Range<Int32> {
                 let start = Int32(lengths.count)
                 lengths += (pathLengths[p][kind] ?? []).sorted()
@@ -360,7 +390,6 @@ final class CompiledMatcher: Sendable {
             pathAtoms[p].number = pathKinds[p].contains(Kind.number.rawValue)
             pathAtoms[p].literal = pathKinds[p].contains(Kind.literal.rawValue)
             pathAtoms[p].equalsIgnoreCase = pathKinds[p].contains(Kind.equalsIgnoreCase.rawValue)
-            pathAtoms[p].prefixLengths = stored(.prefix)
             pathAtoms[p].prefixIgnoreCaseLengths = stored(.prefixIgnoreCase)
             pathAtoms[p].suffixLengths = stored(.suffix)
             pathAtoms[p].suffixIgnoreCaseLengths = stored(.suffixIgnoreCase)
@@ -414,11 +443,20 @@ final class CompiledMatcher: Sendable {
         self.pathNames = pathNames
         self.pathAtoms = pathAtoms
         self.atoms = ByteKeyTable(atomEntries)
+        self.prefixKeyStart = prefixKeyStart
+        self.prefixKeyLength = prefixKeyLength
+        self.prefixKeys = prefixKeys
+        self.prefixAtom = prefixAtom
+        self.prefixParent = prefixParent
+        self.edgeLongFilter = nodeEdges.map { r in
+            r.reduce(UInt64(0)) { filter, e in edgeLength[Int(e)] > 8 ? filter | CompiledMatcher.wordBit(edgeWord[Int(e)]) : filter }
+        }
         self.edgeFilter = nodeEdges.map { r in
             r.reduce(UInt64(0)) { filter, e in filter | CompiledMatcher.keyBit(edgeWord[Int(e)], Int(edgeLength[Int(e)])) }
         }
         self.fields = fields
         self.conditionPath = fields.map(\.path)
+        self.branchPaths = branchConditions.map { fields[Int($0)].path }
         self.branchFields = branchFields
         self.branchConditions = branchConditions
         self.branchRoute = branchRoute
@@ -442,6 +480,11 @@ final class CompiledMatcher: Sendable {
     /// A key's bit in a node's edge filter, from its length and first eight bytes.
     @inline(__always) static func keyBit(_ word: UInt64, _ length: Int) -> UInt64 {
         1 &<< (((word ^ UInt64(truncatingIfNeeded: length) &* 0xFF51_AFD7_ED55_8CCD) &* 0x9E37_79B9_7F4A_7C15) >> 58)
+    }
+
+    /// A key's bit in a node's long-key filter, from its first eight bytes.
+    @inline(__always) static func wordBit(_ word: UInt64) -> UInt64 {
+        1 &<< ((word &* 0xC2B2_AE3D_27D4_EB4F) >> 58)
     }
 
     /// Whether a matcher can be found through an index (otherwise its condition is evaluated).
@@ -489,41 +532,125 @@ final class CompiledMatcher: Sendable {
 
     /// Matches one event; the answer is left in `scratch` (matched and suppressed routes).
     func run(_ event: JSONView, scratch: MatchScratch) {
-        // The walker owns the only reference to the state's arrays while it runs (no copy on
-        // write), and hands them back by swapping (no retain/release of each array).
-        var walker = TapeWalker(matcher: self, document: event.document, state: scratch.take(for: self))
+        var walker = TapeWalker(matcher: self, document: event.document, state: scratch.prepare(for: self))
         walker.state.begin()
         walker.walk(event.index, node: 0)
         walker.step()
         walker.finish()
-        scratch.state = walker.releaseState()
     }
 }
 
 /// Per-thread working memory for matching. Reuse one per decoding thread: after a few events
 /// it stops allocating. Not thread-safe; a scratch serves one `match` at a time.
 public final class MatchScratch {
-    var state: MatchState?
-    public init() {}
+    let state: UnsafeMutablePointer<MatchState>
 
-    func take(for matcher: CompiledMatcher) -> MatchState {
-        if var s = state.take() {
-            s.fit(matcher)
-            return s
-        }
-        var s = MatchState()
-        s.fit(matcher)
-        return s
+    public init() {
+        state = .allocate(capacity: 1)
+        state.initialize(to: MatchState())
     }
 
+    deinit {
+        state.pointee.deallocate()
+        state.deinitialize(count: 1)
+        state.deallocate()
+    }
+
+    /// The state, sized for `matcher`, for the walker to work on in place.
+    func prepare(for matcher: CompiledMatcher) -> UnsafeMutablePointer<MatchState> {
+        state.pointee.fit(matcher)
+        return state
+    }
 
     /// Routes whose match pattern matched the last event (before suppression), in route order.
-    var matchedRoutes: [Int] { (state?.matchedRoutes ?? []).map(Int.init) }
-    func isSuppressed(_ route: Int) -> Bool { state?.isSuppressed(route) ?? false }
+    var matchedRoutes: [Int] {
+        let routes = state.pointee.matchedRoutes
+        return (0..<routes.count).map { Int(routes[$0]) }
+    }
+    func isSuppressed(_ route: Int) -> Bool { state.pointee.isSuppressed(route) }
+
+    /// Matched, unsuppressed routes in route order, up to and including the first whose `stops`
+    /// flag is set.
+    func selectedRoutes(stops: [Bool]) -> [Int] {
+        let s = state.pointee
+        var out: [Int] = []
+        out.reserveCapacity(s.matchedRoutes.count)
+        for k in 0..<s.matchedRoutes.count {
+            let route = Int(s.matchedRoutes[k])
+            if s.isSuppressed(route) { continue }
+            out.append(route)
+            if stops[route] { break }
+        }
+        return out
+    }
 }
 
-/// The mutable side of a match, moved out of its `MatchScratch` for the duration of one event
-/// so the hot loop works on uniquely owned arrays.
+/// A growable buffer of plain values owned by a `MatchScratch`: no copy on write, no
+/// uniqueness checks, no reference counting in the hot loop.
+struct ScratchArray<Element: BitwiseCopyable> {
+    private(set) var base: UnsafeMutablePointer<Element>
+    private(set) var count = 0
+    private var capacity: Int
+
+    init(capacity: Int = 16) {
+        self.capacity = capacity
+        base = .allocate(capacity: capacity)
+    }
+
+    var isEmpty: Bool { count == 0 }
+
+    @inline(__always) subscript(_ i: Int) -> Element {
+        get { base[i] }
+        nonmutating set { base[i] = newValue }
+    }
+
+    @inline(__always) mutating func append(_ value: Element) {
+        if count == capacity { grow() }
+        base[count] = value
+        count += 1
+    }
+
+    @inline(__always) mutating func popLast() -> Element? {
+        if count == 0 { return nil }
+        count -= 1
+        return base[count]
+    }
+
+    @inline(__always) mutating func removeAll() { count = 0 }
+
+    mutating func grow() {
+        let bigger = UnsafeMutablePointer<Element>.allocate(capacity: capacity * 2)
+        bigger.moveInitialize(from: base, count: count)
+        base.deallocate()
+        base = bigger
+        capacity *= 2
+    }
+
+    func deallocate() { base.deallocate() }
+}
+
+/// A fixed-size table of plain values, zero-filled.
+struct ScratchTable<Element: BitwiseCopyable & FixedWidthInteger> {
+    private(set) var base: UnsafeMutablePointer<Element>
+    private(set) var count: Int
+
+    init(count: Int) {
+        self.count = count
+        base = .allocate(capacity: max(count, 1))
+        base.initialize(repeating: 0, count: max(count, 1))
+    }
+
+    @inline(__always) subscript(_ i: Int) -> Element {
+        get { base[i] }
+        nonmutating set { base[i] = newValue }
+    }
+
+    func zero() { base.update(repeating: 0, count: count) }
+    func deallocate() { base.deallocate() }
+}
+
+/// The mutable side of a match: moved out of its `MatchScratch` for the duration of one event.
+/// Plain pointers and counts, so moving it costs nothing.
 struct MatchState {
     struct Leaf {
         var tape: Int32
@@ -535,67 +662,64 @@ struct MatchState {
     }
 
     var generation: UInt32 = 0
-    var leaves: [Leaf] = []
-    var trails: [UInt64] = []  // (array tape index << 32 | element index)
-    var arrayStack: [UInt64] = []
-    var pathHead: [Int32] = []
-    var pathStamp: [UInt32] = []
-    var pathArrayed: [UInt32] = []  // stamp: some leaf at the path sits in an array
-    var stateStamp: [UInt32] = []
-    var pending: [Int32] = []
-    var routeStamp: [UInt32] = []
-    var suppressStamp: [UInt32] = []
-    var matchedRoutes: [Int32] = []
-    var atoms: [Int32] = []
-    var lowered: [UInt8] = []
+    var leaves = ScratchArray<Leaf>(capacity: 64)
+    var trails = ScratchArray<UInt64>(capacity: 64)  // (array tape index << 32 | element index)
+    var arrayStack = ScratchArray<UInt64>(capacity: 16)
+    var atoms = ScratchArray<Int32>(capacity: 64)
+    var pending = ScratchArray<Int32>(capacity: 64)
+    var matchedRoutes = ScratchArray<Int32>(capacity: 16)
+    var pathHead = ScratchTable<Int32>(count: 0)
+    var pathStamp = ScratchTable<UInt32>(count: 0)
+    var pathArrayed = ScratchTable<UInt32>(count: 0)  // stamp: some leaf at the path sits in an array
+    var stateStamp = ScratchTable<UInt32>(count: 0)
+    var routeStamp = ScratchTable<UInt32>(count: 0)
+    var suppressStamp = ScratchTable<UInt32>(count: 0)
+    var conditionStamp = ScratchTable<UInt32>(count: 0)
+    var conditionResult = ScratchTable<UInt8>(count: 0)
     /// Array consistency of two conditions, memoised per event (many routes share a pair such
     /// as tag key and tag value).
-    var pairKey: [UInt64] = []
-    var pairStamp: [UInt32] = []
-    var pairResult: [Bool] = []
-    var conditionStamp: [UInt32] = []
-    var conditionResult: [UInt8] = []
+    var pairKey = ScratchTable<UInt64>(count: 64)
+    var pairStamp = ScratchTable<UInt32>(count: 64)
+    var pairResult = ScratchTable<UInt8>(count: 64)
 
     mutating func fit(_ m: CompiledMatcher) {
-        if pathHead.count < m.pathCount {
-            pathHead = [Int32](repeating: -1, count: m.pathCount)
-            pathStamp = [UInt32](repeating: 0, count: m.pathCount)
-            pathArrayed = [UInt32](repeating: 0, count: m.pathCount)
+        func fitted<T>(_ t: inout ScratchTable<T>, _ n: Int) {
+            if t.count < n {
+                t.deallocate()
+                t = ScratchTable(count: n)
+            }
         }
-        if conditionStamp.count < m.fields.count {
-            conditionStamp = [UInt32](repeating: 0, count: m.fields.count)
-            conditionResult = [UInt8](repeating: 0, count: m.fields.count)
-        }
-        if pairKey.isEmpty {
-            pairKey = [UInt64](repeating: 0, count: 64)
-            pairStamp = [UInt32](repeating: 0, count: 64)
-            pairResult = [Bool](repeating: false, count: 64)
-        }
-        if stateStamp.count < m.stateCondition.count { stateStamp = [UInt32](repeating: 0, count: m.stateCondition.count) }
-        if routeStamp.count < m.routeCount {
-            routeStamp = [UInt32](repeating: 0, count: m.routeCount)
-            suppressStamp = [UInt32](repeating: 0, count: m.routeCount)
-        }
+        fitted(&pathHead, m.pathCount)
+        fitted(&pathStamp, m.pathCount)
+        fitted(&pathArrayed, m.pathCount)
+        fitted(&stateStamp, m.stateCondition.count)
+        fitted(&routeStamp, m.routeCount)
+        fitted(&suppressStamp, m.routeCount)
+        fitted(&conditionStamp, m.fields.count)
+        fitted(&conditionResult, m.fields.count)
     }
 
     mutating func begin() {
         generation &+= 1
         if generation == 0 {
             // Wrapped: stale stamps could look current.
-            for i in pathStamp.indices { pathStamp[i] = 0; pathArrayed[i] = 0 }
-            for i in stateStamp.indices { stateStamp[i] = 0 }
-            for i in conditionStamp.indices { conditionStamp[i] = 0 }
-            for i in routeStamp.indices { routeStamp[i] = 0; suppressStamp[i] = 0 }
-            for i in pairStamp.indices { pairStamp[i] = 0 }
+            for t in [pathStamp, pathArrayed, stateStamp, routeStamp, suppressStamp, conditionStamp, pairStamp] { t.zero() }
             generation = 1
         }
-        leaves.removeAll(keepingCapacity: true)
-        trails.removeAll(keepingCapacity: true)
-        atoms.removeAll(keepingCapacity: true)
-        arrayStack.removeAll(keepingCapacity: true)
-        pending.removeAll(keepingCapacity: true)
-        matchedRoutes.removeAll(keepingCapacity: true)
+        leaves.removeAll()
+        trails.removeAll()
+        atoms.removeAll()
+        arrayStack.removeAll()
+        pending.removeAll()
+        matchedRoutes.removeAll()
     }
 
     func isSuppressed(_ route: Int) -> Bool { route < suppressStamp.count && suppressStamp[route] == generation }
+
+    func deallocate() {
+        leaves.deallocate(); trails.deallocate(); arrayStack.deallocate(); atoms.deallocate()
+        pending.deallocate(); matchedRoutes.deallocate()
+        for t in [pathStamp, pathArrayed, stateStamp, routeStamp, suppressStamp, conditionStamp, pairStamp] { t.deallocate() }
+        pathHead.deallocate(); conditionResult.deallocate(); pairKey.deallocate(); pairResult.deallocate()
+    }
 }

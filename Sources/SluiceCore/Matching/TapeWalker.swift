@@ -4,19 +4,19 @@ struct TapeWalker {
     let m: CompiledMatcher
     let tape: UnsafePointer<UInt64>
     let strings: UnsafePointer<UInt8>
-    var state: MatchState
+    /// The scratch's state, worked on in place.
+    let statePointer: UnsafeMutablePointer<MatchState>
 
-    mutating func releaseState() -> MatchState {
-        var s = MatchState()
-        swap(&s, &state)
-        return s
+    var state: MatchState {
+        unsafeAddress { UnsafePointer(statePointer) }
+        nonmutating unsafeMutableAddress { statePointer }
     }
 
-    init(matcher: CompiledMatcher, document: JSONDocument, state: consuming MatchState) {
+    init(matcher: CompiledMatcher, document: JSONDocument, state: UnsafeMutablePointer<MatchState>) {
         m = matcher
         tape = document.tape
         strings = document.strings
-        self.state = state
+        statePointer = state
     }
 
     static let objectType = UInt8(ascii: "{")
@@ -66,11 +66,12 @@ struct TapeWalker {
             let edges = m.nodeEdges[Int(node)]
             guard !edges.isEmpty else { return }
             let filter = m.edgeFilter[Int(node)]
+            let longFilter = m.edgeLongFilter[Int(node)]
             let stop = Int(truncatingIfNeeded: w & 0xFFFF_FFFF) - 1
             var k = i + 1
             while k < stop {
                 let value = k + 1
-                let child = TapeWalker.child(m, of: node, edges: edges, filter: filter, key: TapeWalker.stringBytes(tape, strings, k))
+                let child = TapeWalker.child(m, of: node, edges: edges, filter: filter, longFilter: longFilter, key: TapeWalker.stringBytes(tape, strings, k))
                 if child >= 0 { walk(value, node: child) }
                 k = TapeWalker.end(tape, value)
             }
@@ -86,7 +87,7 @@ struct TapeWalker {
                 k = end(k)
                 index += 1
             }
-            state.arrayStack.removeLast()
+            _ = state.arrayStack.popLast()
         } else {
             let p = m.nodePath[Int(node)]
             if p >= 0 { record(Int(p), i) }
@@ -97,7 +98,7 @@ struct TapeWalker {
     /// A key is compared with the node's few edges by length and first eight bytes: reading
     /// eight bytes from any string is safe, simdjson's string buffer is padded.
     @inline(__always) static func child(
-        _ m: CompiledMatcher, of node: Int32, edges: Range<Int32>, filter: UInt64, key: UnsafeBufferPointer<UInt8>
+        _ m: CompiledMatcher, of node: Int32, edges: Range<Int32>, filter: UInt64, longFilter: UInt64, key: UnsafeBufferPointer<UInt8>
     ) -> Int32 {
         let count = key.count
         let base = key.baseAddress!
@@ -105,7 +106,13 @@ struct TapeWalker {
         var word = raw.loadUnaligned(as: UInt64.self)
         if count < 8 { word &= (1 &<< UInt64(count &* 8)) &- 1 }
         // A dot in the key: several trie edges (rare; `a.b` keys are unusual in findings).
-        if TapeWalker.hasDot(word) || (count > 8 && TapeWalker.hasDot(raw, from: 8, count)) { return dottedChild(m, of: node, key: key) }
+        if TapeWalker.hasDot(word) { return dottedChild(m, of: node, key: key) }
+        if count > 8 {
+            // No edge longer than eight bytes starts with these eight: neither the whole key
+            // nor, were it dotted further on, its first segment can match.
+            if longFilter & CompiledMatcher.wordBit(word) == 0 { return -1 }
+            if TapeWalker.hasDot(raw, from: 8, count) { return dottedChild(m, of: node, key: key) }
+        }
         if filter & CompiledMatcher.keyBit(word, count) == 0 { return -1 }
         if edges.count > CompiledMatcher.linearEdges { return m.edges.find(UInt64(node), base, count) }
         var e = Int(edges.lowerBound)
@@ -179,6 +186,33 @@ struct TapeWalker {
         if a >= 0 { state.atoms.append(a) }
     }
 
+    /// The named prefixes `value` starts with: the last prefix sorting at or before it, then up
+    /// its parents (every prefix of `value` in the set is one of them).
+    mutating func prefixAtoms(_ range: Range<Int32>, _ value: UnsafePointer<UInt8>, _ n: Int) {
+        var lo = Int(range.lowerBound)
+        var hi = Int(range.upperBound)
+        m.prefixKeys.withUnsafeBufferPointer { keys in
+            while lo < hi {
+                let mid = (lo + hi) >> 1
+                let key = keys.baseAddress! + Int(m.prefixKeyStart[mid])
+                if lexicographicCompare(key, Int(m.prefixKeyLength[mid]), value, n) <= 0 { lo = mid + 1 } else { hi = mid }
+            }
+            var e = lo - 1
+            while e >= Int(range.lowerBound) {
+                let length = Int(m.prefixKeyLength[e])
+                if length <= n && memcmpBytes(keys.baseAddress! + Int(m.prefixKeyStart[e]), value, length) {
+                    // It and all its parents are prefixes of the value.
+                    while e >= 0 {
+                        state.atoms.append(m.prefixAtom[e])
+                        e = Int(m.prefixParent[e])
+                    }
+                    return
+                }
+                e = Int(m.prefixParent[e])
+            }
+        }
+    }
+
     /// The atoms of the leaf at tape index `i`: its value, and the prefixes and suffixes of it
     /// that patterns name at path `p`.
     mutating func findAtoms(_ p: Int, _ i: Int) {
@@ -189,19 +223,14 @@ struct TapeWalker {
             let base = bytes.baseAddress
             let n = bytes.count
             if info.exact { atom(p, .exact, base, n) }
-            for k in info.prefixLengths {
-                let length = Int(m.lengths[Int(k)])
-                if length > n { break }
-                atom(p, .prefix, base, length)
-            }
+            if !info.prefixes.isEmpty { prefixAtoms(info.prefixes, base!, n) }
             for k in info.suffixLengths {
                 let length = Int(m.lengths[Int(k)])
                 if length > n { break }
                 atom(p, .suffix, base! + (n - length), length)
             }
             if info.needsLowercase {
-                var lowered = state.lowered
-                state.lowered = []
+                var lowered: [UInt8] = []
                 lowercase(bytes, into: &lowered)
                 lowered.withUnsafeBufferPointer { low in
                     let lb = low.baseAddress
@@ -218,7 +247,6 @@ struct TapeWalker {
                         atom(p, .suffixIgnoreCase, lb! + (ln - length), length)
                     }
                 }
-                state.lowered = lowered
             }
         } else if let d = number(i) {
             if info.number {
@@ -329,9 +357,10 @@ struct TapeWalker {
         let gen = state.generation
         var arrayed = 0
         var first: Int32 = 0, second: Int32 = 0
-        for k in m.branchFields[b] {
-            let c = m.branchConditions[Int(k)]
-            if state.pathArrayed[Int(m.conditionPath[Int(c)])] == gen {
+        let range = m.branchFields[b]
+        for k in Int(range.lowerBound)..<Int(range.upperBound) {
+            let c = m.branchConditions[k]
+            if state.pathArrayed[Int(m.branchPaths[k])] == gen {
                 if arrayed == 0 { first = c } else { second = c }
                 arrayed += 1
             }
@@ -340,11 +369,11 @@ struct TapeWalker {
         if arrayed > 2 { return consistent(b) }
         let key = UInt64(UInt32(min(first, second))) << 32 | UInt64(UInt32(max(first, second)))
         let slot = Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 58)
-        if state.pairStamp[slot] == gen && state.pairKey[slot] == key { return state.pairResult[slot] }
+        if state.pairStamp[slot] == gen && state.pairKey[slot] == key { return state.pairResult[slot] != 0 }
         let result = consistent(b)
         state.pairStamp[slot] = gen
         state.pairKey[slot] = key
-        state.pairResult[slot] = result
+        state.pairResult[slot] = result ? 1 : 0
         return result
     }
 
@@ -354,13 +383,24 @@ struct TapeWalker {
     mutating func finish() {
         if state.matchedRoutes.isEmpty { return }
         let gen = state.generation
-        for r in state.matchedRoutes {
+        for j in 0..<state.matchedRoutes.count {
+            let r = state.matchedRoutes[j]
             for k in m.routeSuppressions[Int(r)] where verify(Int(m.suppressionBranches[Int(k)])) {
                 state.suppressStamp[Int(r)] = gen
                 break
             }
         }
-        state.matchedRoutes.sort()
+        // Insertion sort: a handful of routes, mostly in order already.
+        let routes = state.matchedRoutes.base
+        for i in 1..<max(state.matchedRoutes.count, 1) {
+            let r = routes[i]
+            var j = i
+            while j > 0 && routes[j - 1] > r {
+                routes[j] = routes[j - 1]
+                j -= 1
+            }
+            routes[j] = r
+        }
     }
 
     func head(_ p: Int) -> Int32 { state.pathStamp[p] == state.generation ? state.pathHead[p] : -1 }
