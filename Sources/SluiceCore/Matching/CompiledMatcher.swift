@@ -532,7 +532,7 @@ final class CompiledMatcher: Sendable {
 
     /// Matches one event; the answer is left in `scratch` (matched and suppressed routes).
     func run(_ event: JSONView, scratch: MatchScratch) {
-        var walker = TapeWalker(matcher: self, document: event.document, state: scratch.prepare(for: self))
+        let walker = TapeWalker(matcher: self, document: event.document, state: scratch.prepare(for: self))
         walker.state.begin()
         walker.walk(event.index, node: 0)
         walker.step()

@@ -56,7 +56,7 @@ struct TapeWalker {
 
     // MARK: walk
 
-    mutating func walk(_ i: Int, node: Int32) {
+    func walk(_ i: Int, node: Int32) {
         let tape = tape
         let w = tape[i]
         let t = UInt8(truncatingIfNeeded: w >> 56)
@@ -72,7 +72,16 @@ struct TapeWalker {
             while k < stop {
                 let value = k + 1
                 let child = TapeWalker.child(m, of: node, edges: edges, filter: filter, longFilter: longFilter, key: TapeWalker.stringBytes(tape, strings, k))
-                if child >= 0 { walk(value, node: child) }
+                if child >= 0 {
+                    let vt = UInt8(truncatingIfNeeded: tape[value] >> 56)
+                    if vt == TapeWalker.objectType || vt == TapeWalker.arrayType {
+                        walk(value, node: child)
+                    } else {
+                        // A scalar: record it here, no call.
+                        let p = m.nodePath[Int(child)]
+                        if p >= 0 { record(Int(p), value) }
+                    }
+                }
                 k = TapeWalker.end(tape, value)
             }
         } else if t == TapeWalker.arrayType {
@@ -163,7 +172,7 @@ struct TapeWalker {
         return m.edges.find(UInt64(n), key.baseAddress! + start, count - start)
     }
 
-    mutating func record(_ p: Int, _ i: Int) {
+    func record(_ p: Int, _ i: Int) {
         let gen = state.generation
         let previous: Int32 = state.pathStamp[p] == gen ? state.pathHead[p] : -1
         state.pathStamp[p] = gen
@@ -181,14 +190,14 @@ struct TapeWalker {
             atomStart: atomStart, atomCount: Int32(state.atoms.count) - atomStart))
     }
 
-    @inline(__always) mutating func atom(_ p: Int, _ kind: CompiledMatcher.Kind, _ base: UnsafePointer<UInt8>?, _ count: Int) {
+    @inline(__always) func atom(_ p: Int, _ kind: CompiledMatcher.Kind, _ base: UnsafePointer<UInt8>?, _ count: Int) {
         let a = m.atoms.find(CompiledMatcher.namespace(p, kind), base, count)
         if a >= 0 { state.atoms.append(a) }
     }
 
     /// The named prefixes `value` starts with: the last prefix sorting at or before it, then up
     /// its parents (every prefix of `value` in the set is one of them).
-    mutating func prefixAtoms(_ range: Range<Int32>, _ value: UnsafePointer<UInt8>, _ n: Int) {
+    func prefixAtoms(_ range: Range<Int32>, _ value: UnsafePointer<UInt8>, _ n: Int) {
         var lo = Int(range.lowerBound)
         var hi = Int(range.upperBound)
         m.prefixKeys.withUnsafeBufferPointer { keys in
@@ -215,7 +224,7 @@ struct TapeWalker {
 
     /// The atoms of the leaf at tape index `i`: its value, and the prefixes and suffixes of it
     /// that patterns name at path `p`.
-    mutating func findAtoms(_ p: Int, _ i: Int) {
+    func findAtoms(_ p: Int, _ i: Int) {
         let info = m.pathAtoms[p]
         let t = type(i)
         if t == TapeWalker.stringType {
@@ -263,7 +272,7 @@ struct TapeWalker {
 
     /// Steps through the automaton from the root: every state whose condition holds is
     /// entered once; a state where branches complete matches their routes.
-    mutating func step() {
+    func step() {
         let gen = state.generation
         state.stateStamp[0] = gen
         state.pending.append(0)
@@ -276,7 +285,7 @@ struct TapeWalker {
         }
     }
 
-    @inline(__always) mutating func enter(_ entry: Int32) {
+    @inline(__always) func enter(_ entry: Int32) {
         let s = Int(entry >> 1)
         if state.stateStamp[s] == state.generation { return }
         state.stateStamp[s] = state.generation
@@ -284,7 +293,7 @@ struct TapeWalker {
         state.pending.append(Int32(s))
     }
 
-    @inline(__always) mutating func addPosting(_ posting: Int32) {
+    @inline(__always) func addPosting(_ posting: Int32) {
         let r = m.postings[Int(posting)]
         var k = Int(r.lowerBound)
         while k < Int(r.upperBound) {
@@ -295,7 +304,7 @@ struct TapeWalker {
 
     /// The outgoing conditions of a state on one path: evaluated ones, then index lookups for
     /// every leaf at the path.
-    mutating func visit(_ g: Int) {
+    func visit(_ g: Int) {
         let group = m.groups[g]
         var k = Int(group.evaluated.lowerBound)
         while k < Int(group.evaluated.upperBound) {
@@ -310,7 +319,7 @@ struct TapeWalker {
         }
     }
 
-    mutating func lookups(_ g: Int, _ group: CompiledMatcher.Group, _ leaf: MatchState.Leaf) {
+    func lookups(_ g: Int, _ group: CompiledMatcher.Group, _ leaf: MatchState.Leaf) {
         if group.atomCount > 0 {
             var k = Int(leaf.atomStart)
             let stop = k + Int(leaf.atomCount)
@@ -342,7 +351,7 @@ struct TapeWalker {
 
     /// Match branch `b` reached its final state: every condition holds, each on some leaf.
     /// With two or more fields in arrays, the leaves must also be array-consistent.
-    mutating func complete(_ b: Int) {
+    func complete(_ b: Int) {
         let r = Int(m.branchRoute[b])
         let gen = state.generation
         if state.routeStamp[r] == gen { return }
@@ -353,7 +362,7 @@ struct TapeWalker {
 
     /// Whether branch `b`'s leaves can be chosen array-consistently. Only fields with leaves in
     /// arrays matter; with exactly two (a tag's key and value) the answer is memoised per event.
-    mutating func arrayConsistent(_ b: Int) -> Bool {
+    func arrayConsistent(_ b: Int) -> Bool {
         let gen = state.generation
         var arrayed = 0
         var first: Int32 = 0, second: Int32 = 0
@@ -380,7 +389,7 @@ struct TapeWalker {
     // MARK: verification
 
     /// Suppressions, for the routes that matched.
-    mutating func finish() {
+    func finish() {
         if state.matchedRoutes.isEmpty { return }
         let gen = state.generation
         for j in 0..<state.matchedRoutes.count {
@@ -410,7 +419,7 @@ struct TapeWalker {
 
     /// Whether field condition `c` holds on this event (memoised per event: branches of many
     /// routes share conditions such as `region` or a type prefix).
-    @inline(__always) mutating func condition(_ c: Int) -> UInt8 {
+    @inline(__always) func condition(_ c: Int) -> UInt8 {
         if state.conditionStamp[c] == state.generation { return state.conditionResult[c] }
         let r = evaluateCondition(c)
         state.conditionStamp[c] = state.generation
@@ -437,7 +446,7 @@ struct TapeWalker {
         return hasTrail ? TapeWalker.conditionHoldsInArray : TapeWalker.conditionHolds
     }
 
-    mutating func verify(_ b: Int) -> Bool {
+    func verify(_ b: Int) -> Bool {
         let range = m.branchFields[b]
         var arrayed = 0
         var k = Int(range.lowerBound)
@@ -452,7 +461,7 @@ struct TapeWalker {
 
     /// Backtracking search for array-consistent leaves; only for branches with two or more
     /// fields whose leaves sit in arrays (rare in findings: tags, network interfaces).
-    mutating func consistent(_ b: Int) -> Bool {
+    func consistent(_ b: Int) -> Bool {
         var lists: [[Int32]] = []
         for k in m.branchFields[b] {
             let f = m.fields[Int(m.branchConditions[Int(k)])]
