@@ -78,6 +78,7 @@ final class CompiledMatcher: Sendable {
     /// long key (or a dotted key with a long first segment) that misses it matches no edge.
     let edgeLongFilter: [UInt64]
     let pathAtoms: [PathAtoms]
+    let pathHasAtoms: [Bool]
     let atoms: ByteKeyTable  // (path, kind, key) → atom id
     // Case-sensitive prefixes per path, sorted: the ones a value starts with are found by one
     // binary search and a walk up `prefixParent` (the longest shorter prefix in the set).
@@ -442,6 +443,7 @@ final class CompiledMatcher: Sendable {
         self.pathCount = pathNames.count
         self.pathNames = pathNames
         self.pathAtoms = pathAtoms
+        self.pathHasAtoms = pathAtoms.map(\.any)
         self.atoms = ByteKeyTable(atomEntries)
         self.prefixKeyStart = prefixKeyStart
         self.prefixKeyLength = prefixKeyLength

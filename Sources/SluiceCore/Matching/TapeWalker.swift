@@ -183,11 +183,10 @@ struct TapeWalker {
             for k in 0..<depth { state.trails.append(state.arrayStack[k]) }
             state.pathArrayed[p] = gen
         }
-        let atomStart = Int32(state.atoms.count)
-        if m.pathAtoms[p].any { findAtoms(p, i) }
+        // Atoms are found when a state first looks the leaf up (-1: not yet).
         state.leaves.append(MatchState.Leaf(
             tape: Int32(i), next: previous, trailStart: trailStart, trailCount: Int32(depth),
-            atomStart: atomStart, atomCount: Int32(state.atoms.count) - atomStart))
+            atomStart: 0, atomCount: m.pathHasAtoms[p] ? -1 : 0))
     }
 
     @inline(__always) func atom(_ p: Int, _ kind: CompiledMatcher.Kind, _ base: UnsafePointer<UInt8>?, _ count: Int) {
@@ -314,13 +313,21 @@ struct TapeWalker {
         var leaf = head(Int(group.path))
         while leaf >= 0 {
             let l = state.leaves[Int(leaf)]
-            lookups(g, group, l)
+            lookups(g, group, Int(leaf))
             leaf = l.next
         }
     }
 
-    func lookups(_ g: Int, _ group: CompiledMatcher.Group, _ leaf: MatchState.Leaf) {
+    func lookups(_ g: Int, _ group: CompiledMatcher.Group, _ leafIndex: Int) {
+        var leaf = state.leaves[leafIndex]
         if group.atomCount > 0 {
+            if leaf.atomCount < 0 {
+                let start = state.atoms.count
+                findAtoms(Int(group.path), Int(leaf.tape))
+                leaf.atomStart = Int32(start)
+                leaf.atomCount = Int32(state.atoms.count - start)
+                state.leaves[leafIndex] = leaf
+            }
             var k = Int(leaf.atomStart)
             let stop = k + Int(leaf.atomCount)
             while k < stop {
