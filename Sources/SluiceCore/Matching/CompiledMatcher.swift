@@ -74,6 +74,10 @@ final class CompiledMatcher: Sendable {
     /// Per node, a 64-bit filter of its edges' keys (bit `keyBit(word, length)` set per edge):
     /// most keys of an event are rejected by one test.
     let edgeFilter: [UInt64]
+    /// Per node and filter bit (node * 64 + bit), the first edge with that bit, or -1; then
+    /// `edgeNextWithBit`: a key that passes the filter is compared with those edges only.
+    let edgeByBit: [Int32]
+    let edgeNextWithBit: [Int32]
     /// Per node, a filter of the first eight bytes of its edge keys longer than eight bytes: a
     /// long key (or a dotted key with a long first segment) that misses it matches no edge.
     let edgeLongFilter: [UInt64]
@@ -116,9 +120,6 @@ final class CompiledMatcher: Sendable {
     let cidrIndexes: [(v4: IntervalIndex<UInt128>, v6: IntervalIndex<UInt128>)]
 
     static func namespace(_ path: Int, _ kind: Kind) -> UInt64 { UInt64(path) << 3 | kind.rawValue }
-
-    /// Widest path-trie node still searched by linear compare.
-    static let linearEdges = 12
 
     init(patterns: [Pattern], suppressions: [[Pattern]]) {
         routeCount = patterns.count
@@ -454,8 +455,19 @@ final class CompiledMatcher: Sendable {
             r.reduce(UInt64(0)) { filter, e in edgeLength[Int(e)] > 8 ? filter | CompiledMatcher.wordBit(edgeWord[Int(e)]) : filter }
         }
         self.edgeFilter = nodeEdges.map { r in
-            r.reduce(UInt64(0)) { filter, e in filter | CompiledMatcher.keyBit(edgeWord[Int(e)], Int(edgeLength[Int(e)])) }
+            r.reduce(UInt64(0)) { filter, e in filter | 1 << CompiledMatcher.keyBitIndex(edgeWord[Int(e)], Int(edgeLength[Int(e)])) }
         }
+        var edgeByBit = [Int32](repeating: -1, count: nodePath.count * 64)
+        var edgeNextWithBit = [Int32](repeating: -1, count: edgeLength.count)
+        for (node, r) in nodeEdges.enumerated() {
+            for e in r.reversed() {
+                let slot = node * 64 + Int(CompiledMatcher.keyBitIndex(edgeWord[Int(e)], Int(edgeLength[Int(e)])))
+                edgeNextWithBit[Int(e)] = edgeByBit[slot]
+                edgeByBit[slot] = e
+            }
+        }
+        self.edgeByBit = edgeByBit
+        self.edgeNextWithBit = edgeNextWithBit
         self.fields = fields
         self.conditionPath = fields.map(\.path)
         self.branchPaths = branchConditions.map { fields[Int($0)].path }
@@ -479,9 +491,9 @@ final class CompiledMatcher: Sendable {
         self.cidrIndexes = cidrIndexes
     }
 
-    /// A key's bit in a node's edge filter, from its length and first eight bytes.
-    @inline(__always) static func keyBit(_ word: UInt64, _ length: Int) -> UInt64 {
-        1 &<< (((word ^ UInt64(truncatingIfNeeded: length) &* 0xFF51_AFD7_ED55_8CCD) &* 0x9E37_79B9_7F4A_7C15) >> 58)
+    /// A key's bit (0..<64) in a node's edge filter, from its length and first eight bytes.
+    @inline(__always) static func keyBitIndex(_ word: UInt64, _ length: Int) -> UInt64 {
+        ((word ^ UInt64(truncatingIfNeeded: length) &* 0xFF51_AFD7_ED55_8CCD) &* 0x9E37_79B9_7F4A_7C15) >> 58
     }
 
     /// A key's bit in a node's long-key filter, from its first eight bytes.

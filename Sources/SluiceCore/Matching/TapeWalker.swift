@@ -122,11 +122,10 @@ struct TapeWalker {
             if longFilter & CompiledMatcher.wordBit(word) == 0 { return -1 }
             if TapeWalker.hasDot(raw, from: 8, count) { return dottedChild(m, of: node, key: key) }
         }
-        if filter & CompiledMatcher.keyBit(word, count) == 0 { return -1 }
-        if edges.count > CompiledMatcher.linearEdges { return m.edges.find(UInt64(node), base, count) }
-        var e = Int(edges.lowerBound)
-        let stop = Int(edges.upperBound)
-        while e < stop {
+        let bit = CompiledMatcher.keyBitIndex(word, count)
+        if filter & (1 &<< bit) == 0 { return -1 }
+        var e = Int(m.edgeByBit[Int(node) &* 64 &+ Int(bit)])
+        while e >= 0 {
             if m.edgeWord[e] == word && Int(m.edgeLength[e]) == count {
                 if count <= 8 { return m.edgeChild[e] }
                 let equal = m.edgeKeys.withUnsafeBufferPointer { keys in
@@ -134,7 +133,7 @@ struct TapeWalker {
                 }
                 if equal { return m.edgeChild[e] }
             }
-            e += 1
+            e = Int(m.edgeNextWithBit[e])
         }
         return -1
     }
