@@ -1,6 +1,7 @@
 /// An immutable open-addressing hash table from (namespace, byte string) to an Int32, looked up
 /// straight from bytes in simdjson's string buffer — no String, no allocation per lookup. The
-/// matcher keeps three: path-trie edges, exact values and prefix/suffix keys.
+/// matcher keeps two: path-trie edges (for dotted keys) and atoms (a path's exact values,
+/// prefixes, suffixes, numbers, literals).
 struct ByteKeyTable: Sendable {
     struct Slot: Sendable {
         var hash: UInt64 = 0

@@ -93,7 +93,6 @@ final class CompiledMatcher: Sendable {
     let prefixParent: [Int32]  // index, or -1
     // Conditions and branches (match and suppression)
     let fields: [FieldSpec]
-    let conditionPath: [Int32]
     let branchFields: [Range<Int32>]  // into branchConditions
     let branchConditions: [Int32]
     let branchPaths: [Int32]  // the path of each of branchConditions
@@ -396,22 +395,10 @@ final class CompiledMatcher: Sendable {
             pathAtoms[p].suffixLengths = stored(.suffix)
             pathAtoms[p].suffixIgnoreCaseLengths = stored(.suffixIgnoreCase)
         }
-        var postings: [Range<Int32>] = []
-        var postingEntries: [Int32] = []
-        for l in lists {
-            let start = Int32(postingEntries.count)
-            postingEntries += l
-            postings.append(start..<Int32(postingEntries.count))
-        }
-        var stateTerminals: [Range<Int32>] = []
-        var terminalBranches: [Int32] = []
-        for t in terminals {
-            let start = Int32(terminalBranches.count)
-            terminalBranches += t
-            stateTerminals.append(start..<Int32(terminalBranches.count))
-        }
+        let (postings, postingEntries) = CompiledMatcher.flattened(lists)
+        let (stateTerminals, terminalBranches) = CompiledMatcher.flattened(terminals)
 
-        // Path-trie edges, grouped by node, for the linear compare.
+        // Path-trie edges, grouped by node.
         let sortedEdges = edgeEntries.sorted { $0.namespace < $1.namespace }
         var nodeEdges = [Range<Int32>](repeating: 0..<0, count: nodePath.count)
         var edgeLength: [Int32] = [], edgeWord: [UInt64] = [], edgeKeyStart: [Int32] = [], edgeKeys: [UInt8] = [], edgeChild: [Int32] = []
@@ -469,7 +456,6 @@ final class CompiledMatcher: Sendable {
         self.edgeByBit = edgeByBit
         self.edgeNextWithBit = edgeNextWithBit
         self.fields = fields
-        self.conditionPath = fields.map(\.path)
         self.branchPaths = branchConditions.map { fields[Int($0)].path }
         self.branchFields = branchFields
         self.branchConditions = branchConditions
@@ -494,6 +480,18 @@ final class CompiledMatcher: Sendable {
     /// A key's bit (0..<64) in a node's edge filter, from its length and first eight bytes.
     @inline(__always) static func keyBitIndex(_ word: UInt64, _ length: Int) -> UInt64 {
         ((word ^ UInt64(truncatingIfNeeded: length) &* 0xFF51_AFD7_ED55_8CCD) &* 0x9E37_79B9_7F4A_7C15) >> 58
+    }
+
+    /// Lists as one flat array and a range into it per list.
+    static func flattened(_ lists: [[Int32]]) -> (ranges: [Range<Int32>], flat: [Int32]) {
+        var ranges: [Range<Int32>] = []
+        var flat: [Int32] = []
+        for l in lists {
+            let start = Int32(flat.count)
+            flat += l
+            ranges.append(start..<Int32(flat.count))
+        }
+        return (ranges, flat)
     }
 
     /// A key's bit in a node's long-key filter, from its first eight bytes.
@@ -570,9 +568,16 @@ public final class MatchScratch {
         state.deallocate()
     }
 
+    /// The matcher the state was last sized for. Held, not identified by address: a reloaded
+    /// table could be allocated where a freed one was.
+    private var fitted: CompiledMatcher?
+
     /// The state, sized for `matcher`, for the walker to work on in place.
     func prepare(for matcher: CompiledMatcher) -> UnsafeMutablePointer<MatchState> {
-        state.pointee.fit(matcher)
+        if fitted !== matcher {
+            state.pointee.fit(matcher)
+            fitted = matcher
+        }
         return state
     }
 

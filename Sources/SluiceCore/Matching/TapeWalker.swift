@@ -71,7 +71,7 @@ struct TapeWalker {
             var k = i + 1
             while k < stop {
                 let value = k + 1
-                let child = TapeWalker.child(m, of: node, edges: edges, filter: filter, longFilter: longFilter, key: TapeWalker.stringBytes(tape, strings, k))
+                let child = TapeWalker.child(m, of: node, filter: filter, longFilter: longFilter, key: TapeWalker.stringBytes(tape, strings, k))
                 if child >= 0 {
                     let vt = UInt8(truncatingIfNeeded: tape[value] >> 56)
                     if vt == TapeWalker.objectType || vt == TapeWalker.arrayType {
@@ -104,10 +104,10 @@ struct TapeWalker {
     }
 
     /// The trie node reached from `node` by `key` (a key with dots walks several edges), or -1.
-    /// A key is compared with the node's few edges by length and first eight bytes: reading
-    /// eight bytes from any string is safe, simdjson's string buffer is padded.
+    /// A key is compared by length and first eight bytes (reading eight bytes from any string is
+    /// safe: simdjson's string buffer is padded), and only with the edges sharing its filter bit.
     @inline(__always) static func child(
-        _ m: CompiledMatcher, of node: Int32, edges: Range<Int32>, filter: UInt64, longFilter: UInt64, key: UnsafeBufferPointer<UInt8>
+        _ m: CompiledMatcher, of node: Int32, filter: UInt64, longFilter: UInt64, key: UnsafeBufferPointer<UInt8>
     ) -> Int32 {
         let count = key.count
         let base = key.baseAddress!
