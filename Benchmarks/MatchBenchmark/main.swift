@@ -139,13 +139,17 @@ func fmt(_ v: Double) -> String {
 var eventCount = 20_000
 var budget = 2.0
 var compiledOnly = false
+var tableSizes = [1_000, 10_000]
+var split = false
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
     switch a {
     case "--events": eventCount = Int(args.popFirst() ?? "") ?? eventCount
     case "--seconds": budget = Double(args.popFirst() ?? "") ?? budget
     case "--compiled-only": compiledOnly = true  // for profiling: skip baselines and checks
-    default: print("usage: sluice-bench-match [--events N] [--seconds S] [--compiled-only]"); exit(2)
+    case "--split": split = true  // with --compiled-only: time parse and match apart
+    case "--tables": tableSizes = (args.popFirst() ?? "").split(separator: ",").compactMap { Int($0) }  // with --compiled-only
+    default: print("usage: sluice-bench-match [--events N] [--seconds S] [--compiled-only [--tables 1000,10000]]"); exit(2)
     }
 }
 
@@ -156,8 +160,10 @@ print("sluice-bench-match: \(eventCount) synthetic GuardDuty findings in EventBr
 print("")
 
 let parser = JSONParser()
-let parseRate = measure(events, budget: budget) { e in _ = parser.parse(e) { $0.tapeCount } }
-print("baseline  simdjson parse only                      \(fmt(parseRate)) findings/s")
+if !compiledOnly {
+    let parseRate = measure(events, budget: budget) { e in _ = parser.parse(e) { $0.tapeCount } }
+    print("baseline  simdjson parse only                      \(fmt(parseRate)) findings/s")
+}
 
 let rssBefore = rss()
 let clock = ContinuousClock()
@@ -172,11 +178,30 @@ for n in [1_000, 10_000] {
 let rssAfter = rss()
 
 if compiledOnly {
-    for n in [1_000, 10_000] {
+    for n in tableSizes where tables[n] != nil {
         let table = tables[n]!
         let scratch = MatchScratch()
         let rate = measure(events, budget: budget) { e in _ = parser.parse(e) { table.match($0.root, scratch: scratch) } }
         print("compiled  \(n) routes  \(fmt(rate)) findings/s")
+        if split {
+            // Where the time goes: parse vs match, timed apart (clock reads add ~40 ns per event).
+            var parseTime = Duration.zero
+            var matchTime = Duration.zero
+            for _ in 0..<3 {
+                for e in events {
+                    let t0 = clock.now
+                    _ = parser.parse(e) { doc in
+                        let t1 = clock.now
+                        _ = table.match(doc.root, scratch: scratch)
+                        let t2 = clock.now
+                        parseTime += t1 - t0
+                        matchTime += t2 - t1
+                    }
+                }
+            }
+            let k = Double(3 * events.count) / 1e9
+            print("          parse \(String(format: "%.0f", seconds(parseTime) / k)) ns, match \(String(format: "%.0f", seconds(matchTime) / k)) ns per finding")
+        }
     }
     exit(0)
 }

@@ -38,6 +38,17 @@ void sluice_json_parser_free(sluice_json_parser *parser);
 sluice_json_status sluice_json_parse(sluice_json_parser *parser, const char *bytes, size_t length,
                                      sluice_json_tape *out);
 
+/// Like `sluice_json_parse`, but without copying the input when that is safe: when the caller
+/// promises `padded` (SIMDJSON_PADDING readable bytes after the document, as a buffer with spare
+/// capacity has), or when those bytes lie in the same memory page as the document's last byte
+/// (simdjson only reads them, and a page is mapped whole). Build with
+/// -DSLUICE_SIMDJSON_ALWAYS_COPY for memcheck/AddressSanitizer runs, which flag such reads.
+sluice_json_status sluice_json_parse_in_place(sluice_json_parser *parser, const char *bytes, size_t length,
+                                              int padded, sluice_json_tape *out);
+
+/// Bytes simdjson may read after a document (SIMDJSON_PADDING).
+size_t sluice_json_padding(void);
+
 /// simdjson's own description of the last error on this parser (for logs and dead-letter headers).
 const char *sluice_json_last_error(const sluice_json_parser *parser);
 

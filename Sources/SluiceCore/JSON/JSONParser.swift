@@ -42,21 +42,29 @@ public final class JSONParser {
 
     deinit { sluice_json_parser_free(handle) }
 
+    /// Bytes simdjson may read past the end of a document: a buffer with this much spare
+    /// capacity is parsed where it is, without a copy.
+    public static let padding = sluice_json_padding()
+
     /// Parses `bytes` and runs `body` on the document, or returns why it was rejected.
+    /// `padded`: `JSONParser.padding` bytes after the document are readable. Otherwise the
+    /// input is copied into padded memory unless those bytes are in the same memory page.
     public func parse<R>(
-        _ bytes: UnsafeRawBufferPointer, _ body: (JSONDocument) throws -> R
+        _ bytes: UnsafeRawBufferPointer, padded: Bool = false, _ body: (JSONDocument) throws -> R
     ) rethrows -> Result<R, JSONRejection> {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return .failure(.empty) }
         var tape = sluice_json_tape()
-        let status = sluice_json_parse(handle, base.assumingMemoryBound(to: CChar.self), bytes.count, &tape)
+        let status = sluice_json_parse_in_place(handle, base.assumingMemoryBound(to: CChar.self), bytes.count, padded ? 1 : 0, &tape)
         guard status == SLUICE_JSON_OK, let words = tape.tape, let strings = tape.strings else {
             return .failure(JSONRejection(status))
         }
         return .success(try body(JSONDocument(tape: words, strings: strings, count: tape.tape_length)))
     }
 
+    /// An array with `JSONParser.padding` bytes of spare capacity is parsed in place.
     public func parse<R>(_ bytes: [UInt8], _ body: (JSONDocument) throws -> R) rethrows -> Result<R, JSONRejection> {
-        try bytes.withUnsafeBytes { try parse($0, body) }
+        let padded = bytes.capacity - bytes.count >= JSONParser.padding
+        return try bytes.withUnsafeBytes { try parse($0, padded: padded, body) }
     }
 
     public func parse<R>(_ text: String, _ body: (JSONDocument) throws -> R) rethrows -> Result<R, JSONRejection> {

@@ -1,6 +1,7 @@
 /// An immutable open-addressing hash table from (namespace, byte string) to an Int32, looked up
 /// straight from bytes in simdjson's string buffer — no String, no allocation per lookup. The
-/// matcher keeps three: path-trie edges, exact values and prefix/suffix keys.
+/// matcher keeps two: path-trie edges (for dotted keys) and atoms (a path's exact values,
+/// prefixes, suffixes, numbers, literals).
 struct ByteKeyTable: Sendable {
     struct Slot: Sendable {
         var hash: UInt64 = 0
@@ -42,9 +43,22 @@ struct ByteKeyTable: Sendable {
         self.mask = mask
     }
 
-    /// A 64-bit hash of `count` bytes at `p` in `namespace`, eight bytes at a time.
+    /// A 64-bit hash of `count` bytes at `p` in `namespace`.
     @inline(__always) static func hash(_ namespace: UInt64, _ p: UnsafePointer<UInt8>?, _ count: Int) -> UInt64 {
-        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 &* (namespace &+ 0x51_7CC1_B727_220A) ^ UInt64(count)
+        combine(namespace, bytesHash(p, count))
+    }
+
+    /// The hash of (namespace, bytes) from the bytes' own hash: a leaf's bytes are hashed once
+    /// and looked up in many namespaces.
+    @inline(__always) static func combine(_ namespace: UInt64, _ bytesHash: UInt64) -> UInt64 {
+        var h = bytesHash ^ (namespace &* 0x9E37_79B9_7F4A_7C15)
+        h = (h ^ (h >> 32)) &* 0xD6E8_FEB8_6659_FD93
+        return h ^ (h >> 32)
+    }
+
+    /// A 64-bit hash of `count` bytes at `p`, eight bytes at a time.
+    @inline(__always) static func bytesHash(_ p: UnsafePointer<UInt8>?, _ count: Int) -> UInt64 {
+        var h: UInt64 = 0x51_7CC1_B727_220A ^ UInt64(count)
         guard let p else { return h ^ (h >> 29) }
         let raw = UnsafeRawPointer(p)
         var i = 0
@@ -65,13 +79,17 @@ struct ByteKeyTable: Sendable {
             h = (h ^ w) &* 0x94D0_49BB_1331_11EB
             h ^= h >> 29
         }
-        return h ^ (h >> 32)
+        return h
     }
 
     /// The value stored for (namespace, bytes), or -1.
     @inline(__always) func find(_ namespace: UInt64, _ p: UnsafePointer<UInt8>?, _ count: Int) -> Int32 {
-        let h = ByteKeyTable.hash(namespace, p, count)
-        return slots.withUnsafeBufferPointer { slots in
+        find(hash: ByteKeyTable.hash(namespace, p, count), p, count)
+    }
+
+    /// The value stored for the bytes whose (namespace, bytes) hash is `h`, or -1.
+    @inline(__always) func find(hash h: UInt64, _ p: UnsafePointer<UInt8>?, _ count: Int) -> Int32 {
+        slots.withUnsafeBufferPointer { slots in
             var i = Int(truncatingIfNeeded: h) & mask
             while true {
                 let s = slots[i]
@@ -103,6 +121,23 @@ struct ByteKeyTable: Sendable {
         i += 1
     }
     return true
+}
+
+/// Byte-wise lexicographic order of two byte strings: negative, zero or positive.
+@inline(__always) func lexicographicCompare(_ a: UnsafePointer<UInt8>, _ an: Int, _ b: UnsafePointer<UInt8>, _ bn: Int) -> Int {
+    let n = min(an, bn)
+    var i = 0
+    while i + 8 <= n {
+        let x = UnsafeRawPointer(a).loadUnaligned(fromByteOffset: i, as: UInt64.self)
+        let y = UnsafeRawPointer(b).loadUnaligned(fromByteOffset: i, as: UInt64.self)
+        if x != y { return x.byteSwapped < y.byteSwapped ? -1 : 1 }
+        i += 8
+    }
+    while i < n {
+        if a[i] != b[i] { return a[i] < b[i] ? -1 : 1 }
+        i += 1
+    }
+    return an - bn
 }
 
 /// Sorted, disjoint key segments, each with the distinct intervals covering it: numeric ranges
@@ -156,5 +191,49 @@ struct IntervalIndex<Key: FixedWidthInteger & UnsignedInteger & Sendable>: Senda
     @inline(__always) func lookup(_ key: Key) -> Range<Int32> {
         if starts.isEmpty { return 0..<0 }
         return segmentMembers[IntervalIndex.segment(starts, key)]
+    }
+}
+
+/// An immutable open-addressing hash table from a 64-bit key to an Int32 (keys unique; no
+/// key may be UInt64.max).
+struct IntKeyTable: Sendable {
+    let keys: [UInt64]
+    let values: [Int32]
+    let mask: Int
+
+    init(_ entries: [(key: UInt64, value: Int32)]) {
+        var capacity = 8
+        while capacity < entries.count * 2 { capacity <<= 1 }
+        var keys = [UInt64](repeating: .max, count: capacity)
+        var values = [Int32](repeating: -1, count: capacity)
+        let mask = capacity - 1
+        for e in entries {
+            var i = IntKeyTable.slot(e.key, mask)
+            while keys[i] != .max && keys[i] != e.key { i = (i + 1) & mask }
+            keys[i] = e.key
+            values[i] = e.value
+        }
+        self.keys = keys
+        self.values = values
+        self.mask = mask
+    }
+
+    @inline(__always) static func slot(_ key: UInt64, _ mask: Int) -> Int {
+        var h = key &* 0x9E37_79B9_7F4A_7C15
+        h ^= h >> 29
+        return Int(truncatingIfNeeded: h) & mask
+    }
+
+    /// The value stored for `key`, or -1.
+    @inline(__always) func find(_ key: UInt64) -> Int32 {
+        keys.withUnsafeBufferPointer { keys in
+            var i = IntKeyTable.slot(key, mask)
+            while true {
+                let k = keys[i]
+                if k == key { return values[i] }
+                if k == .max { return -1 }
+                i = (i + 1) & mask
+            }
+        }
     }
 }

@@ -3,37 +3,55 @@
 ///
 /// 1. **Path trie.** Every field path any pattern names is a path in a trie of key segments.
 ///    The event is walked on simdjson's tape once; at each object only the members whose key is
-///    a trie edge are entered, so untouched parts of a finding cost one hash probe per key.
-/// 2. **Anchor index.** Each pattern branch (an `$or` alternative) is indexed under its most
-///    selective field: exact values, numbers (by their order-preserving 64-bit encoding) and
-///    literals in one byte-keyed hash table; prefixes and suffixes under their length;
-///    numeric ranges and CIDR blocks as interval partitions (one binary search); matchers that
-///    cannot narrow anything (`anything-but`, `exists`, `regex`) under their path.
-/// 3. **Verification.** A branch found by its anchor is checked field by field against the
-///    leaves collected at its paths, with array consistency (leaves in the same array must be
-///    in the same element), then `exists: false`.
+///    a trie edge are entered. A node's few edges are compared by length and first eight bytes
+///    (no hashing); wide nodes use a hash table. The leaves found are recorded per path.
+/// 2. **Condition automaton.** Each match-pattern branch (an `$or` alternative) is an AND of
+///    field conditions; the conditions of every branch, ordered most selective first, are
+///    inserted into one trie of states that shares common prefixes (`account = A`, then
+///    `severity >= 4`, …). A state's outgoing conditions are grouped by path and indexed: exact
+///    values, numbers and literals in one byte-keyed hash table; prefixes and suffixes by
+///    length; numeric ranges and CIDR blocks as interval partitions (one binary search);
+///    conditions that cannot be indexed (`anything-but`, `exists`, `regex`) are evaluated.
+///    Matching steps from the root through the states whose condition holds, so the work grows
+///    with the conditions the event satisfies — not with the routes, nor with candidates that
+///    then fail.
+/// 3. **Checks at the end.** A branch reached with two or more of its fields inside arrays is
+///    checked for array consistency (leaves in the same array must be in the same element).
+///    Suppressions are checked only for routes that matched, condition by condition (memoised
+///    per event: many routes share one suppression).
 ///
-/// Matching cost grows with the event's size and with the branches whose anchor the event hits
-/// — not with the number of routes. `ReferenceMatcher` is the specification it is tested against.
+/// `ReferenceMatcher` is the specification it is tested against.
 final class CompiledMatcher: Sendable {
     enum Kind: UInt64 {
         case exact = 0, number, literal, equalsIgnoreCase, prefix, prefixIgnoreCase, suffix, suffixIgnoreCase
     }
 
-    struct PathInfo: Sendable {
-        var hasExact = false
-        var hasNumber = false
-        var hasLiteral = false
-        var hasEqualsIgnoreCase = false
-        var prefixLengths: [Int] = []
-        var prefixIgnoreCaseLengths: [Int] = []
-        var suffixLengths: [Int] = []
-        var suffixIgnoreCaseLengths: [Int] = []
-        var numeric = -1
-        var cidr = -1
-        var always: Int32 = -1
-        var needsLowercase: Bool { hasEqualsIgnoreCase || !prefixIgnoreCaseLengths.isEmpty || !suffixIgnoreCaseLengths.isEmpty }
-        var isAnchor = false
+    /// The outgoing conditions of one automaton state on one path, indexed. Plain data.
+    struct Group: Sendable {
+        var path: Int32
+        /// Atoms leading out of this group: one (`singleAtom`, `singlePosting`), or several in
+        /// `groupAtoms`, or none (-1, 0).
+        var singleAtom: Int32 = -1
+        var singlePosting: Int32 = -1
+        var atomCount: Int32 = 0
+        var numeric: Int32 = -1
+        var cidr: Int32 = -1
+        var evaluated: Range<Int32> = 0..<0  // into `evaluatedStates`
+    }
+
+    /// Which atoms a leaf at a path can have: the exact values, prefixes, suffixes… that some
+    /// pattern names at that path. Each leaf's atoms are found once, when it is recorded.
+    struct PathAtoms: Sendable {
+        var exact = false
+        var number = false
+        var literal = false
+        var equalsIgnoreCase = false
+        var prefixes: Range<Int32> = 0..<0  // into the prefix arrays, sorted by key
+        var prefixIgnoreCaseLengths: Range<Int32> = 0..<0
+        var suffixLengths: Range<Int32> = 0..<0
+        var suffixIgnoreCaseLengths: Range<Int32> = 0..<0
+        var any: Bool { exact || number || literal || equalsIgnoreCase || !prefixes.isEmpty || !suffixLengths.isEmpty || needsLowercase }
+        var needsLowercase: Bool { equalsIgnoreCase || !prefixIgnoreCaseLengths.isEmpty || !suffixIgnoreCaseLengths.isEmpty }
     }
 
     struct FieldSpec: Sendable {
@@ -43,36 +61,66 @@ final class CompiledMatcher: Sendable {
     }
 
     // Path trie
-    let edges: ByteKeyTable
+    let edges: ByteKeyTable  // (node, key segment) → child; for keys with dots and wide nodes
+    let nodeEdges: [Range<Int32>]  // per node, into the edge arrays
+    let edgeLength: [Int32]
+    let edgeWord: [UInt64]  // first eight bytes of the key, zero-padded
+    let edgeKeyStart: [Int32]  // into edgeKeys
+    let edgeKeys: [UInt8]
+    let edgeChild: [Int32]
     let nodePath: [Int32]
-    let nodeHasChildren: [Bool]
     let pathCount: Int
     let pathNames: [String]
-    // Anchors
-    let pathInfo: [PathInfo]
-    let values: ByteKeyTable
-    let postings: [Range<Int32>]
-    let postingBranches: [Int32]
-    let numericIndexes: [IntervalIndex<UInt64>]
-    let cidrIndexes: [(v4: IntervalIndex<UInt128>, v6: IntervalIndex<UInt128>)]
-    // Branches
+    /// Per node, a 64-bit filter of its edges' keys (bit `keyBit(word, length)` set per edge):
+    /// most keys of an event are rejected by one test.
+    let edgeFilter: [UInt64]
+    /// Per node and filter bit (node * 64 + bit), the first edge with that bit, or -1; then
+    /// `edgeNextWithBit`: a key that passes the filter is compared with those edges only.
+    let edgeByBit: [Int32]
+    let edgeNextWithBit: [Int32]
+    /// Per node, a filter of the first eight bytes of its edge keys longer than eight bytes: a
+    /// long key (or a dotted key with a long first segment) that misses it matches no edge.
+    let edgeLongFilter: [UInt64]
+    let pathAtoms: [PathAtoms]
+    let pathHasAtoms: [Bool]
+    let atoms: ByteKeyTable  // (path, kind, key) → atom id
+    // Case-sensitive prefixes per path, sorted: the ones a value starts with are found by one
+    // binary search and a walk up `prefixParent` (the longest shorter prefix in the set).
+    let prefixKeyStart: [Int32]  // into prefixKeys
+    let prefixKeyLength: [Int32]
+    let prefixKeys: [UInt8]
+    let prefixAtom: [Int32]
+    let prefixParent: [Int32]  // index, or -1
+    // Conditions and branches (match and suppression)
+    let fields: [FieldSpec]
     let branchFields: [Range<Int32>]  // into branchConditions
     let branchConditions: [Int32]
-    let fields: [FieldSpec]
+    let branchPaths: [Int32]  // the path of each of branchConditions
     let branchRoute: [Int32]
-    let branchIsSuppression: [Bool]
-    let unconditional: [Int32]
+    /// Two or more fields that need leaves: array consistency may have to be checked.
+    let branchMultiField: [Bool]
+    let routeSuppressions: [Range<Int32>]  // into suppressionBranches
+    let suppressionBranches: [Int32]
     let routeCount: Int
+    // Condition automaton
+    let stateCondition: [Int32]  // the condition that leads into a state (-1 for the root)
+    let stateGroups: [Range<Int32>]
+    let stateTerminals: [Range<Int32>]  // into terminalBranches: match branches complete here
+    let terminalBranches: [Int32]
+    let groups: [Group]
+    let lengths: [Int32]
+    let evaluatedStates: [Int32]
+    let groupAtoms: IntKeyTable  // (group, atom) → posting list
+    let postings: [Range<Int32>]
+    /// State << 1 | 1 when reaching the state needs its condition evaluated (a wildcard found
+    /// by its literal prefix, one part of an `$and`).
+    let postingEntries: [Int32]
+    let numericIndexes: [IntervalIndex<UInt64>]
+    let cidrIndexes: [(v4: IntervalIndex<UInt128>, v6: IntervalIndex<UInt128>)]
 
     static func namespace(_ path: Int, _ kind: Kind) -> UInt64 { UInt64(path) << 3 | kind.rawValue }
 
     init(patterns: [Pattern], suppressions: [[Pattern]]) {
-        // Branches: every $or alternative of every match and suppress pattern.
-        var branches: [(route: Int, suppress: Bool, branch: PatternBranch)] = []
-        for (r, p) in patterns.enumerated() {
-            for b in p.branches { branches.append((r, false, b)) }
-            for s in suppressions[r] { for b in s.branches { branches.append((r, true, b)) } }
-        }
         routeCount = patterns.count
 
         // Path trie over key segments.
@@ -103,25 +151,17 @@ final class CompiledMatcher: Sendable {
             return id
         }
 
-        var fields: [FieldSpec] = []  // distinct field conditions: verified once per event, whatever shares them
+        // Branches: every $or alternative of every match pattern, then of every suppression.
+        var fields: [FieldSpec] = []  // distinct field conditions: evaluated once per event, whatever shares them
         var conditionIds: [FieldCondition: Int32] = [:]
         var branchConditions: [Int32] = []
         var branchFields: [Range<Int32>] = []
-        var anchors: [(branch: Int, field: FieldCondition, path: Int)] = []
-        var unconditional: [Int32] = []
-        // How many branches test each (path, matcher): an anchor shared by many branches makes
-        // them all candidates whenever it hits, so the anchor is the field with the fewest
-        // expected candidates, not merely the most exact one.
-        var popularity: [String: [ValueMatcher: Int]] = [:]
-        for b in branches {
-            for f in b.branch.fields where !f.allowsAbsence {
-                for m in f.leafMatchers { popularity[f.path, default: [:]][m, default: 0] += 1 }
-            }
-        }
-        for (bi, b) in branches.enumerated() {
+        var branchRoute: [Int32] = []
+        var branchMultiField: [Bool] = []
+        func addBranch(_ branch: PatternBranch, route: Int) -> Int {
             let start = Int32(branchConditions.count)
-            var best: (cost: Double, field: FieldCondition, path: Int)?
-            for f in b.branch.fields {
+            var needingLeaves = 0
+            for f in branch.fields {
                 let p = pathId(f.path)
                 if let id = conditionIds[f] {
                     branchConditions.append(id)
@@ -130,157 +170,347 @@ final class CompiledMatcher: Sendable {
                     branchConditions.append(Int32(fields.count))
                     fields.append(FieldSpec(path: Int32(p), matchers: f.leafMatchers, allowsAbsence: f.allowsAbsence))
                 }
-                guard !f.allowsAbsence else { continue }
-                var cost = 0.0
-                for m in f.leafMatchers {
-                    cost += Double(popularity[f.path]?[m] ?? 1) * CompiledMatcher.breadth(CompiledMatcher.rank(m))
-                }
-                if best == nil || cost < best!.cost { best = (cost, f, p) }
+                if !f.leafMatchers.isEmpty { needingLeaves += 1 }
             }
             branchFields.append(start..<Int32(branchConditions.count))
-            if let best { anchors.append((bi, best.field, best.path)) } else { unconditional.append(Int32(bi)) }
+            branchRoute.append(Int32(route))
+            branchMultiField.append(needingLeaves >= 2)
+            return branchFields.count - 1
+        }
+        var matchBranches: [Int] = []
+        for (r, p) in patterns.enumerated() { for b in p.branches { matchBranches.append(addBranch(b, route: r)) } }
+        var routeSuppressions: [Range<Int32>] = []
+        var suppressionBranches: [Int32] = []
+        for r in patterns.indices {
+            let start = Int32(suppressionBranches.count)
+            for s in suppressions[r] { for b in s.branches { suppressionBranches.append(Int32(addBranch(b, route: r))) } }
+            routeSuppressions.append(start..<Int32(suppressionBranches.count))
         }
 
-        // Anchor index.
-        var pathInfo = [PathInfo](repeating: PathInfo(), count: pathNames.count)
-        var valueKeys: [UInt64: [[UInt8]: Int]] = [:]  // namespace → key → posting list index
+        // Order each branch's conditions most selective first, so the automaton leaves the
+        // root through few states. Selectivity is estimated from the patterns alone: a value
+        // among many distinct values of its path (an account among 500) is more selective than
+        // the one value every route repeats (`source: aws.guardduty`); conditions that cannot
+        // be indexed go last. Ties go to the more shared condition, to share automaton prefixes.
+        var distinct = [Set<ValueMatcher>](repeating: [], count: pathNames.count)
+        var popularity = [Int](repeating: 0, count: fields.count)
+        for b in matchBranches {
+            for k in branchFields[b] {
+                let c = Int(branchConditions[Int(k)])
+                popularity[c] += 1
+                for m in fields[c].matchers where CompiledMatcher.indexable(m) { distinct[Int(fields[c].path)].insert(m) }
+            }
+        }
+        let conditionIndexable = fields.map { f in !f.allowsAbsence && !f.matchers.isEmpty && f.matchers.allSatisfy(CompiledMatcher.indexable) }
+        let selectivity: [Double] = fields.indices.map { c in
+            guard conditionIndexable[c] else { return 2 }
+            let breadth = fields[c].matchers.reduce(0.0) { $0 + CompiledMatcher.breadth(CompiledMatcher.rank($1)) }
+            return min(1, breadth / Double(distinct[Int(fields[c].path)].count + 1))
+        }
+
+        // The automaton: a trie over the ordered conditions.
+        var stateCondition: [Int32] = [-1]
+        var stateChildren: [[Int32]] = [[]]
+        var terminals: [[Int32]] = [[]]
+        var childOf: [Int64: Int32] = [:]
+        for b in matchBranches {
+            let conditions = branchConditions[Int(branchFields[b].lowerBound)..<Int(branchFields[b].upperBound)].sorted {
+                (selectivity[Int($0)], -popularity[Int($0)], $0) < (selectivity[Int($1)], -popularity[Int($1)], $1)
+            }
+            var s: Int32 = 0
+            for c in conditions {
+                let key = Int64(s) << 32 | Int64(c)
+                if let next = childOf[key] {
+                    s = next
+                } else {
+                    let next = Int32(stateCondition.count)
+                    stateCondition.append(c)
+                    stateChildren.append([])
+                    terminals.append([])
+                    stateChildren[Int(s)].append(next)
+                    childOf[key] = next
+                    s = next
+                }
+            }
+            terminals[Int(s)].append(Int32(b))
+        }
+
+        // Index each state's outgoing conditions, grouped by path.
+        var groups: [Group] = []
+        var stateGroups: [Range<Int32>] = []
+        var lengths: [Int32] = []
+        var evaluatedStates: [Int32] = []
+        var atomIds: [UInt64: [[UInt8]: Int32]] = [:]  // (path, kind) → key → atom
+        var atomEntries: [(namespace: UInt64, key: [UInt8], value: Int32)] = []
+        var pathKinds = [Set<UInt64>](repeating: [], count: pathNames.count)
+        var pathLengths = [[CompiledMatcher.Kind: Set<Int32>]](repeating: [:], count: pathNames.count)
+        var groupAtomLists: [UInt64: Int] = [:]  // (group, atom) → posting list index
         var lists: [[Int32]] = []
-        func post(_ ns: UInt64, _ key: [UInt8], _ branch: Int) {
-            if let l = valueKeys[ns]?[key] {
-                if lists[l].last != Int32(branch) { lists[l].append(Int32(branch)) }
+        func post(_ g: Int, _ p: Int, _ kind: Kind, _ key: [UInt8], _ entry: Int32) {
+            let ns = CompiledMatcher.namespace(p, kind)
+            let atom: Int32
+            if let a = atomIds[ns]?[key] {
+                atom = a
             } else {
-                valueKeys[ns, default: [:]][key] = lists.count
-                lists.append([Int32(branch)])
+                atom = Int32(atomEntries.count)
+                atomIds[ns, default: [:]][key] = atom
+                atomEntries.append((ns, key, atom))
+            }
+            pathKinds[p].insert(kind.rawValue)
+            switch kind {
+            case .prefix, .suffix, .prefixIgnoreCase, .suffixIgnoreCase: pathLengths[p][kind, default: []].insert(Int32(key.count))
+            default: break
+            }
+            let k = UInt64(g) << 32 | UInt64(atom)
+            if let l = groupAtomLists[k] {
+                if !lists[l].contains(entry) { lists[l].append(entry) }
+            } else {
+                groupAtomLists[k] = lists.count
+                lists.append([entry])
             }
         }
-        var numericIntervals = [[(lower: UInt64, upper: UInt64, posting: Int32)]](repeating: [], count: pathNames.count)
-        var cidrIntervals = [[(v6: Bool, lower: UInt128, upper: UInt128, posting: Int32)]](repeating: [], count: pathNames.count)
-        var alwaysLists = [[Int32]](repeating: [], count: pathNames.count)
-        func index(_ m: ValueMatcher, path p: Int, branch: Int) {
-            pathInfo[p].isAnchor = true
-            switch m {
-            case .string(let s):
-                pathInfo[p].hasExact = true
-                post(CompiledMatcher.namespace(p, .exact), Array(s.utf8), branch)
-            case .number(let d):
-                pathInfo[p].hasNumber = true
-                post(CompiledMatcher.namespace(p, .number), CompiledMatcher.numberKey(d), branch)
-            case .bool(let b):
-                pathInfo[p].hasLiteral = true
-                post(CompiledMatcher.namespace(p, .literal), [b ? UInt8(ascii: "t") : UInt8(ascii: "f")], branch)
-            case .null:
-                pathInfo[p].hasLiteral = true
-                post(CompiledMatcher.namespace(p, .literal), [UInt8(ascii: "n")], branch)
-            case .equalsIgnoreCase(let s):
-                pathInfo[p].hasEqualsIgnoreCase = true
-                post(CompiledMatcher.namespace(p, .equalsIgnoreCase), Array(s.utf8), branch)
-            case .prefix(let s, let ignoreCase) where !s.isEmpty:
-                let key = Array(s.utf8)
-                if ignoreCase {
-                    if !pathInfo[p].prefixIgnoreCaseLengths.contains(key.count) { pathInfo[p].prefixIgnoreCaseLengths.append(key.count) }
-                    post(CompiledMatcher.namespace(p, .prefixIgnoreCase), key, branch)
-                } else {
-                    if !pathInfo[p].prefixLengths.contains(key.count) { pathInfo[p].prefixLengths.append(key.count) }
-                    post(CompiledMatcher.namespace(p, .prefix), key, branch)
-                }
-            case .suffix(let s, let ignoreCase) where !s.isEmpty:
-                let key = Array(s.utf8)
-                if ignoreCase {
-                    if !pathInfo[p].suffixIgnoreCaseLengths.contains(key.count) { pathInfo[p].suffixIgnoreCaseLengths.append(key.count) }
-                    post(CompiledMatcher.namespace(p, .suffixIgnoreCase), key, branch)
-                } else {
-                    if !pathInfo[p].suffixLengths.contains(key.count) { pathInfo[p].suffixLengths.append(key.count) }
-                    post(CompiledMatcher.namespace(p, .suffix), key, branch)
-                }
-            case .wildcard(let w) where w.starCount == 0:
-                index(.string(String(decoding: w.segments[0], as: UTF8.self)), path: p, branch: branch)
-            case .wildcard(let w) where !w.literalPrefix.isEmpty:
-                index(.prefix(String(decoding: w.literalPrefix, as: UTF8.self), ignoreCase: false), path: p, branch: branch)
-            case .numeric(let r):
-                if let lo = r.lower, let hi = r.upper, lo == hi, r.lowerInclusive, r.upperInclusive {
-                    index(.number(lo), path: p, branch: branch)
-                    return
-                }
-                var lower: UInt64 = 0
-                var upper = UInt64.max
-                if let lo = r.lower { lower = orderedKey(lo) &+ (r.lowerInclusive ? 0 : 1) }
-                if let hi = r.upper { upper = orderedKey(hi) &- (r.upperInclusive ? 0 : 1) }
-                numericIntervals[p].append((lower, upper, Int32(branch)))
-            case .cidr(let range), .ipAddress(let range, _):
-                cidrIntervals[p].append((range.isIPv6, range.lower, range.upper, Int32(branch)))
-            case .all(let inner):
-                // Every inner matcher must hold, so the most selective one is a sound anchor.
-                let best = inner.min { CompiledMatcher.rank($0) < CompiledMatcher.rank($1) }!
-                index(best, path: p, branch: branch)
-            default:
-                if alwaysLists[p].last != Int32(branch) { alwaysLists[p].append(Int32(branch)) }
-            }
-        }
-        for a in anchors {
-            for m in a.field.leafMatchers { index(m, path: a.path, branch: a.branch) }
-        }
-
-        var entries: [(namespace: UInt64, key: [UInt8], value: Int32)] = []
-        for (ns, keys) in valueKeys { for (k, l) in keys { entries.append((ns, k, Int32(l))) } }
         var numericIndexes: [IntervalIndex<UInt64>] = []
         var cidrIndexes: [(v4: IntervalIndex<UInt128>, v6: IntervalIndex<UInt128>)] = []
-        for p in 0..<pathNames.count {
-            if !numericIntervals[p].isEmpty {
-                // One posting list per interval: a branch may appear in several segments.
-                var ivs: [(lower: UInt64, upper: UInt64, posting: Int32)] = []
-                for iv in numericIntervals[p] {
-                    ivs.append((iv.lower, iv.upper, Int32(lists.count)))
-                    lists.append([iv.posting])
+        for s in stateCondition.indices {
+            var byPath: [Int32: [Int32]] = [:]
+            var pathOrder: [Int32] = []
+            for child in stateChildren[s] {
+                let p = fields[Int(stateCondition[Int(child)])].path
+                if byPath[p] == nil { pathOrder.append(p) }
+                byPath[p, default: []].append(child)
+            }
+            let groupStart = Int32(groups.count)
+            for p in pathOrder {
+                let g = groups.count
+                let pi = Int(p)
+                var group = Group(path: p)
+                var numericIntervals: [(lower: UInt64, upper: UInt64, posting: Int32)] = []
+                var cidrV4: [(lower: UInt128, upper: UInt128, posting: Int32)] = []
+                var cidrV6: [(lower: UInt128, upper: UInt128, posting: Int32)] = []
+                var evaluated: [Int32] = []
+                func index(_ m: ValueMatcher, _ entry: Int32) {
+                    switch m {
+                    case .string(let s): post(g, pi, .exact, Array(s.utf8), entry)
+                    case .number(let d): post(g, pi, .number, CompiledMatcher.numberKey(d), entry)
+                    case .bool(let b): post(g, pi, .literal, [b ? UInt8(ascii: "t") : UInt8(ascii: "f")], entry)
+                    case .null: post(g, pi, .literal, [UInt8(ascii: "n")], entry)
+                    case .equalsIgnoreCase(let s): post(g, pi, .equalsIgnoreCase, Array(s.utf8), entry)
+                    case .prefix(let s, let ignoreCase): post(g, pi, ignoreCase ? .prefixIgnoreCase : .prefix, Array(s.utf8), entry)
+                    case .suffix(let s, let ignoreCase): post(g, pi, ignoreCase ? .suffixIgnoreCase : .suffix, Array(s.utf8), entry)
+                    case .wildcard(let w) where w.starCount == 0:
+                        index(.string(String(decoding: w.segments[0], as: UTF8.self)), entry)
+                    case .wildcard(let w):
+                        // Found by its literal prefix; the whole condition is then evaluated.
+                        index(.prefix(String(decoding: w.literalPrefix, as: UTF8.self), ignoreCase: false), entry | 1)
+                    case .numeric(let r):
+                        if let lo = r.lower, let hi = r.upper, lo == hi, r.lowerInclusive, r.upperInclusive {
+                            index(.number(lo), entry)
+                            return
+                        }
+                        var lower: UInt64 = 0
+                        var upper = UInt64.max
+                        if let lo = r.lower { lower = orderedKey(lo) &+ (r.lowerInclusive ? 0 : 1) }
+                        if let hi = r.upper { upper = orderedKey(hi) &- (r.upperInclusive ? 0 : 1) }
+                        numericIntervals.append((lower, upper, Int32(lists.count)))
+                        lists.append([entry])
+                    case .cidr(let range), .ipAddress(let range, _):
+                        let item = (range.lower, range.upper, Int32(lists.count))
+                        if range.isIPv6 { cidrV6.append(item) } else { cidrV4.append(item) }
+                        lists.append([entry])
+                    case .all(let inner):
+                        // Every inner matcher must hold: one indexable part finds it, then the
+                        // whole condition is evaluated.
+                        let best = inner.filter(CompiledMatcher.indexable).min { CompiledMatcher.rank($0) < CompiledMatcher.rank($1) }!
+                        index(best, entry | 1)
+                    default:
+                        preconditionFailure("not indexable: \(m)")
+                    }
                 }
-                pathInfo[p].numeric = numericIndexes.count
-                numericIndexes.append(IntervalIndex(ivs))
-            }
-            if !cidrIntervals[p].isEmpty {
-                var v4: [(lower: UInt128, upper: UInt128, posting: Int32)] = []
-                var v6: [(lower: UInt128, upper: UInt128, posting: Int32)] = []
-                for iv in cidrIntervals[p] {
-                    let item = (iv.lower, iv.upper, Int32(lists.count))
-                    if iv.v6 { v6.append(item) } else { v4.append(item) }
-                    lists.append([iv.posting])
+                for child in byPath[p]! {
+                    let c = Int(stateCondition[Int(child)])
+                    if conditionIndexable[c] {
+                        for m in fields[c].matchers { index(m, child << 1) }
+                    } else {
+                        evaluated.append(child)
+                    }
                 }
-                pathInfo[p].cidr = cidrIndexes.count
-                cidrIndexes.append((IntervalIndex(v4), IntervalIndex(v6)))
+                if !numericIntervals.isEmpty {
+                    group.numeric = Int32(numericIndexes.count)
+                    numericIndexes.append(IntervalIndex(numericIntervals))
+                }
+                if !cidrV4.isEmpty || !cidrV6.isEmpty {
+                    group.cidr = Int32(cidrIndexes.count)
+                    cidrIndexes.append((IntervalIndex(cidrV4), IntervalIndex(cidrV6)))
+                }
+                let evaluatedStart = Int32(evaluatedStates.count)
+                evaluatedStates += evaluated
+                group.evaluated = evaluatedStart..<Int32(evaluatedStates.count)
+                groups.append(group)
             }
-            if !alwaysLists[p].isEmpty {
-                pathInfo[p].always = Int32(lists.count)
-                lists.append(alwaysLists[p])
-            }
-        }
-        var postings: [Range<Int32>] = []
-        var postingBranches: [Int32] = []
-        for l in lists {
-            let start = Int32(postingBranches.count)
-            postingBranches += l
-            postings.append(start..<Int32(postingBranches.count))
+            stateGroups.append(groupStart..<Int32(groups.count))
         }
 
-        var hasChildren = [Bool](repeating: false, count: nodePath.count)
-        for e in edgeEntries { hasChildren[Int(e.namespace)] = true }
+        // Atoms per group: a single one compared directly, several through one integer table.
+        var groupAtomKeys = [[Int32]](repeating: [], count: groups.count)
+        for (k, l) in groupAtomLists { groupAtomKeys[Int(k >> 32)].append(Int32(l)) }
+        for (k, l) in groupAtomLists {
+            let g = Int(k >> 32)
+            groups[g].atomCount = Int32(groupAtomKeys[g].count)
+            if groupAtomKeys[g].count == 1 {
+                groups[g].singleAtom = Int32(truncatingIfNeeded: k & 0xFFFF_FFFF)
+                groups[g].singlePosting = Int32(l)
+            }
+        }
+        var pathAtoms = [PathAtoms](repeating: PathAtoms(), count: pathNames.count)
+        var prefixKeyStart: [Int32] = [], prefixKeyLength: [Int32] = [], prefixKeys: [UInt8] = []
+        var prefixAtom: [Int32] = [], prefixParent: [Int32] = []
+        for p in pathNames.indices {
+            let sorted = (atomIds[CompiledMatcher.namespace(p, .prefix)] ?? [:]).sorted { $0.key.lexicographicallyPrecedes($1.key) }
+            let start = prefixAtom.count
+            for (k, (key, atom)) in sorted.enumerated() {
+                prefixKeyStart.append(Int32(prefixKeys.count))
+                prefixKeyLength.append(Int32(key.count))
+                prefixKeys += key
+                prefixAtom.append(atom)
+                // Every prefix of `key` in the set sorts before it; the longest is its parent.
+                var parent: Int32 = -1
+                var j = k - 1
+                while j >= 0 {
+                    if key.starts(with: sorted[j].key) { parent = Int32(start + j); break }
+                    j -= 1
+                }
+                prefixParent.append(parent)
+            }
+            pathAtoms[p].prefixes = Int32(start)..<Int32(prefixAtom.count)
+            func stored(_ kind: Kind) -> Range<Int32> {
+                let start = Int32(lengths.count)
+                lengths += (pathLengths[p][kind] ?? []).sorted()
+                return start..<Int32(lengths.count)
+            }
+            pathAtoms[p].exact = pathKinds[p].contains(Kind.exact.rawValue)
+            pathAtoms[p].number = pathKinds[p].contains(Kind.number.rawValue)
+            pathAtoms[p].literal = pathKinds[p].contains(Kind.literal.rawValue)
+            pathAtoms[p].equalsIgnoreCase = pathKinds[p].contains(Kind.equalsIgnoreCase.rawValue)
+            pathAtoms[p].prefixIgnoreCaseLengths = stored(.prefixIgnoreCase)
+            pathAtoms[p].suffixLengths = stored(.suffix)
+            pathAtoms[p].suffixIgnoreCaseLengths = stored(.suffixIgnoreCase)
+        }
+        let (postings, postingEntries) = CompiledMatcher.flattened(lists)
+        let (stateTerminals, terminalBranches) = CompiledMatcher.flattened(terminals)
+
+        // Path-trie edges, grouped by node.
+        let sortedEdges = edgeEntries.sorted { $0.namespace < $1.namespace }
+        var nodeEdges = [Range<Int32>](repeating: 0..<0, count: nodePath.count)
+        var edgeLength: [Int32] = [], edgeWord: [UInt64] = [], edgeKeyStart: [Int32] = [], edgeKeys: [UInt8] = [], edgeChild: [Int32] = []
+        var e = 0
+        while e < sortedEdges.count {
+            let node = Int(sortedEdges[e].namespace)
+            let start = Int32(edgeLength.count)
+            while e < sortedEdges.count && Int(sortedEdges[e].namespace) == node {
+                let key = sortedEdges[e].key
+                var word: UInt64 = 0
+                for (k, b) in key.prefix(8).enumerated() { word |= UInt64(b) << (8 * UInt64(k)) }
+                edgeLength.append(Int32(key.count))
+                edgeWord.append(word)
+                edgeKeyStart.append(Int32(edgeKeys.count))
+                edgeKeys += key
+                edgeChild.append(sortedEdges[e].value)
+                e += 1
+            }
+            nodeEdges[node] = start..<Int32(edgeLength.count)
+        }
+
         self.edges = ByteKeyTable(edgeEntries)
+        self.nodeEdges = nodeEdges
+        self.edgeLength = edgeLength
+        self.edgeWord = edgeWord
+        self.edgeKeyStart = edgeKeyStart
+        self.edgeKeys = edgeKeys
+        self.edgeChild = edgeChild
         self.nodePath = nodePath
-        self.nodeHasChildren = hasChildren
         self.pathCount = pathNames.count
         self.pathNames = pathNames
-        self.pathInfo = pathInfo
-        self.values = ByteKeyTable(entries)
-        self.postings = postings
-        self.postingBranches = postingBranches
-        self.numericIndexes = numericIndexes
-        self.cidrIndexes = cidrIndexes
+        self.pathAtoms = pathAtoms
+        self.pathHasAtoms = pathAtoms.map(\.any)
+        self.atoms = ByteKeyTable(atomEntries)
+        self.prefixKeyStart = prefixKeyStart
+        self.prefixKeyLength = prefixKeyLength
+        self.prefixKeys = prefixKeys
+        self.prefixAtom = prefixAtom
+        self.prefixParent = prefixParent
+        self.edgeLongFilter = nodeEdges.map { r in
+            r.reduce(UInt64(0)) { filter, e in edgeLength[Int(e)] > 8 ? filter | CompiledMatcher.wordBit(edgeWord[Int(e)]) : filter }
+        }
+        self.edgeFilter = nodeEdges.map { r in
+            r.reduce(UInt64(0)) { filter, e in filter | 1 << CompiledMatcher.keyBitIndex(edgeWord[Int(e)], Int(edgeLength[Int(e)])) }
+        }
+        var edgeByBit = [Int32](repeating: -1, count: nodePath.count * 64)
+        var edgeNextWithBit = [Int32](repeating: -1, count: edgeLength.count)
+        for (node, r) in nodeEdges.enumerated() {
+            for e in r.reversed() {
+                let slot = node * 64 + Int(CompiledMatcher.keyBitIndex(edgeWord[Int(e)], Int(edgeLength[Int(e)])))
+                edgeNextWithBit[Int(e)] = edgeByBit[slot]
+                edgeByBit[slot] = e
+            }
+        }
+        self.edgeByBit = edgeByBit
+        self.edgeNextWithBit = edgeNextWithBit
+        self.fields = fields
+        self.branchPaths = branchConditions.map { fields[Int($0)].path }
         self.branchFields = branchFields
         self.branchConditions = branchConditions
-        self.fields = fields
-        self.branchRoute = branches.map { Int32($0.route) }
-        self.branchIsSuppression = branches.map(\.suppress)
-        self.unconditional = unconditional
+        self.branchRoute = branchRoute
+        self.branchMultiField = branchMultiField
+        self.routeSuppressions = routeSuppressions
+        self.suppressionBranches = suppressionBranches
+        self.stateCondition = stateCondition
+        self.stateGroups = stateGroups
+        self.stateTerminals = stateTerminals
+        self.terminalBranches = terminalBranches
+        self.groups = groups
+        self.lengths = lengths
+        self.evaluatedStates = evaluatedStates
+        self.groupAtoms = IntKeyTable(groupAtomLists.map { ($0.key, Int32($0.value)) })
+        self.postings = postings
+        self.postingEntries = postingEntries
+        self.numericIndexes = numericIndexes
+        self.cidrIndexes = cidrIndexes
     }
 
-    /// How well a matcher narrows candidates when used as an anchor (lower is better).
+    /// A key's bit (0..<64) in a node's edge filter, from its length and first eight bytes.
+    @inline(__always) static func keyBitIndex(_ word: UInt64, _ length: Int) -> UInt64 {
+        ((word ^ UInt64(truncatingIfNeeded: length) &* 0xFF51_AFD7_ED55_8CCD) &* 0x9E37_79B9_7F4A_7C15) >> 58
+    }
+
+    /// Lists as one flat array and a range into it per list.
+    static func flattened(_ lists: [[Int32]]) -> (ranges: [Range<Int32>], flat: [Int32]) {
+        var ranges: [Range<Int32>] = []
+        var flat: [Int32] = []
+        for l in lists {
+            let start = Int32(flat.count)
+            flat += l
+            ranges.append(start..<Int32(flat.count))
+        }
+        return (ranges, flat)
+    }
+
+    /// A key's bit in a node's long-key filter, from its first eight bytes.
+    @inline(__always) static func wordBit(_ word: UInt64) -> UInt64 {
+        1 &<< ((word &* 0xC2B2_AE3D_27D4_EB4F) >> 58)
+    }
+
+    /// Whether a matcher can be found through an index (otherwise its condition is evaluated).
+    static func indexable(_ m: ValueMatcher) -> Bool {
+        switch m {
+        case .string, .number, .bool, .null, .equalsIgnoreCase, .numeric, .cidr, .ipAddress: return true
+        case .prefix(let s, _), .suffix(let s, _): return !s.isEmpty
+        case .wildcard(let w): return w.starCount == 0 || !w.literalPrefix.isEmpty
+        case .all(let inner): return inner.contains(where: indexable)
+        default: return false
+        }
+    }
+
+    /// How well a matcher narrows the states it leads to (lower is better).
     static func rank(_ m: ValueMatcher) -> Int {
         switch m {
         case .string, .number, .bool, .null: return 0
@@ -314,98 +544,201 @@ final class CompiledMatcher: Sendable {
 
     /// Matches one event; the answer is left in `scratch` (matched and suppressed routes).
     func run(_ event: JSONView, scratch: MatchScratch) {
-        var state = scratch.take(for: self)
-        state.begin()
-        // `consume`: the walker must own the only reference, or every array would be copied.
-        var walker = TapeWalker(matcher: self, document: event.document, state: consume state)
+        let walker = TapeWalker(matcher: self, document: event.document, state: scratch.prepare(for: self))
+        walker.state.begin()
         walker.walk(event.index, node: 0)
+        walker.step()
         walker.finish()
-        scratch.put(consume walker)
     }
 }
 
 /// Per-thread working memory for matching. Reuse one per decoding thread: after a few events
 /// it stops allocating. Not thread-safe; a scratch serves one `match` at a time.
 public final class MatchScratch {
-    var state: MatchState?
-    public init() {}
+    let state: UnsafeMutablePointer<MatchState>
 
-    func take(for matcher: CompiledMatcher) -> MatchState {
-        if var s = state.take() {
-            s.fit(matcher)
-            return s
-        }
-        var s = MatchState()
-        s.fit(matcher)
-        return s
+    public init() {
+        state = .allocate(capacity: 1)
+        state.initialize(to: MatchState())
     }
 
-    func put(_ s: MatchState) { state = s }
-    func put(_ w: consuming TapeWalker) { state = w.state }
+    deinit {
+        state.pointee.deallocate()
+        state.deinitialize(count: 1)
+        state.deallocate()
+    }
+
+    /// The matcher the state was last sized for. Held, not identified by address: a reloaded
+    /// table could be allocated where a freed one was.
+    private var fitted: CompiledMatcher?
+
+    /// The state, sized for `matcher`, for the walker to work on in place.
+    func prepare(for matcher: CompiledMatcher) -> UnsafeMutablePointer<MatchState> {
+        if fitted !== matcher {
+            state.pointee.fit(matcher)
+            fitted = matcher
+        }
+        return state
+    }
 
     /// Routes whose match pattern matched the last event (before suppression), in route order.
-    var matchedRoutes: [Int] { (state?.matchedRoutes ?? []).map(Int.init) }
-    func isSuppressed(_ route: Int) -> Bool { state?.isSuppressed(route) ?? false }
+    var matchedRoutes: [Int] {
+        let routes = state.pointee.matchedRoutes
+        return (0..<routes.count).map { Int(routes[$0]) }
+    }
+    func isSuppressed(_ route: Int) -> Bool { state.pointee.isSuppressed(route) }
+
+    /// Matched, unsuppressed routes in route order, up to and including the first whose `stops`
+    /// flag is set.
+    func selectedRoutes(stops: [Bool]) -> [Int] {
+        let s = state.pointee
+        var out: [Int] = []
+        out.reserveCapacity(s.matchedRoutes.count)
+        for k in 0..<s.matchedRoutes.count {
+            let route = Int(s.matchedRoutes[k])
+            if s.isSuppressed(route) { continue }
+            out.append(route)
+            if stops[route] { break }
+        }
+        return out
+    }
 }
 
-/// The mutable side of a match, moved out of its `MatchScratch` for the duration of one event
-/// so the hot loop works on uniquely owned arrays.
+/// A growable buffer of plain values owned by a `MatchScratch`: no copy on write, no
+/// uniqueness checks, no reference counting in the hot loop.
+struct ScratchArray<Element: BitwiseCopyable> {
+    private(set) var base: UnsafeMutablePointer<Element>
+    private(set) var count = 0
+    private var capacity: Int
+
+    init(capacity: Int = 16) {
+        self.capacity = capacity
+        base = .allocate(capacity: capacity)
+    }
+
+    var isEmpty: Bool { count == 0 }
+
+    @inline(__always) subscript(_ i: Int) -> Element {
+        get { base[i] }
+        nonmutating set { base[i] = newValue }
+    }
+
+    @inline(__always) mutating func append(_ value: Element) {
+        if count == capacity { grow() }
+        base[count] = value
+        count += 1
+    }
+
+    @inline(__always) mutating func popLast() -> Element? {
+        if count == 0 { return nil }
+        count -= 1
+        return base[count]
+    }
+
+    @inline(__always) mutating func removeAll() { count = 0 }
+
+    mutating func grow() {
+        let bigger = UnsafeMutablePointer<Element>.allocate(capacity: capacity * 2)
+        bigger.moveInitialize(from: base, count: count)
+        base.deallocate()
+        base = bigger
+        capacity *= 2
+    }
+
+    func deallocate() { base.deallocate() }
+}
+
+/// A fixed-size table of plain values, zero-filled.
+struct ScratchTable<Element: BitwiseCopyable & FixedWidthInteger> {
+    private(set) var base: UnsafeMutablePointer<Element>
+    private(set) var count: Int
+
+    init(count: Int) {
+        self.count = count
+        base = .allocate(capacity: max(count, 1))
+        base.initialize(repeating: 0, count: max(count, 1))
+    }
+
+    @inline(__always) subscript(_ i: Int) -> Element {
+        get { base[i] }
+        nonmutating set { base[i] = newValue }
+    }
+
+    func zero() { base.update(repeating: 0, count: count) }
+    func deallocate() { base.deallocate() }
+}
+
+/// The mutable side of a match: moved out of its `MatchScratch` for the duration of one event.
+/// Plain pointers and counts, so moving it costs nothing.
 struct MatchState {
     struct Leaf {
         var tape: Int32
         var next: Int32  // previous leaf at the same path, or -1
         var trailStart: Int32
         var trailCount: Int32
+        var atomStart: Int32  // into `atoms`
+        var atomCount: Int32
     }
 
     var generation: UInt32 = 0
-    var leaves: [Leaf] = []
-    var trails: [UInt64] = []  // (array tape index << 32 | element index)
-    var arrayStack: [UInt64] = []
-    var pathHead: [Int32] = []
-    var pathStamp: [UInt32] = []
-    var branchStamp: [UInt32] = []
-    var candidates: [Int32] = []
-    var routeStamp: [UInt32] = []
-    var suppressStamp: [UInt32] = []
-    var matchedRoutes: [Int32] = []
-    var lowered: [UInt8] = []
-    var conditionStamp: [UInt32] = []
-    var conditionResult: [UInt8] = []
-    var chosen: [[Int32]] = []
+    var leaves = ScratchArray<Leaf>(capacity: 64)
+    var trails = ScratchArray<UInt64>(capacity: 64)  // (array tape index << 32 | element index)
+    var arrayStack = ScratchArray<UInt64>(capacity: 16)
+    var atoms = ScratchArray<Int32>(capacity: 64)
+    var pending = ScratchArray<Int32>(capacity: 64)
+    var matchedRoutes = ScratchArray<Int32>(capacity: 16)
+    var pathHead = ScratchTable<Int32>(count: 0)
+    var pathStamp = ScratchTable<UInt32>(count: 0)
+    var pathArrayed = ScratchTable<UInt32>(count: 0)  // stamp: some leaf at the path sits in an array
+    var stateStamp = ScratchTable<UInt32>(count: 0)
+    var routeStamp = ScratchTable<UInt32>(count: 0)
+    var suppressStamp = ScratchTable<UInt32>(count: 0)
+    var conditionStamp = ScratchTable<UInt32>(count: 0)
+    var conditionResult = ScratchTable<UInt8>(count: 0)
+    /// Array consistency of two conditions, memoised per event (many routes share a pair such
+    /// as tag key and tag value).
+    var pairKey = ScratchTable<UInt64>(count: 64)
+    var pairStamp = ScratchTable<UInt32>(count: 64)
+    var pairResult = ScratchTable<UInt8>(count: 64)
 
     mutating func fit(_ m: CompiledMatcher) {
-        if pathHead.count < m.pathCount {
-            pathHead = [Int32](repeating: -1, count: m.pathCount)
-            pathStamp = [UInt32](repeating: 0, count: m.pathCount)
+        func fitted<T>(_ t: inout ScratchTable<T>, _ n: Int) {
+            if t.count < n {
+                t.deallocate()
+                t = ScratchTable(count: n)
+            }
         }
-        if conditionStamp.count < m.fields.count {
-            conditionStamp = [UInt32](repeating: 0, count: m.fields.count)
-            conditionResult = [UInt8](repeating: 0, count: m.fields.count)
-        }
-        if branchStamp.count < m.branchRoute.count { branchStamp = [UInt32](repeating: 0, count: m.branchRoute.count) }
-        if routeStamp.count < m.routeCount {
-            routeStamp = [UInt32](repeating: 0, count: m.routeCount)
-            suppressStamp = [UInt32](repeating: 0, count: m.routeCount)
-        }
+        fitted(&pathHead, m.pathCount)
+        fitted(&pathStamp, m.pathCount)
+        fitted(&pathArrayed, m.pathCount)
+        fitted(&stateStamp, m.stateCondition.count)
+        fitted(&routeStamp, m.routeCount)
+        fitted(&suppressStamp, m.routeCount)
+        fitted(&conditionStamp, m.fields.count)
+        fitted(&conditionResult, m.fields.count)
     }
 
     mutating func begin() {
         generation &+= 1
         if generation == 0 {
             // Wrapped: stale stamps could look current.
-            for i in pathStamp.indices { pathStamp[i] = 0 }
-            for i in branchStamp.indices { branchStamp[i] = 0 }
-            for i in conditionStamp.indices { conditionStamp[i] = 0 }
-            for i in routeStamp.indices { routeStamp[i] = 0; suppressStamp[i] = 0 }
+            for t in [pathStamp, pathArrayed, stateStamp, routeStamp, suppressStamp, conditionStamp, pairStamp] { t.zero() }
             generation = 1
         }
-        leaves.removeAll(keepingCapacity: true)
-        trails.removeAll(keepingCapacity: true)
-        arrayStack.removeAll(keepingCapacity: true)
-        candidates.removeAll(keepingCapacity: true)
-        matchedRoutes.removeAll(keepingCapacity: true)
+        leaves.removeAll()
+        trails.removeAll()
+        atoms.removeAll()
+        arrayStack.removeAll()
+        pending.removeAll()
+        matchedRoutes.removeAll()
     }
 
     func isSuppressed(_ route: Int) -> Bool { route < suppressStamp.count && suppressStamp[route] == generation }
+
+    func deallocate() {
+        leaves.deallocate(); trails.deallocate(); arrayStack.deallocate(); atoms.deallocate()
+        pending.deallocate(); matchedRoutes.deallocate()
+        for t in [pathStamp, pathArrayed, stateStamp, routeStamp, suppressStamp, conditionStamp, pairStamp] { t.deallocate() }
+        pathHead.deallocate(); conditionResult.deallocate(); pairKey.deallocate(); pairResult.deallocate()
+    }
 }

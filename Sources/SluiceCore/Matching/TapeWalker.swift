@@ -1,16 +1,22 @@
 /// One event's pass through a `CompiledMatcher`: walks simdjson's tape along the path trie,
-/// records the leaves at pattern paths, collects anchor candidates, then verifies them.
+/// records the leaves at pattern paths, then steps through the condition automaton.
 struct TapeWalker {
     let m: CompiledMatcher
     let tape: UnsafePointer<UInt64>
     let strings: UnsafePointer<UInt8>
-    var state: MatchState
+    /// The scratch's state, worked on in place.
+    let statePointer: UnsafeMutablePointer<MatchState>
 
-    init(matcher: CompiledMatcher, document: JSONDocument, state: consuming MatchState) {
+    var state: MatchState {
+        unsafeAddress { UnsafePointer(statePointer) }
+        nonmutating unsafeMutableAddress { statePointer }
+    }
+
+    init(matcher: CompiledMatcher, document: JSONDocument, state: UnsafeMutablePointer<MatchState>) {
         m = matcher
         tape = document.tape
         strings = document.strings
-        self.state = state
+        statePointer = state
     }
 
     static let objectType = UInt8(ascii: "{")
@@ -19,7 +25,9 @@ struct TapeWalker {
 
     @inline(__always) func type(_ i: Int) -> UInt8 { UInt8(truncatingIfNeeded: tape[i] >> 56) }
 
-    @inline(__always) func end(_ i: Int) -> Int {
+    @inline(__always) func end(_ i: Int) -> Int { TapeWalker.end(tape, i) }
+
+    @inline(__always) static func end(_ tape: UnsafePointer<UInt64>, _ i: Int) -> Int {
         let w = tape[i]
         switch UInt8(truncatingIfNeeded: w >> 56) {
         case TapeWalker.objectType, TapeWalker.arrayType: return Int(truncatingIfNeeded: w & 0xFFFF_FFFF)
@@ -28,7 +36,9 @@ struct TapeWalker {
         }
     }
 
-    @inline(__always) func stringBytes(_ i: Int) -> UnsafeBufferPointer<UInt8> {
+    @inline(__always) func stringBytes(_ i: Int) -> UnsafeBufferPointer<UInt8> { TapeWalker.stringBytes(tape, strings, i) }
+
+    @inline(__always) static func stringBytes(_ tape: UnsafePointer<UInt64>, _ strings: UnsafePointer<UInt8>, _ i: Int) -> UnsafeBufferPointer<UInt8> {
         let base = strings + Int(tape[i] & 0x00FF_FFFF_FFFF_FFFF)
         let length = UnsafeRawPointer(base).loadUnaligned(as: UInt32.self)
         return UnsafeBufferPointer(start: base + 4, count: Int(UInt32(littleEndian: length)))
@@ -46,18 +56,33 @@ struct TapeWalker {
 
     // MARK: walk
 
-    mutating func walk(_ i: Int, node: Int32) {
+    func walk(_ i: Int, node: Int32) {
+        let tape = tape
         let w = tape[i]
         let t = UInt8(truncatingIfNeeded: w >> 56)
         if t == TapeWalker.objectType {
-            guard m.nodeHasChildren[Int(node)] else { return }
+            let m = m
+            let strings = strings
+            let edges = m.nodeEdges[Int(node)]
+            guard !edges.isEmpty else { return }
+            let filter = m.edgeFilter[Int(node)]
+            let longFilter = m.edgeLongFilter[Int(node)]
             let stop = Int(truncatingIfNeeded: w & 0xFFFF_FFFF) - 1
             var k = i + 1
             while k < stop {
                 let value = k + 1
-                let child = child(of: node, key: stringBytes(k))
-                if child >= 0 { walk(value, node: child) }
-                k = end(value)
+                let child = TapeWalker.child(m, of: node, filter: filter, longFilter: longFilter, key: TapeWalker.stringBytes(tape, strings, k))
+                if child >= 0 {
+                    let vt = UInt8(truncatingIfNeeded: tape[value] >> 56)
+                    if vt == TapeWalker.objectType || vt == TapeWalker.arrayType {
+                        walk(value, node: child)
+                    } else {
+                        // A scalar: record it here, no call.
+                        let p = m.nodePath[Int(child)]
+                        if p >= 0 { record(Int(p), value) }
+                    }
+                }
+                k = TapeWalker.end(tape, value)
             }
         } else if t == TapeWalker.arrayType {
             let stop = Int(truncatingIfNeeded: w & 0xFFFF_FFFF) - 1
@@ -71,7 +96,7 @@ struct TapeWalker {
                 k = end(k)
                 index += 1
             }
-            state.arrayStack.removeLast()
+            _ = state.arrayStack.popLast()
         } else {
             let p = m.nodePath[Int(node)]
             if p >= 0 { record(Int(p), i) }
@@ -79,7 +104,58 @@ struct TapeWalker {
     }
 
     /// The trie node reached from `node` by `key` (a key with dots walks several edges), or -1.
-    @inline(__always) func child(of node: Int32, key: UnsafeBufferPointer<UInt8>) -> Int32 {
+    /// A key is compared by length and first eight bytes (reading eight bytes from any string is
+    /// safe: simdjson's string buffer is padded), and only with the edges sharing its filter bit.
+    @inline(__always) static func child(
+        _ m: CompiledMatcher, of node: Int32, filter: UInt64, longFilter: UInt64, key: UnsafeBufferPointer<UInt8>
+    ) -> Int32 {
+        let count = key.count
+        let base = key.baseAddress!
+        let raw = UnsafeRawPointer(base)
+        var word = raw.loadUnaligned(as: UInt64.self)
+        if count < 8 { word &= (1 &<< UInt64(count &* 8)) &- 1 }
+        // A dot in the key: several trie edges (rare; `a.b` keys are unusual in findings).
+        if TapeWalker.hasDot(word) { return dottedChild(m, of: node, key: key) }
+        if count > 8 {
+            // No edge longer than eight bytes starts with these eight: neither the whole key
+            // nor, were it dotted further on, its first segment can match.
+            if longFilter & CompiledMatcher.wordBit(word) == 0 { return -1 }
+            if TapeWalker.hasDot(raw, from: 8, count) { return dottedChild(m, of: node, key: key) }
+        }
+        let bit = CompiledMatcher.keyBitIndex(word, count)
+        if filter & (1 &<< bit) == 0 { return -1 }
+        var e = Int(m.edgeByBit[Int(node) &* 64 &+ Int(bit)])
+        while e >= 0 {
+            if m.edgeWord[e] == word && Int(m.edgeLength[e]) == count {
+                if count <= 8 { return m.edgeChild[e] }
+                let equal = m.edgeKeys.withUnsafeBufferPointer { keys in
+                    memcmpBytes(keys.baseAddress! + Int(m.edgeKeyStart[e]) + 8, base + 8, count - 8)
+                }
+                if equal { return m.edgeChild[e] }
+            }
+            e = Int(m.edgeNextWithBit[e])
+        }
+        return -1
+    }
+
+    /// Whether one of the eight bytes of `word` is a dot (SWAR: a zero byte of word ^ "........").
+    @inline(__always) static func hasDot(_ word: UInt64) -> Bool {
+        let x = word ^ 0x2E2E_2E2E_2E2E_2E2E
+        return (x &- 0x0101_0101_0101_0101) & ~x & 0x8080_8080_8080_8080 != 0
+    }
+
+    @inline(__always) static func hasDot(_ raw: UnsafeRawPointer, from start: Int, _ count: Int) -> Bool {
+        var i = start
+        while i < count {
+            var word = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            if count - i < 8 { word &= (1 &<< UInt64((count - i) &* 8)) &- 1 }
+            if hasDot(word) { return true }
+            i += 8
+        }
+        return false
+    }
+
+    static func dottedChild(_ m: CompiledMatcher, of node: Int32, key: UnsafeBufferPointer<UInt8>) -> Int32 {
         var n = node
         var start = 0
         var k = 0
@@ -92,108 +168,254 @@ struct TapeWalker {
             }
             k += 1
         }
-        return m.edges.find(UInt64(n), count == 0 ? nil : key.baseAddress! + start, count - start)
+        return m.edges.find(UInt64(n), key.baseAddress! + start, count - start)
     }
 
-    mutating func record(_ p: Int, _ i: Int) {
+    func record(_ p: Int, _ i: Int) {
         let gen = state.generation
         let previous: Int32 = state.pathStamp[p] == gen ? state.pathHead[p] : -1
         state.pathStamp[p] = gen
         state.pathHead[p] = Int32(state.leaves.count)
         let trailStart = Int32(state.trails.count)
-        if !state.arrayStack.isEmpty { state.trails += state.arrayStack }
-        state.leaves.append(MatchState.Leaf(tape: Int32(i), next: previous, trailStart: trailStart, trailCount: Int32(state.arrayStack.count)))
-        if m.pathInfo[p].isAnchor { anchor(p, i) }
+        let depth = state.arrayStack.count
+        if depth > 0 {
+            for k in 0..<depth { state.trails.append(state.arrayStack[k]) }
+            state.pathArrayed[p] = gen
+        }
+        // Atoms are found when a state first looks the leaf up (-1: not yet).
+        state.leaves.append(MatchState.Leaf(
+            tape: Int32(i), next: previous, trailStart: trailStart, trailCount: Int32(depth),
+            atomStart: 0, atomCount: m.pathHasAtoms[p] ? -1 : 0))
     }
 
-    @inline(__always) mutating func addPosting(_ posting: Int32) {
-        let r = m.postings[Int(posting)]
-        let gen = state.generation
-        var k = Int(r.lowerBound)
-        while k < Int(r.upperBound) {
-            let b = Int(m.postingBranches[k])
-            if state.branchStamp[b] != gen {
-                state.branchStamp[b] = gen
-                state.candidates.append(Int32(b))
+    @inline(__always) func atom(_ p: Int, _ kind: CompiledMatcher.Kind, _ base: UnsafePointer<UInt8>?, _ count: Int) {
+        let a = m.atoms.find(CompiledMatcher.namespace(p, kind), base, count)
+        if a >= 0 { state.atoms.append(a) }
+    }
+
+    /// The named prefixes `value` starts with: the last prefix sorting at or before it, then up
+    /// its parents (every prefix of `value` in the set is one of them).
+    func prefixAtoms(_ range: Range<Int32>, _ value: UnsafePointer<UInt8>, _ n: Int) {
+        var lo = Int(range.lowerBound)
+        var hi = Int(range.upperBound)
+        m.prefixKeys.withUnsafeBufferPointer { keys in
+            while lo < hi {
+                let mid = (lo + hi) >> 1
+                let key = keys.baseAddress! + Int(m.prefixKeyStart[mid])
+                if lexicographicCompare(key, Int(m.prefixKeyLength[mid]), value, n) <= 0 { lo = mid + 1 } else { hi = mid }
             }
-            k += 1
+            var e = lo - 1
+            while e >= Int(range.lowerBound) {
+                let length = Int(m.prefixKeyLength[e])
+                if length <= n && memcmpBytes(keys.baseAddress! + Int(m.prefixKeyStart[e]), value, length) {
+                    // It and all its parents are prefixes of the value.
+                    while e >= 0 {
+                        state.atoms.append(m.prefixAtom[e])
+                        e = Int(m.prefixParent[e])
+                    }
+                    return
+                }
+                e = Int(m.prefixParent[e])
+            }
         }
     }
 
-    @inline(__always) mutating func lookup(_ p: Int, _ kind: CompiledMatcher.Kind, _ base: UnsafePointer<UInt8>?, _ count: Int) {
-        let posting = m.values.find(CompiledMatcher.namespace(p, kind), base, count)
-        if posting >= 0 { addPosting(posting) }
-    }
-
-    mutating func anchor(_ p: Int, _ i: Int) {
+    /// The atoms of the leaf at tape index `i`: its value, and the prefixes and suffixes of it
+    /// that patterns name at path `p`.
+    func findAtoms(_ p: Int, _ i: Int) {
+        let info = m.pathAtoms[p]
         let t = type(i)
         if t == TapeWalker.stringType {
             let bytes = stringBytes(i)
             let base = bytes.baseAddress
             let n = bytes.count
-            if m.pathInfo[p].hasExact { lookup(p, .exact, base, n) }
-            if !m.pathInfo[p].prefixLengths.isEmpty { for length in m.pathInfo[p].prefixLengths where length <= n { lookup(p, .prefix, base, length) } }
-            if !m.pathInfo[p].suffixLengths.isEmpty { for length in m.pathInfo[p].suffixLengths where length <= n { lookup(p, .suffix, base! + (n - length), length) } }
-            if m.pathInfo[p].needsLowercase {
-                var lowered = state.lowered
-                state.lowered = []
+            if info.exact { atom(p, .exact, base, n) }
+            if !info.prefixes.isEmpty { prefixAtoms(info.prefixes, base!, n) }
+            for k in info.suffixLengths {
+                let length = Int(m.lengths[Int(k)])
+                if length > n { break }
+                atom(p, .suffix, base! + (n - length), length)
+            }
+            if info.needsLowercase {
+                var lowered: [UInt8] = []
                 lowercase(bytes, into: &lowered)
                 lowered.withUnsafeBufferPointer { low in
                     let lb = low.baseAddress
                     let ln = low.count
-                    if m.pathInfo[p].hasEqualsIgnoreCase { lookup(p, .equalsIgnoreCase, lb, ln) }
-                    if !m.pathInfo[p].prefixIgnoreCaseLengths.isEmpty { for length in m.pathInfo[p].prefixIgnoreCaseLengths where length <= ln { lookup(p, .prefixIgnoreCase, lb, length) } }
-                    if !m.pathInfo[p].suffixIgnoreCaseLengths.isEmpty { for length in m.pathInfo[p].suffixIgnoreCaseLengths where length <= ln { lookup(p, .suffixIgnoreCase, lb! + (ln - length), length) } }
+                    if info.equalsIgnoreCase { atom(p, .equalsIgnoreCase, lb, ln) }
+                    for k in info.prefixIgnoreCaseLengths {
+                        let length = Int(m.lengths[Int(k)])
+                        if length > ln { break }
+                        atom(p, .prefixIgnoreCase, lb, length)
+                    }
+                    for k in info.suffixIgnoreCaseLengths {
+                        let length = Int(m.lengths[Int(k)])
+                        if length > ln { break }
+                        atom(p, .suffixIgnoreCase, lb! + (ln - length), length)
+                    }
                 }
-                state.lowered = lowered
-            }
-            if m.pathInfo[p].cidr >= 0, let ip = IPRange.parseAddress(bytes) {
-                let index = m.cidrIndexes[m.pathInfo[p].cidr]
-                let r = ip.isIPv6 ? index.v6.lookup(ip.address) : index.v4.lookup(ip.address)
-                for k in r { addPosting(ip.isIPv6 ? index.v6.members[Int(k)] : index.v4.members[Int(k)]) }
             }
         } else if let d = number(i) {
-            if m.pathInfo[p].hasNumber {
+            if info.number {
                 var key = orderedKey(d)
-                withUnsafeBytes(of: &key) { raw in
-                    lookup(p, .number, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), 8)
-                }
+                withUnsafeBytes(of: &key) { raw in atom(p, .number, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), 8) }
             }
-            if m.pathInfo[p].numeric >= 0 {
-                let index = m.numericIndexes[m.pathInfo[p].numeric]
-                for k in index.lookup(orderedKey(d)) { addPosting(index.members[Int(k)]) }
-            }
-        } else if m.pathInfo[p].hasLiteral {
+        } else if info.literal {
             var literal: UInt8 = t == UInt8(ascii: "t") ? UInt8(ascii: "t") : (t == UInt8(ascii: "f") ? UInt8(ascii: "f") : UInt8(ascii: "n"))
-            withUnsafePointer(to: &literal) { lookup(p, .literal, $0, 1) }
+            withUnsafePointer(to: &literal) { atom(p, .literal, $0, 1) }
         }
-        if m.pathInfo[p].always >= 0 { addPosting(m.pathInfo[p].always) }
+    }
+
+    // MARK: automaton
+
+    /// Steps through the automaton from the root: every state whose condition holds is
+    /// entered once; a state where branches complete matches their routes.
+    func step() {
+        let gen = state.generation
+        state.stateStamp[0] = gen
+        state.pending.append(0)
+        while let s = state.pending.popLast() {
+            let terminals = m.stateTerminals[Int(s)]
+            if !terminals.isEmpty {
+                for k in terminals { complete(Int(m.terminalBranches[Int(k)])) }
+            }
+            for g in m.stateGroups[Int(s)] { visit(Int(g)) }
+        }
+    }
+
+    @inline(__always) func enter(_ entry: Int32) {
+        let s = Int(entry >> 1)
+        if state.stateStamp[s] == state.generation { return }
+        state.stateStamp[s] = state.generation
+        if entry & 1 != 0 && condition(Int(m.stateCondition[s])) == TapeWalker.conditionFails { return }
+        state.pending.append(Int32(s))
+    }
+
+    @inline(__always) func addPosting(_ posting: Int32) {
+        let r = m.postings[Int(posting)]
+        var k = Int(r.lowerBound)
+        while k < Int(r.upperBound) {
+            enter(m.postingEntries[k])
+            k += 1
+        }
+    }
+
+    /// The outgoing conditions of a state on one path: evaluated ones, then index lookups for
+    /// every leaf at the path.
+    func visit(_ g: Int) {
+        let group = m.groups[g]
+        var k = Int(group.evaluated.lowerBound)
+        while k < Int(group.evaluated.upperBound) {
+            enter(m.evaluatedStates[k] << 1 | 1)
+            k += 1
+        }
+        var leaf = head(Int(group.path))
+        while leaf >= 0 {
+            let l = state.leaves[Int(leaf)]
+            lookups(g, group, Int(leaf))
+            leaf = l.next
+        }
+    }
+
+    func lookups(_ g: Int, _ group: CompiledMatcher.Group, _ leafIndex: Int) {
+        var leaf = state.leaves[leafIndex]
+        if group.atomCount > 0 {
+            if leaf.atomCount < 0 {
+                let start = state.atoms.count
+                findAtoms(Int(group.path), Int(leaf.tape))
+                leaf.atomStart = Int32(start)
+                leaf.atomCount = Int32(state.atoms.count - start)
+                state.leaves[leafIndex] = leaf
+            }
+            var k = Int(leaf.atomStart)
+            let stop = k + Int(leaf.atomCount)
+            while k < stop {
+                let a = state.atoms[k]
+                if group.atomCount == 1 {
+                    if a == group.singleAtom { addPosting(group.singlePosting) }
+                } else {
+                    let posting = m.groupAtoms.find(UInt64(g) << 32 | UInt64(UInt32(a)))
+                    if posting >= 0 { addPosting(posting) }
+                }
+                k += 1
+            }
+        }
+        if group.numeric < 0 && group.cidr < 0 { return }
+        let i = Int(leaf.tape)
+        if group.cidr >= 0 && type(i) == TapeWalker.stringType, let ip = IPRange.parseAddress(stringBytes(i)) {
+            let index = m.cidrIndexes[Int(group.cidr)]
+            if ip.isIPv6 {
+                for k in index.v6.lookup(ip.address) { addPosting(index.v6.members[Int(k)]) }
+            } else {
+                for k in index.v4.lookup(ip.address) { addPosting(index.v4.members[Int(k)]) }
+            }
+        } else if group.numeric >= 0, let d = number(i) {
+            let index = m.numericIndexes[Int(group.numeric)]
+            for k in index.lookup(orderedKey(d)) { addPosting(index.members[Int(k)]) }
+        }
+    }
+
+    /// Match branch `b` reached its final state: every condition holds, each on some leaf.
+    /// With two or more fields in arrays, the leaves must also be array-consistent.
+    func complete(_ b: Int) {
+        let r = Int(m.branchRoute[b])
+        let gen = state.generation
+        if state.routeStamp[r] == gen { return }
+        if m.branchMultiField[b] && !arrayConsistent(b) { return }
+        state.routeStamp[r] = gen
+        state.matchedRoutes.append(Int32(r))
+    }
+
+    /// Whether branch `b`'s leaves can be chosen array-consistently. Only fields with leaves in
+    /// arrays matter; with exactly two (a tag's key and value) the answer is memoised per event.
+    func arrayConsistent(_ b: Int) -> Bool {
+        let gen = state.generation
+        var arrayed = 0
+        var first: Int32 = 0, second: Int32 = 0
+        let range = m.branchFields[b]
+        for k in Int(range.lowerBound)..<Int(range.upperBound) {
+            let c = m.branchConditions[k]
+            if state.pathArrayed[Int(m.branchPaths[k])] == gen {
+                if arrayed == 0 { first = c } else { second = c }
+                arrayed += 1
+            }
+        }
+        if arrayed < 2 { return true }
+        if arrayed > 2 { return consistent(b) }
+        let key = UInt64(UInt32(min(first, second))) << 32 | UInt64(UInt32(max(first, second)))
+        let slot = Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 58)
+        if state.pairStamp[slot] == gen && state.pairKey[slot] == key { return state.pairResult[slot] != 0 }
+        let result = consistent(b)
+        state.pairStamp[slot] = gen
+        state.pairKey[slot] = key
+        state.pairResult[slot] = result ? 1 : 0
+        return result
     }
 
     // MARK: verification
 
-    mutating func finish() {
-        for b in m.unconditional where state.branchStamp[Int(b)] != state.generation {
-            state.branchStamp[Int(b)] = state.generation
-            state.candidates.append(b)
-        }
+    /// Suppressions, for the routes that matched.
+    func finish() {
+        if state.matchedRoutes.isEmpty { return }
         let gen = state.generation
-        // Match branches first: suppressions matter only for routes that matched.
-        for b in state.candidates where !m.branchIsSuppression[Int(b)] {
-            let r = Int(m.branchRoute[Int(b)])
-            if state.routeStamp[r] == gen { continue }
-            if verify(Int(b)) {
-                state.routeStamp[r] = gen
-                state.matchedRoutes.append(Int32(r))
+        for j in 0..<state.matchedRoutes.count {
+            let r = state.matchedRoutes[j]
+            for k in m.routeSuppressions[Int(r)] where verify(Int(m.suppressionBranches[Int(k)])) {
+                state.suppressStamp[Int(r)] = gen
+                break
             }
         }
-        if state.matchedRoutes.isEmpty { return }
-        for b in state.candidates where m.branchIsSuppression[Int(b)] {
-            let r = Int(m.branchRoute[Int(b)])
-            if state.routeStamp[r] != gen || state.suppressStamp[r] == gen { continue }
-            if verify(Int(b)) { state.suppressStamp[r] = gen }
+        // Insertion sort: a handful of routes, mostly in order already.
+        let routes = state.matchedRoutes.base
+        for i in 1..<max(state.matchedRoutes.count, 1) {
+            let r = routes[i]
+            var j = i
+            while j > 0 && routes[j - 1] > r {
+                routes[j] = routes[j - 1]
+                j -= 1
+            }
+            routes[j] = r
         }
-        state.matchedRoutes.sort()
     }
 
     func head(_ p: Int) -> Int32 { state.pathStamp[p] == state.generation ? state.pathHead[p] : -1 }
@@ -203,7 +425,7 @@ struct TapeWalker {
 
     /// Whether field condition `c` holds on this event (memoised per event: branches of many
     /// routes share conditions such as `region` or a type prefix).
-    @inline(__always) mutating func condition(_ c: Int) -> UInt8 {
+    @inline(__always) func condition(_ c: Int) -> UInt8 {
         if state.conditionStamp[c] == state.generation { return state.conditionResult[c] }
         let r = evaluateCondition(c)
         state.conditionStamp[c] = state.generation
@@ -230,7 +452,7 @@ struct TapeWalker {
         return hasTrail ? TapeWalker.conditionHoldsInArray : TapeWalker.conditionHolds
     }
 
-    mutating func verify(_ b: Int) -> Bool {
+    func verify(_ b: Int) -> Bool {
         let range = m.branchFields[b]
         var arrayed = 0
         var k = Int(range.lowerBound)
@@ -245,7 +467,7 @@ struct TapeWalker {
 
     /// Backtracking search for array-consistent leaves; only for branches with two or more
     /// fields whose leaves sit in arrays (rare in findings: tags, network interfaces).
-    mutating func consistent(_ b: Int) -> Bool {
+    func consistent(_ b: Int) -> Bool {
         var lists: [[Int32]] = []
         for k in m.branchFields[b] {
             let f = m.fields[Int(m.branchConditions[Int(k)])]

@@ -8,6 +8,8 @@ public final class RouteTable: Sendable {
     /// The parsed `suppress` patterns of each route.
     public let suppressions: [[Pattern]]
     let matcher: CompiledMatcher
+    /// `routes[i].stop`, without touching the routes on the hot path.
+    let stops: [Bool]
 
     /// Compiles the enabled routes. Invalid patterns and patterns the complexity evaluator
     /// rejects are reported as diagnostics located at their route.
@@ -46,6 +48,7 @@ public final class RouteTable: Sendable {
         self.patterns = patterns
         self.suppressions = suppressions
         self.matcher = CompiledMatcher(patterns: patterns, suppressions: suppressions)
+        self.stops = ordered.map(\.stop)
     }
 
     /// Indices into `routes` of the routes whose pattern matches `event` and no suppression does,
@@ -63,13 +66,7 @@ public final class RouteTable: Sendable {
     }
 
     func selectRoutes(_ scratch: MatchScratch) -> [Int] {
-        var out: [Int] = []
-        let matched = scratch.matchedRoutes.sorted()
-        for route in matched where !scratch.isSuppressed(route) {
-            out.append(route)
-            if routes[route].stop { break }
-        }
-        return out
+        scratch.selectedRoutes(stops: stops)
     }
 
     /// The brute-force answer for the same question, for tests and `sluice test`'s explanations.
