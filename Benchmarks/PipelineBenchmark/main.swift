@@ -15,6 +15,7 @@ import Synchronization
 let environment = ProcessInfo.processInfo.environment
 let total = Int(environment["SLUICE_BENCH_FINDINGS"] ?? "") ?? 100_000
 let partitions: Int32 = 3
+let verbose = environment["SLUICE_BENCH_VERBOSE"] != nil
 let sluiceBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sluice")
 
 func now() -> Double { Date().timeIntervalSince1970 }
@@ -151,8 +152,10 @@ func measureRate(target: Int, timeout: Double = 300, _ count: () -> Int) -> Doub
     var startTime = 0.0
     var startCount = 0
     let deadline = now() + timeout
+    var lastShown = 0.0
     while now() < deadline {
         let c = count() - base
+        if verbose, now() - lastShown >= 0.25 { say("  t=\(String(format: "%.2f", now())) \(c)"); lastShown = now() }
         if startTime == 0, c > 0 { startTime = now(); startCount = c }
         if c >= target { return Double(c - startCount) / (now() - startTime) }
         usleep(20_000)
@@ -196,14 +199,30 @@ final class Nginx {
         guard LoopbackPort.waitUntilAccepting(port, timeout: 10) else { fail("nginx did not start") }
     }
 
+    private var statusRequests = 0
+
     /// Requests nginx has answered (stub_status), the status requests excluded.
     func requests() -> Int {
-        guard let data = try? Data(contentsOf: URL(string: "http://127.0.0.1:\(port)/status")!),
-              let text = String(data: data, encoding: .utf8) else { return 0 }
+        statusRequests += 1
+        // A plain socket GET: Foundation on Linux does not fetch http URLs without FoundationNetworking.
+        guard let fd = LoopbackPort.connect(port) else { return 0 }
+        defer { close(fd) }
+        let request = Array("GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
+        guard send(fd, request, request.count, Int32(MSG_NOSIGNAL)) == request.count else { return 0 }
+        var response: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            response += buffer[..<n]
+        }
+        let all = String(decoding: response, as: UTF8.self)
+        guard let bodyStart = all.range(of: "\r\n\r\n") else { return 0 }
+        let text = all[bodyStart.upperBound...]
         // "Active connections: 1\nserver accepts handled requests\n 3 3 7\n..."
         let rows = text.split(separator: "\n")
         guard rows.count > 2 else { return 0 }
-        return Int(rows[2].split(separator: " ").last ?? "") ?? 0
+        return (Int(rows[2].split(separator: " ").last ?? "") ?? 0) - statusRequests
     }
 
     func stop() {
@@ -219,13 +238,16 @@ defer { broker.stop() }
 try broker.createTopics(["bench-in", "bench-out", "bench-dlq", "latency-in"], partitions: partitions)
 let findings = try Findings.unique(total)
 let meanBytes = findings.reduce(0) { $0 + $1.bytes.count } / findings.count
+let produceStart = now()
 try Findings.produce(findings, to: "bench-in", broker: broker)
+let rawProduce = Double(total) / (now() - produceStart)
 say("sluice-bench: \(fmt(Double(total))) GuardDuty findings (EventBridge envelopes, \(meanBytes) bytes on average), local Tansu broker, \(partitions) partitions; release build")
 say("")
 
 // 1. Baseline: a plain librdkafka consumer.
 let raw = rawConsumeRate(bootstrap: broker.bootstrap, topic: "bench-in", count: total)
 line("baseline  raw librdkafka consume", "\(fmt(raw)) findings/s")
+line("baseline  raw librdkafka produce (acked)", "\(fmt(rawProduce)) findings/s  (the broker's write ceiling for the kafka connector)")
 
 // 2. Sluice → kafka connector, counted as the records arrive downstream.
 let arrivals = ArrivalCounter(bootstrap: broker.bootstrap, topic: "bench-out")

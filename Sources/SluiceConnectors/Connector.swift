@@ -49,12 +49,15 @@ public protocol ConnectorType: SendableMetatype {
     static var usesSummary: Bool { get }
     /// Whether `make` returns a `BatchingConnector` (allows the `batch:` key).
     static var supportsBatching: Bool { get }
+    /// Attempts in flight at once when the instance does not say (`concurrency:`).
+    static var defaultConcurrency: Int { get }
 }
 
 extension ConnectorType {
     public static var defaultTemplate: String? { nil }
     public static var usesSummary: Bool { false }
     public static var supportsBatching: Bool { false }
+    public static var defaultConcurrency: Int { 64 }
 }
 
 /// How values are escaped when a template renders a payload for a connector.

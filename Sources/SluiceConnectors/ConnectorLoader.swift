@@ -94,7 +94,7 @@ public enum ConnectorLoader {
         var definition: ConnectorDefinition?
         if let kind {
             if let type = ConnectorRegistry.type(named: kind) {
-                let policy = DeliveryPolicy.read(r, supportsBatching: type.supportsBatching)
+                let policy = DeliveryPolicy.read(r, supportsBatching: type.supportsBatching, defaultConcurrency: type.defaultConcurrency)
                 var template: PayloadTemplate?
                 if let source = r.string("template") ?? type.defaultTemplate {
                     do {

@@ -40,6 +40,7 @@ public struct ConnectorTypeEntry: Sendable {
     public let payloadFormat: PayloadFormat
     public let defaultTemplate: String?
     public let supportsBatching: Bool
+    public let defaultConcurrency: Int
     let prepare: @Sendable (_ name: String, _ reader: MappingReader, _ policy: DeliveryPolicy, _ template: PayloadTemplate?, _ location: Diagnostic) -> ConnectorDefinition?
 
     public init<T: ConnectorType>(_ type: T.Type) {
@@ -48,6 +49,7 @@ public struct ConnectorTypeEntry: Sendable {
         payloadFormat = T.payloadFormat
         defaultTemplate = T.defaultTemplate
         supportsBatching = T.supportsBatching
+        defaultConcurrency = T.defaultConcurrency
         prepare = { name, reader, policy, template, location in
             guard let configuration = T.configuration(from: reader) else { return nil }
             return ConnectorDefinition(

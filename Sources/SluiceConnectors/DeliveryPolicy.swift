@@ -29,8 +29,9 @@ public struct DeliveryPolicy: Sendable {
 
     /// Reads the framework's keys from a connector file (`concurrency`, `timeout`, `rate_limit`,
     /// `burst`, `retry:`, `circuit_breaker:`, `batch:`).
-    static func read(_ r: MappingReader, supportsBatching: Bool) -> DeliveryPolicy {
+    static func read(_ r: MappingReader, supportsBatching: Bool, defaultConcurrency: Int = 64) -> DeliveryPolicy {
         var p = DeliveryPolicy()
+        p.concurrency = defaultConcurrency
         if let c = r.int("concurrency", min: 1) { p.concurrency = c }
         if let t = r.duration("timeout") { p.timeout = t }
         if let rate = r.double("rate_limit") {

@@ -43,6 +43,9 @@ public final class KafkaConnector: Connector {
 }
 
 extension KafkaConnector: ConnectorType {
+    /// librdkafka batches and pipelines produce requests itself: many attempts in flight are cheap,
+    /// and the pipeline's in-flight cap bounds them anyway.
+    public static let defaultConcurrency = 10_000
     public static let kind = "kafka"
     public static let summary = "produce findings to a Kafka topic"
     public static let payloadFormat = PayloadFormat.json

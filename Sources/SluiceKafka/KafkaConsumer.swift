@@ -26,6 +26,14 @@ public final class KafkaConsumer: @unchecked Sendable {
         "auto.offset.reset": "earliest",
         "enable.partition.eof": "false",
         "partition.assignment.strategy": "cooperative-sticky",
+        // Bounds what librdkafka prefetches while the pipeline holds back at its cap (64 MB by default).
+        "queued.max.messages.kbytes": "16384",
+        // A fetch returns as soon as records arrive on Kafka; brokers that hold it for the full
+        // wait (Tansu) would add up to this much latency when the topic is idle.
+        "fetch.wait.max.ms": "10",
+        // When the prefetch queue is full, fetch again soon after it drains (librdkafka waits 1 s
+        // by default, which stalls a consumer that drains 16 MB in a fraction of that).
+        "fetch.queue.backoff.ms": "20",
     ]
 
     public init(config: KafkaConfig, topics: [String], logger: Logger) throws(KafkaError) {

@@ -13,6 +13,9 @@ public struct PipelineOptions: Sendable {
     public var maxInFlight = 2000
     /// Below this many the consumer resumes.
     public var resumeBelow: Int { max(1, maxInFlight / 2) }
+    /// How long the cap must hold before the partitions are paused (until then the source
+    /// just stops taking records).
+    public var pauseAfter: Duration = .milliseconds(500)
     /// How long shutdown waits for in-flight work before dead-lettering what remains.
     public var drainTimeout: Duration = .seconds(30)
     public var maxMessageBytes = 1 << 20
@@ -67,6 +70,7 @@ public final class Pipeline: Sendable {
         var fatal: KafkaError?
         var lastWarning = ContinuousClock.now - .seconds(60)
         var lastCommit = ContinuousClock.now
+        var heldSince: ContinuousClock.Instant?
         // Commit as soon as a quarter of the cap became committable (or every 200 ms), so the
         // uncommitted window — what a crash would redeliver — stays within the cap.
         let commitEvery = max(1, options.maxInFlight / 4)
@@ -80,11 +84,23 @@ public final class Pipeline: Sendable {
                 lastCommit = .now
             }
             let n = max(uncommitted, inFlight.load(ordering: .relaxed))
-            if !consumer.isPaused, n >= options.maxInFlight {
-                consumer.pause()
-                logger.debug("in-flight cap reached: paused fetching", metadata: ["sluice.in_flight": "\(n)"])
-            } else if consumer.isPaused, n <= options.resumeBelow {
-                consumer.resume()
+            // At the cap, first just stop taking records (librdkafka keeps its bounded prefetch);
+            // pause the partitions only when the cap holds for a while (a slow or dead target).
+            // Pausing at once on every brief peak would throw the prefetch away each time and
+            // refetch it, which costs more than the deliveries themselves at high rates.
+            if n >= options.maxInFlight {
+                if heldSince == nil { heldSince = .now }
+                if !consumer.isPaused, ContinuousClock.now - heldSince! >= options.pauseAfter {
+                    consumer.pause()
+                    logger.debug("in-flight cap held: paused fetching", metadata: ["sluice.in_flight": "\(n)"])
+                }
+                if !consumer.isPaused {
+                    usleep(500)
+                    continue
+                }
+            } else if n <= options.resumeBelow || !consumer.isPaused {
+                heldSince = nil
+                if consumer.isPaused { consumer.resume() }
             }
             switch consumer.poll(timeoutMs: consumer.isPaused ? 10 : 100) {
             case .record(let record):
