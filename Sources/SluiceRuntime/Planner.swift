@@ -31,6 +31,8 @@ final class Planner {
 
     private let parser: JSONParser
     private let envelopeParser: JSONParser
+    /// The matcher's per-event working memory, reused: no allocation per finding once warm.
+    private let scratch = MatchScratch()
     let plan: RoutingPlan
 
     init(plan: RoutingPlan, maxMessageBytes: Int, maxDepth: Int) {
@@ -63,7 +65,7 @@ final class Planner {
     }
 
     private func plan(event: JSONView, payload: [UInt8], record: SourceRecord) -> Outcome {
-        let matched = plan.table.match(event)
+        let matched = plan.table.match(event, scratch: scratch)
         if matched.isEmpty { return .unmatched }
         let id = FindingShape.findingID(event)
         let key = id.map { Array($0.utf8) } ?? record.key
