@@ -65,13 +65,13 @@ import Testing
     @Test func killNineMidStreamLosesNothing() async throws {
         let broker = try TansuBroker()
         defer { broker.stop() }
-        let receiver = try WebhookReceiver(delayMs: 1)
+        let receiver = try WebhookReceiver(delayMs: 5)  // ~3,000/s at concurrency 16: kills land mid-stream
         defer { receiver.stop() }
         try broker.createTopics(["findings", "dlq"], partitions: 3)
         let findings = try Findings.unique(6000)
         try Findings.produce(findings, to: "findings", broker: broker)
         let cap = 300
-        let config = try TestConfig.webhook(receiver.url, extra: "concurrency: 32\nretry: {attempts: 50, backoff: 50ms, max_backoff: 1s}")
+        let config = try TestConfig.webhook(receiver.url, extra: "concurrency: 16\nretry: {attempts: 50, backoff: 50ms, max_backoff: 1s}")
         defer { config.remove() }
         let sluice = try SluiceProcess(broker: broker, topic: "findings", group: "kill9", dlq: "dlq", config: config,
                                        extra: ["--max-in-flight", "\(cap)"])
@@ -79,10 +79,11 @@ import Testing
 
         var kills = 0
         var seenAtKill: [Int] = []
-        for _ in 0..<3 {
-            // Let it deliver a good part more, then kill it mid-stream.
-            let before = receiver.count
-            try await receiver.waitForCount(before + 600, timeout: 60)
+        for fraction in [0.15, 0.40, 0.65] {
+            // Kill it once this much has been delivered: mid-stream, with deliveries under way.
+            let mark = Int(Double(findings.count) * fraction)
+            let deadline = Date().addingTimeInterval(60)
+            while receiver.count < mark, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
             guard receiver.count < findings.count else { break }
             sluice.killHard()
             kills += 1
