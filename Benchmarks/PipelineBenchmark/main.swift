@@ -170,7 +170,9 @@ final class Nginx {
     let process: Process
     let dir: URL
 
-    init() throws {
+    /// With `logArrivals`, nginx logs each request's completion time and finding id
+    /// (`$msec $http_x_sluice_finding_id`) for latency measurement.
+    init(logArrivals: Bool = false) throws {
         port = try LoopbackPort.free()
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("nginx-\(port)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -180,7 +182,7 @@ final class Nginx {
             error_log \(dir.path)/error.log warn;
             events { worker_connections 4096; }
             http {
-                access_log off;
+                \(logArrivals ? "log_format arrivals '$msec $http_x_sluice_finding_id'; access_log \(dir.path)/arrivals.log arrivals;" : "access_log off;")
                 client_body_temp_path \(dir.path);
                 keepalive_requests 10000000;
                 keepalive_timeout 120s;
@@ -225,6 +227,17 @@ final class Nginx {
         return (Int(rows[2].split(separator: " ").last ?? "") ?? 0) - statusRequests
     }
 
+    /// Finding id → arrival time (ms since the epoch), from the arrivals log.
+    func arrivals() -> [String: Double] {
+        let text = (try? String(contentsOf: dir.appendingPathComponent("arrivals.log"), encoding: .utf8)) ?? ""
+        var out: [String: Double] = [:]
+        for row in text.split(separator: "\n") {
+            let parts = row.split(separator: " ")
+            if parts.count == 2, let t = Double(parts[0]) { out[String(parts[1])] = t * 1000 }
+        }
+        return out
+    }
+
     func stop() {
         ChildProcess.stop(process)
         try? FileManager.default.removeItem(at: dir)
@@ -267,16 +280,19 @@ ChildProcess.stop(toWebhook, grace: 30)
 nginx.stop()
 line("sluice    → webhook (nginx 204, keep-alive)", "\(fmt(webhookRate)) findings/s  (\(Int((webhookRate / raw * 100).rounded()))% of raw; target ≥ 10,000/s)")
 
-// 4. Latency at a steady 1,000 findings/s, produce → receipt at a webhook receiver. On a broker
+// 4. Latency at a steady 1,000 findings/s, produce → receipt at nginx (its access log holds each
+// request's completion time and finding id). On a broker
 // of its own: Tansu keeps every record in memory, and the 300,000 records of the runs above
 // slow its fetches down — that is the test broker's cost, not the router's.
 broker.stop()
 let latencyBroker = try TansuBroker()
 defer { latencyBroker.stop() }
 try latencyBroker.createTopics(["latency-in", "bench-dlq"], partitions: partitions)
-let receiver = try WebhookReceiver()
-let latencyConfig = try configDirectory(connector: "type: webhook\nurl: \(receiver.url)/hook\nconcurrency: 64\n")
-let toReceiver = try startSluice(broker: latencyBroker, topic: "latency-in", group: "bench-latency", config: latencyConfig)
+let receiver = try Nginx(logArrivals: true)
+let latencyConfig = try configDirectory(connector: "type: webhook\nurl: http://127.0.0.1:\(receiver.port)/hook\nconcurrency: 64\n")
+// SLUICE_BENCH_LATENCY_ARGS: extra `sluice run` arguments for this phase (e.g. "-X fetch.wait.max.ms=1").
+let latencyArgs = (environment["SLUICE_BENCH_LATENCY_ARGS"] ?? "").split(separator: " ").map(String.init)
+let toReceiver = try startSluice(broker: latencyBroker, topic: "latency-in", group: "bench-latency", config: latencyConfig, extra: latencyArgs)
 let producer = try KafkaProducer(config: latencyBroker.clientConfig(["linger.ms": "0"]), logger: Logger(label: "bench"))
 // Warm up: wait until the group is joined and a finding gets through.
 let warm = try Findings.unique(1)[0]
@@ -284,7 +300,7 @@ var warmedUp = false
 for _ in 0..<60 where !warmedUp {
     try producer.produce(topic: "latency-in", key: nil, value: warm.bytes) { _ in }
     sleep(1)
-    warmedUp = receiver.count > 0
+    warmedUp = receiver.requests() > 0
 }
 guard warmedUp else { fail("latency run: nothing arrived at the receiver") }
 let rate = 1000.0
@@ -301,11 +317,9 @@ for (i, f) in paced.enumerated() {
 }
 let achieved = Double(paced.count) / (now() - begin)
 let deadline = now() + 60
-while receiver.count < paced.count + 1, now() < deadline { usleep(100_000) }
-var latencies: [Double] = try receiver.records().compactMap { r -> Double? in
-    guard let id = r.header("X-Sluice-Finding-Id"), let t = sentAt[id] else { return nil }
-    return Double(r.receivedMs) - t
-}.sorted()
+while receiver.arrivals().count < paced.count + 1, now() < deadline { usleep(100_000) }
+let arrivedAt = receiver.arrivals()
+var latencies: [Double] = sentAt.compactMap { id, t in arrivedAt[id].map { $0 - t } }.sorted()
 producer.close()
 ChildProcess.stop(toReceiver, grace: 30)
 receiver.stop()
