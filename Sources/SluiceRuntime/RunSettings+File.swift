@@ -16,6 +16,7 @@ extension RunSettings {
     /// drain_timeout: 30s         # on SIGTERM, time to finish before dead-lettering the rest
     /// max_message_bytes: 1048576
     /// max_depth: 64
+    /// metrics_listen: 127.0.0.1:9464   # Prometheus /metrics and /healthz
     /// kafka:                     # any librdkafka property, passed through
     ///   security.protocol: SASL_SSL
     /// actions:                   # playbooks: see ActionSettings (dry_run, topics, guards, aws, kubernetes)
@@ -41,6 +42,7 @@ extension RunSettings {
         if let d = r.duration("drain_timeout") { s.pipeline.drainTimeout = d }
         if let n = r.int("max_message_bytes", min: 64) { s.pipeline.maxMessageBytes = n }
         if let n = r.int("max_depth", min: 2) { s.pipeline.maxDepth = n }
+        s.metricsListen = r.string("metrics_listen")
         if let props = r.stringMap("kafka") { for (k, v) in props { s.kafka[k] = v } }
         if let a = r.nested("actions", what: "actions") { s.actions = ActionSettings.read(a) }
         let problems = r.finish()

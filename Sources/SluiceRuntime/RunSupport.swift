@@ -42,19 +42,29 @@ public final class StopSignal: Sendable {
 /// Counters of one run: what `sluice run` prints at exit and what the demo tabulates.
 /// Keys are route and connector *names* (bounded), never finding ids.
 public final class RunStats: Sendable {
+    struct Pair: Hashable {
+        var route: String
+        var connector: String
+    }
     struct State {
         var consumed = 0
         var unmatched = 0
         var delivered: [String: Int] = [:]          // "route → connector"
+        var deliveredByPair: [Pair: Int] = [:]
         var deadLettered: [String: Int] = [:]       // reason
         var retries = 0
     }
-    private let state = Mutex(State())
+    let state = Mutex(State())
     public init() {}
 
     func consumed() { state.withLock { $0.consumed += 1 } }
     func unmatched() { state.withLock { $0.unmatched += 1 } }
-    func delivered(route: String, connector: String) { state.withLock { $0.delivered["\(route) → \(connector)", default: 0] += 1 } }
+    func delivered(route: String, connector: String) {
+        state.withLock {
+            $0.delivered["\(route) → \(connector)", default: 0] += 1
+            $0.deliveredByPair[Pair(route: route, connector: connector), default: 0] += 1
+        }
+    }
     func deadLettered(_ reason: DeadLetterReason) { state.withLock { $0.deadLettered[reason.rawValue, default: 0] += 1 } }
     func retried() { state.withLock { $0.retries += 1 } }
 

@@ -22,6 +22,8 @@ public struct RunSettings: Sendable {
     public var pipeline = PipelineOptions()
     /// Playbook settings (`actions:`): dry run, audit and approvals topics, guards, AWS, Kubernetes.
     public var actions = ActionSettings()
+    /// `HOST:PORT` for the Prometheus endpoint (`/metrics`, `/healthz`); nil: none.
+    public var metricsListen: String?
 
     public init() {}
 }
@@ -99,6 +101,19 @@ public final class Runner: Sendable {
             logger.info("consuming", metadata: ["kafka.topics": "\(settings.topics.joined(separator: ","))", "kafka.group": "\(settings.group)"])
             source = SourceService(name: "kafka", stopping: stopping) { try pipeline.run(consumer: consumer) }
         }
+        var metrics: MetricsServer?
+        if let address = settings.metricsListen {
+            let lanes = Array(lanesByName.values)
+            metrics = try MetricsServer(address: address) { [stats, pipeline] in
+                stats.prometheusText(gauges: [
+                    ("sluice_in_flight", "Records consumed and not yet settled.", [("", pipeline.inFlightCount)]),
+                    ("sluice_lane_pending", "Deliveries queued, running or waiting to retry, by connector.",
+                     lanes.sorted { $0.name < $1.name }.map { ("connector=\"\(RunStats.escape($0.name))\"", $0.pending) }),
+                ])
+            }
+            logger.info("metrics", metadata: ["sluice.metrics": "http://\(address)/metrics"])
+        }
+        defer { metrics?.stop() }
         let group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: source, successTerminationBehavior: .gracefullyShutdownGroup)],

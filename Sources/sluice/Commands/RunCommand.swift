@@ -33,6 +33,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-in-flight"), help: "Records with unsettled work before fetching pauses (default: 2000).") var maxInFlight: Int?
     @Option(name: .customLong("drain-timeout"), help: "Time to finish in-flight work on shutdown, e.g. 30s.") var drainTimeout: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical (default: info).") var logLevel: String = "info"
+    @Option(name: .customLong("metrics-listen"), help: ArgumentHelp("Serve Prometheus metrics on /metrics (and /healthz) at this address.", valueName: "host:port")) var metricsListen: String?
     @Flag(name: .customLong("log-json"), help: "Write logs as JSON lines.") var logJSON = false
     @Flag(name: .long, help: "Print the delivery summary as a table on exit.") var summary = false
     @Flag(name: .customLong("dry-run-actions"), help: "Playbooks log and audit what they would do, and do nothing.") var dryRunActions = false
@@ -62,6 +63,7 @@ struct RunCommand: AsyncParsableCommand {
             guard maxInFlight > 0 else { throw ValidationError("--max-in-flight must be positive") }
             settings.pipeline.maxInFlight = maxInFlight
         }
+        if let metricsListen { settings.metricsListen = metricsListen }
         if let drainTimeout {
             guard let d = DurationText.parse(drainTimeout) else { throw ValidationError("--drain-timeout: not a duration: \(drainTimeout)") }
             settings.pipeline.drainTimeout = d

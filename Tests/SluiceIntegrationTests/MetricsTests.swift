@@ -1,0 +1,67 @@
+import Foundation
+import SluiceTestSupport
+import Testing
+
+/// `--metrics-listen`: Prometheus counters of a real run, scraped over HTTP while it runs.
+@Suite struct MetricsTests {
+    /// A GET over a plain socket; returns the response text (status line, headers, body).
+    static func get(_ port: Int, _ path: String) -> String {
+        guard let fd = LoopbackPort.connect(port) else { return "" }
+        defer { close(fd) }
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
+        _ = send(fd, request, request.count, Int32(MSG_NOSIGNAL))
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            out += buffer[..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    @Test func countersOfARunAreScrapedWhileItRuns() async throws {
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        let config = try TestConfig.webhook(receiver.url)
+        defer { config.remove() }
+        let port = freeLoopbackPort()
+        let stdin = Pipe()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ChildProcess.unblockingSignals + [SluiceProcess.binary.path, "run", "--input", "-", "--routes", config.routes,
+                       "--connectors", config.connectors, "--metrics-listen", "127.0.0.1:\(port)", "--log-level", "error"]
+        p.standardInput = stdin
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+
+        let findings = try Findings.unique(20)
+        let lines = findings.flatMap { $0.bytes + [0x0A] } + Array("not json at all\n".utf8)
+        stdin.fileHandleForWriting.write(Data(lines))
+        try await receiver.waitForCount(findings.count, timeout: 30)
+        #expect(LoopbackPort.waitUntilAccepting(port, timeout: 10))
+
+        var metrics = ""
+        let deadline = Date().addingTimeInterval(10)
+        repeat {
+            metrics = Self.get(port, "/metrics")
+            if metrics.contains("sluice_dead_letters_total{reason=\"not_json\"} 1") { break }
+            try await Task.sleep(for: .milliseconds(100))
+        } while Date() < deadline
+        #expect(metrics.hasPrefix("HTTP/1.1 200"))
+        #expect(metrics.contains("Content-Type: text/plain; version=0.0.4"))
+        #expect(metrics.contains("sluice_findings_consumed_total 21"))
+        #expect(metrics.contains("sluice_deliveries_total{route=\"all-findings\",connector=\"hook\"} 20"))
+        #expect(metrics.contains("sluice_dead_letters_total{reason=\"not_json\"} 1"))
+        #expect(metrics.contains("# TYPE sluice_lane_pending gauge"))
+        #expect(!findings.contains { metrics.contains($0.id) }, "finding ids never become label values")
+        #expect(Self.get(port, "/healthz").hasSuffix("ok\n"))
+        #expect(Self.get(port, "/nope").hasPrefix("HTTP/1.1 404"))
+
+        stdin.fileHandleForWriting.closeFile()  // end of input: drain and exit
+        let exitDeadline = Date().addingTimeInterval(30)
+        while p.isRunning, Date() < exitDeadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!p.isRunning && p.terminationStatus == 0)
+    }
+}
