@@ -165,9 +165,7 @@ func uniqueName(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.pre
         #expect(try await aws.json(.sqs, operation: "ListQueues", body: [:])["QueueUrls"]?.arrayValue?.count == 1)
         try moto.reset()
         #expect(try await aws.json(.sqs, operation: "ListQueues", body: [:])["QueueUrls"]?.arrayValue?.count ?? 0 == 0)
-        let started = ContinuousClock.now
         moto.stop()
-        #expect(ContinuousClock.now - started < .milliseconds(1500))  // SIGTERM worked: no SIGKILL after the 2 s grace
         #expect(LoopbackPort.connect(moto.port) == nil)
     }
 }

@@ -51,7 +51,8 @@ import Testing
             #expect(error.retryable)
             #expect(error.message.contains("timed out"))
         }
-        #expect(ContinuousClock.now - start < .seconds(8))
+        // Well under the script's 60 s: the timeout ended it (a generous bound: CI machines are shared).
+        #expect(ContinuousClock.now - start < .seconds(45))
         let grandchild = try #require(Int32(String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
         try await Task.sleep(for: .milliseconds(200))
         // Gone, or a zombie waiting for a reaper (the container's PID 1 may not reap): not running.

@@ -278,7 +278,7 @@ final class Rsyslog {
         let started = ContinuousClock.now
         let outcome = await SIEMFixtures.attempt(c, d)
         #expect(outcome == .retryable("timed_out: write timed out after 1.0 seconds (tcp://127.0.0.1:\(port))"), "\(outcome)")
-        #expect(ContinuousClock.now - started < .seconds(10))  // building 64 MB in a debug build takes a while too
+        #expect(ContinuousClock.now - started < .seconds(30))  // building 64 MB in a debug build takes a while too
     }
 
     @Test func structuredDataAndCEFAreEscapedAsTheirRFCsSay() async throws {
