@@ -29,6 +29,13 @@ public protocol BatchingConnector: Connector {
     func deliver(batch: [Delivery], completion: @escaping @Sendable ([DeliveryOutcome]) -> Void)
 }
 
+extension BatchingConnector {
+    /// Without `batch:` (or for a lone delivery) a batch connector sends a batch of one.
+    public func deliver(_ delivery: Delivery, completion: @escaping @Sendable (DeliveryOutcome) -> Void) {
+        deliver(batch: [delivery]) { completion($0.first ?? .retryable("the connector returned no outcome")) }
+    }
+}
+
 /// A connector type: its name in `type:`, a one-line description, a pure validating parse of
 /// its own keys (unknown keys are rejected by the reader), and a factory for live instances.
 public protocol ConnectorType: SendableMetatype {

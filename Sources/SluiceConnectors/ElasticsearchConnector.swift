@@ -87,9 +87,6 @@ public final class ElasticsearchConnector: BatchingConnector {
         return BatchRequest(request: request, sent: sent, rejected: rejected)
     }
 
-    public func deliver(_ delivery: Delivery, completion: @escaping @Sendable (DeliveryOutcome) -> Void) {
-        deliver(batch: [delivery]) { completion($0[0]) }
-    }
 
     public func deliver(batch: [Delivery], completion: @escaping @Sendable ([DeliveryOutcome]) -> Void) {
         makeRequest(for: batch).execute(on: client, count: batch.count, classify: ElasticsearchConnector.classify, completion: completion)

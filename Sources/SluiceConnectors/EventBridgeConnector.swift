@@ -42,9 +42,6 @@ public final class EventBridgeConnector: BatchingConnector {
         self.client = client
     }
 
-    public func deliver(_ delivery: Delivery, completion: @escaping @Sendable (DeliveryOutcome) -> Void) {
-        deliver(batch: [delivery]) { completion($0.first ?? .permanent("no outcome")) }
-    }
 
     public func deliver(batch: [Delivery], completion: @escaping @Sendable ([DeliveryOutcome]) -> Void) {
         AWSConnectorSupport.attempt(batch: batch, completion: completion, maxItems: Self.maxEntries, maxBytes: Self.maxBytes,

@@ -39,9 +39,6 @@ public final class SecurityHubConnector: BatchingConnector {
         self.client = client
     }
 
-    public func deliver(_ delivery: Delivery, completion: @escaping @Sendable (DeliveryOutcome) -> Void) {
-        deliver(batch: [delivery]) { completion($0.first ?? .permanent("no outcome")) }
-    }
 
     public func deliver(batch: [Delivery], completion: @escaping @Sendable ([DeliveryOutcome]) -> Void) {
         // The margin leaves room for `{"Findings":[…]}` around the findings.

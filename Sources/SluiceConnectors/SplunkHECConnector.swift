@@ -94,9 +94,6 @@ public final class SplunkHECConnector: BatchingConnector {
         body += Array("}\n".utf8)
     }
 
-    public func deliver(_ delivery: Delivery, completion: @escaping @Sendable (DeliveryOutcome) -> Void) {
-        deliver(batch: [delivery]) { completion($0[0]) }
-    }
 
     public func deliver(batch: [Delivery], completion: @escaping @Sendable ([DeliveryOutcome]) -> Void) {
         makeRequest(for: batch).execute(on: client, count: batch.count, classify: SplunkHECConnector.classify, completion: completion)
