@@ -11,7 +11,7 @@ import SluiceKafka
 /// topic: findings.routed          # required
 /// brokers: kafka-1:9092           # default: the brokers Sluice consumes from
 /// properties:                     # any librdkafka producer property
-///   compression.type: zstd
+///   compression.type: lz4         # default zstd
 /// ```
 public final class KafkaConnector: Connector {
     public struct Configuration: Sendable {
@@ -60,6 +60,11 @@ extension KafkaConnector: ConnectorType {
 
     public static func make(name: String, configuration c: Configuration, context: ConnectorContext) throws -> any Connector {
         var config = context.kafka.forProducer
+        // Findings are JSON that repeats itself from record to record: zstd shrinks a batch
+        // about tenfold, which costs the producer less CPU than it saves the broker (measured
+        // on Tansu: 200,000 findings took 0.6 s of producer CPU and 0.06 s of broker CPU with
+        // zstd, 1.0 s and 2.6 s uncompressed, 0.8 s and 0.5 s with lz4).
+        if config["compression.type"] == nil, config["compression.codec"] == nil { config["compression.type"] = "zstd" }
         if let brokers = c.brokers { config["bootstrap.servers"] = brokers }
         for (k, v) in c.properties { config[k] = v }
         let producer = try KafkaProducer(config: config, logger: context.logger.with("connector.name", name))

@@ -17,9 +17,16 @@ public final class KafkaProducer: @unchecked Sendable {
     /// Completion of one produce: nil on success, else the delivery error.
     public typealias Completion = @Sendable (KafkaError?) -> Void
 
+    /// Rides with a record through librdkafka (its opaque) until the delivery report. It owns
+    /// the value, so librdkafka can send the bytes without copying them (no RD_KAFKA_MSG_F_COPY):
+    /// the array's storage stays put while the box holds it and nothing mutates it.
     final class CompletionBox {
         let completion: Completion
-        init(_ completion: @escaping Completion) { self.completion = completion }
+        let value: [UInt8]?
+        init(_ completion: @escaping Completion, value: [UInt8]?) {
+            self.completion = completion
+            self.value = value
+        }
     }
 
     public init(config: KafkaConfig, logger: Logger) throws(KafkaError) {
@@ -57,7 +64,8 @@ public final class KafkaProducer: @unchecked Sendable {
         topic: String, partition: Int32? = nil, key: [UInt8]? = nil, value: [UInt8]?,
         headers: [KafkaHeader] = [], completion: @escaping Completion
     ) throws(KafkaError) {
-        let box = Unmanaged.passRetained(CompletionBox(completion)).toOpaque()
+        let owner = CompletionBox(completion, value: value)
+        let box = Unmanaged.passRetained(owner).toOpaque()
         var hdrs: OpaquePointer?
         if !headers.isEmpty {
             hdrs = rd_kafka_headers_new(headers.count)
@@ -70,9 +78,10 @@ public final class KafkaProducer: @unchecked Sendable {
             }
         }
         while true {
-            let err: rd_kafka_resp_err_t = Self.withOptionalBytes(value) { vptr, vlen in
+            // The key is always copied by librdkafka; the value is read from the box's array.
+            let err: rd_kafka_resp_err_t = Self.withOptionalBytes(owner.value) { vptr, vlen in
                 Self.withOptionalBytes(key) { kptr, klen in
-                    sluice_rd_kafka_produce_opaque(handle, topic, partition ?? RD_KAFKA_PARTITION_UA, vptr, vlen, kptr, klen, hdrs, box)
+                    sluice_rd_kafka_produce_opaque(handle, topic, partition ?? RD_KAFKA_PARTITION_UA, vptr, vlen, kptr, klen, hdrs, box, 0)
                 }
             }
             if err == RD_KAFKA_RESP_ERR_NO_ERROR { return }

@@ -17,6 +17,8 @@ public struct OffsetTracker: Sendable {
         var entries: Deque<Entry> = []
         /// Next offset to commit once the front is settled (last popped offset + 1).
         var watermark: Int64?
+        /// The watermark last handed out by `takeAdvanced()`.
+        var taken: Int64?
     }
 
     /// A token handed out when a record is tracked; settling needs it back, so a record tracked
@@ -49,40 +51,63 @@ public struct OffsetTracker: Sendable {
     /// Starts tracking a record. Offsets of a partition must be tracked in increasing order;
     /// an offset at or below the last tracked one (a re-fetch after a seek) restarts the partition.
     public mutating func track(_ partition: TopicPartition, offset: Int64) -> Ticket {
-        var state = partitions[partition] ?? newState()
-        if let last = state.entries.last, offset <= last.offset {
-            unsettledCount -= state.entries.lazy.filter { !$0.settled }.count
-            trackedCount -= state.entries.count
-            state = newState()
+        if partitions[partition] == nil { partitions[partition] = newState() }
+        if let last = partitions[partition]!.entries.last, offset <= last.offset {
+            let old = partitions[partition]!.entries
+            unsettledCount -= old.lazy.filter { !$0.settled }.count
+            trackedCount -= old.count
+            partitions[partition] = newState()
         }
-        state.entries.append(Entry(offset: offset, settled: false))
         unsettledCount += 1
         trackedCount += 1
-        partitions[partition] = state
-        return Ticket(partition: partition, offset: offset, generation: state.generation)
+        // Mutated in place through the dictionary: copying the state out would copy its deque.
+        return Self.update(&partitions[partition]!) { state in
+            state.entries.append(Entry(offset: offset, settled: false))
+            return Ticket(partition: partition, offset: offset, generation: state.generation)
+        }
     }
 
     /// Marks a record settled. Returns the offset now committable for its partition when it
     /// advanced (the next offset to consume, as Kafka commits it), nil otherwise.
     public mutating func settle(_ ticket: Ticket) -> Int64? {
-        guard var state = partitions[ticket.partition], state.generation == ticket.generation else { return nil }
-        guard let index = Self.index(of: ticket.offset, in: state.entries), !state.entries[index].settled else { return nil }
-        state.entries[index].settled = true
+        guard partitions[ticket.partition]?.generation == ticket.generation else { return nil }
+        let (advanced, popped) = Self.update(&partitions[ticket.partition]!) { state -> (Int64?, Int)? in
+            guard let index = Self.index(of: ticket.offset, in: state.entries), !state.entries[index].settled else { return nil }
+            state.entries[index].settled = true
+            var advanced: Int64?
+            var popped = 0
+            while let first = state.entries.first, first.settled {
+                state.entries.removeFirst()
+                popped += 1
+                advanced = first.offset + 1
+            }
+            if let advanced { state.watermark = advanced }
+            return (advanced, popped)
+        } ?? (nil, -1)
+        guard popped >= 0 else { return nil }
         unsettledCount -= 1
-        var advanced: Int64?
-        while let first = state.entries.first, first.settled {
-            state.entries.removeFirst()
-            trackedCount -= 1
-            committableSinceMark += 1
-            advanced = first.offset + 1
-        }
-        if let advanced { state.watermark = advanced }
-        partitions[ticket.partition] = state
+        trackedCount -= popped
+        committableSinceMark += popped
         return advanced
     }
 
     /// The offset that may be committed for a partition now, if any record was settled.
     public func committable(_ partition: TopicPartition) -> Int64? { partitions[partition]?.watermark }
+
+    /// Partitions whose committable offset moved since the last call, with that offset: what
+    /// to store before a commit.
+    public mutating func takeAdvanced() -> [TopicPartition: Int64] {
+        var out: [TopicPartition: Int64] = [:]
+        for key in partitions.keys {
+            Self.update(&partitions[key]!) { state in
+                if let w = state.watermark, w != state.taken {
+                    out[key] = w
+                    state.taken = w
+                }
+            }
+        }
+        return out
+    }
 
     /// Forgets revoked partitions; settlements of their outstanding tickets are ignored.
     public mutating func revoke(_ revoked: some Sequence<TopicPartition>) {
@@ -101,6 +126,8 @@ public struct OffsetTracker: Sendable {
         defer { nextGeneration += 1 }
         return PartitionState(generation: nextGeneration)
     }
+
+    private static func update<R>(_ state: inout PartitionState, _ body: (inout PartitionState) -> R) -> R { body(&state) }
 
     private static func index(of offset: Int64, in entries: Deque<Entry>) -> Int? {
         var lo = 0

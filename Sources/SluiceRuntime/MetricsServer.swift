@@ -86,7 +86,7 @@ final class MetricsServer: Sendable {
 extension RunStats {
     /// The run's counters in Prometheus text format, with gauges supplied by the caller.
     func prometheusText(gauges: [(name: String, help: String, samples: [(labels: String, value: Int)])]) -> String {
-        let s = state.withLock { $0 }
+        let s = snapshot
         var out = ""
         func family(_ name: String, _ type: String, _ help: String, _ samples: [(String, Int)]) {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"

@@ -38,7 +38,6 @@ public final class Pipeline: Sendable {
 
     private let inFlight = Atomic<Int>(0)
     private let tracker = Mutex(OffsetTracker())
-    private let pendingStores = Mutex<[TopicPartition: Int64]>([:])
 
     init(plan: RoutingPlan, lanes: [DeliveryLane], deadLetters: DeadLetterWriter, options: PipelineOptions,
          stats: RunStats, stopping: StopSignal, logger: Logger) {
@@ -65,23 +64,23 @@ public final class Pipeline: Sendable {
             // rest — the partitions' next owner redelivers it (at-least-once).
             flushStores(consumer)
             tracker.withLock { $0.revoke(parts) }
-            pendingStores.withLock { p in for tp in parts { p.removeValue(forKey: tp) } }
         }
         var fatal: KafkaError?
         var lastWarning = ContinuousClock.now - .seconds(60)
-        var lastCommit = ContinuousClock.now
+        var lastCommitMs = coarseMilliseconds()
         var heldSince: ContinuousClock.Instant?
         // Commit as soon as a quarter of the cap became committable (or every 200 ms), so the
         // uncommitted window — what a crash would redeliver — stays within the cap.
         let commitEvery = max(1, options.maxInFlight / 4)
         while !stopping.isStopped {
-            flushStores(consumer)
             let (uncommitted, sinceCommit) = tracker.withLock { ($0.uncommittedCount, $0.committableSinceMark) }
-            if sinceCommit >= commitEvery || (sinceCommit > 0 && ContinuousClock.now - lastCommit >= .milliseconds(200)) {
+            if sinceCommit >= commitEvery || (sinceCommit > 0 && coarseMilliseconds() - lastCommitMs >= 200) {
                 tracker.withLock { $0.markCommitted() }
-                flushStores(consumer)  // what settled since the count was read goes too
+                // Offsets are stored only here, just before the commit that sends them: storing
+                // on every settle would cost a librdkafka call per record.
+                flushStores(consumer)
                 consumer.commitAsync()
-                lastCommit = .now
+                lastCommitMs = coarseMilliseconds()
             }
             let n = max(uncommitted, inFlight.load(ordering: .relaxed))
             // At the cap, first just stop taking records (librdkafka keeps its bounded prefetch);
@@ -125,8 +124,7 @@ public final class Pipeline: Sendable {
     }
 
     private func flushStores(_ consumer: KafkaConsumer) {
-        let stores = pendingStores.withLock { p -> [TopicPartition: Int64] in defer { p.removeAll() }; return p }
-        consumer.storeOffsets(stores)
+        consumer.storeOffsets(tracker.withLock { $0.takeAdvanced() })
     }
 
     // MARK: NDJSON source (offline runs, backfills, tests)
@@ -176,7 +174,7 @@ public final class Pipeline: Sendable {
             let message = begin(record, ticket: ticket, work: list.count)
             let now = ContinuousClock.now
             for (route, target, delivery) in list {
-                target.lane.submit(DeliveryJob(message: message, route: route, delivery: delivery, firstAttempt: now))
+                target.lane.submit(DeliveryJob(message: message, route: route, delivered: target.delivered, delivery: delivery, firstAttempt: now))
             }
         }
     }
@@ -191,9 +189,7 @@ public final class Pipeline: Sendable {
 
     private func settle(_ ticket: OffsetTracker.Ticket?) {
         guard let ticket else { return }
-        if let offset = tracker.withLock({ $0.settle(ticket) }) {
-            pendingStores.withLock { $0[ticket.partition] = offset }
-        }
+        _ = tracker.withLock { $0.settle(ticket) }  // the source stores what advanced before it commits
     }
 
     /// Waits for in-flight work; at the deadline, turns waiting retries into dead letters and
@@ -222,4 +218,12 @@ public final class Pipeline: Sendable {
             logger.error("exiting with unsettled work: it will be redelivered", metadata: ["sluice.in_flight": "\(inFlightCount)"])
         }
     }
+}
+
+/// CLOCK_MONOTONIC_COARSE in milliseconds: a few milliseconds coarse, and a fraction of the cost
+/// of a full clock read, which the source loop would otherwise pay on every record.
+func coarseMilliseconds() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
+    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
 }

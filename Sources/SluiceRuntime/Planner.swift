@@ -7,6 +7,8 @@ struct BoundTarget: Sendable {
     let renderer: PayloadRenderer?
     /// The connector reads `Delivery.summary`.
     let usesSummary: Bool
+    /// Successful deliveries of this route through this target.
+    let delivered: DeliveryCounter
 }
 
 /// Routes compiled together with their bound targets. Immutable; a reload swaps the whole thing.

@@ -46,39 +46,60 @@ public final class RunStats: Sendable {
         var route: String
         var connector: String
     }
-    struct State {
-        var consumed = 0
-        var unmatched = 0
-        var delivered: [String: Int] = [:]          // "route → connector"
-        var deliveredByPair: [Pair: Int] = [:]
-        var deadLettered: [String: Int] = [:]       // reason
-        var retries = 0
-    }
-    let state = Mutex(State())
-    public init() {}
-
-    func consumed() { state.withLock { $0.consumed += 1 } }
-    func unmatched() { state.withLock { $0.unmatched += 1 } }
-    func delivered(route: String, connector: String) {
-        state.withLock {
-            $0.delivered["\(route) → \(connector)", default: 0] += 1
-            $0.deliveredByPair[Pair(route: route, connector: connector), default: 0] += 1
+    /// The counters at one moment.
+    struct Snapshot {
+        var consumed: Int
+        var unmatched: Int
+        var retries: Int
+        var deliveredByPair: [Pair: Int]
+        var deadLettered: [String: Int]   // by reason
+        /// "route → connector": count.
+        var delivered: [String: Int] {
+            Dictionary(deliveredByPair.filter { $0.value > 0 }.map { ("\($0.key.route) → \($0.key.connector)", $0.value) }, uniquingKeysWith: +)
         }
     }
-    func deadLettered(_ reason: DeadLetterReason) { state.withLock { $0.deadLettered[reason.rawValue, default: 0] += 1 } }
-    func retried() { state.withLock { $0.retries += 1 } }
+    // Counted once or more per record: atomics and a small keyed table, nothing allocated per count.
+    private let consumedTotal = Atomic<Int>(0)
+    private let unmatchedTotal = Atomic<Int>(0)
+    private let retriesTotal = Atomic<Int>(0)
+    /// One counter per route and target, handed out when the routes are bound.
+    private let deliveredCounters = Mutex<[Pair: DeliveryCounter]>([:])
+    private let deadLettered = Mutex<[String: Int]>([:])
+    public init() {}
 
-    public var consumedCount: Int { state.withLock { $0.consumed } }
-    public var deliveredCount: Int { state.withLock { $0.delivered.values.reduce(0, +) } }
-    public var deadLetteredCount: Int { state.withLock { $0.deadLettered.values.reduce(0, +) } }
+    func consumed() { consumedTotal.add(1, ordering: .relaxed) }
+    func unmatched() { unmatchedTotal.add(1, ordering: .relaxed) }
+    /// The counter of deliveries from `route` through `connector` (the same one for the same pair).
+    func deliveryCounter(route: String, connector: String) -> DeliveryCounter {
+        deliveredCounters.withLock { counters in
+            let pair = Pair(route: route, connector: connector)
+            if let counter = counters[pair] { return counter }
+            let counter = DeliveryCounter()
+            counters[pair] = counter
+            return counter
+        }
+    }
+    func deadLettered(_ reason: DeadLetterReason) { deadLettered.withLock { $0[reason.rawValue, default: 0] += 1 } }
+    func retried() { retriesTotal.add(1, ordering: .relaxed) }
+
+    var snapshot: Snapshot {
+        Snapshot(consumed: consumedTotal.load(ordering: .relaxed), unmatched: unmatchedTotal.load(ordering: .relaxed),
+                 retries: retriesTotal.load(ordering: .relaxed), deliveredByPair: deliveredCounters.withLock { $0.mapValues(\.value) },
+                 deadLettered: deadLettered.withLock { $0 })
+    }
+
+    public var consumedCount: Int { consumedTotal.load(ordering: .relaxed) }
+    public var deliveredCount: Int { deliveredCounters.withLock { $0.values.reduce(0) { $0 + $1.value } } }
+    public var deadLetteredCount: Int { deadLettered.withLock { $0.values.reduce(0, +) } }
 
     /// A human-readable summary table.
     public func summary() -> String {
-        let s = state.withLock { $0 }
+        let s = snapshot
+        let delivered = s.delivered
         var lines = ["consumed \(s.consumed), unmatched \(s.unmatched), retries \(s.retries)"]
-        let width = max(20, (s.delivered.keys.map(\.count) + s.deadLettered.keys.map { $0.count + 16 }).max() ?? 0)
+        let width = max(20, (delivered.keys.map(\.count) + s.deadLettered.keys.map { $0.count + 16 }).max() ?? 0)
         lines.append("delivered".padding(toLength: width, withPad: " ", startingAt: 0) + "  count")
-        for (k, v) in s.delivered.sorted(by: { $0.key < $1.key }) {
+        for (k, v) in delivered.sorted(by: { $0.key < $1.key }) {
             lines.append(k.padding(toLength: width, withPad: " ", startingAt: 0) + "  \(v)")
         }
         for (k, v) in s.deadLettered.sorted(by: { $0.key < $1.key }) {
@@ -86,4 +107,11 @@ public final class RunStats: Sendable {
         }
         return lines.joined(separator: "\n")
     }
+}
+
+/// Deliveries that succeeded for one route and target: counted from any thread without a lock.
+final class DeliveryCounter: Sendable {
+    private let count = Atomic<Int>(0)
+    func increment() { count.add(1, ordering: .relaxed) }
+    var value: Int { count.load(ordering: .relaxed) }
 }

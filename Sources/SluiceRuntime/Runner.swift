@@ -74,8 +74,12 @@ public final class Runner: Sendable {
         let playbooks = try PlaybookLane.make(loaded: loaded, settings: settings.actions, kafka: kafka, http: http, environment: environment,
                                               deadLetters: deadLetters, stats: stats, stopping: stopping, logger: logger)
         let targets = loaded.table.routes.enumerated().map { i, route in
-            route.targets.enumerated().map { j, t in BoundTarget(lane: lanesByName[t.connector]!, renderer: loaded.renderers[i][j], usesSummary: definitionsByName[t.connector]?.usesSummary ?? false) }
-                + (loaded.playbooks[route.name] != nil ? [BoundTarget(lane: playbooks!.lane, renderer: nil, usesSummary: false)] : [])
+            route.targets.enumerated().map { j, t in
+                BoundTarget(lane: lanesByName[t.connector]!, renderer: loaded.renderers[i][j], usesSummary: definitionsByName[t.connector]?.usesSummary ?? false,
+                            delivered: stats.deliveryCounter(route: route.name, connector: t.connector))
+            } + (loaded.playbooks[route.name] != nil
+                ? [BoundTarget(lane: playbooks!.lane, renderer: nil, usesSummary: false, delivered: stats.deliveryCounter(route: route.name, connector: playbooks!.lane.name))]
+                : [])
         }
         let pipeline = Pipeline(
             plan: RoutingPlan(table: loaded.table, targets: targets), lanes: Array(lanesByName.values) + (playbooks.map { [$0.lane] } ?? []),
