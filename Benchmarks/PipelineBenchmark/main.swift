@@ -82,13 +82,15 @@ func rawConsumeRate(bootstrap: String, topic: String, count: Int) -> Double {
 
 /// Counts the records arriving on `topic`, from a plain librdkafka consumer on its own thread
 /// (a broker's watermark would do, but Tansu's ListOffsets answers 0 for the latest offset).
+/// With `timed`, it also notes when each record's key arrived (ms since the epoch).
 final class ArrivalCounter: @unchecked Sendable {
-    // @unchecked: `count` is atomic; the handle is touched by the counting thread only.
+    // @unchecked: `count` is atomic, `arrivals` locked; the handle is touched by the counting thread only.
     let count = Atomic<Int>(0)
     let stop = Atomic<Bool>(false)
+    let arrivals = Mutex<[String: Double]>([:])
     private var thread: Thread?
 
-    init(bootstrap: String, topic: String) {
+    init(bootstrap: String, topic: String, timed: Bool = false) {
         let conf = rdConf([
             "bootstrap.servers": bootstrap, "group.id": "count-\(UUID().uuidString)", "auto.offset.reset": "earliest",
             "enable.auto.commit": "false", "session.timeout.ms": "6000", "heartbeat.interval.ms": "500", "fetch.wait.max.ms": "10",
@@ -105,7 +107,14 @@ final class ArrivalCounter: @unchecked Sendable {
             let rk = OpaquePointer(bitPattern: handle)!
             while !stop.load(ordering: .relaxed) {
                 guard let msg = rd_kafka_consumer_poll(rk, 100) else { continue }
-                if msg.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR { count.add(1, ordering: .relaxed) }
+                if msg.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
+                    count.add(1, ordering: .relaxed)
+                    if timed, let key = msg.pointee.key {
+                        let id = String(decoding: UnsafeRawBufferPointer(start: key, count: msg.pointee.key_len), as: UTF8.self)
+                        let at = now() * 1000
+                        arrivals.withLock { $0[id] = at }
+                    }
+                }
                 rd_kafka_message_destroy(msg)
             }
             rd_kafka_consumer_close(rk)
@@ -311,54 +320,82 @@ if phases.contains("webhook") {
     try? FileManager.default.removeItem(at: webhookConfig)
 }
 
-if phases.contains("latency") {
-    // 4. Latency at a steady 1,000 findings/s, produce → receipt at nginx (its access log holds each
-    // request's completion time and finding id). On a broker
-    // of its own: Tansu keeps every record in memory, and the 300,000 records of the runs above
-    // slow its fetches down — that is the test broker's cost, not the router's.
-    broker.stop()
-    let latencyBroker = try TansuBroker()
-    defer { latencyBroker.stop() }
-    try latencyBroker.createTopics(["latency-in", "bench-dlq"], partitions: partitions)
-    let receiver = try Nginx(logArrivals: true)
-    let latencyConfig = try configDirectory(connector: "type: webhook\nurl: http://127.0.0.1:\(receiver.port)/hook\nconcurrency: 64\n")
-    // SLUICE_BENCH_LATENCY_ARGS: extra `sluice run` arguments for this phase (e.g. "-X fetch.wait.max.ms=1").
-    let latencyArgs = (environment["SLUICE_BENCH_LATENCY_ARGS"] ?? "").split(separator: " ").map(String.init)
-    let toReceiver = try startSluice(broker: latencyBroker, topic: "latency-in", group: "bench-latency", config: latencyConfig, extra: latencyArgs)
-    let producer = try KafkaProducer(config: latencyBroker.clientConfig(["linger.ms": "0"]), logger: Logger(label: "bench"))
+/// Produces `findings` at a steady `rate` to a fresh broker's `latency-in` and returns each
+/// one's latency (ms) from produce to arrival, as `arrivals()` reports arrivals by finding id.
+/// `startReader` starts what reads the topic and returns how to see arrivals and how to stop.
+func pacedLatency(_ findings: ArraySlice<(id: String, bytes: [UInt8])>, rate: Double,
+                  startReader: (TansuBroker) throws -> (arrivals: () -> [String: Double], stop: () -> Void)) throws -> (latencies: [Double], achieved: Double) {
+    // A broker of its own: Tansu keeps every record in memory, and a topic grown by earlier
+    // runs slows its fetches down — the test broker's cost, not the reader's.
+    let broker = try TansuBroker()
+    defer { broker.stop() }
+    try broker.createTopics(["latency-in", "bench-dlq"], partitions: partitions)
+    let reader = try startReader(broker)
+    defer { reader.stop() }
+    let producer = try KafkaProducer(config: broker.clientConfig(["linger.ms": "0"]), logger: Logger(label: "bench"))
+    defer { producer.close() }
     // Warm up: wait until the group is joined and a finding gets through.
     let warm = try Findings.unique(1)[0]
     var warmedUp = false
     for _ in 0..<60 where !warmedUp {
-        try producer.produce(topic: "latency-in", key: nil, value: warm.bytes) { _ in }
+        try producer.produce(topic: "latency-in", key: Array(warm.id.utf8), value: warm.bytes) { _ in }
         sleep(1)
-        warmedUp = receiver.requests() > 0
+        warmedUp = !reader.arrivals().isEmpty
     }
-    guard warmedUp else { fail("latency run: nothing arrived at the receiver") }
-    let rate = 1000.0
-    let seconds = Double(environment["SLUICE_BENCH_LATENCY_SECONDS"] ?? "") ?? 10
-    let paced = findings.prefix(Int(rate * seconds))
+    guard warmedUp else { fail("latency run: nothing arrived") }
     var sentAt: [String: Double] = [:]
     let begin = now()
-    for (i, f) in paced.enumerated() {
+    for (i, f) in findings.enumerated() {
         let due = begin + Double(i) / rate
         let wait = due - now()
         if wait > 0 { usleep(UInt32(wait * 1_000_000)) }
         sentAt[f.id] = now() * 1000
         try producer.produce(topic: "latency-in", key: Array(f.id.utf8), value: f.bytes) { _ in }
     }
-    let achieved = Double(paced.count) / (now() - begin)
+    let achieved = Double(findings.count) / (now() - begin)
     let deadline = now() + 60
-    while receiver.arrivals().count < paced.count + 1, now() < deadline { usleep(100_000) }
-    let arrivedAt = receiver.arrivals()
-    var latencies: [Double] = sentAt.compactMap { id, t in arrivedAt[id].map { $0 - t } }.sorted()
-    producer.close()
-    ChildProcess.stop(toReceiver, grace: 30)
-    receiver.stop()
-    if latencies.isEmpty { latencies = [.nan] }
-    let sorted = latencies
-    func percentile(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
+    var arrivedAt = reader.arrivals()
+    while arrivedAt.count < findings.count + 1, now() < deadline {
+        usleep(100_000)
+        arrivedAt = reader.arrivals()
+    }
+    let timed = sentAt.compactMap { id, t in arrivedAt[id].map { (sent: t - begin * 1000, latency: $0 - t) } }
+    if verbose {
+        // The slowest 1%, by when they were produced: stalls show as runs of neighbours.
+        for s in timed.sorted(by: { $0.latency > $1.latency }).prefix(findings.count / 100).sorted(by: { $0.sent < $1.sent }) {
+            say(String(format: "  slow: produced at +%.0f ms, %.1f ms", s.sent, s.latency))
+        }
+    }
+    let latencies = timed.map(\.latency).sorted()
+    return (latencies.isEmpty ? [.nan] : latencies, achieved)
+}
+
+func percentile(_ p: Double, of sorted: [Double]) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
+
+if phases.contains("latency") {
+    // 4. Latency at a steady 1,000 findings/s: first what a plain librdkafka consumer sees (the
+    // broker's share), then produce → receipt at nginx through Sluice (nginx's access log holds
+    // each request's completion time and finding id). Each on a fresh broker, same findings.
+    broker.stop()
+    let rate = 1000.0
+    let seconds = Double(environment["SLUICE_BENCH_LATENCY_SECONDS"] ?? "") ?? 10
+    let paced = findings.prefix(Int(rate * seconds))
+    let plain = try pacedLatency(paced, rate: rate) { broker in
+        let consumer = ArrivalCounter(bootstrap: broker.bootstrap, topic: "latency-in", timed: true)
+        return ({ consumer.arrivals.withLock { $0 } }, { consumer.finish() })
+    }
+    line("baseline  produce → plain librdkafka consumer", String(format: "p50 %.1f ms, p99 %.1f ms, max %.1f ms (fetch.wait.max.ms=10, as Sluice's default)",
+        percentile(0.50, of: plain.latencies), percentile(0.99, of: plain.latencies), plain.latencies.last!))
+    // SLUICE_BENCH_LATENCY_ARGS: extra `sluice run` arguments for this phase (e.g. "-X fetch.wait.max.ms=1").
+    let latencyArgs = (environment["SLUICE_BENCH_LATENCY_ARGS"] ?? "").split(separator: " ").map(String.init)
+    let receiver = try Nginx(logArrivals: true)
+    defer { receiver.stop() }
+    let latencyConfig = try configDirectory(connector: "type: webhook\nurl: http://127.0.0.1:\(receiver.port)/hook\nconcurrency: 64\n")
+    defer { try? FileManager.default.removeItem(at: latencyConfig) }
+    let routed = try pacedLatency(paced, rate: rate) { broker in
+        let sluice = try startSluice(broker: broker, topic: "latency-in", group: "bench-latency", config: latencyConfig, extra: latencyArgs)
+        return ({ receiver.arrivals() }, { ChildProcess.stop(sluice, grace: 30) })
+    }
     line("latency   produce → webhook receipt (own broker)", String(format: "p50 %.1f ms, p99 %.1f ms, max %.1f ms at %.0f findings/s (%d received; target p99 ≤ 25 ms)",
-        percentile(0.50), percentile(0.99), sorted.last!, achieved, sorted.count))
-    try? FileManager.default.removeItem(at: latencyConfig)
+        percentile(0.50, of: routed.latencies), percentile(0.99, of: routed.latencies), routed.latencies.last!, routed.achieved, routed.latencies.count))
 }
