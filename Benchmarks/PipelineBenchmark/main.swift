@@ -48,8 +48,9 @@ func rdConf(_ props: [String: String]) -> OpaquePointer {
     return conf
 }
 
-/// Consumes `count` records of `topic` with a plain librdkafka consumer; returns records/s
-/// from the first record to the last (group join excluded).
+/// Consumes `count` records of `topic` with a plain librdkafka consumer; returns the steady
+/// rate (records/s between the 10% and 90% marks, as for every rate here: start-up and the
+/// last stragglers of a sub-second run would otherwise decide the figure).
 func rawConsumeRate(bootstrap: String, topic: String, count: Int) -> Double {
     let conf = rdConf([
         "bootstrap.servers": bootstrap, "group.id": "raw-\(UUID().uuidString)", "auto.offset.reset": "earliest",
@@ -64,20 +65,20 @@ func rawConsumeRate(bootstrap: String, topic: String, count: Int) -> Double {
     rd_kafka_subscribe(rk, list)
     rd_kafka_topic_partition_list_destroy(list)
     var n = 0
-    var first = 0.0
-    var bytes = 0
+    let (low, high) = (count / 10, count - count / 10)
+    var (lowAt, highAt) = (0.0, 0.0)
     let deadline = now() + 300
     while n < count, now() < deadline {
         guard let msg = rd_kafka_consumer_poll(rk, 100) else { continue }
         if msg.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
-            if n == 0 { first = now() }
             n += 1
-            bytes += msg.pointee.len
+            if n == low { lowAt = now() }
+            if n == high { highAt = now() }
         }
         rd_kafka_message_destroy(msg)
     }
     guard n == count else { fail("raw consumer read \(n) of \(count)") }
-    return Double(n - 1) / (now() - first)
+    return Double(high - low) / (highAt - lowAt)
 }
 
 /// Counts the records arriving on `topic`, from a plain librdkafka consumer on its own thread
@@ -157,19 +158,26 @@ func startSluice(broker: TansuBroker, topic: String, group: String, config: URL,
     return p
 }
 
-/// Polls `count()` until it reaches `target`; returns the rate from the first increase to the end.
+/// Polls `count()` every 5 ms until it reaches `target`; returns the steady rate between the
+/// 10% and 90% marks (interpolated between polls).
 func measureRate(target: Int, timeout: Double = 300, _ count: () -> Int) -> Double {
     let base = count()
-    var startTime = 0.0
-    var startCount = 0
+    let (low, high) = (Double(target / 10), Double(target - target / 10))
+    var previous: (t: Double, c: Double) = (now(), 0)
+    var (lowAt, highAt) = (0.0, 0.0)
     let deadline = now() + timeout
     var lastShown = 0.0
     while now() < deadline {
-        let c = count() - base
-        if verbose, now() - lastShown >= 0.25 { say("  t=\(String(format: "%.2f", now())) \(c)"); lastShown = now() }
-        if startTime == 0, c > 0 { startTime = now(); startCount = c }
-        if c >= target { return Double(c - startCount) / (now() - startTime) }
-        usleep(20_000)
+        let c = Double(count() - base)
+        let t = now()
+        if verbose, t - lastShown >= 0.1 { say("  t=\(String(format: "%.2f", t)) \(Int(c))"); lastShown = t }
+        // The moment the count crossed a mark, interpolated between this poll and the last.
+        func crossing(_ mark: Double) -> Double { previous.t + (t - previous.t) * (mark - previous.c) / max(1, c - previous.c) }
+        if lowAt == 0, c >= low { lowAt = crossing(low) }
+        if highAt == 0, c >= high { highAt = crossing(high) }
+        if c >= Double(target) { return (high - low) / (highAt - lowAt) }
+        previous = (t, c)
+        usleep(5_000)
     }
     fail("timed out at \(count() - base) of \(target)")
 }
@@ -285,7 +293,7 @@ say("")
 // 1. Baseline: a plain librdkafka consumer.
 let raw = rawConsumeRate(bootstrap: broker.bootstrap, topic: "bench-in", count: total)
 line("baseline  raw librdkafka consume", "\(fmt(raw)) findings/s")
-line("baseline  raw librdkafka produce (uncompressed, acked)", "\(fmt(rawProduce)) findings/s  (writing the input topic)")
+line("baseline  raw librdkafka produce (acked)", "\(fmt(rawProduce)) findings/s  (uncompressed, writing the input topic)")
 
 if phases.contains("kafka") {
     // 2. Sluice → kafka connector, counted as the records arrive downstream.
