@@ -53,4 +53,36 @@ import Testing
         #expect(t.unsettledCount == 1)
         #expect(t.settle(again) == 8)
     }
+
+    @Test func takeAdvancedHandsOutEachMovedOffsetOnce() {
+        var t = OffsetTracker()
+        let p1 = TopicPartition("findings", 1)
+        let a = t.track(p0, offset: 0)
+        let b = t.track(p0, offset: 1)
+        let c = t.track(p1, offset: 50)
+        #expect(t.takeAdvanced().isEmpty)                  // nothing settled yet
+        _ = t.settle(b)
+        #expect(t.takeAdvanced().isEmpty)                  // 1 done, 0 still open
+        _ = t.settle(a)
+        _ = t.settle(c)
+        #expect(t.takeAdvanced() == [p0: 2, p1: 51])
+        #expect(t.takeAdvanced().isEmpty)                  // already handed out
+        #expect(t.uncommittedCount == 3)                   // settled, not yet committed
+        t.markCommitted()
+        #expect(t.uncommittedCount == 0)
+    }
+
+    @Test func aLongWindowSettlesInAnyOrder() {
+        // 10,000 records of one partition settled out of order: counts stay exact and the
+        // watermark lands past the last one (the state is mutated in place, not copied).
+        var t = OffsetTracker()
+        let tickets = (0..<10_000).map { t.track(p0, offset: Int64($0)) }
+        for ticket in tickets.reversed() where ticket.offset % 2 == 1 { _ = t.settle(ticket) }
+        #expect(t.unsettledCount == 5_000)
+        #expect(t.trackedCount == 10_000)
+        for ticket in tickets where ticket.offset % 2 == 0 { _ = t.settle(ticket) }
+        #expect(t.unsettledCount == 0)
+        #expect(t.trackedCount == 0)
+        #expect(t.committable(p0) == 10_000)
+    }
 }
