@@ -182,22 +182,9 @@ func measureRate(target: Int, timeout: Double = 300, _ count: () -> Int) -> Doub
     fail("timed out at \(count() - base) of \(target)")
 }
 
-/// The body of a GET on loopback, from a plain socket: Foundation on Linux does not fetch http
-/// URLs without FoundationNetworking.
+/// The body of a GET on loopback, nil when nothing answered.
 func httpGet(port: Int, path: String) -> String? {
-    guard let fd = LoopbackPort.connect(port) else { return nil }
-    defer { close(fd) }
-    let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
-    guard send(fd, request, request.count, Int32(MSG_NOSIGNAL)) == request.count else { return nil }
-    var response: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 16384)
-    while true {
-        let n = recv(fd, &buffer, buffer.count, 0)
-        if n <= 0 { break }
-        response += buffer[..<n]
-    }
-    let all = String(decoding: response, as: UTF8.self)
-    guard let bodyStart = all.range(of: "\r\n\r\n") else { return nil }
+    guard let all = LoopbackPort.get(port, path), let bodyStart = all.range(of: "\r\n\r\n") else { return nil }
     return String(all[bodyStart.upperBound...])
 }
 

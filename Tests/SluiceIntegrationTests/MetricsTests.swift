@@ -4,21 +4,8 @@ import Testing
 
 /// `--metrics-listen`: Prometheus counters of a real run, scraped over HTTP while it runs.
 @Suite struct MetricsTests {
-    /// A GET over a plain socket; returns the response text (status line, headers, body).
-    static func get(_ port: Int, _ path: String) -> String {
-        guard let fd = LoopbackPort.connect(port) else { return "" }
-        defer { close(fd) }
-        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
-        _ = send(fd, request, request.count, Int32(MSG_NOSIGNAL))
-        var out: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = recv(fd, &buffer, buffer.count, 0)
-            if n <= 0 { break }
-            out += buffer[..<n]
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    /// The response text (status line, headers, body) of a GET, "" when nothing answered.
+    static func get(_ port: Int, _ path: String) -> String { LoopbackPort.get(port, path) ?? "" }
 
     @Test func countersOfARunAreScrapedWhileItRuns() async throws {
         let receiver = try WebhookReceiver()

@@ -131,6 +131,24 @@ public enum LoopbackPort {
         close(fd)
         return nil
     }
+
+    /// A GET on loopback over a plain socket (`Connection: close`): the whole response text —
+    /// status line, headers and body — or nil when nothing answered. Foundation on Linux does
+    /// not fetch http URLs without FoundationNetworking.
+    public static func get(_ port: Int, _ path: String) -> String? {
+        guard let fd = connect(port) else { return nil }
+        defer { close(fd) }
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
+        guard send(fd, request, request.count, Int32(MSG_NOSIGNAL)) == request.count else { return nil }
+        var response: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            response += buffer[..<n]
+        }
+        return response.isEmpty ? nil : String(decoding: response, as: UTF8.self)
+    }
 }
 
 /// Stopping child servers: SIGTERM, a grace period, then SIGKILL.
