@@ -98,7 +98,7 @@ public struct OffsetTracker: Sendable {
     /// to store before a commit.
     public mutating func takeAdvanced() -> [TopicPartition: Int64] {
         var out: [TopicPartition: Int64] = [:]
-        for key in partitions.keys {
+        for key in Array(partitions.keys) {  // a copy: iterating the live view while mutating would copy the table
             Self.update(&partitions[key]!) { state in
                 if let w = state.watermark, w != state.taken {
                     out[key] = w

@@ -58,7 +58,7 @@ public final class RunStats: Sendable {
             Dictionary(deliveredByPair.filter { $0.value > 0 }.map { ("\($0.key.route) → \($0.key.connector)", $0.value) }, uniquingKeysWith: +)
         }
     }
-    // Counted once or more per record: atomics and a small keyed table, nothing allocated per count.
+    // Counted once or more per record: atomics only, nothing locked or allocated per count.
     private let consumedTotal = Atomic<Int>(0)
     private let unmatchedTotal = Atomic<Int>(0)
     private let retriesTotal = Atomic<Int>(0)
