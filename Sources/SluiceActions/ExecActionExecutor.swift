@@ -135,8 +135,8 @@ enum ChildProcessRunner {
         var pid: pid_t = 0
         var rc = posix_spawn(&pid, argv[0], &actions, &attributes, cArgs, cEnv)
         // ETXTBSY: a script just written is still open in a child forked meanwhile (until its exec).
-        for _ in 0..<20 where rc == ETXTBSY {
-            usleep(25_000)
+        for _ in 0..<40 where rc == ETXTBSY {
+            usleep(50_000)
             rc = posix_spawn(&pid, argv[0], &actions, &attributes, cArgs, cEnv)
         }
         close(inPipe[0]); close(outPipe[1]); close(errPipe[1])

@@ -38,8 +38,14 @@ enum ActionFixtures {
 
     static func tempScript(_ body: String) throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-action-\(UUID().uuidString.prefix(8)).sh").path
-        try ("#!/bin/sh\n" + body).write(toFile: path, atomically: true, encoding: .utf8)
-        chmod(path, 0o755)
+        // Written through a close-on-exec descriptor: a child forked meanwhile by another test
+        // would otherwise hold the file open for writing, and running it fails with ETXTBSY.
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o755)
+        guard fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
+        let bytes = Array(("#!/bin/sh\n" + body).utf8)
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        guard written == bytes.count else { throw CocoaError(.fileWriteUnknown) }
         return path
     }
 }
