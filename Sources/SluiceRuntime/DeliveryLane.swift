@@ -37,6 +37,8 @@ final class DeliveryLane: Sendable {
     let name: String
     let connector: any Connector
     let policy: DeliveryPolicy
+    /// Time to successful delivery, for /metrics.
+    let latency = DeliveryLatency()
     private let batcher: (any BatchingConnector)?
     private let deadLetters: DeadLetterWriter
     private let stats: RunStats
@@ -230,6 +232,7 @@ final class DeliveryLane: Sendable {
         switch outcome {
         case .delivered:
             job.delivered.increment()
+            latency.record(.now - job.firstAttempt)
             job.message.finishOne()
         case .permanent(let error):
             deadLetter(job, .permanentError, error)

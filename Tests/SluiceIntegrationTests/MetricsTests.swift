@@ -42,6 +42,13 @@ import Testing
         #expect(metrics.contains("sluice_deliveries_total{route=\"all-findings\",connector=\"hook\"} 20"))
         #expect(metrics.contains("sluice_dead_letters_total{reason=\"not_json\"} 1"))
         #expect(metrics.contains("# TYPE sluice_lane_pending gauge"))
+        #expect(metrics.contains("# TYPE sluice_delivery_duration_seconds histogram"))
+        #expect(metrics.contains("sluice_delivery_duration_seconds_bucket{connector=\"hook\",le=\"+Inf\"} 20"))
+        #expect(metrics.contains("sluice_delivery_duration_seconds_count{connector=\"hook\"} 20"))
+        // Buckets are cumulative: none holds more than the next.
+        let buckets = metrics.split(separator: "\n").filter { $0.hasPrefix("sluice_delivery_duration_seconds_bucket{connector=\"hook\"") }
+            .compactMap { Int($0.split(separator: " ").last ?? "") }
+        #expect(buckets.count == 17 && buckets == buckets.sorted())
         #expect(!findings.contains { metrics.contains($0.id) }, "finding ids never become label values")
         #expect(Self.get(port, "/healthz").hasSuffix("ok\n"))
         #expect(Self.get(port, "/nope").hasPrefix("HTTP/1.1 404"))
