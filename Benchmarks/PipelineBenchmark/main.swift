@@ -379,6 +379,10 @@ func pacedLatency(_ findings: ArraySlice<(id: String, bytes: [UInt8])>, rate: Do
 }
 
 func percentile(_ p: Double, of sorted: [Double]) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
+/// "p50 …, p99 …, max …" of sorted latencies.
+func spread(_ sorted: [Double]) -> String {
+    String(format: "p50 %.1f ms, p99 %.1f ms, max %.1f ms", percentile(0.50, of: sorted), percentile(0.99, of: sorted), sorted.last!)
+}
 
 if phases.contains("latency") {
     // 4. Latency at a steady 1,000 findings/s: first what a plain librdkafka consumer sees (the
@@ -392,8 +396,7 @@ if phases.contains("latency") {
         let consumer = ArrivalCounter(bootstrap: broker.bootstrap, topic: "latency-in", timed: true)
         return ({ consumer.arrivals.withLock { $0 } }, { consumer.finish() })
     }
-    line("baseline  produce → plain librdkafka consumer", String(format: "p50 %.1f ms, p99 %.1f ms, max %.1f ms (fetch.wait.max.ms=10, as Sluice's default)",
-        percentile(0.50, of: plain.latencies), percentile(0.99, of: plain.latencies), plain.latencies.last!))
+    line("baseline  produce → plain librdkafka consumer", spread(plain.latencies) + " (fetch.wait.max.ms=10, as Sluice's default)")
     // SLUICE_BENCH_LATENCY_ARGS: extra `sluice run` arguments for this phase (e.g. "-X fetch.wait.max.ms=1").
     let latencyArgs = (environment["SLUICE_BENCH_LATENCY_ARGS"] ?? "").split(separator: " ").map(String.init)
     let receiver = try Nginx(logArrivals: true)
@@ -404,6 +407,6 @@ if phases.contains("latency") {
         let sluice = try startSluice(broker: broker, topic: "latency-in", group: "bench-latency", config: latencyConfig, extra: latencyArgs)
         return ({ receiver.arrivals() }, { ChildProcess.stop(sluice, grace: 30) })
     }
-    line("latency   produce → webhook receipt (own broker)", String(format: "p50 %.1f ms, p99 %.1f ms, max %.1f ms at %.0f findings/s (%d received; target p99 ≤ 25 ms)",
-        percentile(0.50, of: routed.latencies), percentile(0.99, of: routed.latencies), routed.latencies.last!, routed.achieved, routed.latencies.count))
+    line("latency   produce → webhook receipt (own broker)", spread(routed.latencies)
+        + String(format: " at %.0f findings/s (%d received; target p99 ≤ 25 ms)", routed.achieved, routed.latencies.count))
 }

@@ -81,7 +81,7 @@ public final class KafkaProducer: @unchecked Sendable {
             // The key is always copied by librdkafka; the value is read from the box's array.
             let err: rd_kafka_resp_err_t = Self.withOptionalBytes(owner.value) { vptr, vlen in
                 Self.withOptionalBytes(key) { kptr, klen in
-                    sluice_rd_kafka_produce_opaque(handle, topic, partition ?? RD_KAFKA_PARTITION_UA, vptr, vlen, kptr, klen, hdrs, box, 0)
+                    sluice_rd_kafka_produce_opaque(handle, topic, partition ?? RD_KAFKA_PARTITION_UA, vptr, vlen, kptr, klen, hdrs, box)
                 }
             }
             if err == RD_KAFKA_RESP_ERR_NO_ERROR { return }

@@ -70,25 +70,25 @@ public struct OffsetTracker: Sendable {
     /// Marks a record settled. Returns the offset now committable for its partition when it
     /// advanced (the next offset to consume, as Kafka commits it), nil otherwise.
     public mutating func settle(_ ticket: Ticket) -> Int64? {
-        guard partitions[ticket.partition]?.generation == ticket.generation else { return nil }
-        let (advanced, popped) = Self.update(&partitions[ticket.partition]!) { state -> (Int64?, Int)? in
-            guard let index = Self.index(of: ticket.offset, in: state.entries), !state.entries[index].settled else { return nil }
-            state.entries[index].settled = true
-            var advanced: Int64?
-            var popped = 0
-            while let first = state.entries.first, first.settled {
-                state.entries.removeFirst()
-                popped += 1
-                advanced = first.offset + 1
-            }
-            if let advanced { state.watermark = advanced }
-            return (advanced, popped)
-        } ?? (nil, -1)
-        guard popped >= 0 else { return nil }
+        guard partitions[ticket.partition]?.generation == ticket.generation,
+              let settled = Self.update(&partitions[ticket.partition]!, { state -> (advanced: Int64?, popped: Int)? in
+                  guard let index = Self.index(of: ticket.offset, in: state.entries), !state.entries[index].settled else { return nil }
+                  state.entries[index].settled = true
+                  var advanced: Int64?
+                  var popped = 0
+                  while let first = state.entries.first, first.settled {
+                      state.entries.removeFirst()
+                      popped += 1
+                      advanced = first.offset + 1
+                  }
+                  if let advanced { state.watermark = advanced }
+                  return (advanced, popped)
+              })
+        else { return nil }
         unsettledCount -= 1
-        trackedCount -= popped
-        committableSinceMark += popped
-        return advanced
+        trackedCount -= settled.popped
+        committableSinceMark += settled.popped
+        return settled.advanced
     }
 
     /// The offset that may be committed for a partition now, if any record was settled.

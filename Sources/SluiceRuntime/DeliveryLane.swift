@@ -199,20 +199,7 @@ final class DeliveryLane: Sendable {
     private func attemptEnded(failed: Bool) {
         let (transition, waiting) = state.withLock { s -> (String?, Bool) in
             s.inFlight -= 1
-            let wasOpen = s.openUntil != nil
-            s.trialInFlight = false
-            guard let breaker = policy.circuitBreaker else { return (nil, !s.waiting.isEmpty) }
-            if !failed {
-                s.consecutiveFailures = 0
-                s.openUntil = nil
-                return (wasOpen ? "closed" : nil, !s.waiting.isEmpty)
-            }
-            s.consecutiveFailures += 1
-            if wasOpen || s.consecutiveFailures >= breaker.failureThreshold {
-                s.openUntil = .now + breaker.cooldown
-                return (wasOpen ? "reopened" : "opened", !s.waiting.isEmpty)
-            }
-            return (nil, !s.waiting.isEmpty)
+            return (feedBreaker(&s, failed: failed), !s.waiting.isEmpty)
         }
         if let transition {
             if transition == "closed" {
@@ -224,6 +211,24 @@ final class DeliveryLane: Sendable {
             }
         }
         if waiting { pump() }
+    }
+
+    /// Counts the attempt's outcome into the circuit breaker; returns its transition, if any.
+    private func feedBreaker(_ s: inout State, failed: Bool) -> String? {
+        let wasOpen = s.openUntil != nil
+        s.trialInFlight = false
+        guard let breaker = policy.circuitBreaker else { return nil }
+        if !failed {
+            s.consecutiveFailures = 0
+            s.openUntil = nil
+            return wasOpen ? "closed" : nil
+        }
+        s.consecutiveFailures += 1
+        if wasOpen || s.consecutiveFailures >= breaker.failureThreshold {
+            s.openUntil = .now + breaker.cooldown
+            return wasOpen ? "reopened" : "opened"
+        }
+        return nil
     }
 
     // MARK: Outcomes

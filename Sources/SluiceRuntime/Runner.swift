@@ -107,13 +107,13 @@ public final class Runner: Sendable {
         }
         var metrics: MetricsServer?
         if let address = settings.metricsListen {
-            let lanes = Array(lanesByName.values)
+            let lanes = lanesByName.values.sorted { $0.name < $1.name }
             metrics = try MetricsServer(address: address) { [stats, pipeline] in
                 stats.prometheusText(gauges: [
                     ("sluice_in_flight", "Records consumed and not yet settled.", [("", pipeline.inFlightCount)]),
                     ("sluice_lane_pending", "Deliveries queued, running or waiting to retry, by connector.",
-                     lanes.sorted { $0.name < $1.name }.map { ("connector=\"\(RunStats.escape($0.name))\"", $0.pending) }),
-                ]) + DeliveryLatency.prometheusFamily(lanes.sorted { $0.name < $1.name }.map { ($0.name, $0.latency) })
+                     lanes.map { ("connector=\"\(RunStats.escape($0.name))\"", $0.pending) }),
+                ]) + DeliveryLatency.prometheusFamily(lanes.map { ($0.name, $0.latency) })
             }
             logger.info("metrics", metadata: ["sluice.metrics": "http://\(address)/metrics"])
         }
