@@ -143,7 +143,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceIntegrationTests",
-            dependencies: ["SluiceRuntime", "SluiceTestSupport", "SluiceKafka", "SluiceCore"],
+            dependencies: ["SluiceRuntime", "SluiceTestSupport", "SluiceKafka", "SluiceCore", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict,
             linkerSettings: localLib
         ),
