@@ -19,10 +19,10 @@ Three jobs, so the Swift tests of issue 14 can rely on these files:
 2. The normalised view. `sluice_view()` below is the reference implementation of the mapping in
    docs/formats.md (format detection, ASFF/V2 split, severity table, Falco ids). Its result for
    every fixture (and for the GuardDuty fixtures in examples/findings/*.json) must equal the
-   reviewed table examples/findings/expected-views.json. The Swift implementation must produce the
+   reviewed table examples/expected-views.json. The Swift implementation must produce the
    same table; a difference means one of the two is wrong.
 3. OCSF out. `ocsf_out()` is the reference of the any-input -> OCSF Detection Finding (2004)
-   conversion; its result for a few fixtures is stored in examples/findings/ocsf-out/ and each
+   conversion; its result for a few fixtures is stored in examples/ocsf-out/ and each
    stored document is validated against every packaged OCSF version from 1.1.0 on.
 
 Usage: python3 examples/check-formats.py [--strict] [--update] [--self-test]
@@ -43,8 +43,8 @@ from datetime import datetime, timezone
 HERE = pathlib.Path(__file__).resolve().parent
 FINDINGS = HERE / "findings"
 FORMATS = ("asff", "ocsf", "falco")
-EXPECTED = FINDINGS / "expected-views.json"
-OCSF_OUT_DIR = FINDINGS / "ocsf-out"
+EXPECTED = HERE / "expected-views.json"
+OCSF_OUT_DIR = HERE / "ocsf-out"
 # Fixtures whose OCSF-out conversion is stored as an example (one per input format).
 OCSF_OUT_SOURCES = ("01-ec2-cryptominer.json", "asff/02-inspector-ecr-critical-cve.json",
                     "ocsf/02-edr-detection-critical-1.1.json", "falco/01-k8s-terminal-shell-sidekick.json")
