@@ -240,6 +240,20 @@ def guardduty_resource(r):
     return resource(rtype, None, None)
 
 
+# view key of `process` -> key in GuardDuty's runtimeDetails.process / in Falco's output_fields
+GUARDDUTY_PROCESS = {"name": "name", "executable_path": "executablePath", "pid": "pid", "user": "user"}
+FALCO_PROCESS = {"name": "proc.name", "executable_path": "proc.exepath", "pid": "proc.pid", "user": "user.name",
+                 "command_line": "proc.cmdline"}
+
+
+def process_view(source, keys):
+    """`pid` must be a valid count, everything else text; None when nothing is there."""
+    proc = {}
+    for key, source_key in keys.items():
+        put(proc, key, count_of(source.get(source_key)) if key == "pid" else text(source.get(source_key)))
+    return proc or None
+
+
 def view_guardduty(f, env):
     v = {"format": "guardduty"}
     svc = f.get("service") if isinstance(f.get("service"), dict) else {}
@@ -259,12 +273,7 @@ def view_guardduty(f, env):
     put(v, "resource", guardduty_resource(f.get("resource")))
     p = get(svc, "runtimeDetails", "process")
     if isinstance(p, dict):
-        proc = {}
-        put(proc, "name", text(p.get("name")))
-        put(proc, "executable_path", text(p.get("executablePath")))
-        put(proc, "pid", count_of(p.get("pid")))
-        put(proc, "user", text(p.get("user")))
-        put(v, "process", proc or None)
+        put(v, "process", process_view(p, GUARDDUTY_PROCESS))
     return v
 
 
@@ -347,13 +356,7 @@ def view_falco(e, env):
         v["resource"] = resource("Container", cid, text(fields.get("container.name")) or cid)
     elif text(e.get("hostname")):
         v["resource"] = resource("Host", e["hostname"], e["hostname"])
-    proc = {}
-    put(proc, "name", text(fields.get("proc.name")))
-    put(proc, "executable_path", text(fields.get("proc.exepath")))
-    put(proc, "pid", count_of(fields.get("proc.pid")))
-    put(proc, "user", text(fields.get("user.name")))
-    put(proc, "command_line", text(fields.get("proc.cmdline")))
-    put(v, "process", proc or None)
+    put(v, "process", process_view(fields, FALCO_PROCESS))
     return v
 
 
