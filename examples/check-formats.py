@@ -43,6 +43,9 @@ from datetime import datetime, timezone
 HERE = pathlib.Path(__file__).resolve().parent
 FINDINGS = HERE / "findings"
 FORMATS = ("asff", "ocsf", "falco")
+# Records that break their format's contract on purpose (injection text, out-of-range numbers, bad
+# times, wrong types): only their views are checked, to pin down what the mapping does with them.
+HOSTILE = "hostile"
 EXPECTED = HERE / "expected-views.json"
 OCSF_OUT_DIR = HERE / "ocsf-out"
 # Fixtures whose OCSF-out conversion is stored as an example (one per input format).
@@ -107,9 +110,18 @@ def rfc3339(value):
     return base.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms:03d}Z"
 
 
+def integral(v, limit):
+    """A JSON number with an integral value in 0..limit, whatever its spelling (1700000000000 or
+    1.7e12), as int; else None. Checked before any conversion, so nothing can trap."""
+    if is_number(v) and 0 <= v <= limit and v == int(v):
+        return int(v)
+    return None
+
+
 def epoch_ms(value):
-    """OCSF timestamp_t (integer milliseconds since the epoch) -> view time text; else None."""
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 253402300799999:
+    """OCSF timestamp_t (milliseconds since the epoch, up to year 9999) -> view time text; else None."""
+    value = integral(value, 253402300799999)
+    if value is None:
         return None
     seconds, ms = divmod(value, 1000)
     return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + f".{ms:03d}Z"
@@ -125,9 +137,7 @@ def count_of(v):
     """A count: non-negative integral JSON number or decimal text below 2^53; else None (never traps)."""
     if isinstance(v, str) and re.fullmatch(r"\d{1,15}", v):
         return int(v)
-    if is_number(v) and v >= 0 and v == int(v) and v < 2 ** 53:
-        return int(v)
-    return None
+    return integral(v, 2 ** 53 - 1)
 
 
 def first_count(v):
@@ -683,9 +693,9 @@ def load(path):
 
 def fixture_files():
     files = sorted(FINDINGS.glob("*.json"))  # the GuardDuty fixtures, for the cross-format view table
-    for fmt in FORMATS:
-        files += sorted((FINDINGS / fmt).glob("*.json"))
-    return [f for f in files if f != EXPECTED]
+    for folder in FORMATS + (HOSTILE,):
+        files += sorted((FINDINGS / folder).glob("*.json"))
+    return files
 
 
 def main():
@@ -706,6 +716,12 @@ def main():
             continue
         fmt, findings, _ = detect(event)
         folder = rel.split("/")[0] if "/" in rel else "guardduty"
+        if folder == HOSTILE:
+            # Out of contract on purpose: no shape checks, but the view must be exactly the expected one.
+            if fmt is None or not rel.split("/")[1].startswith(fmt):
+                checker.err(rel, f"hostile fixture detected as {fmt!r}; its name must start with its format")
+            views[rel] = sluice_views(event)
+            continue
         if fmt != folder:
             checker.err(rel, f"detected as {fmt!r}, lives in {folder!r}")
             continue

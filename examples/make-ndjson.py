@@ -7,6 +7,7 @@ One compact JSON object per line, in file-name order. Standard library only.
   findings-ocsf.ndjson         <- findings/ocsf/*.json   (OCSF 2004 / 2001)
   findings-falco.ndjson        <- findings/falco/*.json  (Falco / falcosidekick)
   findings-all-formats.ndjson  <- all four, GuardDuty first
+  findings-hostile.ndjson      <- findings/hostile/*.json (out of contract on purpose)
 Usage: python3 examples/make-ndjson.py [--check]
   --check  exit 1 if any NDJSON file is out of date instead of rewriting it.
 """
@@ -33,6 +34,7 @@ def outputs() -> dict:
     for fmt in FORMATS:
         groups[f"findings-{fmt}.ndjson"] = sorted((SRC / fmt).glob("*.json"))
     groups["findings-all-formats.ndjson"] = [p for paths in list(groups.values()) for p in paths]
+    groups["findings-hostile.ndjson"] = sorted((SRC / "hostile").glob("*.json"))
     return {name: render(paths) for name, paths in groups.items()}
 
 
