@@ -156,14 +156,15 @@ def asff_severity_id(severity):
     label = get(severity, "Label")
     if isinstance(label, str) and label in ASFF_LABELS:
         return ASFF_LABELS[label]
-    n = get(severity, "Normalized")
-    if isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= 100:
+    n = integral(get(severity, "Normalized"), 100)
+    if n is not None:
         return 1 if n == 0 else 2 if n < 40 else 3 if n < 70 else 4 if n < 90 else 5
     return 0
 
 
 def ocsf_severity_id(v):
-    return v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 6 else 0
+    v = integral(v, 6)
+    return 0 if v is None else v
 
 
 def falco_severity_id(priority):
