@@ -105,6 +105,26 @@ public enum DeliveryOutcome: Sendable, Equatable {
     case permanent(String)
 }
 
+extension DeliveryOutcome {
+    /// The delivery outcome of an HTTP result classified by `HTTPOutcome`.
+    public init(_ outcome: HTTPOutcome) {
+        switch outcome {
+        case .success: self = .delivered
+        case .retryable(let message, let retryAfter): self = .retryable(message, retryAfter: retryAfter)
+        case .permanent(let message): self = .permanent(message)
+        }
+    }
+
+    /// The same outcome with `scrubber`'s secrets removed from its message.
+    public func scrubbed(by scrubber: SecretScrubber) -> DeliveryOutcome {
+        switch self {
+        case .delivered: return self
+        case .retryable(let message, let retryAfter): return .retryable(scrubber.scrub(message), retryAfter: retryAfter)
+        case .permanent(let message): return .permanent(scrubber.scrub(message))
+        }
+    }
+}
+
 /// What a connector may use: shared clients and the process environment.
 public struct ConnectorContext: Sendable {
     public var http: HTTPClient

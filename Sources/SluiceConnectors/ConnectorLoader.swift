@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluiceHTTP
 
 /// A connector instance read and validated from `connectors/`, not yet connected.
 public struct ConnectorDefinition: Sendable {
@@ -13,6 +14,9 @@ public struct ConnectorDefinition: Sendable {
     /// Whether deliveries carry a `FindingSummary` (the type reads it).
     public let usesSummary: Bool
     public let location: Diagnostic
+    /// The instance's configured secrets (`secret` keys, credential headers): scrubbed from
+    /// every outcome its connector reports.
+    let secrets: SecretScrubber
     let factory: @Sendable (ConnectorContext) throws -> any Connector
 
     /// Creates the live connector, with the instance's own timeout in its context.
@@ -20,7 +24,7 @@ public struct ConnectorDefinition: Sendable {
         var context = context
         context.timeout = policy.timeout
         context.logger[metadataKey: "connector.name"] = "\(name)"
-        return try factory(context)
+        return SecretScrubbingConnector.wrap(try factory(context), secrets: secrets)
     }
 }
 

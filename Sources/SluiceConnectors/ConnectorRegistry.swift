@@ -52,9 +52,10 @@ public struct ConnectorTypeEntry: Sendable {
         defaultConcurrency = T.defaultConcurrency
         prepare = { name, reader, policy, template, location in
             guard let configuration = T.configuration(from: reader) else { return nil }
+            let secrets = SecretScrubber(reader.secretValues)
             return ConnectorDefinition(
                 name: name, kind: T.kind, summary: T.summary, payloadFormat: T.payloadFormat,
-                policy: policy, template: template, usesSummary: T.usesSummary, location: location,
+                policy: policy, template: template, usesSummary: T.usesSummary, location: location, secrets: secrets,
                 factory: { context in try T.make(name: name, configuration: configuration, context: context) })
         }
     }

@@ -40,7 +40,6 @@ enum DiscordConnector {
         static let total = 6000
     }
 
-    static func secrets(_ configuration: Configuration) -> [Secret] { [configuration.url] }
 
     /// The webhook URL, with `wait=true` when configured.
     static func url(_ configuration: Configuration) -> String {

@@ -114,7 +114,7 @@ public final class ElasticsearchConnector: BatchingConnector {
             let type = result["error"]?["type"]?.stringValue ?? "error"
             let reason = result["error"]?["reason"]?.stringValue.map { ": \($0.prefix(200))" } ?? ""
             let message = "bulk item \(status) \(type)\(reason)"
-            return status == 429 || status >= 500 ? .retryable(message) : .permanent(message)
+            return HTTPOutcome.statusClass(status) == .retryable ? .retryable(message) : .permanent(message)
         }
     }
 

@@ -29,7 +29,6 @@ enum GoogleChatConnector {
     /// A message's text is at most 4096 characters.
     static let maxText = 4096
 
-    static func secrets(_ configuration: Configuration) -> [Secret] { [configuration.url] }
 
     static func makeRequest(for delivery: Delivery, configuration: Configuration, timeout: Duration) -> Result<HTTPRequest, PayloadRejection> {
         ChatWebhookRequest.document(delivery.payload).map { doc in

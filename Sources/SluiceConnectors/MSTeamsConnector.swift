@@ -24,7 +24,6 @@ enum MSTeamsConnector {
         var tls: TLSOptions
     }
 
-    static func secrets(_ configuration: Configuration) -> [Secret] { [configuration.url] }
 
     static func makeRequest(for delivery: Delivery, configuration: Configuration, timeout: Duration) -> Result<HTTPRequest, PayloadRejection> {
         ChatWebhookRequest.document(delivery.payload).map { doc in

@@ -28,7 +28,6 @@ enum MattermostConnector {
     /// A post's message is at most 16383 characters (Mattermost's `MaxPostSize` default).
     static let maxText = 16_383
 
-    static func secrets(_ configuration: Configuration) -> [Secret] { [configuration.url] }
 
     static func makeRequest(for delivery: Delivery, configuration: Configuration, timeout: Duration) -> Result<HTTPRequest, PayloadRejection> {
         ChatWebhookRequest.document(delivery.payload).map { doc in

@@ -41,7 +41,6 @@ enum OpsgenieConnector {
     static let endpoints = ["us": "https://api.opsgenie.com/v2/alerts", "eu": "https://api.eu.opsgenie.com/v2/alerts"]
     static let priorities: Set<String> = ["P1", "P2", "P3", "P4", "P5"]
 
-    static func secrets(_ configuration: Configuration) -> [Secret] { [configuration.apiKey] }
 
     /// Opsgenie's priority for a GuardDuty band.
     static func priority(for label: FindingSummary.SeverityLabel) -> String {

@@ -32,7 +32,6 @@ enum PagerDutyConnector {
     static let maxDedupKey = 255
     static let severities: Set<String> = ["critical", "error", "warning", "info"]
 
-    static func secrets(_ configuration: Configuration) -> [Secret] { [configuration.routingKey] }
 
     /// PagerDuty's severity for a GuardDuty band.
     static func severity(for label: FindingSummary.SeverityLabel) -> String {

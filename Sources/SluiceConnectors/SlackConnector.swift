@@ -48,13 +48,6 @@ enum SlackConnector {
     /// Web API errors worth another attempt (the method's "errors" table: transient server trouble).
     static let transientErrors: Set<String> = ["ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"]
 
-    static func secrets(_ configuration: Configuration) -> [Secret] {
-        switch configuration.mode {
-        case .webhook(let url): return [url]
-        case .api(_, let token, _): return [token]
-        }
-    }
-
     static func makeRequest(for delivery: Delivery, configuration: Configuration, timeout: Duration) -> Result<HTTPRequest, PayloadRejection> {
         ChatWebhookRequest.document(delivery.payload).map { doc in
             SlackConnector.fitToLimits(doc)

@@ -125,7 +125,7 @@ public final class SplunkHECConnector: BatchingConnector {
             }
         }
         let outcome: DeliveryOutcome
-        if let code, isRetryable(hecCode: code) || [429, 503].contains(response.status) || response.status >= 500 {
+        if let code, isRetryable(hecCode: code) || HTTPOutcome.statusClass(response.status) == .retryable {
             outcome = .retryable(message, retryAfter: response.retryAfter)
         } else if code != nil {
             outcome = .permanent(message)
