@@ -143,7 +143,7 @@ public struct ActionParameters: Sendable {
             case .string(let s) where secrets.contains(key): return [s]
             case .string(let s):
                 guard let url = HTTPURL(s) else { return [] }
-                return (url.userinfo.map { [$0] + $0.split(separator: ":").map(String.init) } ?? []) + url.queryItems.map(\.value)
+                return (url.userinfo.map { [$0] + $0.split(separator: ":").map(String.init) } ?? []) + url.queryItems.map { $0.value }
             case .list(let l): return secrets.contains(key) ? l : []
             case .map(let m):
                 return m.filter { secrets.contains(key) || !HTTPHeaderField.isVisible($0.key) }.flatMap { SecretScrubber.credentialParts($0.value) }

@@ -84,7 +84,7 @@ public struct HTTPActionExecutor: ActionExecutor {
     /// would resolve `..` and call another path).
     static func checkShape(_ rendered: HTTPURL, written: String) throws(ActionError) {
         guard let skeleton = HTTPURL(written) else {
-            throw .permanent("the url as written must be an http(s) URL with a fixed host: finding values may not choose it")
+            throw .permanent("the url as written must be an http(s) URL with a fixed host (finding values may not choose it): refused")
         }
         guard rendered.scheme == skeleton.scheme, rendered.host == skeleton.host, rendered.effectivePort == skeleton.effectivePort,
               rendered.userinfo == skeleton.userinfo else {

@@ -282,9 +282,9 @@ public final class PlaybookRunner: Sendable {
                 if !error.retryable || attempt == step.retry.attempts {
                     // A step that declares `retry:` owns its attempts: once they are spent, the run
                     // must not be started again by the delivery lane (`attempts: 1` runs once).
-                    let final = step.retry.declared && error.retryable
+                    let exhausted = step.retry.declared && error.retryable
                         ? ActionError("\(error.message) (after \(attempt) attempt\(attempt == 1 ? "" : "s"))", retryable: false) : error
-                    return StepResult(status: "failed", output: ["error": .string(final.message)], failure: final)
+                    return StepResult(status: "failed", output: ["error": .string(exhausted.message)], failure: exhausted)
                 }
                 try? await Task.sleep(for: step.retry.delay(after: attempt))
             }

@@ -77,26 +77,6 @@ enum ChatWebhookRequest {
         }
     }
 
-    /// Reads a webhook URL: a secret (its path is the credential), `${ENV}` or `file:`; must be http(s).
-    static func webhookURL(_ r: MappingReader, key: String = "url", required: Bool = true) -> Secret? {
-        guard let url = r.secret(key, required: required) else { return nil }
-        guard url.value.hasPrefix("https://") || url.value.hasPrefix("http://") else {
-            r.report((r.node[key] ?? r.node).error("'\(key)' must start with https:// (or http://)"))
-            return nil
-        }
-        return url
-    }
-
-    /// An optional plain URL (an API endpoint override), checked like `webhookURL`.
-    static func endpoint(_ r: MappingReader, key: String) -> String? {
-        guard let url = r.string(key) else { return nil }
-        guard url.hasPrefix("https://") || url.hasPrefix("http://") else {
-            r.report(r.node(key)!.error("'\(key)' must start with https:// (or http://)"))
-            return nil
-        }
-        return url
-    }
-
     /// `text` cut to at most `limit` Unicode scalars (vendors count code points), ending with "…" when cut.
     static func truncated(_ text: String, to limit: Int) -> String {
         let scalars = text.unicodeScalars

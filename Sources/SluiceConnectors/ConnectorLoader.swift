@@ -8,6 +8,8 @@ public struct ConnectorDefinition: Sendable {
     public let kind: String
     public let summary: String
     public let payloadFormat: PayloadFormat
+    /// How values are escaped in templates rendered for this instance (route templates included).
+    public let templateFormat: PayloadTemplate.Format
     public let policy: DeliveryPolicy
     /// The instance's payload template (`template:`) or its type's default; nil: the finding's bytes.
     public let template: PayloadTemplate?
@@ -102,7 +104,7 @@ public enum ConnectorLoader {
                 var template: PayloadTemplate?
                 if let source = r.string("template") ?? type.defaultTemplate {
                     do {
-                        template = try PayloadTemplate(source, format: type.payloadFormat == .json ? .json : .text)
+                        template = try PayloadTemplate(source, format: type.templateFormat)
                     } catch {
                         r.report((node["template"] ?? node).error(r.node["template"] == nil ? "built-in template of '\(kind)': \(error.message)" : error.message))
                     }

@@ -130,7 +130,7 @@ extension DiscordConnector: JSONPostTarget {
     static let usesSummary = true
 
     static func configuration(from r: MappingReader) -> Configuration? {
-        let url = ChatWebhookRequest.webhookURL(r)
+        let url = r.secretHTTPURL("url", required: true)
         let wait = r.bool("wait") ?? false
         let overrides = ["username", "avatar_url"].compactMap { key in r.string(key).map { (key: key, value: $0) } }
         let tls = r.tlsOptions()

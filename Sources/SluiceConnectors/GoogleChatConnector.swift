@@ -51,7 +51,7 @@ extension GoogleChatConnector: JSONPostTarget {
     static let payloadFormat = PayloadFormat.json
 
     static func configuration(from r: MappingReader) -> Configuration? {
-        let url = ChatWebhookRequest.webhookURL(r)
+        let url = r.secretHTTPURL("url", required: true)
         let thread = r.bool("thread_by_finding") ?? true
         let tls = r.tlsOptions()
         guard let url else { return nil }

@@ -59,7 +59,7 @@ extension MSTeamsConnector: JSONPostTarget {
     static let usesSummary = true
 
     static func configuration(from r: MappingReader) -> Configuration? {
-        let url = ChatWebhookRequest.webhookURL(r)
+        let url = r.secretHTTPURL("url", required: true)
         let tls = r.tlsOptions()
         guard let url else { return nil }
         return Configuration(url: url, tls: tls)

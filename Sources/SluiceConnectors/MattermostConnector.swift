@@ -47,7 +47,7 @@ extension MattermostConnector: JSONPostTarget {
     static let payloadFormat = PayloadFormat.json
 
     static func configuration(from r: MappingReader) -> Configuration? {
-        let url = ChatWebhookRequest.webhookURL(r)
+        let url = r.secretHTTPURL("url", required: true)
         let overrides = ["channel", "username", "icon_url"].compactMap { key in r.string(key).map { (key: key, value: $0) } }
         let tls = r.tlsOptions()
         guard let url else { return nil }

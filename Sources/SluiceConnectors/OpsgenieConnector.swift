@@ -104,7 +104,7 @@ extension OpsgenieConnector: JSONPostTarget {
     static func configuration(from r: MappingReader) -> Configuration? {
         let key = r.secret("api_key", required: true)
         let region = r.string("region") ?? "us"
-        let url = ChatWebhookRequest.endpoint(r, key: "url")
+        let url = r.httpURL("url")
         let tls = r.tlsOptions()
         guard let regionURL = endpoints[region] else {
             r.report(r.node("region")!.error("'region' must be us or eu"))

@@ -15,6 +15,11 @@ final class SecretScrubbingConnector: Connector {
         return SecretScrubbingConnector(inner: connector, scrubber: secrets)
     }
 
+    /// The connector inside a wrapper (`connector` itself otherwise): for tests of a type's pure parts.
+    static func unwrap(_ connector: any Connector) -> any Connector {
+        (connector as? SecretScrubbingConnector)?.inner ?? (connector as? SecretScrubbingBatchConnector)?.inner ?? connector
+    }
+
     init(inner: any Connector, scrubber: SecretScrubber) {
         self.inner = inner
         self.scrubber = scrubber

@@ -108,12 +108,13 @@ extension SlackConnector: JSONPostTarget {
     static let kind = "slack"
     static let summary = "Slack message (Block Kit, severity colour) via incoming webhook or chat.postMessage"
     static let payloadFormat = PayloadFormat.json
+    static let templateFormat = PayloadTemplate.Format.slackJSON
 
     static func configuration(from r: MappingReader) -> Configuration? {
-        let url = ChatWebhookRequest.webhookURL(r, required: false)
+        let url = r.secretHTTPURL("url")
         let token = r.secret("token")
         let channel = r.string("channel")
-        let apiURL = ChatWebhookRequest.endpoint(r, key: "api_url")
+        let apiURL = r.httpURL("api_url")
         let tls = r.tlsOptions()
         switch (url, token) {
         case (let url?, nil):

@@ -73,7 +73,7 @@ extension WebhookConnector: ConnectorType {
     public static let payloadFormat = PayloadFormat.json
 
     public static func configuration(from r: MappingReader) -> Configuration? {
-        let url = r.string("url", required: true)
+        let url = r.httpURL("url", required: true)
         let method = r.string("method") ?? "POST"
         if !["POST", "PUT", "PATCH"].contains(method) { r.report(r.node("method")!.error("method must be POST, PUT or PATCH")) }
         var headers = (r.stringMap("headers") ?? []).map { (name: $0.0, value: $0.1) }
@@ -81,7 +81,7 @@ extension WebhookConnector: ConnectorType {
             for value in SecretScrubber.credentialParts(header.value) { r.markSecret(value) }
         }
         if let bad = headers.first(where: { !HTTPHeaderField.isValidName($0.name) }) {
-            r.report(r.node("headers")!.error("header name '\(bad.name)' is not a valid HTTP field name"))
+            r.report((r.node["headers"] ?? r.node).error("header name '\(bad.name)' is not a valid HTTP field name"))
         }
         let contentType = r.string("content_type") ?? "application/json"
         if !headers.contains(where: { $0.name.lowercased() == "content-type" }) { headers.append(("Content-Type", contentType)) }
@@ -96,10 +96,6 @@ extension WebhookConnector: ConnectorType {
             }
         }
         guard let url else { return nil }
-        if !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
-            r.report(r.node("url")!.error("url must start with http:// or https://"))
-            return nil
-        }
         return Configuration(url: url, method: method, headers: headers, tls: tls, signing: signing)
     }
 

@@ -37,7 +37,7 @@ extension HTTPRequest {
         var out = headers.filter { !HTTPHeaderField.isVisible($0.name) }.flatMap { SecretScrubber.credentialParts($0.value) }
         if let url = HTTPURL(url) {
             if let userinfo = url.userinfo { out += [userinfo] + userinfo.split(separator: ":").map(String.init) }
-            out += url.queryItems.map(\.value)
+            out += url.queryItems.map { $0.value }
         }
         if let credentials { out += [credentials] + credentials.split(separator: ":").map(String.init) }
         return out

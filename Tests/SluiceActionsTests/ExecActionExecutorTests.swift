@@ -94,7 +94,7 @@ import Testing
     @Test func aRenderedValueStartingWithADashIsNeverAnOption() async throws {
         let argsFile = FileManager.default.temporaryDirectory.appendingPathComponent("exec-args-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: argsFile) }
-        let script = try ActionFixtures.tempScript(#"for a in "$@"; do printf '%s\n' "$a" >> "#  + argsFile + #""; done"#)
+        let script = try ActionFixtures.tempScript(#"for a in "$@"; do printf '%s\n' "$a" >> "\#(argsFile)"; done"#)
         let hostile = try ActionFixtures.finding("01-ec2-cryptominer.json", replacing: ["i-0a4f1c2b3d5e6f789": "--checkpoint-action=exec=touch X"])
         for command in [#"[\#(script), -v, "{{detail.resource.instanceDetails.instanceId}}"]"#,
                         #"[\#(script), "{{detail.resource.instanceDetails.instanceId}}", --]"#] {

@@ -52,6 +52,11 @@ import Testing
         #expect(!e2.retryable)
     }
 
+    /// Route `soar` whose one step calls the http action with `params` (a YAML flow mapping).
+    static func soar(_ params: String) -> String {
+        "name: soar\nmatch: {source: [aws.guardduty]}\nplaybook:\n  - name: open-case\n    action: http\n    params: \(params)\n"
+    }
+
     static func runner(_ yaml: String, audit: MemoryAuditSink = MemoryAuditSink()) throws -> (PlaybookRunner, Playbook) {
         let playbooks = try ActionFixtures.playbooks(yaml)
         let runner = PlaybookRunner(playbooks: playbooks, context: ActionFixtures.context(), audit: ActionAudit(sinks: [audit], logger: .init(label: "t")))
@@ -66,17 +71,7 @@ import Testing
     @Test func findingCRLFNeverBecomesAHeader() async throws {
         let receiver = try WebhookReceiver(status: 200)
         defer { receiver.stop() }
-        let (runner, playbook) = try Self.runner("""
-            name: soar
-            match: {source: [aws.guardduty]}
-            playbook:
-              - name: open-case
-                action: http
-                params:
-                  url: \(receiver.url)/cases
-                  allow_loopback: true
-                  headers: {X-Case: "case-{{detail.id}}"}
-            """)
+        let (runner, playbook) = try Self.runner(Self.soar(#"{url: "\#(receiver.url)/cases", allow_loopback: true, headers: {X-Case: "case-{{detail.id}}"}}"#))
         let outcome = await runner.run(playbook, finding: try Self.finding(id: #"f1\r\nX-Injected: yes\u0000\nX-Other: 1"#))
         #expect(outcome == .completed)
         let got = try #require(try receiver.records().first)
@@ -88,14 +83,7 @@ import Testing
     @Test func urlValuesArePercentEncodedAndCannotChangeTheURLShape() async throws {
         let receiver = try WebhookReceiver(status: 200)
         defer { receiver.stop() }
-        let yaml = { (url: String) in """
-            name: soar
-            match: {source: [aws.guardduty]}
-            playbook:
-              - name: open-case
-                action: http
-                params: {url: "\(url)", allow_loopback: true}
-            """ }
+        let yaml = { (url: String) in Self.soar("{url: \"\(url)\", allow_loopback: true}") }
         let hostile = try Self.finding(id: "../../admin/delete?x=1&y=#frag")
         let (encoded, p1) = try Self.runner(yaml(receiver.url + "/cases/{{detail.id}}?finding={{detail.id}}"))
         #expect(await encoded.run(p1, finding: hostile) == .completed)
@@ -117,14 +105,7 @@ import Testing
         let receiver = try WebhookReceiver(status: 200)
         defer { receiver.stop() }
         for url in [receiver.url + "/cases", "http://localhost:\(receiver.port)/cases", "http://[::1]:\(receiver.port)/cases"] {
-            let (runner, playbook) = try Self.runner("""
-                name: soar
-                match: {source: [aws.guardduty]}
-                playbook:
-                  - name: open-case
-                    action: http
-                    params: {url: "\(url)"}
-                """)
+            let (runner, playbook) = try Self.runner(Self.soar("{url: \"\(url)\"}"))
             let outcome = await runner.run(playbook, finding: try ActionFixtures.finding())
             guard case .failed(_, let error, _) = outcome else { Issue.record("\(url): \(outcome)"); continue }
             #expect(!error.retryable && error.message.contains("allow_loopback"), "\(error)")
@@ -145,14 +126,7 @@ import Testing
         }
 
         // With the explicit allow, loopback is reached.
-        let (allowed, playbook) = try Self.runner("""
-            name: soar
-            match: {source: [aws.guardduty]}
-            playbook:
-              - name: open-case
-                action: http
-                params: {url: "\(receiver.url)/ok", allow_loopback: true}
-            """)
+        let (allowed, playbook) = try Self.runner(Self.soar("{url: \"\(receiver.url)/ok\", allow_loopback: true}"))
         #expect(await allowed.run(playbook, finding: try ActionFixtures.finding()) == .completed)
         #expect(receiver.count == 1)
     }
@@ -163,17 +137,9 @@ import Testing
         try await receiver.setStatus(401, body: "token Zq9SoarCredential77 is not valid for key k-abcdef")
         let audit = MemoryAuditSink()
         let port = receiver.port
-        let (runner, playbook) = try Self.runner("""
-            name: soar
-            match: {source: [aws.guardduty]}
-            playbook:
-              - name: open-case
-                action: http
-                params:
-                  url: "http://ops:pa55word@127.0.0.1:\(port)/cases?api_key=k-abcdef&mode=fast"
-                  allow_loopback: true
-                  headers: {X-Soar-Credential: Zq9SoarCredential77, Content-Type: application/json}
-            """, audit: audit)
+        let url = "http://ops:pa55word@127.0.0.1:\(port)/cases?api_key=k-abcdef&mode=fast"
+        let headers = "{X-Soar-Credential: Zq9SoarCredential77, Content-Type: application/json}"
+        let (runner, playbook) = try Self.runner(Self.soar("{url: \"\(url)\", allow_loopback: true, headers: \(headers)}"), audit: audit)
         let outcome = await runner.run(playbook, finding: try ActionFixtures.finding())
         guard case .failed(_, let error, _) = outcome else { Issue.record("\(outcome)"); return }
         let record = try #require(audit.records.last)
@@ -182,7 +148,7 @@ import Testing
             #expect(!text.contains(secret), "\(secret) leaked: \(text)")
         }
         #expect(record.parameters["headers"]?["Content-Type"] == "application/json")
-        #expect(record.parameters["url"] == "http://<redacted>@127.0.0.1:\(port)/cases?api_key=<redacted>&mode=<redacted>")
+        #expect(record.parameters["url"]?.stringValue == "http://<redacted>@127.0.0.1:\(port)/cases?api_key=<redacted>&mode=<redacted>")
         #expect(error.message.contains("HTTP 401: token <redacted> is not valid for key <redacted>"), "\(error.message)")
     }
 }

@@ -67,6 +67,45 @@ import Testing
     }
 }
 
+/// The query languages of the ticketing and SIEM targets: a finding value stays a value.
+@Suite struct QueryInjectionTests {
+    typealias F = TicketingFixtures
+
+    @Test func jiraJQLKeepsAFindingIDInsideItsStringLiteral() throws {
+        let definition = try F.definition("name: j\ntype: jira\nurl: https://jira.example.com\nproject: SEC\nemail: a@b.example\napi_token: t0ken\n")
+        let jira = try #require(SecretScrubbingConnector.unwrap(try F.make(definition)) as? JiraConnector)
+        let jql = JiraConnector.jql(findingID: #"a" OR project = OPS OR labels = "b\"#, configuration: jira.configuration)
+        #expect(jql == #"labels = "sluice-a\"-OR-project-=-OPS-OR-labels-=-\"b\\" AND statusCategory != Done"#)
+    }
+
+    @Test func elasticsearchBulkActionLinesAreBuiltNotSpliced() throws {
+        let http = HTTPClient()
+        defer { http.shutdown() }
+        let connector = try SIEMFixtures.connector("name: es\ntype: elasticsearch\nurl: http://127.0.0.1:9\n", http: http)
+        let es = try #require(SecretScrubbingConnector.unwrap(connector) as? ElasticsearchConnector)
+        var d = try SIEMFixtures.delivery("01-ec2-cryptominer.json")
+        let hostile = "x\"}}\n{\"delete\":{\"_index\":\"findings\",\"_id\":\"y\"}}"
+        d.findingID = hostile
+        let body = String(decoding: try #require(es.makeRequest(for: [d]).request).body, as: UTF8.self)
+        let lines = body.split(separator: "\n")
+        #expect(lines.count == 2, "one action line and one source line: \(body.prefix(300))")
+        let action = try JSON.parse(String(lines[0]))
+        #expect(action["index"]?["_id"]?.stringValue == hostile)
+        #expect(action["delete"] == nil)
+    }
+
+    @Test func splunkHECEventsCannotCarryASecondObject() throws {
+        let http = HTTPClient()
+        defer { http.shutdown() }
+        let connector = try SIEMFixtures.connector("name: s\ntype: splunk-hec\nurl: http://127.0.0.1:9\ntoken: t0ken-value\n", http: http)
+        let hec = try #require(SecretScrubbingConnector.unwrap(connector) as? SplunkHECConnector)
+        let spliced = Delivery(payload: Array(#"{"a":1}, "index": "other", "x": {"b":2}"#.utf8), findingID: "f", route: "r")
+        let prepared = hec.makeRequest(for: [spliced])
+        #expect(prepared.request == nil && prepared.sent.isEmpty)
+        guard case .permanent? = prepared.rejected[0] else { Issue.record("\(prepared.rejected)"); return }
+    }
+}
+
 /// Validation messages, through the loader.
 enum SluiceConnectorTestsProblems {
     static func webhook(headerName: String) -> [String] {

@@ -9,6 +9,10 @@ public struct PayloadTemplate: Sendable {
         /// A URL: every value is percent-encoded (`URLComponentContent`), so it stays inside the
         /// path segment or query value it was written in.
         case url
+        /// JSON for Slack: values have `&`, `<` and `>` written as entities, as Slack's message
+        /// formatting requires (`<!here>`, `<https://…|link>` in finding text stay text), then
+        /// JSON string escaping.
+        case slackJSON
     }
 
     public let source: String
@@ -24,6 +28,7 @@ public struct PayloadTemplate: Sendable {
         case .json: "{{% CONTENT_TYPE: JSON }}"
         case .text: "{{% CONTENT_TYPE: TEXT }}"
         case .url: "{{% CONTENT_TYPE: URL }}"
+        case .slackJSON: "{{% CONTENT_TYPE: SLACK_JSON }}"
         }
         do {
             template = try MustacheTemplate(string: pragma + source)
@@ -79,6 +84,7 @@ public struct PayloadTemplate: Sendable {
     private static let registerContentTypes: Void = {
         MustacheContentTypes.register(JSONStringContent(), named: "JSON")
         MustacheContentTypes.register(URLComponentContent(), named: "URL")
+        MustacheContentTypes.register(SlackJSONContent(), named: "SLACK_JSON")
     }()
 }
 
@@ -88,6 +94,24 @@ struct JSONStringContent: MustacheContentType {
         var out = ""
         JSON.writeString(text, to: &out)
         return String(out.dropFirst().dropLast())
+    }
+}
+
+/// Slack's three control characters as entities ("Formatting text for app surfaces": escape
+/// `&`, `<`, `>`), then JSON string escaping.
+struct SlackJSONContent: MustacheContentType {
+    func escapeText(_ text: String) -> String {
+        var entities = ""
+        entities.reserveCapacity(text.utf8.count)
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "&": entities += "&amp;"
+            case "<": entities += "&lt;"
+            case ">": entities += "&gt;"
+            default: entities.unicodeScalars.append(scalar)
+            }
+        }
+        return JSONStringContent().escapeText(entities)
     }
 }
 
