@@ -51,6 +51,7 @@ enum SlackConnector {
     static func makeRequest(for delivery: Delivery, configuration: Configuration, timeout: Duration) -> Result<HTTPRequest, PayloadRejection> {
         ChatWebhookRequest.document(delivery.payload).map { doc in
             SlackConnector.fitToLimits(doc)
+            SlackConnector.restoreLinkTargets(doc)
             switch configuration.mode {
             case .webhook(let url):
                 return ChatWebhookRequest.post(url.value, body: doc.serialized(), timeout: timeout, tls: configuration.tls)
@@ -78,6 +79,20 @@ enum SlackConnector {
         let error = body["error"]?.stringValue ?? "unknown_error"
         if transientErrors.contains(error) { return .retryable("Slack error: \(error)", retryAfter: response.retryAfter) }
         return .permanent("Slack error: \(error)")
+    }
+
+    /// Link targets (`url`, `image_url`) are not Slack text: the entities the template wrote into
+    /// them (`SlackJSONContent`) are turned back into characters, so a console link keeps its `&`.
+    static func restoreLinkTargets(_ node: JSONBuilder) {
+        if node.isObject {
+            for key in ["url", "image_url"] {
+                guard let s = node.string(key), s.contains("&") else { continue }
+                node[key] = .string(s.replacing("&lt;", with: "<").replacing("&gt;", with: ">").replacing("&amp;", with: "&"))
+            }
+            for key in node.keys { if let value = node[key] { restoreLinkTargets(value) } }
+        } else if node.isArray {
+            for element in node.elements { restoreLinkTargets(element) }
+        }
     }
 
     /// Cuts texts and block lists to Slack's limits, in the message and in its attachments.

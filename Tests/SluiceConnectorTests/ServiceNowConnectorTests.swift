@@ -59,7 +59,7 @@ import Testing
             #expect(F.isPermanent(outcome) && F.message(of: outcome).contains("refused"), "\(hostile): \(outcome)")
         }
         #expect(try Self.calls(receiver) == ["create": 1, "query": 1, "update": 0])
-        #expect(try Self.incidents(receiver).allSatisfy { $0["work_notes"] == nil })
+        #expect(try Self.incidents(receiver).allSatisfy { ($0["work_notes"] as? [String] ?? []).isEmpty })
     }
 
     @Test func opensOneIncidentPerFindingAndAddsWorkNotesOnRepeats() async throws {

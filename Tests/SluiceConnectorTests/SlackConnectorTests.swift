@@ -28,7 +28,9 @@ import Testing
             #expect(dig(doc, "attachments", 0, "color") as? String == "#\(summary.severityLabel.colour)")
             #expect(dig(doc, "attachments", 0, "blocks", 0, "text", "text") as? String == summary.title)
             let blocks = dig(doc, "attachments", 0, "blocks") as? [[String: Any]] ?? []
-            #expect(blocks.contains { dig($0, "elements", 0, "url") as? String == summary.consoleURL }, "console link")
+            // As rendered, the link carries Slack's entities like every value; `makeRequest` restores it.
+            let rendered = summary.consoleURL.replacing("&", with: "&amp;")
+            #expect(blocks.contains { dig($0, "elements", 0, "url") as? String == rendered }, "console link")
             let hasProcess = blocks.contains { (dig($0, "text", "text") as? String)?.hasPrefix("Process: ") == true && dig($0, "text", "type") as? String == "plain_text" }
             #expect(hasProcess == (summary.process != nil), "\(sample.name): process block only for runtime findings")
         }
@@ -54,6 +56,16 @@ import Testing
         #expect((doc["text"] as? String)?.hasSuffix("] " + escaped) == true, "\(doc["text"] ?? "")")
         #expect(dig(doc, "attachments", 0, "blocks", 0, "text", "text") as? String == escaped)
         #expect((dig(doc, "attachments", 0, "blocks", 1, "fields", 0, "text") as? String)?.hasPrefix("*Severity*\n") == true)
+        // What is sent: the button's link is a URL again, the texts keep their entities.
+        let node = try YAMLNode.load(path: "c.yaml", text: Self.webhookYAML("https://hooks.slack.com/services/T0/B0/x"), environment: [:])
+        let reader = MappingReader(try #require(node), what: "c")
+        let configuration = try #require(SlackConnector.configuration(from: reader))
+        let request = try SlackConnector.makeRequest(for: F.delivery(event, for: d), configuration: configuration, timeout: .seconds(1)).get()
+        let sent = try #require(try JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any])
+        let blocks = dig(sent, "attachments", 0, "blocks") as? [[String: Any]] ?? []
+        let summary = try #require(FindingSummary(event: event))
+        #expect(summary.consoleURL.contains("&") && blocks.contains { dig($0, "elements", 0, "url") as? String == summary.consoleURL })
+        #expect(dig(sent, "attachments", 0, "blocks", 0, "text", "text") as? String == escaped)
     }
 
     @Test func webhookDeliversEverySampleWithinTheContract() async throws {
