@@ -40,7 +40,6 @@ enum DiscordConnector {
         static let total = 6000
     }
 
-    static func secrets(_ configuration: Configuration) -> [Secret] { [configuration.url] }
 
     /// The webhook URL, with `wait=true` when configured.
     static func url(_ configuration: Configuration) -> String {
@@ -131,7 +130,7 @@ extension DiscordConnector: JSONPostTarget {
     static let usesSummary = true
 
     static func configuration(from r: MappingReader) -> Configuration? {
-        let url = ChatWebhookRequest.webhookURL(r)
+        let url = r.secretHTTPURL("url", required: true)
         let wait = r.bool("wait") ?? false
         let overrides = ["username", "avatar_url"].compactMap { key in r.string(key).map { (key: key, value: $0) } }
         let tls = r.tlsOptions()

@@ -125,7 +125,7 @@ public final class SplunkHECConnector: BatchingConnector {
             }
         }
         let outcome: DeliveryOutcome
-        if let code, isRetryable(hecCode: code) || [429, 503].contains(response.status) || response.status >= 500 {
+        if let code, isRetryable(hecCode: code) || HTTPOutcome.statusClass(response.status) == .retryable {
             outcome = .retryable(message, retryAfter: response.retryAfter)
         } else if code != nil {
             outcome = .permanent(message)
@@ -144,7 +144,7 @@ extension SplunkHECConnector: ConnectorType {
     public static let supportsBatching = true
 
     public static func configuration(from r: MappingReader) -> Configuration? {
-        let url = r.string("url", required: true)
+        let url = r.httpURL("url", required: true)
         let token = r.secret("token", required: true)
         let index = r.string("index")
         let source = r.string("source") ?? "sluice"
@@ -156,10 +156,6 @@ extension SplunkHECConnector: ConnectorType {
         }
         let tls = r.tlsOptions()
         guard let url, let token else { return nil }
-        guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
-            r.report(r.node("url")!.error("url must start with http:// or https://"))
-            return nil
-        }
         var endpoint = url
         if !url.contains("/services/collector") {
             while endpoint.hasSuffix("/") { endpoint.removeLast() }

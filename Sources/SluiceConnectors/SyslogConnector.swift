@@ -167,9 +167,10 @@ public final class SyslogConnector: Connector {
         return printable.isEmpty ? "-" : String(printable.prefix(max))
     }
 
-    /// PARAM-VALUE escaping (RFC 5424 §6.3.3): `"`, `\` and `]` take a backslash.
+    /// PARAM-VALUE escaping (RFC 5424 §6.3.3): `"`, `\` and `]` take a backslash. CR, LF and NUL,
+    /// which the RFC leaves raw but which end a line for many receivers, become spaces.
     static func escapeParamValue(_ text: String) -> String {
-        escape(text, ["\"": "\\\"", "\\": "\\\\", "]": "\\]"])
+        escape(text, ["\"": "\\\"", "\\": "\\\\", "]": "\\]", "\r": " ", "\n": " ", "\0": " "])
     }
 
     /// An SD-NAME (RFC 5424 §6.3.2): 1–32 printable US-ASCII characters but `=`, space, `]` and `"`.
@@ -206,20 +207,22 @@ public final class SyslogConnector: Connector {
 
     /// Header fields: `\` and `|` escaped with a backslash; line breaks, which CEF headers cannot hold, become spaces.
     static func cefHeader(_ text: String) -> String {
-        escape(text, ["\\": "\\\\", "|": "\\|", "\r": " ", "\n": " ", "\r\n": " "])
+        escape(text, ["\\": "\\\\", "|": "\\|", "\r": " ", "\n": " ", "\0": " "])
     }
 
     /// Extension values: `\` and `=` escaped with a backslash, line breaks as `\n` / `\r`.
     static func cefExtensionValue(_ text: String) -> String {
-        escape(text, ["\\": "\\\\", "=": "\\=", "\n": "\\n", "\r": "\\r", "\r\n": "\\r\\n"])
+        escape(text, ["\\": "\\\\", "=": "\\=", "\n": "\\n", "\r": "\\r", "\0": " "])
     }
 
-    private static func escape(_ text: String, _ replacements: [Character: String]) -> String {
-        var out = ""
-        for ch in text {
-            if let r = replacements[ch] { out += r } else { out.append(ch) }
+    /// Per Unicode scalar, not per Character: `"` followed by a combining mark is one grapheme,
+    /// and a per-grapheme look-up would let the quote through raw.
+    private static func escape(_ text: String, _ replacements: [Unicode.Scalar: String]) -> String {
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            if let r = replacements[scalar] { out.append(contentsOf: r.unicodeScalars) } else { out.append(scalar) }
         }
-        return out
+        return String(out)
     }
 }
 

@@ -102,6 +102,14 @@ public final class MappingReader {
     }
     private var children: [MappingReader] = []
 
+    /// Records a configured value as a secret: it is scrubbed from every outcome, log line and
+    /// dead-letter reason of the object being read (`secret(_:)` records what it reads).
+    public func markSecret(_ value: String) { markedSecrets.append(value) }
+    private var markedSecrets: [String] = []
+
+    /// Every secret value recorded on this reader and its nested readers.
+    public var secretValues: [String] { markedSecrets + children.flatMap(\.secretValues) }
+
     /// Marks keys as known without reading them (read elsewhere).
     public func allow(_ keys: String...) { known.append(contentsOf: keys) }
 
