@@ -44,6 +44,7 @@ struct NDJSONLineSplitter {
 
     private mutating func take(_ bytes: UnsafeRawBufferPointer) {
         if var o = oversized {
+            o.prefix.append(contentsOf: bytes.prefix(Self.keptPrefixBytes - o.prefix.count))
             o.byteCount += bytes.count
             oversized = o
         } else if pending.count + bytes.count > maxLineBytes {
