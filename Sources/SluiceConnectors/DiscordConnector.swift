@@ -51,7 +51,7 @@ enum DiscordConnector {
         ChatWebhookRequest.document(delivery.payload).map { doc in
             for (key, value) in configuration.overrides { doc[key] = .string(value) }
             if doc["allowed_mentions"] == nil { doc["allowed_mentions"] = ["parse": JSONBuilder.array()] }
-            let colour = delivery.summary.map { Int($0.severityLabel.colour, radix: 16)! }
+            let colour = delivery.summary?.severityLabel.colourDecimal
             DiscordConnector.fitToLimits(doc, colour: colour)
             return ChatWebhookRequest.post(url(configuration), body: doc.serialized(), timeout: timeout, tls: configuration.tls)
         }

@@ -107,7 +107,7 @@ public final class ElasticsearchConnector: BatchingConnector {
         }
         return items.map { item in
             guard case .object(let members) = item, let result = members.first?.value,
-                  let status = result["status"]?.doubleValue.map({ Int($0) }) else {
+                  let status = result["status"]?.clampedIntValue else {
                 return .retryable("bulk item without a status")
             }
             if (200..<300).contains(status) { return .delivered }

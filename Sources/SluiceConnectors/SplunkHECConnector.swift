@@ -111,13 +111,13 @@ public final class SplunkHECConnector: BatchingConnector {
             return Array(repeating: WebhookConnector.classify(result), count: count)
         }
         let body = try? JSON.parse(response.bodyText)
-        let code = body?["code"]?.doubleValue.map { Int($0) }
+        let code = body?["code"]?.clampedIntValue
         if (200..<300).contains(response.status), code == nil || code == 0 {
             return Array(repeating: .delivered, count: count)
         }
         let text = body?["text"]?.stringValue
         let message = "Splunk HEC \(response.status)" + (code.map { " code \($0)" } ?? "") + (text.map { ": \($0)" } ?? "")
-        if let n = body?["invalid-event-number"]?.doubleValue.map({ Int($0) }), (0..<count).contains(n) {
+        if let n = body?["invalid-event-number"]?.clampedIntValue, (0..<count).contains(n) {
             return (0..<count).map { i in
                 i < n ? .delivered
                     : i == n ? .permanent(message)

@@ -127,7 +127,7 @@ public final class SyslogConnector: Connector {
         var params: [(String, String)] = []
         if let id = delivery.findingID ?? s?.id { params.append(("finding_id", id)) }
         if let s {
-            params += [("account", s.account), ("region", s.region), ("type", s.type), ("severity", Self.number(s.severity))]
+            params += [("account", s.account), ("region", s.region), ("type", s.type), ("severity", JSON.numberText(s.severity))]
         }
         params.append(("route", delivery.route))
         header += "[\(c.sdID)" + params.map { " \($0.0)=\"\(Self.escapeParamValue($0.1))\"" }.joined() + "]"
@@ -179,17 +179,13 @@ public final class SyslogConnector: Connector {
             && text.unicodeScalars.allSatisfy { (33...126).contains($0.value) && !"= ]\"".unicodeScalars.contains($0) }
     }
 
-    private static func number(_ v: Double) -> String {
-        v.rounded() == v && abs(v) < 1e15 ? String(Int(v)) : String(v)
-    }
-
     // MARK: CEF
 
     /// An ArcSight CEF line (Common Event Format rev. 25):
     /// `CEF:0|Amazon|GuardDuty|2.0|<type>|<title>|<severity 0–10>|<extensions>`.
     static func cef(_ s: FindingSummary) -> String {
         let header = ["Amazon", "GuardDuty", "2.0", s.type, s.title].map(cefHeader)
-        let severity = min(10, max(0, Int(s.severity.rounded())))
+        let severity = min(10, max(0, Int(clamping: s.severity.rounded())))
         var ext: [(String, String)] = [("externalId", s.id), ("cat", s.type), ("msg", s.description), ("cnt", String(s.count))]
         for (key, text) in [("rt", s.updatedAt), ("start", s.firstSeen), ("end", s.lastSeen)] {
             if let t = FindingTimestamp(iso8601: text) { ext.append((key, String(t.epochMilliseconds))) }

@@ -238,10 +238,14 @@ public struct HTTPClientError: Error, Sendable, CustomStringConvertible, Equatab
 enum RetryAfter {
     static func parse(_ text: String, now: Int64) -> Duration? {
         let v = String(text.trimmingSpaces)
-        if let s = Int64(v) { return s >= 0 ? .seconds(s) : nil }
+        // Capped: a target's reply must not be able to overflow the timer arithmetic behind it.
+        if let s = Int64(v) { return s >= 0 ? .seconds(min(s, maxSeconds)) : nil }
         guard let at = httpDate(v) else { return nil }
-        return .seconds(max(0, at - now))
+        return .seconds(min(max(0, at - now), maxSeconds))
     }
+
+    /// A day: far beyond any retry policy's max_backoff, far below anything that could overflow.
+    static let maxSeconds: Int64 = 86_400
 
     static func wallClockSeconds() -> Int64 { Int64(time(nil)) }
 
@@ -253,7 +257,7 @@ enum RetryAfter {
               let month = months.firstIndex(of: String(parts[2])) else { return nil }
         let hms = parts[4].split(separator: ":")
         guard hms.count == 3, let h = Int64(hms[0]), let m = Int64(hms[1]), let s = Int64(hms[2]),
-              (1...31).contains(day), (0...23).contains(h), (0...59).contains(m), (0...60).contains(s) else { return nil }
+              (1...31).contains(day), (1...9999).contains(year), (0...23).contains(h), (0...59).contains(m), (0...60).contains(s) else { return nil }
         return daysFromCivil(year: year, month: Int64(month) + 1, day: day) * 86_400 + h * 3600 + m * 60 + s
     }
 
@@ -279,9 +283,16 @@ extension String {
 }
 
 extension Duration {
-    /// Whole milliseconds (for curl's *_MS options and logs).
-    public var wholeMilliseconds: Int64 {
+    /// Whole milliseconds (for curl's *_MS options and logs), saturating at Int64's bounds.
+    public var wholeMilliseconds: Int64 { whole(unitsPerSecond: 1000) }
+    /// Whole microseconds (for dispatch timers), saturating at Int64's bounds.
+    public var wholeMicroseconds: Int64 { whole(unitsPerSecond: 1_000_000) }
+
+    private func whole(unitsPerSecond: Int64) -> Int64 {
         let (s, atto) = components
-        return s * 1000 + atto / 1_000_000_000_000_000
+        let (units, overflow) = s.multipliedReportingOverflow(by: unitsPerSecond)
+        if overflow { return s < 0 ? .min : .max }
+        let (sum, sumOverflow) = units.addingReportingOverflow(atto / (1_000_000_000_000_000_000 / unitsPerSecond))
+        return sumOverflow ? (s < 0 ? .min : .max) : sum
     }
 }
