@@ -44,13 +44,14 @@ import Testing
         #expect(SplunkHECConnector.classify(.success(twoHundred), count: 1).allSatisfy { if case .permanent = $0 { true } else { false } })
     }
 
-    @Test func elasticsearchBulkStatusOutOfRangeIsRetriedNotATrap() {
+    @Test func elasticsearchBulkStatusOutOfRangeIsPermanentNotATrap() {
         let answer = HTTPResponse(status: 200, body: Array(#"""
             {"errors": true, "items": [{"index": {"status": 1e300}}, {"index": {"status": -1e300}}, {"index": {"status": 201}}]}
             """#.utf8))
         let outcomes = ElasticsearchConnector.classify(.success(answer), count: 3)
         #expect(outcomes.count == 3)
-        if case .retryable(let message, _) = outcomes[0] { #expect(message.hasPrefix("bulk item 9223372036854775807 ")) } else { Issue.record("\(outcomes[0])") }
+        // Not an HTTP status at all: permanent by the one HTTP table (only 408/425/429/5xx retry).
+        if case .permanent(let message) = outcomes[0] { #expect(message.hasPrefix("bulk item 9223372036854775807 ")) } else { Issue.record("\(outcomes[0])") }
         if case .permanent(let message) = outcomes[1] { #expect(message.hasPrefix("bulk item -9223372036854775808 ")) } else { Issue.record("\(outcomes[1])") }
         #expect(outcomes[2] == .delivered)
     }
