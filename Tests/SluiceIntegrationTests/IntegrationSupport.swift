@@ -117,11 +117,16 @@ extension WebhookReceiver {
     }
 }
 
-/// Reads every record of `topic` from the start until `expect` arrived or `timeout` passed.
-func readTopic(_ broker: TansuBroker, topic: String, expect: Int, timeout: Double = 30) throws -> [KafkaRecord] {
-    let consumer = try KafkaConsumer(
+/// A consumer of `topic` from its start, in a group of its own.
+func topicReader(_ broker: TansuBroker, topic: String) throws -> KafkaConsumer {
+    try KafkaConsumer(
         config: broker.clientConfig(TansuBroker.consumerTuning.merging(["group.id": "reader-\(UUID().uuidString)"]) { $1 }),
         topics: [topic], logger: Logger(label: "test"))
+}
+
+/// Reads every record of `topic` from the start until `expect` arrived or `timeout` passed.
+func readTopic(_ broker: TansuBroker, topic: String, expect: Int, timeout: Double = 30) throws -> [KafkaRecord] {
+    let consumer = try topicReader(broker, topic: topic)
     defer { consumer.close() }
     var out: [KafkaRecord] = []
     let deadline = Date().addingTimeInterval(timeout)
@@ -139,9 +144,7 @@ func readTopicToSentinel(_ broker: TansuBroker, topic: String, timeout: Double =
     let producer = try KafkaProducer(config: broker.clientConfig(), logger: Logger(label: "test"))
     try await producer.send(topic: topic, key: sentinel, value: Array("{}".utf8))
     producer.close()
-    let consumer = try KafkaConsumer(
-        config: broker.clientConfig(TansuBroker.consumerTuning.merging(["group.id": "reader-\(UUID().uuidString)"]) { $1 }),
-        topics: [topic], logger: Logger(label: "test"))
+    let consumer = try topicReader(broker, topic: topic)
     defer { consumer.close() }
     var out: [KafkaRecord] = []
     let deadline = Date().addingTimeInterval(timeout)
@@ -158,8 +161,8 @@ extension KafkaRecord {
     func header(_ name: String) -> String? { headers.first { $0.name == name }?.stringValue }
 }
 
-/// Scrapes `/metrics` of a run until `line` (a full sample line, e.g. `name{labels} 3`, or a
-/// name followed by a value of at least `atLeast`) appears; returns the last value seen.
+/// Scrapes `/metrics` of a run until sample `name` (with its labels, e.g.
+/// `sluice_dead_letters_total{reason="shutdown"}`) reaches `atLeast`; returns the last value seen.
 func waitForMetric(port: Int, _ name: String, atLeast: Int, timeout: Double = 60) async throws -> Int {
     let deadline = Date().addingTimeInterval(timeout)
     var last = 0
