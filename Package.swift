@@ -146,7 +146,7 @@ let package = Package(
         .testTarget(name: "SluiceRuntimeTests", dependencies: ["SluiceRuntime", "SluiceConnectors", "SluiceTestSupport"], swiftSettings: strict, linkerSettings: localLib),
         .testTarget(
             name: "SluiceIntegrationTests",
-            dependencies: ["SluiceRuntime", "SluiceTestSupport", "SluiceKafka", "SluiceCore"],
+            dependencies: ["SluiceRuntime", "SluiceTestSupport", "SluiceKafka", "SluiceCore", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict,
             linkerSettings: localLib
         ),

@@ -239,7 +239,11 @@ public final class PlaybookRunner: Sendable {
         var request = base
         request.step = step.name
         request.parameters = ActionParameters(step.parameters.mapValues { $0.render(context, summary: summary) })
+        request.templates = step.parameters
         let params = request.parameters.redacted(type.parameters)
+        // Errors echo what was sent (a 401 body with the token): scrubbed before the audit and the
+        // dead-letter reason see them.
+        let scrubber = SecretScrubber(request.parameters.secretValues(type.parameters))
         var target: ActionTarget?
         var admitted = false
         defer { if admitted { guards.finished(isolation: type.isIsolation) } }
@@ -270,12 +274,17 @@ public final class PlaybookRunner: Sendable {
                 audit.record(r)
                 return StepResult(status: out.changed ? "succeeded" : "unchanged", output: out.output, changed: out.changed)
             } catch {
+                let error = ActionError(scrubber.scrub(error.message), retryable: error.retryable)
                 var r = record(base, step, target: target?.description ?? "-", params: params, .failed, detail: error.message, executor: type.kind)
                 r.durationMs = (ContinuousClock.now - start).wholeMilliseconds
                 r.attempt = attempt
                 audit.record(r)
                 if !error.retryable || attempt == step.retry.attempts {
-                    return StepResult(status: "failed", output: ["error": .string(error.message)], failure: error)
+                    // A step that declares `retry:` owns its attempts: once they are spent, the run
+                    // must not be started again by the delivery lane (`attempts: 1` runs once).
+                    let exhausted = step.retry.declared && error.retryable
+                        ? ActionError("\(error.message) (after \(attempt) attempt\(attempt == 1 ? "" : "s"))", retryable: false) : error
+                    return StepResult(status: "failed", output: ["error": .string(exhausted.message)], failure: exhausted)
                 }
                 try? await Task.sleep(for: step.retry.delay(after: attempt))
             }

@@ -59,7 +59,10 @@ public final class ServiceNowConnector: TicketingConnector {
     // MARK: Finding, updating and opening incidents
 
     func findOpenTicket(findingID: String) async -> TicketLookup {
-        switch await send(lookupRequest(findingID: findingID), doing: "look up incident") {
+        guard let lookup = lookupRequest(findingID: findingID) else {
+            return .failed(.permanent("finding id holds '^' or a line break, which a ServiceNow encoded query cannot carry as a value: refused"))
+        }
+        switch await send(lookup, doing: "look up incident") {
         case .ok(let response): return Self.firstSysID(in: response).map { .found($0) } ?? .none
         case .failed(let outcome, _): return .failed(outcome)
         }
@@ -107,8 +110,11 @@ public final class ServiceNowConnector: TicketingConnector {
         return request("POST", "?sysparm_fields=sys_id,number", body: record)
     }
 
-    /// The finding's active incident, if any.
-    func lookupRequest(findingID: String) -> HTTPRequest {
+    /// The finding's active incident, if any; nil when the id cannot be a query value. An encoded
+    /// query has no escape for `^` (its AND; `^OR`, `^NQ` add conditions), and the platform decodes
+    /// percent-encoding before parsing it: an id with `^` would change which incidents match.
+    func lookupRequest(findingID: String) -> HTTPRequest? {
+        guard !findingID.unicodeScalars.contains(where: { $0 == "^" || $0.value < 0x20 }) else { return nil }
         let query = "correlation_id=\(findingID)^active=true"
         return request("GET", "?sysparm_query=\(Self.percentEncoded(query))&sysparm_limit=1&sysparm_fields=sys_id,number", body: nil)
     }
@@ -159,7 +165,7 @@ extension ServiceNowConnector: ConnectorType {
     public static let defaultTemplate: String? = TicketText.findingDescription
 
     public static func configuration(from r: MappingReader) -> Configuration? {
-        let url = r.string("url", required: true)
+        let url = r.baseHTTPURL("url", required: true)
         let table = r.string("table") ?? "incident"
         if !table.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) { r.report(r.node["table"]!.error("table must be a table name such as incident")) }
         let username = r.string("username")
@@ -184,8 +190,8 @@ extension ServiceNowConnector: ConnectorType {
         default:
             r.report(r.node.error("servicenow needs 'username' and 'password' (Basic auth), or 'token' (OAuth), not both"))
         }
-        guard let url, let authorization, let baseURL = TicketText.baseURL(url, r) else { return nil }
-        return Configuration(baseURL: baseURL, table: table, authorization: authorization, fields: fields, tls: tls)
+        guard let url, let authorization else { return nil }
+        return Configuration(baseURL: url, table: table, authorization: authorization, fields: fields, tls: tls)
     }
 
     public static func make(name: String, configuration: Configuration, context: ConnectorContext) throws -> any Connector {

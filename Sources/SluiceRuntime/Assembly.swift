@@ -49,7 +49,7 @@ public struct LoadedConfiguration: Sendable {
                     continue
                 }
                 do {
-                    row.append(.template(try PayloadTemplate(source, format: connector.payloadFormat == .json ? .json : .text)))
+                    row.append(.template(try PayloadTemplate(source, format: connector.templateFormat)))
                 } catch {
                     at.message = "route '\(route.name)', target '\(target.connector)': \(error.message)"
                     problems.append(at)

@@ -177,5 +177,4 @@ extension DeliveryOutcome {
 extension Duration {
     /// Seconds as a Double, for rate arithmetic.
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-    var wholeMicroseconds: Int64 { components.seconds * 1_000_000 + components.attoseconds / 1_000_000_000_000 }
 }

@@ -118,29 +118,38 @@ public final class Pipeline: Sendable {
 
     // MARK: NDJSON source (offline runs, backfills, tests)
 
-    /// Processes one finding per line until end of input or `stopping`, then drains.
+    /// Processes one finding per line until end of input or `stopping`, then drains. A line over
+    /// `maxMessageBytes` is dead-lettered `too_large` with its first bytes, never held whole.
     public func run(lines input: FileHandle) {
         let planner = Planner(plan: plan, maxMessageBytes: options.maxMessageBytes, maxDepth: options.maxDepth)
         var lineNumber: Int64 = 0
-        var buffer: [UInt8] = []
-        func emit(_ line: ArraySlice<UInt8>) {
+        var splitter = NDJSONLineSplitter(maxLineBytes: options.maxMessageBytes)
+        func emit(_ piece: NDJSONLineSplitter.Piece) {
             lineNumber += 1
-            if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return }
-            while inFlight.load(ordering: .relaxed) >= options.maxInFlight, !stopping.isStopped { usleep(1000) }
-            process(SourceRecord(topic: nil, offset: lineNumber, value: Array(line)), planner: planner)
-        }
-        while !stopping.isStopped {
-            let chunk = input.availableData
-            if chunk.isEmpty { break }
-            buffer.append(contentsOf: chunk)
-            var start = 0
-            while let nl = buffer[start...].firstIndex(of: 0x0A) {
-                emit(buffer[start..<nl])
-                start = nl + 1
+            switch piece {
+            case .line(let line):
+                if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return }
+                while inFlight.load(ordering: .relaxed) >= options.maxInFlight, !stopping.isStopped { usleep(1000) }
+                process(SourceRecord(topic: nil, offset: lineNumber, value: line), planner: planner)
+            case .oversized(let prefix, let byteCount):
+                while inFlight.load(ordering: .relaxed) >= options.maxInFlight, !stopping.isStopped { usleep(1000) }
+                stats.consumed()
+                deadLetter(SourceRecord(topic: nil, offset: lineNumber, value: prefix), ticket: nil, reason: .tooLarge,
+                           detail: "line of \(byteCount) bytes is over max_message_bytes (\(options.maxMessageBytes)); the dead letter holds its first \(prefix.count) bytes")
             }
-            buffer.removeFirst(start)
         }
-        if !buffer.isEmpty, !stopping.isStopped { emit(buffer[...]) }
+        // Plain reads of at most 64 KiB: whatever is there, without waiting for more (stdin may be a
+        // live stream), and never the whole file at once.
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        let fd = input.fileDescriptor
+        while !stopping.isStopped {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { logger.error("reading the input failed: \(String(cString: strerror(errno)))") }
+            if n <= 0 { break }
+            chunk.withUnsafeBytes { splitter.feed(UnsafeRawBufferPointer(rebasing: $0[..<n]), emit) }
+        }
+        if !stopping.isStopped { splitter.finish(emit) }
         drain {}
     }
 
@@ -155,16 +164,21 @@ public final class Pipeline: Sendable {
             stats.unmatched()
             settle(ticket)
         case .rejected(let reason, let detail):
-            let message = begin(record, ticket: ticket, work: 1)
-            deadLetters.write(DeadLetter(source: record, reason: reason, route: nil, connector: nil, attempts: 0, lastError: detail)) {
-                message.finishOne()
-            }
+            deadLetter(record, ticket: ticket, reason: reason, detail: detail)
         case .deliveries(let list):
             let message = begin(record, ticket: ticket, work: list.count)
             let now = ContinuousClock.now
             for (route, target, delivery) in list {
                 target.lane.submit(DeliveryJob(message: message, route: route, delivered: target.delivered, delivery: delivery, firstAttempt: now))
             }
+        }
+    }
+
+    /// A record that goes to the dead-letter topic whole, with why; settled once it is written.
+    private func deadLetter(_ record: SourceRecord, ticket: OffsetTracker.Ticket?, reason: DeadLetterReason, detail: String) {
+        let message = begin(record, ticket: ticket, work: 1)
+        deadLetters.write(DeadLetter(source: record, reason: reason, route: nil, connector: nil, attempts: 0, lastError: detail)) {
+            message.finishOne()
         }
     }
 

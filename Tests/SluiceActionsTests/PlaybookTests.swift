@@ -140,9 +140,10 @@ import Testing
             """, audit: audit)
         let payload = try ActionFixtures.findingBytes()
         let stop = await r.run(route: "stop", payload: payload)
-        #expect(stop == .failed(step: "b", error: .retryable("told to fail, retryably"), changed: true))
-        // The first step changed something: the lane must not run the playbook again.
-        #expect(PlaybookConnector.classify(stop) == .permanent("playbook step 'b': told to fail, retryably"))
+        // Step b declares its retry: once its attempts are spent the failure is final, and the
+        // first step changed something anyway: the lane must not run the playbook again.
+        #expect(stop == .failed(step: "b", error: .permanent("told to fail, retryably (after 2 attempts)"), changed: true))
+        #expect(PlaybookConnector.classify(stop) == .permanent("playbook step 'b': told to fail, retryably (after 2 attempts)"))
         #expect(audit.records.filter { $0.route == "stop" }.map(\.step) == ["a", "b", "b"])
         #expect(await r.run(route: "continue", payload: payload) == .completed)
         #expect(audit.records.last?.target == "test b-failed")

@@ -43,7 +43,7 @@ import Testing
         let receiver = try WebhookReceiver(vendor: "standard_webhooks", options: ["secret": Self.secret])
         defer { receiver.stop() }
         let definition = try F.definition(Self.yaml(receiver.port), environment: ["HOOK_SECRET": Self.secret])
-        let hook = try #require(try F.make(definition) as? WebhookConnector)
+        let hook = try #require(SecretScrubbingConnector.unwrap(try F.make(definition)) as? WebhookConnector)
         let delivery = F.delivery(try F.findings()[0], for: definition)
 
         var tampered = hook.makeRequest(for: delivery)
@@ -65,7 +65,7 @@ import Testing
 
     @Test func retriesKeepTheMessageIDAndNewMessagesGetANewOne() throws {
         let definition = try F.definition(Self.yaml(1), environment: ["HOOK_SECRET": Self.secret])
-        let hook = try #require(try F.make(definition) as? WebhookConnector)
+        let hook = try #require(SecretScrubbingConnector.unwrap(try F.make(definition)) as? WebhookConnector)
         let f = try F.findings()[0]
         func id(_ d: Delivery) -> String? { hook.makeRequest(for: d).headers.first { $0.name == "webhook-id" }?.value }
         let first = id(F.delivery(f, for: definition, attempt: 1))

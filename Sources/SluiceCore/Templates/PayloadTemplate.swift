@@ -4,7 +4,16 @@ import Mustache
 /// payload's format: JSON string escaping for JSON targets (so a finding title with quotes
 /// cannot break the document), none for text.
 public struct PayloadTemplate: Sendable {
-    public enum Format: Sendable { case json, text }
+    public enum Format: Sendable {
+        case json, text
+        /// A URL: every value is percent-encoded (`URLComponentContent`), so it stays inside the
+        /// path segment or query value it was written in.
+        case url
+        /// JSON for Slack: values have `&`, `<` and `>` written as entities, as Slack's message
+        /// formatting requires (`<!here>`, `<https://…|link>` in finding text stay text), then
+        /// JSON string escaping.
+        case slackJSON
+    }
 
     public let source: String
     public let format: Format
@@ -20,7 +29,12 @@ public struct PayloadTemplate: Sendable {
         }
         self.source = source
         self.format = format
-        let pragma = format == .json ? "{{% CONTENT_TYPE: JSON }}" : "{{% CONTENT_TYPE: TEXT }}"
+        let pragma = switch format {
+        case .json: "{{% CONTENT_TYPE: JSON }}"
+        case .text: "{{% CONTENT_TYPE: TEXT }}"
+        case .url: "{{% CONTENT_TYPE: URL }}"
+        case .slackJSON: "{{% CONTENT_TYPE: SLACK_JSON }}"
+        }
         do {
             template = try MustacheTemplate(string: pragma + source)
         } catch {
@@ -86,6 +100,8 @@ public struct PayloadTemplate: Sendable {
 
     private static let registerContentTypes: Void = {
         MustacheContentTypes.register(JSONStringContent(), named: "JSON")
+        MustacheContentTypes.register(URLComponentContent(), named: "URL")
+        MustacheContentTypes.register(SlackJSONContent(), named: "SLACK_JSON")
     }()
 }
 
@@ -95,6 +111,47 @@ struct JSONStringContent: MustacheContentType {
         var out = ""
         JSON.writeString(text, to: &out)
         return String(out.dropFirst().dropLast())
+    }
+}
+
+/// Slack's three control characters as entities ("Formatting text for app surfaces": escape
+/// `&`, `<`, `>`), then JSON string escaping.
+struct SlackJSONContent: MustacheContentType {
+    func escapeText(_ text: String) -> String {
+        var entities = ""
+        entities.reserveCapacity(text.utf8.count)
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "&": entities += "&amp;"
+            case "<": entities += "&lt;"
+            case ">": entities += "&gt;"
+            default: entities.unicodeScalars.append(scalar)
+            }
+        }
+        return JSONStringContent().escapeText(entities)
+    }
+}
+
+/// Percent-encodes a value for any URL component: every byte but RFC 3986's unreserved
+/// characters (`A-Z a-z 0-9 - . _ ~`), so a value can never add a `/`, `?`, `#`, `&`, `=`, `@`
+/// or `:` of its own.
+public struct URLComponentContent: MustacheContentType {
+    public init() {}
+
+    public func escapeText(_ text: String) -> String {
+        let hex = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count)
+        for b in text.utf8 {
+            switch b {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.append(b)
+            default:
+                out += [UInt8(ascii: "%"), hex[Int(b >> 4)], hex[Int(b & 0x0F)]]
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }
 

@@ -1,0 +1,155 @@
+import Foundation
+import SluiceTestSupport
+import Testing
+import Yams
+
+/// `deploy/`: what can be checked on a machine with no container engine — the Kubernetes
+/// manifests against the API schemas, the Prometheus rules with their unit tests, the systemd
+/// unit's syntax and sandbox, the configuration the manifests ship, and that every metric the
+/// dashboard and the alerts query is one a running Sluice serves.
+@Suite struct DeploymentTests {
+    static let deploy = PackagePaths.root.appendingPathComponent("deploy")
+
+    /// Runs a command to its end; returns exit status and combined output.
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+                    in directory: URL? = nil) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = arguments
+        p.currentDirectoryURL = directory
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    static func files(_ folder: String, ext: String) throws -> [String] {
+        let dir = deploy.appendingPathComponent(folder)
+        return try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(ext) }.sorted()
+            .map { dir.appendingPathComponent($0).path }
+    }
+
+    @Test func kubernetesManifestsMatchTheAPISchemas() throws {
+        let manifests = try Self.files("kubernetes", ext: ".yaml")
+        #expect(manifests.count == 5)
+        let validator = PackagePaths.root.appendingPathComponent(".tools/venv/bin/kubernetes-validate").path
+        let (status, output) = try Self.run(validator, ["--strict", "-k", "1.30.0"] + manifests)
+        #expect(status == 0, "\(output)")
+        #expect(output.components(separatedBy: " passed for resource ").count - 1 == manifests.count, "\(output)")
+    }
+
+    @Test func kubernetesDeploymentIsHardenedAndProbed() throws {
+        let text = try String(contentsOfFile: Self.deploy.appendingPathComponent("kubernetes/deployment.yaml").path, encoding: .utf8)
+        let doc = try #require(try Yams.load(yaml: text) as? [String: Any])
+        let spec = try #require((doc["spec"] as? [String: Any])?["template"] as? [String: Any])
+        let pod = try #require(spec["spec"] as? [String: Any])
+        let container = try #require((pod["containers"] as? [[String: Any]])?.first)
+        let security = try #require(container["securityContext"] as? [String: Any])
+        #expect(security["allowPrivilegeEscalation"] as? Bool == false)
+        #expect(security["readOnlyRootFilesystem"] as? Bool == true)
+        #expect((security["capabilities"] as? [String: Any])?["drop"] as? [String] == ["ALL"])
+        #expect((pod["securityContext"] as? [String: Any])?["runAsNonRoot"] as? Bool == true)
+        for probe in ["livenessProbe", "readinessProbe"] {
+            let get = (container[probe] as? [String: Any])?["httpGet"] as? [String: Any]
+            #expect(get?["path"] as? String == "/healthz", "\(probe)")
+        }
+        // Longer than the default drain timeout (30 s), so SIGTERM can drain and commit.
+        #expect((pod["terminationGracePeriodSeconds"] as? Int ?? 0) > 30)
+    }
+
+    /// The routes, connector and run configuration the ConfigMap ships pass `sluice validate`.
+    @Test func configMapContentValidates() throws {
+        let text = try String(contentsOfFile: Self.deploy.appendingPathComponent("kubernetes/configmap.yaml").path, encoding: .utf8)
+        let doc = try #require(try Yams.load(yaml: text) as? [String: Any])
+        let data = try #require(doc["data"] as? [String: String])
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-deploy-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for sub in ["routes", "connectors"] {
+            try FileManager.default.createDirectory(at: dir.appendingPathComponent(sub), withIntermediateDirectories: true)
+        }
+        try #require(data["routes.yaml"]).write(to: dir.appendingPathComponent("routes/routes.yaml"), atomically: true, encoding: .utf8)
+        try #require(data["soc-slack.yaml"]).write(to: dir.appendingPathComponent("connectors/soc-slack.yaml"), atomically: true, encoding: .utf8)
+        #expect(data["sluice.yaml"]?.contains("dead_letter_topic:") == true)
+        let (status, output) = try Self.run(SluiceProcess.binary.path,
+            ["validate", "--routes", dir.appendingPathComponent("routes").path, "--connectors", dir.appendingPathComponent("connectors").path],
+            environment: ["SLACK_WEBHOOK_URL": "https://hooks.example.invalid/services/x"])
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("1 routes"), "\(output)")
+    }
+
+    @Test func prometheusRulesPassTheirUnitTests() throws {
+        let dir = Self.deploy.appendingPathComponent("prometheus")
+        let check = try Self.run("/usr/bin/promtool", ["check", "rules", "alerts.yaml"], in: dir)
+        #expect(check.status == 0, "\(check.output)")
+        #expect(check.output.contains("SUCCESS: 6 rules found"), "\(check.output)")
+        let test = try Self.run("/usr/bin/promtool", ["test", "rules", "alerts_test.yaml"], in: dir)
+        #expect(test.status == 0, "\(test.output)")
+    }
+
+    @Test func systemdUnitVerifiesAndIsSandboxed() throws {
+        // verify needs ExecStart's binary to exist: point it at the one under test.
+        let unit = try String(contentsOfFile: Self.deploy.appendingPathComponent("systemd/sluice.service").path, encoding: .utf8)
+            .replacingOccurrences(of: "/usr/local/bin/sluice", with: SluiceProcess.binary.path)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-unit-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("sluice.service").path
+        try unit.write(toFile: path, atomically: true, encoding: .utf8)
+        let verify = try Self.run("/usr/bin/systemd-analyze", ["verify", path])
+        #expect(verify.status == 0, "\(verify.output)")
+        // systemd's own exposure score, 0 (locked down) to 10 (--threshold is in tenths): at most 2.0.
+        let security = try Self.run("/usr/bin/systemd-analyze", ["security", "--offline=true", "--threshold=20", path])
+        #expect(security.status == 0, "\(security.output.suffix(400))")
+    }
+
+    /// Every `sluice_*` metric the dashboard and the alert rules query is a family that a live
+    /// run serves on /metrics (a renamed metric would otherwise leave a blank panel).
+    @Test func dashboardAndAlertsQueryMetricsThatExist() async throws {
+        let queried = try Self.queriedMetricNames()
+        #expect(queried.count >= 7, "\(queried)")
+
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        let config = try TestConfig.webhook(receiver.url)
+        defer { config.remove() }
+        let port = freeLoopbackPort()
+        let stdin = Pipe()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ChildProcess.unblockingSignals + [SluiceProcess.binary.path, "run", "--input", "-", "--routes", config.routes,
+                       "--connectors", config.connectors, "--metrics-listen", "127.0.0.1:\(port)", "--log-level", "error"]
+        p.standardInput = stdin
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        // One delivery, so the labelled families (deliveries, delivery time) have samples.
+        let finding = try #require(try Findings.unique(1).first)
+        stdin.fileHandleForWriting.write(Data(finding.bytes + [0x0A]))
+        try await receiver.waitForCount(1, timeout: 30)
+        #expect(LoopbackPort.waitUntilAccepting(port, timeout: 10))
+        let metrics = LoopbackPort.get(port, "/metrics") ?? ""
+        let served = Set(metrics.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.compactMap { $0.split(separator: " ").dropFirst(2).first.map(String.init) })
+        for name in queried {
+            let family = ["_bucket", "_sum", "_count"].reduce(name) { n, suffix in
+                n.hasSuffix(suffix) && served.contains(String(n.dropLast(suffix.count))) ? String(n.dropLast(suffix.count)) : n
+            }
+            #expect(served.contains(family), "\(name) is queried by deploy/ but not served; served: \(served.sorted())")
+        }
+        stdin.fileHandleForWriting.closeFile()
+        ChildProcess.stop(p, grace: 30)
+    }
+
+    /// `sluice_…` identifiers in the Grafana dashboard and the alert rules.
+    static func queriedMetricNames() throws -> Set<String> {
+        var text = try String(contentsOfFile: deploy.appendingPathComponent("grafana/sluice.json").path, encoding: .utf8)
+        text += try String(contentsOfFile: deploy.appendingPathComponent("prometheus/alerts.yaml").path, encoding: .utf8)
+        let regex = try NSRegularExpression(pattern: "sluice_[a-z_]+")
+        let range = NSRange(text.startIndex..., in: text)
+        return Set(regex.matches(in: text, range: range).compactMap { Range($0.range, in: text).map { String(text[$0]) } })
+    }
+}
