@@ -87,6 +87,8 @@ let package = Package(
                 "SluiceCore", "SluiceKafka", "SluiceHTTP", "SluiceConnectors", "SluiceActions",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections"),
             ],
             swiftSettings: strict
         ),
@@ -141,6 +143,7 @@ let package = Package(
             swiftSettings: strict,
             linkerSettings: localLib
         ),
+        .testTarget(name: "SluiceRuntimeTests", dependencies: ["SluiceRuntime", "SluiceConnectors", "SluiceTestSupport"], swiftSettings: strict, linkerSettings: localLib),
         .testTarget(
             name: "SluiceIntegrationTests",
             dependencies: ["SluiceRuntime", "SluiceTestSupport", "SluiceKafka", "SluiceCore", .product(name: "Yams", package: "Yams")],

@@ -67,39 +67,28 @@ public final class Pipeline: Sendable {
         }
         var fatal: KafkaError?
         var lastWarning = ContinuousClock.now - .seconds(60)
-        var lastCommitMs = coarseMilliseconds()
-        var heldSince: ContinuousClock.Instant?
-        // Commit as soon as a quarter of the cap became committable (or every 200 ms), so the
-        // uncommitted window — what a crash would redeliver — stays within the cap.
-        let commitEvery = max(1, options.maxInFlight / 4)
+        var flow = SourceFlowControl(options: options, nowMs: coarseMilliseconds())
         while !stopping.isStopped {
             let (uncommitted, sinceCommit) = tracker.withLock { ($0.uncommittedCount, $0.committableSinceMark) }
-            if sinceCommit >= commitEvery || (sinceCommit > 0 && coarseMilliseconds() - lastCommitMs >= 200) {
+            if flow.shouldCommit(committableSinceCommit: sinceCommit, nowMs: coarseMilliseconds()) {
                 tracker.withLock { $0.markCommitted() }
                 // Offsets are stored only here, just before the commit that sends them: storing
                 // on every settle would cost a librdkafka call per record.
                 flushStores(consumer)
                 consumer.commitAsync()
-                lastCommitMs = coarseMilliseconds()
             }
-            let n = max(uncommitted, inFlight.load(ordering: .relaxed))
-            // At the cap, first just stop taking records (librdkafka keeps its bounded prefetch);
-            // pause the partitions only when the cap holds for a while (a slow or dead target).
-            // Pausing at once on every brief peak would throw the prefetch away each time and
-            // refetch it, which costs more than the deliveries themselves at high rates.
-            if n >= options.maxInFlight {
-                if heldSince == nil { heldSince = .now }
-                if !consumer.isPaused, ContinuousClock.now - heldSince! >= options.pauseAfter {
-                    consumer.pause()
-                    logger.debug("in-flight cap held: paused fetching", metadata: ["sluice.in_flight": "\(n)"])
-                }
-                if !consumer.isPaused {
-                    usleep(500)
-                    continue
-                }
-            } else if n <= options.resumeBelow || !consumer.isPaused {
-                heldSince = nil
-                if consumer.isPaused { consumer.resume() }
+            let load = max(uncommitted, inFlight.load(ordering: .relaxed))
+            switch flow.step(load: load, paused: consumer.isPaused, nowMs: coarseMilliseconds()) {
+            case .poll:
+                break
+            case .hold:
+                usleep(500)
+                continue
+            case .pause:
+                consumer.pause()
+                logger.debug("in-flight cap held: paused fetching", metadata: ["sluice.in_flight": "\(load)"])
+            case .resume:
+                consumer.resume()
             }
             switch consumer.poll(timeoutMs: consumer.isPaused ? 10 : 100) {
             case .record(let record):

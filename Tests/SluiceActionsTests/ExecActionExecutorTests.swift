@@ -54,11 +54,16 @@ import Testing
         // Well under the script's 60 s: the timeout ended it (a generous bound: CI machines are shared).
         #expect(ContinuousClock.now - start < .seconds(45))
         let grandchild = try #require(Int32(String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
-        try await Task.sleep(for: .milliseconds(200))
         // Gone, or a zombie waiting for a reaper (the container's PID 1 may not reap): not running.
-        let stat = (try? String(contentsOfFile: "/proc/\(grandchild)/stat", encoding: .utf8)) ?? ""
-        let state = stat.split(separator: ")").last?.split(separator: " ").first.map(String.init) ?? "gone"
-        #expect(state == "gone" || state == "Z", "the script's background child survived the timeout (state \(state))")
+        // The kill is delivered by then but its effect is asynchronous: wait for it, up to a bound
+        // only a surviving child reaches.
+        func state() -> String {
+            let stat = (try? String(contentsOfFile: "/proc/\(grandchild)/stat", encoding: .utf8)) ?? ""
+            return stat.split(separator: ")").last?.split(separator: " ").first.map(String.init) ?? "gone"
+        }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !["gone", "Z"].contains(state()), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(state() == "gone" || state() == "Z", "the script's background child survived the timeout (state \(state()))")
     }
 
     @Test func exitCodesAreClassified() async throws {

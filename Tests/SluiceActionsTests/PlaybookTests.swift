@@ -223,13 +223,17 @@ import Testing
         let playbooks = try ActionFixtures.playbooks("""
             name: slow
             match: {source: [aws.guardduty]}
-            playbook: [{name: isolate, action: test.record, params: {id: "{{detail.id}}", delay_ms: "400"}}]
+            playbook: [{name: isolate, action: test.record, params: {id: "{{detail.id}}", delay_ms: "2000"}}]
             """, registry: RecordingExecutor.registry)
         let r = PlaybookRunner(playbooks: playbooks, context: context, audit: ActionAudit(sinks: [audit], logger: .init(label: "t")),
                                executors: [RecordingExecutor(context: context)])
         let firstPayload = try ActionFixtures.findingBytes("01-ec2-cryptominer.json")
         async let first = r.run(route: "slow", payload: firstPayload)
-        try await Task.sleep(for: .milliseconds(100))
+        // The first isolation holds the slot once its action started (the executor records that).
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !RecordingExecutor.calls.withLock({ $0.contains { $0.hasPrefix("slow:") } }), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
         let second = await r.run(route: "slow", payload: try ActionFixtures.findingBytes("02-ec2-reverse-shell.json"))
         #expect(await first == .completed)
         guard case .refused(_, let reason) = second else { Issue.record("not refused: \(second)"); return }

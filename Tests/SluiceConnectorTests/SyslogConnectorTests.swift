@@ -231,8 +231,13 @@ final class Rsyslog {
             let anonymous = try SIEMFixtures.connector(Self.yaml(protocol: "tls", port: rsyslog.mtlsPort, extra: "tls: {ca_file: \(pki.caCert)}"), http: http)
             defer { anonymous.shutdown() }
             _ = await SIEMFixtures.attempt(anonymous, d)
-            try await Task.sleep(for: .milliseconds(500))
-            #expect(rsyslog.messages().count == 3)
+            // A marker through the same listener, sent after: once it is written, anything the
+            // anonymous client got through would have been written before it.
+            let marker = try SIEMFixtures.delivery(SIEMFixtures.findings[1])
+            #expect(await SIEMFixtures.attempt(mtls, marker) == .delivered)
+            let after = try await rsyslog.waitForMessages(4)
+            #expect(after.count == 4)
+            #expect(byFindingID(after)[marker.findingID!] != nil)
         }
     }
 

@@ -192,6 +192,13 @@ import SluiceTestSupport
         #expect(status == 204)
     }
 
+    /// Waits until the receiver has taken `n` requests (counted on arrival, before any delay).
+    static func waitForRequests(_ receiver: WebhookReceiver, atLeast n: Int) async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while try receiver.totalRequests() < n, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(try receiver.totalRequests() >= n)
+    }
+
     @Test func cancellingTheTaskAbortsTheTransfer() async throws {
         let receiver = try WebhookReceiver(delayMs: 5000)
         defer { receiver.stop() }
@@ -200,7 +207,8 @@ import SluiceTestSupport
         let task = Task { () throws(HTTPClientError) -> HTTPResponse in
             try await client.execute(HTTPRequest(url: receiver.url + "/slow", body: [1], timeout: .seconds(30)))
         }
-        try await Task.sleep(for: .milliseconds(300))
+        // Cancel once the request is at the server (its counter says so), not after a guess.
+        try await Self.waitForRequests(receiver, atLeast: 1)
         task.cancel()
         let result = await task.result
         #expect(throws: HTTPClientError(.cancelled, "request cancelled")) { try result.get() }
@@ -251,7 +259,7 @@ import SluiceTestSupport
                 done.continuation.yield()
             }
         }
-        try await Task.sleep(for: .milliseconds(300))  // let them start
+        try await Self.waitForRequests(receiver, atLeast: 5)  // all five are under way
         client.shutdown()
         client.shutdown()  // idempotent
         var finished = 0

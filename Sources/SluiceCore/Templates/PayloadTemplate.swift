@@ -22,6 +22,11 @@ public struct PayloadTemplate: Sendable {
     /// Compiles `source`; throws a message saying what is wrong (for `sluice validate`).
     public init(_ source: String, format: Format) throws(TemplateError) {
         PayloadTemplate.registerContentTypes
+        if format == .json, let tag = PayloadTemplate.unescapedTag(in: source) {
+            // {{{…}}} and {{&…}} skip escaping, and a new delimiter could hide them: either lets a
+            // finding's text close the JSON string it sits in and write the payload's structure.
+            throw TemplateError(message: "'\(tag)' would insert finding text unescaped into JSON; use {{name}} (values are JSON-escaped)")
+        }
         self.source = source
         self.format = format
         let pragma = switch format {
@@ -35,6 +40,18 @@ public struct PayloadTemplate: Sendable {
         } catch {
             throw TemplateError(message: "invalid template: \(error)")
         }
+    }
+
+    /// The first tag that would bypass escaping or change the delimiters (`{{{`, `{{&`, `{{=`,
+    /// spaces allowed after `{{`), if any.
+    static func unescapedTag(in source: String) -> String? {
+        var rest = Substring(source)
+        while let open = rest.range(of: "{{") {
+            let after = rest[open.upperBound...].drop { $0 == " " || $0 == "\t" }
+            if let c = after.first, c == "{" || c == "&" || c == "=" { return "{{" + String(c) }
+            rest = rest[open.upperBound...]
+        }
+        return nil
     }
 
     /// Renders with `event` as the context: `{{detail.title}}`, `{{#detail.resource.instanceDetails}}…`.
