@@ -16,7 +16,7 @@ import Glibc
 /// The child gets only the environment variables named in `environment` (plus
 /// `SLUICE_FINDING_ID`, `SLUICE_ROUTE`, `SLUICE_RUN_ID`, `SLUICE_STEP`), runs in its own process
 /// group, and when `timeout` passes every process it started is killed — its group, and
-/// descendants that left it (`setsid`), found by parentage and by a run token in their
+/// descendants that left it (`setsid`), found by a run token (`SLUICE_EXEC_RUN`) in their
 /// environment — with SIGTERM, then SIGKILL after 2 s. stdout and stderr are captured (64 KiB
 /// each); a JSON stdout becomes `steps.<name>.output.json`.
 ///
@@ -69,12 +69,13 @@ public struct ExecActionExecutor: ActionExecutor {
     }
 
     /// Refuses an argument whose leading `-` a rendered value supplied, before a literal `--`.
-    /// `written` is the argv as written (templates); without it every argument is checked.
+    /// `written` is the argv as written (templates); without it every argument counts as rendered.
     static func checkOptions(_ argv: [String], written: [PayloadTemplate]?) throws(ActionError) {
         for (i, arg) in argv.enumerated().dropFirst() {
-            if let written, i < written.count, written[i].source == "--" { return }
+            let source = written.flatMap { i < $0.count ? $0[i].source : nil }
+            if (source ?? arg) == "--" { return }
             guard arg.hasPrefix("-") else { continue }
-            if let written, i < written.count, written[i].source.hasPrefix("-") { continue }  // the operator's own option
+            if source?.hasPrefix("-") == true { continue }  // the operator's own option
             throw .permanent("argument \(i) of command starts with '-' from a rendered value: refused as an option (put it after a '--' argument)")
         }
     }

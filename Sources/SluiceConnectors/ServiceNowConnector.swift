@@ -93,7 +93,7 @@ public final class ServiceNowConnector: TicketingConnector {
 
     /// POST /api/now/table/incident: only sys_id and number come back.
     func createRequest(for delivery: Delivery, findingID: String?) -> HTTPRequest {
-        let text = String(decoding: delivery.payload, as: UTF8.self)
+        let text = Self.withoutCodeTags(String(decoding: delivery.payload, as: UTF8.self))
         let record = JSONBuilder.object()
         for (name, value) in configuration.fields { record[name] = JSONBuilder(value) }
         record["short_description"] = .string(Self.shortDescription(summary: delivery.summary, text: text))
@@ -120,7 +120,15 @@ public final class ServiceNowConnector: TicketingConnector {
     }
 
     func updateRequest(sysID: String, workNotes: String) -> HTTPRequest {
-        request("PATCH", "/\(Self.percentEncoded(sysID))?sysparm_fields=sys_id,number", body: ["work_notes": .string(workNotes)])
+        request("PATCH", "/\(Self.percentEncoded(sysID))?sysparm_fields=sys_id,number", body: ["work_notes": .string(Self.withoutCodeTags(workNotes))])
+    }
+
+    /// ServiceNow renders `[code]…[/code]` in journal and text fields as HTML (where the instance
+    /// allows code tags): finding text must not open one. `[code]` in any case becomes `[ code]`.
+    static func withoutCodeTags(_ text: String) -> String {
+        guard text.range(of: "[code]", options: .caseInsensitive) != nil || text.range(of: "[/code]", options: .caseInsensitive) != nil else { return text }
+        return text.replacingOccurrences(of: "[code]", with: "[ code]", options: .caseInsensitive)
+            .replacingOccurrences(of: "[/code]", with: "[ /code]", options: .caseInsensitive)
     }
 
     /// Critical 1/1, High 1/2, Medium 2/2, Low 3/3: (urgency, impact), 1 the highest.

@@ -11,6 +11,11 @@ import Testing
     static let token = "sluice-t0ken"
 
     static func kubeconfig(server: String, token: String) throws -> String {
+        try kubeconfig(cluster: "{server: \"\(server)\"}", user: "{token: \(token)}")
+    }
+
+    /// A kubeconfig file with one context, its cluster and user given as YAML flow mappings.
+    static func kubeconfig(cluster: String, user: String) throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("kubeconfig-\(UUID().uuidString)").path
         try """
             apiVersion: v1
@@ -18,10 +23,10 @@ import Testing
             current-context: test
             clusters:
               - name: local
-                cluster: {server: "\(server)"}
+                cluster: \(cluster)
             users:
               - name: sluice
-                user: {token: \(token)}
+                user: \(user)
             contexts:
               - name: test
                 context: {cluster: local, user: sluice}
@@ -159,22 +164,9 @@ import Testing
         let key = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIKEYMATERIAL\n-----END PRIVATE KEY-----\n"
         let cert = "-----BEGIN CERTIFICATE-----\nMIIBCERT\n-----END CERTIFICATE-----\n"
         let b64 = { (s: String) in Data(s.utf8).base64EncodedString() }
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("kubeconfig-\(UUID().uuidString)").path
+        let path = try Self.kubeconfig(cluster: "{server: \"https://127.0.0.1:6443\", certificate-authority-data: \(b64(cert))}",
+                                       user: "{client-certificate-data: \(b64(cert)), client-key-data: \(b64(key))}")
         defer { try? FileManager.default.removeItem(atPath: path) }
-        try """
-            apiVersion: v1
-            kind: Config
-            current-context: test
-            clusters:
-              - name: local
-                cluster: {server: "https://127.0.0.1:6443", certificate-authority-data: \(b64(cert))}
-            users:
-              - name: sluice
-                user: {client-certificate-data: \(b64(cert)), client-key-data: \(b64(key))}
-            contexts:
-              - name: test
-                context: {cluster: local, user: sluice}
-            """.write(toFile: path, atomically: true, encoding: .utf8)
         let tmp = FileManager.default.temporaryDirectory.path
         let before = Set(try FileManager.default.contentsOfDirectory(atPath: tmp))
         let connection = try KubernetesConnection.kubeconfig(path: path)

@@ -59,6 +59,8 @@ import Testing
             #expect(F.isPermanent(outcome) && F.message(of: outcome).contains("refused"), "\(hostile): \(outcome)")
         }
         #expect(try Self.calls(receiver) == ["create": 1, "query": 1, "update": 0])
+        // Nor can finding text open a [code] block, which ServiceNow renders as HTML.
+        #expect(ServiceNowConnector.withoutCodeTags("a [CODE]<img src=x onerror=alert(1)>[/Code] b") == "a [ code]<img src=x onerror=alert(1)>[ /code] b")
         #expect(try Self.incidents(receiver).allSatisfy { ($0["work_notes"] as? [String] ?? []).isEmpty })
     }
 

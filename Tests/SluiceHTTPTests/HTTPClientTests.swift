@@ -444,22 +444,4 @@ struct HTTPTypesTests {
         #expect(try await client.execute(request).status == 204)
         #expect(receiver.count == 1)
     }
-
-    @Test func mutualTLSFromMemoryBlobs() async throws {
-        let pki = try TestPKI()
-        defer { pki.remove() }
-        let receiver = try WebhookReceiver(tls: .init(certPath: pki.serverCert, keyPath: pki.serverKey, clientCAPath: pki.caCert))
-        defer { receiver.stop() }
-        let client = HTTPClient()
-        defer { client.shutdown() }
-        func pem(_ path: String) throws -> PEMData { PEMData(Array(try Data(contentsOf: URL(fileURLWithPath: path)))) }
-        var tls = TLSOptions()
-        tls.caBundle = try pem(pki.caCert)
-        tls.clientCert = try pem(pki.clientCert)
-        tls.clientKey = try pem(pki.clientKey)
-        #expect(!"\(tls)".contains("PRIVATE KEY"))
-        let response = try await client.execute(HTTPRequest(url: receiver.url + "/blob", body: Array("b".utf8), tls: tls))
-        #expect(response.status == 204)
-        #expect(try receiver.records().first?.clientCN == "sluice-client")
-    }
 }
