@@ -154,3 +154,19 @@ let package = Package(
     swiftLanguageModes: [.v6],
     cxxLanguageStandard: .cxx17
 )
+
+// MARK: Fuzzing (`make fuzz` only)
+// libFuzzer harnesses, added only when SLUICE_FUZZ is set: scripts/fuzz builds them with
+// -sanitize=fuzzer in .build/fuzz, so the normal build and `make test` never compile them.
+if Context.environment["SLUICE_FUZZ"] != nil {
+    package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/FuzzSupport", swiftSettings: strict))
+    let harnesses: [(String, [Target.Dependency])] = [
+        ("FuzzJSONMatch", ["SluiceCore"]), ("FuzzPattern", ["SluiceCore"]), ("FuzzTemplate", ["SluiceCore"]),
+        ("FuzzConfigYAML", ["SluiceCore", "SluiceConnectors"]), ("FuzzSyslogCEF", ["SluiceCore", "SluiceConnectors"]),
+        ("FuzzHTTPHeaders", ["SluiceHTTP"]),
+    ]
+    for (name, dependencies) in harnesses {
+        package.targets.append(.executableTarget(name: name, dependencies: ["FuzzSupport"] + dependencies, path: "Fuzz/\(name)",
+                                                 swiftSettings: strict, linkerSettings: localLib))
+    }
+}
