@@ -312,16 +312,11 @@ public final class PlaybookRunner: Sendable {
     /// delivers them, so templates and patterns are written one way.
     public static func normalize(_ payload: [UInt8]) -> JSON? {
         guard let json = try? JSON.parse(String(decoding: payload, as: UTF8.self)), case .object = json else { return nil }
-        if json["detail"] != nil { return json }
-        guard json["schemaVersion"] != nil || json["resource"] != nil else { return json }
-        return [
-            "version": "0", "id": json["id"] ?? .null, "detail-type": "GuardDuty Finding", "source": "aws.guardduty",
-            "account": json["accountId"] ?? .null, "region": json["region"] ?? .null, "detail": json,
-        ]
+        return GuardDutyEnvelope.wrapped(json)
     }
 
     public static func findingID(_ finding: JSON) -> String {
-        finding.value(atPath: "detail.id")?.stringValue ?? finding["id"]?.stringValue ?? "unknown"
+        GuardDutyEnvelope.findingID(finding) ?? "unknown"
     }
 
     static func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
