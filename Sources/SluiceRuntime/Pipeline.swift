@@ -126,13 +126,12 @@ public final class Pipeline: Sendable {
         var splitter = NDJSONLineSplitter(maxLineBytes: options.maxMessageBytes)
         func emit(_ piece: NDJSONLineSplitter.Piece) {
             lineNumber += 1
+            if case .line(let line) = piece, line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return }
+            while inFlight.load(ordering: .relaxed) >= options.maxInFlight, !stopping.isStopped { usleep(1000) }
             switch piece {
             case .line(let line):
-                if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return }
-                while inFlight.load(ordering: .relaxed) >= options.maxInFlight, !stopping.isStopped { usleep(1000) }
                 process(SourceRecord(topic: nil, offset: lineNumber, value: line), planner: planner)
             case .oversized(let prefix, let byteCount):
-                while inFlight.load(ordering: .relaxed) >= options.maxInFlight, !stopping.isStopped { usleep(1000) }
                 stats.consumed()
                 deadLetter(SourceRecord(topic: nil, offset: lineNumber, value: prefix), ticket: nil, reason: .tooLarge,
                            detail: "line of \(byteCount) bytes is over max_message_bytes (\(options.maxMessageBytes)); the dead letter holds its first \(prefix.count) bytes")
@@ -174,7 +173,7 @@ public final class Pipeline: Sendable {
         }
     }
 
-    /// A record that goes to the dead-letter topic whole, with why; settled once it is written.
+    /// A record that goes to the dead-letter topic with why; settled once it is written.
     private func deadLetter(_ record: SourceRecord, ticket: OffsetTracker.Ticket?, reason: DeadLetterReason, detail: String) {
         let message = begin(record, ticket: ticket, work: 1)
         deadLetters.write(DeadLetter(source: record, reason: reason, route: nil, connector: nil, attempts: 0, lastError: detail)) {

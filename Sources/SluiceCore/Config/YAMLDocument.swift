@@ -17,17 +17,16 @@ public struct YAMLNode: @unchecked Sendable {  // Yams.Node is a value type of s
     /// substituted into it), and a value can never change the document's structure: a `#` in a
     /// secret is not a comment, a newline in a variable does not add a key.
     public static func load(path: String, text: String, environment: [String: String]) throws(Diagnostics) -> YAMLNode? {
+        // Counted from libyaml's events before Yams composes (and before interpolation walks the
+        // tree): an alias bomb is refused at the alias that explodes.
+        if let at = YAMLExpansionBound.firstAliasOverBound(text, maxNodes: maxNodes) {
+            throw Diagnostics([Diagnostic(path: path, line: at.line, column: at.column,
+                                          message: "here the file expands to more than \(maxNodes) YAML nodes once aliases are expanded: at most \(maxNodes) per file")])
+        }
         let node: Node
         do {
             guard let composed = try Yams.compose(yaml: text) else { return nil }
-            // Before any walk over the tree (interpolation included): an alias bomb is refused here.
-            if let culprit = firstNodeOverBudget(composed, maxNodes: maxNodes) {
-                let at = YAMLNode(node: culprit, path: path)
-                throw Diagnostics([at.error("this value expands to more than \(maxNodes) YAML nodes (aliases repeat what they name): at most \(maxNodes) per file")])
-            }
             node = composed
-        } catch let error as Diagnostics {
-            throw error
         } catch let error as YamlError {
             throw Diagnostics([YAMLNode.diagnostic(for: error, path: path)])
         } catch {
@@ -67,34 +66,9 @@ public struct YAMLNode: @unchecked Sendable {  // Yams.Node is a value type of s
         }
     }
 
-    /// The most nodes a file may hold once its aliases are expanded. Yams shares an alias's
-    /// target rather than copying it, so a 12-line alias bomb composes at once; it is every walk
-    /// over the tree after that (typing, loading) that would take minutes and gigabytes. A
-    /// 40,000-item value list is far below this bound.
+    /// The most nodes a file may hold once its aliases are expanded (see `YAMLExpansionBound`).
+    /// A 40,000-item value list is far below it.
     public static let maxNodes = 1_000_000
-
-    /// The top-level value (or the root) during whose walk the count of nodes, aliases expanded,
-    /// passes `maxNodes`; nil when the document stays within it. Stops at the bound, so it costs
-    /// at most `maxNodes` steps whatever the document.
-    static func firstNodeOverBudget(_ root: Node, maxNodes: Int) -> Node? {
-        var count = 0
-        var stack: [(node: Node, topLevel: Node)] = []
-        switch root {
-        case .mapping(let m): for (k, v) in m.reversed() { stack.append((v, v)); stack.append((k, k)) }
-        case .sequence(let seq): for v in seq.reversed() { stack.append((v, v)) }
-        default: return nil
-        }
-        while let (node, topLevel) = stack.popLast() {
-            count += 1
-            if count > maxNodes { return topLevel }
-            switch node {
-            case .mapping(let m): for (k, v) in m { stack.append((k, topLevel)); stack.append((v, topLevel)) }
-            case .sequence(let seq): for v in seq { stack.append((v, topLevel)) }
-            case .scalar, .alias: break
-            }
-        }
-        return nil
-    }
 
     static func diagnostic(for error: YamlError, path: String) -> Diagnostic {
         switch error {
