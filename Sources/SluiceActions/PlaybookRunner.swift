@@ -270,7 +270,7 @@ public final class PlaybookRunner: Sendable {
                                detail: "", executor: type.kind)
                 r.durationMs = (ContinuousClock.now - start).wholeMilliseconds
                 r.attempt = attempt
-                r.output = out.output
+                r.output = Self.scrubbed(out.output, by: scrubber)  // a reply may echo what was sent
                 audit.record(r)
                 return StepResult(status: out.changed ? "succeeded" : "unchanged", output: out.output, changed: out.changed)
             } catch {
@@ -317,6 +317,18 @@ public final class PlaybookRunner: Sendable {
 
     public static func findingID(_ finding: JSON) -> String {
         GuardDutyEnvelope.findingID(finding) ?? "unknown"
+    }
+
+    /// `json` with every string scrubbed: for the audit copy of an output (later steps still read
+    /// the output as the target sent it).
+    static func scrubbed(_ json: JSON, by scrubber: SecretScrubber) -> JSON {
+        guard !scrubber.isEmpty else { return json }
+        switch json {
+        case .string(let s): return .string(scrubber.scrub(s))
+        case .array(let a): return .array(a.map { scrubbed($0, by: scrubber) })
+        case .object(let m): return .object(m.map { ($0.key, scrubbed($0.value, by: scrubber)) })
+        default: return json
+        }
     }
 
     static func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }

@@ -150,5 +150,12 @@ import Testing
         #expect(record.parameters["headers"]?["Content-Type"] == "application/json")
         #expect(record.parameters["url"]?.stringValue == "http://<redacted>@127.0.0.1:\(port)/cases?api_key=<redacted>&mode=<redacted>")
         #expect(error.message.contains("HTTP 401: token <redacted> is not valid for key <redacted>"), "\(error.message)")
+
+        // A success that echoes the credential: the audit's copy of the output is scrubbed too.
+        try await receiver.setStatus(200, body: #"{"seen": "Zq9SoarCredential77"}"#)
+        #expect(await runner.run(playbook, finding: try ActionFixtures.finding()) == .completed)
+        let succeeded = try #require(audit.records.last)
+        #expect(succeeded.result == .succeeded)
+        #expect(succeeded.output["body"]?["seen"] == "<redacted>")
     }
 }

@@ -46,12 +46,14 @@ import Testing
             ("siem", { "name: c\ntype: elasticsearch\nurl: \($0)\nusername: u\npassword: ${S}\n" }, ["S": secret]),
             ("ticketing", { "name: c\ntype: jira\nurl: \($0)/\nproject: SEC\nemail: a@b.example\napi_token: ${S}\n" }, ["S": secret]),
             ("ticketing", { "name: c\ntype: servicenow\nurl: \($0)\nusername: u\npassword: ${S}\n" }, ["S": secret]),
+            ("aws", { "name: c\ntype: aws-eventbridge\nevent_bus: arn:aws:events:eu-west-1:111122223333:event-bus/b\nendpoint: \($0)\n"
+                      + "credentials: {access_key_id: AKIDEXAMPLE, secret_access_key: \"${S}\"}\n" }, ["S": secret]),
         ]
         let delivery = try SIEMFixtures.delivery("01-ec2-cryptominer.json")
         for c in cases {
             let receiver = try WebhookReceiver(status: 401)
             defer { receiver.stop() }
-            try await receiver.setStatus(401, body: "{\"message\": \"credential \(secret) refused\", \"error\": \"\(secret)\"}")
+            try await receiver.setStatus(401, body: "{\"__type\": \"UnrecognizedClientException\", \"message\": \"credential \(secret) refused\", \"error\": \"\(secret)\"}")
             let definitions = try SIEMFixtures.definitions(c.yaml(receiver.url), environment: c.env)
             let connector = try definitions[0].make(context: SIEMFixtures.context(F.http))
             var d = delivery
@@ -63,6 +65,8 @@ import Testing
             let text = "\(outcome)"
             #expect(outcome != .delivered, "\(c.family) \(definitions[0].kind): \(text)")
             #expect(!text.contains(secret), "\(c.family) \(definitions[0].kind) leaked the secret: \(text)")
+            // The target did echo it: the outcome shows where it was scrubbed.
+            #expect(text.contains(SecretScrubber.replacement), "\(c.family) \(definitions[0].kind): \(text)")
         }
     }
 }
