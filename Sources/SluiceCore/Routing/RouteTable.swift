@@ -71,9 +71,10 @@ public final class RouteTable: Sendable {
 
     /// The brute-force answer for the same question, for tests and `sluice test`'s explanations.
     public func referenceMatch(_ event: JSON) -> [Int] {
+        let leaves = ReferenceMatcher.byPath(ReferenceMatcher.flatten(event))
         var out: [Int] = []
-        for (i, route) in routes.enumerated() where ReferenceMatcher.matches(patterns[i], event) {
-            if suppressions[i].contains(where: { ReferenceMatcher.matches($0, event) }) { continue }
+        for (i, route) in routes.enumerated() where ReferenceMatcher.matches(patterns[i], byPath: leaves) {
+            if suppressions[i].contains(where: { ReferenceMatcher.matches($0, byPath: leaves) }) { continue }
             out.append(i)
             if route.stop { break }
         }
