@@ -155,7 +155,7 @@ while let a = args.popFirst() {
     case "--compiled-only": compiledOnly = true  // for profiling: skip baselines and checks
     case "--split": split = true  // with --compiled-only: time parse and match apart
     case "--tables": tableSizes = (args.popFirst() ?? "").split(separator: ",").compactMap { Int($0) }
-    case "--mix": onlyMix = args.popFirst()  // only this mixed set (even, account-heavy, runtime-heavy, classic)
+    case "--mix": onlyMix = args.popFirst()  // only this set: even, account-heavy, runtime-heavy, classic, never (the baseline)
     case "--mixed-only": classic = false
     default:
         print("usage: sluice-bench-match [--events N] [--seconds S] [--rounds N] [--mix NAME] [--mixed-only] [--tables 1000,10000] [--compiled-only [--split]]")
@@ -206,6 +206,11 @@ if classic && (onlyMix == nil || onlyMix == "classic") {
         let (table, time) = compile(makeRoutes(n, seed: UInt64(n)))
         workloads.append(Workload(name: "classic", events: classicEvents, routes: n, table: table, compileSeconds: time))
     }
+}
+if onlyMix == "never" {
+    // For profiling the baseline: parsing and one pattern that never matches.
+    let (table, time) = compile([Route(name: "never", match: ["source": ["never.matches"]], targets: [RouteTarget(connector: "sink")])])
+    workloads.append(Workload(name: "never", events: mixedEvents, routes: 1, table: table, compileSeconds: time))
 }
 let rssAll = rss()
 

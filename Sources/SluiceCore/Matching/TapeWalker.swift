@@ -494,6 +494,11 @@ struct TapeWalker {
         let f = m.fields[c]
         var leaf = head(Int(f.path))
         if leaf < 0 { return f.allowsAbsence ? TapeWalker.conditionHolds : TapeWalker.conditionFails }
+        if state.pathArrayed[Int(f.path)] == state.generation {
+            // Leaves in arrays: the satisfying leaves are what a consistency check will ask
+            // for next, so test every leaf once, now.
+            return satisfyingLeaves(c) & 0xFFFF_FFFF == 0 ? TapeWalker.conditionFails : TapeWalker.conditionHoldsInArray
+        }
         var found = false
         var hasTrail = false
         while leaf >= 0 {

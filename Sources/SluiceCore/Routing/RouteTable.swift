@@ -120,3 +120,12 @@ extension RouteTable {
         return scratch.matchedRoutes.filter { !scratch.isSuppressed($0) }
     }
 }
+
+extension RouteTable {
+    /// `match`, plus the routes whose pattern matched but a suppression removed (whatever
+    /// `stop` did), for backtests' suppressed counts.
+    public func matchReportingSuppressed(_ event: JSONView, scratch: MatchScratch) -> (routes: [Int], suppressed: [Int]) {
+        matcher.run(event, scratch: scratch)
+        return (selectRoutes(scratch), scratch.matchedRoutes.filter { scratch.isSuppressed($0) })
+    }
+}
