@@ -721,6 +721,7 @@ struct MatchState {
         var trailCount: Int32
         var atomStart: Int32  // into `atoms`
         var atomCount: Int32
+        var exactAtom: Int32 = -1  // once atoms are found: the exact-value atom, or -1
     }
 
     var generation: UInt32 = 0

@@ -188,9 +188,11 @@ struct TapeWalker {
             atomStart: 0, atomCount: m.pathHasAtoms[p] ? -1 : 0))
     }
 
-    @inline(__always) func atom(_ p: Int, _ kind: CompiledMatcher.Kind, _ base: UnsafePointer<UInt8>?, _ count: Int) {
+    @inline(__always) @discardableResult
+    func atom(_ p: Int, _ kind: CompiledMatcher.Kind, _ base: UnsafePointer<UInt8>?, _ count: Int) -> Int32 {
         let a = m.atoms.find(CompiledMatcher.namespace(p, kind), base, count)
         if a >= 0 { state.atoms.append(a) }
+        return a
     }
 
     /// The named prefixes `value` starts with: the last prefix sorting at or before it, then up
@@ -221,15 +223,17 @@ struct TapeWalker {
     }
 
     /// The atoms of the leaf at tape index `i`: its value, and the prefixes and suffixes of it
-    /// that patterns name at path `p`.
-    func findAtoms(_ p: Int, _ i: Int) {
+    /// that patterns name at path `p`. Returns its exact-value atom, or -1.
+    @discardableResult
+    func findAtoms(_ p: Int, _ i: Int) -> Int32 {
         let info = m.pathAtoms[p]
         let t = type(i)
+        var exact: Int32 = -1
         if t == TapeWalker.stringType {
             let bytes = stringBytes(i)
             let base = bytes.baseAddress
             let n = bytes.count
-            if info.exact { atom(p, .exact, base, n) }
+            if info.exact { exact = atom(p, .exact, base, n) }
             if !info.prefixes.isEmpty { prefixAtoms(info.prefixes, base!, n) }
             for k in info.suffixLengths {
                 let length = Int(m.lengths[Int(k)])
@@ -258,12 +262,13 @@ struct TapeWalker {
         } else if let d = number(i) {
             if info.number {
                 var key = orderedKey(d)
-                withUnsafeBytes(of: &key) { raw in atom(p, .number, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), 8) }
+                _ = withUnsafeBytes(of: &key) { raw in atom(p, .number, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), 8) }
             }
         } else if info.literal {
             var literal: UInt8 = t == UInt8(ascii: "t") ? UInt8(ascii: "t") : (t == UInt8(ascii: "f") ? UInt8(ascii: "f") : UInt8(ascii: "n"))
-            withUnsafePointer(to: &literal) { atom(p, .literal, $0, 1) }
+            _ = withUnsafePointer(to: &literal) { atom(p, .literal, $0, 1) }
         }
+        return exact
     }
 
     // MARK: automaton
@@ -322,7 +327,7 @@ struct TapeWalker {
         var leaf = state.leaves[leafIndex]
         if leaf.atomCount < 0 {
             let start = state.atoms.count
-            findAtoms(path, Int(leaf.tape))
+            leaf.exactAtom = findAtoms(path, Int(leaf.tape))
             leaf.atomStart = Int32(start)
             leaf.atomCount = Int32(state.atoms.count - start)
             state.leaves[leafIndex] = leaf
@@ -337,21 +342,17 @@ struct TapeWalker {
             let tape = Int(state.leaves[Int(leafIndex)].tape)
             return m.fields[c].matchers.contains { self.test($0, tape) }
         }
-        let leaf = leafWithAtoms(Int(leafIndex), path: Int(m.fields[c].path))
+        let exact = leafWithAtoms(Int(leafIndex), path: Int(m.fields[c].path)).exactAtom
         var found = false
-        var k = Int(leaf.atomStart)
-        let stop = k + Int(leaf.atomCount)
-        outer: while k < stop {
-            let a = state.atoms[k]
+        if exact >= 0 {
             var j = Int(test.atoms.lowerBound)
             while j < Int(test.atoms.upperBound) {
-                if m.testAtoms[j] == a {
+                if m.testAtoms[j] == exact {
                     found = true
-                    break outer
+                    break
                 }
                 j += 1
             }
-            k += 1
         }
         return test.kind == .anyAtom ? found : !found
     }
@@ -539,6 +540,21 @@ struct TapeWalker {
             guard state.pathArrayed[Int(m.branchPaths[k])] == gen else { continue }
             let span = satisfyingLeaves(Int(m.branchConditions[k]))
             if span & 0xFFFF_FFFF != 0 { state.levels.append(span) }
+        }
+        if state.levels.count < 2 { return true }
+        if state.levels.count == 2 {
+            // The usual case (a tag's key and value): any agreeing pair, no recursion.
+            let a = state.levels[0], b = state.levels[1]
+            var i = Int(a >> 32)
+            while i < Int(a >> 32) + Int(a & 0xFFFF_FFFF) {
+                var j = Int(b >> 32)
+                while j < Int(b >> 32) + Int(b & 0xFFFF_FFFF) {
+                    if agree(state.satisfying[i], state.satisfying[j]) { return true }
+                    j += 1
+                }
+                i += 1
+            }
+            return false
         }
         state.chosen.removeAll()
         return search(0)
