@@ -106,9 +106,16 @@ let package = Package(
         ),
 
         // MARK: Benchmarks (`make bench`, `make bench-match`)
+        // Generated findings and mixed route sets: the benchmark's workload and the differential test's.
+        .target(
+            name: "SluiceMatchWorkload",
+            dependencies: ["SluiceCore"],
+            path: "Benchmarks/MatchWorkload",
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "sluice-bench-match",
-            dependencies: ["SluiceCore"],
+            dependencies: ["SluiceCore", "SluiceMatchWorkload"],
             path: "Benchmarks/MatchBenchmark",
             swiftSettings: strict
         ),
@@ -127,7 +134,7 @@ let package = Package(
             path: "Tests/SluiceTestSupport",
             swiftSettings: strict
         ),
-        .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceTestSupport"], swiftSettings: strict),
+        .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceTestSupport", "SluiceMatchWorkload"], swiftSettings: strict),
         .testTarget(name: "SluiceKafkaTests", dependencies: ["SluiceKafka", "SluiceTestSupport"], swiftSettings: strict, linkerSettings: localLib),
         .testTarget(name: "SluiceHTTPTests", dependencies: ["SluiceHTTP", "SluiceTestSupport"], swiftSettings: strict),
         .testTarget(
