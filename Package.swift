@@ -90,10 +90,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Route tests for CI (`sluice test --suite`).
+        .target(
+            name: "SluiceSuite",
+            dependencies: ["SluiceCore", "SluiceRuntime"],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "SluiceCore", "SluiceKafka", "SluiceRuntime", "SluiceConnectors", "SluiceActions",
+                "SluiceCore", "SluiceKafka", "SluiceRuntime", "SluiceConnectors", "SluiceActions", "SluiceSuite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -138,6 +144,12 @@ let package = Package(
         .testTarget(
             name: "SluiceActionsTests",
             dependencies: ["SluiceActions", "SluiceTestSupport", "SluiceAWS", "SluiceHTTP", "SluiceKafka", "SluiceCore"],
+            swiftSettings: strict,
+            linkerSettings: localLib
+        ),
+        .testTarget(
+            name: "SluiceSuiteTests",
+            dependencies: ["SluiceSuite", "SluiceRuntime", "SluiceCore", "SluiceTestSupport"],
             swiftSettings: strict,
             linkerSettings: localLib
         ),

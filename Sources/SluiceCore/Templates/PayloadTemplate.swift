@@ -15,6 +15,11 @@ public struct PayloadTemplate: Sendable {
         PayloadTemplate.registerContentTypes
         self.source = source
         self.format = format
+        // The library renders an unclosed `{{tag` as text; such a template is a mistake.
+        let issues = TemplateCheck.syntaxIssues(source)
+        if !issues.isEmpty {
+            throw TemplateError(message: "invalid template: " + issues.map(\.description).joined(separator: "; "))
+        }
         let pragma = format == .json ? "{{% CONTENT_TYPE: JSON }}" : "{{% CONTENT_TYPE: TEXT }}"
         do {
             template = try MustacheTemplate(string: pragma + source)
