@@ -36,7 +36,7 @@ public enum RouteKeys {
     public static func unknownKeyMessage(_ key: String, kind: String, known: some Collection<String>) -> String {
         let expected = known.sorted().joined(separator: ", ")
         if let hint = hint(for: key, known: known) {
-            return "unknown \(kind) key '\(key)' (\(hint); expected one of: \(expected))"
+            return "unknown \(kind) key '\(key)': \(hint) (expected one of: \(expected))"
         }
         return "unknown \(kind) key '\(key)' (expected one of: \(expected))"
     }
