@@ -147,8 +147,15 @@ public enum RouteSuite {
 
     public static func run(_ c: Case, configuration: LoadedConfiguration) -> Outcome {
         let table = configuration.table
-        let matched = table.referenceMatch(c.event).map { table.routes[$0] }
+        let reference = table.referenceMatch(c.event)
+        let matched = reference.map { table.routes[$0] }
         var diff: [String] = []
+        // `sluice run` uses the compiled matcher: the case holds only if it agrees.
+        let text = c.event.serialized()
+        let parser = JSONParser(maxBytes: max(text.utf8.count, 1 << 16), maxDepth: 1024)
+        if let compiled = try? parser.parse(text, { table.match($0.root) }).get(), compiled != reference {
+            diff.append("! the compiled matcher took \(compiled.map { table.routes[$0].name }), the reference \(matched.map(\.name)): please report this event")
+        }
         let got = matched.map(\.name)
         for r in c.routes where !got.contains(r) { diff.append("- route \(r)") }
         for r in got where !c.routes.contains(r) { diff.append("+ route \(r)") }
