@@ -106,8 +106,12 @@ let package = Package(
             swiftSettings: strict,
             // mimalloc: records are allocated on the source thread and freed on delivery threads;
             // glibc's malloc spent a sixth of the router's CPU on that at 100k+ findings/s.
-            linkerSettings: localLib + [.linkedLibrary("mimalloc")]
+            linkerSettings: localLib + [.linkedLibrary("mimalloc")],
+            plugins: ["BuildInfoPlugin"]
         ),
+
+        // `sluice --version` names the git commit it was built from.
+        .plugin(name: "BuildInfoPlugin", capability: .buildTool()),
 
         // MARK: Benchmarks (`make bench`, `make bench-match`)
         .executableTarget(
