@@ -34,20 +34,6 @@ import Testing
         return out
     }
 
-    static func sluice(_ arguments: [String], in directory: URL) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sluice")
-        p.arguments = arguments
-        p.currentDirectoryURL = directory
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
     /// Every YAML snippet is a route file, a route test file, a connector or a run configuration,
     /// and `sluice validate` (or `sluice test --suite`) accepts it — or it says it is a fragment.
     @Test func everyYAMLSnippetValidatesAsWritten() throws {
@@ -71,14 +57,14 @@ import Testing
                 if keys.contains("cases") {
                     try yaml.write(to: routes.appendingPathComponent("tests/snippet.yaml"), atomically: true, encoding: .utf8)
                     try FileManager.default.copyItem(at: Self.root.appendingPathComponent("routes/guardduty.yaml"), to: routes.appendingPathComponent("guardduty.yaml"))
-                    result = try Self.sluice(["test", "--suite", "routes/tests"], in: dir)
+                    result = try SluiceCommand.run(["test", "--suite", "routes/tests"], in: dir)
                 } else if keys.contains("match") || keys.contains("routes") {
                     try yaml.write(to: routes.appendingPathComponent("snippet.yaml"), atomically: true, encoding: .utf8)
-                    result = try Self.sluice(["validate"], in: dir)
+                    result = try SluiceCommand.run(["validate"], in: dir)
                 } else if keys.contains("brokers") || keys.contains("actions") || keys.contains("topics") {
                     try yaml.write(to: dir.appendingPathComponent("sluice.yaml"), atomically: true, encoding: .utf8)
                     try FileManager.default.copyItem(at: Self.root.appendingPathComponent("routes/guardduty.yaml"), to: routes.appendingPathComponent("guardduty.yaml"))
-                    result = try Self.sluice(["validate", "--config", "sluice.yaml"], in: dir)
+                    result = try SluiceCommand.run(["validate", "--config", "sluice.yaml"], in: dir)
                 } else {
                     Issue.record("\(at): a YAML snippet that is neither a route, a route test nor a run configuration; mark it `<!-- snippet: fragment … -->` if it is a part")
                     continue
@@ -92,7 +78,7 @@ import Testing
     }
 
     @Test func theExampleRunConfigurationHasEveryKeyAndValidates() throws {
-        let (status, output) = try Self.sluice(["validate", "--config", "examples/sluice.yaml"], in: Self.root)
+        let (status, output) = try SluiceCommand.run(["validate", "--config", "examples/sluice.yaml"], in: Self.root)
         #expect(status == 0, "\(output)")
         let text = try String(contentsOf: Self.root.appendingPathComponent("examples/sluice.yaml"), encoding: .utf8)
         // Every key the run configuration reads (RunSettings+File.swift, ActionSettings, AWSSettings,
@@ -113,7 +99,7 @@ import Testing
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         try "log_level: loud\nlog_format: xml\nlog_levle: info\n".write(to: dir.appendingPathComponent("s.yaml"), atomically: true, encoding: .utf8)
-        let (status, output) = try Self.sluice(["validate", "--config", "s.yaml", "--routes", Self.root.appendingPathComponent("routes").path,
+        let (status, output) = try SluiceCommand.run(["validate", "--config", "s.yaml", "--routes", Self.root.appendingPathComponent("routes").path,
                                                 "--connectors", Self.root.appendingPathComponent("connectors").path], in: dir)
         #expect(status == 1)
         #expect(output.contains("s.yaml:1:12: 'log_level' must be one of: trace, debug, info, notice, warning, error, critical"), "\(output)")
@@ -122,7 +108,7 @@ import Testing
     }
 
     @Test func versionNamesTheCommitAndTheLoadedLibrdkafka() throws {
-        let (status, output) = try Self.sluice(["--version"], in: Self.root)
+        let (status, output) = try SluiceCommand.run(["--version"], in: Self.root)
         #expect(status == 0)
         // The commit is checked against git itself, not against what the build wrote.
         let git = Process()

@@ -8,9 +8,6 @@ import Testing
 /// Issue 11, point 8: route tests for CI.
 @Suite struct RouteSuiteTests {
     static let root = PackagePaths.root
-    static var binary: URL {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sluice")
-    }
 
     static func shippedConfiguration() throws -> LoadedConfiguration {
         try LoadedConfiguration.load(routesDirectory: root.appendingPathComponent("routes").path,
@@ -69,19 +66,7 @@ import Testing
 
     /// The command CI runs: exit 0 on the shipped suite, 1 with a diff on a mismatch.
     @Test func theCommandExitsNonZeroWithADiff() throws {
-        func sluice(_ arguments: [String]) throws -> (Int32, String) {
-            let p = Process()
-            p.executableURL = Self.binary
-            p.arguments = arguments
-            p.currentDirectoryURL = Self.root
-            let out = Pipe()
-            p.standardOutput = out
-            p.standardError = out
-            try p.run()
-            let data = out.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-        }
+        func sluice(_ arguments: [String]) throws -> (Int32, String) { try SluiceCommand.run(arguments, in: Self.root) }
         let (ok, okOutput) = try sluice(["test", "--suite", "routes/tests"])
         #expect(ok == 0, "\(okOutput)")
         #expect(okOutput.contains(" passed, 0 failed"))

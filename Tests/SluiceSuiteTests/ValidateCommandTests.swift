@@ -15,7 +15,7 @@ import Testing
     }
 
     static func run(_ arguments: [String]) throws -> (Int32, [String]) {
-        let (status, output) = try DocumentationTests.sluice(arguments, in: root)
+        let (status, output) = try SluiceCommand.run(arguments, in: root)
         return (status, output.split(separator: "\n").map(String.init))
     }
 
