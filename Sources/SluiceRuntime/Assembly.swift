@@ -52,7 +52,7 @@ public struct LoadedConfiguration: Sendable {
                 // A connector file with errors may define it: only complain when they all loaded.
                 if connectorsLoaded || !connectors.isEmpty {
                     let known = byName.keys.sorted()
-                    let near = known.first { RouteKeys.hint(for: target.connector, known: [$0]) != nil }
+                    let near = RouteKeys.nearest(target.connector, in: known)
                     at.message = "route '\(route.name)': target '\(target.connector)' is not a connector instance"
                         + (near.map { " (did you mean '\($0)'?)" } ?? "") + " (known: \(known.joined(separator: ", ")))"
                     problems.append(at)

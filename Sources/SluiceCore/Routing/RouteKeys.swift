@@ -44,15 +44,20 @@ public enum RouteKeys {
     /// A typo of a key valid here wins over a key valid elsewhere.
     public static func hint(for key: String, known: some Collection<String>) -> String? {
         let folded = fold(key)
-        if let near = known.min(by: { editDistance(fold($0), folded) < editDistance(fold($1), folded) }),
-           editDistance(fold(near), folded) <= max(1, min(2, key.count / 3)) {
-            return "did you mean '\(near)'?"
-        }
+        if let near = nearest(key, in: known) { return "did you mean '\(near)'?" }
         if let place = placeOfKey[key] { return "`\(key)` belongs \(place)" }
         if let other = placeOfKey.keys.first(where: { fold($0) == folded }), let place = placeOfKey[other] {
             return "did you mean '\(other)'? It belongs \(place)"
         }
         return nil
+    }
+
+    /// The name of `known` one or two typos away from `name` (a connector instance, a key).
+    public static func nearest(_ name: String, in known: some Collection<String>) -> String? {
+        let folded = fold(name)
+        guard let near = known.min(by: { editDistance(fold($0), folded) < editDistance(fold($1), folded) }),
+              editDistance(fold(near), folded) <= max(1, min(2, name.count / 3)) else { return nil }
+        return near
     }
 
     /// `dryRun`, `dry-run` and `DRY_RUN` are the same typo of `dry_run`.
