@@ -25,6 +25,7 @@ demo: release
 test: setup
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	.build/debug/sluice test --suite routes/tests --routes routes --connectors connectors
 
 bench: setup
 	$(SWIFT) build -c release --product sluice

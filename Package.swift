@@ -92,18 +92,28 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Route tests for CI (`sluice test --suite`).
+        .target(
+            name: "SluiceSuite",
+            dependencies: ["SluiceCore", "SluiceRuntime"],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "SluiceCore", "SluiceKafka", "SluiceRuntime", "SluiceConnectors", "SluiceActions",
+                "SluiceCore", "SluiceKafka", "SluiceRuntime", "SluiceConnectors", "SluiceActions", "SluiceSuite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict,
             // mimalloc: records are allocated on the source thread and freed on delivery threads;
             // glibc's malloc spent a sixth of the router's CPU on that at 100k+ findings/s.
-            linkerSettings: localLib + [.linkedLibrary("mimalloc")]
+            linkerSettings: localLib + [.linkedLibrary("mimalloc")],
+            plugins: ["BuildInfoPlugin"]
         ),
+
+        // `sluice --version` names the git commit it was built from.
+        .plugin(name: "BuildInfoPlugin", capability: .buildTool()),
 
         // MARK: Benchmarks (`make bench`, `make bench-match`)
         // Generated findings and mixed route sets: the benchmark's workload and the differential test's.
@@ -151,6 +161,12 @@ let package = Package(
             linkerSettings: localLib
         ),
         .testTarget(name: "SluiceRuntimeTests", dependencies: ["SluiceRuntime", "SluiceConnectors", "SluiceTestSupport"], swiftSettings: strict, linkerSettings: localLib),
+        .testTarget(
+            name: "SluiceSuiteTests",
+            dependencies: ["SluiceSuite", "SluiceRuntime", "SluiceCore", "SluiceTestSupport"],
+            swiftSettings: strict,
+            linkerSettings: localLib
+        ),
         .testTarget(
             name: "SluiceIntegrationTests",
             dependencies: ["SluiceRuntime", "SluiceTestSupport", "SluiceKafka", "SluiceCore", .product(name: "Yams", package: "Yams")],

@@ -105,6 +105,9 @@ public enum ConnectorLoader {
                 if let source = r.string("template") ?? type.defaultTemplate {
                     do {
                         template = try PayloadTemplate(source, format: type.templateFormat)
+                        if type.payloadFormat == .json, let t = template, let issue = TemplateCheck.jsonIssue(t) {
+                            r.report((node["template"] ?? node).error(issue))
+                        }
                     } catch {
                         r.report((node["template"] ?? node).error(r.node["template"] == nil ? "built-in template of '\(kind)': \(error.message)" : error.message))
                     }

@@ -15,51 +15,77 @@ public struct LoadedConfiguration: Sendable {
     public let playbooks: [String: Playbook]
     /// How `table.routes[i].targets[j]` renders its payload (nil: the finding's own bytes).
     let renderers: [[PayloadRenderer?]]
+    /// Likely mistakes that do not stop a run (a GuardDuty path that cannot exist, no routes).
+    public var warnings: [Diagnostic] = []
 
     /// Loads `routesDirectory` and `connectorsDirectory`, reporting every problem at once.
     public static func load(routesDirectory: String, connectorsDirectory: String, environment: [String: String]) throws(Diagnostics) -> LoadedConfiguration {
-        var problems: [Diagnostic] = []
-        var routes: [Route] = []
+        // Routes with errors are reported and left out; the others are still checked against the
+        // connectors, so one pass reports every error (a bad pattern does not hide a bad target).
+        let loadedRoutes = RouteLoader.loadReport(directory: routesDirectory, environment: environment)
+        var problems = loadedRoutes.diagnostics.filter { !$0.isWarning }
+        var warnings = loadedRoutes.diagnostics.filter(\.isWarning)
+        let routes = loadedRoutes.routes
         var connectors: [ConnectorDefinition] = []
-        do { routes = try RouteLoader.load(directory: routesDirectory, environment: environment) } catch { problems += error.items }
-        do { connectors = try ConnectorLoader.load(directory: connectorsDirectory, environment: environment) } catch { problems += error.items }
+        var connectorsLoaded = false
+        do {
+            connectors = try ConnectorLoader.load(directory: connectorsDirectory, environment: environment)
+            connectorsLoaded = true
+        } catch { problems += error.items }
         var table: RouteTable?
-        do { table = try RouteTable(routes: routes) } catch { problems += error.items }
-        var playbooks: [String: Playbook] = [:]
-        do { playbooks = try PlaybookLoader.load(routes: routes) } catch { problems += error.items }
-        let byName = Dictionary(connectors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        var renderers: [[PayloadRenderer?]] = []
-        for route in table?.routes ?? [] {
-            var row: [PayloadRenderer?] = []
-            for target in route.targets {
-                var at = route.location
-                guard let connector = byName[target.connector] else {
-                    // Only complain when connectors loaded; otherwise the real error is above.
-                    if problems.isEmpty || !connectors.isEmpty {
-                        at.message = "route '\(route.name)': target '\(target.connector)' is not a connector instance (known: \(byName.keys.sorted().joined(separator: ", ")))"
-                        problems.append(at)
-                    }
-                    row.append(nil)
-                    continue
-                }
-                // The route's own template or input transformer wins over the connector's.
-                guard let source = target.template else { row.append(connector.template.map { .template($0) }); continue }
-                if let paths = target.inputPaths {
-                    row.append(.inputTransformer(template: source, paths: paths))
-                    continue
-                }
-                do {
-                    row.append(.template(try PayloadTemplate(source, format: connector.templateFormat)))
-                } catch {
-                    at.message = "route '\(route.name)', target '\(target.connector)': \(error.message)"
-                    problems.append(at)
-                    row.append(nil)
-                }
-            }
-            renderers.append(row)
+        do { table = try RouteTable(routes: routes) } catch {
+            // RouteLoader reported these already.
+            if problems.isEmpty { problems += error.items }
         }
-        if !problems.isEmpty { throw Diagnostics(problems) }
-        return LoadedConfiguration(routes: routes, table: table!, connectors: connectors, playbooks: playbooks, renderers: renderers)
+        var playbooks: [String: Playbook] = [:]
+        do {
+            let all = try PlaybookLoader.load(routes: routes + loadedRoutes.rejected)
+            let valid = Set(routes.map(\.name))
+            playbooks = all.filter { valid.contains($0.key) }
+        } catch { problems += error.items }
+        let byName = Dictionary(connectors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+
+        /// Checks one target (connector name, template) and returns how it renders.
+        func renderer(_ target: RouteTarget, of route: Route) -> PayloadRenderer? {
+            var at = target.location ?? route.location
+            guard let connector = byName[target.connector] else {
+                // A connector file with errors may define it: only complain when they all loaded.
+                if connectorsLoaded || !connectors.isEmpty {
+                    let known = byName.keys.sorted()
+                    let near = RouteKeys.nearest(target.connector, in: known)
+                    at.message = "route '\(route.name)': target '\(target.connector)' is not a connector instance"
+                        + (near.map { " (did you mean '\($0)'?)" } ?? "") + " (known: \(known.joined(separator: ", ")))"
+                    problems.append(at)
+                }
+                return nil
+            }
+            // The route's own template or input transformer wins over the connector's.
+            guard let source = target.template else { return connector.template.map { .template($0) } }
+            if let paths = target.inputPaths { return .inputTransformer(template: source, paths: paths) }
+            do {
+                let template = try PayloadTemplate(source, format: connector.templateFormat)
+                if connector.payloadFormat == .json, let issue = TemplateCheck.jsonIssue(template) {
+                    at.message = "route '\(route.name)', target '\(target.connector)': \(issue)"
+                    problems.append(at)
+                }
+                for issue in TemplateCheck.variableIssues(source) {
+                    at.message = "route '\(route.name)', target '\(target.connector)': \(issue)"
+                    warnings.append(at.asWarning)
+                }
+                return .template(template)
+            } catch {
+                at.message = "route '\(route.name)', target '\(target.connector)': \(error.message)"
+                problems.append(at)
+                return nil
+            }
+        }
+        let renderers = (table?.routes ?? []).map { route in route.targets.map { renderer($0, of: route) } }
+        // Routes with errors: their targets and templates are checked all the same.
+        for route in loadedRoutes.rejected { for target in route.targets { _ = renderer(target, of: route) } }
+        if !problems.isEmpty { throw Diagnostics(problems + warnings) }
+        guard let table else { throw Diagnostics(problems) }
+        return LoadedConfiguration(routes: routes, table: table, connectors: connectors, playbooks: playbooks, renderers: renderers,
+                                   warnings: warnings)
     }
 
     /// What target `target` of the route named `route` would receive for `event`: its rendered

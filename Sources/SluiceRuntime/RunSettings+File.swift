@@ -17,6 +17,8 @@ extension RunSettings {
     /// max_message_bytes: 1048576
     /// max_depth: 64
     /// metrics_listen: 127.0.0.1:9464   # Prometheus /metrics and /healthz
+    /// log_level: info            # trace, debug, info, notice, warning, error, critical
+    /// log_format: text           # text or json (one JSON object per line)
     /// kafka:                     # any librdkafka property, passed through
     ///   security.protocol: SASL_SSL
     /// actions:                   # playbooks: see ActionSettings (dry_run, topics, guards, aws, kubernetes)
@@ -44,6 +46,18 @@ extension RunSettings {
         if let n = r.int("max_message_bytes", min: 64, max: 256 << 20) { s.pipeline.maxMessageBytes = n }
         if let n = r.int("max_depth", min: 2) { s.pipeline.maxDepth = n }
         s.metricsListen = r.string("metrics_listen")
+        if let level = r.string("log_level") {
+            if RunSettings.logLevels.contains(level) { s.logLevel = level } else {
+                r.report(r.node("log_level")!.error("'log_level' must be one of: \(RunSettings.logLevels.joined(separator: ", "))"))
+            }
+        }
+        if let format = r.string("log_format") {
+            switch format {
+            case "text": s.logJSON = false
+            case "json": s.logJSON = true
+            default: r.report(r.node("log_format")!.error("'log_format' must be text or json"))
+            }
+        }
         if let props = r.stringMap("kafka") { for (k, v) in props { s.kafka[k] = v } }
         if let a = r.nested("actions", what: "actions") { s.actions = ActionSettings.read(a) }
         let problems = r.finish()

@@ -24,6 +24,13 @@ public struct RunSettings: Sendable {
     public var actions = ActionSettings()
     /// `HOST:PORT` for the Prometheus endpoint (`/metrics`, `/healthz`); nil: none.
     public var metricsListen: String?
+    /// `log_level:` in the file (trace … critical); the `--log-level` flag wins. nil: info.
+    public var logLevel: String?
+    /// `log_format: json` writes JSON lines (as `--log-json`); `text` (the default) plain lines.
+    public var logJSON: Bool?
+
+    /// Log levels `log_level` / `--log-level` accept.
+    public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 
     public init() {}
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import SluiceKafka
 
 @main
 struct Sluice: AsyncParsableCommand {
@@ -19,6 +20,11 @@ struct Sluice: AsyncParsableCommand {
     )
 }
 
+/// `sluice --version`: the release, the commit it was built from (`BuildInfo`, written by the
+/// BuildInfoPlugin) and the librdkafka the process loaded (which may differ from the one built against).
 enum SluiceVersion {
-    static let string = "0.1.0"
+    static let release = "0.1.0"
+    static var string: String {
+        "sluice \(release) (commit \(BuildInfo.commit)), librdkafka \(LibrdkafkaVersion.string)"
+    }
 }

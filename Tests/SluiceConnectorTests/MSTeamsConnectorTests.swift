@@ -85,7 +85,12 @@ import Testing
 
     @Test func aTemplateThatIsNotJSONIsPermanent() async throws {
         let receiver = try Self.receiver()
-        let d = try F.definition(Self.yaml(receiver) + "template: 'not json {{sluice.title}}'\n")
+        // A template that is never JSON is rejected when loaded (issue 11): validate says so.
+        #expect(F.problems(Self.yaml(receiver) + "template: 'not json {{sluice.title}}'\n").contains { $0.contains("is not JSON") })
+        // One that is JSON for the sample EKS finding but not for this EC2 finding fails at delivery.
+        let eksOnly = "{{#detail.resource.eksClusterDetails}}{}{{/detail.resource.eksClusterDetails}}"
+            + "{{^detail.resource.eksClusterDetails}}not json {{sluice.title}}{{/detail.resource.eksClusterDetails}}"
+        let d = try F.definition(Self.yaml(receiver) + "template: '\(eksOnly)'\n")
         let outcome = await F.deliver(F.delivery(F.samples[0].event, for: d), to: try F.connector(d))
         #expect(F.isPermanent(outcome, containing: "not JSON"))
         #expect(receiver.count == 0)

@@ -91,13 +91,13 @@ import Testing
 
     @Test func locatedErrors() {
         #expect(errors("name: r\nmatch: {a: [x]}\ntargets: [x]\nstopp: true\n") == [
-            "routes/x.yaml:4:1: unknown route key 'stopp' (expected one of: description, enabled, match, name, order, playbook, stop, suppress, targets)"
+            "routes/x.yaml:4:1: unknown route key 'stopp': did you mean 'stop'? (expected one of: description, enabled, match, name, order, playbook, stop, suppress, targets)"
         ])
         #expect(errors("name: r\nmatch:\n  a: [{numeric: [\">\", 9, \"<\", 1]}]\ntargets: [x]\n") == [
-            "routes/x.yaml:3:3: route 'r': match: a: Bottom must be less than top"
+            "routes/x.yaml:3:8: route 'r': match: a: Bottom must be less than top"
         ])
         #expect(errors("name: r\nmatch: {a: [x]}\ntargets:\n  - connector: j\n    templat: x\n") == [
-            "routes/x.yaml:5:5: route 'r': unknown target key 'templat' (expected one of: connector, input_paths, template)"
+            "routes/x.yaml:5:5: route 'r': unknown target key 'templat': did you mean 'template'? (expected one of: connector, input_paths, template)"
         ])
         #expect(errors("match: {a: [x]}\ntargets: []\n").count == 2)
         #expect(errors("name: r\nmatch: {a: [x\ntargets: [x]\n").first?.hasPrefix("routes/x.yaml:3:") == true)

@@ -5,16 +5,27 @@ public struct Diagnostic: Error, Sendable, Equatable, CustomStringConvertible {
     public var line: Int
     public var column: Int
     public var message: String
+    /// A warning is printed but does not fail validation (a likely mistake, not an invalid file).
+    public var isWarning: Bool
 
-    public init(path: String, line: Int = 0, column: Int = 0, message: String) {
+    public init(path: String, line: Int = 0, column: Int = 0, message: String, isWarning: Bool = false) {
         self.path = path
         self.line = line
         self.column = column
         self.message = message
+        self.isWarning = isWarning
+    }
+
+    /// The same place and text, as a warning.
+    public var asWarning: Diagnostic {
+        var d = self
+        d.isWarning = true
+        return d
     }
 
     public var description: String {
-        line > 0 ? "\(path):\(line):\(column): \(message)" : "\(path):1:1: \(message)"
+        let text = isWarning ? "warning: " + message : message
+        return line > 0 ? "\(path):\(line):\(column): \(text)" : "\(path):1:1: \(text)"
     }
 }
 

@@ -45,10 +45,13 @@ public struct RouteTarget: Sendable {
     public var template: String?
     /// EventBridge-style input transformer: paths map + template.
     public var inputPaths: [String: String]?
+    /// Where the target is written (its `targets:` entry), for diagnostics.
+    public var location: Diagnostic?
 
-    public init(connector: String, template: String? = nil, inputPaths: [String: String]? = nil) {
+    public init(connector: String, template: String? = nil, inputPaths: [String: String]? = nil, location: Diagnostic? = nil) {
         self.connector = connector
         self.template = template
         self.inputPaths = inputPaths
+        self.location = location
     }
 }

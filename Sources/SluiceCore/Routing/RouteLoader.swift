@@ -1,8 +1,9 @@
 import Foundation
 
-/// Loads the route files of a directory (`routes/` by default): every `*.yaml` / `*.yml`, in
-/// file-name order. A file holds one route (a mapping with `name`) or several (`routes:` list).
-/// Every problem of every file is reported, each located at `path:line:column`.
+/// Loads the route files of a directory (`routes/` by default): every `*.yaml` / `*.yml` / `*.json`,
+/// in file-name order. A file holds one route (a mapping with `name`) or several (`routes:` list).
+/// Every problem of every file is reported, each located at `path:line:column`; a route with
+/// errors does not hide the others (their targets are still checked against the connectors).
 public enum RouteLoader {
     /// Keys a route may have; anything else is an error (a typo must not silently do nothing).
     public static let routeKeys: Set<String> = ["name", "description", "match", "suppress", "targets", "enabled", "order", "stop", "playbook"]
@@ -19,36 +20,51 @@ public enum RouteLoader {
         "detail.service.action.rdsLoginAttemptAction.remoteIpDetails.ipAddressV4",
     ]
 
+    /// File name endings loaded as route files (YAML is a superset of JSON).
+    public static let routeFileExtensions = [".yaml", ".yml", ".json"]
+
     /// Loads and validates every route file in `directory` (patterns included; the complexity
     /// evaluator runs too). A missing directory is an error; an empty one yields no routes.
+    /// Warnings are dropped: `loadReport` returns them.
     public static func load(directory: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws(Diagnostics) -> [Route] {
+        let report = loadReport(directory: directory, environment: environment)
+        let errors = report.diagnostics.filter { !$0.isWarning }
+        if !errors.isEmpty { throw Diagnostics(errors) }
+        return report.routes
+    }
+
+    /// Every route that loaded without error, every error and warning of every file, and what
+    /// could be read of the routes with errors (`rejected`: their targets can still be checked).
+    public static func loadReport(directory: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> (routes: [Route], diagnostics: [Diagnostic], rejected: [Route]) {
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
         guard fm.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw Diagnostics([Diagnostic(path: directory, message: "routes directory not found")])
+            return ([], [Diagnostic(path: directory, message: "routes directory not found")], [])
         }
         let names: [String]
         do { names = try fm.contentsOfDirectory(atPath: directory) } catch {
-            throw Diagnostics([Diagnostic(path: directory, message: "cannot list directory: \(error.localizedDescription)")])
+            return ([], [Diagnostic(path: directory, message: "cannot list directory: \(error.localizedDescription)")], [])
         }
         var routes: [Route] = []
+        var rejected: [Route] = []
         var problems: [Diagnostic] = []
-        for name in names.sorted() where name.hasSuffix(".yaml") || name.hasSuffix(".yml") {
+        for name in names.sorted() where routeFileExtensions.contains(where: { name.hasSuffix($0) }) {
             let path = directory.hasSuffix("/") ? directory + name : directory + "/" + name
             guard let data = fm.contents(atPath: path) else {
                 problems.append(Diagnostic(path: path, message: "cannot read file"))
                 continue
             }
-            do { routes += try load(path: path, text: String(decoding: data, as: UTF8.self), environment: environment) } catch {
-                problems += error.items
-            }
+            let file = loadFile(path: path, text: String(decoding: data, as: UTF8.self), environment: environment)
+            routes += file.routes
+            rejected += file.rejected
+            problems += file.diagnostics
+        }
+        if routes.isEmpty && !problems.contains(where: { !$0.isWarning }) {
+            problems.append(Diagnostic(path: directory, message: "no routes: the directory has no route files (\(routeFileExtensions.map { "*" + $0 }.joined(separator: ", "))), so nothing would be delivered", isWarning: true))
         }
         problems += duplicateNames(routes)
-        if problems.isEmpty {
-            do { _ = try RouteTable(routes: routes) } catch { problems += error.items }
-        }
-        if !problems.isEmpty { throw Diagnostics(problems) }
-        return routes
+        do { _ = try RouteTable(routes: routes) } catch { problems += error.items }
+        return (routes, problems, rejected)
     }
 
     static func duplicateNames(_ routes: [Route]) -> [Diagnostic] {
@@ -66,11 +82,25 @@ public enum RouteLoader {
         return problems
     }
 
-    /// Loads the routes of one file's text.
+    /// Loads the routes of one file's text; throws its errors (warnings are dropped).
     public static func load(path: String, text: String, environment: [String: String]) throws(Diagnostics) -> [Route] {
-        guard let root = try YAMLNode.load(path: path, text: text, environment: environment) else { return [] }
-        guard root.isMapping else { throw Diagnostics([root.error("a route file must be a mapping: one route, or `routes:` with a list of routes")]) }
+        let file = loadFile(path: path, text: text, environment: environment)
+        let errors = file.diagnostics.filter { !$0.isWarning }
+        if !errors.isEmpty { throw Diagnostics(errors) }
+        return file.routes
+    }
+
+    /// The routes of one file that loaded without error, and the file's errors and warnings.
+    /// `rejected`: what could be read of the routes that have errors.
+    public static func loadFile(path: String, text: String, environment: [String: String]) -> (routes: [Route], diagnostics: [Diagnostic], rejected: [Route]) {
+        let root: YAMLNode
+        do {
+            guard let loaded = try YAMLNode.load(path: path, text: text, environment: environment) else { return ([], [], []) }
+            root = loaded
+        } catch { return ([], error.items, []) }
+        guard root.isMapping else { return ([], [root.error("a route file must be a mapping: one route, or `routes:` with a list of routes")], []) }
         var problems: [Diagnostic] = []
+        var rejected: [Route] = []
         var routes: [Route] = []
         let directory = (path as NSString).deletingLastPathComponent
         if let list = root["routes"] {
@@ -78,23 +108,24 @@ public enum RouteLoader {
                 problems.append(entry.keyNode.error("unknown key '\(entry.key)' beside `routes:` (a file holds one route, or only a `routes:` list)"))
             }
             guard list.isSequence else {
-                throw Diagnostics(problems + [list.error("`routes` must be a list of routes")])
+                return ([], problems + [list.error("`routes` must be a list of routes")], [])
             }
             for item in list.items {
-                do { routes.append(try route(item, directory: directory)) } catch { problems += error.items }
+                do { routes.append(try route(item, directory: directory, warnings: &problems, rejected: &rejected)) } catch { problems += error.items }
             }
         } else {
-            do { routes.append(try route(root, directory: directory)) } catch { problems += error.items }
+            do { routes.append(try route(root, directory: directory, warnings: &problems, rejected: &rejected)) } catch { problems += error.items }
         }
-        if !problems.isEmpty { throw Diagnostics(problems) }
-        return routes
+        return (routes, problems, rejected)
     }
 
-    static func route(_ node: YAMLNode, directory: String) throws(Diagnostics) -> Route {
+    /// One route; when it has errors, what could be read of it goes to `rejected` (its targets
+    /// and templates are still checked) and its errors are thrown.
+    static func route(_ node: YAMLNode, directory: String, warnings: inout [Diagnostic], rejected: inout [Route]) throws(Diagnostics) -> Route {
         guard node.isMapping else { throw Diagnostics([node.error("a route must be a mapping")]) }
         var problems: [Diagnostic] = []
         for entry in node.entries where !routeKeys.contains(entry.key) {
-            problems.append(entry.keyNode.error("unknown route key '\(entry.key)' (expected one of: \(routeKeys.sorted().joined(separator: ", ")))"))
+            problems.append(entry.keyNode.error(RouteKeys.unknownKeyMessage(entry.key, kind: "route", known: routeKeys)))
         }
         var name = ""
         if let n = node["name"], let s = n.string, !s.isEmpty, !n.isMapping, !n.isSequence {
@@ -112,7 +143,10 @@ public enum RouteLoader {
             switch patternJSON(m) {
             case .success(let json):
                 match = json
-                do { _ = try Pattern(json: json) } catch { problems.append(m.error("\(label): match: \(error.message)")) }
+                do { _ = try Pattern(json: json) } catch {
+                    problems += PatternLocator.diagnostics(m, label: "\(label): match", whole: error)
+                }
+                warnings += GuardDutyRouteLint.warnings(m, label: "\(label): match")
             case .failure(let d): problems.append(d)
             }
         } else {
@@ -134,7 +168,7 @@ public enum RouteLoader {
                     do {
                         _ = try Pattern(json: json)
                         suppress.append(json)
-                    } catch { problems.append(item.error("\(label): suppress: \(error.message)")) }
+                    } catch { problems += PatternLocator.diagnostics(item, label: "\(label): suppress", whole: error) }
                 case .failure(let d): problems.append(d)
                 }
             }
@@ -143,7 +177,7 @@ public enum RouteLoader {
         if let t = node["targets"], t.isSequence, !t.items.isEmpty {
             for item in t.items {
                 if let s = item.string, !item.isMapping {
-                    targets.append(RouteTarget(connector: s))
+                    targets.append(RouteTarget(connector: s, location: item.error("")))
                     continue
                 }
                 guard item.isMapping else {
@@ -151,7 +185,7 @@ public enum RouteLoader {
                     continue
                 }
                 for entry in item.entries where !targetKeys.contains(entry.key) {
-                    problems.append(entry.keyNode.error("\(label): unknown target key '\(entry.key)' (expected one of: connector, input_paths, template)"))
+                    problems.append(entry.keyNode.error("\(label): " + RouteKeys.unknownKeyMessage(entry.key, kind: "target", known: targetKeys)))
                 }
                 guard let connector = item["connector"]?.string, !connector.isEmpty else {
                     problems.append(item.error("\(label): a target needs a `connector` name"))
@@ -183,7 +217,8 @@ public enum RouteLoader {
                     inputPaths = paths
                     if template == nil { problems.append(ip.error("\(label): `input_paths` needs a `template`")) }
                 }
-                targets.append(RouteTarget(connector: connector, template: template, inputPaths: inputPaths))
+                targets.append(RouteTarget(connector: connector, template: template, inputPaths: inputPaths,
+                                           location: (item["connector"] ?? item).error("")))
             }
         } else if node["playbook"] == nil || node["targets"] != nil {
             problems.append((node["targets"] ?? node).error("\(label): a route needs a non-empty `targets` list (or a `playbook`)"))
@@ -202,10 +237,14 @@ public enum RouteLoader {
                 problems.append(o.error("\(label): `order` must be an integer"))
             }
         }
-        if !problems.isEmpty { throw Diagnostics(problems) }
-        return Route(
+        let route = Route(
             name: name, description: description, match: match, suppress: suppress, targets: targets,
             enabled: enabled, order: order, stop: stop, location: node.error("route '\(name)'"), playbook: node["playbook"])
+        if !problems.isEmpty {
+            rejected.append(route)
+            throw Diagnostics(problems)
+        }
+        return route
     }
 
     /// A pattern written as YAML (or JSON flow style), or as a string holding JSON.

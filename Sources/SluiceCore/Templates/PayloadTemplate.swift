@@ -29,6 +29,11 @@ public struct PayloadTemplate: Sendable {
         }
         self.source = source
         self.format = format
+        // The library renders an unclosed `{{tag` as text; such a template is a mistake.
+        let issues = TemplateCheck.syntaxIssues(source)
+        if !issues.isEmpty {
+            throw TemplateError(message: "invalid template: " + issues.map(\.description).joined(separator: "; "))
+        }
         let pragma = switch format {
         case .json: "{{% CONTENT_TYPE: JSON }}"
         case .text: "{{% CONTENT_TYPE: TEXT }}"

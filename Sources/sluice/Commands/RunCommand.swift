@@ -32,7 +32,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Read NDJSON findings from a file, or - for stdin, instead of Kafka.") var input: String?
     @Option(name: .customLong("max-in-flight"), help: "Records with unsettled work before fetching pauses (default: 2000).") var maxInFlight: Int?
     @Option(name: .customLong("drain-timeout"), help: "Time to finish in-flight work on shutdown, e.g. 30s.") var drainTimeout: String?
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical (default: info).") var logLevel: String = "info"
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical (default: log_level in the config file, else info).") var logLevel: String?
     @Option(name: .customLong("metrics-listen"), help: ArgumentHelp("Serve Prometheus metrics on /metrics (and /healthz) at this address.", valueName: "host:port")) var metricsListen: String?
     @Flag(name: .customLong("log-json"), help: "Write logs as JSON lines.") var logJSON = false
     @Flag(name: .long, help: "Print the delivery summary as a table on exit.") var summary = false
@@ -40,10 +40,6 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown log level \(logLevel)") }
-        LogSetup.bootstrap(level: level, json: logJSON)
-        let logger = Logger(label: "sluice")
-
         var settings = RunSettings()
         if let config {
             do { settings = try RunSettings.load(configFile: config, environment: environment) } catch {
@@ -51,6 +47,11 @@ struct RunCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
         }
+        // Flags win over the file's log_level / log_format.
+        let levelName = logLevel ?? settings.logLevel ?? "info"
+        guard let level = Logger.Level(rawValue: levelName) else { throw ValidationError("unknown log level \(levelName)") }
+        LogSetup.bootstrap(level: level, json: logJSON || (settings.logJSON ?? false))
+        let logger = Logger(label: "sluice")
         if let brokers { settings.brokers = brokers }
         if !topic.isEmpty { settings.topics = topic }
         if let group { settings.group = group }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SluiceCore
 import SluiceRuntime
+import SluiceSuite
 
 /// `sluice test`: which routes an event would take, and why — without sending anything.
 struct TestCommand: AsyncParsableCommand {
@@ -14,10 +15,21 @@ struct TestCommand: AsyncParsableCommand {
             their rendered payload: the route's template or input transformer, else the connector \
             instance's template or its type's default (Slack blocks, a PagerDuty event…), else the \
             event itself.
+
+            `--explain` adds, for each route that did not match, the first condition that failed \
+            and the value the event had there. `--suite DIR` runs route tests instead: every \
+            *.yaml file of DIR lists cases (an event, the routes and targets it must take, \
+            fragments its payloads must contain); a mismatch prints a diff and exits 1.
             """)
 
     @Option(name: .long, help: ArgumentHelp("JSON file holding the event (a finding in its EventBridge envelope); - for stdin.", valueName: "file"))
-    var event: String
+    var event: String?
+
+    @Option(name: .long, help: ArgumentHelp("Run the route test cases of this directory (see routes/tests/) instead of one event.", valueName: "dir"))
+    var suite: String?
+
+    @Flag(name: .long, help: "Also say why each route that did not match did not: its first failing condition and the event's value there.")
+    var explain = false
 
     @Option(name: .long, help: ArgumentHelp("Directory of route files.", valueName: "dir"))
     var routes: String = "routes"
@@ -28,7 +40,13 @@ struct TestCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print machine-readable JSON.")
     var json = false
 
+    func validate() throws {
+        if (event == nil) == (suite == nil) { throw ValidationError("give either --event FILE or --suite DIR") }
+    }
+
     func run() async throws {
+        if let suite { return try runSuite(suite) }
+        guard let event else { throw ExitCode(2) }
         let loaded: [Route]
         do { loaded = try RouteLoader.load(directory: routes) } catch {
             for d in error.items { CLIFiles.fail(d.description) }
@@ -93,7 +111,7 @@ struct TestCommand: AsyncParsableCommand {
                 (key: "routes", value: .number(Double(table.routes.count))),
                 (key: "matches", value: .array(matches)),
                 (key: "suppressed", value: .array(suppressed.map { .string(table.routes[$0].name) })),
-            ])
+            ] + (explain ? [(key: "misses", value: .array(table.explainMisses(eventJSON).map { missJSON($0, table) }))] : []))
             print(out.serialized())
             return
         }
@@ -119,9 +137,67 @@ struct TestCommand: AsyncParsableCommand {
             print("")
             print("route \(table.routes[i].name) matched but is suppressed")
         }
+        if explain {
+            for miss in table.explainMisses(eventJSON) {
+                print("")
+                print("route \(table.routes[miss.route].name) did not match:")
+                for reason in miss.reasons { print("  " + Self.describe(reason, table.routes[miss.route])) }
+            }
+        }
         if !connectorDirectoryExists && !explained.isEmpty {
             print("")
             print("note: no connectors directory at \(connectors); connector names were not checked (sluice validate checks them)")
         }
+    }
+
+    static func describe(_ reason: RouteMiss.Reason, _ route: Route) -> String {
+        switch reason {
+        case .condition(let path, let expected, let values):
+            let had = values.isEmpty ? "the event has no \(path)" : "the event has \(path) = " + values.prefix(5).map { $0.serialized() }.joined(separator: ", ")
+            return "\(path): wanted \(expected); \(had)"
+        case .arrayElements(let paths):
+            return "each condition holds, but not within one array element (\(paths.joined(separator: ", ")))"
+        case .suppressed(let index):
+            return "the pattern matched, but suppression \(index + 1) of \(route.suppress.count) matched too"
+        case .stoppedBy(let name):
+            return "the pattern matched, but route \(name) matched first with stop: true"
+        }
+    }
+
+    func missJSON(_ miss: RouteMiss, _ table: RouteTable) -> JSON {
+        let route = table.routes[miss.route]
+        return .object([
+            (key: "route", value: .string(route.name)),
+            (key: "reasons", value: .array(miss.reasons.map { .string(Self.describe($0, route)) })),
+        ])
+    }
+
+    /// `--suite DIR`: every case, a diff per failure; exit 1 when any failed.
+    func runSuite(_ directory: String) throws {
+        let configuration: LoadedConfiguration
+        do {
+            configuration = try LoadedConfiguration.load(routesDirectory: routes, connectorsDirectory: connectors,
+                                                         environment: ProcessInfo.processInfo.environment)
+        } catch {
+            for d in error.items { CLIFiles.fail(d.description) }
+            throw ExitCode(1)
+        }
+        let cases: [RouteSuite.Case]
+        do { cases = try RouteSuite.load(directory: directory) } catch {
+            for d in error.items { CLIFiles.fail(d.description) }
+            throw ExitCode(1)
+        }
+        let outcomes = RouteSuite.run(cases, configuration: configuration)
+        for o in outcomes {
+            if o.passed {
+                print("ok    \(o.name)")
+            } else {
+                print("FAIL  \(o.name)  (\(o.location.path):\(o.location.line))")
+                for line in o.diff { print("      \(line)") }
+            }
+        }
+        let failed = outcomes.filter { !$0.passed }.count
+        print("\(outcomes.count - failed) passed, \(failed) failed")
+        if failed > 0 { throw ExitCode(1) }
     }
 }

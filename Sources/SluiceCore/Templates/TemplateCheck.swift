@@ -1,0 +1,140 @@
+import Foundation
+
+/// Checks on a Mustache payload template beyond what the Mustache library rejects: tags left
+/// open (`{{detail.title`, which the library renders as text), sections closed out of order,
+/// JSON payloads that are not JSON once rendered, and variables naming a finding field that a
+/// GuardDuty finding cannot have (`{{detail.titel}}` renders empty).
+public enum TemplateCheck {
+    /// A problem at a 1-based line and column of the template text.
+    public struct Issue: Error, Sendable, Equatable, CustomStringConvertible {
+        public var line: Int
+        public var column: Int
+        public var message: String
+        public var description: String { "template line \(line), column \(column): \(message)" }
+    }
+
+    /// A tag of the template: its kind (`#`, `^`, `/`, `&`, `{`, `!`, `>`, `=` or none) and name.
+    struct Tag {
+        var sigil: Character?
+        var name: String
+        var line: Int
+        var column: Int
+    }
+
+    /// Mustache syntax errors: unclosed tags, unbalanced or mismatched sections.
+    public static func syntaxIssues(_ source: String) -> [Issue] {
+        switch tags(source) {
+        case .failure(let issue): return [issue]
+        case .success(let tags):
+            var issues: [Issue] = []
+            var open: [Tag] = []
+            for tag in tags {
+                switch tag.sigil {
+                case "#", "^": open.append(tag)
+                case "/":
+                    guard let top = open.popLast() else {
+                        issues.append(Issue(line: tag.line, column: tag.column, message: "{{/\(tag.name)}} closes a section that is not open"))
+                        continue
+                    }
+                    if top.name != tag.name {
+                        issues.append(Issue(line: tag.line, column: tag.column,
+                                            message: "{{/\(tag.name)}} closes {{\(top.sigil.map(String.init) ?? "")\(top.name)}} opened at line \(top.line), column \(top.column)"))
+                    }
+                default: break
+                }
+            }
+            for tag in open {
+                issues.append(Issue(line: tag.line, column: tag.column, message: "section {{\(tag.sigil.map(String.init) ?? "")\(tag.name)}} is never closed with {{/\(tag.name)}}"))
+            }
+            return issues
+        }
+    }
+
+    /// The tags of `source`, or the first tag left open. A delimiter change (`{{=<% %>=}}`) ends
+    /// the scan: what follows is left to the Mustache library.
+    static func tags(_ source: String) -> Result<[Tag], Issue> {
+        let chars = Array(source)
+        var tags: [Tag] = []
+        var i = 0, line = 1, column = 1
+        func advance(_ n: Int) {
+            for _ in 0..<n {
+                if i < chars.count, chars[i] == "\n" { line += 1; column = 1 } else { column += 1 }
+                i += 1
+            }
+        }
+        func starts(_ s: String, at k: Int) -> Bool {
+            let p = Array(s)
+            return k + p.count <= chars.count && Array(chars[k..<(k + p.count)]) == p
+        }
+        while i < chars.count {
+            guard starts("{{", at: i) else { advance(1); continue }
+            let (tagLine, tagColumn) = (line, column)
+            let triple = starts("{{{", at: i)
+            let close = triple ? "}}}" : "}}"
+            var j = i + (triple ? 3 : 2)
+            while j < chars.count, !starts(close, at: j), !starts("{{", at: j) { j += 1 }
+            guard j < chars.count, starts(close, at: j) else {
+                let opened = String(chars[i..<min(chars.count, i + 24)]).split(separator: "\n").first.map(String.init) ?? ""
+                return .failure(Issue(line: tagLine, column: tagColumn, message: "tag `\(opened)` is never closed with `\(close)`"))
+            }
+            var body = String(chars[(i + (triple ? 3 : 2))..<j]).trimmingCharacters(in: .whitespaces)
+            var sigil: Character? = triple ? "{" : nil
+            if !triple, let first = body.first, "#^/&!>=".contains(first) {
+                sigil = first
+                body = String(body.dropFirst()).trimmingCharacters(in: .whitespaces)
+            }
+            if sigil == "=" { return .success(tags) }
+            tags.append(Tag(sigil: sigil, name: body, line: tagLine, column: tagColumn))
+            advance(j + close.count - i)
+        }
+        return .success(tags)
+    }
+
+    /// For a template whose payload is a JSON document: the error when rendering it for the sample
+    /// GuardDuty finding does not give JSON.
+    public static func jsonIssue(_ template: PayloadTemplate) -> String? {
+        let event = SampleFinding.guardDuty
+        let text = template.render(event, summary: FindingSummary(event: event))
+        do {
+            _ = try JSON.parse(text)
+            return nil
+        } catch {
+            let shown = text.count > 120 ? String(text.prefix(120)) + "…" : text
+            return "the payload is sent as JSON but, rendered for a sample GuardDuty finding, is not JSON (\(error.rawValue)): \(shown)"
+        }
+    }
+
+    /// Variables naming a GuardDuty path (`detail.…`) that a finding cannot have. Names inside
+    /// sections are relative to the section and are checked only when they start with `detail.`.
+    public static func variableIssues(_ source: String) -> [Issue] {
+        guard case .success(let tags) = tags(source) else { return [] }
+        var issues: [Issue] = []
+        for tag in tags where tag.sigil == nil || tag.sigil == "&" || tag.sigil == "{" || tag.sigil == "#" || tag.sigil == "^" {
+            let path = tag.name.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+            guard path.count > 1, path[0] == "detail", GuardDutyFindingModel.shape(at: path) == nil else { continue }
+            let alternatives = GuardDutyFindingModel.paths(endingWith: path[path.count - 1])
+            let near = nearestPath(tag.name)
+            let hint = near.map { " (did you mean {{\($0)}}?)" }
+                ?? (alternatives.isEmpty ? "" : " (did you mean \(alternatives.map { "{{\($0)}}" }.joined(separator: " or "))?)")
+            issues.append(Issue(line: tag.line, column: tag.column,
+                                message: "a GuardDuty finding has no field `\(tag.name)`, so {{\(tag.name)}} renders empty\(hint)"))
+        }
+        return issues
+    }
+
+    /// A path of the model one or two typos away: the longest valid prefix plus the nearest member.
+    static func nearestPath(_ dotted: String) -> String? {
+        let path = dotted.split(separator: ".").map(String.init)
+        var valid = [path[0]]
+        for key in path.dropFirst() {
+            if GuardDutyFindingModel.shape(at: valid + [key]) != nil { valid.append(key); continue }
+            guard case .structure(let name)? = GuardDutyFindingModel.shape(at: valid)?.element,
+                  let members = GuardDutyFindingModel.structures[name],
+                  let near = members.keys.min(by: { editDistance($0, key) < editDistance($1, key) }),
+                  editDistance(near, key) <= 2 else { return nil }
+            valid.append(near)
+        }
+        let fixed = valid.joined(separator: ".")
+        return fixed == dotted ? nil : fixed
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import SluiceCore
+import SluiceRuntime
+import SluiceSuite
+import SluiceTestSupport
+import Testing
+
+/// Issue 11, point 8: route tests for CI.
+@Suite struct RouteSuiteTests {
+    static let root = PackagePaths.root
+
+    static func shippedConfiguration() throws -> LoadedConfiguration {
+        try LoadedConfiguration.load(routesDirectory: root.appendingPathComponent("routes").path,
+                                     connectorsDirectory: root.appendingPathComponent("connectors").path, environment: [:])
+    }
+
+    static func temporaryDirectory() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("route-suite-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    @Test func theShippedSuitePassesOnTheShippedRoutes() throws {
+        let cases = try RouteSuite.load(directory: Self.root.appendingPathComponent("routes/tests").path)
+        #expect(cases.count >= 6)
+        let outcomes = RouteSuite.run(cases, configuration: try Self.shippedConfiguration())
+        for o in outcomes { #expect(o.passed, "\(o.name): \(o.diff)") }
+    }
+
+    @Test func aMismatchIsADiff() throws {
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let finding = Self.root.appendingPathComponent("examples/findings/09-ec2-ssh-bruteforce-low.json").path
+        try """
+            cases:
+              - name: wrong expectations
+                event: \(finding)
+                routes: [runtime-high-to-soc]
+                targets: [soc-webhook]
+                payloads:
+                  - connector: findings-archive
+                    contains: ["no such text"]
+            """.write(to: dir.appendingPathComponent("c.yaml"), atomically: true, encoding: .utf8)
+        let outcomes = RouteSuite.run(try RouteSuite.load(directory: dir.path), configuration: try Self.shippedConfiguration())
+        #expect(outcomes.count == 1)
+        #expect(Array(outcomes[0].diff.prefix(5)) == [
+            "- route runtime-high-to-soc", "+ route archive-all-findings",
+            "- target soc-webhook", "+ target findings-archive",
+            "- payload for findings-archive contains \"no such text\"",
+        ], "\(outcomes[0].diff)")
+    }
+
+    @Test func caseFileErrorsAreLocated() throws {
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "cases:\n  - name: x\n    event: missing.json\n    route: [a]\n".write(to: dir.appendingPathComponent("c.yaml"), atomically: true, encoding: .utf8)
+        do {
+            _ = try RouteSuite.load(directory: dir.path)
+            Issue.record("loaded a broken case file")
+        } catch {
+            let text = error.items.map(\.description)
+            #expect(text.contains { $0.contains("c.yaml:3:12: cannot read event file missing.json") }, "\(text)")
+            #expect(text.contains { $0.contains("c.yaml:4:5: unknown case key 'route': did you mean 'routes'?") }, "\(text)")
+        }
+    }
+
+    /// The command CI runs: exit 0 on the shipped suite, 1 with a diff on a mismatch.
+    @Test func theCommandExitsNonZeroWithADiff() throws {
+        func sluice(_ arguments: [String]) throws -> (Int32, String) { try SluiceCommand.run(arguments, in: Self.root) }
+        let (ok, okOutput) = try sluice(["test", "--suite", "routes/tests"])
+        #expect(ok == 0, "\(okOutput)")
+        #expect(okOutput.contains(" passed, 0 failed"))
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "cases:\n  - name: S3 finding\n    event: \(Self.root.path)/examples/findings/08-s3-anomalous-behavior.json\n    routes: []\n"
+            .write(to: dir.appendingPathComponent("c.yaml"), atomically: true, encoding: .utf8)
+        let (failed, output) = try sluice(["test", "--suite", dir.path])
+        #expect(failed == 1)
+        #expect(output.contains("FAIL  S3 finding") && output.contains("+ route archive-all-findings") && output.contains("0 passed, 1 failed"), "\(output)")
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import SluiceTestSupport
+import Testing
+
+/// Issue 11, points 5–7 through the command a newcomer runs.
+@Suite struct ValidateCommandTests {
+    static let root = PackagePaths.root
+
+    /// A routes directory of `files` beside the shipped connectors; returns its path.
+    static func routes(_ files: [String: String]) throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("validate-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        for (name, text) in files { try text.write(to: dir.appendingPathComponent(name), atomically: true, encoding: .utf8) }
+        return dir
+    }
+
+    static func run(_ arguments: [String]) throws -> (Int32, [String]) {
+        let (status, output) = try SluiceCommand.run(arguments, in: root)
+        return (status, output.split(separator: "\n").map(String.init))
+    }
+
+    @Test func oneRunReportsEveryErrorOfEveryFileWhereItIs() throws {
+        let dir = try Self.routes([
+            "a.yaml": "name: broken\nmatch: [\n",
+            "b.yaml": """
+                name: two-problems
+                match:
+                  source: [aws.guardduty]
+                  detail:
+                    severity: [{numeric: [">=", "high"]}]
+                    type: [{prefix: 5}]
+                targets:
+                  - soc-webhok
+                  - connector: platform-webhook
+                    template: '{"title": "{{detail.title}"}'
+                """,
+            "c.json": #"{"name": "from-json", "match": {"source": ["aws.guardduty"]}, "targets": ["nope"]}"#,
+        ])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (status, lines) = try Self.run(["validate", "--routes", dir.path, "--connectors", "connectors"])
+        #expect(status == 1)
+        let located = lines.map { $0.replacingOccurrences(of: dir.path + "/", with: "") }
+        #expect(located.count == 6, "\(located)")
+        #expect(located.first?.hasPrefix("a.yaml:3:1: invalid YAML") == true, "\(located)")
+        #expect(located.contains { $0.hasPrefix("b.yaml:5:17: route 'two-problems': match: detail.severity: Value of >= must be numeric") }, "\(located)")
+        #expect(located.contains { $0.hasPrefix("b.yaml:6:13: route 'two-problems': match: detail.type: prefix match pattern must be a string") }, "\(located)")
+        #expect(located.contains { $0.hasPrefix("b.yaml:8:5: route 'two-problems': target 'soc-webhok' is not a connector instance (did you mean 'soc-webhook'?)") }, "\(located)")
+        #expect(located.contains { $0.hasPrefix("b.yaml:9:16: route 'two-problems', target 'platform-webhook': invalid template: template line 1, column 12: tag `{{detail.title}") }, "\(located)")
+        #expect(located.contains { $0.hasPrefix("c.json:1:75: route 'from-json': target 'nope' is not a connector instance") }, "\(located)")
+    }
+
+    @Test func warningsDoNotFailValidation() throws {
+        let dir = try Self.routes([
+            "r.yaml": """
+                name: lint-me
+                match:
+                  source: [aws.guardduty]
+                  detail:
+                    resourceType: [Instance]
+                    severity: ["8"]
+                targets:
+                  - connector: soc-webhook
+                    template: '{"title": "{{detail.titel}}"}'
+                """,
+        ])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (status, lines) = try Self.run(["validate", "--routes", dir.path, "--connectors", "connectors"])
+        #expect(status == 0, "\(lines)")
+        let located = lines.map { $0.replacingOccurrences(of: dir.path + "/", with: "") }
+        #expect(located.count == 4, "\(located)")
+        #expect(located[0].hasPrefix("r.yaml:5:5: warning: route 'lint-me': match: a GuardDuty finding has no field `detail.resourceType` (did you mean detail.resource.resourceType?)"), "\(located)")
+        #expect(located[1].hasPrefix("r.yaml:6:16: warning: route 'lint-me': match: `detail.severity` is a number"), "\(located)")
+        #expect(located[2].hasPrefix("r.yaml:8:16: warning: route 'lint-me', target 'soc-webhook': template line 1, column 12: a GuardDuty finding has no field `detail.titel`, so {{detail.titel}} renders empty (did you mean {{detail.title}}?)"), "\(located)")
+        #expect(located[3].hasPrefix("ok: 1 routes"), "\(located)")
+    }
+
+    @Test func aJSONTemplateThatRendersBrokenJSONIsAnError() throws {
+        let dir = try Self.routes([
+            "r.yaml": "name: r\nmatch: {source: [aws.guardduty]}\ntargets:\n  - connector: soc-webhook\n    template: '{\"title\": {{detail.title}}}'\n",
+        ])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (status, lines) = try Self.run(["validate", "--routes", dir.path, "--connectors", "connectors"])
+        #expect(status == 1)
+        #expect(lines.contains { $0.contains("r.yaml:4:16: route 'r', target 'soc-webhook': the payload is sent as JSON but, rendered for a sample GuardDuty finding, is not JSON") }, "\(lines)")
+    }
+
+    @Test func explainSaysWhyEachOtherRouteDidNotMatch() throws {
+        let (status, lines) = try Self.run(["test", "--event", "examples/findings/09-ec2-ssh-bruteforce-low.json", "--explain"])
+        #expect(status == 0)
+        let text = lines.joined(separator: "\n")
+        #expect(text.contains("""
+            route runtime-high-to-soc did not match:
+              detail.service.featureName: wanted "RuntimeMonitoring"; the event has detail.service.featureName = "FlowLogs"
+            """), "\(text)")
+        #expect(text.contains("""
+            route containers-to-platform did not match:
+              detail.resource.resourceType: wanted "EKSCluster" or "ECSCluster"; the event has detail.resource.resourceType = "Instance"
+            """), "\(text)")
+    }
+}
