@@ -14,7 +14,9 @@ import Testing
         defer { receiver.stop() }
         try broker.createTopics(["findings", "dlq"])
         let findings = try Findings.unique(300)
-        let config = try TestConfig.webhook(receiver.url, extra: "retry: {attempts: 100, backoff: 100ms, max_backoff: 1s}")
+        // Attempts that no slow restart of the receiver can exhaust: the promise under test is that
+        // nothing is lost while the target is down, however long that takes on a loaded machine.
+        let config = try TestConfig.webhook(receiver.url, extra: "retry: {attempts: 100000, backoff: 100ms, max_backoff: 1s, max_age: 1h}")
         defer { config.remove() }
 
         receiver.stop()  // the target is down before the first finding arrives
