@@ -98,3 +98,17 @@ import Testing
             """), "\(text)")
     }
 }
+
+extension ValidateCommandTests {
+    @Test func aConnectorTemplateWithAMisspeltFieldWarns() throws {
+        let connectors = try Self.routes([
+            "hook.yaml": "name: soc-webhook\ntype: webhook\nurl: http://127.0.0.1:9/x\ntemplate: '{\"t\": \"{{detail.servce.count}}\"}'\n",
+            "archive.yaml": "name: findings-archive\ntype: webhook\nurl: http://127.0.0.1:9/y\n",
+            "platform.yaml": "name: platform-webhook\ntype: webhook\nurl: http://127.0.0.1:9/z\n",
+        ])
+        defer { try? FileManager.default.removeItem(at: connectors) }
+        let (status, lines) = try Self.run(["validate", "--connectors", connectors.path])
+        #expect(status == 0, "\(lines)")
+        #expect(lines.contains { $0.hasPrefix(connectors.path + "/hook.yaml:1:1: warning: connector 'soc-webhook': template line 1, column 8: a GuardDuty finding has no field `detail.servce.count`") && $0.contains("{{detail.service.count}}") }, "\(lines)")
+    }
+}
