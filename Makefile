@@ -2,7 +2,7 @@
 SWIFT ?= swift
 SETUP_STAMP := .tools/.setup-done
 
-.PHONY: all setup build release demo test bench bench-match clean
+.PHONY: all setup build release demo test bench bench-match fuzz clean
 
 all: build
 
@@ -35,6 +35,10 @@ bench: setup
 bench-match: setup
 	$(SWIFT) build -c release --product sluice-bench-match
 	.build/release/sluice-bench-match
+
+# libFuzzer harnesses (Fuzz/), FUZZ_SECONDS each (default 60); not part of build or test.
+fuzz: setup
+	scripts/fuzz
 
 clean:
 	rm -rf .build

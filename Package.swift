@@ -87,6 +87,8 @@ let package = Package(
                 "SluiceCore", "SluiceKafka", "SluiceHTTP", "SluiceConnectors", "SluiceActions",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections"),
             ],
             swiftSettings: strict
         ),
@@ -114,9 +116,16 @@ let package = Package(
         .plugin(name: "BuildInfoPlugin", capability: .buildTool()),
 
         // MARK: Benchmarks (`make bench`, `make bench-match`)
+        // Generated findings and mixed route sets: the benchmark's workload and the differential test's.
+        .target(
+            name: "SluiceMatchWorkload",
+            dependencies: ["SluiceCore"],
+            path: "Benchmarks/MatchWorkload",
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "sluice-bench-match",
-            dependencies: ["SluiceCore"],
+            dependencies: ["SluiceCore", "SluiceMatchWorkload"],
             path: "Benchmarks/MatchBenchmark",
             swiftSettings: strict
         ),
@@ -135,7 +144,7 @@ let package = Package(
             path: "Tests/SluiceTestSupport",
             swiftSettings: strict
         ),
-        .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceTestSupport"], swiftSettings: strict),
+        .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceTestSupport", "SluiceMatchWorkload"], swiftSettings: strict),
         .testTarget(name: "SluiceKafkaTests", dependencies: ["SluiceKafka", "SluiceTestSupport"], swiftSettings: strict, linkerSettings: localLib),
         .testTarget(name: "SluiceHTTPTests", dependencies: ["SluiceHTTP", "SluiceTestSupport"], swiftSettings: strict),
         .testTarget(
@@ -151,6 +160,7 @@ let package = Package(
             swiftSettings: strict,
             linkerSettings: localLib
         ),
+        .testTarget(name: "SluiceRuntimeTests", dependencies: ["SluiceRuntime", "SluiceConnectors", "SluiceTestSupport"], swiftSettings: strict, linkerSettings: localLib),
         .testTarget(
             name: "SluiceSuiteTests",
             dependencies: ["SluiceSuite", "SluiceRuntime", "SluiceCore", "SluiceTestSupport"],
@@ -167,3 +177,19 @@ let package = Package(
     swiftLanguageModes: [.v6],
     cxxLanguageStandard: .cxx17
 )
+
+// MARK: Fuzzing (`make fuzz` only)
+// libFuzzer harnesses, added only when SLUICE_FUZZ is set: scripts/fuzz builds them with
+// -sanitize=fuzzer in .build/fuzz, so the normal build and `make test` never compile them.
+if Context.environment["SLUICE_FUZZ"] != nil {
+    package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/FuzzSupport", swiftSettings: strict))
+    let harnesses: [(String, [Target.Dependency])] = [
+        ("FuzzJSONMatch", ["SluiceCore"]), ("FuzzPattern", ["SluiceCore"]), ("FuzzTemplate", ["SluiceCore"]),
+        ("FuzzConfigYAML", ["SluiceCore", "SluiceConnectors"]), ("FuzzSyslogCEF", ["SluiceCore", "SluiceConnectors"]),
+        ("FuzzHTTPHeaders", ["SluiceHTTP"]),
+    ]
+    for (name, dependencies) in harnesses {
+        package.targets.append(.executableTarget(name: name, dependencies: ["FuzzSupport"] + dependencies, path: "Fuzz/\(name)",
+                                                 swiftSettings: strict, linkerSettings: localLib))
+    }
+}

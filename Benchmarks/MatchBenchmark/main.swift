@@ -1,23 +1,17 @@
 // sluice-bench-match: matching throughput on synthetic GuardDuty findings, one core, JSON
-// parsing included, beside baselines measured in the same run (raw simdjson parse rate, and the
-// brute-force reference matcher). Prints only; no thresholds are asserted.
+// parsing included, beside baselines measured in the same run (parse only, parse plus one
+// never-matching pattern, the brute-force reference). Route sets: the mixed sets of issue 15
+// (ten shapes, three proportions and seeds; `SluiceMatchWorkload`) and the first benchmark's
+// "classic" set. Prints only; no thresholds are asserted.
 //
 //   swift build -c release --product sluice-bench-match && .build/release/sluice-bench-match
 //
-// Options: --events N (distinct findings, default 20000), --seconds S (per measurement, default 2).
+// Options: --events N (distinct findings, default 20000), --seconds S (per round, default 1),
+// --rounds N (best of, default 3), --mix NAME, --mixed-only, --tables 1000,10000,
+// --compiled-only [--split] (for profiling).
 import Foundation
 import SluiceCore
-
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+import SluiceMatchWorkload
 
 enum Vocabulary {
     static let accounts = (0..<500).map { String(100_000_000_000 + $0 * 7_919_113) }
@@ -63,9 +57,9 @@ func makeFinding(_ g: inout SplitMix, _ n: Int) -> String {
     return #"{"version":"0","id":"\#(id.prefix(8))-\#(id.prefix(12).suffix(4))-4\#(id.prefix(15).suffix(3))-8\#(id.suffix(3))-\#(id.suffix(12))","detail-type":"GuardDuty Finding","source":"aws.guardduty","account":"\#(account)","time":"2025-05-20T03:29:41Z","region":"\#(region)","resources":[],"detail":{"schemaVersion":"2.0","accountId":"\#(account)","region":"\#(region)","partition":"aws","id":"\#(id)","arn":"arn:aws:guardduty:\#(region):\#(account):detector/\#(id)/finding/\#(id)","type":"\#(type)","resource":\#(resource),"service":{"serviceName":"guardduty","detectorId":"\#(id)","archived":false,"count":\#(1 + n % 40),"eventFirstSeen":"2025-05-20T03:11:52.000Z","eventLastSeen":"2025-05-20T03:26:05.000Z","resourceRole":"\#(n % 7 == 0 ? "ACTOR" : "TARGET")","featureName":"\#(runtime ? "RuntimeMonitoring" : "FlowLogs")",\#(action),"additionalInfo":{"value":"{}","type":"default"}},"severity":\#(severity),"createdAt":"2025-05-20T03:29:41.077Z","updatedAt":"2025-05-20T03:29:41.077Z","title":"\#(type) activity observed for \#(team) in \#(region).","description":"GuardDuty observed \#(type) on a resource of \#(team) (\#(env)). Investigate the resource and rotate any credentials it holds."}}"#
 }
 
-/// A realistic mix of routes.
+/// The first benchmark's mix of routes ("classic"), kept for comparison with earlier figures.
 func makeRoutes(_ count: Int, seed: UInt64) -> [Route] {
-    var g = SplitMix(state: seed)
+    var g = SplitMix(seed: seed)
     var routes: [Route] = []
     routes.reserveCapacity(count)
     for i in 0..<count {
@@ -136,108 +130,170 @@ func fmt(_ v: Double) -> String {
     return s
 }
 
+/// Best of `rounds` measurements of `budget` seconds each: on a shared machine the best round
+/// is the one least disturbed by other work.
+func best(_ rounds: Int, _ events: [[UInt8]], budget: Double, _ body: ([UInt8]) -> Void) -> Double {
+    (0..<max(rounds, 1)).map { _ in measure(events, budget: budget, body) }.max() ?? 0
+}
+
+func label(_ text: String) -> String { text.padding(toLength: 58, withPad: " ", startingAt: 0) }
+
 var eventCount = 20_000
-var budget = 2.0
+var budget = 1.0
+var rounds = 3
 var compiledOnly = false
 var tableSizes = [1_000, 10_000]
 var split = false
+var onlyMix: String?
+var classic = true
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
     switch a {
     case "--events": eventCount = Int(args.popFirst() ?? "") ?? eventCount
     case "--seconds": budget = Double(args.popFirst() ?? "") ?? budget
+    case "--rounds": rounds = Int(args.popFirst() ?? "") ?? rounds
     case "--compiled-only": compiledOnly = true  // for profiling: skip baselines and checks
     case "--split": split = true  // with --compiled-only: time parse and match apart
-    case "--tables": tableSizes = (args.popFirst() ?? "").split(separator: ",").compactMap { Int($0) }  // with --compiled-only
-    default: print("usage: sluice-bench-match [--events N] [--seconds S] [--compiled-only [--tables 1000,10000]]"); exit(2)
+    case "--tables": tableSizes = (args.popFirst() ?? "").split(separator: ",").compactMap { Int($0) }
+    case "--mix": onlyMix = args.popFirst()  // only this set: even, account-heavy, runtime-heavy, classic, never (the baseline)
+    case "--mixed-only": classic = false
+    default:
+        print("usage: sluice-bench-match [--events N] [--seconds S] [--rounds N] [--mix NAME] [--mixed-only] [--tables 1000,10000] [--compiled-only [--split]]")
+        exit(2)
     }
 }
 
-var g = SplitMix(state: 42)
-let events = (0..<eventCount).map { Array(makeFinding(&g, $0).utf8) }
-let averageSize = events.reduce(0) { $0 + $1.count } / events.count
-print("sluice-bench-match: \(eventCount) synthetic GuardDuty findings in EventBridge envelopes, \(averageSize) bytes on average; one core, JSON parsing included")
+/// One route set to measure: its findings and its table.
+struct Workload {
+    var name: String
+    var events: [[UInt8]]
+    var routes: Int
+    var table: RouteTable
+    var compileSeconds: Double
+}
+
+let clock = ContinuousClock()
+func compile(_ routes: [Route]) -> (RouteTable, Double) {
+    let start = clock.now
+    let table = try! RouteTable(routes: routes)
+    return (table, seconds(clock.now - start))
+}
+
+var g = SplitMix(seed: 42)
+let classicEvents = (0..<eventCount).map { Array(makeFinding(&g, $0).utf8) }
+var findings = MixedFindingGenerator(seed: 7)
+let mixedEvents = (0..<eventCount).map { _ in findings.next() }
+func average(_ events: [[UInt8]]) -> Int { events.reduce(0) { $0 + $1.count } / max(events.count, 1) }
+print("sluice-bench-match: one core, JSON parsing included in every figure; rates are the best of \(rounds) rounds of \(budget) s")
+print("  classic findings: \(eventCount), \(average(classicEvents)) bytes on average (the first benchmark's generator)")
+print("  mixed findings:   \(eventCount), \(average(mixedEvents)) bytes on average (EC2, EKS/ECS/EC2 runtime, IAM, S3, EKS audit; seed 7)")
 print("")
 
+// Mixed sets first, so the RSS figure is that of the largest mixed table alone.
+let rssStart = rss()
+var workloads: [Workload] = []
+var rssWithMixed10k: Int?
+for (k, mix) in MixedRouteGenerator.mixes.enumerated() where onlyMix == nil || onlyMix == mix.name {
+    for n in tableSizes {
+        var generator = MixedRouteGenerator(seed: UInt64(1 + k) * 1_000 + UInt64(n), weights: mix.weights)
+        let (table, time) = compile(generator.routes(n))
+        workloads.append(Workload(name: "mixed \(mix.name), seed \(1 + k)", events: mixedEvents, routes: n, table: table, compileSeconds: time))
+        if n == 10_000 && rssWithMixed10k == nil { rssWithMixed10k = rss().current }
+    }
+}
+if classic && (onlyMix == nil || onlyMix == "classic") {
+    for n in tableSizes {
+        let (table, time) = compile(makeRoutes(n, seed: UInt64(n)))
+        workloads.append(Workload(name: "classic", events: classicEvents, routes: n, table: table, compileSeconds: time))
+    }
+}
+if onlyMix == "never" {
+    // For profiling the baseline: parsing and one pattern that never matches.
+    let (table, time) = compile([Route(name: "never", match: ["source": ["never.matches"]], targets: [RouteTarget(connector: "sink")])])
+    workloads.append(Workload(name: "never", events: mixedEvents, routes: 1, table: table, compileSeconds: time))
+}
+let rssAll = rss()
+
 let parser = JSONParser()
-if !compiledOnly {
-    let parseRate = measure(events, budget: budget) { e in _ = parser.parse(e) { $0.tapeCount } }
-    print("baseline  simdjson parse only                      \(fmt(parseRate)) findings/s")
-}
-
-let rssBefore = rss()
-let clock = ContinuousClock()
-var tables: [Int: RouteTable] = [:]
-var compileTimes: [Int: Double] = [:]
-for n in [1_000, 10_000] {
-    let routes = makeRoutes(n, seed: UInt64(n))
-    let start = clock.now
-    tables[n] = try! RouteTable(routes: routes)
-    compileTimes[n] = seconds(clock.now - start)
-}
-let rssAfter = rss()
-
 if compiledOnly {
-    for n in tableSizes where tables[n] != nil {
-        let table = tables[n]!
+    for w in workloads {
         let scratch = MatchScratch()
-        let rate = measure(events, budget: budget) { e in _ = parser.parse(e) { table.match($0.root, scratch: scratch) } }
-        print("compiled  \(n) routes  \(fmt(rate)) findings/s")
+        let rate = best(rounds, w.events, budget: budget) { e in _ = parser.parse(e) { w.table.match($0.root, scratch: scratch) } }
+        print("compiled  \(w.name), \(w.routes) routes  \(fmt(rate)) findings/s")
         if split {
             // Where the time goes: parse vs match, timed apart (clock reads add ~40 ns per event).
             var parseTime = Duration.zero
             var matchTime = Duration.zero
             for _ in 0..<3 {
-                for e in events {
+                for e in w.events {
                     let t0 = clock.now
                     _ = parser.parse(e) { doc in
                         let t1 = clock.now
-                        _ = table.match(doc.root, scratch: scratch)
+                        _ = w.table.match(doc.root, scratch: scratch)
                         let t2 = clock.now
                         parseTime += t1 - t0
                         matchTime += t2 - t1
                     }
                 }
             }
-            let k = Double(3 * events.count) / 1e9
+            let k = Double(3 * w.events.count) / 1e9
             print("          parse \(String(format: "%.0f", seconds(parseTime) / k)) ns, match \(String(format: "%.0f", seconds(matchTime) / k)) ns per finding")
         }
     }
     exit(0)
 }
 
-// Sanity: the compiled matcher and the brute-force reference agree on a sample.
-let sample = events.prefix(300)
-var sampleMatches = 0
-for e in sample {
-    let json = try! JSON.parse(String(decoding: e, as: UTF8.self))
-    for n in [1_000, 10_000] {
-        let expected = tables[n]!.referenceMatch(json)
-        let got = try! parser.parse(e) { tables[n]!.match($0.root) }.get()
-        precondition(expected == got, "compiled and reference matchers disagree")
-        sampleMatches += got.count
+// Before timing: the compiled matcher agrees with the brute-force reference on a sample of
+// every set (the differential test checks the same generated sets).
+var checked = 0
+var checkedMatches = 0
+var parsedSamples: [String: [JSON]] = [:]
+for w in workloads {
+    let key = w.name == "classic" ? "classic" : "mixed"
+    let sample = parsedSamples[key] ?? w.events.prefix(200).map { try! JSON.parse(String(decoding: $0, as: UTF8.self)) }
+    parsedSamples[key] = sample
+    let scratch = MatchScratch()
+    for (json, e) in zip(sample, w.events) {
+        let expected = w.table.referenceMatch(json)
+        let got = try! parser.parse(e) { w.table.match($0.root, scratch: scratch) }.get()
+        precondition(expected == got, "compiled and reference matchers disagree on \(w.name), \(w.routes) routes")
+        checkedMatches += got.count
+        checked += 1
     }
 }
 
-let referenceEvents = Array(events.prefix(2_000))
-let referenceTable = tables[1_000]!
-let referenceRate = measure(referenceEvents, budget: budget) { e in
-    _ = parser.parse(e) { doc in referenceTable.referenceMatch(JSON(doc.root)) }
+// The baseline of the ratios: parsing plus one pattern that never matches, as issue 15 measures it.
+let (neverTable, _) = compile([Route(name: "never", match: ["source": ["never.matches"]], targets: [RouteTarget(connector: "sink")])])
+var baselines: [String: Double] = [:]
+for (key, events) in [("classic", classicEvents), ("mixed", mixedEvents)] {
+    let scratch = MatchScratch()
+    let raw = best(rounds, events, budget: budget) { e in _ = parser.parse(e) { $0.tapeCount } }
+    let never = best(rounds, events, budget: budget) { e in _ = parser.parse(e) { neverTable.match($0.root, scratch: scratch) } }
+    baselines[key] = never
+    print(label("baseline  \(key) findings, simdjson parse only") + "\(fmt(raw)) findings/s")
+    print(label("baseline  \(key), parse-only (1 never-matching pattern)") + "\(fmt(never)) findings/s")
 }
-print("baseline  brute-force reference, 1,000 routes      \(fmt(referenceRate)) findings/s")
+if let w = workloads.first(where: { $0.routes == 1_000 }) {
+    let sample = Array(w.events.prefix(500))
+    let reference = measure(sample, budget: budget) { e in _ = parser.parse(e) { doc in w.table.referenceMatch(JSON(doc.root)) } }
+    print(label("baseline  brute-force reference, \(w.name), 1,000") + "\(fmt(reference)) findings/s")
+}
 print("")
-for n in [1_000, 10_000] {
-    let table = tables[n]!
+print(label("set, routes") + "findings/s   ratio to parse-only   routes matched/finding   ns/finding")
+for w in workloads {
     let scratch = MatchScratch()
     var matched = 0
-    for e in events { matched += (try? parser.parse(e) { table.match($0.root, scratch: scratch) }.get().count) ?? 0 }
-    let rate = measure(events, budget: budget) { e in _ = parser.parse(e) { table.match($0.root, scratch: scratch) } }
-    let perEvent = Double(matched) / Double(events.count)
-    print("compiled  \(fmt(Double(n))) routes".padding(toLength: 50, withPad: " ", startingAt: 0)
-        + "\(fmt(rate)) findings/s  (\(String(format: "%.2f", perEvent)) routes matched per finding; \(String(format: "%.0f", 1e9 / rate)) ns/finding)")
+    for e in w.events { matched += (try? parser.parse(e) { w.table.match($0.root, scratch: scratch) }.get().count) ?? 0 }
+    let rate = best(rounds, w.events, budget: budget) { e in _ = parser.parse(e) { w.table.match($0.root, scratch: scratch) } }
+    let baseline = baselines[w.name == "classic" ? "classic" : "mixed"] ?? rate
+    print(label("\(w.name), \(fmt(Double(w.routes)))")
+        + "\(fmt(rate))".padding(toLength: 13, withPad: " ", startingAt: 0)
+        + String(format: "%.2f", rate / baseline).padding(toLength: 22, withPad: " ", startingAt: 0)
+        + String(format: "%.2f", Double(matched) / Double(w.events.count)).padding(toLength: 25, withPad: " ", startingAt: 0)
+        + String(format: "%.0f", 1e9 / rate))
 }
 print("")
-print("compile   1,000 routes                            \(String(format: "%.3f", compileTimes[1_000]!)) s")
-print("compile   10,000 routes                           \(String(format: "%.3f", compileTimes[10_000]!)) s")
-print("memory    RSS \(rssAfter.current) MB after compiling both tables (was \(rssBefore.current) MB with the \(eventCount) findings loaded; peak \(rssAfter.peak) MB)")
-print("check     compiled == reference on \(sample.count) findings x 2 tables (\(sampleMatches) route matches)")
+for w in workloads { print(label("compile   \(w.name), \(fmt(Double(w.routes)))") + String(format: "%.3f s", w.compileSeconds)) }
+if let r = rssWithMixed10k { print("memory    RSS \(r) MB with the first mixed 10,000-route table (was \(rssStart.current) MB with the findings loaded)") }
+print("memory    RSS \(rssAll.current) MB with all \(workloads.count) tables (peak \(rssAll.peak) MB)")
+print("check     compiled == reference on \(checked) findings over \(workloads.count) tables (\(checkedMatches) route matches)")

@@ -69,7 +69,7 @@ public struct AWSError: Error, Sendable, CustomStringConvertible, Equatable {
         switch kind {
         case .service:
             if isThrottling || isExpiredCredentials || AWSError.transientCodes.contains(code) { return true }
-            return status.map { $0 >= 500 || $0 == 408 || $0 == 429 } ?? false
+            return status.map { HTTPOutcome.statusClass($0) == .retryable } ?? false
         case .invalidResponse: return true
         default: return retriableCause
         }

@@ -40,8 +40,8 @@ public struct AWSSettings: Sendable {
     public static func read(from r: MappingReader) -> AWSSettings? {
         var s = AWSSettings(region: r.string("region"), endpoint: r.string("endpoint"), profile: r.string("profile"))
         var ok = true
-        if let e = s.endpoint, !(e.hasPrefix("http://") || e.hasPrefix("https://")) {
-            r.report(r.node("endpoint")!.error("endpoint must start with http:// or https://"))
+        if let e = s.endpoint, HTTPURL(e) == nil {
+            r.report((r.node["endpoint"] ?? r.node).error("endpoint must start with http:// or https:// and name a host, without spaces"))
             ok = false
         }
         if let c = r.nested("credentials", what: "credentials") {

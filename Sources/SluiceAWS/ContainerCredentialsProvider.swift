@@ -31,14 +31,22 @@ public struct ContainerCredentialsProvider: AWSCredentialsProvider {
         self.http = http
     }
 
-    /// Plain HTTP only to loopback or the ECS / EKS agents; HTTPS anywhere.
+    /// Plain HTTP only to loopback or the ECS / EKS agents; HTTPS anywhere. The URL is parsed and
+    /// its host compared, never a string prefix: `http://127.0.0.1@192.0.2.2/` goes to 192.0.2.2.
+    /// User-info is refused outright (the agents take a token header, never a URL password).
     public static func isAllowed(_ url: String) -> Bool {
-        if url.hasPrefix("https://") { return true }
-        guard url.hasPrefix("http://") else { return false }
-        let authority = url.dropFirst("http://".count).prefix { $0 != "/" }
-        let host = authority.hasPrefix("[") ? String(authority.dropFirst().prefix { $0 != "]" }) : String(authority.prefix { $0 != ":" })
-        return host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "169.254.170.2" || host == "169.254.170.23"
-            || host.lowercased() == "fd00:ec2::23"
+        guard let parsed = HTTPURL(url), parsed.userinfo == nil else { return false }
+        if parsed.scheme == "https" { return true }
+        let host = parsed.host
+        return host == "localhost" || isIPv4Loopback(host) || host == "::1" || host == "169.254.170.2" || host == "169.254.170.23"
+            || host == "fd00:ec2::23"
+    }
+
+    /// `127.a.b.c` in dotted-decimal form only (`127.evil.example` is a name, not loopback).
+    static func isIPv4Loopback(_ host: String) -> Bool {
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127"
+            && parts.allSatisfy { !$0.isEmpty && $0.count <= 3 && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) && (Int($0) ?? 256) <= 255 }
     }
 
     public func credentials() async throws(AWSError) -> AWSCredentials {
@@ -62,7 +70,7 @@ public struct ContainerCredentialsProvider: AWSCredentialsProvider {
         }
         guard response.status == 200 else {
             throw .credentials("the container credentials endpoint answered HTTP \(response.status)",
-                               retriable: response.status >= 500 || response.status == 429)
+                               retriable: HTTPOutcome.statusClass(response.status) == .retryable)
         }
         guard let json = try? JSON.parse(response.bodyText), let id = json["AccessKeyId"]?.stringValue,
               let secret = json["SecretAccessKey"]?.stringValue else {

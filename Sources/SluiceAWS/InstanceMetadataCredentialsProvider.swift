@@ -57,7 +57,7 @@ public struct InstanceMetadataCredentialsProvider: AWSCredentialsProvider {
         case 404 where path.hasPrefix("/latest/meta-data/iam"):
             throw .credentials("the instance has no IAM role (instance metadata \(path): 404)", retriable: false)
         default:
-            throw .credentials("instance metadata \(method) \(path): HTTP \(response.status)", retriable: response.status >= 500 || response.status == 429)
+            throw .credentials("instance metadata \(method) \(path): HTTP \(response.status)", retriable: HTTPOutcome.statusClass(response.status) == .retryable)
         }
     }
 }

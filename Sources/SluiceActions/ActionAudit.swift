@@ -61,9 +61,9 @@ public struct ActionAuditRecord: Sendable, Equatable {
             runID: run, findingID: json["finding_id"]?.stringValue ?? "", route: json["route"]?.stringValue ?? "",
             step: json["step"]?.stringValue ?? "", executor: json["executor"]?.stringValue ?? "",
             target: json["target"]?.stringValue ?? "", parameters: json["parameters"] ?? .null, result: r,
-            detail: json["detail"]?.stringValue ?? "", durationMs: Int64(json["duration_ms"]?.doubleValue ?? 0),
-            attempt: Int(json["attempt"]?.doubleValue ?? 0), output: json["output"] ?? .null)
-        timeMs = Int64(json["time_ms"]?.doubleValue ?? 0)
+            detail: json["detail"]?.stringValue ?? "", durationMs: Int64(clamping: json["duration_ms"]?.doubleValue ?? 0),
+            attempt: json["attempt"]?.clampedIntValue ?? 0, output: json["output"] ?? .null)
+        timeMs = Int64(clamping: json["time_ms"]?.doubleValue ?? 0)
     }
 }
 

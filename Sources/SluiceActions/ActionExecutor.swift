@@ -46,14 +46,17 @@ public struct ActionParameter: Sendable {
     public var secret: Bool
     /// Rendered with JSON string escaping (a JSON body template) instead of as plain text.
     public var json: Bool
+    /// Rendered as a URL: every value percent-encoded for the component it lands in.
+    public var url: Bool
     public var help: String
 
-    public init(_ name: String, _ kind: Kind, required: Bool = false, secret: Bool = false, json: Bool = false, help: String) {
+    public init(_ name: String, _ kind: Kind, required: Bool = false, secret: Bool = false, json: Bool = false, url: Bool = false, help: String) {
         self.name = name
         self.kind = kind
         self.required = required
         self.secret = secret
         self.json = json
+        self.url = url
         self.help = help
     }
 }
@@ -113,18 +116,39 @@ public struct ActionParameters: Sendable {
         return [:]
     }
 
-    /// The values as JSON for the audit trail, secrets and secret-looking map entries redacted.
+    /// The values as JSON for the audit trail: secret parameters redacted, map values redacted
+    /// unless their key is on the header allow-list (`HTTPHeaderField.visibleNames`), and URLs
+    /// shown without user-info and query values.
     public func redacted(_ specs: [ActionParameter]) -> JSON {
         let secrets = Set(specs.filter(\.secret).map(\.name))
         return .object(values.keys.sorted().map { key in
-            if secrets.contains(key) { return (key, .string("<redacted>")) }
-            switch values[key]! {
-            case .string(let s): return (key, .string(s))
+            if secrets.contains(key) { return (key, .string(SecretScrubber.replacement)) }
+            switch values[key] ?? .string("") {
+            case .string(let s): return (key, .string(HTTPURL(s)?.redacted ?? s))
             case .list(let l): return (key, .array(l.map { .string($0) }))
             case .map(let m):
-                return (key, .object(m.keys.sorted().map { k in (k, .string(HTTPRequest.isSecretHeader(k) ? "<redacted>" : m[k]!)) }))
+                return (key, .object(m.sorted { $0.key < $1.key }.map { k, v in
+                    (k, .string(HTTPHeaderField.isVisible(k) ? v : SecretScrubber.replacement))
+                }))
             }
         })
+    }
+
+    /// What the audit hides, as values to scrub from messages too (errors echo them): secret
+    /// parameters, map values off the allow-list, URL user-info and query values.
+    public func secretValues(_ specs: [ActionParameter]) -> [String] {
+        let secrets = Set(specs.filter(\.secret).map(\.name))
+        return values.flatMap { key, value -> [String] in
+            switch value {
+            case .string(let s) where secrets.contains(key): return [s]
+            case .string(let s):
+                guard let url = HTTPURL(s) else { return [] }
+                return (url.userinfo.map { [$0] + $0.split(separator: ":").map(String.init) } ?? []) + url.queryItems.map { $0.value }
+            case .list(let l): return secrets.contains(key) ? l : []
+            case .map(let m):
+                return m.filter { secrets.contains(key) || !HTTPHeaderField.isVisible($0.key) }.flatMap { SecretScrubber.credentialParts($0.value) }
+            }
+        }
     }
 }
 
@@ -138,6 +162,9 @@ public struct ActionRequest: Sendable {
     /// `route:finding-id`: names the run in the audit trail and the approval topic.
     public var runID: String
     public var parameters: ActionParameters
+    /// The parameters as written, before rendering: executors compare a rendered value with its
+    /// template (what the operator wrote) to tell configuration from finding content.
+    public var templates: [String: ParameterTemplate] = [:]
 
     public init(finding: JSON, findingID: String, route: String, step: String, runID: String, parameters: ActionParameters) {
         self.finding = finding

@@ -67,7 +67,7 @@ public struct RunState: Sendable, Equatable {
               let step = json["step"]?.stringValue else { return nil }
         self.init(
             runID: run, route: json["route"]?.stringValue ?? "", findingID: json["finding_id"]?.stringValue ?? "", step: step,
-            status: status, requestedMs: Int64(json["requested_ms"]?.doubleValue ?? 0), deadlineMs: Int64(json["deadline_ms"]?.doubleValue ?? 0),
+            status: status, requestedMs: Int64(clamping: json["requested_ms"]?.doubleValue ?? 0), deadlineMs: Int64(clamping: json["deadline_ms"]?.doubleValue ?? 0),
             approveOnTimeout: json["default"]?.stringValue == "approve", decidedBy: json["decided_by"]?.stringValue,
             reason: json["reason"]?.stringValue, approvedSteps: json["approved_steps"]?.arrayValue?.compactMap(\.stringValue) ?? [],
             steps: json["steps"] ?? .object([]), finding: json["finding"] ?? .null, owner: json["owner"]?.stringValue ?? "")

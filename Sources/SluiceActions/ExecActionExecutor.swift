@@ -5,18 +5,26 @@ import Synchronization
 import Glibc
 #endif
 
-/// `exec`: runs a program with the finding JSON on its stdin. The command is an argv list —
-/// never a shell, so no value of a finding can inject a command. The child gets only the
-/// environment variables named in `environment` (plus `SLUICE_FINDING_ID`, `SLUICE_ROUTE`,
-/// `SLUICE_RUN_ID`, `SLUICE_STEP`), runs in its own process group, and the whole group is
-/// killed (SIGTERM, then SIGKILL after 2 s) when `timeout` passes. stdout and stderr are
-/// captured (64 KiB each); a JSON stdout becomes `steps.<name>.output.json`.
+/// `exec`: runs a program with the finding JSON on its stdin. The command is an argv list and
+/// no shell is involved, so finding text is never parsed as shell syntax. A value is still an
+/// argument the program reads, and a program reads `-x` as an option (`tar
+/// --checkpoint-action=exec=…` runs a command): an argument whose leading `-` came from a
+/// rendered value is refused unless it follows a literal `--` in the argv (the end-of-options
+/// marker of getopt and most programs). Write `--` before finding values, or give them in an
+/// option written in full (`--instance={{…}}`: the option is yours, the value cannot start another).
+///
+/// The child gets only the environment variables named in `environment` (plus
+/// `SLUICE_FINDING_ID`, `SLUICE_ROUTE`, `SLUICE_RUN_ID`, `SLUICE_STEP`), runs in its own process
+/// group, and when `timeout` passes every process it started is killed — its group, and
+/// descendants that left it (`setsid`), found by a run token (`SLUICE_EXEC_RUN`) in their
+/// environment — with SIGTERM, then SIGKILL after 2 s. stdout and stderr are captured (64 KiB
+/// each); a JSON stdout becomes `steps.<name>.output.json`.
 ///
 /// ```yaml
 /// - name: collect
 ///   action: exec
 ///   params:
-///     command: [/opt/ir/collect-evidence.sh, "{{detail.resource.instanceDetails.instanceId}}"]
+///     command: [/opt/ir/collect-evidence.sh, --, "{{detail.resource.instanceDetails.instanceId}}"]
 ///     environment: [PATH, AWS_REGION]   # allow-list from Sluice's own environment
 ///     timeout: 60s                      # default 30s
 /// ```
@@ -60,9 +68,24 @@ public struct ExecActionExecutor: ActionExecutor {
         return nil
     }
 
+    /// Refuses an argument whose leading `-` a rendered value supplied, before a literal `--`.
+    /// `written` is the argv as written (templates); without it every argument counts as rendered.
+    static func checkOptions(_ argv: [String], written: [PayloadTemplate]?) throws(ActionError) {
+        for (i, arg) in argv.enumerated().dropFirst() {
+            let source = written.flatMap { i < $0.count ? $0[i].source : nil }
+            if (source ?? arg) == "--" { return }
+            guard arg.hasPrefix("-") else { continue }
+            if source?.hasPrefix("-") == true { continue }  // the operator's own option
+            throw .permanent("argument \(i) of command starts with '-' from a rendered value: refused as an option (put it after a '--' argument)")
+        }
+    }
+
     public func execute(_ request: ActionRequest, target: ActionTarget) async throws(ActionError) -> ActionOutput {
         let p = request.parameters
         var argv = p.list("command")
+        var written: [PayloadTemplate]?
+        if case .list(let templates)? = request.templates["command"] { written = templates }
+        try Self.checkOptions(argv, written: written)
         guard let program = Self.resolve(argv[0], path: environment["PATH"]) else { throw .permanent("program not found or not executable: \(argv[0])") }
         argv[0] = program
         let command = argv
@@ -129,8 +152,10 @@ enum ChildProcessRunner {
         sigfillset(&defaults)
         posix_spawnattr_setsigdefault(&attributes, &defaults)
 
+        // Marks every process of this run, wherever it moves (setsid, reparenting): see `ProcessTree`.
+        let runToken = "\(ProcessTree.tokenVariable)=\(UUID().uuidString)"
         let cArgs = argv.map { strdup($0) } + [nil]
-        let cEnv = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let cEnv = environment.map { strdup("\($0.key)=\($0.value)") } + [strdup(runToken), nil]
         defer { for p in cArgs + cEnv { free(p) } }
         var pid: pid_t = 0
         var rc = posix_spawn(&pid, argv[0], &actions, &attributes, cArgs, cEnv)
@@ -161,6 +186,7 @@ enum ChildProcessRunner {
         var status: Int32 = 0
         var timedOut = false
         var killedAt: ContinuousClock.Instant?
+        let grace = Duration.seconds(2)
         while true {
             let r = waitpid(pid, &status, WNOHANG)
             if r == pid { break }
@@ -168,18 +194,57 @@ enum ChildProcessRunner {
             let now = ContinuousClock.now
             if now >= deadline, killedAt == nil {
                 timedOut = true
-                kill(-pid, SIGTERM)
+                ProcessTree.signal(SIGTERM, group: pid, token: runToken)
                 killedAt = now
-            } else if let k = killedAt, now - k > .seconds(2) {
-                kill(-pid, SIGKILL)
+            } else if let k = killedAt, now - k > grace {
+                ProcessTree.signal(SIGKILL, group: pid, token: runToken)
             }
             usleep(10_000)
         }
-        if timedOut { kill(-pid, SIGKILL) }  // children left in the group
+        if let killedAt {
+            // The child is gone; what it started may not be. Their grace ends with the child's.
+            while !ProcessTree.members(group: pid, token: runToken).isEmpty && ContinuousClock.now - killedAt < grace { usleep(10_000) }
+            ProcessTree.signal(SIGKILL, group: pid, token: runToken)
+        }
         let out = stdout.wait(), err = stderr.wait()
         let exited = (status & 0x7f) == 0
         let code: Int32 = exited ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         return ChildResult(exitCode: code, timedOut: timedOut, stdout: out, stderr: err)
+    }
+}
+
+/// The processes an exec step started: its process group, and every live process whose
+/// environment carries the run's token (inherited through fork, exec and `setsid`, and kept
+/// when the process is reparented to init). A program that clears its whole environment and
+/// leaves the group escapes; containers (a cgroup per run) are the stronger tool for that.
+enum ProcessTree {
+    static let tokenVariable = "SLUICE_EXEC_RUN"
+
+    /// Live (not zombie) processes of the group `group` or carrying `token` (`NAME=value`).
+    static func members(group: pid_t, token: String) -> [pid_t] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        let needle = Array(token.utf8) + [0]
+        var out: [pid_t] = []
+        for name in entries {
+            guard let pid = pid_t(name), pid != getpid() else { continue }
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            // After "pid (comm)": state ppid pgrp …; comm may contain spaces and parentheses.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 2, fields[0] != "Z" else { continue }
+            if pid_t(fields[2]) == group {
+                out.append(pid)
+            } else if let environ = FileManager.default.contents(atPath: "/proc/\(pid)/environ"),
+                      (environ.starts(with: needle) || environ.range(of: Data([0] + needle)) != nil) {
+                out.append(pid)
+            }
+        }
+        return out
+    }
+
+    static func signal(_ signal: Int32, group: pid_t, token: String) {
+        kill(-group, signal)
+        for pid in members(group: group, token: token) { kill(pid, signal) }
     }
 }
 

@@ -36,7 +36,7 @@ public struct KubernetesConnection: Sendable {
     }
 
     /// A context of a kubeconfig file (`context` nil: its current-context). Inline `*-data`
-    /// certificates are written to private temporary files for libcurl.
+    /// certificates and keys stay in memory (libcurl's blob options): nothing is written to disk.
     public static func kubeconfig(path: String, context: String? = nil) throws(ActionError) -> KubernetesConnection {
         guard let data = FileManager.default.contents(atPath: path) else { throw .permanent("cannot read kubeconfig \(path)") }
         let root: YAMLNode?
@@ -56,23 +56,25 @@ public struct KubernetesConnection: Sendable {
         }
         let user = ctx["user"]?.string.flatMap { named("users", $0)?["user"] }
         var tls = TLSOptions()
-        func file(_ key: String, _ dataKey: String, in node: YAMLNode?) throws(ActionError) -> String? {
-            if let p = node?[key]?.string { return p.hasPrefix("/") ? p : ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(p) }
+        func file(_ key: String, in node: YAMLNode?) -> String? {
+            guard let p = node?[key]?.string else { return nil }
+            return p.hasPrefix("/") ? p : ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(p)
+        }
+        func inline(_ dataKey: String, in node: YAMLNode?) throws(ActionError) -> PEMData? {
             guard let encoded = node?[dataKey]?.string else { return nil }
             guard let bytes = Data(base64Encoded: encoded, options: .ignoreUnknownCharacters) else { throw .permanent("kubeconfig: \(dataKey) is not base64") }
-            let out = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-kube-\(UUID().uuidString)").path
-            guard FileManager.default.createFile(atPath: out, contents: bytes, attributes: [.posixPermissions: 0o600]) else {
-                throw .permanent("cannot write \(out)")
-            }
-            return out
+            return PEMData(Array(bytes))
         }
-        tls.caBundlePath = try file("certificate-authority", "certificate-authority-data", in: cluster)
+        tls.caBundlePath = file("certificate-authority", in: cluster)
+        tls.caBundle = try inline("certificate-authority-data", in: cluster)
         if cluster["insecure-skip-tls-verify"]?.string == "true" {
             tls.verifyPeer = false
             tls.verifyHost = false
         }
-        tls.clientCertPath = try file("client-certificate", "client-certificate-data", in: user)
-        tls.clientKeyPath = try file("client-key", "client-key-data", in: user)
+        tls.clientCertPath = file("client-certificate", in: user)
+        tls.clientCert = try inline("client-certificate-data", in: user)
+        tls.clientKeyPath = file("client-key", in: user)
+        tls.clientKey = try inline("client-key-data", in: user)
         return KubernetesConnection(server: server, token: user?["token"]?.string, tokenFile: user?["tokenFile"]?.string, tls: tls)
     }
 
@@ -129,7 +131,7 @@ public struct KubernetesClient: Sendable {
         let json = (try? JSON.parse(response.bodyText)) ?? .null
         if (200..<300).contains(response.status) || accept.contains(response.status) { return Response(status: response.status, body: json) }
         let message = "kubernetes \(method) \(path): HTTP \(response.status) \(json["reason"]?.stringValue ?? ""): \(json["message"]?.stringValue ?? String(response.bodyText.prefix(200)))"
-        throw ActionError(message, retryable: response.status == 429 || response.status >= 500)
+        throw ActionError(message, retryable: HTTPOutcome.statusClass(response.status) == .retryable)
     }
 
     static func podPath(_ namespace: String, _ name: String) -> String { "/api/v1/namespaces/\(namespace)/pods/\(name)" }

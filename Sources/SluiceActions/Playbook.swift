@@ -53,9 +53,13 @@ public struct PlaybookStep: Sendable {
 public struct StepRetry: Sendable {
     public var attempts: Int
     public var backoff: Duration
-    public init(attempts: Int = 1, backoff: Duration = .seconds(1)) {
+    /// Written in the step (`retry:`): its attempts are all the step gets. Without it, a
+    /// retryable failure of an unchanged run is left to the delivery lane's retries.
+    public var declared: Bool
+    public init(attempts: Int = 1, backoff: Duration = .seconds(1), declared: Bool = false) {
         self.attempts = attempts
         self.backoff = backoff
+        self.declared = declared
     }
 
     func delay(after attempt: Int) -> Duration { backoff * (1 << min(attempt - 1, 10)) }

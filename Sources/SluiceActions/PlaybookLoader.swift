@@ -101,6 +101,7 @@ public enum PlaybookLoader {
         }
         var retry = StepRetry()
         if let rr = r.nested("retry", what: "retry") {
+            retry.declared = true
             if let n = rr.int("attempts", min: 1) { retry.attempts = n }
             if let d = rr.duration("backoff") { retry.backoff = d }
         }
@@ -180,7 +181,7 @@ public enum PlaybookLoader {
                     source = n.string ?? ""
                 }
                 referencedSteps(in: source, at: n, label: label, earlier: earlier, problems: &problems)
-                do { return try PayloadTemplate(source, format: spec.json ? .json : .text) } catch {
+                do { return try PayloadTemplate(source, format: spec.json ? .json : spec.url ? .url : .text) } catch {
                     problems.append(n.error("\(label): '\(key)': \(error.message)"))
                     return nil
                 }

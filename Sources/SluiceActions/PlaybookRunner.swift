@@ -239,7 +239,11 @@ public final class PlaybookRunner: Sendable {
         var request = base
         request.step = step.name
         request.parameters = ActionParameters(step.parameters.mapValues { $0.render(context, summary: summary) })
+        request.templates = step.parameters
         let params = request.parameters.redacted(type.parameters)
+        // Errors echo what was sent (a 401 body with the token): scrubbed before the audit and the
+        // dead-letter reason see them.
+        let scrubber = SecretScrubber(request.parameters.secretValues(type.parameters))
         var target: ActionTarget?
         var admitted = false
         defer { if admitted { guards.finished(isolation: type.isIsolation) } }
@@ -266,16 +270,21 @@ public final class PlaybookRunner: Sendable {
                                detail: "", executor: type.kind)
                 r.durationMs = (ContinuousClock.now - start).wholeMilliseconds
                 r.attempt = attempt
-                r.output = out.output
+                r.output = Self.scrubbed(out.output, by: scrubber)  // a reply may echo what was sent
                 audit.record(r)
                 return StepResult(status: out.changed ? "succeeded" : "unchanged", output: out.output, changed: out.changed)
             } catch {
+                let error = ActionError(scrubber.scrub(error.message), retryable: error.retryable)
                 var r = record(base, step, target: target?.description ?? "-", params: params, .failed, detail: error.message, executor: type.kind)
                 r.durationMs = (ContinuousClock.now - start).wholeMilliseconds
                 r.attempt = attempt
                 audit.record(r)
                 if !error.retryable || attempt == step.retry.attempts {
-                    return StepResult(status: "failed", output: ["error": .string(error.message)], failure: error)
+                    // A step that declares `retry:` owns its attempts: once they are spent, the run
+                    // must not be started again by the delivery lane (`attempts: 1` runs once).
+                    let exhausted = step.retry.declared && error.retryable
+                        ? ActionError("\(error.message) (after \(attempt) attempt\(attempt == 1 ? "" : "s"))", retryable: false) : error
+                    return StepResult(status: "failed", output: ["error": .string(exhausted.message)], failure: exhausted)
                 }
                 try? await Task.sleep(for: step.retry.delay(after: attempt))
             }
@@ -303,16 +312,23 @@ public final class PlaybookRunner: Sendable {
     /// delivers them, so templates and patterns are written one way.
     public static func normalize(_ payload: [UInt8]) -> JSON? {
         guard let json = try? JSON.parse(String(decoding: payload, as: UTF8.self)), case .object = json else { return nil }
-        if json["detail"] != nil { return json }
-        guard json["schemaVersion"] != nil || json["resource"] != nil else { return json }
-        return [
-            "version": "0", "id": json["id"] ?? .null, "detail-type": "GuardDuty Finding", "source": "aws.guardduty",
-            "account": json["accountId"] ?? .null, "region": json["region"] ?? .null, "detail": json,
-        ]
+        return GuardDutyEnvelope.wrapped(json)
     }
 
     public static func findingID(_ finding: JSON) -> String {
-        finding.value(atPath: "detail.id")?.stringValue ?? finding["id"]?.stringValue ?? "unknown"
+        GuardDutyEnvelope.findingID(finding) ?? "unknown"
+    }
+
+    /// `json` with every string scrubbed: for the audit copy of an output (later steps still read
+    /// the output as the target sent it).
+    static func scrubbed(_ json: JSON, by scrubber: SecretScrubber) -> JSON {
+        guard !scrubber.isEmpty else { return json }
+        switch json {
+        case .string(let s): return .string(scrubber.scrub(s))
+        case .array(let a): return .array(a.map { scrubbed($0, by: scrubber) })
+        case .object(let m): return .object(m.map { ($0.key, scrubbed($0.value, by: scrubber)) })
+        default: return json
+        }
     }
 
     static func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }

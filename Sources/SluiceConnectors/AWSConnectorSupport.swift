@@ -140,7 +140,7 @@ enum FindingAttributes {
         if let id = delivery.findingID, !id.isEmpty { out.append(("finding.id", "String", id)) }
         guard let s = delivery.summary else { return out }
         out.append(("finding.type", "String", s.type))
-        out.append(("finding.severity", "Number", ASFFMapping.number(s.severity)))
+        out.append(("finding.severity", "Number", JSON.numberText(s.severity)))
         out.append(("finding.severity_label", "String", s.severityLabel.rawValue))
         if !s.account.isEmpty { out.append(("finding.account", "String", s.account)) }
         if !s.region.isEmpty { out.append(("finding.region", "String", s.region)) }

@@ -9,8 +9,6 @@ import SluiceHTTP
 /// `WebhookConnector.classify` plus its vendor's quirks. A target type supplies its configuration
 /// and two pure functions; `JSONPostConnector` is the one live connector for all of them.
 protocol JSONPostTarget: ConnectorType {
-    /// Credentials in the configuration: scrubbed from every outcome message.
-    static func secrets(_ configuration: Configuration) -> [Secret]
     /// The request for one delivery, or why the payload can never be sent.
     static func makeRequest(for delivery: Delivery, configuration: Configuration, timeout: Duration) -> Result<HTTPRequest, PayloadRejection>
     /// Maps the HTTP result to an outcome, vendor quirks included.
@@ -48,13 +46,13 @@ final class JSONPostConnector<Target: JSONPostTarget>: Connector {
     }
 
     func deliver(_ delivery: Delivery, completion: @escaping @Sendable (DeliveryOutcome) -> Void) {
-        let secrets = Target.secrets(configuration)
+        // Secrets are scrubbed from the outcome by `SecretScrubbingConnector`, for every connector.
         switch makeRequest(for: delivery) {
         case .failure(let rejection):
-            completion(DeliveryOutcome.permanent(rejection.message).redacting(secrets))
+            completion(.permanent(rejection.message))
         case .success(let request):
             client.execute(request) { [self] result in
-                completion(classify(result).redacting(secrets))
+                completion(classify(result))
             }
         }
     }
@@ -77,26 +75,6 @@ enum ChatWebhookRequest {
         case .success: return .failure(PayloadRejection(message: "the rendered payload is not a JSON object"))
         case .failure(let error): return .failure(PayloadRejection(message: "the rendered payload is not JSON (\(error.message))"))
         }
-    }
-
-    /// Reads a webhook URL: a secret (its path is the credential), `${ENV}` or `file:`; must be http(s).
-    static func webhookURL(_ r: MappingReader, key: String = "url", required: Bool = true) -> Secret? {
-        guard let url = r.secret(key, required: required) else { return nil }
-        guard url.value.hasPrefix("https://") || url.value.hasPrefix("http://") else {
-            r.report((r.node[key] ?? r.node).error("'\(key)' must start with https:// (or http://)"))
-            return nil
-        }
-        return url
-    }
-
-    /// An optional plain URL (an API endpoint override), checked like `webhookURL`.
-    static func endpoint(_ r: MappingReader, key: String) -> String? {
-        guard let url = r.string(key) else { return nil }
-        guard url.hasPrefix("https://") || url.hasPrefix("http://") else {
-            r.report(r.node(key)!.error("'\(key)' must start with https:// (or http://)"))
-            return nil
-        }
-        return url
     }
 
     /// `text` cut to at most `limit` Unicode scalars (vendors count code points), ending with "…" when cut.
@@ -136,22 +114,5 @@ enum ChatWebhookRequest {
     static func responseObject(_ response: HTTPResponse) -> JSON? {
         guard let json = try? JSON.parse(response.bodyText), case .object = json else { return nil }
         return json
-    }
-}
-
-extension DeliveryOutcome {
-    /// The same outcome with every secret's value replaced by `<redacted>`: a vendor that echoes
-    /// a key in an error body must not put it into logs, metrics or the dead-letter topic.
-    func redacting(_ secrets: [Secret]) -> DeliveryOutcome {
-        func scrub(_ message: String) -> String {
-            secrets.reduce(message) { text, secret in
-                secret.value.count < 4 ? text : text.replacingOccurrences(of: secret.value, with: secret.description)
-            }
-        }
-        switch self {
-        case .delivered: return self
-        case .retryable(let message, let retryAfter): return .retryable(scrub(message), retryAfter: retryAfter)
-        case .permanent(let message): return .permanent(scrub(message))
-        }
     }
 }

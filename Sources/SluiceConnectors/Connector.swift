@@ -42,8 +42,11 @@ public protocol ConnectorType: SendableMetatype {
     associatedtype Configuration: Sendable
     static var kind: String { get }
     static var summary: String { get }
-    /// The content type of payloads this connector sends (selects template escaping).
+    /// The content type of payloads this connector sends.
     static var payloadFormat: PayloadFormat { get }
+    /// How template values are escaped for this target: by default JSON string escaping for
+    /// JSON payloads, none for text; a target with markup of its own adds its escaping (Slack).
+    static var templateFormat: PayloadTemplate.Format { get }
     /// Reads and checks the type's keys, reporting problems on `reader`. nil when invalid.
     static func configuration(from reader: MappingReader) -> Configuration?
     /// Creates the live connector (clients, connections). Called by `sluice run`, never by `validate`.
@@ -61,6 +64,7 @@ public protocol ConnectorType: SendableMetatype {
 }
 
 extension ConnectorType {
+    public static var templateFormat: PayloadTemplate.Format { payloadFormat == .json ? .json : .text }
     public static var defaultTemplate: String? { nil }
     public static var usesSummary: Bool { false }
     public static var supportsBatching: Bool { false }
@@ -103,6 +107,26 @@ public enum DeliveryOutcome: Sendable, Equatable {
     case retryable(String, retryAfter: Duration? = nil)
     /// Will never succeed as sent (4xx other than 408/429, a payload the target rejects).
     case permanent(String)
+}
+
+extension DeliveryOutcome {
+    /// The delivery outcome of an HTTP result classified by `HTTPOutcome`.
+    public init(_ outcome: HTTPOutcome) {
+        switch outcome {
+        case .success: self = .delivered
+        case .retryable(let message, let retryAfter): self = .retryable(message, retryAfter: retryAfter)
+        case .permanent(let message): self = .permanent(message)
+        }
+    }
+
+    /// The same outcome with `scrubber`'s secrets removed from its message.
+    public func scrubbed(by scrubber: SecretScrubber) -> DeliveryOutcome {
+        switch self {
+        case .delivered: return self
+        case .retryable(let message, let retryAfter): return .retryable(scrubber.scrub(message), retryAfter: retryAfter)
+        case .permanent(let message): return .permanent(scrubber.scrub(message))
+        }
+    }
 }
 
 /// What a connector may use: shared clients and the process environment.

@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluiceHTTP
 
 /// A connector instance read and validated from `connectors/`, not yet connected.
 public struct ConnectorDefinition: Sendable {
@@ -7,12 +8,17 @@ public struct ConnectorDefinition: Sendable {
     public let kind: String
     public let summary: String
     public let payloadFormat: PayloadFormat
+    /// How values are escaped in templates rendered for this instance (route templates included).
+    public let templateFormat: PayloadTemplate.Format
     public let policy: DeliveryPolicy
     /// The instance's payload template (`template:`) or its type's default; nil: the finding's bytes.
     public let template: PayloadTemplate?
     /// Whether deliveries carry a `FindingSummary` (the type reads it).
     public let usesSummary: Bool
     public let location: Diagnostic
+    /// The instance's configured secrets (`secret` keys, credential headers): scrubbed from
+    /// every outcome its connector reports.
+    let secrets: SecretScrubber
     let factory: @Sendable (ConnectorContext) throws -> any Connector
 
     /// Creates the live connector, with the instance's own timeout in its context.
@@ -20,7 +26,7 @@ public struct ConnectorDefinition: Sendable {
         var context = context
         context.timeout = policy.timeout
         context.logger[metadataKey: "connector.name"] = "\(name)"
-        return try factory(context)
+        return SecretScrubbingConnector.wrap(try factory(context), secrets: secrets)
     }
 }
 
@@ -98,7 +104,7 @@ public enum ConnectorLoader {
                 var template: PayloadTemplate?
                 if let source = r.string("template") ?? type.defaultTemplate {
                     do {
-                        template = try PayloadTemplate(source, format: type.payloadFormat == .json ? .json : .text)
+                        template = try PayloadTemplate(source, format: type.templateFormat)
                         if type.payloadFormat == .json, let t = template, let issue = TemplateCheck.jsonIssue(t) {
                             r.report((node["template"] ?? node).error(issue))
                         }

@@ -1,4 +1,5 @@
 import SluiceCore
+import SluiceHTTP
 
 /// Every connector type Sluice knows. Adding a type is one line here.
 public enum ConnectorRegistry {
@@ -38,6 +39,7 @@ public struct ConnectorTypeEntry: Sendable {
     public let kind: String
     public let summary: String
     public let payloadFormat: PayloadFormat
+    public let templateFormat: PayloadTemplate.Format
     public let defaultTemplate: String?
     public let supportsBatching: Bool
     public let defaultConcurrency: Int
@@ -47,14 +49,16 @@ public struct ConnectorTypeEntry: Sendable {
         kind = T.kind
         summary = T.summary
         payloadFormat = T.payloadFormat
+        templateFormat = T.templateFormat
         defaultTemplate = T.defaultTemplate
         supportsBatching = T.supportsBatching
         defaultConcurrency = T.defaultConcurrency
         prepare = { name, reader, policy, template, location in
             guard let configuration = T.configuration(from: reader) else { return nil }
+            let secrets = SecretScrubber(reader.secretValues)
             return ConnectorDefinition(
-                name: name, kind: T.kind, summary: T.summary, payloadFormat: T.payloadFormat,
-                policy: policy, template: template, usesSummary: T.usesSummary, location: location,
+                name: name, kind: T.kind, summary: T.summary, payloadFormat: T.payloadFormat, templateFormat: T.templateFormat,
+                policy: policy, template: template, usesSummary: T.usesSummary, location: location, secrets: secrets,
                 factory: { context in try T.make(name: name, configuration: configuration, context: context) })
         }
     }

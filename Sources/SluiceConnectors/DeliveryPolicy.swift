@@ -35,10 +35,13 @@ public struct DeliveryPolicy: Sendable {
         if let c = r.int("concurrency", min: 1) { p.concurrency = c }
         if let t = r.duration("timeout") { p.timeout = t }
         if let rate = r.double("rate_limit") {
-            if rate > 0 { p.rateLimit = rate } else { r.report(r.node["rate_limit"]!.error("'rate_limit' must be greater than 0 (attempts per second)")) }
+            // Bounded so that the wait for a token, 1 / rate seconds, stays a representable Duration.
+            if rate >= 0.001 && rate <= 1_000_000 { p.rateLimit = rate } else {
+                r.report(r.node["rate_limit"]!.error("'rate_limit' must be between 0.001 and 1000000 (attempts per second)"))
+            }
         }
         if let b = r.double("burst") {
-            if b >= 1 { p.burst = b } else { r.report(r.node["burst"]!.error("'burst' must be at least 1")) }
+            if b >= 1 && b <= 1_000_000 { p.burst = b } else { r.report(r.node["burst"]!.error("'burst' must be between 1 and 1000000")) }
         }
         if let rr = r.nested("retry", what: "retry") {
             if let a = rr.int("attempts", min: 1) { p.retry.maxAttempts = a }
@@ -93,9 +96,11 @@ public enum ByteSizeText {
     public static func parse(_ text: String) -> Int? {
         let t = text.trimmingCharacters(in: .whitespaces).uppercased()
         for (suffix, scale) in [("KB", 1 << 10), ("MB", 1 << 20), ("GB", 1 << 30), ("B", 1)] where t.hasSuffix(suffix) {
-            return Int(t.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)).map { $0 * scale }
+            guard let n = Int(t.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), n >= 0 else { return nil }
+            let (bytes, overflow) = n.multipliedReportingOverflow(by: scale)
+            return overflow ? nil : bytes
         }
-        return Int(t)
+        return Int(t).flatMap { $0 >= 0 ? $0 : nil }
     }
 }
 

@@ -40,7 +40,6 @@ enum DiscordConnector {
         static let total = 6000
     }
 
-    static func secrets(_ configuration: Configuration) -> [Secret] { [configuration.url] }
 
     /// The webhook URL, with `wait=true` when configured.
     static func url(_ configuration: Configuration) -> String {
@@ -52,7 +51,7 @@ enum DiscordConnector {
         ChatWebhookRequest.document(delivery.payload).map { doc in
             for (key, value) in configuration.overrides { doc[key] = .string(value) }
             if doc["allowed_mentions"] == nil { doc["allowed_mentions"] = ["parse": JSONBuilder.array()] }
-            let colour = delivery.summary.map { Int($0.severityLabel.colour, radix: 16)! }
+            let colour = delivery.summary?.severityLabel.colourDecimal
             DiscordConnector.fitToLimits(doc, colour: colour)
             return ChatWebhookRequest.post(url(configuration), body: doc.serialized(), timeout: timeout, tls: configuration.tls)
         }
@@ -131,7 +130,7 @@ extension DiscordConnector: JSONPostTarget {
     static let usesSummary = true
 
     static func configuration(from r: MappingReader) -> Configuration? {
-        let url = ChatWebhookRequest.webhookURL(r)
+        let url = r.secretHTTPURL("url", required: true)
         let wait = r.bool("wait") ?? false
         let overrides = ["username", "avatar_url"].compactMap { key in r.string(key).map { (key: key, value: $0) } }
         let tls = r.tlsOptions()

@@ -107,14 +107,14 @@ public final class ElasticsearchConnector: BatchingConnector {
         }
         return items.map { item in
             guard case .object(let members) = item, let result = members.first?.value,
-                  let status = result["status"]?.doubleValue.map({ Int($0) }) else {
+                  let status = result["status"]?.clampedIntValue else {
                 return .retryable("bulk item without a status")
             }
             if (200..<300).contains(status) { return .delivered }
             let type = result["error"]?["type"]?.stringValue ?? "error"
             let reason = result["error"]?["reason"]?.stringValue.map { ": \($0.prefix(200))" } ?? ""
             let message = "bulk item \(status) \(type)\(reason)"
-            return status == 429 || status >= 500 ? .retryable(message) : .permanent(message)
+            return HTTPOutcome.statusClass(status) == .retryable ? .retryable(message) : .permanent(message)
         }
     }
 
@@ -137,7 +137,7 @@ extension ElasticsearchConnector: ConnectorType {
     public static let supportsBatching = true
 
     public static func configuration(from r: MappingReader) -> Configuration? {
-        let url = r.string("url", required: true)
+        let url = r.httpURL("url", required: true)
         let pattern = r.string("index") ?? "guardduty-%Y.%m.%d"
         var patternOK = true
         var previous: Character?
@@ -172,10 +172,6 @@ extension ElasticsearchConnector: ConnectorType {
         default: r.report(r.node.error("give 'username' with 'password', or 'api_key', not both"))
         }
         guard let url else { return nil }
-        guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
-            r.report(r.node("url")!.error("url must start with http:// or https://"))
-            return nil
-        }
         var endpoint = url
         while endpoint.hasSuffix("/") { endpoint.removeLast() }
         endpoint += "/_bulk"

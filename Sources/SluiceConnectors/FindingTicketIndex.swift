@@ -22,15 +22,18 @@ final class FindingTicketIndex: Sendable {
     private let state = Mutex(State())
     let ttl: Duration
     let capacity: Int
+    /// The clock; tests inject one to step through `ttl` without waiting.
+    private let now: @Sendable () -> ContinuousClock.Instant
 
-    init(ttl: Duration = .seconds(600), capacity: Int = 10_000) {
+    init(ttl: Duration = .seconds(600), capacity: Int = 10_000, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
         self.ttl = ttl
         self.capacity = capacity
+        self.now = now
     }
 
     /// The ticket recorded for `findingID`, unless it has expired.
     func ticket(for findingID: String) -> String? {
-        let now = ContinuousClock.now
+        let now = now()
         return state.withLock { s in
             guard let e = s.entries[findingID] else { return nil }
             if now - e.stored > ttl {
@@ -42,7 +45,7 @@ final class FindingTicketIndex: Sendable {
     }
 
     func record(_ ticket: String, for findingID: String) {
-        let now = ContinuousClock.now
+        let now = now()
         state.withLock { s in
             if s.entries[findingID] == nil, s.entries.count >= capacity,
                let oldest = s.entries.min(by: { $0.value.stored < $1.value.stored })?.key {

@@ -29,7 +29,6 @@ enum GoogleChatConnector {
     /// A message's text is at most 4096 characters.
     static let maxText = 4096
 
-    static func secrets(_ configuration: Configuration) -> [Secret] { [configuration.url] }
 
     static func makeRequest(for delivery: Delivery, configuration: Configuration, timeout: Duration) -> Result<HTTPRequest, PayloadRejection> {
         ChatWebhookRequest.document(delivery.payload).map { doc in
@@ -52,7 +51,7 @@ extension GoogleChatConnector: JSONPostTarget {
     static let payloadFormat = PayloadFormat.json
 
     static func configuration(from r: MappingReader) -> Configuration? {
-        let url = ChatWebhookRequest.webhookURL(r)
+        let url = r.secretHTTPURL("url", required: true)
         let thread = r.bool("thread_by_finding") ?? true
         let tls = r.tlsOptions()
         guard let url else { return nil }

@@ -278,7 +278,7 @@ extension JiraConnector: ConnectorType {
         let flavorText = r.string("flavor") ?? "cloud"
         let flavor = Flavor(rawValue: flavorText)
         if flavor == nil { r.report(r.node("flavor")!.error("flavor must be cloud or datacenter")) }
-        let url = r.string("url", required: true)
+        let url = r.baseHTTPURL("url", required: true)
         let project = r.string("project", required: true)
         let issueType = r.string("issue_type") ?? "Task"
         let email = r.string("email")
@@ -317,8 +317,7 @@ extension JiraConnector: ConnectorType {
         case nil: break
         }
         guard let flavor, let url, let project, let authorization else { return nil }
-        guard let baseURL = TicketText.baseURL(url, r) else { return nil }
-        return Configuration(flavor: flavor, baseURL: baseURL, project: project, issueType: issueType, authorization: authorization,
+        return Configuration(flavor: flavor, baseURL: url, project: project, issueType: issueType, authorization: authorization,
                              labels: labels, priorities: priorities, fields: fields, reopen: reopen, doneStatuses: doneStatuses, tls: tls)
     }
 

@@ -24,7 +24,6 @@ enum MSTeamsConnector {
         var tls: TLSOptions
     }
 
-    static func secrets(_ configuration: Configuration) -> [Secret] { [configuration.url] }
 
     static func makeRequest(for delivery: Delivery, configuration: Configuration, timeout: Duration) -> Result<HTTPRequest, PayloadRejection> {
         ChatWebhookRequest.document(delivery.payload).map { doc in
@@ -60,7 +59,7 @@ extension MSTeamsConnector: JSONPostTarget {
     static let usesSummary = true
 
     static func configuration(from r: MappingReader) -> Configuration? {
-        let url = ChatWebhookRequest.webhookURL(r)
+        let url = r.secretHTTPURL("url", required: true)
         let tls = r.tlsOptions()
         guard let url else { return nil }
         return Configuration(url: url, tls: tls)

@@ -28,7 +28,6 @@ enum MattermostConnector {
     /// A post's message is at most 16383 characters (Mattermost's `MaxPostSize` default).
     static let maxText = 16_383
 
-    static func secrets(_ configuration: Configuration) -> [Secret] { [configuration.url] }
 
     static func makeRequest(for delivery: Delivery, configuration: Configuration, timeout: Duration) -> Result<HTTPRequest, PayloadRejection> {
         ChatWebhookRequest.document(delivery.payload).map { doc in
@@ -48,7 +47,7 @@ extension MattermostConnector: JSONPostTarget {
     static let payloadFormat = PayloadFormat.json
 
     static func configuration(from r: MappingReader) -> Configuration? {
-        let url = ChatWebhookRequest.webhookURL(r)
+        let url = r.secretHTTPURL("url", required: true)
         let overrides = ["channel", "username", "icon_url"].compactMap { key in r.string(key).map { (key: key, value: $0) } }
         let tls = r.tlsOptions()
         guard let url else { return nil }

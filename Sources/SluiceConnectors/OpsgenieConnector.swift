@@ -41,7 +41,6 @@ enum OpsgenieConnector {
     static let endpoints = ["us": "https://api.opsgenie.com/v2/alerts", "eu": "https://api.eu.opsgenie.com/v2/alerts"]
     static let priorities: Set<String> = ["P1", "P2", "P3", "P4", "P5"]
 
-    static func secrets(_ configuration: Configuration) -> [Secret] { [configuration.apiKey] }
 
     /// Opsgenie's priority for a GuardDuty band.
     static func priority(for label: FindingSummary.SeverityLabel) -> String {
@@ -105,7 +104,7 @@ extension OpsgenieConnector: JSONPostTarget {
     static func configuration(from r: MappingReader) -> Configuration? {
         let key = r.secret("api_key", required: true)
         let region = r.string("region") ?? "us"
-        let url = ChatWebhookRequest.endpoint(r, key: "url")
+        let url = r.httpURL("url")
         let tls = r.tlsOptions()
         guard let regionURL = endpoints[region] else {
             r.report(r.node("region")!.error("'region' must be us or eu"))

@@ -32,7 +32,6 @@ enum PagerDutyConnector {
     static let maxDedupKey = 255
     static let severities: Set<String> = ["critical", "error", "warning", "info"]
 
-    static func secrets(_ configuration: Configuration) -> [Secret] { [configuration.routingKey] }
 
     /// PagerDuty's severity for a GuardDuty band.
     static func severity(for label: FindingSummary.SeverityLabel) -> String {
@@ -82,7 +81,7 @@ extension PagerDutyConnector: JSONPostTarget {
 
     static func configuration(from r: MappingReader) -> Configuration? {
         let key = r.secret("routing_key", required: true)
-        let url = ChatWebhookRequest.endpoint(r, key: "url") ?? defaultURL
+        let url = r.httpURL("url") ?? defaultURL
         let tls = r.tlsOptions()
         guard let key else { return nil }
         // The Events API rejects any other shape; say so at validate time (never showing the key).

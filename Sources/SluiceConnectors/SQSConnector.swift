@@ -1,5 +1,6 @@
 import SluiceAWS
 import SluiceCore
+import SluiceHTTP
 
 /// `aws-sqs`: sends each finding to an Amazon SQS queue (`SendMessage`, JSON protocol), for
 /// workers that pull at their own pace; with `batch:`, ten at a time (`SendMessageBatch`), each
@@ -114,8 +115,8 @@ extension SQSConnector: ConnectorType {
         let group = r.string("message_group_id")
         let delay = r.int("delay_seconds", min: 0)
         guard var aws, let url else { return nil }
-        guard url.hasPrefix("https://") || url.hasPrefix("http://"), url.split(separator: "/").count >= 4 else {
-            r.report(r.node("queue_url")!.error("queue_url must be a queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)"))
+        guard let parsed = HTTPURL(url), parsed.pathSegments.filter({ !$0.isEmpty }).count >= 2 else {
+            r.report((r.node["queue_url"] ?? r.node).error("queue_url must be a queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)"))
             return nil
         }
         if group != nil && !url.hasSuffix(".fifo") {

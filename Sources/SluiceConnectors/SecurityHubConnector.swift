@@ -109,7 +109,7 @@ struct ASFFMapping {
         out.put("UpdatedAt", s.updatedAt)
         out.put("FirstObservedAt", s.firstSeen)
         out.put("LastObservedAt", s.lastSeen)
-        let severity: JSONBuilder = ["Label": .string(s.severityLabel.rawValue.uppercased()), "Original": .string(Self.number(s.severity))]
+        let severity: JSONBuilder = ["Label": .string(s.severityLabel.rawValue.uppercased()), "Original": .string(JSON.numberText(s.severity))]
         out["Severity"] = severity
         out["FindingProviderFields"] = ["Severity": severity.copy(), "Types": types.copy()]
         out.put("Title", Self.truncate(s.title, 256))
@@ -236,8 +236,8 @@ struct ASFFMapping {
         let (name, arn) = cluster(d, service: "ecs")
         let details: JSONBuilder = ["ClusterArn": .string(arn), "ClusterName": .string(name)]
         details.put("Status", d["status"]?.stringValue)
-        if let n = d["activeServicesCount"]?.doubleValue { details["ActiveServicesCount"] = .int(Int(n)) }
-        if let n = d["runningTasksCount"]?.doubleValue { details["RunningTasksCount"] = .int(Int(n)) }
+        if let n = d["activeServicesCount"]?.clampedIntValue { details["ActiveServicesCount"] = .int(n) }
+        if let n = d["runningTasksCount"]?.clampedIntValue { details["RunningTasksCount"] = .int(n) }
         return resource("AwsEcsCluster", id: arn, details: details, tags: d["tags"])
     }
 
@@ -299,13 +299,12 @@ struct ASFFMapping {
     static func timestamp(_ json: JSON?) -> String? {
         switch json {
         case .string(let s)?: return s
-        case .number(let seconds, _)?: return ISO8601.string(Date(timeIntervalSince1970: seconds))
+        // Years 0001–9999 only: formatters convert the date to integers, which traps far outside.
+        case .number(let seconds, _)? where (-62_135_596_800...253_402_300_799).contains(seconds):
+            return ISO8601.string(Date(timeIntervalSince1970: seconds))
         default: return nil
         }
     }
-
-    /// `8` for 8.0, `5.3` for 5.3.
-    static func number(_ v: Double) -> String { v.rounded() == v ? String(Int(v)) : String(v) }
 
     static func truncate(_ s: String, _ n: Int) -> String { s.count <= n ? s : String(s.prefix(n - 1)) + "…" }
 }

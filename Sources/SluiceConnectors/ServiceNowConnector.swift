@@ -59,7 +59,10 @@ public final class ServiceNowConnector: TicketingConnector {
     // MARK: Finding, updating and opening incidents
 
     func findOpenTicket(findingID: String) async -> TicketLookup {
-        switch await send(lookupRequest(findingID: findingID), doing: "look up incident") {
+        guard let lookup = lookupRequest(findingID: findingID) else {
+            return .failed(.permanent("finding id holds '^' or a line break, which a ServiceNow encoded query cannot carry as a value: refused"))
+        }
+        switch await send(lookup, doing: "look up incident") {
         case .ok(let response): return Self.firstSysID(in: response).map { .found($0) } ?? .none
         case .failed(let outcome, _): return .failed(outcome)
         }
@@ -90,7 +93,7 @@ public final class ServiceNowConnector: TicketingConnector {
 
     /// POST /api/now/table/incident: only sys_id and number come back.
     func createRequest(for delivery: Delivery, findingID: String?) -> HTTPRequest {
-        let text = String(decoding: delivery.payload, as: UTF8.self)
+        let text = Self.withoutCodeTags(String(decoding: delivery.payload, as: UTF8.self))
         let record = JSONBuilder.object()
         for (name, value) in configuration.fields { record[name] = JSONBuilder(value) }
         record["short_description"] = .string(Self.shortDescription(summary: delivery.summary, text: text))
@@ -107,14 +110,25 @@ public final class ServiceNowConnector: TicketingConnector {
         return request("POST", "?sysparm_fields=sys_id,number", body: record)
     }
 
-    /// The finding's active incident, if any.
-    func lookupRequest(findingID: String) -> HTTPRequest {
+    /// The finding's active incident, if any; nil when the id cannot be a query value. An encoded
+    /// query has no escape for `^` (its AND; `^OR`, `^NQ` add conditions), and the platform decodes
+    /// percent-encoding before parsing it: an id with `^` would change which incidents match.
+    func lookupRequest(findingID: String) -> HTTPRequest? {
+        guard !findingID.unicodeScalars.contains(where: { $0 == "^" || $0.value < 0x20 }) else { return nil }
         let query = "correlation_id=\(findingID)^active=true"
         return request("GET", "?sysparm_query=\(Self.percentEncoded(query))&sysparm_limit=1&sysparm_fields=sys_id,number", body: nil)
     }
 
     func updateRequest(sysID: String, workNotes: String) -> HTTPRequest {
-        request("PATCH", "/\(Self.percentEncoded(sysID))?sysparm_fields=sys_id,number", body: ["work_notes": .string(workNotes)])
+        request("PATCH", "/\(Self.percentEncoded(sysID))?sysparm_fields=sys_id,number", body: ["work_notes": .string(Self.withoutCodeTags(workNotes))])
+    }
+
+    /// ServiceNow renders `[code]…[/code]` in journal and text fields as HTML (where the instance
+    /// allows code tags): finding text must not open one. `[code]` in any case becomes `[ code]`.
+    static func withoutCodeTags(_ text: String) -> String {
+        guard text.range(of: "[code]", options: .caseInsensitive) != nil || text.range(of: "[/code]", options: .caseInsensitive) != nil else { return text }
+        return text.replacingOccurrences(of: "[code]", with: "[ code]", options: .caseInsensitive)
+            .replacingOccurrences(of: "[/code]", with: "[ /code]", options: .caseInsensitive)
     }
 
     /// Critical 1/1, High 1/2, Medium 2/2, Low 3/3: (urgency, impact), 1 the highest.
@@ -159,7 +173,7 @@ extension ServiceNowConnector: ConnectorType {
     public static let defaultTemplate: String? = TicketText.findingDescription
 
     public static func configuration(from r: MappingReader) -> Configuration? {
-        let url = r.string("url", required: true)
+        let url = r.baseHTTPURL("url", required: true)
         let table = r.string("table") ?? "incident"
         if !table.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) { r.report(r.node["table"]!.error("table must be a table name such as incident")) }
         let username = r.string("username")
@@ -184,8 +198,8 @@ extension ServiceNowConnector: ConnectorType {
         default:
             r.report(r.node.error("servicenow needs 'username' and 'password' (Basic auth), or 'token' (OAuth), not both"))
         }
-        guard let url, let authorization, let baseURL = TicketText.baseURL(url, r) else { return nil }
-        return Configuration(baseURL: baseURL, table: table, authorization: authorization, fields: fields, tls: tls)
+        guard let url, let authorization else { return nil }
+        return Configuration(baseURL: url, table: table, authorization: authorization, fields: fields, tls: tls)
     }
 
     public static func make(name: String, configuration: Configuration, context: ConnectorContext) throws -> any Connector {

@@ -48,16 +48,10 @@ enum SlackConnector {
     /// Web API errors worth another attempt (the method's "errors" table: transient server trouble).
     static let transientErrors: Set<String> = ["ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"]
 
-    static func secrets(_ configuration: Configuration) -> [Secret] {
-        switch configuration.mode {
-        case .webhook(let url): return [url]
-        case .api(_, let token, _): return [token]
-        }
-    }
-
     static func makeRequest(for delivery: Delivery, configuration: Configuration, timeout: Duration) -> Result<HTTPRequest, PayloadRejection> {
         ChatWebhookRequest.document(delivery.payload).map { doc in
             SlackConnector.fitToLimits(doc)
+            SlackConnector.restoreLinkTargets(doc)
             switch configuration.mode {
             case .webhook(let url):
                 return ChatWebhookRequest.post(url.value, body: doc.serialized(), timeout: timeout, tls: configuration.tls)
@@ -85,6 +79,20 @@ enum SlackConnector {
         let error = body["error"]?.stringValue ?? "unknown_error"
         if transientErrors.contains(error) { return .retryable("Slack error: \(error)", retryAfter: response.retryAfter) }
         return .permanent("Slack error: \(error)")
+    }
+
+    /// Link targets (`url`, `image_url`) are not Slack text: the entities the template wrote into
+    /// them (`SlackJSONContent`) are turned back into characters, so a console link keeps its `&`.
+    static func restoreLinkTargets(_ node: JSONBuilder) {
+        if node.isObject {
+            for key in ["url", "image_url"] {
+                guard let s = node.string(key), s.contains("&") else { continue }
+                node[key] = .string(s.replacing("&lt;", with: "<").replacing("&gt;", with: ">").replacing("&amp;", with: "&"))
+            }
+            for key in node.keys { if let value = node[key] { restoreLinkTargets(value) } }
+        } else if node.isArray {
+            for element in node.elements { restoreLinkTargets(element) }
+        }
     }
 
     /// Cuts texts and block lists to Slack's limits, in the message and in its attachments.
@@ -115,12 +123,13 @@ extension SlackConnector: JSONPostTarget {
     static let kind = "slack"
     static let summary = "Slack message (Block Kit, severity colour) via incoming webhook or chat.postMessage"
     static let payloadFormat = PayloadFormat.json
+    static let templateFormat = PayloadTemplate.Format.slackJSON
 
     static func configuration(from r: MappingReader) -> Configuration? {
-        let url = ChatWebhookRequest.webhookURL(r, required: false)
+        let url = r.secretHTTPURL("url")
         let token = r.secret("token")
         let channel = r.string("channel")
-        let apiURL = ChatWebhookRequest.endpoint(r, key: "api_url")
+        let apiURL = r.httpURL("api_url")
         let tls = r.tlsOptions()
         switch (url, token) {
         case (let url?, nil):

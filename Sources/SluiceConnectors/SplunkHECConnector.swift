@@ -111,13 +111,13 @@ public final class SplunkHECConnector: BatchingConnector {
             return Array(repeating: WebhookConnector.classify(result), count: count)
         }
         let body = try? JSON.parse(response.bodyText)
-        let code = body?["code"]?.doubleValue.map { Int($0) }
+        let code = body?["code"]?.clampedIntValue
         if (200..<300).contains(response.status), code == nil || code == 0 {
             return Array(repeating: .delivered, count: count)
         }
         let text = body?["text"]?.stringValue
         let message = "Splunk HEC \(response.status)" + (code.map { " code \($0)" } ?? "") + (text.map { ": \($0)" } ?? "")
-        if let n = body?["invalid-event-number"]?.doubleValue.map({ Int($0) }), (0..<count).contains(n) {
+        if let n = body?["invalid-event-number"]?.clampedIntValue, (0..<count).contains(n) {
             return (0..<count).map { i in
                 i < n ? .delivered
                     : i == n ? .permanent(message)
@@ -125,7 +125,7 @@ public final class SplunkHECConnector: BatchingConnector {
             }
         }
         let outcome: DeliveryOutcome
-        if let code, isRetryable(hecCode: code) || [429, 503].contains(response.status) || response.status >= 500 {
+        if let code, isRetryable(hecCode: code) || HTTPOutcome.statusClass(response.status) == .retryable {
             outcome = .retryable(message, retryAfter: response.retryAfter)
         } else if code != nil {
             outcome = .permanent(message)
@@ -144,7 +144,7 @@ extension SplunkHECConnector: ConnectorType {
     public static let supportsBatching = true
 
     public static func configuration(from r: MappingReader) -> Configuration? {
-        let url = r.string("url", required: true)
+        let url = r.httpURL("url", required: true)
         let token = r.secret("token", required: true)
         let index = r.string("index")
         let source = r.string("source") ?? "sluice"
@@ -156,10 +156,6 @@ extension SplunkHECConnector: ConnectorType {
         }
         let tls = r.tlsOptions()
         guard let url, let token else { return nil }
-        guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
-            r.report(r.node("url")!.error("url must start with http:// or https://"))
-            return nil
-        }
         var endpoint = url
         if !url.contains("/services/collector") {
             while endpoint.hasSuffix("/") { endpoint.removeLast() }

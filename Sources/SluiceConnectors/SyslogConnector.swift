@@ -127,7 +127,7 @@ public final class SyslogConnector: Connector {
         var params: [(String, String)] = []
         if let id = delivery.findingID ?? s?.id { params.append(("finding_id", id)) }
         if let s {
-            params += [("account", s.account), ("region", s.region), ("type", s.type), ("severity", Self.number(s.severity))]
+            params += [("account", s.account), ("region", s.region), ("type", s.type), ("severity", JSON.numberText(s.severity))]
         }
         params.append(("route", delivery.route))
         header += "[\(c.sdID)" + params.map { " \($0.0)=\"\(Self.escapeParamValue($0.1))\"" }.joined() + "]"
@@ -167,9 +167,10 @@ public final class SyslogConnector: Connector {
         return printable.isEmpty ? "-" : String(printable.prefix(max))
     }
 
-    /// PARAM-VALUE escaping (RFC 5424 §6.3.3): `"`, `\` and `]` take a backslash.
+    /// PARAM-VALUE escaping (RFC 5424 §6.3.3): `"`, `\` and `]` take a backslash. CR, LF and NUL,
+    /// which the RFC leaves raw but which end a line for many receivers, become spaces.
     static func escapeParamValue(_ text: String) -> String {
-        escape(text, ["\"": "\\\"", "\\": "\\\\", "]": "\\]"])
+        escape(text, ["\"": "\\\"", "\\": "\\\\", "]": "\\]", "\r": " ", "\n": " ", "\0": " "])
     }
 
     /// An SD-NAME (RFC 5424 §6.3.2): 1–32 printable US-ASCII characters but `=`, space, `]` and `"`.
@@ -178,17 +179,13 @@ public final class SyslogConnector: Connector {
             && text.unicodeScalars.allSatisfy { (33...126).contains($0.value) && !"= ]\"".unicodeScalars.contains($0) }
     }
 
-    private static func number(_ v: Double) -> String {
-        v.rounded() == v && abs(v) < 1e15 ? String(Int(v)) : String(v)
-    }
-
     // MARK: CEF
 
     /// An ArcSight CEF line (Common Event Format rev. 25):
     /// `CEF:0|Amazon|GuardDuty|2.0|<type>|<title>|<severity 0–10>|<extensions>`.
     static func cef(_ s: FindingSummary) -> String {
         let header = ["Amazon", "GuardDuty", "2.0", s.type, s.title].map(cefHeader)
-        let severity = min(10, max(0, Int(s.severity.rounded())))
+        let severity = min(10, max(0, Int(clamping: s.severity.rounded())))
         var ext: [(String, String)] = [("externalId", s.id), ("cat", s.type), ("msg", s.description), ("cnt", String(s.count))]
         for (key, text) in [("rt", s.updatedAt), ("start", s.firstSeen), ("end", s.lastSeen)] {
             if let t = FindingTimestamp(iso8601: text) { ext.append((key, String(t.epochMilliseconds))) }
@@ -206,20 +203,22 @@ public final class SyslogConnector: Connector {
 
     /// Header fields: `\` and `|` escaped with a backslash; line breaks, which CEF headers cannot hold, become spaces.
     static func cefHeader(_ text: String) -> String {
-        escape(text, ["\\": "\\\\", "|": "\\|", "\r": " ", "\n": " ", "\r\n": " "])
+        escape(text, ["\\": "\\\\", "|": "\\|", "\r": " ", "\n": " ", "\0": " "])
     }
 
     /// Extension values: `\` and `=` escaped with a backslash, line breaks as `\n` / `\r`.
     static func cefExtensionValue(_ text: String) -> String {
-        escape(text, ["\\": "\\\\", "=": "\\=", "\n": "\\n", "\r": "\\r", "\r\n": "\\r\\n"])
+        escape(text, ["\\": "\\\\", "=": "\\=", "\n": "\\n", "\r": "\\r", "\0": " "])
     }
 
-    private static func escape(_ text: String, _ replacements: [Character: String]) -> String {
-        var out = ""
-        for ch in text {
-            if let r = replacements[ch] { out += r } else { out.append(ch) }
+    /// Per Unicode scalar, not per Character: `"` followed by a combining mark is one grapheme,
+    /// and a per-grapheme look-up would let the quote through raw.
+    private static func escape(_ text: String, _ replacements: [Unicode.Scalar: String]) -> String {
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            if let r = replacements[scalar] { out.append(contentsOf: r.unicodeScalars) } else { out.append(scalar) }
         }
-        return out
+        return String(out)
     }
 }
 

@@ -134,17 +134,6 @@ enum TicketText {
             return s
         }
     }
-
-    /// `url` as a base for API paths: http(s), without a trailing slash.
-    static func baseURL(_ url: String, _ r: MappingReader) -> String? {
-        guard url.hasPrefix("https://") || url.hasPrefix("http://") else {
-            r.report(r.node["url"]!.error("url must start with https:// (or http://)"))
-            return nil
-        }
-        var base = Substring(url)
-        while base.hasSuffix("/") { base = base.dropLast() }
-        return String(base)
-    }
 }
 
 /// One call of a ticketing API within an attempt: a 2xx response to go on with, or the outcome

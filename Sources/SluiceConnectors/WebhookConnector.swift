@@ -61,21 +61,9 @@ public final class WebhookConnector: Connector {
         }
     }
 
-    /// Maps an HTTP result to a delivery outcome; shared by every HTTP-based connector.
+    /// Maps an HTTP result to a delivery outcome: SluiceHTTP's one table (`HTTPOutcome`).
     public static func classify(_ result: Result<HTTPResponse, HTTPClientError>) -> DeliveryOutcome {
-        switch result {
-        case .success(let response):
-            switch response.status {
-            case 200..<300: return .delivered
-            case 408, 425, 429, 500...599:
-                return .retryable("HTTP \(response.status)", retryAfter: response.retryAfter)
-            default:
-                let body = response.bodyText.prefix(200)
-                return .permanent("HTTP \(response.status)\(body.isEmpty ? "" : ": \(body)")")
-            }
-        case .failure(let error):
-            return error.isRetriable ? .retryable(error.description) : .permanent(error.description)
-        }
+        DeliveryOutcome(HTTPOutcome(result))
     }
 }
 
@@ -85,10 +73,16 @@ extension WebhookConnector: ConnectorType {
     public static let payloadFormat = PayloadFormat.json
 
     public static func configuration(from r: MappingReader) -> Configuration? {
-        let url = r.string("url", required: true)
+        let url = r.httpURL("url", required: true)
         let method = r.string("method") ?? "POST"
         if !["POST", "PUT", "PATCH"].contains(method) { r.report(r.node("method")!.error("method must be POST, PUT or PATCH")) }
         var headers = (r.stringMap("headers") ?? []).map { (name: $0.0, value: $0.1) }
+        for header in headers where !HTTPHeaderField.isVisible(header.name) {
+            for value in SecretScrubber.credentialParts(header.value) { r.markSecret(value) }
+        }
+        if let bad = headers.first(where: { !HTTPHeaderField.isValidName($0.name) }) {
+            r.report((r.node["headers"] ?? r.node).error("header name '\(bad.name)' is not a valid HTTP field name"))
+        }
         let contentType = r.string("content_type") ?? "application/json"
         if !headers.contains(where: { $0.name.lowercased() == "content-type" }) { headers.append(("Content-Type", contentType)) }
         let tls = r.tlsOptions()
@@ -102,10 +96,6 @@ extension WebhookConnector: ConnectorType {
             }
         }
         guard let url else { return nil }
-        if !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
-            r.report(r.node("url")!.error("url must start with http:// or https://"))
-            return nil
-        }
         return Configuration(url: url, method: method, headers: headers, tls: tls, signing: signing)
     }
 

@@ -202,6 +202,9 @@ final class CurlEngine: @unchecked Sendable {
         if t.cancelRequested.load(ordering: .acquiring) {
             return t.complete(.failure(HTTPClientError(.cancelled, "request cancelled")))
         }
+        if let policy = t.request.addressPolicy, let url = HTTPURL(t.request.url), policy.refusesLiteral(url.host) {
+            return t.complete(.failure(HTTPClientError(.addressRefused, "address refused by the request's address policy (\(HTTPRequest.redactURL(t.request.url)))")))
+        }
         guard let h = idle.popLast() ?? EasyHandle() else {
             return t.complete(.failure(HTTPClientError(.other, "curl_easy_init failed")))
         }
@@ -242,6 +245,8 @@ final class CurlEngine: @unchecked Sendable {
             let result: Result<HTTPResponse, HTTPClientError>
             if code == CURLE_OK {
                 result = .success(HTTPResponse(status: status, headers: t.headers, body: t.body, bodyTruncated: t.truncated))
+            } else if t.addressRefused {
+                result = .failure(HTTPClientError(.addressRefused, "address refused by the request's address policy (\(HTTPRequest.redactURL(t.request.url)))"))
             } else {
                 result = .failure(Self.error(code, reason: h.errorMessage, url: t.request.url))
             }
@@ -325,6 +330,7 @@ final class Transfer: @unchecked Sendable {
     // Curl thread only.
     var handle: EasyHandle?
     var headerList: UnsafeMutablePointer<curl_slist>?
+    var addressGuard: UnsafeMutablePointer<sluice_address_guard>?
     var body: [UInt8] = []
     var truncated = false
     var headers: [(name: String, value: String)] = []
@@ -349,7 +355,12 @@ final class Transfer: @unchecked Sendable {
     func release() {
         curl_slist_free_all(headerList)
         headerList = nil
+        addressGuard?.deallocate()
+        addressGuard = nil
     }
+
+    /// Whether the address guard refused a resolved address of this transfer.
+    var addressRefused: Bool { (addressGuard?.pointee.refused ?? 0) != 0 }
 
     /// Sets the easy handle's options for this request.
     func configure(_ h: EasyHandle) -> CURLcode {
@@ -386,11 +397,25 @@ final class Transfer: @unchecked Sendable {
         var hasContentType = false
         for header in r.headers {
             if !hasContentType && header.name.lowercased() == "content-type" { hasContentType = true }
-            list = curl_slist_append(list, "\(header.name): \(header.value)")
+            guard let line = HTTPHeaderField.wireLine(name: header.name, value: header.value) else {
+                rc = CURLE_BAD_FUNCTION_ARGUMENT  // refused: a header name that is not a token
+                continue
+            }
+            list = curl_slist_append(list, line)
         }
         if !hasContentType { list = curl_slist_append(list, "Content-Type:") }
         headerList = list
         if rc == CURLE_OK { rc = sluice_curl_easy_setopt_ptr(easy, CURLOPT_HTTPHEADER, list) }
+
+        if let policy = r.addressPolicy {
+            let guardState = UnsafeMutablePointer<sluice_address_guard>.allocate(capacity: 1)
+            guardState.initialize(to: sluice_address_guard(allow: policy.flags, refused: 0))
+            addressGuard = guardState
+            if rc == CURLE_OK { rc = sluice_curl_easy_guard_addresses(easy, guardState) }
+            // A cached connection would skip the guard (no socket is opened): always connect anew.
+            set(CURLOPT_FRESH_CONNECT, 1)
+            set(CURLOPT_FORBID_REUSE, 1)
+        }
 
         if let sigv4 = r.awsSigV4 { set(CURLOPT_AWS_SIGV4, sigv4) }
         if let credentials = r.credentials { set(CURLOPT_USERPWD, credentials) }
@@ -403,6 +428,14 @@ final class Transfer: @unchecked Sendable {
             if let cert = r.tls.clientCertPath { set(CURLOPT_SSLCERT, cert) }
             if let key = r.tls.clientKeyPath { set(CURLOPT_SSLKEY, key) }
             if let password = r.tls.keyPassword { set(CURLOPT_KEYPASSWD, password) }
+            // Blobs: CURL_BLOB_COPY makes libcurl keep its own copy, so the bytes need not outlive this call.
+            for (option, pem) in [(CURLOPT_CAINFO_BLOB, r.tls.caBundle), (CURLOPT_SSLCERT_BLOB, r.tls.clientCert), (CURLOPT_SSLKEY_BLOB, r.tls.clientKey)] {
+                guard let pem, rc == CURLE_OK else { continue }
+                rc = pem.bytes.withUnsafeBytes { bytes in
+                    var blob = curl_blob(data: UnsafeMutableRawPointer(mutating: bytes.baseAddress), len: bytes.count, flags: UInt32(CURL_BLOB_COPY))
+                    return sluice_curl_easy_setopt_ptr(easy, option, &blob)
+                }
+            }
             set(CURLOPT_PIPEWAIT, 1)  // wait for ALPN to tell whether an HTTP/2 connection can be shared
         }
 

@@ -1,3 +1,4 @@
+import CCurl
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -28,6 +29,11 @@ public struct HTTPRequest: Sendable, CustomStringConvertible {
     public var proxy: String?
     /// Redirects followed; 0 (the default, right for webhooks) returns the 3xx as the response.
     public var maxRedirects: Int
+    /// Addresses the request may connect to. nil (configured targets: the operator chose the URL)
+    /// connects anywhere; a policy (URLs rendered from findings, in actions) refuses loopback and
+    /// link-local / metadata addresses it does not allow, checked on every resolved address
+    /// before a socket is opened.
+    public var addressPolicy: AddressPolicy?
 
     public init(method: String = "POST", url: String, headers: [(name: String, value: String)] = [], body: [UInt8] = [],
                 timeout: Duration = .seconds(10), connectTimeout: Duration = .seconds(5),
@@ -44,12 +50,13 @@ public struct HTTPRequest: Sendable, CustomStringConvertible {
         self.tls = tls
         self.proxy = proxy
         self.maxRedirects = maxRedirects
+        self.addressPolicy = nil
     }
 
     public var description: String {
         var text = "\(method) \(HTTPRequest.redactURL(url))"
         if !headers.isEmpty {
-            let shown = headers.map { "\($0.name): \(HTTPRequest.isSecretHeader($0.name) ? "***" : $0.value)" }
+            let shown = headers.map { "\($0.name): \(HTTPHeaderField.isVisible($0.name) ? HTTPHeaderField.sanitizedValue($0.value) : "***")" }
             text += " [\(shown.joined(separator: ", "))]"
         }
         text += " body=\(body.count)B"
@@ -59,11 +66,8 @@ public struct HTTPRequest: Sendable, CustomStringConvertible {
         return text
     }
 
-    /// Whether a header's value must never be shown: anything that looks like a credential.
-    public static func isSecretHeader(_ name: String) -> Bool {
-        let n = name.lowercased()
-        return ["auth", "token", "secret", "key", "signature", "cookie", "password", "session"].contains { n.contains($0) }
-    }
+    /// Whether a header's value must never be shown: every header outside `HTTPHeaderField.visibleNames`.
+    public static func isSecretHeader(_ name: String) -> Bool { !HTTPHeaderField.isVisible(name) }
 
     /// The origin only (`scheme://host:port`), with `/…` when there was more: user-info and query
     /// strings carry secrets, and so do the paths of chat webhooks (Slack, Discord, Teams).
@@ -81,6 +85,39 @@ public struct HTTPRequest: Sendable, CustomStringConvertible {
     }
 }
 
+/// Which special addresses a request may reach. Loopback reaches Sluice's own host (its admin
+/// and metrics ports, sidecars); link-local holds the cloud metadata services (169.254.169.254,
+/// fd00:ec2::254) that hand out the host's credentials.
+public struct AddressPolicy: Sendable, Equatable {
+    public var allowLoopback: Bool
+    public var allowLinkLocal: Bool
+
+    public init(allowLoopback: Bool = false, allowLinkLocal: Bool = false) {
+        self.allowLoopback = allowLoopback
+        self.allowLinkLocal = allowLinkLocal
+    }
+
+    var flags: Int {
+        (allowLoopback ? Int(SLUICE_ALLOW_LOOPBACK) : 0) | (allowLinkLocal ? Int(SLUICE_ALLOW_LINK_LOCAL) : 0)
+    }
+
+    /// Whether `host` is an address literal this policy refuses (false for names: those are
+    /// checked after resolution, before connecting). `0x7f.1`-style forms are refused too,
+    /// whatever they mean, as libcurl would read some of them as addresses.
+    public func refusesLiteral(_ host: String) -> Bool {
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        switch sluice_address_literal_refused(bare, flags) {
+        case 1: return true
+        case 0: return false
+        default:
+            let lower = bare.lowercased()
+            if lower == "localhost" || lower.hasSuffix(".localhost") { return !allowLoopback }
+            // Numeric forms inet_pton rejects but resolvers accept (0x7f000001, 2130706433, 127.1).
+            return lower.allSatisfy { $0.isHexDigit || $0 == "." || $0 == "x" } && lower.contains(where: \.isNumber)
+        }
+    }
+}
+
 /// TLS settings. Verification is on unless turned off explicitly.
 public struct TLSOptions: Sendable, Equatable {
     /// Verify the server's certificate chain (`CURLOPT_SSL_VERIFYPEER`).
@@ -95,6 +132,13 @@ public struct TLSOptions: Sendable, Equatable {
     public var clientKeyPath: String?
     /// Passphrase of `clientKeyPath` (`CURLOPT_KEYPASSWD`). Never shown.
     public var keyPassword: String?
+    /// PEM CA certificates held in memory (`CURLOPT_CAINFO_BLOB`), instead of `caBundlePath`.
+    public var caBundle: PEMData?
+    /// PEM client certificate held in memory (`CURLOPT_SSLCERT_BLOB`), instead of `clientCertPath`.
+    public var clientCert: PEMData?
+    /// PEM client key held in memory (`CURLOPT_SSLKEY_BLOB`): a key from a kubeconfig never
+    /// touches the disk, so no temporary file can be left behind with it.
+    public var clientKey: PEMData?
 
     public init(verifyPeer: Bool = true, verifyHost: Bool = true, caBundlePath: String? = nil,
                 clientCertPath: String? = nil, clientKeyPath: String? = nil, keyPassword: String? = nil) {
@@ -105,6 +149,14 @@ public struct TLSOptions: Sendable, Equatable {
         self.clientKeyPath = clientKeyPath
         self.keyPassword = keyPassword
     }
+}
+
+/// PEM bytes held in memory for libcurl. Its description never shows them (a private key).
+public struct PEMData: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
+    public let bytes: [UInt8]
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public var description: String { "<\(bytes.count) bytes of PEM>" }
+    public var debugDescription: String { description }
 }
 
 /// A response: any status, 4xx and 5xx included (those are for the caller to classify).
@@ -153,6 +205,8 @@ public struct HTTPClientError: Error, Sendable, CustomStringConvertible, Equatab
         public static let receiveFailed = Code(name: "receive_failed")
         public static let tooManyRedirects = Code(name: "too_many_redirects")
         public static let invalidRequest = Code(name: "invalid_request")
+        /// The address policy refused every address the host resolved to (loopback, link-local).
+        public static let addressRefused = Code(name: "address_refused")
         public static let shutdown = Code(name: "shutdown")
         public static let cancelled = Code(name: "cancelled")
         public static let other = Code(name: "other")
@@ -172,7 +226,7 @@ public struct HTTPClientError: Error, Sendable, CustomStringConvertible, Equatab
     /// certificate we do not trust, a malformed request or a redirect loop will not.
     public var isRetriable: Bool {
         switch code {
-        case .tlsFailed, .invalidRequest, .tooManyRedirects: return false
+        case .tlsFailed, .invalidRequest, .tooManyRedirects, .addressRefused: return false
         default: return true
         }
     }
@@ -184,10 +238,14 @@ public struct HTTPClientError: Error, Sendable, CustomStringConvertible, Equatab
 enum RetryAfter {
     static func parse(_ text: String, now: Int64) -> Duration? {
         let v = String(text.trimmingSpaces)
-        if let s = Int64(v) { return s >= 0 ? .seconds(s) : nil }
+        // Capped: a target's reply must not be able to overflow the timer arithmetic behind it.
+        if let s = Int64(v) { return s >= 0 ? .seconds(min(s, maxSeconds)) : nil }
         guard let at = httpDate(v) else { return nil }
-        return .seconds(max(0, at - now))
+        return .seconds(min(max(0, at - now), maxSeconds))
     }
+
+    /// A day: far beyond any retry policy's max_backoff, far below anything that could overflow.
+    static let maxSeconds: Int64 = 86_400
 
     static func wallClockSeconds() -> Int64 { Int64(time(nil)) }
 
@@ -199,7 +257,7 @@ enum RetryAfter {
               let month = months.firstIndex(of: String(parts[2])) else { return nil }
         let hms = parts[4].split(separator: ":")
         guard hms.count == 3, let h = Int64(hms[0]), let m = Int64(hms[1]), let s = Int64(hms[2]),
-              (1...31).contains(day), (0...23).contains(h), (0...59).contains(m), (0...60).contains(s) else { return nil }
+              (1...31).contains(day), (1...9999).contains(year), (0...23).contains(h), (0...59).contains(m), (0...60).contains(s) else { return nil }
         return daysFromCivil(year: year, month: Int64(month) + 1, day: day) * 86_400 + h * 3600 + m * 60 + s
     }
 
@@ -225,9 +283,16 @@ extension String {
 }
 
 extension Duration {
-    /// Whole milliseconds (for curl's *_MS options and logs).
-    public var wholeMilliseconds: Int64 {
+    /// Whole milliseconds (for curl's *_MS options and logs), saturating at Int64's bounds.
+    public var wholeMilliseconds: Int64 { whole(unitsPerSecond: 1000) }
+    /// Whole microseconds (for dispatch timers), saturating at Int64's bounds.
+    public var wholeMicroseconds: Int64 { whole(unitsPerSecond: 1_000_000) }
+
+    private func whole(unitsPerSecond: Int64) -> Int64 {
         let (s, atto) = components
-        return s * 1000 + atto / 1_000_000_000_000_000
+        let (units, overflow) = s.multipliedReportingOverflow(by: unitsPerSecond)
+        if overflow { return s < 0 ? .min : .max }
+        let (sum, sumOverflow) = units.addingReportingOverflow(atto / (1_000_000_000_000_000_000 / unitsPerSecond))
+        return sumOverflow ? (s < 0 ? .min : .max) : sum
     }
 }

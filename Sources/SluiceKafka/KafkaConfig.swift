@@ -1,5 +1,3 @@
-import CRdKafka
-
 /// librdkafka configuration: any property passes through (`kafka:` map in sluice.yaml, `-X key=value`
 /// on the command line), so SASL, TLS and every tuning knob need no code in Sluice.
 /// Values of properties that hold secrets are never printed (see `redacted`).
@@ -42,36 +40,17 @@ public struct KafkaConfig: Sendable {
     public var redacted: [String: String] {
         properties.reduce(into: [:]) { $0[$1.key] = KafkaConfig.isSecret($1.key) ? "***" : $1.value }
     }
-
-    /// Builds a librdkafka configuration object. The caller owns the result until `rd_kafka_new`
-    /// succeeds (which takes ownership) and must destroy it otherwise.
-    func makeNative() throws(KafkaError) -> OpaquePointer {
-        let conf = rd_kafka_conf_new()!
-        var errbuf = [CChar](repeating: 0, count: 512)
-        for (key, value) in properties.sorted(by: { $0.key < $1.key }) {
-            let result = rd_kafka_conf_set(conf, key, value, &errbuf, errbuf.count)
-            if result != RD_KAFKA_CONF_OK {
-                rd_kafka_conf_destroy(conf)
-                let reason = String(errorBuffer: errbuf)
-                let shown = KafkaConfig.isSecret(key) ? "***" : value
-                throw KafkaError(.config, "invalid Kafka property \(key)=\(shown): \(reason)")
-            }
-        }
-        return conf
-    }
 }
 
 /// The librdkafka the process loaded, checked at start: older than 2.1 mis-parses tagged fields.
 public enum LibrdkafkaVersion {
     public static let minimum = (major: 2, minor: 1)
 
-    public static var string: String { String(cString: rd_kafka_version_str()) }
+    public static var string: String { RDKafkaClient.version.text }
 
     /// Throws when the loaded librdkafka is older than 2.1, with a message saying how to fix it.
     public static func check() throws(KafkaError) {
-        let v = rd_kafka_version()
-        let major = Int((v >> 24) & 0xFF)
-        let minor = Int((v >> 16) & 0xFF)
+        let (major, minor, _) = RDKafkaClient.version
         if (major, minor) < (minimum.major, minimum.minor) {
             throw KafkaError(
                 .version,

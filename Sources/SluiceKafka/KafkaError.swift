@@ -1,5 +1,3 @@
-import CRdKafka
-
 /// An error from librdkafka or from Sluice's use of it. The description carries no payloads or
 /// secrets; `code` is bounded and fit for a metric label.
 public struct KafkaError: Error, Sendable, CustomStringConvertible {
@@ -29,22 +27,6 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
         self.message = message
         self.rdkafkaError = rdkafkaError
         self.isRetriable = isRetriable
-    }
-
-    init(_ code: Code, _ err: rd_kafka_resp_err_t, context: String) {
-        let text = String(cString: rd_kafka_err2str(err))
-        let retriable: Bool
-        switch err {
-        case RD_KAFKA_RESP_ERR__QUEUE_FULL, RD_KAFKA_RESP_ERR__TIMED_OUT, RD_KAFKA_RESP_ERR__TRANSPORT,
-             RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
-             RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS, RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE,
-             RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, RD_KAFKA_RESP_ERR__MSG_TIMED_OUT,
-             RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
-            retriable = true
-        default:
-            retriable = false
-        }
-        self.init(code, "\(context): \(text)", rdkafkaError: err.rawValue, isRetriable: retriable)
     }
 
     public var description: String { "kafka \(code): \(message)" }

@@ -72,7 +72,7 @@ public struct LoadedConfiguration: Sendable {
             guard let source = target.template else { return connector.template.map { .template($0) } }
             if let paths = target.inputPaths { return .inputTransformer(template: source, paths: paths) }
             do {
-                let template = try PayloadTemplate(source, format: connector.payloadFormat == .json ? .json : .text)
+                let template = try PayloadTemplate(source, format: connector.templateFormat)
                 if connector.payloadFormat == .json, let issue = TemplateCheck.jsonIssue(template) {
                     at.message = "route '\(route.name)', target '\(target.connector)': \(issue)"
                     problems.append(at)

@@ -1,4 +1,3 @@
-import DequeModule
 import Foundation
 import Logging
 import SluiceConnectors
@@ -6,13 +5,12 @@ import SluiceHTTP
 import Synchronization
 
 /// One delivery of one message to one connector, across its attempts.
-struct DeliveryJob: Sendable {
+struct DeliveryJob: LaneJob {
     var message: InFlightMessage
     var route: String
     var delivered: DeliveryCounter
     var delivery: Delivery
     var firstAttempt: ContinuousClock.Instant
-    /// When it joined the waiting queue (batches are sent `max_wait` after their oldest item).
     var queuedAt: ContinuousClock.Instant
 
     init(message: InFlightMessage, route: String, delivered: DeliveryCounter, delivery: Delivery, firstAttempt: ContinuousClock.Instant) {
@@ -23,6 +21,12 @@ struct DeliveryJob: Sendable {
         self.firstAttempt = firstAttempt
         queuedAt = firstAttempt  // one clock read per record: the clock is slow on some VMs
     }
+
+    var attempt: Int {
+        get { delivery.attempt }
+        set { delivery.attempt = newValue }
+    }
+    var payloadBytes: Int { delivery.payload.count }
 }
 
 /// The lane of one connector instance: its own concurrency limit, rate limit (token bucket),
@@ -30,9 +34,8 @@ struct DeliveryJob: Sendable {
 /// dead-lettering. A slow, failing or rate-limited target fills only its own lane; the
 /// in-flight cap upstream keeps the total bounded, so a dead target cannot grow memory.
 ///
-/// Everything funnels through `pump()`: it starts as many attempts as the limits allow and,
-/// when a limit holds work back (no token yet, breaker open, batch not full), schedules one
-/// wake-up for the moment that limit lifts.
+/// Every decision is `DeliveryLaneStateMachine`'s, taken under the lock; this class carries out
+/// the actions after releasing it: attempts, dead letters, and one timer for the next wake-up.
 final class DeliveryLane: Sendable {
     let name: String
     let connector: any Connector
@@ -44,137 +47,46 @@ final class DeliveryLane: Sendable {
     private let stats: RunStats
     private let stopping: StopSignal
     private let logger: Logger
-
-    private struct State {
-        var inFlight = 0
-        var waiting: Deque<DeliveryJob> = []
-        var retryTimers: [UInt64: DeliveryJob] = [:]
-        var nextTimer: UInt64 = 0
-        /// The pending `pump` wake-up, if one is scheduled.
-        var wakeAt: ContinuousClock.Instant?
-        // Token bucket.
-        var tokens: Double
-        var refilledAt = ContinuousClock.now
-        // Circuit breaker.
-        var consecutiveFailures = 0
-        var openUntil: ContinuousClock.Instant?
-        var trialInFlight = false
-    }
-    private let state: Mutex<State>
+    private let state: Mutex<DeliveryLaneStateMachine<DeliveryJob>>
 
     init(name: String, connector: any Connector, policy: DeliveryPolicy, deadLetters: DeadLetterWriter, stats: RunStats, stopping: StopSignal, logger: Logger) {
         self.name = name
         self.connector = connector
         self.policy = policy
-        self.batcher = policy.batch == nil ? nil : connector as? any BatchingConnector
+        let batcher = policy.batch == nil ? nil : connector as? any BatchingConnector
+        self.batcher = batcher
         self.deadLetters = deadLetters
         self.stats = stats
         self.stopping = stopping
         self.logger = logger.with("connector.name", name)
-        state = Mutex(State(tokens: policy.burst ?? max(1, policy.rateLimit ?? 1)))
+        state = Mutex(DeliveryLaneStateMachine(policy: policy, batching: batcher != nil, now: .now))
     }
 
     /// Queues a job (its `queuedAt` set by the caller) and starts what the limits allow.
     func submit(_ job: DeliveryJob) {
-        // The common case — nothing waiting, a free slot, no rate limit, batch or open breaker —
-        // starts the attempt under one lock, without a trip through the queue.
-        let startNow = state.withLock { s -> Bool in
-            if startsDirectly, s.waiting.isEmpty, s.openUntil == nil, s.inFlight < policy.concurrency {
-                s.inFlight += 1
-                return true
-            }
-            s.waiting.append(job)
-            return false
-        }
-        if startNow { attempt(job) } else { pump() }
+        if let job = state.withLock({ $0.submit(job) }) { attempt(job) } else { pump() }
     }
 
-    /// No limit but concurrency applies to this lane.
-    private var startsDirectly: Bool { policy.rateLimit == nil && batcher == nil }
+    // MARK: Carrying out actions
 
-    // MARK: Starting attempts
-
-    private enum Start {
-        case one(DeliveryJob)
-        case batch([DeliveryJob])
-    }
-
-    /// Starts every attempt the limits allow now.
+    /// Starts every attempt the limits allow now, then schedules the wake-up the machine asks for.
     private func pump() {
-        while let start = nextStart() {
-            switch start {
-            case .one(let job): attempt(job)
-            case .batch(let jobs): attempt(batch: jobs)
+        while true {
+            let now = ContinuousClock.now
+            let flushing = stopping.isStopped
+            guard let action = state.withLock({ $0.nextAction(now: now, flushing: flushing) }) else { return }
+            switch action {
+            case .start(let job): attempt(job)
+            case .startBatch(let jobs): attempt(batch: jobs)
+            case .wake(let instant): return scheduleWake(at: instant)
             }
         }
     }
 
-    /// Takes the next attempt to start, or schedules a wake-up for when a limit lifts.
-    private func nextStart() -> Start? {
-        let now = ContinuousClock.now
-        var wake: ContinuousClock.Instant?
-        let start = state.withLock { s -> Start? in
-            guard !s.waiting.isEmpty, s.inFlight < policy.concurrency else { return nil }
-            if let until = s.openUntil {
-                if now < until { wake = until; return nil }
-                // Half-open: one trial attempt decides.
-                if s.trialInFlight { return nil }
-            }
-            if let rate = policy.rateLimit {
-                let burst = policy.burst ?? max(1, rate)
-                s.tokens = min(burst, s.tokens + rate * (now - s.refilledAt).seconds)
-                s.refilledAt = now
-                if s.tokens < 1 {
-                    wake = now + .seconds((1 - s.tokens) / rate)
-                    return nil
-                }
-            }
-            var start: Start
-            if batcher != nil, let batch = policy.batch {
-                guard let jobs = takeBatch(&s.waiting, policy: batch, now: now, force: stopping.isStopped, wake: &wake) else { return nil }
-                start = .batch(jobs)
-            } else {
-                start = .one(s.waiting.popFirst()!)
-            }
-            if policy.rateLimit != nil { s.tokens -= 1 }
-            if s.openUntil != nil { s.trialInFlight = true }
-            s.inFlight += 1
-            return start
-        }
-        if let wake { schedulePump(at: wake) }
-        return start
-    }
-
-    /// A full batch, or what waits once the oldest item has waited `maxWait` (or at shutdown).
-    private func takeBatch(_ waiting: inout Deque<DeliveryJob>, policy: BatchPolicy, now: ContinuousClock.Instant, force: Bool, wake: inout ContinuousClock.Instant?) -> [DeliveryJob]? {
-        var count = 0
-        var bytes = 0
-        for job in waiting {
-            if count == policy.maxItems || (count > 0 && bytes + job.delivery.payload.count > policy.maxBytes) { break }
-            count += 1
-            bytes += job.delivery.payload.count
-        }
-        let full = count < waiting.count || count == policy.maxItems
-        let due = waiting.first!.queuedAt + policy.maxWait
-        guard full || force || now >= due else {
-            wake = due
-            return nil
-        }
-        let jobs = Array(waiting.prefix(count))
-        waiting.removeFirst(count)
-        return jobs
-    }
-
-    private func schedulePump(at instant: ContinuousClock.Instant) {
-        let schedule = state.withLock { s -> Bool in
-            if let at = s.wakeAt, at <= instant { return false }
-            s.wakeAt = instant
-            return true
-        }
-        guard schedule else { return }
+    private func scheduleWake(at instant: ContinuousClock.Instant) {
         let delay = max(.zero, instant - .now)
         DispatchQueue.global().asyncAfter(deadline: .now() + .microseconds(Int(delay.wholeMicroseconds))) { [self] in
-            state.withLock { s in if s.wakeAt == instant { s.wakeAt = nil } }
+            state.withLock { $0.woke(scheduledFor: instant) }
             pump()
         }
     }
@@ -197,109 +109,65 @@ final class DeliveryLane: Sendable {
 
     /// Frees the slot, feeds the circuit breaker, and starts what can start.
     private func attemptEnded(failed: Bool) {
-        let (transition, waiting) = state.withLock { s -> (String?, Bool) in
-            s.inFlight -= 1
-            return (feedBreaker(&s, failed: failed), !s.waiting.isEmpty)
+        let now = ContinuousClock.now
+        let (transition, queued) = state.withLock { ($0.attemptEnded(failed: failed, now: now), $0.hasQueuedWork) }
+        switch transition {
+        case .closed?:
+            logger.info("circuit breaker closed: target answers again")
+        case .opened?, .reopened?:
+            logger.warning("circuit breaker \(transition!.rawValue): deliveries wait", metadata: [
+                "sluice.cooldown_ms": "\(policy.circuitBreaker?.cooldown.wholeMilliseconds ?? 0)",
+            ])
+        case nil:
+            break
         }
-        if let transition {
-            if transition == "closed" {
-                logger.info("circuit breaker closed: target answers again")
-            } else {
-                logger.warning("circuit breaker \(transition): deliveries wait", metadata: [
-                    "sluice.cooldown_ms": "\(policy.circuitBreaker!.cooldown.wholeMilliseconds)",
-                ])
-            }
-        }
-        if waiting { pump() }
+        if queued { pump() }
     }
-
-    /// Counts the attempt's outcome into the circuit breaker; returns its transition, if any.
-    private func feedBreaker(_ s: inout State, failed: Bool) -> String? {
-        let wasOpen = s.openUntil != nil
-        s.trialInFlight = false
-        guard let breaker = policy.circuitBreaker else { return nil }
-        if !failed {
-            s.consecutiveFailures = 0
-            s.openUntil = nil
-            return wasOpen ? "closed" : nil
-        }
-        s.consecutiveFailures += 1
-        if wasOpen || s.consecutiveFailures >= breaker.failureThreshold {
-            s.openUntil = .now + breaker.cooldown
-            return wasOpen ? "reopened" : "opened"
-        }
-        return nil
-    }
-
-    // MARK: Outcomes
 
     private func finished(_ job: DeliveryJob, _ outcome: DeliveryOutcome) {
-        switch outcome {
+        let now = ContinuousClock.now
+        let hardStopped = stopping.isHardStopped
+        let action = state.withLock { s in
+            var rng = SystemRandomNumberGenerator()
+            return s.outcome(of: job, outcome, now: now, hardStopped: hardStopped, using: &rng)
+        }
+        switch action {
         case .delivered:
             job.delivered.increment()
-            latency.record(.now - job.firstAttempt)
+            latency.record(now - job.firstAttempt)
             job.message.finishOne()
-        case .permanent(let error):
-            deadLetter(job, .permanentError, error)
-        case .retryable(let error, let retryAfter):
-            let age = ContinuousClock.now - job.firstAttempt
-            guard policy.retry.allowsRetry(after: job.delivery.attempt, age: age), !stopping.isHardStopped else {
-                return deadLetter(job, stopping.isHardStopped ? .shutdown : .retriesExhausted, error)
-            }
-            var rng = SystemRandomNumberGenerator()
-            let wait = policy.retry.backoff(after: job.delivery.attempt, retryAfter: retryAfter, using: &rng)
+        case .deadLetter(let reason, let attempts, let error):
+            deadLetter(job, reason, error, attempts: attempts)
+        case .retry(_, let wait):
+            guard case .retryable(let error, _) = outcome else { return }
             logger.debug("delivery failed, will retry", metadata: [
                 "route.name": "\(job.route)", "sluice.attempt": "\(job.delivery.attempt)",
                 "sluice.retry_in_ms": "\(wait.wholeMilliseconds)", "error": "\(error)",
             ])
             stats.retried()
-            scheduleRetry(job, after: wait, lastError: error)
+            // attemptEnded's pump asks for the wake-up at the retry's due time.
         }
     }
 
-    private func scheduleRetry(_ job: DeliveryJob, after wait: Duration, lastError: String) {
-        var next = job
-        next.delivery.attempt += 1
-        let id = state.withLock { s -> UInt64 in
-            s.nextTimer += 1
-            s.retryTimers[s.nextTimer] = next
-            return s.nextTimer
-        }
-        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(wait.wholeMilliseconds))) { [self] in
-            guard let job = state.withLock({ $0.retryTimers.removeValue(forKey: id) }) else { return }  // drained meanwhile
-            if stopping.isHardStopped {
-                deadLetter(job, .shutdown, lastError, attemptsMade: job.delivery.attempt - 1)
-            } else {
-                var job = job
-                job.queuedAt = .now
-                submit(job)
-            }
-        }
-    }
-
-    /// `attemptsMade` defaults to the job's current attempt (the one that just failed).
-    private func deadLetter(_ job: DeliveryJob, _ reason: DeadLetterReason, _ error: String, attemptsMade: Int? = nil) {
+    private func deadLetter(_ job: DeliveryJob, _ reason: DeadLetterReason, _ error: String, attempts: Int) {
         deadLetters.write(DeadLetter(
             source: job.message.record, reason: reason, route: job.route, connector: name,
-            attempts: attemptsMade ?? job.delivery.attempt, lastError: error)) { job.message.finishOne() }
+            attempts: attempts, lastError: error)) { job.message.finishOne() }
     }
 
     /// At the drain deadline: retries still waiting, and deliveries held back by the rate limit
     /// or an open circuit, go to the dead-letter topic now.
     func drain() {
-        let (retries, held) = state.withLock { s -> ([DeliveryJob], [DeliveryJob]) in
-            defer { s.retryTimers.removeAll(); s.waiting.removeAll() }
-            return (Array(s.retryTimers.values), Array(s.waiting))
+        for (job, made) in state.withLock({ $0.drain() }) {
+            deadLetter(job, .shutdown, "shutdown before attempt \(job.delivery.attempt)", attempts: made)
         }
-        for job in retries { deadLetter(job, .shutdown, "shutdown before retry attempt \(job.delivery.attempt)", attemptsMade: job.delivery.attempt - 1) }
-        for job in held { deadLetter(job, .shutdown, "shutdown before attempt \(job.delivery.attempt)", attemptsMade: job.delivery.attempt - 1) }
     }
 
     /// Starts held-back batches at once (shutdown: nothing waits for `max_wait`).
     func flush() { pump() }
 
     /// Jobs queued, running or waiting to retry.
-    var pending: Int { state.withLock { $0.inFlight + $0.waiting.count + $0.retryTimers.count } }
+    var pending: Int { state.withLock { $0.pending } }
 }
 
 extension DeliveryOutcome {
@@ -309,5 +177,4 @@ extension DeliveryOutcome {
 extension Duration {
     /// Seconds as a Double, for rate arithmetic.
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-    var wholeMicroseconds: Int64 { components.seconds * 1_000_000 + components.attoseconds / 1_000_000_000_000 }
 }

@@ -2,18 +2,24 @@ import Foundation
 import Synchronization
 
 /// `--metrics-listen HOST:PORT`: a minimal HTTP endpoint for Prometheus (`GET /metrics`, text
-/// exposition format 0.0.4) and liveness (`GET /healthz`). One thread, one request per
-/// connection: scrapes are rare and small, so this avoids pulling an HTTP server framework into
-/// the router. Labels are route and connector *names* and dead-letter reasons (bounded sets);
-/// never finding ids, never secrets.
+/// exposition format 0.0.4) and liveness (`GET /healthz`). One thread polls every connection, so
+/// an idle or slow client never holds up a scrape (ten idle connections used to delay one by 20 s):
+/// each connection has `requestTimeout` to send its request line, at most `maxConnections` are
+/// open (a newcomer closes the oldest), and a response's send is bounded by a send timeout. This
+/// avoids pulling an HTTP server framework into the router. Labels are route and connector
+/// *names* and dead-letter reasons (bounded sets); never finding ids, never secrets.
 final class MetricsServer: Sendable {
     let port: Int
     private let fd: Int32
     private let stopped = Atomic<Bool>(false)
     private let render: @Sendable () -> String
+    private let requestTimeout: Duration
+    static let maxConnections = 64
+    /// A request line longer than this is not a scrape.
+    static let maxRequestBytes = 8192
 
     /// Binds `address` (`127.0.0.1:9464`, `:9464` for all interfaces) and starts serving.
-    init(address: String, render: @escaping @Sendable () -> String) throws {
+    init(address: String, requestTimeout: Duration = .seconds(10), render: @escaping @Sendable () -> String) throws {
         guard let colon = address.lastIndex(of: ":"), let port = UInt16(address[address.index(after: colon)...]) else {
             throw RunError("--metrics-listen: expected HOST:PORT, got '\(address)'")
         }
@@ -37,30 +43,68 @@ final class MetricsServer: Sendable {
         self.port = Int(UInt16(bigEndian: actual.sin_port))
         self.fd = fd
         self.render = render
+        self.requestTimeout = requestTimeout
         let thread = Thread { [self] in serve() }
         thread.name = "sluice-metrics"
         thread.start()
     }
 
+    /// A connection waiting for its request line.
+    private struct Waiting {
+        let fd: Int32
+        var request: [UInt8] = []
+        let deadline: ContinuousClock.Instant
+    }
+
     private func serve() {
+        var waiting: [Waiting] = []
         while !stopped.load(ordering: .acquiring) {
-            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&pfd, 1, 200) > 0 else { continue }
-            let client = accept(fd, nil, nil)
-            guard client >= 0 else { continue }
-            var timeout = timeval(tv_sec: 2, tv_usec: 0)
-            setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            respond(client)
-            close(client)
+            var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)] + waiting.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+            let ready = poll(&fds, nfds_t(fds.count), 200)
+            let now = ContinuousClock.now
+            if ready > 0 {
+                var done: Set<Int32> = []
+                for (i, p) in fds.dropFirst().enumerated() where p.revents != 0 {
+                    if readRequest(&waiting[i]) { done.insert(waiting[i].fd) }
+                }
+                waiting.removeAll { done.contains($0.fd) }
+                if fds[0].revents & Int16(POLLIN) != 0 {
+                    let client = accept(fd, nil, nil)
+                    if client >= 0 {
+                        if waiting.count >= Self.maxConnections { close(waiting.removeFirst().fd) }
+                        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+                        setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                        waiting.append(Waiting(fd: client, deadline: now + requestTimeout))
+                    }
+                }
+            }
+            waiting.removeAll { w in
+                guard w.deadline <= now else { return false }
+                close(w.fd)
+                return true
+            }
         }
+        for w in waiting { close(w.fd) }
         close(fd)
     }
 
-    private func respond(_ client: Int32) {
+    /// Reads what has arrived without blocking; once the request line is complete, answers and
+    /// closes. True when the connection is finished with (answered, closed by the peer, or too long).
+    private func readRequest(_ w: inout Waiting) -> Bool {
         var buffer = [UInt8](repeating: 0, count: 4096)
-        let n = recv(client, &buffer, buffer.count, 0)
-        guard n > 0 else { return }
-        let requestLine = String(decoding: buffer[..<n].prefix { $0 != 13 && $0 != 10 }, as: UTF8.self)
+        let n = recv(w.fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+        if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) { return false }
+        if n > 0 { w.request.append(contentsOf: buffer[..<n]) }
+        if let end = w.request.firstIndex(where: { $0 == 13 || $0 == 10 }) {
+            respond(w.fd, requestLine: String(decoding: w.request[..<end], as: UTF8.self))
+        } else if n > 0 && w.request.count <= Self.maxRequestBytes {
+            return false
+        }
+        close(w.fd)
+        return true
+    }
+
+    private func respond(_ client: Int32, requestLine: String) {
         let parts = requestLine.split(separator: " ")
         let (status, type, body): (String, String, String)
         switch (parts.first, parts.count > 1 ? parts[1] : "") {

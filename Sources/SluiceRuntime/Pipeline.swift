@@ -67,39 +67,28 @@ public final class Pipeline: Sendable {
         }
         var fatal: KafkaError?
         var lastWarning = ContinuousClock.now - .seconds(60)
-        var lastCommitMs = coarseMilliseconds()
-        var heldSince: ContinuousClock.Instant?
-        // Commit as soon as a quarter of the cap became committable (or every 200 ms), so the
-        // uncommitted window — what a crash would redeliver — stays within the cap.
-        let commitEvery = max(1, options.maxInFlight / 4)
+        var flow = SourceFlowControl(options: options, nowMs: coarseMilliseconds())
         while !stopping.isStopped {
             let (uncommitted, sinceCommit) = tracker.withLock { ($0.uncommittedCount, $0.committableSinceMark) }
-            if sinceCommit >= commitEvery || (sinceCommit > 0 && coarseMilliseconds() - lastCommitMs >= 200) {
+            if flow.shouldCommit(committableSinceCommit: sinceCommit, nowMs: coarseMilliseconds()) {
                 tracker.withLock { $0.markCommitted() }
                 // Offsets are stored only here, just before the commit that sends them: storing
                 // on every settle would cost a librdkafka call per record.
                 flushStores(consumer)
                 consumer.commitAsync()
-                lastCommitMs = coarseMilliseconds()
             }
-            let n = max(uncommitted, inFlight.load(ordering: .relaxed))
-            // At the cap, first just stop taking records (librdkafka keeps its bounded prefetch);
-            // pause the partitions only when the cap holds for a while (a slow or dead target).
-            // Pausing at once on every brief peak would throw the prefetch away each time and
-            // refetch it, which costs more than the deliveries themselves at high rates.
-            if n >= options.maxInFlight {
-                if heldSince == nil { heldSince = .now }
-                if !consumer.isPaused, ContinuousClock.now - heldSince! >= options.pauseAfter {
-                    consumer.pause()
-                    logger.debug("in-flight cap held: paused fetching", metadata: ["sluice.in_flight": "\(n)"])
-                }
-                if !consumer.isPaused {
-                    usleep(500)
-                    continue
-                }
-            } else if n <= options.resumeBelow || !consumer.isPaused {
-                heldSince = nil
-                if consumer.isPaused { consumer.resume() }
+            let load = max(uncommitted, inFlight.load(ordering: .relaxed))
+            switch flow.step(load: load, paused: consumer.isPaused, nowMs: coarseMilliseconds()) {
+            case .poll:
+                break
+            case .hold:
+                usleep(500)
+                continue
+            case .pause:
+                consumer.pause()
+                logger.debug("in-flight cap held: paused fetching", metadata: ["sluice.in_flight": "\(load)"])
+            case .resume:
+                consumer.resume()
             }
             switch consumer.poll(timeoutMs: consumer.isPaused ? 10 : 100) {
             case .record(let record):
@@ -129,29 +118,37 @@ public final class Pipeline: Sendable {
 
     // MARK: NDJSON source (offline runs, backfills, tests)
 
-    /// Processes one finding per line until end of input or `stopping`, then drains.
+    /// Processes one finding per line until end of input or `stopping`, then drains. A line over
+    /// `maxMessageBytes` is dead-lettered `too_large` with its first bytes, never held whole.
     public func run(lines input: FileHandle) {
         let planner = Planner(plan: plan, maxMessageBytes: options.maxMessageBytes, maxDepth: options.maxDepth)
         var lineNumber: Int64 = 0
-        var buffer: [UInt8] = []
-        func emit(_ line: ArraySlice<UInt8>) {
+        var splitter = NDJSONLineSplitter(maxLineBytes: options.maxMessageBytes)
+        func emit(_ piece: NDJSONLineSplitter.Piece) {
             lineNumber += 1
-            if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return }
+            if case .line(let line) = piece, line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return }
             while inFlight.load(ordering: .relaxed) >= options.maxInFlight, !stopping.isStopped { usleep(1000) }
-            process(SourceRecord(topic: nil, offset: lineNumber, value: Array(line)), planner: planner)
-        }
-        while !stopping.isStopped {
-            let chunk = input.availableData
-            if chunk.isEmpty { break }
-            buffer.append(contentsOf: chunk)
-            var start = 0
-            while let nl = buffer[start...].firstIndex(of: 0x0A) {
-                emit(buffer[start..<nl])
-                start = nl + 1
+            switch piece {
+            case .line(let line):
+                process(SourceRecord(topic: nil, offset: lineNumber, value: line), planner: planner)
+            case .oversized(let prefix, let byteCount):
+                stats.consumed()
+                deadLetter(SourceRecord(topic: nil, offset: lineNumber, value: prefix), ticket: nil, reason: .tooLarge,
+                           detail: "line of \(byteCount) bytes is over max_message_bytes (\(options.maxMessageBytes)); the dead letter holds its first \(prefix.count) bytes")
             }
-            buffer.removeFirst(start)
         }
-        if !buffer.isEmpty, !stopping.isStopped { emit(buffer[...]) }
+        // Plain reads of at most 64 KiB: whatever is there, without waiting for more (stdin may be a
+        // live stream), and never the whole file at once.
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        let fd = input.fileDescriptor
+        while !stopping.isStopped {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { logger.error("reading the input failed: \(String(cString: strerror(errno)))") }
+            if n <= 0 { break }
+            chunk.withUnsafeBytes { splitter.feed(UnsafeRawBufferPointer(rebasing: $0[..<n]), emit) }
+        }
+        if !stopping.isStopped { splitter.finish(emit) }
         drain {}
     }
 
@@ -166,16 +163,21 @@ public final class Pipeline: Sendable {
             stats.unmatched()
             settle(ticket)
         case .rejected(let reason, let detail):
-            let message = begin(record, ticket: ticket, work: 1)
-            deadLetters.write(DeadLetter(source: record, reason: reason, route: nil, connector: nil, attempts: 0, lastError: detail)) {
-                message.finishOne()
-            }
+            deadLetter(record, ticket: ticket, reason: reason, detail: detail)
         case .deliveries(let list):
             let message = begin(record, ticket: ticket, work: list.count)
             let now = ContinuousClock.now
             for (route, target, delivery) in list {
                 target.lane.submit(DeliveryJob(message: message, route: route, delivered: target.delivered, delivery: delivery, firstAttempt: now))
             }
+        }
+    }
+
+    /// A record that goes to the dead-letter topic with why; settled once it is written.
+    private func deadLetter(_ record: SourceRecord, ticket: OffsetTracker.Ticket?, reason: DeadLetterReason, detail: String) {
+        let message = begin(record, ticket: ticket, work: 1)
+        deadLetters.write(DeadLetter(source: record, reason: reason, route: nil, connector: nil, attempts: 0, lastError: detail)) {
+            message.finishOne()
         }
     }
 

@@ -48,10 +48,10 @@ final class Planner {
         let result = parser.parse(value) { doc -> Outcome in
             let root = doc.root
             guard root.kind == .object else { return .rejected(.notJSON, "a finding must be a JSON object, got \(root.kind)") }
-            if FindingShape.isBareFinding(root) {
+            if GuardDutyEnvelope.isBareFinding(root) {
                 // Match bare findings as EventBridge would deliver them, so one set of routes
                 // serves both shapes.
-                let wrapped = FindingShape.envelope(around: value, finding: root)
+                let wrapped = GuardDutyEnvelope.envelope(around: value, finding: root)
                 let inner = envelopeParser.parse(wrapped) { plan(event: $0.root, payload: value, record: record) }
                 switch inner {
                 case .success(let o): return o
@@ -69,7 +69,7 @@ final class Planner {
     private func plan(event: JSONView, payload: [UInt8], record: SourceRecord) -> Outcome {
         let matched = plan.table.match(event, scratch: scratch)
         if matched.isEmpty { return .unmatched }
-        let id = FindingShape.findingID(event)
+        let id = GuardDutyEnvelope.findingID(event)
         let key = id.map { Array($0.utf8) } ?? record.key
         // The owned event and its summary are built once per finding, and only for targets that
         // render a template or read the summary; pass-through targets send the bytes as they came.
@@ -106,31 +106,5 @@ final class Planner {
         case .empty: return .empty
         case .notJSON, .noMemory: return .notJSON
         }
-    }
-}
-
-/// Recognises the shapes findings arrive in.
-enum FindingShape {
-    /// A GuardDuty finding not wrapped in an EventBridge envelope.
-    static func isBareFinding(_ root: JSONView) -> Bool {
-        root["detail-type"] == nil && root["schemaVersion"] != nil && root["type"] != nil && root["resource"] != nil
-    }
-
-    /// The EventBridge envelope GuardDuty would have put around `finding`.
-    static func envelope(around bytes: [UInt8], finding: JSONView) -> [UInt8] {
-        var head = #"{"version":"0","detail-type":"GuardDuty Finding","source":"aws.guardduty""#
-        for (src, dst) in [("accountId", "account"), ("region", "region"), ("updatedAt", "time")] {
-            if let v = finding[src]?.string {
-                head += ",\"\(dst)\":"
-                JSON.writeString(v, to: &head)
-            }
-        }
-        head += #","resources":[],"detail":"#
-        return Array(head.utf8) + bytes + [UInt8(ascii: "}")]
-    }
-
-    /// The finding id (`detail.id`, or `id` of a bare finding).
-    static func findingID(_ event: JSONView) -> String? {
-        event["detail"]?["id"]?.string ?? event["id"]?.string
     }
 }

@@ -42,7 +42,8 @@ extension RunSettings {
         if let d = r.string("connectors") { s.connectorsDirectory = d }
         if let n = r.int("max_in_flight", min: 1) { s.pipeline.maxInFlight = n }
         if let d = r.duration("drain_timeout") { s.pipeline.drainTimeout = d }
-        if let n = r.int("max_message_bytes", min: 64) { s.pipeline.maxMessageBytes = n }
+        // At most 256 MiB: the matcher indexes simdjson's tape with 32-bit offsets.
+        if let n = r.int("max_message_bytes", min: 64, max: 256 << 20) { s.pipeline.maxMessageBytes = n }
         if let n = r.int("max_depth", min: 2) { s.pipeline.maxDepth = n }
         s.metricsListen = r.string("metrics_listen")
         if let level = r.string("log_level") {

@@ -124,16 +124,20 @@ public final class Runner: Sendable {
             }
             logger.info("metrics", metadata: ["sluice.metrics": "http://\(address)/metrics"])
         }
-        defer { metrics?.stop() }
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [.init(service: source, successTerminationBehavior: .gracefullyShutdownGroup)],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
+        // Every long-lived part is a service of one group, started in this order and shut down
+        // in reverse: the source drains first (its deliveries still need connectors, the HTTP
+        // client and the dead-letter producer), then metrics, connectors, playbooks (approval
+        // store, audit producer), the HTTP client, and the dead-letter producer last.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let dlqProducer { services.append(.init(service: ClosingService("dead-letter producer") { dlqProducer.close() })) }
+        services.append(.init(service: ClosingService("http client") { http.shutdown() }))
+        if let playbooks { services.append(.init(service: ClosingService("playbooks") { playbooks.close() })) }
+        let connectors = Array(lanesByName.values)
+        services.append(.init(service: ClosingService("connectors") { for lane in connectors { lane.connector.shutdown() } }))
+        if let metrics { services.append(.init(service: ClosingService("metrics") { metrics.stop() })) }
+        services.append(.init(service: source, successTerminationBehavior: .gracefullyShutdownGroup))
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
-        for lane in lanesByName.values { lane.connector.shutdown() }
-        playbooks?.close()
-        dlqProducer?.close()
         return stats
     }
 }
@@ -141,6 +145,23 @@ public final class Runner: Sendable {
 public struct RunError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
+}
+
+/// A long-lived part with nothing to run but a resource to release: it waits for the group's
+/// graceful shutdown (or its cancellation on an error) and then closes, in the group's order.
+struct ClosingService: Service, CustomStringConvertible {
+    let description: String
+    let close: @Sendable () -> Void
+
+    init(_ name: String, close: @escaping @Sendable () -> Void) {
+        description = name
+        self.close = close
+    }
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        close()
+    }
 }
 
 /// Runs a blocking source loop on a thread of its own; graceful shutdown stops it.

@@ -205,6 +205,20 @@ func callerARN(_ credentials: any AWSCredentialsProvider, moto: MotoServer, http
         #expect(e?.kind == .configuration)
     }
 
+    /// The check parses the URL and compares its host: pure, so nothing is ever sent to the
+    /// addresses below (192.0.2.0/24 is TEST-NET-1).
+    @Test func containerCredentialsURLCheckReadsTheHost() {
+        #expect(!ContainerCredentialsProvider.isAllowed("http://127.0.0.1@192.0.2.2/"))
+        #expect(!ContainerCredentialsProvider.isAllowed("http://127.0.0.1:80@192.0.2.2/creds"))
+        #expect(!ContainerCredentialsProvider.isAllowed("http://localhost@192.0.2.2/"))
+        #expect(!ContainerCredentialsProvider.isAllowed("http://127.evil.example/creds"))
+        #expect(!ContainerCredentialsProvider.isAllowed("http://169.254.170.2.evil.example/"))
+        #expect(!ContainerCredentialsProvider.isAllowed("http://user:pw@127.0.0.1/creds"))
+        #expect(ContainerCredentialsProvider.isAllowed("http://127.0.0.1:51679/creds"))
+        #expect(ContainerCredentialsProvider.isAllowed("http://[::1]:8080/creds"))
+        #expect(ContainerCredentialsProvider.isAllowed("http://localhost/creds"))
+    }
+
     @Test func noCredentialsAnywhere() async throws {
         let home = try TemporaryHome()
         defer { home.remove() }

@@ -44,7 +44,7 @@ import Testing
     }
 
     static func sluice(_ arguments: [String]) throws -> (Int32, String) {
-        let binary = PackagePaths.root.appendingPathComponent(".build/debug/sluice")
+        let binary = PackagePaths.sluiceBinary
         let p = Process()
         p.executableURL = binary
         p.arguments = arguments
@@ -90,7 +90,8 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: marker + ".note"))
         // The same finding again while waiting: nothing new.
         guard case .duplicate = await runner1.run(route: "gated", payload: payload) else { Issue.record("expected a duplicate"); return }
-        try await Task.sleep(for: .milliseconds(300))
+        // The positive marker before the negative check: the gate was audited as waiting.
+        #expect(memory.records.filter { $0.runID == runID }.map { "\($0.step):\($0.result.rawValue)" } == ["note:succeeded", "contain:awaiting_approval"])
         #expect(!FileManager.default.fileExists(atPath: marker + ".contain"))
         store1.close()
 
@@ -105,7 +106,7 @@ import Testing
 
         let (listStatus, listed) = try Self.sluice(["approvals", "list", "--brokers", broker.bootstrap])
         #expect(listStatus == 0 && listed.contains(runID) && listed.contains("step=contain"), "\(listed)")
-        try await Task.sleep(for: .milliseconds(300))
+        #expect(store2.state(runID)?.status == .pending)
         #expect(!FileManager.default.fileExists(atPath: marker + ".contain"), "the gated step ran before approval")
 
         let (status, out) = try Self.sluice(["approvals", "approve", runID, "--brokers", broker.bootstrap, "--by", "alice"])
@@ -152,6 +153,47 @@ import Testing
         #expect(await Self.eventually(5) { store.state(runID)?.status == .finished })
         #expect(!FileManager.default.fileExists(atPath: marker + ".contain"))
         #expect(audit.records.last?.result == .denied && audit.records.last?.detail == "denied by bob")
+    }
+
+    @Test func anUndecidedStepIsDeniedAtItsTimeoutWhenTheDefaultIsDeny() async throws {
+        let store = MemoryApprovalStore()
+        let marker = FileManager.default.temporaryDirectory.appendingPathComponent("timeout-\(UUID().uuidString)").path
+        let script = try ActionFixtures.tempScript("touch \"$1\"")
+        let audit = MemoryAuditSink()
+        let yaml = """
+            routes:
+              - name: gated
+                match: {source: [aws.guardduty]}
+                playbook:
+                  - name: contain
+                    action: exec
+                    params: {command: [\(script), "\(marker).contain"]}
+                    requires_approval: {timeout: 1s, default: deny}
+            """
+        let r = try runner(yaml, store: store, audit: audit)
+        let runID = "gated:8f52f18d300e0ed86a90afe715053ba9"
+        #expect(await r.run(route: "gated", payload: try ActionFixtures.findingBytes()) == .parked(step: "contain"))
+        // The positive marker: the run finished (the timeout decided and the runner resumed).
+        #expect(await Self.eventually(60) { store.state(runID)?.status == .finished })
+        #expect(store.state(runID)?.decidedBy == "timeout")
+        #expect(!FileManager.default.fileExists(atPath: marker + ".contain"))
+        #expect(audit.records.last?.result == .denied && audit.records.last?.detail == "denied by timeout")
+    }
+
+    @Test func approvalDefaultsAreOneHourAndDeny() throws {
+        let yaml = """
+            routes:
+              - name: short
+                match: {source: [aws.guardduty]}
+                playbook:
+                  - {name: a, action: exec, params: {command: [/bin/true]}, requires_approval: true}
+                  - {name: b, action: exec, params: {command: [/bin/true]}, requires_approval: {timeout: 5m}}
+                  - {name: c, action: exec, params: {command: [/bin/true]}, requires_approval: {timeout: 2s, default: approve}}
+                  - {name: d, action: exec, params: {command: [/bin/true]}}
+            """
+        let steps = try #require(try ActionFixtures.playbooks(yaml)["short"]).steps
+        #expect(steps.map { $0.approval?.timeout } == [.seconds(3600), .seconds(300), .seconds(2), nil])
+        #expect(steps.map { $0.approval?.approveOnTimeout } == [false, false, true, nil])
     }
 }
 

@@ -54,11 +54,16 @@ import Testing
         // Well under the script's 60 s: the timeout ended it (a generous bound: CI machines are shared).
         #expect(ContinuousClock.now - start < .seconds(45))
         let grandchild = try #require(Int32(String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
-        try await Task.sleep(for: .milliseconds(200))
         // Gone, or a zombie waiting for a reaper (the container's PID 1 may not reap): not running.
-        let stat = (try? String(contentsOfFile: "/proc/\(grandchild)/stat", encoding: .utf8)) ?? ""
-        let state = stat.split(separator: ")").last?.split(separator: " ").first.map(String.init) ?? "gone"
-        #expect(state == "gone" || state == "Z", "the script's background child survived the timeout (state \(state))")
+        // The kill is delivered by then but its effect is asynchronous: wait for it, up to a bound
+        // only a surviving child reaches.
+        func state() -> String {
+            let stat = (try? String(contentsOfFile: "/proc/\(grandchild)/stat", encoding: .utf8)) ?? ""
+            return stat.split(separator: ")").last?.split(separator: " ").first.map(String.init) ?? "gone"
+        }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !["gone", "Z"].contains(state()), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(state() == "gone" || state() == "Z", "the script's background child survived the timeout (state \(state()))")
     }
 
     @Test func exitCodesAreClassified() async throws {
@@ -76,5 +81,86 @@ import Testing
         }
         let missing = request(["command": .list(["/nonexistent/program"])], finding: [:])
         await #expect(throws: ActionError.self) { try await exec.execute(missing, target: try await exec.target(missing)) }
+    }
+
+    /// A step of route `r` from YAML, and its runner.
+    static func runner(_ step: String) throws -> (PlaybookRunner, Playbook) {
+        let playbooks = try ActionFixtures.playbooks("""
+            name: r
+            match: {source: [aws.guardduty]}
+            playbook:
+            \(step)
+            """)
+        let runner = PlaybookRunner(playbooks: playbooks, context: ActionFixtures.context(environment: ["PATH": "/usr/bin:/bin"]),
+                                    audit: ActionAudit(sinks: [], logger: .init(label: "t")))
+        return (runner, try #require(playbooks["r"]))
+    }
+
+    @Test func aRenderedValueStartingWithADashIsNeverAnOption() async throws {
+        let argsFile = FileManager.default.temporaryDirectory.appendingPathComponent("exec-args-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: argsFile) }
+        let script = try ActionFixtures.tempScript(#"for a in "$@"; do printf '%s\n' "$a" >> "\#(argsFile)"; done"#)
+        let hostile = try ActionFixtures.finding("01-ec2-cryptominer.json", replacing: ["i-0a4f1c2b3d5e6f789": "--checkpoint-action=exec=touch X"])
+        for command in [#"[\#(script), -v, "{{detail.resource.instanceDetails.instanceId}}"]"#,
+                        #"[\#(script), "{{detail.resource.instanceDetails.instanceId}}", --]"#] {
+            let (runner, playbook) = try Self.runner("""
+                  - name: collect
+                    action: exec
+                    params: {command: \(command)}
+                """)
+            let outcome = await runner.run(playbook, finding: hostile)
+            guard case .failed(_, let error, _) = outcome else { Issue.record("\(command): \(outcome)"); continue }
+            #expect(!error.retryable && error.message.contains("refused as an option"), "\(error)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: argsFile), "the program ran with a finding value as an option")
+
+        // After a literal "--" the value is an operand, and the program runs with it.
+        let (runner, playbook) = try Self.runner("""
+              - name: collect
+                action: exec
+                params: {command: [\(script), -v, "--", "{{detail.resource.instanceDetails.instanceId}}"]}
+            """)
+        #expect(await runner.run(playbook, finding: hostile) == .completed)
+        #expect(try String(contentsOfFile: argsFile, encoding: .utf8) == "-v\n--\n--checkpoint-action=exec=touch X\n")
+    }
+
+    @Test func timeoutKillsChildrenThatLeftTheGroupWithSetsid() async throws {
+        let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("setsid-\(UUID().uuidString).pid").path
+        let script = try ActionFixtures.tempScript("""
+            setsid sleep 300 &
+            echo $! > \(pidFile)
+            sleep 300
+            """)
+        let exec = ExecActionExecutor(context: ActionFixtures.context(environment: ["PATH": "/usr/bin:/bin"]))
+        let req = request(["command": .list([script]), "environment": .list(["PATH"]), "timeout": .string("300ms")], finding: ["detail": ["id": "f-1"]])
+        do {
+            _ = try await exec.execute(req, target: try await exec.target(req))
+            Issue.record("a timed-out command succeeded")
+        } catch {
+            #expect(error.message.contains("timed out"))
+        }
+        // The run has returned: by then (timeout + grace at most) the setsid child must be dead.
+        let pid = try #require(Int32(String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+        let state = stat.split(separator: ")").last?.split(separator: " ").first.map(String.init) ?? "gone"
+        if state != "gone" && state != "Z" { kill(pid, SIGKILL) }  // do not leave it behind when the test fails
+        #expect(state == "gone" || state == "Z", "the setsid child survived the timeout (state \(state))")
+    }
+
+    @Test func aStepWithRetryAttemptsOneRunsOnce() async throws {
+        let countFile = FileManager.default.temporaryDirectory.appendingPathComponent("exec-runs-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: countFile) }
+        let script = try ActionFixtures.tempScript("echo run >> \(countFile); exit 75")
+        let (runner, playbook) = try Self.runner("""
+              - name: collect
+                action: exec
+                params: {command: [\(script)]}
+                retry: {attempts: 1}
+            """)
+        let outcome = await runner.run(playbook, finding: try ActionFixtures.finding())
+        // Permanent for the lane: it will not start the run again.
+        guard case .permanent(let message) = PlaybookConnector.classify(outcome) else { Issue.record("\(outcome)"); return }
+        #expect(message.contains("after 1 attempt"))
+        #expect(try String(contentsOfFile: countFile, encoding: .utf8) == "run\n")
     }
 }

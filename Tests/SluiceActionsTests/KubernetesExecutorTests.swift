@@ -11,6 +11,11 @@ import Testing
     static let token = "sluice-t0ken"
 
     static func kubeconfig(server: String, token: String) throws -> String {
+        try kubeconfig(cluster: "{server: \"\(server)\"}", user: "{token: \(token)}")
+    }
+
+    /// A kubeconfig file with one context, its cluster and user given as YAML flow mappings.
+    static func kubeconfig(cluster: String, user: String) throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("kubeconfig-\(UUID().uuidString)").path
         try """
             apiVersion: v1
@@ -18,10 +23,10 @@ import Testing
             current-context: test
             clusters:
               - name: local
-                cluster: {server: "\(server)"}
+                cluster: \(cluster)
             users:
               - name: sluice
-                user: {token: \(token)}
+                user: \(user)
             contexts:
               - name: test
                 context: {cluster: local, user: sluice}
@@ -152,5 +157,25 @@ import Testing
         #expect(c.tls.caBundlePath == dir + "/ca.crt" && c.tls.verifyPeer)
         #expect(c.tokenFile == dir + "/token")
         #expect(throws: ActionError.self) { try KubernetesConnection.inCluster(environment: [:], directory: dir) }
+    }
+
+    /// Inline client key and certificates stay in memory: no temporary file is ever written.
+    @Test func kubeconfigKeyMaterialNeverTouchesTheDisk() throws {
+        let key = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIKEYMATERIAL\n-----END PRIVATE KEY-----\n"
+        let cert = "-----BEGIN CERTIFICATE-----\nMIIBCERT\n-----END CERTIFICATE-----\n"
+        let b64 = { (s: String) in Data(s.utf8).base64EncodedString() }
+        let path = try Self.kubeconfig(cluster: "{server: \"https://127.0.0.1:6443\", certificate-authority-data: \(b64(cert))}",
+                                       user: "{client-certificate-data: \(b64(cert)), client-key-data: \(b64(key))}")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let tmp = FileManager.default.temporaryDirectory.path
+        let before = Set(try FileManager.default.contentsOfDirectory(atPath: tmp))
+        let connection = try KubernetesConnection.kubeconfig(path: path)
+        let created = Set(try FileManager.default.contentsOfDirectory(atPath: tmp)).subtracting(before)
+        #expect(created.filter { $0.hasPrefix("sluice-kube-") }.isEmpty, "\(created)")
+        #expect(connection.tls.clientKeyPath == nil && connection.tls.clientCertPath == nil && connection.tls.caBundlePath == nil)
+        #expect(connection.tls.clientKey?.bytes == Array(key.utf8))
+        #expect(connection.tls.clientCert?.bytes == Array(cert.utf8))
+        #expect(connection.tls.caBundle?.bytes == Array(cert.utf8))
+        #expect(!"\(connection)".contains("KEYMATERIAL"))
     }
 }

@@ -49,7 +49,7 @@ import Testing
         #expect(validated == 0 && text.contains("1 playbooks"), "\(text)")
 
         let sluice = Process()
-        sluice.executableURL = PackagePaths.root.appendingPathComponent(".build/debug/sluice")
+        sluice.executableURL = PackagePaths.sluiceBinary
         sluice.arguments = ["run", "--config", dir.appendingPathComponent("sluice.yaml").path]
         let log = dir.appendingPathComponent("sluice.log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)

@@ -140,9 +140,10 @@ import Testing
             """, audit: audit)
         let payload = try ActionFixtures.findingBytes()
         let stop = await r.run(route: "stop", payload: payload)
-        #expect(stop == .failed(step: "b", error: .retryable("told to fail, retryably"), changed: true))
-        // The first step changed something: the lane must not run the playbook again.
-        #expect(PlaybookConnector.classify(stop) == .permanent("playbook step 'b': told to fail, retryably"))
+        // Step b declares its retry: once its attempts are spent the failure is final, and the
+        // first step changed something anyway: the lane must not run the playbook again.
+        #expect(stop == .failed(step: "b", error: .permanent("told to fail, retryably (after 2 attempts)"), changed: true))
+        #expect(PlaybookConnector.classify(stop) == .permanent("playbook step 'b': told to fail, retryably (after 2 attempts)"))
         #expect(audit.records.filter { $0.route == "stop" }.map(\.step) == ["a", "b", "b"])
         #expect(await r.run(route: "continue", payload: payload) == .completed)
         #expect(audit.records.last?.target == "test b-failed")
@@ -222,13 +223,17 @@ import Testing
         let playbooks = try ActionFixtures.playbooks("""
             name: slow
             match: {source: [aws.guardduty]}
-            playbook: [{name: isolate, action: test.record, params: {id: "{{detail.id}}", delay_ms: "400"}}]
+            playbook: [{name: isolate, action: test.record, params: {id: "{{detail.id}}", delay_ms: "2000"}}]
             """, registry: RecordingExecutor.registry)
         let r = PlaybookRunner(playbooks: playbooks, context: context, audit: ActionAudit(sinks: [audit], logger: .init(label: "t")),
                                executors: [RecordingExecutor(context: context)])
         let firstPayload = try ActionFixtures.findingBytes("01-ec2-cryptominer.json")
         async let first = r.run(route: "slow", payload: firstPayload)
-        try await Task.sleep(for: .milliseconds(100))
+        // The first isolation holds the slot once its action started (the executor records that).
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !RecordingExecutor.calls.withLock({ $0.contains { $0.hasPrefix("slow:") } }), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
         let second = await r.run(route: "slow", payload: try ActionFixtures.findingBytes("02-ec2-reverse-shell.json"))
         #expect(await first == .completed)
         guard case .refused(_, let reason) = second else { Issue.record("not refused: \(second)"); return }

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import SluiceAWS
-import SluiceConnectors
+@testable import SluiceConnectors
 import SluiceCore
 import SluiceHTTP
 import SluiceKafka
@@ -38,7 +38,8 @@ enum AWSFixtures {
           secret_access_key: wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY
         """
 
-    /// Loads one instance from YAML through `ConnectorLoader` and makes it live.
+    /// Loads one instance from YAML through `ConnectorLoader` and makes it live; the type's own
+    /// connector (unwrapped from the secret scrubber) so tests can reach its internals.
     static func connector(_ yaml: String, http: HTTPClient, environment: [String: String] = [:]) throws -> any Connector {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("connector-\(UUID().uuidString.prefix(8)).yaml")
         try Data(yaml.utf8).write(to: file)
@@ -48,7 +49,7 @@ enum AWSFixtures {
             throw HarnessError("invalid connector YAML: \(error.items.map(\.description).joined(separator: "; "))")
         }
         let context = ConnectorContext(http: http, kafka: KafkaConfig(), environment: environment, logger: Logger(label: "test.aws"))
-        return try definitions[0].make(context: context)
+        return SecretScrubbingConnector.unwrap(try definitions[0].make(context: context))
     }
 
     /// An instance of `type` aimed at `endpoint` (moto, a receiver) with the test keys; `keys`

@@ -141,8 +141,9 @@ import Testing
             == ["'cert_file' and 'key_file' go together"])
         let http = HTTPClient()
         defer { http.shutdown() }
-        let c = try SIEMFixtures.connector(Self.yaml(base + "/", extra: "index: findings-%Y.%m\npipeline: guardduty\nusername: u\npassword: ${ES_PASSWORD}\ntls: {ca_file: /etc/ssl/es-ca.pem}"),
-                                           http: http, environment: Self.env) as! ElasticsearchConnector
+        let connector = try SIEMFixtures.connector(Self.yaml(base + "/", extra: "index: findings-%Y.%m\npipeline: guardduty\nusername: u\npassword: ${ES_PASSWORD}\ntls: {ca_file: /etc/ssl/es-ca.pem}"),
+                                           http: http, environment: Self.env)
+        let c = try #require(SecretScrubbingConnector.unwrap(connector) as? ElasticsearchConnector)
         let d = try SIEMFixtures.delivery(SIEMFixtures.findings[0])
         let request = c.makeRequest(for: [d]).request
         #expect(request?.url == "https://es.example.com:9200/_bulk?pipeline=guardduty")

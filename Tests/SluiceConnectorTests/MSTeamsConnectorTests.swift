@@ -35,6 +35,20 @@ import Testing
         #expect(dig(docs.last, "attachments", 0, "content", "body", 0, "items", 1, "text") as? String == F.hostileTitle)
     }
 
+    /// Adaptive Card container style and text colour per GuardDuty band.
+    static let styleByLabel: [String: (container: String, text: String)] = [
+        "Critical": ("attention", "Attention"), "High": ("attention", "Attention"),
+        "Medium": ("warning", "Warning"), "Low": ("good", "Good"),
+    ]
+
+    @Test func styleTableIsPinned() {
+        for label in [FindingSummary.SeverityLabel.low, .medium, .high, .critical] {
+            let style = MSTeamsConnector.style(for: label)
+            #expect(style.container == Self.styleByLabel[label.rawValue]?.container, "\(label)")
+            #expect(style.text == Self.styleByLabel[label.rawValue]?.text, "\(label)")
+        }
+    }
+
     @Test func deliversEverySampleAndColoursTheBannerBySeverity() async throws {
         let receiver = try Self.receiver()
         let d = try F.definition(Self.yaml(receiver))
@@ -45,7 +59,7 @@ import Testing
         #expect(cards.count == F.samples.count)
         for (card, sample) in zip(cards, F.samples) {
             let label = FindingSummary(event: sample.event)!.severityLabel
-            #expect((card["styles"] as? [String])?.first == MSTeamsConnector.style(for: label).container)
+            #expect((card["styles"] as? [String])?.first == Self.styleByLabel[label.rawValue]?.container)
         }
     }
 

@@ -31,6 +31,15 @@ import Testing
         #expect((docs.last?["message"] as? String)?.contains(F.hostileTitle) == true)
     }
 
+    /// Opsgenie's priorities per GuardDuty band, as the connector's doc comment promises.
+    static let priorityByLabel = ["Critical": "P1", "High": "P2", "Medium": "P3", "Low": "P4"]
+
+    @Test func priorityTableIsPinned() {
+        for label in [FindingSummary.SeverityLabel.low, .medium, .high, .critical] {
+            #expect(OpsgenieConnector.priority(for: label) == Self.priorityByLabel[label.rawValue], "\(label)")
+        }
+    }
+
     @Test func deliversEverySampleWithAliasPriorityAndGenieKey() async throws {
         let receiver = try Self.receiver()
         let d = try F.definition(Self.yaml(receiver))
@@ -41,7 +50,7 @@ import Testing
         #expect(alerts.count == F.samples.count)
         for sample in F.samples {
             let summary = FindingSummary(event: sample.event)!
-            #expect(alerts[summary.id]?["priority"] as? String == OpsgenieConnector.priority(for: summary.severityLabel), "\(sample.name)")
+            #expect(alerts[summary.id]?["priority"] as? String == Self.priorityByLabel[summary.severityLabel.rawValue], "\(sample.name)")
             #expect((alerts[summary.id]?["message"] as? String).map { $0.unicodeScalars.count <= 130 } == true)
         }
         #expect(try receiver.records().allSatisfy { $0.header("Authorization") == "GenieKey \(Self.apiKey)" })

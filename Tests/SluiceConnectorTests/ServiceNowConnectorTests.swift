@@ -43,6 +43,27 @@ import Testing
         (F.object(try receiver.store(), "calls") as? [String: Int]) ?? [:]
     }
 
+    /// `^OR…` in a finding id would add a condition to the encoded query (ServiceNow decodes the
+    /// percent-encoding first, and has no escape for `^`): such an id is refused before any call.
+    @Test func aFindingIDCannotChangeTheIncidentQuery() async throws {
+        let receiver = try Self.receiver()
+        defer { receiver.stop() }
+        let definition = try F.definition(Self.yaml(receiver.port), environment: Self.env)
+        let sn = try F.make(definition)
+        let f = try #require(try F.findings().first)
+        #expect(await F.deliver(sn, F.delivery(f, for: definition)) == .delivered)
+        for hostile in ["x^ORactive=true", "x^NQactive=true", "x\r\n^ORactive=true"] {
+            var d = F.delivery(f, for: definition, count: 7)
+            d.findingID = hostile
+            let outcome = await F.deliver(sn, d)
+            #expect(F.isPermanent(outcome) && F.message(of: outcome).contains("refused"), "\(hostile): \(outcome)")
+        }
+        #expect(try Self.calls(receiver) == ["create": 1, "query": 1, "update": 0])
+        // Nor can finding text open a [code] block, which ServiceNow renders as HTML.
+        #expect(ServiceNowConnector.withoutCodeTags("a [CODE]<img src=x onerror=alert(1)>[/Code] b") == "a [ code]<img src=x onerror=alert(1)>[ /code] b")
+        #expect(try Self.incidents(receiver).allSatisfy { ($0["work_notes"] as? [String] ?? []).isEmpty })
+    }
+
     @Test func opensOneIncidentPerFindingAndAddsWorkNotesOnRepeats() async throws {
         let receiver = try Self.receiver()
         defer { receiver.stop() }
@@ -145,6 +166,6 @@ import Testing
         #expect(both.contains { $0.contains("needs 'username' and 'password'") })
         let none = F.problems("name: s\ntype: servicenow\nurl: https://x.service-now.com\n")
         #expect(none.contains { $0.contains("needs 'username' and 'password'") })
-        #expect(F.problems("name: s\ntype: servicenow\nurl: ftp://x\ntoken: t\n").contains { $0.contains("url must start with https://") })
+        #expect(F.problems("name: s\ntype: servicenow\nurl: ftp://x\ntoken: t\n").contains { $0.contains("url must start with http:// or https://") })
     }
 }

@@ -28,11 +28,44 @@ import Testing
             #expect(dig(doc, "attachments", 0, "color") as? String == "#\(summary.severityLabel.colour)")
             #expect(dig(doc, "attachments", 0, "blocks", 0, "text", "text") as? String == summary.title)
             let blocks = dig(doc, "attachments", 0, "blocks") as? [[String: Any]] ?? []
-            #expect(blocks.contains { dig($0, "elements", 0, "url") as? String == summary.consoleURL }, "console link")
+            // As rendered, the link carries Slack's entities like every value; `makeRequest` restores it.
+            let rendered = summary.consoleURL.replacing("&", with: "&amp;")
+            #expect(blocks.contains { dig($0, "elements", 0, "url") as? String == rendered }, "console link")
             let hasProcess = blocks.contains { (dig($0, "text", "text") as? String)?.hasPrefix("Process: ") == true && dig($0, "text", "type") as? String == "plain_text" }
             #expect(hasProcess == (summary.process != nil), "\(sample.name): process block only for runtime findings")
         }
-        #expect(dig(docs.last, "attachments", 0, "blocks", 0, "text", "text") as? String == F.hostileTitle)
+        // Slack's control characters arrive as entities (Slack shows them as text).
+        #expect(dig(docs.last, "attachments", 0, "blocks", 0, "text", "text") as? String
+                == "Quote \" backslash \\ newline\nand tab\t {{not a tag}} &lt;/script&gt;")
+    }
+
+    /// Finding text is escaped for Slack's formatting: `<!here>` does not notify the channel,
+    /// `<url|label>` is not a link, `&` stays an ampersand; the template's own markup is kept.
+    @Test func findingTextCannotBecomeSlackMarkup() throws {
+        let d = try F.definition(Self.webhookYAML("https://hooks.slack.com/services/T0/B0/x"))
+        var event = try F.hostileSample
+        guard case .object(var members) = event, let i = members.firstIndex(where: { $0.key == "detail" }),
+              case .object(var detail) = members[i].value, let t = detail.firstIndex(where: { $0.key == "title" }) else {
+            Issue.record("sample shape"); return
+        }
+        detail[t].value = .string("<!here> & <https://evil.example|click> <@U123>")
+        members[i].value = .object(detail)
+        event = .object(members)
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(F.delivery(event, for: d).payload)) as? [String: Any])
+        let escaped = "&lt;!here&gt; &amp; &lt;https://evil.example|click&gt; &lt;@U123&gt;"
+        #expect((doc["text"] as? String)?.hasSuffix("] " + escaped) == true, "\(doc["text"] ?? "")")
+        #expect(dig(doc, "attachments", 0, "blocks", 0, "text", "text") as? String == escaped)
+        #expect((dig(doc, "attachments", 0, "blocks", 1, "fields", 0, "text") as? String)?.hasPrefix("*Severity*\n") == true)
+        // What is sent: the button's link is a URL again, the texts keep their entities.
+        let node = try YAMLNode.load(path: "c.yaml", text: Self.webhookYAML("https://hooks.slack.com/services/T0/B0/x"), environment: [:])
+        let reader = MappingReader(try #require(node), what: "c")
+        let configuration = try #require(SlackConnector.configuration(from: reader))
+        let request = try SlackConnector.makeRequest(for: F.delivery(event, for: d), configuration: configuration, timeout: .seconds(1)).get()
+        let sent = try #require(try JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any])
+        let blocks = dig(sent, "attachments", 0, "blocks") as? [[String: Any]] ?? []
+        let summary = try #require(FindingSummary(event: event))
+        #expect(summary.consoleURL.contains("&") && blocks.contains { dig($0, "elements", 0, "url") as? String == summary.consoleURL })
+        #expect(dig(sent, "attachments", 0, "blocks", 0, "text", "text") as? String == escaped)
     }
 
     @Test func webhookDeliversEverySampleWithinTheContract() async throws {

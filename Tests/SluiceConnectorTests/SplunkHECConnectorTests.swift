@@ -167,10 +167,10 @@ import Testing
         #expect(SIEMFixtures.problems(Self.yaml("https://splunk.example.com:8088", extra: "sourcetyp: x"), environment: env)
             == ["unknown key 'sourcetyp' (did you mean 'sourcetype'?)"])
         #expect(SIEMFixtures.problems("name: s\ntype: splunk-hec\nurl: https://splunk.example.com") == ["missing required key 'token'"])
-        #expect(SIEMFixtures.problems(Self.yaml("splunk.example.com"), environment: env) == ["url must start with http:// or https://"])
+        #expect(SIEMFixtures.problems(Self.yaml("splunk.example.com"), environment: env) == ["url must start with http:// or https:// and name a host, without spaces"])
         let http = HTTPClient()
         defer { http.shutdown() }
-        let c = try SIEMFixtures.connector(Self.yaml("https://splunk.example.com:8088/"), http: http, environment: env) as! SplunkHECConnector
+        let c = try #require(SecretScrubbingConnector.unwrap(try SIEMFixtures.connector(Self.yaml("https://splunk.example.com:8088/"), http: http, environment: env)) as? SplunkHECConnector)
         let prepared = c.makeRequest(for: [try SIEMFixtures.delivery(SIEMFixtures.findings[0])])
         let request = prepared.request
         #expect(request?.url == "https://splunk.example.com:8088/services/collector/event")

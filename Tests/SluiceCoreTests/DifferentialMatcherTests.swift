@@ -1,18 +1,10 @@
+import SluiceTestSupport
 import Testing
 @testable import SluiceCore
 
 /// The compiled matcher against the brute-force reference, on generated patterns and events.
 @Suite struct DifferentialMatcherTests {
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    typealias SplitMix = SluiceTestSupport.SplitMix
 
     static let strings = ["a", "ab", "abc", "AbC", "b", "prod-eks-1", "prod-web", "dev-eks", "10.0.0.1", "10.1.2.3", "192.168.1.9", "2001:db8::1", "", "x*y", "Éa", "éA"]
     static let numbers: [Double] = [0, 1, 1.5, 2, 7, 8.9, 10, -3, 1e9]

@@ -3,11 +3,8 @@ import Testing
 
 /// aws/event-ruler's own cases (../shared/event-ruler), with the answers event-ruler gives.
 @Suite struct PatternEventRulerTests {
-    @Test func correctnessCases() throws {
-        guard let cases = try SharedData.json("event-ruler/correctness-cases.json")?.arrayValue else {
-            print("skipped: ../shared/event-ruler/correctness-cases.json not found")
-            return
-        }
+    @Test(.enabled(if: SharedData.path("event-ruler/correctness-cases.json") != nil, "needs ../shared/event-ruler/correctness-cases.json")) func correctnessCases() throws {
+        let cases = try #require(try SharedData.json("event-ruler/correctness-cases.json")?.arrayValue)
         #expect(cases.count == 51)
         for c in cases {
             let name = c["name"]?.stringValue ?? "?"
@@ -17,18 +14,12 @@ import Testing
         }
     }
 
-    @Test func arrayRulesAndEvents() throws {
+    @Test(.enabled(if: SharedData.path("event-ruler/data") != nil, "needs ../shared/event-ruler/data")) func arrayRulesAndEvents() throws {
         var rules: [JSON] = []
         var events: [JSON] = []
         for i in 1...4 {
-            guard let r = try SharedData.json("event-ruler/data/arrayRule\(i).json"),
-                let e = try SharedData.json("event-ruler/data/arrayEvent\(i).json")
-            else {
-                print("skipped: ../shared/event-ruler/data not found")
-                return
-            }
-            rules.append(r)
-            events.append(e)
+            rules.append(try #require(try SharedData.json("event-ruler/data/arrayRule\(i).json")))
+            events.append(try #require(try SharedData.json("event-ruler/data/arrayEvent\(i).json")))
         }
         // expected[event][rule]
         let expected: [[Bool]] = [
@@ -44,21 +35,14 @@ import Testing
         }
     }
 
-    @Test func bigEvent() throws {
-        guard let rule = try SharedData.json("event-ruler/data/bigEventRule.json"),
-            let event = try SharedData.json("event-ruler/data/bigEvent.json")
-        else {
-            print("skipped: ../shared/event-ruler/data not found")
-            return
-        }
+    @Test(.enabled(if: SharedData.path("event-ruler/data") != nil, "needs ../shared/event-ruler/data")) func bigEvent() throws {
+        let rule = try #require(try SharedData.json("event-ruler/data/bigEventRule.json"))
+        let event = try #require(try SharedData.json("event-ruler/data/bigEvent.json"))
         #expect(try PatternCheck.evaluate(rule, event))
     }
 
-    @Test func orRelationshipRules() throws {
-        guard let rules = try SharedData.json("event-ruler/data/orRelationshipRules.json")?.arrayValue else {
-            print("skipped: ../shared/event-ruler/data not found")
-            return
-        }
+    @Test(.enabled(if: SharedData.path("event-ruler/data") != nil, "needs ../shared/event-ruler/data")) func orRelationshipRules() throws {
+        let rules = try #require(try SharedData.json("event-ruler/data/orRelationshipRules.json")?.arrayValue)
         let patterns = try rules.map { try Pattern(json: $0) }
         #expect(patterns.map(\.branches.count) == [2, 4, 3, 4, 2])
         let e1 = try JSON.parse(#"{"source":"aws.cloudwatch","namespace":"AWS/EC2","metricType":"MetricType","spaceId":1000}"#)
@@ -72,11 +56,8 @@ import Testing
         #expect(try PatternCheck.evaluate(rules[4], e3))
     }
 
-    @Test func dollarOrAsAFieldNameInOldRules() throws {
-        guard let rules = try SharedData.json("event-ruler/data/normalRulesWithOrWording.json")?.arrayValue else {
-            print("skipped: ../shared/event-ruler/data not found")
-            return
-        }
+    @Test(.enabled(if: SharedData.path("event-ruler/data") != nil, "needs ../shared/event-ruler/data")) func dollarOrAsAFieldNameInOldRules() throws {
+        let rules = try #require(try SharedData.json("event-ruler/data/normalRulesWithOrWording.json")?.arrayValue)
         let patterns = try rules.map { try Pattern(json: $0) }
         #expect(patterns[0].branches[0].fields.map(\.path) == ["$or"])
         #expect(patterns[1].branches[0].fields.map(\.path) == ["$or.metricType", "$or.namespace", "source"])
@@ -85,22 +66,16 @@ import Testing
         #expect(try !PatternCheck.evaluate(rules[3], try JSON.parse(#"{"detail":{"$or":7}}"#)))
     }
 
-    @Test func wrongOrRelationshipRulesAreRejected() throws {
-        guard let rules = try SharedData.json("event-ruler/data/wrongOrRelationshipRules.json")?.arrayValue else {
-            print("skipped: ../shared/event-ruler/data not found")
-            return
-        }
+    @Test(.enabled(if: SharedData.path("event-ruler/data") != nil, "needs ../shared/event-ruler/data")) func wrongOrRelationshipRulesAreRejected() throws {
+        let rules = try #require(try SharedData.json("event-ruler/data/wrongOrRelationshipRules.json")?.arrayValue)
         for rule in rules {
             #expect(throws: PatternError.self) { try Pattern(json: rule) }
         }
     }
 
     /// The citylots2 benchmark banks of event-ruler must at least all compile.
-    @Test func benchmarkBanksCompile() throws {
-        guard let bank = try SharedData.json("event-ruler/cl2-benchmark-cases.json") else {
-            print("skipped: ../shared/event-ruler/cl2-benchmark-cases.json not found")
-            return
-        }
+    @Test(.enabled(if: SharedData.path("event-ruler/cl2-benchmark-cases.json") != nil, "needs ../shared/event-ruler/cl2-benchmark-cases.json")) func benchmarkBanksCompile() throws {
+        let bank = try #require(try SharedData.json("event-ruler/cl2-benchmark-cases.json"))
         var count = 0
         for c in bank["cases"]?.arrayValue ?? [] {
             for p in c["patterns"]?.arrayValue ?? [] {

@@ -55,4 +55,10 @@ import Testing
         let distinct: [JSON] = (0..<2000).map { i in ["detail": ["cluster": [["wildcard": .string("team\(i)-*-eks")]]]] }
         #expect(try table(distinct).routes.count == 2000)
     }
+
+    @Test func theSameWildcardInManyRoutesCountsOnce() throws {
+        // One condition, matched once per event however many routes repeat it.
+        let repeated: [JSON] = (0..<2000).map { i in ["detail": ["cluster": [["wildcard": .string("*-\(i % 20)-*")]]]] }
+        #expect(try table(repeated).routes.count == 2000)
+    }
 }

@@ -73,6 +73,22 @@ import Testing
         #expect(errors("name: r\nmatch: {account: [\"${NOPE}\"]}\ntargets: [x]\n") == ["routes/x.yaml:2:20: environment variable NOPE is not set (use ${NOPE:-default} for a default)"])
     }
 
+    /// `${VAR}` goes into parsed scalar values: a value cannot change the document, and a YAML
+    /// error shows the file as written, never a substituted secret.
+    @Test func environmentIsSubstitutedIntoParsedValuesOnly() throws {
+        let env = ["TOKEN": "abc\" # not a comment: [", "MULTI": "x\nstop: true", "SECRET": "hunter2-S3CRET"]
+        let routes = try load("name: r\ndescription: \"${TOKEN}\"\nmatch: {a: [x]}\ntargets: [\"${MULTI}\"]\n", env: env)
+        #expect(routes[0].description == "abc\" # not a comment: [")
+        #expect(routes[0].targets[0].connector == "x\nstop: true")
+        #expect(routes[0].stop == false)
+        let broken = errors("name: r\ndescription: ${SECRET}\nmatch: {a: [x]\ntargets: [x]\n", env: env)
+        #expect(!broken.isEmpty)
+        #expect(!broken.joined().contains("hunter2"), "\(broken)")
+        // Positions of interpolation errors still point into the file.
+        #expect(errors("name: r\nmatch: {a: [x]}\ndescription: plain ${NOPE}\ntargets: [x]\n") == [
+            "routes/x.yaml:3:20: environment variable NOPE is not set (use ${NOPE:-default} for a default)"])
+    }
+
     @Test func locatedErrors() {
         #expect(errors("name: r\nmatch: {a: [x]}\ntargets: [x]\nstopp: true\n") == [
             "routes/x.yaml:4:1: unknown route key 'stopp': did you mean 'stop'? (expected one of: description, enabled, match, name, order, playbook, stop, suppress, targets)"

@@ -58,6 +58,19 @@ import SluiceTestSupport
         #expect(records.count == 1)
         #expect(records.first?.clientCN == "sluice-client")
 
+        // The same from memory (libcurl blobs: a kubeconfig's key never touches the disk). A fresh
+        // client: the open connection above already carries a client certificate.
+        let blobs = HTTPClient()
+        defer { blobs.shutdown() }
+        func pem(_ path: String) throws -> PEMData { PEMData(Array(try Data(contentsOf: URL(fileURLWithPath: path)))) }
+        var inMemory = TLSOptions()
+        inMemory.caBundle = try pem(pki.caCert)
+        inMemory.clientCert = try pem(pki.clientCert)
+        inMemory.clientKey = try pem(pki.clientKey)
+        #expect(!"\(inMemory)".contains("PRIVATE KEY"))
+        #expect(try await blobs.execute(HTTPRequest(url: receiver.url + "/blob", body: Array("b".utf8), tls: inMemory)).status == 204)
+        #expect(try receiver.records().last?.clientCN == "sluice-client")
+
         // No client certificate, or one from a CA the server does not trust: refused.
         for (cert, key) in [(nil, nil), (pki.strangerCert, pki.strangerKey)] as [(String?, String?)] {
             tls.clientCertPath = cert
@@ -66,7 +79,7 @@ import SluiceTestSupport
                 _ = try await client.execute(HTTPRequest(url: receiver.url + "/mtls", body: Array("no".utf8), timeout: .seconds(5), tls: tls))
             }
         }
-        #expect(receiver.count == 1)
+        #expect(receiver.count == 2)
 
         // A client key file that does not exist is a TLS configuration error, not worth retrying.
         // (A fresh client: libcurl would otherwise reuse the open connection made with the same certificate.)

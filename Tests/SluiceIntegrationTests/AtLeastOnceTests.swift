@@ -19,10 +19,13 @@ import Testing
 
         receiver.stop()  // the target is down before the first finding arrives
         try Findings.produce(findings, to: "findings", broker: broker)
-        let sluice = try SluiceProcess(broker: broker, topic: "findings", group: "down-up", dlq: "dlq", config: config)
+        let port = freeLoopbackPort()
+        let sluice = try SluiceProcess(broker: broker, topic: "findings", group: "down-up", dlq: "dlq", config: config,
+                                       extra: ["--metrics-listen", "127.0.0.1:\(port)"])
         defer { sluice.stop() }
-        try await Task.sleep(for: .seconds(6))  // joins, fetches, fails, retries with backoff
-        #expect(receiver.count == 0)
+        // A positive marker before the target comes back: every finding was fetched and failed once.
+        let retries = try await waitForMetric(port: port, "sluice_delivery_retries_total", atLeast: findings.count)
+        #expect(retries >= findings.count, "the router never failed every finding once while the target was down")
         try receiver.restart()
 
         try await receiver.waitForCount(findings.count, timeout: 60)
@@ -31,7 +34,7 @@ import Testing
         print("receiver down then back: \(findings.count) produced, \(ids.count) distinct received, \(lost.count) lost")
         #expect(lost.isEmpty)
         #expect(sluice.terminate() == 0)
-        #expect(try readTopic(broker, topic: "dlq", expect: 1, timeout: 3).isEmpty, "nothing should be dead-lettered")
+        #expect(try await readTopicToSentinel(broker, topic: "dlq").isEmpty, "nothing should be dead-lettered")
     }
 
     @Test func permanentRejectionDeadLettersEveryFindingWithTheReason() async throws {
@@ -92,8 +95,8 @@ import Testing
             try sluice.restart()
         }
         try await receiver.waitForCount(findings.count, timeout: 120)
-        // Settle: give redeliveries a moment to arrive before counting.
-        try await Task.sleep(for: .seconds(2))
+        // A clean exit drains: every redelivery has arrived once it has exited.
+        #expect(sluice.terminate() == 0)
         let received = try receiver.receivedFindingIDs()
         let distinct = Set(received)
         let lost = findings.count - distinct.intersection(findings.map(\.id)).count
@@ -102,7 +105,6 @@ import Testing
         #expect(kills == 3, "the stream ended before the router could be killed three times")
         #expect(lost == 0)
         #expect(duplicates <= cap * kills)
-        #expect(sluice.terminate() == 0)
     }
 
     /// With the target down, the consumer pauses at the in-flight cap: memory stays flat however
@@ -118,11 +120,14 @@ import Testing
         receiver.stop()
         let config = try TestConfig.webhook(receiver.url, extra: "retry: {attempts: 1000, backoff: 50ms, max_backoff: 200ms}")
         defer { config.remove() }
+        let port = freeLoopbackPort()
         let sluice = try SluiceProcess(broker: broker, topic: "findings", group: "flat", dlq: "dlq", config: config,
-                                       extra: ["--max-in-flight", "500", "-X", "queued.max.messages.kbytes=4096"])
+                                       extra: ["--max-in-flight", "500", "-X", "queued.max.messages.kbytes=4096",
+                                               "--metrics-listen", "127.0.0.1:\(port)"])
         defer { sluice.stop() }
 
-        try await Task.sleep(for: .seconds(6))  // joined, filled the cap, retrying
+        // Sample only once it has joined and filled the cap (the gauge says so), not after a guess.
+        #expect(try await waitForMetric(port: port, "sluice_in_flight", atLeast: 500) >= 500)
         var samples: [Int] = []
         for _ in 0..<10 {
             if let rss = sluice.rssKiB { samples.append(rss) }

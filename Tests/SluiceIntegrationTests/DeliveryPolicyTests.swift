@@ -2,9 +2,9 @@ import Foundation
 import SluiceTestSupport
 import Testing
 
-/// Per-instance delivery policy, through the real binary (`sluice run --input`) and a real
-/// HTTP receiver: the rate limit holds the measured rate to the limit, and an open circuit
-/// stops hammering a failing target without dropping anything.
+/// Smoke tests of the delivery policy through the real binary (`sluice run --input`) and a real
+/// HTTP receiver. The exact behaviour (gaps, cooldowns, batches) is `DeliveryLaneStateMachineTests`';
+/// here only bounds a broken lane would miss — a loaded machine only makes things slower.
 @Suite(.serialized) struct DeliveryPolicyTests {
     /// Runs `sluice run --input` over `findings` with `config`; returns the process.
     static func runOffline(_ findings: [(id: String, bytes: [UInt8])], config: TestConfig) throws -> SluiceProcess {
@@ -14,27 +14,28 @@ import Testing
                                   "--log-level", "warning"])
     }
 
-    @Test func rateLimitHoldsTheMeasuredRateWithinFivePercent() async throws {
+    @Test func rateLimitKeepsTheMinimumGapBetweenRequests() async throws {
         let receiver = try WebhookReceiver()
         defer { receiver.stop() }
-        let limit = 20.0
+        let limit = 20
         let findings = try Findings.unique(61)
-        let config = try TestConfig.webhook(receiver.url, extra: "rate_limit: \(Int(limit))\nburst: 1")
+        let config = try TestConfig.webhook(receiver.url, extra: "rate_limit: \(limit)\nburst: 1")
         defer { config.remove() }
         let sluice = try Self.runOffline(findings, config: config)
         defer { sluice.stop() }
 
-        try await receiver.waitForCount(findings.count, timeout: 30)
+        try await receiver.waitForCount(findings.count, timeout: 60)
         let times = try receiver.records().map(\.receivedMs).sorted()
         #expect(times.count == findings.count)
-        guard let first = times.first, let last = times.last, last > first else { return }
-        let measured = Double(times.count - 1) / (Double(last - first) / 1000)
-        print("rate limit \(limit)/s: \(times.count) requests in \(last - first) ms = \(String(format: "%.2f", measured))/s")
-        #expect(abs(measured - limit) / limit <= 0.05, "measured \(measured)/s against a limit of \(limit)/s")
+        // At 20/s with a burst of 1, any 21 consecutive requests span at least one second; 100 ms
+        // of slack covers arrival jitter. Unlimited, 61 local requests take a few milliseconds.
+        let spans = times.count > limit ? (limit..<times.count).map { times[$0] - times[$0 - limit] } : []
+        #expect(spans.count == findings.count - limit)
+        #expect(spans.allSatisfy { $0 >= 900 }, "shortest span of \(limit + 1) requests: \(spans.min() ?? 0) ms")
         #expect(sluice.terminate() == 0)
     }
 
-    @Test func openCircuitStopsAttemptsAndLosesNothing() async throws {
+    @Test func openCircuitSpacesTrialsByTheCooldownAndLosesNothing() async throws {
         let receiver = try WebhookReceiver(status: 503)
         defer { receiver.stop() }
         let findings = try Findings.unique(20)
@@ -44,23 +45,20 @@ import Testing
             circuit_breaker: {failures: 3, cooldown: 1s}
             """)
         defer { config.remove() }
+        let started = ContinuousClock.now
         let sluice = try Self.runOffline(findings, config: config)
         defer { sluice.stop() }
 
-        // Without the breaker, 3.5 s of 10–20 ms retries would be well over 100 attempts. With
-        // it: 3 failures, then one trial per 1 s cooldown. The sleep is measured, not assumed:
-        // under the suite's parallel load a task may wake well after 3.5 s.
-        let started = ContinuousClock.now
-        try await Task.sleep(for: .milliseconds(3500))
-        let attemptsWhileFailing = try receiver.totalRequests()
+        // 3 failures open the circuit; attempts 4 and 5 are trials, each after a 1 s cooldown.
+        // Without a breaker five 10–20 ms retries take well under a second.
+        let deadline = Date().addingTimeInterval(60)
+        while try receiver.totalRequests() < 5, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
         let elapsed = ContinuousClock.now - started
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        print("circuit breaker: \(attemptsWhileFailing) attempts in \(String(format: "%.1f", seconds)) s against a failing target (3 failures open it for 1 s)")
-        #expect(attemptsWhileFailing >= 3)
-        #expect(attemptsWhileFailing <= 3 + Int(seconds.rounded(.up)) + 2, "at most one trial per cooldown, with slack for start-up")
+        #expect(try receiver.totalRequests() >= 5)
+        #expect(elapsed >= .milliseconds(1900), "five attempts against a failing target after \(elapsed)")
 
         try await receiver.setStatus(204)  // the target recovers: the next trial closes the circuit
-        try await receiver.waitForCount(findings.count, timeout: 20)
+        try await receiver.waitForCount(findings.count, timeout: 30)
         #expect(Set(try receiver.receivedFindingIDs()) == Set(findings.map(\.id)))
         #expect(sluice.terminate() == 0)
     }

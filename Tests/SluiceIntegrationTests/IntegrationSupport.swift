@@ -34,9 +34,7 @@ struct TestConfig {
 /// The `sluice` binary built beside the test bundle, run as a child process.
 final class SluiceProcess: @unchecked Sendable {
     // @unchecked: `process` is replaced only by `restart`, which the test calls from one task.
-    static var binary: URL {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sluice")
-    }
+    static var binary: URL { PackagePaths.sluiceBinary }
 
     let arguments: [String]
     let log: URL
@@ -119,11 +117,16 @@ extension WebhookReceiver {
     }
 }
 
-/// Reads every record of `topic` from the start until `expect` arrived or `timeout` passed.
-func readTopic(_ broker: TansuBroker, topic: String, expect: Int, timeout: Double = 30) throws -> [KafkaRecord] {
-    let consumer = try KafkaConsumer(
+/// A consumer of `topic` from its start, in a group of its own.
+func topicReader(_ broker: TansuBroker, topic: String) throws -> KafkaConsumer {
+    try KafkaConsumer(
         config: broker.clientConfig(TansuBroker.consumerTuning.merging(["group.id": "reader-\(UUID().uuidString)"]) { $1 }),
         topics: [topic], logger: Logger(label: "test"))
+}
+
+/// Reads every record of `topic` from the start until `expect` arrived or `timeout` passed.
+func readTopic(_ broker: TansuBroker, topic: String, expect: Int, timeout: Double = 30) throws -> [KafkaRecord] {
+    let consumer = try topicReader(broker, topic: topic)
     defer { consumer.close() }
     var out: [KafkaRecord] = []
     let deadline = Date().addingTimeInterval(timeout)
@@ -131,4 +134,46 @@ func readTopic(_ broker: TansuBroker, topic: String, expect: Int, timeout: Doubl
         if case .record(let r) = consumer.poll(timeoutMs: 200) { out.append(r) }
     }
     return out
+}
+
+/// Every record of single-partition `topic` written before this call: a sentinel record is
+/// produced, and the topic is read until it arrives. An empty answer therefore means "nothing
+/// was there", never "the reader had not joined yet".
+func readTopicToSentinel(_ broker: TansuBroker, topic: String, timeout: Double = 60) async throws -> [KafkaRecord] {
+    let sentinel = Array("sentinel-\(UUID().uuidString)".utf8)
+    let producer = try KafkaProducer(config: broker.clientConfig(), logger: Logger(label: "test"))
+    try await producer.send(topic: topic, key: sentinel, value: Array("{}".utf8))
+    producer.close()
+    let consumer = try topicReader(broker, topic: topic)
+    defer { consumer.close() }
+    var out: [KafkaRecord] = []
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        guard case .record(let r) = consumer.poll(timeoutMs: 200) else { continue }
+        if r.key == sentinel { return out }
+        out.append(r)
+    }
+    throw HarnessError("the sentinel record of \(topic) did not arrive within \(timeout) s")
+}
+
+extension KafkaRecord {
+    /// The value of header `name`, if present.
+    func header(_ name: String) -> String? { headers.first { $0.name == name }?.stringValue }
+}
+
+/// Scrapes `/metrics` of a run until sample `name` (with its labels, e.g.
+/// `sluice_dead_letters_total{reason="shutdown"}`) reaches `atLeast`; returns the last value seen.
+func waitForMetric(port: Int, _ name: String, atLeast: Int, timeout: Double = 60) async throws -> Int {
+    let deadline = Date().addingTimeInterval(timeout)
+    var last = 0
+    while Date() < deadline {
+        let text = LoopbackPort.get(port, "/metrics") ?? ""
+        if let line = text.split(separator: "\n").first(where: { $0.hasPrefix(name + " ") }),
+           let value = Int(line.split(separator: " ").last ?? "") {
+            last = value
+            if value >= atLeast { return value }
+        }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+    return last
 }

@@ -7,6 +7,11 @@ public enum PackagePaths {
     public static let root: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     public static func tool(_ name: String) -> URL { root.appendingPathComponent(".tools/bin/\(name)") }
+    /// The `sluice` binary built beside the running test bundle (same build, same configuration),
+    /// never a path that could hold a stale build of another configuration.
+    public static var sluiceBinary: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("sluice")
+    }
     /// ../shared beside the clone (test data written by others), or nil when absent.
     public static var shared: URL? {
         let url = root.deletingLastPathComponent().appendingPathComponent("shared")

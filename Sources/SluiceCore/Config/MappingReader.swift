@@ -35,7 +35,7 @@ public final class MappingReader {
         return s
     }
 
-    public func int(_ key: String, min: Int? = nil) -> Int? {
+    public func int(_ key: String, min: Int? = nil, max: Int? = nil) -> Int? {
         guard let n = node(key) else { return nil }
         guard let s = n.string, let v = Int(s) else {
             diagnostics.append(n.error("'\(key)' must be an integer"))
@@ -45,12 +45,16 @@ public final class MappingReader {
             diagnostics.append(n.error("'\(key)' must be at least \(min)"))
             return nil
         }
+        if let max, v > max {
+            diagnostics.append(n.error("'\(key)' must be at most \(max)"))
+            return nil
+        }
         return v
     }
 
     public func double(_ key: String) -> Double? {
         guard let n = node(key) else { return nil }
-        guard let s = n.string, let v = Double(s) else {
+        guard let s = n.string, let v = Double(s), v.isFinite else {
             diagnostics.append(n.error("'\(key)' must be a number"))
             return nil
         }
@@ -71,7 +75,11 @@ public final class MappingReader {
     public func duration(_ key: String) -> Duration? {
         guard let n = node(key) else { return nil }
         guard let s = n.string, let d = DurationText.parse(s) else {
-            diagnostics.append(n.error("'\(key)' must be a duration such as 500ms, 10s, 5m or 24h"))
+            if let s = n.string, DurationText.isOutOfRange(s) {
+                diagnostics.append(n.error("'\(key)' is out of range: at most \(DurationText.maximumText)"))
+            } else {
+                diagnostics.append(n.error("'\(key)' must be a duration such as 500ms, 10s, 5m or 24h"))
+            }
             return nil
         }
         return d
@@ -101,6 +109,14 @@ public final class MappingReader {
         return r
     }
     private var children: [MappingReader] = []
+
+    /// Records a configured value as a secret: it is scrubbed from every outcome, log line and
+    /// dead-letter reason of the object being read (`secret(_:)` records what it reads).
+    public func markSecret(_ value: String) { markedSecrets.append(value) }
+    private var markedSecrets: [String] = []
+
+    /// Every secret value recorded on this reader and its nested readers.
+    public var secretValues: [String] { markedSecrets + children.flatMap(\.secretValues) }
 
     /// Marks keys as known without reading them (read elsewhere).
     public func allow(_ keys: String...) { known.append(contentsOf: keys) }
@@ -135,12 +151,30 @@ func editDistance(_ a: String, _ b: String) -> Int {
 
 /// Durations as written in configuration files: `250ms`, `10s`, `5m`, `24h`, `1.5s`.
 public enum DurationText {
+    /// The longest duration accepted: ten years. Longer ones mean nothing to a timer and would
+    /// overflow the millisecond arithmetic behind timers and curl options
+    /// (`timeout: 99999999999999999999s` used to trap in `validate`).
+    public static let maximum: Duration = .seconds(maximumSeconds)
+    public static let maximumText = "3650d"
+    private static let maximumSeconds: Int64 = 3650 * 86_400
+
+    /// nil when `text` is not a duration or is longer than `maximum`.
     public static func parse(_ text: String) -> Duration? {
+        guard let seconds = seconds(text), seconds <= Double(maximumSeconds) else { return nil }
+        return .milliseconds(Int64((seconds * 1000).rounded()))
+    }
+
+    /// Whether `text` is a well-formed duration longer than `maximum`.
+    public static func isOutOfRange(_ text: String) -> Bool {
+        seconds(text).map { $0 > Double(maximumSeconds) } ?? false
+    }
+
+    private static func seconds(_ text: String) -> Double? {
         let t = text.trimmingCharacters(in: .whitespaces)
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
         for (suffix, seconds) in units where t.hasSuffix(suffix) {
             guard let v = Double(t.dropLast(suffix.count)), v >= 0, v.isFinite else { return nil }
-            return .milliseconds(Int64((v * seconds * 1000).rounded()))
+            return v * seconds
         }
         return nil
     }

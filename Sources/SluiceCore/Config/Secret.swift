@@ -17,12 +17,17 @@ extension MappingReader {
     /// Reads a secret: `token: ${PD_ROUTING_KEY}` or `token: file:/run/secrets/pd-routing-key`.
     public func secret(_ key: String, required: Bool = false) -> Secret? {
         guard let text = string(key, required: required) else { return nil }
-        guard text.hasPrefix("file:") else { return Secret(text) }
+        guard text.hasPrefix("file:") else {
+            markSecret(text)
+            return Secret(text)
+        }
         let path = String(text.dropFirst("file:".count))
         guard let data = FileManager.default.contents(atPath: path), let content = String(data: data, encoding: .utf8) else {
             report((node[key] ?? node).error("'\(key)': cannot read secret file \(path)"))
             return nil
         }
-        return Secret(content.trimmingCharacters(in: .newlines))
+        let secret = Secret(content.trimmingCharacters(in: .newlines))
+        markSecret(secret.value)
+        return secret
     }
 }

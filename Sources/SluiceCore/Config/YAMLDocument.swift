@@ -12,21 +12,63 @@ public struct YAMLNode: @unchecked Sendable {  // Yams.Node is a value type of s
         self.path = path
     }
 
-    /// Loads one YAML document after `${VAR}` interpolation from `environment`.
+    /// Loads one YAML document, then interpolates `${VAR}` from `environment` into its scalars.
+    /// Parsing the file as written means a YAML error quotes the file as written (never a secret
+    /// substituted into it), and a value can never change the document's structure: a `#` in a
+    /// secret is not a comment, a newline in a variable does not add a key.
     public static func load(path: String, text: String, environment: [String: String]) throws(Diagnostics) -> YAMLNode? {
-        let interpolated: String
-        do { interpolated = try EnvironmentInterpolation.apply(text, environment: environment) } catch {
-            throw Diagnostics([Diagnostic(path: path, line: error.line, column: error.column, message: error.message)])
+        // Counted from libyaml's events before Yams composes (and before interpolation walks the
+        // tree): an alias bomb is refused at the alias that explodes.
+        if let at = YAMLExpansionBound.firstAliasOverBound(text, maxNodes: maxNodes) {
+            throw Diagnostics([Diagnostic(path: path, line: at.line, column: at.column,
+                                          message: "here the file expands to more than \(maxNodes) YAML nodes once aliases are expanded: at most \(maxNodes) per file")])
         }
+        let node: Node
         do {
-            guard let node = try Yams.compose(yaml: interpolated) else { return nil }
-            return YAMLNode(node: node, path: path)
+            guard let composed = try Yams.compose(yaml: text) else { return nil }
+            node = composed
         } catch let error as YamlError {
             throw Diagnostics([YAMLNode.diagnostic(for: error, path: path)])
         } catch {
-            throw Diagnostics([Diagnostic(path: path, message: "\(error)")])
+            throw Diagnostics([Diagnostic(path: path, message: "invalid YAML: \(type(of: error))")])
+        }
+        var problems: [Diagnostic] = []
+        let interpolated = interpolate(node, environment: environment, path: path, problems: &problems)
+        if !problems.isEmpty { throw Diagnostics(problems) }
+        return YAMLNode(node: interpolated, path: path)
+    }
+
+    /// `node` with `${VAR}` replaced in every scalar (keys included); problems located in the file.
+    static func interpolate(_ node: Node, environment: [String: String], path: String, problems: inout [Diagnostic]) -> Node {
+        switch node {
+        case .scalar(var scalar):
+            guard scalar.string.contains("${") else { return node }
+            do {
+                let tag = scalar.tag
+                scalar.string = try EnvironmentInterpolation.apply(scalar.string, environment: environment)
+                scalar.tag = tag  // setting `string` resets it
+            } catch {
+                let line = (scalar.mark?.line ?? 1) + error.line - 1
+                let quoted = scalar.style == .singleQuoted || scalar.style == .doubleQuoted
+                let column = error.line == 1 ? (scalar.mark?.column ?? 1) + (quoted ? 1 : 0) + error.column - 1 : error.column
+                problems.append(Diagnostic(path: path, line: line, column: column, message: error.message))
+            }
+            return .scalar(scalar)
+        case .mapping(let mapping):
+            let pairs = mapping.map { (interpolate($0.key, environment: environment, path: path, problems: &problems),
+                                       interpolate($0.value, environment: environment, path: path, problems: &problems)) }
+            return .mapping(Node.Mapping(pairs, mapping.tag, mapping.style, mapping.mark))
+        case .sequence(let sequence):
+            let items = sequence.map { interpolate($0, environment: environment, path: path, problems: &problems) }
+            return .sequence(Node.Sequence(items, sequence.tag, sequence.style, sequence.mark))
+        case .alias:
+            return node
         }
     }
+
+    /// The most nodes a file may hold once its aliases are expanded (see `YAMLExpansionBound`).
+    /// A 40,000-item value list is far below it.
+    public static let maxNodes = 1_000_000
 
     static func diagnostic(for error: YamlError, path: String) -> Diagnostic {
         switch error {

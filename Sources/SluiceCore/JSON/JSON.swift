@@ -10,8 +10,7 @@ public enum JSON: Sendable, Hashable {
     case object([(key: String, value: JSON)])
 
     public static func number(_ value: Double) -> JSON {
-        if value.rounded() == value, abs(value) < 1e15 { return .number(value, text: String(Int64(value))) }
-        return .number(value, text: String(value))
+        .number(value, text: numberText(value))
     }
 
     public static func == (a: JSON, b: JSON) -> Bool {
@@ -49,7 +48,7 @@ public enum JSON: Sendable, Hashable {
                 self = .number(Double(u), text: String(u))
             } else {
                 let d = view.double!
-                self = .number(d, text: JSON.format(d))
+                self = .number(d, text: JSON.numberText(d))
             }
         case .array:
             var items: [JSON] = []
@@ -133,7 +132,9 @@ public enum JSON: Sendable, Hashable {
         out += "\""
     }
 
-    static func format(_ d: Double) -> String {
+    /// `8` for 8.0, `5.3` for 5.3, `1e+300` for 1e300: whole numbers print without a fraction
+    /// only while they are exact (below 1e15), so no conversion can trap.
+    public static func numberText(_ d: Double) -> String {
         if d.isFinite, d.rounded() == d, abs(d) < 1e15 { return String(Int64(d)) }
         return String(d)
     }

@@ -114,6 +114,18 @@ public final class JSONBuilder: @unchecked Sendable {
         return (0..<json_array_size(pointer)).map { JSONBuilder(owning: OpaquePointer(sluice_json_incref(json_array_get(pointer, $0)))!) }
     }
 
+    /// The object's keys, in insertion order.
+    public var keys: [String] {
+        guard isObject else { return [] }
+        var out: [String] = []
+        var iter = json_object_iter(pointer)
+        while let i = iter {
+            if let key = json_object_iter_key(i) { out.append(String(cString: key)) }
+            iter = json_object_iter_next(pointer, i)
+        }
+        return out
+    }
+
     /// A deep copy, independent of this document.
     public func copy() -> JSONBuilder { JSONBuilder(owning: OpaquePointer(json_deep_copy(pointer))!) }
 

@@ -54,6 +54,18 @@ final class CompiledMatcher: Sendable {
         var needsLowercase: Bool { equalsIgnoreCase || !prefixIgnoreCaseLengths.isEmpty || !suffixIgnoreCaseLengths.isEmpty }
     }
 
+    struct LeafTest: Sendable {
+        enum Kind: UInt8, Sendable {
+            case generic
+            /// A string leaf whose exact atom is one of `atoms`.
+            case anyAtom
+            /// Any leaf but a string whose exact atom is one of `atoms` (`anything-but` strings).
+            case noneOfAtoms
+        }
+        var kind: Kind
+        var atoms: Range<Int32>  // into testAtoms
+    }
+
     struct FieldSpec: Sendable {
         var path: Int32
         var matchers: [ValueMatcher]
@@ -93,6 +105,10 @@ final class CompiledMatcher: Sendable {
     let prefixParent: [Int32]  // index, or -1
     // Conditions and branches (match and suppression)
     let fields: [FieldSpec]
+    /// Per condition, how a leaf is tested: by its exact-value atom when the condition only
+    /// compares whole strings, otherwise by its matchers.
+    let leafTests: [LeafTest]
+    let testAtoms: [Int32]
     let branchFields: [Range<Int32>]  // into branchConditions
     let branchConditions: [Int32]
     let branchPaths: [Int32]  // the path of each of branchConditions
@@ -246,17 +262,17 @@ final class CompiledMatcher: Sendable {
         var pathLengths = [[CompiledMatcher.Kind: Set<Int32>]](repeating: [:], count: pathNames.count)
         var groupAtomLists: [UInt64: Int] = [:]  // (group, atom) → posting list index
         var lists: [[Int32]] = []
-        func post(_ g: Int, _ p: Int, _ kind: Kind, _ key: [UInt8], _ entry: Int32) {
+        func intern(_ p: Int, _ kind: Kind, _ key: [UInt8]) -> Int32 {
             let ns = CompiledMatcher.namespace(p, kind)
-            let atom: Int32
-            if let a = atomIds[ns]?[key] {
-                atom = a
-            } else {
-                atom = Int32(atomEntries.count)
-                atomIds[ns, default: [:]][key] = atom
-                atomEntries.append((ns, key, atom))
-            }
             pathKinds[p].insert(kind.rawValue)
+            if let a = atomIds[ns]?[key] { return a }
+            let atom = Int32(atomEntries.count)
+            atomIds[ns, default: [:]][key] = atom
+            atomEntries.append((ns, key, atom))
+            return atom
+        }
+        func post(_ g: Int, _ p: Int, _ kind: Kind, _ key: [UInt8], _ entry: Int32) {
+            let atom = intern(p, kind, key)
             switch kind {
             case .prefix, .suffix, .prefixIgnoreCase, .suffixIgnoreCase: pathLengths[p][kind, default: []].insert(Int32(key.count))
             default: break
@@ -361,6 +377,31 @@ final class CompiledMatcher: Sendable {
                 groups[g].singlePosting = Int32(l)
             }
         }
+        // Conditions that only compare whole strings are tested on a leaf's exact-value atom
+        // (an integer compare) instead of its bytes: tag routes test `anything-but` lists on
+        // every tag of every finding, and comparing strings was most of their cost.
+        var leafTests: [LeafTest] = []
+        var testAtoms: [Int32] = []
+        for f in fields {
+            let p = Int(f.path)
+            var strings: [String] = []
+            var negated = false
+            if f.matchers.allSatisfy({ if case .string = $0 { return true } else { return false } }) {
+                for case .string(let v) in f.matchers { strings.append(v) }
+            } else if f.matchers.count == 1, case .anythingBut(let inner) = f.matchers[0],
+                      inner.allSatisfy({ if case .string = $0 { return true } else { return false } }) {
+                for case .string(let v) in inner { strings.append(v) }
+                negated = true
+            }
+            if strings.isEmpty {
+                leafTests.append(LeafTest(kind: .generic, atoms: 0..<0))
+                continue
+            }
+            let start = Int32(testAtoms.count)
+            for v in strings { testAtoms.append(intern(p, .exact, Array(v.utf8))) }
+            leafTests.append(LeafTest(kind: negated ? .noneOfAtoms : .anyAtom, atoms: start..<Int32(testAtoms.count)))
+        }
+
         var pathAtoms = [PathAtoms](repeating: PathAtoms(), count: pathNames.count)
         var prefixKeyStart: [Int32] = [], prefixKeyLength: [Int32] = [], prefixKeys: [UInt8] = []
         var prefixAtom: [Int32] = [], prefixParent: [Int32] = []
@@ -456,6 +497,8 @@ final class CompiledMatcher: Sendable {
         self.edgeByBit = edgeByBit
         self.edgeNextWithBit = edgeNextWithBit
         self.fields = fields
+        self.leafTests = leafTests
+        self.testAtoms = testAtoms
         self.branchPaths = branchConditions.map { fields[Int($0)].path }
         self.branchFields = branchFields
         self.branchConditions = branchConditions
@@ -678,6 +721,7 @@ struct MatchState {
         var trailCount: Int32
         var atomStart: Int32  // into `atoms`
         var atomCount: Int32
+        var exactAtom: Int32 = -1  // once atoms are found: the exact-value atom, or -1
     }
 
     var generation: UInt32 = 0
@@ -695,6 +739,15 @@ struct MatchState {
     var suppressStamp = ScratchTable<UInt32>(count: 0)
     var conditionStamp = ScratchTable<UInt32>(count: 0)
     var conditionResult = ScratchTable<UInt8>(count: 0)
+    /// Per condition, the leaves satisfying it (for array consistency), memoised per event.
+    var conditionLeafStamp = ScratchTable<UInt32>(count: 0)
+    var conditionLeafSpan = ScratchTable<UInt64>(count: 0)
+    var satisfying = ScratchArray<Int32>(capacity: 64)
+    /// One bit per route, all zero between events: sorts long lists of matched routes.
+    var routeBits = ScratchTable<UInt64>(count: 0)
+    /// The consistency search's candidate spans per field and the leaves chosen so far.
+    var levels = ScratchArray<UInt64>(capacity: 8)
+    var chosen = ScratchArray<Int32>(capacity: 8)
     /// Array consistency of two conditions, memoised per event (many routes share a pair such
     /// as tag key and tag value).
     var pairKey = ScratchTable<UInt64>(count: 64)
@@ -716,13 +769,16 @@ struct MatchState {
         fitted(&suppressStamp, m.routeCount)
         fitted(&conditionStamp, m.fields.count)
         fitted(&conditionResult, m.fields.count)
+        fitted(&conditionLeafStamp, m.fields.count)
+        fitted(&conditionLeafSpan, m.fields.count)
+        fitted(&routeBits, (m.routeCount + 63) / 64)
     }
 
     mutating func begin() {
         generation &+= 1
         if generation == 0 {
             // Wrapped: stale stamps could look current.
-            for t in [pathStamp, pathArrayed, stateStamp, routeStamp, suppressStamp, conditionStamp, pairStamp] { t.zero() }
+            for t in [pathStamp, pathArrayed, stateStamp, routeStamp, suppressStamp, conditionStamp, conditionLeafStamp, pairStamp] { t.zero() }
             generation = 1
         }
         leaves.removeAll()
@@ -731,14 +787,15 @@ struct MatchState {
         arrayStack.removeAll()
         pending.removeAll()
         matchedRoutes.removeAll()
+        satisfying.removeAll()
     }
 
     func isSuppressed(_ route: Int) -> Bool { route < suppressStamp.count && suppressStamp[route] == generation }
 
     func deallocate() {
         leaves.deallocate(); trails.deallocate(); arrayStack.deallocate(); atoms.deallocate()
-        pending.deallocate(); matchedRoutes.deallocate()
-        for t in [pathStamp, pathArrayed, stateStamp, routeStamp, suppressStamp, conditionStamp, pairStamp] { t.deallocate() }
-        pathHead.deallocate(); conditionResult.deallocate(); pairKey.deallocate(); pairResult.deallocate()
+        pending.deallocate(); matchedRoutes.deallocate(); satisfying.deallocate(); levels.deallocate(); chosen.deallocate()
+        for t in [pathStamp, pathArrayed, stateStamp, routeStamp, suppressStamp, conditionStamp, conditionLeafStamp, pairStamp] { t.deallocate() }
+        pathHead.deallocate(); conditionResult.deallocate(); conditionLeafSpan.deallocate(); routeBits.deallocate(); pairKey.deallocate(); pairResult.deallocate()
     }
 }

@@ -46,7 +46,11 @@ enum ComplexityEvaluator {
                 for b in pattern.branches { for f in b.fields { for m in f.matchers { visit(m, path: f.path, route: r) } } }
             }
         }
-        for (path, uses) in wildcards.sorted(by: { $0.key < $1.key }) {
+        for (path, all) in wildcards.sorted(by: { $0.key < $1.key }) {
+            // The same wildcard in many routes is matched once per event (conditions are
+            // memoised), so each distinct wildcard counts once.
+            var seen: Set<String> = []
+            let uses = all.filter { seen.insert($0.text).inserted }
             // A value reaches every prefix-less wildcard and, at worst, one group of prefixed ones
             // (values with a longer matching prefix reach the shorter prefixes' groups too).
             let free = uses.filter { $0.prefix.isEmpty }
@@ -61,7 +65,7 @@ enum ComplexityEvaluator {
             let score = free.reduce(0) { $0 + $1.stars } + worstPrefixed
             if score > maxPathComplexity {
                 let worst = uses.max { $0.stars < $1.stars }!
-                findings.append(Finding(route: worst.route, message: "route '\(names[worst.route])': \(path): wildcard \"\(worst.text)\" makes the wildcards on this field too complex (complexity \(score), at most \(maxPathComplexity); \(uses.count) wildcards on it); give wildcards distinct literal prefixes or fewer '*'"))
+                findings.append(Finding(route: worst.route, message: "route '\(names[worst.route])': \(path): wildcard \"\(worst.text)\" makes the wildcards on this field too complex (complexity \(score), at most \(maxPathComplexity); \(uses.count) distinct wildcards on it); give wildcards distinct literal prefixes or fewer '*'"))
             }
         }
         for (path, uses) in regexes.sorted(by: { $0.key < $1.key }) {

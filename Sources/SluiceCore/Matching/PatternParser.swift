@@ -95,9 +95,10 @@ enum PatternParser {
     static func parseValueList(_ values: [JSON], path: String) throws(PatternError) -> [ValueMatcher] {
         guard !values.isEmpty else { throw PatternError("\(path): Empty arrays are not allowed") }
         var out: [ValueMatcher] = []
+        var seen = Set<ValueMatcher>(minimumCapacity: values.count)  // a 40,000-line trusted-IP list: linear, not quadratic
         for v in values {
             let m = try parseValue(v, path: path)
-            if !out.contains(m) { out.append(m) }
+            if seen.insert(m).inserted { out.append(m) }
         }
         return out
     }

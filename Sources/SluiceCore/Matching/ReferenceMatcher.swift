@@ -42,15 +42,27 @@ public enum ReferenceMatcher {
     }
 
     public static func matches(_ pattern: Pattern, _ event: JSON) -> Bool {
-        let leaves = flatten(event)
-        return pattern.branches.contains { matchingLeaves($0, leaves) != nil }
+        matches(pattern, byPath: byPath(flatten(event)))
+    }
+
+    /// An event's leaves grouped by path: flattened once, looked up by many patterns.
+    public static func byPath(_ leaves: [Leaf]) -> [String: [Leaf]] {
+        Dictionary(grouping: leaves, by: \.path)
+    }
+
+    public static func matches(_ pattern: Pattern, byPath leaves: [String: [Leaf]]) -> Bool {
+        pattern.branches.contains { matchingLeaves($0, byPath: leaves) != nil }
     }
 
     /// For a matching branch, the leaf chosen for each field that needed one.
     public static func matchingLeaves(_ branch: PatternBranch, _ leaves: [Leaf]) -> [Leaf]? {
+        matchingLeaves(branch, byPath: byPath(leaves))
+    }
+
+    public static func matchingLeaves(_ branch: PatternBranch, byPath leaves: [String: [Leaf]]) -> [Leaf]? {
         var candidates: [[Leaf]] = []
         for field in branch.fields {
-            let atPath = leaves.filter { $0.path == field.path }
+            let atPath = leaves[field.path] ?? []
             if atPath.isEmpty {
                 if field.allowsAbsence { continue }
                 return nil

@@ -188,9 +188,11 @@ struct TapeWalker {
             atomStart: 0, atomCount: m.pathHasAtoms[p] ? -1 : 0))
     }
 
-    @inline(__always) func atom(_ p: Int, _ kind: CompiledMatcher.Kind, _ base: UnsafePointer<UInt8>?, _ count: Int) {
+    @inline(__always) @discardableResult
+    func atom(_ p: Int, _ kind: CompiledMatcher.Kind, _ base: UnsafePointer<UInt8>?, _ count: Int) -> Int32 {
         let a = m.atoms.find(CompiledMatcher.namespace(p, kind), base, count)
         if a >= 0 { state.atoms.append(a) }
+        return a
     }
 
     /// The named prefixes `value` starts with: the last prefix sorting at or before it, then up
@@ -221,15 +223,17 @@ struct TapeWalker {
     }
 
     /// The atoms of the leaf at tape index `i`: its value, and the prefixes and suffixes of it
-    /// that patterns name at path `p`.
-    func findAtoms(_ p: Int, _ i: Int) {
+    /// that patterns name at path `p`. Returns its exact-value atom, or -1.
+    @discardableResult
+    func findAtoms(_ p: Int, _ i: Int) -> Int32 {
         let info = m.pathAtoms[p]
         let t = type(i)
+        var exact: Int32 = -1
         if t == TapeWalker.stringType {
             let bytes = stringBytes(i)
             let base = bytes.baseAddress
             let n = bytes.count
-            if info.exact { atom(p, .exact, base, n) }
+            if info.exact { exact = atom(p, .exact, base, n) }
             if !info.prefixes.isEmpty { prefixAtoms(info.prefixes, base!, n) }
             for k in info.suffixLengths {
                 let length = Int(m.lengths[Int(k)])
@@ -258,12 +262,13 @@ struct TapeWalker {
         } else if let d = number(i) {
             if info.number {
                 var key = orderedKey(d)
-                withUnsafeBytes(of: &key) { raw in atom(p, .number, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), 8) }
+                _ = withUnsafeBytes(of: &key) { raw in atom(p, .number, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), 8) }
             }
         } else if info.literal {
             var literal: UInt8 = t == UInt8(ascii: "t") ? UInt8(ascii: "t") : (t == UInt8(ascii: "f") ? UInt8(ascii: "f") : UInt8(ascii: "n"))
-            withUnsafePointer(to: &literal) { atom(p, .literal, $0, 1) }
+            _ = withUnsafePointer(to: &literal) { atom(p, .literal, $0, 1) }
         }
+        return exact
     }
 
     // MARK: automaton
@@ -317,16 +322,45 @@ struct TapeWalker {
         }
     }
 
+    /// The leaf with its atoms found (once per leaf and event).
+    @inline(__always) func leafWithAtoms(_ leafIndex: Int, path: Int) -> MatchState.Leaf {
+        var leaf = state.leaves[leafIndex]
+        if leaf.atomCount < 0 {
+            let start = state.atoms.count
+            leaf.exactAtom = findAtoms(path, Int(leaf.tape))
+            leaf.atomStart = Int32(start)
+            leaf.atomCount = Int32(state.atoms.count - start)
+            state.leaves[leafIndex] = leaf
+        }
+        return leaf
+    }
+
+    /// Whether the leaf satisfies condition `c` (at the condition's path).
+    @inline(__always) func holds(_ c: Int, _ leafIndex: Int32) -> Bool {
+        let test = m.leafTests[c]
+        if test.kind == .generic {
+            let tape = Int(state.leaves[Int(leafIndex)].tape)
+            return m.fields[c].matchers.contains { self.test($0, tape) }
+        }
+        let exact = leafWithAtoms(Int(leafIndex), path: Int(m.fields[c].path)).exactAtom
+        var found = false
+        if exact >= 0 {
+            var j = Int(test.atoms.lowerBound)
+            while j < Int(test.atoms.upperBound) {
+                if m.testAtoms[j] == exact {
+                    found = true
+                    break
+                }
+                j += 1
+            }
+        }
+        return test.kind == .anyAtom ? found : !found
+    }
+
     func lookups(_ g: Int, _ group: CompiledMatcher.Group, _ leafIndex: Int) {
         var leaf = state.leaves[leafIndex]
         if group.atomCount > 0 {
-            if leaf.atomCount < 0 {
-                let start = state.atoms.count
-                findAtoms(Int(group.path), Int(leaf.tape))
-                leaf.atomStart = Int32(start)
-                leaf.atomCount = Int32(state.atoms.count - start)
-                state.leaves[leafIndex] = leaf
-            }
+            leaf = leafWithAtoms(leafIndex, path: Int(group.path))
             var k = Int(leaf.atomStart)
             let stop = k + Int(leaf.atomCount)
             while k < stop {
@@ -405,9 +439,33 @@ struct TapeWalker {
                 break
             }
         }
-        // Insertion sort: a handful of routes, mostly in order already.
         let routes = state.matchedRoutes.base
-        for i in 1..<max(state.matchedRoutes.count, 1) {
+        let count = state.matchedRoutes.count
+        if count > 24 {
+            // Many routes (a broad route set matches 100-200 per finding), in automaton order:
+            // through a bitmap, linear where insertion sort was quadratic.
+            let bits = state.routeBits
+            var low = Int.max, high = 0
+            for j in 0..<count {
+                let r = Int(routes[j])
+                bits[r >> 6] |= 1 &<< UInt64(r & 63)
+                low = min(low, r >> 6)
+                high = max(high, r >> 6)
+            }
+            var out = 0
+            for w in low...high {
+                var word = bits[w]
+                bits[w] = 0
+                while word != 0 {
+                    routes[out] = Int32(truncatingIfNeeded: w << 6 | word.trailingZeroBitCount)
+                    out += 1
+                    word &= word &- 1
+                }
+            }
+            return
+        }
+        // Insertion sort: a handful of routes, mostly in order already.
+        for i in 1..<max(count, 1) {
             let r = routes[i]
             var j = i
             while j > 0 && routes[j - 1] > r {
@@ -437,12 +495,17 @@ struct TapeWalker {
         let f = m.fields[c]
         var leaf = head(Int(f.path))
         if leaf < 0 { return f.allowsAbsence ? TapeWalker.conditionHolds : TapeWalker.conditionFails }
+        if state.pathArrayed[Int(f.path)] == state.generation {
+            // Leaves in arrays: the satisfying leaves are what a consistency check will ask
+            // for next, so test every leaf once, now.
+            return satisfyingLeaves(c) & 0xFFFF_FFFF == 0 ? TapeWalker.conditionFails : TapeWalker.conditionHoldsInArray
+        }
         var found = false
         var hasTrail = false
         while leaf >= 0 {
             let l = state.leaves[Int(leaf)]
             if l.trailCount > 0 { hasTrail = true }
-            if !found && f.matchers.contains(where: { test($0, Int(l.tape)) }) {
+            if !found && holds(c, leaf) {
                 found = true
                 if hasTrail { break }
             }
@@ -466,50 +529,96 @@ struct TapeWalker {
     }
 
     /// Backtracking search for array-consistent leaves; only for branches with two or more
-    /// fields whose leaves sit in arrays (rare in findings: tags, network interfaces).
+    /// fields whose leaves sit in arrays (tags, network interfaces, containers). Works on the
+    /// scratch's buffers: no allocation (it ran once per tag route per event, and allocating
+    /// its candidate lists was 70 % of matching on the mixed route sets).
     func consistent(_ b: Int) -> Bool {
-        var lists: [[Int32]] = []
-        for k in m.branchFields[b] {
-            let f = m.fields[Int(m.branchConditions[Int(k)])]
-            var leaf = head(Int(f.path))
-            var good: [Int32] = []
-            var hasTrail = false
-            while leaf >= 0 {
-                let l = state.leaves[Int(leaf)]
-                if l.trailCount > 0 { hasTrail = true }
-                if f.matchers.contains(where: { test($0, Int(l.tape)) }) { good.append(leaf) }
-                leaf = l.next
-            }
-            if hasTrail && !good.isEmpty { lists.append(good) }
+        let gen = state.generation
+        state.levels.removeAll()
+        let range = m.branchFields[b]
+        for k in Int(range.lowerBound)..<Int(range.upperBound) {
+            guard state.pathArrayed[Int(m.branchPaths[k])] == gen else { continue }
+            let span = satisfyingLeaves(Int(m.branchConditions[k]))
+            if span & 0xFFFF_FFFF != 0 { state.levels.append(span) }
         }
-        var chosen: [Int32] = []
-        func agree(_ a: Int32, _ b: Int32) -> Bool {
-            let la = state.leaves[Int(a)]
-            let lb = state.leaves[Int(b)]
-            let n = Int(min(la.trailCount, lb.trailCount))
-            var k = 0
-            while k < n {
-                let x = state.trails[Int(la.trailStart) + k]
-                let y = state.trails[Int(lb.trailStart) + k]
-                if x == y {
-                    k += 1
-                    continue
+        if state.levels.count < 2 { return true }
+        if state.levels.count == 2 {
+            // The usual case (a tag's key and value): any agreeing pair, no recursion.
+            let a = state.levels[0], b = state.levels[1]
+            var i = Int(a >> 32)
+            while i < Int(a >> 32) + Int(a & 0xFFFF_FFFF) {
+                var j = Int(b >> 32)
+                while j < Int(b >> 32) + Int(b & 0xFFFF_FFFF) {
+                    if agree(state.satisfying[i], state.satisfying[j]) { return true }
+                    j += 1
                 }
-                // Same array, other element: inconsistent. Different arrays: no common array below.
-                return x >> 32 != y >> 32
-            }
-            return true
-        }
-        func search(_ k: Int) -> Bool {
-            if k == lists.count { return true }
-            for leaf in lists[k] where chosen.allSatisfy({ agree($0, leaf) }) {
-                chosen.append(leaf)
-                if search(k + 1) { return true }
-                chosen.removeLast()
+                i += 1
             }
             return false
         }
+        state.chosen.removeAll()
         return search(0)
+    }
+
+    private func search(_ level: Int) -> Bool {
+        if level == state.levels.count { return true }
+        let span = state.levels[level]
+        let start = Int(span >> 32)
+        let stop = start + Int(span & 0xFFFF_FFFF)
+        var j = start
+        while j < stop {
+            let leaf = state.satisfying[j]
+            var agrees = true
+            var c = 0
+            while c < state.chosen.count {
+                if !agree(state.chosen[c], leaf) {
+                    agrees = false
+                    break
+                }
+                c += 1
+            }
+            if agrees {
+                state.chosen.append(leaf)
+                if search(level + 1) { return true }
+                _ = state.chosen.popLast()
+            }
+            j += 1
+        }
+        return false
+    }
+
+    /// Two leaves agree when, in every array holding both, they sit in the same element.
+    @inline(__always) private func agree(_ a: Int32, _ b: Int32) -> Bool {
+        let la = state.leaves[Int(a)]
+        let lb = state.leaves[Int(b)]
+        let n = Int(min(la.trailCount, lb.trailCount))
+        var k = 0
+        while k < n {
+            let x = state.trails[Int(la.trailStart) + k]
+            let y = state.trails[Int(lb.trailStart) + k]
+            if x != y {
+                // Same array, other element: inconsistent. Different arrays: no common array below.
+                return x >> 32 != y >> 32
+            }
+            k += 1
+        }
+        return true
+    }
+
+    /// The leaves satisfying condition `c`, memoised per event: (start << 32 | count) into
+    /// `state.satisfying`.
+    func satisfyingLeaves(_ c: Int) -> UInt64 {
+        if state.conditionLeafStamp[c] == state.generation { return state.conditionLeafSpan[c] }
+        let start = state.satisfying.count
+        var leaf = head(Int(m.fields[c].path))
+        while leaf >= 0 {
+            if holds(c, leaf) { state.satisfying.append(leaf) }
+            leaf = state.leaves[Int(leaf)].next
+        }
+        let span = UInt64(start) << 32 | UInt64(state.satisfying.count - start)
+        state.conditionLeafStamp[c] = state.generation
+        state.conditionLeafSpan[c] = span
+        return span
     }
 
     func test(_ matcher: ValueMatcher, _ i: Int) -> Bool {

@@ -71,9 +71,10 @@ public final class RouteTable: Sendable {
 
     /// The brute-force answer for the same question, for tests and `sluice test`'s explanations.
     public func referenceMatch(_ event: JSON) -> [Int] {
+        let leaves = ReferenceMatcher.byPath(ReferenceMatcher.flatten(event))
         var out: [Int] = []
-        for (i, route) in routes.enumerated() where ReferenceMatcher.matches(patterns[i], event) {
-            if suppressions[i].contains(where: { ReferenceMatcher.matches($0, event) }) { continue }
+        for (i, route) in routes.enumerated() where ReferenceMatcher.matches(patterns[i], byPath: leaves) {
+            if suppressions[i].contains(where: { ReferenceMatcher.matches($0, byPath: leaves) }) { continue }
             out.append(i)
             if route.stop { break }
         }
@@ -117,5 +118,14 @@ extension RouteTable {
     public func matchIgnoringStop(_ event: JSONView, scratch: MatchScratch) -> [Int] {
         matcher.run(event, scratch: scratch)
         return scratch.matchedRoutes.filter { !scratch.isSuppressed($0) }
+    }
+}
+
+extension RouteTable {
+    /// `match`, plus the routes whose pattern matched but a suppression removed (whatever
+    /// `stop` did), for backtests' suppressed counts.
+    public func matchReportingSuppressed(_ event: JSONView, scratch: MatchScratch) -> (routes: [Int], suppressed: [Int]) {
+        matcher.run(event, scratch: scratch)
+        return (selectRoutes(scratch), scratch.matchedRoutes.filter { scratch.isSuppressed($0) })
     }
 }

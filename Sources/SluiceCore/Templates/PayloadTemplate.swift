@@ -4,7 +4,16 @@ import Mustache
 /// payload's format: JSON string escaping for JSON targets (so a finding title with quotes
 /// cannot break the document), none for text.
 public struct PayloadTemplate: Sendable {
-    public enum Format: Sendable { case json, text }
+    public enum Format: Sendable {
+        case json, text
+        /// A URL: every value is percent-encoded (`URLComponentContent`), so it stays inside the
+        /// path segment or query value it was written in.
+        case url
+        /// JSON for Slack: values have `&`, `<` and `>` written as entities, as Slack's message
+        /// formatting requires (`<!here>`, `<https://…|link>` in finding text stay text), then
+        /// JSON string escaping.
+        case slackJSON
+    }
 
     public let source: String
     public let format: Format
@@ -13,6 +22,11 @@ public struct PayloadTemplate: Sendable {
     /// Compiles `source`; throws a message saying what is wrong (for `sluice validate`).
     public init(_ source: String, format: Format) throws(TemplateError) {
         PayloadTemplate.registerContentTypes
+        if format == .json, let tag = PayloadTemplate.unescapedTag(in: source) {
+            // {{{…}}} and {{&…}} skip escaping, and a new delimiter could hide them: either lets a
+            // finding's text close the JSON string it sits in and write the payload's structure.
+            throw TemplateError(message: "'\(tag)' would insert finding text unescaped into JSON; use {{name}} (values are JSON-escaped)")
+        }
         self.source = source
         self.format = format
         // The library renders an unclosed `{{tag` as text; such a template is a mistake.
@@ -20,12 +34,29 @@ public struct PayloadTemplate: Sendable {
         if !issues.isEmpty {
             throw TemplateError(message: "invalid template: " + issues.map(\.description).joined(separator: "; "))
         }
-        let pragma = format == .json ? "{{% CONTENT_TYPE: JSON }}" : "{{% CONTENT_TYPE: TEXT }}"
+        let pragma = switch format {
+        case .json: "{{% CONTENT_TYPE: JSON }}"
+        case .text: "{{% CONTENT_TYPE: TEXT }}"
+        case .url: "{{% CONTENT_TYPE: URL }}"
+        case .slackJSON: "{{% CONTENT_TYPE: SLACK_JSON }}"
+        }
         do {
             template = try MustacheTemplate(string: pragma + source)
         } catch {
             throw TemplateError(message: "invalid template: \(error)")
         }
+    }
+
+    /// The first tag that would bypass escaping or change the delimiters (`{{{`, `{{&`, `{{=`,
+    /// spaces allowed after `{{`), if any.
+    static func unescapedTag(in source: String) -> String? {
+        var rest = Substring(source)
+        while let open = rest.range(of: "{{") {
+            let after = rest[open.upperBound...].drop { $0 == " " || $0 == "\t" }
+            if let c = after.first, c == "{" || c == "&" || c == "=" { return "{{" + String(c) }
+            rest = rest[open.upperBound...]
+        }
+        return nil
     }
 
     /// Renders with `event` as the context: `{{detail.title}}`, `{{#detail.resource.instanceDetails}}…`.
@@ -74,6 +105,8 @@ public struct PayloadTemplate: Sendable {
 
     private static let registerContentTypes: Void = {
         MustacheContentTypes.register(JSONStringContent(), named: "JSON")
+        MustacheContentTypes.register(URLComponentContent(), named: "URL")
+        MustacheContentTypes.register(SlackJSONContent(), named: "SLACK_JSON")
     }()
 }
 
@@ -83,6 +116,47 @@ struct JSONStringContent: MustacheContentType {
         var out = ""
         JSON.writeString(text, to: &out)
         return String(out.dropFirst().dropLast())
+    }
+}
+
+/// Slack's three control characters as entities ("Formatting text for app surfaces": escape
+/// `&`, `<`, `>`), then JSON string escaping.
+struct SlackJSONContent: MustacheContentType {
+    func escapeText(_ text: String) -> String {
+        var entities = ""
+        entities.reserveCapacity(text.utf8.count)
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "&": entities += "&amp;"
+            case "<": entities += "&lt;"
+            case ">": entities += "&gt;"
+            default: entities.unicodeScalars.append(scalar)
+            }
+        }
+        return JSONStringContent().escapeText(entities)
+    }
+}
+
+/// Percent-encodes a value for any URL component: every byte but RFC 3986's unreserved
+/// characters (`A-Z a-z 0-9 - . _ ~`), so a value can never add a `/`, `?`, `#`, `&`, `=`, `@`
+/// or `:` of its own.
+public struct URLComponentContent: MustacheContentType {
+    public init() {}
+
+    public func escapeText(_ text: String) -> String {
+        let hex = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count)
+        for b in text.utf8 {
+            switch b {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.append(b)
+            default:
+                out += [UInt8(ascii: "%"), hex[Int(b >> 4)], hex[Int(b & 0x0F)]]
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }
 

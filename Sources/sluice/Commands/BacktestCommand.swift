@@ -12,7 +12,11 @@ struct BacktestCommand: AsyncParsableCommand {
             with # are skipped); each pattern is counted independently. --routes takes a routes \
             directory; counts then honour suppressions, order and stop, exactly as `sluice run` \
             would route. Events are NDJSON, one event per line; lines that are not JSON are counted \
-            and skipped. Nothing is sent.
+            and skipped. Nothing is sent. The events file is streamed (memory stays flat in its \
+            size; - reads stdin) with progress on stderr. --since/--until keep findings whose time \
+            (detail.updatedAt, else updatedAt, else the envelope's time; ISO 8601) is in \
+            [since, until). With --routes, each route's suppressed count is the findings its \
+            pattern matched but a suppression removed.
             """)
 
     @Option(name: .long, help: ArgumentHelp("JSON Lines file of event patterns.", valueName: "file.jsonl"))
@@ -21,14 +25,29 @@ struct BacktestCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Directory of route files.", valueName: "dir"))
     var routes: String?
 
-    @Option(name: .long, help: ArgumentHelp("NDJSON file of events.", valueName: "file.ndjson"))
+    @Option(name: .long, help: ArgumentHelp("NDJSON file of events (- for stdin), streamed.", valueName: "file.ndjson"))
     var events: String
+
+    @Option(name: .long, help: ArgumentHelp("Only findings at or after this time (ISO 8601, e.g. 2025-05-01 or 2025-05-01T12:00:00Z).", valueName: "time"))
+    var since: String?
+
+    @Option(name: .long, help: ArgumentHelp("Only findings before this time (ISO 8601).", valueName: "time"))
+    var until: String?
+
+    @Option(name: .long, help: ArgumentHelp("Write the ids of findings that matched nothing, one per line (- for stdout).", valueName: "file"))
+    var unmatched: String?
+
+    @Option(name: .long, help: ArgumentHelp("Seconds between progress lines on stderr (0: none).", valueName: "seconds"))
+    var progress: Double = 10
 
     @Option(name: .long, help: ArgumentHelp("Write one match count per line, in pattern-file (or route) order.", valueName: "file"))
     var counts: String?
 
     func validate() throws {
         if (patterns == nil) == (routes == nil) { throw ValidationError("give exactly one of --patterns FILE.jsonl or --routes DIR") }
+        if let since, FindingTime.parse(since) == nil { throw ValidationError("--since: not an ISO 8601 time: \(since)") }
+        if let until, FindingTime.parse(until) == nil { throw ValidationError("--until: not an ISO 8601 time: \(until)") }
+        if !(progress >= 0) { throw ValidationError("--progress: seconds must be 0 or more") }
     }
 
     func run() async throws {
@@ -70,49 +89,100 @@ struct BacktestCommand: AsyncParsableCommand {
         }
         let independent = patterns != nil
 
-        guard let data = FileManager.default.contents(atPath: events) else {
+        let maxBytes = 4 << 20
+        let reader: NDJSONLineReader
+        do { reader = try NDJSONLineReader(path: events, maxLine: maxBytes, padding: JSONParser.padding) } catch {
             CLIFiles.fail("cannot read events file \(events)")
             throw ExitCode(1)
         }
+        var unmatchedFile: UnsafeMutablePointer<FILE>?
+        if let unmatched, unmatched != "-" {
+            unmatchedFile = fopen(unmatched, "w")
+            if unmatchedFile == nil {
+                CLIFiles.fail("cannot write \(unmatched)")
+                throw ExitCode(1)
+            }
+        }
+        defer { if let f = unmatchedFile { fclose(f) } }
+        let listUnmatched = unmatched != nil
+        let since = since.flatMap(FindingTime.parse) ?? -Double.infinity
+        let until = until.flatMap(FindingTime.parse) ?? Double.infinity
+        let window = self.since != nil || self.until != nil
+
         var perRoute = [Int](repeating: 0, count: table.routes.count)
-        var total = 0
-        var invalid = 0
-        var matchedEvents = 0
-        let parser = JSONParser(maxBytes: 4 << 20, maxDepth: 1024)
+        var suppressed = [Int](repeating: 0, count: table.routes.count)
+        var total = 0, invalid = 0, matchedEvents = 0, outside = 0, untimed = 0, unmatchedEvents = 0
+        let parser = JSONParser(maxBytes: maxBytes, maxDepth: 1024)
         let scratch = MatchScratch()
         let clock = ContinuousClock()
         let started = clock.now
-        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-            var start = 0
-            let count = raw.count
-            while start < count {
-                var end = start
-                while end < count && raw[end] != 0x0A { end += 1 }
-                let line = UnsafeRawBufferPointer(rebasing: raw[start..<end])
-                start = end + 1
-                if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
-                total += 1
-                let result = parser.parse(line) { doc -> Bool in
-                    let matched = independent ? table.matchIgnoringStop(doc.root, scratch: scratch) : table.match(doc.root, scratch: scratch)
-                    for r in matched { perRoute[r] += 1 }
-                    return !matched.isEmpty
+        var lastProgress = started
+        func elapsed(since t: ContinuousClock.Instant) -> Double {
+            let d = clock.now - t
+            return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        }
+        reader.forEachLine({ line in
+            if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return }
+            total += 1
+            let result = parser.parse(line, padded: true) { doc -> Void in
+                let root = doc.root
+                if window {
+                    guard let t = BacktestCommand.findingTime(root) else {
+                        untimed += 1
+                        return
+                    }
+                    if t < since || t >= until {
+                        outside += 1
+                        return
+                    }
                 }
-                switch result {
-                case .success(let any): if any { matchedEvents += 1 }
-                case .failure: invalid += 1
+                let matched: [Int]
+                if independent {
+                    matched = table.matchIgnoringStop(root, scratch: scratch)
+                } else {
+                    let outcome = table.matchReportingSuppressed(root, scratch: scratch)
+                    matched = outcome.routes
+                    for r in outcome.suppressed { suppressed[r] += 1 }
+                }
+                for r in matched { perRoute[r] += 1 }
+                if matched.isEmpty {
+                    unmatchedEvents += 1
+                    if listUnmatched {
+                        let id = BacktestCommand.findingId(root, line: total)
+                        if let f = unmatchedFile { fputs(id + "\n", f) } else { print(id) }
+                    }
+                } else {
+                    matchedEvents += 1
                 }
             }
-        }
-        let elapsed = clock.now - started
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            if case .failure = result { invalid += 1 }
+            if progress > 0 && elapsed(since: lastProgress) >= progress {
+                lastProgress = clock.now
+                var text = "backtest: \(total) events, \(reader.bytesRead >> 20) MB"
+                if let size = reader.totalBytes, size > 0 { text += " of \(size >> 20) MB (\(reader.bytesRead * 100 / size) %)" }
+                let seconds = elapsed(since: started)
+                if seconds > 0 { text += ", \(Int((Double(total) / seconds).rounded())) events/s" }
+                CLIFiles.fail(text)
+            }
+        }, tooLong: { invalid += 1; total += 1 })
+        let seconds = elapsed(since: started)
         let rate = seconds > 0 ? Double(total) / seconds : 0
-        print("events: \(total) (\(invalid) not JSON) in \(String(format: "%.3f", seconds)) s — \(Int(rate)) events/s, parsing included")
-        print("events matching at least one \(independent ? "pattern" : "route"): \(matchedEvents)")
-        print("matches per \(independent ? "pattern" : "route"):")
+        print("events: \(total) (\(invalid) not JSON or too long) in \(String(format: "%.3f", seconds)) s — \(Int(rate.rounded())) events/s, parsing included")
+        if window { print("events outside --since/--until: \(outside); without a finding time: \(untimed)") }
+        print("events matching at least one \(independent ? "pattern" : "route"): \(matchedEvents); matching none: \(unmatchedEvents)")
+        print("matches per \(independent ? "pattern" : "route")\(independent ? "" : " (and suppressed)"):")
         let width = String(perRoute.max() ?? 0).count
+        let suppressedWidth = String(suppressed.max() ?? 0).count
         for (i, c) in perRoute.enumerated() {
-            print("  \(String(repeating: " ", count: max(0, width - String(c).count)))\(c)  \(labels[i])")
+            let count = String(repeating: " ", count: max(0, width - String(c).count)) + String(c)
+            if independent {
+                print("  \(count)  \(labels[i])")
+            } else {
+                let s = String(suppressed[i])
+                print("  \(count)  (\(String(repeating: " ", count: max(0, suppressedWidth - s.count)))\(s) suppressed)  \(labels[i])")
+            }
         }
+        print("peak memory: \(BacktestCommand.peakMemoryMB()) MB")
         if let counts {
             let text = perRoute.map(String.init).joined(separator: "\n") + (perRoute.isEmpty ? "" : "\n")
             guard FileManager.default.createFile(atPath: counts, contents: Data(text.utf8)) else {
@@ -120,5 +190,35 @@ struct BacktestCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
         }
+    }
+}
+
+extension BacktestCommand {
+    /// The finding's own time: `detail.updatedAt` (EventBridge envelope), `updatedAt` (bare
+    /// finding), else the envelope's `time`.
+    static func findingTime(_ root: JSONView) -> Double? {
+        for path in ["detail.updatedAt", "updatedAt", "time"] {
+            if let bytes = root.value(atPath: path)?.stringBytes { return FindingTime.parse(bytes) }
+        }
+        return nil
+    }
+
+    /// The finding id (`detail.id`, else `id`) as one printable line: finding text never
+    /// carries a newline or control byte into the output.
+    static func findingId(_ root: JSONView, line: Int) -> String {
+        guard let bytes = root.value(atPath: "detail.id")?.stringBytes ?? root["id"]?.stringBytes, !bytes.isEmpty else {
+            return "(no id: event \(line))"
+        }
+        let clean = bytes.prefix(256).map { $0 < 0x20 || $0 == 0x7F ? UInt8(ascii: "?") : $0 }
+        return String(decoding: clean, as: UTF8.self)
+    }
+
+    /// The process's peak resident memory (VmHWM), in MB.
+    static func peakMemoryMB() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            return (Int(line.split(separator: " ").dropFirst().first { !$0.isEmpty } ?? "") ?? 0) / 1024
+        }
+        return 0
     }
 }

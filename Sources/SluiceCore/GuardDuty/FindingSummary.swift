@@ -61,7 +61,24 @@ public struct FindingSummary: Sendable, Equatable {
             }
         }
 
-        private var rank: Int { [.low: 0, .medium: 1, .high: 2, .critical: 3][self]! }
+        /// `colour` as a number (Discord embeds, `sluice.severity_colour_decimal`).
+        public var colourDecimal: Int {
+            switch self {
+            case .low: return 0x2EB67D
+            case .medium: return 0xECB22E
+            case .high: return 0xE8710A
+            case .critical: return 0xE01E5A
+            }
+        }
+
+        private var rank: Int {
+            switch self {
+            case .low: return 0
+            case .medium: return 1
+            case .high: return 2
+            case .critical: return 3
+            }
+        }
         public static func < (a: Self, b: Self) -> Bool { a.rank < b.rank }
     }
 
@@ -69,7 +86,7 @@ public struct FindingSummary: Sendable, Equatable {
     /// event is not a finding.
     public init?(event: JSON) {
         let f = event["detail"] ?? event
-        guard let type = f["type"]?.stringValue, f["resource"] != nil else { return nil }
+        guard let type = f["type"]?.stringValue, let resource = f["resource"] else { return nil }
         self.type = type
         id = f["id"]?.stringValue ?? ""
         title = f["title"]?.stringValue ?? type
@@ -81,19 +98,18 @@ public struct FindingSummary: Sendable, Equatable {
         partition = f["partition"]?.stringValue ?? "aws"
         arn = f["arn"]?.stringValue ?? ""
         let service = f["service"]
-        count = service?["count"]?.doubleValue.map { Int($0) } ?? 1
+        count = service?["count"]?.clampedIntValue ?? 1
         firstSeen = service?["eventFirstSeen"]?.stringValue ?? f["createdAt"]?.stringValue ?? ""
         lastSeen = service?["eventLastSeen"]?.stringValue ?? f["updatedAt"]?.stringValue ?? ""
         createdAt = f["createdAt"]?.stringValue ?? ""
         updatedAt = f["updatedAt"]?.stringValue ?? ""
-        let resource = f["resource"]!
         resourceType = resource["resourceType"]?.stringValue ?? "Unknown"
         (resourceSummary, resourceID) = FindingSummary.describe(resource: resource, type: resourceType)
         isRuntime = service?["featureName"]?.stringValue == "RuntimeMonitoring" || type.contains(":Runtime/")
         if let p = service?["runtimeDetails"]?["process"] {
             process = Process(
                 name: p["name"]?.stringValue ?? "", executablePath: p["executablePath"]?.stringValue ?? "",
-                pid: p["pid"]?.doubleValue.map { Int($0) }, user: p["user"]?.stringValue ?? "",
+                pid: p["pid"]?.clampedIntValue, user: p["user"]?.stringValue ?? "",
                 sha256: p["executableSha256"]?.stringValue ?? "")
         }
         let host = partition == "aws-us-gov" ? "console.amazonaws-us-gov.com" : partition == "aws-cn" ? "console.amazonaws.cn" : "console.aws.amazon.com"
@@ -150,7 +166,7 @@ public struct FindingSummary: Sendable, Equatable {
         var c: [String: Any] = [
             "id": id, "title": title, "description": description, "type": type,
             "severity": severity, "severity_label": severityLabel.rawValue,
-            "severity_colour": severityLabel.colour, "severity_colour_decimal": Int(severityLabel.colour, radix: 16)!,
+            "severity_colour": severityLabel.colour, "severity_colour_decimal": severityLabel.colourDecimal,
             "account": account, "region": region, "arn": arn, "count": count,
             "first_seen": firstSeen, "last_seen": lastSeen, "created_at": createdAt, "updated_at": updatedAt,
             "resource_type": resourceType, "resource_summary": resourceSummary, "resource_id": resourceID,

@@ -1,0 +1,418 @@
+import CRdKafka
+import Foundation
+import Logging
+import Synchronization
+
+/// The one layer that calls librdkafka (swift-kafka-client's `RDKafkaClient`): it owns a client
+/// handle, follows librdkafka's ownership rules, and speaks Swift to the types above it —
+/// `KafkaConsumer`, `KafkaProducer`, `KafkaTopicReader` and `KafkaAdmin` never call `rd_kafka_*`.
+///
+/// `deinit` destroys the handle without a consumer close (no group leave, no commit): that
+/// blocking work belongs to an explicit `closeConsumer()`, never to whichever thread drops the
+/// last reference.
+final class RDKafkaClient: @unchecked Sendable {
+    // @unchecked: rd_kafka_t is thread-safe for every call made here (librdkafka's documented
+    // guarantee); the handle itself never changes after init.
+    enum Kind { case consumer, producer }
+
+    private let handle: OpaquePointer
+    let kind: Kind
+    let context: RDKafkaClientContext
+    private let destroyed = Atomic<Bool>(false)
+
+    /// Creates a client from `config`. `deliveryReports`: a producer's per-record callback
+    /// (`RDKafkaDeliveryBox`); `rebalance`: a consumer's assignment callback.
+    init(_ kind: Kind, config: KafkaConfig, logger: Logger, deliveryReports: Bool = false, rebalance: Bool = false) throws(KafkaError) {
+        let conf = try Self.makeConf(config)
+        let context = RDKafkaClientContext(logger: logger)
+        context.install(on: conf)
+        if deliveryReports {
+            rd_kafka_conf_set_dr_msg_cb(conf) { _, message, _ in
+                guard let message, let opaque = message.pointee._private else { return }
+                let box = Unmanaged<RDKafkaDeliveryBox>.fromOpaque(opaque).takeRetainedValue()
+                let err = message.pointee.err
+                box.completion(err == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(.delivery, err, context: "delivery"))
+            }
+        }
+        if rebalance {
+            rd_kafka_conf_set_rebalance_cb(conf) { rk, err, partitions, opaque in
+                guard let rk, let partitions, let opaque else { return }
+                Unmanaged<RDKafkaClientContext>.fromOpaque(opaque).takeUnretainedValue().handleRebalance(rk, err, partitions)
+            }
+        }
+        var errbuf = [CChar](repeating: 0, count: 512)
+        guard let rk = rd_kafka_new(kind == .consumer ? RD_KAFKA_CONSUMER : RD_KAFKA_PRODUCER, conf, &errbuf, errbuf.count) else {
+            rd_kafka_conf_destroy(conf)  // rd_kafka_new takes the conf only on success
+            throw KafkaError(.clientCreation, "cannot create \(kind == .consumer ? "consumer" : "producer"): \(String(errorBuffer: errbuf))")
+        }
+        handle = rk
+        self.kind = kind
+        self.context = context
+        if kind == .consumer { rd_kafka_poll_set_consumer(rk) }  // one queue: poll serves messages, rebalances and logs
+    }
+
+    /// Destroys the handle now (after `closeConsumer()` for a consumer, after the last poll for
+    /// a producer): its threads and connections end here, not when the last reference goes.
+    /// Idempotent; no other call may follow.
+    func destroy() {
+        guard !destroyed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        // A consumer that was not closed leaves the group by session timeout: destroying must
+        // not block on a group leave and final commit.
+        rd_kafka_destroy_flags(handle, kind == .consumer ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0)
+    }
+
+    deinit { destroy() }
+
+    /// Builds a configuration object; the caller owns it until `rd_kafka_new` succeeds.
+    private static func makeConf(_ config: KafkaConfig) throws(KafkaError) -> OpaquePointer {
+        let conf = rd_kafka_conf_new()!
+        var errbuf = [CChar](repeating: 0, count: 512)
+        for (key, value) in config.properties.sorted(by: { $0.key < $1.key }) {
+            if rd_kafka_conf_set(conf, key, value, &errbuf, errbuf.count) != RD_KAFKA_CONF_OK {
+                rd_kafka_conf_destroy(conf)
+                let shown = KafkaConfig.isSecret(key) ? "***" : value
+                throw KafkaError(.config, "invalid Kafka property \(key)=\(shown): \(String(errorBuffer: errbuf))")
+            }
+        }
+        return conf
+    }
+
+    // MARK: Consumer
+
+    func subscribe(_ topics: [String]) throws(KafkaError) {
+        let list = Self.partitionList(topics.map { (TopicPartition($0, RD_KAFKA_PARTITION_UA), nil) })
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let err = rd_kafka_subscribe(handle, list)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(.subscribe, err, context: "subscribe to \(topics.joined(separator: ","))") }
+    }
+
+    /// Assigns partitions at the given offsets (no group membership).
+    func assign(_ partitions: [(TopicPartition, Int64?)]) throws(KafkaError) {
+        let list = Self.partitionList(partitions)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let err = rd_kafka_assign(handle, list)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(.subscribe, err, context: "assign \(partitions.map(\.0.description).joined(separator: ","))") }
+    }
+
+    /// One consumer poll: a record, nothing within `timeoutMs`, or an error (`isFatal`: the
+    /// client cannot go on).
+    enum Polled {
+        case record(KafkaRecord)
+        case none
+        case error(KafkaError, isFatal: Bool)
+    }
+
+    func consumerPoll(timeoutMs: Int32) -> Polled {
+        guard let msg = rd_kafka_consumer_poll(handle, timeoutMs) else { return .none }
+        defer { rd_kafka_message_destroy(msg) }
+        let m = msg.pointee
+        if m.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            if m.err == RD_KAFKA_RESP_ERR__FATAL {
+                var buf = [CChar](repeating: 0, count: 512)
+                let code = rd_kafka_fatal_error(handle, &buf, buf.count)
+                return .error(KafkaError(.fatal, "\(String(cString: rd_kafka_err2name(code))): \(String(errorBuffer: buf))"), isFatal: true)
+            }
+            let topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "-"
+            return .error(KafkaError(.subscribe, m.err, context: "consume \(topic)"), isFatal: false)
+        }
+        let topic = String(cString: rd_kafka_topic_name(m.rkt))
+        let value: [UInt8]? = m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) }
+        let key: [UInt8]? = m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) }
+        var headers: [KafkaHeader] = []
+        var hdrs: OpaquePointer?
+        if rd_kafka_message_headers(msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR, let hdrs {
+            var i = 0
+            var name: UnsafePointer<CChar>?
+            var valuePtr: UnsafeRawPointer?
+            var size = 0
+            while rd_kafka_header_get_all(hdrs, i, &name, &valuePtr, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+                headers.append(KafkaHeader(
+                    name: name.map { String(cString: $0) } ?? "",
+                    value: valuePtr.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) }))
+                i += 1
+            }
+        }
+        var tsType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+        let ts = rd_kafka_message_timestamp(msg, &tsType)
+        return .record(KafkaRecord(
+            topic: topic, partition: m.partition, offset: m.offset, key: key, value: value, headers: headers,
+            timestampMs: tsType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : ts))
+    }
+
+    /// Stores offsets for the next commit. nil, or the error other than "revoked meanwhile"
+    /// (that partition's work will be redelivered to its new owner).
+    func storeOffsets(_ offsets: [TopicPartition: Int64]) -> KafkaError? {
+        let list = Self.partitionList(offsets.map { ($0.key, $0.value) })
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let err = rd_kafka_offsets_store(handle, list)
+        if err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__STATE { return nil }
+        return KafkaError(.commit, err, context: "offset store")
+    }
+
+    /// Commits the stored offsets; "nothing to commit" is not an error.
+    func commit(async: Bool) throws(KafkaError) {
+        let err = rd_kafka_commit(handle, nil, async ? 1 : 0)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR, err != RD_KAFKA_RESP_ERR__NO_OFFSET { throw KafkaError(.commit, err, context: "commit") }
+    }
+
+    func setPaused(_ parts: [TopicPartition], _ paused: Bool) {
+        guard !parts.isEmpty else { return }
+        let list = Self.partitionList(parts.map { ($0, nil) })
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        _ = paused ? rd_kafka_pause_partitions(handle, list) : rd_kafka_resume_partitions(handle, list)
+    }
+
+    /// Leaves the group (revocation callbacks run, with their commit). Blocks: call it from the
+    /// consumer's own thread at shutdown, never from `deinit`.
+    func closeConsumer() {
+        _ = rd_kafka_consumer_close(handle)
+    }
+
+    /// The partition ids of `topic`, from the cluster's metadata.
+    func partitions(of topic: String, timeoutMs: Int32) throws(KafkaError) -> [Int32] {
+        guard let rkt = rd_kafka_topic_new(handle, topic, nil) else { throw KafkaError(.subscribe, "cannot open topic \(topic)") }
+        defer { rd_kafka_topic_destroy(rkt) }
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let err = rd_kafka_metadata(handle, 0, rkt, &metadata, timeoutMs)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else { throw KafkaError(.subscribe, err, context: "metadata of \(topic)") }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        guard metadata.pointee.topic_cnt > 0 else { throw KafkaError(.subscribe, "topic \(topic) not found") }
+        let t = metadata.pointee.topics[0]
+        if t.err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(.subscribe, t.err, context: "metadata of \(topic)") }
+        return (0..<Int(t.partition_cnt)).map { t.partitions[$0].id }.sorted()
+    }
+
+    /// The low and high watermarks of one partition, asked of the broker.
+    func watermarks(_ topic: String, _ partition: Int32, timeoutMs: Int32) throws(KafkaError) -> (low: Int64, high: Int64) {
+        var low: Int64 = 0
+        var high: Int64 = 0
+        let err = rd_kafka_query_watermark_offsets(handle, topic, partition, &low, &high, timeoutMs)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(.subscribe, err, context: "watermarks of \(topic)[\(partition)]") }
+        return (low, high)
+    }
+
+    // MARK: Producer
+
+    enum ProduceResult {
+        case enqueued
+        /// librdkafka's local queue is full: serve delivery reports and try again.
+        case queueFull
+        case failed(KafkaError)
+    }
+
+    /// Enqueues one record whose delivery report completes `box` (retained until then). The
+    /// key is copied; the value is read from the box's array, which stays put while the box lives.
+    func produce(topic: String, partition: Int32?, key: [UInt8]?, headers: [KafkaHeader], box: RDKafkaDeliveryBox) -> ProduceResult {
+        let opaque = Unmanaged.passRetained(box).toOpaque()
+        var hdrs: OpaquePointer?
+        if !headers.isEmpty {
+            hdrs = rd_kafka_headers_new(headers.count)
+            for h in headers {
+                if let v = h.value {
+                    _ = v.withUnsafeBytes { rd_kafka_header_add(hdrs, h.name, -1, $0.baseAddress, $0.count) }
+                } else {
+                    _ = rd_kafka_header_add(hdrs, h.name, -1, nil, 0)
+                }
+            }
+        }
+        let err: rd_kafka_resp_err_t = Self.withOptionalBytes(box.value) { vptr, vlen in
+            Self.withOptionalBytes(key) { kptr, klen in
+                sluice_rd_kafka_produce_opaque(handle, topic, partition ?? RD_KAFKA_PARTITION_UA, vptr, vlen, kptr, klen, hdrs, opaque)
+            }
+        }
+        if err == RD_KAFKA_RESP_ERR_NO_ERROR { return .enqueued }  // librdkafka owns the headers now
+        if let hdrs { rd_kafka_headers_destroy(hdrs) }
+        Unmanaged<RDKafkaDeliveryBox>.fromOpaque(opaque).release()
+        return err == RD_KAFKA_RESP_ERR__QUEUE_FULL ? .queueFull : .failed(KafkaError(.produce, err, context: "produce to \(topic)"))
+    }
+
+    /// Serves delivery reports (and logs) for up to `timeoutMs`.
+    func poll(timeoutMs: Int32) { rd_kafka_poll(handle, timeoutMs) }
+
+    /// Waits up to `timeoutMs` for every queued record to be delivered. false on timeout.
+    func flush(timeoutMs: Int32) -> Bool { rd_kafka_flush(handle, timeoutMs) == RD_KAFKA_RESP_ERR_NO_ERROR }
+
+    /// Records queued or in flight.
+    var outstanding: Int { Int(rd_kafka_outq_len(handle)) }
+
+    /// Fails every queued and in-flight record (their reports come with the next poll).
+    func purge() { rd_kafka_purge(handle, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT) }
+
+    // MARK: Admin
+
+    /// Creates topics through the Admin API; topics that already exist are not an error.
+    func createTopics(_ names: [String], partitions: Int32, replicationFactor: Int32, timeoutMs: Int32) throws(KafkaError) {
+        var errbuf = [CChar](repeating: 0, count: 512)
+        var specs: [OpaquePointer?] = []
+        defer { for s in specs { rd_kafka_NewTopic_destroy(s) } }
+        for name in names {
+            guard let spec = rd_kafka_NewTopic_new(name, partitions, replicationFactor, &errbuf, errbuf.count) else {
+                throw KafkaError(.admin, "topic \(name): \(String(errorBuffer: errbuf))")
+            }
+            specs.append(spec)
+        }
+        let queue = rd_kafka_queue_new(handle)
+        defer { rd_kafka_queue_destroy(queue) }
+        let options = rd_kafka_AdminOptions_new(handle, RD_KAFKA_ADMIN_OP_CREATETOPICS)
+        defer { rd_kafka_AdminOptions_destroy(options) }
+        rd_kafka_AdminOptions_set_operation_timeout(options, timeoutMs, &errbuf, errbuf.count)
+        specs.withUnsafeMutableBufferPointer { buf in
+            rd_kafka_CreateTopics(handle, buf.baseAddress, buf.count, options, queue)
+        }
+        guard let event = rd_kafka_queue_poll(queue, timeoutMs + 5_000) else { throw KafkaError(.admin, "CreateTopics timed out") }
+        defer { rd_kafka_event_destroy(event) }
+        if rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR {
+            throw KafkaError(.admin, rd_kafka_event_error(event), context: "CreateTopics")
+        }
+        guard let result = rd_kafka_event_CreateTopics_result(event) else { return }
+        var count = 0
+        guard let topics = rd_kafka_CreateTopics_result_topics(result, &count) else { return }
+        for i in 0..<count {
+            let err = rd_kafka_topic_result_error(topics[i])
+            if err != RD_KAFKA_RESP_ERR_NO_ERROR, err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS {
+                throw KafkaError(.admin, err, context: "create topic \(String(cString: rd_kafka_topic_result_name(topics[i])))")
+            }
+        }
+    }
+
+    // MARK: C helpers
+
+    /// A librdkafka partition list; the caller destroys it.
+    static func partitionList(_ partitions: [(TopicPartition, Int64?)]) -> UnsafeMutablePointer<rd_kafka_topic_partition_list_t> {
+        let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))!
+        for (tp, offset) in partitions {
+            let e = rd_kafka_topic_partition_list_add(list, tp.topic, tp.partition)!
+            if let offset { e.pointee.offset = offset }
+        }
+        return list
+    }
+
+    static func withOptionalBytes<R>(_ bytes: [UInt8]?, _ body: (UnsafeRawPointer?, Int) -> R) -> R {
+        guard let bytes else { return body(nil, 0) }
+        return bytes.withUnsafeBytes { body($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), $0.count) }
+    }
+
+    static var beginning: Int64 { Int64(RD_KAFKA_OFFSET_BEGINNING) }
+
+    /// The loaded librdkafka's version: (major, minor) and its text.
+    static var version: (major: Int, minor: Int, text: String) {
+        let v = rd_kafka_version()
+        return (Int((v >> 24) & 0xFF), Int((v >> 16) & 0xFF), String(cString: rd_kafka_version_str()))
+    }
+}
+
+/// Rides with a record through librdkafka (its opaque) until the delivery report. It owns the
+/// value, so librdkafka sends the bytes without copying them (no RD_KAFKA_MSG_F_COPY).
+final class RDKafkaDeliveryBox {
+    let completion: KafkaProducer.Completion
+    let value: [UInt8]?
+    init(_ completion: @escaping KafkaProducer.Completion, value: [UInt8]?) {
+        self.completion = completion
+        self.value = value
+    }
+}
+
+/// What a client's C callbacks need from Swift: the client's opaque pointer, retained by the
+/// client for its lifetime. Callbacks run on librdkafka threads, hence the lock.
+final class RDKafkaClientContext: Sendable {
+    let logger: Logger
+    private let rebalanceHandler = Mutex<(@Sendable (RebalanceEvent) -> Void)?>(nil)
+
+    init(logger: Logger) { self.logger = logger }
+
+    func setRebalanceHandler(_ handler: (@Sendable (RebalanceEvent) -> Void)?) {
+        rebalanceHandler.withLock { $0 = handler }
+    }
+
+    private func rebalance(_ event: RebalanceEvent) {
+        rebalanceHandler.withLock { $0 }?(event)
+    }
+
+    /// Installs the log and error callbacks and makes `self` the conf's opaque pointer.
+    func install(on conf: OpaquePointer) {
+        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(self).toOpaque())
+        rd_kafka_conf_set_log_cb(conf) { rk, level, facility, message in
+            guard let rk, let opaque = rd_kafka_opaque(rk) else { return }
+            let context = Unmanaged<RDKafkaClientContext>.fromOpaque(opaque).takeUnretainedValue()
+            let text = message.map { String(cString: $0) } ?? ""
+            let fac = facility.map { String(cString: $0) } ?? ""
+            // syslog levels: 0-3 error, 4 warning, 5-6 info, 7 debug
+            let swiftLevel: Logger.Level = level <= 3 ? .error : level == 4 ? .warning : level <= 6 ? .info : .debug
+            context.logger.log(level: swiftLevel, "\(text)", metadata: ["kafka.facility": "\(fac)"])
+        }
+        rd_kafka_conf_set_error_cb(conf) { rk, err, reason, _ in
+            guard let rk, let opaque = rd_kafka_opaque(rk) else { return }
+            let context = Unmanaged<RDKafkaClientContext>.fromOpaque(opaque).takeUnretainedValue()
+            let text = reason.map { String(cString: $0) } ?? ""
+            // Transport errors are retried by librdkafka; they are worth a warning, not an alarm.
+            let code = rd_kafka_resp_err_t(rawValue: err)
+            context.logger.log(level: code == RD_KAFKA_RESP_ERR__FATAL ? .error : .warning, "kafka client error: \(text)",
+                               metadata: ["kafka.error": "\(String(cString: rd_kafka_err2name(code)))"])
+        }
+    }
+
+    /// librdkafka's rebalance callback: apply the assignment change (eager or cooperative
+    /// protocol), telling Swift of revocations before and of assignments after.
+    fileprivate func handleRebalance(_ rk: OpaquePointer, _ err: rd_kafka_resp_err_t, _ partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) {
+        let n = Int(partitions.pointee.cnt)
+        let parts = (0..<n).map { TopicPartition(String(cString: partitions.pointee.elems[$0].topic), partitions.pointee.elems[$0].partition) }
+        let cooperative = String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE"
+        switch err {
+        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            if cooperative {
+                if let e = rd_kafka_incremental_assign(rk, partitions) { rd_kafka_error_destroy(e) }
+            } else {
+                rd_kafka_assign(rk, partitions)
+            }
+            logger.info("partitions assigned", metadata: ["kafka.partitions": "\(parts.map(\.description).joined(separator: ","))"])
+            rebalance(.assigned(parts))
+        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+            rebalance(.revoked(parts))
+            // Commit what has settled before another member takes these partitions over.
+            _ = rd_kafka_commit(rk, nil, 0)
+            if cooperative {
+                if let e = rd_kafka_incremental_unassign(rk, partitions) { rd_kafka_error_destroy(e) }
+            } else {
+                rd_kafka_assign(rk, nil)
+            }
+            logger.info("partitions revoked", metadata: ["kafka.partitions": "\(parts.map(\.description).joined(separator: ","))"])
+        default:
+            logger.error("rebalance failed", metadata: ["kafka.error": "\(String(cString: rd_kafka_err2name(err)))"])
+            rebalance(.revoked(parts))
+            rd_kafka_assign(rk, nil)
+        }
+    }
+}
+
+extension KafkaError {
+    /// An error from a librdkafka result code, with librdkafka's text and whether retrying helps.
+    init(_ code: Code, _ err: rd_kafka_resp_err_t, context: String) {
+        let text = String(cString: rd_kafka_err2str(err))
+        let retriable: Bool
+        switch err {
+        case RD_KAFKA_RESP_ERR__QUEUE_FULL, RD_KAFKA_RESP_ERR__TIMED_OUT, RD_KAFKA_RESP_ERR__TRANSPORT,
+             RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+             RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS, RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE,
+             RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, RD_KAFKA_RESP_ERR__MSG_TIMED_OUT,
+             RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+            retriable = true
+        default:
+            retriable = false
+        }
+        self.init(code, "\(context): \(text)", rdkafkaError: err.rawValue, isRetriable: retriable)
+    }
+}
+
+/// A change of the consumer's partition assignment, reported on the polling thread from
+/// inside `poll`. On `revoked`, in-flight work for those partitions can no longer commit.
+public enum RebalanceEvent: Sendable {
+    case assigned([TopicPartition])
+    case revoked([TopicPartition])
+}
+
+extension String {
+    /// Text of a NUL-terminated C error buffer.
+    init(errorBuffer: [CChar]) {
+        self = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

@@ -1,0 +1,91 @@
+import Foundation
+import SluiceKafka
+import SluiceTestSupport
+import Testing
+
+/// The dead letters a delivery can end in, through the real binary, a real Tansu broker and a
+/// real failing receiver: `retries_exhausted` after the last attempt, and `shutdown` when SIGTERM's
+/// drain deadline passes with retries pending. (Decoder rejections: `PipelineTests`;
+/// `permanent_error`: `AtLeastOnceTests`.)
+@Suite(.serialized) struct DeadLetterTests {
+    @Test func theLastFailedAttemptDeadLettersAsRetriesExhausted() async throws {
+        let broker = try TansuBroker()
+        defer { broker.stop() }
+        let receiver = try WebhookReceiver(status: 503)
+        defer { receiver.stop() }
+        try broker.createTopics(["findings", "dlq"])
+        let findings = try Findings.unique(5)
+        try Findings.produce(findings, to: "findings", broker: broker)
+        let config = try TestConfig.webhook(receiver.url, extra: "retry: {attempts: 3, backoff: 10ms, max_backoff: 20ms}")
+        defer { config.remove() }
+        let port = freeLoopbackPort()
+        let sluice = try SluiceProcess(broker: broker, topic: "findings", group: "exhausted", dlq: "dlq", config: config,
+                                       extra: ["--metrics-listen", "127.0.0.1:\(port)"])
+        defer { sluice.stop() }
+
+        let counted = try await waitForMetric(port: port, "sluice_dead_letters_total{reason=\"retries_exhausted\"}", atLeast: findings.count)
+        #expect(counted == findings.count)
+        #expect(sluice.terminate() == 0)
+        #expect(try receiver.totalRequests() == findings.count * 3, "three attempts each, no more")
+
+        let letters = try await readTopicToSentinel(broker, topic: "dlq")
+        #expect(letters.count == findings.count)
+        let byID = Dictionary(uniqueKeysWithValues: findings.map { ($0.id, $0.bytes) })
+        for letter in letters {
+            #expect(letter.header("sluice-reason") == "retries_exhausted")
+            #expect(letter.header("sluice-attempts") == "3")
+            #expect(letter.header("sluice-route") == "all-findings")
+            #expect(letter.header("sluice-connector") == "hook")
+            #expect(letter.header("sluice-error")?.contains("503") == true, "\(letter.header("sluice-error") ?? "-")")
+            #expect(letter.header("sluice-source-topic") == "findings")
+            #expect(letter.header("sluice-source-partition") == "0")
+            #expect(letter.value == letter.key.flatMap { byID[String(decoding: $0, as: UTF8.self)] })
+        }
+    }
+
+    @Test func sigtermDeadLettersPendingRetriesAtTheDrainDeadlineAndExitsCleanly() async throws {
+        let broker = try TansuBroker()
+        defer { broker.stop() }
+        let receiver = try WebhookReceiver(status: 503)
+        defer { receiver.stop() }
+        try broker.createTopics(["findings", "dlq"])
+        let findings = try Findings.unique(5)
+        try Findings.produce(findings, to: "findings", broker: broker)
+        // Retry-After: 60 (within max_backoff, so honoured exactly, no jitter): at SIGTERM every
+        // delivery waits for its second attempt.
+        try await receiver.setStatus(503, retryAfter: 60)
+        let config = try TestConfig.webhook(receiver.url, extra: "retry: {attempts: 100, backoff: 60s, max_backoff: 60s}")
+        defer { config.remove() }
+        let port = freeLoopbackPort()
+        let sluice = try SluiceProcess(broker: broker, topic: "findings", group: "drain", dlq: "dlq", config: config,
+                                       extra: ["--metrics-listen", "127.0.0.1:\(port)", "--drain-timeout", "1s"])
+        defer { sluice.stop() }
+
+        // Every finding failed once and waits to retry (the positive marker), then SIGTERM.
+        #expect(try await waitForMetric(port: port, "sluice_delivery_retries_total", atLeast: findings.count) == findings.count)
+        let stopped = ContinuousClock.now
+        #expect(sluice.terminate() == 0)
+        let took = ContinuousClock.now - stopped
+        #expect(took >= .milliseconds(900), "the drain waited \(took), not its 1 s deadline")
+        #expect(took < .seconds(55), "the drain ended at its deadline, not at the next retry a minute later")
+        #expect(try receiver.totalRequests() == findings.count, "no second attempt was made")
+
+        let letters = try await readTopicToSentinel(broker, topic: "dlq")
+        #expect(letters.count == findings.count)
+        #expect(letters.allSatisfy { $0.header("sluice-reason") == "shutdown" })
+        #expect(letters.allSatisfy { $0.header("sluice-attempts") == "1" })
+        #expect(letters.allSatisfy { $0.header("sluice-connector") == "hook" && $0.header("sluice-route") == "all-findings" })
+
+        // Dead letters settle their records: a new member of the group starts after them.
+        let okReceiver = try WebhookReceiver()
+        defer { okReceiver.stop() }
+        let okConfig = try TestConfig.webhook(okReceiver.url)
+        defer { okConfig.remove() }
+        try Findings.produce(try Findings.unique(1), to: "findings", broker: broker)
+        let second = try SluiceProcess(broker: broker, topic: "findings", group: "drain", dlq: "dlq", config: okConfig)
+        defer { second.stop() }
+        try await okReceiver.waitForCount(1, timeout: 60)
+        #expect(second.terminate() == 0)
+        #expect(okReceiver.count == 1, "the five dead-lettered findings were committed, not redelivered")
+    }
+}
