@@ -17,7 +17,9 @@ import Testing
         let config = try TestConfig.webhook(receiver.url, extra: "retry: {attempts: 100, backoff: 100ms, max_backoff: 1s}")
         defer { config.remove() }
 
-        receiver.stop()  // the target is down before the first finding arrives
+        // The target is down (503) before the first finding arrives. It keeps its port: a stopped
+        // receiver's port could be taken by another process on a shared machine.
+        try await receiver.setStatus(503)
         try Findings.produce(findings, to: "findings", broker: broker)
         let port = freeLoopbackPort()
         let sluice = try SluiceProcess(broker: broker, topic: "findings", group: "down-up", dlq: "dlq", config: config,
@@ -26,7 +28,8 @@ import Testing
         // A positive marker before the target comes back: every finding was fetched and failed once.
         let retries = try await waitForMetric(port: port, "sluice_delivery_retries_total", atLeast: findings.count)
         #expect(retries >= findings.count, "the router never failed every finding once while the target was down")
-        try receiver.restart()
+        #expect(receiver.count == 0)
+        try await receiver.setStatus(204)
 
         try await receiver.waitForCount(findings.count, timeout: 60)
         let ids = Set(try receiver.receivedFindingIDs())
@@ -118,7 +121,7 @@ import Testing
         try broker.createTopics(["findings", "dlq"])
         let findings = try Findings.unique(20_000)
         try Findings.produce(findings, to: "findings", broker: broker)
-        receiver.stop()
+        try await receiver.setStatus(503)   // down, but keeping its port
         let config = try TestConfig.webhook(receiver.url, extra: "retry: {attempts: 1000, backoff: 50ms, max_backoff: 200ms}")
         defer { config.remove() }
         let port = freeLoopbackPort()
@@ -130,15 +133,17 @@ import Testing
         // Sample only once it has joined and filled the cap (the gauge says so), not after a guess.
         #expect(try await waitForMetric(port: port, "sluice_in_flight", atLeast: 500) >= 500)
         var samples: [Int] = []
-        for _ in 0..<10 {
+        for _ in 0..<11 {
             if let rss = sluice.rssKiB { samples.append(rss) }
             try await Task.sleep(for: .seconds(1))
         }
-        let growth = (samples.last ?? 0) - (samples.first ?? 0)
+        // From the second sample: the first is taken as the cap is reached, while the allocator
+        // still settles (57 → 63 MB in its first second on a loaded machine).
+        let growth = (samples.last ?? 0) - (samples.dropFirst().first ?? 0)
         print("target down, 20,000 findings waiting: RSS \(samples.map { "\($0 / 1024) MB" }.joined(separator: ", ")); growth \(growth) KiB over 10 s")
-        #expect(samples.count == 10)
+        #expect(samples.count == 11)
         #expect(growth < 8 * 1024, "RSS grew \(growth) KiB in 10 s with the target down")
-        try receiver.restart()
+        try await receiver.setStatus(204)
         try await receiver.waitForCount(findings.count, timeout: 120)
         #expect(Set(try receiver.receivedFindingIDs()).count == findings.count)
         #expect(sluice.terminate() == 0)
