@@ -4,9 +4,10 @@ import Logging
 /// Topic administration through the standard Admin API (works on Apache Kafka and Tansu alike):
 /// the demo, the benchmarks and the tests create their topics with it.
 public enum KafkaAdmin {
-    /// Creates topics; topics that already exist are not an error.
+    /// Creates topics; topics that already exist are not an error. `topicConfig` sets topic
+    /// properties such as `cleanup.policy=compact`.
     public static func createTopics(
-        _ names: [String], partitions: Int32 = 1, replicationFactor: Int32 = 1,
+        _ names: [String], partitions: Int32 = 1, replicationFactor: Int32 = 1, topicConfig: [String: String] = [:],
         config: KafkaConfig, logger: Logger, timeoutMs: Int32 = 30_000
     ) throws(KafkaError) {
         let producer = try KafkaProducer(config: config, logger: logger)
@@ -20,6 +21,10 @@ public enum KafkaAdmin {
                 throw KafkaError(.admin, "topic \(name): \(String(errorBuffer: errbuf))")
             }
             specs.append(spec)
+            for (k, v) in topicConfig.sorted(by: { $0.key < $1.key }) {
+                let err = rd_kafka_NewTopic_set_config(spec, k, v)
+                if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(.admin, err, context: "topic \(name): config \(k)") }
+            }
         }
         let queue = rd_kafka_queue_new(rk)
         defer { rd_kafka_queue_destroy(queue) }

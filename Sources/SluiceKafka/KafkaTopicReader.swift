@@ -15,7 +15,8 @@ public final class KafkaTopicReader: @unchecked Sendable {
     private let context: ClientContext
     private var isClosed = false
 
-    public init(config: KafkaConfig, topic: String, logger: Logger, timeoutMs: Int32 = 10_000) throws(KafkaError) {
+    /// `only`: read just these partitions (a state owner restores the changelog partitions it owns).
+    public init(config: KafkaConfig, topic: String, only: [Int32]? = nil, logger: Logger, timeoutMs: Int32 = 10_000) throws(KafkaError) {
         guard config["bootstrap.servers"] != nil else { throw KafkaError(.config, "a topic reader needs bootstrap.servers") }
         self.topic = topic
         var props = config.properties
@@ -37,6 +38,7 @@ public final class KafkaTopicReader: @unchecked Sendable {
         rd_kafka_poll_set_consumer(rk)
         do {
             partitions = try Self.partitions(of: topic, handle: rk, timeoutMs: timeoutMs)
+            if let only { partitions = partitions.filter { only.contains($0) } }
         } catch {
             isClosed = true  // deinit runs for a throwing init too: destroy once
             rd_kafka_destroy(rk)

@@ -14,6 +14,9 @@ struct DeliveryJob: Sendable {
     var firstAttempt: ContinuousClock.Instant
     /// When it joined the waiting queue (batches are sent `max_wait` after their oldest item).
     var queuedAt: ContinuousClock.Instant
+    /// Told whether the delivery succeeded (true) or was dead-lettered: dedupe writes its record
+    /// only after a success (SluiceState).
+    var onOutcome: (@Sendable (Bool) -> Void)?
 
     init(message: InFlightMessage, route: String, delivered: DeliveryCounter, delivery: Delivery, firstAttempt: ContinuousClock.Instant) {
         self.message = message
@@ -238,6 +241,7 @@ final class DeliveryLane: Sendable {
         case .delivered:
             job.delivered.increment()
             latency.record(.now - job.firstAttempt)
+            job.onOutcome?(true)
             job.message.finishOne()
         case .permanent(let error):
             deadLetter(job, .permanentError, error)
@@ -281,7 +285,10 @@ final class DeliveryLane: Sendable {
     private func deadLetter(_ job: DeliveryJob, _ reason: DeadLetterReason, _ error: String, attemptsMade: Int? = nil) {
         deadLetters.write(DeadLetter(
             source: job.message.record, reason: reason, route: job.route, connector: name,
-            attempts: attemptsMade ?? job.delivery.attempt, lastError: error)) { job.message.finishOne() }
+            attempts: attemptsMade ?? job.delivery.attempt, lastError: error)) {
+            job.onOutcome?(false)
+            job.message.finishOne()
+        }
     }
 
     /// At the drain deadline: retries still waiting, and deliveries held back by the rate limit

@@ -6,6 +6,7 @@ import SluiceConnectors
 import SluiceCore
 import SluiceHTTP
 import SluiceKafka
+import SluiceState
 
 /// Everything `sluice run` needs, after flags have overridden the config file.
 public struct RunSettings: Sendable {
@@ -24,6 +25,10 @@ public struct RunSettings: Sendable {
     public var actions = ActionSettings()
     /// `HOST:PORT` for the Prometheus endpoint (`/metrics`, `/healthz`); nil: none.
     public var metricsListen: String?
+    /// Prefix of the state topics (docs/state.md).
+    public var stateTopicPrefix = "sluice."
+    /// Partitions of the state repartition and changelog topics (fixed once created).
+    public var statePartitions: Int32 = 12
 
     public init() {}
 }
@@ -81,8 +86,37 @@ public final class Runner: Sendable {
                 ? [BoundTarget(lane: playbooks!.lane, renderer: nil, usesSummary: false, delivered: stats.deliveryCounter(route: route.name, connector: playbooks!.lane.name))]
                 : [])
         }
+        // The Hold stage, only when a route or an inhibit rule uses it (docs/state.md). Offline its
+        // state is in memory and its clock the findings' time.
+        let inhibitRules = try HoldRuleLoader.loadInhibitRules(directory: settings.routesDirectory, environment: environment)
+        let hold = loaded.table.routes.contains { !$0.hold.isEmpty } || !inhibitRules.isEmpty
+            ? HoldStage(routes: loaded.table.routes, inhibitRules: inhibitRules, held: stats.held) : nil
+        // Consuming Kafka, state is shared by every instance of the group through Kafka itself.
+        var forwarder: StateForwarder?
+        var stateTopics: StateTopics?
+        if hold != nil, settings.input == nil, kafka["bootstrap.servers"] != nil {
+            let topics = StateTopics(prefix: settings.stateTopicPrefix, group: settings.group, partitions: settings.statePartitions)
+            try topics.create(config: kafka, logger: logger)
+            let producer = try KafkaProducer(config: kafka.forProducer, logger: logger.with("sluice.part", "state"))
+            forwarder = StateForwarder(producer: producer, topics: topics, logger: logger)
+            stateTopics = topics
+        }
+        let routingPlan = RoutingPlan(table: loaded.table, targets: targets, hold: hold, useEventTime: settings.input != nil, forwarder: forwarder)
+        var stateRuntime: StateRuntime?
+        if let hold, let topics = stateTopics, let forwarder, let gate = routingPlan.gate {
+            var feeds: [WholeTopicFeed] = []
+            for (topic, apply) in [(topics.silences, SilenceRecords.apply), (topics.inhibit, InhibitRecords.apply)] {
+                let feed = try WholeTopicFeed(config: kafka, topic: topic, logger: logger) { apply($0, hold) }
+                try feed.start()
+                feeds.append(feed)
+            }
+            let owner = try KafkaHoldOwner(topics: topics, rules: hold.rules, kafka: kafka, producer: forwarder.producer,
+                                           dispatch: gate, held: stats.held, logger: logger.with("sluice.part", "state-owner"))
+            stateRuntime = StateRuntime(owner: owner, feeds: feeds, producer: forwarder.producer, drainTimeout: settings.pipeline.drainTimeout)
+        }
+        defer { stateRuntime?.stop() }
         let pipeline = Pipeline(
-            plan: RoutingPlan(table: loaded.table, targets: targets), lanes: Array(lanesByName.values) + (playbooks.map { [$0.lane] } ?? []),
+            plan: routingPlan, lanes: Array(lanesByName.values) + (playbooks.map { [$0.lane] } ?? []),
             deadLetters: deadLetters, options: settings.pipeline, stats: stats, stopping: stopping, logger: logger)
         logger.info("routing", metadata: [
             "sluice.routes": "\(loaded.table.routes.count)", "sluice.connectors": "\(lanesByName.count)",
@@ -124,6 +158,7 @@ public final class Runner: Sendable {
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
+        stateRuntime?.stop()  // before the connectors go: the owner may still be delivering
         for lane in lanesByName.values { lane.connector.shutdown() }
         playbooks?.close()
         dlqProducer?.close()

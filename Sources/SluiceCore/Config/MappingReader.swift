@@ -139,7 +139,8 @@ public enum DurationText {
         let t = text.trimmingCharacters(in: .whitespaces)
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
         for (suffix, seconds) in units where t.hasSuffix(suffix) {
-            guard let v = Double(t.dropLast(suffix.count)), v >= 0, v.isFinite else { return nil }
+            // Bounded before converting: Int64(_:) traps on a value like 1e300h.
+            guard let v = Double(t.dropLast(suffix.count)), v >= 0, v.isFinite, v * seconds < 9e12 else { return nil }
             return .milliseconds(Int64((v * seconds * 1000).rounded()))
         }
         return nil

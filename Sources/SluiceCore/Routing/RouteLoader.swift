@@ -5,7 +5,8 @@ import Foundation
 /// Every problem of every file is reported, each located at `path:line:column`.
 public enum RouteLoader {
     /// Keys a route may have; anything else is an error (a typo must not silently do nothing).
-    public static let routeKeys: Set<String> = ["name", "description", "match", "suppress", "targets", "enabled", "order", "stop", "playbook"]
+    public static let routeKeys = Set(["name", "description", "match", "suppress", "targets", "enabled", "order", "stop", "playbook"])
+        .union(HoldRules.routeKeys)
     public static let targetKeys: Set<String> = ["connector", "template", "input_paths"]
 
     /// The GuardDuty fields a trusted-IP list is checked against unless `fields` says otherwise.
@@ -74,7 +75,7 @@ public enum RouteLoader {
         var routes: [Route] = []
         let directory = (path as NSString).deletingLastPathComponent
         if let list = root["routes"] {
-            for entry in root.entries where entry.key != "routes" {
+            for entry in root.entries where entry.key != "routes" && entry.key != "inhibit" {
                 problems.append(entry.keyNode.error("unknown key '\(entry.key)' beside `routes:` (a file holds one route, or only a `routes:` list)"))
             }
             guard list.isSequence else {
@@ -83,17 +84,18 @@ public enum RouteLoader {
             for item in list.items {
                 do { routes.append(try route(item, directory: directory)) } catch { problems += error.items }
             }
-        } else {
-            do { routes.append(try route(root, directory: directory)) } catch { problems += error.items }
+        } else if root["inhibit"] == nil || root["name"] != nil {
+            do { routes.append(try route(root, directory: directory, topLevel: true)) } catch { problems += error.items }
         }
+        problems += HoldRuleLoader.inhibitRules(of: root).1
         if !problems.isEmpty { throw Diagnostics(problems) }
         return routes
     }
 
-    static func route(_ node: YAMLNode, directory: String) throws(Diagnostics) -> Route {
+    static func route(_ node: YAMLNode, directory: String, topLevel: Bool = false) throws(Diagnostics) -> Route {
         guard node.isMapping else { throw Diagnostics([node.error("a route must be a mapping")]) }
         var problems: [Diagnostic] = []
-        for entry in node.entries where !routeKeys.contains(entry.key) {
+        for entry in node.entries where !routeKeys.contains(entry.key) && !(topLevel && entry.key == "inhibit") {
             problems.append(entry.keyNode.error("unknown route key '\(entry.key)' (expected one of: \(routeKeys.sorted().joined(separator: ", ")))"))
         }
         var name = ""
@@ -202,10 +204,14 @@ public enum RouteLoader {
                 problems.append(o.error("\(label): `order` must be an integer"))
             }
         }
+        let (hold, holdProblems) = HoldRuleLoader.rules(of: node, label: label)
+        problems += holdProblems
         if !problems.isEmpty { throw Diagnostics(problems) }
-        return Route(
+        var route = Route(
             name: name, description: description, match: match, suppress: suppress, targets: targets,
             enabled: enabled, order: order, stop: stop, location: node.error("route '\(name)'"), playbook: node["playbook"])
+        route.hold = hold
+        return route
     }
 
     /// A pattern written as YAML (or JSON flow style), or as a string holding JSON.

@@ -1,0 +1,162 @@
+import Foundation
+import Logging
+import SluiceKafka
+import SluiceTestSupport
+import Synchronization
+import Testing
+
+/// Issue 12 end to end: the real binary, a real Tansu broker, a real HTTP receiver. State lives in
+/// Kafka only; instances of one group behave as one, across restarts and kill -9.
+@Suite(.serialized) struct StateTests {
+    /// A config whose one route carries `state` (YAML lines of the route).
+    static func config(_ receiver: WebhookReceiver, state: String) throws -> TestConfig {
+        let config = try TestConfig.webhook(receiver.url)
+        try """
+        name: all-findings
+        match: {"source": ["aws.guardduty"]}
+        targets: [hook]
+        \(state)
+        """.write(to: config.directory.appendingPathComponent("routes/all.yaml"), atomically: true, encoding: .utf8)
+        return config
+    }
+
+    /// Produces each finding to an explicit partition, round robin over a shuffled order, so copies
+    /// of one finding land on different partitions (and so on different instances).
+    static func produceShuffled(_ findings: [(id: String, bytes: [UInt8])], topic: String, partitions: Int32, broker: TansuBroker) throws {
+        let producer = try KafkaProducer(config: broker.clientConfig(["linger.ms": "5"]), logger: Logger(label: "test"))
+        let failures = Atomic<Int>(0)
+        for (i, f) in findings.shuffled().enumerated() {
+            try producer.produce(topic: topic, partition: Int32(i) % partitions, key: Array(f.id.utf8), value: f.bytes) { error in
+                if error != nil { failures.add(1, ordering: .relaxed) }
+            }
+        }
+        producer.close(timeoutMs: 30_000)
+        guard failures.load(ordering: .relaxed) == 0 else { throw HarnessError("\(failures.load(ordering: .relaxed)) records not produced") }
+    }
+
+    /// `sluice_held_total` summed over instances' /metrics.
+    static func held(_ ports: [Int]) -> Int {
+        ports.reduce(0) { sum, port in
+            let text = LoopbackPort.get(port, "/metrics") ?? ""
+            return sum + text.split(separator: "\n").filter { $0.hasPrefix("sluice_held_total{") }
+                .compactMap { Int($0.split(separator: " ").last ?? "") }.reduce(0, +)
+        }
+    }
+
+    static func waitUntil(timeout: Double, _ condition: () throws -> Bool) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if try condition() { return true }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return try condition()
+    }
+
+    func instance(_ broker: TansuBroker, _ config: TestConfig, group: String, metricsPort: Int) throws -> SluiceProcess {
+        try SluiceProcess(broker: broker, topic: "findings", group: group, dlq: "dlq", config: config,
+                          extra: ["--state-partitions", "3", "--metrics-listen", "127.0.0.1:\(metricsPort)"])
+    }
+
+    @Test func dedupeAcrossTwoInstancesThenRestartStillTenDeliveries() async throws {
+        let broker = try TansuBroker()
+        defer { broker.stop() }
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        try broker.createTopics(["findings", "dlq"], partitions: 3)
+        let config = try Self.config(receiver, state: "dedupe: {key: [detail.id], window: 1h}")
+        defer { config.remove() }
+        let distinct = try Findings.unique(10)
+        let fifty = (0..<5).flatMap { _ in distinct }
+
+        let ports = [try LoopbackPort.free(), try LoopbackPort.free()]
+        let a = try instance(broker, config, group: "dedupe", metricsPort: ports[0])
+        defer { a.stop() }
+        let b = try instance(broker, config, group: "dedupe", metricsPort: ports[1])
+        defer { b.stop() }
+        try Self.produceShuffled(fifty, topic: "findings", partitions: 3, broker: broker)
+
+        // Signal: every copy was decided — 10 delivered, 40 counted as held.
+        let settled = try await Self.waitUntil(timeout: 120) { receiver.count >= 10 && Self.held(ports) >= 40 }
+        print("dedupe, two instances: \(receiver.count) deliveries, \(Self.held(ports)) held")
+        #expect(settled)
+        #expect(receiver.count == 10)
+        #expect(Set(try receiver.receivedFindingIDs()) == Set(distinct.map(\.id)))
+        #expect(a.terminate() == 0)
+        #expect(b.terminate() == 0)
+
+        // One instance, the same 50 again: the state restored from the changelog holds them all.
+        let port = try LoopbackPort.free()
+        let c = try instance(broker, config, group: "dedupe", metricsPort: port)
+        defer { c.stop() }
+        try Self.produceShuffled(fifty, topic: "findings", partitions: 3, broker: broker)
+        let heldAll = try await Self.waitUntil(timeout: 120) { Self.held([port]) >= 50 }
+        print("dedupe after restart: \(receiver.count) deliveries, \(Self.held([port])) held")
+        #expect(heldAll)
+        #expect(receiver.count == 10)
+        #expect(c.terminate() == 0)
+    }
+
+    @Test func throttleTwentyOfFiftyThenOneDigestOfThirty() async throws {
+        let broker = try TansuBroker()
+        defer { broker.stop() }
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        try broker.createTopics(["findings", "dlq"], partitions: 3)
+        let config = try Self.config(receiver, state: "throttle: {key: [source], limit: 20, per: 10s}")
+        defer { config.remove() }
+        let port = try LoopbackPort.free()
+        let sluice = try instance(broker, config, group: "throttle", metricsPort: port)
+        defer { sluice.stop() }
+        try Self.produceShuffled(try Findings.unique(50), topic: "findings", partitions: 3, broker: broker)
+
+        let done = try await Self.waitUntil(timeout: 120) { receiver.count >= 21 }
+        #expect(done)
+        let records = try receiver.records()
+        let findings = records.filter { $0.header("X-Sluice-Finding-Id") != nil }
+        let digests = records.filter { $0.header("X-Sluice-Finding-Id") == nil }
+        print("throttle 20 per 10 s, 50 findings: \(findings.count) deliveries, \(digests.count) digest(s): \(digests.first?.body.prefix(160) ?? "")")
+        #expect(findings.count == 20)
+        #expect(digests.count == 1)
+        #expect(digests.first?.body.contains(#""total":30"#) == true)
+        #expect(digests.first?.body.contains("and 20 more") == true)
+        #expect(Self.held([port]) == 30)
+        #expect(sluice.terminate() == 0)
+        #expect(try receiver.records().count == 21)  // the drain sent nothing more
+    }
+
+    @Test func groupTimerSurvivesKillNine() async throws {
+        let broker = try TansuBroker()
+        defer { broker.stop() }
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        try broker.createTopics(["findings", "dlq"], partitions: 3)
+        let config = try Self.config(receiver, state: "group: {by: [source], wait: 15s, interval: 1m, repeat: 1h}")
+        defer { config.remove() }
+        let port = try LoopbackPort.free()
+        let sluice = try instance(broker, config, group: "group9", metricsPort: port)
+        defer { sluice.stop() }
+        let published = Date()
+        try Self.produceShuffled(try Findings.unique(3), topic: "findings", partitions: 3, broker: broker)
+
+        // Signal: the group's record is in the changelog (the owner held all three and wrote it).
+        let changelog = "sluice.hold.group9.changelog"
+        let written = try await Self.waitUntil(timeout: 60) {
+            guard Self.held([port]) >= 3 else { return false }
+            return !(try readTopic(broker, topic: changelog, expect: 1, timeout: 2)).isEmpty
+        }
+        #expect(written)
+        #expect(receiver.count == 0)  // still within `wait`
+        sluice.killHard()
+        try sluice.restart()
+
+        let arrived = try await Self.waitUntil(timeout: 90) { receiver.count >= 1 }
+        #expect(arrived)
+        let digest = try receiver.records().first
+        let after = (Double(digest?.receivedMs ?? 0) / 1000) - published.timeIntervalSince1970
+        print("group wait 15 s, kill -9 during the wait: digest \(String(format: "%.1f", after)) s after publishing: \(digest?.body.prefix(120) ?? "")")
+        #expect(after >= 15, "the digest came before the group's wait was over")
+        #expect(digest?.body.contains(#""total":3"#) == true)
+        #expect(sluice.terminate() == 0)
+        #expect(receiver.count == 1)
+    }
+}
