@@ -96,6 +96,10 @@ public final class KafkaTopicReader: @unchecked Sendable {
             out.append(r)
             if let high = remaining[r.partition], r.offset + 1 >= high { remaining.removeValue(forKey: r.partition) }
         }
+        // The rest of the last fetched batches is already queued locally: take it too. Some
+        // Kafka-compatible brokers (Tansu, measured) report the high watermark as the last
+        // batch's base offset + 1, so stopping at the mark would leave that batch half read.
+        while let r = poll(timeoutMs: 0) { out.append(r) }
         return out
     }
 

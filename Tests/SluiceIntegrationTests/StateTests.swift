@@ -93,6 +93,7 @@ import Testing
         print("dedupe after restart: \(receiver.count) deliveries, \(Self.held([port])) held")
         #expect(heldAll)
         #expect(receiver.count == 10)
+        if !heldAll { print(c.output.suffix(3000)) }
         #expect(c.terminate() == 0)
     }
 
