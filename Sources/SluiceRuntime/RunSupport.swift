@@ -108,8 +108,10 @@ public final class RunStats: Sendable {
         for (k, v) in s.deadLettered.sorted(by: { $0.key < $1.key }) {
             lines.append("dead-lettered (\(k))".padding(toLength: width, withPad: " ", startingAt: 0) + "  \(v)")
         }
-        for (l, n) in held.snapshot {
-            lines.append("held (\(l.reason.rawValue)) \(l.route) -> \(l.target)".padding(toLength: width, withPad: " ", startingAt: 0) + "  \(n)")
+        let heldLines = held.snapshot.map { ("held (\($0.label.reason.rawValue)) \($0.label.route) → \($0.label.target)", $0.count) }
+        let heldWidth = max(width, heldLines.map(\.0.count).max() ?? 0)
+        for (label, n) in heldLines {
+            lines.append(label.padding(toLength: heldWidth, withPad: " ", startingAt: 0) + "  \(n)")
         }
         return lines.joined(separator: "\n")
     }

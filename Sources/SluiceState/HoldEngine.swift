@@ -105,7 +105,14 @@ public struct HoldEngine: Sendable {
             }
         }
         if let t = r.throttle, let key = item.throttleKey, !throttleAdmits(item, key: key, rule: t, now: now) {
-            if let key = item.dedupeKey { dedupe[key]?.inFlight = nil }  // not delivered: no dedupe record
+            // The finding goes out in the period's digest, never dropped: for dedupe that is its
+            // delivery, so its repeats are held rather than piled into the digest again.
+            if let key = item.dedupeKey, var s = dedupe[key] {
+                s.lastDelivery = now
+                s.severity = item.severity
+                dedupe[key] = s
+                mark(.dedupe, key)
+            }
             return .held(.throttle)
         }
         var ticket: UInt64?

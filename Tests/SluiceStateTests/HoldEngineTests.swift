@@ -266,3 +266,25 @@ let minute: EpochMillis = 60_000
         #expect(p.contains { $0.hasPrefix("a silence lasts at most") })
     }
 }
+
+@Suite struct DedupeWithThrottleTests {
+    let f = Fixture(rules: HoldRules(dedupe: DedupeRule(key: ["detail.type", "detail.id"], window: .seconds(3600)),
+                                     throttle: ThrottleRule(key: ["detail.type"], limit: 2, per: .seconds(600))))
+
+    @Test func aThrottledFindingsRepeatsAreHeldByDedupeNotDigestedTwice() {
+        var e = HoldEngine(rules: [f.route: f.rules])
+        var decisions: [HoldDecision] = []
+        for round in 0..<3 {
+            for id in ["a", "b", "c", "d"] {
+                let at = EpochMillis(round) * minute
+                let d = e.offer(f.item(id: id, at: at), now: at)
+                if case .deliver(let r) = d, let t = r.ticket { _ = e.settled(ticket: t, succeeded: true, now: at) }
+                decisions.append(d)
+            }
+        }
+        let reasons = decisions.map { d -> String in if case .held(let r) = d { return r.rawValue }; return "deliver" }
+        #expect(reasons == ["deliver", "deliver", "throttle", "throttle"] + Array(repeating: "dedupe", count: 8))
+        let digest = e.due(now: 600_000)
+        #expect(digest.count == 1 && digest.first?.total == 2)
+    }
+}
