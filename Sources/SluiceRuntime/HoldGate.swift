@@ -158,16 +158,17 @@ struct StateForwarder: Sendable {
 
 /// The state owner's thread and the whole-topic feeds of a Kafka run; `stop` is idempotent.
 final class StateRuntime: Sendable {
-    let owner: KafkaHoldOwner
+    let owner: KafkaHoldOwner?
     let feeds: [WholeTopicFeed]
     let producer: KafkaProducer
     private let done = DispatchSemaphore(value: 0)
     private let stopped = Mutex(false)
 
-    init(owner: KafkaHoldOwner, feeds: [WholeTopicFeed], producer: KafkaProducer, drainTimeout: Duration) {
+    init(owner: KafkaHoldOwner?, feeds: [WholeTopicFeed], producer: KafkaProducer, drainTimeout: Duration) {
         self.owner = owner
         self.feeds = feeds
         self.producer = producer
+        guard let owner else { return }
         let thread = Thread { [owner, done] in
             owner.run(drainTimeout: drainTimeout)
             done.signal()
@@ -179,8 +180,10 @@ final class StateRuntime: Sendable {
     func stop() {
         guard stopped.withLock({ s in defer { s = true }; return !s }) else { return }
         for feed in feeds { feed.stop() }
-        owner.stop()
-        done.wait()
+        if let owner {
+            owner.stop()
+            done.wait()
+        }
         producer.close()
     }
 }

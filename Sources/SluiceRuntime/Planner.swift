@@ -75,7 +75,7 @@ final class Planner {
     private func plan(event: JSONView, payload: [UInt8], record: SourceRecord) -> Outcome {
         let matched = plan.table.match(event, scratch: scratch)
         if matched.isEmpty { return .unmatched }
-        if plan.gate?.needsEvent == true { lastEvent = JSON(event) }
+        lastEvent = plan.gate?.needsEvent == true ? JSON(event) : nil
         let id = FindingShape.findingID(event)
         let key = id.map { Array($0.utf8) } ?? record.key
         // The owned event and its summary are built once per finding, and only for targets that

@@ -86,15 +86,16 @@ public final class Runner: Sendable {
                 ? [BoundTarget(lane: playbooks!.lane, renderer: nil, usesSummary: false, delivered: stats.deliveryCounter(route: route.name, connector: playbooks!.lane.name))]
                 : [])
         }
-        // The Hold stage, only when a route or an inhibit rule uses it (docs/state.md). Offline its
-        // state is in memory and its clock the findings' time.
+        // The Hold stage (docs/state.md). Offline, only when a route or an inhibit rule uses it, its
+        // state in memory and its clock the findings' time. Consuming Kafka, always: silences can
+        // be added at any time (`sluice silence add`), and state is shared through Kafka itself.
         let inhibitRules = try HoldRuleLoader.loadInhibitRules(directory: settings.routesDirectory, environment: environment)
-        let hold = loaded.table.routes.contains { !$0.hold.isEmpty } || !inhibitRules.isEmpty
+        let consumingKafka = settings.input == nil && kafka["bootstrap.servers"] != nil
+        let hold = consumingKafka || loaded.table.routes.contains { !$0.hold.isEmpty } || !inhibitRules.isEmpty
             ? HoldStage(routes: loaded.table.routes, inhibitRules: inhibitRules, held: stats.held) : nil
-        // Consuming Kafka, state is shared by every instance of the group through Kafka itself.
         var forwarder: StateForwarder?
         var stateTopics: StateTopics?
-        if hold != nil, settings.input == nil, kafka["bootstrap.servers"] != nil {
+        if hold != nil, consumingKafka {
             let topics = StateTopics(prefix: settings.stateTopicPrefix, group: settings.group, partitions: settings.statePartitions)
             try topics.create(config: kafka, logger: logger)
             let producer = try KafkaProducer(config: kafka.forProducer, logger: logger.with("sluice.part", "state"))
@@ -105,13 +106,17 @@ public final class Runner: Sendable {
         var stateRuntime: StateRuntime?
         if let hold, let topics = stateTopics, let forwarder, let gate = routingPlan.gate {
             var feeds: [WholeTopicFeed] = []
-            for (topic, apply) in [(topics.silences, SilenceRecords.apply), (topics.inhibit, InhibitRecords.apply)] {
+            var followed = [(topics.silences, SilenceRecords.apply)]
+            if hold.hasInhibitRules { followed.append((topics.inhibit, InhibitRecords.apply)) }
+            for (topic, apply) in followed {
                 let feed = try WholeTopicFeed(config: kafka, topic: topic, logger: logger) { apply($0, hold) }
                 try feed.start()
                 feeds.append(feed)
             }
-            let owner = try KafkaHoldOwner(topics: topics, rules: hold.rules, kafka: kafka, producer: forwarder.producer,
-                                           dispatch: gate, held: stats.held, logger: logger.with("sluice.part", "state-owner"))
+            // The owner of keyed state joins its group only when some route has state rules.
+            let owner = hold.rules.isEmpty ? nil : try KafkaHoldOwner(
+                topics: topics, rules: hold.rules, kafka: kafka, producer: forwarder.producer,
+                dispatch: gate, held: stats.held, logger: logger.with("sluice.part", "state-owner"))
             stateRuntime = StateRuntime(owner: owner, feeds: feeds, producer: forwarder.producer, drainTimeout: settings.pipeline.drainTimeout)
         }
         defer { stateRuntime?.stop() }

@@ -64,13 +64,16 @@ public final class HoldStage: Sendable {
         var set = SilenceSet()
         for s in silences { set.apply(id: s.id, s) }
         inner = Mutex(Inner(engine: HoldEngine(rules: rules), inhibit: InhibitIndex(rules: inhibitRules), silences: set))
+        silenceCount.store(set.silences.count, ordering: .relaxed)
     }
 
-    public var hasSilences: Bool { inner.withLock { !$0.silences.silences.isEmpty } }
+    /// Read per finding on the hot path: an atomic, not the lock.
+    public var hasSilences: Bool { silenceCount.load(ordering: .relaxed) > 0 }
+    private let silenceCount = Atomic<Int>(0)
 
     /// Whether anything in this stage could hold a delivery of `route` (otherwise skip it cheaply).
     public func isActive(route: String) -> Bool {
-        rules[route] != nil || hasInhibitRules || inner.withLock { !$0.silences.silences.isEmpty }
+        rules[route] != nil || hasInhibitRules || hasSilences
     }
 
     /// Once per finding, before its targets: records it as an inhibition source.
@@ -111,7 +114,13 @@ public final class HoldStage: Sendable {
     public func flushAll(now: EpochMillis) -> [Digest] { inner.withLock { $0.engine.flushAll(now: now) } }
     public var nextDue: EpochMillis? { inner.withLock { $0.engine.nextDue } }
 
-    public func applySilence(id: String, _ silence: Silence?) { inner.withLock { $0.silences.apply(id: id, silence) } }
+    public func applySilence(id: String, _ silence: Silence?) {
+        let n = inner.withLock { s in
+            s.silences.apply(id: id, silence)
+            return s.silences.silences.count
+        }
+        silenceCount.store(n, ordering: .relaxed)
+    }
     public func applySighting(key: String, _ sighting: InhibitIndex.Sighting?) { inner.withLock { $0.inhibit.apply(key: key, sighting) } }
     public func takeChanges() -> [StateChange] { inner.withLock { $0.engine.takeChanges() } }
     public func restore(_ change: StateChange) { inner.withLock { $0.engine.restore(change) } }
