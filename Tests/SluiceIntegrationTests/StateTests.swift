@@ -276,4 +276,50 @@ import Testing
         #expect(a.terminate() == 0)
         #expect(b.terminate() == 0)
     }
+
+    /// An inhibition source seen before a kill -9 still inhibits its targets after the restart:
+    /// sources live in the inhibit topic, read whole by every instance.
+    @Test func inhibitionHoldsAcrossKillNine() async throws {
+        let broker = try TansuBroker()
+        defer { broker.stop() }
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        try broker.createTopics(["findings", "dlq"], partitions: 3)
+        let config = try TestConfig.webhook(receiver.url)
+        defer { config.remove() }
+        // The sample findings: #0 (a miner on account 1111…) is the source; #1, #4, #6, #8 are
+        // other findings of that account; the other four are on another account.
+        let source = "CryptoCurrency:Runtime/BitcoinTool.B"
+        try """
+        inhibit:
+          - name: miner-account
+            source: {detail: {type: ["\(source)"]}}
+            target: {detail: {type: [{anything-but: ["\(source)"]}]}}
+            equal: [detail.accountId]
+            for: 2h
+        """.write(to: config.directory.appendingPathComponent("routes/inhibit.yaml"), atomically: true, encoding: .utf8)
+        let port = try LoopbackPort.free()
+        let sluice = try instance(broker, config, group: "inhibit", metricsPort: port)
+        defer { sluice.stop() }
+        let samples = try Findings.unique(9)
+        try Self.produceShuffled([samples[0]], topic: "findings", partitions: 3, broker: broker)
+        let recorded = try await Self.waitUntil(timeout: 90) {
+            guard receiver.count >= 1 else { return false }
+            let reader = try KafkaTopicReader(config: broker.clientConfig(), topic: "sluice.inhibit.inhibit", logger: Logger(label: "test"))
+            defer { reader.close() }
+            return !(try reader.readToEnd(timeoutMs: 10_000)).isEmpty
+        }
+        #expect(recorded)
+        sluice.killHard()
+        try sluice.restart()
+
+        try Self.produceShuffled(Array(samples[1...]), topic: "findings", partitions: 3, broker: broker)
+        let settled = try await Self.waitUntil(timeout: 90) { Self.held([port]) >= 4 && receiver.count >= 5 }
+        print("inhibition after kill -9: \(Self.held([port])) held, \(receiver.count) delivered")
+        #expect(settled)
+        #expect(sluice.terminate() == 0)
+        #expect(receiver.count == 5)  // the source, and the other account's four
+        let ids = Set(try receiver.receivedFindingIDs())
+        #expect(ids == Set([samples[0], samples[2], samples[3], samples[5], samples[7]].map(\.id)))
+    }
 }
