@@ -121,7 +121,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "sluice-bench",
-            dependencies: ["CRdKafka", "SluiceCore", "SluiceKafka", "SluiceTestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CRdKafka", "SluiceCore", "SluiceKafka", "SluiceState", "SluiceTestSupport", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/PipelineBenchmark",
             swiftSettings: strict,
             linkerSettings: localLib

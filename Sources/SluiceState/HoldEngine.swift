@@ -387,6 +387,12 @@ public enum StateRecord: Sendable, Equatable {
     case group(GroupState)
 }
 
+final class ParkedItem: Sendable, Equatable {
+    let item: HoldItem
+    init(_ item: HoldItem) { self.item = item }
+    static func == (a: ParkedItem, b: ParkedItem) -> Bool { a.item == b.item }
+}
+
 struct InFlight: Sendable, Equatable {
     var ticket: UInt64
     var severity: Double
@@ -401,9 +407,14 @@ public struct DedupeState: Sendable, Equatable {
     var heldCount = 0
     var firstSeen: EpochMillis
     var lastSeen: EpochMillis
-    /// In memory only: a delivery under way and the latest repeat held behind it.
+    /// In memory only: a delivery under way and the latest repeat held behind it (boxed: a
+    /// rare case that must not make every one of a million records larger).
     var inFlight: InFlight?
-    var parked: HoldItem?
+    var parkedBox: ParkedItem?
+    var parked: HoldItem? {
+        get { parkedBox?.item }
+        set { parkedBox = newValue.map(ParkedItem.init) }
+    }
 
     init(firstSeen: EpochMillis, lastSeen: EpochMillis? = nil) {
         self.firstSeen = firstSeen
