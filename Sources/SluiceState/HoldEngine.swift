@@ -249,12 +249,8 @@ public struct HoldEngine: Sendable {
     public mutating func due(now: EpochMillis) -> [Digest] {
         var out: [Digest] = []
         for key in throttle.keys.sorted() {
-            guard let t = throttle[key], t.overflow.total > 0, let r = throttleRule(key), now >= t.periodStart + millis(r.per) else { continue }
-            let parts = StateKey.parts(key)
-            var d = t.overflow.digest(kind: .throttle, route: parts[0], target: parts.count > 1 ? parts[1] : "", key: Array(parts.dropFirst(2)), at: now)
-            d.stateKey = key
+            guard let t = throttle[key], let r = throttleRule(key), now >= t.periodStart + millis(r.per), let d = takeOverflow(key, at: now) else { continue }
             out.append(d)
-            throttle[key] = nil
         }
         for key in groups.keys.sorted() {
             guard var g = groups[key], now >= g.flushAt, let r = rules[g.route]?.group else { continue }
@@ -286,6 +282,16 @@ public struct HoldEngine: Sendable {
         return out
     }
 
+    /// The digest of a throttle key's overflow, and the key's period ended (nil: no overflow).
+    mutating func takeOverflow(_ key: String, at now: EpochMillis) -> Digest? {
+        guard let t = throttle[key], t.overflow.total > 0 else { return nil }
+        let parts = StateKey.parts(key)
+        var d = t.overflow.digest(kind: .throttle, route: parts[0], target: parts.count > 1 ? parts[1] : "", key: Array(parts.dropFirst(2)), at: now)
+        d.stateKey = key
+        throttle[key] = nil
+        return d
+    }
+
     /// A digest from `due` was delivered (or dead-lettered): now its state may be written. Until
     /// then a restart restores the state from before the digest, which sends it again rather
     /// than never.
@@ -297,10 +303,8 @@ public struct HoldEngine: Sendable {
     public mutating func flushAll(now: EpochMillis) -> [Digest] {
         var out: [Digest] = []
         for key in throttle.keys.sorted() {
-            guard let t = throttle[key], t.overflow.total > 0 else { continue }
-            let parts = StateKey.parts(key)
-            out.append(t.overflow.digest(kind: .throttle, route: parts[0], target: parts.count > 1 ? parts[1] : "", key: Array(parts.dropFirst(2)), at: now))
-            throttle[key] = nil
+            guard let d = takeOverflow(key, at: now) else { continue }
+            out.append(d)
             mark(.throttle, key)
         }
         for key in groups.keys.sorted() {

@@ -26,10 +26,15 @@ public struct StateTopics: Sendable, Equatable {
 
     /// Creates the topics that are missing: compacted changelogs, the repartition topic with a
     /// short retention (its records matter only until their owner processed them).
-    public func create(config: KafkaConfig, logger: Logger) throws(KafkaError) {
-        try create([repartition], partitions: partitions, topicConfig: ["retention.ms": "\(7 * 86_400_000)"], config: config, logger: logger)
-        try create([changelog], partitions: partitions, topicConfig: ["cleanup.policy": "compact"], config: config, logger: logger)
-        try create([inhibit, silences], partitions: 1, topicConfig: ["cleanup.policy": "compact"], config: config, logger: logger)
+    /// `keyed`: also the repartition and changelog topics (routes with state rules); `inhibit`:
+    /// the inhibition topic. The silences topic always: any run may be silenced. Each call costs
+    /// a client and a round trip at start-up, so only what is used is created.
+    public func create(keyed: Bool = true, inhibit withInhibit: Bool = true, config: KafkaConfig, logger: Logger) throws(KafkaError) {
+        if keyed {
+            try create([repartition], partitions: partitions, topicConfig: ["retention.ms": "\(7 * 86_400_000)"], config: config, logger: logger)
+            try create([changelog], partitions: partitions, topicConfig: ["cleanup.policy": "compact"], config: config, logger: logger)
+        }
+        try create(withInhibit ? [inhibit, silences] : [silences], partitions: 1, topicConfig: ["cleanup.policy": "compact"], config: config, logger: logger)
     }
 
     private func create(_ names: [String], partitions: Int32, topicConfig: [String: String], config: KafkaConfig, logger: Logger) throws(KafkaError) {
