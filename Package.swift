@@ -82,9 +82,18 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "SluiceState",
+            dependencies: [
+                "SluiceCore", "SluiceKafka",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict,
+            linkerSettings: localLib
+        ),
+        .target(
             name: "SluiceRuntime",
             dependencies: [
-                "SluiceCore", "SluiceKafka", "SluiceHTTP", "SluiceConnectors", "SluiceActions",
+                "SluiceCore", "SluiceKafka", "SluiceHTTP", "SluiceConnectors", "SluiceActions", "SluiceState",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -101,7 +110,7 @@ let package = Package(
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "SluiceCore", "SluiceKafka", "SluiceRuntime", "SluiceConnectors", "SluiceActions", "SluiceSuite",
+                "SluiceCore", "SluiceKafka", "SluiceRuntime", "SluiceConnectors", "SluiceActions", "SluiceSuite", "SluiceState",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -131,7 +140,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "sluice-bench",
-            dependencies: ["CRdKafka", "SluiceCore", "SluiceKafka", "SluiceTestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CRdKafka", "SluiceCore", "SluiceKafka", "SluiceState", "SluiceTestSupport", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/PipelineBenchmark",
             swiftSettings: strict,
             linkerSettings: localLib
@@ -146,6 +155,12 @@ let package = Package(
         ),
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceTestSupport", "SluiceMatchWorkload"], swiftSettings: strict),
         .testTarget(name: "SluiceKafkaTests", dependencies: ["SluiceKafka", "SluiceTestSupport"], swiftSettings: strict, linkerSettings: localLib),
+        .testTarget(
+            name: "SluiceStateTests",
+            dependencies: ["SluiceState", "SluiceTestSupport", "SluiceKafka", "SluiceCore"],
+            swiftSettings: strict,
+            linkerSettings: localLib
+        ),
         .testTarget(name: "SluiceHTTPTests", dependencies: ["SluiceHTTP", "SluiceTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "SluiceConnectorTests",

@@ -3,12 +3,17 @@
 //   1. raw consume rate of a plain librdkafka consumer (the ceiling);
 //   2. Sluice → `kafka` connector, and its ratio to (1);
 //   3. Sluice → `webhook` connector to nginx on loopback answering 204 (keep-alive);
-//   4. produce → receipt latency (p50/p99) at a steady 1,000 findings/s to a webhook receiver.
+//   4. produce → receipt latency (p50/p99) at a steady 1,000 findings/s to a webhook receiver;
+//   5. state (SLUICE_BENCH_ONLY=state): the kafka leg with `dedupe` (repartition + changelog in
+//      Kafka) beside the stateless one; the hold engine over 1,000,000 keys (rate, bytes per key);
+//      restore of 1,000,000 changelog records from Tansu.
 // A benchmark, not a test: it prints figures and the targets beside them; it never fails on them.
 import CRdKafka
 import Foundation
 import Logging
+import SluiceCore
 import SluiceKafka
+import SluiceState
 import SluiceTestSupport
 import Synchronization
 
@@ -17,8 +22,8 @@ let environment = ProcessInfo.processInfo.environment
 let total = Int(environment["SLUICE_BENCH_FINDINGS"] ?? "") ?? 200_000
 let partitions: Int32 = 3
 let verbose = environment["SLUICE_BENCH_VERBOSE"] != nil
-/// SLUICE_BENCH_ONLY=kafka,webhook,latency runs just those phases (the baselines always run).
-let phases = Set((environment["SLUICE_BENCH_ONLY"] ?? "kafka,webhook,latency").split(separator: ",").map(String.init))
+/// SLUICE_BENCH_ONLY=kafka,webhook,latency,state runs just those phases (the baselines always run).
+let phases = Set((environment["SLUICE_BENCH_ONLY"] ?? "kafka,webhook,latency,state").split(separator: ",").map(String.init))
 let sluiceBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sluice")
 
 func now() -> Double { Date().timeIntervalSince1970 }
@@ -291,6 +296,9 @@ let raw = median((1...repeats).map { _ in rawConsumeRate(bootstrap: broker.boots
 line("baseline  raw librdkafka consume", "\(fmt(raw.value)) findings/s  (\(raw.text))")
 line("baseline  raw librdkafka produce (acked)", "\(fmt(rawProduce)) findings/s  (uncompressed, writing the input topic)")
 
+/// The stateless kafka leg's median, for the state phase's ratio.
+var statelessKafkaRate: Double?
+
 if phases.contains("kafka") {
     // 2. Sluice → kafka connector. Timed by the broker's acknowledgements as Sluice counts them
     // (its /metrics): a consumer reading the output while it is written would take CPU from the
@@ -313,6 +321,7 @@ if phases.contains("kafka") {
         return rate
     }
     let kafka = median(kafkaRuns)
+    statelessKafkaRate = kafka.value
     line("sluice    → kafka connector (broker-acked)", "\(fmt(kafka.value)) findings/s  (\(Int((kafka.value / raw.value * 100).rounded()))% of raw; target ≥ 50%; \(kafka.text); each run's topic read back whole)")
 }
 
@@ -409,4 +418,67 @@ if phases.contains("latency") {
     }
     line("latency   produce → webhook receipt (own broker)", spread(routed.latencies)
         + String(format: " at %.0f findings/s (%d received; target p99 ≤ 25 ms)", routed.achieved, routed.latencies.count))
+}
+
+// MARK: 5. State (issue 12)
+
+/// Resident set size of this process, in bytes.
+func residentBytes() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let row = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+          let kib = Int(row.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") else { return 0 }
+    return kib * 1024
+}
+
+if phases.contains("state") {
+    // a. The kafka leg again, with `dedupe` on every finding's id: each is a new key, so every
+    // finding pays the repartition produce, the owner's decision and the changelog write.
+    let metricsPort = try LoopbackPort.free()
+    let stateConfig = try configDirectory(connector: "type: kafka\ntopic: bench-out-state\n")
+    defer { try? FileManager.default.removeItem(at: stateConfig) }
+    try "name: everything\nmatch: {\"source\": [\"aws.guardduty\"]}\ntargets: [out]\ndedupe: {key: [detail.id], window: 1h}\n"
+        .write(to: stateConfig.appendingPathComponent("routes/all.yaml"), atomically: true, encoding: .utf8)
+    try broker.createTopics(["bench-out-state"], partitions: partitions)
+    let withState = try startSluice(broker: broker, topic: "bench-in", group: "bench-state", config: stateConfig,
+                                    extra: ["--metrics-listen", "127.0.0.1:\(metricsPort)", "--state-partitions", "\(partitions)"])
+    let stateRate = measureRate(target: total) { sluiceDeliveries(metricsPort: metricsPort) }
+    ChildProcess.stop(withState, grace: 30)
+    let ratio = statelessKafkaRate.map { " (\(Int((stateRate / $0 * 100).rounded()))% of the stateless leg; goal ≥ 70%)" } ?? " (run the kafka phase too for the ratio)"
+    line("sluice    → kafka connector with dedupe (state in Kafka)", "\(fmt(stateRate)) findings/s\(ratio)")
+
+    // b. The hold engine alone over 1,000,000 distinct keys: decide, deliver, record.
+    let keys = Int(environment["SLUICE_BENCH_STATE_KEYS"] ?? "") ?? 1_000_000
+    let rules = HoldRules(dedupe: DedupeRule(key: ["detail.id"], window: .seconds(3600)))
+    var engine = HoldEngine(rules: ["everything": rules])
+    let before = residentBytes()
+    let t0 = now()
+    for i in 0..<keys {
+        let item = HoldItem(route: "everything", target: "out", stateKey: "", dedupeKey: "everything\u{0}out\u{0}\"\(i)-8f52f18d300e0ed86a90afe715053ba9\"",
+                            findingID: nil, title: "", severity: 5, seenAt: 1_000, payload: [])
+        if case .deliver(let r) = engine.offer(item, now: 1_000), let t = r.ticket { _ = engine.settled(ticket: t, succeeded: true, now: 1_000) }
+    }
+    let engineRate = Double(keys) / (now() - t0)
+    let changes = engine.takeChanges()
+    let perKey = Double(residentBytes() - before) / Double(keys)
+    line("state     hold engine, \(fmt(Double(keys))) distinct keys", "\(fmt(engineRate)) decisions/s in one thread; \(fmt(perKey)) bytes of memory per key (goal ≤ 200; RSS growth, changelog batch included)")
+
+    // c. Restore: the changelog of those keys on Tansu, read back and replayed.
+    try broker.createTopics(["bench-changelog"], partitions: 1)
+    let producer = try KafkaProducer(config: broker.clientConfig(["linger.ms": "20"]), logger: Logger(label: "bench"))
+    for c in changes {
+        try producer.produce(topic: "bench-changelog", partition: 0, key: StateCodec.key(c), value: StateCodec.value(c)) { _ in }
+    }
+    producer.close(timeoutMs: 300_000)
+    let r0 = now()
+    let reader = try KafkaTopicReader(config: broker.clientConfig(), topic: "bench-changelog", logger: Logger(label: "bench"))
+    var restored = HoldEngine(rules: ["everything": rules])
+    var replayed = 0
+    for record in try reader.readToEnd(timeoutMs: 600_000) {
+        guard let key = record.key, let change = StateCodec.decode(key: key, value: record.value) else { continue }
+        restored.restore(change)
+        replayed += 1
+    }
+    reader.close()
+    let bytes = changes.reduce(0) { $0 + StateCodec.key($1).count + (StateCodec.value($1)?.count ?? 0) } / max(1, changes.count)
+    line("state     restore \(fmt(Double(replayed))) keys from Tansu", "\(String(format: "%.1f", now() - r0)) s (goal ≤ 10 s); \(bytes) bytes per changelog record")
 }

@@ -13,7 +13,8 @@ public final class KafkaTopicReader: Sendable {
     public let partitions: [Int32]
     private let closed = Atomic<Bool>(false)
 
-    public init(config: KafkaConfig, topic: String, logger: Logger, timeoutMs: Int32 = 10_000) throws(KafkaError) {
+    /// `only`: read just these partitions (a state owner restores the changelog partitions it owns).
+    public init(config: KafkaConfig, topic: String, only: [Int32]? = nil, logger: Logger, timeoutMs: Int32 = 10_000) throws(KafkaError) {
         guard config["bootstrap.servers"] != nil else { throw KafkaError(.config, "a topic reader needs bootstrap.servers") }
         self.topic = topic
         var props = config.properties
@@ -24,7 +25,7 @@ public final class KafkaTopicReader: Sendable {
         props["group.id"] = "sluice-reader-\(UUID().uuidString)"
         // A throw below drops the client, which destroys its handle.
         let client = try RDKafkaClient(.consumer, config: KafkaConfig(props), logger: logger)
-        let partitions = try client.partitions(of: topic, timeoutMs: timeoutMs)
+        let partitions = try client.partitions(of: topic, timeoutMs: timeoutMs).filter { only?.contains($0) ?? true }
         try client.assign(partitions.map { (TopicPartition(topic, $0), RDKafkaClient.beginning) })
         self.client = client
         self.partitions = partitions
@@ -51,6 +52,10 @@ public final class KafkaTopicReader: Sendable {
             out.append(r)
             if let high = remaining[r.partition], r.offset + 1 >= high { remaining.removeValue(forKey: r.partition) }
         }
+        // The rest of the last fetched batches is already queued locally: take it too. Some
+        // Kafka-compatible brokers (Tansu, measured) report the high watermark as the last
+        // batch's base offset + 1, so stopping at the mark would leave that batch half read.
+        while let r = poll(timeoutMs: 0) { out.append(r) }
         return out
     }
 

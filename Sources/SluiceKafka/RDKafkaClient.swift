@@ -241,7 +241,8 @@ final class RDKafkaClient: @unchecked Sendable {
     // MARK: Admin
 
     /// Creates topics through the Admin API; topics that already exist are not an error.
-    func createTopics(_ names: [String], partitions: Int32, replicationFactor: Int32, timeoutMs: Int32) throws(KafkaError) {
+    /// `topicConfig`: topic properties such as `cleanup.policy=compact`, set on every new topic.
+    func createTopics(_ names: [String], partitions: Int32, replicationFactor: Int32, topicConfig: [String: String] = [:], timeoutMs: Int32) throws(KafkaError) {
         var errbuf = [CChar](repeating: 0, count: 512)
         var specs: [OpaquePointer?] = []
         defer { for s in specs { rd_kafka_NewTopic_destroy(s) } }
@@ -250,6 +251,10 @@ final class RDKafkaClient: @unchecked Sendable {
                 throw KafkaError(.admin, "topic \(name): \(String(errorBuffer: errbuf))")
             }
             specs.append(spec)
+            for (key, value) in topicConfig.sorted(by: { $0.key < $1.key }) {
+                let err = rd_kafka_NewTopic_set_config(spec, key, value)
+                if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(.admin, err, context: "topic \(name): config \(key)") }
+            }
         }
         let queue = rd_kafka_queue_new(handle)
         defer { rd_kafka_queue_destroy(queue) }

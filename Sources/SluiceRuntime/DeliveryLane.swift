@@ -12,6 +12,9 @@ struct DeliveryJob: LaneJob {
     var delivery: Delivery
     var firstAttempt: ContinuousClock.Instant
     var queuedAt: ContinuousClock.Instant
+    /// Told whether the delivery succeeded (true) or was dead-lettered: dedupe writes its record
+    /// only after a success (SluiceState).
+    var onOutcome: (@Sendable (Bool) -> Void)?
 
     init(message: InFlightMessage, route: String, delivered: DeliveryCounter, delivery: Delivery, firstAttempt: ContinuousClock.Instant) {
         self.message = message
@@ -135,6 +138,7 @@ final class DeliveryLane: Sendable {
         case .delivered:
             job.delivered.increment()
             latency.record(now - job.firstAttempt)
+            job.onOutcome?(true)
             job.message.finishOne()
         case .deadLetter(let reason, let attempts, let error):
             deadLetter(job, reason, error, attempts: attempts)
@@ -152,7 +156,10 @@ final class DeliveryLane: Sendable {
     private func deadLetter(_ job: DeliveryJob, _ reason: DeadLetterReason, _ error: String, attempts: Int) {
         deadLetters.write(DeadLetter(
             source: job.message.record, reason: reason, route: job.route, connector: name,
-            attempts: attempts, lastError: error)) { job.message.finishOne() }
+            attempts: attempts, lastError: error)) {
+            job.onOutcome?(false)
+            job.message.finishOne()
+        }
     }
 
     /// At the drain deadline: retries still waiting, and deliveries held back by the rate limit

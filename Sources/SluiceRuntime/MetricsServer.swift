@@ -145,6 +145,7 @@ extension RunStats {
                s.deadLettered.sorted { $0.key < $1.key }.map { ("reason=\"\(Self.escape($0.key))\"", $0.value) })
         family("sluice_delivery_retries_total", "counter", "Delivery attempts that failed and were scheduled again.", [("", s.retries)])
         for g in gauges { family(g.name, "gauge", g.help, g.samples.map { ($0.labels, $0.value) }) }
+        out += held.prometheus()
         return out
     }
 

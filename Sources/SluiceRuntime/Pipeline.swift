@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SluiceConnectors
 import SluiceCore
+import SluiceState
 import SluiceKafka
 import Synchronization
 
@@ -51,7 +52,7 @@ public final class Pipeline: Sendable {
     }
 
     /// Records consumed and not yet settled.
-    public var inFlightCount: Int { inFlight.load(ordering: .relaxed) }
+    public var inFlightCount: Int { inFlight.load(ordering: .relaxed) + (plan.gate?.outstanding.load(ordering: .relaxed) ?? 0) }
 
     // MARK: Kafka source
 
@@ -94,6 +95,7 @@ public final class Pipeline: Sendable {
             case .record(let record):
                 process(SourceRecord(record), planner: planner)
             case .idle:
+                if let gate = plan.gate, gate.digestsDue(lastEvent: nil) { gate.sendDigests(flushAll: false, lastEvent: nil) }
                 continue
             case .warning(let error):
                 if ContinuousClock.now - lastWarning > .seconds(10) {
@@ -149,6 +151,8 @@ public final class Pipeline: Sendable {
             chunk.withUnsafeBytes { splitter.feed(UnsafeRawBufferPointer(rebasing: $0[..<n]), emit) }
         }
         if !stopping.isStopped { splitter.finish(emit) }
+        // Offline runs end with their input: pending digests go now, not at a time never reached.
+        plan.gate?.sendDigests(flushAll: true, lastEvent: planner.lastEvent)
         drain {}
     }
 
@@ -164,12 +168,42 @@ public final class Pipeline: Sendable {
             settle(ticket)
         case .rejected(let reason, let detail):
             deadLetter(record, ticket: ticket, reason: reason, detail: detail)
-        case .deliveries(let list):
-            let message = begin(record, ticket: ticket, work: list.count)
-            let now = ContinuousClock.now
-            for (route, target, delivery) in list {
-                target.lane.submit(DeliveryJob(message: message, route: route, delivered: target.delivered, delivery: delivery, firstAttempt: now))
+        case .deliveries(let planned):
+            guard let gate = plan.gate, let event = planner.lastEvent else {
+                let message = begin(record, ticket: ticket, work: planned.count)
+                let now = ContinuousClock.now
+                for (route, target, delivery) in planned {
+                    target.lane.submit(DeliveryJob(message: message, route: route, delivered: target.delivered, delivery: delivery, firstAttempt: now))
+                }
+                break
             }
+            // The Hold stage: held deliveries are counted there and go no further.
+            let steps = gate.screen(planned, event: event)
+            if steps.isEmpty {
+                settle(ticket)
+                break
+            }
+            let message = begin(record, ticket: ticket, work: steps.count)
+            let now = ContinuousClock.now
+            for step in steps {
+                switch step {
+                case .deliver(let route, let target, let delivery, let holdTicket):
+                    var job = DeliveryJob(message: message, route: route, delivered: target.delivered, delivery: delivery, firstAttempt: now)
+                    if let holdTicket { job.onOutcome = { ok in gate.outcome(ticket: holdTicket, succeeded: ok, record: record) } }
+                    target.lane.submit(job)
+                case .forward(let route, let target, let delivery, let item):
+                    // Settled once the key's owner has it durably; if the repartition topic cannot
+                    // take it, deliver directly: a possible duplicate beats a lost finding.
+                    gate.forwarder?.forward(item) { [logger] ok in
+                        if ok { return message.finishOne() }
+                        logger.warning("repartition write failed: delivering without state", metadata: ["route.name": "\(route)"])
+                        target.lane.submit(DeliveryJob(message: message, route: route, delivered: target.delivered, delivery: delivery, firstAttempt: .now))
+                    }
+                }
+            }
+        }
+        if let gate = plan.gate, gate.digestsDue(lastEvent: planner.lastEvent) {
+            gate.sendDigests(flushAll: false, lastEvent: planner.lastEvent)
         }
     }
 

@@ -1,5 +1,6 @@
 import SluiceConnectors
 import SluiceCore
+import SluiceState
 
 /// A route target bound to its lane, with its template compiled.
 struct BoundTarget: Sendable {
@@ -16,10 +17,13 @@ final class RoutingPlan: Sendable {
     let table: RouteTable
     /// Targets of `table.routes[i]`.
     let targets: [[BoundTarget]]
+    /// The Hold stage (dedupe, throttle, group, inhibit, silences); nil when nothing uses it.
+    let gate: HoldGate?
 
-    init(table: RouteTable, targets: [[BoundTarget]]) {
+    init(table: RouteTable, targets: [[BoundTarget]], hold: HoldStage? = nil, useEventTime: Bool = false, forwarder: StateForwarder? = nil) {
         self.table = table
         self.targets = targets
+        gate = hold.map { HoldGate(stage: $0, table: table, targets: targets, useEventTime: useEventTime, forwarder: forwarder) }
     }
 }
 
@@ -36,6 +40,8 @@ final class Planner {
     /// The matcher's per-event working memory, reused: no allocation per finding once warm.
     private let scratch = MatchScratch()
     let plan: RoutingPlan
+    /// The last planned finding as JSON, kept only when the Hold stage needs it.
+    var lastEvent: JSON?
 
     init(plan: RoutingPlan, maxMessageBytes: Int, maxDepth: Int) {
         self.plan = plan
@@ -69,6 +75,7 @@ final class Planner {
     private func plan(event: JSONView, payload: [UInt8], record: SourceRecord) -> Outcome {
         let matched = plan.table.match(event, scratch: scratch)
         if matched.isEmpty { return .unmatched }
+        lastEvent = plan.gate?.needsEvent == true ? JSON(event) : nil
         let id = GuardDutyEnvelope.findingID(event)
         let key = id.map { Array($0.utf8) } ?? record.key
         // The owned event and its summary are built once per finding, and only for targets that

@@ -1,5 +1,6 @@
 import Foundation
 import SluiceKafka
+import SluiceState
 import Synchronization
 
 /// A record from any source: a Kafka record, or a line of an NDJSON file (no topic, offset = line).
@@ -65,6 +66,8 @@ public final class RunStats: Sendable {
     /// One counter per route and target, handed out when the routes are bound.
     private let deliveredCounters = Mutex<[Pair: DeliveryCounter]>([:])
     private let deadLettered = Mutex<[String: Int]>([:])
+    /// `sluice_held_total{route,target,reason}`: findings held by a state rule.
+    public let held = HeldCounter()
     public init() {}
 
     func consumed() { consumedTotal.add(1, ordering: .relaxed) }
@@ -104,6 +107,11 @@ public final class RunStats: Sendable {
         }
         for (k, v) in s.deadLettered.sorted(by: { $0.key < $1.key }) {
             lines.append("dead-lettered (\(k))".padding(toLength: width, withPad: " ", startingAt: 0) + "  \(v)")
+        }
+        let heldLines = held.snapshot.map { ("held (\($0.label.reason.rawValue)) \($0.label.route) → \($0.label.target)", $0.count) }
+        let heldWidth = max(width, heldLines.map(\.0.count).max() ?? 0)
+        for (label, n) in heldLines {
+            lines.append(label.padding(toLength: heldWidth, withPad: " ", startingAt: 0) + "  \(n)")
         }
         return lines.joined(separator: "\n")
     }

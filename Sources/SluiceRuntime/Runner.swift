@@ -6,6 +6,7 @@ import SluiceConnectors
 import SluiceCore
 import SluiceHTTP
 import SluiceKafka
+import SluiceState
 
 /// Everything `sluice run` needs, after flags have overridden the config file.
 public struct RunSettings: Sendable {
@@ -24,6 +25,10 @@ public struct RunSettings: Sendable {
     public var actions = ActionSettings()
     /// `HOST:PORT` for the Prometheus endpoint (`/metrics`, `/healthz`); nil: none.
     public var metricsListen: String?
+    /// Prefix of the state topics (docs/state.md).
+    public var stateTopicPrefix = "sluice."
+    /// Partitions of the state repartition and changelog topics (fixed once created).
+    public var statePartitions: Int32 = 12
     /// `log_level:` in the file (trace … critical); the `--log-level` flag wins. nil: info.
     public var logLevel: String?
     /// `log_format: json` writes JSON lines (as `--log-json`); `text` (the default) plain lines.
@@ -88,29 +93,73 @@ public final class Runner: Sendable {
                 ? [BoundTarget(lane: playbooks!.lane, renderer: nil, usesSummary: false, delivered: stats.deliveryCounter(route: route.name, connector: playbooks!.lane.name))]
                 : [])
         }
+        // The Hold stage (docs/state.md). Offline, only when a route or an inhibit rule uses it, its
+        // state in memory and its clock the findings' time. Consuming Kafka, always: silences can
+        // be added at any time (`sluice silence add`), and state is shared through Kafka itself.
+        let inhibitRules = try HoldRuleLoader.loadInhibitRules(directory: settings.routesDirectory, environment: environment)
+        let consumingKafka = settings.input == nil && kafka["bootstrap.servers"] != nil
+        let hold = consumingKafka || loaded.table.routes.contains { !$0.hold.isEmpty } || !inhibitRules.isEmpty
+            ? HoldStage(routes: loaded.table.routes, inhibitRules: inhibitRules, held: stats.held) : nil
+        var forwarder: StateForwarder?
+        var stateTopics: StateTopics?
+        if hold != nil, consumingKafka {
+            let topics = StateTopics(prefix: settings.stateTopicPrefix, group: settings.group, partitions: settings.statePartitions)
+            try topics.create(keyed: !(hold?.rules.isEmpty ?? true), inhibit: hold?.hasInhibitRules ?? false, config: kafka, logger: logger)
+            let producer = try KafkaProducer(config: kafka.forProducer, logger: logger.with("sluice.part", "state"))
+            forwarder = StateForwarder(producer: producer, topics: topics, logger: logger)
+            stateTopics = topics
+        }
+        let routingPlan = RoutingPlan(table: loaded.table, targets: targets, hold: hold, useEventTime: settings.input != nil, forwarder: forwarder)
+        // Kafka-backed state: silences and inhibition sources are read up to their end before the
+        // source starts (a silence in force holds from the first record), then followed; the owner
+        // of keyed state joins its group only when some route has state rules.
+        var stateServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let hold, let topics = stateTopics, let forwarder, let gate = routingPlan.gate {
+            stateServices.append(.init(service: ClosingService("state producer") { forwarder.producer.close() }))
+            var followed = [(topics.silences, SilenceRecords.apply)]
+            if hold.hasInhibitRules { followed.append((topics.inhibit, InhibitRecords.apply)) }
+            for (topic, apply) in followed {
+                let feed = try WholeTopicFeed(config: kafka, topic: topic, logger: logger) { apply($0, hold) }
+                try feed.catchUp()
+                stateServices.append(.init(
+                    service: ThreadService(name: "state-feed", body: { feed.follow() }, stop: { feed.stop() }),
+                    successTerminationBehavior: .gracefullyShutdownGroup))
+            }
+            if !hold.rules.isEmpty {
+                let owner = try KafkaHoldOwner(
+                    topics: topics, rules: hold.rules, kafka: kafka, producer: forwarder.producer,
+                    dispatch: gate, held: stats.held, logger: logger.with("sluice.part", "state-owner"))
+                let drainTimeout = settings.pipeline.drainTimeout
+                // An owner that stops on its own (a partition it cannot restore) ends the run:
+                // without that state its keys would deliver repeats.
+                stateServices.append(.init(
+                    service: ThreadService(name: "state-owner", body: { owner.run(drainTimeout: drainTimeout) }, stop: { owner.stop() }),
+                    successTerminationBehavior: .gracefullyShutdownGroup))
+            }
+        }
         let pipeline = Pipeline(
-            plan: RoutingPlan(table: loaded.table, targets: targets), lanes: Array(lanesByName.values) + (playbooks.map { [$0.lane] } ?? []),
+            plan: routingPlan, lanes: Array(lanesByName.values) + (playbooks.map { [$0.lane] } ?? []),
             deadLetters: deadLetters, options: settings.pipeline, stats: stats, stopping: stopping, logger: logger)
         logger.info("routing", metadata: [
             "sluice.routes": "\(loaded.table.routes.count)", "sluice.connectors": "\(lanesByName.count)",
             "kafka.version": "\(LibrdkafkaVersion.string)",
         ])
 
-        let source: SourceService
+        let source: ThreadService
         if let input = settings.input {
             let handle: FileHandle
             if input == "-" { handle = .standardInput } else {
                 guard let h = FileHandle(forReadingAtPath: input) else { throw RunError("cannot open input \(input)") }
                 handle = h
             }
-            source = SourceService(name: "ndjson", stopping: stopping) { pipeline.run(lines: handle) }
+            source = ThreadService(name: "source-ndjson", body: { pipeline.run(lines: handle) }, stop: { stopping.stop() })
         } else {
             guard kafka["bootstrap.servers"] != nil else { throw RunError("no brokers: set --brokers or brokers: in the config file") }
             guard !settings.topics.isEmpty else { throw RunError("no topic: set --topic or topics: in the config file") }
             kafka["group.id"] = settings.group
             let consumer = try KafkaConsumer(config: kafka, topics: settings.topics, logger: logger.with("sluice.part", "consumer"))
             logger.info("consuming", metadata: ["kafka.topics": "\(settings.topics.joined(separator: ","))", "kafka.group": "\(settings.group)"])
-            source = SourceService(name: "kafka", stopping: stopping) { try pipeline.run(consumer: consumer) }
+            source = ThreadService(name: "source-kafka", body: { try pipeline.run(consumer: consumer) }, stop: { stopping.stop() })
         }
         var metrics: MetricsServer?
         if let address = settings.metricsListen {
@@ -126,8 +175,10 @@ public final class Runner: Sendable {
         }
         // Every long-lived part is a service of one group, started in this order and shut down
         // in reverse: the source drains first (its deliveries still need connectors, the HTTP
-        // client and the dead-letter producer), then metrics, connectors, playbooks (approval
-        // store, audit producer), the HTTP client, and the dead-letter producer last.
+        // client and the dead-letter producer, its forwarded items the state producer), then the
+        // state owner (it still delivers what it releases) and feeds, the state producer, metrics,
+        // connectors, playbooks (approval store, audit producer), the HTTP client, and the
+        // dead-letter producer last.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let dlqProducer { services.append(.init(service: ClosingService("dead-letter producer") { dlqProducer.close() })) }
         services.append(.init(service: ClosingService("http client") { http.shutdown() }))
@@ -135,6 +186,7 @@ public final class Runner: Sendable {
         let connectors = Array(lanesByName.values)
         services.append(.init(service: ClosingService("connectors") { for lane in connectors { lane.connector.shutdown() } }))
         if let metrics { services.append(.init(service: ClosingService("metrics") { metrics.stop() })) }
+        services += stateServices
         services.append(.init(service: source, successTerminationBehavior: .gracefullyShutdownGroup))
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
@@ -164,16 +216,17 @@ struct ClosingService: Service, CustomStringConvertible {
     }
 }
 
-/// Runs a blocking source loop on a thread of its own; graceful shutdown stops it.
-final class SourceService: Service, Sendable {
-    let name: String
-    let stopping: StopSignal
+/// Runs a blocking loop (a source, the state owner, a topic feed) on a thread of its own;
+/// graceful shutdown calls `stop`, and the service ends when the loop returns.
+final class ThreadService: Service, Sendable, CustomStringConvertible {
+    let description: String
     let body: @Sendable () throws -> Void
+    let stop: @Sendable () -> Void
 
-    init(name: String, stopping: StopSignal, body: @escaping @Sendable () throws -> Void) {
-        self.name = name
-        self.stopping = stopping
+    init(name: String, body: @escaping @Sendable () throws -> Void, stop: @escaping @Sendable () -> Void) {
+        description = name
         self.body = body
+        self.stop = stop
     }
 
     func run() async throws {
@@ -187,11 +240,11 @@ final class SourceService: Service, Sendable {
                         continuation.resume(throwing: error)
                     }
                 }
-                thread.name = "sluice-source-\(name)"
+                thread.name = "sluice-\(description)"
                 thread.start()
             }
-        } onGracefulShutdown: { [stopping] in
-            stopping.stop()
+        } onGracefulShutdown: { [stop] in
+            stop()
         }
     }
 }

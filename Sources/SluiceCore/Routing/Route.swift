@@ -18,6 +18,8 @@ public struct Route: Sendable {
     public var location: Diagnostic
     /// The route's `playbook:` as written; SluiceActions parses and checks it.
     public var playbook: YAMLNode?
+    /// `dedupe`, `throttle`, `group`: applied per target by SluiceState (docs/state.md).
+    public var hold = HoldRules()
 
     public init(
         name: String, description: String? = nil, match: JSON, suppress: [JSON] = [], targets: [RouteTarget],

@@ -30,6 +30,16 @@ public enum RouteKeys {
         "account": "under `match:` (an event pattern)",
         "region": "under `match:` (an event pattern)",
         "Criterion": "under `match:` or `suppress:`",
+        // state rules (HoldRules)
+        "key": "under `dedupe:` or `throttle:`",
+        "window": "under `dedupe:`",
+        "limit": "under `throttle:`",
+        "per": "under `throttle:`",
+        "by": "under `group:`",
+        "wait": "under `group:`",
+        "interval": "under `group:`",
+        "repeat": "under `group:`",
+        "inhibit": "at the top of a route file (beside one route or `routes:`)",
     ]
 
     /// "unknown KIND key 'KEY' (did you mean …? | … belongs …; expected one of: …)".

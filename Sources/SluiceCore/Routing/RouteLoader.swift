@@ -6,7 +6,8 @@ import Foundation
 /// errors does not hide the others (their targets are still checked against the connectors).
 public enum RouteLoader {
     /// Keys a route may have; anything else is an error (a typo must not silently do nothing).
-    public static let routeKeys: Set<String> = ["name", "description", "match", "suppress", "targets", "enabled", "order", "stop", "playbook"]
+    public static let routeKeys = Set(["name", "description", "match", "suppress", "targets", "enabled", "order", "stop", "playbook"])
+        .union(HoldRules.routeKeys)
     public static let targetKeys: Set<String> = ["connector", "template", "input_paths"]
 
     /// The GuardDuty fields a trusted-IP list is checked against unless `fields` says otherwise.
@@ -104,7 +105,7 @@ public enum RouteLoader {
         var routes: [Route] = []
         let directory = (path as NSString).deletingLastPathComponent
         if let list = root["routes"] {
-            for entry in root.entries where entry.key != "routes" {
+            for entry in root.entries where entry.key != "routes" && entry.key != "inhibit" {
                 problems.append(entry.keyNode.error("unknown key '\(entry.key)' beside `routes:` (a file holds one route, or only a `routes:` list)"))
             }
             guard list.isSequence else {
@@ -113,18 +114,20 @@ public enum RouteLoader {
             for item in list.items {
                 do { routes.append(try route(item, directory: directory, warnings: &problems, rejected: &rejected)) } catch { problems += error.items }
             }
-        } else {
-            do { routes.append(try route(root, directory: directory, warnings: &problems, rejected: &rejected)) } catch { problems += error.items }
+        } else if root["inhibit"] == nil || root["name"] != nil {
+            do { routes.append(try route(root, directory: directory, topLevel: true, warnings: &problems, rejected: &rejected)) } catch { problems += error.items }
         }
+        problems += HoldRuleLoader.inhibitRules(of: root).1
         return (routes, problems, rejected)
     }
 
     /// One route; when it has errors, what could be read of it goes to `rejected` (its targets
-    /// and templates are still checked) and its errors are thrown.
-    static func route(_ node: YAMLNode, directory: String, warnings: inout [Diagnostic], rejected: inout [Route]) throws(Diagnostics) -> Route {
+    /// and templates are still checked) and its errors are thrown. `topLevel`: a file holding one
+    /// route may also hold the file's `inhibit:` rules beside it.
+    static func route(_ node: YAMLNode, directory: String, topLevel: Bool = false, warnings: inout [Diagnostic], rejected: inout [Route]) throws(Diagnostics) -> Route {
         guard node.isMapping else { throw Diagnostics([node.error("a route must be a mapping")]) }
         var problems: [Diagnostic] = []
-        for entry in node.entries where !routeKeys.contains(entry.key) {
+        for entry in node.entries where !routeKeys.contains(entry.key) && !(topLevel && entry.key == "inhibit") {
             problems.append(entry.keyNode.error(RouteKeys.unknownKeyMessage(entry.key, kind: "route", known: routeKeys)))
         }
         var name = ""
@@ -237,9 +240,12 @@ public enum RouteLoader {
                 problems.append(o.error("\(label): `order` must be an integer"))
             }
         }
-        let route = Route(
+        let (hold, holdProblems) = HoldRuleLoader.rules(of: node, label: label)
+        problems += holdProblems
+        var route = Route(
             name: name, description: description, match: match, suppress: suppress, targets: targets,
             enabled: enabled, order: order, stop: stop, location: node.error("route '\(name)'"), playbook: node["playbook"])
+        route.hold = hold
         if !problems.isEmpty {
             rejected.append(route)
             throw Diagnostics(problems)

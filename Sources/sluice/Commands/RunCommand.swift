@@ -34,6 +34,8 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("drain-timeout"), help: "Time to finish in-flight work on shutdown, e.g. 30s.") var drainTimeout: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical (default: log_level in the config file, else info).") var logLevel: String?
     @Option(name: .customLong("metrics-listen"), help: ArgumentHelp("Serve Prometheus metrics on /metrics (and /healthz) at this address.", valueName: "host:port")) var metricsListen: String?
+    @Option(name: .customLong("state-topic-prefix"), help: "Prefix of the state topics (default: sluice.).") var stateTopicPrefix: String?
+    @Option(name: .customLong("state-partitions"), help: "Partitions of the state topics when created (default: 12).") var statePartitions: Int32?
     @Flag(name: .customLong("log-json"), help: "Write logs as JSON lines.") var logJSON = false
     @Flag(name: .long, help: "Print the delivery summary as a table on exit.") var summary = false
     @Flag(name: .customLong("dry-run-actions"), help: "Playbooks log and audit what they would do, and do nothing.") var dryRunActions = false
@@ -65,6 +67,11 @@ struct RunCommand: AsyncParsableCommand {
             settings.pipeline.maxInFlight = maxInFlight
         }
         if let metricsListen { settings.metricsListen = metricsListen }
+        if let stateTopicPrefix { settings.stateTopicPrefix = stateTopicPrefix }
+        if let statePartitions {
+            guard (1...1024).contains(statePartitions) else { throw ValidationError("--state-partitions must be 1 to 1024") }
+            settings.statePartitions = statePartitions
+        }
         if let drainTimeout {
             guard let d = DurationText.parse(drainTimeout) else { throw ValidationError("--drain-timeout: not a duration: \(drainTimeout)") }
             settings.pipeline.drainTimeout = d

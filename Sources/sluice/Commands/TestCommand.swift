@@ -3,6 +3,7 @@ import Foundation
 import SluiceCore
 import SluiceRuntime
 import SluiceSuite
+import SluiceState
 
 /// `sluice test`: which routes an event would take, and why — without sending anything.
 struct TestCommand: AsyncParsableCommand {
@@ -74,6 +75,7 @@ struct TestCommand: AsyncParsableCommand {
         if fast != explained.map(\.route) {
             CLIFiles.fail("warning: compiled and reference matchers disagree (\(fast) vs \(explained.map(\.route))); please report this event")
         }
+        let inhibitRules = (try? HoldRuleLoader.loadInhibitRules(directory: routes)) ?? []
         let connectorDirectoryExists = FileManager.default.fileExists(atPath: connectors)
         // With connectors, previews use each connector's own template as `sluice run` would.
         var configuration: LoadedConfiguration?
@@ -105,6 +107,7 @@ struct TestCommand: AsyncParsableCommand {
                     (key: "location", value: .string(route.location.description.replacingOccurrences(of: ": route '\(route.name)'", with: ""))),
                     (key: "fields", value: .array(fields)),
                     (key: "targets", value: .array(targets)),
+                    (key: "state", value: .array(HoldExplanation.lines(route: route, inhibitRules: inhibitRules, event: eventJSON).map { .string($0) })),
                 ]))
             }
             let out: JSON = .object([
@@ -124,6 +127,11 @@ struct TestCommand: AsyncParsableCommand {
             print("  matched on:")
             for f in m.fields {
                 print("    \(f.path) = \(f.value.map { $0.serialized() } ?? "(absent)")")
+            }
+            let state = HoldExplanation.lines(route: route, inhibitRules: inhibitRules, event: eventJSON)
+            if !state.isEmpty {
+                print("  state rules (each target):")
+                for line in state { print("    \(line)") }
             }
             print("  targets:")
             for (j, t) in route.targets.enumerated() {

@@ -1,0 +1,157 @@
+import Foundation
+import Logging
+import SluiceConnectors
+import SluiceCore
+import SluiceKafka
+import SluiceState
+import Synchronization
+
+/// The runtime's narrow interface to SluiceState: between plan and dispatch it asks the Hold
+/// stage about each planned delivery, tells it how ticketed deliveries ended, and sends the
+/// digests that fall due. Offline (`--input`) the stage keeps its state in memory and the clock
+/// is the findings' own time, so a backtest sees real windows; pending digests are flushed at
+/// end of input.
+final class HoldGate: HoldDispatch, Sendable {
+    let stage: HoldStage
+    /// Kafka runs: items with state rules go to the repartition topic, to their key's owner.
+    let forwarder: StateForwarder?
+    /// Route → its bound targets by connector name (digests go to the same lane).
+    let targets: [String: [String: BoundTarget]]
+    let useEventTime: Bool
+
+    init(stage: HoldStage, table: RouteTable, targets bound: [[BoundTarget]], useEventTime: Bool, forwarder: StateForwarder?) {
+        self.stage = stage
+        self.forwarder = forwarder
+        var targets: [String: [String: BoundTarget]] = [:]
+        for (i, route) in table.routes.enumerated() {
+            for t in bound[i] { targets[route.name, default: [:]][t.lane.name] = t }
+        }
+        self.targets = targets
+        self.useEventTime = useEventTime
+    }
+
+    /// Whether the planner must keep the event for `screen` (any state rule, inhibition or silence).
+    var needsEvent: Bool { !stage.rules.isEmpty || stage.hasInhibitRules || stage.hasSilences }
+
+    func now(_ event: JSON?) -> EpochMillis {
+        if useEventTime, let t = event.flatMap(Self.eventTime) { return t }
+        return EpochMillis(Date().timeIntervalSince1970 * 1000)
+    }
+
+    /// The finding's time: EventBridge `time`, else the finding's `updatedAt`.
+    static func eventTime(_ event: JSON) -> EpochMillis? {
+        guard let text = event["time"]?.stringValue ?? event.value(atPath: "detail.updatedAt")?.stringValue else { return nil }
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        guard let date = f.date(from: text) ?? ISO8601DateFormatter().date(from: text) else { return nil }
+        let ms = date.timeIntervalSince1970 * 1000
+        return ms.isFinite && abs(ms) < 1e15 ? EpochMillis(ms) : nil
+    }
+
+    /// What happens to one planned delivery that was not held here.
+    enum Step {
+        /// Deliver now; dedupe waits on the ticket's outcome (nil: no ticket).
+        case deliver(route: String, target: BoundTarget, delivery: Delivery, ticket: UInt64?)
+        /// Send to the owner of its state key (Kafka runs).
+        case forward(route: String, target: BoundTarget, delivery: Delivery, item: HoldItem)
+    }
+
+    /// The deliveries that go on, held ones counted and left out.
+    func screen(_ list: [(route: String, target: BoundTarget, delivery: Delivery)], event: JSON) -> [Step] {
+        let now = now(event)
+        let id = list.first?.delivery.findingID
+        let sightings = stage.observe(event, findingID: id, now: now)
+        if let forwarder { for s in sightings { forwarder.publish(s) } }
+        let severity = event.value(atPath: "detail.severity")?.doubleValue ?? 0
+        let title = event.value(atPath: "detail.title")?.stringValue ?? event.value(atPath: "detail.type")?.stringValue ?? (id ?? "finding")
+        var out: [Step] = []
+        for (route, target, delivery) in list {
+            if stage.screen(event, findingID: id, route: route, target: target.lane.name, now: now) != nil { continue }
+            guard let rules = stage.rules[route],
+                  let item = HoldItem.make(rules: rules, route: route, target: target.lane.name, event: event, findingID: id,
+                                           title: title, severity: severity, seenAt: now, payload: delivery.payload) else {
+                out.append(.deliver(route: route, target: target, delivery: delivery, ticket: nil))
+                continue
+            }
+            if forwarder != nil {
+                out.append(.forward(route: route, target: target, delivery: delivery, item: item))
+            } else if case .deliver(let release) = stage.offer(item, now: now) {
+                out.append(.deliver(route: route, target: target, delivery: delivery, ticket: release.ticket))
+            }
+        }
+        return out
+    }
+
+    // MARK: HoldDispatch (the Kafka owner releases through the lanes)
+
+    func deliver(route: String, target: String, payload: [UInt8], findingID: String?, completion: @escaping @Sendable (Bool) -> Void) {
+        guard let bound = targets[route]?[target] else { return completion(false) }  // route gone after a reload
+        send(payload: payload, route: route, target: bound, record: SourceRecord(topic: nil, offset: 0, value: nil), ticket: nil,
+             findingID: findingID, completion: completion)
+    }
+
+    /// Reports a ticketed delivery's outcome; a repeat parked behind a failed one is sent now.
+    func outcome(ticket: UInt64, succeeded: Bool, record: SourceRecord) {
+        guard let release = stage.settled(ticket: ticket, succeeded: succeeded, now: now(nil)),
+              let target = targets[release.item.route]?[release.item.target] else { return }
+        send(payload: release.item.payload, route: release.item.route, target: target, record: record, ticket: release.ticket,
+             findingID: release.item.findingID)
+    }
+
+    /// Digests due now (or all pending ones, at end of input).
+    func sendDigests(flushAll: Bool, lastEvent: JSON?) {
+        let now = now(lastEvent)
+        let digests = flushAll ? stage.flushAll(now: now) : stage.due(now: now)
+        for d in digests {
+            guard let target = targets[d.route]?[d.target] else { continue }
+            let record = SourceRecord(topic: nil, offset: 0, value: nil)
+            send(payload: Array(d.json.serialized().utf8), route: d.route, target: target, record: record, ticket: nil)
+        }
+    }
+
+    /// Whether a digest may be due (cheap; checked after each record).
+    func digestsDue(lastEvent: JSON?) -> Bool {
+        guard let next = stage.nextDue else { return false }
+        return next <= now(lastEvent)
+    }
+
+    /// Digests and released repeats under way: the drain waits for them too.
+    let outstanding = Atomic<Int>(0)
+
+    private func send(payload: [UInt8], route: String, target: BoundTarget, record: SourceRecord, ticket: UInt64?,
+                      findingID: String? = nil, completion: (@Sendable (Bool) -> Void)? = nil) {
+        outstanding.add(1, ordering: .relaxed)
+        let message = InFlightMessage(record: record, ticket: nil, work: 1) { [self] _ in outstanding.subtract(1, ordering: .relaxed) }
+        var job = DeliveryJob(message: message, route: route, delivered: target.delivered,
+                              delivery: Delivery(payload: payload, key: findingID.map { Array($0.utf8) }, findingID: findingID, route: route),
+                              firstAttempt: .now)
+        if let ticket { job.onOutcome = { [self] ok in outcome(ticket: ticket, succeeded: ok, record: record) } }
+        if let completion { job.onOutcome = completion }
+        target.lane.submit(job)
+    }
+}
+
+/// The source side of Kafka-backed state: planned deliveries that need state go to the
+/// repartition topic keyed by their state key; inhibition sources to the inhibit topic.
+struct StateForwarder: Sendable {
+    let producer: KafkaProducer
+    let topics: StateTopics
+    let logger: Logger
+
+    /// `completion(true)` once the broker acknowledged the record: then the source offset may settle.
+    func forward(_ item: HoldItem, completion: @escaping @Sendable (Bool) -> Void) {
+        do {
+            try producer.produce(topic: topics.repartition, key: Array(item.stateKey.utf8), value: HoldItemCodec.encode(item)) { error in
+                completion(error == nil)
+            }
+        } catch {
+            completion(false)
+        }
+    }
+
+    func publish(_ s: (key: String, sighting: InhibitIndex.Sighting)) {
+        try? producer.produce(topic: topics.inhibit, key: Array(s.key.utf8), value: InhibitRecords.value(s.sighting)) { [logger] error in
+            if let error { logger.warning("inhibition source not published", metadata: ["error": "\(error.message)"]) }
+        }
+    }
+}

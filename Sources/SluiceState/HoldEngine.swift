@@ -1,0 +1,477 @@
+import SluiceCore
+
+/// One planned delivery of a route target that has state rules, as the owner of its state key
+/// sees it. Built on the source instance (`HoldItem.make`), carried through the repartition topic.
+public struct HoldItem: Sendable, Equatable {
+    public var route: String
+    public var target: String
+    /// Chooses the owner (and the changelog partition): the route's coarsest key.
+    public var stateKey: String
+    public var dedupeKey: String?
+    public var throttleKey: String?
+    public var findingID: String?
+    public var title: String
+    public var severity: Double
+    /// When the finding was seen (the owner's clock; offline, the finding's own time).
+    public var seenAt: EpochMillis
+    /// The rendered payload, delivered as is when released.
+    public var payload: [UInt8]
+
+    public init(route: String, target: String, stateKey: String, dedupeKey: String? = nil, throttleKey: String? = nil,
+                findingID: String?, title: String, severity: Double, seenAt: EpochMillis, payload: [UInt8]) {
+        self.route = route
+        self.target = target
+        self.stateKey = stateKey
+        self.dedupeKey = dedupeKey
+        self.throttleKey = throttleKey
+        self.findingID = findingID
+        self.title = title
+        self.severity = severity
+        self.seenAt = seenAt
+        self.payload = payload
+    }
+
+    /// The item for `rules` of `route`/`target`, or nil when the route has no state rules.
+    public static func make(rules: HoldRules, route: String, target: String, event: JSON, findingID: String?,
+                            title: String, severity: Double, seenAt: EpochMillis, payload: [UInt8]) -> HoldItem? {
+        guard let paths = rules.partitionPaths else { return nil }
+        return HoldItem(
+            route: route, target: target,
+            stateKey: StateKey.make(route: route, target: target, paths: paths, event: event),
+            dedupeKey: rules.dedupe.map { StateKey.make(route: route, target: target, paths: $0.key, event: event) },
+            throttleKey: rules.throttle.map { StateKey.make(route: route, target: target, paths: $0.key, event: event) },
+            findingID: findingID, title: title, severity: severity, seenAt: seenAt, payload: payload)
+    }
+}
+
+/// Why a finding was held (`sluice_held_total{reason}`).
+public enum HoldReason: String, Sendable, CaseIterable {
+    case dedupe, throttle, grouped, inhibited, silenced
+}
+
+/// What templates of a delivery released after held repeats see as `sluice.hold.*`.
+public struct HoldMetadata: Sendable, Equatable {
+    public var heldCount: Int
+    public var firstSeen: EpochMillis
+    public var lastSeen: EpochMillis
+}
+
+/// A delivery the engine lets through. `ticket` is set when the engine waits for its outcome
+/// (dedupe writes its record only after a successful delivery): pass it to `settled`.
+public struct HoldRelease: Sendable, Equatable {
+    public var item: HoldItem
+    public var ticket: UInt64?
+    public var hold: HoldMetadata?
+}
+
+public enum HoldDecision: Sendable, Equatable {
+    case deliver(HoldRelease)
+    case held(HoldReason)
+}
+
+/// Dedupe, throttle and grouping for the keys one instance owns: pure logic, no I/O, no clock of
+/// its own (every call takes `now`). The Kafka layer persists `takeChanges()` to the changelog
+/// and replays it through `restore`; offline runs keep it in memory. Not thread-safe: one owner.
+public struct HoldEngine: Sendable {
+    public let rules: [String: HoldRules]
+    /// Sample findings kept per digest; the rest are counted ("and N more").
+    public static let digestSample = 10
+    /// Finding ids remembered per group to tell a new finding from a repeat.
+    public static let groupMemberCap = 10_000
+
+    var dedupe: [String: DedupeState] = [:]
+    var throttle: [String: ThrottleState] = [:]
+    var groups: [String: GroupState] = [:]
+    /// Deliveries whose outcome dedupe waits for: ticket → dedupe key.
+    var pending: [UInt64: String] = [:]
+    var nextTicket: UInt64 = 1
+    /// Keys changed since the last `takeChanges`, in the order they changed.
+    var changed: [StateKind: Set<String>] = [:]
+
+    public init(rules: [String: HoldRules]) { self.rules = rules }
+
+    /// Decides one item. A hold is final (counted by the caller); a delivery may carry a ticket.
+    public mutating func offer(_ item: HoldItem, now: EpochMillis) -> HoldDecision {
+        guard let r = rules[item.route] else { return .deliver(HoldRelease(item: item, ticket: nil, hold: nil)) }
+        if let g = r.group {
+            addToGroup(item, rule: g, now: now)
+            return .held(.grouped)
+        }
+        var hold: HoldMetadata?
+        if let d = r.dedupe, let key = item.dedupeKey {
+            switch dedupeDecision(item, key: key, rule: d, now: now) {
+            case .hold: return .held(.dedupe)
+            case .pass(let m): hold = m
+            }
+        }
+        if let t = r.throttle, let key = item.throttleKey, !throttleAdmits(item, key: key, rule: t, now: now) {
+            // The finding goes out in the period's digest, never dropped: for dedupe that is its
+            // delivery, so its repeats are held rather than piled into the digest again.
+            if let key = item.dedupeKey, var s = dedupe[key] {
+                s.lastDelivery = now
+                s.severity = item.severity
+                dedupe[key] = s
+                mark(.dedupe, key)
+            }
+            return .held(.throttle)
+        }
+        var ticket: UInt64?
+        if let key = item.dedupeKey, r.dedupe != nil {
+            ticket = nextTicket
+            nextTicket &+= 1
+            pending[ticket!] = key
+            dedupe[key, default: DedupeState(firstSeen: item.seenAt)].inFlight = InFlight(ticket: ticket!, severity: item.severity, at: now)
+        }
+        return .deliver(HoldRelease(item: item, ticket: ticket, hold: hold))
+    }
+
+    /// The outcome of a delivery released with a ticket. Success writes the dedupe record; a
+    /// failure writes nothing and releases the latest repeat held behind the delivery, if any.
+    public mutating func settled(ticket: UInt64, succeeded: Bool, now: EpochMillis) -> HoldRelease? {
+        guard let key = pending.removeValue(forKey: ticket), var s = dedupe[key], let flight = s.inFlight, flight.ticket == ticket else { return nil }
+        s.inFlight = nil
+        if succeeded {
+            // Every delivery restarts the window: it is either the first of a new window or a
+            // severity increase, so its severity is the one later repeats are compared with.
+            s.lastDelivery = flight.at
+            s.severity = flight.severity
+            s.parked = nil
+            dedupe[key] = s
+            mark(.dedupe, key)
+            return nil
+        }
+        let parked = s.parked
+        s.parked = nil
+        if s.lastDelivery == nil, parked == nil {
+            dedupe[key] = nil  // never delivered: forget the key entirely
+            return nil
+        }
+        dedupe[key] = s
+        guard var item = parked else { return nil }
+        item.seenAt = max(item.seenAt, now)
+        // The parked repeat was counted as held; releasing it moves it from held to delivered.
+        if dedupe[key]!.heldCount > 0 { dedupe[key]!.heldCount -= 1 }
+        guard case .deliver(let release) = offer(item, now: now) else { return nil }
+        return release
+    }
+
+    // MARK: Dedupe
+
+    enum DedupeOutcome { case hold, pass(HoldMetadata?) }
+
+    mutating func dedupeDecision(_ item: HoldItem, key: String, rule: DedupeRule, now: EpochMillis) -> DedupeOutcome {
+        guard var s = dedupe[key] else {
+            dedupe[key] = DedupeState(firstSeen: item.seenAt, lastSeen: item.seenAt)
+            return .pass(nil)
+        }
+        s.lastSeen = max(s.lastSeen, item.seenAt)
+        if s.inFlight != nil {
+            // A delivery of this key is under way: hold the repeat, but keep it in case that
+            // delivery fails (a dead-lettered delivery must not hide the next repeat).
+            s.heldCount += 1
+            if item.severity > (s.inFlight?.severity ?? 0) {
+                dedupe[key] = s
+                return .pass(metadata(&dedupe[key]!))  // a severity increase never waits
+            }
+            s.parked = item
+            dedupe[key] = s
+            return .hold
+        }
+        let inWindow = s.lastDelivery.map { now < $0 + millis(rule.window) } ?? false
+        if inWindow, item.severity <= (s.severity ?? 0) {
+            s.heldCount += 1
+            dedupe[key] = s
+            mark(.dedupe, key)
+            return .hold
+        }
+        dedupe[key] = s
+        return .pass(metadata(&dedupe[key]!))
+    }
+
+    /// The held repeats since the last delivery, reset as this delivery carries them.
+    func metadata(_ s: inout DedupeState) -> HoldMetadata? {
+        defer { s.heldCount = 0 }
+        return s.heldCount > 0 ? HoldMetadata(heldCount: s.heldCount, firstSeen: s.firstSeen, lastSeen: s.lastSeen) : nil
+    }
+
+    // MARK: Throttle
+
+    mutating func throttleAdmits(_ item: HoldItem, key: String, rule: ThrottleRule, now: EpochMillis) -> Bool {
+        var s = throttle[key] ?? ThrottleState(periodStart: now)
+        if now >= s.periodStart + millis(rule.per) {
+            // The previous period is over (its digest fired, or it had no overflow): a new one starts.
+            if s.overflow.total > 0 { return false }  // its digest is due: `due(now:)` sends it first
+            s = ThrottleState(periodStart: now)
+        }
+        defer { throttle[key] = s; mark(.throttle, key) }
+        if s.count < rule.limit {
+            s.count += 1
+            return true
+        }
+        s.overflow.add(item)
+        return false
+    }
+
+    // MARK: Group
+
+    mutating func addToGroup(_ item: HoldItem, rule: GroupRule, now: EpochMillis) {
+        var g = groups[item.stateKey] ?? GroupState(route: item.route, target: item.target, flushAt: now + millis(rule.wait))
+        let id = item.findingID ?? "\(item.seenAt):\(g.members.count)"
+        if let old = g.members[id] {
+            if item.severity > old.severity { g.changed = true }
+            g.members[id] = GroupMember(title: item.title, severity: max(old.severity, item.severity), firstSeen: old.firstSeen, lastSeen: item.seenAt)
+        } else {
+            if g.members.count >= Self.groupMemberCap, let oldest = g.members.min(by: { $0.value.lastSeen < $1.value.lastSeen })?.key {
+                g.members[oldest] = nil
+            }
+            g.members[id] = GroupMember(title: item.title, severity: item.severity, firstSeen: item.seenAt, lastSeen: item.seenAt)
+            g.order.append(id)
+            g.changed = true
+        }
+        groups[item.stateKey] = g
+        mark(.group, item.stateKey)
+    }
+
+    // MARK: Timers
+
+    /// The earliest time a digest falls due, if any.
+    public var nextDue: EpochMillis? {
+        var next: EpochMillis?
+        for g in groups.values { next = min(next ?? g.flushAt, g.flushAt) }
+        for (key, t) in throttle where t.overflow.total > 0 {
+            if let r = throttleRule(key) { next = min(next ?? (t.periodStart + millis(r.per)), t.periodStart + millis(r.per)) }
+        }
+        return next
+    }
+
+    /// Digests due at `now`: throttle overflow at its period's end, groups at their flush time.
+    /// Their new state is not marked for the changelog until `digestDelivered`.
+    public mutating func due(now: EpochMillis) -> [Digest] {
+        var out: [Digest] = []
+        for key in throttle.keys.sorted() {
+            guard let t = throttle[key], let r = throttleRule(key), now >= t.periodStart + millis(r.per), let d = takeOverflow(key, at: now) else { continue }
+            out.append(d)
+        }
+        for key in groups.keys.sorted() {
+            guard var g = groups[key], now >= g.flushAt, let r = rules[g.route]?.group else { continue }
+            // Findings not seen for `repeat` leave the group (GuardDuty re-reports active ones).
+            for (id, m) in g.members where now - m.lastSeen >= millis(r.repeatAfter) && g.lastSent != nil {
+                g.members[id] = nil
+            }
+            g.order.removeAll { g.members[$0] == nil }
+            if g.members.isEmpty {
+                groups[key] = nil
+                mark(.group, key)
+                continue
+            }
+            let repeatDue = g.lastSent.map { now - $0 >= millis(r.repeatAfter) } ?? true
+            let step = millis(r.interval)
+            // Alertmanager's cadence: ticks every `interval` from the first flush.
+            g.flushAt += step * max(1, (now - g.flushAt) / step + 1)
+            if g.changed || repeatDue {
+                var d = g.digest(key: key, at: now)
+                d.stateKey = key
+                out.append(d)
+                g.lastSent = now
+                g.changed = false
+            } else {
+                mark(.group, key)  // only the next tick moved: nothing to deliver first
+            }
+            groups[key] = g
+        }
+        return out
+    }
+
+    /// The digest of a throttle key's overflow, and the key's period ended (nil: no overflow).
+    mutating func takeOverflow(_ key: String, at now: EpochMillis) -> Digest? {
+        guard let t = throttle[key], t.overflow.total > 0 else { return nil }
+        let parts = StateKey.parts(key)
+        var d = t.overflow.digest(kind: .throttle, route: parts[0], target: parts.count > 1 ? parts[1] : "", key: Array(parts.dropFirst(2)), at: now)
+        d.stateKey = key
+        throttle[key] = nil
+        return d
+    }
+
+    /// A digest from `due` was delivered (or dead-lettered): now its state may be written. Until
+    /// then a restart restores the state from before the digest, which sends it again rather
+    /// than never.
+    public mutating func digestDelivered(_ d: Digest) {
+        mark(d.kind == .group ? .group : .throttle, d.stateKey)
+    }
+
+    /// Every pending digest, now (end of an offline run's input).
+    public mutating func flushAll(now: EpochMillis) -> [Digest] {
+        var out: [Digest] = []
+        for key in throttle.keys.sorted() {
+            guard let d = takeOverflow(key, at: now) else { continue }
+            out.append(d)
+            mark(.throttle, key)
+        }
+        for key in groups.keys.sorted() {
+            guard var g = groups[key], g.changed else { continue }
+            out.append(g.digest(key: key, at: now))
+            g.lastSent = now
+            g.changed = false
+            groups[key] = g
+            mark(.group, key)
+        }
+        return out
+    }
+
+    /// Forgets keys whose state no longer holds anything back; they are tombstoned in the changelog.
+    public mutating func expire(now: EpochMillis) {
+        for (key, s) in dedupe where s.inFlight == nil && s.heldCount == 0 {
+            guard let last = s.lastDelivery, let r = dedupeRule(key), now >= last + millis(r.window) else { continue }
+            dedupe[key] = nil
+            mark(.dedupe, key)
+        }
+        for (key, t) in throttle where t.overflow.total == 0 {
+            guard let r = throttleRule(key), now >= t.periodStart + millis(r.per) else { continue }
+            throttle[key] = nil
+            mark(.throttle, key)
+        }
+    }
+
+    func dedupeRule(_ key: String) -> DedupeRule? { routeOf(key).flatMap { rules[$0]?.dedupe } }
+    func throttleRule(_ key: String) -> ThrottleRule? { routeOf(key).flatMap { rules[$0]?.throttle } }
+    func routeOf(_ key: String) -> String? { key.firstIndex(of: "\u{0}").map { String(key[..<$0]) } }
+
+    // MARK: Persistence
+
+    mutating func mark(_ kind: StateKind, _ key: String) { changed[kind, default: []].insert(key) }
+
+    /// Records to write since the last call: a record per changed key, nil for a tombstone.
+    public mutating func takeChanges() -> [StateChange] {
+        var out: [StateChange] = []
+        for (kind, keys) in changed.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            for key in keys.sorted() {
+                let record: StateRecord?
+                switch kind {
+                case .dedupe: record = dedupe[key].flatMap { $0.lastDelivery == nil ? nil : .dedupe($0.persisted) }
+                case .throttle: record = throttle[key].map { .throttle($0) }
+                case .group: record = groups[key].map { .group($0) }
+                }
+                out.append(StateChange(kind: kind, key: key, record: record))
+            }
+        }
+        changed = [:]
+        return out
+    }
+
+    /// Replays one changelog record (nil: a tombstone).
+    public mutating func restore(_ change: StateChange) {
+        switch (change.kind, change.record) {
+        case (.dedupe, .dedupe(let s)?): dedupe[change.key] = s
+        case (.throttle, .throttle(let s)?): throttle[change.key] = s
+        case (.group, .group(let s)?): groups[change.key] = s
+        case (.dedupe, _): dedupe[change.key] = nil
+        case (.throttle, _): throttle[change.key] = nil
+        case (.group, _): groups[change.key] = nil
+        }
+    }
+
+    /// Keys held in memory, by kind (for metrics and the bench's bytes-per-key figure).
+    public var keyCounts: (dedupe: Int, throttle: Int, groups: Int) { (dedupe.count, throttle.count, groups.count) }
+}
+
+// MARK: State records
+
+public enum StateKind: String, Sendable, Hashable { case dedupe = "d", throttle = "t", group = "g" }
+
+/// One changelog record: the state of one key, or a tombstone (`record == nil`).
+public struct StateChange: Sendable, Equatable {
+    public var kind: StateKind
+    public var key: String
+    public var record: StateRecord?
+}
+
+public enum StateRecord: Sendable, Equatable {
+    case dedupe(DedupeState)
+    case throttle(ThrottleState)
+    case group(GroupState)
+}
+
+final class ParkedItem: Sendable, Equatable {
+    let item: HoldItem
+    init(_ item: HoldItem) { self.item = item }
+    static func == (a: ParkedItem, b: ParkedItem) -> Bool { a.item == b.item }
+}
+
+struct InFlight: Sendable, Equatable {
+    var ticket: UInt64
+    var severity: Double
+    var at: EpochMillis
+}
+
+public struct DedupeState: Sendable, Equatable {
+    /// When the last successful delivery was released; the window runs from here.
+    var lastDelivery: EpochMillis?
+    /// The highest severity delivered in the window.
+    var severity: Double?
+    var heldCount = 0
+    var firstSeen: EpochMillis
+    var lastSeen: EpochMillis
+    /// In memory only: a delivery under way and the latest repeat held behind it (boxed: a
+    /// rare case that must not make every one of a million records larger).
+    var inFlight: InFlight?
+    var parkedBox: ParkedItem?
+    var parked: HoldItem? {
+        get { parkedBox?.item }
+        set { parkedBox = newValue.map(ParkedItem.init) }
+    }
+
+    init(firstSeen: EpochMillis, lastSeen: EpochMillis? = nil) {
+        self.firstSeen = firstSeen
+        self.lastSeen = lastSeen ?? firstSeen
+    }
+
+    init(lastDelivery: EpochMillis?, severity: Double?, heldCount: Int, firstSeen: EpochMillis, lastSeen: EpochMillis) {
+        self.lastDelivery = lastDelivery
+        self.severity = severity
+        self.heldCount = heldCount
+        self.firstSeen = firstSeen
+        self.lastSeen = lastSeen
+    }
+
+    var persisted: DedupeState { DedupeState(lastDelivery: lastDelivery, severity: severity, heldCount: heldCount, firstSeen: firstSeen, lastSeen: lastSeen) }
+}
+
+public struct ThrottleState: Sendable, Equatable {
+    var periodStart: EpochMillis
+    var count = 0
+    var overflow = DigestAccumulator()
+}
+
+struct GroupMember: Sendable, Equatable {
+    var title: String
+    var severity: Double
+    var firstSeen: EpochMillis
+    var lastSeen: EpochMillis
+}
+
+public struct GroupState: Sendable, Equatable {
+    var route: String
+    var target: String
+    var flushAt: EpochMillis
+    var lastSent: EpochMillis?
+    /// New findings or a severity increase since the last digest.
+    var changed = false
+    var members: [String: GroupMember] = [:]
+    /// Member ids in arrival order (the digest lists the first ones).
+    var order: [String] = []
+
+    init(route: String, target: String, flushAt: EpochMillis) {
+        self.route = route
+        self.target = target
+        self.flushAt = flushAt
+    }
+
+    func digest(key: String, at now: EpochMillis) -> Digest {
+        var acc = DigestAccumulator()
+        for id in order {
+            guard let m = members[id] else { continue }
+            acc.add(DigestEntry(findingID: id, title: m.title, severity: m.severity))
+        }
+        return acc.digest(kind: .group, route: route, target: target, key: Array(StateKey.parts(key).dropFirst(2)), at: now)
+    }
+}

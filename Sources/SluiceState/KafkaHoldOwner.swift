@@ -1,0 +1,232 @@
+import Foundation
+import Logging
+import SluiceCore
+import SluiceKafka
+import Synchronization
+
+/// How the owner of a state key sends what it releases: through the target's delivery lane
+/// (retries, breaker, dead-letter topic). `completion(true)` once delivered, `false` once
+/// dead-lettered.
+public protocol HoldDispatch: Sendable {
+    func deliver(route: String, target: String, payload: [UInt8], findingID: String?, completion: @escaping @Sendable (Bool) -> Void)
+}
+
+/// Owns the state keys of the repartition partitions Kafka assigns to this instance
+/// (consumer group `<group>.hold`). On assignment it replays the partition's changelog before
+/// taking any record of it; then each record is decided by that partition's `HoldEngine`, its
+/// state written to the changelog (explicit partition: the same number), and its offset
+/// committed once that write is acknowledged. Timers (group flushes, throttle period ends) are
+/// fields of the state records, re-armed by the replay. See docs/state.md.
+public final class KafkaHoldOwner: Sendable {
+    struct State: Sendable {
+        var engines: [Int32: HoldEngine] = [:]
+        var tracker = OffsetTracker()
+        var lastExpiry: EpochMillis = 0
+    }
+
+    public let topics: StateTopics
+    let rules: [String: HoldRules]
+    let kafka: KafkaConfig
+    let consumer: KafkaConsumer
+    let producer: KafkaProducer
+    let dispatch: any HoldDispatch
+    let held: HeldCounter
+    let logger: Logger
+    private let state = Mutex(State())
+    private let stopped = Atomic<Bool>(false)
+    private let restoredOnce = Atomic<Bool>(false)
+    private let pendingWork = Atomic<Int>(0)
+    /// Keys restored at the last assignment, and how long that took (for logs and the bench).
+    public let lastRestore = Mutex<(records: Int, seconds: Double)>((0, 0))
+
+    public init(topics: StateTopics, rules: [String: HoldRules], kafka: KafkaConfig, producer: KafkaProducer,
+                dispatch: any HoldDispatch, held: HeldCounter, logger: Logger) throws(KafkaError) {
+        self.topics = topics
+        self.rules = rules
+        self.kafka = kafka
+        self.producer = producer
+        self.dispatch = dispatch
+        self.held = held
+        self.logger = logger
+        var config = kafka
+        config["group.id"] = topics.ownerGroup
+        consumer = try KafkaConsumer(config: config, topics: [topics.repartition], logger: logger)
+    }
+
+    /// False until the partitions of the first assignment are restored (`/-/ready`).
+    public var isReady: Bool { restoredOnce.load(ordering: .acquiring) }
+
+    public func stop() { stopped.store(true, ordering: .releasing) }
+
+    static func wallClock() -> EpochMillis { EpochMillis(Date().timeIntervalSince1970 * 1000) }
+
+    /// Blocks the calling thread until `stop()`, then waits (bounded) for in-flight work and commits.
+    public func run(drainTimeout: Duration = .seconds(30)) {
+        consumer.onRebalance { [self] event in
+            switch event {
+            case .assigned(let parts):
+                for tp in parts where tp.topic == topics.repartition { restore(tp.partition) }
+                restoredOnce.store(true, ordering: .releasing)
+            case .revoked(let parts):
+                storeSettled()
+                state.withLock { s in
+                    s.tracker.revoke(parts)
+                    for tp in parts { s.engines[tp.partition] = nil }
+                }
+            }
+        }
+        var lastCommit = Self.wallClock()
+        while !stopped.load(ordering: .acquiring) {
+            switch consumer.poll(timeoutMs: 50) {
+            case .record(let record): handle(record)
+            case .idle: break
+            case .warning(let e): logger.debug("hold consumer: \(e.message)")
+            case .fatal(let e):
+                logger.critical("hold consumer failed: \(e.message)")
+                stop()
+            }
+            let now = Self.wallClock()
+            fireTimers(now: now)
+            if now - lastCommit >= 200 {
+                storeSettled()
+                consumer.commitAsync()
+                lastCommit = now
+            }
+        }
+        let deadline = ContinuousClock.now + drainTimeout
+        while pendingWork.load(ordering: .acquiring) > 0, ContinuousClock.now < deadline {
+            _ = consumer.poll(timeoutMs: 10)
+        }
+        _ = producer.flush(timeoutMs: 10_000)
+        storeSettled()
+        consumer.close()
+    }
+
+    private func storeSettled() {
+        consumer.storeOffsets(state.withLock { $0.tracker.takeAdvanced() })
+    }
+
+    // MARK: Restore
+
+    /// Replays changelog partition `partition` up to its end as of now into a fresh engine.
+    func restore(_ partition: Int32) {
+        let started = ContinuousClock.now
+        var engine = HoldEngine(rules: rules)
+        var count = 0
+        do {
+            let reader = try KafkaTopicReader(config: kafka, topic: topics.changelog, only: [partition], logger: logger)
+            defer { reader.close() }
+            for r in try reader.readToEnd(timeoutMs: 120_000) {
+                guard let key = r.key, let change = StateCodec.decode(key: key, value: r.value) else { continue }
+                engine.restore(change)
+                count += 1
+            }
+        } catch {
+            // Without its state the partition would deliver repeats: better to stop than to guess.
+            logger.critical("cannot restore state partition \(partition): \(error.message)")
+            stop()
+            return
+        }
+        _ = engine.takeChanges()
+        state.withLock { $0.engines[partition] = engine }
+        let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
+        lastRestore.withLock { $0 = (count, seconds) }
+        logger.info("state restored", metadata: ["kafka.partition": "\(partition)", "sluice.state.records": "\(count)"])
+    }
+
+    // MARK: Records
+
+    func handle(_ record: KafkaRecord) {
+        let p = record.partition
+        let ticket = state.withLock { $0.tracker.track(TopicPartition(record.topic, p), offset: record.offset) }
+        guard let value = record.value, let item = HoldItemCodec.decode(value) else {
+            logger.warning("skipping a repartition record Sluice cannot read", metadata: ["kafka.partition": "\(p)", "kafka.offset": "\(record.offset)"])
+            settle(ticket)
+            return
+        }
+        let now = Self.wallClock()
+        guard let decision = state.withLock({ $0.engines[p]?.offer(item, now: now) }) else {
+            settle(ticket)  // revoked meanwhile: the next owner reprocesses it
+            return
+        }
+        switch decision {
+        case .held(let reason):
+            held.count(route: item.route, target: item.target, reason: reason)
+            persist(p) { [self] in settle(ticket) }
+        case .deliver(let release):
+            deliver(release, partition: p) { [self] in settle(ticket) }
+        }
+    }
+
+    private func deliver(_ release: HoldRelease, partition p: Int32, then: @escaping @Sendable () -> Void) {
+        pendingWork.add(1, ordering: .relaxed)
+        dispatch.deliver(route: release.item.route, target: release.item.target, payload: release.item.payload, findingID: release.item.findingID) { [self] ok in
+            let parked = release.ticket.flatMap { t in state.withLock { $0.engines[p]?.settled(ticket: t, succeeded: ok, now: Self.wallClock()) } }
+            persist(p) { [self] in
+                then()
+                pendingWork.subtract(1, ordering: .relaxed)
+            }
+            if let parked { deliver(parked, partition: p) {} }
+        }
+    }
+
+    private func settle(_ ticket: OffsetTracker.Ticket) {
+        _ = state.withLock { $0.tracker.settle(ticket) }
+    }
+
+    /// Writes the partition's changed keys to its changelog partition; `then` runs once all are acknowledged.
+    private func persist(_ p: Int32, then: @escaping @Sendable () -> Void) {
+        let changes = state.withLock { $0.engines[p]?.takeChanges() ?? [] }
+        if changes.isEmpty { return then() }
+        let remaining = Atomic<Int>(changes.count)
+        for change in changes {
+            do {
+                try producer.produce(topic: topics.changelog, partition: p, key: StateCodec.key(change), value: StateCodec.value(change)) { [logger] error in
+                    if let error { logger.error("changelog write failed", metadata: ["error": "\(error.message)"]) }
+                    if remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { then() }
+                }
+            } catch {
+                logger.error("changelog write failed", metadata: ["error": "\(error.message)"])
+                if remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { then() }
+            }
+        }
+    }
+
+    // MARK: Timers
+
+    func fireTimers(now: EpochMillis) {
+        let due: [(Int32, [Digest])] = state.withLock { s in
+            var out: [(Int32, [Digest])] = []
+            for p in s.engines.keys.sorted() {
+                guard let next = s.engines[p]?.nextDue, next <= now, let digests = s.engines[p]?.due(now: now) else { continue }
+                out.append((p, digests))
+            }
+            return out
+        }
+        for (p, digests) in due {
+            // Ticks that sent nothing still move the next flush time.
+            if digests.isEmpty { persist(p) {} }
+            for d in digests {
+                pendingWork.add(1, ordering: .relaxed)
+                dispatch.deliver(route: d.route, target: d.target, payload: Array(d.json.serialized().utf8), findingID: nil) { [self] _ in
+                    // Delivered or dead-lettered, it is settled: only now does the state move on.
+                    state.withLock { $0.engines[p]?.digestDelivered(d) }
+                    persist(p) { [self] in pendingWork.subtract(1, ordering: .relaxed) }
+                }
+            }
+        }
+        if now - state.withLock({ $0.lastExpiry }) >= 10_000 {
+            let parts = state.withLock { s -> [Int32] in
+                s.lastExpiry = now
+                for p in s.engines.keys { s.engines[p]?.expire(now: now) }
+                return Array(s.engines.keys)
+            }
+            for p in parts { persist(p) {} }
+        }
+    }
+
+    /// Keys held in memory across owned partitions.
+    public var keyCount: Int {
+        state.withLock { $0.engines.values.reduce(0) { $0 + $1.keyCounts.dedupe + $1.keyCounts.throttle + $1.keyCounts.groups } }
+    }
+}

@@ -1,0 +1,85 @@
+import SluiceCore
+
+/// A silence: findings matching `matchers` (an event pattern) are held from `startsAt` to `endsAt`.
+/// Kept in the compacted `<prefix>silences` topic, keyed by id, read whole by every instance.
+public struct Silence: Sendable, Equatable {
+    public var id: String
+    public var matchers: JSON
+    public var startsAt: EpochMillis
+    public var endsAt: EpochMillis
+    public var createdBy: String
+    public var comment: String
+
+    /// Longest silence accepted unless configured otherwise: a forgotten silence must end.
+    public static let defaultMaxDuration: Duration = .seconds(7 * 86_400)
+
+    public init(id: String, matchers: JSON, startsAt: EpochMillis, endsAt: EpochMillis, createdBy: String, comment: String) {
+        self.id = id
+        self.matchers = matchers
+        self.startsAt = startsAt
+        self.endsAt = endsAt
+        self.createdBy = createdBy
+        self.comment = comment
+    }
+
+    /// Problems that make the silence unacceptable (empty when valid).
+    public func problems(maxDuration: Duration = Silence.defaultMaxDuration) -> [String] {
+        var out: [String] = []
+        if id.isEmpty || id.utf8.count > 128 { out.append("id must be 1 to 128 bytes") }
+        if createdBy.trimmingCharacters(in: .whitespaces).isEmpty { out.append("created_by is required") }
+        if comment.trimmingCharacters(in: .whitespaces).isEmpty { out.append("comment is required") }
+        if endsAt <= startsAt { out.append("ends_at must be after starts_at") }
+        if endsAt - startsAt > millis(maxDuration) { out.append("a silence lasts at most \(maxDuration)") }
+        do { _ = try Pattern(json: matchers) } catch { out.append("matchers: \(error.message)") }
+        return out
+    }
+
+    public var json: JSON {
+        .object([
+            (key: "id", value: .string(id)), (key: "matchers", value: matchers),
+            (key: "starts_at", value: JSON.number(Double(startsAt))), (key: "ends_at", value: JSON.number(Double(endsAt))),
+            (key: "created_by", value: .string(createdBy)), (key: "comment", value: .string(comment)),
+        ])
+    }
+
+    /// Reads a silence record; nil when a field is missing or of the wrong type (a bad record is skipped, never trusted).
+    public init?(json: JSON) {
+        guard let id = json["id"]?.stringValue, let m = json["matchers"], m.objectValue != nil,
+              let s = json["starts_at"]?.doubleValue, let e = json["ends_at"]?.doubleValue,
+              let by = json["created_by"]?.stringValue, let c = json["comment"]?.stringValue,
+              let startsAt = EpochMillis(exactly: s.rounded()), let endsAt = EpochMillis(exactly: e.rounded()) else { return nil }
+        self.init(id: id, matchers: m, startsAt: startsAt, endsAt: endsAt, createdBy: by, comment: c)
+    }
+}
+
+/// Every known silence, with compiled patterns; answers "is this finding silenced now?".
+public struct SilenceSet: Sendable {
+    var silences: [String: (silence: Silence, pattern: Pattern)] = [:]
+    /// Findings held per silence id (for the expiry summary "N findings were held").
+    public private(set) var heldBy: [String: Int] = [:]
+
+    public init() {}
+
+    /// Adds or replaces a silence (a record of the silences topic); nil removes it (a tombstone).
+    public mutating func apply(id: String, _ silence: Silence?) {
+        guard let silence, let pattern = try? Pattern(json: silence.matchers) else {
+            silences[id] = nil
+            return
+        }
+        silences[id] = (silence, pattern)
+    }
+
+    public var all: [Silence] { silences.values.map(\.silence).sorted { $0.startsAt == $1.startsAt ? $0.id < $1.id : $0.startsAt < $1.startsAt } }
+
+    /// The id of a silence holding `event` at `now`, counting the hold.
+    public mutating func silencing(_ event: JSON, now: EpochMillis) -> String? {
+        for id in silences.keys.sorted() {
+            let s = silences[id]!
+            if now >= s.silence.startsAt, now < s.silence.endsAt, ReferenceMatcher.matches(s.pattern, event) {
+                heldBy[id, default: 0] += 1
+                return id
+            }
+        }
+        return nil
+    }
+}

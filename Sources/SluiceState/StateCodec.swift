@@ -1,0 +1,130 @@
+import Foundation
+import SluiceCore
+
+/// Changelog and repartition records as bytes. Keys are `kind \0 state key`; values are compact
+/// JSON (a few dozen bytes per dedupe key), readable with any Kafka tool. A record that does not
+/// decode is skipped on restore, never trusted: it cannot crash or poison the owner.
+public enum StateCodec {
+    public static func key(_ change: StateChange) -> [UInt8] { Array((change.kind.rawValue + "\u{0}" + change.key).utf8) }
+
+    /// nil for a tombstone.
+    public static func value(_ change: StateChange) -> [UInt8]? {
+        guard let record = change.record else { return nil }
+        return Array(json(record).serialized().utf8)
+    }
+
+    public static func decode(key: [UInt8], value: [UInt8]?) -> StateChange? {
+        let text = String(decoding: key, as: UTF8.self)
+        guard let sep = text.firstIndex(of: "\u{0}"), let kind = StateKind(rawValue: String(text[..<sep])) else { return nil }
+        let stateKey = String(text[text.index(after: sep)...])
+        guard let value else { return StateChange(kind: kind, key: stateKey, record: nil) }
+        guard let json = try? JSON.parse(String(decoding: value, as: UTF8.self)), let record = record(kind, json) else { return nil }
+        return StateChange(kind: kind, key: stateKey, record: record)
+    }
+
+    static func n(_ v: Int64) -> JSON { JSON.number(Double(v)) }
+    static func n(_ v: Int) -> JSON { JSON.number(Double(v)) }
+
+    /// A whole number from a record; nil (record skipped) when absent, fractional or out of range.
+    static func int(_ j: JSON?) -> Int64? {
+        guard let d = j?.doubleValue, d.rounded() == d, abs(d) < 9e15 else { return nil }
+        return Int64(exactly: d)
+    }
+
+    static func json(_ record: StateRecord) -> JSON {
+        switch record {
+        case .dedupe(let s):
+            return .object([
+                (key: "l", value: s.lastDelivery.map(n) ?? .null), (key: "s", value: s.severity.map { JSON.number($0) } ?? .null),
+                (key: "h", value: n(s.heldCount)), (key: "f", value: n(s.firstSeen)), (key: "z", value: n(s.lastSeen)),
+            ])
+        case .throttle(let s):
+            return .object([(key: "p", value: n(s.periodStart)), (key: "c", value: n(s.count)), (key: "o", value: digestJSON(s.overflow))])
+        case .group(let g):
+            let members = g.order.compactMap { id in g.members[id].map { m -> JSON in
+                .array([.string(id), .string(m.title), JSON.number(m.severity), n(m.firstSeen), n(m.lastSeen)])
+            } }
+            return .object([
+                (key: "r", value: .string(g.route)), (key: "t", value: .string(g.target)), (key: "at", value: n(g.flushAt)),
+                (key: "sent", value: g.lastSent.map(n) ?? .null), (key: "chg", value: .bool(g.changed)), (key: "m", value: .array(members)),
+            ])
+        }
+    }
+
+    static func digestJSON(_ a: DigestAccumulator) -> JSON {
+        .object([
+            (key: "n", value: n(a.total)),
+            (key: "b", value: .object(a.bySeverity.sorted { $0.key < $1.key }.map { (key: $0.key, value: n($0.value)) })),
+            (key: "e", value: .array(a.first.map { .array([$0.findingID.map { .string($0) } ?? .null, .string($0.title), JSON.number($0.severity)]) })),
+        ])
+    }
+
+    static func record(_ kind: StateKind, _ j: JSON) -> StateRecord? {
+        switch kind {
+        case .dedupe:
+            guard let h = int(j["h"]), let f = int(j["f"]), let z = int(j["z"]), let held = Int(exactly: h), held >= 0 else { return nil }
+            return .dedupe(DedupeState(lastDelivery: int(j["l"]), severity: j["s"]?.doubleValue, heldCount: held, firstSeen: f, lastSeen: z))
+        case .throttle:
+            guard let p = int(j["p"]), let c = int(j["c"]).flatMap({ Int(exactly: $0) }), c >= 0, let o = j["o"], let acc = accumulator(o) else { return nil }
+            return .throttle(ThrottleState(periodStart: p, count: c, overflow: acc))
+        case .group:
+            guard let r = j["r"]?.stringValue, let t = j["t"]?.stringValue, let at = int(j["at"]), let m = j["m"]?.arrayValue else { return nil }
+            var g = GroupState(route: r, target: t, flushAt: at)
+            g.lastSent = int(j["sent"])
+            g.changed = j["chg"]?.boolValue ?? true
+            for item in m {
+                guard let a = item.arrayValue, a.count == 5, let id = a[0].stringValue, let title = a[1].stringValue,
+                      let sev = a[2].doubleValue, let f = int(a[3]), let l = int(a[4]) else { return nil }
+                g.members[id] = GroupMember(title: title, severity: sev, firstSeen: f, lastSeen: l)
+                g.order.append(id)
+            }
+            return .group(g)
+        }
+    }
+
+    static func accumulator(_ j: JSON) -> DigestAccumulator? {
+        guard let e = j["e"]?.arrayValue, let total = int(j["n"]).flatMap({ Int(exactly: $0) }), total >= 0 else { return nil }
+        var acc = DigestAccumulator()
+        for item in e {
+            guard let a = item.arrayValue, a.count == 3, let title = a[1].stringValue, let sev = a[2].doubleValue else { return nil }
+            acc.add(DigestEntry(findingID: a[0].stringValue, title: title, severity: sev))
+        }
+        // Findings beyond the sample were counted, not kept: restore the counts as written.
+        acc.restoreCounts(total: total, bySeverity: (j["b"]?.objectValue ?? []).reduce(into: [:]) { out, kv in
+            if let c = int(kv.value).flatMap({ Int(exactly: $0) }), c >= 0 { out[kv.key] = c }
+        })
+        return acc
+    }
+}
+
+extension DigestAccumulator {
+    mutating func restoreCounts(total: Int, bySeverity: [String: Int]) {
+        self.setCounts(total: max(total, first.count), bySeverity: bySeverity)
+    }
+}
+
+/// Repartition records: a `HoldItem` as compact JSON (the payload base64), keyed by its state key.
+public enum HoldItemCodec {
+    public static func encode(_ item: HoldItem) -> [UInt8] {
+        var fields: [(key: String, value: JSON)] = [
+            (key: "r", value: .string(item.route)), (key: "t", value: .string(item.target)), (key: "k", value: .string(item.stateKey)),
+            (key: "ti", value: .string(item.title)), (key: "s", value: JSON.number(item.severity)),
+            (key: "at", value: JSON.number(Double(item.seenAt))),
+            (key: "p", value: .string(Data(item.payload).base64EncodedString())),
+        ]
+        if let d = item.dedupeKey { fields.append((key: "dk", value: .string(d))) }
+        if let t = item.throttleKey { fields.append((key: "tk", value: .string(t))) }
+        if let id = item.findingID { fields.append((key: "id", value: .string(id))) }
+        return Array(JSON.object(fields).serialized().utf8)
+    }
+
+    /// nil when the record is not one Sluice wrote (it is skipped and counted, never trusted).
+    public static func decode(_ bytes: [UInt8]) -> HoldItem? {
+        guard let j = try? JSON.parse(String(decoding: bytes, as: UTF8.self)),
+              let r = j["r"]?.stringValue, let t = j["t"]?.stringValue, let k = j["k"]?.stringValue,
+              let title = j["ti"]?.stringValue, let s = j["s"]?.doubleValue, s.isFinite, let at = StateCodec.int(j["at"]),
+              let p = j["p"]?.stringValue, let payload = Data(base64Encoded: p) else { return nil }
+        return HoldItem(route: r, target: t, stateKey: k, dedupeKey: j["dk"]?.stringValue, throttleKey: j["tk"]?.stringValue,
+                        findingID: j["id"]?.stringValue, title: title, severity: s, seenAt: at, payload: Array(payload))
+    }
+}

@@ -1,0 +1,50 @@
+import Logging
+import SluiceCore
+import SluiceKafka
+
+/// Where state lives in Kafka (docs/state.md). Names derive from the prefix and the consumer
+/// group, so two Sluice deployments on one cluster never share state by accident.
+public struct StateTopics: Sendable, Equatable {
+    public var prefix: String
+    public var group: String
+    /// Partitions of the repartition and changelog topics: fixed at creation (partition i of
+    /// the changelog holds the state of repartition partition i).
+    public var partitions: Int32
+
+    public init(prefix: String = "sluice.", group: String, partitions: Int32 = 12) {
+        self.prefix = prefix
+        self.group = group
+        self.partitions = partitions
+    }
+
+    public var repartition: String { "\(prefix)hold.\(group).repartition" }
+    public var changelog: String { "\(prefix)hold.\(group).changelog" }
+    public var inhibit: String { "\(prefix)inhibit.\(group)" }
+    public var silences: String { "\(prefix)silences" }
+    /// The consumer group that owns state keys (one owner per repartition partition).
+    public var ownerGroup: String { "\(group).hold" }
+
+    /// Creates the topics that are missing: compacted changelogs, the repartition topic with a
+    /// short retention (its records matter only until their owner processed them).
+    /// `keyed`: also the repartition and changelog topics (routes with state rules); `inhibit`:
+    /// the inhibition topic. The silences topic always: any run may be silenced. Each call costs
+    /// a client and a round trip at start-up, so only what is used is created.
+    public func create(keyed: Bool = true, inhibit withInhibit: Bool = true, config: KafkaConfig, logger: Logger) throws(KafkaError) {
+        if keyed {
+            try create([repartition], partitions: partitions, topicConfig: ["retention.ms": "\(7 * 86_400_000)"], config: config, logger: logger)
+            try create([changelog], partitions: partitions, topicConfig: ["cleanup.policy": "compact"], config: config, logger: logger)
+        }
+        try create(withInhibit ? [inhibit, silences] : [silences], partitions: 1, topicConfig: ["cleanup.policy": "compact"], config: config, logger: logger)
+    }
+
+    private func create(_ names: [String], partitions: Int32, topicConfig: [String: String], config: KafkaConfig, logger: Logger) throws(KafkaError) {
+        do {
+            try KafkaAdmin.createTopics(names, partitions: partitions, topicConfig: topicConfig, config: config, logger: logger)
+        } catch {
+            // A broker that rejects the topic properties (some Kafka-compatible ones do) still gets
+            // the topics; compaction then only bounds restore time less well.
+            logger.warning("state topics created without their properties", metadata: ["kafka.topics": "\(names.joined(separator: ","))", "error": "\(error.message)"])
+            try KafkaAdmin.createTopics(names, partitions: partitions, config: config, logger: logger)
+        }
+    }
+}
