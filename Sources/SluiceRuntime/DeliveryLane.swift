@@ -14,6 +14,8 @@ struct DeliveryJob: Sendable {
     var firstAttempt: ContinuousClock.Instant
     /// When it joined the waiting queue (batches are sent `max_wait` after their oldest item).
     var queuedAt: ContinuousClock.Instant
+    /// Tells the admin feed what became of this target; nil unless the record is in the feed.
+    var report: (@Sendable (String) -> Void)?
 
     init(message: InFlightMessage, route: String, delivered: DeliveryCounter, delivery: Delivery, firstAttempt: ContinuousClock.Instant) {
         self.message = message
@@ -38,7 +40,7 @@ final class DeliveryLane: Sendable {
     let connector: any Connector
     let policy: DeliveryPolicy
     /// Time to successful delivery, for /metrics.
-    let latency = DeliveryLatency()
+    let latency: DeliveryLatency
     private let batcher: (any BatchingConnector)?
     private let deadLetters: DeadLetterWriter
     private let stats: RunStats
@@ -59,6 +61,8 @@ final class DeliveryLane: Sendable {
         var consecutiveFailures = 0
         var openUntil: ContinuousClock.Instant?
         var trialInFlight = false
+        /// The last failure, for the admin API.
+        var lastError: String?
     }
     private let state: Mutex<State>
 
@@ -66,6 +70,7 @@ final class DeliveryLane: Sendable {
         self.name = name
         self.connector = connector
         self.policy = policy
+        self.latency = DeliveryLatency(connector: name)
         self.batcher = policy.batch == nil ? nil : connector as? any BatchingConnector
         self.deadLetters = deadLetters
         self.stats = stats
@@ -238,10 +243,13 @@ final class DeliveryLane: Sendable {
         case .delivered:
             job.delivered.increment()
             latency.record(.now - job.firstAttempt)
+            job.report?("delivered")
             job.message.finishOne()
         case .permanent(let error):
+            noteFailure(error)
             deadLetter(job, .permanentError, error)
         case .retryable(let error, let retryAfter):
+            noteFailure(error)
             let age = ContinuousClock.now - job.firstAttempt
             guard policy.retry.allowsRetry(after: job.delivery.attempt, age: age), !stopping.isHardStopped else {
                 return deadLetter(job, stopping.isHardStopped ? .shutdown : .retriesExhausted, error)
@@ -253,6 +261,7 @@ final class DeliveryLane: Sendable {
                 "sluice.retry_in_ms": "\(wait.wholeMilliseconds)", "error": "\(error)",
             ])
             stats.retried()
+            job.report?("retrying (attempt \(job.delivery.attempt + 1))")
             scheduleRetry(job, after: wait, lastError: error)
         }
     }
@@ -279,6 +288,7 @@ final class DeliveryLane: Sendable {
 
     /// `attemptsMade` defaults to the job's current attempt (the one that just failed).
     private func deadLetter(_ job: DeliveryJob, _ reason: DeadLetterReason, _ error: String, attemptsMade: Int? = nil) {
+        job.report?("dead-lettered: \(reason.rawValue)")
         deadLetters.write(DeadLetter(
             source: job.message.record, reason: reason, route: job.route, connector: name,
             attempts: attemptsMade ?? job.delivery.attempt, lastError: error)) { job.message.finishOne() }
@@ -300,6 +310,21 @@ final class DeliveryLane: Sendable {
 
     /// Jobs queued, running or waiting to retry.
     var pending: Int { state.withLock { $0.inFlight + $0.waiting.count + $0.retryTimers.count } }
+
+    /// The lane at one moment, for the admin API.
+    var health: (backlog: Int, inFlight: Int, breaker: String, lastError: String?) {
+        let now = ContinuousClock.now
+        return state.withLock { s in
+            let breaker = s.openUntil.map { $0 > now ? "open" : "half-open" } ?? "closed"
+            return (s.inFlight + s.waiting.count + s.retryTimers.count, s.inFlight, breaker, s.lastError)
+        }
+    }
+
+    private func noteFailure(_ error: String) {
+        // Bounded: a target's reply may be long; this is a glance, the dead letter has the rest.
+        let short = String(error.prefix(300))
+        state.withLock { $0.lastError = short }
+    }
 }
 
 extension DeliveryOutcome {

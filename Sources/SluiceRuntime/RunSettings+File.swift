@@ -1,5 +1,6 @@
 import Foundation
 import SluiceActions
+import SluiceAdmin
 import SluiceCore
 
 extension RunSettings {
@@ -16,7 +17,10 @@ extension RunSettings {
     /// drain_timeout: 30s         # on SIGTERM, time to finish before dead-lettering the rest
     /// max_message_bytes: 1048576
     /// max_depth: 64
-    /// metrics_listen: 127.0.0.1:9464   # Prometheus /metrics and /healthz
+    /// admin:                     # admin server: probes, /metrics, /api/v1, dashboard (see AdminSettings)
+    ///   listen: 127.0.0.1:9464
+    ///   tokens_file: /etc/sluice/admin-tokens
+    /// metrics_listen: 127.0.0.1:9464   # alias of admin.listen
     /// kafka:                     # any librdkafka property, passed through
     ///   security.protocol: SASL_SSL
     /// actions:                   # playbooks: see ActionSettings (dry_run, topics, guards, aws, kubernetes)
@@ -42,7 +46,17 @@ extension RunSettings {
         if let d = r.duration("drain_timeout") { s.pipeline.drainTimeout = d }
         if let n = r.int("max_message_bytes", min: 64) { s.pipeline.maxMessageBytes = n }
         if let n = r.int("max_depth", min: 2) { s.pipeline.maxDepth = n }
-        s.metricsListen = r.string("metrics_listen")
+        if let listen = r.string("metrics_listen") { s.admin = AdminSettings(listen: listen) }
+        if let a = r.nested("admin", what: "admin") {
+            var admin = s.admin ?? AdminSettings(listen: "127.0.0.1:9464")
+            if let v = a.string("listen") { admin.listen = v }
+            admin.tokensFile = a.string("tokens_file")
+            if let v = a.int("max_body_bytes", min: 1024) { admin.maxBodyBytes = v }
+            if let v = a.duration("request_timeout") { admin.requestTimeout = v }
+            if let v = a.duration("idle_timeout") { admin.idleTimeout = v }
+            if let v = a.int("recent_findings", min: 1) { admin.recentFindings = min(v, 100_000) }
+            s.admin = admin
+        }
         if let props = r.stringMap("kafka") { for (k, v) in props { s.kafka[k] = v } }
         if let a = r.nested("actions", what: "actions") { s.actions = ActionSettings.read(a) }
         let problems = r.finish()
