@@ -38,9 +38,12 @@ public final class Pipeline: Sendable {
 
     private let inFlight = Atomic<Int>(0)
     private let tracker = Mutex(OffsetTracker())
+    /// The admin server's view (feed, per-route counts, assignment); nil without one.
+    let observer: (any PipelineObserver)?
 
     init(plan: RoutingPlan, lanes: [DeliveryLane], deadLetters: DeadLetterWriter, options: PipelineOptions,
-         stats: RunStats, stopping: StopSignal, logger: Logger) {
+         stats: RunStats, stopping: StopSignal, logger: Logger, observer: (any PipelineObserver)? = nil) {
+        self.observer = observer
         self.plan = plan
         self.lanes = lanes
         self.deadLetters = deadLetters
@@ -59,7 +62,12 @@ public final class Pipeline: Sendable {
     public func run(consumer: KafkaConsumer) throws(KafkaError) {
         let planner = Planner(plan: plan, maxMessageBytes: options.maxMessageBytes, maxDepth: options.maxDepth)
         consumer.onRebalance { [self] event in
-            guard case .revoked(let parts) = event else { return }
+            guard case .revoked(let parts) = event else {
+                observer?.assignmentChanged(consumer.assignment)
+                return
+            }
+            // The consumer forgets revoked partitions only after this handler returns.
+            defer { observer?.assignmentChanged(consumer.assignment.subtracting(parts)) }
             // Store what has settled so the commit made on revocation includes it; forget the
             // rest — the partitions' next owner redelivers it (at-least-once).
             flushStores(consumer)
@@ -161,14 +169,18 @@ public final class Pipeline: Sendable {
         switch planner.plan(record) {
         case .unmatched:
             stats.unmatched()
+            observer?.routed(record, routes: [])
             settle(ticket)
         case .rejected(let reason, let detail):
             deadLetter(record, ticket: ticket, reason: reason, detail: detail)
         case .deliveries(let list):
             let message = begin(record, ticket: ticket, work: list.count)
             let now = ContinuousClock.now
+            let feed = observer?.routed(record, routes: list.map { ($0.route, $0.target.lane.name) })
             for (route, target, delivery) in list {
-                target.lane.submit(DeliveryJob(message: message, route: route, delivered: target.delivered, delivery: delivery, firstAttempt: now))
+                var job = DeliveryJob(message: message, route: route, delivered: target.delivered, delivery: delivery, firstAttempt: now)
+                if let feed { job.report = { [name = target.lane.name] in feed(name, $0) } }
+                target.lane.submit(job)
             }
         }
     }

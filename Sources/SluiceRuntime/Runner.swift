@@ -2,10 +2,12 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import SluiceActions
+import SluiceAdmin
 import SluiceConnectors
 import SluiceCore
 import SluiceHTTP
 import SluiceKafka
+import Synchronization
 
 /// Everything `sluice run` needs, after flags have overridden the config file.
 public struct RunSettings: Sendable {
@@ -22,8 +24,8 @@ public struct RunSettings: Sendable {
     public var pipeline = PipelineOptions()
     /// Playbook settings (`actions:`): dry run, audit and approvals topics, guards, AWS, Kubernetes.
     public var actions = ActionSettings()
-    /// `HOST:PORT` for the Prometheus endpoint (`/metrics`, `/healthz`); nil: none.
-    public var metricsListen: String?
+    /// The admin server (probes, `/metrics`, `/api/v1`, dashboard); nil: none.
+    public var admin: AdminSettings?
     /// `log_level:` in the file (trace … critical); the `--log-level` flag wins. nil: info.
     public var logLevel: String?
     /// `log_format: json` writes JSON lines (as `--log-json`); `text` (the default) plain lines.
@@ -40,9 +42,24 @@ public final class Runner: Sendable {
     let settings: RunSettings
     let logger: Logger
 
-    public init(settings: RunSettings, logger: Logger) {
+    /// Histogram buckets the Prometheus metrics backend must use, by metric name.
+    public static let histogramBuckets: [String: [Duration]] = [
+        DeliveryLatency.metricName: DeliveryLatency.bounds.map { Duration.seconds($0) },
+    ]
+
+    /// Sent in the admin API's status.
+    let version: String
+    /// `/metrics` copies the run's counters into this registry at scrape time; the executable
+    /// bootstraps swift-metrics with a Prometheus factory on the same registry.
+    let exporter: MetricsExporter
+    /// Conditions `/-/ready` waits for; parts of the runtime (the state module) add theirs.
+    public let readiness = Readiness()
+
+    public init(settings: RunSettings, logger: Logger, version: String = "dev", exporter: MetricsExporter = MetricsExporter()) {
         self.settings = settings
         self.logger = logger
+        self.version = version
+        self.exporter = exporter
     }
 
     /// Runs to completion. Returns the run's counters.
@@ -88,9 +105,22 @@ public final class Runner: Sendable {
                 ? [BoundTarget(lane: playbooks!.lane, renderer: nil, usesSummary: false, delivered: stats.deliveryCounter(route: route.name, connector: playbooks!.lane.name))]
                 : [])
         }
+        let allLanes = Array(lanesByName.values) + (playbooks.map { [$0.lane] } ?? [])
+        // The admin server's view of this run; built before the pipeline, which reports to it.
+        let pipelineRef = PipelineReference()
+        var bridge: AdminBridge?
+        if let admin = settings.admin {
+            if settings.input == nil { readiness.require(AdminBridge.consumerAssigned) }
+            bridge = AdminBridge(
+                settings: settings, configuration: loaded,
+                configHash: AdminBridge.configHash(directories: [settings.routesDirectory, settings.connectorsDirectory]),
+                version: version, stats: stats, lanes: allLanes, recent: RecentFindings(capacity: admin.recentFindings),
+                readiness: readiness, inFlight: { pipelineRef.inFlight })
+        }
         let pipeline = Pipeline(
-            plan: RoutingPlan(table: loaded.table, targets: targets), lanes: Array(lanesByName.values) + (playbooks.map { [$0.lane] } ?? []),
-            deadLetters: deadLetters, options: settings.pipeline, stats: stats, stopping: stopping, logger: logger)
+            plan: RoutingPlan(table: loaded.table, targets: targets), lanes: allLanes,
+            deadLetters: deadLetters, options: settings.pipeline, stats: stats, stopping: stopping, logger: logger, observer: bridge)
+        pipelineRef.set(pipeline)
         logger.info("routing", metadata: [
             "sluice.routes": "\(loaded.table.routes.count)", "sluice.connectors": "\(lanesByName.count)",
             "kafka.version": "\(LibrdkafkaVersion.string)",
@@ -112,29 +142,23 @@ public final class Runner: Sendable {
             logger.info("consuming", metadata: ["kafka.topics": "\(settings.topics.joined(separator: ","))", "kafka.group": "\(settings.group)"])
             source = SourceService(name: "kafka", stopping: stopping) { try pipeline.run(consumer: consumer) }
         }
-        var metrics: MetricsServer?
-        if let address = settings.metricsListen {
-            let lanes = lanesByName.values.sorted { $0.name < $1.name }
-            metrics = try MetricsServer(address: address) { [stats, pipeline] in
-                stats.prometheusText(gauges: [
-                    ("sluice_in_flight", "Records consumed and not yet settled.", [("", pipeline.inFlightCount)]),
-                    ("sluice_lane_pending", "Deliveries queued, running or waiting to retry, by connector.",
-                     lanes.map { ("connector=\"\(RunStats.escape($0.name))\"", $0.pending) }),
-                ]) + DeliveryLatency.prometheusFamily(lanes.map { ($0.name, $0.latency) })
-            }
-            logger.info("metrics", metadata: ["sluice.metrics": "http://\(address)/metrics"])
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let admin = settings.admin, let bridge {
+            let access = try AccessControl.load(file: admin.tokensFile, environment: environment)
+            let server = try AdminServer(settings: admin, runtime: bridge, access: access, readiness: readiness, recent: bridge.recent,
+                                         exporter: exporter, logger: logger.with("sluice.part", "admin"))
+            services.append(.init(service: server))
         }
         // Every long-lived part is a service of one group, started in this order and shut down
         // in reverse: the source drains first (its deliveries still need connectors, the HTTP
-        // client and the dead-letter producer), then metrics, connectors, playbooks (approval
-        // store, audit producer), the HTTP client, and the dead-letter producer last.
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        // client and the dead-letter producer), then connectors, playbooks (approval store, audit
+        // producer), the HTTP client, the dead-letter producer, and the admin server last, so
+        // probes and /metrics answer for the whole drain.
         if let dlqProducer { services.append(.init(service: ClosingService("dead-letter producer") { dlqProducer.close() })) }
         services.append(.init(service: ClosingService("http client") { http.shutdown() }))
         if let playbooks { services.append(.init(service: ClosingService("playbooks") { playbooks.close() })) }
         let connectors = Array(lanesByName.values)
         services.append(.init(service: ClosingService("connectors") { for lane in connectors { lane.connector.shutdown() } }))
-        if let metrics { services.append(.init(service: ClosingService("metrics") { metrics.stop() })) }
         services.append(.init(service: source, successTerminationBehavior: .gracefullyShutdownGroup))
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
@@ -162,6 +186,13 @@ struct ClosingService: Service, CustomStringConvertible {
         try? await gracefulShutdown()
         close()
     }
+}
+
+/// The pipeline, for the admin view built before it.
+final class PipelineReference: Sendable {
+    private let pipeline = Mutex<Pipeline?>(nil)
+    func set(_ p: Pipeline) { pipeline.withLock { $0 = p } }
+    var inFlight: Int { pipeline.withLock { $0?.inFlightCount ?? 0 } }
 }
 
 /// Runs a blocking source loop on a thread of its own; graceful shutdown stops it.
