@@ -148,7 +148,9 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
 
     func test(event: [UInt8]) -> TestReport {
         let text = String(decoding: event, as: UTF8.self)
-        guard let json = try? JSON.parse(text) else { return TestReport(json: nil, text: "", error: "the body is not a JSON event") }
+        guard let json = try? JSON.parse(text), case .object = json else {
+            return TestReport(json: nil, text: "", error: "the body is not a JSON object (an event)")
+        }
         let report = RouteTestReport(event: json, eventText: text, table: configuration.table, configuration: configuration, connectorsNote: nil)
         return TestReport(json: report.json.serialized(), text: report.text, error: nil)
     }
