@@ -133,7 +133,9 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
                        samples: s.deliveredByPair.sorted { ($0.key.route, $0.key.connector) < ($1.key.route, $1.key.connector) }
                            .map { .init(labels: [("route", $0.key.route), ("connector", $0.key.connector)], value: $0.value) }),
                 Family(name: "sluice_dead_letters_total", help: "Records or deliveries written to the dead-letter topic, by reason.",
-                       samples: s.deadLettered.sorted { $0.key < $1.key }.map { .init(labels: [("reason", $0.key)], value: $0.value) }),
+                       // Every reason from the start at 0, so rate() and alerts see a series before the first one.
+                       samples: DeadLetterReason.allCases.map(\.rawValue).sorted()
+                           .map { .init(labels: [("reason", $0)], value: s.deadLettered[$0] ?? 0) }),
                 Family(name: "sluice_delivery_retries_total", help: "Delivery attempts that failed and were scheduled again.",
                        samples: [.init(value: s.retries)]),
             ],
