@@ -110,6 +110,14 @@ import Testing
         let test = try stack.post("/api/v1/test", body: findings[0].bytes)
         #expect(test.hasPrefix("HTTP/1.1 200"))
         #expect(test.contains("\"route\":\"all-findings\""))
+        let event = stack.config.directory.appendingPathComponent("event.json")
+        try Data(findings[0].bytes).write(to: event)
+        let cli = try DeploymentTests.run(SluiceProcess.binary.path, [
+            "test", "--event", event.path, "--routes", stack.config.routes, "--connectors", stack.config.connectors, "--json",
+        ])
+        #expect(cli.status == 0)
+        let apiBody = test.range(of: "\r\n\r\n").map { String(test[$0.upperBound...]) } ?? ""
+        #expect(apiBody == cli.output.trimmingCharacters(in: .newlines), "the API and `sluice test --json` differ")
         // No token configured: writes are refused.
         #expect(try stack.post("/-/reload", body: []).hasPrefix("HTTP/1.1 401"))
     }
