@@ -1,16 +1,17 @@
 import Crypto
 import Foundation
 import SluiceAdmin
+import SluiceConnectors
 import SluiceCore
 import SluiceKafka
 import Synchronization
 
 /// What the pipeline tells the admin server as it works; called on the source thread.
 protocol PipelineObserver: Sendable {
-    /// A record was planned onto `routes` (route, connector) — empty when nothing matched.
+    /// A record was planned onto `deliveries` (grouped by route) — empty when nothing matched.
     /// Returns how to report each target's outcome when the record is in the feed.
     @discardableResult
-    func routed(_ record: SourceRecord, routes: [(route: String, connector: String)]) -> (@Sendable (String, String) -> Void)?
+    func routed(_ record: SourceRecord, deliveries: [(route: String, target: BoundTarget, delivery: Delivery)]) -> (@Sendable (String, String) -> Void)?
     func assignmentChanged(_ partitions: Set<TopicPartition>)
 }
 
@@ -53,18 +54,21 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
 
     // MARK: PipelineObserver
 
-    func routed(_ record: SourceRecord, routes: [(route: String, connector: String)]) -> (@Sendable (String, String) -> Void)? {
-        var names: [String] = []
-        for (route, _) in routes where !names.contains(route) {
-            names.append(route)
-            matched[route]?.increment()
+    func routed(_ record: SourceRecord, deliveries: [(route: String, target: BoundTarget, delivery: Delivery)]) -> (@Sendable (String, String) -> Void)? {
+        // Called for every record: no allocation here, only for the few that enter the feed.
+        var previous: String?
+        for d in deliveries where d.route != previous {
+            previous = d.route
+            matched[d.route]?.increment()
         }
         guard takeFeedSlot(), let value = record.value else { return nil }
+        var names: [String] = []
+        for d in deliveries where names.last != d.route { names.append(d.route) }
         // Only the few fields the feed shows; anything odd in the record stays out of it.
         let event = try? JSON.parse(String(decoding: value.prefix(settings.pipeline.maxMessageBytes), as: UTF8.self))
         let summary = event.flatMap { FindingSummary(event: $0) }
         let source = record.topic.map { "\($0)/\(record.partition)@\(record.offset)" } ?? "line \(record.offset)"
-        let outcomes = Dictionary(routes.map { ($0.connector, "pending") }, uniquingKeysWith: { a, _ in a })
+        let outcomes = Dictionary(deliveries.map { ($0.target.lane.name, "pending") }, uniquingKeysWith: { a, _ in a })
         let sequence = recent.append(FindingRecord(
             source: source, id: summary.flatMap { $0.id.isEmpty ? nil : $0.id }, type: summary.flatMap { $0.type.isEmpty ? nil : $0.type },
             severity: summary.flatMap { $0.severity.isFinite ? $0.severity : nil }, routes: names, outcomes: outcomes))

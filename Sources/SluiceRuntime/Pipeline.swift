@@ -168,7 +168,7 @@ public final class Pipeline: Sendable {
         switch planner.plan(record) {
         case .unmatched:
             stats.unmatched()
-            observer?.routed(record, routes: [])
+            observer?.routed(record, deliveries: [])
             settle(ticket)
         case .rejected(let reason, let detail):
             let message = begin(record, ticket: ticket, work: 1)
@@ -178,7 +178,7 @@ public final class Pipeline: Sendable {
         case .deliveries(let list):
             let message = begin(record, ticket: ticket, work: list.count)
             let now = ContinuousClock.now
-            let feed = observer?.routed(record, routes: list.map { ($0.route, $0.target.lane.name) })
+            let feed = observer?.routed(record, deliveries: list)
             for (route, target, delivery) in list {
                 var job = DeliveryJob(message: message, route: route, delivered: target.delivered, delivery: delivery, firstAttempt: now)
                 if let feed { job.report = { [name = target.lane.name] in feed(name, $0) } }
