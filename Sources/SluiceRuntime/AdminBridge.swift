@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Logging
 import SluiceAdmin
 import SluiceConnectors
 import SluiceCore
@@ -23,30 +24,39 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
     static let feedPerSecond = 200
 
     let settings: RunSettings
+    let logger: Logger
     let stats: RunStats
     let recent: RecentFindings
     let readiness: Readiness
-    let configuration: LoadedConfiguration
-    let configHash: String
+    /// The configuration in force, its hash and load count, and whether the last reload worked.
+    private let config: Mutex<(loaded: LoadedConfiguration, hash: String, version: Int, lastOK: Bool)>
+    var configuration: LoadedConfiguration { config.withLock { $0.loaded } }
+    /// Set by the runner: validates the files on disk and swaps them in, or says why not.
+    private let reloadHook = Mutex<(@Sendable () -> Result<LoadedConfiguration, Diagnostics>)?>(nil)
+    var reloader: (@Sendable () -> Result<LoadedConfiguration, Diagnostics>)? {
+        get { reloadHook.withLock { $0 } }
+        set { reloadHook.withLock { $0 = newValue } }
+    }
     let startedAt = Date().formatted(.iso8601)
     let version: String
     private let lanes: [DeliveryLane]
     private let kinds: [String: String]
-    private let matched: [String: DeliveryCounter]
+    /// Per-route counters; a reload adds the new routes' (and keeps the old ones' counts).
+    private let matched: Mutex<[String: DeliveryCounter]>
     private let inFlight: @Sendable () -> Int
     private let partitions = Mutex<[String]>([])
     private let feedBudget = Mutex((second: Int64(0), used: 0))
 
-    init(settings: RunSettings, configuration: LoadedConfiguration, configHash: String, version: String, stats: RunStats,
+    init(settings: RunSettings, logger: Logger, configuration: LoadedConfiguration, configHash: String, version: String, stats: RunStats,
          lanes: [DeliveryLane], recent: RecentFindings, readiness: Readiness, inFlight: @escaping @Sendable () -> Int) {
         self.settings = settings
-        self.configuration = configuration
-        self.configHash = configHash
+        self.logger = logger
+        self.config = Mutex((configuration, configHash, 1, true))
         self.version = version
         self.stats = stats
         self.lanes = lanes.sorted { $0.name < $1.name }
         self.kinds = Dictionary(configuration.connectors.map { ($0.name, $0.kind) }, uniquingKeysWith: { a, _ in a })
-        self.matched = Dictionary(configuration.table.routes.map { ($0.name, DeliveryCounter()) }, uniquingKeysWith: { a, _ in a })
+        self.matched = Mutex(Dictionary(configuration.table.routes.map { ($0.name, DeliveryCounter()) }, uniquingKeysWith: { a, _ in a }))
         self.recent = recent
         self.readiness = readiness
         self.inFlight = inFlight
@@ -56,10 +66,14 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
 
     func routed(_ record: SourceRecord, deliveries: [(route: String, target: BoundTarget, delivery: Delivery)]) -> (@Sendable (String, String) -> Void)? {
         // Called for every record: no allocation here, only for the few that enter the feed.
-        var previous: String?
-        for d in deliveries where d.route != previous {
-            previous = d.route
-            matched[d.route]?.increment()
+        if !deliveries.isEmpty {
+            matched.withLock { counters in
+                var previous: String?
+                for d in deliveries where d.route != previous {
+                    previous = d.route
+                    counters[d.route]?.increment()
+                }
+            }
         }
         guard takeFeedSlot(), let value = record.value else { return nil }
         var names: [String] = []
@@ -96,15 +110,18 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
 
     func status() -> AdminStatus {
         let s = stats.snapshot
+        let (configHash, configVersion, lastOK) = config.withLock { ($0.hash, $0.version, $0.lastOK) }
         return AdminStatus(
             version: version, source: settings.input == nil ? "kafka" : "ndjson", group: settings.input == nil ? settings.group : nil,
             topics: settings.input == nil ? settings.topics : [], partitions: partitions.withLock { $0 }, inFlight: inFlight(),
             consumed: s.consumed, unmatched: s.unmatched, deadLettered: s.deadLettered.values.reduce(0, +),
-            configHash: configHash, configVersion: 1, lastReloadSuccessful: true, startedAt: startedAt)
+            configHash: configHash, configVersion: configVersion, lastReloadSuccessful: lastOK, startedAt: startedAt)
     }
 
     func routes() -> [RouteStatus] {
         let delivered = stats.snapshot.deliveredByPair
+        let configuration = configuration
+        let matched = matched.withLock { $0 }
         return configuration.table.routes.map { route in
             var byConnector: [String: Int] = [:]
             for (pair, count) in delivered where pair.route == route.name { byConnector[pair.connector, default: 0] += count }
@@ -148,7 +165,7 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
                 Family(name: "sluice_lane_pending", help: "Deliveries queued, running or waiting to retry, by connector.",
                        samples: lanes.map { .init(labels: [("connector", $0.name)], value: $0.pending) }),
                 Family(name: "sluice_config_last_reload_successful", help: "1 when the last configuration load succeeded.",
-                       samples: [.init(value: 1)]),
+                       samples: [.init(value: config.withLock { $0.lastOK } ? 1 : 0)]),
             ])
     }
 
@@ -157,13 +174,35 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
         guard let json = try? JSON.parse(text), case .object = json else {
             return TestReport(json: nil, text: "", error: "the body is not a JSON object (an event)")
         }
+        let configuration = configuration
         let report = RouteTestReport(event: json, eventText: text, table: configuration.table, configuration: configuration, connectorsNote: nil)
         return TestReport(json: report.json.serialized(), text: report.text, error: nil)
     }
 
     func reload() async -> ReloadOutcome {
-        ReloadOutcome(successful: false, errors: ["reload is not available in this build yet: restart to apply changes"],
-                      configHash: configHash, configVersion: 1)
+        guard let reloader else {
+            return config.withLock { ReloadOutcome(successful: false, errors: ["reload is not available"], configHash: $0.hash, configVersion: $0.version) }
+        }
+        let hash = Self.configHash(directories: [settings.routesDirectory, settings.connectorsDirectory])
+        switch reloader() {
+        case .success(let fresh):
+            matched.withLock { counters in
+                for route in fresh.table.routes where counters[route.name] == nil { counters[route.name] = DeliveryCounter() }
+            }
+            let version = config.withLock { c in
+                c = (fresh, hash, c.version + 1, true)
+                return c.version
+            }
+            logger.notice("configuration reloaded", metadata: ["sluice.config_hash": "\(hash)", "sluice.config_version": "\(version)"])
+            return ReloadOutcome(successful: true, errors: [], configHash: hash, configVersion: version)
+        case .failure(let diagnostics):
+            let (hash, version) = config.withLock { c in
+                c.lastOK = false
+                return (c.hash, c.version)
+            }
+            for d in diagnostics.items { logger.error("reload rejected: the running configuration stays", metadata: ["sluice.problem": "\(d.description)"]) }
+            return ReloadOutcome(successful: false, errors: diagnostics.items.map(\.description), configHash: hash, configVersion: version)
+        }
     }
 
     /// SHA-256 over the route and connector files (names and contents, in name order).

@@ -36,6 +36,10 @@ public final class Pipeline: Sendable {
     let stopping: StopSignal
     let logger: Logger
 
+    /// The plan new records are planned with; a reload swaps it. Records already planned finish
+    /// with the plan (and lanes) they started with.
+    private let currentPlan: Mutex<RoutingPlan>
+    private let planVersion = Atomic<Int>(0)
     private let inFlight = Atomic<Int>(0)
     private let tracker = Mutex(OffsetTracker())
     /// The admin server's view (feed, per-route counts, assignment); nil without one.
@@ -45,6 +49,7 @@ public final class Pipeline: Sendable {
          stats: RunStats, stopping: StopSignal, logger: Logger, observer: (any PipelineObserver)? = nil) {
         self.observer = observer
         self.plan = plan
+        self.currentPlan = Mutex(plan)
         self.lanes = lanes
         self.deadLetters = deadLetters
         self.options = options
@@ -60,7 +65,7 @@ public final class Pipeline: Sendable {
 
     /// Consumes until `stopping` is set, then drains, stores and commits. Blocks the calling thread.
     public func run(consumer: KafkaConsumer) throws(KafkaError) {
-        let planner = Planner(plan: plan, maxMessageBytes: options.maxMessageBytes, maxDepth: options.maxDepth)
+        var planner = PlannerForVersion(self)
         consumer.onRebalance { [self] event in
             defer { observer?.assignmentChanged(consumer.assignment) }
             guard case .revoked(let parts) = event else { return }
@@ -107,7 +112,7 @@ public final class Pipeline: Sendable {
             }
             switch consumer.poll(timeoutMs: consumer.isPaused ? 10 : 100) {
             case .record(let record):
-                process(SourceRecord(record), planner: planner)
+                process(SourceRecord(record), planner: planner.current())
             case .idle:
                 continue
             case .warning(let error):
@@ -135,14 +140,14 @@ public final class Pipeline: Sendable {
 
     /// Processes one finding per line until end of input or `stopping`, then drains.
     public func run(lines input: FileHandle) {
-        let planner = Planner(plan: plan, maxMessageBytes: options.maxMessageBytes, maxDepth: options.maxDepth)
+        var planner = PlannerForVersion(self)
         var lineNumber: Int64 = 0
         var buffer: [UInt8] = []
         func emit(_ line: ArraySlice<UInt8>) {
             lineNumber += 1
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return }
             while inFlight.load(ordering: .relaxed) >= options.maxInFlight, !stopping.isStopped { usleep(1000) }
-            process(SourceRecord(topic: nil, offset: lineNumber, value: Array(line)), planner: planner)
+            process(SourceRecord(topic: nil, offset: lineNumber, value: Array(line)), planner: planner.current())
         }
         while !stopping.isStopped {
             let chunk = input.availableData
@@ -160,6 +165,29 @@ public final class Pipeline: Sendable {
     }
 
     // MARK: Both sources
+
+    /// Swaps in a new plan: the next record is planned with it.
+    func replacePlan(_ plan: RoutingPlan) {
+        currentPlan.withLock { $0 = plan }
+        planVersion.add(1, ordering: .releasing)
+    }
+
+    /// The source thread's planner, rebuilt when a reload swapped the plan (one relaxed load per record).
+    struct PlannerForVersion {
+        let pipeline: Pipeline
+        var version: Int
+        var planner: Planner
+        init(_ pipeline: Pipeline) {
+            self.pipeline = pipeline
+            version = pipeline.planVersion.load(ordering: .acquiring)
+            planner = Planner(plan: pipeline.currentPlan.withLock { $0 }, maxMessageBytes: pipeline.options.maxMessageBytes,
+                              maxDepth: pipeline.options.maxDepth)
+        }
+        mutating func current() -> Planner {
+            if pipeline.planVersion.load(ordering: .relaxed) != version { self = PlannerForVersion(pipeline) }
+            return planner
+        }
+    }
 
     private func process(_ record: SourceRecord, planner: Planner) {
         stats.consumed()
