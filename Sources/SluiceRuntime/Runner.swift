@@ -145,13 +145,17 @@ public final class Runner: Sendable {
             return .success(fresh)
         }
         bridge?.reloader = reload
-        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        // SIGHUP reloads (when there is an admin view to report to). A dispatch source must be
+        // resumed before it is released, so it is made only when used.
+        var hangup: (any DispatchSourceSignal)?
         if let bridge {
             signal(SIGHUP, SIG_IGN)
-            hangup.setEventHandler { Task { _ = await bridge.reload() } }
-            hangup.resume()
+            let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+            source.setEventHandler { Task { _ = await bridge.reload() } }
+            source.resume()
+            hangup = source
         }
-        defer { hangup.cancel() }
+        defer { hangup?.cancel() }
         logger.info("routing", metadata: [
             "sluice.routes": "\(loaded.table.routes.count)", "sluice.connectors": "\(lanesByName.count)",
             "kafka.version": "\(LibrdkafkaVersion.string)",
