@@ -107,6 +107,7 @@ let package = Package(
                 "SluiceCore", "SluiceKafka", "SluiceHTTP", "SluiceConnectors", "SluiceActions", "SluiceAdmin",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -13,23 +13,26 @@ struct AccessMiddleware: RouterMiddleware {
     let audit: any AdminAuditSink
     let logger: Logger
 
-    /// The role a request needs; nil: open.
-    static func requiredRole(method: HTTPRequest.Method, path: String) -> AdminRole? {
-        switch (method, path) {
-        case (.get, "/-/healthy"), (.get, "/healthz"), (.get, "/-/ready"), (.get, "/metrics"), (.get, "/"), (.head, _): return nil
-        case (.get, _): return .viewer
+    /// Every path the server answers, its methods and the role each needs (nil: open). A path
+    /// not listed is 404 and a method not listed 405, before any token is looked at.
+    static let routes: [String: [HTTPRequest.Method: AdminRole?]] = [
+        "/-/healthy": [.get: nil], "/healthz": [.get: nil], "/-/ready": [.get: nil], "/metrics": [.get: nil], "/": [.get: nil],
+        "/-/reload": [.post: .admin],
+        "/api/v1/status": [.get: .viewer], "/api/v1/routes": [.get: .viewer], "/api/v1/connectors": [.get: .viewer],
+        "/api/v1/findings": [.get: .viewer], "/api/v1/events": [.get: .viewer],
         // Tries an event against the routes: sends nothing, changes nothing.
-        case (.post, "/api/v1/test"): return .viewer
-        case (.post, "/-/reload"): return .admin
-        default: return .operator
-        }
-    }
+        "/api/v1/test": [.post: .viewer],
+    ]
 
     func handle(_ request: Request, context: AdminContext, next: (Request, AdminContext) async throws -> Response) async throws -> Response {
         let path = request.uri.path
-        guard let required = Self.requiredRole(method: request.method, path: path) else {
-            return try await next(request, context)
+        guard let methods = Self.routes[path] else { throw HTTPError(.notFound) }
+        guard let entry = methods[request.method] else {
+            var headers = HTTPFields()
+            headers[.allow] = methods.keys.map(\.rawValue).sorted().joined(separator: ", ")
+            throw HTTPError(.methodNotAllowed, headers: headers)
         }
+        guard let required = entry else { return try await next(request, context) }
         var context = context
         let presented = Self.bearer(request.headers[.authorization])
         if access.isEmpty, required == .viewer {

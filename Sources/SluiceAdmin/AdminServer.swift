@@ -120,9 +120,13 @@ public final class AdminServer: Service, Sendable {
         api.get("routes") { [runtime] _, _ in try Response.json(runtime.routes()) }
         api.get("connectors") { [runtime] _, _ in try Response.json(runtime.connectors()) }
         api.get("findings") { [recent] request, _ in
-            let limit = min(max(request.uri.queryParameters.get("limit", as: Int.self) ?? 100, 0), recent.capacity)
-            let after = request.uri.queryParameters.get("after", as: Int.self)
-            return try Response.json(recent.recent(limit: limit, after: after))
+            let query = request.uri.queryParameters
+            let limit = query["limit"].map { Self.integer(String($0)) } ?? 100
+            let after = query["after"].map { Self.integer(String($0)) } ?? Int.min
+            guard let limit, limit >= 0, let after else {
+                throw HTTPError(.badRequest, message: "limit must be a non-negative integer and after an integer")
+            }
+            return try Response.json(recent.recent(limit: min(limit, recent.capacity), after: after))
         }
         api.post("test") { [self] request, _ in
             let body = try await collectBody(request)
@@ -136,6 +140,14 @@ public final class AdminServer: Service, Sendable {
         }
         api.get("events") { [self] _, _ in eventStream() }
         return router
+    }
+
+    /// A decimal integer; one too large for Int saturates (it is still a valid integer).
+    static func integer(_ text: String) -> Int? {
+        if let value = Int(text) { return value }
+        let digits = text.hasPrefix("-") ? text.dropFirst() : Substring(text)
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        return text.hasPrefix("-") ? Int.min : Int.max
     }
 
     func currentStatus() -> AdminStatus {

@@ -25,43 +25,39 @@ public final class MetricsExporter: Sendable {
     /// The text exposition (format 0.0.4) after copying `snapshot` in.
     public func render(_ snapshot: MetricsSnapshot) -> [UInt8] {
         state.withLock { s in
-            var seenCounters = Set<Key>()
-            for family in snapshot.counters {
-                for sample in family.samples {
-                    let key = Key(name: family.name, labels: sample.labels.flatMap { [$0.0, $0.1] })
-                    seenCounters.insert(key)
-                    let counter = s.counters[key] ?? {
-                        let made = registry.makeCounter(descriptor: Self.descriptor(family), labels: sample.labels)
-                        s.counters[key] = made
-                        return made
-                    }()
-                    counter.reset()
-                    counter.increment(by: Int64(sample.value))
-                }
-            }
-            var seenGauges = Set<Key>()
-            for family in snapshot.gauges {
-                for sample in family.samples {
-                    let key = Key(name: family.name, labels: sample.labels.flatMap { [$0.0, $0.1] })
-                    seenGauges.insert(key)
-                    let gauge = s.gauges[key] ?? {
-                        let made = registry.makeGauge(descriptor: Self.descriptor(family), labels: sample.labels)
-                        s.gauges[key] = made
-                        return made
-                    }()
-                    gauge.set(Double(sample.value))
-                }
-            }
-            // A connector or route removed by a reload leaves the exposition too.
-            for (key, counter) in s.counters where !seenCounters.contains(key) {
-                registry.unregisterCounter(counter)
-                s.counters[key] = nil
-            }
-            for (key, gauge) in s.gauges where !seenGauges.contains(key) {
-                registry.unregisterGauge(gauge)
-                s.gauges[key] = nil
-            }
+            Self.copy(snapshot.counters, into: &s.counters,
+                      make: { registry.makeCounter(descriptor: Self.descriptor($0), labels: $1) },
+                      set: { counter, value in
+                          counter.reset()
+                          counter.increment(by: Int64(value))
+                      },
+                      unregister: registry.unregisterCounter)
+            Self.copy(snapshot.gauges, into: &s.gauges,
+                      make: { registry.makeGauge(descriptor: Self.descriptor($0), labels: $1) },
+                      set: { gauge, value in gauge.set(Double(value)) },
+                      unregister: registry.unregisterGauge)
             return registry.emitToBuffer()
+        }
+    }
+
+    /// Sets each sample's metric (made on first sight); a series gone from the snapshot (a
+    /// connector or route removed by a reload) leaves the exposition too.
+    private static func copy<Metric>(_ families: [MetricsSnapshot.Family], into table: inout [Key: Metric],
+                                     make: (MetricsSnapshot.Family, [(String, String)]) -> Metric, set: (Metric, Int) -> Void,
+                                     unregister: (Metric) -> Void) {
+        var seen = Set<Key>()
+        for family in families {
+            for sample in family.samples {
+                let key = Key(name: family.name, labels: sample.labels.flatMap { [$0.0, $0.1] })
+                seen.insert(key)
+                let metric = table[key] ?? make(family, sample.labels)
+                table[key] = metric
+                set(metric, sample.value)
+            }
+        }
+        for (key, metric) in table where !seen.contains(key) {
+            unregister(metric)
+            table[key] = nil
         }
     }
 

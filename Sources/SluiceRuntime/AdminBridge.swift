@@ -1,16 +1,18 @@
 import Crypto
 import Foundation
+import Logging
 import SluiceAdmin
+import SluiceConnectors
 import SluiceCore
 import SluiceKafka
 import Synchronization
 
 /// What the pipeline tells the admin server as it works; called on the source thread.
 protocol PipelineObserver: Sendable {
-    /// A record was planned onto `routes` (route, connector) — empty when nothing matched.
+    /// A record was planned onto `deliveries` (grouped by route) — empty when nothing matched.
     /// Returns how to report each target's outcome when the record is in the feed.
     @discardableResult
-    func routed(_ record: SourceRecord, routes: [(route: String, connector: String)]) -> (@Sendable (String, String) -> Void)?
+    func routed(_ record: SourceRecord, deliveries: [(route: String, target: BoundTarget, delivery: Delivery)]) -> (@Sendable (String, String) -> Void)?
     func assignmentChanged(_ partitions: Set<TopicPartition>)
 }
 
@@ -22,30 +24,39 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
     static let feedPerSecond = 200
 
     let settings: RunSettings
+    let logger: Logger
     let stats: RunStats
     let recent: RecentFindings
     let readiness: Readiness
-    let configuration: LoadedConfiguration
-    let configHash: String
+    /// The configuration in force, its hash and load count, and whether the last reload worked.
+    private let config: Mutex<(loaded: LoadedConfiguration, hash: String, version: Int, lastOK: Bool)>
+    var configuration: LoadedConfiguration { config.withLock { $0.loaded } }
+    /// Set by the runner: validates the files on disk and swaps them in, or says why not.
+    private let reloadHook = Mutex<(@Sendable () -> Result<LoadedConfiguration, Diagnostics>)?>(nil)
+    var reloader: (@Sendable () -> Result<LoadedConfiguration, Diagnostics>)? {
+        get { reloadHook.withLock { $0 } }
+        set { reloadHook.withLock { $0 = newValue } }
+    }
     let startedAt = Date().formatted(.iso8601)
     let version: String
     private let lanes: [DeliveryLane]
     private let kinds: [String: String]
-    private let matched: [String: DeliveryCounter]
+    /// Per-route counters; a reload adds the new routes' (and keeps the old ones' counts).
+    private let matched: Mutex<[String: DeliveryCounter]>
     private let inFlight: @Sendable () -> Int
     private let partitions = Mutex<[String]>([])
     private let feedBudget = Mutex((second: Int64(0), used: 0))
 
-    init(settings: RunSettings, configuration: LoadedConfiguration, configHash: String, version: String, stats: RunStats,
+    init(settings: RunSettings, logger: Logger, configuration: LoadedConfiguration, configHash: String, version: String, stats: RunStats,
          lanes: [DeliveryLane], recent: RecentFindings, readiness: Readiness, inFlight: @escaping @Sendable () -> Int) {
         self.settings = settings
-        self.configuration = configuration
-        self.configHash = configHash
+        self.logger = logger
+        self.config = Mutex((configuration, configHash, 1, true))
         self.version = version
         self.stats = stats
         self.lanes = lanes.sorted { $0.name < $1.name }
         self.kinds = Dictionary(configuration.connectors.map { ($0.name, $0.kind) }, uniquingKeysWith: { a, _ in a })
-        self.matched = Dictionary(configuration.table.routes.map { ($0.name, DeliveryCounter()) }, uniquingKeysWith: { a, _ in a })
+        self.matched = Mutex(Dictionary(configuration.table.routes.map { ($0.name, DeliveryCounter()) }, uniquingKeysWith: { a, _ in a }))
         self.recent = recent
         self.readiness = readiness
         self.inFlight = inFlight
@@ -53,18 +64,25 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
 
     // MARK: PipelineObserver
 
-    func routed(_ record: SourceRecord, routes: [(route: String, connector: String)]) -> (@Sendable (String, String) -> Void)? {
-        var names: [String] = []
-        for (route, _) in routes where !names.contains(route) {
-            names.append(route)
-            matched[route]?.increment()
+    func routed(_ record: SourceRecord, deliveries: [(route: String, target: BoundTarget, delivery: Delivery)]) -> (@Sendable (String, String) -> Void)? {
+        // Called for every record: no allocation here, only for the few that enter the feed.
+        if !deliveries.isEmpty {
+            matched.withLock { counters in
+                var previous: String?
+                for d in deliveries where d.route != previous {
+                    previous = d.route
+                    counters[d.route]?.increment()
+                }
+            }
         }
         guard takeFeedSlot(), let value = record.value else { return nil }
+        var names: [String] = []
+        for d in deliveries where names.last != d.route { names.append(d.route) }
         // Only the few fields the feed shows; anything odd in the record stays out of it.
         let event = try? JSON.parse(String(decoding: value.prefix(settings.pipeline.maxMessageBytes), as: UTF8.self))
         let summary = event.flatMap { FindingSummary(event: $0) }
         let source = record.topic.map { "\($0)/\(record.partition)@\(record.offset)" } ?? "line \(record.offset)"
-        let outcomes = Dictionary(routes.map { ($0.connector, "pending") }, uniquingKeysWith: { a, _ in a })
+        let outcomes = Dictionary(deliveries.map { ($0.target.lane.name, "pending") }, uniquingKeysWith: { a, _ in a })
         let sequence = recent.append(FindingRecord(
             source: source, id: summary.flatMap { $0.id.isEmpty ? nil : $0.id }, type: summary.flatMap { $0.type.isEmpty ? nil : $0.type },
             severity: summary.flatMap { $0.severity.isFinite ? $0.severity : nil }, routes: names, outcomes: outcomes))
@@ -92,15 +110,18 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
 
     func status() -> AdminStatus {
         let s = stats.snapshot
+        let (configHash, configVersion, lastOK) = config.withLock { ($0.hash, $0.version, $0.lastOK) }
         return AdminStatus(
             version: version, source: settings.input == nil ? "kafka" : "ndjson", group: settings.input == nil ? settings.group : nil,
             topics: settings.input == nil ? settings.topics : [], partitions: partitions.withLock { $0 }, inFlight: inFlight(),
             consumed: s.consumed, unmatched: s.unmatched, deadLettered: s.deadLettered.values.reduce(0, +),
-            configHash: configHash, configVersion: 1, lastReloadSuccessful: true, startedAt: startedAt)
+            configHash: configHash, configVersion: configVersion, lastReloadSuccessful: lastOK, startedAt: startedAt)
     }
 
     func routes() -> [RouteStatus] {
         let delivered = stats.snapshot.deliveredByPair
+        let configuration = configuration
+        let matched = matched.withLock { $0 }
         return configuration.table.routes.map { route in
             var byConnector: [String: Int] = [:]
             for (pair, count) in delivered where pair.route == route.name { byConnector[pair.connector, default: 0] += count }
@@ -133,7 +154,9 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
                        samples: s.deliveredByPair.sorted { ($0.key.route, $0.key.connector) < ($1.key.route, $1.key.connector) }
                            .map { .init(labels: [("route", $0.key.route), ("connector", $0.key.connector)], value: $0.value) }),
                 Family(name: "sluice_dead_letters_total", help: "Records or deliveries written to the dead-letter topic, by reason.",
-                       samples: s.deadLettered.sorted { $0.key < $1.key }.map { .init(labels: [("reason", $0.key)], value: $0.value) }),
+                       // Every reason from the start at 0, so rate() and alerts see a series before the first one.
+                       samples: DeadLetterReason.allCases.map(\.rawValue).sorted()
+                           .map { .init(labels: [("reason", $0)], value: s.deadLettered[$0] ?? 0) }),
                 Family(name: "sluice_delivery_retries_total", help: "Delivery attempts that failed and were scheduled again.",
                        samples: [.init(value: s.retries)]),
             ],
@@ -142,20 +165,44 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
                 Family(name: "sluice_lane_pending", help: "Deliveries queued, running or waiting to retry, by connector.",
                        samples: lanes.map { .init(labels: [("connector", $0.name)], value: $0.pending) }),
                 Family(name: "sluice_config_last_reload_successful", help: "1 when the last configuration load succeeded.",
-                       samples: [.init(value: 1)]),
+                       samples: [.init(value: config.withLock { $0.lastOK } ? 1 : 0)]),
             ])
     }
 
     func test(event: [UInt8]) -> TestReport {
         let text = String(decoding: event, as: UTF8.self)
-        guard let json = try? JSON.parse(text) else { return TestReport(json: nil, text: "", error: "the body is not a JSON event") }
+        guard let json = try? JSON.parse(text), case .object = json else {
+            return TestReport(json: nil, text: "", error: "the body is not a JSON object (an event)")
+        }
+        let configuration = configuration
         let report = RouteTestReport(event: json, eventText: text, table: configuration.table, configuration: configuration, connectorsNote: nil)
         return TestReport(json: report.json.serialized(), text: report.text, error: nil)
     }
 
     func reload() async -> ReloadOutcome {
-        ReloadOutcome(successful: false, errors: ["reload is not available in this build yet: restart to apply changes"],
-                      configHash: configHash, configVersion: 1)
+        guard let reloader else {
+            return config.withLock { ReloadOutcome(successful: false, errors: ["reload is not available"], configHash: $0.hash, configVersion: $0.version) }
+        }
+        let hash = Self.configHash(directories: [settings.routesDirectory, settings.connectorsDirectory])
+        switch reloader() {
+        case .success(let fresh):
+            matched.withLock { counters in
+                for route in fresh.table.routes where counters[route.name] == nil { counters[route.name] = DeliveryCounter() }
+            }
+            let version = config.withLock { c in
+                c = (fresh, hash, c.version + 1, true)
+                return c.version
+            }
+            logger.notice("configuration reloaded", metadata: ["sluice.config_hash": "\(hash)", "sluice.config_version": "\(version)"])
+            return ReloadOutcome(successful: true, errors: [], configHash: hash, configVersion: version)
+        case .failure(let diagnostics):
+            let (hash, version) = config.withLock { c in
+                c.lastOK = false
+                return (c.hash, c.version)
+            }
+            for d in diagnostics.items { logger.error("reload rejected: the running configuration stays", metadata: ["sluice.problem": "\(d.description)"]) }
+            return ReloadOutcome(successful: false, errors: diagnostics.items.map(\.description), configHash: hash, configVersion: version)
+        }
     }
 
     /// SHA-256 over the route and connector files (names and contents, in name order).

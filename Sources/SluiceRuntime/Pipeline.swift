@@ -36,6 +36,10 @@ public final class Pipeline: Sendable {
     let stopping: StopSignal
     let logger: Logger
 
+    /// The plan new records are planned with; a reload swaps it. Records already planned finish
+    /// with the plan (and lanes) they started with.
+    private let currentPlan: Mutex<RoutingPlan>
+    private let planVersion = Atomic<Int>(0)
     private let inFlight = Atomic<Int>(0)
     private let tracker = Mutex(OffsetTracker())
     /// The admin server's view (feed, per-route counts, assignment); nil without one.
@@ -45,6 +49,7 @@ public final class Pipeline: Sendable {
          stats: RunStats, stopping: StopSignal, logger: Logger, observer: (any PipelineObserver)? = nil) {
         self.observer = observer
         self.plan = plan
+        self.currentPlan = Mutex(plan)
         self.lanes = lanes
         self.deadLetters = deadLetters
         self.options = options
@@ -60,7 +65,7 @@ public final class Pipeline: Sendable {
 
     /// Consumes until `stopping` is set, then drains, stores and commits. Blocks the calling thread.
     public func run(consumer: KafkaConsumer) throws(KafkaError) {
-        let planner = Planner(plan: plan, maxMessageBytes: options.maxMessageBytes, maxDepth: options.maxDepth)
+        var planner = PlannerForVersion(self)
         consumer.onRebalance { [self] event in
             guard case .revoked(let parts) = event else {
                 observer?.assignmentChanged(consumer.assignment)
@@ -100,7 +105,7 @@ public final class Pipeline: Sendable {
             }
             switch consumer.poll(timeoutMs: consumer.isPaused ? 10 : 100) {
             case .record(let record):
-                process(SourceRecord(record), planner: planner)
+                process(SourceRecord(record), planner: planner.current())
             case .idle:
                 continue
             case .warning(let error):
@@ -129,7 +134,7 @@ public final class Pipeline: Sendable {
     /// Processes one finding per line until end of input or `stopping`, then drains. A line over
     /// `maxMessageBytes` is dead-lettered `too_large` with its first bytes, never held whole.
     public func run(lines input: FileHandle) {
-        let planner = Planner(plan: plan, maxMessageBytes: options.maxMessageBytes, maxDepth: options.maxDepth)
+        var planner = PlannerForVersion(self)
         var lineNumber: Int64 = 0
         var splitter = NDJSONLineSplitter(maxLineBytes: options.maxMessageBytes)
         func emit(_ piece: NDJSONLineSplitter.Piece) {
@@ -138,7 +143,7 @@ public final class Pipeline: Sendable {
             while inFlight.load(ordering: .relaxed) >= options.maxInFlight, !stopping.isStopped { usleep(1000) }
             switch piece {
             case .line(let line):
-                process(SourceRecord(topic: nil, offset: lineNumber, value: line), planner: planner)
+                process(SourceRecord(topic: nil, offset: lineNumber, value: line), planner: planner.current())
             case .oversized(let prefix, let byteCount):
                 stats.consumed()
                 deadLetter(SourceRecord(topic: nil, offset: lineNumber, value: prefix), ticket: nil, reason: .tooLarge,
@@ -162,6 +167,29 @@ public final class Pipeline: Sendable {
 
     // MARK: Both sources
 
+    /// Swaps in a new plan: the next record is planned with it.
+    func replacePlan(_ plan: RoutingPlan) {
+        currentPlan.withLock { $0 = plan }
+        planVersion.add(1, ordering: .releasing)
+    }
+
+    /// The source thread's planner, rebuilt when a reload swapped the plan (one relaxed load per record).
+    struct PlannerForVersion {
+        let pipeline: Pipeline
+        var version: Int
+        var planner: Planner
+        init(_ pipeline: Pipeline) {
+            self.pipeline = pipeline
+            version = pipeline.planVersion.load(ordering: .acquiring)
+            planner = Planner(plan: pipeline.currentPlan.withLock { $0 }, maxMessageBytes: pipeline.options.maxMessageBytes,
+                              maxDepth: pipeline.options.maxDepth)
+        }
+        mutating func current() -> Planner {
+            if pipeline.planVersion.load(ordering: .relaxed) != version { self = PlannerForVersion(pipeline) }
+            return planner
+        }
+    }
+
     private func process(_ record: SourceRecord, planner: Planner) {
         stats.consumed()
         let ticket: OffsetTracker.Ticket? = record.topic == nil ? nil
@@ -169,14 +197,14 @@ public final class Pipeline: Sendable {
         switch planner.plan(record) {
         case .unmatched:
             stats.unmatched()
-            observer?.routed(record, routes: [])
+            observer?.routed(record, deliveries: [])
             settle(ticket)
         case .rejected(let reason, let detail):
             deadLetter(record, ticket: ticket, reason: reason, detail: detail)
         case .deliveries(let list):
             let message = begin(record, ticket: ticket, work: list.count)
             let now = ContinuousClock.now
-            let feed = observer?.routed(record, routes: list.map { ($0.route, $0.target.lane.name) })
+            let feed = observer?.routed(record, deliveries: list)
             for (route, target, delivery) in list {
                 var job = DeliveryJob(message: message, route: route, delivered: target.delivered, delivery: delivery, firstAttempt: now)
                 if let feed { job.report = { [name = target.lane.name] in feed(name, $0) } }

@@ -8,6 +8,7 @@ import SluiceCore
 import SluiceHTTP
 import SluiceKafka
 import Synchronization
+import UnixSignals
 
 /// Everything `sluice run` needs, after flags have overridden the config file.
 public struct RunSettings: Sendable {
@@ -97,14 +98,20 @@ public final class Runner: Sendable {
         let definitionsByName = Dictionary(loaded.connectors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let playbooks = try PlaybookLane.make(loaded: loaded, settings: settings.actions, kafka: kafka, http: http, environment: environment,
                                               deadLetters: deadLetters, stats: stats, stopping: stopping, logger: logger)
-        let targets = loaded.table.routes.enumerated().map { i, route in
-            route.targets.enumerated().map { j, t in
-                BoundTarget(lane: lanesByName[t.connector]!, renderer: loaded.renderers[i][j], usesSummary: definitionsByName[t.connector]?.usesSummary ?? false,
-                            delivered: stats.deliveryCounter(route: route.name, connector: t.connector))
-            } + (loaded.playbooks[route.name] != nil
-                ? [BoundTarget(lane: playbooks!.lane, renderer: nil, usesSummary: false, delivered: stats.deliveryCounter(route: route.name, connector: playbooks!.lane.name))]
-                : [])
+        // Binds each route's targets to the lanes; a reload binds new routes to the same lanes.
+        let boundLanes = lanesByName
+        @Sendable func bind(_ loaded: LoadedConfiguration) -> [[BoundTarget]] {
+            loaded.table.routes.enumerated().map { i, route in
+                route.targets.enumerated().map { j, t in
+                    BoundTarget(lane: boundLanes[t.connector]!, renderer: loaded.renderers[i][j], usesSummary: definitionsByName[t.connector]?.usesSummary ?? false,
+                                delivered: stats.deliveryCounter(route: route.name, connector: t.connector))
+                } + (loaded.playbooks[route.name] != nil
+                    ? [BoundTarget(lane: playbooks!.lane, renderer: nil, usesSummary: false, delivered: stats.deliveryCounter(route: route.name, connector: playbooks!.lane.name))]
+                    : [])
+            }
         }
+        let targets = bind(loaded)
+        let connectorFiles = ConnectorFiles(loaded)
         let allLanes = Array(lanesByName.values) + (playbooks.map { [$0.lane] } ?? [])
         // The admin server's view of this run; built before the pipeline, which reports to it.
         let pipelineRef = PipelineReference()
@@ -112,7 +119,7 @@ public final class Runner: Sendable {
         if let admin = settings.admin {
             if settings.input == nil { readiness.require(AdminBridge.consumerAssigned) }
             bridge = AdminBridge(
-                settings: settings, configuration: loaded,
+                settings: settings, logger: logger, configuration: loaded,
                 configHash: AdminBridge.configHash(directories: [settings.routesDirectory, settings.connectorsDirectory]),
                 version: version, stats: stats, lanes: allLanes, recent: RecentFindings(capacity: admin.recentFindings),
                 readiness: readiness, inFlight: { pipelineRef.inFlight })
@@ -121,6 +128,31 @@ public final class Runner: Sendable {
             plan: RoutingPlan(table: loaded.table, targets: targets), lanes: allLanes,
             deadLetters: deadLetters, options: settings.pipeline, stats: stats, stopping: stopping, logger: logger, observer: bridge)
         pipelineRef.set(pipeline)
+        // Reload: validate everything, then swap the routes in one step. Connector instances keep
+        // their lanes and connections, so a changed or new instance (or a playbook) still needs a
+        // restart: such a reload is refused and the running configuration stays.
+        let lanesByNameForReload = lanesByName
+        let reload: @Sendable () -> Result<LoadedConfiguration, Diagnostics> = { [settings] in
+            let fresh: LoadedConfiguration
+            do throws(Diagnostics) {
+                fresh = try LoadedConfiguration.load(routesDirectory: settings.routesDirectory, connectorsDirectory: settings.connectorsDirectory,
+                                                     environment: environment)
+            } catch { return .failure(error) }
+            var problems = connectorFiles.changes(in: fresh)
+            for route in fresh.table.routes {
+                for target in route.targets where lanesByNameForReload[target.connector] == nil {
+                    problems.append(Diagnostic(path: route.location.path, line: route.location.line, column: route.location.column,
+                                               message: "route '\(route.name)': connector '\(target.connector)' is new: restart to add connectors"))
+                }
+            }
+            if !fresh.playbooks.isEmpty || !loaded.playbooks.isEmpty {
+                problems.append(Diagnostic(path: settings.routesDirectory, message: "routes with playbooks are not reloaded yet: restart to apply"))
+            }
+            guard problems.isEmpty else { return .failure(Diagnostics(problems)) }
+            pipeline.replacePlan(RoutingPlan(table: fresh.table, targets: bind(fresh)))
+            return .success(fresh)
+        }
+        bridge?.reloader = reload
         logger.info("routing", metadata: [
             "sluice.routes": "\(loaded.table.routes.count)", "sluice.connectors": "\(lanesByName.count)",
             "kafka.version": "\(LibrdkafkaVersion.string)",
@@ -148,6 +180,9 @@ public final class Runner: Sendable {
             let server = try AdminServer(settings: admin, runtime: bridge, access: access, readiness: readiness, recent: bridge.recent,
                                          exporter: exporter, logger: logger.with("sluice.part", "admin"))
             services.append(.init(service: server))
+            // Ignored until the service traps it: a SIGHUP at start-up must not end the process.
+            signal(SIGHUP, SIG_IGN)
+            services.append(.init(service: HangupReloadService { _ = await bridge.reload() }))
         }
         // Every long-lived part is a service of one group, started in this order and shut down
         // in reverse: the source drains first (its deliveries still need connectors, the HTTP
@@ -185,6 +220,39 @@ struct ClosingService: Service, CustomStringConvertible {
     func run() async throws {
         try? await gracefulShutdown()
         close()
+    }
+}
+
+/// SIGHUP reloads routes (with an admin view to report the outcome to): a service of the
+/// group, so it stops trapping the signal when the group shuts down.
+struct HangupReloadService: Service, CustomStringConvertible {
+    let description = "reload on SIGHUP"
+    let reload: @Sendable () async -> Void
+
+    func run() async throws {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() { await reload() }
+    }
+}
+
+/// The connector files a run started with, to tell which instances a reload would change.
+struct ConnectorFiles: Sendable {
+    let contents: [String: Data]
+    init(_ loaded: LoadedConfiguration) {
+        contents = Dictionary(loaded.connectors.map { ($0.name, FileManager.default.contents(atPath: $0.location.path) ?? Data()) },
+                              uniquingKeysWith: { a, _ in a })
+    }
+    func changes(in fresh: LoadedConfiguration) -> [Diagnostic] {
+        fresh.connectors.compactMap { c in
+            guard let old = contents[c.name] else {
+                return Diagnostic(path: c.location.path, line: c.location.line, column: c.location.column,
+                                  message: "connector '\(c.name)' is new: restart to add connectors")
+            }
+            guard old == (FileManager.default.contents(atPath: c.location.path) ?? Data()) else {
+                return Diagnostic(path: c.location.path, line: c.location.line, column: c.location.column,
+                                  message: "connector '\(c.name)' changed: restart to apply connector changes")
+            }
+            return nil
+        }
     }
 }
 

@@ -72,9 +72,16 @@ import Testing
         #expect(reload.headers["www-authenticate"]?.hasPrefix("Bearer") == true)
         // A token nobody configured is no key either: there are no default credentials.
         #expect(try await LoopbackHTTP.request(admin.port, "POST", "/-/reload", headers: ["Authorization": "Bearer admin"]).status == 401)
-        #expect(try await LoopbackHTTP.request(admin.port, "POST", "/api/v1/silences").status == 401)
         #expect(runtime.state.withLock { $0.reloads } == 0)
         #expect(audit.records.withLock { $0.isEmpty })
+        // Unknown paths and methods are told apart before any token is asked for.
+        #expect(try await LoopbackHTTP.request(admin.port, "GET", "/api/v1/nothing").status == 404)
+        let trace = try await LoopbackHTTP.request(admin.port, "TRACE", "/-/healthy")
+        #expect(trace.status == 405)
+        #expect(trace.headers["allow"] == "GET")
+        #expect(try await LoopbackHTTP.request(admin.port, "GET", "/api/v1/test").status == 405)
+        #expect(try await LoopbackHTTP.request(admin.port, "GET", "/api/v1/findings?limit=-1").status == 400)
+        #expect(try await LoopbackHTTP.request(admin.port, "GET", "/api/v1/findings?after=x").status == 400)
         await admin.stop()
     }
 

@@ -40,10 +40,21 @@ import Testing
         }
 
         /// The raw reply to a POST of `body`.
-        func post(_ path: String, body: [UInt8]) throws -> String {
+        func post(_ path: String, body: [UInt8], token: String? = nil) throws -> String {
+            try request("POST", path, body: body, token: token)
+        }
+
+        /// The body of a GET with a bearer token.
+        func get(_ path: String, token: String) throws -> String {
+            let reply = try request("GET", path, body: [], token: token)
+            return reply.range(of: "\r\n\r\n").map { String(reply[$0.upperBound...]) } ?? ""
+        }
+
+        func request(_ method: String, _ path: String, body: [UInt8], token: String?) throws -> String {
             let fd = try #require(LoopbackPort.connect(port))
             defer { close(fd) }
-            let request = Array("POST \(path) HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
+            let auth = token.map { "Authorization: Bearer \($0)\r\n" } ?? ""
+            let request = Array("\(method) \(path) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\(auth)Content-Length: \(body.count)\r\n\r\n".utf8) + body
             #expect(send(fd, request, request.count, Int32(MSG_NOSIGNAL)) == request.count)
             var reply: [UInt8] = []
             var buffer = [UInt8](repeating: 0, count: 65536)
@@ -110,8 +121,70 @@ import Testing
         let test = try stack.post("/api/v1/test", body: findings[0].bytes)
         #expect(test.hasPrefix("HTTP/1.1 200"))
         #expect(test.contains("\"route\":\"all-findings\""))
+        let event = stack.config.directory.appendingPathComponent("event.json")
+        try Data(findings[0].bytes).write(to: event)
+        let cli = try DeploymentTests.run(SluiceProcess.binary.path, [
+            "test", "--event", event.path, "--routes", stack.config.routes, "--connectors", stack.config.connectors, "--json",
+        ])
+        #expect(cli.status == 0)
+        let apiBody = test.range(of: "\r\n\r\n").map { String(test[$0.upperBound...]) } ?? ""
+        #expect(apiBody == cli.output.trimmingCharacters(in: .newlines), "the API and `sluice test --json` differ")
         // No token configured: writes are refused.
         #expect(try stack.post("/-/reload", body: []).hasPrefix("HTTP/1.1 401"))
+    }
+
+    /// Reload through the API and SIGHUP: a good change is swapped in (the connector keeps its
+    /// lane), a bad one is refused with its position and the running routes stay.
+    @Test func reloadSwapsRoutesAndABadConfigNeverReplacesAGoodOne() async throws {
+        let token = "reload-admin-0123456789abcdef"
+        let tokens = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-tokens-\(UUID().uuidString)")
+        try "ops admin \(token)\n".write(to: tokens, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: tokens) }
+        let stack = try await Stack(extra: ["--admin-tokens", tokens.path])
+        defer { stack.stop() }
+        let routes = URL(fileURLWithPath: stack.config.routes)
+
+        #expect(try stack.post("/-/reload", body: []).hasPrefix("HTTP/1.1 401"))
+        let same = try stack.post("/-/reload", body: [], token: token)
+        #expect(same.hasPrefix("HTTP/1.1 200"), "\(same)")
+        #expect(same.contains("\"configVersion\":2"))
+
+        // A bad file: refused with path:line:col, the gauge drops to 0, the old routes keep working.
+        try "name: broken\nmatch: {\"source\": [\"aws.guardduty\"]}\ntargets: [hook]\npatern: oops\n"
+            .write(to: routes.appendingPathComponent("broken.yaml"), atomically: true, encoding: .utf8)
+        let bad = try stack.post("/-/reload", body: [], token: token)
+        #expect(bad.hasPrefix("HTTP/1.1 422"), "\(bad)")
+        #expect(bad.range(of: #"broken\.yaml:4:1: [^"]*patern"#, options: .regularExpression) != nil, "\(bad)")
+        #expect(stack.get("/metrics").body.contains("\nsluice_config_last_reload_successful 0.0\n"))
+        #expect(try stack.get("/api/v1/status", token: token).contains("\"configVersion\":2"))
+        try Findings.produce(try Findings.unique(1), to: "findings", broker: stack.broker)
+        try await stack.receiver.waitForCount(1, timeout: 60)
+        #expect(stack.receiver.count == 1)
+
+        // Fixed and a second route added: swapped in, both routes deliver through the same lane.
+        try FileManager.default.removeItem(at: routes.appendingPathComponent("broken.yaml"))
+        try "name: second\nmatch: {\"source\": [\"aws.guardduty\"]}\ntargets: [hook]\n"
+            .write(to: routes.appendingPathComponent("second.yaml"), atomically: true, encoding: .utf8)
+        let good = try stack.post("/-/reload", body: [], token: token)
+        #expect(good.hasPrefix("HTTP/1.1 200"), "\(good)")
+        #expect(good.contains("\"restartedConnectors\":[]"))
+        #expect(stack.get("/metrics").body.contains("\nsluice_config_last_reload_successful 1.0\n"))
+        let two = try Findings.unique(2).suffix(1).map { $0 }
+        try Findings.produce(two, to: "findings", broker: stack.broker)
+        try await stack.receiver.waitForCount(3, timeout: 60)
+        #expect(try stack.receiver.receivedFindingIDs().filter { $0 == two[0].id }.count == 2)
+
+        // SIGHUP does the same.
+        try "name: third\nmatch: {\"source\": [\"aws.guardduty\"]}\ntargets: [hook]\n"
+            .write(to: routes.appendingPathComponent("third.yaml"), atomically: true, encoding: .utf8)
+        kill(stack.sluice.pid, SIGHUP)
+        var reloaded = false
+        for _ in 0..<600 where !reloaded {
+            reloaded = try stack.get("/api/v1/routes", token: token).contains("\"name\":\"third\"")
+            if !reloaded { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(reloaded)
+        #expect(try stack.get("/api/v1/status", token: token).contains("\"configVersion\":4"))
     }
 
     /// schemathesis (PyPI, in .tools/venv) generates requests from docs/openapi.yaml and checks
@@ -123,9 +196,12 @@ import Testing
         try await stack.receiver.waitForCount(3, timeout: 60)
         let st = PackagePaths.root.appendingPathComponent(".tools/venv/bin/schemathesis").path
         let spec = PackagePaths.root.appendingPathComponent("docs/openapi.yaml").path
-        // The event stream never ends: it is described, not fetched.
+        // The event stream never ends: it is described, not fetched. positive_data_acceptance is
+        // left out: it generates events whose strings hold lone UTF-16 surrogates (`"\udad6"`),
+        // which the router's decoder rejects on purpose (400), as `sluice run` dead-letters them.
         let (status, output) = try DeploymentTests.run(st, [
-            "run", spec, "--url", "http://127.0.0.1:\(stack.port)", "--checks", "all", "--max-examples", "30",
+            "run", spec, "--url", "http://127.0.0.1:\(stack.port)", "--checks", "all", "--exclude-checks", "positive_data_acceptance",
+            "--max-examples", "30",
             "--exclude-path", "/api/v1/events", "--request-timeout", "30", "--no-color", "--seed", "1",
         ], environment: ["SCHEMATHESIS_HOOKS": ""])
         #expect(status == 0, "\(output.suffix(3000))")
