@@ -15,6 +15,8 @@ struct DeliveryJob: LaneJob {
     /// Told whether the delivery succeeded (true) or was dead-lettered: dedupe writes its record
     /// only after a success (SluiceState).
     var onOutcome: (@Sendable (Bool) -> Void)?
+    /// Tells the admin feed what became of this target; nil unless the record is in the feed.
+    var report: (@Sendable (String) -> Void)?
 
     init(message: InFlightMessage, route: String, delivered: DeliveryCounter, delivery: Delivery, firstAttempt: ContinuousClock.Instant) {
         self.message = message
@@ -44,7 +46,7 @@ final class DeliveryLane: Sendable {
     let connector: any Connector
     let policy: DeliveryPolicy
     /// Time to successful delivery, for /metrics.
-    let latency = DeliveryLatency()
+    let latency: DeliveryLatency
     private let batcher: (any BatchingConnector)?
     private let deadLetters: DeadLetterWriter
     private let stats: RunStats
@@ -56,6 +58,7 @@ final class DeliveryLane: Sendable {
         self.name = name
         self.connector = connector
         self.policy = policy
+        self.latency = DeliveryLatency(connector: name)
         let batcher = policy.batch == nil ? nil : connector as? any BatchingConnector
         self.batcher = batcher
         self.deadLetters = deadLetters
@@ -138,6 +141,7 @@ final class DeliveryLane: Sendable {
         case .delivered:
             job.delivered.increment()
             latency.record(now - job.firstAttempt)
+            job.report?("delivered")
             job.onOutcome?(true)
             job.message.finishOne()
         case .deadLetter(let reason, let attempts, let error):
@@ -149,11 +153,13 @@ final class DeliveryLane: Sendable {
                 "sluice.retry_in_ms": "\(wait.wholeMilliseconds)", "error": "\(error)",
             ])
             stats.retried()
+            job.report?("retrying (attempt \(job.delivery.attempt + 1))")
             // attemptEnded's pump asks for the wake-up at the retry's due time.
         }
     }
 
     private func deadLetter(_ job: DeliveryJob, _ reason: DeadLetterReason, _ error: String, attempts: Int) {
+        job.report?("dead-lettered: \(reason.rawValue)")
         deadLetters.write(DeadLetter(
             source: job.message.record, reason: reason, route: job.route, connector: name,
             attempts: attempts, lastError: error)) {
@@ -175,6 +181,15 @@ final class DeliveryLane: Sendable {
 
     /// Jobs queued, running or waiting to retry.
     var pending: Int { state.withLock { $0.pending } }
+
+    /// The lane at one moment, for the admin API.
+    var health: (backlog: Int, inFlight: Int, breaker: String, lastError: String?) {
+        let now = ContinuousClock.now
+        return state.withLock { s in
+            let breaker = s.openUntil.map { $0 > now ? "open" : "half-open" } ?? "closed"
+            return (s.pending, s.inFlight, breaker, s.lastError)
+        }
+    }
 }
 
 extension DeliveryOutcome {

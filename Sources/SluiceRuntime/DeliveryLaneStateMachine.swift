@@ -70,6 +70,8 @@ struct DeliveryLaneStateMachine<Job: LaneJob> {
     private(set) var consecutiveFailures = 0
     private(set) var openUntil: ContinuousClock.Instant?
     private var trialInFlight = false
+    /// The last failure, shortened, for the admin API: a glance; the dead letter has the rest.
+    private(set) var lastError: String?
 
     init(policy: DeliveryPolicy, batching: Bool, now: ContinuousClock.Instant) {
         self.policy = policy
@@ -148,8 +150,10 @@ struct DeliveryLaneStateMachine<Job: LaneJob> {
         case .delivered:
             return .delivered
         case .permanent(let error):
+            lastError = String(error.prefix(300))
             return .deadLetter(.permanentError, attempts: job.attempt, error: error)
         case .retryable(let error, let retryAfter):
+            lastError = String(error.prefix(300))
             if hardStopped { return .deadLetter(.shutdown, attempts: job.attempt, error: error) }
             guard policy.retry.allowsRetry(after: job.attempt, age: now - job.firstAttempt) else {
                 return .deadLetter(.retriesExhausted, attempts: job.attempt, error: error)

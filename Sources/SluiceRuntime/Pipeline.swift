@@ -37,12 +37,20 @@ public final class Pipeline: Sendable {
     let stopping: StopSignal
     let logger: Logger
 
+    /// The plan new records are planned with; a reload swaps it. Records already planned finish
+    /// with the plan (and lanes) they started with.
+    private let currentPlan: Mutex<RoutingPlan>
+    private let planVersion = Atomic<Int>(0)
     private let inFlight = Atomic<Int>(0)
     private let tracker = Mutex(OffsetTracker())
+    /// The admin server's view (feed, per-route counts, assignment); nil without one.
+    let observer: (any PipelineObserver)?
 
     init(plan: RoutingPlan, lanes: [DeliveryLane], deadLetters: DeadLetterWriter, options: PipelineOptions,
-         stats: RunStats, stopping: StopSignal, logger: Logger) {
+         stats: RunStats, stopping: StopSignal, logger: Logger, observer: (any PipelineObserver)? = nil) {
+        self.observer = observer
         self.plan = plan
+        self.currentPlan = Mutex(plan)
         self.lanes = lanes
         self.deadLetters = deadLetters
         self.options = options
@@ -58,9 +66,14 @@ public final class Pipeline: Sendable {
 
     /// Consumes until `stopping` is set, then drains, stores and commits. Blocks the calling thread.
     public func run(consumer: KafkaConsumer) throws(KafkaError) {
-        let planner = Planner(plan: plan, maxMessageBytes: options.maxMessageBytes, maxDepth: options.maxDepth)
+        var planner = PlannerForVersion(self)
         consumer.onRebalance { [self] event in
-            guard case .revoked(let parts) = event else { return }
+            guard case .revoked(let parts) = event else {
+                observer?.assignmentChanged(consumer.assignment)
+                return
+            }
+            // The consumer forgets revoked partitions only after this handler returns.
+            defer { observer?.assignmentChanged(consumer.assignment.subtracting(parts)) }
             // Store what has settled so the commit made on revocation includes it; forget the
             // rest — the partitions' next owner redelivers it (at-least-once).
             flushStores(consumer)
@@ -93,7 +106,7 @@ public final class Pipeline: Sendable {
             }
             switch consumer.poll(timeoutMs: consumer.isPaused ? 10 : 100) {
             case .record(let record):
-                process(SourceRecord(record), planner: planner)
+                process(SourceRecord(record), planner: planner.current())
             case .idle:
                 if let gate = plan.gate, gate.digestsDue(lastEvent: nil) { gate.sendDigests(flushAll: false, lastEvent: nil) }
                 continue
@@ -123,7 +136,7 @@ public final class Pipeline: Sendable {
     /// Processes one finding per line until end of input or `stopping`, then drains. A line over
     /// `maxMessageBytes` is dead-lettered `too_large` with its first bytes, never held whole.
     public func run(lines input: FileHandle) {
-        let planner = Planner(plan: plan, maxMessageBytes: options.maxMessageBytes, maxDepth: options.maxDepth)
+        var planner = PlannerForVersion(self)
         var lineNumber: Int64 = 0
         var splitter = NDJSONLineSplitter(maxLineBytes: options.maxMessageBytes)
         func emit(_ piece: NDJSONLineSplitter.Piece) {
@@ -132,7 +145,7 @@ public final class Pipeline: Sendable {
             while inFlight.load(ordering: .relaxed) >= options.maxInFlight, !stopping.isStopped { usleep(1000) }
             switch piece {
             case .line(let line):
-                process(SourceRecord(topic: nil, offset: lineNumber, value: line), planner: planner)
+                process(SourceRecord(topic: nil, offset: lineNumber, value: line), planner: planner.current())
             case .oversized(let prefix, let byteCount):
                 stats.consumed()
                 deadLetter(SourceRecord(topic: nil, offset: lineNumber, value: prefix), ticket: nil, reason: .tooLarge,
@@ -158,6 +171,29 @@ public final class Pipeline: Sendable {
 
     // MARK: Both sources
 
+    /// Swaps in a new plan: the next record is planned with it.
+    func replacePlan(_ plan: RoutingPlan) {
+        currentPlan.withLock { $0 = plan }
+        planVersion.add(1, ordering: .releasing)
+    }
+
+    /// The source thread's planner, rebuilt when a reload swapped the plan (one relaxed load per record).
+    struct PlannerForVersion {
+        let pipeline: Pipeline
+        var version: Int
+        var planner: Planner
+        init(_ pipeline: Pipeline) {
+            self.pipeline = pipeline
+            version = pipeline.planVersion.load(ordering: .acquiring)
+            planner = Planner(plan: pipeline.currentPlan.withLock { $0 }, maxMessageBytes: pipeline.options.maxMessageBytes,
+                              maxDepth: pipeline.options.maxDepth)
+        }
+        mutating func current() -> Planner {
+            if pipeline.planVersion.load(ordering: .relaxed) != version { self = PlannerForVersion(pipeline) }
+            return planner
+        }
+    }
+
     private func process(_ record: SourceRecord, planner: Planner) {
         stats.consumed()
         let ticket: OffsetTracker.Ticket? = record.topic == nil ? nil
@@ -165,16 +201,23 @@ public final class Pipeline: Sendable {
         switch planner.plan(record) {
         case .unmatched:
             stats.unmatched()
+            observer?.routed(record, deliveries: [])
             settle(ticket)
         case .rejected(let reason, let detail):
             deadLetter(record, ticket: ticket, reason: reason, detail: detail)
         case .deliveries(let planned):
+            // The admin feed sees what was planned; each job reports what became of its target.
+            let feed = observer?.routed(record, deliveries: planned)
+            func job(_ message: InFlightMessage, _ route: String, _ target: BoundTarget, _ delivery: Delivery,
+                     _ now: ContinuousClock.Instant) -> DeliveryJob {
+                var job = DeliveryJob(message: message, route: route, delivered: target.delivered, delivery: delivery, firstAttempt: now)
+                if let feed { job.report = { [name = target.lane.name] in feed(name, $0) } }
+                return job
+            }
             guard let gate = plan.gate, let event = planner.lastEvent else {
                 let message = begin(record, ticket: ticket, work: planned.count)
                 let now = ContinuousClock.now
-                for (route, target, delivery) in planned {
-                    target.lane.submit(DeliveryJob(message: message, route: route, delivered: target.delivered, delivery: delivery, firstAttempt: now))
-                }
+                for (route, target, delivery) in planned { target.lane.submit(job(message, route, target, delivery, now)) }
                 break
             }
             // The Hold stage: held deliveries are counted there and go no further.
@@ -188,16 +231,16 @@ public final class Pipeline: Sendable {
             for step in steps {
                 switch step {
                 case .deliver(let route, let target, let delivery, let holdTicket):
-                    var job = DeliveryJob(message: message, route: route, delivered: target.delivered, delivery: delivery, firstAttempt: now)
-                    if let holdTicket { job.onOutcome = { ok in gate.outcome(ticket: holdTicket, succeeded: ok, record: record) } }
-                    target.lane.submit(job)
+                    var held = job(message, route, target, delivery, now)
+                    if let holdTicket { held.onOutcome = { ok in gate.outcome(ticket: holdTicket, succeeded: ok, record: record) } }
+                    target.lane.submit(held)
                 case .forward(let route, let target, let delivery, let item):
                     // Settled once the key's owner has it durably; if the repartition topic cannot
                     // take it, deliver directly: a possible duplicate beats a lost finding.
                     gate.forwarder?.forward(item) { [logger] ok in
                         if ok { return message.finishOne() }
                         logger.warning("repartition write failed: delivering without state", metadata: ["route.name": "\(route)"])
-                        target.lane.submit(DeliveryJob(message: message, route: route, delivered: target.delivered, delivery: delivery, firstAttempt: .now))
+                        target.lane.submit(job(message, route, target, delivery, .now))
                     }
                 }
             }

@@ -1,5 +1,6 @@
 import Foundation
 import SluiceActions
+import SluiceAdmin
 import SluiceCore
 
 extension RunSettings {
@@ -16,7 +17,10 @@ extension RunSettings {
     /// drain_timeout: 30s         # on SIGTERM, time to finish before dead-lettering the rest
     /// max_message_bytes: 1048576
     /// max_depth: 64
-    /// metrics_listen: 127.0.0.1:9464   # Prometheus /metrics and /healthz
+    /// admin:                     # admin server: probes, /metrics, /api/v1, dashboard (see AdminSettings)
+    ///   listen: 127.0.0.1:9464
+    ///   tokens_file: /etc/sluice/admin-tokens
+    /// metrics_listen: 127.0.0.1:9464   # alias of admin.listen
     /// log_level: info            # trace, debug, info, notice, warning, error, critical
     /// log_format: text           # text or json (one JSON object per line)
     /// kafka:                     # any librdkafka property, passed through
@@ -45,7 +49,17 @@ extension RunSettings {
         // At most 256 MiB: the matcher indexes simdjson's tape with 32-bit offsets.
         if let n = r.int("max_message_bytes", min: 64, max: 256 << 20) { s.pipeline.maxMessageBytes = n }
         if let n = r.int("max_depth", min: 2) { s.pipeline.maxDepth = n }
-        s.metricsListen = r.string("metrics_listen")
+        if let listen = r.string("metrics_listen") { s.admin = AdminSettings(listen: listen) }
+        if let a = r.nested("admin", what: "admin") {
+            var admin = s.admin ?? AdminSettings(listen: "127.0.0.1:9464")
+            if let v = a.string("listen") { admin.listen = v }
+            admin.tokensFile = a.string("tokens_file")
+            if let v = a.int("max_body_bytes", min: 1024) { admin.maxBodyBytes = v }
+            if let v = a.duration("request_timeout") { admin.requestTimeout = v }
+            if let v = a.duration("idle_timeout") { admin.idleTimeout = v }
+            if let v = a.int("recent_findings", min: 1) { admin.recentFindings = min(v, 100_000) }
+            s.admin = admin
+        }
         if let level = r.string("log_level") {
             if RunSettings.logLevels.contains(level) { s.logLevel = level } else {
                 r.report(r.node("log_level")!.error("'log_level' must be one of: \(RunSettings.logLevels.joined(separator: ", "))"))

@@ -2,11 +2,14 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import SluiceActions
+import SluiceAdmin
 import SluiceConnectors
 import SluiceCore
 import SluiceHTTP
 import SluiceKafka
 import SluiceState
+import Synchronization
+import UnixSignals
 
 /// Everything `sluice run` needs, after flags have overridden the config file.
 public struct RunSettings: Sendable {
@@ -23,12 +26,12 @@ public struct RunSettings: Sendable {
     public var pipeline = PipelineOptions()
     /// Playbook settings (`actions:`): dry run, audit and approvals topics, guards, AWS, Kubernetes.
     public var actions = ActionSettings()
-    /// `HOST:PORT` for the Prometheus endpoint (`/metrics`, `/healthz`); nil: none.
-    public var metricsListen: String?
     /// Prefix of the state topics (docs/state.md).
     public var stateTopicPrefix = "sluice."
     /// Partitions of the state repartition and changelog topics (fixed once created).
     public var statePartitions: Int32 = 12
+    /// The admin server (probes, `/metrics`, `/api/v1`, dashboard); nil: none.
+    public var admin: AdminSettings?
     /// `log_level:` in the file (trace … critical); the `--log-level` flag wins. nil: info.
     public var logLevel: String?
     /// `log_format: json` writes JSON lines (as `--log-json`); `text` (the default) plain lines.
@@ -45,9 +48,24 @@ public final class Runner: Sendable {
     let settings: RunSettings
     let logger: Logger
 
-    public init(settings: RunSettings, logger: Logger) {
+    /// Histogram buckets the Prometheus metrics backend must use, by metric name.
+    public static let histogramBuckets: [String: [Duration]] = [
+        DeliveryLatency.metricName: DeliveryLatency.bounds.map { Duration.seconds($0) },
+    ]
+
+    /// Sent in the admin API's status.
+    let version: String
+    /// `/metrics` copies the run's counters into this registry at scrape time; the executable
+    /// bootstraps swift-metrics with a Prometheus factory on the same registry.
+    let exporter: MetricsExporter
+    /// Conditions `/-/ready` waits for; parts of the runtime (the state module) add theirs.
+    public let readiness = Readiness()
+
+    public init(settings: RunSettings, logger: Logger, version: String = "dev", exporter: MetricsExporter = MetricsExporter()) {
         self.settings = settings
         self.logger = logger
+        self.version = version
+        self.exporter = exporter
     }
 
     /// Runs to completion. Returns the run's counters.
@@ -85,13 +103,31 @@ public final class Runner: Sendable {
         let definitionsByName = Dictionary(loaded.connectors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let playbooks = try PlaybookLane.make(loaded: loaded, settings: settings.actions, kafka: kafka, http: http, environment: environment,
                                               deadLetters: deadLetters, stats: stats, stopping: stopping, logger: logger)
-        let targets = loaded.table.routes.enumerated().map { i, route in
-            route.targets.enumerated().map { j, t in
-                BoundTarget(lane: lanesByName[t.connector]!, renderer: loaded.renderers[i][j], usesSummary: definitionsByName[t.connector]?.usesSummary ?? false,
-                            delivered: stats.deliveryCounter(route: route.name, connector: t.connector))
-            } + (loaded.playbooks[route.name] != nil
-                ? [BoundTarget(lane: playbooks!.lane, renderer: nil, usesSummary: false, delivered: stats.deliveryCounter(route: route.name, connector: playbooks!.lane.name))]
-                : [])
+        // Binds each route's targets to the lanes; a reload binds new routes to the same lanes.
+        let boundLanes = lanesByName
+        @Sendable func bind(_ loaded: LoadedConfiguration) -> [[BoundTarget]] {
+            loaded.table.routes.enumerated().map { i, route in
+                route.targets.enumerated().map { j, t in
+                    BoundTarget(lane: boundLanes[t.connector]!, renderer: loaded.renderers[i][j], usesSummary: definitionsByName[t.connector]?.usesSummary ?? false,
+                                delivered: stats.deliveryCounter(route: route.name, connector: t.connector))
+                } + (loaded.playbooks[route.name] != nil
+                    ? [BoundTarget(lane: playbooks!.lane, renderer: nil, usesSummary: false, delivered: stats.deliveryCounter(route: route.name, connector: playbooks!.lane.name))]
+                    : [])
+            }
+        }
+        let targets = bind(loaded)
+        let connectorFiles = ConnectorFiles(loaded)
+        let allLanes = Array(lanesByName.values) + (playbooks.map { [$0.lane] } ?? [])
+        // The admin server's view of this run; built before the pipeline, which reports to it.
+        let pipelineRef = PipelineReference()
+        var bridge: AdminBridge?
+        if let admin = settings.admin {
+            if settings.input == nil { readiness.require(AdminBridge.consumerAssigned) }
+            bridge = AdminBridge(
+                settings: settings, logger: logger, configuration: loaded,
+                configHash: AdminBridge.configHash(directories: [settings.routesDirectory, settings.connectorsDirectory]),
+                version: version, stats: stats, lanes: allLanes, recent: RecentFindings(capacity: admin.recentFindings),
+                readiness: readiness, inFlight: { pipelineRef.inFlight })
         }
         // The Hold stage (docs/state.md). Offline, only when a route or an inhibit rule uses it, its
         // state in memory and its clock the findings' time. Consuming Kafka, always: silences can
@@ -138,8 +174,42 @@ public final class Runner: Sendable {
             }
         }
         let pipeline = Pipeline(
-            plan: routingPlan, lanes: Array(lanesByName.values) + (playbooks.map { [$0.lane] } ?? []),
-            deadLetters: deadLetters, options: settings.pipeline, stats: stats, stopping: stopping, logger: logger)
+            plan: routingPlan, lanes: allLanes,
+            deadLetters: deadLetters, options: settings.pipeline, stats: stats, stopping: stopping, logger: logger, observer: bridge)
+        pipelineRef.set(pipeline)
+        // Reload: validate everything, then swap the routes in one step. Connector instances keep
+        // their lanes and connections, so a changed or new instance (or a playbook) still needs a
+        // restart: such a reload is refused and the running configuration stays.
+        let lanesByNameForReload = lanesByName
+        let forwarderForReload = forwarder
+        let reload: @Sendable () -> Result<LoadedConfiguration, Diagnostics> = { [settings] in
+            let fresh: LoadedConfiguration
+            do throws(Diagnostics) {
+                fresh = try LoadedConfiguration.load(routesDirectory: settings.routesDirectory, connectorsDirectory: settings.connectorsDirectory,
+                                                     environment: environment)
+            } catch { return .failure(error) }
+            var problems = connectorFiles.changes(in: fresh)
+            for route in fresh.table.routes {
+                for target in route.targets where lanesByNameForReload[target.connector] == nil {
+                    problems.append(Diagnostic(path: route.location.path, line: route.location.line, column: route.location.column,
+                                               message: "route '\(route.name)': connector '\(target.connector)' is new: restart to add connectors"))
+                }
+            }
+            // The Hold stage was built from the state rules the run started with.
+            func stateRules(_ c: LoadedConfiguration) -> [String: HoldRules] {
+                Dictionary(c.table.routes.filter { !$0.hold.isEmpty }.map { ($0.name, $0.hold) }, uniquingKeysWith: { a, _ in a })
+            }
+            if stateRules(fresh) != stateRules(loaded) {
+                problems.append(Diagnostic(path: settings.routesDirectory, message: "state rules (dedupe, throttle, group) changed: restart to apply"))
+            }
+            if !fresh.playbooks.isEmpty || !loaded.playbooks.isEmpty {
+                problems.append(Diagnostic(path: settings.routesDirectory, message: "routes with playbooks are not reloaded yet: restart to apply"))
+            }
+            guard problems.isEmpty else { return .failure(Diagnostics(problems)) }
+            pipeline.replacePlan(RoutingPlan(table: fresh.table, targets: bind(fresh), hold: hold, useEventTime: settings.input != nil, forwarder: forwarderForReload))
+            return .success(fresh)
+        }
+        bridge?.reloader = reload
         logger.info("routing", metadata: [
             "sluice.routes": "\(loaded.table.routes.count)", "sluice.connectors": "\(lanesByName.count)",
             "kafka.version": "\(LibrdkafkaVersion.string)",
@@ -161,31 +231,27 @@ public final class Runner: Sendable {
             logger.info("consuming", metadata: ["kafka.topics": "\(settings.topics.joined(separator: ","))", "kafka.group": "\(settings.group)"])
             source = ThreadService(name: "source-kafka", body: { try pipeline.run(consumer: consumer) }, stop: { stopping.stop() })
         }
-        var metrics: MetricsServer?
-        if let address = settings.metricsListen {
-            let lanes = lanesByName.values.sorted { $0.name < $1.name }
-            metrics = try MetricsServer(address: address) { [stats, pipeline] in
-                stats.prometheusText(gauges: [
-                    ("sluice_in_flight", "Records consumed and not yet settled.", [("", pipeline.inFlightCount)]),
-                    ("sluice_lane_pending", "Deliveries queued, running or waiting to retry, by connector.",
-                     lanes.map { ("connector=\"\(RunStats.escape($0.name))\"", $0.pending) }),
-                ]) + DeliveryLatency.prometheusFamily(lanes.map { ($0.name, $0.latency) })
-            }
-            logger.info("metrics", metadata: ["sluice.metrics": "http://\(address)/metrics"])
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let admin = settings.admin, let bridge {
+            let access = try AccessControl.load(file: admin.tokensFile, environment: environment)
+            let server = try AdminServer(settings: admin, runtime: bridge, access: access, readiness: readiness, recent: bridge.recent,
+                                         exporter: exporter, logger: logger.with("sluice.part", "admin"))
+            services.append(.init(service: server))
+            // Ignored until the service traps it: a SIGHUP at start-up must not end the process.
+            signal(SIGHUP, SIG_IGN)
+            services.append(.init(service: HangupReloadService { _ = await bridge.reload() }))
         }
         // Every long-lived part is a service of one group, started in this order and shut down
         // in reverse: the source drains first (its deliveries still need connectors, the HTTP
         // client and the dead-letter producer, its forwarded items the state producer), then the
-        // state owner (it still delivers what it releases) and feeds, the state producer, metrics,
-        // connectors, playbooks (approval store, audit producer), the HTTP client, and the
-        // dead-letter producer last.
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        // state owner (it still delivers what it releases) and feeds, the state producer,
+        // connectors, playbooks (approval store, audit producer), the HTTP client, the dead-letter
+        // producer, and the admin server last, so probes and /metrics answer for the whole drain.
         if let dlqProducer { services.append(.init(service: ClosingService("dead-letter producer") { dlqProducer.close() })) }
         services.append(.init(service: ClosingService("http client") { http.shutdown() }))
         if let playbooks { services.append(.init(service: ClosingService("playbooks") { playbooks.close() })) }
         let connectors = Array(lanesByName.values)
         services.append(.init(service: ClosingService("connectors") { for lane in connectors { lane.connector.shutdown() } }))
-        if let metrics { services.append(.init(service: ClosingService("metrics") { metrics.stop() })) }
         services += stateServices
         services.append(.init(service: source, successTerminationBehavior: .gracefullyShutdownGroup))
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -214,6 +280,46 @@ struct ClosingService: Service, CustomStringConvertible {
         try? await gracefulShutdown()
         close()
     }
+}
+
+/// SIGHUP reloads routes (with an admin view to report the outcome to): a service of the
+/// group, so it stops trapping the signal when the group shuts down.
+struct HangupReloadService: Service, CustomStringConvertible {
+    let description = "reload on SIGHUP"
+    let reload: @Sendable () async -> Void
+
+    func run() async throws {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() { await reload() }
+    }
+}
+
+/// The connector files a run started with, to tell which instances a reload would change.
+struct ConnectorFiles: Sendable {
+    let contents: [String: Data]
+    init(_ loaded: LoadedConfiguration) {
+        contents = Dictionary(loaded.connectors.map { ($0.name, FileManager.default.contents(atPath: $0.location.path) ?? Data()) },
+                              uniquingKeysWith: { a, _ in a })
+    }
+    func changes(in fresh: LoadedConfiguration) -> [Diagnostic] {
+        fresh.connectors.compactMap { c in
+            guard let old = contents[c.name] else {
+                return Diagnostic(path: c.location.path, line: c.location.line, column: c.location.column,
+                                  message: "connector '\(c.name)' is new: restart to add connectors")
+            }
+            guard old == (FileManager.default.contents(atPath: c.location.path) ?? Data()) else {
+                return Diagnostic(path: c.location.path, line: c.location.line, column: c.location.column,
+                                  message: "connector '\(c.name)' changed: restart to apply connector changes")
+            }
+            return nil
+        }
+    }
+}
+
+/// The pipeline, for the admin view built before it.
+final class PipelineReference: Sendable {
+    private let pipeline = Mutex<Pipeline?>(nil)
+    func set(_ p: Pipeline) { pipeline.withLock { $0 = p } }
+    var inFlight: Int { pipeline.withLock { $0?.inFlightCount ?? 0 } }
 }
 
 /// Runs a blocking loop (a source, the state owner, a topic feed) on a thread of its own;

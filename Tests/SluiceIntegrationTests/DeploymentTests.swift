@@ -54,9 +54,9 @@ import Yams
         #expect(security["readOnlyRootFilesystem"] as? Bool == true)
         #expect((security["capabilities"] as? [String: Any])?["drop"] as? [String] == ["ALL"])
         #expect((pod["securityContext"] as? [String: Any])?["runAsNonRoot"] as? Bool == true)
-        for probe in ["livenessProbe", "readinessProbe"] {
+        for (probe, path) in [("livenessProbe", "/-/healthy"), ("readinessProbe", "/-/ready")] {
             let get = (container[probe] as? [String: Any])?["httpGet"] as? [String: Any]
-            #expect(get?["path"] as? String == "/healthz", "\(probe)")
+            #expect(get?["path"] as? String == path, "\(probe)")
         }
         // Longer than the default drain timeout (30 s), so SIGTERM can drain and commit.
         #expect((pod["terminationGracePeriodSeconds"] as? Int ?? 0) > 30)

@@ -169,7 +169,8 @@ func waitForMetric(port: Int, _ name: String, atLeast: Int, timeout: Double = 60
     while Date() < deadline {
         let text = LoopbackPort.get(port, "/metrics") ?? ""
         if let line = text.split(separator: "\n").first(where: { $0.hasPrefix(name + " ") }),
-           let value = Int(line.split(separator: " ").last ?? "") {
+           // swift-prometheus writes gauges as doubles ("200.0"), counters as integers.
+           let value = Double(line.split(separator: " ").last ?? "").flatMap({ Int(exactly: $0) }) {
             last = value
             if value >= atLeast { return value }
         }

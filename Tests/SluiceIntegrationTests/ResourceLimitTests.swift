@@ -87,34 +87,6 @@ import Testing
         #expect(letters.first?.contains("line of 41943079 bytes is over max_message_bytes (1048576)") == true)
     }
 
-    // MARK: Point 13: /metrics
-
-    @Test func tenIdleConnectionsDoNotHoldUpAScrape() throws {
-        let server = try MetricsServer(address: "127.0.0.1:0", requestTimeout: .seconds(600)) { "sluice_up 1\n" }
-        defer { server.stop() }
-        let idle = (0..<10).compactMap { _ in LoopbackPort.connect(server.port) }
-        defer { idle.forEach { close($0) } }
-        #expect(idle.count == 10)
-        let answer = LoopbackPort.get(server.port, "/metrics")
-        #expect(answer?.hasPrefix("HTTP/1.1 200 OK") == true)
-        #expect(answer?.hasSuffix("\r\n\r\nsluice_up 1\n") == true)
-        // Answered while all ten still wait: none of them was answered or closed meanwhile.
-        for fd in idle {
-            var byte: UInt8 = 0
-            let n = recv(fd, &byte, 1, Int32(MSG_DONTWAIT))
-            #expect(n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        }
-    }
-
-    @Test func aConnectionThatSendsNothingIsClosedAtItsRequestTimeout() throws {
-        let server = try MetricsServer(address: "127.0.0.1:0", requestTimeout: .milliseconds(100)) { "sluice_up 1\n" }
-        defer { server.stop() }
-        let fd = try #require(LoopbackPort.connect(server.port))
-        defer { close(fd) }
-        var safety = timeval(tv_sec: 120, tv_usec: 0)  // only so a broken server cannot hang the suite
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &safety, socklen_t(MemoryLayout<timeval>.size))
-        var byte: UInt8 = 0
-        #expect(recv(fd, &byte, 1, 0) == 0, "the server closed the idle connection")
-        #expect(LoopbackPort.get(server.port, "/healthz")?.hasSuffix("ok\n") == true)
-    }
+    // Point 13 (/metrics bounded against idle and slow clients) is the admin server's now:
+    // AdminServerTests.slowClientsNeverBlockProbes and idleConnectionsAreClosed.
 }

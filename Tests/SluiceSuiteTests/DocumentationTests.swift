@@ -85,7 +85,8 @@ import Testing
         // GuardSettings), written down here by hand so a key added without documentation fails.
         let keys = [
             "brokers", "topics", "group", "dead_letter_topic", "routes", "connectors", "max_in_flight", "drain_timeout",
-            "max_message_bytes", "max_depth", "metrics_listen", "log_level", "log_format", "kafka", "actions", "dry_run",
+            "max_message_bytes", "max_depth", "metrics_listen", "admin", "listen", "tokens_file", "max_body_bytes",
+            "request_timeout", "idle_timeout", "recent_findings", "log_level", "log_format", "kafka", "actions", "dry_run",
             "audit_topic", "approvals_topic", "instance_id", "aws", "region", "endpoint", "profile", "credentials",
             "access_key_id", "secret_access_key", "session_token", "assume_role", "role_arn", "session_name", "external_id",
             "sts_endpoint", "kubernetes", "in_cluster", "kubeconfig", "context", "guards", "protected_accounts",

@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Metrics
+import Prometheus
+import SluiceAdmin
 import SluiceCore
 import SluiceRuntime
 
@@ -33,7 +36,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-in-flight"), help: "Records with unsettled work before fetching pauses (default: 2000).") var maxInFlight: Int?
     @Option(name: .customLong("drain-timeout"), help: "Time to finish in-flight work on shutdown, e.g. 30s.") var drainTimeout: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical (default: log_level in the config file, else info).") var logLevel: String?
-    @Option(name: .customLong("metrics-listen"), help: ArgumentHelp("Serve Prometheus metrics on /metrics (and /healthz) at this address.", valueName: "host:port")) var metricsListen: String?
+    @Option(name: .customLong("admin-listen"), help: ArgumentHelp("Serve the admin server (probes, /metrics, /api/v1, dashboard) at this address.", valueName: "host:port")) var adminListen: String?
+    @Option(name: .customLong("metrics-listen"), help: ArgumentHelp("Alias of --admin-listen.", valueName: "host:port")) var metricsListen: String?
+    @Option(name: .customLong("admin-tokens"), help: ArgumentHelp("Admin bearer tokens file: NAME ROLE TOKEN per line (also SLUICE_ADMIN_TOKENS).", valueName: "file")) var adminTokens: String?
     @Option(name: .customLong("state-topic-prefix"), help: "Prefix of the state topics (default: sluice.).") var stateTopicPrefix: String?
     @Option(name: .customLong("state-partitions"), help: "Partitions of the state topics when created (default: 12).") var statePartitions: Int32?
     @Flag(name: .customLong("log-json"), help: "Write logs as JSON lines.") var logJSON = false
@@ -66,11 +71,26 @@ struct RunCommand: AsyncParsableCommand {
             guard maxInFlight > 0 else { throw ValidationError("--max-in-flight must be positive") }
             settings.pipeline.maxInFlight = maxInFlight
         }
-        if let metricsListen { settings.metricsListen = metricsListen }
         if let stateTopicPrefix { settings.stateTopicPrefix = stateTopicPrefix }
         if let statePartitions {
             guard (1...1024).contains(statePartitions) else { throw ValidationError("--state-partitions must be 1 to 1024") }
             settings.statePartitions = statePartitions
+        }
+        if let listen = adminListen ?? metricsListen {
+            var admin = settings.admin ?? AdminSettings(listen: listen)
+            admin.listen = listen
+            settings.admin = admin
+        }
+        if let adminTokens {
+            guard settings.admin != nil else { throw ValidationError("--admin-tokens needs --admin-listen (or admin: in the config file)") }
+            settings.admin?.tokensFile = adminTokens
+        }
+        let exporter = MetricsExporter()
+        if settings.admin != nil {
+            // Whatever the process records through swift-metrics is served on /metrics.
+            var factory = PrometheusMetricsFactory(registry: exporter.registry)
+            factory.durationHistogramBuckets = Runner.histogramBuckets
+            MetricsSystem.bootstrap(factory)
         }
         if let drainTimeout {
             guard let d = DurationText.parse(drainTimeout) else { throw ValidationError("--drain-timeout: not a duration: \(drainTimeout)") }
@@ -82,7 +102,7 @@ struct RunCommand: AsyncParsableCommand {
         }
 
         do {
-            let stats = try await Runner(settings: settings, logger: logger).run(environment: environment)
+            let stats = try await Runner(settings: settings, logger: logger, version: SluiceVersion.string, exporter: exporter).run(environment: environment)
             if summary { print(stats.summary()) }
             logger.info("stopped", metadata: [
                 "sluice.consumed": "\(stats.consumedCount)", "sluice.delivered": "\(stats.deliveredCount)",

@@ -3,7 +3,6 @@ import Foundation
 import SluiceCore
 import SluiceRuntime
 import SluiceSuite
-import SluiceState
 
 /// `sluice test`: which routes an event would take, and why — without sending anything.
 struct TestCommand: AsyncParsableCommand {
@@ -64,18 +63,6 @@ struct TestCommand: AsyncParsableCommand {
             CLIFiles.fail("invalid event: \(event) is not JSON (\(error.rawValue))")
             throw ExitCode(1)
         }
-        // The fast matcher answers; the reference explains. They agree (differential tests).
-        let parser = JSONParser(maxBytes: max(text.utf8.count, 1 << 16), maxDepth: 1024)
-        let fast = (try? parser.parse(text) { table.match($0.root) }.get()) ?? []
-        let explained = table.explain(eventJSON)
-        let suppressed = table.routes.indices.filter { i in
-            ReferenceMatcher.matches(table.patterns[i], eventJSON)
-                && table.suppressions[i].contains { ReferenceMatcher.matches($0, eventJSON) }
-        }
-        if fast != explained.map(\.route) {
-            CLIFiles.fail("warning: compiled and reference matchers disagree (\(fast) vs \(explained.map(\.route))); please report this event")
-        }
-        let inhibitRules = (try? HoldRuleLoader.loadInhibitRules(directory: routes)) ?? []
         let connectorDirectoryExists = FileManager.default.fileExists(atPath: connectors)
         // With connectors, previews use each connector's own template as `sluice run` would.
         var configuration: LoadedConfiguration?
@@ -87,97 +74,13 @@ struct TestCommand: AsyncParsableCommand {
                 CLIFiles.fail("note: connectors not used for previews (sluice validate explains): \(error.items.first?.description ?? "")")
             }
         }
-        func preview(_ route: Route, _ j: Int) -> String {
-            configuration?.previewPayload(route: route.name, target: j, event: eventJSON)
-                ?? TargetPreview.payload(for: route.targets[j], event: eventJSON)
-        }
-
-        if json {
-            var matches: [JSON] = []
-            for m in explained {
-                let route = table.routes[m.route]
-                let fields: [JSON] = m.fields.map { f in
-                    .object([(key: "path", value: .string(f.path)), (key: "value", value: f.value ?? .null), (key: "absent", value: .bool(f.value == nil))])
-                }
-                let targets: [JSON] = route.targets.enumerated().map { j, t in
-                    .object([(key: "connector", value: .string(t.connector)), (key: "payload", value: .string(preview(route, j)))])
-                }
-                matches.append(.object([
-                    (key: "route", value: .string(route.name)),
-                    (key: "location", value: .string(route.location.description.replacingOccurrences(of: ": route '\(route.name)'", with: ""))),
-                    (key: "fields", value: .array(fields)),
-                    (key: "targets", value: .array(targets)),
-                    (key: "state", value: .array(HoldExplanation.lines(route: route, inhibitRules: inhibitRules, event: eventJSON).map { .string($0) })),
-                ]))
-            }
-            let out: JSON = .object([
-                (key: "routes", value: .number(Double(table.routes.count))),
-                (key: "matches", value: .array(matches)),
-                (key: "suppressed", value: .array(suppressed.map { .string(table.routes[$0].name) })),
-            ] + (explain ? [(key: "misses", value: .array(table.explainMisses(eventJSON).map { missJSON($0, table) }))] : []))
-            print(out.serialized())
-            return
-        }
-        print("\(explained.count) of \(table.routes.count) route\(table.routes.count == 1 ? "" : "s") match\(explained.count == 1 ? "es" : "")")
-        for m in explained {
-            let route = table.routes[m.route]
-            print("")
-            print("route \(route.name)  (\(route.location.path):\(route.location.line))\(route.stop ? "  [stop]" : "")")
-            if let d = route.description { print("  \(d)") }
-            print("  matched on:")
-            for f in m.fields {
-                print("    \(f.path) = \(f.value.map { $0.serialized() } ?? "(absent)")")
-            }
-            let state = HoldExplanation.lines(route: route, inhibitRules: inhibitRules, event: eventJSON)
-            if !state.isEmpty {
-                print("  state rules (each target):")
-                for line in state { print("    \(line)") }
-            }
-            print("  targets:")
-            for (j, t) in route.targets.enumerated() {
-                print("    → \(t.connector):")
-                for line in preview(route, j).split(separator: "\n", omittingEmptySubsequences: false) {
-                    print("        \(line)")
-                }
-            }
-        }
-        for i in suppressed {
-            print("")
-            print("route \(table.routes[i].name) matched but is suppressed")
-        }
-        if explain {
-            for miss in table.explainMisses(eventJSON) {
-                print("")
-                print("route \(table.routes[miss.route].name) did not match:")
-                for reason in miss.reasons { print("  " + Self.describe(reason, table.routes[miss.route])) }
-            }
-        }
-        if !connectorDirectoryExists && !explained.isEmpty {
-            print("")
-            print("note: no connectors directory at \(connectors); connector names were not checked (sluice validate checks them)")
-        }
-    }
-
-    static func describe(_ reason: RouteMiss.Reason, _ route: Route) -> String {
-        switch reason {
-        case .condition(let path, let expected, let values):
-            let had = values.isEmpty ? "the event has no \(path)" : "the event has \(path) = " + values.prefix(5).map { $0.serialized() }.joined(separator: ", ")
-            return "\(path): wanted \(expected); \(had)"
-        case .arrayElements(let paths):
-            return "each condition holds, but not within one array element (\(paths.joined(separator: ", ")))"
-        case .suppressed(let index):
-            return "the pattern matched, but suppression \(index + 1) of \(route.suppress.count) matched too"
-        case .stoppedBy(let name):
-            return "the pattern matched, but route \(name) matched first with stop: true"
-        }
-    }
-
-    func missJSON(_ miss: RouteMiss, _ table: RouteTable) -> JSON {
-        let route = table.routes[miss.route]
-        return .object([
-            (key: "route", value: .string(route.name)),
-            (key: "reasons", value: .array(miss.reasons.map { .string(Self.describe($0, route)) })),
-        ])
+        let report = RouteTestReport(
+            event: eventJSON, eventText: text, table: table, configuration: configuration, explain: explain,
+            inhibitRules: (try? HoldRuleLoader.loadInhibitRules(directory: routes)) ?? [],
+            connectorsNote: connectorDirectoryExists ? nil
+                : "note: no connectors directory at \(connectors); connector names were not checked (sluice validate checks them)")
+        if let disagreement = report.disagreement { CLIFiles.fail(disagreement) }
+        print(json ? report.json.serialized() : report.text)
     }
 
     /// `--suite DIR`: every case, a diff per failure; exit 1 when any failed.

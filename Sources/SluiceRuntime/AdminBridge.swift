@@ -1,0 +1,224 @@
+import Crypto
+import Foundation
+import Logging
+import SluiceAdmin
+import SluiceConnectors
+import SluiceCore
+import SluiceKafka
+import Synchronization
+
+/// What the pipeline tells the admin server as it works; called on the source thread.
+protocol PipelineObserver: Sendable {
+    /// A record was planned onto `deliveries` (grouped by route) — empty when nothing matched.
+    /// Returns how to report each target's outcome when the record is in the feed.
+    @discardableResult
+    func routed(_ record: SourceRecord, deliveries: [(route: String, target: BoundTarget, delivery: Delivery)]) -> (@Sendable (String, String) -> Void)?
+    func assignmentChanged(_ partitions: Set<TopicPartition>)
+}
+
+/// The runtime's side of `AdminRuntime`: snapshots of counters, lanes and the feed. The admin
+/// module sees only these values; this is the one place that reads lanes for it.
+final class AdminBridge: AdminRuntime, PipelineObserver {
+    /// Findings entering the feed per second, at most: the feed is for eyes, and decoding every
+    /// record a second time at 100k+/s would cost the router a tenth of its CPU. Counts are exact.
+    static let feedPerSecond = 200
+
+    let settings: RunSettings
+    let logger: Logger
+    let stats: RunStats
+    let recent: RecentFindings
+    let readiness: Readiness
+    /// The configuration in force, its hash and load count, and whether the last reload worked.
+    private let config: Mutex<(loaded: LoadedConfiguration, hash: String, version: Int, lastOK: Bool)>
+    var configuration: LoadedConfiguration { config.withLock { $0.loaded } }
+    /// Set by the runner: validates the files on disk and swaps them in, or says why not.
+    private let reloadHook = Mutex<(@Sendable () -> Result<LoadedConfiguration, Diagnostics>)?>(nil)
+    var reloader: (@Sendable () -> Result<LoadedConfiguration, Diagnostics>)? {
+        get { reloadHook.withLock { $0 } }
+        set { reloadHook.withLock { $0 = newValue } }
+    }
+    let startedAt = Date().formatted(.iso8601)
+    let version: String
+    private let lanes: [DeliveryLane]
+    private let kinds: [String: String]
+    /// Per-route counters; a reload adds the new routes' (and keeps the old ones' counts).
+    private let matched: Mutex<[String: DeliveryCounter]>
+    private let inFlight: @Sendable () -> Int
+    private let partitions = Mutex<[String]>([])
+    private let feedBudget = Mutex((second: Int64(0), used: 0))
+
+    init(settings: RunSettings, logger: Logger, configuration: LoadedConfiguration, configHash: String, version: String, stats: RunStats,
+         lanes: [DeliveryLane], recent: RecentFindings, readiness: Readiness, inFlight: @escaping @Sendable () -> Int) {
+        self.settings = settings
+        self.logger = logger
+        self.config = Mutex((configuration, configHash, 1, true))
+        self.version = version
+        self.stats = stats
+        self.lanes = lanes.sorted { $0.name < $1.name }
+        self.kinds = Dictionary(configuration.connectors.map { ($0.name, $0.kind) }, uniquingKeysWith: { a, _ in a })
+        self.matched = Mutex(Dictionary(configuration.table.routes.map { ($0.name, DeliveryCounter()) }, uniquingKeysWith: { a, _ in a }))
+        self.recent = recent
+        self.readiness = readiness
+        self.inFlight = inFlight
+    }
+
+    // MARK: PipelineObserver
+
+    func routed(_ record: SourceRecord, deliveries: [(route: String, target: BoundTarget, delivery: Delivery)]) -> (@Sendable (String, String) -> Void)? {
+        // Called for every record: no allocation here, only for the few that enter the feed.
+        if !deliveries.isEmpty {
+            matched.withLock { counters in
+                var previous: String?
+                for d in deliveries where d.route != previous {
+                    previous = d.route
+                    counters[d.route]?.increment()
+                }
+            }
+        }
+        guard takeFeedSlot(), let value = record.value else { return nil }
+        var names: [String] = []
+        for d in deliveries where names.last != d.route { names.append(d.route) }
+        // Only the few fields the feed shows; anything odd in the record stays out of it.
+        let event = try? JSON.parse(String(decoding: value.prefix(settings.pipeline.maxMessageBytes), as: UTF8.self))
+        let summary = event.flatMap { FindingSummary(event: $0) }
+        let source = record.topic.map { "\($0)/\(record.partition)@\(record.offset)" } ?? "line \(record.offset)"
+        let outcomes = Dictionary(deliveries.map { ($0.target.lane.name, "pending") }, uniquingKeysWith: { a, _ in a })
+        let sequence = recent.append(FindingRecord(
+            source: source, id: summary.flatMap { $0.id.isEmpty ? nil : $0.id }, type: summary.flatMap { $0.type.isEmpty ? nil : $0.type },
+            severity: summary.flatMap { $0.severity.isFinite ? $0.severity : nil }, routes: names, outcomes: outcomes))
+        return { [recent] connector, outcome in recent.update(sequence: sequence, connector: connector, outcome: outcome) }
+    }
+
+    private func takeFeedSlot() -> Bool {
+        let second = coarseMilliseconds() / 1000
+        return feedBudget.withLock { budget in
+            if budget.second != second { budget = (second, 0) }
+            guard budget.used < Self.feedPerSecond else { return false }
+            budget.used += 1
+            return true
+        }
+    }
+
+    func assignmentChanged(_ parts: Set<TopicPartition>) {
+        partitions.withLock { $0 = parts.map { "\($0.topic)/\($0.partition)" }.sorted() }
+        readiness.set(Self.consumerAssigned, met: !parts.isEmpty)
+    }
+
+    static let consumerAssigned = "consumer.assigned"
+
+    // MARK: AdminRuntime
+
+    func status() -> AdminStatus {
+        let s = stats.snapshot
+        let (configHash, configVersion, lastOK) = config.withLock { ($0.hash, $0.version, $0.lastOK) }
+        return AdminStatus(
+            version: version, source: settings.input == nil ? "kafka" : "ndjson", group: settings.input == nil ? settings.group : nil,
+            topics: settings.input == nil ? settings.topics : [], partitions: partitions.withLock { $0 }, inFlight: inFlight(),
+            consumed: s.consumed, unmatched: s.unmatched, deadLettered: s.deadLettered.values.reduce(0, +),
+            configHash: configHash, configVersion: configVersion, lastReloadSuccessful: lastOK, startedAt: startedAt)
+    }
+
+    func routes() -> [RouteStatus] {
+        let delivered = stats.snapshot.deliveredByPair
+        let configuration = configuration
+        let matched = matched.withLock { $0 }
+        return configuration.table.routes.map { route in
+            var byConnector: [String: Int] = [:]
+            for (pair, count) in delivered where pair.route == route.name { byConnector[pair.connector, default: 0] += count }
+            var targets = route.targets.map(\.connector)
+            if configuration.playbooks[route.name] != nil { targets.append("playbook") }
+            return RouteStatus(name: route.name, targets: targets, matched: matched[route.name]?.value ?? 0, delivered: byConnector)
+        }
+    }
+
+    func connectors() -> [ConnectorStatus] {
+        let delivered = stats.snapshot.deliveredByPair
+        return lanes.map { lane in
+            let health = lane.health
+            return ConnectorStatus(
+                name: lane.name, kind: kinds[lane.name] ?? "playbook", backlog: health.backlog, inFlight: health.inFlight,
+                breaker: health.breaker, delivered: delivered.filter { $0.key.connector == lane.name }.values.reduce(0, +),
+                lastError: health.lastError, p95Seconds: lane.latency.quantile(0.95))
+        }
+    }
+
+    /// Today's metric names and labels (see deploy/grafana and deploy/prometheus).
+    func metrics() -> MetricsSnapshot {
+        let s = stats.snapshot
+        typealias Family = MetricsSnapshot.Family
+        return MetricsSnapshot(
+            counters: [
+                Family(name: "sluice_findings_consumed_total", help: "Records taken from the source.", samples: [.init(value: s.consumed)]),
+                Family(name: "sluice_findings_unmatched_total", help: "Records no route matched.", samples: [.init(value: s.unmatched)]),
+                Family(name: "sluice_deliveries_total", help: "Deliveries that succeeded, by route and connector.",
+                       samples: s.deliveredByPair.sorted { ($0.key.route, $0.key.connector) < ($1.key.route, $1.key.connector) }
+                           .map { .init(labels: [("route", $0.key.route), ("connector", $0.key.connector)], value: $0.value) }),
+                Family(name: "sluice_dead_letters_total", help: "Records or deliveries written to the dead-letter topic, by reason.",
+                       // Every reason from the start at 0, so rate() and alerts see a series before the first one.
+                       samples: DeadLetterReason.allCases.map(\.rawValue).sorted()
+                           .map { .init(labels: [("reason", $0)], value: s.deadLettered[$0] ?? 0) }),
+                Family(name: "sluice_delivery_retries_total", help: "Delivery attempts that failed and were scheduled again.",
+                       samples: [.init(value: s.retries)]),
+                Family(name: "sluice_held_total", help: "Findings held by a state rule, by route, target and reason.",
+                       samples: stats.held.snapshot.map {
+                           .init(labels: [("route", $0.label.route), ("target", $0.label.target), ("reason", $0.label.reason.rawValue)], value: $0.count)
+                       }),
+            ],
+            gauges: [
+                Family(name: "sluice_in_flight", help: "Records consumed and not yet settled.", samples: [.init(value: inFlight())]),
+                Family(name: "sluice_lane_pending", help: "Deliveries queued, running or waiting to retry, by connector.",
+                       samples: lanes.map { .init(labels: [("connector", $0.name)], value: $0.pending) }),
+                Family(name: "sluice_config_last_reload_successful", help: "1 when the last configuration load succeeded.",
+                       samples: [.init(value: config.withLock { $0.lastOK } ? 1 : 0)]),
+            ])
+    }
+
+    func test(event: [UInt8]) -> TestReport {
+        let text = String(decoding: event, as: UTF8.self)
+        guard let json = try? JSON.parse(text), case .object = json else {
+            return TestReport(json: nil, text: "", error: "the body is not a JSON object (an event)")
+        }
+        let configuration = configuration
+        let report = RouteTestReport(event: json, eventText: text, table: configuration.table, configuration: configuration, connectorsNote: nil)
+        return TestReport(json: report.json.serialized(), text: report.text, error: nil)
+    }
+
+    func reload() async -> ReloadOutcome {
+        guard let reloader else {
+            return config.withLock { ReloadOutcome(successful: false, errors: ["reload is not available"], configHash: $0.hash, configVersion: $0.version) }
+        }
+        let hash = Self.configHash(directories: [settings.routesDirectory, settings.connectorsDirectory])
+        switch reloader() {
+        case .success(let fresh):
+            matched.withLock { counters in
+                for route in fresh.table.routes where counters[route.name] == nil { counters[route.name] = DeliveryCounter() }
+            }
+            let version = config.withLock { c in
+                c = (fresh, hash, c.version + 1, true)
+                return c.version
+            }
+            logger.notice("configuration reloaded", metadata: ["sluice.config_hash": "\(hash)", "sluice.config_version": "\(version)"])
+            return ReloadOutcome(successful: true, errors: [], configHash: hash, configVersion: version)
+        case .failure(let diagnostics):
+            let (hash, version) = config.withLock { c in
+                c.lastOK = false
+                return (c.hash, c.version)
+            }
+            for d in diagnostics.items { logger.error("reload rejected: the running configuration stays", metadata: ["sluice.problem": "\(d.description)"]) }
+            return ReloadOutcome(successful: false, errors: diagnostics.items.map(\.description), configHash: hash, configVersion: version)
+        }
+    }
+
+    /// SHA-256 over the route and connector files (names and contents, in name order).
+    static func configHash(directories: [String]) -> String {
+        var hasher = SHA256()
+        for directory in directories {
+            let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
+            for name in names where name.hasSuffix(".yaml") || name.hasSuffix(".yml") {
+                hasher.update(data: Array("\(directory)/\(name)\u{0}".utf8))
+                hasher.update(data: FileManager.default.contents(atPath: "\(directory)/\(name)") ?? Data())
+            }
+        }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+}
