@@ -165,7 +165,7 @@ public final class Pipeline: Sendable {
         }
         if !stopping.isStopped { splitter.finish(emit) }
         // Offline runs end with their input: pending digests go now, not at a time never reached.
-        plan.gate?.sendDigests(flushAll: true, lastEvent: planner.lastEvent)
+        plan.gate?.sendDigests(flushAll: true, lastEvent: planner.current().lastEvent)
         drain {}
     }
 
@@ -208,8 +208,8 @@ public final class Pipeline: Sendable {
         case .deliveries(let planned):
             // The admin feed sees what was planned; each job reports what became of its target.
             let feed = observer?.routed(record, deliveries: planned)
-            func job(_ message: InFlightMessage, _ route: String, _ target: BoundTarget, _ delivery: Delivery,
-                     _ now: ContinuousClock.Instant) -> DeliveryJob {
+            @Sendable func job(_ message: InFlightMessage, _ route: String, _ target: BoundTarget, _ delivery: Delivery,
+                               _ now: ContinuousClock.Instant) -> DeliveryJob {
                 var job = DeliveryJob(message: message, route: route, delivered: target.delivered, delivery: delivery, firstAttempt: now)
                 if let feed { job.report = { [name = target.lane.name] in feed(name, $0) } }
                 return job

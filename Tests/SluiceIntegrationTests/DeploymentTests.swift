@@ -132,7 +132,15 @@ import Yams
         stdin.fileHandleForWriting.write(Data(finding.bytes + [0x0A]))
         try await receiver.waitForCount(1, timeout: 30)
         #expect(LoopbackPort.waitUntilAccepting(port, timeout: 10))
-        let metrics = LoopbackPort.get(port, "/metrics") ?? ""
+        // The receiver counts the request before the router has its reply and records the
+        // delivery: scrape until the delivery is counted (a positive marker), then compare.
+        var metrics = ""
+        let deadline = Date().addingTimeInterval(30)
+        repeat {
+            metrics = LoopbackPort.get(port, "/metrics") ?? ""
+            if metrics.contains("sluice_delivery_duration_seconds_count") { break }
+            try await Task.sleep(for: .milliseconds(100))
+        } while Date() < deadline
         let served = Set(metrics.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.compactMap { $0.split(separator: " ").dropFirst(2).first.map(String.init) })
         for name in queried {
             let family = ["_bucket", "_sum", "_count"].reduce(name) { n, suffix in
