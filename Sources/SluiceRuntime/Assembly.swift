@@ -44,6 +44,15 @@ public struct LoadedConfiguration: Sendable {
             playbooks = all.filter { valid.contains($0.key) }
         } catch { problems += error.items }
         let byName = Dictionary(connectors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        // A connector's own template: variables a GuardDuty finding cannot have render empty.
+        for connector in connectors {
+            guard let template = connector.template else { continue }
+            for issue in TemplateCheck.variableIssues(template.source) {
+                var at = connector.location
+                at.message = "connector '\(connector.name)': \(issue)"
+                warnings.append(at.asWarning)
+            }
+        }
 
         /// Checks one target (connector name, template) and returns how it renders.
         func renderer(_ target: RouteTarget, of route: Route) -> PayloadRenderer? {

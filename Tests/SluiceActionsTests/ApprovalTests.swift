@@ -111,7 +111,9 @@ import Testing
 
         let (status, out) = try Self.sluice(["approvals", "approve", runID, "--brokers", broker.bootstrap, "--by", "alice"])
         #expect(status == 0, "\(out)")
-        #expect(await Self.eventually(20) { FileManager.default.fileExists(atPath: marker + ".contain") }, "approval did not release the step")
+        // The script touches the file, then appends: wait for the whole line, not the file.
+        #expect(await Self.eventually(20) { (try? String(contentsOfFile: marker + ".contain", encoding: .utf8))?.hasSuffix("\n") == true },
+                "approval did not release the step")
         // The output of the step before the gate survived the restart into the template.
         #expect(try String(contentsOfFile: marker + ".contain", encoding: .utf8) == "0\n")
         #expect(await Self.eventually(10) { store2.state(runID)?.status == .finished })

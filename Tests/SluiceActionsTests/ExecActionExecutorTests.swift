@@ -43,7 +43,6 @@ import Testing
             """)
         let exec = ExecActionExecutor(context: ActionFixtures.context(environment: ["PATH": "/usr/bin:/bin"]))
         let req = request(["command": .list([script]), "environment": .list(["PATH"]), "timeout": .string("500ms")], finding: ["detail": ["id": "f-1"]])
-        let start = ContinuousClock.now
         do {
             _ = try await exec.execute(req, target: try await exec.target(req))
             Issue.record("a timed-out command succeeded")
@@ -51,8 +50,9 @@ import Testing
             #expect(error.retryable)
             #expect(error.message.contains("timed out"))
         }
-        // Well under the script's 60 s: the timeout ended it (a generous bound: CI machines are shared).
-        #expect(ContinuousClock.now - start < .seconds(45))
+        // No wall-clock bound here (a loaded machine can delay the reply by tens of seconds): the
+        // "timed out" error says the timeout ended the script, and the grandchild check below says
+        // the whole group went with it.
         let grandchild = try #require(Int32(String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
         // Gone, or a zombie waiting for a reaper (the container's PID 1 may not reap): not running.
         // The kill is delivered by then but its effect is asynchronous: wait for it, up to a bound

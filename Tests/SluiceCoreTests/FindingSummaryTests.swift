@@ -131,6 +131,22 @@ import Testing
         #expect(s.consoleURL == url)
     }
 
+    /// Region and id are finding text: neither may change the console link's host or query.
+    @Test(arguments: [
+        ("evil.example/x#", "a1b2c3", "https://console.aws.amazon.com/guardduty/home?region=#/findings?macros=current&fId=a1b2c3"),
+        ("us-east-1", "x&macros=evil#y z", "https://us-east-1.console.aws.amazon.com/guardduty/home?region=us-east-1#/findings?macros=current&fId=x%26macros%3Devil%23y%20z"),
+        ("US-EAST-1", "a1", "https://console.aws.amazon.com/guardduty/home?region=#/findings?macros=current&fId=a1"),
+    ])
+    func consoleURLKeepsFindingTextInItsPlace(region: String, id: String, url: String) throws {
+        guard case .object(var envelope) = Self.event(resource: Self.instance, region: region),
+              let i = envelope.firstIndex(where: { $0.key == "detail" }), case .object(var detail) = envelope[i].value,
+              let j = detail.firstIndex(where: { $0.key == "id" }) else { Issue.record("fixture shape"); return }
+        detail[j].value = .string(id)
+        envelope[i].value = .object(detail)
+        let s = try #require(FindingSummary(event: .object(envelope)))
+        #expect(s.consoleURL == url)
+    }
+
     @Test func aBareFindingReadsTheSame() throws {
         guard case .object(let envelope) = Self.event(resource: Self.instance),
               let detail = envelope.first(where: { $0.key == "detail" })?.value else { Issue.record("no detail"); return }

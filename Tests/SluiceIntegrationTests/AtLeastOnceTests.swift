@@ -14,21 +14,26 @@ import Testing
         defer { receiver.stop() }
         try broker.createTopics(["findings", "dlq"])
         let findings = try Findings.unique(300)
-        let config = try TestConfig.webhook(receiver.url, extra: "retry: {attempts: 100, backoff: 100ms, max_backoff: 1s}")
+        // Attempts that no slow restart of the receiver can exhaust: the promise under test is that
+        // nothing is lost while the target is down, however long that takes on a loaded machine.
+        let config = try TestConfig.webhook(receiver.url, extra: "retry: {attempts: 100000, backoff: 100ms, max_backoff: 1s, max_age: 1h}")
         defer { config.remove() }
 
-        receiver.stop()  // the target is down before the first finding arrives
+        // The target is down (503) before the first finding arrives. It keeps its port: a stopped
+        // receiver's port could be taken by another process on a shared machine.
+        try await receiver.setStatus(503)
         try Findings.produce(findings, to: "findings", broker: broker)
         let port = freeLoopbackPort()
         let sluice = try SluiceProcess(broker: broker, topic: "findings", group: "down-up", dlq: "dlq", config: config,
                                        extra: ["--metrics-listen", "127.0.0.1:\(port)"])
         defer { sluice.stop() }
         // A positive marker before the target comes back: every finding was fetched and failed once.
-        let retries = try await waitForMetric(port: port, "sluice_delivery_retries_total", atLeast: findings.count)
-        #expect(retries >= findings.count, "the router never failed every finding once while the target was down")
-        try receiver.restart()
+        let retries = try await waitForMetric(port: port, "sluice_delivery_retries_total", atLeast: findings.count, timeout: 180)
+        #expect(retries >= findings.count, "the router never failed every finding once while the target was down; it said:\n\(sluice.output.suffix(3000))")
+        #expect(receiver.count == 0)
+        try await receiver.setStatus(204)
 
-        try await receiver.waitForCount(findings.count, timeout: 60)
+        try await receiver.waitForCount(findings.count, timeout: 120)
         let ids = Set(try receiver.receivedFindingIDs())
         let lost = Set(findings.map(\.id)).subtracting(ids)
         print("receiver down then back: \(findings.count) produced, \(ids.count) distinct received, \(lost.count) lost")
@@ -68,30 +73,30 @@ import Testing
     @Test func killNineMidStreamLosesNothing() async throws {
         let broker = try TansuBroker()
         defer { broker.stop() }
-        let receiver = try WebhookReceiver(delayMs: 20)  // ≤ 800/s at concurrency 16: kills land mid-stream
+        let receiver = try WebhookReceiver()
         defer { receiver.stop() }
         try broker.createTopics(["findings", "dlq"], partitions: 3)
         let findings = try Findings.unique(6000)
         try Findings.produce(findings, to: "findings", broker: broker)
         let cap = 300
-        let config = try TestConfig.webhook(receiver.url, extra: "concurrency: 16\nretry: {attempts: 50, backoff: 50ms, max_backoff: 1s}")
+        let config = try TestConfig.webhook(receiver.url, extra: "concurrency: 16\nretry: {attempts: 100000, backoff: 50ms, max_backoff: 1s}")
         defer { config.remove() }
+        // The receiver accepts up to each mark and answers 503 after it: every kill lands with
+        // deliveries under way (retrying), at the same point however loaded the machine is.
+        let marks = [0.15, 0.40, 0.65].map { Int(Double(findings.count) * $0) }
+        try await receiver.setStatus(204, acceptUpTo: marks[0])
         let sluice = try SluiceProcess(broker: broker, topic: "findings", group: "kill9", dlq: "dlq", config: config,
                                        extra: ["--max-in-flight", "\(cap)"])
         defer { sluice.stop() }
 
         var kills = 0
         var seenAtKill: [Int] = []
-        for fraction in [0.15, 0.40, 0.65] {
-            // Kill it once this much has been delivered: mid-stream, with deliveries under way.
-            let mark = Int(Double(findings.count) * fraction)
-            let deadline = Date().addingTimeInterval(60)
-            // The control API's counter: cheap to poll, unlike reading the record file.
-            while try receiver.totalRequests() < mark, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
-            guard try receiver.totalRequests() < findings.count else { break }
+        for (i, mark) in marks.enumerated() {
+            try await receiver.waitForCount(mark, timeout: 120)
             sluice.killHard()
             kills += 1
-            seenAtKill.append(try receiver.totalRequests())
+            seenAtKill.append(receiver.count)
+            try await receiver.setStatus(204, acceptUpTo: i + 1 < marks.count ? marks[i + 1] : nil)
             try sluice.restart()
         }
         try await receiver.waitForCount(findings.count, timeout: 120)
@@ -102,7 +107,8 @@ import Testing
         let lost = findings.count - distinct.intersection(findings.map(\.id)).count
         let duplicates = received.count - distinct.count
         print("kill -9 test: \(findings.count) produced, \(kills) kills (at \(seenAtKill) received), \(received.count) received, \(distinct.count) distinct, lost \(lost), duplicates \(duplicates) (cap \(cap) per kill)")
-        #expect(kills == 3, "the stream ended before the router could be killed three times")
+        #expect(kills == 3)
+        #expect(seenAtKill == marks, "each kill came when exactly its mark was delivered")
         #expect(lost == 0)
         #expect(duplicates <= cap * kills)
     }
@@ -117,7 +123,7 @@ import Testing
         try broker.createTopics(["findings", "dlq"])
         let findings = try Findings.unique(20_000)
         try Findings.produce(findings, to: "findings", broker: broker)
-        receiver.stop()
+        try await receiver.setStatus(503)   // down, but keeping its port
         let config = try TestConfig.webhook(receiver.url, extra: "retry: {attempts: 1000, backoff: 50ms, max_backoff: 200ms}")
         defer { config.remove() }
         let port = freeLoopbackPort()
@@ -129,15 +135,17 @@ import Testing
         // Sample only once it has joined and filled the cap (the gauge says so), not after a guess.
         #expect(try await waitForMetric(port: port, "sluice_in_flight", atLeast: 500) >= 500)
         var samples: [Int] = []
-        for _ in 0..<10 {
+        for _ in 0..<11 {
             if let rss = sluice.rssKiB { samples.append(rss) }
             try await Task.sleep(for: .seconds(1))
         }
-        let growth = (samples.last ?? 0) - (samples.first ?? 0)
+        // From the second sample: the first is taken as the cap is reached, while the allocator
+        // still settles (57 → 63 MB in its first second on a loaded machine).
+        let growth = (samples.last ?? 0) - (samples.dropFirst().first ?? 0)
         print("target down, 20,000 findings waiting: RSS \(samples.map { "\($0 / 1024) MB" }.joined(separator: ", ")); growth \(growth) KiB over 10 s")
-        #expect(samples.count == 10)
+        #expect(samples.count == 11)
         #expect(growth < 8 * 1024, "RSS grew \(growth) KiB in 10 s with the target down")
-        try receiver.restart()
+        try await receiver.setStatus(204)
         try await receiver.waitForCount(findings.count, timeout: 120)
         #expect(Set(try receiver.receivedFindingIDs()).count == findings.count)
         #expect(sluice.terminate() == 0)

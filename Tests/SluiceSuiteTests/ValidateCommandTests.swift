@@ -98,3 +98,30 @@ import Testing
             """), "\(text)")
     }
 }
+
+extension ValidateCommandTests {
+    @Test func aConnectorTemplateWithAMisspeltFieldWarns() throws {
+        let connectors = try Self.routes([
+            "hook.yaml": "name: soc-webhook\ntype: webhook\nurl: http://127.0.0.1:9/x\ntemplate: '{\"t\": \"{{detail.servce.count}}\"}'\n",
+            "archive.yaml": "name: findings-archive\ntype: webhook\nurl: http://127.0.0.1:9/y\n",
+            "platform.yaml": "name: platform-webhook\ntype: webhook\nurl: http://127.0.0.1:9/z\n",
+        ])
+        defer { try? FileManager.default.removeItem(at: connectors) }
+        let (status, lines) = try Self.run(["validate", "--connectors", connectors.path])
+        #expect(status == 0, "\(lines)")
+        #expect(lines.contains { $0.hasPrefix(connectors.path + "/hook.yaml:1:1: warning: connector 'soc-webhook': template line 1, column 8: a GuardDuty finding has no field `detail.servce.count`") && $0.contains("{{detail.service.count}}") }, "\(lines)")
+    }
+}
+
+extension ValidateCommandTests {
+    @Test func explainInJSONListsTheMisses() throws {
+        let (status, output) = try SluiceCommand.run(
+            ["test", "--event", "examples/findings/08-s3-anomalous-behavior.json", "--explain", "--json"], in: Self.root)
+        #expect(status == 0)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
+        let misses = try #require(json["misses"] as? [[String: Any]])
+        #expect(misses.compactMap { $0["route"] as? String } == ["runtime-high-to-soc", "containers-to-platform"])
+        let reasons = misses.compactMap { $0["reasons"] as? [String] }
+        #expect(reasons.last == [#"detail.resource.resourceType: wanted "EKSCluster" or "ECSCluster"; the event has detail.resource.resourceType = "S3Bucket""#], "\(reasons)")
+    }
+}

@@ -122,10 +122,12 @@ public final class WebhookReceiver: Sendable {
     }
 
     /// Changes the answer to the requests that follow: status, body, `Retry-After` (seconds)
-    /// and a delay before answering. Plain-HTTP receivers only.
-    public func setStatus(_ status: Int, body: String = "", retryAfter: Int? = nil, delayMs: Int = 0) async throws {
+    /// and a delay before answering. `acceptUpTo`: once that many requests are recorded in all,
+    /// answer 503 instead (stops a stream at an exact point). Plain-HTTP receivers only.
+    public func setStatus(_ status: Int, body: String = "", retryAfter: Int? = nil, delayMs: Int = 0, acceptUpTo: Int? = nil) async throws {
         var update: [String: Any] = ["status": status, "body": body, "delay_ms": delayMs]
         update["retry_after"] = retryAfter ?? NSNull()
+        update["accept_up_to"] = acceptUpTo ?? NSNull()
         try control("POST", "/_control/status", body: JSONSerialization.data(withJSONObject: update))
     }
 

@@ -30,4 +30,24 @@ threading.Thread(target=watch_parent, daemon=True).start()
 
 from moto.server import main  # noqa: E402  (after the signal set-up, which must come first)
 
+
+def warm_up():
+    """Builds the backends the tests use before the server listens. moto builds each lazily on
+    its first request; EC2's alone took 8 s on a loaded 2-core machine, past the AWS client's
+    10 s timeout for the first test that used it. Tests wait for the port (up to 60 s) instead."""
+    from moto.backends import get_backend
+    for name in ("ec2", "iam", "sts", "sns", "sqs", "events", "securityhub", "ecs"):
+        try:
+            backends = get_backend(name)["123456789012"]
+            for region in ("us-east-1", "global", "aws"):
+                try:
+                    backends[region]
+                    break
+                except KeyError:
+                    continue
+        except Exception as error:  # a warm-up only: the server works without it
+            print(f"moto warm-up of {name} skipped: {error}", file=sys.stderr)
+
+
+warm_up()
 main(sys.argv[1:])

@@ -9,7 +9,7 @@ accepts (answered 2xx) is appended to the NDJSON file --record, one line per req
 and answered with the configured status (--status, 204 by default).
 
 Control API on the same server, never recorded:
-  POST /_control/status  {"status": 400, "body": "...", "retry_after": 2, "delay_ms": 0}
+  POST /_control/status  {"status": 400, "body": "...", "retry_after": 2, "delay_ms": 0, "accept_up_to": null}
                          changes the answer (and an added delay) for the requests that follow
   GET  /_control/count   -> {"count": N, "total": T}   requests recorded (accepted) and answered
                          in all, so far (by this process)
@@ -43,10 +43,11 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 lock = threading.Lock()
-defaults = {"status": 204, "body": "", "retry_after": None, "delay_ms": 0, "forced": False}
+defaults = {"status": 204, "body": "", "retry_after": None, "delay_ms": 0, "forced": False, "accept_up_to": None}
 state = dict(defaults)
 count = 0
 total = 0            # every request answered, accepted or not
+admitted = 0         # requests let through while accept_up_to is set (each is then recorded)
 record_file = None
 violations_file = None
 vendor = None        # the --vendor module
@@ -95,7 +96,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def _handle(self):
-        global count, total
+        global count, total, admitted
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         if self.path.startswith("/_control/"):
@@ -103,6 +104,13 @@ class Handler(BaseHTTPRequestHandler):
         with lock:
             s = dict(state)
             total += 1
+            # accept_up_to: once that many requests were recorded (or are being), answer 503 —
+            # a test stops the stream at an exact point, however fast or slow the machine is.
+            if s["accept_up_to"] is not None and 200 <= int(s["status"]) < 300:
+                if admitted >= s["accept_up_to"]:
+                    s["status"] = 503
+                else:
+                    admitted += 1
         if s["delay_ms"]:
             time.sleep(s["delay_ms"] / 1000)
         status = int(s["status"])
@@ -153,7 +161,7 @@ class Handler(BaseHTTPRequestHandler):
             return v.status, v.body, []
 
     def _control(self, body):
-        global count, total
+        global count, total, admitted
         if self.path == "/_control/status":
             try:
                 update = json.loads(body or b"{}")
@@ -162,6 +170,8 @@ class Handler(BaseHTTPRequestHandler):
             with lock:
                 state.update({k: update[k] for k in defaults if k in update})
                 state["forced"] = True
+                if state["accept_up_to"] is not None:
+                    admitted = count  # the limit counts every request recorded so far
             return self._reply(200, b"{}")
         if self.path == "/_control/store":
             with lock:
@@ -175,6 +185,7 @@ class Handler(BaseHTTPRequestHandler):
             with lock:
                 count = 0
                 total = 0
+                admitted = 0
                 record_file.seek(0)
                 record_file.truncate()
                 state.clear()

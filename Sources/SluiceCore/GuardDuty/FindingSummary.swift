@@ -113,7 +113,31 @@ public struct FindingSummary: Sendable, Equatable {
                 sha256: p["executableSha256"]?.stringValue ?? "")
         }
         let host = partition == "aws-us-gov" ? "console.amazonaws-us-gov.com" : partition == "aws-cn" ? "console.amazonaws.cn" : "console.aws.amazon.com"
-        consoleURL = "https://\(region.isEmpty ? "" : "\(region).")\(host)/guardduty/home?region=\(region)#/findings?macros=current&fId=\(id)"
+        // Region and id come from the finding: a region that is not a region name ("evil.example/")
+        // would otherwise become the link's host, and an id could add query parameters.
+        let linkRegion = FindingSummary.isRegionName(region) ? region : ""
+        consoleURL = "https://\(linkRegion.isEmpty ? "" : "\(linkRegion).")\(host)/guardduty/home?region=\(linkRegion)#/findings?macros=current&fId=\(FindingSummary.unreservedEscaped(id))"
+    }
+
+    /// AWS region names: lowercase letter groups joined by `-`, ending in a number (`us-east-1`,
+    /// `us-gov-west-1`, `cn-north-1`).
+    static func isRegionName(_ s: String) -> Bool {
+        let parts = s.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count >= 3, s.utf8.count <= 32, let last = parts.last, !last.isEmpty,
+              last.utf8.allSatisfy({ (0x30...0x39).contains($0) }) else { return false }
+        return parts.dropLast().allSatisfy { !$0.isEmpty && $0.utf8.allSatisfy { (0x61...0x7A).contains($0) } }
+    }
+
+    /// `s` percent-encoded but for RFC 3986's unreserved characters, fit for any URL component.
+    static func unreservedEscaped(_ s: String) -> String {
+        var out = ""
+        for byte in s.utf8 {
+            switch byte {
+            case 0x30...0x39, 0x41...0x5A, 0x61...0x7A, 0x2D, 0x2E, 0x5F, 0x7E: out.unicodeScalars.append(Unicode.Scalar(byte))
+            default: out += String(format: "%%%02X", byte)
+            }
+        }
+        return out
     }
 
     private static func describe(resource r: JSON, type: String) -> (String, String) {
