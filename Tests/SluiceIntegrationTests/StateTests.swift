@@ -318,8 +318,10 @@ import Testing
         print("inhibition after kill -9: \(Self.held([port])) held, \(receiver.count) delivered")
         #expect(settled)
         #expect(sluice.terminate() == 0)
-        #expect(receiver.count == 5)  // the source, and the other account's four
-        let ids = Set(try receiver.receivedFindingIDs())
-        #expect(ids == Set([samples[0], samples[2], samples[3], samples[5], samples[7]].map(\.id)))
+        // The source, and the other account's four. The source may come twice: the kill can land
+        // before its offset was committed, and at-least-once redelivers it (seen under load).
+        let received = try receiver.receivedFindingIDs()
+        #expect(received.filter { $0 != samples[0].id }.count == 4, "\(received)")
+        #expect(Set(received) == Set([samples[0], samples[2], samples[3], samples[5], samples[7]].map(\.id)))
     }
 }
