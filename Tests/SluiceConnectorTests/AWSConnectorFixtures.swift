@@ -83,7 +83,7 @@ enum AWSFixtures {
     }
 
     /// Receives until `count` messages arrived or `seconds` passed (deleting them), with all attributes.
-    static func receive(_ url: String, count: Int, seconds: Double = 30, aws: AWSClient) async throws -> [JSON] {
+    static func receive(_ url: String, count: Int, seconds: Double = 120, aws: AWSClient) async throws -> [JSON] {
         var out: [JSON] = []
         let deadline = Date().addingTimeInterval(seconds)
         while out.count < count && Date() < deadline {

@@ -113,6 +113,25 @@ import Yams
         let queried = try Self.queriedMetricNames()
         #expect(queried.count >= 7, "\(queried)")
 
+        var metrics = ""
+        // A port picked free can be taken by another test's server before ours binds it; ours
+        // then exits and the scrape would read the other process. Such a run is tried again.
+        for _ in 0..<3 {
+            if let scraped = try await Self.scrapeALiveRun() { metrics = scraped; break }
+        }
+        #expect(!metrics.isEmpty, "no run of our own answered /metrics")
+        let served = Set(metrics.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.compactMap { $0.split(separator: " ").dropFirst(2).first.map(String.init) })
+        for name in queried {
+            let family = ["_bucket", "_sum", "_count"].reduce(name) { n, suffix in
+                n.hasSuffix(suffix) && served.contains(String(n.dropLast(suffix.count))) ? String(n.dropLast(suffix.count)) : n
+            }
+            #expect(served.contains(family), "\(name) is queried by deploy/ but not served; served: \(served.sorted())")
+        }
+    }
+
+    /// /metrics of a live offline run after one delivery; nil when the run did not hold its port
+    /// (it exited) by the time of the scrape.
+    static func scrapeALiveRun() async throws -> String? {
         let receiver = try WebhookReceiver()
         defer { receiver.stop() }
         let config = try TestConfig.webhook(receiver.url)
@@ -131,25 +150,21 @@ import Yams
         let finding = try #require(try Findings.unique(1).first)
         stdin.fileHandleForWriting.write(Data(finding.bytes + [0x0A]))
         try await receiver.waitForCount(1, timeout: 30)
-        #expect(LoopbackPort.waitUntilAccepting(port, timeout: 10))
-        // The receiver counts the request before the router has its reply and records the
-        // delivery: scrape until the delivery is counted (a positive marker), then compare.
+        guard LoopbackPort.waitUntilAccepting(port, timeout: 10) else { return nil }
+        // The receiver counts the request before the router records the delivery: scrape until
+        // this run's own delivery is counted (a positive marker).
         var metrics = ""
         let deadline = Date().addingTimeInterval(30)
         repeat {
             metrics = LoopbackPort.get(port, "/metrics") ?? ""
-            if metrics.contains("sluice_delivery_duration_seconds_count") { break }
+            if metrics.contains(#"sluice_deliveries_total{connector="hook",route="all-findings"} 1"#)
+                || metrics.contains(#"sluice_deliveries_total{route="all-findings",connector="hook"} 1"#) { break }
             try await Task.sleep(for: .milliseconds(100))
-        } while Date() < deadline
-        let served = Set(metrics.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.compactMap { $0.split(separator: " ").dropFirst(2).first.map(String.init) })
-        for name in queried {
-            let family = ["_bucket", "_sum", "_count"].reduce(name) { n, suffix in
-                n.hasSuffix(suffix) && served.contains(String(n.dropLast(suffix.count))) ? String(n.dropLast(suffix.count)) : n
-            }
-            #expect(served.contains(family), "\(name) is queried by deploy/ but not served; served: \(served.sorted())")
-        }
+        } while Date() < deadline && p.isRunning
+        guard p.isRunning else { return nil }
         stdin.fileHandleForWriting.closeFile()
         ChildProcess.stop(p, grace: 30)
+        return metrics
     }
 
     /// `sluice_…` identifiers in the Grafana dashboard and the alert rules.
