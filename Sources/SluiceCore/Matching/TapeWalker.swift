@@ -417,9 +417,9 @@ struct TapeWalker {
         if arrayed < 2 { return true }
         if arrayed > 2 { return consistent(b) }
         let key = UInt64(UInt32(min(first, second))) << 32 | UInt64(UInt32(max(first, second)))
-        let slot = Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 58)
+        let slot = Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 56)
         if state.pairStamp[slot] == gen && state.pairKey[slot] == key { return state.pairResult[slot] != 0 }
-        let result = consistent(b)
+        let result = pairConsistent(first, second)
         state.pairStamp[slot] = gen
         state.pairKey[slot] = key
         state.pairResult[slot] = result ? 1 : 0
@@ -496,9 +496,16 @@ struct TapeWalker {
         var leaf = head(Int(f.path))
         if leaf < 0 { return f.allowsAbsence ? TapeWalker.conditionHolds : TapeWalker.conditionFails }
         if state.pathArrayed[Int(f.path)] == state.generation {
-            // Leaves in arrays: the satisfying leaves are what a consistency check will ask
-            // for next, so test every leaf once, now.
-            return satisfyingLeaves(c) & 0xFFFF_FFFF == 0 ? TapeWalker.conditionFails : TapeWalker.conditionHoldsInArray
+            // Leaves in arrays: one satisfying leaf is enough here; a consistency check tests
+            // only the leaves in the elements it needs (`pairConsistent`).
+            if state.conditionLeafStamp[c] == state.generation {
+                return state.conditionLeafSpan[c] & 0xFFFF_FFFF == 0 ? TapeWalker.conditionFails : TapeWalker.conditionHoldsInArray
+            }
+            while leaf >= 0 {
+                if holds(c, leaf) { return TapeWalker.conditionHoldsInArray }
+                leaf = state.leaves[Int(leaf)].next
+            }
+            return TapeWalker.conditionFails
         }
         var found = false
         var hasTrail = false
@@ -558,6 +565,44 @@ struct TapeWalker {
         }
         state.chosen.removeAll()
         return search(0)
+    }
+
+    /// `consistent` for two conditions in arrays (a tag's key and value), element-aware: the
+    /// leaves satisfying one of them (the equality, usually one tag key) fix the elements, and
+    /// the other is tested only on its leaves in those elements — not on every leaf, as a
+    /// route's own `anything-but` list would be.
+    func pairConsistent(_ x: Int32, _ y: Int32) -> Bool {
+        let gen = state.generation
+        // Fix elements by the condition with the fewest expected leaves: one already listed,
+        // else an equality.
+        var fixed = Int(x), other = Int(y)
+        if state.conditionLeafStamp[other] == gen && state.conditionLeafStamp[fixed] != gen {
+            swap(&fixed, &other)
+        } else if state.conditionLeafStamp[fixed] != gen && m.leafTests[other].kind == .anyAtom && m.leafTests[fixed].kind != .anyAtom {
+            swap(&fixed, &other)
+        }
+        let span = satisfyingLeaves(fixed)
+        // No satisfying leaf at an arrayed path: nothing to be consistent with (as `consistent`).
+        if span & 0xFFFF_FFFF == 0 { return true }
+        let otherHead = head(Int(m.fields[other].path))
+        var i = Int(span >> 32)
+        while i < Int(span >> 32) + Int(span & 0xFFFF_FFFF) {
+            let a = state.satisfying[i]
+            var leaf = otherHead
+            while leaf >= 0 {
+                if agree(a, leaf) && holds(other, leaf) { return true }
+                leaf = state.leaves[Int(leaf)].next
+            }
+            i += 1
+        }
+        // Inconsistent unless the other condition has no satisfying leaf at all.
+        if state.conditionLeafStamp[other] == gen { return state.conditionLeafSpan[other] & 0xFFFF_FFFF == 0 }
+        var leaf = otherHead
+        while leaf >= 0 {
+            if holds(other, leaf) { return false }
+            leaf = state.leaves[Int(leaf)].next
+        }
+        return true
     }
 
     private func search(_ level: Int) -> Bool {
