@@ -775,6 +775,11 @@ struct MatchState {
     var pairKey = ScratchTable<UInt64>(count: 256)
     var pairStamp = ScratchTable<UInt32>(count: 256)
     var pairResult = ScratchTable<UInt8>(count: 256)
+    /// Per (condition, path), the leaves at the path in the elements of the condition's
+    /// satisfying leaves, memoised per event (`TapeWalker.siblingLeaves`).
+    var siblingKey = ScratchTable<UInt64>(count: 256)
+    var siblingStamp = ScratchTable<UInt32>(count: 256)
+    var siblingSpan = ScratchTable<UInt64>(count: 256)
 
     mutating func fit(_ m: CompiledMatcher) {
         func fitted<T>(_ t: inout ScratchTable<T>, _ n: Int) {
@@ -800,7 +805,7 @@ struct MatchState {
         generation &+= 1
         if generation == 0 {
             // Wrapped: stale stamps could look current.
-            for t in [pathStamp, pathArrayed, stateStamp, routeStamp, suppressStamp, conditionStamp, conditionLeafStamp, pairStamp] { t.zero() }
+            for t in [pathStamp, pathArrayed, stateStamp, routeStamp, suppressStamp, conditionStamp, conditionLeafStamp, pairStamp, siblingStamp] { t.zero() }
             generation = 1
         }
         leaves.removeAll()
@@ -817,7 +822,8 @@ struct MatchState {
     func deallocate() {
         leaves.deallocate(); trails.deallocate(); arrayStack.deallocate(); atoms.deallocate()
         pending.deallocate(); matchedRoutes.deallocate(); satisfying.deallocate(); levels.deallocate(); chosen.deallocate()
-        for t in [pathStamp, pathArrayed, stateStamp, routeStamp, suppressStamp, conditionStamp, conditionLeafStamp, pairStamp] { t.deallocate() }
+        for t in [pathStamp, pathArrayed, stateStamp, routeStamp, suppressStamp, conditionStamp, conditionLeafStamp, pairStamp, siblingStamp] { t.deallocate() }
         pathHead.deallocate(); conditionResult.deallocate(); conditionLeafSpan.deallocate(); routeBits.deallocate(); pairKey.deallocate(); pairResult.deallocate()
+        siblingKey.deallocate(); siblingSpan.deallocate()
     }
 }

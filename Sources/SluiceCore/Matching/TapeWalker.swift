@@ -573,36 +573,62 @@ struct TapeWalker {
     /// route's own `anything-but` list would be.
     func pairConsistent(_ x: Int32, _ y: Int32) -> Bool {
         let gen = state.generation
-        // Fix elements by the condition with the fewest expected leaves: one already listed,
-        // else an equality.
+        // Fix the elements by the equality (shared by many routes: `key = team`), else by the
+        // condition whose leaves are listed already.
         var fixed = Int(x), other = Int(y)
-        if state.conditionLeafStamp[other] == gen && state.conditionLeafStamp[fixed] != gen {
-            swap(&fixed, &other)
-        } else if state.conditionLeafStamp[fixed] != gen && m.leafTests[other].kind == .anyAtom && m.leafTests[fixed].kind != .anyAtom {
+        let xAtom = m.leafTests[fixed].kind == .anyAtom, yAtom = m.leafTests[other].kind == .anyAtom
+        if (yAtom && !xAtom) || (xAtom == yAtom && state.conditionLeafStamp[other] == gen && state.conditionLeafStamp[fixed] != gen) {
             swap(&fixed, &other)
         }
-        let span = satisfyingLeaves(fixed)
-        // No satisfying leaf at an arrayed path: nothing to be consistent with (as `consistent`).
-        if span & 0xFFFF_FFFF == 0 { return true }
-        let otherHead = head(Int(m.fields[other].path))
-        var i = Int(span >> 32)
-        while i < Int(span >> 32) + Int(span & 0xFFFF_FFFF) {
-            let a = state.satisfying[i]
-            var leaf = otherHead
-            while leaf >= 0 {
-                if agree(a, leaf) && holds(other, leaf) { return true }
-                leaf = state.leaves[Int(leaf)].next
-            }
+        let siblings = siblingLeaves(fixed, path: Int(m.fields[other].path))
+        if siblings == TapeWalker.noFixedLeaf { return true }  // nothing to be consistent with (as `consistent`)
+        var i = Int(siblings >> 32)
+        while i < Int(siblings >> 32) + Int(siblings & 0xFFFF_FFFF) {
+            if holds(other, state.satisfying[i]) { return true }
             i += 1
         }
         // Inconsistent unless the other condition has no satisfying leaf at all.
         if state.conditionLeafStamp[other] == gen { return state.conditionLeafSpan[other] & 0xFFFF_FFFF == 0 }
-        var leaf = otherHead
+        var leaf = head(Int(m.fields[other].path))
         while leaf >= 0 {
             if holds(other, leaf) { return false }
             leaf = state.leaves[Int(leaf)].next
         }
         return true
+    }
+
+    static let noFixedLeaf = UInt64.max
+
+    /// The leaves at `path` in the elements of the leaves satisfying condition `c` (a tag
+    /// key's value leaves), memoised per event: (start << 32 | count) into `state.satisfying`,
+    /// or `noFixedLeaf` when no leaf satisfies `c`. Every route testing its own `anything-but`
+    /// list on `tags.value` next to `tags.key = team` shares this list.
+    func siblingLeaves(_ c: Int, path: Int) -> UInt64 {
+        let gen = state.generation
+        let key = UInt64(UInt32(c)) << 32 | UInt64(UInt32(path))
+        let slot = Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 56)
+        if state.siblingStamp[slot] == gen && state.siblingKey[slot] == key { return state.siblingSpan[slot] }
+        let span = satisfyingLeaves(c)
+        var result = TapeWalker.noFixedLeaf
+        if span & 0xFFFF_FFFF != 0 {
+            let start = state.satisfying.count
+            let pathHead = head(path)
+            var i = Int(span >> 32)
+            while i < Int(span >> 32) + Int(span & 0xFFFF_FFFF) {
+                let a = state.satisfying[i]
+                var leaf = pathHead
+                while leaf >= 0 {
+                    if agree(a, leaf) { state.satisfying.append(leaf) }
+                    leaf = state.leaves[Int(leaf)].next
+                }
+                i += 1
+            }
+            result = UInt64(start) << 32 | UInt64(state.satisfying.count - start)
+        }
+        state.siblingStamp[slot] = gen
+        state.siblingKey[slot] = key
+        state.siblingSpan[slot] = result
+        return result
     }
 
     private func search(_ level: Int) -> Bool {
