@@ -177,7 +177,8 @@ final class CompiledMatcher: Sendable {
         func addBranch(_ branch: PatternBranch, route: Int) -> Int {
             let start = Int32(branchConditions.count)
             var needingLeaves = 0
-            for f in branch.fields {
+            for written in branch.fields {
+                let f = CompiledMatcher.canonical(written)
                 let p = pathId(f.path)
                 if let id = conditionIds[f] {
                     branchConditions.append(id)
@@ -543,6 +544,27 @@ final class CompiledMatcher: Sendable {
     }
 
     /// Whether a matcher can be found through an index (otherwise its condition is evaluated).
+    /// The condition with its string lists sorted and without repeats: routes that list the
+    /// same values in another order (`anything-but: [dev, test]`, `[test, dev]`) then share one
+    /// condition, evaluated once per event, and one automaton state.
+    static func canonical(_ f: FieldCondition) -> FieldCondition {
+        func sortedStrings(_ list: [ValueMatcher]) -> [ValueMatcher]? {
+            // By bytes: String's == would merge canonically equivalent spellings that
+            // EventBridge tells apart.
+            var strings: [[UInt8]: String] = [:]
+            for m in list {
+                guard case .string(let s) = m else { return nil }
+                strings[Array(s.utf8)] = s
+            }
+            return strings.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map { .string($0.value) }
+        }
+        if let strings = sortedStrings(f.matchers) { return FieldCondition(path: f.path, matchers: strings) }
+        if f.matchers.count == 1, case .anythingBut(let inner) = f.matchers[0], let strings = sortedStrings(inner) {
+            return FieldCondition(path: f.path, matchers: [.anythingBut(strings)])
+        }
+        return f
+    }
+
     static func indexable(_ m: ValueMatcher) -> Bool {
         switch m {
         case .string, .number, .bool, .null, .equalsIgnoreCase, .numeric, .cidr, .ipAddress: return true
@@ -750,9 +772,14 @@ struct MatchState {
     var chosen = ScratchArray<Int32>(capacity: 8)
     /// Array consistency of two conditions, memoised per event (many routes share a pair such
     /// as tag key and tag value).
-    var pairKey = ScratchTable<UInt64>(count: 64)
-    var pairStamp = ScratchTable<UInt32>(count: 64)
-    var pairResult = ScratchTable<UInt8>(count: 64)
+    var pairKey = ScratchTable<UInt64>(count: 256)
+    var pairStamp = ScratchTable<UInt32>(count: 256)
+    var pairResult = ScratchTable<UInt8>(count: 256)
+    /// Per (condition, path), the leaves at the path in the elements of the condition's
+    /// satisfying leaves, memoised per event (`TapeWalker.siblingLeaves`).
+    var siblingKey = ScratchTable<UInt64>(count: 256)
+    var siblingStamp = ScratchTable<UInt32>(count: 256)
+    var siblingSpan = ScratchTable<UInt64>(count: 256)
 
     mutating func fit(_ m: CompiledMatcher) {
         func fitted<T>(_ t: inout ScratchTable<T>, _ n: Int) {
@@ -778,7 +805,7 @@ struct MatchState {
         generation &+= 1
         if generation == 0 {
             // Wrapped: stale stamps could look current.
-            for t in [pathStamp, pathArrayed, stateStamp, routeStamp, suppressStamp, conditionStamp, conditionLeafStamp, pairStamp] { t.zero() }
+            for t in [pathStamp, pathArrayed, stateStamp, routeStamp, suppressStamp, conditionStamp, conditionLeafStamp, pairStamp, siblingStamp] { t.zero() }
             generation = 1
         }
         leaves.removeAll()
@@ -795,7 +822,8 @@ struct MatchState {
     func deallocate() {
         leaves.deallocate(); trails.deallocate(); arrayStack.deallocate(); atoms.deallocate()
         pending.deallocate(); matchedRoutes.deallocate(); satisfying.deallocate(); levels.deallocate(); chosen.deallocate()
-        for t in [pathStamp, pathArrayed, stateStamp, routeStamp, suppressStamp, conditionStamp, conditionLeafStamp, pairStamp] { t.deallocate() }
+        for t in [pathStamp, pathArrayed, stateStamp, routeStamp, suppressStamp, conditionStamp, conditionLeafStamp, pairStamp, siblingStamp] { t.deallocate() }
         pathHead.deallocate(); conditionResult.deallocate(); conditionLeafSpan.deallocate(); routeBits.deallocate(); pairKey.deallocate(); pairResult.deallocate()
+        siblingKey.deallocate(); siblingSpan.deallocate()
     }
 }

@@ -417,9 +417,9 @@ struct TapeWalker {
         if arrayed < 2 { return true }
         if arrayed > 2 { return consistent(b) }
         let key = UInt64(UInt32(min(first, second))) << 32 | UInt64(UInt32(max(first, second)))
-        let slot = Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 58)
+        let slot = Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 56)
         if state.pairStamp[slot] == gen && state.pairKey[slot] == key { return state.pairResult[slot] != 0 }
-        let result = consistent(b)
+        let result = pairConsistent(first, second)
         state.pairStamp[slot] = gen
         state.pairKey[slot] = key
         state.pairResult[slot] = result ? 1 : 0
@@ -496,9 +496,16 @@ struct TapeWalker {
         var leaf = head(Int(f.path))
         if leaf < 0 { return f.allowsAbsence ? TapeWalker.conditionHolds : TapeWalker.conditionFails }
         if state.pathArrayed[Int(f.path)] == state.generation {
-            // Leaves in arrays: the satisfying leaves are what a consistency check will ask
-            // for next, so test every leaf once, now.
-            return satisfyingLeaves(c) & 0xFFFF_FFFF == 0 ? TapeWalker.conditionFails : TapeWalker.conditionHoldsInArray
+            // Leaves in arrays: one satisfying leaf is enough here; a consistency check tests
+            // only the leaves in the elements it needs (`pairConsistent`).
+            if state.conditionLeafStamp[c] == state.generation {
+                return state.conditionLeafSpan[c] & 0xFFFF_FFFF == 0 ? TapeWalker.conditionFails : TapeWalker.conditionHoldsInArray
+            }
+            while leaf >= 0 {
+                if holds(c, leaf) { return TapeWalker.conditionHoldsInArray }
+                leaf = state.leaves[Int(leaf)].next
+            }
+            return TapeWalker.conditionFails
         }
         var found = false
         var hasTrail = false
@@ -558,6 +565,70 @@ struct TapeWalker {
         }
         state.chosen.removeAll()
         return search(0)
+    }
+
+    /// `consistent` for two conditions in arrays (a tag's key and value), element-aware: the
+    /// leaves satisfying one of them (the equality, usually one tag key) fix the elements, and
+    /// the other is tested only on its leaves in those elements — not on every leaf, as a
+    /// route's own `anything-but` list would be.
+    func pairConsistent(_ x: Int32, _ y: Int32) -> Bool {
+        let gen = state.generation
+        // Fix the elements by the equality (shared by many routes: `key = team`), else by the
+        // condition whose leaves are listed already.
+        var fixed = Int(x), other = Int(y)
+        let xAtom = m.leafTests[fixed].kind == .anyAtom, yAtom = m.leafTests[other].kind == .anyAtom
+        if (yAtom && !xAtom) || (xAtom == yAtom && state.conditionLeafStamp[other] == gen && state.conditionLeafStamp[fixed] != gen) {
+            swap(&fixed, &other)
+        }
+        let siblings = siblingLeaves(fixed, path: Int(m.fields[other].path))
+        if siblings == TapeWalker.noFixedLeaf { return true }  // nothing to be consistent with (as `consistent`)
+        var i = Int(siblings >> 32)
+        while i < Int(siblings >> 32) + Int(siblings & 0xFFFF_FFFF) {
+            if holds(other, state.satisfying[i]) { return true }
+            i += 1
+        }
+        // Inconsistent unless the other condition has no satisfying leaf at all.
+        if state.conditionLeafStamp[other] == gen { return state.conditionLeafSpan[other] & 0xFFFF_FFFF == 0 }
+        var leaf = head(Int(m.fields[other].path))
+        while leaf >= 0 {
+            if holds(other, leaf) { return false }
+            leaf = state.leaves[Int(leaf)].next
+        }
+        return true
+    }
+
+    static let noFixedLeaf = UInt64.max
+
+    /// The leaves at `path` in the elements of the leaves satisfying condition `c` (a tag
+    /// key's value leaves), memoised per event: (start << 32 | count) into `state.satisfying`,
+    /// or `noFixedLeaf` when no leaf satisfies `c`. Every route testing its own `anything-but`
+    /// list on `tags.value` next to `tags.key = team` shares this list.
+    func siblingLeaves(_ c: Int, path: Int) -> UInt64 {
+        let gen = state.generation
+        let key = UInt64(UInt32(c)) << 32 | UInt64(UInt32(path))
+        let slot = Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 56)
+        if state.siblingStamp[slot] == gen && state.siblingKey[slot] == key { return state.siblingSpan[slot] }
+        let span = satisfyingLeaves(c)
+        var result = TapeWalker.noFixedLeaf
+        if span & 0xFFFF_FFFF != 0 {
+            let start = state.satisfying.count
+            let pathHead = head(path)
+            var i = Int(span >> 32)
+            while i < Int(span >> 32) + Int(span & 0xFFFF_FFFF) {
+                let a = state.satisfying[i]
+                var leaf = pathHead
+                while leaf >= 0 {
+                    if agree(a, leaf) { state.satisfying.append(leaf) }
+                    leaf = state.leaves[Int(leaf)].next
+                }
+                i += 1
+            }
+            result = UInt64(start) << 32 | UInt64(state.satisfying.count - start)
+        }
+        state.siblingStamp[slot] = gen
+        state.siblingKey[slot] = key
+        state.siblingSpan[slot] = result
+        return result
     }
 
     private func search(_ level: Int) -> Bool {
