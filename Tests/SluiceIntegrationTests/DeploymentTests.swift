@@ -13,19 +13,7 @@ import Yams
     /// Runs a command to its end; returns exit status and combined output.
     static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
                     in directory: URL? = nil) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = arguments
-        p.currentDirectoryURL = directory
-        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        try CommandRun.run(URL(fileURLWithPath: executable), arguments, environment: environment, in: directory)
     }
 
     static func files(_ folder: String, ext: String) throws -> [String] {

@@ -175,3 +175,23 @@ public enum ChildProcess {
         process.waitUntilExit()
     }
 }
+
+/// Runs a command to its end, as a user would: exit status and combined stdout and stderr.
+public enum CommandRun {
+    public static func run(_ executable: URL, _ arguments: [String], environment: [String: String] = [:],
+                           in directory: URL? = nil) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = executable
+        p.arguments = arguments
+        p.currentDirectoryURL = directory
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+}
