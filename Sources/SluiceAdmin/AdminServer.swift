@@ -71,7 +71,11 @@ public final class AdminServer: Service, Sendable {
             },
             logger: logger)
         try await withGracefulShutdownHandler {
-            try await app.run()
+            do {
+                try await app.run()
+            } catch let error as IOError {
+                throw AdminConfigError("admin: cannot listen on \(host):\(port): \(String(cString: strerror(error.errnoCode)))")
+            }
         } onGracefulShutdown: { [self] in
             let open = streams.withLock { s in
                 s.closed = true

@@ -140,12 +140,21 @@ enum FindingAttributes {
         if let id = delivery.findingID, !id.isEmpty { out.append(("finding.id", "String", id)) }
         guard let s = delivery.summary else { return out }
         out.append(("finding.type", "String", s.type))
-        out.append(("finding.severity", "Number", JSON.numberText(s.severity)))
+        if let severity = severityNumber(s.severity) { out.append(("finding.severity", "Number", severity)) }
         out.append(("finding.severity_label", "String", s.severityLabel.rawValue))
         if !s.account.isEmpty { out.append(("finding.account", "String", s.account)) }
         if !s.region.isEmpty { out.append(("finding.region", "String", s.region)) }
         if !s.resourceType.isEmpty { out.append(("finding.resource_type", "String", s.resourceType)) }
         return out.filter { !$0.value.isEmpty }
+    }
+
+    /// A severity as an SNS/SQS Number (at most 38 digits, magnitude 10^-128 to 10^126), or nil
+    /// when the finding's value cannot be one (1e300, NaN from a hostile finding): AWS would
+    /// refuse the whole message, so the attribute is left out and the label still goes.
+    static func severityNumber(_ d: Double) -> String? {
+        guard d.isFinite, abs(d) < 1e15, d == 0 || abs(d) >= 1e-6 else { return nil }
+        let text = JSON.numberText(d)
+        return text.contains("e") ? nil : text
     }
 }
 

@@ -47,6 +47,9 @@ public protocol ConnectorType: SendableMetatype {
     /// How template values are escaped for this target: by default JSON string escaping for
     /// JSON payloads, none for text; a target with markup of its own adds its escaping (Slack).
     static var templateFormat: PayloadTemplate.Format { get }
+    /// The escaping of one instance, when it depends on the instance's keys (Jira Cloud sends
+    /// plain text, Data Center wiki markup); by default `templateFormat`.
+    static func templateFormat(for reader: MappingReader) -> PayloadTemplate.Format
     /// Reads and checks the type's keys, reporting problems on `reader`. nil when invalid.
     static func configuration(from reader: MappingReader) -> Configuration?
     /// Creates the live connector (clients, connections). Called by `sluice run`, never by `validate`.
@@ -65,6 +68,7 @@ public protocol ConnectorType: SendableMetatype {
 
 extension ConnectorType {
     public static var templateFormat: PayloadTemplate.Format { payloadFormat == .json ? .json : .text }
+    public static func templateFormat(for reader: MappingReader) -> PayloadTemplate.Format { templateFormat }
     public static var defaultTemplate: String? { nil }
     public static var usesSummary: Bool { false }
     public static var supportsBatching: Bool { false }

@@ -104,7 +104,7 @@ public enum ConnectorLoader {
                 var template: PayloadTemplate?
                 if let source = r.string("template") ?? type.defaultTemplate {
                     do {
-                        template = try PayloadTemplate(source, format: type.templateFormat)
+                        template = try PayloadTemplate(source, format: type.instanceTemplateFormat(r))
                         if type.payloadFormat == .json, let t = template, let issue = TemplateCheck.jsonIssue(t) {
                             r.report((node["template"] ?? node).error(issue))
                         }

@@ -40,6 +40,8 @@ public struct ConnectorTypeEntry: Sendable {
     public let summary: String
     public let payloadFormat: PayloadFormat
     public let templateFormat: PayloadTemplate.Format
+    /// The escaping of one instance (see `ConnectorType.templateFormat(for:)`).
+    let instanceTemplateFormat: @Sendable (MappingReader) -> PayloadTemplate.Format
     public let defaultTemplate: String?
     public let supportsBatching: Bool
     public let defaultConcurrency: Int
@@ -50,6 +52,7 @@ public struct ConnectorTypeEntry: Sendable {
         summary = T.summary
         payloadFormat = T.payloadFormat
         templateFormat = T.templateFormat
+        instanceTemplateFormat = { T.templateFormat(for: $0) }
         defaultTemplate = T.defaultTemplate
         supportsBatching = T.supportsBatching
         defaultConcurrency = T.defaultConcurrency
@@ -57,7 +60,7 @@ public struct ConnectorTypeEntry: Sendable {
             guard let configuration = T.configuration(from: reader) else { return nil }
             let secrets = SecretScrubber(reader.secretValues)
             return ConnectorDefinition(
-                name: name, kind: T.kind, summary: T.summary, payloadFormat: T.payloadFormat, templateFormat: T.templateFormat,
+                name: name, kind: T.kind, summary: T.summary, payloadFormat: T.payloadFormat, templateFormat: T.templateFormat(for: reader),
                 policy: policy, template: template, usesSummary: T.usesSummary, location: location, secrets: secrets,
                 factory: { context in try T.make(name: name, configuration: configuration, context: context) })
         }

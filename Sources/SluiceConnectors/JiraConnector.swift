@@ -268,6 +268,11 @@ extension JiraConnector: ConnectorType {
     public static let kind = "jira"
     public static let summary = "Jira Cloud or Data Center issue per finding; a repeat comments on the open issue"
     public static let payloadFormat = PayloadFormat.text
+
+    /// Data Center renders descriptions and comments as wiki markup: finding text is escaped for it.
+    public static func templateFormat(for reader: MappingReader) -> PayloadTemplate.Format {
+        reader.node["flavor"]?.string == Flavor.datacenter.rawValue ? .jiraWiki : .text
+    }
     public static let usesSummary = true
 
     /// The issue description (and the ServiceNow one): plain lines that read well as ADF

@@ -157,6 +157,11 @@ public final class Pipeline: Sendable {
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         let fd = input.fileDescriptor
         while !stopping.isStopped {
+            // A live stream (stdin) may stay silent: wait for input in short turns so a stop
+            // (SIGTERM, or a failed part of the run) is seen without waiting for the next line.
+            var waiting = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&waiting, 1, 200)
+            if ready == 0 || (ready < 0 && errno == EINTR) { continue }
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
             if n < 0 { logger.error("reading the input failed: \(String(cString: strerror(errno)))") }

@@ -236,7 +236,9 @@ public final class Runner: Sendable {
             let access = try AccessControl.load(file: admin.tokensFile, environment: environment)
             let server = try AdminServer(settings: admin, runtime: bridge, access: access, readiness: readiness, recent: bridge.recent,
                                          exporter: exporter, logger: logger.with("sluice.part", "admin"))
-            services.append(.init(service: server))
+            // A server that cannot listen (port taken) ends the run in order, at once: a router
+            // whose probes and /metrics are someone else's must not keep running.
+            services.append(.init(service: server, failureTerminationBehavior: .gracefullyShutdownGroup))
             // Ignored until the service traps it: a SIGHUP at start-up must not end the process.
             signal(SIGHUP, SIG_IGN)
             services.append(.init(service: HangupReloadService { _ = await bridge.reload() }))
@@ -336,6 +338,17 @@ final class ThreadService: Service, Sendable, CustomStringConvertible {
     }
 
     func run() async throws {
+        // The loop cannot see task cancellation: a cancelled group (another service failed) must
+        // stop it as a graceful shutdown would, or the group waits for the loop's own end (for a
+        // source reading stdin, until the input closes).
+        try await withTaskCancellationHandler {
+            try await runUntilStopped()
+        } onCancel: { [stop] in
+            stop()
+        }
+    }
+
+    private func runUntilStopped() async throws {
         try await withGracefulShutdownHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let thread = Thread { [body] in

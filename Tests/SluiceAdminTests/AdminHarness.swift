@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import SluiceTestSupport
 import SluiceAdmin
 import Synchronization
 
@@ -148,13 +149,7 @@ enum LoopbackHTTP {
     }
 
     static func blockingReadReply(_ fd: Int32) throws -> HTTPReply {
-        var data: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = recv(fd, &buffer, buffer.count, 0)
-            if n <= 0 { break }
-            data += buffer[..<n]
-        }
+        guard let data = LoopbackPort.readResponse(fd) else { throw TestFailure("no complete HTTP reply") }
         return try parse(data)
     }
 

@@ -190,6 +190,28 @@ import Testing
         #expect(search.body.contains(#"AND status NOT IN (\"Resolved\", \"Closed\")"#))
     }
 
+    /// Finding text is hostile: on Data Center (wiki markup) it cannot add a link, an image
+    /// beacon, a macro or a heading; Cloud descriptions are ADF text and are sent as written.
+    @Test func dataCenterEscapesWikiMarkupInFindingText() throws {
+        let hostile = #"{"detail": {"title": "[click|http://evil.test/]{color:red}!http://evil.test/p.png!\nh1. *Owned* by _x_ #1 ~a~ ^b^ +c+ -d- ??e?? \\ done"}}"#
+        let event = try JSON.parse(hostile)
+        func rendered(_ flavor: String) throws -> String {
+            let definition = try F.definition("""
+                name: jira-\(flavor)
+                type: jira
+                flavor: \(flavor)
+                url: https://jira.example.test
+                project: OPS
+                \(flavor == "cloud" ? "email: a@b.test\napi_token: t" : "token: t")
+                template: "Title: {{detail.title}}"
+                """)
+            return try #require(definition.template).render(event)
+        }
+        #expect(try rendered("datacenter")
+            == ##"Title: \[click\|http://evil.test/\]\{color:red\}\!http://evil.test/p.png\! h1. \*Owned\* by \_x\_ \#1 \~a\~ \^b\^ \+c\+ \-d\- \?\?e\?\? \\ done"##)
+        #expect(try rendered("cloud") == "Title: [click|http://evil.test/]{color:red}!http://evil.test/p.png!\nh1. *Owned* by _x_ #1 ~a~ ^b^ +c+ -d- ??e?? \\ done")
+    }
+
     private func secretFile(_ value: String) throws -> String {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("jira-pat-\(UUID().uuidString)")
         try Data((value + "\n").utf8).write(to: url)

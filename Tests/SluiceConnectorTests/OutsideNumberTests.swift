@@ -56,6 +56,22 @@ import Testing
         #expect(outcomes[2] == .delivered)
     }
 
+    /// SNS and SQS refuse a whole message whose Number attribute is out of their range (38
+    /// digits, 10^-128 to 10^126): such a severity is left out, its label still goes.
+    @Test func snsAndSQSSeverityAttributeOutOfRangeIsLeftOut() throws {
+        let delivery = Delivery(payload: [], key: nil, findingID: "poison", route: "r", attempt: 1, summary: try Self.summary())
+        let attributes = FindingAttributes.of(delivery)
+        #expect(!attributes.contains { $0.name == "finding.severity" })
+        #expect(attributes.contains { $0.name == "finding.severity_label" && $0.value == "Critical" })
+        #expect(FindingAttributes.severityNumber(8.5) == "8.5")
+        #expect(FindingAttributes.severityNumber(7) == "7")
+        #expect(FindingAttributes.severityNumber(0) == "0")
+        #expect(FindingAttributes.severityNumber(1e300) == nil)
+        #expect(FindingAttributes.severityNumber(-1e300) == nil)
+        #expect(FindingAttributes.severityNumber(1e-200) == nil)
+        #expect(FindingAttributes.severityNumber(.nan) == nil)
+    }
+
     @Test func securityHubSeverityAndCountsOutOfRange() throws {
         let mapping = try #require(ASFFMapping(event: try JSON.parse(Self.poison), region: "us-east-1", productARN: nil, accountID: nil, route: "r"))
         let asff = try JSON.parse(String(decoding: mapping.build().serialized(), as: UTF8.self))

@@ -56,14 +56,7 @@ import Testing
             let auth = token.map { "Authorization: Bearer \($0)\r\n" } ?? ""
             let request = Array("\(method) \(path) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\(auth)Content-Length: \(body.count)\r\n\r\n".utf8) + body
             #expect(send(fd, request, request.count, Int32(MSG_NOSIGNAL)) == request.count)
-            var reply: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let n = recv(fd, &buffer, buffer.count, 0)
-                if n <= 0 { break }
-                reply += buffer[..<n]
-            }
-            return String(decoding: reply, as: UTF8.self)
+            return String(decoding: LoopbackPort.readResponse(fd) ?? [], as: UTF8.self)
         }
 
         func get(_ path: String) -> (status: Int, body: String) {

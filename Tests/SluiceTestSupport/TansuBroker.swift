@@ -145,14 +145,30 @@ public enum LoopbackPort {
         defer { close(fd) }
         let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
         guard send(fd, request, request.count, Int32(MSG_NOSIGNAL)) == request.count else { return nil }
+        return readResponse(fd).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// An HTTP/1.1 response read up to the server's close: nil when nothing came or the body is
+    /// shorter than its Content-Length. A read interrupted by a signal (the test process gets
+    /// SIGCHLD from every child it runs) goes on; taking it for the end cut scrapes short.
+    public static func readResponse(_ fd: Int32) -> [UInt8]? {
         var response: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 16384)
         while true {
             let n = recv(fd, &buffer, buffer.count, 0)
+            if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
             response += buffer[..<n]
         }
-        return response.isEmpty ? nil : String(decoding: response, as: UTF8.self)
+        guard !response.isEmpty else { return nil }
+        guard let end = response.indices.first(where: { response[$0...].starts(with: [13, 10, 13, 10]) }) else { return nil }
+        let head = String(decoding: response[..<end], as: UTF8.self).lowercased()
+        if let line = head.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
+           let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)),
+           response.count - (end + 4) < length {
+            return nil
+        }
+        return response
     }
 }
 

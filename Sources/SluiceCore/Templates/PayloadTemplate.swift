@@ -13,6 +13,10 @@ public struct PayloadTemplate: Sendable {
         /// formatting requires (`<!here>`, `<https://…|link>` in finding text stay text), then
         /// JSON string escaping.
         case slackJSON
+        /// Text in Jira's wiki markup (Data Center descriptions and comments): values have every
+        /// markup character backslash-escaped and line breaks made spaces, so finding text
+        /// cannot add links, images, macros or headings.
+        case jiraWiki
     }
 
     public let source: String
@@ -39,6 +43,7 @@ public struct PayloadTemplate: Sendable {
         case .text: "{{% CONTENT_TYPE: TEXT }}"
         case .url: "{{% CONTENT_TYPE: URL }}"
         case .slackJSON: "{{% CONTENT_TYPE: SLACK_JSON }}"
+        case .jiraWiki: "{{% CONTENT_TYPE: JIRA_WIKI }}"
         }
         do {
             template = try MustacheTemplate(string: pragma + source)
@@ -107,6 +112,7 @@ public struct PayloadTemplate: Sendable {
         MustacheContentTypes.register(JSONStringContent(), named: "JSON")
         MustacheContentTypes.register(URLComponentContent(), named: "URL")
         MustacheContentTypes.register(SlackJSONContent(), named: "SLACK_JSON")
+        MustacheContentTypes.register(JiraWikiContent(), named: "JIRA_WIKI")
     }()
 }
 
@@ -134,6 +140,27 @@ struct SlackJSONContent: MustacheContentType {
             }
         }
         return JSONStringContent().escapeText(entities)
+    }
+}
+
+/// Jira wiki markup ("Text Formatting Notation"): a backslash before each character that starts
+/// or ends markup (`*_-+^~?{}[]!|#\`) makes it literal; CR and LF become spaces so a value never
+/// starts a line (headings `h1.`, quotes `bq.`, lists and rules act only at a line's start).
+struct JiraWikiContent: MustacheContentType {
+    static let markup: Set<Unicode.Scalar> = ["*", "_", "-", "+", "^", "~", "?", "{", "}", "[", "]", "!", "|", "#", "\\"]
+
+    func escapeText(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count)
+        for scalar in text.unicodeScalars {
+            if scalar == "\r" || scalar == "\n" {
+                out += " "
+            } else {
+                if Self.markup.contains(scalar) { out += "\\" }
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
     }
 }
 
