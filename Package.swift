@@ -64,6 +64,7 @@ let package = Package(
             name: "SluiceHTTP",
             dependencies: [
                 "CCurl",
+                "SluiceCore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],

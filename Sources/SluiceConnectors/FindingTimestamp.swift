@@ -1,3 +1,4 @@
+import SluiceCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -60,7 +61,7 @@ struct FindingTimestamp: Sendable, Equatable {
             return nil
         }
         guard i == b.count else { return nil }
-        let days = Self.daysFromCivil(year: year, month: month, day: day)
+        let days = CivilDate.days(year: year, month: month, day: day)
         let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offsetMinutes * 60
         epochMilliseconds = seconds * 1000 + millis
     }
@@ -108,35 +109,13 @@ struct FindingTimestamp: Sendable, Equatable {
         let seconds = epochMilliseconds.floorDivided(by: 1000)
         let days = seconds.floorDivided(by: 86_400)
         let rest = seconds - days * 86_400
-        let (y, m, d) = Self.civilFromDays(days)
+        let (y, m, d) = CivilDate.date(days: days)
         return (y, m, d, rest / 3600, rest % 3600 / 60, rest % 60, epochMilliseconds - seconds * 1000)
     }
 
     private func pad(_ v: Int64, _ width: Int) -> String {
         let s = String(v)
         return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
-    }
-
-    /// Days since 1970-01-01, proleptic Gregorian (H. Hinnant's algorithms, both directions).
-    static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
-    }
-
-    static func civilFromDays(_ days: Int64) -> (Int64, Int64, Int64) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
     }
 }
 

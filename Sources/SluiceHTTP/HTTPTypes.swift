@@ -1,4 +1,5 @@
 import CCurl
+import SluiceCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -258,20 +259,10 @@ enum RetryAfter {
         let hms = parts[4].split(separator: ":")
         guard hms.count == 3, let h = Int64(hms[0]), let m = Int64(hms[1]), let s = Int64(hms[2]),
               (1...31).contains(day), (1...9999).contains(year), (0...23).contains(h), (0...59).contains(m), (0...60).contains(s) else { return nil }
-        return daysFromCivil(year: year, month: Int64(month) + 1, day: day) * 86_400 + h * 3600 + m * 60 + s
+        return CivilDate.days(year: year, month: Int64(month) + 1, day: day) * 86_400 + h * 3600 + m * 60 + s
     }
 
     private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-
-    /// Days since 1970-01-01 in the proleptic Gregorian calendar (H. Hinnant's algorithm).
-    static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
-    }
 }
 
 extension String {

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 
 /// NDJSON read in fixed-size chunks, line by line: memory stays flat whatever the file's size
 /// (the whole file used to be read first: 240 MB RSS for a 178 MB history).
@@ -118,7 +119,7 @@ enum FindingTime {
         }
         guard let year = digits(4), expect(UInt8(ascii: "-")), let month = digits(2), expect(UInt8(ascii: "-")), let day = digits(2),
               (1...12).contains(month), (1...31).contains(day) else { return nil }
-        var seconds = Double(daysFromCivil(year, month, day)) * 86_400
+        var seconds = Double(CivilDate.days(year: Int64(year), month: Int64(month), day: Int64(day))) * 86_400
         if i == b.count { return seconds }
         guard expect(UInt8(ascii: "T")) || expect(UInt8(ascii: " ")), let hour = digits(2), expect(UInt8(ascii: ":")), let minute = digits(2),
               hour < 24, minute < 60 else { return nil }
@@ -146,15 +147,5 @@ enum FindingTime {
         _ = expect(UInt8(ascii: ":"))
         guard let om = digits(2), oh < 24, om < 60, i == b.count else { return nil }
         return seconds - sign * Double(oh * 3600 + om * 60)
-    }
-
-    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-    static func daysFromCivil(_ year: Int, _ month: Int, _ day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
     }
 }
