@@ -49,7 +49,7 @@ public struct AWSSettings: Sendable {
             s.secretAccessKey = c.secret("secret_access_key", required: true)
             s.sessionToken = c.secret("session_token")
             if s.profile != nil {
-                r.report(r.node("credentials")!.error("credentials and profile are exclusive"))
+                r.report(r.at("credentials").error("credentials and profile are exclusive"))
                 ok = false
             }
             if s.accessKeyID == nil || s.secretAccessKey == nil { ok = false }
@@ -59,7 +59,7 @@ public struct AWSSettings: Sendable {
             s.roleSessionName = a.string("session_name")
             s.externalID = a.secret("external_id")
             if let arn = s.roleARN, !arn.hasPrefix("arn:") {
-                a.report(a.node("role_arn")!.error("role_arn must be an ARN (arn:aws:iam::<account>:role/<name>)"))
+                a.report(a.at("role_arn").error("role_arn must be an ARN (arn:aws:iam::<account>:role/<name>)"))
                 ok = false
             }
             if s.roleARN == nil { ok = false }

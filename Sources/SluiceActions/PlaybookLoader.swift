@@ -80,7 +80,7 @@ public enum PlaybookLoader {
         let action = r.string("action", required: true) ?? ""
         let type = registry[action]
         if !action.isEmpty, type == nil {
-            problems.append(r.node("action")!.error("\(label): unknown action '\(action)' (known: \(registry.keys.sorted().joined(separator: ", ")))"))
+            problems.append(r.at("action").error("\(label): unknown action '\(action)' (known: \(registry.keys.sorted().joined(separator: ", ")))"))
         }
         var parameters: [String: ParameterTemplate] = [:]
         let paramsNode = r.node("params")
@@ -108,7 +108,7 @@ public enum PlaybookLoader {
         var onFailure = PlaybookStep.FailurePolicy.stop
         if let f = r.string("on_failure") {
             if let p = PlaybookStep.FailurePolicy(rawValue: f) { onFailure = p } else {
-                problems.append(r.node("on_failure")!.error("\(label): on_failure must be stop, continue or compensate"))
+                problems.append(r.at("on_failure").error("\(label): on_failure must be stop, continue or compensate"))
             }
         }
         var compensation: [PlaybookStep] = []
@@ -139,7 +139,7 @@ public enum PlaybookLoader {
                 if let t = ar.duration("timeout") { gate.timeout = t }
                 if let d = ar.string("default") {
                     if d == "approve" || d == "deny" { gate.approveOnTimeout = d == "approve" } else {
-                        ar.report(ar.node("default")!.error("\(label): requires_approval.default must be approve or deny"))
+                        ar.report(ar.at("default").error("\(label): requires_approval.default must be approve or deny"))
                     }
                 }
                 problems += ar.finish()

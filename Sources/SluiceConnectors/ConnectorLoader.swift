@@ -95,7 +95,7 @@ public enum ConnectorLoader {
         let name = r.string("name", required: true)
         let kind = r.string("type", required: true)
         if let name, name.isEmpty || name.contains(where: { $0.isWhitespace }) {
-            r.report(r.node("name")!.error("connector name must be non-empty, without spaces"))
+            r.report(r.at("name").error("connector name must be non-empty, without spaces"))
         }
         var definition: ConnectorDefinition?
         if let kind {
@@ -115,7 +115,7 @@ public enum ConnectorLoader {
                 definition = type.prepare(name ?? "", r, policy, template, node.error(""))
             } else {
                 let known = ConnectorRegistry.types.map(\.kind).joined(separator: ", ")
-                r.report(r.node("type")!.error("unknown connector type '\(kind)' (known: \(known))"))
+                r.report(r.at("type").error("unknown connector type '\(kind)' (known: \(known))"))
                 // Report this instance's other keys only once its type is known.
                 for (key, _, _) in node.entries { r.allow(key) }
             }

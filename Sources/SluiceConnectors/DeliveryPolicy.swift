@@ -37,11 +37,11 @@ public struct DeliveryPolicy: Sendable {
         if let rate = r.double("rate_limit") {
             // Bounded so that the wait for a token, 1 / rate seconds, stays a representable Duration.
             if rate >= 0.001 && rate <= 1_000_000 { p.rateLimit = rate } else {
-                r.report(r.node["rate_limit"]!.error("'rate_limit' must be between 0.001 and 1000000 (attempts per second)"))
+                r.report(r.at("rate_limit").error("'rate_limit' must be between 0.001 and 1000000 (attempts per second)"))
             }
         }
         if let b = r.double("burst") {
-            if b >= 1 && b <= 1_000_000 { p.burst = b } else { r.report(r.node["burst"]!.error("'burst' must be between 1 and 1000000")) }
+            if b >= 1 && b <= 1_000_000 { p.burst = b } else { r.report(r.at("burst").error("'burst' must be between 1 and 1000000")) }
         }
         if let rr = r.nested("retry", what: "retry") {
             if let a = rr.int("attempts", min: 1) { p.retry.maxAttempts = a }
@@ -63,7 +63,7 @@ public struct DeliveryPolicy: Sendable {
                 var b = BatchPolicy()
                 if let n = br.int("max_items", min: 1) { b.maxItems = n }
                 if let s = br.string("max_bytes") {
-                    if let bytes = ByteSizeText.parse(s) { b.maxBytes = bytes } else { br.report(br.node["max_bytes"]!.error("'max_bytes' must be a size such as 512KB or 5MB")) }
+                    if let bytes = ByteSizeText.parse(s) { b.maxBytes = bytes } else { br.report(br.at("max_bytes").error("'max_bytes' must be a size such as 512KB or 5MB")) }
                 }
                 if let w = br.duration("max_wait") { b.maxWait = w }
                 p.batch = b

@@ -144,7 +144,7 @@ extension ElasticsearchConnector: ConnectorType {
         for ch in pattern {
             if previous == "%" {
                 if !FindingTimestamp.patternLetters.contains(ch) {
-                    r.report(r.node("index")!.error("'index' may use %Y, %m, %d, %H and %%, not %\(ch)"))
+                    r.report(r.at("index").error("'index' may use %Y, %m, %d, %H and %%, not %\(ch)"))
                     patternOK = false
                 }
                 previous = ch == "%" ? nil : ch
@@ -153,7 +153,7 @@ extension ElasticsearchConnector: ConnectorType {
             }
         }
         if previous == "%" {
-            r.report(r.node("index")!.error("'index' ends with a lone %"))
+            r.report(r.at("index").error("'index' ends with a lone %"))
             patternOK = false
         }
         if patternOK, let problem = indexNameProblem(FindingTimestamp(epochMilliseconds: 0).formatted(pattern)) {

@@ -67,7 +67,7 @@ public final class EventBridgeConnector: BatchingConnector {
             return .failure(PayloadRejection("EventBridge needs a JSON object as the event detail"))
         }
         let isEnvelope = event["detail"]?.objectValue != nil && event["detail-type"] != nil
-        let detail = isEnvelope ? event["detail"]! : event
+        let detail = isEnvelope ? event["detail"] ?? event : event
         let entry: JSONBuilder = [
             "EventBusName": .string(configuration.eventBus),
             "Source": .string(configuration.source),
@@ -94,11 +94,11 @@ extension EventBridgeConnector: ConnectorType {
         let detailType = r.string("detail_type")
         var ok = true
         if source.isEmpty || source.hasPrefix("aws.") {
-            r.report(r.node("source")!.error("source must be non-empty and must not start with 'aws.' (reserved for AWS services)"))
+            r.report(r.at("source").error("source must be non-empty and must not start with 'aws.' (reserved for AWS services)"))
             ok = false
         }
         if let d = detailType, d.isEmpty || d.count > 128 {
-            r.report(r.node("detail_type")!.error("detail_type must be 1 to 128 characters"))
+            r.report(r.at("detail_type").error("detail_type must be 1 to 128 characters"))
             ok = false
         }
         guard ok, var aws else { return nil }

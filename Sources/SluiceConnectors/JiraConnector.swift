@@ -282,7 +282,7 @@ extension JiraConnector: ConnectorType {
     public static func configuration(from r: MappingReader) -> Configuration? {
         let flavorText = r.string("flavor") ?? "cloud"
         let flavor = Flavor(rawValue: flavorText)
-        if flavor == nil { r.report(r.node("flavor")!.error("flavor must be cloud or datacenter")) }
+        if flavor == nil { r.report(r.at("flavor").error("flavor must be cloud or datacenter")) }
         let url = r.baseHTTPURL("url", required: true)
         let project = r.string("project", required: true)
         let issueType = r.string("issue_type") ?? "Task"
@@ -291,12 +291,12 @@ extension JiraConnector: ConnectorType {
         let token = r.secret("token")
         let labels = TicketText.stringList(r, "labels") ?? []
         for (i, label) in labels.enumerated() where label.isEmpty || label.contains(where: \.isWhitespace) {
-            r.report(r.node["labels"]!.items[i].error("Jira labels cannot be empty or contain spaces: '\(label)'"))
+            r.report(r.at("labels", item: i).error("Jira labels cannot be empty or contain spaces: '\(label)'"))
         }
         var priorities: [String: String] = [:]
         for (band, name) in r.stringMap("priorities") ?? [] {
             if ["Low", "Medium", "High", "Critical"].contains(band) { priorities[band] = name } else {
-                r.report(r.node["priorities"]!.error("priorities: '\(band)' is not a severity band (Low, Medium, High, Critical)"))
+                r.report(r.at("priorities").error("priorities: '\(band)' is not a severity band (Low, Medium, High, Critical)"))
             }
         }
         var fields: JSON?
@@ -310,7 +310,7 @@ extension JiraConnector: ConnectorType {
         var authorization: Secret?
         switch flavor {
         case .cloud?:
-            if token != nil { r.report(r.node["token"]!.error("'token' (a personal access token) is for flavor datacenter; Cloud uses email and api_token")) }
+            if token != nil { r.report(r.at("token").error("'token' (a personal access token) is for flavor datacenter; Cloud uses email and api_token")) }
             if let email, let apiToken {
                 authorization = Secret("Basic " + Data("\(email):\(apiToken.value)".utf8).base64EncodedString())
             } else {

@@ -107,7 +107,7 @@ extension OpsgenieConnector: JSONPostTarget {
         let url = r.httpURL("url")
         let tls = r.tlsOptions()
         guard let regionURL = endpoints[region] else {
-            r.report(r.node("region")!.error("'region' must be us or eu"))
+            r.report(r.at("region").error("'region' must be us or eu"))
             return nil
         }
         guard let key else { return nil }

@@ -86,7 +86,7 @@ extension PagerDutyConnector: JSONPostTarget {
         guard let key else { return nil }
         // The Events API rejects any other shape; say so at validate time (never showing the key).
         if key.value.count != 32 || !key.value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) {
-            r.report(r.node("routing_key")!.error("'routing_key' must be the 32-character Events API v2 integration key"))
+            r.report(r.at("routing_key").error("'routing_key' must be the 32-character Events API v2 integration key"))
             return nil
         }
         return Configuration(routingKey: key, url: url, tls: tls)

@@ -111,11 +111,11 @@ extension SNSConnector: ConnectorType {
         let group = r.string("message_group_id")
         guard var aws, let topic else { return nil }
         guard topic.hasPrefix("arn:"), topic.split(separator: ":").count == 6, let region = AWSConnectorSupport.region(ofARN: topic) else {
-            r.report(r.node("topic_arn")!.error("topic_arn must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)"))
+            r.report(r.at("topic_arn").error("topic_arn must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)"))
             return nil
         }
         if group != nil && !topic.hasSuffix(".fifo") {
-            r.report(r.node("message_group_id")!.error("message_group_id is for FIFO topics (names ending in .fifo)"))
+            r.report(r.at("message_group_id").error("message_group_id is for FIFO topics (names ending in .fifo)"))
             return nil
         }
         if aws.region == nil { aws.region = region }

@@ -120,11 +120,11 @@ extension SQSConnector: ConnectorType {
             return nil
         }
         if group != nil && !url.hasSuffix(".fifo") {
-            r.report(r.node("message_group_id")!.error("message_group_id is for FIFO queues (names ending in .fifo)"))
+            r.report(r.at("message_group_id").error("message_group_id is for FIFO queues (names ending in .fifo)"))
             return nil
         }
         if let delay, delay > 900 || url.hasSuffix(".fifo") {
-            r.report(r.node("delay_seconds")!.error("delay_seconds is 0..900, for standard queues only (FIFO queues set it per queue)"))
+            r.report(r.at("delay_seconds").error("delay_seconds is 0..900, for standard queues only (FIFO queues set it per queue)"))
             return nil
         }
         if aws.region == nil { aws.region = SQSConnector.region(ofQueueURL: url) }

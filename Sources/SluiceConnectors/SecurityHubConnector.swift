@@ -319,12 +319,12 @@ extension SecurityHubConnector: ConnectorType {
         let aws = AWSSettings.read(from: r)
         let productARN = r.string("product_arn")
         if let p = productARN, !(p.hasPrefix("arn:") && p.contains(":product/")) {
-            r.report(r.node("product_arn")!.error("product_arn must be a Security Hub product ARN (arn:aws:securityhub:<region>:<account>:product/<account>/default)"))
+            r.report(r.at("product_arn").error("product_arn must be a Security Hub product ARN (arn:aws:securityhub:<region>:<account>:product/<account>/default)"))
             return nil
         }
         let accountID = r.string("account_id")
         if let a = accountID, a.count != 12 || !a.allSatisfy(\.isNumber) {
-            r.report(r.node("account_id")!.error("account_id must be 12 digits (quote it in YAML)"))
+            r.report(r.at("account_id").error("account_id must be 12 digits (quote it in YAML)"))
             return nil
         }
         guard var aws else { return nil }

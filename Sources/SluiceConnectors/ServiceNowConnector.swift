@@ -175,7 +175,7 @@ extension ServiceNowConnector: ConnectorType {
     public static func configuration(from r: MappingReader) -> Configuration? {
         let url = r.baseHTTPURL("url", required: true)
         let table = r.string("table") ?? "incident"
-        if !table.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) { r.report(r.node["table"]!.error("table must be a table name such as incident")) }
+        if !table.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) { r.report(r.at("table").error("table must be a table name such as incident")) }
         let username = r.string("username")
         let password = r.secret("password")
         let token = r.secret("token")

@@ -134,7 +134,7 @@ extension SlackConnector: JSONPostTarget {
         switch (url, token) {
         case (let url?, nil):
             if channel != nil {
-                r.report(r.node("channel")!.error("'channel' needs the Web API ('token'): an incoming webhook posts to the channel it was created for"))
+                r.report(r.at("channel").error("'channel' needs the Web API ('token'): an incoming webhook posts to the channel it was created for"))
                 return nil
             }
             return Configuration(mode: .webhook(url: url), tls: tls)

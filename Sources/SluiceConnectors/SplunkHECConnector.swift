@@ -152,7 +152,7 @@ extension SplunkHECConnector: ConnectorType {
         let host = r.string("host")
         let channel = r.string("channel")
         if let channel, UUID(uuidString: channel) == nil {
-            r.report(r.node("channel")!.error("'channel' must be a GUID such as 0aeeac95-ac74-4aa9-b30d-6c4c0ac581ba"))
+            r.report(r.at("channel").error("'channel' must be a GUID such as 0aeeac95-ac74-4aa9-b30d-6c4c0ac581ba"))
         }
         let tls = r.tlsOptions()
         guard let url, let token else { return nil }

@@ -236,16 +236,16 @@ extension SyslogConnector: ConnectorType {
         let host = r.string("host", required: true)
         var transport = Transport.tcp
         if let p = r.string("protocol") {
-            if let t = Transport(rawValue: p) { transport = t } else { r.report(r.node("protocol")!.error("'protocol' must be udp, tcp or tls")) }
+            if let t = Transport(rawValue: p) { transport = t } else { r.report(r.at("protocol").error("'protocol' must be udp, tcp or tls")) }
         }
         let port = r.int("port", min: 1) ?? (transport == .tls ? 6514 : 514)
-        if port > 65535 { r.report(r.node("port")!.error("'port' must be at most 65535")) }
+        if port > 65535 { r.report(r.at("port").error("'port' must be at most 65535")) }
         var facility = 4
         if let f = r.string("facility") {
             if let i = facilities.firstIndex(of: f) ?? Int(f).flatMap({ (0...23).contains($0) ? $0 : nil }) {
                 facility = i
             } else {
-                r.report(r.node("facility")!.error("'facility' must be one of \(facilities.joined(separator: ", ")) or 0–23"))
+                r.report(r.at("facility").error("'facility' must be one of \(facilities.joined(separator: ", ")) or 0–23"))
             }
         }
         let appName = r.string("app_name") ?? "sluice"
@@ -257,15 +257,15 @@ extension SyslogConnector: ConnectorType {
         }
         let sdID = r.string("sd_id") ?? "guardduty@32473"
         if !isSDName(sdID) {
-            r.report(r.node("sd_id")!.error("'sd_id' must be 1–32 printable ASCII characters without '=', ' ', ']' or '\"' (e.g. guardduty@32473)"))
+            r.report(r.at("sd_id").error("'sd_id' must be 1–32 printable ASCII characters without '=', ' ', ']' or '\"' (e.g. guardduty@32473)"))
         }
         var format = MessageFormat.json
         if let f = r.string("format") {
-            if let m = MessageFormat(rawValue: f) { format = m } else { r.report(r.node("format")!.error("'format' must be json or cef")) }
+            if let m = MessageFormat(rawValue: f) { format = m } else { r.report(r.at("format").error("'format' must be json or cef")) }
         }
         let tls = r.tlsOptions()
         if transport != .tls, r.node["tls"] != nil {
-            r.report(r.node["tls"]!.error("'tls' applies to protocol: tls only"))
+            r.report(r.at("tls").error("'tls' applies to protocol: tls only"))
         }
         guard let host, let hostname else { return nil }
         return Configuration(host: host, port: port, transport: transport, facility: facility, appName: appName,

@@ -75,7 +75,7 @@ extension WebhookConnector: ConnectorType {
     public static func configuration(from r: MappingReader) -> Configuration? {
         let url = r.httpURL("url", required: true)
         let method = r.string("method") ?? "POST"
-        if !["POST", "PUT", "PATCH"].contains(method) { r.report(r.node("method")!.error("method must be POST, PUT or PATCH")) }
+        if !["POST", "PUT", "PATCH"].contains(method) { r.report(r.at("method").error("method must be POST, PUT or PATCH")) }
         var headers = (r.stringMap("headers") ?? []).map { (name: $0.0, value: $0.1) }
         for header in headers where !HTTPHeaderField.isVisible(header.name) {
             for value in SecretScrubber.credentialParts(header.value) { r.markSecret(value) }
@@ -91,7 +91,7 @@ extension WebhookConnector: ConnectorType {
             if let secret = s.secret("secret", required: true) {
                 signing = StandardWebhookSigner(secret: secret)
                 if signing == nil {
-                    s.report(s.node["secret"]!.error("signing secret must be whsec_ followed by the base64 of 24 to 64 random bytes"))
+                    s.report(s.at("secret").error("signing secret must be whsec_ followed by the base64 of 24 to 64 random bytes"))
                 }
             }
         }

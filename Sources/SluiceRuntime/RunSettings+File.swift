@@ -62,14 +62,14 @@ extension RunSettings {
         }
         if let level = r.string("log_level") {
             if RunSettings.logLevels.contains(level) { s.logLevel = level } else {
-                r.report(r.node("log_level")!.error("'log_level' must be one of: \(RunSettings.logLevels.joined(separator: ", "))"))
+                r.report(r.at("log_level").error("'log_level' must be one of: \(RunSettings.logLevels.joined(separator: ", "))"))
             }
         }
         if let format = r.string("log_format") {
             switch format {
             case "text": s.logJSON = false
             case "json": s.logJSON = true
-            default: r.report(r.node("log_format")!.error("'log_format' must be text or json"))
+            default: r.report(r.at("log_format").error("'log_format' must be text or json"))
             }
         }
         if let props = r.stringMap("kafka") { for (k, v) in props { s.kafka[k] = v } }

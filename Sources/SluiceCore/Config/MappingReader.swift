@@ -17,6 +17,16 @@ public final class MappingReader {
 
     public func report(_ diagnostic: Diagnostic) { diagnostics.append(diagnostic) }
 
+    /// Where a problem with `key` is reported: its node, or the mapping when the key is absent
+    /// (a problem found after reading a key never needs a force unwrap to be located).
+    public func at(_ key: String) -> YAMLNode { node[key] ?? node }
+
+    /// Where a problem with item `index` of the sequence at `key` is reported.
+    public func at(_ key: String, item index: Int) -> YAMLNode {
+        let items = node[key]?.items ?? []
+        return items.indices.contains(index) ? items[index] : at(key)
+    }
+
     /// The raw node of `key`, marking it known.
     public func node(_ key: String) -> YAMLNode? {
         known.append(key)
