@@ -63,7 +63,8 @@ public final class AdminServer: Service, Sendable {
             server: .http1(configuration: .init(
                 idleTimeout: Self.timeAmount(settings.idleTimeout),
                 httpDecoderConfiguration: .init(maxHeaderFieldSize: 8 * 1024, maxHeaderListSize: 16 * 1024, maxHeaderFieldCount: 100))),
-            configuration: .init(address: .hostname(host, port: port), serverName: nil, reuseAddress: true),
+            configuration: .init(address: .hostname(host, port: port), serverName: nil, reuseAddress: true,
+                                 availableConnectionsDelegate: .maximum(settings.maxConnections, logger: logger)),
             onServerRunning: { [onListening, logger, host] channel in
                 let port = channel.localAddress?.port ?? 0
                 logger.info("admin server listening", metadata: ["admin.address": "\(host):\(port)"])

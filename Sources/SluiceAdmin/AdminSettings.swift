@@ -7,6 +7,7 @@
 ///   max_body_bytes: 1048576     # larger request bodies get 413
 ///   request_timeout: 10s        # a body not received in this time gets 408
 ///   idle_timeout: 30s           # connections with no traffic for this long are closed
+///   max_connections: 256        # more wait in the listen queue until one closes
 ///   recent_findings: 500        # the feed's ring size
 /// ```
 public struct AdminSettings: Sendable {
@@ -15,6 +16,9 @@ public struct AdminSettings: Sendable {
     public var maxBodyBytes = 1 << 20
     public var requestTimeout: Duration = .seconds(10)
     public var idleTimeout: Duration = .seconds(30)
+    /// Open connections at once: a flood of clients cannot take every file descriptor of the
+    /// router (its Kafka and target connections need them); idle ones are closed after `idleTimeout`.
+    public var maxConnections = 256
     public var recentFindings = 500
 
     public init(listen: String) {

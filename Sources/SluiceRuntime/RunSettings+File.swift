@@ -57,6 +57,7 @@ extension RunSettings {
             if let v = a.int("max_body_bytes", min: 1024) { admin.maxBodyBytes = v }
             if let v = a.duration("request_timeout") { admin.requestTimeout = v }
             if let v = a.duration("idle_timeout") { admin.idleTimeout = v }
+            if let v = a.int("max_connections", min: 4, max: 65_536) { admin.maxConnections = v }
             if let v = a.int("recent_findings", min: 1) { admin.recentFindings = min(v, 100_000) }
             s.admin = admin
         }

@@ -195,6 +195,34 @@ import Testing
         await admin.stop()
     }
 
+    /// At most `max_connections` at once: one more waits in the listen queue and is answered
+    /// once a held connection closes.
+    @Test func connectionsAreCappedAndTheNextWaitsForAFreeSlot() async throws {
+        let admin = try await RunningAdmin.start(runtime: FakeRuntime()) { settings in
+            settings.maxConnections = 4
+            settings.idleTimeout = .seconds(120)
+        }
+        var held: [Int32] = []
+        defer { for fd in held { close(fd) } }
+        for _ in 0..<4 {
+            let fd = try LoopbackHTTP.connect(admin.port)
+            try LoopbackHTTP.send(fd, Array("GET /-/heal".utf8))
+            held.append(fd)
+        }
+        let waiting = Task { () throws -> (status: Int, at: ContinuousClock.Instant) in
+            let reply = try await LoopbackHTTP.request(admin.port, "GET", "/-/healthy")
+            return (reply.status, ContinuousClock.now)
+        }
+        // A chance for an uncapped server to answer; the check below needs no timing to hold.
+        try await Task.sleep(for: .milliseconds(500))
+        let freed = ContinuousClock.now
+        close(held.removeFirst())
+        let answer = try await waiting.value
+        #expect(answer.status == 200)
+        #expect(answer.at > freed, "answered while every slot was held")
+        await admin.stop()
+    }
+
     @Test func idleConnectionsAreClosed() async throws {
         let admin = try await RunningAdmin.start(runtime: FakeRuntime()) { settings in
             settings.idleTimeout = .seconds(1)
