@@ -57,6 +57,9 @@ public final class KafkaConsumer: Sendable {
     }
 
     public var assignment: Set<TopicPartition> { state.withLock { $0.assignment } }
+    /// Records behind the end of the assigned partitions (consumer lag), from cached watermarks;
+    /// nil before the first fetches. Safe from any thread.
+    public var lag: Int64? { client.cachedLag(Array(assignment)) }
     public var isPaused: Bool { state.withLock { $0.isPaused } }
 
     /// Defaults for an at-least-once findings consumer; the user's properties win, except
