@@ -113,12 +113,18 @@ public struct PlaybookPreview: Sendable {
                 out.append(pad + "params: " + s.parameters.serialized())
             }
             if let a = s.approval { out.append(pad + "approval: \(a)") }
-            out.append(pad + "target: \(s.target)")
-            for u in s.unresolved { out.append(pad + "unresolved: \(u)") }
+            out.append(pad + "target: \(Self.printable(s.target))")
+            for u in s.unresolved { out.append(pad + "unresolved: \(Self.printable(u))") }
             for g in s.guards { out.append(pad + "guard: \(g)") }
             if s.compensates == nil { out.append(pad + "on failure: \(s.onFailure)") }
         }
         return out
+    }
+
+    /// Finding text as a terminal shows it harmlessly: control characters JSON-escaped, no quotes.
+    static func printable(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else { return text }
+        return String(JSON.string(text).serialized().dropFirst().dropLast())
     }
 
     public var json: JSON {

@@ -1,4 +1,6 @@
 import Foundation
+import SluiceActions
+import SluiceCore
 import SluiceTestSupport
 import Testing
 
@@ -107,5 +109,16 @@ import Testing
         // The playbook lane settled the finding: one delivery, nothing dead-lettered.
         let rows = output.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
         #expect(rows.contains(["quarantine-miners", "1", "0", "0", "0"]), "route: delivered, suppressed, held, dead-lettered\n\(output)")
+    }
+}
+
+/// Finding text in the preview cannot drive the terminal: control characters come out escaped.
+@Suite struct PlaybookPreviewHostileTextTests {
+    @Test func aHostileInstanceIDIsShownEscaped() throws {
+        let playbook = Playbook(route: "r", steps: [PlaybookStep(name: "isolate", action: "aws.ec2.isolate")])
+        let finding = try JSON.parse(#"{"source":"aws.guardduty","detail-type":"GuardDuty Finding","detail":{"accountId":"1","region":"us-east-1","resource":{"instanceDetails":{"instanceId":"i-1\u001b[2J\n"}}}}"#)
+        let lines = PlaybookPreview(playbook: playbook, finding: finding, settings: ActionSettings()).lines
+        #expect(lines.contains { $0.hasSuffix(#"target: ec2:instance i-1\u001b[2J\n"#) }, "\(lines)")
+        #expect(!lines.joined().contains("\u{1b}"))
     }
 }

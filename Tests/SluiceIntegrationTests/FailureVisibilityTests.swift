@@ -64,14 +64,7 @@ import Testing
         defer { receiver.stop() }
         let config = try TestConfig.webhook(receiver.url, extra: "retry: {attempts: 3, backoff: 10ms, max_backoff: 20ms}")
         defer { config.remove() }
-        let findings = try Findings.unique(4)
-        let input = config.directory.appendingPathComponent("findings.ndjson")
-        try Data(findings.flatMap { $0.bytes + [0x0A] }).write(to: input)
-        let deadFile = config.directory.appendingPathComponent("dead.ndjson")
-        let run = try CommandRun.run(PackagePaths.sluiceBinary, [
-            "run", "--input", input.path, "--routes", config.routes, "--connectors", config.connectors,
-            "--dead-letter-file", deadFile.path, "--summary", "--failure-warning-interval", "1h",
-        ])
+        let run = try OfflineRun(try Findings.unique(4), config: config, extra: ["--summary", "--failure-warning-interval", "1h"])
         #expect(run.status == 2, "\(run.output)")
         #expect(try receiver.totalRequests() == 12)
         let warnings = run.output.split(separator: "\n").filter { $0.contains("deliveries failing") }
@@ -80,9 +73,7 @@ import Testing
         #expect(warnings.first?.contains("503") == true, "the warning names the cause: \(warnings)")
         #expect(warnings.first?.contains("sluice.failures=1") == true, "\(warnings)")
 
-        let letters = try String(contentsOf: deadFile, encoding: .utf8).split(separator: "\n").map { line in
-            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-        }
+        let letters = run.deadLetters
         #expect(letters.count == 4)
         #expect(letters.allSatisfy { $0["reason"] as? String == "retries_exhausted" })
         #expect(letters.allSatisfy { ($0["attempts"] as? NSNumber)?.intValue == 3 })
@@ -109,9 +100,7 @@ import Testing
         let deadline = Date().addingTimeInterval(120)
         while try receiver.totalRequests() < 1, Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
         #expect(run.finish() == 2, "\(run.output)")
-        let letters = try String(contentsOf: deadFile, encoding: .utf8).split(separator: "\n").map { line in
-            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-        }
+        let letters = try OfflineRun.records(deadFile)
         #expect(letters.count == 1, "\(run.output)")
         #expect(letters.first?["reason"] as? String == "shutdown")
         let error = letters.first?["error"] as? String ?? ""

@@ -45,19 +45,11 @@ import Testing
         let config = try TestConfig.webhook(receiver.url)
         defer { config.remove() }
         let findings = try Findings.unique(3)
-        let input = config.directory.appendingPathComponent("findings.ndjson")
-        try Data(findings.flatMap { $0.bytes + [0x0A] }).write(to: input)
-        let deadFile = config.directory.appendingPathComponent("dead.ndjson")
-        let run = try CommandRun.run(PackagePaths.sluiceBinary, [
-            "run", "--input", input.path, "--routes", config.routes, "--connectors", config.connectors,
-            "--dead-letter-file", deadFile.path,
-        ])
+        let run = try OfflineRun(findings, config: config)
         #expect(run.status == 2, "\(run.output)")
         #expect(!run.output.contains("{\"reason\""), "dead letters belong in the file: \(run.output)")
         #expect(!run.output.contains("redelivered"), "\(run.output)")
-        let letters = try String(contentsOf: deadFile, encoding: .utf8).split(separator: "\n").map { line in
-            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-        }
+        let letters = run.deadLetters
         #expect(letters.count == 3)
         for letter in letters {
             #expect(letter["reason"] as? String == "permanent_error")
@@ -78,11 +70,10 @@ import Testing
         defer { taking.stop() }
         let good = try TestConfig.webhook(taking.url)
         defer { good.remove() }
-        let ok = try CommandRun.run(PackagePaths.sluiceBinary, [
-            "run", "--input", input.path, "--routes", good.routes, "--connectors", good.connectors, "--dead-letter-file", deadFile.path,
-        ])
+        let ok = try OfflineRun(findings, config: good)
         #expect(ok.status == 0, "\(ok.output)")
-        #expect(try Data(contentsOf: deadFile).isEmpty)
+        #expect(ok.deadLetters.isEmpty)
+        #expect(FileManager.default.fileExists(atPath: good.directory.appendingPathComponent("dead.ndjson").path))
         #expect(Set(try taking.receivedFindingIDs()) == Set(findings.map(\.id)))
     }
 }
