@@ -108,6 +108,49 @@ import Testing
         #expect(!run.output.contains("redelivered"), "\(run.output)")
     }
 
+    /// Consuming Kafka, the progress line carries the consumer lag: with the target down and the
+    /// in-flight cap at 2, most of the 10 records wait in the topic, and consumed + lag is the
+    /// topic's 10; once the target is back, everything is delivered and the lag is 0.
+    @Test func theProgressLineOfAKafkaRunShowsTheLag() async throws {
+        let broker = try TansuBroker()
+        defer { broker.stop() }
+        let receiver = try WebhookReceiver(status: 503)
+        defer { receiver.stop() }
+        try broker.createTopics(["findings", "dlq"])
+        let config = try TestConfig.webhook(receiver.url, extra: "retry: {attempts: 100000, backoff: 100ms, max_backoff: 500ms, max_age: 1h}")
+        defer { config.remove() }
+        try Findings.produce(try Findings.unique(10), to: "findings", broker: broker)
+        let sluice = try SluiceProcess([
+            "run", "--brokers", broker.bootstrap, "--topic", "findings", "--group", "lag", "--dead-letter-topic", "dlq",
+            "--routes", config.routes, "--connectors", config.connectors, "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500",
+            "--max-in-flight", "2", "--progress-interval", "200ms",
+        ])
+        defer { sluice.stop() }
+        func progress() -> [(consumed: Int, delivered: Int, lag: Int)] {
+            sluice.output.split(separator: "\n").filter { $0.hasSuffix("progress") }.compactMap { line in
+                var fields: [String: Int] = [:]
+                for word in line.split(separator: " ") {
+                    let kv = word.split(separator: "=", maxSplits: 1)
+                    if kv.count == 2, let n = Int(kv[1]) { fields[String(kv[0])] = n }
+                }
+                guard let c = fields["sluice.consumed"], let d = fields["sluice.delivered"], let l = fields["kafka.lag"] else { return nil }
+                return (c, d, l)
+            }
+        }
+        var deadline = Date().addingTimeInterval(120)
+        while !progress().contains(where: { $0.lag > 0 && $0.consumed + $0.lag == 10 }), Date() < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(progress().contains { $0.lag > 0 && $0.consumed + $0.lag == 10 }, "\(sluice.output.suffix(3000))")
+        try await receiver.setStatus(204)
+        deadline = Date().addingTimeInterval(120)
+        while !progress().contains(where: { $0.delivered == 10 && $0.lag == 0 }), Date() < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(progress().contains { $0.consumed == 10 && $0.delivered == 10 && $0.lag == 0 }, "\(sluice.output.suffix(3000))")
+        #expect(sluice.terminate() == 0)
+    }
+
     /// A long run reports progress on its own: consumed, delivered, dead-lettered, held, in flight.
     @Test func aLongRunPrintsAProgressLine() async throws {
         let receiver = try WebhookReceiver()
