@@ -103,12 +103,26 @@ struct EC2Instance: Sendable, Equatable {
         ActionTarget(kind: "ec2:instance", id: id, account: account, region: region, tags: tags)
     }
 
+    /// The instance a step would act on, from the finding alone (dry runs, `sluice test`).
+    static func plannedTarget(of request: ActionRequest) throws(ActionError) -> PlannedTarget {
+        PlannedTarget(ActionTarget(kind: "ec2:instance", id: try instanceID(request),
+                                   account: request.findingString("detail.accountId") ?? request.findingString("account"),
+                                   region: plannedRegion(request)),
+                      unresolved: ["instance tags (protected-tag guard) and state: looked up when the step runs"])
+    }
+
     /// The instance a step acts on, looked up live (its tags feed the protected-tag guard).
     static func target(of request: ActionRequest, aws: AWSClients) async throws(ActionError) -> ActionTarget {
         let client = try aws.client(for: request)
         let instance = try await describe(try instanceID(request), client: client)
         return instance.target(account: request.findingString("detail.accountId") ?? request.findingString("account"), region: client.region)
     }
+}
+
+/// The region a step would act in without a client: its `region` parameter, else the finding's
+/// (nil: the configured default).
+func plannedRegion(_ request: ActionRequest) -> String? {
+    request.parameters.string("region") ?? request.findingString("detail.region") ?? request.findingString("region")
 }
 
 /// The EC2 instance a finding names (`detail.resource.instanceDetails.instanceId`), unless the

@@ -23,10 +23,26 @@ public protocol ActionExecutor: Sendable {
     func target(_ request: ActionRequest) async throws(ActionError) -> ActionTarget
     /// One attempt. Returns the step's output (later steps read it as `steps.<name>.output`).
     func execute(_ request: ActionRequest, target: ActionTarget) async throws(ActionError) -> ActionOutput
+    /// The target as the finding and the rendered parameters alone name it — no lookup, no
+    /// credentials — and what only `target`'s lookup would add: what dry runs and `sluice test`
+    /// show. nil: `target` itself needs no lookup.
+    static func plannedTarget(_ request: ActionRequest) throws(ActionError) -> PlannedTarget?
 }
 
 extension ActionExecutor {
     public static var isIsolation: Bool { false }
+    public static func plannedTarget(_ request: ActionRequest) throws(ActionError) -> PlannedTarget? { nil }
+}
+
+/// A target named without a lookup, and what stays unknown until one (`ActionExecutor.plannedTarget`).
+public struct PlannedTarget: Sendable {
+    public var target: ActionTarget
+    /// What a live lookup would settle: the resource's tags (protected-tag guard), its existence.
+    public var unresolved: [String]
+    public init(_ target: ActionTarget, unresolved: [String] = []) {
+        self.target = target
+        self.unresolved = unresolved
+    }
 }
 
 /// A parameter an executor accepts. Values are Mustache templates rendered over the finding and

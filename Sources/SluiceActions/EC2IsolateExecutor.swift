@@ -48,6 +48,10 @@ public struct EC2IsolateExecutor: ActionExecutor {
         try await EC2Instance.target(of: request, aws: aws)
     }
 
+    public static func plannedTarget(_ request: ActionRequest) throws(ActionError) -> PlannedTarget? {
+        try EC2Instance.plannedTarget(of: request)
+    }
+
     public func execute(_ request: ActionRequest, target: ActionTarget) async throws(ActionError) -> ActionOutput {
         let p = request.parameters
         let client = try aws.client(for: request)

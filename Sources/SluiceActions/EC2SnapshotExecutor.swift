@@ -28,6 +28,10 @@ public struct EC2SnapshotExecutor: ActionExecutor {
         try await EC2Instance.target(of: request, aws: aws)
     }
 
+    public static func plannedTarget(_ request: ActionRequest) throws(ActionError) -> PlannedTarget? {
+        try EC2Instance.plannedTarget(of: request)
+    }
+
     public func execute(_ request: ActionRequest, target: ActionTarget) async throws(ActionError) -> ActionOutput {
         let client = try aws.client(for: request)
         var volumes = request.parameters.list("volume_ids")

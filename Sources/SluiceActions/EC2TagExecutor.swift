@@ -27,6 +27,10 @@ public struct EC2TagExecutor: ActionExecutor {
         try await EC2Instance.target(of: request, aws: aws)
     }
 
+    public static func plannedTarget(_ request: ActionRequest) throws(ActionError) -> PlannedTarget? {
+        try EC2Instance.plannedTarget(of: request)
+    }
+
     public func execute(_ request: ActionRequest, target: ActionTarget) async throws(ActionError) -> ActionOutput {
         let tags = request.parameters.map("tags").sorted { $0.key < $1.key }
         guard !tags.isEmpty else { throw .permanent("no tags to set") }

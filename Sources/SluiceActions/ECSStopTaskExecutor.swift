@@ -35,6 +35,12 @@ public struct ECSStopTaskExecutor: ActionExecutor {
         return (cluster, task)
     }
 
+    public static func plannedTarget(_ request: ActionRequest) throws(ActionError) -> PlannedTarget? {
+        let (cluster, task) = try names(request)
+        return PlannedTarget(ActionTarget(kind: "ecs:task", id: task, account: request.findingString("detail.accountId"),
+                                          region: plannedRegion(request), namespace: cluster))
+    }
+
     public func target(_ request: ActionRequest) async throws(ActionError) -> ActionTarget {
         let (cluster, task) = try Self.names(request)
         return ActionTarget(kind: "ecs:task", id: task, account: request.findingString("detail.accountId"),

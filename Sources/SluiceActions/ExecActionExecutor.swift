@@ -43,7 +43,15 @@ public struct ExecActionExecutor: ActionExecutor {
 
     public init(context: ActionContext) { environment = context.environment }
 
+    public static func plannedTarget(_ request: ActionRequest) throws(ActionError) -> PlannedTarget? {
+        PlannedTarget(try program(request))
+    }
+
     public func target(_ request: ActionRequest) async throws(ActionError) -> ActionTarget {
+        try Self.program(request)
+    }
+
+    static func program(_ request: ActionRequest) throws(ActionError) -> ActionTarget {
         guard let program = request.parameters.list("command").first, !program.isEmpty else { throw .permanent("command is empty") }
         return ActionTarget(kind: "process", id: program)
     }

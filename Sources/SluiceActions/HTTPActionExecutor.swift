@@ -45,7 +45,15 @@ public struct HTTPActionExecutor: ActionExecutor {
 
     public init(context: ActionContext) { http = context.http }
 
+    public static func plannedTarget(_ request: ActionRequest) throws(ActionError) -> PlannedTarget? {
+        PlannedTarget(try urlTarget(request))
+    }
+
     public func target(_ request: ActionRequest) async throws(ActionError) -> ActionTarget {
+        try Self.urlTarget(request)
+    }
+
+    static func urlTarget(_ request: ActionRequest) throws(ActionError) -> ActionTarget {
         ActionTarget(kind: "url", id: HTTPRequest.redactURL(try request.parameters.requiredString("url")))
     }
 

@@ -32,8 +32,16 @@ public struct IAMDisableAccessKeyExecutor: ActionExecutor {
         return (key, user)
     }
 
+    public static func plannedTarget(_ request: ActionRequest) throws(ActionError) -> PlannedTarget? {
+        PlannedTarget(try keyTarget(request))
+    }
+
     public func target(_ request: ActionRequest) async throws(ActionError) -> ActionTarget {
-        let (key, user) = try Self.names(request)
+        try Self.keyTarget(request)
+    }
+
+    static func keyTarget(_ request: ActionRequest) throws(ActionError) -> ActionTarget {
+        let (key, user) = try names(request)
         return ActionTarget(kind: "iam:access-key", id: key, account: request.findingString("detail.accountId"), namespace: user)
     }
 

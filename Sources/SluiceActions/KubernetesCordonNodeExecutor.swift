@@ -27,6 +27,11 @@ public struct KubernetesCordonNodeExecutor: ActionExecutor {
         return node
     }
 
+    public static func plannedTarget(_ request: ActionRequest) throws(ActionError) -> PlannedTarget? {
+        PlannedTarget(ActionTarget(kind: "kubernetes:node", id: try node(request)),
+                      unresolved: ["node labels (protected-tag guard): looked up when the step runs"])
+    }
+
     public func target(_ request: ActionRequest) async throws(ActionError) -> ActionTarget {
         let node = try Self.node(request)
         let object = try await kubernetes.client().call("GET", KubernetesClient.nodePath(node)).body

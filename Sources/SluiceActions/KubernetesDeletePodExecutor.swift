@@ -24,6 +24,12 @@ public struct KubernetesDeletePodExecutor: ActionExecutor {
 
     public init(context: ActionContext) { kubernetes = KubernetesClientSource(context: context) }
 
+    public static func plannedTarget(_ request: ActionRequest) throws(ActionError) -> PlannedTarget? {
+        let (namespace, pod) = try podNames(request)
+        return PlannedTarget(ActionTarget(kind: "kubernetes:pod", id: pod, namespace: namespace),
+                             unresolved: ["pod labels (protected-tag guard): looked up when the step runs"])
+    }
+
     public func target(_ request: ActionRequest) async throws(ActionError) -> ActionTarget {
         let (namespace, pod) = try podNames(request)
         let object = try await kubernetes.client().call("GET", KubernetesClient.podPath(namespace, pod), accept: [404])

@@ -37,6 +37,12 @@ public struct KubernetesIsolatePodExecutor: ActionExecutor {
         return (String(text[..<eq]), String(text[text.index(after: eq)...]))
     }
 
+    public static func plannedTarget(_ request: ActionRequest) throws(ActionError) -> PlannedTarget? {
+        let (namespace, pod) = try podNames(request)
+        return PlannedTarget(ActionTarget(kind: "kubernetes:pod", id: pod, namespace: namespace),
+                             unresolved: ["pod labels (protected-tag guard): looked up when the step runs"])
+    }
+
     public func target(_ request: ActionRequest) async throws(ActionError) -> ActionTarget {
         let (namespace, pod) = try podNames(request)
         let object = try await kubernetes.client().call("GET", KubernetesClient.podPath(namespace, pod)).body

@@ -244,6 +244,7 @@ public final class PlaybookRunner: Sendable {
         // Errors echo what was sent (a 401 body with the token): scrubbed before the audit and the
         // dead-letter reason see them.
         let scrubber = SecretScrubber(request.parameters.secretValues(type.parameters))
+        if dryRun { return await dryRunStep(step, executor: executor, request: request, params: params, base: base) }
         var target: ActionTarget?
         var admitted = false
         defer { if admitted { guards.finished(isolation: type.isIsolation) } }
@@ -252,11 +253,6 @@ public final class PlaybookRunner: Sendable {
             do throws(ActionError) {
                 if target == nil { target = try await executor.target(request) }
                 let t = target!
-                if dryRun {
-                    let note = ActionGuards.protection(of: t, settings: guards.settings).map { "dry run (would be refused: \($0))" } ?? "dry run: would run"
-                    audit.record(record(base, step, target: t.description, params: params, .dryRun, detail: note, executor: type.kind))
-                    return StepResult(status: "dry_run", output: ["dry_run": true])
-                }
                 if !admitted {
                     if let reason = guards.admit(kind: type.kind, isIsolation: type.isIsolation, route: base.route, target: t) {
                         audit.record(record(base, step, target: t.description, params: params, .refused, detail: reason, executor: type.kind))
@@ -290,6 +286,34 @@ public final class PlaybookRunner: Sendable {
             }
         }
         return StepResult(status: "failed", output: .null, failure: .permanent("no attempt made"))
+    }
+
+    /// A dry run says what the step would do from the finding alone — no lookup, no credentials —
+    /// and marks what it could not resolve instead of failing: a dry run never dead-letters a
+    /// finding for what only the live target could tell.
+    private func dryRunStep(_ step: PlaybookStep, executor: any ActionExecutor, request: ActionRequest, params: JSON,
+                            base: ActionRequest) async -> StepResult {
+        let type = type(of: executor)
+        var target: ActionTarget?
+        var unresolved: [String] = []
+        do throws(ActionError) {
+            if let planned = try type.plannedTarget(request) {
+                target = planned.target
+                unresolved = planned.unresolved
+            } else {
+                target = try await executor.target(request)
+            }
+        } catch {
+            unresolved.append("target: \(error.message)")
+        }
+        var note = target.flatMap { ActionGuards.protection(of: $0, settings: guards.settings) }.map { "dry run (would be refused: \($0))" }
+            ?? "dry run: would run"
+        if !unresolved.isEmpty { note += "; unresolved: " + unresolved.joined(separator: "; ") }
+        audit.record(record(base, step, target: target?.description ?? "-", params: params, .dryRun, detail: note, executor: type.kind))
+        var output: [(key: String, value: JSON)] = [("dry_run", true)]
+        if let target { output.append(("target", .string(target.description))) }
+        if !unresolved.isEmpty { output.append(("unresolved", .array(unresolved.map { .string($0) }))) }
+        return StepResult(status: "dry_run", output: .object(output))
     }
 
     private func record(_ base: ActionRequest, _ step: PlaybookStep, target: String, params: JSON, _ result: ActionAuditRecord.Result,

@@ -64,6 +64,9 @@ public protocol ConnectorType: SendableMetatype {
     static var supportsBatching: Bool { get }
     /// Attempts in flight at once when the instance does not say (`concurrency:`).
     static var defaultConcurrency: Int { get }
+    /// Whether this instance can only work with the brokers of the run (`--brokers`): a run
+    /// without them stops before reading input, and `validate` warns.
+    static func needsRunBrokers(_ configuration: Configuration) -> Bool
 }
 
 extension ConnectorType {
@@ -73,6 +76,7 @@ extension ConnectorType {
     public static var usesSummary: Bool { false }
     public static var supportsBatching: Bool { false }
     public static var defaultConcurrency: Int { 64 }
+    public static func needsRunBrokers(_ configuration: Configuration) -> Bool { false }
 }
 
 /// How values are escaped when a template renders a payload for a connector.

@@ -19,6 +19,8 @@ public struct ConnectorDefinition: Sendable {
     /// The instance's configured secrets (`secret` keys, credential headers): scrubbed from
     /// every outcome its connector reports.
     let secrets: SecretScrubber
+    /// The instance names no brokers of its own and must use the run's (`kafka` without `brokers:`).
+    public let needsRunBrokers: Bool
     let factory: @Sendable (ConnectorContext) throws -> any Connector
 
     /// Creates the live connector, with the instance's own timeout in its context.

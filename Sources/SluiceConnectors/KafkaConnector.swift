@@ -49,6 +49,9 @@ extension KafkaConnector: ConnectorType {
     public static let kind = "kafka"
     public static let summary = "produce findings to a Kafka topic"
     public static let payloadFormat = PayloadFormat.json
+    public static func needsRunBrokers(_ c: Configuration) -> Bool {
+        c.brokers == nil && !c.properties.contains { $0.0 == "bootstrap.servers" || $0.0 == "metadata.broker.list" }
+    }
 
     public static func configuration(from r: MappingReader) -> Configuration? {
         let topic = r.string("topic", required: true)
@@ -67,6 +70,11 @@ extension KafkaConnector: ConnectorType {
         if config["compression.type"] == nil, config["compression.codec"] == nil { config["compression.type"] = "zstd" }
         if let brokers = c.brokers { config["bootstrap.servers"] = brokers }
         for (k, v) in c.properties { config[k] = v }
+        // Without brokers librdkafka accepts every produce and fails each one only at
+        // message.timeout.ms (5 min): refuse at start instead.
+        guard config["bootstrap.servers"] != nil else {
+            throw KafkaError(.config, "connector '\(name)' (kafka): no brokers: set brokers: in its file, or give the run --brokers")
+        }
         let producer = try KafkaProducer(config: config, logger: context.logger.with("connector.name", name))
         return KafkaConnector(topic: c.topic, producer: producer)
     }

@@ -57,6 +57,12 @@ public final class KafkaConsumer: Sendable {
     }
 
     public var assignment: Set<TopicPartition> { state.withLock { $0.assignment } }
+    /// Records behind the end of the assigned partitions (consumer lag), from cached watermarks;
+    /// nil before the first fetches and once closed. Safe from any thread: the read holds the
+    /// state lock, so `close` cannot destroy the handle under it (the calls are local, no I/O).
+    public var lag: Int64? {
+        state.withLock { s in s.isClosed ? nil : client.cachedLag(Array(s.assignment)) }
+    }
     public var isPaused: Bool { state.withLock { $0.isPaused } }
 
     /// Defaults for an at-least-once findings consumer; the user's properties win, except

@@ -182,6 +182,25 @@ final class RDKafkaClient: @unchecked Sendable {
         return (0..<Int(t.partition_cnt)).map { t.partitions[$0].id }.sorted()
     }
 
+    /// Messages between the consumer's position and the end of `parts`, from librdkafka's cached
+    /// watermarks (no request, any thread); nil until fetches have told both for some partition.
+    func cachedLag(_ parts: [TopicPartition]) -> Int64? {
+        guard !parts.isEmpty else { return nil }
+        let list = Self.partitionList(parts.map { ($0, nil) })
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        guard rd_kafka_position(handle, list) == RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
+        var total: Int64?
+        for i in 0..<Int(list.pointee.cnt) {
+            let p = list.pointee.elems[i]
+            var low: Int64 = 0
+            var high: Int64 = 0
+            guard p.offset >= 0, let topic = p.topic,
+                  rd_kafka_get_watermark_offsets(handle, topic, p.partition, &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0 else { continue }
+            total = (total ?? 0) + max(0, high - p.offset)
+        }
+        return total
+    }
+
     /// The low and high watermarks of one partition, asked of the broker.
     func watermarks(_ topic: String, _ partition: Int32, timeoutMs: Int32) throws(KafkaError) -> (low: Int64, high: Int64) {
         var low: Int64 = 0

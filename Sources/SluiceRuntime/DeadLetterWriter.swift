@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SluiceCore
 import SluiceKafka
+import Synchronization
 
 /// Why a message or one of its deliveries went to the dead-letter topic (the `sluice-reason` header).
 public enum DeadLetterReason: String, Sendable, CaseIterable {
@@ -29,11 +30,14 @@ public struct DeadLetter: Sendable {
 
 /// Writes dead letters to the dead-letter topic. A dead letter counts as settled only when the
 /// broker acknowledged it; until then its record's offset cannot be committed. Without a
-/// dead-letter topic (offline runs), dead letters are written as NDJSON to a file or stderr.
+/// dead-letter topic (offline runs), dead letters are written as NDJSON to a file
+/// (`--dead-letter-file`) or stderr: reason, route, connector, attempts, error, line, original.
 public final class DeadLetterWriter: Sendable {
     let topic: String?
     let producer: KafkaProducer?
     let fallback: FileHandle
+    /// Whole lines only: dead letters come from many threads.
+    private let fallbackLock = Mutex(())
     let logger: Logger
     let stats: RunStats
     let stopping: StopSignal
@@ -66,7 +70,7 @@ public final class DeadLetterWriter: Sendable {
 
     /// Writes `letter` and calls `done` once it is durably written.
     public func write(_ letter: DeadLetter, done: @escaping @Sendable () -> Void) {
-        stats.deadLettered(letter.reason)
+        stats.deadLettered(letter.reason, route: letter.route, connector: letter.connector)
         logger.warning("dead-lettered", metadata: [
             "sluice.reason": "\(letter.reason.rawValue)", "route.name": "\(letter.route ?? "-")",
             "connector.name": "\(letter.connector ?? "-")", "sluice.attempts": "\(letter.attempts)",
@@ -79,9 +83,11 @@ public final class DeadLetterWriter: Sendable {
                 ("connector", letter.connector.map(JSON.string) ?? .null),
                 ("attempts", .number(Double(letter.attempts))),
                 ("error", letter.lastError.map(JSON.string) ?? .null),
-                ("payload", .string(String(decoding: letter.source.value ?? [], as: UTF8.self))),
+                ("line", letter.source.topic == nil ? .number(Double(letter.source.offset)) : .null),
+                // The finding's own bytes as one JSON string (invalid UTF-8 replaced): `jq '.original | fromjson'`.
+                ("original", .string(String(decoding: letter.source.value ?? [], as: UTF8.self))),
             ].map { (key: $0.0, value: $0.1) })
-            fallback.write(Data((line.serialized() + "\n").utf8))
+            fallbackLock.withLock { _ in fallback.write(Data((line.serialized() + "\n").utf8)) }
             return done()
         }
         attempt(letter, topic: topic, producer: producer, tries: 1, done: done)

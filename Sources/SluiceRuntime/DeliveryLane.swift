@@ -17,6 +17,7 @@ struct DeliveryJob: LaneJob {
     var onOutcome: (@Sendable (Bool) -> Void)?
     /// Tells the admin feed what became of this target; nil unless the record is in the feed.
     var report: (@Sendable (String) -> Void)?
+    var lastError: String?
 
     init(message: InFlightMessage, route: String, delivered: DeliveryCounter, delivery: Delivery, firstAttempt: ContinuousClock.Instant) {
         self.message = message
@@ -53,8 +54,11 @@ final class DeliveryLane: Sendable {
     private let stopping: StopSignal
     private let logger: Logger
     private let state: Mutex<DeliveryLaneStateMachine<DeliveryJob>>
+    private let failureWarning: FailureWarning
 
-    init(name: String, connector: any Connector, policy: DeliveryPolicy, deadLetters: DeadLetterWriter, stats: RunStats, stopping: StopSignal, logger: Logger) {
+    init(name: String, connector: any Connector, policy: DeliveryPolicy, deadLetters: DeadLetterWriter, stats: RunStats, stopping: StopSignal,
+         logger: Logger, failureWarningInterval: Duration = .seconds(10)) {
+        failureWarning = FailureWarning(interval: failureWarningInterval)
         self.name = name
         self.connector = connector
         self.policy = policy
@@ -145,9 +149,11 @@ final class DeliveryLane: Sendable {
             job.onOutcome?(true)
             job.message.finishOne()
         case .deadLetter(let reason, let attempts, let error):
+            warnIfDue(job, error, next: "dead-lettered (\(reason.rawValue))")
             deadLetter(job, reason, error, attempts: attempts)
         case .retry(_, let wait):
             guard case .retryable(let error, _) = outcome else { return }
+            warnIfDue(job, error, next: "retrying")
             logger.debug("delivery failed, will retry", metadata: [
                 "route.name": "\(job.route)", "sluice.attempt": "\(job.delivery.attempt)",
                 "sluice.retry_in_ms": "\(wait.wholeMilliseconds)", "error": "\(error)",
@@ -156,6 +162,15 @@ final class DeliveryLane: Sendable {
             job.report?("retrying (attempt \(job.delivery.attempt + 1))")
             // attemptEnded's pump asks for the wake-up at the retry's due time.
         }
+    }
+
+    /// Failures show at the default level, rate-limited per lane; each attempt is at debug.
+    private func warnIfDue(_ job: DeliveryJob, _ error: String, next: String) {
+        guard let failures = failureWarning.failed() else { return }
+        logger.warning("deliveries failing", metadata: [
+            "route.name": "\(job.route)", "error": "\(error)", "sluice.then": "\(next)",
+            "sluice.failures": "\(failures)", "sluice.interval_s": "\(failureWarning.intervalSeconds)",
+        ])
     }
 
     private func deadLetter(_ job: DeliveryJob, _ reason: DeadLetterReason, _ error: String, attempts: Int) {
@@ -172,7 +187,10 @@ final class DeliveryLane: Sendable {
     /// or an open circuit, go to the dead-letter topic now.
     func drain() {
         for (job, made) in state.withLock({ $0.drain() }) {
-            deadLetter(job, .shutdown, "shutdown before attempt \(job.delivery.attempt)", attempts: made)
+            // The cause stays the target's last answer; the shutdown is why no more attempts came.
+            let cause = job.lastError.map { "\($0) (then shutdown before attempt \(job.delivery.attempt))" }
+                ?? "shutdown before attempt \(job.delivery.attempt)"
+            deadLetter(job, .shutdown, cause, attempts: made)
         }
     }
 

@@ -12,6 +12,8 @@ protocol LaneJob: Sendable {
     var queuedAt: ContinuousClock.Instant { get set }
     /// Payload size, for `batch.max_bytes`.
     var payloadBytes: Int { get }
+    /// The cause of the last failed attempt: what a drain's dead letter reports.
+    var lastError: String? { get set }
 }
 
 /// The decisions of one delivery lane — concurrency, rate limit (token bucket), circuit breaker,
@@ -161,6 +163,7 @@ struct DeliveryLaneStateMachine<Job: LaneJob> {
             let wait = policy.retry.backoff(after: job.attempt, retryAfter: retryAfter, using: &rng)
             var next = job
             next.attempt += 1
+            next.lastError = error
             retrySequence += 1
             retries.insert(ScheduledRetry(due: now + wait, sequence: retrySequence, job: next))
             return .retry(at: now + wait, wait: wait)

@@ -121,7 +121,7 @@ public final class Pipeline: Sendable {
                 stopping.stop()
             }
         }
-        drain { flushStores(consumer) }
+        drain(redelivered: true) { flushStores(consumer) }
         flushStores(consumer)
         consumer.close()
         if let fatal { throw fatal }
@@ -171,7 +171,7 @@ public final class Pipeline: Sendable {
         if !stopping.isStopped { splitter.finish(emit) }
         // Offline runs end with their input: pending digests go now, not at a time never reached.
         plan.gate?.sendDigests(flushAll: true, lastEvent: planner.current().lastEvent)
-        drain {}
+        drain(redelivered: false) {}
     }
 
     // MARK: Both sources
@@ -203,7 +203,9 @@ public final class Pipeline: Sendable {
         stats.consumed()
         let ticket: OffsetTracker.Ticket? = record.topic == nil ? nil
             : tracker.withLock { $0.track(TopicPartition(record.topic!, record.partition), offset: record.offset) }
-        switch planner.plan(record) {
+        let outcome = planner.plan(record)
+        for i in planner.lastSuppressed { stats.suppressed(route: planner.plan.table.routes[i].name) }
+        switch outcome {
         case .unmatched:
             stats.unmatched()
             observer?.routed(record, deliveries: [])
@@ -278,7 +280,8 @@ public final class Pipeline: Sendable {
 
     /// Waits for in-flight work; at the deadline, turns waiting retries into dead letters and
     /// waits for those to be written.
-    private func drain(_ tick: () -> Void) {
+    /// `redelivered`: a Kafka source redelivers what did not settle; a file does not.
+    private func drain(redelivered: Bool, _ tick: () -> Void) {
         let deadline = ContinuousClock.now + options.drainTimeout
         for lane in lanes { lane.flush() }  // partial batches go now, not after max_wait
         if inFlightCount > 0 {
@@ -298,8 +301,14 @@ public final class Pipeline: Sendable {
             tick()
             usleep(5000)
         }
-        if inFlightCount > 0 {
-            logger.error("exiting with unsettled work: it will be redelivered", metadata: ["sluice.in_flight": "\(inFlightCount)"])
+        let unsettled = inFlightCount
+        guard unsettled > 0 else { return }
+        stats.unsettledAtExit(unsettled)
+        if redelivered {
+            logger.error("exiting with unsettled work: it will be redelivered", metadata: ["sluice.in_flight": "\(unsettled)"])
+        } else {
+            logger.error("exiting with findings neither delivered nor dead-lettered: they are lost to this run",
+                         metadata: ["sluice.in_flight": "\(unsettled)"])
         }
     }
 }

@@ -19,9 +19,12 @@ final class RoutingPlan: Sendable {
     let targets: [[BoundTarget]]
     /// The Hold stage (dedupe, throttle, group, inhibit, silences); nil when nothing uses it.
     let gate: HoldGate?
+    /// Some route has `suppress:`: the planner then reports what suppression removed (for `--summary`).
+    let hasSuppressions: Bool
 
     init(table: RouteTable, targets: [[BoundTarget]], hold: HoldStage? = nil, useEventTime: Bool = false, forwarder: StateForwarder? = nil) {
         self.table = table
+        hasSuppressions = table.routes.contains { !$0.suppress.isEmpty }
         self.targets = targets
         gate = hold.map { HoldGate(stage: $0, table: table, targets: targets, useEventTime: useEventTime, forwarder: forwarder) }
     }
@@ -42,6 +45,8 @@ final class Planner {
     let plan: RoutingPlan
     /// The last planned finding as JSON, kept only when the Hold stage needs it.
     var lastEvent: JSON?
+    /// Routes whose pattern matched the last record but a suppression vetoed.
+    private(set) var lastSuppressed: [Int] = []
 
     init(plan: RoutingPlan, maxMessageBytes: Int, maxDepth: Int) {
         self.plan = plan
@@ -50,6 +55,7 @@ final class Planner {
     }
 
     func plan(_ record: SourceRecord) -> Outcome {
+        if !lastSuppressed.isEmpty { lastSuppressed = [] }
         guard let value = record.value else { return .rejected(.nullPayload, "record has a NULL payload") }
         let result = parser.parse(value) { doc -> Outcome in
             let root = doc.root
@@ -73,7 +79,12 @@ final class Planner {
     }
 
     private func plan(event: JSONView, payload: [UInt8], record: SourceRecord) -> Outcome {
-        let matched = plan.table.match(event, scratch: scratch)
+        let matched: [Int]
+        if plan.hasSuppressions {
+            (matched, lastSuppressed) = plan.table.matchReportingSuppressed(event, scratch: scratch)
+        } else {
+            matched = plan.table.match(event, scratch: scratch)
+        }
         if matched.isEmpty { return .unmatched }
         lastEvent = plan.gate?.needsEvent == true ? JSON(event) : nil
         let id = GuardDutyEnvelope.findingID(event)

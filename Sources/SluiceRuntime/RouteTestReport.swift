@@ -1,4 +1,5 @@
 import Foundation
+import SluiceActions
 import SluiceCore
 import SluiceState
 
@@ -10,10 +11,11 @@ public struct RouteTestReport: Sendable {
     /// Set when the fast and the reference matcher disagree (a bug to report).
     public let disagreement: String?
 
-    /// `configuration`: with it, previews use each connector instance's own template.
+    /// `configuration`: with it, previews use each connector instance's own template, and a
+    /// matching route's playbook is previewed step by step with `actions` (guards, dry run).
     /// `explain`: also say why each route that did not match did not (`sluice test --explain`).
     public init(event eventJSON: JSON, eventText: String, table: RouteTable, configuration: LoadedConfiguration?,
-                explain: Bool = false, inhibitRules: [InhibitRule] = [], connectorsNote: String?) {
+                explain: Bool = false, inhibitRules: [InhibitRule] = [], connectorsNote: String?, actions: ActionSettings = ActionSettings()) {
         // The fast matcher answers; the reference explains. They agree (differential tests).
         let parser = JSONParser(maxBytes: max(eventText.utf8.count, 1 << 16), maxDepth: 1024)
         let fast = (try? parser.parse(eventText) { table.match($0.root) }.get()) ?? []
@@ -42,13 +44,14 @@ public struct RouteTestReport: Sendable {
             let targets: [JSON] = route.targets.enumerated().map { j, t in
                 .object([(key: "connector", value: .string(t.connector)), (key: "payload", value: .string(preview(route, j)))])
             }
+            let playbook = configuration?.playbooks[route.name].map { PlaybookPreview(playbook: $0, finding: eventJSON, settings: actions) }
             matches.append(.object([
                 (key: "route", value: .string(route.name)),
                 (key: "location", value: .string(route.location.description.replacingOccurrences(of: ": route '\(route.name)'", with: ""))),
                 (key: "fields", value: .array(fields)),
                 (key: "targets", value: .array(targets)),
                 (key: "state", value: .array(state.map { .string($0) })),
-            ]))
+            ] + (playbook.map { [(key: "playbook", value: $0.json)] } ?? [])))
             lines.append("")
             lines.append("route \(route.name)  (\(route.location.path):\(route.location.line))\(route.stop ? "  [stop]" : "")")
             if let d = route.description { lines.append("  \(d)") }
@@ -56,7 +59,7 @@ public struct RouteTestReport: Sendable {
             for f in m.fields {
                 lines.append("    \(f.path) = \(f.value.map { $0.serialized() } ?? "(absent)")")
             }
-            lines.append("  targets:")
+            lines.append(route.targets.isEmpty ? "  targets: none" : "  targets:")
             for (j, t) in route.targets.enumerated() {
                 lines.append("    → \(t.connector):")
                 for line in preview(route, j).split(separator: "\n", omittingEmptySubsequences: false) {
@@ -67,6 +70,7 @@ public struct RouteTestReport: Sendable {
                 lines.append("  state rules (each target):")
                 for line in state { lines.append("    \(line)") }
             }
+            if let playbook { lines += playbook.lines.map { "  " + $0 } }
         }
         for i in suppressed {
             lines.append("")

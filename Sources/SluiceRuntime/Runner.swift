@@ -23,6 +23,12 @@ public struct RunSettings: Sendable {
     public var kafka: [String: String] = [:]
     /// Read NDJSON from this file (`-` = stdin) instead of Kafka.
     public var input: String?
+    /// Offline: write dead letters as NDJSON to this file (default: stderr).
+    public var deadLetterFile: String?
+    /// A connector's failures are logged as a warning at most this often (with the last cause).
+    public var failureWarningInterval: Duration = .seconds(10)
+    /// A progress line this often; zero: none.
+    public var progressInterval: Duration = .seconds(30)
     public var pipeline = PipelineOptions()
     /// Playbook settings (`actions:`): dry run, audit and approvals topics, guards, AWS, Kubernetes.
     public var actions = ActionSettings()
@@ -76,6 +82,13 @@ public final class Runner: Sendable {
         var kafka = KafkaConfig(settings.kafka)
         if let brokers = settings.brokers { kafka["bootstrap.servers"] = brokers }
 
+        // A connector that cannot work in this run stops it here, before any input is read.
+        let unusable = loaded.connectorsNeedingBrokers(runHasBrokers: kafka["bootstrap.servers"] != nil)
+        if !unusable.isEmpty { throw Diagnostics(unusable) }
+        if settings.input == nil, settings.deadLetterFile != nil {
+            throw RunError("--dead-letter-file is for offline runs (--input); consuming Kafka, dead letters go to --dead-letter-topic")
+        }
+
         let stats = RunStats()
         let stopping = StopSignal()
         let http = HTTPClient()
@@ -84,21 +97,30 @@ public final class Runner: Sendable {
 
         // The dead-letter producer: required when consuming Kafka, optional offline.
         var dlqProducer: KafkaProducer?
-        if let topic = settings.deadLetterTopic, kafka["bootstrap.servers"] != nil {
+        if settings.deadLetterFile == nil, let topic = settings.deadLetterTopic, kafka["bootstrap.servers"] != nil {
             dlqProducer = try KafkaProducer(config: kafka.forProducer, logger: logger.with("sluice.part", "dead-letter"))
             logger.info("dead letters go to \(topic)")
         } else if settings.input == nil {
             throw KafkaError(.config, "a dead-letter topic is required when consuming Kafka (--dead-letter-topic or dead_letter_topic:)")
         }
+        var fallback = FileHandle.standardError
+        if let path = settings.deadLetterFile {
+            guard FileManager.default.createFile(atPath: path, contents: nil), let file = FileHandle(forWritingAtPath: path) else {
+                throw RunError("cannot create the dead-letter file \(path)")
+            }
+            fallback = file
+        }
         let deadLetters = DeadLetterWriter(
-            topic: dlqProducer == nil ? nil : settings.deadLetterTopic, producer: dlqProducer, logger: logger, stats: stats, stopping: stopping)
+            topic: dlqProducer == nil ? nil : settings.deadLetterTopic, producer: dlqProducer, fallback: fallback, logger: logger,
+            stats: stats, stopping: stopping)
 
         var lanesByName: [String: DeliveryLane] = [:]
         for definition in loaded.connectors {
             let connector = try definition.make(context: context)
             lanesByName[definition.name] = DeliveryLane(
                 name: definition.name, connector: connector, policy: definition.policy,
-                deadLetters: deadLetters, stats: stats, stopping: stopping, logger: logger)
+                deadLetters: deadLetters, stats: stats, stopping: stopping, logger: logger,
+                failureWarningInterval: settings.failureWarningInterval)
         }
         let definitionsByName = Dictionary(loaded.connectors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let playbooks = try PlaybookLane.make(loaded: loaded, settings: settings.actions, kafka: kafka, http: http, environment: environment,
@@ -216,6 +238,7 @@ public final class Runner: Sendable {
         ])
 
         let source: ThreadService
+        var lag: (@Sendable () -> Int64?)?
         if let input = settings.input {
             let handle: FileHandle
             if input == "-" { handle = .standardInput } else {
@@ -229,6 +252,7 @@ public final class Runner: Sendable {
             kafka["group.id"] = settings.group
             let consumer = try KafkaConsumer(config: kafka, topics: settings.topics, logger: logger.with("sluice.part", "consumer"))
             logger.info("consuming", metadata: ["kafka.topics": "\(settings.topics.joined(separator: ","))", "kafka.group": "\(settings.group)"])
+            lag = { consumer.lag }
             source = ThreadService(name: "source-kafka", body: { try pipeline.run(consumer: consumer) }, stop: { stopping.stop() })
         }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
@@ -255,6 +279,10 @@ public final class Runner: Sendable {
         let connectors = Array(lanesByName.values)
         services.append(.init(service: ClosingService("connectors") { for lane in connectors { lane.connector.shutdown() } }))
         services += stateServices
+        if settings.progressInterval > .zero {
+            services.append(.init(service: ProgressReporter(
+                interval: settings.progressInterval, stats: stats, inFlight: { pipelineRef.inFlight }, lag: lag, logger: logger)))
+        }
         services.append(.init(service: source, successTerminationBehavior: .gracefullyShutdownGroup))
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

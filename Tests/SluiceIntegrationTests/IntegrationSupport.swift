@@ -178,3 +178,32 @@ func waitForMetric(port: Int, _ name: String, atLeast: Int, timeout: Double = 60
     }
     return last
 }
+
+/// `sluice run --input` over `findings` with `config`, dead letters to a file: run to its end.
+struct OfflineRun {
+    let status: Int32
+    let output: String
+    /// The dead-letter file's records, parsed.
+    let deadLetters: [[String: Any]]
+
+    init(_ findings: [(id: String, bytes: [UInt8])], config: TestConfig, extra: [String] = []) throws {
+        let input = config.directory.appendingPathComponent("findings.ndjson")
+        try Data(findings.flatMap { $0.bytes + [0x0A] }).write(to: input)
+        let deadFile = config.directory.appendingPathComponent("dead.ndjson")
+        (status, output) = try CommandRun.run(PackagePaths.sluiceBinary, [
+            "run", "--input", input.path, "--routes", config.routes, "--connectors", config.connectors, "--dead-letter-file", deadFile.path,
+        ] + extra)
+        deadLetters = try Self.records(deadFile)
+    }
+
+    /// Every line of an NDJSON dead-letter file as an object (none when there is no file).
+    static func records(_ file: URL) throws -> [[String: Any]] {
+        guard let text = try? String(contentsOf: file, encoding: .utf8) else { return [] }
+        return try text.split(separator: "\n").map { line in
+            guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+                throw HarnessError("a dead letter that is not a JSON object: \(line)")
+            }
+            return object
+        }
+    }
+}

@@ -56,6 +56,7 @@ import Testing
         stdin.fileHandleForWriting.closeFile()  // end of input: drain and exit
         let exitDeadline = Date().addingTimeInterval(30)
         while p.isRunning, Date() < exitDeadline { try await Task.sleep(for: .milliseconds(50)) }
-        #expect(!p.isRunning && p.terminationStatus == 0)
+        // The "not json" line was dead-lettered: an offline run says so with exit status 2.
+        #expect(!p.isRunning && p.terminationStatus == 2)
     }
 }

@@ -10,6 +10,7 @@ struct TestJob: LaneJob, Equatable {
     var firstAttempt: ContinuousClock.Instant
     var queuedAt: ContinuousClock.Instant
     var payloadBytes = 100
+    var lastError: String?
 
     init(_ id: Int, at t: ContinuousClock.Instant, bytes: Int = 100) {
         self.id = id
@@ -266,7 +267,7 @@ extension Lane.Action {
         #expect(run(&lane, at: t0 + .seconds(9)).started == [[1]])
     }
 
-    @Test func drainHandsBackEverythingNotUnderWayWithAttemptsMade() {
+    @Test func drainHandsBackEverythingNotUnderWayWithAttemptsMadeAndLastError() {
         var rng = SplitMix(state: 42)
         var lane = Lane(policy: policy(concurrency: 1), batching: false, now: t0)
         let running = lane.submit(TestJob(1, at: t0))!
@@ -279,6 +280,9 @@ extension Lane.Action {
         #expect(drained.map(\.job.id).sorted() == [1, 3])
         #expect(drained.first { $0.job.id == 1 }?.attemptsMade == 1)   // its retry (attempt 2) never ran
         #expect(drained.first { $0.job.id == 3 }?.attemptsMade == 0)
+        // A drained retry keeps its last real cause for the dead letter; a job never tried has none.
+        #expect(drained.first { $0.job.id == 1 }?.job.lastError == "503")
+        #expect(drained.first { $0.job.id == 3 }?.job.lastError == nil)
         #expect(lane.pending == 1)                           // job 2 is still under way
         #expect(!lane.hasQueuedWork)
     }
@@ -378,5 +382,20 @@ extension Lane.Action {
         #expect(p.maxAge == .seconds(86_400))
         #expect(p.baseBackoff == .milliseconds(500))
         #expect(p.maxBackoff == .seconds(60))
+    }
+}
+
+/// The per-lane failure warning: the first failure warns, then at most one per interval,
+/// each counting the failures it stands for.
+@Suite struct FailureWarningLimiterTests {
+    @Test func warnsAtMostOncePerIntervalWithTheFailuresSince() {
+        let t0 = ContinuousClock.now
+        var limiter = FailureWarningLimiter(interval: .seconds(10))
+        #expect(limiter.failed(now: t0) == 1)
+        #expect(limiter.failed(now: t0 + .seconds(1)) == nil)
+        #expect(limiter.failed(now: t0 + .seconds(9)) == nil)
+        #expect(limiter.failed(now: t0 + .seconds(10)) == 3)
+        #expect(limiter.failed(now: t0 + .seconds(11)) == nil)
+        #expect(limiter.failed(now: t0 + .seconds(25)) == 2)
     }
 }

@@ -70,7 +70,9 @@ import Testing
                     continue
                 }
                 #expect(result.0 == 0, "\(at): \(result.1)")
-                #expect(!result.1.contains("warning:"), "\(at): \(result.1)")
+                // Beside the shipped connectors: their kafka archive names no brokers (a run gives them).
+                let warnings = result.1.split(separator: "\n").filter { $0.contains("warning:") && !$0.contains("(kafka) has no brokers") }
+                #expect(warnings.isEmpty, "\(at): \(result.1)")
                 checked += 1
             }
         }

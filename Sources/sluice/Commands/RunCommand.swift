@@ -17,11 +17,21 @@ struct RunCommand: AsyncParsableCommand {
               sluice run --brokers b1:9092 --topic guardduty.findings --group sluice \\
                 --dead-letter-topic sluice.dead-letter -X security.protocol=SASL_SSL -X sasl.mechanism=PLAIN
 
-            Offline: sluice run --input findings.ndjson  (or --input - for stdin)
+            Offline: sluice run --input findings.ndjson --dead-letter-file dead.ndjson  (or --input - for stdin)
+            An offline run ends with its input. Every connector must be able to work in it: a kafka \
+            connector without brokers: of its own needs --brokers, or the run stops before reading. \
+            Dead letters go to --dead-letter-file (else stderr) as NDJSON: reason, route, connector, \
+            attempts, error, line, original.
 
             At-least-once: a record's offset is committed only when every delivery it caused has \
             succeeded or been written to the dead-letter topic. SIGTERM/SIGINT stop fetching, \
             finish or dead-letter in-flight work within --drain-timeout, commit and exit 0.
+
+            Exit status:
+              0   the run ended; offline, nothing was dead-lettered or left undelivered
+              1   the run could not start (configuration, a connector that cannot work, input) or failed
+              2   offline only: something was dead-lettered or left undelivered (the summary says what)
+              64  a flag is wrong
             """)
 
     @Option(name: .long, help: "Run configuration file (YAML).") var config: String?
@@ -33,6 +43,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Directory of connector instances (default: connectors).") var connectors: String?
     @Option(name: .customShort("X"), help: ArgumentHelp("librdkafka property key=value; repeatable.", valueName: "key=value")) var properties: [String] = []
     @Option(name: .long, help: "Read NDJSON findings from a file, or - for stdin, instead of Kafka.") var input: String?
+    @Option(name: .customLong("dead-letter-file"), help: ArgumentHelp("Offline: write dead letters as NDJSON to this file instead of stderr.", valueName: "path")) var deadLetterFile: String?
     @Option(name: .customLong("max-in-flight"), help: "Records with unsettled work before fetching pauses (default: 2000).") var maxInFlight: Int?
     @Option(name: .customLong("drain-timeout"), help: "Time to finish in-flight work on shutdown, e.g. 30s.") var drainTimeout: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical (default: log_level in the config file, else info).") var logLevel: String?
@@ -41,8 +52,10 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("admin-tokens"), help: ArgumentHelp("Admin bearer tokens file: NAME ROLE TOKEN per line (also SLUICE_ADMIN_TOKENS).", valueName: "file")) var adminTokens: String?
     @Option(name: .customLong("state-topic-prefix"), help: "Prefix of the state topics (default: sluice.).") var stateTopicPrefix: String?
     @Option(name: .customLong("state-partitions"), help: "Partitions of the state topics when created (default: 12).") var statePartitions: Int32?
+    @Option(name: .customLong("progress-interval"), help: "A one-line progress report this often, e.g. 30s (the default); 0 for none.") var progressInterval: String?
+    @Option(name: .customLong("failure-warning-interval"), help: "Warn of a connector's failures (with the last cause) at most this often (default: 10s).") var failureWarningInterval: String?
     @Flag(name: .customLong("log-json"), help: "Write logs as JSON lines.") var logJSON = false
-    @Flag(name: .long, help: "Print the delivery summary as a table on exit.") var summary = false
+    @Flag(name: .long, help: "Print the delivery summary on exit: by route and target, then by route and by connector (delivered, suppressed, held, dead-lettered).") var summary = false
     @Flag(name: .customLong("dry-run-actions"), help: "Playbooks log and audit what they would do, and do nothing.") var dryRunActions = false
 
     func run() async throws {
@@ -66,6 +79,10 @@ struct RunCommand: AsyncParsableCommand {
         if let routes { settings.routesDirectory = routes }
         if let connectors { settings.connectorsDirectory = connectors }
         if let input { settings.input = input }
+        if let deadLetterFile {
+            guard settings.input != nil else { throw ValidationError("--dead-letter-file is for offline runs: give --input too") }
+            settings.deadLetterFile = deadLetterFile
+        }
         if dryRunActions { settings.actions.dryRun = true }
         if let maxInFlight {
             guard maxInFlight > 0 else { throw ValidationError("--max-in-flight must be positive") }
@@ -92,6 +109,18 @@ struct RunCommand: AsyncParsableCommand {
             factory.durationHistogramBuckets = Runner.histogramBuckets
             MetricsSystem.bootstrap(factory)
         }
+        if let progressInterval {
+            guard let d = progressInterval == "0" ? .zero : DurationText.parse(progressInterval) else {
+                throw ValidationError("--progress-interval: not a duration: \(progressInterval)")
+            }
+            settings.progressInterval = d
+        }
+        if let failureWarningInterval {
+            guard let d = DurationText.parse(failureWarningInterval), d > .zero else {
+                throw ValidationError("--failure-warning-interval: not a positive duration: \(failureWarningInterval)")
+            }
+            settings.failureWarningInterval = d
+        }
         if let drainTimeout {
             guard let d = DurationText.parse(drainTimeout) else { throw ValidationError("--drain-timeout: not a duration: \(drainTimeout)") }
             settings.pipeline.drainTimeout = d
@@ -108,9 +137,20 @@ struct RunCommand: AsyncParsableCommand {
                 "sluice.consumed": "\(stats.consumedCount)", "sluice.delivered": "\(stats.deliveredCount)",
                 "sluice.dead_lettered": "\(stats.deadLetteredCount)",
             ])
+            // Consuming Kafka, a dead letter is an outcome written to its topic; offline, it is
+            // the only trace of a finding that did not arrive, so CI must see it.
+            if settings.input != nil, stats.deadLetteredCount > 0 || stats.unsettledCount > 0 {
+                logger.error("offline run: findings were not delivered", metadata: [
+                    "sluice.dead_lettered": "\(stats.deadLetteredCount)", "sluice.unsettled": "\(stats.unsettledCount)",
+                    "sluice.dead_letter_file": "\(settings.deadLetterFile ?? "stderr")",
+                ])
+                throw ExitCode(2)
+            }
         } catch let error as Diagnostics {
             FileHandle.standardError.write(Data((error.description + "\n").utf8))
             throw ExitCode(1)
+        } catch let exit as ExitCode {
+            throw exit
         } catch {
             logger.critical("\(error)")
             throw ExitCode(1)

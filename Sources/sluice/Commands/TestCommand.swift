@@ -16,6 +16,12 @@ struct TestCommand: AsyncParsableCommand {
             instance's template or its type's default (Slack blocks, a PagerDuty event…), else the \
             event itself.
 
+            A matching route's playbook is shown step by step: the `when` outcome (or, for a \
+            condition on earlier steps, that it is decided when the step runs), the parameters \
+            rendered (secrets redacted), the approval it would wait for, the target named by the \
+            finding, what only the live target could tell (unresolved), and the guards that would \
+            apply (actions.guards of --config, else the defaults). Nothing is looked up or run.
+
             `--explain` adds, for each route that did not match, the first condition that failed \
             and the value the event had there. `--suite DIR` runs route tests instead: every \
             *.yaml file of DIR lists cases (an event, the routes and targets it must take, \
@@ -36,6 +42,9 @@ struct TestCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("Directory of connector files (targets are listed by connector name).", valueName: "dir"))
     var connectors: String = "connectors"
+
+    @Option(name: .long, help: ArgumentHelp("Run configuration (sluice.yaml) whose actions: settings (guards, dry run) the playbook preview applies.", valueName: "file"))
+    var config: String?
 
     @Flag(name: .long, help: "Print machine-readable JSON.")
     var json = false
@@ -74,11 +83,19 @@ struct TestCommand: AsyncParsableCommand {
                 CLIFiles.fail("note: connectors not used for previews (sluice validate explains): \(error.items.first?.description ?? "")")
             }
         }
+        var settings = RunSettings()
+        if let config {
+            do { settings = try RunSettings.load(configFile: config, environment: ProcessInfo.processInfo.environment) } catch {
+                for d in error.items { CLIFiles.fail(d.description) }
+                throw ExitCode(1)
+            }
+        }
         let report = RouteTestReport(
             event: eventJSON, eventText: text, table: table, configuration: configuration, explain: explain,
             inhibitRules: (try? HoldRuleLoader.loadInhibitRules(directory: routes)) ?? [],
             connectorsNote: connectorDirectoryExists ? nil
-                : "note: no connectors directory at \(connectors); connector names were not checked (sluice validate checks them)")
+                : "note: no connectors directory at \(connectors); connector names were not checked (sluice validate checks them)",
+            actions: settings.actions)
         if let disagreement = report.disagreement { CLIFiles.fail(disagreement) }
         print(json ? report.json.serialized() : report.text)
     }

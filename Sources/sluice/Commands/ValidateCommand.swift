@@ -34,9 +34,12 @@ struct ValidateCommand: AsyncParsableCommand {
         do {
             let loaded = try LoadedConfiguration.load(
                 routesDirectory: routesDirectory, connectorsDirectory: connectorsDirectory, environment: environment)
-            for d in Self.sorted(problems + loaded.warnings) { print(d.description) }
+            // A connector that needs the run's brokers stops `sluice run` when there are none.
+            let runHasBrokers = settings.brokers != nil || settings.kafka["bootstrap.servers"] != nil
+            let warnings = loaded.warnings + loaded.connectorsNeedingBrokers(runHasBrokers: runHasBrokers).map(\.asWarning)
+            for d in Self.sorted(problems + warnings) { print(d.description) }
             if !problems.isEmpty { throw ExitCode(1) }
-            let warned = loaded.warnings.isEmpty ? "" : ", \(loaded.warnings.count) warning\(loaded.warnings.count == 1 ? "" : "s")"
+            let warned = warnings.isEmpty ? "" : ", \(warnings.count) warning\(warnings.count == 1 ? "" : "s")"
             print("ok: \(loaded.routes.count) routes (\(loaded.table.routes.count) enabled), \(loaded.connectors.count) connectors, \(loaded.playbooks.count) playbooks\(config.map { ", run configuration \($0)" } ?? "")\(warned)")
         } catch let error as Diagnostics {
             for d in Self.sorted(problems + error.items) { print(d.description) }

@@ -1,0 +1,166 @@
+import Foundation
+import SluiceTestSupport
+import Testing
+
+/// Failures you can see (issue 11, point 4), through the real binary and a real receiver: a
+/// rate-limited warning per connector with the cause at the default log level, dead letters that
+/// keep the target's last answer, a periodic progress line, and `--summary` by route and connector.
+@Suite struct FailureVisibilityTests {
+    /// `sluice run --input -` with stdin kept open, output to a log file read while it runs.
+    final class StdinRun {
+        let process = Process()
+        let stdin = Pipe()
+        let log: URL
+
+        init(_ arguments: [String]) throws {
+            log = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-stdin-\(UUID().uuidString).log")
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+            let handle = try FileHandle(forWritingTo: log)
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ChildProcess.unblockingSignals + [PackagePaths.sluiceBinary.path, "run", "--input", "-"] + arguments
+            process.standardInput = stdin
+            process.standardOutput = handle
+            process.standardError = handle
+            try process.run()
+        }
+
+        var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+
+        func send(_ lines: [[UInt8]]) { stdin.fileHandleForWriting.write(Data(lines.flatMap { $0 + [0x0A] })) }
+
+        /// Waits for a line with every one of `parts`; the timeout only bounds a hang.
+        func waitForLine(containing parts: [String], timeout: Double = 120) async throws -> Bool {
+            let deadline = Date().addingTimeInterval(timeout)
+            while Date() < deadline {
+                if output.split(separator: "\n").contains(where: { line in parts.allSatisfy { line.contains($0) } }) { return true }
+                if !process.isRunning { return false }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            return false
+        }
+
+        /// Closes stdin (end of input) and waits for the exit.
+        func finish() -> Int32 {
+            try? stdin.fileHandleForWriting.close()
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+
+        deinit {
+            if process.isRunning { ChildProcess.stop(process) }
+            try? FileManager.default.removeItem(at: log)
+        }
+    }
+
+    static func rows(_ output: String) -> [[String]] {
+        output.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+    }
+
+    /// A target that answers 503 to all 12 attempts (4 findings × 3): one warning with the cause
+    /// within the (long) interval, standing for the first failure; every dead letter carries the
+    /// 503; the summary counts by route and by connector are exact.
+    @Test func aRefusingTargetWarnsOncePerIntervalAndDeadLettersCarryItsAnswer() throws {
+        let receiver = try WebhookReceiver(status: 503)
+        defer { receiver.stop() }
+        let config = try TestConfig.webhook(receiver.url, extra: "retry: {attempts: 3, backoff: 10ms, max_backoff: 20ms}")
+        defer { config.remove() }
+        let run = try OfflineRun(try Findings.unique(4), config: config, extra: ["--summary", "--failure-warning-interval", "1h"])
+        #expect(run.status == 2, "\(run.output)")
+        #expect(try receiver.totalRequests() == 12)
+        let warnings = run.output.split(separator: "\n").filter { $0.contains("deliveries failing") }
+        #expect(warnings.count == 1, "\(run.output)")
+        #expect(warnings.first?.contains("connector.name=hook") == true, "\(warnings)")
+        #expect(warnings.first?.contains("503") == true, "the warning names the cause: \(warnings)")
+        #expect(warnings.first?.contains("sluice.failures=1") == true, "\(warnings)")
+
+        let letters = run.deadLetters
+        #expect(letters.count == 4)
+        #expect(letters.allSatisfy { $0["reason"] as? String == "retries_exhausted" })
+        #expect(letters.allSatisfy { ($0["attempts"] as? NSNumber)?.intValue == 3 })
+        #expect(letters.allSatisfy { ($0["error"] as? String)?.contains("503") == true }, "\(letters)")
+
+        let rows = Self.rows(run.output)
+        #expect(rows.contains(["route", "delivered", "suppressed", "held", "dead-lettered"]), "\(run.output)")
+        #expect(rows.contains(["all-findings", "0", "0", "0", "4"]), "\(run.output)")
+        #expect(rows.contains(["connector", "delivered", "held", "dead-lettered"]), "\(run.output)")
+        #expect(rows.contains(["hook", "0", "0", "4"]), "\(run.output)")
+    }
+
+    /// Input ends while deliveries still wait to retry a refusing target: the drain deadline
+    /// dead-letters them as `shutdown`, and the record keeps the target's last real answer.
+    @Test func aDeadLetterAtShutdownKeepsTheLastRealError() async throws {
+        let receiver = try WebhookReceiver(status: 503)
+        defer { receiver.stop() }
+        let config = try TestConfig.webhook(receiver.url, extra: "retry: {attempts: 100, backoff: 30s, max_backoff: 60s}")
+        defer { config.remove() }
+        let deadFile = config.directory.appendingPathComponent("dead.ndjson")
+        let run = try StdinRun(["--routes", config.routes, "--connectors", config.connectors, "--dead-letter-file", deadFile.path,
+                                "--drain-timeout", "0s"])
+        run.send(try Findings.unique(1).map(\.bytes))
+        let deadline = Date().addingTimeInterval(120)
+        while try receiver.totalRequests() < 1, Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(run.finish() == 2, "\(run.output)")
+        let letters = try OfflineRun.records(deadFile)
+        #expect(letters.count == 1, "\(run.output)")
+        #expect(letters.first?["reason"] as? String == "shutdown")
+        let error = letters.first?["error"] as? String ?? ""
+        #expect(error.contains("503") && !error.hasPrefix("shutdown before"), "\(error)")
+        #expect(!run.output.contains("redelivered"), "\(run.output)")
+    }
+
+    /// Consuming Kafka, the progress line carries the consumer lag: with the target down and the
+    /// in-flight cap at 2, most of the 10 records wait in the topic, and consumed + lag is the
+    /// topic's 10; once the target is back, everything is delivered and the lag is 0.
+    @Test func theProgressLineOfAKafkaRunShowsTheLag() async throws {
+        let broker = try TansuBroker()
+        defer { broker.stop() }
+        let receiver = try WebhookReceiver(status: 503)
+        defer { receiver.stop() }
+        try broker.createTopics(["findings", "dlq"])
+        let config = try TestConfig.webhook(receiver.url, extra: "retry: {attempts: 100000, backoff: 100ms, max_backoff: 500ms, max_age: 1h}")
+        defer { config.remove() }
+        try Findings.produce(try Findings.unique(10), to: "findings", broker: broker)
+        let sluice = try SluiceProcess([
+            "run", "--brokers", broker.bootstrap, "--topic", "findings", "--group", "lag", "--dead-letter-topic", "dlq",
+            "--routes", config.routes, "--connectors", config.connectors, "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500",
+            "--max-in-flight", "2", "--progress-interval", "200ms",
+        ])
+        defer { sluice.stop() }
+        func progress() -> [(consumed: Int, delivered: Int, lag: Int)] {
+            sluice.output.split(separator: "\n").filter { $0.hasSuffix("progress") }.compactMap { line in
+                var fields: [String: Int] = [:]
+                for word in line.split(separator: " ") {
+                    let kv = word.split(separator: "=", maxSplits: 1)
+                    if kv.count == 2, let n = Int(kv[1]) { fields[String(kv[0])] = n }
+                }
+                guard let c = fields["sluice.consumed"], let d = fields["sluice.delivered"], let l = fields["kafka.lag"] else { return nil }
+                return (c, d, l)
+            }
+        }
+        var deadline = Date().addingTimeInterval(120)
+        while !progress().contains(where: { $0.lag > 0 && $0.consumed + $0.lag == 10 }), Date() < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(progress().contains { $0.lag > 0 && $0.consumed + $0.lag == 10 }, "\(sluice.output.suffix(3000))")
+        try await receiver.setStatus(204)
+        deadline = Date().addingTimeInterval(120)
+        while !progress().contains(where: { $0.delivered == 10 && $0.lag == 0 }), Date() < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(progress().contains { $0.consumed == 10 && $0.delivered == 10 && $0.lag == 0 }, "\(sluice.output.suffix(3000))")
+        #expect(sluice.terminate() == 0)
+    }
+
+    /// A long run reports progress on its own: consumed, delivered, dead-lettered, held, in flight.
+    @Test func aLongRunPrintsAProgressLine() async throws {
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        let config = try TestConfig.webhook(receiver.url)
+        defer { config.remove() }
+        let run = try StdinRun(["--routes", config.routes, "--connectors", config.connectors, "--progress-interval", "200ms"])
+        run.send(try Findings.unique(2).map(\.bytes))
+        let seen = try await run.waitForLine(containing: ["progress", "sluice.consumed=2", "sluice.delivered=2", "sluice.dead_lettered=0", "sluice.held=0"])
+        #expect(seen, "\(run.output)")
+        #expect(run.finish() == 0, "\(run.output)")
+    }
+}

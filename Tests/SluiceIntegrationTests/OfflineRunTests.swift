@@ -1,0 +1,79 @@
+import Foundation
+import SluiceTestSupport
+import Testing
+
+/// Offline runs (`sluice run --input`) through the real binary: a connector that cannot work
+/// stops the run before it reads input, dead letters go to `--dead-letter-file`, and a run that
+/// dead-lettered anything exits 2 (issue 11, point 1).
+@Suite struct OfflineRunTests {
+    /// The README's offline command, run as written from the repository root with the shipped
+    /// routes and connectors: the kafka archive connector has no brokers, so the run stops at
+    /// once and says why, instead of retrying for a minute and promising a redelivery.
+    @Test func theReadmeOfflineExampleStopsAtOnceAndSaysWhy() throws {
+        let readme = try String(contentsOf: PackagePaths.root.appendingPathComponent("README.md"), encoding: .utf8)
+        let line = try #require(readme.split(separator: "\n").first { $0.hasPrefix("sluice run --input") }, "README has no offline example")
+        let words = line.split(separator: "#").first!.split(separator: " ").map(String.init)
+        let (status, output) = try CommandRun.run(PackagePaths.sluiceBinary, Array(words.dropFirst()), in: PackagePaths.root)
+        #expect(status == 1, "\(output)")
+        #expect(output.contains("connectors/findings-archive.yaml:2:1: connector 'findings-archive' (kafka) has no brokers: set brokers: in its file, or run with --brokers"), "\(output)")
+        // Stopped before reading: nothing consumed, nothing dead-lettered, no promise of redelivery.
+        #expect(!output.contains("dead-lettered"), "\(output)")
+        #expect(!output.contains("redelivered"), "\(output)")
+    }
+
+    /// `validate` tells what it can: a kafka connector naming no brokers, when no run
+    /// configuration gives them; with a configuration that has brokers, no warning.
+    @Test func validateWarnsOfAKafkaConnectorWithoutBrokers() throws {
+        let config = try TestConfig(connector: "type: kafka\ntopic: archive\n")
+        defer { config.remove() }
+        let plain = try CommandRun.run(PackagePaths.sluiceBinary, ["validate", "--routes", "routes", "--connectors", "connectors"], in: config.directory)
+        #expect(plain.status == 0, "\(plain.output)")
+        #expect(plain.output.contains("connectors/hook.yaml:1:1: warning: connector 'hook' (kafka) has no brokers"), "\(plain.output)")
+        try "brokers: 127.0.0.1:9\n".write(to: config.directory.appendingPathComponent("sluice.yaml"), atomically: true, encoding: .utf8)
+        let withBrokers = try CommandRun.run(PackagePaths.sluiceBinary, ["validate", "--config", "sluice.yaml"], in: config.directory)
+        #expect(withBrokers.status == 0, "\(withBrokers.output)")
+        #expect(!withBrokers.output.contains("warning:"), "\(withBrokers.output)")
+        #expect(withBrokers.output.contains("ok: 1 routes"), "\(withBrokers.output)")
+    }
+
+    /// A target that refuses every finding: each dead letter is one NDJSON record in the file
+    /// (reason, route, connector, the target's answer, the line, the original finding), none on
+    /// stderr, and the run exits 2. A run where everything arrived exits 0.
+    @Test func deadLettersGoToTheFileAndTheRunExitsTwo() throws {
+        let receiver = try WebhookReceiver(status: 400)
+        defer { receiver.stop() }
+        let config = try TestConfig.webhook(receiver.url)
+        defer { config.remove() }
+        let findings = try Findings.unique(3)
+        let run = try OfflineRun(findings, config: config)
+        #expect(run.status == 2, "\(run.output)")
+        #expect(!run.output.contains("{\"reason\""), "dead letters belong in the file: \(run.output)")
+        #expect(!run.output.contains("redelivered"), "\(run.output)")
+        let letters = run.deadLetters
+        #expect(letters.count == 3)
+        for letter in letters {
+            #expect(letter["reason"] as? String == "permanent_error")
+            #expect(letter["route"] as? String == "all-findings")
+            #expect(letter["connector"] as? String == "hook")
+            #expect((letter["error"] as? String)?.contains("400") == true, "\(letter)")
+        }
+        #expect(Set(letters.compactMap { ($0["line"] as? NSNumber)?.intValue }) == [1, 2, 3])
+        let originals = try letters.map { letter -> String in
+            let text = try #require(letter["original"] as? String)
+            let finding = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+            return try #require((finding["detail"] as? [String: Any])?["id"] as? String)
+        }
+        #expect(Set(originals) == Set(findings.map(\.id)))
+
+        // The same findings to a target that takes them: exit 0, an empty dead-letter file.
+        let taking = try WebhookReceiver()
+        defer { taking.stop() }
+        let good = try TestConfig.webhook(taking.url)
+        defer { good.remove() }
+        let ok = try OfflineRun(findings, config: good)
+        #expect(ok.status == 0, "\(ok.output)")
+        #expect(ok.deadLetters.isEmpty)
+        #expect(FileManager.default.fileExists(atPath: good.directory.appendingPathComponent("dead.ndjson").path))
+        #expect(Set(try taking.receivedFindingIDs()) == Set(findings.map(\.id)))
+    }
+}
