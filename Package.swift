@@ -50,6 +50,13 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Finding formats (GuardDuty, ASFF, OCSF, Falco): the one decode-and-normalise entry
+        // point and the `sluice.*` view (docs/formats.md).
+        .target(
+            name: "SluiceFormats",
+            dependencies: ["SluiceCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
         .target(
             name: "SluiceKafka",
             dependencies: [
@@ -83,7 +90,7 @@ let package = Package(
         ),
         .target(
             name: "SluiceActions",
-            dependencies: ["SluiceCore", "SluiceKafka", "SluiceHTTP", "SluiceAWS", "SluiceConnectors", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["SluiceCore", "SluiceFormats", "SluiceKafka", "SluiceHTTP", "SluiceAWS", "SluiceConnectors", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // Admin HTTP server (probes, /metrics, API, dashboard): knows the runtime only through
@@ -114,7 +121,7 @@ let package = Package(
         .target(
             name: "SluiceRuntime",
             dependencies: [
-                "SluiceCore", "SluiceKafka", "SluiceHTTP", "SluiceConnectors", "SluiceActions", "SluiceState", "SluiceAdmin",
+                "SluiceCore", "SluiceFormats", "SluiceKafka", "SluiceHTTP", "SluiceConnectors", "SluiceActions", "SluiceState", "SluiceAdmin",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -134,7 +141,7 @@ let package = Package(
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "SluiceCore", "SluiceKafka", "SluiceRuntime", "SluiceConnectors", "SluiceActions", "SluiceSuite", "SluiceState", "SluiceAdmin",
+                "SluiceCore", "SluiceFormats", "SluiceKafka", "SluiceRuntime", "SluiceConnectors", "SluiceActions", "SluiceSuite", "SluiceState", "SluiceAdmin",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -160,7 +167,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "sluice-bench-match",
-            dependencies: ["SluiceCore", "SluiceMatchWorkload"],
+            dependencies: ["SluiceCore", "SluiceFormats", "SluiceMatchWorkload"],
             path: "Benchmarks/MatchBenchmark",
             swiftSettings: strict
         ),
@@ -180,6 +187,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceTestSupport", "SluiceMatchWorkload"], swiftSettings: strict),
+        .testTarget(name: "SluiceFormatsTests", dependencies: ["SluiceFormats", "SluiceCore", "SluiceTestSupport"], swiftSettings: strict),
         .testTarget(name: "SluiceKafkaTests", dependencies: ["SluiceKafka", "SluiceTestSupport"], swiftSettings: strict, linkerSettings: localLib),
         .testTarget(
             name: "SluiceStateTests",

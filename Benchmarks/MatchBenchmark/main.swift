@@ -11,6 +11,7 @@
 // --compiled-only [--split] (for profiling).
 import Foundation
 import SluiceCore
+import SluiceFormats
 import SluiceMatchWorkload
 
 enum Vocabulary {
@@ -146,6 +147,7 @@ var tableSizes = [1_000, 10_000]
 var split = false
 var onlyMix: String?
 var classic = true
+var decode = false
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
     switch a {
@@ -157,8 +159,9 @@ while let a = args.popFirst() {
     case "--tables": tableSizes = (args.popFirst() ?? "").split(separator: ",").compactMap { Int($0) }
     case "--mix": onlyMix = args.popFirst()  // only this set: even, account-heavy, runtime-heavy, classic, never (the baseline)
     case "--mixed-only": classic = false
+    case "--decode": decode = true  // with --compiled-only: also through FindingDecoder, without and with the `sluice` view
     default:
-        print("usage: sluice-bench-match [--events N] [--seconds S] [--rounds N] [--mix NAME] [--mixed-only] [--tables 1000,10000] [--compiled-only [--split]]")
+        print("usage: sluice-bench-match [--events N] [--seconds S] [--rounds N] [--mix NAME] [--mixed-only] [--tables 1000,10000] [--compiled-only [--split] [--decode]]")
         exit(2)
     }
 }
@@ -220,6 +223,14 @@ if compiledOnly {
         let scratch = MatchScratch()
         let rate = best(rounds, w.events, budget: budget) { e in _ = parser.parse(e) { w.table.match($0.root, scratch: scratch) } }
         print("compiled  \(w.name), \(w.routes) routes  \(fmt(rate)) findings/s")
+        if decode {
+            // The one decoder every command uses (SluiceFormats): its GuardDuty fast path (no
+            // route reads `sluice`) and the path that writes the view into each event.
+            let plain = FindingDecoder(injectsView: false), viewed = FindingDecoder(injectsView: true)
+            let fast = best(rounds, w.events, budget: budget) { e in _ = plain.decode(e) { _ = w.table.match($0.event, scratch: scratch) } }
+            let slow = best(rounds, w.events, budget: budget) { e in _ = viewed.decode(e) { _ = w.table.match($0.event, scratch: scratch) } }
+            print("decoder   \(w.name), \(w.routes) routes  no view \(fmt(fast)) findings/s, view injected \(fmt(slow)) findings/s")
+        }
         if split {
             // Where the time goes: parse vs match, timed apart (clock reads add ~40 ns per event).
             var parseTime = Duration.zero

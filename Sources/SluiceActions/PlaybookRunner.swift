@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SluiceCore
+import SluiceFormats
 import SluiceHTTP
 import Synchronization
 
@@ -332,15 +333,16 @@ public final class PlaybookRunner: Sendable {
         return .object(members)
     }
 
-    /// The finding as an EventBridge event: bare GuardDuty findings are wrapped as EventBridge
-    /// delivers them, so templates and patterns are written one way.
+    /// The finding as routes saw it, through the one decoder `run` uses (issue 11.2): bare
+    /// GuardDuty findings wrapped as EventBridge delivers them, the view under `sluice`, the run's
+    /// limits. A delivery's payload holds one finding (split records are delivered per finding).
     public static func normalize(_ payload: [UInt8]) -> JSON? {
-        guard let json = try? JSON.parse(String(decoding: payload, as: UTF8.self)), case .object = json else { return nil }
-        return GuardDutyEnvelope.wrapped(json)
+        guard case .success(let findings) = FindingDecoder().decodeOwned(payload) else { return nil }
+        return findings.first?.event
     }
 
     public static func findingID(_ finding: JSON) -> String {
-        GuardDutyEnvelope.findingID(finding) ?? "unknown"
+        finding["sluice"]?["id"]?.stringValue ?? GuardDutyEnvelope.findingID(finding) ?? "unknown"
     }
 
     /// `json` with every string scrubbed: for the audit copy of an output (later steps still read

@@ -96,6 +96,9 @@ public struct Delivery: Sendable {
     public var attempt: Int
     /// The finding, summarised, when the connector type or a template asked for it.
     public var summary: FindingSummary?
+    /// The finding's place in a record that held several (a split Security Hub event): its dead
+    /// letter says which part failed (docs/formats.md §7). nil for one-finding records.
+    public var part: (index: Int, count: Int)?
 
     public init(payload: [UInt8], key: [UInt8]? = nil, findingID: String? = nil, route: String, attempt: Int = 1, summary: FindingSummary? = nil) {
         self.payload = payload

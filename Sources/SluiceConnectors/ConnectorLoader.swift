@@ -15,6 +15,9 @@ public struct ConnectorDefinition: Sendable {
     public let template: PayloadTemplate?
     /// Whether deliveries carry a `FindingSummary` (the type reads it).
     public let usesSummary: Bool
+    /// `format: ocsf` (kafka, webhook, aws-*): every finding is sent as an OCSF Detection
+    /// Finding of this schema version (`ocsf_version:`, default 1.1.0), whatever its input format.
+    public var ocsfVersion: String? = nil
     public let location: Diagnostic
     /// The instance's configured secrets (`secret` keys, credential headers): scrubbed from
     /// every outcome its connector reports.
@@ -91,6 +94,30 @@ public enum ConnectorLoader {
         return out
     }
 
+    /// OCSF versions `format: ocsf` can write: those whose Detection Finding attributes used
+    /// here are unchanged (docs/formats.md §10).
+    public static let ocsfVersions = ["1.1.0", "1.2.0", "1.3.0", "1.4.0", "1.5.0", "1.6.0", "1.7.0", "1.8.0"]
+
+    /// `format: ocsf` and `ocsf_version:` of kafka, webhook and aws-* instances (syslog has a
+    /// `format` of its own).
+    static func ocsfOutput(kind: String, _ r: MappingReader) -> String? {
+        guard kind == "kafka" || kind == "webhook" || kind.hasPrefix("aws-") else { return nil }
+        let version = r.string("ocsf_version")
+        guard let format = r.string("format") else {
+            if version != nil { r.report(r.node("ocsf_version")!.error("'ocsf_version' needs 'format: ocsf'")) }
+            return nil
+        }
+        guard format == "ocsf", kind != "aws-securityhub" else {
+            r.report(r.node("format")!.error(kind == "aws-securityhub" ? "aws-securityhub imports ASFF; 'format' is not supported"
+                                                                            : "'format' must be ocsf (or absent: the finding as it came)"))
+            return nil
+        }
+        if let version, !ocsfVersions.contains(version) {
+            r.report(r.node("ocsf_version")!.error("'ocsf_version' must be one of: \(ocsfVersions.joined(separator: ", "))"))
+        }
+        return version ?? ocsfVersions[0]
+    }
+
     /// One instance: its definition when valid, and every problem found.
     static func definition(from node: YAMLNode) -> (ConnectorDefinition?, [Diagnostic]) {
         let r = MappingReader(node, what: "a connector instance")
@@ -115,6 +142,7 @@ public enum ConnectorLoader {
                     }
                 }
                 definition = type.prepare(name ?? "", r, policy, template, node.error(""))
+                definition?.ocsfVersion = Self.ocsfOutput(kind: kind, r)
             } else {
                 let known = ConnectorRegistry.types.map(\.kind).joined(separator: ", ")
                 r.report(r.at("type").error("unknown connector type '\(kind)' (known: \(known))"))

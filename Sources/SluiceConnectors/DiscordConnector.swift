@@ -144,7 +144,7 @@ extension DiscordConnector: JSONPostTarget {
     {"content":"**[{{sluice.severity_label}}]** GuardDuty finding in {{sluice.account}} / {{sluice.region}}",
      "embeds":[{"title":"{{sluice.title}}","url":"{{sluice.console_url}}","description":"{{sluice.description}}",
       "fields":[
-       {"name":"Severity","value":"{{sluice.severity_label}} ({{sluice.severity}})","inline":true},
+       {"name":"Severity","value":"{{sluice.severity}}{{#sluice.severity_score}} ({{sluice.severity_score}}){{/sluice.severity_score}}","inline":true},
        {"name":"Type","value":"`{{sluice.type}}`","inline":true},
        {"name":"Account / Region","value":"{{sluice.account}} / {{sluice.region}}","inline":true},
        {"name":"Resource","value":"{{sluice.resource_summary}}","inline":false},

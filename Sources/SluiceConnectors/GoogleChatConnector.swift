@@ -65,7 +65,7 @@ extension GoogleChatConnector: JSONPostTarget {
       "header":{"title":"{{sluice.title}}","subtitle":"{{sluice.severity_label}} severity · {{sluice.type}}"},
       "sections":[
        {"widgets":[
-        {"decoratedText":{"topLabel":"Severity","text":"<font color=\"#{{sluice.severity_colour}}\"><b>{{sluice.severity_label}}</b></font> ({{sluice.severity}})"}},
+        {"decoratedText":{"topLabel":"Severity","text":"<font color=\"#{{sluice.severity_colour}}\"><b>{{sluice.severity}}</b></font>{{#sluice.severity_score}} ({{sluice.severity_score}}){{/sluice.severity_score}}"}},
         {"decoratedText":{"topLabel":"Account / Region","text":"{{sluice.account}} / {{sluice.region}}"}},
         {"decoratedText":{"topLabel":"Resource","text":"{{sluice.resource_summary}}","wrapText":true}},
         {{#sluice.process}}{"decoratedText":{"topLabel":"Process","text":"{{name}} {{executable_path}} (user {{user}})","wrapText":true}},{{/sluice.process}}

@@ -74,7 +74,7 @@ extension MSTeamsConnector: JSONPostTarget {
        {"type":"TextBlock","text":"{{sluice.severity_label}} severity · Amazon GuardDuty","size":"Small","weight":"Bolder","wrap":true},
        {"type":"TextBlock","text":"{{sluice.title}}","size":"Large","weight":"Bolder","wrap":true}]},
       {"type":"FactSet","facts":[
-       {"title":"Severity","value":"{{sluice.severity_label}} ({{sluice.severity}})"},
+       {"title":"Severity","value":"{{sluice.severity}}{{#sluice.severity_score}} ({{sluice.severity_score}}){{/sluice.severity_score}}"},
        {"title":"Type","value":"{{sluice.type}}"},
        {"title":"Account","value":"{{sluice.account}}"},
        {"title":"Region","value":"{{sluice.region}}"},

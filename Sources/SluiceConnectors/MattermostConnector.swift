@@ -60,7 +60,7 @@ extension MattermostConnector: JSONPostTarget {
      "attachments":[{"fallback":"[{{sluice.severity_label}}] {{sluice.title}}","color":"#{{sluice.severity_colour}}",
       "title":"{{sluice.title}}","title_link":"{{sluice.console_url}}","text":"{{sluice.description}}",
       "fields":[
-       {"short":true,"title":"Severity","value":"{{sluice.severity_label}} ({{sluice.severity}})"},
+       {"short":true,"title":"Severity","value":"{{sluice.severity}}{{#sluice.severity_score}} ({{sluice.severity_score}}){{/sluice.severity_score}}"},
        {"short":true,"title":"Type","value":"`{{sluice.type}}`"},
        {"short":true,"title":"Account / Region","value":"{{sluice.account}} / {{sluice.region}}"},
        {"short":true,"title":"Count","value":"{{sluice.count}}"},

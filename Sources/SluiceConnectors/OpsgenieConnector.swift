@@ -117,7 +117,7 @@ extension OpsgenieConnector: JSONPostTarget {
     /// Message, description with the facts, tags, string details, source and entity.
     static let defaultTemplate: String? = #"""
     {"message":"[{{sluice.severity_label}}] {{sluice.title}}",
-     "description":"{{sluice.description}}\n\nType: {{sluice.type}}\nSeverity: {{sluice.severity_label}} ({{sluice.severity}})\nAccount / Region: {{sluice.account}} / {{sluice.region}}\nResource: {{sluice.resource_summary}}\n{{#sluice.process}}Process: {{name}} {{executable_path}} (user {{user}})\n{{/sluice.process}}Count: {{sluice.count}}, first seen {{sluice.first_seen}}, last seen {{sluice.last_seen}}\n\n{{sluice.console_url}}",
+     "description":"{{sluice.description}}\n\nType: {{sluice.type}}\nSeverity: {{sluice.severity}}{{#sluice.severity_score}} ({{sluice.severity_score}}){{/sluice.severity_score}}\nAccount / Region: {{sluice.account}} / {{sluice.region}}\nResource: {{sluice.resource_summary}}\n{{#sluice.process}}Process: {{name}} {{executable_path}} (user {{user}})\n{{/sluice.process}}Count: {{sluice.count}}, first seen {{sluice.first_seen}}, last seen {{sluice.last_seen}}\n\n{{sluice.console_url}}",
      "tags":["guardduty","severity:{{sluice.severity_label}}","account:{{sluice.account}}","region:{{sluice.region}}"],
      "details":{"type":"{{sluice.type}}","severity":"{{sluice.severity}}","account":"{{sluice.account}}","region":"{{sluice.region}}",
       "resource_type":"{{sluice.resource_type}}","resource_id":"{{sluice.resource_id}}","count":"{{sluice.count}}",

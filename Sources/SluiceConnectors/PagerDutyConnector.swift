@@ -104,7 +104,7 @@ extension PagerDutyConnector: JSONPostTarget {
       "class":"{{sluice.type}}",
       "custom_details":{
        "title":"{{sluice.title}}","description":"{{sluice.description}}","type":"{{sluice.type}}",
-       "severity":"{{sluice.severity_label}} ({{sluice.severity}})","account":"{{sluice.account}}","region":"{{sluice.region}}",
+       "severity":"{{sluice.severity}}{{#sluice.severity_score}} ({{sluice.severity_score}}){{/sluice.severity_score}}","account":"{{sluice.account}}","region":"{{sluice.region}}",
        "resource":"{{sluice.resource_summary}}",{{#sluice.process}}"process":"{{name}} {{executable_path}} (user {{user}})",{{/sluice.process}}
        "count":"{{sluice.count}}","first_seen":"{{sluice.first_seen}}","last_seen":"{{sluice.last_seen}}",
        "finding_id":"{{sluice.id}}","finding_arn":"{{sluice.arn}}"}},

@@ -9,6 +9,8 @@ import SluiceCore
 /// The finding's ARN is the ASFF `Id`, so a later update of the same GuardDuty finding updates
 /// the Security Hub finding. Findings Security Hub rejects (`FailedFindings`) are permanent,
 /// one by one; throttling and 5xx retry the batch. Batches hold at most 100 findings and 240 KB.
+/// A finding that came from Security Hub (its EventBridge events, or ASFF of `product_arn`) is
+/// never imported back: it is settled as delivered (docs/formats.md §8).
 ///
 /// ```yaml
 /// name: security-hub
@@ -41,6 +43,30 @@ public final class SecurityHubConnector: BatchingConnector {
 
 
     public func deliver(batch: [Delivery], completion: @escaping @Sendable ([DeliveryOutcome]) -> Void) {
+        // No loops (docs/formats.md §8): a finding that came from Security Hub is settled as
+        // delivered, not imported back as a second copy.
+        let loops = batch.map { Self.cameFromSecurityHub($0.payload, productARN: configuration.productARN) }
+        guard loops.contains(true) else { return importFindings(batch, completion: completion) }
+        let rest = batch.indices.filter { !loops[$0] }
+        guard !rest.isEmpty else { return completion(batch.map { _ in .delivered }) }
+        importFindings(rest.map { batch[$0] }) { outcomes in
+            var all = [DeliveryOutcome](repeating: .delivered, count: batch.count)
+            for (k, i) in rest.enumerated() where k < outcomes.count { all[i] = outcomes[k] }
+            completion(all)
+        }
+    }
+
+    /// The payload is a Security Hub event (`source: aws.securityhub`: ASFF or OCSF findings it
+    /// already holds), or an ASFF finding of the product this connector imports under.
+    static func cameFromSecurityHub(_ payload: [UInt8], productARN: String?) -> Bool {
+        guard let event = try? JSON.parse(String(decoding: payload, as: UTF8.self)) else { return false }
+        if event["source"]?.stringValue == "aws.securityhub" { return true }
+        guard let productARN else { return false }
+        let findings = event["Findings"]?.arrayValue ?? [event]
+        return !findings.isEmpty && findings.allSatisfy { $0["SchemaVersion"] != nil && $0["ProductArn"]?.stringValue == productARN }
+    }
+
+    private func importFindings(_ batch: [Delivery], completion: @escaping @Sendable ([DeliveryOutcome]) -> Void) {
         // The margin leaves room for `{"Findings":[…]}` around the findings.
         AWSConnectorSupport.attempt(batch: batch, completion: completion, maxItems: Self.maxFindings, maxBytes: Self.maxBytes - 64,
                                     entry: { [self] in asff(for: $0) }, size: { $0.serialized().count }) { [client] (findings) async throws(AWSError) in

@@ -163,7 +163,7 @@ extension SlackConnector: JSONPostTarget {
      "attachments":[{"color":"#{{sluice.severity_colour}}","fallback":"[{{sluice.severity_label}}] {{sluice.title}}","blocks":[
       {"type":"header","text":{"type":"plain_text","text":"{{sluice.title}}"}},
       {"type":"section","fields":[
-       {"type":"mrkdwn","text":"*Severity*\n{{sluice.severity_label}} ({{sluice.severity}})"},
+       {"type":"mrkdwn","text":"*Severity*\n{{sluice.severity}}{{#sluice.severity_score}} ({{sluice.severity_score}}){{/sluice.severity_score}}"},
        {"type":"mrkdwn","text":"*Type*\n`{{sluice.type}}`"},
        {"type":"mrkdwn","text":"*Account / Region*\n{{sluice.account}} / {{sluice.region}}"},
        {"type":"mrkdwn","text":"*Count*\n{{sluice.count}}"},

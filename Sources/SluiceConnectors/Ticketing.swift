@@ -73,7 +73,7 @@ enum TicketText {
         {{sluice.description}}
         {{/sluice.description}}
 
-        Severity: {{sluice.severity_label}} ({{sluice.severity}})
+        Severity: {{sluice.severity}}{{#sluice.severity_score}} ({{sluice.severity_score}}){{/sluice.severity_score}}
         Type: {{sluice.type}}
         Account: {{sluice.account}}
         Region: {{sluice.region}}

@@ -4,6 +4,7 @@ import Logging
 import SluiceAdmin
 import SluiceConnectors
 import SluiceCore
+import SluiceFormats
 import SluiceKafka
 import Synchronization
 
@@ -174,12 +175,17 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
     }
 
     func test(event: [UInt8]) -> TestReport {
-        let text = String(decoding: event, as: UTF8.self)
-        guard let json = try? JSON.parse(text), case .object = json else {
-            return TestReport(json: nil, text: "", error: "the body is not a JSON object (an event)")
+        // The same decode-and-normalise as `sluice run`; a split record is reported on its first finding.
+        let json: JSON
+        switch RouteTestReport.decode(event) {
+        case .success(let events):
+            guard let first = events.first else { return TestReport(json: nil, text: "", error: "the event holds no finding") }
+            json = first
+        case .failure(let rejection):
+            return TestReport(json: nil, text: "", error: "the body is rejected as \(rejection.reason): \(rejection.detail)")
         }
         let configuration = configuration
-        let report = RouteTestReport(event: json, eventText: text, table: configuration.table, configuration: configuration, connectorsNote: nil)
+        let report = RouteTestReport(event: json, eventText: json.serialized(), table: configuration.table, configuration: configuration, connectorsNote: nil)
         return TestReport(json: report.json.serialized(), text: report.text, error: nil)
     }
 

@@ -3,6 +3,7 @@ import Logging
 import SluiceActions
 import SluiceConnectors
 import SluiceCore
+import SluiceFormats
 
 /// Routes and connector instances loaded and checked together: every route target names a
 /// connector instance, and every template compiles for its connector's payload format.
@@ -69,7 +70,10 @@ public struct LoadedConfiguration: Sendable {
                 return nil
             }
             // The route's own template or input transformer wins over the connector's.
-            guard let source = target.template else { return connector.template.map { .template($0) } }
+            guard let source = target.template else {
+                if let version = connector.ocsfVersion { return .ocsf(version: version) }
+                return connector.template.map { .template($0) }
+            }
             if let paths = target.inputPaths { return .inputTransformer(template: source, paths: paths) }
             do {
                 let template = try PayloadTemplate(source, format: connector.templateFormat)
@@ -103,6 +107,17 @@ public struct LoadedConfiguration: Sendable {
     public func previewPayload(route: String, target: Int, event: JSON) -> String? {
         guard let i = table.routes.firstIndex(where: { $0.name == route }), target < renderers[i].count else { return nil }
         guard let renderer = renderers[i][target] else { return event.serialized() }
-        return String(decoding: renderer.render(event, summary: FindingSummary(event: event)), as: UTF8.self)
+        // Rendered as `sluice run` renders: the summary of the finding's view, OCSF out.
+        var preview: String?
+        FindingDecoder().decode(Array(event.serialized().utf8)) { finding in
+            guard preview == nil else { return }
+            if case .ocsf(let version) = renderer, let doc = finding.ocsfDetectionFinding(version: version) {
+                preview = doc.serialized()
+                return
+            }
+            let m = finding.materialized()
+            preview = String(decoding: renderer.render(m.event, summary: m.summary), as: UTF8.self)
+        }
+        return preview ?? String(decoding: renderer.render(event, summary: FindingSummary(event: event)), as: UTF8.self)
     }
 }

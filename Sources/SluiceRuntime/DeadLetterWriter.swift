@@ -12,6 +12,8 @@ public enum DeadLetterReason: String, Sendable, CaseIterable {
     case invalidUTF8 = "invalid_utf8"
     case notJSON = "not_json"
     case empty = "empty"
+    /// The input topic requires a format (`format:`) the record is not of.
+    case format = "format"
     case renderFailed = "render_failed"
     case retriesExhausted = "retries_exhausted"
     case permanentError = "permanent_error"
@@ -26,6 +28,8 @@ public struct DeadLetter: Sendable {
     public var connector: String?
     public var attempts: Int
     public var lastError: String?
+    /// The failed finding's place in a split record (`sluice-part-index` / `sluice-part-count`).
+    public var part: (index: Int, count: Int)? = nil
 }
 
 /// Writes dead letters to the dead-letter topic. A dead letter counts as settled only when the
@@ -58,6 +62,10 @@ public final class DeadLetterWriter: Sendable {
         if let route = letter.route { h.append(KafkaHeader("sluice-route", route)) }
         if let connector = letter.connector { h.append(KafkaHeader("sluice-connector", connector)) }
         h.append(KafkaHeader("sluice-attempts", String(letter.attempts)))
+        if let part = letter.part {
+            h.append(KafkaHeader("sluice-part-index", String(part.index)))
+            h.append(KafkaHeader("sluice-part-count", String(part.count)))
+        }
         if let e = letter.lastError { h.append(KafkaHeader("sluice-error", String(e.prefix(1000)))) }
         if let t = letter.source.topic {
             h.append(KafkaHeader("sluice-source-topic", t))
@@ -77,16 +85,21 @@ public final class DeadLetterWriter: Sendable {
             "sluice.error": "\(letter.lastError ?? "-")", "kafka.offset": "\(letter.source.offset)",
         ])
         guard let topic, let producer else {
-            let line: JSON = .object([
-                ("reason", .string(letter.reason.rawValue)),
-                ("route", letter.route.map(JSON.string) ?? .null),
-                ("connector", letter.connector.map(JSON.string) ?? .null),
-                ("attempts", .number(Double(letter.attempts))),
-                ("error", letter.lastError.map(JSON.string) ?? .null),
-                ("line", letter.source.topic == nil ? .number(Double(letter.source.offset)) : .null),
-                // The finding's own bytes as one JSON string (invalid UTF-8 replaced): `jq '.original | fromjson'`.
-                ("original", .string(String(decoding: letter.source.value ?? [], as: UTF8.self))),
-            ].map { (key: $0.0, value: $0.1) })
+            var members: [(key: String, value: JSON)] = [
+                (key: "reason", value: .string(letter.reason.rawValue)),
+                (key: "route", value: letter.route.map(JSON.string) ?? .null),
+                (key: "connector", value: letter.connector.map(JSON.string) ?? .null),
+                (key: "attempts", value: .number(Double(letter.attempts))),
+                (key: "error", value: letter.lastError.map(JSON.string) ?? .null),
+                (key: "line", value: letter.source.topic == nil ? .number(Double(letter.source.offset)) : .null),
+            ]
+            if let part = letter.part {
+                members.append((key: "part", value: .object([(key: "index", value: .number(Double(part.index))),
+                                                             (key: "count", value: .number(Double(part.count)))])))
+            }
+            // The finding's own bytes as one JSON string (invalid UTF-8 replaced): `jq '.original | fromjson'`.
+            members.append((key: "original", value: .string(String(decoding: letter.source.value ?? [], as: UTF8.self))))
+            let line = JSON.object(members)
             fallbackLock.withLock { _ in fallback.write(Data((line.serialized() + "\n").utf8)) }
             return done()
         }

@@ -177,7 +177,7 @@ final class DeliveryLane: Sendable {
         job.report?("dead-lettered: \(reason.rawValue)")
         deadLetters.write(DeadLetter(
             source: job.message.record, reason: reason, route: job.route, connector: name,
-            attempts: attempts, lastError: error)) {
+            attempts: attempts, lastError: error, part: job.delivery.part)) {
             job.onOutcome?(false)
             job.message.finishOne()
         }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SluiceConnectors
 import SluiceCore
+import SluiceFormats
 import SluiceState
 import SluiceKafka
 import Synchronization
@@ -21,6 +22,9 @@ public struct PipelineOptions: Sendable {
     public var drainTimeout: Duration = .seconds(30)
     public var maxMessageBytes = 1 << 20
     public var maxDepth = 64
+    /// Topic → the format its records must be (`topics:` entries with `format:`); other topics
+    /// and offline input are recognised per record (`auto`).
+    public var formats: [String: InputFormat] = [:]
 
     public init() {}
 }
@@ -191,7 +195,7 @@ public final class Pipeline: Sendable {
             self.pipeline = pipeline
             version = pipeline.planVersion.load(ordering: .acquiring)
             planner = Planner(plan: pipeline.currentPlan.withLock { $0 }, maxMessageBytes: pipeline.options.maxMessageBytes,
-                              maxDepth: pipeline.options.maxDepth)
+                              maxDepth: pipeline.options.maxDepth, formats: pipeline.options.formats)
         }
         mutating func current() -> Planner {
             if pipeline.planVersion.load(ordering: .relaxed) != version { self = PlannerForVersion(pipeline) }
@@ -221,14 +225,20 @@ public final class Pipeline: Sendable {
                 if let feed { job.report = { [name = target.lane.name] in feed(name, $0) } }
                 return job
             }
-            guard let gate = plan.gate, let event = planner.lastEvent else {
+            guard let gate = plan.gate, !planner.findingEvents.isEmpty else {
                 let message = begin(record, ticket: ticket, work: planned.count)
                 let now = ContinuousClock.now
                 for (route, target, delivery) in planned { target.lane.submit(job(message, route, target, delivery, now)) }
                 break
             }
             // The Hold stage: held deliveries are counted there and go no further.
-            let steps = gate.screen(planned, event: event)
+            // A split record (docs/formats.md §7): each finding is screened with its own event.
+            var steps: [HoldGate.Step] = []
+            var first = 0
+            for (event, count) in planner.findingEvents {
+                steps += gate.screen(Array(planned[first..<(first + count)]), event: event)
+                first += count
+            }
             if steps.isEmpty {
                 settle(ticket)
                 break

@@ -1,5 +1,6 @@
 import SluiceConnectors
 import SluiceCore
+import SluiceFormats
 import SluiceState
 
 /// A route target bound to its lane, with its template compiled.
@@ -27,7 +28,11 @@ final class RoutingPlan: Sendable {
         hasSuppressions = table.routes.contains { !$0.suppress.isEmpty }
         self.targets = targets
         gate = hold.map { HoldGate(stage: $0, table: table, targets: targets, useEventTime: useEventTime, forwarder: forwarder) }
+        readsView = table.readsView
     }
+
+    /// A route pattern, suppression or state key reads `sluice.*`: the decoder injects the view.
+    let readsView: Bool
 }
 
 /// Decode → match → render for one record. Owns a simdjson parser, so one planner per thread.
@@ -38,8 +43,10 @@ final class Planner {
         case deliveries([(route: String, target: BoundTarget, delivery: Delivery)])
     }
 
-    private let parser: JSONParser
-    private let envelopeParser: JSONParser
+    /// The decoder of records of no configured topic, and of offline input.
+    private let decoder: FindingDecoder
+    /// Per-topic decoders, for topics whose `format:` is not `auto`.
+    private let topicDecoders: [String: FindingDecoder]
     /// The matcher's per-event working memory, reused: no allocation per finding once warm.
     private let scratch = MatchScratch()
     let plan: RoutingPlan
@@ -47,82 +54,91 @@ final class Planner {
     var lastEvent: JSON?
     /// Routes whose pattern matched the last record but a suppression vetoed.
     private(set) var lastSuppressed: [Int] = []
+    /// Each matched finding's event and its number of deliveries, in delivery order, kept only
+    /// when the Hold stage needs them: a split record's findings are screened each with its own.
+    var findingEvents: [(event: JSON, deliveries: Int)] = []
 
-    init(plan: RoutingPlan, maxMessageBytes: Int, maxDepth: Int) {
+    init(plan: RoutingPlan, maxMessageBytes: Int, maxDepth: Int, formats: [String: InputFormat] = [:]) {
         self.plan = plan
-        parser = JSONParser(maxBytes: maxMessageBytes, maxDepth: maxDepth)
-        envelopeParser = JSONParser(maxBytes: maxMessageBytes + 512, maxDepth: maxDepth + 1)
+        let limits = DecodeLimits(maxBytes: maxMessageBytes, maxDepth: maxDepth)
+        // The view is injected only when a route reads `sluice`: GuardDuty events are otherwise
+        // matched where they were parsed (measured: see README, bench-match).
+        let inject = plan.readsView
+        decoder = FindingDecoder(limits: limits, injectsView: inject)
+        topicDecoders = formats.filter { $0.value != .auto }.mapValues { FindingDecoder(limits: limits, format: $0, injectsView: inject) }
     }
 
     func plan(_ record: SourceRecord) -> Outcome {
         if !lastSuppressed.isEmpty { lastSuppressed = [] }
         guard let value = record.value else { return .rejected(.nullPayload, "record has a NULL payload") }
-        let result = parser.parse(value) { doc -> Outcome in
-            let root = doc.root
-            guard root.kind == .object else { return .rejected(.notJSON, "a finding must be a JSON object, got \(root.kind)") }
-            if GuardDutyEnvelope.isBareFinding(root) {
-                // Match bare findings as EventBridge would deliver them, so one set of routes
-                // serves both shapes.
-                let wrapped = GuardDutyEnvelope.envelope(around: value, finding: root)
-                let inner = envelopeParser.parse(wrapped) { plan(event: $0.root, payload: value, record: record) }
-                switch inner {
-                case .success(let o): return o
-                case .failure(let r): return .rejected(reason(r), "cannot wrap bare finding: \(r.rawValue)")
-                }
-            }
-            return plan(event: root, payload: value, record: record)
+        let chosen = record.topic.flatMap { topicDecoders[$0] } ?? decoder
+        var out: [(route: String, target: BoundTarget, delivery: Delivery)] = []
+        findingEvents.removeAll(keepingCapacity: true)
+        let rejection = chosen.decode(value) { finding in
+            let before = out.count
+            plan(finding, payload: finding.ownBytes ?? value, record: record, into: &out)
+            if out.count > before, let lastEvent { findingEvents.append((lastEvent, out.count - before)) }
         }
-        switch result {
-        case .success(let outcome): return outcome
-        case .failure(let rejection): return .rejected(reason(rejection), parser.lastErrorDescription)
-        }
+        if let rejection { return .rejected(reason(rejection), rejection.detail) }
+        return out.isEmpty ? .unmatched : .deliveries(out)
     }
 
-    private func plan(event: JSONView, payload: [UInt8], record: SourceRecord) -> Outcome {
+    private func plan(_ finding: DecodedFinding, payload: [UInt8], record: SourceRecord,
+                      into out: inout [(route: String, target: BoundTarget, delivery: Delivery)]) {
+        let event = finding.event
         let matched: [Int]
         if plan.hasSuppressions {
-            (matched, lastSuppressed) = plan.table.matchReportingSuppressed(event, scratch: scratch)
+            let suppressed: [Int]
+            (matched, suppressed) = plan.table.matchReportingSuppressed(event, scratch: scratch)
+            lastSuppressed += suppressed
         } else {
             matched = plan.table.match(event, scratch: scratch)
         }
-        if matched.isEmpty { return .unmatched }
+        if matched.isEmpty { return }
         lastEvent = plan.gate?.needsEvent == true ? JSON(event) : nil
-        let id = GuardDutyEnvelope.findingID(event)
+        let id = finding.findingID()
         let key = id.map { Array($0.utf8) } ?? record.key
         // The owned event and its summary are built once per finding, and only for targets that
         // render a template or read the summary; pass-through targets send the bytes as they came.
         var owned: (event: JSON, summary: FindingSummary?)?
         func materialized() -> (event: JSON, summary: FindingSummary?) {
             if let owned { return owned }
-            let e = JSON(event)
-            owned = (e, FindingSummary(event: e))
-            return owned!
+            let m = finding.materialized()
+            owned = m
+            return m
         }
-        var out: [(route: String, target: BoundTarget, delivery: Delivery)] = []
         for index in matched {
             let route = plan.table.routes[index].name
             for target in plan.targets[index] {
                 var body = payload
                 var summary: FindingSummary?
-                if let renderer = target.renderer {
+                if case .ocsf(let version) = target.renderer, let doc = finding.ocsfDetectionFinding(version: version) {
+                    body = Array(doc.serialized().utf8)
+                } else if let renderer = target.renderer {
                     let m = materialized()
                     body = renderer.render(m.event, summary: m.summary)
                     summary = m.summary
                 }
                 if target.usesSummary { summary = materialized().summary }
-                out.append((route, target, Delivery(payload: body, key: key, findingID: id, route: route, summary: summary)))
+                var delivery = Delivery(payload: body, key: key, findingID: id, route: route, summary: summary)
+                if finding.part.count > 1 { delivery.part = (finding.part.index, finding.part.count) }
+                out.append((route, target, delivery))
             }
         }
-        return .deliveries(out)
     }
 
-    private func reason(_ r: JSONRejection) -> DeadLetterReason {
+    private func reason(_ r: DecodeRejection) -> DeadLetterReason {
         switch r {
-        case .tooLarge: return .tooLarge
-        case .tooDeep: return .tooDeep
-        case .invalidUTF8: return .invalidUTF8
-        case .empty: return .empty
-        case .notJSON, .noMemory: return .notJSON
+        case .json(let j, _):
+            switch j {
+            case .tooLarge: return .tooLarge
+            case .tooDeep: return .tooDeep
+            case .invalidUTF8: return .invalidUTF8
+            case .empty: return .empty
+            case .notJSON, .noMemory: return .notJSON
+            }
+        case .notObject: return .notJSON
+        case .format: return .format
         }
     }
 }

@@ -2,13 +2,15 @@ import Foundation
 import SluiceActions
 import SluiceAdmin
 import SluiceCore
+import SluiceFormats
 
 extension RunSettings {
     /// Reads a `sluice.yaml` run configuration (see examples/sluice.yaml). Unknown keys are errors.
     ///
     /// ```yaml
     /// brokers: kafka-1:9092,kafka-2:9092
-    /// topics: [guardduty.findings]
+    /// topics: [guardduty.findings]  # or entries with a format (docs/formats.md §1):
+    ///                            #   - {topic: falco.alerts, format: falco}   # auto (default), guardduty, asff, ocsf, falco
     /// group: sluice
     /// dead_letter_topic: sluice.dead-letter
     /// routes: routes
@@ -38,7 +40,14 @@ extension RunSettings {
         let r = MappingReader(doc, what: "the run configuration")
         s.brokers = r.string("brokers")
         if let topics = r.node("topics") {
-            if topics.isSequence { s.topics = topics.items.compactMap(\.string) } else if let one = topics.string { s.topics = [one] }
+            if topics.isSequence {
+                for item in topics.items {
+                    if let name = item.string { s.topics.append(name); continue }
+                    guard let (name, format) = Self.readTopic(item, into: r) else { continue }
+                    s.topics.append(name)
+                    s.pipeline.formats[name] = format
+                }
+            } else if let one = topics.string { s.topics = [one] }
         }
         if let g = r.string("group") { s.group = g }
         s.deadLetterTopic = r.string("dead_letter_topic")
@@ -78,5 +87,23 @@ extension RunSettings {
         let problems = r.finish()
         if !problems.isEmpty { throw Diagnostics(problems) }
         return s
+    }
+
+    /// One `topics:` entry written as `{topic: NAME, format: FORMAT}`.
+    private static func readTopic(_ item: YAMLNode, into parent: MappingReader) -> (String, InputFormat)? {
+        guard item.isMapping else {
+            parent.report(item.error("a topics entry is a topic name or {topic: NAME, format: FORMAT}"))
+            return nil
+        }
+        let t = MappingReader(item, what: "a topics entry")
+        let name = t.string("topic", required: true)
+        var format = InputFormat.auto
+        if let f = t.string("format") {
+            if let known = InputFormat(rawValue: f) { format = known } else {
+                t.report(t.node("format")!.error("'format' must be one of: \(InputFormat.allCases.map(\.rawValue).joined(separator: ", "))"))
+            }
+        }
+        for d in t.finish() { parent.report(d) }
+        return name.map { ($0, format) }
     }
 }

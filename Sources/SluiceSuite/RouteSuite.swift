@@ -147,11 +147,14 @@ public enum RouteSuite {
 
     public static func run(_ c: Case, configuration: LoadedConfiguration) -> Outcome {
         let table = configuration.table
-        let reference = table.referenceMatch(c.event)
+        // The same decode-and-normalise as `sluice run` (bare findings wrapped, the `sluice` view);
+        // a split record is judged on its first finding.
+        let event = (try? RouteTestReport.decode(Array(c.event.serialized().utf8)).get())?.first ?? c.event
+        let reference = table.referenceMatch(event)
         let matched = reference.map { table.routes[$0] }
         var diff: [String] = []
         // `sluice run` uses the compiled matcher: the case holds only if it agrees.
-        let text = c.event.serialized()
+        let text = event.serialized()
         let parser = JSONParser(maxBytes: max(text.utf8.count, 1 << 16), maxDepth: 1024)
         if let compiled = try? parser.parse(text, { table.match($0.root) }).get(), compiled != reference {
             diff.append("! the compiled matcher took \(compiled.map { table.routes[$0].name }), the reference \(matched.map(\.name)): please report this event")
@@ -168,7 +171,7 @@ public enum RouteSuite {
             var rendered: [String] = []
             for route in matched where p.route == nil || p.route == route.name {
                 for (j, target) in route.targets.enumerated() where target.connector == p.connector {
-                    if let text = configuration.previewPayload(route: route.name, target: j, event: c.event) { rendered.append(text) }
+                    if let text = configuration.previewPayload(route: route.name, target: j, event: event) { rendered.append(text) }
                 }
             }
             if rendered.isEmpty {

@@ -2,8 +2,11 @@
 /// once per finding: title, severity label by AWS's bands, resource summary per resource type,
 /// process details for runtime findings, counts, first/last seen and a console link.
 ///
-/// Templates see it as `sluice.*` (`{{sluice.title}}`, `{{sluice.severity_label}}`,
+/// Templates see it as `sluice.*` (`{{sluice.title}}`, `{{sluice.severity}}`,
 /// `{{#sluice.process}}{{name}}{{/sluice.process}}`); connectors read it from `Delivery.summary`.
+/// Findings of the other formats (ASFF, OCSF, Falco) get one too, built from their normalised
+/// view (`SluiceFormats`), so every connector's default template renders all four
+/// (docs/formats.md §9 lists the names and their aliases).
 public struct FindingSummary: Sendable, Equatable {
     public var id: String
     public var title: String
@@ -29,6 +32,12 @@ public struct FindingSummary: Sendable, Equatable {
     public var process: Process?
     public var isRuntime: Bool
     public var consoleURL: String
+    /// The normalised view (`sluice.*` of docs/formats.md) when the decoder made one: templates
+    /// see its fields (`format`, `severity_id`, `product`, `resource.id`, …) beside the names above.
+    public var view: JSON?
+    /// The source's own severity number (GuardDuty `severity`, ASFF `Severity.Normalized`): the
+    /// template field `severity_score` (today's `sluice.severity` number).
+    public var severityScore: Double?
 
     public struct Process: Sendable, Equatable {
         public var name: String
@@ -36,6 +45,45 @@ public struct FindingSummary: Sendable, Equatable {
         public var pid: Int?
         public var user: String
         public var sha256: String
+
+        public init(name: String, executablePath: String, pid: Int?, user: String, sha256: String) {
+            self.name = name
+            self.executablePath = executablePath
+            self.pid = pid
+            self.user = user
+            self.sha256 = sha256
+        }
+    }
+
+    /// A finding of another format, from its normalised view. `severity` is the source's score
+    /// when it has one, else a score in the GuardDuty band of the view's label (what the SNS
+    /// attribute, syslog and digests compare).
+    public init(id: String, title: String, description: String, type: String, severity: Double, severityScore: Double?,
+                account: String, region: String, count: Int, firstSeen: String, lastSeen: String, resourceType: String,
+                resourceSummary: String, resourceID: String, process: Process?, isRuntime: Bool, consoleURL: String, view: JSON?) {
+        self.id = id
+        self.title = title
+        self.description = description
+        self.type = type
+        self.severity = severity
+        self.severityScore = severityScore
+        severityLabel = SeverityLabel(severity: severity)
+        self.account = account
+        self.region = region
+        partition = "aws"
+        arn = ""
+        self.count = count
+        self.firstSeen = firstSeen
+        self.lastSeen = lastSeen
+        createdAt = firstSeen
+        updatedAt = lastSeen
+        self.resourceType = resourceType
+        self.resourceSummary = resourceSummary
+        self.resourceID = resourceID
+        self.process = process
+        self.isRuntime = isRuntime
+        self.consoleURL = consoleURL
+        self.view = view
     }
 
     /// GuardDuty's severity bands (AWS docs, "Severity levels for GuardDuty findings").
@@ -92,6 +140,7 @@ public struct FindingSummary: Sendable, Equatable {
         title = f["title"]?.stringValue ?? type
         description = f["description"]?.stringValue ?? ""
         severity = f["severity"]?.doubleValue ?? 0
+        severityScore = f["severity"]?.doubleValue
         severityLabel = SeverityLabel(severity: severity)
         account = f["accountId"]?.stringValue ?? event["account"]?.stringValue ?? ""
         region = f["region"]?.stringValue ?? event["region"]?.stringValue ?? ""
@@ -185,22 +234,43 @@ public struct FindingSummary: Sendable, Equatable {
         }
     }
 
-    /// The Mustache context under `sluice`.
+    /// The Mustache context under `sluice`: the view's fields, then today's names. `severity` is
+    /// the label (docs/formats.md §9); the number is `severity_score`.
     public var templateContext: [String: Any] {
-        var c: [String: Any] = [
+        var c = (view.map { PayloadTemplate.context($0) } as? [String: Any]) ?? [:]
+        let label = (c["severity"] as? String) ?? severityLabel.rawValue
+        let viewProcess = c["process"] as? [String: Any]
+        let fields: [String: Any] = [
             "id": id, "title": title, "description": description, "type": type,
-            "severity": severity, "severity_label": severityLabel.rawValue,
-            "severity_colour": severityLabel.colour, "severity_colour_decimal": severityLabel.colourDecimal,
+            "severity": label, "severity_label": label,
+            "severity_colour": Self.colour(label: label, fallback: severityLabel).0,
+            "severity_colour_decimal": Self.colour(label: label, fallback: severityLabel).1,
             "account": account, "region": region, "arn": arn, "count": count,
             "first_seen": firstSeen, "last_seen": lastSeen, "created_at": createdAt, "updated_at": updatedAt,
             "resource_type": resourceType, "resource_summary": resourceSummary, "resource_id": resourceID,
             "is_runtime": isRuntime, "console_url": consoleURL,
         ]
+        c.merge(fields) { _, new in new }
+        if let severityScore { c["severity_score"] = severityScore }
         if let p = process {
-            var pc: [String: Any] = ["name": p.name, "executable_path": p.executablePath, "user": p.user, "sha256": p.sha256]
+            var pc: [String: Any] = viewProcess ?? [:]
+            pc.merge(["name": p.name, "executable_path": p.executablePath, "user": p.user, "sha256": p.sha256]) { old, new in
+                (new as? String)?.isEmpty == false ? new : old
+            }
             if let pid = p.pid { pc["pid"] = pid }
             c["process"] = pc
         }
         return c
+    }
+
+    /// Colours per label: informational and unknown grey, fatal as critical.
+    static func colour(label: String, fallback: SeverityLabel) -> (String, Int) {
+        switch label {
+        case "Informational", "Unknown": return ("9E9E9E", 0x9E9E9E)
+        case "Fatal": return (SeverityLabel.critical.colour, SeverityLabel.critical.colourDecimal)
+        default:
+            let l = SeverityLabel(rawValue: label) ?? fallback
+            return (l.colour, l.colourDecimal)
+        }
     }
 }

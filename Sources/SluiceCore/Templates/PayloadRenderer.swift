@@ -4,11 +4,15 @@
 public enum PayloadRenderer: Sendable {
     case template(PayloadTemplate)
     case inputTransformer(template: String, paths: [String: String])
+    /// `format: ocsf` of the connector instance: the planner converts the finding's normalised
+    /// view (SluiceFormats); rendered here (no view at hand) it is the event itself.
+    case ocsf(version: String)
 
     public func render(_ event: JSON, summary: FindingSummary?) -> [UInt8] {
         switch self {
         case .template(let t): return Array(t.render(event, summary: summary).utf8)
         case .inputTransformer(let template, let paths): return Array(InputTransformer.render(template: template, paths: paths, event: event).utf8)
+        case .ocsf: return Array(event.serialized().utf8)
         }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SluiceCore
+import SluiceFormats
 
 /// `sluice backtest`: what a set of patterns or routes would have caught in a history file.
 struct BacktestCommand: AsyncParsableCommand {
@@ -112,7 +113,8 @@ struct BacktestCommand: AsyncParsableCommand {
         var perRoute = [Int](repeating: 0, count: table.routes.count)
         var suppressed = [Int](repeating: 0, count: table.routes.count)
         var total = 0, invalid = 0, matchedEvents = 0, outside = 0, untimed = 0, unmatchedEvents = 0
-        let parser = JSONParser(maxBytes: maxBytes, maxDepth: 1024)
+        // The same decode-and-normalise as `run` (limits, bare wrap, split, `sluice` view).
+        let decoder = FindingDecoder()
         let scratch = MatchScratch()
         let clock = ContinuousClock()
         let started = clock.now
@@ -124,8 +126,8 @@ struct BacktestCommand: AsyncParsableCommand {
         reader.forEachLine({ line in
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return }
             total += 1
-            let result = parser.parse(line, padded: true) { doc -> Void in
-                let root = doc.root
+            let rejection = decoder.decode(line, padded: true) { finding -> Void in
+                let root = finding.event
                 if window {
                     guard let t = BacktestCommand.findingTime(root) else {
                         untimed += 1
@@ -155,7 +157,7 @@ struct BacktestCommand: AsyncParsableCommand {
                     matchedEvents += 1
                 }
             }
-            if case .failure = result { invalid += 1 }
+            if rejection != nil { invalid += 1 }
             if progress > 0 && elapsed(since: lastProgress) >= progress {
                 lastProgress = clock.now
                 var text = "backtest: \(total) events, \(reader.bytesRead >> 20) MB"

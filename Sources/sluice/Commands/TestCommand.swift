@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SluiceCore
+import SluiceFormats
 import SluiceRuntime
 import SluiceSuite
 
@@ -66,10 +67,12 @@ struct TestCommand: AsyncParsableCommand {
             for d in error.items { CLIFiles.fail(d.description) }
             throw ExitCode(1)
         }
-        let text = try CLIFiles.read(event, what: "event")
-        let eventJSON: JSON
-        do { eventJSON = try JSON.parse(text) } catch {
-            CLIFiles.fail("invalid event: \(event) is not JSON (\(error.rawValue))")
+        let bytes = try CLIFiles.readBytes(event, what: "event")
+        let findings: [JSON]
+        switch RouteTestReport.decode(bytes) {
+        case .success(let events): findings = events
+        case .failure(let rejection):
+            CLIFiles.fail("invalid event: \(event) is rejected as \(rejection.reason) (\(rejection.detail))")
             throw ExitCode(1)
         }
         let connectorDirectoryExists = FileManager.default.fileExists(atPath: connectors)
@@ -90,14 +93,25 @@ struct TestCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
         }
-        let report = RouteTestReport(
-            event: eventJSON, eventText: text, table: table, configuration: configuration, explain: explain,
-            inhibitRules: (try? HoldRuleLoader.loadInhibitRules(directory: routes)) ?? [],
-            connectorsNote: connectorDirectoryExists ? nil
-                : "note: no connectors directory at \(connectors); connector names were not checked (sluice validate checks them)",
-            actions: settings.actions)
-        if let disagreement = report.disagreement { CLIFiles.fail(disagreement) }
-        print(json ? report.json.serialized() : report.text)
+        // A split record (Security Hub, BatchImportFindings) is one report per finding.
+        var reports: [RouteTestReport] = []
+        for eventJSON in findings {
+            let report = RouteTestReport(
+                event: eventJSON, eventText: eventJSON.serialized(), table: table, configuration: configuration, explain: explain,
+                inhibitRules: (try? HoldRuleLoader.loadInhibitRules(directory: routes)) ?? [],
+                connectorsNote: connectorDirectoryExists ? nil
+                    : "note: no connectors directory at \(connectors); connector names were not checked (sluice validate checks them)",
+                actions: settings.actions)
+            if let disagreement = report.disagreement { CLIFiles.fail(disagreement) }
+            reports.append(report)
+        }
+        if reports.count == 1 {
+            print(json ? reports[0].json.serialized() : reports[0].text)
+        } else if json {
+            print(JSON.array(reports.map(\.json)).serialized())
+        } else {
+            print(reports.enumerated().map { "finding \($0.offset + 1) of \(reports.count):\n\($0.element.text)" }.joined(separator: "\n\n"))
+        }
     }
 
     /// `--suite DIR`: every case, a diff per failure; exit 1 when any failed.

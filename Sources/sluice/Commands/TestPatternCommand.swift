@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SluiceCore
+import SluiceFormats
 
 /// `sluice test-pattern`: EventBridge's TestEventPattern, locally.
 struct TestPatternCommand: AsyncParsableCommand {
@@ -37,14 +38,15 @@ struct TestPatternCommand: AsyncParsableCommand {
             CLIFiles.fail("invalid pattern: \(error.items.map(\.message).joined(separator: "; "))")
             throw ExitCode(2)
         }
-        let eventText = try CLIFiles.read(event, what: "event")
-        let parser = JSONParser(maxBytes: max(eventText.utf8.count, 1 << 16), maxDepth: 1024)
-        switch parser.parse(eventText, { table.match($0.root) }) {
-        case .success(let matched): print(matched.isEmpty ? "false" : "true")
-        case .failure(let reason):
-            CLIFiles.fail("invalid event: \(event) is not JSON (\(reason.rawValue))")
+        // The same decode-and-normalise as `run`: bare findings wrapped, split records matched
+        // finding by finding (true when any matches), the view under `sluice`, the run's limits.
+        let bytes = try CLIFiles.readBytes(event, what: "event")
+        var matched = false
+        if let rejection = FindingDecoder().decode(bytes, { if !table.match($0.event).isEmpty { matched = true } }) {
+            CLIFiles.fail("invalid event: \(event) is rejected as \(rejection.reason) (\(rejection.detail))")
             throw ExitCode(1)
         }
+        print(matched ? "true" : "false")
     }
 }
 
@@ -58,6 +60,17 @@ enum CLIFiles {
             throw ExitCode(1)
         }
         return String(decoding: data, as: UTF8.self)
+    }
+
+    /// The file's bytes as they are (invalid UTF-8 is the decoder's to reject, not replaced here).
+    static func readBytes(_ path: String, what: String) throws -> [UInt8] {
+        let data: Data?
+        if path == "-" { data = FileHandle.standardInput.readDataToEndOfFile() } else { data = FileManager.default.contents(atPath: path) }
+        guard let data else {
+            fail("cannot read \(what) file \(path)")
+            throw ExitCode(1)
+        }
+        return Array(data)
     }
 
     static func fail(_ message: String) {

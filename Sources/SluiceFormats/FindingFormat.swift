@@ -1,0 +1,28 @@
+/// The finding formats Sluice understands (docs/formats.md §1).
+public enum FindingFormat: String, Sendable, CaseIterable, Equatable {
+    case guardduty, asff, ocsf, falco
+}
+
+/// What an input says about its records: `auto` recognises each record by its keys; an explicit
+/// format dead-letters a record that is not of it (reason `format`).
+public enum InputFormat: String, Sendable, CaseIterable, Equatable {
+    case auto, guardduty, asff, ocsf, falco
+
+    /// The explicit format, nil for `auto`.
+    public var required: FindingFormat? { FindingFormat(rawValue: rawValue) }
+}
+
+/// The limits every command applies to one inbound record, so `run`, `test`, `backtest`,
+/// `test-pattern` and playbooks accept and reject the same records.
+public struct DecodeLimits: Sendable, Equatable {
+    public var maxBytes: Int
+    public var maxDepth: Int
+
+    public init(maxBytes: Int, maxDepth: Int) {
+        self.maxBytes = maxBytes
+        self.maxDepth = maxDepth
+    }
+
+    /// The run defaults (`max_message_bytes`, `max_depth` of the run configuration).
+    public static let standard = DecodeLimits(maxBytes: 1 << 20, maxDepth: 64)
+}

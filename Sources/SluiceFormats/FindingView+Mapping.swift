@@ -1,0 +1,234 @@
+import Crypto
+import Foundation
+import SluiceCore
+
+/// Field-by-field mapping of each format into the view (docs/formats.md §3–§6). Everything is
+/// read from the decoder's `JSONView`s; text is copied, never evaluated.
+extension FindingView {
+    /// The view of `finding` (one element of a split record, or the record itself), `envelope`
+    /// being the EventBridge event around it when there is one.
+    public init(format: FindingFormat, finding f: JSONView, envelope: JSONView?, part: Part) {
+        self.init(format: format, severityID: 0, count: 1, via: "", part: part)
+        if let envelope, envelope["source"]?.string == "aws.securityhub" { via = "securityhub" }
+        guard f.isObject else { return }  // a non-object array element: a view of nothing
+        switch format {
+        case .guardduty: mapGuardDuty(f, envelope)
+        case .asff: mapASFF(f, envelope)
+        case .ocsf: mapOCSF(f)
+        case .falco: mapFalco(f)
+        }
+    }
+
+    private init(format: FindingFormat, severityID: Int, count: Int, via: String, part: Part) {
+        self.format = format
+        self.severityID = severityID
+        self.count = count
+        self.via = via
+        self.part = part
+    }
+
+    private typealias V = ViewValues
+
+    // MARK: GuardDuty
+
+    private mutating func mapGuardDuty(_ f: JSONView, _ env: JSONView?) {
+        let service = f["service"].flatMap { $0.isObject ? $0 : nil }
+        id = V.text(f["id"])
+        title = V.firstNonEmpty(V.text(f["title"]), V.text(f["type"]))
+        description = V.text(f["description"])
+        if let s = f["severity"], s.kind == .number, let score = s.double {
+            severityScore = score
+            // AWS's bands ("Severity levels for GuardDuty findings").
+            severityID = score >= 9 ? 5 : score >= 7 ? 4 : score >= 4 ? 3 : 2
+        }
+        product = "GuardDuty"
+        type = V.text(f["type"])
+        account = V.firstNonEmpty(V.text(f["accountId"]), V.text(env?["account"]))
+        region = V.firstNonEmpty(V.text(f["region"]), V.text(env?["region"]))
+        time = V.rfc3339(f["updatedAt"]) ?? V.rfc3339(f["createdAt"])
+        firstSeen = V.rfc3339(service?["eventFirstSeen"]) ?? V.rfc3339(f["createdAt"])
+        lastSeen = V.rfc3339(service?["eventLastSeen"]) ?? V.rfc3339(f["updatedAt"])
+        count = V.count(service?["count"]) ?? 1
+        resource = Self.guardDutyResource(f["resource"])
+        if let p = service?["runtimeDetails"]?["process"], p.isObject {
+            process = Self.process(name: V.text(p["name"]), executablePath: V.text(p["executablePath"]),
+                                   pid: V.count(p["pid"]), user: V.text(p["user"]), commandLine: nil)
+        }
+    }
+
+    private static func guardDutyResource(_ r: JSONView?) -> Resource? {
+        guard let r else { return nil }
+        let type = r["resourceType"]
+        func at(_ path: String...) -> JSONView? {
+            var v: JSONView? = r
+            for key in path { v = v?[key] }
+            return v
+        }
+        switch type?.string {
+        case "Instance":
+            let iid = at("instanceDetails", "instanceId")
+            var name: JSONView?
+            at("instanceDetails", "tags")?.forEachElement { t in
+                if name == nil, t.isObject, t["key"]?.string == "Name" { name = t["value"] }
+            }
+            // Python's `name or iid`: an empty or missing tag value falls back to the instance id.
+            let chosen = name.flatMap { Self.truthy($0) ? $0 : nil } ?? iid
+            return resource(type, iid, chosen)
+        case "EKSCluster": return resource(type, at("eksClusterDetails", "arn"), at("eksClusterDetails", "name"))
+        case "ECSCluster":
+            let task = at("ecsClusterDetails", "taskDetails", "arn")
+            return resource(type, task.flatMap { truthy($0) ? $0 : nil } ?? at("ecsClusterDetails", "arn"), at("ecsClusterDetails", "name"))
+        case "Container": return resource(type, at("containerDetails", "id"), at("containerDetails", "name"))
+        case "AccessKey": return resource(type, at("accessKeyDetails", "accessKeyId"), at("accessKeyDetails", "userName"))
+        case "S3Bucket":
+            let first = r["s3BucketDetails"]?.element(0)
+            return resource(type, first?["arn"], first?["name"])
+        case "Lambda": return resource(type, at("lambdaDetails", "functionArn"), at("lambdaDetails", "functionName"))
+        case "RDSDBInstance": return resource(type, at("rdsDbInstanceDetails", "dbInstanceArn"), at("rdsDbInstanceDetails", "dbInstanceIdentifier"))
+        default: return resource(type, nil, nil)
+        }
+    }
+
+    /// JSON truthiness as the reference uses it (`a or b`): null, false, 0, "", [] and {} are false.
+    private static func truthy(_ v: JSONView) -> Bool {
+        switch v.kind {
+        case .null: return false
+        case .bool: return v.bool == true
+        case .number: return v.double != 0
+        case .string: return v.stringBytes?.isEmpty == false
+        case .array, .object: return v.count > 0
+        }
+    }
+
+    private static func resource(_ type: JSONView?, _ id: JSONView?, _ name: JSONView?) -> Resource? {
+        resource(type: V.text(type), id: V.text(id), name: V.text(name))
+    }
+
+    private static func resource(type: String?, id: String?, name: String?) -> Resource? {
+        type == nil && id == nil && name == nil ? nil : Resource(type: type, id: id, name: name)
+    }
+
+    private static func process(name: String?, executablePath: String?, pid: Int?, user: String?, commandLine: String?) -> Process? {
+        let p = Process(name: name, executablePath: executablePath, pid: pid, user: user, commandLine: commandLine)
+        return p == Process() ? nil : p
+    }
+
+    // MARK: ASFF
+
+    private static let asffLabels = ["INFORMATIONAL": 1, "LOW": 2, "MEDIUM": 3, "HIGH": 4, "CRITICAL": 5]
+
+    private mutating func mapASFF(_ f: JSONView, _ env: JSONView?) {
+        id = V.text(f["Id"])
+        title = V.text(f["Title"])
+        description = V.text(f["Description"])
+        let severity = f["Severity"]
+        let normalized = V.integral(severity?["Normalized"], limit: 100)
+        if let n = severity?["Normalized"], n.kind == .number { severityScore = n.double }
+        if let label = severity?["Label"]?.string, let labelled = Self.asffLabels[label] {
+            severityID = labelled
+        } else if let n = normalized {
+            severityID = n == 0 ? 1 : n < 40 ? 2 : n < 70 ? 3 : n < 90 ? 4 : 5
+        }
+        let arn = V.text(f["ProductArn"]) ?? ""
+        var product = V.firstNonEmpty(V.text(f["ProductName"]), V.text(f["ProductFields"]?["aws/securityhub/ProductName"]))
+        if product == nil, let range = arn.range(of: "product/") {
+            let rest = arn[range.upperBound...]
+            product = rest.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init)
+        }
+        self.product = product
+        type = V.text(f["Types"]?.element(0))
+        account = V.text(f["AwsAccountId"])
+        let arnFields = arn.split(separator: ":", omittingEmptySubsequences: false)
+        let arnRegion = arnFields.count >= 6 && !arnFields[3].isEmpty ? String(arnFields[3]) : nil
+        region = V.firstNonEmpty(V.text(f["Region"]), arnRegion, V.text(env?["region"]))
+        time = V.rfc3339(f["UpdatedAt"])
+        firstSeen = V.rfc3339(f["FirstObservedAt"]) ?? V.rfc3339(f["CreatedAt"])
+        lastSeen = V.rfc3339(f["LastObservedAt"]) ?? V.rfc3339(f["UpdatedAt"])
+        count = V.count(f["ProductFields"]?["aws/guardduty/service/count"]) ?? 1
+        if let r = f["Resources"]?.element(0), r.isObject {
+            let rid = V.text(r["Id"])
+            let last = rid.map { id -> String in
+                let separator: Character = id.contains("/") ? "/" : ":"
+                return id.split(separator: separator, omittingEmptySubsequences: false).last.map(String.init) ?? id
+            }
+            resource = Self.resource(type: V.text(r["Type"]), id: rid, name: V.firstNonEmpty(V.text(r["Tags"]?["Name"]), last))
+        }
+    }
+
+    // MARK: OCSF
+
+    private mutating func mapOCSF(_ e: JSONView) {
+        let info = (e["class_uid"]?.double == 2004 ? e["finding_info"] : e["finding"]).flatMap { $0.isObject ? $0 : nil }
+        id = V.text(info?["uid"])
+        title = V.text(info?["title"])
+        description = V.firstNonEmpty(V.text(info?["desc"]), V.text(e["message"]))
+        severityID = V.integral(e["severity_id"], limit: 6) ?? 0
+        product = V.text(e["metadata"]?["product"]?["name"])
+        type = V.text(info?["types"]?.element(0))
+        account = V.firstNonEmpty(V.text(e["cloud"]?["account"]?["uid"]), V.text(e["cloud"]?["account_uid"]))
+        region = V.text(e["cloud"]?["region"])
+        time = V.epochMilliseconds(e["time"]) ?? V.rfc3339(e["time_dt"])
+        firstSeen = V.epochMilliseconds(info?["first_seen_time"]) ?? V.rfc3339(info?["first_seen_time_dt"])
+            ?? V.epochMilliseconds(e["start_time"]) ?? time
+        lastSeen = V.epochMilliseconds(info?["last_seen_time"]) ?? V.rfc3339(info?["last_seen_time_dt"])
+            ?? V.epochMilliseconds(e["end_time"]) ?? time
+        count = V.count(e["count"]) ?? 1
+        if let r = e["resources"]?.element(0), r.isObject {
+            resource = Self.resource(r["type"], r["uid"], r["name"])
+        }
+    }
+
+    // MARK: Falco
+
+    /// falcosidekick's priority table (its OCSF output), compared case-insensitively; `info` too.
+    private static let falcoPriorities = ["emergency": 6, "alert": 6, "critical": 5, "error": 4, "warning": 3, "notice": 2,
+                                          "informational": 1, "info": 1, "debug": 1]
+
+    private mutating func mapFalco(_ e: JSONView) {
+        let fields = e["output_fields"].flatMap { $0.isObject ? $0 : nil }
+        // Keys of output_fields contain dots: read literally, never as a path.
+        func field(_ key: String) -> String? { V.text(fields?[key]) }
+        if let uuid = V.text(e["uuid"]), !uuid.isEmpty { id = uuid } else { id = Self.falcoID(e) }
+        title = V.text(e["rule"])
+        description = V.text(e["output"])
+        severityID = e["priority"]?.string.flatMap { Self.falcoPriorities[$0.lowercased()] } ?? 0
+        product = "Falco"
+        type = V.text(e["source"])
+        time = V.rfc3339(e["time"])
+        firstSeen = time
+        lastSeen = time
+        count = 1
+        let pod = field("k8s.pod.name"), ns = field("k8s.ns.name")
+        let auditName = V.firstNonEmpty(field("ka.target.name"), field("ka.resp.name"))
+        let container = field("container.id")
+        if let pod, !pod.isEmpty {
+            resource = Resource(type: "KubernetesPod", id: "\(ns ?? "")/\(pod)", name: pod)
+        } else if let auditName, !auditName.isEmpty {
+            resource = Resource(type: "KubernetesResource", id: "\(field("ka.target.namespace") ?? "")/\(auditName)", name: auditName)
+        } else if let container, !container.isEmpty, container != "host" {
+            resource = Resource(type: "Container", id: container, name: V.firstNonEmpty(field("container.name"), container))
+        } else if let host = V.text(e["hostname"]), !host.isEmpty {
+            resource = Resource(type: "Host", id: host, name: host)
+        }
+        if let fields {
+            process = Self.process(name: field("proc.name"), executablePath: field("proc.exepath"), pid: V.count(fields["proc.pid"]),
+                                   user: field("user.name"), commandLine: field("proc.cmdline"))
+        }
+    }
+
+    /// docs/formats.md §6: SHA-256 over the length-prefixed rule, time, hostname and output,
+    /// lowercase hex, first 32 characters.
+    static func falcoID(_ e: JSONView) -> String {
+        var hasher = SHA256()
+        for key in ["rule", "time", "hostname", "output"] {
+            let raw = Array((V.text(e[key]) ?? "").utf8)
+            hasher.update(data: Array("\(raw.count):".utf8))
+            hasher.update(data: raw)
+        }
+        let hex = hasher.finalize().map { byte -> String in
+            let s = String(byte, radix: 16)
+            return s.count == 1 ? "0" + s : s
+        }.joined()
+        return String(hex.prefix(32))
+    }
+}

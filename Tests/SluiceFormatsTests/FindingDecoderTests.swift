@@ -1,0 +1,71 @@
+import Foundation
+import SluiceCore
+import SluiceTestSupport
+import Testing
+@testable import SluiceFormats
+
+@Suite struct FindingDecoderTests {
+    @Test func anEventsOwnSluiceNeverSpoofsTheView() throws {
+        let spoof = #"{"sluice":{"severity_id":6,"format":"asff"},"rule":"r","output":"o","priority":"Notice","time":"2025-01-01T00:00:00Z"}"#
+        let got = try FindingDecoder().decodeOwned(Array(spoof.utf8)).get()
+        #expect(got.count == 1)
+        #expect(got[0].event["sluice"]?["severity_id"] == 2)
+        #expect(got[0].event["sluice"]?["format"] == "falco")
+        #expect(got[0].event.objectValue?.filter { $0.key == "sluice" }.count == 1)
+        // A record of no known format loses its own `sluice` too.
+        let unknown = try FindingDecoder().decodeOwned(Array(#"{"a":1,"sluice":{"severity_id":6}}"#.utf8)).get()
+        #expect(unknown.count == 1 && unknown[0].event["sluice"] == nil && unknown[0].view == nil)
+        // Even with the view off (no route reads it), the record's own key is dropped.
+        let off = try FindingDecoder(injectsView: false).decodeOwned(Array(spoof.utf8)).get()
+        #expect(off[0].event["sluice"] == nil)
+    }
+
+    @Test func bareGuardDutyIsWrappedAsEventBridgeWould() throws {
+        let line = try #require(try Findings.examples().first)
+        let enveloped = try JSON.parse(line)
+        let bare = try #require(enveloped["detail"]).serialized()
+        let fromBare = try FindingDecoder().decodeOwned(Array(bare.utf8)).get()
+        let fromEnvelope = try FindingDecoder().decodeOwned(Array(line.utf8)).get()
+        #expect(fromBare.count == 1 && fromEnvelope.count == 1)
+        #expect(fromBare[0].event["detail-type"] == "GuardDuty Finding")
+        #expect(fromBare[0].event["source"] == "aws.guardduty")
+        #expect(fromBare[0].event["detail"] == enveloped["detail"])
+        #expect(fromBare[0].view == fromEnvelope[0].view)
+    }
+
+    @Test func securityHubCustomActionIsSplitIntoItsFindings() throws {
+        let bytes = try FindingViewTests.fixture("asff/04-custom-action-two-findings.json")
+        let record = try JSON.parse(String(decoding: bytes, as: UTF8.self))
+        let originals = try #require(record.value(atPath: "detail.findings")?.arrayValue)
+        let got = try FindingDecoder().decodeOwned(bytes).get()
+        #expect(got.count == 2)
+        for (i, child) in got.enumerated() {
+            #expect(child.event.value(atPath: "detail.findings")?.arrayValue == [originals[i]])
+            #expect(child.event["source"] == "aws.securityhub")
+            #expect(child.view?.part == FindingView.Part(index: i, count: 2))
+            #expect(child.view?.via == "securityhub")
+        }
+        #expect(got.map { $0.view?.severityID } == [3, 2])
+        let empty = #"{"source":"aws.securityhub","detail-type":"Security Hub Findings - Imported","detail":{"findings":[]}}"#
+        #expect(try FindingDecoder().decodeOwned(Array(empty.utf8)).get().isEmpty)
+    }
+
+    @Test func anExplicitFormatRejectsOtherRecords() throws {
+        let falco = try FindingViewTests.fixture("falco/01-k8s-terminal-shell-sidekick.json")
+        #expect(FindingDecoder(format: .falco).decode(falco) { _ in } == nil)
+        let r = FindingDecoder(format: .asff).decode(falco) { _ in }
+        #expect(r == .format(required: .asff, found: .falco))
+        #expect(r?.reason == "format")
+    }
+
+    @Test func limitsAreTheRunLimits() {
+        let decoder = FindingDecoder()
+        #expect(decoder.decode([0x7B, 0x22, 0x61, 0x22, 0x3A, 0x22, 0xFF, 0x22, 0x7D]) { _ in }?.reason == "invalid_utf8")
+        let big = Array("{\"a\":\"\(String(repeating: "x", count: DecodeLimits.standard.maxBytes))\"}".utf8)
+        #expect(decoder.decode(big) { _ in }?.reason == "too_large")
+        let deep = Array((String(repeating: "{\"a\":", count: 100) + "1" + String(repeating: "}", count: 100)).utf8)
+        #expect(decoder.decode(deep) { _ in }?.reason == "too_deep")
+        #expect(decoder.decode(Array("[1]".utf8)) { _ in }?.reason == "not_json")
+        #expect(decoder.decode(Array("{".utf8)) { _ in }?.reason == "not_json")
+    }
+}

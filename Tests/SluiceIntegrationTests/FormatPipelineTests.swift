@@ -1,0 +1,135 @@
+import Foundation
+import Logging
+import SluiceCore
+import SluiceKafka
+import SluiceTestSupport
+import Testing
+
+/// Other finding formats through the real binary, a real Tansu broker and a real receiver
+/// (issue 14): the split of a two-finding Security Hub event settles its record only once both
+/// findings have, and a Falco event on a `format: falco` topic is routed on the normalised view.
+@Suite(.serialized) struct FormatPipelineTests {
+    static func fixture(_ name: String) throws -> [UInt8] {
+        // One line, as a producer would send it (the fixture files are pretty-printed).
+        let text = try String(contentsOf: PackagePaths.root.appendingPathComponent("examples/findings/\(name)"), encoding: .utf8)
+        return Array(text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ").utf8)
+    }
+
+    /// Hand-written ids from examples/expected-views.json.
+    static func expectedIDs(_ name: String) throws -> [String] {
+        let json = try JSON.parse(try String(contentsOf: PackagePaths.root.appendingPathComponent("examples/expected-views.json"), encoding: .utf8))
+        return (json[name]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
+    }
+
+    static func routes(_ config: TestConfig, _ yaml: String) throws {
+        try yaml.write(to: URL(fileURLWithPath: config.routes).appendingPathComponent("all.yaml"), atomically: true, encoding: .utf8)
+    }
+
+    static func waitFor(_ receiver: WebhookReceiver, ids: Set<String>, timeout: Double = 90) async throws -> [String] {
+        let deadline = Date().addingTimeInterval(timeout)
+        var seen: [String] = []
+        while Date() < deadline {
+            seen = try receiver.records().filter { $0.body.isEmpty == false }.compactMap { $0.header("X-Sluice-Finding-Id") }
+            if ids.isSubset(of: Set(seen)) { return seen }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return seen
+    }
+
+    @Test func aTwoFindingSecurityHubEventIsDeliveredTwiceAndCommittedOnlyAfterBoth() async throws {
+        let broker = try TansuBroker()
+        defer { broker.stop() }
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        try broker.createTopics(["findings", "dlq"])
+        let config = try TestConfig.webhook(receiver.url, extra: "retry: {attempts: 1000, backoff: 100ms, max_backoff: 200ms}")
+        defer { config.remove() }
+        try Self.routes(config, """
+        routes:
+          - name: security-hub
+            match: {"sluice": {"format": ["asff"], "via": ["securityhub"]}}
+            targets: [hook]
+          - name: guardduty
+            match: {"source": ["aws.guardduty"]}
+            targets: [hook]
+        """)
+        let split = try Self.expectedIDs("asff/04-custom-action-two-findings.json")
+        #expect(split.count == 2)
+        let producer = try KafkaProducer(config: broker.clientConfig(), logger: Logger(label: "test"))
+        defer { producer.close() }
+        try await producer.send(topic: "findings", value: try Self.fixture("asff/04-custom-action-two-findings.json"))
+
+        // The first finding is accepted, the other answered 503 until the receiver changes its mind.
+        try await receiver.setStatus(200, acceptUpTo: 1)
+        let first = try SluiceProcess(broker: broker, topic: "findings", group: "split", dlq: "dlq", config: config)
+        defer { first.stop() }
+        // One delivered (recorded), then at least two refused attempts of the other (counted).
+        let deadline = Date().addingTimeInterval(90)
+        while try receiver.totalRequests() < 3, Date() < deadline { try await Task.sleep(for: .milliseconds(200)) }
+        #expect(try receiver.totalRequests() >= 3, "\(first.output)")
+        #expect(receiver.count == 1, "exactly one finding of the two delivered before the crash")
+        first.killHard()  // no drain, no commit beyond what was settled
+
+        // Redelivered as a whole: one finding settled is not the record settled.
+        try await receiver.reset()
+        let second = try SluiceProcess(broker: broker, topic: "findings", group: "split", dlq: "dlq", config: config)
+        defer { second.stop() }
+        let again = try await Self.waitFor(receiver, ids: Set(split))
+        #expect(Set(again) == Set(split), "both findings again after the crash: \(again)\n\(second.output)")
+        #expect(second.terminate() == 0)
+
+        // Both settled: committed. A restart delivers only what is new.
+        try await receiver.reset()
+        let guardDuty = try Findings.unique(1)[0]
+        try await producer.send(topic: "findings", key: Array(guardDuty.id.utf8), value: guardDuty.bytes)
+        let third = try SluiceProcess(broker: broker, topic: "findings", group: "split", dlq: "dlq", config: config)
+        defer { third.stop() }
+        let after = try await Self.waitFor(receiver, ids: [guardDuty.id])
+        #expect(third.terminate() == 0)
+        #expect(after == [guardDuty.id], "the split record was committed once both findings settled: \(after)")
+    }
+
+    @Test func aFalcoEventOnAFalcoTopicIsRoutedOnTheViewAndOtherRecordsAreDeadLettered() async throws {
+        let broker = try TansuBroker()
+        defer { broker.stop() }
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        try broker.createTopics(["falco", "dlq"])
+        let config = try TestConfig.webhook(receiver.url)
+        defer { config.remove() }
+        try Self.routes(config, """
+        name: falco-critical
+        match: {"sluice": {"format": ["falco"], "severity_id": [{"numeric": [">=", 5]}]}}
+        targets: [hook]
+        """)
+        let settings = config.directory.appendingPathComponent("sluice.yaml")
+        try """
+        brokers: \(broker.bootstrap)
+        topics:
+          - {topic: falco, format: falco}
+        group: falco
+        dead_letter_topic: dlq
+        kafka: {session.timeout.ms: "6000", heartbeat.interval.ms: "500"}
+        """.write(to: settings, atomically: true, encoding: .utf8)
+        let falco = try Self.fixture("falco/03-k8s-drop-and-execute-critical.json")
+        let notFalco = try Findings.unique(1)[0].bytes
+        let producer = try KafkaProducer(config: broker.clientConfig(), logger: Logger(label: "test"))
+        try await producer.send(topic: "falco", value: falco)
+        try await producer.send(topic: "falco", value: notFalco)
+        producer.close()
+
+        let sluice = try SluiceProcess(["run", "--config", settings.path, "--routes", config.routes, "--connectors", config.connectors,
+                                        "--log-level", "warning"])
+        defer { sluice.stop() }
+        let id = try #require(try Self.expectedIDs("falco/03-k8s-drop-and-execute-critical.json").first)
+        let seen = try await Self.waitFor(receiver, ids: [id])
+        #expect(seen == [id], "\(sluice.output)")
+        // Passed through as it came.
+        #expect(try receiver.records().first?.body == String(decoding: falco, as: UTF8.self))
+        let letters = try await readTopicToSentinel(broker, topic: "dlq")
+        #expect(letters.count == 1)
+        #expect(letters.first?.header("sluice-reason") == "format")
+        #expect(letters.first?.value == notFalco)
+        #expect(sluice.terminate() == 0)
+    }
+}
