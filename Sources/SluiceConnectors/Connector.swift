@@ -99,6 +99,9 @@ public struct Delivery: Sendable {
     /// The finding's place in a record that held several (a split Security Hub event): its dead
     /// letter says which part failed (docs/formats.md §7). nil for one-finding records.
     public var part: (index: Int, count: Int)?
+    /// Why the payload is not what the target takes (a JSON template that rendered invalid JSON
+    /// for this finding): the lane dead-letters it as `render_failed` without an attempt.
+    public var renderFailure: String?
 
     public init(payload: [UInt8], key: [UInt8]? = nil, findingID: String? = nil, route: String, attempt: Int = 1, summary: FindingSummary? = nil) {
         self.payload = payload

@@ -74,6 +74,7 @@ final class DeliveryLane: Sendable {
 
     /// Queues a job (its `queuedAt` set by the caller) and starts what the limits allow.
     func submit(_ job: DeliveryJob) {
+        if let failure = job.delivery.renderFailure { return deadLetter(job, .renderFailed, failure, attempts: 0) }
         if let job = state.withLock({ $0.submit(job) }) { attempt(job) } else { pump() }
     }
 

@@ -49,6 +49,9 @@ final class Planner {
     private let topicDecoders: [String: FindingDecoder]
     /// The matcher's per-event working memory, reused: no allocation per finding once warm.
     private let scratch = MatchScratch()
+    /// Checks what JSON templates rendered: a value the template author did not expect (a string
+    /// where `{{detail.severity}}` stands unquoted, a missing field) can break the document.
+    private let renderedJSON: JSONParser
     let plan: RoutingPlan
     /// The last planned finding as JSON, kept only when the Hold stage needs it.
     var lastEvent: JSON?
@@ -60,6 +63,8 @@ final class Planner {
 
     init(plan: RoutingPlan, maxMessageBytes: Int, maxDepth: Int, formats: [String: InputFormat] = [:]) {
         self.plan = plan
+        // Rendered payloads may be larger than the finding (a template adds text), never deeper by much.
+        renderedJSON = JSONParser(maxBytes: 4 * maxMessageBytes + 65_536, maxDepth: maxDepth + 32)
         let limits = DecodeLimits(maxBytes: maxMessageBytes, maxDepth: maxDepth)
         // The view is injected only when a route reads `sluice`: GuardDuty events are otherwise
         // matched where they were parsed (measured: see README, bench-match).
@@ -121,6 +126,9 @@ final class Planner {
                 }
                 if target.usesSummary { summary = materialized().summary }
                 var delivery = Delivery(payload: body, key: key, findingID: id, route: route, summary: summary)
+                if target.renderer?.producesJSON == true, case .failure(let rejection) = renderedJSON.parse(body, { _ in () }) {
+                    delivery.renderFailure = "the template rendered invalid JSON for this finding (\(rejection.rawValue): \(renderedJSON.lastErrorDescription))"
+                }
                 if finding.part.count > 1 { delivery.part = (finding.part.index, finding.part.count) }
                 out.append((route, target, delivery))
             }

@@ -76,4 +76,33 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: good.directory.appendingPathComponent("dead.ndjson").path))
         #expect(Set(try taking.receivedFindingIDs()) == Set(findings.map(\.id)))
     }
+
+    /// A JSON template with a value unquoted (`{{detail.severity}}`) breaks on a finding whose
+    /// severity is text: that delivery is dead-lettered `render_failed` without being sent, and
+    /// the other finding is delivered.
+    @Test func aJSONTemplateThatRendersInvalidJSONIsDeadLetteredRenderFailed() throws {
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        let config = try TestConfig.webhook(receiver.url, extra: #"template: '{"severity": {{detail.severity}}, "id": "{{detail.id}}"}'"#)
+        defer { config.remove() }
+        let findings = try Findings.unique(2)
+        var odd = try #require(try JSONSerialization.jsonObject(with: Data(findings[1].bytes)) as? [String: Any])
+        var detail = try #require(odd["detail"] as? [String: Any])
+        detail["severity"] = "HIGH"
+        odd["detail"] = detail
+        let oddBytes = [UInt8](try JSONSerialization.data(withJSONObject: odd))
+        let run = try OfflineRun([findings[0], (findings[1].id, oddBytes)], config: config)
+        #expect(run.status == 2, "\(run.output)")
+        #expect(try receiver.receivedFindingIDs() == [findings[0].id])
+        let bodies = try receiver.records().map(\.body)
+        #expect(bodies.count == 1)
+        #expect(bodies.first?.contains(#""id": "\#(findings[0].id)""#) == true, "\(bodies)")
+        let letters = run.deadLetters
+        #expect(letters.count == 1)
+        #expect(letters.first?["reason"] as? String == "render_failed")
+        #expect(letters.first?["route"] as? String == "all-findings")
+        #expect(letters.first?["connector"] as? String == "hook")
+        #expect(letters.first?["attempts"] as? NSNumber == 0)
+        #expect((letters.first?["error"] as? String)?.contains("invalid JSON") == true, "\(letters)")
+    }
 }

@@ -8,6 +8,12 @@ public enum PayloadRenderer: Sendable {
     /// view (SluiceFormats); rendered here (no view at hand) it is the event itself.
     case ocsf(version: String)
 
+    /// The target takes JSON from this renderer, so its output is checked before it is sent.
+    public var producesJSON: Bool {
+        if case .template(let t) = self { return t.format == .json || t.format == .slackJSON }
+        return false
+    }
+
     public func render(_ event: JSON, summary: FindingSummary?) -> [UInt8] {
         switch self {
         case .template(let t): return Array(t.render(event, summary: summary).utf8)
