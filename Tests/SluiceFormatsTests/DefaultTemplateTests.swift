@@ -37,4 +37,29 @@ import Testing
             }
         }
     }
+
+    /// The hostile records (CR/LF, Mustache tags, NUL, RTL override, numbers out of range) render
+    /// through every built-in template without a crash, as valid JSON where the payload is JSON,
+    /// and their Mustache tags stay text.
+    @Test(arguments: ["hostile/asff-out-of-contract.json", "hostile/falco-injection-and-limits.json",
+                      "hostile/guardduty-out-of-contract.json", "hostile/ocsf-out-of-contract.json"])
+    func hostileRecordsRenderAsText(fixture: String) throws {
+        for type in ConnectorRegistry.types {
+            guard let source = type.defaultTemplate else { continue }
+            let template = try PayloadTemplate(source, format: type.templateFormat)
+            var rendered: [String] = []
+            _ = FindingDecoder().decode(try FindingViewTests.fixture(fixture)) { finding in
+                let m = finding.materialized()
+                rendered.append(template.render(m.event, summary: m.summary))
+            }
+            #expect(!rendered.isEmpty)
+            for text in rendered where type.payloadFormat == .json {
+                #expect((try? JSON.parse(text)) != nil, "\(type.kind), \(fixture): \(text.prefix(400))")
+            }
+            // The Falco rule name carries a Mustache tag: it is printed, never evaluated.
+            if fixture.contains("falco"), source.contains("sluice.title") {
+                #expect(rendered.allSatisfy { $0.contains("{{sluice.title}}") }, "\(type.kind): \(rendered.first?.prefix(400) ?? "")")
+            }
+        }
+    }
 }
