@@ -142,6 +142,9 @@ enum FindingAttributes {
         out.append(("finding.type", "String", s.type))
         if let severity = severityNumber(s.severity) { out.append(("finding.severity", "Number", severity)) }
         out.append(("finding.severity_label", "String", s.severityLabel.rawValue))
+        // The normalised view (docs/formats.md §9): one filter policy for every input format.
+        if let id = s.view?["severity_id"]?.clampedIntValue { out.append(("finding.severity_id", "Number", String(id))) }
+        if let format = s.view?["format"]?.stringValue { out.append(("finding.format", "String", format)) }
         if !s.account.isEmpty { out.append(("finding.account", "String", s.account)) }
         if !s.region.isEmpty { out.append(("finding.region", "String", s.region)) }
         if !s.resourceType.isEmpty { out.append(("finding.resource_type", "String", s.resourceType)) }

@@ -225,9 +225,8 @@ public final class FindingDecoder {
     /// no top-level `sluice` of their own (those are rebuilt by `serialize`).
     static func splice(view: FindingView?, into bytes: UnsafeRawBufferPointer) -> [UInt8] {
         guard let view, let open = bytes.firstIndex(of: UInt8(ascii: "{")) else { return Array(bytes) }
-        var head = "{\"sluice\":"
-        view.json.write(to: &head)
-        var out = Array(head.utf8)
+        var out = Array("{\"sluice\":".utf8)
+        out.append(contentsOf: view.jsonBytes)
         let rest = bytes[(open + 1)...]
         // An empty object has nothing after the view: no comma.
         if let next = rest.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }), next == UInt8(ascii: "}") {

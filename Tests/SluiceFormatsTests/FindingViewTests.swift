@@ -40,6 +40,8 @@ import Testing
         // The injected field is the same view, whatever the record carried.
         for (event, view) in got {
             #expect(event["sluice"].map(Self.canonical) == view.map { Self.canonical($0.json) })
+            // The bytes the hot path writes are the same view.
+            if let view { #expect(try JSON.parse(String(decoding: view.jsonBytes, as: UTF8.self)) == view.json) }
         }
     }
 

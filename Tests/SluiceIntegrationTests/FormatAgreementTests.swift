@@ -162,8 +162,33 @@ import Testing
     }
 }
 
-/// docs/formats.md §7: each finding of a split record is dead-lettered on its own, saying which part.
+/// docs/formats.md §7: each finding of a split record is deduplicated and dead-lettered on its
+/// own, saying which part.
 @Suite struct SplitDeadLetterTests {
+    @Test func eachPartIsDeduplicatedByItsOwnViewID() throws {
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        let config = try TestConfig.webhook(receiver.url)
+        defer { config.remove() }
+        try """
+        name: asff
+        match: {"sluice": {"format": ["asff"]}}
+        targets: [hook]
+        dedupe: {key: [sluice.id], window: 1h}
+        """.write(to: URL(fileURLWithPath: config.routes).appendingPathComponent("all.yaml"), atomically: true, encoding: .utf8)
+        let split = try FormatAgreementTests.line("findings-asff.ndjson", 4)
+        let input = config.directory.appendingPathComponent("twice.ndjson")
+        try (split + "\n" + split + "\n").write(to: input, atomically: true, encoding: .utf8)
+        let run = try CommandRun.run(SluiceProcess.binary, ["run", "--input", input.path, "--routes", config.routes,
+                                                             "--connectors", config.connectors, "--log-level", "error"])
+        #expect(run.status == 0, "\(run.output.prefix(2000))")
+        // Two findings of different ids: both delivered once; the repeat of the record holds both.
+        let want = try JSON.parse(try String(contentsOf: PackagePaths.root.appendingPathComponent("examples/expected-views.json"), encoding: .utf8))
+        let ids = (want["asff/04-custom-action-two-findings.json"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
+        #expect(ids.count == 2)
+        #expect(try receiver.receivedFindingIDs().sorted() == ids.sorted(), "\(run.output.prefix(2000))")
+    }
+
     @Test func eachFailedPartIsDeadLetteredWithItsIndex() throws {
         let receiver = try WebhookReceiver(status: 400)  // permanent: dead-lettered at once
         defer { receiver.stop() }
