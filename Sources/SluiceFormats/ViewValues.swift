@@ -114,14 +114,8 @@ enum ViewValues {
         }
     }
 
-    /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-    private static func daysFromCivil(_ y0: Int, _ m: Int, _ d: Int) -> Int {
-        let y = m <= 2 ? y0 - 1 : y0
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
+    private static func daysFromCivil(_ y: Int, _ m: Int, _ d: Int) -> Int {
+        Int(CivilDate.days(year: Int64(y), month: Int64(m), day: Int64(d)))
     }
 
     private struct Civil { var year, month, day, hour, minute, second: Int }
@@ -129,15 +123,8 @@ enum ViewValues {
     private static func civil(fromSeconds s: Int) -> Civil {
         let days = s >= 0 ? s / 86_400 : (s - 86_399) / 86_400
         let rest = s - days * 86_400
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return Civil(year: yoe + era * 400 + (m <= 2 ? 1 : 0), month: m, day: d, hour: rest / 3600, minute: rest % 3600 / 60, second: rest % 60)
+        let date = CivilDate.date(days: Int64(days))
+        return Civil(year: Int(date.year), month: Int(date.month), day: Int(date.day), hour: rest / 3600, minute: rest % 3600 / 60, second: rest % 60)
     }
 
     private static func stamp(_ c: Civil, millis: Int) -> String {
