@@ -42,7 +42,7 @@ import Testing
         (event(account: "111111111111", tags: #"[{"key":"team"},{"key":"env","value":"dev"}]"#), [2]),
         // Values in an array inside the element: one not excluded is enough.
         (event(account: "333333333333", tags: #"[{"key":"team","value":["team1","team5"]}]"#), [0, 1, 4, 6]),
-        (event(account: "333333333333", tags: #"[{"key":"team","value":["team1","team9"]},{"key":"owner","value":"bob"}]"#), [1, 4, 5]),
+        (event(account: "333333333333", tags: #"[{"key":"team","value":["team1","team9"]},{"key":"owner","value":"bob"}]"#), [0, 1, 4, 5]),
         // No tag with a listed key.
         (event(account: "111111111111", tags: #"[{"key":"Name","value":"team1"}]"#), []),
     ]
