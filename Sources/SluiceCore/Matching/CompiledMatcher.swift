@@ -126,6 +126,8 @@ final class CompiledMatcher: Sendable {
     /// Two or more fields that need leaves: array consistency may have to be checked.
     let branchMultiField: [Bool]
     let routeSuppressions: [Range<Int32>]  // into suppressionBranches
+    /// One bit per route that has suppressions, in words of 64 routes.
+    let routeSuppressible: [UInt64]
     let suppressionBranches: [Int32]
     let routeCount: Int
     // Condition automaton
@@ -133,6 +135,7 @@ final class CompiledMatcher: Sendable {
     let stateGroups: [Range<Int32>]
     let stateTerminals: [Range<Int32>]  // into terminalBranches: match branches complete here
     let terminalBranches: [Int32]
+    let terminalRoutes: [Int32]  // the route of each of terminalBranches
     let groups: [Group]
     let lengths: [Int32]
     let evaluatedStates: [Int32]
@@ -524,6 +527,8 @@ final class CompiledMatcher: Sendable {
                 }
                 s = next
             }
+            // Its only two fields with leaves are that pair: nothing is left to check.
+            if branchElementPair[b] != .max && conditions.count == 2 { branchMultiField[b] = false }
         }
         let (stateTerminals, terminalBranches) = CompiledMatcher.flattened(terminals)
 
@@ -593,11 +598,15 @@ final class CompiledMatcher: Sendable {
         self.branchRoute = branchRoute
         self.branchMultiField = branchMultiField
         self.routeSuppressions = routeSuppressions
+        var routeSuppressible = [UInt64](repeating: 0, count: (patterns.count + 63) / 64)
+        for (r, range) in routeSuppressions.enumerated() where !range.isEmpty { routeSuppressible[r >> 6] |= 1 &<< UInt64(r & 63) }
+        self.routeSuppressible = routeSuppressible
         self.suppressionBranches = suppressionBranches
         self.stateCondition = stateCondition
         self.stateGroups = stateGroups
         self.stateTerminals = stateTerminals
         self.terminalBranches = terminalBranches
+        self.terminalRoutes = terminalBranches.map { branchRoute[Int($0)] }
         self.groups = groups
         self.lengths = lengths
         self.evaluatedStates = evaluatedStates
@@ -849,7 +858,6 @@ struct MatchState {
     var pathStamp = ScratchTable<UInt32>(count: 0)
     var pathArrayed = ScratchTable<UInt32>(count: 0)  // stamp: some leaf at the path sits in an array
     var stateStamp = ScratchTable<UInt32>(count: 0)
-    var routeStamp = ScratchTable<UInt32>(count: 0)
     var suppressStamp = ScratchTable<UInt32>(count: 0)
     var conditionStamp = ScratchTable<UInt32>(count: 0)
     var conditionResult = ScratchTable<UInt8>(count: 0)
@@ -857,8 +865,11 @@ struct MatchState {
     var conditionLeafStamp = ScratchTable<UInt32>(count: 0)
     var conditionLeafSpan = ScratchTable<UInt64>(count: 0)
     var satisfying = ScratchArray<Int32>(capacity: 64)
-    /// One bit per route, all zero between events: sorts long lists of matched routes.
+    /// One bit per route matched, all zero between events; the words set lie in
+    /// `routeWordLow...routeWordHigh`.
     var routeBits = ScratchTable<UInt64>(count: 0)
+    var routeWordLow = Int.max
+    var routeWordHigh = -1
     /// Per exclusive state, how many of the leaves it was tested on are in its list.
     var exclusionStamp = ScratchTable<UInt32>(count: 0)
     var exclusionCount = ScratchTable<UInt32>(count: 0)
@@ -890,7 +901,6 @@ struct MatchState {
         fitted(&pathStamp, m.pathCount)
         fitted(&pathArrayed, m.pathCount)
         fitted(&stateStamp, m.stateCondition.count)
-        fitted(&routeStamp, m.routeCount)
         fitted(&suppressStamp, m.routeCount)
         fitted(&conditionStamp, m.fields.count)
         fitted(&conditionResult, m.fields.count)
@@ -907,7 +917,7 @@ struct MatchState {
         generation &+= 1
         if generation == 0 {
             // Wrapped: stale stamps could look current.
-            for t in [pathStamp, pathArrayed, stateStamp, routeStamp, suppressStamp, conditionStamp, conditionLeafStamp, pairStamp, siblingStamp, exclusionStamp, branchStamp] { t.zero() }
+            for t in [pathStamp, pathArrayed, stateStamp, suppressStamp, conditionStamp, conditionLeafStamp, pairStamp, siblingStamp, exclusionStamp, branchStamp] { t.zero() }
             generation = 1
         }
         leaves.removeAll()
@@ -916,6 +926,8 @@ struct MatchState {
         arrayStack.removeAll()
         pending.removeAll()
         matchedRoutes.removeAll()
+        routeWordLow = Int.max
+        routeWordHigh = -1
         satisfying.removeAll()
     }
 
@@ -924,7 +936,7 @@ struct MatchState {
     func deallocate() {
         leaves.deallocate(); trails.deallocate(); arrayStack.deallocate(); atoms.deallocate()
         pending.deallocate(); matchedRoutes.deallocate(); satisfying.deallocate(); levels.deallocate(); chosen.deallocate()
-        for t in [pathStamp, pathArrayed, stateStamp, routeStamp, suppressStamp, conditionStamp, conditionLeafStamp, pairStamp, siblingStamp, exclusionStamp, branchStamp] { t.deallocate() }
+        for t in [pathStamp, pathArrayed, stateStamp, suppressStamp, conditionStamp, conditionLeafStamp, pairStamp, siblingStamp, exclusionStamp, branchStamp] { t.deallocate() }
         pathHead.deallocate(); conditionResult.deallocate(); conditionLeafSpan.deallocate(); routeBits.deallocate(); pairKey.deallocate(); pairResult.deallocate()
         siblingKey.deallocate(); siblingSpan.deallocate(); exclusionCount.deallocate(); branchResult.deallocate()
     }

@@ -331,12 +331,9 @@ struct TapeWalker {
     /// entry, not a condition evaluation and a consistency check.
     func visitExclusive(_ g: Int, _ group: CompiledMatcher.Group) {
         let siblings = siblingLeaves(Int(group.fixedCondition), path: Int(group.path))
-        if siblings == TapeWalker.noFixedLeaf {
-            // No leaf satisfies the state's condition (cannot happen for a state entered on
-            // a leaf, but then the children are evaluated as any other).
-            for k in group.exclusive { enter(m.exclusiveStates[Int(k)] << 1 | 1) }
-            return
-        }
+        // No leaf satisfies the state's condition (cannot happen for a state entered on a
+        // leaf): it does not hold, and no branch through it can match.
+        if siblings == TapeWalker.noFixedLeaf { return }
         let start = Int(siblings >> 32)
         let count = UInt32(truncatingIfNeeded: siblings & 0xFFFF_FFFF)
         if count == 0 { return }  // no leaf to test the lists on in those elements
@@ -442,15 +439,23 @@ struct TapeWalker {
     func complete(_ terminals: Range<Int32>) {
         let first = Int(m.terminalBranches[Int(terminals.lowerBound)])
         if m.branchMultiField[first] && !arrayConsistent(first) { return }
-        let gen = state.generation
-        var k = Int(terminals.lowerBound)
-        while k < Int(terminals.upperBound) {
-            let r = Int(m.branchRoute[Int(m.terminalBranches[k])])
-            k += 1
-            if state.routeStamp[r] == gen { continue }
-            state.routeStamp[r] = gen
-            state.matchedRoutes.append(Int32(r))
+        // Set in the route bitmap: a route matched by two branches is set once, and `finish`
+        // reads the routes out in route order (no sort).
+        let bits = state.routeBits
+        var low = state.routeWordLow, high = state.routeWordHigh
+        m.terminalRoutes.withUnsafeBufferPointer { routes in
+            var k = Int(terminals.lowerBound)
+            while k < Int(terminals.upperBound) {
+                let r = Int(routes[k])
+                k += 1
+                let w = r >> 6
+                bits[w] |= 1 &<< UInt64(r & 63)
+                if w < low { low = w }
+                if w > high { high = w }
+            }
         }
+        state.routeWordLow = low
+        state.routeWordHigh = high
     }
 
     /// Whether branch `b`'s leaves can be chosen array-consistently. Only fields with leaves in
@@ -482,51 +487,34 @@ struct TapeWalker {
 
     // MARK: verification
 
-    /// Suppressions, for the routes that matched.
+    /// The matched routes in route order, from the route bitmap `complete` filled (which it
+    /// leaves zero for the next event); suppressions verified for the matched routes that have
+    /// any, found by a word-wise AND with `routeSuppressible`.
     func finish() {
-        if state.matchedRoutes.isEmpty { return }
+        let low = state.routeWordLow, high = state.routeWordHigh
+        if high < low { return }
         let gen = state.generation
-        for j in 0..<state.matchedRoutes.count {
-            let r = state.matchedRoutes[j]
-            for k in m.routeSuppressions[Int(r)] where verifyOnce(Int(m.suppressionBranches[Int(k)])) {
-                state.suppressStamp[Int(r)] = gen
-                break
-            }
-        }
-        let routes = state.matchedRoutes.base
-        let count = state.matchedRoutes.count
-        if count > 24 {
-            // Many routes (a broad route set matches 100-200 per finding), in automaton order:
-            // through a bitmap, linear where insertion sort was quadratic.
-            let bits = state.routeBits
-            var low = Int.max, high = 0
-            for j in 0..<count {
-                let r = Int(routes[j])
-                bits[r >> 6] |= 1 &<< UInt64(r & 63)
-                low = min(low, r >> 6)
-                high = max(high, r >> 6)
-            }
-            var out = 0
-            for w in low...high {
-                var word = bits[w]
-                bits[w] = 0
-                while word != 0 {
-                    routes[out] = Int32(truncatingIfNeeded: w << 6 | word.trailingZeroBitCount)
-                    out += 1
-                    word &= word &- 1
+        let bits = state.routeBits
+        var w = low
+        while w <= high {
+            var word = bits[w]
+            w += 1
+            if word == 0 { continue }
+            bits[w - 1] = 0
+            let base = (w - 1) << 6
+            var suppressible = word & m.routeSuppressible[w - 1]
+            while suppressible != 0 {
+                let r = base | suppressible.trailingZeroBitCount
+                suppressible &= suppressible &- 1
+                for k in m.routeSuppressions[r] where verifyOnce(Int(m.suppressionBranches[Int(k)])) {
+                    state.suppressStamp[r] = gen
+                    break
                 }
             }
-            return
-        }
-        // Insertion sort: a handful of routes, mostly in order already.
-        for i in 1..<max(count, 1) {
-            let r = routes[i]
-            var j = i
-            while j > 0 && routes[j - 1] > r {
-                routes[j] = routes[j - 1]
-                j -= 1
+            while word != 0 {
+                state.matchedRoutes.append(Int32(truncatingIfNeeded: base | word.trailingZeroBitCount))
+                word &= word &- 1
             }
-            routes[j] = r
         }
     }
 
