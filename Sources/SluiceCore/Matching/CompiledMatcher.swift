@@ -757,16 +757,23 @@ public final class MatchScratch {
     /// Matched, unsuppressed routes in route order, up to and including the first whose `stops`
     /// flag is set.
     func selectedRoutes(stops: [Bool]) -> [Int] {
-        let s = state.pointee
-        var out: [Int] = []
-        out.reserveCapacity(s.matchedRoutes.count)
-        for k in 0..<s.matchedRoutes.count {
-            let route = Int(s.matchedRoutes[k])
-            if s.isSuppressed(route) { continue }
-            out.append(route)
-            if stops[route] { break }
+        let count = state.pointee.matchedRoutes.count
+        if count == 0 { return [] }
+        // Written in place (no `append` per route: 200+ routes per finding at 10,000 routes).
+        let routes = state.pointee.matchedRoutes.base
+        let suppressed = state.pointee.suppressStamp
+        let gen = state.pointee.generation
+        return [Int](unsafeUninitializedCapacity: count) { out, initialized in
+            var n = 0
+            for k in 0..<count {
+                let route = Int(routes[k])
+                if suppressed[route] == gen { continue }
+                out[n] = route
+                n += 1
+                if stops[route] { break }
+            }
+            initialized = n
         }
-        return out
     }
 }
 
@@ -802,6 +809,7 @@ struct ScratchArray<Element: BitwiseCopyable> {
     }
 
     @inline(__always) mutating func removeAll() { count = 0 }
+
 
     mutating func grow() {
         let bigger = UnsafeMutablePointer<Element>.allocate(capacity: capacity * 2)
