@@ -281,9 +281,7 @@ struct TapeWalker {
         state.pending.append(0)
         while let s = state.pending.popLast() {
             let terminals = m.stateTerminals[Int(s)]
-            if !terminals.isEmpty {
-                for k in terminals { complete(Int(m.terminalBranches[Int(k)])) }
-            }
+            if !terminals.isEmpty { complete(terminals) }
             for g in m.stateGroups[Int(s)] { visit(Int(g)) }
         }
     }
@@ -310,15 +308,59 @@ struct TapeWalker {
     func visit(_ g: Int) {
         let group = m.groups[g]
         var k = Int(group.evaluated.lowerBound)
+        if group.evaluatedNeedLeaf && head(Int(group.path)) < 0 { k = Int(group.evaluated.upperBound) }
         while k < Int(group.evaluated.upperBound) {
             enter(m.evaluatedStates[k] << 1 | 1)
             k += 1
         }
+        if !group.exclusive.isEmpty { visitExclusive(g, group) }
+        if group.atomCount == 0 && group.numeric < 0 && group.cidr < 0 { return }
         var leaf = head(Int(group.path))
         while leaf >= 0 {
             let l = state.leaves[Int(leaf)]
             lookups(g, group, Int(leaf))
             leaf = l.next
+        }
+    }
+
+    /// The `anything-but` children of a state (a tag key's routes, each excluding its own
+    /// values), entered on the leaves in the elements that satisfy the state's condition: a
+    /// child holds unless every such leaf is in its list, and the lists are inverted at
+    /// compile time (the leaf's atom → the children excluding it). The pair is then
+    /// array-consistent by construction (`branchElementPair`): a tag route costs its state
+    /// entry, not a condition evaluation and a consistency check.
+    func visitExclusive(_ g: Int, _ group: CompiledMatcher.Group) {
+        let siblings = siblingLeaves(Int(group.fixedCondition), path: Int(group.path))
+        // No leaf satisfies the state's condition (cannot happen for a state entered on a
+        // leaf): it does not hold, and no branch through it can match.
+        if siblings == TapeWalker.noFixedLeaf { return }
+        let start = Int(siblings >> 32)
+        let count = UInt32(truncatingIfNeeded: siblings & 0xFFFF_FFFF)
+        if count == 0 { return }  // no leaf to test the lists on in those elements
+        let gen = state.generation
+        var i = start
+        while i < start + Int(count) {
+            let exact = leafWithAtoms(Int(state.satisfying[i]), path: Int(group.path)).exactAtom
+            i += 1
+            if exact < 0 { continue }  // not a listed string: every child holds on it
+            let list = m.exclusions.find(UInt64(g) << 32 | UInt64(UInt32(exact)))
+            if list < 0 { continue }
+            for k in m.exclusionRanges[Int(list)] {
+                let t = Int(m.exclusionStates[Int(k)])
+                if state.exclusionStamp[t] == gen {
+                    state.exclusionCount[t] &+= 1
+                } else {
+                    state.exclusionStamp[t] = gen
+                    state.exclusionCount[t] = 1
+                }
+            }
+        }
+        var k = Int(group.exclusive.lowerBound)
+        while k < Int(group.exclusive.upperBound) {
+            let t = m.exclusiveStates[k]
+            k += 1
+            if state.exclusionStamp[Int(t)] == gen && state.exclusionCount[Int(t)] == count { continue }
+            enter(t << 1)
         }
     }
 
@@ -389,15 +431,31 @@ struct TapeWalker {
         }
     }
 
-    /// Match branch `b` reached its final state: every condition holds, each on some leaf.
-    /// With two or more fields in arrays, the leaves must also be array-consistent.
-    func complete(_ b: Int) {
-        let r = Int(m.branchRoute[b])
-        let gen = state.generation
-        if state.routeStamp[r] == gen { return }
-        if m.branchMultiField[b] && !arrayConsistent(b) { return }
-        state.routeStamp[r] = gen
-        state.matchedRoutes.append(Int32(r))
+    /// Match branches reached their final state: every condition holds, each on some leaf.
+    /// With two or more fields in arrays, the leaves must also be array-consistent. The
+    /// branches completing in one state have the same conditions (the state's path from the
+    /// root), so that check is made once for all of them: broad routes repeat one pattern
+    /// (a role and a flag), and 150 routes per finding completed in one state at 10,000 routes.
+    func complete(_ terminals: Range<Int32>) {
+        let first = Int(m.terminalBranches[Int(terminals.lowerBound)])
+        if m.branchMultiField[first] && !arrayConsistent(first) { return }
+        // Set in the route bitmap: a route matched by two branches is set once, and `finish`
+        // reads the routes out in route order (no sort).
+        let bits = state.routeBits
+        var low = state.routeWordLow, high = state.routeWordHigh
+        m.terminalRoutes.withUnsafeBufferPointer { routes in
+            var k = Int(terminals.lowerBound)
+            while k < Int(terminals.upperBound) {
+                let r = Int(routes[k])
+                k += 1
+                let w = r >> 6
+                bits[w] |= 1 &<< UInt64(r & 63)
+                if w < low { low = w }
+                if w > high { high = w }
+            }
+        }
+        state.routeWordLow = low
+        state.routeWordHigh = high
     }
 
     /// Whether branch `b`'s leaves can be chosen array-consistently. Only fields with leaves in
@@ -417,6 +475,7 @@ struct TapeWalker {
         if arrayed < 2 { return true }
         if arrayed > 2 { return consistent(b) }
         let key = UInt64(UInt32(min(first, second))) << 32 | UInt64(UInt32(max(first, second)))
+        if m.branchElementPair[b] == key { return true }  // proved when the automaton entered it
         let slot = Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> 56)
         if state.pairStamp[slot] == gen && state.pairKey[slot] == key { return state.pairResult[slot] != 0 }
         let result = pairConsistent(first, second)
@@ -428,51 +487,34 @@ struct TapeWalker {
 
     // MARK: verification
 
-    /// Suppressions, for the routes that matched.
+    /// The matched routes in route order, from the route bitmap `complete` filled (which it
+    /// leaves zero for the next event); suppressions verified for the matched routes that have
+    /// any, found by a word-wise AND with `routeSuppressible`.
     func finish() {
-        if state.matchedRoutes.isEmpty { return }
+        let low = state.routeWordLow, high = state.routeWordHigh
+        if high < low { return }
         let gen = state.generation
-        for j in 0..<state.matchedRoutes.count {
-            let r = state.matchedRoutes[j]
-            for k in m.routeSuppressions[Int(r)] where verify(Int(m.suppressionBranches[Int(k)])) {
-                state.suppressStamp[Int(r)] = gen
-                break
-            }
-        }
-        let routes = state.matchedRoutes.base
-        let count = state.matchedRoutes.count
-        if count > 24 {
-            // Many routes (a broad route set matches 100-200 per finding), in automaton order:
-            // through a bitmap, linear where insertion sort was quadratic.
-            let bits = state.routeBits
-            var low = Int.max, high = 0
-            for j in 0..<count {
-                let r = Int(routes[j])
-                bits[r >> 6] |= 1 &<< UInt64(r & 63)
-                low = min(low, r >> 6)
-                high = max(high, r >> 6)
-            }
-            var out = 0
-            for w in low...high {
-                var word = bits[w]
-                bits[w] = 0
-                while word != 0 {
-                    routes[out] = Int32(truncatingIfNeeded: w << 6 | word.trailingZeroBitCount)
-                    out += 1
-                    word &= word &- 1
+        let bits = state.routeBits
+        var w = low
+        while w <= high {
+            var word = bits[w]
+            w += 1
+            if word == 0 { continue }
+            bits[w - 1] = 0
+            let base = (w - 1) << 6
+            var suppressible = word & m.routeSuppressible[w - 1]
+            while suppressible != 0 {
+                let r = base | suppressible.trailingZeroBitCount
+                suppressible &= suppressible &- 1
+                for k in m.routeSuppressions[r] where verifyOnce(Int(m.suppressionBranches[Int(k)])) {
+                    state.suppressStamp[r] = gen
+                    break
                 }
             }
-            return
-        }
-        // Insertion sort: a handful of routes, mostly in order already.
-        for i in 1..<max(count, 1) {
-            let r = routes[i]
-            var j = i
-            while j > 0 && routes[j - 1] > r {
-                routes[j] = routes[j - 1]
-                j -= 1
+            while word != 0 {
+                state.matchedRoutes.append(Int32(truncatingIfNeeded: base | word.trailingZeroBitCount))
+                word &= word &- 1
             }
-            routes[j] = r
         }
     }
 
@@ -522,6 +564,15 @@ struct TapeWalker {
         return hasTrail ? TapeWalker.conditionHoldsInArray : TapeWalker.conditionHolds
     }
 
+    /// `verify`, memoised per event: many routes share one suppression branch.
+    @inline(__always) func verifyOnce(_ b: Int) -> Bool {
+        if state.branchStamp[b] == state.generation { return state.branchResult[b] != 0 }
+        let result = verify(b)
+        state.branchStamp[b] = state.generation
+        state.branchResult[b] = result ? 1 : 0
+        return result
+    }
+
     func verify(_ b: Int) -> Bool {
         let range = m.branchFields[b]
         var arrayed = 0
@@ -532,7 +583,7 @@ struct TapeWalker {
             if r == TapeWalker.conditionHoldsInArray { arrayed += 1 }
             k += 1
         }
-        return arrayed < 2 || consistent(b)
+        return arrayed < 2 || arrayConsistent(b)
     }
 
     /// Backtracking search for array-consistent leaves; only for branches with two or more

@@ -42,14 +42,14 @@ public struct WildcardPattern: Sendable, Hashable {
     /// leftmost-first (which is optimal for `*` — no backtracking is ever needed).
     public func matches<C: RandomAccessCollection>(_ value: C) -> Bool where C.Element == UInt8, C.Index == Int {
         let first = segments[0]
-        if segments.count == 1 { return value.count == first.count && value.elementsEqual(first) }
+        if segments.count == 1 { return value.count == first.count && WildcardPattern.equal(value, at: value.startIndex, first) }
         let last = segments[segments.count - 1]
         guard value.count >= first.count + last.count else { return false }
         var start = value.startIndex
-        guard value[start..<(start + first.count)].elementsEqual(first) else { return false }
+        guard WildcardPattern.equal(value, at: start, first) else { return false }
         start += first.count
         let end = value.endIndex - last.count
-        guard value[end...].elementsEqual(last) else { return false }
+        guard WildcardPattern.equal(value, at: end, last) else { return false }
         var i = 1
         while i < segments.count - 1 {
             let seg = segments[i]
@@ -58,6 +58,18 @@ public struct WildcardPattern: Sendable, Hashable {
             i += 1
         }
         return start <= end
+    }
+
+    /// Whether `segment` sits in `value` at `start` (the caller checked it fits). A plain loop:
+    /// `elementsEqual` on slices went through iterators, and wildcard routes test every
+    /// cluster name of every finding.
+    @inline(__always) static func equal<C: RandomAccessCollection>(_ value: C, at start: Int, _ segment: [UInt8]) -> Bool where C.Element == UInt8, C.Index == Int {
+        var k = 0
+        while k < segment.count {
+            if value[start + k] != segment[k] { return false }
+            k += 1
+        }
+        return true
     }
 
     static func find<C: RandomAccessCollection>(_ needle: [UInt8], in hay: C, from: Int, to: Int) -> Int? where C.Element == UInt8, C.Index == Int {
