@@ -110,10 +110,18 @@ let package = Package(
             swiftSettings: strict,
             linkerSettings: localLib
         ),
+        // Dead-letter browsing and replay (`sluice dlq`): letters, filters, progress ledger, engine.
+        // Knows the runtime only through `ReplayDispatch`, which SluiceRuntime implements.
+        .target(
+            name: "SluiceReplay",
+            dependencies: ["SluiceCore", "SluiceKafka", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict,
+            linkerSettings: localLib
+        ),
         .target(
             name: "SluiceRuntime",
             dependencies: [
-                "SluiceCore", "SluiceKafka", "SluiceHTTP", "SluiceConnectors", "SluiceActions", "SluiceState", "SluiceAdmin",
+                "SluiceCore", "SluiceKafka", "SluiceHTTP", "SluiceConnectors", "SluiceActions", "SluiceState", "SluiceAdmin", "SluiceReplay",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -133,7 +141,7 @@ let package = Package(
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "SluiceCore", "SluiceKafka", "SluiceRuntime", "SluiceConnectors", "SluiceActions", "SluiceSuite", "SluiceState", "SluiceAdmin",
+                "SluiceCore", "SluiceKafka", "SluiceRuntime", "SluiceConnectors", "SluiceActions", "SluiceSuite", "SluiceState", "SluiceAdmin", "SluiceReplay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -186,6 +194,12 @@ let package = Package(
             swiftSettings: strict,
             linkerSettings: localLib
         ),
+        .testTarget(
+            name: "SluiceReplayTests",
+            dependencies: ["SluiceReplay", "SluiceTestSupport", "SluiceKafka", "SluiceCore"],
+            swiftSettings: strict,
+            linkerSettings: localLib
+        ),
         .testTarget(name: "SluiceHTTPTests", dependencies: ["SluiceHTTP", "SluiceTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "SluiceConnectorTests",
@@ -214,7 +228,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceIntegrationTests",
-            dependencies: ["SluiceRuntime", "SluiceTestSupport", "SluiceKafka", "SluiceCore", .product(name: "Yams", package: "Yams")],
+            dependencies: ["SluiceRuntime", "SluiceReplay", "SluiceTestSupport", "SluiceKafka", "SluiceCore", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict,
             linkerSettings: localLib
         ),

@@ -88,6 +88,9 @@ public struct Delivery: Sendable {
     public var attempt: Int
     /// The finding, summarised, when the connector type or a template asked for it.
     public var summary: FindingSummary?
+    /// The replay this delivery belongs to (`sluice dlq replay --name`); nil for live traffic.
+    /// HTTP connectors send it as `X-Sluice-Replay`, so a receiver can tell a replay from a repeat.
+    public var replay: String?
 
     public init(payload: [UInt8], key: [UInt8]? = nil, findingID: String? = nil, route: String, attempt: Int = 1, summary: FindingSummary? = nil) {
         self.payload = payload
