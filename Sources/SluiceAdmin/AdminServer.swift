@@ -139,6 +139,7 @@ public final class AdminServer: Service, Sendable {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: report.json ?? "{}")))
         }
         api.get("events") { [self] _, _ in eventStream() }
+        addOperationsRoutes(to: api)
         return router
     }
 

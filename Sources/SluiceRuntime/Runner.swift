@@ -128,6 +128,8 @@ public final class Runner: Sendable {
                 configHash: AdminBridge.configHash(directories: [settings.routesDirectory, settings.connectorsDirectory]),
                 version: version, stats: stats, lanes: allLanes, recent: RecentFindings(capacity: admin.recentFindings),
                 readiness: readiness, inFlight: { pipelineRef.inFlight })
+            bridge?.operations = OperationsBridge(settings: settings, kafka: kafka, approvals: playbooks?.approvalStore, environment: environment,
+                                                  logger: logger.with("sluice.part", "operations"))
         }
         // The Hold stage (docs/state.md). Offline, only when a route or an inhibit rule uses it, its
         // state in memory and its clock the findings' time. Consuming Kafka, always: silences can
