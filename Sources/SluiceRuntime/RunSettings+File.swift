@@ -10,6 +10,9 @@ extension RunSettings {
     /// brokers: kafka-1:9092,kafka-2:9092
     /// topics: [guardduty.findings]
     /// group: sluice
+    /// static_membership: true    # group.instance.id = the default per-instance id (ConsumerMembership)
+    /// group_instance_id: sluice-0   # or this id (implies static membership)
+    /// assignor: cooperative-sticky  # or range, roundrobin
     /// dead_letter_topic: sluice.dead-letter
     /// routes: routes
     /// connectors: connectors
@@ -41,6 +44,17 @@ extension RunSettings {
             if topics.isSequence { s.topics = topics.items.compactMap(\.string) } else if let one = topics.string { s.topics = [one] }
         }
         if let g = r.string("group") { s.group = g }
+        if let v = r.bool("static_membership") { s.membership.staticMembership = v }
+        if let v = r.string("group_instance_id") {
+            if ConsumerMembership.isValidInstanceID(v) { s.membership.instanceID = v } else {
+                r.report(r.node("group_instance_id")!.error("'group_instance_id' must be 1 to 249 letters, digits, '.', '_' or '-'"))
+            }
+        }
+        if let v = r.string("assignor") {
+            if ConsumerMembership.assignors.contains(v) { s.membership.assignor = v } else {
+                r.report(r.node("assignor")!.error("'assignor' must be one of: \(ConsumerMembership.assignors.joined(separator: ", "))"))
+            }
+        }
         s.deadLetterTopic = r.string("dead_letter_topic")
         if let d = r.string("routes") { s.routesDirectory = d }
         if let d = r.string("connectors") { s.connectorsDirectory = d }

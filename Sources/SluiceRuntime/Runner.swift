@@ -16,6 +16,8 @@ public struct RunSettings: Sendable {
     public var brokers: String?
     public var topics: [String] = []
     public var group = "sluice"
+    /// Static membership and the partition assignor of the source consumer.
+    public var membership = ConsumerMembership()
     public var deadLetterTopic: String?
     public var routesDirectory = "routes"
     public var connectorsDirectory = "connectors"
@@ -229,6 +231,7 @@ public final class Runner: Sendable {
             guard kafka["bootstrap.servers"] != nil else { throw RunError("no brokers: set --brokers or brokers: in the config file") }
             guard !settings.topics.isEmpty else { throw RunError("no topic: set --topic or topics: in the config file") }
             kafka["group.id"] = settings.group
+            for (k, v) in settings.membership.properties(group: settings.group, topics: settings.topics) { kafka[k] = v }
             let consumer = try KafkaConsumer(config: kafka, topics: settings.topics, logger: logger.with("sluice.part", "consumer"))
             logger.info("consuming", metadata: ["kafka.topics": "\(settings.topics.joined(separator: ","))", "kafka.group": "\(settings.group)"])
             source = ThreadService(name: "source-kafka", body: { try pipeline.run(consumer: consumer) }, stop: { stopping.stop() })

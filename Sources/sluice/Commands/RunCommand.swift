@@ -28,6 +28,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Kafka bootstrap servers (host:port,...).") var brokers: String?
     @Option(name: .long, help: "Topic to consume; repeat for several.") var topic: [String] = []
     @Option(name: .long, help: "Consumer group id (default: sluice).") var group: String?
+    @Flag(name: .customLong("static-membership"), help: "Join the group as a static member (group.instance.id = sluice-<host>-<hash>): a restart within session.timeout.ms gets its partitions back without a rebalance.") var staticMembership = false
+    @Option(name: .customLong("group-instance-id"), help: "Static member id (implies --static-membership); unique per live process.") var groupInstanceID: String?
+    @Option(name: .long, help: "Partition assignor: cooperative-sticky (default), range or roundrobin.") var assignor: String?
     @Option(name: .customLong("dead-letter-topic"), help: "Topic for what cannot be delivered or decoded.") var deadLetterTopic: String?
     @Option(name: .long, help: "Directory of route files (default: routes).") var routes: String?
     @Option(name: .long, help: "Directory of connector instances (default: connectors).") var connectors: String?
@@ -62,6 +65,15 @@ struct RunCommand: AsyncParsableCommand {
         if let brokers { settings.brokers = brokers }
         if !topic.isEmpty { settings.topics = topic }
         if let group { settings.group = group }
+        if staticMembership { settings.membership.staticMembership = true }
+        if let groupInstanceID {
+            guard ConsumerMembership.isValidInstanceID(groupInstanceID) else { throw ValidationError("--group-instance-id: use 1 to 249 letters, digits, '.', '_' or '-'") }
+            settings.membership.instanceID = groupInstanceID
+        }
+        if let assignor {
+            guard ConsumerMembership.assignors.contains(assignor) else { throw ValidationError("--assignor: one of \(ConsumerMembership.assignors.joined(separator: ", "))") }
+            settings.membership.assignor = assignor
+        }
         if let deadLetterTopic { settings.deadLetterTopic = deadLetterTopic }
         if let routes { settings.routesDirectory = routes }
         if let connectors { settings.connectorsDirectory = connectors }
