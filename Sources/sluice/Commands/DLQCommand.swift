@@ -24,6 +24,12 @@ struct DLQCommand: AsyncParsableCommand {
             """,
         subcommands: [List.self, Replay.self])
 
+    /// A line for the terminal: letters carry finding ids and target errors, which are hostile
+    /// text; control characters (escape sequences, line breaks) become `?`.
+    static func printable(_ line: String) -> String {
+        String(String.UnicodeScalarView(line.unicodeScalars.map { $0.properties.generalCategory == .control ? "?" : $0 }))
+    }
+
     /// Where the dead letters and the configuration are.
     struct Connection: ParsableArguments {
         @Option(name: .long, help: "Run configuration file (YAML): brokers, dead_letter_topic, routes, connectors, kafka.") var config: String?
@@ -125,11 +131,11 @@ struct DLQCommand: AsyncParsableCommand {
             let chosen = letters.filter(filter.matches)
             print("\(total) dead letter\(total == 1 ? "" : "s") (of \(letters.count) in \(settings.deadLetterTopic ?? ""))"
                   + (total > shown.count ? ", newest \(shown.count) shown" : ""))
-            for (reason, count) in DeadLetterBrowser.countByReason(chosen) { print("  \(reason): \(count)") }
+            for (reason, count) in DeadLetterBrowser.countByReason(chosen) { print(DLQCommand.printable("  \(reason): \(count)")) }
             for l in shown {
                 let at = l.failedAtMs.map(DeadLetterRecord.format) ?? "-"
-                print("\(l.id)  \(at)  \(l.reason)  route=\(l.route ?? "-")  connector=\(l.connector ?? "-")  attempts=\(l.attempts)"
-                      + "  finding=\(l.findingID ?? "-")  error=\(String((l.error ?? "-").prefix(120)))")
+                print(DLQCommand.printable("\(l.id)  \(at)  \(l.reason)  route=\(l.route ?? "-")  connector=\(l.connector ?? "-")  attempts=\(l.attempts)"
+                      + "  finding=\(l.findingID ?? "-")  error=\(String((l.error ?? "-").prefix(120)))"))
             }
         }
     }
@@ -203,9 +209,9 @@ struct DLQCommand: AsyncParsableCommand {
             if dryRun {
                 for p in engine.plan(request, letters: letters) {
                     let head = "\(p.letter.id)  \(p.letter.reason)  finding=\(p.letter.findingID ?? "-")"
-                    if let skip = p.skip { print("\(head)  skip: \(skip)") ; continue }
+                    if let skip = p.skip { print(DLQCommand.printable("\(head)  skip: \(skip)")); continue }
                     let done = p.alreadyDone.isEmpty ? "" : "  already done: \(p.alreadyDone.map(\.description).joined(separator: ", "))"
-                    print("\(head)  → \(p.targets.isEmpty ? "nothing left" : p.targets.map(\.description).joined(separator: ", "))\(done)")
+                    print(DLQCommand.printable("\(head)  → \(p.targets.isEmpty ? "nothing left" : p.targets.map(\.description).joined(separator: ", "))\(done)"))
                 }
             }
             let interactive = isatty(STDERR_FILENO) == 1
