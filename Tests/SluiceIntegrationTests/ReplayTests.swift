@@ -126,3 +126,46 @@ import Testing
         #expect(bad.status != 0 && bad.output.contains("--name"), "\(bad.output)")
     }
 }
+
+/// A dead-lettered playbook run is not run again by a replay: the replay asks for a fresh
+/// approval, once, and nothing acts until someone approves it.
+@Suite(.serialized) struct PlaybookReplayTests {
+    @Test func replayingAPlaybookLetterParksAFreshApprovalAndRunsNothing() async throws {
+        let broker = try TansuBroker()
+        defer { broker.stop() }
+        let soar = try WebhookReceiver()
+        defer { soar.stop() }
+        try broker.createTopics(["dlq", "sluice.approvals"])
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-pb-replay-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for sub in ["routes", "connectors"] { try FileManager.default.createDirectory(at: dir.appendingPathComponent(sub), withIntermediateDirectories: true) }
+        try """
+            name: open-case
+            match: {source: [aws.guardduty]}
+            playbook:
+              - name: page-soar
+                action: http
+                params: {url: "\(soar.url)/cases", allow_loopback: true}
+            """.write(to: dir.appendingPathComponent("routes/case.yaml"), atomically: true, encoding: .utf8)
+        let finding = try Findings.unique(1)[0]
+        let producer = try KafkaProducer(config: broker.clientConfig(), logger: .init(label: "test"))
+        try await producer.send(topic: "dlq", key: Array(finding.id.utf8), value: finding.bytes, headers: [
+            KafkaHeader("sluice-reason", "retries_exhausted"), KafkaHeader("sluice-route", "open-case"),
+            KafkaHeader("sluice-connector", "playbooks"), KafkaHeader("sluice-attempts", "3"),
+        ])
+        producer.close()
+        let common = ["--brokers", broker.bootstrap, "--dead-letter-topic", "dlq", "--routes", dir.appendingPathComponent("routes").path,
+                      "--connectors", dir.appendingPathComponent("connectors").path]
+        let first = try CommandRun.run(SluiceProcess.binary, ["dlq", "replay", "--name", "pb"] + common)
+        #expect(first.status == 0, "\(first.output)")
+        #expect(first.output.contains("0 delivered, 0 already done, 1 awaiting approval, 0 failed"), "\(first.output)")
+        let listed = try CommandRun.run(SluiceProcess.binary, ["approvals", "list", "--brokers", broker.bootstrap])
+        #expect(listed.output.contains("open-case:\(finding.id):replay:pb  pending  step=page-soar"), "\(listed.output)")
+        #expect(listed.output.contains("default=deny"), "\(listed.output)")
+        let again = try CommandRun.run(SluiceProcess.binary, ["dlq", "replay", "--name", "pb"] + common)
+        #expect(again.output.contains("0 delivered, 1 already done"), "\(again.output)")
+        let runs = try CommandRun.run(SluiceProcess.binary, ["approvals", "list", "--all", "--brokers", broker.bootstrap])
+        #expect(runs.output.components(separatedBy: ":replay:pb").count - 1 == 1, "one request, however often the replay runs: \(runs.output)")
+        #expect(try soar.totalRequests() == 0, "nothing acts before an approval")
+    }
+}
