@@ -16,6 +16,7 @@ extension RunSettings {
     /// dead_letter_topic: sluice.dead-letter
     /// routes: routes
     /// connectors: connectors
+    /// watch: false               # reload when route/connector files change (needs admin:)
     /// max_in_flight: 2000        # records with unsettled work before fetching pauses
     /// drain_timeout: 30s         # on SIGTERM, time to finish before dead-lettering the rest
     /// max_message_bytes: 1048576
@@ -58,6 +59,7 @@ extension RunSettings {
         s.deadLetterTopic = r.string("dead_letter_topic")
         if let d = r.string("routes") { s.routesDirectory = d }
         if let d = r.string("connectors") { s.connectorsDirectory = d }
+        if let v = r.bool("watch") { s.watchConfiguration = v }
         if let n = r.int("max_in_flight", min: 1) { s.pipeline.maxInFlight = n }
         if let d = r.duration("drain_timeout") { s.pipeline.drainTimeout = d }
         // At most 256 MiB: the matcher indexes simdjson's tape with 32-bit offsets.

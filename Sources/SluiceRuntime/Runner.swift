@@ -20,6 +20,8 @@ public struct RunSettings: Sendable {
     public var membership = ConsumerMembership()
     public var deadLetterTopic: String?
     public var routesDirectory = "routes"
+    /// Reload when the route or connector files change (`--watch`; needs the admin server).
+    public var watchConfiguration = false
     public var connectorsDirectory = "connectors"
     /// librdkafka properties passed through to every client (`kafka:` map and `-X`).
     public var kafka: [String: String] = [:]
@@ -245,6 +247,11 @@ public final class Runner: Sendable {
             // Ignored until the service traps it: a SIGHUP at start-up must not end the process.
             signal(SIGHUP, SIG_IGN)
             services.append(.init(service: HangupReloadService { _ = await bridge.reload() }))
+            if settings.watchConfiguration {
+                services.append(.init(service: ConfigWatcher(
+                    directories: [settings.routesDirectory, settings.connectorsDirectory], interval: .seconds(1),
+                    reload: { _ = await bridge.reload() }, logger: logger)))
+            }
         }
         // Every long-lived part is a service of one group, started in this order and shut down
         // in reverse: the source drains first (its deliveries still need connectors, the HTTP

@@ -46,6 +46,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("state-partitions"), help: "Partitions of the state topics when created (default: 12).") var statePartitions: Int32?
     @Flag(name: .customLong("log-json"), help: "Write logs as JSON lines.") var logJSON = false
     @Flag(name: .long, help: "Print the delivery summary as a table on exit.") var summary = false
+    @Flag(name: .long, help: "Reload when a route or connector file changes (as SIGHUP does); needs --admin-listen.") var watch = false
     @Flag(name: .customLong("dry-run-actions"), help: "Playbooks log and audit what they would do, and do nothing.") var dryRunActions = false
 
     func run() async throws {
@@ -78,6 +79,7 @@ struct RunCommand: AsyncParsableCommand {
         if let routes { settings.routesDirectory = routes }
         if let connectors { settings.connectorsDirectory = connectors }
         if let input { settings.input = input }
+        if watch { settings.watchConfiguration = true }
         if dryRunActions { settings.actions.dryRun = true }
         if let maxInFlight {
             guard maxInFlight > 0 else { throw ValidationError("--max-in-flight must be positive") }
@@ -96,6 +98,9 @@ struct RunCommand: AsyncParsableCommand {
         if let adminTokens {
             guard settings.admin != nil else { throw ValidationError("--admin-tokens needs --admin-listen (or admin: in the config file)") }
             settings.admin?.tokensFile = adminTokens
+        }
+        if settings.watchConfiguration, settings.admin == nil {
+            throw ValidationError("--watch (watch:) reloads through the admin server: add --admin-listen (or admin: in the config file)")
         }
         let exporter = MetricsExporter()
         if settings.admin != nil {
