@@ -8,6 +8,9 @@
 ///   request_timeout: 10s        # a body not received in this time gets 408
 ///   idle_timeout: 30s           # connections with no traffic for this long are closed
 ///   recent_findings: 500        # the feed's ring size
+///   tls:                        # optional: serve HTTPS (--admin-tls-cert / --admin-tls-key)
+///     cert_file: /etc/sluice/admin.pem   # PEM certificate chain, leaf first
+///     key_file: /etc/sluice/admin.key    # PEM private key
 /// ```
 public struct AdminSettings: Sendable {
     public var listen: String
@@ -16,6 +19,9 @@ public struct AdminSettings: Sendable {
     public var requestTimeout: Duration = .seconds(10)
     public var idleTimeout: Duration = .seconds(30)
     public var recentFindings = 500
+    /// PEM certificate chain and private key: with both, the server speaks HTTPS only.
+    public var tlsCertFile: String?
+    public var tlsKeyFile: String?
 
     public init(listen: String) {
         self.listen = listen

@@ -74,6 +74,10 @@ extension RunSettings {
             if let v = a.duration("request_timeout") { admin.requestTimeout = v }
             if let v = a.duration("idle_timeout") { admin.idleTimeout = v }
             if let v = a.int("recent_findings", min: 1) { admin.recentFindings = min(v, 100_000) }
+            if let t = a.nested("tls", what: "admin tls") {
+                admin.tlsCertFile = t.string("cert_file", required: true)
+                admin.tlsKeyFile = t.string("key_file", required: true)
+            }
             s.admin = admin
         }
         if let level = r.string("log_level") {

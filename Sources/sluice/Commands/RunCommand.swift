@@ -46,6 +46,8 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("state-partitions"), help: "Partitions of the state topics when created (default: 12).") var statePartitions: Int32?
     @Flag(name: .customLong("log-json"), help: "Write logs as JSON lines.") var logJSON = false
     @Flag(name: .long, help: "Print the delivery summary as a table on exit.") var summary = false
+    @Option(name: .customLong("admin-tls-cert"), help: ArgumentHelp("Serve the admin server over HTTPS with this PEM certificate chain.", valueName: "file")) var adminTLSCert: String?
+    @Option(name: .customLong("admin-tls-key"), help: ArgumentHelp("The PEM private key of --admin-tls-cert.", valueName: "file")) var adminTLSKey: String?
     @Flag(name: .long, help: "Reload when a route or connector file changes (as SIGHUP does); needs --admin-listen.") var watch = false
     @Flag(name: .customLong("dry-run-actions"), help: "Playbooks log and audit what they would do, and do nothing.") var dryRunActions = false
 
@@ -98,6 +100,12 @@ struct RunCommand: AsyncParsableCommand {
         if let adminTokens {
             guard settings.admin != nil else { throw ValidationError("--admin-tokens needs --admin-listen (or admin: in the config file)") }
             settings.admin?.tokensFile = adminTokens
+        }
+        if adminTLSCert != nil || adminTLSKey != nil {
+            guard var admin = settings.admin else { throw ValidationError("--admin-tls-cert/--admin-tls-key need --admin-listen (or admin: in the config file)") }
+            admin.tlsCertFile = adminTLSCert ?? admin.tlsCertFile
+            admin.tlsKeyFile = adminTLSKey ?? admin.tlsKeyFile
+            settings.admin = admin
         }
         if settings.watchConfiguration, settings.admin == nil {
             throw ValidationError("--watch (watch:) reloads through the admin server: add --admin-listen (or admin: in the config file)")
