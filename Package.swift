@@ -99,6 +99,8 @@ let package = Package(
             name: "SluiceAdmin",
             dependencies: [
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -118,10 +120,18 @@ let package = Package(
             swiftSettings: strict,
             linkerSettings: localLib
         ),
+        // Dead-letter browsing and replay (`sluice dlq`): letters, filters, progress ledger, engine.
+        // Knows the runtime only through `ReplayDispatch`, which SluiceRuntime implements.
+        .target(
+            name: "SluiceReplay",
+            dependencies: ["SluiceCore", "SluiceKafka", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict,
+            linkerSettings: localLib
+        ),
         .target(
             name: "SluiceRuntime",
             dependencies: [
-                "SluiceCore", "SluiceFormats", "SluiceKafka", "SluiceHTTP", "SluiceConnectors", "SluiceActions", "SluiceState", "SluiceAdmin",
+                "SluiceCore", "SluiceFormats", "SluiceKafka", "SluiceHTTP", "SluiceConnectors", "SluiceActions", "SluiceState", "SluiceAdmin", "SluiceReplay",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -141,7 +151,7 @@ let package = Package(
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "SluiceCore", "SluiceFormats", "SluiceKafka", "SluiceRuntime", "SluiceConnectors", "SluiceActions", "SluiceSuite", "SluiceState", "SluiceAdmin",
+                "SluiceCore", "SluiceFormats", "SluiceKafka", "SluiceRuntime", "SluiceConnectors", "SluiceActions", "SluiceSuite", "SluiceState", "SluiceAdmin", "SluiceReplay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -196,6 +206,12 @@ let package = Package(
             swiftSettings: strict,
             linkerSettings: localLib
         ),
+        .testTarget(
+            name: "SluiceReplayTests",
+            dependencies: ["SluiceReplay", "SluiceTestSupport", "SluiceKafka", "SluiceCore"],
+            swiftSettings: strict,
+            linkerSettings: localLib
+        ),
         .testTarget(name: "SluiceHTTPTests", dependencies: ["SluiceHTTP", "SluiceTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "SluiceConnectorTests",
@@ -224,7 +240,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceIntegrationTests",
-            dependencies: ["SluiceRuntime", "SluiceTestSupport", "SluiceKafka", "SluiceCore", .product(name: "Yams", package: "Yams")],
+            dependencies: ["SluiceRuntime", "SluiceReplay", "SluiceTestSupport", "SluiceKafka", "SluiceCore", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict,
             linkerSettings: localLib
         ),

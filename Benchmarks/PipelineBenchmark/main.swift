@@ -7,6 +7,8 @@
 //   5. state (SLUICE_BENCH_ONLY=state): the kafka leg with `dedupe` (repartition + changelog in
 //      Kafka) beside the stateless one; the hold engine over 1,000,000 keys (rate, bytes per key);
 //      restore of 1,000,000 changelog records from Tansu.
+//   6. restart (SLUICE_BENCH_ONLY=restart): restart to first delivery after kill -9, with and
+//      without static membership (group.instance.id), on a broker of its own.
 // A benchmark, not a test: it prints figures and the targets beside them; it never fails on them.
 import CRdKafka
 import Foundation
@@ -22,8 +24,8 @@ let environment = ProcessInfo.processInfo.environment
 let total = Int(environment["SLUICE_BENCH_FINDINGS"] ?? "") ?? 200_000
 let partitions: Int32 = 3
 let verbose = environment["SLUICE_BENCH_VERBOSE"] != nil
-/// SLUICE_BENCH_ONLY=kafka,webhook,latency,state runs just those phases (the baselines always run).
-let phases = Set((environment["SLUICE_BENCH_ONLY"] ?? "kafka,webhook,latency,state").split(separator: ",").map(String.init))
+/// SLUICE_BENCH_ONLY=kafka,webhook,latency,state,restart runs just those phases (the baselines always run).
+let phases = Set((environment["SLUICE_BENCH_ONLY"] ?? "kafka,webhook,latency,state,restart").split(separator: ",").map(String.init))
 let sluiceBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sluice")
 
 func now() -> Double { Date().timeIntervalSince1970 }
@@ -481,4 +483,18 @@ if phases.contains("state") {
     reader.close()
     let bytes = changes.reduce(0) { $0 + StateCodec.key($1).count + (StateCodec.value($1)?.count ?? 0) } / max(1, changes.count)
     line("state     restore \(fmt(Double(replayed))) keys from Tansu", "\(String(format: "%.1f", now() - r0)) s (goal ≤ 10 s); \(bytes) bytes per changelog record")
+}
+
+// MARK: 6. Restart after kill -9 (issue 13)
+
+if phases.contains("restart") {
+    let session = Int(environment["SLUICE_BENCH_SESSION_TIMEOUT_MS"] ?? "") ?? 10_000
+    let runs = Int(environment["SLUICE_BENCH_RESTARTS"] ?? "") ?? 3
+    for staticMembership in [false, true] {
+        let seconds = try restartToFirstDelivery(staticMembership: staticMembership, sessionTimeoutMs: session, runs: runs)
+        let m = median(seconds)
+        let runsText = seconds.map { String(format: "%.1f", $0) }.joined(separator: ", ")
+        line("restart   kill -9 → first delivery, \(staticMembership ? "static member" : "dynamic member")",
+             String(format: "%.1f s", m.value) + "  (session.timeout.ms=\(session); median of \(seconds.count): \(runsText) s)")
+    }
 }

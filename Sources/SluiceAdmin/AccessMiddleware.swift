@@ -22,6 +22,10 @@ struct AccessMiddleware: RouterMiddleware {
         "/api/v1/findings": [.get: .viewer], "/api/v1/events": [.get: .viewer],
         // Tries an event against the routes: sends nothing, changes nothing.
         "/api/v1/test": [.post: .viewer],
+        // Operations (OperationsAPI.swift): browsing is a read; replays and decisions act.
+        "/api/v1/dead-letters": [.get: .viewer],
+        "/api/v1/replays": [.get: .viewer, .post: .operator, .delete: .operator],
+        "/api/v1/approvals": [.get: .viewer, .post: .operator],
     ]
 
     func handle(_ request: Request, context: AdminContext, next: (Request, AdminContext) async throws -> Response) async throws -> Response {

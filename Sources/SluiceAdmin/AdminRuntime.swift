@@ -13,6 +13,12 @@ public protocol AdminRuntime: Sendable {
     func test(event: [UInt8]) -> TestReport
     /// Loads, validates and swaps in the configuration on disk; the old one stays on error.
     func reload() async -> ReloadOutcome
+    /// Dead letters, replays and approvals (`OperationsAPI.swift`); nil: those paths answer 503.
+    var operations: (any OperationsRuntime)? { get }
+}
+
+extension AdminRuntime {
+    public var operations: (any OperationsRuntime)? { nil }
 }
 
 /// `GET /api/v1/status`.

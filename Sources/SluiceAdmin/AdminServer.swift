@@ -1,5 +1,7 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -30,6 +32,8 @@ public final class AdminServer: Service, Sendable {
     let host: String
     let port: Int
     let onListening: @Sendable (Int) -> Void
+    /// HTTPS when `tls:` is configured; the files are read at start, so a bad one stops the run there.
+    let tls: TLSConfiguration?
     /// Open event streams, ended on shutdown: a dashboard left open must not hold the process.
     private let streams = Mutex<(next: Int, open: [Int: AsyncStream<ByteBuffer>.Continuation], closed: Bool)>((0, [:], false))
 
@@ -55,14 +59,35 @@ public final class AdminServer: Service, Sendable {
         self.host = host
         self.port = port
         self.onListening = onListening
+        tls = try Self.tlsConfiguration(settings)
+    }
+
+    /// The server's TLS configuration from the certificate and key files, or nil without `tls:`.
+    static func tlsConfiguration(_ settings: AdminSettings) throws(AdminConfigError) -> TLSConfiguration? {
+        switch (settings.tlsCertFile, settings.tlsKeyFile) {
+        case (nil, nil): return nil
+        case (let cert?, let key?):
+            let chain: [NIOSSLCertificate]
+            let privateKey: NIOSSLPrivateKey
+            do { chain = try NIOSSLCertificate.fromPEMFile(cert) } catch { throw AdminConfigError("admin tls: cannot read the certificate chain \(cert)") }
+            do { privateKey = try NIOSSLPrivateKey(file: key, format: .pem) } catch {
+                // Never the key's bytes: only its path.
+                throw AdminConfigError("admin tls: cannot read the private key \(key)")
+            }
+            guard !chain.isEmpty else { throw AdminConfigError("admin tls: \(cert) holds no certificate") }
+            return TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
+        default:
+            throw AdminConfigError("admin tls: cert_file and key_file go together")
+        }
     }
 
     public func run() async throws {
+        let http1: HTTPServerBuilder = .http1(configuration: .init(
+            idleTimeout: Self.timeAmount(settings.idleTimeout),
+            httpDecoderConfiguration: .init(maxHeaderFieldSize: 8 * 1024, maxHeaderListSize: 16 * 1024, maxHeaderFieldCount: 100)))
         let app = Application(
             router: makeRouter(),
-            server: .http1(configuration: .init(
-                idleTimeout: Self.timeAmount(settings.idleTimeout),
-                httpDecoderConfiguration: .init(maxHeaderFieldSize: 8 * 1024, maxHeaderListSize: 16 * 1024, maxHeaderFieldCount: 100))),
+            server: try tls.map { try .tls(http1, tlsConfiguration: $0) } ?? http1,
             configuration: .init(address: .hostname(host, port: port), serverName: nil, reuseAddress: true,
                                  availableConnectionsDelegate: .maximum(settings.maxConnections, logger: logger)),
             onServerRunning: { [onListening, logger, host] channel in
@@ -144,6 +169,7 @@ public final class AdminServer: Service, Sendable {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: report.json ?? "{}")))
         }
         api.get("events") { [self] _, _ in eventStream() }
+        addOperationsRoutes(to: api)
         return router
     }
 

@@ -9,6 +9,9 @@
 ///   idle_timeout: 30s           # connections with no traffic for this long are closed
 ///   max_connections: 256        # more wait in the listen queue until one closes
 ///   recent_findings: 500        # the feed's ring size
+///   tls:                        # optional: serve HTTPS (--admin-tls-cert / --admin-tls-key)
+///     cert_file: /etc/sluice/admin.pem   # PEM certificate chain, leaf first
+///     key_file: /etc/sluice/admin.key    # PEM private key
 /// ```
 public struct AdminSettings: Sendable {
     public var listen: String
@@ -20,6 +23,9 @@ public struct AdminSettings: Sendable {
     /// router (its Kafka and target connections need them); idle ones are closed after `idleTimeout`.
     public var maxConnections = 256
     public var recentFindings = 500
+    /// PEM certificate chain and private key: with both, the server speaks HTTPS only.
+    public var tlsCertFile: String?
+    public var tlsKeyFile: String?
 
     public init(listen: String) {
         self.listen = listen

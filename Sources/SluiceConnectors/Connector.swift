@@ -102,6 +102,9 @@ public struct Delivery: Sendable {
     /// Why the payload is not what the target takes (a JSON template that rendered invalid JSON
     /// for this finding): the lane dead-letters it as `render_failed` without an attempt.
     public var renderFailure: String?
+    /// The replay this delivery belongs to (`sluice dlq replay --name`); nil for live traffic.
+    /// HTTP connectors send it as `X-Sluice-Replay`, so a receiver can tell a replay from a repeat.
+    public var replay: String?
 
     public init(payload: [UInt8], key: [UInt8]? = nil, findingID: String? = nil, route: String, attempt: Int = 1, summary: FindingSummary? = nil) {
         self.payload = payload

@@ -7,7 +7,7 @@ public enum HTTPHeaderField {
     /// value is redacted: a deny-list of "secret-looking" names always misses one (`X-Soar-Credential`).
     public static let visibleNames: Set<String> = [
         "accept", "accept-encoding", "content-type", "content-length", "content-encoding", "user-agent",
-        "x-sluice-finding-id", "x-sluice-route", "x-sluice-run-id", "webhook-id", "webhook-timestamp",
+        "x-sluice-finding-id", "x-sluice-route", "x-sluice-run-id", "x-sluice-replay", "webhook-id", "webhook-timestamp",
         "x-amz-target", "x-amz-date", "kbn-xsrf", "x-requested-with",
     ]
 

@@ -38,6 +38,12 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
         get { reloadHook.withLock { $0 } }
         set { reloadHook.withLock { $0 = newValue } }
     }
+    /// Dead letters, replays and approvals; set by the runner once the playbooks exist.
+    private let operationsHook = Mutex<(any OperationsRuntime)?>(nil)
+    var operations: (any OperationsRuntime)? {
+        get { operationsHook.withLock { $0 } }
+        set { operationsHook.withLock { $0 = newValue } }
+    }
     let startedAt = Date().formatted(.iso8601)
     let version: String
     private let lanes: [DeliveryLane]

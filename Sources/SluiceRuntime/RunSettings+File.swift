@@ -12,9 +12,13 @@ extension RunSettings {
     /// topics: [guardduty.findings]  # or entries with a format (docs/formats.md §1):
     ///                            #   - {topic: falco.alerts, format: falco}   # auto (default), guardduty, asff, ocsf, falco
     /// group: sluice
+    /// static_membership: true    # group.instance.id = the default per-instance id (ConsumerMembership)
+    /// group_instance_id: sluice-0   # or this id (implies static membership)
+    /// assignor: cooperative-sticky  # or range, roundrobin
     /// dead_letter_topic: sluice.dead-letter
     /// routes: routes
     /// connectors: connectors
+    /// watch: false               # reload when route/connector files change (needs admin:)
     /// max_in_flight: 2000        # records with unsettled work before fetching pauses
     /// drain_timeout: 30s         # on SIGTERM, time to finish before dead-lettering the rest
     /// max_message_bytes: 1048576
@@ -50,9 +54,21 @@ extension RunSettings {
             } else if let one = topics.string { s.topics = [one] }
         }
         if let g = r.string("group") { s.group = g }
+        if let v = r.bool("static_membership") { s.membership.staticMembership = v }
+        if let v = r.string("group_instance_id") {
+            if ConsumerMembership.isValidInstanceID(v) { s.membership.instanceID = v } else {
+                r.report(r.node("group_instance_id")!.error("'group_instance_id' must be 1 to 249 letters, digits, '.', '_' or '-'"))
+            }
+        }
+        if let v = r.string("assignor") {
+            if ConsumerMembership.assignors.contains(v) { s.membership.assignor = v } else {
+                r.report(r.node("assignor")!.error("'assignor' must be one of: \(ConsumerMembership.assignors.joined(separator: ", "))"))
+            }
+        }
         s.deadLetterTopic = r.string("dead_letter_topic")
         if let d = r.string("routes") { s.routesDirectory = d }
         if let d = r.string("connectors") { s.connectorsDirectory = d }
+        if let v = r.bool("watch") { s.watchConfiguration = v }
         if let n = r.int("max_in_flight", min: 1) { s.pipeline.maxInFlight = n }
         if let d = r.duration("drain_timeout") { s.pipeline.drainTimeout = d }
         // At most 256 MiB: the matcher indexes simdjson's tape with 32-bit offsets.
@@ -68,6 +84,10 @@ extension RunSettings {
             if let v = a.duration("idle_timeout") { admin.idleTimeout = v }
             if let v = a.int("max_connections", min: 4, max: 65_536) { admin.maxConnections = v }
             if let v = a.int("recent_findings", min: 1) { admin.recentFindings = min(v, 100_000) }
+            if let t = a.nested("tls", what: "admin tls") {
+                admin.tlsCertFile = t.string("cert_file", required: true)
+                admin.tlsKeyFile = t.string("key_file", required: true)
+            }
             s.admin = admin
         }
         if let level = r.string("log_level") {

@@ -16,8 +16,12 @@ public struct RunSettings: Sendable {
     public var brokers: String?
     public var topics: [String] = []
     public var group = "sluice"
+    /// Static membership and the partition assignor of the source consumer.
+    public var membership = ConsumerMembership()
     public var deadLetterTopic: String?
     public var routesDirectory = "routes"
+    /// Reload when the route or connector files change (`--watch`; needs the admin server).
+    public var watchConfiguration = false
     public var connectorsDirectory = "connectors"
     /// librdkafka properties passed through to every client (`kafka:` map and `-X`).
     public var kafka: [String: String] = [:]
@@ -150,6 +154,8 @@ public final class Runner: Sendable {
                 configHash: AdminBridge.configHash(directories: [settings.routesDirectory, settings.connectorsDirectory]),
                 version: version, stats: stats, lanes: allLanes, recent: RecentFindings(capacity: admin.recentFindings),
                 readiness: readiness, inFlight: { pipelineRef.inFlight })
+            bridge?.operations = OperationsBridge(settings: settings, kafka: kafka, approvals: playbooks?.approvalStore, environment: environment,
+                                                  logger: logger.with("sluice.part", "operations"))
         }
         // The Hold stage (docs/state.md). Offline, only when a route or an inhibit rule uses it, its
         // state in memory and its clock the findings' time. Consuming Kafka, always: silences can
@@ -250,6 +256,7 @@ public final class Runner: Sendable {
             guard kafka["bootstrap.servers"] != nil else { throw RunError("no brokers: set --brokers or brokers: in the config file") }
             guard !settings.topics.isEmpty else { throw RunError("no topic: set --topic or topics: in the config file") }
             kafka["group.id"] = settings.group
+            for (k, v) in settings.membership.properties(group: settings.group, topics: settings.topics) { kafka[k] = v }
             let consumer = try KafkaConsumer(config: kafka, topics: settings.topics, logger: logger.with("sluice.part", "consumer"))
             logger.info("consuming", metadata: ["kafka.topics": "\(settings.topics.joined(separator: ","))", "kafka.group": "\(settings.group)"])
             lag = { consumer.lag }
@@ -266,6 +273,11 @@ public final class Runner: Sendable {
             // Ignored until the service traps it: a SIGHUP at start-up must not end the process.
             signal(SIGHUP, SIG_IGN)
             services.append(.init(service: HangupReloadService { _ = await bridge.reload() }))
+            if settings.watchConfiguration {
+                services.append(.init(service: ConfigWatcher(
+                    directories: [settings.routesDirectory, settings.connectorsDirectory], interval: .seconds(1),
+                    reload: { _ = await bridge.reload() }, logger: logger)))
+            }
         }
         // Every long-lived part is a service of one group, started in this order and shut down
         // in reverse: the source drains first (its deliveries still need connectors, the HTTP

@@ -15,7 +15,7 @@ struct Sluice: AsyncParsableCommand {
         version: SluiceVersion.string,
         subcommands: [
             RunCommand.self, ValidateCommand.self, TestCommand.self, TestPatternCommand.self,
-            BacktestCommand.self, ConnectorsCommand.self, PublishCommand.self, ActionsCommand.self, ActionCommand.self, ApprovalsCommand.self, SilenceCommand.self,
+            BacktestCommand.self, ConnectorsCommand.self, PublishCommand.self, ActionsCommand.self, ActionCommand.self, ApprovalsCommand.self, SilenceCommand.self, DLQCommand.self,
         ]
     )
 }

@@ -38,6 +38,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Kafka bootstrap servers (host:port,...).") var brokers: String?
     @Option(name: .long, help: "Topic to consume; repeat for several.") var topic: [String] = []
     @Option(name: .long, help: "Consumer group id (default: sluice).") var group: String?
+    @Flag(name: .customLong("static-membership"), help: "Join the group as a static member (group.instance.id = sluice-<host>-<hash>): a restart within session.timeout.ms gets its partitions back without a rebalance.") var staticMembership = false
+    @Option(name: .customLong("group-instance-id"), help: "Static member id (implies --static-membership); unique per live process.") var groupInstanceID: String?
+    @Option(name: .long, help: "Partition assignor: cooperative-sticky (default), range or roundrobin.") var assignor: String?
     @Option(name: .customLong("dead-letter-topic"), help: "Topic for what cannot be delivered or decoded.") var deadLetterTopic: String?
     @Option(name: .long, help: "Directory of route files (default: routes).") var routes: String?
     @Option(name: .long, help: "Directory of connector instances (default: connectors).") var connectors: String?
@@ -56,6 +59,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("failure-warning-interval"), help: "Warn of a connector's failures (with the last cause) at most this often (default: 10s).") var failureWarningInterval: String?
     @Flag(name: .customLong("log-json"), help: "Write logs as JSON lines.") var logJSON = false
     @Flag(name: .long, help: "Print the delivery summary on exit: by route and target, then by route and by connector (delivered, suppressed, held, dead-lettered).") var summary = false
+    @Option(name: .customLong("admin-tls-cert"), help: ArgumentHelp("Serve the admin server over HTTPS with this PEM certificate chain.", valueName: "file")) var adminTLSCert: String?
+    @Option(name: .customLong("admin-tls-key"), help: ArgumentHelp("The PEM private key of --admin-tls-cert.", valueName: "file")) var adminTLSKey: String?
+    @Flag(name: .long, help: "Reload when a route or connector file changes (as SIGHUP does); needs --admin-listen.") var watch = false
     @Flag(name: .customLong("dry-run-actions"), help: "Playbooks log and audit what they would do, and do nothing.") var dryRunActions = false
 
     func run() async throws {
@@ -75,6 +81,15 @@ struct RunCommand: AsyncParsableCommand {
         if let brokers { settings.brokers = brokers }
         if !topic.isEmpty { settings.topics = topic }
         if let group { settings.group = group }
+        if staticMembership { settings.membership.staticMembership = true }
+        if let groupInstanceID {
+            guard ConsumerMembership.isValidInstanceID(groupInstanceID) else { throw ValidationError("--group-instance-id: use 1 to 249 letters, digits, '.', '_' or '-'") }
+            settings.membership.instanceID = groupInstanceID
+        }
+        if let assignor {
+            guard ConsumerMembership.assignors.contains(assignor) else { throw ValidationError("--assignor: one of \(ConsumerMembership.assignors.joined(separator: ", "))") }
+            settings.membership.assignor = assignor
+        }
         if let deadLetterTopic { settings.deadLetterTopic = deadLetterTopic }
         if let routes { settings.routesDirectory = routes }
         if let connectors { settings.connectorsDirectory = connectors }
@@ -83,6 +98,7 @@ struct RunCommand: AsyncParsableCommand {
             guard settings.input != nil else { throw ValidationError("--dead-letter-file is for offline runs: give --input too") }
             settings.deadLetterFile = deadLetterFile
         }
+        if watch { settings.watchConfiguration = true }
         if dryRunActions { settings.actions.dryRun = true }
         if let maxInFlight {
             guard maxInFlight > 0 else { throw ValidationError("--max-in-flight must be positive") }
@@ -101,6 +117,15 @@ struct RunCommand: AsyncParsableCommand {
         if let adminTokens {
             guard settings.admin != nil else { throw ValidationError("--admin-tokens needs --admin-listen (or admin: in the config file)") }
             settings.admin?.tokensFile = adminTokens
+        }
+        if adminTLSCert != nil || adminTLSKey != nil {
+            guard var admin = settings.admin else { throw ValidationError("--admin-tls-cert/--admin-tls-key need --admin-listen (or admin: in the config file)") }
+            admin.tlsCertFile = adminTLSCert ?? admin.tlsCertFile
+            admin.tlsKeyFile = adminTLSKey ?? admin.tlsKeyFile
+            settings.admin = admin
+        }
+        if settings.watchConfiguration, settings.admin == nil {
+            throw ValidationError("--watch (watch:) reloads through the admin server: add --admin-listen (or admin: in the config file)")
         }
         let exporter = MetricsExporter()
         if settings.admin != nil {

@@ -1,0 +1,42 @@
+import Foundation
+import SluiceTestSupport
+import Testing
+
+/// The admin server over HTTPS (`--admin-tls-cert`, `--admin-tls-key`), checked with curl
+/// against the test CA: HTTPS answers, plain HTTP on the same port does not.
+@Suite(.serialized) struct AdminTLSTests {
+    @Test func theAdminServerSpeaksHTTPSWithTheConfiguredCertificate() async throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let broker = try TansuBroker()
+        defer { broker.stop() }
+        try broker.createTopics(["findings", "dlq"])
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        let config = try TestConfig.webhook(receiver.url)
+        defer { config.remove() }
+        let port = try LoopbackPort.free()
+        let sluice = try SluiceProcess(broker: broker, topic: "findings", group: "tls", dlq: "dlq", config: config,
+                                       extra: ["--admin-listen", "127.0.0.1:\(port)", "--admin-tls-cert", pki.serverCert, "--admin-tls-key", pki.serverKey])
+        defer { sluice.stop() }
+        #expect(LoopbackPort.waitUntilAccepting(port, timeout: 60), "\(sluice.output)")
+        let curl = URL(fileURLWithPath: "/usr/bin/curl")
+        let https = try CommandRun.run(curl, ["-sS", "--max-time", "30", "--cacert", pki.caCert, "https://127.0.0.1:\(port)/-/healthy"])
+        #expect(https.status == 0 && https.output == "ok\n", "\(https.output)")
+        let plain = try CommandRun.run(curl, ["-sS", "--max-time", "30", "http://127.0.0.1:\(port)/-/healthy"])
+        #expect(plain.output != "ok\n", "plain HTTP must not be served: \(plain.output)")
+        let untrusted = try CommandRun.run(curl, ["-sS", "--max-time", "30", "https://127.0.0.1:\(port)/-/healthy"])
+        #expect(untrusted.status != 0, "a client without the CA refuses the certificate")
+    }
+
+    @Test func aMissingKeyStopsTheRunAtStart() throws {
+        let pki = try TestPKI()
+        defer { pki.remove() }
+        let run = try CommandRun.run(PackagePaths.sluiceBinary, ["run", "--input", "/dev/null", "--routes", PackagePaths.root.appendingPathComponent("routes").path,
+                                                                  "--connectors", PackagePaths.root.appendingPathComponent("connectors").path,
+                                                                  "--admin-listen", "127.0.0.1:0", "--admin-tls-cert", pki.serverCert,
+                                                                  "--admin-tls-key", pki.path("missing.key")])
+        #expect(run.status != 0)
+        #expect(run.output.contains("cannot read the private key"), "\(run.output)")
+    }
+}

@@ -1,0 +1,183 @@
+import Foundation
+import Logging
+import SluiceKafka
+import SluiceTestSupport
+import Testing
+
+/// Dead letters, replays and approvals through the admin API of a real `sluice run` (Tansu,
+/// webhook receivers), and the approvals panel in headless Chromium.
+@Suite(.serialized) struct OperationsAPITests {
+    static let operatorToken = "op-\(UUID().uuidString)"
+    static let viewerToken = "view-\(UUID().uuidString)"
+
+    /// A tokens file: alice operates, victor views.
+    static func tokensFile(in dir: URL) throws -> String {
+        let path = dir.appendingPathComponent("tokens").path
+        try "alice operator \(operatorToken)\nvictor viewer \(viewerToken)\n".write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o600)
+        return path
+    }
+
+    /// The status code and body of one request to the admin server.
+    static func call(_ port: Int, _ method: String, _ path: String, body: String = "", token: String? = nil) throws -> (status: Int, body: String) {
+        let fd = try #require(LoopbackPort.connect(port))
+        defer { close(fd) }
+        let auth = token.map { "Authorization: Bearer \($0)\r\n" } ?? ""
+        let bytes = Array(body.utf8)
+        let request = Array("\(method) \(path) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\(auth)Content-Type: application/json\r\nContent-Length: \(bytes.count)\r\n\r\n".utf8) + bytes
+        #expect(send(fd, request, request.count, Int32(MSG_NOSIGNAL)) == request.count)
+        var reply: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            reply += buffer[..<n]
+        }
+        let text = String(decoding: reply, as: UTF8.self)
+        let status = Int(text.split(separator: " ").dropFirst().first ?? "") ?? 0
+        return (status, text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? "")
+    }
+
+    static func object(_ text: String) -> [String: Any] { (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:] }
+    static func array(_ text: String) -> [[String: Any]] { (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [[String: Any]] ?? [] }
+
+    @Test func deadLettersAreBrowsedAndReplayedThroughTheAPI() async throws {
+        let broker = try TansuBroker()
+        defer { broker.stop() }
+        let hook = try WebhookReceiver(status: 503)
+        defer { hook.stop() }
+        try broker.createTopics(["findings", "dlq"])
+        let config = try TestConfig.webhook(hook.url, extra: "retry: {attempts: 2, backoff: 10ms, max_backoff: 20ms}")
+        defer { config.remove() }
+        let port = try LoopbackPort.free()
+        let sluice = try SluiceProcess(broker: broker, topic: "findings", group: "ops-api", dlq: "dlq", config: config,
+                                       extra: ["--admin-listen", "127.0.0.1:\(port)", "--admin-tokens", try Self.tokensFile(in: config.directory)])
+        defer { sluice.stop() }
+        let findings = try Findings.unique(4)
+        try Findings.produce(findings, to: "findings", broker: broker)
+        #expect(try await waitForMetric(port: port, "sluice_dead_letters_total{reason=\"retries_exhausted\"}", atLeast: 4) == 4)
+
+        // Browse: filters, counts by reason, bounded page; a viewer may read.
+        var page: [String: Any] = [:]
+        for _ in 0..<100 {
+            page = Self.object(try Self.call(port, "GET", "/api/v1/dead-letters?reason=retries_exhausted&limit=3", token: Self.viewerToken).body)
+            if page["total"] as? Int == 4 { break }
+            try await Task.sleep(for: .milliseconds(200))  // the dead letters' acks reach the broker after the metric counts them
+        }
+        #expect(page["total"] as? Int == 4 && page["inTopic"] as? Int == 4, "\(page)")
+        #expect((page["byReason"] as? [String: Int]) == ["retries_exhausted": 4])
+        let letters = page["letters"] as? [[String: Any]] ?? []
+        #expect(letters.count == 3, "limit bounds the page")
+        #expect(letters.allSatisfy { $0["connector"] as? String == "hook" && $0["route"] as? String == "all-findings" && $0["attempts"] as? Int == 2 })
+        #expect(Set(letters.compactMap { $0["findingId"] as? String }).isSubset(of: Set(findings.map(\.id))))
+        #expect(Self.object(try Self.call(port, "GET", "/api/v1/dead-letters?connector=nope", token: Self.viewerToken).body)["total"] as? Int == 0)
+        #expect(try Self.call(port, "GET", "/api/v1/dead-letters?since=yesterday", token: Self.viewerToken).status == 400)
+
+        // Replays are an operator's: a viewer is refused, no token is refused.
+        let start = #"{"name": "api-1", "reason": "retries_exhausted", "rate": 100}"#
+        #expect(try Self.call(port, "POST", "/api/v1/replays", body: start, token: Self.viewerToken).status == 403)
+        #expect(try Self.call(port, "POST", "/api/v1/replays", body: start).status == 401)
+        try await hook.reset()
+        try await hook.setStatus(204)
+        let started = try Self.call(port, "POST", "/api/v1/replays", body: start, token: Self.operatorToken)
+        #expect(started.status == 202, "\(started)")
+        var replay: [String: Any] = [:]
+        for _ in 0..<300 {
+            replay = Self.array(try Self.call(port, "GET", "/api/v1/replays", token: Self.viewerToken).body).first { $0["name"] as? String == "api-1" } ?? [:]
+            if replay["status"] as? String == "finished" { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(replay["status"] as? String == "finished" && replay["delivered"] as? Int == 4 && replay["failed"] as? Int == 0, "\(replay)")
+        let received = try hook.records()
+        #expect(received.count == 4)
+        #expect(received.allSatisfy { $0.header("X-Sluice-Replay") == "api-1" })
+        #expect(Set(received.compactMap { $0.header("X-Sluice-Finding-Id") }) == Set(findings.map(\.id)))
+        // The same replay again delivers nothing twice.
+        #expect(try Self.call(port, "POST", "/api/v1/replays", body: start, token: Self.operatorToken).status == 202)
+        for _ in 0..<300 {
+            replay = Self.array(try Self.call(port, "GET", "/api/v1/replays", token: Self.viewerToken).body).first { $0["name"] as? String == "api-1" } ?? [:]
+            if replay["status"] as? String == "finished", replay["alreadyDone"] as? Int == 4 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(replay["alreadyDone"] as? Int == 4 && replay["delivered"] as? Int == 0, "\(replay)")
+        #expect(hook.count == 4)
+        #expect(try Self.call(port, "DELETE", "/api/v1/replays?name=nothing-runs", token: Self.operatorToken).status == 404)
+        let noApprovals = try Self.call(port, "GET", "/api/v1/approvals", token: Self.viewerToken)
+        #expect(noApprovals.status == 200 && Self.array(noApprovals.body).isEmpty, "no playbooks here: nothing waits")
+        #expect(try Self.call(port, "GET", "/api/v1/dead-letters?limit=1001", token: Self.viewerToken).status == 400)
+    }
+
+    /// A playbook step waits for approval; an operator approves it in the dashboard; the run goes
+    /// on (its http step reaches the receiver) and the audit names the operator's token.
+    @Test func approvingAWaitingStepInTheDashboardIsAudited() async throws {
+        let broker = try TansuBroker()
+        defer { broker.stop() }
+        let soar = try WebhookReceiver()
+        defer { soar.stop() }
+        try broker.createTopics(["findings", "dlq", "sluice.actions.audit", "sluice.approvals"])
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-approve-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for sub in ["routes", "connectors"] { try FileManager.default.createDirectory(at: dir.appendingPathComponent(sub), withIntermediateDirectories: true) }
+        try """
+            name: open-case
+            match: {source: [aws.guardduty]}
+            playbook:
+              - name: page-soar
+                action: http
+                params: {url: "\(soar.url)/cases", allow_loopback: true, body: '{"finding": "{{detail.id}}"}'}
+                requires_approval: {timeout: 10m, default: deny}
+            """.write(to: dir.appendingPathComponent("routes/case.yaml"), atomically: true, encoding: .utf8)
+        try """
+            brokers: \(broker.bootstrap)
+            topics: [findings]
+            group: approvals-ui
+            dead_letter_topic: dlq
+            routes: \(dir.path)/routes
+            connectors: \(dir.path)/connectors
+            kafka: {session.timeout.ms: "6000", heartbeat.interval.ms: "500"}
+            actions: {instance_id: ui-test, audit_topic: sluice.actions.audit, approvals_topic: sluice.approvals}
+            """.write(to: dir.appendingPathComponent("sluice.yaml"), atomically: true, encoding: .utf8)
+        let port = try LoopbackPort.free()
+        let sluice = try SluiceProcess(["run", "--config", dir.appendingPathComponent("sluice.yaml").path, "--log-level", "notice",
+                                        "--admin-listen", "127.0.0.1:\(port)", "--admin-tokens", try Self.tokensFile(in: dir)])
+        defer { sluice.stop() }
+        #expect(LoopbackPort.waitUntilAccepting(port, timeout: 60))
+        let finding = try Findings.unique(1)
+        try Findings.produce(finding, to: "findings", broker: broker)
+        var waiting: [[String: Any]] = []
+        for _ in 0..<600 where waiting.isEmpty {
+            waiting = Self.array(try Self.call(port, "GET", "/api/v1/approvals", token: Self.viewerToken).body)
+            if waiting.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        let run = try #require(waiting.first, "no run waits for approval: \(sluice.output.suffix(2000))")
+        let runID = try #require(run["runId"] as? String)
+        #expect(run["step"] as? String == "page-soar" && run["defaultDecision"] as? String == "deny" && run["status"] as? String == "pending")
+        #expect((run["expiresInSeconds"] as? Int ?? 0) > 500)
+        #expect(soar.count == 0, "nothing runs before the approval")
+        #expect(try Self.call(port, "POST", "/api/v1/approvals", body: #"{"runId": "\#(runID)", "decision": "approve"}"#, token: Self.viewerToken).status == 403)
+
+        let screenshot = PackagePaths.root.appendingPathComponent(".build/test-output/dashboard-approvals.png")
+        try FileManager.default.createDirectory(at: screenshot.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let python = PackagePaths.root.appendingPathComponent(".tools/venv/bin/python").path
+        let script = PackagePaths.root.appendingPathComponent("Tests/browser/approvals_check.py").path
+        let (status, output) = try CommandRun.run(URL(fileURLWithPath: python), [
+            script, "--url", "http://127.0.0.1:\(port)/", "--token", Self.operatorToken, "--run", runID,
+            "--comment", "checked with the owner", "--screenshot", screenshot.path,
+        ])
+        print("approvals check: \(output.trimmingCharacters(in: .whitespacesAndNewlines)); screenshot: \(screenshot.path)")
+        #expect(status == 0, "\(output.suffix(3000))")
+
+        // The run went on: its step reached the receiver.
+        try await soar.waitForCount(1, timeout: 60)
+        #expect(try soar.records().first?.body.contains(finding[0].id) == true)
+        // The decision is recorded with the token's name and the comment.
+        let decided = Self.array(try Self.call(port, "GET", "/api/v1/approvals?all=true", token: Self.viewerToken).body).first { $0["runId"] as? String == runID }
+        #expect(decided?["decidedBy"] as? String == "alice" && decided?["comment"] as? String == "checked with the owner", "\(decided ?? [:])")
+        // The action audit topic says who approved, and the admin audit log names the token.
+        let audit = try await readTopicToSentinel(broker, topic: "sluice.actions.audit")
+        let approvedRecord = audit.compactMap { $0.value.map { String(decoding: $0, as: UTF8.self) } }.first { $0.contains("\"approved\"") }
+        #expect(approvedRecord?.contains("approved by alice") == true, "\(audit.count) audit records")
+        #expect(sluice.output.contains("admin write") && sluice.output.contains("admin.principal=alice") && sluice.output.contains("/api/v1/approvals"),
+                "\(sluice.output.suffix(2000))")
+    }
+}

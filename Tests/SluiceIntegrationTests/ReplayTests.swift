@@ -1,0 +1,171 @@
+import Foundation
+import Logging
+import SluiceKafka
+import SluiceTestSupport
+import Testing
+
+/// `sluice dlq list` and `sluice dlq replay` through the real binary, a real Tansu broker and real
+/// receivers: one route sends every finding to `hook` (failing) and `other` (healthy), so the
+/// dead letters name `hook`, and a replay must go to `hook` only, once, whatever how often it runs.
+@Suite(.serialized) struct ReplayTests {
+    /// routes/all.yaml → [hook, other], each a webhook to its own receiver.
+    static func config(hook: String, other: String) throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-replay-\(UUID().uuidString)")
+        for sub in ["routes", "connectors"] {
+            try FileManager.default.createDirectory(at: dir.appendingPathComponent(sub), withIntermediateDirectories: true)
+        }
+        try """
+        name: all-findings
+        match: {"source": ["aws.guardduty"]}
+        targets: [hook, other]
+        """.write(to: dir.appendingPathComponent("routes/all.yaml"), atomically: true, encoding: .utf8)
+        for (name, url) in [("hook", hook), ("other", other)] {
+            try "name: \(name)\ntype: webhook\nurl: \(url)/\(name)\ntimeout: 2s\nretry: {attempts: 2, backoff: 10ms, max_backoff: 20ms}\n"
+                .write(to: dir.appendingPathComponent("connectors/\(name).yaml"), atomically: true, encoding: .utf8)
+        }
+        return dir
+    }
+
+    @Test func replayRedeliversToTheFailedTargetOnlyAndOnceAcrossReruns() async throws {
+        let broker = try TansuBroker()
+        defer { broker.stop() }
+        let hook = try WebhookReceiver(status: 503)
+        defer { hook.stop() }
+        let other = try WebhookReceiver()
+        defer { other.stop() }
+        try broker.createTopics(["findings", "dlq"])
+        let findings = try Findings.unique(5)
+        try Findings.produce(findings, to: "findings", broker: broker)
+        let dir = try Self.config(hook: hook.url, other: other.url)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let routes = dir.appendingPathComponent("routes").path
+        let connectors = dir.appendingPathComponent("connectors").path
+        let port = freeLoopbackPort()
+        let sluice = try SluiceProcess(["run", "--brokers", broker.bootstrap, "--topic", "findings", "--group", "replay", "--dead-letter-topic", "dlq",
+                                        "--routes", routes, "--connectors", connectors, "-X", "session.timeout.ms=6000",
+                                        "--log-level", "warning", "--metrics-listen", "127.0.0.1:\(port)"])
+        defer { sluice.stop() }
+        #expect(try await waitForMetric(port: port, "sluice_dead_letters_total{reason=\"retries_exhausted\"}", atLeast: 5) == 5)
+        #expect(sluice.terminate() == 0)
+        #expect(other.count == 5)
+
+        try await hook.reset()
+        try await hook.setStatus(204)
+        let common = ["--brokers", broker.bootstrap, "--dead-letter-topic", "dlq", "--routes", routes, "--connectors", connectors]
+
+        let list = try CommandRun.run(SluiceProcess.binary, ["dlq", "list"] + common)
+        #expect(list.status == 0, "\(list.output)")
+        #expect(list.output.contains("5 dead letters (of 5 in dlq)"), "\(list.output)")
+        #expect(list.output.contains("retries_exhausted: 5"), "\(list.output)")
+        let none = try CommandRun.run(SluiceProcess.binary, ["dlq", "list", "--connector", "other"] + common)
+        #expect(none.output.contains("0 dead letters"), "\(none.output)")
+
+        let dry = try CommandRun.run(SluiceProcess.binary, ["dlq", "replay", "--name", "first", "--dry-run"] + common)
+        #expect(dry.status == 0, "\(dry.output)")
+        #expect(dry.output.contains("all-findings → hook"), "\(dry.output)")
+        #expect(hook.count == 0, "a dry run delivers nothing")
+
+        let first = try CommandRun.run(SluiceProcess.binary, ["dlq", "replay", "--name", "first", "--rate", "50/s"] + common)
+        #expect(first.status == 0, "\(first.output)")
+        #expect(first.output.contains("replay first: 5/5 letters, 5 delivered, 0 already done, 0 failed, 0 skipped (finished)"), "\(first.output)")
+        let replayed = try hook.records()
+        #expect(replayed.count == 5)
+        #expect(Set(replayed.compactMap { $0.header("X-Sluice-Replay") }) == ["first"])
+        #expect(Set(replayed.compactMap { $0.header("X-Sluice-Finding-Id") }) == Set(findings.map(\.id)))
+        #expect(other.count == 5, "the target that did not fail got nothing again")
+
+        let again = try CommandRun.run(SluiceProcess.binary, ["dlq", "replay", "--name", "first"] + common)
+        #expect(again.status == 0, "\(again.output)")
+        #expect(again.output.contains("0 delivered, 5 already done"), "\(again.output)")
+        #expect(hook.count == 5, "running the same replay again delivers nothing twice")
+
+        // --reroute: every target of every matching route, under another name.
+        let rerouted = try CommandRun.run(SluiceProcess.binary, ["dlq", "replay", "--name", "all", "--reroute"] + common)
+        #expect(rerouted.status == 0, "\(rerouted.output)")
+        #expect(hook.count == 10 && other.count == 10)
+        #expect(try other.records().suffix(5).allSatisfy { $0.header("X-Sluice-Replay") == "all" })
+    }
+
+    @Test func aFailingReplayIsRecordedAndTheNextRunRetriesOnlyWhatFailed() async throws {
+        let broker = try TansuBroker()
+        defer { broker.stop() }
+        let hook = try WebhookReceiver(status: 503)
+        defer { hook.stop() }
+        let other = try WebhookReceiver()
+        defer { other.stop() }
+        try broker.createTopics(["dlq"])
+        // Dead letters as the router writes them (the header contract in the README), two of them.
+        let findings = try Findings.unique(2)
+        let producer = try KafkaProducer(config: broker.clientConfig(), logger: .init(label: "test"))
+        for f in findings {
+            try await producer.send(topic: "dlq", key: Array(f.id.utf8), value: f.bytes, headers: [
+                KafkaHeader("sluice-reason", "permanent_error"), KafkaHeader("sluice-route", "all-findings"),
+                KafkaHeader("sluice-connector", "hook"), KafkaHeader("sluice-attempts", "1"), KafkaHeader("sluice-failed-at", "2026-12-06T10:00:00Z"),
+            ])
+        }
+        producer.close()
+        let dir = try Self.config(hook: hook.url, other: other.url)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let common = ["--brokers", broker.bootstrap, "--dead-letter-topic", "dlq", "--routes", dir.appendingPathComponent("routes").path,
+                      "--connectors", dir.appendingPathComponent("connectors").path]
+        let failing = try CommandRun.run(SluiceProcess.binary, ["dlq", "replay", "--name", "retry-me"] + common)
+        #expect(failing.status == 1, "failures exit 1: \(failing.output)")
+        #expect(failing.output.contains("0 delivered, 0 already done, 2 failed"), "\(failing.output)")
+        #expect(try hook.totalRequests() == 4, "two attempts each, as hook's retry policy says")
+
+        try await hook.setStatus(204)
+        let retried = try CommandRun.run(SluiceProcess.binary, ["dlq", "replay", "--name", "retry-me"] + common)
+        #expect(retried.status == 0, "\(retried.output)")
+        #expect(retried.output.contains("2 delivered, 0 already done, 0 failed"), "\(retried.output)")
+        #expect(hook.count == 2 && other.count == 0)
+
+        // Time window: letters written before --since are left alone.
+        let late = try CommandRun.run(SluiceProcess.binary, ["dlq", "replay", "--name", "late", "--since", "2026-12-06T11:00:00Z"] + common)
+        #expect(late.output.contains("replay late: 0/0 letters"), "\(late.output)")
+        let bad = try CommandRun.run(SluiceProcess.binary, ["dlq", "replay", "--name", "a b"] + common)
+        #expect(bad.status != 0 && bad.output.contains("--name"), "\(bad.output)")
+    }
+}
+
+/// A dead-lettered playbook run is not run again by a replay: the replay asks for a fresh
+/// approval, once, and nothing acts until someone approves it.
+@Suite(.serialized) struct PlaybookReplayTests {
+    @Test func replayingAPlaybookLetterParksAFreshApprovalAndRunsNothing() async throws {
+        let broker = try TansuBroker()
+        defer { broker.stop() }
+        let soar = try WebhookReceiver()
+        defer { soar.stop() }
+        try broker.createTopics(["dlq", "sluice.approvals"])
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-pb-replay-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for sub in ["routes", "connectors"] { try FileManager.default.createDirectory(at: dir.appendingPathComponent(sub), withIntermediateDirectories: true) }
+        try """
+            name: open-case
+            match: {source: [aws.guardduty]}
+            playbook:
+              - name: page-soar
+                action: http
+                params: {url: "\(soar.url)/cases", allow_loopback: true}
+            """.write(to: dir.appendingPathComponent("routes/case.yaml"), atomically: true, encoding: .utf8)
+        let finding = try Findings.unique(1)[0]
+        let producer = try KafkaProducer(config: broker.clientConfig(), logger: .init(label: "test"))
+        try await producer.send(topic: "dlq", key: Array(finding.id.utf8), value: finding.bytes, headers: [
+            KafkaHeader("sluice-reason", "retries_exhausted"), KafkaHeader("sluice-route", "open-case"),
+            KafkaHeader("sluice-connector", "playbooks"), KafkaHeader("sluice-attempts", "3"),
+        ])
+        producer.close()
+        let common = ["--brokers", broker.bootstrap, "--dead-letter-topic", "dlq", "--routes", dir.appendingPathComponent("routes").path,
+                      "--connectors", dir.appendingPathComponent("connectors").path]
+        let first = try CommandRun.run(SluiceProcess.binary, ["dlq", "replay", "--name", "pb"] + common)
+        #expect(first.status == 0, "\(first.output)")
+        #expect(first.output.contains("0 delivered, 0 already done, 1 awaiting approval, 0 failed"), "\(first.output)")
+        let listed = try CommandRun.run(SluiceProcess.binary, ["approvals", "list", "--brokers", broker.bootstrap])
+        #expect(listed.output.contains("open-case:\(finding.id):replay:pb  pending  step=page-soar"), "\(listed.output)")
+        #expect(listed.output.contains("default=deny"), "\(listed.output)")
+        let again = try CommandRun.run(SluiceProcess.binary, ["dlq", "replay", "--name", "pb"] + common)
+        #expect(again.output.contains("0 delivered, 1 already done"), "\(again.output)")
+        let runs = try CommandRun.run(SluiceProcess.binary, ["approvals", "list", "--all", "--brokers", broker.bootstrap])
+        #expect(runs.output.components(separatedBy: ":replay:pb").count - 1 == 1, "one request, however often the replay runs: \(runs.output)")
+        #expect(try soar.totalRequests() == 0, "nothing acts before an approval")
+    }
+}

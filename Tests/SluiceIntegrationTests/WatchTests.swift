@@ -1,0 +1,53 @@
+import Foundation
+import SluiceTestSupport
+import Testing
+
+/// `sluice run --watch`: an edited route file is reloaded without a signal; a broken one is
+/// refused and the running configuration stays; the status API is the marker for each step.
+@Suite(.serialized) struct WatchTests {
+    static func status(_ port: Int) -> [String: Any] {
+        let reply = LoopbackPort.get(port, "/api/v1/status") ?? ""
+        let body = reply.range(of: "\r\n\r\n").map { String(reply[$0.upperBound...]) } ?? ""
+        return (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:]
+    }
+
+    static func waitFor(_ port: Int, timeout: Double = 60, _ condition: ([String: Any]) -> Bool) async throws -> [String: Any] {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last: [String: Any] = [:]
+        while Date() < deadline {
+            last = status(port)
+            if condition(last) { return last }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return last
+    }
+
+    @Test func editedRouteFilesAreReloadedAndABrokenOneIsRefused() async throws {
+        let broker = try TansuBroker()
+        defer { broker.stop() }
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        try broker.createTopics(["findings", "dlq"])
+        let config = try TestConfig.webhook(receiver.url)
+        defer { config.remove() }
+        let port = try LoopbackPort.free()
+        let sluice = try SluiceProcess(broker: broker, topic: "findings", group: "watch", dlq: "dlq", config: config,
+                                       extra: ["--admin-listen", "127.0.0.1:\(port)", "--watch"])
+        defer { sluice.stop() }
+        let first = try await Self.waitFor(port) { $0["configVersion"] as? Int == 1 }
+        #expect(first["configVersion"] as? Int == 1, "\(sluice.output.suffix(2000))")
+
+        let route = URL(fileURLWithPath: config.routes).appendingPathComponent("all.yaml")
+        try "name: all-findings\nmatch: {\"source\": [\"aws.guardduty\"], \"detail\": {\"severity\": [{\"numeric\": [\">=\", 4]}]}}\ntargets: [hook]\n"
+            .write(to: route, atomically: true, encoding: .utf8)
+        let reloaded = try await Self.waitFor(port) { $0["configVersion"] as? Int == 2 }
+        #expect(reloaded["configVersion"] as? Int == 2 && reloaded["lastReloadSuccessful"] as? Bool == true, "\(reloaded)")
+        #expect(reloaded["configHash"] as? String != first["configHash"] as? String)
+
+        try "name: all-findings\nmatch: {\"source\": \"not-a-list\"}\ntargets: [hook]\n".write(to: route, atomically: true, encoding: .utf8)
+        let refused = try await Self.waitFor(port) { $0["lastReloadSuccessful"] as? Bool == false }
+        #expect(refused["lastReloadSuccessful"] as? Bool == false && refused["configVersion"] as? Int == 2, "\(refused)")
+        #expect(sluice.output.contains("reload rejected"), "\(sluice.output.suffix(2000))")
+        #expect(sluice.terminate() == 0)
+    }
+}
