@@ -20,7 +20,7 @@ func uniqueName(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.pre
 
 @Suite struct AWSClientTests {
     @Test func queryProtocolAgainstMoto() async throws {
-        let moto = try MotoServer.shared()
+        let moto = try await MotoServer.startShared()
         let http = HTTPClient()
         defer { http.shutdown() }
         let aws = motoClient(moto, http: http, region: "eu-west-1")
@@ -36,7 +36,7 @@ func uniqueName(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.pre
     }
 
     @Test func queryErrorsCarryAWSCodes() async throws {
-        let moto = try MotoServer.shared()
+        let moto = try await MotoServer.startShared()
         let http = HTTPClient()
         defer { http.shutdown() }
         let aws = motoClient(moto, http: http)
@@ -53,7 +53,7 @@ func uniqueName(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.pre
     }
 
     @Test func jsonProtocolAgainstMoto() async throws {
-        let moto = try MotoServer.shared()
+        let moto = try await MotoServer.startShared()
         let http = HTTPClient()
         defer { http.shutdown() }
         let aws = motoClient(moto, http: http)
@@ -74,7 +74,7 @@ func uniqueName(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.pre
     }
 
     @Test func restJSONAgainstMoto() async throws {
-        let moto = try MotoServer.shared()
+        let moto = try await MotoServer.startShared()
         let http = HTTPClient()
         defer { http.shutdown() }
         let answer = try await motoClient(moto, http: http).rest(.securityHub, method: "POST", path: "/findings/import", body: ["Findings": []])
@@ -83,7 +83,7 @@ func uniqueName(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.pre
     }
 
     @Test func sessionTokenIsSentAndSigned() async throws {
-        let receiver = try WebhookReceiver(status: 200)
+        let receiver = try await WebhookReceiver.start(status: 200)
         defer { receiver.stop() }
         let http = HTTPClient()
         defer { http.shutdown() }
@@ -103,7 +103,7 @@ func uniqueName(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.pre
     }
 
     @Test func throttlingAndServerErrorsAreRetriable() async throws {
-        let receiver = try WebhookReceiver(status: 200)
+        let receiver = try await WebhookReceiver.start(status: 200)
         defer { receiver.stop() }
         let http = HTTPClient()
         defer { http.shutdown() }
@@ -137,7 +137,7 @@ func uniqueName(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.pre
     }
 
     @Test func expiredTokenDropsTheCachedCredentials() async throws {
-        let receiver = try WebhookReceiver(status: 200)
+        let receiver = try await WebhookReceiver.start(status: 200)
         defer { receiver.stop() }
         let http = HTTPClient()
         defer { http.shutdown() }
@@ -157,7 +157,7 @@ func uniqueName(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.pre
 
 @Suite struct MotoServerTests {
     @Test func ownServerResetsAndStopsOnSIGTERM() async throws {
-        let moto = try MotoServer()
+        let moto = try await MotoServer.start()
         let http = HTTPClient()
         defer { http.shutdown() }
         let aws = motoClient(moto, http: http)
@@ -165,7 +165,7 @@ func uniqueName(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.pre
         #expect(try await aws.json(.sqs, operation: "ListQueues", body: [:])["QueueUrls"]?.arrayValue?.count == 1)
         try moto.reset()
         #expect(try await aws.json(.sqs, operation: "ListQueues", body: [:])["QueueUrls"]?.arrayValue?.count ?? 0 == 0)
-        moto.stop()
+        await moto.stopAndWait()
         #expect(LoopbackPort.connect(moto.port) == nil)
     }
 }

@@ -53,7 +53,7 @@ func callerARN(_ credentials: any AWSCredentialsProvider, moto: MotoServer, http
     }
 
     @Test func profilesFromCustomFilesWithRegionAndAssumedRole() async throws {
-        let moto = try MotoServer.shared()
+        let moto = try await MotoServer.startShared()
         let home = try TemporaryHome()
         defer { home.remove() }
         let credentialsFile = try home.write("creds.ini", """
@@ -110,7 +110,7 @@ func callerARN(_ credentials: any AWSCredentialsProvider, moto: MotoServer, http
     }
 
     @Test func webIdentityTokenThroughMotoSTS() async throws {
-        let moto = try MotoServer.shared()
+        let moto = try await MotoServer.startShared()
         let home = try TemporaryHome()
         defer { home.remove() }
         let tokenFile = try home.write("token", "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6c2x1aWNlIn0.c2ln\n")
@@ -133,7 +133,7 @@ func callerARN(_ credentials: any AWSCredentialsProvider, moto: MotoServer, http
     }
 
     @Test func instanceMetadataV2() async throws {
-        let imds = try WebhookReceiver(vendor: "imds", options: ["role": "sluice-node", "access_key_id": "ASIAIMDSEXAMPLE"])
+        let imds = try await WebhookReceiver.start(vendor: "imds", options: ["role": "sluice-node", "access_key_id": "ASIAIMDSEXAMPLE"])
         defer { imds.stop() }
         let home = try TemporaryHome()
         defer { home.remove() }
@@ -162,13 +162,13 @@ func callerARN(_ credentials: any AWSCredentialsProvider, moto: MotoServer, http
         #expect(status == 401)
 
         // The temporary credentials sign a request with their session token (moto accepts any).
-        let moto = try MotoServer.shared()
+        let moto = try await MotoServer.startShared()
         let arn = try await callerARN(chain, moto: moto, http: http)
         #expect(arn?.hasPrefix("arn:aws:") == true)
     }
 
     @Test func containerCredentialsForECSAndEKSPodIdentity() async throws {
-        let agent = try WebhookReceiver(status: 200)
+        let agent = try await WebhookReceiver.start(status: 200)
         defer { agent.stop() }
         try await agent.setStatus(200, body: """
             {"AccessKeyId": "ASIACONTAINER", "SecretAccessKey": "container-secret", "Token": "container-token",

@@ -17,7 +17,7 @@ import Testing
     }
 
     @Test func anAccessKeyFindingDeactivatesTheKeyOnce() async throws {
-        let moto = try MotoServer.shared()
+        let moto = try await MotoServer.startShared()
         let world = try await EC2World.make(moto)
         let iam = world.client
         let user = "svc-reporting-\(UUID().uuidString.prefix(6))"
@@ -40,7 +40,7 @@ import Testing
     }
 
     @Test func anECSFindingStopsItsTaskWithAReason() async throws {
-        let moto = try MotoServer.shared()
+        let moto = try await MotoServer.startShared()
         let world = try await EC2World.make(moto)
         let ecs = world.client
         let cluster = "checkout-\(UUID().uuidString.prefix(6))"
@@ -75,7 +75,7 @@ import Testing
     }
 
     @Test func snapshotAndTagExecutors() async throws {
-        let moto = try MotoServer.shared()
+        let moto = try await MotoServer.startShared()
         let world = try await EC2World.make(moto)
         let instance = try await world.launch()
         let finding = try ActionFixtures.finding("02-ec2-reverse-shell.json", replacing: ["i-03e5d7c9b1a2f4e68": instance])

@@ -43,18 +43,12 @@ import Testing
         return r
     }
 
-    static func sluice(_ arguments: [String]) throws -> (Int32, String) {
-        let binary = PackagePaths.sluiceBinary
+    static func sluice(_ arguments: [String]) async throws -> (Int32, String) {
         let p = Process()
-        p.executableURL = binary
+        p.executableURL = PackagePaths.sluiceBinary
         p.arguments = arguments
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        let output = try await CommandRun.output(of: p)
+        return (p.terminationStatus, output)
     }
 
     static func eventually(_ seconds: Double, _ condition: () -> Bool) async -> Bool {
@@ -67,9 +61,9 @@ import Testing
     }
 
     @Test func aGatedStepWaitsSurvivesARestartAndGoesOnWhenApproved() async throws {
-        let broker = try TansuBroker()
+        let broker = try await TansuBroker.start()
         defer { broker.stop() }
-        try broker.createTopics(["sluice.approvals", "sluice.actions.audit"])
+        try await broker.create(topics: ["sluice.approvals", "sluice.actions.audit"])
         let config = broker.clientConfig()
         let marker = FileManager.default.temporaryDirectory.appendingPathComponent("approval-\(UUID().uuidString)").path
         let script = try ActionFixtures.tempScript("touch \"$1\"; echo \"$2\" >> \"$1\"")
@@ -104,12 +98,12 @@ import Testing
         let runner2 = try runner(yaml, store: store2, audit: fanOut)
         store2.start()
 
-        let (listStatus, listed) = try Self.sluice(["approvals", "list", "--brokers", broker.bootstrap])
+        let (listStatus, listed) = try await Self.sluice(["approvals", "list", "--brokers", broker.bootstrap])
         #expect(listStatus == 0 && listed.contains(runID) && listed.contains("step=contain"), "\(listed)")
         #expect(store2.state(runID)?.status == .pending)
         #expect(!FileManager.default.fileExists(atPath: marker + ".contain"), "the gated step ran before approval")
 
-        let (status, out) = try Self.sluice(["approvals", "approve", runID, "--brokers", broker.bootstrap, "--by", "alice"])
+        let (status, out) = try await Self.sluice(["approvals", "approve", runID, "--brokers", broker.bootstrap, "--by", "alice"])
         #expect(status == 0, "\(out)")
         // The script touches the file, then appends: wait for the whole line, not the file.
         #expect(await Self.eventually(20) { (try? String(contentsOfFile: marker + ".contain", encoding: .utf8))?.hasSuffix("\n") == true },
@@ -120,7 +114,7 @@ import Testing
         let trail = memory.records.filter { $0.runID == runID }.map { "\($0.step):\($0.result.rawValue)" }
         #expect(trail == ["note:succeeded", "contain:awaiting_approval", "contain:approved", "contain:succeeded"], "\(trail)")
         #expect(memory.records.first { $0.result == .approved }?.detail == "approved by alice")
-        let (again, _) = try Self.sluice(["approvals", "approve", runID, "--brokers", broker.bootstrap])
+        let (again, _) = try await Self.sluice(["approvals", "approve", runID, "--brokers", broker.bootstrap])
         #expect(again == 1, "a decided run was decided twice")
 
         // Timeout: the declared default (approve) applies.
@@ -135,7 +129,7 @@ import Testing
         producer.flush(timeoutMs: 5000)
         let reader = try KafkaTopicReader(config: config, topic: "sluice.actions.audit", logger: Self.logger)
         defer { reader.close() }
-        let audited = try reader.readToEnd().compactMap { r in r.value.flatMap { try? JSON.parse(String(decoding: $0, as: UTF8.self)) }.flatMap(ActionAuditRecord.init(json:)) }
+        let audited = try await offPool { try reader.readToEnd() }.compactMap { r in r.value.flatMap { try? JSON.parse(String(decoding: $0, as: UTF8.self)) }.flatMap(ActionAuditRecord.init(json:)) }
         #expect(audited.count == memory.records.count)
         let contained = try #require(audited.first { $0.runID == runID && $0.step == "contain" && $0.result == .succeeded })
         #expect(contained.findingID == "8f52f18d300e0ed86a90afe715053ba9" && contained.route == "gated" && contained.executor == "exec")

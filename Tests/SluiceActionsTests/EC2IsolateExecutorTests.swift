@@ -88,7 +88,7 @@ struct EC2World {
     }
 
     @Test func isolatesOnceRefusesProtectedInstancesAndUndoRestores() async throws {
-        let moto = try MotoServer.shared()
+        let moto = try await MotoServer.startShared()
         let world = try await EC2World.make(moto)
         let instance = try await world.launch()
         let volumes = try await world.describe(instance).all("blockDeviceMapping/item").compactMap { $0.text("ebs/volumeId") }
@@ -136,7 +136,7 @@ struct EC2World {
     }
 
     @Test func aProtectedInstanceIsRefusedAndAudited() async throws {
-        let moto = try MotoServer.shared()
+        let moto = try await MotoServer.startShared()
         let world = try await EC2World.make(moto)
         let instance = try await world.launch(tags: ["sluice:protected": "true", "Name": "domain-controller"])
         let finding = try ActionFixtures.finding("01-ec2-cryptominer.json", replacing: ["i-0a4f1c2b3d5e6f789": instance])

@@ -6,7 +6,7 @@ import Testing
 
 @Suite struct HTTPActionExecutorTests {
     @Test func templatedBodyReachesTheEndpointAndStatusesAreClassified() async throws {
-        let receiver = try WebhookReceiver(status: 200)
+        let receiver = try await WebhookReceiver.start(status: 200)
         defer { receiver.stop() }
         let yaml = """
             name: soar
@@ -69,7 +69,7 @@ import Testing
     }
 
     @Test func findingCRLFNeverBecomesAHeader() async throws {
-        let receiver = try WebhookReceiver(status: 200)
+        let receiver = try await WebhookReceiver.start(status: 200)
         defer { receiver.stop() }
         let (runner, playbook) = try Self.runner(Self.soar(#"{url: "\#(receiver.url)/cases", allow_loopback: true, headers: {X-Case: "case-{{detail.id}}"}}"#))
         let outcome = await runner.run(playbook, finding: try Self.finding(id: #"f1\r\nX-Injected: yes\u0000\nX-Other: 1"#))
@@ -81,7 +81,7 @@ import Testing
     }
 
     @Test func urlValuesArePercentEncodedAndCannotChangeTheURLShape() async throws {
-        let receiver = try WebhookReceiver(status: 200)
+        let receiver = try await WebhookReceiver.start(status: 200)
         defer { receiver.stop() }
         let yaml = { (url: String) in Self.soar("{url: \"\(url)\", allow_loopback: true}") }
         let hostile = try Self.finding(id: "../../admin/delete?x=1&y=#frag")
@@ -102,7 +102,7 @@ import Testing
     }
 
     @Test func loopbackAndMetadataAddressesNeedAnExplicitAllow() async throws {
-        let receiver = try WebhookReceiver(status: 200)
+        let receiver = try await WebhookReceiver.start(status: 200)
         defer { receiver.stop() }
         for url in [receiver.url + "/cases", "http://localhost:\(receiver.port)/cases", "http://[::1]:\(receiver.port)/cases"] {
             let (runner, playbook) = try Self.runner(Self.soar("{url: \"\(url)\"}"))
@@ -132,7 +132,7 @@ import Testing
     }
 
     @Test func auditRedactsHeadersQueryValuesUserinfoAndEchoedSecrets() async throws {
-        let receiver = try WebhookReceiver(status: 401)
+        let receiver = try await WebhookReceiver.start(status: 401)
         defer { receiver.stop() }
         try await receiver.setStatus(401, body: "token Zq9SoarCredential77 is not valid for key k-abcdef")
         let audit = MemoryAuditSink()

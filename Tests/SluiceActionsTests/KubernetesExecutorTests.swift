@@ -67,7 +67,7 @@ import Testing
     }
 
     @Test func isolateCordonAndDeleteFollowTheAPIContract() async throws {
-        let server = try WebhookReceiver(vendor: "kubernetes", options: [
+        let server = try await WebhookReceiver.start(vendor: "kubernetes", options: [
             "token": Self.token, "nodes": "ip-10-0-1-17.ec2.internal",
             "pods": "reporting/report-worker-7d9f8c6b5-x2x9z,kube-system/coredns-5d78c9869d-abcde",
         ])
@@ -120,7 +120,7 @@ import Testing
     }
 
     @Test func aWrongTokenIsRefusedByTheServerAndFailsTheStepForGood() async throws {
-        let server = try WebhookReceiver(vendor: "kubernetes", options: ["token": Self.token, "pods": "reporting/report-worker-7d9f8c6b5-x2x9z"])
+        let server = try await WebhookReceiver.start(vendor: "kubernetes", options: ["token": Self.token, "pods": "reporting/report-worker-7d9f8c6b5-x2x9z"])
         defer { server.stop() }
         let audit = MemoryAuditSink()
         let r = try runner(kubeconfig: try Self.kubeconfig(server: server.url, token: "stolen"), audit: audit)
@@ -130,19 +130,14 @@ import Testing
         #expect(try server.violations().count == 1)
     }
 
-    @Test func theNetworkPolicyIsValidForTheKubernetesSchema() throws {
+    @Test func theNetworkPolicyIsValidForTheKubernetesSchema() async throws {
         let policy = KubernetesIsolatePodExecutor.networkPolicy(name: "sluice-quarantine", namespace: "reporting", label: ("sluice.io/quarantine", "true"))
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("policy-\(UUID().uuidString).json")
         try Data(JSONBuilder(policy).serialized()).write(to: file)
         let p = Process()
         p.executableURL = PackagePaths.root.appendingPathComponent(".tools/venv/bin/kubernetes-validate")
         p.arguments = ["--strict", "-k", "1.30.0", file.path]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+        let text = try await CommandRun.output(of: p)
         #expect(p.terminationStatus == 0, "\(text)")
         #expect(text.contains("passed for resource networkpolicy/sluice-quarantine"), "\(text)")
     }

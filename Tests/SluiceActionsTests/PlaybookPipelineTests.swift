@@ -12,12 +12,12 @@ import Testing
 /// tells the story.
 @Suite(.serialized) struct PlaybookPipelineTests {
     @Test func aPublishedFindingQuarantinesItsInstanceThroughTheActionLane() async throws {
-        let moto = try MotoServer.shared()
+        let moto = try await MotoServer.startShared()
         let world = try await EC2World.make(moto)
         let instance = try await world.launch()
-        let broker = try TansuBroker()
+        let broker = try await TansuBroker.start()
         defer { broker.stop() }
-        try broker.createTopics(["guardduty.findings", "sluice.dead-letter", "sluice.actions.audit", "sluice.approvals"])
+        try await broker.create(topics: ["guardduty.findings", "sluice.dead-letter", "sluice.actions.audit", "sluice.approvals"])
 
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pipeline-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("routes"), withIntermediateDirectories: true)
@@ -45,7 +45,7 @@ import Testing
                 credentials: {access_key_id: testing, secret_access_key: testing}
             """.write(to: dir.appendingPathComponent("sluice.yaml"), atomically: true, encoding: .utf8)
 
-        let (validated, text) = try ApprovalTests.sluice(["validate", "--routes", dir.path + "/routes", "--connectors", dir.path + "/connectors"])
+        let (validated, text) = try await ApprovalTests.sluice(["validate", "--routes", dir.path + "/routes", "--connectors", dir.path + "/connectors"])
         #expect(validated == 0 && text.contains("1 playbooks"), "\(text)")
 
         let sluice = Process()
@@ -74,10 +74,10 @@ import Testing
         #expect(try await world.groups(instance) != [world.appGroup])
 
         kill(sluice.processIdentifier, SIGTERM)
-        sluice.waitUntilExit()
+        await sluice.waitForExit()
         let reader = try KafkaTopicReader(config: broker.clientConfig(), topic: "sluice.actions.audit", logger: Logger(label: "test"))
         defer { reader.close() }
-        let audited = try reader.readToEnd().compactMap { r in r.value.flatMap { try? JSON.parse(String(decoding: $0, as: UTF8.self)) }.flatMap(ActionAuditRecord.init(json:)) }
+        let audited = try await offPool { try reader.readToEnd() }.compactMap { r in r.value.flatMap { try? JSON.parse(String(decoding: $0, as: UTF8.self)) }.flatMap(ActionAuditRecord.init(json:)) }
         #expect(audited.map { "\($0.route)/\($0.step)/\($0.result.rawValue)/\($0.target)" } == ["quarantine-miners/isolate/succeeded/ec2:instance \(instance)"])
     }
 }

@@ -12,14 +12,14 @@ import Testing
     /// The shipped quarantine playbook for the shipped EC2 miner finding, step by step: `when`
     /// outcomes, rendered parameters, the approval, the target the finding names, what stays
     /// unresolved, and the guards of the run configuration (here the finding's account is protected).
-    @Test func sluiceTestShowsEachStepOfTheMatchingPlaybook() throws {
+    @Test func sluiceTestShowsEachStepOfTheMatchingPlaybook() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("preview-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let config = dir.appendingPathComponent("sluice.yaml")
         try "actions:\n  guards:\n    protected_accounts: [\"111122223333\"]\n    max_per_hour: {aws.ec2.isolate: 5}\n"
             .write(to: config, atomically: true, encoding: .utf8)
-        let (status, output) = try CommandRun.run(PackagePaths.sluiceBinary, [
+        let (status, output) = try await CommandRun.result(of: PackagePaths.sluiceBinary, [
             "test", "--event", "examples/findings/01-ec2-cryptominer.json", "--routes", "examples/playbooks",
             "--connectors", "connectors/examples", "--config", config.path,
         ], in: Self.root)
@@ -59,7 +59,7 @@ import Testing
     /// HOME an empty directory: it says what it would do from the finding alone and marks what it
     /// could not resolve (here a pod on an EC2 finding), instead of failing and dead-lettering.
     @Test(arguments: [(routeDryRun: true, flag: false), (routeDryRun: false, flag: true)])
-    func aDryRunNeedsNoCloudCredentials(routeDryRun: Bool, flag: Bool) throws {
+    func aDryRunNeedsNoCloudCredentials(routeDryRun: Bool, flag: Bool) async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dry-\(UUID().uuidString)")
         let home = dir.appendingPathComponent("home")
         for sub in ["routes", "connectors", "home"] {
@@ -91,13 +91,8 @@ import Testing
         p.arguments = ["run", "--input", input.path, "--routes", dir.appendingPathComponent("routes").path,
                        "--connectors", dir.appendingPathComponent("connectors").path, "--summary"] + (flag ? ["--dry-run-actions"] : [])
         p.environment = environment
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
         p.standardInput = FileHandle.nullDevice
-        try p.run()
-        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+        let output = try await CommandRun.output(of: p)
 
         #expect(p.terminationStatus == 0, "\(output)")
         #expect(!output.contains("sluice.reason="), "nothing may be dead-lettered: \(output)")

@@ -13,7 +13,7 @@ import Testing
     typealias F = TicketingFixtures
 
     @Test func findingIDWithCRLFNeverBecomesAHeaderOnTheWire() async throws {
-        let receiver = try WebhookReceiver(status: 204)
+        let receiver = try await WebhookReceiver.start(status: 204)
         defer { receiver.stop() }
         let definition = try F.definition("name: hook\ntype: webhook\nurl: \(receiver.url)/in\n")
         let hook = try F.make(definition)
@@ -51,7 +51,7 @@ import Testing
         ]
         let delivery = try SIEMFixtures.delivery("01-ec2-cryptominer.json")
         for c in cases {
-            let receiver = try WebhookReceiver(status: 401)
+            let receiver = try await WebhookReceiver.start(status: 401)
             defer { receiver.stop() }
             try await receiver.setStatus(401, body: "{\"__type\": \"UnrecognizedClientException\", \"message\": \"credential \(secret) refused\", \"error\": \"\(secret)\"}")
             let definitions = try SIEMFixtures.definitions(c.yaml(receiver.url), environment: c.env)

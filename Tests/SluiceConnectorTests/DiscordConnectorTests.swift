@@ -15,8 +15,8 @@ import Testing
         "name: discord-test\ntype: discord\nurl: \(receiver.url)/api/webhooks/\(id)/\(token)\n\(extra)"
     }
 
-    static func receiver() throws -> WebhookReceiver {
-        try WebhookReceiver(vendor: "discord", options: ["webhook_id": id, "webhook_token": token])
+    static func receiver() async throws -> WebhookReceiver {
+        try await WebhookReceiver.start(vendor: "discord", options: ["webhook_id": id, "webhook_token": token])
     }
 
     @Test func defaultTemplateRendersEverySampleAsAnEmbed() throws {
@@ -33,7 +33,7 @@ import Testing
     }
 
     @Test func deliversEverySampleWithDecimalSeverityColours() async throws {
-        let receiver = try Self.receiver()
+        let receiver = try await Self.receiver()
         let d = try F.definition(Self.yaml(receiver, extra: "wait: true\n"))
         let outcomes = await F.deliverSamples(with: d, to: try F.connector(d))
         #expect(outcomes.allSatisfy { $0 == .delivered }, "\(outcomes)")
@@ -48,7 +48,7 @@ import Testing
     }
 
     @Test func oversizedEmbedsAreCutToDiscordsLimits() async throws {
-        let receiver = try Self.receiver()
+        let receiver = try await Self.receiver()
         let d = try F.definition(Self.yaml(receiver))
         let long = String(repeating: "x", count: 5000)
         let template = #"{"embeds":[{"title":"\#(long)","description":"\#(long)","fields":[{"name":"a","value":"\#(long)"},{"name":"empty","value":""}]}]}"#
@@ -64,7 +64,7 @@ import Testing
     }
 
     @Test func rateLimitsAreRetriedAfterTheBodysRetryAfterOrTheHeader() async throws {
-        let receiver = try Self.receiver()
+        let receiver = try await Self.receiver()
         let d = try F.definition(Self.yaml(receiver))
         let c = try F.connector(d)
         try await receiver.setStatus(429, body: #"{"message":"You are being rate limited.","retry_after":1.25,"global":false}"#)
@@ -74,7 +74,7 @@ import Testing
     }
 
     @Test func aBadTokenIsPermanentAndNeverShown() async throws {
-        let receiver = try Self.receiver()
+        let receiver = try await Self.receiver()
         let wrong = "WRONGtoken-zzz_999"
         let d = try F.definition(Self.yaml(receiver, token: wrong))
         let outcome = await F.deliver(F.delivery(F.samples[0].event, for: d), to: try F.connector(d))

@@ -23,8 +23,8 @@ import Testing
 
     static let env = ["ES_PASSWORD": "s3cret-pass", "ES_API_KEY": "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw=="]
 
-    func receiver(_ options: [String: String] = [:]) throws -> WebhookReceiver {
-        try WebhookReceiver(vendor: "elasticsearch", options: ["username": "sluice", "password": "s3cret-pass"].merging(options) { $1 })
+    func receiver(_ options: [String: String] = [:]) async throws -> WebhookReceiver {
+        try await WebhookReceiver.start(vendor: "elasticsearch", options: ["username": "sluice", "password": "s3cret-pass"].merging(options) { $1 })
     }
 
     func connector(_ receiver: WebhookReceiver, _ http: HTTPClient, extra: String? = nil) throws -> any Connector {
@@ -42,7 +42,7 @@ import Testing
     }
 
     @Test func aBatchIsOneBulkRequestAndEveryFindingIsADocumentUnderItsId() async throws {
-        let es = try receiver()
+        let es = try await receiver()
         let http = HTTPClient()
         defer { http.shutdown() }
         let c = try connector(es, http)
@@ -65,7 +65,7 @@ import Testing
     }
 
     @Test func aRepeatedFindingUpdatesItsDocument() async throws {
-        let es = try receiver()
+        let es = try await receiver()
         let http = HTTPClient()
         defer { http.shutdown() }
         let c = try connector(es, http)
@@ -82,7 +82,7 @@ import Testing
 
     @Test func failedItemsAreRetriedOrDeadLetteredAloneAndTheRestAreDelivered() async throws {
         let batch = try SIEMFixtures.findings.prefix(4).map { try SIEMFixtures.delivery($0) }
-        let es = try receiver(["reject_ids": batch[1].findingID!, "busy_ids": batch[2].findingID!])
+        let es = try await receiver(["reject_ids": batch[1].findingID!, "busy_ids": batch[2].findingID!])
         let http = HTTPClient()
         defer { http.shutdown() }
         let c = try connector(es, http)
@@ -97,7 +97,7 @@ import Testing
     }
 
     @Test func aPayloadThatIsNotAnObjectIsRejectedWithoutBreakingTheBatch() async throws {
-        let es = try receiver()
+        let es = try await receiver()
         let http = HTTPClient()
         defer { http.shutdown() }
         let c = try connector(es, http)
@@ -111,7 +111,7 @@ import Testing
     }
 
     @Test func credentialsAreCheckedAndWholeRequestFailuresClassified() async throws {
-        let es = try WebhookReceiver(vendor: "elasticsearch", options: ["api_key": Self.env["ES_API_KEY"]!])
+        let es = try await WebhookReceiver.start(vendor: "elasticsearch", options: ["api_key": Self.env["ES_API_KEY"]!])
         let http = HTTPClient()
         defer { http.shutdown() }
         let batch = try SIEMFixtures.findings.prefix(2).map { try SIEMFixtures.delivery($0) }

@@ -22,7 +22,7 @@ import Testing
     }
 
     @Test func batchOfFindingsReachesARuleWrittenForGuardDutyEvents() async throws {
-        let moto = try MotoServer.shared()
+        let moto = try await MotoServer.startShared()
         let http = HTTPClient()
         defer { http.shutdown() }
         let aws = AWSFixtures.moto(moto, http: http, region: Self.region)
@@ -83,7 +83,7 @@ import Testing
     }
 
     @Test func perEntryFailuresSettleOneByOne() async throws {
-        let receiver = try WebhookReceiver(status: 200)
+        let receiver = try await WebhookReceiver.start(status: 200)
         defer { receiver.stop() }
         let http = HTTPClient()
         defer { http.shutdown() }
@@ -116,7 +116,7 @@ import Testing
     }
 
     @Test func unknownBusIsPermanent() async throws {
-        let moto = try MotoServer.shared()
+        let moto = try await MotoServer.startShared()
         let http = HTTPClient()
         defer { http.shutdown() }
         let connector = try AWSFixtures.connector("aws-eventbridge", """

@@ -15,8 +15,8 @@ import Testing
         "name: gchat-test\ntype: google-chat\nurl: \(receiver.url)/v1/spaces/AAAAsluice/messages?key=\(key)&token=\(token)\n\(extra)"
     }
 
-    static func receiver() throws -> WebhookReceiver {
-        try WebhookReceiver(vendor: "google-chat", options: ["space": "AAAAsluice", "key": key, "token": token])
+    static func receiver() async throws -> WebhookReceiver {
+        try await WebhookReceiver.start(vendor: "google-chat", options: ["space": "AAAAsluice", "key": key, "token": token])
     }
 
     @Test func defaultTemplateRendersEverySampleAsACard() throws {
@@ -32,7 +32,7 @@ import Testing
     }
 
     @Test func deliversEverySampleAndRepeatsOfAFindingShareItsThread() async throws {
-        let receiver = try Self.receiver()
+        let receiver = try await Self.receiver()
         let d = try F.definition(Self.yaml(receiver))
         let c = try F.connector(d)
         let outcomes = await F.deliverSamples(with: d, to: c)
@@ -48,7 +48,7 @@ import Testing
     }
 
     @Test func threadingCanBeTurnedOff() async throws {
-        let receiver = try Self.receiver()
+        let receiver = try await Self.receiver()
         let d = try F.definition(Self.yaml(receiver, extra: "thread_by_finding: false\n"))
         #expect(await F.deliver(F.delivery(F.samples[0].event, for: d), to: try F.connector(d)) == .delivered)
         #expect(try receiver.records().first.map { !$0.path.contains("messageReplyOption") } == true)
@@ -56,7 +56,7 @@ import Testing
     }
 
     @Test func aBadTokenIsPermanentAndNeverShownAnd429IsRetried() async throws {
-        let receiver = try Self.receiver()
+        let receiver = try await Self.receiver()
         let wrong = "WRONGtokenVALUE_zzz999"
         let bad = try F.definition(Self.yaml(receiver, token: wrong))
         let outcome = await F.deliver(F.delivery(F.samples[0].event, for: bad), to: try F.connector(bad))

@@ -31,8 +31,8 @@ import Testing
 
     static let cloudEnv = ["JIRA_EMAIL": email, "JIRA_API_TOKEN": apiToken]
 
-    static func cloudReceiver() throws -> WebhookReceiver {
-        try WebhookReceiver(vendor: "jira", options: ["flavor": "cloud", "email": email, "token": apiToken, "projects": "SEC"])
+    static func cloudReceiver() async throws -> WebhookReceiver {
+        try await WebhookReceiver.start(vendor: "jira", options: ["flavor": "cloud", "email": email, "token": apiToken, "projects": "SEC"])
     }
 
     static func issues(_ receiver: WebhookReceiver) throws -> [String: [String: Any]] {
@@ -44,7 +44,7 @@ import Testing
     }
 
     @Test func cloudOpensOneIssuePerFindingAndCommentsOnRepeats() async throws {
-        let receiver = try Self.cloudReceiver()
+        let receiver = try await Self.cloudReceiver()
         defer { receiver.stop() }
         let definition = try F.definition(Self.cloudYAML(receiver.port), environment: Self.cloudEnv)
         let jira = try F.make(definition)
@@ -96,7 +96,7 @@ import Testing
     }
 
     @Test func afterARestartTheSearchFindsTheOpenIssue() async throws {
-        let receiver = try Self.cloudReceiver()
+        let receiver = try await Self.cloudReceiver()
         defer { receiver.stop() }
         let definition = try F.definition(Self.cloudYAML(receiver.port), environment: Self.cloudEnv)
         let f = try F.findings()[0]
@@ -112,7 +112,7 @@ import Testing
     }
 
     @Test func concurrentDeliveriesOfOneFindingOpenOneIssue() async throws {
-        let receiver = try Self.cloudReceiver()
+        let receiver = try await Self.cloudReceiver()
         defer { receiver.stop() }
         let definition = try F.definition(Self.cloudYAML(receiver.port), environment: Self.cloudEnv)
         let jira = try F.make(definition)
@@ -126,7 +126,7 @@ import Testing
     }
 
     @Test func aRepeatAfterDoneOpensANewIssueOrReopensIt() async throws {
-        let receiver = try Self.cloudReceiver()
+        let receiver = try await Self.cloudReceiver()
         defer { receiver.stop() }
         let f = try F.findings()[2]
         let plain = try F.definition(Self.cloudYAML(receiver.port), environment: Self.cloudEnv)
@@ -160,7 +160,7 @@ import Testing
     }
 
     @Test func dataCenterUsesV2BearerTokenAndWikiText() async throws {
-        let receiver = try WebhookReceiver(vendor: "jira", options: ["flavor": "datacenter", "token": Self.pat, "projects": "OPS"])
+        let receiver = try await WebhookReceiver.start(vendor: "jira", options: ["flavor": "datacenter", "token": Self.pat, "projects": "OPS"])
         defer { receiver.stop() }
         let definition = try F.definition("""
             name: jira-dc
@@ -219,7 +219,7 @@ import Testing
     }
 
     @Test func vendorErrorsAreClassifiedWithoutSecrets() async throws {
-        let receiver = try Self.cloudReceiver()
+        let receiver = try await Self.cloudReceiver()
         defer { receiver.stop() }
         let definition = try F.definition(Self.cloudYAML(receiver.port), environment: Self.cloudEnv)
         let jira = try F.make(definition)

@@ -15,8 +15,8 @@ import Testing
         "name: teams-test\ntype: msteams\nurl: \(receiver.url)\(path)?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=\(sig)\n"
     }
 
-    static func receiver() throws -> WebhookReceiver {
-        try WebhookReceiver(vendor: "msteams", options: ["workflow": "4f2c0a1b9d8e", "sig": signature])
+    static func receiver() async throws -> WebhookReceiver {
+        try await WebhookReceiver.start(vendor: "msteams", options: ["workflow": "4f2c0a1b9d8e", "sig": signature])
     }
 
     @Test func defaultTemplateRendersEverySampleAsAnAdaptiveCard() throws {
@@ -50,7 +50,7 @@ import Testing
     }
 
     @Test func deliversEverySampleAndColoursTheBannerBySeverity() async throws {
-        let receiver = try Self.receiver()
+        let receiver = try await Self.receiver()
         let d = try F.definition(Self.yaml(receiver))
         let outcomes = await F.deliverSamples(with: d, to: try F.connector(d))
         #expect(outcomes.allSatisfy { $0 == .delivered }, "\(outcomes)")
@@ -64,7 +64,7 @@ import Testing
     }
 
     @Test func aWrongSignatureIsPermanentAndNeverShown() async throws {
-        let receiver = try Self.receiver()
+        let receiver = try await Self.receiver()
         let wrong = "WRONGsignature987654321"
         let d = try F.definition(Self.yaml(receiver, sig: wrong))
         let outcome = await F.deliver(F.delivery(F.samples[0].event, for: d), to: try F.connector(d))
@@ -73,7 +73,7 @@ import Testing
     }
 
     @Test func throttlingIsRetriedAfterItsDelayAndABadCardIsPermanent() async throws {
-        let receiver = try Self.receiver()
+        let receiver = try await Self.receiver()
         let d = try F.definition(Self.yaml(receiver))
         let c = try F.connector(d)
         let notACard = Delivery(payload: Array(#"{"type":"message","attachments":[{"contentType":"application/vnd.microsoft.card.hero","content":{}}]}"#.utf8), route: "r")
@@ -84,7 +84,7 @@ import Testing
     }
 
     @Test func aTemplateThatIsNotJSONIsPermanent() async throws {
-        let receiver = try Self.receiver()
+        let receiver = try await Self.receiver()
         // A template that is never JSON is rejected when loaded (issue 11): validate says so.
         #expect(F.problems(Self.yaml(receiver) + "template: 'not json {{sluice.title}}'\n").contains { $0.contains("is not JSON") })
         // One that is JSON for the sample EKS finding but not for this EC2 finding fails at delivery.

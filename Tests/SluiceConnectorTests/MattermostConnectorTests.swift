@@ -28,7 +28,7 @@ import Testing
     }
 
     @Test func deliversEverySampleWithTheConfiguredOverrides() async throws {
-        let receiver = try WebhookReceiver(vendor: "mattermost", options: ["hook": Self.hook])
+        let receiver = try await WebhookReceiver.start(vendor: "mattermost", options: ["hook": Self.hook])
         let d = try F.definition(Self.yaml(receiver, extra: "channel: security-alerts\nusername: GuardDuty\n"))
         let outcomes = await F.deliverSamples(with: d, to: try F.connector(d))
         #expect(outcomes.allSatisfy { $0 == .delivered }, "\(outcomes)")
@@ -42,7 +42,7 @@ import Testing
     }
 
     @Test func anUnknownHookIsPermanentAndItsKeyNeverShown() async throws {
-        let receiver = try WebhookReceiver(vendor: "mattermost", options: ["hook": Self.hook])
+        let receiver = try await WebhookReceiver.start(vendor: "mattermost", options: ["hook": Self.hook])
         let wrong = "zzzzzzzzzzzzzzzzzzzzzzzzzz"
         let d = try F.definition(Self.yaml(receiver, hook: wrong))
         let outcome = await F.deliver(F.delivery(F.samples[0].event, for: d), to: try F.connector(d))
@@ -51,7 +51,7 @@ import Testing
     }
 
     @Test func anEmptyMessageIsPermanentAnd429IsRetried() async throws {
-        let receiver = try WebhookReceiver(vendor: "mattermost", options: ["hook": Self.hook])
+        let receiver = try await WebhookReceiver.start(vendor: "mattermost", options: ["hook": Self.hook])
         let d = try F.definition(Self.yaml(receiver))
         let c = try F.connector(d)
         #expect(F.isPermanent(await F.deliver(Delivery(payload: Array("{}".utf8), route: "r"), to: c), containing: "No text specified"))

@@ -14,8 +14,8 @@ import Testing
         "name: og-test\ntype: opsgenie\napi_key: \(key)\nurl: \(receiver.url)/v2/alerts\n"
     }
 
-    static func receiver() throws -> WebhookReceiver {
-        try WebhookReceiver(vendor: "opsgenie", options: ["api_key": apiKey])
+    static func receiver() async throws -> WebhookReceiver {
+        try await WebhookReceiver.start(vendor: "opsgenie", options: ["api_key": apiKey])
     }
 
     @Test func defaultTemplateRendersEverySampleAsAnAlert() throws {
@@ -41,7 +41,7 @@ import Testing
     }
 
     @Test func deliversEverySampleWithAliasPriorityAndGenieKey() async throws {
-        let receiver = try Self.receiver()
+        let receiver = try await Self.receiver()
         let d = try F.definition(Self.yaml(receiver))
         let outcomes = await F.deliverSamples(with: d, to: try F.connector(d))
         #expect(outcomes.allSatisfy { $0 == .delivered }, "\(outcomes)")
@@ -57,7 +57,7 @@ import Testing
     }
 
     @Test func aRepeatIsDeduplicatedByAlias() async throws {
-        let receiver = try Self.receiver()
+        let receiver = try await Self.receiver()
         let d = try F.definition(Self.yaml(receiver))
         let c = try F.connector(d)
         for _ in 0..<3 { #expect(await F.deliver(F.delivery(F.samples[1].event, for: d), to: c) == .delivered) }
@@ -67,7 +67,7 @@ import Testing
     }
 
     @Test func aLongMessageIsCutTo130Characters() async throws {
-        let receiver = try Self.receiver()
+        let receiver = try await Self.receiver()
         let d = try F.definition(Self.yaml(receiver))
         let body = #"{"message":"\#(String(repeating: "m", count: 400))","tags":["\#(String(repeating: "t", count: 80))",""]}"#
         #expect(await F.deliver(Delivery(payload: Array(body.utf8), findingID: "id-1", route: "r"), to: try F.connector(d)) == .delivered)
@@ -79,7 +79,7 @@ import Testing
     }
 
     @Test func aBadKeyIsPermanentAndNeverShown() async throws {
-        let receiver = try Self.receiver()
+        let receiver = try await Self.receiver()
         let wrong = "00000000-dead-beef-0000-WRONGKEY0000"
         let d = try F.definition(Self.yaml(receiver, key: wrong))
         let outcome = await F.deliver(F.delivery(F.samples[0].event, for: d), to: try F.connector(d))
@@ -89,7 +89,7 @@ import Testing
     }
 
     @Test func unprocessableIsPermanentAndThrottlingIsRetried() async throws {
-        let receiver = try Self.receiver()
+        let receiver = try await Self.receiver()
         let d = try F.definition(Self.yaml(receiver))
         let c = try F.connector(d)
         let badPriority = Delivery(payload: Array(#"{"message":"m","details":{"n":1}}"#.utf8), route: "r")

@@ -14,8 +14,8 @@ import Testing
         "name: pd-test\ntype: pagerduty\nrouting_key: \(key)\nurl: \(receiver.url)/v2/enqueue\n"
     }
 
-    static func receiver() throws -> WebhookReceiver {
-        try WebhookReceiver(vendor: "pagerduty", options: ["routing_key": routingKey])
+    static func receiver() async throws -> WebhookReceiver {
+        try await WebhookReceiver.start(vendor: "pagerduty", options: ["routing_key": routingKey])
     }
 
     @Test func defaultTemplateRendersEverySampleAsAnEvent() throws {
@@ -33,7 +33,7 @@ import Testing
     }
 
     @Test func deliversEverySampleWithRoutingKeyDedupKeyAndMappedSeverity() async throws {
-        let receiver = try Self.receiver()
+        let receiver = try await Self.receiver()
         let d = try F.definition(Self.yaml(receiver))
         let outcomes = await F.deliverSamples(with: d, to: try F.connector(d))
         #expect(outcomes.allSatisfy { $0 == .delivered }, "\(outcomes)")
@@ -49,7 +49,7 @@ import Testing
     }
 
     @Test func aRepeatUpdatesTheSameIncident() async throws {
-        let receiver = try Self.receiver()
+        let receiver = try await Self.receiver()
         let d = try F.definition(Self.yaml(receiver))
         let c = try F.connector(d)
         let event = F.samples[0].event
@@ -85,7 +85,7 @@ import Testing
     }
 
     @Test func anUnknownKeyIsPermanentWithoutShowingItAnd429IsRetried() async throws {
-        let receiver = try Self.receiver()
+        let receiver = try await Self.receiver()
         let wrong = "W0000000000000000000000000000000"
         let bad = try F.definition(Self.yaml(receiver, key: wrong))
         let outcome = await F.deliver(F.delivery(F.samples[0].event, for: bad), to: try F.connector(bad))
@@ -101,7 +101,7 @@ import Testing
     }
 
     @Test func aKeyEchoedInAnErrorBodyIsRedactedFromTheOutcome() async throws {
-        let receiver = try Self.receiver()
+        let receiver = try await Self.receiver()
         let d = try F.definition(Self.yaml(receiver))
         try await receiver.setStatus(400, body: #"{"status":"invalid event","errors":["routing_key \#(Self.routingKey) is disabled"]}"#)
         let outcome = await F.deliver(F.delivery(F.samples[0].event, for: d), to: try F.connector(d))
@@ -110,7 +110,7 @@ import Testing
     }
 
     @Test func anInvalidEventIsPermanent() async throws {
-        let receiver = try Self.receiver()
+        let receiver = try await Self.receiver()
         let d = try F.definition(Self.yaml(receiver))
         let outcome = await F.deliver(Delivery(payload: Array(#"{"event_action":"explode"}"#.utf8), route: "r"), to: try F.connector(d))
         #expect(F.isPermanent(outcome, containing: "invalid event"), "\(outcome)")

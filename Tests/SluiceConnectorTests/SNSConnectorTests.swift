@@ -25,7 +25,7 @@ import Testing
     }
 
     @Test func publishesToSubscribersAndFilterPoliciesSeeTheAttributes() async throws {
-        let moto = try MotoServer.shared()
+        let moto = try await MotoServer.startShared()
         let http = HTTPClient()
         defer { http.shutdown() }
         let aws = AWSFixtures.moto(moto, http: http, region: Self.region)
@@ -52,7 +52,7 @@ import Testing
     }
 
     @Test func fifoTopicsUseTheFindingIDForGroupAndDeduplication() async throws {
-        let moto = try MotoServer.shared()
+        let moto = try await MotoServer.startShared()
         let http = HTTPClient()
         defer { http.shutdown() }
         let aws = AWSFixtures.moto(moto, http: http, region: Self.region)
@@ -71,7 +71,7 @@ import Testing
     }
 
     @Test func publishBatchSettlesEachEntry() async throws {
-        let moto = try MotoServer.shared()
+        let moto = try await MotoServer.startShared()
         let http = HTTPClient()
         defer { http.shutdown() }
         let aws = AWSFixtures.moto(moto, http: http, region: Self.region)
@@ -99,7 +99,7 @@ import Testing
     }
 
     @Test func unknownTopicIsPermanentAndServerErrorsRetryable() async throws {
-        let moto = try MotoServer.shared()
+        let moto = try await MotoServer.startShared()
         let http = HTTPClient()
         defer { http.shutdown() }
         let missing = try AWSFixtures.connector("aws-sns", "topic_arn: arn:aws:sns:\(Self.region):\(MotoServer.accountID):no-such-topic-\(UUID().uuidString.prefix(8))", endpoint: moto.endpoint, http: http)
@@ -108,7 +108,7 @@ import Testing
         #expect(AWSFixtures.kind(outcome) == "permanent")
         #expect(AWSFixtures.message(outcome).contains("NotFound"))
 
-        let receiver = try WebhookReceiver(status: 200)
+        let receiver = try await WebhookReceiver.start(status: 200)
         defer { receiver.stop() }
         let flaky = try AWSFixtures.connector("aws-sns", "topic_arn: arn:aws:sns:eu-west-1:111122223333:alerts", endpoint: receiver.url, http: http)
         try await receiver.setStatus(500, body: "<ErrorResponse><Error><Type>Receiver</Type><Code>InternalError</Code><Message>oops</Message></Error></ErrorResponse>")

@@ -10,7 +10,7 @@ import Testing
     static let region = "eu-west-3"
 
     @Test func sendsEveryFindingWithItsAttributes() async throws {
-        let moto = try MotoServer.shared()
+        let moto = try await MotoServer.startShared()
         let http = HTTPClient()
         defer { http.shutdown() }
         let aws = AWSFixtures.moto(moto, http: http, region: Self.region)
@@ -38,7 +38,7 @@ import Testing
     }
 
     @Test func fifoQueuesGroupAndDeduplicateByFinding() async throws {
-        let moto = try MotoServer.shared()
+        let moto = try await MotoServer.startShared()
         let http = HTTPClient()
         defer { http.shutdown() }
         let aws = AWSFixtures.moto(moto, http: http, region: Self.region)
@@ -61,7 +61,7 @@ import Testing
     }
 
     @Test func sendMessageBatchSettlesEachEntry() async throws {
-        let moto = try MotoServer.shared()
+        let moto = try await MotoServer.startShared()
         let http = HTTPClient()
         defer { http.shutdown() }
         let aws = AWSFixtures.moto(moto, http: http, region: Self.region)
@@ -90,7 +90,7 @@ import Testing
     }
 
     @Test func unknownQueueIsPermanentAndThrottlingRetryable() async throws {
-        let moto = try MotoServer.shared()
+        let moto = try await MotoServer.startShared()
         let http = HTTPClient()
         defer { http.shutdown() }
         let missing = try AWSFixtures.connector("aws-sqs", """
@@ -103,7 +103,7 @@ import Testing
         #expect(AWSFixtures.message(outcome).contains("QueueDoesNotExist"))
 
         // SQS answers throttling with 400 and a JSON error; it must come back retryable.
-        let receiver = try WebhookReceiver(status: 200)
+        let receiver = try await WebhookReceiver.start(status: 200)
         defer { receiver.stop() }
         try await receiver.setStatus(400, body: #"{"__type":"com.amazonaws.sqs#RequestThrottled","message":"Request is throttled."}"#)
         let throttled = try AWSFixtures.connector("""

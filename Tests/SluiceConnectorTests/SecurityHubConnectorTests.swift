@@ -37,7 +37,7 @@ import Testing
     }
 
     @Test func importsEverySampleFindingAsASFF() async throws {
-        let moto = try MotoServer.shared()
+        let moto = try await MotoServer.startShared()
         let http = HTTPClient()
         defer { http.shutdown() }
         let connector = try Self.connector(endpoint: moto.endpoint, http: http)
@@ -119,7 +119,7 @@ import Testing
     }
 
     @Test func rejectedFindingsArePermanentOneByOne() async throws {
-        let moto = try MotoServer.shared()
+        let moto = try await MotoServer.startShared()
         let http = HTTPClient()
         defer { http.shutdown() }
         let connector = try Self.connector(endpoint: moto.endpoint, http: http)
@@ -141,7 +141,7 @@ import Testing
     }
 
     @Test func throttlingRetriesAndDenialIsPermanent() async throws {
-        let receiver = try WebhookReceiver(status: 200)
+        let receiver = try await WebhookReceiver.start(status: 200)
         defer { receiver.stop() }
         let http = HTTPClient()
         defer { http.shutdown() }

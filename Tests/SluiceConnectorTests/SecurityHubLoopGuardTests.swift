@@ -16,7 +16,7 @@ import Testing
     }
 
     @Test func securityHubEventsAndOwnProductFindingsAreSettledWithoutAnImport() async throws {
-        let moto = try MotoServer.shared()
+        let moto = try await MotoServer.startShared()
         let http = HTTPClient()
         defer { http.shutdown() }
         let product = "arn:aws:securityhub:\(Self.region):111122223333:product/111122223333/default"

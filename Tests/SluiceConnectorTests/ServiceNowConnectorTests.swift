@@ -15,8 +15,8 @@ import Testing
     static let password = "sn-PASSWORD-s3cr3t"
     static let token = "sn-OAUTH-s3cr3t-token"
 
-    static func receiver() throws -> WebhookReceiver {
-        try WebhookReceiver(vendor: "servicenow", options: ["user": user, "password": password, "token": token])
+    static func receiver() async throws -> WebhookReceiver {
+        try await WebhookReceiver.start(vendor: "servicenow", options: ["user": user, "password": password, "token": token])
     }
 
     static func yaml(_ port: Int, auth: String? = nil) -> String {
@@ -46,7 +46,7 @@ import Testing
     /// `^OR…` in a finding id would add a condition to the encoded query (ServiceNow decodes the
     /// percent-encoding first, and has no escape for `^`): such an id is refused before any call.
     @Test func aFindingIDCannotChangeTheIncidentQuery() async throws {
-        let receiver = try Self.receiver()
+        let receiver = try await Self.receiver()
         defer { receiver.stop() }
         let definition = try F.definition(Self.yaml(receiver.port), environment: Self.env)
         let sn = try F.make(definition)
@@ -65,7 +65,7 @@ import Testing
     }
 
     @Test func opensOneIncidentPerFindingAndAddsWorkNotesOnRepeats() async throws {
-        let receiver = try Self.receiver()
+        let receiver = try await Self.receiver()
         defer { receiver.stop() }
         let definition = try F.definition(Self.yaml(receiver.port), environment: Self.env)
         let sn = try F.make(definition)
@@ -102,7 +102,7 @@ import Testing
     }
 
     @Test func afterARestartTheQueryFindsTheActiveIncidentAndAClosedOneIsNotReused() async throws {
-        let receiver = try Self.receiver()
+        let receiver = try await Self.receiver()
         defer { receiver.stop() }
         let definition = try F.definition(Self.yaml(receiver.port, auth: "token: \(Self.token)"))
         let f = try F.findings()[3]
@@ -127,7 +127,7 @@ import Testing
     }
 
     @Test func vendorErrorsAreClassifiedWithoutSecrets() async throws {
-        let receiver = try Self.receiver()
+        let receiver = try await Self.receiver()
         defer { receiver.stop() }
         let definition = try F.definition(Self.yaml(receiver.port), environment: Self.env)
         let sn = try F.make(definition)

@@ -17,8 +17,8 @@ import Testing
         "name: slack-api\ntype: slack\ntoken: \(token)\nchannel: \(channel)\napi_url: \(receiver.url)/api/chat.postMessage\n"
     }
 
-    static func apiReceiver() throws -> WebhookReceiver {
-        try WebhookReceiver(vendor: "slack", options: ["token": token, "channels": "C0SECURITY,C0ARCHIVED", "archived_channels": "C0ARCHIVED"])
+    static func apiReceiver() async throws -> WebhookReceiver {
+        try await WebhookReceiver.start(vendor: "slack", options: ["token": token, "channels": "C0SECURITY,C0ARCHIVED", "archived_channels": "C0ARCHIVED"])
     }
 
     @Test func defaultTemplateRendersEverySampleAsValidJSON() throws {
@@ -69,7 +69,7 @@ import Testing
     }
 
     @Test func webhookDeliversEverySampleWithinTheContract() async throws {
-        let receiver = try WebhookReceiver(vendor: "slack", options: ["hook": Self.hook])
+        let receiver = try await WebhookReceiver.start(vendor: "slack", options: ["hook": Self.hook])
         let d = try F.definition(Self.webhookYAML(receiver.url + Self.hook))
         let outcomes = await F.deliverSamples(with: d, to: try F.connector(d))
         #expect(outcomes.allSatisfy { $0 == .delivered }, "\(outcomes)")
@@ -81,7 +81,7 @@ import Testing
     }
 
     @Test func overLimitMessagesAreCutToBlockKitLimitsInsteadOfRejected() async throws {
-        let receiver = try WebhookReceiver(vendor: "slack")
+        let receiver = try await WebhookReceiver.start(vendor: "slack")
         let d = try F.definition(Self.webhookYAML(receiver.url + Self.hook))
         var delivery = F.delivery(F.samples[0].event, for: d)
         let doc = try JSONBuilder.parse(delivery.payload).get()
@@ -102,7 +102,7 @@ import Testing
     }
 
     @Test func webhookTextErrorsArePermanentAnd429IsRetriedAfterItsDelay() async throws {
-        let receiver = try WebhookReceiver(vendor: "slack", options: ["hook": Self.hook, "archived_hook": "/services/T0SLUICE/B0OLD/xyz789"])
+        let receiver = try await WebhookReceiver.start(vendor: "slack", options: ["hook": Self.hook, "archived_hook": "/services/T0SLUICE/B0OLD/xyz789"])
         let archived = try F.definition(Self.webhookYAML(receiver.url + "/services/T0SLUICE/B0OLD/xyz789"))
         let outcome = await F.deliver(F.delivery(F.samples[0].event, for: archived), to: try F.connector(archived))
         #expect(F.isPermanent(outcome, containing: "channel_is_archived"), "\(outcome)")
@@ -121,7 +121,7 @@ import Testing
     }
 
     @Test func webAPIPostsToTheChannelWithBearerAuth() async throws {
-        let receiver = try Self.apiReceiver()
+        let receiver = try await Self.apiReceiver()
         let d = try F.definition(Self.apiYAML(receiver))
         let outcomes = await F.deliverSamples(with: d, to: try F.connector(d))
         #expect(outcomes.allSatisfy { $0 == .delivered }, "\(outcomes)")
@@ -132,7 +132,7 @@ import Testing
     }
 
     @Test func webAPIAnswers200WithErrorsThatAreClassifiedByName() async throws {
-        let receiver = try Self.apiReceiver()
+        let receiver = try await Self.apiReceiver()
         let sample = F.samples[0].event
 
         let archived = try F.definition(Self.apiYAML(receiver, channel: "C0ARCHIVED"))

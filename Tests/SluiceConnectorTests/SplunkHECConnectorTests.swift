@@ -33,7 +33,7 @@ import Testing
     }
 
     @Test func aBatchIsOneRequestOfConcatenatedEventsThatHECIndexes() async throws {
-        let receiver = try WebhookReceiver(vendor: "splunk_hec", options: ["token": Self.token, "indexes": "security"])
+        let receiver = try await WebhookReceiver.start(vendor: "splunk_hec", options: ["token": Self.token, "indexes": "security"])
         let http = HTTPClient()
         defer { http.shutdown() }
         let c = try connector(receiver, http, extra: "index: security\nhost: sluice-test")
@@ -61,7 +61,7 @@ import Testing
     }
 
     @Test func aRejectedEventIsPermanentTheOnesBeforeItDeliveredAndTheRestRetried() async throws {
-        let receiver = try WebhookReceiver(vendor: "splunk_hec", options: ["token": Self.token])
+        let receiver = try await WebhookReceiver.start(vendor: "splunk_hec", options: ["token": Self.token])
         let http = HTTPClient()
         defer { http.shutdown() }
         let c = try connector(receiver, http)
@@ -82,7 +82,7 @@ import Testing
     }
 
     @Test func aPayloadThatIsNotJSONIsRejectedAloneWithoutBreakingTheStream() async throws {
-        let receiver = try WebhookReceiver(vendor: "splunk_hec", options: ["token": Self.token])
+        let receiver = try await WebhookReceiver.start(vendor: "splunk_hec", options: ["token": Self.token])
         let http = HTTPClient()
         defer { http.shutdown() }
         let c = try connector(receiver, http)
@@ -96,7 +96,7 @@ import Testing
     }
 
     @Test func anIndexTheTokenMayNotWriteIsPermanentForTheFirstEvent() async throws {
-        let receiver = try WebhookReceiver(vendor: "splunk_hec", options: ["token": Self.token, "indexes": "main"])
+        let receiver = try await WebhookReceiver.start(vendor: "splunk_hec", options: ["token": Self.token, "indexes": "main"])
         let http = HTTPClient()
         defer { http.shutdown() }
         let c = try connector(receiver, http, extra: "index: security")
@@ -107,14 +107,14 @@ import Testing
     }
 
     @Test func tokenErrorsArePermanentAndBusyOrThrottledIsRetried() async throws {
-        let receiver = try WebhookReceiver(vendor: "splunk_hec", options: ["token": Self.token])
+        let receiver = try await WebhookReceiver.start(vendor: "splunk_hec", options: ["token": Self.token])
         let http = HTTPClient()
         defer { http.shutdown() }
         let batch = try SIEMFixtures.findings.prefix(2).map { try SIEMFixtures.delivery($0) }
         let wrong = try connector(receiver, http, token: "00000000-0000-0000-0000-000000000000")
         #expect(try await SIEMFixtures.attempt(wrong, batch: batch) == Array(repeating: .permanent("Splunk HEC 403 code 4: Invalid token"), count: 2))
 
-        let busy = try WebhookReceiver(vendor: "splunk_hec", options: ["token": Self.token, "busy": "true"])
+        let busy = try await WebhookReceiver.start(vendor: "splunk_hec", options: ["token": Self.token, "busy": "true"])
         let c = try connector(busy, http)
         #expect(try await SIEMFixtures.attempt(c, batch: batch) == Array(repeating: .retryable("Splunk HEC 503 code 9: Server is busy"), count: 2))
 
@@ -132,7 +132,7 @@ import Testing
     }
 
     @Test func theChannelHeaderCarriesIndexerAcknowledgement() async throws {
-        let receiver = try WebhookReceiver(vendor: "splunk_hec", options: ["token": Self.token, "ack": "true"])
+        let receiver = try await WebhookReceiver.start(vendor: "splunk_hec", options: ["token": Self.token, "ack": "true"])
         let http = HTTPClient()
         defer { http.shutdown() }
         let d = try SIEMFixtures.delivery(SIEMFixtures.findings[0])
@@ -145,9 +145,9 @@ import Testing
     }
 
     @Test func httpsWithThePrivateCAFromTheTLSBlock() async throws {
-        let pki = try TestPKI()
+        let pki = try await TestPKI.make()
         defer { pki.remove() }
-        let receiver = try WebhookReceiver(tls: .init(certPath: pki.serverCert, keyPath: pki.serverKey),
+        let receiver = try await WebhookReceiver.start(tls: .init(certPath: pki.serverCert, keyPath: pki.serverKey),
                                            vendor: "splunk_hec", options: ["token": Self.token])
         let http = HTTPClient()
         defer { http.shutdown() }

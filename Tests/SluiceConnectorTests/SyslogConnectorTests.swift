@@ -16,7 +16,7 @@ final class Rsyslog {
     var output: URL { directory.appendingPathComponent("messages.ndjson") }
     private var process: Process?
 
-    init(pki: TestPKI) throws {
+    init(pki: TestPKI) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("rsyslog-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let d = directory.path
@@ -40,10 +40,11 @@ final class Rsyslog {
             input(type="imtcp" address="127.0.0.1" port="\(mtlsPort)" ruleset="findings" streamDriver.authMode="x509/certvalid")
             """
         try config.write(to: directory.appendingPathComponent("rsyslog.conf"), atomically: true, encoding: .utf8)
-        try start()
+        try await start()
     }
 
-    func start() throws {
+    /// Starts rsyslogd and waits, without holding a pool thread, until every TCP input listens.
+    func start() async throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["python3", "-c", Self.supervisor, "/usr/sbin/rsyslogd", "-n", "-f", directory.appendingPathComponent("rsyslog.conf").path,
@@ -56,8 +57,8 @@ final class Rsyslog {
         p.standardError = handle
         try p.run()
         process = p
-        for port in [tcpPort, tlsPort, mtlsPort] where !LoopbackPort.waitUntilAccepting(port, timeout: 15) {
-            stop()
+        for port in [tcpPort, tlsPort, mtlsPort] where await !LoopbackPort.accepts(port, within: 15) {
+            await stopAndWait()
             throw HarnessError("rsyslogd did not listen on \(port): \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
         }
     }
@@ -80,8 +81,15 @@ final class Rsyslog {
             time.sleep(0.1)
         """
 
+    /// Signals rsyslogd's supervisor and returns at once (a reaper thread waits): for `defer`.
     func stop() {
         if let p = process { ChildProcess.stop(p) }
+        process = nil
+    }
+
+    /// Stops rsyslogd and returns once it is gone, so its ports refuse connections.
+    func stopAndWait() async {
+        if let p = process { await ChildProcess.stopAndWait(p) }
         process = nil
     }
 
@@ -124,9 +132,9 @@ final class Rsyslog {
     /// Runs `body` with a fresh PKI, a running rsyslogd and an HTTP client (the connector
     /// context wants one), all stopped and removed afterwards.
     func withRsyslog(_ body: (TestPKI, Rsyslog, HTTPClient) async throws -> Void) async throws {
-        let pki = try TestPKI()
+        let pki = try await TestPKI.make()
         defer { pki.remove() }
-        let rsyslog = try Rsyslog(pki: pki)
+        let rsyslog = try await Rsyslog(pki: pki)
         defer { rsyslog.stop() }
         let http = HTTPClient()
         defer { http.shutdown() }
@@ -248,11 +256,11 @@ final class Rsyslog {
             let batch = try SIEMFixtures.findings.prefix(3).map { try SIEMFixtures.delivery($0) }
             #expect(await SIEMFixtures.attempt(c, batch[0]) == .delivered)
             _ = try await rsyslog.waitForMessages(1)
-            rsyslog.stop()
+            await rsyslog.stopAndWait()
             // The closed connection is noticed before writing; connecting again is refused.
             let down = await SIEMFixtures.attempt(c, batch[1])
             #expect(SIEMFixtures.isRetryable(down), "\(down)")
-            try rsyslog.start()
+            try await rsyslog.start()
             #expect(await SIEMFixtures.attempt(c, batch[1]) == .delivered)
             #expect(await SIEMFixtures.attempt(c, batch[2]) == .delivered)
             let messages = byFindingID(try await rsyslog.waitForMessages(3))

@@ -23,7 +23,7 @@ import Testing
     }
 
     @Test func everySampleFindingVerifiesAtTheReceiver() async throws {
-        let receiver = try WebhookReceiver(vendor: "standard_webhooks", options: ["secret": Self.secret])
+        let receiver = try await WebhookReceiver.start(vendor: "standard_webhooks", options: ["secret": Self.secret])
         defer { receiver.stop() }
         let definition = try F.definition(Self.yaml(receiver.port), environment: ["HOOK_SECRET": Self.secret])
         let hook = try F.make(definition)
@@ -43,7 +43,7 @@ import Testing
     }
 
     @Test func aTamperedBodyOrAWrongSecretIsRejected() async throws {
-        let receiver = try WebhookReceiver(vendor: "standard_webhooks", options: ["secret": Self.secret])
+        let receiver = try await WebhookReceiver.start(vendor: "standard_webhooks", options: ["secret": Self.secret])
         defer { receiver.stop() }
         let definition = try F.definition(Self.yaml(receiver.port), environment: ["HOOK_SECRET": Self.secret])
         let hook = try #require(SecretScrubbingConnector.unwrap(try F.make(definition)) as? WebhookConnector)

@@ -8,7 +8,7 @@ import SluiceTestSupport
 /// Against a real local HTTP server (scripts/receivers/webhook_receiver.py) on a loopback port.
 @Suite(.serialized) struct HTTPClientTests {
     @Test func postArrivesIntact() async throws {
-        let receiver = try WebhookReceiver()
+        let receiver = try await WebhookReceiver.start()
         defer { receiver.stop() }
         let client = HTTPClient()
         defer { client.shutdown() }
@@ -31,7 +31,7 @@ import SluiceTestSupport
     }
 
     @Test func otherMethodsAndNoDefaultContentType() async throws {
-        let receiver = try WebhookReceiver()
+        let receiver = try await WebhookReceiver.start()
         defer { receiver.stop() }
         let client = HTTPClient()
         defer { client.shutdown() }
@@ -45,7 +45,7 @@ import SluiceTestSupport
     }
 
     @Test func errorStatusesBodiesAndRetryAfterSurface() async throws {
-        let receiver = try WebhookReceiver()
+        let receiver = try await WebhookReceiver.start()
         defer { receiver.stop() }
         let client = HTTPClient()
         defer { client.shutdown() }
@@ -75,7 +75,7 @@ import SluiceTestSupport
     }
 
     @Test func bodyKeptIsCapped() async throws {
-        let receiver = try WebhookReceiver()
+        let receiver = try await WebhookReceiver.start()
         defer { receiver.stop() }
         let client = HTTPClient()
         defer { client.shutdown() }
@@ -103,7 +103,7 @@ import SluiceTestSupport
     }
 
     @Test func slowReceiverTimesOut() async throws {
-        let receiver = try WebhookReceiver(delayMs: 3000)
+        let receiver = try await WebhookReceiver.start(delayMs: 3000)
         defer { receiver.stop() }
         let client = HTTPClient()
         defer { client.shutdown() }
@@ -117,26 +117,26 @@ import SluiceTestSupport
     }
 
     @Test func receiverDownThenBack() async throws {
-        let receiver = try WebhookReceiver()
+        let receiver = try await WebhookReceiver.start()
         defer { receiver.stop() }
         let client = HTTPClient()
         defer { client.shutdown() }
         let request = HTTPRequest(url: receiver.url + "/hook", body: Array("a".utf8), timeout: .seconds(5))
         #expect(try await client.execute(request).status == 204)  // leaves a keep-alive connection in the cache
-        receiver.stop()
+        await receiver.stopAndWait()
         await #expect(throws: HTTPClientError.self) { _ = try await client.execute(request) }
         do {
             _ = try await client.execute(request)
         } catch {
             #expect(error.code == .connectFailed)
         }
-        try receiver.restart()
+        try await receiver.relaunch()
         #expect(try await client.execute(request).status == 204)
         #expect(receiver.count == 2)
     }
 
     @Test func manyConcurrentRequestsAllComplete() async throws {
-        let receiver = try WebhookReceiver()
+        let receiver = try await WebhookReceiver.start()
         defer { receiver.stop() }
         let client = HTTPClient()
         defer { client.shutdown() }
@@ -167,7 +167,7 @@ import SluiceTestSupport
     }
 
     @Test func sequentialRequestsReuseOneConnection() async throws {
-        let receiver = try WebhookReceiver()
+        let receiver = try await WebhookReceiver.start()
         defer { receiver.stop() }
         let client = HTTPClient()
         defer { client.shutdown() }
@@ -180,7 +180,7 @@ import SluiceTestSupport
     }
 
     @Test func completionHandlerAPI() async throws {
-        let receiver = try WebhookReceiver()
+        let receiver = try await WebhookReceiver.start()
         defer { receiver.stop() }
         let client = HTTPClient()
         defer { client.shutdown() }
@@ -200,7 +200,7 @@ import SluiceTestSupport
     }
 
     @Test func cancellingTheTaskAbortsTheTransfer() async throws {
-        let receiver = try WebhookReceiver(delayMs: 600_000)  // answers only after the test is long over
+        let receiver = try await WebhookReceiver.start(delayMs: 600_000)  // answers only after the test is long over
         defer { receiver.stop() }
         let client = HTTPClient()
         defer { client.shutdown() }
@@ -224,7 +224,7 @@ import SluiceTestSupport
     }
 
     @Test func cancellationsRacingCompletionsLeaveNothingBehind() async throws {
-        let receiver = try WebhookReceiver()
+        let receiver = try await WebhookReceiver.start()
         defer { receiver.stop() }
         let client = HTTPClient()
         defer { client.shutdown() }
@@ -248,7 +248,7 @@ import SluiceTestSupport
     }
 
     @Test func shutdownFailsPendingRequests() async throws {
-        let receiver = try WebhookReceiver(delayMs: 600_000)  // answers only after the test is long over
+        let receiver = try await WebhookReceiver.start(delayMs: 600_000)  // answers only after the test is long over
         defer { receiver.stop() }
         let client = HTTPClient()
         let codes = Mutex<[HTTPClientError.Code]>([])
@@ -271,7 +271,7 @@ import SluiceTestSupport
     }
 
     @Test func awsSigV4IsAddedByLibcurl() async throws {
-        let receiver = try WebhookReceiver()
+        let receiver = try await WebhookReceiver.start()
         defer { receiver.stop() }
         let client = HTTPClient()
         defer { client.shutdown() }
@@ -426,7 +426,7 @@ struct HTTPTypesTests {
 
     @Test(.enabled(if: hostnameOnLoopback != nil, "the host name does not resolve to loopback here"))
     func resolvedAddressesAreCheckedBeforeConnecting() async throws {
-        let receiver = try WebhookReceiver()
+        let receiver = try await WebhookReceiver.start()
         defer { receiver.stop() }
         let client = HTTPClient()
         defer { client.shutdown() }

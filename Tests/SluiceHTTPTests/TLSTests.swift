@@ -7,9 +7,9 @@ import SluiceTestSupport
 /// made by `openssl` for this run.
 @Suite(.serialized) struct TLSTests {
     @Test func unknownCAIsRejectedAndATrustedBundleWorks() async throws {
-        let pki = try TestPKI()
+        let pki = try await TestPKI.make()
         defer { pki.remove() }
-        let receiver = try WebhookReceiver(tls: .init(certPath: pki.serverCert, keyPath: pki.serverKey))
+        let receiver = try await WebhookReceiver.start(tls: .init(certPath: pki.serverCert, keyPath: pki.serverKey))
         defer { receiver.stop() }
         let client = HTTPClient()
         defer { client.shutdown() }
@@ -33,9 +33,9 @@ import SluiceTestSupport
     }
 
     @Test func verificationCanBeTurnedOffExplicitly() async throws {
-        let pki = try TestPKI()
+        let pki = try await TestPKI.make()
         defer { pki.remove() }
-        let receiver = try WebhookReceiver(tls: .init(certPath: pki.serverCert, keyPath: pki.serverKey))
+        let receiver = try await WebhookReceiver.start(tls: .init(certPath: pki.serverCert, keyPath: pki.serverKey))
         defer { receiver.stop() }
         let client = HTTPClient()
         defer { client.shutdown() }
@@ -44,9 +44,9 @@ import SluiceTestSupport
     }
 
     @Test func mutualTLS() async throws {
-        let pki = try TestPKI()
+        let pki = try await TestPKI.make()
         defer { pki.remove() }
-        let receiver = try WebhookReceiver(tls: .init(certPath: pki.serverCert, keyPath: pki.serverKey, clientCAPath: pki.caCert))
+        let receiver = try await WebhookReceiver.start(tls: .init(certPath: pki.serverCert, keyPath: pki.serverKey, clientCAPath: pki.caCert))
         defer { receiver.stop() }
         let client = HTTPClient()
         defer { client.shutdown() }

@@ -8,11 +8,11 @@ import Testing
 /// delivered lands in the dead-letter topic with its reason.
 @Suite(.serialized) struct AtLeastOnceTests {
     @Test func receiverDownForAWhileThenBackGetsEverything() async throws {
-        let broker = try TansuBroker()
+        let broker = try await TansuBroker.start()
         defer { broker.stop() }
-        let receiver = try WebhookReceiver()
+        let receiver = try await WebhookReceiver.start()
         defer { receiver.stop() }
-        try broker.createTopics(["findings", "dlq"])
+        try await broker.create(topics: ["findings", "dlq"])
         let findings = try Findings.unique(300)
         // Attempts that no slow restart of the receiver can exhaust: the promise under test is that
         // nothing is lost while the target is down, however long that takes on a loaded machine.
@@ -38,16 +38,16 @@ import Testing
         let lost = Set(findings.map(\.id)).subtracting(ids)
         print("receiver down then back: \(findings.count) produced, \(ids.count) distinct received, \(lost.count) lost")
         #expect(lost.isEmpty)
-        #expect(sluice.terminate() == 0)
+        #expect(await sluice.terminateAndWait() == 0)
         #expect(try await readTopicToSentinel(broker, topic: "dlq").isEmpty, "nothing should be dead-lettered")
     }
 
     @Test func permanentRejectionDeadLettersEveryFindingWithTheReason() async throws {
-        let broker = try TansuBroker()
+        let broker = try await TansuBroker.start()
         defer { broker.stop() }
-        let receiver = try WebhookReceiver(status: 400)
+        let receiver = try await WebhookReceiver.start(status: 400)
         defer { receiver.stop() }
-        try broker.createTopics(["findings", "dlq"])
+        try await broker.create(topics: ["findings", "dlq"])
         let findings = try Findings.unique(50)
         try Findings.produce(findings, to: "findings", broker: broker)
         let config = try TestConfig.webhook(receiver.url)
@@ -55,7 +55,7 @@ import Testing
         let sluice = try SluiceProcess(broker: broker, topic: "findings", group: "rejects", dlq: "dlq", config: config)
         defer { sluice.stop() }
 
-        let letters = try readTopic(broker, topic: "dlq", expect: findings.count, timeout: 60)
+        let letters = try await readTopic(broker, topic: "dlq", expect: findings.count, timeout: 60)
         #expect(letters.count == findings.count)
         func header(_ r: KafkaRecord, _ name: String) -> String? { r.headers.first { $0.name == name }?.stringValue }
         #expect(letters.allSatisfy { header($0, "sluice-reason") == "permanent_error" })
@@ -65,17 +65,17 @@ import Testing
         // The original bytes, untouched.
         let byID = Dictionary(uniqueKeysWithValues: findings.map { ($0.id, $0.bytes) })
         #expect(letters.allSatisfy { r in r.key.flatMap { byID[String(decoding: $0, as: UTF8.self)] } == r.value })
-        #expect(sluice.terminate() == 0)
+        #expect(await sluice.terminateAndWait() == 0)
     }
 
     /// kill -9 mid-stream under load, restarted, several times: zero findings lost, and no more
     /// duplicates per kill than the in-flight cap (what was consumed and not yet committed).
     @Test func killNineMidStreamLosesNothing() async throws {
-        let broker = try TansuBroker()
+        let broker = try await TansuBroker.start()
         defer { broker.stop() }
-        let receiver = try WebhookReceiver()
+        let receiver = try await WebhookReceiver.start()
         defer { receiver.stop() }
-        try broker.createTopics(["findings", "dlq"], partitions: 3)
+        try await broker.create(topics: ["findings", "dlq"], partitions: 3)
         let findings = try Findings.unique(6000)
         try Findings.produce(findings, to: "findings", broker: broker)
         let cap = 300
@@ -93,15 +93,15 @@ import Testing
         var seenAtKill: [Int] = []
         for (i, mark) in marks.enumerated() {
             try await receiver.waitForCount(mark, timeout: 120)
-            sluice.killHard()
+            await sluice.killHardAndWait()
             kills += 1
             seenAtKill.append(receiver.count)
             try await receiver.setStatus(204, acceptUpTo: i + 1 < marks.count ? marks[i + 1] : nil)
-            try sluice.restart()
+            try await sluice.relaunch()
         }
         try await receiver.waitForCount(findings.count, timeout: 120)
         // A clean exit drains: every redelivery has arrived once it has exited.
-        #expect(sluice.terminate() == 0)
+        #expect(await sluice.terminateAndWait() == 0)
         let received = try receiver.receivedFindingIDs()
         let distinct = Set(received)
         let lost = findings.count - distinct.intersection(findings.map(\.id)).count
@@ -116,11 +116,11 @@ import Testing
     /// With the target down, the consumer pauses at the in-flight cap: memory stays flat however
     /// much is waiting in the topic.
     @Test func memoryStaysFlatWhileTheTargetIsDown() async throws {
-        let broker = try TansuBroker()
+        let broker = try await TansuBroker.start()
         defer { broker.stop() }
-        let receiver = try WebhookReceiver()
+        let receiver = try await WebhookReceiver.start()
         defer { receiver.stop() }
-        try broker.createTopics(["findings", "dlq"])
+        try await broker.create(topics: ["findings", "dlq"])
         let findings = try Findings.unique(20_000)
         try Findings.produce(findings, to: "findings", broker: broker)
         try await receiver.setStatus(503)   // down, but keeping its port
@@ -148,6 +148,6 @@ import Testing
         try await receiver.setStatus(204)
         try await receiver.waitForCount(findings.count, timeout: 120)
         #expect(Set(try receiver.receivedFindingIDs()).count == findings.count)
-        #expect(sluice.terminate() == 0)
+        #expect(await sluice.terminateAndWait() == 0)
     }
 }

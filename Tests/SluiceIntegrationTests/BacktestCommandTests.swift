@@ -1,4 +1,5 @@
 import Foundation
+import SluiceTestSupport
 import Testing
 
 /// `sluice backtest` run as a child process on NDJSON histories written here: counts,
@@ -10,25 +11,28 @@ import Testing
         var stderr: String
     }
 
-    static func sluice(_ arguments: [String]) throws -> Run {
-        let p = Process()
-        p.executableURL = SluiceProcess.binary
-        p.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        // Drain stderr on its own thread: a full pipe would block the child.
-        nonisolated(unsafe) var errData = Data()
-        let drained = DispatchSemaphore(value: 0)
-        Thread.detachNewThread {
-            errData = err.fileHandleForReading.readDataToEndOfFile()
-            drained.signal()
+    /// Runs the binary to its end; the reads and the wait happen off the cooperative pool.
+    static func sluice(_ arguments: [String]) async throws -> Run {
+        try await offPool {
+            let p = Process()
+            p.executableURL = SluiceProcess.binary
+            p.arguments = arguments
+            let out = Pipe(), err = Pipe()
+            p.standardOutput = out
+            p.standardError = err
+            try p.run()
+            // Drain stderr on its own thread: a full pipe would block the child.
+            nonisolated(unsafe) var errData = Data()
+            let drained = DispatchSemaphore(value: 0)
+            Thread.detachNewThread {
+                errData = err.fileHandleForReading.readDataToEndOfFile()
+                drained.signal()
+            }
+            let outData = out.fileHandleForReading.readDataToEndOfFile()
+            drained.wait()
+            p.waitUntilExit()
+            return Run(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
         }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        drained.wait()
-        p.waitUntilExit()
-        return Run(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
     }
 
     static func finding(id: String, severity: Double, role: String, resourceType: String, updatedAt: String = "2025-05-20T03:29:41.077Z") -> String {
@@ -72,7 +76,7 @@ import Testing
         return nil
     }
 
-    @Test func countsMatchesSuppressionsAndListsUnmatchedFindings() throws {
+    @Test func countsMatchesSuppressionsAndListsUnmatchedFindings() async throws {
         let routes = try Self.routesDirectory()
         defer { try? FileManager.default.removeItem(at: routes) }
         let events = try Self.write([
@@ -87,7 +91,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: events) }
         let unmatched = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-unmatched-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: unmatched) }
-        let run = try Self.sluice(["backtest", "--routes", routes.path, "--events", events.path, "--unmatched", unmatched.path])
+        let run = try await Self.sluice(["backtest", "--routes", routes.path, "--events", events.path, "--unmatched", unmatched.path])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("events: 6 (1 not JSON or too long)"))
         #expect(run.stdout.contains("events matching at least one route: 3; matching none: 2"))
@@ -97,14 +101,14 @@ import Testing
         #expect(try String(contentsOf: unmatched, encoding: .utf8) == "f3\nf4\n")
 
         // To stdout with "-"; an id's control characters never reach the output.
-        let listed = try Self.sluice(["backtest", "--patterns", try Self.write([#"{"detail": {"severity": [{"numeric": [">", 4]}]}}"#]).path,
+        let listed = try await Self.sluice(["backtest", "--patterns", try Self.write([#"{"detail": {"severity": [{"numeric": [">", 4]}]}}"#]).path,
                                       "--events", events.path, "--unmatched", "-"])
         #expect(listed.status == 0)
         let ids = listed.stdout.split(separator: "\n").filter { $0.hasPrefix("f") }
         #expect(ids == ["f3", "f5?forged"])
     }
 
-    @Test func sinceAndUntilKeepFindingsOfTheWindow() throws {
+    @Test func sinceAndUntilKeepFindingsOfTheWindow() async throws {
         let routes = try Self.routesDirectory()
         defer { try? FileManager.default.removeItem(at: routes) }
         let events = try Self.write([
@@ -117,22 +121,22 @@ import Testing
         ])
         defer { try? FileManager.default.removeItem(at: events) }
         // [2025-03-01, 2025-04-01): mar-start only; mar-offset is 2025-02-28T23:30Z.
-        let run = try Self.sluice(["backtest", "--routes", routes.path, "--events", events.path,
+        let run = try await Self.sluice(["backtest", "--routes", routes.path, "--events", events.path,
                                    "--since", "2025-03-01", "--until", "2025-04-01T00:00:00Z", "--unmatched", "-"])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("events outside --since/--until: 4; without a finding time: 1"))
         #expect(Self.counts(run.stdout, route: "high")! == (1, 0))
         #expect(Self.counts(run.stdout, route: "ec2")! == (1, 0))
 
-        let open = try Self.sluice(["backtest", "--routes", routes.path, "--events", events.path, "--since", "2025-02-28T23:00:00Z"])
+        let open = try await Self.sluice(["backtest", "--routes", routes.path, "--events", events.path, "--since", "2025-02-28T23:00:00Z"])
         #expect(Self.counts(open.stdout, route: "ec2")! == (4, 0))  // feb-end, mar-start, mar-offset, apr
 
-        let invalid = try Self.sluice(["backtest", "--routes", routes.path, "--events", events.path, "--since", "March"])
+        let invalid = try await Self.sluice(["backtest", "--routes", routes.path, "--events", events.path, "--since", "March"])
         #expect(invalid.status != 0)
         #expect(invalid.stderr.contains("--since"))
     }
 
-    @Test func streamsALargeHistoryInFlatMemoryWithProgress() throws {
+    @Test func streamsALargeHistoryInFlatMemoryWithProgress() async throws {
         let routes = try Self.routesDirectory()
         defer { try? FileManager.default.removeItem(at: routes) }
         func history(_ findings: Int) throws -> URL {
@@ -161,8 +165,8 @@ import Testing
         func peak(_ run: Run) -> Int? {
             run.stdout.split(separator: "\n").first { $0.hasPrefix("peak memory: ") }.flatMap { Int($0.split(separator: " ")[2]) }
         }
-        let first = try Self.sluice(["backtest", "--routes", routes.path, "--events", small.path, "--progress", "0"])
-        let second = try Self.sluice(["backtest", "--routes", routes.path, "--events", large.path, "--progress", "0.000001"])
+        let first = try await Self.sluice(["backtest", "--routes", routes.path, "--events", small.path, "--progress", "0"])
+        let second = try await Self.sluice(["backtest", "--routes", routes.path, "--events", large.path, "--progress", "0.000001"])
         #expect(first.status == 0 && second.status == 0)
         #expect(second.stdout.contains("events: 120000 (0 not JSON or too long)"))
         #expect(Self.counts(second.stdout, route: "ec2")! == (120_000, 0))

@@ -9,11 +9,11 @@ import Testing
 /// `permanent_error`: `AtLeastOnceTests`.)
 @Suite(.serialized) struct DeadLetterTests {
     @Test func theLastFailedAttemptDeadLettersAsRetriesExhausted() async throws {
-        let broker = try TansuBroker()
+        let broker = try await TansuBroker.start()
         defer { broker.stop() }
-        let receiver = try WebhookReceiver(status: 503)
+        let receiver = try await WebhookReceiver.start(status: 503)
         defer { receiver.stop() }
-        try broker.createTopics(["findings", "dlq"])
+        try await broker.create(topics: ["findings", "dlq"])
         let findings = try Findings.unique(5)
         try Findings.produce(findings, to: "findings", broker: broker)
         let config = try TestConfig.webhook(receiver.url, extra: "retry: {attempts: 3, backoff: 10ms, max_backoff: 20ms}")
@@ -25,7 +25,7 @@ import Testing
 
         let counted = try await waitForMetric(port: port, "sluice_dead_letters_total{reason=\"retries_exhausted\"}", atLeast: findings.count)
         #expect(counted == findings.count)
-        #expect(sluice.terminate() == 0)
+        #expect(await sluice.terminateAndWait() == 0)
         #expect(try receiver.totalRequests() == findings.count * 3, "three attempts each, no more")
 
         let letters = try await readTopicToSentinel(broker, topic: "dlq")
@@ -44,11 +44,11 @@ import Testing
     }
 
     @Test func sigtermDeadLettersPendingRetriesAtTheDrainDeadlineAndExitsCleanly() async throws {
-        let broker = try TansuBroker()
+        let broker = try await TansuBroker.start()
         defer { broker.stop() }
-        let receiver = try WebhookReceiver(status: 503)
+        let receiver = try await WebhookReceiver.start(status: 503)
         defer { receiver.stop() }
-        try broker.createTopics(["findings", "dlq"])
+        try await broker.create(topics: ["findings", "dlq"])
         let findings = try Findings.unique(5)
         try Findings.produce(findings, to: "findings", broker: broker)
         // Retry-After: 60 (within max_backoff, so honoured exactly, no jitter): at SIGTERM every
@@ -64,7 +64,7 @@ import Testing
         // Every finding failed once and waits to retry (the positive marker), then SIGTERM.
         #expect(try await waitForMetric(port: port, "sluice_delivery_retries_total", atLeast: findings.count) == findings.count)
         let stopped = ContinuousClock.now
-        #expect(sluice.terminate() == 0)
+        #expect(await sluice.terminateAndWait() == 0)
         let took = ContinuousClock.now - stopped
         #expect(took >= .milliseconds(900), "the drain waited \(took), not its 1 s deadline")
         #expect(took < .seconds(55), "the drain ended at its deadline, not at the next retry a minute later")
@@ -77,7 +77,7 @@ import Testing
         #expect(letters.allSatisfy { $0.header("sluice-connector") == "hook" && $0.header("sluice-route") == "all-findings" })
 
         // Dead letters settle their records: a new member of the group starts after them.
-        let okReceiver = try WebhookReceiver()
+        let okReceiver = try await WebhookReceiver.start()
         defer { okReceiver.stop() }
         let okConfig = try TestConfig.webhook(okReceiver.url)
         defer { okConfig.remove() }
@@ -85,7 +85,7 @@ import Testing
         let second = try SluiceProcess(broker: broker, topic: "findings", group: "drain", dlq: "dlq", config: okConfig)
         defer { second.stop() }
         try await okReceiver.waitForCount(1, timeout: 60)
-        #expect(second.terminate() == 0)
+        #expect(await second.terminateAndWait() == 0)
         #expect(okReceiver.count == 1, "the five dead-lettered findings were committed, not redelivered")
     }
 }

@@ -15,7 +15,7 @@ import Testing
     }
 
     @Test func rateLimitKeepsTheMinimumGapBetweenRequests() async throws {
-        let receiver = try WebhookReceiver()
+        let receiver = try await WebhookReceiver.start()
         defer { receiver.stop() }
         let limit = 20
         let findings = try Findings.unique(61)
@@ -32,11 +32,11 @@ import Testing
         let spans = times.count > limit ? (limit..<times.count).map { times[$0] - times[$0 - limit] } : []
         #expect(spans.count == findings.count - limit)
         #expect(spans.allSatisfy { $0 >= 900 }, "shortest span of \(limit + 1) requests: \(spans.min() ?? 0) ms")
-        #expect(sluice.terminate() == 0)
+        #expect(await sluice.terminateAndWait() == 0)
     }
 
     @Test func openCircuitSpacesTrialsByTheCooldownAndLosesNothing() async throws {
-        let receiver = try WebhookReceiver(status: 503)
+        let receiver = try await WebhookReceiver.start(status: 503)
         defer { receiver.stop() }
         let findings = try Findings.unique(20)
         let config = try TestConfig.webhook(receiver.url, extra: """
@@ -60,12 +60,12 @@ import Testing
         try await receiver.setStatus(204)  // the target recovers: the next trial closes the circuit
         try await receiver.waitForCount(findings.count, timeout: 30)
         #expect(Set(try receiver.receivedFindingIDs()) == Set(findings.map(\.id)))
-        #expect(sluice.terminate() == 0)
+        #expect(await sluice.terminateAndWait() == 0)
     }
 
     @Test func batchCapableTargetsGetFullBatches() async throws {
         let token = "7c7b5e52-3c36-4f2e-9a71-1f0f4a1e2b3c"
-        let receiver = try WebhookReceiver(vendor: "splunk_hec", options: ["token": token])
+        let receiver = try await WebhookReceiver.start(vendor: "splunk_hec", options: ["token": token])
         defer { receiver.stop() }
         let findings = try Findings.unique(250)
         let config = try TestConfig(connector: """
@@ -92,6 +92,6 @@ import Testing
         #expect(events == findings.count)
         #expect(requests == 3, "250 findings at max_items 100 are 3 requests: 100, 100 and the last 50 after max_wait")
         #expect(try receiver.violations().isEmpty)
-        #expect(sluice.terminate() == 0)
+        #expect(await sluice.terminateAndWait() == 0)
     }
 }

@@ -16,17 +16,23 @@ import Yams
         try CommandRun.run(URL(fileURLWithPath: executable), arguments, environment: environment, in: directory)
     }
 
+    /// `run`, with the output read and the exit awaited off the cooperative pool.
+    static func result(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+                       in directory: URL? = nil) async throws -> (status: Int32, output: String) {
+        try await CommandRun.result(of: URL(fileURLWithPath: executable), arguments, environment: environment, in: directory)
+    }
+
     static func files(_ folder: String, ext: String) throws -> [String] {
         let dir = deploy.appendingPathComponent(folder)
         return try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(ext) }.sorted()
             .map { dir.appendingPathComponent($0).path }
     }
 
-    @Test func kubernetesManifestsMatchTheAPISchemas() throws {
+    @Test func kubernetesManifestsMatchTheAPISchemas() async throws {
         let manifests = try Self.files("kubernetes", ext: ".yaml")
         #expect(manifests.count == 5)
         let validator = PackagePaths.root.appendingPathComponent(".tools/venv/bin/kubernetes-validate").path
-        let (status, output) = try Self.run(validator, ["--strict", "-k", "1.30.0"] + manifests)
+        let (status, output) = try await Self.result(validator, ["--strict", "-k", "1.30.0"] + manifests)
         #expect(status == 0, "\(output)")
         #expect(output.components(separatedBy: " passed for resource ").count - 1 == manifests.count, "\(output)")
     }
@@ -51,7 +57,7 @@ import Yams
     }
 
     /// The routes, connector and run configuration the ConfigMap ships pass `sluice validate`.
-    @Test func configMapContentValidates() throws {
+    @Test func configMapContentValidates() async throws {
         let text = try String(contentsOfFile: Self.deploy.appendingPathComponent("kubernetes/configmap.yaml").path, encoding: .utf8)
         let doc = try #require(try Yams.load(yaml: text) as? [String: Any])
         let data = try #require(doc["data"] as? [String: String])
@@ -63,23 +69,23 @@ import Yams
         try #require(data["routes.yaml"]).write(to: dir.appendingPathComponent("routes/routes.yaml"), atomically: true, encoding: .utf8)
         try #require(data["soc-slack.yaml"]).write(to: dir.appendingPathComponent("connectors/soc-slack.yaml"), atomically: true, encoding: .utf8)
         #expect(data["sluice.yaml"]?.contains("dead_letter_topic:") == true)
-        let (status, output) = try Self.run(SluiceProcess.binary.path,
+        let (status, output) = try await Self.result(SluiceProcess.binary.path,
             ["validate", "--routes", dir.appendingPathComponent("routes").path, "--connectors", dir.appendingPathComponent("connectors").path],
             environment: ["SLACK_WEBHOOK_URL": "https://hooks.example.invalid/services/x"])
         #expect(status == 0, "\(output)")
         #expect(output.contains("1 routes"), "\(output)")
     }
 
-    @Test func prometheusRulesPassTheirUnitTests() throws {
+    @Test func prometheusRulesPassTheirUnitTests() async throws {
         let dir = Self.deploy.appendingPathComponent("prometheus")
-        let check = try Self.run("/usr/bin/promtool", ["check", "rules", "alerts.yaml"], in: dir)
+        let check = try await Self.result("/usr/bin/promtool", ["check", "rules", "alerts.yaml"], in: dir)
         #expect(check.status == 0, "\(check.output)")
         #expect(check.output.contains("SUCCESS: 6 rules found"), "\(check.output)")
-        let test = try Self.run("/usr/bin/promtool", ["test", "rules", "alerts_test.yaml"], in: dir)
+        let test = try await Self.result("/usr/bin/promtool", ["test", "rules", "alerts_test.yaml"], in: dir)
         #expect(test.status == 0, "\(test.output)")
     }
 
-    @Test func systemdUnitVerifiesAndIsSandboxed() throws {
+    @Test func systemdUnitVerifiesAndIsSandboxed() async throws {
         // verify needs ExecStart's binary to exist: point it at the one under test.
         let unit = try String(contentsOfFile: Self.deploy.appendingPathComponent("systemd/sluice.service").path, encoding: .utf8)
             .replacingOccurrences(of: "/usr/local/bin/sluice", with: SluiceProcess.binary.path)
@@ -88,10 +94,10 @@ import Yams
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("sluice.service").path
         try unit.write(toFile: path, atomically: true, encoding: .utf8)
-        let verify = try Self.run("/usr/bin/systemd-analyze", ["verify", path])
+        let verify = try await Self.result("/usr/bin/systemd-analyze", ["verify", path])
         #expect(verify.status == 0, "\(verify.output)")
         // systemd's own exposure score, 0 (locked down) to 10 (--threshold is in tenths): at most 2.0.
-        let security = try Self.run("/usr/bin/systemd-analyze", ["security", "--offline=true", "--threshold=20", path])
+        let security = try await Self.result("/usr/bin/systemd-analyze", ["security", "--offline=true", "--threshold=20", path])
         #expect(security.status == 0, "\(security.output.suffix(400))")
     }
 
@@ -132,7 +138,7 @@ import Yams
     /// /metrics of a live offline run after one delivery; nil when the run did not hold its port
     /// (it exited) by the time of the scrape.
     static func scrapeALiveRun() async throws -> String? {
-        let receiver = try WebhookReceiver()
+        let receiver = try await WebhookReceiver.start()
         defer { receiver.stop() }
         let config = try TestConfig.webhook(receiver.url)
         defer { config.remove() }
@@ -150,19 +156,19 @@ import Yams
         let finding = try #require(try Findings.unique(1).first)
         stdin.fileHandleForWriting.write(Data(finding.bytes + [0x0A]))
         try await receiver.waitForCount(1, timeout: 30)
-        guard LoopbackPort.waitUntilAccepting(port, timeout: 10) else { return nil }
+        guard await LoopbackPort.accepts(port, within: 10) else { return nil }
         // The receiver counts the request before the router records the delivery: scrape until
         // this run's own delivery is counted (a positive marker).
         var metrics = ""
         let deadline = Date().addingTimeInterval(30)
         repeat {
-            metrics = LoopbackPort.get(port, "/metrics") ?? ""
+            metrics = await LoopbackPort.fetch(port, "/metrics") ?? ""
             if showsOwnDelivery(metrics) { break }
             try await Task.sleep(for: .milliseconds(100))
         } while Date() < deadline && p.isRunning
         guard p.isRunning else { return nil }
         stdin.fileHandleForWriting.closeFile()
-        ChildProcess.stop(p, grace: 30)
+        await ChildProcess.stopAndWait(p, grace: 30)
         return metrics
     }
 

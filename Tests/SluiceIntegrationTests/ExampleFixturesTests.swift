@@ -7,8 +7,8 @@ import Testing
 /// against its output contract; the checker's self-test breaks fixtures and requires each break
 /// to be reported, so a checker that stopped checking fails here too.
 @Suite struct ExampleFixturesTests {
-    @Test func everyFormatFixtureMatchesItsPublishedShape() throws {
-        let (status, text) = try CommandRun.run(PackagePaths.root.appendingPathComponent(".tools/venv/bin/python"),
+    @Test func everyFormatFixtureMatchesItsPublishedShape() async throws {
+        let (status, text) = try await CommandRun.result(of: PackagePaths.root.appendingPathComponent(".tools/venv/bin/python"),
             [PackagePaths.root.appendingPathComponent("examples/check-formats.py").path, "--strict", "--self-test"], in: PackagePaths.root)
         #expect(status == 0, "\(text.suffix(2000))")
         #expect(text.contains(", 0 errors, 0 warnings"), "\(text.suffix(2000))")

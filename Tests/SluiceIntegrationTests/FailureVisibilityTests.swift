@@ -40,9 +40,9 @@ import Testing
         }
 
         /// Closes stdin (end of input) and waits for the exit.
-        func finish() -> Int32 {
+        func finish() async -> Int32 {
             try? stdin.fileHandleForWriting.close()
-            process.waitUntilExit()
+            await process.waitForExit()
             return process.terminationStatus
         }
 
@@ -59,12 +59,12 @@ import Testing
     /// A target that answers 503 to all 12 attempts (4 findings × 3): one warning with the cause
     /// within the (long) interval, standing for the first failure; every dead letter carries the
     /// 503; the summary counts by route and by connector are exact.
-    @Test func aRefusingTargetWarnsOncePerIntervalAndDeadLettersCarryItsAnswer() throws {
-        let receiver = try WebhookReceiver(status: 503)
+    @Test func aRefusingTargetWarnsOncePerIntervalAndDeadLettersCarryItsAnswer() async throws {
+        let receiver = try await WebhookReceiver.start(status: 503)
         defer { receiver.stop() }
         let config = try TestConfig.webhook(receiver.url, extra: "retry: {attempts: 3, backoff: 10ms, max_backoff: 20ms}")
         defer { config.remove() }
-        let run = try OfflineRun(try Findings.unique(4), config: config, extra: ["--summary", "--failure-warning-interval", "1h"])
+        let run = try await OfflineRun(try Findings.unique(4), config: config, extra: ["--summary", "--failure-warning-interval", "1h"])
         #expect(run.status == 2, "\(run.output)")
         #expect(try receiver.totalRequests() == 12)
         let warnings = run.output.split(separator: "\n").filter { $0.contains("deliveries failing") }
@@ -89,7 +89,7 @@ import Testing
     /// Input ends while deliveries still wait to retry a refusing target: the drain deadline
     /// dead-letters them as `shutdown`, and the record keeps the target's last real answer.
     @Test func aDeadLetterAtShutdownKeepsTheLastRealError() async throws {
-        let receiver = try WebhookReceiver(status: 503)
+        let receiver = try await WebhookReceiver.start(status: 503)
         defer { receiver.stop() }
         let config = try TestConfig.webhook(receiver.url, extra: "retry: {attempts: 100, backoff: 30s, max_backoff: 60s}")
         defer { config.remove() }
@@ -99,7 +99,7 @@ import Testing
         run.send(try Findings.unique(1).map(\.bytes))
         let deadline = Date().addingTimeInterval(120)
         while try receiver.totalRequests() < 1, Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
-        #expect(run.finish() == 2, "\(run.output)")
+        #expect(await run.finish() == 2, "\(run.output)")
         let letters = try OfflineRun.records(deadFile)
         #expect(letters.count == 1, "\(run.output)")
         #expect(letters.first?["reason"] as? String == "shutdown")
@@ -112,11 +112,11 @@ import Testing
     /// in-flight cap at 2, most of the 10 records wait in the topic, and consumed + lag is the
     /// topic's 10; once the target is back, everything is delivered and the lag is 0.
     @Test func theProgressLineOfAKafkaRunShowsTheLag() async throws {
-        let broker = try TansuBroker()
+        let broker = try await TansuBroker.start()
         defer { broker.stop() }
-        let receiver = try WebhookReceiver(status: 503)
+        let receiver = try await WebhookReceiver.start(status: 503)
         defer { receiver.stop() }
-        try broker.createTopics(["findings", "dlq"])
+        try await broker.create(topics: ["findings", "dlq"])
         let config = try TestConfig.webhook(receiver.url, extra: "retry: {attempts: 100000, backoff: 100ms, max_backoff: 500ms, max_age: 1h}")
         defer { config.remove() }
         try Findings.produce(try Findings.unique(10), to: "findings", broker: broker)
@@ -148,12 +148,12 @@ import Testing
             try await Task.sleep(for: .milliseconds(100))
         }
         #expect(progress().contains { $0.consumed == 10 && $0.delivered == 10 && $0.lag == 0 }, "\(sluice.output.suffix(3000))")
-        #expect(sluice.terminate() == 0)
+        #expect(await sluice.terminateAndWait() == 0)
     }
 
     /// A long run reports progress on its own: consumed, delivered, dead-lettered, held, in flight.
     @Test func aLongRunPrintsAProgressLine() async throws {
-        let receiver = try WebhookReceiver()
+        let receiver = try await WebhookReceiver.start()
         defer { receiver.stop() }
         let config = try TestConfig.webhook(receiver.url)
         defer { config.remove() }
@@ -161,6 +161,6 @@ import Testing
         run.send(try Findings.unique(2).map(\.bytes))
         let seen = try await run.waitForLine(containing: ["progress", "sluice.consumed=2", "sluice.delivered=2", "sluice.dead_lettered=0", "sluice.held=0"])
         #expect(seen, "\(run.output)")
-        #expect(run.finish() == 0, "\(run.output)")
+        #expect(await run.finish() == 0, "\(run.output)")
     }
 }

@@ -74,8 +74,20 @@ final class SluiceProcess: @unchecked Sendable {
         process.waitUntilExit()
     }
 
+    /// `killHard()`, waiting for the exit without holding a pool thread.
+    func killHardAndWait() async {
+        kill(process.processIdentifier, SIGKILL)
+        await process.waitForExit()
+    }
+
     func restart() throws {
         if process.isRunning { killHard() }
+        process = try Self.launch(arguments, log: log)
+    }
+
+    /// `restart()` without holding a pool thread.
+    func relaunch() async throws {
+        if process.isRunning { await killHardAndWait() }
         process = try Self.launch(arguments, log: log)
     }
 
@@ -89,6 +101,14 @@ final class SluiceProcess: @unchecked Sendable {
         return process.terminationStatus
     }
 
+    /// `terminate(timeout:)`, waiting without holding a pool thread.
+    func terminateAndWait(timeout: Double = 60) async -> Int32 {
+        kill(process.processIdentifier, SIGTERM)
+        if await !process.waitForExit(timeout: timeout) { kill(process.processIdentifier, SIGKILL) }
+        await process.waitForExit()
+        return process.terminationStatus
+    }
+
     /// Resident set size in KiB (from /proc), nil once the process is gone.
     var rssKiB: Int? {
         guard let text = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
@@ -98,8 +118,10 @@ final class SluiceProcess: @unchecked Sendable {
 
     var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
 
+    /// SIGKILL and return at once (a reaper thread collects the exit), so a
+    /// `defer { sluice.stop() }` never blocks the pool.
     func stop() {
-        if process.isRunning { killHard() }
+        if process.isRunning { ChildProcess.killNow(process) }
         try? FileManager.default.removeItem(at: log)
     }
 }
@@ -125,7 +147,7 @@ func topicReader(_ broker: TansuBroker, topic: String) throws -> KafkaConsumer {
 }
 
 /// Reads every record of `topic` from the start until `expect` arrived or `timeout` passed.
-func readTopic(_ broker: TansuBroker, topic: String, expect: Int, timeout: Double = 30) throws -> [KafkaRecord] {
+func readTopicBlocking(_ broker: TansuBroker, topic: String, expect: Int, timeout: Double = 30) throws -> [KafkaRecord] {
     let consumer = try topicReader(broker, topic: topic)
     defer { consumer.close() }
     var out: [KafkaRecord] = []
@@ -136,24 +158,31 @@ func readTopic(_ broker: TansuBroker, topic: String, expect: Int, timeout: Doubl
     return out
 }
 
+/// `readTopicBlocking`, with the blocking polls on a thread of their own.
+func readTopic(_ broker: TansuBroker, topic: String, expect: Int, timeout: Double = 30) async throws -> [KafkaRecord] {
+    try await offPool { try readTopicBlocking(broker, topic: topic, expect: expect, timeout: timeout) }
+}
+
 /// Every record of single-partition `topic` written before this call: a sentinel record is
 /// produced, and the topic is read until it arrives. An empty answer therefore means "nothing
-/// was there", never "the reader had not joined yet".
+/// was there", never "the reader had not joined yet". The blocking polls run off the pool.
 func readTopicToSentinel(_ broker: TansuBroker, topic: String, timeout: Double = 60) async throws -> [KafkaRecord] {
     let sentinel = Array("sentinel-\(UUID().uuidString)".utf8)
     let producer = try KafkaProducer(config: broker.clientConfig(), logger: Logger(label: "test"))
     try await producer.send(topic: topic, key: sentinel, value: Array("{}".utf8))
-    producer.close()
-    let consumer = try topicReader(broker, topic: topic)
-    defer { consumer.close() }
-    var out: [KafkaRecord] = []
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        guard case .record(let r) = consumer.poll(timeoutMs: 200) else { continue }
-        if r.key == sentinel { return out }
-        out.append(r)
+    return try await offPool {
+        producer.close()
+        let consumer = try topicReader(broker, topic: topic)
+        defer { consumer.close() }
+        var out: [KafkaRecord] = []
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            guard case .record(let r) = consumer.poll(timeoutMs: 200) else { continue }
+            if r.key == sentinel { return out }
+            out.append(r)
+        }
+        throw HarnessError("the sentinel record of \(topic) did not arrive within \(timeout) s")
     }
-    throw HarnessError("the sentinel record of \(topic) did not arrive within \(timeout) s")
 }
 
 extension KafkaRecord {
@@ -167,7 +196,7 @@ func waitForMetric(port: Int, _ name: String, atLeast: Int, timeout: Double = 60
     let deadline = Date().addingTimeInterval(timeout)
     var last = 0
     while Date() < deadline {
-        let text = LoopbackPort.get(port, "/metrics") ?? ""
+        let text = await LoopbackPort.fetch(port, "/metrics") ?? ""
         if let line = text.split(separator: "\n").first(where: { $0.hasPrefix(name + " ") }),
            // swift-prometheus writes gauges as doubles ("200.0"), counters as integers.
            let value = Double(line.split(separator: " ").last ?? "").flatMap({ Int(exactly: $0) }) {
@@ -186,11 +215,11 @@ struct OfflineRun {
     /// The dead-letter file's records, parsed.
     let deadLetters: [[String: Any]]
 
-    init(_ findings: [(id: String, bytes: [UInt8])], config: TestConfig, extra: [String] = []) throws {
+    init(_ findings: [(id: String, bytes: [UInt8])], config: TestConfig, extra: [String] = []) async throws {
         let input = config.directory.appendingPathComponent("findings.ndjson")
         try Data(findings.flatMap { $0.bytes + [0x0A] }).write(to: input)
         let deadFile = config.directory.appendingPathComponent("dead.ndjson")
-        (status, output) = try CommandRun.run(PackagePaths.sluiceBinary, [
+        (status, output) = try await CommandRun.result(of: PackagePaths.sluiceBinary, [
             "run", "--input", input.path, "--routes", config.routes, "--connectors", config.connectors, "--dead-letter-file", deadFile.path,
         ] + extra)
         deadLetters = try Self.records(deadFile)

@@ -5,10 +5,10 @@ import Testing
 /// `--metrics-listen`: Prometheus counters of a real run, scraped over HTTP while it runs.
 @Suite struct MetricsTests {
     /// The response text (status line, headers, body) of a GET, "" when nothing answered.
-    static func get(_ port: Int, _ path: String) -> String { LoopbackPort.get(port, path) ?? "" }
+    static func get(_ port: Int, _ path: String) async -> String { await LoopbackPort.fetch(port, path) ?? "" }
 
     @Test func countersOfARunAreScrapedWhileItRuns() async throws {
-        let receiver = try WebhookReceiver()
+        let receiver = try await WebhookReceiver.start()
         defer { receiver.stop() }
         let config = try TestConfig.webhook(receiver.url)
         defer { config.remove() }
@@ -27,12 +27,12 @@ import Testing
         let lines = findings.flatMap { $0.bytes + [0x0A] } + Array("not json at all\n".utf8)
         stdin.fileHandleForWriting.write(Data(lines))
         try await receiver.waitForCount(findings.count, timeout: 30)
-        #expect(LoopbackPort.waitUntilAccepting(port, timeout: 10))
+        #expect(await LoopbackPort.accepts(port, within: 10))
 
         var metrics = ""
         let deadline = Date().addingTimeInterval(10)
         repeat {
-            metrics = Self.get(port, "/metrics")
+            metrics = await Self.get(port, "/metrics")
             if metrics.contains("sluice_dead_letters_total{reason=\"not_json\"} 1") { break }
             try await Task.sleep(for: .milliseconds(100))
         } while Date() < deadline
@@ -50,8 +50,8 @@ import Testing
             .compactMap { Int($0.split(separator: " ").last ?? "") }
         #expect(buckets.count == 17 && buckets == buckets.sorted())
         #expect(!findings.contains { metrics.contains($0.id) }, "finding ids never become label values")
-        #expect(Self.get(port, "/healthz").hasSuffix("ok\n"))
-        #expect(Self.get(port, "/nope").hasPrefix("HTTP/1.1 404"))
+        #expect(await Self.get(port, "/healthz").hasSuffix("ok\n"))
+        #expect(await Self.get(port, "/nope").hasPrefix("HTTP/1.1 404"))
 
         stdin.fileHandleForWriting.closeFile()  // end of input: drain and exit
         let exitDeadline = Date().addingTimeInterval(30)

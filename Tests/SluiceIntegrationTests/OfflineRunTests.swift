@@ -9,11 +9,11 @@ import Testing
     /// The README's offline command, run as written from the repository root with the shipped
     /// routes and connectors: the kafka archive connector has no brokers, so the run stops at
     /// once and says why, instead of retrying for a minute and promising a redelivery.
-    @Test func theReadmeOfflineExampleStopsAtOnceAndSaysWhy() throws {
+    @Test func theReadmeOfflineExampleStopsAtOnceAndSaysWhy() async throws {
         let readme = try String(contentsOf: PackagePaths.root.appendingPathComponent("README.md"), encoding: .utf8)
         let line = try #require(readme.split(separator: "\n").first { $0.hasPrefix("sluice run --input") }, "README has no offline example")
         let words = line.split(separator: "#").first!.split(separator: " ").map(String.init)
-        let (status, output) = try CommandRun.run(PackagePaths.sluiceBinary, Array(words.dropFirst()), in: PackagePaths.root)
+        let (status, output) = try await CommandRun.result(of: PackagePaths.sluiceBinary, Array(words.dropFirst()), in: PackagePaths.root)
         #expect(status == 1, "\(output)")
         #expect(output.contains("connectors/findings-archive.yaml:2:1: connector 'findings-archive' (kafka) has no brokers: set brokers: in its file, or run with --brokers"), "\(output)")
         // Stopped before reading: nothing consumed, nothing dead-lettered, no promise of redelivery.
@@ -23,14 +23,14 @@ import Testing
 
     /// `validate` tells what it can: a kafka connector naming no brokers, when no run
     /// configuration gives them; with a configuration that has brokers, no warning.
-    @Test func validateWarnsOfAKafkaConnectorWithoutBrokers() throws {
+    @Test func validateWarnsOfAKafkaConnectorWithoutBrokers() async throws {
         let config = try TestConfig(connector: "type: kafka\ntopic: archive\n")
         defer { config.remove() }
-        let plain = try CommandRun.run(PackagePaths.sluiceBinary, ["validate", "--routes", "routes", "--connectors", "connectors"], in: config.directory)
+        let plain = try await CommandRun.result(of: PackagePaths.sluiceBinary, ["validate", "--routes", "routes", "--connectors", "connectors"], in: config.directory)
         #expect(plain.status == 0, "\(plain.output)")
         #expect(plain.output.contains("connectors/hook.yaml:1:1: warning: connector 'hook' (kafka) has no brokers"), "\(plain.output)")
         try "brokers: 127.0.0.1:9\n".write(to: config.directory.appendingPathComponent("sluice.yaml"), atomically: true, encoding: .utf8)
-        let withBrokers = try CommandRun.run(PackagePaths.sluiceBinary, ["validate", "--config", "sluice.yaml"], in: config.directory)
+        let withBrokers = try await CommandRun.result(of: PackagePaths.sluiceBinary, ["validate", "--config", "sluice.yaml"], in: config.directory)
         #expect(withBrokers.status == 0, "\(withBrokers.output)")
         #expect(!withBrokers.output.contains("warning:"), "\(withBrokers.output)")
         #expect(withBrokers.output.contains("ok: 1 routes"), "\(withBrokers.output)")
@@ -39,13 +39,13 @@ import Testing
     /// A target that refuses every finding: each dead letter is one NDJSON record in the file
     /// (reason, route, connector, the target's answer, the line, the original finding), none on
     /// stderr, and the run exits 2. A run where everything arrived exits 0.
-    @Test func deadLettersGoToTheFileAndTheRunExitsTwo() throws {
-        let receiver = try WebhookReceiver(status: 400)
+    @Test func deadLettersGoToTheFileAndTheRunExitsTwo() async throws {
+        let receiver = try await WebhookReceiver.start(status: 400)
         defer { receiver.stop() }
         let config = try TestConfig.webhook(receiver.url)
         defer { config.remove() }
         let findings = try Findings.unique(3)
-        let run = try OfflineRun(findings, config: config)
+        let run = try await OfflineRun(findings, config: config)
         #expect(run.status == 2, "\(run.output)")
         #expect(!run.output.contains("{\"reason\""), "dead letters belong in the file: \(run.output)")
         #expect(!run.output.contains("redelivered"), "\(run.output)")
@@ -66,11 +66,11 @@ import Testing
         #expect(Set(originals) == Set(findings.map(\.id)))
 
         // The same findings to a target that takes them: exit 0, an empty dead-letter file.
-        let taking = try WebhookReceiver()
+        let taking = try await WebhookReceiver.start()
         defer { taking.stop() }
         let good = try TestConfig.webhook(taking.url)
         defer { good.remove() }
-        let ok = try OfflineRun(findings, config: good)
+        let ok = try await OfflineRun(findings, config: good)
         #expect(ok.status == 0, "\(ok.output)")
         #expect(ok.deadLetters.isEmpty)
         #expect(FileManager.default.fileExists(atPath: good.directory.appendingPathComponent("dead.ndjson").path))

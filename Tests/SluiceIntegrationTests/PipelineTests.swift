@@ -45,11 +45,11 @@ import SluiceTestSupport
     ]
 
     @Test func findingsAreDeliveredAndEveryRejectionIsDeadLetteredWithItsReasonAndHeaders() async throws {
-        let broker = try TansuBroker()
+        let broker = try await TansuBroker.start()
         defer { broker.stop() }
-        let receiver = try WebhookReceiver()
+        let receiver = try await WebhookReceiver.start()
         defer { receiver.stop() }
-        try broker.createTopics(["findings", "dlq"])
+        try await broker.create(topics: ["findings", "dlq"])
         let findings = try Self.examples()
         let producer = try KafkaProducer(config: broker.clientConfig(), logger: Logger(label: "test"))
         // One partition, one producer, each send awaited: offsets follow the order of sending.
@@ -91,7 +91,7 @@ import SluiceTestSupport
         // Every finding reached the receiver, so every record before them was processed: stop,
         // then read the dead-letter topic to a sentinel (an exact count, not "what came in time").
         kill(sluice.processIdentifier, SIGTERM)
-        sluice.waitUntilExit()
+        await sluice.waitForExit()
         #expect(sluice.terminationStatus == 0)
 
         let letters = try await readTopicToSentinel(broker, topic: "dlq")

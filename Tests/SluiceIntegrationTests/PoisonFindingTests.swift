@@ -15,10 +15,10 @@ import Testing
     }
 
     @Test func aPoisonFindingIsDeliveredClampedAndTheRecordsAfterItFlow() async throws {
-        let broker = try TansuBroker()
+        let broker = try await TansuBroker.start()
         defer { broker.stop() }
-        try broker.createTopics(["findings", "dlq"])
-        let receiver = try WebhookReceiver()
+        try await broker.create(topics: ["findings", "dlq"])
+        let receiver = try await WebhookReceiver.start()
         defer { receiver.stop() }
         let config = try TestConfig.webhook(receiver.url)
         defer { config.remove() }
@@ -55,6 +55,6 @@ import Testing
         #expect(clamped["pid"] as? String == String(Int.min))
         #expect(clamped["cef_severity"] as? String == "Critical")
         #expect(sluice.process.isRunning, "the router keeps running")
-        #expect(sluice.terminate() == 0)
+        #expect(await sluice.terminateAndWait() == 0)
     }
 }

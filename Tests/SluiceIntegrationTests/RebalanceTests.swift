@@ -9,15 +9,15 @@ import Testing
 /// delivered twice than the in-flight cap.
 @Suite(.serialized) struct RebalanceTests {
     @Test func aMemberJoiningMidStreamTakesPartitionsAndNothingIsLost() async throws {
-        let broker = try TansuBroker()
+        let broker = try await TansuBroker.start()
         defer { broker.stop() }
         // The target fails from the start: the first member fills its in-flight cap with
         // deliveries that stay unsettled (retrying) while the second member joins and takes
         // partitions from it. Then the target recovers. Nothing depends on the machine's speed.
-        let receiver = try WebhookReceiver(status: 503)
+        let receiver = try await WebhookReceiver.start(status: 503)
         defer { receiver.stop() }
-        try broker.createTopics(["findings"], partitions: 4)
-        try broker.createTopics(["dlq"])   // one partition: read to a sentinel
+        try await broker.create(topics: ["findings"], partitions: 4)
+        try await broker.create(topics: ["dlq"])   // one partition: read to a sentinel
         let findings = try Findings.unique(3000)
         try Findings.produce(findings, to: "findings", broker: broker)
         let cap = 200
@@ -39,8 +39,8 @@ import Testing
 
         try await receiver.waitForCount(findings.count, timeout: 180)
         // Clean exits drain: once both have exited every delivery, redeliveries included, arrived.
-        #expect(second.terminate() == 0)
-        #expect(first.terminate() == 0)
+        #expect(await second.terminateAndWait() == 0)
+        #expect(await first.terminateAndWait() == 0)
         let received = try receiver.receivedFindingIDs()
         let distinct = Set(received)
         let lost = Set(findings.map(\.id)).subtracting(distinct)

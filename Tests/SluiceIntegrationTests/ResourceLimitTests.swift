@@ -57,7 +57,7 @@ import Testing
     }
 
     @Test func anOversizedLineIsDeadLetteredTooLargeAndTheRunGoesOn() async throws {
-        let receiver = try WebhookReceiver()
+        let receiver = try await WebhookReceiver.start()
         defer { receiver.stop() }
         let config = try TestConfig.webhook(receiver.url)
         defer { config.remove() }

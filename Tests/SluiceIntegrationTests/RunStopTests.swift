@@ -29,16 +29,16 @@ struct RunStopTests {
             return !process.isRunning
         }
 
+        /// SIGKILL and return at once (a reaper thread collects the exit): called from `defer`.
         func end() {
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            ChildProcess.killNow(process)
             stdin.fileHandleForWriting.closeFile()
-            process.waitUntilExit()
         }
     }
 
     @Test func aRunWhoseAdminPortIsTakenExitsWithTheCauseWhileItsInputIsOpen() async throws {
         // A real server holds the port the run asks for.
-        let holder = try WebhookReceiver()
+        let holder = try await WebhookReceiver.start()
         defer { holder.stop() }
         let config = try TestConfig.webhook(holder.url)
         defer { config.remove() }
@@ -52,7 +52,7 @@ struct RunStopTests {
     }
 
     @Test func sigtermStopsARunWaitingOnASilentStdin() async throws {
-        let receiver = try WebhookReceiver()
+        let receiver = try await WebhookReceiver.start()
         defer { receiver.stop() }
         let config = try TestConfig.webhook(receiver.url)
         defer { config.remove() }

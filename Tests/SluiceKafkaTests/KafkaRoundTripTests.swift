@@ -8,9 +8,9 @@ import SluiceTestSupport
 @Suite(.serialized) struct KafkaRoundTripTests {
     @Test func produceConsumeCommitAndResume() async throws {
         try LibrdkafkaVersion.check()
-        let broker = try TansuBroker()
+        let broker = try await TansuBroker.start()
         defer { broker.stop() }
-        try broker.createTopics(["rt"], partitions: 2)
+        try await broker.create(topics: ["rt"], partitions: 2)
         let logger = Logger(label: "test")
         let producer = try KafkaProducer(config: broker.clientConfig(), logger: logger)
         for i in 0..<20 {
@@ -18,7 +18,8 @@ import SluiceTestSupport
         }
         producer.close()
 
-        func consume(_ n: Int, store: Bool) throws -> [KafkaRecord] {
+        // Blocking polls: each consume runs on a thread of its own (offPool), not on the pool.
+        @Sendable func consume(_ n: Int, store: Bool) throws -> [KafkaRecord] {
             let consumer = try KafkaConsumer(
                 config: broker.clientConfig(TansuBroker.consumerTuning.merging(["group.id": "g1"]) { $1 }),
                 topics: ["rt"], logger: logger)
@@ -33,15 +34,15 @@ import SluiceTestSupport
             }
             return got
         }
-        let first = try consume(20, store: false)
+        let first = try await offPool { try consume(20, store: false) }
         #expect(first.count == 20)
         #expect(Set(first.compactMap { $0.value.map { String(decoding: $0, as: UTF8.self) } }).count == 20)
         #expect(first.allSatisfy { $0.headers.first?.name == "h" })
         // Nothing was stored, so a new member of the group starts again from the beginning.
-        let second = try consume(20, store: true)
+        let second = try await offPool { try consume(20, store: true) }
         #expect(second.count == 20)
         // Everything stored and committed on close: a third member finds nothing new.
-        let third = try consume(1, store: false)
+        let third = try await offPool { try consume(1, store: false) }
         #expect(third.isEmpty)
     }
 }

@@ -36,7 +36,7 @@ import Testing
 
     /// Every YAML snippet is a route file, a route test file, a connector or a run configuration,
     /// and `sluice validate` (or `sluice test --suite`) accepts it — or it says it is a fragment.
-    @Test func everyYAMLSnippetValidatesAsWritten() throws {
+    @Test func everyYAMLSnippetValidatesAsWritten() async throws {
         var checked = 0
         for doc in try Self.documents() {
             let text = try String(contentsOf: doc, encoding: .utf8)
@@ -57,14 +57,14 @@ import Testing
                 if keys.contains("cases") {
                     try yaml.write(to: routes.appendingPathComponent("tests/snippet.yaml"), atomically: true, encoding: .utf8)
                     try FileManager.default.copyItem(at: Self.root.appendingPathComponent("routes/guardduty.yaml"), to: routes.appendingPathComponent("guardduty.yaml"))
-                    result = try SluiceCommand.run(["test", "--suite", "routes/tests"], in: dir)
+                    result = try await SluiceCommand.run(["test", "--suite", "routes/tests"], in: dir)
                 } else if keys.contains("match") || keys.contains("routes") {
                     try yaml.write(to: routes.appendingPathComponent("snippet.yaml"), atomically: true, encoding: .utf8)
-                    result = try SluiceCommand.run(["validate"], in: dir)
+                    result = try await SluiceCommand.run(["validate"], in: dir)
                 } else if keys.contains("brokers") || keys.contains("actions") || keys.contains("topics") {
                     try yaml.write(to: dir.appendingPathComponent("sluice.yaml"), atomically: true, encoding: .utf8)
                     try FileManager.default.copyItem(at: Self.root.appendingPathComponent("routes/guardduty.yaml"), to: routes.appendingPathComponent("guardduty.yaml"))
-                    result = try SluiceCommand.run(["validate", "--config", "sluice.yaml"], in: dir)
+                    result = try await SluiceCommand.run(["validate", "--config", "sluice.yaml"], in: dir)
                 } else {
                     Issue.record("\(at): a YAML snippet that is neither a route, a route test nor a run configuration; mark it `<!-- snippet: fragment … -->` if it is a part")
                     continue
@@ -79,8 +79,8 @@ import Testing
         #expect(checked >= 2)
     }
 
-    @Test func theExampleRunConfigurationHasEveryKeyAndValidates() throws {
-        let (status, output) = try SluiceCommand.run(["validate", "--config", "examples/sluice.yaml"], in: Self.root)
+    @Test func theExampleRunConfigurationHasEveryKeyAndValidates() async throws {
+        let (status, output) = try await SluiceCommand.run(["validate", "--config", "examples/sluice.yaml"], in: Self.root)
         #expect(status == 0, "\(output)")
         let text = try String(contentsOf: Self.root.appendingPathComponent("examples/sluice.yaml"), encoding: .utf8)
         // Every key the run configuration reads (RunSettings+File.swift, ActionSettings, AWSSettings,
@@ -97,12 +97,12 @@ import Testing
         for key in keys { #expect(text.contains("\(key):"), "examples/sluice.yaml lacks \(key)") }
     }
 
-    @Test func logSettingsInTheFileAreChecked() throws {
+    @Test func logSettingsInTheFileAreChecked() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("log-config-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         try "log_level: loud\nlog_format: xml\nlog_levle: info\n".write(to: dir.appendingPathComponent("s.yaml"), atomically: true, encoding: .utf8)
-        let (status, output) = try SluiceCommand.run(["validate", "--config", "s.yaml", "--routes", Self.root.appendingPathComponent("routes").path,
+        let (status, output) = try await SluiceCommand.run(["validate", "--config", "s.yaml", "--routes", Self.root.appendingPathComponent("routes").path,
                                                 "--connectors", Self.root.appendingPathComponent("connectors").path], in: dir)
         #expect(status == 1)
         #expect(output.contains("s.yaml:1:12: 'log_level' must be one of: trace, debug, info, notice, warning, error, critical"), "\(output)")
@@ -110,18 +110,22 @@ import Testing
         #expect(output.contains("s.yaml:3:1: unknown key 'log_levle' (did you mean 'log_level'?)"), "\(output)")
     }
 
-    @Test func versionNamesTheCommitAndTheLoadedLibrdkafka() throws {
-        let (status, output) = try SluiceCommand.run(["--version"], in: Self.root)
+    @Test func versionNamesTheCommitAndTheLoadedLibrdkafka() async throws {
+        let (status, output) = try await SluiceCommand.run(["--version"], in: Self.root)
         #expect(status == 0)
         // The commit is checked against git itself, not against what the build wrote.
-        let git = Process()
-        git.executableURL = URL(fileURLWithPath: "/usr/bin/git")
-        git.arguments = ["-C", Self.root.path, "rev-parse", "--short=12", "HEAD"]
-        let out = Pipe()
-        git.standardOutput = out
-        try git.run()
-        let head = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        git.waitUntilExit()
+        let root = Self.root
+        let head = try await offPool {
+            let git = Process()
+            git.executableURL = URL(fileURLWithPath: "/usr/bin/git")
+            git.arguments = ["-C", root.path, "rev-parse", "--short=12", "HEAD"]
+            let out = Pipe()
+            git.standardOutput = out
+            try git.run()
+            let head = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            git.waitUntilExit()
+            return head
+        }
         #expect(output.hasPrefix("sluice 0.1.0 (commit \(head)"), "\(output) vs \(head)")
         #expect(output.range(of: #"librdkafka \d+\.\d+\.\d+"#, options: .regularExpression) != nil, "\(output)")
     }

@@ -65,16 +65,16 @@ import Testing
     }
 
     /// The command CI runs: exit 0 on the shipped suite, 1 with a diff on a mismatch.
-    @Test func theCommandExitsNonZeroWithADiff() throws {
-        func sluice(_ arguments: [String]) throws -> (Int32, String) { try SluiceCommand.run(arguments, in: Self.root) }
-        let (ok, okOutput) = try sluice(["test", "--suite", "routes/tests"])
+    @Test func theCommandExitsNonZeroWithADiff() async throws {
+        func sluice(_ arguments: [String]) async throws -> (Int32, String) { try await SluiceCommand.run(arguments, in: Self.root) }
+        let (ok, okOutput) = try await sluice(["test", "--suite", "routes/tests"])
         #expect(ok == 0, "\(okOutput)")
         #expect(okOutput.contains(" passed, 0 failed"))
         let dir = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         try "cases:\n  - name: S3 finding\n    event: \(Self.root.path)/examples/findings/08-s3-anomalous-behavior.json\n    routes: []\n"
             .write(to: dir.appendingPathComponent("c.yaml"), atomically: true, encoding: .utf8)
-        let (failed, output) = try sluice(["test", "--suite", dir.path])
+        let (failed, output) = try await sluice(["test", "--suite", dir.path])
         #expect(failed == 1)
         #expect(output.contains("FAIL  S3 finding") && output.contains("+ route archive-all-findings") && output.contains("0 passed, 1 failed"), "\(output)")
     }

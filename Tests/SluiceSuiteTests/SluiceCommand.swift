@@ -8,7 +8,7 @@ enum SluiceCommand {
     }
 
     /// Exit status and combined stdout and stderr.
-    static func run(_ arguments: [String], in directory: URL) throws -> (Int32, String) {
-        try CommandRun.run(binary, arguments, in: directory)
+    static func run(_ arguments: [String], in directory: URL) async throws -> (Int32, String) {
+        try await CommandRun.result(of: binary, arguments, in: directory)
     }
 }

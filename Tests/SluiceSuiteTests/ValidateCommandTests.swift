@@ -14,12 +14,12 @@ import Testing
         return dir
     }
 
-    static func run(_ arguments: [String]) throws -> (Int32, [String]) {
-        let (status, output) = try SluiceCommand.run(arguments, in: root)
+    static func run(_ arguments: [String]) async throws -> (Int32, [String]) {
+        let (status, output) = try await SluiceCommand.run(arguments, in: root)
         return (status, output.split(separator: "\n").map(String.init))
     }
 
-    @Test func oneRunReportsEveryErrorOfEveryFileWhereItIs() throws {
+    @Test func oneRunReportsEveryErrorOfEveryFileWhereItIs() async throws {
         let dir = try Self.routes([
             "a.yaml": "name: broken\nmatch: [\n",
             "b.yaml": """
@@ -37,7 +37,7 @@ import Testing
             "c.json": #"{"name": "from-json", "match": {"source": ["aws.guardduty"]}, "targets": ["nope"]}"#,
         ])
         defer { try? FileManager.default.removeItem(at: dir) }
-        let (status, lines) = try Self.run(["validate", "--routes", dir.path, "--connectors", "connectors"])
+        let (status, lines) = try await Self.run(["validate", "--routes", dir.path, "--connectors", "connectors"])
         #expect(status == 1)
         let located = lines.map { $0.replacingOccurrences(of: dir.path + "/", with: "") }
         #expect(located.count == 6, "\(located)")
@@ -49,7 +49,7 @@ import Testing
         #expect(located.contains { $0.hasPrefix("c.json:1:75: route 'from-json': target 'nope' is not a connector instance") }, "\(located)")
     }
 
-    @Test func warningsDoNotFailValidation() throws {
+    @Test func warningsDoNotFailValidation() async throws {
         let dir = try Self.routes([
             "r.yaml": """
                 name: lint-me
@@ -64,7 +64,7 @@ import Testing
                 """,
         ])
         defer { try? FileManager.default.removeItem(at: dir) }
-        let (status, lines) = try Self.run(["validate", "--routes", dir.path, "--connectors", "connectors"])
+        let (status, lines) = try await Self.run(["validate", "--routes", dir.path, "--connectors", "connectors"])
         #expect(status == 0, "\(lines)")
         let located = lines.map { $0.replacingOccurrences(of: dir.path + "/", with: "") }
         #expect(located.count == 5, "\(located)")
@@ -76,18 +76,18 @@ import Testing
         #expect(located[4].hasPrefix("ok: 1 routes"), "\(located)")
     }
 
-    @Test func aJSONTemplateThatRendersBrokenJSONIsAnError() throws {
+    @Test func aJSONTemplateThatRendersBrokenJSONIsAnError() async throws {
         let dir = try Self.routes([
             "r.yaml": "name: r\nmatch: {source: [aws.guardduty]}\ntargets:\n  - connector: soc-webhook\n    template: '{\"title\": {{detail.title}}}'\n",
         ])
         defer { try? FileManager.default.removeItem(at: dir) }
-        let (status, lines) = try Self.run(["validate", "--routes", dir.path, "--connectors", "connectors"])
+        let (status, lines) = try await Self.run(["validate", "--routes", dir.path, "--connectors", "connectors"])
         #expect(status == 1)
         #expect(lines.contains { $0.contains("r.yaml:4:16: route 'r', target 'soc-webhook': the payload is sent as JSON but, rendered for a sample GuardDuty finding, is not JSON") }, "\(lines)")
     }
 
-    @Test func explainSaysWhyEachOtherRouteDidNotMatch() throws {
-        let (status, lines) = try Self.run(["test", "--event", "examples/findings/09-ec2-ssh-bruteforce-low.json", "--explain"])
+    @Test func explainSaysWhyEachOtherRouteDidNotMatch() async throws {
+        let (status, lines) = try await Self.run(["test", "--event", "examples/findings/09-ec2-ssh-bruteforce-low.json", "--explain"])
         #expect(status == 0)
         let text = lines.joined(separator: "\n")
         #expect(text.contains("""
@@ -102,22 +102,22 @@ import Testing
 }
 
 extension ValidateCommandTests {
-    @Test func aConnectorTemplateWithAMisspeltFieldWarns() throws {
+    @Test func aConnectorTemplateWithAMisspeltFieldWarns() async throws {
         let connectors = try Self.routes([
             "hook.yaml": "name: soc-webhook\ntype: webhook\nurl: http://127.0.0.1:9/x\ntemplate: '{\"t\": \"{{detail.servce.count}}\"}'\n",
             "archive.yaml": "name: findings-archive\ntype: webhook\nurl: http://127.0.0.1:9/y\n",
             "platform.yaml": "name: platform-webhook\ntype: webhook\nurl: http://127.0.0.1:9/z\n",
         ])
         defer { try? FileManager.default.removeItem(at: connectors) }
-        let (status, lines) = try Self.run(["validate", "--connectors", connectors.path])
+        let (status, lines) = try await Self.run(["validate", "--connectors", connectors.path])
         #expect(status == 0, "\(lines)")
         #expect(lines.contains { $0.hasPrefix(connectors.path + "/hook.yaml:1:1: warning: connector 'soc-webhook': template line 1, column 8: a GuardDuty finding has no field `detail.servce.count`") && $0.contains("{{detail.service.count}}") }, "\(lines)")
     }
 }
 
 extension ValidateCommandTests {
-    @Test func explainInJSONListsTheMisses() throws {
-        let (status, output) = try SluiceCommand.run(
+    @Test func explainInJSONListsTheMisses() async throws {
+        let (status, output) = try await SluiceCommand.run(
             ["test", "--event", "examples/findings/08-s3-anomalous-behavior.json", "--explain", "--json"], in: Self.root)
         #expect(status == 0)
         let json = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])

@@ -19,36 +19,66 @@ public final class MotoServer: Sendable {
     private let process: Mutex<Process?>
     private let logFile: URL
 
+    /// Starts a server, waiting for it on the calling thread (for synchronous callers and
+    /// `shared()`; an async test uses `try await MotoServer.start()`).
     public init() throws {
-        let python = PackagePaths.root.appendingPathComponent(".tools/venv/bin/python3")
-        guard FileManager.default.isExecutableFile(atPath: python.path) else {
-            throw HarnessError("the tools venv (moto) is missing at \(python.path): run scripts/setup")
-        }
-        let script = PackagePaths.root.appendingPathComponent("scripts/receivers/moto_server.py")
         var lastError: (any Error)?
         for _ in 0..<5 {  // a free port can be taken between probing and binding: try again
-            let port = try LoopbackPort.free()
-            let log = FileManager.default.temporaryDirectory.appendingPathComponent("moto-\(port)-\(UUID().uuidString.prefix(8)).log")
-            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-            let p = Process()
-            p.executableURL = python
-            p.arguments = ["-u", script.path, "-H", "127.0.0.1", "-p", "\(port)"]
-            let handle = try FileHandle(forWritingTo: log)
-            p.standardOutput = handle
-            p.standardError = handle
-            // No AWS settings of the developer's leak into the server.
-            p.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AWS_") }
-            try p.run()
+            let (p, port, log) = try Self.launch()
             if LoopbackPort.waitUntilAccepting(port, timeout: 60), p.isRunning {
                 self.port = port
                 process = Mutex(p)
                 logFile = log
                 return
             }
-            ChildProcess.stop(p)
-            lastError = HarnessError("moto did not start on port \(port): \(((try? String(contentsOf: log, encoding: .utf8)) ?? "").suffix(800))")
+            lastError = Self.failedStart(p, port: port, log: log)
         }
         throw lastError ?? HarnessError("moto did not start")
+    }
+
+    private init(port: Int, process: Process, logFile: URL) {
+        self.port = port
+        self.process = Mutex(process)
+        self.logFile = logFile
+    }
+
+    /// Starts a server, waiting for it without holding a pool thread.
+    public static func start() async throws -> MotoServer {
+        var lastError: (any Error)?
+        for _ in 0..<5 {  // a free port can be taken between probing and binding: try again
+            let (p, port, log) = try Self.launch()
+            if await LoopbackPort.accepts(port, within: 60), p.isRunning {
+                return MotoServer(port: port, process: p, logFile: log)
+            }
+            lastError = Self.failedStart(p, port: port, log: log)
+        }
+        throw lastError ?? HarnessError("moto did not start")
+    }
+
+    private static func launch() throws -> (Process, Int, URL) {
+        let python = PackagePaths.root.appendingPathComponent(".tools/venv/bin/python3")
+        guard FileManager.default.isExecutableFile(atPath: python.path) else {
+            throw HarnessError("the tools venv (moto) is missing at \(python.path): run scripts/setup")
+        }
+        let script = PackagePaths.root.appendingPathComponent("scripts/receivers/moto_server.py")
+        let port = try LoopbackPort.free()
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("moto-\(port)-\(UUID().uuidString.prefix(8)).log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let p = Process()
+        p.executableURL = python
+        p.arguments = ["-u", script.path, "-H", "127.0.0.1", "-p", "\(port)"]
+        let handle = try FileHandle(forWritingTo: log)
+        p.standardOutput = handle
+        p.standardError = handle
+        // No AWS settings of the developer's leak into the server.
+        p.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AWS_") }
+        try p.run()
+        return (p, port, log)
+    }
+
+    private static func failedStart(_ p: Process, port: Int, log: URL) -> HarnessError {
+        ChildProcess.stop(p)
+        return HarnessError("moto did not start on port \(port): \(((try? String(contentsOf: log, encoding: .utf8)) ?? "").suffix(800))")
     }
 
     private static let sharedServer = Result { try MotoServer() }
@@ -68,10 +98,18 @@ public final class MotoServer: Sendable {
         try LoopbackHTTP.exchange(port: port, method: method, path: path, body: body)
     }
 
-    /// Stops the server (SIGTERM, then SIGKILL after a grace period).
+    /// Stops the server (SIGTERM, then SIGKILL after a grace period): signals and returns at once,
+    /// a reaper thread waits for it.
     public func stop() {
         let p = process.withLock { p -> Process? in defer { p = nil }; return p }
         if let p { ChildProcess.stop(p) }
+        try? FileManager.default.removeItem(at: logFile)
+    }
+
+    /// Stops the server and returns once it is gone, without holding a pool thread.
+    public func stopAndWait() async {
+        let p = process.withLock { p -> Process? in defer { p = nil }; return p }
+        if let p { await ChildProcess.stopAndWait(p) }
         try? FileManager.default.removeItem(at: logFile)
     }
 

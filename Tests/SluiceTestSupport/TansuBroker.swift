@@ -34,35 +34,71 @@ public final class TansuBroker: @unchecked Sendable {
     private let process: Process
     private let logFile: URL
 
+    /// Starts a broker, waiting for it on the calling thread (for synchronous callers; an async
+    /// test uses `try await TansuBroker.start()`).
     public init() throws {
-        let tansu = PackagePaths.tool("tansu")
-        guard FileManager.default.isExecutableFile(atPath: tansu.path) else {
-            throw HarnessError("Tansu not found at \(tansu.path): run scripts/setup")
-        }
+        let tansu = try Self.executable()
         var lastError: (any Error)?
         for _ in 0..<5 {  // a free port can be taken between probing and binding: try again
-            let port = try LoopbackPort.free()
-            let log = FileManager.default.temporaryDirectory.appendingPathComponent("tansu-\(port)-\(UUID().uuidString.prefix(8)).log")
-            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-            let p = Process()
-            let url = "tcp://127.0.0.1:\(port)"
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ChildProcess.unblockingSignals + [tansu.path, "broker", "--listener-url", url, "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
-            let handle = try FileHandle(forWritingTo: log)
-            p.standardOutput = handle
-            p.standardError = handle
-            p.environment = ProcessInfo.processInfo.environment.merging(["RUST_LOG": "warn"]) { $1 }
-            try p.run()
+            let (p, port, log) = try Self.launch(tansu)
             if LoopbackPort.waitUntilAccepting(port, timeout: 15), p.isRunning {
                 self.port = port
                 self.process = p
                 self.logFile = log
                 return
             }
-            ChildProcess.stop(p)
-            lastError = HarnessError("tansu did not start on port \(port): \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+            lastError = Self.failedStart(p, port: port, log: log)
         }
         throw lastError ?? HarnessError("tansu did not start")
+    }
+
+    private init(port: Int, process: Process, logFile: URL) {
+        self.port = port
+        self.process = process
+        self.logFile = logFile
+    }
+
+    /// Starts a broker, waiting for it without holding a pool thread.
+    public static func start() async throws -> TansuBroker {
+        let tansu = try Self.executable()
+        var lastError: (any Error)?
+        for _ in 0..<5 {  // a free port can be taken between probing and binding: try again
+            let (p, port, log) = try Self.launch(tansu)
+            if await LoopbackPort.accepts(port, within: 15), p.isRunning {
+                return TansuBroker(port: port, process: p, logFile: log)
+            }
+            lastError = Self.failedStart(p, port: port, log: log)
+        }
+        throw lastError ?? HarnessError("tansu did not start")
+    }
+
+    private static func executable() throws -> URL {
+        let tansu = PackagePaths.tool("tansu")
+        guard FileManager.default.isExecutableFile(atPath: tansu.path) else {
+            throw HarnessError("Tansu not found at \(tansu.path): run scripts/setup")
+        }
+        return tansu
+    }
+
+    private static func launch(_ tansu: URL) throws -> (Process, Int, URL) {
+        let port = try LoopbackPort.free()
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("tansu-\(port)-\(UUID().uuidString.prefix(8)).log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let p = Process()
+        let url = "tcp://127.0.0.1:\(port)"
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ChildProcess.unblockingSignals + [tansu.path, "broker", "--listener-url", url, "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
+        let handle = try FileHandle(forWritingTo: log)
+        p.standardOutput = handle
+        p.standardError = handle
+        p.environment = ProcessInfo.processInfo.environment.merging(["RUST_LOG": "warn"]) { $1 }
+        try p.run()
+        return (p, port, log)
+    }
+
+    private static func failedStart(_ p: Process, port: Int, log: URL) -> HarnessError {
+        ChildProcess.stop(p)
+        return HarnessError("tansu did not start on port \(port): \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
     }
 
     /// librdkafka properties for a client of this broker (short session timeout: Tansu's first
@@ -81,8 +117,16 @@ public final class TansuBroker: @unchecked Sendable {
         try KafkaAdmin.createTopics(names, partitions: partitions, config: clientConfig(), logger: Logger(label: "test.admin"))
     }
 
+    /// Signals the broker to stop and returns at once; a reaper thread finishes the job (see
+    /// `ChildProcess.stop`), so a `defer { broker.stop() }` never blocks the pool.
     public func stop() {
         ChildProcess.stop(process)
+        try? FileManager.default.removeItem(at: logFile)
+    }
+
+    /// Stops the broker and returns once it is gone, without holding a pool thread.
+    public func stopAndWait() async {
+        await ChildProcess.stopAndWait(process)
         try? FileManager.default.removeItem(at: logFile)
     }
 
@@ -172,7 +216,7 @@ public enum LoopbackPort {
     }
 }
 
-/// Stopping child servers: SIGTERM, a grace period, then SIGKILL.
+/// Stopping child servers: SIGTERM, a grace period, then SIGKILL (see also `stopAndWait`, `killNow`).
 public enum ChildProcess {
     /// A prefix for `/usr/bin/env` arguments that execs the command with SIGTERM and SIGINT
     /// unblocked: a test runner's threads may block them, and exec keeps the mask, so a child
@@ -182,13 +226,13 @@ public enum ChildProcess {
         "import os, signal, sys; signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT}); os.execv(sys.argv[1], sys.argv[1:])",
     ]
 
+    /// SIGTERM now; the grace period, SIGKILL and the reaping happen on a thread of its own, so
+    /// this returns at once (a `defer` cannot await, and must not block the pool). Use
+    /// `await ChildProcess.stopAndWait(_:)` when the test needs the process gone before it goes on.
     public static func stop(_ process: Process, grace: Double = 2) {
         guard process.isRunning else { return }
         kill(process.processIdentifier, SIGTERM)
-        let deadline = Date().addingTimeInterval(grace)
-        while process.isRunning, Date() < deadline { usleep(20_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        reapInBackground(process, grace: grace)
     }
 }
 

@@ -64,6 +64,27 @@ public final class WebhookReceiver: Sendable {
         process = Mutex(p)
     }
 
+    private init(recordFile: URL, status: Int, delayMs: Int, tls: TLS?, vendor: String?, options: [String: String], process: Process, port: Int) {
+        self.recordFile = recordFile
+        self.status = status
+        self.delayMs = delayMs
+        self.tls = tls
+        self.vendor = vendor
+        self.options = options
+        self.port = port
+        self.process = Mutex(process)
+    }
+
+    /// The same as the synchronous init, but waits for the server's first line on a thread of
+    /// its own, so the cooperative pool stays free.
+    public static func start(status: Int = 204, delayMs: Int = 0, tls: TLS? = nil, port: Int = 0, vendor: String? = nil,
+                             options: [String: String] = [:]) async throws -> WebhookReceiver {
+        let record = FileManager.default.temporaryDirectory.appendingPathComponent("receiver-\(UUID().uuidString).ndjson")
+        _ = FileManager.default.createFile(atPath: record.path, contents: nil)
+        let (p, bound) = try await offPool { try launch(port: port, record: record, status: status, delayMs: delayMs, tls: tls, vendor: vendor, options: options) }
+        return WebhookReceiver(recordFile: record, status: status, delayMs: delayMs, tls: tls, vendor: vendor, options: options, process: p, port: bound)
+    }
+
     private static func launch(port: Int, record: URL, status: Int, delayMs: Int, tls: TLS?, vendor: String?, options: [String: String]) throws -> (Process, Int) {
         let script = PackagePaths.root.appendingPathComponent("scripts/receivers/webhook_receiver.py")
         var arguments = ["python3", "-u", script.path, "--port", "\(port)", "--record", record.path,
@@ -128,12 +149,13 @@ public final class WebhookReceiver: Sendable {
         var update: [String: Any] = ["status": status, "body": body, "delay_ms": delayMs]
         update["retry_after"] = retryAfter ?? NSNull()
         update["accept_up_to"] = acceptUpTo ?? NSNull()
-        try control("POST", "/_control/status", body: JSONSerialization.data(withJSONObject: update))
+        let body = try JSONSerialization.data(withJSONObject: update)
+        _ = try await offPool { [self] in try control("POST", "/_control/status", body: body) }
     }
 
     /// Empties the record file and restores the startup answer.
     public func reset() async throws {
-        try control("POST", "/_control/reset", body: Data())
+        _ = try await offPool { [self] in try control("POST", "/_control/reset", body: Data()) }
     }
 
     /// Every request answered since this server process started, accepted or not (a 503 too).
@@ -188,10 +210,17 @@ public final class WebhookReceiver: Sendable {
         return Array(response[(end + 4)...])
     }
 
-    /// Kills the server; its port then refuses connections. The record file stays (for `records()`).
+    /// Signals the server to stop and returns at once (a reaper thread waits for it), so a
+    /// `defer { receiver.stop() }` never blocks the pool. The record file stays (for `records()`).
     public func stop() {
         let p = process.withLock { p -> Process? in defer { p = nil }; return p }
         if let p { ChildProcess.stop(p) }
+    }
+
+    /// Stops the server and returns once it is gone: its port then refuses connections.
+    public func stopAndWait() async {
+        let p = process.withLock { p -> Process? in defer { p = nil }; return p }
+        if let p { await ChildProcess.stopAndWait(p) }
     }
 
     /// Starts the server again on the same port, appending to the same record file.
@@ -207,6 +236,26 @@ public final class WebhookReceiver: Sendable {
             } catch {
                 lastError = error
                 usleep(100_000)
+            }
+        }
+        throw lastError ?? HarnessError("receiver did not restart")
+    }
+
+    /// `restart()` without holding a pool thread: waits for the old server to be gone, then
+    /// starts the new one on a thread of its own.
+    public func relaunch() async throws {
+        await stopAndWait()
+        var lastError: (any Error)?
+        for _ in 0..<20 {  // the port can take a moment to be free again
+            do {
+                let (port, record, status, delayMs, tls, vendor, options) = (port, recordFile, status, delayMs, tls, vendor, options)
+                let (p, bound) = try await offPool { try Self.launch(port: port, record: record, status: status, delayMs: delayMs, tls: tls, vendor: vendor, options: options) }
+                guard bound == port else { throw HarnessError("receiver restarted on port \(bound), not \(port)") }
+                process.withLock { $0 = p }
+                return
+            } catch {
+                lastError = error
+                try await Task.sleep(for: .milliseconds(100))
             }
         }
         throw lastError ?? HarnessError("receiver did not restart")
@@ -254,6 +303,11 @@ public struct TestPKI: Sendable {
         try issue("server", cn: "127.0.0.1", ca: "ca", extensions: "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
         try issue("client", cn: "sluice-client", ca: "ca", extensions: "extendedKeyUsage=clientAuth\n")
         try issue("stranger", cn: "stranger", ca: "stranger-ca", extensions: "extendedKeyUsage=clientAuth\n")
+    }
+
+    /// `init()` with the `openssl` runs on a thread of their own.
+    public static func make() async throws -> TestPKI {
+        try await offPool { try TestPKI() }
     }
 
     private func issue(_ name: String, cn: String, ca: String, extensions: String) throws {
