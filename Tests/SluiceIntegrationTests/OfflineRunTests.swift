@@ -80,8 +80,8 @@ import Testing
     /// A JSON template with a value unquoted (`{{detail.severity}}`) breaks on a finding whose
     /// severity is text: that delivery is dead-lettered `render_failed` without being sent, and
     /// the other finding is delivered.
-    @Test func aJSONTemplateThatRendersInvalidJSONIsDeadLetteredRenderFailed() throws {
-        let receiver = try WebhookReceiver()
+    @Test func aJSONTemplateThatRendersInvalidJSONIsDeadLetteredRenderFailed() async throws {
+        let receiver = try await WebhookReceiver.start()
         defer { receiver.stop() }
         let config = try TestConfig.webhook(receiver.url, extra: #"template: '{"severity": {{detail.severity}}, "id": "{{detail.id}}"}'"#)
         defer { config.remove() }
@@ -91,7 +91,7 @@ import Testing
         detail["severity"] = "HIGH"
         odd["detail"] = detail
         let oddBytes = [UInt8](try JSONSerialization.data(withJSONObject: odd))
-        let run = try OfflineRun([findings[0], (findings[1].id, oddBytes)], config: config)
+        let run = try await OfflineRun([findings[0], (findings[1].id, oddBytes)], config: config)
         #expect(run.status == 2, "\(run.output)")
         #expect(try receiver.receivedFindingIDs() == [findings[0].id])
         let bodies = try receiver.records().map(\.body)
