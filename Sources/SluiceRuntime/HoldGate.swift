@@ -67,15 +67,21 @@ final class HoldGate: HoldDispatch, Sendable {
         var out: [Step] = []
         for (route, target, delivery) in list {
             if stage.screen(event, findingID: id, route: route, target: target.lane.name, now: now) != nil { continue }
+            // The owner needs the finding itself when the payload is not it (a template): to check
+            // silences at send time, and to render `sluice.hold.*`. In memory only the latter.
+            let keepEvent = target.renderer != nil && (forwarder != nil || (stage.rules[route]?.dedupe != nil && target.renderer?.readsHold == true))
             guard let rules = stage.rules[route],
                   let item = HoldItem.make(rules: rules, route: route, target: target.lane.name, event: event, findingID: id,
-                                           title: title, severity: severity, seenAt: now, payload: delivery.payload) else {
+                                           title: title, severity: severity, seenAt: now, payload: delivery.payload,
+                                           event: keepEvent ? Array(event.serialized().utf8) : nil) else {
                 out.append(.deliver(route: route, target: target, delivery: delivery, ticket: nil))
                 continue
             }
             if forwarder != nil {
                 out.append(.forward(route: route, target: target, delivery: delivery, item: item))
             } else if case .deliver(let release) = stage.offer(item, now: now) {
+                var delivery = delivery
+                if release.hold != nil { delivery.payload = payload(for: release) }
                 out.append(.deliver(route: route, target: target, delivery: delivery, ticket: release.ticket))
             }
         }
@@ -84,18 +90,52 @@ final class HoldGate: HoldDispatch, Sendable {
 
     // MARK: HoldDispatch (the Kafka owner releases through the lanes)
 
-    func deliver(route: String, target: String, payload: [UInt8], findingID: String?, completion: @escaping @Sendable (Bool) -> Void) {
+    func deliver(route: String, target: String, payload: [UInt8], findingID: String?, event: [UInt8]?, completion: @escaping @Sendable (Bool) -> Void) {
         guard let bound = targets[route]?[target] else { return completion(false) }  // route gone after a reload
+        // Without a template the payload is the finding as it came.
+        let finding = event ?? (findingID != nil && bound.renderer == nil ? payload : nil)
         send(payload: payload, route: route, target: bound, record: SourceRecord(topic: nil, offset: 0, value: nil), ticket: nil,
-             findingID: findingID, completion: completion)
+             findingID: findingID, check: finding.map { bytes in silencedAtSend(route: route, target: target, event: nil, bytes: bytes) },
+             completion: completion)
+    }
+
+    /// The lane's send-time check for one delivery: the finding (parsed lazily from `bytes` when
+    /// `event` is nil, and only while some silence exists) against the silences of now.
+    func silencedAtSend(route: String, target: String, event: JSON?, bytes: [UInt8]?) -> @Sendable () -> Bool {
+        { [self] in
+            guard stage.hasSilences, let e = event ?? bytes.flatMap(Self.finding) else { return false }
+            return stage.silencedAtSend(e, route: route, target: target, now: now(e))
+        }
+    }
+
+    /// A finding's bytes as the event routes match: a bare GuardDuty finding in its EventBridge envelope.
+    static func finding(_ bytes: [UInt8]) -> JSON? {
+        let parser = JSONParser(maxBytes: bytes.count + 1, maxDepth: 256)
+        let parsed = parser.parse(bytes) { doc -> JSON? in
+            guard doc.root.kind == .object else { return nil }
+            guard GuardDutyEnvelope.isBareFinding(doc.root) else { return JSON(doc.root) }
+            let wrapped = GuardDutyEnvelope.envelope(around: bytes, finding: doc.root)
+            return try? JSONParser(maxBytes: wrapped.count + 1, maxDepth: 257).parse(wrapped) { JSON($0.root) }.get()
+        }
+        return (try? parsed.get()) ?? nil
+    }
+
+    /// The release's payload, rendered again with `sluice.hold.*` when its template reads them.
+    func payload(for release: HoldRelease) -> [UInt8] {
+        guard let hold = release.hold, let bytes = release.item.event,
+              let renderer = targets[release.item.route]?[release.item.target]?.renderer,
+              let event = try? JSON.parse(String(decoding: bytes, as: UTF8.self)) else { return release.item.payload }
+        return renderer.render(event, summary: FindingSummary(event: event), hold: hold.templateContext)
     }
 
     /// Reports a ticketed delivery's outcome; a repeat parked behind a failed one is sent now.
     func outcome(ticket: UInt64, succeeded: Bool, record: SourceRecord) {
         guard let release = stage.settled(ticket: ticket, succeeded: succeeded, now: now(nil)),
               let target = targets[release.item.route]?[release.item.target] else { return }
-        send(payload: release.item.payload, route: release.item.route, target: target, record: record, ticket: release.ticket,
-             findingID: release.item.findingID)
+        let finding = release.item.event ?? (target.renderer == nil ? release.item.payload : nil)
+        send(payload: payload(for: release), route: release.item.route, target: target, record: record, ticket: release.ticket,
+             findingID: release.item.findingID,
+             check: finding.map { silencedAtSend(route: release.item.route, target: release.item.target, event: nil, bytes: $0) })
     }
 
     /// Digests due now (or all pending ones, at end of input).
@@ -119,12 +159,13 @@ final class HoldGate: HoldDispatch, Sendable {
     let outstanding = Atomic<Int>(0)
 
     private func send(payload: [UInt8], route: String, target: BoundTarget, record: SourceRecord, ticket: UInt64?,
-                      findingID: String? = nil, completion: (@Sendable (Bool) -> Void)? = nil) {
+                      findingID: String? = nil, check: (@Sendable () -> Bool)? = nil, completion: (@Sendable (Bool) -> Void)? = nil) {
         outstanding.add(1, ordering: .relaxed)
         let message = InFlightMessage(record: record, ticket: nil, work: 1) { [self] _ in outstanding.subtract(1, ordering: .relaxed) }
         var job = DeliveryJob(message: message, route: route, delivered: target.delivered,
                               delivery: Delivery(payload: payload, key: findingID.map { Array($0.utf8) }, findingID: findingID, route: route),
                               firstAttempt: .now)
+        job.heldAtSend = check
         if let ticket { job.onOutcome = { [self] ok in outcome(ticket: ticket, succeeded: ok, record: record) } }
         if let completion { job.onOutcome = completion }
         target.lane.submit(job)

@@ -217,7 +217,12 @@ public final class Pipeline: Sendable {
             guard let gate = plan.gate, let event = planner.lastEvent else {
                 let message = begin(record, ticket: ticket, work: planned.count)
                 let now = ContinuousClock.now
-                for (route, target, delivery) in planned { target.lane.submit(job(message, route, target, delivery, now)) }
+                for (route, target, delivery) in planned {
+                    var j = job(message, route, target, delivery, now)
+                    // Silences are checked again at send time; the record's bytes are parsed only if one exists by then.
+                    if let gate = plan.gate { j.heldAtSend = gate.silencedAtSend(route: route, target: target.lane.name, event: nil, bytes: record.value) }
+                    target.lane.submit(j)
+                }
                 break
             }
             // The Hold stage: held deliveries are counted there and go no further.
@@ -232,6 +237,7 @@ public final class Pipeline: Sendable {
                 switch step {
                 case .deliver(let route, let target, let delivery, let holdTicket):
                     var held = job(message, route, target, delivery, now)
+                    held.heldAtSend = gate.silencedAtSend(route: route, target: target.lane.name, event: event, bytes: nil)
                     if let holdTicket { held.onOutcome = { ok in gate.outcome(ticket: holdTicket, succeeded: ok, record: record) } }
                     target.lane.submit(held)
                 case .forward(let route, let target, let delivery, let item):

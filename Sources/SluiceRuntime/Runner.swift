@@ -162,9 +162,12 @@ public final class Runner: Sendable {
                     successTerminationBehavior: .gracefullyShutdownGroup))
             }
             if !hold.rules.isEmpty {
+                // `/-/ready` stays false until the owner restored the state of its partitions.
+                readiness.require(KafkaHoldOwner.readinessCondition)
                 let owner = try KafkaHoldOwner(
                     topics: topics, rules: hold.rules, kafka: kafka, producer: forwarder.producer,
-                    dispatch: gate, held: stats.held, logger: logger.with("sluice.part", "state-owner"))
+                    dispatch: gate, held: stats.held, logger: logger.with("sluice.part", "state-owner"),
+                    restored: { [readiness] in readiness.set(KafkaHoldOwner.readinessCondition, met: $0) })
                 let drainTimeout = settings.pipeline.drainTimeout
                 // An owner that stops on its own (a partition it cannot restore) ends the run:
                 // without that state its keys would deliver repeats.

@@ -16,9 +16,12 @@ public struct HoldItem: Sendable, Equatable {
     public var seenAt: EpochMillis
     /// The rendered payload, delivered as is when released.
     public var payload: [UInt8]
+    /// The finding's JSON, carried only when the target's template reads `sluice.hold.*`: a
+    /// delivery released after held repeats is rendered again with them.
+    public var event: [UInt8]?
 
     public init(route: String, target: String, stateKey: String, dedupeKey: String? = nil, throttleKey: String? = nil,
-                findingID: String?, title: String, severity: Double, seenAt: EpochMillis, payload: [UInt8]) {
+                findingID: String?, title: String, severity: Double, seenAt: EpochMillis, payload: [UInt8], event: [UInt8]? = nil) {
         self.route = route
         self.target = target
         self.stateKey = stateKey
@@ -29,18 +32,19 @@ public struct HoldItem: Sendable, Equatable {
         self.severity = severity
         self.seenAt = seenAt
         self.payload = payload
+        self.event = event
     }
 
     /// The item for `rules` of `route`/`target`, or nil when the route has no state rules.
     public static func make(rules: HoldRules, route: String, target: String, event: JSON, findingID: String?,
-                            title: String, severity: Double, seenAt: EpochMillis, payload: [UInt8]) -> HoldItem? {
+                            title: String, severity: Double, seenAt: EpochMillis, payload: [UInt8], event: [UInt8]? = nil) -> HoldItem? {
         guard let paths = rules.partitionPaths else { return nil }
         return HoldItem(
             route: route, target: target,
             stateKey: StateKey.make(route: route, target: target, paths: paths, event: event),
             dedupeKey: rules.dedupe.map { StateKey.make(route: route, target: target, paths: $0.key, event: event) },
             throttleKey: rules.throttle.map { StateKey.make(route: route, target: target, paths: $0.key, event: event) },
-            findingID: findingID, title: title, severity: severity, seenAt: seenAt, payload: payload)
+            findingID: findingID, title: title, severity: severity, seenAt: seenAt, payload: payload, event: event)
     }
 }
 
@@ -54,6 +58,11 @@ public struct HoldMetadata: Sendable, Equatable {
     public var heldCount: Int
     public var firstSeen: EpochMillis
     public var lastSeen: EpochMillis
+
+    /// `sluice.hold.*` for templates; times as RFC 3339 UTC.
+    public var templateContext: HoldTemplateContext {
+        HoldTemplateContext(heldCount: heldCount, firstSeen: RFC3339.format(firstSeen), lastSeen: RFC3339.format(lastSeen))
+    }
 }
 
 /// A delivery the engine lets through. `ticket` is set when the engine waits for its outcome

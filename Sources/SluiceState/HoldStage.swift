@@ -94,9 +94,16 @@ public final class HoldStage: Sendable {
         return reason
     }
 
-    /// Silences only: the check made again at send time.
+    /// Silences only: the check made again at send time (a hold is counted).
     public func isSilenced(_ event: JSON, now: EpochMillis) -> Bool {
         inner.withLock { $0.silences.silencing(event, now: now) != nil }
+    }
+
+    /// The send-time check of one delivery: a silence holding it now is counted as `silenced`.
+    public func silencedAtSend(_ event: JSON, route: String, target: String, now: EpochMillis) -> Bool {
+        guard hasSilences, isSilenced(event, now: now) else { return false }
+        held.count(route: route, target: target, reason: .silenced)
+        return true
     }
 
     /// Dedupe / throttle / group for one item; a hold is counted.
