@@ -120,11 +120,12 @@ final class DeliveryLane: Sendable {
     }
 
     private func attempt(batch all: [DeliveryJob]) {
-        var jobs: [DeliveryJob] = []
+        var sending: [DeliveryJob] = []
         for job in all {
-            if job.heldAtSend?() == true { endHeld(job) } else { jobs.append(job) }
+            if job.heldAtSend?() == true { endHeld(job) } else { sending.append(job) }
         }
-        if jobs.isEmpty { return attemptEnded(failed: false) }
+        if sending.isEmpty { return attemptEnded(failed: false) }
+        let jobs = sending
         batcher!.deliver(batch: jobs.map(\.delivery)) { [self] outcomes in
             for (i, job) in jobs.enumerated() {
                 finished(job, i < outcomes.count ? outcomes[i] : .retryable("connector returned \(outcomes.count) outcomes for \(jobs.count) items"))

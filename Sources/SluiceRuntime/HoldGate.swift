@@ -35,7 +35,34 @@ final class HoldGate: HoldDispatch, Sendable {
 
     func now(_ event: JSON?) -> EpochMillis {
         if useEventTime, let t = event.flatMap(Self.eventTime) { return t }
-        return EpochMillis(Date().timeIntervalSince1970 * 1000)
+        return Self.wallClock()
+    }
+
+    static func wallClock() -> EpochMillis { EpochMillis(Date().timeIntervalSince1970 * 1000) }
+
+    /// The silences feed's tick: publishes this instance's report on each ended silence with
+    /// `notify:` and, when this instance was chosen, sends the summary to that connector's lane.
+    func silenceSummaryTick(_ summaries: SilenceSummaries, topic: String, producer: KafkaProducer, logger: Logger) -> @Sendable () -> Void {
+        let lastTick = Atomic<Int64>(0)
+        return { [self] in
+            let now = Self.wallClock()
+            guard now - lastTick.load(ordering: .relaxed) >= 500 else { return }
+            lastTick.store(now, ordering: .relaxed)
+            for action in summaries.tick(ended: stage.endedSilences(now: now, within: summaries.reportWithin), now: now) {
+                switch action {
+                case .publish(let key, let value):
+                    try? producer.produce(topic: topic, key: key, value: value) { error in
+                        if let error { logger.warning("silence report not published", metadata: ["error": "\(error.message)"]) }
+                    }
+                case .send(let connector, let silence, let payload):
+                    guard let (route, target) = targets.lazy.compactMap({ r in r.value[connector].map { (r.key, $0) } }).first else {
+                        logger.warning("silence summary: no route uses the connector it names", metadata: ["sluice.silence": "\(silence)", "connector.name": "\(connector)"])
+                        continue
+                    }
+                    send(payload: payload, route: route, target: target, record: SourceRecord(topic: nil, offset: 0, value: nil), ticket: nil)
+                }
+            }
+        }
     }
 
     /// The finding's time: EventBridge `time`, else the finding's `updatedAt`.
@@ -73,7 +100,7 @@ final class HoldGate: HoldDispatch, Sendable {
             guard let rules = stage.rules[route],
                   let item = HoldItem.make(rules: rules, route: route, target: target.lane.name, event: event, findingID: id,
                                            title: title, severity: severity, seenAt: now, payload: delivery.payload,
-                                           event: keepEvent ? Array(event.serialized().utf8) : nil) else {
+                                           finding: keepEvent ? Array(event.serialized().utf8) : nil) else {
                 out.append(.deliver(route: route, target: target, delivery: delivery, ticket: nil))
                 continue
             }
@@ -104,7 +131,7 @@ final class HoldGate: HoldDispatch, Sendable {
     func silencedAtSend(route: String, target: String, event: JSON?, bytes: [UInt8]?) -> @Sendable () -> Bool {
         { [self] in
             guard stage.hasSilences, let e = event ?? bytes.flatMap(Self.finding) else { return false }
-            return stage.silencedAtSend(e, route: route, target: target, now: now(e))
+            return stage.silencedAtSend(e, findingID: e.value(atPath: "detail.id")?.stringValue, route: route, target: target, now: now(e))
         }
     }
 
@@ -122,7 +149,7 @@ final class HoldGate: HoldDispatch, Sendable {
 
     /// The release's payload, rendered again with `sluice.hold.*` when its template reads them.
     func payload(for release: HoldRelease) -> [UInt8] {
-        guard let hold = release.hold, let bytes = release.item.event,
+        guard let hold = release.hold, let bytes = release.item.finding,
               let renderer = targets[release.item.route]?[release.item.target]?.renderer,
               let event = try? JSON.parse(String(decoding: bytes, as: UTF8.self)) else { return release.item.payload }
         return renderer.render(event, summary: FindingSummary(event: event), hold: hold.templateContext)
@@ -132,7 +159,7 @@ final class HoldGate: HoldDispatch, Sendable {
     func outcome(ticket: UInt64, succeeded: Bool, record: SourceRecord) {
         guard let release = stage.settled(ticket: ticket, succeeded: succeeded, now: now(nil)),
               let target = targets[release.item.route]?[release.item.target] else { return }
-        let finding = release.item.event ?? (target.renderer == nil ? release.item.payload : nil)
+        let finding = release.item.finding ?? (target.renderer == nil ? release.item.payload : nil)
         send(payload: payload(for: release), route: release.item.route, target: target, record: record, ticket: release.ticket,
              findingID: release.item.findingID,
              check: finding.map { silencedAtSend(route: release.item.route, target: release.item.target, event: nil, bytes: $0) })

@@ -18,10 +18,10 @@ public struct HoldItem: Sendable, Equatable {
     public var payload: [UInt8]
     /// The finding's JSON, carried only when the target's template reads `sluice.hold.*`: a
     /// delivery released after held repeats is rendered again with them.
-    public var event: [UInt8]?
+    public var finding: [UInt8]?
 
     public init(route: String, target: String, stateKey: String, dedupeKey: String? = nil, throttleKey: String? = nil,
-                findingID: String?, title: String, severity: Double, seenAt: EpochMillis, payload: [UInt8], event: [UInt8]? = nil) {
+                findingID: String?, title: String, severity: Double, seenAt: EpochMillis, payload: [UInt8], finding: [UInt8]? = nil) {
         self.route = route
         self.target = target
         self.stateKey = stateKey
@@ -32,19 +32,19 @@ public struct HoldItem: Sendable, Equatable {
         self.severity = severity
         self.seenAt = seenAt
         self.payload = payload
-        self.event = event
+        self.finding = finding
     }
 
     /// The item for `rules` of `route`/`target`, or nil when the route has no state rules.
     public static func make(rules: HoldRules, route: String, target: String, event: JSON, findingID: String?,
-                            title: String, severity: Double, seenAt: EpochMillis, payload: [UInt8], event: [UInt8]? = nil) -> HoldItem? {
+                            title: String, severity: Double, seenAt: EpochMillis, payload: [UInt8], finding: [UInt8]? = nil) -> HoldItem? {
         guard let paths = rules.partitionPaths else { return nil }
         return HoldItem(
             route: route, target: target,
             stateKey: StateKey.make(route: route, target: target, paths: paths, event: event),
             dedupeKey: rules.dedupe.map { StateKey.make(route: route, target: target, paths: $0.key, event: event) },
             throttleKey: rules.throttle.map { StateKey.make(route: route, target: target, paths: $0.key, event: event) },
-            findingID: findingID, title: title, severity: severity, seenAt: seenAt, payload: payload, event: event)
+            findingID: findingID, title: title, severity: severity, seenAt: seenAt, payload: payload, finding: finding)
     }
 }
 

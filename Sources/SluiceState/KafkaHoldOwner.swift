@@ -176,7 +176,7 @@ public final class KafkaHoldOwner: Sendable {
     private func deliver(_ release: HoldRelease, partition p: Int32, then: @escaping @Sendable () -> Void) {
         pendingWork.add(1, ordering: .relaxed)
         dispatch.deliver(route: release.item.route, target: release.item.target, payload: dispatch.payload(for: release), findingID: release.item.findingID,
-                         event: release.item.event) { [self] ok in
+                         event: release.item.finding) { [self] ok in
             let parked = release.ticket.flatMap { t in state.withLock { $0.engines[p]?.settled(ticket: t, succeeded: ok, now: Self.wallClock()) } }
             persist(p) { [self] in
                 then()

@@ -252,7 +252,7 @@ let minute: EpochMillis = 60_000
         #expect(set.silencing(e, now: 1000) == "s1")
         #expect(set.silencing(e, now: 5000) == nil)
         #expect(set.silencing(event(type: "Other", instance: nil, id: "y"), now: 2000) == nil)
-        #expect(set.heldBy == ["s1": 1])
+        #expect(set.heldBy["s1"]?.held == 1)
         set.apply(id: "s1", nil)
         #expect(set.silencing(e, now: 2000) == nil)
     }

@@ -44,7 +44,7 @@ struct SilenceCommand: AsyncParsableCommand {
     static func describe(_ s: Silence, now: EpochMillis) -> String {
         let state = now < s.startsAt ? "pending" : now < s.endsAt ? "active" : "expired"
         func iso(_ ms: EpochMillis) -> String { ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(ms) / 1000)) }
-        return "\(s.id)  \(state)  \(iso(s.startsAt)) → \(iso(s.endsAt))  by \(s.createdBy): \(s.comment)\n    matchers: \(s.matchers.serialized())"
+        return "\(s.id)  \(state)  \(iso(s.startsAt)) → \(iso(s.endsAt))  by \(s.createdBy): \(s.comment)\(s.notify.map { " (notify \($0))" } ?? "")\n    matchers: \(s.matchers.serialized())"
     }
 
     struct Add: AsyncParsableCommand {
@@ -56,6 +56,7 @@ struct SilenceCommand: AsyncParsableCommand {
         @Option(name: .long, help: "Why (required).") var comment: String
         @Option(name: .long, help: "Silence id (default: a new UUID).") var id = UUID().uuidString.lowercased()
         @Option(name: .customLong("max-duration"), help: "Longest silence accepted (default: 7d).") var maxDuration = "7d"
+        @Option(name: .long, help: "Connector instance told at expiry how many findings the silence held (optional).") var notify: String?
 
         func run() async throws {
             guard let d = DurationText.parse(duration), let max = DurationText.parse(maxDuration) else {
@@ -66,7 +67,7 @@ struct SilenceCommand: AsyncParsableCommand {
             let now = SilenceCommand.nowMs()
             guard d <= .seconds(366 * 86_400) else { throw ValidationError("a silence lasts at most \(maxDuration)") }
             let silence = Silence(id: id, matchers: pattern, startsAt: now, endsAt: now + HoldRuleLoader.milliseconds(d),
-                                  createdBy: createdBy, comment: comment)
+                                  createdBy: createdBy, comment: comment, notify: notify)
             let problems = silence.problems(maxDuration: max)
             guard problems.isEmpty else { throw ValidationError(problems.joined(separator: "; ")) }
             try await connection.write(silence)
