@@ -122,16 +122,28 @@ final class HoldGate: HoldDispatch, Sendable {
         // Without a template the payload is the finding as it came.
         let finding = event ?? (findingID != nil && bound.renderer == nil ? payload : nil)
         send(payload: payload, route: route, target: bound, record: SourceRecord(topic: nil, offset: 0, value: nil), ticket: nil,
-             findingID: findingID, check: finding.map { bytes in silencedAtSend(route: route, target: target, event: nil, bytes: bytes) },
+             findingID: findingID, check: finding.map { silencedAtSend(route: route, target: target, finding: .bytes($0)) },
              completion: completion)
     }
 
-    /// The lane's send-time check for one delivery: the finding (parsed lazily from `bytes` when
-    /// `event` is nil, and only while some silence exists) against the silences of now.
-    func silencedAtSend(route: String, target: String, event: JSON?, bytes: [UInt8]?) -> @Sendable () -> Bool {
+    /// The finding a send-time check reads: the planned event, or bytes parsed only when needed.
+    /// (Not an optional JSON: `JSON` is nil-literal expressible, so `nil` would read as `.null`.)
+    enum FindingSource: Sendable {
+        case event(JSON)
+        case bytes([UInt8])
+    }
+
+    /// The lane's send-time check for one delivery: the finding against the silences of now.
+    /// Bytes are parsed only while some silence exists.
+    func silencedAtSend(route: String, target: String, finding: FindingSource) -> @Sendable () -> Bool {
         { [self] in
-            guard stage.hasSilences, let e = event ?? bytes.flatMap(Self.finding) else { return false }
-            return stage.silencedAtSend(e, findingID: e.value(atPath: "detail.id")?.stringValue, route: route, target: target, now: now(e))
+            guard stage.hasSilences else { return false }
+            let event: JSON? = switch finding {
+            case .event(let e): e
+            case .bytes(let b): Self.finding(b)
+            }
+            guard let event else { return false }
+            return stage.silencedAtSend(event, findingID: event.value(atPath: "detail.id")?.stringValue, route: route, target: target, now: now(event))
         }
     }
 
@@ -162,7 +174,7 @@ final class HoldGate: HoldDispatch, Sendable {
         let finding = release.item.finding ?? (target.renderer == nil ? release.item.payload : nil)
         send(payload: payload(for: release), route: release.item.route, target: target, record: record, ticket: release.ticket,
              findingID: release.item.findingID,
-             check: finding.map { silencedAtSend(route: release.item.route, target: release.item.target, event: nil, bytes: $0) })
+             check: finding.map { silencedAtSend(route: release.item.route, target: release.item.target, finding: .bytes($0)) })
     }
 
     /// Digests due now (or all pending ones, at end of input).

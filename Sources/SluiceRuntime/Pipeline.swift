@@ -220,7 +220,7 @@ public final class Pipeline: Sendable {
                 for (route, target, delivery) in planned {
                     var j = job(message, route, target, delivery, now)
                     // Silences are checked again at send time; the record's bytes are parsed only if one exists by then.
-                    if let gate = plan.gate { j.heldAtSend = gate.silencedAtSend(route: route, target: target.lane.name, event: nil, bytes: record.value) }
+                    if let gate = plan.gate, let bytes = record.value { j.heldAtSend = gate.silencedAtSend(route: route, target: target.lane.name, finding: .bytes(bytes)) }
                     target.lane.submit(j)
                 }
                 break
@@ -237,7 +237,7 @@ public final class Pipeline: Sendable {
                 switch step {
                 case .deliver(let route, let target, let delivery, let holdTicket):
                     var held = job(message, route, target, delivery, now)
-                    held.heldAtSend = gate.silencedAtSend(route: route, target: target.lane.name, event: event, bytes: nil)
+                    held.heldAtSend = gate.silencedAtSend(route: route, target: target.lane.name, finding: .event(event))
                     if let holdTicket { held.onOutcome = { ok in gate.outcome(ticket: holdTicket, succeeded: ok, record: record) } }
                     target.lane.submit(held)
                 case .forward(let route, let target, let delivery, let item):

@@ -134,8 +134,9 @@ public struct HoldEngine: Sendable {
         return .deliver(HoldRelease(item: item, ticket: ticket, hold: hold))
     }
 
-    /// The outcome of a delivery released with a ticket. Success writes the dedupe record; a
-    /// failure writes nothing and releases the latest repeat held behind the delivery, if any.
+    /// The outcome of a delivery released with a ticket. Success writes the dedupe record (and
+    /// releases a repeat held behind it that came after the window); a failure writes nothing and
+    /// releases the latest repeat held behind the delivery, if any.
     public mutating func settled(ticket: UInt64, succeeded: Bool, now: EpochMillis) -> HoldRelease? {
         guard let key = pending.removeValue(forKey: ticket), var s = dedupe[key], let flight = s.inFlight, flight.ticket == ticket else { return nil }
         s.inFlight = nil
@@ -144,7 +145,22 @@ public struct HoldEngine: Sendable {
             // severity increase, so its severity is the one later repeats are compared with.
             s.lastDelivery = flight.at
             s.severity = flight.severity
+            let parked = s.parked
             s.parked = nil
+            // A repeat seen after the window while the delivery was under way (a fast offline
+            // input, a slow target) would have been delivered had the delivery been instant: it
+            // goes now, carrying the repeats held before it. (With a throttle too, it stays held.)
+            if let item = parked, rules[item.route]?.throttle == nil, let rule = dedupeRule(key), item.seenAt >= flight.at + millis(rule.window) {
+                if s.heldCount > 0 { s.heldCount -= 1 }
+                let hold = metadata(&s)
+                let ticket = nextTicket
+                nextTicket &+= 1
+                pending[ticket] = key
+                s.inFlight = InFlight(ticket: ticket, severity: item.severity, at: item.seenAt)
+                dedupe[key] = s
+                mark(.dedupe, key)
+                return HoldRelease(item: item, ticket: ticket, hold: hold)
+            }
             dedupe[key] = s
             mark(.dedupe, key)
             return nil
