@@ -17,8 +17,11 @@ struct SilenceCommand: AsyncParsableCommand {
         @Option(name: .customLong("state-topic-prefix"), help: "Prefix of the state topics (default: sluice.).") var prefix = "sluice."
         @Option(name: .customShort("X"), help: ArgumentHelp("librdkafka property key=value; repeatable.", valueName: "key=value")) var properties: [String] = []
 
+        /// Logging is bootstrapped once per process (`expire` reads, then writes: setup runs twice).
+        static let logging: Void = LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+
         func setup() throws -> (KafkaConfig, StateTopics, Logger) {
-            LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+            _ = Self.logging
             var config = KafkaConfig(["bootstrap.servers": brokers])
             for p in properties {
                 guard let eq = p.firstIndex(of: "=") else { throw ValidationError("-X expects key=value, got '\(p)'") }
