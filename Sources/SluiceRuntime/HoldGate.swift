@@ -159,6 +159,14 @@ final class HoldGate: HoldDispatch, Sendable {
         return (try? parsed.get()) ?? nil
     }
 
+    /// The digest's payload: the route's `digest_template` (checked at load), else the default.
+    func payload(for digest: Digest) -> [UInt8] {
+        guard let source = stage.rules[digest.route]?.digestTemplate, let template = try? PayloadTemplate(source, format: .json) else {
+            return Array(digest.json.serialized().utf8)
+        }
+        return Array(template.render(digest.templateContext).utf8)
+    }
+
     /// The release's payload, rendered again with `sluice.hold.*` when its template reads them.
     func payload(for release: HoldRelease) -> [UInt8] {
         guard let hold = release.hold, let bytes = release.item.finding,
@@ -184,7 +192,7 @@ final class HoldGate: HoldDispatch, Sendable {
         for d in digests {
             guard let target = targets[d.route]?[d.target] else { continue }
             let record = SourceRecord(topic: nil, offset: 0, value: nil)
-            send(payload: Array(d.json.serialized().utf8), route: d.route, target: target, record: record, ticket: nil)
+            send(payload: payload(for: d), route: d.route, target: target, record: record, ticket: nil)
         }
     }
 

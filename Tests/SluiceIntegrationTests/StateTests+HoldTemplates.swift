@@ -90,3 +90,28 @@ extension StateTests {
         #expect(receiver.count == 2)
     }
 }
+
+extension StateTests {
+    /// A route's `digest_template` renders its throttle digest: five findings, two delivered,
+    /// three in the digest flushed at end of input (offline, the findings' own clock).
+    @Test func routeDigestTemplateRendersTheDigest() async throws {
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        let config = try Self.config(receiver, state: """
+            throttle: {key: [source], limit: 2, per: 30d}
+            digest_template: '{"total":{{total}},"more":{{more}},"ids":"{{#findings}}{{id}} {{severity_label}};{{/findings}}","bands":"{{#severities}}{{count}} {{label}};{{/severities}}"}'
+            """)
+        defer { config.remove() }
+        let severities: [Double] = [5, 5, 8, 2, 5]
+        let lines = try severities.enumerated().map { i, s in
+            try Self.finding(id: "d-\(i + 1)", time: "2025-05-12T08:0\(i):00Z", severity: s) + [0x0A]
+        }
+        let input = config.directory.appendingPathComponent("findings.ndjson")
+        try Data(lines.flatMap { $0 }).write(to: input)
+        let (status, _) = try Self.cli(["run", "--input", input.path, "--routes", config.routes, "--connectors", config.connectors,
+                                        "--log-level", "warning"])
+        #expect(status == 0)
+        let digests = try receiver.records().filter { $0.header("X-Sluice-Finding-Id") == nil }.map(\.body)
+        #expect(digests == [#"{"total":3,"more":0,"ids":"d-3 High;d-4 Low;d-5 Medium;","bands":"1 High;1 Medium;1 Low;"}"#])
+    }
+}
