@@ -17,6 +17,8 @@ public final class PlaybookRunner: Sendable {
     public let settings: ActionSettings
     let executors: [String: any ActionExecutor]
     let guards: ActionGuards
+    /// Caps and concurrent isolations: `guards` in this process, or a budget shared by all instances.
+    let budget: any ActionBudget
     let audit: ActionAudit
     let approvals: (any ApprovalStore)?
     let logger: Logger
@@ -39,12 +41,14 @@ public final class PlaybookRunner: Sendable {
     }
 
     public init(playbooks: [String: Playbook], context: ActionContext, audit: ActionAudit, approvals: (any ApprovalStore)? = nil,
-                executors: [any ActionExecutor]? = nil) {
+                executors: [any ActionExecutor]? = nil, budget: (any ActionBudget)? = nil) {
         self.playbooks = playbooks
         self.settings = context.settings
         let list = executors ?? ActionRegistry.types.map { $0.init(context: context) }
         self.executors = Dictionary(list.map { (type(of: $0).kind, $0) }, uniquingKeysWith: { $1 })
-        self.guards = ActionGuards(settings: context.settings.guards)
+        let guards = ActionGuards(settings: context.settings.guards)
+        self.guards = guards
+        self.budget = budget ?? guards
         self.audit = audit
         self.approvals = approvals
         self.logger = context.logger
@@ -247,22 +251,33 @@ public final class PlaybookRunner: Sendable {
         let scrubber = SecretScrubber(request.parameters.secretValues(type.parameters))
         if dryRun { return await dryRunStep(step, executor: executor, request: request, params: params, base: base) }
         var target: ActionTarget?
-        var admitted = false
-        defer { if admitted { guards.finished(isolation: type.isIsolation) } }
+        var ticket: ActionBudgetTicket?
+        defer { if let ticket { budget.finished(ticket) } }
         for attempt in 1...max(1, step.retry.attempts) {
             let start = ContinuousClock.now
             do throws(ActionError) {
-                if target == nil { target = try await executor.target(request) }
-                let t = target!
-                if !admitted {
-                    if let reason = guards.admit(kind: type.kind, isIsolation: type.isIsolation, route: base.route, target: t) {
+                let t: ActionTarget
+                if let known = target { t = known } else {
+                    t = try await executor.target(request)
+                    target = t
+                }
+                if ticket == nil {
+                    // Protected resources are refused before any budget is spent.
+                    let decision: ActionBudgetDecision = if let reason = ActionGuards.protection(of: t, settings: guards.settings) {
+                        .refused(reason)
+                    } else {
+                        await budget.reserve(kind: type.kind, isIsolation: type.isIsolation, route: base.route, target: t)
+                    }
+                    switch decision {
+                    case .refused(let reason):
                         audit.record(record(base, step, target: t.description, params: params, .refused, detail: reason, executor: type.kind))
                         return StepResult(status: "refused", output: ["reason": .string(reason)], failure: .permanent(reason), refusal: reason)
+                    case .admitted(let admitted):
+                        ticket = admitted
                     }
-                    admitted = true
                 }
                 let out = try await executor.execute(request, target: t)
-                if !out.changed { guards.refund(kind: type.kind, route: base.route) }
+                if !out.changed, let ticket { budget.refund(ticket) }
                 var r = record(base, step, target: t.description, params: params, out.changed ? .succeeded : .unchanged,
                                detail: "", executor: type.kind)
                 r.durationMs = (ContinuousClock.now - start).wholeMilliseconds

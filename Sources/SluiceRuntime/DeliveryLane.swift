@@ -18,6 +18,9 @@ struct DeliveryJob: LaneJob {
     /// Tells the admin feed what became of this target; nil unless the record is in the feed.
     var report: (@Sendable (String) -> Void)?
     var lastError: String?
+    /// Asked just before each attempt: true when a silence made since planning holds the finding
+    /// now (counted by the Hold stage). The job then ends undelivered, as a hold.
+    var heldAtSend: (@Sendable () -> Bool)?
 
     init(message: InFlightMessage, route: String, delivered: DeliveryCounter, delivery: Delivery, firstAttempt: ContinuousClock.Instant) {
         self.message = message
@@ -103,13 +106,31 @@ final class DeliveryLane: Sendable {
     }
 
     private func attempt(_ job: DeliveryJob) {
+        if job.heldAtSend?() == true {
+            endHeld(job)
+            return attemptEnded(failed: false)
+        }
         connector.deliver(job.delivery) { [self] outcome in
             finished(job, outcome)
             attemptEnded(failed: outcome.isRetryable)
         }
     }
 
-    private func attempt(batch jobs: [DeliveryJob]) {
+    /// A job a silence holds at send time: not delivered, not dead-lettered; its message settles.
+    /// Dedupe hears "not delivered", so the next repeat after the silence is not hidden.
+    private func endHeld(_ job: DeliveryJob) {
+        job.report?("held: silenced")
+        job.onOutcome?(false)
+        job.message.finishOne()
+    }
+
+    private func attempt(batch all: [DeliveryJob]) {
+        var sending: [DeliveryJob] = []
+        for job in all {
+            if job.heldAtSend?() == true { endHeld(job) } else { sending.append(job) }
+        }
+        if sending.isEmpty { return attemptEnded(failed: false) }
+        let jobs = sending
         batcher!.deliver(batch: jobs.map(\.delivery)) { [self] outcomes in
             for (i, job) in jobs.enumerated() {
                 finished(job, i < outcomes.count ? outcomes[i] : .retryable("connector returned \(outcomes.count) outcomes for \(jobs.count) items"))

@@ -35,7 +35,34 @@ final class HoldGate: HoldDispatch, Sendable {
 
     func now(_ event: JSON?) -> EpochMillis {
         if useEventTime, let t = event.flatMap(Self.eventTime) { return t }
-        return EpochMillis(Date().timeIntervalSince1970 * 1000)
+        return Self.wallClock()
+    }
+
+    static func wallClock() -> EpochMillis { EpochMillis(Date().timeIntervalSince1970 * 1000) }
+
+    /// The silences feed's tick: publishes this instance's report on each ended silence with
+    /// `notify:` and, when this instance was chosen, sends the summary to that connector's lane.
+    func silenceSummaryTick(_ summaries: SilenceSummaries, topic: String, producer: KafkaProducer, logger: Logger) -> @Sendable () -> Void {
+        let lastTick = Atomic<Int64>(0)
+        return { [self] in
+            let now = Self.wallClock()
+            guard now - lastTick.load(ordering: .relaxed) >= 500 else { return }
+            lastTick.store(now, ordering: .relaxed)
+            for action in summaries.tick(ended: stage.endedSilences(now: now, within: summaries.reportWithin), now: now) {
+                switch action {
+                case .publish(let key, let value):
+                    try? producer.produce(topic: topic, key: key, value: value) { error in
+                        if let error { logger.warning("silence report not published", metadata: ["error": "\(error.message)"]) }
+                    }
+                case .send(let connector, let silence, let payload):
+                    guard let (route, target) = targets.lazy.compactMap({ r in r.value[connector].map { (r.key, $0) } }).first else {
+                        logger.warning("silence summary: no route uses the connector it names", metadata: ["sluice.silence": "\(silence)", "connector.name": "\(connector)"])
+                        continue
+                    }
+                    send(payload: payload, route: route, target: target, record: SourceRecord(topic: nil, offset: 0, value: nil), ticket: nil)
+                }
+            }
+        }
     }
 
     /// The finding's time: EventBridge `time`, else the finding's `updatedAt`.
@@ -67,15 +94,21 @@ final class HoldGate: HoldDispatch, Sendable {
         var out: [Step] = []
         for (route, target, delivery) in list {
             if stage.screen(event, findingID: id, route: route, target: target.lane.name, now: now) != nil { continue }
+            // The owner needs the finding itself when the payload is not it (a template): to check
+            // silences at send time, and to render `sluice.hold.*`. In memory only the latter.
+            let keepEvent = target.renderer != nil && (forwarder != nil || (stage.rules[route]?.dedupe != nil && target.renderer?.readsHold == true))
             guard let rules = stage.rules[route],
                   let item = HoldItem.make(rules: rules, route: route, target: target.lane.name, event: event, findingID: id,
-                                           title: title, severity: severity, seenAt: now, payload: delivery.payload) else {
+                                           title: title, severity: severity, seenAt: now, payload: delivery.payload,
+                                           finding: keepEvent ? Array(event.serialized().utf8) : nil) else {
                 out.append(.deliver(route: route, target: target, delivery: delivery, ticket: nil))
                 continue
             }
             if forwarder != nil {
                 out.append(.forward(route: route, target: target, delivery: delivery, item: item))
             } else if case .deliver(let release) = stage.offer(item, now: now) {
+                var delivery = delivery
+                if release.hold != nil { delivery.payload = payload(for: release) }
                 out.append(.deliver(route: route, target: target, delivery: delivery, ticket: release.ticket))
             }
         }
@@ -84,18 +117,72 @@ final class HoldGate: HoldDispatch, Sendable {
 
     // MARK: HoldDispatch (the Kafka owner releases through the lanes)
 
-    func deliver(route: String, target: String, payload: [UInt8], findingID: String?, completion: @escaping @Sendable (Bool) -> Void) {
+    func deliver(route: String, target: String, payload: [UInt8], findingID: String?, event: [UInt8]?, completion: @escaping @Sendable (Bool) -> Void) {
         guard let bound = targets[route]?[target] else { return completion(false) }  // route gone after a reload
+        // Without a template the payload is the finding as it came.
+        let finding = event ?? (findingID != nil && bound.renderer == nil ? payload : nil)
         send(payload: payload, route: route, target: bound, record: SourceRecord(topic: nil, offset: 0, value: nil), ticket: nil,
-             findingID: findingID, completion: completion)
+             findingID: findingID, check: finding.map { silencedAtSend(route: route, target: target, finding: .bytes($0)) },
+             completion: completion)
+    }
+
+    /// The finding a send-time check reads: the planned event, or bytes parsed only when needed.
+    /// (Not an optional JSON: `JSON` is nil-literal expressible, so `nil` would read as `.null`.)
+    enum FindingSource: Sendable {
+        case event(JSON)
+        case bytes([UInt8])
+    }
+
+    /// The lane's send-time check for one delivery: the finding against the silences of now.
+    /// Bytes are parsed only while some silence exists.
+    func silencedAtSend(route: String, target: String, finding: FindingSource) -> @Sendable () -> Bool {
+        { [self] in
+            guard stage.hasSilences else { return false }
+            let event: JSON? = switch finding {
+            case .event(let e): e
+            case .bytes(let b): Self.finding(b)
+            }
+            guard let event else { return false }
+            return stage.silencedAtSend(event, findingID: event.value(atPath: "detail.id")?.stringValue, route: route, target: target, now: now(event))
+        }
+    }
+
+    /// A finding's bytes as the event routes match: a bare GuardDuty finding in its EventBridge envelope.
+    static func finding(_ bytes: [UInt8]) -> JSON? {
+        let parser = JSONParser(maxBytes: bytes.count + 1, maxDepth: 256)
+        let parsed = parser.parse(bytes) { doc -> JSON? in
+            guard doc.root.kind == .object else { return nil }
+            guard GuardDutyEnvelope.isBareFinding(doc.root) else { return JSON(doc.root) }
+            let wrapped = GuardDutyEnvelope.envelope(around: bytes, finding: doc.root)
+            return try? JSONParser(maxBytes: wrapped.count + 1, maxDepth: 257).parse(wrapped) { JSON($0.root) }.get()
+        }
+        return (try? parsed.get()) ?? nil
+    }
+
+    /// The digest's payload: the route's `digest_template` (checked at load), else the default.
+    func payload(for digest: Digest) -> [UInt8] {
+        guard let source = stage.rules[digest.route]?.digestTemplate, let template = try? PayloadTemplate(source, format: .json) else {
+            return Array(digest.json.serialized().utf8)
+        }
+        return Array(template.render(digest.templateContext).utf8)
+    }
+
+    /// The release's payload, rendered again with `sluice.hold.*` when its template reads them.
+    func payload(for release: HoldRelease) -> [UInt8] {
+        guard let hold = release.hold, let bytes = release.item.finding,
+              let renderer = targets[release.item.route]?[release.item.target]?.renderer,
+              let event = try? JSON.parse(String(decoding: bytes, as: UTF8.self)) else { return release.item.payload }
+        return renderer.render(event, summary: FindingSummary(event: event), hold: hold.templateContext)
     }
 
     /// Reports a ticketed delivery's outcome; a repeat parked behind a failed one is sent now.
     func outcome(ticket: UInt64, succeeded: Bool, record: SourceRecord) {
         guard let release = stage.settled(ticket: ticket, succeeded: succeeded, now: now(nil)),
               let target = targets[release.item.route]?[release.item.target] else { return }
-        send(payload: release.item.payload, route: release.item.route, target: target, record: record, ticket: release.ticket,
-             findingID: release.item.findingID)
+        let finding = release.item.finding ?? (target.renderer == nil ? release.item.payload : nil)
+        send(payload: payload(for: release), route: release.item.route, target: target, record: record, ticket: release.ticket,
+             findingID: release.item.findingID,
+             check: finding.map { silencedAtSend(route: release.item.route, target: release.item.target, finding: .bytes($0)) })
     }
 
     /// Digests due now (or all pending ones, at end of input).
@@ -105,7 +192,7 @@ final class HoldGate: HoldDispatch, Sendable {
         for d in digests {
             guard let target = targets[d.route]?[d.target] else { continue }
             let record = SourceRecord(topic: nil, offset: 0, value: nil)
-            send(payload: Array(d.json.serialized().utf8), route: d.route, target: target, record: record, ticket: nil)
+            send(payload: payload(for: d), route: d.route, target: target, record: record, ticket: nil)
         }
     }
 
@@ -119,12 +206,13 @@ final class HoldGate: HoldDispatch, Sendable {
     let outstanding = Atomic<Int>(0)
 
     private func send(payload: [UInt8], route: String, target: BoundTarget, record: SourceRecord, ticket: UInt64?,
-                      findingID: String? = nil, completion: (@Sendable (Bool) -> Void)? = nil) {
+                      findingID: String? = nil, check: (@Sendable () -> Bool)? = nil, completion: (@Sendable (Bool) -> Void)? = nil) {
         outstanding.add(1, ordering: .relaxed)
         let message = InFlightMessage(record: record, ticket: nil, work: 1) { [self] _ in outstanding.subtract(1, ordering: .relaxed) }
         var job = DeliveryJob(message: message, route: route, delivered: target.delivered,
                               delivery: Delivery(payload: payload, key: findingID.map { Array($0.utf8) }, findingID: findingID, route: route),
                               firstAttempt: .now)
+        job.heldAtSend = check
         if let ticket { job.onOutcome = { [self] ok in outcome(ticket: ticket, succeeded: ok, record: record) } }
         if let completion { job.onOutcome = completion }
         target.lane.submit(job)

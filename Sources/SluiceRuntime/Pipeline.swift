@@ -228,7 +228,12 @@ public final class Pipeline: Sendable {
             guard let gate = plan.gate, !planner.findingEvents.isEmpty else {
                 let message = begin(record, ticket: ticket, work: planned.count)
                 let now = ContinuousClock.now
-                for (route, target, delivery) in planned { target.lane.submit(job(message, route, target, delivery, now)) }
+                for (route, target, delivery) in planned {
+                    var j = job(message, route, target, delivery, now)
+                    // Silences are checked again at send time; the record's bytes are parsed only if one exists by then.
+                    if let gate = plan.gate, let bytes = record.value { j.heldAtSend = gate.silencedAtSend(route: route, target: target.lane.name, finding: .bytes(bytes)) }
+                    target.lane.submit(j)
+                }
                 break
             }
             // The Hold stage: held deliveries are counted there and go no further.
@@ -249,6 +254,7 @@ public final class Pipeline: Sendable {
                 switch step {
                 case .deliver(let route, let target, let delivery, let holdTicket):
                     var held = job(message, route, target, delivery, now)
+                    held.heldAtSend = gate.silencedAtSend(route: route, target: target.lane.name, finding: .event(event))
                     if let holdTicket { held.onOutcome = { ok in gate.outcome(ticket: holdTicket, succeeded: ok, record: record) } }
                     target.lane.submit(held)
                 case .forward(let route, let target, let delivery, let item):

@@ -100,7 +100,8 @@ final class Planner {
             matched = plan.table.match(event, scratch: scratch)
         }
         if matched.isEmpty { return }
-        lastEvent = plan.gate?.needsEvent == true ? JSON(event) : nil
+        // `JSON?.none`, not `nil`: JSON is nil-literal expressible, so a bare `nil` here was `.null`.
+        lastEvent = plan.gate?.needsEvent == true ? JSON(event) : JSON?.none
         let id = finding.findingID()
         let key = id.map { Array($0.utf8) } ?? record.key
         // The owned event and its summary are built once per finding, and only for targets that

@@ -16,7 +16,8 @@ struct PlaybookLane {
     private let auditProducer: KafkaProducer?
 
     static func make(loaded: LoadedConfiguration, settings: ActionSettings, kafka: KafkaConfig, http: HTTPClient, environment: [String: String],
-                     deadLetters: DeadLetterWriter, stats: RunStats, stopping: StopSignal, logger: Logger) throws -> PlaybookLane? {
+                     deadLetters: DeadLetterWriter, stats: RunStats, stopping: StopSignal, logger: Logger,
+                     budget: (any ActionBudget)? = nil) throws -> PlaybookLane? {
         guard !loaded.playbooks.isEmpty else { return nil }
         let log = logger.with("sluice.part", "actions")
         let hasBrokers = kafka["bootstrap.servers"] != nil
@@ -38,7 +39,8 @@ struct PlaybookLane {
             approvals = MemoryApprovalStore()
         }
         let context = ActionContext(http: http, environment: environment, settings: settings, logger: log)
-        let runner = PlaybookRunner(playbooks: loaded.playbooks, context: context, audit: ActionAudit(sinks: sinks, logger: log), approvals: approvals)
+        let runner = PlaybookRunner(playbooks: loaded.playbooks, context: context, audit: ActionAudit(sinks: sinks, logger: log), approvals: approvals,
+                                    budget: budget)
         runner.start()
         store?.start()
         var policy = DeliveryPolicy()

@@ -127,8 +127,24 @@ public final class Runner: Sendable {
                 failureWarningInterval: settings.failureWarningInterval)
         }
         let definitionsByName = Dictionary(loaded.connectors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        // Consuming Kafka, the caps of response actions count across every instance of the group:
+        // the guard ledger is read to its end before the first action, then followed.
+        var ledgerServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        var budget: (any ActionBudget)?
+        if !loaded.playbooks.isEmpty, settings.input == nil, kafka["bootstrap.servers"] != nil {
+            let topics = StateTopics(prefix: settings.stateTopicPrefix, group: settings.group, partitions: settings.statePartitions)
+            try topics.createGuards(config: kafka, logger: logger)
+            let producer = try KafkaProducer(config: kafka.forProducer, logger: logger.with("sluice.part", "guards"))
+            let ledger = try KafkaGuardLedger(config: kafka, topic: topics.guards, caps: SharedActionBudget.caps(settings.actions.guards),
+                                              producer: producer, logger: logger.with("sluice.part", "guards"))
+            try ledger.catchUp()
+            budget = SharedActionBudget(ledger: ledger)
+            ledgerServices.append(.init(service: ClosingService("guard producer") { producer.close() }))
+            ledgerServices.append(.init(service: ThreadService(name: "guard-ledger", body: { ledger.feed.follow() }, stop: { ledger.feed.stop() }),
+                                        successTerminationBehavior: .gracefullyShutdownGroup))
+        }
         let playbooks = try PlaybookLane.make(loaded: loaded, settings: settings.actions, kafka: kafka, http: http, environment: environment,
-                                              deadLetters: deadLetters, stats: stats, stopping: stopping, logger: logger)
+                                              deadLetters: deadLetters, stats: stats, stopping: stopping, logger: logger, budget: budget)
         // Binds each route's targets to the lanes; a reload binds new routes to the same lanes.
         let boundLanes = lanesByName
         @Sendable func bind(_ loaded: LoadedConfiguration) -> [[BoundTarget]] {
@@ -180,19 +196,29 @@ public final class Runner: Sendable {
         var stateServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let hold, let topics = stateTopics, let forwarder, let gate = routingPlan.gate {
             stateServices.append(.init(service: ClosingService("state producer") { forwarder.producer.close() }))
-            var followed = [(topics.silences, SilenceRecords.apply)]
-            if hold.hasInhibitRules { followed.append((topics.inhibit, InhibitRecords.apply)) }
-            for (topic, apply) in followed {
-                let feed = try WholeTopicFeed(config: kafka, topic: topic, logger: logger) { apply($0, hold) }
+            // Silence expiry summaries: reports and the choice of sender go through the silences topic.
+            let summaries = SilenceSummaries()
+            let applySilence: @Sendable (KafkaRecord, HoldStage) -> Void = { r, stage in
+                if let key = r.key, summaries.apply(key: key, value: r.value, now: HoldGate.wallClock()) { return }
+                SilenceRecords.apply(r, to: stage)
+            }
+            let summaryTick = gate.silenceSummaryTick(summaries, topic: topics.silences, producer: forwarder.producer, logger: logger)
+            var followed: [(String, @Sendable (KafkaRecord, HoldStage) -> Void, (@Sendable () -> Void)?)] = [(topics.silences, applySilence, summaryTick)]
+            if hold.hasInhibitRules { followed.append((topics.inhibit, InhibitRecords.apply, nil)) }
+            for (topic, apply, tick) in followed {
+                let feed = try WholeTopicFeed(config: kafka, topic: topic, logger: logger, tick: tick) { apply($0, hold) }
                 try feed.catchUp()
                 stateServices.append(.init(
                     service: ThreadService(name: "state-feed", body: { feed.follow() }, stop: { feed.stop() }),
                     successTerminationBehavior: .gracefullyShutdownGroup))
             }
             if !hold.rules.isEmpty {
+                // `/-/ready` stays false until the owner restored the state of its partitions.
+                readiness.require(KafkaHoldOwner.readinessCondition)
                 let owner = try KafkaHoldOwner(
                     topics: topics, rules: hold.rules, kafka: kafka, producer: forwarder.producer,
-                    dispatch: gate, held: stats.held, logger: logger.with("sluice.part", "state-owner"))
+                    dispatch: gate, held: stats.held, logger: logger.with("sluice.part", "state-owner"),
+                    restored: { [readiness] in readiness.set(KafkaHoldOwner.readinessCondition, met: $0) })
                 let drainTimeout = settings.pipeline.drainTimeout
                 // An owner that stops on its own (a partition it cannot restore) ends the run:
                 // without that state its keys would deliver repeats.
@@ -291,6 +317,7 @@ public final class Runner: Sendable {
         let connectors = Array(lanesByName.values)
         services.append(.init(service: ClosingService("connectors") { for lane in connectors { lane.connector.shutdown() } }))
         services += stateServices
+        services += ledgerServices
         if settings.progressInterval > .zero {
             services.append(.init(service: ProgressReporter(
                 interval: settings.progressInterval, stats: stats, inFlight: { pipelineRef.inFlight }, lag: lag, logger: logger)))

@@ -70,6 +70,25 @@ public struct Digest: Sendable, Equatable {
         return lines.joined(separator: "\n")
     }
 
+    /// What a route's `digest_template` renders from: the default payload's fields, plus
+    /// `severities` as a list (`{{#severities}}{{count}} {{label}}{{/severities}}`) and each
+    /// finding's `severity_label`.
+    public var templateContext: JSON {
+        guard case .object(var fields) = json else { return json }
+        fields.append((key: "severities", value: .array(severityCounts.map {
+            .object([(key: "label", value: .string($0.label)), (key: "count", value: JSON.number(Double($0.count)))])
+        })))
+        fields = fields.map { f in
+            guard f.key == "findings" else { return f }
+            return (key: "findings", value: .array(first.map { e in
+                .object([(key: "id", value: e.findingID.map { .string($0) } ?? .null), (key: "title", value: .string(e.title)),
+                         (key: "severity", value: JSON.number(e.severity)),
+                         (key: "severity_label", value: .string(FindingSummary.SeverityLabel(severity: e.severity).rawValue))])
+            }))
+        }
+        return .object(fields)
+    }
+
     /// The default JSON payload, for connectors that send JSON: the same facts as `text`.
     public var json: JSON {
         .object([

@@ -16,9 +16,12 @@ public struct HoldItem: Sendable, Equatable {
     public var seenAt: EpochMillis
     /// The rendered payload, delivered as is when released.
     public var payload: [UInt8]
+    /// The finding's JSON, carried only when the target's template reads `sluice.hold.*`: a
+    /// delivery released after held repeats is rendered again with them.
+    public var finding: [UInt8]?
 
     public init(route: String, target: String, stateKey: String, dedupeKey: String? = nil, throttleKey: String? = nil,
-                findingID: String?, title: String, severity: Double, seenAt: EpochMillis, payload: [UInt8]) {
+                findingID: String?, title: String, severity: Double, seenAt: EpochMillis, payload: [UInt8], finding: [UInt8]? = nil) {
         self.route = route
         self.target = target
         self.stateKey = stateKey
@@ -29,18 +32,19 @@ public struct HoldItem: Sendable, Equatable {
         self.severity = severity
         self.seenAt = seenAt
         self.payload = payload
+        self.finding = finding
     }
 
     /// The item for `rules` of `route`/`target`, or nil when the route has no state rules.
     public static func make(rules: HoldRules, route: String, target: String, event: JSON, findingID: String?,
-                            title: String, severity: Double, seenAt: EpochMillis, payload: [UInt8]) -> HoldItem? {
+                            title: String, severity: Double, seenAt: EpochMillis, payload: [UInt8], finding: [UInt8]? = nil) -> HoldItem? {
         guard let paths = rules.partitionPaths else { return nil }
         return HoldItem(
             route: route, target: target,
             stateKey: StateKey.make(route: route, target: target, paths: paths, event: event),
             dedupeKey: rules.dedupe.map { StateKey.make(route: route, target: target, paths: $0.key, event: event) },
             throttleKey: rules.throttle.map { StateKey.make(route: route, target: target, paths: $0.key, event: event) },
-            findingID: findingID, title: title, severity: severity, seenAt: seenAt, payload: payload)
+            findingID: findingID, title: title, severity: severity, seenAt: seenAt, payload: payload, finding: finding)
     }
 }
 
@@ -54,6 +58,11 @@ public struct HoldMetadata: Sendable, Equatable {
     public var heldCount: Int
     public var firstSeen: EpochMillis
     public var lastSeen: EpochMillis
+
+    /// `sluice.hold.*` for templates; times as RFC 3339 UTC.
+    public var templateContext: HoldTemplateContext {
+        HoldTemplateContext(heldCount: heldCount, firstSeen: RFC3339.format(firstSeen), lastSeen: RFC3339.format(lastSeen))
+    }
 }
 
 /// A delivery the engine lets through. `ticket` is set when the engine waits for its outcome
@@ -125,8 +134,9 @@ public struct HoldEngine: Sendable {
         return .deliver(HoldRelease(item: item, ticket: ticket, hold: hold))
     }
 
-    /// The outcome of a delivery released with a ticket. Success writes the dedupe record; a
-    /// failure writes nothing and releases the latest repeat held behind the delivery, if any.
+    /// The outcome of a delivery released with a ticket. Success writes the dedupe record (and
+    /// releases a repeat held behind it that came after the window); a failure writes nothing and
+    /// releases the latest repeat held behind the delivery, if any.
     public mutating func settled(ticket: UInt64, succeeded: Bool, now: EpochMillis) -> HoldRelease? {
         guard let key = pending.removeValue(forKey: ticket), var s = dedupe[key], let flight = s.inFlight, flight.ticket == ticket else { return nil }
         s.inFlight = nil
@@ -135,7 +145,22 @@ public struct HoldEngine: Sendable {
             // severity increase, so its severity is the one later repeats are compared with.
             s.lastDelivery = flight.at
             s.severity = flight.severity
+            let parked = s.parked
             s.parked = nil
+            // A repeat seen after the window while the delivery was under way (a fast offline
+            // input, a slow target) would have been delivered had the delivery been instant: it
+            // goes now, carrying the repeats held before it. (With a throttle too, it stays held.)
+            if let item = parked, rules[item.route]?.throttle == nil, let rule = dedupeRule(key), item.seenAt >= flight.at + millis(rule.window) {
+                if s.heldCount > 0 { s.heldCount -= 1 }
+                let hold = metadata(&s)
+                let ticket = nextTicket
+                nextTicket &+= 1
+                pending[ticket] = key
+                s.inFlight = InFlight(ticket: ticket, severity: item.severity, at: item.seenAt)
+                dedupe[key] = s
+                mark(.dedupe, key)
+                return HoldRelease(item: item, ticket: ticket, hold: hold)
+            }
             dedupe[key] = s
             mark(.dedupe, key)
             return nil

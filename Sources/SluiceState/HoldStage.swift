@@ -86,7 +86,7 @@ public final class HoldStage: Sendable {
     /// Silence, then inhibition, for one target: the reason it is held (and counted), or nil.
     public func screen(_ event: JSON, findingID: String?, route: String, target: String, now: EpochMillis) -> HoldReason? {
         let reason: HoldReason? = inner.withLock { s in
-            if s.silences.silencing(event, now: now) != nil { return .silenced }
+            if s.silences.silencing(event, findingID: findingID, now: now) != nil { return .silenced }
             if s.inhibit.inhibiting(event, findingID: findingID, now: now) != nil { return .inhibited }
             return nil
         }
@@ -94,9 +94,16 @@ public final class HoldStage: Sendable {
         return reason
     }
 
-    /// Silences only: the check made again at send time.
-    public func isSilenced(_ event: JSON, now: EpochMillis) -> Bool {
-        inner.withLock { $0.silences.silencing(event, now: now) != nil }
+    /// Silences only: the check made again at send time (a hold is counted).
+    public func isSilenced(_ event: JSON, findingID: String? = nil, now: EpochMillis) -> Bool {
+        inner.withLock { $0.silences.silencing(event, findingID: findingID, now: now) != nil }
+    }
+
+    /// The send-time check of one delivery: a silence holding it now is counted as `silenced`.
+    public func silencedAtSend(_ event: JSON, findingID: String?, route: String, target: String, now: EpochMillis) -> Bool {
+        guard hasSilences, isSilenced(event, findingID: findingID, now: now) else { return false }
+        held.count(route: route, target: target, reason: .silenced)
+        return true
     }
 
     /// Dedupe / throttle / group for one item; a hold is counted.
@@ -120,6 +127,10 @@ public final class HoldStage: Sendable {
             return s.silences.silences.count
         }
         silenceCount.store(n, ordering: .relaxed)
+    }
+    /// Silences with `notify:` that ended at most `within` ago, with what they held on this instance.
+    public func endedSilences(now: EpochMillis, within: EpochMillis) -> [(silence: Silence, tally: SilenceTally)] {
+        inner.withLock { $0.silences.ended(now: now, within: within) }
     }
     public func applySighting(key: String, _ sighting: InhibitIndex.Sighting?) { inner.withLock { $0.inhibit.apply(key: key, sighting) } }
     public func takeChanges() -> [StateChange] { inner.withLock { $0.engine.takeChanges() } }

@@ -8,7 +8,17 @@ import Synchronization
 /// (retries, breaker, dead-letter topic). `completion(true)` once delivered, `false` once
 /// dead-lettered.
 public protocol HoldDispatch: Sendable {
-    func deliver(route: String, target: String, payload: [UInt8], findingID: String?, completion: @escaping @Sendable (Bool) -> Void)
+    /// `event` is the finding's JSON when the item carries it (checked against silences at send time).
+    func deliver(route: String, target: String, payload: [UInt8], findingID: String?, event: [UInt8]?, completion: @escaping @Sendable (Bool) -> Void)
+    /// The payload of a release: rendered again when it carries `sluice.hold.*` for a template that reads them.
+    func payload(for release: HoldRelease) -> [UInt8]
+    /// The payload of a digest: the route's `digest_template`, else the default digest.
+    func payload(for digest: Digest) -> [UInt8]
+}
+
+extension HoldDispatch {
+    public func payload(for release: HoldRelease) -> [UInt8] { release.item.payload }
+    public func payload(for digest: Digest) -> [UInt8] { Array(digest.json.serialized().utf8) }
 }
 
 /// Owns the state keys of the repartition partitions Kafka assigns to this instance
@@ -39,8 +49,14 @@ public final class KafkaHoldOwner: Sendable {
     /// Keys restored at the last assignment, and how long that took (for logs and the bench).
     public let lastRestore = Mutex<(records: Int, seconds: Double)>((0, 0))
 
+    /// Told false when an assignment starts restoring and true once every assigned partition is
+    /// restored: the runtime's `/-/ready` condition `state.restored`.
+    let restored: (@Sendable (Bool) -> Void)?
+    public static let readinessCondition = "state.restored"
+
     public init(topics: StateTopics, rules: [String: HoldRules], kafka: KafkaConfig, producer: KafkaProducer,
-                dispatch: any HoldDispatch, held: HeldCounter, logger: Logger) throws(KafkaError) {
+                dispatch: any HoldDispatch, held: HeldCounter, logger: Logger, restored: (@Sendable (Bool) -> Void)? = nil) throws(KafkaError) {
+        self.restored = restored
         self.topics = topics
         self.rules = rules
         self.kafka = kafka
@@ -65,8 +81,10 @@ public final class KafkaHoldOwner: Sendable {
         consumer.onRebalance { [self] event in
             switch event {
             case .assigned(let parts):
+                restored?(false)
                 for tp in parts where tp.topic == topics.repartition { restore(tp.partition) }
                 restoredOnce.store(true, ordering: .releasing)
+                if !stopped.load(ordering: .acquiring) { restored?(true) }  // a failed restore stops the owner: never ready
             case .revoked(let parts):
                 storeSettled()
                 state.withLock { s in
@@ -160,7 +178,8 @@ public final class KafkaHoldOwner: Sendable {
 
     private func deliver(_ release: HoldRelease, partition p: Int32, then: @escaping @Sendable () -> Void) {
         pendingWork.add(1, ordering: .relaxed)
-        dispatch.deliver(route: release.item.route, target: release.item.target, payload: release.item.payload, findingID: release.item.findingID) { [self] ok in
+        dispatch.deliver(route: release.item.route, target: release.item.target, payload: dispatch.payload(for: release), findingID: release.item.findingID,
+                         event: release.item.finding) { [self] ok in
             let parked = release.ticket.flatMap { t in state.withLock { $0.engines[p]?.settled(ticket: t, succeeded: ok, now: Self.wallClock()) } }
             persist(p) { [self] in
                 then()
@@ -208,7 +227,7 @@ public final class KafkaHoldOwner: Sendable {
             if digests.isEmpty { persist(p) {} }
             for d in digests {
                 pendingWork.add(1, ordering: .relaxed)
-                dispatch.deliver(route: d.route, target: d.target, payload: Array(d.json.serialized().utf8), findingID: nil) { [self] _ in
+                dispatch.deliver(route: d.route, target: d.target, payload: dispatch.payload(for: d), findingID: nil, event: nil) { [self] _ in
                     // Delivered or dead-lettered, it is settled: only now does the state move on.
                     state.withLock { $0.engines[p]?.digestDelivered(d) }
                     persist(p) { [self] in pendingWork.subtract(1, ordering: .relaxed) }

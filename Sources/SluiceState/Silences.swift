@@ -9,11 +9,14 @@ public struct Silence: Sendable, Equatable {
     public var endsAt: EpochMillis
     public var createdBy: String
     public var comment: String
+    /// A connector instance told at expiry how many findings the silence held (optional).
+    public var notify: String?
 
     /// Longest silence accepted unless configured otherwise: a forgotten silence must end.
     public static let defaultMaxDuration: Duration = .seconds(7 * 86_400)
 
-    public init(id: String, matchers: JSON, startsAt: EpochMillis, endsAt: EpochMillis, createdBy: String, comment: String) {
+    public init(id: String, matchers: JSON, startsAt: EpochMillis, endsAt: EpochMillis, createdBy: String, comment: String, notify: String? = nil) {
+        self.notify = notify
         self.id = id
         self.matchers = matchers
         self.startsAt = startsAt
@@ -28,6 +31,7 @@ public struct Silence: Sendable, Equatable {
         if id.isEmpty || id.utf8.count > 128 { out.append("id must be 1 to 128 bytes") }
         if createdBy.trimmingCharacters(in: .whitespaces).isEmpty { out.append("created_by is required") }
         if comment.trimmingCharacters(in: .whitespaces).isEmpty { out.append("comment is required") }
+        if let notify, notify.isEmpty || notify.utf8.count > 128 { out.append("notify must name a connector instance") }
         if endsAt <= startsAt { out.append("ends_at must be after starts_at") }
         if endsAt - startsAt > millis(maxDuration) { out.append("a silence lasts at most \(maxDuration)") }
         do { _ = try Pattern(json: matchers) } catch { out.append("matchers: \(error.message)") }
@@ -35,11 +39,13 @@ public struct Silence: Sendable, Equatable {
     }
 
     public var json: JSON {
-        .object([
+        var fields: [(key: String, value: JSON)] = [
             (key: "id", value: .string(id)), (key: "matchers", value: matchers),
             (key: "starts_at", value: JSON.number(Double(startsAt))), (key: "ends_at", value: JSON.number(Double(endsAt))),
             (key: "created_by", value: .string(createdBy)), (key: "comment", value: .string(comment)),
-        ])
+        ]
+        if let notify { fields.append((key: "notify", value: .string(notify))) }
+        return .object(fields)
     }
 
     /// Reads a silence record; nil when a field is missing or of the wrong type (a bad record is skipped, never trusted).
@@ -48,15 +54,15 @@ public struct Silence: Sendable, Equatable {
               let s = json["starts_at"]?.doubleValue, let e = json["ends_at"]?.doubleValue,
               let by = json["created_by"]?.stringValue, let c = json["comment"]?.stringValue,
               let startsAt = EpochMillis(exactly: s.rounded()), let endsAt = EpochMillis(exactly: e.rounded()) else { return nil }
-        self.init(id: id, matchers: m, startsAt: startsAt, endsAt: endsAt, createdBy: by, comment: c)
+        self.init(id: id, matchers: m, startsAt: startsAt, endsAt: endsAt, createdBy: by, comment: c, notify: json["notify"]?.stringValue)
     }
 }
 
 /// Every known silence, with compiled patterns; answers "is this finding silenced now?".
 public struct SilenceSet: Sendable {
     var silences: [String: (silence: Silence, pattern: Pattern)] = [:]
-    /// Findings held per silence id (for the expiry summary "N findings were held").
-    public private(set) var heldBy: [String: Int] = [:]
+    /// What each silence held on this instance (for the expiry summary).
+    public private(set) var heldBy: [String: SilenceTally] = [:]
 
     public init() {}
 
@@ -72,14 +78,43 @@ public struct SilenceSet: Sendable {
     public var all: [Silence] { silences.values.map(\.silence).sorted { $0.startsAt == $1.startsAt ? $0.id < $1.id : $0.startsAt < $1.startsAt } }
 
     /// The id of a silence holding `event` at `now`, counting the hold.
-    public mutating func silencing(_ event: JSON, now: EpochMillis) -> String? {
-        for id in silences.keys.sorted() {
-            let s = silences[id]!
+    public mutating func silencing(_ event: JSON, findingID: String? = nil, now: EpochMillis) -> String? {
+        for (id, s) in silences.sorted(by: { $0.key < $1.key }) {
             if now >= s.silence.startsAt, now < s.silence.endsAt, ReferenceMatcher.matches(s.pattern, event) {
-                heldBy[id, default: 0] += 1
+                heldBy[id, default: SilenceTally()].add(findingID, at: now)
                 return id
             }
         }
         return nil
+    }
+
+    /// Silences with `notify:` that ended at most `within` ago, with what they held here.
+    public func ended(now: EpochMillis, within: EpochMillis) -> [(silence: Silence, tally: SilenceTally)] {
+        silences.values.compactMap { s in
+            guard s.silence.notify != nil, s.silence.endsAt <= now, now - s.silence.endsAt <= within else { return nil }
+            return (s.silence, heldBy[s.silence.id] ?? SilenceTally())
+        }.sorted { $0.silence.id < $1.silence.id }
+    }
+}
+
+/// The findings one silence held on one instance: every hold counted, distinct findings with the
+/// time they were last held (bounded: beyond the cap, holds are still counted).
+public struct SilenceTally: Sendable, Equatable {
+    public static let findingCap = 10_000
+    public private(set) var held = 0
+    public private(set) var lastHeld: [String: EpochMillis] = [:]
+
+    public init() {}
+
+    mutating func add(_ findingID: String?, at now: EpochMillis) {
+        held += 1
+        guard let findingID, lastHeld[findingID] != nil || lastHeld.count < Self.findingCap else { return }
+        lastHeld[findingID] = now
+    }
+
+    /// Findings held within `window` before `end`: GuardDuty republishes an active finding at
+    /// least every 6 hours, so one held in the silence's last 6 hours is still active.
+    public func active(before end: EpochMillis, window: EpochMillis = 6 * 3_600_000) -> [String] {
+        lastHeld.filter { end - $0.value <= window }.keys.sorted()
     }
 }

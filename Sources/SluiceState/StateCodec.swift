@@ -115,6 +115,7 @@ public enum HoldItemCodec {
         if let d = item.dedupeKey { fields.append((key: "dk", value: .string(d))) }
         if let t = item.throttleKey { fields.append((key: "tk", value: .string(t))) }
         if let id = item.findingID { fields.append((key: "id", value: .string(id))) }
+        if let e = item.finding { fields.append((key: "ev", value: .string(Data(e).base64EncodedString()))) }
         return Array(JSON.object(fields).serialized().utf8)
     }
 
@@ -125,6 +126,7 @@ public enum HoldItemCodec {
               let title = j["ti"]?.stringValue, let s = j["s"]?.doubleValue, s.isFinite, let at = StateCodec.int(j["at"]),
               let p = j["p"]?.stringValue, let payload = Data(base64Encoded: p) else { return nil }
         return HoldItem(route: r, target: t, stateKey: k, dedupeKey: j["dk"]?.stringValue, throttleKey: j["tk"]?.stringValue,
-                        findingID: j["id"]?.stringValue, title: title, severity: s, seenAt: at, payload: Array(payload))
+                        findingID: j["id"]?.stringValue, title: title, severity: s, seenAt: at, payload: Array(payload),
+                        finding: j["ev"]?.stringValue.flatMap { Data(base64Encoded: $0) }.map { Array($0) })
     }
 }

@@ -10,9 +10,13 @@ import Synchronization
 public final class WholeTopicFeed: Sendable {
     let reader: KafkaTopicReader
     let apply: @Sendable (KafkaRecord) -> Void
+    /// Called between polls (at least every 100 ms while following): time-driven work of the feed.
+    let tick: (@Sendable () -> Void)?
     private let stopped = Atomic<Bool>(false)
 
-    public init(config: KafkaConfig, topic: String, logger: Logger, apply: @escaping @Sendable (KafkaRecord) -> Void) throws(KafkaError) {
+    public init(config: KafkaConfig, topic: String, logger: Logger, tick: (@Sendable () -> Void)? = nil,
+                apply: @escaping @Sendable (KafkaRecord) -> Void) throws(KafkaError) {
+        self.tick = tick
         var c = config
         // New silences must reach every instance within a second: do not wait for full fetches.
         c["fetch.wait.max.ms"] = "50"
@@ -29,6 +33,7 @@ public final class WholeTopicFeed: Sendable {
     public func follow() {
         while !stopped.load(ordering: .acquiring) {
             if let r = reader.poll(timeoutMs: 100) { apply(r) }
+            tick?()
         }
         reader.close()
     }
@@ -45,6 +50,7 @@ public enum SilenceRecords {
     public static func apply(_ r: KafkaRecord, to stage: HoldStage) {
         guard let key = r.key else { return }
         let id = String(decoding: key, as: UTF8.self)
+        guard !id.hasPrefix(SilenceSummaries.reportPrefix) else { return }
         let silence = r.value.flatMap { try? JSON.parse(String(decoding: $0, as: UTF8.self)) }.flatMap(Silence.init(json:))
         stage.applySilence(id: id, silence?.id == id ? silence : nil)
     }
@@ -57,6 +63,7 @@ public enum SilenceRecords {
         for r in try reader.readToEnd(timeoutMs: 30_000) {
             guard let key = r.key else { continue }
             let id = String(decoding: key, as: UTF8.self)
+            if id.hasPrefix(SilenceSummaries.reportPrefix) { continue }
             byID[id] = r.value.flatMap { try? JSON.parse(String(decoding: $0, as: UTF8.self)) }.flatMap(Silence.init(json:))
         }
         return byID.values.sorted { $0.startsAt == $1.startsAt ? $0.id < $1.id : $0.startsAt < $1.startsAt }

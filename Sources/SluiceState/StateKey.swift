@@ -1,8 +1,18 @@
+import Foundation
 import SluiceCore
 
 /// Wall-clock milliseconds since the Unix epoch: state moves between instances, so its times are
 /// wall-clock times, not monotonic ones.
 public typealias EpochMillis = Int64
+
+/// RFC 3339 UTC text of an epoch time, to the second (the precision of GuardDuty's own times).
+enum RFC3339 {
+    static func format(_ t: EpochMillis) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        return f.string(from: Date(timeIntervalSince1970: Double(t) / 1000))
+    }
+}
 
 /// State keys: `route \0 target \0 value \0 value…`. A value is the JSON text at the path, or
 /// `\u{1}` when the path is missing — never equal to any JSON text, so a finding without the

@@ -21,6 +21,14 @@ public struct StateTopics: Sendable, Equatable {
     public var changelog: String { "\(prefix)hold.\(group).changelog" }
     public var inhibit: String { "\(prefix)inhibit.\(group)" }
     public var silences: String { "\(prefix)silences" }
+    /// The shared guard ledger (`GuardLedger`): one partition, so every instance reads one order.
+    public var guards: String { "\(prefix)guards.\(group)" }
+
+    /// Creates the guard ledger topic when missing. Time-based retention (7 days, far beyond the
+    /// hour the caps look back) keeps the replay short; it must not be compacted (records have no key).
+    public func createGuards(config: KafkaConfig, logger: Logger) throws(KafkaError) {
+        try create([guards], partitions: 1, topicConfig: ["retention.ms": "\(7 * 86_400_000)"], config: config, logger: logger)
+    }
     /// The consumer group that owns state keys (one owner per repartition partition).
     public var ownerGroup: String { "\(group).hold" }
 

@@ -91,7 +91,7 @@ import Testing
 
     @Test func locatedErrors() {
         #expect(errors("name: r\nmatch: {a: [x]}\ntargets: [x]\nstopp: true\n") == [
-            "routes/x.yaml:4:1: unknown route key 'stopp': did you mean 'stop'? (expected one of: dedupe, description, enabled, group, match, name, order, playbook, stop, suppress, targets, throttle)"
+            "routes/x.yaml:4:1: unknown route key 'stopp': did you mean 'stop'? (expected one of: dedupe, description, digest_template, enabled, group, match, name, order, playbook, stop, suppress, targets, throttle)"
         ])
         #expect(errors("name: r\nmatch:\n  a: [{numeric: [\">\", 9, \"<\", 1]}]\ntargets: [x]\n") == [
             "routes/x.yaml:3:8: route 'r': match: a: Bottom must be less than top"

@@ -75,6 +75,34 @@ let minute: EpochMillis = 60_000
         #expect(released?.item.payload == Array("a".utf8))
     }
 
+    /// Repeats decided while the first delivery is under way: those within the window stay held;
+    /// one after the window goes out when the first succeeds, carrying the count held before it.
+    @Test func repeatAfterTheWindowParkedBehindASuccessIsReleasedWithHeldCount() {
+        var e = HoldEngine(rules: [f.route: f.rules])
+        guard case .deliver(let first) = e.offer(f.item(id: "a", at: 0), now: 0), let ticket = first.ticket else {
+            Issue.record("first not delivered with a ticket"); return
+        }
+        #expect(e.offer(f.item(id: "a", at: 10 * minute), now: 10 * minute) == .held(.dedupe))
+        #expect(e.offer(f.item(id: "a", at: 20 * minute), now: 20 * minute) == .held(.dedupe))
+        #expect(e.offer(f.item(id: "a", at: 120 * minute), now: 120 * minute) == .held(.dedupe))
+        let released = e.settled(ticket: ticket, succeeded: true, now: 0)
+        #expect(released?.item.seenAt == 120 * minute)
+        #expect(released?.hold == HoldMetadata(heldCount: 2, firstSeen: 0, lastSeen: 120 * minute))
+        #expect(released?.ticket != nil)
+        // Within the window of that delivery, the next repeat is held again.
+        if let t = released?.ticket { _ = e.settled(ticket: t, succeeded: true, now: 120 * minute) }
+        #expect(e.offer(f.item(id: "a", at: 130 * minute), now: 130 * minute) == .held(.dedupe))
+    }
+
+    @Test func repeatWithinTheWindowParkedBehindASuccessStaysHeld() {
+        var e = HoldEngine(rules: [f.route: f.rules])
+        guard case .deliver(let first) = e.offer(f.item(id: "a", at: 0), now: 0), let ticket = first.ticket else {
+            Issue.record("first not delivered with a ticket"); return
+        }
+        #expect(e.offer(f.item(id: "a", at: 10 * minute), now: 10 * minute) == .held(.dedupe))
+        #expect(e.settled(ticket: ticket, succeeded: true, now: 10 * minute) == nil)
+    }
+
     @Test func recordIsWrittenOnlyAfterSuccess() {
         var e = HoldEngine(rules: [f.route: f.rules])
         guard case .deliver(let r) = e.offer(f.item(id: "a", at: 0), now: 0), let t = r.ticket else { Issue.record("no ticket"); return }
@@ -252,7 +280,7 @@ let minute: EpochMillis = 60_000
         #expect(set.silencing(e, now: 1000) == "s1")
         #expect(set.silencing(e, now: 5000) == nil)
         #expect(set.silencing(event(type: "Other", instance: nil, id: "y"), now: 2000) == nil)
-        #expect(set.heldBy == ["s1": 1])
+        #expect(set.heldBy["s1"]?.held == 1)
         set.apply(id: "s1", nil)
         #expect(set.silencing(e, now: 2000) == nil)
     }

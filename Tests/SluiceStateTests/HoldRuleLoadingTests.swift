@@ -33,6 +33,26 @@ import Testing
         #expect(routes[1].hold.partitionPaths == ["detail.accountId"])
     }
 
+    @Test func digestTemplateIsReadAndNeedsARuleThatSendsDigests() throws {
+        let routes = try RouteLoader.load(path: "routes/x.yaml", text: """
+            name: t
+            match: {source: [aws.guardduty]}
+            targets: [hook]
+            throttle: {key: [source], limit: 2, per: 1h}
+            digest_template: '{"n": {{total}}}'
+            """, environment: [:])
+        #expect(routes.first?.hold.digestTemplate == #"{"n": {{total}}}"#)
+        let e = errors("""
+            name: d
+            match: {source: [aws.guardduty]}
+            targets: [hook]
+            dedupe: {key: [detail.id], window: 1h}
+            digest_template: '{"n": {{{total}}}}'
+            """)
+        #expect(e.contains { $0.hasPrefix("routes/x.yaml:5:18: route 'd': `digest_template` needs `throttle` or `group`") }, "\(e)")
+        #expect(e.contains { $0.contains("digest_template: '{{{' would insert finding text unescaped into JSON") })
+    }
+
     @Test func repeatNotAMultipleOfIntervalIsAnError() {
         let e = errors("""
             name: g

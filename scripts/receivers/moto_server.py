@@ -49,5 +49,21 @@ def warm_up():
             print(f"moto warm-up of {name} skipped: {error}", file=sys.stderr)
 
 
+def serialize_requests():
+    """One request at a time. moto's backends are plain dicts shared by werkzeug's request
+    threads; with the suite's tests calling the shared server at once, EC2 answered an
+    occasional HTTP 500 (an internal error, not an AWS one). Each call takes milliseconds."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+    lock = threading.Lock()
+    dispatch = DomainDispatcherApplication.__call__
+
+    def serialized(self, environ, start_response):
+        with lock:
+            return list(dispatch(self, environ, start_response))
+
+    DomainDispatcherApplication.__call__ = serialized
+
+
 warm_up()
+serialize_requests()
 main(sys.argv[1:])

@@ -6,11 +6,16 @@ public struct HoldRules: Sendable, Equatable {
     public var dedupe: DedupeRule?
     public var throttle: ThrottleRule?
     public var group: GroupRule?
+    /// `digest_template:`: the Mustache template of this route's digests (throttle overflow,
+    /// groups) over the digest (`total`, `more`, `findings`, `severities`, `text`…), JSON-escaped;
+    /// without it each target gets the default digest.
+    public var digestTemplate: String?
 
-    public init(dedupe: DedupeRule? = nil, throttle: ThrottleRule? = nil, group: GroupRule? = nil) {
+    public init(dedupe: DedupeRule? = nil, throttle: ThrottleRule? = nil, group: GroupRule? = nil, digestTemplate: String? = nil) {
         self.dedupe = dedupe
         self.throttle = throttle
         self.group = group
+        self.digestTemplate = digestTemplate
     }
 
     public var isEmpty: Bool { dedupe == nil && throttle == nil && group == nil }
@@ -20,7 +25,7 @@ public struct HoldRules: Sendable, Equatable {
     public var partitionPaths: [String]? { group?.by ?? throttle?.key ?? dedupe?.key }
 
     /// The route keys this type reads.
-    public static let routeKeys: Set<String> = ["dedupe", "throttle", "group"]
+    public static let routeKeys: Set<String> = ["dedupe", "throttle", "group", "digest_template"]
 }
 
 /// `dedupe: {key: [paths], window: 1h}`: repeats of a key within `window` of its last delivery
@@ -128,6 +133,17 @@ public enum HoldRuleLoader {
             problems += groupProblems
             if let by, let wait, let interval, let repeatValue, groupProblems.isEmpty {
                 rules.group = GroupRule(by: by, wait: wait, interval: interval, repeatAfter: repeatValue)
+            }
+        }
+        if let n = route["digest_template"] {
+            if let text = n.string, !text.isEmpty {
+                if rules.throttle == nil, rules.group == nil {
+                    problems.append(n.error("\(label): `digest_template` needs `throttle` or `group` (only they send digests)"))
+                }
+                do { _ = try PayloadTemplate(text, format: .json) } catch { problems.append(n.error("\(label): digest_template: \(error.message)")) }
+                rules.digestTemplate = text
+            } else {
+                problems.append(n.error("\(label): `digest_template` must be a non-empty string"))
             }
         }
         // One owner per state key: a route's keys must nest so one partition key covers them all.

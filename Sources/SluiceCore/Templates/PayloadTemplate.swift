@@ -73,12 +73,19 @@ public struct PayloadTemplate: Sendable {
         template.render(PayloadTemplate.context(event))
     }
 
-    /// Renders with the event and, under `sluice`, the finding summary every default template uses.
-    public func render(_ event: JSON, summary: FindingSummary?) -> String {
-        guard let summary, var context = PayloadTemplate.context(event) as? [String: Any] else { return render(event) }
-        context["sluice"] = summary.templateContext
+    /// Renders with the event and, under `sluice`, the finding summary every default template uses;
+    /// `hold` becomes `sluice.hold` (a delivery released after held repeats: `held_count`, `first_seen`, `last_seen`).
+    public func render(_ event: JSON, summary: FindingSummary?, hold: HoldTemplateContext? = nil) -> String {
+        guard summary != nil || hold != nil, var context = PayloadTemplate.context(event) as? [String: Any] else { return render(event) }
+        var sluice = summary?.templateContext ?? [:]
+        if let hold { sluice["hold"] = hold.templateContext }
+        context["sluice"] = sluice
         return template.render(context)
     }
+
+    /// Whether the template reads `sluice.hold.*` (then a delivery released by dedupe is rendered
+    /// again with it; other targets keep the payload rendered at plan time).
+    public var readsHold: Bool { source.contains("sluice.hold") }
 
     static func context(_ v: JSONView) -> Any {
         switch v.kind {

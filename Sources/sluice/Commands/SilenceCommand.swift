@@ -17,8 +17,11 @@ struct SilenceCommand: AsyncParsableCommand {
         @Option(name: .customLong("state-topic-prefix"), help: "Prefix of the state topics (default: sluice.).") var prefix = "sluice."
         @Option(name: .customShort("X"), help: ArgumentHelp("librdkafka property key=value; repeatable.", valueName: "key=value")) var properties: [String] = []
 
+        /// Logging is bootstrapped once per process (`expire` reads, then writes: setup runs twice).
+        static let logging: Void = LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+
         func setup() throws -> (KafkaConfig, StateTopics, Logger) {
-            LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+            _ = Self.logging
             var config = KafkaConfig(["bootstrap.servers": brokers])
             for p in properties {
                 guard let eq = p.firstIndex(of: "=") else { throw ValidationError("-X expects key=value, got '\(p)'") }
@@ -44,7 +47,7 @@ struct SilenceCommand: AsyncParsableCommand {
     static func describe(_ s: Silence, now: EpochMillis) -> String {
         let state = now < s.startsAt ? "pending" : now < s.endsAt ? "active" : "expired"
         func iso(_ ms: EpochMillis) -> String { ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(ms) / 1000)) }
-        return "\(s.id)  \(state)  \(iso(s.startsAt)) → \(iso(s.endsAt))  by \(s.createdBy): \(s.comment)\n    matchers: \(s.matchers.serialized())"
+        return "\(s.id)  \(state)  \(iso(s.startsAt)) → \(iso(s.endsAt))  by \(s.createdBy): \(s.comment)\(s.notify.map { " (notify \($0))" } ?? "")\n    matchers: \(s.matchers.serialized())"
     }
 
     struct Add: AsyncParsableCommand {
@@ -56,6 +59,7 @@ struct SilenceCommand: AsyncParsableCommand {
         @Option(name: .long, help: "Why (required).") var comment: String
         @Option(name: .long, help: "Silence id (default: a new UUID).") var id = UUID().uuidString.lowercased()
         @Option(name: .customLong("max-duration"), help: "Longest silence accepted (default: 7d).") var maxDuration = "7d"
+        @Option(name: .long, help: "Connector instance told at expiry how many findings the silence held (optional).") var notify: String?
 
         func run() async throws {
             guard let d = DurationText.parse(duration), let max = DurationText.parse(maxDuration) else {
@@ -66,7 +70,7 @@ struct SilenceCommand: AsyncParsableCommand {
             let now = SilenceCommand.nowMs()
             guard d <= .seconds(366 * 86_400) else { throw ValidationError("a silence lasts at most \(maxDuration)") }
             let silence = Silence(id: id, matchers: pattern, startsAt: now, endsAt: now + HoldRuleLoader.milliseconds(d),
-                                  createdBy: createdBy, comment: comment)
+                                  createdBy: createdBy, comment: comment, notify: notify)
             let problems = silence.problems(maxDuration: max)
             guard problems.isEmpty else { throw ValidationError(problems.joined(separator: "; ")) }
             try await connection.write(silence)
