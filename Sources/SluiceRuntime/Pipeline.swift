@@ -238,10 +238,10 @@ public final class Pipeline: Sendable {
             }
             // The Hold stage: held deliveries are counted there and go no further.
             // A split record (docs/formats.md §7): each finding is screened with its own event.
-            var steps: [HoldGate.Step] = []
+            var steps: [(step: HoldGate.Step, event: JSON)] = []
             var first = 0
             for (event, count) in planner.findingEvents {
-                steps += gate.screen(Array(planned[first..<(first + count)]), event: event)
+                steps += gate.screen(Array(planned[first..<(first + count)]), event: event).map { ($0, event) }
                 first += count
             }
             if steps.isEmpty {
@@ -250,7 +250,7 @@ public final class Pipeline: Sendable {
             }
             let message = begin(record, ticket: ticket, work: steps.count)
             let now = ContinuousClock.now
-            for step in steps {
+            for (step, event) in steps {
                 switch step {
                 case .deliver(let route, let target, let delivery, let holdTicket):
                     var held = job(message, route, target, delivery, now)
