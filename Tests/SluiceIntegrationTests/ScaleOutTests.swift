@@ -18,7 +18,9 @@ import Testing
         try broker.createTopics(["dlq"])
         let findings = try Findings.unique(10_000)
         let cap = 100
-        let config = try TestConfig.webhook(receiver.url, extra: "concurrency: 16\nretry: {attempts: 1000, backoff: 20ms, max_backoff: 500ms}")
+        // A long request timeout: a receiver slowed by a loaded machine must not turn a timed-out
+        // (but received) request into a retry, a repeat that no rebalance or crash caused.
+        let config = try TestConfig(connector: "type: webhook\nurl: \(receiver.url)/hook\ntimeout: 60s\nconcurrency: 16\nretry: {attempts: 1000, backoff: 20ms, max_backoff: 500ms}\n")
         defer { config.remove() }
         func member(_ name: String) throws -> (SluiceProcess, Int) {
             let port = freeLoopbackPort()
