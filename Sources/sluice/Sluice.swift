@@ -7,7 +7,7 @@ struct Sluice: AsyncParsableCommand {
         commandName: "sluice",
         abstract: "Route security findings from Kafka to the people and automations that act on them.",
         discussion: """
-            Sluice consumes findings (Amazon GuardDuty and alike) from Kafka topics, matches them \
+            Sluice consumes findings (Amazon GuardDuty, Security Hub in ASFF or OCSF, OCSF detection findings, Falco) from Kafka topics, matches them \
             against the routes in routes/ and delivers them through the connector instances in \
             connectors/. A message's offset is committed only when all its deliveries succeeded or \
             were written to the dead-letter topic.
