@@ -26,6 +26,8 @@ struct AccessMiddleware: RouterMiddleware {
         "/api/v1/dead-letters": [.get: .viewer],
         "/api/v1/replays": [.get: .viewer, .post: .operator, .delete: .operator],
         "/api/v1/approvals": [.get: .viewer, .post: .operator],
+        // Silences (SilencesAPI.swift): creating or ending one changes what is delivered.
+        "/api/v1/silences": [.get: .viewer, .post: .operator, .delete: .operator],
     ]
 
     func handle(_ request: Request, context: AdminContext, next: (Request, AdminContext) async throws -> Response) async throws -> Response {

@@ -15,10 +15,13 @@ public protocol AdminRuntime: Sendable {
     func reload() async -> ReloadOutcome
     /// Dead letters, replays and approvals (`OperationsAPI.swift`); nil: those paths answer 503.
     var operations: (any OperationsRuntime)? { get }
+    /// Silences (`SilencesAPI.swift`); nil: those paths answer 503.
+    var silences: (any SilencesRuntime)? { get }
 }
 
 extension AdminRuntime {
     public var operations: (any OperationsRuntime)? { nil }
+    public var silences: (any SilencesRuntime)? { nil }
 }
 
 /// `GET /api/v1/status`.

@@ -170,6 +170,7 @@ public final class AdminServer: Service, Sendable {
         }
         api.get("events") { [self] _, _ in eventStream() }
         addOperationsRoutes(to: api)
+        addSilenceRoutes(to: api)
         return router
     }
 

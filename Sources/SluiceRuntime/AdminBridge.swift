@@ -44,6 +44,12 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
         get { operationsHook.withLock { $0 } }
         set { operationsHook.withLock { $0 = newValue } }
     }
+    /// Silences; set by the runner when state is kept in Kafka.
+    private let silencesHook = Mutex<(any SilencesRuntime)?>(nil)
+    var silences: (any SilencesRuntime)? {
+        get { silencesHook.withLock { $0 } }
+        set { silencesHook.withLock { $0 = newValue } }
+    }
     let startedAt = Date().formatted(.iso8601)
     let version: String
     private let lanes: [DeliveryLane]

@@ -195,6 +195,7 @@ public final class Runner: Sendable {
         // of keyed state joins its group only when some route has state rules.
         var stateServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let hold, let topics = stateTopics, let forwarder, let gate = routingPlan.gate {
+            bridge?.silences = SilencesBridge(hold: hold, producer: forwarder.producer, topic: topics.silences)
             stateServices.append(.init(service: ClosingService("state producer") { forwarder.producer.close() }))
             // Silence expiry summaries: reports and the choice of sender go through the silences topic.
             let summaries = SilenceSummaries()

@@ -121,6 +121,9 @@ public final class HoldStage: Sendable {
     public func flushAll(now: EpochMillis) -> [Digest] { inner.withLock { $0.engine.flushAll(now: now) } }
     public var nextDue: EpochMillis? { inner.withLock { $0.engine.nextDue } }
 
+    /// Every silence this instance knows (expired ones until the topic's tombstones drop them).
+    public var silences: [Silence] { inner.withLock { $0.silences.all } }
+
     public func applySilence(id: String, _ silence: Silence?) {
         let n = inner.withLock { s in
             s.silences.apply(id: id, silence)

@@ -126,6 +126,50 @@ import Testing
         #expect(try stack.post("/-/reload", body: []).hasPrefix("HTTP/1.1 401"))
     }
 
+    /// A silence made through the API (operator role, created_by is the token's name) holds the
+    /// next matching finding on the running instance, is listed, and once ended through the API
+    /// the same finding is delivered again.
+    @Test func aSilenceMadeThroughTheAPIHoldsUntilItIsEnded() async throws {
+        let token = "silence-op-\(UUID().uuidString)"
+        let tokens = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-tokens-\(UUID().uuidString)")
+        try "sam operator \(token)\n".write(to: tokens, atomically: true, encoding: .utf8)
+        chmod(tokens.path, 0o600)
+        defer { try? FileManager.default.removeItem(at: tokens) }
+        let stack = try await Stack(extra: ["--admin-tokens", tokens.path])
+        defer { stack.stop() }
+        let findings = try Findings.unique(2)
+        let body = Array(#"{"matchers": "{\"detail\": {\"id\": [\"\#(findings[0].id)\"]}}", "duration": "1h", "comment": "maintenance window"}"#.utf8)
+
+        #expect(try stack.post("/api/v1/silences", body: body).hasPrefix("HTTP/1.1 401"))
+        let made = try stack.post("/api/v1/silences", body: body, token: token)
+        #expect(made.hasPrefix("HTTP/1.1 201"), "\(made)")
+        let silence = try #require(try JSONSerialization.jsonObject(with: Data((made.range(of: "\r\n\r\n").map { String(made[$0.upperBound...]) } ?? "").utf8)) as? [String: Any])
+        #expect(silence["createdBy"] as? String == "sam")
+        #expect(silence["status"] as? String == "active")
+        let id = try #require(silence["id"] as? String)
+        #expect(try stack.get("/api/v1/silences", token: token).contains(id))
+
+        // The silenced finding and one it does not match: the second is delivered, the first is
+        // counted as held (a positive marker), and never reaches the receiver.
+        try Findings.produce(findings, to: "findings", broker: stack.broker)
+        try await stack.receiver.waitForCount(1, timeout: 60)
+        var held = false
+        let deadline = Date().addingTimeInterval(60)
+        while !held, Date() < deadline {
+            held = stack.get("/metrics").body.split(whereSeparator: \.isNewline)
+                .contains { $0.hasPrefix("sluice_held_total{") && $0.contains(#"reason="silenced""#) && $0.hasSuffix(" 1") }
+            if !held { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(held, "the silenced finding was never counted as held")
+        #expect(try stack.receiver.receivedFindingIDs() == [findings[1].id])
+
+        let ended = try stack.request("DELETE", "/api/v1/silences?id=\(id)", body: [], token: token)
+        #expect(ended.hasPrefix("HTTP/1.1 200") && ended.contains(#""status":"expired""#), "\(ended)")
+        try Findings.produce([findings[0]], to: "findings", broker: stack.broker)
+        try await stack.receiver.waitForCount(2, timeout: 60)
+        #expect(try Set(stack.receiver.receivedFindingIDs()) == Set(findings.map(\.id)))
+    }
+
     /// Reload through the API and SIGHUP: a good change is swapped in (the connector keeps its
     /// lane), a bad one is refused with its position and the running routes stay.
     @Test func reloadSwapsRoutesAndABadConfigNeverReplacesAGoodOne() async throws {
