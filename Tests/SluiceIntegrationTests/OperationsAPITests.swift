@@ -26,14 +26,7 @@ import Testing
         let bytes = Array(body.utf8)
         let request = Array("\(method) \(path) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\(auth)Content-Type: application/json\r\nContent-Length: \(bytes.count)\r\n\r\n".utf8) + bytes
         #expect(send(fd, request, request.count, Int32(MSG_NOSIGNAL)) == request.count)
-        var reply: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = recv(fd, &buffer, buffer.count, 0)
-            if n <= 0 { break }
-            reply += buffer[..<n]
-        }
-        let text = String(decoding: reply, as: UTF8.self)
+        let text = String(decoding: LoopbackPort.readResponse(fd) ?? [], as: UTF8.self)
         let status = Int(text.split(separator: " ").dropFirst().first ?? "") ?? 0
         return (status, text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? "")
     }
