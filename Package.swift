@@ -32,6 +32,8 @@ let package = Package(
         .systemLibrary(name: "CRdKafka", path: "Sources/CRdKafka"),
         .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl"),
         .systemLibrary(name: "CJansson", path: "Sources/CJansson", pkgConfig: "jansson"),
+        // posix_spawn's closefrom file action, which Swift's Glibc module leaves out (exec executor).
+        .systemLibrary(name: "CSpawn", path: "Sources/CSpawn"),
         .target(
             name: "CSimdjson",
             path: "Sources/CSimdjson",
@@ -90,7 +92,7 @@ let package = Package(
         ),
         .target(
             name: "SluiceActions",
-            dependencies: ["SluiceCore", "SluiceFormats", "SluiceKafka", "SluiceHTTP", "SluiceAWS", "SluiceConnectors", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CSpawn", "SluiceCore", "SluiceFormats", "SluiceKafka", "SluiceHTTP", "SluiceAWS", "SluiceConnectors", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // Admin HTTP server (probes, /metrics, API, dashboard): knows the runtime only through
@@ -257,7 +259,7 @@ if Context.environment["SLUICE_FUZZ"] != nil {
     let harnesses: [(String, [Target.Dependency])] = [
         ("FuzzJSONMatch", ["SluiceCore"]), ("FuzzPattern", ["SluiceCore"]), ("FuzzTemplate", ["SluiceCore"]),
         ("FuzzConfigYAML", ["SluiceCore", "SluiceConnectors"]), ("FuzzSyslogCEF", ["SluiceCore", "SluiceConnectors"]),
-        ("FuzzHTTPHeaders", ["SluiceHTTP"]),
+        ("FuzzHTTPHeaders", ["SluiceHTTP"]), ("FuzzFindingDecoder", ["SluiceCore", "SluiceFormats"]),
     ]
     for (name, dependencies) in harnesses {
         package.targets.append(.executableTarget(name: name, dependencies: ["FuzzSupport"] + dependencies, path: "Fuzz/\(name)",

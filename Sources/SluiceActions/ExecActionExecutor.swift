@@ -2,6 +2,7 @@ import Foundation
 import SluiceCore
 import Synchronization
 #if canImport(Glibc)
+import CSpawn
 import Glibc
 #endif
 
@@ -147,7 +148,10 @@ enum ChildProcessRunner {
         posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
         posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
-        for fd in [inPipe[0], inPipe[1], outPipe[0], outPipe[1], errPipe[0], errPipe[1]] { posix_spawn_file_actions_addclose(&actions, fd) }
+        // Nothing else of the router's reaches the command: not its Kafka, HTTP or admin sockets,
+        // its audit file, nor the pipes of another command spawned at the same moment (whose
+        // writing end, held by this child, would keep that command's reader from its end of file).
+        posix_spawn_file_actions_addclosefrom_np(&actions, 3)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }

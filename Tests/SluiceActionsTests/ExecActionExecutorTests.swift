@@ -66,6 +66,18 @@ import Testing
         #expect(state() == "gone" || state() == "Z", "the script's background child survived the timeout (state \(state()))")
     }
 
+    @Test func theCommandInheritsNoDescriptorOfTheRouter() async throws {
+        // The test process holds sockets, files and pipes of its own (like the router: Kafka,
+        // HTTP, admin, audit); a pipe is made here to be sure there is one beyond stdio.
+        let held = Pipe()
+        let exec = ExecActionExecutor(context: ActionFixtures.context(environment: ["PATH": "/usr/bin:/bin"]))
+        let req = request(["command": .list(["/bin/ls", "/proc/self/fd"]), "environment": .list(["PATH"])], finding: ["detail": ["id": "f-1"]])
+        let out = try await exec.execute(req, target: try await exec.target(req))
+        // 0, 1, 2: the pipes of stdin, stdout and stderr; 3: the directory ls itself opened.
+        #expect(out.output["stdout"] == "0\n1\n2\n3\n")
+        withExtendedLifetime(held) {}
+    }
+
     @Test func exitCodesAreClassified() async throws {
         let exec = ExecActionExecutor(context: ActionFixtures.context(environment: ["PATH": "/usr/bin:/bin"]))
         for (code, retryable) in [(1, false), (75, true)] {

@@ -17,7 +17,7 @@ import Testing
             let p = Process()
             p.executableURL = SluiceProcess.binary
             p.arguments = arguments
-            let out = Pipe(), err = Pipe()
+            let out = Pipe.closedOnExec(), err = Pipe.closedOnExec()
             p.standardOutput = out
             p.standardError = err
             try p.run()

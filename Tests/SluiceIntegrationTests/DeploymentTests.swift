@@ -143,7 +143,7 @@ import Yams
         let config = try TestConfig.webhook(receiver.url)
         defer { config.remove() }
         let port = freeLoopbackPort()
-        let stdin = Pipe()
+        let stdin = Pipe.closedOnExec()
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ChildProcess.unblockingSignals + [SluiceProcess.binary.path, "run", "--input", "-", "--routes", config.routes,

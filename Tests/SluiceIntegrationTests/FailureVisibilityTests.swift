@@ -9,7 +9,7 @@ import Testing
     /// `sluice run --input -` with stdin kept open, output to a log file read while it runs.
     final class StdinRun {
         let process = Process()
-        let stdin = Pipe()
+        let stdin = Pipe.closedOnExec()
         let log: URL
 
         init(_ arguments: [String]) throws {

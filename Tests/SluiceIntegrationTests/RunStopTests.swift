@@ -8,8 +8,8 @@ struct RunStopTests {
     /// A `sluice run --input -` whose stdin stays open until the test ends.
     struct StdinRun {
         let process = Process()
-        let stdin = Pipe()
-        let stderr = Pipe()
+        let stdin = Pipe.closedOnExec()
+        let stderr = Pipe.closedOnExec()
 
         init(config: TestConfig, extra: [String] = []) throws {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")

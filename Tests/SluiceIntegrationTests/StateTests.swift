@@ -195,7 +195,7 @@ import Testing
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ChildProcess.unblockingSignals + [SluiceProcess.binary.path, "run", "--input", input.path, "--routes", config.routes,
                                                           "--connectors", config.connectors, "--summary", "--log-level", "warning"]
-        let out = Pipe()
+        let out = Pipe.closedOnExec()
         p.standardOutput = out
         try p.run()
         let summary = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
@@ -218,7 +218,7 @@ import Testing
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ChildProcess.unblockingSignals + [SluiceProcess.binary.path] + arguments
-        let out = Pipe()
+        let out = Pipe.closedOnExec()
         p.standardOutput = out
         try p.run()
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)

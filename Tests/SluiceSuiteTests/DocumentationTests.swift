@@ -119,7 +119,7 @@ import Testing
             let git = Process()
             git.executableURL = URL(fileURLWithPath: "/usr/bin/git")
             git.arguments = ["-C", root.path, "rev-parse", "--short=12", "HEAD"]
-            let out = Pipe()
+            let out = Pipe.closedOnExec()
             git.standardOutput = out
             try git.run()
             let head = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)

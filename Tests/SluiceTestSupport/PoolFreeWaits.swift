@@ -108,7 +108,7 @@ extension CommandRun {
     /// thread of their own. The exit status is then in `process.terminationStatus`.
     public static func output(of process: Process) async throws -> String {
         try await offPool {
-            let out = Pipe()
+            let out = Pipe.closedOnExec()
             process.standardOutput = out
             process.standardError = out
             try process.run()

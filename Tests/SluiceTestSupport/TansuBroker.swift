@@ -245,7 +245,7 @@ public enum CommandRun {
         p.arguments = arguments
         p.currentDirectoryURL = directory
         if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-        let out = Pipe()
+        let out = Pipe.closedOnExec()
         p.standardOutput = out
         p.standardError = out
         p.standardInput = FileHandle.nullDevice

@@ -101,7 +101,7 @@ public final class WebhookReceiver: Sendable {
         // stderr to a file, not a pipe: nobody reads a pipe once started, and a full one would block the server.
         let log = record.appendingPathExtension("log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let out = Pipe()
+        let out = Pipe.closedOnExec()
         p.standardOutput = out
         p.standardError = try FileHandle(forWritingTo: log)
         try p.run()
@@ -323,7 +323,7 @@ public struct TestPKI: Sendable {
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["openssl"] + arguments
         p.currentDirectoryURL = directory
-        let err = Pipe()
+        let err = Pipe.closedOnExec()
         p.standardOutput = FileHandle.nullDevice
         p.standardError = err
         try p.run()
