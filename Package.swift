@@ -126,7 +126,7 @@ let package = Package(
         // Knows the runtime only through `ReplayDispatch`, which SluiceRuntime implements.
         .target(
             name: "SluiceReplay",
-            dependencies: ["SluiceCore", "SluiceKafka", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["SluiceCore", "SluiceFormats", "SluiceKafka", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict,
             linkerSettings: localLib
         ),

@@ -1,6 +1,8 @@
 import Foundation
 import SluiceCore
+import SluiceFormats
 import SluiceKafka
+import Synchronization
 
 /// One record of the dead-letter topic, read back: the original finding's bytes and the
 /// `sluice-*` headers `DeadLetterWriter` added (why, where, how many attempts). Header values
@@ -21,13 +23,15 @@ public struct DeadLetterRecord: Sendable, Equatable {
     public var sourceTopic: String?
     public var sourcePartition: Int32?
     public var sourceOffset: Int64?
+    /// Which finding of a split record failed (`sluice-part-index`); nil for a record of one finding.
+    public var partIndex: Int?
 
     /// `partition-offset`: stable, unique within one dead-letter topic.
     public var id: String { "\(partition)-\(offset)" }
 
     public init(partition: Int32, offset: Int64, key: [UInt8]? = nil, value: [UInt8]?, reason: String, route: String? = nil,
                 connector: String? = nil, attempts: Int = 0, error: String? = nil, failedAtMs: Int64? = nil,
-                sourceTopic: String? = nil, sourcePartition: Int32? = nil, sourceOffset: Int64? = nil) {
+                sourceTopic: String? = nil, sourcePartition: Int32? = nil, sourceOffset: Int64? = nil, partIndex: Int? = nil) {
         self.partition = partition
         self.offset = offset
         self.key = key
@@ -41,6 +45,7 @@ public struct DeadLetterRecord: Sendable, Equatable {
         self.sourceTopic = sourceTopic
         self.sourcePartition = sourcePartition
         self.sourceOffset = sourceOffset
+        self.partIndex = partIndex
     }
 
     /// Reads the `sluice-*` headers; a record without `sluice-reason` was not written by Sluice
@@ -56,21 +61,32 @@ public struct DeadLetterRecord: Sendable, Equatable {
             attempts: header("sluice-attempts").flatMap { Int($0) } ?? 0, error: header("sluice-error"),
             failedAtMs: failedAt ?? record.timestampMs, sourceTopic: header("sluice-source-topic"),
             sourcePartition: header("sluice-source-partition").flatMap { Int32($0) },
-            sourceOffset: header("sluice-source-offset").flatMap { Int64($0) })
+            sourceOffset: header("sluice-source-offset").flatMap { Int64($0) },
+            partIndex: header("sluice-part-index").flatMap { Int($0) }.flatMap { $0 >= 0 ? $0 : nil })
     }
 
-    /// The finding id of the payload, when it is a JSON finding.
-    public var findingID: String? {
-        guard let json = findingJSON else { return nil }
-        return GuardDutyEnvelope.findingID(json)
+    /// The finding id of the payload, as the pipeline reads it (any input format; the failed
+    /// part of a split record).
+    public var findingID: String? { finding?.id }
+
+    /// The failed finding as routes saw it: decoded and normalised as the pipeline decodes
+    /// (bare GuardDuty wrapped in its envelope, the failed part of a split record, the `sluice`
+    /// view); nil when the payload is not a finding.
+    public var findingJSON: JSON? { finding?.event }
+
+    private var finding: (event: JSON, id: String?)? {
+        guard let value else { return nil }
+        return Self.decoder.withLock { decoder in
+            var found: (event: JSON, id: String?)?
+            decoder.decode(value) { f in
+                if found == nil, partIndex == nil || f.part.index == partIndex { found = (JSON(f.event), f.findingID()) }
+            }
+            return found
+        }
     }
 
-    /// The payload parsed and put in its EventBridge envelope (bare findings are wrapped, as the
-    /// pipeline matches them); nil when it is not a JSON object.
-    public var findingJSON: JSON? {
-        guard let value, let json = try? JSON.parse(String(decoding: value, as: UTF8.self)), case .object = json else { return nil }
-        return GuardDutyEnvelope.wrapped(json)
-    }
+    /// One decoder for every letter read back (it owns simdjson parsers: not per call).
+    private static let decoder = Mutex(FindingDecoder())
 
     /// The letter for the API and `dlq list --json`: everything but the payload, which is cut
     /// to `payloadBytes` (a browse stays bounded whatever the findings' size).

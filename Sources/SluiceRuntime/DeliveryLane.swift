@@ -21,6 +21,9 @@ struct DeliveryJob: LaneJob {
     /// Asked just before each attempt: true when a silence made since planning holds the finding
     /// now (counted by the Hold stage). The job then ends undelivered, as a hold.
     var heldAtSend: (@Sendable () -> Bool)?
+    /// false for a replayed dead letter: a failure is reported to the replay (its progress
+    /// records it) instead of becoming a second dead letter.
+    var deadLettersOnFailure = true
 
     init(message: InFlightMessage, route: String, delivered: DeliveryCounter, delivery: Delivery, firstAttempt: ContinuousClock.Instant) {
         self.message = message
@@ -196,6 +199,12 @@ final class DeliveryLane: Sendable {
     }
 
     private func deadLetter(_ job: DeliveryJob, _ reason: DeadLetterReason, _ error: String, attempts: Int) {
+        guard job.deadLettersOnFailure else {
+            job.report?("failed: \(reason.rawValue) after \(attempts) attempts: \(error)")
+            job.onOutcome?(false)
+            job.message.finishOne()
+            return
+        }
         job.report?("dead-lettered: \(reason.rawValue)")
         deadLetters.write(DeadLetter(
             source: job.message.record, reason: reason, route: job.route, connector: name,

@@ -14,17 +14,21 @@ final class OperationsBridge: OperationsRuntime {
     let settings: RunSettings
     let kafka: KafkaConfig
     let approvalStore: (any ApprovalStore)?
-    let environment: [String: String]
+    let playbooks: [String: Playbook]
+    /// The running pipeline's routes and decode limits: replays go through its lanes.
+    let running: @Sendable () -> (RoutingPlan, PipelineOptions)?
     let logger: Logger
     /// Opened on first use: a run whose operators never replay pays nothing.
-    private let replaying = Mutex<(ledger: KafkaReplayLedger?, dispatcher: ReplayDispatcher?)>((nil, nil))
-    private let running = Mutex<[String: ReplayCancellation]>([:])
+    private let ledger = Mutex<KafkaReplayLedger?>(nil)
+    private let runningReplays = Mutex<[String: ReplayCancellation]>([:])
 
-    init(settings: RunSettings, kafka: KafkaConfig, approvals: (any ApprovalStore)?, environment: [String: String], logger: Logger) {
+    init(settings: RunSettings, kafka: KafkaConfig, approvals: (any ApprovalStore)?, playbooks: [String: Playbook],
+         running: @escaping @Sendable () -> (RoutingPlan, PipelineOptions)?, logger: Logger) {
         self.settings = settings
         self.kafka = kafka
         self.approvalStore = approvals
-        self.environment = environment
+        self.playbooks = playbooks
+        self.running = running
         self.logger = logger
     }
 
@@ -91,30 +95,33 @@ final class OperationsBridge: OperationsRuntime {
 
     // MARK: Replays
 
-    private func replayParts() async throws(OperationsError) -> (KafkaReplayLedger, ReplayDispatcher) {
-        if let parts = replaying.withLock({ s in s.ledger.flatMap { l in s.dispatcher.map { (l, $0) } } }) { return parts }
+    private func replayLedger() async throws(OperationsError) -> KafkaReplayLedger {
+        if let ledger = ledger.withLock({ $0 }) { return ledger }
         _ = try topic()
-        let (settings, kafka, environment, logger, progressTopic) = (self.settings, self.kafka, self.environment, self.logger, self.progressTopic)
-        let made = try await offload { () throws(OperationsError) -> (KafkaReplayLedger, ReplayDispatcher) in
+        let (kafka, logger, progressTopic) = (self.kafka, self.logger, self.progressTopic)
+        let made = try await offload { () throws(OperationsError) -> KafkaReplayLedger in
             do {
                 try KafkaReplayLedger.createTopic(progressTopic, config: kafka, logger: logger)
-                let ledger = try KafkaReplayLedger(config: kafka, topic: progressTopic, logger: logger)
-                return (ledger, try ReplayDispatcher(settings: settings, environment: environment, logger: logger))
+                return try KafkaReplayLedger(config: kafka, topic: progressTopic, logger: logger)
             } catch {
                 throw .unavailable("cannot open replay progress: \(error)")
             }
         }
-        return replaying.withLock { s in
-            if let l = s.ledger, let d = s.dispatcher {
-                // Another request opened them first: keep theirs.
-                made.0.close()
-                made.1.close()
-                return (l, d)
+        return ledger.withLock { l in
+            if let l {
+                // Another request opened it first: keep theirs.
+                made.close()
+                return l
             }
-            s.ledger = made.0
-            s.dispatcher = made.1
+            l = made
             return made
         }
+    }
+
+    /// A dispatcher over the routes running now and this run's lanes.
+    private func dispatcher() throws(OperationsError) -> ReplayDispatcher {
+        guard let (plan, options) = running() else { throw .unavailable("the pipeline is not running yet") }
+        return ReplayDispatcher(plan: plan, options: options, playbooks: playbooks, approvals: approvalStore, owner: settings.actions.instanceID)
     }
 
     static func status(_ s: ReplaySummary) -> ReplayStatus {
@@ -124,7 +131,7 @@ final class OperationsBridge: OperationsRuntime {
     }
 
     func replays() async throws(OperationsError) -> [ReplayStatus] {
-        let (ledger, _) = try await replayParts()
+        let ledger = try await replayLedger()
         ledger.refresh()
         return ledger.summaries().map(Self.status)
     }
@@ -140,7 +147,7 @@ final class OperationsBridge: OperationsRuntime {
         let request = ReplayRequest(name: name, filter: f, reroute: start.reroute ?? false, dryRun: start.dryRun ?? false,
                                     ratePerSecond: start.rate, selection: selection)
         let cancellation = ReplayCancellation()
-        let claimed = running.withLock { r -> Bool in
+        let claimed = runningReplays.withLock { r -> Bool in
             guard r[name] == nil else { return false }
             r[name] = cancellation
             return true
@@ -150,12 +157,11 @@ final class OperationsBridge: OperationsRuntime {
         let ledger: KafkaReplayLedger
         let dispatcher: ReplayDispatcher
         do {
-            let parts = try await replayParts()
-            ledger = parts.0
-            dispatcher = parts.1
+            ledger = try await replayLedger()
+            dispatcher = try self.dispatcher()
             letters = try await self.letters()
         } catch {
-            _ = running.withLock { $0.removeValue(forKey: name) }
+            _ = runningReplays.withLock { $0.removeValue(forKey: name) }
             throw error
         }
         let engine = ReplayEngine(ledger: ledger, dispatch: dispatcher, logger: logger)
@@ -172,7 +178,7 @@ final class OperationsBridge: OperationsRuntime {
             } catch {
                 logger.error("replay stopped", metadata: ["sluice.replay": "\(name)", "error": "\(error)"])
             }
-            _ = self.running.withLock { $0.removeValue(forKey: name) }
+            _ = self.runningReplays.withLock { $0.removeValue(forKey: name) }
             started.continuation.finish()
         }
         for await _ in started.stream { break }
@@ -183,9 +189,9 @@ final class OperationsBridge: OperationsRuntime {
     }
 
     func cancelReplay(name: String) async throws(OperationsError) -> ReplayStatus {
-        guard let cancellation = running.withLock({ $0[name] }) else { throw .notFound("replay \(name) is not running here") }
+        guard let cancellation = runningReplays.withLock({ $0[name] }) else { throw .notFound("replay \(name) is not running here") }
         cancellation.cancel()
-        let (ledger, _) = try await replayParts()
+        let ledger = try await replayLedger()
         let now = Int64(clamping: Date().timeIntervalSince1970 * 1000)
         var s = ledger.summary(name) ?? ReplaySummary(name: name, status: .cancelled, reroute: false, selection: "", startedMs: now)
         s.status = .cancelled

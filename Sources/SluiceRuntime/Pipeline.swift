@@ -181,6 +181,9 @@ public final class Pipeline: Sendable {
     // MARK: Both sources
 
     /// Swaps in a new plan: the next record is planned with it.
+    /// The plan new records are planned with now (replays started through the admin API use it).
+    var activePlan: RoutingPlan { currentPlan.withLock { $0 } }
+
     func replacePlan(_ plan: RoutingPlan) {
         currentPlan.withLock { $0 = plan }
         planVersion.add(1, ordering: .releasing)

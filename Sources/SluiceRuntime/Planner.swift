@@ -37,7 +37,7 @@ final class RoutingPlan: Sendable {
 
 /// Decode → match → render for one record. Owns a simdjson parser, so one planner per thread.
 final class Planner {
-    enum Outcome {
+    enum Outcome: Sendable {
         case rejected(DeadLetterReason, String)
         case unmatched
         case deliveries([(route: String, target: BoundTarget, delivery: Delivery)])
@@ -88,6 +88,21 @@ final class Planner {
         return out.isEmpty ? .unmatched : .deliveries(out)
     }
 
+    /// A dead letter planned again for a replay, decoded and rendered exactly as the pipeline
+    /// did: `part` picks one finding of a split record (nil: every finding); `routes` names the
+    /// routes each finding goes to (the failed route, or what matches now for a reroute).
+    func replan(_ record: SourceRecord, part: Int?, routes: (JSONView) -> [Int]) -> Outcome {
+        guard let value = record.value else { return .rejected(.nullPayload, "record has a NULL payload") }
+        let chosen = record.topic.flatMap { topicDecoders[$0] } ?? decoder
+        var out: [(route: String, target: BoundTarget, delivery: Delivery)] = []
+        let rejection = chosen.decode(value) { finding in
+            if let part, finding.part.index != part { return }
+            render(finding, routes: routes(finding.event), payload: finding.ownBytes ?? value, record: record, into: &out)
+        }
+        if let rejection { return .rejected(reason(rejection), rejection.detail) }
+        return out.isEmpty ? .unmatched : .deliveries(out)
+    }
+
     private func plan(_ finding: DecodedFinding, payload: [UInt8], record: SourceRecord,
                       into out: inout [(route: String, target: BoundTarget, delivery: Delivery)]) {
         let event = finding.event
@@ -102,6 +117,12 @@ final class Planner {
         if matched.isEmpty { return }
         // `JSON?.none`, not `nil`: JSON is nil-literal expressible, so a bare `nil` here was `.null`.
         lastEvent = plan.gate?.needsEvent == true ? JSON(event) : JSON?.none
+        render(finding, routes: matched, payload: payload, record: record, into: &out)
+    }
+
+    /// One delivery per target of each of `routes`, rendered for that target.
+    private func render(_ finding: DecodedFinding, routes matched: [Int], payload: [UInt8], record: SourceRecord,
+                        into out: inout [(route: String, target: BoundTarget, delivery: Delivery)]) {
         let id = finding.findingID()
         let key = id.map { Array($0.utf8) } ?? record.key
         // The owned event and its summary are built once per finding, and only for targets that

@@ -8,11 +8,15 @@ import SluiceKafka
 import SluiceReplay
 import Synchronization
 
-/// Binds replays (SluiceReplay) to the configured routes and connectors: a replayed letter is
-/// rendered as the pipeline renders it and goes through the same lanes (retry, backoff, breaker,
-/// rate limit, timeouts), with `Delivery.replay` set so HTTP targets see `X-Sluice-Replay`.
-/// A delivery that fails again is not dead-lettered a second time: its failure is recorded in the
-/// replay's progress, and running the replay again retries it.
+/// Binds replays (SluiceReplay) to routes and lanes: a letter is decoded, planned and rendered
+/// by the pipeline's own `Planner` (any input format, the failed part of a split record, OCSF
+/// out, templates, render checks) and goes through a delivery lane (retry, backoff, breaker, rate
+/// limit, timeouts), with `Delivery.replay` set so HTTP targets see `X-Sluice-Replay`. A replay
+/// started through the admin API uses the running instance's routes and lanes, so replayed
+/// deliveries share the live traffic's rate limits and breakers and count in its metrics;
+/// `sluice dlq replay` opens lanes of its own. A delivery that fails again is not dead-lettered a
+/// second time: its failure is recorded in the replay's progress, and running the replay again
+/// retries it.
 ///
 /// Playbook targets are never run straight away: a replay asks for a fresh approval (a pending
 /// run `route:finding:replay:NAME` in the approvals topic, owned by `actions.instance_id`), and
@@ -23,55 +27,79 @@ public final class ReplayDispatcher: ReplayDispatch {
     /// How long a replayed playbook run waits for its approval; unanswered, it is denied.
     public static let approvalTimeout: Duration = .seconds(3600)
 
-    let loaded: LoadedConfiguration
-    private let lanes: [String: DeliveryLane]
-    private let usesSummary: [String: Bool]
+    private let plan: RoutingPlan
+    /// One planner (it owns simdjson parsers); replays plan one letter at a time.
+    private let planner: Mutex<Planner>
+    private let playbooks: [String: Playbook]
     private let approvals: (any ApprovalStore)?
     private let owner: String
-    private let http: HTTPClient
-    private let closeApprovals: @Sendable () -> Void
-    private let stats = RunStats()
+    /// Closes what this dispatcher opened itself (nothing when it borrows a run's lanes).
+    private let release: @Sendable () -> Void
 
-    /// Loads routes and connectors as `sluice run` would; the approvals topic is opened only
-    /// when a route has a playbook and brokers are set.
-    public init(settings: RunSettings, environment: [String: String], logger: Logger) throws {
+    /// A replay in a running instance (the admin API): its current routes and its lanes.
+    init(plan: RoutingPlan, options: PipelineOptions, playbooks: [String: Playbook], approvals: (any ApprovalStore)?, owner: String,
+         release: @escaping @Sendable () -> Void = {}) {
+        self.plan = plan
+        planner = Mutex(Planner(plan: plan, maxMessageBytes: options.maxMessageBytes, maxDepth: options.maxDepth, formats: options.formats))
+        self.playbooks = playbooks
+        self.approvals = approvals
+        self.owner = owner
+        self.release = release
+    }
+
+    /// `sluice dlq replay`: routes and connectors loaded as `sluice run` would, with lanes of its
+    /// own; the approvals topic is opened only when a route has a playbook and brokers are set.
+    public convenience init(settings: RunSettings, environment: [String: String], logger: Logger) throws {
         let loaded = try LoadedConfiguration.load(routesDirectory: settings.routesDirectory, connectorsDirectory: settings.connectorsDirectory,
                                                   environment: environment)
-        self.loaded = loaded
         var kafka = KafkaConfig(settings.kafka)
         if let brokers = settings.brokers { kafka["bootstrap.servers"] = brokers }
-        http = HTTPClient()
+        let http = HTTPClient()
         let context = ConnectorContext(http: http, kafka: kafka, environment: environment, logger: logger)
+        let stats = RunStats()
         let stopping = StopSignal()
-        // Failed replays are recorded in the replay's progress, not written as new dead letters.
         let deadLetters = DeadLetterWriter(topic: nil, producer: nil, fallback: .nullDevice, logger: logger, stats: stats, stopping: stopping)
         var lanes: [String: DeliveryLane] = [:]
+        var usesSummary: [String: Bool] = [:]
         for definition in loaded.connectors {
             lanes[definition.name] = DeliveryLane(
                 name: definition.name, connector: try definition.make(context: context), policy: definition.policy,
                 deadLetters: deadLetters, stats: stats, stopping: stopping, logger: logger)
+            usesSummary[definition.name] = definition.usesSummary
         }
-        self.lanes = lanes
-        usesSummary = Dictionary(loaded.connectors.map { ($0.name, $0.usesSummary) }, uniquingKeysWith: { a, _ in a })
-        owner = settings.actions.instanceID
+        let targets: [[BoundTarget]] = loaded.table.routes.enumerated().map { i, route in
+            route.targets.enumerated().compactMap { j, t in
+                lanes[t.connector].map {
+                    BoundTarget(lane: $0, renderer: loaded.renderers[i][j], usesSummary: usesSummary[t.connector] ?? false,
+                                delivered: stats.deliveryCounter(route: route.name, connector: t.connector))
+                }
+            }
+        }
+        var approvals: (any ApprovalStore)?
+        var closeApprovals: @Sendable () -> Void = {}
         if !loaded.playbooks.isEmpty, kafka["bootstrap.servers"] != nil {
             let store = try KafkaApprovalStore(config: kafka, topic: settings.actions.approvalsTopic, logger: logger)
             approvals = store
             closeApprovals = { store.close() }
-        } else {
-            approvals = nil
-            closeApprovals = {}
         }
+        let connectors = Array(lanes.values.map(\.connector))
+        let closeStore = closeApprovals
+        self.init(plan: RoutingPlan(table: loaded.table, targets: targets), options: settings.pipeline, playbooks: loaded.playbooks,
+                  approvals: approvals, owner: settings.actions.instanceID, release: {
+                      for c in connectors { c.shutdown() }
+                      http.shutdown()
+                      closeStore()
+                  })
     }
 
     public func targets(for letter: DeadLetterRecord, reroute: Bool) -> Result<[ReplayTarget], ReplaySkip> {
-        let routes = loaded.table.routes
+        let routes = plan.table.routes
         if reroute {
-            guard let event = letter.findingJSON else { return .failure(ReplaySkip("the letter is not a JSON finding")) }
+            guard let event = letter.findingJSON else { return .failure(ReplaySkip("the letter is not a finding")) }
             var out: [ReplayTarget] = []
-            for i in loaded.table.referenceMatch(event) {
+            for i in plan.table.referenceMatch(event) {
                 out += routes[i].targets.map { ReplayTarget(route: routes[i].name, connector: $0.connector) }
-                if loaded.playbooks[routes[i].name] != nil { out.append(ReplayTarget(route: routes[i].name, connector: Self.playbookTarget)) }
+                if playbooks[routes[i].name] != nil { out.append(ReplayTarget(route: routes[i].name, connector: Self.playbookTarget)) }
             }
             return out.isEmpty ? .failure(ReplaySkip("no route matches the finding now")) : .success(out)
         }
@@ -80,7 +108,7 @@ public final class ReplayDispatcher: ReplayDispatch {
         }
         let target = ReplayTarget(route: route, connector: connector)
         if connector == Self.playbookTarget {
-            return loaded.playbooks[route] == nil ? .failure(ReplaySkip("route '\(route)' has no playbook now")) : .success([target])
+            return playbooks[route] == nil ? .failure(ReplaySkip("route '\(route)' has no playbook now")) : .success([target])
         }
         guard let r = routes.first(where: { $0.name == route }) else { return .failure(ReplaySkip("route '\(route)' is not configured now")) }
         guard r.targets.contains(where: { $0.connector == connector }) else {
@@ -90,42 +118,57 @@ public final class ReplayDispatcher: ReplayDispatch {
     }
 
     public func deliver(_ letter: DeadLetterRecord, to targets: [ReplayTarget], replay name: String) async -> [ReplayTarget: ReplayTargetOutcome] {
-        await withTaskGroup(of: (ReplayTarget, ReplayTargetOutcome).self) { group in
-            for target in targets {
-                group.addTask { (target, await self.deliver(letter, to: target, replay: name)) }
+        var outcomes: [ReplayTarget: ReplayTargetOutcome] = [:]
+        var jobs: [(target: ReplayTarget, lane: DeliveryLane, job: DeliveryJob)] = []
+        let sends = targets.filter { $0.connector != Self.playbookTarget }
+        if !sends.isEmpty {
+            // Planned as the pipeline planned it, to the failed routes whether or not they match now.
+            let routeIndices = Set(sends.compactMap { t in plan.table.routes.firstIndex { $0.name == t.route } }).sorted()
+            let record = SourceRecord(topic: letter.sourceTopic, partition: letter.sourcePartition ?? 0, offset: letter.sourceOffset ?? -1,
+                                      key: letter.key, value: letter.value)
+            let outcome = planner.withLock { $0.replan(record, part: letter.partIndex) { _ in routeIndices } }
+            var planned: [(route: String, target: BoundTarget, delivery: Delivery)] = []
+            switch outcome {
+            case .rejected(let reason, let detail):
+                for t in sends { outcomes[t] = .failed("the letter cannot be decoded (\(reason.rawValue)): \(detail)") }
+            case .unmatched: break
+            case .deliveries(let list): planned = list
             }
-            var out: [ReplayTarget: ReplayTargetOutcome] = [:]
-            for await (t, o) in group { out[t] = o }
-            return out
+            for t in sends where outcomes[t] == nil {
+                let mine = planned.filter { $0.route == t.route && $0.target.lane.name == t.connector }
+                if mine.isEmpty { outcomes[t] = .failed("target \(t) is not configured"); continue }
+                for p in mine {
+                    var delivery = p.delivery
+                    delivery.replay = name
+                    var job = DeliveryJob(message: InFlightMessage(record: record, ticket: nil, work: 1, onSettled: { _ in }),
+                                          route: t.route, delivered: p.target.delivered, delivery: delivery, firstAttempt: .now)
+                    job.deadLettersOnFailure = false
+                    jobs.append((t, p.target.lane, job))
+                }
+            }
+        }
+        let playbookTargets = targets.filter { $0.connector == Self.playbookTarget }
+        return await withTaskGroup(of: (ReplayTarget, ReplayTargetOutcome).self) { group in
+            for (target, lane, job) in jobs {
+                group.addTask { (target, await Self.run(job, in: lane)) }
+            }
+            for target in playbookTargets {
+                group.addTask { (target, await self.requestApproval(letter, route: target.route, replay: name)) }
+            }
+            // A target of a split letter without its part index gets one job per finding: it is
+            // delivered only when all of them are.
+            for await (t, o) in group {
+                if case .failed = outcomes[t] { continue }
+                outcomes[t] = o
+            }
+            return outcomes
         }
     }
 
-    private func deliver(_ letter: DeadLetterRecord, to target: ReplayTarget, replay name: String) async -> ReplayTargetOutcome {
-        if target.connector == Self.playbookTarget { return await requestApproval(letter, route: target.route, replay: name) }
-        guard let i = loaded.table.routes.firstIndex(where: { $0.name == target.route }),
-              let j = loaded.table.routes[i].targets.firstIndex(where: { $0.connector == target.connector }),
-              let lane = lanes[target.connector] else { return .failed("target \(target) is not configured") }
-        let event = letter.findingJSON
-        let findingID = event.flatMap { GuardDutyEnvelope.findingID($0) }
-        var payload = letter.value ?? []
-        var summary: FindingSummary?
-        if let renderer = loaded.renderers[i][j] {
-            guard let event else { return .failed("the letter is not a JSON finding: cannot render its template") }
-            summary = FindingSummary(event: event)
-            payload = renderer.render(event, summary: summary)
-        } else if usesSummary[target.connector] == true, let event {
-            summary = FindingSummary(event: event)
-        }
-        var delivery = Delivery(payload: payload, key: findingID.map { Array($0.utf8) } ?? letter.key, findingID: findingID,
-                                route: target.route, summary: summary)
-        delivery.replay = name
-        let record = SourceRecord(topic: letter.sourceTopic, partition: letter.sourcePartition ?? 0, offset: letter.sourceOffset ?? -1,
-                                  key: letter.key, value: letter.value)
+    private static func run(_ job: DeliveryJob, in lane: DeliveryLane) async -> ReplayTargetOutcome {
+        var job = job
         let failure = LastStatus()
         let delivered: Bool = await withCheckedContinuation { continuation in
-            let message = InFlightMessage(record: record, ticket: nil, work: 1, onSettled: { _ in })
-            var job = DeliveryJob(message: message, route: target.route, delivered: stats.deliveryCounter(route: target.route, connector: target.connector),
-                                  delivery: delivery, firstAttempt: .now)
             job.report = { status in failure.set(status) }
             job.onOutcome = { ok in continuation.resume(returning: ok) }
             lane.submit(job)
@@ -138,8 +181,8 @@ public final class ReplayDispatcher: ReplayDispatch {
     /// A fresh pending run for the route's playbook: nothing runs until someone approves it.
     private func requestApproval(_ letter: DeadLetterRecord, route: String, replay name: String) async -> ReplayTargetOutcome {
         guard let approvals else { return .failed("playbook replays need the approvals topic (brokers and actions.approvals_topic)") }
-        guard let playbook = loaded.playbooks[route] else { return .failed("route '\(route)' has no playbook now") }
-        guard let value = letter.value, let finding = PlaybookRunner.normalize(value) else { return .failed("the letter is not a JSON finding") }
+        guard let playbook = playbooks[route] else { return .failed("route '\(route)' has no playbook now") }
+        guard let finding = letter.findingJSON else { return .failed("the letter is not a finding") }
         let findingID = PlaybookRunner.findingID(finding)
         let runID = "\(route):\(findingID):replay:\(name)"
         // Asked before (a rerun of the replay): the same request stands, whatever its decision.
@@ -152,12 +195,8 @@ public final class ReplayDispatcher: ReplayDispatch {
         return .approvalRequested(runID: runID)
     }
 
-    /// Releases connections and the approvals store.
-    public func close() {
-        for lane in lanes.values { lane.connector.shutdown() }
-        http.shutdown()
-        closeApprovals()
-    }
+    /// Releases what this dispatcher opened (connections, the approvals store).
+    public func close() { release() }
 }
 
 /// The last status a lane reported for one job (its dead-letter reason), read after it settled.

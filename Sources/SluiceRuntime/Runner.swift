@@ -170,8 +170,8 @@ public final class Runner: Sendable {
                 configHash: AdminBridge.configHash(directories: [settings.routesDirectory, settings.connectorsDirectory]),
                 version: version, stats: stats, lanes: allLanes, recent: RecentFindings(capacity: admin.recentFindings),
                 readiness: readiness, inFlight: { pipelineRef.inFlight })
-            bridge?.operations = OperationsBridge(settings: settings, kafka: kafka, approvals: playbooks?.approvalStore, environment: environment,
-                                                  logger: logger.with("sluice.part", "operations"))
+            bridge?.operations = OperationsBridge(settings: settings, kafka: kafka, approvals: playbooks?.approvalStore, playbooks: loaded.playbooks,
+                                                  running: { pipelineRef.plan }, logger: logger.with("sluice.part", "operations"))
         }
         // The Hold stage (docs/state.md). Offline, only when a route or an inhibit rule uses it, its
         // state in memory and its clock the findings' time. Consuming Kafka, always: silences can
@@ -390,6 +390,8 @@ final class PipelineReference: Sendable {
     private let pipeline = Mutex<Pipeline?>(nil)
     func set(_ p: Pipeline) { pipeline.withLock { $0 = p } }
     var inFlight: Int { pipeline.withLock { $0?.inFlightCount ?? 0 } }
+    /// The running routes, lanes and decode limits, for replays started through the admin API.
+    var plan: (RoutingPlan, PipelineOptions)? { pipeline.withLock { p in p.map { ($0.activePlan, $0.options) } } }
 }
 
 /// Runs a blocking loop (a source, the state owner, a topic feed) on a thread of its own;

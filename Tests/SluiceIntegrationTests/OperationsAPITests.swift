@@ -83,6 +83,8 @@ import Testing
         #expect(replay["status"] as? String == "finished" && replay["delivered"] as? Int == 4 && replay["failed"] as? Int == 0, "\(replay)")
         let received = try hook.records()
         #expect(received.count == 4)
+        // Through the running instance's own lane (its rate limit and breaker): counted in its metrics.
+        #expect(try await waitForMetric(port: port, "sluice_deliveries_total{route=\"all-findings\",connector=\"hook\"}", atLeast: 4) == 4)
         #expect(received.allSatisfy { $0.header("X-Sluice-Replay") == "api-1" })
         #expect(Set(received.compactMap { $0.header("X-Sluice-Finding-Id") }) == Set(findings.map(\.id)))
         // The same replay again delivers nothing twice.

@@ -169,3 +169,45 @@ import Testing
         #expect(try soar.totalRequests() == 0, "nothing acts before an approval")
     }
 }
+
+/// A dead letter names one finding of a split record (`sluice-part-index`): a replay decodes the
+/// letter as the pipeline does and redelivers that finding alone, rendered from its own view.
+@Suite(.serialized) struct SplitReplayTests {
+    @Test func aSplitRecordsLetterReplaysItsFailedFindingAloneRenderedFromItsView() async throws {
+        let broker = try TansuBroker()
+        defer { broker.stop() }
+        let hook = try await WebhookReceiver.start()
+        defer { hook.stop() }
+        try await broker.create(topics: ["dlq"])
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-split-replay-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for sub in ["routes", "connectors"] { try FileManager.default.createDirectory(at: dir.appendingPathComponent(sub), withIntermediateDirectories: true) }
+        try "name: hub\nmatch: {sluice: {format: [asff]}}\ntargets: [hook]\n"
+            .write(to: dir.appendingPathComponent("routes/hub.yaml"), atomically: true, encoding: .utf8)
+        try """
+            name: hook
+            type: webhook
+            url: \(hook.url)/hook
+            template: '{"id": "{{sluice.id}}", "title": "{{sluice.title}}"}'
+            """.write(to: dir.appendingPathComponent("connectors/hook.yaml"), atomically: true, encoding: .utf8)
+        // Security Hub's custom action with two GuardDuty findings; the second one failed.
+        let record = try FormatAgreementTests.line("findings-asff.ndjson", 4)
+        let producer = try KafkaProducer(config: broker.clientConfig(), logger: .init(label: "test"))
+        try await producer.send(topic: "dlq", key: nil, value: Array(record.utf8), headers: [
+            KafkaHeader("sluice-reason", "retries_exhausted"), KafkaHeader("sluice-route", "hub"), KafkaHeader("sluice-connector", "hook"),
+            KafkaHeader("sluice-attempts", "3"), KafkaHeader("sluice-part-index", "1"), KafkaHeader("sluice-part-count", "2"),
+        ])
+        producer.close()
+        let common = ["--brokers", broker.bootstrap, "--dead-letter-topic", "dlq", "--routes", dir.appendingPathComponent("routes").path,
+                      "--connectors", dir.appendingPathComponent("connectors").path]
+        let replay = try await CommandRun.result(of: SluiceProcess.binary, ["dlq", "replay", "--name", "split"] + common)
+        #expect(replay.status == 0, "\(replay.output)")
+        #expect(replay.output.contains("1 delivered, 0 already done"), "\(replay.output)")
+        let id = "arn:aws:guardduty:us-east-1:111122223333:detector/2cb4e6f8a0c1d3e5f7a9b1c3d5e7f9a1/finding/24aa2d4ab3408ea7d42d27c6b0a6789f"
+        let received = try hook.records()
+        #expect(received.count == 1)
+        #expect(received.first?.body == #"{"id": "\#(id)", "title": "198.51.100.201 is performing SSH brute force attacks against i-0f9e8d7c6b5a43210."}"#)
+        #expect(received.first?.header("X-Sluice-Finding-Id") == id)
+        #expect(received.first?.header("X-Sluice-Replay") == "split")
+    }
+}
