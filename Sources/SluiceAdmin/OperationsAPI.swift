@@ -11,8 +11,9 @@ public protocol OperationsRuntime: Sendable {
     func replays() async throws(OperationsError) -> [ReplayStatus]
     /// Starts a replay in the background; returns its first status.
     func startReplay(_ request: ReplayStart, by principal: String) async throws(OperationsError) -> ReplayStatus
-    /// Stops a replay this process runs, between two letters.
-    func cancelReplay(name: String) async throws(OperationsError) -> ReplayStatus
+    /// Stops a replay between two letters: at once when this process runs it, else through a
+    /// cancel request the instance running it reads (`elsewhere`).
+    func cancelReplay(name: String, by principal: String) async throws(OperationsError) -> (status: ReplayStatus, elsewhere: Bool)
     /// Playbook runs waiting for approval (with `all`, decided and finished ones too).
     func approvals(all: Bool) async throws(OperationsError) -> [ApprovalStatus]
     /// Approves or denies a waiting step; the decision names `principal` and carries `comment`.
@@ -234,12 +235,18 @@ extension AdminServer {
             let who = context.principal?.name ?? "-"
             return try await Self.answer(status: .accepted) { () async throws(OperationsError) in try await o.startReplay(start, by: who) }
         }
-        api.delete("replays") { request, _ in
+        api.delete("replays") { request, context in
             guard let name = request.uri.queryParameters["name"].map(String.init), !name.isEmpty else {
                 throw HTTPError(.badRequest, message: "name is required")
             }
             let o = try ops()
-            return try await Self.answer { () async throws(OperationsError) in try await o.cancelReplay(name: name) }
+            let who = context.principal?.name ?? "-"
+            let cancelled: (status: ReplayStatus, elsewhere: Bool)
+            do throws(OperationsError) { cancelled = try await o.cancelReplay(name: name, by: who) } catch {
+                throw HTTPError(HTTPResponse.Status(code: error.status), message: error.message)
+            }
+            // Asked of another instance: accepted, it stops at its next look at the ledger.
+            return try Response.json(cancelled.status, status: cancelled.elsewhere ? .accepted : .ok)
         }
         api.get("approvals") { request, _ in
             let flag = request.uri.queryParameters["all"].map(String.init)

@@ -114,7 +114,14 @@ public final class ReplayEngine: Sendable {
         if !request.dryRun { try await ledger.put(summary) }
         let clock = ContinuousClock()
         var nextSlot = clock.now
+        var nextLook = clock.now + .seconds(1)
         for planned in chosen {
+            // A cancel asked of another instance reaches this one through the ledger.
+            if !request.dryRun, clock.now >= nextLook {
+                nextLook = clock.now + .seconds(1)
+                ledger.refresh()
+                if let asked = ledger.cancelRequest(request.name), asked.atMs >= summary.startedMs { cancellation.cancel() }
+            }
             if cancellation.isCancelled {
                 summary.status = .cancelled
                 break

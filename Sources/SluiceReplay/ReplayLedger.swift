@@ -160,6 +160,32 @@ public struct ReplaySummary: Sendable, Equatable {
     }
 }
 
+/// An operator asked that replay `name` stop, wherever it runs (`DELETE /api/v1/replays` on an
+/// instance that does not run it): the instance running it sees the request in the ledger and
+/// stops between two letters. Only requests made after that run started count.
+public struct ReplayCancelRequest: Sendable, Equatable {
+    public var name: String
+    public var by: String
+    public var atMs: Int64
+
+    public init(name: String, by: String, atMs: Int64) {
+        self.name = name
+        self.by = by
+        self.atMs = atMs
+    }
+
+    var key: [UInt8] { Array(JSON.array([.string("cancel"), .string(name)]).serialized().utf8) }
+
+    var json: JSON {
+        JSON.members([("kind", .string("cancel")), ("name", .string(name)), ("by", .string(by)), ("at_ms", .number(Double(atMs)))])
+    }
+
+    init?(json: JSON) {
+        guard json["kind"]?.stringValue == "cancel", let name = json["name"]?.stringValue else { return nil }
+        self.init(name: name, by: json["by"]?.stringValue ?? "", atMs: Int64(clamping: json["at_ms"]?.doubleValue ?? 0))
+    }
+}
+
 /// Where replay progress is kept. `put` returns once the record is durable, so a crash after a
 /// delivery and before its `put` is the only window for a repeat (at-least-once, as the pipeline).
 public protocol ReplayLedger: Sendable {
@@ -170,6 +196,11 @@ public protocol ReplayLedger: Sendable {
     func summaries() -> [ReplaySummary]
     func put(_ entry: ReplayEntry) async throws(ReplayError)
     func put(_ summary: ReplaySummary) async throws(ReplayError)
+    /// The latest request to stop replay `name`, as far as this process has read.
+    func cancelRequest(_ name: String) -> ReplayCancelRequest?
+    func put(_ request: ReplayCancelRequest) async throws(ReplayError)
+    /// Takes in what other processes wrote since (their progress, cancel requests).
+    func refresh()
 }
 
 public struct ReplayError: Error, CustomStringConvertible {
@@ -182,6 +213,7 @@ public struct ReplayError: Error, CustomStringConvertible {
 struct LedgerState: Sendable {
     var entries: [String: [ReplayEntry]] = [:]
     var summaries: [String: ReplaySummary] = [:]
+    var cancels: [String: ReplayCancelRequest] = [:]
 
     mutating func apply(_ entry: ReplayEntry) {
         var list = entries[entry.replay, default: []]
@@ -192,10 +224,13 @@ struct LedgerState: Sendable {
 
     mutating func apply(_ summary: ReplaySummary) { summaries[summary.name] = summary }
 
+    mutating func apply(_ request: ReplayCancelRequest) { cancels[request.name] = request }
+
     mutating func apply(record value: [UInt8]) -> Bool {
         guard let json = try? JSON.parse(String(decoding: value, as: UTF8.self)) else { return false }
         if let e = ReplayEntry(json: json) { apply(e); return true }
         if let s = ReplaySummary(json: json) { apply(s); return true }
+        if let c = ReplayCancelRequest(json: json) { apply(c); return true }
         return false
     }
 
@@ -216,6 +251,9 @@ public final class MemoryReplayLedger: ReplayLedger {
     public func summaries() -> [ReplaySummary] { state.withLock { Array($0.summaries.values) }.sorted { $0.startedMs < $1.startedMs } }
     public func put(_ entry: ReplayEntry) async throws(ReplayError) { state.withLock { $0.apply(entry) } }
     public func put(_ summary: ReplaySummary) async throws(ReplayError) { state.withLock { $0.apply(summary) } }
+    public func cancelRequest(_ name: String) -> ReplayCancelRequest? { state.withLock { $0.cancels[name] } }
+    public func put(_ request: ReplayCancelRequest) async throws(ReplayError) { state.withLock { $0.apply(request) } }
+    public func refresh() {}
 }
 
 /// Progress in a Kafka topic (make it compacted: `cleanup.policy=compact`; keys are unique per
@@ -271,6 +309,13 @@ public final class KafkaReplayLedger: ReplayLedger {
     public func put(_ summary: ReplaySummary) async throws(ReplayError) {
         try await send(key: summary.key, summary.json)
         state.withLock { $0.apply(summary) }
+    }
+
+    public func cancelRequest(_ name: String) -> ReplayCancelRequest? { state.withLock { $0.cancels[name] } }
+
+    public func put(_ request: ReplayCancelRequest) async throws(ReplayError) {
+        try await send(key: request.key, request.json)
+        state.withLock { $0.apply(request) }
     }
 
     private func send(key: [UInt8], _ json: JSON) async throws(ReplayError) {

@@ -188,14 +188,24 @@ final class OperationsBridge: OperationsRuntime {
         return Self.status(summary)
     }
 
-    func cancelReplay(name: String) async throws(OperationsError) -> ReplayStatus {
-        guard let cancellation = runningReplays.withLock({ $0[name] }) else { throw .notFound("replay \(name) is not running here") }
-        cancellation.cancel()
+    func cancelReplay(name: String, by principal: String) async throws(OperationsError) -> (status: ReplayStatus, elsewhere: Bool) {
         let ledger = try await replayLedger()
         let now = Int64(clamping: Date().timeIntervalSince1970 * 1000)
-        var s = ledger.summary(name) ?? ReplaySummary(name: name, status: .cancelled, reroute: false, selection: "", startedMs: now)
-        s.status = .cancelled
-        return Self.status(s)
+        if let cancellation = runningReplays.withLock({ $0[name] }) {
+            cancellation.cancel()
+            var s = ledger.summary(name) ?? ReplaySummary(name: name, status: .cancelled, reroute: false, selection: "", startedMs: now)
+            s.status = .cancelled
+            return (Self.status(s), false)
+        }
+        // Not here: another instance may run it. Its progress says so; the request reaches it
+        // through the ledger, and it stops between two letters.
+        ledger.refresh()
+        guard let s = ledger.summary(name), s.status == .running else { throw .notFound("replay \(name) is not running") }
+        do { try await ledger.put(ReplayCancelRequest(name: name, by: principal, atMs: now)) } catch {
+            throw .unavailable(error.description)
+        }
+        logger.notice("replay cancel requested", metadata: ["sluice.replay": "\(name)", "admin.principal": "\(principal)"])
+        return (Self.status(s), true)
     }
 
     // MARK: Approvals

@@ -34,6 +34,60 @@ import Testing
     static func object(_ text: String) -> [String: Any] { (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:] }
     static func array(_ text: String) -> [[String: Any]] { (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [[String: Any]] ?? [] }
 
+    /// Two instances of one group: a replay runs on one; `DELETE /api/v1/replays` on the other is
+    /// accepted as a request, and the first stops between two letters within about a second.
+    @Test func aReplayIsCancelledFromAnotherInstance() async throws {
+        let broker = try TansuBroker()
+        defer { broker.stop() }
+        let hook = try await WebhookReceiver.start()
+        defer { hook.stop() }
+        try await broker.create(topics: ["findings", "dlq"])
+        let findings = try Findings.unique(40)
+        let producer = try KafkaProducer(config: broker.clientConfig(), logger: .init(label: "test"))
+        for f in findings {
+            try await producer.send(topic: "dlq", key: Array(f.id.utf8), value: f.bytes, headers: [
+                KafkaHeader("sluice-reason", "retries_exhausted"), KafkaHeader("sluice-route", "all-findings"),
+                KafkaHeader("sluice-connector", "hook"), KafkaHeader("sluice-attempts", "3"),
+            ])
+        }
+        producer.close()
+        let config = try TestConfig.webhook(hook.url)
+        defer { config.remove() }
+        let tokens = try Self.tokensFile(in: config.directory)
+        let (portA, portB) = (try LoopbackPort.free(), try LoopbackPort.free())
+        let a = try SluiceProcess(broker: broker, topic: "findings", group: "cancel", dlq: "dlq", config: config,
+                                  extra: ["--admin-listen", "127.0.0.1:\(portA)", "--admin-tokens", tokens])
+        defer { a.stop() }
+        let b = try SluiceProcess(broker: broker, topic: "findings", group: "cancel", dlq: "dlq", config: config,
+                                  extra: ["--admin-listen", "127.0.0.1:\(portB)", "--admin-tokens", tokens])
+        defer { b.stop() }
+        #expect(await LoopbackPort.accepts(portA, within: 30))
+        #expect(await LoopbackPort.accepts(portB, within: 30))
+
+        // 40 letters at 4 a second: ten seconds of work, stopped long before its end.
+        let start = #"{"name": "slow", "reason": "retries_exhausted", "rate": 4}"#
+        var started = (status: 0, body: "")
+        for _ in 0..<100 {  // the pipeline answers 503 until it runs
+            started = try Self.call(portA, "POST", "/api/v1/replays", body: start, token: Self.operatorToken)
+            if started.status != 503 { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(started.status == 202, "\(started)")
+        try await hook.waitForCount(2, timeout: 30)
+        let asked = try Self.call(portB, "DELETE", "/api/v1/replays?name=slow", token: Self.operatorToken)
+        #expect(asked.status == 202, "asked of the instance that does not run it: \(asked)")
+        #expect(Self.object(asked.body)["status"] as? String == "running")
+        var replay: [String: Any] = [:]
+        for _ in 0..<300 {
+            replay = Self.array(try Self.call(portA, "GET", "/api/v1/replays", token: Self.viewerToken).body).first { $0["name"] as? String == "slow" } ?? [:]
+            if replay["status"] as? String != "running" { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(replay["status"] as? String == "cancelled", "\(replay)")
+        #expect((replay["processed"] as? Int ?? 40) < 40, "\(replay)")
+        #expect(try Self.call(portB, "DELETE", "/api/v1/replays?name=slow", token: Self.operatorToken).status == 404, "no longer running anywhere")
+    }
+
     @Test func deadLettersAreBrowsedAndReplayedThroughTheAPI() async throws {
         let broker = try TansuBroker()
         defer { broker.stop() }

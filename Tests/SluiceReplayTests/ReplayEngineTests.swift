@@ -179,3 +179,58 @@ func letter(_ offset: Int64, reason: String = "retries_exhausted", route: String
         #expect(reopened.summaries() == memory.summaries())
     }
 }
+
+/// A dispatch that asks, through the ledger, that the replay stop once it has delivered
+/// `cancelAfter` letters — as `DELETE /api/v1/replays` on another instance does — and then
+/// takes 20 ms a letter, so the engine's once-a-second look at the ledger comes while letters remain.
+final class CancellingDispatch: ReplayDispatch {
+    let ledger: MemoryReplayLedger
+    let cancelAfter: Int
+    let delivered = Atomic<Int>(0)
+    init(ledger: MemoryReplayLedger, cancelAfter: Int) {
+        self.ledger = ledger
+        self.cancelAfter = cancelAfter
+    }
+    func targets(for letter: DeadLetterRecord, reroute: Bool) -> Result<[ReplayTarget], ReplaySkip> {
+        .success([ReplayTarget(route: "r1", connector: "a")])
+    }
+    func deliver(_ letter: DeadLetterRecord, to targets: [ReplayTarget], replay name: String) async -> [ReplayTarget: ReplayTargetOutcome] {
+        if delivered.add(1, ordering: .relaxed).newValue == cancelAfter {
+            try? await ledger.put(ReplayCancelRequest(name: name, by: "alice", atMs: Int64(Date().timeIntervalSince1970 * 1000)))
+        }
+        try? await Task.sleep(for: .milliseconds(20))
+        return Dictionary(uniqueKeysWithValues: targets.map { ($0, .delivered) })
+    }
+}
+
+@Suite struct ReplayCancelRequestTests {
+    @Test func aCancelRequestedThroughTheLedgerStopsTheReplayBetweenLetters() async throws {
+        let ledger = MemoryReplayLedger()
+        let dispatch = CancellingDispatch(ledger: ledger, cancelAfter: 3)
+        let engine = ReplayEngine(ledger: ledger, dispatch: dispatch, logger: Logger(label: "test"))
+        // 500 letters at 20 ms each would take 10 s; the engine looks at the ledger after 1 s.
+        let letters = (0..<500).map { letter(Int64($0)) }
+        let summary = try await engine.run(ReplayRequest(name: "long"), letters: letters)
+        #expect(summary.status == .cancelled)
+        #expect(summary.processed >= 3 && summary.processed < 500, "\(summary.progressLine)")
+        #expect(ledger.summary("long")?.status == .cancelled, "the stop is recorded for every instance to see")
+    }
+
+    @Test func aCancelRequestOlderThanTheRunIsIgnored() async throws {
+        let ledger = MemoryReplayLedger()
+        try await ledger.put(ReplayCancelRequest(name: "again", by: "alice", atMs: 0))  // asked of an earlier run
+        let dispatch = CancellingDispatch(ledger: MemoryReplayLedger(), cancelAfter: -1)
+        let engine = ReplayEngine(ledger: ledger, dispatch: dispatch, logger: Logger(label: "test"))
+        let summary = try await engine.run(ReplayRequest(name: "again"), letters: (0..<60).map { letter(Int64($0)) })
+        #expect(summary.status == .finished && summary.delivered == 60)
+    }
+
+    @Test func cancelRequestsRoundTripThroughTheLedgerRecordFormat() {
+        var state = LedgerState()
+        let request = ReplayCancelRequest(name: "n", by: "alice", atMs: 1_796_551_200_000)
+        let applied = state.apply(record: Array(request.json.serialized().utf8))
+        #expect(applied)
+        #expect(state.cancels["n"] == request)
+        #expect(String(decoding: request.key, as: UTF8.self) == #"["cancel","n"]"#)
+    }
+}
