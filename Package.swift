@@ -260,6 +260,7 @@ if Context.environment["SLUICE_FUZZ"] != nil {
         ("FuzzJSONMatch", ["SluiceCore"]), ("FuzzPattern", ["SluiceCore"]), ("FuzzTemplate", ["SluiceCore"]),
         ("FuzzConfigYAML", ["SluiceCore", "SluiceConnectors"]), ("FuzzSyslogCEF", ["SluiceCore", "SluiceConnectors"]),
         ("FuzzHTTPHeaders", ["SluiceHTTP"]), ("FuzzFindingDecoder", ["SluiceCore", "SluiceFormats"]),
+        ("FuzzTopicRecords", ["SluiceCore", "SluiceKafka", "SluiceState", "SluiceActions", "SluiceReplay"]),
     ]
     for (name, dependencies) in harnesses {
         package.targets.append(.executableTarget(name: name, dependencies: ["FuzzSupport"] + dependencies, path: "Fuzz/\(name)",
