@@ -61,6 +61,8 @@ final class DeliveryLane: Sendable {
     private let logger: Logger
     private let state: Mutex<DeliveryLaneStateMachine<DeliveryJob>>
     private let failureWarning: FailureWarning
+    /// Set by `flush`: the run is draining (end of input, shutdown), so batches go without waiting.
+    private let draining = Atomic<Bool>(false)
 
     init(name: String, connector: any Connector, policy: DeliveryPolicy, deadLetters: DeadLetterWriter, stats: RunStats, stopping: StopSignal,
          logger: Logger, failureWarningInterval: Duration = .seconds(10)) {
@@ -90,7 +92,7 @@ final class DeliveryLane: Sendable {
     private func pump() {
         while true {
             let now = ContinuousClock.now
-            let flushing = stopping.isStopped
+            let flushing = stopping.isStopped || draining.load(ordering: .relaxed)
             guard let action = state.withLock({ $0.nextAction(now: now, flushing: flushing) }) else { return }
             switch action {
             case .start(let job): attempt(job)
@@ -225,8 +227,12 @@ final class DeliveryLane: Sendable {
         }
     }
 
-    /// Starts held-back batches at once (shutdown: nothing waits for `max_wait`).
-    func flush() { pump() }
+    /// Starts held-back batches at once and from now on (end of input, shutdown: nothing more is
+    /// coming, so nothing waits for `max_wait`).
+    func flush() {
+        draining.store(true, ordering: .relaxed)
+        pump()
+    }
 
     /// Jobs queued, running or waiting to retry.
     var pending: Int { state.withLock { $0.pending } }
