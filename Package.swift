@@ -86,7 +86,7 @@ let package = Package(
         ),
         .target(
             name: "SluiceConnectors",
-            dependencies: ["SluiceCore", "SluiceKafka", "SluiceHTTP", "SluiceAWS", .product(name: "Logging", package: "swift-log"),
+            dependencies: ["SluiceCore", "SluiceFormats", "SluiceKafka", "SluiceHTTP", "SluiceAWS", .product(name: "Logging", package: "swift-log"),
                            .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),

@@ -19,6 +19,43 @@ extension DeliveryOutcome {
     }
 }
 
+/// The configuration of a connector that calls AWS: the run checks its prerequisites before it
+/// reads any input (`AWSSettings.unmetPrerequisite`).
+protocol AWSConfigured {
+    var aws: AWSSettings { get }
+}
+
+extension SecurityHubConnector.Configuration: AWSConfigured {}
+extension EventBridgeConnector.Configuration: AWSConfigured {}
+extension SNSConnector.Configuration: AWSConfigured {}
+extension SQSConnector.Configuration: AWSConfigured {}
+
+extension AWSSettings {
+    /// Why an instance with these settings cannot work in this run, or nil: no region anywhere
+    /// (the client cannot be made), or, offline, nothing to take credentials from but the
+    /// instance metadata service (a laptop or CI runner has none: every delivery would wait for
+    /// it, time out and be dead-lettered).
+    public func unmetPrerequisite(offline: Bool, environment: [String: String]) -> String? {
+        if DefaultCredentialsChain.region(configured: region, profile: profile, environment: environment) == nil {
+            return "has no AWS region: set region: in its file, or AWS_REGION"
+        }
+        guard offline, !hasCredentialsSource(environment: environment) else { return nil }
+        return "has no AWS credentials source but the instance metadata service, which an offline run (--input) does not rely on: "
+            + "set credentials: or profile: in its file, or AWS_ACCESS_KEY_ID / AWS_PROFILE"
+    }
+
+    /// Static keys, a named profile that exists, credentials in the environment, web identity, a
+    /// container credentials endpoint, or a default profile in the shared files.
+    func hasCredentialsSource(environment env: [String: String]) -> Bool {
+        func set(_ key: String) -> Bool { env[key]?.isEmpty == false }
+        if accessKeyID != nil { return true }
+        if ["AWS_ACCESS_KEY_ID", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI"].contains(where: set) { return true }
+        let profiles = SharedConfigFiles.load(environment: env).profiles
+        let name = profile ?? (set("AWS_PROFILE") ? env["AWS_PROFILE"] : nil) ?? "default"
+        return profiles[name] != nil
+    }
+}
 
 enum AWSConnectorSupport {
     /// The client for an instance: its settings, the shared HTTP client, the instance's timeout.

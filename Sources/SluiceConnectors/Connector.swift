@@ -2,6 +2,7 @@ import Logging
 import SluiceCore
 import SluiceHTTP
 import SluiceKafka
+import Synchronization
 
 /// A named connector instance from `connectors/`: delivers rendered payloads to one target.
 ///
@@ -155,6 +156,8 @@ public struct ConnectorContext: Sendable {
     public var logger: Logger
     /// The instance's per-attempt timeout (its `timeout:` key), set for each instance.
     public var timeout: Duration = DeliveryPolicy().timeout
+    /// Where loop guards count what they skip (`sluice_skipped_loop_total`).
+    public var loopSkips = LoopSkipCounter()
 
     public init(http: HTTPClient, kafka: KafkaConfig, environment: [String: String], logger: Logger) {
         self.http = http
@@ -162,6 +165,22 @@ public struct ConnectorContext: Sendable {
         self.environment = environment
         self.logger = logger
     }
+}
+
+/// Findings a connector settled without sending because they came from its own target (the
+/// `aws-securityhub` loop guard, docs/formats.md §8), by connector instance: the metric
+/// `sluice_skipped_loop_total{connector}`. One per run, shared by every instance.
+public final class LoopSkipCounter: Sendable {
+    private let counts = Mutex<[String: Int]>([:])
+
+    public init() {}
+
+    /// Makes `connector`'s series exist at 0 (alerts and rate() see it before the first skip).
+    public func register(_ connector: String) { counts.withLock { if $0[connector] == nil { $0[connector] = 0 } } }
+
+    public func add(_ n: Int, connector: String) { counts.withLock { $0[connector, default: 0] += n } }
+
+    public var snapshot: [String: Int] { counts.withLock { $0 } }
 }
 
 /// A payload the target would reject whatever the attempt (not JSON, not a finding): the

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceAWS
 import SluiceCore
 import SluiceHTTP
 
@@ -24,6 +25,8 @@ public struct ConnectorDefinition: Sendable {
     let secrets: SecretScrubber
     /// The instance names no brokers of its own and must use the run's (`kafka` without `brokers:`).
     public let needsRunBrokers: Bool
+    /// The AWS settings of an `aws-*` instance (their prerequisites are checked before a run).
+    public let aws: AWSSettings?
     let factory: @Sendable (ConnectorContext) throws -> any Connector
 
     /// Creates the live connector, with the instance's own timeout in its context.

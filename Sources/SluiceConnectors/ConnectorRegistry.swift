@@ -62,7 +62,7 @@ public struct ConnectorTypeEntry: Sendable {
             return ConnectorDefinition(
                 name: name, kind: T.kind, summary: T.summary, payloadFormat: T.payloadFormat, templateFormat: T.templateFormat(for: reader),
                 policy: policy, template: template, usesSummary: T.usesSummary, location: location, secrets: secrets,
-                needsRunBrokers: T.needsRunBrokers(configuration),
+                needsRunBrokers: T.needsRunBrokers(configuration), aws: (configuration as? any AWSConfigured)?.aws,
                 factory: { context in try T.make(name: name, configuration: configuration, context: context) })
         }
     }

@@ -141,19 +141,21 @@ extension DiscordConnector: JSONPostTarget {
     /// One embed: title linking to the console, description, facts as fields, the finding id in
     /// the footer and its update time as the timestamp. The colour is set by the connector.
     static let defaultTemplate: String? = #"""
-    {"content":"**[{{sluice.severity_label}}]** GuardDuty finding in {{sluice.account}} / {{sluice.region}}",
-     "embeds":[{"title":"{{sluice.title}}","url":"{{sluice.console_url}}","description":"{{sluice.description}}",
+    {"content":"**[{{sluice.severity_label}}]** {{sluice.product}} finding{{#sluice.account}} in {{sluice.account}} / {{sluice.region}}{{/sluice.account}}",
+     "embeds":[{"title":"{{sluice.title}}",{{#sluice.console_url}}"url":"{{sluice.console_url}}",{{/sluice.console_url}}"description":"{{sluice.description}}",
       "fields":[
        {"name":"Severity","value":"{{sluice.severity}}{{#sluice.severity_score}} ({{sluice.severity_score}}){{/sluice.severity_score}}","inline":true},
        {"name":"Type","value":"`{{sluice.type}}`","inline":true},
-       {"name":"Account / Region","value":"{{sluice.account}} / {{sluice.region}}","inline":true},
+       {"name":"Product","value":"{{sluice.product}}","inline":true},
+       {{#sluice.account}}{"name":"Account / Region","value":"{{sluice.account}} / {{sluice.region}}","inline":true},{{/sluice.account}}
        {"name":"Resource","value":"{{sluice.resource_summary}}","inline":false},
-       {{#sluice.process}}{"name":"Process","value":"`{{name}}` {{executable_path}} (user {{user}})","inline":false},{{/sluice.process}}
+       {{#sluice.workload}}{"name":"Where","value":"{{sluice.workload}}","inline":false},{{/sluice.workload}}
+       {{#sluice.process}}{"name":"Process","value":"`{{sluice.process.name}}` {{sluice.process.executable_path}} (user {{sluice.process.user}}){{#sluice.process.command_line}}\n`{{sluice.process.command_line}}`{{/sluice.process.command_line}}","inline":false},{{/sluice.process}}
        {"name":"Count","value":"{{sluice.count}}","inline":true},
        {"name":"First seen","value":"{{sluice.first_seen}}","inline":true},
        {"name":"Last seen","value":"{{sluice.last_seen}}","inline":true}],
-      "footer":{"text":"GuardDuty finding {{sluice.id}} · Sluice"},
-      "timestamp":"{{sluice.updated_at}}"}],
+      "footer":{"text":"{{sluice.product}} finding {{sluice.id}} · Sluice"}{{#sluice.time}},
+      "timestamp":"{{sluice.time}}"{{/sluice.time}}}],
      "allowed_mentions":{"parse":[]}}
     """#
 }

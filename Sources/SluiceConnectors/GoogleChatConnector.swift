@@ -62,15 +62,16 @@ extension GoogleChatConnector: JSONPostTarget {
     static let defaultTemplate: String? = #"""
     {"text":"[{{sluice.severity_label}}] {{sluice.title}}",
      "cardsV2":[{"cardId":"guardduty-finding","card":{
-      "header":{"title":"{{sluice.title}}","subtitle":"{{sluice.severity_label}} severity · {{sluice.type}}"},
+      "header":{"title":"{{sluice.title}}","subtitle":"{{sluice.severity_label}} severity · {{sluice.product}} · {{sluice.type}}"},
       "sections":[
        {"widgets":[
         {"decoratedText":{"topLabel":"Severity","text":"<font color=\"#{{sluice.severity_colour}}\"><b>{{sluice.severity}}</b></font>{{#sluice.severity_score}} ({{sluice.severity_score}}){{/sluice.severity_score}}"}},
-        {"decoratedText":{"topLabel":"Account / Region","text":"{{sluice.account}} / {{sluice.region}}"}},
+        {{#sluice.account}}{"decoratedText":{"topLabel":"Account / Region","text":"{{sluice.account}} / {{sluice.region}}"}},{{/sluice.account}}
         {"decoratedText":{"topLabel":"Resource","text":"{{sluice.resource_summary}}","wrapText":true}},
-        {{#sluice.process}}{"decoratedText":{"topLabel":"Process","text":"{{name}} {{executable_path}} (user {{user}})","wrapText":true}},{{/sluice.process}}
+        {{#sluice.workload}}{"decoratedText":{"topLabel":"Where","text":"{{sluice.workload}}","wrapText":true}},{{/sluice.workload}}
+        {{#sluice.process}}{"decoratedText":{"topLabel":"Process","text":"{{sluice.process.name}} {{sluice.process.executable_path}} (user {{sluice.process.user}}){{#sluice.process.command_line}}: {{sluice.process.command_line}}{{/sluice.process.command_line}}","wrapText":true}},{{/sluice.process}}
         {"decoratedText":{"topLabel":"Count · first / last seen","text":"{{sluice.count}} · {{sluice.first_seen}} / {{sluice.last_seen}}","wrapText":true}}]},
-       {"header":"Description","collapsible":true,"widgets":[{"textParagraph":{"text":"{{sluice.description}}"}}]},
-       {"widgets":[{"buttonList":{"buttons":[{"text":"View in GuardDuty","onClick":{"openLink":{"url":"{{sluice.console_url}}"}}}]}}]}]}}]}
+       {"header":"Description","collapsible":true,"widgets":[{"textParagraph":{"text":"{{sluice.description}}"}}]}{{#sluice.console_url}},
+       {"widgets":[{"buttonList":{"buttons":[{"text":"View in GuardDuty","onClick":{"openLink":{"url":"{{sluice.console_url}}"}}}]}}]}{{/sluice.console_url}}]}}]}
     """#
 }

@@ -71,20 +71,23 @@ extension MSTeamsConnector: JSONPostTarget {
      "$schema":"http://adaptivecards.io/schemas/adaptive-card.json","type":"AdaptiveCard","version":"1.4","msteams":{"width":"Full"},
      "body":[
       {"type":"Container","id":"sluice-severity","style":"emphasis","bleed":true,"items":[
-       {"type":"TextBlock","text":"{{sluice.severity_label}} severity · Amazon GuardDuty","size":"Small","weight":"Bolder","wrap":true},
+       {"type":"TextBlock","text":"{{sluice.severity_label}} severity · {{sluice.product}}","size":"Small","weight":"Bolder","wrap":true},
        {"type":"TextBlock","text":"{{sluice.title}}","size":"Large","weight":"Bolder","wrap":true}]},
       {"type":"FactSet","facts":[
        {"title":"Severity","value":"{{sluice.severity}}{{#sluice.severity_score}} ({{sluice.severity_score}}){{/sluice.severity_score}}"},
        {"title":"Type","value":"{{sluice.type}}"},
-       {"title":"Account","value":"{{sluice.account}}"},
-       {"title":"Region","value":"{{sluice.region}}"},
+       {"title":"Product","value":"{{sluice.product}}"},
+       {{#sluice.account}}{"title":"Account","value":"{{sluice.account}}"},
+       {"title":"Region","value":"{{sluice.region}}"},{{/sluice.account}}
        {"title":"Resource","value":"{{sluice.resource_summary}}"},
-       {{#sluice.process}}{"title":"Process","value":"{{name}} {{executable_path}} (user {{user}})"},{{/sluice.process}}
+       {{#sluice.workload}}{"title":"Where","value":"{{sluice.workload}}"},{{/sluice.workload}}
+       {{#sluice.process}}{"title":"Process","value":"{{sluice.process.name}} {{sluice.process.executable_path}} (user {{sluice.process.user}})"},{{/sluice.process}}
+       {{#sluice.process.command_line}}{"title":"Command line","value":"{{sluice.process.command_line}}"},{{/sluice.process.command_line}}
        {"title":"Count","value":"{{sluice.count}}"},
        {"title":"First seen","value":"{{sluice.first_seen}}"},
        {"title":"Last seen","value":"{{sluice.last_seen}}"},
        {"title":"Finding","value":"{{sluice.id}}"}]},
       {"type":"TextBlock","text":"{{sluice.description}}","wrap":true,"isSubtle":true}],
-     "actions":[{"type":"Action.OpenUrl","title":"View in GuardDuty","url":"{{sluice.console_url}}"}]}}]}
+     "actions":[{{#sluice.console_url}}{"type":"Action.OpenUrl","title":"View in GuardDuty","url":"{{sluice.console_url}}"}{{/sluice.console_url}}]}}]}
     """#
 }

@@ -58,16 +58,18 @@ extension MattermostConnector: JSONPostTarget {
     static let defaultTemplate: String? = #"""
     {"text":"**[{{sluice.severity_label}}]** {{sluice.title}}",
      "attachments":[{"fallback":"[{{sluice.severity_label}}] {{sluice.title}}","color":"#{{sluice.severity_colour}}",
-      "title":"{{sluice.title}}","title_link":"{{sluice.console_url}}","text":"{{sluice.description}}",
+      "title":"{{sluice.title}}",{{#sluice.console_url}}"title_link":"{{sluice.console_url}}",{{/sluice.console_url}}"text":"{{sluice.description}}",
       "fields":[
        {"short":true,"title":"Severity","value":"{{sluice.severity}}{{#sluice.severity_score}} ({{sluice.severity_score}}){{/sluice.severity_score}}"},
        {"short":true,"title":"Type","value":"`{{sluice.type}}`"},
-       {"short":true,"title":"Account / Region","value":"{{sluice.account}} / {{sluice.region}}"},
+       {"short":true,"title":"Product","value":"{{sluice.product}}"},
+       {{#sluice.account}}{"short":true,"title":"Account / Region","value":"{{sluice.account}} / {{sluice.region}}"},{{/sluice.account}}
        {"short":true,"title":"Count","value":"{{sluice.count}}"},
        {"short":false,"title":"Resource","value":"{{sluice.resource_summary}}"},
-       {{#sluice.process}}{"short":false,"title":"Process","value":"`{{name}}` {{executable_path}} (user {{user}})"},{{/sluice.process}}
+       {{#sluice.workload}}{"short":false,"title":"Where","value":"{{sluice.workload}}"},{{/sluice.workload}}
+       {{#sluice.process}}{"short":false,"title":"Process","value":"`{{sluice.process.name}}` {{sluice.process.executable_path}} (user {{sluice.process.user}}){{#sluice.process.command_line}}\n`{{sluice.process.command_line}}`{{/sluice.process.command_line}}"},{{/sluice.process}}
        {"short":true,"title":"First seen","value":"{{sluice.first_seen}}"},
        {"short":true,"title":"Last seen","value":"{{sluice.last_seen}}"}],
-      "footer":"GuardDuty finding {{sluice.id}} · Sluice"}]}
+      "footer":"{{sluice.product}} finding {{sluice.id}} · Sluice"}]}
     """#
 }

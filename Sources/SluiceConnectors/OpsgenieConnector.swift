@@ -117,12 +117,12 @@ extension OpsgenieConnector: JSONPostTarget {
     /// Message, description with the facts, tags, string details, source and entity.
     static let defaultTemplate: String? = #"""
     {"message":"[{{sluice.severity_label}}] {{sluice.title}}",
-     "description":"{{sluice.description}}\n\nType: {{sluice.type}}\nSeverity: {{sluice.severity}}{{#sluice.severity_score}} ({{sluice.severity_score}}){{/sluice.severity_score}}\nAccount / Region: {{sluice.account}} / {{sluice.region}}\nResource: {{sluice.resource_summary}}\n{{#sluice.process}}Process: {{name}} {{executable_path}} (user {{user}})\n{{/sluice.process}}Count: {{sluice.count}}, first seen {{sluice.first_seen}}, last seen {{sluice.last_seen}}\n\n{{sluice.console_url}}",
-     "tags":["guardduty","severity:{{sluice.severity_label}}","account:{{sluice.account}}","region:{{sluice.region}}"],
-     "details":{"type":"{{sluice.type}}","severity":"{{sluice.severity}}","account":"{{sluice.account}}","region":"{{sluice.region}}",
+     "description":"{{sluice.description}}\n\nType: {{sluice.type}}\nSeverity: {{sluice.severity}}{{#sluice.severity_score}} ({{sluice.severity_score}}){{/sluice.severity_score}}\nProduct: {{sluice.product}}\n{{#sluice.account}}Account / Region: {{sluice.account}} / {{sluice.region}}\n{{/sluice.account}}Resource: {{sluice.resource_summary}}\n{{#sluice.workload}}Where: {{sluice.workload}}\n{{/sluice.workload}}{{#sluice.process}}Process: {{sluice.process.name}} {{sluice.process.executable_path}} (user {{sluice.process.user}})\n{{/sluice.process}}{{#sluice.process.command_line}}Command line: {{sluice.process.command_line}}\n{{/sluice.process.command_line}}Count: {{sluice.count}}, first seen {{sluice.first_seen}}, last seen {{sluice.last_seen}}{{#sluice.console_url}}\n\n{{sluice.console_url}}{{/sluice.console_url}}",
+     "tags":["{{sluice.format}}","severity:{{sluice.severity_label}}"{{#sluice.account}},"account:{{sluice.account}}","region:{{sluice.region}}"{{/sluice.account}}],
+     "details":{"type":"{{sluice.type}}","severity":"{{sluice.severity}}","product":"{{sluice.product}}","account":"{{sluice.account}}","region":"{{sluice.region}}",{{#sluice.workload}}"workload":"{{sluice.workload}}",{{/sluice.workload}}
       "resource_type":"{{sluice.resource_type}}","resource_id":"{{sluice.resource_id}}","count":"{{sluice.count}}",
       "first_seen":"{{sluice.first_seen}}","last_seen":"{{sluice.last_seen}}","finding_id":"{{sluice.id}}","console_url":"{{sluice.console_url}}"},
-     "source":"Sluice (GuardDuty)",
+     "source":"Sluice ({{sluice.product}})",
      "entity":"{{sluice.resource_id}}"}
     """#
 }

@@ -96,19 +96,20 @@ extension PagerDutyConnector: JSONPostTarget {
     static let defaultTemplate: String? = #"""
     {"event_action":"trigger",
      "payload":{
-      "summary":"[GuardDuty {{sluice.severity_label}}] {{sluice.title}} ({{sluice.account}} {{sluice.region}})",
-      "source":"{{sluice.resource_id}}",
-      "timestamp":"{{sluice.updated_at}}",
+      "summary":"[{{sluice.product}} {{sluice.severity_label}}] {{sluice.title}}{{#sluice.account}} ({{sluice.account}} {{sluice.region}}){{/sluice.account}}",
+      "source":"{{#sluice.resource_id}}{{sluice.resource_id}}{{/sluice.resource_id}}{{^sluice.resource_id}}{{sluice.product}}{{/sluice.resource_id}}",
+      {{#sluice.time}}"timestamp":"{{sluice.time}}",{{/sluice.time}}
       "component":"{{sluice.resource_type}}",
-      "group":"{{sluice.account}}/{{sluice.region}}",
+      "group":"{{#sluice.account}}{{sluice.account}}/{{sluice.region}}{{/sluice.account}}{{^sluice.account}}{{sluice.kubernetes.namespace}}{{/sluice.account}}",
       "class":"{{sluice.type}}",
       "custom_details":{
        "title":"{{sluice.title}}","description":"{{sluice.description}}","type":"{{sluice.type}}",
        "severity":"{{sluice.severity}}{{#sluice.severity_score}} ({{sluice.severity_score}}){{/sluice.severity_score}}","account":"{{sluice.account}}","region":"{{sluice.region}}",
-       "resource":"{{sluice.resource_summary}}",{{#sluice.process}}"process":"{{name}} {{executable_path}} (user {{user}})",{{/sluice.process}}
+       "product":"{{sluice.product}}","resource":"{{sluice.resource_summary}}",{{#sluice.workload}}"workload":"{{sluice.workload}}",{{/sluice.workload}}
+       {{#sluice.process}}"process":"{{sluice.process.name}} {{sluice.process.executable_path}} (user {{sluice.process.user}})",{{/sluice.process}}{{#sluice.process.command_line}}"command_line":"{{sluice.process.command_line}}",{{/sluice.process.command_line}}
        "count":"{{sluice.count}}","first_seen":"{{sluice.first_seen}}","last_seen":"{{sluice.last_seen}}",
        "finding_id":"{{sluice.id}}","finding_arn":"{{sluice.arn}}"}},
-     "client":"Sluice","client_url":"{{sluice.console_url}}",
-     "links":[{"href":"{{sluice.console_url}}","text":"View in GuardDuty"}]}
+     "client":"Sluice"{{#sluice.console_url}},"client_url":"{{sluice.console_url}}",
+     "links":[{"href":"{{sluice.console_url}}","text":"View in GuardDuty"}]{{/sluice.console_url}}}
     """#
 }

@@ -1,10 +1,12 @@
 import Foundation
 import SluiceAWS
 import SluiceCore
+import SluiceFormats
 
 /// `aws-securityhub`: imports findings into AWS Security Hub (`BatchImportFindings`), each
-/// GuardDuty finding mapped to the AWS Security Finding Format (ASFF). A payload that already
-/// is ASFF (a template that renders one, with `SchemaVersion`) is imported as it is.
+/// GuardDuty, Falco or OCSF finding mapped to the AWS Security Finding Format (ASFF; Falco and
+/// OCSF as docs/formats.md §12 says). A payload that already is ASFF (a template that renders
+/// one, with `SchemaVersion`) is imported as it is.
 ///
 /// The finding's ARN is the ASFF `Id`, so a later update of the same GuardDuty finding updates
 /// the Security Hub finding. Findings Security Hub rejects (`FailedFindings`) are permanent,
@@ -35,10 +37,16 @@ public final class SecurityHubConnector: BatchingConnector {
 
     let configuration: Configuration
     let client: AWSClient
+    let name: String
+    /// Counts what the loop guard skips, under `name`.
+    let loopSkips: LoopSkipCounter
 
-    init(configuration: Configuration, client: AWSClient) {
+    init(configuration: Configuration, client: AWSClient, name: String = "aws-securityhub", loopSkips: LoopSkipCounter = LoopSkipCounter()) {
         self.configuration = configuration
         self.client = client
+        self.name = name
+        self.loopSkips = loopSkips
+        loopSkips.register(name)
     }
 
 
@@ -47,6 +55,7 @@ public final class SecurityHubConnector: BatchingConnector {
         // delivered, not imported back as a second copy.
         let loops = batch.map { Self.cameFromSecurityHub($0.payload, productARN: configuration.productARN) }
         guard loops.contains(true) else { return importFindings(batch, completion: completion) }
+        loopSkips.add(loops.filter { $0 }.count, connector: name)
         let rest = batch.indices.filter { !loops[$0] }
         guard !rest.isEmpty else { return completion(batch.map { _ in .delivered }) }
         importFindings(rest.map { batch[$0] }) { outcomes in
@@ -94,11 +103,32 @@ public final class SecurityHubConnector: BatchingConnector {
             return .failure(PayloadRejection( "the payload is not JSON"))
         }
         if event["SchemaVersion"] != nil { return .success(JSONBuilder(event)) }
+        // One part of a split BatchImportFindings body: its one finding is already ASFF.
+        if let findings = event["Findings"]?.arrayValue, findings.count == 1, findings[0]["SchemaVersion"] != nil {
+            return .success(JSONBuilder(findings[0]))
+        }
+        if let converted = convertedFinding(delivery) { return converted }
         guard let finding = ASFFMapping(event: event, region: client.region, productARN: configuration.productARN,
                                         accountID: configuration.accountID, route: delivery.route) else {
-            return .failure(PayloadRejection( "the payload is neither a GuardDuty finding nor an ASFF finding"))
+            return .failure(PayloadRejection( "the payload is not a GuardDuty, ASFF, OCSF or Falco finding"))
         }
         return .success(finding.build())
+    }
+
+    /// A Falco or OCSF finding mapped to ASFF (docs/formats.md §12); nil for other formats.
+    private func convertedFinding(_ delivery: Delivery) -> Result<JSONBuilder, PayloadRejection>? {
+        let target = ASFFFinding.Target(productARN: configuration.productARN, accountID: configuration.accountID,
+                                        region: client.region, route: delivery.route)
+        var converted: Result<JSON, ASFFFinding.Refusal>?
+        // A decoder per call: decoders own parsers and are not shared across lanes' threads.
+        FindingDecoder(injectsView: false).decode(delivery.payload) { finding in
+            if converted == nil { converted = finding.asffFinding(target: target) }
+        }
+        switch converted {
+        case .success(let json)?: return .success(JSONBuilder(json))
+        case .failure(let refusal)?: return .failure(PayloadRejection(refusal.message))
+        case nil: return nil
+        }
     }
 }
 
@@ -337,7 +367,7 @@ struct ASFFMapping {
 
 extension SecurityHubConnector: ConnectorType {
     public static let kind = "aws-securityhub"
-    public static let summary = "import findings into AWS Security Hub (BatchImportFindings, GuardDuty mapped to ASFF)"
+    public static let summary = "import findings into AWS Security Hub (BatchImportFindings; GuardDuty, Falco and OCSF mapped to ASFF)"
     public static let payloadFormat = PayloadFormat.json
     public static let supportsBatching = true
 
@@ -359,6 +389,7 @@ extension SecurityHubConnector: ConnectorType {
     }
 
     public static func make(name: String, configuration: Configuration, context: ConnectorContext) throws -> any Connector {
-        SecurityHubConnector(configuration: configuration, client: try AWSConnectorSupport.client(configuration.aws, context: context))
+        SecurityHubConnector(configuration: configuration, client: try AWSConnectorSupport.client(configuration.aws, context: context),
+                             name: name, loopSkips: context.loopSkips)
     }
 }

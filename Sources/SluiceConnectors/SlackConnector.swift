@@ -156,22 +156,25 @@ extension SlackConnector: JSONPostTarget {
     }
 
     /// A header with the title, then the facts a responder needs, in an attachment coloured by severity.
-    /// Values an attacker can shape (the resource, the process name and path) go in plain_text
-    /// objects: in mrkdwn, `<!here>` in an executable path would notify the whole channel.
+    /// Values an attacker can shape (the resource, the workload, the process and its command line,
+    /// the finding id) go in plain_text objects: in mrkdwn, `<!here>` in an executable path would
+    /// notify the whole channel. Account/region and the console button only when the finding has them.
     static let defaultTemplate: String? = #"""
     {"text":"[{{sluice.severity_label}}] {{sluice.title}}",
      "attachments":[{"color":"#{{sluice.severity_colour}}","fallback":"[{{sluice.severity_label}}] {{sluice.title}}","blocks":[
       {"type":"header","text":{"type":"plain_text","text":"{{sluice.title}}"}},
       {"type":"section","fields":[
        {"type":"mrkdwn","text":"*Severity*\n{{sluice.severity}}{{#sluice.severity_score}} ({{sluice.severity_score}}){{/sluice.severity_score}}"},
+       {"type":"mrkdwn","text":"*Product*\n{{sluice.product}}"},
        {"type":"mrkdwn","text":"*Type*\n`{{sluice.type}}`"},
-       {"type":"mrkdwn","text":"*Account / Region*\n{{sluice.account}} / {{sluice.region}}"},
+       {{#sluice.account}}{"type":"mrkdwn","text":"*Account / Region*\n{{sluice.account}} / {{sluice.region}}"},{{/sluice.account}}
        {"type":"mrkdwn","text":"*Count*\n{{sluice.count}}"},
        {"type":"mrkdwn","text":"*First seen*\n{{sluice.first_seen}}"},
        {"type":"mrkdwn","text":"*Last seen*\n{{sluice.last_seen}}"}]},
       {"type":"section","text":{"type":"plain_text","text":"Resource: {{sluice.resource_summary}}","emoji":false}},
-      {{#sluice.process}}{"type":"section","text":{"type":"plain_text","text":"Process: {{name}} {{executable_path}} (user {{user}})","emoji":false}},{{/sluice.process}}
-      {"type":"actions","elements":[{"type":"button","text":{"type":"plain_text","text":"View in GuardDuty"},"url":"{{sluice.console_url}}"}]},
-      {"type":"context","elements":[{"type":"mrkdwn","text":"GuardDuty finding {{sluice.id}} · routed by Sluice"}]}]}]}
+      {{#sluice.workload}}{"type":"section","text":{"type":"plain_text","text":"Where: {{sluice.workload}}","emoji":false}},{{/sluice.workload}}
+      {{#sluice.process}}{"type":"section","text":{"type":"plain_text","text":"Process: {{sluice.process.name}} {{sluice.process.executable_path}} (user {{sluice.process.user}}){{#sluice.process.command_line}}\nCommand line: {{sluice.process.command_line}}{{/sluice.process.command_line}}","emoji":false}},{{/sluice.process}}
+      {{#sluice.console_url}}{"type":"actions","elements":[{"type":"button","text":{"type":"plain_text","text":"View in GuardDuty"},"url":"{{sluice.console_url}}"}]},{{/sluice.console_url}}
+      {"type":"context","elements":[{"type":"plain_text","text":"{{sluice.product}} finding {{sluice.id}} · routed by Sluice","emoji":false}]}]}]}
     """#
 }

@@ -12,7 +12,7 @@ import Darwin
 /// `syslog`: sends each finding as an RFC 5424 message over UDP (RFC 5426), TCP with
 /// octet-counting framing (RFC 6587 §3.4.1) or TLS (RFC 5425, same framing).
 ///
-/// `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [SD-ID finding_id=… account=… region=…] MSG`:
+/// `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [SD-ID finding_id=… account=… region=… product=… k8s_pod=…] MSG`:
 /// the severity comes from the finding's band (Critical → crit, High → err, Medium → warning,
 /// Low → notice), MSGID is the finding type (cut to RFC 5424's 32 characters; the full type is in
 /// the structured data), and MSG is the finding's JSON on one line or, with `format: cef`, an
@@ -128,6 +128,11 @@ public final class SyslogConnector: Connector {
         if let id = delivery.findingID ?? s?.id { params.append(("finding_id", id)) }
         if let s {
             params += [("account", s.account), ("region", s.region), ("type", s.type), ("severity", JSON.numberText(s.severity))]
+            // The view's product and, for runtime findings, where it ran (Falco output fields,
+            // GuardDuty EKS details): present only when the finding has them.
+            if let view = s.view {
+                for (name, path) in Self.viewParams { if let text = view.value(atPath: path)?.stringValue { params.append((name, text)) } }
+            }
         }
         params.append(("route", delivery.route))
         header += "[\(c.sdID)" + params.map { " \($0.0)=\"\(Self.escapeParamValue($0.1))\"" }.joined() + "]"
@@ -144,6 +149,12 @@ public final class SyslogConnector: Connector {
         }
         return .success(message)
     }
+
+    /// Structured-data parameters taken from the view (`sluice.*` path), in this order.
+    static let viewParams = [("severity_label", "severity"), ("product", "product"), ("k8s_cluster", "kubernetes.cluster"),
+                             ("k8s_namespace", "kubernetes.namespace"), ("k8s_pod", "kubernetes.pod"), ("container_id", "container.id"),
+                             ("container_name", "container.name"), ("container_image", "container.image"), ("host", "host"),
+                             ("process", "process.name"), ("command_line", "process.command_line")]
 
     /// RFC 6587 §3.4.1: `MSG-LEN SP SYSLOG-MSG`.
     static func octetCounted(_ message: [UInt8]) -> [UInt8] {

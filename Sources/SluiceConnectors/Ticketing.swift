@@ -74,19 +74,30 @@ enum TicketText {
         {{/sluice.description}}
 
         Severity: {{sluice.severity}}{{#sluice.severity_score}} ({{sluice.severity_score}}){{/sluice.severity_score}}
+        Product: {{sluice.product}}
         Type: {{sluice.type}}
+        {{#sluice.account}}
         Account: {{sluice.account}}
         Region: {{sluice.region}}
+        {{/sluice.account}}
         Resource: {{sluice.resource_summary}}
+        {{#sluice.workload}}
+        Where: {{sluice.workload}}
+        {{/sluice.workload}}
         {{#sluice.process}}
-        Process: {{name}} ({{executable_path}}){{#user}} as {{user}}{{/user}}
+        Process: {{sluice.process.name}} ({{sluice.process.executable_path}}){{#sluice.process.user}} as {{sluice.process.user}}{{/sluice.process.user}}
         {{/sluice.process}}
+        {{#sluice.process.command_line}}
+        Command line: {{sluice.process.command_line}}
+        {{/sluice.process.command_line}}
         Count: {{sluice.count}}
         First seen: {{sluice.first_seen}}
         Last seen: {{sluice.last_seen}}
         Finding: {{sluice.id}}
+        {{#sluice.console_url}}
 
         Console: {{sluice.console_url}}
+        {{/sluice.console_url}}
         """
 
     /// A JSON API request with the instance's credentials.

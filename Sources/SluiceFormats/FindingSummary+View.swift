@@ -5,7 +5,7 @@ extension FindingSummary {
     /// GuardDuty keeps its own reading (resource summaries per resource type, console link).
     public init(view: FindingView, event: JSON) {
         if view.format == .guardduty, var gd = FindingSummary(event: event) {
-            gd.view = view.json
+            gd.view = view.templateJSON
             self = gd
             return
         }
@@ -22,7 +22,7 @@ extension FindingSummary {
             process: p.map { Process(name: $0.name ?? "", executablePath: $0.executablePath ?? "", pid: $0.pid, user: $0.user ?? "", sha256: "") },
             isRuntime: view.format == .falco || p != nil,
             // A link taken from a finding (ASFF SourceUrl, OCSF src_url) could point anywhere: none.
-            consoleURL: "", view: view.json)
+            consoleURL: "", view: view.templateJSON)
     }
 
     /// A GuardDuty-scale score in the band of `severityID` (SNS attribute, syslog, digests
@@ -54,19 +54,34 @@ extension RouteTable {
     /// A pattern, suppression or state key of some route reads `sluice.*`: the decoder must
     /// inject the view. Conservative (any object key `sluice` anywhere in a pattern counts).
     public var readsView: Bool {
-        func mentions(_ j: JSON) -> Bool {
-            switch j {
-            case .object(let m): return m.contains { $0.key == "sluice" || mentions($0.value) }
-            case .array(let a): return a.contains(where: mentions)
-            default: return false
-            }
-        }
+        let mentions = ViewReading.mentions
         return routes.contains { route in
             mentions(route.match) || route.suppress.contains(where: mentions)
-                || (route.hold.partitionPaths ?? []).contains { $0 == "sluice" || $0.hasPrefix("sluice.") }
+                || (route.hold.partitionPaths ?? []).contains(where: ViewReading.isViewPath)
                 || [route.hold.dedupe?.key, route.hold.throttle?.key, route.hold.group?.by].contains { keys in
-                    (keys ?? []).contains { $0 == "sluice" || $0.hasPrefix("sluice.") }
+                    (keys ?? []).contains(where: ViewReading.isViewPath)
                 }
         }
     }
+}
+
+extension InhibitRule {
+    /// The rule's source or target pattern, or one of its `equal` paths, reads `sluice.*`: the
+    /// decoder must inject the view, or the rule could never see it.
+    public var readsView: Bool {
+        ViewReading.mentions(source) || ViewReading.mentions(target) || equal.contains(where: ViewReading.isViewPath)
+    }
+}
+
+enum ViewReading {
+    /// Conservative: any object key `sluice` anywhere in a pattern counts.
+    static func mentions(_ j: JSON) -> Bool {
+        switch j {
+        case .object(let m): return m.contains { $0.key == "sluice" || mentions($0.value) }
+        case .array(let a): return a.contains(where: mentions)
+        default: return false
+        }
+    }
+
+    static func isViewPath(_ path: String) -> Bool { path == "sluice" || path.hasPrefix("sluice.") }
 }

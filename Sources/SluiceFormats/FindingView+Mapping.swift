@@ -50,6 +50,13 @@ extension FindingView {
         lastSeen = V.rfc3339(service?["eventLastSeen"]) ?? V.rfc3339(f["updatedAt"])
         count = V.count(service?["count"]) ?? 1
         resource = Self.guardDutyResource(f["resource"])
+        let r = f["resource"]
+        let container = r?["containerDetails"]
+        let k8s = r?["kubernetesDetails"]?["kubernetesWorkloadDetails"]
+        workload = Self.workload(Workload(cluster: V.text(r?["eksClusterDetails"]?["name"]), namespace: V.text(k8s?["namespace"]),
+                                          pod: k8s?["type"]?.string == "pods" ? V.text(k8s?["name"]) : nil,
+                                          containerID: V.text(container?["id"]), containerName: V.text(container?["name"]),
+                                          image: V.text(container?["image"]), host: nil))
         if let p = service?["runtimeDetails"]?["process"], p.isObject {
             process = Self.process(name: V.text(p["name"]), executablePath: V.text(p["executablePath"]),
                                    pid: V.count(p["pid"]), user: V.text(p["user"]), commandLine: nil)
@@ -106,6 +113,14 @@ extension FindingView {
 
     private static func resource(type: String?, id: String?, name: String?) -> Resource? {
         type == nil && id == nil && name == nil ? nil : Resource(type: type, id: id, name: name)
+    }
+
+    /// nil when nothing is known (empty texts count as unknown: templates test for presence).
+    private static func workload(_ w: Workload) -> Workload? {
+        func known(_ s: String?) -> String? { s?.isEmpty == false ? s : nil }
+        let k = Workload(cluster: known(w.cluster), namespace: known(w.namespace), pod: known(w.pod), containerID: known(w.containerID),
+                         containerName: known(w.containerName), image: known(w.image), host: known(w.host))
+        return k == Workload() ? nil : k
     }
 
     private static func process(name: String?, executablePath: String?, pid: Int?, user: String?, commandLine: String?) -> Process? {
@@ -176,6 +191,7 @@ extension FindingView {
         if let r = e["resources"]?.element(0), r.isObject {
             resource = Self.resource(r["type"], r["uid"], r["name"])
         }
+        workload = Self.workload(Workload(host: V.text(e["device"]?["hostname"])))
     }
 
     // MARK: Falco
@@ -210,6 +226,11 @@ extension FindingView {
         } else if let host = V.text(e["hostname"]), !host.isEmpty {
             resource = Resource(type: "Host", id: host, name: host)
         }
+        let repository = field("container.image.repository")
+        let image = repository.map { repo in field("container.image.tag").map { repo + ":" + $0 } ?? repo }
+        workload = Self.workload(Workload(cluster: field("k8s.cluster.name"), namespace: ns, pod: pod,
+                                          containerID: container == "host" ? nil : container, containerName: field("container.name"),
+                                          image: image, host: V.text(e["hostname"])))
         if let fields {
             process = Self.process(name: field("proc.name"), executablePath: field("proc.exepath"), pid: V.count(fields["proc.pid"]),
                                    user: field("user.name"), commandLine: field("proc.cmdline"))

@@ -26,6 +26,37 @@ public struct FindingView: Sendable, Equatable {
     /// The source's own severity number (GuardDuty `severity`, ASFF `Severity.Normalized`), for
     /// the `severity_score` template field; not part of the routing view.
     public var severityScore: Double?
+    /// Where a runtime finding ran (Kubernetes, container, host), for templates only: not part of
+    /// the routing view (docs/formats.md §9, `sluice.kubernetes.*`, `sluice.container.*`, `sluice.host`).
+    public var workload: Workload?
+
+    public struct Workload: Sendable, Equatable {
+        public var cluster: String?
+        public var namespace: String?
+        public var pod: String?
+        public var containerID: String?
+        public var containerName: String?
+        public var image: String?
+        public var host: String?
+
+        /// One line for templates (`sluice.workload`): `cluster C, namespace N, pod P, container
+        /// NAME (ID), image I, host H`, each part only when known.
+        public var summary: String {
+            var parts: [String] = []
+            if let v = cluster { parts.append("cluster \(v)") }
+            if let v = namespace { parts.append("namespace \(v)") }
+            if let v = pod { parts.append("pod \(v)") }
+            switch (containerName, containerID) {
+            case (let name?, let id?) where name != id: parts.append("container \(name) (\(id))")
+            case (let name?, _): parts.append("container \(name)")
+            case (nil, let id?): parts.append("container \(id)")
+            case (nil, nil): break
+            }
+            if let v = image { parts.append("image \(v)") }
+            if let v = host { parts.append("host \(v)") }
+            return parts.joined(separator: ", ")
+        }
+    }
 
     public struct Resource: Sendable, Equatable {
         public var type: String?
@@ -104,6 +135,22 @@ public struct FindingView: Sendable, Equatable {
         m.append(("part", .object([("index", JSON(integerLiteral: part.index)), ("count", JSON(integerLiteral: part.count))])))
         return .object(m)
     }
+
+    /// What templates read under `sluice`: `json` plus the template-only fields (`kubernetes`,
+    /// `container`, `host`: each present only when the finding has some of it).
+    public var templateJSON: JSON {
+        guard let w = workload, case .object(var m) = json else { return json }
+        func object(_ pairs: [(String, String?)]) -> JSON? {
+            let present = pairs.compactMap { p in p.1.map { (key: p.0, value: JSON.string($0)) } }
+            return present.isEmpty ? nil : .object(present)
+        }
+        if let k = object([("cluster", w.cluster), ("namespace", w.namespace), ("pod", w.pod)]) { m.append(("kubernetes", k)) }
+        if let c = object([("id", w.containerID), ("name", w.containerName), ("image", w.image)]) { m.append(("container", c)) }
+        if let h = w.host { m.append(("host", .string(h))) }
+        m.append(("workload", .string(w.summary)))
+        return .object(m)
+    }
+
 
     /// `json`, serialized straight into bytes: the hot path when routes read `sluice` (building
     /// the `JSON` value and appending its text scalar by scalar cost ~15x the parse; measured

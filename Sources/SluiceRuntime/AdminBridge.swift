@@ -57,11 +57,15 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
     /// Per-route counters; a reload adds the new routes' (and keeps the old ones' counts).
     private let matched: Mutex<[String: DeliveryCounter]>
     private let inFlight: @Sendable () -> Int
+    /// What connectors' loop guards skipped (`sluice_skipped_loop_total`).
+    private let loopSkips: LoopSkipCounter?
     private let partitions = Mutex<[String]>([])
     private let feedBudget = Mutex((second: Int64(0), used: 0))
 
     init(settings: RunSettings, logger: Logger, configuration: LoadedConfiguration, configHash: String, version: String, stats: RunStats,
-         lanes: [DeliveryLane], recent: RecentFindings, readiness: Readiness, inFlight: @escaping @Sendable () -> Int) {
+         lanes: [DeliveryLane], recent: RecentFindings, readiness: Readiness, inFlight: @escaping @Sendable () -> Int,
+         loopSkips: LoopSkipCounter? = nil) {
+        self.loopSkips = loopSkips
         self.settings = settings
         self.logger = logger
         self.config = Mutex((configuration, configHash, 1, true))
@@ -172,6 +176,9 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
                            .map { .init(labels: [("reason", $0)], value: s.deadLettered[$0] ?? 0) }),
                 Family(name: "sluice_delivery_retries_total", help: "Delivery attempts that failed and were scheduled again.",
                        samples: [.init(value: s.retries)]),
+                Family(name: "sluice_skipped_loop_total",
+                       help: "Findings a connector settled without sending because they came from its own target (Security Hub loop guard), by connector.",
+                       samples: (loopSkips?.snapshot ?? [:]).sorted { $0.key < $1.key }.map { .init(labels: [("connector", $0.key)], value: $0.value) }),
                 Family(name: "sluice_held_total", help: "Findings held by a state rule, by route, target and reason.",
                        samples: stats.held.snapshot.map {
                            .init(labels: [("route", $0.label.route), ("target", $0.label.target), ("reason", $0.label.reason.rawValue)], value: $0.count)
@@ -187,18 +194,23 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
     }
 
     func test(event: [UInt8]) -> TestReport {
-        // The same decode-and-normalise as `sluice run`; a split record is reported on its first finding.
-        let json: JSON
+        // The same decode-and-normalise as `sluice run`, and the same output as `sluice test`: a
+        // split record is judged finding by finding (a JSON array, one report per finding).
+        let events: [JSON]
         switch RouteTestReport.decode(event) {
-        case .success(let events):
-            guard let first = events.first else { return TestReport(json: nil, text: "", error: "the event holds no finding") }
-            json = first
+        case .success(let decoded):
+            guard !decoded.isEmpty else { return TestReport(json: nil, text: "", error: "the event holds no finding") }
+            events = decoded
         case .failure(let rejection):
             return TestReport(json: nil, text: "", error: "the body is rejected as \(rejection.reason): \(rejection.detail)")
         }
         let configuration = configuration
-        let report = RouteTestReport(event: json, eventText: json.serialized(), table: configuration.table, configuration: configuration, connectorsNote: nil)
-        return TestReport(json: report.json.serialized(), text: report.text, error: nil)
+        let reports = events.map { json in
+            RouteTestReport(event: json, eventText: json.serialized(), table: configuration.table, configuration: configuration, connectorsNote: nil)
+        }
+        if reports.count == 1 { return TestReport(json: reports[0].json.serialized(), text: reports[0].text, error: nil) }
+        let text = reports.enumerated().map { "finding \($0.offset + 1) of \(reports.count):\n\($0.element.text)" }.joined(separator: "\n\n")
+        return TestReport(json: JSON.array(reports.map(\.json)).serialized(), text: text, error: nil)
     }
 
     func reload() async -> ReloadOutcome {

@@ -23,15 +23,16 @@ final class RoutingPlan: Sendable {
     /// Some route has `suppress:`: the planner then reports what suppression removed (for `--summary`).
     let hasSuppressions: Bool
 
-    init(table: RouteTable, targets: [[BoundTarget]], hold: HoldStage? = nil, useEventTime: Bool = false, forwarder: StateForwarder? = nil) {
+    init(table: RouteTable, targets: [[BoundTarget]], hold: HoldStage? = nil, useEventTime: Bool = false, forwarder: StateForwarder? = nil,
+         inhibitRules: [InhibitRule] = []) {
         self.table = table
         hasSuppressions = table.routes.contains { !$0.suppress.isEmpty }
         self.targets = targets
         gate = hold.map { HoldGate(stage: $0, table: table, targets: targets, useEventTime: useEventTime, forwarder: forwarder) }
-        readsView = table.readsView
+        readsView = table.readsView || inhibitRules.contains { $0.readsView }
     }
 
-    /// A route pattern, suppression or state key reads `sluice.*`: the decoder injects the view.
+    /// A route pattern, suppression, state key or inhibit rule reads `sluice.*`: the decoder injects the view.
     let readsView: Bool
 }
 

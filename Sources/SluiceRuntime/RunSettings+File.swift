@@ -21,6 +21,10 @@ extension RunSettings {
     /// watch: false               # reload when route/connector files change (needs admin:)
     /// max_in_flight: 2000        # records with unsettled work before fetching pauses
     /// drain_timeout: 30s         # on SIGTERM, time to finish before dead-lettering the rest
+    /// progress_interval: 30s     # a one-line progress report this often; 0 for none
+    /// failure_warning_interval: 10s  # a connector's failures are warned of at most this often
+    /// state_topic_prefix: sluice.    # the state topics' names start with this
+    /// state_partitions: 12       # partitions of the state topics when created (1–1024)
     /// max_message_bytes: 1048576
     /// max_depth: 64
     /// admin:                     # admin server: probes, /metrics, /api/v1, dashboard (see AdminSettings)
@@ -71,6 +75,19 @@ extension RunSettings {
         if let v = r.bool("watch") { s.watchConfiguration = v }
         if let n = r.int("max_in_flight", min: 1) { s.pipeline.maxInFlight = n }
         if let d = r.duration("drain_timeout") { s.pipeline.drainTimeout = d }
+        // The intervals of the command-line flags of the same names (a flag wins over the file).
+        if r.node("progress_interval")?.string == "0" {
+            s.progressInterval = .zero
+        } else if let d = r.duration("progress_interval") {
+            s.progressInterval = d
+        }
+        if let d = r.duration("failure_warning_interval") {
+            if d > .zero { s.failureWarningInterval = d } else {
+                r.report(r.at("failure_warning_interval").error("'failure_warning_interval' must be above 0"))
+            }
+        }
+        if let v = r.string("state_topic_prefix") { s.stateTopicPrefix = v }
+        if let n = r.int("state_partitions", min: 1, max: 1024) { s.statePartitions = Int32(n) }
         // At most 256 MiB: the matcher indexes simdjson's tape with 32-bit offsets.
         if let n = r.int("max_message_bytes", min: 64, max: 256 << 20) { s.pipeline.maxMessageBytes = n }
         if let n = r.int("max_depth", min: 2) { s.pipeline.maxDepth = n }

@@ -159,6 +159,20 @@ extension LoadedConfiguration {
     }
 }
 
+extension LoadedConfiguration {
+    /// `aws-*` connector instances that cannot work in this run (no region; offline, no
+    /// credentials source but the instance metadata service), each at its file: a run stops on
+    /// these before reading input; `validate` shows them as warnings.
+    public func connectorsMissingAWSPrerequisites(offline: Bool, environment: [String: String]) -> [Diagnostic] {
+        connectors.compactMap { c in
+            guard let reason = c.aws?.unmetPrerequisite(offline: offline, environment: environment) else { return nil }
+            var at = c.location
+            at.message = "connector '\(c.name)' (\(c.kind)) \(reason)"
+            return at
+        }
+    }
+}
+
 /// `--summary`'s tables: per route (delivered, suppressed, held, dead-lettered) and per
 /// connector (delivered, held, dead-lettered). Suppression vetoes a route before any target,
 /// so connectors have no suppressed column.

@@ -88,6 +88,7 @@ public final class Runner: Sendable {
 
         // A connector that cannot work in this run stops it here, before any input is read.
         let unusable = loaded.connectorsNeedingBrokers(runHasBrokers: kafka["bootstrap.servers"] != nil)
+            + loaded.connectorsMissingAWSPrerequisites(offline: settings.input != nil, environment: environment)
         if !unusable.isEmpty { throw Diagnostics(unusable) }
         if settings.input == nil, settings.deadLetterFile != nil {
             throw RunError("--dead-letter-file is for offline runs (--input); consuming Kafka, dead letters go to --dead-letter-topic")
@@ -109,6 +110,10 @@ public final class Runner: Sendable {
         }
         var fallback = FileHandle.standardError
         if let path = settings.deadLetterFile {
+            let directory = (path as NSString).deletingLastPathComponent
+            if !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) {
+                throw RunError("--dead-letter-file \(path): the directory \(directory) does not exist")
+            }
             guard FileManager.default.createFile(atPath: path, contents: nil), let file = FileHandle(forWritingAtPath: path) else {
                 throw RunError("cannot create the dead-letter file \(path)")
             }
@@ -169,7 +174,7 @@ public final class Runner: Sendable {
                 settings: settings, logger: logger, configuration: loaded,
                 configHash: AdminBridge.configHash(directories: [settings.routesDirectory, settings.connectorsDirectory]),
                 version: version, stats: stats, lanes: allLanes, recent: RecentFindings(capacity: admin.recentFindings),
-                readiness: readiness, inFlight: { pipelineRef.inFlight })
+                readiness: readiness, inFlight: { pipelineRef.inFlight }, loopSkips: context.loopSkips)
             bridge?.operations = OperationsBridge(settings: settings, kafka: kafka, approvals: playbooks?.approvalStore, playbooks: loaded.playbooks,
                                                   running: { pipelineRef.plan }, logger: logger.with("sluice.part", "operations"))
         }
@@ -189,7 +194,8 @@ public final class Runner: Sendable {
             forwarder = StateForwarder(producer: producer, topics: topics, logger: logger)
             stateTopics = topics
         }
-        let routingPlan = RoutingPlan(table: loaded.table, targets: targets, hold: hold, useEventTime: settings.input != nil, forwarder: forwarder)
+        let routingPlan = RoutingPlan(table: loaded.table, targets: targets, hold: hold, useEventTime: settings.input != nil, forwarder: forwarder,
+                                      inhibitRules: inhibitRules)
         // Kafka-backed state: silences and inhibition sources are read up to their end before the
         // source starts (a silence in force holds from the first record), then followed; the owner
         // of keyed state joins its group only when some route has state rules.
@@ -261,7 +267,8 @@ public final class Runner: Sendable {
                 problems.append(Diagnostic(path: settings.routesDirectory, message: "routes with playbooks are not reloaded yet: restart to apply"))
             }
             guard problems.isEmpty else { return .failure(Diagnostics(problems)) }
-            pipeline.replacePlan(RoutingPlan(table: fresh.table, targets: bind(fresh), hold: hold, useEventTime: settings.input != nil, forwarder: forwarderForReload))
+            pipeline.replacePlan(RoutingPlan(table: fresh.table, targets: bind(fresh), hold: hold, useEventTime: settings.input != nil, forwarder: forwarderForReload,
+                                             inhibitRules: inhibitRules))
             return .success(fresh)
         }
         bridge?.reloader = reload

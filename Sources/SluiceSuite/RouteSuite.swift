@@ -20,13 +20,31 @@ import SluiceRuntime
 ///   - name: an inline event matches nothing
 ///     event: {"source": "aws.s3", "detail": {}}
 ///     routes: []
+///   - name: a Security Hub event with two findings, judged one by one
+///     event: ../../examples/findings/asff/04-custom-action-two-findings.json
+///     parts:                                                        # one entry per finding, in order
+///       - routes: [securityhub-medium]
+///       - routes: []
 /// ```
+///
+/// A record that holds several findings (docs/formats.md §7) is judged finding by finding, as
+/// `sluice run` delivers it: against `parts` when the case has them, else each finding against
+/// the case's own `routes`/`targets`/`payloads`. Diff lines then say which finding they are about.
 public enum RouteSuite {
     /// One case as written.
     public struct Case: Sendable {
         public var name: String
         public var location: Diagnostic
         public var event: JSON
+        public var routes: [String]
+        public var targets: [String]?
+        public var payloads: [(connector: String, route: String?, contains: [String])]
+        /// Per-finding expectations of a split record (`parts:`); nil: the case's own for each.
+        public var parts: [Expectation]?
+    }
+
+    /// What one finding must take.
+    public struct Expectation: Sendable {
         public var routes: [String]
         public var targets: [String]?
         public var payloads: [(connector: String, route: String?, contains: [String])]
@@ -38,10 +56,13 @@ public enum RouteSuite {
         public var location: Diagnostic
         /// Lines in the style of a diff: `- expected but missing`, `+ present but not expected`.
         public var diff: [String]
+        /// The routes each finding of the event took, in record order (one entry unless split).
+        public var routesTaken: [[String]] = []
         public var passed: Bool { diff.isEmpty }
     }
 
-    static let caseKeys: Set<String> = ["name", "event", "routes", "targets", "payloads"]
+    static let caseKeys: Set<String> = ["name", "event", "routes", "targets", "payloads", "parts"]
+    static let partKeys: Set<String> = ["routes", "targets", "payloads"]
     static let payloadKeys: Set<String> = ["connector", "route", "contains"]
 
     /// Reads every case file of `directory`; every problem is reported with its location.
@@ -110,6 +131,33 @@ public enum RouteSuite {
         } else {
             problems.append(node.error("case '\(name)': a case needs an `event`"))
         }
+        var parts: [Expectation]?
+        if let list = node["parts"] {
+            if !list.isSequence || list.items.isEmpty { problems.append(list.error("`parts` must be a list of expectations, one per finding")) }
+            parts = list.items.map { item in
+                for entry in item.entries where !partKeys.contains(entry.key) {
+                    problems.append(entry.keyNode.error(RouteKeys.unknownKeyMessage(entry.key, kind: "part", known: partKeys)))
+                }
+                let e = readExpectation(item, problems: &problems)
+                if e.routes == nil { problems.append(item.error("a part needs `routes` (the expected routes; [] for none)")) }
+                return Expectation(routes: e.routes ?? [], targets: e.targets, payloads: e.payloads)
+            }
+            for key in ["routes", "targets", "payloads"] {
+                if let misplaced = node[key] { problems.append(misplaced.error("`\(key)` goes under each of `parts` when the case has parts")) }
+            }
+        }
+        let own = readExpectation(node, problems: &problems)
+        if own.routes == nil && parts == nil {
+            problems.append(node.error("case '\(name)': a case needs `routes` (the expected routes; [] for none)"))
+        }
+        if !problems.isEmpty { return .failure(Diagnostics(problems)) }
+        return .success(Case(name: name, location: node.error("case '\(name)'"), event: event, routes: own.routes ?? [],
+                             targets: own.targets, payloads: own.payloads, parts: parts))
+    }
+
+    /// `routes`, `targets` and `payloads` of a case or of one of its parts.
+    static func readExpectation(_ node: YAMLNode, problems: inout [Diagnostic])
+        -> (routes: [String]?, targets: [String]?, payloads: [(connector: String, route: String?, contains: [String])]) {
         func names(_ key: String) -> [String]? {
             guard let n = node[key] else { return nil }
             let list = n.items.compactMap(\.string)
@@ -118,9 +166,6 @@ public enum RouteSuite {
             }
             return list
         }
-        let routes = names("routes")
-        if routes == nil { problems.append(node.error("case '\(name)': a case needs `routes` (the expected routes; [] for none)")) }
-        let targets = names("targets")
         var payloads: [(connector: String, route: String?, contains: [String])] = []
         if let p = node["payloads"] {
             for item in p.items {
@@ -135,9 +180,7 @@ public enum RouteSuite {
             }
             if !p.isSequence { problems.append(p.error("`payloads` must be a list")) }
         }
-        if !problems.isEmpty { return .failure(Diagnostics(problems)) }
-        return .success(Case(name: name, location: node.error("case '\(name)'"), event: event, routes: routes ?? [],
-                             targets: targets, payloads: payloads))
+        return (names("routes"), names("targets"), payloads)
     }
 
     /// Runs every case against the loaded routes and connectors.
@@ -146,10 +189,30 @@ public enum RouteSuite {
     }
 
     public static func run(_ c: Case, configuration: LoadedConfiguration) -> Outcome {
+        // The same decode-and-normalise as `sluice run` (bare findings wrapped, the `sluice` view,
+        // a split record one event per finding).
+        let decoded = (try? RouteTestReport.decode(Array(c.event.serialized().utf8)).get()) ?? []
+        let events = decoded.isEmpty ? [c.event] : decoded
+        var outcome = Outcome(name: c.name, location: c.location, diff: [])
+        if let parts = c.parts, parts.count != events.count {
+            outcome.diff.append("- \(parts.count) finding\(parts.count == 1 ? "" : "s") (parts)")
+            outcome.diff.append("+ \(events.count) finding\(events.count == 1 ? "" : "s") in the event")
+        }
+        for (i, event) in events.enumerated() {
+            let own = Expectation(routes: c.routes, targets: c.targets, payloads: c.payloads)
+            let expected = c.parts.map { i < $0.count ? $0[i] : nil } ?? own
+            let (taken, diff) = judge(event, expected, configuration: configuration)
+            outcome.routesTaken.append(taken)
+            let label = events.count > 1 ? "finding \(i + 1) of \(events.count): " : ""
+            outcome.diff += diff.map { label + $0 }
+        }
+        return outcome
+    }
+
+    /// The routes one finding took and its diff against `expected` (nil: a finding beyond the
+    /// case's parts, reported with the routes it took).
+    static func judge(_ event: JSON, _ expected: Expectation?, configuration: LoadedConfiguration) -> (routes: [String], diff: [String]) {
         let table = configuration.table
-        // The same decode-and-normalise as `sluice run` (bare findings wrapped, the `sluice` view);
-        // a split record is judged on its first finding.
-        let event = (try? RouteTestReport.decode(Array(c.event.serialized().utf8)).get())?.first ?? c.event
         let reference = table.referenceMatch(event)
         let matched = reference.map { table.routes[$0] }
         var diff: [String] = []
@@ -160,6 +223,7 @@ public enum RouteSuite {
             diff.append("! the compiled matcher took \(compiled.map { table.routes[$0].name }), the reference \(matched.map(\.name)): please report this event")
         }
         let got = matched.map(\.name)
+        guard let c = expected else { return (got, diff + ["+ a finding no part describes, taking \(got.isEmpty ? "no route" : got.joined(separator: ", "))"]) }
         for r in c.routes where !got.contains(r) { diff.append("- route \(r)") }
         for r in got where !c.routes.contains(r) { diff.append("+ route \(r)") }
         if let expected = c.targets {
@@ -184,6 +248,6 @@ public enum RouteSuite {
                 diff.append("+ payload for \(p.connector) is \(shown)")
             }
         }
-        return Outcome(name: c.name, location: c.location, diff: diff)
+        return (got, diff)
     }
 }

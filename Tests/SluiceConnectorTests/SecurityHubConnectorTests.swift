@@ -135,7 +135,7 @@ import Testing
         let outcomes = try await AWSFixtures.attempt(connector, batch: [good, bad, notAFinding])
         #expect(outcomes.map(AWSFixtures.kind) == ["delivered", "permanent", "permanent"])
         #expect(AWSFixtures.message(outcomes[1]).hasPrefix("InvalidInput: "))
-        #expect(AWSFixtures.message(outcomes[2]).contains("neither a GuardDuty finding nor an ASFF finding"))
+        #expect(AWSFixtures.message(outcomes[2]).contains("not a GuardDuty, ASFF, OCSF or Falco finding"))
         let stored = try await Self.allFindings(aws: AWSFixtures.moto(moto, http: http, region: Self.region))
         #expect(!stored.contains { $0["Id"]?.stringValue == badID })
     }
@@ -176,7 +176,7 @@ enum ASFFContract {
     static let namespaces = ["Software and Configuration Checks", "TTPs", "Effects", "Unusual Behaviors", "Sensitive Data Identifications"]
     static let labels = ["INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
     static let resourceTypes = ["AwsEc2Instance", "AwsEksCluster", "AwsEcsCluster", "AwsEcsTask", "Container", "AwsIamAccessKey",
-                                "AwsS3Bucket", "Other"]
+                                "AwsS3Bucket", "AwsIamRole", "Other"]
 
     static func violations(_ f: JSON) -> [String] {
         var out = required.filter { f[$0] == nil }.map { "missing \($0)" }

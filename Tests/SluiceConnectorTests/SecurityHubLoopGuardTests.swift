@@ -46,6 +46,7 @@ import Testing
 
         let outcomes = try await AWSFixtures.attempt(connector, batch: batch)
         #expect(outcomes.map(AWSFixtures.kind) == Array(repeating: "delivered", count: 4))
+        #expect(connector.loopSkips.snapshot == ["security-hub": 3], "sluice_skipped_loop_total counts the three skipped")
         let aws = AWSFixtures.moto(moto, http: http, region: Self.region)
         let stored = try await SecurityHubConnectorTests.allFindings(aws: aws)
         let arn = try JSON.parse(guardDuty).value(atPath: "detail.arn")?.stringValue

@@ -50,7 +50,7 @@ import Testing
         return url
     }
 
-    @Test func oneRouteOnTheViewMatchesAcrossAllFourFormats() throws {
+    @Test func oneRouteOnTheViewMatchesAcrossAllFourFormats() async throws {
         // 14 of the 27 findings have severity_id >= 4 (expected-views.json: GuardDuty 5, ASFF 3,
         // OCSF 3, Falco 3).
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-view-route-\(UUID().uuidString)")
@@ -58,7 +58,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         try "name: high\nmatch: \(Self.pattern)\ntargets: [hook]\n".write(to: dir.appendingPathComponent("r.yaml"), atomically: true, encoding: .utf8)
         let input = PackagePaths.root.appendingPathComponent("examples/findings-all-formats.ndjson")
-        let bt = try CommandRun.run(SluiceProcess.binary, ["backtest", "--routes", dir.path, "--events", input.path])
+        let bt = try await CommandRun.result(of: SluiceProcess.binary, ["backtest", "--routes", dir.path, "--events", input.path])
         #expect(bt.status == 0, "\(bt.output)")
         #expect(bt.output.contains("events: 26 (0 not JSON or too long)"), "\(bt.output)")
         #expect(bt.output.contains("events matching at least one route: 14; matching none: 13"), "\(bt.output)")
@@ -71,7 +71,7 @@ import Testing
         inputs[5].matching = [try #require(expected["ocsf/03-security-finding-2001-fatal-1.0.json"]?.arrayValue?.first?["id"]?.stringValue)]
         inputs[6].matching = [try #require(expected["falco/03-k8s-drop-and-execute-critical.json"]?.arrayValue?.first?["id"]?.stringValue)]
 
-        let receiver = try WebhookReceiver()
+        let receiver = try await WebhookReceiver.start()
         defer { receiver.stop() }
         let config = try TestConfig.webhook(receiver.url)
         defer { config.remove() }
@@ -86,9 +86,9 @@ import Testing
         for (i, input) in inputs.enumerated() {
             let event = try Self.write(input.bytes, "event-\(i).json", in: dir)
             // test-pattern: true / false, exit 1 when rejected.
-            let tp = try CommandRun.run(SluiceProcess.binary, ["test-pattern", "--pattern", patternFile.path, "--event", event.path])
+            let tp = try await CommandRun.result(of: SluiceProcess.binary, ["test-pattern", "--pattern", patternFile.path, "--event", event.path])
             // test: one report per finding.
-            let t = try CommandRun.run(SluiceProcess.binary, ["test", "--routes", config.routes, "--connectors", config.connectors,
+            let t = try await CommandRun.result(of: SluiceProcess.binary, ["test", "--routes", config.routes, "--connectors", config.connectors,
                                                                "--event", event.path, "--json"])
             if let matching = input.matching {
                 #expect(tp.status == 0 && tp.output.hasPrefix(matching.isEmpty ? "false" : "true"), "test-pattern, \(input.name): \(tp.output)")
@@ -107,12 +107,12 @@ import Testing
         let ndjson = try Self.write(inputs.flatMap { $0.bytes + [0x0A] }, "all.ndjson", in: dir)
         let wantMatched = inputs.compactMap(\.matching).map(\.count).reduce(0, +)
         let wantRejected = inputs.filter { $0.matching == nil }.count
-        let bt = try CommandRun.run(SluiceProcess.binary, ["backtest", "--routes", config.routes, "--events", ndjson.path])
+        let bt = try await CommandRun.result(of: SluiceProcess.binary, ["backtest", "--routes", config.routes, "--events", ndjson.path])
         #expect(bt.status == 0, "backtest: \(bt.output)")
         #expect(bt.output.contains("(\(wantRejected) not JSON or too long)"), "backtest: \(bt.output)")
         #expect(bt.output.contains("events matching at least one route: \(wantMatched);"), "backtest: \(bt.output)")
 
-        let run = try CommandRun.run(SluiceProcess.binary, ["run", "--input", ndjson.path, "--routes", config.routes,
+        let run = try await CommandRun.result(of: SluiceProcess.binary, ["run", "--input", ndjson.path, "--routes", config.routes,
                                                              "--connectors", config.connectors, "--log-level", "error"])
         let letters = run.output.split(separator: "\n").filter { $0.hasPrefix("{\"reason\"") }
         #expect(letters.count == wantRejected, "run: \(run.output.prefix(2000))")
@@ -126,8 +126,8 @@ import Testing
 /// OCSF out on a real webhook (docs/formats.md §10): `format: ocsf` sends every finding of every
 /// input format as a Detection Finding; the reviewed examples come out exactly.
 @Suite struct OCSFOutputTests {
-    @Test func aWebhookWithFormatOCSFReceivesDetectionFindingsOfEveryFormat() throws {
-        let receiver = try WebhookReceiver()
+    @Test func aWebhookWithFormatOCSFReceivesDetectionFindingsOfEveryFormat() async throws {
+        let receiver = try await WebhookReceiver.start()
         defer { receiver.stop() }
         let config = try TestConfig.webhook(receiver.url, extra: "format: ocsf\nretry: {attempts: 3, backoff: 50ms, max_backoff: 200ms}")
         defer { config.remove() }
@@ -137,7 +137,7 @@ import Testing
         targets: [hook]
         """.write(to: URL(fileURLWithPath: config.routes).appendingPathComponent("all.yaml"), atomically: true, encoding: .utf8)
         let input = PackagePaths.root.appendingPathComponent("examples/findings-all-formats.ndjson")
-        let run = try CommandRun.run(SluiceProcess.binary, ["run", "--input", input.path, "--routes", config.routes,
+        let run = try await CommandRun.result(of: SluiceProcess.binary, ["run", "--input", input.path, "--routes", config.routes,
                                                              "--connectors", config.connectors, "--log-level", "error"])
         #expect(run.status == 0, "\(run.output.prefix(2000))")
         let bodies = try receiver.records().map { try JSON.parse($0.body) }
@@ -165,8 +165,8 @@ import Testing
 /// docs/formats.md §7: each finding of a split record is deduplicated and dead-lettered on its
 /// own, saying which part.
 @Suite struct SplitDeadLetterTests {
-    @Test func eachPartIsDeduplicatedByItsOwnViewID() throws {
-        let receiver = try WebhookReceiver()
+    @Test func eachPartIsDeduplicatedByItsOwnViewID() async throws {
+        let receiver = try await WebhookReceiver.start()
         defer { receiver.stop() }
         let config = try TestConfig.webhook(receiver.url)
         defer { config.remove() }
@@ -179,7 +179,7 @@ import Testing
         let split = try FormatAgreementTests.line("findings-asff.ndjson", 4)
         let input = config.directory.appendingPathComponent("twice.ndjson")
         try (split + "\n" + split + "\n").write(to: input, atomically: true, encoding: .utf8)
-        let run = try CommandRun.run(SluiceProcess.binary, ["run", "--input", input.path, "--routes", config.routes,
+        let run = try await CommandRun.result(of: SluiceProcess.binary, ["run", "--input", input.path, "--routes", config.routes,
                                                              "--connectors", config.connectors, "--log-level", "error"])
         #expect(run.status == 0, "\(run.output.prefix(2000))")
         // Two findings of different ids: both delivered once; the repeat of the record holds both.
@@ -189,8 +189,8 @@ import Testing
         #expect(try receiver.receivedFindingIDs().sorted() == ids.sorted(), "\(run.output.prefix(2000))")
     }
 
-    @Test func eachFailedPartIsDeadLetteredWithItsIndex() throws {
-        let receiver = try WebhookReceiver(status: 400)  // permanent: dead-lettered at once
+    @Test func eachFailedPartIsDeadLetteredWithItsIndex() async throws {
+        let receiver = try await WebhookReceiver.start(status: 400)  // permanent: dead-lettered at once
         defer { receiver.stop() }
         let config = try TestConfig.webhook(receiver.url)
         defer { config.remove() }
@@ -201,12 +201,49 @@ import Testing
         """.write(to: URL(fileURLWithPath: config.routes).appendingPathComponent("all.yaml"), atomically: true, encoding: .utf8)
         let input = config.directory.appendingPathComponent("split.ndjson")
         try (try FormatAgreementTests.line("findings-asff.ndjson", 4) + "\n").write(to: input, atomically: true, encoding: .utf8)
-        let run = try CommandRun.run(SluiceProcess.binary, ["run", "--input", input.path, "--routes", config.routes,
+        let run = try await CommandRun.result(of: SluiceProcess.binary, ["run", "--input", input.path, "--routes", config.routes,
                                                              "--connectors", config.connectors, "--log-level", "error"])
         let letters = run.output.split(separator: "\n").filter { $0.hasPrefix("{\"reason\"") }.compactMap { try? JSON.parse(String($0)) }
         #expect(letters.count == 2, "\(run.output.prefix(2000))")
         #expect(Set(letters.compactMap { $0["part"]?["index"]?.doubleValue }) == [0, 1])
         #expect(letters.allSatisfy { $0["part"]?["count"] == 2 && $0["reason"] == "permanent_error" })
         #expect(try receiver.totalRequests() == 2, "one request per finding")
+    }
+}
+
+/// An inhibit rule that reads the view turns it on by itself: here no route reads `sluice`, and
+/// the rule mutes lower-severity Falco alerts of a pod that just had a critical one.
+@Suite struct ViewInhibitTests {
+    static func falco(_ uuid: String, priority: String, pod: String, time: String) -> String {
+        #"{"uuid":"\#(uuid)","rule":"r","priority":"\#(priority)","output":"o","time":"\#(time)","hostname":"n1","#
+            + #""output_fields":{"k8s.ns.name":"shop","k8s.pod.name":"\#(pod)"}}"#
+    }
+
+    @Test func anInhibitRuleOnTheViewWorksWithoutARouteReadingIt() async throws {
+        let receiver = try await WebhookReceiver.start()
+        defer { receiver.stop() }
+        let config = try TestConfig.webhook(receiver.url)
+        defer { config.remove() }
+        try """
+        routes:
+          - name: falco
+            match: {"rule": [{"exists": true}]}
+            targets: [hook]
+        inhibit:
+          - name: critical-pod-mutes-the-rest
+            source: {"sluice": {"severity_id": [{"numeric": [">=", 5]}]}}
+            target: {"sluice": {"severity_id": [{"numeric": ["<", 5]}]}}
+            equal: [sluice.resource.id]
+            for: 1h
+        """.write(to: URL(fileURLWithPath: config.routes).appendingPathComponent("all.yaml"), atomically: true, encoding: .utf8)
+        let input = config.directory.appendingPathComponent("falco.ndjson")
+        try [Self.falco("a-critical", priority: "Critical", pod: "web-1", time: "2025-06-02T09:00:00Z"),
+             Self.falco("b-same-pod", priority: "Warning", pod: "web-1", time: "2025-06-02T09:00:10Z"),
+             Self.falco("c-other-pod", priority: "Warning", pod: "web-2", time: "2025-06-02T09:00:20Z")]
+            .joined(separator: "\n").appending("\n").write(to: input, atomically: true, encoding: .utf8)
+        let run = try await CommandRun.result(of: SluiceProcess.binary, ["run", "--input", input.path, "--routes", config.routes,
+                                                                          "--connectors", config.connectors, "--log-level", "error"])
+        #expect(run.status == 0, "\(run.output.prefix(2000))")
+        #expect(try receiver.receivedFindingIDs().sorted() == ["a-critical", "c-other-pod"], "\(run.output.prefix(2000))")
     }
 }

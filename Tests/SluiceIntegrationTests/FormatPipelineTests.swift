@@ -37,11 +37,11 @@ import Testing
     }
 
     @Test func aTwoFindingSecurityHubEventIsDeliveredTwiceAndCommittedOnlyAfterBoth() async throws {
-        let broker = try TansuBroker()
+        let broker = try await TansuBroker.start()
         defer { broker.stop() }
-        let receiver = try WebhookReceiver()
+        let receiver = try await WebhookReceiver.start()
         defer { receiver.stop() }
-        try broker.createTopics(["findings", "dlq"])
+        try await broker.create(topics: ["findings", "dlq"])
         let config = try TestConfig.webhook(receiver.url, extra: "retry: {attempts: 1000, backoff: 100ms, max_backoff: 200ms}")
         defer { config.remove() }
         try Self.routes(config, """
@@ -68,7 +68,7 @@ import Testing
         while try receiver.totalRequests() < 3, Date() < deadline { try await Task.sleep(for: .milliseconds(200)) }
         #expect(try receiver.totalRequests() >= 3, "\(first.output)")
         #expect(receiver.count == 1, "exactly one finding of the two delivered before the crash")
-        first.killHard()  // no drain, no commit beyond what was settled
+        await first.killHardAndWait()  // no drain, no commit beyond what was settled
 
         // Redelivered as a whole: one finding settled is not the record settled.
         try await receiver.reset()
@@ -76,7 +76,7 @@ import Testing
         defer { second.stop() }
         let again = try await Self.waitFor(receiver, ids: Set(split))
         #expect(Set(again) == Set(split), "both findings again after the crash: \(again)\n\(second.output)")
-        #expect(second.terminate() == 0)
+        #expect(await second.terminateAndWait() == 0)
 
         // Both settled: committed. A restart delivers only what is new.
         try await receiver.reset()
@@ -85,16 +85,16 @@ import Testing
         let third = try SluiceProcess(broker: broker, topic: "findings", group: "split", dlq: "dlq", config: config)
         defer { third.stop() }
         let after = try await Self.waitFor(receiver, ids: [guardDuty.id])
-        #expect(third.terminate() == 0)
+        #expect(await third.terminateAndWait() == 0)
         #expect(after == [guardDuty.id], "the split record was committed once both findings settled: \(after)")
     }
 
     @Test func aFalcoEventOnAFalcoTopicIsRoutedOnTheViewAndOtherRecordsAreDeadLettered() async throws {
-        let broker = try TansuBroker()
+        let broker = try await TansuBroker.start()
         defer { broker.stop() }
-        let receiver = try WebhookReceiver()
+        let receiver = try await WebhookReceiver.start()
         defer { receiver.stop() }
-        try broker.createTopics(["falco", "dlq"])
+        try await broker.create(topics: ["falco", "dlq"])
         let config = try TestConfig.webhook(receiver.url)
         defer { config.remove() }
         try Self.routes(config, """
@@ -130,6 +130,6 @@ import Testing
         #expect(letters.count == 1)
         #expect(letters.first?.header("sluice-reason") == "format")
         #expect(letters.first?.value == notFalco)
-        #expect(sluice.terminate() == 0)
+        #expect(await sluice.terminateAndWait() == 0)
     }
 }

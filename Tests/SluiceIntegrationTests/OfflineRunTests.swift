@@ -36,6 +36,45 @@ import Testing
         #expect(withBrokers.output.contains("ok: 1 routes"), "\(withBrokers.output)")
     }
 
+    /// An environment with no AWS region and no credentials source but the metadata service.
+    static let noAWS = ["AWS_REGION": "", "AWS_DEFAULT_REGION": "", "AWS_PROFILE": "", "AWS_ACCESS_KEY_ID": "",
+                        "AWS_WEB_IDENTITY_TOKEN_FILE": "", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "",
+                        "AWS_CONTAINER_CREDENTIALS_FULL_URI": "", "AWS_CONFIG_FILE": "/nonexistent/sluice-test/config",
+                        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/sluice-test/credentials"]
+
+    /// An aws-* target with no region stops any run, and offline one with no credentials source
+    /// but the instance metadata service (which a laptop or CI runner does not have) stops too,
+    /// before reading input, located at the connector's file; `validate` warns of both.
+    @Test func anAWSTargetThatCannotWorkStopsTheRunBeforeInput() async throws {
+        let config = try TestConfig(connector: "type: aws-eventbridge\nevent_bus: security-findings\n")
+        defer { config.remove() }
+        let input = config.directory.appendingPathComponent("in.ndjson")
+        try Data(try Findings.unique(1)[0].bytes + [0x0A]).write(to: input)
+        let run = ["run", "--input", input.path, "--routes", "routes", "--connectors", "connectors"]
+        let noRegion = try await CommandRun.result(of: PackagePaths.sluiceBinary, run, environment: Self.noAWS, in: config.directory)
+        #expect(noRegion.status == 1, "\(noRegion.output)")
+        #expect(noRegion.output.contains("connectors/hook.yaml:1:1: connector 'hook' (aws-eventbridge) has no AWS region: set region: in its file, or AWS_REGION"),
+                "\(noRegion.output)")
+        #expect(!noRegion.output.contains("dead-lettered"), "\(noRegion.output)")
+
+        var withRegion = Self.noAWS
+        withRegion["AWS_REGION"] = "eu-west-1"
+        let noCredentials = try await CommandRun.result(of: PackagePaths.sluiceBinary, run, environment: withRegion, in: config.directory)
+        #expect(noCredentials.status == 1, "\(noCredentials.output)")
+        #expect(noCredentials.output.contains("connectors/hook.yaml:1:1: connector 'hook' (aws-eventbridge) has no AWS credentials source but the instance metadata service"),
+                "\(noCredentials.output)")
+        let validate = try await CommandRun.result(of: PackagePaths.sluiceBinary, ["validate", "--routes", "routes", "--connectors", "connectors"],
+                                                   environment: withRegion, in: config.directory)
+        #expect(validate.status == 0, "\(validate.output)")
+        #expect(validate.output.contains("connectors/hook.yaml:1:1: warning: connector 'hook' (aws-eventbridge) has no AWS credentials source"), "\(validate.output)")
+
+        // Credentials in the environment: the run goes on to the input.
+        withRegion["AWS_ACCESS_KEY_ID"] = "AKIAEXAMPLE"
+        let validated = try await CommandRun.result(of: PackagePaths.sluiceBinary, ["validate", "--routes", "routes", "--connectors", "connectors"],
+                                                    environment: withRegion, in: config.directory)
+        #expect(!validated.output.contains("warning:"), "\(validated.output)")
+    }
+
     /// A target that refuses every finding: each dead letter is one NDJSON record in the file
     /// (reason, route, connector, the target's answer, the line, the original finding), none on
     /// stderr, and the run exits 2. A run where everything arrived exits 0.

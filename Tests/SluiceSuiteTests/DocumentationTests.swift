@@ -87,6 +87,7 @@ import Testing
         // GuardSettings), written down here by hand so a key added without documentation fails.
         let keys = [
             "brokers", "topics", "group", "dead_letter_topic", "routes", "connectors", "max_in_flight", "drain_timeout",
+            "progress_interval", "failure_warning_interval", "state_topic_prefix", "state_partitions",
             "max_message_bytes", "max_depth", "metrics_listen", "admin", "listen", "tokens_file", "max_body_bytes",
             "request_timeout", "idle_timeout", "recent_findings", "log_level", "log_format", "kafka", "actions", "dry_run",
             "audit_topic", "approvals_topic", "instance_id", "aws", "region", "endpoint", "profile", "credentials",
@@ -95,6 +96,26 @@ import Testing
             "protected_tags", "protected_namespaces", "max_per_hour", "max_per_hour_per_route", "max_concurrent_isolations",
         ]
         for key in keys { #expect(text.contains("\(key):"), "examples/sluice.yaml lacks \(key)") }
+    }
+
+    /// The run flags' intervals have keys of their own in the file, checked where they are.
+    @Test func intervalSettingsInTheFileAreChecked() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("interval-config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "progress_interval: soon\nfailure_warning_interval: 0s\nstate_partitions: 5000\ndrain_timeout: 30s\n"
+            .write(to: dir.appendingPathComponent("s.yaml"), atomically: true, encoding: .utf8)
+        let (status, output) = try await SluiceCommand.run(["validate", "--config", "s.yaml", "--routes", Self.root.appendingPathComponent("routes").path,
+                                                "--connectors", Self.root.appendingPathComponent("connectors").path], in: dir)
+        #expect(status == 1)
+        #expect(output.contains("s.yaml:1:20: 'progress_interval' must be a duration such as 500ms, 10s, 5m or 24h"), "\(output)")
+        #expect(output.contains("s.yaml:2:27: 'failure_warning_interval' must be above 0"), "\(output)")
+        #expect(output.contains("s.yaml:3:19:"), "\(output)")
+        try "progress_interval: 0\nfailure_warning_interval: 1m\nstate_topic_prefix: team-a.\n"
+            .write(to: dir.appendingPathComponent("ok.yaml"), atomically: true, encoding: .utf8)
+        let (okStatus, okOutput) = try await SluiceCommand.run(["validate", "--config", "ok.yaml", "--routes", Self.root.appendingPathComponent("routes").path,
+                                                "--connectors", Self.root.appendingPathComponent("connectors").path], in: dir)
+        #expect(okStatus == 0, "\(okOutput)")
     }
 
     @Test func logSettingsInTheFileAreChecked() async throws {

@@ -64,6 +64,52 @@ import Testing
         }
     }
 
+    /// docs/formats.md §7: a record with two findings is judged finding by finding, against
+    /// `parts:` or each against the case's routes, and says what each finding took.
+    @Test func aSplitRecordIsJudgedFindingByFinding() throws {
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for sub in ["routes", "connectors", "cases"] {
+            try FileManager.default.createDirectory(at: dir.appendingPathComponent(sub), withIntermediateDirectories: true)
+        }
+        try """
+            routes:
+              - name: medium
+                match: {"sluice": {"severity_id": [3]}}
+                targets: [hook]
+              - name: low
+                match: {"sluice": {"severity_id": [2]}}
+                targets: [hook]
+            """.write(to: dir.appendingPathComponent("routes/r.yaml"), atomically: true, encoding: .utf8)
+        try "name: hook\ntype: webhook\nurl: http://127.0.0.1:9/\n".write(to: dir.appendingPathComponent("connectors/hook.yaml"), atomically: true, encoding: .utf8)
+        let split = Self.root.appendingPathComponent("examples/findings/asff/04-custom-action-two-findings.json").path
+        try """
+            cases:
+              - name: parts as they are
+                event: \(split)
+                parts:
+                  - routes: [medium]
+                  - routes: [low]
+                    targets: [hook]
+              - name: parts swapped
+                event: \(split)
+                parts:
+                  - routes: [low]
+                  - routes: [low]
+              - name: one expectation for both
+                event: \(split)
+                routes: [medium]
+            """.write(to: dir.appendingPathComponent("cases/c.yaml"), atomically: true, encoding: .utf8)
+        let configuration = try LoadedConfiguration.load(routesDirectory: dir.appendingPathComponent("routes").path,
+                                                         connectorsDirectory: dir.appendingPathComponent("connectors").path, environment: [:])
+        let outcomes = RouteSuite.run(try RouteSuite.load(directory: dir.appendingPathComponent("cases").path), configuration: configuration)
+        #expect(outcomes.count == 3)
+        #expect(outcomes[0].passed, "\(outcomes[0].diff)")
+        #expect(outcomes[0].routesTaken == [["medium"], ["low"]])
+        #expect(outcomes[1].diff == ["finding 1 of 2: - route low", "finding 1 of 2: + route medium"])
+        #expect(outcomes[2].diff == ["finding 2 of 2: - route medium", "finding 2 of 2: + route low"])
+    }
+
     /// The command CI runs: exit 0 on the shipped suite, 1 with a diff on a mismatch.
     @Test func theCommandExitsNonZeroWithADiff() async throws {
         func sluice(_ arguments: [String]) async throws -> (Int32, String) { try await SluiceCommand.run(arguments, in: Self.root) }

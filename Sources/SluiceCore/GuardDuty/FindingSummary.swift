@@ -250,7 +250,9 @@ public struct FindingSummary: Sendable, Equatable {
             "resource_type": resourceType, "resource_summary": resourceSummary, "resource_id": resourceID,
             "is_runtime": isRuntime, "console_url": consoleURL,
         ]
-        c.merge(fields) { _, new in new }
+        // An empty text is left out rather than set to "": Mustache sections treat "" as true, and
+        // templates test presence (`{{#sluice.account}}`, `{{#sluice.console_url}}`) across formats.
+        c.merge(fields.filter { ($0.value as? String)?.isEmpty != true }) { _, new in new }
         if let severityScore { c["severity_score"] = severityScore }
         if let p = process {
             var pc: [String: Any] = viewProcess ?? [:]

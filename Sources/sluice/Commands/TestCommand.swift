@@ -137,6 +137,12 @@ struct TestCommand: AsyncParsableCommand {
                 print("FAIL  \(o.name)  (\(o.location.path):\(o.location.line))")
                 for line in o.diff { print("      \(line)") }
             }
+            // A split record: what each of its findings took.
+            if o.routesTaken.count > 1 {
+                for (i, routes) in o.routesTaken.enumerated() {
+                    print("      finding \(i + 1) of \(o.routesTaken.count): \(routes.isEmpty ? "no route" : routes.joined(separator: ", "))")
+                }
+            }
         }
         let failed = outcomes.filter { !$0.passed }.count
         print("\(outcomes.count - failed) passed, \(failed) failed")

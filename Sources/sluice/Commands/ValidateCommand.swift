@@ -36,7 +36,9 @@ struct ValidateCommand: AsyncParsableCommand {
                 routesDirectory: routesDirectory, connectorsDirectory: connectorsDirectory, environment: environment)
             // A connector that needs the run's brokers stops `sluice run` when there are none.
             let runHasBrokers = settings.brokers != nil || settings.kafka["bootstrap.servers"] != nil
-            let warnings = loaded.warnings + loaded.connectorsNeedingBrokers(runHasBrokers: runHasBrokers).map(\.asWarning)
+            // Likewise an aws-* instance with no region, or (offline) no credentials source.
+            let warnings = loaded.warnings + (loaded.connectorsNeedingBrokers(runHasBrokers: runHasBrokers)
+                + loaded.connectorsMissingAWSPrerequisites(offline: true, environment: environment)).map(\.asWarning)
             for d in Self.sorted(problems + warnings) { print(d.description) }
             if !problems.isEmpty { throw ExitCode(1) }
             let warned = warnings.isEmpty ? "" : ", \(warnings.count) warning\(warnings.count == 1 ? "" : "s")"
