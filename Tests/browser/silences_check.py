@@ -16,13 +16,17 @@ import time
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.keys import Keys
 
 
 def wait(predicate, seconds, what):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        value = predicate()
+        try:
+            value = predicate()
+        except StaleElementReferenceException:
+            value = None  # the panel re-rendered between finding a row and reading it: look again
         if value:
             return value
         time.sleep(0.1)
@@ -57,10 +61,16 @@ def main():
                 if args.finding in tr.text:
                     return tr
             return None
-        row = wait(row_of_finding, 60, "the finding's row in the feed")
-        button = row.find_element(By.CSS_SELECTOR, "button.silence-row")
-        result["button_label"] = button.get_attribute("aria-label")
-        button.click()
+        def press_silence():
+            # Found and pressed in one go: a feed update may replace the row in between.
+            row = row_of_finding()
+            if row is None:
+                return None
+            button = row.find_element(By.CSS_SELECTOR, "button.silence-row")
+            label = button.get_attribute("aria-label")
+            button.click()
+            return label
+        result["button_label"] = wait(press_silence, 60, "the finding's row in the feed, and its Silence button")
         preview = wait(lambda: driver.find_element(By.ID, "si-preview").text, 30, "the preview of the silence")
         result["preview"] = preview
         result["matchers"] = driver.find_element(By.ID, "si-matchers").get_attribute("value")
