@@ -90,6 +90,13 @@ public protocol ApprovalStore: Sendable {
     func all() -> [RunState]
     func put(_ state: RunState) async throws(ActionError)
     func onChange(_ handler: @escaping @Sendable (RunState) -> Void)
+    /// Whether this instance resumes `state` once it is decided (and arms its timeout).
+    func resumesHere(_ state: RunState, instanceID: String) -> Bool
+}
+
+extension ApprovalStore {
+    /// Without a group to share the work: the instance that parked the run (`actions.instance_id`).
+    public func resumesHere(_ state: RunState, instanceID: String) -> Bool { state.owner == instanceID }
 }
 
 /// Run states in memory (tests, and dry previews). Same semantics as the Kafka store.
@@ -109,6 +116,12 @@ public final class MemoryApprovalStore: ApprovalStore {
 /// Run states in a Kafka topic (compacted in production: key = run id, latest value = state).
 /// On start it reads the topic to its end, so pending approvals survive restarts; then a
 /// thread follows the topic and reports every new state.
+///
+/// With an ownership group (`sluice run` consuming Kafka: `<group>.approvals`), a decided run is
+/// resumed by whichever instance owns the run's partition of the topic now, as Kafka assigns it
+/// among the live members, not by the instance that parked it: when that one is gone, the
+/// group moves its partitions and the new owner resumes what was decided (or is decided later).
+/// The member never fetches (its partitions stay paused): it is there for the assignment.
 public final class KafkaApprovalStore: ApprovalStore {
     public let topic: String
     private let producer: KafkaProducer
@@ -119,21 +132,68 @@ public final class KafkaApprovalStore: ApprovalStore {
     private let following = Atomic<Bool>(false)
     private let closed = Atomic<Bool>(false)
     private let logger: Logger
+    /// The member of the ownership group (nil: runs are resumed by the instance named in them).
+    private let ownership: KafkaConsumer?
+    /// Run id → the partition its states are in, as read from the topic.
+    private let partitions = Mutex<[String: Int32]>([:])
 
-    public init(config: KafkaConfig, topic: String, logger: Logger) throws(KafkaError) {
+    public init(config: KafkaConfig, topic: String, ownershipGroup: String? = nil, logger: Logger) throws(KafkaError) {
         self.topic = topic
         self.logger = logger
         producer = try KafkaProducer(config: config, logger: logger)
         reader = try KafkaTopicReader(config: config, topic: topic, logger: logger)
+        if let ownershipGroup {
+            var member = config
+            member["group.id"] = ownershipGroup
+            member["enable.auto.commit"] = "false"
+            // Eager assignment: with Tansu, a cooperative-sticky member that joined beside the
+            // owner of the only partition was never assigned it once the owner left (measured).
+            member["partition.assignment.strategy"] = "range"
+            let consumer = try KafkaConsumer(config: member, topics: [topic], logger: logger)
+            consumer.pause()  // assigned partitions join the paused state: nothing is fetched twice
+            ownership = consumer
+        } else {
+            ownership = nil
+        }
         for record in try reader.readToEnd() { apply(record) }
+    }
+
+    /// Assignments and revocations the ownership member went through (tests wait on it).
+    public var rebalances: Int { rebalanceCount.load(ordering: .relaxed) }
+    private let rebalanceCount = Atomic<Int>(0)
+
+    /// The partitions of the topic this instance owns now (empty without an ownership group).
+    public var ownedPartitions: Set<Int32> { Set(ownership?.assignment.map(\.partition) ?? []) }
+
+    public func resumesHere(_ state: RunState, instanceID: String) -> Bool {
+        // Not read back yet: only the instance that wrote it knows the run.
+        guard let ownership, let partition = partitions.withLock({ $0[state.runID] }) else { return state.owner == instanceID }
+        return ownership.assignment.contains(TopicPartition(topic, partition))
+    }
+
+    /// Newly owned partitions: their runs are reported again, so decided ones are resumed here
+    /// and pending ones get their timeout armed here.
+    private func gained(_ parts: [TopicPartition]) {
+        let owned = Set(parts.filter { $0.topic == topic }.map(\.partition))
+        guard !owned.isEmpty else { return }
+        let runs = partitions.withLock { p in p.filter { owned.contains($0.value) }.map(\.key) }
+        let moved = states.withLock { s in runs.compactMap { s[$0] } }.sorted { $0.requestedMs < $1.requestedMs }
+        let handlers = handlers.withLock { $0 }
+        for state in moved { for h in handlers { h(state) } }
     }
 
     /// Starts following the topic (call after registering `onChange` handlers).
     public func start() {
         guard !following.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        ownership?.onRebalance { [weak self] event in
+            self?.rebalanceCount.add(1, ordering: .relaxed)
+            if case .assigned(let parts) = event { self?.gained(parts) }
+        }
         let thread = Thread { [self] in
             while !stopping.load(ordering: .acquiring) {
                 if let record = reader.poll(timeoutMs: 100) { apply(record) }
+                // Serves the member's rebalances (its partitions are paused: no records).
+                if let ownership { _ = ownership.poll(timeoutMs: 0) }
             }
             following.store(false, ordering: .releasing)
         }
@@ -147,6 +207,7 @@ public final class KafkaApprovalStore: ApprovalStore {
             logger.warning("unreadable approval state skipped", metadata: ["kafka.topic": "\(topic)", "kafka.offset": "\(record.offset)"])
             return
         }
+        partitions.withLock { $0[state.runID] = record.partition }
         states.withLock { $0[state.runID] = state }
         for h in handlers.withLock({ $0 }) { h(state) }
     }
@@ -171,6 +232,7 @@ public final class KafkaApprovalStore: ApprovalStore {
         stopping.store(true, ordering: .releasing)
         producer.close()
         while following.load(ordering: .acquiring) { usleep(10_000) }
+        ownership?.close()  // leaves the group: the survivors take its partitions
         reader.close()
     }
 }

@@ -23,6 +23,9 @@ public final class PlaybookRunner: Sendable {
     let approvals: (any ApprovalStore)?
     let logger: Logger
     private let active = Mutex<Set<String>>([])
+    /// Decided runs being resumed here (run id and step): a decision can be reported twice (the
+    /// record, then a partition this instance gains), and must run the step once.
+    private let resuming = Mutex<Set<String>>([])
 
     public enum Outcome: Sendable, Equatable {
         /// Every step ran, was skipped, or failed with `on_failure: continue`.
@@ -63,11 +66,16 @@ public final class PlaybookRunner: Sendable {
     }
 
     private func handle(_ state: RunState) {
-        guard state.owner == settings.instanceID, let approvals else { return }
+        guard let approvals, approvals.resumesHere(state, instanceID: settings.instanceID) else { return }
         switch state.status {
         case .pending: scheduleTimeout(state, store: approvals)
         case .approved, .denied:
-            Task { _ = await resume(state) }
+            let key = state.runID + "\u{0}" + state.step
+            guard resuming.withLock({ $0.insert(key).inserted }) else { return }
+            Task {
+                _ = await resume(state)
+                _ = resuming.withLock { $0.remove(key) }
+            }
         case .finished: break
         }
     }
@@ -102,7 +110,12 @@ public final class PlaybookRunner: Sendable {
             switch state.status {
             case .pending: return .duplicate("run \(runID) is waiting for approval of step '\(state.step)'")
             case .finished: return .duplicate("run \(runID) already finished")
-            case .approved, .denied: return await resume(state)
+            case .approved, .denied:
+                // Decided: its owner resumes it (another instance, when the run's partition moved).
+                guard approvals?.resumesHere(state, instanceID: settings.instanceID) ?? true else {
+                    return .duplicate("run \(runID) was decided; the instance that owns it resumes it")
+                }
+                return await resume(state)
             }
         }
         return await execute(playbook, finding: finding, findingID: findingID, runID: runID, resumed: nil)

@@ -28,6 +28,8 @@ struct AccessMiddleware: RouterMiddleware {
         "/api/v1/approvals": [.get: .viewer, .post: .operator],
         // Silences (SilencesAPI.swift): creating or ending one changes what is delivered.
         "/api/v1/silences": [.get: .viewer, .post: .operator, .delete: .operator],
+        // Tries a pattern on the recent feed: writes nothing.
+        "/api/v1/silences/preview": [.post: .viewer],
     ]
 
     func handle(_ request: Request, context: AdminContext, next: (Request, AdminContext) async throws -> Response) async throws -> Response {

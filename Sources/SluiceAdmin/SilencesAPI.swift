@@ -11,6 +11,28 @@ public protocol SilencesRuntime: Sendable {
     func createSilence(_ request: SilenceCreate, by principal: String) async throws(OperationsError) -> SilenceStatus
     /// Ends a silence now.
     func expireSilence(id: String, by principal: String) async throws(OperationsError) -> SilenceStatus
+    /// Which of `recent` (the feed) a silence with `matchers` would hold; nothing is written.
+    func previewSilence(matchers: String, recent: [FindingRecord]) async throws(OperationsError) -> SilencePreview
+}
+
+/// `POST /api/v1/silences/preview` body: the event pattern to try, as JSON text.
+public struct SilencePreviewRequest: Codable, Sendable, Equatable {
+    public var matchers: String
+    public init(matchers: String) { self.matchers = matchers }
+}
+
+/// What a silence would hold among the recent findings of the feed, judged on the fields the
+/// feed keeps (id, type, severity), newest first.
+public struct SilencePreview: Codable, Sendable, Equatable {
+    /// How many recent findings were tried.
+    public var examined: Int
+    public var matching: Int
+    public var findings: [FindingRecord]
+    public init(examined: Int, matching: Int, findings: [FindingRecord]) {
+        self.examined = examined
+        self.matching = matching
+        self.findings = findings
+    }
 }
 
 /// One silence (`GET /api/v1/silences`). Times are ISO 8601.
@@ -73,6 +95,13 @@ extension AdminServer {
             let s = try store()
             let who = context.principal?.name ?? "-"
             return try await Self.answer(status: .created) { () async throws(OperationsError) in try await s.createSilence(create, by: who) }
+        }
+        // Tries a pattern on the recent feed (the dashboard shows it before creating a silence).
+        api.post("silences/preview") { [self] request, _ in
+            let preview = try await decode(SilencePreviewRequest.self, request)
+            let s = try store()
+            let recent = self.recent.recent(limit: self.recent.capacity)
+            return try await Self.answer { () async throws(OperationsError) in try await s.previewSilence(matchers: preview.matchers, recent: recent) }
         }
         api.delete("silences") { request, context in
             guard let id = request.uri.queryParameters["id"].map(String.init), !id.isEmpty else {

@@ -59,6 +59,10 @@ public protocol ConnectorType: SendableMetatype {
     /// the instance (`template:`) gives one; nil sends the finding's bytes unchanged. Templates see
     /// the event and the finding summary as `sluice.*` (see `FindingSummary`).
     static var defaultTemplate: String? { get }
+    /// The Mustache template of a digest (a throttle period's overflow, a group) in this target's
+    /// native shape; nil sends the generic JSON digest. Rendered with the instance's escaping from
+    /// the digest's fields (`Digest.templateContext`); a route's `digest_template:` replaces it.
+    static var defaultDigestTemplate: String? { get }
     /// Whether `Delivery.summary` must be filled (the connector reads severity, title, id).
     static var usesSummary: Bool { get }
     /// Whether `make` returns a `BatchingConnector` (allows the `batch:` key).
@@ -74,6 +78,7 @@ extension ConnectorType {
     public static var templateFormat: PayloadTemplate.Format { payloadFormat == .json ? .json : .text }
     public static func templateFormat(for reader: MappingReader) -> PayloadTemplate.Format { templateFormat }
     public static var defaultTemplate: String? { nil }
+    public static var defaultDigestTemplate: String? { nil }
     public static var usesSummary: Bool { false }
     public static var supportsBatching: Bool { false }
     public static var defaultConcurrency: Int { 64 }

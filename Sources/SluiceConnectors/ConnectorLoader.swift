@@ -19,6 +19,9 @@ public struct ConnectorDefinition: Sendable {
     /// `format: ocsf` (kafka, webhook, aws-*): every finding is sent as an OCSF Detection
     /// Finding of this schema version (`ocsf_version:`, default 1.1.0), whatever its input format.
     public var ocsfVersion: String? = nil
+    /// The type's default digest template (`ConnectorType.defaultDigestTemplate`), compiled with
+    /// this instance's escaping; nil: the generic JSON digest.
+    public var digestTemplate: PayloadTemplate? = nil
     public let location: Diagnostic
     /// The instance's configured secrets (`secret` keys, credential headers): scrubbed from
     /// every outcome its connector reports.

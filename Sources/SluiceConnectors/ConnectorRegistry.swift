@@ -43,6 +43,7 @@ public struct ConnectorTypeEntry: Sendable {
     /// The escaping of one instance (see `ConnectorType.templateFormat(for:)`).
     let instanceTemplateFormat: @Sendable (MappingReader) -> PayloadTemplate.Format
     public let defaultTemplate: String?
+    public let defaultDigestTemplate: String?
     public let supportsBatching: Bool
     public let defaultConcurrency: Int
     let prepare: @Sendable (_ name: String, _ reader: MappingReader, _ policy: DeliveryPolicy, _ template: PayloadTemplate?, _ location: Diagnostic) -> ConnectorDefinition?
@@ -54,16 +55,20 @@ public struct ConnectorTypeEntry: Sendable {
         templateFormat = T.templateFormat
         instanceTemplateFormat = { T.templateFormat(for: $0) }
         defaultTemplate = T.defaultTemplate
+        defaultDigestTemplate = T.defaultDigestTemplate
         supportsBatching = T.supportsBatching
         defaultConcurrency = T.defaultConcurrency
         prepare = { name, reader, policy, template, location in
             guard let configuration = T.configuration(from: reader) else { return nil }
             let secrets = SecretScrubber(reader.secretValues)
-            return ConnectorDefinition(
+            var definition = ConnectorDefinition(
                 name: name, kind: T.kind, summary: T.summary, payloadFormat: T.payloadFormat, templateFormat: T.templateFormat(for: reader),
                 policy: policy, template: template, usesSummary: T.usesSummary, location: location, secrets: secrets,
                 needsRunBrokers: T.needsRunBrokers(configuration), aws: (configuration as? any AWSConfigured)?.aws,
                 factory: { context in try T.make(name: name, configuration: configuration, context: context) })
+            // The type's own digest, escaped as this instance's templates are (a test renders each one).
+            definition.digestTemplate = T.defaultDigestTemplate.flatMap { try? PayloadTemplate($0, format: definition.templateFormat) }
+            return definition
         }
     }
 }

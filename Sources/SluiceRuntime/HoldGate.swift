@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SluiceConnectors
 import SluiceCore
+import SluiceFormats
 import SluiceKafka
 import SluiceState
 import Synchronization
@@ -18,8 +19,11 @@ final class HoldGate: HoldDispatch, Sendable {
     /// Route → its bound targets by connector name (digests go to the same lane).
     let targets: [String: [String: BoundTarget]]
     let useEventTime: Bool
+    /// The send-time check's decoders, one per lane (a decoder owns parsers: not shared across lanes).
+    let sendTimeDecoders: [String: SendTimeDecoder]
 
-    init(stage: HoldStage, table: RouteTable, targets bound: [[BoundTarget]], useEventTime: Bool, forwarder: StateForwarder?) {
+    init(stage: HoldStage, table: RouteTable, targets bound: [[BoundTarget]], useEventTime: Bool, forwarder: StateForwarder?,
+         limits: DecodeLimits = .standard) {
         self.stage = stage
         self.forwarder = forwarder
         var targets: [String: [String: BoundTarget]] = [:]
@@ -28,6 +32,8 @@ final class HoldGate: HoldDispatch, Sendable {
         }
         self.targets = targets
         self.useEventTime = useEventTime
+        let lanes = Set(targets.values.flatMap(\.keys))
+        sendTimeDecoders = Dictionary(uniqueKeysWithValues: lanes.map { ($0, SendTimeDecoder(limits: limits)) })
     }
 
     /// Whether the planner must keep the event for `screen` (any state rule, inhibition or silence).
@@ -81,19 +87,26 @@ final class HoldGate: HoldDispatch, Sendable {
         case deliver(route: String, target: BoundTarget, delivery: Delivery, ticket: UInt64?)
         /// Send to the owner of its state key (Kafka runs).
         case forward(route: String, target: BoundTarget, delivery: Delivery, item: HoldItem)
+        /// Held here (counted): the admin feed shows `held: <reason>` for its target.
+        case held(target: String, reason: HoldReason)
     }
 
-    /// The deliveries that go on, held ones counted and left out.
+    /// The deliveries that go on; held ones are counted and reported with their reason.
     func screen(_ list: [(route: String, target: BoundTarget, delivery: Delivery)], event: JSON) -> [Step] {
         let now = now(event)
         let id = list.first?.delivery.findingID
         let sightings = stage.observe(event, findingID: id, now: now)
         if let forwarder { for s in sightings { forwarder.publish(s) } }
-        let severity = event.value(atPath: "detail.severity")?.doubleValue ?? 0
-        let title = event.value(atPath: "detail.title")?.stringValue ?? event.value(atPath: "detail.type")?.stringValue ?? (id ?? "finding")
+        // A digest lists title and severity: GuardDuty's own, else the view's (ASFF, OCSF, Falco).
+        let severity = event.value(atPath: "detail.severity")?.doubleValue ?? Self.viewSeverity(event) ?? 0
+        let title = event.value(atPath: "detail.title")?.stringValue ?? event.value(atPath: "sluice.title")?.stringValue
+            ?? event.value(atPath: "detail.type")?.stringValue ?? (id ?? "finding")
         var out: [Step] = []
         for (route, target, delivery) in list {
-            if stage.screen(event, findingID: id, route: route, target: target.lane.name, now: now) != nil { continue }
+            if let reason = stage.screen(event, findingID: id, route: route, target: target.lane.name, now: now) {
+                out.append(.held(target: target.lane.name, reason: reason))
+                continue
+            }
             // The owner needs the finding itself when the payload is not it (a template): to check
             // silences at send time, and to render `sluice.hold.*`. In memory only the latter.
             let keepEvent = target.renderer != nil && (forwarder != nil || (stage.rules[route]?.dedupe != nil && target.renderer?.readsHold == true))
@@ -106,13 +119,32 @@ final class HoldGate: HoldDispatch, Sendable {
             }
             if forwarder != nil {
                 out.append(.forward(route: route, target: target, delivery: delivery, item: item))
-            } else if case .deliver(let release) = stage.offer(item, now: now) {
-                var delivery = delivery
-                if release.hold != nil { delivery.payload = payload(for: release) }
-                out.append(.deliver(route: route, target: target, delivery: delivery, ticket: release.ticket))
+            } else {
+                switch stage.offer(item, now: now) {
+                case .deliver(let release):
+                    var delivery = delivery
+                    if release.hold != nil { delivery.payload = payload(for: release) }
+                    out.append(.deliver(route: route, target: target, delivery: delivery, ticket: release.ticket))
+                case .held(let reason):
+                    out.append(.held(target: target.lane.name, reason: reason))
+                }
             }
         }
         return out
+    }
+
+    /// The view's `severity_id` as a GuardDuty-scale score in its band (as `FindingSummary` reads it).
+    static func viewSeverity(_ event: JSON) -> Double? {
+        guard let id = event.value(atPath: "sluice.severity_id")?.doubleValue else { return nil }
+        switch id {
+        case 1: return 1
+        case 2: return 2
+        case 3: return 5
+        case 4: return 8
+        case 5: return 9
+        case 6: return 10
+        default: return nil
+        }
     }
 
     // MARK: HoldDispatch (the Kafka owner releases through the lanes)
@@ -122,49 +154,72 @@ final class HoldGate: HoldDispatch, Sendable {
         // Without a template the payload is the finding as it came.
         let finding = event ?? (findingID != nil && bound.renderer == nil ? payload : nil)
         send(payload: payload, route: route, target: bound, record: SourceRecord(topic: nil, offset: 0, value: nil), ticket: nil,
-             findingID: findingID, check: finding.map { silencedAtSend(route: route, target: target, finding: .bytes($0)) },
+             findingID: findingID, check: finding.map { silencedAtSend(route: route, target: target, finding: .bytes($0, part: 0), findingID: findingID) },
              completion: completion)
     }
 
-    /// The finding a send-time check reads: the planned event, or bytes parsed only when needed.
+    /// The finding a send-time check reads: the planned event, or bytes decoded only when needed.
     /// (Not an optional JSON: `JSON` is nil-literal expressible, so `nil` would read as `.null`.)
     enum FindingSource: Sendable {
+        /// The event as the planner matched it (with the `sluice` view while the stage needs events).
         case event(JSON)
-        case bytes([UInt8])
+        /// A record's bytes (or a planned event's): decoded as the planner does; `part` picks the
+        /// finding of a split record (0 for one-finding records).
+        case bytes([UInt8], part: Int)
     }
 
     /// The lane's send-time check for one delivery: the finding against the silences of now.
-    /// Bytes are parsed only while some silence exists.
-    func silencedAtSend(route: String, target: String, finding: FindingSource) -> @Sendable () -> Bool {
+    /// Bytes are decoded only while some silence exists.
+    func silencedAtSend(route: String, target: String, finding: FindingSource, findingID: String?) -> @Sendable () -> Bool {
         { [self] in
             guard stage.hasSilences else { return false }
-            let event: JSON? = switch finding {
-            case .event(let e): e
-            case .bytes(let b): Self.finding(b)
+            let event: JSON?
+            var id = findingID
+            switch finding {
+            case .event(let e): event = e
+            case .bytes(let b, let part):
+                let decoded = (sendTimeDecoders[target] ?? SendTimeDecoder(limits: .standard)).finding(b, part: part)
+                event = decoded?.event
+                id = id ?? decoded?.id
             }
             guard let event else { return false }
-            return stage.silencedAtSend(event, findingID: event.value(atPath: "detail.id")?.stringValue, route: route, target: target, now: now(event))
+            return stage.silencedAtSend(event, findingID: id, route: route, target: target, now: now(event))
         }
     }
 
-    /// A finding's bytes as the event routes match: a bare GuardDuty finding in its EventBridge envelope.
-    static func finding(_ bytes: [UInt8]) -> JSON? {
-        let parser = JSONParser(maxBytes: bytes.count + 1, maxDepth: 256)
-        let parsed = parser.parse(bytes) { doc -> JSON? in
-            guard doc.root.kind == .object else { return nil }
-            guard GuardDutyEnvelope.isBareFinding(doc.root) else { return JSON(doc.root) }
-            let wrapped = GuardDutyEnvelope.envelope(around: bytes, finding: doc.root)
-            return try? JSONParser(maxBytes: wrapped.count + 1, maxDepth: 257).parse(wrapped) { JSON($0.root) }.get()
+    /// The digest's payload: the route's `digest_template` (checked at load), else the target's
+    /// default digest in its native shape, else the generic JSON digest. Silences are checked
+    /// first: a silenced finding is not listed, and a digest that would list only silenced
+    /// findings (none beyond them) is not sent (nil), each of them counted held `silenced`.
+    func payload(for digest: Digest) -> [UInt8]? {
+        guard let digest = Self.unsilenced(digest, stage: stage, now: Self.wallClock()) else { return nil }
+        let context = digest.templateContext
+        if let source = stage.rules[digest.route]?.digestTemplate, let template = try? PayloadTemplate(source, format: .json) {
+            return Array(template.render(context).utf8)
         }
-        return (try? parsed.get()) ?? nil
+        if let template = targets[digest.route]?[digest.target]?.digestTemplate { return Array(template.render(context).utf8) }
+        return Array(digest.json.serialized().utf8)
     }
 
-    /// The digest's payload: the route's `digest_template` (checked at load), else the default.
-    func payload(for digest: Digest) -> [UInt8] {
-        guard let source = stage.rules[digest.route]?.digestTemplate, let template = try? PayloadTemplate(source, format: .json) else {
-            return Array(digest.json.serialized().utf8)
+    /// The digest without the findings silences hold now; nil when nothing would be left to tell.
+    /// A digest keeps each finding's id, title and severity, not the finding: a silence is
+    /// judged on those fields as `detail.*`, top-level `id` and `sluice.*` (a silence on any
+    /// other field does not take a finding out of a digest).
+    static func unsilenced(_ digest: Digest, stage: HoldStage, now: EpochMillis) -> Digest? {
+        guard stage.hasSilences else { return digest }
+        var kept = digest
+        kept.first = digest.first.filter { entry in
+            !stage.silencedAtSend(Silence.partialEvent(id: entry.findingID, title: entry.title, severity: entry.severity), findingID: entry.findingID, route: digest.route, target: digest.target, now: now)
         }
-        return Array(template.render(digest.templateContext).utf8)
+        let removed = digest.first.filter { !kept.first.contains($0) }
+        if removed.isEmpty { return digest }
+        for entry in removed {
+            let band = FindingSummary.SeverityLabel(severity: entry.severity).rawValue
+            kept.bySeverity[band] = (kept.bySeverity[band] ?? 1) - 1
+            if kept.bySeverity[band] == 0 { kept.bySeverity[band] = nil }
+        }
+        kept.total = max(0, digest.total - removed.count)
+        return kept.total == 0 ? nil : kept
     }
 
     /// The release's payload, rendered again with `sluice.hold.*` when its template reads them.
@@ -182,7 +237,8 @@ final class HoldGate: HoldDispatch, Sendable {
         let finding = release.item.finding ?? (target.renderer == nil ? release.item.payload : nil)
         send(payload: payload(for: release), route: release.item.route, target: target, record: record, ticket: release.ticket,
              findingID: release.item.findingID,
-             check: finding.map { silencedAtSend(route: release.item.route, target: release.item.target, finding: .bytes($0)) })
+             check: finding.map { silencedAtSend(route: release.item.route, target: release.item.target, finding: .bytes($0, part: 0),
+                                                 findingID: release.item.findingID) })
     }
 
     /// Digests due now (or all pending ones, at end of input).
@@ -190,9 +246,9 @@ final class HoldGate: HoldDispatch, Sendable {
         let now = now(lastEvent)
         let digests = flushAll ? stage.flushAll(now: now) : stage.due(now: now)
         for d in digests {
-            guard let target = targets[d.route]?[d.target] else { continue }
+            guard let target = targets[d.route]?[d.target], let payload = payload(for: d) else { continue }
             let record = SourceRecord(topic: nil, offset: 0, value: nil)
-            send(payload: payload(for: d), route: d.route, target: target, record: record, ticket: nil)
+            send(payload: payload, route: d.route, target: target, record: record, ticket: nil)
         }
     }
 
@@ -216,6 +272,32 @@ final class HoldGate: HoldDispatch, Sendable {
         if let ticket { job.onOutcome = { [self] ok in outcome(ticket: ticket, succeeded: ok, record: record) } }
         if let completion { job.onOutcome = completion }
         target.lane.submit(job)
+    }
+}
+
+/// Reads a finding again at send time with the one decoder every command uses (docs/formats.md):
+/// an ASFF, OCSF or Falco finding, a bare GuardDuty finding in its envelope, each with its `sluice`
+/// view, so a silence on any field a route could match holds at send time as at match time.
+/// One per lane; the lock only serialises that lane's attempts (the check runs while silences exist).
+final class SendTimeDecoder: Sendable {
+    private let decoder: Mutex<FindingDecoder>
+
+    init(limits: DecodeLimits) {
+        // The bytes may be a planned event with its view injected: larger than the record, a level deeper.
+        decoder = Mutex(FindingDecoder(limits: DecodeLimits(maxBytes: limits.maxBytes * 3 + 4096, maxDepth: limits.maxDepth + 3)))
+    }
+
+    /// The `part`-th finding of `bytes` as routes match it, with its id; nil when the bytes do not decode.
+    func finding(_ bytes: [UInt8], part: Int) -> (event: JSON, id: String?)? {
+        decoder.withLock { decoder -> (event: JSON, id: String?)? in
+            var found: (event: JSON, id: String?)?
+            var index = 0
+            let rejection = decoder.decode(bytes) { f in
+                if index == part { found = (JSON(f.event), f.findingID()) }
+                index += 1
+            }
+            return rejection == nil ? found : nil
+        }
     }
 }
 

@@ -27,6 +27,9 @@ public struct PipelineOptions: Sendable {
     public var formats: [String: InputFormat] = [:]
 
     public init() {}
+
+    /// The planner's decode limits, for the other readers of the same records.
+    var decodeLimits: DecodeLimits { DecodeLimits(maxBytes: maxMessageBytes, maxDepth: maxDepth) }
 }
 
 /// source → decode → match → plan → dispatch → settle. The source loop runs on a thread of its
@@ -234,7 +237,10 @@ public final class Pipeline: Sendable {
                 for (route, target, delivery) in planned {
                     var j = job(message, route, target, delivery, now)
                     // Silences are checked again at send time; the record's bytes are parsed only if one exists by then.
-                    if let gate = plan.gate, let bytes = record.value { j.heldAtSend = gate.silencedAtSend(route: route, target: target.lane.name, finding: .bytes(bytes)) }
+                    if let gate = plan.gate, let bytes = record.value {
+                        j.heldAtSend = gate.silencedAtSend(route: route, target: target.lane.name, finding: .bytes(bytes, part: delivery.part?.index ?? 0),
+                                                           findingID: delivery.findingID)
+                    }
                     target.lane.submit(j)
                 }
                 break
@@ -244,7 +250,10 @@ public final class Pipeline: Sendable {
             var steps: [(step: HoldGate.Step, event: JSON)] = []
             var first = 0
             for (event, count) in planner.findingEvents {
-                steps += gate.screen(Array(planned[first..<(first + count)]), event: event).map { ($0, event) }
+                for step in gate.screen(Array(planned[first..<(first + count)]), event: event) {
+                    // Held here: the feed says why instead of "pending"; nothing more to do.
+                    if case .held(let target, let reason) = step { feed?(target, "held: \(reason.rawValue)") } else { steps.append((step, event)) }
+                }
                 first += count
             }
             if steps.isEmpty {
@@ -257,9 +266,11 @@ public final class Pipeline: Sendable {
                 switch step {
                 case .deliver(let route, let target, let delivery, let holdTicket):
                     var held = job(message, route, target, delivery, now)
-                    held.heldAtSend = gate.silencedAtSend(route: route, target: target.lane.name, finding: .event(event))
+                    held.heldAtSend = gate.silencedAtSend(route: route, target: target.lane.name, finding: .event(event), findingID: delivery.findingID)
                     if let holdTicket { held.onOutcome = { ok in gate.outcome(ticket: holdTicket, succeeded: ok, record: record) } }
                     target.lane.submit(held)
+                case .held:
+                    break  // left out above
                 case .forward(let route, let target, let delivery, let item):
                     // Settled once the key's owner has it durably; if the repartition topic cannot
                     // take it, deliver directly: a possible duplicate beats a lost finding.

@@ -11,6 +11,8 @@ struct BoundTarget: Sendable {
     let usesSummary: Bool
     /// Successful deliveries of this route through this target.
     let delivered: DeliveryCounter
+    /// The connector type's default digest, in the target's native shape (nil: the generic JSON digest).
+    var digestTemplate: PayloadTemplate? = nil
 }
 
 /// Routes compiled together with their bound targets. Immutable; a reload swaps the whole thing.
@@ -24,11 +26,11 @@ final class RoutingPlan: Sendable {
     let hasSuppressions: Bool
 
     init(table: RouteTable, targets: [[BoundTarget]], hold: HoldStage? = nil, useEventTime: Bool = false, forwarder: StateForwarder? = nil,
-         inhibitRules: [InhibitRule] = []) {
+         inhibitRules: [InhibitRule] = [], limits: DecodeLimits = .standard) {
         self.table = table
         hasSuppressions = table.routes.contains { !$0.suppress.isEmpty }
         self.targets = targets
-        gate = hold.map { HoldGate(stage: $0, table: table, targets: targets, useEventTime: useEventTime, forwarder: forwarder) }
+        gate = hold.map { HoldGate(stage: $0, table: table, targets: targets, useEventTime: useEventTime, forwarder: forwarder, limits: limits) }
         readsView = table.readsView || inhibitRules.contains { $0.readsView }
     }
 
@@ -117,7 +119,7 @@ final class Planner {
         }
         if matched.isEmpty { return }
         // `JSON?.none`, not `nil`: JSON is nil-literal expressible, so a bare `nil` here was `.null`.
-        lastEvent = plan.gate?.needsEvent == true ? JSON(event) : JSON?.none
+        lastEvent = plan.gate?.needsEvent == true ? Self.eventWithView(finding) : JSON?.none
         render(finding, routes: matched, payload: payload, record: record, into: &out)
     }
 
@@ -156,6 +158,14 @@ final class Planner {
                 out.append((route, target, delivery))
             }
         }
+    }
+
+    /// The event the Hold stage screens: with the `sluice` view even when no route reads it, since a
+    /// silence or an inhibit rule made at any time may (`sluice.product`, an OCSF or Falco field).
+    static func eventWithView(_ finding: DecodedFinding) -> JSON {
+        let event = JSON(finding.event)
+        guard finding.event["sluice"] == nil, let view = finding.view(), case .object(let members) = event else { return event }
+        return .object([(key: "sluice", value: view.json)] + members)
     }
 
     private func reason(_ r: DecodeRejection) -> DeadLetterReason {

@@ -17,7 +17,7 @@ struct PlaybookLane {
 
     static func make(loaded: LoadedConfiguration, settings: ActionSettings, kafka: KafkaConfig, http: HTTPClient, environment: [String: String],
                      deadLetters: DeadLetterWriter, stats: RunStats, stopping: StopSignal, logger: Logger,
-                     budget: (any ActionBudget)? = nil) throws -> PlaybookLane? {
+                     budget: (any ActionBudget)? = nil, approvalsGroup: String? = nil) throws -> PlaybookLane? {
         guard !loaded.playbooks.isEmpty else { return nil }
         let log = logger.with("sluice.part", "actions")
         let hasBrokers = kafka["bootstrap.servers"] != nil
@@ -31,7 +31,7 @@ struct PlaybookLane {
         var store: KafkaApprovalStore?
         let approvals: any ApprovalStore
         if hasBrokers {
-            let s = try KafkaApprovalStore(config: kafka, topic: settings.approvalsTopic, logger: log)
+            let s = try KafkaApprovalStore(config: kafka, topic: settings.approvalsTopic, ownershipGroup: approvalsGroup, logger: log)
             store = s
             approvals = s
         } else {

@@ -149,14 +149,17 @@ public final class Runner: Sendable {
                                         successTerminationBehavior: .gracefullyShutdownGroup))
         }
         let playbooks = try PlaybookLane.make(loaded: loaded, settings: settings.actions, kafka: kafka, http: http, environment: environment,
-                                              deadLetters: deadLetters, stats: stats, stopping: stopping, logger: logger, budget: budget)
+                                              deadLetters: deadLetters, stats: stats, stopping: stopping, logger: logger, budget: budget,
+                                              // Consuming Kafka, a decided run is resumed by the member owning its partition now.
+                                              approvalsGroup: settings.input == nil ? settings.group + ".approvals" : nil)
         // Binds each route's targets to the lanes; a reload binds new routes to the same lanes.
         let boundLanes = lanesByName
         @Sendable func bind(_ loaded: LoadedConfiguration) -> [[BoundTarget]] {
             loaded.table.routes.enumerated().map { i, route in
                 route.targets.enumerated().map { j, t in
                     BoundTarget(lane: boundLanes[t.connector]!, renderer: loaded.renderers[i][j], usesSummary: definitionsByName[t.connector]?.usesSummary ?? false,
-                                delivered: stats.deliveryCounter(route: route.name, connector: t.connector))
+                                delivered: stats.deliveryCounter(route: route.name, connector: t.connector),
+                                digestTemplate: definitionsByName[t.connector]?.digestTemplate)
                 } + (loaded.playbooks[route.name] != nil
                     ? [BoundTarget(lane: playbooks!.lane, renderer: nil, usesSummary: false, delivered: stats.deliveryCounter(route: route.name, connector: playbooks!.lane.name))]
                     : [])
@@ -195,7 +198,7 @@ public final class Runner: Sendable {
             stateTopics = topics
         }
         let routingPlan = RoutingPlan(table: loaded.table, targets: targets, hold: hold, useEventTime: settings.input != nil, forwarder: forwarder,
-                                      inhibitRules: inhibitRules)
+                                      inhibitRules: inhibitRules, limits: settings.pipeline.decodeLimits)
         // Kafka-backed state: silences and inhibition sources are read up to their end before the
         // source starts (a silence in force holds from the first record), then followed; the owner
         // of keyed state joins its group only when some route has state rules.
@@ -267,8 +270,8 @@ public final class Runner: Sendable {
                 problems.append(Diagnostic(path: settings.routesDirectory, message: "routes with playbooks are not reloaded yet: restart to apply"))
             }
             guard problems.isEmpty else { return .failure(Diagnostics(problems)) }
-            pipeline.replacePlan(RoutingPlan(table: fresh.table, targets: bind(fresh), hold: hold, useEventTime: settings.input != nil, forwarder: forwarderForReload,
-                                             inhibitRules: inhibitRules))
+            pipeline.replacePlan(RoutingPlan(table: fresh.table, targets: bind(fresh), hold: hold, useEventTime: settings.input != nil,
+                                             forwarder: forwarderForReload, inhibitRules: inhibitRules, limits: settings.pipeline.decodeLimits))
             return .success(fresh)
         }
         bridge?.reloader = reload

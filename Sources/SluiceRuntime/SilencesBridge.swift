@@ -50,6 +50,15 @@ final class SilencesBridge: SilencesRuntime {
         return Self.status(silence, now: now)
     }
 
+    func previewSilence(matchers text: String, recent: [FindingRecord]) async throws(OperationsError) -> SilencePreview {
+        let json: JSON
+        do { json = try JSON.parse(text) } catch { throw .badRequest("matchers is not JSON (\(error.rawValue))") }
+        let pattern: Pattern
+        do { pattern = try Pattern(json: json) } catch { throw .badRequest("matchers: \(error.message)") }
+        let held = recent.filter { ReferenceMatcher.matches(pattern, Silence.partialEvent(id: $0.id, type: $0.type, severity: $0.severity)) }
+        return SilencePreview(examined: recent.count, matching: held.count, findings: held)
+    }
+
     private func write(_ silence: Silence) async throws(OperationsError) {
         do {
             try await producer.send(topic: topic, key: Array(silence.id.utf8), value: SilenceRecords.value(silence))

@@ -61,8 +61,7 @@ public struct Digest: Sendable, Equatable {
     /// The default text: a headline, the first findings, "and N more", counts by severity.
     /// Finding text is data here: it is only ever placed in a string, never interpreted.
     public var text: String {
-        let what = kind == .group ? "grouped" : "throttled"
-        var lines = ["\(total) \(what) finding\(total == 1 ? "" : "s") on route \(route) (\(severityCounts.map { "\($0.count) \($0.label)" }.joined(separator: ", ")))"]
+        var lines = [headline]
         for e in first {
             lines.append("- [\(FindingSummary.SeverityLabel(severity: e.severity).rawValue)] \(e.title)" + (e.findingID.map { " (\($0))" } ?? ""))
         }
@@ -70,20 +69,40 @@ public struct Digest: Sendable, Equatable {
         return lines.joined(separator: "\n")
     }
 
-    /// What a route's `digest_template` renders from: the default payload's fields, plus
-    /// `severities` as a list (`{{#severities}}{{count}} {{label}}{{/severities}}`) and each
-    /// finding's `severity_label`.
+    /// The first line of `text`: "30 throttled findings on route r (2 High, 28 Low)".
+    public var headline: String {
+        let what = kind == .group ? "grouped" : "throttled"
+        return "\(total) \(what) finding\(total == 1 ? "" : "s") on route \(route) (\(severityCounts.map { "\($0.count) \($0.label)" }.joined(separator: ", ")))"
+    }
+
+    /// The highest severity band with a finding (nil for an empty digest).
+    public var highestSeverity: String? { severityCounts.first?.label }
+
+    /// What a route's `digest_template` and the connectors' default digests render from: the
+    /// default payload's fields, plus `severities` as a list (`{{#severities}}{{count}}
+    /// {{label}}{{/severities}}`), each finding's `severity_label`, `headline`, `key_text` (the
+    /// key's values joined), `has_more`, and `highest` with one flag for its band
+    /// (`highest_critical`, `highest_high`, `highest_medium`, `highest_low`: Mustache has no
+    /// comparisons, so a target's own severity names are written in sections).
     public var templateContext: JSON {
         guard case .object(var fields) = json else { return json }
         fields.append((key: "severities", value: .array(severityCounts.map {
             .object([(key: "label", value: .string($0.label)), (key: "count", value: JSON.number(Double($0.count)))])
         })))
+        fields.append((key: "headline", value: .string(headline)))
+        fields.append((key: "key_text", value: .string(key.joined(separator: ", "))))
+        fields.append((key: "has_more", value: .bool(more > 0)))
+        if let highest = highestSeverity {
+            fields.append((key: "highest", value: .string(highest)))
+            fields.append((key: "highest_" + highest.lowercased(), value: .bool(true)))
+        }
         fields = fields.map { f in
             guard f.key == "findings" else { return f }
+            // No `id` key for a finding without one: a null would render as text in `{{#id}}…{{/id}}`.
             return (key: "findings", value: .array(first.map { e in
-                .object([(key: "id", value: e.findingID.map { .string($0) } ?? .null), (key: "title", value: .string(e.title)),
-                         (key: "severity", value: JSON.number(e.severity)),
-                         (key: "severity_label", value: .string(FindingSummary.SeverityLabel(severity: e.severity).rawValue))])
+                .object((e.findingID.map { [(key: "id", value: JSON.string($0))] } ?? []) + [
+                    (key: "title", value: .string(e.title)), (key: "severity", value: JSON.number(e.severity)),
+                    (key: "severity_label", value: .string(FindingSummary.SeverityLabel(severity: e.severity).rawValue))])
             }))
         }
         return .object(fields)

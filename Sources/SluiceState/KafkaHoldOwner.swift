@@ -12,13 +12,14 @@ public protocol HoldDispatch: Sendable {
     func deliver(route: String, target: String, payload: [UInt8], findingID: String?, event: [UInt8]?, completion: @escaping @Sendable (Bool) -> Void)
     /// The payload of a release: rendered again when it carries `sluice.hold.*` for a template that reads them.
     func payload(for release: HoldRelease) -> [UInt8]
-    /// The payload of a digest: the route's `digest_template`, else the default digest.
-    func payload(for digest: Digest) -> [UInt8]
+    /// The payload of a digest: the route's `digest_template`, else the target's default digest;
+    /// nil when silences hold every finding it would list (then it is not sent).
+    func payload(for digest: Digest) -> [UInt8]?
 }
 
 extension HoldDispatch {
     public func payload(for release: HoldRelease) -> [UInt8] { release.item.payload }
-    public func payload(for digest: Digest) -> [UInt8] { Array(digest.json.serialized().utf8) }
+    public func payload(for digest: Digest) -> [UInt8]? { Array(digest.json.serialized().utf8) }
 }
 
 /// Owns the state keys of the repartition partitions Kafka assigns to this instance
@@ -227,7 +228,13 @@ public final class KafkaHoldOwner: Sendable {
             if digests.isEmpty { persist(p) {} }
             for d in digests {
                 pendingWork.add(1, ordering: .relaxed)
-                dispatch.deliver(route: d.route, target: d.target, payload: dispatch.payload(for: d), findingID: nil, event: nil) { [self] _ in
+                guard let payload = dispatch.payload(for: d) else {
+                    // Silenced whole (counted by the dispatch): settled like a sent one, never re-sent.
+                    state.withLock { $0.engines[p]?.digestDelivered(d) }
+                    persist(p) { [self] in pendingWork.subtract(1, ordering: .relaxed) }
+                    continue
+                }
+                dispatch.deliver(route: d.route, target: d.target, payload: payload, findingID: nil, event: nil) { [self] _ in
                     // Delivered or dead-lettered, it is settled: only now does the state move on.
                     state.withLock { $0.engines[p]?.digestDelivered(d) }
                     persist(p) { [self] in pendingWork.subtract(1, ordering: .relaxed) }

@@ -58,6 +58,24 @@ public struct Silence: Sendable, Equatable {
     }
 }
 
+extension Silence {
+    /// What a silence can judge of a finding known only by a few fields (a digest entry, a row of
+    /// the admin feed): those fields as GuardDuty's `detail.*`, a top-level `id` and the view's
+    /// `sluice.*`. A silence on any other field does not match it.
+    public static func partialEvent(id: String?, title: String? = nil, type: String? = nil, severity: Double?) -> JSON {
+        var detail: [(key: String, value: JSON)] = []
+        var view: [(key: String, value: JSON)] = []
+        if let id { detail.append((key: "id", value: .string(id))); view.append((key: "id", value: .string(id))) }
+        if let title { detail.append((key: "title", value: .string(title))); view.append((key: "title", value: .string(title))) }
+        if let type { detail.append((key: "type", value: .string(type))); view.append((key: "type", value: .string(type))) }
+        if let severity, severity.isFinite {
+            detail.append((key: "severity", value: JSON.number(severity)))
+            view.append((key: "severity", value: .string(FindingSummary.SeverityLabel(severity: severity).rawValue)))
+        }
+        return .object((id.map { [(key: "id", value: JSON.string($0))] } ?? []) + [(key: "detail", value: .object(detail)), (key: "sluice", value: .object(view))])
+    }
+}
+
 /// Every known silence, with compiled patterns; answers "is this finding silenced now?".
 public struct SilenceSet: Sendable {
     var silences: [String: (silence: Silence, pattern: Pattern)] = [:]

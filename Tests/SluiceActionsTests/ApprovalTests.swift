@@ -34,9 +34,9 @@ import Testing
         """
     }
 
-    func runner(_ yaml: String, store: any ApprovalStore, audit: any ActionAuditSink) throws -> PlaybookRunner {
+    func runner(_ yaml: String, store: any ApprovalStore, audit: any ActionAuditSink, instanceID: String = "sluice-test-0") throws -> PlaybookRunner {
         var settings = ActionSettings()
-        settings.instanceID = "sluice-test-0"
+        settings.instanceID = instanceID
         let r = PlaybookRunner(playbooks: try ActionFixtures.playbooks(yaml), context: ActionFixtures.context(settings, environment: [:]),
                                audit: ActionAudit(sinks: [audit], logger: Self.logger), approvals: store)
         r.start()
@@ -134,6 +134,48 @@ import Testing
         let contained = try #require(audited.first { $0.runID == runID && $0.step == "contain" && $0.result == .succeeded })
         #expect(contained.findingID == "8f52f18d300e0ed86a90afe715053ba9" && contained.route == "gated" && contained.executor == "exec")
         #expect(contained.target == "process \(script)")
+    }
+
+    /// Two instances share the approvals through the ownership group: the one that parked a run
+    /// stops, the survivor is assigned the run's partition, and when the run is approved (by the
+    /// real CLI) the survivor runs the gated step, once.
+    @Test func aDecidedRunIsResumedByTheInstanceThatOwnsItNow() async throws {
+        let broker = try await TansuBroker.start()
+        defer { broker.stop() }
+        try await broker.create(topics: ["sluice.approvals"])
+        let config = broker.clientConfig(TansuBroker.consumerTuning)
+        let marker = FileManager.default.temporaryDirectory.appendingPathComponent("owner-\(UUID().uuidString)").path
+        let script = try ActionFixtures.tempScript("touch \"$1\"; echo \"$2\" >> \"$1\"")
+        let yaml = Self.routes(marker: marker, script: script)
+        let runID = "gated:8f52f18d300e0ed86a90afe715053ba9"
+        let group = "owners-\(UUID().uuidString.prefix(8))"
+
+        var members: [(store: KafkaApprovalStore, runner: PlaybookRunner, audit: MemoryAuditSink)] = []
+        for name in ["sluice-a", "sluice-b"] {
+            let store = try KafkaApprovalStore(config: config, topic: "sluice.approvals", ownershipGroup: group, logger: Self.logger)
+            let audit = MemoryAuditSink()
+            members.append((store, try runner(yaml, store: store, audit: audit, instanceID: name), audit))
+            store.start()
+        }
+        defer { for m in members { m.store.close() } }
+        // Both members are in the group: each was handed an assignment (the one partition, or none).
+        #expect(await Self.eventually(90) {
+            members.allSatisfy { $0.store.rebalances >= 1 } && members.filter { $0.store.ownedPartitions == [0] }.count == 1
+        }, "the group never settled: \(members.map(\.store.rebalances)) rebalances")
+        let ownerIndex = try #require(members.firstIndex { $0.store.ownedPartitions == [0] })
+        let (owner, survivor) = (members[ownerIndex], members[1 - ownerIndex])
+        #expect(await owner.runner.run(route: "gated", payload: try ActionFixtures.findingBytes()) == .parked(step: "contain"))
+        #expect(await Self.eventually(60) { survivor.store.state(runID)?.status == .pending })
+
+        // The instance that parked the run stops; the survivor takes its partition.
+        owner.store.close()
+        #expect(await Self.eventually(90) { survivor.store.ownedPartitions == [0] }, "the survivor was never assigned the run's partition")
+        let (status, out) = try await Self.sluice(["approvals", "approve", runID, "--brokers", broker.bootstrap, "--by", "alice"])
+        #expect(status == 0, "\(out)")
+        #expect(await Self.eventually(30) { survivor.store.state(runID)?.status == .finished }, "the survivor did not resume the run")
+        #expect((try? String(contentsOfFile: marker + ".contain", encoding: .utf8)) == "0\n")
+        #expect(survivor.audit.records.filter { $0.runID == runID }.map { "\($0.step):\($0.result.rawValue)" } == ["contain:approved", "contain:succeeded"])
+        #expect(owner.audit.records.filter { $0.runID == runID }.map { "\($0.step):\($0.result.rawValue)" } == ["note:succeeded", "contain:awaiting_approval"])
     }
 
     @Test func aDeniedStepStopsTheRun() async throws {

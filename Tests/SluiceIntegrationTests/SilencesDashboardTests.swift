@@ -1,0 +1,60 @@
+import Foundation
+import SluiceTestSupport
+import Testing
+
+/// Silences from the dashboard: created from a row of the findings feed after a preview of what
+/// they would hold (`POST /api/v1/silences/preview`), listed, and holding the next matching
+/// finding, which the feed shows as `held: silenced`.
+@Suite(.serialized) struct SilencesDashboardTests {
+    @Test func aSilenceMadeFromAFeedRowHoldsTheRepeat() async throws {
+        let broker = try TansuBroker()
+        defer { broker.stop() }
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        try broker.createTopics(["findings", "dlq"])
+        let config = try TestConfig.webhook(receiver.url)
+        defer { config.remove() }
+        let port = try LoopbackPort.free()
+        let sluice = try SluiceProcess(broker: broker, topic: "findings", group: "silences-ui", dlq: "dlq", config: config,
+                                       extra: ["--admin-listen", "127.0.0.1:\(port)", "--admin-tokens", try OperationsAPITests.tokensFile(in: config.directory)])
+        defer { sluice.stop() }
+        #expect(await LoopbackPort.accepts(port, within: 60))
+
+        let finding = try Findings.unique(1).map { f in
+            (id: "mute-\(f.id)", bytes: Array(String(decoding: f.bytes, as: UTF8.self).replacingOccurrences(of: "\"id\":\"\(f.id)\"", with: "\"id\":\"mute-\(f.id)\"").utf8))
+        }
+        try Findings.produce(finding, to: "findings", broker: broker)
+        try await receiver.waitForCount(1, timeout: 60)
+        #expect(receiver.count == 1)
+
+        // The preview through the API: the finding the feed shows, and nothing written.
+        let body = #"{"matchers": "{\"sluice\": {\"id\": [\"\#(finding[0].id)\"]}}"}"#
+        let preview = try OperationsAPITests.call(port, "POST", "/api/v1/silences/preview", body: body, token: OperationsAPITests.viewerToken)
+        #expect(preview.status == 200, "\(preview.body)")
+        let parsed = try JSONSerialization.jsonObject(with: Data(preview.body.utf8)) as? [String: Any]
+        #expect(parsed?["matching"] as? Int == 1)
+        #expect(((parsed?["findings"] as? [[String: Any]])?.first?["id"] as? String) == finding[0].id)
+        #expect(try OperationsAPITests.call(port, "POST", "/api/v1/silences/preview", body: #"{"matchers": "{\"detail\": 1}"}"#,
+                                            token: OperationsAPITests.viewerToken).status == 400)
+        #expect(try OperationsAPITests.call(port, "GET", "/api/v1/silences", token: OperationsAPITests.viewerToken).body == "[]")
+
+        let again = config.directory.appendingPathComponent("again.ndjson")
+        try Data(finding[0].bytes + [0x0A]).write(to: again)
+        let screenshot = PackagePaths.root.appendingPathComponent(".build/test-output/dashboard-silences.png")
+        try FileManager.default.createDirectory(at: screenshot.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let python = PackagePaths.root.appendingPathComponent(".tools/venv/bin/python").path
+        let script = PackagePaths.root.appendingPathComponent("Tests/browser/silences_check.py").path
+        let (status, output) = try await CommandRun.result(of: URL(fileURLWithPath: python), [
+            script, "--url", "http://127.0.0.1:\(port)/", "--token", OperationsAPITests.operatorToken, "--finding", finding[0].id,
+            "--comment", "known scanner", "--screenshot", screenshot.path,
+            "--", SluiceProcess.binary.path, "publish", "--brokers", broker.bootstrap, "--topic", "findings", again.path,
+        ])
+        print("silences check: \(output.trimmingCharacters(in: .whitespacesAndNewlines)); screenshot: \(screenshot.path)")
+        #expect(status == 0, "\(output.suffix(3000))")
+        // The repeat was held, not delivered: still one request, and the hold is counted.
+        let metrics = await LoopbackPort.fetch(port, "/metrics") ?? ""
+        #expect(metrics.contains(#"sluice_held_total{route="all-findings",target="hook",reason="silenced"} 1"#), "\(metrics.suffix(2000))")
+        #expect(receiver.count == 1)
+        #expect(await sluice.terminateAndWait() == 0)
+    }
+}
