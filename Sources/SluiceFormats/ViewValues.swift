@@ -40,12 +40,17 @@ enum ViewValues {
 
     /// RFC 3339 text → `YYYY-MM-DDTHH:MM:SS.mmmZ` in UTC (fraction truncated); nil when not RFC 3339.
     static func rfc3339(_ v: JSONView?) -> String? {
-        guard let s = v?.string else { return nil }
-        return rfc3339(s)
+        // Read in place from the parser's tape: no String, no array (three times per finding).
+        guard let bytes = v?.stringBytes else { return nil }
+        return rfc3339(bytes: bytes)
     }
 
     static func rfc3339(_ s: String) -> String? {
-        let b = Array(s.utf8)
+        var s = s
+        return s.withUTF8 { rfc3339(bytes: $0) }
+    }
+
+    static func rfc3339(bytes b: UnsafeBufferPointer<UInt8>) -> String? {
         func digits(_ at: Int, _ n: Int) -> Int? {
             guard at + n <= b.count else { return nil }
             var value = 0
@@ -127,12 +132,30 @@ enum ViewValues {
         return Civil(year: Int(date.year), month: Int(date.month), day: Int(date.day), hour: rest / 3600, minute: rest % 3600 / 60, second: rest % 60)
     }
 
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ`, written digit by digit into the string's own storage (the
+    /// interpolated form allocated a string per part). Every part is in range: years 1–9999.
     private static func stamp(_ c: Civil, millis: Int) -> String {
-        func pad(_ v: Int, _ width: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, width - s.count)) + s
+        String(unsafeUninitializedCapacity: 24) { out in
+            var i = 0
+            func put(_ v: Int, _ width: Int) {
+                var divisor = 1
+                for _ in 1..<width { divisor *= 10 }
+                var rest = v
+                while divisor > 0 {
+                    out[i] = UInt8(truncatingIfNeeded: 0x30 + (rest / divisor) % 10)
+                    rest %= divisor
+                    divisor /= 10
+                    i += 1
+                }
+            }
+            func sep(_ c: UInt8) {
+                out[i] = c
+                i += 1
+            }
+            put(c.year, 4); sep(0x2D); put(c.month, 2); sep(0x2D); put(c.day, 2); sep(0x54)
+            put(c.hour, 2); sep(0x3A); put(c.minute, 2); sep(0x3A); put(c.second, 2); sep(0x2E); put(millis, 3); sep(0x5A)
+            return i
         }
-        return "\(pad(c.year, 4))-\(pad(c.month, 2))-\(pad(c.day, 2))T\(pad(c.hour, 2)):\(pad(c.minute, 2)):\(pad(c.second, 2)).\(pad(millis, 3))Z"
     }
 }
 

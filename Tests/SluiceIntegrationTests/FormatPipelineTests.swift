@@ -132,4 +132,43 @@ import Testing
         #expect(letters.first?.value == notFalco)
         #expect(await sluice.terminateAndWait() == 0)
     }
+
+    /// POST /api/v1/test of a running instance judges a two-finding Security Hub event finding by
+    /// finding, as `sluice test` does: one report each, each with its own routes.
+    @Test func theTestAPIJudgesASplitRecordFindingByFinding() async throws {
+        let broker = try await TansuBroker.start()
+        defer { broker.stop() }
+        let receiver = try await WebhookReceiver.start()
+        defer { receiver.stop() }
+        try await broker.create(topics: ["findings", "dlq"])
+        let config = try TestConfig.webhook(receiver.url)
+        defer { config.remove() }
+        try Self.routes(config, """
+        routes:
+          - name: medium
+            match: {"sluice": {"severity_id": [3]}}
+            targets: [hook]
+          - name: low
+            match: {"sluice": {"severity_id": [2]}}
+            targets: [hook]
+        """)
+        let port = try LoopbackPort.free()
+        let sluice = try SluiceProcess(broker: broker, topic: "findings", group: "api-split", dlq: "dlq", config: config,
+                                       extra: ["--admin-listen", "127.0.0.1:\(port)"])
+        defer { sluice.stop() }
+        #expect(await LoopbackPort.accepts(port, within: 120), "\(sluice.output)")
+        let body = try Self.fixture("asff/04-custom-action-two-findings.json")
+        let reply = try await offPool { () -> String in
+            guard let fd = LoopbackPort.connect(port) else { throw HarnessError("cannot connect to the admin port") }
+            defer { close(fd) }
+            let request = Array("POST /api/v1/test HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
+            guard send(fd, request, request.count, Int32(MSG_NOSIGNAL)) == request.count else { throw HarnessError("short send") }
+            return String(decoding: LoopbackPort.readResponse(fd) ?? [], as: UTF8.self)
+        }
+        #expect(reply.hasPrefix("HTTP/1.1 200"), "\(reply.prefix(300))")
+        let json = try JSON.parse(reply.range(of: "\r\n\r\n").map { String(reply[$0.upperBound...]) } ?? "")
+        let reports = json.arrayValue ?? []
+        #expect(reports.count == 2, "\(json.serialized().prefix(500))")
+        #expect(reports.map { ($0["matches"]?.arrayValue ?? []).compactMap { $0["route"]?.stringValue } } == [["medium"], ["low"]])
+    }
 }
