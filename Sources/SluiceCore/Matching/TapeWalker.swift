@@ -304,15 +304,6 @@ struct TapeWalker {
         if state.stateStamp[s] == state.generation { return }
         state.stateStamp[s] = state.generation
         if entry & 1 != 0 && condition(Int(m.stateCondition[s])) == TapeWalker.conditionFails { return }
-        let groups = m.stateGroups[s]
-        if groups.isEmpty {
-            // A final state with nothing below it (a tag route's list, an account, a pid
-            // range: most of the states a finding enters at 10,000 routes) completes here,
-            // without a trip through `pending`.
-            let terminals = m.stateTerminals[s]
-            if !terminals.isEmpty { complete(terminals) }
-            return
-        }
         state.pending.append(Int32(s))
     }
 
@@ -488,7 +479,7 @@ struct TapeWalker {
     /// branches completing in one state have the same conditions (the state's path from the
     /// root), so that check is made once for all of them: broad routes repeat one pattern
     /// (a role and a flag), and 150 routes per finding completed in one state at 10,000 routes.
-    @inline(never)
+    @inline(__always)
     func complete(_ terminals: Range<Int32>) {
         let first = Int(m.terminalBranches[Int(terminals.lowerBound)])
         if m.branchMultiField[first] && !arrayConsistent(first) { return }
@@ -499,21 +490,18 @@ struct TapeWalker {
         let bits = state.routeBits
         var low = state.routeWordLow, high = state.routeWordHigh
         var count = state.routeBitCount
-        m.terminalRoutes.withUnsafeBufferPointer { routes in
-            var k = Int(terminals.lowerBound)
-            while k < Int(terminals.upperBound) {
-                let r = Int(routes[k])
-                k += 1
-                let w = r >> 6
-                let bit: UInt64 = 1 &<< UInt64(r & 63)
-                let word = bits[w]
-                if word & bit == 0 {
-                    bits[w] = word | bit
-                    count &+= 1
-                }
-                if w < low { low = w }
-                if w > high { high = w }
-            }
+        let routes = m.terminalRoutes
+        var k = Int(terminals.lowerBound)
+        while k < Int(terminals.upperBound) {
+            let r = Int(routes[k])
+            k += 1
+            let w = r >> 6
+            let word = bits[w]
+            let set = word | 1 &<< UInt64(r & 63)
+            bits[w] = set
+            count &+= word == set ? 0 : 1
+            if w < low { low = w }
+            if w > high { high = w }
         }
         state.routeBitCount = count
         state.routeWordLow = low
