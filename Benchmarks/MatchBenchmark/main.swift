@@ -148,6 +148,7 @@ var split = false
 var onlyMix: String?
 var classic = true
 var decode = false
+var shapeOnly: String?
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
     switch a {
@@ -160,8 +161,9 @@ while let a = args.popFirst() {
     case "--mix": onlyMix = args.popFirst()  // only this set: even, account-heavy, runtime-heavy, classic, never (the baseline)
     case "--mixed-only": classic = false
     case "--decode": decode = true  // with --compiled-only: also through FindingDecoder, without and with the `sluice` view
+    case "--shape": shapeOnly = args.popFirst()  // one shape alone (accounts, typeSeverity, ...), as the mix "shape NAME"
     default:
-        print("usage: sluice-bench-match [--events N] [--seconds S] [--rounds N] [--mix NAME] [--mixed-only] [--tables 1000,10000] [--compiled-only [--split] [--decode]]")
+        print("usage: sluice-bench-match [--events N] [--seconds S] [--rounds N] [--mix NAME] [--shape NAME] [--mixed-only] [--tables 1000,10000] [--compiled-only [--split] [--decode]]")
         exit(2)
     }
 }
@@ -196,7 +198,11 @@ print("")
 let rssStart = rss()
 var workloads: [Workload] = []
 var rssWithMixed10k: Int?
-for (k, mix) in MixedRouteGenerator.mixes.enumerated() where onlyMix == nil || onlyMix == mix.name {
+// `--shape NAME`: that shape's routes alone (for profiling shape by shape), instead of the mixes.
+let shapeMixes = RouteShape.allCases.filter { "\($0)" == shapeOnly }.map { s in
+    (name: "shape \(s)", weights: RouteShape.allCases.map { $0 == s ? 1 : 0 })
+}
+for (k, mix) in (shapeOnly == nil ? MixedRouteGenerator.mixes : shapeMixes).enumerated() where onlyMix == nil || onlyMix == mix.name || shapeOnly != nil {
     for n in tableSizes {
         var generator = MixedRouteGenerator(seed: UInt64(1 + k) * 1_000 + UInt64(n), weights: mix.weights)
         let (table, time) = compile(generator.routes(n))

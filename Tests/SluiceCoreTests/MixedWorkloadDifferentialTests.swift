@@ -63,6 +63,52 @@ import Testing
         #expect(outcome.findingsMatchingNothing < 40)
     }
 
+    /// The three readers of the route bitmap (`match` with `stop`, `matchIgnoringStop`, and
+    /// `matchReportingSuppressed` as the Planner calls it) against answers the reference gives
+    /// on tables without stops and without suppressions.
+    @Test func stopsAndSuppressedRoutesAgreeWithTheReference() throws {
+        var generator = MixedRouteGenerator(seed: 21, weights: MixedRouteGenerator.mixes[0].weights)
+        var routes = generator.routes(1_000)
+        // A few routes stop evaluation, spread over the bitmap's words (some in the same word).
+        for i in [130, 131, 400, 777, 999] { routes[i].stop = true }
+        let table = try RouteTable(routes: routes)
+        let withoutStops = try RouteTable(routes: routes.map { r in
+            var r = r
+            r.stop = false
+            return r
+        })
+        let withoutEither = try RouteTable(routes: routes.map { r in
+            var r = r
+            r.stop = false
+            r.suppress = []
+            return r
+        })
+        var events = MixedFindingGenerator(seed: 28)
+        let parser = JSONParser(maxBytes: 1 << 20, maxDepth: 64)
+        let scratch = MatchScratch()
+        var stopped = 0, suppressed = 0, disagreements = 0
+        for _ in 0..<200 {
+            let bytes = events.next()
+            let json = try JSON.parse(String(decoding: bytes, as: UTF8.self))
+            let expected = table.referenceMatch(json)
+            let expectedAll = withoutStops.referenceMatch(json)
+            let expectedSuppressed = Set(withoutEither.referenceMatch(json)).subtracting(expectedAll).sorted()
+            let got = try parser.parse(bytes) { table.match($0.root, scratch: scratch) }.get()
+            let gotAll = try parser.parse(bytes) { table.matchIgnoringStop($0.root, scratch: scratch) }.get()
+            let gotReport = try parser.parse(bytes) { table.matchReportingSuppressed($0.root, scratch: scratch) }.get()
+            if expected != got || expectedAll != gotAll || expected != gotReport.routes || expectedSuppressed != gotReport.suppressed {
+                disagreements += 1
+                if disagreements <= 3 { Issue.record("stop/suppressed readers disagree on \(String(decoding: bytes, as: UTF8.self))") }
+            }
+            if expected.count < expectedAll.count { stopped += 1 }
+            suppressed += expectedSuppressed.count
+        }
+        #expect(disagreements == 0)
+        // Not vacuous: stops cut some answers short and suppressions removed some routes.
+        #expect(stopped > 0)
+        #expect(suppressed > 0)
+    }
+
     @Test func everyShapeIsGenerated() {
         var generator = MixedRouteGenerator(seed: 5, weights: MixedRouteGenerator.mixes[0].weights)
         let names = Set(generator.routes(500).map { String($0.name.prefix { $0 != "-" }) })

@@ -47,6 +47,10 @@ final class CompiledMatcher: Sendable {
         var fixedCondition: Int32 = -1
         /// No evaluated condition holds without a leaf at the path: skipped when there is none.
         var evaluatedNeedLeaf = true
+        /// Wildcards with no literal prefix (`*team7-*-eks`), found by a window of their
+        /// longest literal segment in the leaf (`substringTable`), then evaluated: window
+        /// lengths, a range of `lengths`.
+        var substrings: Range<Int32> = 0..<0
     }
 
     /// Which atoms a leaf at a path can have: the exact values, prefixes, suffixes… that some
@@ -154,6 +158,9 @@ final class CompiledMatcher: Sendable {
     /// State << 1 | 1 when reaching the state needs its condition evaluated (a wildcard found
     /// by its literal prefix, one part of an `$and`).
     let postingEntries: [Int32]
+    /// `substringKey(group, length, window)` → posting list of the wildcards whose longest
+    /// literal segment starts with that window (a hash: a collision only adds a candidate).
+    let substringTable: IntKeyTable
     let numericIndexes: [IntervalIndex<UInt64>]
     let cidrIndexes: [(v4: IntervalIndex<UInt128>, v6: IntervalIndex<UInt128>)]
 
@@ -260,10 +267,31 @@ final class CompiledMatcher: Sendable {
             }
         }
         let conditionIndexable = fields.map { f in !f.allowsAbsence && !f.matchers.isEmpty && f.matchers.allSatisfy(CompiledMatcher.indexable) }
+        // A numeric range is as selective as the share it covers of the span the path's
+        // numbers are written over: 4,000 distinct pid ranges each covering a sixth of the
+        // pids are not 4,000 distinct values (leading with them entered ~600 states per finding).
+        var numericSpan = [(low: Double, high: Double)](repeating: (.infinity, -.infinity), count: pathNames.count)
+        for f in fields {
+            for case .numeric(let r) in f.matchers {
+                for v in [r.lower, r.upper].compactMap({ $0 }) where v.isFinite {
+                    numericSpan[Int(f.path)].low = min(numericSpan[Int(f.path)].low, v)
+                    numericSpan[Int(f.path)].high = max(numericSpan[Int(f.path)].high, v)
+                }
+            }
+        }
         let selectivity: [Double] = fields.indices.map { c in
             guard conditionIndexable[c] else { return 2 }
-            let breadth = fields[c].matchers.reduce(0.0) { $0 + CompiledMatcher.breadth(CompiledMatcher.rank($1)) }
-            return min(1, breadth / Double(distinct[Int(fields[c].path)].count + 1))
+            let p = Int(fields[c].path)
+            let share = fields[c].matchers.reduce(0.0) { total, m in
+                if case .numeric(let r) = m, r.lower != r.upper {
+                    let span = numericSpan[p]
+                    guard span.high > span.low else { return total + 1 }
+                    let covered = (min(r.upper ?? span.high, span.high) - max(r.lower ?? span.low, span.low)) / (span.high - span.low)
+                    return total + max(covered, 1 / Double(distinct[p].count + 1))
+                }
+                return total + CompiledMatcher.breadth(CompiledMatcher.rank(m)) / Double(distinct[p].count + 1)
+            }
+            return min(1, share)
         }
 
         // The automaton: a trie over the ordered conditions.
@@ -344,6 +372,7 @@ final class CompiledMatcher: Sendable {
         }
         var numericIndexes: [IntervalIndex<UInt64>] = []
         var cidrIndexes: [(v4: IntervalIndex<UInt128>, v6: IntervalIndex<UInt128>)] = []
+        var substringLists: [UInt64: Int] = [:]  // substringKey → posting list index
         for s in stateCondition.indices {
             var byPath: [Int32: [Int32]] = [:]
             var pathOrder: [Int32] = []
@@ -369,6 +398,7 @@ final class CompiledMatcher: Sendable {
                 var cidrV4: [(lower: UInt128, upper: UInt128, posting: Int32)] = []
                 var cidrV6: [(lower: UInt128, upper: UInt128, posting: Int32)] = []
                 var evaluated: [Int32] = []
+                var windowLengths: Set<Int32> = []
                 func index(_ m: ValueMatcher, _ entry: Int32) {
                     switch m {
                     case .string(let s): post(g, pi, .exact, Array(s.utf8), entry)
@@ -417,10 +447,24 @@ final class CompiledMatcher: Sendable {
                         for v in strings {
                             exclusionLists[UInt64(g) << 32 | UInt64(UInt32(intern(pi, .exact, Array(v.utf8)))), default: []].append(child)
                         }
+                    } else if let window = CompiledMatcher.substringWindow(fields[c]) {
+                        windowLengths.insert(Int32(window.length))
+                        let key = CompiledMatcher.substringKey(g, window.length, window.word)
+                        if let l = substringLists[key] {
+                            if !lists[l].contains(child << 1 | 1) { lists[l].append(child << 1 | 1) }
+                        } else {
+                            substringLists[key] = lists.count
+                            lists.append([child << 1 | 1])
+                        }
                     } else {
                         evaluated.append(child)
                         if fields[c].allowsAbsence { group.evaluatedNeedLeaf = false }
                     }
+                }
+                if !windowLengths.isEmpty {
+                    let start = Int32(lengths.count)
+                    lengths += windowLengths.sorted()
+                    group.substrings = start..<Int32(lengths.count)
                 }
                 if !exclusive.isEmpty {
                     let start = Int32(exclusiveStates.count)
@@ -618,6 +662,7 @@ final class CompiledMatcher: Sendable {
         self.groupAtoms = IntKeyTable(groupAtomLists.map { ($0.key, Int32($0.value)) })
         self.postings = postings
         self.postingEntries = postingEntries
+        self.substringTable = IntKeyTable(substringLists.map { ($0.key, Int32($0.value)) })
         self.numericIndexes = numericIndexes
         self.cidrIndexes = cidrIndexes
     }
@@ -664,6 +709,26 @@ final class CompiledMatcher: Sendable {
             return FieldCondition(path: f.path, matchers: [.anythingBut(strings)])
         }
         return f
+    }
+
+    /// For a condition that is one wildcard with no literal prefix (`*team7-*-eks`, not found
+    /// through the prefix atoms): up to eight bytes from the start of its longest literal
+    /// segment, little-endian. Every value it matches holds that window somewhere.
+    static func substringWindow(_ f: FieldSpec) -> (length: Int, word: UInt64)? {
+        guard !f.allowsAbsence, f.matchers.count == 1, case .wildcard(let w) = f.matchers[0],
+              w.starCount > 0, w.literalPrefix.isEmpty,
+              let longest = w.segments.max(by: { $0.count < $1.count }), longest.count >= 2
+        else { return nil }
+        var word: UInt64 = 0
+        for (k, b) in longest.prefix(8).enumerated() { word |= UInt64(b) << (8 * UInt64(k)) }
+        return (min(longest.count, 8), word)
+    }
+
+    /// The `substringTable` key of a window of `length` bytes (`word`, zero above them) in a group.
+    @inline(__always) static func substringKey(_ group: Int, _ length: Int, _ word: UInt64) -> UInt64 {
+        var h = word &* 0x9E37_79B9_7F4A_7C15 ^ (UInt64(truncatingIfNeeded: group) << 4 | UInt64(truncatingIfNeeded: length)) &* 0xC2B2_AE3D_27D4_EB4F
+        h ^= h >> 31
+        return h == .max ? h - 1 : h  // IntKeyTable's empty key
     }
 
     static func indexable(_ m: ValueMatcher) -> Bool {
@@ -748,29 +813,54 @@ public final class MatchScratch {
     }
 
     /// Routes whose match pattern matched the last event (before suppression), in route order.
+    /// A slow path (tests); the hot readers below take the bitmap as it is.
     var matchedRoutes: [Int] {
-        let routes = state.pointee.matchedRoutes
-        return (0..<routes.count).map { Int(routes[$0]) }
+        let suppressed = state.pointee.suppressedRoutes
+        return (unsuppressedRoutes + (0..<suppressed.count).map { Int(suppressed[$0]) }).sorted()
     }
     func isSuppressed(_ route: Int) -> Bool { state.pointee.isSuppressed(route) }
 
-    /// Matched, unsuppressed routes in route order, up to and including the first whose `stops`
-    /// flag is set.
-    func selectedRoutes(stops: [Bool]) -> [Int] {
-        let count = state.pointee.matchedRoutes.count
+    /// Routes whose pattern matched the last event and no suppression did, in route order.
+    var unsuppressedRoutes: [Int] { selectedRoutes(stopWords: nil) }
+
+    /// Routes whose pattern matched the last event but a suppression removed, in route order.
+    var suppressedRoutes: [Int] {
+        let suppressed = state.pointee.suppressedRoutes
+        return (0..<suppressed.count).map { Int(suppressed[$0]) }
+    }
+
+    /// Matched, unsuppressed routes in route order, up to and including the first whose bit in
+    /// `stopWords` (one bit per route with `stop`, in words of 64) is set. Read straight from
+    /// the route bitmap `TapeWalker.complete` filled (suppressed routes are cleared from it):
+    /// no intermediate list of the 200+ routes a finding matches at 10,000 routes.
+    func selectedRoutes(stopWords: [UInt64]?) -> [Int] {
+        let low = state.pointee.routeWordLow, high = state.pointee.routeWordHigh
+        if high < low { return [] }
+        let bits = state.pointee.routeBits
+        let count = state.pointee.routeBitCount
         if count == 0 { return [] }
-        // Written in place (no `append` per route: 200+ routes per finding at 10,000 routes).
-        let routes = state.pointee.matchedRoutes.base
-        let suppressed = state.pointee.suppressStamp
-        let gen = state.pointee.generation
         return [Int](unsafeUninitializedCapacity: count) { out, initialized in
             var n = 0
-            for k in 0..<count {
-                let route = Int(routes[k])
-                if suppressed[route] == gen { continue }
-                out[n] = route
-                n += 1
-                if stops[route] { break }
+            var w = low
+            while w <= high {
+                var word = bits[w]
+                let base = w << 6
+                var stopped = false
+                if let stopWords {
+                    let stopping = word & stopWords[w]
+                    if stopping != 0 {
+                        // Keep the routes up to and including the first that stops.
+                        word &= ((stopping & (0 &- stopping)) &<< 1) &- 1
+                        stopped = true
+                    }
+                }
+                while word != 0 {
+                    out[n] = base | word.trailingZeroBitCount
+                    n &+= 1
+                    word &= word &- 1
+                }
+                if stopped { break }
+                w += 1
             }
             initialized = n
         }
@@ -861,7 +951,8 @@ struct MatchState {
     var arrayStack = ScratchArray<UInt64>(capacity: 16)
     var atoms = ScratchArray<Int32>(capacity: 64)
     var pending = ScratchArray<Int32>(capacity: 64)
-    var matchedRoutes = ScratchArray<Int32>(capacity: 16)
+    /// Matched routes a suppression removed (cleared from `routeBits`), in route order.
+    var suppressedRoutes = ScratchArray<Int32>(capacity: 16)
     var pathHead = ScratchTable<Int32>(count: 0)
     var pathStamp = ScratchTable<UInt32>(count: 0)
     var pathArrayed = ScratchTable<UInt32>(count: 0)  // stamp: some leaf at the path sits in an array
@@ -873,11 +964,12 @@ struct MatchState {
     var conditionLeafStamp = ScratchTable<UInt32>(count: 0)
     var conditionLeafSpan = ScratchTable<UInt64>(count: 0)
     var satisfying = ScratchArray<Int32>(capacity: 64)
-    /// One bit per route matched, all zero between events; the words set lie in
-    /// `routeWordLow...routeWordHigh`.
+    /// One bit per route matched and not suppressed; the words set lie in
+    /// `routeWordLow...routeWordHigh`, which `begin` zeroes for the next event.
     var routeBits = ScratchTable<UInt64>(count: 0)
     var routeWordLow = Int.max
     var routeWordHigh = -1
+    var routeBitCount = 0  // bits set in `routeBits`
     /// Per exclusive state, how many of the leaves it was tested on are in its list.
     var exclusionStamp = ScratchTable<UInt32>(count: 0)
     var exclusionCount = ScratchTable<UInt32>(count: 0)
@@ -933,9 +1025,11 @@ struct MatchState {
         atoms.removeAll()
         arrayStack.removeAll()
         pending.removeAll()
-        matchedRoutes.removeAll()
+        suppressedRoutes.removeAll()
+        if routeWordLow <= routeWordHigh { (routeBits.base + routeWordLow).update(repeating: 0, count: routeWordHigh - routeWordLow + 1) }
         routeWordLow = Int.max
         routeWordHigh = -1
+        routeBitCount = 0
         satisfying.removeAll()
     }
 
@@ -943,7 +1037,7 @@ struct MatchState {
 
     func deallocate() {
         leaves.deallocate(); trails.deallocate(); arrayStack.deallocate(); atoms.deallocate()
-        pending.deallocate(); matchedRoutes.deallocate(); satisfying.deallocate(); levels.deallocate(); chosen.deallocate()
+        pending.deallocate(); suppressedRoutes.deallocate(); satisfying.deallocate(); levels.deallocate(); chosen.deallocate()
         for t in [pathStamp, pathArrayed, stateStamp, suppressStamp, conditionStamp, conditionLeafStamp, pairStamp, siblingStamp, exclusionStamp, branchStamp] { t.deallocate() }
         pathHead.deallocate(); conditionResult.deallocate(); conditionLeafSpan.deallocate(); routeBits.deallocate(); pairKey.deallocate(); pairResult.deallocate()
         siblingKey.deallocate(); siblingSpan.deallocate(); exclusionCount.deallocate(); branchResult.deallocate()

@@ -241,9 +241,7 @@ struct TapeWalker {
                 atom(p, .suffix, base! + (n - length), length)
             }
             if info.needsLowercase {
-                var lowered: [UInt8] = []
-                lowercase(bytes, into: &lowered)
-                lowered.withUnsafeBufferPointer { low in
+                func loweredAtoms(_ low: UnsafeBufferPointer<UInt8>) {
                     let lb = low.baseAddress
                     let ln = low.count
                     if info.equalsIgnoreCase { atom(p, .equalsIgnoreCase, lb, ln) }
@@ -257,6 +255,21 @@ struct TapeWalker {
                         if length > ln { break }
                         atom(p, .suffixIgnoreCase, lb! + (ln - length), length)
                     }
+                }
+                if n <= 64 && bytes.allSatisfy({ $0 < 0x80 }) {
+                    // Short ASCII (a protocol, a status): lower-cased on the stack, not in an
+                    // array allocated per leaf.
+                    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { buffer in
+                        for k in 0..<n {
+                            let b = bytes[k]
+                            buffer[k] = b >= 65 && b <= 90 ? b | 0x20 : b
+                        }
+                        loweredAtoms(UnsafeBufferPointer(rebasing: buffer[0..<n]))
+                    }
+                } else {
+                    var lowered: [UInt8] = []
+                    lowercase(bytes, into: &lowered)
+                    lowered.withUnsafeBufferPointer { loweredAtoms($0) }
                 }
             }
         } else if let d = number(i) {
@@ -314,6 +327,7 @@ struct TapeWalker {
             k += 1
         }
         if !group.exclusive.isEmpty { visitExclusive(g, group) }
+        if !group.substrings.isEmpty { visitSubstrings(g, group) }
         if group.atomCount == 0 && group.numeric < 0 && group.cidr < 0 { return }
         var leaf = head(Int(group.path))
         while leaf >= 0 {
@@ -361,6 +375,35 @@ struct TapeWalker {
             k += 1
             if state.exclusionStamp[Int(t)] == gen && state.exclusionCount[Int(t)] == count { continue }
             enter(t << 1)
+        }
+    }
+
+    /// Wildcards with no literal prefix, entered (to be evaluated) when a window of their
+    /// longest literal segment is in a string leaf at the path: a few table probes per leaf
+    /// instead of evaluating every such wildcard (120 `*teamN-*-eks` routes on every cluster name).
+    func visitSubstrings(_ g: Int, _ group: CompiledMatcher.Group) {
+        var leaf = head(Int(group.path))
+        while leaf >= 0 {
+            let l = state.leaves[Int(leaf)]
+            leaf = l.next
+            let i = Int(l.tape)
+            guard type(i) == TapeWalker.stringType else { continue }
+            let bytes = stringBytes(i)
+            let n = bytes.count
+            // Eight bytes are read at every position: simdjson's string buffer is padded.
+            let raw = UnsafeRawPointer(bytes.baseAddress!)
+            for k in group.substrings {
+                let length = Int(m.lengths[Int(k)])
+                if length > n { break }  // sorted
+                let mask: UInt64 = length == 8 ? .max : (1 &<< UInt64(length &* 8)) &- 1
+                var p = 0
+                while p <= n - length {
+                    let word = raw.loadUnaligned(fromByteOffset: p, as: UInt64.self) & mask
+                    let posting = m.substringTable.find(CompiledMatcher.substringKey(g, length, word))
+                    if posting >= 0 { addPosting(posting) }
+                    p += 1
+                }
+            }
         }
     }
 
@@ -436,24 +479,31 @@ struct TapeWalker {
     /// branches completing in one state have the same conditions (the state's path from the
     /// root), so that check is made once for all of them: broad routes repeat one pattern
     /// (a role and a flag), and 150 routes per finding completed in one state at 10,000 routes.
+    @inline(__always)
     func complete(_ terminals: Range<Int32>) {
         let first = Int(m.terminalBranches[Int(terminals.lowerBound)])
         if m.branchMultiField[first] && !arrayConsistent(first) { return }
-        // Set in the route bitmap: a route matched by two branches is set once, and `finish`
-        // reads the routes out in route order (no sort).
+        // Set in the route bitmap: a route matched by two branches is set once, and the
+        // routes are read out of it in route order (no sort). Counted as they are set: the
+        // reader sizes its answer without a population count per word (no `popcnt` in the
+        // baseline x86-64 build: ~15 instructions a word).
         let bits = state.routeBits
         var low = state.routeWordLow, high = state.routeWordHigh
-        m.terminalRoutes.withUnsafeBufferPointer { routes in
-            var k = Int(terminals.lowerBound)
-            while k < Int(terminals.upperBound) {
-                let r = Int(routes[k])
-                k += 1
-                let w = r >> 6
-                bits[w] |= 1 &<< UInt64(r & 63)
-                if w < low { low = w }
-                if w > high { high = w }
-            }
+        var count = state.routeBitCount
+        let routes = m.terminalRoutes
+        var k = Int(terminals.lowerBound)
+        while k < Int(terminals.upperBound) {
+            let r = Int(routes[k])
+            k += 1
+            let w = r >> 6
+            let word = bits[w]
+            let set = word | 1 &<< UInt64(r & 63)
+            bits[w] = set
+            count &+= word == set ? 0 : 1
+            if w < low { low = w }
+            if w > high { high = w }
         }
+        state.routeBitCount = count
         state.routeWordLow = low
         state.routeWordHigh = high
     }
@@ -487,9 +537,10 @@ struct TapeWalker {
 
     // MARK: verification
 
-    /// The matched routes in route order, from the route bitmap `complete` filled (which it
-    /// leaves zero for the next event); suppressions verified for the matched routes that have
-    /// any, found by a word-wise AND with `routeSuppressible`.
+    /// Suppressions, verified for the matched routes that have any (found by a word-wise AND
+    /// of the route bitmap with `routeSuppressible`): a suppressed route is cleared from the
+    /// bitmap and listed apart. The bitmap is then the answer, read in route order by
+    /// `MatchScratch.selectedRoutes`.
     func finish() {
         let low = state.routeWordLow, high = state.routeWordHigh
         if high < low { return }
@@ -497,23 +548,20 @@ struct TapeWalker {
         let bits = state.routeBits
         var w = low
         while w <= high {
-            var word = bits[w]
+            var suppressible = bits[w] & m.routeSuppressible[w]
+            let base = w << 6
             w += 1
-            if word == 0 { continue }
-            bits[w - 1] = 0
-            let base = (w - 1) << 6
-            var suppressible = word & m.routeSuppressible[w - 1]
             while suppressible != 0 {
                 let r = base | suppressible.trailingZeroBitCount
+                let bit = suppressible & (0 &- suppressible)
                 suppressible &= suppressible &- 1
                 for k in m.routeSuppressions[r] where verifyOnce(Int(m.suppressionBranches[Int(k)])) {
                     state.suppressStamp[r] = gen
+                    bits[w - 1] &= ~bit
+                    state.routeBitCount &-= 1
+                    state.suppressedRoutes.append(Int32(truncatingIfNeeded: r))
                     break
                 }
-            }
-            while word != 0 {
-                state.matchedRoutes.append(Int32(truncatingIfNeeded: base | word.trailingZeroBitCount))
-                word &= word &- 1
             }
         }
     }

@@ -8,8 +8,8 @@ public final class RouteTable: Sendable {
     /// The parsed `suppress` patterns of each route.
     public let suppressions: [[Pattern]]
     let matcher: CompiledMatcher
-    /// `routes[i].stop`, without touching the routes on the hot path.
-    let stops: [Bool]
+    /// One bit per route with `stop`, in words of 64 (the matcher's route bitmap's layout).
+    let stopWords: [UInt64]
 
     /// Compiles the enabled routes. Invalid patterns and patterns the complexity evaluator
     /// rejects are reported as diagnostics located at their route.
@@ -48,7 +48,9 @@ public final class RouteTable: Sendable {
         self.patterns = patterns
         self.suppressions = suppressions
         self.matcher = CompiledMatcher(patterns: patterns, suppressions: suppressions)
-        self.stops = ordered.map(\.stop)
+        var stopWords = [UInt64](repeating: 0, count: (ordered.count + 63) / 64)
+        for (i, route) in ordered.enumerated() where route.stop { stopWords[i >> 6] |= 1 &<< UInt64(i & 63) }
+        self.stopWords = stopWords
     }
 
     /// Indices into `routes` of the routes whose pattern matches `event` and no suppression does,
@@ -66,7 +68,7 @@ public final class RouteTable: Sendable {
     }
 
     func selectRoutes(_ scratch: MatchScratch) -> [Int] {
-        scratch.selectedRoutes(stops: stops)
+        scratch.selectedRoutes(stopWords: stopWords)
     }
 
     /// The brute-force answer for the same question, for tests and `sluice test`'s explanations.
@@ -117,7 +119,7 @@ extension RouteTable {
     /// Every matching, unsuppressed route, ignoring `stop` (for backtests counting patterns independently).
     public func matchIgnoringStop(_ event: JSONView, scratch: MatchScratch) -> [Int] {
         matcher.run(event, scratch: scratch)
-        return scratch.matchedRoutes.filter { !scratch.isSuppressed($0) }
+        return scratch.unsuppressedRoutes
     }
 }
 
@@ -126,6 +128,6 @@ extension RouteTable {
     /// `stop` did), for backtests' suppressed counts.
     public func matchReportingSuppressed(_ event: JSONView, scratch: MatchScratch) -> (routes: [Int], suppressed: [Int]) {
         matcher.run(event, scratch: scratch)
-        return (selectRoutes(scratch), scratch.matchedRoutes.filter { scratch.isSuppressed($0) })
+        return (selectRoutes(scratch), scratch.suppressedRoutes)
     }
 }
