@@ -1,24 +1,48 @@
 import Foundation
 import SluiceCore
 
-/// Changelog and repartition records as bytes. Keys are `kind \0 state key`; values are compact
-/// JSON (a few dozen bytes per dedupe key), readable with any Kafka tool. A record that does not
-/// decode is skipped on restore, never trusted: it cannot crash or poison the owner.
+/// Changelog and repartition records as bytes. Keys are `kind \0 state key`. Dedupe values, a
+/// million of which a restore may replay, are a compact binary record (`DedupeRecordFormat`);
+/// throttle and group values (few keys, nested lists) are compact JSON, readable with any Kafka
+/// tool. The first byte tells them apart: JSON begins with `{`. A record that does not decode is
+/// skipped on restore, never trusted: changelog bytes are outside data, they cannot crash or
+/// poison the owner.
 public enum StateCodec {
-    public static func key(_ change: StateChange) -> [UInt8] { Array((change.kind.rawValue + "\u{0}" + change.key).utf8) }
+    public static func key(_ change: StateChange) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(change.key.utf8.count + 2)
+        out.append(contentsOf: change.kind.rawValue.utf8)
+        out.append(0)
+        out.append(contentsOf: change.key.utf8)
+        return out
+    }
 
     /// nil for a tombstone.
     public static func value(_ change: StateChange) -> [UInt8]? {
         guard let record = change.record else { return nil }
+        if case .dedupe(let s) = record { return DedupeRecordFormat.encode(s) }
         return Array(json(record).serialized().utf8)
     }
 
     public static func decode(key: [UInt8], value: [UInt8]?) -> StateChange? {
-        let text = String(decoding: key, as: UTF8.self)
-        guard let sep = text.firstIndex(of: "\u{0}"), let kind = StateKind(rawValue: String(text[..<sep])) else { return nil }
-        let stateKey = String(text[text.index(after: sep)...])
+        key.withUnsafeBytes { k in
+            guard let value else { return decode(key: k, value: nil) }
+            return value.withUnsafeBytes { decode(key: k, value: $0) }
+        }
+    }
+
+    /// Decodes straight from a consumer's buffers (restore reads them without copying). `value`
+    /// nil: a tombstone.
+    public static func decode(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer?) -> StateChange? {
+        // `kind \0 key`: the kind is one byte.
+        guard key.count >= 2, key[1] == 0, let kind = StateKind(byte: key[0]) else { return nil }
+        let stateKey = String(decoding: UnsafeRawBufferPointer(rebasing: key[2...]), as: UTF8.self)
         guard let value else { return StateChange(kind: kind, key: stateKey, record: nil) }
-        guard let json = try? JSON.parse(String(decoding: value, as: UTF8.self)), let record = record(kind, json) else { return nil }
+        if kind == .dedupe, value.first == DedupeRecordFormat.version {
+            return DedupeRecordFormat.decode(value).map { StateChange(kind: kind, key: stateKey, record: .dedupe($0)) }
+        }
+        guard value.first == UInt8(ascii: "{"), let json = try? JSON.parse(String(decoding: value, as: UTF8.self)),
+              let record = record(kind, json) else { return nil }
         return StateChange(kind: kind, key: stateKey, record: record)
     }
 
@@ -94,6 +118,70 @@ public enum StateCodec {
             if let c = int(kv.value).flatMap({ Int(exactly: $0) }), c >= 0 { out[kv.key] = c }
         })
         return acc
+    }
+}
+
+/// The binary dedupe record (format 1), little-endian, 22 to 38 bytes:
+///
+/// | bytes | field |
+/// |---|---|
+/// | 1 | `0x01`, the format (JSON records, written before it, begin with `{`) |
+/// | 1 | flags: bit 0 last delivery present, bit 1 severity present; other bits 0 |
+/// | 8 | last delivery, Int64 epoch ms (only with bit 0) |
+/// | 8 | severity, IEEE 754 binary64, finite (only with bit 1) |
+/// | 4 | held count, UInt32 (saturates) |
+/// | 8 | first seen, Int64 epoch ms |
+/// | 8 | last seen, Int64 epoch ms |
+///
+/// Decoding takes exactly that many bytes; anything else (truncated, extra bytes, unknown flags,
+/// a severity that is not finite) is not a record.
+public enum DedupeRecordFormat {
+    public static let version: UInt8 = 1
+    static let hasLastDelivery: UInt8 = 1
+    static let hasSeverity: UInt8 = 2
+
+    public static func encode(_ s: DedupeState) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(38)
+        let flags = (s.lastDelivery != nil ? hasLastDelivery : 0) | (s.severity != nil ? hasSeverity : 0)
+        out.append(version)
+        out.append(flags)
+        if let l = s.lastDelivery { append(UInt64(bitPattern: l), 8, to: &out) }
+        if let v = s.severity { append(v.bitPattern, 8, to: &out) }
+        append(UInt64(UInt32(clamping: s.heldCount)), 4, to: &out)
+        append(UInt64(bitPattern: s.firstSeen), 8, to: &out)
+        append(UInt64(bitPattern: s.lastSeen), 8, to: &out)
+        return out
+    }
+
+    public static func decode(_ b: UnsafeRawBufferPointer) -> DedupeState? {
+        guard b.count >= 2, b[0] == version else { return nil }
+        let flags = b[1]
+        guard flags & ~(hasLastDelivery | hasSeverity) == 0 else { return nil }
+        let expected = 2 + (flags & hasLastDelivery != 0 ? 8 : 0) + (flags & hasSeverity != 0 ? 8 : 0) + 4 + 16
+        guard b.count == expected else { return nil }
+        var at = 2
+        func read(_ n: Int) -> UInt64 {
+            var v: UInt64 = 0
+            for i in 0..<n { v |= UInt64(b[at + i]) << (8 * UInt64(i)) }
+            at += n
+            return v
+        }
+        let last: EpochMillis? = flags & hasLastDelivery != 0 ? EpochMillis(bitPattern: read(8)) : nil
+        var severity: Double?
+        if flags & hasSeverity != 0 {
+            let v = Double(bitPattern: read(8))
+            guard v.isFinite else { return nil }
+            severity = v
+        }
+        let held = Int(read(4))
+        let first = EpochMillis(bitPattern: read(8))
+        let lastSeen = EpochMillis(bitPattern: read(8))
+        return DedupeState(lastDelivery: last, severity: severity, heldCount: held, firstSeen: first, lastSeen: lastSeen)
+    }
+
+    static func append(_ v: UInt64, _ n: Int, to out: inout [UInt8]) {
+        for i in 0..<n { out.append(UInt8(truncatingIfNeeded: v >> (8 * UInt64(i)))) }
     }
 }
 
