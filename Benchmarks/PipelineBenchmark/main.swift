@@ -527,8 +527,7 @@ if phases.contains("state") {
         var restored = HoldEngine(rules: ["everything": rules])
         var replayed = 0
         try reader.readToEnd(timeoutMs: 600_000) { _, key, value in
-            guard let key, let change = StateCodec.decode(key: key, value: value) else { return }
-            restored.restore(change)
+            guard let key, restored.restore(key: key, value: value) else { return }
             replayed += 1
         }
         reader.close()

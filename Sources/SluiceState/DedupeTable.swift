@@ -34,30 +34,32 @@ struct DedupeID: Hashable, Sendable, Comparable {
 
     /// The digest as 32 lowercase hex digits (changelog keys).
     var hex: String {
-        var out = [UInt8]()
-        out.reserveCapacity(32)
-        let digits = Array("0123456789abcdef".utf8)
-        for word in [high, low] {
-            for shift in stride(from: 60, through: 0, by: -4) { out.append(digits[Int((word >> UInt64(shift)) & 0xF)]) }
+        String(unsafeUninitializedCapacity: 32) { out in
+            for (w, word) in [high, low].enumerated() {
+                for i in 0..<16 {
+                    let nibble = UInt8(truncatingIfNeeded: word >> UInt64(60 - 4 * i)) & 0xF
+                    out[w * 16 + i] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+                }
+            }
+            return 32
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
-    /// The digest from 32 hex digits; nil for anything else.
-    static func parse(hex: Substring) -> (high: UInt64, low: UInt64)? {
-        let utf8 = Array(hex.utf8)
-        guard utf8.count == 32 else { return nil }
-        var words: [UInt64] = [0, 0]
-        for (i, c) in utf8.enumerated() {
+    /// The digest from 32 lowercase hex digits; nil for anything else.
+    static func parse(hex: some Collection<UInt8>) -> (high: UInt64, low: UInt64)? {
+        guard hex.count == 32 else { return nil }
+        var high: UInt64 = 0
+        var low: UInt64 = 0
+        for (i, c) in hex.enumerated() {
             let v: UInt8
             switch c {
             case UInt8(ascii: "0")...UInt8(ascii: "9"): v = c - UInt8(ascii: "0")
             case UInt8(ascii: "a")...UInt8(ascii: "f"): v = c - UInt8(ascii: "a") + 10
             default: return nil
             }
-            words[i / 16] = words[i / 16] << 4 | UInt64(v)
+            if i < 16 { high = high << 4 | UInt64(v) } else { low = low << 4 | UInt64(v) }
         }
-        return (words[0], words[1])
+        return (high, low)
     }
 }
 

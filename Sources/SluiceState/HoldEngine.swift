@@ -101,6 +101,7 @@ public struct HoldEngine: Sendable {
     /// Route names by the index a `DedupeID` carries (rules' routes first, then restored ones).
     var routeNames: [String]
     var routeIndex: [String: UInt16] = [:]
+    var lastRestoredRoute: UInt16?
 
     public init(rules: [String: HoldRules]) {
         self.rules = rules
@@ -133,7 +134,7 @@ public struct HoldEngine: Sendable {
         guard let sep = key.firstIndex(of: "\u{0}") else { return nil }
         let route = String(key[..<sep])
         let rest = key[key.index(after: sep)...]
-        if !rest.contains("\u{0}"), let d = DedupeID.parse(hex: rest), let r = index(ofRoute: route) {
+        if !rest.contains("\u{0}"), let d = DedupeID.parse(hex: rest.utf8), let r = index(ofRoute: route) {
             return DedupeID(high: d.high, low: d.low, route: r)
         }
         return dedupeID(key, route: route)
@@ -448,6 +449,37 @@ public struct HoldEngine: Sendable {
         for key in throttle.keys { mark(.throttle, key) }
         for key in groups.keys { mark(.group, key) }
         return takeChanges()
+    }
+
+    /// Replays one changelog record straight from its bytes (restore's path: no strings made
+    /// for the common record, a hashed dedupe key). False when the bytes are not a record.
+    public mutating func restore(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer?) -> Bool {
+        // `d \0 route \0 32 hex digits`, the form this version writes.
+        if key.count > 35, key[0] == UInt8(ascii: "d"), key[1] == 0, key[key.count - 33] == 0,
+           let d = DedupeID.parse(hex: UnsafeRawBufferPointer(rebasing: key[(key.count - 32)...])) {
+            let routeBytes = UnsafeRawBufferPointer(rebasing: key[2..<(key.count - 33)])
+            if !routeBytes.contains(0) {
+                guard let value else {
+                    if let r = restoredRouteIndex(routeBytes) { dedupe[DedupeID(high: d.high, low: d.low, route: r)] = nil }
+                    return true
+                }
+                guard let s = DedupeRecordFormat.decode(value), let r = restoredRouteIndex(routeBytes) else { return false }
+                dedupe[DedupeID(high: d.high, low: d.low, route: r)] = s
+                return true
+            }
+        }
+        guard let change = StateCodec.decode(key: key, value: value) else { return false }
+        restore(change)
+        return true
+    }
+
+    /// The index of a route named by bytes; the last one found is remembered (a changelog
+    /// partition is mostly one route's keys).
+    private mutating func restoredRouteIndex(_ bytes: UnsafeRawBufferPointer) -> UInt16? {
+        if let last = lastRestoredRoute, routeNames[Int(last)].utf8.elementsEqual(bytes) { return last }
+        let i = index(ofRoute: String(decoding: bytes, as: UTF8.self))
+        lastRestoredRoute = i
+        return i
     }
 
     /// Replays one changelog record (nil: a tombstone).

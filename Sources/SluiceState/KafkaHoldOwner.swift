@@ -136,11 +136,10 @@ public final class KafkaHoldOwner: Sendable {
             let reader = try KafkaTopicReader(config: Self.restoreConfig(kafka), topic: topics.changelog, only: [partition], logger: logger)
             defer { reader.close() }
             try reader.readToEnd(timeoutMs: 120_000) { _, key, value in
-                guard let key, let change = StateCodec.decode(key: key, value: value) else {
+                guard let key, engine.restore(key: key, value: value) else {
                     skipped += 1  // not a record Sluice wrote: never trusted, never a crash
                     return
                 }
-                engine.restore(change)
                 count += 1
             }
         } catch {

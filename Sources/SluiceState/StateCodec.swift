@@ -191,24 +191,86 @@ extension DigestAccumulator {
     }
 }
 
-/// Repartition records: a `HoldItem` as compact JSON (the payload base64), keyed by its state key.
+/// Repartition records: a `HoldItem`, keyed by its state key. Written in a binary form (format
+/// 1, below): every planned delivery with a state rule crosses this topic, and parsing JSON with
+/// a base64 payload cost the owner more than the rest of its work. Records in the JSON form of
+/// earlier versions (value beginning with `{`) are still read.
+///
+/// Format 1, little-endian: `0x01`, a flags byte (bit 0 dedupe key, 1 throttle key, 2 finding
+/// id, 3 finding; other bits 0), severity (binary64, finite), seen at (Int64 epoch ms), then
+/// length-prefixed fields (UInt32 length, bytes): route, target, state key, title, payload, and
+/// the optional fields present, in flag order. Every length is checked against what is left; a
+/// record that does not add up exactly is not one Sluice wrote.
 public enum HoldItemCodec {
+    static let version: UInt8 = 1
+
     public static func encode(_ item: HoldItem) -> [UInt8] {
-        var fields: [(key: String, value: JSON)] = [
-            (key: "r", value: .string(item.route)), (key: "t", value: .string(item.target)), (key: "k", value: .string(item.stateKey)),
-            (key: "ti", value: .string(item.title)), (key: "s", value: JSON.number(item.severity)),
-            (key: "at", value: JSON.number(Double(item.seenAt))),
-            (key: "p", value: .string(Data(item.payload).base64EncodedString())),
-        ]
-        if let d = item.dedupeKey { fields.append((key: "dk", value: .string(d))) }
-        if let t = item.throttleKey { fields.append((key: "tk", value: .string(t))) }
-        if let id = item.findingID { fields.append((key: "id", value: .string(id))) }
-        if let e = item.finding { fields.append((key: "ev", value: .string(Data(e).base64EncodedString()))) }
-        return Array(JSON.object(fields).serialized().utf8)
+        var out: [UInt8] = []
+        let optional: [[UInt8]?] = [item.dedupeKey.map { Array($0.utf8) }, item.throttleKey.map { Array($0.utf8) },
+                                    item.findingID.map { Array($0.utf8) }, item.finding]
+        out.reserveCapacity(64 + item.payload.count + item.route.utf8.count + item.stateKey.utf8.count * 3 + item.title.utf8.count + (item.finding?.count ?? 0))
+        out.append(version)
+        var flags: UInt8 = 0
+        for (i, field) in optional.enumerated() where field != nil { flags |= 1 << UInt8(i) }
+        out.append(flags)
+        DedupeRecordFormat.append(item.severity.bitPattern, 8, to: &out)
+        DedupeRecordFormat.append(UInt64(bitPattern: item.seenAt), 8, to: &out)
+        func field(_ bytes: some Collection<UInt8>) {
+            DedupeRecordFormat.append(UInt64(UInt32(clamping: bytes.count)), 4, to: &out)
+            out.append(contentsOf: bytes.prefix(Int(UInt32.max)))
+        }
+        field(item.route.utf8)
+        field(item.target.utf8)
+        field(item.stateKey.utf8)
+        field(item.title.utf8)
+        field(item.payload)
+        for case let bytes? in optional { field(bytes) }
+        return out
     }
 
     /// nil when the record is not one Sluice wrote (it is skipped and counted, never trusted).
     public static func decode(_ bytes: [UInt8]) -> HoldItem? {
+        if bytes.first == UInt8(ascii: "{") { return decodeJSON(bytes) }
+        return bytes.withUnsafeBytes { decodeBinary($0) }
+    }
+
+    static func decodeBinary(_ b: UnsafeRawBufferPointer) -> HoldItem? {
+        guard b.count >= 18, b[0] == version, b[1] & ~0x0F == 0 else { return nil }
+        let flags = b[1]
+        var at = 2
+        func word(_ n: Int) -> UInt64 {
+            var v: UInt64 = 0
+            for i in 0..<n { v |= UInt64(b[at + i]) << (8 * UInt64(i)) }
+            at += n
+            return v
+        }
+        let severity = Double(bitPattern: word(8))
+        let seenAt = EpochMillis(bitPattern: word(8))
+        guard severity.isFinite else { return nil }
+        func field() -> UnsafeRawBufferPointer? {
+            guard b.count - at >= 4 else { return nil }
+            let n = Int(word(4))
+            guard b.count - at >= n else { return nil }
+            defer { at += n }
+            return UnsafeRawBufferPointer(rebasing: b[at..<(at + n)])
+        }
+        func text() -> String? { field().map { String(decoding: $0, as: UTF8.self) } }
+        guard let route = text(), let target = text(), let stateKey = text(), let title = text(), let payload = field() else { return nil }
+        var optional: [UnsafeRawBufferPointer?] = [nil, nil, nil, nil]
+        for i in 0..<4 where flags & (1 << UInt8(i)) != 0 {
+            guard let f = field() else { return nil }
+            optional[i] = f
+        }
+        guard at == b.count else { return nil }
+        return HoldItem(route: route, target: target, stateKey: stateKey,
+                        dedupeKey: optional[0].map { String(decoding: $0, as: UTF8.self) },
+                        throttleKey: optional[1].map { String(decoding: $0, as: UTF8.self) },
+                        findingID: optional[2].map { String(decoding: $0, as: UTF8.self) },
+                        title: title, severity: severity, seenAt: seenAt, payload: Array(payload), finding: optional[3].map { Array($0) })
+    }
+
+    /// The JSON form of earlier versions (the payload base64).
+    static func decodeJSON(_ bytes: [UInt8]) -> HoldItem? {
         guard let j = try? JSON.parse(String(decoding: bytes, as: UTF8.self)),
               let r = j["r"]?.stringValue, let t = j["t"]?.stringValue, let k = j["k"]?.stringValue,
               let title = j["ti"]?.stringValue, let s = j["s"]?.doubleValue, s.isFinite, let at = StateCodec.int(j["at"]),

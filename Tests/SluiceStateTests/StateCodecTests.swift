@@ -74,6 +74,25 @@ import Testing
         #expect(changes.first.flatMap(StateCodec.value)?.count == 38)
     }
 
+    @Test func restoreFromBytesTakesRecordsAndRefusesTheRest() {
+        let f = Fixture(rules: HoldRules(dedupe: DedupeRule(key: ["detail.id"], window: .seconds(3600))))
+        var e = HoldEngine(rules: [f.route: f.rules])
+        let key = Array("d\u{0}r\u{0}fd6e756f5e89f3f1c6f5eae79eea51cc".utf8)
+        // Last delivery at 0, severity 5: the key of finding "a" is in its window.
+        let record = DedupeRecordFormat.encode(DedupeState(lastDelivery: 0, severity: 5, heldCount: 0, firstSeen: 0, lastSeen: 0))
+        func restore(_ k: [UInt8], _ v: [UInt8]?) -> Bool {
+            k.withUnsafeBytes { kb in v.map { $0.withUnsafeBytes { e.restore(key: kb, value: $0) } } ?? e.restore(key: kb, value: nil) }
+        }
+        #expect(restore(key, Array(record.prefix(10))) == false)  // truncated
+        #expect(restore(Array("d\u{0}r\u{0}FD6E756F5E89F3F1C6F5EAE79EEA51CC".utf8), [0x7b]) == false)  // not hex, not JSON
+        #expect(e.keyCounts.dedupe == 0)
+        #expect(restore(key, record))
+        #expect(e.keyCounts.dedupe == 1)
+        #expect(e.offer(f.item(id: "a", at: minute), now: minute) == .held(.dedupe))
+        #expect(restore(key, nil))  // a tombstone forgets it
+        #expect(e.keyCounts.dedupe == 0)
+    }
+
     @Test func recordsWrittenBeforeHashingStillRestore() {
         // The JSON value and whole-key form of earlier versions.
         let f = Fixture(rules: HoldRules(dedupe: DedupeRule(key: ["detail.id"], window: .seconds(3600))))
@@ -111,5 +130,58 @@ import Testing
         }
         for id in ids { #expect(table[id] == reference[id]) }
         #expect(Set(table.ids { _, _ in true }) == Set(reference.keys))
+    }
+}
+
+/// Repartition records (`HoldItemCodec` format 1).
+@Suite struct HoldItemCodecTests {
+    let item = HoldItem(route: "r", target: "t", stateKey: "k", findingID: "a", title: "T", severity: 5, seenAt: 1000, payload: Array("{}".utf8))
+    /// format 1, flags 0x04 (finding id), severity 5.0, seen at 1000, then r, t, k, T, {}, a with UInt32 lengths.
+    let itemBytes: [UInt8] = [
+        0x01, 0x04,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x14, 0x40,
+        0xe8, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x01, 0x00, 0x00, 0x00, 0x72,
+        0x01, 0x00, 0x00, 0x00, 0x74,
+        0x01, 0x00, 0x00, 0x00, 0x6b,
+        0x01, 0x00, 0x00, 0x00, 0x54,
+        0x02, 0x00, 0x00, 0x00, 0x7b, 0x7d,
+        0x01, 0x00, 0x00, 0x00, 0x61,
+    ]
+
+    @Test func knownItemHasTheseBytes() {
+        #expect(HoldItemCodec.encode(item) == itemBytes)
+        #expect(HoldItemCodec.decode(itemBytes) == item)
+    }
+
+    @Test func everyOptionalFieldRoundTrips() {
+        for mask in 0..<16 {
+            var i = item
+            i.dedupeKey = mask & 1 != 0 ? "r\u{0}t\u{0}\"a\"" : nil
+            i.throttleKey = mask & 2 != 0 ? "r\u{0}t\u{0}\"Recon\"" : nil
+            i.findingID = mask & 4 != 0 ? "ünïcode-id" : nil
+            i.finding = mask & 8 != 0 ? Array(#"{"detail":{"id":"a"}}"#.utf8) : nil
+            #expect(HoldItemCodec.decode(HoldItemCodec.encode(i)) == i, "mask \(mask)")
+        }
+    }
+
+    @Test func truncatedOrPaddedOrForeignRecordsAreNotItems() {
+        for n in 0..<itemBytes.count { #expect(HoldItemCodec.decode(Array(itemBytes.prefix(n))) == nil, "prefix of \(n) bytes") }
+        #expect(HoldItemCodec.decode(itemBytes + [0]) == nil)
+        var hugeLength = itemBytes
+        hugeLength.replaceSubrange(18..<22, with: [0xff, 0xff, 0xff, 0xff])
+        #expect(HoldItemCodec.decode(hugeLength) == nil)
+        var unknownFlag = itemBytes
+        unknownFlag[1] = 0x14
+        #expect(HoldItemCodec.decode(unknownFlag) == nil)
+        var infinite = itemBytes
+        infinite.replaceSubrange(2..<10, with: [0, 0, 0, 0, 0, 0, 0xf0, 0x7f])
+        #expect(HoldItemCodec.decode(infinite) == nil)
+    }
+
+    @Test func jsonItemsOfEarlierVersionsStillDecode() {
+        // {"r":"r","t":"t","k":"k","ti":"T","s":5,"at":1000,"p":"e30=","id":"a"}: "e30=" is base64 of "{}".
+        let old = Array(#"{"r":"r","t":"t","k":"k","ti":"T","s":5,"at":1000,"p":"e30=","id":"a"}"#.utf8)
+        #expect(HoldItemCodec.decode(old) == item)
     }
 }
