@@ -487,7 +487,7 @@ if phases.contains("state") {
         defer { ChildProcess.stop(withState, grace: 30) }
         let stateRate = try measureRate(target: total) { sluiceDeliveries(metricsPort: metricsPort) }
         let ratio = statelessKafkaRate.map { " (\(Int((stateRate / $0 * 100).rounded()))% of the stateless leg; goal ≥ 70%)" } ?? " (run the kafka phase too for the ratio)"
-        line("sluice    → kafka connector with dedupe (state in Kafka)", "\(fmt(stateRate)) findings/s\(ratio)")
+        line("sluice    → kafka, dedupe (state in Kafka)", "\(fmt(stateRate)) findings/s\(ratio)")
     }
 
     // b. The hold engine alone over 1,000,000 distinct keys: decide, deliver, record. Changes

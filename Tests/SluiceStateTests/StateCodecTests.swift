@@ -114,7 +114,12 @@ import Testing
         var reference: [DedupeID: DedupeState] = [:]
         // 600 ids with 8 home slots at every table size (the low 16 bits of `high` index it):
         // long probe runs that wrap around, so deletion must shift members back correctly.
-        let ids = (0..<600).map { i in DedupeID(high: rng.next() << 16 | UInt64(i % 8 == 0 ? 0xFFFF : i % 8), low: UInt64(i), route: UInt16(i % 3)) }
+        var ids: [DedupeID] = []
+        for i in 0..<600 {
+            let home: UInt64 = i % 8 == 0 ? 0xFFFF : UInt64(i % 8)
+            let high: UInt64 = (rng.next() << 16) | home
+            ids.append(DedupeID(high: high, low: UInt64(i), route: UInt16(i % 3)))
+        }
         for step in 0..<20_000 {
             let id = ids[Int(rng.next() % UInt64(ids.count))]
             if rng.next() % 3 == 0 {
