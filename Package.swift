@@ -118,6 +118,7 @@ let package = Package(
             dependencies: [
                 "SluiceCore", "SluiceKafka",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict,
             linkerSettings: localLib

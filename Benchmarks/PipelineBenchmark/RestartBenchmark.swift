@@ -40,7 +40,7 @@ func restartToFirstDelivery(staticMembership: Bool, sessionTimeoutMs: Int, runs:
             if let t = ids.compactMap({ arrivals[$0] }).min() { return t / 1000 - since }
             usleep(5_000)
         }
-        fail("no marker delivered within \(timeout) s of the restart (\(group))")
+        throw BenchFailure("no marker delivered within \(timeout) s of the restart (\(group))")
     }
     var process = try startSluice(broker: broker, topic: topic, group: group, config: config, extra: extra)
     _ = try deliverMarker(since: now(), timeout: 180)  // joined and delivering

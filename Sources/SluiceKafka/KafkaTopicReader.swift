@@ -59,6 +59,34 @@ public final class KafkaTopicReader: Sendable {
         return out
     }
 
+    /// Like `readToEnd`, but shows each record's partition, key and value (nil: a tombstone) to
+    /// `visit` in the consumer's buffers, valid only during the call, and keeps nothing: for
+    /// replays too large to hold as records (state restore). Returns the records visited.
+    @discardableResult
+    public func readToEnd(timeoutMs: Int32 = 10_000, visit: (Int32, UnsafeRawBufferPointer?, UnsafeRawBufferPointer?) -> Void) throws(KafkaError) -> Int {
+        var remaining: [Int32: Int64] = [:]
+        for p in partitions {
+            let (low, high) = try client.watermarks(topic, p, timeoutMs: timeoutMs)
+            if high > low { remaining[p] = high }
+        }
+        var count = 0
+        let deadline = Date().addingTimeInterval(Double(timeoutMs) / 1000)
+        while !remaining.isEmpty {
+            guard Date() < deadline else { throw KafkaError(.subscribe, "timed out reading \(topic) to its end", isRetriable: true) }
+            _ = client.consumerPollBorrowing(timeoutMs: 100) { partition, offset, key, value in
+                visit(partition, key, value)
+                count += 1
+                if let high = remaining[partition], offset + 1 >= high { remaining.removeValue(forKey: partition) }
+            }
+        }
+        // The rest of the batches already fetched, as in `readToEnd()` (Tansu's high watermark).
+        while client.consumerPollBorrowing(timeoutMs: 0, { partition, _, key, value in
+            visit(partition, key, value)
+            count += 1
+        }) {}
+        return count
+    }
+
     /// Closes the consumer (it never joined a group: nothing to leave or commit). Idempotent.
     public func close() {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }

@@ -139,6 +139,20 @@ final class RDKafkaClient: @unchecked Sendable {
             timestampMs: tsType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : ts))
     }
 
+    /// Polls one message and shows its partition, offset, key and value to `body` in
+    /// librdkafka's own buffers (valid only during the call): a replay of a million small
+    /// records (state restore) copies nothing it does not keep. Errors are skipped (false, as
+    /// for no message): a reader retries until its deadline.
+    func consumerPollBorrowing(timeoutMs: Int32, _ body: (Int32, Int64, UnsafeRawBufferPointer?, UnsafeRawBufferPointer?) -> Void) -> Bool {
+        guard let msg = rd_kafka_consumer_poll(handle, timeoutMs) else { return false }
+        defer { rd_kafka_message_destroy(msg) }
+        let m = msg.pointee
+        guard m.err == RD_KAFKA_RESP_ERR_NO_ERROR else { return false }
+        body(m.partition, m.offset, m.key.map { UnsafeRawBufferPointer(start: $0, count: m.key_len) },
+             m.payload.map { UnsafeRawBufferPointer(start: $0, count: m.len) })
+        return true
+    }
+
     /// Stores offsets for the next commit. nil, or the error other than "revoked meanwhile"
     /// (that partition's work will be redelivered to its new owner).
     func storeOffsets(_ offsets: [TopicPartition: Int64]) -> KafkaError? {

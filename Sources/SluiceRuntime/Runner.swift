@@ -193,7 +193,7 @@ public final class Runner: Sendable {
         if hold != nil, consumingKafka {
             let topics = StateTopics(prefix: settings.stateTopicPrefix, group: settings.group, partitions: settings.statePartitions)
             try topics.create(keyed: !(hold?.rules.isEmpty ?? true), inhibit: hold?.hasInhibitRules ?? false, config: kafka, logger: logger)
-            let producer = try KafkaProducer(config: kafka.forProducer, logger: logger.with("sluice.part", "state"))
+            let producer = try KafkaProducer(config: StateTopics.producerConfig(kafka.forProducer), logger: logger.with("sluice.part", "state"))
             forwarder = StateForwarder(producer: producer, topics: topics, logger: logger)
             stateTopics = topics
         }

@@ -88,16 +88,57 @@ public struct HoldEngine: Sendable {
     /// Finding ids remembered per group to tell a new finding from a repeat.
     public static let groupMemberCap = 10_000
 
-    var dedupe: [String: DedupeState] = [:]
+    /// Dedupe keys by digest (`DedupeID`): the million-key case, kept in flat slots.
+    var dedupe = DedupeTable()
     var throttle: [String: ThrottleState] = [:]
     var groups: [String: GroupState] = [:]
     /// Deliveries whose outcome dedupe waits for: ticket → dedupe key.
-    var pending: [UInt64: String] = [:]
+    var pending: [UInt64: DedupeID] = [:]
     var nextTicket: UInt64 = 1
-    /// Keys changed since the last `takeChanges`, in the order they changed.
+    /// Keys changed since the last `takeChanges`.
     var changed: [StateKind: Set<String>] = [:]
+    var changedDedupe: Set<DedupeID> = []
+    /// Route names by the index a `DedupeID` carries (rules' routes first, then restored ones).
+    var routeNames: [String]
+    var routeIndex: [String: UInt16] = [:]
+    var lastRestoredRoute: UInt16?
 
-    public init(rules: [String: HoldRules]) { self.rules = rules }
+    public init(rules: [String: HoldRules]) {
+        self.rules = rules
+        routeNames = []
+        for name in rules.keys.sorted() { _ = index(ofRoute: name) }
+    }
+
+    /// The index of a route name, added when new; nil past 65,535 names (that key is not deduplicated).
+    mutating func index(ofRoute name: String) -> UInt16? {
+        if let i = routeIndex[name] { return i }
+        guard let i = UInt16(exactly: routeNames.count) else { return nil }
+        routeNames.append(name)
+        routeIndex[name] = i
+        return i
+    }
+
+    /// The id of a dedupe key of `route`.
+    mutating func dedupeID(_ key: String, route: String) -> DedupeID? {
+        guard let r = index(ofRoute: route) else { return nil }
+        let d = DedupeID.digest(of: key)
+        return DedupeID(high: d.high, low: d.low, route: r)
+    }
+
+    /// The changelog key text of a dedupe id: `route \0 32 hex digits`. (Records written before
+    /// keys were hashed carry the whole key instead: `restore` reads both.)
+    func changelogKey(_ id: DedupeID) -> String { routeNames[Int(id.route)] + "\u{0}" + id.hex }
+
+    /// The id a changelog key names (hashed form, or a whole key from before).
+    mutating func dedupeID(changelogKey key: String) -> DedupeID? {
+        guard let sep = key.firstIndex(of: "\u{0}") else { return nil }
+        let route = String(key[..<sep])
+        let rest = key[key.index(after: sep)...]
+        if !rest.contains("\u{0}"), let d = DedupeID.parse(hex: rest.utf8), let r = index(ofRoute: route) {
+            return DedupeID(high: d.high, low: d.low, route: r)
+        }
+        return dedupeID(key, route: route)
+    }
 
     /// Decides one item. A hold is final (counted by the caller); a delivery may carry a ticket.
     public mutating func offer(_ item: HoldItem, now: EpochMillis) -> HoldDecision {
@@ -107,7 +148,8 @@ public struct HoldEngine: Sendable {
             return .held(.grouped)
         }
         var hold: HoldMetadata?
-        if let d = r.dedupe, let key = item.dedupeKey {
+        let dedupeKey = r.dedupe != nil ? item.dedupeKey.flatMap { dedupeID($0, route: item.route) } : nil
+        if let d = r.dedupe, let key = dedupeKey {
             switch dedupeDecision(item, key: key, rule: d, now: now) {
             case .hold: return .held(.dedupe)
             case .pass(let m): hold = m
@@ -116,20 +158,23 @@ public struct HoldEngine: Sendable {
         if let t = r.throttle, let key = item.throttleKey, !throttleAdmits(item, key: key, rule: t, now: now) {
             // The finding goes out in the period's digest, never dropped: for dedupe that is its
             // delivery, so its repeats are held rather than piled into the digest again.
-            if let key = item.dedupeKey, var s = dedupe[key] {
+            if let key = dedupeKey, var s = dedupe[key] {
                 s.lastDelivery = now
                 s.severity = item.severity
                 dedupe[key] = s
-                mark(.dedupe, key)
+                mark(key)
             }
             return .held(.throttle)
         }
         var ticket: UInt64?
-        if let key = item.dedupeKey, r.dedupe != nil {
-            ticket = nextTicket
+        if let key = dedupeKey {
+            let t = nextTicket
+            ticket = t
             nextTicket &+= 1
-            pending[ticket!] = key
-            dedupe[key, default: DedupeState(firstSeen: item.seenAt)].inFlight = InFlight(ticket: ticket!, severity: item.severity, at: now)
+            pending[t] = key
+            var s = dedupe[key] ?? DedupeState(firstSeen: item.seenAt)
+            s.inFlight = InFlight(ticket: t, severity: item.severity, at: now)
+            dedupe[key] = s
         }
         return .deliver(HoldRelease(item: item, ticket: ticket, hold: hold))
     }
@@ -158,11 +203,11 @@ public struct HoldEngine: Sendable {
                 pending[ticket] = key
                 s.inFlight = InFlight(ticket: ticket, severity: item.severity, at: item.seenAt)
                 dedupe[key] = s
-                mark(.dedupe, key)
+                mark(key)
                 return HoldRelease(item: item, ticket: ticket, hold: hold)
             }
             dedupe[key] = s
-            mark(.dedupe, key)
+            mark(key)
             return nil
         }
         let parked = s.parked
@@ -171,11 +216,14 @@ public struct HoldEngine: Sendable {
             dedupe[key] = nil  // never delivered: forget the key entirely
             return nil
         }
-        dedupe[key] = s
-        guard var item = parked else { return nil }
+        guard var item = parked else {
+            dedupe[key] = s
+            return nil
+        }
         item.seenAt = max(item.seenAt, now)
         // The parked repeat was counted as held; releasing it moves it from held to delivered.
-        if dedupe[key]!.heldCount > 0 { dedupe[key]!.heldCount -= 1 }
+        if s.heldCount > 0 { s.heldCount -= 1 }
+        dedupe[key] = s
         guard case .deliver(let release) = offer(item, now: now) else { return nil }
         return release
     }
@@ -184,7 +232,7 @@ public struct HoldEngine: Sendable {
 
     enum DedupeOutcome { case hold, pass(HoldMetadata?) }
 
-    mutating func dedupeDecision(_ item: HoldItem, key: String, rule: DedupeRule, now: EpochMillis) -> DedupeOutcome {
+    mutating func dedupeDecision(_ item: HoldItem, key: DedupeID, rule: DedupeRule, now: EpochMillis) -> DedupeOutcome {
         guard var s = dedupe[key] else {
             dedupe[key] = DedupeState(firstSeen: item.seenAt, lastSeen: item.seenAt)
             return .pass(nil)
@@ -195,8 +243,9 @@ public struct HoldEngine: Sendable {
             // delivery fails (a dead-lettered delivery must not hide the next repeat).
             s.heldCount += 1
             if item.severity > (s.inFlight?.severity ?? 0) {
+                let m = metadata(&s)
                 dedupe[key] = s
-                return .pass(metadata(&dedupe[key]!))  // a severity increase never waits
+                return .pass(m)  // a severity increase never waits
             }
             s.parked = item
             dedupe[key] = s
@@ -206,11 +255,12 @@ public struct HoldEngine: Sendable {
         if inWindow, item.severity <= (s.severity ?? 0) {
             s.heldCount += 1
             dedupe[key] = s
-            mark(.dedupe, key)
+            mark(key)
             return .hold
         }
+        let m = metadata(&s)
         dedupe[key] = s
-        return .pass(metadata(&dedupe[key]!))
+        return .pass(m)
     }
 
     /// The held repeats since the last delivery, reset as this delivery carries them.
@@ -345,10 +395,13 @@ public struct HoldEngine: Sendable {
 
     /// Forgets keys whose state no longer holds anything back; they are tombstoned in the changelog.
     public mutating func expire(now: EpochMillis) {
-        for (key, s) in dedupe where s.inFlight == nil && s.heldCount == 0 {
-            guard let last = s.lastDelivery, let r = dedupeRule(key), now >= last + millis(r.window) else { continue }
-            dedupe[key] = nil
-            mark(.dedupe, key)
+        let ended = dedupe.ids { id, s in
+            guard s.inFlight == nil, s.heldCount == 0, let last = s.lastDelivery, let r = dedupeRule(id) else { return false }
+            return now >= last + millis(r.window)
+        }
+        for id in ended {
+            dedupe[id] = nil
+            mark(id)
         }
         for (key, t) in throttle where t.overflow.total == 0 {
             guard let r = throttleRule(key), now >= t.periodStart + millis(r.per) else { continue }
@@ -357,22 +410,29 @@ public struct HoldEngine: Sendable {
         }
     }
 
-    func dedupeRule(_ key: String) -> DedupeRule? { routeOf(key).flatMap { rules[$0]?.dedupe } }
+    func dedupeRule(_ id: DedupeID) -> DedupeRule? { rules[routeNames[Int(id.route)]]?.dedupe }
     func throttleRule(_ key: String) -> ThrottleRule? { routeOf(key).flatMap { rules[$0]?.throttle } }
     func routeOf(_ key: String) -> String? { key.firstIndex(of: "\u{0}").map { String(key[..<$0]) } }
 
     // MARK: Persistence
 
     mutating func mark(_ kind: StateKind, _ key: String) { changed[kind, default: []].insert(key) }
+    mutating func mark(_ id: DedupeID) { changedDedupe.insert(id) }
 
     /// Records to write since the last call: a record per changed key, nil for a tombstone.
     public mutating func takeChanges() -> [StateChange] {
         var out: [StateChange] = []
+        out.reserveCapacity(changedDedupe.count)
+        for id in changedDedupe.sorted() {
+            let record = dedupe[id].flatMap { $0.lastDelivery == nil ? nil : StateRecord.dedupe($0.persisted) }
+            out.append(StateChange(kind: .dedupe, key: changelogKey(id), record: record))
+        }
+        changedDedupe.removeAll(keepingCapacity: true)
         for (kind, keys) in changed.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             for key in keys.sorted() {
                 let record: StateRecord?
                 switch kind {
-                case .dedupe: record = dedupe[key].flatMap { $0.lastDelivery == nil ? nil : .dedupe($0.persisted) }
+                case .dedupe: record = nil  // dedupe keys are in `changedDedupe`
                 case .throttle: record = throttle[key].map { .throttle($0) }
                 case .group: record = groups[key].map { .group($0) }
                 }
@@ -383,13 +443,52 @@ public struct HoldEngine: Sendable {
         return out
     }
 
+    /// A record for every key held now (what a changelog compacted to this state holds).
+    public mutating func allRecords() -> [StateChange] {
+        for id in dedupe.ids(where: { _, s in s.lastDelivery != nil }) { mark(id) }
+        for key in throttle.keys { mark(.throttle, key) }
+        for key in groups.keys { mark(.group, key) }
+        return takeChanges()
+    }
+
+    /// Replays one changelog record straight from its bytes (restore's path: no strings made
+    /// for the common record, a hashed dedupe key). False when the bytes are not a record.
+    public mutating func restore(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer?) -> Bool {
+        // `d \0 route \0 32 hex digits`, the form this version writes.
+        if key.count > 35, key[0] == UInt8(ascii: "d"), key[1] == 0, key[key.count - 33] == 0,
+           let d = DedupeID.parse(hex: UnsafeRawBufferPointer(rebasing: key[(key.count - 32)...])) {
+            let routeBytes = UnsafeRawBufferPointer(rebasing: key[2..<(key.count - 33)])
+            if !routeBytes.contains(0) {
+                guard let value else {
+                    if let r = restoredRouteIndex(routeBytes) { dedupe[DedupeID(high: d.high, low: d.low, route: r)] = nil }
+                    return true
+                }
+                guard let s = DedupeRecordFormat.decode(value), let r = restoredRouteIndex(routeBytes) else { return false }
+                dedupe[DedupeID(high: d.high, low: d.low, route: r)] = s
+                return true
+            }
+        }
+        guard let change = StateCodec.decode(key: key, value: value) else { return false }
+        restore(change)
+        return true
+    }
+
+    /// The index of a route named by bytes; the last one found is remembered (a changelog
+    /// partition is mostly one route's keys).
+    private mutating func restoredRouteIndex(_ bytes: UnsafeRawBufferPointer) -> UInt16? {
+        if let last = lastRestoredRoute, routeNames[Int(last)].utf8.elementsEqual(bytes) { return last }
+        let i = index(ofRoute: String(decoding: bytes, as: UTF8.self))
+        lastRestoredRoute = i
+        return i
+    }
+
     /// Replays one changelog record (nil: a tombstone).
     public mutating func restore(_ change: StateChange) {
         switch (change.kind, change.record) {
-        case (.dedupe, .dedupe(let s)?): dedupe[change.key] = s
+        case (.dedupe, .dedupe(let s)?): if let id = dedupeID(changelogKey: change.key) { dedupe[id] = s }
         case (.throttle, .throttle(let s)?): throttle[change.key] = s
         case (.group, .group(let s)?): groups[change.key] = s
-        case (.dedupe, _): dedupe[change.key] = nil
+        case (.dedupe, _): if let id = dedupeID(changelogKey: change.key) { dedupe[id] = nil }
         case (.throttle, _): throttle[change.key] = nil
         case (.group, _): groups[change.key] = nil
         }
@@ -401,7 +500,19 @@ public struct HoldEngine: Sendable {
 
 // MARK: State records
 
-public enum StateKind: String, Sendable, Hashable { case dedupe = "d", throttle = "t", group = "g" }
+public enum StateKind: String, Sendable, Hashable {
+    case dedupe = "d", throttle = "t", group = "g"
+
+    /// The kind a changelog key's first byte names.
+    init?(byte: UInt8) {
+        switch byte {
+        case UInt8(ascii: "d"): self = .dedupe
+        case UInt8(ascii: "t"): self = .throttle
+        case UInt8(ascii: "g"): self = .group
+        default: return nil
+        }
+    }
+}
 
 /// One changelog record: the state of one key, or a tombstone (`record == nil`).
 public struct StateChange: Sendable, Equatable {

@@ -1,24 +1,48 @@
 import Foundation
 import SluiceCore
 
-/// Changelog and repartition records as bytes. Keys are `kind \0 state key`; values are compact
-/// JSON (a few dozen bytes per dedupe key), readable with any Kafka tool. A record that does not
-/// decode is skipped on restore, never trusted: it cannot crash or poison the owner.
+/// Changelog and repartition records as bytes. Keys are `kind \0 state key`. Dedupe values, a
+/// million of which a restore may replay, are a compact binary record (`DedupeRecordFormat`);
+/// throttle and group values (few keys, nested lists) are compact JSON, readable with any Kafka
+/// tool. The first byte tells them apart: JSON begins with `{`. A record that does not decode is
+/// skipped on restore, never trusted: changelog bytes are outside data, they cannot crash or
+/// poison the owner.
 public enum StateCodec {
-    public static func key(_ change: StateChange) -> [UInt8] { Array((change.kind.rawValue + "\u{0}" + change.key).utf8) }
+    public static func key(_ change: StateChange) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(change.key.utf8.count + 2)
+        out.append(contentsOf: change.kind.rawValue.utf8)
+        out.append(0)
+        out.append(contentsOf: change.key.utf8)
+        return out
+    }
 
     /// nil for a tombstone.
     public static func value(_ change: StateChange) -> [UInt8]? {
         guard let record = change.record else { return nil }
+        if case .dedupe(let s) = record { return DedupeRecordFormat.encode(s) }
         return Array(json(record).serialized().utf8)
     }
 
     public static func decode(key: [UInt8], value: [UInt8]?) -> StateChange? {
-        let text = String(decoding: key, as: UTF8.self)
-        guard let sep = text.firstIndex(of: "\u{0}"), let kind = StateKind(rawValue: String(text[..<sep])) else { return nil }
-        let stateKey = String(text[text.index(after: sep)...])
+        key.withUnsafeBytes { k in
+            guard let value else { return decode(key: k, value: nil) }
+            return value.withUnsafeBytes { decode(key: k, value: $0) }
+        }
+    }
+
+    /// Decodes straight from a consumer's buffers (restore reads them without copying). `value`
+    /// nil: a tombstone.
+    public static func decode(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer?) -> StateChange? {
+        // `kind \0 key`: the kind is one byte.
+        guard key.count >= 2, key[1] == 0, let kind = StateKind(byte: key[0]) else { return nil }
+        let stateKey = String(decoding: UnsafeRawBufferPointer(rebasing: key[2...]), as: UTF8.self)
         guard let value else { return StateChange(kind: kind, key: stateKey, record: nil) }
-        guard let json = try? JSON.parse(String(decoding: value, as: UTF8.self)), let record = record(kind, json) else { return nil }
+        if kind == .dedupe, value.first == DedupeRecordFormat.version {
+            return DedupeRecordFormat.decode(value).map { StateChange(kind: kind, key: stateKey, record: .dedupe($0)) }
+        }
+        guard value.first == UInt8(ascii: "{"), let json = try? JSON.parse(String(decoding: value, as: UTF8.self)),
+              let record = record(kind, json) else { return nil }
         return StateChange(kind: kind, key: stateKey, record: record)
     }
 
@@ -97,30 +121,156 @@ public enum StateCodec {
     }
 }
 
+/// The binary dedupe record (format 1), little-endian, 22 to 38 bytes:
+///
+/// | bytes | field |
+/// |---|---|
+/// | 1 | `0x01`, the format (JSON records, written before it, begin with `{`) |
+/// | 1 | flags: bit 0 last delivery present, bit 1 severity present; other bits 0 |
+/// | 8 | last delivery, Int64 epoch ms (only with bit 0) |
+/// | 8 | severity, IEEE 754 binary64, finite (only with bit 1) |
+/// | 4 | held count, UInt32 (saturates) |
+/// | 8 | first seen, Int64 epoch ms |
+/// | 8 | last seen, Int64 epoch ms |
+///
+/// Decoding takes exactly that many bytes; anything else (truncated, extra bytes, unknown flags,
+/// a severity that is not finite) is not a record.
+public enum DedupeRecordFormat {
+    public static let version: UInt8 = 1
+    static let hasLastDelivery: UInt8 = 1
+    static let hasSeverity: UInt8 = 2
+
+    public static func encode(_ s: DedupeState) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(38)
+        let flags = (s.lastDelivery != nil ? hasLastDelivery : 0) | (s.severity != nil ? hasSeverity : 0)
+        out.append(version)
+        out.append(flags)
+        if let l = s.lastDelivery { append(UInt64(bitPattern: l), 8, to: &out) }
+        if let v = s.severity { append(v.bitPattern, 8, to: &out) }
+        append(UInt64(UInt32(clamping: s.heldCount)), 4, to: &out)
+        append(UInt64(bitPattern: s.firstSeen), 8, to: &out)
+        append(UInt64(bitPattern: s.lastSeen), 8, to: &out)
+        return out
+    }
+
+    public static func decode(_ b: UnsafeRawBufferPointer) -> DedupeState? {
+        guard b.count >= 2, b[0] == version else { return nil }
+        let flags = b[1]
+        guard flags & ~(hasLastDelivery | hasSeverity) == 0 else { return nil }
+        let expected = 2 + (flags & hasLastDelivery != 0 ? 8 : 0) + (flags & hasSeverity != 0 ? 8 : 0) + 4 + 16
+        guard b.count == expected else { return nil }
+        var at = 2
+        func read(_ n: Int) -> UInt64 {
+            var v: UInt64 = 0
+            for i in 0..<n { v |= UInt64(b[at + i]) << (8 * UInt64(i)) }
+            at += n
+            return v
+        }
+        let last: EpochMillis? = flags & hasLastDelivery != 0 ? EpochMillis(bitPattern: read(8)) : nil
+        var severity: Double?
+        if flags & hasSeverity != 0 {
+            let v = Double(bitPattern: read(8))
+            guard v.isFinite else { return nil }
+            severity = v
+        }
+        let held = Int(read(4))
+        let first = EpochMillis(bitPattern: read(8))
+        let lastSeen = EpochMillis(bitPattern: read(8))
+        return DedupeState(lastDelivery: last, severity: severity, heldCount: held, firstSeen: first, lastSeen: lastSeen)
+    }
+
+    static func append(_ v: UInt64, _ n: Int, to out: inout [UInt8]) {
+        for i in 0..<n { out.append(UInt8(truncatingIfNeeded: v >> (8 * UInt64(i)))) }
+    }
+}
+
 extension DigestAccumulator {
     mutating func restoreCounts(total: Int, bySeverity: [String: Int]) {
         self.setCounts(total: max(total, first.count), bySeverity: bySeverity)
     }
 }
 
-/// Repartition records: a `HoldItem` as compact JSON (the payload base64), keyed by its state key.
+/// Repartition records: a `HoldItem`, keyed by its state key. Written in a binary form (format
+/// 1, below): every planned delivery with a state rule crosses this topic, and parsing JSON with
+/// a base64 payload cost the owner more than the rest of its work. Records in the JSON form of
+/// earlier versions (value beginning with `{`) are still read.
+///
+/// Format 1, little-endian: `0x01`, a flags byte (bit 0 dedupe key, 1 throttle key, 2 finding
+/// id, 3 finding; other bits 0), severity (binary64, finite), seen at (Int64 epoch ms), then
+/// length-prefixed fields (UInt32 length, bytes): route, target, state key, title, payload, and
+/// the optional fields present, in flag order. Every length is checked against what is left; a
+/// record that does not add up exactly is not one Sluice wrote.
 public enum HoldItemCodec {
+    static let version: UInt8 = 1
+
     public static func encode(_ item: HoldItem) -> [UInt8] {
-        var fields: [(key: String, value: JSON)] = [
-            (key: "r", value: .string(item.route)), (key: "t", value: .string(item.target)), (key: "k", value: .string(item.stateKey)),
-            (key: "ti", value: .string(item.title)), (key: "s", value: JSON.number(item.severity)),
-            (key: "at", value: JSON.number(Double(item.seenAt))),
-            (key: "p", value: .string(Data(item.payload).base64EncodedString())),
-        ]
-        if let d = item.dedupeKey { fields.append((key: "dk", value: .string(d))) }
-        if let t = item.throttleKey { fields.append((key: "tk", value: .string(t))) }
-        if let id = item.findingID { fields.append((key: "id", value: .string(id))) }
-        if let e = item.finding { fields.append((key: "ev", value: .string(Data(e).base64EncodedString()))) }
-        return Array(JSON.object(fields).serialized().utf8)
+        var out: [UInt8] = []
+        let optional: [[UInt8]?] = [item.dedupeKey.map { Array($0.utf8) }, item.throttleKey.map { Array($0.utf8) },
+                                    item.findingID.map { Array($0.utf8) }, item.finding]
+        out.reserveCapacity(64 + item.payload.count + item.route.utf8.count + item.stateKey.utf8.count * 3 + item.title.utf8.count + (item.finding?.count ?? 0))
+        out.append(version)
+        var flags: UInt8 = 0
+        for (i, field) in optional.enumerated() where field != nil { flags |= 1 << UInt8(i) }
+        out.append(flags)
+        DedupeRecordFormat.append(item.severity.bitPattern, 8, to: &out)
+        DedupeRecordFormat.append(UInt64(bitPattern: item.seenAt), 8, to: &out)
+        func field(_ bytes: some Collection<UInt8>) {
+            DedupeRecordFormat.append(UInt64(UInt32(clamping: bytes.count)), 4, to: &out)
+            out.append(contentsOf: bytes.prefix(Int(UInt32.max)))
+        }
+        field(item.route.utf8)
+        field(item.target.utf8)
+        field(item.stateKey.utf8)
+        field(item.title.utf8)
+        field(item.payload)
+        for case let bytes? in optional { field(bytes) }
+        return out
     }
 
     /// nil when the record is not one Sluice wrote (it is skipped and counted, never trusted).
     public static func decode(_ bytes: [UInt8]) -> HoldItem? {
+        if bytes.first == UInt8(ascii: "{") { return decodeJSON(bytes) }
+        return bytes.withUnsafeBytes { decodeBinary($0) }
+    }
+
+    static func decodeBinary(_ b: UnsafeRawBufferPointer) -> HoldItem? {
+        guard b.count >= 18, b[0] == version, b[1] & ~0x0F == 0 else { return nil }
+        let flags = b[1]
+        var at = 2
+        func word(_ n: Int) -> UInt64 {
+            var v: UInt64 = 0
+            for i in 0..<n { v |= UInt64(b[at + i]) << (8 * UInt64(i)) }
+            at += n
+            return v
+        }
+        let severity = Double(bitPattern: word(8))
+        let seenAt = EpochMillis(bitPattern: word(8))
+        guard severity.isFinite else { return nil }
+        func field() -> UnsafeRawBufferPointer? {
+            guard b.count - at >= 4 else { return nil }
+            let n = Int(word(4))
+            guard b.count - at >= n else { return nil }
+            defer { at += n }
+            return UnsafeRawBufferPointer(rebasing: b[at..<(at + n)])
+        }
+        func text() -> String? { field().map { String(decoding: $0, as: UTF8.self) } }
+        guard let route = text(), let target = text(), let stateKey = text(), let title = text(), let payload = field() else { return nil }
+        var optional: [UnsafeRawBufferPointer?] = [nil, nil, nil, nil]
+        for i in 0..<4 where flags & (1 << UInt8(i)) != 0 {
+            guard let f = field() else { return nil }
+            optional[i] = f
+        }
+        guard at == b.count else { return nil }
+        return HoldItem(route: route, target: target, stateKey: stateKey,
+                        dedupeKey: optional[0].map { String(decoding: $0, as: UTF8.self) },
+                        throttleKey: optional[1].map { String(decoding: $0, as: UTF8.self) },
+                        findingID: optional[2].map { String(decoding: $0, as: UTF8.self) },
+                        title: title, severity: severity, seenAt: seenAt, payload: Array(payload), finding: optional[3].map { Array($0) })
+    }
+
+    /// The JSON form of earlier versions (the payload base64).
+    static func decodeJSON(_ bytes: [UInt8]) -> HoldItem? {
         guard let j = try? JSON.parse(String(decoding: bytes, as: UTF8.self)),
               let r = j["r"]?.stringValue, let t = j["t"]?.stringValue, let k = j["k"]?.stringValue,
               let title = j["ti"]?.stringValue, let s = j["s"]?.doubleValue, s.isFinite, let at = StateCodec.int(j["at"]),

@@ -29,6 +29,16 @@ public struct StateTopics: Sendable, Equatable {
     public func createGuards(config: KafkaConfig, logger: Logger) throws(KafkaError) {
         try create([guards], partitions: 1, topicConfig: ["retention.ms": "\(7 * 86_400_000)"], config: config, logger: logger)
     }
+    /// The state producer's properties: zstd unless the user chose a codec. Every planned
+    /// delivery with a state rule crosses the repartition topic with its payload; uncompressed,
+    /// the broker spent more CPU on those records than Sluice did (the kafka connector measured
+    /// the same on Tansu: 2.6 s of broker CPU per 200,000 findings uncompressed, 0.06 s with zstd).
+    public static func producerConfig(_ base: KafkaConfig) -> KafkaConfig {
+        var config = base
+        if config["compression.type"] == nil, config["compression.codec"] == nil { config["compression.type"] = "zstd" }
+        return config
+    }
+
     /// The consumer group that owns state keys (one owner per repartition partition).
     public var ownerGroup: String { "\(group).hold" }
 
