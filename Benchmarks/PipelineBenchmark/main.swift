@@ -188,9 +188,9 @@ func startSluice(broker: TansuBroker, topic: String, group: String, config: URL,
     return p
 }
 
-/// Polls `count()` every 5 ms until it reaches `target`; returns the steady rate between the
+/// Polls `count()` every `everyMs` until it reaches `target`; returns the steady rate between the
 /// 10% and 90% marks (interpolated between polls).
-func measureRate(target: Int, timeout: Double = 300, _ count: () -> Int) throws -> Double {
+func measureRate(target: Int, timeout: Double = 300, everyMs: UInt32 = 5, _ count: () -> Int) throws -> Double {
     let base = count()
     let (low, high) = (Double(target / 10), Double(target - target / 10))
     var previous: (t: Double, c: Double) = (now(), 0)
@@ -207,9 +207,20 @@ func measureRate(target: Int, timeout: Double = 300, _ count: () -> Int) throws 
         if highAt == 0, c >= high { highAt = crossing(high) }
         if c >= Double(target) { return (high - low) / (highAt - lowAt) }
         previous = (t, c)
-        usleep(5_000)
+        usleep(everyMs * 1000)
     }
     throw BenchFailure("timed out at \(count() - base) of \(target)")
+}
+
+/// CPU seconds (user + system) a running process has used so far, from /proc/PID/stat: unlike a
+/// rate, a loaded machine hardly moves it, so runs on a shared machine compare by it too.
+func cpuSeconds(pid: Int32) -> Double? {
+    guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = text.lastIndex(of: ")") else { return nil }
+    // After "(comm) ": state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime stime
+    let fields = text[text.index(after: close)...].split(separator: " ")
+    guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
 
 /// The body of a GET on loopback, nil when nothing answered.
@@ -345,6 +356,7 @@ if phases.contains("kafka") { phase("sluice    → kafka connector") {
     // 2. Sluice → kafka connector. Timed by the broker's acknowledgements as Sluice counts them
     // (its /metrics): a consumer reading the output while it is written would take CPU from the
     // broker and the router on these two cores. What arrived is checked afterwards, untimed.
+    var kafkaCPU: [Double] = []
     let kafkaRuns = try (1...repeats).map { run -> Double in
         let output = "bench-out-\(run)"
         let metricsPort = try LoopbackPort.free()
@@ -352,7 +364,11 @@ if phases.contains("kafka") { phase("sluice    → kafka connector") {
         defer { try? FileManager.default.removeItem(at: kafkaConfig) }
         let toKafka = try startSluice(broker: broker, topic: "bench-in", group: "bench-kafka-\(run)", config: kafkaConfig,
                                       extra: ["--metrics-listen", "127.0.0.1:\(metricsPort)"])
-        let rate = try measureRate(target: total) { sluiceDeliveries(metricsPort: metricsPort) }
+        // Every 25 ms, not 5: a scrape of the admin server's /metrics costs the router about
+        // 0.5 ms of CPU (measured), so scraping every 5 ms took a tenth of a core from the run
+        // it measured. The marks are interpolated between polls either way.
+        let rate = try measureRate(target: total, everyMs: 25) { sluiceDeliveries(metricsPort: metricsPort) }
+        if let cpu = cpuSeconds(pid: toKafka.processIdentifier) { kafkaCPU.append(cpu / Double(total) * 1e6) }
         ChildProcess.stop(toKafka, grace: 30)
         let arrivals = try ArrivalCounter(bootstrap: broker.bootstrap, topic: output)
         let arrivalDeadline = now() + 120
@@ -365,6 +381,11 @@ if phases.contains("kafka") { phase("sluice    → kafka connector") {
     let kafka = median(kafkaRuns)
     statelessKafkaRate = kafka.value
     line("sluice    → kafka connector (broker-acked)", "\(fmt(kafka.value)) findings/s  (\(ofRaw(kafka.value)); target ≥ 50%; \(kafka.text); each run's topic read back whole)")
+    if !kafkaCPU.isEmpty {
+        // Start-up and the group join included: a little over the steady cost.
+        line("sluice    router CPU per finding, kafka leg", String(format: "%.1f µs", kafkaCPU.sorted()[kafkaCPU.count / 2])
+            + "  (user + system of the whole run / findings; median of \(kafkaCPU.count): " + kafkaCPU.map { String(format: "%.1f", $0) }.joined(separator: ", ") + ")")
+    }
 } }
 
 if phases.contains("webhook") { phase("sluice    → webhook") {
@@ -373,9 +394,10 @@ if phases.contains("webhook") { phase("sluice    → webhook") {
     let webhookConfig = try configDirectory(connector: "type: webhook\nurl: http://127.0.0.1:\(nginx.port)/hook\nconcurrency: 64\n")
     let toWebhook = try startSluice(broker: broker, topic: "bench-in", group: "bench-webhook", config: webhookConfig)
     let webhookRate = try measureRate(target: total) { nginx.requests() }
+    let webhookCPU = cpuSeconds(pid: toWebhook.processIdentifier).map { String(format: "; router CPU %.1f µs per finding", $0 / Double(total) * 1e6) } ?? ""
     ChildProcess.stop(toWebhook, grace: 30)
     nginx.stop()
-    line("sluice    → webhook (nginx 204, keep-alive)", "\(fmt(webhookRate)) findings/s  (\(ofRaw(webhookRate)); target ≥ 10,000/s)")
+    line("sluice    → webhook (nginx 204, keep-alive)", "\(fmt(webhookRate)) findings/s  (\(ofRaw(webhookRate)); target ≥ 10,000/s\(webhookCPU))")
     try? FileManager.default.removeItem(at: webhookConfig)
 } }
 
@@ -485,7 +507,7 @@ if phases.contains("state") {
         let withState = try startSluice(broker: broker, topic: "bench-in", group: "bench-state", config: stateConfig,
                                         extra: ["--metrics-listen", "127.0.0.1:\(metricsPort)", "--state-partitions", "\(partitions)"])
         defer { ChildProcess.stop(withState, grace: 30) }
-        let stateRate = try measureRate(target: total) { sluiceDeliveries(metricsPort: metricsPort) }
+        let stateRate = try measureRate(target: total, everyMs: 25) { sluiceDeliveries(metricsPort: metricsPort) }
         let ratio = statelessKafkaRate.map { " (\(Int((stateRate / $0 * 100).rounded()))% of the stateless leg; goal ≥ 70%)" } ?? " (run the kafka phase too for the ratio)"
         line("sluice    → kafka, dedupe (state in Kafka)", "\(fmt(stateRate)) findings/s\(ratio)")
     }

@@ -54,6 +54,9 @@ public struct DecodedFinding {
 
     /// The finding's id: the view's, or `detail.id` / `id` for a record of no known format.
     public func findingID() -> String? {
+        // GuardDuty's view id is the finding's `id`: read it where it is. Building the whole view
+        // for it (times, resources, strings) took half the source thread's CPU in a kafka run.
+        if format == .guardduty, injected == nil, let id = finding?["id"]?.string { return id }
         if format != nil, let id = view()?.id { return id }
         return event["detail"]?["id"]?.string ?? event["id"]?.string
     }

@@ -119,6 +119,11 @@ public struct OffsetTracker: Sendable {
         }
     }
 
+    /// Records of `parts` tracked and not yet settled: what a revocation waits for.
+    public func unsettledCount(in parts: some Sequence<TopicPartition>) -> Int {
+        parts.reduce(0) { n, p in n + (partitions[p]?.entries.lazy.filter { !$0.settled }.count ?? 0) }
+    }
+
     /// Partitions with unsettled records.
     public var busyPartitions: [TopicPartition] { partitions.filter { !$0.value.entries.isEmpty }.map(\.key) }
 

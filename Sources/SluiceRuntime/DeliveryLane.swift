@@ -24,6 +24,9 @@ struct DeliveryJob: LaneJob {
     /// false for a replayed dead letter: a failure is reported to the replay (its progress
     /// records it) instead of becoming a second dead letter.
     var deadLettersOnFailure = true
+    /// The same check for jobs the Hold stage did not screen, asked with the job's record: a
+    /// shared value rather than a closure per job (Kafka runs plan every job with it).
+    var silences: (any SendTimeSilences)?
 
     init(message: InFlightMessage, route: String, delivered: DeliveryCounter, delivery: Delivery, firstAttempt: ContinuousClock.Instant) {
         self.message = message
@@ -110,14 +113,20 @@ final class DeliveryLane: Sendable {
         }
     }
 
+    /// Whether a silence made since the job was planned holds it now.
+    private func isHeldAtSend(_ job: DeliveryJob) -> Bool {
+        job.heldAtSend?() == true || job.silences?.holds(route: job.route, target: name, record: job.message.record,
+                                                                  part: job.delivery.part?.index ?? 0, findingID: job.delivery.findingID) == true
+    }
+
     private func attempt(_ job: DeliveryJob) {
-        if job.heldAtSend?() == true {
+        if isHeldAtSend(job) {
             endHeld(job)
-            return attemptEnded(failed: false)
+            return attemptEnded(failed: false, now: .now)
         }
         connector.deliver(job.delivery) { [self] outcome in
-            finished(job, outcome)
-            attemptEnded(failed: outcome.isRetryable)
+            let now = finished(job, outcome)
+            attemptEnded(failed: outcome.isRetryable, now: now)
         }
     }
 
@@ -132,21 +141,23 @@ final class DeliveryLane: Sendable {
     private func attempt(batch all: [DeliveryJob]) {
         var sending: [DeliveryJob] = []
         for job in all {
-            if job.heldAtSend?() == true { endHeld(job) } else { sending.append(job) }
+            if isHeldAtSend(job) { endHeld(job) } else { sending.append(job) }
         }
-        if sending.isEmpty { return attemptEnded(failed: false) }
+        if sending.isEmpty { return attemptEnded(failed: false, now: .now) }
         let jobs = sending
         batcher!.deliver(batch: jobs.map(\.delivery)) { [self] outcomes in
+            var now = ContinuousClock.now
             for (i, job) in jobs.enumerated() {
-                finished(job, i < outcomes.count ? outcomes[i] : .retryable("connector returned \(outcomes.count) outcomes for \(jobs.count) items"))
+                now = finished(job, i < outcomes.count ? outcomes[i] : .retryable("connector returned \(outcomes.count) outcomes for \(jobs.count) items"))
             }
-            attemptEnded(failed: !outcomes.isEmpty && outcomes.allSatisfy(\.isRetryable))
+            attemptEnded(failed: !outcomes.isEmpty && outcomes.allSatisfy(\.isRetryable), now: now)
         }
     }
 
-    /// Frees the slot, feeds the circuit breaker, and starts what can start.
-    private func attemptEnded(failed: Bool) {
-        let now = ContinuousClock.now
+    /// Frees the slot, feeds the circuit breaker, and starts what can start. `now`: the clock as
+    /// the outcome was handled (one read per delivery: this runs once per record on the
+    /// producer's delivery-report thread, which every kafka-connector delivery goes through).
+    private func attemptEnded(failed: Bool, now: ContinuousClock.Instant) {
         let (transition, queued) = state.withLock { ($0.attemptEnded(failed: failed, now: now), $0.hasQueuedWork) }
         switch transition {
         case .closed?:
@@ -161,12 +172,21 @@ final class DeliveryLane: Sendable {
         if queued { pump() }
     }
 
-    private func finished(_ job: DeliveryJob, _ outcome: DeliveryOutcome) {
+    /// Carries out what becomes of `job` after an attempt; returns the clock it read.
+    @discardableResult
+    private func finished(_ job: DeliveryJob, _ outcome: DeliveryOutcome) -> ContinuousClock.Instant {
         let now = ContinuousClock.now
-        let hardStopped = stopping.isHardStopped
-        let action = state.withLock { s in
-            var rng = SystemRandomNumberGenerator()
-            return s.outcome(of: job, outcome, now: now, hardStopped: hardStopped, using: &rng)
+        // A success changes nothing in the machine (`outcome` answers `.delivered` at once): it
+        // takes no lock, the common case on the delivery-report thread.
+        let action: DeliveryLaneStateMachine<DeliveryJob>.OutcomeAction
+        if case .delivered = outcome {
+            action = .delivered
+        } else {
+            let hardStopped = stopping.isHardStopped
+            action = state.withLock { s in
+                var rng = SystemRandomNumberGenerator()
+                return s.outcome(of: job, outcome, now: now, hardStopped: hardStopped, using: &rng)
+            }
         }
         switch action {
         case .delivered:
@@ -179,7 +199,7 @@ final class DeliveryLane: Sendable {
             warnIfDue(job, error, next: "dead-lettered (\(reason.rawValue))")
             deadLetter(job, reason, error, attempts: attempts)
         case .retry(_, let wait):
-            guard case .retryable(let error, _) = outcome else { return }
+            guard case .retryable(let error, _) = outcome else { return now }
             warnIfDue(job, error, next: "retrying")
             logger.debug("delivery failed, will retry", metadata: [
                 "route.name": "\(job.route)", "sluice.attempt": "\(job.delivery.attempt)",
@@ -189,6 +209,7 @@ final class DeliveryLane: Sendable {
             job.report?("retrying (attempt \(job.delivery.attempt + 1))")
             // attemptEnded's pump asks for the wake-up at the retry's due time.
         }
+        return now
     }
 
     /// Failures show at the default level, rate-limited per lane; each attempt is at debug.

@@ -81,8 +81,11 @@ public final class Pipeline: Sendable {
             }
             // The consumer forgets revoked partitions only after this handler returns.
             defer { observer?.assignmentChanged(consumer.assignment.subtracting(parts)) }
-            // Store what has settled so the commit made on revocation includes it; forget the
-            // rest — the partitions' next owner redelivers it (at-least-once).
+            // A graceful rebalance repeats nothing: the work in flight on these partitions gets
+            // until the drain timeout to settle. Then store what has settled, so the commit made on
+            // revocation (before the partitions are released) includes it; forget the rest — the
+            // partitions' next owner redelivers it (at-least-once).
+            awaitSettled(parts)
             flushStores(consumer)
             tracker.withLock { $0.revoke(parts) }
         }
@@ -132,6 +135,29 @@ public final class Pipeline: Sendable {
         flushStores(consumer)
         consumer.close()
         if let fatal { throw fatal }
+    }
+
+    /// Waits, at most the drain timeout, for the records in flight on `parts` to settle. Runs
+    /// inside the consumer's poll (the rebalance callback), so nothing new is taken meanwhile;
+    /// deliveries complete on their own threads. At shutdown the drain has waited already.
+    private func awaitSettled(_ parts: [TopicPartition]) {
+        guard !stopping.isStopped else { return }
+        var unsettled = tracker.withLock { $0.unsettledCount(in: parts) }
+        guard unsettled > 0 else { return }
+        let metadata: Logger.Metadata = ["kafka.partitions": "\(parts.map(\.description).joined(separator: ","))"]
+        logger.info("partitions revoked with work in flight: waiting for it to settle",
+                    metadata: metadata.merging(["sluice.in_flight": "\(unsettled)"]) { $1 })
+        let deadline = ContinuousClock.now + options.drainTimeout
+        while unsettled > 0, !stopping.isHardStopped, ContinuousClock.now < deadline {
+            usleep(1000)
+            unsettled = tracker.withLock { $0.unsettledCount(in: parts) }
+        }
+        if unsettled == 0 {
+            logger.info("revoked partitions settled: committing them before release", metadata: metadata)
+        } else {
+            logger.warning("revoked partitions released with work unsettled: their next owner repeats it",
+                           metadata: metadata.merging(["sluice.in_flight": "\(unsettled)"]) { $1 })
+        }
     }
 
     private func flushStores(_ consumer: KafkaConsumer) {
@@ -237,10 +263,7 @@ public final class Pipeline: Sendable {
                 for (route, target, delivery) in planned {
                     var j = job(message, route, target, delivery, now)
                     // Silences are checked again at send time; the record's bytes are parsed only if one exists by then.
-                    if let gate = plan.gate, let bytes = record.value {
-                        j.heldAtSend = gate.silencedAtSend(route: route, target: target.lane.name, finding: .bytes(bytes, part: delivery.part?.index ?? 0),
-                                                           findingID: delivery.findingID)
-                    }
+                    j.silences = plan.gate
                     target.lane.submit(j)
                 }
                 break
@@ -282,7 +305,8 @@ public final class Pipeline: Sendable {
                 }
             }
         }
-        if let gate = plan.gate, gate.digestsDue(lastEvent: planner.lastEvent) {
+        // Digests come from state rules only: without them the stage is not asked per record.
+        if let gate = plan.gate, !gate.stage.rules.isEmpty, gate.digestsDue(lastEvent: planner.lastEvent) {
             gate.sendDigests(flushAll: false, lastEvent: planner.lastEvent)
         }
     }

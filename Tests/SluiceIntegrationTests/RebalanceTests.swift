@@ -4,52 +4,128 @@ import SluiceTestSupport
 import Testing
 
 /// Two members of one consumer group on Tansu: the second joins mid-stream, so partitions are
-/// revoked from the first while its deliveries are in flight. What it had settled is committed on
-/// revocation; what it had not is redelivered by the new owner: nothing is lost, and no more is
-/// delivered twice than the in-flight cap.
+/// revoked from the first while its deliveries are in flight. The first waits (at most its drain
+/// timeout) for that work to settle and commits it before the partitions go: a graceful rebalance
+/// repeats nothing. Past the drain timeout, what has not settled is the next owner's to redeliver:
+/// nothing is lost, and no more is repeated than the in-flight cap.
 @Suite(.serialized) struct RebalanceTests {
-    @Test func aMemberJoiningMidStreamTakesPartitionsAndNothingIsLost() async throws {
+    /// The marker logged when a revocation waits for in-flight work (Pipeline).
+    static let waiting = "partitions revoked with work in flight: waiting for it to settle"
+
+    /// Starts a member of group `group` with `cap` and extra arguments; returns it and its metrics port.
+    static func member(_ broker: TansuBroker, _ config: TestConfig, group: String, cap: Int, extra: [String] = []) throws -> (SluiceProcess, Int) {
+        let port = freeLoopbackPort()
+        let p = try SluiceProcess(broker: broker, topic: "findings", group: group, dlq: "dlq", config: config,
+                                  extra: ["--max-in-flight", "\(cap)", "--metrics-listen", "127.0.0.1:\(port)", "--log-level", "info"] + extra)
+        return (p, port)
+    }
+
+    /// Waits until `process`'s log holds `text`; false if it never did within `timeout`.
+    static func waitForLog(_ process: SluiceProcess, _ text: String, timeout: Double) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if process.output.contains(text) { return true }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return process.output.contains(text)
+    }
+
+    /// A group whose first member holds the first `initial` findings unsettled (the target answers
+    /// 503), some on every partition, and whose second member has just been started: the
+    /// rebalance is under way. The rest of the findings are produced once the test says.
+    struct Scene {
+        let broker: TansuBroker
+        let receiver: WebhookReceiver
+        let findings: [(id: String, bytes: [UInt8])]
+        let config: TestConfig
+        let first: SluiceProcess
+        let second: SluiceProcess
+        let secondPort: Int
+        let inFlightAtJoin: Int
+
+        /// The findings not produced yet.
+        func produceRest() throws {
+            try Findings.produce(Array(findings.dropFirst(RebalanceTests.initial)), to: "findings", broker: broker)
+        }
+
+        func stop() {
+            second.stop()
+            first.stop()
+            config.remove()
+            receiver.stop()
+            broker.stop()
+        }
+
+        /// Once every finding arrived: both members leave cleanly; what was received, lost, repeated.
+        func finish() async throws -> (received: Int, lost: Set<String>, duplicates: Int) {
+            try await receiver.waitForCount(findings.count, timeout: 180)
+            #expect(await second.terminateAndWait() == 0)
+            #expect(await first.terminateAndWait() == 0)
+            #expect(try await readTopicToSentinel(broker, topic: "dlq").isEmpty)
+            let received = try receiver.receivedFindingIDs()
+            let distinct = Set(received)
+            return (received.count, Set(findings.map(\.id)).subtracting(distinct), received.count - distinct.count)
+        }
+    }
+
+    static let cap = 200
+    /// Fewer than the cap, spread by key over the four partitions: every partition has work in
+    /// flight when the second member joins, whichever partitions it is given.
+    static let initial = 160
+
+    static func scene(group: String, drainTimeout: String) async throws -> Scene {
         let broker = try await TansuBroker.start()
-        defer { broker.stop() }
-        // The target fails from the start: the first member fills its in-flight cap with
-        // deliveries that stay unsettled (retrying) while the second member joins and takes
-        // partitions from it. Then the target recovers. Nothing depends on the machine's speed.
         let receiver = try await WebhookReceiver.start(status: 503)
-        defer { receiver.stop() }
         try await broker.create(topics: ["findings"], partitions: 4)
         try await broker.create(topics: ["dlq"])   // one partition: read to a sentinel
         let findings = try Findings.unique(3000)
-        try Findings.produce(findings, to: "findings", broker: broker)
-        let cap = 200
-        let config = try TestConfig.webhook(receiver.url, extra: "concurrency: 8\nretry: {attempts: 100000, backoff: 50ms, max_backoff: 1s}")
-        defer { config.remove() }
-        let firstPort = freeLoopbackPort()
-        let first = try SluiceProcess(broker: broker, topic: "findings", group: "rebalance", dlq: "dlq", config: config,
-                                      extra: ["--max-in-flight", "\(cap)", "--metrics-listen", "127.0.0.1:\(firstPort)"])
-        defer { first.stop() }
-        let inFlightAtJoin = try await waitForMetric(port: firstPort, "sluice_in_flight", atLeast: cap, timeout: 90)
+        try Findings.produce(Array(findings.prefix(initial)), to: "findings", broker: broker)
+        // A long request timeout: a receiver slowed by load must not turn a received request into
+        // a retry, a repeat no rebalance caused.
+        let config = try TestConfig(connector: "type: webhook\nurl: \(receiver.url)/hook\ntimeout: 60s\nconcurrency: 8\nretry: {attempts: 100000, backoff: 50ms, max_backoff: 1s}\n")
+        let (first, firstPort) = try member(broker, config, group: group, cap: cap, extra: ["--drain-timeout", drainTimeout])
+        let inFlightAtJoin = try await waitForMetric(port: firstPort, "sluice_in_flight", atLeast: initial, timeout: 90)
+        let (second, secondPort) = try member(broker, config, group: group, cap: cap)
+        return Scene(broker: broker, receiver: receiver, findings: findings, config: config, first: first, second: second,
+                     secondPort: secondPort, inFlightAtJoin: inFlightAtJoin)
+    }
 
-        let port = freeLoopbackPort()
-        let second = try SluiceProcess(broker: broker, topic: "findings", group: "rebalance", dlq: "dlq", config: config,
-                                       extra: ["--max-in-flight", "\(cap)", "--metrics-listen", "127.0.0.1:\(port)"])
-        defer { second.stop() }
+    @Test func aGracefulRebalanceWaitsForInFlightWorkAndRepeatsNothing() async throws {
+        // The first member, asked to give partitions up, waits for their work (the log line is
+        // the marker); then the target recovers, the work settles and is committed, and the
+        // partitions move. Nothing depends on the machine's speed.
+        let scene = try await Self.scene(group: "graceful", drainTimeout: "300s")
+        defer { scene.stop() }
+        #expect(try await Self.waitForLog(scene.first, Self.waiting, timeout: 120), "the first member never waited for its revoked partitions' work")
+        try await scene.receiver.setStatus(204)
+        try scene.produceRest()
         // The positive marker: the second member was assigned partitions and consumed from them.
-        let consumedBySecond = try await waitForMetric(port: port, "sluice_findings_consumed_total", atLeast: 1, timeout: 90)
-        try await receiver.setStatus(204)
-
-        try await receiver.waitForCount(findings.count, timeout: 180)
-        // Clean exits drain: once both have exited every delivery, redeliveries included, arrived.
-        #expect(await second.terminateAndWait() == 0)
-        #expect(await first.terminateAndWait() == 0)
-        let received = try receiver.receivedFindingIDs()
-        let distinct = Set(received)
-        let lost = Set(findings.map(\.id)).subtracting(distinct)
-        let duplicates = received.count - distinct.count
-        print("rebalance: \(inFlightAtJoin) in flight on the first member when the second joined; second member consumed \(consumedBySecond)+; \(received.count) received, lost \(lost.count), duplicates \(duplicates) (cap \(cap))")
-        #expect(inFlightAtJoin == cap, "the first member held its cap of unsettled deliveries when the second joined")
-        #expect(consumedBySecond >= 1)
+        let consumedBySecond = try await waitForMetric(port: scene.secondPort, "sluice_findings_consumed_total", atLeast: 1, timeout: 120)
+        let (received, lost, duplicates) = try await scene.finish()
+        print("graceful rebalance: \(scene.inFlightAtJoin) in flight on the first member when the second joined; second consumed \(consumedBySecond)+; \(received) received, lost \(lost.count), duplicates \(duplicates)")
+        #expect(scene.inFlightAtJoin == Self.initial, "the first member held every finding unsettled when the second joined")
+        #expect(scene.first.output.contains("revoked partitions settled: committing them before release"))
         #expect(lost.isEmpty)
-        #expect(duplicates <= cap, "more redelivered than the in-flight cap: offsets past unsettled work were committed")
-        #expect(try await readTopicToSentinel(broker, topic: "dlq").isEmpty)
+        // The committed offset of each moved partition was its last settled record: the new owner
+        // started right after it.
+        #expect(duplicates == 0, "a graceful rebalance repeated deliveries: the commit on revocation was behind what had settled")
+    }
+
+    @Test func aRevocationWaitsAtMostTheDrainTimeoutAndNothingIsLost() async throws {
+        // The target stays down through the revocation: the first member gives up waiting at its
+        // (short) drain timeout and lets the partitions go with their work unsettled; the new
+        // owner redelivers it once the target is back. Nothing lost, repeats within the cap.
+        let scene = try await Self.scene(group: "deadline", drainTimeout: "2s")
+        defer { scene.stop() }
+        // The markers: the first gave up waiting, and the second consumed from what it was given.
+        #expect(try await Self.waitForLog(scene.first, "revoked partitions released with work unsettled", timeout: 120))
+        let consumedBySecond = try await waitForMetric(port: scene.secondPort, "sluice_findings_consumed_total", atLeast: 1, timeout: 120)
+        try await scene.receiver.setStatus(204)
+        try scene.produceRest()
+        let (received, lost, duplicates) = try await scene.finish()
+        print("rebalance past the drain timeout: \(scene.inFlightAtJoin) in flight when the second joined; second consumed \(consumedBySecond)+; \(received) received, lost \(lost.count), duplicates \(duplicates) (cap \(Self.cap))")
+        #expect(scene.inFlightAtJoin == Self.initial)
+        #expect(lost.isEmpty)
+        #expect(duplicates <= Self.cap, "more redelivered than the in-flight cap: offsets past unsettled work were committed")
     }
 }

@@ -35,6 +35,22 @@ import Testing
         #expect(t.settle(fresh) == 6)
     }
 
+    @Test func unsettledCountOfRevokedPartitionsCountsOnlyTheirOpenRecords() {
+        var t = OffsetTracker()
+        let p1 = TopicPartition("findings", 1)
+        let a = (0..<4).map { t.track(p0, offset: Int64($0)) }
+        let b = (0..<3).map { t.track(p1, offset: Int64($0)) }
+        _ = t.settle(a[2])   // settled behind an open record: not counted
+        _ = t.settle(b[0])
+        #expect(t.unsettledCount(in: [p0]) == 3)
+        #expect(t.unsettledCount(in: [p1]) == 2)
+        #expect(t.unsettledCount(in: [p0, p1]) == 5)
+        #expect(t.unsettledCount(in: [TopicPartition("other", 0)]) == 0)
+        for ticket in [a[0], a[1], a[3]] { _ = t.settle(ticket) }
+        #expect(t.unsettledCount(in: [p0]) == 0)
+        #expect(t.committable(p0) == 4)  // what the revocation stores and commits
+    }
+
     @Test func partitionsAreIndependent() {
         var t = OffsetTracker()
         let p1 = TopicPartition("findings", 1)
