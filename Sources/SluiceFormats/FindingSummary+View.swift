@@ -27,7 +27,7 @@ extension FindingSummary {
 
     /// A GuardDuty-scale score in the band of `severityID` (SNS attribute, syslog, digests
     /// compare numbers): 1 informational and 2 low → low, 3 medium, 4 high, 5 and 6 critical.
-    static func representativeScore(_ severityID: Int) -> Double {
+    public static func representativeScore(_ severityID: Int) -> Double {
         switch severityID {
         case 1: return 1
         case 2: return 2

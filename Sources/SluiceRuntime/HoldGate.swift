@@ -135,16 +135,8 @@ final class HoldGate: HoldDispatch, Sendable {
 
     /// The view's `severity_id` as a GuardDuty-scale score in its band (as `FindingSummary` reads it).
     static func viewSeverity(_ event: JSON) -> Double? {
-        guard let id = event.value(atPath: "sluice.severity_id")?.doubleValue else { return nil }
-        switch id {
-        case 1: return 1
-        case 2: return 2
-        case 3: return 5
-        case 4: return 8
-        case 5: return 9
-        case 6: return 10
-        default: return nil
-        }
+        guard let id = event.value(atPath: "sluice.severity_id")?.doubleValue, let band = Int(exactly: id), (1...6).contains(band) else { return nil }
+        return FindingSummary.representativeScore(band)
     }
 
     // MARK: HoldDispatch (the Kafka owner releases through the lanes)
