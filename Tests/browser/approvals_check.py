@@ -10,22 +10,10 @@ saw; exits non-zero on any failure. The caller checks the audit records.
 import argparse
 import json
 import sys
-import time
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
+from browser_support import open_browser, open_signed_in, overflows_horizontally, wait
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-
-
-def wait(predicate, seconds, what):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise SystemExit("timed out waiting for " + what)
 
 
 def main():
@@ -37,17 +25,10 @@ def main():
     ap.add_argument("--screenshot", required=True)
     args = ap.parse_args()
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,800", "--disable-dev-shm-usage"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver = open_browser()
     result = {}
     try:
-        driver.set_window_size(1280, 800)
-        driver.get(args.url)
-        driver.execute_script("sessionStorage.setItem('sluice.token', arguments[0])", args.token)
-        driver.get(args.url)
+        open_signed_in(driver, args.url, args.token)
         selector = "#approvals tr[data-run='%s']" % args.run.replace("'", "\\'")
         row = wait(lambda: (driver.find_elements(By.CSS_SELECTOR, selector) or [None])[0], 60, "the waiting run in the approvals panel")
         countdown = row.find_element(By.CSS_SELECTOR, ".countdown").text
@@ -63,8 +44,7 @@ def main():
         focused.send_keys(Keys.ENTER)
         wait(lambda: not driver.find_elements(By.CSS_SELECTOR, selector), 30, "the approved run to leave the list")
         result["approved"] = True
-        width = driver.execute_script("return document.documentElement.scrollWidth")
-        result["horizontal_overflow"] = width > 1280
+        result["horizontal_overflow"] = overflows_horizontally(driver)
         driver.save_screenshot(args.screenshot)
     finally:
         driver.quit()

@@ -12,8 +12,7 @@ import subprocess
 import sys
 import time
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
+from browser_support import open_browser, open_signed_in, overflows_horizontally, wait
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
@@ -29,27 +28,14 @@ def main():
     publish = [a for a in args.publish if a != "--"]
     ids = args.ids.split(",")
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,800", "--disable-dev-shm-usage"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver = open_browser()
     result = {}
     try:
-        driver.set_window_size(1280, 800)
         driver.get(args.url)
         # The page is live (its event stream is open) and the router is ready (partitions assigned).
         # Startup on a loaded machine can be slow: wait on the page's own markers, not a clock.
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            live = driver.find_element(By.ID, "conn").text == "live"
-            ready = driver.find_element(By.ID, "ready").text == "ready"
-            if live and ready:
-                break
-            time.sleep(0.1)
-        else:
-            raise SystemExit("dashboard never became live and ready: conn=%r ready=%r" % (
-                driver.find_element(By.ID, "conn").text, driver.find_element(By.ID, "ready").text))
+        wait(lambda: driver.find_element(By.ID, "conn").text == "live" and driver.find_element(By.ID, "ready").text == "ready",
+             120, "the dashboard to be live (#conn) and the router ready (#ready)")
 
         subprocess.run(publish, check=True, stdout=subprocess.DEVNULL)
         acked = time.monotonic()
@@ -80,8 +66,7 @@ def main():
         while time.monotonic() < deadline and driver.find_element(By.ID, "feed").text.count("delivered") < len(ids):
             time.sleep(0.1)
         result["delivered_shown"] = driver.find_element(By.ID, "feed").text.count("delivered")
-        width = driver.execute_script("return document.documentElement.scrollWidth")
-        result["horizontal_overflow"] = width > 1280
+        result["horizontal_overflow"] = overflows_horizontally(driver)
         driver.save_screenshot(args.screenshot)
     finally:
         driver.quit()

@@ -11,26 +11,10 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
+from browser_support import open_browser, open_signed_in, overflows_horizontally, wait
 from selenium.webdriver.common.by import By
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.keys import Keys
-
-
-def wait(predicate, seconds, what):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-        except StaleElementReferenceException:
-            value = None  # the panel re-rendered between finding a row and reading it: look again
-        if value:
-            return value
-        time.sleep(0.1)
-    raise SystemExit("timed out waiting for " + what)
 
 
 def main():
@@ -44,17 +28,10 @@ def main():
     args = ap.parse_args()
     publish = [a for a in args.publish if a != "--"]
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,800", "--disable-dev-shm-usage"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver = open_browser()
     result = {}
     try:
-        driver.set_window_size(1280, 800)
-        driver.get(args.url)
-        driver.execute_script("sessionStorage.setItem('sluice.token', arguments[0])", args.token)
-        driver.get(args.url)
+        open_signed_in(driver, args.url, args.token)
 
         def row_of_finding():
             for tr in driver.find_elements(By.CSS_SELECTOR, "#feed tr"):
@@ -93,8 +70,7 @@ def main():
                 return None
             return next((tr.text for tr in rows if args.finding in tr.text and "held: silenced" in tr.text), None)
         result["held_row"] = wait(held_row, 60, "the repeat to show held: silenced")
-        width = driver.execute_script("return document.documentElement.scrollWidth")
-        result["horizontal_overflow"] = width > 1280
+        result["horizontal_overflow"] = overflows_horizontally(driver)
         driver.save_screenshot(args.screenshot)
     finally:
         driver.quit()
