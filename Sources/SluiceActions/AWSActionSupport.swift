@@ -119,6 +119,22 @@ struct EC2Instance: Sendable, Equatable {
     }
 }
 
+/// An executor that acts on the finding's EC2 instance (or the step's `instance_id`): its target is
+/// looked up live, and a dry run names it from the finding alone.
+public protocol EC2InstanceExecutor: ActionExecutor {
+    var aws: AWSClients { get }
+}
+
+extension EC2InstanceExecutor {
+    public func target(_ request: ActionRequest) async throws(ActionError) -> ActionTarget {
+        try await EC2Instance.target(of: request, aws: aws)
+    }
+
+    public static func plannedTarget(_ request: ActionRequest) throws(ActionError) -> PlannedTarget? {
+        try EC2Instance.plannedTarget(of: request)
+    }
+}
+
 /// The region a step would act in without a client: its `region` parameter, else the finding's
 /// (nil: the configured default).
 func plannedRegion(_ request: ActionRequest) -> String? {

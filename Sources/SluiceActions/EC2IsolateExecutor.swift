@@ -25,7 +25,7 @@ import SluiceCore
 ///     termination_protection: true             # default true
 ///     detach_from_asg: true                    # default true
 /// ```
-public struct EC2IsolateExecutor: ActionExecutor {
+public struct EC2IsolateExecutor: EC2InstanceExecutor {
     public static let kind = "aws.ec2.isolate"
     public static let summary = "Quarantine an EC2 instance: rule-less security group on every ENI, snapshots, termination protection, ASG detach"
     public static let isIsolation = true
@@ -40,17 +40,9 @@ public struct EC2IsolateExecutor: ActionExecutor {
     public static let quarantinedTag = "sluice:quarantined"
     public static let originalGroupsTag = "sluice:original-groups"
 
-    let aws: AWSClients
+    public let aws: AWSClients
 
     public init(context: ActionContext) { aws = context.aws }
-
-    public func target(_ request: ActionRequest) async throws(ActionError) -> ActionTarget {
-        try await EC2Instance.target(of: request, aws: aws)
-    }
-
-    public static func plannedTarget(_ request: ActionRequest) throws(ActionError) -> PlannedTarget? {
-        try EC2Instance.plannedTarget(of: request)
-    }
 
     public func execute(_ request: ActionRequest, target: ActionTarget) async throws(ActionError) -> ActionOutput {
         let p = request.parameters

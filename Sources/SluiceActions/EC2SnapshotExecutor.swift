@@ -11,7 +11,7 @@ import SluiceCore
 ///     instance_id: "{{detail.resource.instanceDetails.instanceId}}"   # the default
 ///     volume_ids: [vol-0123456789abcdef0]      # default: every attached volume
 /// ```
-public struct EC2SnapshotExecutor: ActionExecutor {
+public struct EC2SnapshotExecutor: EC2InstanceExecutor {
     public static let kind = "aws.ec2.snapshot"
     public static let summary = "Snapshot the EBS volumes of an EC2 instance, tagged with the finding"
     public static let parameters = [
@@ -20,17 +20,9 @@ public struct EC2SnapshotExecutor: ActionExecutor {
         ActionParameter("volume_ids", .list, help: "default: every attached volume"),
     ]
 
-    let aws: AWSClients
+    public let aws: AWSClients
 
     public init(context: ActionContext) { aws = context.aws }
-
-    public func target(_ request: ActionRequest) async throws(ActionError) -> ActionTarget {
-        try await EC2Instance.target(of: request, aws: aws)
-    }
-
-    public static func plannedTarget(_ request: ActionRequest) throws(ActionError) -> PlannedTarget? {
-        try EC2Instance.plannedTarget(of: request)
-    }
 
     public func execute(_ request: ActionRequest, target: ActionTarget) async throws(ActionError) -> ActionOutput {
         let client = try aws.client(for: request)

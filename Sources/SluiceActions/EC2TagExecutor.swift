@@ -10,7 +10,7 @@ import SluiceCore
 ///   params:
 ///     tags: {sluice:finding-type: "{{detail.type}}", sluice:severity: "{{sluice.severity_label}}"}
 /// ```
-public struct EC2TagExecutor: ActionExecutor {
+public struct EC2TagExecutor: EC2InstanceExecutor {
     public static let kind = "aws.ec2.tag"
     public static let summary = "Tag an EC2 instance (templated tag values)"
     public static let parameters = [
@@ -19,17 +19,9 @@ public struct EC2TagExecutor: ActionExecutor {
         ActionParameter("region", .string, help: "default: the finding's region"),
     ]
 
-    let aws: AWSClients
+    public let aws: AWSClients
 
     public init(context: ActionContext) { aws = context.aws }
-
-    public func target(_ request: ActionRequest) async throws(ActionError) -> ActionTarget {
-        try await EC2Instance.target(of: request, aws: aws)
-    }
-
-    public static func plannedTarget(_ request: ActionRequest) throws(ActionError) -> PlannedTarget? {
-        try EC2Instance.plannedTarget(of: request)
-    }
 
     public func execute(_ request: ActionRequest, target: ActionTarget) async throws(ActionError) -> ActionOutput {
         let tags = request.parameters.map("tags").sorted { $0.key < $1.key }
