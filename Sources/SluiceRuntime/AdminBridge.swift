@@ -196,7 +196,7 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
     func test(event: [UInt8]) -> TestReport {
         // The same decode-and-normalise as `sluice run`, and the same output as `sluice test`: a
         // split record is judged finding by finding (a JSON array, one report per finding).
-        let events: [JSON]
+        let events: [RouteTestReport.Decoded]
         switch RouteTestReport.decode(event) {
         case .success(let decoded):
             guard !decoded.isEmpty else { return TestReport(json: nil, text: "", error: "the event holds no finding") }
@@ -205,8 +205,9 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
             return TestReport(json: nil, text: "", error: "the body is rejected as \(rejection.reason): \(rejection.detail)")
         }
         let configuration = configuration
-        let reports = events.map { json in
-            RouteTestReport(event: json, eventText: json.serialized(), table: configuration.table, configuration: configuration, connectorsNote: nil)
+        let reports = events.map { e in
+            RouteTestReport(event: e.event, eventText: e.event.serialized(), original: e.original, table: configuration.table,
+                            configuration: configuration, connectorsNote: nil)
         }
         if reports.count == 1 { return TestReport(json: reports[0].json.serialized(), text: reports[0].text, error: nil) }
         let text = reports.enumerated().map { "finding \($0.offset + 1) of \(reports.count):\n\($0.element.text)" }.joined(separator: "\n\n")

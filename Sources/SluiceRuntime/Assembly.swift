@@ -102,11 +102,12 @@ public struct LoadedConfiguration: Sendable {
     }
 
     /// What target `target` of the route named `route` would receive for `event`: its rendered
-    /// template (the route's, the instance's, or the connector type's default) or the event
-    /// itself. nil when there is no such route or target. Used by `sluice test`.
-    public func previewPayload(route: String, target: Int, event: JSON) -> String? {
+    /// template (the route's, the instance's, or the connector type's default), else `original`, the
+    /// record as it came (what `sluice run` sends; nil: the event). nil when there is no such route
+    /// or target. Used by `sluice test`.
+    public func previewPayload(route: String, target: Int, event: JSON, original: String? = nil) -> String? {
         guard let i = table.routes.firstIndex(where: { $0.name == route }), target < renderers[i].count else { return nil }
-        guard let renderer = renderers[i][target] else { return event.serialized() }
+        guard let renderer = renderers[i][target] else { return original ?? event.serialized() }
         // Rendered as `sluice run` renders: the summary of the finding's view, OCSF out.
         var preview: String?
         FindingDecoder().decode(Array(event.serialized().utf8)) { finding in

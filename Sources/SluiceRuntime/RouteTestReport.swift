@@ -14,7 +14,8 @@ public struct RouteTestReport: Sendable {
     /// `configuration`: with it, previews use each connector instance's own template, and a
     /// matching route's playbook is previewed step by step with `actions` (guards, dry run).
     /// `explain`: also say why each route that did not match did not (`sluice test --explain`).
-    public init(event eventJSON: JSON, eventText: String, table: RouteTable, configuration: LoadedConfiguration?,
+    /// `original`: what a pass-through target receives (`Decoded.original`; nil: the event).
+    public init(event eventJSON: JSON, eventText: String, original: String? = nil, table: RouteTable, configuration: LoadedConfiguration?,
                 explain: Bool = false, inhibitRules: [InhibitRule] = [], connectorsNote: String?, actions: ActionSettings = ActionSettings()) {
         // The fast matcher answers; the reference explains. They agree (differential tests).
         let parser = JSONParser(maxBytes: max(eventText.utf8.count, 1 << 16), maxDepth: 1024)
@@ -27,8 +28,8 @@ public struct RouteTestReport: Sendable {
         disagreement = fast == explained.map(\.route) ? nil
             : "warning: compiled and reference matchers disagree (\(fast) vs \(explained.map(\.route))); please report this event"
         func preview(_ route: Route, _ j: Int) -> String {
-            configuration?.previewPayload(route: route.name, target: j, event: eventJSON)
-                ?? TargetPreview.payload(for: route.targets[j], event: eventJSON)
+            configuration?.previewPayload(route: route.name, target: j, event: eventJSON, original: original)
+                ?? TargetPreview.payload(for: route.targets[j], event: eventJSON, original: original)
         }
 
         var matches: [JSON] = []

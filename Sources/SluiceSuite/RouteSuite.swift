@@ -192,7 +192,7 @@ public enum RouteSuite {
         // The same decode-and-normalise as `sluice run` (bare findings wrapped, the `sluice` view,
         // a split record one event per finding).
         let decoded = (try? RouteTestReport.decode(Array(c.event.serialized().utf8)).get()) ?? []
-        let events = decoded.isEmpty ? [c.event] : decoded
+        let events = decoded.isEmpty ? [RouteTestReport.Decoded(event: c.event, original: c.event.serialized())] : decoded
         var outcome = Outcome(name: c.name, location: c.location, diff: [])
         if let parts = c.parts, parts.count != events.count {
             outcome.diff.append("- \(parts.count) finding\(parts.count == 1 ? "" : "s") (parts)")
@@ -201,7 +201,7 @@ public enum RouteSuite {
         for (i, event) in events.enumerated() {
             let own = Expectation(routes: c.routes, targets: c.targets, payloads: c.payloads)
             let expected = c.parts.map { i < $0.count ? $0[i] : nil } ?? own
-            let (taken, diff) = judge(event, expected, configuration: configuration)
+            let (taken, diff) = judge(event.event, original: event.original, expected, configuration: configuration)
             outcome.routesTaken.append(taken)
             let label = events.count > 1 ? "finding \(i + 1) of \(events.count): " : ""
             outcome.diff += diff.map { label + $0 }
@@ -211,7 +211,7 @@ public enum RouteSuite {
 
     /// The routes one finding took and its diff against `expected` (nil: a finding beyond the
     /// case's parts, reported with the routes it took).
-    static func judge(_ event: JSON, _ expected: Expectation?, configuration: LoadedConfiguration) -> (routes: [String], diff: [String]) {
+    static func judge(_ event: JSON, original: String, _ expected: Expectation?, configuration: LoadedConfiguration) -> (routes: [String], diff: [String]) {
         let table = configuration.table
         let reference = table.referenceMatch(event)
         let matched = reference.map { table.routes[$0] }
@@ -235,7 +235,7 @@ public enum RouteSuite {
             var rendered: [String] = []
             for route in matched where p.route == nil || p.route == route.name {
                 for (j, target) in route.targets.enumerated() where target.connector == p.connector {
-                    if let text = configuration.previewPayload(route: route.name, target: j, event: event) { rendered.append(text) }
+                    if let text = configuration.previewPayload(route: route.name, target: j, event: event, original: original) { rendered.append(text) }
                 }
             }
             if rendered.isEmpty {

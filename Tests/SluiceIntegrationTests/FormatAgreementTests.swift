@@ -83,6 +83,8 @@ import Testing
         let dir = config.directory
         let patternFile = try Self.write(Array(Self.pattern.utf8), "pattern.json", in: dir)
 
+        // What `test` says the pass-through target gets, finding by finding: `run` must send exactly that.
+        var previewed: [String] = []
         for (i, input) in inputs.enumerated() {
             let event = try Self.write(input.bytes, "event-\(i).json", in: dir)
             // test-pattern: true / false, exit 1 when rejected.
@@ -97,6 +99,7 @@ import Testing
                 let reports = (try? JSON.parse(json)).map { $0.arrayValue ?? [$0] } ?? []
                 let matched = reports.filter { ($0["matches"]?.arrayValue?.isEmpty ?? true) == false }.count
                 #expect(matched == matching.count, "test, \(input.name): \(t.output.prefix(300))")
+                previewed += reports.flatMap { ($0["matches"]?.arrayValue ?? []).flatMap { ($0["targets"]?.arrayValue ?? []).compactMap { $0["payload"]?.stringValue } } }
             } else {
                 #expect(tp.status == 1, "test-pattern, \(input.name): \(tp.output)")
                 #expect(t.status == 1, "test, \(input.name): \(t.output.prefix(300))")
@@ -120,6 +123,9 @@ import Testing
         #expect(letters.filter { $0.contains("\"reason\":\"too_large\"") }.count == 1)
         #expect(Set(try receiver.receivedFindingIDs()) == Set(inputs.compactMap(\.matching).flatMap { $0 }))
         #expect(try receiver.receivedFindingIDs().count == wantMatched)
+        // The record as it came (a split record: its own finding), never with the view spliced in.
+        #expect(previewed.count == wantMatched)
+        #expect(try receiver.records().map(\.body).sorted() == previewed.sorted(), "test previews what run sends")
     }
 }
 

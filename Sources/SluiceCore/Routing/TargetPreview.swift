@@ -2,8 +2,9 @@
 /// template rendered, an EventBridge-style input transformer applied, or the event itself.
 public enum TargetPreview {
     /// Renders `target`'s payload for `event`. Template errors come back as the payload text,
-    /// prefixed with `error:` — `sluice validate` is where templates are rejected.
-    public static func payload(for target: RouteTarget, event: JSON) -> String {
+    /// prefixed with `error:` — `sluice validate` is where templates are rejected. `original`: what a
+    /// target without a template receives (the record as it came; nil: the event).
+    public static func payload(for target: RouteTarget, event: JSON, original: String? = nil) -> String {
         if let paths = target.inputPaths, let template = target.template {
             return InputTransformer.render(template: template, paths: paths, event: event)
         }
@@ -12,7 +13,7 @@ public enum TargetPreview {
             let format: PayloadTemplate.Format = trimmed.hasPrefix("{") || trimmed.hasPrefix("[") ? .json : .text
             do { return try PayloadTemplate(template, format: format).render(event) } catch { return "error: \(error.message)" }
         }
-        return event.serialized()
+        return original ?? event.serialized()
     }
 }
 

@@ -68,7 +68,7 @@ struct TestCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let bytes = try CLIFiles.readBytes(event, what: "event")
-        let findings: [JSON]
+        let findings: [RouteTestReport.Decoded]
         switch RouteTestReport.decode(bytes) {
         case .success(let events): findings = events
         case .failure(let rejection):
@@ -95,9 +95,9 @@ struct TestCommand: AsyncParsableCommand {
         }
         // A split record (Security Hub, BatchImportFindings) is one report per finding.
         var reports: [RouteTestReport] = []
-        for eventJSON in findings {
+        for finding in findings {
             let report = RouteTestReport(
-                event: eventJSON, eventText: eventJSON.serialized(), table: table, configuration: configuration, explain: explain,
+                event: finding.event, eventText: finding.event.serialized(), original: finding.original, table: table, configuration: configuration, explain: explain,
                 inhibitRules: (try? HoldRuleLoader.loadInhibitRules(directory: routes)) ?? [],
                 connectorsNote: connectorDirectoryExists ? nil
                     : "note: no connectors directory at \(connectors); connector names were not checked (sluice validate checks them)",
