@@ -46,17 +46,17 @@ public final class ActionGuards: Sendable {
             let hourAgo = t - 3600
             s.byKind[kind, default: []].removeAll { $0 <= hourAgo }
             s.byRoute[route, default: []].removeAll { $0 <= hourAgo }
-            if let cap = settings.maxPerHour[kind] ?? settings.maxPerHour["default"], s.byKind[kind]!.count >= cap {
+            if let cap = settings.maxPerHour[kind] ?? settings.maxPerHour["default"], s.byKind[kind, default: []].count >= cap {
                 return "cap: \(kind) reached its limit of \(cap) actions per hour"
             }
-            if let cap = settings.maxPerHourPerRoute, s.byRoute[route]!.count >= cap {
+            if let cap = settings.maxPerHourPerRoute, s.byRoute[route, default: []].count >= cap {
                 return "cap: route '\(route)' reached its limit of \(cap) actions per hour"
             }
             if isIsolation, let cap = settings.maxConcurrentIsolations, s.isolations >= cap {
                 return "cap: \(s.isolations) isolations already under way (limit \(cap))"
             }
-            s.byKind[kind]!.append(t)
-            s.byRoute[route]!.append(t)
+            s.byKind[kind, default: []].append(t)
+            s.byRoute[route, default: []].append(t)
             if isIsolation { s.isolations += 1 }
             return nil
         }
@@ -66,8 +66,8 @@ public final class ActionGuards: Sendable {
     /// repeated findings about one quarantined instance do not use up the hourly caps.
     public func refund(kind: String, route: String) {
         state.withLock { s in
-            if !(s.byKind[kind]?.isEmpty ?? true) { s.byKind[kind]!.removeLast() }
-            if !(s.byRoute[route]?.isEmpty ?? true) { s.byRoute[route]!.removeLast() }
+            _ = s.byKind[kind]?.popLast()
+            _ = s.byRoute[route]?.popLast()
         }
     }
 

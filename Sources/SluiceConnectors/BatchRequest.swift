@@ -18,7 +18,8 @@ struct BatchRequest: Sendable {
                  classify: @escaping @Sendable (Result<HTTPResponse, HTTPClientError>, Int) -> [DeliveryOutcome],
                  completion: @escaping @Sendable ([DeliveryOutcome]) -> Void) {
         let (sent, rejected) = (sent, rejected)
-        guard let request else { return completion((0..<count).map { rejected[$0]! }) }
+        // No item left to send: every position has its rejection (a missing one would be a bug: retried, not lost).
+        guard let request else { return completion((0..<count).map { rejected[$0] ?? .retryable("no outcome for this item") }) }
         client.execute(request) { result in
             let answered = classify(result, sent.count)
             var outcomes = (0..<count).map { rejected[$0] ?? .delivered }

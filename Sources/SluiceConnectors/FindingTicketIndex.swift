@@ -73,7 +73,7 @@ final class FindingTicketIndex: Sendable {
                     s.busy[id] = []
                     return true
                 }
-                s.busy[id]!.append(c)
+                s.busy[id, default: []].append(c)
                 return false
             }
             if runNow { c.resume() }
