@@ -32,9 +32,14 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
     /// The configuration in force, its hash and load count, and whether the last reload worked.
     private let config: Mutex<(loaded: LoadedConfiguration, hash: String, version: Int, lastOK: Bool)>
     var configuration: LoadedConfiguration { config.withLock { $0.loaded } }
+    /// What a reload put in place: the configuration, and the connectors given new lanes.
+    struct Reloaded: Sendable {
+        var configuration: LoadedConfiguration
+        var restartedConnectors: [String]
+    }
     /// Set by the runner: validates the files on disk and swaps them in, or says why not.
-    private let reloadHook = Mutex<(@Sendable () -> Result<LoadedConfiguration, Diagnostics>)?>(nil)
-    var reloader: (@Sendable () -> Result<LoadedConfiguration, Diagnostics>)? {
+    private let reloadHook = Mutex<(@Sendable () -> Result<Reloaded, Diagnostics>)?>(nil)
+    var reloader: (@Sendable () -> Result<Reloaded, Diagnostics>)? {
         get { reloadHook.withLock { $0 } }
         set { reloadHook.withLock { $0 = newValue } }
     }
@@ -52,8 +57,8 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
     }
     let startedAt = Date().formatted(.iso8601)
     let version: String
-    private let lanes: [DeliveryLane]
-    private let kinds: [String: String]
+    /// The current connectors' lanes (a reload may replace some), in name order.
+    private let lanes: @Sendable () -> [DeliveryLane]
     /// Per-route counters; a reload adds the new routes' (and keeps the old ones' counts).
     private let matched: Mutex<[String: DeliveryCounter]>
     private let inFlight: @Sendable () -> Int
@@ -63,7 +68,7 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
     private let feedBudget = Mutex((second: Int64(0), used: 0))
 
     init(settings: RunSettings, logger: Logger, configuration: LoadedConfiguration, configHash: String, version: String, stats: RunStats,
-         lanes: [DeliveryLane], recent: RecentFindings, readiness: Readiness, inFlight: @escaping @Sendable () -> Int,
+         lanes: @escaping @Sendable () -> [DeliveryLane], recent: RecentFindings, readiness: Readiness, inFlight: @escaping @Sendable () -> Int,
          loopSkips: LoopSkipCounter? = nil) {
         self.loopSkips = loopSkips
         self.settings = settings
@@ -71,8 +76,7 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
         self.config = Mutex((configuration, configHash, 1, true))
         self.version = version
         self.stats = stats
-        self.lanes = lanes.sorted { $0.name < $1.name }
-        self.kinds = Dictionary(configuration.connectors.map { ($0.name, $0.kind) }, uniquingKeysWith: { a, _ in a })
+        self.lanes = lanes
         self.matched = Mutex(Dictionary(configuration.table.routes.map { ($0.name, DeliveryCounter()) }, uniquingKeysWith: { a, _ in a }))
         self.recent = recent
         self.readiness = readiness
@@ -150,7 +154,8 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
 
     func connectors() -> [ConnectorStatus] {
         let delivered = stats.snapshot.deliveredByPair
-        return lanes.map { lane in
+        let kinds = config.withLock { c in Dictionary(c.loaded.connectors.map { ($0.name, $0.kind) }, uniquingKeysWith: { a, _ in a }) }
+        return lanes().map { lane in
             let health = lane.health
             return ConnectorStatus(
                 name: lane.name, kind: kinds[lane.name] ?? "playbook", backlog: health.backlog, inFlight: health.inFlight,
@@ -187,7 +192,7 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
             gauges: [
                 Family(name: "sluice_in_flight", help: "Records consumed and not yet settled.", samples: [.init(value: inFlight())]),
                 Family(name: "sluice_lane_pending", help: "Deliveries queued, running or waiting to retry, by connector.",
-                       samples: lanes.map { .init(labels: [("connector", $0.name)], value: $0.pending) }),
+                       samples: lanes().map { .init(labels: [("connector", $0.name)], value: $0.pending) }),
                 Family(name: "sluice_config_last_reload_successful", help: "1 when the last configuration load succeeded.",
                        samples: [.init(value: config.withLock { $0.lastOK } ? 1 : 0)]),
             ])
@@ -220,7 +225,8 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
         }
         let hash = Self.configHash(directories: [settings.routesDirectory, settings.connectorsDirectory])
         switch reloader() {
-        case .success(let fresh):
+        case .success(let reloaded):
+            let fresh = reloaded.configuration
             matched.withLock { counters in
                 for route in fresh.table.routes where counters[route.name] == nil { counters[route.name] = DeliveryCounter() }
             }
@@ -229,7 +235,8 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
                 return c.version
             }
             logger.notice("configuration reloaded", metadata: ["sluice.config_hash": "\(hash)", "sluice.config_version": "\(version)"])
-            return ReloadOutcome(successful: true, errors: [], configHash: hash, configVersion: version)
+            return ReloadOutcome(successful: true, errors: [], configHash: hash, configVersion: version,
+                                 restartedConnectors: reloaded.restartedConnectors)
         case .failure(let diagnostics):
             let (hash, version) = config.withLock { c in
                 c.lastOK = false

@@ -37,7 +37,8 @@ public struct PipelineOptions: Sendable {
 /// and the source loop stores the offsets that settling made committable.
 public final class Pipeline: Sendable {
     let plan: RoutingPlan
-    let lanes: [DeliveryLane]
+    /// Every lane with work or that may get some (after a reload: replaced ones too).
+    let lanes: @Sendable () -> [DeliveryLane]
     let deadLetters: DeadLetterWriter
     let options: PipelineOptions
     public let stats: RunStats
@@ -53,7 +54,7 @@ public final class Pipeline: Sendable {
     /// The admin server's view (feed, per-route counts, assignment); nil without one.
     let observer: (any PipelineObserver)?
 
-    init(plan: RoutingPlan, lanes: [DeliveryLane], deadLetters: DeadLetterWriter, options: PipelineOptions,
+    init(plan: RoutingPlan, lanes: @escaping @Sendable () -> [DeliveryLane], deadLetters: DeadLetterWriter, options: PipelineOptions,
          stats: RunStats, stopping: StopSignal, logger: Logger, observer: (any PipelineObserver)? = nil) {
         self.observer = observer
         self.plan = plan
@@ -337,7 +338,7 @@ public final class Pipeline: Sendable {
     /// `redelivered`: a Kafka source redelivers what did not settle; a file does not.
     private func drain(redelivered: Bool, _ tick: () -> Void) {
         let deadline = ContinuousClock.now + options.drainTimeout
-        for lane in lanes { lane.flush() }  // partial batches go now, not after max_wait
+        for lane in lanes() { lane.flush() }  // partial batches go now, not after max_wait
         if inFlightCount > 0 {
             logger.info("draining in-flight work", metadata: ["sluice.in_flight": "\(inFlightCount)"])
         }
@@ -348,7 +349,7 @@ public final class Pipeline: Sendable {
         guard inFlightCount > 0 else { return }
         logger.warning("drain deadline passed: dead-lettering pending retries", metadata: ["sluice.in_flight": "\(inFlightCount)"])
         stopping.hardStop()
-        for lane in lanes { lane.drain() }
+        for lane in lanes() { lane.drain() }
         // Attempts under way finish within their timeout; dead letters need the broker's ack.
         let last = ContinuousClock.now + .seconds(30)
         while inFlightCount > 0, ContinuousClock.now < last {

@@ -123,15 +123,14 @@ public final class Runner: Sendable {
             topic: dlqProducer == nil ? nil : settings.deadLetterTopic, producer: dlqProducer, fallback: fallback, logger: logger,
             stats: stats, stopping: stopping)
 
-        var lanesByName: [String: DeliveryLane] = [:]
-        for definition in loaded.connectors {
-            let connector = try definition.make(context: context)
-            lanesByName[definition.name] = DeliveryLane(
-                name: definition.name, connector: connector, policy: definition.policy,
-                deadLetters: deadLetters, stats: stats, stopping: stopping, logger: logger,
-                failureWarningInterval: settings.failureWarningInterval)
+        let failureWarningInterval = settings.failureWarningInterval
+        @Sendable func makeLane(_ definition: ConnectorDefinition) throws -> DeliveryLane {
+            DeliveryLane(name: definition.name, connector: try definition.make(context: context), policy: definition.policy,
+                         deadLetters: deadLetters, stats: stats, stopping: stopping, logger: logger,
+                         failureWarningInterval: failureWarningInterval)
         }
-        let definitionsByName = Dictionary(loaded.connectors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var lanesByName: [String: DeliveryLane] = [:]
+        for definition in loaded.connectors { lanesByName[definition.name] = try makeLane(definition) }
         // Consuming Kafka, the caps of response actions count across every instance of the group:
         // the guard ledger is read to its end before the first action, then followed.
         var ledgerServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
@@ -152,22 +151,26 @@ public final class Runner: Sendable {
                                               deadLetters: deadLetters, stats: stats, stopping: stopping, logger: logger, budget: budget,
                                               // Consuming Kafka, a decided run is resumed by the member owning its partition now.
                                               approvalsGroup: settings.input == nil ? settings.group + ".approvals" : nil)
-        // Binds each route's targets to the lanes; a reload binds new routes to the same lanes.
-        let boundLanes = lanesByName
+        let lanes = LaneSet(lanesByName, fixed: playbooks.map { [$0.lane] } ?? [])
+        // Binds each route's targets to the current lanes (after a reload: the new connectors').
+        // Every target names a lane: loading checks the names, and a reload makes new lanes first.
         @Sendable func bind(_ loaded: LoadedConfiguration) -> [[BoundTarget]] {
-            loaded.table.routes.enumerated().map { i, route in
-                route.targets.enumerated().map { j, t in
-                    BoundTarget(lane: boundLanes[t.connector]!, renderer: loaded.renderers[i][j], usesSummary: definitionsByName[t.connector]?.usesSummary ?? false,
-                                delivered: stats.deliveryCounter(route: route.name, connector: t.connector),
-                                digestTemplate: definitionsByName[t.connector]?.digestTemplate)
-                } + (loaded.playbooks[route.name] != nil
-                    ? [BoundTarget(lane: playbooks!.lane, renderer: nil, usesSummary: false, delivered: stats.deliveryCounter(route: route.name, connector: playbooks!.lane.name))]
-                    : [])
+            let current = lanes.current
+            let definitionsByName = Dictionary(loaded.connectors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            return loaded.table.routes.enumerated().map { i, route in
+                route.targets.enumerated().compactMap { j, t in
+                    current[t.connector].map { lane in
+                        BoundTarget(lane: lane, renderer: loaded.renderers[i][j], usesSummary: definitionsByName[t.connector]?.usesSummary ?? false,
+                                    delivered: stats.deliveryCounter(route: route.name, connector: t.connector),
+                                    digestTemplate: definitionsByName[t.connector]?.digestTemplate)
+                    }
+                } + (loaded.playbooks[route.name] == nil ? [] : playbooks.map { p in
+                    [BoundTarget(lane: p.lane, renderer: nil, usesSummary: false, delivered: stats.deliveryCounter(route: route.name, connector: p.lane.name))]
+                } ?? [])
             }
         }
         let targets = bind(loaded)
         let connectorFiles = ConnectorFiles(loaded)
-        let allLanes = Array(lanesByName.values) + (playbooks.map { [$0.lane] } ?? [])
         // The admin server's view of this run; built before the pipeline, which reports to it.
         let pipelineRef = PipelineReference()
         var bridge: AdminBridge?
@@ -176,7 +179,7 @@ public final class Runner: Sendable {
             bridge = AdminBridge(
                 settings: settings, logger: logger, configuration: loaded,
                 configHash: AdminBridge.configHash(directories: [settings.routesDirectory, settings.connectorsDirectory]),
-                version: version, stats: stats, lanes: allLanes, recent: RecentFindings(capacity: admin.recentFindings),
+                version: version, stats: stats, lanes: { lanes.byName }, recent: RecentFindings(capacity: admin.recentFindings),
                 readiness: readiness, inFlight: { pipelineRef.inFlight }, loopSkips: context.loopSkips)
             bridge?.operations = OperationsBridge(settings: settings, kafka: kafka, approvals: playbooks?.approvalStore, playbooks: loaded.playbooks,
                                                   running: { pipelineRef.plan }, logger: logger.with("sluice.part", "operations"))
@@ -238,27 +241,23 @@ public final class Runner: Sendable {
             }
         }
         let pipeline = Pipeline(
-            plan: routingPlan, lanes: allLanes,
+            plan: routingPlan, lanes: { lanes.all },
             deadLetters: deadLetters, options: settings.pipeline, stats: stats, stopping: stopping, logger: logger, observer: bridge)
         pipelineRef.set(pipeline)
-        // Reload: validate everything, then swap the routes in one step. Connector instances keep
-        // their lanes and connections, so a changed or new instance (or a playbook) still needs a
-        // restart: such a reload is refused and the running configuration stays.
-        let lanesByNameForReload = lanesByName
+        // Reload: validate everything and make the lanes of new and changed connectors, then swap
+        // the routes in one step; nothing changes when anything fails. Unchanged connectors keep
+        // their lanes and connections; replaced lanes finish their work (LaneSet). Playbooks
+        // still need a restart: such a reload is refused and the running configuration stays.
         let forwarderForReload = forwarder
-        let reload: @Sendable () -> Result<LoadedConfiguration, Diagnostics> = { [settings] in
+        let runHasBrokers = kafka["bootstrap.servers"] != nil
+        let reload: @Sendable () -> Result<AdminBridge.Reloaded, Diagnostics> = { [settings, logger] in
             let fresh: LoadedConfiguration
             do throws(Diagnostics) {
                 fresh = try LoadedConfiguration.load(routesDirectory: settings.routesDirectory, connectorsDirectory: settings.connectorsDirectory,
                                                      environment: environment)
             } catch { return .failure(error) }
-            var problems = connectorFiles.changes(in: fresh)
-            for route in fresh.table.routes {
-                for target in route.targets where lanesByNameForReload[target.connector] == nil {
-                    problems.append(Diagnostic(path: route.location.path, line: route.location.line, column: route.location.column,
-                                               message: "route '\(route.name)': connector '\(target.connector)' is new: restart to add connectors"))
-                }
-            }
+            var problems = fresh.connectorsNeedingBrokers(runHasBrokers: runHasBrokers)
+                + fresh.connectorsMissingAWSPrerequisites(offline: settings.input != nil, environment: environment)
             // The Hold stage was built from the state rules the run started with.
             func stateRules(_ c: LoadedConfiguration) -> [String: HoldRules] {
                 Dictionary(c.table.routes.filter { !$0.hold.isEmpty }.map { ($0.name, $0.hold) }, uniquingKeysWith: { a, _ in a })
@@ -270,11 +269,30 @@ public final class Runner: Sendable {
                 problems.append(Diagnostic(path: settings.routesDirectory, message: "routes with playbooks are not reloaded yet: restart to apply"))
             }
             guard problems.isEmpty else { return .failure(Diagnostics(problems)) }
+            let changes = connectorFiles.changes(in: fresh)
+            var replacements: [String: DeliveryLane] = [:]
+            for definition in fresh.connectors where changes.changed.contains(definition.name) {
+                do { replacements[definition.name] = try makeLane(definition) } catch {
+                    for lane in replacements.values { lane.connector.shutdown() }
+                    return .failure(Diagnostics([Diagnostic(path: definition.location.path, line: definition.location.line,
+                                                            column: definition.location.column,
+                                                            message: "connector '\(definition.name)': \(error)")]))
+                }
+            }
+            lanes.replace(replacements, removing: changes.removed)
+            connectorFiles.accept(fresh)
+            if !replacements.isEmpty || !changes.removed.isEmpty {
+                logger.notice("connectors reloaded", metadata: [
+                    "sluice.replaced": "\(replacements.keys.sorted().joined(separator: ","))",
+                    "sluice.removed": "\(changes.removed.sorted().joined(separator: ","))"])
+            }
             pipeline.replacePlan(RoutingPlan(table: fresh.table, targets: bind(fresh), hold: hold, useEventTime: settings.input != nil,
                                              forwarder: forwarderForReload, inhibitRules: inhibitRules, limits: settings.pipeline.decodeLimits))
-            return .success(fresh)
+            return .success(AdminBridge.Reloaded(configuration: fresh, restartedConnectors: (Array(replacements.keys) + changes.removed).sorted()))
         }
-        bridge?.reloader = reload
+        // One reload at a time (SIGHUP, the API and --watch may ask at once).
+        let reloading = Mutex(())
+        bridge?.reloader = { reloading.withLock { _ in reload() } }
         logger.info("routing", metadata: [
             "sluice.routes": "\(loaded.table.routes.count)", "sluice.connectors": "\(lanesByName.count)",
             "kafka.version": "\(LibrdkafkaVersion.string)",
@@ -325,8 +343,7 @@ public final class Runner: Sendable {
         if let dlqProducer { services.append(.init(service: ClosingService("dead-letter producer") { dlqProducer.close() })) }
         services.append(.init(service: ClosingService("http client") { http.shutdown() }))
         if let playbooks { services.append(.init(service: ClosingService("playbooks") { playbooks.close() })) }
-        let connectors = Array(lanesByName.values)
-        services.append(.init(service: ClosingService("connectors") { for lane in connectors { lane.connector.shutdown() } }))
+        services.append(.init(service: ClosingService("connectors") { lanes.shutDownAll() }))
         services += stateServices
         services += ledgerServices
         if settings.progressInterval > .zero {
@@ -373,25 +390,24 @@ struct HangupReloadService: Service, CustomStringConvertible {
     }
 }
 
-/// The connector files a run started with, to tell which instances a reload would change.
-struct ConnectorFiles: Sendable {
-    let contents: [String: Data]
-    init(_ loaded: LoadedConfiguration) {
-        contents = Dictionary(loaded.connectors.map { ($0.name, FileManager.default.contents(atPath: $0.location.path) ?? Data()) },
-                              uniquingKeysWith: { a, _ in a })
+/// The connector files of the running configuration, to tell which instances a reload changes.
+final class ConnectorFiles: Sendable {
+    private let contents: Mutex<[String: Data]>
+    init(_ loaded: LoadedConfiguration) { contents = Mutex(Self.read(loaded)) }
+
+    /// Connectors whose file is new or differs from the running one's, and those no longer there.
+    func changes(in fresh: LoadedConfiguration) -> (changed: Set<String>, removed: Set<String>) {
+        let running = contents.withLock { $0 }
+        let now = Self.read(fresh)
+        return (Set(now.filter { running[$0.key] != $0.value }.keys), Set(running.keys).subtracting(now.keys))
     }
-    func changes(in fresh: LoadedConfiguration) -> [Diagnostic] {
-        fresh.connectors.compactMap { c in
-            guard let old = contents[c.name] else {
-                return Diagnostic(path: c.location.path, line: c.location.line, column: c.location.column,
-                                  message: "connector '\(c.name)' is new: restart to add connectors")
-            }
-            guard old == (FileManager.default.contents(atPath: c.location.path) ?? Data()) else {
-                return Diagnostic(path: c.location.path, line: c.location.line, column: c.location.column,
-                                  message: "connector '\(c.name)' changed: restart to apply connector changes")
-            }
-            return nil
-        }
+
+    /// The reloaded configuration is the running one now.
+    func accept(_ fresh: LoadedConfiguration) { contents.withLock { $0 = Self.read(fresh) } }
+
+    private static func read(_ loaded: LoadedConfiguration) -> [String: Data] {
+        Dictionary(loaded.connectors.map { ($0.name, FileManager.default.contents(atPath: $0.location.path) ?? Data()) },
+                   uniquingKeysWith: { a, _ in a })
     }
 }
 

@@ -224,6 +224,55 @@ import Testing
         #expect(try stack.get("/api/v1/status", token: token).contains("\"configVersion\":4"))
     }
 
+    /// A reload applies connector changes: a changed instance gets a new lane (its new URL and
+    /// header from the next finding on), a new instance can be targeted at once, one no route
+    /// names any more can go; what did not change keeps its lane (`restartedConnectors` says which).
+    @Test func aReloadReplacesAChangedConnectorAndAddsANewOne() async throws {
+        let token = "reload-connectors-0123456789abcdef"
+        let tokens = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-tokens-\(UUID().uuidString)")
+        try "ops admin \(token)\n".write(to: tokens, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: tokens) }
+        let stack = try await Stack(extra: ["--admin-tokens", tokens.path])
+        defer { stack.stop() }
+        let routes = URL(fileURLWithPath: stack.config.routes)
+        let connectors = URL(fileURLWithPath: stack.config.connectors)
+        let findings = try Findings.unique(3)
+
+        try Findings.produce([findings[0]], to: "findings", broker: stack.broker)
+        try await stack.receiver.waitForCount(1, timeout: 60)
+
+        // `hook` changed (path and a header), `audit` is new and a second route sends to it.
+        try "name: hook\ntype: webhook\nurl: \(stack.receiver.url)/hook-v2\ntimeout: 2s\nheaders: {X-Config: two}\n"
+            .write(to: connectors.appendingPathComponent("hook.yaml"), atomically: true, encoding: .utf8)
+        try "name: audit\ntype: webhook\nurl: \(stack.receiver.url)/audit\ntimeout: 2s\n"
+            .write(to: connectors.appendingPathComponent("audit.yaml"), atomically: true, encoding: .utf8)
+        try "name: to-audit\nmatch: {\"source\": [\"aws.guardduty\"]}\ntargets: [audit]\n"
+            .write(to: routes.appendingPathComponent("audit.yaml"), atomically: true, encoding: .utf8)
+        let reply = try stack.post("/-/reload", body: [], token: token)
+        #expect(reply.hasPrefix("HTTP/1.1 200"), "\(reply)")
+        #expect(reply.contains("\"restartedConnectors\":[\"audit\",\"hook\"]"), "\(reply)")
+
+        try Findings.produce([findings[1]], to: "findings", broker: stack.broker)
+        try await stack.receiver.waitForCount(3, timeout: 60)
+        let second = try stack.receiver.records().filter { $0.header("X-Sluice-Finding-Id") == findings[1].id }
+        #expect(Set(second.map(\.path)) == ["/hook-v2", "/audit"], "\(second.map(\.path))")
+        #expect(second.first { $0.path == "/hook-v2" }?.header("X-Config") == "two")
+        let first = try stack.receiver.records().filter { $0.header("X-Sluice-Finding-Id") == findings[0].id }
+        #expect(first.map(\.path) == ["/hook"])
+
+        // `audit` and its route removed; `hook` unchanged keeps its lane.
+        try FileManager.default.removeItem(at: routes.appendingPathComponent("audit.yaml"))
+        try FileManager.default.removeItem(at: connectors.appendingPathComponent("audit.yaml"))
+        let removed = try stack.post("/-/reload", body: [], token: token)
+        #expect(removed.hasPrefix("HTTP/1.1 200"), "\(removed)")
+        #expect(removed.contains("\"restartedConnectors\":[\"audit\"]"), "\(removed)")
+        try Findings.produce([findings[2]], to: "findings", broker: stack.broker)
+        try await stack.receiver.waitForCount(4, timeout: 60)
+        let third = try stack.receiver.records().filter { $0.header("X-Sluice-Finding-Id") == findings[2].id }
+        #expect(third.map(\.path) == ["/hook-v2"])
+        #expect(try stack.get("/api/v1/connectors", token: token).contains("\"name\":\"audit\"") == false)
+    }
+
     /// schemathesis (PyPI, in .tools/venv) generates requests from docs/openapi.yaml and checks
     /// every response against it: status codes, content types, schemas.
     @Test func theApiMatchesItsOpenAPIDescription() async throws {
