@@ -13,7 +13,9 @@ import Synchronization
 /// (finding, outputs so far) goes to the approval store and the run returns; the decision (or
 /// the gate's timeout default) resumes it, in this process or after a restart.
 public final class PlaybookRunner: Sendable {
-    public let playbooks: [String: Playbook]
+    /// The playbooks by route; a reload replaces them (`replacePlaybooks`).
+    public var playbooks: [String: Playbook] { current.withLock { $0 } }
+    private let current: Mutex<[String: Playbook]>
     public let settings: ActionSettings
     let executors: [String: any ActionExecutor]
     let guards: ActionGuards
@@ -45,7 +47,7 @@ public final class PlaybookRunner: Sendable {
 
     public init(playbooks: [String: Playbook], context: ActionContext, audit: ActionAudit, approvals: (any ApprovalStore)? = nil,
                 executors: [any ActionExecutor]? = nil, budget: (any ActionBudget)? = nil) {
-        self.playbooks = playbooks
+        self.current = Mutex(playbooks)
         self.settings = context.settings
         let list = executors ?? ActionRegistry.types.map { $0.init(context: context) }
         self.executors = Dictionary(list.map { (type(of: $0).kind, $0) }, uniquingKeysWith: { $1 })
@@ -119,6 +121,13 @@ public final class PlaybookRunner: Sendable {
             }
         }
         return await execute(playbook, finding: finding, findingID: findingID, runID: runID, resumed: nil)
+    }
+
+    /// A reload's playbooks, for runs that start or resume from now on. A run resumed after a
+    /// reload continues with the playbook as it is now: the steps it has not done yet, by name; a
+    /// gate whose step it had no approval for waits for one again.
+    public func replacePlaybooks(_ playbooks: [String: Playbook]) {
+        current.withLock { $0 = playbooks }
     }
 
     /// Continues a decided run from its stored state.

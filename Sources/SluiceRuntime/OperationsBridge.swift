@@ -14,7 +14,8 @@ final class OperationsBridge: OperationsRuntime {
     let settings: RunSettings
     let kafka: KafkaConfig
     let approvalStore: (any ApprovalStore)?
-    let playbooks: [String: Playbook]
+    /// The running playbooks (a reload may replace them).
+    let playbooks: @Sendable () -> [String: Playbook]
     /// The running pipeline's routes and decode limits: replays go through its lanes.
     let running: @Sendable () -> (RoutingPlan, PipelineOptions)?
     let logger: Logger
@@ -22,7 +23,7 @@ final class OperationsBridge: OperationsRuntime {
     private let ledger = Mutex<KafkaReplayLedger?>(nil)
     private let runningReplays = Mutex<[String: ReplayCancellation]>([:])
 
-    init(settings: RunSettings, kafka: KafkaConfig, approvals: (any ApprovalStore)?, playbooks: [String: Playbook],
+    init(settings: RunSettings, kafka: KafkaConfig, approvals: (any ApprovalStore)?, playbooks: @escaping @Sendable () -> [String: Playbook],
          running: @escaping @Sendable () -> (RoutingPlan, PipelineOptions)?, logger: Logger) {
         self.settings = settings
         self.kafka = kafka
@@ -121,7 +122,7 @@ final class OperationsBridge: OperationsRuntime {
     /// A dispatcher over the routes running now and this run's lanes.
     private func dispatcher() throws(OperationsError) -> ReplayDispatcher {
         guard let (plan, options) = running() else { throw .unavailable("the pipeline is not running yet") }
-        return ReplayDispatcher(plan: plan, options: options, playbooks: playbooks, approvals: approvalStore, owner: settings.actions.instanceID)
+        return ReplayDispatcher(plan: plan, options: options, playbooks: playbooks(), approvals: approvalStore, owner: settings.actions.instanceID)
     }
 
     static func status(_ s: ReplaySummary) -> ReplayStatus {

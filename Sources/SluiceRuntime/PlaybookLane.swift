@@ -10,6 +10,8 @@ import SluiceKafka
 /// exist; make the approvals topic compacted); offline, approvals live in memory only.
 struct PlaybookLane {
     let lane: DeliveryLane
+    /// Its playbooks are replaced by a reload.
+    let runner: PlaybookRunner
     /// Where runs wait for approval (the admin API lists and decides them).
     let approvalStore: any ApprovalStore
     private let approvals: KafkaApprovalStore?
@@ -49,7 +51,7 @@ struct PlaybookLane {
         let lane = DeliveryLane(name: "playbooks", connector: PlaybookConnector(runner: runner), policy: policy,
                                 deadLetters: deadLetters, stats: stats, stopping: stopping, logger: logger)
         log.info("playbooks", metadata: ["sluice.playbooks": "\(loaded.playbooks.count)", "sluice.dry_run": "\(settings.dryRun)"])
-        return PlaybookLane(lane: lane, approvalStore: approvals, approvals: store, auditProducer: auditProducer)
+        return PlaybookLane(lane: lane, runner: runner, approvalStore: approvals, approvals: store, auditProducer: auditProducer)
     }
 
     func close() {

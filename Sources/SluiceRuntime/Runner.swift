@@ -181,7 +181,7 @@ public final class Runner: Sendable {
                 configHash: AdminBridge.configHash(directories: [settings.routesDirectory, settings.connectorsDirectory]),
                 version: version, stats: stats, lanes: { lanes.byName }, recent: RecentFindings(capacity: admin.recentFindings),
                 readiness: readiness, inFlight: { pipelineRef.inFlight }, loopSkips: context.loopSkips)
-            bridge?.operations = OperationsBridge(settings: settings, kafka: kafka, approvals: playbooks?.approvalStore, playbooks: loaded.playbooks,
+            bridge?.operations = OperationsBridge(settings: settings, kafka: kafka, approvals: playbooks?.approvalStore, playbooks: { playbooks?.runner.playbooks ?? [:] },
                                                   running: { pipelineRef.plan }, logger: logger.with("sluice.part", "operations"))
         }
         // The Hold stage (docs/state.md). Offline, only when a route or an inhibit rule uses it, its
@@ -265,8 +265,9 @@ public final class Runner: Sendable {
             if stateRules(fresh) != stateRules(loaded) {
                 problems.append(Diagnostic(path: settings.routesDirectory, message: "state rules (dedupe, throttle, group) changed: restart to apply"))
             }
-            if !fresh.playbooks.isEmpty || !loaded.playbooks.isEmpty {
-                problems.append(Diagnostic(path: settings.routesDirectory, message: "routes with playbooks are not reloaded yet: restart to apply"))
+            if !fresh.playbooks.isEmpty, playbooks == nil {
+                // Approvals, audit and the shared caps are set up at start, when some route has a playbook.
+                problems.append(Diagnostic(path: settings.routesDirectory, message: "the first playbook of a run needs a restart to apply"))
             }
             guard problems.isEmpty else { return .failure(Diagnostics(problems)) }
             let changes = connectorFiles.changes(in: fresh)
@@ -280,6 +281,7 @@ public final class Runner: Sendable {
                 }
             }
             lanes.replace(replacements, removing: changes.removed)
+            playbooks?.runner.replacePlaybooks(fresh.playbooks)
             connectorFiles.accept(fresh)
             if !replacements.isEmpty || !changes.removed.isEmpty {
                 logger.notice("connectors reloaded", metadata: [

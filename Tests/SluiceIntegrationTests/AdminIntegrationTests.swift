@@ -271,6 +271,12 @@ import Testing
         let third = try stack.receiver.records().filter { $0.header("X-Sluice-Finding-Id") == findings[2].id }
         #expect(third.map(\.path) == ["/hook-v2"])
         #expect(try stack.get("/api/v1/connectors", token: token).contains("\"name\":\"audit\"") == false)
+
+        // The first playbook of a run needs a restart (approvals and audit are set up at start).
+        try "name: act\nmatch: {\"source\": [\"aws.guardduty\"]}\nplaybook:\n  - name: s\n    action: http\n    params: {url: \"\(stack.receiver.url)/x\", allow_loopback: true}\n"
+            .write(to: routes.appendingPathComponent("act.yaml"), atomically: true, encoding: .utf8)
+        let refused = try stack.post("/-/reload", body: [], token: token)
+        #expect(refused.hasPrefix("HTTP/1.1 422") && refused.contains("the first playbook of a run needs a restart to apply"), "\(refused)")
     }
 
     /// schemathesis (PyPI, in .tools/venv) generates requests from docs/openapi.yaml and checks

@@ -163,6 +163,60 @@ import Testing
         #expect(try Self.call(port, "GET", "/api/v1/dead-letters?limit=1001", token: Self.viewerToken).status == 400)
     }
 
+    /// A reload (SIGHUP) replaces a playbook: runs that start after it use the new steps.
+    @Test func aReloadReplacesAPlaybook() async throws {
+        let broker = try TansuBroker()
+        defer { broker.stop() }
+        let soar = try WebhookReceiver()
+        defer { soar.stop() }
+        try broker.createTopics(["findings", "dlq", "sluice.actions.audit", "sluice.approvals"])
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-reload-pb-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for sub in ["routes", "connectors"] { try FileManager.default.createDirectory(at: dir.appendingPathComponent(sub), withIntermediateDirectories: true) }
+        func writePlaybook(path: String) throws {
+            try """
+                name: open-case
+                match: {source: [aws.guardduty]}
+                playbook:
+                  - name: page-soar
+                    action: http
+                    params: {url: "\(soar.url)/\(path)", allow_loopback: true, body: '{"finding": "{{detail.id}}"}'}
+                """.write(to: dir.appendingPathComponent("routes/case.yaml"), atomically: true, encoding: .utf8)
+        }
+        try writePlaybook(path: "cases")
+        try """
+            brokers: \(broker.bootstrap)
+            topics: [findings]
+            group: reload-playbooks
+            dead_letter_topic: dlq
+            routes: \(dir.path)/routes
+            connectors: \(dir.path)/connectors
+            kafka: {session.timeout.ms: "6000", heartbeat.interval.ms: "500"}
+            actions: {instance_id: reload-test, audit_topic: sluice.actions.audit, approvals_topic: sluice.approvals}
+            """.write(to: dir.appendingPathComponent("sluice.yaml"), atomically: true, encoding: .utf8)
+        let port = try LoopbackPort.free()
+        let sluice = try SluiceProcess(["run", "--config", dir.appendingPathComponent("sluice.yaml").path, "--log-level", "notice",
+                                        "--admin-listen", "127.0.0.1:\(port)"])
+        defer { sluice.stop() }
+        #expect(LoopbackPort.waitUntilAccepting(port, timeout: 60))
+        let findings = try Findings.unique(2)
+        try Findings.produce([findings[0]], to: "findings", broker: broker)
+        try await soar.waitForCount(1, timeout: 60)
+
+        try writePlaybook(path: "cases-v2")
+        kill(sluice.pid, SIGHUP)
+        var version = ""
+        for _ in 0..<600 where !version.contains("\"configVersion\":2") {
+            version = (try? Self.call(port, "GET", "/api/v1/status").body) ?? ""
+            if !version.contains("\"configVersion\":2") { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(version.contains("\"configVersion\":2"), "not reloaded: \(sluice.output.suffix(2000))")
+        try Findings.produce([findings[1]], to: "findings", broker: broker)
+        try await soar.waitForCount(2, timeout: 60)
+        #expect(try soar.records().map(\.path) == ["/cases", "/cases-v2"])
+        #expect(try soar.records().last?.body.contains(findings[1].id) == true)
+    }
+
     /// A playbook step waits for approval; an operator approves it in the dashboard; the run goes
     /// on (its http step reaches the receiver) and the audit names the operator's token.
     @Test func approvingAWaitingStepInTheDashboardIsAudited() async throws {
