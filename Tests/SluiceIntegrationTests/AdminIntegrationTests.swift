@@ -14,11 +14,12 @@ import Testing
         let sluice: SluiceProcess
         let port: Int
 
-        init(extra: [String] = []) async throws {
+        init(extra: [String] = [], connector: String? = nil) async throws {
             broker = try TansuBroker()
             receiver = try WebhookReceiver()
             try broker.createTopics(["findings", "dlq"])
-            config = try TestConfig.webhook(receiver.url)
+            let url = receiver.url
+            config = try connector.map { try TestConfig.webhook(url, extra: $0) } ?? TestConfig.webhook(url)
             port = try LoopbackPort.free()
             sluice = try SluiceProcess(broker: broker, topic: "findings", group: "admin-\(UUID().uuidString.prefix(6))", dlq: "dlq",
                                        config: config, extra: ["--admin-listen", "127.0.0.1:\(port)"] + extra)
@@ -277,6 +278,35 @@ import Testing
             .write(to: routes.appendingPathComponent("act.yaml"), atomically: true, encoding: .utf8)
         let refused = try stack.post("/-/reload", body: [], token: token)
         #expect(refused.hasPrefix("HTTP/1.1 422") && refused.contains("the first playbook of a run needs a restart to apply"), "\(refused)")
+    }
+
+    /// A delivery retrying in a lane that a reload replaces is not lost: the old lane keeps
+    /// retrying it with its old settings until the target answers, while new findings go to the
+    /// new lane; nothing is dead-lettered.
+    @Test func workInAReplacedLaneFinishesThere() async throws {
+        let token = "reload-retry-0123456789abcdef"
+        let tokens = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-tokens-\(UUID().uuidString)")
+        try "ops admin \(token)\n".write(to: tokens, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: tokens) }
+        let stack = try await Stack(extra: ["--admin-tokens", tokens.path], connector: "retry: {attempts: 1000, backoff: 50ms, max_backoff: 200ms}")
+        defer { stack.stop() }
+        let findings = try Findings.unique(2)
+        try await stack.receiver.setStatus(503)
+        try Findings.produce([findings[0]], to: "findings", broker: stack.broker)
+        for _ in 0..<1200 where try stack.receiver.totalRequests() < 3 { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(try stack.receiver.totalRequests() >= 3, "the first finding is being retried")
+
+        try "name: hook\ntype: webhook\nurl: \(stack.receiver.url)/hook-v2\ntimeout: 2s\nretry: {attempts: 1000, backoff: 50ms, max_backoff: 200ms}\n"
+            .write(to: URL(fileURLWithPath: stack.config.connectors).appendingPathComponent("hook.yaml"), atomically: true, encoding: .utf8)
+        let reply = try stack.post("/-/reload", body: [], token: token)
+        #expect(reply.hasPrefix("HTTP/1.1 200") && reply.contains("\"restartedConnectors\":[\"hook\"]"), "\(reply)")
+        try Findings.produce([findings[1]], to: "findings", broker: stack.broker)
+        try await stack.receiver.setStatus(200)
+        try await stack.receiver.waitForCount(2, timeout: 60)
+        let paths = Dictionary(try stack.receiver.records().map { ($0.header("X-Sluice-Finding-Id") ?? "", $0.path) }, uniquingKeysWith: { a, _ in a })
+        #expect(paths == [findings[0].id: "/hook", findings[1].id: "/hook-v2"], "\(paths)")
+        let deadLettered = stack.get("/metrics").body.split(separator: "\n").filter { $0.hasPrefix("sluice_dead_letters_total{") && !$0.hasSuffix(" 0") }
+        #expect(deadLettered.isEmpty, "\(deadLettered)")
     }
 
     /// schemathesis (PyPI, in .tools/venv) generates requests from docs/openapi.yaml and checks
