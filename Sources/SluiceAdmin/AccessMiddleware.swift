@@ -19,6 +19,7 @@ struct AccessMiddleware: RouterMiddleware {
         "/-/healthy": [.get: nil], "/healthz": [.get: nil], "/-/ready": [.get: nil], "/metrics": [.get: nil], "/": [.get: nil],
         "/-/reload": [.post: .admin],
         "/api/v1/status": [.get: .viewer], "/api/v1/routes": [.get: .viewer], "/api/v1/connectors": [.get: .viewer],
+        "/api/v1/inhibitions": [.get: .viewer],
         "/api/v1/findings": [.get: .viewer], "/api/v1/events": [.get: .viewer],
         // Tries an event against the routes: sends nothing, changes nothing.
         "/api/v1/test": [.post: .viewer],

@@ -7,6 +7,8 @@ public protocol AdminRuntime: Sendable {
     func routes() -> [RouteStatus]
     /// Every connector instance with its backlog, in-flight work, breaker and latency.
     func connectors() -> [ConnectorStatus]
+    /// The inhibit rules in force.
+    func inhibitions() -> [InhibitionStatus]
     /// Counters and gauges for `/metrics`, read at scrape time.
     func metrics() -> MetricsSnapshot
     /// What `sluice test` prints for `event` (a JSON document), with the running configuration.
@@ -20,6 +22,7 @@ public protocol AdminRuntime: Sendable {
 }
 
 extension AdminRuntime {
+    public func inhibitions() -> [InhibitionStatus] { [] }
     public var operations: (any OperationsRuntime)? { nil }
     public var silences: (any SilencesRuntime)? { nil }
 }
@@ -75,12 +78,36 @@ public struct RouteStatus: Codable, Sendable, Equatable {
     public var matched: Int
     /// Deliveries that succeeded, by connector.
     public var delivered: [String: Int]
+    /// Findings a state rule held instead of delivering, by reason (dedupe, throttle, grouped,
+    /// inhibited, silenced), summed over the route's targets.
+    public var held: [String: Int]
 
-    public init(name: String, targets: [String], matched: Int, delivered: [String: Int]) {
+    public init(name: String, targets: [String], matched: Int, delivered: [String: Int], held: [String: Int] = [:]) {
         self.name = name
         self.targets = targets
         self.matched = matched
         self.delivered = delivered
+        self.held = held
+    }
+}
+
+/// One inhibit rule in `GET /api/v1/inhibitions` (route files' `inhibit:` lists).
+public struct InhibitionStatus: Codable, Sendable, Equatable {
+    public var name: String
+    /// The source and target event patterns, as JSON.
+    public var source: String
+    public var target: String
+    /// Paths whose values must be equal on both sides.
+    public var equal: [String]
+    /// How long a source finding inhibits, in seconds.
+    public var forSeconds: Int
+
+    public init(name: String, source: String, target: String, equal: [String], forSeconds: Int) {
+        self.name = name
+        self.source = source
+        self.target = target
+        self.equal = equal
+        self.forSeconds = forSeconds
     }
 }
 

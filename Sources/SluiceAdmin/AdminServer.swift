@@ -149,6 +149,7 @@ public final class AdminServer: Service, Sendable {
         api.get("status") { [self] _, _ in try Response.json(currentStatus()) }
         api.get("routes") { [runtime] _, _ in try Response.json(runtime.routes()) }
         api.get("connectors") { [runtime] _, _ in try Response.json(runtime.connectors()) }
+        api.get("inhibitions") { [runtime] _, _ in try Response.json(runtime.inhibitions()) }
         api.get("findings") { [recent] request, _ in
             let query = request.uri.queryParameters
             let limit = query["limit"].map { Self.integer(String($0)) } ?? 100
@@ -218,7 +219,7 @@ public final class AdminServer: Service, Sendable {
     }
 
     /// `GET /api/v1/events`: Server-Sent Events. `finding` for each new or changed feed record,
-    /// `snapshot` (status, routes, connectors) every second, so one connection keeps a page live.
+    /// `snapshot` (status, routes, connectors, inhibitions) every second, so one connection keeps a page live.
     func eventStream() -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "text/event-stream"
@@ -241,7 +242,8 @@ public final class AdminServer: Service, Sendable {
                 }
                 group.addTask { [self] in
                     while !Task.isCancelled {
-                        sink.yield(Self.event("snapshot", DashboardSnapshot(status: currentStatus(), routes: runtime.routes(), connectors: runtime.connectors())))
+                        sink.yield(Self.event("snapshot", DashboardSnapshot(status: currentStatus(), routes: runtime.routes(), connectors: runtime.connectors(),
+                                                                             inhibitions: runtime.inhibitions())))
                         try await Task.sleep(for: .seconds(1))
                     }
                 }
@@ -268,6 +270,7 @@ struct DashboardSnapshot: Encodable {
     var status: AdminStatus
     var routes: [RouteStatus]
     var connectors: [ConnectorStatus]
+    var inhibitions: [InhibitionStatus]
 }
 
 extension Response {

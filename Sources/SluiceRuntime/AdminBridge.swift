@@ -65,6 +65,8 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
     /// What connectors' loop guards skipped (`sluice_skipped_loop_total`).
     private let loopSkips: LoopSkipCounter?
     private let partitions = Mutex<[String]>([])
+    /// The run's inhibit rules (`inhibit:` lists of the route files), set by the runner.
+    let inhibitRules = Mutex<[InhibitRule]>([])
     private let feedBudget = Mutex((second: Int64(0), used: 0))
 
     init(settings: RunSettings, logger: Logger, configuration: LoadedConfiguration, configHash: String, version: String, stats: RunStats,
@@ -143,12 +145,22 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
         let delivered = stats.snapshot.deliveredByPair
         let configuration = configuration
         let matched = matched.withLock { $0 }
+        var held: [String: [String: Int]] = [:]
+        for (label, count) in stats.held.snapshot { held[label.route, default: [:]][label.reason.rawValue, default: 0] += count }
         return configuration.table.routes.map { route in
             var byConnector: [String: Int] = [:]
             for (pair, count) in delivered where pair.route == route.name { byConnector[pair.connector, default: 0] += count }
             var targets = route.targets.map(\.connector)
             if configuration.playbooks[route.name] != nil { targets.append("playbook") }
-            return RouteStatus(name: route.name, targets: targets, matched: matched[route.name]?.value ?? 0, delivered: byConnector)
+            return RouteStatus(name: route.name, targets: targets, matched: matched[route.name]?.value ?? 0, delivered: byConnector,
+                               held: held[route.name] ?? [:])
+        }
+    }
+
+    func inhibitions() -> [InhibitionStatus] {
+        inhibitRules.withLock { $0 }.map {
+            InhibitionStatus(name: $0.name, source: $0.source.serialized(), target: $0.target.serialized(), equal: $0.equal,
+                             forSeconds: Int($0.duration.components.seconds))
         }
     }
 

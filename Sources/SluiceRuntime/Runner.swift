@@ -188,6 +188,7 @@ public final class Runner: Sendable {
         // state in memory and its clock the findings' time. Consuming Kafka, always: silences can
         // be added at any time (`sluice silence add`), and state is shared through Kafka itself.
         let inhibitRules = try HoldRuleLoader.loadInhibitRules(directory: settings.routesDirectory, environment: environment)
+        bridge?.inhibitRules.withLock { $0 = inhibitRules }
         let consumingKafka = settings.input == nil && kafka["bootstrap.servers"] != nil
         let hold = consumingKafka || loaded.table.routes.contains { !$0.hold.isEmpty } || !inhibitRules.isEmpty
             ? HoldStage(routes: loaded.table.routes, inhibitRules: inhibitRules, held: stats.held) : nil

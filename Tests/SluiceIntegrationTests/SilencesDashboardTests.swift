@@ -14,6 +14,15 @@ import Testing
         try broker.createTopics(["findings", "dlq"])
         let config = try TestConfig.webhook(receiver.url)
         defer { config.remove() }
+        // An inhibit rule for the inhibitions panel; its source (a maintenance notice) never comes here.
+        try """
+        inhibit:
+          - name: maintenance-window
+            source: {source: [ops.maintenance]}
+            target: {source: [aws.guardduty]}
+            equal: [account]
+            for: 2h
+        """.write(to: config.directory.appendingPathComponent("routes/inhibit.yaml"), atomically: true, encoding: .utf8)
         let port = try LoopbackPort.free()
         let sluice = try SluiceProcess(broker: broker, topic: "findings", group: "silences-ui", dlq: "dlq", config: config,
                                        extra: ["--admin-listen", "127.0.0.1:\(port)", "--admin-tokens", try OperationsAPITests.tokensFile(in: config.directory)])
@@ -37,6 +46,9 @@ import Testing
         #expect(try OperationsAPITests.call(port, "POST", "/api/v1/silences/preview", body: #"{"matchers": "{\"detail\": 1}"}"#,
                                             token: OperationsAPITests.viewerToken).status == 400)
         #expect(try OperationsAPITests.call(port, "GET", "/api/v1/silences", token: OperationsAPITests.viewerToken).body == "[]")
+        let inhibitions = try OperationsAPITests.call(port, "GET", "/api/v1/inhibitions", token: OperationsAPITests.viewerToken)
+        #expect(inhibitions.status == 200 && inhibitions.body.contains(#""name":"maintenance-window""#) && inhibitions.body.contains(#""forSeconds":7200"#),
+                "\(inhibitions.body)")
 
         let again = config.directory.appendingPathComponent("again.ndjson")
         try Data(finding[0].bytes + [0x0A]).write(to: again)
@@ -46,7 +58,7 @@ import Testing
         let script = PackagePaths.root.appendingPathComponent("Tests/browser/silences_check.py").path
         let (status, output) = try await CommandRun.result(of: URL(fileURLWithPath: python), [
             script, "--url", "http://127.0.0.1:\(port)/", "--token", OperationsAPITests.operatorToken, "--finding", finding[0].id,
-            "--comment", "known scanner", "--screenshot", screenshot.path,
+            "--comment", "known scanner", "--screenshot", screenshot.path, "--inhibit-rule", "maintenance-window",
             "--", SluiceProcess.binary.path, "publish", "--brokers", broker.bootstrap, "--topic", "findings", again.path,
         ])
         print("silences check: \(output.trimmingCharacters(in: .whitespacesAndNewlines)); screenshot: \(screenshot.path)")

@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 
-from browser_support import open_browser, open_signed_in, overflows_horizontally, wait
+from browser_support import clipped_panels, open_browser, open_signed_in, overflows_horizontally, wait
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
@@ -45,12 +45,13 @@ def main():
         wait(lambda: not driver.find_elements(By.CSS_SELECTOR, selector), 30, "the approved run to leave the list")
         result["approved"] = True
         result["horizontal_overflow"] = overflows_horizontally(driver)
+        result["clipped_panels"] = clipped_panels(driver)
         driver.save_screenshot(args.screenshot)
     finally:
         driver.quit()
     print(json.dumps(result))
     ok = result.get("approved") and result.get("focused_button") == "Approve" and "→ deny" in result.get("countdown", "") \
-        and not result.get("horizontal_overflow")
+        and not result.get("horizontal_overflow") and not result.get("clipped_panels")
     sys.exit(0 if ok else 1)
 
 

@@ -45,3 +45,13 @@ def wait(predicate, seconds, what):
 
 def overflows_horizontally(driver):
     return driver.execute_script("return document.documentElement.scrollWidth") > WIDTH
+
+
+def clipped_panels(driver):
+    """Panels whose content is wider than the panel (cut off, or scrolling sideways): their labels."""
+    return driver.execute_script("""
+        const wide = (e) => e.scrollWidth > e.clientWidth + 1;
+        return [...document.querySelectorAll('section')]
+            .filter((s) => wide(s) || [...s.querySelectorAll('.scroll')].some(wide))
+            .map((s) => s.getAttribute('aria-labelledby') || s.id || s.className);
+    """)

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from browser_support import open_browser, open_signed_in, overflows_horizontally, wait
+from browser_support import clipped_panels, open_browser, open_signed_in, overflows_horizontally, wait
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
@@ -67,12 +67,14 @@ def main():
             time.sleep(0.1)
         result["delivered_shown"] = driver.find_element(By.ID, "feed").text.count("delivered")
         result["horizontal_overflow"] = overflows_horizontally(driver)
+        result["clipped_panels"] = clipped_panels(driver)
+        driver.execute_script("window.scrollTo(0, 0)")  # the screenshot shows the page as it opens
         driver.save_screenshot(args.screenshot)
     finally:
         driver.quit()
     print(json.dumps(result))
     ok = (not result.get("missing") and result["appeared_after_s"] <= args.within and result["first_tab"] == "Skip to findings"
-          and result["focus_after_skip"] == "findings" and result["row_focusable"] and not result["horizontal_overflow"]
+          and result["focus_after_skip"] == "findings" and result["row_focusable"] and not result["horizontal_overflow"] and not result["clipped_panels"]
           and result["delivered_shown"] >= len(ids))
     sys.exit(0 if ok else 1)
 

@@ -12,7 +12,7 @@ import json
 import subprocess
 import sys
 
-from browser_support import open_browser, open_signed_in, overflows_horizontally, wait
+from browser_support import clipped_panels, open_browser, open_signed_in, overflows_horizontally, wait
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
@@ -24,6 +24,7 @@ def main():
     ap.add_argument("--finding", required=True, help="the id of a finding already in the feed")
     ap.add_argument("--comment", required=True)
     ap.add_argument("--screenshot", required=True)
+    ap.add_argument("--inhibit-rule", required=True, help="the name of the inhibit rule the route files hold")
     ap.add_argument("publish", nargs=argparse.REMAINDER, help="-- command that publishes the finding again")
     args = ap.parse_args()
     publish = [a for a in args.publish if a != "--"]
@@ -70,6 +71,11 @@ def main():
                 return None
             return next((tr.text for tr in rows if args.finding in tr.text and "held: silenced" in tr.text), None)
         result["held_row"] = wait(held_row, 60, "the repeat to show held: silenced")
+        # The routes panel counts what state rules held, by reason; the inhibit rules are listed.
+        result["routes_held"] = wait(lambda: "silenced 1" in driver.find_element(By.ID, "routes").text and driver.find_element(By.ID, "routes").text,
+                                     30, "the routes panel to count the silenced finding")
+        result["inhibitions"] = wait(lambda: driver.find_element(By.ID, "inhibitions").text, 30, "the inhibit rule in the inhibitions panel")
+        result["clipped_panels"] = clipped_panels(driver)
         result["horizontal_overflow"] = overflows_horizontally(driver)
         driver.save_screenshot(args.screenshot)
     finally:
@@ -77,7 +83,8 @@ def main():
     print(json.dumps(result))
     ok = (result.get("preview", "").startswith("Would hold 1 of") and result.get("focus_after_open") == "si-comment"
           and args.comment in result.get("listed", "") and "held: silenced" in result.get("held_row", "")
-          and not result.get("horizontal_overflow"))
+          and "silenced 1" in result.get("routes_held", "") and args.inhibit_rule in result.get("inhibitions", "")
+          and not result.get("horizontal_overflow") and not result.get("clipped_panels"))
     sys.exit(0 if ok else 1)
 
 
