@@ -14,15 +14,22 @@ import Testing
         let sluice: SluiceProcess
         let port: Int
 
-        init(extra: [String] = [], connector: String? = nil) async throws {
+        /// `adminToken`: a token of role admin (named `ops`) the server accepts.
+        init(adminToken: String? = nil, extra: [String] = [], connector: String? = nil) async throws {
             broker = try TansuBroker()
             receiver = try WebhookReceiver()
             try broker.createTopics(["findings", "dlq"])
             let url = receiver.url
             config = try connector.map { try TestConfig.webhook(url, extra: $0) } ?? TestConfig.webhook(url)
             port = try LoopbackPort.free()
+            var tokens: [String] = []
+            if let adminToken {
+                let file = config.directory.appendingPathComponent("tokens")
+                try "ops admin \(adminToken)\n".write(to: file, atomically: true, encoding: .utf8)
+                tokens = ["--admin-tokens", file.path]
+            }
             sluice = try SluiceProcess(broker: broker, topic: "findings", group: "admin-\(UUID().uuidString.prefix(6))", dlq: "dlq",
-                                       config: config, extra: ["--admin-listen", "127.0.0.1:\(port)"] + extra)
+                                       config: config, extra: ["--admin-listen", "127.0.0.1:\(port)"] + tokens + extra)
             #expect(LoopbackPort.waitUntilAccepting(port, timeout: 60))
             // Not ready until the group gave this instance its partition.
             var ready = false
@@ -175,10 +182,7 @@ import Testing
     /// lane), a bad one is refused with its position and the running routes stay.
     @Test func reloadSwapsRoutesAndABadConfigNeverReplacesAGoodOne() async throws {
         let token = "reload-admin-0123456789abcdef"
-        let tokens = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-tokens-\(UUID().uuidString)")
-        try "ops admin \(token)\n".write(to: tokens, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(at: tokens) }
-        let stack = try await Stack(extra: ["--admin-tokens", tokens.path])
+        let stack = try await Stack(adminToken: token)
         defer { stack.stop() }
         let routes = URL(fileURLWithPath: stack.config.routes)
 
@@ -230,10 +234,7 @@ import Testing
     /// names any more can go; what did not change keeps its lane (`restartedConnectors` says which).
     @Test func aReloadReplacesAChangedConnectorAndAddsANewOne() async throws {
         let token = "reload-connectors-0123456789abcdef"
-        let tokens = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-tokens-\(UUID().uuidString)")
-        try "ops admin \(token)\n".write(to: tokens, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(at: tokens) }
-        let stack = try await Stack(extra: ["--admin-tokens", tokens.path])
+        let stack = try await Stack(adminToken: token)
         defer { stack.stop() }
         let routes = URL(fileURLWithPath: stack.config.routes)
         let connectors = URL(fileURLWithPath: stack.config.connectors)
@@ -285,10 +286,7 @@ import Testing
     /// new lane; nothing is dead-lettered.
     @Test func workInAReplacedLaneFinishesThere() async throws {
         let token = "reload-retry-0123456789abcdef"
-        let tokens = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-tokens-\(UUID().uuidString)")
-        try "ops admin \(token)\n".write(to: tokens, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(at: tokens) }
-        let stack = try await Stack(extra: ["--admin-tokens", tokens.path], connector: "retry: {attempts: 1000, backoff: 50ms, max_backoff: 200ms}")
+        let stack = try await Stack(adminToken: token, connector: "retry: {attempts: 1000, backoff: 50ms, max_backoff: 200ms}")
         defer { stack.stop() }
         let findings = try Findings.unique(2)
         try await stack.receiver.setStatus(503)

@@ -165,45 +165,15 @@ import Testing
 
     /// A reload (SIGHUP) replaces a playbook: runs that start after it use the new steps.
     @Test func aReloadReplacesAPlaybook() async throws {
-        let broker = try TansuBroker()
-        defer { broker.stop() }
-        let soar = try WebhookReceiver()
-        defer { soar.stop() }
-        try broker.createTopics(["findings", "dlq", "sluice.actions.audit", "sluice.approvals"])
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-reload-pb-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        for sub in ["routes", "connectors"] { try FileManager.default.createDirectory(at: dir.appendingPathComponent(sub), withIntermediateDirectories: true) }
-        func writePlaybook(path: String) throws {
-            try """
-                name: open-case
-                match: {source: [aws.guardduty]}
-                playbook:
-                  - name: page-soar
-                    action: http
-                    params: {url: "\(soar.url)/\(path)", allow_loopback: true, body: '{"finding": "{{detail.id}}"}'}
-                """.write(to: dir.appendingPathComponent("routes/case.yaml"), atomically: true, encoding: .utf8)
-        }
-        try writePlaybook(path: "cases")
-        try """
-            brokers: \(broker.bootstrap)
-            topics: [findings]
-            group: reload-playbooks
-            dead_letter_topic: dlq
-            routes: \(dir.path)/routes
-            connectors: \(dir.path)/connectors
-            kafka: {session.timeout.ms: "6000", heartbeat.interval.ms: "500"}
-            actions: {instance_id: reload-test, audit_topic: sluice.actions.audit, approvals_topic: sluice.approvals}
-            """.write(to: dir.appendingPathComponent("sluice.yaml"), atomically: true, encoding: .utf8)
-        let port = try LoopbackPort.free()
-        let sluice = try SluiceProcess(["run", "--config", dir.appendingPathComponent("sluice.yaml").path, "--log-level", "notice",
-                                        "--admin-listen", "127.0.0.1:\(port)"])
-        defer { sluice.stop() }
+        let router = try PlaybookRouter(group: "reload-playbooks") { soar in Self.caseStep(soar, path: "cases") }
+        defer { router.stop() }
+        let (broker, soar, port, sluice) = (router.broker, router.soar, router.port, router.sluice)
         #expect(LoopbackPort.waitUntilAccepting(port, timeout: 60))
         let findings = try Findings.unique(2)
         try Findings.produce([findings[0]], to: "findings", broker: broker)
         try await soar.waitForCount(1, timeout: 60)
 
-        try writePlaybook(path: "cases-v2")
+        try router.writeRoute(Self.caseStep(soar.url, path: "cases-v2"))
         kill(sluice.pid, SIGHUP)
         var version = ""
         for _ in 0..<600 where !version.contains("\"configVersion\":2") {
@@ -220,37 +190,11 @@ import Testing
     /// A playbook step waits for approval; an operator approves it in the dashboard; the run goes
     /// on (its http step reaches the receiver) and the audit names the operator's token.
     @Test func approvingAWaitingStepInTheDashboardIsAudited() async throws {
-        let broker = try TansuBroker()
-        defer { broker.stop() }
-        let soar = try WebhookReceiver()
-        defer { soar.stop() }
-        try broker.createTopics(["findings", "dlq", "sluice.actions.audit", "sluice.approvals"])
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-approve-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        for sub in ["routes", "connectors"] { try FileManager.default.createDirectory(at: dir.appendingPathComponent(sub), withIntermediateDirectories: true) }
-        try """
-            name: open-case
-            match: {source: [aws.guardduty]}
-            playbook:
-              - name: page-soar
-                action: http
-                params: {url: "\(soar.url)/cases", allow_loopback: true, body: '{"finding": "{{detail.id}}"}'}
-                requires_approval: {timeout: 10m, default: deny}
-            """.write(to: dir.appendingPathComponent("routes/case.yaml"), atomically: true, encoding: .utf8)
-        try """
-            brokers: \(broker.bootstrap)
-            topics: [findings]
-            group: approvals-ui
-            dead_letter_topic: dlq
-            routes: \(dir.path)/routes
-            connectors: \(dir.path)/connectors
-            kafka: {session.timeout.ms: "6000", heartbeat.interval.ms: "500"}
-            actions: {instance_id: ui-test, audit_topic: sluice.actions.audit, approvals_topic: sluice.approvals}
-            """.write(to: dir.appendingPathComponent("sluice.yaml"), atomically: true, encoding: .utf8)
-        let port = try LoopbackPort.free()
-        let sluice = try SluiceProcess(["run", "--config", dir.appendingPathComponent("sluice.yaml").path, "--log-level", "notice",
-                                        "--admin-listen", "127.0.0.1:\(port)", "--admin-tokens", try Self.tokensFile(in: dir)])
-        defer { sluice.stop() }
+        let router = try PlaybookRouter(group: "approvals-ui", tokens: true) { soar in
+            Self.caseStep(soar, path: "cases") + "\n    requires_approval: {timeout: 10m, default: deny}"
+        }
+        defer { router.stop() }
+        let (broker, soar, port, sluice) = (router.broker, router.soar, router.port, router.sluice)
         #expect(LoopbackPort.waitUntilAccepting(port, timeout: 60))
         let finding = try Findings.unique(1)
         try Findings.produce(finding, to: "findings", broker: broker)
@@ -289,5 +233,64 @@ import Testing
         #expect(approvedRecord?.contains("approved by alice") == true, "\(audit.count) audit records")
         #expect(sluice.output.contains("admin write") && sluice.output.contains("admin.principal=alice") && sluice.output.contains("/api/v1/approvals"),
                 "\(sluice.output.suffix(2000))")
+    }
+}
+
+extension OperationsAPITests {
+    /// The playbook step of route `open-case`: an http call to the SOAR receiver at `path`.
+    static func caseStep(_ soar: String, path: String) -> String {
+        """
+          - name: page-soar
+            action: http
+            params: {url: "\(soar)/\(path)", allow_loopback: true, body: '{"finding": "{{detail.id}}"}'}
+        """
+    }
+}
+
+/// A Tansu broker, a webhook receiver playing the SOAR, and `sluice run --config` with the admin
+/// server, audit and approvals topics, and one route `open-case` whose playbook is `playbook`
+/// (its steps as YAML list items, given the receiver's URL).
+struct PlaybookRouter {
+    let broker: TansuBroker
+    let soar: WebhookReceiver
+    let dir: URL
+    let port: Int
+    let sluice: SluiceProcess
+
+    init(group: String, tokens: Bool = false, playbook: (String) -> String) throws {
+        broker = try TansuBroker()
+        soar = try WebhookReceiver()
+        try broker.createTopics(["findings", "dlq", "sluice.actions.audit", "sluice.approvals"])
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-playbooks-\(UUID().uuidString)")
+        for sub in ["routes", "connectors"] { try FileManager.default.createDirectory(at: dir.appendingPathComponent(sub), withIntermediateDirectories: true) }
+        try Self.write(route: playbook(soar.url), in: dir)
+        try """
+            brokers: \(broker.bootstrap)
+            topics: [findings]
+            group: \(group)
+            dead_letter_topic: dlq
+            routes: \(dir.path)/routes
+            connectors: \(dir.path)/connectors
+            kafka: {session.timeout.ms: "6000", heartbeat.interval.ms: "500"}
+            actions: {instance_id: \(group), audit_topic: sluice.actions.audit, approvals_topic: sluice.approvals}
+            """.write(to: dir.appendingPathComponent("sluice.yaml"), atomically: true, encoding: .utf8)
+        port = try LoopbackPort.free()
+        sluice = try SluiceProcess(["run", "--config", dir.appendingPathComponent("sluice.yaml").path, "--log-level", "notice",
+                                    "--admin-listen", "127.0.0.1:\(port)"] + (tokens ? ["--admin-tokens", try OperationsAPITests.tokensFile(in: dir)] : []))
+    }
+
+    /// Rewrites the route's playbook (for a reload).
+    func writeRoute(_ playbook: String) throws { try Self.write(route: playbook, in: dir) }
+
+    private static func write(route playbook: String, in dir: URL) throws {
+        try "name: open-case\nmatch: {source: [aws.guardduty]}\nplaybook:\n\(playbook)\n"
+            .write(to: dir.appendingPathComponent("routes/case.yaml"), atomically: true, encoding: .utf8)
+    }
+
+    func stop() {
+        sluice.stop()
+        soar.stop()
+        broker.stop()
+        try? FileManager.default.removeItem(at: dir)
     }
 }
