@@ -16,9 +16,17 @@ public struct FindingRecord: Codable, Sendable, Equatable {
     public var routes: [String]
     /// `connector` → `pending`, `delivered`, `dead-lettered` or `held: reason`.
     public var outcomes: [String: String]
+    /// The record's bytes (at most `findingBytesCap`), kept in memory only — never in the API's
+    /// answers — so a silence preview judges the whole finding, as the silence will.
+    public var finding: [UInt8]? = nil
+    /// Records larger than this keep no bytes (the preview then judges id, type and severity).
+    public static let findingBytesCap = 64 * 1024
+
+    enum CodingKeys: String, CodingKey { case sequence, receivedAt, source, id, type, severity, routes, outcomes }
 
     public init(sequence: Int = 0, receivedAt: String = "", source: String, id: String?, type: String?, severity: Double?,
-                routes: [String], outcomes: [String: String]) {
+                routes: [String], outcomes: [String: String], finding: [UInt8]? = nil) {
+        self.finding = finding.flatMap { $0.count <= Self.findingBytesCap ? $0 : nil }
         self.sequence = sequence
         self.receivedAt = receivedAt
         self.source = source

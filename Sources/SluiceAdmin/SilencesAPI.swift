@@ -21,8 +21,9 @@ public struct SilencePreviewRequest: Codable, Sendable, Equatable {
     public init(matchers: String) { self.matchers = matchers }
 }
 
-/// What a silence would hold among the recent findings of the feed, judged on the fields the
-/// feed keeps (id, type, severity), newest first.
+/// What a silence would hold among the recent findings of the feed, newest first: each judged
+/// whole (every field a matcher can name, the `sluice` view included) by the test the silence
+/// itself applies; a finding whose bytes the feed did not keep is judged on id, type and severity.
 public struct SilencePreview: Codable, Sendable, Equatable {
     /// How many recent findings were tried.
     public var examined: Int

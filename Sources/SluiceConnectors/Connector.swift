@@ -111,6 +111,10 @@ public struct Delivery: Sendable {
     /// The replay this delivery belongs to (`sluice dlq replay --name`); nil for live traffic.
     /// HTTP connectors send it as `X-Sluice-Replay`, so a receiver can tell a replay from a repeat.
     public var replay: String?
+    /// Set when this delivery is a digest (a throttle period's overflow or a group): its facts as
+    /// digest templates see them (`total`, `findings`, `severities`, `headline`, …). Connectors
+    /// whose vendor has a shape of its own for such a message (CEF, ASFF) build it from these.
+    public var digest: JSON?
 
     public init(payload: [UInt8], key: [UInt8]? = nil, findingID: String? = nil, route: String, attempt: Int = 1, summary: FindingSummary? = nil) {
         self.payload = payload

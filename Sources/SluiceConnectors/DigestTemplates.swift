@@ -6,7 +6,10 @@
 // Values are escaped by the instance's template format like every other template (JSON, Slack
 // entities, Jira wiki markup); the connectors then fit the result to their vendor's limits
 // (Slack blocks, PagerDuty's 1024-character summary, Opsgenie's 130-character message).
-// Types without one (webhook, kafka, syslog, SIEM and AWS targets) send the generic JSON digest.
+// Types without one (webhook, kafka, syslog, SIEM and AWS targets) send the generic JSON digest;
+// two of them shape it from the digest's facts (`Delivery.digest`) in their connector's file:
+// syslog with `format: cef` sends one CEF event per digest, and aws-securityhub one ASFF finding
+// per digest key.
 
 extension SlackConnector {
     /// Block Kit: a header, the findings as one mrkdwn section, counts and route as context.

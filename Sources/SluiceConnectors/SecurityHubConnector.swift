@@ -107,6 +107,7 @@ public final class SecurityHubConnector: BatchingConnector {
         if let findings = event["Findings"]?.arrayValue, findings.count == 1, findings[0]["SchemaVersion"] != nil {
             return .success(JSONBuilder(findings[0]))
         }
+        if let digest = delivery.digest { return digestFinding(digest) }
         if let converted = convertedFinding(delivery) { return converted }
         guard let finding = ASFFMapping(event: event, region: client.region, productARN: configuration.productARN,
                                         accountID: configuration.accountID, route: delivery.route) else {
@@ -129,6 +130,65 @@ public final class SecurityHubConnector: BatchingConnector {
         case .failure(let refusal)?: return .failure(PayloadRejection(refusal.message))
         case nil: return nil
         }
+    }
+}
+
+// MARK: Digests
+
+extension SecurityHubConnector {
+    /// A digest (throttle overflow, group) as **one ASFF finding per digest key**: its `Id` is the
+    /// key (`sluice-digest:<kind>:<route>:<target>:<key>`), so each later digest of the same key
+    /// updates that finding, as PagerDuty's `dedup_key` and Opsgenie's `alias` do. Title: the
+    /// headline; Description: the listed findings and "and N more"; Severity: the highest band;
+    /// Resources: one `Other` resource per listed finding (its id); counts and accounts in
+    /// ProductFields. It is imported into `account_id`, else the account of the first listed
+    /// finding, else that of `product_arn`; with none of them it is refused (permanent).
+    func digestFinding(_ d: JSON) -> Result<JSONBuilder, PayloadRejection> {
+        func text(_ key: String) -> String { d[key]?.stringValue ?? "" }
+        let accounts = (d["accounts"]?.arrayValue ?? []).compactMap(\.stringValue)
+        let productAccount = configuration.productARN.flatMap(ASFFFinding.accountOf(productARN:))
+        guard let account = ([configuration.accountID] + accounts.map(Optional.some) + [productAccount]).compactMap({ $0 }).first(where: ASFFFinding.isAccountID) else {
+            return .failure(PayloadRejection("the digest lists no AWS account: set account_id or product_arn on the aws-securityhub connector"))
+        }
+        let region = client.region
+        let productARN = configuration.productARN
+            ?? "arn:\(ASFFFinding.partition(ofRegion: region)):securityhub:\(region):\(account):product/\(account)/default"
+        let time = text("time").isEmpty ? FindingTimestamp.now().rfc3339 : text("time")
+        let label = (d["highest"]?.stringValue ?? "Low").uppercased()
+        let severity: JSON = .object([(key: "Label", value: .string(label))])
+        let types: JSON = .array([.string("Unusual Behaviors/Sluice/Digest")])
+        let listed = (d["findings"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }.filter { !$0.isEmpty }
+        let resourceIDs = listed.isEmpty ? ["sluice-digest:\(text("route"))"] : listed
+        let counts = (d["severities"]?.arrayValue ?? []).map { "\($0["count"]?.doubleValue.map(JSON.numberText) ?? "0") \($0["label"]?.stringValue ?? "")" }
+        let fields: [(key: String, value: JSON)] = [
+            ("sluice/digest", .string(text("sluice_digest"))), ("sluice/route", .string(text("route"))), ("sluice/target", .string(text("target"))),
+            ("sluice/key", .string(ASFFMapping.truncate(text("key_text"), 2048))),
+            ("sluice/total", .string(d["total"]?.doubleValue.map(JSON.numberText) ?? "0")),
+            ("sluice/more", .string(d["more"]?.doubleValue.map(JSON.numberText) ?? "0")),
+            ("sluice/by_severity", .string(counts.joined(separator: ", "))),
+            ("sluice/accounts", .string(ASFFMapping.truncate(accounts.joined(separator: ", "), 2048))),
+        ]
+        let finding: JSON = .object([
+            ("SchemaVersion", "2018-10-08"),
+            ("Id", .string(ASFFMapping.truncate("sluice-digest:\(text("sluice_digest")):\(text("route")):\(text("target")):\(text("key_text"))", 512))),
+            ("ProductArn", .string(productARN)),
+            ("GeneratorId", .string(ASFFMapping.truncate("sluice-digest:\(text("route"))", 512))),
+            ("AwsAccountId", .string(account)),
+            ("Types", types),
+            ("CreatedAt", .string(time)), ("UpdatedAt", .string(time)),
+            ("Severity", severity),
+            ("FindingProviderFields", .object([(key: "Severity", value: severity), (key: "Types", value: types)])),
+            ("Title", .string(ASFFMapping.truncate(text("headline"), 256))),
+            ("Description", .string(ASFFMapping.truncate(text("text"), 1024))),
+            ("CompanyName", "Sluice"), ("ProductName", "Sluice digest"),
+            ("Resources", .array(resourceIDs.prefix(32).map { id in
+                .object([(key: "Type", value: "Other"), (key: "Id", value: .string(ASFFMapping.truncate(id, 512))),
+                         (key: "Partition", value: .string(ASFFFinding.partition(ofRegion: region))), (key: "Region", value: .string(region))])
+            })),
+            ("RecordState", "ACTIVE"),
+            ("ProductFields", .object(fields)),
+        ])
+        return .success(JSONBuilder(finding))
     }
 }
 

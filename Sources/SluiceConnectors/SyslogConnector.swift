@@ -121,10 +121,16 @@ public final class SyslogConnector: Connector {
     func makeMessage(for delivery: Delivery, at time: FindingTimestamp) -> Result<[UInt8], MessageProblem> {
         let c = configuration
         let s = delivery.summary
-        let severity = s.map { Self.syslogSeverity($0.severityLabel) } ?? 6
+        let digest = delivery.digest
+        let digestBand = digest?["highest"]?.stringValue.flatMap(FindingSummary.SeverityLabel.init(rawValue:))
+        let severity = s.map { Self.syslogSeverity($0.severityLabel) } ?? digestBand.map(Self.syslogSeverity) ?? 6
         var header = "<\(c.facility * 8 + severity)>1 \(time.rfc3339) \(Self.headerField(c.hostname, max: 255))"
-        header += " \(Self.headerField(c.appName, max: 48)) \(procID) \(Self.headerField(s?.type ?? "", max: 32)) "
+        header += " \(Self.headerField(c.appName, max: 48)) \(procID) \(Self.headerField(s?.type ?? (digest != nil ? "sluice-digest" : ""), max: 32)) "
         var params: [(String, String)] = []
+        if let digest {
+            params += [("digest", digest["sluice_digest"]?.stringValue ?? ""), ("total", digest["total"]?.doubleValue.map(JSON.numberText) ?? "0"),
+                       ("accounts", digest["accounts_text"]?.stringValue ?? "")].filter { !$0.1.isEmpty }
+        }
         if let id = delivery.findingID ?? s?.id { params.append(("finding_id", id)) }
         if let s {
             params += [("account", s.account), ("region", s.region), ("type", s.type), ("severity", JSON.numberText(s.severity))]
@@ -144,6 +150,10 @@ public final class SyslogConnector: Connector {
             // in their place change nothing, and line-based receivers and files stay intact.
             message += delivery.payload.map { $0 == 0x0A || $0 == 0x0D ? 0x20 : $0 }
         case .cef:
+            if let digest {
+                message += Array(Self.cefDigest(digest).utf8)
+                break
+            }
             guard let s else { return .failure(MessageProblem(message: "format cef needs a GuardDuty finding; this event is not one")) }
             message += Array(Self.cef(s).utf8)
         }
@@ -208,6 +218,41 @@ public final class SyslogConnector: Connector {
             ext += [("sproc", p.name), ("filePath", p.executablePath)]
             if let pid = p.pid { ext.append(("spid", String(pid))) }
         }
+        let extensions = ext.filter { !$0.1.isEmpty }.map { "\($0.0)=\(cefExtensionValue($0.1))" }.joined(separator: " ")
+        return "CEF:0|" + header.joined(separator: "|") + "|\(severity)|" + extensions
+    }
+
+    /// A digest as one CEF event: `CEF:0|Sluice|Sluice|1|sluice-digest-<kind>|<headline>|<severity>|…`
+    /// with the counts in extensions — `cnt` the findings it stands for, `cn1`–`cn3` and
+    /// `flexNumber1` those of each band (labelled), `cs1`–`cs4` route, target, key and the
+    /// listed findings' accounts, `msg` the listed findings and "and N more" (cut to CEF's 1023
+    /// characters). Severity: the highest band's lower bound on GuardDuty's scale (Critical 9,
+    /// High 7, Medium 4, Low 1). Every value is escaped as CEF says; finding text stays data.
+    static func cefDigest(_ d: JSON) -> String {
+        func text(_ key: String) -> String { d[key]?.stringValue ?? "" }
+        func count(_ band: String) -> String {
+            let n = (d["severities"]?.arrayValue ?? []).first { $0["label"]?.stringValue == band }?["count"]?.doubleValue ?? 0
+            return JSON.numberText(n)
+        }
+        let kind = text("sluice_digest")
+        let header = ["Sluice", "Sluice", "1", "sluice-digest-\(kind)", text("headline")].map(cefHeader)
+        let severity: Int
+        switch text("highest") {
+        case "Critical": severity = 9
+        case "High": severity = 7
+        case "Medium": severity = 4
+        default: severity = 1
+        }
+        var ext: [(String, String)] = [
+            ("cnt", d["total"]?.doubleValue.map(JSON.numberText) ?? "0"),
+            ("cn1Label", "critical"), ("cn1", count("Critical")), ("cn2Label", "high"), ("cn2", count("High")),
+            ("cn3Label", "medium"), ("cn3", count("Medium")), ("flexNumber1Label", "low"), ("flexNumber1", count("Low")),
+        ]
+        for (field, label, value) in [("cs1", "route", text("route")), ("cs2", "target", text("target")),
+                                      ("cs3", "key", text("key_text")), ("cs4", "accounts", text("accounts_text"))] where !value.isEmpty {
+            ext += [(field + "Label", label), (field, value)]
+        }
+        ext.append(("msg", String(text("text").prefix(1023))))
         let extensions = ext.filter { !$0.1.isEmpty }.map { "\($0.0)=\(cefExtensionValue($0.1))" }.joined(separator: " ")
         return "CEF:0|" + header.joined(separator: "|") + "|\(severity)|" + extensions
     }

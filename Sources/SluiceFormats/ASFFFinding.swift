@@ -276,15 +276,15 @@ public enum ASFFFinding {
 
     // MARK: Values
 
-    static func isAccountID(_ s: String) -> Bool { s.utf8.count == 12 && s.utf8.allSatisfy { (0x30...0x39).contains($0) } }
+    public static func isAccountID(_ s: String) -> Bool { s.utf8.count == 12 && s.utf8.allSatisfy { (0x30...0x39).contains($0) } }
 
     /// The account field of `arn:<partition>:securityhub:<region>:<account>:product/…`.
-    static func accountOf(productARN arn: String) -> String? {
+    public static func accountOf(productARN arn: String) -> String? {
         let fields = arn.split(separator: ":", omittingEmptySubsequences: false)
         return fields.count >= 6 ? String(fields[4]) : nil
     }
 
-    static func partition(ofRegion region: String) -> String {
+    public static func partition(ofRegion region: String) -> String {
         region.hasPrefix("cn-") ? "aws-cn" : region.hasPrefix("us-gov-") ? "aws-us-gov" : "aws"
     }
 

@@ -108,7 +108,7 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
         let outcomes = Dictionary(deliveries.map { ($0.target.lane.name, "pending") }, uniquingKeysWith: { a, _ in a })
         let sequence = recent.append(FindingRecord(
             source: source, id: summary.flatMap { $0.id.isEmpty ? nil : $0.id }, type: summary.flatMap { $0.type.isEmpty ? nil : $0.type },
-            severity: summary.flatMap { $0.severity.isFinite ? $0.severity : nil }, routes: names, outcomes: outcomes))
+            severity: summary.flatMap { $0.severity.isFinite ? $0.severity : nil }, routes: names, outcomes: outcomes, finding: value))
         return { [recent] connector, outcome in recent.update(sequence: sequence, connector: connector, outcome: outcome) }
     }
 

@@ -14,6 +14,8 @@ import Synchronization
 /// end of input.
 final class HoldGate: HoldDispatch, Sendable {
     let stage: HoldStage
+    /// The state rules of this gate's plan (a reload builds a new plan and gate).
+    let rules: [String: HoldRules]
     /// Kafka runs: items with state rules go to the repartition topic, to their key's owner.
     let forwarder: StateForwarder?
     /// Route → its bound targets by connector name (digests go to the same lane).
@@ -21,10 +23,16 @@ final class HoldGate: HoldDispatch, Sendable {
     let useEventTime: Bool
     /// The send-time check's decoders, one per lane (a decoder owns parsers: not shared across lanes).
     let sendTimeDecoders: [String: SendTimeDecoder]
+    /// What the gates of one run share across reloads.
+    let run: HoldGateRun
+    /// Digests and released repeats under way (of every gate of the run): the drain waits for them too.
+    var outstandingCount: Int { run.outstanding.load(ordering: .relaxed) }
 
     init(stage: HoldStage, table: RouteTable, targets bound: [[BoundTarget]], useEventTime: Bool, forwarder: StateForwarder?,
-         limits: DecodeLimits = .standard) {
+         limits: DecodeLimits = .standard, run: HoldGateRun = HoldGateRun()) {
         self.stage = stage
+        self.run = run
+        rules = HoldStage.rules(of: table.routes)
         self.forwarder = forwarder
         var targets: [String: [String: BoundTarget]] = [:]
         for (i, route) in table.routes.enumerated() {
@@ -37,7 +45,10 @@ final class HoldGate: HoldDispatch, Sendable {
     }
 
     /// Whether the planner must keep the event for `screen` (any state rule, inhibition or silence).
-    var needsEvent: Bool { !stage.rules.isEmpty || stage.hasInhibitRules || stage.hasSilences }
+    var needsEvent: Bool { !rules.isEmpty || stage.hasInhibitRules || stage.hasSilences }
+
+    /// The target of a digest whose route a reload removed: the connector's lane.
+    func orphanTarget(_ route: String, _ connector: String) -> BoundTarget? { run.orphanTarget?(route, connector) }
 
     func now(_ event: JSON?) -> EpochMillis {
         if useEventTime, let t = event.flatMap(Self.eventTime) { return t }
@@ -101,6 +112,9 @@ final class HoldGate: HoldDispatch, Sendable {
         let severity = event.value(atPath: "detail.severity")?.doubleValue ?? Self.viewSeverity(event) ?? 0
         let title = event.value(atPath: "detail.title")?.stringValue ?? event.value(atPath: "sluice.title")?.stringValue
             ?? event.value(atPath: "detail.type")?.stringValue ?? (id ?? "finding")
+        // A digest lists each finding's account (Security Hub imports into it; CEF and chat list it).
+        let account = event.value(atPath: "detail.accountId")?.stringValue ?? event.value(atPath: "sluice.account")?.stringValue
+            ?? event["account"]?.stringValue
         var out: [Step] = []
         for (route, target, delivery) in list {
             if let reason = stage.screen(event, findingID: id, route: route, target: target.lane.name, now: now) {
@@ -109,11 +123,11 @@ final class HoldGate: HoldDispatch, Sendable {
             }
             // The owner needs the finding itself when the payload is not it (a template): to check
             // silences at send time, and to render `sluice.hold.*`. In memory only the latter.
-            let keepEvent = target.renderer != nil && (forwarder != nil || (stage.rules[route]?.dedupe != nil && target.renderer?.readsHold == true))
-            guard let rules = stage.rules[route],
+            let keepEvent = target.renderer != nil && (forwarder != nil || (rules[route]?.dedupe != nil && target.renderer?.readsHold == true))
+            guard let rules = rules[route],
                   let item = HoldItem.make(rules: rules, route: route, target: target.lane.name, event: event, findingID: id,
                                            title: title, severity: severity, seenAt: now, payload: delivery.payload,
-                                           finding: keepEvent ? Array(event.serialized().utf8) : nil) else {
+                                           finding: keepEvent ? Array(event.serialized().utf8) : nil, account: account) else {
                 out.append(.deliver(route: route, target: target, delivery: delivery, ticket: nil))
                 continue
             }
@@ -148,6 +162,13 @@ final class HoldGate: HoldDispatch, Sendable {
         send(payload: payload, route: route, target: bound, record: SourceRecord(topic: nil, offset: 0, value: nil), ticket: nil,
              findingID: findingID, check: finding.map { silencedAtSend(route: route, target: target, finding: .bytes($0, part: 0), findingID: findingID) },
              completion: completion)
+    }
+
+    func deliver(digest: Digest, payload: [UInt8], completion: @escaping @Sendable (Bool) -> Void) {
+        // A route removed by a reload still sends its last digests, through the connector's lane.
+        guard let bound = targets[digest.route]?[digest.target] ?? orphanTarget(digest.route, digest.target) else { return completion(false) }
+        send(payload: payload, route: digest.route, target: bound, record: SourceRecord(topic: nil, offset: 0, value: nil), ticket: nil,
+             digest: digest.templateContext, completion: completion)
     }
 
     /// The finding a send-time check reads: the planned event, or bytes decoded only when needed.
@@ -186,10 +207,12 @@ final class HoldGate: HoldDispatch, Sendable {
     func payload(for digest: Digest) -> [UInt8]? {
         guard let digest = Self.unsilenced(digest, stage: stage, now: Self.wallClock()) else { return nil }
         let context = digest.templateContext
-        if let source = stage.rules[digest.route]?.digestTemplate, let template = try? PayloadTemplate(source, format: .json) {
+        if let source = rules[digest.route]?.digestTemplate, let template = try? PayloadTemplate(source, format: .json) {
             return Array(template.render(context).utf8)
         }
-        if let template = targets[digest.route]?[digest.target]?.digestTemplate { return Array(template.render(context).utf8) }
+        if let template = (targets[digest.route]?[digest.target] ?? orphanTarget(digest.route, digest.target))?.digestTemplate {
+            return Array(template.render(context).utf8)
+        }
         return Array(digest.json.serialized().utf8)
     }
 
@@ -201,7 +224,8 @@ final class HoldGate: HoldDispatch, Sendable {
         guard stage.hasSilences else { return digest }
         var kept = digest
         kept.first = digest.first.filter { entry in
-            !stage.silencedAtSend(Silence.partialEvent(id: entry.findingID, title: entry.title, severity: entry.severity), findingID: entry.findingID, route: digest.route, target: digest.target, now: now)
+            !stage.silencedAtSend(Silence.partialEvent(id: entry.findingID, title: entry.title, severity: entry.severity, account: entry.account),
+                                  findingID: entry.findingID, route: digest.route, target: digest.target, now: now)
         }
         let removed = digest.first.filter { !kept.first.contains($0) }
         if removed.isEmpty { return digest }
@@ -238,9 +262,9 @@ final class HoldGate: HoldDispatch, Sendable {
         let now = now(lastEvent)
         let digests = flushAll ? stage.flushAll(now: now) : stage.due(now: now)
         for d in digests {
-            guard let target = targets[d.route]?[d.target], let payload = payload(for: d) else { continue }
+            guard let target = targets[d.route]?[d.target] ?? orphanTarget(d.route, d.target), let payload = payload(for: d) else { continue }
             let record = SourceRecord(topic: nil, offset: 0, value: nil)
-            send(payload: payload, route: d.route, target: target, record: record, ticket: nil)
+            send(payload: payload, route: d.route, target: target, record: record, ticket: nil, digest: d.templateContext)
         }
     }
 
@@ -250,20 +274,32 @@ final class HoldGate: HoldDispatch, Sendable {
         return next <= now(lastEvent)
     }
 
-    /// Digests and released repeats under way: the drain waits for them too.
-    let outstanding = Atomic<Int>(0)
 
     private func send(payload: [UInt8], route: String, target: BoundTarget, record: SourceRecord, ticket: UInt64?,
-                      findingID: String? = nil, check: (@Sendable () -> Bool)? = nil, completion: (@Sendable (Bool) -> Void)? = nil) {
-        outstanding.add(1, ordering: .relaxed)
-        let message = InFlightMessage(record: record, ticket: nil, work: 1) { [self] _ in outstanding.subtract(1, ordering: .relaxed) }
+                      findingID: String? = nil, check: (@Sendable () -> Bool)? = nil, digest: JSON? = nil, completion: (@Sendable (Bool) -> Void)? = nil) {
+        run.outstanding.add(1, ordering: .relaxed)
+        let message = InFlightMessage(record: record, ticket: nil, work: 1) { [run] _ in run.outstanding.subtract(1, ordering: .relaxed) }
         var job = DeliveryJob(message: message, route: route, delivered: target.delivered,
                               delivery: Delivery(payload: payload, key: findingID.map { Array($0.utf8) }, findingID: findingID, route: route),
                               firstAttempt: .now)
         job.heldAtSend = check
+        job.delivery.digest = digest
         if let ticket { job.onOutcome = { [self] ok in outcome(ticket: ticket, succeeded: ok, record: record) } }
         if let completion { job.onOutcome = completion }
         target.lane.submit(job)
+    }
+}
+
+/// What the gates of one run share: a reload builds a new plan and gate, and work of the old
+/// gate still under way must count for the drain; a digest of a route the reload removed still
+/// needs its connector's lane.
+final class HoldGateRun: Sendable {
+    let outstanding = Atomic<Int>(0)
+    /// The target for a digest of a route no longer in the plan (nil: such a digest has nowhere to go).
+    let orphanTarget: (@Sendable (_ route: String, _ connector: String) -> BoundTarget?)?
+
+    init(orphanTarget: (@Sendable (_ route: String, _ connector: String) -> BoundTarget?)? = nil) {
+        self.orphanTarget = orphanTarget
     }
 }
 
@@ -302,11 +338,17 @@ struct StateForwarder: Sendable {
 
     /// `completion(true)` once the broker acknowledged the record: then the source offset may settle.
     func forward(_ item: HoldItem, completion: @escaping @Sendable (Bool) -> Void) {
+        let timings = StateTimings.shared
+        let started = timings.start()
+        if timings.enabled { timings.forwarding.add(1, ordering: .relaxed) }
         do {
             try producer.produce(topic: topics.repartition, key: Array(item.stateKey.utf8), value: HoldItemCodec.encode(item)) { error in
+                timings.end(.repartitionAck, since: started)
+                if timings.enabled { timings.forwarding.subtract(1, ordering: .relaxed) }
                 completion(error == nil)
             }
         } catch {
+            if timings.enabled { timings.forwarding.subtract(1, ordering: .relaxed) }
             completion(false)
         }
     }

@@ -1,3 +1,4 @@
+import SluiceConnectors
 import Synchronization
 
 /// The delivery lanes of a run, one per connector instance, and the lanes a reload replaced.
@@ -12,6 +13,8 @@ import Synchronization
 final class LaneSet: Sendable {
     private struct State {
         var current: [String: DeliveryLane]
+        /// The definitions of the current connectors (digest template, whether they read the summary).
+        var definitions: [String: ConnectorDefinition]
         var retired: [DeliveryLane] = []
         var shutDown = false
     }
@@ -19,13 +22,18 @@ final class LaneSet: Sendable {
     /// Lanes outside the connector files (the playbook lane): always current, never replaced.
     private let fixed: [DeliveryLane]
 
-    init(_ lanes: [String: DeliveryLane], fixed: [DeliveryLane] = []) {
-        state = Mutex(State(current: lanes))
+    init(_ lanes: [String: DeliveryLane], definitions: [ConnectorDefinition], fixed: [DeliveryLane] = []) {
+        state = Mutex(State(current: lanes, definitions: Self.byName(definitions)))
         self.fixed = fixed
     }
 
     /// The lane routes bind to now, by connector name.
     var current: [String: DeliveryLane] { state.withLock { $0.current } }
+
+    /// The current lane of a connector and its definition (a digest released later is sent through it).
+    func lane(named name: String) -> (lane: DeliveryLane, definition: ConnectorDefinition?)? {
+        state.withLock { s in s.current[name].map { ($0, s.definitions[name]) } }
+    }
 
     /// Every lane that has or may still have work: current (in name order), fixed, and retired
     /// (the drain at exit flushes and waits for them too).
@@ -41,9 +49,10 @@ final class LaneSet: Sendable {
     }
 
     /// Makes `replacements` current (new or changed connectors) and retires the lanes they replace
-    /// and those of `removed` connectors.
-    func replace(_ replacements: [String: DeliveryLane], removing removed: Set<String>) {
+    /// and those of `removed` connectors; `definitions` are the reloaded configuration's.
+    func replace(_ replacements: [String: DeliveryLane], removing removed: Set<String>, definitions: [ConnectorDefinition]) {
         state.withLock { s in
+            s.definitions = Self.byName(definitions)
             for (name, lane) in replacements {
                 if let old = s.current[name] { s.retired.append(old) }
                 s.current[name] = lane
@@ -52,6 +61,10 @@ final class LaneSet: Sendable {
                 if let old = s.current.removeValue(forKey: name) { s.retired.append(old) }
             }
         }
+    }
+
+    private static func byName(_ definitions: [ConnectorDefinition]) -> [String: ConnectorDefinition] {
+        Dictionary(definitions.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
     /// At exit, after the drain: every connector, current and retired, once.

@@ -68,7 +68,7 @@ public final class Pipeline: Sendable {
     }
 
     /// Records consumed and not yet settled.
-    public var inFlightCount: Int { inFlight.load(ordering: .relaxed) + (plan.gate?.outstanding.load(ordering: .relaxed) ?? 0) }
+    public var inFlightCount: Int { inFlight.load(ordering: .relaxed) + (plan.gate?.outstandingCount ?? 0) }
 
     // MARK: Kafka source
 
@@ -119,7 +119,7 @@ public final class Pipeline: Sendable {
             case .record(let record):
                 process(SourceRecord(record), planner: planner.current())
             case .idle:
-                if let gate = plan.gate, gate.digestsDue(lastEvent: nil) { gate.sendDigests(flushAll: false, lastEvent: nil) }
+                if let gate = planner.current().plan.gate, gate.digestsDue(lastEvent: nil) { gate.sendDigests(flushAll: false, lastEvent: nil) }
                 continue
             case .warning(let error):
                 if ContinuousClock.now - lastWarning > .seconds(10) {
@@ -204,7 +204,8 @@ public final class Pipeline: Sendable {
         }
         if !stopping.isStopped { splitter.finish(emit) }
         // Offline runs end with their input: pending digests go now, not at a time never reached.
-        plan.gate?.sendDigests(flushAll: true, lastEvent: planner.current().lastEvent)
+        let last = planner.current()
+        last.plan.gate?.sendDigests(flushAll: true, lastEvent: last.lastEvent)
         drain(redelivered: false) {}
     }
 
@@ -258,13 +259,14 @@ public final class Pipeline: Sendable {
                 if let feed { job.report = { [name = target.lane.name] in feed(name, $0) } }
                 return job
             }
-            guard let gate = plan.gate, !planner.findingEvents.isEmpty else {
+            // The gate of the plan this record is planned with (a reload's, not the first plan's).
+            guard let gate = planner.plan.gate, !planner.findingEvents.isEmpty else {
                 let message = begin(record, ticket: ticket, work: planned.count)
                 let now = ContinuousClock.now
                 for (route, target, delivery) in planned {
                     var j = job(message, route, target, delivery, now)
                     // Silences are checked again at send time; the record's bytes are parsed only if one exists by then.
-                    j.silences = plan.gate
+                    j.silences = planner.plan.gate
                     target.lane.submit(j)
                 }
                 break
@@ -307,7 +309,7 @@ public final class Pipeline: Sendable {
             }
         }
         // Digests come from state rules only: without them the stage is not asked per record.
-        if let gate = plan.gate, !gate.stage.rules.isEmpty, gate.digestsDue(lastEvent: planner.lastEvent) {
+        if let gate = planner.plan.gate, !gate.rules.isEmpty, gate.digestsDue(lastEvent: planner.lastEvent) {
             gate.sendDigests(flushAll: false, lastEvent: planner.lastEvent)
         }
     }

@@ -26,11 +26,11 @@ final class RoutingPlan: Sendable {
     let hasSuppressions: Bool
 
     init(table: RouteTable, targets: [[BoundTarget]], hold: HoldStage? = nil, useEventTime: Bool = false, forwarder: StateForwarder? = nil,
-         inhibitRules: [InhibitRule] = [], limits: DecodeLimits = .standard) {
+         inhibitRules: [InhibitRule] = [], limits: DecodeLimits = .standard, gateRun: HoldGateRun = HoldGateRun()) {
         self.table = table
         hasSuppressions = table.routes.contains { !$0.suppress.isEmpty }
         self.targets = targets
-        gate = hold.map { HoldGate(stage: $0, table: table, targets: targets, useEventTime: useEventTime, forwarder: forwarder, limits: limits) }
+        gate = hold.map { HoldGate(stage: $0, table: table, targets: targets, useEventTime: useEventTime, forwarder: forwarder, limits: limits, run: gateRun) }
         readsView = table.readsView || inhibitRules.contains { $0.readsView }
     }
 

@@ -151,7 +151,7 @@ public final class Runner: Sendable {
                                               deadLetters: deadLetters, stats: stats, stopping: stopping, logger: logger, budget: budget,
                                               // Consuming Kafka, a decided run is resumed by the member owning its partition now.
                                               approvalsGroup: settings.input == nil ? settings.group + ".approvals" : nil)
-        let lanes = LaneSet(lanesByName, fixed: playbooks.map { [$0.lane] } ?? [])
+        let lanes = LaneSet(lanesByName, definitions: loaded.connectors, fixed: playbooks.map { [$0.lane] } ?? [])
         // Binds each route's targets to the current lanes (after a reload: the new connectors').
         // Every target names a lane: loading checks the names, and a reload makes new lanes first.
         @Sendable func bind(_ loaded: LoadedConfiguration) -> [[BoundTarget]] {
@@ -201,14 +201,24 @@ public final class Runner: Sendable {
             forwarder = StateForwarder(producer: producer, topics: topics, logger: logger)
             stateTopics = topics
         }
+        // A digest of a route a reload removed still goes out, through its connector's current lane.
+        let gateRun = HoldGateRun { route, connector in
+            lanes.lane(named: connector).map { current in
+                BoundTarget(lane: current.lane, renderer: nil, usesSummary: current.definition?.usesSummary ?? false,
+                            delivered: stats.deliveryCounter(route: route, connector: connector),
+                            digestTemplate: current.definition?.digestTemplate)
+            }
+        }
         let routingPlan = RoutingPlan(table: loaded.table, targets: targets, hold: hold, useEventTime: settings.input != nil, forwarder: forwarder,
-                                      inhibitRules: inhibitRules, limits: settings.pipeline.decodeLimits)
+                                      inhibitRules: inhibitRules, limits: settings.pipeline.decodeLimits, gateRun: gateRun)
         // Kafka-backed state: silences and inhibition sources are read up to their end before the
         // source starts (a silence in force holds from the first record), then followed; the owner
         // of keyed state joins its group only when some route has state rules.
         var stateServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        var keyOwner: KafkaHoldOwner?
+        let pipelineRefForOwner = pipelineRef
         if let hold, let topics = stateTopics, let forwarder, let gate = routingPlan.gate {
-            bridge?.silences = SilencesBridge(hold: hold, producer: forwarder.producer, topic: topics.silences)
+            bridge?.silences = SilencesBridge(hold: hold, producer: forwarder.producer, topic: topics.silences, limits: settings.pipeline.decodeLimits)
             stateServices.append(.init(service: ClosingService("state producer") { forwarder.producer.close() }))
             // Silence expiry summaries: reports and the choice of sender go through the silences topic.
             let summaries = SilenceSummaries()
@@ -231,8 +241,10 @@ public final class Runner: Sendable {
                 readiness.require(KafkaHoldOwner.readinessCondition)
                 let owner = try KafkaHoldOwner(
                     topics: topics, rules: hold.rules, kafka: kafka, producer: forwarder.producer,
-                    dispatch: gate, held: stats.held, logger: logger.with("sluice.part", "state-owner"),
+                    dispatch: CurrentHoldDispatch(first: gate, pipeline: pipelineRefForOwner), held: stats.held,
+                    logger: logger.with("sluice.part", "state-owner"),
                     restored: { [readiness] in readiness.set(KafkaHoldOwner.readinessCondition, met: $0) })
+                keyOwner = owner
                 let drainTimeout = settings.pipeline.drainTimeout
                 // An owner that stops on its own (a partition it cannot restore) ends the run:
                 // without that state its keys would deliver repeats.
@@ -246,11 +258,15 @@ public final class Runner: Sendable {
             deadLetters: deadLetters, options: settings.pipeline, stats: stats, stopping: stopping, logger: logger, observer: bridge)
         pipelineRef.set(pipeline)
         // Reload: validate everything and make the lanes of new and changed connectors, then swap
-        // the routes in one step; nothing changes when anything fails. Unchanged connectors keep
-        // their lanes and connections; replaced lanes finish their work (LaneSet). Playbooks
-        // still need a restart: such a reload is refused and the running configuration stays.
+        // the rules and routes in one step; nothing changes when anything fails. Unchanged
+        // connectors keep their lanes and connections; replaced lanes finish their work (LaneSet).
+        // What a run sets up at start only (the first playbook, state rules or inhibit rules in a
+        // run started without any) is refused with "restart to apply".
         let forwarderForReload = forwarder
         let runHasBrokers = kafka["bootstrap.servers"] != nil
+        let ownerForReload = keyOwner
+        let inhibitFeedStarted = hold?.hasInhibitRules ?? false
+        let bridgeForReload = bridge
         let reload: @Sendable () -> Result<AdminBridge.Reloaded, Diagnostics> = { [settings, logger] in
             let fresh: LoadedConfiguration
             do throws(Diagnostics) {
@@ -259,12 +275,20 @@ public final class Runner: Sendable {
             } catch { return .failure(error) }
             var problems = fresh.connectorsNeedingBrokers(runHasBrokers: runHasBrokers)
                 + fresh.connectorsMissingAWSPrerequisites(offline: settings.input != nil, environment: environment)
-            // The Hold stage was built from the state rules the run started with.
-            func stateRules(_ c: LoadedConfiguration) -> [String: HoldRules] {
-                Dictionary(c.table.routes.filter { !$0.hold.isEmpty }.map { ($0.name, $0.hold) }, uniquingKeysWith: { a, _ in a })
+            // State rules and inhibit rules are reloaded (docs/state.md, "Reload"); what a run sets
+            // up at start for them — the Hold stage, the key owner and its topics, the inhibition
+            // topic's feed — cannot be added to a run started without them.
+            let freshInhibit: [InhibitRule]
+            do throws(Diagnostics) {
+                freshInhibit = try HoldRuleLoader.loadInhibitRules(directory: settings.routesDirectory, environment: environment)
+            } catch { return .failure(error) }
+            let freshRules = HoldStage.rules(of: fresh.table.routes)
+            if !freshRules.isEmpty, hold == nil || (consumingKafka && ownerForReload == nil) {
+                problems.append(Diagnostic(path: settings.routesDirectory,
+                                           message: "state rules (dedupe, throttle, group) in a run started without any: restart to apply"))
             }
-            if stateRules(fresh) != stateRules(loaded) {
-                problems.append(Diagnostic(path: settings.routesDirectory, message: "state rules (dedupe, throttle, group) changed: restart to apply"))
+            if !freshInhibit.isEmpty, hold == nil || (consumingKafka && !inhibitFeedStarted) {
+                problems.append(Diagnostic(path: settings.routesDirectory, message: "inhibit rules in a run started without any: restart to apply"))
             }
             if !fresh.playbooks.isEmpty, playbooks == nil {
                 // Approvals, audit and the shared caps are set up at start, when some route has a playbook.
@@ -281,7 +305,7 @@ public final class Runner: Sendable {
                                                             message: "connector '\(definition.name)': \(error)")]))
                 }
             }
-            lanes.replace(replacements, removing: changes.removed)
+            lanes.replace(replacements, removing: changes.removed, definitions: fresh.connectors)
             playbooks?.runner.replacePlaybooks(fresh.playbooks)
             connectorFiles.accept(fresh)
             if !replacements.isEmpty || !changes.removed.isEmpty {
@@ -289,8 +313,14 @@ public final class Runner: Sendable {
                     "sluice.replaced": "\(replacements.keys.sorted().joined(separator: ","))",
                     "sluice.removed": "\(changes.removed.sorted().joined(separator: ","))"])
             }
+            // The rules first, then the plan: a record planned with the old plan in between is
+            // decided by the new rules, like the items already on their way to their key's owner.
+            hold?.replaceRules(routes: fresh.table.routes, inhibitRules: freshInhibit)
+            ownerForReload?.replaceRules(freshRules)
+            bridgeForReload?.inhibitRules.withLock { $0 = freshInhibit }
             pipeline.replacePlan(RoutingPlan(table: fresh.table, targets: bind(fresh), hold: hold, useEventTime: settings.input != nil,
-                                             forwarder: forwarderForReload, inhibitRules: inhibitRules, limits: settings.pipeline.decodeLimits))
+                                             forwarder: forwarderForReload, inhibitRules: freshInhibit, limits: settings.pipeline.decodeLimits,
+                                             gateRun: gateRun))
             return .success(AdminBridge.Reloaded(configuration: fresh, restartedConnectors: (Array(replacements.keys) + changes.removed).sorted()))
         }
         // One reload at a time (SIGHUP, the API and --watch may ask at once).
@@ -421,6 +451,25 @@ final class PipelineReference: Sendable {
     var inFlight: Int { pipeline.withLock { $0?.inFlightCount ?? 0 } }
     /// The running routes, lanes and decode limits, for replays started through the admin API.
     var plan: (RoutingPlan, PipelineOptions)? { pipeline.withLock { p in p.map { ($0.activePlan, $0.options) } } }
+    /// The Hold gate of the plan in force.
+    var gate: HoldGate? { pipeline.withLock { $0?.activePlan.gate } }
+}
+
+/// The key owner's way to the lanes: the gate of the plan in force now (a reload binds routes
+/// to targets anew; the first plan's gate would send a changed route's releases nowhere).
+struct CurrentHoldDispatch: HoldDispatch {
+    let first: HoldGate
+    let pipeline: PipelineReference
+    var gate: HoldGate { pipeline.gate ?? first }
+
+    func deliver(route: String, target: String, payload: [UInt8], findingID: String?, event: [UInt8]?, completion: @escaping @Sendable (Bool) -> Void) {
+        gate.deliver(route: route, target: target, payload: payload, findingID: findingID, event: event, completion: completion)
+    }
+    func deliver(digest: Digest, payload: [UInt8], completion: @escaping @Sendable (Bool) -> Void) {
+        gate.deliver(digest: digest, payload: payload, completion: completion)
+    }
+    func payload(for release: HoldRelease) -> [UInt8] { gate.payload(for: release) }
+    func payload(for digest: Digest) -> [UInt8]? { gate.payload(for: digest) }
 }
 
 /// Runs a blocking loop (a source, the state owner, a topic feed) on a thread of its own;

@@ -1,6 +1,7 @@
 import Foundation
 import SluiceAdmin
 import SluiceCore
+import SluiceFormats
 import SluiceKafka
 import SluiceState
 
@@ -11,8 +12,11 @@ final class SilencesBridge: SilencesRuntime {
     let hold: HoldStage
     let producer: KafkaProducer
     let topic: String
+    /// The run's decode limits: the preview reads the feed's records as the planner did.
+    let limits: DecodeLimits
 
-    init(hold: HoldStage, producer: KafkaProducer, topic: String) {
+    init(hold: HoldStage, producer: KafkaProducer, topic: String, limits: DecodeLimits = .standard) {
+        self.limits = limits
         self.hold = hold
         self.producer = producer
         self.topic = topic
@@ -55,7 +59,20 @@ final class SilencesBridge: SilencesRuntime {
         do { json = try JSON.parse(text) } catch { throw .badRequest("matchers is not JSON (\(error.rawValue))") }
         let pattern: Pattern
         do { pattern = try Pattern(json: json) } catch { throw .badRequest("matchers: \(error.message)") }
-        let held = recent.filter { ReferenceMatcher.matches(pattern, Silence.partialEvent(id: $0.id, type: $0.type, severity: $0.severity)) }
+        // Each finding of the record as routes and silences see it (its format's fields and the
+        // `sluice` view), judged by the silences' own test; a record whose bytes the feed did not
+        // keep (over the cap) or that no longer decodes is judged on id, type and severity.
+        let decoder = FindingDecoder(limits: limits)
+        let held = recent.filter { record in
+            if let bytes = record.finding {
+                var hit = false
+                let rejection = decoder.decode(bytes) { f in
+                    if !hit, Silence.holds(pattern, JSON(f.event)) { hit = true }
+                }
+                if rejection == nil { return hit }
+            }
+            return Silence.holds(pattern, Silence.partialEvent(id: record.id, type: record.type, severity: record.severity))
+        }
         return SilencePreview(examined: recent.count, matching: held.count, findings: held)
     }
 

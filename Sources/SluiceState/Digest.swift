@@ -5,6 +5,15 @@ public struct DigestEntry: Sendable, Equatable {
     public var findingID: String?
     public var title: String
     public var severity: Double
+    /// The finding's AWS account (GuardDuty's `accountId`, else the view's `account`), when it has one.
+    public var account: String?
+
+    public init(findingID: String?, title: String, severity: Double, account: String? = nil) {
+        self.findingID = findingID
+        self.title = title
+        self.severity = severity
+        self.account = account
+    }
 }
 
 /// Collects the findings of a digest in bounded memory: the first `HoldEngine.digestSample`
@@ -17,7 +26,7 @@ public struct DigestAccumulator: Sendable, Equatable {
     public init() {}
 
     mutating func add(_ item: HoldItem) {
-        add(DigestEntry(findingID: item.findingID, title: item.title, severity: item.severity))
+        add(DigestEntry(findingID: item.findingID, title: item.title, severity: item.severity, account: item.account))
     }
 
     mutating func add(_ entry: DigestEntry) {
@@ -78,6 +87,13 @@ public struct Digest: Sendable, Equatable {
     /// The highest severity band with a finding (nil for an empty digest).
     public var highestSeverity: String? { severityCounts.first?.label }
 
+    /// The distinct accounts of the listed findings, in the order they are listed.
+    public var accounts: [String] {
+        var seen: [String] = []
+        for e in first { if let a = e.account, !seen.contains(a) { seen.append(a) } }
+        return seen
+    }
+
     /// What a route's `digest_template` and the connectors' default digests render from: the
     /// default payload's fields, plus `severities` as a list (`{{#severities}}{{count}}
     /// {{label}}{{/severities}}`), each finding's `severity_label`, `headline`, `key_text` (the
@@ -92,6 +108,9 @@ public struct Digest: Sendable, Equatable {
         fields.append((key: "headline", value: .string(headline)))
         fields.append((key: "key_text", value: .string(key.joined(separator: ", "))))
         fields.append((key: "has_more", value: .bool(more > 0)))
+        fields.append((key: "accounts", value: .array(accounts.map { .string($0) })))
+        fields.append((key: "time", value: .string(RFC3339.format(at))))
+        fields.append((key: "accounts_text", value: .string(accounts.joined(separator: ", "))))
         if let highest = highestSeverity {
             fields.append((key: "highest", value: .string(highest)))
             fields.append((key: "highest_" + highest.lowercased(), value: .bool(true)))
@@ -102,7 +121,8 @@ public struct Digest: Sendable, Equatable {
             return (key: "findings", value: .array(first.map { e in
                 .object((e.findingID.map { [(key: "id", value: JSON.string($0))] } ?? []) + [
                     (key: "title", value: .string(e.title)), (key: "severity", value: JSON.number(e.severity)),
-                    (key: "severity_label", value: .string(FindingSummary.SeverityLabel(severity: e.severity).rawValue))])
+                    (key: "severity_label", value: .string(FindingSummary.SeverityLabel(severity: e.severity).rawValue))]
+                    + (e.account.map { [(key: "account", value: JSON.string($0))] } ?? []))
             }))
         }
         return .object(fields)
@@ -121,7 +141,8 @@ public struct Digest: Sendable, Equatable {
             (key: "findings", value: .array(first.map { e in
                 .object([(key: "id", value: e.findingID.map { .string($0) } ?? .null),
                          (key: "title", value: .string(e.title)),
-                         (key: "severity", value: JSON.number(e.severity))])
+                         (key: "severity", value: JSON.number(e.severity))]
+                        + (e.account.map { [(key: "account", value: JSON.string($0))] } ?? []))
             })),
             (key: "text", value: .string(text)),
         ])

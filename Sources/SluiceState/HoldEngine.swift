@@ -19,9 +19,13 @@ public struct HoldItem: Sendable, Equatable {
     /// The finding's JSON, carried only when the target's template reads `sluice.hold.*`: a
     /// delivery released after held repeats is rendered again with them.
     public var finding: [UInt8]?
+    /// The finding's AWS account, listed with it in a digest.
+    public var account: String?
 
     public init(route: String, target: String, stateKey: String, dedupeKey: String? = nil, throttleKey: String? = nil,
-                findingID: String?, title: String, severity: Double, seenAt: EpochMillis, payload: [UInt8], finding: [UInt8]? = nil) {
+                findingID: String?, title: String, severity: Double, seenAt: EpochMillis, payload: [UInt8], finding: [UInt8]? = nil,
+                account: String? = nil) {
+        self.account = account
         self.route = route
         self.target = target
         self.stateKey = stateKey
@@ -37,14 +41,15 @@ public struct HoldItem: Sendable, Equatable {
 
     /// The item for `rules` of `route`/`target`, or nil when the route has no state rules.
     public static func make(rules: HoldRules, route: String, target: String, event: JSON, findingID: String?,
-                            title: String, severity: Double, seenAt: EpochMillis, payload: [UInt8], finding: [UInt8]? = nil) -> HoldItem? {
+                            title: String, severity: Double, seenAt: EpochMillis, payload: [UInt8], finding: [UInt8]? = nil,
+                            account: String? = nil) -> HoldItem? {
         guard let paths = rules.partitionPaths else { return nil }
         return HoldItem(
             route: route, target: target,
             stateKey: StateKey.make(route: route, target: target, paths: paths, event: event),
             dedupeKey: rules.dedupe.map { StateKey.make(route: route, target: target, paths: $0.key, event: event) },
             throttleKey: rules.throttle.map { StateKey.make(route: route, target: target, paths: $0.key, event: event) },
-            findingID: findingID, title: title, severity: severity, seenAt: seenAt, payload: payload, finding: finding)
+            findingID: findingID, title: title, severity: severity, seenAt: seenAt, payload: payload, finding: finding, account: account)
     }
 }
 
@@ -82,7 +87,7 @@ public enum HoldDecision: Sendable, Equatable {
 /// its own (every call takes `now`). The Kafka layer persists `takeChanges()` to the changelog
 /// and replays it through `restore`; offline runs keep it in memory. Not thread-safe: one owner.
 public struct HoldEngine: Sendable {
-    public let rules: [String: HoldRules]
+    public private(set) var rules: [String: HoldRules]
     /// Sample findings kept per digest; the rest are counted ("and N more").
     public static let digestSample = 10
     /// Finding ids remembered per group to tell a new finding from a repeat.
@@ -107,6 +112,18 @@ public struct HoldEngine: Sendable {
         self.rules = rules
         routeNames = []
         for name in rules.keys.sorted() { _ = index(ofRoute: name) }
+    }
+
+    /// A reload's rules, in force for the next decision. What the old rules left pending is kept
+    /// or sent, never dropped (docs/state.md, "Reload"): a changed dedupe window or throttle
+    /// limit and period apply to the keys already held; groups of a changed `group` rule keep
+    /// their members and follow the new timings; a key whose route lost its rule (or the route
+    /// itself) is flushed at once — a group that changed since its last digest, a throttle
+    /// period's overflow, as a last digest — and dedupe keys of such a route are forgotten
+    /// once no delivery of theirs is under way.
+    public mutating func replaceRules(_ new: [String: HoldRules]) {
+        rules = new
+        for name in new.keys.sorted() { _ = index(ofRoute: name) }
     }
 
     /// The index of a route name, added when new; nil past 65,535 names (that key is not deduplicated).
@@ -294,12 +311,13 @@ public struct HoldEngine: Sendable {
         let id = item.findingID ?? "\(item.seenAt):\(g.members.count)"
         if let old = g.members[id] {
             if item.severity > old.severity { g.changed = true }
-            g.members[id] = GroupMember(title: item.title, severity: max(old.severity, item.severity), firstSeen: old.firstSeen, lastSeen: item.seenAt)
+            g.members[id] = GroupMember(title: item.title, severity: max(old.severity, item.severity), firstSeen: old.firstSeen, lastSeen: item.seenAt,
+                                        account: item.account ?? old.account)
         } else {
             if g.members.count >= Self.groupMemberCap, let oldest = g.members.min(by: { $0.value.lastSeen < $1.value.lastSeen })?.key {
                 g.members[oldest] = nil
             }
-            g.members[id] = GroupMember(title: item.title, severity: item.severity, firstSeen: item.seenAt, lastSeen: item.seenAt)
+            g.members[id] = GroupMember(title: item.title, severity: item.severity, firstSeen: item.seenAt, lastSeen: item.seenAt, account: item.account)
             g.order.append(id)
             g.changed = true
         }
@@ -312,9 +330,14 @@ public struct HoldEngine: Sendable {
     /// The earliest time a digest falls due, if any.
     public var nextDue: EpochMillis? {
         var next: EpochMillis?
-        for g in groups.values { next = min(next ?? g.flushAt, g.flushAt) }
+        // A key whose rule a reload removed is due at once (0): its last digest goes now.
+        for g in groups.values {
+            let at = rules[g.route]?.group == nil ? 0 : g.flushAt
+            next = min(next ?? at, at)
+        }
         for (key, t) in throttle where t.overflow.total > 0 {
-            if let r = throttleRule(key) { next = min(next ?? (t.periodStart + millis(r.per)), t.periodStart + millis(r.per)) }
+            let at = throttleRule(key).map { t.periodStart + millis($0.per) } ?? 0
+            next = min(next ?? at, at)
         }
         return next
     }
@@ -324,11 +347,28 @@ public struct HoldEngine: Sendable {
     public mutating func due(now: EpochMillis) -> [Digest] {
         var out: [Digest] = []
         for key in throttle.keys.sorted() {
-            guard let t = throttle[key], let r = throttleRule(key), now >= t.periodStart + millis(r.per), let d = takeOverflow(key, at: now) else { continue }
+            guard let t = throttle[key] else { continue }
+            // Without its rule (a reload removed it) the period's overflow goes now.
+            if let r = throttleRule(key), now < t.periodStart + millis(r.per) { continue }
+            guard let d = takeOverflow(key, at: now) else { continue }
             out.append(d)
         }
         for key in groups.keys.sorted() {
-            guard var g = groups[key], now >= g.flushAt, let r = rules[g.route]?.group else { continue }
+            guard var g = groups[key] else { continue }
+            guard let r = rules[g.route]?.group else {
+                // The route lost its `group` rule in a reload: a last digest if the group changed
+                // since its last one, then the group is gone (tombstoned once that digest settled).
+                groups[key] = nil
+                if g.changed {
+                    var d = g.digest(key: key, at: now)
+                    d.stateKey = key
+                    out.append(d)
+                } else {
+                    mark(.group, key)
+                }
+                continue
+            }
+            guard now >= g.flushAt else { continue }
             // Findings not seen for `repeat` leave the group (GuardDuty re-reports active ones).
             for (id, m) in g.members where now - m.lastSeen >= millis(r.repeatAfter) && g.lastSent != nil {
                 g.members[id] = nil
@@ -396,7 +436,10 @@ public struct HoldEngine: Sendable {
     /// Forgets keys whose state no longer holds anything back; they are tombstoned in the changelog.
     public mutating func expire(now: EpochMillis) {
         let ended = dedupe.ids { id, s in
-            guard s.inFlight == nil, s.heldCount == 0, let last = s.lastDelivery, let r = dedupeRule(id) else { return false }
+            guard s.inFlight == nil else { return false }
+            // A route without a dedupe rule (a reload removed it) keeps nothing of its keys.
+            guard let r = dedupeRule(id) else { return true }
+            guard s.heldCount == 0, let last = s.lastDelivery else { return false }
             return now >= last + millis(r.window)
         }
         for id in ended {
@@ -404,7 +447,7 @@ public struct HoldEngine: Sendable {
             mark(id)
         }
         for (key, t) in throttle where t.overflow.total == 0 {
-            guard let r = throttleRule(key), now >= t.periodStart + millis(r.per) else { continue }
+            if let r = throttleRule(key), now < t.periodStart + millis(r.per) { continue }
             throttle[key] = nil
             mark(.throttle, key)
         }
@@ -583,6 +626,7 @@ struct GroupMember: Sendable, Equatable {
     var severity: Double
     var firstSeen: EpochMillis
     var lastSeen: EpochMillis
+    var account: String? = nil
 }
 
 public struct GroupState: Sendable, Equatable {
@@ -606,7 +650,7 @@ public struct GroupState: Sendable, Equatable {
         var acc = DigestAccumulator()
         for id in order {
             guard let m = members[id] else { continue }
-            acc.add(DigestEntry(findingID: id, title: m.title, severity: m.severity))
+            acc.add(DigestEntry(findingID: id, title: m.title, severity: m.severity, account: m.account))
         }
         return acc.digest(kind: .group, route: route, target: target, key: Array(StateKey.parts(key).dropFirst(2)), at: now)
     }

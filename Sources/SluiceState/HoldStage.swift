@@ -52,19 +52,29 @@ public final class HoldStage: Sendable {
 
     private let inner: Mutex<Inner>
     public let held: HeldCounter
-    public let rules: [String: HoldRules]
-    public let hasInhibitRules: Bool
+    /// The state rules by route, as of the last reload.
+    public var rules: [String: HoldRules] { currentRules.withLock { $0 } }
+    private let currentRules: Mutex<[String: HoldRules]>
+    /// Read per finding: an atomic, not the lock.
+    public var hasInhibitRules: Bool { inhibitRuleCount.load(ordering: .relaxed) > 0 }
+    private let inhibitRuleCount = Atomic<Int>(0)
+
+    /// The state rules of `routes`, by route name.
+    public static func rules(of routes: [Route]) -> [String: HoldRules] {
+        var rules: [String: HoldRules] = [:]
+        for r in routes where !r.hold.isEmpty { rules[r.name] = r.hold }
+        return rules
+    }
 
     public init(routes: [Route], inhibitRules: [InhibitRule] = [], silences: [Silence] = [], held: HeldCounter = HeldCounter()) {
         self.held = held
-        var rules: [String: HoldRules] = [:]
-        for r in routes where !r.hold.isEmpty { rules[r.name] = r.hold }
-        self.rules = rules
-        hasInhibitRules = !inhibitRules.isEmpty
+        let rules = Self.rules(of: routes)
+        currentRules = Mutex(rules)
         var set = SilenceSet()
         for s in silences { set.apply(id: s.id, s) }
         inner = Mutex(Inner(engine: HoldEngine(rules: rules), inhibit: InhibitIndex(rules: inhibitRules), silences: set))
         silenceCount.store(set.silences.count, ordering: .relaxed)
+        inhibitRuleCount.store(inhibitRules.count, ordering: .relaxed)
     }
 
     /// Read per finding on the hot path: an atomic, not the lock.
@@ -74,6 +84,19 @@ public final class HoldStage: Sendable {
     /// Whether anything in this stage could hold a delivery of `route` (otherwise skip it cheaply).
     public func isActive(route: String) -> Bool {
         rules[route] != nil || hasInhibitRules || hasSilences
+    }
+
+    /// A reload: the routes' state rules and the inhibit rules in force from the next finding.
+    /// What the old rules left pending is kept or flushed as `HoldEngine.replaceRules` says;
+    /// inhibition sightings are kept (a rule still named the same still finds its sources).
+    public func replaceRules(routes: [Route], inhibitRules: [InhibitRule]) {
+        let rules = Self.rules(of: routes)
+        inner.withLock { s in
+            s.engine.replaceRules(rules)
+            s.inhibit.replaceRules(inhibitRules)
+        }
+        currentRules.withLock { $0 = rules }
+        inhibitRuleCount.store(inhibitRules.count, ordering: .relaxed)
     }
 
     /// Once per finding, before its targets: records it as an inhibition source.

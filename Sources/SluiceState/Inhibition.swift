@@ -19,15 +19,25 @@ public struct InhibitIndex: Sendable {
         public var seenAt: EpochMillis
     }
 
-    let rules: [CompiledRule]
+    private(set) var rules: [CompiledRule]
     /// Rule name \0 equal values → the latest source sighting.
     var sources: [String: Sighting] = [:]
 
     public init(rules: [InhibitRule]) {
-        self.rules = rules.compactMap { r in
+        self.rules = Self.compiled(rules)
+    }
+
+    static func compiled(_ rules: [InhibitRule]) -> [CompiledRule] {
+        rules.compactMap { r in
             guard let s = try? Pattern(json: r.source), let t = try? Pattern(json: r.target) else { return nil }
             return CompiledRule(rule: r, source: s, target: t)
         }
+    }
+
+    /// A reload's rules. Sightings stay: those of a rule that kept its name and `equal` paths
+    /// still inhibit; the others match nothing and expire.
+    public mutating func replaceRules(_ new: [InhibitRule]) {
+        rules = Self.compiled(new)
     }
 
     static func sourceKey(_ rule: InhibitRule, _ event: JSON) -> String? {

@@ -10,6 +10,9 @@ import Synchronization
 public protocol HoldDispatch: Sendable {
     /// `event` is the finding's JSON when the item carries it (checked against silences at send time).
     func deliver(route: String, target: String, payload: [UInt8], findingID: String?, event: [UInt8]?, completion: @escaping @Sendable (Bool) -> Void)
+    /// A digest due on a timer, with its payload (from `payload(for:)`): the connector also gets
+    /// the digest's facts, for a vendor shape of its own.
+    func deliver(digest: Digest, payload: [UInt8], completion: @escaping @Sendable (Bool) -> Void)
     /// The payload of a release: rendered again when it carries `sluice.hold.*` for a template that reads them.
     func payload(for release: HoldRelease) -> [UInt8]
     /// The payload of a digest: the route's `digest_template`, else the target's default digest;
@@ -36,7 +39,8 @@ public final class KafkaHoldOwner: Sendable {
     }
 
     public let topics: StateTopics
-    let rules: [String: HoldRules]
+    /// The rules new engines start with (a reload changes them, and those of the running engines).
+    private let rules: Mutex<[String: HoldRules]>
     let kafka: KafkaConfig
     let consumer: KafkaConsumer
     let producer: KafkaProducer
@@ -59,7 +63,7 @@ public final class KafkaHoldOwner: Sendable {
                 dispatch: any HoldDispatch, held: HeldCounter, logger: Logger, restored: (@Sendable (Bool) -> Void)? = nil) throws(KafkaError) {
         self.restored = restored
         self.topics = topics
-        self.rules = rules
+        self.rules = Mutex(rules)
         self.kafka = kafka
         self.producer = producer
         self.dispatch = dispatch
@@ -95,10 +99,18 @@ public final class KafkaHoldOwner: Sendable {
             }
         }
         var lastCommit = Self.wallClock()
+        var lastTimings = lastCommit
+        let timings = StateTimings.shared
         while !stopped.load(ordering: .acquiring) {
             switch consumer.poll(timeoutMs: 50) {
-            case .record(let record): handle(record)
-            case .idle: break
+            case .record(let record):
+                if timings.enabled, let produced = record.timestampMs {
+                    timings.add(.repartitionToOwner, nanoseconds: Int(truncatingIfNeeded: (Self.wallClock() - produced) * 1_000_000))
+                }
+                let started = timings.start()
+                handle(record)
+                timings.end(.ownerDecide, since: started)
+            case .idle: timings.add(.ownerIdlePolls, nanoseconds: 0)
             case .warning(let e): logger.debug("hold consumer: \(e.message)")
             case .fatal(let e):
                 logger.critical("hold consumer failed: \(e.message)")
@@ -106,6 +118,10 @@ public final class KafkaHoldOwner: Sendable {
             }
             let now = Self.wallClock()
             fireTimers(now: now)
+            if timings.enabled, now - lastTimings >= 2000 {
+                timings.report()
+                lastTimings = now
+            }
             if now - lastCommit >= 200 {
                 storeSettled()
                 consumer.commitAsync()
@@ -130,7 +146,7 @@ public final class KafkaHoldOwner: Sendable {
     /// Replays changelog partition `partition` up to its end as of now into a fresh engine.
     func restore(_ partition: Int32) {
         let started = ContinuousClock.now
-        var engine = HoldEngine(rules: rules)
+        var engine = HoldEngine(rules: rules.withLock { $0 })
         var count = 0
         var skipped = 0
         do {
@@ -150,7 +166,10 @@ public final class KafkaHoldOwner: Sendable {
             return
         }
         _ = engine.takeChanges()
-        state.withLock { $0.engines[partition] = engine }
+        state.withLock { s in
+            engine.replaceRules(rules.withLock { $0 })  // a reload during the replay
+            s.engines[partition] = engine
+        }
         let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
         lastRestore.withLock { $0 = (count, seconds) }
         logger.info("state restored", metadata: ["kafka.partition": "\(partition)", "sluice.state.records": "\(count)"])
@@ -197,8 +216,10 @@ public final class KafkaHoldOwner: Sendable {
 
     private func deliver(_ release: HoldRelease, partition p: Int32, then: @escaping @Sendable () -> Void) {
         pendingWork.add(1, ordering: .relaxed)
+        let submitted = StateTimings.shared.start()
         dispatch.deliver(route: release.item.route, target: release.item.target, payload: dispatch.payload(for: release), findingID: release.item.findingID,
                          event: release.item.finding) { [self] ok in
+            StateTimings.shared.end(.delivery, since: submitted)
             let parked = release.ticket.flatMap { t in state.withLock { $0.engines[p]?.settled(ticket: t, succeeded: ok, now: Self.wallClock()) } }
             persist(p) { [self] in
                 then()
@@ -217,10 +238,12 @@ public final class KafkaHoldOwner: Sendable {
         let changes = state.withLock { $0.engines[p]?.takeChanges() ?? [] }
         if changes.isEmpty { return then() }
         let remaining = Atomic<Int>(changes.count)
+        let written = StateTimings.shared.start()
         for change in changes {
             do {
                 try producer.produce(topic: topics.changelog, partition: p, key: StateCodec.key(change), value: StateCodec.value(change)) { [logger] error in
                     if let error { logger.error("changelog write failed", metadata: ["error": "\(error.message)"]) }
+                    StateTimings.shared.end(.changelogAck, since: written)
                     if remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { then() }
                 }
             } catch {
@@ -252,7 +275,7 @@ public final class KafkaHoldOwner: Sendable {
                     persist(p) { [self] in pendingWork.subtract(1, ordering: .relaxed) }
                     continue
                 }
-                dispatch.deliver(route: d.route, target: d.target, payload: payload, findingID: nil, event: nil) { [self] _ in
+                dispatch.deliver(digest: d, payload: payload) { [self] _ in
                     // Delivered or dead-lettered, it is settled: only now does the state move on.
                     state.withLock { $0.engines[p]?.digestDelivered(d) }
                     persist(p) { [self] in pendingWork.subtract(1, ordering: .relaxed) }
@@ -266,6 +289,15 @@ public final class KafkaHoldOwner: Sendable {
                 return Array(s.engines.keys)
             }
             for p in parts { persist(p) {} }
+        }
+    }
+
+    /// A reload's state rules: every owned partition's engine decides with them from its next
+    /// record; keys a removed rule left pending are flushed by the next timer tick (`HoldEngine.replaceRules`).
+    public func replaceRules(_ new: [String: HoldRules]) {
+        state.withLock { s in
+            rules.withLock { $0 = new }
+            for p in s.engines.keys { s.engines[p]?.replaceRules(new) }
         }
     }
 

@@ -25,6 +25,10 @@ public struct Silence: Sendable, Equatable {
         self.comment = comment
     }
 
+    /// Whether a silence with `pattern` holds `event`: the one test every check uses — at match
+    /// time, at send time, on a digest's entries and in the dashboard's preview.
+    public static func holds(_ pattern: Pattern, _ event: JSON) -> Bool { ReferenceMatcher.matches(pattern, event) }
+
     /// Problems that make the silence unacceptable (empty when valid).
     public func problems(maxDuration: Duration = Silence.defaultMaxDuration) -> [String] {
         var out: [String] = []
@@ -62,9 +66,10 @@ extension Silence {
     /// What a silence can judge of a finding known only by a few fields (a digest entry, a row of
     /// the admin feed): those fields as GuardDuty's `detail.*`, a top-level `id` and the view's
     /// `sluice.*`. A silence on any other field does not match it.
-    public static func partialEvent(id: String?, title: String? = nil, type: String? = nil, severity: Double?) -> JSON {
+    public static func partialEvent(id: String?, title: String? = nil, type: String? = nil, severity: Double?, account: String? = nil) -> JSON {
         var detail: [(key: String, value: JSON)] = []
         var view: [(key: String, value: JSON)] = []
+        if let account { detail.append((key: "accountId", value: .string(account))); view.append((key: "account", value: .string(account))) }
         if let id { detail.append((key: "id", value: .string(id))); view.append((key: "id", value: .string(id))) }
         if let title { detail.append((key: "title", value: .string(title))); view.append((key: "title", value: .string(title))) }
         if let type { detail.append((key: "type", value: .string(type))); view.append((key: "type", value: .string(type))) }
@@ -72,7 +77,8 @@ extension Silence {
             detail.append((key: "severity", value: JSON.number(severity)))
             view.append((key: "severity", value: .string(FindingSummary.SeverityLabel(severity: severity).rawValue)))
         }
-        return .object((id.map { [(key: "id", value: JSON.string($0))] } ?? []) + [(key: "detail", value: .object(detail)), (key: "sluice", value: .object(view))])
+        return .object((id.map { [(key: "id", value: JSON.string($0))] } ?? []) + (account.map { [(key: "account", value: JSON.string($0))] } ?? [])
+                       + [(key: "detail", value: .object(detail)), (key: "sluice", value: .object(view))])
     }
 }
 
@@ -98,7 +104,7 @@ public struct SilenceSet: Sendable {
     /// The id of a silence holding `event` at `now`, counting the hold.
     public mutating func silencing(_ event: JSON, findingID: String? = nil, now: EpochMillis) -> String? {
         for (id, s) in silences.sorted(by: { $0.key < $1.key }) {
-            if now >= s.silence.startsAt, now < s.silence.endsAt, ReferenceMatcher.matches(s.pattern, event) {
+            if now >= s.silence.startsAt, now < s.silence.endsAt, Silence.holds(s.pattern, event) {
                 heldBy[id, default: SilenceTally()].add(findingID, at: now)
                 return id
             }

@@ -66,7 +66,7 @@ public enum StateCodec {
             return .object([(key: "p", value: n(s.periodStart)), (key: "c", value: n(s.count)), (key: "o", value: digestJSON(s.overflow))])
         case .group(let g):
             let members = g.order.compactMap { id in g.members[id].map { m -> JSON in
-                .array([.string(id), .string(m.title), JSON.number(m.severity), n(m.firstSeen), n(m.lastSeen)])
+                .array([.string(id), .string(m.title), JSON.number(m.severity), n(m.firstSeen), n(m.lastSeen)] + (m.account.map { [JSON.string($0)] } ?? []))
             } }
             return .object([
                 (key: "r", value: .string(g.route)), (key: "t", value: .string(g.target)), (key: "at", value: n(g.flushAt)),
@@ -79,7 +79,9 @@ public enum StateCodec {
         .object([
             (key: "n", value: n(a.total)),
             (key: "b", value: .object(a.bySeverity.sorted { $0.key < $1.key }.map { (key: $0.key, value: n($0.value)) })),
-            (key: "e", value: .array(a.first.map { .array([$0.findingID.map { .string($0) } ?? .null, .string($0.title), JSON.number($0.severity)]) })),
+            (key: "e", value: .array(a.first.map { e in
+                .array([e.findingID.map { .string($0) } ?? .null, .string(e.title), JSON.number(e.severity)] + (e.account.map { [JSON.string($0)] } ?? []))
+            })),
         ])
     }
 
@@ -97,9 +99,10 @@ public enum StateCodec {
             g.lastSent = int(j["sent"])
             g.changed = j["chg"]?.boolValue ?? true
             for item in m {
-                guard let a = item.arrayValue, a.count == 5, let id = a[0].stringValue, let title = a[1].stringValue,
+                // A sixth element, the account, since digests list it (records without it still read).
+                guard let a = item.arrayValue, a.count == 5 || a.count == 6, let id = a[0].stringValue, let title = a[1].stringValue,
                       let sev = a[2].doubleValue, let f = int(a[3]), let l = int(a[4]) else { return nil }
-                g.members[id] = GroupMember(title: title, severity: sev, firstSeen: f, lastSeen: l)
+                g.members[id] = GroupMember(title: title, severity: sev, firstSeen: f, lastSeen: l, account: a.count == 6 ? a[5].stringValue : nil)
                 g.order.append(id)
             }
             return .group(g)
@@ -110,8 +113,8 @@ public enum StateCodec {
         guard let e = j["e"]?.arrayValue, let total = int(j["n"]).flatMap({ Int(exactly: $0) }), total >= 0 else { return nil }
         var acc = DigestAccumulator()
         for item in e {
-            guard let a = item.arrayValue, a.count == 3, let title = a[1].stringValue, let sev = a[2].doubleValue else { return nil }
-            acc.add(DigestEntry(findingID: a[0].stringValue, title: title, severity: sev))
+            guard let a = item.arrayValue, a.count == 3 || a.count == 4, let title = a[1].stringValue, let sev = a[2].doubleValue else { return nil }
+            acc.add(DigestEntry(findingID: a[0].stringValue, title: title, severity: sev, account: a.count == 4 ? a[3].stringValue : nil))
         }
         // Findings beyond the sample were counted, not kept: restore the counts as written.
         acc.restoreCounts(total: total, bySeverity: (j["b"]?.objectValue ?? []).reduce(into: [:]) { out, kv in
@@ -197,7 +200,8 @@ extension DigestAccumulator {
 /// earlier versions (value beginning with `{`) are still read.
 ///
 /// Format 1, little-endian: `0x01`, a flags byte (bit 0 dedupe key, 1 throttle key, 2 finding
-/// id, 3 finding; other bits 0), severity (binary64, finite), seen at (Int64 epoch ms), then
+/// id, 3 finding, 4 account; other bits 0; an owner older than the account bit skips such a
+/// record, so instances are upgraded together), severity (binary64, finite), seen at (Int64 epoch ms), then
 /// length-prefixed fields (UInt32 length, bytes): route, target, state key, title, payload, and
 /// the optional fields present, in flag order. Every length is checked against what is left; a
 /// record that does not add up exactly is not one Sluice wrote.
@@ -207,7 +211,7 @@ public enum HoldItemCodec {
     public static func encode(_ item: HoldItem) -> [UInt8] {
         var out: [UInt8] = []
         let optional: [[UInt8]?] = [item.dedupeKey.map { Array($0.utf8) }, item.throttleKey.map { Array($0.utf8) },
-                                    item.findingID.map { Array($0.utf8) }, item.finding]
+                                    item.findingID.map { Array($0.utf8) }, item.finding, item.account.map { Array($0.utf8) }]
         out.reserveCapacity(64 + item.payload.count + item.route.utf8.count + item.stateKey.utf8.count * 3 + item.title.utf8.count + (item.finding?.count ?? 0))
         out.append(version)
         var flags: UInt8 = 0
@@ -235,7 +239,7 @@ public enum HoldItemCodec {
     }
 
     static func decodeBinary(_ b: UnsafeRawBufferPointer) -> HoldItem? {
-        guard b.count >= 18, b[0] == version, b[1] & ~0x0F == 0 else { return nil }
+        guard b.count >= 18, b[0] == version, b[1] & ~0x1F == 0 else { return nil }
         let flags = b[1]
         var at = 2
         func word(_ n: Int) -> UInt64 {
@@ -256,8 +260,8 @@ public enum HoldItemCodec {
         }
         func text() -> String? { field().map { String(decoding: $0, as: UTF8.self) } }
         guard let route = text(), let target = text(), let stateKey = text(), let title = text(), let payload = field() else { return nil }
-        var optional: [UnsafeRawBufferPointer?] = [nil, nil, nil, nil]
-        for i in 0..<4 where flags & (1 << UInt8(i)) != 0 {
+        var optional: [UnsafeRawBufferPointer?] = [nil, nil, nil, nil, nil]
+        for i in 0..<5 where flags & (1 << UInt8(i)) != 0 {
             guard let f = field() else { return nil }
             optional[i] = f
         }
@@ -266,7 +270,8 @@ public enum HoldItemCodec {
                         dedupeKey: optional[0].map { String(decoding: $0, as: UTF8.self) },
                         throttleKey: optional[1].map { String(decoding: $0, as: UTF8.self) },
                         findingID: optional[2].map { String(decoding: $0, as: UTF8.self) },
-                        title: title, severity: severity, seenAt: seenAt, payload: Array(payload), finding: optional[3].map { Array($0) })
+                        title: title, severity: severity, seenAt: seenAt, payload: Array(payload), finding: optional[3].map { Array($0) },
+                        account: optional[4].map { String(decoding: $0, as: UTF8.self) })
     }
 
     /// The JSON form of earlier versions (the payload base64).

@@ -144,4 +144,45 @@ import Testing
         }
         #expect(noTime.message == "the finding has no valid time (ASFF requires CreatedAt and UpdatedAt)")
     }
+
+    /// A digest's facts (`Delivery.digest`, as `Digest.templateContext` gives them).
+    static let digestFacts = #"""
+        {"sluice_digest": "throttle", "route": "ec2-alerts", "target": "security-hub", "key_text": "\"111122223333\"", "total": 5, "more": 3,
+         "findings": [{"id": "f-1", "title": "Miner on i-1", "severity": 8, "account": "111122223333"},
+                      {"id": "f-2", "title": "Port probe", "severity": 2, "account": "111122223333"}],
+         "severities": [{"label": "High", "count": 3}, {"label": "Low", "count": 2}], "accounts": ["111122223333"],
+         "headline": "5 throttled findings on route ec2-alerts (3 High, 2 Low)", "highest": "High",
+         "text": "5 throttled findings on route ec2-alerts (3 High, 2 Low)\n- [High] Miner on i-1 (f-1)\n- [Low] Port probe (f-2)\nand 3 more",
+         "time": "2025-12-06T05:46:40Z"}
+        """#
+
+    /// A digest is one ASFF finding per digest key, valid by the ASFF contract, in the account
+    /// of its findings when the connector names none.
+    @Test func aDigestIsOneASFFFindingPerDigestKey() throws {
+        let http = HTTPClient()
+        defer { http.shutdown() }
+        let connector = try Self.connector(endpoint: "http://127.0.0.1:1", http: http, extra: "")
+        var delivery = Delivery(payload: Array(#"{"sluice_digest": "throttle"}"#.utf8), route: "ec2-alerts")
+        delivery.digest = try JSON.parse(Self.digestFacts)
+        let asff = try JSON.parse(try connector.asff(for: delivery).get().text)
+        #expect(ASFFContract.violations(asff).isEmpty, "\(ASFFContract.violations(asff))")
+        #expect(asff["Id"]?.stringValue == #"sluice-digest:throttle:ec2-alerts:security-hub:"111122223333""#)
+        #expect(asff["AwsAccountId"]?.stringValue == "111122223333")
+        #expect(asff["ProductArn"]?.stringValue == "arn:aws:securityhub:\(Self.region):111122223333:product/111122223333/default")
+        #expect(asff["Title"]?.stringValue == "5 throttled findings on route ec2-alerts (3 High, 2 Low)")
+        #expect(asff["Severity"]?["Label"]?.stringValue == "HIGH")
+        #expect(asff["CreatedAt"]?.stringValue == "2025-12-06T05:46:40Z")
+        #expect(asff["Resources"]?.arrayValue?.compactMap { $0["Id"]?.stringValue } == ["f-1", "f-2"])
+        #expect(asff["ProductFields"]?["sluice/total"]?.stringValue == "5")
+        #expect(asff["ProductFields"]?["sluice/by_severity"]?.stringValue == "3 High, 2 Low")
+        // The connector's account wins; with no account anywhere the digest is refused.
+        let pinned = try Self.connector(endpoint: "http://127.0.0.1:1", http: http)
+        #expect(try JSON.parse(try pinned.asff(for: delivery).get().text)["AwsAccountId"]?.stringValue == "999988887777")
+        delivery.digest = try JSON.parse(Self.digestFacts.replacingOccurrences(of: #""accounts": ["111122223333"]"#, with: #""accounts": []"#))
+        guard case .failure(let refusal) = connector.asff(for: delivery) else {
+            Issue.record("a digest with no account was accepted")
+            return
+        }
+        #expect(refusal.message == "the digest lists no AWS account: set account_id or product_arn on the aws-securityhub connector")
+    }
 }

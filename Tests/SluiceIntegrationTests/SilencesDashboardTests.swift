@@ -69,4 +69,45 @@ import Testing
         #expect(receiver.count == 1)
         #expect(await sluice.terminateAndWait() == 0)
     }
+
+    /// The preview judges the whole finding with the silences' own test: a field the feed row
+    /// does not show (the instance, the region, the view's account) matches as it will when the
+    /// silence holds; a value the finding does not have matches nothing.
+    @Test func thePreviewJudgesEveryFieldOfTheFinding() async throws {
+        let broker = try TansuBroker()
+        defer { broker.stop() }
+        let receiver = try WebhookReceiver()
+        defer { receiver.stop() }
+        try broker.createTopics(["findings", "dlq"])
+        let config = try TestConfig.webhook(receiver.url)
+        defer { config.remove() }
+        let port = try LoopbackPort.free()
+        let sluice = try SluiceProcess(broker: broker, topic: "findings", group: "silences-preview", dlq: "dlq", config: config,
+                                       extra: ["--admin-listen", "127.0.0.1:\(port)", "--admin-tokens", try OperationsAPITests.tokensFile(in: config.directory)])
+        defer { sluice.stop() }
+        #expect(await LoopbackPort.accepts(port, within: 60))
+        let finding = try Findings.unique(1)
+        try Findings.produce(finding, to: "findings", broker: broker)
+        try await receiver.waitForCount(1, timeout: 60)
+
+        // Values read from the finding as produced (test input, not Sluice's view of it).
+        let event = try #require(try JSONSerialization.jsonObject(with: Data(finding[0].bytes)) as? [String: Any])
+        let detail = try #require(event["detail"] as? [String: Any])
+        let account = try #require(detail["accountId"] as? String)
+        let region = try #require(event["region"] as? String)
+        let instance = try #require(((detail["resource"] as? [String: Any])?["instanceDetails"] as? [String: Any])?["instanceId"] as? String)
+
+        func matching(_ pattern: String) throws -> Int? {
+            let body = try JSONSerialization.data(withJSONObject: ["matchers": pattern])
+            let reply = try OperationsAPITests.call(port, "POST", "/api/v1/silences/preview", body: String(decoding: body, as: UTF8.self),
+                                                    token: OperationsAPITests.viewerToken)
+            #expect(reply.status == 200, "\(reply.body)")
+            return (try JSONSerialization.jsonObject(with: Data(reply.body.utf8)) as? [String: Any])?["matching"] as? Int
+        }
+        #expect(try matching(#"{"detail": {"resource": {"instanceDetails": {"instanceId": ["\#(instance)"]}}}}"#) == 1)
+        #expect(try matching(#"{"region": ["\#(region)"], "detail": {"accountId": ["\#(account)"]}}"#) == 1)
+        #expect(try matching(#"{"sluice": {"account": ["\#(account)"]}}"#) == 1)
+        #expect(try matching(#"{"detail": {"resource": {"instanceDetails": {"instanceId": ["i-not-this-one"]}}}}"#) == 0)
+        #expect(await sluice.terminateAndWait() == 0)
+    }
 }

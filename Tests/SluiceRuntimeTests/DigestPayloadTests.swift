@@ -1,6 +1,6 @@
-import SluiceConnectors
 import SluiceCore
 import Testing
+@testable import SluiceConnectors
 @testable import SluiceRuntime
 @testable import SluiceState
 
@@ -131,5 +131,38 @@ import Testing
         let byTitle = Silence(id: "t", matchers: try JSON.parse(#"{"sluice":{"title":[{"prefix":"Miner"}]}}"#), startsAt: 0, endsAt: .max, createdBy: "t", comment: "t")
         let second = HoldStage(routes: [], silences: [byTitle])
         #expect(HoldGate.unsilenced(Self.digest, stage: second, now: 1)?.first.map(\.findingID) == ["f-2"])
+    }
+
+    /// Two accounts, a title with CEF's separators and a line break: the digest's facts as the
+    /// connectors get them (`Delivery.digest`).
+    static let accountDigest = Digest(
+        kind: .group, route: "ec2-alerts", target: "siem", key: [#""111122223333""#],
+        first: [DigestEntry(findingID: "f-1", title: "Miner | on i-1", severity: 8, account: "111122223333"),
+                DigestEntry(findingID: "f-2", title: "probe=a\nb", severity: 2, account: "444455556666")],
+        total: 5, bySeverity: ["High": 3, "Low": 2], at: 1_765_000_000_000)
+
+    /// The generic JSON digest and the template context list each finding's account.
+    @Test func entriesCarryTheirAccount() throws {
+        let findings = try #require(Self.accountDigest.json["findings"]?.arrayValue)
+        #expect(findings.map { $0["account"]?.stringValue } == ["111122223333", "444455556666"])
+        let context = Self.accountDigest.templateContext
+        #expect(context["accounts_text"]?.stringValue == "111122223333, 444455556666")
+        #expect(context["time"]?.stringValue == "2025-12-06T05:46:40Z")
+        // A silence on the account takes that finding out of the digest.
+        let silence = Silence(id: "a", matchers: try JSON.parse(#"{"detail":{"accountId":["444455556666"]}}"#), startsAt: 0, endsAt: .max,
+                              createdBy: "t", comment: "t")
+        let kept = try #require(HoldGate.unsilenced(Self.accountDigest, stage: HoldStage(routes: [], silences: [silence]), now: 1))
+        #expect(kept.first.map(\.findingID) == ["f-1"])
+    }
+
+    /// syslog `format: cef`: one CEF event per digest, counts in labelled extensions, every
+    /// value escaped per CEF (`|` in the header, `=` and line breaks in extensions).
+    @Test func syslogCEFIsOneEventPerDigestWithCountsInExtensions() throws {
+        let cef = SyslogConnector.cefDigest(Self.accountDigest.templateContext)
+        #expect(cef == #"CEF:0|Sluice|Sluice|1|sluice-digest-group|5 grouped findings on route ec2-alerts (3 High, 2 Low)|7|"#
+            + #"cnt=5 cn1Label=critical cn1=0 cn2Label=high cn2=3 cn3Label=medium cn3=0 flexNumber1Label=low flexNumber1=2 "#
+            + #"cs1Label=route cs1=ec2-alerts cs2Label=target cs2=siem cs3Label=key cs3="111122223333" "#
+            + #"cs4Label=accounts cs4=111122223333, 444455556666 "#
+            + #"msg=5 grouped findings on route ec2-alerts (3 High, 2 Low)\n- [High] Miner | on i-1 (f-1)\n- [Low] probe\=a\nb (f-2)\nand 3 more"#)
     }
 }

@@ -14,7 +14,7 @@ struct Fixture {
             (key: "severity", value: JSON.number(severity)), (key: "accountId", value: .string(account)),
         ]))])
         return HoldItem.make(rules: rules, route: route, target: target, event: event, findingID: id, title: "\(type) \(id)",
-                             severity: severity, seenAt: at, payload: Array(id.utf8))!
+                             severity: severity, seenAt: at, payload: Array(id.utf8), account: account)!
     }
 }
 
