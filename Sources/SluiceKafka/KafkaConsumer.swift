@@ -116,7 +116,10 @@ public final class KafkaConsumer: Sendable {
     }
 
     private func perform(_ action: StateMachine.PauseAction) {
-        if let action { client.setPaused(action.parts, action.paused) }
+        guard let action, !action.parts.isEmpty else { return }
+        client.setPaused(action.parts, action.paused)
+        logger.debug(action.paused ? "partitions paused" : "partitions resumed",
+                     metadata: ["kafka.partitions": "\(action.parts.map(\.description).sorted().joined(separator: ","))"])
     }
 
     /// The result of one poll.

@@ -395,6 +395,13 @@ final class RDKafkaClientContext: Sendable {
         let n = Int(partitions.pointee.cnt)
         let parts = (0..<n).map { TopicPartition(String(cString: partitions.pointee.elems[$0].topic), partitions.pointee.elems[$0].partition) }
         let cooperative = String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE"
+        // How long the callback held the poll thread (and this member's part of the group's
+        // rebalance): the revocation's wait for in-flight work is inside it.
+        let started = ContinuousClock.now
+        func metadata() -> Logger.Metadata {
+            ["kafka.partitions": "\(parts.map(\.description).joined(separator: ","))",
+             "kafka.rebalance_ms": "\((ContinuousClock.now - started).wholeMillisecondsForLog)"]
+        }
         switch err {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
             if cooperative {
@@ -402,8 +409,8 @@ final class RDKafkaClientContext: Sendable {
             } else {
                 rd_kafka_assign(rk, partitions)
             }
-            logger.info("partitions assigned", metadata: ["kafka.partitions": "\(parts.map(\.description).joined(separator: ","))"])
             rebalance(.assigned(parts))
+            logger.info("partitions assigned", metadata: metadata())
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             rebalance(.revoked(parts))
             // Commit what has settled before another member takes these partitions over.
@@ -413,7 +420,7 @@ final class RDKafkaClientContext: Sendable {
             } else {
                 rd_kafka_assign(rk, nil)
             }
-            logger.info("partitions revoked", metadata: ["kafka.partitions": "\(parts.map(\.description).joined(separator: ","))"])
+            logger.info("partitions revoked", metadata: metadata())
         default:
             logger.error("rebalance failed", metadata: ["kafka.error": "\(String(cString: rd_kafka_err2name(err)))"])
             rebalance(.revoked(parts))
@@ -446,6 +453,15 @@ extension KafkaError {
 public enum RebalanceEvent: Sendable {
     case assigned([TopicPartition])
     case revoked([TopicPartition])
+}
+
+extension Duration {
+    /// Whole milliseconds, for a log field (saturating: never traps).
+    fileprivate var wholeMillisecondsForLog: Int64 {
+        let (s, atto) = components
+        let (ms, overflow) = s.multipliedReportingOverflow(by: 1000)
+        return overflow ? (s < 0 ? .min : .max) : ms &+ atto / 1_000_000_000_000_000
+    }
 }
 
 extension String {

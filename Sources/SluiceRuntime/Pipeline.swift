@@ -3,6 +3,7 @@ import Logging
 import SluiceConnectors
 import SluiceCore
 import SluiceFormats
+import SluiceHTTP
 import SluiceState
 import SluiceKafka
 import Synchronization
@@ -20,6 +21,10 @@ public struct PipelineOptions: Sendable {
     public var pauseAfter: Duration = .milliseconds(500)
     /// How long shutdown waits for in-flight work before dead-lettering what remains.
     public var drainTimeout: Duration = .seconds(30)
+    /// How long a member losing partitions in a rebalance waits for their in-flight work to
+    /// settle before it lets them go (the rest is repeated by their next owner); nil: the drain
+    /// timeout. Zero: no wait.
+    public var revocationTimeout: Duration?
     public var maxMessageBytes = 1 << 20
     public var maxDepth = 64
     /// Topic → the format its records must be (`topics:` entries with `format:`); other topics
@@ -147,16 +152,18 @@ public final class Pipeline: Sendable {
         let metadata: Logger.Metadata = ["kafka.partitions": "\(parts.map(\.description).joined(separator: ","))"]
         logger.info("partitions revoked with work in flight: waiting for it to settle",
                     metadata: metadata.merging(["sluice.in_flight": "\(unsettled)"]) { $1 })
-        let deadline = ContinuousClock.now + options.drainTimeout
+        let started = ContinuousClock.now
+        let deadline = started + (options.revocationTimeout ?? options.drainTimeout)
         while unsettled > 0, !stopping.isHardStopped, ContinuousClock.now < deadline {
             usleep(1000)
             unsettled = tracker.withLock { $0.unsettledCount(in: parts) }
         }
+        let waited: Logger.Metadata = ["sluice.wait_ms": "\((ContinuousClock.now - started).wholeMilliseconds)"]
         if unsettled == 0 {
-            logger.info("revoked partitions settled: committing them before release", metadata: metadata)
+            logger.info("revoked partitions settled: committing them before release", metadata: metadata.merging(waited) { $1 })
         } else {
             logger.warning("revoked partitions released with work unsettled: their next owner repeats it",
-                           metadata: metadata.merging(["sluice.in_flight": "\(unsettled)"]) { $1 })
+                           metadata: metadata.merging(waited) { $1 }.merging(["sluice.in_flight": "\(unsettled)"]) { $1 })
         }
     }
 
