@@ -355,11 +355,18 @@ final class RDKafkaDeliveryBox {
 final class RDKafkaClientContext: Sendable {
     let logger: Logger
     private let rebalanceHandler = Mutex<(@Sendable (RebalanceEvent) -> Void)?>(nil)
+    private let assignPreparer = Mutex<(@Sendable ([TopicPartition]) -> Void)?>(nil)
 
     init(logger: Logger) { self.logger = logger }
 
     func setRebalanceHandler(_ handler: (@Sendable (RebalanceEvent) -> Void)?) {
         rebalanceHandler.withLock { $0 = handler }
+    }
+
+    /// Sets what runs in the rebalance callback before partitions are assigned (while librdkafka
+    /// has not started fetching them yet).
+    func setAssignPreparer(_ body: (@Sendable ([TopicPartition]) -> Void)?) {
+        assignPreparer.withLock { $0 = body }
     }
 
     private func rebalance(_ event: RebalanceEvent) {
@@ -404,6 +411,7 @@ final class RDKafkaClientContext: Sendable {
         }
         switch err {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            assignPreparer.withLock { $0 }?(parts)
             if cooperative {
                 if let e = rd_kafka_incremental_assign(rk, partitions) { rd_kafka_error_destroy(e) }
             } else {

@@ -90,7 +90,7 @@ public final class Pipeline: Sendable {
             // until the drain timeout to settle. Then store what has settled, so the commit made on
             // revocation (before the partitions are released) includes it; forget the rest — the
             // partitions' next owner redelivers it (at-least-once).
-            awaitSettled(parts)
+            awaitSettled(parts, within: revocationWait(consumer))
             flushStores(consumer)
             tracker.withLock { $0.revoke(parts) }
         }
@@ -142,10 +142,18 @@ public final class Pipeline: Sendable {
         if let fatal { throw fatal }
     }
 
-    /// Waits, at most the drain timeout, for the records in flight on `parts` to settle. Runs
-    /// inside the consumer's poll (the rebalance callback), so nothing new is taken meanwhile;
-    /// deliveries complete on their own threads. At shutdown the drain has waited already.
-    private func awaitSettled(_ parts: [TopicPartition]) {
+    /// How long a revocation may wait: the revocation timeout (the drain timeout by default), and
+    /// at most half of `max.poll.interval.ms`. A member waiting inside the rebalance callback does
+    /// not rejoin the group meanwhile, and a group that began another rebalance (a member joined)
+    /// waits that long for it before it drops the member, whose partitions then all move.
+    private func revocationWait(_ consumer: KafkaConsumer) -> Duration {
+        min(options.revocationTimeout ?? options.drainTimeout, consumer.maxPollInterval / 2)
+    }
+
+    /// Waits, at most `timeout`, for the records in flight on `parts` to settle. Runs inside the
+    /// consumer's poll (the rebalance callback), so nothing new is taken meanwhile; deliveries
+    /// complete on their own threads. At shutdown the drain has waited already.
+    private func awaitSettled(_ parts: [TopicPartition], within timeout: Duration) {
         guard !stopping.isStopped else { return }
         var unsettled = tracker.withLock { $0.unsettledCount(in: parts) }
         guard unsettled > 0 else { return }
@@ -153,7 +161,7 @@ public final class Pipeline: Sendable {
         logger.info("partitions revoked with work in flight: waiting for it to settle",
                     metadata: metadata.merging(["sluice.in_flight": "\(unsettled)"]) { $1 })
         let started = ContinuousClock.now
-        let deadline = started + (options.revocationTimeout ?? options.drainTimeout)
+        let deadline = started + timeout
         while unsettled > 0, !stopping.isHardStopped, ContinuousClock.now < deadline {
             usleep(1000)
             unsettled = tracker.withLock { $0.unsettledCount(in: parts) }
