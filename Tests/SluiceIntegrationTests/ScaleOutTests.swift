@@ -92,9 +92,13 @@ import Testing
             let owners = members().map { name, p, port in
                 "\(name)\(p.process.isRunning ? "" : " (gone)"): \(LoopbackPort.get(port, "/api/v1/status").flatMap(Self.partitions) ?? "-")"
             }
+            // The members' logs are removed when they stop: the stall keeps a copy to read.
+            let kept = FileManager.default.temporaryDirectory.appendingPathComponent("scaleout-stall-\(UUID().uuidString.prefix(8))")
+            try FileManager.default.createDirectory(at: kept, withIntermediateDirectories: true)
+            for (name, p, _) in members() { try p.output.write(to: kept.appendingPathComponent("\(name).log"), atomically: true, encoding: .utf8) }
             return "the stream stalled \(step): no request for \(Int(Self.stall)) s; not delivered: "
                 + "\(try await describeUndelivered(missing, broker: broker, topic: "stream", produced: produced)); "
-                + "partitions: \(owners.joined(separator: ", ")); \(RebalanceLog(members().map { $0.1.output }).summary)"
+                + "partitions: \(owners.joined(separator: ", ")); \(RebalanceLog(members().map { $0.1.output }).summary); member logs in \(kept.path)"
         }
         do {
             for (i, chunk) in chunks.enumerated() where i > 0 {
