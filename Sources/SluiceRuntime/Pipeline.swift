@@ -87,7 +87,7 @@ public final class Pipeline: Sendable {
             // The consumer forgets revoked partitions only after this handler returns.
             defer { observer?.assignmentChanged(consumer.assignment.subtracting(parts)) }
             // A graceful rebalance repeats nothing: the work in flight on these partitions gets
-            // until the drain timeout to settle. Then store what has settled, so the commit made on
+            // until the revocation timeout to settle. Then store what has settled, so the commit made on
             // revocation (before the partitions are released) includes it; forget the rest — the
             // partitions' next owner redelivers it (at-least-once).
             awaitSettled(parts, within: revocationWait(consumer))
