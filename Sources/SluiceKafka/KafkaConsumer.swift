@@ -43,9 +43,9 @@ public final class KafkaConsumer: Sendable {
         /// way: back-pressure holds across rebalances, and a pause flag librdkafka kept from an
         /// earlier assignment of the same partition is cleared (librdkafka's pause flag is the
         /// client's, not the assignment's: a partition revoked while paused and given back while
-        /// not paused was never fetched again). Set before the assignment takes effect: set after,
-        /// it can outdate the fetch start librdkafka queues for the partition, which then never
-        /// starts (librdkafka #2190).
+        /// not paused was never fetched again). Set before the assignment takes effect: a pause
+        /// right after an assignment races with the partition's fetch start (librdkafka #2190:
+        /// the assigned start offset can be lost).
         func assigning(_ parts: [TopicPartition]) -> PauseAction {
             isClosed ? nil : (parts, isPaused)
         }
