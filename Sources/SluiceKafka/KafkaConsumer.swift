@@ -39,10 +39,19 @@ public final class KafkaConsumer: Sendable {
             return (Array(assignment), false)
         }
 
-        /// New partitions join the paused state: back-pressure holds across rebalances.
-        mutating func assigned(_ parts: [TopicPartition]) -> PauseAction {
+        /// Partitions about to be assigned take the consumer's pause state, set explicitly either
+        /// way: back-pressure holds across rebalances, and a pause flag librdkafka kept from an
+        /// earlier assignment of the same partition is cleared (librdkafka's pause flag is the
+        /// client's, not the assignment's: a partition revoked while paused and given back while
+        /// not paused was never fetched again). Set before the assignment takes effect: a pause
+        /// right after an assignment races with the partition's fetch start (librdkafka #2190:
+        /// the assigned start offset can be lost).
+        func assigning(_ parts: [TopicPartition]) -> PauseAction {
+            isClosed ? nil : (parts, isPaused)
+        }
+
+        mutating func assigned(_ parts: [TopicPartition]) {
             assignment.formUnion(parts)
-            return isPaused ? (parts, true) : nil
         }
 
         mutating func revoked(_ parts: [TopicPartition]) {
@@ -83,6 +92,10 @@ public final class KafkaConsumer: Sendable {
         "fetch.queue.backoff.ms": "20",
     ]
 
+    /// `max.poll.interval.ms` in force: also the rebalance timeout the consumer sends when it
+    /// joins, how long the group waits for a member to rejoin once a rebalance has begun.
+    public let maxPollInterval: Duration
+
     public init(config: KafkaConfig, topics: [String], logger: Logger) throws(KafkaError) {
         guard config["group.id"] != nil else { throw KafkaError(.config, "a consumer needs group.id (--group)") }
         guard config["bootstrap.servers"] != nil else { throw KafkaError(.config, "a consumer needs bootstrap.servers (--brokers)") }
@@ -92,8 +105,11 @@ public final class KafkaConsumer: Sendable {
         var merged = KafkaConsumer.defaults
         for (k, v) in config.properties { merged[k] = v }
         merged["enable.auto.offset.store"] = "false"
+        // librdkafka's default is 300 s; a value it rejects fails the client creation below.
+        maxPollInterval = .milliseconds(merged["max.poll.interval.ms"].flatMap { Int64($0) }.map { max(1, $0) } ?? 300_000)
         client = try RDKafkaClient(.consumer, config: KafkaConfig(merged), logger: logger, rebalance: true)
         client.context.setRebalanceHandler { [weak self] event in self?.applied(event) }
+        client.context.setAssignPreparer { [weak self] parts in self?.prepareAssignment(parts) }
         try client.subscribe(topics)
     }
 
@@ -102,11 +118,22 @@ public final class KafkaConsumer: Sendable {
         state.withLock { $0.onRebalance = handler }
     }
 
+    /// Runs in the rebalance callback just before librdkafka assigns `parts`.
+    private func prepareAssignment(_ parts: [TopicPartition]) {
+        guard let action = state.withLock({ $0.assigning(parts) }), !parts.isEmpty else { return }
+        client.setPaused(action.parts, action.paused)
+        logger.debug("pause state set on partitions being assigned", metadata: [
+            "kafka.partitions": "\(parts.map(\.description).sorted().joined(separator: ","))", "kafka.paused": "\(action.paused)",
+        ])
+    }
+
     private func applied(_ event: RebalanceEvent) {
         switch event {
         case .assigned(let parts):
-            let (action, handler) = state.withLock { ($0.assigned(parts), $0.onRebalance) }
-            perform(action)
+            let handler = state.withLock { s in
+                s.assigned(parts)
+                return s.onRebalance
+            }
             handler?(event)
         case .revoked(let parts):
             // The handler runs first: it stores what settled on these partitions before they go.
@@ -116,7 +143,10 @@ public final class KafkaConsumer: Sendable {
     }
 
     private func perform(_ action: StateMachine.PauseAction) {
-        if let action { client.setPaused(action.parts, action.paused) }
+        guard let action, !action.parts.isEmpty else { return }
+        client.setPaused(action.parts, action.paused)
+        logger.debug(action.paused ? "partitions paused" : "partitions resumed",
+                     metadata: ["kafka.partitions": "\(action.parts.map(\.description).sorted().joined(separator: ","))"])
     }
 
     /// The result of one poll.
@@ -169,6 +199,7 @@ public final class KafkaConsumer: Sendable {
         do { try commitSync() } catch { logger.warning("final commit failed", metadata: ["error": "\(error)"]) }
         client.closeConsumer()
         client.context.setRebalanceHandler(nil)
+        client.context.setAssignPreparer(nil)
         client.destroy()
     }
 }

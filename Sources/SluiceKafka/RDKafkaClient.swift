@@ -355,11 +355,18 @@ final class RDKafkaDeliveryBox {
 final class RDKafkaClientContext: Sendable {
     let logger: Logger
     private let rebalanceHandler = Mutex<(@Sendable (RebalanceEvent) -> Void)?>(nil)
+    private let assignPreparer = Mutex<(@Sendable ([TopicPartition]) -> Void)?>(nil)
 
     init(logger: Logger) { self.logger = logger }
 
     func setRebalanceHandler(_ handler: (@Sendable (RebalanceEvent) -> Void)?) {
         rebalanceHandler.withLock { $0 = handler }
+    }
+
+    /// Sets what runs in the rebalance callback before partitions are assigned (while librdkafka
+    /// has not started fetching them yet).
+    func setAssignPreparer(_ body: (@Sendable ([TopicPartition]) -> Void)?) {
+        assignPreparer.withLock { $0 = body }
     }
 
     private func rebalance(_ event: RebalanceEvent) {
@@ -395,15 +402,23 @@ final class RDKafkaClientContext: Sendable {
         let n = Int(partitions.pointee.cnt)
         let parts = (0..<n).map { TopicPartition(String(cString: partitions.pointee.elems[$0].topic), partitions.pointee.elems[$0].partition) }
         let cooperative = String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE"
+        // How long the callback held the poll thread (and this member's part of the group's
+        // rebalance): the revocation's wait for in-flight work is inside it.
+        let started = ContinuousClock.now
+        func metadata() -> Logger.Metadata {
+            ["kafka.partitions": "\(parts.map(\.description).joined(separator: ","))",
+             "kafka.rebalance_ms": "\((ContinuousClock.now - started).wholeMillisecondsForLog)"]
+        }
         switch err {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            assignPreparer.withLock { $0 }?(parts)
             if cooperative {
                 if let e = rd_kafka_incremental_assign(rk, partitions) { rd_kafka_error_destroy(e) }
             } else {
                 rd_kafka_assign(rk, partitions)
             }
-            logger.info("partitions assigned", metadata: ["kafka.partitions": "\(parts.map(\.description).joined(separator: ","))"])
             rebalance(.assigned(parts))
+            logger.info("partitions assigned", metadata: metadata())
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             rebalance(.revoked(parts))
             // Commit what has settled before another member takes these partitions over.
@@ -413,7 +428,7 @@ final class RDKafkaClientContext: Sendable {
             } else {
                 rd_kafka_assign(rk, nil)
             }
-            logger.info("partitions revoked", metadata: ["kafka.partitions": "\(parts.map(\.description).joined(separator: ","))"])
+            logger.info("partitions revoked", metadata: metadata())
         default:
             logger.error("rebalance failed", metadata: ["kafka.error": "\(String(cString: rd_kafka_err2name(err)))"])
             rebalance(.revoked(parts))
@@ -446,6 +461,15 @@ extension KafkaError {
 public enum RebalanceEvent: Sendable {
     case assigned([TopicPartition])
     case revoked([TopicPartition])
+}
+
+extension Duration {
+    /// Whole milliseconds, for a log field (saturating: never traps).
+    fileprivate var wholeMillisecondsForLog: Int64 {
+        let (s, atto) = components
+        let (ms, overflow) = s.multipliedReportingOverflow(by: 1000)
+        return overflow ? (s < 0 ? .min : .max) : ms &+ atto / 1_000_000_000_000_000
+    }
 }
 
 extension String {

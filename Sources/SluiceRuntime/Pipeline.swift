@@ -3,6 +3,7 @@ import Logging
 import SluiceConnectors
 import SluiceCore
 import SluiceFormats
+import SluiceHTTP
 import SluiceState
 import SluiceKafka
 import Synchronization
@@ -20,6 +21,10 @@ public struct PipelineOptions: Sendable {
     public var pauseAfter: Duration = .milliseconds(500)
     /// How long shutdown waits for in-flight work before dead-lettering what remains.
     public var drainTimeout: Duration = .seconds(30)
+    /// How long a member losing partitions in a rebalance waits for their in-flight work to
+    /// settle before it lets them go (the rest is repeated by their next owner); nil: the drain
+    /// timeout. Zero: no wait.
+    public var revocationTimeout: Duration?
     public var maxMessageBytes = 1 << 20
     public var maxDepth = 64
     /// Topic → the format its records must be (`topics:` entries with `format:`); other topics
@@ -83,10 +88,10 @@ public final class Pipeline: Sendable {
             // The consumer forgets revoked partitions only after this handler returns.
             defer { observer?.assignmentChanged(consumer.assignment.subtracting(parts)) }
             // A graceful rebalance repeats nothing: the work in flight on these partitions gets
-            // until the drain timeout to settle. Then store what has settled, so the commit made on
+            // until the revocation timeout to settle. Then store what has settled, so the commit made on
             // revocation (before the partitions are released) includes it; forget the rest — the
             // partitions' next owner redelivers it (at-least-once).
-            awaitSettled(parts)
+            awaitSettled(parts, within: revocationWait(consumer))
             flushStores(consumer)
             tracker.withLock { $0.revoke(parts) }
         }
@@ -138,26 +143,36 @@ public final class Pipeline: Sendable {
         if let fatal { throw fatal }
     }
 
-    /// Waits, at most the drain timeout, for the records in flight on `parts` to settle. Runs
-    /// inside the consumer's poll (the rebalance callback), so nothing new is taken meanwhile;
-    /// deliveries complete on their own threads. At shutdown the drain has waited already.
-    private func awaitSettled(_ parts: [TopicPartition]) {
+    /// How long a revocation may wait: the revocation timeout (the drain timeout by default), and
+    /// at most half of `max.poll.interval.ms`. A member waiting inside the rebalance callback does
+    /// not rejoin the group meanwhile, and a group that began another rebalance (a member joined)
+    /// waits that long for it before it drops the member, whose partitions then all move.
+    private func revocationWait(_ consumer: KafkaConsumer) -> Duration {
+        min(options.revocationTimeout ?? options.drainTimeout, consumer.maxPollInterval / 2)
+    }
+
+    /// Waits, at most `timeout`, for the records in flight on `parts` to settle. Runs inside the
+    /// consumer's poll (the rebalance callback), so nothing new is taken meanwhile; deliveries
+    /// complete on their own threads. At shutdown the drain has waited already.
+    private func awaitSettled(_ parts: [TopicPartition], within timeout: Duration) {
         guard !stopping.isStopped else { return }
         var unsettled = tracker.withLock { $0.unsettledCount(in: parts) }
         guard unsettled > 0 else { return }
         let metadata: Logger.Metadata = ["kafka.partitions": "\(parts.map(\.description).joined(separator: ","))"]
         logger.info("partitions revoked with work in flight: waiting for it to settle",
                     metadata: metadata.merging(["sluice.in_flight": "\(unsettled)"]) { $1 })
-        let deadline = ContinuousClock.now + options.drainTimeout
+        let started = ContinuousClock.now
+        let deadline = started + timeout
         while unsettled > 0, !stopping.isHardStopped, ContinuousClock.now < deadline {
             usleep(1000)
             unsettled = tracker.withLock { $0.unsettledCount(in: parts) }
         }
+        let waited: Logger.Metadata = ["sluice.wait_ms": "\((ContinuousClock.now - started).wholeMilliseconds)"]
         if unsettled == 0 {
-            logger.info("revoked partitions settled: committing them before release", metadata: metadata)
+            logger.info("revoked partitions settled: committing them before release", metadata: metadata.merging(waited) { $1 })
         } else {
             logger.warning("revoked partitions released with work unsettled: their next owner repeats it",
-                           metadata: metadata.merging(["sluice.in_flight": "\(unsettled)"]) { $1 })
+                           metadata: metadata.merging(waited) { $1 }.merging(["sluice.in_flight": "\(unsettled)"]) { $1 })
         }
     }
 

@@ -236,3 +236,84 @@ struct OfflineRun {
         }
     }
 }
+
+/// Waits until every id of `wanted` was received, for as long as deliveries keep arriving: it
+/// gives up once `stall` seconds pass with no new request recorded (a partition nobody consumes,
+/// not a slow machine, whose deliveries still trickle in). Returns the ids still missing.
+func waitForDelivery(of wanted: Set<String>, at receiver: WebhookReceiver, stall: Double) async throws -> Set<String> {
+    var seen = -1
+    var lastProgress = Date()
+    while true {
+        let n = receiver.count
+        if n != seen {
+            seen = n
+            lastProgress = Date()
+            // Records count repeats too: only then is it worth reading them all.
+            if n >= wanted.count, wanted.isSubset(of: Set(try receiver.receivedFindingIDs())) { return [] }
+        }
+        if Date().timeIntervalSince(lastProgress) > stall { return wanted.subtracting(try receiver.receivedFindingIDs()) }
+        try await Task.sleep(for: .milliseconds(200))
+    }
+}
+
+/// Where the records of finding ids `ids` sit in `topic` (read back by key), per partition, for a
+/// failure message: "stream[3]: 212 from offset 1040 to 1251".
+func describeUndelivered(_ ids: Set<String>, broker: TansuBroker, topic: String, produced: Int) async throws -> String {
+    guard !ids.isEmpty else { return "nothing" }
+    let records = try await readTopic(broker, topic: topic, expect: produced, timeout: 60)
+    var offsets: [Int32: [Int64]] = [:]
+    for r in records {
+        guard let key = r.key, ids.contains(String(decoding: key, as: UTF8.self)) else { continue }
+        offsets[r.partition, default: []].append(r.offset)
+    }
+    let located = offsets.values.reduce(0) { $0 + $1.count }
+    var parts = offsets.sorted { $0.key < $1.key }.map { p, o in
+        "\(topic)[\(p)]: \(o.count) from offset \(o.min() ?? -1) to \(o.max() ?? -1)"
+    }
+    if located < ids.count { parts.append("\(ids.count - located) not found in \(topic)") }
+    return parts.joined(separator: "; ")
+}
+
+/// What a member's log says of its rebalances (info lines of the consumer and the pipeline):
+/// how long each revocation held the poll thread, and each wait for revoked work and its outcome.
+struct RebalanceLog {
+    /// Milliseconds each non-empty revocation callback took (wait, commit and unassign).
+    var revocationMs: [Int] = []
+    /// Milliseconds each wait for revoked partitions' work took, and whether that work settled.
+    var waits: [(ms: Int, settled: Bool)] = []
+
+    init(_ outputs: [String]) {
+        for output in outputs {
+            for line in output.split(separator: "\n") {
+                if line.contains("partitions revoked"), !line.contains("kafka.partitions= "), let ms = Self.field(line, "kafka.rebalance_ms") {
+                    revocationMs.append(ms)
+                } else if line.contains("revoked partitions settled"), let ms = Self.field(line, "sluice.wait_ms") {
+                    waits.append((ms, true))
+                } else if line.contains("revoked partitions released with work unsettled"), let ms = Self.field(line, "sluice.wait_ms") {
+                    waits.append((ms, false))
+                }
+            }
+        }
+    }
+
+    private static func field(_ line: Substring, _ name: String) -> Int? {
+        guard let r = line.range(of: name + "=") else { return nil }
+        return Int(line[r.upperBound...].prefix { $0.isNumber })
+    }
+
+    var summary: String {
+        let settled = waits.filter(\.settled)
+        return "\(revocationMs.count) revocations (longest \(revocationMs.max() ?? 0) ms, total \(revocationMs.reduce(0, +)) ms); "
+            + "\(waits.count) waited for work in flight: \(settled.count) settled (longest \(settled.map(\.ms).max() ?? 0) ms), "
+            + "\(waits.count - settled.count) released at the deadline"
+    }
+}
+
+extension WebhookReceiver {
+    /// The longest time between two consecutive recorded requests (milliseconds): how long the
+    /// stream stood still at worst.
+    func longestGapMs() throws -> Int64 {
+        let times = try records().map(\.receivedMs).sorted()
+        return zip(times, times.dropFirst()).map { $1 - $0 }.max() ?? 0
+    }
+}

@@ -30,6 +30,16 @@ import Testing
         return process.output.contains(text)
     }
 
+    /// Waits until a line of `process`'s log holds every one of `parts`; false if none did within `timeout`.
+    static func waitForLogLine(_ process: SluiceProcess, containing parts: [String], timeout: Double) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            if process.output.split(separator: "\n").contains(where: { line in parts.allSatisfy { line.contains($0) } }) { return true }
+            if Date() >= deadline { return false }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
     /// A group whose first member holds the first `initial` findings unsettled (the target answers
     /// 503), some on every partition, and whose second member has just been started: the
     /// rebalance is under way. The rest of the findings are produced once the test says.
@@ -127,5 +137,53 @@ import Testing
         #expect(scene.inFlightAtJoin == Self.initial)
         #expect(lost.isEmpty)
         #expect(duplicates <= Self.cap, "more redelivered than the in-flight cap: offsets past unsettled work were committed")
+    }
+
+    /// librdkafka keeps a partition's pause flag when the partition is revoked (the flag is the
+    /// client's, not the assignment's): a member paused at its cap when a partition was taken away,
+    /// and no longer paused when it came back, never fetched that partition again (the ScaleOut
+    /// stall). Here the first member is paused (its target answers 503) when the second joins and
+    /// takes half the partitions; the target recovers and the first resumes; the second leaves and
+    /// its partitions come back to the first. Every finding produced after that must arrive.
+    @Test func aPartitionPausedWhenRevokedIsFetchedAgainWhenItComesBack() async throws {
+        let broker = try await TansuBroker.start()
+        defer { broker.stop() }
+        let receiver = try await WebhookReceiver.start(status: 503)
+        defer { receiver.stop() }
+        try await broker.create(topics: ["findings"], partitions: 4)
+        try await broker.create(topics: ["dlq"])
+        let findings = try Findings.unique(1200)
+        let initial = 200
+        try Findings.produce(Array(findings.prefix(initial)), to: "findings", broker: broker)
+        let config = try TestConfig(connector: "type: webhook\nurl: \(receiver.url)/hook\ntimeout: 60s\nconcurrency: 8\nretry: {attempts: 100000, backoff: 50ms, max_backoff: 1s}\n")
+        defer { config.remove() }
+        let cap = 40
+        // Debug: the pause and resume lines are the markers. No wait on revocation: nothing can
+        // settle while the target answers 503, and the revocation must happen while paused.
+        let (first, _) = try Self.member(broker, config, group: "paused", cap: cap, extra: ["--log-level", "debug", "--revocation-timeout", "0s"])
+        defer { first.stop() }
+        #expect(try await Self.waitForLog(first, "partitions paused", timeout: 120), "the first member never paused at its cap")
+        let (second, secondPort) = try Self.member(broker, config, group: "paused", cap: 200)
+        defer { second.stop() }
+        // The marker: the first member's consumer logged a revocation of some partitions.
+        #expect(try await Self.waitForLogLine(first, containing: ["partitions revoked", "kafka.partitions=findings"], timeout: 120),
+                "no partition was revoked from the paused first member")
+        let consumedBySecond = try await waitForMetric(port: secondPort, "sluice_findings_consumed_total", atLeast: 1, timeout: 120)
+        try await receiver.setStatus(204)
+        // The first settles its work and resumes what it still owns; only then does the second
+        // leave, so the partitions come back to a member that is not paused.
+        #expect(try await Self.waitForLog(first, "partitions resumed", timeout: 120), "the first member never resumed")
+        #expect(await second.terminateAndWait() == 0)
+        try Findings.produce(Array(findings.dropFirst(initial)), to: "findings", broker: broker)
+        let missing = try await waitForDelivery(of: Set(findings.map(\.id)), at: receiver, stall: 60)
+        let located = try await describeUndelivered(missing, broker: broker, topic: "findings", produced: findings.count)
+        let received = try receiver.receivedFindingIDs()
+        let duplicates = received.count - Set(received).count
+        print("paused partition revoked and reassigned: second consumed \(consumedBySecond)+; \(received.count) received, not delivered \(missing.count) (\(located)), duplicates \(duplicates) (cap \(cap))")
+        #expect(missing.count == 0, "not delivered: \(located)")
+        // Only the first member's revoked work, released unsettled, is repeated.
+        #expect(duplicates <= cap)
+        #expect(await first.terminateAndWait() == 0)
+        #expect(try await readTopicToSentinel(broker, topic: "dlq").isEmpty)
     }
 }

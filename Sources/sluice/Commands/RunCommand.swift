@@ -49,6 +49,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("dead-letter-file"), help: ArgumentHelp("Offline: write dead letters as NDJSON to this file instead of stderr.", valueName: "path")) var deadLetterFile: String?
     @Option(name: .customLong("max-in-flight"), help: "Records with unsettled work before fetching pauses (default: 2000).") var maxInFlight: Int?
     @Option(name: .customLong("drain-timeout"), help: "Time to finish in-flight work on shutdown, e.g. 30s.") var drainTimeout: String?
+    @Option(name: .customLong("revocation-timeout"), help: "How long partitions taken away in a rebalance wait for their in-flight work before they go, e.g. 10s (default: --drain-timeout); 0s: no wait, their next owner repeats it.") var revocationTimeout: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical (default: log_level in the config file, else info).") var logLevel: String?
     @Option(name: .customLong("admin-listen"), help: ArgumentHelp("Serve the admin server (probes, /metrics, /api/v1, dashboard) at this address.", valueName: "host:port")) var adminListen: String?
     @Option(name: .customLong("metrics-listen"), help: ArgumentHelp("Alias of --admin-listen.", valueName: "host:port")) var metricsListen: String?
@@ -149,6 +150,10 @@ struct RunCommand: AsyncParsableCommand {
         if let drainTimeout {
             guard let d = DurationText.parse(drainTimeout) else { throw ValidationError("--drain-timeout: not a duration: \(drainTimeout)") }
             settings.pipeline.drainTimeout = d
+        }
+        if let revocationTimeout {
+            guard let d = DurationText.parse(revocationTimeout) else { throw ValidationError("--revocation-timeout: not a duration: \(revocationTimeout)") }
+            settings.pipeline.revocationTimeout = d
         }
         for p in properties {
             guard let eq = p.firstIndex(of: "="), eq != p.startIndex else { throw ValidationError("-X expects key=value, got '\(p)'") }
