@@ -161,6 +161,9 @@ final class CompiledMatcher: Sendable {
     let lengths: [Int32]
     let evaluatedStates: [Int32]
     let exclusiveStates: [Int32]
+    /// Per entry of `exclusiveStates`, its route when entering the state only sets that route
+    /// (`stateRoute`, no consistency check), else -1: `visitExclusive` sets it straight away.
+    let exclusiveRoutes: [Int32]
     /// (group << 32 | exact atom) → the group's exclusive children whose list holds that
     /// string, as a range of `exclusionStates`: every other child holds on such a leaf.
     let exclusions: IntKeyTable
@@ -691,21 +694,27 @@ final class CompiledMatcher: Sendable {
             return mask
         }
         self.branchArrayMask = branchArrayMask
-        self.stateRoute = stateCondition.indices.map { s in
+        let stateRoute: [Int32] = stateCondition.indices.map { s in
             guard stateGroups[s].isEmpty, stateTerminals[s].count == 1 else { return -1 }
             let b = Int(terminalBranches[Int(stateTerminals[s].lowerBound)])
             if branchMultiField[b] && branchArrayMask[b] == .max { return -1 }  // always checked, in `complete`
             return branchRoute[b]
         }
-        self.stateArrayMask = stateCondition.indices.map { s in
+        let stateArrayMask: [UInt64] = stateCondition.indices.map { s in
             guard stateTerminals[s].count == 1 else { return 0 }
             let b = Int(terminalBranches[Int(stateTerminals[s].lowerBound)])
             return branchMultiField[b] ? branchArrayMask[b] : 0
         }
+        self.stateRoute = stateRoute
+        self.stateArrayMask = stateArrayMask
         self.groups = groups
         self.lengths = lengths
         self.evaluatedStates = evaluatedStates
         self.exclusiveStates = exclusiveStates
+        self.exclusiveRoutes = exclusiveStates.map { t in
+            let s = Int(t)
+            return stateRoute[s] >= 0 && stateArrayMask[s] == 0 ? stateRoute[s] : -1
+        }
         self.exclusions = IntKeyTable(exclusionKeys.enumerated().map { ($0.element, Int32($0.offset)) })
         self.exclusionRanges = exclusionRanges
         self.exclusionStates = exclusionStates
@@ -890,11 +899,7 @@ public final class MatchScratch {
         let bits = state.pointee.routeBits
         let count = state.pointee.routeBitCount
         if count == 0 { return [] }
-        // Allocated zeroed and filled in place: `Array(unsafeUninitializedCapacity:)` goes
-        // through the standard library's unspecialised allocator (a generic metadata lookup,
-        // ~540 instructions per call in callgrind), `repeating:count:` does not.
-        var answer = [Int](repeating: 0, count: count)
-        let written = answer.withUnsafeMutableBufferPointer { out in
+        return [Int](unsafeUninitializedCapacity: count) { out, initialized in
             var n = 0
             var w = low
             while w <= high {
@@ -917,10 +922,8 @@ public final class MatchScratch {
                 if stopped { break }
                 w += 1
             }
-            return n
+            initialized = n
         }
-        if written < count { answer.removeLast(count - written) }
-        return answer
     }
 }
 

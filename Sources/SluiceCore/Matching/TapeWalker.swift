@@ -398,7 +398,10 @@ struct TapeWalker {
             let t = m.exclusiveStates[k]
             k += 1
             if state.exclusionStamp[Int(t)] == gen && state.exclusionCount[Int(t)] == count { continue }
-            enter(t << 1)
+            // A child that only matches its route (a tag route without other fields) is entered
+            // from this group alone, once per event: no state stamp needed.
+            let r = m.exclusiveRoutes[k - 1]
+            if r >= 0 { setRoute(Int(r)) } else { enter(t << 1) }
         }
     }
 
