@@ -107,17 +107,39 @@ func rss() -> (current: Int, peak: Int) {
 
 func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
 
-/// Runs `body` over the events for about `budget` seconds; returns events/s.
-func measure(_ events: [[UInt8]], budget: Double, _ body: ([UInt8]) -> Void) -> Double {
+/// CPU time of this thread: on a shared machine a run is descheduled for a share of its wall
+/// time that depends on the load, not on the code (wall-clock rates swung 2-4x between runs
+/// of one binary at load averages of 10-30); the CPU time it was given does not.
+func threadCPUSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+}
+
+/// A rate by the wall clock and by the thread's CPU time.
+struct Rate {
+    var wall: Double
+    var cpu: Double
+}
+
+/// Runs `body` over the events for about `budget` seconds; returns events/s by the wall clock
+/// and by CPU time.
+func measureRate(_ events: [[UInt8]], budget: Double, _ body: ([UInt8]) -> Void) -> Rate {
     let clock = ContinuousClock()
     let start = clock.now
+    let cpuStart = threadCPUSeconds()
     var done = 0
     while true {
         for e in events { body(e) }
         done += events.count
         if seconds(clock.now - start) >= budget { break }
     }
-    return Double(done) / seconds(clock.now - start)
+    let cpu = threadCPUSeconds() - cpuStart
+    return Rate(wall: Double(done) / seconds(clock.now - start), cpu: cpu > 0 ? Double(done) / cpu : 0)
+}
+
+func measure(_ events: [[UInt8]], budget: Double, _ body: ([UInt8]) -> Void) -> Double {
+    measureRate(events, budget: budget, body).wall
 }
 
 func fmt(_ v: Double) -> String {
@@ -134,7 +156,13 @@ func fmt(_ v: Double) -> String {
 /// Best of `rounds` measurements of `budget` seconds each: on a shared machine the best round
 /// is the one least disturbed by other work.
 func best(_ rounds: Int, _ events: [[UInt8]], budget: Double, _ body: ([UInt8]) -> Void) -> Double {
-    (0..<max(rounds, 1)).map { _ in measure(events, budget: budget, body) }.max() ?? 0
+    bestRate(rounds, events, budget: budget, body).wall
+}
+
+/// The best round by each clock.
+func bestRate(_ rounds: Int, _ events: [[UInt8]], budget: Double, _ body: ([UInt8]) -> Void) -> Rate {
+    let all = (0..<max(rounds, 1)).map { _ in measureRate(events, budget: budget, body) }
+    return Rate(wall: all.map(\.wall).max() ?? 0, cpu: all.map(\.cpu).max() ?? 0)
 }
 
 func label(_ text: String) -> String { text.padding(toLength: 58, withPad: " ", startingAt: 0) }
@@ -175,13 +203,15 @@ struct Workload {
     var routes: Int
     var table: RouteTable
     var compileSeconds: Double
+    var compileCPUSeconds: Double
 }
 
 let clock = ContinuousClock()
-func compile(_ routes: [Route]) -> (RouteTable, Double) {
+func compile(_ routes: [Route]) -> (RouteTable, Double, Double) {
     let start = clock.now
+    let cpuStart = threadCPUSeconds()
     let table = try! RouteTable(routes: routes)
-    return (table, seconds(clock.now - start))
+    return (table, seconds(clock.now - start), threadCPUSeconds() - cpuStart)
 }
 
 var g = SplitMix(seed: 42)
@@ -205,21 +235,21 @@ let shapeMixes = RouteShape.allCases.filter { "\($0)" == shapeOnly }.map { s in
 for (k, mix) in (shapeOnly == nil ? MixedRouteGenerator.mixes : shapeMixes).enumerated() where onlyMix == nil || onlyMix == mix.name || shapeOnly != nil {
     for n in tableSizes {
         var generator = MixedRouteGenerator(seed: UInt64(1 + k) * 1_000 + UInt64(n), weights: mix.weights)
-        let (table, time) = compile(generator.routes(n))
-        workloads.append(Workload(name: "mixed \(mix.name), seed \(1 + k)", events: mixedEvents, routes: n, table: table, compileSeconds: time))
+        let (table, time, cpu) = compile(generator.routes(n))
+        workloads.append(Workload(name: "mixed \(mix.name), seed \(1 + k)", events: mixedEvents, routes: n, table: table, compileSeconds: time, compileCPUSeconds: cpu))
         if n == 10_000 && rssWithMixed10k == nil { rssWithMixed10k = rss().current }
     }
 }
 if classic && (onlyMix == nil || onlyMix == "classic") {
     for n in tableSizes {
-        let (table, time) = compile(makeRoutes(n, seed: UInt64(n)))
-        workloads.append(Workload(name: "classic", events: classicEvents, routes: n, table: table, compileSeconds: time))
+        let (table, time, cpu) = compile(makeRoutes(n, seed: UInt64(n)))
+        workloads.append(Workload(name: "classic", events: classicEvents, routes: n, table: table, compileSeconds: time, compileCPUSeconds: cpu))
     }
 }
 if onlyMix == "never" {
     // For profiling the baseline: parsing and one pattern that never matches.
-    let (table, time) = compile([Route(name: "never", match: ["source": ["never.matches"]], targets: [RouteTarget(connector: "sink")])])
-    workloads.append(Workload(name: "never", events: mixedEvents, routes: 1, table: table, compileSeconds: time))
+    let (table, time, cpu) = compile([Route(name: "never", match: ["source": ["never.matches"]], targets: [RouteTarget(connector: "sink")])])
+    workloads.append(Workload(name: "never", events: mixedEvents, routes: 1, table: table, compileSeconds: time, compileCPUSeconds: cpu))
 }
 let rssAll = rss()
 
@@ -280,15 +310,15 @@ for w in workloads {
 }
 
 // The baseline of the ratios: parsing plus one pattern that never matches, as issue 15 measures it.
-let (neverTable, _) = compile([Route(name: "never", match: ["source": ["never.matches"]], targets: [RouteTarget(connector: "sink")])])
-var baselines: [String: Double] = [:]
+let (neverTable, _, _) = compile([Route(name: "never", match: ["source": ["never.matches"]], targets: [RouteTarget(connector: "sink")])])
+var baselines: [String: Rate] = [:]
 for (key, events) in [("classic", classicEvents), ("mixed", mixedEvents)] {
     let scratch = MatchScratch()
     let raw = best(rounds, events, budget: budget) { e in _ = parser.parse(e) { $0.tapeCount } }
-    let never = best(rounds, events, budget: budget) { e in _ = parser.parse(e) { neverTable.match($0.root, scratch: scratch) } }
+    let never = bestRate(rounds, events, budget: budget) { e in _ = parser.parse(e) { neverTable.match($0.root, scratch: scratch) } }
     baselines[key] = never
     print(label("baseline  \(key) findings, simdjson parse only") + "\(fmt(raw)) findings/s")
-    print(label("baseline  \(key), parse-only (1 never-matching pattern)") + "\(fmt(never)) findings/s")
+    print(label("baseline  \(key), parse-only (1 never-matching pattern)") + "\(fmt(never.wall)) findings/s (by CPU time \(fmt(never.cpu))/s)")
 }
 if let w = workloads.first(where: { $0.routes == 1_000 }) {
     let sample = Array(w.events.prefix(500))
@@ -296,21 +326,23 @@ if let w = workloads.first(where: { $0.routes == 1_000 }) {
     print(label("baseline  brute-force reference, \(w.name), 1,000") + "\(fmt(reference)) findings/s")
 }
 print("")
-print(label("set, routes") + "findings/s   ratio to parse-only   routes matched/finding   ns/finding")
+print(label("set, routes") + "findings/s   ratio to parse-only   routes matched/finding   ns/finding   by CPU time: findings/s, ratio")
 for w in workloads {
     let scratch = MatchScratch()
     var matched = 0
     for e in w.events { matched += (try? parser.parse(e) { w.table.match($0.root, scratch: scratch) }.get().count) ?? 0 }
-    let rate = best(rounds, w.events, budget: budget) { e in _ = parser.parse(e) { w.table.match($0.root, scratch: scratch) } }
-    let baseline = baselines[w.name == "classic" ? "classic" : "mixed"] ?? rate
+    let measured = bestRate(rounds, w.events, budget: budget) { e in _ = parser.parse(e) { w.table.match($0.root, scratch: scratch) } }
+    let rate = measured.wall
+    let baseline = baselines[w.name == "classic" ? "classic" : "mixed"] ?? measured
     print(label("\(w.name), \(fmt(Double(w.routes)))")
         + "\(fmt(rate))".padding(toLength: 13, withPad: " ", startingAt: 0)
-        + String(format: "%.2f", rate / baseline).padding(toLength: 22, withPad: " ", startingAt: 0)
+        + String(format: "%.2f", rate / baseline.wall).padding(toLength: 22, withPad: " ", startingAt: 0)
         + String(format: "%.2f", Double(matched) / Double(w.events.count)).padding(toLength: 25, withPad: " ", startingAt: 0)
-        + String(format: "%.0f", 1e9 / rate))
+        + String(format: "%.0f", 1e9 / rate).padding(toLength: 13, withPad: " ", startingAt: 0)
+        + "\(fmt(measured.cpu)), " + String(format: "%.2f", baseline.cpu > 0 ? measured.cpu / baseline.cpu : 0))
 }
 print("")
-for w in workloads { print(label("compile   \(w.name), \(fmt(Double(w.routes)))") + String(format: "%.3f s", w.compileSeconds)) }
+for w in workloads { print(label("compile   \(w.name), \(fmt(Double(w.routes)))") + String(format: "%.3f s (CPU time %.3f s)", w.compileSeconds, w.compileCPUSeconds)) }
 if let r = rssWithMixed10k { print("memory    RSS \(r) MB with the first mixed 10,000-route table (was \(rssStart.current) MB with the findings loaded)") }
 print("memory    RSS \(rssAll.current) MB with all \(workloads.count) tables (peak \(rssAll.peak) MB)")
 print("check     compiled == reference on \(checked) findings over \(workloads.count) tables (\(checkedMatches) route matches)")

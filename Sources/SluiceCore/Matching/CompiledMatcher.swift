@@ -37,6 +37,10 @@ final class CompiledMatcher: Sendable {
         var singleAtom: Int32 = -1
         var singlePosting: Int32 = -1
         var atomCount: Int32 = 0
+        /// Which of a leaf's atoms the group looks up: its whole value (exact string, number,
+        /// literal), its affixes (prefixes, suffixes, ignore-case forms).
+        var primaryAtoms = false
+        var affixAtoms = false
         var numeric: Int32 = -1
         var cidr: Int32 = -1
         var evaluated: Range<Int32> = 0..<0  // into `evaluatedStates`
@@ -64,7 +68,11 @@ final class CompiledMatcher: Sendable {
         var prefixIgnoreCaseLengths: Range<Int32> = 0..<0
         var suffixLengths: Range<Int32> = 0..<0
         var suffixIgnoreCaseLengths: Range<Int32> = 0..<0
-        var any: Bool { exact || number || literal || equalsIgnoreCase || !prefixes.isEmpty || !suffixLengths.isEmpty || needsLowercase }
+        /// `CompiledMatcher.primaryStage` and `.affixStage` bits: which atoms a leaf can have.
+        var stages: UInt8 {
+            (exact || number || literal ? CompiledMatcher.primaryStage : 0)
+                | (!prefixes.isEmpty || !suffixLengths.isEmpty || needsLowercase ? CompiledMatcher.affixStage : 0)
+        }
         var needsLowercase: Bool { equalsIgnoreCase || !prefixIgnoreCaseLengths.isEmpty || !suffixIgnoreCaseLengths.isEmpty }
     }
 
@@ -108,7 +116,8 @@ final class CompiledMatcher: Sendable {
     /// long key (or a dotted key with a long first segment) that misses it matches no edge.
     let edgeLongFilter: [UInt64]
     let pathAtoms: [PathAtoms]
-    let pathHasAtoms: [Bool]
+    let pathAtomStages: [UInt8]
+    static let primaryStage: UInt8 = 1, affixStage: UInt8 = 2
     let atoms: ByteKeyTable  // (path, kind, key) → atom id
     // Case-sensitive prefixes per path, sorted: the ones a value starts with are found by one
     // binary search and a walk up `prefixParent` (the longest shorter prefix in the set).
@@ -129,6 +138,9 @@ final class CompiledMatcher: Sendable {
     let branchRoute: [Int32]
     /// Two or more fields that need leaves: array consistency may have to be checked.
     let branchMultiField: [Bool]
+    /// Per branch, the `pathBit`s of its paths (all ones when two of them share a bit): a
+    /// check is needed only when two of these bits are among the event's arrayed paths.
+    let branchArrayMask: [UInt64]
     let routeSuppressions: [Range<Int32>]  // into suppressionBranches
     /// One bit per route that has suppressions, in words of 64 routes.
     let routeSuppressible: [UInt64]
@@ -140,10 +152,18 @@ final class CompiledMatcher: Sendable {
     let stateTerminals: [Range<Int32>]  // into terminalBranches: match branches complete here
     let terminalBranches: [Int32]
     let terminalRoutes: [Int32]  // the route of each of terminalBranches
+    /// Per state, its route when it is final for exactly one branch and has no outgoing
+    /// conditions (entering it matches that route), else -1; and that branch's array mask
+    /// (0 when it has fewer than two fields needing leaves).
+    let stateRoute: [Int32]
+    let stateArrayMask: [UInt64]
     let groups: [Group]
     let lengths: [Int32]
     let evaluatedStates: [Int32]
     let exclusiveStates: [Int32]
+    /// Per entry of `exclusiveStates`, its route when entering the state only sets that route
+    /// (`stateRoute`, no consistency check), else -1: `visitExclusive` sets it straight away.
+    let exclusiveRoutes: [Int32]
     /// (group << 32 | exact atom) → the group's exclusive children whose list holds that
     /// string, as a range of `exclusionStates`: every other child holds on such a leaf.
     let exclusions: IntKeyTable
@@ -165,6 +185,9 @@ final class CompiledMatcher: Sendable {
     let cidrIndexes: [(v4: IntervalIndex<UInt128>, v6: IntervalIndex<UInt128>)]
 
     static func namespace(_ path: Int, _ kind: Kind) -> UInt64 { UInt64(path) << 3 | kind.rawValue }
+
+    /// A path's bit in the per-event mask of paths with leaves in arrays (`arrayedPaths`).
+    @inline(__always) static func pathBit(_ p: Int) -> UInt64 { 1 &<< UInt64(p & 63) }
 
     init(patterns: [Pattern], suppressions: [[Pattern]]) {
         routeCount = patterns.count
@@ -346,6 +369,7 @@ final class CompiledMatcher: Sendable {
         var pathKinds = [Set<UInt64>](repeating: [], count: pathNames.count)
         var pathLengths = [[CompiledMatcher.Kind: Set<Int32>]](repeating: [:], count: pathNames.count)
         var groupAtomLists: [UInt64: Int] = [:]  // (group, atom) → posting list index
+        var groupStages: [UInt8] = []  // per group, the atom stages it posts
         var lists: [[Int32]] = []
         func intern(_ p: Int, _ kind: Kind, _ key: [UInt8]) -> Int32 {
             let ns = CompiledMatcher.namespace(p, kind)
@@ -361,6 +385,10 @@ final class CompiledMatcher: Sendable {
             switch kind {
             case .prefix, .suffix, .prefixIgnoreCase, .suffixIgnoreCase: pathLengths[p][kind, default: []].insert(Int32(key.count))
             default: break
+            }
+            switch kind {
+            case .exact, .number, .literal: groupStages[g] |= CompiledMatcher.primaryStage
+            default: groupStages[g] |= CompiledMatcher.affixStage
             }
             let k = UInt64(g) << 32 | UInt64(atom)
             if let l = groupAtomLists[k] {
@@ -393,6 +421,7 @@ final class CompiledMatcher: Sendable {
                 let g = groups.count
                 let pi = Int(p)
                 var group = Group(path: p)
+                groupStages.append(0)
                 var exclusive: [Int32] = []
                 var numericIntervals: [(lower: UInt64, upper: UInt64, posting: Int32)] = []
                 var cidrV4: [(lower: UInt128, upper: UInt128, posting: Int32)] = []
@@ -491,6 +520,10 @@ final class CompiledMatcher: Sendable {
         // Atoms per group: a single one compared directly, several through one integer table.
         var groupAtomKeys = [[Int32]](repeating: [], count: groups.count)
         for (k, l) in groupAtomLists { groupAtomKeys[Int(k >> 32)].append(Int32(l)) }
+        for g in groups.indices {
+            groups[g].primaryAtoms = groupStages[g] & CompiledMatcher.primaryStage != 0
+            groups[g].affixAtoms = groupStages[g] & CompiledMatcher.affixStage != 0
+        }
         for (k, l) in groupAtomLists {
             let g = Int(k >> 32)
             groups[g].atomCount = Int32(groupAtomKeys[g].count)
@@ -609,7 +642,7 @@ final class CompiledMatcher: Sendable {
         self.pathCount = pathNames.count
         self.pathNames = pathNames
         self.pathAtoms = pathAtoms
-        self.pathHasAtoms = pathAtoms.map(\.any)
+        self.pathAtomStages = pathAtoms.map(\.stages)
         self.atoms = ByteKeyTable(atomEntries)
         self.prefixKeyStart = prefixKeyStart
         self.prefixKeyLength = prefixKeyLength
@@ -651,10 +684,37 @@ final class CompiledMatcher: Sendable {
         self.stateTerminals = stateTerminals
         self.terminalBranches = terminalBranches
         self.terminalRoutes = terminalBranches.map { branchRoute[Int($0)] }
+        let branchArrayMask: [UInt64] = branchFields.map { range in
+            var mask: UInt64 = 0
+            for k in range {
+                let bit = CompiledMatcher.pathBit(Int(fields[Int(branchConditions[Int(k)])].path))
+                if mask & bit != 0 { return .max }  // two paths share a bit: always checked
+                mask |= bit
+            }
+            return mask
+        }
+        self.branchArrayMask = branchArrayMask
+        let stateRoute: [Int32] = stateCondition.indices.map { s in
+            guard stateGroups[s].isEmpty, stateTerminals[s].count == 1 else { return -1 }
+            let b = Int(terminalBranches[Int(stateTerminals[s].lowerBound)])
+            if branchMultiField[b] && branchArrayMask[b] == .max { return -1 }  // always checked, in `complete`
+            return branchRoute[b]
+        }
+        let stateArrayMask: [UInt64] = stateCondition.indices.map { s in
+            guard stateTerminals[s].count == 1 else { return 0 }
+            let b = Int(terminalBranches[Int(stateTerminals[s].lowerBound)])
+            return branchMultiField[b] ? branchArrayMask[b] : 0
+        }
+        self.stateRoute = stateRoute
+        self.stateArrayMask = stateArrayMask
         self.groups = groups
         self.lengths = lengths
         self.evaluatedStates = evaluatedStates
         self.exclusiveStates = exclusiveStates
+        self.exclusiveRoutes = exclusiveStates.map { t in
+            let s = Int(t)
+            return stateRoute[s] >= 0 && stateArrayMask[s] == 0 ? stateRoute[s] : -1
+        }
         self.exclusions = IntKeyTable(exclusionKeys.enumerated().map { ($0.element, Int32($0.offset)) })
         self.exclusionRanges = exclusionRanges
         self.exclusionStates = exclusionStates
@@ -940,9 +1000,10 @@ struct MatchState {
         var next: Int32  // previous leaf at the same path, or -1
         var trailStart: Int32
         var trailCount: Int32
-        var atomStart: Int32  // into `atoms`
-        var atomCount: Int32
-        var exactAtom: Int32 = -1  // once atoms are found: the exact-value atom, or -1
+        var atomStart: Int32  // into `atoms`: the affix atoms, once found
+        var atomCount: Int32  // -1: not found yet
+        var primaryAtom: Int32  // the whole-value atom, -1 if none, `notFound` if not looked up yet
+        static let notFound: Int32 = -2
     }
 
     var generation: UInt32 = 0
@@ -970,6 +1031,8 @@ struct MatchState {
     var routeWordLow = Int.max
     var routeWordHigh = -1
     var routeBitCount = 0  // bits set in `routeBits`
+    /// `CompiledMatcher.pathBit` of every path with a leaf in an array on this event.
+    var arrayedPaths: UInt64 = 0
     /// Per exclusive state, how many of the leaves it was tested on are in its list.
     var exclusionStamp = ScratchTable<UInt32>(count: 0)
     var exclusionCount = ScratchTable<UInt32>(count: 0)
@@ -1030,6 +1093,7 @@ struct MatchState {
         routeWordLow = Int.max
         routeWordHigh = -1
         routeBitCount = 0
+        arrayedPaths = 0
         satisfying.removeAll()
     }
 
