@@ -499,7 +499,8 @@ if phases.contains("state") {
         // a. The kafka leg again, with `dedupe` on every finding's id: each is a new key, so every
         // finding pays the repartition produce, the owner's decision and the changelog write.
         // As many runs as the stateless leg (a group and state topics of its own each): the
-        // ratio is of the two medians.
+        // ratio is of the two medians. SLUICE_BENCH_STATE_ARGS: extra `sluice run` arguments.
+        let stateArgs = (environment["SLUICE_BENCH_STATE_ARGS"] ?? "").split(separator: " ").map(String.init)
         let runs = try (1...repeats).map { run -> Double in
             let metricsPort = try LoopbackPort.free()
             let stateConfig = try configDirectory(connector: "type: kafka\ntopic: bench-out-state-\(run)\n")
@@ -508,7 +509,7 @@ if phases.contains("state") {
                 .write(to: stateConfig.appendingPathComponent("routes/all.yaml"), atomically: true, encoding: .utf8)
             try retrying { try broker.createTopics(["bench-out-state-\(run)"], partitions: partitions) }
             let withState = try startSluice(broker: broker, topic: "bench-in", group: "bench-state-\(run)", config: stateConfig,
-                                            extra: ["--metrics-listen", "127.0.0.1:\(metricsPort)", "--state-partitions", "\(partitions)"])
+                                            extra: ["--metrics-listen", "127.0.0.1:\(metricsPort)", "--state-partitions", "\(partitions)"] + stateArgs)
             defer { ChildProcess.stop(withState, grace: 30) }
             return try measureRate(target: total, everyMs: 25) { sluiceDeliveries(metricsPort: metricsPort) }
         }

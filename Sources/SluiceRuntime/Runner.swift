@@ -239,8 +239,13 @@ public final class Runner: Sendable {
             if !hold.rules.isEmpty {
                 // `/-/ready` stays false until the owner restored the state of its partitions.
                 readiness.require(KafkaHoldOwner.readinessCondition)
+                // The owner's changelog writes have a producer (a connection) of their own, so the
+                // repartition acknowledgements the source waits for never queue behind them.
+                let changelogProducer = try KafkaProducer(config: StateTopics.producerConfig(kafka.forProducer),
+                                                          logger: logger.with("sluice.part", "state-changelog"))
+                stateServices.append(.init(service: ClosingService("state changelog producer") { changelogProducer.close() }))
                 let owner = try KafkaHoldOwner(
-                    topics: topics, rules: hold.rules, kafka: kafka, producer: forwarder.producer,
+                    topics: topics, rules: hold.rules, kafka: kafka, producer: changelogProducer,
                     dispatch: CurrentHoldDispatch(first: gate, pipeline: pipelineRefForOwner), held: stats.held,
                     logger: logger.with("sluice.part", "state-owner"),
                     restored: { [readiness] in readiness.set(KafkaHoldOwner.readinessCondition, met: $0) })

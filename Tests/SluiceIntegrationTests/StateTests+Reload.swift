@@ -6,15 +6,6 @@ import Testing
 /// through the repartition topic and the key's owner, a changed dedupe window decides the next
 /// repeat. Markers: the status API's config version, the receiver, `sluice_held_total`.
 extension StateTests {
-    static func writeRoute(_ config: TestConfig, receiver: WebhookReceiver, state: String) throws {
-        try """
-        name: all-findings
-        match: {"source": ["aws.guardduty"]}
-        targets: [hook]
-        \(state)
-        """.write(to: config.directory.appendingPathComponent("routes/all.yaml"), atomically: true, encoding: .utf8)
-    }
-
     @Test func reloadedDedupeWindowDecidesTheNextRepeat() async throws {
         let broker = try TansuBroker()
         defer { broker.stop() }
@@ -37,7 +28,7 @@ extension StateTests {
         #expect(receiver.count == 1)
 
         // The window becomes 2 s; the reload is accepted (it used to be refused: restart).
-        try Self.writeRoute(config, receiver: receiver, state: "dedupe: {key: [detail.id], window: 2s}")
+        try Self.writeRoute(config, state: "dedupe: {key: [detail.id], window: 2s}")
         let reloaded = try await WatchTests.waitFor(port) { $0["configVersion"] as? Int == 2 }
         #expect(reloaded["lastReloadSuccessful"] as? Bool == true, "\(reloaded) \(sluice.output.suffix(2000))")
         // The next repeat comes more than 2 s after the delivery (the receiver's time marks it).
@@ -48,7 +39,7 @@ extension StateTests {
         #expect(Self.held([port]) == 1)
 
         // Back to an hour: the repeat right after that delivery is held again.
-        try Self.writeRoute(config, receiver: receiver, state: "dedupe: {key: [detail.id], window: 1h}")
+        try Self.writeRoute(config, state: "dedupe: {key: [detail.id], window: 1h}")
         let again = try await WatchTests.waitFor(port) { $0["configVersion"] as? Int == 3 }
         #expect(again["lastReloadSuccessful"] as? Bool == true, "\(again)")
         try Self.produceShuffled(one, topic: "findings", partitions: 3, broker: broker)

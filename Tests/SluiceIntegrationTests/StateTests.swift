@@ -11,13 +11,18 @@ import Testing
     /// A config whose one route carries `state` (YAML lines of the route).
     static func config(_ receiver: WebhookReceiver, state: String) throws -> TestConfig {
         let config = try TestConfig.webhook(receiver.url)
+        try writeRoute(config, state: state)
+        return config
+    }
+
+    /// The config's one route, to the webhook, with `state` (YAML lines of the route).
+    static func writeRoute(_ config: TestConfig, state: String) throws {
         try """
         name: all-findings
         match: {"source": ["aws.guardduty"]}
         targets: [hook]
         \(state)
         """.write(to: config.directory.appendingPathComponent("routes/all.yaml"), atomically: true, encoding: .utf8)
-        return config
     }
 
     /// Produces each finding to an explicit partition, round robin over a shuffled order, so copies
