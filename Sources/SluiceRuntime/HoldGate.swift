@@ -161,7 +161,7 @@ final class HoldGate: HoldDispatch, Sendable {
         let finding = event ?? (findingID != nil && bound.renderer == nil ? payload : nil)
         send(payload: payload, route: route, target: bound, record: SourceRecord(topic: nil, offset: 0, value: nil), ticket: nil,
              findingID: findingID, check: finding.map { silencedAtSend(route: route, target: target, finding: .bytes($0, part: 0), findingID: findingID) },
-             completion: completion)
+             summary: summary(of: finding, for: bound), completion: completion)
     }
 
     func deliver(digest: Digest, payload: [UInt8], completion: @escaping @Sendable (Bool) -> Void) {
@@ -254,7 +254,8 @@ final class HoldGate: HoldDispatch, Sendable {
         send(payload: payload(for: release), route: release.item.route, target: target, record: record, ticket: release.ticket,
              findingID: release.item.findingID,
              check: finding.map { silencedAtSend(route: release.item.route, target: release.item.target, finding: .bytes($0, part: 0),
-                                                 findingID: release.item.findingID) })
+                                                 findingID: release.item.findingID) },
+             summary: summary(of: finding, for: target))
     }
 
     /// Digests due now (or all pending ones, at end of input).
@@ -275,12 +276,21 @@ final class HoldGate: HoldDispatch, Sendable {
     }
 
 
+    /// The summary a target that reads one (syslog CEF, SNS/SQS attributes…) needs with a released
+    /// finding, as the planner gives it to a delivery it sends at once.
+    func summary(of finding: [UInt8]?, for target: BoundTarget) -> FindingSummary? {
+        guard target.usesSummary, let finding else { return nil }
+        return (sendTimeDecoders[target.lane.name] ?? SendTimeDecoder(limits: .standard)).summary(finding)
+    }
+
     private func send(payload: [UInt8], route: String, target: BoundTarget, record: SourceRecord, ticket: UInt64?,
-                      findingID: String? = nil, check: (@Sendable () -> Bool)? = nil, digest: JSON? = nil, completion: (@Sendable (Bool) -> Void)? = nil) {
+                      findingID: String? = nil, check: (@Sendable () -> Bool)? = nil, digest: JSON? = nil, summary: FindingSummary? = nil,
+                      completion: (@Sendable (Bool) -> Void)? = nil) {
         run.outstanding.add(1, ordering: .relaxed)
         let message = InFlightMessage(record: record, ticket: nil, work: 1) { [run] _ in run.outstanding.subtract(1, ordering: .relaxed) }
         var job = DeliveryJob(message: message, route: route, delivered: target.delivered,
-                              delivery: Delivery(payload: payload, key: findingID.map { Array($0.utf8) }, findingID: findingID, route: route),
+                              delivery: Delivery(payload: payload, key: findingID.map { Array($0.utf8) }, findingID: findingID, route: route,
+                                                 summary: summary),
                               firstAttempt: .now)
         job.heldAtSend = check
         job.delivery.digest = digest
@@ -325,6 +335,15 @@ final class SendTimeDecoder: Sendable {
                 index += 1
             }
             return rejection == nil ? found : nil
+        }
+    }
+
+    /// The summary of the first finding of `bytes`, as the planner gives it (any input format).
+    func summary(_ bytes: [UInt8]) -> FindingSummary? {
+        decoder.withLock { decoder -> FindingSummary? in
+            var summary: FindingSummary?
+            decoder.decode(bytes) { f in if summary == nil { summary = f.materialized().summary } }
+            return summary
         }
     }
 }
