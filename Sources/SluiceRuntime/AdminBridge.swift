@@ -176,6 +176,9 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
         }
     }
 
+    /// Every dead-letter reason, in the exposition's order (sorted once, not per scrape).
+    private static let deadLetterReasons = DeadLetterReason.allCases.map(\.rawValue).sorted()
+
     /// Today's metric names and labels (see deploy/grafana and deploy/prometheus).
     func metrics() -> MetricsSnapshot {
         let s = stats.snapshot
@@ -189,8 +192,7 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
                            .map { .init(labels: [("route", $0.key.route), ("connector", $0.key.connector)], value: $0.value) }),
                 Family(name: "sluice_dead_letters_total", help: "Records or deliveries written to the dead-letter topic, by reason.",
                        // Every reason from the start at 0, so rate() and alerts see a series before the first one.
-                       samples: DeadLetterReason.allCases.map(\.rawValue).sorted()
-                           .map { .init(labels: [("reason", $0)], value: s.deadLettered[$0] ?? 0) }),
+                       samples: Self.deadLetterReasons.map { .init(labels: [("reason", $0)], value: s.deadLettered[$0] ?? 0) }),
                 Family(name: "sluice_delivery_retries_total", help: "Delivery attempts that failed and were scheduled again.",
                        samples: [.init(value: s.retries)]),
                 Family(name: "sluice_skipped_loop_total",

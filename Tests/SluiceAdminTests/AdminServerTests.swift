@@ -56,6 +56,12 @@ import Testing
         #expect(second.body.contains("\nsluice_findings_consumed_total 50\n"))
         #expect(second.body.contains("sluice_lane_pending{connector=\"slack\"} 0.0\n"))
         #expect(!second.body.contains("jira"))
+
+        runtime.state.withLock { $0.lanePending = ["slack": 2, "jira": 5] }  // and back again
+        let third = try await LoopbackHTTP.request(admin.port, "GET", "/metrics")
+        #expect(third.body.contains("sluice_lane_pending{connector=\"slack\"} 2.0\n"))
+        #expect(third.body.contains("sluice_lane_pending{connector=\"jira\"} 5.0\n"))
+        #expect(third.body.contains("\nsluice_findings_consumed_total 50\n"))
         await admin.stop()
     }
 
