@@ -140,7 +140,7 @@ public enum ConnectorLoader {
                 if let source = r.string("template") ?? type.defaultTemplate {
                     do {
                         template = try PayloadTemplate(source, format: type.instanceTemplateFormat(r))
-                        if type.payloadFormat == .json, let t = template, let issue = TemplateCheck.jsonIssue(t) {
+                        if type.payloadFormat == .json, let t = template, let issue = TemplateCheck.jsonIssue(t, sample: SampleFinding.template) {
                             r.report((node["template"] ?? node).error(issue))
                         }
                     } catch {

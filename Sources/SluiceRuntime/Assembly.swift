@@ -77,7 +77,7 @@ public struct LoadedConfiguration: Sendable {
             if let paths = target.inputPaths { return .inputTransformer(template: source, paths: paths) }
             do {
                 let template = try PayloadTemplate(source, format: connector.templateFormat)
-                if connector.payloadFormat == .json, let issue = TemplateCheck.jsonIssue(template) {
+                if connector.payloadFormat == .json, let issue = TemplateCheck.jsonIssue(template, sample: SampleFinding.template) {
                     at.message = "route '\(route.name)', target '\(target.connector)': \(issue)"
                     problems.append(at)
                 }

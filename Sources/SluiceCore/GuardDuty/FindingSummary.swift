@@ -276,3 +276,6 @@ public struct FindingSummary: Sendable, Equatable {
         }
     }
 }
+
+/// Templates read the summary under `sluice`.
+extension FindingSummary: TemplateSummary {}

@@ -75,7 +75,7 @@ public struct PayloadTemplate: Sendable {
 
     /// Renders with the event and, under `sluice`, the finding summary every default template uses;
     /// `hold` becomes `sluice.hold` (a delivery released after held repeats: `held_count`, `first_seen`, `last_seen`).
-    public func render(_ event: JSON, summary: FindingSummary?, hold: HoldTemplateContext? = nil) -> String {
+    public func render(_ event: JSON, summary: (any TemplateSummary)?, hold: HoldTemplateContext? = nil) -> String {
         guard summary != nil || hold != nil, var context = PayloadTemplate.context(event) as? [String: Any] else { return render(event) }
         var sluice = summary?.templateContext ?? [:]
         if let hold { sluice["hold"] = hold.templateContext }

@@ -121,3 +121,8 @@ public enum SampleFinding {
 
     public static let guardDuty: JSON = (try? JSON.parse(guardDutyText)) ?? .object([])
 }
+
+extension SampleFinding {
+    /// The sample templates are checked with (`TemplateCheck.jsonIssue`): the GuardDuty finding and its summary.
+    public static var template: TemplateSample { TemplateSample(event: guardDuty, summary: FindingSummary(event: guardDuty)) }
+}
