@@ -1,6 +1,7 @@
 import Foundation
 import SluiceAWS
 import SluiceCore
+import SluiceGuardDuty
 import SluiceHTTP
 
 /// A connector instance read and validated from `connectors/`, not yet connected.

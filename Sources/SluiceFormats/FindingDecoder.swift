@@ -1,4 +1,5 @@
 import SluiceCore
+import SluiceGuardDuty
 
 /// Why a record was refused before matching. `reason` is the dead-letter reason.
 public enum DecodeRejection: Error, Sendable, Equatable {

@@ -1,4 +1,5 @@
 import SluiceCore
+import SluiceGuardDuty
 
 extension FindingSummary {
     /// The summary of a finding of any format from its view, for connectors and default templates.

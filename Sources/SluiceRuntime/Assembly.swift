@@ -4,6 +4,7 @@ import SluiceActions
 import SluiceConnectors
 import SluiceCore
 import SluiceFormats
+import SluiceGuardDuty
 
 /// Routes and connector instances loaded and checked together: every route target names a
 /// connector instance, and every template compiles for its connector's payload format.

@@ -1,6 +1,7 @@
 import SluiceConnectors
 import SluiceCore
 import SluiceFormats
+import SluiceGuardDuty
 import SluiceState
 
 /// A route target bound to its lane, with its template compiled.

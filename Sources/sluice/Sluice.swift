@@ -1,5 +1,6 @@
 import ArgumentParser
 import SluiceCore
+import SluiceGuardDuty
 import SluiceKafka
 
 @main

@@ -1,3 +1,4 @@
+import SluiceGuardDuty
 import Testing
 @testable import SluiceCore
 

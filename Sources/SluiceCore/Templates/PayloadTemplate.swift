@@ -104,7 +104,9 @@ public struct PayloadTemplate: Sendable {
         }
     }
 
-    static func context(_ v: JSON) -> Any {
+    /// `v` as a Mustache context (dictionaries, arrays, strings, numbers): also what a
+    /// `TemplateSummary` builds its own context from.
+    public static func context(_ v: JSON) -> Any {
         switch v {
         case .object(let m): return Dictionary(m.map { ($0.key, context($0.value)) }, uniquingKeysWith: { $1 })
         case .array(let a): return a.map(context)

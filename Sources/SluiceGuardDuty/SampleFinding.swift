@@ -1,3 +1,5 @@
+import SluiceCore
+
 /// A GuardDuty finding in its EventBridge envelope (Runtime Monitoring, crypto-mining in an EKS
 /// pod; examples/findings/03-eks-container-mining.json), for checks that must render a template
 /// before any real finding arrives: a JSON template must produce a JSON document for it.

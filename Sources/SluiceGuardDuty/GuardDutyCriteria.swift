@@ -1,3 +1,5 @@
+import SluiceCore
+
 /// GuardDuty filter criteria — the `FindingCriteria` of a suppression or filter rule, as the
 /// console, the API and `aws guardduty create-filter` write them — compiled to a `Pattern`:
 ///
