@@ -52,11 +52,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // GuardDuty's own knowledge, apart from the format-neutral engine: the finding summary
+        // templates read (`TemplateSummary`), filter criteria (a `PatternDialect` the executable
+        // registers), the EventBridge envelope, the sample finding templates are checked with.
+        .target(name: "SluiceGuardDuty", dependencies: ["SluiceCore"], swiftSettings: strict),
         // Finding formats (GuardDuty, ASFF, OCSF, Falco): the one decode-and-normalise entry
         // point and the `sluice.*` view (docs/formats.md).
         .target(
             name: "SluiceFormats",
-            dependencies: ["SluiceCore", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["SluiceCore", "SluiceGuardDuty", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .target(
@@ -86,13 +90,13 @@ let package = Package(
         ),
         .target(
             name: "SluiceConnectors",
-            dependencies: ["SluiceCore", "SluiceFormats", "SluiceKafka", "SluiceHTTP", "SluiceAWS", .product(name: "Logging", package: "swift-log"),
+            dependencies: ["SluiceCore", "SluiceGuardDuty", "SluiceFormats", "SluiceKafka", "SluiceHTTP", "SluiceAWS", .product(name: "Logging", package: "swift-log"),
                            .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .target(
             name: "SluiceActions",
-            dependencies: ["CSpawn", "SluiceCore", "SluiceFormats", "SluiceKafka", "SluiceHTTP", "SluiceAWS", "SluiceConnectors", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CSpawn", "SluiceCore", "SluiceGuardDuty", "SluiceFormats", "SluiceKafka", "SluiceHTTP", "SluiceAWS", "SluiceConnectors", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // Admin HTTP server (probes, /metrics, API, dashboard): knows the runtime only through
@@ -116,7 +120,7 @@ let package = Package(
         .target(
             name: "SluiceState",
             dependencies: [
-                "SluiceCore", "SluiceKafka",
+                "SluiceCore", "SluiceGuardDuty", "SluiceKafka",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -134,7 +138,7 @@ let package = Package(
         .target(
             name: "SluiceRuntime",
             dependencies: [
-                "SluiceCore", "SluiceFormats", "SluiceKafka", "SluiceHTTP", "SluiceConnectors", "SluiceActions", "SluiceState", "SluiceAdmin", "SluiceReplay",
+                "SluiceCore", "SluiceGuardDuty", "SluiceFormats", "SluiceKafka", "SluiceHTTP", "SluiceConnectors", "SluiceActions", "SluiceState", "SluiceAdmin", "SluiceReplay",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -154,7 +158,7 @@ let package = Package(
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "SluiceCore", "SluiceFormats", "SluiceKafka", "SluiceRuntime", "SluiceConnectors", "SluiceActions", "SluiceSuite", "SluiceState", "SluiceAdmin", "SluiceReplay",
+                "SluiceCore", "SluiceGuardDuty", "SluiceFormats", "SluiceKafka", "SluiceRuntime", "SluiceConnectors", "SluiceActions", "SluiceSuite", "SluiceState", "SluiceAdmin", "SluiceReplay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -199,8 +203,9 @@ let package = Package(
             path: "Tests/SluiceTestSupport",
             swiftSettings: strict
         ),
-        .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceTestSupport", "SluiceMatchWorkload"], swiftSettings: strict),
-        .testTarget(name: "SluiceFormatsTests", dependencies: ["SluiceFormats", "SluiceCore", "SluiceConnectors", "SluiceTestSupport"], swiftSettings: strict,
+        .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceGuardDuty", "SluiceTestSupport", "SluiceMatchWorkload"], swiftSettings: strict),
+        .testTarget(name: "SluiceGuardDutyTests", dependencies: ["SluiceGuardDuty", "SluiceCore", "SluiceTestSupport"], swiftSettings: strict),
+        .testTarget(name: "SluiceFormatsTests", dependencies: ["SluiceFormats", "SluiceCore", "SluiceGuardDuty", "SluiceConnectors", "SluiceTestSupport"], swiftSettings: strict,
                     linkerSettings: localLib),
         .testTarget(name: "SluiceKafkaTests", dependencies: ["SluiceKafka", "SluiceTestSupport"], swiftSettings: strict, linkerSettings: localLib),
         .testTarget(
@@ -218,14 +223,14 @@ let package = Package(
         .testTarget(name: "SluiceHTTPTests", dependencies: ["SluiceHTTP", "SluiceTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "SluiceConnectorTests",
-            dependencies: ["SluiceConnectors", "SluiceTestSupport", "SluiceCore", "SluiceHTTP", "SluiceKafka", "SluiceAWS"],
+            dependencies: ["SluiceConnectors", "SluiceTestSupport", "SluiceCore", "SluiceGuardDuty", "SluiceHTTP", "SluiceKafka", "SluiceAWS"],
             swiftSettings: strict,
             linkerSettings: localLib
         ),
         .testTarget(name: "SluiceAWSTests", dependencies: ["SluiceAWS", "SluiceTestSupport", "SluiceHTTP"], swiftSettings: strict),
         .testTarget(
             name: "SluiceActionsTests",
-            dependencies: ["SluiceActions", "SluiceTestSupport", "SluiceAWS", "SluiceHTTP", "SluiceKafka", "SluiceCore"],
+            dependencies: ["SluiceActions", "SluiceTestSupport", "SluiceAWS", "SluiceHTTP", "SluiceKafka", "SluiceCore", "SluiceGuardDuty"],
             swiftSettings: strict,
             linkerSettings: localLib
         ),
@@ -243,7 +248,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceIntegrationTests",
-            dependencies: ["SluiceRuntime", "SluiceReplay", "SluiceTestSupport", "SluiceKafka", "SluiceCore", .product(name: "Yams", package: "Yams")],
+            dependencies: ["SluiceRuntime", "SluiceReplay", "SluiceTestSupport", "SluiceKafka", "SluiceCore", "SluiceGuardDuty", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict,
             linkerSettings: localLib
         ),
@@ -258,8 +263,8 @@ let package = Package(
 if Context.environment["SLUICE_FUZZ"] != nil {
     package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/FuzzSupport", swiftSettings: strict))
     let harnesses: [(String, [Target.Dependency])] = [
-        ("FuzzJSONMatch", ["SluiceCore"]), ("FuzzPattern", ["SluiceCore"]), ("FuzzTemplate", ["SluiceCore"]),
-        ("FuzzConfigYAML", ["SluiceCore", "SluiceConnectors"]), ("FuzzSyslogCEF", ["SluiceCore", "SluiceConnectors"]),
+        ("FuzzJSONMatch", ["SluiceCore", "SluiceGuardDuty"]), ("FuzzPattern", ["SluiceCore", "SluiceGuardDuty"]), ("FuzzTemplate", ["SluiceCore", "SluiceGuardDuty"]),
+        ("FuzzConfigYAML", ["SluiceCore", "SluiceConnectors"]), ("FuzzSyslogCEF", ["SluiceCore", "SluiceGuardDuty", "SluiceConnectors"]),
         ("FuzzHTTPHeaders", ["SluiceHTTP"]), ("FuzzFindingDecoder", ["SluiceCore", "SluiceFormats"]),
         ("FuzzTopicRecords", ["SluiceCore", "SluiceKafka", "SluiceState", "SluiceActions", "SluiceReplay"]),
     ]

@@ -1,5 +1,6 @@
 import FuzzSupport
 import SluiceCore
+import SluiceGuardDuty
 
 /// JSON decode + matcher: any bytes go through simdjson under the router's limits; whatever
 /// parses is matched by the compiled matcher and by the brute-force reference, which must agree,

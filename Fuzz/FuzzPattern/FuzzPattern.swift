@@ -1,5 +1,6 @@
 import FuzzSupport
 import SluiceCore
+import SluiceGuardDuty
 
 /// The pattern parser: any text as an EventBridge pattern; whatever parses is compiled into the
 /// automaton (with its complexity check) and run against a fixed finding by both matchers.
@@ -17,6 +18,8 @@ let finding: JSON = {
 nonisolated(unsafe) let parser = JSONParser()
 
 func fuzzOne(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
+    // GuardDuty criteria are a dialect the executable registers: so does the harness.
+    PatternDialects.register(GuardDutyCriteria.dialect)
     guard let json = try? JSON.parse(String(decoding: FuzzDriver.bytes(data, count), as: UTF8.self)),
           let pattern = try? Pattern(json: json) else { return 0 }
     _ = ReferenceMatcher.matches(pattern, finding)

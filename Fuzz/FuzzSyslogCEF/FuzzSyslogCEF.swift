@@ -1,6 +1,7 @@
 import FuzzSupport
 import SluiceCore
 @testable import SluiceConnectors
+import SluiceGuardDuty
 
 /// The syslog (RFC 5424) and CEF encoders: the input as a finding, through its summary into a
 /// CEF line, and as raw text through every field encoder. A CEF line always has its 7 header

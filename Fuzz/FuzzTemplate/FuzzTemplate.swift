@@ -1,5 +1,6 @@
 import FuzzSupport
 import SluiceCore
+import SluiceGuardDuty
 
 /// Template rendering: the input's first part (up to a NUL byte) is a Mustache template, the
 /// rest a finding; whatever compiles is rendered as JSON and as text, with the finding and its

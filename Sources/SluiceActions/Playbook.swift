@@ -1,4 +1,5 @@
 import SluiceCore
+import SluiceGuardDuty
 
 /// A route's response playbook: ordered steps, each an executor with templated parameters,
 /// an optional `when` condition, retry, failure handling and an optional approval gate.

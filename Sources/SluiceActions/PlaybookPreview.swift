@@ -1,4 +1,5 @@
 import SluiceCore
+import SluiceGuardDuty
 import SluiceHTTP
 
 /// What a route's playbook would do for one finding, worked out from the finding alone — no

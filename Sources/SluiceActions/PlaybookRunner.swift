@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SluiceCore
 import SluiceFormats
+import SluiceGuardDuty
 import SluiceHTTP
 import Synchronization
 

@@ -1,5 +1,6 @@
 import Logging
 import SluiceCore
+import SluiceGuardDuty
 import SluiceHTTP
 import SluiceKafka
 import Synchronization

@@ -1,6 +1,7 @@
 import Foundation
 import SluiceAWS
 import SluiceCore
+import SluiceGuardDuty
 import SluiceHTTP
 
 /// A connector instance read and validated from `connectors/`, not yet connected.
@@ -140,7 +141,7 @@ public enum ConnectorLoader {
                 if let source = r.string("template") ?? type.defaultTemplate {
                     do {
                         template = try PayloadTemplate(source, format: type.instanceTemplateFormat(r))
-                        if type.payloadFormat == .json, let t = template, let issue = TemplateCheck.jsonIssue(t) {
+                        if type.payloadFormat == .json, let t = template, let issue = TemplateCheck.jsonIssue(t, sample: SampleFinding.template) {
                             r.report((node["template"] ?? node).error(issue))
                         }
                     } catch {

@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluiceGuardDuty
 import SluiceHTTP
 
 /// `jira`: opens one Jira issue per finding, and comments on that issue when the same finding

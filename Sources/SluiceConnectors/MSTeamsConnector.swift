@@ -1,4 +1,5 @@
 import SluiceCore
+import SluiceGuardDuty
 import SluiceHTTP
 
 /// `msteams`: posts each finding as an Adaptive Card to a Microsoft Teams channel through a

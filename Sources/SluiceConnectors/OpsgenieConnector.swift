@@ -1,4 +1,5 @@
 import SluiceCore
+import SluiceGuardDuty
 import SluiceHTTP
 
 /// `opsgenie`: creates an Opsgenie alert per finding through the Alert API. The alias is the

@@ -1,4 +1,5 @@
 import SluiceCore
+import SluiceGuardDuty
 import SluiceHTTP
 
 /// `pagerduty`: triggers a PagerDuty alert per finding through the Events API v2. The dedup key

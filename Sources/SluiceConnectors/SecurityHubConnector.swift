@@ -2,6 +2,7 @@ import Foundation
 import SluiceAWS
 import SluiceCore
 import SluiceFormats
+import SluiceGuardDuty
 
 /// `aws-securityhub`: imports findings into AWS Security Hub (`BatchImportFindings`), each
 /// GuardDuty, Falco or OCSF finding mapped to the AWS Security Finding Format (ASFF; Falco and

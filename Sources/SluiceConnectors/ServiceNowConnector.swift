@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluiceGuardDuty
 import SluiceHTTP
 
 /// `servicenow`: opens a ServiceNow incident per finding through the Table API, with

@@ -1,5 +1,6 @@
 import Dispatch
 import SluiceCore
+import SluiceGuardDuty
 import SluiceHTTP
 import Synchronization
 

@@ -1,4 +1,5 @@
 import SluiceCore
+import SluiceGuardDuty
 import SluiceHTTP
 
 /// A connector that keeps one ticket per finding (`jira`, `servicenow`): a repeat of a finding id

@@ -1,4 +1,5 @@
 import SluiceCore
+import SluiceGuardDuty
 
 /// Why a record was refused before matching. `reason` is the dead-letter reason.
 public enum DecodeRejection: Error, Sendable, Equatable {
@@ -33,7 +34,8 @@ public enum DecodeRejection: Error, Sendable, Equatable {
 public struct DecodedFinding {
     /// The event routes match: in its EventBridge envelope (bare GuardDuty findings are wrapped as
     /// EventBridge would deliver them), one finding per event (split records carry one element in
-    /// their findings array), with the view under `sluice` when the decoder injects it.
+    /// their findings array), with the decoder's `viewFields` of the view under `sluice` (none:
+    /// no `sluice`). The record's own `sluice` never reaches it.
     public let event: JSONView
     /// nil when the record is of no known format (it still matches patterns on its own fields).
     public let format: FindingFormat?
@@ -43,9 +45,10 @@ public struct DecodedFinding {
     public let ownBytes: [UInt8]?
     let finding: JSONView?
     let envelope: JSONView?
+    /// The view the decoder built for the event, when it built the whole of it.
     let injected: FindingView?
 
-    /// The normalised view (computed here when the decoder did not already inject it).
+    /// The whole normalised view (built here unless the decoder already built all of it).
     public func view() -> FindingView? {
         if let injected { return injected }
         guard let format, let finding else { return nil }
@@ -57,7 +60,11 @@ public struct DecodedFinding {
         // GuardDuty's view id is the finding's `id`: read it where it is. Building the whole view
         // for it (times, resources, strings) took half the source thread's CPU in a kafka run.
         if format == .guardduty, injected == nil, let id = finding?["id"]?.string { return id }
-        if format != nil, let id = view()?.id { return id }
+        if let format, let finding {
+            // The id alone (a Falco id without uuid is a hash, the rest is one lookup), not the whole view.
+            let id = injected?.id ?? FindingView(format: format, finding: finding, envelope: envelope, part: part, fields: .id).id
+            if let id { return id }
+        }
         return event["detail"]?["id"]?.string ?? event["id"]?.string
     }
 }
@@ -70,20 +77,30 @@ public struct DecodedFinding {
 public final class FindingDecoder {
     public let limits: DecodeLimits
     public let format: InputFormat
-    /// Put the view under `sluice` in each event. Off on the GuardDuty hot path when no route
-    /// reads `sluice`: an enveloped finding is then matched where it was parsed, with no copy.
-    public let injectsView: Bool
+    /// The members of the view put under `sluice` in each event: those the routes read
+    /// (`RouteTable.viewFields`). None on the hot path when no route reads `sluice`: an enveloped
+    /// finding is then matched where it was parsed, with no copy.
+    public let viewFields: ViewFields
+    /// Some of the view goes into each event.
+    public var injectsView: Bool { !viewFields.isEmpty }
     private let parser: JSONParser
-    /// For the events the decoder writes (wrapped, split, with a view): the record plus an
-    /// envelope and a view, which copies the finding's text fields once more.
+    /// For the events the decoder rewrites (wrapped, split, stripped of their own `sluice`): the
+    /// record plus an envelope.
     private let derivedParser: JSONParser
+    /// Puts the view first in an event's tape: no text written, nothing parsed again.
+    private let prepender = JSONMemberPrepender()
 
-    public init(limits: DecodeLimits = .standard, format: InputFormat = .auto, injectsView: Bool = true) {
+    public init(limits: DecodeLimits = .standard, format: InputFormat = .auto, viewFields: ViewFields) {
         self.limits = limits
         self.format = format
-        self.injectsView = injectsView
+        self.viewFields = viewFields
         parser = JSONParser(maxBytes: limits.maxBytes, maxDepth: limits.maxDepth)
-        derivedParser = JSONParser(maxBytes: limits.maxBytes * 3 + 4096, maxDepth: limits.maxDepth + 3)
+        derivedParser = JSONParser(maxBytes: limits.maxBytes * 2 + 4096, maxDepth: limits.maxDepth + 2)
+    }
+
+    /// `injectsView`: the whole view (what `test`, `backtest` and templates show), or none.
+    public convenience init(limits: DecodeLimits = .standard, format: InputFormat = .auto, injectsView: Bool = true) {
+        self.init(limits: limits, format: format, viewFields: injectsView ? .all : [])
     }
 
     /// Decodes `bytes` and calls `body` once per finding, in record order (none for an empty
@@ -168,94 +185,88 @@ public final class FindingDecoder {
         let single = FindingView.Part(index: 0, count: 1)
         switch shape {
         case .record(let format, let finding, let envelope):
-            let ownSluice = root["sluice"] != nil
-            guard injectsView || ownSluice else {
-                // The hot path: matched where parsed.
-                body(DecodedFinding(event: root, format: format, part: single, ownBytes: nil, finding: finding, envelope: envelope, injected: nil))
-                return nil
+            guard Self.hasOwnSluice(root) else {
+                // The hot path: matched where parsed, with the view when something reads it.
+                return withView(on: root, format: format, finding: finding, envelope: envelope, part: single, ownBytes: nil, body)
             }
-            let view = format.flatMap { f in finding.map { FindingView(format: f, finding: $0, envelope: envelope, part: single) } }
-            let derived: [UInt8]
-            if ownSluice {
-                // The record's own `sluice` never reaches a route: the view (or nothing) replaces it.
-                derived = Self.serialize(JSON(root), view: injectsView ? view : nil)
-            } else {
-                derived = Self.splice(view: view, into: bytes)
-            }
-            return parseDerived(derived) { event in
-                body(DecodedFinding(event: event, format: format, part: single, ownBytes: nil, finding: finding, envelope: envelope,
-                                    injected: injectsView ? view : nil))
+            // The record's own `sluice` (or `sluice.…` key, which a dotted path would read as the
+            // view's) never reaches a route: the event is rebuilt without it.
+            return parseDerived(Self.serialize(JSON(root))) { event in
+                withView(on: event, format: format, finding: finding, envelope: envelope, part: single, ownBytes: nil, body)
             }
         case .bareGuardDuty:
-            let view = FindingView(format: .guardduty, finding: root, envelope: nil, part: single)
-            let wrapped = GuardDutyEnvelope.envelope(around: Array(bytes), finding: root)
-            let derived = injectsView ? Self.splice(view: view, into: wrapped) : wrapped
-            return parseDerived(derived) { event in
-                // Routes match the envelope; the finding itself is the bare record.
-                body(DecodedFinding(event: event, format: .guardduty, part: single, ownBytes: nil, finding: root, envelope: nil,
-                                    injected: injectsView ? view : nil))
+            // Routes match the envelope; the finding itself is the bare record.
+            return parseDerived(GuardDutyEnvelope.envelope(around: Array(bytes), finding: root)) { event in
+                withView(on: event, format: .guardduty, finding: root, envelope: nil, part: single, ownBytes: nil, body)
             }
         case .split(let format, let array, let inDetail):
             var elements: [JSONView] = []
             array.forEachElement { elements.append($0) }
             guard !elements.isEmpty else { return nil }
             var base = JSON(root)
-            Self.removeMember("sluice", from: &base)
+            Self.removeOwnSluice(from: &base)
             for (i, element) in elements.enumerated() {
                 let part = FindingView.Part(index: i, count: elements.count)
-                let child = Self.child(of: base, element: JSON(element), inDetail: inDetail)
-                let own = Array(child.serialized().utf8)
-                let view = FindingView(format: format, finding: element, envelope: inDetail ? root : nil, part: part)
-                let derived = injectsView ? Self.splice(view: view, into: own) : own
-                if let r = parseDerived(derived, { event in
-                    body(DecodedFinding(event: event, format: format, part: part, ownBytes: own, finding: element,
-                                        envelope: inDetail ? root : nil, injected: injectsView ? view : nil))
+                let own = Array(Self.child(of: base, element: JSON(element), inDetail: inDetail).serialized().utf8)
+                if let r = parseDerived(own, { event in
+                    withView(on: event, format: format, finding: element, envelope: inDetail ? root : nil, part: part, ownBytes: own, body)
                 }) { return r }
             }
             return nil
         }
     }
 
-    private func parseDerived(_ bytes: [UInt8], _ body: (JSONView) -> Void) -> DecodeRejection? {
-        let result = derivedParser.parse(bytes) { doc in body(doc.root) }
+    /// Calls `body` with `event` led by the `viewFields` of the finding's view (no view: as it is).
+    private func withView(on event: JSONView, format: FindingFormat?, finding: JSONView?, envelope: JSONView?, part: FindingView.Part,
+                          ownBytes: [UInt8]?, _ body: (DecodedFinding) -> Void) -> DecodeRejection? {
+        guard !viewFields.isEmpty, let format, let finding else {
+            body(DecodedFinding(event: event, format: format, part: part, ownBytes: ownBytes, finding: finding, envelope: envelope, injected: nil))
+            return nil
+        }
+        let fields = viewFields
+        let view = FindingView(format: format, finding: finding, envelope: envelope, part: part, fields: fields)
+        let done: Void? = prepender.withLeadingMember("sluice", in: event, object: { view.write(to: &$0, fields: fields) }) { withView in
+            body(DecodedFinding(event: withView, format: format, part: part, ownBytes: ownBytes, finding: finding, envelope: envelope,
+                                injected: fields == .all ? view : nil))
+        }
+        // Every event here is its document's root object; were it not, it would go unmatched rather than without its view.
+        return done == nil ? .notObject(event.kind) : nil
+    }
+
+    private func parseDerived(_ bytes: [UInt8], _ body: (JSONView) -> DecodeRejection?) -> DecodeRejection? {
+        var rejection: DecodeRejection?
+        let result = derivedParser.parse(bytes) { doc in rejection = body(doc.root) }
         if case .failure(let r) = result {
             return .json(r, detail: "the normalised finding is over the limits (\(r.rawValue))")
         }
-        return nil
+        return rejection
     }
 
-    /// `{"sluice":VIEW,` + the object `bytes` without its opening brace. Only for objects with
-    /// no top-level `sluice` of their own (those are rebuilt by `serialize`).
-    static func splice(view: FindingView?, into bytes: UnsafeRawBufferPointer) -> [UInt8] {
-        guard let view, let open = bytes.firstIndex(of: UInt8(ascii: "{")) else { return Array(bytes) }
-        var out = Array("{\"sluice\":".utf8)
-        out.append(contentsOf: view.jsonBytes)
-        let rest = bytes[(open + 1)...]
-        // An empty object has nothing after the view: no comma.
-        if let next = rest.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }), next == UInt8(ascii: "}") {
-            out.append(UInt8(ascii: "}"))
-        } else {
-            out.append(UInt8(ascii: ","))
-            out.append(contentsOf: rest)
+    /// A top-level `sluice`, or a key a dotted path reads as one of its members (`sluice.x`).
+    static func hasOwnSluice(_ root: JSONView) -> Bool {
+        var found = false
+        root.forEachMember { key, _ in
+            if !found, key.count >= 6, key[0] == UInt8(ascii: "s"), Self.isOwnSluice(key) { found = true }
         }
-        return out
+        return found
     }
 
-    static func splice(view: FindingView, into bytes: [UInt8]) -> [UInt8] {
-        bytes.withUnsafeBytes { splice(view: view, into: $0) }
+    private static let sluiceKey = Array("sluice".utf8)
+
+    static func isOwnSluice<Key: Collection<UInt8>>(_ key: Key) -> Bool {
+        key.starts(with: sluiceKey) && (key.count == sluiceKey.count || key.dropFirst(sluiceKey.count).first == UInt8(ascii: "."))
     }
 
-    /// `object` without its own `sluice`, with `view` first under `sluice` when given.
-    static func serialize(_ object: JSON, view: FindingView?) -> [UInt8] {
+    /// `object` without its own `sluice` members.
+    static func serialize(_ object: JSON) -> [UInt8] {
         var o = object
-        removeMember("sluice", from: &o)
-        if let view, case .object(let members) = o { o = .object([(key: "sluice", value: view.json)] + members) }
+        removeOwnSluice(from: &o)
         return Array(o.serialized().utf8)
     }
 
-    static func removeMember(_ key: String, from json: inout JSON) {
+    static func removeOwnSluice(from json: inout JSON) {
         if case .object(var members) = json {
-            members.removeAll { $0.key == key }
+            members.removeAll { isOwnSluice($0.key.utf8) }
             json = .object(members)
         }
     }

@@ -1,4 +1,5 @@
 import SluiceCore
+import SluiceGuardDuty
 
 extension FindingSummary {
     /// The summary of a finding of any format from its view, for connectors and default templates.
@@ -41,47 +42,31 @@ extension FindingSummary {
 }
 
 extension DecodedFinding {
-    /// The owned event and summary templates render: the event as routes saw it, and the
-    /// summary of its view (nil for a record of no known format that is not GuardDuty-shaped).
+    /// The owned event and summary templates render: the event as routes saw it, with the whole
+    /// view under `sluice` (whatever part of it the routes read), and the summary of that view
+    /// (nil for a record of no known format that is not GuardDuty-shaped).
     public func materialized() -> (event: JSON, summary: FindingSummary?) {
-        let event = JSON(self.event)
-        guard let view = view() else { return (event, FindingSummary(event: event)) }
+        guard let view = view() else {
+            let event = JSON(self.event)
+            return (event, FindingSummary(event: event))
+        }
+        let event = eventWithView(view)
         return (event, FindingSummary(view: view, event: event))
     }
-}
 
-extension RouteTable {
-    /// A pattern, suppression or state key of some route reads `sluice.*`: the decoder must
-    /// inject the view. Conservative (any object key `sluice` anywhere in a pattern counts).
-    public var readsView: Bool {
-        let mentions = ViewReading.mentions
-        return routes.contains { route in
-            mentions(route.match) || route.suppress.contains(where: mentions)
-                || (route.hold.partitionPaths ?? []).contains(where: ViewReading.isViewPath)
-                || [route.hold.dedupe?.key, route.hold.throttle?.key, route.hold.group?.by].contains { keys in
-                    (keys ?? []).contains(where: ViewReading.isViewPath)
-                }
-        }
-    }
-}
-
-extension InhibitRule {
-    /// The rule's source or target pattern, or one of its `equal` paths, reads `sluice.*`: the
-    /// decoder must inject the view, or the rule could never see it.
-    public var readsView: Bool {
-        ViewReading.mentions(source) || ViewReading.mentions(target) || equal.contains(where: ViewReading.isViewPath)
-    }
-}
-
-enum ViewReading {
-    /// Conservative: any object key `sluice` anywhere in a pattern counts.
-    static func mentions(_ j: JSON) -> Bool {
-        switch j {
-        case .object(let m): return m.contains { $0.key == "sluice" || mentions($0.value) }
-        case .array(let a): return a.contains(where: mentions)
-        default: return false
-        }
+    /// The event with the whole view first under `sluice`, for what reads more of it than the
+    /// routes do: the Hold stage (a silence or an inhibit rule made at any time may read any
+    /// member), templates, input transformers.
+    public func eventWithView() -> JSON {
+        guard let view = view() else { return JSON(event) }
+        return eventWithView(view)
     }
 
-    static func isViewPath(_ path: String) -> Bool { path == "sluice" || path.hasPrefix("sluice.") }
+    private func eventWithView(_ view: FindingView) -> JSON {
+        let json = JSON(event)
+        guard case .object(var members) = json else { return json }
+        // The decoder's own `sluice`: the record's never reaches the event.
+        members.removeAll { $0.key == "sluice" }
+        return .object([(key: "sluice", value: view.json)] + members)
+    }
 }

@@ -6,16 +6,17 @@ import SluiceCore
 /// read from the decoder's `JSONView`s; text is copied, never evaluated.
 extension FindingView {
     /// The view of `finding` (one element of a split record, or the record itself), `envelope`
-    /// being the EventBridge event around it when there is one.
-    public init(format: FindingFormat, finding f: JSONView, envelope: JSONView?, part: Part) {
+    /// being the EventBridge event around it when there is one. Only `fields` are read from the
+    /// finding (the others keep their empty values): what the decoder adds to events for routes.
+    public init(format: FindingFormat, finding f: JSONView, envelope: JSONView?, part: Part, fields: ViewFields = .all) {
         self.init(format: format, severityID: 0, count: 1, via: "", part: part)
-        if let envelope, envelope["source"]?.string == "aws.securityhub" { via = "securityhub" }
+        if fields.contains(.via), let envelope, envelope["source"]?.string == "aws.securityhub" { via = "securityhub" }
         guard f.isObject else { return }  // a non-object array element: a view of nothing
         switch format {
-        case .guardduty: mapGuardDuty(f, envelope)
-        case .asff: mapASFF(f, envelope)
-        case .ocsf: mapOCSF(f)
-        case .falco: mapFalco(f)
+        case .guardduty: mapGuardDuty(f, envelope, fields)
+        case .asff: mapASFF(f, envelope, fields)
+        case .ocsf: mapOCSF(f, fields)
+        case .falco: mapFalco(f, fields)
         }
     }
 
@@ -31,33 +32,35 @@ extension FindingView {
 
     // MARK: GuardDuty
 
-    private mutating func mapGuardDuty(_ f: JSONView, _ env: JSONView?) {
-        let service = f["service"].flatMap { $0.isObject ? $0 : nil }
-        id = V.text(f["id"])
-        title = V.firstNonEmpty(V.text(f["title"]), V.text(f["type"]))
-        description = V.text(f["description"])
-        if let s = f["severity"], s.kind == .number, let score = s.double {
+    private mutating func mapGuardDuty(_ f: JSONView, _ env: JSONView?, _ fields: ViewFields) {
+        let service = fields.isDisjoint(with: [.firstSeen, .lastSeen, .count, .process]) ? nil : f["service"].flatMap { $0.isObject ? $0 : nil }
+        if fields.contains(.id) { id = V.text(f["id"]) }
+        if fields.contains(.title) { title = V.firstNonEmpty(V.text(f["title"]), V.text(f["type"])) }
+        if fields.contains(.description) { description = V.text(f["description"]) }
+        if fields.needsSeverity, let s = f["severity"], s.kind == .number, let score = s.double {
             severityScore = score
             // AWS's bands ("Severity levels for GuardDuty findings").
             severityID = score >= 9 ? 5 : score >= 7 ? 4 : score >= 4 ? 3 : 2
         }
-        product = "GuardDuty"
-        type = V.text(f["type"])
-        account = V.firstNonEmpty(V.text(f["accountId"]), V.text(env?["account"]))
-        region = V.firstNonEmpty(V.text(f["region"]), V.text(env?["region"]))
-        time = V.rfc3339(f["updatedAt"]) ?? V.rfc3339(f["createdAt"])
-        firstSeen = V.rfc3339(service?["eventFirstSeen"]) ?? V.rfc3339(f["createdAt"])
-        lastSeen = V.rfc3339(service?["eventLastSeen"]) ?? V.rfc3339(f["updatedAt"])
-        count = V.count(service?["count"]) ?? 1
-        resource = Self.guardDutyResource(f["resource"])
-        let r = f["resource"]
-        let container = r?["containerDetails"]
-        let k8s = r?["kubernetesDetails"]?["kubernetesWorkloadDetails"]
-        workload = Self.workload(Workload(cluster: V.text(r?["eksClusterDetails"]?["name"]), namespace: V.text(k8s?["namespace"]),
-                                          pod: k8s?["type"]?.string == "pods" ? V.text(k8s?["name"]) : nil,
-                                          containerID: V.text(container?["id"]), containerName: V.text(container?["name"]),
-                                          image: V.text(container?["image"]), host: nil))
-        if let p = service?["runtimeDetails"]?["process"], p.isObject {
+        if fields.contains(.product) { product = "GuardDuty" }
+        if fields.contains(.type) { type = V.text(f["type"]) }
+        if fields.contains(.account) { account = V.firstNonEmpty(V.text(f["accountId"]), V.text(env?["account"])) }
+        if fields.contains(.region) { region = V.firstNonEmpty(V.text(f["region"]), V.text(env?["region"])) }
+        if fields.contains(.time) { time = V.rfc3339(f["updatedAt"]) ?? V.rfc3339(f["createdAt"]) }
+        if fields.contains(.firstSeen) { firstSeen = V.rfc3339(service?["eventFirstSeen"]) ?? V.rfc3339(f["createdAt"]) }
+        if fields.contains(.lastSeen) { lastSeen = V.rfc3339(service?["eventLastSeen"]) ?? V.rfc3339(f["updatedAt"]) }
+        if fields.contains(.count) { count = V.count(service?["count"]) ?? 1 }
+        if fields.contains(.resource) { resource = Self.guardDutyResource(f["resource"]) }
+        if fields.contains(.templateOnly) {
+            let r = f["resource"]
+            let container = r?["containerDetails"]
+            let k8s = r?["kubernetesDetails"]?["kubernetesWorkloadDetails"]
+            workload = Self.workload(Workload(cluster: V.text(r?["eksClusterDetails"]?["name"]), namespace: V.text(k8s?["namespace"]),
+                                              pod: k8s?["type"]?.string == "pods" ? V.text(k8s?["name"]) : nil,
+                                              containerID: V.text(container?["id"]), containerName: V.text(container?["name"]),
+                                              image: V.text(container?["image"]), host: nil))
+        }
+        if fields.contains(.process), let p = service?["runtimeDetails"]?["process"], p.isObject {
             process = Self.process(name: V.text(p["name"]), executablePath: V.text(p["executablePath"]),
                                    pid: V.count(p["pid"]), user: V.text(p["user"]), commandLine: nil)
         }
@@ -132,35 +135,41 @@ extension FindingView {
 
     private static let asffLabels = ["INFORMATIONAL": 1, "LOW": 2, "MEDIUM": 3, "HIGH": 4, "CRITICAL": 5]
 
-    private mutating func mapASFF(_ f: JSONView, _ env: JSONView?) {
-        id = V.text(f["Id"])
-        title = V.text(f["Title"])
-        description = V.text(f["Description"])
-        let severity = f["Severity"]
-        let normalized = V.integral(severity?["Normalized"], limit: 100)
-        if let n = severity?["Normalized"], n.kind == .number { severityScore = n.double }
-        if let label = severity?["Label"]?.string, let labelled = Self.asffLabels[label] {
-            severityID = labelled
-        } else if let n = normalized {
-            severityID = n == 0 ? 1 : n < 40 ? 2 : n < 70 ? 3 : n < 90 ? 4 : 5
+    private mutating func mapASFF(_ f: JSONView, _ env: JSONView?, _ fields: ViewFields) {
+        if fields.contains(.id) { id = V.text(f["Id"]) }
+        if fields.contains(.title) { title = V.text(f["Title"]) }
+        if fields.contains(.description) { description = V.text(f["Description"]) }
+        if fields.needsSeverity {
+            let severity = f["Severity"]
+            let normalized = V.integral(severity?["Normalized"], limit: 100)
+            if let n = severity?["Normalized"], n.kind == .number { severityScore = n.double }
+            if let label = severity?["Label"]?.string, let labelled = Self.asffLabels[label] {
+                severityID = labelled
+            } else if let n = normalized {
+                severityID = n == 0 ? 1 : n < 40 ? 2 : n < 70 ? 3 : n < 90 ? 4 : 5
+            }
         }
-        let arn = V.text(f["ProductArn"]) ?? ""
-        var product = V.firstNonEmpty(V.text(f["ProductName"]), V.text(f["ProductFields"]?["aws/securityhub/ProductName"]))
-        if product == nil, let range = arn.range(of: "product/") {
-            let rest = arn[range.upperBound...]
-            product = rest.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init)
+        let arn = fields.isDisjoint(with: [.product, .region]) ? "" : V.text(f["ProductArn"]) ?? ""
+        if fields.contains(.product) {
+            var product = V.firstNonEmpty(V.text(f["ProductName"]), V.text(f["ProductFields"]?["aws/securityhub/ProductName"]))
+            if product == nil, let range = arn.range(of: "product/") {
+                let rest = arn[range.upperBound...]
+                product = rest.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init)
+            }
+            self.product = product
         }
-        self.product = product
-        type = V.text(f["Types"]?.element(0))
-        account = V.text(f["AwsAccountId"])
-        let arnFields = arn.split(separator: ":", omittingEmptySubsequences: false)
-        let arnRegion = arnFields.count >= 6 && !arnFields[3].isEmpty ? String(arnFields[3]) : nil
-        region = V.firstNonEmpty(V.text(f["Region"]), arnRegion, V.text(env?["region"]))
-        time = V.rfc3339(f["UpdatedAt"])
-        firstSeen = V.rfc3339(f["FirstObservedAt"]) ?? V.rfc3339(f["CreatedAt"])
-        lastSeen = V.rfc3339(f["LastObservedAt"]) ?? V.rfc3339(f["UpdatedAt"])
-        count = V.count(f["ProductFields"]?["aws/guardduty/service/count"]) ?? 1
-        if let r = f["Resources"]?.element(0), r.isObject {
+        if fields.contains(.type) { type = V.text(f["Types"]?.element(0)) }
+        if fields.contains(.account) { account = V.text(f["AwsAccountId"]) }
+        if fields.contains(.region) {
+            let arnFields = arn.split(separator: ":", omittingEmptySubsequences: false)
+            let arnRegion = arnFields.count >= 6 && !arnFields[3].isEmpty ? String(arnFields[3]) : nil
+            region = V.firstNonEmpty(V.text(f["Region"]), arnRegion, V.text(env?["region"]))
+        }
+        if fields.contains(.time) { time = V.rfc3339(f["UpdatedAt"]) }
+        if fields.contains(.firstSeen) { firstSeen = V.rfc3339(f["FirstObservedAt"]) ?? V.rfc3339(f["CreatedAt"]) }
+        if fields.contains(.lastSeen) { lastSeen = V.rfc3339(f["LastObservedAt"]) ?? V.rfc3339(f["UpdatedAt"]) }
+        if fields.contains(.count) { count = V.count(f["ProductFields"]?["aws/guardduty/service/count"]) ?? 1 }
+        if fields.contains(.resource), let r = f["Resources"]?.element(0), r.isObject {
             let rid = V.text(r["Id"])
             let last = rid.map { id -> String in
                 let separator: Character = id.contains("/") ? "/" : ":"
@@ -172,26 +181,32 @@ extension FindingView {
 
     // MARK: OCSF
 
-    private mutating func mapOCSF(_ e: JSONView) {
+    private mutating func mapOCSF(_ e: JSONView, _ fields: ViewFields) {
         let info = (e["class_uid"]?.double == 2004 ? e["finding_info"] : e["finding"]).flatMap { $0.isObject ? $0 : nil }
-        id = V.text(info?["uid"])
-        title = V.text(info?["title"])
-        description = V.firstNonEmpty(V.text(info?["desc"]), V.text(e["message"]))
-        severityID = V.integral(e["severity_id"], limit: 6) ?? 0
-        product = V.text(e["metadata"]?["product"]?["name"])
-        type = V.text(info?["types"]?.element(0))
-        account = V.firstNonEmpty(V.text(e["cloud"]?["account"]?["uid"]), V.text(e["cloud"]?["account_uid"]))
-        region = V.text(e["cloud"]?["region"])
-        time = V.epochMilliseconds(e["time"]) ?? V.rfc3339(e["time_dt"])
-        firstSeen = V.epochMilliseconds(info?["first_seen_time"]) ?? V.rfc3339(info?["first_seen_time_dt"])
-            ?? V.epochMilliseconds(e["start_time"]) ?? time
-        lastSeen = V.epochMilliseconds(info?["last_seen_time"]) ?? V.rfc3339(info?["last_seen_time_dt"])
-            ?? V.epochMilliseconds(e["end_time"]) ?? time
-        count = V.count(e["count"]) ?? 1
-        if let r = e["resources"]?.element(0), r.isObject {
+        if fields.contains(.id) { id = V.text(info?["uid"]) }
+        if fields.contains(.title) { title = V.text(info?["title"]) }
+        if fields.contains(.description) { description = V.firstNonEmpty(V.text(info?["desc"]), V.text(e["message"])) }
+        if fields.needsSeverity { severityID = V.integral(e["severity_id"], limit: 6) ?? 0 }
+        if fields.contains(.product) { product = V.text(e["metadata"]?["product"]?["name"]) }
+        if fields.contains(.type) { type = V.text(info?["types"]?.element(0)) }
+        if fields.contains(.account) { account = V.firstNonEmpty(V.text(e["cloud"]?["account"]?["uid"]), V.text(e["cloud"]?["account_uid"])) }
+        if fields.contains(.region) { region = V.text(e["cloud"]?["region"]) }
+        // First and last seen fall back to the time.
+        let time = fields.isDisjoint(with: [.time, .firstSeen, .lastSeen]) ? nil : V.epochMilliseconds(e["time"]) ?? V.rfc3339(e["time_dt"])
+        if fields.contains(.time) { self.time = time }
+        if fields.contains(.firstSeen) {
+            firstSeen = V.epochMilliseconds(info?["first_seen_time"]) ?? V.rfc3339(info?["first_seen_time_dt"])
+                ?? V.epochMilliseconds(e["start_time"]) ?? time
+        }
+        if fields.contains(.lastSeen) {
+            lastSeen = V.epochMilliseconds(info?["last_seen_time"]) ?? V.rfc3339(info?["last_seen_time_dt"])
+                ?? V.epochMilliseconds(e["end_time"]) ?? time
+        }
+        if fields.contains(.count) { count = V.count(e["count"]) ?? 1 }
+        if fields.contains(.resource), let r = e["resources"]?.element(0), r.isObject {
             resource = Self.resource(r["type"], r["uid"], r["name"])
         }
-        workload = Self.workload(Workload(host: V.text(e["device"]?["hostname"])))
+        if fields.contains(.templateOnly) { workload = Self.workload(Workload(host: V.text(e["device"]?["hostname"]))) }
     }
 
     // MARK: Falco
@@ -200,11 +215,14 @@ extension FindingView {
     private static let falcoPriorities = ["emergency": 6, "alert": 6, "critical": 5, "error": 4, "warning": 3, "notice": 2,
                                           "informational": 1, "info": 1, "debug": 1]
 
-    private mutating func mapFalco(_ e: JSONView) {
+    private mutating func mapFalco(_ e: JSONView, _ selected: ViewFields) {
         let fields = e["output_fields"].flatMap { $0.isObject ? $0 : nil }
         // Keys of output_fields contain dots: read literally, never as a path.
         func field(_ key: String) -> String? { V.text(fields?[key]) }
-        if let uuid = V.text(e["uuid"]), !uuid.isEmpty { id = uuid } else { id = Self.falcoID(e) }
+        if selected.contains(.id) {
+            if let uuid = V.text(e["uuid"]), !uuid.isEmpty { id = uuid } else { id = Self.falcoID(e) }
+        }
+        // The rest is a few lookups in a small record: read whole.
         title = V.text(e["rule"])
         description = V.text(e["output"])
         severityID = e["priority"]?.string.flatMap { Self.falcoPriorities[$0.lowercased()] } ?? 0

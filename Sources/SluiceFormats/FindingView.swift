@@ -100,40 +100,54 @@ public struct FindingView: Sendable, Equatable {
 
     /// The view as routes match it and templates read it (docs/formats.md §2, key order as there).
     public var json: JSON {
-        var m: [(key: String, value: JSON)] = [("format", .string(format.rawValue))]
-        func put(_ key: String, _ value: String?) { if let value { m.append((key, .string(value))) } }
-        put("id", id)
-        put("title", title)
-        put("description", description)
-        m.append(("severity_id", JSON(integerLiteral: severityID)))
-        m.append(("severity", .string(severity)))
-        put("product", product)
-        put("type", type)
-        put("account", account)
-        put("region", region)
-        put("time", time)
-        put("first_seen", firstSeen)
-        put("last_seen", lastSeen)
-        m.append(("count", JSON(integerLiteral: count)))
-        if let r = resource {
-            var o: [(key: String, value: JSON)] = []
-            if let t = r.type { o.append(("type", .string(t))) }
-            if let i = r.id { o.append(("id", .string(i))) }
-            if let n = r.name { o.append(("name", .string(n))) }
-            m.append(("resource", .object(o)))
+        var sink = ViewJSONValue()
+        write(to: &sink, fields: .all)
+        return sink.json
+    }
+
+    /// Writes the members of `fields` in the order of docs/formats.md §2: the one description of
+    /// the view's shape, for its JSON value and for the tape the decoder adds to an event.
+    func write<Sink: ViewSink>(to w: inout Sink, fields: ViewFields) {
+        func put(_ field: ViewFields, _ key: String, _ value: String?) {
+            if fields.contains(field), let value { w.string(key, value) }
         }
-        if let p = process {
-            var o: [(key: String, value: JSON)] = []
-            if let v = p.name { o.append(("name", .string(v))) }
-            if let v = p.executablePath { o.append(("executable_path", .string(v))) }
-            if let v = p.pid { o.append(("pid", JSON(integerLiteral: v))) }
-            if let v = p.user { o.append(("user", .string(v))) }
-            if let v = p.commandLine { o.append(("command_line", .string(v))) }
-            m.append(("process", .object(o)))
+        put(.format, "format", format.rawValue)
+        put(.id, "id", id)
+        put(.title, "title", title)
+        put(.description, "description", description)
+        if fields.contains(.severityID) { w.int("severity_id", severityID) }
+        put(.severity, "severity", severity)
+        put(.product, "product", product)
+        put(.type, "type", type)
+        put(.account, "account", account)
+        put(.region, "region", region)
+        put(.time, "time", time)
+        put(.firstSeen, "first_seen", firstSeen)
+        put(.lastSeen, "last_seen", lastSeen)
+        if fields.contains(.count) { w.int("count", count) }
+        if fields.contains(.resource), let r = resource {
+            w.object("resource") { o in
+                if let v = r.type { o.string("type", v) }
+                if let v = r.id { o.string("id", v) }
+                if let v = r.name { o.string("name", v) }
+            }
         }
-        m.append(("via", .string(via)))
-        m.append(("part", .object([("index", JSON(integerLiteral: part.index)), ("count", JSON(integerLiteral: part.count))])))
-        return .object(m)
+        if fields.contains(.process), let p = process {
+            w.object("process") { o in
+                if let v = p.name { o.string("name", v) }
+                if let v = p.executablePath { o.string("executable_path", v) }
+                if let v = p.pid { o.int("pid", v) }
+                if let v = p.user { o.string("user", v) }
+                if let v = p.commandLine { o.string("command_line", v) }
+            }
+        }
+        put(.via, "via", via)
+        if fields.contains(.part) {
+            w.object("part") { o in
+                o.int("index", part.index)
+                o.int("count", part.count)
+            }
+        }
     }
 
     /// What templates read under `sluice`: `json` plus the template-only fields (`kubernetes`,
@@ -152,121 +166,27 @@ public struct FindingView: Sendable, Equatable {
     }
 
 
-    /// `json`, serialized straight into bytes: the hot path when routes read `sluice` (building
-    /// the `JSON` value and appending its text scalar by scalar cost ~15x the parse; measured
-    /// with `sluice-bench-match --decode`).
-    public var jsonBytes: [UInt8] {
-        var w = ViewJSONWriter()
-        w.begin("format"); w.string(format.rawValue)
-        w.optional("id", id)
-        w.optional("title", title)
-        w.optional("description", description)
-        w.begin("severity_id"); w.int(severityID)
-        w.begin("severity"); w.string(severity)
-        w.optional("product", product)
-        w.optional("type", type)
-        w.optional("account", account)
-        w.optional("region", region)
-        w.optional("time", time)
-        w.optional("first_seen", firstSeen)
-        w.optional("last_seen", lastSeen)
-        w.begin("count"); w.int(count)
-        if let r = resource {
-            w.begin("resource"); w.open()
-            w.optional("type", r.type)
-            w.optional("id", r.id)
-            w.optional("name", r.name)
-            w.close()
-        }
-        if let p = process {
-            w.begin("process"); w.open()
-            w.optional("name", p.name)
-            w.optional("executable_path", p.executablePath)
-            if let pid = p.pid { w.begin("pid"); w.int(pid) }
-            w.optional("user", p.user)
-            w.optional("command_line", p.commandLine)
-            w.close()
-        }
-        w.begin("via"); w.string(via)
-        w.begin("part"); w.open()
-        w.begin("index"); w.int(part.index)
-        w.begin("count"); w.int(part.count)
-        w.close()
-        w.close()
-        return w.out
+}
+
+/// Where `FindingView.write` puts the view: a `JSON` value, or the tape of an event.
+protocol ViewSink {
+    mutating func string(_ key: String, _ value: String)
+    mutating func int(_ key: String, _ value: Int)
+    mutating func object(_ key: String, _ body: (inout Self) -> Void)
+}
+
+/// The view as a `JSON` value.
+struct ViewJSONValue: ViewSink {
+    var members: [(key: String, value: JSON)] = []
+    var json: JSON { .object(members) }
+
+    mutating func string(_ key: String, _ value: String) { members.append((key, .string(value))) }
+    mutating func int(_ key: String, _ value: Int) { members.append((key, JSON(integerLiteral: value))) }
+    mutating func object(_ key: String, _ body: (inout ViewJSONValue) -> Void) {
+        var inner = ViewJSONValue()
+        body(&inner)
+        members.append((key, inner.json))
     }
 }
 
-/// A minimal JSON object writer over bytes: keys are ours, strings are escaped byte by byte
-/// (UTF-8 continuation bytes are >= 0x80, so only `"`, `\` and control bytes need escapes).
-struct ViewJSONWriter {
-    var out: [UInt8] = [UInt8(ascii: "{")]
-    private var first = [true]
-
-    init() { out.reserveCapacity(512) }
-
-    mutating func begin(_ key: String) {
-        if first[first.count - 1] { first[first.count - 1] = false } else { out.append(UInt8(ascii: ",")) }
-        string(key)
-        out.append(UInt8(ascii: ":"))
-    }
-
-    mutating func optional(_ key: String, _ value: String?) {
-        guard let value else { return }
-        begin(key)
-        string(value)
-    }
-
-    mutating func open() {
-        out.append(UInt8(ascii: "{"))
-        first.append(true)
-    }
-
-    mutating func close() {
-        out.append(UInt8(ascii: "}"))
-        if first.count > 1 { first.removeLast() }
-    }
-
-    mutating func int(_ v: Int) {
-        guard v >= 0 else { return out.append(contentsOf: String(v).utf8) }
-        // Digits written in place: counts, pids and indexes are small and never negative.
-        var divisor = 1
-        while divisor <= v / 10 { divisor *= 10 }
-        var rest = v
-        while divisor > 0 {
-            out.append(UInt8(truncatingIfNeeded: 0x30 + rest / divisor))
-            rest %= divisor
-            divisor /= 10
-        }
-    }
-
-    /// Runs of bytes that need no escape are copied whole (callgrind: the byte-by-byte loop was
-    /// the largest single cost of the view, ahead of building it).
-    mutating func string(_ s: String) {
-        out.append(UInt8(ascii: "\""))
-        var s = s
-        s.withUTF8 { bytes in
-            var start = 0
-            for (i, b) in bytes.enumerated() where b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") {
-                if start < i { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<i])) }
-                escape(b)
-                start = i + 1
-            }
-            if start < bytes.count { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...])) }
-        }
-        out.append(UInt8(ascii: "\""))
-    }
-
-    private mutating func escape(_ b: UInt8) {
-        switch b {
-        case UInt8(ascii: "\""): out.append(contentsOf: [0x5C, 0x22])
-        case UInt8(ascii: "\\"): out.append(contentsOf: [0x5C, 0x5C])
-        case 0x0A: out.append(contentsOf: [0x5C, 0x6E])
-        case 0x0D: out.append(contentsOf: [0x5C, 0x72])
-        case 0x09: out.append(contentsOf: [0x5C, 0x74])
-        default:
-            let hex: [UInt8] = Array("0123456789abcdef".utf8)
-            out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 0xF)]])
-        }
-    }
-}
+extension TapeObjectWriter: ViewSink {}

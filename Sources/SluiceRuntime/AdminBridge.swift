@@ -5,6 +5,7 @@ import SluiceAdmin
 import SluiceConnectors
 import SluiceCore
 import SluiceFormats
+import SluiceGuardDuty
 import SluiceKafka
 import Synchronization
 

@@ -4,6 +4,7 @@ import SluiceActions
 import SluiceConnectors
 import SluiceCore
 import SluiceFormats
+import SluiceGuardDuty
 
 /// Routes and connector instances loaded and checked together: every route target names a
 /// connector instance, and every template compiles for its connector's payload format.
@@ -77,7 +78,7 @@ public struct LoadedConfiguration: Sendable {
             if let paths = target.inputPaths { return .inputTransformer(template: source, paths: paths) }
             do {
                 let template = try PayloadTemplate(source, format: connector.templateFormat)
-                if connector.payloadFormat == .json, let issue = TemplateCheck.jsonIssue(template) {
+                if connector.payloadFormat == .json, let issue = TemplateCheck.jsonIssue(template, sample: SampleFinding.template) {
                     at.message = "route '\(route.name)', target '\(target.connector)': \(issue)"
                     problems.append(at)
                 }

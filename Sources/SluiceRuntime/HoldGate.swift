@@ -3,6 +3,7 @@ import Logging
 import SluiceConnectors
 import SluiceCore
 import SluiceFormats
+import SluiceGuardDuty
 import SluiceKafka
 import SluiceState
 import Synchronization

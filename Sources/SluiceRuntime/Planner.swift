@@ -1,6 +1,7 @@
 import SluiceConnectors
 import SluiceCore
 import SluiceFormats
+import SluiceGuardDuty
 import SluiceState
 
 /// A route target bound to its lane, with its template compiled.
@@ -31,11 +32,12 @@ final class RoutingPlan: Sendable {
         hasSuppressions = table.routes.contains { !$0.suppress.isEmpty }
         self.targets = targets
         gate = hold.map { HoldGate(stage: $0, table: table, targets: targets, useEventTime: useEventTime, forwarder: forwarder, limits: limits, run: gateRun) }
-        readsView = table.readsView || inhibitRules.contains { $0.readsView }
+        viewFields = inhibitRules.reduce(table.viewFields) { $0.union($1.viewFields) }
     }
 
-    /// A route pattern, suppression, state key or inhibit rule reads `sluice.*`: the decoder injects the view.
-    let readsView: Bool
+    /// The `sluice.*` members route patterns, suppressions, state keys and inhibit rules read: the
+    /// decoder adds those to each event.
+    let viewFields: ViewFields
 }
 
 /// Decode → match → render for one record. Owns a simdjson parser, so one planner per thread.
@@ -69,11 +71,11 @@ final class Planner {
         // Rendered payloads may be larger than the finding (a template adds text), never deeper by much.
         renderedJSON = JSONParser(maxBytes: 4 * maxMessageBytes + 65_536, maxDepth: maxDepth + 32)
         let limits = DecodeLimits(maxBytes: maxMessageBytes, maxDepth: maxDepth)
-        // The view is injected only when a route reads `sluice`: GuardDuty events are otherwise
-        // matched where they were parsed (measured: see README, bench-match).
-        let inject = plan.readsView
-        decoder = FindingDecoder(limits: limits, injectsView: inject)
-        topicDecoders = formats.filter { $0.value != .auto }.mapValues { FindingDecoder(limits: limits, format: $0, injectsView: inject) }
+        // Only the view members routes read go into events (none: GuardDuty events are matched
+        // where they were parsed); templates build the whole view when they render (docs/formats.md §2).
+        let fields = plan.viewFields
+        decoder = FindingDecoder(limits: limits, viewFields: fields)
+        topicDecoders = formats.filter { $0.value != .auto }.mapValues { FindingDecoder(limits: limits, format: $0, viewFields: fields) }
     }
 
     func plan(_ record: SourceRecord) -> Outcome {
@@ -162,11 +164,7 @@ final class Planner {
 
     /// The event the Hold stage screens: with the `sluice` view even when no route reads it, since a
     /// silence or an inhibit rule made at any time may (`sluice.product`, an OCSF or Falco field).
-    static func eventWithView(_ finding: DecodedFinding) -> JSON {
-        let event = JSON(finding.event)
-        guard finding.event["sluice"] == nil, let view = finding.view(), case .object(let members) = event else { return event }
-        return .object([(key: "sluice", value: view.json)] + members)
-    }
+    static func eventWithView(_ finding: DecodedFinding) -> JSON { finding.eventWithView() }
 
     private func reason(_ r: DecodeRejection) -> DeadLetterReason {
         switch r {

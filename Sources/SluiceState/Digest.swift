@@ -1,4 +1,5 @@
 import SluiceCore
+import SluiceGuardDuty
 
 /// One finding listed in a digest.
 public struct DigestEntry: Sendable, Equatable {

@@ -1,4 +1,5 @@
 import SluiceCore
+import SluiceGuardDuty
 
 /// A silence: findings matching `matchers` (an event pattern) are held from `startsAt` to `endsAt`.
 /// Kept in the compacted `<prefix>silences` topic, keyed by id, read whole by every instance.

@@ -1,4 +1,6 @@
 import ArgumentParser
+import SluiceCore
+import SluiceGuardDuty
 import SluiceKafka
 
 @main
@@ -18,6 +20,21 @@ struct Sluice: AsyncParsableCommand {
             BacktestCommand.self, ConnectorsCommand.self, PublishCommand.self, ActionsCommand.self, ActionCommand.self, ApprovalsCommand.self, SilenceCommand.self, DLQCommand.self,
         ]
     )
+
+    /// GuardDuty's filter criteria are a pattern dialect the engine learns from here, the top.
+    static func main() async {
+        PatternDialects.register(GuardDutyCriteria.dialect)
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// `sluice --version`: the release, the commit it was built from (`BuildInfo`, written by the

@@ -3,6 +3,7 @@ import Logging
 import SluiceAWS
 @testable import SluiceConnectors
 import SluiceCore
+import SluiceGuardDuty
 import SluiceHTTP
 import SluiceKafka
 import SluiceTestSupport

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 @testable import SluiceConnectors
 import SluiceCore
+import SluiceGuardDuty
 import SluiceHTTP
 import SluiceKafka
 import SluiceTestSupport

@@ -1,6 +1,7 @@
 import Foundation
 @testable import SluiceConnectors
 import SluiceCore
+import SluiceGuardDuty
 import SluiceHTTP
 import SluiceTestSupport
 import Testing

@@ -1,5 +1,6 @@
 @testable import SluiceConnectors
 import SluiceCore
+import SluiceGuardDuty
 import Testing
 
 /// SNS/SQS message attributes carry the normalised view's severity_id and format when the

@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluiceGuardDuty
 import SluiceHTTP
 import Testing
 

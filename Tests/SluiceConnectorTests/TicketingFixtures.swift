@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SluiceConnectors
 import SluiceCore
+import SluiceGuardDuty
 import SluiceHTTP
 import SluiceKafka
 import SluiceTestSupport

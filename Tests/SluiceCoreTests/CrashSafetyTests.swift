@@ -1,4 +1,5 @@
 import Foundation
+import SluiceGuardDuty
 import Testing
 @testable import SluiceCore
 

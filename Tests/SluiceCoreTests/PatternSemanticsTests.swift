@@ -1,3 +1,4 @@
+import SluiceGuardDuty
 import Testing
 @testable import SluiceCore
 
@@ -116,6 +117,7 @@ import Testing
     }
 
     @Test func guardDutyCriteria() throws {
+        PatternDialects.register(GuardDutyCriteria.dialect)
         #expect(try m(#"{"Criterion":{"type":{"Equals":["CryptoCurrency:Runtime/BitcoinTool.B!DNS","Recon:EC2/PortProbeUnprotectedPort"]},"severity":{"GreaterThanOrEqual":7}}}"#))
         #expect(try !m(#"{"Criterion":{"severity":{"GreaterThan":4,"LessThan":7}}}"#))
         #expect(try m(#"{"Criterion":{"service.resourceRole":{"NotEquals":["ACTOR"]},"resource.resourceType":{"Equals":["EKSCluster"]}}}"#))

@@ -1,3 +1,4 @@
+import SluiceGuardDuty
 import Testing
 @testable import SluiceCore
 
@@ -19,10 +20,10 @@ import Testing
 
     @Test func aJSONTemplateMustRenderJSONForASampleFinding() throws {
         let broken = try PayloadTemplate(#"{"title": {{detail.title}}}"#, format: .json)  // value not quoted
-        let issue = try #require(TemplateCheck.jsonIssue(broken))
+        let issue = try #require(TemplateCheck.jsonIssue(broken, sample: SampleFinding.template))
         #expect(issue.contains("not JSON"))
         let good = try PayloadTemplate(#"{"title": "{{detail.title}}", "severity": {{detail.severity}}}"#, format: .json)
-        #expect(TemplateCheck.jsonIssue(good) == nil)
+        #expect(TemplateCheck.jsonIssue(good, sample: SampleFinding.template) == nil)
     }
 
     @Test func aMisspeltFindingFieldIsFlaggedWithTheRightName() {

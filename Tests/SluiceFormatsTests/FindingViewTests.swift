@@ -39,9 +39,8 @@ import Testing
         #expect(Self.canonical(views) == Self.canonical(want), "\(name): \(views.serialized())")
         // The injected field is the same view, whatever the record carried.
         for (event, view) in got {
+            // (written into the event's tape by the decoder, read back here)
             #expect(event["sluice"].map(Self.canonical) == view.map { Self.canonical($0.json) })
-            // The bytes the hot path writes are the same view.
-            if let view { #expect(try JSON.parse(String(decoding: view.jsonBytes, as: UTF8.self)) == view.json) }
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceGuardDuty
 import SluiceKafka
 import SluiceTestSupport
 import Testing

@@ -15,9 +15,7 @@ enum PatternParser {
 
     static func parse(_ json: JSON) throws(PatternError) -> Pattern {
         guard case .object(let members) = json else { throw PatternError("Filter is not an object") }
-        if let criteria = GuardDutyCriteria.criterionObject(in: members) {
-            return try GuardDutyCriteria.pattern(from: criteria)
-        }
+        if let pattern = try PatternDialects.pattern(from: members) { return pattern }
         let branches: [Branch]
         do throws(PatternError) {
             branches = try parseObject(members, prefix: "", orKeyword: true, insideOr: false)

@@ -14,7 +14,7 @@ public enum PayloadRenderer: Sendable {
         return false
     }
 
-    public func render(_ event: JSON, summary: FindingSummary?, hold: HoldTemplateContext? = nil) -> [UInt8] {
+    public func render(_ event: JSON, summary: (any TemplateSummary)?, hold: HoldTemplateContext? = nil) -> [UInt8] {
         switch self {
         case .template(let t): return Array(t.render(event, summary: summary, hold: hold).utf8)
         case .inputTransformer(let template, let paths): return Array(InputTransformer.render(template: template, paths: paths, event: event).utf8)

@@ -75,7 +75,7 @@ public struct PayloadTemplate: Sendable {
 
     /// Renders with the event and, under `sluice`, the finding summary every default template uses;
     /// `hold` becomes `sluice.hold` (a delivery released after held repeats: `held_count`, `first_seen`, `last_seen`).
-    public func render(_ event: JSON, summary: FindingSummary?, hold: HoldTemplateContext? = nil) -> String {
+    public func render(_ event: JSON, summary: (any TemplateSummary)?, hold: HoldTemplateContext? = nil) -> String {
         guard summary != nil || hold != nil, var context = PayloadTemplate.context(event) as? [String: Any] else { return render(event) }
         var sluice = summary?.templateContext ?? [:]
         if let hold { sluice["hold"] = hold.templateContext }
@@ -104,7 +104,9 @@ public struct PayloadTemplate: Sendable {
         }
     }
 
-    static func context(_ v: JSON) -> Any {
+    /// `v` as a Mustache context (dictionaries, arrays, strings, numbers): also what a
+    /// `TemplateSummary` builds its own context from.
+    public static func context(_ v: JSON) -> Any {
         switch v {
         case .object(let m): return Dictionary(m.map { ($0.key, context($0.value)) }, uniquingKeysWith: { $1 })
         case .array(let a): return a.map(context)

@@ -90,11 +90,10 @@ public enum TemplateCheck {
         return .success(tags)
     }
 
-    /// For a template whose payload is a JSON document: the error when rendering it for the sample
-    /// GuardDuty finding does not give JSON.
-    public static func jsonIssue(_ template: PayloadTemplate) -> String? {
-        let event = SampleFinding.guardDuty
-        let text = template.render(event, summary: FindingSummary(event: event))
+    /// For a template whose payload is a JSON document: the error when rendering it for `sample`
+    /// (the format layer's, `SampleFinding.template`: a GuardDuty finding) does not give JSON.
+    public static func jsonIssue(_ template: PayloadTemplate, sample: TemplateSample) -> String? {
+        let text = template.render(sample.event, summary: sample.summary)
         do {
             _ = try JSON.parse(text)
             return nil

@@ -1,3 +1,5 @@
+import SluiceCore
+
 /// What every connector's default template needs to say about a GuardDuty finding, computed
 /// once per finding: title, severity label by AWS's bands, resource summary per resource type,
 /// process details for runtime findings, counts, first/last seen and a console link.
@@ -276,3 +278,6 @@ public struct FindingSummary: Sendable, Equatable {
         }
     }
 }
+
+/// Templates read the summary under `sluice`.
+extension FindingSummary: TemplateSummary {}

@@ -1,3 +1,5 @@
+import SluiceCore
+
 /// A GuardDuty finding in its EventBridge envelope (Runtime Monitoring, crypto-mining in an EKS
 /// pod; examples/findings/03-eks-container-mining.json), for checks that must render a template
 /// before any real finding arrives: a JSON template must produce a JSON document for it.
@@ -120,4 +122,9 @@ public enum SampleFinding {
 """#
 
     public static let guardDuty: JSON = (try? JSON.parse(guardDutyText)) ?? .object([])
+}
+
+extension SampleFinding {
+    /// The sample templates are checked with (`TemplateCheck.jsonIssue`): the GuardDuty finding and its summary.
+    public static var template: TemplateSample { TemplateSample(event: guardDuty, summary: FindingSummary(event: guardDuty)) }
 }

@@ -1,4 +1,5 @@
 import SluiceCore
+@testable import SluiceGuardDuty
 import Testing
 
 /// `FindingSummary` against literal values: every connector's default payload is built from it,

@@ -1,4 +1,5 @@
 import SluiceCore
+@testable import SluiceGuardDuty
 import Testing
 
 /// Bare GuardDuty findings get the EventBridge envelope GuardDuty would have given them.

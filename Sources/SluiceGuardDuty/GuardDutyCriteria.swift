@@ -1,3 +1,5 @@
+import SluiceCore
+
 /// GuardDuty filter criteria — the `FindingCriteria` of a suppression or filter rule, as the
 /// console, the API and `aws guardduty create-filter` write them — compiled to a `Pattern`:
 ///
@@ -17,6 +19,17 @@
 public enum GuardDutyCriteria {
     /// Where criteria fields live in the matched event.
     public static let root = "detail"
+
+    /// Criteria as a pattern dialect: registered by the executable (and tests) at start, so the
+    /// pattern parser reads them without knowing GuardDuty.
+    public static let dialect: any PatternDialect = Dialect()
+
+    struct Dialect: PatternDialect {
+        func pattern(from members: [(key: String, value: JSON)]) throws(PatternError) -> Pattern? {
+            guard let criteria = criterionObject(in: members) else { return nil }
+            return try GuardDutyCriteria.pattern(from: criteria)
+        }
+    }
 
     static func criterionObject(in members: [(key: String, value: JSON)]) -> [(key: String, value: JSON)]? {
         guard members.count == 1 else { return nil }

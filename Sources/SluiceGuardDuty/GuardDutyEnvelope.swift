@@ -1,8 +1,10 @@
+import SluiceCore
+
 /// The shapes GuardDuty findings arrive in: in an EventBridge envelope (`detail` holds the
 /// finding), or bare, as the GuardDuty API and its S3 export write them. Bare findings are
 /// matched and played as EventBridge would deliver them, so one set of routes serves both.
 ///
-/// GuardDuty's own knowledge lives in this folder (`FindingSummary`, `GuardDutyCriteria`, this
+/// GuardDuty's own knowledge lives in this module (`FindingSummary`, `GuardDutyCriteria`, this
 /// type); the engine around it (decode, match, plan, dispatch) is format-neutral.
 public enum GuardDutyEnvelope {
     /// A GuardDuty finding not wrapped in an EventBridge envelope (read from the decoder's view).
