@@ -6,14 +6,21 @@ import Testing
 /// they would hold (`POST /api/v1/silences/preview`), listed, and holding the next matching
 /// finding, which the feed shows as `held: silenced`.
 @Suite(.serialized) struct SilencesDashboardTests {
-    @Test func aSilenceMadeFromAFeedRowHoldsTheRepeat() async throws {
+    /// A Tansu broker with `findings` and `dlq`, a webhook receiver, and a config routing to it.
+    static func brokerReceiverAndConfig() throws -> (TansuBroker, WebhookReceiver, TestConfig) {
         let broker = try TansuBroker()
-        defer { broker.stop() }
-        let receiver = try WebhookReceiver()
-        defer { receiver.stop() }
-        try broker.createTopics(["findings", "dlq"])
-        let config = try TestConfig.webhook(receiver.url)
-        defer { config.remove() }
+        do {
+            let receiver = try WebhookReceiver()
+            do {
+                try broker.createTopics(["findings", "dlq"])
+                return (broker, receiver, try TestConfig.webhook(receiver.url))
+            } catch { receiver.stop(); throw error }
+        } catch { broker.stop(); throw error }
+    }
+
+    @Test func aSilenceMadeFromAFeedRowHoldsTheRepeat() async throws {
+        let (broker, receiver, config) = try Self.brokerReceiverAndConfig()
+        defer { broker.stop(); receiver.stop(); config.remove() }
         // An inhibit rule for the inhibitions panel; its source (a maintenance notice) never comes here.
         try """
         inhibit:
@@ -74,13 +81,8 @@ import Testing
     /// does not show (the instance, the region, the view's account) matches as it will when the
     /// silence holds; a value the finding does not have matches nothing.
     @Test func thePreviewJudgesEveryFieldOfTheFinding() async throws {
-        let broker = try TansuBroker()
-        defer { broker.stop() }
-        let receiver = try WebhookReceiver()
-        defer { receiver.stop() }
-        try broker.createTopics(["findings", "dlq"])
-        let config = try TestConfig.webhook(receiver.url)
-        defer { config.remove() }
+        let (broker, receiver, config) = try Self.brokerReceiverAndConfig()
+        defer { broker.stop(); receiver.stop(); config.remove() }
         let port = try LoopbackPort.free()
         let sluice = try SluiceProcess(broker: broker, topic: "findings", group: "silences-preview", dlq: "dlq", config: config,
                                        extra: ["--admin-listen", "127.0.0.1:\(port)", "--admin-tokens", try OperationsAPITests.tokensFile(in: config.directory)])
