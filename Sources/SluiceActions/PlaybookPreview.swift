@@ -37,7 +37,7 @@ public struct PlaybookPreview: Sendable {
         let finding = GuardDutyEnvelope.wrapped(finding)
         let findingID = PlaybookRunner.findingID(finding)
         let context = PlaybookRunner.context(finding, steps: .object([]))
-        let summary = FindingSummary(event: finding)
+        let summary = FindingSummary.of(event: finding)
         var out: [Step] = []
         for step in playbook.steps {
             out.append(Self.step(step, compensates: nil, finding: finding, findingID: findingID, route: playbook.route, context: context,

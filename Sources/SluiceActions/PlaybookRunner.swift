@@ -169,7 +169,7 @@ public final class PlaybookRunner: Sendable {
         var progress = RunProgress()
         if let done = resumed?.steps.objectValue { progress.steps = done }
         var approved = Set(resumed?.approvedSteps ?? [])
-        let summary = FindingSummary(event: finding)
+        let summary = FindingSummary.of(event: finding)
         let base = ActionRequest(finding: finding, findingID: findingID, route: playbook.route, step: "", runID: runID, parameters: ActionParameters())
 
         for step in playbook.steps where !progress.steps.contains(where: { $0.key == step.name }) {

@@ -12,7 +12,12 @@ public struct FindingRecord: Codable, Sendable, Equatable {
     public var source: String
     public var id: String?
     public var type: String?
+    /// The finding's own score where it has one (GuardDuty's 0–10), else one in its band.
     public var severity: Double?
+    /// The normalised view's label (`Informational` … `Fatal`), its title and input format.
+    public var severityLabel: String? = nil
+    public var title: String? = nil
+    public var format: String? = nil
     public var routes: [String]
     /// `connector` → `pending`, `delivered`, `dead-lettered` or `held: reason`.
     public var outcomes: [String: String]
@@ -22,10 +27,11 @@ public struct FindingRecord: Codable, Sendable, Equatable {
     /// Records larger than this keep no bytes (the preview then judges id, type and severity).
     public static let findingBytesCap = 64 * 1024
 
-    enum CodingKeys: String, CodingKey { case sequence, receivedAt, source, id, type, severity, routes, outcomes }
+    enum CodingKeys: String, CodingKey { case sequence, receivedAt, source, id, type, title, severity, severityLabel, format, routes, outcomes }
 
     public init(sequence: Int = 0, receivedAt: String = "", source: String, id: String?, type: String?, severity: Double?,
-                routes: [String], outcomes: [String: String], finding: [UInt8]? = nil) {
+                routes: [String], outcomes: [String: String], finding: [UInt8]? = nil, title: String? = nil, severityLabel: String? = nil,
+                format: String? = nil) {
         self.finding = finding.flatMap { $0.count <= Self.findingBytesCap ? $0 : nil }
         self.sequence = sequence
         self.receivedAt = receivedAt
@@ -33,6 +39,9 @@ public struct FindingRecord: Codable, Sendable, Equatable {
         self.id = id
         self.type = type
         self.severity = severity
+        self.severityLabel = severityLabel
+        self.title = title
+        self.format = format
         self.routes = routes
         self.outcomes = outcomes
     }

@@ -41,6 +41,21 @@ extension FindingSummary {
     }
 }
 
+extension FindingSummary {
+    /// The summary of an event already decoded (any input format, with or without its `sluice`
+    /// view), read again through the one decoder as the planner reads it: for the places that
+    /// hold an event rather than a record's bytes (playbooks). nil when it does not decode.
+    public static func of(event: JSON) -> FindingSummary? {
+        // The event may carry its view: larger than the record it came from, a level deeper.
+        let limits = DecodeLimits(maxBytes: DecodeLimits.standard.maxBytes * 3 + 4096, maxDepth: DecodeLimits.standard.maxDepth + 3)
+        var summary: FindingSummary?
+        FindingDecoder(limits: limits).decode(Array(event.serialized().utf8)) { f in
+            if summary == nil { summary = f.materialized().summary }
+        }
+        return summary
+    }
+}
+
 extension DecodedFinding {
     /// The owned event and summary templates render: the event as routes saw it, with the whole
     /// view under `sluice` (whatever part of it the routes read), and the summary of that view

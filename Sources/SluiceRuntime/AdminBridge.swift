@@ -9,12 +9,16 @@ import SluiceGuardDuty
 import SluiceKafka
 import Synchronization
 
+/// Reports what became of one target of one finding in the feed: (part, connector, outcome).
+typealias FeedReport = @Sendable (_ part: Int, _ connector: String, _ outcome: String) -> Void
+
 /// What the pipeline tells the admin server as it works; called on the source thread.
 protocol PipelineObserver: Sendable {
     /// A record was planned onto `deliveries` (grouped by route) — empty when nothing matched.
-    /// Returns how to report each target's outcome when the record is in the feed.
+    /// Returns how to report each target's outcome (by the finding's part of the record: 0 unless
+    /// split) when the record is in the feed.
     @discardableResult
-    func routed(_ record: SourceRecord, deliveries: [(route: String, target: BoundTarget, delivery: Delivery)]) -> (@Sendable (String, String) -> Void)?
+    func routed(_ record: SourceRecord, deliveries: [(route: String, target: BoundTarget, delivery: Delivery)]) -> FeedReport?
     func assignmentChanged(_ partitions: Set<TopicPartition>)
 }
 
@@ -69,6 +73,8 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
     /// The run's inhibit rules (`inhibit:` lists of the route files), set by the runner.
     let inhibitRules = Mutex<[InhibitRule]>([])
     private let feedBudget = Mutex((second: Int64(0), used: 0))
+    /// Reads the feed's findings (at most `feedPerSecond` records a second).
+    private let feedDecoder: Mutex<FindingDecoder>
 
     init(settings: RunSettings, logger: Logger, configuration: LoadedConfiguration, configHash: String, version: String, stats: RunStats,
          lanes: @escaping @Sendable () -> [DeliveryLane], recent: RecentFindings, readiness: Readiness, inFlight: @escaping @Sendable () -> Int,
@@ -84,11 +90,12 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
         self.recent = recent
         self.readiness = readiness
         self.inFlight = inFlight
+        self.feedDecoder = Mutex(FindingDecoder(limits: settings.pipeline.decodeLimits))
     }
 
     // MARK: PipelineObserver
 
-    func routed(_ record: SourceRecord, deliveries: [(route: String, target: BoundTarget, delivery: Delivery)]) -> (@Sendable (String, String) -> Void)? {
+    func routed(_ record: SourceRecord, deliveries: [(route: String, target: BoundTarget, delivery: Delivery)]) -> FeedReport? {
         // Called for every record: no allocation here, only for the few that enter the feed.
         if !deliveries.isEmpty {
             matched.withLock { counters in
@@ -100,17 +107,42 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
             }
         }
         guard takeFeedSlot(), let value = record.value else { return nil }
-        var names: [String] = []
-        for d in deliveries where names.last != d.route { names.append(d.route) }
-        // Only the few fields the feed shows; anything odd in the record stays out of it.
-        let event = try? JSON.parse(String(decoding: value.prefix(settings.pipeline.maxMessageBytes), as: UTF8.self))
-        let summary = event.flatMap { FindingSummary(event: $0) }
         let source = record.topic.map { "\($0)/\(record.partition)@\(record.offset)" } ?? "line \(record.offset)"
-        let outcomes = Dictionary(deliveries.map { ($0.target.lane.name, "pending") }, uniquingKeysWith: { a, _ in a })
-        let sequence = recent.append(FindingRecord(
-            source: source, id: summary.flatMap { $0.id.isEmpty ? nil : $0.id }, type: summary.flatMap { $0.type.isEmpty ? nil : $0.type },
-            severity: summary.flatMap { $0.severity.isFinite ? $0.severity : nil }, routes: names, outcomes: outcomes, finding: value))
-        return { [recent] connector, outcome in recent.update(sequence: sequence, connector: connector, outcome: outcome) }
+        // One row per finding (a split Security Hub record is several), each read through the one
+        // decoder, so every format shows its id, title, type and severity. Only the few fields the
+        // feed shows; anything odd in the record stays out of it.
+        let findings = feedFindings(value)
+        var sequences: [Int] = []
+        for (part, finding) in findings.enumerated() {
+            let mine = deliveries.filter { ($0.delivery.part?.index ?? 0) == part }
+            var names: [String] = []
+            for d in mine where names.last != d.route { names.append(d.route) }
+            let outcomes = Dictionary(mine.map { ($0.target.lane.name, "pending") }, uniquingKeysWith: { a, _ in a })
+            let s = finding.summary
+            sequences.append(recent.append(FindingRecord(
+                source: findings.count > 1 ? "\(source) #\(part + 1)" : source,
+                id: s.flatMap { $0.id.isEmpty ? nil : $0.id }, type: s.flatMap { $0.type.isEmpty ? nil : $0.type },
+                severity: s.flatMap { $0.severity.isFinite ? $0.severity : nil }, routes: names, outcomes: outcomes,
+                finding: finding.bytes, title: s.flatMap { $0.title.isEmpty ? nil : $0.title },
+                severityLabel: finding.severityLabel, format: finding.format)))
+        }
+        return { [recent, sequences] part, connector, outcome in
+            guard part >= 0, part < sequences.count else { return }
+            recent.update(sequence: sequences[part], connector: connector, outcome: outcome)
+        }
+    }
+
+    /// The findings of a record for the feed: each one's summary, severity label, format and own
+    /// bytes (the silence preview judges them); one row without a summary when it does not decode.
+    private func feedFindings(_ value: [UInt8]) -> [(summary: FindingSummary?, severityLabel: String?, format: String?, bytes: [UInt8])] {
+        feedDecoder.withLock { decoder in
+            var out: [(summary: FindingSummary?, severityLabel: String?, format: String?, bytes: [UInt8])] = []
+            decoder.decode(value) { f in
+                let view = f.view()
+                out.append((f.materialized().summary, view?.severity, view?.format.rawValue, f.ownBytes ?? value))
+            }
+            return out.isEmpty ? [(nil, nil, nil, value)] : out
+        }
     }
 
     private func takeFeedSlot() -> Bool {

@@ -242,9 +242,11 @@ final class HoldGate: HoldDispatch, Sendable {
     /// The release's payload, rendered again with `sluice.hold.*` when its template reads them.
     func payload(for release: HoldRelease) -> [UInt8] {
         guard let hold = release.hold, let bytes = release.item.finding,
-              let renderer = targets[release.item.route]?[release.item.target]?.renderer,
-              let event = try? JSON.parse(String(decoding: bytes, as: UTF8.self)) else { return release.item.payload }
-        return renderer.render(event, summary: FindingSummary(event: event), hold: hold.templateContext)
+              let target = targets[release.item.route]?[release.item.target], let renderer = target.renderer,
+              let finding = (sendTimeDecoders[target.lane.name] ?? SendTimeDecoder(limits: .standard)).materialized(bytes)
+        else { return release.item.payload }
+        // Read through the decoder as the planner reads it: the view (any format) and its summary.
+        return renderer.render(finding.event, summary: finding.summary, hold: hold.templateContext)
     }
 
     /// Reports a ticketed delivery's outcome; a repeat parked behind a failed one is sent now.
@@ -340,11 +342,15 @@ final class SendTimeDecoder: Sendable {
     }
 
     /// The summary of the first finding of `bytes`, as the planner gives it (any input format).
-    func summary(_ bytes: [UInt8]) -> FindingSummary? {
-        decoder.withLock { decoder -> FindingSummary? in
-            var summary: FindingSummary?
-            decoder.decode(bytes) { f in if summary == nil { summary = f.materialized().summary } }
-            return summary
+    func summary(_ bytes: [UInt8]) -> FindingSummary? { materialized(bytes)?.summary }
+
+    /// The first finding of `bytes` as templates render it (the event with its whole view) and
+    /// its summary, as the planner gives them; nil when the bytes do not decode.
+    func materialized(_ bytes: [UInt8]) -> (event: JSON, summary: FindingSummary?)? {
+        decoder.withLock { decoder -> (event: JSON, summary: FindingSummary?)? in
+            var found: (event: JSON, summary: FindingSummary?)?
+            decoder.decode(bytes) { f in if found == nil { found = f.materialized() } }
+            return found
         }
     }
 }

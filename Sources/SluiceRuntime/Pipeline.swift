@@ -271,7 +271,7 @@ public final class Pipeline: Sendable {
             @Sendable func job(_ message: InFlightMessage, _ route: String, _ target: BoundTarget, _ delivery: Delivery,
                                _ now: ContinuousClock.Instant) -> DeliveryJob {
                 var job = DeliveryJob(message: message, route: route, delivered: target.delivered, delivery: delivery, firstAttempt: now)
-                if let feed { job.report = { [name = target.lane.name] in feed(name, $0) } }
+                if let feed { job.report = { [name = target.lane.name, part = delivery.part?.index ?? 0] in feed(part, name, $0) } }
                 return job
             }
             // The gate of the plan this record is planned with (a reload's, not the first plan's).
@@ -291,9 +291,10 @@ public final class Pipeline: Sendable {
             var steps: [(step: HoldGate.Step, event: JSON)] = []
             var first = 0
             for (event, count) in planner.findingEvents {
+                let part = count > 0 ? planned[first].delivery.part?.index ?? 0 : 0
                 for step in gate.screen(Array(planned[first..<(first + count)]), event: event) {
                     // Held here: the feed says why instead of "pending"; nothing more to do.
-                    if case .held(let target, let reason) = step { feed?(target, "held: \(reason.rawValue)") } else { steps.append((step, event)) }
+                    if case .held(let target, let reason) = step { feed?(part, target, "held: \(reason.rawValue)") } else { steps.append((step, event)) }
                 }
                 first += count
             }

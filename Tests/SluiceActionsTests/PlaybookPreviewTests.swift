@@ -117,3 +117,30 @@ import Testing
         #expect(!lines.joined().contains("\u{1b}"))
     }
 }
+
+extension PlaybookPreviewTests {
+    /// A playbook's parameters read the summary of any input format, not GuardDuty's only: for a
+    /// Falco finding `{{sluice.severity_label}}` and `{{sluice.title}}` rendered empty.
+    @Test func parametersReadTheSummaryOfEveryFormat() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("preview-falco-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try """
+        name: falco-shells
+        match: {"sluice": {"format": ["falco"]}}
+        playbook:
+          - name: open-case
+            action: http
+            params:
+              url: https://soar.example.com/api/cases
+              body: '{"severity": "{{sluice.severity_label}}", "title": "{{sluice.title}}", "resource": "{{sluice.resource_type}}"}'
+        """.write(to: dir.appendingPathComponent("falco.yaml"), atomically: true, encoding: .utf8)
+        let (status, output) = try await CommandRun.result(of: PackagePaths.sluiceBinary, [
+            "test", "--event", "examples/findings/falco/01-k8s-terminal-shell-sidekick.json", "--routes", dir.path,
+            "--connectors", "connectors/examples",
+        ], in: Self.root)
+        #expect(status == 0, "\(output)")
+        // Falco's Notice is severity 2, Low (docs/formats.md §4); the rule is the title.
+        #expect(output.contains(#"params: {"body":"{\"severity\": \"Low\", \"title\": \"Terminal shell in container\", \"resource\": \"KubernetesPod\"}""#), "\(output)")
+    }
+}
