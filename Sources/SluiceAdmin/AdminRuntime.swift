@@ -48,6 +48,12 @@ public struct AdminStatus: Codable, Sendable, Equatable {
     public var lastReloadSuccessful: Bool
     public var ready: Bool
     public var startedAt: String
+    /// Records behind the end of this instance's partitions (nil: not known yet, or offline).
+    public var lag: Int64? = nil
+    /// The consumer group's state and members as its coordinator last described them (every
+    /// few seconds); nil offline or before the first description.
+    public var groupState: String? = nil
+    public var instances: [InstanceStatus]? = nil
 
     public init(version: String, source: String, group: String?, topics: [String], partitions: [String], inFlight: Int,
                 consumed: Int, unmatched: Int, deadLettered: Int, configHash: String, configVersion: Int,
@@ -69,6 +75,27 @@ public struct AdminStatus: Codable, Sendable, Equatable {
     }
 }
 
+/// One member of the consumer group: an instance of Sluice.
+public struct InstanceStatus: Codable, Sendable, Equatable {
+    public var memberID: String
+    /// `client.id` (Sluice's default: `sluice-<host>-<pid>`).
+    public var clientID: String
+    public var host: String
+    /// `topic/partition` the group assigned to it; nil when the coordinator did not say (Tansu
+    /// 0.6 describes members without their assignment: then only the answering instance has them).
+    public var partitions: [String]?
+    /// The instance answering this request.
+    public var this: Bool
+
+    public init(memberID: String, clientID: String, host: String, partitions: [String]?, this: Bool) {
+        self.memberID = memberID
+        self.clientID = clientID
+        self.host = host
+        self.partitions = partitions
+        self.this = this
+    }
+}
+
 /// One route in `GET /api/v1/routes`.
 public struct RouteStatus: Codable, Sendable, Equatable {
     public var name: String
@@ -81,6 +108,9 @@ public struct RouteStatus: Codable, Sendable, Equatable {
     /// Findings a state rule held instead of delivering, by reason (dedupe, throttle, grouped,
     /// inhibited, silenced), summed over the route's targets.
     public var held: [String: Int]
+    /// Findings matched per second over the last minute (less just after start); nil until two
+    /// samples, a few seconds apart, exist.
+    public var matchedPerSecond: Double? = nil
 
     public init(name: String, targets: [String], matched: Int, delivered: [String: Int], held: [String: Int] = [:]) {
         self.name = name

@@ -73,6 +73,11 @@ public final class KafkaConsumer: Sendable {
         state.withLock { s in s.isClosed ? nil : client.cachedLag(Array(s.assignment)) }
     }
     public var isPaused: Bool { state.withLock { $0.isPaused } }
+    /// This instance's member id in the group (nil before it joined, and once closed).
+    public var memberID: String? {
+        state.withLock { s in s.isClosed ? nil : client.memberID() }
+    }
+
 
     /// Defaults for an at-least-once findings consumer; the user's properties win, except
     /// `enable.auto.offset.store`, which must stay off for offsets to follow settlement.

@@ -313,6 +313,62 @@ final class RDKafkaClient: @unchecked Sendable {
         }
     }
 
+    /// This consumer's member id in its group (local, no request); nil before it joined.
+    func memberID() -> String? {
+        guard let id = rd_kafka_memberid(handle) else { return nil }
+        defer { rd_kafka_mem_free(handle, id) }
+        let s = String(cString: id)
+        return s.isEmpty ? nil : s
+    }
+
+    /// One consumer group as its coordinator describes it: state and members, each with the
+    /// partitions assigned to it (the Admin API's DescribeConsumerGroups: FindCoordinator, then
+    /// DescribeGroups to the coordinator — Tansu answers ListGroups with no groups).
+    func describeGroup(_ group: String, timeoutMs: Int32) throws(KafkaError) -> KafkaGroupDescription {
+        var errbuf = [CChar](repeating: 0, count: 512)
+        let queue = rd_kafka_queue_new(handle)
+        defer { rd_kafka_queue_destroy(queue) }
+        let options = rd_kafka_AdminOptions_new(handle, RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS)
+        defer { rd_kafka_AdminOptions_destroy(options) }
+        rd_kafka_AdminOptions_set_request_timeout(options, timeoutMs, &errbuf, errbuf.count)
+        group.withCString { name in
+            var names: [UnsafePointer<CChar>?] = [name]
+            names.withUnsafeMutableBufferPointer { rd_kafka_DescribeConsumerGroups(handle, $0.baseAddress, 1, options, queue) }
+        }
+        guard let event = rd_kafka_queue_poll(queue, timeoutMs + 2_000) else { throw KafkaError(.admin, "describe group \(group): timed out") }
+        defer { rd_kafka_event_destroy(event) }
+        if rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR {
+            throw KafkaError(.admin, rd_kafka_event_error(event), context: "describe group \(group)")
+        }
+        var count = 0
+        guard let result = rd_kafka_event_DescribeConsumerGroups_result(event),
+              let groups = rd_kafka_DescribeConsumerGroups_result_groups(result, &count), count > 0, let g = groups[0] else {
+            throw KafkaError(.admin, "describe group \(group): no description")
+        }
+        if let error = rd_kafka_ConsumerGroupDescription_error(g) {
+            throw KafkaError(.admin, rd_kafka_error_code(error), context: "describe group \(group)")
+        }
+        var description = KafkaGroupDescription(
+            state: String(cString: rd_kafka_consumer_group_state_name(rd_kafka_ConsumerGroupDescription_state(g))), members: [])
+        for i in 0..<rd_kafka_ConsumerGroupDescription_member_count(g) {
+            guard let m = rd_kafka_ConsumerGroupDescription_member(g, i) else { continue }
+            var partitions: [TopicPartition] = []
+            if let assignment = rd_kafka_MemberDescription_assignment(m), let list = rd_kafka_MemberAssignment_partitions(assignment) {
+                for j in 0..<Int(max(0, list.pointee.cnt)) {
+                    let p = list.pointee.elems[j]
+                    if let topic = p.topic { partitions.append(TopicPartition(String(cString: topic), p.partition)) }
+                }
+            }
+            let memberID = rd_kafka_MemberDescription_consumer_id(m).map { String(cString: $0) } ?? ""
+            let clientID = rd_kafka_MemberDescription_client_id(m).map { String(cString: $0) } ?? ""
+            description.members.append(KafkaGroupMember(
+                memberID: memberID, clientID: clientID.isEmpty ? KafkaGroupMember.clientID(fromMemberID: memberID) : clientID,
+                host: rd_kafka_MemberDescription_host(m).map { String(cString: $0) } ?? "",
+                partitions: partitions.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }.map { "\($0.topic)/\($0.partition)" }))
+        }
+        return description
+    }
+
     // MARK: C helpers
 
     /// A librdkafka partition list; the caller destroys it.

@@ -73,6 +73,12 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
     /// The run's inhibit rules (`inhibit:` lists of the route files), set by the runner.
     let inhibitRules = Mutex<[InhibitRule]>([])
     private let feedBudget = Mutex((second: Int64(0), used: 0))
+    /// Route counts sampled every few seconds over the last minute, for rates (`AdminSampler`).
+    private let routeSamples = Mutex<[(at: ContinuousClock.Instant, matched: [String: Int])]>([])
+    /// The consumer group as last described, with this instance's member id then.
+    private let group = Mutex<(description: KafkaGroupDescription, me: String?)?>(nil)
+    /// This instance's consumer lag; set once the consumer exists.
+    let lagReader = Mutex<(@Sendable () -> Int64?)?>(nil)
     /// Reads the feed's findings (at most `feedPerSecond` records a second).
     private let feedDecoder: Mutex<FindingDecoder>
 
@@ -167,11 +173,50 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
     func status() -> AdminStatus {
         let s = stats.snapshot
         let (configHash, configVersion, lastOK) = config.withLock { ($0.hash, $0.version, $0.lastOK) }
-        return AdminStatus(
+        var status = AdminStatus(
             version: version, source: settings.input == nil ? "kafka" : "ndjson", group: settings.input == nil ? settings.group : nil,
             topics: settings.input == nil ? settings.topics : [], partitions: partitions.withLock { $0 }, inFlight: inFlight(),
             consumed: s.consumed, unmatched: s.unmatched, deadLettered: s.deadLettered.values.reduce(0, +),
             configHash: configHash, configVersion: configVersion, lastReloadSuccessful: lastOK, startedAt: startedAt)
+        status.lag = lagReader.withLock { $0 }?()
+        if let (description, me) = group.withLock({ $0 }) {
+            status.groupState = description.state
+            status.instances = description.members.map { member in
+                let this = member.memberID == me
+                // A coordinator that leaves the assignment out (Tansu 0.6): this instance knows its own.
+                let partitions = member.partitions.isEmpty ? (this ? status.partitions : nil) : member.partitions
+                return InstanceStatus(memberID: member.memberID, clientID: member.clientID, host: member.host, partitions: partitions, this: this)
+            }
+        }
+        return status
+    }
+
+    /// The sampler's tick: route counts for rates (a minute of them kept).
+    func sampleRoutes(now: ContinuousClock.Instant = .now) {
+        let counts = matched.withLock { $0.mapValues(\.value) }
+        routeSamples.withLock { samples in
+            samples.append((now, counts))
+            samples.removeAll { now - $0.at > .seconds(65) }
+        }
+    }
+
+    /// The sampler's tick: the group as its coordinator describes it, and this member's id.
+    func groupDescribed(_ description: KafkaGroupDescription, me: String?) {
+        group.withLock { $0 = (description, me) }
+    }
+
+    /// Per-route matches per second between the oldest sample of the last minute and now.
+    private func routeRates() -> [String: Double] {
+        guard let oldest = routeSamples.withLock({ $0.first }) else { return [:] }
+        let elapsed = ContinuousClock.now - oldest.at
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        guard seconds >= 1 else { return [:] }
+        var rates: [String: Double] = [:]
+        let counts: [String: Int] = matched.withLock { $0.mapValues(\.value) }
+        for (route, count) in counts {
+            rates[route] = (Double(count - (oldest.matched[route] ?? 0)) / seconds * 10).rounded() / 10
+        }
+        return rates
     }
 
     func routes() -> [RouteStatus] {
@@ -180,13 +225,16 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
         let matched = matched.withLock { $0 }
         var held: [String: [String: Int]] = [:]
         for (label, count) in stats.held.snapshot { held[label.route, default: [:]][label.reason.rawValue, default: 0] += count }
+        let rates = routeRates()
         return configuration.table.routes.map { route in
             var byConnector: [String: Int] = [:]
             for (pair, count) in delivered where pair.route == route.name { byConnector[pair.connector, default: 0] += count }
             var targets = route.targets.map(\.connector)
             if configuration.playbooks[route.name] != nil { targets.append("playbook") }
-            return RouteStatus(name: route.name, targets: targets, matched: matched[route.name]?.value ?? 0, delivered: byConnector,
-                               held: held[route.name] ?? [:])
+            var status = RouteStatus(name: route.name, targets: targets, matched: matched[route.name]?.value ?? 0, delivered: byConnector,
+                                     held: held[route.name] ?? [:])
+            status.matchedPerSecond = rates[route.name]
+            return status
         }
     }
 

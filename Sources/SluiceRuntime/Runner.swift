@@ -338,6 +338,7 @@ public final class Runner: Sendable {
 
         let source: ThreadService
         var lag: (@Sendable () -> Int64?)?
+        var memberID: (@Sendable () -> String?)?
         if let input = settings.input {
             let handle: FileHandle
             if input == "-" { handle = .standardInput } else {
@@ -348,11 +349,15 @@ public final class Runner: Sendable {
         } else {
             guard kafka["bootstrap.servers"] != nil else { throw RunError("no brokers: set --brokers or brokers: in the config file") }
             guard !settings.topics.isEmpty else { throw RunError("no topic: set --topic or topics: in the config file") }
-            kafka["group.id"] = settings.group
-            for (k, v) in settings.membership.properties(group: settings.group, topics: settings.topics) { kafka[k] = v }
-            let consumer = try KafkaConsumer(config: kafka, topics: settings.topics, logger: logger.with("sluice.part", "consumer"))
+            var consumerConfig = kafka
+            consumerConfig["group.id"] = settings.group
+            for (k, v) in settings.membership.properties(group: settings.group, topics: settings.topics) { consumerConfig[k] = v }
+            // Names this instance among the group's members (the admin API's instances).
+            if consumerConfig["client.id"] == nil { consumerConfig["client.id"] = Self.defaultClientID() }
+            let consumer = try KafkaConsumer(config: consumerConfig, topics: settings.topics, logger: logger.with("sluice.part", "consumer"))
             logger.info("consuming", metadata: ["kafka.topics": "\(settings.topics.joined(separator: ","))", "kafka.group": "\(settings.group)"])
             lag = { consumer.lag }
+            memberID = { consumer.memberID }
             source = ThreadService(name: "source-kafka", body: { try pipeline.run(consumer: consumer) }, stop: { stopping.stop() })
         }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
@@ -366,6 +371,12 @@ public final class Runner: Sendable {
             // Ignored until the service traps it: a SIGHUP at start-up must not end the process.
             signal(SIGHUP, SIG_IGN)
             services.append(.init(service: HangupReloadService { _ = await bridge.reload() }))
+            bridge.lagReader.withLock { $0 = lag }
+            let inspector = memberID == nil ? nil : try KafkaGroupInspector(config: kafka, logger: logger.with("sluice.part", "admin-group"))
+            let readMemberID = memberID
+            let sampler = AdminSampler(bridge: bridge, inspector: inspector, group: settings.group, memberID: { readMemberID?() },
+                                       logger: logger.with("sluice.part", "admin"))
+            services.append(.init(service: ThreadService(name: "admin-sampler", body: { sampler.run() }, stop: { sampler.stop() })))
             if settings.watchConfiguration {
                 services.append(.init(service: ConfigWatcher(
                     directories: [settings.routesDirectory, settings.connectorsDirectory], interval: .seconds(1),
@@ -392,6 +403,18 @@ public final class Runner: Sendable {
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         return stats
+    }
+}
+
+extension Runner {
+    /// `sluice-<host>-<pid>`: what the group's member list shows for this instance unless the
+    /// config sets `client.id` (client ids allow letters, digits, `.`, `_` and `-`).
+    static func defaultClientID() -> String {
+        let host = ProcessInfo.processInfo.hostName.utf8.prefix(100).map { b -> Character in
+            let c = Character(UnicodeScalar(b))
+            return c.isASCII && (c.isLetter || c.isNumber || c == "." || c == "_" || c == "-") ? c : "-"
+        }
+        return "sluice-\(String(host))-\(ProcessInfo.processInfo.processIdentifier)"
     }
 }
 
