@@ -10,8 +10,7 @@ import Testing
         defer { pki.remove() }
         let harness = RunHarness()
         defer { harness.stop() }
-        let broker = try await harness.broker()
-        let config = try harness.webhookConfig(try await harness.receiver())
+        let (broker, _, config) = try await harness.brokerAndWebhook()
         let port = try LoopbackPort.free()
         let sluice = try harness.sluice(broker, group: "tls", config: config,
                                         extra: ["--admin-listen", "127.0.0.1:\(port)", "--admin-tls-cert", pki.serverCert, "--admin-tls-key", pki.serverKey])

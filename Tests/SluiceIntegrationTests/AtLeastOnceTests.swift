@@ -10,12 +10,10 @@ import Testing
     @Test func receiverDownForAWhileThenBackGetsEverything() async throws {
         let harness = RunHarness()
         defer { harness.stop() }
-        let broker = try await harness.broker()
-        let receiver = try await harness.receiver()
-        let findings = try Findings.unique(300)
         // Attempts that no slow restart of the receiver can exhaust: the promise under test is that
         // nothing is lost while the target is down, however long that takes on a loaded machine.
-        let config = try harness.webhookConfig(receiver, extra: "retry: {attempts: 100000, backoff: 100ms, max_backoff: 1s, max_age: 1h}")
+        let (broker, receiver, config) = try await harness.brokerAndWebhook(extra: "retry: {attempts: 100000, backoff: 100ms, max_backoff: 1s, max_age: 1h}")
+        let findings = try Findings.unique(300)
 
         // The target is down (503) before the first finding arrives. It keeps its port: a stopped
         // receiver's port could be taken by another process on a shared machine.
@@ -41,11 +39,10 @@ import Testing
     @Test func permanentRejectionDeadLettersEveryFindingWithTheReason() async throws {
         let harness = RunHarness()
         defer { harness.stop() }
-        let broker = try await harness.broker()
-        let receiver = try await harness.receiver(status: 400)
+        let (broker, _, config) = try await harness.brokerAndWebhook(status: 400)
         let findings = try Findings.unique(50)
         try Findings.produce(findings, to: "findings", broker: broker)
-        let sluice = try harness.sluice(broker, group: "rejects", config: try harness.webhookConfig(receiver))
+        let sluice = try harness.sluice(broker, group: "rejects", config: config)
 
         let letters = try await readTopic(broker, topic: "dlq", expect: findings.count, timeout: 60)
         #expect(letters.count == findings.count)
@@ -65,12 +62,11 @@ import Testing
     @Test func killNineMidStreamLosesNothing() async throws {
         let harness = RunHarness()
         defer { harness.stop() }
-        let broker = try await harness.broker(partitions: 3)
-        let receiver = try await harness.receiver()
+        let (broker, receiver, config) = try await harness.brokerAndWebhook(
+            partitions: 3, extra: "concurrency: 16\nretry: {attempts: 100000, backoff: 50ms, max_backoff: 1s}")
         let findings = try Findings.unique(6000)
         try Findings.produce(findings, to: "findings", broker: broker)
         let cap = 300
-        let config = try harness.webhookConfig(receiver, extra: "concurrency: 16\nretry: {attempts: 100000, backoff: 50ms, max_backoff: 1s}")
         // The receiver accepts up to each mark and answers 503 after it: every kill lands with
         // deliveries under way (retrying), at the same point however loaded the machine is.
         let marks = [0.15, 0.40, 0.65].map { Int(Double(findings.count) * $0) }
@@ -106,12 +102,10 @@ import Testing
     @Test func memoryStaysFlatWhileTheTargetIsDown() async throws {
         let harness = RunHarness()
         defer { harness.stop() }
-        let broker = try await harness.broker()
-        let receiver = try await harness.receiver()
+        let (broker, receiver, config) = try await harness.brokerAndWebhook(extra: "retry: {attempts: 1000, backoff: 50ms, max_backoff: 200ms}")
         let findings = try Findings.unique(20_000)
         try Findings.produce(findings, to: "findings", broker: broker)
         try await receiver.setStatus(503)   // down, but keeping its port
-        let config = try harness.webhookConfig(receiver, extra: "retry: {attempts: 1000, backoff: 50ms, max_backoff: 200ms}")
         let port = freeLoopbackPort()
         let sluice = try harness.sluice(broker, group: "flat", config: config, metricsPort: port,
                                     extra: ["--max-in-flight", "500", "-X", "queued.max.messages.kbytes=4096"])

@@ -11,11 +11,9 @@ import Testing
     @Test func theLastFailedAttemptDeadLettersAsRetriesExhausted() async throws {
         let harness = RunHarness()
         defer { harness.stop() }
-        let broker = try await harness.broker()
-        let receiver = try await harness.receiver(status: 503)
+        let (broker, receiver, config) = try await harness.brokerAndWebhook(status: 503, extra: "retry: {attempts: 3, backoff: 10ms, max_backoff: 20ms}")
         let findings = try Findings.unique(5)
         try Findings.produce(findings, to: "findings", broker: broker)
-        let config = try harness.webhookConfig(receiver, extra: "retry: {attempts: 3, backoff: 10ms, max_backoff: 20ms}")
         let port = freeLoopbackPort()
         let sluice = try harness.sluice(broker, group: "exhausted", config: config, metricsPort: port)
 
@@ -42,14 +40,12 @@ import Testing
     @Test func sigtermDeadLettersPendingRetriesAtTheDrainDeadlineAndExitsCleanly() async throws {
         let harness = RunHarness()
         defer { harness.stop() }
-        let broker = try await harness.broker()
-        let receiver = try await harness.receiver(status: 503)
+        let (broker, receiver, config) = try await harness.brokerAndWebhook(status: 503, extra: "retry: {attempts: 100, backoff: 60s, max_backoff: 60s}")
         let findings = try Findings.unique(5)
         try Findings.produce(findings, to: "findings", broker: broker)
         // Retry-After: 60 (within max_backoff, so honoured exactly, no jitter): at SIGTERM every
         // delivery waits for its second attempt.
         try await receiver.setStatus(503, retryAfter: 60)
-        let config = try harness.webhookConfig(receiver, extra: "retry: {attempts: 100, backoff: 60s, max_backoff: 60s}")
         let port = freeLoopbackPort()
         let sluice = try harness.sluice(broker, group: "drain", config: config, metricsPort: port, extra: ["--drain-timeout", "1s"])
 

@@ -17,10 +17,9 @@ import Testing
     @Test func rateLimitKeepsTheMinimumGapBetweenRequests() async throws {
         let harness = RunHarness()
         defer { harness.stop() }
-        let receiver = try await harness.receiver()
         let limit = 20
+        let (receiver, config) = try await harness.webhook(extra: "rate_limit: \(limit)\nburst: 1")
         let findings = try Findings.unique(61)
-        let config = try harness.webhookConfig(receiver, extra: "rate_limit: \(limit)\nburst: 1")
         let sluice = try Self.runOffline(findings, config: config, in: harness)
 
         try await receiver.waitForCount(findings.count, timeout: 60)
@@ -37,13 +36,12 @@ import Testing
     @Test func openCircuitSpacesTrialsByTheCooldownAndLosesNothing() async throws {
         let harness = RunHarness()
         defer { harness.stop() }
-        let receiver = try await harness.receiver(status: 503)
-        let findings = try Findings.unique(20)
-        let config = try harness.webhookConfig(receiver, extra: """
+        let (receiver, config) = try await harness.webhook(status: 503, extra: """
             concurrency: 1
             retry: {attempts: 1000, backoff: 10ms, max_backoff: 20ms}
             circuit_breaker: {failures: 3, cooldown: 1s}
             """)
+        let findings = try Findings.unique(20)
         let started = ContinuousClock.now
         let sluice = try Self.runOffline(findings, config: config, in: harness)
 

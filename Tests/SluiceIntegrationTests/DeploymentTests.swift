@@ -140,11 +140,9 @@ import Yams
     static func scrapeALiveRun() async throws -> String? {
         let harness = RunHarness()
         defer { harness.stop() }
-        let receiver = try await harness.receiver()
-        let config = try harness.webhookConfig(receiver)
+        let (receiver, config) = try await harness.webhook()
         let port = freeLoopbackPort()
-        let run = try harness.stdinRun(["--routes", config.routes, "--connectors", config.connectors,
-                                        "--metrics-listen", "127.0.0.1:\(port)", "--log-level", "error"])
+        let run = try harness.stdinRun(config, metricsPort: port, extra: ["--log-level", "error"])
         let p = run.process
         // One delivery, so the labelled families (deliveries, delivery time) have samples.
         let finding = try #require(try Findings.unique(1).first)

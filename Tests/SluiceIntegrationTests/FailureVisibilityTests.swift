@@ -16,8 +16,7 @@ import Testing
     @Test func aRefusingTargetWarnsOncePerIntervalAndDeadLettersCarryItsAnswer() async throws {
         let harness = RunHarness()
         defer { harness.stop() }
-        let receiver = try await harness.receiver(status: 503)
-        let config = try harness.webhookConfig(receiver, extra: "retry: {attempts: 3, backoff: 10ms, max_backoff: 20ms}")
+        let (receiver, config) = try await harness.webhook(status: 503, extra: "retry: {attempts: 3, backoff: 10ms, max_backoff: 20ms}")
         let run = try await OfflineRun(try Findings.unique(4), config: config, extra: ["--summary", "--failure-warning-interval", "1h"])
         #expect(run.status == 2, "\(run.output)")
         #expect(try receiver.totalRequests() == 12)
@@ -45,11 +44,9 @@ import Testing
     @Test func aDeadLetterAtShutdownKeepsTheLastRealError() async throws {
         let harness = RunHarness()
         defer { harness.stop() }
-        let receiver = try await harness.receiver(status: 503)
-        let config = try harness.webhookConfig(receiver, extra: "retry: {attempts: 100, backoff: 30s, max_backoff: 60s}")
+        let (receiver, config) = try await harness.webhook(status: 503, extra: "retry: {attempts: 100, backoff: 30s, max_backoff: 60s}")
         let deadFile = config.directory.appendingPathComponent("dead.ndjson")
-        let run = try harness.stdinRun(["--routes", config.routes, "--connectors", config.connectors, "--dead-letter-file", deadFile.path,
-                                "--drain-timeout", "0s"])
+        let run = try harness.stdinRun(config, extra: ["--dead-letter-file", deadFile.path, "--drain-timeout", "0s"])
         run.send(try Findings.unique(1).map(\.bytes))
         let deadline = Date().addingTimeInterval(120)
         while try receiver.totalRequests() < 1, Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
@@ -68,9 +65,7 @@ import Testing
     @Test func theProgressLineOfAKafkaRunShowsTheLag() async throws {
         let harness = RunHarness()
         defer { harness.stop() }
-        let broker = try await harness.broker()
-        let receiver = try await harness.receiver(status: 503)
-        let config = try harness.webhookConfig(receiver, extra: "retry: {attempts: 100000, backoff: 100ms, max_backoff: 500ms, max_age: 1h}")
+        let (broker, receiver, config) = try await harness.brokerAndWebhook(status: 503, extra: "retry: {attempts: 100000, backoff: 100ms, max_backoff: 500ms, max_age: 1h}")
         try Findings.produce(try Findings.unique(10), to: "findings", broker: broker)
         let sluice = try harness.sluice([
             "run", "--brokers", broker.bootstrap, "--topic", "findings", "--group", "lag", "--dead-letter-topic", "dlq",
@@ -106,8 +101,8 @@ import Testing
     @Test func aLongRunPrintsAProgressLine() async throws {
         let harness = RunHarness()
         defer { harness.stop() }
-        let config = try harness.webhookConfig(try await harness.receiver())
-        let run = try harness.stdinRun(["--routes", config.routes, "--connectors", config.connectors, "--progress-interval", "200ms"])
+        let (_, config) = try await harness.webhook()
+        let run = try harness.stdinRun(config, extra: ["--progress-interval", "200ms"])
         run.send(try Findings.unique(2).map(\.bytes))
         let seen = try await run.waitForLine(containing: ["progress", "sluice.consumed=2", "sluice.delivered=2", "sluice.dead_lettered=0", "sluice.held=0"])
         #expect(seen, "\(run.output)")

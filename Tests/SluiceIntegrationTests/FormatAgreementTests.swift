@@ -73,8 +73,7 @@ import Testing
 
         let harness = RunHarness()
         defer { harness.stop() }
-        let receiver = try await harness.receiver()
-        let config = try harness.webhookConfig(receiver, routes: """
+        let (receiver, config) = try await harness.webhook(routes: """
         name: high-any-format
         match: \(Self.pattern)
         targets: [hook]
@@ -134,8 +133,7 @@ import Testing
     @Test func aWebhookWithFormatOCSFReceivesDetectionFindingsOfEveryFormat() async throws {
         let harness = RunHarness()
         defer { harness.stop() }
-        let receiver = try await harness.receiver()
-        let config = try harness.webhookConfig(receiver, extra: "format: ocsf\nretry: {attempts: 3, backoff: 50ms, max_backoff: 200ms}", routes: """
+        let (receiver, config) = try await harness.webhook(extra: "format: ocsf\nretry: {attempts: 3, backoff: 50ms, max_backoff: 200ms}", routes: """
         name: every-format
         match: {"sluice": {"format": ["guardduty", "asff", "ocsf", "falco"]}}
         targets: [hook]
@@ -172,8 +170,7 @@ import Testing
     @Test func eachPartIsDeduplicatedByItsOwnViewID() async throws {
         let harness = RunHarness()
         defer { harness.stop() }
-        let receiver = try await harness.receiver()
-        let config = try harness.webhookConfig(receiver, routes: """
+        let (receiver, config) = try await harness.webhook(routes: """
         name: asff
         match: {"sluice": {"format": ["asff"]}}
         targets: [hook]
@@ -195,8 +192,8 @@ import Testing
     @Test func eachFailedPartIsDeadLetteredWithItsIndex() async throws {
         let harness = RunHarness()
         defer { harness.stop() }
-        let receiver = try await harness.receiver(status: 400)  // permanent: dead-lettered at once
-        let config = try harness.webhookConfig(receiver, routes: """
+        // 400 is permanent: each part is dead-lettered at once.
+        let (receiver, config) = try await harness.webhook(status: 400, routes: """
         name: security-hub
         match: {"source": ["aws.securityhub"]}
         targets: [hook]
@@ -224,8 +221,7 @@ import Testing
     @Test func anInhibitRuleOnTheViewWorksWithoutARouteReadingIt() async throws {
         let harness = RunHarness()
         defer { harness.stop() }
-        let receiver = try await harness.receiver()
-        let config = try harness.webhookConfig(receiver, routes: """
+        let (receiver, config) = try await harness.webhook(routes: """
         routes:
           - name: falco
             match: {"rule": [{"exists": true}]}

@@ -35,9 +35,7 @@ import Testing
     @Test func aTwoFindingSecurityHubEventIsDeliveredTwiceAndCommittedOnlyAfterBoth() async throws {
         let harness = RunHarness()
         defer { harness.stop() }
-        let broker = try await harness.broker()
-        let receiver = try await harness.receiver()
-        let config = try harness.webhookConfig(receiver, extra: "retry: {attempts: 1000, backoff: 100ms, max_backoff: 200ms}")
+        let (broker, receiver, config) = try await harness.brokerAndWebhook(extra: "retry: {attempts: 1000, backoff: 100ms, max_backoff: 200ms}")
         try config.writeRoutes("""
         routes:
           - name: security-hub
@@ -83,9 +81,7 @@ import Testing
     @Test func aFalcoEventOnAFalcoTopicIsRoutedOnTheViewAndOtherRecordsAreDeadLettered() async throws {
         let harness = RunHarness()
         defer { harness.stop() }
-        let broker = try await harness.broker(topics: ["falco", "dlq"])
-        let receiver = try await harness.receiver()
-        let config = try harness.webhookConfig(receiver)
+        let (broker, receiver, config) = try await harness.brokerAndWebhook(topics: ["falco", "dlq"])
         try config.writeRoutes("""
         name: falco-critical
         match: {"sluice": {"format": ["falco"], "severity_id": [{"numeric": [">=", 5]}]}}
@@ -126,8 +122,7 @@ import Testing
     @Test func theTestAPIJudgesASplitRecordFindingByFinding() async throws {
         let harness = RunHarness()
         defer { harness.stop() }
-        let broker = try await harness.broker()
-        let config = try harness.webhookConfig(try await harness.receiver())
+        let (broker, _, config) = try await harness.brokerAndWebhook()
         try config.writeRoutes("""
         routes:
           - name: medium

@@ -10,11 +10,9 @@ import Testing
     @Test func countersOfARunAreScrapedWhileItRuns() async throws {
         let harness = RunHarness()
         defer { harness.stop() }
-        let receiver = try await harness.receiver()
-        let config = try harness.webhookConfig(receiver)
+        let (receiver, config) = try await harness.webhook()
         let port = freeLoopbackPort()
-        let run = try harness.stdinRun(["--routes", config.routes, "--connectors", config.connectors,
-                                        "--metrics-listen", "127.0.0.1:\(port)", "--log-level", "error"])
+        let run = try harness.stdinRun(config, metricsPort: port, extra: ["--log-level", "error"])
 
         let findings = try Findings.unique(20)
         run.send(findings.map(\.bytes) + [Array("not json at all".utf8)])

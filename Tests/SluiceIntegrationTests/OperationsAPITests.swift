@@ -39,8 +39,7 @@ import Testing
     @Test func aReplayIsCancelledFromAnotherInstance() async throws {
         let harness = RunHarness()
         defer { harness.stop() }
-        let broker = try await harness.broker()
-        let hook = try await harness.receiver()
+        let (broker, hook, config) = try await harness.brokerAndWebhook()
         let findings = try Findings.unique(40)
         let producer = try KafkaProducer(config: broker.clientConfig(), logger: .init(label: "test"))
         for f in findings {
@@ -50,7 +49,6 @@ import Testing
             ])
         }
         producer.close()
-        let config = try harness.webhookConfig(hook)
         let tokens = try Self.tokensFile(in: config.directory)
         let (portA, portB) = (try LoopbackPort.free(), try LoopbackPort.free())
         _ = try harness.sluice(broker, group: "cancel", config: config, extra: ["--admin-listen", "127.0.0.1:\(portA)", "--admin-tokens", tokens])
@@ -92,9 +90,7 @@ import Testing
     @Test func deadLettersAreBrowsedAndReplayedThroughTheAPI() async throws {
         let harness = RunHarness()
         defer { harness.stop() }
-        let broker = try await harness.broker()
-        let hook = try await harness.receiver(status: 503)
-        let config = try harness.webhookConfig(hook, extra: "retry: {attempts: 2, backoff: 10ms, max_backoff: 20ms}")
+        let (broker, hook, config) = try await harness.brokerAndWebhook(status: 503, extra: "retry: {attempts: 2, backoff: 10ms, max_backoff: 20ms}")
         let port = try LoopbackPort.free()
         _ = try harness.sluice(broker, group: "ops-api", config: config,
                                extra: ["--admin-listen", "127.0.0.1:\(port)", "--admin-tokens", try Self.tokensFile(in: config.directory)])

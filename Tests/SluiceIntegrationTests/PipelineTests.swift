@@ -22,8 +22,7 @@ import SluiceTestSupport
     @Test func findingsAreDeliveredAndEveryRejectionIsDeadLetteredWithItsReasonAndHeaders() async throws {
         let harness = RunHarness()
         defer { harness.stop() }
-        let broker = try await harness.broker()
-        let receiver = try await harness.receiver()
+        let (broker, receiver, config) = try await harness.brokerAndWebhook()
         let findings = try Findings.examples().map { Array($0.utf8) }
         let producer = try KafkaProducer(config: broker.clientConfig(), logger: Logger(label: "test"))
         // One partition, one producer, each send awaited: offsets follow the order of sending.
@@ -47,7 +46,6 @@ import SluiceTestSupport
         producer.close()
         #expect(expected.count == Self.garbage.count)
 
-        let config = try harness.webhookConfig(receiver)
         let settings = config.directory.appendingPathComponent("sluice.yaml")
         try "max_message_bytes: 8192\nmax_depth: 64\n".write(to: settings, atomically: true, encoding: .utf8)
         let sluice = try harness.sluice(["run", "--config", settings.path, "--brokers", broker.bootstrap, "--topic", "findings", "--group", "it",

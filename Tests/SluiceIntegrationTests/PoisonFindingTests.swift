@@ -18,9 +18,7 @@ import Testing
     @Test func aPoisonFindingIsDeliveredClampedAndTheRecordsAfterItFlow() async throws {
         let harness = RunHarness()
         defer { harness.stop() }
-        let broker = try await harness.broker()
-        let receiver = try await harness.receiver()
-        let config = try harness.webhookConfig(receiver)
+        let (broker, receiver, config) = try await harness.brokerAndWebhook()
         // A template that reads the summary, so count, pid and severity go through FindingSummary.
         try """
         name: all-findings

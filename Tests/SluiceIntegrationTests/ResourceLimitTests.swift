@@ -59,8 +59,7 @@ import Testing
     @Test func anOversizedLineIsDeadLetteredTooLargeAndTheRunGoesOn() async throws {
         let harness = RunHarness()
         defer { harness.stop() }
-        let receiver = try await harness.receiver()
-        let config = try harness.webhookConfig(receiver)
+        let (receiver, config) = try await harness.webhook()
         let findings = try Findings.unique(3)
         let input = config.directory.appendingPathComponent("huge.ndjson")
         _ = FileManager.default.createFile(atPath: input.path, contents: nil)

@@ -12,7 +12,8 @@ import SluiceTestSupport
 /// defer { harness.stop() }
 /// let broker = try await harness.broker(topics: ["findings", "dlq"])
 /// let receiver = try await harness.receiver(status: 503)
-/// let config = try harness.webhookConfig(receiver)
+/// let config = try harness.webhookConfig(receiver, extra: "retry: {attempts: 3}")
+/// // or, the three at once: try await harness.brokerAndWebhook(status: 503, extra: …)
 /// let sluice = try harness.sluice(broker, group: "g", config: config, metricsPort: port)
 /// ```
 ///
@@ -61,6 +62,21 @@ final class RunHarness {
         return config
     }
 
+    /// A receiver answering `status` and `webhookConfig(receiver, extra:, routes:)`: an offline
+    /// run's set-up.
+    func webhook(status: Int = 204, extra: String? = nil, routes: String? = nil) async throws -> (receiver: WebhookReceiver, config: TestConfig) {
+        let receiver = try await self.receiver(status: status)
+        return (receiver, try webhookConfig(receiver, extra: extra, routes: routes))
+    }
+
+    /// The set-up most Kafka tests share: a broker with `topics`, then `webhook(status:extra:routes:)`.
+    func brokerAndWebhook(topics: [String] = ["findings", "dlq"], partitions: Int32 = 1, status: Int = 204, extra: String? = nil,
+                          routes: String? = nil) async throws -> (broker: TansuBroker, receiver: WebhookReceiver, config: TestConfig) {
+        let broker = try await self.broker(topics: topics, partitions: partitions)
+        let (receiver, config) = try await webhook(status: status, extra: extra, routes: routes)
+        return (broker, receiver, config)
+    }
+
     /// A config of exactly `files` (paths under its directory, e.g. `routes/all.yaml`, and their
     /// text); its directory is removed at the stop.
     func config(files: [String: String]) throws -> TestConfig {
@@ -88,9 +104,11 @@ final class RunHarness {
         return sluice
     }
 
-    /// `sluice run --input -` with `arguments`, its stdin kept open for the test to write to.
-    func stdinRun(_ arguments: [String]) throws -> StdinRun {
-        let run = try StdinRun(arguments)
+    /// `sluice run --input -` with `config`, `/metrics` on 127.0.0.1:`metricsPort` when given, and
+    /// `extra`; its stdin is kept open for the test to write to.
+    func stdinRun(_ config: TestConfig, metricsPort: Int? = nil, extra: [String] = []) throws -> StdinRun {
+        let metrics = metricsPort.map { ["--metrics-listen", "127.0.0.1:\($0)"] } ?? []
+        let run = try StdinRun(["--routes", config.routes, "--connectors", config.connectors] + metrics + extra)
         onStop({ run.stop() }, andWait: { await ChildProcess.stopAndWait(run.process) })
         return run
     }

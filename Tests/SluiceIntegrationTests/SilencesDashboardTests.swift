@@ -9,9 +9,7 @@ import Testing
     @Test func aSilenceMadeFromAFeedRowHoldsTheRepeat() async throws {
         let harness = RunHarness()
         defer { harness.stop() }
-        let broker = try await harness.broker()
-        let receiver = try await harness.receiver()
-        let config = try harness.webhookConfig(receiver)
+        let (broker, receiver, config) = try await harness.brokerAndWebhook()
         // An inhibit rule for the inhibitions panel; its source (a maintenance notice) never comes here.
         try """
         inhibit:
@@ -73,9 +71,7 @@ import Testing
     @Test func thePreviewJudgesEveryFieldOfTheFinding() async throws {
         let harness = RunHarness()
         defer { harness.stop() }
-        let broker = try await harness.broker()
-        let receiver = try await harness.receiver()
-        let config = try harness.webhookConfig(receiver)
+        let (broker, receiver, config) = try await harness.brokerAndWebhook()
         let port = try LoopbackPort.free()
         let sluice = try harness.sluice(broker, group: "silences-preview", config: config,
                                         extra: ["--admin-listen", "127.0.0.1:\(port)", "--admin-tokens", try OperationsAPITests.tokensFile(in: config.directory)])

@@ -25,8 +25,7 @@ import Testing
     @Test func editedRouteFilesAreReloadedAndABrokenOneIsRefused() async throws {
         let harness = RunHarness()
         defer { harness.stop() }
-        let broker = try await harness.broker()
-        let config = try harness.webhookConfig(try await harness.receiver())
+        let (broker, _, config) = try await harness.brokerAndWebhook()
         let port = try LoopbackPort.free()
         let sluice = try harness.sluice(broker, group: "watch", config: config, extra: ["--admin-listen", "127.0.0.1:\(port)", "--watch"])
         let first = try await Self.waitFor(port) { $0["configVersion"] as? Int == 1 }
