@@ -109,7 +109,10 @@ final class RunHarness {
     func stdinRun(_ config: TestConfig, metricsPort: Int? = nil, extra: [String] = []) throws -> StdinRun {
         let metrics = metricsPort.map { ["--metrics-listen", "127.0.0.1:\($0)"] } ?? []
         let run = try StdinRun(["--routes", config.routes, "--connectors", config.connectors] + metrics + extra)
-        onStop({ run.stop() }, andWait: { await ChildProcess.stopAndWait(run.process) })
+        onStop({ run.stop() }, andWait: {
+            await ChildProcess.stopAndWait(run.process)
+            run.stop()  // the log file
+        })
         return run
     }
 
