@@ -26,20 +26,30 @@ public enum GuardDutyCriteria {
 
     struct Dialect: PatternDialect {
         func pattern(from members: [(key: String, value: JSON)]) throws(PatternError) -> Pattern? {
-            guard let criteria = criterionObject(in: members) else { return nil }
+            guard let criteria = try criterionObject(in: members) else { return nil }
             return try GuardDutyCriteria.pattern(from: criteria)
         }
     }
 
-    static func criterionObject(in members: [(key: String, value: JSON)]) -> [(key: String, value: JSON)]? {
-        guard members.count == 1 else { return nil }
-        let (key, value) = (members[0].key, members[0].value)
-        if key == "FindingCriteria" || key == "findingCriteria", case .object(let inner) = value {
-            return criterionObject(in: inner)
+    /// The `Criterion` object of a pattern written as criteria, nil for any other pattern. A
+    /// keyword in another shape is an error, never a field name that would not match.
+    static func criterionObject(in members: [(key: String, value: JSON)]) throws(PatternError) -> [(key: String, value: JSON)]? {
+        guard let keyword = members.first(where: { Self.keywords.contains($0.key) })?.key else { return nil }
+        guard members.count == 1 else {
+            throw PatternError("\(keyword): GuardDuty criteria must be the only key of their pattern (not mixed with EventBridge fields)")
         }
-        guard key == "Criterion" || key == "criterion", case .object(let criteria) = value else { return nil }
+        let value = members[0].value
+        if keyword == "FindingCriteria" || keyword == "findingCriteria" {
+            guard case .object(let inner) = value, inner.count == 1, inner[0].key == "Criterion" || inner[0].key == "criterion" else {
+                throw PatternError("\(keyword): must be an object holding one `Criterion` object")
+            }
+            return try criterionObject(in: inner)
+        }
+        guard case .object(let criteria) = value else { throw PatternError("\(keyword): must be an object of field criteria") }
         return criteria
     }
+
+    static let keywords: Set<String> = ["Criterion", "criterion", "FindingCriteria", "findingCriteria"]
 
     /// Compiles a `Criterion` object (field → conditions) to a pattern.
     public static func pattern(from criteria: [(key: String, value: JSON)]) throws(PatternError) -> Pattern {

@@ -13,23 +13,29 @@ import Testing
         let config: TestConfig
         let sluice: SluiceProcess
         let port: Int
+        private let harness: RunHarness
 
         /// `adminToken`: a token of role admin (named `ops`) the server accepts.
         init(adminToken: String? = nil, extra: [String] = [], connector: String? = nil) async throws {
-            broker = try TansuBroker()
-            receiver = try WebhookReceiver()
-            try broker.createTopics(["findings", "dlq"])
-            let url = receiver.url
-            config = try connector.map { try TestConfig.webhook(url, extra: $0) } ?? TestConfig.webhook(url)
-            port = try LoopbackPort.free()
-            var tokens: [String] = []
-            if let adminToken {
-                let file = config.directory.appendingPathComponent("tokens")
-                try "ops admin \(adminToken)\n".write(to: file, atomically: true, encoding: .utf8)
-                tokens = ["--admin-tokens", file.path]
+            let harness = RunHarness()
+            do {
+                broker = try await harness.broker()
+                receiver = try await harness.receiver()
+                config = try harness.webhookConfig(receiver, extra: connector)
+                port = try LoopbackPort.free()
+                var tokens: [String] = []
+                if let adminToken {
+                    let file = config.directory.appendingPathComponent("tokens")
+                    try "ops admin \(adminToken)\n".write(to: file, atomically: true, encoding: .utf8)
+                    tokens = ["--admin-tokens", file.path]
+                }
+                sluice = try harness.sluice(broker, group: "admin-\(UUID().uuidString.prefix(6))", config: config,
+                                            extra: ["--admin-listen", "127.0.0.1:\(port)"] + tokens + extra)
+            } catch {
+                harness.stop()
+                throw error
             }
-            sluice = try SluiceProcess(broker: broker, topic: "findings", group: "admin-\(UUID().uuidString.prefix(6))", dlq: "dlq",
-                                       config: config, extra: ["--admin-listen", "127.0.0.1:\(port)"] + tokens + extra)
+            self.harness = harness
             #expect(LoopbackPort.waitUntilAccepting(port, timeout: 60))
             // Not ready until the group gave this instance its partition.
             var ready = false
@@ -40,12 +46,7 @@ import Testing
             #expect(ready, "never ready: \(sluice.output)")
         }
 
-        func stop() {
-            sluice.stop()
-            receiver.stop()
-            broker.stop()
-            config.remove()
-        }
+        func stop() { harness.stop() }
 
         /// The raw reply to a POST of `body`.
         func post(_ path: String, body: [UInt8], token: String? = nil) throws -> String {

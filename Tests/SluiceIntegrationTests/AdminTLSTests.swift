@@ -8,17 +8,12 @@ import Testing
     @Test func theAdminServerSpeaksHTTPSWithTheConfiguredCertificate() async throws {
         let pki = try TestPKI()
         defer { pki.remove() }
-        let broker = try TansuBroker()
-        defer { broker.stop() }
-        try broker.createTopics(["findings", "dlq"])
-        let receiver = try WebhookReceiver()
-        defer { receiver.stop() }
-        let config = try TestConfig.webhook(receiver.url)
-        defer { config.remove() }
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (broker, _, config) = try await harness.brokerAndWebhook()
         let port = try LoopbackPort.free()
-        let sluice = try SluiceProcess(broker: broker, topic: "findings", group: "tls", dlq: "dlq", config: config,
-                                       extra: ["--admin-listen", "127.0.0.1:\(port)", "--admin-tls-cert", pki.serverCert, "--admin-tls-key", pki.serverKey])
-        defer { sluice.stop() }
+        let sluice = try harness.sluice(broker, group: "tls", config: config,
+                                        extra: ["--admin-listen", "127.0.0.1:\(port)", "--admin-tls-cert", pki.serverCert, "--admin-tls-key", pki.serverKey])
         #expect(LoopbackPort.waitUntilAccepting(port, timeout: 60), "\(sluice.output)")
         let curl = URL(fileURLWithPath: "/usr/bin/curl")
         let https = try CommandRun.run(curl, ["-sS", "--max-time", "30", "--cacert", pki.caCert, "https://127.0.0.1:\(port)/-/healthy"])

@@ -8,25 +8,19 @@ import Testing
 /// delivered lands in the dead-letter topic with its reason.
 @Suite(.serialized) struct AtLeastOnceTests {
     @Test func receiverDownForAWhileThenBackGetsEverything() async throws {
-        let broker = try await TansuBroker.start()
-        defer { broker.stop() }
-        let receiver = try await WebhookReceiver.start()
-        defer { receiver.stop() }
-        try await broker.create(topics: ["findings", "dlq"])
-        let findings = try Findings.unique(300)
+        let harness = RunHarness()
+        defer { harness.stop() }
         // Attempts that no slow restart of the receiver can exhaust: the promise under test is that
         // nothing is lost while the target is down, however long that takes on a loaded machine.
-        let config = try TestConfig.webhook(receiver.url, extra: "retry: {attempts: 100000, backoff: 100ms, max_backoff: 1s, max_age: 1h}")
-        defer { config.remove() }
+        let (broker, receiver, config) = try await harness.brokerAndWebhook(extra: "retry: {attempts: 100000, backoff: 100ms, max_backoff: 1s, max_age: 1h}")
+        let findings = try Findings.unique(300)
 
         // The target is down (503) before the first finding arrives. It keeps its port: a stopped
         // receiver's port could be taken by another process on a shared machine.
         try await receiver.setStatus(503)
         try Findings.produce(findings, to: "findings", broker: broker)
         let port = freeLoopbackPort()
-        let sluice = try SluiceProcess(broker: broker, topic: "findings", group: "down-up", dlq: "dlq", config: config,
-                                       extra: ["--metrics-listen", "127.0.0.1:\(port)"])
-        defer { sluice.stop() }
+        let sluice = try harness.sluice(broker, group: "down-up", config: config, metricsPort: port)
         // A positive marker before the target comes back: every finding was fetched and failed once.
         let retries = try await waitForMetric(port: port, "sluice_delivery_retries_total", atLeast: findings.count, timeout: 180)
         #expect(retries >= findings.count, "the router never failed every finding once while the target was down; it said:\n\(sluice.output.suffix(3000))")
@@ -43,17 +37,12 @@ import Testing
     }
 
     @Test func permanentRejectionDeadLettersEveryFindingWithTheReason() async throws {
-        let broker = try await TansuBroker.start()
-        defer { broker.stop() }
-        let receiver = try await WebhookReceiver.start(status: 400)
-        defer { receiver.stop() }
-        try await broker.create(topics: ["findings", "dlq"])
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (broker, _, config) = try await harness.brokerAndWebhook(status: 400)
         let findings = try Findings.unique(50)
         try Findings.produce(findings, to: "findings", broker: broker)
-        let config = try TestConfig.webhook(receiver.url)
-        defer { config.remove() }
-        let sluice = try SluiceProcess(broker: broker, topic: "findings", group: "rejects", dlq: "dlq", config: config)
-        defer { sluice.stop() }
+        let sluice = try harness.sluice(broker, group: "rejects", config: config)
 
         let letters = try await readTopic(broker, topic: "dlq", expect: findings.count, timeout: 60)
         #expect(letters.count == findings.count)
@@ -71,23 +60,18 @@ import Testing
     /// kill -9 mid-stream under load, restarted, several times: zero findings lost, and no more
     /// duplicates per kill than the in-flight cap (what was consumed and not yet committed).
     @Test func killNineMidStreamLosesNothing() async throws {
-        let broker = try await TansuBroker.start()
-        defer { broker.stop() }
-        let receiver = try await WebhookReceiver.start()
-        defer { receiver.stop() }
-        try await broker.create(topics: ["findings", "dlq"], partitions: 3)
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (broker, receiver, config) = try await harness.brokerAndWebhook(
+            partitions: 3, extra: "concurrency: 16\nretry: {attempts: 100000, backoff: 50ms, max_backoff: 1s}")
         let findings = try Findings.unique(6000)
         try Findings.produce(findings, to: "findings", broker: broker)
         let cap = 300
-        let config = try TestConfig.webhook(receiver.url, extra: "concurrency: 16\nretry: {attempts: 100000, backoff: 50ms, max_backoff: 1s}")
-        defer { config.remove() }
         // The receiver accepts up to each mark and answers 503 after it: every kill lands with
         // deliveries under way (retrying), at the same point however loaded the machine is.
         let marks = [0.15, 0.40, 0.65].map { Int(Double(findings.count) * $0) }
         try await receiver.setStatus(204, acceptUpTo: marks[0])
-        let sluice = try SluiceProcess(broker: broker, topic: "findings", group: "kill9", dlq: "dlq", config: config,
-                                       extra: ["--max-in-flight", "\(cap)"])
-        defer { sluice.stop() }
+        let sluice = try harness.sluice(broker, group: "kill9", config: config, extra: ["--max-in-flight", "\(cap)"])
 
         var kills = 0
         var seenAtKill: [Int] = []
@@ -116,21 +100,15 @@ import Testing
     /// With the target down, the consumer pauses at the in-flight cap: memory stays flat however
     /// much is waiting in the topic.
     @Test func memoryStaysFlatWhileTheTargetIsDown() async throws {
-        let broker = try await TansuBroker.start()
-        defer { broker.stop() }
-        let receiver = try await WebhookReceiver.start()
-        defer { receiver.stop() }
-        try await broker.create(topics: ["findings", "dlq"])
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (broker, receiver, config) = try await harness.brokerAndWebhook(extra: "retry: {attempts: 1000, backoff: 50ms, max_backoff: 200ms}")
         let findings = try Findings.unique(20_000)
         try Findings.produce(findings, to: "findings", broker: broker)
         try await receiver.setStatus(503)   // down, but keeping its port
-        let config = try TestConfig.webhook(receiver.url, extra: "retry: {attempts: 1000, backoff: 50ms, max_backoff: 200ms}")
-        defer { config.remove() }
         let port = freeLoopbackPort()
-        let sluice = try SluiceProcess(broker: broker, topic: "findings", group: "flat", dlq: "dlq", config: config,
-                                       extra: ["--max-in-flight", "500", "-X", "queued.max.messages.kbytes=4096",
-                                               "--metrics-listen", "127.0.0.1:\(port)"])
-        defer { sluice.stop() }
+        let sluice = try harness.sluice(broker, group: "flat", config: config, metricsPort: port,
+                                    extra: ["--max-in-flight", "500", "-X", "queued.max.messages.kbytes=4096"])
 
         // Sample only once it has joined and filled the cap (the gauge says so), not after a guess.
         #expect(try await waitForMetric(port: port, "sluice_in_flight", atLeast: 500) >= 500)

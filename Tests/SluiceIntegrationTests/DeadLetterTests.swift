@@ -9,19 +9,13 @@ import Testing
 /// `permanent_error`: `AtLeastOnceTests`.)
 @Suite(.serialized) struct DeadLetterTests {
     @Test func theLastFailedAttemptDeadLettersAsRetriesExhausted() async throws {
-        let broker = try await TansuBroker.start()
-        defer { broker.stop() }
-        let receiver = try await WebhookReceiver.start(status: 503)
-        defer { receiver.stop() }
-        try await broker.create(topics: ["findings", "dlq"])
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (broker, receiver, config) = try await harness.brokerAndWebhook(status: 503, extra: "retry: {attempts: 3, backoff: 10ms, max_backoff: 20ms}")
         let findings = try Findings.unique(5)
         try Findings.produce(findings, to: "findings", broker: broker)
-        let config = try TestConfig.webhook(receiver.url, extra: "retry: {attempts: 3, backoff: 10ms, max_backoff: 20ms}")
-        defer { config.remove() }
         let port = freeLoopbackPort()
-        let sluice = try SluiceProcess(broker: broker, topic: "findings", group: "exhausted", dlq: "dlq", config: config,
-                                       extra: ["--metrics-listen", "127.0.0.1:\(port)"])
-        defer { sluice.stop() }
+        let sluice = try harness.sluice(broker, group: "exhausted", config: config, metricsPort: port)
 
         let counted = try await waitForMetric(port: port, "sluice_dead_letters_total{reason=\"retries_exhausted\"}", atLeast: findings.count)
         #expect(counted == findings.count)
@@ -44,22 +38,16 @@ import Testing
     }
 
     @Test func sigtermDeadLettersPendingRetriesAtTheDrainDeadlineAndExitsCleanly() async throws {
-        let broker = try await TansuBroker.start()
-        defer { broker.stop() }
-        let receiver = try await WebhookReceiver.start(status: 503)
-        defer { receiver.stop() }
-        try await broker.create(topics: ["findings", "dlq"])
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (broker, receiver, config) = try await harness.brokerAndWebhook(status: 503, extra: "retry: {attempts: 100, backoff: 60s, max_backoff: 60s}")
         let findings = try Findings.unique(5)
         try Findings.produce(findings, to: "findings", broker: broker)
         // Retry-After: 60 (within max_backoff, so honoured exactly, no jitter): at SIGTERM every
         // delivery waits for its second attempt.
         try await receiver.setStatus(503, retryAfter: 60)
-        let config = try TestConfig.webhook(receiver.url, extra: "retry: {attempts: 100, backoff: 60s, max_backoff: 60s}")
-        defer { config.remove() }
         let port = freeLoopbackPort()
-        let sluice = try SluiceProcess(broker: broker, topic: "findings", group: "drain", dlq: "dlq", config: config,
-                                       extra: ["--metrics-listen", "127.0.0.1:\(port)", "--drain-timeout", "1s"])
-        defer { sluice.stop() }
+        let sluice = try harness.sluice(broker, group: "drain", config: config, metricsPort: port, extra: ["--drain-timeout", "1s"])
 
         // Every finding failed once and waits to retry (the positive marker), then SIGTERM.
         #expect(try await waitForMetric(port: port, "sluice_delivery_retries_total", atLeast: findings.count) == findings.count)
@@ -77,13 +65,9 @@ import Testing
         #expect(letters.allSatisfy { $0.header("sluice-connector") == "hook" && $0.header("sluice-route") == "all-findings" })
 
         // Dead letters settle their records: a new member of the group starts after them.
-        let okReceiver = try await WebhookReceiver.start()
-        defer { okReceiver.stop() }
-        let okConfig = try TestConfig.webhook(okReceiver.url)
-        defer { okConfig.remove() }
+        let okReceiver = try await harness.receiver()
         try Findings.produce(try Findings.unique(1), to: "findings", broker: broker)
-        let second = try SluiceProcess(broker: broker, topic: "findings", group: "drain", dlq: "dlq", config: okConfig)
-        defer { second.stop() }
+        let second = try harness.sluice(broker, group: "drain", config: try harness.webhookConfig(okReceiver))
         try await okReceiver.waitForCount(1, timeout: 60)
         #expect(await second.terminateAndWait() == 0)
         #expect(okReceiver.count == 1, "the five dead-lettered findings were committed, not redelivered")

@@ -6,23 +6,21 @@ import Testing
 /// HTTP receiver. The exact behaviour (gaps, cooldowns, batches) is `DeliveryLaneStateMachineTests`';
 /// here only bounds a broken lane would miss — a loaded machine only makes things slower.
 @Suite(.serialized) struct DeliveryPolicyTests {
-    /// Runs `sluice run --input` over `findings` with `config`; returns the process.
-    static func runOffline(_ findings: [(id: String, bytes: [UInt8])], config: TestConfig) throws -> SluiceProcess {
+    /// Runs `sluice run --input` over `findings` with `config`, stopped with `harness`; returns the process.
+    static func runOffline(_ findings: [(id: String, bytes: [UInt8])], config: TestConfig, in harness: RunHarness) throws -> SluiceProcess {
         let input = config.directory.appendingPathComponent("findings.ndjson")
         try Data(findings.flatMap { $0.bytes + [0x0A] }).write(to: input)
-        return try SluiceProcess(["run", "--input", input.path, "--routes", config.routes, "--connectors", config.connectors,
-                                  "--log-level", "warning"])
+        return try harness.sluice(["run", "--input", input.path, "--routes", config.routes, "--connectors", config.connectors,
+                                   "--log-level", "warning"])
     }
 
     @Test func rateLimitKeepsTheMinimumGapBetweenRequests() async throws {
-        let receiver = try await WebhookReceiver.start()
-        defer { receiver.stop() }
+        let harness = RunHarness()
+        defer { harness.stop() }
         let limit = 20
+        let (receiver, config) = try await harness.webhook(extra: "rate_limit: \(limit)\nburst: 1")
         let findings = try Findings.unique(61)
-        let config = try TestConfig.webhook(receiver.url, extra: "rate_limit: \(limit)\nburst: 1")
-        defer { config.remove() }
-        let sluice = try Self.runOffline(findings, config: config)
-        defer { sluice.stop() }
+        let sluice = try Self.runOffline(findings, config: config, in: harness)
 
         try await receiver.waitForCount(findings.count, timeout: 60)
         let times = try receiver.records().map(\.receivedMs).sorted()
@@ -36,18 +34,16 @@ import Testing
     }
 
     @Test func openCircuitSpacesTrialsByTheCooldownAndLosesNothing() async throws {
-        let receiver = try await WebhookReceiver.start(status: 503)
-        defer { receiver.stop() }
-        let findings = try Findings.unique(20)
-        let config = try TestConfig.webhook(receiver.url, extra: """
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (receiver, config) = try await harness.webhook(status: 503, extra: """
             concurrency: 1
             retry: {attempts: 1000, backoff: 10ms, max_backoff: 20ms}
             circuit_breaker: {failures: 3, cooldown: 1s}
             """)
-        defer { config.remove() }
+        let findings = try Findings.unique(20)
         let started = ContinuousClock.now
-        let sluice = try Self.runOffline(findings, config: config)
-        defer { sluice.stop() }
+        let sluice = try Self.runOffline(findings, config: config, in: harness)
 
         // 3 failures open the circuit; attempts 4 and 5 are trials, each after a 1 s cooldown.
         // Without a breaker five 10–20 ms retries take well under a second.
@@ -65,10 +61,11 @@ import Testing
 
     @Test func batchCapableTargetsGetFullBatches() async throws {
         let token = "7c7b5e52-3c36-4f2e-9a71-1f0f4a1e2b3c"
-        let receiver = try await WebhookReceiver.start(vendor: "splunk_hec", options: ["token": token])
-        defer { receiver.stop() }
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let receiver = try await harness.receiver(vendor: "splunk_hec", options: ["token": token])
         let findings = try Findings.unique(250)
-        let config = try TestConfig(connector: """
+        let config = try harness.config(connector: """
             type: splunk-hec
             url: \(receiver.url)
             token: \(token)
@@ -77,9 +74,7 @@ import Testing
         // max_wait far beyond the run: batches go out when full and at the end of input only, so
         // the count does not depend on how fast a loaded machine reads the input (with 300 ms, a
         // slow read sent partial batches). The max_wait path is DeliveryLaneStateMachineTests'.
-        defer { config.remove() }
-        let sluice = try Self.runOffline(findings, config: config)
-        defer { sluice.stop() }
+        let sluice = try Self.runOffline(findings, config: config, in: harness)
 
         let deadline = Date().addingTimeInterval(30)
         var events = 0

@@ -138,23 +138,15 @@ import Yams
     /// /metrics of a live offline run after one delivery; nil when the run did not hold its port
     /// (it exited) by the time of the scrape.
     static func scrapeALiveRun() async throws -> String? {
-        let receiver = try await WebhookReceiver.start()
-        defer { receiver.stop() }
-        let config = try TestConfig.webhook(receiver.url)
-        defer { config.remove() }
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (receiver, config) = try await harness.webhook()
         let port = freeLoopbackPort()
-        let stdin = Pipe.closedOnExec()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ChildProcess.unblockingSignals + [SluiceProcess.binary.path, "run", "--input", "-", "--routes", config.routes,
-                       "--connectors", config.connectors, "--metrics-listen", "127.0.0.1:\(port)", "--log-level", "error"]
-        p.standardInput = stdin
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        let run = try harness.stdinRun(config, metricsPort: port, extra: ["--log-level", "error"])
+        let p = run.process
         // One delivery, so the labelled families (deliveries, delivery time) have samples.
         let finding = try #require(try Findings.unique(1).first)
-        stdin.fileHandleForWriting.write(Data(finding.bytes + [0x0A]))
+        run.send([finding.bytes])
         try await receiver.waitForCount(1, timeout: 30)
         guard await LoopbackPort.accepts(port, within: 10) else { return nil }
         // The receiver counts the request before the router records the delivery: scrape until
@@ -167,7 +159,7 @@ import Yams
             try await Task.sleep(for: .milliseconds(100))
         } while Date() < deadline && p.isRunning
         guard p.isRunning else { return nil }
-        stdin.fileHandleForWriting.closeFile()
+        try? run.stdin.fileHandleForWriting.close()
         await ChildProcess.stopAndWait(p, grace: 30)
         return metrics
     }

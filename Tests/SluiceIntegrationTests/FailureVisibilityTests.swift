@@ -6,52 +6,6 @@ import Testing
 /// rate-limited warning per connector with the cause at the default log level, dead letters that
 /// keep the target's last answer, a periodic progress line, and `--summary` by route and connector.
 @Suite struct FailureVisibilityTests {
-    /// `sluice run --input -` with stdin kept open, output to a log file read while it runs.
-    final class StdinRun {
-        let process = Process()
-        let stdin = Pipe.closedOnExec()
-        let log: URL
-
-        init(_ arguments: [String]) throws {
-            log = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-stdin-\(UUID().uuidString).log")
-            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-            let handle = try FileHandle(forWritingTo: log)
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ChildProcess.unblockingSignals + [PackagePaths.sluiceBinary.path, "run", "--input", "-"] + arguments
-            process.standardInput = stdin
-            process.standardOutput = handle
-            process.standardError = handle
-            try process.run()
-        }
-
-        var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
-
-        func send(_ lines: [[UInt8]]) { stdin.fileHandleForWriting.write(Data(lines.flatMap { $0 + [0x0A] })) }
-
-        /// Waits for a line with every one of `parts`; the timeout only bounds a hang.
-        func waitForLine(containing parts: [String], timeout: Double = 120) async throws -> Bool {
-            let deadline = Date().addingTimeInterval(timeout)
-            while Date() < deadline {
-                if output.split(separator: "\n").contains(where: { line in parts.allSatisfy { line.contains($0) } }) { return true }
-                if !process.isRunning { return false }
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            return false
-        }
-
-        /// Closes stdin (end of input) and waits for the exit.
-        func finish() async -> Int32 {
-            try? stdin.fileHandleForWriting.close()
-            await process.waitForExit()
-            return process.terminationStatus
-        }
-
-        deinit {
-            if process.isRunning { ChildProcess.stop(process) }
-            try? FileManager.default.removeItem(at: log)
-        }
-    }
-
     static func rows(_ output: String) -> [[String]] {
         output.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
     }
@@ -60,10 +14,9 @@ import Testing
     /// within the (long) interval, standing for the first failure; every dead letter carries the
     /// 503; the summary counts by route and by connector are exact.
     @Test func aRefusingTargetWarnsOncePerIntervalAndDeadLettersCarryItsAnswer() async throws {
-        let receiver = try await WebhookReceiver.start(status: 503)
-        defer { receiver.stop() }
-        let config = try TestConfig.webhook(receiver.url, extra: "retry: {attempts: 3, backoff: 10ms, max_backoff: 20ms}")
-        defer { config.remove() }
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (receiver, config) = try await harness.webhook(status: 503, extra: "retry: {attempts: 3, backoff: 10ms, max_backoff: 20ms}")
         let run = try await OfflineRun(try Findings.unique(4), config: config, extra: ["--summary", "--failure-warning-interval", "1h"])
         #expect(run.status == 2, "\(run.output)")
         #expect(try receiver.totalRequests() == 12)
@@ -89,13 +42,11 @@ import Testing
     /// Input ends while deliveries still wait to retry a refusing target: the drain deadline
     /// dead-letters them as `shutdown`, and the record keeps the target's last real answer.
     @Test func aDeadLetterAtShutdownKeepsTheLastRealError() async throws {
-        let receiver = try await WebhookReceiver.start(status: 503)
-        defer { receiver.stop() }
-        let config = try TestConfig.webhook(receiver.url, extra: "retry: {attempts: 100, backoff: 30s, max_backoff: 60s}")
-        defer { config.remove() }
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (receiver, config) = try await harness.webhook(status: 503, extra: "retry: {attempts: 100, backoff: 30s, max_backoff: 60s}")
         let deadFile = config.directory.appendingPathComponent("dead.ndjson")
-        let run = try StdinRun(["--routes", config.routes, "--connectors", config.connectors, "--dead-letter-file", deadFile.path,
-                                "--drain-timeout", "0s"])
+        let run = try harness.stdinRun(config, extra: ["--dead-letter-file", deadFile.path, "--drain-timeout", "0s"])
         run.send(try Findings.unique(1).map(\.bytes))
         let deadline = Date().addingTimeInterval(120)
         while try receiver.totalRequests() < 1, Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
@@ -112,20 +63,15 @@ import Testing
     /// in-flight cap at 2, most of the 10 records wait in the topic, and consumed + lag is the
     /// topic's 10; once the target is back, everything is delivered and the lag is 0.
     @Test func theProgressLineOfAKafkaRunShowsTheLag() async throws {
-        let broker = try await TansuBroker.start()
-        defer { broker.stop() }
-        let receiver = try await WebhookReceiver.start(status: 503)
-        defer { receiver.stop() }
-        try await broker.create(topics: ["findings", "dlq"])
-        let config = try TestConfig.webhook(receiver.url, extra: "retry: {attempts: 100000, backoff: 100ms, max_backoff: 500ms, max_age: 1h}")
-        defer { config.remove() }
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (broker, receiver, config) = try await harness.brokerAndWebhook(status: 503, extra: "retry: {attempts: 100000, backoff: 100ms, max_backoff: 500ms, max_age: 1h}")
         try Findings.produce(try Findings.unique(10), to: "findings", broker: broker)
-        let sluice = try SluiceProcess([
+        let sluice = try harness.sluice([
             "run", "--brokers", broker.bootstrap, "--topic", "findings", "--group", "lag", "--dead-letter-topic", "dlq",
             "--routes", config.routes, "--connectors", config.connectors, "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500",
             "--max-in-flight", "2", "--progress-interval", "200ms",
         ])
-        defer { sluice.stop() }
         func progress() -> [(consumed: Int, delivered: Int, lag: Int)] {
             sluice.output.split(separator: "\n").filter { $0.hasSuffix("progress") }.compactMap { line in
                 var fields: [String: Int] = [:]
@@ -153,11 +99,10 @@ import Testing
 
     /// A long run reports progress on its own: consumed, delivered, dead-lettered, held, in flight.
     @Test func aLongRunPrintsAProgressLine() async throws {
-        let receiver = try await WebhookReceiver.start()
-        defer { receiver.stop() }
-        let config = try TestConfig.webhook(receiver.url)
-        defer { config.remove() }
-        let run = try StdinRun(["--routes", config.routes, "--connectors", config.connectors, "--progress-interval", "200ms"])
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (_, config) = try await harness.webhook()
+        let run = try harness.stdinRun(config, extra: ["--progress-interval", "200ms"])
         run.send(try Findings.unique(2).map(\.bytes))
         let seen = try await run.waitForLine(containing: ["progress", "sluice.consumed=2", "sluice.delivered=2", "sluice.dead_lettered=0", "sluice.held=0"])
         #expect(seen, "\(run.output)")

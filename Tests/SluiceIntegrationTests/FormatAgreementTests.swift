@@ -71,15 +71,13 @@ import Testing
         inputs[5].matching = [try #require(expected["ocsf/03-security-finding-2001-fatal-1.0.json"]?.arrayValue?.first?["id"]?.stringValue)]
         inputs[6].matching = [try #require(expected["falco/03-k8s-drop-and-execute-critical.json"]?.arrayValue?.first?["id"]?.stringValue)]
 
-        let receiver = try await WebhookReceiver.start()
-        defer { receiver.stop() }
-        let config = try TestConfig.webhook(receiver.url)
-        defer { config.remove() }
-        try """
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (receiver, config) = try await harness.webhook(routes: """
         name: high-any-format
         match: \(Self.pattern)
         targets: [hook]
-        """.write(to: URL(fileURLWithPath: config.routes).appendingPathComponent("all.yaml"), atomically: true, encoding: .utf8)
+        """)
         let dir = config.directory
         let patternFile = try Self.write(Array(Self.pattern.utf8), "pattern.json", in: dir)
 
@@ -133,15 +131,13 @@ import Testing
 /// input format as a Detection Finding; the reviewed examples come out exactly.
 @Suite struct OCSFOutputTests {
     @Test func aWebhookWithFormatOCSFReceivesDetectionFindingsOfEveryFormat() async throws {
-        let receiver = try await WebhookReceiver.start()
-        defer { receiver.stop() }
-        let config = try TestConfig.webhook(receiver.url, extra: "format: ocsf\nretry: {attempts: 3, backoff: 50ms, max_backoff: 200ms}")
-        defer { config.remove() }
-        try """
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (receiver, config) = try await harness.webhook(extra: "format: ocsf\nretry: {attempts: 3, backoff: 50ms, max_backoff: 200ms}", routes: """
         name: every-format
         match: {"sluice": {"format": ["guardduty", "asff", "ocsf", "falco"]}}
         targets: [hook]
-        """.write(to: URL(fileURLWithPath: config.routes).appendingPathComponent("all.yaml"), atomically: true, encoding: .utf8)
+        """)
         let input = PackagePaths.root.appendingPathComponent("examples/findings-all-formats.ndjson")
         let run = try await CommandRun.result(of: SluiceProcess.binary, ["run", "--input", input.path, "--routes", config.routes,
                                                              "--connectors", config.connectors, "--log-level", "error"])
@@ -172,16 +168,14 @@ import Testing
 /// own, saying which part.
 @Suite struct SplitDeadLetterTests {
     @Test func eachPartIsDeduplicatedByItsOwnViewID() async throws {
-        let receiver = try await WebhookReceiver.start()
-        defer { receiver.stop() }
-        let config = try TestConfig.webhook(receiver.url)
-        defer { config.remove() }
-        try """
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (receiver, config) = try await harness.webhook(routes: """
         name: asff
         match: {"sluice": {"format": ["asff"]}}
         targets: [hook]
         dedupe: {key: [sluice.id], window: 1h}
-        """.write(to: URL(fileURLWithPath: config.routes).appendingPathComponent("all.yaml"), atomically: true, encoding: .utf8)
+        """)
         let split = try FormatAgreementTests.line("findings-asff.ndjson", 4)
         let input = config.directory.appendingPathComponent("twice.ndjson")
         try (split + "\n" + split + "\n").write(to: input, atomically: true, encoding: .utf8)
@@ -196,15 +190,14 @@ import Testing
     }
 
     @Test func eachFailedPartIsDeadLetteredWithItsIndex() async throws {
-        let receiver = try await WebhookReceiver.start(status: 400)  // permanent: dead-lettered at once
-        defer { receiver.stop() }
-        let config = try TestConfig.webhook(receiver.url)
-        defer { config.remove() }
-        try """
+        let harness = RunHarness()
+        defer { harness.stop() }
+        // 400 is permanent: each part is dead-lettered at once.
+        let (receiver, config) = try await harness.webhook(status: 400, routes: """
         name: security-hub
         match: {"source": ["aws.securityhub"]}
         targets: [hook]
-        """.write(to: URL(fileURLWithPath: config.routes).appendingPathComponent("all.yaml"), atomically: true, encoding: .utf8)
+        """)
         let input = config.directory.appendingPathComponent("split.ndjson")
         try (try FormatAgreementTests.line("findings-asff.ndjson", 4) + "\n").write(to: input, atomically: true, encoding: .utf8)
         let run = try await CommandRun.result(of: SluiceProcess.binary, ["run", "--input", input.path, "--routes", config.routes,
@@ -226,11 +219,9 @@ import Testing
     }
 
     @Test func anInhibitRuleOnTheViewWorksWithoutARouteReadingIt() async throws {
-        let receiver = try await WebhookReceiver.start()
-        defer { receiver.stop() }
-        let config = try TestConfig.webhook(receiver.url)
-        defer { config.remove() }
-        try """
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (receiver, config) = try await harness.webhook(routes: """
         routes:
           - name: falco
             match: {"rule": [{"exists": true}]}
@@ -241,7 +232,7 @@ import Testing
             target: {"sluice": {"severity_id": [{"numeric": ["<", 5]}]}}
             equal: [sluice.resource.id]
             for: 1h
-        """.write(to: URL(fileURLWithPath: config.routes).appendingPathComponent("all.yaml"), atomically: true, encoding: .utf8)
+        """)
         let input = config.directory.appendingPathComponent("falco.ndjson")
         try [Self.falco("a-critical", priority: "Critical", pod: "web-1", time: "2025-06-02T09:00:00Z"),
              Self.falco("b-same-pod", priority: "Warning", pod: "web-1", time: "2025-06-02T09:00:10Z"),

@@ -21,10 +21,6 @@ import Testing
         return (json[name]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
     }
 
-    static func routes(_ config: TestConfig, _ yaml: String) throws {
-        try yaml.write(to: URL(fileURLWithPath: config.routes).appendingPathComponent("all.yaml"), atomically: true, encoding: .utf8)
-    }
-
     static func waitFor(_ receiver: WebhookReceiver, ids: Set<String>, timeout: Double = 90) async throws -> [String] {
         let deadline = Date().addingTimeInterval(timeout)
         var seen: [String] = []
@@ -37,14 +33,10 @@ import Testing
     }
 
     @Test func aTwoFindingSecurityHubEventIsDeliveredTwiceAndCommittedOnlyAfterBoth() async throws {
-        let broker = try await TansuBroker.start()
-        defer { broker.stop() }
-        let receiver = try await WebhookReceiver.start()
-        defer { receiver.stop() }
-        try await broker.create(topics: ["findings", "dlq"])
-        let config = try TestConfig.webhook(receiver.url, extra: "retry: {attempts: 1000, backoff: 100ms, max_backoff: 200ms}")
-        defer { config.remove() }
-        try Self.routes(config, """
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (broker, receiver, config) = try await harness.brokerAndWebhook(extra: "retry: {attempts: 1000, backoff: 100ms, max_backoff: 200ms}")
+        try config.writeRoutes("""
         routes:
           - name: security-hub
             match: {"sluice": {"format": ["asff"], "via": ["securityhub"]}}
@@ -61,8 +53,7 @@ import Testing
 
         // The first finding is accepted, the other answered 503 until the receiver changes its mind.
         try await receiver.setStatus(200, acceptUpTo: 1)
-        let first = try SluiceProcess(broker: broker, topic: "findings", group: "split", dlq: "dlq", config: config)
-        defer { first.stop() }
+        let first = try harness.sluice(broker, group: "split", config: config)
         // One delivered (recorded), then at least two refused attempts of the other (counted).
         let deadline = Date().addingTimeInterval(90)
         while try receiver.totalRequests() < 3, Date() < deadline { try await Task.sleep(for: .milliseconds(200)) }
@@ -72,8 +63,7 @@ import Testing
 
         // Redelivered as a whole: one finding settled is not the record settled.
         try await receiver.reset()
-        let second = try SluiceProcess(broker: broker, topic: "findings", group: "split", dlq: "dlq", config: config)
-        defer { second.stop() }
+        let second = try harness.sluice(broker, group: "split", config: config)
         let again = try await Self.waitFor(receiver, ids: Set(split))
         #expect(Set(again) == Set(split), "both findings again after the crash: \(again)\n\(second.output)")
         #expect(await second.terminateAndWait() == 0)
@@ -82,22 +72,17 @@ import Testing
         try await receiver.reset()
         let guardDuty = try Findings.unique(1)[0]
         try await producer.send(topic: "findings", key: Array(guardDuty.id.utf8), value: guardDuty.bytes)
-        let third = try SluiceProcess(broker: broker, topic: "findings", group: "split", dlq: "dlq", config: config)
-        defer { third.stop() }
+        let third = try harness.sluice(broker, group: "split", config: config)
         let after = try await Self.waitFor(receiver, ids: [guardDuty.id])
         #expect(await third.terminateAndWait() == 0)
         #expect(after == [guardDuty.id], "the split record was committed once both findings settled: \(after)")
     }
 
     @Test func aFalcoEventOnAFalcoTopicIsRoutedOnTheViewAndOtherRecordsAreDeadLettered() async throws {
-        let broker = try await TansuBroker.start()
-        defer { broker.stop() }
-        let receiver = try await WebhookReceiver.start()
-        defer { receiver.stop() }
-        try await broker.create(topics: ["falco", "dlq"])
-        let config = try TestConfig.webhook(receiver.url)
-        defer { config.remove() }
-        try Self.routes(config, """
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (broker, receiver, config) = try await harness.brokerAndWebhook(topics: ["falco", "dlq"])
+        try config.writeRoutes("""
         name: falco-critical
         match: {"sluice": {"format": ["falco"], "severity_id": [{"numeric": [">=", 5]}]}}
         targets: [hook]
@@ -118,9 +103,8 @@ import Testing
         try await producer.send(topic: "falco", value: notFalco)
         producer.close()
 
-        let sluice = try SluiceProcess(["run", "--config", settings.path, "--routes", config.routes, "--connectors", config.connectors,
-                                        "--log-level", "warning"])
-        defer { sluice.stop() }
+        let sluice = try harness.sluice(["run", "--config", settings.path, "--routes", config.routes, "--connectors", config.connectors,
+                                     "--log-level", "warning"])
         let id = try #require(try Self.expectedIDs("falco/03-k8s-drop-and-execute-critical.json").first)
         let seen = try await Self.waitFor(receiver, ids: [id])
         #expect(seen == [id], "\(sluice.output)")
@@ -136,14 +120,10 @@ import Testing
     /// POST /api/v1/test of a running instance judges a two-finding Security Hub event finding by
     /// finding, as `sluice test` does: one report each, each with its own routes.
     @Test func theTestAPIJudgesASplitRecordFindingByFinding() async throws {
-        let broker = try await TansuBroker.start()
-        defer { broker.stop() }
-        let receiver = try await WebhookReceiver.start()
-        defer { receiver.stop() }
-        try await broker.create(topics: ["findings", "dlq"])
-        let config = try TestConfig.webhook(receiver.url)
-        defer { config.remove() }
-        try Self.routes(config, """
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (broker, _, config) = try await harness.brokerAndWebhook()
+        try config.writeRoutes("""
         routes:
           - name: medium
             match: {"sluice": {"severity_id": [3]}}
@@ -153,9 +133,7 @@ import Testing
             targets: [hook]
         """)
         let port = try LoopbackPort.free()
-        let sluice = try SluiceProcess(broker: broker, topic: "findings", group: "api-split", dlq: "dlq", config: config,
-                                       extra: ["--admin-listen", "127.0.0.1:\(port)"])
-        defer { sluice.stop() }
+        let sluice = try harness.sluice(broker, group: "api-split", config: config, extra: ["--admin-listen", "127.0.0.1:\(port)"])
         #expect(await LoopbackPort.accepts(port, within: 120), "\(sluice.output)")
         let body = try Self.fixture("asff/04-custom-action-two-findings.json")
         let reply = try await offPool { () -> String in

@@ -8,24 +8,14 @@ import Testing
     static func get(_ port: Int, _ path: String) async -> String { await LoopbackPort.fetch(port, path) ?? "" }
 
     @Test func countersOfARunAreScrapedWhileItRuns() async throws {
-        let receiver = try await WebhookReceiver.start()
-        defer { receiver.stop() }
-        let config = try TestConfig.webhook(receiver.url)
-        defer { config.remove() }
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (receiver, config) = try await harness.webhook()
         let port = freeLoopbackPort()
-        let stdin = Pipe.closedOnExec()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ChildProcess.unblockingSignals + [SluiceProcess.binary.path, "run", "--input", "-", "--routes", config.routes,
-                       "--connectors", config.connectors, "--metrics-listen", "127.0.0.1:\(port)", "--log-level", "error"]
-        p.standardInput = stdin
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        let run = try harness.stdinRun(config, metricsPort: port, extra: ["--log-level", "error"])
 
         let findings = try Findings.unique(20)
-        let lines = findings.flatMap { $0.bytes + [0x0A] } + Array("not json at all\n".utf8)
-        stdin.fileHandleForWriting.write(Data(lines))
+        run.send(findings.map(\.bytes) + [Array("not json at all".utf8)])
         try await receiver.waitForCount(findings.count, timeout: 30)
         #expect(await LoopbackPort.accepts(port, within: 10))
 
@@ -53,10 +43,8 @@ import Testing
         #expect(await Self.get(port, "/healthz").hasSuffix("ok\n"))
         #expect(await Self.get(port, "/nope").hasPrefix("HTTP/1.1 404"))
 
-        stdin.fileHandleForWriting.closeFile()  // end of input: drain and exit
-        let exitDeadline = Date().addingTimeInterval(30)
-        while p.isRunning, Date() < exitDeadline { try await Task.sleep(for: .milliseconds(50)) }
-        // The "not json" line was dead-lettered: an offline run says so with exit status 2.
-        #expect(!p.isRunning && p.terminationStatus == 2)
+        // End of input: drain and exit. The "not json" line was dead-lettered: an offline run
+        // says so with exit status 2.
+        #expect(await run.finish() == 2)
     }
 }

@@ -79,10 +79,9 @@ import Testing
     /// (reason, route, connector, the target's answer, the line, the original finding), none on
     /// stderr, and the run exits 2. A run where everything arrived exits 0.
     @Test func deadLettersGoToTheFileAndTheRunExitsTwo() async throws {
-        let receiver = try await WebhookReceiver.start(status: 400)
-        defer { receiver.stop() }
-        let config = try TestConfig.webhook(receiver.url)
-        defer { config.remove() }
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (_, config) = try await harness.webhook(status: 400)
         let findings = try Findings.unique(3)
         let run = try await OfflineRun(findings, config: config)
         #expect(run.status == 2, "\(run.output)")
@@ -105,10 +104,7 @@ import Testing
         #expect(Set(originals) == Set(findings.map(\.id)))
 
         // The same findings to a target that takes them: exit 0, an empty dead-letter file.
-        let taking = try await WebhookReceiver.start()
-        defer { taking.stop() }
-        let good = try TestConfig.webhook(taking.url)
-        defer { good.remove() }
+        let (taking, good) = try await harness.webhook()
         let ok = try await OfflineRun(findings, config: good)
         #expect(ok.status == 0, "\(ok.output)")
         #expect(ok.deadLetters.isEmpty)
@@ -120,10 +116,9 @@ import Testing
     /// severity is text: that delivery is dead-lettered `render_failed` without being sent, and
     /// the other finding is delivered.
     @Test func aJSONTemplateThatRendersInvalidJSONIsDeadLetteredRenderFailed() async throws {
-        let receiver = try await WebhookReceiver.start()
-        defer { receiver.stop() }
-        let config = try TestConfig.webhook(receiver.url, extra: #"template: '{"severity": {{detail.severity}}, "id": "{{detail.id}}"}'"#)
-        defer { config.remove() }
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (receiver, config) = try await harness.webhook(extra: #"template: '{"severity": {{detail.severity}}, "id": "{{detail.id}}"}'"#)
         let findings = try Findings.unique(2)
         var odd = try #require(try JSONSerialization.jsonObject(with: Data(findings[1].bytes)) as? [String: Any])
         var detail = try #require(odd["detail"] as? [String: Any])

@@ -37,11 +37,9 @@ import Testing
     /// Two instances of one group: a replay runs on one; `DELETE /api/v1/replays` on the other is
     /// accepted as a request, and the first stops between two letters within about a second.
     @Test func aReplayIsCancelledFromAnotherInstance() async throws {
-        let broker = try TansuBroker()
-        defer { broker.stop() }
-        let hook = try await WebhookReceiver.start()
-        defer { hook.stop() }
-        try await broker.create(topics: ["findings", "dlq"])
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (broker, hook, config) = try await harness.brokerAndWebhook()
         let findings = try Findings.unique(40)
         let producer = try KafkaProducer(config: broker.clientConfig(), logger: .init(label: "test"))
         for f in findings {
@@ -51,16 +49,10 @@ import Testing
             ])
         }
         producer.close()
-        let config = try TestConfig.webhook(hook.url)
-        defer { config.remove() }
         let tokens = try Self.tokensFile(in: config.directory)
         let (portA, portB) = (try LoopbackPort.free(), try LoopbackPort.free())
-        let a = try SluiceProcess(broker: broker, topic: "findings", group: "cancel", dlq: "dlq", config: config,
-                                  extra: ["--admin-listen", "127.0.0.1:\(portA)", "--admin-tokens", tokens])
-        defer { a.stop() }
-        let b = try SluiceProcess(broker: broker, topic: "findings", group: "cancel", dlq: "dlq", config: config,
-                                  extra: ["--admin-listen", "127.0.0.1:\(portB)", "--admin-tokens", tokens])
-        defer { b.stop() }
+        _ = try harness.sluice(broker, group: "cancel", config: config, extra: ["--admin-listen", "127.0.0.1:\(portA)", "--admin-tokens", tokens])
+        _ = try harness.sluice(broker, group: "cancel", config: config, extra: ["--admin-listen", "127.0.0.1:\(portB)", "--admin-tokens", tokens])
         #expect(await LoopbackPort.accepts(portA, within: 30))
         #expect(await LoopbackPort.accepts(portB, within: 30))
 
@@ -96,17 +88,12 @@ import Testing
     }
 
     @Test func deadLettersAreBrowsedAndReplayedThroughTheAPI() async throws {
-        let broker = try TansuBroker()
-        defer { broker.stop() }
-        let hook = try WebhookReceiver(status: 503)
-        defer { hook.stop() }
-        try broker.createTopics(["findings", "dlq"])
-        let config = try TestConfig.webhook(hook.url, extra: "retry: {attempts: 2, backoff: 10ms, max_backoff: 20ms}")
-        defer { config.remove() }
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (broker, hook, config) = try await harness.brokerAndWebhook(status: 503, extra: "retry: {attempts: 2, backoff: 10ms, max_backoff: 20ms}")
         let port = try LoopbackPort.free()
-        let sluice = try SluiceProcess(broker: broker, topic: "findings", group: "ops-api", dlq: "dlq", config: config,
-                                       extra: ["--admin-listen", "127.0.0.1:\(port)", "--admin-tokens", try Self.tokensFile(in: config.directory)])
-        defer { sluice.stop() }
+        _ = try harness.sluice(broker, group: "ops-api", config: config,
+                               extra: ["--admin-listen", "127.0.0.1:\(port)", "--admin-tokens", try Self.tokensFile(in: config.directory)])
         let findings = try Findings.unique(4)
         try Findings.produce(findings, to: "findings", broker: broker)
         #expect(try await waitForMetric(port: port, "sluice_dead_letters_total{reason=\"retries_exhausted\"}", atLeast: 4) == 4)
@@ -165,7 +152,7 @@ import Testing
 
     /// A reload (SIGHUP) replaces a playbook: runs that start after it use the new steps.
     @Test func aReloadReplacesAPlaybook() async throws {
-        let router = try PlaybookRouter(group: "reload-playbooks") { soar in Self.caseStep(soar, path: "cases") }
+        let router = try await PlaybookRouter(group: "reload-playbooks") { soar in Self.caseStep(soar, path: "cases") }
         defer { router.stop() }
         let (broker, soar, port, sluice) = (router.broker, router.soar, router.port, router.sluice)
         #expect(LoopbackPort.waitUntilAccepting(port, timeout: 60))
@@ -190,7 +177,7 @@ import Testing
     /// A playbook step waits for approval; an operator approves it in the dashboard; the run goes
     /// on (its http step reaches the receiver) and the audit names the operator's token.
     @Test func approvingAWaitingStepInTheDashboardIsAudited() async throws {
-        let router = try PlaybookRouter(group: "approvals-ui", tokens: true) { soar in
+        let router = try await PlaybookRouter(group: "approvals-ui", tokens: true) { soar in
             Self.caseStep(soar, path: "cases") + "\n    requires_approval: {timeout: 10m, default: deny}"
         }
         defer { router.stop() }
@@ -256,27 +243,34 @@ struct PlaybookRouter {
     let dir: URL
     let port: Int
     let sluice: SluiceProcess
+    private let harness: RunHarness
 
-    init(group: String, tokens: Bool = false, playbook: (String) -> String) throws {
-        broker = try TansuBroker()
-        soar = try WebhookReceiver()
-        try broker.createTopics(["findings", "dlq", "sluice.actions.audit", "sluice.approvals"])
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-playbooks-\(UUID().uuidString)")
-        for sub in ["routes", "connectors"] { try FileManager.default.createDirectory(at: dir.appendingPathComponent(sub), withIntermediateDirectories: true) }
-        try Self.write(route: playbook(soar.url), in: dir)
-        try """
-            brokers: \(broker.bootstrap)
-            topics: [findings]
-            group: \(group)
-            dead_letter_topic: dlq
-            routes: \(dir.path)/routes
-            connectors: \(dir.path)/connectors
-            kafka: {session.timeout.ms: "6000", heartbeat.interval.ms: "500"}
-            actions: {instance_id: \(group), audit_topic: sluice.actions.audit, approvals_topic: sluice.approvals}
-            """.write(to: dir.appendingPathComponent("sluice.yaml"), atomically: true, encoding: .utf8)
-        port = try LoopbackPort.free()
-        sluice = try SluiceProcess(["run", "--config", dir.appendingPathComponent("sluice.yaml").path, "--log-level", "notice",
-                                    "--admin-listen", "127.0.0.1:\(port)"] + (tokens ? ["--admin-tokens", try OperationsAPITests.tokensFile(in: dir)] : []))
+    init(group: String, tokens: Bool = false, playbook: (String) -> String) async throws {
+        let harness = RunHarness()
+        do {
+            broker = try await harness.broker(topics: ["findings", "dlq", "sluice.actions.audit", "sluice.approvals"])
+            soar = try await harness.receiver()
+            let config = try harness.config(files: [:])
+            dir = config.directory
+            try Self.write(route: playbook(soar.url), in: dir)
+            try """
+                brokers: \(broker.bootstrap)
+                topics: [findings]
+                group: \(group)
+                dead_letter_topic: dlq
+                routes: \(config.routes)
+                connectors: \(config.connectors)
+                kafka: {session.timeout.ms: "6000", heartbeat.interval.ms: "500"}
+                actions: {instance_id: \(group), audit_topic: sluice.actions.audit, approvals_topic: sluice.approvals}
+                """.write(to: dir.appendingPathComponent("sluice.yaml"), atomically: true, encoding: .utf8)
+            port = try LoopbackPort.free()
+            sluice = try harness.sluice(["run", "--config", dir.appendingPathComponent("sluice.yaml").path, "--log-level", "notice",
+                                         "--admin-listen", "127.0.0.1:\(port)"] + (tokens ? ["--admin-tokens", try OperationsAPITests.tokensFile(in: dir)] : []))
+        } catch {
+            harness.stop()
+            throw error
+        }
+        self.harness = harness
     }
 
     /// Rewrites the route's playbook (for a reload).
@@ -287,10 +281,5 @@ struct PlaybookRouter {
             .write(to: dir.appendingPathComponent("routes/case.yaml"), atomically: true, encoding: .utf8)
     }
 
-    func stop() {
-        sluice.stop()
-        soar.stop()
-        broker.stop()
-        try? FileManager.default.removeItem(at: dir)
-    }
+    func stop() { harness.stop() }
 }

@@ -6,31 +6,6 @@ import SluiceTestSupport
 
 /// The `sluice` binary against a real Tansu broker and a real HTTP receiver.
 @Suite(.serialized) struct PipelineTests {
-    /// A routes/ + connectors/ pair sending every GuardDuty finding to `url`.
-    static func config(webhook url: String) throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-it-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir.appendingPathComponent("routes"), withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(at: dir.appendingPathComponent("connectors"), withIntermediateDirectories: true)
-        try """
-        name: all-findings
-        match: {"source": ["aws.guardduty"]}
-        targets: [hook]
-        """.write(to: dir.appendingPathComponent("routes/all.yaml"), atomically: true, encoding: .utf8)
-        try """
-        name: hook
-        type: webhook
-        url: \(url)/hook
-        timeout: 2s
-        retry: {attempts: 3, backoff: 50ms, max_backoff: 200ms}
-        """.write(to: dir.appendingPathComponent("connectors/hook.yaml"), atomically: true, encoding: .utf8)
-        return dir
-    }
-
-    static func examples() throws -> [[UInt8]] {
-        let text = try String(contentsOf: PackagePaths.root.appendingPathComponent("examples/findings.ndjson"), encoding: .utf8)
-        return text.split(separator: "\n").map { Array($0.utf8) }
-    }
-
     /// Records the decoder must refuse, each with the reason its dead letter must carry
     /// (max_message_bytes 8192 and max_depth 64 in the run configuration).
     static let garbage: [(value: [UInt8]?, reason: String)] = [
@@ -45,12 +20,10 @@ import SluiceTestSupport
     ]
 
     @Test func findingsAreDeliveredAndEveryRejectionIsDeadLetteredWithItsReasonAndHeaders() async throws {
-        let broker = try await TansuBroker.start()
-        defer { broker.stop() }
-        let receiver = try await WebhookReceiver.start()
-        defer { receiver.stop() }
-        try await broker.create(topics: ["findings", "dlq"])
-        let findings = try Self.examples()
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (broker, receiver, config) = try await harness.brokerAndWebhook()
+        let findings = try Findings.examples().map { Array($0.utf8) }
         let producer = try KafkaProducer(config: broker.clientConfig(), logger: Logger(label: "test"))
         // One partition, one producer, each send awaited: offsets follow the order of sending.
         var good = 0
@@ -73,26 +46,18 @@ import SluiceTestSupport
         producer.close()
         #expect(expected.count == Self.garbage.count)
 
-        let dir = try Self.config(webhook: receiver.url)
-        let settings = dir.appendingPathComponent("sluice.yaml")
+        let settings = config.directory.appendingPathComponent("sluice.yaml")
         try "max_message_bytes: 8192\nmax_depth: 64\n".write(to: settings, atomically: true, encoding: .utf8)
-        let sluice = Process()
-        sluice.executableURL = PackagePaths.sluiceBinary
-        sluice.arguments = ["run", "--config", settings.path, "--brokers", broker.bootstrap, "--topic", "findings", "--group", "it",
-                            "--dead-letter-topic", "dlq", "--routes", dir.appendingPathComponent("routes").path,
-                            "--connectors", dir.appendingPathComponent("connectors").path,
-                            "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500", "--log-level", "error"]
-        try sluice.run()
-        defer { ChildProcess.stop(sluice) }
+        let sluice = try harness.sluice(["run", "--config", settings.path, "--brokers", broker.bootstrap, "--topic", "findings", "--group", "it",
+                                     "--dead-letter-topic", "dlq", "--routes", config.routes, "--connectors", config.connectors,
+                                     "-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500", "--log-level", "error"])
 
         let deadline = Date().addingTimeInterval(60)
         while receiver.count < good, Date() < deadline { try await Task.sleep(for: .milliseconds(200)) }
         #expect(receiver.count == good)
         // Every finding reached the receiver, so every record before them was processed: stop,
         // then read the dead-letter topic to a sentinel (an exact count, not "what came in time").
-        kill(sluice.processIdentifier, SIGTERM)
-        await sluice.waitForExit()
-        #expect(sluice.terminationStatus == 0)
+        #expect(await sluice.terminateAndWait() == 0)
 
         let letters = try await readTopicToSentinel(broker, topic: "dlq")
         #expect(letters.count == Self.garbage.count)

@@ -16,13 +16,9 @@ import Testing
     }
 
     @Test func aPoisonFindingIsDeliveredClampedAndTheRecordsAfterItFlow() async throws {
-        let broker = try await TansuBroker.start()
-        defer { broker.stop() }
-        try await broker.create(topics: ["findings", "dlq"])
-        let receiver = try await WebhookReceiver.start()
-        defer { receiver.stop() }
-        let config = try TestConfig.webhook(receiver.url)
-        defer { config.remove() }
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (broker, receiver, config) = try await harness.brokerAndWebhook()
         // A template that reads the summary, so count, pid and severity go through FindingSummary.
         try """
         name: all-findings
@@ -42,8 +38,7 @@ import Testing
         let poisonRecord = (id: "poison", bytes: Array(poison.utf8))
         try Findings.produce(before + [poisonRecord] + Array(after), to: "findings", broker: broker)
 
-        let sluice = try SluiceProcess(broker: broker, topic: "findings", group: "poison", dlq: "dlq", config: config)
-        defer { sluice.stop() }
+        let sluice = try harness.sluice(broker, group: "poison", config: config)
         try await receiver.waitForCount(14, timeout: 90)
         let bodies = try receiver.records().map(\.body)
         #expect(bodies.count == 14)

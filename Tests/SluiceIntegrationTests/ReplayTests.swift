@@ -9,42 +9,32 @@ import Testing
 /// dead letters name `hook`, and a replay must go to `hook` only, once, whatever how often it runs.
 @Suite(.serialized) struct ReplayTests {
     /// routes/all.yaml → [hook, other], each a webhook to its own receiver.
-    static func config(hook: String, other: String) throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-replay-\(UUID().uuidString)")
-        for sub in ["routes", "connectors"] {
-            try FileManager.default.createDirectory(at: dir.appendingPathComponent(sub), withIntermediateDirectories: true)
-        }
-        try """
-        name: all-findings
-        match: {"source": ["aws.guardduty"]}
-        targets: [hook, other]
-        """.write(to: dir.appendingPathComponent("routes/all.yaml"), atomically: true, encoding: .utf8)
+    static func config(_ harness: RunHarness, hook: String, other: String) throws -> TestConfig {
+        var files = ["routes/all.yaml": """
+            name: all-findings
+            match: {"source": ["aws.guardduty"]}
+            targets: [hook, other]
+            """]
         for (name, url) in [("hook", hook), ("other", other)] {
-            try "name: \(name)\ntype: webhook\nurl: \(url)/\(name)\ntimeout: 2s\nretry: {attempts: 2, backoff: 10ms, max_backoff: 20ms}\n"
-                .write(to: dir.appendingPathComponent("connectors/\(name).yaml"), atomically: true, encoding: .utf8)
+            files["connectors/\(name).yaml"] = "name: \(name)\ntype: webhook\nurl: \(url)/\(name)\ntimeout: 2s\nretry: {attempts: 2, backoff: 10ms, max_backoff: 20ms}\n"
         }
-        return dir
+        return try harness.config(files: files)
     }
 
     @Test func replayRedeliversToTheFailedTargetOnlyAndOnceAcrossReruns() async throws {
-        let broker = try TansuBroker()
-        defer { broker.stop() }
-        let hook = try WebhookReceiver(status: 503)
-        defer { hook.stop() }
-        let other = try WebhookReceiver()
-        defer { other.stop() }
-        try broker.createTopics(["findings", "dlq"])
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let broker = try await harness.broker()
+        let hook = try await harness.receiver(status: 503)
+        let other = try await harness.receiver()
         let findings = try Findings.unique(5)
         try Findings.produce(findings, to: "findings", broker: broker)
-        let dir = try Self.config(hook: hook.url, other: other.url)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let routes = dir.appendingPathComponent("routes").path
-        let connectors = dir.appendingPathComponent("connectors").path
+        let config = try Self.config(harness, hook: hook.url, other: other.url)
+        let (routes, connectors) = (config.routes, config.connectors)
         let port = freeLoopbackPort()
-        let sluice = try SluiceProcess(["run", "--brokers", broker.bootstrap, "--topic", "findings", "--group", "replay", "--dead-letter-topic", "dlq",
-                                        "--routes", routes, "--connectors", connectors, "-X", "session.timeout.ms=6000",
-                                        "--log-level", "warning", "--metrics-listen", "127.0.0.1:\(port)"])
-        defer { sluice.stop() }
+        let sluice = try harness.sluice(["run", "--brokers", broker.bootstrap, "--topic", "findings", "--group", "replay", "--dead-letter-topic", "dlq",
+                                         "--routes", routes, "--connectors", connectors, "-X", "session.timeout.ms=6000",
+                                         "--log-level", "warning", "--metrics-listen", "127.0.0.1:\(port)"])
         #expect(try await waitForMetric(port: port, "sluice_dead_letters_total{reason=\"retries_exhausted\"}", atLeast: 5) == 5)
         #expect(sluice.terminate() == 0)
         #expect(other.count == 5)
@@ -87,13 +77,11 @@ import Testing
     }
 
     @Test func aFailingReplayIsRecordedAndTheNextRunRetriesOnlyWhatFailed() async throws {
-        let broker = try TansuBroker()
-        defer { broker.stop() }
-        let hook = try WebhookReceiver(status: 503)
-        defer { hook.stop() }
-        let other = try WebhookReceiver()
-        defer { other.stop() }
-        try broker.createTopics(["dlq"])
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let broker = try await harness.broker(topics: ["dlq"])
+        let hook = try await harness.receiver(status: 503)
+        let other = try await harness.receiver()
         // Dead letters as the router writes them (the header contract in the README), two of them.
         let findings = try Findings.unique(2)
         let producer = try KafkaProducer(config: broker.clientConfig(), logger: .init(label: "test"))
@@ -104,10 +92,8 @@ import Testing
             ])
         }
         producer.close()
-        let dir = try Self.config(hook: hook.url, other: other.url)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let common = ["--brokers", broker.bootstrap, "--dead-letter-topic", "dlq", "--routes", dir.appendingPathComponent("routes").path,
-                      "--connectors", dir.appendingPathComponent("connectors").path]
+        let config = try Self.config(harness, hook: hook.url, other: other.url)
+        let common = ["--brokers", broker.bootstrap, "--dead-letter-topic", "dlq", "--routes", config.routes, "--connectors", config.connectors]
         let failing = try CommandRun.run(SluiceProcess.binary, ["dlq", "replay", "--name", "retry-me"] + common)
         #expect(failing.status == 1, "failures exit 1: \(failing.output)")
         #expect(failing.output.contains("0 delivered, 0 already done, 2 failed"), "\(failing.output)")
@@ -131,22 +117,18 @@ import Testing
 /// approval, once, and nothing acts until someone approves it.
 @Suite(.serialized) struct PlaybookReplayTests {
     @Test func replayingAPlaybookLetterParksAFreshApprovalAndRunsNothing() async throws {
-        let broker = try TansuBroker()
-        defer { broker.stop() }
-        let soar = try WebhookReceiver()
-        defer { soar.stop() }
-        try broker.createTopics(["dlq", "sluice.approvals"])
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-pb-replay-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        for sub in ["routes", "connectors"] { try FileManager.default.createDirectory(at: dir.appendingPathComponent(sub), withIntermediateDirectories: true) }
-        try """
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let broker = try await harness.broker(topics: ["dlq", "sluice.approvals"])
+        let soar = try await harness.receiver()
+        let config = try harness.config(files: ["routes/case.yaml": """
             name: open-case
             match: {source: [aws.guardduty]}
             playbook:
               - name: page-soar
                 action: http
                 params: {url: "\(soar.url)/cases", allow_loopback: true}
-            """.write(to: dir.appendingPathComponent("routes/case.yaml"), atomically: true, encoding: .utf8)
+            """])
         let finding = try Findings.unique(1)[0]
         let producer = try KafkaProducer(config: broker.clientConfig(), logger: .init(label: "test"))
         try await producer.send(topic: "dlq", key: Array(finding.id.utf8), value: finding.bytes, headers: [
@@ -154,8 +136,7 @@ import Testing
             KafkaHeader("sluice-connector", "playbooks"), KafkaHeader("sluice-attempts", "3"),
         ])
         producer.close()
-        let common = ["--brokers", broker.bootstrap, "--dead-letter-topic", "dlq", "--routes", dir.appendingPathComponent("routes").path,
-                      "--connectors", dir.appendingPathComponent("connectors").path]
+        let common = ["--brokers", broker.bootstrap, "--dead-letter-topic", "dlq", "--routes", config.routes, "--connectors", config.connectors]
         let first = try CommandRun.run(SluiceProcess.binary, ["dlq", "replay", "--name", "pb"] + common)
         #expect(first.status == 0, "\(first.output)")
         #expect(first.output.contains("0 delivered, 0 already done, 1 awaiting approval, 0 failed"), "\(first.output)")
@@ -174,22 +155,19 @@ import Testing
 /// letter as the pipeline does and redelivers that finding alone, rendered from its own view.
 @Suite(.serialized) struct SplitReplayTests {
     @Test func aSplitRecordsLetterReplaysItsFailedFindingAloneRenderedFromItsView() async throws {
-        let broker = try TansuBroker()
-        defer { broker.stop() }
-        let hook = try await WebhookReceiver.start()
-        defer { hook.stop() }
-        try await broker.create(topics: ["dlq"])
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-split-replay-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        for sub in ["routes", "connectors"] { try FileManager.default.createDirectory(at: dir.appendingPathComponent(sub), withIntermediateDirectories: true) }
-        try "name: hub\nmatch: {sluice: {format: [asff]}}\ntargets: [hook]\n"
-            .write(to: dir.appendingPathComponent("routes/hub.yaml"), atomically: true, encoding: .utf8)
-        try """
-            name: hook
-            type: webhook
-            url: \(hook.url)/hook
-            template: '{"id": "{{sluice.id}}", "title": "{{sluice.title}}"}'
-            """.write(to: dir.appendingPathComponent("connectors/hook.yaml"), atomically: true, encoding: .utf8)
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let broker = try await harness.broker(topics: ["dlq"])
+        let hook = try await harness.receiver()
+        let config = try harness.config(files: [
+            "routes/hub.yaml": "name: hub\nmatch: {sluice: {format: [asff]}}\ntargets: [hook]\n",
+            "connectors/hook.yaml": """
+                name: hook
+                type: webhook
+                url: \(hook.url)/hook
+                template: '{"id": "{{sluice.id}}", "title": "{{sluice.title}}"}'
+                """,
+        ])
         // Security Hub's custom action with two GuardDuty findings; the second one failed.
         let record = try FormatAgreementTests.line("findings-asff.ndjson", 4)
         let producer = try KafkaProducer(config: broker.clientConfig(), logger: .init(label: "test"))
@@ -198,8 +176,7 @@ import Testing
             KafkaHeader("sluice-attempts", "3"), KafkaHeader("sluice-part-index", "1"), KafkaHeader("sluice-part-count", "2"),
         ])
         producer.close()
-        let common = ["--brokers", broker.bootstrap, "--dead-letter-topic", "dlq", "--routes", dir.appendingPathComponent("routes").path,
-                      "--connectors", dir.appendingPathComponent("connectors").path]
+        let common = ["--brokers", broker.bootstrap, "--dead-letter-topic", "dlq", "--routes", config.routes, "--connectors", config.connectors]
         let replay = try await CommandRun.result(of: SluiceProcess.binary, ["dlq", "replay", "--name", "split"] + common)
         #expect(replay.status == 0, "\(replay.output)")
         #expect(replay.output.contains("1 delivered, 0 already done"), "\(replay.output)")

@@ -57,13 +57,11 @@ import Testing
     }
 
     @Test func anOversizedLineIsDeadLetteredTooLargeAndTheRunGoesOn() async throws {
-        let receiver = try await WebhookReceiver.start()
-        defer { receiver.stop() }
-        let config = try TestConfig.webhook(receiver.url)
-        defer { config.remove() }
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (receiver, config) = try await harness.webhook()
         let findings = try Findings.unique(3)
-        let input = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-huge-\(UUID().uuidString).ndjson")
-        defer { try? FileManager.default.removeItem(at: input) }
+        let input = config.directory.appendingPathComponent("huge.ndjson")
         _ = FileManager.default.createFile(atPath: input.path, contents: nil)
         let file = try FileHandle(forWritingTo: input)
         file.write(Data(findings[0].bytes + [0x0A]))
@@ -74,9 +72,8 @@ import Testing
         file.write(Data(findings[1].bytes + [0x0A] + findings[2].bytes + [0x0A]))
         try file.close()
 
-        let sluice = try SluiceProcess(["run", "--input", input.path, "--routes", config.routes, "--connectors", config.connectors,
-                                        "--log-level", "error"])
-        defer { sluice.stop() }
+        let sluice = try harness.sluice(["run", "--input", input.path, "--routes", config.routes, "--connectors", config.connectors,
+                                         "--log-level", "error"])
         let deadline = Date().addingTimeInterval(120)  // end of input ends the run; this only bounds a hang
         while sluice.process.isRunning, Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
         // The oversized line was dead-lettered: an offline run says so with exit status 2.

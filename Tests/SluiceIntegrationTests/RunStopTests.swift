@@ -38,10 +38,9 @@ struct RunStopTests {
 
     @Test func aRunWhoseAdminPortIsTakenExitsWithTheCauseWhileItsInputIsOpen() async throws {
         // A real server holds the port the run asks for.
-        let holder = try await WebhookReceiver.start()
-        defer { holder.stop() }
-        let config = try TestConfig.webhook(holder.url)
-        defer { config.remove() }
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (holder, config) = try await harness.webhook()
         let run = try StdinRun(config: config, extra: ["--admin-listen", "127.0.0.1:\(holder.port)"])
         defer { run.end() }
         // Before the fix the run kept reading stdin (and served nothing of its own) until stdin closed.
@@ -52,10 +51,9 @@ struct RunStopTests {
     }
 
     @Test func sigtermStopsARunWaitingOnASilentStdin() async throws {
-        let receiver = try await WebhookReceiver.start()
-        defer { receiver.stop() }
-        let config = try TestConfig.webhook(receiver.url)
-        defer { config.remove() }
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (receiver, config) = try await harness.webhook()
         let run = try StdinRun(config: config)
         defer { run.end() }
         // One delivery first: the run is past start-up and waiting for more input.

@@ -6,21 +6,10 @@ import Testing
 /// they would hold (`POST /api/v1/silences/preview`), listed, and holding the next matching
 /// finding, which the feed shows as `held: silenced`.
 @Suite(.serialized) struct SilencesDashboardTests {
-    /// A Tansu broker with `findings` and `dlq`, a webhook receiver, and a config routing to it.
-    static func brokerReceiverAndConfig() throws -> (TansuBroker, WebhookReceiver, TestConfig) {
-        let broker = try TansuBroker()
-        do {
-            let receiver = try WebhookReceiver()
-            do {
-                try broker.createTopics(["findings", "dlq"])
-                return (broker, receiver, try TestConfig.webhook(receiver.url))
-            } catch { receiver.stop(); throw error }
-        } catch { broker.stop(); throw error }
-    }
-
     @Test func aSilenceMadeFromAFeedRowHoldsTheRepeat() async throws {
-        let (broker, receiver, config) = try Self.brokerReceiverAndConfig()
-        defer { broker.stop(); receiver.stop(); config.remove() }
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (broker, receiver, config) = try await harness.brokerAndWebhook()
         // An inhibit rule for the inhibitions panel; its source (a maintenance notice) never comes here.
         try """
         inhibit:
@@ -31,9 +20,8 @@ import Testing
             for: 2h
         """.write(to: config.directory.appendingPathComponent("routes/inhibit.yaml"), atomically: true, encoding: .utf8)
         let port = try LoopbackPort.free()
-        let sluice = try SluiceProcess(broker: broker, topic: "findings", group: "silences-ui", dlq: "dlq", config: config,
-                                       extra: ["--admin-listen", "127.0.0.1:\(port)", "--admin-tokens", try OperationsAPITests.tokensFile(in: config.directory)])
-        defer { sluice.stop() }
+        let sluice = try harness.sluice(broker, group: "silences-ui", config: config,
+                                        extra: ["--admin-listen", "127.0.0.1:\(port)", "--admin-tokens", try OperationsAPITests.tokensFile(in: config.directory)])
         #expect(await LoopbackPort.accepts(port, within: 60))
 
         let finding = try Findings.unique(1).map { f in
@@ -81,12 +69,12 @@ import Testing
     /// does not show (the instance, the region, the view's account) matches as it will when the
     /// silence holds; a value the finding does not have matches nothing.
     @Test func thePreviewJudgesEveryFieldOfTheFinding() async throws {
-        let (broker, receiver, config) = try Self.brokerReceiverAndConfig()
-        defer { broker.stop(); receiver.stop(); config.remove() }
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (broker, receiver, config) = try await harness.brokerAndWebhook()
         let port = try LoopbackPort.free()
-        let sluice = try SluiceProcess(broker: broker, topic: "findings", group: "silences-preview", dlq: "dlq", config: config,
-                                       extra: ["--admin-listen", "127.0.0.1:\(port)", "--admin-tokens", try OperationsAPITests.tokensFile(in: config.directory)])
-        defer { sluice.stop() }
+        let sluice = try harness.sluice(broker, group: "silences-preview", config: config,
+                                        extra: ["--admin-listen", "127.0.0.1:\(port)", "--admin-tokens", try OperationsAPITests.tokensFile(in: config.directory)])
         #expect(await LoopbackPort.accepts(port, within: 60))
         let finding = try Findings.unique(1)
         try Findings.produce(finding, to: "findings", broker: broker)

@@ -23,17 +23,11 @@ import Testing
     }
 
     @Test func editedRouteFilesAreReloadedAndABrokenOneIsRefused() async throws {
-        let broker = try TansuBroker()
-        defer { broker.stop() }
-        let receiver = try WebhookReceiver()
-        defer { receiver.stop() }
-        try broker.createTopics(["findings", "dlq"])
-        let config = try TestConfig.webhook(receiver.url)
-        defer { config.remove() }
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (broker, _, config) = try await harness.brokerAndWebhook()
         let port = try LoopbackPort.free()
-        let sluice = try SluiceProcess(broker: broker, topic: "findings", group: "watch", dlq: "dlq", config: config,
-                                       extra: ["--admin-listen", "127.0.0.1:\(port)", "--watch"])
-        defer { sluice.stop() }
+        let sluice = try harness.sluice(broker, group: "watch", config: config, extra: ["--admin-listen", "127.0.0.1:\(port)", "--watch"])
         let first = try await Self.waitFor(port) { $0["configVersion"] as? Int == 1 }
         #expect(first["configVersion"] as? Int == 1, "\(sluice.output.suffix(2000))")
 

@@ -7,7 +7,7 @@ enum PatternLocator {
     /// alone explains it (a `$or` that expands too far, a GuardDuty criterion, a JSON string).
     static func diagnostics(_ node: YAMLNode, label: String, whole: PatternError) -> [Diagnostic] {
         var found: [Diagnostic] = []
-        if node.isMapping, node["Criterion"] == nil, node["criterion"] == nil, node["FindingCriteria"] == nil {
+        if node.isMapping, !node.entries.contains(where: { PatternDialects.keywords[$0.key] != nil }) {
             walk(node, prefix: [], label: label, into: &found)
         }
         return found.isEmpty ? [node.error("\(label): \(whole.message)")] : found
