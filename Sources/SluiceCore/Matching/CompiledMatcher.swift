@@ -114,27 +114,39 @@ final class CompiledMatcher: Sendable {
         var allowsAbsence: Bool
     }
 
+    /// A path-trie node: what the walk reads on entering an object, in one record.
+    struct Node: Sendable {
+        /// A 64-bit filter of its edges' keys (bit `keyBitIndex(word, length)` set per edge):
+        /// most keys of an event are rejected by one test.
+        var filter: UInt64 = 0
+        /// A filter of the first eight bytes of its edge keys longer than eight bytes: a long
+        /// key (or a dotted key with a long first segment) that misses it matches no edge.
+        var longFilter: UInt64 = 0
+        var edgeStart: Int32 = 0  // its edges, a range of `edgeRecords`
+        var edgeEnd: Int32 = 0
+        var path: Int32 = -1  // the path ending here, or -1
+    }
+
+    /// A path-trie edge, compared by length and first eight bytes, in one record.
+    struct Edge: Sendable {
+        var word: UInt64  // first eight bytes of the key, zero-padded
+        var length: Int32
+        var child: Int32
+        /// The next edge of its node with the same filter bit, or -1.
+        var nextWithBit: Int32
+        var keyStart: Int32  // into edgeKeys
+    }
+
     // Path trie
     let edges: ByteKeyTable  // (node, key segment) → child; for keys with dots and wide nodes
-    let nodeEdges: [Range<Int32>]  // per node, into the edge arrays
-    let edgeLength: [Int32]
-    let edgeWord: [UInt64]  // first eight bytes of the key, zero-padded
-    let edgeKeyStart: [Int32]  // into edgeKeys
+    let nodes: [Node]
+    let edgeRecords: [Edge]
     let edgeKeys: [UInt8]
-    let edgeChild: [Int32]
-    let nodePath: [Int32]
     let pathCount: Int
     let pathNames: [String]
-    /// Per node, a 64-bit filter of its edges' keys (bit `keyBit(word, length)` set per edge):
-    /// most keys of an event are rejected by one test.
-    let edgeFilter: [UInt64]
     /// Per node and filter bit (node * 64 + bit), the first edge with that bit, or -1; then
-    /// `edgeNextWithBit`: a key that passes the filter is compared with those edges only.
+    /// `Edge.nextWithBit`: a key that passes the filter is compared with those edges only.
     let edgeByBit: [Int32]
-    let edgeNextWithBit: [Int32]
-    /// Per node, a filter of the first eight bytes of its edge keys longer than eight bytes: a
-    /// long key (or a dotted key with a long first segment) that misses it matches no edge.
-    let edgeLongFilter: [UInt64]
     let pathAtoms: [PathAtoms]
     let pathAtomStages: [UInt8]
     static let primaryStage: UInt8 = 1, affixStage: UInt8 = 2
@@ -673,13 +685,7 @@ final class CompiledMatcher: Sendable {
         }
 
         self.edges = ByteKeyTable(edgeEntries)
-        self.nodeEdges = nodeEdges
-        self.edgeLength = edgeLength
-        self.edgeWord = edgeWord
-        self.edgeKeyStart = edgeKeyStart
         self.edgeKeys = edgeKeys
-        self.edgeChild = edgeChild
-        self.nodePath = nodePath
         self.pathCount = pathNames.count
         self.pathNames = pathNames
         self.pathAtoms = pathAtoms
@@ -690,11 +696,12 @@ final class CompiledMatcher: Sendable {
         self.prefixKeys = prefixKeys
         self.prefixAtom = prefixAtom
         self.prefixParent = prefixParent
-        self.edgeLongFilter = nodeEdges.map { r in
-            r.reduce(UInt64(0)) { filter, e in edgeLength[Int(e)] > 8 ? filter | CompiledMatcher.wordBit(edgeWord[Int(e)]) : filter }
-        }
-        self.edgeFilter = nodeEdges.map { r in
-            r.reduce(UInt64(0)) { filter, e in filter | 1 << CompiledMatcher.keyBitIndex(edgeWord[Int(e)], Int(edgeLength[Int(e)])) }
+        self.nodes = nodeEdges.indices.map { n in
+            let r = nodeEdges[n]
+            return Node(
+                filter: r.reduce(UInt64(0)) { filter, e in filter | 1 << CompiledMatcher.keyBitIndex(edgeWord[Int(e)], Int(edgeLength[Int(e)])) },
+                longFilter: r.reduce(UInt64(0)) { filter, e in edgeLength[Int(e)] > 8 ? filter | CompiledMatcher.wordBit(edgeWord[Int(e)]) : filter },
+                edgeStart: r.lowerBound, edgeEnd: r.upperBound, path: nodePath[n])
         }
         var edgeByBit = [Int32](repeating: -1, count: nodePath.count * 64)
         var edgeNextWithBit = [Int32](repeating: -1, count: edgeLength.count)
@@ -706,7 +713,9 @@ final class CompiledMatcher: Sendable {
             }
         }
         self.edgeByBit = edgeByBit
-        self.edgeNextWithBit = edgeNextWithBit
+        self.edgeRecords = edgeLength.indices.map { e in
+            Edge(word: edgeWord[e], length: edgeLength[e], child: edgeChild[e], nextWithBit: edgeNextWithBit[e], keyStart: edgeKeyStart[e])
+        }
         self.fields = fields
         self.leafTests = leafTests
         self.testAtoms = testAtoms

@@ -63,10 +63,10 @@ struct TapeWalker {
         if t == TapeWalker.objectType {
             let m = m
             let strings = strings
-            let edges = m.nodeEdges[Int(node)]
-            guard !edges.isEmpty else { return }
-            let filter = m.edgeFilter[Int(node)]
-            let longFilter = m.edgeLongFilter[Int(node)]
+            let record = m.nodes[Int(node)]
+            guard record.edgeStart < record.edgeEnd else { return }
+            let filter = record.filter
+            let longFilter = record.longFilter
             let stop = Int(truncatingIfNeeded: w & 0xFFFF_FFFF) - 1
             var k = i + 1
             while k < stop {
@@ -78,8 +78,8 @@ struct TapeWalker {
                         walk(value, node: child)
                     } else {
                         // A scalar: record it here, no call.
-                        let p = m.nodePath[Int(child)]
-                        if p >= 0 { record(Int(p), value) }
+                        let p = m.nodes[Int(child)].path
+                        if p >= 0 { self.record(Int(p), value) }
                     }
                 }
                 k = TapeWalker.end(tape, value)
@@ -98,7 +98,7 @@ struct TapeWalker {
             }
             _ = state.arrayStack.popLast()
         } else {
-            let p = m.nodePath[Int(node)]
+            let p = m.nodes[Int(node)].path
             if p >= 0 { record(Int(p), i) }
         }
     }
@@ -126,14 +126,15 @@ struct TapeWalker {
         if filter & (1 &<< bit) == 0 { return -1 }
         var e = Int(m.edgeByBit[Int(node) &* 64 &+ Int(bit)])
         while e >= 0 {
-            if m.edgeWord[e] == word && Int(m.edgeLength[e]) == count {
-                if count <= 8 { return m.edgeChild[e] }
+            let edge = m.edgeRecords[e]
+            if edge.word == word && Int(edge.length) == count {
+                if count <= 8 { return edge.child }
                 let equal = m.edgeKeys.withUnsafeBufferPointer { keys in
-                    memcmpBytes(keys.baseAddress! + Int(m.edgeKeyStart[e]) + 8, base + 8, count - 8)
+                    memcmpBytes(keys.baseAddress! + Int(edge.keyStart) + 8, base + 8, count - 8)
                 }
-                if equal { return m.edgeChild[e] }
+                if equal { return edge.child }
             }
-            e = Int(m.edgeNextWithBit[e])
+            e = Int(edge.nextWithBit)
         }
         return -1
     }
