@@ -197,24 +197,26 @@ struct IntervalIndex<Key: FixedWidthInteger & UnsignedInteger & Sendable>: Senda
 /// An immutable open-addressing hash table from a 64-bit key to an Int32 (keys unique; no
 /// key may be UInt64.max).
 struct IntKeyTable: Sendable {
-    let keys: [UInt64]
-    let values: [Int32]
+    /// Key and value side by side: a probe reads one cache line, not one per array.
+    struct Slot: Sendable {
+        var key: UInt64 = .max
+        var value: Int32 = -1
+    }
+
+    let slots: [Slot]
     let mask: Int
 
     init(_ entries: [(key: UInt64, value: Int32)]) {
         var capacity = 8
         while capacity < entries.count * 2 { capacity <<= 1 }
-        var keys = [UInt64](repeating: .max, count: capacity)
-        var values = [Int32](repeating: -1, count: capacity)
+        var slots = [Slot](repeating: Slot(), count: capacity)
         let mask = capacity - 1
         for e in entries {
             var i = IntKeyTable.slot(e.key, mask)
-            while keys[i] != .max && keys[i] != e.key { i = (i + 1) & mask }
-            keys[i] = e.key
-            values[i] = e.value
+            while slots[i].key != .max && slots[i].key != e.key { i = (i + 1) & mask }
+            slots[i] = Slot(key: e.key, value: e.value)
         }
-        self.keys = keys
-        self.values = values
+        self.slots = slots
         self.mask = mask
     }
 
@@ -226,12 +228,12 @@ struct IntKeyTable: Sendable {
 
     /// The value stored for `key`, or -1.
     @inline(__always) func find(_ key: UInt64) -> Int32 {
-        keys.withUnsafeBufferPointer { keys in
+        slots.withUnsafeBufferPointer { slots in
             var i = IntKeyTable.slot(key, mask)
             while true {
-                let k = keys[i]
-                if k == key { return values[i] }
-                if k == .max { return -1 }
+                let s = slots[i]
+                if s.key == key { return s.value }
+                if s.key == .max { return -1 }
                 i = (i + 1) & mask
             }
         }

@@ -76,6 +76,26 @@ final class CompiledMatcher: Sendable {
         var needsLowercase: Bool { equalsIgnoreCase || !prefixIgnoreCaseLengths.isEmpty || !suffixIgnoreCaseLengths.isEmpty }
     }
 
+    /// One automaton state, everything `enter` and `step` read about it in one record (32
+    /// bytes, two to a cache line): separate arrays indexed by state cost a cache miss each
+    /// (callgrind's cache simulation: 803 D1 read misses per finding at 10,000 routes).
+    struct State: Sendable {
+        /// The `branchArrayMask` of the branches completing here when they have two or more
+        /// fields needing leaves (they share their conditions, so one mask), else 0.
+        var arrayMask: UInt64 = 0
+        /// The condition that leads into the state (-1 for the root).
+        var condition: Int32 = -1
+        /// Its route when it is final for exactly one branch and has no outgoing conditions
+        /// (entering it matches that route), else -1.
+        var route: Int32 = -1
+        /// Its outgoing groups, a range of `groups`.
+        var groupStart: Int32 = 0
+        var groupEnd: Int32 = 0
+        /// The match branches completing here, a range of `terminalBranches`.
+        var terminalStart: Int32 = 0
+        var terminalEnd: Int32 = 0
+    }
+
     struct LeafTest: Sendable {
         enum Kind: UInt8, Sendable {
             case generic
@@ -94,27 +114,39 @@ final class CompiledMatcher: Sendable {
         var allowsAbsence: Bool
     }
 
+    /// A path-trie node: what the walk reads on entering an object, in one record.
+    struct Node: Sendable {
+        /// A 64-bit filter of its edges' keys (bit `keyBitIndex(word, length)` set per edge):
+        /// most keys of an event are rejected by one test.
+        var filter: UInt64 = 0
+        /// A filter of the first eight bytes of its edge keys longer than eight bytes: a long
+        /// key (or a dotted key with a long first segment) that misses it matches no edge.
+        var longFilter: UInt64 = 0
+        var edgeStart: Int32 = 0  // its edges, a range of `edgeRecords`
+        var edgeEnd: Int32 = 0
+        var path: Int32 = -1  // the path ending here, or -1
+    }
+
+    /// A path-trie edge, compared by length and first eight bytes, in one record.
+    struct Edge: Sendable {
+        var word: UInt64  // first eight bytes of the key, zero-padded
+        var length: Int32
+        var child: Int32
+        /// The next edge of its node with the same filter bit, or -1.
+        var nextWithBit: Int32
+        var keyStart: Int32  // into edgeKeys
+    }
+
     // Path trie
     let edges: ByteKeyTable  // (node, key segment) → child; for keys with dots and wide nodes
-    let nodeEdges: [Range<Int32>]  // per node, into the edge arrays
-    let edgeLength: [Int32]
-    let edgeWord: [UInt64]  // first eight bytes of the key, zero-padded
-    let edgeKeyStart: [Int32]  // into edgeKeys
+    let nodes: [Node]
+    let edgeRecords: [Edge]
     let edgeKeys: [UInt8]
-    let edgeChild: [Int32]
-    let nodePath: [Int32]
     let pathCount: Int
     let pathNames: [String]
-    /// Per node, a 64-bit filter of its edges' keys (bit `keyBit(word, length)` set per edge):
-    /// most keys of an event are rejected by one test.
-    let edgeFilter: [UInt64]
     /// Per node and filter bit (node * 64 + bit), the first edge with that bit, or -1; then
-    /// `edgeNextWithBit`: a key that passes the filter is compared with those edges only.
+    /// `Edge.nextWithBit`: a key that passes the filter is compared with those edges only.
     let edgeByBit: [Int32]
-    let edgeNextWithBit: [Int32]
-    /// Per node, a filter of the first eight bytes of its edge keys longer than eight bytes: a
-    /// long key (or a dotted key with a long first segment) that misses it matches no edge.
-    let edgeLongFilter: [UInt64]
     let pathAtoms: [PathAtoms]
     let pathAtomStages: [UInt8]
     static let primaryStage: UInt8 = 1, affixStage: UInt8 = 2
@@ -147,22 +179,15 @@ final class CompiledMatcher: Sendable {
     let suppressionBranches: [Int32]
     let routeCount: Int
     // Condition automaton
-    let stateCondition: [Int32]  // the condition that leads into a state (-1 for the root)
-    let stateGroups: [Range<Int32>]
-    let stateTerminals: [Range<Int32>]  // into terminalBranches: match branches complete here
+    let states: [State]
     let terminalBranches: [Int32]
     let terminalRoutes: [Int32]  // the route of each of terminalBranches
-    /// Per state, its route when it is final for exactly one branch and has no outgoing
-    /// conditions (entering it matches that route), else -1; and that branch's array mask
-    /// (0 when it has fewer than two fields needing leaves).
-    let stateRoute: [Int32]
-    let stateArrayMask: [UInt64]
     let groups: [Group]
     let lengths: [Int32]
     let evaluatedStates: [Int32]
     let exclusiveStates: [Int32]
     /// Per entry of `exclusiveStates`, its route when entering the state only sets that route
-    /// (`stateRoute`, no consistency check), else -1: `visitExclusive` sets it straight away.
+    /// (`State.route`, no consistency check), else -1: `visitExclusive` sets it straight away.
     let exclusiveRoutes: [Int32]
     /// (group << 32 | exact atom) → the group's exclusive children whose list holds that
     /// string, as a range of `exclusionStates`: every other child holds on such a leaf.
@@ -174,10 +199,13 @@ final class CompiledMatcher: Sendable {
     /// `UInt64.max`: `arrayConsistent` need not check that pair again.
     let branchElementPair: [UInt64]
     let groupAtoms: IntKeyTable  // (group, atom) → posting list
-    let postings: [Range<Int32>]
-    /// State << 1 | 1 when reaching the state needs its condition evaluated (a wildcard found
-    /// by its literal prefix, one part of an `$and`).
+    /// Posting lists, each its length then its entries (a posting list's id is the offset of
+    /// its length): one array, so a list costs one cache line, not a range and its entries.
+    /// An entry (`TapeWalker.enter`) is state << 2, | `enteredOnce` when no other entry of
+    /// its group leads to that state, | `evaluate` when reaching the state needs its
+    /// condition evaluated (a wildcard found by its literal prefix, one part of an `$and`).
     let postingEntries: [Int32]
+    static let evaluate: Int32 = 1, enteredOnce: Int32 = 2
     /// `substringKey(group, length, window)` → posting list of the wildcards whose longest
     /// literal segment starts with that window (a hash: a collision only adds a candidate).
     let substringTable: IntKeyTable
@@ -398,8 +426,9 @@ final class CompiledMatcher: Sendable {
                 lists.append([entry])
             }
         }
-        var numericIndexes: [IntervalIndex<UInt64>] = []
-        var cidrIndexes: [(v4: IntervalIndex<UInt128>, v6: IntervalIndex<UInt128>)] = []
+        // Intervals name posting lists by list index until the lists are laid out.
+        var numericIntervalLists: [[(lower: UInt64, upper: UInt64, posting: Int32)]] = []
+        var cidrIntervalLists: [(v4: [(lower: UInt128, upper: UInt128, posting: Int32)], v6: [(lower: UInt128, upper: UInt128, posting: Int32)])] = []
         var substringLists: [UInt64: Int] = [:]  // substringKey → posting list index
         for s in stateCondition.indices {
             var byPath: [Int32: [Int32]] = [:]
@@ -502,12 +531,12 @@ final class CompiledMatcher: Sendable {
                     group.fixedCondition = fixed
                 }
                 if !numericIntervals.isEmpty {
-                    group.numeric = Int32(numericIndexes.count)
-                    numericIndexes.append(IntervalIndex(numericIntervals))
+                    group.numeric = Int32(numericIntervalLists.count)
+                    numericIntervalLists.append(numericIntervals)
                 }
                 if !cidrV4.isEmpty || !cidrV6.isEmpty {
-                    group.cidr = Int32(cidrIndexes.count)
-                    cidrIndexes.append((IntervalIndex(cidrV4), IntervalIndex(cidrV6)))
+                    group.cidr = Int32(cidrIntervalLists.count)
+                    cidrIntervalLists.append((cidrV4, cidrV6))
                 }
                 let evaluatedStart = Int32(evaluatedStates.count)
                 evaluatedStates += evaluated
@@ -591,7 +620,30 @@ final class CompiledMatcher: Sendable {
             pathAtoms[p].suffixLengths = stored(.suffix)
             pathAtoms[p].suffixIgnoreCaseLengths = stored(.suffixIgnoreCase)
         }
-        let (postings, postingEntries) = CompiledMatcher.flattened(lists)
+        // A state posted once in its parent's group (one indexed matcher, not a wildcard found
+        // by a window, which can sit at several positions of a leaf) is entered at most once
+        // per event when the group's path has one leaf: `enter` then skips its stamp (a
+        // scratch word per state, a cache miss per matched route at 10,000 routes).
+        var postedCount = [UInt8](repeating: 0, count: stateCondition.count)
+        for l in lists {
+            for entry in l { postedCount[Int(entry >> 1)] = min(postedCount[Int(entry >> 1)] &+ 1, 2) }
+        }
+        for l in substringLists.values { for entry in lists[l] { postedCount[Int(entry >> 1)] = 2 } }
+        // Posting lists laid out as length + entries; list indices become offsets.
+        var postingEntries: [Int32] = []
+        var listOffset: [Int32] = []
+        listOffset.reserveCapacity(lists.count)
+        for l in lists {
+            listOffset.append(Int32(postingEntries.count))
+            postingEntries.append(Int32(l.count))
+            for entry in l {
+                let once: Int32 = postedCount[Int(entry >> 1)] == 1 ? CompiledMatcher.enteredOnce : 0
+                postingEntries.append((entry >> 1) << 2 | once | entry & 1)
+            }
+        }
+        for g in groups.indices where groups[g].singlePosting >= 0 {
+            groups[g].singlePosting = listOffset[Int(groups[g].singlePosting)]
+        }
         let exclusionKeys = Array(exclusionLists.keys)
         let (exclusionRanges, exclusionStates) = CompiledMatcher.flattened(exclusionKeys.map { exclusionLists[$0]! })
         var branchElementPair = [UInt64](repeating: .max, count: branchFields.count)
@@ -608,6 +660,7 @@ final class CompiledMatcher: Sendable {
             if branchElementPair[b] != .max && conditions.count == 2 { branchMultiField[b] = false }
         }
         let (stateTerminals, terminalBranches) = CompiledMatcher.flattened(terminals)
+        let stateCount = stateCondition.count
 
         // Path-trie edges, grouped by node.
         let sortedEdges = edgeEntries.sorted { $0.namespace < $1.namespace }
@@ -632,13 +685,7 @@ final class CompiledMatcher: Sendable {
         }
 
         self.edges = ByteKeyTable(edgeEntries)
-        self.nodeEdges = nodeEdges
-        self.edgeLength = edgeLength
-        self.edgeWord = edgeWord
-        self.edgeKeyStart = edgeKeyStart
         self.edgeKeys = edgeKeys
-        self.edgeChild = edgeChild
-        self.nodePath = nodePath
         self.pathCount = pathNames.count
         self.pathNames = pathNames
         self.pathAtoms = pathAtoms
@@ -649,11 +696,12 @@ final class CompiledMatcher: Sendable {
         self.prefixKeys = prefixKeys
         self.prefixAtom = prefixAtom
         self.prefixParent = prefixParent
-        self.edgeLongFilter = nodeEdges.map { r in
-            r.reduce(UInt64(0)) { filter, e in edgeLength[Int(e)] > 8 ? filter | CompiledMatcher.wordBit(edgeWord[Int(e)]) : filter }
-        }
-        self.edgeFilter = nodeEdges.map { r in
-            r.reduce(UInt64(0)) { filter, e in filter | 1 << CompiledMatcher.keyBitIndex(edgeWord[Int(e)], Int(edgeLength[Int(e)])) }
+        self.nodes = nodeEdges.indices.map { n in
+            let r = nodeEdges[n]
+            return Node(
+                filter: r.reduce(UInt64(0)) { filter, e in filter | 1 << CompiledMatcher.keyBitIndex(edgeWord[Int(e)], Int(edgeLength[Int(e)])) },
+                longFilter: r.reduce(UInt64(0)) { filter, e in edgeLength[Int(e)] > 8 ? filter | CompiledMatcher.wordBit(edgeWord[Int(e)]) : filter },
+                edgeStart: r.lowerBound, edgeEnd: r.upperBound, path: nodePath[n])
         }
         var edgeByBit = [Int32](repeating: -1, count: nodePath.count * 64)
         var edgeNextWithBit = [Int32](repeating: -1, count: edgeLength.count)
@@ -665,7 +713,9 @@ final class CompiledMatcher: Sendable {
             }
         }
         self.edgeByBit = edgeByBit
-        self.edgeNextWithBit = edgeNextWithBit
+        self.edgeRecords = edgeLength.indices.map { e in
+            Edge(word: edgeWord[e], length: edgeLength[e], child: edgeChild[e], nextWithBit: edgeNextWithBit[e], keyStart: edgeKeyStart[e])
+        }
         self.fields = fields
         self.leafTests = leafTests
         self.testAtoms = testAtoms
@@ -679,9 +729,6 @@ final class CompiledMatcher: Sendable {
         for (r, range) in routeSuppressions.enumerated() where !range.isEmpty { routeSuppressible[r >> 6] |= 1 &<< UInt64(r & 63) }
         self.routeSuppressible = routeSuppressible
         self.suppressionBranches = suppressionBranches
-        self.stateCondition = stateCondition
-        self.stateGroups = stateGroups
-        self.stateTerminals = stateTerminals
         self.terminalBranches = terminalBranches
         self.terminalRoutes = terminalBranches.map { branchRoute[Int($0)] }
         let branchArrayMask: [UInt64] = branchFields.map { range in
@@ -700,13 +747,19 @@ final class CompiledMatcher: Sendable {
             if branchMultiField[b] && branchArrayMask[b] == .max { return -1 }  // always checked, in `complete`
             return branchRoute[b]
         }
+        // The branches completing in one state have the same conditions: the first one's mask
+        // stands for all of them (`TapeWalker.complete`).
         let stateArrayMask: [UInt64] = stateCondition.indices.map { s in
-            guard stateTerminals[s].count == 1 else { return 0 }
+            guard !stateTerminals[s].isEmpty else { return 0 }
             let b = Int(terminalBranches[Int(stateTerminals[s].lowerBound)])
             return branchMultiField[b] ? branchArrayMask[b] : 0
         }
-        self.stateRoute = stateRoute
-        self.stateArrayMask = stateArrayMask
+        self.states = (0..<stateCount).map { s in
+            State(
+                arrayMask: stateArrayMask[s], condition: stateCondition[s], route: stateRoute[s],
+                groupStart: stateGroups[s].lowerBound, groupEnd: stateGroups[s].upperBound,
+                terminalStart: stateTerminals[s].lowerBound, terminalEnd: stateTerminals[s].upperBound)
+        }
         self.groups = groups
         self.lengths = lengths
         self.evaluatedStates = evaluatedStates
@@ -719,12 +772,14 @@ final class CompiledMatcher: Sendable {
         self.exclusionRanges = exclusionRanges
         self.exclusionStates = exclusionStates
         self.branchElementPair = branchElementPair
-        self.groupAtoms = IntKeyTable(groupAtomLists.map { ($0.key, Int32($0.value)) })
-        self.postings = postings
+        self.groupAtoms = IntKeyTable(groupAtomLists.map { ($0.key, listOffset[$0.value]) })
         self.postingEntries = postingEntries
-        self.substringTable = IntKeyTable(substringLists.map { ($0.key, Int32($0.value)) })
-        self.numericIndexes = numericIndexes
-        self.cidrIndexes = cidrIndexes
+        self.substringTable = IntKeyTable(substringLists.map { ($0.key, listOffset[$0.value]) })
+        func laidOut<Key: FixedWidthInteger & UnsignedInteger & Sendable>(_ intervals: [(lower: Key, upper: Key, posting: Int32)]) -> IntervalIndex<Key> {
+            IntervalIndex(intervals.map { ($0.lower, $0.upper, listOffset[Int($0.posting)]) })
+        }
+        self.numericIndexes = numericIntervalLists.map { laidOut($0) }
+        self.cidrIndexes = cidrIntervalLists.map { (laidOut($0.v4), laidOut($0.v6)) }
     }
 
     /// A key's bit (0..<64) in a node's edge filter, from its length and first eight bytes.
@@ -1014,13 +1069,13 @@ struct MatchState {
     var pending = ScratchArray<Int32>(capacity: 64)
     /// Matched routes a suppression removed (cleared from `routeBits`), in route order.
     var suppressedRoutes = ScratchArray<Int32>(capacity: 16)
-    var pathHead = ScratchTable<Int32>(count: 0)
-    var pathStamp = ScratchTable<UInt32>(count: 0)
+    /// Per path, generation << 32 | its last leaf: stamp and head in one word, one load.
+    var pathHead = ScratchTable<UInt64>(count: 0)
     var pathArrayed = ScratchTable<UInt32>(count: 0)  // stamp: some leaf at the path sits in an array
     var stateStamp = ScratchTable<UInt32>(count: 0)
     var suppressStamp = ScratchTable<UInt32>(count: 0)
-    var conditionStamp = ScratchTable<UInt32>(count: 0)
-    var conditionResult = ScratchTable<UInt8>(count: 0)
+    /// Per condition, generation << 32 | its result on this event (`TapeWalker.condition`).
+    var conditionMemo = ScratchTable<UInt64>(count: 0)
     /// Per condition, the leaves satisfying it (for array consistency), memoised per event.
     var conditionLeafStamp = ScratchTable<UInt32>(count: 0)
     var conditionLeafSpan = ScratchTable<UInt64>(count: 0)
@@ -1033,12 +1088,11 @@ struct MatchState {
     var routeBitCount = 0  // bits set in `routeBits`
     /// `CompiledMatcher.pathBit` of every path with a leaf in an array on this event.
     var arrayedPaths: UInt64 = 0
-    /// Per exclusive state, how many of the leaves it was tested on are in its list.
-    var exclusionStamp = ScratchTable<UInt32>(count: 0)
-    var exclusionCount = ScratchTable<UInt32>(count: 0)
-    /// Per suppression branch, its verification on this event (shared by the routes naming it).
-    var branchStamp = ScratchTable<UInt32>(count: 0)
-    var branchResult = ScratchTable<UInt8>(count: 0)
+    /// Per exclusive state, generation << 32 | how many of the leaves it was tested on are in its list.
+    var exclusionTally = ScratchTable<UInt64>(count: 0)
+    /// Per suppression branch, generation << 32 | its verification on this event (shared by
+    /// the routes naming it).
+    var branchMemo = ScratchTable<UInt64>(count: 0)
     /// The consistency search's candidate spans per field and the leaves chosen so far.
     var levels = ScratchArray<UInt64>(capacity: 8)
     var chosen = ScratchArray<Int32>(capacity: 8)
@@ -1061,26 +1115,23 @@ struct MatchState {
             }
         }
         fitted(&pathHead, m.pathCount)
-        fitted(&pathStamp, m.pathCount)
         fitted(&pathArrayed, m.pathCount)
-        fitted(&stateStamp, m.stateCondition.count)
+        fitted(&stateStamp, m.states.count)
         fitted(&suppressStamp, m.routeCount)
-        fitted(&conditionStamp, m.fields.count)
-        fitted(&conditionResult, m.fields.count)
+        fitted(&conditionMemo, m.fields.count)
         fitted(&conditionLeafStamp, m.fields.count)
         fitted(&conditionLeafSpan, m.fields.count)
         fitted(&routeBits, (m.routeCount + 63) / 64)
-        fitted(&exclusionStamp, m.stateCondition.count)
-        fitted(&exclusionCount, m.stateCondition.count)
-        fitted(&branchStamp, m.branchFields.count)
-        fitted(&branchResult, m.branchFields.count)
+        fitted(&exclusionTally, m.states.count)
+        fitted(&branchMemo, m.branchFields.count)
     }
 
     mutating func begin() {
         generation &+= 1
         if generation == 0 {
             // Wrapped: stale stamps could look current.
-            for t in [pathStamp, pathArrayed, stateStamp, suppressStamp, conditionStamp, conditionLeafStamp, pairStamp, siblingStamp, exclusionStamp, branchStamp] { t.zero() }
+            for t in [pathArrayed, stateStamp, suppressStamp, conditionLeafStamp, pairStamp, siblingStamp] { t.zero() }
+            for t in [pathHead, conditionMemo, exclusionTally, branchMemo] { t.zero() }
             generation = 1
         }
         leaves.removeAll()
@@ -1102,8 +1153,9 @@ struct MatchState {
     func deallocate() {
         leaves.deallocate(); trails.deallocate(); arrayStack.deallocate(); atoms.deallocate()
         pending.deallocate(); suppressedRoutes.deallocate(); satisfying.deallocate(); levels.deallocate(); chosen.deallocate()
-        for t in [pathStamp, pathArrayed, stateStamp, suppressStamp, conditionStamp, conditionLeafStamp, pairStamp, siblingStamp, exclusionStamp, branchStamp] { t.deallocate() }
-        pathHead.deallocate(); conditionResult.deallocate(); conditionLeafSpan.deallocate(); routeBits.deallocate(); pairKey.deallocate(); pairResult.deallocate()
-        siblingKey.deallocate(); siblingSpan.deallocate(); exclusionCount.deallocate(); branchResult.deallocate()
+        for t in [pathArrayed, stateStamp, suppressStamp, conditionLeafStamp, pairStamp, siblingStamp] { t.deallocate() }
+        for t in [pathHead, conditionMemo, exclusionTally, branchMemo] { t.deallocate() }
+        conditionLeafSpan.deallocate(); routeBits.deallocate(); pairKey.deallocate(); pairResult.deallocate()
+        siblingKey.deallocate(); siblingSpan.deallocate()
     }
 }

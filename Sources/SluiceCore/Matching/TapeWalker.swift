@@ -63,10 +63,10 @@ struct TapeWalker {
         if t == TapeWalker.objectType {
             let m = m
             let strings = strings
-            let edges = m.nodeEdges[Int(node)]
-            guard !edges.isEmpty else { return }
-            let filter = m.edgeFilter[Int(node)]
-            let longFilter = m.edgeLongFilter[Int(node)]
+            let record = m.nodes[Int(node)]
+            guard record.edgeStart < record.edgeEnd else { return }
+            let filter = record.filter
+            let longFilter = record.longFilter
             let stop = Int(truncatingIfNeeded: w & 0xFFFF_FFFF) - 1
             var k = i + 1
             while k < stop {
@@ -78,8 +78,8 @@ struct TapeWalker {
                         walk(value, node: child)
                     } else {
                         // A scalar: record it here, no call.
-                        let p = m.nodePath[Int(child)]
-                        if p >= 0 { record(Int(p), value) }
+                        let p = m.nodes[Int(child)].path
+                        if p >= 0 { self.record(Int(p), value) }
                     }
                 }
                 k = TapeWalker.end(tape, value)
@@ -98,7 +98,7 @@ struct TapeWalker {
             }
             _ = state.arrayStack.popLast()
         } else {
-            let p = m.nodePath[Int(node)]
+            let p = m.nodes[Int(node)].path
             if p >= 0 { record(Int(p), i) }
         }
     }
@@ -126,14 +126,15 @@ struct TapeWalker {
         if filter & (1 &<< bit) == 0 { return -1 }
         var e = Int(m.edgeByBit[Int(node) &* 64 &+ Int(bit)])
         while e >= 0 {
-            if m.edgeWord[e] == word && Int(m.edgeLength[e]) == count {
-                if count <= 8 { return m.edgeChild[e] }
+            let edge = m.edgeRecords[e]
+            if edge.word == word && Int(edge.length) == count {
+                if count <= 8 { return edge.child }
                 let equal = m.edgeKeys.withUnsafeBufferPointer { keys in
-                    memcmpBytes(keys.baseAddress! + Int(m.edgeKeyStart[e]) + 8, base + 8, count - 8)
+                    memcmpBytes(keys.baseAddress! + Int(edge.keyStart) + 8, base + 8, count - 8)
                 }
-                if equal { return m.edgeChild[e] }
+                if equal { return edge.child }
             }
-            e = Int(m.edgeNextWithBit[e])
+            e = Int(edge.nextWithBit)
         }
         return -1
     }
@@ -173,9 +174,9 @@ struct TapeWalker {
 
     func record(_ p: Int, _ i: Int) {
         let gen = state.generation
-        let previous: Int32 = state.pathStamp[p] == gen ? state.pathHead[p] : -1
-        state.pathStamp[p] = gen
-        state.pathHead[p] = Int32(state.leaves.count)
+        let slot = state.pathHead[p]
+        let previous: Int32 = UInt32(truncatingIfNeeded: slot >> 32) == gen ? Int32(truncatingIfNeeded: slot) : -1
+        state.pathHead[p] = UInt64(gen) << 32 | UInt64(UInt32(truncatingIfNeeded: state.leaves.count))
         let trailStart = Int32(state.trails.count)
         let depth = state.arrayStack.count
         if depth > 0 {
@@ -306,23 +307,33 @@ struct TapeWalker {
         state.stateStamp[0] = gen
         state.pending.append(0)
         while let s = state.pending.popLast() {
-            let terminals = m.stateTerminals[Int(s)]
-            if !terminals.isEmpty { complete(terminals) }
-            for g in m.stateGroups[Int(s)] { visit(Int(g)) }
+            let record = m.states[Int(s)]
+            if record.terminalStart < record.terminalEnd { complete(record) }
+            var g = Int(record.groupStart)
+            while g < Int(record.groupEnd) {
+                visit(g)
+                g += 1
+            }
         }
     }
 
-    @inline(__always) func enter(_ entry: Int32) {
-        let s = Int(entry >> 1)
-        if state.stateStamp[s] == state.generation { return }
-        state.stateStamp[s] = state.generation
-        if entry & 1 != 0 && condition(Int(m.stateCondition[s])) == TapeWalker.conditionFails { return }
+    /// Enters the state of a posting entry (`CompiledMatcher.postingEntries`). `single`: the
+    /// entry was found on the only leaf at its group's path (or not on a leaf), so an entry
+    /// marked `enteredOnce` cannot come again this event and needs no stamp.
+    @inline(__always) func enter(_ entry: Int32, single: Bool) {
+        let s = Int(entry >> 2)
+        if !single || entry & CompiledMatcher.enteredOnce == 0 {
+            if state.stateStamp[s] == state.generation { return }
+            state.stateStamp[s] = state.generation
+        }
+        let record = m.states[s]
+        if entry & CompiledMatcher.evaluate != 0 && condition(Int(record.condition)) == TapeWalker.conditionFails { return }
         // A final state with one route and nothing after it (an account list, a severity
         // floor, a tag's exclusions): its route is set here, not pushed, popped and completed
         // (~20 instructions less per matched route), unless its leaves need a consistency check.
-        let r = m.stateRoute[s]
+        let r = record.route
         if r >= 0 {
-            let arrayed = m.stateArrayMask[s] & state.arrayedPaths
+            let arrayed = record.arrayMask & state.arrayedPaths
             if arrayed & (arrayed &- 1) == 0 {
                 setRoute(Int(r))
                 return
@@ -331,11 +342,11 @@ struct TapeWalker {
         state.pending.append(Int32(s))
     }
 
-    @inline(__always) func addPosting(_ posting: Int32) {
-        let r = m.postings[Int(posting)]
-        var k = Int(r.lowerBound)
-        while k < Int(r.upperBound) {
-            enter(m.postingEntries[k])
+    @inline(__always) func addPosting(_ posting: Int32, single: Bool) {
+        var k = Int(posting) + 1
+        let stop = k + Int(m.postingEntries[Int(posting)])
+        while k < stop {
+            enter(m.postingEntries[k], single: single)
             k += 1
         }
     }
@@ -347,16 +358,19 @@ struct TapeWalker {
         var k = Int(group.evaluated.lowerBound)
         if group.evaluatedNeedLeaf && head(Int(group.path)) < 0 { k = Int(group.evaluated.upperBound) }
         while k < Int(group.evaluated.upperBound) {
-            enter(m.evaluatedStates[k] << 1 | 1)
+            // Each evaluated child once per visit of its group: no stamp.
+            enter(m.evaluatedStates[k] << 2 | CompiledMatcher.enteredOnce | CompiledMatcher.evaluate, single: true)
             k += 1
         }
         if !group.exclusive.isEmpty { visitExclusive(g, group) }
         if !group.substrings.isEmpty { visitSubstrings(g, group) }
         if group.atomCount == 0 && group.numeric < 0 && group.cidr < 0 { return }
         var leaf = head(Int(group.path))
+        if leaf < 0 { return }
+        let single = state.leaves[Int(leaf)].next < 0
         while leaf >= 0 {
             let l = state.leaves[Int(leaf)]
-            lookups(g, group, Int(leaf))
+            lookups(g, group, Int(leaf), single: single)
             leaf = l.next
         }
     }
@@ -385,23 +399,19 @@ struct TapeWalker {
             if list < 0 { continue }
             for k in m.exclusionRanges[Int(list)] {
                 let t = Int(m.exclusionStates[Int(k)])
-                if state.exclusionStamp[t] == gen {
-                    state.exclusionCount[t] &+= 1
-                } else {
-                    state.exclusionStamp[t] = gen
-                    state.exclusionCount[t] = 1
-                }
+                let tally = state.exclusionTally[t]
+                state.exclusionTally[t] = tally >> 32 == UInt64(gen) ? tally &+ 1 : UInt64(gen) << 32 | 1
             }
         }
         var k = Int(group.exclusive.lowerBound)
         while k < Int(group.exclusive.upperBound) {
             let t = m.exclusiveStates[k]
             k += 1
-            if state.exclusionStamp[Int(t)] == gen && state.exclusionCount[Int(t)] == count { continue }
+            if state.exclusionTally[Int(t)] == UInt64(gen) << 32 | UInt64(count) { continue }
             // A child that only matches its route (a tag route without other fields) is entered
             // from this group alone, once per event: no state stamp needed.
             let r = m.exclusiveRoutes[k - 1]
-            if r >= 0 { setRoute(Int(r)) } else { enter(t << 1) }
+            if r >= 0 { setRoute(Int(r)) } else { enter(t << 2 | CompiledMatcher.enteredOnce, single: true) }
         }
     }
 
@@ -427,7 +437,7 @@ struct TapeWalker {
                 while p <= n - length {
                     let word = raw.loadUnaligned(fromByteOffset: p, as: UInt64.self) & mask
                     let posting = m.substringTable.find(CompiledMatcher.substringKey(g, length, word))
-                    if posting >= 0 { addPosting(posting) }
+                    if posting >= 0 { addPosting(posting, single: false) }
                     p += 1
                 }
             }
@@ -478,28 +488,29 @@ struct TapeWalker {
         return test.kind == .anyAtom ? found : !found
     }
 
-    @inline(__always) func lookup(_ g: Int, _ group: CompiledMatcher.Group, _ a: Int32) {
+    @inline(__always) func lookup(_ g: Int, _ group: CompiledMatcher.Group, _ a: Int32, single: Bool) {
         if group.atomCount == 1 {
-            if a == group.singleAtom { addPosting(group.singlePosting) }
+            if a == group.singleAtom { addPosting(group.singlePosting, single: single) }
         } else {
             let posting = m.groupAtoms.find(UInt64(g) << 32 | UInt64(UInt32(a)))
-            if posting >= 0 { addPosting(posting) }
+            if posting >= 0 { addPosting(posting, single: single) }
         }
     }
 
-    func lookups(_ g: Int, _ group: CompiledMatcher.Group, _ leafIndex: Int) {
+    /// Index lookups of one leaf at the group's path; `single`: it is the path's only leaf.
+    func lookups(_ g: Int, _ group: CompiledMatcher.Group, _ leafIndex: Int, single: Bool) {
         if group.atomCount > 0 {
             // A leaf's atoms of the kinds this group indexes only: its whole value, its affixes.
             if group.primaryAtoms {
                 let a = primaryAtom(leafIndex, path: Int(group.path))
-                if a >= 0 { lookup(g, group, a) }
+                if a >= 0 { lookup(g, group, a, single: single) }
             }
             if group.affixAtoms {
                 let leaf = leafWithAffixes(leafIndex, path: Int(group.path))
                 var k = Int(leaf.atomStart)
                 let stop = k + Int(leaf.atomCount)
                 while k < stop {
-                    lookup(g, group, state.atoms[k])
+                    lookup(g, group, state.atoms[k], single: single)
                     k += 1
                 }
             }
@@ -509,13 +520,13 @@ struct TapeWalker {
         if group.cidr >= 0 && type(i) == TapeWalker.stringType, let ip = IPRange.parseAddress(stringBytes(i)) {
             let index = m.cidrIndexes[Int(group.cidr)]
             if ip.isIPv6 {
-                for k in index.v6.lookup(ip.address) { addPosting(index.v6.members[Int(k)]) }
+                for k in index.v6.lookup(ip.address) { addPosting(index.v6.members[Int(k)], single: single) }
             } else {
-                for k in index.v4.lookup(ip.address) { addPosting(index.v4.members[Int(k)]) }
+                for k in index.v4.lookup(ip.address) { addPosting(index.v4.members[Int(k)], single: single) }
             }
         } else if group.numeric >= 0, let d = number(i) {
             let index = m.numericIndexes[Int(group.numeric)]
-            for k in index.lookup(orderedKey(d)) { addPosting(index.members[Int(k)]) }
+            for k in index.lookup(orderedKey(d)) { addPosting(index.members[Int(k)], single: single) }
         }
     }
 
@@ -525,18 +536,16 @@ struct TapeWalker {
     /// root), so that check is made once for all of them: broad routes repeat one pattern
     /// (a role and a flag), and 150 routes per finding completed in one state at 10,000 routes.
     @inline(__always)
-    func complete(_ terminals: Range<Int32>) {
-        let first = Int(m.terminalBranches[Int(terminals.lowerBound)])
-        if m.branchMultiField[first] {
-            // Fewer than two of its paths have leaves in arrays on this event: nothing to check.
-            let mask = m.branchArrayMask[first]
+    func complete(_ record: CompiledMatcher.State) {
+        // Fewer than two of its paths have leaves in arrays on this event: nothing to check.
+        let mask = record.arrayMask
+        if mask != 0 {
             let arrayed = mask & state.arrayedPaths
-            if (mask == .max || arrayed & (arrayed &- 1) != 0) && !arrayConsistent(first) { return }
+            if (mask == .max || arrayed & (arrayed &- 1) != 0) && !arrayConsistent(Int(m.terminalBranches[Int(record.terminalStart)])) { return }
         }
-        let routes = m.terminalRoutes
-        var k = Int(terminals.lowerBound)
-        while k < Int(terminals.upperBound) {
-            setRoute(Int(routes[k]))
+        var k = Int(record.terminalStart)
+        while k < Int(record.terminalEnd) {
+            setRoute(Int(m.terminalRoutes[k]))
             k += 1
         }
     }
@@ -613,7 +622,10 @@ struct TapeWalker {
         }
     }
 
-    func head(_ p: Int) -> Int32 { state.pathStamp[p] == state.generation ? state.pathHead[p] : -1 }
+    @inline(__always) func head(_ p: Int) -> Int32 {
+        let slot = state.pathHead[p]
+        return UInt32(truncatingIfNeeded: slot >> 32) == state.generation ? Int32(truncatingIfNeeded: slot) : -1
+    }
 
     /// Result codes of a field condition on this event.
     static let conditionFails: UInt8 = 1, conditionHolds: UInt8 = 2, conditionHoldsInArray: UInt8 = 3
@@ -621,10 +633,10 @@ struct TapeWalker {
     /// Whether field condition `c` holds on this event (memoised per event: branches of many
     /// routes share conditions such as `region` or a type prefix).
     @inline(__always) func condition(_ c: Int) -> UInt8 {
-        if state.conditionStamp[c] == state.generation { return state.conditionResult[c] }
+        let memo = state.conditionMemo[c]
+        if UInt32(truncatingIfNeeded: memo >> 32) == state.generation { return UInt8(truncatingIfNeeded: memo) }
         let r = evaluateCondition(c)
-        state.conditionStamp[c] = state.generation
-        state.conditionResult[c] = r
+        state.conditionMemo[c] = UInt64(state.generation) << 32 | UInt64(r)
         return r
     }
 
@@ -661,10 +673,10 @@ struct TapeWalker {
 
     /// `verify`, memoised per event: many routes share one suppression branch.
     @inline(__always) func verifyOnce(_ b: Int) -> Bool {
-        if state.branchStamp[b] == state.generation { return state.branchResult[b] != 0 }
+        let memo = state.branchMemo[b]
+        if UInt32(truncatingIfNeeded: memo >> 32) == state.generation { return memo & 1 != 0 }
         let result = verify(b)
-        state.branchStamp[b] = state.generation
-        state.branchResult[b] = result ? 1 : 0
+        state.branchMemo[b] = UInt64(state.generation) << 32 | (result ? 1 : 0)
         return result
     }
 
