@@ -1,5 +1,6 @@
 import Foundation
 import SluiceGuardDuty
+import Synchronization
 import Testing
 @testable import SluiceCore
 
@@ -143,5 +144,28 @@ import Testing
         let outside = try JSON.parse(#"{"detail": {"ip": "10.3.232.5"}}"#)
         #expect(ReferenceMatcher.matches(pattern, inList))
         #expect(!ReferenceMatcher.matches(pattern, outside))
+    }
+
+    /// An item that counts how often it is compared: a quadratic de-duplication compares each item
+    /// with those kept before it (~n²/4 for this list, 400 million), a hashed one about once.
+    struct CountedItem: Hashable {
+        static let comparisons = Atomic<Int>(0)
+        let value: Int
+        static func == (a: CountedItem, b: CountedItem) -> Bool {
+            comparisons.add(1, ordering: .relaxed)
+            return a.value == b.value
+        }
+        func hash(into hasher: inout Hasher) { hasher.combine(value) }
+    }
+
+    @Test func valueListDeDuplicationComparesEachItemAboutOnce() {
+        let distinct = (0..<20_000).map { CountedItem(value: $0 * 7919) }
+        let list = distinct + distinct.reversed()
+        CountedItem.comparisons.store(0, ordering: .relaxed)
+        let unique = PatternParser.firstOccurrences(list)
+        let comparisons = CountedItem.comparisons.load(ordering: .relaxed)
+        #expect(unique.map(\.value) == distinct.map(\.value))
+        // Each repeat meets its first occurrence once; hash collisions add a few more, never n² of them.
+        #expect(comparisons <= 2 * list.count, "\(comparisons) comparisons for \(list.count) items")
     }
 }

@@ -92,13 +92,17 @@ enum PatternParser {
 
     static func parseValueList(_ values: [JSON], path: String) throws(PatternError) -> [ValueMatcher] {
         guard !values.isEmpty else { throw PatternError("\(path): Empty arrays are not allowed") }
-        var out: [ValueMatcher] = []
-        var seen = Set<ValueMatcher>(minimumCapacity: values.count)  // a 40,000-line trusted-IP list: linear, not quadratic
-        for v in values {
-            let m = try parseValue(v, path: path)
-            if seen.insert(m).inserted { out.append(m) }
-        }
-        return out
+        var parsed: [ValueMatcher] = []
+        parsed.reserveCapacity(values.count)
+        for v in values { parsed.append(try parseValue(v, path: path)) }
+        return firstOccurrences(parsed)
+    }
+
+    /// Each distinct item once, in first-seen order, in linear time: a 40,000-line trusted-IP
+    /// list took 25 s with a quadratic de-duplication (`CrashSafetyTests` counts comparisons).
+    static func firstOccurrences<T: Hashable>(_ items: [T]) -> [T] {
+        var seen = Set<T>(minimumCapacity: items.count)
+        return items.filter { seen.insert($0).inserted }
     }
 
     static func parseValue(_ value: JSON, path: String) throws(PatternError) -> ValueMatcher {
