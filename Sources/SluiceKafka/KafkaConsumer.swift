@@ -35,6 +35,8 @@ public final class KafkaConsumer: Sendable {
 
     /// How long the group may stay stuck rebalancing before this member rejoins; nil: never.
     public let groupStallTimeout: Duration?
+    /// Whether `close` sends LeaveGroup (false: the group drops the member by session timeout).
+    public let leaveGroupOnClose: Bool
     /// Times this consumer left a stuck group and joined again as a new member.
     public var rejoins: Int { rejoinCount.load(ordering: .relaxed) }
 
@@ -134,8 +136,10 @@ public final class KafkaConsumer: Sendable {
 
     /// `groupStallTimeout`: how long the group may stay stuck rebalancing before this member
     /// leaves and joins again (nil: three session timeouts, `GroupStallWatchdog.defaultBoundMs`;
-    /// zero: never).
-    public init(config: KafkaConfig, topics: [String], logger: Logger, groupStallTimeout: Duration? = nil) throws(KafkaError) {
+    /// zero: never). `leaveGroupOnClose`: false closes without LeaveGroup (see `close`).
+    public init(config: KafkaConfig, topics: [String], logger: Logger, groupStallTimeout: Duration? = nil,
+                leaveGroupOnClose: Bool = true) throws(KafkaError) {
+        self.leaveGroupOnClose = leaveGroupOnClose
         guard config["group.id"] != nil else { throw KafkaError(.config, "a consumer needs group.id (--group)") }
         guard config["bootstrap.servers"] != nil else { throw KafkaError(.config, "a consumer needs bootstrap.servers (--brokers)") }
         guard !topics.isEmpty else { throw KafkaError(.config, "no topic to consume (--topic)") }
@@ -310,10 +314,22 @@ public final class KafkaConsumer: Sendable {
     /// final commit): call it from the polling thread at shutdown. Without it, the handle is
     /// destroyed when the consumer goes, without a commit: the group rebalances by session
     /// timeout and the uncommitted records are redelivered (at-least-once).
+    ///
+    /// With `leaveGroupOnClose` false the stored offsets are committed and the handle destroyed
+    /// without LeaveGroup (and without revocation callbacks: the caller has drained): the group
+    /// drops the member by session timeout. Tansu 0.6.0 keeps a leader that left with LeaveGroup
+    /// while the group was forming, and the group then never forms again; one dropped by session
+    /// timeout is replaced.
     public func close() {
         guard state.withLock({ $0.close() }) else { return }
         do { try commitSync() } catch { logger.warning("final commit failed", metadata: ["error": "\(error)"]) }
         let client = self.client
+        guard leaveGroupOnClose else {
+            uninstall(from: client)
+            client.destroy()
+            logger.info("left without LeaveGroup: the group drops this member by session timeout")
+            return
+        }
         client.closeConsumer()
         uninstall(from: client)
         client.destroy()

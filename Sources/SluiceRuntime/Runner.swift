@@ -350,7 +350,9 @@ public final class Runner: Sendable {
             guard !settings.topics.isEmpty else { throw RunError("no topic: set --topic or topics: in the config file") }
             kafka["group.id"] = settings.group
             for (k, v) in settings.membership.properties(group: settings.group, topics: settings.topics) { kafka[k] = v }
-            let consumer = try KafkaConsumer(config: kafka, topics: settings.topics, logger: logger.with("sluice.part", "consumer"))
+            let consumer = try KafkaConsumer(config: kafka, topics: settings.topics, logger: logger.with("sluice.part", "consumer"),
+                                             groupStallTimeout: settings.membership.stallTimeout,
+                                             leaveGroupOnClose: settings.membership.leaveGroupOnClose)
             logger.info("consuming", metadata: ["kafka.topics": "\(settings.topics.joined(separator: ","))", "kafka.group": "\(settings.group)"])
             lag = { consumer.lag }
             source = ThreadService(name: "source-kafka", body: { try pipeline.run(consumer: consumer) }, stop: { stopping.stop() })
