@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Synchronization
 
@@ -11,17 +12,41 @@ import Synchronization
 ///
 /// Its own state (assignment, paused, closed, the rebalance handler) is a `StateMachine` behind a
 /// lock that returns actions; the librdkafka calls they imply run after the lock is released.
+///
+/// A group stuck rebalancing (`GroupStallWatchdog`: librdkafka's join state not `steady` for
+/// longer than `groupStallTimeout`) makes the consumer leave and join again as a new member,
+/// inside `poll`: its partitions are revoked as in any rebalance (their settled work committed),
+/// and the new member starts from the committed offsets.
 public final class KafkaConsumer: Sendable {
-    private let client: RDKafkaClient
+    /// The librdkafka client; replaced (on the polling thread) when the consumer rejoins.
+    private let current: Mutex<RDKafkaClient>
+    private var client: RDKafkaClient { current.withLock { $0 } }
+    /// The properties every client of this consumer is created with.
+    private let properties: KafkaConfig
     private let logger: Logger
     public let topics: [String]
     private let state = Mutex(StateMachine())
+    private let watchdog: Mutex<GroupStallWatchdog?>
+    /// A stuck verdict waiting for the next `poll` to act on it.
+    private let pendingRejoin = Mutex<GroupStallWatchdog.Verdict?>(nil)
+    private let rejoinCount = Atomic<Int>(0)
+    private let clock = ContinuousClock()
+    private let started: ContinuousClock.Instant
+
+    /// How long the group may stay stuck rebalancing before this member rejoins; nil: never.
+    public let groupStallTimeout: Duration?
+    /// Whether `close` sends LeaveGroup (false: the group drops the member by session timeout).
+    public let leaveGroupOnClose: Bool
+    /// Times this consumer left a stuck group and joined again as a new member.
+    public var rejoins: Int { rejoinCount.load(ordering: .relaxed) }
 
     /// The consumer's bookkeeping; every change goes through it.
     struct StateMachine {
         private(set) var assignment: Set<TopicPartition> = []
         private(set) var isPaused = false
         private(set) var isClosed = false
+        /// Between leaving a stuck group and the new member's client taking over.
+        private(set) var isRejoining = false
         var onRebalance: (@Sendable (RebalanceEvent) -> Void)?
 
         /// Partitions to pause (true) or resume (false), or nothing to do.
@@ -58,6 +83,19 @@ public final class KafkaConsumer: Sendable {
             assignment.subtract(parts)
         }
 
+        /// False when closed: there is nothing to rejoin.
+        mutating func beginRejoin() -> Bool {
+            guard !isClosed else { return false }
+            isRejoining = true
+            return true
+        }
+
+        /// The new member owns nothing until its first assignment.
+        mutating func endRejoin() {
+            isRejoining = false
+            assignment = []
+        }
+
         /// True the first time: the caller closes the client.
         mutating func close() -> Bool {
             defer { isClosed = true }
@@ -70,7 +108,7 @@ public final class KafkaConsumer: Sendable {
     /// nil before the first fetches and once closed. Safe from any thread: the read holds the
     /// state lock, so `close` cannot destroy the handle under it (the calls are local, no I/O).
     public var lag: Int64? {
-        state.withLock { s in s.isClosed ? nil : client.cachedLag(Array(s.assignment)) }
+        state.withLock { s in s.isClosed || s.isRejoining ? nil : client.cachedLag(Array(s.assignment)) }
     }
     public var isPaused: Bool { state.withLock { $0.isPaused } }
     /// This instance's member id in the group (nil before it joined, and once closed).
@@ -101,7 +139,12 @@ public final class KafkaConsumer: Sendable {
     /// joins, how long the group waits for a member to rejoin once a rebalance has begun.
     public let maxPollInterval: Duration
 
-    public init(config: KafkaConfig, topics: [String], logger: Logger) throws(KafkaError) {
+    /// `groupStallTimeout`: how long the group may stay stuck rebalancing before this member
+    /// leaves and joins again (nil: three session timeouts, `GroupStallWatchdog.defaultBoundMs`;
+    /// zero: never). `leaveGroupOnClose`: false closes without LeaveGroup (see `close`).
+    public init(config: KafkaConfig, topics: [String], logger: Logger, groupStallTimeout: Duration? = nil,
+                leaveGroupOnClose: Bool = true) throws(KafkaError) {
+        self.leaveGroupOnClose = leaveGroupOnClose
         guard config["group.id"] != nil else { throw KafkaError(.config, "a consumer needs group.id (--group)") }
         guard config["bootstrap.servers"] != nil else { throw KafkaError(.config, "a consumer needs bootstrap.servers (--brokers)") }
         guard !topics.isEmpty else { throw KafkaError(.config, "no topic to consume (--topic)") }
@@ -112,10 +155,83 @@ public final class KafkaConsumer: Sendable {
         merged["enable.auto.offset.store"] = "false"
         // librdkafka's default is 300 s; a value it rejects fails the client creation below.
         maxPollInterval = .milliseconds(merged["max.poll.interval.ms"].flatMap { Int64($0) }.map { max(1, $0) } ?? 300_000)
-        client = try RDKafkaClient(.consumer, config: KafkaConfig(merged), logger: logger, rebalance: true)
+        // librdkafka's default session timeout is 45 s; a value it rejects fails the creation below.
+        let sessionTimeoutMs = merged["session.timeout.ms"].flatMap { Int64($0) }.map { max(1, $0) } ?? 45_000
+        let boundMs = groupStallTimeout.map { $0.saturatingMilliseconds } ?? GroupStallWatchdog.defaultBoundMs(sessionTimeoutMs: sessionTimeoutMs)
+        if boundMs > 0 {
+            self.groupStallTimeout = .milliseconds(boundMs)
+            watchdog = Mutex(GroupStallWatchdog(boundMs: boundMs))
+            // The watchdog's samples: a quarter of its bound apart, at most 1 s (the documents are
+            // a few KB for a consumer; the user's own interval wins).
+            if merged["statistics.interval.ms"] == nil { merged["statistics.interval.ms"] = "\(min(1000, max(100, boundMs / 4)))" }
+        } else {
+            self.groupStallTimeout = nil
+            watchdog = Mutex(nil)
+        }
+        properties = KafkaConfig(merged)
+        started = clock.now
+        current = Mutex(try RDKafkaClient(.consumer, config: properties, logger: logger, rebalance: true, statistics: boundMs > 0))
+        watchdog.withLock { $0?.restart(nowMs: 0) }
+        install(on: client)
+        try client.subscribe(topics)
+    }
+
+    private func install(on client: RDKafkaClient) {
         client.context.setRebalanceHandler { [weak self] event in self?.applied(event) }
         client.context.setAssignPreparer { [weak self] parts in self?.prepareAssignment(parts) }
-        try client.subscribe(topics)
+        client.context.setStatisticsHandler { [weak self] document in self?.sampled(document) }
+    }
+
+    private func uninstall(from client: RDKafkaClient) {
+        client.context.setRebalanceHandler(nil)
+        client.context.setAssignPreparer(nil)
+        client.context.setStatisticsHandler(nil)
+    }
+
+    private var nowMs: Int64 { (clock.now - started).saturatingMilliseconds }
+
+    /// A statistics document (on the polling thread): the watchdog's sample.
+    private func sampled(_ document: Data) {
+        let joinState = GroupStallWatchdog.joinState(inStatistics: document)
+        let now = nowMs
+        guard let verdict = watchdog.withLock({ $0?.observe(joinState: joinState, nowMs: now) }), verdict != .fine else { return }
+        pendingRejoin.withLock { $0 = verdict }
+    }
+
+    /// Leaves the stuck group and joins again as a new member: the old client's close revokes
+    /// its partitions (the rebalance handler stores what settled, and the revocation commits it)
+    /// and sends LeaveGroup; the new client subscribes and starts from the committed offsets.
+    private func rejoin(_ verdict: GroupStallWatchdog.Verdict) throws(KafkaError) {
+        guard case .stuck(let forMs, let joinState) = verdict, state.withLock({ $0.beginRejoin() }) else { return }
+        logger.warning("consumer group stuck rebalancing: leaving it and joining again as a new member", metadata: [
+            "kafka.join_state": "\(joinState)", "kafka.stuck_ms": "\(forMs)",
+            "kafka.group_stall_timeout_ms": "\(groupStallTimeout.map { $0.saturatingMilliseconds } ?? 0)",
+        ])
+        let old = client
+        do { try old.commit(async: false) } catch { logger.debug("commit before rejoining failed", metadata: ["kafka.error": "\(error.message)"]) }
+        old.closeConsumer()
+        uninstall(from: old)
+        let fresh: RDKafkaClient
+        do {
+            fresh = try RDKafkaClient(.consumer, config: properties, logger: logger, rebalance: true, statistics: true)
+        } catch {
+            state.withLock { s in
+                old.destroy()
+                s.endRejoin()
+            }
+            throw error
+        }
+        // The old handle goes under the state lock: `lag` reads it under the same lock.
+        state.withLock { s in
+            old.destroy()
+            current.withLock { $0 = fresh }
+            s.endRejoin()
+        }
+        let now = nowMs
+        watchdog.withLock { $0?.restart(nowMs: now) }
+        rejoinCount.add(1, ordering: .relaxed)
+        install(on: fresh)
+        try fresh.subscribe(topics)
     }
 
     /// Sets what runs on the polling thread whenever the assignment changes.
@@ -163,8 +279,12 @@ public final class KafkaConsumer: Sendable {
         case fatal(KafkaError)
     }
 
-    /// Waits up to `timeoutMs` for the next record. Also serves rebalances and log callbacks.
+    /// Waits up to `timeoutMs` for the next record. Also serves rebalances, statistics and log
+    /// callbacks, and rejoins a group the watchdog found stuck (before polling the new member).
     public func poll(timeoutMs: Int32) -> PollResult {
+        if let verdict = pendingRejoin.withLock({ v in defer { v = nil }; return v }) {
+            do { try rejoin(verdict) } catch { return .fatal(error) }
+        }
         switch client.consumerPoll(timeoutMs: timeoutMs) {
         case .record(let r): return .record(r)
         case .none: return .idle
@@ -199,12 +319,35 @@ public final class KafkaConsumer: Sendable {
     /// final commit): call it from the polling thread at shutdown. Without it, the handle is
     /// destroyed when the consumer goes, without a commit: the group rebalances by session
     /// timeout and the uncommitted records are redelivered (at-least-once).
+    ///
+    /// With `leaveGroupOnClose` false the stored offsets are committed and the handle destroyed
+    /// without LeaveGroup (and without revocation callbacks: the caller has drained): the group
+    /// drops the member by session timeout. Tansu 0.6.0 keeps a leader that left with LeaveGroup
+    /// while the group was forming, and the group then never forms again; one dropped by session
+    /// timeout is replaced.
     public func close() {
         guard state.withLock({ $0.close() }) else { return }
         do { try commitSync() } catch { logger.warning("final commit failed", metadata: ["error": "\(error)"]) }
+        let client = self.client
+        guard leaveGroupOnClose else {
+            uninstall(from: client)
+            client.destroy()
+            logger.info("left without LeaveGroup: the group drops this member by session timeout")
+            return
+        }
         client.closeConsumer()
-        client.context.setRebalanceHandler(nil)
-        client.context.setAssignPreparer(nil)
+        uninstall(from: client)
         client.destroy()
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, saturating (never traps on a huge configured duration).
+    var saturatingMilliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (ms, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+        if overflow { return seconds < 0 ? .min : .max }
+        let (total, overflow2) = ms.addingReportingOverflow(attoseconds / 1_000_000_000_000_000)
+        return overflow2 ? (seconds < 0 ? .min : .max) : total
     }
 }

@@ -21,8 +21,10 @@ final class RDKafkaClient: @unchecked Sendable {
     private let destroyed = Atomic<Bool>(false)
 
     /// Creates a client from `config`. `deliveryReports`: a producer's per-record callback
-    /// (`RDKafkaDeliveryBox`); `rebalance`: a consumer's assignment callback.
-    init(_ kind: Kind, config: KafkaConfig, logger: Logger, deliveryReports: Bool = false, rebalance: Bool = false) throws(KafkaError) {
+    /// (`RDKafkaDeliveryBox`); `rebalance`: a consumer's assignment callback; `statistics`: the
+    /// statistics callback (documents every `statistics.interval.ms`, to the context's handler).
+    init(_ kind: Kind, config: KafkaConfig, logger: Logger, deliveryReports: Bool = false, rebalance: Bool = false,
+         statistics: Bool = false) throws(KafkaError) {
         let conf = try Self.makeConf(config)
         let context = RDKafkaClientContext(logger: logger)
         context.install(on: conf)
@@ -38,6 +40,14 @@ final class RDKafkaClient: @unchecked Sendable {
             rd_kafka_conf_set_rebalance_cb(conf) { rk, err, partitions, opaque in
                 guard let rk, let partitions, let opaque else { return }
                 Unmanaged<RDKafkaClientContext>.fromOpaque(opaque).takeUnretainedValue().handleRebalance(rk, err, partitions)
+            }
+        }
+        if statistics {
+            rd_kafka_conf_set_stats_cb(conf) { _, json, length, opaque in
+                guard let json, let opaque else { return 0 }
+                let document = Data(bytes: json, count: length)
+                Unmanaged<RDKafkaClientContext>.fromOpaque(opaque).takeUnretainedValue().statistics(document)
+                return 0  // librdkafka frees the document
             }
         }
         var errbuf = [CChar](repeating: 0, count: 512)
@@ -412,6 +422,7 @@ final class RDKafkaClientContext: Sendable {
     let logger: Logger
     private let rebalanceHandler = Mutex<(@Sendable (RebalanceEvent) -> Void)?>(nil)
     private let assignPreparer = Mutex<(@Sendable ([TopicPartition]) -> Void)?>(nil)
+    private let statisticsHandler = Mutex<(@Sendable (Data) -> Void)?>(nil)
 
     init(logger: Logger) { self.logger = logger }
 
@@ -423,6 +434,15 @@ final class RDKafkaClientContext: Sendable {
     /// has not started fetching them yet).
     func setAssignPreparer(_ body: (@Sendable ([TopicPartition]) -> Void)?) {
         assignPreparer.withLock { $0 = body }
+    }
+
+    /// Sets what receives each statistics document (on the polling thread, from inside `poll`).
+    func setStatisticsHandler(_ body: (@Sendable (Data) -> Void)?) {
+        statisticsHandler.withLock { $0 = body }
+    }
+
+    fileprivate func statistics(_ document: Data) {
+        statisticsHandler.withLock { $0 }?(document)
     }
 
     private func rebalance(_ event: RebalanceEvent) {

@@ -16,6 +16,13 @@ public struct ConsumerMembership: Sendable, Equatable {
     public var instanceID: String?
     /// `partition.assignment.strategy`; nil keeps the consumer's default (cooperative-sticky).
     public var assignor: String?
+    /// Send LeaveGroup when the consumer closes (the default): the group rebalances at once.
+    /// false: the member is dropped by session timeout instead, which a coordinator that wedges
+    /// on a leave during a rebalance (Tansu 0.6.0, README "Rebalances") survives.
+    public var leaveGroupOnClose = true
+    /// How long the group may stay stuck rebalancing before this member leaves and joins again
+    /// (`GroupStallWatchdog`); nil: three session timeouts; zero: never.
+    public var stallTimeout: Duration?
 
     public init(staticMembership: Bool = false, instanceID: String? = nil, assignor: String? = nil) {
         self.staticMembership = staticMembership

@@ -15,6 +15,8 @@ extension RunSettings {
     /// static_membership: true    # group.instance.id = the default per-instance id (ConsumerMembership)
     /// group_instance_id: sluice-0   # or this id (implies static membership)
     /// assignor: cooperative-sticky  # or range, roundrobin
+    /// leave_group: true          # LeaveGroup on shutdown; false: dropped by session timeout (Tansu 0.6.0)
+    /// group_stall_timeout: 135s  # rejoin when the group stays stuck rebalancing this long (default 3 session timeouts; 0s: never)
     /// dead_letter_topic: sluice.dead-letter
     /// routes: routes
     /// connectors: connectors
@@ -69,6 +71,8 @@ extension RunSettings {
                 r.report(r.node("assignor")!.error("'assignor' must be one of: \(ConsumerMembership.assignors.joined(separator: ", "))"))
             }
         }
+        if let v = r.bool("leave_group") { s.membership.leaveGroupOnClose = v }
+        if let d = r.duration("group_stall_timeout") { s.membership.stallTimeout = d }
         s.deadLetterTopic = r.string("dead_letter_topic")
         if let d = r.string("routes") { s.routesDirectory = d }
         if let d = r.string("connectors") { s.connectorsDirectory = d }

@@ -354,7 +354,9 @@ public final class Runner: Sendable {
             for (k, v) in settings.membership.properties(group: settings.group, topics: settings.topics) { consumerConfig[k] = v }
             // Names this instance among the group's members (the admin API's instances).
             if consumerConfig["client.id"] == nil { consumerConfig["client.id"] = Self.defaultClientID() }
-            let consumer = try KafkaConsumer(config: consumerConfig, topics: settings.topics, logger: logger.with("sluice.part", "consumer"))
+            let consumer = try KafkaConsumer(config: consumerConfig, topics: settings.topics, logger: logger.with("sluice.part", "consumer"),
+                                             groupStallTimeout: settings.membership.stallTimeout,
+                                             leaveGroupOnClose: settings.membership.leaveGroupOnClose)
             logger.info("consuming", metadata: ["kafka.topics": "\(settings.topics.joined(separator: ","))", "kafka.group": "\(settings.group)"])
             lag = { consumer.lag }
             memberID = { consumer.memberID }

@@ -42,6 +42,10 @@ import Testing
             let p = try SluiceProcess(broker: broker, topic: "stream", group: "scale", dlq: "dlq", config: config,
                                       extra: ["--max-in-flight", "\(cap)", "--metrics-listen", "127.0.0.1:\(port)",
                                               "--log-level", "info"]  // info: the rebalance lines count revocations
+                                          // Tansu 0.6.0 wedges the group for good when its leader leaves with
+                                          // LeaveGroup while it forms (RebalanceTests): members leave by session
+                                          // timeout instead, as the README advises on Tansu.
+                                          + (ProcessInfo.processInfo.environment["SCALEOUT_LEAVE_GROUP"] == "1" ? [] : ["--no-leave-group"])
                                           // Measurement runs add flags here (e.g. --revocation-timeout 0s).
                                           + (ProcessInfo.processInfo.environment["SCALEOUT_MEMBER_ARGS"]?.split(separator: " ").map(String.init) ?? []))
             return (p, port)
@@ -100,6 +104,17 @@ import Testing
                 + "\(try await describeUndelivered(missing, broker: broker, topic: "stream", produced: produced)); "
                 + "partitions: \(owners.joined(separator: ", ")); \(RebalanceLog(members().map { $0.1.output }).summary); member logs in \(kept.path)"
         }
+        /// A stall whose members' watchdog found the group stuck rebalancing is the coordinator's
+        /// (Tansu 0.6.0: RebalanceTests, README "Rebalances"), reported as that known issue; any
+        /// other stall is a failure.
+        func report(_ description: String) async throws {
+            let stuck = members().contains { $0.1.output.contains("consumer group stuck rebalancing") }
+            if stuck {
+                withKnownIssue("Tansu 0.6.0 left the group stuck rebalancing") { Issue.record(Comment(rawValue: description)) }
+            } else {
+                Issue.record(Comment(rawValue: description))
+            }
+        }
         do {
             for (i, chunk) in chunks.enumerated() where i > 0 {
                 try await waitForRequests((i - 1) * 500, step: "before chunk \(i)")
@@ -129,13 +144,13 @@ import Testing
                 }
             }
         } catch let stall as Stalled {
-            Issue.record(Comment(rawValue: try await stalled(stall.step)))
+            try await report(stalled(stall.step))
             return
         }
         // Requests count repeats too: wait until every finding is there at least once.
         let notDelivered = try await waitForDelivery(of: Set(findings.map(\.id)), at: receiver, stall: Self.stall)
         if !notDelivered.isEmpty {
-            Issue.record(Comment(rawValue: try await stalled("after the last chunk")))
+            try await report(stalled("after the last chunk"))
             return
         }
         let streamed = ContinuousClock.now - started

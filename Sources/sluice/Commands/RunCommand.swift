@@ -41,6 +41,8 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .customLong("static-membership"), help: "Join the group as a static member (group.instance.id = sluice-<host>-<hash>): a restart within session.timeout.ms gets its partitions back without a rebalance.") var staticMembership = false
     @Option(name: .customLong("group-instance-id"), help: "Static member id (implies --static-membership); unique per live process.") var groupInstanceID: String?
     @Option(name: .long, help: "Partition assignor: cooperative-sticky (default), range or roundrobin.") var assignor: String?
+    @Flag(name: .customLong("no-leave-group"), help: "On shutdown, do not send LeaveGroup: the group drops this member by session timeout (a workaround for coordinators that wedge on a leave during a rebalance, e.g. Tansu 0.6.0).") var noLeaveGroup = false
+    @Option(name: .customLong("group-stall-timeout"), help: "Rejoin as a new member when the group stays stuck rebalancing this long, e.g. 2m (default: three session timeouts; 0s: never).") var groupStallTimeout: String?
     @Option(name: .customLong("dead-letter-topic"), help: "Topic for what cannot be delivered or decoded.") var deadLetterTopic: String?
     @Option(name: .long, help: "Directory of route files (default: routes).") var routes: String?
     @Option(name: .long, help: "Directory of connector instances (default: connectors).") var connectors: String?
@@ -90,6 +92,11 @@ struct RunCommand: AsyncParsableCommand {
         if let assignor {
             guard ConsumerMembership.assignors.contains(assignor) else { throw ValidationError("--assignor: one of \(ConsumerMembership.assignors.joined(separator: ", "))") }
             settings.membership.assignor = assignor
+        }
+        if noLeaveGroup { settings.membership.leaveGroupOnClose = false }
+        if let groupStallTimeout {
+            guard let d = DurationText.parse(groupStallTimeout) else { throw ValidationError("--group-stall-timeout: not a duration: \(groupStallTimeout)") }
+            settings.membership.stallTimeout = d
         }
         if let deadLetterTopic { settings.deadLetterTopic = deadLetterTopic }
         if let routes { settings.routesDirectory = routes }
