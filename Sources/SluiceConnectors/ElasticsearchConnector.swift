@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluiceFormats
 import SluiceHTTP
 
 /// `elasticsearch` (also OpenSearch): indexes findings with the `_bulk` API, many per request.
@@ -16,7 +17,7 @@ import SluiceHTTP
 /// name: siem
 /// type: elasticsearch
 /// url: https://es.example.com:9200      # required; /_bulk is appended
-/// index: guardduty-%Y.%m.%d             # the default; %Y %m %d %H from the finding's createdAt
+/// index: guardduty-%Y.%m.%d             # %Y %m %d %H from the finding's createdAt; default by format (`defaultIndex`)
 /// username: sluice                      # basic auth (with password) …
 /// password: ${ES_PASSWORD}
 /// api_key: ${ES_API_KEY}                # … or an API key (the encoded form), not both
@@ -27,7 +28,8 @@ import SluiceHTTP
 public final class ElasticsearchConnector: BatchingConnector {
     public struct Configuration: Sendable {
         var endpoint: String
-        var indexPattern: String
+        /// nil: the finding's format names it (`defaultIndex`).
+        var indexPattern: String?
         var authorization: Secret?
         var tls: TLSOptions
     }
@@ -46,7 +48,21 @@ public final class ElasticsearchConnector: BatchingConnector {
     func index(for delivery: Delivery) -> String {
         let time = (delivery.summary?.createdAt).flatMap(FindingTimestamp.init(iso8601:))
             ?? (delivery.summary?.updatedAt).flatMap(FindingTimestamp.init(iso8601:)) ?? .now()
-        return time.formatted(configuration.indexPattern)
+        return time.formatted(configuration.indexPattern ?? Self.defaultIndex(delivery.summary?.format ?? .guardduty))
+    }
+
+    /// The index pattern when `index` is not set, by the finding's format: `guardduty-%Y.%m.%d`
+    /// (today's default), `securityhub-…` for ASFF, `ocsf-…`, and `falco-…` (Falcosidekick's
+    /// index `falco` with its daily suffix). Digests and events of no known format keep the
+    /// GuardDuty one. The date is the finding's first sighting (`createdAt`; first seen for the
+    /// other formats), so a finding's updates land on its document.
+    static func defaultIndex(_ format: FindingFormat) -> String {
+        switch format {
+        case .guardduty: return "guardduty-%Y.%m.%d"
+        case .asff: return "securityhub-%Y.%m.%d"
+        case .ocsf: return "ocsf-%Y.%m.%d"
+        case .falco: return "falco-%Y.%m.%d"
+        }
     }
 
     /// The `_bulk` request for a batch, and which deliveries it carries: a payload that is not a
@@ -82,6 +98,7 @@ public final class ElasticsearchConnector: BatchingConnector {
         guard !sent.isEmpty else { return BatchRequest(request: nil, sent: [], rejected: rejected) }
         var headers: [(name: String, value: String)] = [("Content-Type", "application/x-ndjson")]
         if let auth = configuration.authorization { headers.append(("Authorization", auth.value)) }
+        headers += ReplayMarking.headers(for: sent.map { batch[$0] })
         let request = HTTPRequest(method: "POST", url: configuration.endpoint, headers: headers, body: body,
                                   timeout: timeout, tls: configuration.tls)
         return BatchRequest(request: request, sent: sent, rejected: rejected)
@@ -138,7 +155,8 @@ extension ElasticsearchConnector: ConnectorType {
 
     public static func configuration(from r: MappingReader) -> Configuration? {
         let url = r.httpURL("url", required: true)
-        let pattern = r.string("index") ?? "guardduty-%Y.%m.%d"
+        let configured = r.string("index")
+        let pattern = configured ?? defaultIndex(.guardduty)
         var patternOK = true
         var previous: Character?
         for ch in pattern {
@@ -178,7 +196,7 @@ extension ElasticsearchConnector: ConnectorType {
         if let pipeline {
             endpoint += "?pipeline=" + (pipeline.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(["&", "=", "+"])) ?? pipeline)
         }
-        return Configuration(endpoint: endpoint, indexPattern: pattern, authorization: authorization, tls: tls)
+        return Configuration(endpoint: endpoint, indexPattern: configured, authorization: authorization, tls: tls)
     }
 
     public static func make(name: String, configuration: Configuration, context: ConnectorContext) throws -> any Connector {
