@@ -46,9 +46,13 @@ public final class ElasticsearchConnector: BatchingConnector {
 
     /// The index a finding goes to.
     func index(for delivery: Delivery) -> String {
+        Self.index(for: delivery, pattern: configuration.indexPattern)
+    }
+
+    static func index(for delivery: Delivery, pattern: String?) -> String {
         let time = (delivery.summary?.createdAt).flatMap(FindingTimestamp.init(iso8601:))
             ?? (delivery.summary?.updatedAt).flatMap(FindingTimestamp.init(iso8601:)) ?? .now()
-        return time.formatted(configuration.indexPattern ?? Self.defaultIndex(delivery.summary?.format ?? .guardduty))
+        return time.formatted(pattern ?? defaultIndex(delivery.summary?.format ?? .guardduty))
     }
 
     /// The index pattern when `index` is not set, by the finding's format: `guardduty-%Y.%m.%d`
@@ -73,27 +77,13 @@ public final class ElasticsearchConnector: BatchingConnector {
         var sent: [Int] = []
         var rejected: [Int: DeliveryOutcome] = [:]
         for (i, delivery) in batch.enumerated() {
-            switch JSONBuilder.parse(delivery.payload) {
-            case .failure(let error):
-                rejected[i] = .permanent("payload is not JSON (\(error.message)); a document must be a JSON object")
-                continue
-            case .success(let document) where !document.isObject:
-                rejected[i] = .permanent("payload is not a JSON object; a document must be one")
-                continue
-            case .success: break
+            switch Self.bulkLines(for: delivery, pattern: configuration.indexPattern) {
+            case .failure(let problem):
+                rejected[i] = .permanent(problem.message)
+            case .success(let lines):
+                body += lines
+                sent.append(i)
             }
-            let target = JSONBuilder.object()
-            target["_index"] = .string(index(for: delivery))
-            if let id = delivery.findingID ?? delivery.summary?.id, !id.isEmpty { target["_id"] = .string(id) }
-            let action: JSONBuilder = ["index": target]
-            body += action.serialized()
-            body.append(0x0A)
-            // The source goes as sent, on one line. In valid JSON a raw CR or LF can only be
-            // whitespace between tokens (inside strings they must be escaped), so turning them into
-            // spaces is lossless, and cheaper than parsing and re-serializing every finding.
-            body += delivery.payload.map { $0 == 0x0A || $0 == 0x0D ? 0x20 : $0 }
-            body.append(0x0A)  // _bulk needs the last line terminated too
-            sent.append(i)
         }
         guard !sent.isEmpty else { return BatchRequest(request: nil, sent: [], rejected: rejected) }
         var headers: [(name: String, value: String)] = [("Content-Type", "application/x-ndjson")]
@@ -104,6 +94,31 @@ public final class ElasticsearchConnector: BatchingConnector {
         return BatchRequest(request: request, sent: sent, rejected: rejected)
     }
 
+
+    struct DocumentProblem: Error { let message: String }
+
+    /// The action line and the document line of one delivery, each ending in a line feed.
+    static func bulkLines(for delivery: Delivery, pattern: String?) -> Result<[UInt8], DocumentProblem> {
+        switch JSONBuilder.parse(delivery.payload) {
+        case .failure(let error):
+            return .failure(DocumentProblem(message: "payload is not JSON (\(error.message)); a document must be a JSON object"))
+        case .success(let document) where !document.isObject:
+            return .failure(DocumentProblem(message: "payload is not a JSON object; a document must be one"))
+        case .success: break
+        }
+        let target = JSONBuilder.object()
+        target["_index"] = .string(index(for: delivery, pattern: pattern))
+        if let id = delivery.findingID ?? delivery.summary?.id, !id.isEmpty { target["_id"] = .string(id) }
+        let action: JSONBuilder = ["index": target]
+        var lines = action.serialized()
+        lines.append(0x0A)
+        // The source goes as sent, on one line. In valid JSON a raw CR or LF can only be
+        // whitespace between tokens (inside strings they must be escaped), so turning them into
+        // spaces is lossless, and cheaper than parsing and re-serializing every finding.
+        lines += delivery.payload.map { $0 == 0x0A || $0 == 0x0D ? 0x20 : $0 }
+        lines.append(0x0A)  // _bulk needs the last line terminated too
+        return .success(lines)
+    }
 
     public func deliver(batch: [Delivery], completion: @escaping @Sendable ([DeliveryOutcome]) -> Void) {
         makeRequest(for: batch).execute(on: client, count: batch.count, classify: ElasticsearchConnector.classify, completion: completion)
@@ -197,6 +212,14 @@ extension ElasticsearchConnector: ConnectorType {
             endpoint += "?pipeline=" + (pipeline.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(["&", "=", "+"])) ?? pipeline)
         }
         return Configuration(endpoint: endpoint, indexPattern: configured, authorization: authorization, tls: tls)
+    }
+
+    /// The two `_bulk` lines of `delivery`: the index action and the document.
+    public static func wirePreview(of delivery: Delivery, configuration: Configuration) -> String? {
+        switch bulkLines(for: delivery, pattern: configuration.indexPattern) {
+        case .success(let lines): return String(decoding: lines.dropLast(), as: UTF8.self)
+        case .failure(let problem): return "not sent: \(problem.message)"
+        }
     }
 
     public static func make(name: String, configuration: Configuration, context: ConnectorContext) throws -> any Connector {

@@ -51,15 +51,18 @@ public final class SplunkHECConnector: BatchingConnector {
         self.client = client
         self.timeout = timeout
         var members: [FindingFormat: [UInt8]] = [:]
-        for format in FindingFormat.allCases {
-            let metadata = JSONBuilder.object()
-            if let host = configuration.host { metadata["host"] = .string(host) }
-            metadata["source"] = .string(configuration.source)
-            metadata["sourcetype"] = .string(configuration.sourcetype ?? Self.defaultSourcetype(format))
-            if let index = configuration.index { metadata["index"] = .string(index) }
-            members[format] = Array(metadata.serialized().dropFirst().dropLast())  // always non-empty: sourcetype
-        }
+        for format in FindingFormat.allCases { members[format] = Self.metadataMembers(configuration, format: format) }
         metadataMembers = members
+    }
+
+    /// `"host":…,"source":…,"sourcetype":…,"index":…` of a finding of `format`.
+    static func metadataMembers(_ configuration: Configuration, format: FindingFormat) -> [UInt8] {
+        let metadata = JSONBuilder.object()
+        if let host = configuration.host { metadata["host"] = .string(host) }
+        metadata["source"] = .string(configuration.source)
+        metadata["sourcetype"] = .string(configuration.sourcetype ?? defaultSourcetype(format))
+        if let index = configuration.index { metadata["index"] = .string(index) }
+        return Array(metadata.serialized().dropFirst().dropLast())  // always non-empty: sourcetype
     }
 
     /// The sourcetype when `sourcetype` is not set, by the finding's format: the Splunk Add-on for
@@ -90,7 +93,7 @@ public final class SplunkHECConnector: BatchingConnector {
                 rejected[i] = .permanent("payload is not JSON (\(error.message)); Splunk HEC needs a JSON event")
                 continue
             }
-            appendEvent(delivery, to: &body)
+            Self.appendEvent(delivery, metadata: metadataMembers[delivery.summary?.format ?? .guardduty] ?? [], to: &body)
             sent.append(i)
         }
         guard !sent.isEmpty else { return BatchRequest(request: nil, sent: [], rejected: rejected) }
@@ -107,12 +110,12 @@ public final class SplunkHECConnector: BatchingConnector {
     /// One event object. The payload (already checked to be JSON) is spliced in as bytes, not
     /// re-serialized: the finding reaches Splunk byte for byte, and a parse-and-dump per event is
     /// saved. `time` is written as text for the same reason: a double would print 17 digits.
-    private func appendEvent(_ delivery: Delivery, to body: inout [UInt8]) {
+    static func appendEvent(_ delivery: Delivery, metadata: [UInt8], to body: inout [UInt8]) {
         body += Array("{".utf8)
         if let updated = delivery.summary?.updatedAt, let time = FindingTimestamp(iso8601: updated) {
             body += Array("\"time\":\(time.epochSecondsText),".utf8)
         }
-        body += metadataMembers[delivery.summary?.format ?? .guardduty] ?? []
+        body += metadata
         body += Array(",\"event\":".utf8)
         body += delivery.payload
         body += Array("}\n".utf8)
@@ -187,6 +190,13 @@ extension SplunkHECConnector: ConnectorType {
         }
         return Configuration(endpoint: endpoint, token: token, index: index, source: source, sourcetype: sourcetype,
                              host: host, channel: channel, tls: tls)
+    }
+
+    /// The event object HEC receives for `delivery` (one of the batch body's objects).
+    public static func wirePreview(of delivery: Delivery, configuration: Configuration) -> String? {
+        var body: [UInt8] = []
+        appendEvent(delivery, metadata: metadataMembers(configuration, format: delivery.summary?.format ?? .guardduty), to: &body)
+        return String(decoding: body.dropLast(), as: UTF8.self)
     }
 
     public static func make(name: String, configuration: Configuration, context: ConnectorContext) throws -> any Connector {

@@ -351,6 +351,14 @@ extension SyslogConnector: ConnectorType {
                              hostname: hostname, sdID: sdID, format: format, tls: tls)
     }
 
+    /// The RFC 5424 message as `deliver` would write it now (without framing), or why it cannot be sent.
+    public static func wirePreview(of delivery: Delivery, configuration: Configuration) -> String? {
+        switch SyslogConnector(name: "preview", configuration: configuration, timeout: .seconds(1)).makeMessage(for: delivery, at: .now()) {
+        case .success(let bytes): return String(decoding: bytes, as: UTF8.self)
+        case .failure(let problem): return "not sent: \(problem.message)"
+        }
+    }
+
     public static func make(name: String, configuration: Configuration, context: ConnectorContext) throws -> any Connector {
         SyslogConnector(name: name, configuration: configuration, timeout: context.timeout)
     }
