@@ -38,20 +38,17 @@ import Testing
 
     /// Sends the four samples to a real rsyslogd; the messages it parsed, by sample.
     func sendToRsyslog(extra: String) async throws -> [String: [String: String]] {
-        let pki = try await TestPKI.make()
-        defer { pki.remove() }
-        let rsyslog = try await Rsyslog(pki: pki)
-        defer { rsyslog.stop() }
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let c = try SIEMFixtures.connector(Self.syslogYAML(port: rsyslog.tcpPort, extra: extra), http: http)
-        defer { c.shutdown() }
         let names = [Self.guardduty, Self.asff, Self.ocsf, Self.falco]
-        for name in names {
-            #expect(await SIEMFixtures.attempt(c, try SIEMFixtures.decodedDelivery(name)) == .delivered, "\(name)")
+        var messages: [[String: String]] = []
+        try await SyslogConnectorTests().withRsyslog { _, rsyslog, http in
+            let c = try SIEMFixtures.connector(Self.syslogYAML(port: rsyslog.tcpPort, extra: extra), http: http)
+            defer { c.shutdown() }
+            for name in names {
+                #expect(await SIEMFixtures.attempt(c, try SIEMFixtures.decodedDelivery(name)) == .delivered, "\(name)")
+            }
+            // One connection, written in order: rsyslogd parses them in that order.
+            messages = try await rsyslog.waitForMessages(names.count)
         }
-        // One connection, written in order: rsyslogd parses them in that order.
-        let messages = try await rsyslog.waitForMessages(names.count)
         return Dictionary(uniqueKeysWithValues: zip(names, messages))
     }
 
