@@ -223,7 +223,7 @@ let package = Package(
         .testTarget(name: "SluiceHTTPTests", dependencies: ["SluiceHTTP", "SluiceTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "SluiceConnectorTests",
-            dependencies: ["SluiceConnectors", "SluiceTestSupport", "SluiceCore", "SluiceGuardDuty", "SluiceHTTP", "SluiceKafka", "SluiceAWS"],
+            dependencies: ["SluiceConnectors", "SluiceTestSupport", "SluiceCore", "SluiceGuardDuty", "SluiceFormats", "SluiceHTTP", "SluiceKafka", "SluiceAWS"],
             swiftSettings: strict,
             linkerSettings: localLib
         ),

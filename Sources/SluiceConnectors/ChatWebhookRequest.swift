@@ -38,7 +38,11 @@ final class JSONPostConnector<Target: JSONPostTarget>: Connector {
     }
 
     func makeRequest(for delivery: Delivery) -> Result<HTTPRequest, PayloadRejection> {
-        Target.makeRequest(for: delivery, configuration: configuration, timeout: timeout)
+        Target.makeRequest(for: delivery, configuration: configuration, timeout: timeout).map { request in
+            var request = request
+            request.headers += ReplayMarking.headers(for: delivery)
+            return request
+        }
     }
 
     func classify(_ result: Result<HTTPResponse, HTTPClientError>) -> DeliveryOutcome {

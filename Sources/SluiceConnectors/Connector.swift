@@ -73,6 +73,10 @@ public protocol ConnectorType: SendableMetatype {
     /// Whether this instance can only work with the brokers of the run (`--brokers`): a run
     /// without them stops before reading input, and `validate` warns.
     static func needsRunBrokers(_ configuration: Configuration) -> Bool
+    /// What goes on the wire for `delivery` when the target wraps the payload in a frame of its
+    /// own (a syslog line, a HEC event object, `_bulk` lines), for `sluice test` to show what is
+    /// sent; nil when the payload is sent as it is.
+    static func wirePreview(of delivery: Delivery, configuration: Configuration) -> String?
 }
 
 extension ConnectorType {
@@ -80,6 +84,7 @@ extension ConnectorType {
     public static func templateFormat(for reader: MappingReader) -> PayloadTemplate.Format { templateFormat }
     public static var defaultTemplate: String? { nil }
     public static var defaultDigestTemplate: String? { nil }
+    public static func wirePreview(of delivery: Delivery, configuration: Configuration) -> String? { nil }
     public static var usesSummary: Bool { false }
     public static var supportsBatching: Bool { false }
     public static var defaultConcurrency: Int { 64 }

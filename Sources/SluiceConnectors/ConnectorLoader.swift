@@ -32,6 +32,9 @@ public struct ConnectorDefinition: Sendable {
     /// The AWS settings of an `aws-*` instance (their prerequisites are checked before a run).
     public let aws: AWSSettings?
     let factory: @Sendable (ConnectorContext) throws -> any Connector
+    /// What the instance puts on the wire for a delivery, when it frames the payload
+    /// (`ConnectorType.wirePreview`); nil when the payload goes as it is.
+    public var wirePreview: (@Sendable (Delivery) -> String?)? = nil
 
     /// Creates the live connector, with the instance's own timeout in its context.
     public func make(context: ConnectorContext) throws -> any Connector {

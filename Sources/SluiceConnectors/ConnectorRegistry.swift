@@ -68,6 +68,7 @@ public struct ConnectorTypeEntry: Sendable {
                 factory: { context in try T.make(name: name, configuration: configuration, context: context) })
             // The type's own digest, escaped as this instance's templates are (a test renders each one).
             definition.digestTemplate = T.defaultDigestTemplate.flatMap { try? PayloadTemplate($0, format: definition.templateFormat) }
+            definition.wirePreview = { T.wirePreview(of: $0, configuration: configuration) }
             return definition
         }
     }

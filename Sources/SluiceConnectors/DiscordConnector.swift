@@ -127,6 +127,8 @@ extension DiscordConnector: JSONPostTarget {
     static let kind = "discord"
     static let summary = "Discord webhook (embed with severity colour and fields)"
     static let payloadFormat = PayloadFormat.json
+    /// Finding text cannot add links or images (`PayloadTemplate.Format.chatMarkdownJSON`).
+    static let templateFormat = PayloadTemplate.Format.chatMarkdownJSON
     static let usesSummary = true
 
     static func configuration(from r: MappingReader) -> Configuration? {

@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluiceFormats
 import SluiceHTTP
 
 /// `elasticsearch` (also OpenSearch): indexes findings with the `_bulk` API, many per request.
@@ -16,7 +17,7 @@ import SluiceHTTP
 /// name: siem
 /// type: elasticsearch
 /// url: https://es.example.com:9200      # required; /_bulk is appended
-/// index: guardduty-%Y.%m.%d             # the default; %Y %m %d %H from the finding's createdAt
+/// index: guardduty-%Y.%m.%d             # %Y %m %d %H from the finding's createdAt; default by format (`defaultIndex`)
 /// username: sluice                      # basic auth (with password) …
 /// password: ${ES_PASSWORD}
 /// api_key: ${ES_API_KEY}                # … or an API key (the encoded form), not both
@@ -27,7 +28,8 @@ import SluiceHTTP
 public final class ElasticsearchConnector: BatchingConnector {
     public struct Configuration: Sendable {
         var endpoint: String
-        var indexPattern: String
+        /// nil: the finding's format names it (`defaultIndex`).
+        var indexPattern: String?
         var authorization: Secret?
         var tls: TLSOptions
     }
@@ -44,9 +46,27 @@ public final class ElasticsearchConnector: BatchingConnector {
 
     /// The index a finding goes to.
     func index(for delivery: Delivery) -> String {
+        Self.index(for: delivery, pattern: configuration.indexPattern)
+    }
+
+    static func index(for delivery: Delivery, pattern: String?) -> String {
         let time = (delivery.summary?.createdAt).flatMap(FindingTimestamp.init(iso8601:))
             ?? (delivery.summary?.updatedAt).flatMap(FindingTimestamp.init(iso8601:)) ?? .now()
-        return time.formatted(configuration.indexPattern)
+        return time.formatted(pattern ?? defaultIndex(delivery.summary?.format ?? .guardduty))
+    }
+
+    /// The index pattern when `index` is not set, by the finding's format: `guardduty-%Y.%m.%d`
+    /// (today's default), `securityhub-…` for ASFF, `ocsf-…`, and `falco-…` (Falcosidekick's
+    /// index `falco` with its daily suffix). Digests and events of no known format keep the
+    /// GuardDuty one. The date is the finding's first sighting (`createdAt`; first seen for the
+    /// other formats), so a finding's updates land on its document.
+    static func defaultIndex(_ format: FindingFormat) -> String {
+        switch format {
+        case .guardduty: return "guardduty-%Y.%m.%d"
+        case .asff: return "securityhub-%Y.%m.%d"
+        case .ocsf: return "ocsf-%Y.%m.%d"
+        case .falco: return "falco-%Y.%m.%d"
+        }
     }
 
     /// The `_bulk` request for a batch, and which deliveries it carries: a payload that is not a
@@ -57,36 +77,48 @@ public final class ElasticsearchConnector: BatchingConnector {
         var sent: [Int] = []
         var rejected: [Int: DeliveryOutcome] = [:]
         for (i, delivery) in batch.enumerated() {
-            switch JSONBuilder.parse(delivery.payload) {
-            case .failure(let error):
-                rejected[i] = .permanent("payload is not JSON (\(error.message)); a document must be a JSON object")
-                continue
-            case .success(let document) where !document.isObject:
-                rejected[i] = .permanent("payload is not a JSON object; a document must be one")
-                continue
-            case .success: break
+            switch Self.bulkLines(for: delivery, pattern: configuration.indexPattern) {
+            case .failure(let problem):
+                rejected[i] = .permanent(problem.message)
+            case .success(let lines):
+                body += lines
+                sent.append(i)
             }
-            let target = JSONBuilder.object()
-            target["_index"] = .string(index(for: delivery))
-            if let id = delivery.findingID ?? delivery.summary?.id, !id.isEmpty { target["_id"] = .string(id) }
-            let action: JSONBuilder = ["index": target]
-            body += action.serialized()
-            body.append(0x0A)
-            // The source goes as sent, on one line. In valid JSON a raw CR or LF can only be
-            // whitespace between tokens (inside strings they must be escaped), so turning them into
-            // spaces is lossless, and cheaper than parsing and re-serializing every finding.
-            body += delivery.payload.map { $0 == 0x0A || $0 == 0x0D ? 0x20 : $0 }
-            body.append(0x0A)  // _bulk needs the last line terminated too
-            sent.append(i)
         }
         guard !sent.isEmpty else { return BatchRequest(request: nil, sent: [], rejected: rejected) }
         var headers: [(name: String, value: String)] = [("Content-Type", "application/x-ndjson")]
         if let auth = configuration.authorization { headers.append(("Authorization", auth.value)) }
+        headers += ReplayMarking.headers(for: sent.map { batch[$0] })
         let request = HTTPRequest(method: "POST", url: configuration.endpoint, headers: headers, body: body,
                                   timeout: timeout, tls: configuration.tls)
         return BatchRequest(request: request, sent: sent, rejected: rejected)
     }
 
+
+    struct DocumentProblem: Error { let message: String }
+
+    /// The action line and the document line of one delivery, each ending in a line feed.
+    static func bulkLines(for delivery: Delivery, pattern: String?) -> Result<[UInt8], DocumentProblem> {
+        switch JSONBuilder.parse(delivery.payload) {
+        case .failure(let error):
+            return .failure(DocumentProblem(message: "payload is not JSON (\(error.message)); a document must be a JSON object"))
+        case .success(let document) where !document.isObject:
+            return .failure(DocumentProblem(message: "payload is not a JSON object; a document must be one"))
+        case .success: break
+        }
+        let target = JSONBuilder.object()
+        target["_index"] = .string(index(for: delivery, pattern: pattern))
+        if let id = delivery.findingID ?? delivery.summary?.id, !id.isEmpty { target["_id"] = .string(id) }
+        let action: JSONBuilder = ["index": target]
+        var lines = action.serialized()
+        lines.append(0x0A)
+        // The source goes as sent, on one line. In valid JSON a raw CR or LF can only be
+        // whitespace between tokens (inside strings they must be escaped), so turning them into
+        // spaces is lossless, and cheaper than parsing and re-serializing every finding.
+        lines += delivery.payload.map { $0 == 0x0A || $0 == 0x0D ? 0x20 : $0 }
+        lines.append(0x0A)  // _bulk needs the last line terminated too
+        return .success(lines)
+    }
 
     public func deliver(batch: [Delivery], completion: @escaping @Sendable ([DeliveryOutcome]) -> Void) {
         makeRequest(for: batch).execute(on: client, count: batch.count, classify: ElasticsearchConnector.classify, completion: completion)
@@ -138,7 +170,8 @@ extension ElasticsearchConnector: ConnectorType {
 
     public static func configuration(from r: MappingReader) -> Configuration? {
         let url = r.httpURL("url", required: true)
-        let pattern = r.string("index") ?? "guardduty-%Y.%m.%d"
+        let configured = r.string("index")
+        let pattern = configured ?? defaultIndex(.guardduty)
         var patternOK = true
         var previous: Character?
         for ch in pattern {
@@ -178,7 +211,15 @@ extension ElasticsearchConnector: ConnectorType {
         if let pipeline {
             endpoint += "?pipeline=" + (pipeline.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(["&", "=", "+"])) ?? pipeline)
         }
-        return Configuration(endpoint: endpoint, indexPattern: pattern, authorization: authorization, tls: tls)
+        return Configuration(endpoint: endpoint, indexPattern: configured, authorization: authorization, tls: tls)
+    }
+
+    /// The two `_bulk` lines of `delivery`: the index action and the document.
+    public static func wirePreview(of delivery: Delivery, configuration: Configuration) -> String? {
+        switch bulkLines(for: delivery, pattern: configuration.indexPattern) {
+        case .success(let lines): return String(decoding: lines.dropLast(), as: UTF8.self)
+        case .failure(let problem): return "not sent: \(problem.message)"
+        }
     }
 
     public static func make(name: String, configuration: Configuration, context: ConnectorContext) throws -> any Connector {

@@ -49,6 +49,8 @@ extension GoogleChatConnector: JSONPostTarget {
     static let kind = "google-chat"
     static let summary = "Google Chat webhook (card; repeats of a finding thread together)"
     static let payloadFormat = PayloadFormat.json
+    /// Finding text cannot add links or images (`PayloadTemplate.Format.googleChatJSON`).
+    static let templateFormat = PayloadTemplate.Format.googleChatJSON
 
     static func configuration(from r: MappingReader) -> Configuration? {
         let url = r.secretHTTPURL("url", required: true)

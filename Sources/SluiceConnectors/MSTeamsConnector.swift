@@ -57,6 +57,8 @@ extension MSTeamsConnector: JSONPostTarget {
     static let kind = "msteams"
     static let summary = "Microsoft Teams Adaptive Card via a Workflows (Power Automate) webhook"
     static let payloadFormat = PayloadFormat.json
+    /// Finding text cannot add links or images (`PayloadTemplate.Format.chatMarkdownJSON`).
+    static let templateFormat = PayloadTemplate.Format.chatMarkdownJSON
     static let usesSummary = true
 
     static func configuration(from r: MappingReader) -> Configuration? {

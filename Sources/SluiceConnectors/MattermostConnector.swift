@@ -45,6 +45,8 @@ extension MattermostConnector: JSONPostTarget {
     static let kind = "mattermost"
     static let summary = "Mattermost incoming webhook (attachment with severity colour)"
     static let payloadFormat = PayloadFormat.json
+    /// Finding text cannot add links or images (`PayloadTemplate.Format.chatMarkdownJSON`).
+    static let templateFormat = PayloadTemplate.Format.chatMarkdownJSON
 
     static func configuration(from r: MappingReader) -> Configuration? {
         let url = r.secretHTTPURL("url", required: true)

@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluiceFormats
 import SluiceHTTP
 
 /// `splunk-hec`: sends findings to Splunk's HTTP Event Collector, many per request: one POST to
@@ -18,7 +19,7 @@ import SluiceHTTP
 /// url: https://splunk.example.com:8088   # required; /services/collector/event is appended
 /// token: ${SPLUNK_HEC_TOKEN}             # required; or file:/run/secrets/hec-token
 /// index: security                        # optional; the token's default index otherwise
-/// sourcetype: aws:cloudwatch:guardduty   # the default (Splunk Add-on for AWS)
+/// sourcetype: aws:cloudwatch:guardduty   # default: by the finding's format (see `defaultSourcetype`)
 /// source: sluice                         # the default
 /// host: sluice-prod                      # optional
 /// channel: 0aeeac95-ac74-4aa9-b30d-6c4c0ac581ba   # X-Splunk-Request-Channel (indexer acknowledgement)
@@ -31,7 +32,8 @@ public final class SplunkHECConnector: BatchingConnector {
         var token: Secret
         var index: String?
         var source: String
-        var sourcetype: String
+        /// nil: the finding's format names it (`defaultSourcetype`).
+        var sourcetype: String?
         var host: String?
         var channel: String?
         var tls: TLSOptions
@@ -40,19 +42,43 @@ public final class SplunkHECConnector: BatchingConnector {
     let configuration: Configuration
     let client: HTTPClient
     let timeout: Duration
-    /// `"host":…,"source":…,"sourcetype":…,"index":…` — the same for every event, serialized once.
-    private let metadataMembers: [UInt8]
+    /// `"host":…,"source":…,"sourcetype":…,"index":…` per finding format — the same for every
+    /// event of a format, serialized once.
+    private let metadataMembers: [FindingFormat: [UInt8]]
 
     init(configuration: Configuration, client: HTTPClient, timeout: Duration) {
         self.configuration = configuration
         self.client = client
         self.timeout = timeout
+        var members: [FindingFormat: [UInt8]] = [:]
+        for format in FindingFormat.allCases { members[format] = Self.metadataMembers(configuration, format: format) }
+        metadataMembers = members
+    }
+
+    /// `"host":…,"source":…,"sourcetype":…,"index":…` of a finding of `format`.
+    static func metadataMembers(_ configuration: Configuration, format: FindingFormat) -> [UInt8] {
         let metadata = JSONBuilder.object()
         if let host = configuration.host { metadata["host"] = .string(host) }
         metadata["source"] = .string(configuration.source)
-        metadata["sourcetype"] = .string(configuration.sourcetype)
+        metadata["sourcetype"] = .string(configuration.sourcetype ?? defaultSourcetype(format))
         if let index = configuration.index { metadata["index"] = .string(index) }
-        metadataMembers = Array(metadata.serialized().dropFirst().dropLast())  // always non-empty: sourcetype
+        return Array(metadata.serialized().dropFirst().dropLast())  // always non-empty: sourcetype
+    }
+
+    /// The sourcetype when `sourcetype` is not set, by the finding's format: the Splunk Add-on for
+    /// AWS's for GuardDuty (`aws:cloudwatch:guardduty`, today's default) and Security Hub findings
+    /// (`aws:securityhub:finding`); `ocsf`, the sourcetype Splunk's OCSF-CIM add-on expects
+    /// beside Security Lake's `aws:asl` (that one is for Security Lake's own Parquet input); and
+    /// Falcosidekick's `falcosidekick` for Falco events (the same event object, so searches and
+    /// dashboards made for Falcosidekick's HEC output find them). Digests and events of no known
+    /// format keep the GuardDuty one.
+    static func defaultSourcetype(_ format: FindingFormat) -> String {
+        switch format {
+        case .guardduty: return "aws:cloudwatch:guardduty"
+        case .asff: return "aws:securityhub:finding"
+        case .ocsf: return "ocsf"
+        case .falco: return "falcosidekick"
+        }
     }
 
     /// The request for a batch, and which deliveries it carries: a payload that is not JSON is
@@ -67,7 +93,7 @@ public final class SplunkHECConnector: BatchingConnector {
                 rejected[i] = .permanent("payload is not JSON (\(error.message)); Splunk HEC needs a JSON event")
                 continue
             }
-            appendEvent(delivery, to: &body)
+            Self.appendEvent(delivery, metadata: metadataMembers[delivery.summary?.format ?? .guardduty] ?? [], to: &body)
             sent.append(i)
         }
         guard !sent.isEmpty else { return BatchRequest(request: nil, sent: [], rejected: rejected) }
@@ -75,6 +101,7 @@ public final class SplunkHECConnector: BatchingConnector {
             ("Authorization", "Splunk \(configuration.token.value)"), ("Content-Type", "application/json"),
         ]
         if let channel = configuration.channel { headers.append(("X-Splunk-Request-Channel", channel)) }
+        headers += ReplayMarking.headers(for: sent.map { batch[$0] })
         let request = HTTPRequest(method: "POST", url: configuration.endpoint, headers: headers, body: body,
                                   timeout: timeout, tls: configuration.tls)
         return BatchRequest(request: request, sent: sent, rejected: rejected)
@@ -83,12 +110,12 @@ public final class SplunkHECConnector: BatchingConnector {
     /// One event object. The payload (already checked to be JSON) is spliced in as bytes, not
     /// re-serialized: the finding reaches Splunk byte for byte, and a parse-and-dump per event is
     /// saved. `time` is written as text for the same reason: a double would print 17 digits.
-    private func appendEvent(_ delivery: Delivery, to body: inout [UInt8]) {
+    static func appendEvent(_ delivery: Delivery, metadata: [UInt8], to body: inout [UInt8]) {
         body += Array("{".utf8)
         if let updated = delivery.summary?.updatedAt, let time = FindingTimestamp(iso8601: updated) {
             body += Array("\"time\":\(time.epochSecondsText),".utf8)
         }
-        body += metadataMembers
+        body += metadata
         body += Array(",\"event\":".utf8)
         body += delivery.payload
         body += Array("}\n".utf8)
@@ -148,7 +175,7 @@ extension SplunkHECConnector: ConnectorType {
         let token = r.secret("token", required: true)
         let index = r.string("index")
         let source = r.string("source") ?? "sluice"
-        let sourcetype = r.string("sourcetype") ?? "aws:cloudwatch:guardduty"
+        let sourcetype = r.string("sourcetype")
         let host = r.string("host")
         let channel = r.string("channel")
         if let channel, UUID(uuidString: channel) == nil {
@@ -163,6 +190,13 @@ extension SplunkHECConnector: ConnectorType {
         }
         return Configuration(endpoint: endpoint, token: token, index: index, source: source, sourcetype: sourcetype,
                              host: host, channel: channel, tls: tls)
+    }
+
+    /// The event object HEC receives for `delivery` (one of the batch body's objects).
+    public static func wirePreview(of delivery: Delivery, configuration: Configuration) -> String? {
+        var body: [UInt8] = []
+        appendEvent(delivery, metadata: metadataMembers(configuration, format: delivery.summary?.format ?? .guardduty), to: &body)
+        return String(decoding: body.dropLast(), as: UTF8.self)
     }
 
     public static func make(name: String, configuration: Configuration, context: ConnectorContext) throws -> any Connector {

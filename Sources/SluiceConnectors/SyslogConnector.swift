@@ -1,5 +1,6 @@
 import Dispatch
 import SluiceCore
+import SluiceFormats
 import SluiceGuardDuty
 import SluiceHTTP
 import Synchronization
@@ -33,7 +34,8 @@ import Darwin
 /// facility: auth               # kern … local7 or 0–23; default auth (security messages)
 /// app_name: sluice             # APP-NAME; the default
 /// hostname: sluice-prod-1      # HOSTNAME; default: this machine's name
-/// sd_id: guardduty@32473       # the structured-data element's id (use your enterprise number)
+/// sd_id: guardduty@32473       # the structured-data element's id (use your enterprise number);
+///                              # default: the finding's format at 32473 (guardduty@, asff@, ocsf@, falco@)
 /// format: json                 # json (the finding) or cef
 /// tls:                         # see TLSConfiguration; verification is on by default
 ///   ca_file: /etc/ssl/siem-ca.pem
@@ -51,7 +53,8 @@ public final class SyslogConnector: Connector {
         var facility: Int
         var appName: String
         var hostname: String
-        var sdID: String
+        /// nil: the finding's format names it (`defaultSDID`).
+        var sdID: String?
         var format: MessageFormat
         var tls: TLSOptions
     }
@@ -142,7 +145,7 @@ public final class SyslogConnector: Connector {
             }
         }
         params.append(("route", delivery.route))
-        header += "[\(c.sdID)" + params.map { " \($0.0)=\"\(Self.escapeParamValue($0.1))\"" }.joined() + "]"
+        header += "[\(c.sdID ?? Self.defaultSDID(s?.format ?? .guardduty))" + params.map { " \($0.0)=\"\(Self.escapeParamValue($0.1))\"" }.joined() + "]"
         var message = Array(header.utf8)
         message.append(0x20)
         switch c.format {
@@ -155,7 +158,7 @@ public final class SyslogConnector: Connector {
                 message += Array(Self.cefDigest(digest).utf8)
                 break
             }
-            guard let s else { return .failure(MessageProblem(message: "format cef needs a GuardDuty finding; this event is not one")) }
+            guard let s else { return .failure(MessageProblem(message: "format cef needs a finding of a known format (GuardDuty, ASFF, OCSF, Falco); this event is none")) }
             message += Array(Self.cef(s).utf8)
         }
         return .success(message)
@@ -166,6 +169,13 @@ public final class SyslogConnector: Connector {
                              ("k8s_namespace", "kubernetes.namespace"), ("k8s_pod", "kubernetes.pod"), ("container_id", "container.id"),
                              ("container_name", "container.name"), ("container_image", "container.image"), ("host", "host"),
                              ("process", "process.name"), ("command_line", "process.command_line")]
+
+    /// The SD-ID when `sd_id` is not set: the finding's format under 32473, the enterprise number
+    /// RFC 5612 reserves for documentation (`guardduty@32473`, `falco@32473`, …), so a receiver can
+    /// tell the formats apart by the element's id alone.
+    static func defaultSDID(_ format: FindingFormat) -> String {
+        "\(format.rawValue)@32473"
+    }
 
     /// RFC 6587 §3.4.1: `MSG-LEN SP SYSLOG-MSG`.
     static func octetCounted(_ message: [UInt8]) -> [UInt8] {
@@ -204,9 +214,10 @@ public final class SyslogConnector: Connector {
     // MARK: CEF
 
     /// An ArcSight CEF line (Common Event Format rev. 25):
-    /// `CEF:0|Amazon|GuardDuty|2.0|<type>|<title>|<severity 0–10>|<extensions>`.
+    /// `CEF:0|<vendor>|<product>|<version>|<type>|<title>|<severity 0–10>|<extensions>`.
     static func cef(_ s: FindingSummary) -> String {
-        let header = ["Amazon", "GuardDuty", "2.0", s.type, s.title].map(cefHeader)
+        let device = cefDevice(s)
+        let header = [device.vendor, device.product, device.version, s.type, s.title].map(cefHeader)
         let severity = min(10, max(0, Int(clamping: s.severity.rounded())))
         var ext: [(String, String)] = [("externalId", s.id), ("cat", s.type), ("msg", s.description), ("cnt", String(s.count))]
         for (key, text) in [("rt", s.updatedAt), ("start", s.firstSeen), ("end", s.lastSeen)] {
@@ -221,6 +232,17 @@ public final class SyslogConnector: Connector {
         }
         let extensions = ext.filter { !$0.1.isEmpty }.map { "\($0.0)=\(cefExtensionValue($0.1))" }.joined(separator: " ")
         return "CEF:0|" + header.joined(separator: "|") + "|\(severity)|" + extensions
+    }
+
+    /// Device Vendor, Product and Version: who made the finding, as it says. GuardDuty keeps
+    /// `Amazon|GuardDuty|2.0` (its findings' schema version; what receivers already parse); the
+    /// others name their vendor (ASFF `CompanyName`, OCSF `vendor_name`, `Falcosecurity`) and
+    /// product (`sluice.product`), `unknown` where the finding names none, and the product's
+    /// version where it states one (OCSF), else nothing: CEF header fields may be empty.
+    static func cefDevice(_ s: FindingSummary) -> (vendor: String, product: String, version: String) {
+        if s.format == .guardduty { return ("Amazon", "GuardDuty", "2.0") }
+        func known(_ text: String) -> String { text.isEmpty ? "unknown" : text }
+        return (known(s.vendor), known(s.product), s.productVersion)
     }
 
     /// A digest as one CEF event: `CEF:0|Sluice|Sluice|1|sluice-digest-<kind>|<headline>|<severity>|…`
@@ -312,8 +334,8 @@ extension SyslogConnector: ConnectorType {
             hostname = gethostname(&buffer, buffer.count - 1) == 0
                 ? String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "-"
         }
-        let sdID = r.string("sd_id") ?? "guardduty@32473"
-        if !isSDName(sdID) {
+        let sdID = r.string("sd_id")
+        if let sdID, !isSDName(sdID) {
             r.report(r.at("sd_id").error("'sd_id' must be 1–32 printable ASCII characters without '=', ' ', ']' or '\"' (e.g. guardduty@32473)"))
         }
         var format = MessageFormat.json
@@ -327,6 +349,14 @@ extension SyslogConnector: ConnectorType {
         guard let host, let hostname else { return nil }
         return Configuration(host: host, port: port, transport: transport, facility: facility, appName: appName,
                              hostname: hostname, sdID: sdID, format: format, tls: tls)
+    }
+
+    /// The RFC 5424 message as `deliver` would write it now (without framing), or why it cannot be sent.
+    public static func wirePreview(of delivery: Delivery, configuration: Configuration) -> String? {
+        switch SyslogConnector(name: "preview", configuration: configuration, timeout: .seconds(1)).makeMessage(for: delivery, at: .now()) {
+        case .success(let bytes): return String(decoding: bytes, as: UTF8.self)
+        case .failure(let problem): return "not sent: \(problem.message)"
+        }
     }
 
     public static func make(name: String, configuration: Configuration, context: ConnectorContext) throws -> any Connector {

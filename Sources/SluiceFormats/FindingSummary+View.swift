@@ -24,6 +24,26 @@ extension FindingSummary {
             isRuntime: view.format == .falco || p != nil,
             // A link taken from a finding (ASFF SourceUrl, OCSF src_url) could point anywhere: none.
             consoleURL: "", view: view.templateJSON)
+        (vendor, productVersion) = Self.maker(view.format, event: event)
+    }
+
+    /// Vendor and product version as the finding states them (`vendor`, `productVersion`).
+    static func maker(_ format: FindingFormat, event: JSON) -> (vendor: String, version: String) {
+        func text(_ v: JSON?) -> String { v?.stringValue ?? "" }
+        switch format {
+        case .guardduty:
+            return ("Amazon", "")
+        case .falco:
+            return ("Falcosecurity", "")
+        case .asff:
+            // One finding per event: in a Security Hub envelope, a BatchImportFindings body, or bare.
+            let f = event["detail"]?["findings"]?.arrayValue?.first ?? event["Findings"]?.arrayValue?.first ?? event
+            let company = text(f["CompanyName"])
+            return (company.isEmpty ? text(f["ProductFields"]?["aws/securityhub/CompanyName"]) : company, "")
+        case .ocsf:
+            let product = (event["metadata"] ?? event["detail"]?["metadata"])?["product"]
+            return (text(product?["vendor_name"]), text(product?["version"]))
+        }
     }
 
     /// A GuardDuty-scale score in the band of `severityID` (SNS attribute, syslog, digests

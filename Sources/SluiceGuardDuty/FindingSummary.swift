@@ -40,6 +40,12 @@ public struct FindingSummary: Sendable, Equatable {
     /// The source's own severity number (GuardDuty `severity`, ASFF `Severity.Normalized`): the
     /// template field `severity_score` (today's `sluice.severity` number).
     public var severityScore: Double?
+    /// The company whose product made the finding (CEF Device Vendor): `Amazon` for GuardDuty, an
+    /// ASFF finding's `CompanyName`, OCSF `metadata.product.vendor_name`, `Falcosecurity` for
+    /// Falco; empty when the finding does not say.
+    public var vendor = ""
+    /// The product's version when the finding says (OCSF `metadata.product.version`), else empty.
+    public var productVersion = ""
 
     public struct Process: Sendable, Equatable {
         public var name: String
@@ -138,6 +144,7 @@ public struct FindingSummary: Sendable, Equatable {
         let f = event["detail"] ?? event
         guard let type = f["type"]?.stringValue, let resource = f["resource"] else { return nil }
         self.type = type
+        vendor = "Amazon"
         id = f["id"]?.stringValue ?? ""
         title = f["title"]?.stringValue ?? type
         description = f["description"]?.stringValue ?? ""

@@ -108,6 +108,18 @@ public struct LoadedConfiguration: Sendable {
     /// or target. Used by `sluice test`.
     public func previewPayload(route: String, target: Int, event: JSON, original: String? = nil) -> String? {
         guard let i = table.routes.firstIndex(where: { $0.name == route }), target < renderers[i].count else { return nil }
+        // A target that frames the payload (syslog, splunk-hec, elasticsearch) shows the frame.
+        let connector = connectors.first { $0.name == table.routes[i].targets[target].connector }
+        if let framed = connector?.wirePreview {
+            var shown: String?
+            FindingDecoder().decode(Array(event.serialized().utf8)) { finding in
+                guard shown == nil else { return }
+                let m = finding.materialized()
+                let payload = renderers[i][target].map { $0.render(m.event, summary: m.summary) } ?? Array((original ?? event.serialized()).utf8)
+                shown = framed(Delivery(payload: payload, findingID: m.summary?.id, route: route, summary: m.summary))
+            }
+            if let shown { return shown }
+        }
         guard let renderer = renderers[i][target] else { return original ?? event.serialized() }
         // Rendered as `sluice run` renders: the summary of the finding's view, OCSF out.
         var preview: String?

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SluiceConnectors
 import SluiceCore
+import SluiceFormats
 import SluiceGuardDuty
 import SluiceHTTP
 import SluiceKafka
@@ -18,6 +19,19 @@ enum SIEMFixtures {
         let event = try JSON.parse(String(decoding: bytes, as: UTF8.self))
         let summary = FindingSummary(event: event)
         return Delivery(payload: bytes, key: summary.map { Array($0.id.utf8) }, findingID: summary?.id, route: route, summary: summary)
+    }
+
+    /// examples/findings/<name> of any format, decoded as the pipeline decodes it (the first
+    /// finding of the record): its bytes, id and the summary made from its normalised view.
+    static func decodedDelivery(_ name: String, route: String = "siem") throws -> Delivery {
+        let url = PackagePaths.root.appendingPathComponent("examples/findings/\(name)")
+        let bytes = try [UInt8](Data(contentsOf: url))
+        var summaries: [FindingSummary?] = []
+        if let rejection = FindingDecoder().decode(bytes, { summaries.append($0.materialized().summary) }) {
+            throw HarnessError("\(name) does not decode: \(rejection)")
+        }
+        guard let first = summaries.first, let summary = first else { throw HarnessError("\(name) has no finding of a known format") }
+        return Delivery(payload: bytes, key: Array(summary.id.utf8), findingID: summary.id, route: route, summary: summary)
     }
 
     static let findings = ["01-ec2-cryptominer.json", "03-eks-container-mining.json", "05-ecs-fargate-reverse-shell.json",

@@ -10,7 +10,7 @@ public enum PayloadRenderer: Sendable {
 
     /// The target takes JSON from this renderer, so its output is checked before it is sent.
     public var producesJSON: Bool {
-        if case .template(let t) = self { return t.format == .json || t.format == .slackJSON }
+        if case .template(let t) = self { return t.format.isJSON }
         return false
     }
 

@@ -17,6 +17,24 @@ public struct PayloadTemplate: Sendable {
         /// markup character backslash-escaped and line breaks made spaces, so finding text
         /// cannot add links, images, macros or headings.
         case jiraWiki
+        /// JSON for the markdown chats (Microsoft Teams Adaptive Cards, Mattermost, Discord):
+        /// values have a WORD JOINER (U+2060, invisible) after each `]`, so finding text can never
+        /// close a link or image label onto its target — `[here](https://…)`, `![t](https://…)`,
+        /// `[x][ref]` stay text in every markdown dialect, whether or not it honours backslash
+        /// escapes — then JSON string escaping. URLs Sluice builds (console links) hold no `]`.
+        case chatMarkdownJSON
+        /// JSON for Google Chat: values have a WORD JOINER after each `<`, so finding text can
+        /// start neither a link or mention of the text format (`<https://…|here>`, `<users/all>`)
+        /// nor an HTML tag of card text (`<a href=…>`, `<img …>`), then JSON string escaping.
+        case googleChatJSON
+
+        /// Formats whose output is a JSON document (values inside JSON string literals).
+        public var isJSON: Bool {
+            switch self {
+            case .json, .slackJSON, .chatMarkdownJSON, .googleChatJSON: return true
+            case .text, .url, .jiraWiki: return false
+            }
+        }
     }
 
     public let source: String
@@ -26,7 +44,7 @@ public struct PayloadTemplate: Sendable {
     /// Compiles `source`; throws a message saying what is wrong (for `sluice validate`).
     public init(_ source: String, format: Format) throws(TemplateError) {
         PayloadTemplate.registerContentTypes
-        if format == .json, let tag = PayloadTemplate.unescapedTag(in: source) {
+        if format.isJSON, let tag = PayloadTemplate.unescapedTag(in: source) {
             // {{{…}}} and {{&…}} skip escaping, and a new delimiter could hide them: either lets a
             // finding's text close the JSON string it sits in and write the payload's structure.
             throw TemplateError(message: "'\(tag)' would insert finding text unescaped into JSON; use {{name}} (values are JSON-escaped)")
@@ -44,6 +62,8 @@ public struct PayloadTemplate: Sendable {
         case .url: "{{% CONTENT_TYPE: URL }}"
         case .slackJSON: "{{% CONTENT_TYPE: SLACK_JSON }}"
         case .jiraWiki: "{{% CONTENT_TYPE: JIRA_WIKI }}"
+        case .chatMarkdownJSON: "{{% CONTENT_TYPE: CHAT_MARKDOWN_JSON }}"
+        case .googleChatJSON: "{{% CONTENT_TYPE: GOOGLE_CHAT_JSON }}"
         }
         do {
             template = try MustacheTemplate(string: pragma + source)
@@ -122,6 +142,8 @@ public struct PayloadTemplate: Sendable {
         MustacheContentTypes.register(URLComponentContent(), named: "URL")
         MustacheContentTypes.register(SlackJSONContent(), named: "SLACK_JSON")
         MustacheContentTypes.register(JiraWikiContent(), named: "JIRA_WIKI")
+        MustacheContentTypes.register(MarkupBreakingJSONContent(after: ["]"]), named: "CHAT_MARKDOWN_JSON")
+        MustacheContentTypes.register(MarkupBreakingJSONContent(after: ["<"]), named: "GOOGLE_CHAT_JSON")
     }()
 }
 
@@ -149,6 +171,24 @@ struct SlackJSONContent: MustacheContentType {
             }
         }
         return JSONStringContent().escapeText(entities)
+    }
+}
+
+/// Chat markup made inert by a WORD JOINER (U+2060) after each character of `after`, then JSON
+/// string escaping. The joiner is invisible and is no markup character in any chat's syntax, so the
+/// construct that character would open or close is broken while the text reads the same.
+struct MarkupBreakingJSONContent: MustacheContentType {
+    static let wordJoiner: Unicode.Scalar = "\u{2060}"
+    let after: Set<Unicode.Scalar>
+
+    func escapeText(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.utf8.count)
+        for scalar in text.unicodeScalars {
+            out.unicodeScalars.append(scalar)
+            if after.contains(scalar) { out.unicodeScalars.append(Self.wordJoiner) }
+        }
+        return JSONStringContent().escapeText(out)
     }
 }
 

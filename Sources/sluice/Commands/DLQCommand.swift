@@ -151,7 +151,10 @@ struct DLQCommand: AsyncParsableCommand {
                 Letters without a failed target (a finding that was not JSON, say) are skipped \
                 unless --reroute is given.
 
-                Deliveries carry `X-Sluice-Replay: NAME` (HTTP targets). Playbook targets are not \
+                HTTP requests carry `X-Sluice-Replay: NAME` on webhook, slack, msteams, \
+                mattermost, discord, google-chat, pagerduty, opsgenie, splunk-hec and \
+                elasticsearch targets (a batch only when all of it is this replay); not on jira, \
+                servicenow, kafka or the aws-* targets. Playbook targets are not \
                 run: each asks for a fresh approval (`sluice approvals list`), and the instance \
                 that owns the run (actions.instance_id) runs it once approved.
 
