@@ -325,6 +325,7 @@ public final class KafkaHoldOwner: Sendable {
         var partition: Int32
         var change: StateChange
         var batch: ChangelogBatch
+        var error: String
     }
 
     /// Produces `changes` (just taken from partition `p`'s engine) to its changelog partition.
@@ -351,12 +352,10 @@ public final class KafkaHoldOwner: Sendable {
             try producer.produce(topic: topics.changelog, partition: p, key: StateCodec.key(change), value: StateCodec.value(change)) { [self] error in
                 StateTimings.shared.end(.changelogAck, since: written)
                 guard let error else { return batch.acknowledged() }
-                logger.warning("changelog write failed; written again", metadata: ["kafka.partition": "\(p)", "error": "\(error.message)"])
-                failedWrites.withLock { $0.append(FailedWrite(partition: p, change: change, batch: batch)) }
+                failedWrites.withLock { $0.append(FailedWrite(partition: p, change: change, batch: batch, error: error.message)) }
             }
         } catch {
-            logger.warning("changelog write failed; written again", metadata: ["kafka.partition": "\(p)", "error": "\(error.message)"])
-            failedWrites.withLock { $0.append(FailedWrite(partition: p, change: change, batch: batch)) }
+            failedWrites.withLock { $0.append(FailedWrite(partition: p, change: change, batch: batch, error: error.message)) }
         }
     }
 
@@ -370,6 +369,8 @@ public final class KafkaHoldOwner: Sendable {
             return f
         }
         if failed.isEmpty { return }
+        // One warning per pass (every 200 ms at most), not one per record.
+        logger.warning("changelog writes failed; written again", metadata: ["sluice.state.records": "\(failed.count)", "error": "\(failed[0].error)"])
         var orphans: [ChangelogBatch] = []
         state.withLock { s in
             for w in failed {
