@@ -223,6 +223,32 @@ func cpuSeconds(pid: Int32) -> Double? {
     return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
 
+/// The Tansu process serving `broker`: its CPU per finding is part of each leg's cost (the
+/// broker shares the two cores with the router).
+func brokerPid(_ broker: TansuBroker) -> Int32? {
+    for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+        guard let pid = Int32(entry), let cmdline = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { continue }
+        let text = String(decoding: cmdline.map { $0 == 0 ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
+        if text.contains("tansu"), text.contains("--listener-url tcp://127.0.0.1:\(broker.port) ") { return pid }
+    }
+    return nil
+}
+
+/// Records and bytes (key + value) a topic holds, read back whole, untimed.
+func topicVolume(_ broker: TansuBroker, topic: String) -> (records: Int, bytes: Int) {
+    guard let reader = try? KafkaTopicReader(config: broker.clientConfig(), topic: topic, logger: Logger(label: "bench")) else { return (0, 0) }
+    defer { reader.close() }
+    var bytes = 0
+    let records = (try? reader.readToEnd(timeoutMs: 30_000) { _, key, value in bytes += (key?.count ?? 0) + (value?.count ?? 0) }) ?? 0
+    return (records, bytes)
+}
+
+/// "a.b µs" medians of per-run figures, with the runs.
+func medianText(_ values: [Double]) -> String {
+    guard !values.isEmpty else { return "n/a" }
+    return String(format: "%.1f µs", values.sorted()[values.count / 2]) + " (median of \(values.count): " + values.map { String(format: "%.1f", $0) }.joined(separator: ", ") + ")"
+}
+
 /// The body of a GET on loopback, nil when nothing answered.
 func httpGet(port: Int, path: String) -> String? {
     guard let all = LoopbackPort.get(port, path), let bodyStart = all.range(of: "\r\n\r\n") else { return nil }
@@ -408,11 +434,13 @@ if phases.contains("kafka") { phase("sluice    → kafka connector") {
     // (its /metrics): a consumer reading the output while it is written would take CPU from the
     // broker and the router on these two cores. What arrived is checked afterwards, untimed.
     var kafkaCPU: [Double] = []
+    var kafkaBrokerCPU: [Double] = []
     let kafkaRuns = try (1...repeats).map { run -> Double in
         let output = "bench-out-\(run)"
         let metricsPort = try LoopbackPort.free()
         let kafkaConfig = try configDirectory(connector: "type: kafka\ntopic: \(output)\n")
         defer { try? FileManager.default.removeItem(at: kafkaConfig) }
+        let brokerBefore = brokerPid(broker).flatMap { cpuSeconds(pid: $0) }
         let toKafka = try startSluice(broker: broker, topic: "bench-in", group: "bench-kafka-\(run)", config: kafkaConfig,
                                       extra: ["--metrics-listen", "127.0.0.1:\(metricsPort)"])
         // Every 25 ms, not 5, over one kept connection: a scrape of the admin server's /metrics
@@ -421,6 +449,7 @@ if phases.contains("kafka") { phase("sluice    → kafka connector") {
         // interpolated between polls either way.
         let rate = try measureRate(target: total, everyMs: 25) { [scrape = KeptAliveGet(port: metricsPort, path: "/metrics")] in sluiceDeliveries(scrape) }
         if let cpu = cpuSeconds(pid: toKafka.processIdentifier) { kafkaCPU.append(cpu / Double(total) * 1e6) }
+        if let before = brokerBefore, let after = brokerPid(broker).flatMap({ cpuSeconds(pid: $0) }) { kafkaBrokerCPU.append((after - before) / Double(total) * 1e6) }
         ChildProcess.stop(toKafka, grace: 30)
         let arrivals = try ArrivalCounter(bootstrap: broker.bootstrap, topic: output)
         let arrivalDeadline = now() + 120
@@ -437,6 +466,7 @@ if phases.contains("kafka") { phase("sluice    → kafka connector") {
         // Start-up and the group join included: a little over the steady cost.
         line("sluice    router CPU per finding, kafka leg", String(format: "%.1f µs", kafkaCPU.sorted()[kafkaCPU.count / 2])
             + "  (user + system of the whole run / findings; median of \(kafkaCPU.count): " + kafkaCPU.map { String(format: "%.1f", $0) }.joined(separator: ", ") + ")")
+        line("tansu     broker CPU per finding, kafka leg", medianText(kafkaBrokerCPU))
     }
 } }
 
@@ -553,6 +583,9 @@ if phases.contains("state") {
         // As many runs as the stateless leg (a group and state topics of its own each): the
         // ratio is of the two medians. SLUICE_BENCH_STATE_ARGS: extra `sluice run` arguments.
         let stateArgs = (environment["SLUICE_BENCH_STATE_ARGS"] ?? "").split(separator: " ").map(String.init)
+        var stateCPU: [Double] = []
+        var stateBrokerCPU: [Double] = []
+        var volumes: [String: [(records: Int, bytes: Int)]] = [:]
         let runs = try (1...repeats).map { run -> Double in
             let metricsPort = try LoopbackPort.free()
             let stateConfig = try configDirectory(connector: "type: kafka\ntopic: bench-out-state-\(run)\n")
@@ -560,14 +593,31 @@ if phases.contains("state") {
             try "name: everything\nmatch: {\"source\": [\"aws.guardduty\"]}\ntargets: [out]\ndedupe: {key: [detail.id], window: 1h}\n"
                 .write(to: stateConfig.appendingPathComponent("routes/all.yaml"), atomically: true, encoding: .utf8)
             try retrying { try broker.createTopics(["bench-out-state-\(run)"], partitions: partitions) }
+            let brokerBefore = brokerPid(broker).flatMap { cpuSeconds(pid: $0) }
             let withState = try startSluice(broker: broker, topic: "bench-in", group: "bench-state-\(run)", config: stateConfig,
                                             extra: ["--metrics-listen", "127.0.0.1:\(metricsPort)", "--state-partitions", "\(partitions)"] + stateArgs)
             defer { ChildProcess.stop(withState, grace: 30) }
-            return try measureRate(target: total, everyMs: 25) { [scrape = KeptAliveGet(port: metricsPort, path: "/metrics")] in sluiceDeliveries(scrape) }
+            let rate = try measureRate(target: total, everyMs: 25) { [scrape = KeptAliveGet(port: metricsPort, path: "/metrics")] in sluiceDeliveries(scrape) }
+            if let cpu = cpuSeconds(pid: withState.processIdentifier) { stateCPU.append(cpu / Double(total) * 1e6) }
+            if let before = brokerBefore, let after = brokerPid(broker).flatMap({ cpuSeconds(pid: $0) }) { stateBrokerCPU.append((after - before) / Double(total) * 1e6) }
+            // What the broker handled per finding, by topic (read back after the timed part).
+            for (name, topic) in [("repartition", "sluice.hold.bench-state-\(run).repartition"), ("changelog", "sluice.hold.bench-state-\(run).changelog"),
+                                  ("output", "bench-out-state-\(run)")] {
+                let v = topicVolume(broker, topic: topic)
+                volumes[name, default: []].append(v)
+            }
+            return rate
         }
         let state = median(runs)
         let ratio = statelessKafkaRate.map { " (\(Int((state.value / $0 * 100).rounded()))% of the stateless leg; goal ≥ 70%)" } ?? " (run the kafka phase too for the ratio)"
         line("sluice    → kafka, dedupe (state in Kafka)", "\(fmt(state.value)) findings/s\(ratio); \(state.text)")
+        line("sluice    router CPU per finding, dedupe leg", medianText(stateCPU))
+        line("tansu     broker CPU per finding, dedupe leg", medianText(stateBrokerCPU))
+        let perFinding = ["repartition", "changelog", "output"].map { name -> String in
+            let v = volumes[name]?.last ?? (0, 0)
+            return "\(name) " + String(format: "%.2f records, %.0f B of key + value", Double(v.records) / Double(total), Double(v.bytes) / Double(total))
+        }
+        line("state     per finding on the broker, last run", perFinding.joined(separator: "; "))
     }
 
     // b. The hold engine alone over 1,000,000 distinct keys: decide, deliver, record. Changes

@@ -355,20 +355,39 @@ final class SendTimeDecoder: Sendable {
     }
 }
 
+/// This instance's key owner, set once when it starts; read per forwarded item without a lock.
+final class LocalOwnerSlot: Sendable {
+    let owner = AtomicLazyReference<KafkaHoldOwner>()
+}
+
 /// The source side of Kafka-backed state: planned deliveries that need state go to the
-/// repartition topic keyed by their state key; inhibition sources to the inhibit topic.
+/// repartition topic keyed by their state key; inhibition sources to the inhibit topic. When
+/// this instance owns the key's partition (`localOwner`), the item is decided here instead.
 struct StateForwarder: Sendable {
     let producer: KafkaProducer
     let topics: StateTopics
     let logger: Logger
+    /// The key owner of this instance, once it runs (set by the runner; unset, every item is forwarded).
+    let localOwner = LocalOwnerSlot()
 
-    /// `completion(true)` once the broker acknowledged the record: then the source offset may settle.
+    init(producer: KafkaProducer, topics: StateTopics, logger: Logger) {
+        self.producer = producer
+        self.topics = topics
+        self.logger = logger
+    }
+
+    /// `completion(true)` once the item is durably with its key's owner: acknowledged by the
+    /// broker on the repartition topic, or decided here with its changelog record acknowledged
+    /// and its delivery settled. Then the source offset may settle.
     func forward(_ item: HoldItem, completion: @escaping @Sendable (Bool) -> Void) {
+        let key = Array(item.stateKey.utf8)
+        let partition = topics.partition(forKey: key)
+        if let owner = localOwner.owner.load(), owner.decideHere(item, partition: partition, settled: { completion(true) }) { return }
         let timings = StateTimings.shared
         let started = timings.start()
         if timings.enabled { timings.forwarding.add(1, ordering: .relaxed) }
         do {
-            try producer.produce(topic: topics.repartition, key: Array(item.stateKey.utf8), value: HoldItemCodec.encode(item)) { error in
+            try producer.produce(topic: topics.repartition, partition: partition, key: key, value: HoldItemCodec.encode(item)) { error in
                 timings.end(.repartitionAck, since: started)
                 if timings.enabled { timings.forwarding.subtract(1, ordering: .relaxed) }
                 completion(error == nil)

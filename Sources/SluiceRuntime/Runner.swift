@@ -250,6 +250,9 @@ public final class Runner: Sendable {
                     logger: logger.with("sluice.part", "state-owner"),
                     restored: { [readiness] in readiness.set(KafkaHoldOwner.readinessCondition, met: $0) })
                 keyOwner = owner
+                // The local fast path (docs/state.md): decided here when this instance owns the
+                // key's partition. SLUICE_STATE_LOCAL_DECISIONS=off forwards every item (to measure).
+                if environment["SLUICE_STATE_LOCAL_DECISIONS"] != "off" { _ = forwarder.localOwner.owner.storeIfNil(owner) }
                 let drainTimeout = settings.pipeline.drainTimeout
                 // An owner that stops on its own (a partition it cannot restore) ends the run:
                 // without that state its keys would deliver repeats.

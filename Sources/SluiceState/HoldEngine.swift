@@ -462,6 +462,15 @@ public struct HoldEngine: Sendable {
     mutating func mark(_ kind: StateKind, _ key: String) { changed[kind, default: []].insert(key) }
     mutating func mark(_ id: DedupeID) { changedDedupe.insert(id) }
 
+    /// Marks the key of `change` changed again: the next `takeChanges` carries its record as it
+    /// is now (a changelog write that failed is written again with the key's current state).
+    public mutating func markForRewrite(_ change: StateChange) {
+        switch change.kind {
+        case .dedupe: if let id = dedupeID(changelogKey: change.key) { mark(id) }
+        case .throttle, .group: mark(change.kind, change.key)
+        }
+    }
+
     /// Records to write since the last call: a record per changed key, nil for a tombstone.
     public mutating func takeChanges() -> [StateChange] {
         var out: [StateChange] = []

@@ -39,6 +39,29 @@ public struct StateTopics: Sendable, Equatable {
         return config
     }
 
+    /// The repartition (and changelog) partition of a state key: CRC-32 of the key modulo the
+    /// partition count, what librdkafka's default partitioner (`consistent_random`) picks for a
+    /// keyed record. The source produces with this partition explicitly, and its local fast path
+    /// asks whether this instance owns the same one: one function, so the two never disagree
+    /// (whatever `partitioner` the user set), and instances of earlier versions, which let
+    /// librdkafka choose, agree with it.
+    public func partition(forKey key: [UInt8]) -> Int32 {
+        Int32(truncatingIfNeeded: Self.crc32(key) % UInt32(truncatingIfNeeded: max(1, partitions)))
+    }
+
+    /// CRC-32 (IEEE 802.3, reflected; zlib's `crc32`, librdkafka's `rd_crc32`).
+    static func crc32(_ bytes: [UInt8]) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for b in bytes { crc = crc32Table[Int((crc ^ UInt32(b)) & 0xFF)] ^ (crc >> 8) }
+        return crc ^ 0xFFFF_FFFF
+    }
+
+    private static let crc32Table: [UInt32] = (0..<256).map { n -> UInt32 in
+        var c = UInt32(n)
+        for _ in 0..<8 { c = c & 1 == 1 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+        return c
+    }
+
     /// The consumer group that owns state keys (one owner per repartition partition).
     public var ownerGroup: String { "\(group).hold" }
 

@@ -64,6 +64,13 @@ import Testing
         return try reader.readToEnd(timeoutMs: 10_000)
     }
 
+    /// Records in the group's repartition topic as of now.
+    static func repartitionRecords(_ broker: TansuBroker, group: String) throws -> Int {
+        let reader = try KafkaTopicReader(config: broker.clientConfig(), topic: "sluice.hold.\(group).repartition", logger: Logger(label: "test"))
+        defer { reader.close() }
+        return try reader.readToEnd(timeoutMs: 10_000).count
+    }
+
     /// Dedupe keys whose delivery is recorded in the changelog.
     static func deliveredKeys(_ broker: TansuBroker, group: String) throws -> Int {
         Set(try changelog(broker, group: group).filter { r in
@@ -76,6 +83,9 @@ import Testing
                           extra: ["--state-partitions", "3", "--metrics-listen", "127.0.0.1:\(metricsPort)"])
     }
 
+    /// Two instances, each owning some hold partitions: copies whose key the reading instance owns
+    /// are decided there (never written to the repartition topic), the others cross it to their
+    /// owner. Still exactly one delivery per key, and a restart holds every repeat.
     @Test func dedupeAcrossTwoInstancesThenRestartStillTenDeliveries() async throws {
         let broker = try TansuBroker()
         defer { broker.stop() }
@@ -92,14 +102,24 @@ import Testing
         defer { a.stop() }
         let b = try instance(broker, config, group: "dedupe", metricsPort: ports[1])
         defer { b.stop() }
+        // Both own (and restored) hold partitions before anything is read: each decides the keys
+        // it owns where it read them (the local fast path) and forwards the others.
+        let bothReady = try await Self.waitUntil(timeout: 120) {
+            ports.allSatisfy { LoopbackPort.get($0, "/-/ready")?.hasPrefix("HTTP/1.1 200") == true }
+        }
+        #expect(bothReady)
         try Self.produceShuffled(fifty, topic: "findings", partitions: 3, broker: broker)
 
         // Signal: every copy was decided — 10 delivered, 40 counted as held.
         let settled = try await Self.waitUntil(timeout: 120) { receiver.count >= 10 && Self.held(ports) >= 40 }
-        print("dedupe, two instances: \(receiver.count) deliveries, \(Self.held(ports)) held")
+        let forwarded = try Self.repartitionRecords(broker, group: "dedupe")
+        print("dedupe, two instances: \(receiver.count) deliveries, \(Self.held(ports)) held, \(forwarded) of 50 through the repartition topic")
         #expect(settled)
         #expect(receiver.count == 10)
         #expect(Set(try receiver.receivedFindingIDs()) == Set(distinct.map(\.id)))
+        // Some copies were decided where they were read, some crossed to the other instance.
+        #expect(forwarded > 0)
+        #expect(forwarded < 50)
         // Stop both the hard way once every delivery is recorded: state must be in Kafka, not in them.
         let recorded = try await Self.waitUntil(timeout: 60) { try Self.deliveredKeys(broker, group: "dedupe") >= 10 }
         #expect(recorded)
