@@ -174,7 +174,10 @@ public final class PlaybookRunner: Sendable {
 
         for step in playbook.steps where !progress.steps.contains(where: { $0.key == step.name }) {
             let context = Self.context(finding, steps: progress.stepsJSON)
-            if let when = step.when, !when.matches(context) {
+            // A dry run's earlier steps did nothing, so a condition on their outcome cannot be
+            // decided: the step is shown as it would run, its condition marked unresolved.
+            let undecided = dryRun ? step.when.flatMap { Self.undecidedInDryRun($0, steps: progress.stepsJSON) } : nil
+            if undecided == nil, let when = step.when, !when.matches(context) {
                 audit.record(record(base, step, target: "-", params: .null, .skipped, detail: "when condition not met"))
                 progress.record(step.name, "skipped", .null)
                 continue
@@ -194,7 +197,7 @@ public final class PlaybookRunner: Sendable {
                     }
                 }
             }
-            let result = await perform(step, base: base, context: context, summary: summary, dryRun: dryRun)
+            let result = await perform(step, base: base, context: context, summary: summary, dryRun: dryRun, undecided: undecided)
             progress.record(step.name, result.status, result.output)
             if result.changed { progress.changed = true }
             guard let failure = result.failure else { continue }
@@ -257,7 +260,8 @@ public final class PlaybookRunner: Sendable {
     }
 
     /// One step: render, resolve the target, dry run or guards, attempts.
-    private func perform(_ step: PlaybookStep, base: ActionRequest, context: JSON, summary: FindingSummary?, dryRun: Bool) async -> StepResult {
+    private func perform(_ step: PlaybookStep, base: ActionRequest, context: JSON, summary: FindingSummary?, dryRun: Bool,
+                         undecided: String? = nil) async -> StepResult {
         guard let executor = executors[step.action] else {
             let e = ActionError.permanent("no executor '\(step.action)'")
             audit.record(record(base, step, target: "-", params: .null, .failed, detail: e.message))
@@ -272,7 +276,7 @@ public final class PlaybookRunner: Sendable {
         // Errors echo what was sent (a 401 body with the token): scrubbed before the audit and the
         // dead-letter reason see them.
         let scrubber = SecretScrubber(request.parameters.secretValues(type.parameters))
-        if dryRun { return await dryRunStep(step, executor: executor, request: request, params: params, base: base) }
+        if dryRun { return await dryRunStep(step, executor: executor, request: request, params: params, base: base, undecided: undecided) }
         var target: ActionTarget?
         var ticket: ActionBudgetTicket?
         defer { if let ticket { budget.finished(ticket) } }
@@ -331,14 +335,14 @@ public final class PlaybookRunner: Sendable {
     /// and marks what it could not resolve instead of failing: a dry run never dead-letters a
     /// finding for what only the live target could tell.
     private func dryRunStep(_ step: PlaybookStep, executor: any ActionExecutor, request: ActionRequest, params: JSON,
-                            base: ActionRequest) async -> StepResult {
+                            base: ActionRequest, undecided: String?) async -> StepResult {
         let type = type(of: executor)
         var target: ActionTarget?
-        var unresolved: [String] = []
+        var unresolved: [String] = undecided.map { [$0] } ?? []
         do throws(ActionError) {
             if let planned = try type.plannedTarget(request) {
                 target = planned.target
-                unresolved = planned.unresolved
+                unresolved += planned.unresolved
             } else {
                 target = try await executor.target(request)
             }
@@ -362,6 +366,16 @@ public final class PlaybookRunner: Sendable {
     }
 
     // MARK: Pure helpers
+
+    /// In a dry run, why `when` cannot be decided: it reads an earlier step that only ran dry
+    /// (its output holds no real outcome). nil when it reads no step, or only steps that were
+    /// skipped (their status is known).
+    static func undecidedInDryRun(_ when: StepCondition, steps: JSON) -> String? {
+        guard let read = when.pattern["steps"]?.objectValue?.map({ $0.key }), !read.isEmpty else { return nil }
+        let dry = read.filter { steps[$0]?["status"]?.stringValue != "skipped" }
+        guard !dry.isEmpty else { return nil }
+        return "when: reads \(dry.map { "steps.\($0)" }.joined(separator: ", ")), decided when the step runs (a dry run has no real outcome)"
+    }
 
     /// The template and `when` context: the finding with `steps` beside its own keys.
     static func context(_ finding: JSON, steps: JSON) -> JSON {

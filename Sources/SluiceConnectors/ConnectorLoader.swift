@@ -24,6 +24,8 @@ public struct ConnectorDefinition: Sendable {
     /// this instance's escaping; nil: the generic JSON digest.
     public var digestTemplate: PayloadTemplate? = nil
     public let location: Diagnostic
+    /// Where the instance's own `template:` is written (nil: the type's default).
+    public var templateLocation: Diagnostic? = nil
     /// The instance's configured secrets (`secret` keys, credential headers): scrubbed from
     /// every outcome its connector reports.
     let secrets: SecretScrubber
@@ -49,23 +51,44 @@ public struct ConnectorDefinition: Sendable {
 /// several under `connectors:`. Every problem in every file is reported, located.
 public enum ConnectorLoader {
     public static func load(directory: String, environment: [String: String]) throws(Diagnostics) -> [ConnectorDefinition] {
-        var all: [ConnectorDefinition] = []
-        var problems: [Diagnostic] = []
+        let report = loadReport(directory: directory, environment: environment)
+        if !report.problems.isEmpty { throw Diagnostics(report.problems) }
+        return report.connectors
+    }
+
+    /// What one load of a directory found: the valid instances, every problem, and the names of
+    /// the instances left out for their errors (a route naming one is not told it does not exist).
+    public struct Report: Sendable {
+        public var connectors: [ConnectorDefinition] = []
+        public var problems: [Diagnostic] = []
+        public var namesWithErrors: Set<String> = []
+        /// A file could not be read or parsed whole: its instances' names are unknown.
+        public var unreadFile = false
+    }
+
+    /// Loads every file and keeps the valid instances beside the problems, so `validate` checks
+    /// those (their templates' warnings included) in the same pass.
+    public static func loadReport(directory: String, environment: [String: String]) -> Report {
+        var report = Report()
         let files: [String]
         do {
             files = try FileManager.default.contentsOfDirectory(atPath: directory)
                 .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
         } catch {
-            throw Diagnostics([Diagnostic(path: directory, message: "cannot read connectors directory: \(error.localizedDescription)")])
+            report.problems = [Diagnostic(path: directory, message: "cannot read connectors directory: \(error.localizedDescription)")]
+            report.unreadFile = true
+            return report
         }
         for file in files {
             let path = (directory as NSString).appendingPathComponent(file)
-            do {
-                all += try load(path: path, environment: environment)
-            } catch {
-                problems += error.items
-            }
+            let one = loadReport(path: path, environment: environment)
+            report.connectors += one.connectors
+            report.problems += one.problems
+            report.namesWithErrors.formUnion(one.namesWithErrors)
+            report.unreadFile = report.unreadFile || one.unreadFile
         }
+        let all = report.connectors
+        var problems: [Diagnostic] = []
         var seen: [String: Diagnostic] = [:]
         for c in all {
             if let first = seen[c.name] {
@@ -76,32 +99,49 @@ public enum ConnectorLoader {
                 seen[c.name] = c.location
             }
         }
-        if !problems.isEmpty { throw Diagnostics(problems) }
-        return all
+        report.problems += problems
+        return report
     }
 
     public static func load(path: String, environment: [String: String]) throws(Diagnostics) -> [ConnectorDefinition] {
+        let report = loadReport(path: path, environment: environment)
+        if !report.problems.isEmpty { throw Diagnostics(report.problems) }
+        return report.connectors
+    }
+
+    static func loadReport(path: String, environment: [String: String]) -> Report {
+        var report = Report()
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw Diagnostics([Diagnostic(path: path, message: "cannot read file: \(error.localizedDescription)")])
+            report.problems = [Diagnostic(path: path, message: "cannot read file: \(error.localizedDescription)")]
+            report.unreadFile = true
+            return report
         }
-        guard let doc = try YAMLNode.load(path: path, text: text, environment: environment) else { return [] }
+        let loaded: YAMLNode?
+        do { loaded = try YAMLNode.load(path: path, text: text, environment: environment) } catch {
+            report.problems = error.items
+            report.unreadFile = true
+            return report
+        }
+        guard let doc = loaded else { return report }
         let nodes: [YAMLNode]
         if let list = doc["connectors"], doc.entries.count == 1 {
-            guard list.isSequence else { throw Diagnostics([list.error("'connectors' must be a list of connector instances")]) }
+            guard list.isSequence else {
+                report.problems = [list.error("'connectors' must be a list of connector instances")]
+                report.unreadFile = true
+                return report
+            }
             nodes = list.items
         } else {
             nodes = [doc]
         }
-        var out: [ConnectorDefinition] = []
-        var problems: [Diagnostic] = []
         for node in nodes {
             let (definition, diags) = definition(from: node)
-            if let definition { out.append(definition) }
-            problems += diags
+            if let definition { report.connectors.append(definition) }
+            if !diags.isEmpty, let name = node["name"]?.string { report.namesWithErrors.insert(name) }
+            report.problems += diags
         }
-        if !problems.isEmpty { throw Diagnostics(problems) }
-        return out
+        return report
     }
 
     /// OCSF versions `format: ocsf` can write: those whose Detection Finding attributes used
@@ -153,6 +193,7 @@ public enum ConnectorLoader {
                 }
                 definition = type.prepare(name ?? "", r, policy, template, node.error(""))
                 definition?.ocsfVersion = Self.ocsfOutput(kind: kind, r)
+                definition?.templateLocation = node.entries.first { $0.0 == "template" }.map { $0.1.error("") }
             } else {
                 let known = ConnectorRegistry.types.map(\.kind).joined(separator: ", ")
                 r.report(r.at("type").error("unknown connector type '\(kind)' (known: \(known))"))

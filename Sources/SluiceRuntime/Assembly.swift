@@ -28,12 +28,12 @@ public struct LoadedConfiguration: Sendable {
         var problems = loadedRoutes.diagnostics.filter { !$0.isWarning }
         var warnings = loadedRoutes.diagnostics.filter(\.isWarning)
         let routes = loadedRoutes.routes
-        var connectors: [ConnectorDefinition] = []
-        var connectorsLoaded = false
-        do {
-            connectors = try ConnectorLoader.load(directory: connectorsDirectory, environment: environment)
-            connectorsLoaded = true
-        } catch { problems += error.items }
+        // Instances with errors are reported and left out; the others are still checked (their
+        // template warnings too), so one pass reports everything.
+        let loadedConnectors = ConnectorLoader.loadReport(directory: connectorsDirectory, environment: environment)
+        let connectors = loadedConnectors.connectors
+        problems += loadedConnectors.problems
+        let connectorsLoaded = !loadedConnectors.unreadFile
         var table: RouteTable?
         do { table = try RouteTable(routes: routes) } catch {
             // RouteLoader reported these already.
@@ -46,11 +46,11 @@ public struct LoadedConfiguration: Sendable {
             playbooks = all.filter { valid.contains($0.key) }
         } catch { problems += error.items }
         let byName = Dictionary(connectors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        // A connector's own template: variables a GuardDuty finding cannot have render empty.
+        // A connector's own template: variables a finding (or the view) cannot have render empty.
         for connector in connectors {
             guard let template = connector.template else { continue }
             for issue in TemplateCheck.variableIssues(template.source) {
-                var at = connector.location
+                var at = connector.templateLocation ?? connector.location
                 at.message = "connector '\(connector.name)': \(issue)"
                 warnings.append(at.asWarning)
             }
@@ -60,8 +60,9 @@ public struct LoadedConfiguration: Sendable {
         func renderer(_ target: RouteTarget, of route: Route) -> PayloadRenderer? {
             var at = target.location ?? route.location
             guard let connector = byName[target.connector] else {
-                // A connector file with errors may define it: only complain when they all loaded.
-                if connectorsLoaded || !connectors.isEmpty {
+                // An instance with errors (reported) or a file that could not be read may define
+                // it: complain only when it is surely not there.
+                if connectorsLoaded && !loadedConnectors.namesWithErrors.contains(target.connector) {
                     let known = byName.keys.sorted()
                     let near = RouteKeys.nearest(target.connector, in: known)
                     at.message = "route '\(route.name)': target '\(target.connector)' is not a connector instance"

@@ -79,11 +79,21 @@ public final class DeadLetterWriter: Sendable {
     /// Writes `letter` and calls `done` once it is durably written.
     public func write(_ letter: DeadLetter, done: @escaping @Sendable () -> Void) {
         stats.deadLettered(letter.reason, route: letter.route, connector: letter.connector)
-        logger.warning("dead-lettered", metadata: [
+        var metadata: Logger.Metadata = [
             "sluice.reason": "\(letter.reason.rawValue)", "route.name": "\(letter.route ?? "-")",
             "connector.name": "\(letter.connector ?? "-")", "sluice.attempts": "\(letter.attempts)",
-            "sluice.error": "\(letter.lastError ?? "-")", "kafka.offset": "\(letter.source.offset)",
-        ])
+            "sluice.error": "\(letter.lastError ?? "-")",
+        ]
+        // A Kafka record is named by topic, partition and offset; an offline record by its input
+        // line (numbered from 1; 0 is a delivery released later, of no one record).
+        if let t = letter.source.topic {
+            metadata["kafka.topic"] = "\(t)"
+            metadata["kafka.partition"] = "\(letter.source.partition)"
+            metadata["kafka.offset"] = "\(letter.source.offset)"
+        } else if letter.source.offset > 0 {
+            metadata["input.line"] = "\(letter.source.offset)"
+        }
+        logger.warning("dead-lettered", metadata: metadata)
         guard let topic, let producer else {
             var members: [(key: String, value: JSON)] = [
                 (key: "reason", value: .string(letter.reason.rawValue)),

@@ -16,10 +16,10 @@ extension RouteTestReport {
     }
 
     /// The findings `sluice test` reports on, decoded and normalised as `sluice run` does (same
-    /// limits, split records one finding each).
-    public static func decode(_ bytes: [UInt8]) -> Result<[Decoded], DecodeRejection> {
+    /// limits and format: `RunSettings.findingDecoder(topic:)`; split records one finding each).
+    public static func decode(_ bytes: [UInt8], with decoder: FindingDecoder = FindingDecoder()) -> Result<[Decoded], DecodeRejection> {
         var out: [Decoded] = []
-        if let rejection = FindingDecoder().decode(bytes, { finding in
+        if let rejection = decoder.decode(bytes, { finding in
             out.append(Decoded(event: JSON(finding.event), original: String(decoding: finding.ownBytes ?? bytes, as: UTF8.self)))
         }) { return .failure(rejection) }
         return .success(out)

@@ -60,13 +60,7 @@ import Testing
     /// could not resolve (here a pod on an EC2 finding), instead of failing and dead-lettering.
     @Test(arguments: [(routeDryRun: true, flag: false), (routeDryRun: false, flag: true)])
     func aDryRunNeedsNoCloudCredentials(routeDryRun: Bool, flag: Bool) async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dry-\(UUID().uuidString)")
-        let home = dir.appendingPathComponent("home")
-        for sub in ["routes", "connectors", "home"] {
-            try FileManager.default.createDirectory(at: dir.appendingPathComponent(sub), withIntermediateDirectories: true)
-        }
-        defer { try? FileManager.default.removeItem(at: dir) }
-        try """
+        let (status, output) = try await Self.runOffline(route: """
             name: quarantine-miners
             match: {detail: {type: [{prefix: "CryptoCurrency:Runtime/"}]}}
             playbook:
@@ -76,25 +70,9 @@ import Testing
                   action: aws.ec2.isolate
                 - name: pod
                   action: kubernetes.isolate-pod
-            """.write(to: dir.appendingPathComponent("routes/quarantine.yaml"), atomically: true, encoding: .utf8)
-        let finding = try String(contentsOf: Self.root.appendingPathComponent("examples/findings/01-ec2-cryptominer.json"), encoding: .utf8)
-        let input = dir.appendingPathComponent("findings.ndjson")
-        try (finding.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined() + "\n")
-            .write(to: input, atomically: true, encoding: .utf8)
+            """, extra: ["--summary"] + (flag ? ["--dry-run-actions"] : []))
 
-        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AWS_") && $0.key != "KUBECONFIG" }
-        environment["HOME"] = home.path
-        // Belt and braces: were a lookup attempted, it must fail here, never reach a metadata address.
-        environment["AWS_EC2_METADATA_DISABLED"] = "true"
-        let p = Process()
-        p.executableURL = PackagePaths.sluiceBinary
-        p.arguments = ["run", "--input", input.path, "--routes", dir.appendingPathComponent("routes").path,
-                       "--connectors", dir.appendingPathComponent("connectors").path, "--summary"] + (flag ? ["--dry-run-actions"] : [])
-        p.environment = environment
-        p.standardInput = FileHandle.nullDevice
-        let output = try await CommandRun.output(of: p)
-
-        #expect(p.terminationStatus == 0, "\(output)")
+        #expect(status == 0, "\(output)")
         #expect(!output.contains("sluice.reason="), "nothing may be dead-lettered: \(output)")
         let dryRuns = output.split(separator: "\n").filter { $0.contains("action dry_run") }
         #expect(dryRuns.count == 2, "\(output)")
@@ -104,6 +82,74 @@ import Testing
         // The playbook lane settled the finding: one delivery, nothing dead-lettered.
         let rows = output.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
         #expect(rows.contains(["quarantine-miners", "1", "0", "0", "0"]), "route: delivered, suppressed, held, dead-lettered\n\(output)")
+    }
+}
+
+extension PlaybookPreviewTests {
+    /// Issue 11.3: in a dry run, a step whose `when` reads an earlier step's output (quarantine's
+    /// `open-case`) cannot be decided — the earlier step did nothing. It is shown as it would run,
+    /// its condition unresolved, never "skipped: when condition not met"; a condition on the
+    /// finding alone is still decided (skipped), and nothing reaches the step's URL.
+    @Test func aDryRunMarksAConditionOnAnEarlierStepUnresolved() async throws {
+        let receiver = try await WebhookReceiver.start()
+        defer { receiver.stop() }
+        let (status, output) = try await Self.runOffline(route: """
+            name: quarantine-miners
+            match: {detail: {type: [{prefix: "CryptoCurrency:Runtime/"}]}}
+            playbook:
+              dry_run: true
+              steps:
+                - name: isolate
+                  action: aws.ec2.isolate
+                - name: open-case
+                  action: http
+                  when: {steps: {isolate: {output: {already_quarantined: [false]}}}}
+                  params:
+                    url: \(receiver.url)/cases
+                    body: '{"instance": "{{steps.isolate.output.instance_id}}"}'
+                - name: low-only
+                  action: http
+                  when: {detail: {severity: [{numeric: ["<", 1]}]}}
+                  params:
+                    url: \(receiver.url)/low
+            """)
+
+        #expect(status == 0, "\(output)")
+        let lines = output.split(separator: "\n")
+        let openCase = lines.filter { $0.contains("action.step=open-case") }
+        #expect(openCase.count == 1 && openCase[0].contains("action dry_run"), "\(output)")
+        #expect(openCase.first?.contains("unresolved: when: reads steps.isolate, decided when the step runs") == true, "\(openCase)")
+        #expect(!output.contains("action.step=open-case action.detail=when condition not met"), "\(output)")
+        let lowOnly = lines.filter { $0.contains("action.step=low-only") }
+        #expect(lowOnly.count == 1 && lowOnly[0].contains("action skipped") && lowOnly[0].contains("when condition not met"), "\(output)")
+        #expect(try receiver.totalRequests() == 0)
+    }
+
+    /// `sluice run --input` of the shipped EC2 miner finding through `route` (one route file, no
+    /// connectors), with no AWS variables and HOME an empty directory: its exit status and output.
+    static func runOffline(route: String, extra: [String] = []) async throws -> (Int32, String) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dry-\(UUID().uuidString)")
+        for sub in ["routes", "connectors", "home"] {
+            try FileManager.default.createDirectory(at: dir.appendingPathComponent(sub), withIntermediateDirectories: true)
+        }
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try route.write(to: dir.appendingPathComponent("routes/quarantine.yaml"), atomically: true, encoding: .utf8)
+        let finding = try String(contentsOf: root.appendingPathComponent("examples/findings/01-ec2-cryptominer.json"), encoding: .utf8)
+        let input = dir.appendingPathComponent("findings.ndjson")
+        try (finding.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined() + "\n")
+            .write(to: input, atomically: true, encoding: .utf8)
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AWS_") && $0.key != "KUBECONFIG" }
+        environment["HOME"] = dir.appendingPathComponent("home").path
+        // Belt and braces: were a lookup attempted, it must fail here, never reach a metadata address.
+        environment["AWS_EC2_METADATA_DISABLED"] = "true"
+        let p = Process()
+        p.executableURL = PackagePaths.sluiceBinary
+        p.arguments = ["run", "--input", input.path, "--routes", dir.appendingPathComponent("routes").path,
+                       "--connectors", dir.appendingPathComponent("connectors").path] + extra
+        p.environment = environment
+        p.standardInput = FileHandle.nullDevice
+        let output = try await CommandRun.output(of: p)
+        return (p.terminationStatus, output)
     }
 }
 

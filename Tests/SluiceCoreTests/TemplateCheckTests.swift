@@ -26,6 +26,22 @@ import Testing
         #expect(TemplateCheck.jsonIssue(good, sample: SampleFinding.template) == nil)
     }
 
+    /// The view is Sluice's own schema (docs/formats.md §2, §9): a misspelt member renders empty
+    /// for every format, so it is flagged with the member meant; template-only members, today's
+    /// names and `sluice.hold` are fine in templates.
+    @Test func aMisspeltViewFieldIsFlaggedWithTheRightName() {
+        let issues = TemplateCheck.variableIssues("{{sluice.titel}}\n  {{sluice.resource.nmae}} {{sluice.title.x}}")
+        #expect(issues.count == 3, "\(issues)")
+        #expect(issues.first?.line == 1 && issues.first?.column == 1)
+        #expect(issues.first?.message == "the sluice view has no field `sluice.titel` (did you mean `sluice.title`?), so {{sluice.titel}} renders empty")
+        #expect(issues.dropFirst().first?.line == 2 && issues.dropFirst().first?.column == 3)
+        #expect(issues.dropFirst().first?.message.contains("(did you mean `sluice.resource.name`?)") == true, "\(issues)")
+        let fine = "{{sluice.kubernetes.namespace}} {{sluice.container.image}} {{sluice.host}} {{sluice.workload}} {{sluice.severity_label}} "
+            + "{{sluice.severity_score}} {{sluice.process.command_line}} {{sluice.part.index}} {{#sluice.hold}}{{held_count}}{{/sluice.hold}} "
+            + "{{sluice.hold.held_count}} {{#sluice.account}}{{sluice.account}}{{/sluice.account}} {{sluice.console_url}} {{{sluice.description}}}"
+        #expect(TemplateCheck.variableIssues(fine).isEmpty, "\(TemplateCheck.variableIssues(fine))")
+    }
+
     @Test func aMisspeltFindingFieldIsFlaggedWithTheRightName() {
         let issues = TemplateCheck.variableIssues("{{detail.titel}} {{detail.resource.instanceDetails.instanceId}} {{sluice.title}}")
         #expect(issues.count == 1, "\(issues)")

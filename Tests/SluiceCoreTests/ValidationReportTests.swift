@@ -120,6 +120,25 @@ import Testing
         #expect(w[0].message.contains("must be inside a list"))
     }
 
+    /// Routes on the `sluice` view (issue 11.6, 14): a member the view does not have, or one only
+    /// templates have, never matches — a warning at its key, whatever the source.
+    @Test func viewFieldsThatNeverMatchAreLocated() {
+        let typo = warnings("  sluice:\n    severty_id: [{numeric: [\">=\", 4]}]\n")
+        #expect(typo.count == 1 && typo[0].line == 4 && typo[0].column == 5, "\(typo)")
+        #expect(typo.first?.message == "route 'r': match: the sluice view has no field `sluice.severty_id` (did you mean `sluice.severity_id`?)", "\(typo)")
+        let templateOnly = warnings("  source: [aws.guardduty]\n  sluice:\n    kubernetes:\n      namespace: [shop]\n    host: [web-1]\n")
+        #expect(templateOnly.count == 2, "\(templateOnly)")
+        #expect(templateOnly.first?.line == 5 && templateOnly.first?.column == 5, "\(templateOnly)")
+        #expect(templateOnly.first?.message.contains("`sluice.kubernetes` is a template-only member of the view (docs/formats.md §9): routes never match it") == true)
+        #expect(templateOnly.last?.message.contains("`sluice.host` is a template-only member") == true, "\(templateOnly)")
+        // A dotted key is a path too.
+        let dotted = warnings("  sluice.resource.nmae: [web]\n")
+        #expect(dotted.count == 1 && dotted[0].message.contains("(did you mean `sluice.resource.name`?)"), "\(dotted)")
+        // The routing view, with a GuardDuty source: no warning from either lint.
+        #expect(warnings("  source: [aws.guardduty]\n  sluice:\n    severity_id: [{numeric: [\">=\", 4]}]\n    resource: {type: [Instance]}\n    process: {name: [xmrig]}\n    part: {count: [2]}\n").isEmpty)
+        #expect(warnings("  $or:\n    - sluice: {severity: [High]}\n    - sluice: {product: [Falco]}\n").isEmpty)
+    }
+
     @Test func correctRoutesAndOtherSourcesAreQuiet() {
         #expect(warnings("  source: [aws.guardduty]\n  detail:\n    severity: [{numeric: [\">=\", 7]}]\n    resource: {resourceType: [Instance]}\n    service: {additionalInfo: {anything: [x]}}\n").isEmpty)
         #expect(warnings("  source: [aws.securityhub]\n  detail:\n    resourceType: [x]\n").isEmpty)

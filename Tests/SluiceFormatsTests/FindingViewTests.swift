@@ -96,3 +96,42 @@ import Testing
         #expect(ViewValues.epochMilliseconds(viewTime: "2023-11-14T22:13:20.123Z") == 1_700_000_000_123)
     }
 }
+
+/// `validate` checks `sluice.…` paths against a schema written down in SluiceCore
+/// (`SluiceViewSchema`); here it is held to what the code builds, fixture by fixture: every
+/// member of every template context is accepted in templates, and in routes exactly the
+/// members the decoder puts into routed events (`ViewFields`), the others said template-only.
+@Suite struct SluiceViewSchemaTests {
+    /// The dotted paths (after `sluice`) of a Mustache context or a view.
+    static func paths(_ value: Any, prefix: [String] = []) -> [[String]] {
+        if let object = value as? [String: Any] {
+            return object.flatMap { [prefix + [$0.key]] + paths($0.value, prefix: prefix + [$0.key]) }
+        }
+        return []
+    }
+
+    @Test func theSchemaAcceptsWhatEveryFixtureRendersAndRoutes() throws {
+        var seen = Set<String>()
+        for (name, _) in FindingViewTests.expected {
+            let decoded = try FindingDecoder().decodeOwned(try FindingViewTests.fixture(name)).get()
+            _ = FindingDecoder().decode(try FindingViewTests.fixture(name)) { finding in
+                guard let context = finding.materialized().summary?.templateContext else { return }
+                for path in Self.paths(context) {
+                    seen.insert(path.joined(separator: "."))
+                    #expect(SluiceViewSchema.problem(path, use: .template) == nil, "\(name): sluice.\(path.joined(separator: "."))")
+                }
+            }
+            for view in decoded.compactMap(\.view) {
+                guard case .object(let members) = view.json else { continue }
+                for (key, _) in members {
+                    let routed = !ViewFields(path: "sluice.\(key)").isEmpty
+                    #expect((SluiceViewSchema.problem([key], use: .route) == nil) == routed, "\(name): sluice.\(key) routed: \(routed)")
+                }
+            }
+        }
+        // The fixtures reach the template-only members too.
+        for path in ["kubernetes.namespace", "container.image", "host", "workload", "severity_score", "process.command_line"] {
+            #expect(seen.contains(path), "no fixture renders sluice.\(path)")
+        }
+    }
+}

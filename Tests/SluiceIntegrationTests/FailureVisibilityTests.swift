@@ -39,6 +39,30 @@ import Testing
         #expect(rows.contains(["hook", "0", "0", "4"]), "\(run.output)")
     }
 
+    /// A suppression that vetoes one finding of three: `--summary` counts it under its route as
+    /// suppressed, the other two as delivered, and the target got exactly those two.
+    @Test func theSummaryCountsSuppressedFindings() async throws {
+        let receiver = try await WebhookReceiver.start()
+        defer { receiver.stop() }
+        let config = try TestConfig.webhook(receiver.url)
+        defer { config.remove() }
+        let findings = try Findings.unique(3)
+        try """
+        name: all-findings
+        match: {"source": ["aws.guardduty"]}
+        suppress:
+          - {"detail": {"id": ["\(findings[1].id)"]}}
+        targets: [hook]
+        """.write(to: URL(fileURLWithPath: config.routes).appendingPathComponent("all.yaml"), atomically: true, encoding: .utf8)
+        let run = try await OfflineRun(findings, config: config, extra: ["--summary"])
+        #expect(run.status == 0, "\(run.output)")
+        #expect(Set(try receiver.receivedFindingIDs()) == [findings[0].id, findings[2].id])
+        let rows = Self.rows(run.output)
+        #expect(rows.contains(["route", "delivered", "suppressed", "held", "dead-lettered"]), "\(run.output)")
+        #expect(rows.contains(["all-findings", "2", "1", "0", "0"]), "\(run.output)")
+        #expect(rows.contains(["hook", "2", "0", "0"]), "\(run.output)")
+    }
+
     /// Input ends while deliveries still wait to retry a refusing target: the drain deadline
     /// dead-letters them as `shutdown`, and the record keeps the target's last real answer.
     @Test func aDeadLetterAtShutdownKeepsTheLastRealError() async throws {

@@ -127,6 +127,67 @@ import Testing
     }
 }
 
+extension FormatAgreementTests {
+    /// Issue 11.2, one configuration: `test`, `test-pattern` and `backtest` take `--config` (and
+    /// `--topic`) as `run` does. A 2 MB Falco finding under `max_message_bytes: 4194304` is matched
+    /// by all four (all rejected it but `run` before); without the configuration all four reject
+    /// it. A GuardDuty finding read as a `format: falco` topic is rejected by every reader, and
+    /// read as an `auto` topic it matches.
+    @Test func everyCommandDecodesWithTheRunConfigurationsLimitsAndTopicFormat() async throws {
+        let receiver = try await WebhookReceiver.start()
+        defer { receiver.stop() }
+        let config = try TestConfig.webhook(receiver.url)
+        defer { config.remove() }
+        try "name: high-any-format\nmatch: \(Self.pattern)\ntargets: [hook]\n"
+            .write(to: URL(fileURLWithPath: config.routes).appendingPathComponent("all.yaml"), atomically: true, encoding: .utf8)
+        let dir = config.directory
+        let sluiceYAML = dir.appendingPathComponent("sluice.yaml")
+        try """
+        max_message_bytes: 4194304
+        topics:
+          - guardduty.findings
+          - {topic: falco.alerts, format: falco}
+        """.write(to: sluiceYAML, atomically: true, encoding: .utf8)
+        let patternFile = try Self.write(Array(Self.pattern.utf8), "pattern.json", in: dir)
+        // Falco priority Critical is severity_id 5 (docs/formats.md §4); 2 MB of output.
+        let big = #"{"uuid":"big-falco-1","rule":"Big output","priority":"Critical","time":"2025-05-01T12:00:00Z","output":""#
+            + String(repeating: "x", count: 2 << 20) + #""}"#
+        let bigFile = try Self.write(Array(big.utf8), "big.json", in: dir)
+        let guardDuty = try Self.write(Array(try Self.line("findings.ndjson", 1).utf8), "gd.json", in: dir)
+
+        /// What test-pattern, test and backtest say of one file: matched (true), not matched (false) or rejected (nil).
+        func verdicts(_ file: URL, _ reading: [String]) async throws -> [String: Bool?] {
+            let tp = try await CommandRun.result(of: SluiceProcess.binary, ["test-pattern", "--pattern", patternFile.path, "--event", file.path] + reading)
+            let t = try await CommandRun.result(of: SluiceProcess.binary, ["test", "--routes", config.routes, "--connectors", config.connectors,
+                                                                           "--event", file.path, "--json"] + reading)
+            let bt = try await CommandRun.result(of: SluiceProcess.binary, ["backtest", "--routes", config.routes, "--events", file.path, "--progress", "0"] + reading)
+            let testMatched = t.status == 0 ? Optional(t.output.contains("\"high-any-format\"")) : nil
+            let backtestMatched: Bool? = bt.output.contains("(1 not JSON or too long)") ? nil
+                : bt.output.contains("events matching at least one route: 1;")
+            return ["test-pattern": tp.status == 1 ? nil : Optional(tp.output.hasPrefix("true")),
+                    "test": t.status == 1 ? nil : testMatched,
+                    "backtest": bt.status == 0 ? backtestMatched : nil]
+        }
+        let withConfig = ["--config", sluiceYAML.path]
+        #expect(try await verdicts(bigFile, withConfig) == ["test-pattern": true, "test": true, "backtest": true])
+        #expect(try await verdicts(bigFile, []) == ["test-pattern": nil, "test": nil, "backtest": nil])
+        #expect(try await verdicts(guardDuty, withConfig + ["--topic", "falco.alerts"]) == ["test-pattern": nil, "test": nil, "backtest": nil])
+        #expect(try await verdicts(guardDuty, withConfig + ["--topic", "guardduty.findings"]) == ["test-pattern": true, "test": true, "backtest": true])
+        let unknown = try await CommandRun.result(of: SluiceProcess.binary, ["test-pattern", "--pattern", patternFile.path, "--event", guardDuty.path,
+                                                                             "--topic", "guardduty.findngs"] + withConfig)
+        #expect(unknown.status == 1 && unknown.output.contains("guardduty.findngs is not a topic of"), "\(unknown.output)")
+
+        // run, offline, with the same configuration: delivers the 2 MB finding; without it, too_large.
+        let run = try await CommandRun.result(of: SluiceProcess.binary, ["run", "--config", sluiceYAML.path, "--input", bigFile.path,
+                                                                         "--routes", config.routes, "--connectors", config.connectors, "--log-level", "error"])
+        #expect(run.status == 0, "\(run.output.prefix(500))")
+        #expect(try receiver.receivedFindingIDs() == ["big-falco-1"])
+        let bare = try await CommandRun.result(of: SluiceProcess.binary, ["run", "--input", bigFile.path, "--routes", config.routes,
+                                                                          "--connectors", config.connectors, "--log-level", "error"])
+        #expect(bare.output.contains("\"reason\":\"too_large\""), "\(bare.output.prefix(500))")
+    }
+}
+
 /// OCSF out on a real webhook (docs/formats.md §10): `format: ocsf` sends every finding of every
 /// input format as a Detection Finding; the reviewed examples come out exactly.
 @Suite struct OCSFOutputTests {

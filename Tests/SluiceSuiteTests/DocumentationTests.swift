@@ -1,4 +1,6 @@
 import Foundation
+import SluiceCore
+import SluiceRuntime
 import SluiceTestSupport
 import Testing
 
@@ -82,20 +84,24 @@ import Testing
     @Test func theExampleRunConfigurationHasEveryKeyAndValidates() async throws {
         let (status, output) = try await SluiceCommand.run(["validate", "--config", "examples/sluice.yaml"], in: Self.root)
         #expect(status == 0, "\(output)")
-        let text = try String(contentsOf: Self.root.appendingPathComponent("examples/sluice.yaml"), encoding: .utf8)
-        // Every key the run configuration reads (RunSettings+File.swift, ActionSettings, AWSSettings,
-        // GuardSettings), written down here by hand so a key added without documentation fails.
-        let keys = [
-            "brokers", "topics", "group", "dead_letter_topic", "routes", "connectors", "max_in_flight", "drain_timeout",
-            "progress_interval", "failure_warning_interval", "state_topic_prefix", "state_partitions",
-            "max_message_bytes", "max_depth", "metrics_listen", "admin", "listen", "tokens_file", "max_body_bytes",
-            "request_timeout", "idle_timeout", "recent_findings", "log_level", "log_format", "kafka", "actions", "dry_run",
-            "audit_topic", "approvals_topic", "instance_id", "aws", "region", "endpoint", "profile", "credentials",
-            "access_key_id", "secret_access_key", "session_token", "assume_role", "role_arn", "session_name", "external_id",
-            "sts_endpoint", "kubernetes", "in_cluster", "kubeconfig", "context", "guards", "protected_accounts",
-            "protected_tags", "protected_namespaces", "max_per_hour", "max_per_hour_per_route", "max_concurrent_isolations",
-        ]
-        for key in keys { #expect(text.contains("\(key):"), "examples/sluice.yaml lacks \(key)") }
+        let path = Self.root.appendingPathComponent("examples/sluice.yaml").path
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        // Every key the run configuration's readers ask for while they load the example
+        // (RunSettings+File.swift, ActionSettings, AWSSettings, GuardSettings…), learnt from the
+        // readers themselves: a key added to a reader without an example here fails.
+        let recorder = KeyRecorder()
+        try MappingReader.$keyRecorder.withValue(recorder) {
+            _ = try RunSettings.load(configFile: path, environment: ["SLUICE_BROKERS": "127.0.0.1:9092"])
+        }
+        // Keys every version of the file has had: the recorder must see them (it is alive).
+        for key in ["brokers", "static_membership", "group_instance_id", "assignor", "watch", "tls", "topic", "format", "guards"] {
+            #expect(recorder.keys.contains(key), "the readers of the run configuration no longer ask for \(key)?")
+        }
+        // Shown as a key, in use or commented out (`# profile: security`), in a mapping or a flow entry.
+        for key in recorder.keys.sorted() {
+            let shown = text.range(of: "(^|[\\s{,#-])\(NSRegularExpression.escapedPattern(for: key)):", options: .regularExpression) != nil
+            #expect(shown, "examples/sluice.yaml lacks \(key)")
+        }
     }
 
     /// The run flags' intervals have keys of their own in the file, checked where they are.
@@ -151,13 +157,61 @@ import Testing
         #expect(output.range(of: #"librdkafka \d+\.\d+\.\d+"#, options: .regularExpression) != nil, "\(output)")
     }
 
+    /// What a newcomer reads beside the Markdown: every Markdown and YAML file under examples/
+    /// (SOURCES.md, the playbooks, the run configuration).
+    static func exampleFiles() throws -> [URL] {
+        let examples = root.appendingPathComponent("examples")
+        guard let walker = FileManager.default.enumerator(atPath: examples.path) else { return [] }
+        return walker.compactMap { $0 as? String }.filter { $0.hasSuffix(".md") || $0.hasSuffix(".yaml") }.sorted()
+            .map { examples.appendingPathComponent($0) }
+    }
+
     @Test func noInternalPathsInTheDocumentation() throws {
-        for doc in try Self.documents() {
+        let examples = try Self.exampleFiles()
+        #expect(examples.contains { $0.path.hasSuffix("examples/findings/SOURCES.md") })
+        #expect(examples.contains { $0.path.hasSuffix("examples/playbooks/quarantine.yaml") })
+        for doc in try Self.documents() + examples {
             let text = try String(contentsOf: doc, encoding: .utf8)
             for privatePath in ["/work/", "/tmp/bash_jobs", ".build/debug"] {
-                #expect(!text.contains(privatePath), "\(doc.lastPathComponent) mentions \(privatePath)")
+                #expect(!text.contains(privatePath), "\(doc.path) mentions \(privatePath)")
             }
         }
+        // The examples explain themselves: a reader is never sent into the source code.
+        for file in examples {
+            #expect(!(try String(contentsOf: file, encoding: .utf8)).contains("Sources/"), "\(file.path) sends the reader into Sources/")
+        }
+    }
+
+    /// Each `sluice …` command of a ```sh block names files that exist from the repository root
+    /// (where the README has the reader run them): `--config sluice.yaml` with no such file fails.
+    @Test func everyShellCommandNamesFilesThatExist() throws {
+        let fileOptions: Set<String> = ["--config", "--event", "--events", "--routes", "--connectors", "--suite", "--pattern", "--patterns", "--input"]
+        var checked = 0
+        for doc in try Self.documents() {
+            let lines = try String(contentsOf: doc, encoding: .utf8).components(separatedBy: "\n")
+            var inShell = false
+            var command = ""
+            for (n, line) in lines.enumerated() {
+                let trimmed = line.trimmingCharacters(in: .whitespaces)
+                if trimmed == "```sh" || trimmed == "```bash" || trimmed == "```console" { inShell = true; continue }
+                if trimmed.hasPrefix("```") { inShell = false; continue }
+                guard inShell else { continue }
+                command += trimmed.hasSuffix("\\") ? String(trimmed.dropLast()) + " " : trimmed
+                if trimmed.hasSuffix("\\") { continue }
+                defer { command = "" }
+                let words = command.drop { $0 == "$" || $0 == " " }.split(separator: " ").map(String.init)
+                guard words.first == "sluice" else { continue }
+                for (i, word) in words.enumerated().dropFirst() where fileOptions.contains(word) && i + 1 < words.count {
+                    let value = words[i + 1]
+                    // Placeholders and values a reader makes first are not files of the checkout.
+                    if value == "-" || value.contains("$") || value.contains("<") || value.hasPrefix("/") || value.hasPrefix("~") { continue }
+                    #expect(FileManager.default.fileExists(atPath: Self.root.appendingPathComponent(value).path),
+                            "\(doc.lastPathComponent):\(n + 1): \(word) \(value) does not exist from the repository root")
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked > 0)
     }
 
     @Test func licenseIsApache2() throws {

@@ -76,6 +76,31 @@ import Testing
         #expect(located[4].hasPrefix("ok: 1 routes"), "\(located)")
     }
 
+    /// A connector's template warning is placed at its `template:` key, and it is still reported
+    /// when another connector has an error (one pass reports everything); a route naming the
+    /// broken connector is not also told that it does not exist.
+    @Test func connectorTemplateWarningsAreLocatedAndSurviveAnotherConnectorsError() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("validate-connectors-\(UUID().uuidString)")
+        let connectors = dir.appendingPathComponent("connectors")
+        try FileManager.default.createDirectory(at: connectors, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try """
+            name: hook-a
+            type: webhook
+            url: http://127.0.0.1:9/a
+            template: '{"title": "{{sluice.titel}}", "id": "{{detail.id}}"}'
+            """.write(to: connectors.appendingPathComponent("a.yaml"), atomically: true, encoding: .utf8)
+        try "name: hook-b\ntype: webhook\n".write(to: connectors.appendingPathComponent("b.yaml"), atomically: true, encoding: .utf8)
+        let routes = try Self.routes(["r.yaml": "name: both\nmatch: {source: [aws.guardduty]}\ntargets: [hook-a, hook-b]\n"])
+        defer { try? FileManager.default.removeItem(at: routes) }
+        let (status, lines) = try await Self.run(["validate", "--routes", routes.path, "--connectors", connectors.path])
+        #expect(status == 1, "\(lines)")
+        let located = lines.map { $0.replacingOccurrences(of: connectors.path + "/", with: "") }
+        #expect(located.contains { $0.hasPrefix("b.yaml:") && $0.contains("url") && !$0.contains("warning:") }, "\(located)")
+        #expect(located.contains { $0.hasPrefix("a.yaml:4:1: warning: connector 'hook-a': template line 1, column 12: the sluice view has no field `sluice.titel` (did you mean `sluice.title`?)") }, "\(located)")
+        #expect(!located.contains { $0.contains("'hook-b' is not a connector instance") }, "\(located)")
+    }
+
     @Test func aJSONTemplateThatRendersBrokenJSONIsAnError() async throws {
         let dir = try Self.routes([
             "r.yaml": "name: r\nmatch: {source: [aws.guardduty]}\ntargets:\n  - connector: soc-webhook\n    template: '{\"title\": {{detail.title}}}'\n",
@@ -102,6 +127,7 @@ import Testing
 }
 
 extension ValidateCommandTests {
+    /// Placed at the instance's `template:` key (line 4), not at the top of its file.
     @Test func aConnectorTemplateWithAMisspeltFieldWarns() async throws {
         let connectors = try Self.routes([
             "hook.yaml": "name: soc-webhook\ntype: webhook\nurl: http://127.0.0.1:9/x\ntemplate: '{\"t\": \"{{detail.servce.count}}\"}'\n",
@@ -111,7 +137,7 @@ extension ValidateCommandTests {
         defer { try? FileManager.default.removeItem(at: connectors) }
         let (status, lines) = try await Self.run(["validate", "--connectors", connectors.path])
         #expect(status == 0, "\(lines)")
-        #expect(lines.contains { $0.hasPrefix(connectors.path + "/hook.yaml:1:1: warning: connector 'soc-webhook': template line 1, column 8: a GuardDuty finding has no field `detail.servce.count`") && $0.contains("{{detail.service.count}}") }, "\(lines)")
+        #expect(lines.contains { $0.hasPrefix(connectors.path + "/hook.yaml:4:1: warning: connector 'soc-webhook': template line 1, column 8: a GuardDuty finding has no field `detail.servce.count`") && $0.contains("{{detail.service.count}}") }, "\(lines)")
     }
 }
 

@@ -1,4 +1,17 @@
 import Foundation
+import Synchronization
+
+/// Every key the readers of one load asked for, present or not: the keys a loader reads, derived
+/// from the loader itself (a documentation test checks that an example shows each of them).
+public final class KeyRecorder: Sendable {
+    private let recorded = Mutex<Set<String>>([])
+
+    public init() {}
+
+    public var keys: Set<String> { recorded.withLock { $0 } }
+
+    func record(_ keys: [String]) { recorded.withLock { $0.formUnion(keys) } }
+}
 
 /// Reads the keys of one YAML mapping and reports, in one pass, keys it did not expect and
 /// values of the wrong type, each located at its line and column. Every loader of a
@@ -7,6 +20,9 @@ public final class MappingReader {
     public let node: YAMLNode
     public private(set) var diagnostics: [Diagnostic] = []
     private var known: [String] = []
+
+    /// Set (`$keyRecorder.withValue`) to learn which keys a load reads.
+    @TaskLocal public static var keyRecorder: KeyRecorder?
 
     public init(_ node: YAMLNode, what: String) {
         self.node = node
@@ -133,6 +149,7 @@ public final class MappingReader {
 
     /// Reports keys nobody asked for and returns every diagnostic.
     public func finish() -> [Diagnostic] {
+        MappingReader.keyRecorder?.record(known)
         var out = diagnostics
         for (key, keyNode, _) in node.entries where !known.contains(key) {
             let suggestion = known.min { editDistance($0, key) < editDistance($1, key) }

@@ -29,26 +29,24 @@ public enum GuardDutyRouteLint {
     }
 
     static func walk(_ node: YAMLNode, prefix: [String], label: String, into found: inout [Diagnostic]) {
-        for (key, keyNode, value) in node.entries {
-            if key == "$or" {
-                for item in value.items where item.isMapping { walk(item, prefix: prefix, label: label, into: &found) }
-                continue
-            }
+        node.forEachPatternField { key, keyNode, value in
+            // The `sluice` view is not the finding's: SluiceViewRouteLint checks it.
+            if prefix.isEmpty && (key == "sluice" || key.hasPrefix("sluice.")) { return }
             let path = prefix + [key]
             let dotted = path.joined(separator: ".")
             if value.isMapping, let op = value.entries.first?.key, operators.contains(op) {
                 found.append(value.error("\(label): `\(dotted)`: an operator object must be inside a list: \(key): [{\(op): …}]"))
-                continue
+                return
             }
             guard let shape = GuardDutyFindingModel.shape(at: path) else {
                 let alternatives = GuardDutyFindingModel.paths(endingWith: key)
                 let hint = alternatives.isEmpty ? "" : " (did you mean \(alternatives.joined(separator: " or "))?)"
                 found.append(keyNode.error("\(label): a GuardDuty finding has no field `\(dotted)`\(hint)"))
-                continue
+                return
             }
             if value.isMapping {
                 walk(value, prefix: path, label: label, into: &found)
-                continue
+                return
             }
             for item in value.items {
                 if let warning = typeMismatch(item, shape: shape.element, path: dotted) {
@@ -71,6 +69,20 @@ public enum GuardDutyRouteLint {
             return "`\(path)` is a boolean in GuardDuty findings, so the string \"\(s)\" never matches (write \(s) unquoted)"
         default:
             return nil
+        }
+    }
+}
+
+extension YAMLNode {
+    /// Calls `body` with each field of a pattern mapping, the branches of `$or` included (they
+    /// sit at the same level), for the lints that walk a pattern where it is written.
+    func forEachPatternField(_ body: (_ key: String, _ keyNode: YAMLNode, _ value: YAMLNode) -> Void) {
+        for (key, keyNode, value) in entries {
+            if key == "$or" {
+                for item in value.items where item.isMapping { item.forEachPatternField(body) }
+                continue
+            }
+            body(key, keyNode, value)
         }
     }
 }

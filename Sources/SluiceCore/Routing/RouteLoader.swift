@@ -150,6 +150,7 @@ public enum RouteLoader {
                     problems += PatternLocator.diagnostics(m, label: "\(label): match", whole: error)
                 }
                 warnings += GuardDutyRouteLint.warnings(m, label: "\(label): match")
+                warnings += SluiceViewRouteLint.warnings(m, label: "\(label): match")
             case .failure(let d): problems.append(d)
             }
         } else {
@@ -172,6 +173,7 @@ public enum RouteLoader {
                         _ = try Pattern(json: json)
                         suppress.append(json)
                     } catch { problems += PatternLocator.diagnostics(item, label: "\(label): suppress", whole: error) }
+                    warnings += SluiceViewRouteLint.warnings(item, label: "\(label): suppress")
                 case .failure(let d): problems.append(d)
                 }
             }

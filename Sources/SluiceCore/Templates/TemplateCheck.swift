@@ -3,7 +3,8 @@ import Foundation
 /// Checks on a Mustache payload template beyond what the Mustache library rejects: tags left
 /// open (`{{detail.title`, which the library renders as text), sections closed out of order,
 /// JSON payloads that are not JSON once rendered, and variables naming a finding field that a
-/// GuardDuty finding cannot have (`{{detail.titel}}` renders empty).
+/// GuardDuty finding cannot have (`{{detail.titel}}` renders empty) or a member the `sluice`
+/// view does not have (`{{sluice.titel}}`).
 public enum TemplateCheck {
     /// A problem at a 1-based line and column of the template text.
     public struct Issue: Error, Sendable, Equatable, CustomStringConvertible {
@@ -110,6 +111,13 @@ public enum TemplateCheck {
         var issues: [Issue] = []
         for tag in tags where tag.sigil == nil || tag.sigil == "&" || tag.sigil == "{" || tag.sigil == "#" || tag.sigil == "^" {
             let path = tag.name.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+            // The view is Sluice's own schema, the same for every format (docs/formats.md §2, §9).
+            if path.count > 1, path[0] == "sluice" {
+                if let problem = SluiceViewSchema.problem(Array(path.dropFirst()), use: .template) {
+                    issues.append(Issue(line: tag.line, column: tag.column, message: "\(problem), so {{\(tag.name)}} renders empty"))
+                }
+                continue
+            }
             guard path.count > 1, path[0] == "detail", GuardDutyFindingModel.shape(at: path) == nil else { continue }
             let alternatives = GuardDutyFindingModel.paths(endingWith: path[path.count - 1])
             let near = nearestPath(tag.name)

@@ -17,7 +17,8 @@ struct BacktestCommand: AsyncParsableCommand {
             size; - reads stdin) with progress on stderr. --since/--until keep findings whose time \
             (detail.updatedAt, else updatedAt, else the envelope's time; ISO 8601) is in \
             [since, until). With --routes, each route's suppressed count is the findings its \
-            pattern matched but a suppression removed.
+            pattern matched but a suppression removed. Events are decoded as `sluice run` decodes \
+            them: with --config, its max_message_bytes and max_depth; with --topic too, that topic's format:.
             """)
 
     @Option(name: .long, help: ArgumentHelp("JSON Lines file of event patterns.", valueName: "file.jsonl"))
@@ -43,6 +44,8 @@ struct BacktestCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("Write one match count per line, in pattern-file (or route) order.", valueName: "file"))
     var counts: String?
+
+    @OptionGroup var reading: EventReadingOptions
 
     func validate() throws {
         if (patterns == nil) == (routes == nil) { throw ValidationError("give exactly one of --patterns FILE.jsonl or --routes DIR") }
@@ -89,8 +92,11 @@ struct BacktestCommand: AsyncParsableCommand {
             labels = table.routes.map { "\($0.name)  (\($0.location.path):\($0.location.line))" }
         }
         let independent = patterns != nil
-
-        let maxBytes = 4 << 20
+        // The same decode-and-normalise as `run` (limits and topic format of --config, bare
+        // wrap, split, `sluice` view); a line over max_message_bytes is rejected as run rejects it.
+        let settings = try reading.settings()
+        let decoder = reading.decoder(settings)
+        let maxBytes = decoder.limits.maxBytes
         let reader: NDJSONLineReader
         do { reader = try NDJSONLineReader(path: events, maxLine: maxBytes, padding: JSONParser.padding) } catch {
             CLIFiles.fail("cannot read events file \(events)")
@@ -113,8 +119,6 @@ struct BacktestCommand: AsyncParsableCommand {
         var perRoute = [Int](repeating: 0, count: table.routes.count)
         var suppressed = [Int](repeating: 0, count: table.routes.count)
         var total = 0, invalid = 0, matchedEvents = 0, outside = 0, untimed = 0, unmatchedEvents = 0
-        // The same decode-and-normalise as `run` (limits, bare wrap, split, `sluice` view).
-        let decoder = FindingDecoder()
         let scratch = MatchScratch()
         let clock = ContinuousClock()
         let started = clock.now

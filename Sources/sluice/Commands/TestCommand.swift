@@ -44,8 +44,7 @@ struct TestCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Directory of connector files (targets are listed by connector name).", valueName: "dir"))
     var connectors: String = "connectors"
 
-    @Option(name: .long, help: ArgumentHelp("Run configuration (sluice.yaml) whose actions: settings (guards, dry run) the playbook preview applies.", valueName: "file"))
-    var config: String?
+    @OptionGroup var reading: EventReadingOptions
 
     @Flag(name: .long, help: "Print machine-readable JSON.")
     var json = false
@@ -67,9 +66,11 @@ struct TestCommand: AsyncParsableCommand {
             for d in error.items { CLIFiles.fail(d.description) }
             throw ExitCode(1)
         }
+        // Decoded with the run configuration's limits and the topic's format, as `sluice run` would.
+        let settings = try reading.settings()
         let bytes = try CLIFiles.readBytes(event, what: "event")
         let findings: [RouteTestReport.Decoded]
-        switch RouteTestReport.decode(bytes) {
+        switch RouteTestReport.decode(bytes, with: reading.decoder(settings)) {
         case .success(let events): findings = events
         case .failure(let rejection):
             CLIFiles.fail("invalid event: \(event) is rejected as \(rejection.reason) (\(rejection.detail))")
@@ -84,13 +85,6 @@ struct TestCommand: AsyncParsableCommand {
                                                              environment: ProcessInfo.processInfo.environment)
             } catch {
                 CLIFiles.fail("note: connectors not used for previews (sluice validate explains): \(error.items.first?.description ?? "")")
-            }
-        }
-        var settings = RunSettings()
-        if let config {
-            do { settings = try RunSettings.load(configFile: config, environment: ProcessInfo.processInfo.environment) } catch {
-                for d in error.items { CLIFiles.fail(d.description) }
-                throw ExitCode(1)
             }
         }
         // A split record (Security Hub, BatchImportFindings) is one report per finding.

@@ -20,6 +20,8 @@ struct TestPatternCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("JSON file holding the event.", valueName: "file"))
     var event: String
 
+    @OptionGroup var reading: EventReadingOptions
+
     func run() async throws {
         let patternText = try CLIFiles.read(pattern, what: "pattern")
         let patternJSON: JSON
@@ -39,10 +41,12 @@ struct TestPatternCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         // The same decode-and-normalise as `run`: bare findings wrapped, split records matched
-        // finding by finding (true when any matches), the view under `sluice`, the run's limits.
+        // finding by finding (true when any matches), the view under `sluice`, the run's limits
+        // and the topic's format (--config, --topic).
+        let decoder = reading.decoder(try reading.settings())
         let bytes = try CLIFiles.readBytes(event, what: "event")
         var matched = false
-        if let rejection = FindingDecoder().decode(bytes, { if !table.match($0.event).isEmpty { matched = true } }) {
+        if let rejection = decoder.decode(bytes, { if !table.match($0.event).isEmpty { matched = true } }) {
             CLIFiles.fail("invalid event: \(event) is rejected as \(rejection.reason) (\(rejection.detail))")
             throw ExitCode(1)
         }
