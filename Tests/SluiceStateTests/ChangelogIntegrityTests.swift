@@ -34,12 +34,15 @@ import Testing
                  findingID: id, title: "finding \(id)", severity: severity, seenAt: KafkaHoldOwner.wallClock(), payload: Array("{}".utf8))
     }
 
-    static func owner(_ broker: TansuBroker, group: String, dispatch: any HoldDispatch, producerSettings: [String: String] = [:]) throws -> KafkaHoldOwner {
+    /// The owner and its changelog producer (the caller closes it before stopping the broker:
+    /// a producer left open logs its lost broker for the rest of the test run).
+    static func owner(_ broker: TansuBroker, group: String, dispatch: any HoldDispatch, producerSettings: [String: String] = [:]) throws
+        -> (KafkaHoldOwner, KafkaProducer) {
         let topics = StateTopics(group: group, partitions: 1)
         try topics.create(inhibit: false, config: broker.clientConfig(), logger: Logger(label: "test"))
         let producer = try KafkaProducer(config: broker.clientConfig(producerSettings), logger: Logger(label: "test"))
-        return try KafkaHoldOwner(topics: topics, rules: rules, kafka: broker.clientConfig(), producer: producer,
-                                  dispatch: dispatch, held: HeldCounter(), logger: Logger(label: "test"))
+        return (try KafkaHoldOwner(topics: topics, rules: rules, kafka: broker.clientConfig(), producer: producer,
+                                   dispatch: dispatch, held: HeldCounter(), logger: Logger(label: "test")), producer)
     }
 
     /// The changelog partition replayed into a fresh engine: what the next owner would hold.
@@ -70,7 +73,8 @@ import Testing
         let broker = try TansuBroker()
         defer { broker.stop() }
         let dispatch = ThreadedDispatch(failEvery: 7)
-        let owner = try Self.owner(broker, group: "order", dispatch: dispatch)
+        let (owner, producer) = try Self.owner(broker, group: "order", dispatch: dispatch)
+        defer { producer.close(timeoutMs: 1_000) }
         owner.restore(0)
         let threads = 6, offers = 150, keys = 5
         let settled = Atomic<Int>(0)
@@ -108,7 +112,8 @@ import Testing
             broker.stop()
         }
         let dispatch = ThreadedDispatch(failEvery: 0)
-        let owner = try Self.owner(broker, group: "failed", dispatch: dispatch, producerSettings: ["message.timeout.ms": "1500"])
+        let (owner, producer) = try Self.owner(broker, group: "failed", dispatch: dispatch, producerSettings: ["message.timeout.ms": "1500"])
+        defer { producer.close(timeoutMs: 1_000) }
         owner.restore(0)
         #expect(kill(pid, SIGSTOP) == 0)
         let settled = Atomic<Bool>(false)
