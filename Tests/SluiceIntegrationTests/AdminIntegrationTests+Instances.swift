@@ -7,21 +7,14 @@ import Testing
 /// route's rate. Two instances of one group on Tansu, each with its own admin server.
 extension AdminIntegrationTests {
     @Test func statusShowsTheGroupsInstancesLagAndRouteRates() async throws {
-        let broker = try TansuBroker()
-        defer { broker.stop() }
-        let receiver = try WebhookReceiver()
-        defer { receiver.stop() }
-        try broker.createTopics(["findings", "dlq"], partitions: 2)
-        let config = try TestConfig.webhook(receiver.url)
-        defer { config.remove() }
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (broker, receiver, config) = try await harness.brokerAndWebhook(partitions: 2)
         let group = "instances-\(UUID().uuidString.prefix(6))"
         let ports = [try LoopbackPort.free(), try LoopbackPort.free()]
         let clientIDs = ["sluice-it-a", "sluice-it-b"]
-        var instances: [SluiceProcess] = []
-        defer { for i in instances { i.stop() } }
-        for (port, client) in zip(ports, clientIDs) {
-            instances.append(try SluiceProcess(broker: broker, topic: "findings", group: group, dlq: "dlq", config: config,
-                                               extra: ["--admin-listen", "127.0.0.1:\(port)", "-X", "client.id=\(client)"]))
+        let instances = try zip(ports, clientIDs).map { port, client in
+            try harness.sluice(broker, group: group, config: config, extra: ["--admin-listen", "127.0.0.1:\(port)", "-X", "client.id=\(client)"])
         }
         // Both members, each with one of the two partitions, as both instances see them.
         func status(_ port: Int) -> [String: Any]? {
