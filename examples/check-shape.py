@@ -26,7 +26,9 @@ import sys
 from datetime import datetime
 
 HERE = pathlib.Path(__file__).resolve().parent
-DEFAULT_SHAPE = os.environ.get("SLUICE_FINDING_SHAPE", "/work/shared/findings/FINDING-SHAPE.md")
+# The field model beside the clone (../shared/findings/, not part of this repository), unless
+# SLUICE_FINDING_SHAPE or --shape names another copy.
+DEFAULT_SHAPE = os.environ.get("SLUICE_FINDING_SHAPE", str(HERE.parent.parent / "shared" / "findings" / "FINDING-SHAPE.md"))
 
 ENVELOPE_KEYS = {"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"}
 SCALARS = {"string", "integer", "double", "boolean", "timestamp", "long", "float"}
