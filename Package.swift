@@ -234,7 +234,7 @@ let package = Package(
             swiftSettings: strict,
             linkerSettings: localLib
         ),
-        .testTarget(name: "SluiceRuntimeTests", dependencies: ["SluiceRuntime", "SluiceConnectors", "SluiceTestSupport"], swiftSettings: strict, linkerSettings: localLib),
+        .testTarget(name: "SluiceRuntimeTests", dependencies: ["SluiceRuntime", "SluiceConnectors", "SluiceFormats", "SluiceTestSupport"], swiftSettings: strict, linkerSettings: localLib),
         .testTarget(
             name: "SluiceSuiteTests",
             dependencies: ["SluiceSuite", "SluiceRuntime", "SluiceCore", "SluiceTestSupport"],

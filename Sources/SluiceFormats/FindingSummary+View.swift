@@ -97,6 +97,20 @@ extension DecodedFinding {
         return eventWithView(view)
     }
 
+    /// The event with only `selection`'s paths, and the whole view under `sluice` as
+    /// `eventWithView()` has it: for the Hold stage while no silence or inhibit rule exists, when
+    /// its state rules read a few paths (the selection must name each path it reads).
+    /// A GuardDuty finding's view only restates its own fields, which the stage reads first: it is
+    /// built only when `selection` reads under `sluice`.
+    public func eventWithView(keeping selection: JSONPathSelection) -> JSON {
+        guard event.kind == .object else { return JSON(event) }
+        let members = selection.members(of: event)
+        if format == .guardduty, !selection.hasRoot("sluice") { return .object(members.filter { $0.key != "sluice" }) }
+        guard let view = view() else { return .object(members) }
+        // The decoder's own `sluice`, as above.
+        return .object([(key: "sluice", value: view.json)] + members.filter { $0.key != "sluice" })
+    }
+
     private func eventWithView(_ view: FindingView) -> JSON {
         let json = JSON(event)
         guard case .object(var members) = json else { return json }

@@ -34,6 +34,9 @@ final class HoldGate: HoldDispatch, Sendable {
         self.stage = stage
         self.run = run
         rules = HoldStage.rules(of: table.routes)
+        eventPaths = JSONPathSelection(Self.summaryPaths + rules.values.flatMap { r in
+            [r.partitionPaths, r.dedupe?.key, r.throttle?.key, r.group?.by].compactMap { $0 }.joined()
+        })
         self.forwarder = forwarder
         var targets: [String: [String: BoundTarget]] = [:]
         for (i, route) in table.routes.enumerated() {
@@ -47,6 +50,13 @@ final class HoldGate: HoldDispatch, Sendable {
 
     /// Whether the planner must keep the event for `screen` (any state rule, inhibition or silence).
     var needsEvent: Bool { !rules.isEmpty || stage.hasInhibitRules || stage.hasSilences }
+    /// Whether `screen` reads the whole event: a silence or an inhibit rule may name any path.
+    /// Otherwise the planner keeps only `eventPaths`, what the state rules and `screen` read.
+    var needsWholeEvent: Bool { stage.hasInhibitRules || stage.hasSilences }
+    /// Every path `screen` and `HoldItem.make` read from an event while `needsWholeEvent` is false
+    /// (the `sluice` view is always kept whole).
+    let eventPaths: JSONPathSelection
+    static let summaryPaths = ["time", "detail.updatedAt", "detail.severity", "detail.title", "detail.type", "detail.accountId", "account"]
 
     /// The target of a digest whose route a reload removed: the connector's lane.
     func orphanTarget(_ route: String, _ connector: String) -> BoundTarget? { run.orphanTarget?(route, connector) }
@@ -104,18 +114,14 @@ final class HoldGate: HoldDispatch, Sendable {
     }
 
     /// The deliveries that go on; held ones are counted and reported with their reason.
-    func screen(_ list: [(route: String, target: BoundTarget, delivery: Delivery)], event: JSON) -> [Step] {
+    /// `finding` is the finding's own bytes (of a split record, its part): what the owner decodes
+    /// again for a send-time silence check or a `sluice.hold.*` template.
+    func screen(_ list: [(route: String, target: BoundTarget, delivery: Delivery)], event: JSON, finding: [UInt8]) -> [Step] {
         let now = now(event)
         let id = list.first?.delivery.findingID
         let sightings = stage.observe(event, findingID: id, now: now)
         if let forwarder { for s in sightings { forwarder.publish(s) } }
-        // A digest lists title and severity: GuardDuty's own, else the view's (ASFF, OCSF, Falco).
-        let severity = event.value(atPath: "detail.severity")?.doubleValue ?? Self.viewSeverity(event) ?? 0
-        let title = event.value(atPath: "detail.title")?.stringValue ?? event.value(atPath: "sluice.title")?.stringValue
-            ?? event.value(atPath: "detail.type")?.stringValue ?? (id ?? "finding")
-        // A digest lists each finding's account (Security Hub imports into it; CEF and chat list it).
-        let account = event.value(atPath: "detail.accountId")?.stringValue ?? event.value(atPath: "sluice.account")?.stringValue
-            ?? event["account"]?.stringValue
+        let (title, severity, account) = Self.listing(event, findingID: id)
         var out: [Step] = []
         for (route, target, delivery) in list {
             if let reason = stage.screen(event, findingID: id, route: route, target: target.lane.name, now: now) {
@@ -128,7 +134,7 @@ final class HoldGate: HoldDispatch, Sendable {
             guard let rules = rules[route],
                   let item = HoldItem.make(rules: rules, route: route, target: target.lane.name, event: event, findingID: id,
                                            title: title, severity: severity, seenAt: now, payload: delivery.payload,
-                                           finding: keepEvent ? Array(event.serialized().utf8) : nil, account: account) else {
+                                           finding: keepEvent ? finding : nil, account: account) else {
                 out.append(.deliver(route: route, target: target, delivery: delivery, ticket: nil))
                 continue
             }
@@ -146,6 +152,18 @@ final class HoldGate: HoldDispatch, Sendable {
             }
         }
         return out
+    }
+
+    /// What a digest lists of a finding: title and severity, GuardDuty's own, else the view's
+    /// (ASFF, OCSF, Falco); and its account (Security Hub imports into it; CEF and chat list it).
+    /// Reads `summaryPaths` and `sluice` only.
+    static func listing(_ event: JSON, findingID id: String?) -> (title: String, severity: Double, account: String?) {
+        let severity = event.value(atPath: "detail.severity")?.doubleValue ?? Self.viewSeverity(event) ?? 0
+        let title = event.value(atPath: "detail.title")?.stringValue ?? event.value(atPath: "sluice.title")?.stringValue
+            ?? event.value(atPath: "detail.type")?.stringValue ?? (id ?? "finding")
+        let account = event.value(atPath: "detail.accountId")?.stringValue ?? event.value(atPath: "sluice.account")?.stringValue
+            ?? event["account"]?.stringValue
+        return (title, severity, account)
     }
 
     /// The view's `severity_id` as a GuardDuty-scale score in its band (as `FindingSummary` reads it).

@@ -288,13 +288,13 @@ public final class Pipeline: Sendable {
             }
             // The Hold stage: held deliveries are counted there and go no further.
             // A split record (docs/formats.md §7): each finding is screened with its own event.
-            var steps: [(step: HoldGate.Step, event: JSON)] = []
+            var steps: [(step: HoldGate.Step, event: JSON, whole: Bool)] = []
             var first = 0
-            for (event, count) in planner.findingEvents {
+            for (event, whole, finding, count) in planner.findingEvents {
                 let part = count > 0 ? planned[first].delivery.part?.index ?? 0 : 0
-                for step in gate.screen(Array(planned[first..<(first + count)]), event: event) {
+                for step in gate.screen(Array(planned[first..<(first + count)]), event: event, finding: finding) {
                     // Held here: the feed says why instead of "pending"; nothing more to do.
-                    if case .held(let target, let reason) = step { feed?(part, target, "held: \(reason.rawValue)") } else { steps.append((step, event)) }
+                    if case .held(let target, let reason) = step { feed?(part, target, "held: \(reason.rawValue)") } else { steps.append((step, event, whole)) }
                 }
                 first += count
             }
@@ -304,11 +304,16 @@ public final class Pipeline: Sendable {
             }
             let message = begin(record, ticket: ticket, work: steps.count)
             let now = ContinuousClock.now
-            for (step, event) in steps {
+            for (step, event, whole) in steps {
                 switch step {
                 case .deliver(let route, let target, let delivery, let holdTicket):
                     var held = job(message, route, target, delivery, now)
-                    held.heldAtSend = gate.silencedAtSend(route: route, target: target.lane.name, finding: .event(event), findingID: delivery.findingID)
+                    // An event of a few paths cannot answer a silence made since: the record's bytes are read then.
+                    if whole {
+                        held.heldAtSend = gate.silencedAtSend(route: route, target: target.lane.name, finding: .event(event), findingID: delivery.findingID)
+                    } else {
+                        held.silences = gate
+                    }
                     if let holdTicket { held.onOutcome = { ok in gate.outcome(ticket: holdTicket, succeeded: ok, record: record) } }
                     target.lane.submit(held)
                 case .held:

@@ -64,7 +64,11 @@ final class Planner {
     private(set) var lastSuppressed: [Int] = []
     /// Each matched finding's event and its number of deliveries, in delivery order, kept only
     /// when the Hold stage needs them: a split record's findings are screened each with its own.
-    var findingEvents: [(event: JSON, deliveries: Int)] = []
+    /// `whole`: the event has every member (else only the gate's `eventPaths`); `finding`: the
+    /// finding's own bytes.
+    var findingEvents: [(event: JSON, whole: Bool, finding: [UInt8], deliveries: Int)] = []
+    /// Whether `lastEvent` has every member of the finding.
+    private var lastEventIsWhole = false
 
     init(plan: RoutingPlan, maxMessageBytes: Int, maxDepth: Int, formats: [String: InputFormat] = [:]) {
         self.plan = plan
@@ -86,8 +90,9 @@ final class Planner {
         findingEvents.removeAll(keepingCapacity: true)
         let rejection = chosen.decode(value) { finding in
             let before = out.count
-            plan(finding, payload: finding.ownBytes ?? value, record: record, into: &out)
-            if out.count > before, let lastEvent { findingEvents.append((lastEvent, out.count - before)) }
+            let payload = finding.ownBytes ?? value
+            plan(finding, payload: payload, record: record, into: &out)
+            if out.count > before, let lastEvent { findingEvents.append((lastEvent, lastEventIsWhole, payload, out.count - before)) }
         }
         if let rejection { return .rejected(reason(rejection), rejection.detail) }
         return out.isEmpty ? .unmatched : .deliveries(out)
@@ -121,7 +126,13 @@ final class Planner {
         }
         if matched.isEmpty { return }
         // `JSON?.none`, not `nil`: JSON is nil-literal expressible, so a bare `nil` here was `.null`.
-        lastEvent = plan.gate?.needsEvent == true ? Self.eventWithView(finding) : JSON?.none
+        if let gate = plan.gate, gate.needsEvent {
+            // The whole finding as a tree only when a silence or an inhibit rule may read any of it.
+            lastEventIsWhole = gate.needsWholeEvent
+            lastEvent = lastEventIsWhole ? Self.eventWithView(finding) : finding.eventWithView(keeping: gate.eventPaths)
+        } else {
+            lastEvent = JSON?.none
+        }
         render(finding, routes: matched, payload: payload, record: record, into: &out)
     }
 

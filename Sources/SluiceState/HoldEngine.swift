@@ -44,11 +44,16 @@ public struct HoldItem: Sendable, Equatable {
                             title: String, severity: Double, seenAt: EpochMillis, payload: [UInt8], finding: [UInt8]? = nil,
                             account: String? = nil) -> HoldItem? {
         guard let paths = rules.partitionPaths else { return nil }
+        // The partition key is one of the rule keys: each distinct path list is read once.
+        let stateKey = StateKey.make(route: route, target: target, paths: paths, event: event)
+        func key(_ keyPaths: [String]) -> String {
+            keyPaths == paths ? stateKey : StateKey.make(route: route, target: target, paths: keyPaths, event: event)
+        }
         return HoldItem(
             route: route, target: target,
-            stateKey: StateKey.make(route: route, target: target, paths: paths, event: event),
-            dedupeKey: rules.dedupe.map { StateKey.make(route: route, target: target, paths: $0.key, event: event) },
-            throttleKey: rules.throttle.map { StateKey.make(route: route, target: target, paths: $0.key, event: event) },
+            stateKey: stateKey,
+            dedupeKey: rules.dedupe.map { key($0.key) },
+            throttleKey: rules.throttle.map { key($0.key) },
             findingID: findingID, title: title, severity: severity, seenAt: seenAt, payload: payload, finding: finding, account: account)
     }
 }

@@ -108,6 +108,7 @@ public final class HoldStage: Sendable {
 
     /// Silence, then inhibition, for one target: the reason it is held (and counted), or nil.
     public func screen(_ event: JSON, findingID: String?, route: String, target: String, now: EpochMillis) -> HoldReason? {
+        guard hasSilences || hasInhibitRules else { return nil }
         let reason: HoldReason? = inner.withLock { s in
             if s.silences.silencing(event, findingID: findingID, now: now) != nil { return .silenced }
             if s.inhibit.inhibiting(event, findingID: findingID, now: now) != nil { return .inhibited }

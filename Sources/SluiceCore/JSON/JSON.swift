@@ -76,8 +76,19 @@ public enum JSON: Sendable, Hashable {
 
     /// Follows a dotted path of object keys.
     public func value(atPath path: String) -> JSON? {
-        var current: JSON? = self
-        for part in path.split(separator: ".") { current = current?[String(part)] }
+        // Components compared as UTF-8 in place: no array of parts, no String per part (the Hold
+        // stage reads a few paths of every finding).
+        var current = self
+        var rest = path.utf8[...]
+        while !rest.isEmpty {
+            let end = rest.firstIndex(of: UInt8(ascii: ".")) ?? rest.endIndex
+            let part = rest[..<end]
+            rest = end == rest.endIndex ? rest[end...] : rest[rest.index(after: end)...]
+            if part.isEmpty { continue }
+            guard case .object(let members) = current,
+                  let member = members.first(where: { $0.key.utf8.elementsEqual(part) }) else { return nil }
+            current = member.value
+        }
         return current
     }
 

@@ -1,0 +1,78 @@
+/// A set of dotted paths, copied out of a document together: the owned `JSON` holds each path's
+/// whole value at its place and nothing else, so `value(atPath:)` on the copy answers as on a copy
+/// of the whole document for every selected path (and every prefix of one is an object holding
+/// only selected members). Copying a 2.7 KB finding whole was most of what the Hold stage cost
+/// per finding when it needed three of its fields (docs/state.md).
+public struct JSONPathSelection: Sendable, Equatable {
+    /// One path component; `whole` when a selected path ends here (its children then don't matter).
+    struct Node: Sendable, Equatable {
+        var key: String
+        /// `key`'s UTF-8, compared with a document's keys (length first, then bytes).
+        var bytes: [UInt8]
+        var whole = false
+        var children: [Node] = []
+
+        init(key: String) {
+            self.key = key
+            bytes = Array(key.utf8)
+        }
+
+        func named(_ other: UnsafeBufferPointer<UInt8>) -> Bool {
+            bytes.count == other.count && bytes.withUnsafeBufferPointer { mine in
+                guard let a = mine.baseAddress, let b = other.baseAddress else { return true }  // both empty
+                return memcmpBytes(a, b, mine.count)
+            }
+        }
+    }
+
+    private var root = Node(key: "")
+
+    /// `paths` split on `.` as `JSON.value(atPath:)` splits them (empty components dropped).
+    public init(_ paths: some Sequence<String>) {
+        for path in paths {
+            let parts = path.split(separator: ".").map(String.init)
+            if !parts.isEmpty { Self.insert(parts[...], into: &root) }
+        }
+    }
+
+    public var isEmpty: Bool { root.children.isEmpty }
+
+    /// Whether some selected path starts with the member `key`.
+    public func hasRoot(_ key: String) -> Bool { root.children.contains { $0.key == key } }
+
+    private static func insert(_ parts: ArraySlice<String>, into node: inout Node) {
+        guard let first = parts.first else { return node.whole = true }
+        if node.whole { return }
+        if let i = node.children.firstIndex(where: { $0.key == first }) {
+            insert(parts.dropFirst(), into: &node.children[i])
+        } else {
+            var child = Node(key: first)
+            insert(parts.dropFirst(), into: &child)
+            node.children.append(child)
+        }
+    }
+
+    /// The selected members of `view` (an object; anything else selects nothing), in document order.
+    public func members(of view: JSONView) -> [(key: String, value: JSON)] {
+        Self.select(root, from: view)
+    }
+
+    private static func select(_ node: Node, from view: JSONView) -> [(key: String, value: JSON)] {
+        guard view.kind == .object else { return [] }
+        var out: [(key: String, value: JSON)] = []
+        // Only an object's first member of a name counts, as `JSON`'s subscript reads it.
+        var seen = [Bool](repeating: false, count: node.children.count)
+        view.forEachMember { key, value in
+            guard let i = node.children.firstIndex(where: { $0.named(key) }), !seen[i] else { return }
+            seen[i] = true
+            let child = node.children[i]
+            if child.whole {
+                out.append((child.key, JSON(value)))
+            } else {
+                let inner = select(child, from: value)
+                if !inner.isEmpty { out.append((child.key, .object(inner))) }
+            }
+        }
+        return out
+    }
+}
