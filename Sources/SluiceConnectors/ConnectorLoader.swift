@@ -43,7 +43,7 @@ public struct ConnectorDefinition: Sendable {
         var context = context
         context.timeout = policy.timeout
         context.logger[metadataKey: "connector.name"] = "\(name)"
-        return SecretScrubbingConnector.wrap(try factory(context), secrets: secrets)
+        return SecretScrubbingConnector.wrap(ReplayMarkingConnector.wrap(try factory(context)), secrets: secrets)
     }
 }
 
