@@ -1,5 +1,6 @@
 import SluiceAWS
 import SluiceCore
+import SluiceHTTP
 
 // What the AWS connectors (aws-securityhub, aws-eventbridge, aws-sns, aws-sqs) share: their
 // common YAML keys (`AWSSettings`: region, endpoint, profile, credentials, assume_role,
@@ -66,11 +67,13 @@ enum AWSConnectorSupport {
     /// Runs one single-call attempt as a task: delivered when the call returns, else the error's outcome.
     static func attempt(_ completion: @escaping @Sendable (DeliveryOutcome) -> Void, _ call: @escaping @Sendable () async throws(AWSError) -> Void) {
         Task {
-            do throws(AWSError) {
-                try await call()
-                completion(.delivered)
-            } catch {
-                completion(DeliveryOutcome(error))
+            await unmarked {
+                do throws(AWSError) {
+                    try await call()
+                    completion(.delivered)
+                } catch {
+                    completion(DeliveryOutcome(error))
+                }
             }
         }
     }
@@ -85,7 +88,14 @@ enum AWSConnectorSupport {
         entry: @escaping @Sendable (Delivery) -> Result<Entry, PayloadRejection>, size: @escaping @Sendable (Entry) -> Int,
         call: @escaping @Sendable ([Entry]) async throws(AWSError) -> [DeliveryOutcome]
     ) {
-        Task { completion(await sendEntries(batch, maxItems: maxItems, maxBytes: maxBytes, entry: entry, size: size, call: call)) }
+        Task { await unmarked { completion(await sendEntries(batch, maxItems: maxItems, maxBytes: maxBytes, entry: entry, size: size, call: call)) } }
+    }
+
+    /// Runs `body` without the replay's HTTP marking: AWS API calls (and the credential fetches
+    /// they may make) stay exactly as signed; SNS and SQS carry the marker as a message
+    /// attribute (`FindingAttributes`), and PutEvents has nowhere to carry it.
+    static func unmarked(_ body: () async -> Void) async {
+        await RequestMarking.$headers.withValue([]) { await body() }
     }
 
     static func sendEntries<Entry>(_ batch: [Delivery], maxItems: Int, maxBytes: Int, entry: (Delivery) -> Result<Entry, PayloadRejection>,
@@ -172,7 +182,20 @@ enum AWSConnectorSupport {
 /// Message attributes that describe a finding (SNS subscription filter policies and SQS
 /// consumers select on them without parsing the body): name, data type, value.
 enum FindingAttributes {
+    /// SNS and SQS take at most 10 attributes per message (SQS refuses the message, SNS cannot
+    /// hand more to an SQS subscriber).
+    static let limit = 10
+
+    /// A replayed delivery's attributes start with `X-Sluice-Replay` (the replay's name, the same
+    /// marker HTTP and Kafka targets get, `ReplayMarking`); the descriptive ones that no longer
+    /// fit the limit are left out from the end (`finding.resource_type` first).
     static func of(_ delivery: Delivery) -> [(name: String, type: String, value: String)] {
+        let described = describing(delivery)
+        guard let replay = delivery.replay else { return described }
+        return [(ReplayMarking.header, "String", replay)] + described.prefix(limit - 1)
+    }
+
+    static func describing(_ delivery: Delivery) -> [(name: String, type: String, value: String)] {
         var out: [(name: String, type: String, value: String)] = [("sluice.route", "String", delivery.route)]
         if let id = delivery.findingID, !id.isEmpty { out.append(("finding.id", "String", id)) }
         guard let s = delivery.summary else { return out }

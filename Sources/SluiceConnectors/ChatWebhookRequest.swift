@@ -38,11 +38,7 @@ final class JSONPostConnector<Target: JSONPostTarget>: Connector {
     }
 
     func makeRequest(for delivery: Delivery) -> Result<HTTPRequest, PayloadRejection> {
-        Target.makeRequest(for: delivery, configuration: configuration, timeout: timeout).map { request in
-            var request = request
-            request.headers += ReplayMarking.headers(for: delivery)
-            return request
-        }
+        Target.makeRequest(for: delivery, configuration: configuration, timeout: timeout)
     }
 
     func classify(_ result: Result<HTTPResponse, HTTPClientError>) -> DeliveryOutcome {

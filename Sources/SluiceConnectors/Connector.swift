@@ -115,7 +115,8 @@ public struct Delivery: Sendable {
     /// for this finding): the lane dead-letters it as `render_failed` without an attempt.
     public var renderFailure: String?
     /// The replay this delivery belongs to (`sluice dlq replay --name`); nil for live traffic.
-    /// HTTP connectors send it as `X-Sluice-Replay`, so a receiver can tell a replay from a repeat.
+    /// Targets see it as `X-Sluice-Replay` (see `ReplayMarking`), so a receiver can tell a replay
+    /// from a repeat.
     public var replay: String?
     /// Set when this delivery is a digest (a throttle period's overflow or a group): its facts as
     /// digest templates see them (`total`, `findings`, `severities`, `headline`, …). Connectors

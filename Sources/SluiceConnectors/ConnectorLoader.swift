@@ -17,7 +17,7 @@ public struct ConnectorDefinition: Sendable {
     public let template: PayloadTemplate?
     /// Whether deliveries carry a `FindingSummary` (the type reads it).
     public let usesSummary: Bool
-    /// `format: ocsf` (kafka, webhook, aws-*): every finding is sent as an OCSF Detection
+    /// `format: ocsf` (kafka, webhook, aws-* but aws-securityhub): every finding is sent as an OCSF Detection
     /// Finding of this schema version (`ocsf_version:`, default 1.1.0), whatever its input format.
     public var ocsfVersion: String? = nil
     /// The type's default digest template (`ConnectorType.defaultDigestTemplate`), compiled with
@@ -43,7 +43,7 @@ public struct ConnectorDefinition: Sendable {
         var context = context
         context.timeout = policy.timeout
         context.logger[metadataKey: "connector.name"] = "\(name)"
-        return SecretScrubbingConnector.wrap(try factory(context), secrets: secrets)
+        return SecretScrubbingConnector.wrap(ReplayMarkingConnector.wrap(try factory(context)), secrets: secrets)
     }
 }
 

@@ -88,7 +88,6 @@ public final class ElasticsearchConnector: BatchingConnector {
         guard !sent.isEmpty else { return BatchRequest(request: nil, sent: [], rejected: rejected) }
         var headers: [(name: String, value: String)] = [("Content-Type", "application/x-ndjson")]
         if let auth = configuration.authorization { headers.append(("Authorization", auth.value)) }
-        headers += ReplayMarking.headers(for: sent.map { batch[$0] })
         let request = HTTPRequest(method: "POST", url: configuration.endpoint, headers: headers, body: body,
                                   timeout: timeout, tls: configuration.tls)
         return BatchRequest(request: request, sent: sent, rejected: rejected)

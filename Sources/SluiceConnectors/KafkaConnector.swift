@@ -4,7 +4,8 @@ import SluiceKafka
 
 /// `kafka`: produces each payload to a topic, keyed by the finding id so that all updates of
 /// one finding land in one partition, in order (a retried request may repeat or reorder a
-/// record unless `enable.idempotence` is set: see `make`).
+/// record unless `enable.idempotence` is set: see `make`). A record produced by a dead-letter
+/// replay has the header `X-Sluice-Replay: NAME`.
 ///
 /// ```yaml
 /// name: findings-archive
@@ -32,7 +33,7 @@ public final class KafkaConnector: Connector {
 
     public func deliver(_ delivery: Delivery, completion: @escaping @Sendable (DeliveryOutcome) -> Void) {
         do {
-            try producer.produce(topic: topic, key: delivery.key, value: delivery.payload) { error in
+            try producer.produce(topic: topic, key: delivery.key, value: delivery.payload, headers: Self.headers(for: delivery)) { error in
                 guard let error else { return completion(.delivered) }
                 completion(error.isRetriable ? .retryable(error.description) : .permanent(error.description))
             }
@@ -42,6 +43,12 @@ public final class KafkaConnector: Connector {
     }
 
     public func shutdown() { producer.close() }
+
+    /// A replayed delivery's record carries `X-Sluice-Replay: NAME`, as HTTP targets see it
+    /// (`ReplayMarking`); a live one carries no header, as before.
+    static func headers(for delivery: Delivery) -> [KafkaHeader] {
+        delivery.replay.map { [KafkaHeader(ReplayMarking.header, $0)] } ?? []
+    }
 }
 
 extension KafkaConnector: ConnectorType {

@@ -7,7 +7,8 @@ import SluiceCore
 ///
 /// Each message carries attributes describing the finding (`finding.severity` as a Number,
 /// `finding.severity_label`, `finding.type`, `finding.account`, `finding.region`, `finding.id`,
-/// `sluice.route`), so subscription filter policies can pick what they receive. On a FIFO topic
+/// `sluice.route`; `X-Sluice-Replay` when a dead-letter replay sends it), so subscription filter
+/// policies can pick what they receive. On a FIFO topic
 /// (`.fifo`) the message group and deduplication ids are the finding id: updates of one finding
 /// stay in order, and a retried delivery is not published twice. A missing topic or a denied
 /// publish is permanent; throttling and 5xx are retried.

@@ -7,9 +7,10 @@ import SluiceHTTP
 /// entry settled on its own (failed for the sender's fault: permanent; for AWS's: retried).
 ///
 /// Messages carry the same finding attributes as `aws-sns` (`finding.severity`, `finding.type`,
-/// `finding.id`…). On a FIFO queue (`.fifo`) the message group id and deduplication id are the
-/// finding id, so updates of one finding are consumed in order and a retried send is dropped by
-/// SQS within its five-minute deduplication window. A missing queue (`QueueDoesNotExist`) or a
+/// `finding.id`…, and `X-Sluice-Replay` when a dead-letter replay sends it). On a FIFO queue
+/// (`.fifo`) the message group id and deduplication id are the finding id, so updates of one
+/// finding are consumed in order and a retried send is dropped by SQS within its five-minute
+/// deduplication window. A missing queue (`QueueDoesNotExist`) or a
 /// denied send is permanent; throttling and 5xx are retried.
 ///
 /// ```yaml

@@ -15,9 +15,11 @@ final class SecretScrubbingConnector: Connector {
         return SecretScrubbingConnector(inner: connector, scrubber: secrets)
     }
 
-    /// The connector inside a wrapper (`connector` itself otherwise): for tests of a type's pure parts.
+    /// The type's own connector inside the framework's wrappers (this one, `ReplayMarkingConnector`):
+    /// for tests of a type's pure parts.
     static func unwrap(_ connector: any Connector) -> any Connector {
-        (connector as? SecretScrubbingConnector)?.inner ?? (connector as? SecretScrubbingBatchConnector)?.inner ?? connector
+        let inner = (connector as? SecretScrubbingConnector)?.inner ?? (connector as? SecretScrubbingBatchConnector)?.inner ?? connector
+        return (inner as? ReplayMarkingConnector)?.inner ?? (inner as? ReplayMarkingBatchConnector)?.inner ?? inner
     }
 
     init(inner: any Connector, scrubber: SecretScrubber) {

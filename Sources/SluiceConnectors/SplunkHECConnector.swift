@@ -101,7 +101,6 @@ public final class SplunkHECConnector: BatchingConnector {
             ("Authorization", "Splunk \(configuration.token.value)"), ("Content-Type", "application/json"),
         ]
         if let channel = configuration.channel { headers.append(("X-Splunk-Request-Channel", channel)) }
-        headers += ReplayMarking.headers(for: sent.map { batch[$0] })
         let request = HTTPRequest(method: "POST", url: configuration.endpoint, headers: headers, body: body,
                                   timeout: timeout, tls: configuration.tls)
         return BatchRequest(request: request, sent: sent, rejected: rejected)

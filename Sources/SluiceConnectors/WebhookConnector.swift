@@ -50,7 +50,6 @@ public final class WebhookConnector: Connector {
         var headers = configuration.headers
         if let id = delivery.findingID { headers.append(("X-Sluice-Finding-Id", id)) }
         headers.append(("X-Sluice-Route", delivery.route))
-        headers += ReplayMarking.headers(for: delivery)
         if let signer = configuration.signing { headers += signer.headers(for: delivery, timestamp: now) }
         return HTTPRequest(method: configuration.method, url: configuration.url, headers: headers, body: delivery.payload,
                            timeout: timeout, tls: configuration.tls)

@@ -33,14 +33,14 @@ public final class HTTPClient: Sendable {
     /// (or at once on the caller's thread when the client is already shut down).
     /// A non-2xx status is a success here: classifying it is the caller's business.
     public func execute(_ request: HTTPRequest, completion: @escaping @Sendable (Result<HTTPResponse, HTTPClientError>) -> Void) {
-        let transfer = Transfer(request: request, completion: .callback(completion))
+        let transfer = Transfer(request: RequestMarking.applied(to: request), completion: .callback(completion))
         engine.submit(transfer)
     }
 
     /// Sends `request` and waits for the response. Cancelling the calling task aborts the
     /// transfer (its easy handle is removed) and throws `.cancelled`.
     public func execute(_ request: HTTPRequest) async throws(HTTPClientError) -> HTTPResponse {
-        let transfer = Transfer(request: request, completion: .none)
+        let transfer = Transfer(request: RequestMarking.applied(to: request), completion: .none)
         let engine = self.engine
         let result = await withTaskCancellationHandler {
             await withUnsafeContinuation { (continuation: UnsafeContinuation<Result<HTTPResponse, HTTPClientError>, Never>) in

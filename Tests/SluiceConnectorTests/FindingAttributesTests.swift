@@ -18,4 +18,22 @@ import Testing
         #expect(byName["finding.severity"]?.1 == "9" && byName["finding.severity_label"]?.1 == "Critical")
         #expect(attributes.count <= 10, "SNS takes at most 10 message attributes")
     }
+
+    /// A replay marks SNS and SQS messages with `X-Sluice-Replay`, first, within the 10-attribute
+    /// limit: a finding that fills all ten loses the last descriptive one; a live one is unmarked.
+    @Test func aReplayedMessageIsMarkedFirstAndStaysWithinTenAttributes() {
+        let summary = FindingSummary(
+            id: "f2", title: "Crypto miner", description: "", type: "CryptoCurrency:EC2/BitcoinTool.B!DNS", severity: 8, severityScore: nil,
+            account: "123456789012", region: "eu-west-1", count: 1, firstSeen: "", lastSeen: "", resourceType: "Instance", resourceSummary: "",
+            resourceID: "", process: nil, isRuntime: false, consoleURL: "", view: ["format": "guardduty", "severity_id": 4])
+        var delivery = Delivery(payload: [], findingID: "f2", route: "r", summary: summary)
+        let live = FindingAttributes.of(delivery).map(\.name)
+        #expect(live == ["sluice.route", "finding.id", "finding.type", "finding.severity", "finding.severity_label", "finding.severity_id",
+                         "finding.format", "finding.account", "finding.region", "finding.resource_type"])
+        delivery.replay = "incident-42"
+        let replayed = FindingAttributes.of(delivery)
+        #expect(replayed.count == 10, "SNS and SQS take at most 10 message attributes")
+        #expect(replayed.first?.name == "X-Sluice-Replay" && replayed.first?.type == "String" && replayed.first?.value == "incident-42")
+        #expect(replayed.dropFirst().map(\.name) == Array(live.prefix(9)))
+    }
 }

@@ -108,7 +108,7 @@ import Testing
 
     @Test func regionSelectsTheEndpoint() throws {
         let eu = try F.definition("name: o\ntype: opsgenie\napi_key: k\nregion: eu\n")
-        let c = try #require(try F.connector(eu) as? JSONPostConnector<OpsgenieConnector>)
+        let c = try #require(SecretScrubbingConnector.unwrap(try F.connector(eu)) as? JSONPostConnector<OpsgenieConnector>)
         #expect(c.configuration.url == "https://api.eu.opsgenie.com/v2/alerts")
         #expect(F.problems("name: o\ntype: opsgenie\napi_key: k\nregion: mars\n").contains { $0.contains("us or eu") })
     }

@@ -150,4 +150,35 @@ import Testing
         #expect(try hec.records().map { $0.header("X-Sluice-Replay") } == ["r1", nil, nil])
         #expect(try es.records().map { $0.header("X-Sluice-Replay") } == ["r1", nil, nil])
     }
+
+    /// The ticketing connectors make several calls per attempt (search, create, comment): every
+    /// one of a replayed delivery is marked, none of a live one. Neither vendor's contract module
+    /// objects to the custom header.
+    @Test func everyCallOfAReplayedTicketingDeliveryIsMarked() async throws {
+        typealias F = TicketingFixtures
+        let jira = try await JiraConnectorTests.cloudReceiver()
+        defer { jira.stop() }
+        let servicenow = try await ServiceNowConnectorTests.receiver()
+        defer { servicenow.stop() }
+        let definitions = [try F.definition(JiraConnectorTests.cloudYAML(jira.port), environment: JiraConnectorTests.cloudEnv),
+                           try F.definition(ServiceNowConnectorTests.yaml(servicenow.port), environment: ServiceNowConnectorTests.env)]
+        let findings = try F.findings()
+        for definition in definitions {
+            let connector = try F.make(definition)
+            // A replayed finding twice (search + create, then a comment or work note), then a live one.
+            #expect(await F.deliver(connector, Self.replayed(F.delivery(findings[0], for: definition), "incident-42")) == .delivered)
+            #expect(await F.deliver(connector, Self.replayed(F.delivery(findings[0], for: definition, count: 9), "incident-42")) == .delivered)
+            #expect(await F.deliver(connector, F.delivery(findings[1], for: definition)) == .delivered)
+        }
+        for receiver in [jira, servicenow] {
+            #expect(try receiver.violations() == [])
+            let records = try receiver.records()
+            let marked = records.filter { $0.header("X-Sluice-Replay") != nil }
+            #expect(marked.count >= 3, "\(records.map { "\($0.method) \($0.path)" })")
+            #expect(marked.allSatisfy { $0.header("X-Sluice-Replay") == "incident-42" })
+            // The live delivery's calls come last and carry no marker.
+            #expect(records.count > marked.count && records.suffix(records.count - marked.count).allSatisfy { $0.header("X-Sluice-Replay") == nil },
+                    "\(records.map { "\($0.method) \($0.path) \($0.header("X-Sluice-Replay") ?? "-")" })")
+        }
+    }
 }

@@ -151,10 +151,11 @@ struct DLQCommand: AsyncParsableCommand {
                 Letters without a failed target (a finding that was not JSON, say) are skipped \
                 unless --reroute is given.
 
-                HTTP requests carry `X-Sluice-Replay: NAME` on webhook, slack, msteams, \
-                mattermost, discord, google-chat, pagerduty, opsgenie, splunk-hec and \
-                elasticsearch targets (a batch only when all of it is this replay); not on jira, \
-                servicenow, kafka or the aws-* targets. Playbook targets are not \
+                Deliveries carry `X-Sluice-Replay: NAME`: as a header on every HTTP request \
+                (webhook, chat, paging, splunk-hec, elasticsearch, jira, servicenow), a record \
+                header on kafka targets, a message attribute on aws-sns and aws-sqs (a batch only \
+                when all of it is this replay); aws-eventbridge, aws-securityhub and syslog have \
+                nowhere to carry it. Playbook targets are not \
                 run: each asks for a fresh approval (`sluice approvals list`), and the instance \
                 that owns the run (actions.instance_id) runs it once approved.
 

@@ -14,6 +14,9 @@ Checked against Atlassian's documentation:
   Data Center: POST or GET /rest/api/2/search, answering {"startAt","maxResults","total","issues"}.
 - Comment: POST /rest/api/{v}/issue/{key}/comment {"body": ...} → 201; unknown issue → 404.
 - Transitions: GET /rest/api/{v}/issue/{key}/transitions, POST {"transition": {"id"}} → 204.
+- Request headers beyond auth and content type are not part of the contract: Jira ignores a
+  custom header such as Sluice's `X-Sluice-Replay`, so this module accepts it and the receiver
+  records it with the request.
 
 options: flavor (cloud|datacenter), email + token (cloud) or token (datacenter), projects
 (comma-separated keys, default SEC), issue_types (default Task,Bug,Incident).

@@ -14,6 +14,9 @@ Checked against ServiceNow's REST API reference ("Table API") and its error form
   correlation_display 100; urgency and impact are 1, 2 or 3. (The platform truncates or ignores
   silently; a connector that sends such values is in breach, so they are violations here.)
 - Setting state to 6 (Resolved) or 7 (Closed) makes the incident inactive.
+- Request headers beyond auth, Accept and Content-Type are not part of the contract: the Table
+  API ignores a custom header such as Sluice's `X-Sluice-Replay`, so this module accepts it and
+  the receiver records it with the request.
 
 options: user + password (Basic) and/or token (Bearer).
 store: {"incidents": {sys_id: {record..., "work_notes": [entries]}}, "calls": {...}}
