@@ -1,5 +1,6 @@
 import FuzzSupport
 import SluiceCore
+import SluiceGuardDuty
 @testable import SluiceConnectors
 
 /// Route and connector YAML loading: any text as a route file and as a connector file, through
@@ -8,6 +9,8 @@ import SluiceCore
 let environment = ["HOOK_URL": "http://127.0.0.1:9/hook", "TOKEN": "t0ken"]
 
 func fuzzOne(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
+    // The lint and the criteria dialect run as in the executable, which registers them.
+    GuardDutyRegistration.register()
     let text = String(decoding: FuzzDriver.bytes(data, count), as: UTF8.self)
     do { _ = try RouteLoader.load(path: "routes/fuzz.yaml", text: text, environment: environment) } catch {
         for d in error.items where d.path != "routes/fuzz.yaml" { FuzzDriver.violated("diagnostic for another file: \(d)") }

@@ -126,5 +126,5 @@ public enum SampleFinding {
 
 extension SampleFinding {
     /// The sample templates are checked with (`TemplateCheck.jsonIssue`): the GuardDuty finding and its summary.
-    public static var template: TemplateSample { TemplateSample(event: guardDuty, summary: FindingSummary(event: guardDuty)) }
+    public static var template: TemplateSample { TemplateSample(event: guardDuty, summary: FindingSummary(event: guardDuty), kind: "GuardDuty finding") }
 }

@@ -21,9 +21,9 @@ struct Sluice: AsyncParsableCommand {
         ]
     )
 
-    /// GuardDuty's filter criteria are a pattern dialect the engine learns from here, the top.
+    /// GuardDuty's filter criteria and finding model are what the engine learns from here, the top.
     static func main() async {
-        PatternDialects.register(GuardDutyCriteria.dialect)
+        GuardDutyRegistration.register()
         do {
             var command = try parseAsRoot()
             if var command = command as? any AsyncParsableCommand {

@@ -179,10 +179,10 @@ import Testing
         defer { c.shutdown() }
         var d = try SIEMFixtures.delivery(SIEMFixtures.findings[0])
         d.payload = Array("\"".utf8) + Array(repeating: UInt8(ascii: "a"), count: 64 << 20) + Array("\"".utf8)
-        let started = ContinuousClock.now
+        // The outcome is the signal: a write with no timeout would block on the full buffers and
+        // never return one (building 64 MB in a debug build takes a while, so no clock bound).
         let outcome = await SIEMFixtures.attempt(c, d)
         #expect(outcome == .retryable("timed_out: write timed out after 1.0 seconds (tcp://127.0.0.1:\(port))"), "\(outcome)")
-        #expect(ContinuousClock.now - started < .seconds(30))  // building 64 MB in a debug build takes a while too
     }
 
     @Test func structuredDataAndCEFAreEscapedAsTheirRFCsSay() async throws {

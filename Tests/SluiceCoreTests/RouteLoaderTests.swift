@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import SluiceCore
 
-@Suite struct RouteLoaderTests {
+@Suite(.guardDutyFindingModel) struct RouteLoaderTests {
     func load(_ text: String, env: [String: String] = [:]) throws(Diagnostics) -> [Route] {
         try RouteLoader.load(path: "routes/x.yaml", text: text, environment: env)
     }

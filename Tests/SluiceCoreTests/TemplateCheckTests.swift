@@ -3,7 +3,7 @@ import Testing
 @testable import SluiceCore
 
 /// Issue 11, point 6: templates are checked before a finding arrives.
-@Suite struct TemplateCheckTests {
+@Suite(.guardDutyFindingModel) struct TemplateCheckTests {
     @Test func aTagMissingItsClosingBraceIsRejected() {
         #expect(throws: TemplateError.self) { try PayloadTemplate(#"{"title": "{{detail.title}"}"#, format: .json) }
         let issues = TemplateCheck.syntaxIssues("line one\n  {{detail.title")

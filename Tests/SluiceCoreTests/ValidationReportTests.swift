@@ -1,4 +1,5 @@
 import Foundation
+import SluiceGuardDuty
 import SluiceTestSupport
 import Testing
 @testable import SluiceCore
@@ -95,7 +96,7 @@ import Testing
 }
 
 /// Issue 11, point 7: the GuardDuty route lint — warnings, each at its key or value.
-@Suite struct GuardDutyRouteLintTests {
+@Suite(.guardDutyFindingModel) struct GuardDutyRouteLintTests {
     func warnings(_ match: String) -> [Diagnostic] {
         RouteLoader.loadFile(path: "routes/x.yaml", text: "name: r\nmatch:\n" + match + "targets: [soc]\n", environment: [:])
             .diagnostics.filter(\.isWarning)

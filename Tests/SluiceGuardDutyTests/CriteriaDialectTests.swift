@@ -51,4 +51,89 @@ import Testing
             #expect(throws: PatternError(message)) { try Pattern(text: pattern) }
         }
     }
+
+    // Issue 14 / s9: a keyword below the top of a pattern. A whole branch of a top-level `$or` is
+    // read in the dialect; under a field it is an error at the keyword, registered or not.
+
+    static let orFile = """
+        name: either
+        match:
+          $or:
+            - Criterion: {severity: {GreaterThanOrEqual: 7}}
+            - detail: {type: ["Recon:EC2/PortProbeUnprotectedPort"]}
+        targets: [hook]
+        """
+
+    static func matches(_ table: RouteTable, severity: Double, type: String) throws -> Bool {
+        let event = #"{"source":"aws.guardduty","detail-type":"GuardDuty Finding","detail":{"id":"f1","severity":\#(severity),"type":"\#(type)"}}"#
+        let parser = JSONParser(maxBytes: 1 << 16, maxDepth: 64)
+        return try !parser.parse(Array(event.utf8)) { doc in table.match(doc.root) }.get().isEmpty
+    }
+
+    @Test func criteriaAsABranchOfATopLevelOrAreReadWhereTheDialectIsInEffect() throws {
+        try PatternDialects.withDialects([GuardDutyCriteria.dialect]) {
+            try FindingFieldModels.withModels([GuardDutyFindingModel.fieldModel]) {
+                let loaded = RouteLoader.loadFile(path: "routes/either.yaml", text: Self.orFile, environment: [:])
+                #expect(loaded.diagnostics.map(\.description) == [])
+                let table = try RouteTable(routes: loaded.routes)
+                #expect(try Self.matches(table, severity: 8, type: "Backdoor:EC2/C&CActivity.B"))  // the criteria branch
+                #expect(try Self.matches(table, severity: 2, type: "Recon:EC2/PortProbeUnprotectedPort"))  // the other branch
+                #expect(try !Self.matches(table, severity: 6.9, type: "Backdoor:EC2/C&CActivity.B"))
+            }
+            // FindingCriteria too, and beside other top-level fields (they hold in every branch).
+            let pattern = try Pattern(text: #"{"source":["aws.guardduty"],"$or":[{"FindingCriteria":{"Criterion":{"severity":{"Gt":4}}}},{"detail":{"type":["x"]}}]}"#)
+            #expect(pattern.branches.map { $0.fields.map(\.path) } == [["detail.severity", "source"], ["detail.type", "source"]])
+        }
+    }
+
+    @Test func criteriaAsABranchOfATopLevelOrAreALocatedErrorWhereTheDialectIsNotRegistered() {
+        PatternDialects.withDialects([]) {
+            let loaded = RouteLoader.loadFile(path: "routes/either.yaml", text: Self.orFile, environment: [:])
+            #expect(loaded.routes.isEmpty)
+            #expect(loaded.diagnostics.map(\.description) == [
+                "routes/either.yaml:4:7: route 'either': match: Criterion: GuardDuty filter criteria are a pattern dialect "
+                    + "this process has not registered (PatternDialects.register); read as a field name, it would never match",
+            ])
+        }
+    }
+
+    @Test(arguments: [[GuardDutyCriteria.dialect], []] as [[any PatternDialect]])
+    func criteriaUnderAFieldAreALocatedErrorRegisteredOrNot(dialects: [any PatternDialect]) {
+        let underField = """
+            name: nested
+            match:
+              source: [aws.guardduty]
+              detail:
+                Criterion: {severity: {Gte: 7}}
+            targets: [hook]
+            """
+        let inFieldOr = """
+            name: nested-or
+            match:
+              detail:
+                $or:
+                  - type: [x]
+                  - FindingCriteria: {Criterion: {severity: {Gte: 7}}}
+            targets: [hook]
+            """
+        PatternDialects.withDialects(dialects) {
+            FindingFieldModels.withModels([GuardDutyFindingModel.fieldModel]) {
+                let a = RouteLoader.loadFile(path: "routes/nested.yaml", text: underField, environment: [:])
+                #expect(a.routes.isEmpty)
+                #expect(a.diagnostics.map(\.description) == [
+                    "routes/nested.yaml:5:5: route 'nested': match: detail.Criterion: GuardDuty filter criteria can only be "
+                        + "a whole pattern or a whole branch of a top-level $or, not under a field",
+                ])
+                let b = RouteLoader.loadFile(path: "routes/nested-or.yaml", text: inFieldOr, environment: [:])
+                #expect(b.routes.isEmpty)
+                #expect(b.diagnostics.map(\.description) == [
+                    "routes/nested-or.yaml:6:9: route 'nested-or': match: detail.FindingCriteria: GuardDuty filter criteria can only be "
+                        + "a whole pattern or a whole branch of a top-level $or, not under a field",
+                ])
+            }
+            #expect(throws: PatternError("detail.Criterion: GuardDuty filter criteria can only be a whole pattern or a whole branch of a top-level $or, not under a field")) {
+                try Pattern(text: #"{"detail":{"Criterion":{"type":{"Equals":["x"]}}}}"#)
+            }
+        }
+    }
 }

@@ -42,16 +42,19 @@ import Testing
             circuit_breaker: {failures: 3, cooldown: 1s}
             """)
         let findings = try Findings.unique(20)
-        let started = ContinuousClock.now
         let sluice = try Self.runOffline(findings, config: config, in: harness)
 
-        // 3 failures open the circuit; attempts 4 and 5 are trials, each after a 1 s cooldown.
-        // Without a breaker five 10–20 ms retries take well under a second.
+        // 3 failures open the circuit; attempts 4 and 5 are trials, each at least the 1 s
+        // cooldown after the failure before it. Without a breaker the gaps are 10–20 ms retries.
+        // Measured between arrivals at the receiver, so a slow start cannot hide a broken breaker.
         let deadline = Date().addingTimeInterval(60)
         while try receiver.totalRequests() < 5, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        let elapsed = ContinuousClock.now - started
-        #expect(try receiver.totalRequests() >= 5)
-        #expect(elapsed >= .milliseconds(1900), "five attempts against a failing target after \(elapsed)")
+        let arrivals = try receiver.arrivalTimesMs()
+        #expect(arrivals.count >= 5)
+        if arrivals.count >= 5 {
+            let trialGaps = [arrivals[3] - arrivals[2], arrivals[4] - arrivals[3]]
+            #expect(trialGaps.allSatisfy { $0 >= 950 }, "gaps before the two trials: \(trialGaps) ms")
+        }
 
         try await receiver.setStatus(204)  // the target recovers: the next trial closes the circuit
         try await receiver.waitForCount(findings.count, timeout: 30)

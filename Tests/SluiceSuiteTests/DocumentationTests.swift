@@ -214,6 +214,70 @@ import Testing
         #expect(checked > 0)
     }
 
+    /// The offline `sluice` commands of the ```sh blocks (validate, test, test-pattern, backtest:
+    /// nothing they need is outside the checkout), with where each is written. Comments and
+    /// `[optional]` parts are dropped; a command with a placeholder (`<file>`, `$VAR`) or in a
+    /// block marked `<!-- not run … -->` is not taken.
+    static func offlineShellCommands() throws -> [(words: [String], at: String)] {
+        let offline: Set<String> = ["validate", "test", "test-pattern", "backtest"]
+        var out: [(words: [String], at: String)] = []
+        for doc in try documents() {
+            let lines = try String(contentsOf: doc, encoding: .utf8).components(separatedBy: "\n")
+            var inShell = false
+            var skipped = false
+            var command = ""
+            for (n, line) in lines.enumerated() {
+                let trimmed = line.trimmingCharacters(in: .whitespaces)
+                if trimmed == "```sh" || trimmed == "```bash" || trimmed == "```console" {
+                    inShell = true
+                    skipped = n > 0 && lines[n - 1].hasPrefix("<!-- not run")
+                    continue
+                }
+                if trimmed.hasPrefix("```") { inShell = false; continue }
+                guard inShell, !skipped else { continue }
+                let code = trimmed.components(separatedBy: " #").first ?? trimmed
+                command += code.hasSuffix("\\") ? String(code.dropLast()) + " " : code
+                if code.hasSuffix("\\") { continue }
+                defer { command = "" }
+                var text = String(command.drop { $0 == "$" || $0 == " " })
+                while let open = text.firstIndex(of: "["), let close = text[open...].firstIndex(of: "]") {
+                    text.removeSubrange(open...close)
+                }
+                let words = text.split(separator: " ").map(String.init)
+                guard words.first == "sluice", words.count > 1, offline.contains(words[1]),
+                      !words.contains(where: { $0.contains("<") || $0.contains("$") || $0.contains("|") }) else { continue }
+                out.append((Array(words.dropFirst()), "\(doc.lastPathComponent):\(n + 1)"))
+            }
+        }
+        return out
+    }
+
+    /// Issue 11, point 9: the offline commands a newcomer copies from the docs work as written,
+    /// from the repository root, where the README has the reader run them.
+    @Test func everyOfflineShellCommandRunsAndExitsZero() async throws {
+        let commands = try Self.offlineShellCommands()
+        // The README's own walk-through is in there: validate, test, test-pattern and backtest.
+        #expect(Set(commands.map { $0.words[0] }) == ["validate", "test", "test-pattern", "backtest"], "\(commands)")
+        for (words, at) in commands {
+            let (status, output) = try await SluiceCommand.run(words, in: Self.root)
+            #expect(status == 0, "\(at): sluice \(words.joined(separator: " ")) exited \(status):\n\(output.suffix(2000))")
+        }
+    }
+
+    /// The example playbooks validate as shipped, with the connectors and run configuration the
+    /// docs run them with (docs/playbooks.md).
+    @Test func theExamplePlaybooksValidate() async throws {
+        let playbooks = try FileManager.default.contentsOfDirectory(atPath: Self.root.appendingPathComponent("examples/playbooks").path)
+            .filter { $0.hasSuffix(".yaml") }
+        #expect(!playbooks.isEmpty)
+        let (status, output) = try await SluiceCommand.run(
+            ["validate", "--routes", "examples/playbooks", "--connectors", "connectors/examples", "--config", "examples/sluice.yaml"], in: Self.root)
+        #expect(status == 0, "\(output)")
+        for playbook in playbooks {
+            #expect(!output.contains(playbook + ":"), "examples/playbooks/\(playbook): \(output)")
+        }
+    }
+
     @Test func licenseIsApache2() throws {
         let text = try String(contentsOf: Self.root.appendingPathComponent("LICENSE"), encoding: .utf8)
         #expect(text.contains("Apache License") && text.contains("Version 2.0, January 2004"))

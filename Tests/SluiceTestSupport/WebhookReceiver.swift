@@ -165,6 +165,14 @@ public final class WebhookReceiver: Sendable {
         return (o?["total"] as? NSNumber)?.intValue ?? 0
     }
 
+    /// When each answered request arrived (epoch ms), accepted or not: the gaps between failed
+    /// attempts, which `records()` (accepted requests only) cannot show.
+    public func arrivalTimesMs() throws -> [Int64] {
+        let body = try control("GET", "/_control/count", body: Data())
+        let o = try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any]
+        return (o?["arrivals_ms"] as? [NSNumber])?.map(\.int64Value) ?? []
+    }
+
     /// Requests that broke the vendor's contract (`vendor:` receivers), one message each.
     public func violations() throws -> [String] {
         guard let data = FileManager.default.contents(atPath: recordFile.path + ".violations") else { return [] }

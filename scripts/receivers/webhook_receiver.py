@@ -11,7 +11,8 @@ and answered with the configured status (--status, 204 by default).
 Control API on the same server, never recorded:
   POST /_control/status  {"status": 400, "body": "...", "retry_after": 2, "delay_ms": 0, "accept_up_to": null}
                          changes the answer (and an added delay) for the requests that follow
-  GET  /_control/count   -> {"count": N, "total": T}   requests recorded (accepted) and answered
+  GET  /_control/count   -> {"count": N, "total": T, "arrivals_ms": [...]}   requests recorded (accepted)
+                            and answered; arrival times (epoch ms) of every answered request
                          in all, so far (by this process)
   POST /_control/reset   empties the record file and restores the startup answer
 
@@ -47,6 +48,7 @@ defaults = {"status": 204, "body": "", "retry_after": None, "delay_ms": 0, "forc
 state = dict(defaults)
 count = 0
 total = 0            # every request answered, accepted or not
+arrivals_ms = []     # when each of them arrived (epoch ms): gaps between failed attempts too
 admitted = 0         # requests let through while accept_up_to is set (each is then recorded)
 record_file = None
 violations_file = None
@@ -104,6 +106,7 @@ class Handler(BaseHTTPRequestHandler):
         with lock:
             s = dict(state)
             total += 1
+            arrivals_ms.append(int(time.time() * 1000))
             # accept_up_to: once that many requests were recorded (or are being), answer 503 —
             # a test stops the stream at an exact point, however fast or slow the machine is.
             if s["accept_up_to"] is not None and 200 <= int(s["status"]) < 300:
@@ -179,12 +182,14 @@ class Handler(BaseHTTPRequestHandler):
             return self._reply(200, text.encode(), [("Content-Type", "application/json")])
         if self.path == "/_control/count":
             with lock:
-                n, t = count, total
-            return self._reply(200, json.dumps({"count": n, "total": t}).encode(), [("Content-Type", "application/json")])
+                n, t, times = count, total, list(arrivals_ms)
+            return self._reply(200, json.dumps({"count": n, "total": t, "arrivals_ms": times}).encode(),
+                               [("Content-Type", "application/json")])
         if self.path == "/_control/reset":
             with lock:
                 count = 0
                 total = 0
+                arrivals_ms.clear()
                 admitted = 0
                 record_file.seek(0)
                 record_file.truncate()

@@ -1,5 +1,3 @@
-import Synchronization
-
 /// Another product's filter language that a pattern may be written in (GuardDuty's `Criterion`
 /// objects), compiled to a `Pattern`. SluiceCore knows none of them: the layer that knows the
 /// product registers its dialect once at start (`PatternDialects.register`), from above.
@@ -12,7 +10,7 @@ public protocol PatternDialect: Sendable {
 
 /// The dialects `Pattern(json:)` reads besides EventBridge's pattern language.
 public enum PatternDialects {
-    private static let registered = Mutex<[any PatternDialect]>([])
+    private static let registry = ProcessRegistry<any PatternDialect>()
 
     /// The top-level keys that mark a pattern as written in a dialect, and the dialect's name.
     /// SluiceCore knows the words, not the languages: without them, code that parses patterns
@@ -23,28 +21,20 @@ public enum PatternDialects {
         "FindingCriteria": "GuardDuty filter criteria", "findingCriteria": "GuardDuty filter criteria",
     ]
 
-    /// The dialects this task chose for itself (`withDialects`), in place of the registered ones.
-    @TaskLocal private static var chosen: [any PatternDialect]?
-
     /// Adds `dialect` (once per type: registering again changes nothing).
-    public static func register(_ dialect: any PatternDialect) {
-        registered.withLock { all in
-            let kind = ObjectIdentifier(type(of: dialect))
-            if !all.contains(where: { ObjectIdentifier(type(of: $0)) == kind }) { all.append(dialect) }
-        }
-    }
+    public static func register(_ dialect: any PatternDialect) { registry.register(dialect) }
 
     /// Runs `body` with exactly `dialects` read by the patterns it parses (on this task and the
     /// tasks it starts), whatever the process registered: the registry is process-wide, so code
     /// that must not depend on what others registered (a test of either path) says what it reads.
     public static func withDialects<T>(_ dialects: [any PatternDialect], _ body: () throws -> T) rethrows -> T {
-        try $chosen.withValue(dialects, operation: body)
+        try registry.with(dialects, body)
     }
 
     /// The pattern some dialect in effect reads in `members`, or nil when they are plain
     /// EventBridge; throws when they use a dialect's keyword that no dialect in effect reads.
     static func pattern(from members: [(key: String, value: JSON)]) throws(PatternError) -> Pattern? {
-        for dialect in chosen ?? registered.withLock({ $0 }) {
+        for dialect in registry.current {
             if let pattern = try dialect.pattern(from: members) { return pattern }
         }
         if let key = members.first(where: { keywords[$0.key] != nil })?.key, let name = keywords[key] {

@@ -37,6 +37,9 @@ enum PatternParser {
         _ members: [(key: String, value: JSON)], prefix: String, orKeyword: Bool, insideOr: Bool
     ) throws(PatternError) -> [Branch] {
         guard !members.isEmpty else { throw PatternError("Empty objects are not allowed") }
+        if let keyword = members.first(where: { PatternDialects.keywords[$0.key] != nil })?.key {
+            return try dialectBranches(members, keyword: keyword, prefix: prefix)
+        }
         var branches: [Branch] = [[]]
         for (key, value) in members {
             if orKeyword && key == "$or" {
@@ -79,6 +82,22 @@ enum PatternParser {
             }
         }
         return branches
+    }
+
+    /// A dialect's keyword (`Criterion`) in an object: a whole branch of a top-level `$or` is
+    /// read in the dialect (or is the dialect's error); under a field (a field's `$or` too) it
+    /// is an error, never a field name that silently never matches.
+    static func dialectBranches(
+        _ members: [(key: String, value: JSON)], keyword: String, prefix: String
+    ) throws(PatternError) -> [Branch] {
+        guard prefix.isEmpty else {
+            let name = PatternDialects.keywords[keyword] ?? "a pattern dialect"
+            throw PatternError("\(join(prefix, keyword)): \(name) can only be a whole pattern or a whole branch of a top-level $or, not under a field")
+        }
+        guard let pattern = try PatternDialects.pattern(from: members) else {
+            throw PatternError("\(keyword): not read by any registered pattern dialect")
+        }
+        return pattern.branches.map { branch in branch.fields.map { (path: $0.path, matchers: $0.matchers) } }
     }
 
     /// Later definitions of a path replace earlier ones, as in event-ruler.

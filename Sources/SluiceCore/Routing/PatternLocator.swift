@@ -4,7 +4,7 @@
 /// is parsed as the one-field pattern it would be, and its message is the parser's.
 enum PatternLocator {
     /// `whole` is the parser's error for the whole pattern; it is reported at `node` when no part
-    /// alone explains it (a `$or` that expands too far, a GuardDuty criterion, a JSON string).
+    /// alone explains it (a `$or` that expands too far, a dialect's criteria, a JSON string).
     static func diagnostics(_ node: YAMLNode, label: String, whole: PatternError) -> [Diagnostic] {
         var found: [Diagnostic] = []
         if node.isMapping, !node.entries.contains(where: { PatternDialects.keywords[$0.key] != nil }) {
@@ -16,6 +16,12 @@ enum PatternLocator {
     static func walk(_ node: YAMLNode, prefix: [String], label: String, into found: inout [Diagnostic]) {
         if node.entries.isEmpty {
             check(prefix, .object([]), at: node, label: label, into: &found)
+            return
+        }
+        // A dialect's keyword (`Criterion` in a `$or` branch or under a field): the object is
+        // judged whole, as the parser reads it, at the keyword.
+        if let keyword = node.entries.first(where: { PatternDialects.keywords[$0.key] != nil }) {
+            check(prefix, node.json(), at: keyword.keyNode, label: label, into: &found)
             return
         }
         for (key, keyNode, value) in node.entries {

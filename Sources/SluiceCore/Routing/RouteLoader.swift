@@ -10,16 +10,12 @@ public enum RouteLoader {
         .union(HoldRules.routeKeys)
     public static let targetKeys: Set<String> = ["connector", "template", "input_paths"]
 
-    /// The GuardDuty fields a trusted-IP list is checked against unless `fields` says otherwise.
-    public static let defaultTrustedIPFields = [
-        "detail.service.action.networkConnectionAction.remoteIpDetails.ipAddressV4",
-        "detail.service.action.networkConnectionAction.remoteIpDetails.ipAddressV6",
-        "detail.service.action.awsApiCallAction.remoteIpDetails.ipAddressV4",
-        "detail.service.action.awsApiCallAction.remoteIpDetails.ipAddressV6",
-        "detail.service.action.portProbeAction.portProbeDetails.remoteIpDetails.ipAddressV4",
-        "detail.service.action.kubernetesApiCallAction.remoteIpDetails.ipAddressV4",
-        "detail.service.action.rdsLoginAttemptAction.remoteIpDetails.ipAddressV4",
-    ]
+    /// The fields a trusted-IP list is checked against unless `fields` says otherwise: the
+    /// remote-address fields of every registered finding model (GuardDuty's, from SluiceGuardDuty).
+    public static var defaultTrustedIPFields: [String] {
+        var seen: Set<String> = []
+        return FindingFieldModels.current.flatMap(\.remoteAddressFields).filter { seen.insert($0).inserted }
+    }
 
     /// File name endings loaded as route files (YAML is a superset of JSON).
     public static let routeFileExtensions = [".yaml", ".yml", ".json"]
@@ -149,7 +145,7 @@ public enum RouteLoader {
                 do { _ = try Pattern(json: json) } catch {
                     problems += PatternLocator.diagnostics(m, label: "\(label): match", whole: error)
                 }
-                warnings += GuardDutyRouteLint.warnings(m, label: "\(label): match")
+                warnings += FindingFieldRouteLint.warnings(m, label: "\(label): match")
                 warnings += SluiceViewRouteLint.warnings(m, label: "\(label): match")
             case .failure(let d): problems.append(d)
             }
@@ -281,6 +277,9 @@ public enum RouteLoader {
                 return .failure(f.error("\(label): `fields` must be a list of dotted field paths"))
             }
             fields = list
+        }
+        guard !fields.isEmpty else {
+            return .failure(node.error("\(label): a trusted_ips suppression needs `fields:` here: no finding model this process registered names remote-address fields"))
         }
         guard let data = FileManager.default.contents(atPath: path) else {
             return .failure(file.error("\(label): cannot read trusted-IP list \(path)"))

@@ -108,7 +108,7 @@ public enum SluiceViewRouteLint {
             let path = prefix + key.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
             guard path.first == "sluice" else { return }
             // Operator objects (inside a list or not) are the pattern parser's and the other lint's.
-            if value.isMapping, let op = value.entries.first?.key, GuardDutyRouteLint.operators.contains(op) { return }
+            if value.isMapping, let op = value.entries.first?.key, FindingFieldRouteLint.operators.contains(op) { return }
             if let problem = SluiceViewSchema.problem(Array(path.dropFirst()), use: .route) {
                 found.append(keyNode.error("\(label): \(problem)"))
                 return

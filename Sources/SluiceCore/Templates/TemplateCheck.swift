@@ -3,8 +3,8 @@ import Foundation
 /// Checks on a Mustache payload template beyond what the Mustache library rejects: tags left
 /// open (`{{detail.title`, which the library renders as text), sections closed out of order,
 /// JSON payloads that are not JSON once rendered, and variables naming a finding field that a
-/// GuardDuty finding cannot have (`{{detail.titel}}` renders empty) or a member the `sluice`
-/// view does not have (`{{sluice.titel}}`).
+/// registered `FindingFieldModel` says the finding cannot have (`{{detail.titel}}` renders
+/// empty) or a member the `sluice` view does not have (`{{sluice.titel}}`).
 public enum TemplateCheck {
     /// A problem at a 1-based line and column of the template text.
     public struct Issue: Error, Sendable, Equatable, CustomStringConvertible {
@@ -92,7 +92,7 @@ public enum TemplateCheck {
     }
 
     /// For a template whose payload is a JSON document: the error when rendering it for `sample`
-    /// (the format layer's, `SampleFinding.template`: a GuardDuty finding) does not give JSON.
+    /// (the format layer's sample finding) does not give JSON.
     public static func jsonIssue(_ template: PayloadTemplate, sample: TemplateSample) -> String? {
         let text = template.render(sample.event, summary: sample.summary)
         do {
@@ -100,12 +100,14 @@ public enum TemplateCheck {
             return nil
         } catch {
             let shown = text.count > 120 ? String(text.prefix(120)) + "…" : text
-            return "the payload is sent as JSON but, rendered for a sample GuardDuty finding, is not JSON (\(error.rawValue)): \(shown)"
+            return "the payload is sent as JSON but, rendered for a sample \(sample.kind), is not JSON (\(error.rawValue)): \(shown)"
         }
     }
 
-    /// Variables naming a GuardDuty path (`detail.…`) that a finding cannot have. Names inside
-    /// sections are relative to the section and are checked only when they start with `detail.`.
+    /// Variables naming a finding path (`detail.…`) that a registered `FindingFieldModel` says
+    /// the finding cannot have. Names inside sections are relative to the section and are
+    /// checked only when they start with a model's root. With no model registered, only the
+    /// `sluice` view (Sluice's own schema) is checked.
     public static func variableIssues(_ source: String) -> [Issue] {
         guard case .success(let tags) = tags(source) else { return [] }
         var issues: [Issue] = []
@@ -118,26 +120,29 @@ public enum TemplateCheck {
                 }
                 continue
             }
-            guard path.count > 1, path[0] == "detail", GuardDutyFindingModel.shape(at: path) == nil else { continue }
-            let alternatives = GuardDutyFindingModel.paths(endingWith: path[path.count - 1])
-            let near = nearestPath(tag.name)
+            guard path.count > 1 else { continue }
+            let models = FindingFieldModels.models(forTemplateRoot: path[0])
+            // A path any model for this root has is fine; the first model words the warning.
+            guard let model = models.first, !models.contains(where: { $0.shape(at: path) != nil }) else { continue }
+            let alternatives = model.paths(endingWith: path[path.count - 1], limit: 3)
+            let near = nearestPath(tag.name, in: model)
             let hint = near.map { " (did you mean {{\($0)}}?)" }
                 ?? (alternatives.isEmpty ? "" : " (did you mean \(alternatives.map { "{{\($0)}}" }.joined(separator: " or "))?)")
             issues.append(Issue(line: tag.line, column: tag.column,
-                                message: "a GuardDuty finding has no field `\(tag.name)`, so {{\(tag.name)}} renders empty\(hint)"))
+                                message: "a \(model.productName) finding has no field `\(tag.name)`, so {{\(tag.name)}} renders empty\(hint)"))
         }
         return issues
     }
 
     /// A path of the model one or two typos away: the longest valid prefix plus the nearest member.
-    static func nearestPath(_ dotted: String) -> String? {
+    static func nearestPath(_ dotted: String, in model: any FindingFieldModel) -> String? {
         let path = dotted.split(separator: ".").map(String.init)
         var valid = [path[0]]
         for key in path.dropFirst() {
-            if GuardDutyFindingModel.shape(at: valid + [key]) != nil { valid.append(key); continue }
-            guard case .structure(let name)? = GuardDutyFindingModel.shape(at: valid)?.element,
-                  let members = GuardDutyFindingModel.structures[name],
-                  let near = members.keys.min(by: { editDistance($0, key) < editDistance($1, key) }),
+            if model.shape(at: valid + [key]) != nil { valid.append(key); continue }
+            guard case .structure(let name)? = model.shape(at: valid)?.element,
+                  let members = model.members(ofStructure: name),
+                  let near = members.min(by: { editDistance($0, key) < editDistance($1, key) }),
                   editDistance(near, key) <= 2 else { return nil }
             valid.append(near)
         }

@@ -1,22 +1,37 @@
+import SluiceCore
+
 /// The shape of a GuardDuty finding as it arrives in an EventBridge event's `detail`, from the
 /// GuardDuty API's service model (botocore 1.43.11, `guardduty/2017-11-28`, wire names). The
 /// route lint and the template check use it to flag paths a finding cannot have
 /// (`detail.resourceType` instead of `detail.resource.resourceType`) and values of the wrong type
 /// (`severity: ["8"]`). Structures the table does not describe are open: any path below them passes.
 public enum GuardDutyFindingModel {
-    public indirect enum Shape: Sendable, Equatable {
-        case string, number, bool
-        case structure(String)
-        case list(Shape)
-        /// Not described here: every path below is accepted.
-        case open
+    public typealias Shape = FindingFieldShape
 
-        /// Lists are transparent in event patterns and templates: a path goes through them.
-        var element: Shape {
-            if case .list(let inner) = self { return inner.element }
-            return self
-        }
+    /// The model as the engine reads it (`FindingFieldModels.register`): the route lint on
+    /// patterns with `source: aws.guardduty` and the template check on `{{detail.…}}`.
+    public static let fieldModel: any FindingFieldModel = Model()
+
+    struct Model: FindingFieldModel {
+        var productName: String { "GuardDuty" }
+        var sources: Set<String> { ["aws.guardduty"] }
+        var templateRoot: String { "detail" }
+        func shape(at path: [String]) -> FindingFieldShape? { GuardDutyFindingModel.shape(at: path) }
+        func members(ofStructure name: String) -> [String]? { structures[name].map { Array($0.keys) } }
+        func paths(endingWith key: String, limit: Int) -> [String] { GuardDutyFindingModel.paths(endingWith: key, limit: limit) }
+        var remoteAddressFields: [String] { GuardDutyFindingModel.remoteAddressFields }
     }
+
+    /// Where a GuardDuty finding names the remote party's address, by action type.
+    public static let remoteAddressFields = [
+        "detail.service.action.networkConnectionAction.remoteIpDetails.ipAddressV4",
+        "detail.service.action.networkConnectionAction.remoteIpDetails.ipAddressV6",
+        "detail.service.action.awsApiCallAction.remoteIpDetails.ipAddressV4",
+        "detail.service.action.awsApiCallAction.remoteIpDetails.ipAddressV6",
+        "detail.service.action.portProbeAction.portProbeDetails.remoteIpDetails.ipAddressV4",
+        "detail.service.action.kubernetesApiCallAction.remoteIpDetails.ipAddressV4",
+        "detail.service.action.rdsLoginAttemptAction.remoteIpDetails.ipAddressV4",
+    ]
 
     /// The EventBridge envelope around the finding.
     public static let envelope: [String: Shape] = [
