@@ -119,16 +119,15 @@ struct RunReload: Sendable {
             }
         }
 
-        // The swap. `/-/ready` is false from here until the new owner restored its partitions
-        // (whichever comes first, a restore already done is not undone).
+        // The swap. The new owner is the run's before its loop starts: `/-/ready` is false from
+        // here until it restored its partitions. (Adopted and then not started — the run is
+        // stopping — it decides nothing: without restored engines every item is forwarded.)
+        if let newOwner { state?.adopt(newOwner) }
         guard late.start(made) else {
             for lane in replacements.values { lane.connector.shutdown() }
             return failure("the run is stopping")
         }
-        if let newOwner {
-            state?.adopt(newOwner)
-            owner.set(newOwner)
-        }
+        if let newOwner { owner.set(newOwner) }
         if let newHold { hold.set(newHold) }
         if startsInhibitFeed { inhibitFeedStarted.set(true) }
         if let newPlaybooks {

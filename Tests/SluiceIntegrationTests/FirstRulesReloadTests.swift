@@ -18,7 +18,9 @@ import Testing
         try "ops admin \(token)\n".write(to: file, atomically: true, encoding: .utf8)
         let port = try LoopbackPort.free()
         let sluice = try harness.sluice(broker, group: group, config: config,
-                                        extra: ["--state-partitions", "3", "--admin-listen", "127.0.0.1:\(port)", "--admin-tokens", file.path] + extra)
+                                        extra: ["--state-partitions", "3", "--admin-listen", "127.0.0.1:\(port)", "--admin-tokens", file.path,
+                                                 // Info: the owner's "state restored" lines are markers.
+                                                 "--log-level", "info"] + extra)
         return (sluice, port)
     }
 
@@ -32,6 +34,17 @@ import Testing
     }
 
     static func ready(_ port: Int) -> Bool { LoopbackPort.get(port, "/-/ready")?.hasPrefix("HTTP/1.1 200") == true }
+
+    /// `GET /api/v1/status` with the admin token.
+    static func status(_ port: Int) throws -> [String: Any] {
+        let fd = try #require(LoopbackPort.connect(port))
+        defer { close(fd) }
+        let request = Array("GET /api/v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer \(token)\r\n\r\n".utf8)
+        #expect(send(fd, request, request.count, Int32(MSG_NOSIGNAL)) == request.count)
+        let reply = String(decoding: LoopbackPort.readResponse(fd) ?? [], as: UTF8.self)
+        let body = reply.range(of: "\r\n\r\n").map { String(reply[$0.upperBound...]) } ?? ""
+        return (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:]
+    }
 
     /// Issue 12/13: a run started with no state rules gains `dedupe` by a reload: two copies
     /// before it are two deliveries, five copies after it one; SIGTERM exits 0, and a restart
@@ -53,7 +66,9 @@ import Testing
         try StateTests.writeRoute(config, state: "dedupe: {key: [detail.id], window: 1h}")
         let reply = try Self.reload(port)
         #expect(reply.hasPrefix("HTTP/1.1 200"), "\(reply) \(sluice.output.suffix(2000))")
-        // The new owner joins its group and restores; then the run is ready again.
+        // Not ready from the reply on, until the new owner joined its group and restored.
+        let notReady = LoopbackPort.get(port, "/-/ready") ?? ""
+        #expect(notReady.hasPrefix("HTTP/1.1 503") && notReady.contains("state.restored"), "\(notReady)")
         #expect(try await StateTests.waitUntil(timeout: 120) { Self.ready(port) && sluice.output.contains("state restored") },
                 "\(sluice.output.suffix(3000))")
 
@@ -184,8 +199,9 @@ import Testing
         let reply = try Self.reload(port)
         #expect(reply.hasPrefix("HTTP/1.1 422"), "\(reply)")
         #expect(reply.contains("cannot be created") && reply.contains(".repartition"), "\(reply)")
-        let status = WatchTests.status(port)
+        let status = try Self.status(port)
         #expect(status["lastReloadSuccessful"] as? Bool == false, "\(status)")
+        #expect(status["configVersion"] as? Int == 1, "\(status)")
         #expect(Self.ready(port))
 
         // The old configuration still runs: no dedupe, each copy delivered.
