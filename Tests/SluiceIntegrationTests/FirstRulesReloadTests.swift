@@ -228,17 +228,111 @@ import Testing
         try await receiver.waitForCount(2, timeout: 60)
 
         try StateTests.writeRoute(config, state: "dedupe: {key: [detail.id], window: 1h}")
-        // SIGHUP is trapped once the run's services started: ask again until the reload is seen.
-        var reloaded: [String: Any] = [:]
-        for _ in 0..<24 where (reloaded["configVersion"] as? Int ?? 0) < 2 {
-            kill(run.process.processIdentifier, SIGHUP)
-            reloaded = try await WatchTests.waitFor(port, timeout: 5) { ($0["configVersion"] as? Int ?? 0) >= 2 }
-        }
+        let reloaded = try await Self.sighupUntilReloaded(run, port: port)
         #expect(reloaded["lastReloadSuccessful"] as? Bool == true, "\(reloaded) \(run.output)")
 
         run.send(Array(repeating: findings[1].bytes, count: 5))
         #expect(await run.finish() == 0, "\(run.output)")
         #expect(receiver.count == 3, "\(run.output)")
         #expect(try receiver.receivedFindingIDs().filter { $0 == findings[1].id }.count == 1)
+    }
+
+    /// SIGHUP until the status API shows the reload (version 2): the signal is trapped once the
+    /// run's services started, a moment after the admin port accepts.
+    static func sighupUntilReloaded(_ run: StdinRun, port: Int) async throws -> [String: Any] {
+        var reloaded: [String: Any] = [:]
+        for _ in 0..<24 where (reloaded["configVersion"] as? Int ?? 0) < 2 {
+            kill(run.process.processIdentifier, SIGHUP)
+            reloaded = try await WatchTests.waitFor(port, timeout: 5) { ($0["configVersion"] as? Int ?? 0) >= 2 }
+        }
+        return reloaded
+    }
+
+    /// Offline, the first playbook by SIGHUP (approvals in memory): the finding read after the
+    /// reload that matches it runs its http step once.
+    @Test func offlineRunGainsAPlaybookOnSighup() async throws {
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (receiver, config) = try await harness.webhook()
+        let port = try LoopbackPort.free()
+        let run = try harness.stdinRun(config, extra: ["--admin-listen", "127.0.0.1:\(port)"])
+        #expect(LoopbackPort.waitUntilAccepting(port, timeout: 60), "\(run.output)")
+        let findings = try Findings.unique(3)
+        run.send([findings[0].bytes])
+        try await receiver.waitForCount(1, timeout: 60)
+
+        try """
+        name: open-case
+        match: {"detail": {"id": ["\(findings[1].id)"]}}
+        playbook:
+          steps:
+            - name: open-case
+              action: http
+              params: {url: "\(receiver.url)/case", allow_loopback: true}
+        """.write(to: config.directory.appendingPathComponent("routes/act.yaml"), atomically: true, encoding: .utf8)
+        let reloaded = try await Self.sighupUntilReloaded(run, port: port)
+        #expect(reloaded["lastReloadSuccessful"] as? Bool == true, "\(reloaded) \(run.output)")
+
+        run.send([findings[1].bytes, findings[2].bytes])
+        #expect(await run.finish() == 0, "\(run.output)")
+        let paths = try receiver.records().map(\.path)
+        #expect(paths.filter { $0 == "/case" }.count == 1, "\(paths) \(run.output)")
+        #expect(paths.filter { $0 == "/hook" }.count == 3, "\(paths)")
+    }
+
+    /// Offline, the first inhibit rule by SIGHUP (a Hold stage in memory from then on): a source
+    /// read after the reload holds its account's other findings.
+    @Test func offlineRunGainsAnInhibitRuleOnSighup() async throws {
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let (receiver, config) = try await harness.webhook()
+        let port = try LoopbackPort.free()
+        let run = try harness.stdinRun(config, extra: ["--admin-listen", "127.0.0.1:\(port)"])
+        #expect(LoopbackPort.waitUntilAccepting(port, timeout: 60), "\(run.output)")
+        // #0 is the source (a miner on account 1111…), #4 another finding of that account, #2 of another.
+        let samples = try Findings.unique(5)
+        run.send([samples[4].bytes])
+        try await receiver.waitForCount(1, timeout: 60)
+
+        let source = "CryptoCurrency:Runtime/BitcoinTool.B"
+        try """
+        inhibit:
+          - name: miner-account
+            source: {detail: {type: ["\(source)"]}}
+            target: {detail: {type: [{anything-but: ["\(source)"]}]}}
+            equal: [detail.accountId]
+            for: 2h
+        """.write(to: config.directory.appendingPathComponent("routes/inhibit.yaml"), atomically: true, encoding: .utf8)
+        let reloaded = try await Self.sighupUntilReloaded(run, port: port)
+        #expect(reloaded["lastReloadSuccessful"] as? Bool == true, "\(reloaded) \(run.output)")
+
+        // Offline the clock is the findings' own time: the target comes a minute after the source.
+        let target = try Self.at(Self.time(of: samples[0].bytes, plusSeconds: 60), samples[4].bytes)
+        run.send([samples[0].bytes, target, samples[2].bytes])
+        #expect(await run.finish() == 0, "\(run.output)")
+        let received = try receiver.receivedFindingIDs()
+        // Deliveries of one lane may overtake each other: what counts is what was delivered.
+        #expect(received.sorted() == [samples[4].id, samples[0].id, samples[2].id].sorted(),
+                "\(received) of \(samples.map(\.id)) \(run.output)")
+    }
+
+    /// `finding`'s time (EventBridge `time`, else `detail.updatedAt`) plus `seconds`, as ISO 8601.
+    static func time(of finding: [UInt8], plusSeconds seconds: Double) throws -> String {
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(finding)) as? [String: Any])
+        let text = try #require(json["time"] as? String ?? (json["detail"] as? [String: Any])?["updatedAt"] as? String)
+        let parser = ISO8601DateFormatter()
+        parser.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let date = try #require(parser.date(from: text) ?? ISO8601DateFormatter().date(from: text))
+        return ISO8601DateFormatter().string(from: date.addingTimeInterval(seconds))
+    }
+
+    /// `finding` with its EventBridge `time` and `detail.updatedAt` set to `time`.
+    static func at(_ time: String, _ finding: [UInt8]) throws -> [UInt8] {
+        var json = try #require(try JSONSerialization.jsonObject(with: Data(finding)) as? [String: Any])
+        var detail = try #require(json["detail"] as? [String: Any])
+        detail["updatedAt"] = time
+        json["detail"] = detail
+        if json["time"] != nil { json["time"] = time }
+        return [UInt8](try JSONSerialization.data(withJSONObject: json))
     }
 }
