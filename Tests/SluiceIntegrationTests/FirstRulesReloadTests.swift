@@ -106,15 +106,7 @@ import Testing
         try StateTests.produceShuffled([samples[1]], topic: "findings", partitions: 3, broker: broker)
         try await receiver.waitForCount(1, timeout: 60)
 
-        let source = "CryptoCurrency:Runtime/BitcoinTool.B"
-        try """
-        inhibit:
-          - name: miner-account
-            source: {detail: {type: ["\(source)"]}}
-            target: {detail: {type: [{anything-but: ["\(source)"]}]}}
-            equal: [detail.accountId]
-            for: 2h
-        """.write(to: config.directory.appendingPathComponent("routes/inhibit.yaml"), atomically: true, encoding: .utf8)
+        try Self.writeMinerInhibitRule(config)
         let reply = try Self.reload(port)
         #expect(reply.hasPrefix("HTTP/1.1 200"), "\(reply) \(sluice.output.suffix(2000))")
 
@@ -156,15 +148,7 @@ import Testing
         try Findings.produce([findings[0]], to: "findings", broker: broker)
         try await receiver.waitForCount(1, timeout: 60)
 
-        try """
-        name: open-case
-        match: {"source": ["aws.guardduty"]}
-        playbook:
-          steps:
-            - name: open-case
-              action: http
-              params: {url: "\(receiver.url)/case", allow_loopback: true}
-        """.write(to: config.directory.appendingPathComponent("routes/act.yaml"), atomically: true, encoding: .utf8)
+        try Self.writePlaybookRoute(config, match: #"{"source": ["aws.guardduty"]}"#, url: receiver.url + "/case")
         let reply = try Self.reload(port)
         #expect(reply.hasPrefix("HTTP/1.1 200"), "\(reply) \(sluice.output.suffix(2000))")
 
@@ -218,11 +202,7 @@ import Testing
     @Test func offlineRunGainsDedupeOnSighup() async throws {
         let harness = RunHarness()
         defer { harness.stop() }
-        let (receiver, config) = try await harness.webhook()
-        try StateTests.writeRoute(config, state: "")
-        let port = try LoopbackPort.free()
-        let run = try harness.stdinRun(config, extra: ["--admin-listen", "127.0.0.1:\(port)"])
-        #expect(LoopbackPort.waitUntilAccepting(port, timeout: 60), "\(run.output)")
+        let (receiver, config, run, port) = try await Self.startOffline(harness)
         let findings = try Findings.unique(2)
         run.send([findings[0].bytes, findings[0].bytes])
         try await receiver.waitForCount(2, timeout: 60)
@@ -253,23 +233,12 @@ import Testing
     @Test func offlineRunGainsAPlaybookOnSighup() async throws {
         let harness = RunHarness()
         defer { harness.stop() }
-        let (receiver, config) = try await harness.webhook()
-        let port = try LoopbackPort.free()
-        let run = try harness.stdinRun(config, extra: ["--admin-listen", "127.0.0.1:\(port)"])
-        #expect(LoopbackPort.waitUntilAccepting(port, timeout: 60), "\(run.output)")
+        let (receiver, config, run, port) = try await Self.startOffline(harness)
         let findings = try Findings.unique(3)
         run.send([findings[0].bytes])
         try await receiver.waitForCount(1, timeout: 60)
 
-        try """
-        name: open-case
-        match: {"detail": {"id": ["\(findings[1].id)"]}}
-        playbook:
-          steps:
-            - name: open-case
-              action: http
-              params: {url: "\(receiver.url)/case", allow_loopback: true}
-        """.write(to: config.directory.appendingPathComponent("routes/act.yaml"), atomically: true, encoding: .utf8)
+        try Self.writePlaybookRoute(config, match: #"{"detail": {"id": ["\#(findings[1].id)"]}}"#, url: receiver.url + "/case")
         let reloaded = try await Self.sighupUntilReloaded(run, port: port)
         #expect(reloaded["lastReloadSuccessful"] as? Bool == true, "\(reloaded) \(run.output)")
 
@@ -285,24 +254,13 @@ import Testing
     @Test func offlineRunGainsAnInhibitRuleOnSighup() async throws {
         let harness = RunHarness()
         defer { harness.stop() }
-        let (receiver, config) = try await harness.webhook()
-        let port = try LoopbackPort.free()
-        let run = try harness.stdinRun(config, extra: ["--admin-listen", "127.0.0.1:\(port)"])
-        #expect(LoopbackPort.waitUntilAccepting(port, timeout: 60), "\(run.output)")
+        let (receiver, config, run, port) = try await Self.startOffline(harness)
         // #0 is the source (a miner on account 1111…), #4 another finding of that account, #2 of another.
         let samples = try Findings.unique(5)
         run.send([samples[4].bytes])
         try await receiver.waitForCount(1, timeout: 60)
 
-        let source = "CryptoCurrency:Runtime/BitcoinTool.B"
-        try """
-        inhibit:
-          - name: miner-account
-            source: {detail: {type: ["\(source)"]}}
-            target: {detail: {type: [{anything-but: ["\(source)"]}]}}
-            equal: [detail.accountId]
-            for: 2h
-        """.write(to: config.directory.appendingPathComponent("routes/inhibit.yaml"), atomically: true, encoding: .utf8)
+        try Self.writeMinerInhibitRule(config)
         let reloaded = try await Self.sighupUntilReloaded(run, port: port)
         #expect(reloaded["lastReloadSuccessful"] as? Bool == true, "\(reloaded) \(run.output)")
 
@@ -334,5 +292,41 @@ import Testing
         json["detail"] = detail
         if json["time"] != nil { json["time"] = time }
         return [UInt8](try JSONSerialization.data(withJSONObject: json))
+    }
+
+    /// `sluice run --input -` to a webhook receiver, with the admin server (SIGHUP reloads need it).
+    static func startOffline(_ harness: RunHarness) async throws -> (WebhookReceiver, TestConfig, StdinRun, Int) {
+        let (receiver, config) = try await harness.webhook()
+        let port = try LoopbackPort.free()
+        let run = try harness.stdinRun(config, extra: ["--admin-listen", "127.0.0.1:\(port)"])
+        #expect(LoopbackPort.waitUntilAccepting(port, timeout: 60), "\(run.output)")
+        return (receiver, config, run, port)
+    }
+
+    /// routes/act.yaml: a route of `match` whose playbook has one http step to `url`.
+    static func writePlaybookRoute(_ config: TestConfig, match: String, url: String) throws {
+        try """
+        name: open-case
+        match: \(match)
+        playbook:
+          steps:
+            - name: open-case
+              action: http
+              params: {url: "\(url)", allow_loopback: true}
+        """.write(to: config.directory.appendingPathComponent("routes/act.yaml"), atomically: true, encoding: .utf8)
+    }
+
+    /// routes/inhibit.yaml: a crypto miner (the sample findings' #0) inhibits the other findings
+    /// of its account for 2 h.
+    static func writeMinerInhibitRule(_ config: TestConfig) throws {
+        let source = "CryptoCurrency:Runtime/BitcoinTool.B"
+        try """
+        inhibit:
+          - name: miner-account
+            source: {detail: {type: ["\(source)"]}}
+            target: {detail: {type: [{anything-but: ["\(source)"]}]}}
+            equal: [detail.accountId]
+            for: 2h
+        """.write(to: config.directory.appendingPathComponent("routes/inhibit.yaml"), atomically: true, encoding: .utf8)
     }
 }
