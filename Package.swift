@@ -234,7 +234,9 @@ let package = Package(
             swiftSettings: strict,
             linkerSettings: localLib
         ),
-        .testTarget(name: "SluiceRuntimeTests", dependencies: ["SluiceRuntime", "SluiceConnectors", "SluiceFormats", "SluiceTestSupport"], swiftSettings: strict, linkerSettings: localLib),
+        .testTarget(name: "SluiceRuntimeTests", dependencies: ["SluiceRuntime", "SluiceConnectors", "SluiceFormats", "SluiceTestSupport",
+                                                       .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+                    swiftSettings: strict, linkerSettings: localLib),
         .testTarget(
             name: "SluiceSuiteTests",
             dependencies: ["SluiceSuite", "SluiceRuntime", "SluiceCore", "SluiceTestSupport"],

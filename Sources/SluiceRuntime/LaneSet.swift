@@ -16,16 +16,18 @@ final class LaneSet: Sendable {
         /// The definitions of the current connectors (digest template, whether they read the summary).
         var definitions: [String: ConnectorDefinition]
         var retired: [DeliveryLane] = []
+        /// Lanes outside the connector files (the playbook lane): always current, never replaced.
+        var fixed: [DeliveryLane]
         var shutDown = false
     }
     private let state: Mutex<State>
-    /// Lanes outside the connector files (the playbook lane): always current, never replaced.
-    private let fixed: [DeliveryLane]
 
     init(_ lanes: [String: DeliveryLane], definitions: [ConnectorDefinition], fixed: [DeliveryLane] = []) {
-        state = Mutex(State(current: lanes, definitions: Self.byName(definitions)))
-        self.fixed = fixed
+        state = Mutex(State(current: lanes, definitions: Self.byName(definitions), fixed: fixed))
     }
+
+    /// A lane outside the connector files that a reload set up (the first playbook's).
+    func addFixed(_ lane: DeliveryLane) { state.withLock { $0.fixed.append(lane) } }
 
     /// The lane routes bind to now, by connector name.
     var current: [String: DeliveryLane] { state.withLock { $0.current } }
@@ -38,13 +40,13 @@ final class LaneSet: Sendable {
     /// Every lane that has or may still have work: current (in name order), fixed, and retired
     /// (the drain at exit flushes and waits for them too).
     var all: [DeliveryLane] {
-        let (current, retired) = state.withLock { ($0.current, $0.retired) }
+        let (current, fixed, retired) = state.withLock { ($0.current, $0.fixed, $0.retired) }
         return (current.values.sorted { $0.name < $1.name }) + fixed + retired
     }
 
     /// Lanes for the current connectors only (the admin view and metrics: one row a connector).
     var byName: [DeliveryLane] {
-        let current = state.withLock { $0.current }
+        let (current, fixed) = state.withLock { ($0.current, $0.fixed) }
         return current.values.sorted { $0.name < $1.name } + fixed
     }
 

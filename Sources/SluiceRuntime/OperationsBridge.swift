@@ -13,7 +13,9 @@ import Synchronization
 final class OperationsBridge: OperationsRuntime {
     let settings: RunSettings
     let kafka: KafkaConfig
-    let approvalStore: (any ApprovalStore)?
+    /// Where runs wait for approval: nil until some route has a playbook (a reload may add the first).
+    let currentApprovals: @Sendable () -> (any ApprovalStore)?
+    var approvalStore: (any ApprovalStore)? { currentApprovals() }
     /// The running playbooks (a reload may replace them).
     let playbooks: @Sendable () -> [String: Playbook]
     /// The running pipeline's routes and decode limits: replays go through its lanes.
@@ -23,11 +25,11 @@ final class OperationsBridge: OperationsRuntime {
     private let ledger = Mutex<KafkaReplayLedger?>(nil)
     private let runningReplays = Mutex<[String: ReplayCancellation]>([:])
 
-    init(settings: RunSettings, kafka: KafkaConfig, approvals: (any ApprovalStore)?, playbooks: @escaping @Sendable () -> [String: Playbook],
+    init(settings: RunSettings, kafka: KafkaConfig, approvals: @escaping @Sendable () -> (any ApprovalStore)?, playbooks: @escaping @Sendable () -> [String: Playbook],
          running: @escaping @Sendable () -> (RoutingPlan, PipelineOptions)?, logger: Logger) {
         self.settings = settings
         self.kafka = kafka
-        self.approvalStore = approvals
+        currentApprovals = approvals
         self.playbooks = playbooks
         self.running = running
         self.logger = logger

@@ -60,8 +60,9 @@ public final class Pipeline: Sendable {
     let observer: (any PipelineObserver)?
 
     init(plan: RoutingPlan, lanes: @escaping @Sendable () -> [DeliveryLane], deadLetters: DeadLetterWriter, options: PipelineOptions,
-         stats: RunStats, stopping: StopSignal, logger: Logger, observer: (any PipelineObserver)? = nil) {
+         stats: RunStats, stopping: StopSignal, logger: Logger, observer: (any PipelineObserver)? = nil, holdRun: HoldGateRun? = nil) {
         self.observer = observer
+        self.holdRun = holdRun ?? plan.gate?.run
         self.plan = plan
         self.currentPlan = Mutex(plan)
         self.lanes = lanes
@@ -73,7 +74,9 @@ public final class Pipeline: Sendable {
     }
 
     /// Records consumed and not yet settled.
-    public var inFlightCount: Int { inFlight.load(ordering: .relaxed) + (plan.gate?.outstandingCount ?? 0) }
+    public var inFlightCount: Int { inFlight.load(ordering: .relaxed) + (holdRun?.outstanding.load(ordering: .relaxed) ?? 0) }
+    /// What the run's Hold gates share, a gate a reload added too: the drain waits for their digests.
+    let holdRun: HoldGateRun?
 
     // MARK: Kafka source
 

@@ -131,26 +131,14 @@ public final class Runner: Sendable {
         }
         var lanesByName: [String: DeliveryLane] = [:]
         for definition in loaded.connectors { lanesByName[definition.name] = try makeLane(definition) }
-        // Consuming Kafka, the caps of response actions count across every instance of the group:
-        // the guard ledger is read to its end before the first action, then followed.
-        var ledgerServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
-        var budget: (any ActionBudget)?
-        if !loaded.playbooks.isEmpty, settings.input == nil, kafka["bootstrap.servers"] != nil {
-            let topics = StateTopics(prefix: settings.stateTopicPrefix, group: settings.group, partitions: settings.statePartitions)
-            try topics.createGuards(config: kafka, logger: logger)
-            let producer = try KafkaProducer(config: kafka.forProducer, logger: logger.with("sluice.part", "guards"))
-            let ledger = try KafkaGuardLedger(config: kafka, topic: topics.guards, caps: SharedActionBudget.caps(settings.actions.guards),
-                                              producer: producer, logger: logger.with("sluice.part", "guards"))
-            try ledger.catchUp()
-            budget = SharedActionBudget(ledger: ledger)
-            ledgerServices.append(.init(service: ClosingService("guard producer") { producer.close() }))
-            ledgerServices.append(.init(service: ThreadService(name: "guard-ledger", body: { ledger.feed.follow() }, stop: { ledger.feed.stop() }),
-                                        successTerminationBehavior: .gracefullyShutdownGroup))
-        }
-        let playbooks = try PlaybookLane.make(loaded: loaded, settings: settings.actions, kafka: kafka, http: http, environment: environment,
-                                              deadLetters: deadLetters, stats: stats, stopping: stopping, logger: logger, budget: budget,
-                                              // Consuming Kafka, a decided run is resumed by the member owning its partition now.
-                                              approvalsGroup: settings.input == nil ? settings.group + ".approvals" : nil)
+        // Playbooks (with their approvals, audit and shared caps) are set up here when some route
+        // has one, else by the first reload that adds one (RunReload.swift).
+        let late = LateServices()
+        var playbookParts: [RunPart] = []
+        let playbookSetup = PlaybookSetup(settings: settings, kafka: kafka, http: http, environment: environment, deadLetters: deadLetters,
+                                          stats: stats, stopping: stopping, logger: logger)
+        let playbooks = try playbookSetup.make(loaded, parts: &playbookParts)
+        let playbookSlot = LateSlot(playbooks)
         let lanes = LaneSet(lanesByName, definitions: loaded.connectors, fixed: playbooks.map { [$0.lane] } ?? [])
         // Binds each route's targets to the current lanes (after a reload: the new connectors').
         // Every target names a lane: loading checks the names, and a reload makes new lanes first.
@@ -164,7 +152,7 @@ public final class Runner: Sendable {
                                     delivered: stats.deliveryCounter(route: route.name, connector: t.connector),
                                     digestTemplate: definitionsByName[t.connector]?.digestTemplate)
                     }
-                } + (loaded.playbooks[route.name] == nil ? [] : playbooks.map { p in
+                } + (loaded.playbooks[route.name] == nil ? [] : playbookSlot.current.map { p in
                     [BoundTarget(lane: p.lane, renderer: nil, usesSummary: false, delivered: stats.deliveryCounter(route: route.name, connector: p.lane.name))]
                 } ?? [])
             }
@@ -181,26 +169,30 @@ public final class Runner: Sendable {
                 configHash: AdminBridge.configHash(directories: [settings.routesDirectory, settings.connectorsDirectory]),
                 version: version, stats: stats, lanes: { lanes.byName }, recent: RecentFindings(capacity: admin.recentFindings),
                 readiness: readiness, inFlight: { pipelineRef.inFlight }, loopSkips: context.loopSkips)
-            bridge?.operations = OperationsBridge(settings: settings, kafka: kafka, approvals: playbooks?.approvalStore, playbooks: { playbooks?.runner.playbooks ?? [:] },
+            bridge?.operations = OperationsBridge(settings: settings, kafka: kafka, approvals: { playbookSlot.current?.approvalStore },
+                                                  playbooks: { playbookSlot.current?.runner.playbooks ?? [:] },
                                                   running: { pipelineRef.plan }, logger: logger.with("sluice.part", "operations"))
         }
         // The Hold stage (docs/state.md). Offline, only when a route or an inhibit rule uses it, its
         // state in memory and its clock the findings' time. Consuming Kafka, always: silences can
         // be added at any time (`sluice silence add`), and state is shared through Kafka itself.
+        // What only state rules or inhibit rules need (the key owner and its topics, the inhibition
+        // feed) is set up when some rule needs it: here, or by the reload that adds the first one.
         let inhibitRules = try HoldRuleLoader.loadInhibitRules(directory: settings.routesDirectory, environment: environment)
         bridge?.inhibitRules.withLock { $0 = inhibitRules }
         let consumingKafka = settings.input == nil && kafka["bootstrap.servers"] != nil
         let hold = consumingKafka || loaded.table.routes.contains { !$0.hold.isEmpty } || !inhibitRules.isEmpty
             ? HoldStage(routes: loaded.table.routes, inhibitRules: inhibitRules, held: stats.held) : nil
-        var forwarder: StateForwarder?
-        var stateTopics: StateTopics?
-        if hold != nil, consumingKafka {
+        var stateSetup: StateSetup?
+        if let hold, consumingKafka {
             let topics = StateTopics(prefix: settings.stateTopicPrefix, group: settings.group, partitions: settings.statePartitions)
-            try topics.create(keyed: !(hold?.rules.isEmpty ?? true), inhibit: hold?.hasInhibitRules ?? false, config: kafka, logger: logger)
+            try StateSetup.create(topics, keyed: !hold.rules.isEmpty, inhibit: hold.hasInhibitRules, config: kafka, logger: logger)
             let producer = try KafkaProducer(config: StateTopics.producerConfig(kafka.forProducer), logger: logger.with("sluice.part", "state"))
-            forwarder = StateForwarder(producer: producer, topics: topics, logger: logger)
-            stateTopics = topics
+            stateSetup = StateSetup(settings: settings, kafka: kafka, topics: topics, hold: hold,
+                                    forwarder: StateForwarder(producer: producer, topics: topics, logger: logger),
+                                    stats: stats, readiness: readiness, pipeline: pipelineRef, environment: environment, logger: logger)
         }
+        let forwarder = stateSetup?.forwarder
         // A digest of a route a reload removed still goes out, through its connector's current lane.
         let gateRun = HoldGateRun { route, connector in
             lanes.lane(named: connector).map { current in
@@ -214,123 +206,33 @@ public final class Runner: Sendable {
         // Kafka-backed state: silences and inhibition sources are read up to their end before the
         // source starts (a silence in force holds from the first record), then followed; the owner
         // of keyed state joins its group only when some route has state rules.
-        var stateServices: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        var stateParts: [RunPart] = []
         var keyOwner: KafkaHoldOwner?
-        let pipelineRefForOwner = pipelineRef
-        if let hold, let topics = stateTopics, let forwarder, let gate = routingPlan.gate {
-            bridge?.silences = SilencesBridge(hold: hold, producer: forwarder.producer, topic: topics.silences, limits: settings.pipeline.decodeLimits)
-            stateServices.append(.init(service: ClosingService("state producer") { forwarder.producer.close() }))
-            // Silence expiry summaries: reports and the choice of sender go through the silences topic.
-            let summaries = SilenceSummaries()
-            let applySilence: @Sendable (KafkaRecord, HoldStage) -> Void = { r, stage in
-                if let key = r.key, summaries.apply(key: key, value: r.value, now: HoldGate.wallClock()) { return }
-                SilenceRecords.apply(r, to: stage)
-            }
-            let summaryTick = gate.silenceSummaryTick(summaries, topic: topics.silences, producer: forwarder.producer, logger: logger)
-            var followed: [(String, @Sendable (KafkaRecord, HoldStage) -> Void, (@Sendable () -> Void)?)] = [(topics.silences, applySilence, summaryTick)]
-            if hold.hasInhibitRules { followed.append((topics.inhibit, InhibitRecords.apply, nil)) }
-            for (topic, apply, tick) in followed {
-                let feed = try WholeTopicFeed(config: kafka, topic: topic, logger: logger, tick: tick) { apply($0, hold) }
-                try feed.catchUp()
-                stateServices.append(.init(
-                    service: ThreadService(name: "state-feed", body: { feed.follow() }, stop: { feed.stop() }),
-                    successTerminationBehavior: .gracefullyShutdownGroup))
-            }
+        if let hold, let setup = stateSetup, let gate = routingPlan.gate {
+            let forwarder = setup.forwarder
+            bridge?.silences = SilencesBridge(hold: hold, producer: forwarder.producer, topic: setup.topics.silences, limits: settings.pipeline.decodeLimits)
+            stateParts.append(.closing(name: "state producer") { forwarder.producer.close() })
+            stateParts.append(try setup.silencesFeed(gate: gate))
+            if hold.hasInhibitRules { stateParts.append(try setup.inhibitFeed()) }
             if !hold.rules.isEmpty {
-                // `/-/ready` stays false until the owner restored the state of its partitions.
-                readiness.require(KafkaHoldOwner.readinessCondition)
-                // The owner's changelog writes have a producer (a connection) of their own, so the
-                // repartition acknowledgements the source waits for never queue behind them.
-                let changelogProducer = try KafkaProducer(config: StateTopics.producerConfig(kafka.forProducer),
-                                                          logger: logger.with("sluice.part", "state-changelog"))
-                stateServices.append(.init(service: ClosingService("state changelog producer") { changelogProducer.close() }))
-                let owner = try KafkaHoldOwner(
-                    topics: topics, rules: hold.rules, kafka: kafka, producer: changelogProducer,
-                    dispatch: CurrentHoldDispatch(first: gate, pipeline: pipelineRefForOwner), held: stats.held,
-                    logger: logger.with("sluice.part", "state-owner"),
-                    restored: { [readiness] in readiness.set(KafkaHoldOwner.readinessCondition, met: $0) })
+                let (owner, parts) = try setup.keyOwner(rules: hold.rules, gate: gate)
+                setup.adopt(owner)
                 keyOwner = owner
-                // The local fast path (docs/state.md): decided here when this instance owns the
-                // key's partition. SLUICE_STATE_LOCAL_DECISIONS=off forwards every item (to measure).
-                if environment["SLUICE_STATE_LOCAL_DECISIONS"] != "off" { _ = forwarder.localOwner.owner.storeIfNil(owner) }
-                let drainTimeout = settings.pipeline.drainTimeout
-                // An owner that stops on its own (a partition it cannot restore) ends the run:
-                // without that state its keys would deliver repeats.
-                stateServices.append(.init(
-                    service: ThreadService(name: "state-owner", body: { owner.run(drainTimeout: drainTimeout) }, stop: { owner.stop() }),
-                    successTerminationBehavior: .gracefullyShutdownGroup))
+                stateParts += parts
             }
         }
         let pipeline = Pipeline(
             plan: routingPlan, lanes: { lanes.all },
-            deadLetters: deadLetters, options: settings.pipeline, stats: stats, stopping: stopping, logger: logger, observer: bridge)
+            deadLetters: deadLetters, options: settings.pipeline, stats: stats, stopping: stopping, logger: logger, observer: bridge,
+            holdRun: gateRun)
         pipelineRef.set(pipeline)
-        // Reload: validate everything and make the lanes of new and changed connectors, then swap
-        // the rules and routes in one step; nothing changes when anything fails. Unchanged
-        // connectors keep their lanes and connections; replaced lanes finish their work (LaneSet).
-        // What a run sets up at start only (the first playbook, state rules or inhibit rules in a
-        // run started without any) is refused with "restart to apply".
-        let forwarderForReload = forwarder
-        let runHasBrokers = kafka["bootstrap.servers"] != nil
-        let ownerForReload = keyOwner
-        let inhibitFeedStarted = hold?.hasInhibitRules ?? false
-        let bridgeForReload = bridge
-        let reload: @Sendable () -> Result<AdminBridge.Reloaded, Diagnostics> = { [settings, logger] in
-            let fresh: LoadedConfiguration
-            do throws(Diagnostics) {
-                fresh = try LoadedConfiguration.load(routesDirectory: settings.routesDirectory, connectorsDirectory: settings.connectorsDirectory,
-                                                     environment: environment)
-            } catch { return .failure(error) }
-            var problems = fresh.connectorsNeedingBrokers(runHasBrokers: runHasBrokers)
-                + fresh.connectorsMissingAWSPrerequisites(offline: settings.input != nil, environment: environment)
-            // State rules and inhibit rules are reloaded (docs/state.md, "Reload"); what a run sets
-            // up at start for them — the Hold stage, the key owner and its topics, the inhibition
-            // topic's feed — cannot be added to a run started without them.
-            let freshInhibit: [InhibitRule]
-            do throws(Diagnostics) {
-                freshInhibit = try HoldRuleLoader.loadInhibitRules(directory: settings.routesDirectory, environment: environment)
-            } catch { return .failure(error) }
-            let freshRules = HoldStage.rules(of: fresh.table.routes)
-            if !freshRules.isEmpty, hold == nil || (consumingKafka && ownerForReload == nil) {
-                problems.append(Diagnostic(path: settings.routesDirectory,
-                                           message: "state rules (dedupe, throttle, group) in a run started without any: restart to apply"))
-            }
-            if !freshInhibit.isEmpty, hold == nil || (consumingKafka && !inhibitFeedStarted) {
-                problems.append(Diagnostic(path: settings.routesDirectory, message: "inhibit rules in a run started without any: restart to apply"))
-            }
-            if !fresh.playbooks.isEmpty, playbooks == nil {
-                // Approvals, audit and the shared caps are set up at start, when some route has a playbook.
-                problems.append(Diagnostic(path: settings.routesDirectory, message: "the first playbook of a run needs a restart to apply"))
-            }
-            guard problems.isEmpty else { return .failure(Diagnostics(problems)) }
-            let changes = connectorFiles.changes(in: fresh)
-            var replacements: [String: DeliveryLane] = [:]
-            for definition in fresh.connectors where changes.changed.contains(definition.name) {
-                do { replacements[definition.name] = try makeLane(definition) } catch {
-                    for lane in replacements.values { lane.connector.shutdown() }
-                    return .failure(Diagnostics([Diagnostic(path: definition.location.path, line: definition.location.line,
-                                                            column: definition.location.column,
-                                                            message: "connector '\(definition.name)': \(error)")]))
-                }
-            }
-            lanes.replace(replacements, removing: changes.removed, definitions: fresh.connectors)
-            playbooks?.runner.replacePlaybooks(fresh.playbooks)
-            connectorFiles.accept(fresh)
-            if !replacements.isEmpty || !changes.removed.isEmpty {
-                logger.notice("connectors reloaded", metadata: [
-                    "sluice.replaced": "\(replacements.keys.sorted().joined(separator: ","))",
-                    "sluice.removed": "\(changes.removed.sorted().joined(separator: ","))"])
-            }
-            // The rules first, then the plan: a record planned with the old plan in between is
-            // decided by the new rules, like the items already on their way to their key's owner.
-            hold?.replaceRules(routes: fresh.table.routes, inhibitRules: freshInhibit)
-            ownerForReload?.replaceRules(freshRules)
-            bridgeForReload?.inhibitRules.withLock { $0 = freshInhibit }
-            pipeline.replacePlan(RoutingPlan(table: fresh.table, targets: bind(fresh), hold: hold, useEventTime: settings.input != nil,
-                                             forwarder: forwarderForReload, inhibitRules: freshInhibit, limits: settings.pipeline.decodeLimits,
-                                             gateRun: gateRun))
-            return .success(AdminBridge.Reloaded(configuration: fresh, restartedConnectors: (Array(replacements.keys) + changes.removed).sorted()))
-        }
+        let reloader = RunReload(
+            settings: settings, environment: environment, logger: logger, kafka: kafka,
+            connectorFiles: connectorFiles, makeLane: makeLane, lanes: lanes, bind: bind, pipeline: pipeline, stats: stats, gateRun: gateRun,
+            bridge: bridge, late: late, state: stateSetup, playbookSetup: playbookSetup,
+            hold: LateSlot(hold), owner: LateSlot(keyOwner), inhibitFeedStarted: LateSlot(hold?.hasInhibitRules == true ? true : nil),
+            playbooks: playbookSlot)
+        let reload: @Sendable () -> Result<AdminBridge.Reloaded, Diagnostics> = { reloader.reload() }
         // One reload at a time (SIGHUP, the API and --watch may ask at once).
         let reloading = Mutex(())
         bridge?.reloader = { reloading.withLock { _ in reload() } }
@@ -396,10 +298,14 @@ public final class Runner: Sendable {
         // producer, and the admin server last, so probes and /metrics answer for the whole drain.
         if let dlqProducer { services.append(.init(service: ClosingService("dead-letter producer") { dlqProducer.close() })) }
         services.append(.init(service: ClosingService("http client") { http.shutdown() }))
-        if let playbooks { services.append(.init(service: ClosingService("playbooks") { playbooks.close() })) }
+        // A playbook lane a reload set up closes here too.
+        services.append(.init(service: ClosingService("playbooks") { playbookSlot.current?.close() }))
         services.append(.init(service: ClosingService("connectors") { lanes.shutDownAll() }))
-        services += stateServices
-        services += ledgerServices
+        services += stateParts.map(\.service)
+        services += playbookParts.map(\.service)
+        // What reloads started stops before what the run started with (it may use it: the owner
+        // delivers through the lanes), after the source drained.
+        services.append(.init(service: late, successTerminationBehavior: .gracefullyShutdownGroup))
         if settings.progressInterval > .zero {
             services.append(.init(service: ProgressReporter(
                 interval: settings.progressInterval, stats: stats, inFlight: { pipelineRef.inFlight }, lag: lag, logger: logger)))

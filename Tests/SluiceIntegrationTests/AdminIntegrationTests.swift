@@ -275,11 +275,7 @@ import Testing
         #expect(third.map(\.path) == ["/hook-v2"])
         #expect(try stack.get("/api/v1/connectors", token: token).contains("\"name\":\"audit\"") == false)
 
-        // The first playbook of a run needs a restart (approvals and audit are set up at start).
-        try "name: act\nmatch: {\"source\": [\"aws.guardduty\"]}\nplaybook:\n  - name: s\n    action: http\n    params: {url: \"\(stack.receiver.url)/x\", allow_loopback: true}\n"
-            .write(to: routes.appendingPathComponent("act.yaml"), atomically: true, encoding: .utf8)
-        let refused = try stack.post("/-/reload", body: [], token: token)
-        #expect(refused.hasPrefix("HTTP/1.1 422") && refused.contains("the first playbook of a run needs a restart to apply"), "\(refused)")
+        // The first playbook, state rule or inhibit rule by a reload: FirstRulesReloadTests.
     }
 
     /// A delivery retrying in a lane that a reload replaces is not lost: the old lane keeps
