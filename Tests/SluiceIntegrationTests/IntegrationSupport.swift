@@ -286,6 +286,8 @@ struct RebalanceLog {
     var refusedRevocationCommits: [String] = []
     /// Commits refused or failed at any time (auto, loop, revocation), and final commits at close.
     var refusedCommits = 0
+    /// Partitions given straight back to the member that lost them uncommitted (started after its settled work).
+    var givenBack = 0
     var failedFinalCommits = 0
 
     init(_ outputs: [String]) {
@@ -293,11 +295,14 @@ struct RebalanceLog {
             for line in output.split(separator: "\n") {
                 if line.contains("partitions revoked"), !line.contains("kafka.partitions= "), let ms = Self.field(line, "kafka.rebalance_ms") {
                     revocationMs.append(ms)
-                    if line.contains("without committing their settled work") {
+                    // A lost assignment skips the commit: its partitions may go to another member.
+                    if line.contains("without committing their settled work") || line.contains("kafka.commit=skipped_assignment_lost") {
                         refusedRevocationCommits.append(Self.text(line, "kafka.commit") ?? "?")
                     }
                 } else if line.contains("offset commit refused") || line.contains("offset commit failed") {
                     refusedCommits += 1
+                } else if line.contains("partitions given back start after their settled work") {
+                    givenBack += 1
                 } else if line.contains("final commit failed") {
                     failedFinalCommits += 1
                 } else if line.contains("revoked partitions settled"), let ms = Self.field(line, "sluice.wait_ms") {
@@ -325,7 +330,8 @@ struct RebalanceLog {
             + "\(waits.count) waited for work in flight: \(settled.count) settled (longest \(settled.map(\.ms).max() ?? 0) ms), "
             + "\(waits.count - settled.count) released at the deadline; "
             + "\(refusedRevocationCommits.count) revocation commits refused (\(refusedRevocationCommits.joined(separator: ","))), "
-            + "\(refusedCommits) commits refused in all, \(failedFinalCommits) final commits failed"
+            + "\(refusedCommits) commits refused in all, \(failedFinalCommits) final commits failed, "
+            + "\(givenBack) assignments given back after settled work"
     }
 }
 

@@ -165,7 +165,8 @@ import Testing
         // commit that would have covered settled work: Tansu 0.6.0 answers ILLEGAL_GENERATION to
         // a commit made while another member is already rejoining (Apache Kafka accepts it), and a
         // revocation waiting on slow deliveries can run out of time. Each of those is in the
-        // members' logs (`RebalanceLog`), costs at most one cap, and is printed with the figures.
+        // members' logs (`RebalanceLog`; a revocation of a lost assignment, whose commit is skipped,
+        // counts as refused), costs at most one cap, and is printed with the figures.
         let log = RebalanceLog([a, b, c, d?.0].compactMap { $0?.output })
         let crashes = 1
         let refusedOrReleased = log.refusedRevocationCommits.count + log.waits.filter { !$0.settled }.count + log.failedFinalCommits
