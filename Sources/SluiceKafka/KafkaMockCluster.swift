@@ -22,7 +22,8 @@ public final class KafkaMockCluster: Sendable {
     }
 
     public init(brokers: Int32 = 1, logger: Logger) throws(KafkaError) {
-        owner = try RDKafkaClient(.producer, config: KafkaConfig(["bootstrap.servers": "127.0.0.1:1"]), logger: logger)
+        // No brokers of its own: the handle only keeps the cluster's books, it never connects.
+        owner = try RDKafkaClient(.producer, config: KafkaConfig(), logger: logger)
         guard let handle = owner.newMockCluster(brokers: brokers) else { throw KafkaError(.clientCreation, "cannot create a mock cluster") }
         cluster = RDKafkaMockClusterHandle(handle)
         bootstrapServers = String(cString: rd_kafka_mock_cluster_bootstraps(handle))
