@@ -3,6 +3,8 @@
 // librdkafka >= 2.1 from /usr/local (see scripts/setup). Variadic producev does not import into
 // Swift: sluice_rd_kafka_produce_opaque wraps the array form (rd_kafka_produceva) with typed arguments.
 #include <librdkafka/rdkafka.h>
+// The in-process mock cluster (KafkaMockCluster): commit refusals and rebalances on demand in tests.
+#include <librdkafka/rdkafka_mock.h>
 #include <string.h>
 
 /// Produce one message with `opaque` for its delivery report. The key is copied; the payload is

@@ -39,6 +39,9 @@ public final class KafkaConsumer: Sendable {
     public let leaveGroupOnClose: Bool
     /// Times this consumer left a stuck group and joined again as a new member.
     public var rejoins: Int { rejoinCount.load(ordering: .relaxed) }
+    /// Offset commits that did not happen, by `OffsetCommitOutcome.reason` (a bounded label).
+    public var commitFailures: [String: Int] { commitFailureCounts.withLock { $0 } }
+    private let commitFailureCounts = Mutex<[String: Int]>([:])
 
     /// The consumer's bookkeeping; every change goes through it.
     struct StateMachine {
@@ -48,6 +51,30 @@ public final class KafkaConsumer: Sendable {
         /// Between leaving a stuck group and the new member's client taking over.
         private(set) var isRejoining = false
         var onRebalance: (@Sendable (RebalanceEvent) -> Void)?
+        /// The offset last stored per partition: all work below it settled in this process.
+        private(set) var lastStored: [TopicPartition: Int64] = [:]
+        /// Partitions let go without their stored offsets committed (a refused commit, a lost
+        /// assignment), with those offsets: if the next assignment gives one back, fetching starts
+        /// there, not at the older commit (which would repeat settled work).
+        private(set) var regainable: [TopicPartition: Int64] = [:]
+
+        mutating func stored(_ offsets: [TopicPartition: Int64]) {
+            lastStored.merge(offsets) { $1 }
+        }
+
+        mutating func released(_ parts: [TopicPartition], committed: Bool) {
+            for p in parts {
+                if let offset = lastStored.removeValue(forKey: p), !committed { regainable[p] = offset }
+            }
+        }
+
+        /// Where partitions being assigned start when this member had them just before and their
+        /// settled work was not committed. Only the very next assignment: later, another member
+        /// may have moved them on (starting from an older offset would then repeat its work).
+        mutating func startOffsets(assigning parts: [TopicPartition]) -> [TopicPartition: Int64] {
+            defer { regainable = [:] }
+            return regainable.filter { parts.contains($0.key) }
+        }
 
         /// Partitions to pause (true) or resume (false), or nothing to do.
         typealias PauseAction = (parts: [TopicPartition], paused: Bool)?
@@ -178,14 +205,38 @@ public final class KafkaConsumer: Sendable {
 
     private func install(on client: RDKafkaClient) {
         client.context.setRebalanceHandler { [weak self] event in self?.applied(event) }
-        client.context.setAssignPreparer { [weak self] parts in self?.prepareAssignment(parts) }
+        client.context.setAssignPreparer { [weak self] parts in self?.prepareAssignment(parts) ?? [:] }
+        client.context.setRevocationCommitHandler { [weak self] parts, committed in
+            self?.state.withLock { $0.released(parts, committed: committed) }
+        }
         client.context.setStatisticsHandler { [weak self] document in self?.sampled(document) }
+        client.context.setCommitHandler { [weak self] outcome, parts in self?.commitAnswered(outcome, parts) }
     }
 
     private func uninstall(from client: RDKafkaClient) {
         client.context.setRebalanceHandler(nil)
         client.context.setAssignPreparer(nil)
+        client.context.setRevocationCommitHandler(nil)
         client.context.setStatisticsHandler(nil)
+        client.context.setCommitHandler(nil)
+    }
+
+    /// A commit's answer (on the polling thread): a failed one is counted and said once, with
+    /// what becomes of its offsets (`OffsetCommitOutcome`).
+    private func commitAnswered(_ outcome: OffsetCommitOutcome, _ parts: [TopicPartition]) {
+        guard outcome.isFailure else { return }
+        commitFailureCounts.withLock { $0[outcome.reason, default: 0] += 1 }
+        let fields: Logger.Metadata = [
+            "kafka.error": "\(outcome.reason)", "kafka.partitions": "\(parts.map(\.description).sorted().joined(separator: ","))",
+        ]
+        switch outcome.kind {
+        case .groupMovedOn:
+            logger.warning("offset commit refused, the group moved on: offsets stay stored for the partitions this member keeps and go with its next commit; partitions it loses are read again by their next owner from the last commit", metadata: fields)
+        case .coordinatorUnavailable:
+            logger.warning("offset commit failed, coordinator unavailable: the next commit sends the offsets again", metadata: fields)
+        case .refused, .committed, .nothingToCommit:
+            logger.error("offset commit refused: offsets stay uncommitted; work since the last commit is repeated when partitions move", metadata: fields)
+        }
     }
 
     private var nowMs: Int64 { (clock.now - started).saturatingMilliseconds }
@@ -240,8 +291,14 @@ public final class KafkaConsumer: Sendable {
     }
 
     /// Runs in the rebalance callback just before librdkafka assigns `parts`.
-    private func prepareAssignment(_ parts: [TopicPartition]) {
-        guard let action = state.withLock({ $0.assigning(parts) }), !parts.isEmpty else { return }
+    private func prepareAssignment(_ parts: [TopicPartition]) -> [TopicPartition: Int64] {
+        let (action, starts) = state.withLock { s in (s.assigning(parts), s.startOffsets(assigning: parts)) }
+        defer { setPauseState(action, parts) }
+        return starts
+    }
+
+    private func setPauseState(_ action: StateMachine.PauseAction, _ parts: [TopicPartition]) {
+        guard let action, !parts.isEmpty else { return }
         client.setPaused(action.parts, action.paused)
         logger.debug("pause state set on partitions being assigned", metadata: [
             "kafka.partitions": "\(parts.map(\.description).sorted().joined(separator: ","))", "kafka.paused": "\(action.paused)",
@@ -294,13 +351,23 @@ public final class KafkaConsumer: Sendable {
 
     /// Stores the next offsets to commit (auto-commit sends them). Thread-safe.
     public func storeOffsets(_ offsets: [TopicPartition: Int64]) {
-        guard !offsets.isEmpty, let error = client.storeOffsets(offsets) else { return }
-        logger.warning("offset store failed", metadata: ["kafka.error": "\(error.message)"])
+        guard !offsets.isEmpty else { return }
+        if let error = client.storeOffsets(offsets) {
+            logger.warning("offset store failed", metadata: ["kafka.error": "\(error.message)"])
+            return
+        }
+        state.withLock { $0.stored(offsets) }
     }
 
     /// Commits stored offsets now, synchronously.
     public func commitSync() throws(KafkaError) {
         try client.commit(async: false)
+    }
+
+    /// The offsets the group has committed for `parts`, asked of the coordinator (blocks up to
+    /// `timeoutMs`); a partition never committed is absent.
+    public func committed(_ parts: [TopicPartition], timeoutMs: Int32 = 10_000) throws(KafkaError) -> [TopicPartition: Int64] {
+        try client.committed(parts, timeoutMs: timeoutMs)
     }
 
     /// Asks the broker to commit the stored offsets; does not wait for the answer.

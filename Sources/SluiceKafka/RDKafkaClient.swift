@@ -42,6 +42,13 @@ final class RDKafkaClient: @unchecked Sendable {
                 Unmanaged<RDKafkaClientContext>.fromOpaque(opaque).takeUnretainedValue().handleRebalance(rk, err, partitions)
             }
         }
+        if rebalance {
+            // Results of every commit (auto, async, sync): a refused one is logged and counted.
+            rd_kafka_conf_set_offset_commit_cb(conf) { _, err, offsets, opaque in
+                guard let opaque else { return }
+                Unmanaged<RDKafkaClientContext>.fromOpaque(opaque).takeUnretainedValue().commitAnswered(err, offsets)
+            }
+        }
         if statistics {
             rd_kafka_conf_set_stats_cb(conf) { _, json, length, opaque in
                 guard let json, let opaque else { return 0 }
@@ -184,6 +191,27 @@ final class RDKafkaClient: @unchecked Sendable {
         let list = Self.partitionList(parts.map { ($0, nil) })
         defer { rd_kafka_topic_partition_list_destroy(list) }
         _ = paused ? rd_kafka_pause_partitions(handle, list) : rd_kafka_resume_partitions(handle, list)
+    }
+
+    /// The offsets the group has committed for `parts` (asked of the coordinator); a partition
+    /// with no commit is absent.
+    func committed(_ parts: [TopicPartition], timeoutMs: Int32) throws(KafkaError) -> [TopicPartition: Int64] {
+        let list = Self.partitionList(parts.map { ($0, nil) })
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let err = rd_kafka_committed(handle, list, timeoutMs)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(.commit, err, context: "committed offsets") }
+        var out: [TopicPartition: Int64] = [:]
+        for i in 0..<Int(max(0, list.pointee.cnt)) {
+            let p = list.pointee.elems[i]
+            if let topic = p.topic, p.err == RD_KAFKA_RESP_ERR_NO_ERROR, p.offset >= 0 { out[TopicPartition(String(cString: topic), p.partition)] = p.offset }
+        }
+        return out
+    }
+
+    /// A mock cluster of `brokers` brokers kept by this handle (`KafkaMockCluster`); the caller
+    /// destroys it before this client.
+    func newMockCluster(brokers: Int32) -> OpaquePointer? {
+        rd_kafka_mock_cluster_new(handle, brokers)
     }
 
     /// Leaves the group (revocation callbacks run, with their commit). Blocks: call it from the
@@ -421,8 +449,10 @@ final class RDKafkaDeliveryBox {
 final class RDKafkaClientContext: Sendable {
     let logger: Logger
     private let rebalanceHandler = Mutex<(@Sendable (RebalanceEvent) -> Void)?>(nil)
-    private let assignPreparer = Mutex<(@Sendable ([TopicPartition]) -> Void)?>(nil)
+    private let assignPreparer = Mutex<(@Sendable ([TopicPartition]) -> [TopicPartition: Int64])?>(nil)
+    private let revocationCommitHandler = Mutex<(@Sendable ([TopicPartition], Bool) -> Void)?>(nil)
     private let statisticsHandler = Mutex<(@Sendable (Data) -> Void)?>(nil)
+    private let commitHandler = Mutex<(@Sendable (OffsetCommitOutcome, [TopicPartition]) -> Void)?>(nil)
 
     init(logger: Logger) { self.logger = logger }
 
@@ -431,14 +461,41 @@ final class RDKafkaClientContext: Sendable {
     }
 
     /// Sets what runs in the rebalance callback before partitions are assigned (while librdkafka
-    /// has not started fetching them yet).
-    func setAssignPreparer(_ body: (@Sendable ([TopicPartition]) -> Void)?) {
+    /// has not started fetching them yet); it returns the offsets some of them start from instead
+    /// of their committed one.
+    func setAssignPreparer(_ body: (@Sendable ([TopicPartition]) -> [TopicPartition: Int64])?) {
         assignPreparer.withLock { $0 = body }
+    }
+
+    /// Sets what learns, in the rebalance callback, whether revoked partitions' stored offsets
+    /// were committed before they were let go (false: refused, failed, or the assignment was lost).
+    func setRevocationCommitHandler(_ body: (@Sendable ([TopicPartition], Bool) -> Void)?) {
+        revocationCommitHandler.withLock { $0 = body }
     }
 
     /// Sets what receives each statistics document (on the polling thread, from inside `poll`).
     func setStatisticsHandler(_ body: (@Sendable (Data) -> Void)?) {
         statisticsHandler.withLock { $0 = body }
+    }
+
+    /// Sets what receives the outcome of each offset commit, with the partitions it was for (on
+    /// the polling thread, from inside `poll`).
+    func setCommitHandler(_ body: (@Sendable (OffsetCommitOutcome, [TopicPartition]) -> Void)?) {
+        commitHandler.withLock { $0 = body }
+    }
+
+    /// An offset commit's result: the request's error, or else the first partition's.
+    fileprivate func commitAnswered(_ err: rd_kafka_resp_err_t, _ offsets: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) {
+        var parts: [TopicPartition] = []
+        var code = err
+        if let offsets {
+            for i in 0..<Int(max(0, offsets.pointee.cnt)) {
+                let p = offsets.pointee.elems[i]
+                if let topic = p.topic { parts.append(TopicPartition(String(cString: topic), p.partition)) }
+                if code == RD_KAFKA_RESP_ERR_NO_ERROR, p.err != RD_KAFKA_RESP_ERR_NO_ERROR { code = p.err }
+            }
+        }
+        commitHandler.withLock { $0 }?(OffsetCommitOutcome(kafkaErrorCode: code.rawValue), parts)
     }
 
     fileprivate func statistics(_ document: Data) {
@@ -487,7 +544,18 @@ final class RDKafkaClientContext: Sendable {
         }
         switch err {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
-            assignPreparer.withLock { $0 }?(parts)
+            // Partitions this member lost without committing their settled work, given back to
+            // it now: fetching starts after that work, not at the stale commit.
+            let starts = assignPreparer.withLock { $0 }?(parts) ?? [:]
+            for i in 0..<n {
+                let e = partitions.pointee.elems[i]
+                if let start = starts[TopicPartition(String(cString: e.topic), e.partition)] { partitions.pointee.elems[i].offset = start }
+            }
+            if !starts.isEmpty {
+                logger.info("partitions given back start after their settled work", metadata: [
+                    "kafka.partitions": "\(starts.map { "\($0.key)@\($0.value)" }.sorted().joined(separator: ","))",
+                ])
+            }
             if cooperative {
                 if let e = rd_kafka_incremental_assign(rk, partitions) { rd_kafka_error_destroy(e) }
             } else {
@@ -497,14 +565,26 @@ final class RDKafkaClientContext: Sendable {
             logger.info("partitions assigned", metadata: metadata())
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             rebalance(.revoked(parts))
-            // Commit what has settled before another member takes these partitions over.
-            _ = rd_kafka_commit(rk, nil, 0)
+            // Commit what has settled before another member takes these partitions over,
+            // synchronously: once unassigned, librdkafka drops their stored offsets. A lost
+            // assignment (session timed out, generation fenced) is someone else's already:
+            // a commit would be refused, and the next owner repeats the work anyway.
+            let lost = rd_kafka_assignment_lost(rk) != 0
+            let commit = lost ? nil : OffsetCommitOutcome(kafkaErrorCode: rd_kafka_commit(rk, nil, 0).rawValue)
+            revocationCommitHandler.withLock { $0 }?(parts, commit.map { !$0.isFailure } ?? false)
             if cooperative {
                 if let e = rd_kafka_incremental_unassign(rk, partitions) { rd_kafka_error_destroy(e) }
             } else {
                 rd_kafka_assign(rk, nil)
             }
-            logger.info("partitions revoked", metadata: metadata())
+            var fields = metadata()
+            fields["kafka.commit"] = "\(lost ? "skipped_assignment_lost" : commit?.reason ?? "-")"
+            if let commit, commit.isFailure {
+                // Their next owner starts from the last commit: it repeats what settled since.
+                logger.warning("partitions revoked without committing their settled work: the group refused the commit", metadata: fields)
+            } else {
+                logger.info("partitions revoked", metadata: fields)
+            }
         default:
             logger.error("rebalance failed", metadata: ["kafka.error": "\(String(cString: rd_kafka_err2name(err)))"])
             rebalance(.revoked(parts))

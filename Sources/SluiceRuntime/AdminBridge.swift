@@ -79,6 +79,8 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
     private let group = Mutex<(description: KafkaGroupDescription, me: String?)?>(nil)
     /// This instance's consumer lag; set once the consumer exists.
     let lagReader = Mutex<(@Sendable () -> Int64?)?>(nil)
+    /// The consumer's refused or failed offset commits by reason; set once the consumer exists.
+    let commitFailureReader = Mutex<(@Sendable () -> [String: Int])?>(nil)
     /// Reads the feed's findings (at most `feedPerSecond` records a second).
     private let feedDecoder: Mutex<FindingDecoder>
 
@@ -279,6 +281,9 @@ final class AdminBridge: AdminRuntime, PipelineObserver {
                 Family(name: "sluice_skipped_loop_total",
                        help: "Findings a connector settled without sending because they came from its own target (Security Hub loop guard), by connector.",
                        samples: (loopSkips?.snapshot ?? [:]).sorted { $0.key < $1.key }.map { .init(labels: [("connector", $0.key)], value: $0.value) }),
+                Family(name: "sluice_kafka_commit_failures_total",
+                       help: "Offset commits the group refused or that failed, by reason (e.g. illegal_generation, rebalance_in_progress): their work is repeated if its partitions move.",
+                       samples: (commitFailureReader.withLock { $0 }?() ?? [:]).sorted { $0.key < $1.key }.map { .init(labels: [("reason", $0.key)], value: $0.value) }),
                 Family(name: "sluice_held_total", help: "Findings held by a state rule, by route, target and reason.",
                        samples: stats.held.snapshot.map {
                            .init(labels: [("route", $0.label.route), ("target", $0.label.target), ("reason", $0.label.reason.rawValue)], value: $0.count)

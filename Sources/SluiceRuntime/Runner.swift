@@ -244,6 +244,7 @@ public final class Runner: Sendable {
         let source: ThreadService
         var lag: (@Sendable () -> Int64?)?
         var memberID: (@Sendable () -> String?)?
+        var commitFailures: (@Sendable () -> [String: Int])?
         if let input = settings.input {
             let handle: FileHandle
             if input == "-" { handle = .standardInput } else {
@@ -265,6 +266,7 @@ public final class Runner: Sendable {
             logger.info("consuming", metadata: ["kafka.topics": "\(settings.topics.joined(separator: ","))", "kafka.group": "\(settings.group)"])
             lag = { consumer.lag }
             memberID = { consumer.memberID }
+            commitFailures = { consumer.commitFailures }
             source = ThreadService(name: "source-kafka", body: { try pipeline.run(consumer: consumer) }, stop: { stopping.stop() })
         }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
@@ -279,6 +281,7 @@ public final class Runner: Sendable {
             signal(SIGHUP, SIG_IGN)
             services.append(.init(service: HangupReloadService { _ = await bridge.reload() }))
             bridge.lagReader.withLock { $0 = lag }
+            bridge.commitFailureReader.withLock { $0 = commitFailures }
             let inspector = memberID == nil ? nil : try KafkaGroupInspector(config: kafka, logger: logger.with("sluice.part", "admin-group"))
             let readMemberID = memberID
             let sampler = AdminSampler(bridge: bridge, inspector: inspector, group: settings.group, memberID: { readMemberID?() },

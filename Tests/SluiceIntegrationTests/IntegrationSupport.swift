@@ -281,12 +281,30 @@ struct RebalanceLog {
     var revocationMs: [Int] = []
     /// Milliseconds each wait for revoked partitions' work took, and whether that work settled.
     var waits: [(ms: Int, settled: Bool)] = []
+    /// Revocations whose commit the group refused (it had moved on): their next owner repeats
+    /// what settled since the last commit that went through, by the reason the broker gave.
+    var refusedRevocationCommits: [String] = []
+    /// Commits refused or failed at any time (auto, loop, revocation), and final commits at close.
+    var refusedCommits = 0
+    /// Partitions given straight back to the member that lost them uncommitted (started after its settled work).
+    var givenBack = 0
+    var failedFinalCommits = 0
 
     init(_ outputs: [String]) {
         for output in outputs {
             for line in output.split(separator: "\n") {
                 if line.contains("partitions revoked"), !line.contains("kafka.partitions= "), let ms = Self.field(line, "kafka.rebalance_ms") {
                     revocationMs.append(ms)
+                    // A lost assignment skips the commit: its partitions may go to another member.
+                    if line.contains("without committing their settled work") || line.contains("kafka.commit=skipped_assignment_lost") {
+                        refusedRevocationCommits.append(Self.text(line, "kafka.commit") ?? "?")
+                    }
+                } else if line.contains("offset commit refused") || line.contains("offset commit failed") {
+                    refusedCommits += 1
+                } else if line.contains("partitions given back start after their settled work") {
+                    givenBack += 1
+                } else if line.contains("final commit failed") {
+                    failedFinalCommits += 1
                 } else if line.contains("revoked partitions settled"), let ms = Self.field(line, "sluice.wait_ms") {
                     waits.append((ms, true))
                 } else if line.contains("revoked partitions released with work unsettled"), let ms = Self.field(line, "sluice.wait_ms") {
@@ -294,6 +312,11 @@ struct RebalanceLog {
                 }
             }
         }
+    }
+
+    private static func text(_ line: Substring, _ name: String) -> String? {
+        guard let r = line.range(of: name + "=") else { return nil }
+        return String(line[r.upperBound...].prefix { !$0.isWhitespace && $0 != "," && $0 != "\"" })
     }
 
     private static func field(_ line: Substring, _ name: String) -> Int? {
@@ -305,7 +328,10 @@ struct RebalanceLog {
         let settled = waits.filter(\.settled)
         return "\(revocationMs.count) revocations (longest \(revocationMs.max() ?? 0) ms, total \(revocationMs.reduce(0, +)) ms); "
             + "\(waits.count) waited for work in flight: \(settled.count) settled (longest \(settled.map(\.ms).max() ?? 0) ms), "
-            + "\(waits.count - settled.count) released at the deadline"
+            + "\(waits.count - settled.count) released at the deadline; "
+            + "\(refusedRevocationCommits.count) revocation commits refused (\(refusedRevocationCommits.joined(separator: ","))), "
+            + "\(refusedCommits) commits refused in all, \(failedFinalCommits) final commits failed, "
+            + "\(givenBack) assignments given back after settled work"
     }
 }
 

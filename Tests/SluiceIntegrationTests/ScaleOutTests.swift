@@ -6,7 +6,8 @@ import Testing
 /// Three instances in one group on Tansu while 10,000 findings stream to a local receiver: a
 /// fourth joins, one leaves (SIGTERM), one is killed with SIGKILL. Every finding is delivered;
 /// a graceful join or leave repeats nothing (revoked partitions' work settles and is committed
-/// before they move), so repeats come only from the crash and stay within one in-flight cap.
+/// before they move), so repeats come only from the crash and stay within one in-flight cap, plus
+/// one per commit the group refused (logged by the members, counted and printed).
 /// Each step waits on a marker (deliveries counted at the receiver, a member's consumption on its
 /// /metrics), never on a clock.
 @Suite(.serialized) struct ScaleOutTests {
@@ -132,7 +133,8 @@ import Testing
                         if !owned.isEmpty { break }
                         try await Task.sleep(for: .milliseconds(100))
                     }
-                    #expect(!owned.isEmpty, "the fourth member was never given partitions")
+                    // A group that never gives the newcomer partitions is stalled like any other.
+                    if owned.isEmpty { throw Stalled(step: "while d joined", requests: try receiver.totalRequests()) }
                     events.append("d joined after chunk \(i) (\(ContinuousClock.now - started))")
                 case 10:
                     #expect(b.terminate() == 0, "a leaving member drains and exits cleanly")
@@ -157,23 +159,26 @@ import Testing
         #expect(a.terminate() == 0)
         #expect(d?.0.terminate() == 0)
         // A member losing partitions in a rebalance (a join, a leave) first lets their work in
-        // flight settle, up to the drain timeout, and commits it (RebalanceTests: a graceful
-        // rebalance of two members repeats nothing). Here, on a loaded machine with overlapping
-        // rebalances, a wait can run out: 517 repeats were seen once on main with 6 revocations
-        // logged. The bound is therefore the one that does not rest on the wait: one in-flight cap
-        // per member per membership change (three changes, at most four members), plus one per crash.
-        let revocations = [a, b, c, d?.0].compactMap { $0 }.map { p in
-            p.output.split(separator: "\n").filter { $0.contains("partitions revoked") && !$0.contains("kafka.partitions= ") }.count
-        }.reduce(0, +)
-        let bound = cap * (3 * 4 + 1)
+        // flight settle and commits it synchronously before releasing them (RDKafkaClient's
+        // revocation), and a leaving member commits on close: a clean rebalance repeats nothing.
+        // Only the crash may repeat work, up to one in-flight cap — unless the group refused a
+        // commit that would have covered settled work: Tansu 0.6.0 answers ILLEGAL_GENERATION to
+        // a commit made while another member is already rejoining (Apache Kafka accepts it), and a
+        // revocation waiting on slow deliveries can run out of time. Each of those is in the
+        // members' logs (`RebalanceLog`; a revocation of a lost assignment, whose commit is skipped,
+        // counts as refused), costs at most one cap, and is printed with the figures.
+        let log = RebalanceLog([a, b, c, d?.0].compactMap { $0?.output })
+        let crashes = 1
+        let refusedOrReleased = log.refusedRevocationCommits.count + log.waits.filter { !$0.settled }.count + log.failedFinalCommits
+        let bound = cap * (crashes + refusedOrReleased)
         let received = try receiver.receivedFindingIDs()
         let distinct = Set(received)
         let lost = Set(findings.map(\.id)).subtracting(distinct)
         let duplicates = received.count - distinct.count
-        print("scale-out: \(events.joined(separator: "; ")); all delivered after \(streamed); \(received.count) received for \(findings.count) findings; lost \(lost.count); duplicates \(duplicates) (in-flight cap \(cap) per member; \(revocations) revocations logged; bound \(bound))")
-        print("scale-out rebalances: \(RebalanceLog([a, b, c, d?.0].compactMap { $0?.output }).summary); longest delivery gap \(try receiver.longestGapMs()) ms")
+        print("scale-out: \(events.joined(separator: "; ")); all delivered after \(streamed); \(received.count) received for \(findings.count) findings; lost \(lost.count); duplicates \(duplicates) (in-flight cap \(cap); \(crashes) crash, \(refusedOrReleased) revocation or final commits refused or released unsettled; bound \(bound))")
+        print("scale-out rebalances: \(log.summary); longest delivery gap \(try receiver.longestGapMs()) ms")
         #expect(lost.isEmpty, "lost: \(lost.prefix(5))")
-        #expect(duplicates <= bound, "more repeats than one in-flight cap per member per membership change, and one per crash")
+        #expect(duplicates <= bound, "more repeats than one in-flight cap per crash and per commit the group refused")
         #expect(try await readTopicToSentinel(broker, topic: "dlq").isEmpty)
     }
 }
