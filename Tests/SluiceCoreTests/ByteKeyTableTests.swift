@@ -56,6 +56,20 @@ import Testing
         }
     }
 
+    /// One key in many namespaces (a value named at many paths): every namespace finds its own
+    /// value, with the slots crowded so that probe sequences run over the other namespaces'.
+    @Test func theSameBytesInManyNamespacesAreDistinctKeys() {
+        for key in [Self.key(8), Self.key(16), Self.key(20)] {
+            let table = ByteKeyTable((0..<200).map { (namespace: UInt64($0), key: key, value: Int32(1000 + $0)) })
+            let padded = key + [UInt8](repeating: 0xFF, count: 24)
+            for ns in 0..<200 {
+                key.withUnsafeBufferPointer { b in #expect(table.find(UInt64(ns), b.baseAddress, key.count) == Int32(1000 + ns)) }
+                padded.withUnsafeBufferPointer { b in #expect(table.findPadded(UInt64(ns), b.baseAddress!, key.count) == Int32(1000 + ns)) }
+            }
+            key.withUnsafeBufferPointer { b in #expect(table.find(500, b.baseAddress, key.count) == -1) }
+        }
+    }
+
     @Test func wordKeysMatchTheirByteForms() {
         #expect(Self.table.find(3, word: orderedKey(4.5), count: 8) == 45)
         #expect(Self.table.find(3, word: orderedKey(4.0), count: 8) == -1)

@@ -3,11 +3,14 @@
 /// matcher keeps two: path-trie edges (for dotted keys) and atoms (a path's exact values,
 /// prefixes, suffixes, numbers, literals).
 ///
-/// A slot holds its key's first sixteen bytes: most keys (account ids, regions, types up to
-/// sixteen bytes, numbers, literals) are compared in the slot's cache line, with no second
-/// line for the key bytes; longer keys compare the rest from `keys`.
+/// A slot holds its namespace and its key's first sixteen bytes: most keys (account ids,
+/// regions, types up to sixteen bytes, numbers, literals) are compared in the slot's cache
+/// line, with no second line for the key bytes; longer keys compare the rest from `keys`.
+/// The namespace is compared too: one value at two paths (or as an exact value and a
+/// suffix) is two keys.
 struct ByteKeyTable: Sendable {
     struct Slot: Sendable {
+        var namespace: UInt64 = 0
         var head0: UInt64 = 0  // key bytes 0..<8, zero-padded
         var head1: UInt64 = 0  // key bytes 8..<16, zero-padded
         var keyStart: Int32 = 0  // into `keys`, for the bytes after the sixteenth
@@ -33,7 +36,7 @@ struct ByteKeyTable: Sendable {
             var i = Int(truncatingIfNeeded: h) & mask
             var duplicate = false
             while slots[i].keyLength >= 0 {
-                if Int(slots[i].keyLength) == n && slots[i].head0 == h0 && slots[i].head1 == h1
+                if Int(slots[i].keyLength) == n && slots[i].namespace == e.namespace && slots[i].head0 == h0 && slots[i].head1 == h1
                     && keys[Int(slots[i].keyStart)..<Int(slots[i].keyStart) + max(0, n - 16)].elementsEqual(e.key.dropFirst(16))
                 {
                     duplicate = true
@@ -42,7 +45,7 @@ struct ByteKeyTable: Sendable {
                 i = (i + 1) & mask
             }
             if duplicate { continue }
-            slots[i] = Slot(head0: h0, head1: h1, keyStart: Int32(keys.count), keyLength: Int32(n), value: e.value)
+            slots[i] = Slot(namespace: e.namespace, head0: h0, head1: h1, keyStart: Int32(keys.count), keyLength: Int32(n), value: e.value)
             keys += e.key.dropFirst(16)
         }
         self.slots = slots
@@ -142,7 +145,7 @@ struct ByteKeyTable: Sendable {
             while true {
                 let s = slots[i]
                 if s.keyLength < 0 { return -1 }
-                if s.head0 == h0 && s.head1 == h1 && Int(s.keyLength) == count {
+                if s.head0 == h0 && s.head1 == h1 && Int(s.keyLength) == count && s.namespace == namespace {
                     if count <= 16 { return s.value }
                     let equal = keys.withUnsafeBufferPointer { k in
                         guard let p, let base = k.baseAddress else { return false }
