@@ -2,10 +2,18 @@
 /// straight from bytes in simdjson's string buffer — no String, no allocation per lookup. The
 /// matcher keeps two: path-trie edges (for dotted keys) and atoms (a path's exact values,
 /// prefixes, suffixes, numbers, literals).
+///
+/// A slot holds its namespace and its key's first sixteen bytes: most keys (account ids,
+/// regions, types up to sixteen bytes, numbers, literals) are compared in the slot's cache
+/// line, with no second line for the key bytes; longer keys compare the rest from `keys`.
+/// The namespace is compared too: one value at two paths (or as an exact value and a
+/// suffix) is two keys.
 struct ByteKeyTable: Sendable {
     struct Slot: Sendable {
-        var hash: UInt64 = 0
-        var keyStart: Int32 = 0
+        var namespace: UInt64 = 0
+        var head0: UInt64 = 0  // key bytes 0..<8, zero-padded
+        var head1: UInt64 = 0  // key bytes 8..<16, zero-padded
+        var keyStart: Int32 = 0  // into `keys`, for the bytes after the sixteenth
         var keyLength: Int32 = -1  // -1: empty
         var value: Int32 = 0
     }
@@ -22,12 +30,14 @@ struct ByteKeyTable: Sendable {
         var keys: [UInt8] = []
         let mask = capacity - 1
         for e in entries {
-            let h = e.key.withUnsafeBufferPointer { ByteKeyTable.hash(e.namespace, $0.baseAddress, $0.count) }
+            let n = e.key.count
+            let (h0, h1) = e.key.withUnsafeBufferPointer { ByteKeyTable.heads($0.baseAddress, n) }
+            let h = e.key.withUnsafeBufferPointer { ByteKeyTable.hash(e.namespace, h0, h1, $0.baseAddress, n, padded: false) }
             var i = Int(truncatingIfNeeded: h) & mask
             var duplicate = false
             while slots[i].keyLength >= 0 {
-                if slots[i].hash == h && Int(slots[i].keyLength) == e.key.count
-                    && keys[Int(slots[i].keyStart)..<Int(slots[i].keyStart) + e.key.count].elementsEqual(e.key)
+                if Int(slots[i].keyLength) == n && slots[i].namespace == e.namespace && slots[i].head0 == h0 && slots[i].head1 == h1
+                    && keys[Int(slots[i].keyStart)..<Int(slots[i].keyStart) + max(0, n - 16)].elementsEqual(e.key.dropFirst(16))
                 {
                     duplicate = true
                     break
@@ -35,68 +45,111 @@ struct ByteKeyTable: Sendable {
                 i = (i + 1) & mask
             }
             if duplicate { continue }
-            slots[i] = Slot(hash: h, keyStart: Int32(keys.count), keyLength: Int32(e.key.count), value: e.value)
-            keys += e.key
+            slots[i] = Slot(namespace: e.namespace, head0: h0, head1: h1, keyStart: Int32(keys.count), keyLength: Int32(n), value: e.value)
+            keys += e.key.dropFirst(16)
         }
         self.slots = slots
         self.keys = keys
         self.mask = mask
     }
 
-    /// A 64-bit hash of `count` bytes at `p` in `namespace`.
-    @inline(__always) static func hash(_ namespace: UInt64, _ p: UnsafePointer<UInt8>?, _ count: Int) -> UInt64 {
-        combine(namespace, bytesHash(p, count))
+    /// The first sixteen bytes of `count` bytes at `p` as two zero-padded words, read byte by
+    /// byte past the end (no padding assumed).
+    @inline(__always) static func heads(_ p: UnsafePointer<UInt8>?, _ count: Int) -> (UInt64, UInt64) {
+        guard let p else { return (0, 0) }
+        return (safeWord(p, from: 0, count), safeWord(p, from: 8, count))
     }
 
-    /// The hash of (namespace, bytes) from the bytes' own hash: a leaf's bytes are hashed once
-    /// and looked up in many namespaces.
-    @inline(__always) static func combine(_ namespace: UInt64, _ bytesHash: UInt64) -> UInt64 {
-        var h = bytesHash ^ (namespace &* 0x9E37_79B9_7F4A_7C15)
+    /// Bytes `from..<min(from + 8, count)` as a zero-padded little-endian word.
+    @inline(__always) static func safeWord(_ p: UnsafePointer<UInt8>, from start: Int, _ count: Int) -> UInt64 {
+        if start + 8 <= count { return UnsafeRawPointer(p).loadUnaligned(fromByteOffset: start, as: UInt64.self) }
+        var w: UInt64 = 0
+        var shift: UInt64 = 0
+        var i = start
+        while i < count {
+            w |= UInt64(p[i]) << shift
+            shift += 8
+            i += 1
+        }
+        return w
+    }
+
+    /// Bytes `from..<min(from + 8, count)` as a zero-padded word, by one load and a mask: the
+    /// caller promises eight readable bytes at `from` (simdjson's padded string buffer).
+    @inline(__always) static func paddedWord(_ p: UnsafePointer<UInt8>, from start: Int, _ count: Int) -> UInt64 {
+        let w = UnsafeRawPointer(p).loadUnaligned(fromByteOffset: start, as: UInt64.self)
+        let left = count - start
+        if left >= 8 { return w }
+        if left <= 0 { return 0 }
+        return w & ((1 &<< UInt64(left &* 8)) &- 1)
+    }
+
+    @inline(__always) static func mixWord(_ h: UInt64, _ w: UInt64) -> UInt64 {
+        let x = (h ^ w) &* 0xBF58_476D_1CE4_E5B9
+        return x ^ (x >> 31)
+    }
+
+    @inline(__always) static func mixTail(_ h: UInt64, _ w: UInt64) -> UInt64 {
+        let x = (h ^ w) &* 0x94D0_49BB_1331_11EB
+        return x ^ (x >> 29)
+    }
+
+    /// A 64-bit hash of (namespace, `count` bytes at `p`) whose first sixteen bytes are the
+    /// words `h0`, `h1`: whole words mixed one way, a final partial word another.
+    @inline(__always) static func hash(
+        _ namespace: UInt64, _ h0: UInt64, _ h1: UInt64, _ p: UnsafePointer<UInt8>?, _ count: Int, padded: Bool
+    ) -> UInt64 {
+        var h: UInt64 = 0x51_7CC1_B727_220A ^ UInt64(count)
+        if count >= 8 { h = mixWord(h, h0) } else if count > 0 { h = mixTail(h, h0) }
+        if count >= 16 { h = mixWord(h, h1) } else if count > 8 { h = mixTail(h, h1) }
+        if count > 16, let p {
+            var i = 16
+            while i + 8 <= count {
+                h = mixWord(h, UnsafeRawPointer(p).loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                i += 8
+            }
+            if i < count { h = mixTail(h, padded ? paddedWord(p, from: i, count) : safeWord(p, from: i, count)) }
+        }
+        // The namespace (a path and kind, or a trie node) folded in last.
+        h ^= namespace &* 0x9E37_79B9_7F4A_7C15
         h = (h ^ (h >> 32)) &* 0xD6E8_FEB8_6659_FD93
         return h ^ (h >> 32)
     }
 
-    /// A 64-bit hash of `count` bytes at `p`, eight bytes at a time.
-    @inline(__always) static func bytesHash(_ p: UnsafePointer<UInt8>?, _ count: Int) -> UInt64 {
-        var h: UInt64 = 0x51_7CC1_B727_220A ^ UInt64(count)
-        guard let p else { return h ^ (h >> 29) }
-        let raw = UnsafeRawPointer(p)
-        var i = 0
-        while i + 8 <= count {
-            let w = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-            h = (h ^ w) &* 0xBF58_476D_1CE4_E5B9
-            h ^= h >> 31
-            i += 8
-        }
-        if i < count {
-            var w: UInt64 = 0
-            var shift: UInt64 = 0
-            while i < count {
-                w |= UInt64(p[i]) << shift
-                shift += 8
-                i += 1
-            }
-            h = (h ^ w) &* 0x94D0_49BB_1331_11EB
-            h ^= h >> 29
-        }
-        return h
-    }
-
-    /// The value stored for (namespace, bytes), or -1.
+    /// The value stored for (namespace, bytes), or -1. No bytes are read past `count`.
     @inline(__always) func find(_ namespace: UInt64, _ p: UnsafePointer<UInt8>?, _ count: Int) -> Int32 {
-        find(hash: ByteKeyTable.hash(namespace, p, count), p, count)
+        let (h0, h1) = ByteKeyTable.heads(p, count)
+        return find(namespace, h0, h1, p, count, padded: false)
     }
 
-    /// The value stored for the bytes whose (namespace, bytes) hash is `h`, or -1.
-    @inline(__always) func find(hash h: UInt64, _ p: UnsafePointer<UInt8>?, _ count: Int) -> Int32 {
-        slots.withUnsafeBufferPointer { slots in
+    /// `find` for bytes followed by at least sixteen readable bytes (a string in simdjson's
+    /// padded string buffer): the heads are two loads and masks, not a loop per byte.
+    @inline(__always) func findPadded(_ namespace: UInt64, _ p: UnsafePointer<UInt8>, _ count: Int) -> Int32 {
+        let h0 = ByteKeyTable.paddedWord(p, from: 0, count)
+        let h1 = ByteKeyTable.paddedWord(p, from: 8, count)
+        return find(namespace, h0, h1, p, count, padded: true)
+    }
+
+    /// `find` for a key of at most eight bytes given as its zero-padded word (a number's
+    /// ordered key, a literal's letter).
+    @inline(__always) func find(_ namespace: UInt64, word: UInt64, count: Int) -> Int32 {
+        find(namespace, word, 0, nil, count, padded: false)
+    }
+
+    @inline(__always) func find(
+        _ namespace: UInt64, _ h0: UInt64, _ h1: UInt64, _ p: UnsafePointer<UInt8>?, _ count: Int, padded: Bool
+    ) -> Int32 {
+        let h = ByteKeyTable.hash(namespace, h0, h1, p, count, padded: padded)
+        return slots.withUnsafeBufferPointer { slots in
             var i = Int(truncatingIfNeeded: h) & mask
             while true {
                 let s = slots[i]
                 if s.keyLength < 0 { return -1 }
-                if s.hash == h && Int(s.keyLength) == count {
+                if s.head0 == h0 && s.head1 == h1 && Int(s.keyLength) == count && s.namespace == namespace {
+                    if count <= 16 { return s.value }
                     let equal = keys.withUnsafeBufferPointer { k in
-                        count == 0 || memcmpBytes(k.baseAddress! + Int(s.keyStart), p!, count)
+                        guard let p, let base = k.baseAddress else { return false }
+                        return memcmpBytes(base + Int(s.keyStart), p + 16, count - 16)
                     }
                     if equal { return s.value }
                 }

@@ -72,17 +72,26 @@ struct TapeWalker {
             while k < stop {
                 let value = k + 1
                 let child = TapeWalker.child(m, of: node, filter: filter, longFilter: longFilter, key: TapeWalker.stringBytes(tape, strings, k))
+                // The value's word read once, for its kind and for the next key's index.
+                let vw = tape[value]
+                let vt = UInt8(truncatingIfNeeded: vw >> 56)
+                let container = vt == TapeWalker.objectType || vt == TapeWalker.arrayType
                 if child >= 0 {
-                    let vt = UInt8(truncatingIfNeeded: tape[value] >> 56)
-                    if vt == TapeWalker.objectType || vt == TapeWalker.arrayType {
+                    if container {
                         walk(value, node: child)
                     } else {
-                        // A scalar: record it here, no call.
+                        // A scalar: recorded here, no call.
                         let p = m.nodes[Int(child)].path
                         if p >= 0 { self.record(Int(p), value) }
                     }
                 }
-                k = TapeWalker.end(tape, value)
+                if container {
+                    k = Int(truncatingIfNeeded: vw & 0xFFFF_FFFF)
+                } else {
+                    // Numbers take two tape words, other scalars one.
+                    let number = vt == UInt8(ascii: "l") || vt == UInt8(ascii: "u") || vt == UInt8(ascii: "d")
+                    k = value &+ (number ? 2 : 1)
+                }
             }
         } else if t == TapeWalker.arrayType {
             let stop = Int(truncatingIfNeeded: w & 0xFFFF_FFFF) - 1
@@ -172,29 +181,36 @@ struct TapeWalker {
         return m.edges.find(UInt64(n), key.baseAddress! + start, count - start)
     }
 
-    func record(_ p: Int, _ i: Int) {
+    /// Records the leaf at tape index `i` for path `p`. Inlined into the walk's scalar branch
+    /// (a call and its checked conversions were a third of its ~75 instructions per leaf);
+    /// tape indexes and counts fit in 32 bits (simdjson's tape words hold 32-bit indexes).
+    @inline(__always) func record(_ p: Int, _ i: Int) {
         let gen = state.generation
         let slot = state.pathHead[p]
         let previous: Int32 = UInt32(truncatingIfNeeded: slot >> 32) == gen ? Int32(truncatingIfNeeded: slot) : -1
         state.pathHead[p] = UInt64(gen) << 32 | UInt64(UInt32(truncatingIfNeeded: state.leaves.count))
-        let trailStart = Int32(state.trails.count)
+        let trailStart = Int32(truncatingIfNeeded: state.trails.count)
         let depth = state.arrayStack.count
-        if depth > 0 {
-            for k in 0..<depth { state.trails.append(state.arrayStack[k]) }
-            state.pathArrayed[p] = gen
-            state.arrayedPaths |= CompiledMatcher.pathBit(p)
-        }
+        if depth > 0 { recordTrail(p, depth, gen) }
         // Atoms are found when a state first asks for their kind (-2 / -1: not yet).
-        let kinds = m.pathAtomStages[p]
+        let kinds = m.pathAtomStages.withUnsafeBufferPointer { $0[p] }
         state.leaves.append(MatchState.Leaf(
-            tape: Int32(i), next: previous, trailStart: trailStart, trailCount: Int32(depth),
+            tape: Int32(truncatingIfNeeded: i), next: previous, trailStart: trailStart, trailCount: Int32(truncatingIfNeeded: depth),
             atomStart: 0, atomCount: kinds & CompiledMatcher.affixStage != 0 ? -1 : 0,
             primaryAtom: kinds & CompiledMatcher.primaryStage != 0 ? MatchState.Leaf.notFound : -1))
     }
 
+    /// The array elements holding a leaf (its trail), for consistency checks.
+    func recordTrail(_ p: Int, _ depth: Int, _ gen: UInt32) {
+        for k in 0..<depth { state.trails.append(state.arrayStack[k]) }
+        state.pathArrayed[p] = gen
+        state.arrayedPaths |= CompiledMatcher.pathBit(p)
+    }
+
     @inline(__always) @discardableResult
-    func atom(_ p: Int, _ kind: CompiledMatcher.Kind, _ base: UnsafePointer<UInt8>?, _ count: Int) -> Int32 {
-        let a = m.atoms.find(CompiledMatcher.namespace(p, kind), base, count)
+    func atom(_ p: Int, _ kind: CompiledMatcher.Kind, _ base: UnsafePointer<UInt8>?, _ count: Int, padded: Bool = false) -> Int32 {
+        let ns = CompiledMatcher.namespace(p, kind)
+        let a = padded && base != nil ? m.atoms.findPadded(ns, base.unsafelyUnwrapped, count) : m.atoms.find(ns, base, count)
         if a >= 0 { state.atoms.append(a) }
         return a
     }
@@ -235,17 +251,17 @@ struct TapeWalker {
         let t = type(i)
         if t == TapeWalker.stringType {
             guard info.exact else { return -1 }
-            let bytes = stringBytes(i)
-            return m.atoms.find(CompiledMatcher.namespace(p, .exact), bytes.baseAddress, bytes.count)
+            // A string in simdjson's padded buffer: its first sixteen bytes are two loads.
+            let base = strings + Int(tape[i] & 0x00FF_FFFF_FFFF_FFFF)
+            let count = Int(UInt32(littleEndian: UnsafeRawPointer(base).loadUnaligned(as: UInt32.self)))
+            return m.atoms.findPadded(CompiledMatcher.namespace(p, .exact), base + 4, count)
         } else if let d = number(i) {
             guard info.number else { return -1 }
-            var key = orderedKey(d)
-            return withUnsafeBytes(of: &key) { raw in
-                m.atoms.find(CompiledMatcher.namespace(p, .number), raw.baseAddress!.assumingMemoryBound(to: UInt8.self), 8)
-            }
+            // The ordered key's bytes in memory order, as the table stored them.
+            return m.atoms.find(CompiledMatcher.namespace(p, .number), word: orderedKey(d), count: 8)
         } else if info.literal {
-            var literal: UInt8 = t == UInt8(ascii: "t") ? UInt8(ascii: "t") : (t == UInt8(ascii: "f") ? UInt8(ascii: "f") : UInt8(ascii: "n"))
-            return withUnsafePointer(to: &literal) { m.atoms.find(CompiledMatcher.namespace(p, .literal), $0, 1) }
+            let literal: UInt8 = t == UInt8(ascii: "t") ? UInt8(ascii: "t") : (t == UInt8(ascii: "f") ? UInt8(ascii: "f") : UInt8(ascii: "n"))
+            return m.atoms.find(CompiledMatcher.namespace(p, .literal), word: UInt64(literal), count: 1)
         }
         return -1
     }
@@ -262,7 +278,7 @@ struct TapeWalker {
         for k in info.suffixLengths {
             let length = Int(m.lengths[Int(k)])
             if length > n { break }
-            atom(p, .suffix, base! + (n - length), length)
+            atom(p, .suffix, base! + (n - length), length, padded: true)
         }
         if info.needsLowercase {
             func loweredAtoms(_ low: UnsafeBufferPointer<UInt8>) {
@@ -498,7 +514,8 @@ struct TapeWalker {
     }
 
     /// Index lookups of one leaf at the group's path; `single`: it is the path's only leaf.
-    func lookups(_ g: Int, _ group: CompiledMatcher.Group, _ leafIndex: Int, single: Bool) {
+    /// Inlined into `visit` (a call per leaf and group, with the group copied to the stack).
+    @inline(__always) func lookups(_ g: Int, _ group: CompiledMatcher.Group, _ leafIndex: Int, single: Bool) {
         if group.atomCount > 0 {
             // A leaf's atoms of the kinds this group indexes only: its whole value, its affixes.
             if group.primaryAtoms {
