@@ -221,10 +221,12 @@ public final class Runner: Sendable {
                 stateParts += parts
             }
         }
+        let ownerAtStart = keyOwner
+        let ownerRestored: (@Sendable () -> Bool)? = ownerAtStart.map { owner in { @Sendable in owner.isReady } }
         let pipeline = Pipeline(
             plan: routingPlan, lanes: { lanes.all },
             deadLetters: deadLetters, options: settings.pipeline, stats: stats, stopping: stopping, logger: logger, observer: bridge,
-            holdRun: gateRun)
+            holdRun: gateRun, firstPollAfter: ownerRestored)
         pipelineRef.set(pipeline)
         let reloader = RunReload(
             settings: settings, environment: environment, logger: logger, kafka: kafka,

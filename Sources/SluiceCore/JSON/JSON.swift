@@ -76,20 +76,25 @@ public enum JSON: Sendable, Hashable {
 
     /// Follows a dotted path of object keys.
     public func value(atPath path: String) -> JSON? {
-        // Components compared as UTF-8 in place: no array of parts, no String per part (the Hold
-        // stage reads a few paths of every finding).
-        var current = self
-        var rest = path.utf8[...]
-        while !rest.isEmpty {
-            let end = rest.firstIndex(of: UInt8(ascii: ".")) ?? rest.endIndex
-            let part = rest[..<end]
-            rest = end == rest.endIndex ? rest[end...] : rest[rest.index(after: end)...]
-            if part.isEmpty { continue }
-            guard case .object(let members) = current,
-                  let member = members.first(where: { $0.key.utf8.elementsEqual(part) }) else { return nil }
-            current = member.value
+        // Components read from the path's UTF-8 in place and compared by length first: no array
+        // of parts, no String per part (the Hold stage reads a few paths of every finding).
+        var path = path
+        return path.withUTF8 { bytes -> JSON? in
+            var current = self
+            var start = 0
+            while start < bytes.count {
+                var end = start
+                while end < bytes.count, bytes[end] != UInt8(ascii: ".") { end += 1 }
+                defer { start = end + 1 }
+                if end == start { continue }
+                let part = UnsafeBufferPointer(rebasing: bytes[start..<end])
+                guard case .object(let members) = current,
+                      let member = members.first(where: { $0.key.utf8.count == part.count && $0.key.utf8.elementsEqual(part) })
+                else { return nil }
+                current = member.value
+            }
+            return current
         }
-        return current
     }
 
     /// Compact JSON text.
@@ -127,6 +132,12 @@ public enum JSON: Sendable, Hashable {
     /// Writes `s` as a JSON string literal, escaping what RFC 8259 requires.
     public static func writeString(_ s: String, to out: inout String) {
         out += "\""
+        // Most strings need no escape: appended whole (state keys write one per finding).
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            out += s
+            out += "\""
+            return
+        }
         for scalar in s.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""
