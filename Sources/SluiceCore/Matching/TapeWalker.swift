@@ -272,13 +272,14 @@ struct TapeWalker {
         let info = m.pathAtoms[p]
         guard type(i) == TapeWalker.stringType else { return }
         let bytes = stringBytes(i)
-        let base = bytes.baseAddress
+        // A leaf's bytes point into simdjson's string buffer (never nil); guarded, not unwrapped.
+        guard let base = bytes.baseAddress else { return }
         let n = bytes.count
-        if !info.prefixes.isEmpty { prefixAtoms(info.prefixes, base!, n) }
+        if !info.prefixes.isEmpty { prefixAtoms(info.prefixes, base, n) }
         for k in info.suffixLengths {
             let length = Int(m.lengths[Int(k)])
             if length > n { break }
-            atom(p, .suffix, base! + (n - length), length, padded: true)
+            atom(p, .suffix, base + (n - length), length, padded: true)
         }
         if info.needsLowercase {
             func loweredAtoms(_ low: UnsafeBufferPointer<UInt8>) {
