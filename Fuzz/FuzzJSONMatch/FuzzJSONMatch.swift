@@ -5,6 +5,8 @@ import SluiceGuardDuty
 /// JSON decode + matcher: any bytes go through simdjson under the router's limits; whatever
 /// parses is matched by the compiled matcher and by the brute-force reference, which must agree,
 /// and its finding summary and template context are built (the numeric conversions of issue 10).
+/// `JSON.value(atPath:)`, which compares keys as UTF-8 in place, must find every member of the
+/// event by its dotted path (keys without `.`, first of their UTF-8 bytes in their object).
 let table: RouteTable = {
     let yaml = """
         routes:
@@ -38,8 +40,30 @@ func fuzzOne(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
             _ = JSON.numberText(summary.severity)
         }
         _ = event.serialized()
+        checkPaths(event)
     }
     return 0
+}
+
+/// Each member reachable through keys that a dotted path can name (not empty, no `.`, the first
+/// of its bytes in its object) is what `value(atPath:)` returns for that path; at most 256 paths,
+/// 8 levels deep. Byte equality, not `==` on String, which would equate canonically equivalent keys.
+func checkPaths(_ event: JSON) {
+    var budget = 256
+    func walk(_ value: JSON, _ path: String, _ depth: Int) {
+        guard depth < 8, case .object(let members) = value else { return }
+        for (i, member) in members.enumerated() where budget > 0 {
+            let key = member.key.utf8
+            guard !key.isEmpty, !key.contains(UInt8(ascii: ".")),
+                  !members[..<i].contains(where: { $0.key.utf8.elementsEqual(key) }) else { continue }
+            budget -= 1
+            let full = path.isEmpty ? member.key : path + "." + member.key
+            guard let found = event.value(atPath: full) else { FuzzDriver.violated("value(atPath:) found nothing at \(full.debugDescription)") }
+            if found.serialized() != member.value.serialized() { FuzzDriver.violated("value(atPath: \(full.debugDescription)) is another member") }
+            walk(member.value, full, depth + 1)
+        }
+    }
+    walk(event, "", 0)
 }
 
 @_cdecl("FuzzJSONMatch_main")

@@ -93,7 +93,8 @@ enum AWSConnectorSupport {
 
     /// Runs `body` without the replay's HTTP marking: AWS API calls (and the credential fetches
     /// they may make) stay exactly as signed; SNS and SQS carry the marker as a message
-    /// attribute (`FindingAttributes`), and PutEvents has nowhere to carry it.
+    /// attribute (`FindingAttributes`), Security Hub as a `ProductFields` entry, and PutEvents
+    /// has nowhere to carry it.
     static func unmarked(_ body: () async -> Void) async {
         await RequestMarking.$headers.withValue([]) { await body() }
     }

@@ -1,3 +1,4 @@
+import SluiceCore
 import SluiceHTTP
 
 /// Marks what a replay delivers, once per transport, so no connector has to remember:
@@ -5,10 +6,38 @@ import SluiceHTTP
 ///   `RequestMarking` (`ReplayMarkingConnector` sets it around each attempt of every connector);
 /// - Kafka: a record header of the same name (`KafkaConnector`, the one producer of findings);
 /// - SNS and SQS: a message attribute of the same name (`FindingAttributes`, shared by both);
+/// - Security Hub: a `ProductFields` entry `sluice/replay: NAME` in each imported ASFF finding
+///   (`marked(_:replay:)`, called by `SecurityHubConnector.asff(for:)`);
+/// - syslog: an SD-PARAM `replay="NAME"` in the Sluice SD element and, with `format: cef`, the
+///   custom string `cs6=NAME` labelled `cs6Label=sluiceReplay` (`SyslogConnector.makeMessage`);
 /// - EventBridge's `PutEvents` entries have no attributes or headers: its events are not marked.
-/// Replay names are `[A-Za-z0-9._-]{1,64}` (SluiceReplay checks them), valid in all three.
+/// Replay names are `[A-Za-z0-9._-]{1,64}` (SluiceReplay checks them), valid in all of these.
 public enum ReplayMarking {
     public static let header = "X-Sluice-Replay"
+    /// The ASFF `ProductFields` key that carries the replay's name.
+    public static let productField = "sluice/replay"
+    /// ASFF allows at most 50 `ProductFields` entries (AWS Security Hub User Guide, ASFF syntax).
+    static let maxProductFields = 50
+    /// The RFC 5424 SD-PARAM name and the CEF custom string (with its label) that carry it in syslog.
+    static let syslogParameter = "replay"
+    static let cefField = (key: "cs6", label: "sluiceReplay")
+
+    /// `finding` (ASFF) with `ProductFields[sluice/replay]` set to `replay`'s name, or without that
+    /// key for live traffic: only Sluice says a finding is a replay, never a payload that already
+    /// has the key (a template, a finding imported as it is). An existing map keeps its other
+    /// entries in order, the last ones left out when the marker would pass the limit of 50.
+    static func marked(_ finding: JSONBuilder, replay: String?) -> JSONBuilder {
+        let existing = finding["ProductFields"]
+        guard replay != nil || existing?[productField] != nil else { return finding }
+        let fields: JSONBuilder = .object()
+        if let replay { fields[productField] = .string(replay) }
+        if let existing, existing.isObject {
+            let kept = existing.keys.filter { $0 != productField }
+            for key in kept.prefix(maxProductFields - fields.count) { fields[key] = existing[key] }
+        }
+        finding["ProductFields"] = fields
+        return finding
+    }
 
     /// The replay that all of `deliveries` belong to; nil for live traffic, and nil for a batch
     /// that mixes a replay with live or other deliveries (one request speaks for the whole batch,

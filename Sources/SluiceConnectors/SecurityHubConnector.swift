@@ -98,8 +98,13 @@ public final class SecurityHubConnector: BatchingConnector {
         return out
     }
 
-    /// The ASFF finding for one delivery (pure: tested without a server).
+    /// The ASFF finding for one delivery (pure: tested without a server), with the replay marker
+    /// in its `ProductFields` when a dead-letter replay sends it (`ReplayMarking`).
     func asff(for delivery: Delivery) -> Result<JSONBuilder, PayloadRejection> {
+        unmarkedASFF(for: delivery).map { ReplayMarking.marked($0, replay: delivery.replay) }
+    }
+
+    private func unmarkedASFF(for delivery: Delivery) -> Result<JSONBuilder, PayloadRejection> {
         guard let event = try? JSON.parse(String(decoding: delivery.payload, as: UTF8.self)) else {
             return .failure(PayloadRejection( "the payload is not JSON"))
         }

@@ -18,7 +18,8 @@ import Darwin
 /// the severity comes from the finding's band (Critical → crit, High → err, Medium → warning,
 /// Low → notice), MSGID is the finding type (cut to RFC 5424's 32 characters; the full type is in
 /// the structured data), and MSG is the finding's JSON on one line or, with `format: cef`, an
-/// ArcSight CEF line.
+/// ArcSight CEF line. A dead-letter replay's messages add `replay="NAME"` to the structured data
+/// and, in CEF, `cs6Label=sluiceReplay cs6=NAME` (`ReplayMarking`).
 ///
 /// One persistent connection per instance; writes are serialized on it. A connection the peer
 /// closed is noticed before the next write and replaced; a failed write drops the connection and
@@ -145,6 +146,8 @@ public final class SyslogConnector: Connector {
             }
         }
         params.append(("route", delivery.route))
+        // A dead-letter replay's deliveries say so (`ReplayMarking`); live ones carry no such param.
+        if let replay = delivery.replay { params.append((ReplayMarking.syslogParameter, replay)) }
         header += "[\(c.sdID ?? Self.defaultSDID(s?.format ?? .guardduty))" + params.map { " \($0.0)=\"\(Self.escapeParamValue($0.1))\"" }.joined() + "]"
         var message = Array(header.utf8)
         message.append(0x20)
@@ -154,12 +157,20 @@ public final class SyslogConnector: Connector {
             // in their place change nothing, and line-based receivers and files stay intact.
             message += delivery.payload.map { $0 == 0x0A || $0 == 0x0D ? 0x20 : $0 }
         case .cef:
+            var line: String
             if let digest {
-                message += Array(Self.cefDigest(digest).utf8)
-                break
+                line = Self.cefDigest(digest)
+            } else {
+                guard let s else { return .failure(MessageProblem(message: "format cef needs a finding of a known format (GuardDuty, ASFF, OCSF, Falco); this event is none")) }
+                line = Self.cef(s)
             }
-            guard let s else { return .failure(MessageProblem(message: "format cef needs a finding of a known format (GuardDuty, ASFF, OCSF, Falco); this event is none")) }
-            message += Array(Self.cef(s).utf8)
+            // cs6 is free in both kinds of line (findings use cs1–cs5, digests cs1–cs4).
+            if let replay = delivery.replay {
+                let field = ReplayMarking.cefField
+                if !line.hasSuffix("|") { line += " " }
+                line += "\(field.key)Label=\(field.label) \(field.key)=\(Self.cefExtensionValue(replay))"
+            }
+            message += Array(line.utf8)
         }
         return .success(message)
     }

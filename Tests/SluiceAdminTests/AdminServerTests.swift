@@ -215,18 +215,39 @@ import Testing
             try LoopbackHTTP.send(fd, Array("GET /-/heal".utf8))
             held.append(fd)
         }
+        // Positive markers before the negative check, from the kernel's own count of connections
+        // that completed the handshake but were not accepted: first the four held ones all
+        // accepted (the queue empty after their connects returned), then the fifth waiting in it.
+        #expect(try await Self.acceptQueue(of: admin.port, reaches: 0), "the server did not accept the four held connections")
         let waiting = Task { () throws -> (status: Int, at: ContinuousClock.Instant) in
             let reply = try await LoopbackHTTP.request(admin.port, "GET", "/-/healthy")
             return (reply.status, ContinuousClock.now)
         }
-        // A chance for an uncapped server to answer; the check below needs no timing to hold.
-        try await Task.sleep(for: .milliseconds(500))
+        #expect(try await Self.acceptQueue(of: admin.port, reaches: 1), "the fifth connection never waited in the listen queue: accepted past the cap?")
         let freed = ContinuousClock.now
         close(held.removeFirst())
         let answer = try await waiting.value
         #expect(answer.status == 200)
         #expect(answer.at > freed, "answered while every slot was held")
         await admin.stop()
+    }
+
+    /// Waits until the accept queue of the IPv4 listener on 127.0.0.1:`port` holds `count`
+    /// connections (`/proc/net/tcp`: for a listening socket, `rx_queue` is that queue's length).
+    /// False when it does not within a minute: a bound only a broken server misses.
+    static func acceptQueue(of port: Int, reaches count: Int) async throws -> Bool {
+        let local = "0100007F:" + String(format: "%04X", port)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            let table = try String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)
+            for line in table.split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: " ")
+                guard fields.count > 4, fields[1] == local, fields[3] == "0A" else { continue }  // 0A: LISTEN
+                if let queued = fields[4].split(separator: ":").last.flatMap({ Int($0, radix: 16) }), queued == count { return true }
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return false
     }
 
     @Test func idleConnectionsAreClosed() async throws {

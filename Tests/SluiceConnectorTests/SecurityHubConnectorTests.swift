@@ -140,6 +140,35 @@ import Testing
         #expect(!stored.contains { $0["Id"]?.stringValue == badID })
     }
 
+    /// The replay marker in `ProductFields` (README, "Marked"): first, within ASFF's 50 entries
+    /// (a payload that brings 50 loses its last), and only Sluice's word: a payload's own
+    /// `sluice/replay` never survives, on a live delivery or a replay.
+    @Test func aReplayIsMarkedInProductFieldsWithinTheLimitAndALiveDeliveryNever() throws {
+        let http = HTTPClient()
+        defer { http.shutdown() }
+        let connector = try Self.connector(endpoint: "http://127.0.0.1:9", http: http)
+        var mapped = try AWSFixtures.deliveries()[0]
+        #expect(try connector.asff(for: mapped).get()["ProductFields"]?["sluice/replay"] == nil)
+        mapped.replay = "night-1"
+        let marked = try connector.asff(for: mapped).get()["ProductFields"]
+        #expect(marked?.string("sluice/replay") == "night-1")
+        #expect(marked?.string("sluice/route") == "test-route")
+
+        // A template-rendered ASFF finding with 50 fields of its own and a forged marker.
+        let own = (1...25).map { #""own/\#($0)": "v\#($0)""# } + [#""sluice/replay": "forged""#] + (26...50).map { #""own/\#($0)": "v\#($0)""# }
+        let payload = """
+            {"SchemaVersion": "2018-10-08", "Id": "sluice-test/limit", "ProductArn": "arn:aws:securityhub:\(Self.region):111122223333:product/111122223333/default",
+             "ProductFields": {\(own.joined(separator: ", "))}}
+            """
+        var asIs = Delivery(payload: Array(payload.utf8), route: "r")
+        let live = try #require(try connector.asff(for: asIs).get()["ProductFields"])
+        #expect(live.keys == (1...50).map { "own/\($0)" })
+        asIs.replay = "night-1"
+        let replayed = try #require(try connector.asff(for: asIs).get()["ProductFields"])
+        #expect(replayed.keys == ["sluice/replay"] + (1...49).map { "own/\($0)" })
+        #expect(replayed.string("sluice/replay") == "night-1" && replayed.string("own/49") == "v49" && replayed["own/50"] == nil)
+    }
+
     @Test func throttlingRetriesAndDenialIsPermanent() async throws {
         let receiver = try await WebhookReceiver.start(status: 200)
         defer { receiver.stop() }

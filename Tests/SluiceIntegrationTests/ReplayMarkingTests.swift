@@ -10,7 +10,9 @@ import Testing
 /// jira, servicenow, kafka and aws-sqs targets are all unreachable dead-letters every finding;
 /// `sluice dlq replay` then delivers them to the same instances, reachable, and each target
 /// carries the marker — every Jira and ServiceNow request (their contract receivers record
-/// them), a Kafka record header, an SQS message attribute. A live delivery carries none.
+/// them), a Kafka record header, an SQS message attribute; the same for the targets without
+/// headers: a Security Hub `ProductFields` entry (moto, read back with GetFindings) and, on a
+/// real rsyslogd, an RFC 5424 SD-PARAM and a CEF custom string. A live delivery carries none.
 @Suite(.serialized) struct ReplayMarkingTests {
     static let jiraEmail = "secops@example.com"
     static let jiraToken = "atl-TOKEN-replay-1234"
@@ -33,6 +35,36 @@ import Testing
         ]
     }
 
+    /// The instances of `unreachable` under `down/` and those of `reachable` under `up/` of `config`; their paths.
+    static func write(_ config: TestConfig, unreachable: [String: String], reachable: [String: String]) throws -> (down: String, up: String) {
+        for (sub, set) in [("down", unreachable), ("up", reachable)] {
+            let dir = config.directory.appendingPathComponent(sub)
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            for (name, text) in set { try text.write(to: dir.appendingPathComponent(name), atomically: true, encoding: .utf8) }
+        }
+        return (config.directory.appendingPathComponent("down").path, config.directory.appendingPathComponent("up").path)
+    }
+
+    /// 1. `sluice run` with the instances of `down` (every one unreachable) dead-letters each of
+    /// `findings` once per target; 2. `sluice dlq replay` named `name` delivers them all to the
+    /// same instances in `up`, reachable.
+    static func deadLetterAndReplay(_ findings: [(id: String, bytes: [UInt8])], targets: Int, as name: String, harness: RunHarness,
+                                    broker: TansuBroker, config: TestConfig, down: String, up: String) async throws {
+        try Findings.produce(findings, to: "findings", broker: broker)
+        let sluice = try harness.sluice(["run", "--brokers", broker.bootstrap, "--topic", "findings", "--group", "replay-marking-\(name)",
+                                         "--dead-letter-topic", "dlq", "--routes", config.routes, "--connectors", down,
+                                         "-X", "session.timeout.ms=6000", "--log-level", "error"])
+        let expected = findings.count * targets
+        let letters = try await readTopic(broker, topic: "dlq", expect: expected, timeout: 180)
+        #expect(letters.count == expected, "\(sluice.output.suffix(2000))")
+        #expect(sluice.terminate() == 0)
+
+        let replay = try await CommandRun.result(of: SluiceProcess.binary, ["dlq", "replay", "--name", name, "--brokers", broker.bootstrap,
+                                                                            "--dead-letter-topic", "dlq", "--routes", config.routes, "--connectors", up])
+        #expect(replay.status == 0, "\(replay.output)")
+        #expect(replay.output.contains("\(expected) delivered"), "\(replay.output)")
+    }
+
     @Test func aReplayMarksJiraServiceNowKafkaAndSQSDeliveriesAndLiveOnesAreNot() async throws {
         let harness = RunHarness()
         defer { harness.stop() }
@@ -47,35 +79,18 @@ import Testing
 
         let route = "name: all-findings\nmatch: {\"source\": [\"aws.guardduty\"]}\ntargets: [tickets, incidents, archive, triage]\n"
         let dead = "http://127.0.0.1:\(freeLoopbackPort())"  // nothing listens there
-        var files = ["routes/all.yaml": route]
-        let config = try harness.config(files: files)
+        let config = try harness.config(files: ["routes/all.yaml": route])
         let secrets = config.directory
         try Self.jiraToken.write(to: secrets.appendingPathComponent("jira"), atomically: true, encoding: .utf8)
         try Self.snPassword.write(to: secrets.appendingPathComponent("servicenow"), atomically: true, encoding: .utf8)
-        let unreachable = Self.connectors(jira: dead, servicenow: dead, kafka: "127.0.0.1:\(freeLoopbackPort())", aws: dead, queue: queue.url, secrets: secrets)
-        let reachable = Self.connectors(jira: jira.url, servicenow: servicenow.url, kafka: broker.bootstrap, aws: moto.endpoint, queue: queue.url, secrets: secrets)
-        files = [:]
-        for (name, text) in unreachable { files["down/\(name)"] = text }
-        for (name, text) in reachable { files["up/\(name)"] = text }
-        for sub in ["down", "up"] { try FileManager.default.createDirectory(at: config.directory.appendingPathComponent(sub), withIntermediateDirectories: true) }
-        for (path, text) in files { try text.write(to: config.directory.appendingPathComponent(path), atomically: true, encoding: .utf8) }
-        let down = config.directory.appendingPathComponent("down").path
-        let up = config.directory.appendingPathComponent("up").path
+        let (down, up) = try Self.write(config, unreachable: Self.connectors(jira: dead, servicenow: dead, kafka: "127.0.0.1:\(freeLoopbackPort())",
+                                                                             aws: dead, queue: queue.url, secrets: secrets),
+                                        reachable: Self.connectors(jira: jira.url, servicenow: servicenow.url, kafka: broker.bootstrap,
+                                                                   aws: moto.endpoint, queue: queue.url, secrets: secrets))
 
-        // 1. Every target unreachable: 3 findings × 4 targets dead-lettered.
+        // 1. and 2.: 3 findings × 4 targets dead-lettered, then replayed.
         let findings = try Findings.unique(4)
-        try Findings.produce(Array(findings.prefix(3)), to: "findings", broker: broker)
-        let sluice = try harness.sluice(["run", "--brokers", broker.bootstrap, "--topic", "findings", "--group", "replay-marking", "--dead-letter-topic", "dlq",
-                                         "--routes", config.routes, "--connectors", down, "-X", "session.timeout.ms=6000", "--log-level", "error"])
-        let letters = try await readTopic(broker, topic: "dlq", expect: 12, timeout: 180)
-        #expect(letters.count == 12, "\(sluice.output.suffix(2000))")
-        #expect(sluice.terminate() == 0)
-
-        // 2. The replay, to the same instances now reachable.
-        let replay = try await CommandRun.result(of: SluiceProcess.binary, ["dlq", "replay", "--name", "mark-1", "--brokers", broker.bootstrap,
-                                                                            "--dead-letter-topic", "dlq", "--routes", config.routes, "--connectors", up])
-        #expect(replay.status == 0, "\(replay.output)")
-        #expect(replay.output.contains("12 delivered"), "\(replay.output)")
+        try await Self.deadLetterAndReplay(Array(findings.prefix(3)), targets: 4, as: "mark-1", harness: harness, broker: broker, config: config, down: down, up: up)
         let jiraCalls = try jira.records()
         let snCalls = try servicenow.records()
         #expect(jiraCalls.count >= 3 && snCalls.count >= 3, "a search and a create per finding")
@@ -107,5 +122,96 @@ import Testing
         let liveMessages = try await AWSTargets.receive(queue.url, count: 1, aws: aws)
         #expect(liveMessages.count == 1)
         #expect(liveMessages.allSatisfy { $0["MessageAttributes"]?["X-Sluice-Replay"] == nil && $0["MessageAttributes"]?["sluice.route"] != nil })
+    }
+
+    /// Security Hub is called in a region of its own on the shared moto server, so no other
+    /// suite's findings (same sample ARNs) overwrite the ones read back here.
+    static let securityHubRegion = "ap-northeast-3"
+
+    /// The three instances aimed at the AWS endpoint `aws` and a syslog receiver on TCP `syslogPort`.
+    static func headerlessConnectors(aws: String, syslogPort: Int) -> [String: String] {
+        let retry = "timeout: 5s\nretry: {attempts: 2, backoff: 10ms, max_backoff: 20ms}\n"
+        let syslog = "type: syslog\nhost: 127.0.0.1\nport: \(syslogPort)\nprotocol: tcp\nhostname: sluice-test\n"
+        return [
+            "securityhub.yaml": "name: hub\ntype: aws-securityhub\nregion: \(securityHubRegion)\nendpoint: \(aws)\n"
+                + "batch: {max_items: 10, max_wait: 50ms}\n" + AWSTargets.credentialsYAML + retry,
+            "syslog.yaml": "name: siem\n" + syslog + retry,
+            "cef.yaml": "name: siem-cef\n" + syslog + "format: cef\n" + retry,
+        ]
+    }
+
+    /// Every Security Hub finding in `securityHubRegion` by its GuardDuty id (`ProductFields`), through GetFindings' pages.
+    static func securityHubFindings(_ moto: MotoServer, http: HTTPClient) async throws -> [String: JSON] {
+        let aws = AWSClient(region: securityHubRegion, credentials: StaticCredentialsProvider(AWSCredentials(accessKeyID: "AKIDEXAMPLE", secretAccessKey: Secret("x"))),
+                            http: http, endpoint: moto.endpoint)
+        var out: [String: JSON] = [:]
+        var token: String?
+        repeat {
+            let body: JSONBuilder = ["MaxResults": 100]
+            if let token { body["NextToken"] = .string(token) }
+            let page = try await aws.rest(.securityHub, method: "POST", path: "/findings", body: body)
+            for f in page["Findings"]?.arrayValue ?? [] {
+                if let id = f["ProductFields"]?["guardduty/id"]?.stringValue { out[id] = f }
+            }
+            token = page["NextToken"]?.stringValue
+        } while token?.isEmpty == false
+        return out
+    }
+
+    @Test func aReplayMarksSecurityHubAndSyslogDeliveriesAndLiveOnesAreNot() async throws {
+        let harness = RunHarness()
+        defer { harness.stop() }
+        let broker = try await harness.broker(topics: ["findings", "dlq"])
+        let pki = try await TestPKI.make()
+        harness.onStop { pki.remove() }
+        let rsyslog = try await Rsyslog(pki: pki)
+        harness.onStop({ rsyslog.stop() }, andWait: { await rsyslog.stopAndWait() })
+        let moto = try await MotoServer.startShared()
+        let http = HTTPClient()
+        defer { http.shutdown() }
+
+        let route = "name: all-findings\nmatch: {\"source\": [\"aws.guardduty\"]}\ntargets: [hub, siem, siem-cef]\n"
+        let config = try harness.config(files: ["routes/all.yaml": route])
+        // Nothing listens on either port: the AWS calls and the syslog connections are refused.
+        let (down, up) = try Self.write(config, unreachable: Self.headerlessConnectors(aws: "http://127.0.0.1:\(freeLoopbackPort())", syslogPort: freeLoopbackPort()),
+                                        reachable: Self.headerlessConnectors(aws: moto.endpoint, syslogPort: rsyslog.tcpPort))
+
+        // 1. and 2.: 3 findings × 3 targets dead-lettered, then replayed.
+        let findings = try Findings.unique(4)
+        try await Self.deadLetterAndReplay(Array(findings.prefix(3)), targets: 3, as: "mark-2", harness: harness, broker: broker, config: config, down: down, up: up)
+        let replayedIDs = findings.prefix(3).map(\.id)
+        var hub = try await Self.securityHubFindings(moto, http: http)
+        for id in replayedIDs {
+            let f = try #require(hub[id], "\(id) is not in Security Hub: \(hub.keys.sorted())")
+            #expect(f["ProductFields"]?["sluice/replay"]?.stringValue == "mark-2", "\(f["ProductFields"].map { "\($0)" } ?? "no ProductFields")")
+            #expect(f["ProductFields"]?["sluice/route"]?.stringValue == "all-findings")
+        }
+        let replayedLines = try await rsyslog.waitForMessages(6, timeout: .seconds(60))
+        #expect(replayedLines.count == 6, "\(replayedLines)")
+        let json = replayedLines.filter { $0["msg"]?.hasPrefix("{") == true }
+        let cef = replayedLines.filter { $0["msg"]?.hasPrefix("CEF:0|") == true }
+        #expect(json.count == 3 && cef.count == 3, "\(replayedLines)")
+        for id in replayedIDs {
+            #expect(json.contains { $0["sd"]?.contains("finding_id=\"\(id)\"") == true }, "no JSON message for \(id): \(json)")
+            #expect(cef.contains { $0["msg"]?.contains("externalId=\(id)") == true }, "no CEF message for \(id): \(cef)")
+        }
+        #expect(replayedLines.allSatisfy { $0["sd"]?.hasSuffix(" route=\"all-findings\" replay=\"mark-2\"]") == true }, "\(replayedLines.map { $0["sd"] ?? "" })")
+        #expect(cef.allSatisfy { $0["msg"]?.hasSuffix(" cs6Label=sluiceReplay cs6=mark-2") == true }, "\(cef.map { $0["msg"] ?? "" })")
+
+        // 3. A live delivery of another finding: no marker anywhere.
+        let input = config.directory.appendingPathComponent("live.ndjson")
+        try Data(findings[3].bytes + [0x0A]).write(to: input)
+        let live = try await CommandRun.result(of: SluiceProcess.binary, ["run", "--input", input.path, "--routes", config.routes, "--connectors", up,
+                                                                          "--log-level", "error"])
+        #expect(live.status == 0, "\(live.output.prefix(2000))")
+        hub = try await Self.securityHubFindings(moto, http: http)
+        let liveFinding = try #require(hub[findings[3].id], "the live finding is not in Security Hub")
+        #expect(liveFinding["ProductFields"]?["sluice/route"]?.stringValue == "all-findings")
+        #expect(liveFinding["ProductFields"]?["sluice/replay"] == nil, "\(liveFinding["ProductFields"].map { "\($0)" } ?? "")")
+        let all = try await rsyslog.waitForMessages(8, timeout: .seconds(60))
+        let liveLines = all.filter { $0["sd"]?.contains("finding_id=\"\(findings[3].id)\"") == true }
+        #expect(liveLines.count == 2, "\(all)")
+        #expect(liveLines.allSatisfy { $0["sd"]?.hasSuffix(" route=\"all-findings\"]") == true }, "\(liveLines.map { $0["sd"] ?? "" })")
+        #expect(liveLines.allSatisfy { $0["msg"]?.contains("cs6") == false && $0["msg"]?.contains("sluiceReplay") == false }, "\(liveLines)")
     }
 }

@@ -25,19 +25,21 @@ public enum ReferenceMatcher {
     public static func flatten(_ event: JSON) -> [Leaf] {
         var leaves: [Leaf] = []
         var nextArray = 0
-        func walk(_ value: JSON, _ path: String, _ trail: [ArrayStep]) {
+        // nil at the root only: a member named "" is a step like any other (`{"": {"detail": …}}`
+        // has no `detail`), which an empty-string root, taken for "no path yet", lost.
+        func walk(_ value: JSON, _ path: String?, _ trail: [ArrayStep]) {
             switch value {
             case .object(let members):
-                for (k, v) in members { walk(v, path.isEmpty ? k : path + "." + k, trail) }
+                for (k, v) in members { walk(v, path.map { $0 + "." + k } ?? k, trail) }
             case .array(let items):
                 let id = nextArray
                 nextArray += 1
                 for (i, item) in items.enumerated() { walk(item, path, trail + [ArrayStep(array: id, index: i)]) }
             default:
-                leaves.append(Leaf(path: path, value: value, trail: trail))
+                leaves.append(Leaf(path: path ?? "", value: value, trail: trail))
             }
         }
-        walk(event, "", [])
+        walk(event, nil, [])
         return leaves
     }
 

@@ -154,8 +154,10 @@ struct DLQCommand: AsyncParsableCommand {
                 Deliveries carry `X-Sluice-Replay: NAME`: as a header on every HTTP request \
                 (webhook, chat, paging, splunk-hec, elasticsearch, jira, servicenow), a record \
                 header on kafka targets, a message attribute on aws-sns and aws-sqs (a batch only \
-                when all of it is this replay); aws-eventbridge, aws-securityhub and syslog have \
-                nowhere to carry it. Playbook targets are not \
+                when all of it is this replay), a ProductFields entry `sluice/replay: NAME` on \
+                aws-securityhub, and on syslog the SD-PARAM `replay="NAME"` (with format: cef, \
+                also `cs6Label=sluiceReplay cs6=NAME`); aws-eventbridge has nowhere to carry \
+                it. Playbook targets are not \
                 run: each asks for a fresh approval (`sluice approvals list`), and the instance \
                 that owns the run (actions.instance_id) runs it once approved.
 
