@@ -543,7 +543,9 @@ if phases.contains("latency") { phase("latency") {
     // 4. Latency at a steady 1,000 findings/s: first what a plain librdkafka consumer sees (the
     // broker's share), then produce → receipt at nginx through Sluice (nginx's access log holds
     // each request's completion time and finding id). Each on a fresh broker, same findings.
-    broker.stop()
+    // The shared broker stops first (Tansu keeps every record in memory) unless the state phase,
+    // which reads its input topic, still follows.
+    if !phases.contains("state") { broker.stop() }
     let rate = 1000.0
     let seconds = Double(environment["SLUICE_BENCH_LATENCY_SECONDS"] ?? "") ?? 10
     let paced = findings.prefix(Int(rate * seconds))
