@@ -34,6 +34,7 @@ final class HoldGate: HoldDispatch, Sendable {
         self.stage = stage
         self.run = run
         rules = HoldStage.rules(of: table.routes)
+        listsFindings = rules.values.contains { $0.throttle != nil || $0.group != nil }
         eventPaths = JSONPathSelection(Self.summaryPaths + rules.values.flatMap { r in
             [r.partitionPaths, r.dedupe?.key, r.throttle?.key, r.group?.by].compactMap { $0 }.joined()
         })
@@ -47,6 +48,10 @@ final class HoldGate: HoldDispatch, Sendable {
         let lanes = Set(targets.values.flatMap(\.keys))
         sendTimeDecoders = Dictionary(uniqueKeysWithValues: lanes.map { ($0, SendTimeDecoder(limits: limits)) })
     }
+
+    /// Whether a rule can put a finding in a digest (throttle, group): only then does an item
+    /// carry the finding's title and account.
+    let listsFindings: Bool
 
     /// Whether the planner must keep the event for `screen` (any state rule, inhibition or silence).
     var needsEvent: Bool { !rules.isEmpty || stage.hasInhibitRules || stage.hasSilences }
@@ -121,7 +126,8 @@ final class HoldGate: HoldDispatch, Sendable {
         let id = list.first?.delivery.findingID
         let sightings = stage.observe(event, findingID: id, now: now)
         if let forwarder { for s in sightings { forwarder.publish(s) } }
-        let (title, severity, account) = Self.listing(event, findingID: id)
+        // Title and account are for digests: a gate with dedupe rules only reads the severity.
+        let (title, severity, account) = listsFindings ? Self.listing(event, findingID: id) : ("", Self.severity(event), nil)
         var out: [Step] = []
         for (route, target, delivery) in list {
             if let reason = stage.screen(event, findingID: id, route: route, target: target.lane.name, now: now) {
@@ -158,12 +164,17 @@ final class HoldGate: HoldDispatch, Sendable {
     /// (ASFF, OCSF, Falco); and its account (Security Hub imports into it; CEF and chat list it).
     /// Reads `summaryPaths` and `sluice` only.
     static func listing(_ event: JSON, findingID id: String?) -> (title: String, severity: Double, account: String?) {
-        let severity = event.value(atPath: "detail.severity")?.doubleValue ?? Self.viewSeverity(event) ?? 0
+        let severity = Self.severity(event)
         let title = event.value(atPath: "detail.title")?.stringValue ?? event.value(atPath: "sluice.title")?.stringValue
             ?? event.value(atPath: "detail.type")?.stringValue ?? (id ?? "finding")
         let account = event.value(atPath: "detail.accountId")?.stringValue ?? event.value(atPath: "sluice.account")?.stringValue
             ?? event["account"]?.stringValue
         return (title, severity, account)
+    }
+
+    /// A finding's severity as dedupe compares it and digests list it: GuardDuty's own, else the view's.
+    static func severity(_ event: JSON) -> Double {
+        event.value(atPath: "detail.severity")?.doubleValue ?? Self.viewSeverity(event) ?? 0
     }
 
     /// The view's `severity_id` as a GuardDuty-scale score in its band (as `FindingSummary` reads it).
@@ -394,13 +405,17 @@ struct StateForwarder: Sendable {
         self.logger = logger
     }
 
-    /// `completion(true)` once the item is durably with its key's owner: acknowledged by the
-    /// broker on the repartition topic, or decided here with its changelog record acknowledged
-    /// and its delivery settled. Then the source offset may settle.
-    func forward(_ item: HoldItem, completion: @escaping @Sendable (Bool) -> Void) {
+    /// The state partition of `item`'s key (its owner's), and the key's bytes.
+    func partition(of item: HoldItem) -> (partition: Int32, key: [UInt8]) {
         let key = Array(item.stateKey.utf8)
-        let partition = topics.partition(forKey: key)
-        if let owner = localOwner.owner.load(), owner.decideHere(item, partition: partition, settled: { completion(true) }) { return }
+        return (topics.partition(forKey: key), key)
+    }
+
+    /// `completion(true)` once the item is durably with its key's owner: acknowledged by the
+    /// broker on the repartition topic. Then the source offset may settle. (When this instance
+    /// owns the partition, the pipeline asks `localOwner` first.)
+    func forward(_ item: HoldItem, to target: (partition: Int32, key: [UInt8]), completion: @escaping @Sendable (Bool) -> Void) {
+        let (partition, key) = target
         let timings = StateTimings.shared
         let started = timings.start()
         if timings.enabled { timings.forwarding.add(1, ordering: .relaxed) }

@@ -16,6 +16,13 @@ final class InFlightMessage: Sendable {
         self.onSettled = onSettled
     }
 
+    /// One more unit of work. Only while the caller's own unit is unfinished (so the count
+    /// cannot have reached zero): a step that turns into two waits (a delivery, and the state
+    /// record its outcome writes).
+    func addUnit() {
+        remaining.add(1, ordering: .relaxed)
+    }
+
     /// One unit of work finished (delivered or dead-lettered).
     func finishOne() {
         if remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { onSettled(self) }

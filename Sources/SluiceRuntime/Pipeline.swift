@@ -304,13 +304,13 @@ public final class Pipeline: Sendable {
             }
             // The Hold stage: held deliveries are counted there and go no further.
             // A split record (docs/formats.md §7): each finding is screened with its own event.
-            var steps: [(step: HoldGate.Step, event: JSON, whole: Bool)] = []
+            var steps: [(step: HoldGate.Step, event: JSON, whole: Bool, part: Int)] = []
             var first = 0
             for (event, whole, finding, count) in planner.findingEvents {
                 let part = count > 0 ? planned[first].delivery.part?.index ?? 0 : 0
                 for step in gate.screen(Array(planned[first..<(first + count)]), event: event, finding: finding) {
                     // Held here: the feed says why instead of "pending"; nothing more to do.
-                    if case .held(let target, let reason) = step { feed?(part, target, "held: \(reason.rawValue)") } else { steps.append((step, event, whole)) }
+                    if case .held(let target, let reason) = step { feed?(part, target, "held: \(reason.rawValue)") } else { steps.append((step, event, whole, part)) }
                 }
                 first += count
             }
@@ -320,9 +320,9 @@ public final class Pipeline: Sendable {
             }
             let message = begin(record, ticket: ticket, work: steps.count)
             let now = ContinuousClock.now
-            for (step, event, whole) in steps {
-                switch step {
-                case .deliver(let route, let target, let delivery, let holdTicket):
+            for (step, event, whole, part) in steps {
+                // A delivery the Hold stage let through, on this record's own job.
+                func screened(_ route: String, _ target: BoundTarget, _ delivery: Delivery) -> DeliveryJob {
                     var held = job(message, route, target, delivery, now)
                     // An event of a few paths cannot answer a silence made since: the record's bytes are read then.
                     if whole {
@@ -330,14 +330,40 @@ public final class Pipeline: Sendable {
                     } else {
                         held.silences = gate
                     }
+                    return held
+                }
+                switch step {
+                case .deliver(let route, let target, let delivery, let holdTicket):
+                    var held = screened(route, target, delivery)
                     if let holdTicket { held.onOutcome = { ok in gate.outcome(ticket: holdTicket, succeeded: ok, record: record) } }
                     target.lane.submit(held)
                 case .held:
                     break  // left out above
                 case .forward(let route, let target, let delivery, let item):
+                    guard let forwarder = gate.forwarder else { break }
+                    let owner = forwarder.partition(of: item)
+                    // This instance owns the key: decided here, delivered on this job. The step's
+                    // unit of work ends with the delivery; one more with the decision's changelog record.
+                    if let local = forwarder.localOwner.owner.load() {
+                        switch local.decideLocally(item, partition: owner.partition, settled: { message.finishOne() }) {
+                        case .notOwned:
+                            break
+                        case .held(let reason):
+                            feed?(part, target.lane.name, "held: \(reason.rawValue)")
+                            continue
+                        case .deliver(let release):
+                            var delivery = delivery
+                            if release.hold != nil { delivery.payload = gate.payload(for: release) }
+                            var held = screened(route, target, delivery)
+                            message.addUnit()
+                            held.onOutcome = { ok in local.completed(release, partition: owner.partition, succeeded: ok) { message.finishOne() } }
+                            target.lane.submit(held)
+                            continue
+                        }
+                    }
                     // Settled once the key's owner has it durably; if the repartition topic cannot
                     // take it, deliver directly: a possible duplicate beats a lost finding.
-                    gate.forwarder?.forward(item) { [logger] ok in
+                    forwarder.forward(item, to: owner) { [logger] ok in
                         if ok { return message.finishOne() }
                         logger.warning("repartition write failed: delivering without state", metadata: ["route.name": "\(route)"])
                         target.lane.submit(job(message, route, target, delivery, .now))

@@ -16,6 +16,10 @@ struct DedupeID: Hashable, Sendable, Comparable {
 
     static func < (a: DedupeID, b: DedupeID) -> Bool { (a.high, a.low) < (b.high, b.low) }
 
+    /// The digest's first word is already uniform: the hasher needs no more of it (equality
+    /// still compares every field).
+    func hash(into hasher: inout Hasher) { hasher.combine(high) }
+
     /// The digest of `key` (its UTF-8 bytes).
     static func digest(of key: String) -> (high: UInt64, low: UInt64) {
         var key = key
@@ -82,6 +86,10 @@ struct DedupeTable: Sendable {
         static let occupied: UInt8 = 1
         static let hasLastDelivery: UInt8 = 2
         static let hasSeverity: UInt8 = 4
+        /// The key has an entry in `inFlight` / `parked`: only then are those dictionaries
+        /// asked (each ask hashes the id; a decision reads and writes a key three times).
+        static let hasInFlight: UInt8 = 8
+        static let hasParked: UInt8 = 16
         static let empty = Slot(high: 0, low: 0, lastDelivery: 0, severity: 0, firstSeen: 0, lastSeen: 0, heldCount: 0, route: 0, flags: 0)
     }
 
@@ -114,18 +122,21 @@ struct DedupeTable: Sendable {
             var state = DedupeState(lastDelivery: s.flags & Slot.hasLastDelivery != 0 ? s.lastDelivery : nil,
                                     severity: s.flags & Slot.hasSeverity != 0 ? s.severity : nil,
                                     heldCount: Int(s.heldCount), firstSeen: s.firstSeen, lastSeen: s.lastSeen)
-            state.inFlight = inFlight[id]
-            state.parkedBox = parked[id]
+            if s.flags & Slot.hasInFlight != 0 { state.inFlight = inFlight[id] }
+            if s.flags & Slot.hasParked != 0 { state.parkedBox = parked[id] }
             return state
         }
         set {
             guard let state = newValue else { return remove(id) }
-            inFlight[id] = state.inFlight
-            parked[id] = state.parkedBox
+            let existing = find(id)
+            let had = existing.map { slots[$0].flags } ?? 0
+            if state.inFlight != nil || had & Slot.hasInFlight != 0 { inFlight[id] = state.inFlight }
+            if state.parkedBox != nil || had & Slot.hasParked != 0 { parked[id] = state.parkedBox }
             let slot = Slot(high: id.high, low: id.low, lastDelivery: state.lastDelivery ?? 0, severity: state.severity ?? 0,
                             firstSeen: state.firstSeen, lastSeen: state.lastSeen, heldCount: UInt32(clamping: state.heldCount), route: id.route,
-                            flags: Slot.occupied | (state.lastDelivery != nil ? Slot.hasLastDelivery : 0) | (state.severity != nil ? Slot.hasSeverity : 0))
-            if let i = find(id) { slots[i] = slot; return }
+                            flags: Slot.occupied | (state.lastDelivery != nil ? Slot.hasLastDelivery : 0) | (state.severity != nil ? Slot.hasSeverity : 0)
+                                | (state.inFlight != nil ? Slot.hasInFlight : 0) | (state.parkedBox != nil ? Slot.hasParked : 0))
+            if let i = existing { slots[i] = slot; return }
             if (count + 1) * 4 > slots.count * 3 { grow() }
             var i = home(id.high)
             while slots[i].flags & Slot.occupied != 0 { i = (i + 1) & mask }
@@ -145,9 +156,9 @@ struct DedupeTable: Sendable {
     }
 
     private mutating func remove(_ id: DedupeID) {
-        inFlight[id] = nil
-        parked[id] = nil
         guard var hole = find(id) else { return }
+        if slots[hole].flags & Slot.hasInFlight != 0 { inFlight[id] = nil }
+        if slots[hole].flags & Slot.hasParked != 0 { parked[id] = nil }
         slots[hole] = .empty
         count -= 1
         // Backward shift: move later members of the probe run into the hole when their home

@@ -27,7 +27,7 @@ public struct DigestAccumulator: Sendable, Equatable {
     public init() {}
 
     mutating func add(_ item: HoldItem) {
-        add(DigestEntry(findingID: item.findingID, title: item.title, severity: item.severity, account: item.account))
+        add(DigestEntry(findingID: item.findingID, title: item.listedTitle, severity: item.severity, account: item.account))
     }
 
     mutating func add(_ entry: DigestEntry) {

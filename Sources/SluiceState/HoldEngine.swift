@@ -21,6 +21,9 @@ public struct HoldItem: Sendable, Equatable {
     public var finding: [UInt8]?
     /// The finding's AWS account, listed with it in a digest.
     public var account: String?
+    /// The title a digest lists: an item made while no rule could put it in a digest (dedupe
+    /// only) carries none, and one can still reach a digest across a reload.
+    var listedTitle: String { title.isEmpty ? findingID ?? "finding" : title }
 
     public init(route: String, target: String, stateKey: String, dedupeKey: String? = nil, throttleKey: String? = nil,
                 findingID: String?, title: String, severity: Double, seenAt: EpochMillis, payload: [UInt8], finding: [UInt8]? = nil,
@@ -316,13 +319,13 @@ public struct HoldEngine: Sendable {
         let id = item.findingID ?? "\(item.seenAt):\(g.members.count)"
         if let old = g.members[id] {
             if item.severity > old.severity { g.changed = true }
-            g.members[id] = GroupMember(title: item.title, severity: max(old.severity, item.severity), firstSeen: old.firstSeen, lastSeen: item.seenAt,
+            g.members[id] = GroupMember(title: item.listedTitle, severity: max(old.severity, item.severity), firstSeen: old.firstSeen, lastSeen: item.seenAt,
                                         account: item.account ?? old.account)
         } else {
             if g.members.count >= Self.groupMemberCap, let oldest = g.members.min(by: { $0.value.lastSeen < $1.value.lastSeen })?.key {
                 g.members[oldest] = nil
             }
-            g.members[id] = GroupMember(title: item.title, severity: item.severity, firstSeen: item.seenAt, lastSeen: item.seenAt, account: item.account)
+            g.members[id] = GroupMember(title: item.listedTitle, severity: item.severity, firstSeen: item.seenAt, lastSeen: item.seenAt, account: item.account)
             g.order.append(id)
             g.changed = true
         }
@@ -478,12 +481,17 @@ public struct HoldEngine: Sendable {
 
     /// Records to write since the last call: a record per changed key, nil for a tombstone.
     public mutating func takeChanges() -> [StateChange] {
+        if changed.isEmpty {
+            if changedDedupe.isEmpty { return [] }
+            // The common case, one decision's key: no sorting, no set left to walk.
+            if changedDedupe.count == 1, let id = changedDedupe.first {
+                changedDedupe.removeAll(keepingCapacity: true)
+                return [dedupeChange(id)]
+            }
+        }
         var out: [StateChange] = []
         out.reserveCapacity(changedDedupe.count)
-        for id in changedDedupe.sorted() {
-            let record = dedupe[id].flatMap { $0.lastDelivery == nil ? nil : StateRecord.dedupe($0.persisted) }
-            out.append(StateChange(kind: .dedupe, key: changelogKey(id), record: record))
-        }
+        for id in changedDedupe.sorted() { out.append(dedupeChange(id)) }
         changedDedupe.removeAll(keepingCapacity: true)
         for (kind, keys) in changed.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             for key in keys.sorted() {
@@ -498,6 +506,12 @@ public struct HoldEngine: Sendable {
         }
         changed = [:]
         return out
+    }
+
+    /// A dedupe key's record as it is now (a tombstone once it has no delivery).
+    func dedupeChange(_ id: DedupeID) -> StateChange {
+        let record = dedupe[id].flatMap { $0.lastDelivery == nil ? nil : StateRecord.dedupe($0.persisted) }
+        return StateChange(kind: .dedupe, key: changelogKey(id), record: record)
     }
 
     /// A record for every key held now (what a changelog compacted to this state holds).

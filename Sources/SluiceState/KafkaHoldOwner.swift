@@ -257,44 +257,94 @@ public final class KafkaHoldOwner: Sendable {
         return true
     }
 
-    /// Decides `item` with partition `p`'s engine; false when this instance does not own `p`.
+    /// What the owner decided about one item, for the caller to carry out.
+    public enum LocalDecision: Sendable {
+        /// This instance does not own the key's partition (or has not restored it): forward the item.
+        case notOwned
+        /// Held (counted): `settled` runs once the hold's changelog record is acknowledged.
+        case held(HoldReason)
+        /// Deliver `release` and report its outcome to `completed` (the payload is the item's,
+        /// or `HoldDispatch.payload(for:)` when the release carries held repeats).
+        case deliver(HoldRelease)
+    }
+
+    /// `decideHere` without a second delivery job: the instance that read the finding decides
+    /// it and, when it is to be delivered, sends it on the job it planned (with that job's
+    /// send-time checks and feed report), then tells `completed` how it ended. The release
+    /// through the dispatch (a second in-flight message and job, a send-time closure) was a
+    /// tenth of the router's main thread in a profile of the dedupe leg.
+    public func decideLocally(_ item: HoldItem, partition p: Int32, settled: @escaping @Sendable () -> Void) -> LocalDecision {
+        let decision = offer(item, partition: p, settled: settled)
+        if case .notOwned = decision { return decision }
+        decidedLocally.add(1, ordering: .relaxed)
+        return decision
+    }
+
+    /// The outcome of a delivery `decideLocally` released: the engine settles its ticket and the
+    /// record this makes is written; `then` runs once that record is acknowledged (at once when
+    /// there is none).
+    public func completed(_ release: HoldRelease, partition p: Int32, succeeded: Bool, then: @escaping @Sendable () -> Void) {
+        settle(release, partition: p, succeeded: succeeded) { [self] in
+            then()
+            pendingWork.subtract(1, ordering: .relaxed)
+        }
+    }
+
+    /// Decides `item` with partition `p`'s engine and delivers a release through the dispatch;
+    /// false when this instance does not own `p`.
     private func decide(_ item: HoldItem, partition p: Int32, settled: @escaping @Sendable () -> Void) -> Bool {
+        switch offer(item, partition: p, settled: settled) {
+        case .notOwned: return false
+        case .held: return true
+        case .deliver(let release):
+            send(release, partition: p, then: settled)
+            return true
+        }
+    }
+
+    /// The engine's decision. Decided, and a hold's record produced, under one lock: records of
+    /// one key reach the changelog in the order the engine made them. A release counts as
+    /// pending work until its outcome's record is acknowledged (the drain waits for it).
+    private func offer(_ item: HoldItem, partition p: Int32, settled: @escaping @Sendable () -> Void) -> LocalDecision {
         let now = Self.wallClock()
-        // Decided, and a hold's record produced, under one lock: records of one key reach the
-        // changelog in the order the engine made them.
         let decided = state.withLock { s -> (decision: HoldDecision, writing: Bool)? in
             guard let decision = s.engines[p]?.offer(item, now: now) else { return nil }
             guard case .held = decision else { return (decision, false) }
             return (decision, write(s.engines[p]?.takeChanges() ?? [], partition: p, then: settled))
         }
-        guard let decided else { return false }
+        guard let decided else { return .notOwned }
         switch decided.decision {
         case .held(let reason):
             held.count(route: item.route, target: item.target, reason: reason)
             if !decided.writing { settled() }
+            return .held(reason)
         case .deliver(let release):
-            deliver(release, partition: p, then: settled)
+            pendingWork.add(1, ordering: .relaxed)
+            return .deliver(release)
         }
-        return true
     }
 
-    private func deliver(_ release: HoldRelease, partition p: Int32, then: @escaping @Sendable () -> Void) {
-        pendingWork.add(1, ordering: .relaxed)
+    /// Sends a release (counted as pending work by `offer` or `settle`) through the dispatch.
+    private func send(_ release: HoldRelease, partition p: Int32, then: @escaping @Sendable () -> Void) {
         let submitted = StateTimings.shared.start()
         dispatch.deliver(route: release.item.route, target: release.item.target, payload: dispatch.payload(for: release), findingID: release.item.findingID,
                          event: release.item.finding) { [self] ok in
             StateTimings.shared.end(.delivery, since: submitted)
-            let done: @Sendable () -> Void = { [self] in
-                then()
-                pendingWork.subtract(1, ordering: .relaxed)
-            }
-            // The outcome and the record it makes, under one lock (the record produced in it).
-            let (parked, writing) = state.withLock { s -> (HoldRelease?, Bool) in
-                let parked = release.ticket.flatMap { t in s.engines[p]?.settled(ticket: t, succeeded: ok, now: Self.wallClock()) }
-                return (parked, write(s.engines[p]?.takeChanges() ?? [], partition: p, then: done))
-            }
-            if !writing { done() }
-            if let parked { deliver(parked, partition: p) {} }
+            completed(release, partition: p, succeeded: ok, then: then)
+        }
+    }
+
+    /// A release's outcome and the record it makes, under one lock (the record produced in it).
+    /// A repeat parked behind a failed delivery goes out through the dispatch.
+    private func settle(_ release: HoldRelease, partition p: Int32, succeeded ok: Bool, then done: @escaping @Sendable () -> Void) {
+        let (parked, writing) = state.withLock { s -> (HoldRelease?, Bool) in
+            let parked = release.ticket.flatMap { t in s.engines[p]?.settled(ticket: t, succeeded: ok, now: Self.wallClock()) }
+            return (parked, write(s.engines[p]?.takeChanges() ?? [], partition: p, then: done))
+        }
+        if !writing { done() }
+        if let parked {
+            pendingWork.add(1, ordering: .relaxed)
+            send(parked, partition: p) {}
         }
     }
 
