@@ -130,9 +130,9 @@ public final class FindingDecoder {
     private func rejectionDetail(_ r: JSONRejection, size: Int) -> String {
         switch r {
         case .tooLarge where size > parser.maxBytes:
-            return "\(size) bytes, over the limit of \(parser.maxBytes) (max_message_bytes)"
+            return "\(size) bytes, over the limit of \(parser.maxBytes) set by max_message_bytes"
         case .tooDeep:
-            return "nested deeper than \(parser.maxDepth) levels (max_depth)"
+            return "nested deeper than \(parser.maxDepth) levels, the limit set by max_depth"
         default:
             return parser.lastErrorDescription
         }

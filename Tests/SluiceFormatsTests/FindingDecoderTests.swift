@@ -27,11 +27,11 @@ import Testing
         let big = #"{"rule":"r","output":""# + String(repeating: "x", count: 2000) + #""}"#
         let tooLarge = decoder.decode(big) { _ in Issue.record("a 2 KB event passed a 1 KB limit") }
         #expect(tooLarge?.reason == "too_large")
-        #expect(tooLarge?.detail == "2024 bytes, over the limit of 1024 (max_message_bytes)")
+        #expect(tooLarge?.detail == "2024 bytes, over the limit of 1024 set by max_message_bytes")
         let deep = String(repeating: #"{"a":"#, count: 10) + "1" + String(repeating: "}", count: 10)
         let tooDeep = decoder.decode(deep) { _ in Issue.record("10 levels passed a limit of 8") }
         #expect(tooDeep?.reason == "too_deep")
-        #expect(tooDeep?.detail == "nested deeper than 8 levels (max_depth)")
+        #expect(tooDeep?.detail == "nested deeper than 8 levels, the limit set by max_depth")
     }
 
     @Test func bareGuardDutyIsWrappedAsEventBridgeWould() throws {
