@@ -1,6 +1,7 @@
 import Foundation
 import SluiceAWS
 import SluiceCore
+import SluiceFormats
 import SluiceGuardDuty
 import SluiceHTTP
 
@@ -184,7 +185,7 @@ public enum ConnectorLoader {
                 if let source = r.string("template") ?? type.defaultTemplate {
                     do {
                         template = try PayloadTemplate(source, format: type.instanceTemplateFormat(r))
-                        if type.payloadFormat == .json, let t = template, let issue = TemplateCheck.jsonIssue(t, sample: SampleFinding.template) {
+                        if type.payloadFormat == .json, let t = template, let issue = TemplateCheck.jsonIssue(t, sample: TemplateSamples.guardDuty) {
                             r.report((node["template"] ?? node).error(issue))
                         }
                     } catch {

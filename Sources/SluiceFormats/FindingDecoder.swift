@@ -122,8 +122,20 @@ public final class FindingDecoder {
         let result = parser.parse(bytes, padded: padded) { doc in
             rejection = decodeDocument(doc.root, bytes: bytes, body)
         }
-        if case .failure(let r) = result { return .json(r, detail: parser.lastErrorDescription) }
+        if case .failure(let r) = result { return .json(r, detail: rejectionDetail(r, size: bytes.count)) }
         return rejection
+    }
+
+    /// simdjson's text names neither the limit nor the setting; a user who meets it needs both.
+    private func rejectionDetail(_ r: JSONRejection, size: Int) -> String {
+        switch r {
+        case .tooLarge where size > parser.maxBytes:
+            return "\(size) bytes, over the limit of \(parser.maxBytes) set by max_message_bytes"
+        case .tooDeep:
+            return "nested deeper than \(parser.maxDepth) levels, the limit set by max_depth"
+        default:
+            return parser.lastErrorDescription
+        }
     }
 
     /// Decodes `bytes` and returns its findings as owned values: for tests and commands that

@@ -79,7 +79,7 @@ public struct LoadedConfiguration: Sendable {
             if let paths = target.inputPaths { return .inputTransformer(template: source, paths: paths) }
             do {
                 let template = try PayloadTemplate(source, format: connector.templateFormat)
-                if connector.payloadFormat == .json, let issue = TemplateCheck.jsonIssue(template, sample: SampleFinding.template) {
+                if connector.payloadFormat == .json, let issue = TemplateCheck.jsonIssue(template, sample: TemplateSamples.guardDuty) {
                     at.message = "route '\(route.name)', target '\(target.connector)': \(issue)"
                     problems.append(at)
                 }
@@ -95,6 +95,7 @@ public struct LoadedConfiguration: Sendable {
             }
         }
         let renderers = (table?.routes ?? []).map { route in route.targets.map { renderer($0, of: route) } }
+        if let table { warnings += Self.otherFormatTemplateWarnings(table, renderers, byName) }
         // Routes with errors: their targets and templates are checked all the same.
         for route in loadedRoutes.rejected { for target in route.targets { _ = renderer(target, of: route) } }
         if !problems.isEmpty { throw Diagnostics(problems + warnings) }

@@ -20,6 +20,20 @@ import Testing
         #expect(off[0].event["sluice"] == nil)
     }
 
+    /// Issue 11: a rejected event names its size or depth and the setting that limits it (what
+    /// `sluice test` prints and a dead letter's `error` carries), not simdjson's own words.
+    @Test func aRejectionNamesTheLimitAndItsSetting() throws {
+        let decoder = FindingDecoder(limits: DecodeLimits(maxBytes: 1024, maxDepth: 8))
+        let big = #"{"rule":"r","output":""# + String(repeating: "x", count: 2000) + #""}"#
+        let tooLarge = decoder.decode(big) { _ in Issue.record("a 2 KB event passed a 1 KB limit") }
+        #expect(tooLarge?.reason == "too_large")
+        #expect(tooLarge?.detail == "2024 bytes, over the limit of 1024 set by max_message_bytes")
+        let deep = String(repeating: #"{"a":"#, count: 10) + "1" + String(repeating: "}", count: 10)
+        let tooDeep = decoder.decode(deep) { _ in Issue.record("10 levels passed a limit of 8") }
+        #expect(tooDeep?.reason == "too_deep")
+        #expect(tooDeep?.detail == "nested deeper than 8 levels, the limit set by max_depth")
+    }
+
     @Test func bareGuardDutyIsWrappedAsEventBridgeWould() throws {
         let line = try #require(try Findings.examples().first)
         let enveloped = try JSON.parse(line)

@@ -61,7 +61,31 @@ import Testing
         let bt = try await CommandRun.result(of: SluiceProcess.binary, ["backtest", "--routes", dir.path, "--events", input.path])
         #expect(bt.status == 0, "\(bt.output)")
         #expect(bt.output.contains("events: 26 (0 not JSON or too long)"), "\(bt.output)")
+        // The two-finding Security Hub event counts twice below: the command says why.
+        #expect(bt.output.contains("findings: 27 (a record holding several"), "\(bt.output)")
         #expect(bt.output.contains("events matching at least one route: 14; matching none: 13"), "\(bt.output)")
+    }
+
+    /// test-pattern on a two-finding Security Hub event: stdout stays `true`/`false` (first),
+    /// and stderr says which finding matched. Severities 3 and 2, in that order
+    /// (examples/expected-views.json, asff/04).
+    @Test func testPatternSaysWhichFindingOfASplitEventMatched() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-split-pattern-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let event = PackagePaths.root.appendingPathComponent("examples/findings/asff/04-custom-action-two-findings.json").path
+        let cases: [(pattern: String, first: String, note: String)] = [
+            (#"{"sluice": {"severity_id": [2]}}"#, "true", "matched: finding 2 of 2"),
+            (#"{"sluice": {"severity_id": [{"numeric": [">=", 2]}]}}"#, "true", "matched: finding 1 of 2, finding 2 of 2"),
+            (#"{"sluice": {"severity_id": [5]}}"#, "false", "matched: none"),
+        ]
+        for (i, c) in cases.enumerated() {
+            let pattern = try Self.write(Array(c.pattern.utf8), "p\(i).json", in: dir)
+            let tp = try await CommandRun.result(of: SluiceProcess.binary, ["test-pattern", "--pattern", pattern.path, "--event", event])
+            let lines = tp.output.split(separator: "\n").map(String.init)
+            #expect(tp.status == 0 && lines.first == c.first, "\(c.pattern): \(tp.output)")
+            #expect(lines.dropFirst().first == "note: the event holds 2 findings, matched one by one as run delivers them; \(c.note)", "\(c.pattern): \(tp.output)")
+        }
     }
 
     @Test func everyCommandAgreesOnEveryInput() async throws {

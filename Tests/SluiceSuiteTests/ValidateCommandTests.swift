@@ -49,6 +49,50 @@ import Testing
         #expect(located.contains { $0.hasPrefix("c.json:1:75: route 'from-json': target 'nope' is not a connector instance") }, "\(located)")
     }
 
+    /// Issue 14 / 11.6: a JSON template that reads the view's numbers unquoted
+    /// (`{{sluice.severity_id}}`, always present) validates, in a route and in a connector file,
+    /// and renders JSON. The check once rendered a summary without the view and refused it as
+    /// "not JSON" (`{"s": , …}`), though every delivery would have been JSON.
+    @Test func aJSONTemplateOnTheViewsNumbersValidatesAndRendersJSON() async throws {
+        let template = #"{"s": {{sluice.severity_id}}, "f": "{{sluice.format}}", "n": {{sluice.part.index}}, "c": {{sluice.count}}}"#
+        let dir = try Self.routes([
+            "r.yaml": "name: view-json\nmatch: {sluice: {format: [{exists: true}]}}\ntargets:\n  - connector: soc-webhook\n    template: '\(template)'\n  - view-hook\n",
+        ])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let connectors = dir.appendingPathComponent("connectors")
+        try FileManager.default.createDirectory(at: connectors, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: Self.root.appendingPathComponent("connectors/soc-webhook.yaml"), to: connectors.appendingPathComponent("soc-webhook.yaml"))
+        try "name: view-hook\ntype: webhook\nurl: http://127.0.0.1:9/view\ntemplate: '\(template)'\n"
+            .write(to: connectors.appendingPathComponent("view-hook.yaml"), atomically: true, encoding: .utf8)
+        let (status, lines) = try await Self.run(["validate", "--routes", dir.path, "--connectors", connectors.path])
+        #expect(status == 0, "\(lines)")
+        #expect(!lines.contains { $0.contains("not JSON") }, "\(lines)")
+        #expect(lines.last?.hasPrefix("ok: 1 routes") == true, "\(lines)")
+        // What a Falco critical alert (priority Critical → 5, docs/formats.md §4) would be sent.
+        let (testStatus, shown) = try await Self.run(["test", "--routes", dir.path, "--connectors", connectors.path,
+                                                      "--event", "examples/findings/falco/03-k8s-drop-and-execute-critical.json"])
+        #expect(testStatus == 0, "\(shown)")
+        #expect(shown.filter { $0.trimmingCharacters(in: .whitespaces) == #"{"s": 5, "f": "falco", "n": 0, "c": 1}"# }.count == 2, "\(shown)")
+    }
+
+    /// Issue 14 / 11.6: a JSON template fit for GuardDuty only (`{{detail.severity}}` unquoted) on
+    /// a route that Falco, OCSF and ASFF findings reach is a warning at the target (run would
+    /// dead-letter those `render_failed`); on a GuardDuty-only route it is quiet.
+    @Test func aTemplateThatBreaksOnAnotherFormatTheRouteTakesIsAWarning() async throws {
+        let template = #"{"severity": {{detail.severity}}, "title": "{{sluice.title}}"}"#
+        let dir = try Self.routes([
+            "a.yaml": "name: any-detector\nmatch: {sluice: {severity_id: [{numeric: [\">=\", 4]}]}}\ntargets:\n  - connector: soc-webhook\n    template: '\(template)'\n",
+            "b.yaml": "name: guardduty-only\nmatch: {source: [aws.guardduty]}\ntargets:\n  - connector: soc-webhook\n    template: '\(template)'\n",
+        ])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (status, lines) = try await Self.run(["validate", "--routes", dir.path, "--connectors", "connectors"])
+        #expect(status == 0, "\(lines)")
+        let located = lines.map { $0.replacingOccurrences(of: dir.path + "/", with: "") }.filter { $0.contains("not JSON") }
+        #expect(located.count == 1, "\(lines)")
+        #expect(located.first?.hasPrefix(#"a.yaml:4:16: warning: route 'any-detector', target 'soc-webhook': the payload is sent as JSON but, rendered for a sample Falco alert (examples/findings/falco/03-k8s-drop-and-execute-critical.json), is not JSON (not_json): {"severity": , "title": "Drop and execute new binary in container"}"#) == true, "\(located)")
+        #expect(located.first?.hasSuffix("this route matches such findings, and run would dead-letter them (render_failed)") == true, "\(located)")
+    }
+
     @Test func warningsDoNotFailValidation() async throws {
         let dir = try Self.routes([
             "r.yaml": """

@@ -10,8 +10,13 @@ struct TestPatternCommand: AsyncParsableCommand {
         abstract: "Test one event pattern against one event: prints true or false.",
         discussion: """
             The pattern is an Amazon EventBridge event pattern (plus Sluice's extensions: regex, \
-            $and, GuardDuty filter criteria). Exit status 0 with `true` or `false` on stdout; \
-            an invalid pattern prints why on stderr and exits 2; an unreadable or invalid event exits 1.
+            $and, GuardDuty filter criteria), and may name the normalised view (`sluice.*`, \
+            docs/formats.md). The event is read as `sluice run` reads it: a bare GuardDuty finding \
+            is wrapped in its EventBridge envelope, and an event holding several findings (a \
+            Security Hub event's `detail.findings[]`, a BatchImportFindings body) is split: \
+            `true` when any of its findings matches, and stderr says which. Exit status 0 with \
+            `true` or `false` on stdout; an invalid pattern prints why on stderr and exits 2; an \
+            unreadable or invalid event exits 1.
             """)
 
     @Option(name: .long, help: ArgumentHelp("JSON file holding the event pattern.", valueName: "file"))
@@ -45,12 +50,22 @@ struct TestPatternCommand: AsyncParsableCommand {
         // and the topic's format (--config, --topic).
         let decoder = reading.decoder(try reading.settings())
         let bytes = try CLIFiles.readBytes(event, what: "event")
-        var matched = false
-        if let rejection = decoder.decode(bytes, { if !table.match($0.event).isEmpty { matched = true } }) {
+        var matchedParts: [Int] = []
+        var parts = 0
+        if let rejection = decoder.decode(bytes, { finding in
+            parts += 1
+            if !table.match(finding.event).isEmpty { matchedParts.append(parts) }
+        }) {
             CLIFiles.fail("invalid event: \(event) is rejected as \(rejection.reason) (\(rejection.detail))")
             throw ExitCode(1)
         }
-        print(matched ? "true" : "false")
+        // stdout stays TestEventPattern's one word, written first; a split event says on stderr
+        // which of its findings matched.
+        FileHandle.standardOutput.write(Data((matchedParts.isEmpty ? "false\n" : "true\n").utf8))
+        if parts > 1 {
+            let which = matchedParts.isEmpty ? "none" : matchedParts.map { "finding \($0) of \(parts)" }.joined(separator: ", ")
+            CLIFiles.fail("note: the event holds \(parts) findings, matched one by one as run delivers them; matched: \(which)")
+        }
     }
 }
 
