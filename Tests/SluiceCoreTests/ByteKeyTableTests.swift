@@ -56,6 +56,33 @@ import Testing
         }
     }
 
+    /// Each key's second value (the root's posting list in the matcher's atom table) comes
+    /// with it from every kind of probe; keys given none, and missing keys, read -1.
+    @Test func secondValuesComeWithTheirKeys() {
+        var entries: [(namespace: UInt64, key: [UInt8], value: Int32)] = []
+        var extras: [Int32] = []
+        for n in 0...40 {
+            entries.append((1, Self.key(n), Int32(n)))
+            extras.append(n % 3 == 0 ? -1 : Int32(1_000 + n))  // every third key: none
+        }
+        entries.append((3, withUnsafeBytes(of: orderedKey(4.5)) { Array($0) }, 41))
+        extras.append(4_500)
+        entries.append((3, [UInt8(ascii: "t")], 42))  // beyond `extras`: none
+        let table = ByteKeyTable(entries, extras: extras)
+        for n in 0...40 {
+            let expected = ByteKeyTable.Entry(value: Int32(n), extra: n % 3 == 0 ? -1 : Int32(1_000 + n))
+            #expect(table.entry(1, Self.key(n)) == expected, "length \(n)")
+            let padded = Self.key(n) + [UInt8](repeating: 0xFF, count: 24)
+            padded.withUnsafeBufferPointer { b in
+                #expect(table.entryPadded(1, b.baseAddress!, n) == expected, "length \(n), padded")
+                #expect(table.entryPadded(2, b.baseAddress!, n) == .absent, "length \(n), unknown namespace")
+            }
+        }
+        #expect(table.entry(3, word: orderedKey(4.5), count: 8) == ByteKeyTable.Entry(value: 41, extra: 4_500))
+        #expect(table.entry(3, word: UInt64(UInt8(ascii: "t")), count: 1) == ByteKeyTable.Entry(value: 42, extra: -1))
+        #expect(table.entry(3, word: orderedKey(4.25), count: 8) == .absent)
+    }
+
     /// One key in many namespaces (a value named at many paths): every namespace finds its own
     /// value, with the slots crowded so that probe sequences run over the other namespaces'.
     @Test func theSameBytesInManyNamespacesAreDistinctKeys() {

@@ -8,6 +8,10 @@
 /// line, with no second line for the key bytes; longer keys compare the rest from `keys`.
 /// The namespace is compared too: one value at two paths (or as an exact value and a
 /// suffix) is two keys.
+///
+/// A slot also holds a second value (`Entry.extra`, -1 unless given): the atom table keeps
+/// there the posting list of the automaton root's group for that (path, value), so the walk
+/// finds a leaf's atom and the root's states for it in one probe (it fits in the slot's padding).
 struct ByteKeyTable: Sendable {
     struct Slot: Sendable {
         var namespace: UInt64 = 0
@@ -16,14 +20,23 @@ struct ByteKeyTable: Sendable {
         var keyStart: Int32 = 0  // into `keys`, for the bytes after the sixteenth
         var keyLength: Int32 = -1  // -1: empty
         var value: Int32 = 0
+        var extra: Int32 = -1
+    }
+
+    /// What one probe finds: the key's value and its second value, or (-1, -1).
+    struct Entry: Sendable, Equatable {
+        var value: Int32
+        var extra: Int32
+        static let absent = Entry(value: -1, extra: -1)
     }
 
     let slots: [Slot]
     let keys: [UInt8]
     let mask: Int
 
-    /// Builds from distinct keys; a repeated (namespace, key) keeps its first value.
-    init(_ entries: [(namespace: UInt64, key: [UInt8], value: Int32)]) {
+    /// Builds from distinct keys; a repeated (namespace, key) keeps its first value. `extras`,
+    /// indexed by value, gives each key its second value (values outside it get -1).
+    init(_ entries: [(namespace: UInt64, key: [UInt8], value: Int32)], extras: [Int32] = []) {
         var capacity = 8
         while capacity < entries.count * 2 { capacity <<= 1 }
         var slots = [Slot](repeating: Slot(), count: capacity)
@@ -45,7 +58,9 @@ struct ByteKeyTable: Sendable {
                 i = (i + 1) & mask
             }
             if duplicate { continue }
-            slots[i] = Slot(namespace: e.namespace, head0: h0, head1: h1, keyStart: Int32(keys.count), keyLength: Int32(n), value: e.value)
+            let extra = e.value >= 0 && Int(e.value) < extras.count ? extras[Int(e.value)] : -1
+            slots[i] = Slot(
+                namespace: e.namespace, head0: h0, head1: h1, keyStart: Int32(keys.count), keyLength: Int32(n), value: e.value, extra: extra)
             keys += e.key.dropFirst(16)
         }
         self.slots = slots
@@ -125,33 +140,57 @@ struct ByteKeyTable: Sendable {
     /// `find` for bytes followed by at least sixteen readable bytes (a string in simdjson's
     /// padded string buffer): the heads are two loads and masks, not a loop per byte.
     @inline(__always) func findPadded(_ namespace: UInt64, _ p: UnsafePointer<UInt8>, _ count: Int) -> Int32 {
+        entryPadded(namespace, p, count).value
+    }
+
+    /// `findPadded`, with the key's second value.
+    @inline(__always) func entryPadded(_ namespace: UInt64, _ p: UnsafePointer<UInt8>, _ count: Int) -> Entry {
         let h0 = ByteKeyTable.paddedWord(p, from: 0, count)
         let h1 = ByteKeyTable.paddedWord(p, from: 8, count)
-        return find(namespace, h0, h1, p, count, padded: true)
+        return entry(namespace, h0, h1, p, count, padded: true)
     }
 
     /// `find` for a key of at most eight bytes given as its zero-padded word (a number's
     /// ordered key, a literal's letter).
     @inline(__always) func find(_ namespace: UInt64, word: UInt64, count: Int) -> Int32 {
-        find(namespace, word, 0, nil, count, padded: false)
+        entry(namespace, word, 0, nil, count, padded: false).value
+    }
+
+    /// `find(_:word:count:)`, with the key's second value.
+    @inline(__always) func entry(_ namespace: UInt64, word: UInt64, count: Int) -> Entry {
+        entry(namespace, word, 0, nil, count, padded: false)
+    }
+
+    /// `find` with the bytes given, for tests: the key's value and second value.
+    func entry(_ namespace: UInt64, _ key: [UInt8]) -> Entry {
+        key.withUnsafeBufferPointer { b in
+            let (h0, h1) = ByteKeyTable.heads(b.baseAddress, b.count)
+            return entry(namespace, h0, h1, b.baseAddress, b.count, padded: false)
+        }
     }
 
     @inline(__always) func find(
         _ namespace: UInt64, _ h0: UInt64, _ h1: UInt64, _ p: UnsafePointer<UInt8>?, _ count: Int, padded: Bool
     ) -> Int32 {
+        entry(namespace, h0, h1, p, count, padded: padded).value
+    }
+
+    @inline(__always) func entry(
+        _ namespace: UInt64, _ h0: UInt64, _ h1: UInt64, _ p: UnsafePointer<UInt8>?, _ count: Int, padded: Bool
+    ) -> Entry {
         let h = ByteKeyTable.hash(namespace, h0, h1, p, count, padded: padded)
         return slots.withUnsafeBufferPointer { slots in
             var i = Int(truncatingIfNeeded: h) & mask
             while true {
                 let s = slots[i]
-                if s.keyLength < 0 { return -1 }
+                if s.keyLength < 0 { return .absent }
                 if s.head0 == h0 && s.head1 == h1 && Int(s.keyLength) == count && s.namespace == namespace {
-                    if count <= 16 { return s.value }
+                    if count <= 16 { return Entry(value: s.value, extra: s.extra) }
                     let equal = keys.withUnsafeBufferPointer { k in
                         guard let p, let base = k.baseAddress else { return false }
                         return memcmpBytes(base + Int(s.keyStart), p + 16, count - 16)
                     }
-                    if equal { return s.value }
+                    if equal { return Entry(value: s.value, extra: s.extra) }
                 }
                 i = (i + 1) & mask
             }

@@ -149,8 +149,16 @@ final class CompiledMatcher: Sendable {
     let edgeByBit: [Int32]
     let pathAtoms: [PathAtoms]
     let pathAtomStages: [UInt8]
-    static let primaryStage: UInt8 = 1, affixStage: UInt8 = 2
-    let atoms: ByteKeyTable  // (path, kind, key) → atom id
+    /// `rootStage`: the automaton root has a group on the path that indexes whole values; the
+    /// walk finds a leaf's whole-value atom as it records it, and with it (`atoms`' second
+    /// value) the root group's posting list for that value, entered at the start of `step`.
+    static let primaryStage: UInt8 = 1, affixStage: UInt8 = 2, rootStage: UInt8 = 4
+    /// (path, kind, key) → atom id; for whole values at a path the root indexes, the second
+    /// value is the root group's posting list for that atom (or -1).
+    let atoms: ByteKeyTable
+    /// The root's groups that still need a visit in `step`: the others only index whole values,
+    /// which the walk serves from `atoms` (no visit, no second probe per leaf).
+    let rootVisits: [Int32]
     // Case-sensitive prefixes per path, sorted: the ones a value starts with are found by one
     // binary search and a walk up `prefixParent` (the longest shorter prefix in the set).
     let prefixKeyStart: [Int32]  // into prefixKeys
@@ -553,6 +561,21 @@ final class CompiledMatcher: Sendable {
             groups[g].primaryAtoms = groupStages[g] & CompiledMatcher.primaryStage != 0
             groups[g].affixAtoms = groupStages[g] & CompiledMatcher.affixStage != 0
         }
+        // The root's whole-value lookups move into the walk (one probe of `atoms` per leaf
+        // gives the atom and the root's postings): the root groups stop looking them up, and
+        // those with nothing else to do are not visited at all.
+        var rootServedPaths = Set<Int32>()
+        var rootVisits: [Int32] = []
+        for g in Int(stateGroups[0].lowerBound)..<Int(stateGroups[0].upperBound) {
+            let group = groups[g]
+            if group.primaryAtoms {
+                rootServedPaths.insert(group.path)
+                groups[g].primaryAtoms = false
+            }
+            let onlyWholeValues = group.primaryAtoms && !group.affixAtoms && group.numeric < 0 && group.cidr < 0
+                && group.evaluated.isEmpty && group.exclusive.isEmpty && group.substrings.isEmpty
+            if !onlyWholeValues { rootVisits.append(Int32(g)) }
+        }
         for (k, l) in groupAtomLists {
             let g = Int(k >> 32)
             groups[g].atomCount = Int32(groupAtomKeys[g].count)
@@ -689,8 +712,20 @@ final class CompiledMatcher: Sendable {
         self.pathCount = pathNames.count
         self.pathNames = pathNames
         self.pathAtoms = pathAtoms
-        self.pathAtomStages = pathAtoms.map(\.stages)
-        self.atoms = ByteKeyTable(atomEntries)
+        self.pathAtomStages = pathAtoms.indices.map { p in
+            pathAtoms[p].stages | (rootServedPaths.contains(Int32(p)) ? CompiledMatcher.rootStage : 0)
+        }
+        // Per atom, the root group's posting list for it (whole values only: an affix atom is
+        // looked up in the root's visit, where it always was).
+        var rootPostings = [Int32](repeating: -1, count: atomEntries.count)
+        let rootGroups = stateGroups[0]
+        for (k, l) in groupAtomLists where rootGroups.contains(Int32(truncatingIfNeeded: k >> 32)) {
+            let atom = Int(k & 0xFFFF_FFFF)
+            let kind = atomEntries[atom].namespace & 7
+            if kind <= Kind.literal.rawValue { rootPostings[atom] = listOffset[l] }
+        }
+        self.atoms = ByteKeyTable(atomEntries, extras: rootPostings)
+        self.rootVisits = rootVisits
         self.prefixKeyStart = prefixKeyStart
         self.prefixKeyLength = prefixKeyLength
         self.prefixKeys = prefixKeys
@@ -1069,6 +1104,8 @@ struct MatchState {
     var arrayStack = ScratchArray<UInt64>(capacity: 16)
     var atoms = ScratchArray<Int32>(capacity: 64)
     var pending = ScratchArray<Int32>(capacity: 64)
+    /// The root's posting lists the walk found (`TapeWalker.recordRootValue`): posting << 32 | path.
+    var rootHits = ScratchArray<UInt64>(capacity: 32)
     /// Matched routes a suppression removed (cleared from `routeBits`), in route order.
     var suppressedRoutes = ScratchArray<Int32>(capacity: 16)
     /// Per path, generation << 32 | its last leaf: stamp and head in one word, one load.
@@ -1141,6 +1178,7 @@ struct MatchState {
         atoms.removeAll()
         arrayStack.removeAll()
         pending.removeAll()
+        rootHits.removeAll()
         suppressedRoutes.removeAll()
         if routeWordLow <= routeWordHigh { (routeBits.base + routeWordLow).update(repeating: 0, count: routeWordHigh - routeWordLow + 1) }
         routeWordLow = Int.max
@@ -1154,7 +1192,7 @@ struct MatchState {
 
     func deallocate() {
         leaves.deallocate(); trails.deallocate(); arrayStack.deallocate(); atoms.deallocate()
-        pending.deallocate(); suppressedRoutes.deallocate(); satisfying.deallocate(); levels.deallocate(); chosen.deallocate()
+        pending.deallocate(); rootHits.deallocate(); suppressedRoutes.deallocate(); satisfying.deallocate(); levels.deallocate(); chosen.deallocate()
         for t in [pathArrayed, stateStamp, suppressStamp, conditionLeafStamp, pairStamp, siblingStamp] { t.deallocate() }
         for t in [pathHead, conditionMemo, exclusionTally, branchMemo] { t.deallocate() }
         conditionLeafSpan.deallocate(); routeBits.deallocate(); pairKey.deallocate(); pairResult.deallocate()

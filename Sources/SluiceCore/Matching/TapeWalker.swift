@@ -198,6 +198,17 @@ struct TapeWalker {
             tape: Int32(truncatingIfNeeded: i), next: previous, trailStart: trailStart, trailCount: Int32(truncatingIfNeeded: depth),
             atomStart: 0, atomCount: kinds & CompiledMatcher.affixStage != 0 ? -1 : 0,
             primaryAtom: kinds & CompiledMatcher.primaryStage != 0 ? MatchState.Leaf.notFound : -1))
+        if kinds & CompiledMatcher.rootStage != 0 { recordRootValue(p, i) }
+    }
+
+    /// The leaf just recorded is at a path where the root indexes whole values: its atom and
+    /// the root's posting list for it come from one probe of the atom table. The posting is
+    /// entered later, in `step`: entering needs every leaf recorded (evaluated conditions, the
+    /// arrayed-path mask, whether the leaf is its path's only one).
+    func recordRootValue(_ p: Int, _ i: Int) {
+        let found = findPrimaryEntry(p, i)
+        state.leaves[state.leaves.count - 1].primaryAtom = found.value
+        if found.extra >= 0 { state.rootHits.append(UInt64(UInt32(bitPattern: found.extra)) << 32 | UInt64(UInt32(truncatingIfNeeded: p))) }
     }
 
     /// The array elements holding a leaf (its trail), for consistency checks.
@@ -246,24 +257,27 @@ struct TapeWalker {
     /// some pattern names it there, else -1. Found apart from the affixes: most groups only
     /// look up whole values (a type, an account), and the prefix search and suffix probes
     /// were paid on every leaf although only states entered late (an account's) ask for them.
-    func findPrimaryAtom(_ p: Int, _ i: Int) -> Int32 {
+    func findPrimaryAtom(_ p: Int, _ i: Int) -> Int32 { findPrimaryEntry(p, i).value }
+
+    /// `findPrimaryAtom` with the atom table's second value (the root's posting list for it).
+    @inline(__always) func findPrimaryEntry(_ p: Int, _ i: Int) -> ByteKeyTable.Entry {
         let info = m.pathAtoms[p]
         let t = type(i)
         if t == TapeWalker.stringType {
-            guard info.exact else { return -1 }
+            guard info.exact else { return .absent }
             // A string in simdjson's padded buffer: its first sixteen bytes are two loads.
             let base = strings + Int(tape[i] & 0x00FF_FFFF_FFFF_FFFF)
             let count = Int(UInt32(littleEndian: UnsafeRawPointer(base).loadUnaligned(as: UInt32.self)))
-            return m.atoms.findPadded(CompiledMatcher.namespace(p, .exact), base + 4, count)
+            return m.atoms.entryPadded(CompiledMatcher.namespace(p, .exact), base + 4, count)
         } else if let d = number(i) {
-            guard info.number else { return -1 }
+            guard info.number else { return .absent }
             // The ordered key's bytes in memory order, as the table stored them.
-            return m.atoms.find(CompiledMatcher.namespace(p, .number), word: orderedKey(d), count: 8)
+            return m.atoms.entry(CompiledMatcher.namespace(p, .number), word: orderedKey(d), count: 8)
         } else if info.literal {
             let literal: UInt8 = t == UInt8(ascii: "t") ? UInt8(ascii: "t") : (t == UInt8(ascii: "f") ? UInt8(ascii: "f") : UInt8(ascii: "n"))
-            return m.atoms.find(CompiledMatcher.namespace(p, .literal), word: UInt64(literal), count: 1)
+            return m.atoms.entry(CompiledMatcher.namespace(p, .literal), word: UInt64(literal), count: 1)
         }
-        return -1
+        return .absent
     }
 
     /// The affix atoms of the (string) leaf at tape index `i`, appended to `state.atoms`: the
@@ -322,7 +336,22 @@ struct TapeWalker {
     func step() {
         let gen = state.generation
         state.stateStamp[0] = gen
-        state.pending.append(0)
+        // The root: branches with no condition, the whole values the walk found (one posting
+        // list per leaf, `recordRootValue`), then the groups that still need a visit.
+        let root = m.states[0]
+        if root.terminalStart < root.terminalEnd { complete(root) }
+        var h = 0
+        while h < state.rootHits.count {
+            let hit = state.rootHits[h]
+            h += 1
+            let leaf = head(Int(truncatingIfNeeded: hit & 0xFFFF_FFFF))
+            // The hit's path has a leaf on this event (it came from one).
+            let single = leaf >= 0 && state.leaves[Int(leaf)].next < 0
+            addPosting(Int32(truncatingIfNeeded: hit >> 32), single: single)
+        }
+        m.rootVisits.withUnsafeBufferPointer { visits in
+            for g in visits { visit(Int(g)) }
+        }
         while let s = state.pending.popLast() {
             let record = m.states[Int(s)]
             if record.terminalStart < record.terminalEnd { complete(record) }
@@ -371,18 +400,26 @@ struct TapeWalker {
     /// The outgoing conditions of a state on one path: evaluated ones, then index lookups for
     /// every leaf at the path.
     func visit(_ g: Int) {
-        let group = m.groups[g]
-        var k = Int(group.evaluated.lowerBound)
-        if group.evaluatedNeedLeaf && head(Int(group.path)) < 0 { k = Int(group.evaluated.upperBound) }
-        while k < Int(group.evaluated.upperBound) {
+        // The group's record is read in place: copying its 60 bytes to the stack was ~20
+        // instructions of each of the ~18 visits per finding.
+        m.groups.withUnsafeBufferPointer { groups in
+            guard g < groups.count, let base = groups.baseAddress else { return }
+            visit(g, base + g)
+        }
+    }
+
+    @inline(__always) func visit(_ g: Int, _ group: UnsafePointer<CompiledMatcher.Group>) {
+        var k = Int(group.pointee.evaluated.lowerBound)
+        if group.pointee.evaluatedNeedLeaf && head(Int(group.pointee.path)) < 0 { k = Int(group.pointee.evaluated.upperBound) }
+        while k < Int(group.pointee.evaluated.upperBound) {
             // Each evaluated child once per visit of its group: no stamp.
             enter(m.evaluatedStates[k] << 2 | CompiledMatcher.enteredOnce | CompiledMatcher.evaluate, single: true)
             k += 1
         }
-        if !group.exclusive.isEmpty { visitExclusive(g, group) }
-        if !group.substrings.isEmpty { visitSubstrings(g, group) }
-        if group.atomCount == 0 && group.numeric < 0 && group.cidr < 0 { return }
-        var leaf = head(Int(group.path))
+        if !group.pointee.exclusive.isEmpty { visitExclusive(g, group) }
+        if !group.pointee.substrings.isEmpty { visitSubstrings(g, group) }
+        if group.pointee.atomCount == 0 && group.pointee.numeric < 0 && group.pointee.cidr < 0 { return }
+        var leaf = head(Int(group.pointee.path))
         if leaf < 0 { return }
         let single = state.leaves[Int(leaf)].next < 0
         while leaf >= 0 {
@@ -398,8 +435,8 @@ struct TapeWalker {
     /// compile time (the leaf's atom → the children excluding it). The pair is then
     /// array-consistent by construction (`branchElementPair`): a tag route costs its state
     /// entry, not a condition evaluation and a consistency check.
-    func visitExclusive(_ g: Int, _ group: CompiledMatcher.Group) {
-        let siblings = siblingLeaves(Int(group.fixedCondition), path: Int(group.path))
+    func visitExclusive(_ g: Int, _ group: UnsafePointer<CompiledMatcher.Group>) {
+        let siblings = siblingLeaves(Int(group.pointee.fixedCondition), path: Int(group.pointee.path))
         // No leaf satisfies the state's condition (cannot happen for a state entered on a
         // leaf): it does not hold, and no branch through it can match.
         if siblings == TapeWalker.noFixedLeaf { return }
@@ -409,7 +446,7 @@ struct TapeWalker {
         let gen = state.generation
         var i = start
         while i < start + Int(count) {
-            let exact = primaryAtom(Int(state.satisfying[i]), path: Int(group.path))
+            let exact = primaryAtom(Int(state.satisfying[i]), path: Int(group.pointee.path))
             i += 1
             if exact < 0 { continue }  // not a listed string: every child holds on it
             let list = m.exclusions.find(UInt64(g) << 32 | UInt64(UInt32(exact)))
@@ -420,8 +457,8 @@ struct TapeWalker {
                 state.exclusionTally[t] = tally >> 32 == UInt64(gen) ? tally &+ 1 : UInt64(gen) << 32 | 1
             }
         }
-        var k = Int(group.exclusive.lowerBound)
-        while k < Int(group.exclusive.upperBound) {
+        var k = Int(group.pointee.exclusive.lowerBound)
+        while k < Int(group.pointee.exclusive.upperBound) {
             let t = m.exclusiveStates[k]
             k += 1
             if state.exclusionTally[Int(t)] == UInt64(gen) << 32 | UInt64(count) { continue }
@@ -435,8 +472,8 @@ struct TapeWalker {
     /// Wildcards with no literal prefix, entered (to be evaluated) when a window of their
     /// longest literal segment is in a string leaf at the path: a few table probes per leaf
     /// instead of evaluating every such wildcard (120 `*teamN-*-eks` routes on every cluster name).
-    func visitSubstrings(_ g: Int, _ group: CompiledMatcher.Group) {
-        var leaf = head(Int(group.path))
+    func visitSubstrings(_ g: Int, _ group: UnsafePointer<CompiledMatcher.Group>) {
+        var leaf = head(Int(group.pointee.path))
         while leaf >= 0 {
             let l = state.leaves[Int(leaf)]
             leaf = l.next
@@ -446,7 +483,7 @@ struct TapeWalker {
             let n = bytes.count
             // Eight bytes are read at every position: simdjson's string buffer is padded.
             let raw = UnsafeRawPointer(bytes.baseAddress!)
-            for k in group.substrings {
+            for k in group.pointee.substrings {
                 let length = Int(m.lengths[Int(k)])
                 if length > n { break }  // sorted
                 let mask: UInt64 = length == 8 ? .max : (1 &<< UInt64(length &* 8)) &- 1
@@ -505,9 +542,9 @@ struct TapeWalker {
         return test.kind == .anyAtom ? found : !found
     }
 
-    @inline(__always) func lookup(_ g: Int, _ group: CompiledMatcher.Group, _ a: Int32, single: Bool) {
-        if group.atomCount == 1 {
-            if a == group.singleAtom { addPosting(group.singlePosting, single: single) }
+    @inline(__always) func lookup(_ g: Int, _ group: UnsafePointer<CompiledMatcher.Group>, _ a: Int32, single: Bool) {
+        if group.pointee.atomCount == 1 {
+            if a == group.pointee.singleAtom { addPosting(group.pointee.singlePosting, single: single) }
         } else {
             let posting = m.groupAtoms.find(UInt64(g) << 32 | UInt64(UInt32(a)))
             if posting >= 0 { addPosting(posting, single: single) }
@@ -515,16 +552,16 @@ struct TapeWalker {
     }
 
     /// Index lookups of one leaf at the group's path; `single`: it is the path's only leaf.
-    /// Inlined into `visit` (a call per leaf and group, with the group copied to the stack).
-    @inline(__always) func lookups(_ g: Int, _ group: CompiledMatcher.Group, _ leafIndex: Int, single: Bool) {
-        if group.atomCount > 0 {
+    /// Inlined into `visit` (a call per leaf and group); the group is read in place.
+    @inline(__always) func lookups(_ g: Int, _ group: UnsafePointer<CompiledMatcher.Group>, _ leafIndex: Int, single: Bool) {
+        if group.pointee.atomCount > 0 {
             // A leaf's atoms of the kinds this group indexes only: its whole value, its affixes.
-            if group.primaryAtoms {
-                let a = primaryAtom(leafIndex, path: Int(group.path))
+            if group.pointee.primaryAtoms {
+                let a = primaryAtom(leafIndex, path: Int(group.pointee.path))
                 if a >= 0 { lookup(g, group, a, single: single) }
             }
-            if group.affixAtoms {
-                let leaf = leafWithAffixes(leafIndex, path: Int(group.path))
+            if group.pointee.affixAtoms {
+                let leaf = leafWithAffixes(leafIndex, path: Int(group.pointee.path))
                 var k = Int(leaf.atomStart)
                 let stop = k + Int(leaf.atomCount)
                 while k < stop {
@@ -533,17 +570,17 @@ struct TapeWalker {
                 }
             }
         }
-        if group.numeric < 0 && group.cidr < 0 { return }
+        if group.pointee.numeric < 0 && group.pointee.cidr < 0 { return }
         let i = Int(state.leaves[leafIndex].tape)
-        if group.cidr >= 0 && type(i) == TapeWalker.stringType, let ip = IPRange.parseAddress(stringBytes(i)) {
-            let index = m.cidrIndexes[Int(group.cidr)]
+        if group.pointee.cidr >= 0 && type(i) == TapeWalker.stringType, let ip = IPRange.parseAddress(stringBytes(i)) {
+            let index = m.cidrIndexes[Int(group.pointee.cidr)]
             if ip.isIPv6 {
                 for k in index.v6.lookup(ip.address) { addPosting(index.v6.members[Int(k)], single: single) }
             } else {
                 for k in index.v4.lookup(ip.address) { addPosting(index.v4.members[Int(k)], single: single) }
             }
-        } else if group.numeric >= 0, let d = number(i) {
-            let index = m.numericIndexes[Int(group.numeric)]
+        } else if group.pointee.numeric >= 0, let d = number(i) {
+            let index = m.numericIndexes[Int(group.pointee.numeric)]
             for k in index.lookup(orderedKey(d)) { addPosting(index.members[Int(k)], single: single) }
         }
     }
