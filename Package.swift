@@ -266,7 +266,7 @@ if Context.environment["SLUICE_FUZZ"] != nil {
     package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/FuzzSupport", swiftSettings: strict))
     let harnesses: [(String, [Target.Dependency])] = [
         ("FuzzJSONMatch", ["SluiceCore", "SluiceGuardDuty"]), ("FuzzPattern", ["SluiceCore", "SluiceGuardDuty"]), ("FuzzTemplate", ["SluiceCore", "SluiceGuardDuty"]),
-        ("FuzzConfigYAML", ["SluiceCore", "SluiceGuardDuty", "SluiceConnectors"]), ("FuzzSyslogCEF", ["SluiceCore", "SluiceGuardDuty", "SluiceConnectors"]),
+        ("FuzzConfigYAML", ["SluiceCore", "SluiceGuardDuty", "SluiceConnectors"]), ("FuzzSyslogCEF", ["SluiceCore", "SluiceGuardDuty", "SluiceHTTP", "SluiceConnectors", "SluiceFormats"]),
         ("FuzzHTTPHeaders", ["SluiceHTTP"]), ("FuzzFindingDecoder", ["SluiceCore", "SluiceFormats"]),
         ("FuzzTopicRecords", ["SluiceCore", "SluiceKafka", "SluiceState", "SluiceActions", "SluiceReplay"]),
     ]

@@ -10,7 +10,10 @@ import SluiceFormats
 ///   key) never survives; the view the decoder wrote into the event's tape reads as the view's JSON;
 /// - the parts of a split record are numbered 0..<count, in order;
 /// - the hot path (no view) and the view path agree on rejection and on the number of findings;
-/// - an OCSF rendering is JSON the router's own parser reads back.
+/// - an OCSF rendering is JSON the router's own parser reads back;
+/// - the Hold stage's copy (`eventWithView(keeping:)`, a `JSONPathSelection` of paths the event's
+///   own keys spell, any bytes included, with empty components added) reads every selected path as
+///   the whole event does.
 // libFuzzer calls back from one thread only.
 nonisolated(unsafe) let withView = FindingDecoder(limits: .standard, format: .auto, injectsView: true)
 nonisolated(unsafe) let hotPath = FindingDecoder(limits: .standard, format: .auto, injectsView: false)
@@ -31,6 +34,7 @@ func fuzzOne(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
         let (_, summary) = finding.materialized()
         _ = summary?.templateContext
         _ = finding.findingID()
+        checkSelection(finding, salt: bytes.count)
         guard let view = finding.view() else { return }
         guard case .object(let members) = JSON(finding.event) else { FuzzDriver.violated("a finding's event is not an object") }
         let own = members.filter { $0.key == "sluice" || $0.key.hasPrefix("sluice.") }
@@ -51,6 +55,34 @@ func fuzzOne(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     }
     for decoder in explicit { _ = decoder.decode(bytes) { _ = $0.materialized() } }
     return 0
+}
+
+/// Dotted paths of `json`'s object members, depth first, at most `limit` of them.
+func memberPaths(_ json: JSON, prefix: String = "", depth: Int = 0, limit: Int, into paths: inout [String]) {
+    guard depth < 6, case .object(let members) = json else { return }
+    for (key, value) in members where paths.count < limit {
+        let path = prefix.isEmpty ? key : prefix + "." + key
+        paths.append(path)
+        memberPaths(value, prefix: path, depth: depth + 1, limit: limit, into: &paths)
+    }
+}
+
+/// Selects some of the event's own paths (which ones depends on `salt`), spelt as written and
+/// with empty components (`.a..b.`, which `value(atPath:)` skips), and checks the copy.
+func checkSelection(_ finding: DecodedFinding, salt: Int) {
+    let whole = finding.eventWithView()
+    var paths: [String] = []
+    memberPaths(whole, limit: 48, into: &paths)
+    let chosen = paths.enumerated().filter { ($0.offset &+ salt) % 3 != 0 }.map { i, path in
+        i % 4 == 1 ? "." + path.split(separator: ".", omittingEmptySubsequences: false).joined(separator: "..") + "." : path
+    }
+    let kept = finding.eventWithView(keeping: JSONPathSelection(chosen))
+    for path in chosen where path.utf8.contains(where: { $0 != UInt8(ascii: ".") }) {
+        let selected = kept.value(atPath: path)?.serialized(), expected = whole.value(atPath: path)?.serialized()
+        if selected != expected {
+            FuzzDriver.violated("path \(path.debugDescription) reads \(selected ?? "nil") on the selection, \(expected ?? "nil") on the whole event")
+        }
+    }
 }
 
 @_cdecl("FuzzFindingDecoder_main")

@@ -49,6 +49,16 @@ public struct AWSService: Sendable, Hashable, CustomStringConvertible {
     public static let securityHub = AWSService(signingName: "securityhub", environmentID: "SECURITYHUB")
     public static let eks = AWSService(signingName: "eks", environmentID: "EKS")
 
+    /// Whether `s` has the shape of an AWS region name (`us-east-1`, `us-gov-west-1`): lowercase
+    /// letter groups joined by `-`, ending in a number. A region becomes part of the endpoint's host,
+    /// so one taken from a finding must pass this first ("x@evil.example/" would name the host).
+    public static func isRegionName(_ s: String) -> Bool {
+        let parts = s.utf8.split(separator: UInt8(ascii: "-"), omittingEmptySubsequences: false)
+        guard parts.count >= 3, s.utf8.count <= 32, let last = parts.last, !last.isEmpty,
+              last.allSatisfy({ (0x30...0x39).contains($0) }) else { return false }
+        return parts.dropLast().allSatisfy { !$0.isEmpty && $0.allSatisfy { (0x61...0x7A).contains($0) } }
+    }
+
     /// The service's public endpoint in `region` (`https://sqs.eu-west-1.amazonaws.com`).
     public func defaultEndpoint(region: String) -> String {
         let suffix = region.hasPrefix("cn-") ? "amazonaws.com.cn" : "amazonaws.com"

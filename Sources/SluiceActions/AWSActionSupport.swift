@@ -19,6 +19,8 @@ public final class AWSClients: Sendable {
 
     /// The client for `region` (nil: the configured or environment default).
     public func client(region: String?) throws(ActionError) -> AWSClient {
+        // The region may come from the finding and becomes the endpoint's host: never any text.
+        if let region, !AWSService.isRegionName(region) { throw .permanent("the region is not an AWS region name") }
         let key = region ?? ""
         if let c = clients.withLock({ $0[key] }) { return c }
         var s = settings

@@ -110,19 +110,26 @@ public final class JiraConnector: TicketingConnector {
     /// gets a new issue instead.
     private func reopen(_ key: String) async -> TicketLookup {
         let list: HTTPResponse
-        switch await send(request("GET", "/issue/\(key)/transitions", body: nil), doing: "list transitions of \(key)") {
+        switch await send(request("GET", "/issue/\(Self.pathSegment(key))/transitions", body: nil), doing: "list transitions of \(key)") {
         case .ok(let response): list = response
         case .failed(let outcome, _): return .failed(outcome)
         }
         guard let id = Self.reopenTransition(in: list) else { return .none }
         let body: JSONBuilder = ["transition": ["id": .string(id)]]
-        switch await send(request("POST", "/issue/\(key)/transitions", body: body), doing: "reopen \(key)") {
+        switch await send(request("POST", "/issue/\(Self.pathSegment(key))/transitions", body: body), doing: "reopen \(key)") {
         case .ok: return .found(key)
         case .failed(let outcome, _): return .failed(outcome)
         }
     }
 
     // MARK: Requests (pure: tested without a server)
+
+    /// An issue key as one path segment: the key comes from Jira's search reply, and a reply must
+    /// not add segments or a query to the next request (`PROJ-1/../../x?y` stays one segment; `.`
+    /// is encoded too, so `..` cannot be a dot segment curl would resolve).
+    static func pathSegment(_ key: String) -> String {
+        key.addingPercentEncoding(withAllowedCharacters: CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_~")) ?? ""
+    }
 
     func request(_ method: String, _ path: String, body: JSONBuilder?) -> HTTPRequest {
         TicketText.request(method, url: "\(configuration.baseURL)/rest/api/\(configuration.flavor.apiVersion)\(path)",
@@ -157,7 +164,7 @@ public final class JiraConnector: TicketingConnector {
     /// POST /rest/api/{v}/issue/{key}/comment: ADF on Cloud, wiki text on Data Center.
     func commentRequest(key: String, text: String) -> HTTPRequest {
         let body: JSONBuilder = ["body": configuration.flavor == .cloud ? Self.document(text) : .string(text)]
-        return request("POST", "/issue/\(key)/comment", body: body)
+        return request("POST", "/issue/\(Self.pathSegment(key))/comment", body: body)
     }
 
     static func jql(findingID: String, configuration c: Configuration) -> String {

@@ -315,3 +315,24 @@ import Testing
         return own + ((node["content"] as? [[String: Any]]) ?? []).flatMap(links)
     }
 }
+
+/// The issue key of Jira's search reply goes into the next request's path: a reply holding
+/// `../` or `?` must not change which resource the comment or transition goes to (issue 10.5,
+/// found by the issue 10 audit of 2026-12-07; ServiceNow already encoded its sys_id).
+@Suite struct JiraIssueKeyPathTests {
+    @Test func anIssueKeyFromTheReplyIsOnePathSegment() throws {
+        let http = HTTPClient()
+        let connector = try #require(SecretScrubbingConnector.unwrap(try SIEMFixtures.connector("""
+            name: jira-keys
+            type: jira
+            url: https://jira.example.test
+            project: OPS
+            email: a@b.test
+            api_token: t
+            """, http: http)) as? JiraConnector)
+        #expect(connector.commentRequest(key: "OPS-12", text: "x").url == "https://jira.example.test/rest/api/3/issue/OPS-12/comment")
+        #expect(connector.commentRequest(key: "../../admin?x=1#", text: "x").url
+            == "https://jira.example.test/rest/api/3/issue/%2E%2E%2F%2E%2E%2Fadmin%3Fx%3D1%23/comment")
+        #expect(connector.commentRequest(key: "..", text: "x").url == "https://jira.example.test/rest/api/3/issue/%2E%2E/comment")
+    }
+}

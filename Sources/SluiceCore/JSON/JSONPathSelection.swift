@@ -27,10 +27,11 @@ public struct JSONPathSelection: Sendable, Equatable {
 
     private var root = Node(key: "")
 
-    /// `paths` split on `.` as `JSON.value(atPath:)` splits them (empty components dropped).
+    /// `paths` split on `.` as `JSON.value(atPath:)` splits them (empty components dropped): at
+    /// the byte, not the Character, or a `.` followed by a combining mark would not split.
     public init(_ paths: some Sequence<String>) {
         for path in paths {
-            let parts = path.split(separator: ".").map(String.init)
+            let parts = path.utf8.split(separator: UInt8(ascii: ".")).map { String(decoding: $0, as: UTF8.self) }
             if !parts.isEmpty { Self.insert(parts[...], into: &root) }
         }
     }
@@ -38,12 +39,13 @@ public struct JSONPathSelection: Sendable, Equatable {
     public var isEmpty: Bool { root.children.isEmpty }
 
     /// Whether some selected path starts with the member `key`.
-    public func hasRoot(_ key: String) -> Bool { root.children.contains { $0.key == key } }
+    public func hasRoot(_ key: String) -> Bool { root.children.contains { $0.bytes.elementsEqual(key.utf8) } }
 
     private static func insert(_ parts: ArraySlice<String>, into node: inout Node) {
         guard let first = parts.first else { return node.whole = true }
         if node.whole { return }
-        if let i = node.children.firstIndex(where: { $0.key == first }) {
+        // Bytes, not String ==: "é" and "e\u{301}" are one String but two keys to `value(atPath:)`.
+        if let i = node.children.firstIndex(where: { $0.bytes.elementsEqual(first.utf8) }) {
             insert(parts.dropFirst(), into: &node.children[i])
         } else {
             var child = Node(key: first)
