@@ -25,7 +25,7 @@ import SluiceTestSupport
                 topics: ["rt"], logger: logger)
             defer { consumer.close() }
             var got: [KafkaRecord] = []
-            let deadline = Date().addingTimeInterval(30)
+            let deadline = Date().addingTimeInterval(120)
             while got.count < n, Date() < deadline {
                 if case .record(let r) = consumer.poll(timeoutMs: 200) {
                     got.append(r)
