@@ -69,14 +69,14 @@ import Testing
     static func changelog(_ broker: TansuBroker, group: String) throws -> [KafkaRecord] {
         let reader = try KafkaTopicReader(config: broker.clientConfig(), topic: "sluice.hold.\(group).changelog", logger: Logger(label: "test"))
         defer { reader.close() }
-        return try reader.readToEnd(timeoutMs: 10_000)
+        return try reader.readToEnd(timeoutMs: 60_000)
     }
 
     /// Records in the group's repartition topic as of now.
     static func repartitionRecords(_ broker: TansuBroker, group: String) throws -> Int {
         let reader = try KafkaTopicReader(config: broker.clientConfig(), topic: "sluice.hold.\(group).repartition", logger: Logger(label: "test"))
         defer { reader.close() }
-        return try reader.readToEnd(timeoutMs: 10_000).count
+        return try reader.readToEnd(timeoutMs: 60_000).count
     }
 
     /// Dedupe keys whose delivery is recorded in the changelog.
@@ -344,7 +344,7 @@ import Testing
             guard receiver.count >= 1 else { return false }
             let reader = try KafkaTopicReader(config: broker.clientConfig(), topic: "sluice.inhibit.inhibit", logger: Logger(label: "test"))
             defer { reader.close() }
-            return !(try reader.readToEnd(timeoutMs: 10_000)).isEmpty
+            return !(try reader.readToEnd(timeoutMs: 60_000)).isEmpty
         }
         #expect(recorded)
         sluice.killHard()
