@@ -9,12 +9,15 @@ public final class AWSClients: Sendable {
     let settings: AWSSettings
     let http: HTTPClient
     let environment: [String: String]
+    /// Per AWS call. Tests against a shared moto on a loaded machine give more than the default.
+    let timeout: Duration
     private let clients = Mutex<[String: AWSClient]>([:])
 
-    public init(settings: AWSSettings, http: HTTPClient, environment: [String: String]) {
+    public init(settings: AWSSettings, http: HTTPClient, environment: [String: String], timeout: Duration = .seconds(10)) {
         self.settings = settings
         self.http = http
         self.environment = environment
+        self.timeout = timeout
     }
 
     /// The client for `region` (nil: the configured or environment default).
@@ -26,7 +29,7 @@ public final class AWSClients: Sendable {
         var s = settings
         if let region { s.region = region }
         let c: AWSClient
-        do { c = try s.makeClient(http: http, environment: environment) } catch { throw .permanent(error.description) }
+        do { c = try s.makeClient(http: http, environment: environment, timeout: timeout) } catch { throw .permanent(error.description) }
         clients.withLock { $0[key] = c }
         return c
     }

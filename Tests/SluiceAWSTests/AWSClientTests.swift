@@ -10,9 +10,13 @@ import Testing
 let exampleCredentials = StaticCredentialsProvider(AWSCredentials(
     accessKeyID: "AKIDEXAMPLE", secretAccessKey: Secret("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")))
 
+/// Per call to moto: one Python process serving the whole suite one request at a time, at the
+/// test run's niceness; beside a benchmark a call was seen to take more than 10 s.
+let motoCallTimeout: Duration = .seconds(120)
+
 func motoClient(_ moto: MotoServer, http: HTTPClient, region: String = "us-east-1",
                 credentials: any AWSCredentialsProvider = exampleCredentials) -> AWSClient {
-    AWSClient(region: region, credentials: credentials, http: http, endpoint: moto.endpoint)
+    AWSClient(region: region, credentials: credentials, http: http, endpoint: moto.endpoint, timeout: motoCallTimeout)
 }
 
 /// A name no other test uses, for resources on the shared moto server.

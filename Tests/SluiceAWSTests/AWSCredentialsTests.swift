@@ -33,7 +33,7 @@ struct TemporaryHome {
 
 /// The caller's ARN as moto's STS sees it: shows which identity signed the request.
 func callerARN(_ credentials: any AWSCredentialsProvider, moto: MotoServer, http: HTTPClient) async throws -> String? {
-    let aws = AWSClient(region: "us-east-1", credentials: credentials, http: http, endpoint: moto.endpoint)
+    let aws = AWSClient(region: "us-east-1", credentials: credentials, http: http, endpoint: moto.endpoint, timeout: motoCallTimeout)
     return try await aws.query(.sts, action: "GetCallerIdentity").text("GetCallerIdentityResult/Arn")
 }
 

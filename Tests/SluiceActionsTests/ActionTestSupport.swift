@@ -26,8 +26,15 @@ enum ActionFixtures {
         return try JSON.parse(text)
     }
 
+    /// Per AWS call to moto. moto is one Python process serving the whole suite one request at a
+    /// time, started at the test run's niceness: beside a benchmark one call was seen to take more
+    /// than the executors' 10 s default, and a step then failed with nothing wrong in the executor.
+    static let motoCallTimeout: Duration = .seconds(120)
+
     static func context(_ settings: ActionSettings = ActionSettings(), environment: [String: String] = ProcessInfo.processInfo.environment) -> ActionContext {
-        ActionContext(http: http, environment: environment, settings: settings, logger: Logger(label: "test.actions"))
+        var context = ActionContext(http: http, environment: environment, settings: settings, logger: Logger(label: "test.actions"))
+        context.aws = AWSClients(settings: settings.aws, http: http, environment: environment, timeout: motoCallTimeout)
+        return context
     }
 
     /// Routes and playbooks from a route file's text; throws the diagnostics joined.

@@ -106,11 +106,11 @@ import Testing
         let (status, out) = try await Self.sluice(["approvals", "approve", runID, "--brokers", broker.bootstrap, "--by", "alice"])
         #expect(status == 0, "\(out)")
         // The script touches the file, then appends: wait for the whole line, not the file.
-        #expect(await Self.eventually(20) { (try? String(contentsOfFile: marker + ".contain", encoding: .utf8))?.hasSuffix("\n") == true },
+        #expect(await Self.eventually(120) { (try? String(contentsOfFile: marker + ".contain", encoding: .utf8))?.hasSuffix("\n") == true },
                 "approval did not release the step")
         // The output of the step before the gate survived the restart into the template.
         #expect(try String(contentsOfFile: marker + ".contain", encoding: .utf8) == "0\n")
-        #expect(await Self.eventually(10) { store2.state(runID)?.status == .finished })
+        #expect(await Self.eventually(120) { store2.state(runID)?.status == .finished })
         let trail = memory.records.filter { $0.runID == runID }.map { "\($0.step):\($0.result.rawValue)" }
         #expect(trail == ["note:succeeded", "contain:awaiting_approval", "contain:approved", "contain:succeeded"], "\(trail)")
         #expect(memory.records.first { $0.result == .approved }?.detail == "approved by alice")
@@ -120,8 +120,8 @@ import Testing
         // Timeout: the declared default (approve) applies.
         let autoPayload = try ActionFixtures.findingBytes("02-ec2-reverse-shell.json")
         #expect(await runner2.run(route: "auto", payload: autoPayload) == .parked(step: "contain"))
-        #expect(await Self.eventually(20) { FileManager.default.fileExists(atPath: marker + ".auto") }, "the timeout default did not apply")
-        #expect(await Self.eventually(10) { memory.records.filter { $0.route == "auto" }.count == 3 })
+        #expect(await Self.eventually(120) { FileManager.default.fileExists(atPath: marker + ".auto") }, "the timeout default did not apply")
+        #expect(await Self.eventually(120) { memory.records.filter { $0.route == "auto" }.count == 3 })
         #expect(memory.records.filter { $0.route == "auto" }.map(\.result) == [.awaitingApproval, .approved, .succeeded])
         #expect(memory.records.contains { $0.route == "auto" && $0.result == .approved && $0.detail == "approved by timeout" })
 
@@ -172,7 +172,7 @@ import Testing
         #expect(await Self.eventually(90) { survivor.store.ownedPartitions == [0] }, "the survivor was never assigned the run's partition")
         let (status, out) = try await Self.sluice(["approvals", "approve", runID, "--brokers", broker.bootstrap, "--by", "alice"])
         #expect(status == 0, "\(out)")
-        #expect(await Self.eventually(30) { survivor.store.state(runID)?.status == .finished }, "the survivor did not resume the run")
+        #expect(await Self.eventually(120) { survivor.store.state(runID)?.status == .finished }, "the survivor did not resume the run")
         #expect((try? String(contentsOfFile: marker + ".contain", encoding: .utf8)) == "0\n")
         #expect(survivor.audit.records.filter { $0.runID == runID }.map { "\($0.step):\($0.result.rawValue)" } == ["contain:approved", "contain:succeeded"])
         #expect(owner.audit.records.filter { $0.runID == runID }.map { "\($0.step):\($0.result.rawValue)" } == ["note:succeeded", "contain:awaiting_approval"])
@@ -188,7 +188,7 @@ import Testing
         #expect(await r.run(route: "gated", payload: try ActionFixtures.findingBytes()) == .parked(step: "contain"))
         #expect(store.all().map(\.status) == [.pending])
         _ = try await ApprovalDesk.decide(runID, approve: false, by: "bob", reason: "false positive", store: store)
-        #expect(await Self.eventually(5) { store.state(runID)?.status == .finished })
+        #expect(await Self.eventually(120) { store.state(runID)?.status == .finished })
         #expect(!FileManager.default.fileExists(atPath: marker + ".contain"))
         #expect(audit.records.last?.result == .denied && audit.records.last?.detail == "denied by bob")
     }

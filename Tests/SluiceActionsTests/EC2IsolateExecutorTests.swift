@@ -15,7 +15,8 @@ struct EC2World {
 
     static func make(_ moto: MotoServer) async throws -> EC2World {
         let creds = StaticCredentialsProvider(AWSCredentials(accessKeyID: "testing", secretAccessKey: Secret("testing")))
-        let client = AWSClient(region: "us-east-1", credentials: creds, http: ActionFixtures.http, endpoint: moto.endpoint)
+        let client = AWSClient(region: "us-east-1", credentials: creds, http: ActionFixtures.http, endpoint: moto.endpoint,
+                               timeout: ActionFixtures.motoCallTimeout)
         let vpc = try #require(try await client.query(.ec2, action: "CreateVpc", parameters: [("CidrBlock", "10.42.0.0/16")]).text("vpc/vpcId"))
         let subnet = try #require(try await client.query(.ec2, action: "CreateSubnet", parameters: [("VpcId", vpc), ("CidrBlock", "10.42.1.0/24")]).text("subnet/subnetId"))
         let group = try #require(try await client.query(.ec2, action: "CreateSecurityGroup", parameters: [

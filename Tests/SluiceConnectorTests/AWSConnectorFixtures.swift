@@ -53,10 +53,15 @@ enum AWSFixtures {
         return SecretScrubbingConnector.unwrap(try definitions[0].make(context: context))
     }
 
+    /// Per call to moto: one Python process serving the whole suite one request at a time, at
+    /// the test run's niceness; beside a benchmark a call was seen to take more than 10 s. The
+    /// tests here check what is sent and how answers are classified, not the time moto takes.
+    static let motoCallTimeout = 120
+
     /// An instance of `type` aimed at `endpoint` (moto, a receiver) with the test keys; `keys`
     /// are the type's own YAML lines.
     static func connector(_ type: String, _ keys: String, endpoint: String, http: HTTPClient) throws -> any Connector {
-        try connector("name: test-\(type)\ntype: \(type)\nendpoint: \(endpoint)\n\(keys)\n\(credentialsYAML)", http: http)
+        try connector("name: test-\(type)\ntype: \(type)\nendpoint: \(endpoint)\ntimeout: \(motoCallTimeout)s\n\(keys)\n\(credentialsYAML)", http: http)
     }
 
     /// The diagnostics a YAML instance gets from `sluice validate`.
@@ -72,7 +77,7 @@ enum AWSFixtures {
 
     static func moto(_ moto: MotoServer, http: HTTPClient, region: String) -> AWSClient {
         AWSClient(region: region, credentials: StaticCredentialsProvider(AWSCredentials(accessKeyID: "AKIDEXAMPLE", secretAccessKey: Secret("x"))),
-                  http: http, endpoint: moto.endpoint)
+                  http: http, endpoint: moto.endpoint, timeout: .seconds(motoCallTimeout))
     }
 
     /// Creates a queue and returns its URL and ARN.
@@ -83,23 +88,27 @@ enum AWSFixtures {
         return (url, try #require(attrs.value(atPath: "Attributes.QueueArn")?.stringValue))
     }
 
-    /// Receives until `count` messages arrived or `seconds` passed (deleting them), with all attributes.
-    static func receive(_ url: String, count: Int, seconds: Double = 120, aws: AWSClient) async throws -> [JSON] {
+    /// Every message in the queue (deleted as read), with all attributes. moto puts a message in
+    /// the queue within the call that sends it (SQS, and SNS and EventBridge fan-out alike), so
+    /// once the sends have returned, the first empty answer means the queue is drained: there is
+    /// no deadline to miss, and a message too many is counted. No long poll: the test moto answers
+    /// one request at a time (scripts/receivers/moto_server.py).
+    static func drain(_ url: String, aws: AWSClient) async throws -> [JSON] {
         var out: [JSON] = []
-        let deadline = Date().addingTimeInterval(seconds)
-        while out.count < count && Date() < deadline {
+        while true {
             let answer = try await aws.json(.sqs, operation: "ReceiveMessage", body: [
-                "QueueUrl": .string(url), "MaxNumberOfMessages": 10, "WaitTimeSeconds": 1,
+                "QueueUrl": .string(url), "MaxNumberOfMessages": 10,
                 "MessageAttributeNames": ["All"], "MessageSystemAttributeNames": ["All"], "AttributeNames": ["All"],
             ])
-            for m in answer["Messages"]?.arrayValue ?? [] {
+            let messages = answer["Messages"]?.arrayValue ?? []
+            if messages.isEmpty { return out }
+            for m in messages {
                 out.append(m)
                 if let handle = m["ReceiptHandle"]?.stringValue {
                     _ = try await aws.json(.sqs, operation: "DeleteMessage", body: ["QueueUrl": .string(url), "ReceiptHandle": .string(handle)])
                 }
             }
         }
-        return out
     }
 
     // Awaiting attempts (names kept inside AWSFixtures so other test files can define their own).

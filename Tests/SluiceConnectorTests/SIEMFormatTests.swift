@@ -33,7 +33,7 @@ import Testing
     ]
 
     static func syslogYAML(port: Int, extra: String) -> String {
-        "name: siem-syslog\ntype: syslog\nhost: 127.0.0.1\nport: \(port)\nprotocol: tcp\nhostname: sluice-test\ntimeout: 3s\n\(extra)\n"
+        "name: siem-syslog\ntype: syslog\nhost: 127.0.0.1\nport: \(port)\nprotocol: tcp\nhostname: sluice-test\ntimeout: 60s\n\(extra)\n"
     }
 
     /// Sends the four samples to a real rsyslogd; the messages it parsed, by sample.

@@ -37,7 +37,7 @@ import Testing
 
         let high = deliveries.filter { ($0.summary?.severity ?? 0) >= 7 }
         #expect(!high.isEmpty && high.count < deliveries.count)
-        let messages = try await AWSFixtures.receive(queue, count: deliveries.count, seconds: 3, aws: aws)
+        let messages = try await AWSFixtures.drain(queue, aws: aws)
         #expect(messages.count == high.count)
         let notifications = try messages.map { try JSON.parse(#require($0["Body"]?.stringValue)) }
         #expect(Set(notifications.compactMap { $0["Message"]?.stringValue }) == Set(high.map { String(decoding: $0.payload, as: UTF8.self) }))
@@ -62,7 +62,7 @@ import Testing
         let id = try #require(d.findingID)
         // moto refuses a FIFO publish without MessageGroupId: delivered proves it was sent.
         #expect(AWSFixtures.kind(await AWSFixtures.attempt(connector, d)) == "delivered")
-        let messages = try await AWSFixtures.receive(queue, count: 1, seconds: 3, aws: aws)
+        let messages = try await AWSFixtures.drain(queue, aws: aws)
         #expect(messages.count == 1)
         #expect(messages.first?["Attributes"]?["MessageGroupId"]?.stringValue == id)
 
@@ -83,7 +83,7 @@ import Testing
         let deliveries = try AWSFixtures.deliveries() + AWSFixtures.deliveries().prefix(3)  // 12: two PublishBatch calls
         let outcomes = try await AWSFixtures.attempt(connector, batch: deliveries)
         #expect(outcomes.map(AWSFixtures.kind) == Array(repeating: "delivered", count: 12))
-        let messages = try await AWSFixtures.receive(queue, count: 12, aws: aws)
+        let messages = try await AWSFixtures.drain(queue, aws: aws)
         #expect(messages.count == 12)
         let notifications = try messages.map { try JSON.parse(#require($0["Body"]?.stringValue)) }
         #expect(notifications.allSatisfy { $0["MessageAttributes"]?["finding.severity_label"]?["Value"]?.stringValue != nil })

@@ -22,7 +22,7 @@ import Testing
         let deliveries = try AWSFixtures.deliveries()
         for d in deliveries { #expect(AWSFixtures.kind(await AWSFixtures.attempt(connector, d)) == "delivered") }
 
-        let messages = try await AWSFixtures.receive(queue.url, count: deliveries.count, aws: aws)
+        let messages = try await AWSFixtures.drain(queue.url, aws: aws)
         #expect(messages.count == deliveries.count)
         let bodies = Set(messages.compactMap { $0["Body"]?.stringValue })
         #expect(bodies == Set(deliveries.map { String(decoding: $0.payload, as: UTF8.self) }))
@@ -52,7 +52,7 @@ import Testing
         var retried = all[0]
         retried.attempt = 2
         for d in [all[0], retried, all[1]] { #expect(AWSFixtures.kind(await AWSFixtures.attempt(connector, d)) == "delivered") }
-        let messages = try await AWSFixtures.receive(queue.url, count: 3, seconds: 3, aws: aws)
+        let messages = try await AWSFixtures.drain(queue.url, aws: aws)
         #expect(messages.count == 2)
         let groups = messages.compactMap { $0.value(atPath: "Attributes")?["MessageGroupId"]?.stringValue }
         #expect(groups == [all[0].findingID, all[1].findingID].compactMap { $0 })
@@ -76,7 +76,7 @@ import Testing
         let outcomes = try await AWSFixtures.attempt(connector, batch: deliveries + deliveries.prefix(2) + [notJSON])
         #expect(outcomes.map(AWSFixtures.kind) == Array(repeating: "delivered", count: 12))
         // Two calls (10 + 2); the two repeated findings were deduplicated by their finding ids.
-        let messages = try await AWSFixtures.receive(queue.url, count: 12, seconds: 3, aws: aws)
+        let messages = try await AWSFixtures.drain(queue.url, aws: aws)
         #expect(messages.count == deliveries.count + 1)
         #expect(Set(messages.compactMap { $0["Attributes"]?["MessageGroupId"]?.stringValue }) == Set(deliveries.compactMap(\.findingID) + ["sluice"]))
 

@@ -17,6 +17,7 @@ import Testing
             region: \(region)
             endpoint: \(endpoint)
             batch: {max_items: 100}
+            timeout: \(AWSFixtures.motoCallTimeout)s
             \(extra)
             \(AWSFixtures.credentialsYAML)
             """, http: http) as! SecurityHubConnector

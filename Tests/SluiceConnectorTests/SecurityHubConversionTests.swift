@@ -23,6 +23,7 @@ import Testing
             type: aws-securityhub
             region: \(region)
             endpoint: \(endpoint)
+            timeout: \(AWSFixtures.motoCallTimeout)s
             \(extra)
             \(AWSFixtures.credentialsYAML)
             """, http: http) as! SecurityHubConnector

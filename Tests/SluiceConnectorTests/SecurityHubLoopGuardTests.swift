@@ -26,6 +26,7 @@ import Testing
             region: \(Self.region)
             endpoint: \(moto.endpoint)
             product_arn: \(product)
+            timeout: \(AWSFixtures.motoCallTimeout)s
             \(AWSFixtures.credentialsYAML)
             """, http: http) as! SecurityHubConnector
         let fromHub = try Self.fixture("asff/01-guardduty-ec2-cryptominer.json")

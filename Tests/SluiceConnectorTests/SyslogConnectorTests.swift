@@ -15,7 +15,7 @@ import Testing
         port: \(port)
         protocol: \(transport)
         hostname: sluice-test
-        timeout: 3s
+        timeout: 60s
         \(extra)
         """
     }
@@ -175,7 +175,7 @@ import Testing
         let port = Int(UInt16(bigEndian: addr.sin_port))
         let http = HTTPClient()
         defer { http.shutdown() }
-        let c = try SIEMFixtures.connector(Self.yaml(protocol: "tcp", port: port).replacingOccurrences(of: "timeout: 3s", with: "timeout: 1s"), http: http)
+        let c = try SIEMFixtures.connector(Self.yaml(protocol: "tcp", port: port).replacingOccurrences(of: "timeout: 60s", with: "timeout: 1s"), http: http)
         defer { c.shutdown() }
         var d = try SIEMFixtures.delivery(SIEMFixtures.findings[0])
         d.payload = Array("\"".utf8) + Array(repeating: UInt8(ascii: "a"), count: 64 << 20) + Array("\"".utf8)

@@ -121,7 +121,7 @@ import SluiceTestSupport
         defer { receiver.stop() }
         let client = HTTPClient()
         defer { client.shutdown() }
-        let request = HTTPRequest(url: receiver.url + "/hook", body: Array("a".utf8), timeout: .seconds(5))
+        let request = HTTPRequest(url: receiver.url + "/hook", body: Array("a".utf8), timeout: .seconds(60))
         #expect(try await client.execute(request).status == 204)  // leaves a keep-alive connection in the cache
         await receiver.stopAndWait()
         await #expect(throws: HTTPClientError.self) { _ = try await client.execute(request) }

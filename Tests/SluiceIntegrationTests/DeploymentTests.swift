@@ -147,12 +147,12 @@ import Yams
         // One delivery, so the labelled families (deliveries, delivery time) have samples.
         let finding = try #require(try Findings.unique(1).first)
         run.send([finding.bytes])
-        try await receiver.waitForCount(1, timeout: 30)
-        guard await LoopbackPort.accepts(port, within: 10) else { return nil }
+        try await receiver.waitForCount(1, timeout: 120)
+        guard await LoopbackPort.accepts(port, within: 60) else { return nil }
         // The receiver counts the request before the router records the delivery: scrape until
         // this run's own delivery is counted (a positive marker).
         var metrics = ""
-        let deadline = Date().addingTimeInterval(30)
+        let deadline = Date().addingTimeInterval(120)
         repeat {
             metrics = await LoopbackPort.fetch(port, "/metrics") ?? ""
             if showsOwnDelivery(metrics) { break }

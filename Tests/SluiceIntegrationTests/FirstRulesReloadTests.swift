@@ -106,7 +106,7 @@ import Testing
         try StateTests.produceShuffled([samples[1]], topic: "findings", partitions: 3, broker: broker)
         try await receiver.waitForCount(1, timeout: 60)
 
-        try Self.writeMinerInhibitRule(config)
+        try config.writeMinerInhibitRule()
         let reply = try Self.reload(port)
         #expect(reply.hasPrefix("HTTP/1.1 200"), "\(reply) \(sluice.output.suffix(2000))")
 
@@ -260,7 +260,7 @@ import Testing
         run.send([samples[4].bytes])
         try await receiver.waitForCount(1, timeout: 60)
 
-        try Self.writeMinerInhibitRule(config)
+        try config.writeMinerInhibitRule()
         let reloaded = try await Self.sighupUntilReloaded(run, port: port)
         #expect(reloaded["lastReloadSuccessful"] as? Bool == true, "\(reloaded) \(run.output)")
 
@@ -314,19 +314,5 @@ import Testing
               action: http
               params: {url: "\(url)", allow_loopback: true}
         """.write(to: config.directory.appendingPathComponent("routes/act.yaml"), atomically: true, encoding: .utf8)
-    }
-
-    /// routes/inhibit.yaml: a crypto miner (the sample findings' #0) inhibits the other findings
-    /// of its account for 2 h.
-    static func writeMinerInhibitRule(_ config: TestConfig) throws {
-        let source = "CryptoCurrency:Runtime/BitcoinTool.B"
-        try """
-        inhibit:
-          - name: miner-account
-            source: {detail: {type: ["\(source)"]}}
-            target: {detail: {type: [{anything-but: ["\(source)"]}]}}
-            equal: [detail.accountId]
-            for: 2h
-        """.write(to: config.directory.appendingPathComponent("routes/inhibit.yaml"), atomically: true, encoding: .utf8)
     }
 }

@@ -24,8 +24,25 @@ struct TestConfig {
         try ("name: hook\n" + connector).write(to: directory.appendingPathComponent("connectors/hook.yaml"), atomically: true, encoding: .utf8)
     }
 
+    /// The receiver is a Python process at the test run's niceness: an attempt timed out on a
+    /// loaded machine is sent again (at-least-once) and shows as one request too many, so the
+    /// timeout is long enough that only a receiver that never answers reaches it.
     static func webhook(_ url: String, extra: String = "retry: {attempts: 3, backoff: 50ms, max_backoff: 200ms}") throws -> TestConfig {
-        try TestConfig(connector: "type: webhook\nurl: \(url)/hook\ntimeout: 2s\n\(extra)\n")
+        try TestConfig(connector: "type: webhook\nurl: \(url)/hook\ntimeout: 30s\n\(extra)\n")
+    }
+
+    /// routes/inhibit.yaml: a crypto miner (the sample findings' #0) inhibits the other findings
+    /// of its account (#1, #4, #6, #8) for 2 h; the other four are on another account.
+    func writeMinerInhibitRule() throws {
+        let source = "CryptoCurrency:Runtime/BitcoinTool.B"
+        try """
+        inhibit:
+          - name: miner-account
+            source: {detail: {type: ["\(source)"]}}
+            target: {detail: {type: [{anything-but: ["\(source)"]}]}}
+            equal: [detail.accountId]
+            for: 2h
+        """.write(to: directory.appendingPathComponent("routes/inhibit.yaml"), atomically: true, encoding: .utf8)
     }
 
     func remove() { try? FileManager.default.removeItem(at: directory) }

@@ -16,11 +16,11 @@ import Testing
 
         let findings = try Findings.unique(20)
         run.send(findings.map(\.bytes) + [Array("not json at all".utf8)])
-        try await receiver.waitForCount(findings.count, timeout: 30)
-        #expect(await LoopbackPort.accepts(port, within: 10))
+        try await receiver.waitForCount(findings.count, timeout: 120)
+        #expect(await LoopbackPort.accepts(port, within: 60))
 
         var metrics = ""
-        let deadline = Date().addingTimeInterval(10)
+        let deadline = Date().addingTimeInterval(120)
         repeat {
             metrics = await Self.get(port, "/metrics")
             if metrics.contains("sluice_dead_letters_total{reason=\"not_json\"} 1") { break }

@@ -13,9 +13,15 @@ enum AWSTargets {
     /// Keys moto accepts (any do): static, so no developer credentials are ever used.
     static let credentialsYAML = "credentials: {access_key_id: AKIDEXAMPLE, secret_access_key: wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY}\n"
 
+    /// Per call to moto, for the targets' `timeout:` and the tests' own client: moto is one Python
+    /// process serving the whole suite one request at a time, at the test run's niceness, and
+    /// beside a benchmark a call was seen to take more than 10 s. A send that timed out is sent
+    /// again (at-least-once), and a target with few attempts then dead-letters a finding.
+    static let motoCallTimeout = 120
+
     static func client(_ moto: MotoServer, http: HTTPClient) -> AWSClient {
         AWSClient(region: region, credentials: StaticCredentialsProvider(AWSCredentials(accessKeyID: "AKIDEXAMPLE", secretAccessKey: Secret("x"))),
-                  http: http, endpoint: moto.endpoint)
+                  http: http, endpoint: moto.endpoint, timeout: .seconds(motoCallTimeout))
     }
 
     /// Creates a queue; returns its URL and ARN.
@@ -49,15 +55,18 @@ enum AWSTargets {
     }
 
     /// Receives (and deletes) messages with all their attributes until `count` arrived; the
-    /// deadline only bounds a failure.
+    /// deadline only bounds a failure. No long poll: the test moto answers one request at a time
+    /// (scripts/receivers/moto_server.py), so the wait between empty answers is spent here.
     static func receive(_ url: String, count: Int, aws: AWSClient, timeout: Double = 120) async throws -> [JSON] {
         var out: [JSON] = []
-        let deadline = Date().addingTimeInterval(timeout)
-        while out.count < count && Date() < deadline {
+        let deadline = ContinuousClock.now + .seconds(timeout)
+        while out.count < count && ContinuousClock.now < deadline {
             let answer = try await aws.json(.sqs, operation: "ReceiveMessage", body: [
-                "QueueUrl": .string(url), "MaxNumberOfMessages": 10, "WaitTimeSeconds": 1, "MessageAttributeNames": ["All"],
+                "QueueUrl": .string(url), "MaxNumberOfMessages": 10, "MessageAttributeNames": ["All"],
             ])
-            for m in answer["Messages"]?.arrayValue ?? [] {
+            let messages = answer["Messages"]?.arrayValue ?? []
+            if messages.isEmpty { try await Task.sleep(for: .milliseconds(200)) }
+            for m in messages {
                 out.append(m)
                 if let handle = m["ReceiptHandle"]?.stringValue {
                     _ = try await aws.json(.sqs, operation: "DeleteMessage", body: ["QueueUrl": .string(url), "ReceiptHandle": .string(handle)])
@@ -89,7 +98,8 @@ enum AWSTargets {
         let sqs = try await AWSTargets.queue("ocsf-sqs-\(suffix)", aws: aws)
         let sns = try await AWSTargets.topicWithQueue("ocsf-sns-\(suffix)", aws: aws)
         let bus = try await AWSTargets.busWithQueue("ocsf-bus-\(suffix)", source: "sluice.ocsf", aws: aws)
-        let awsKeys = "endpoint: \(moto.endpoint)\nregion: \(AWSTargets.region)\nformat: ocsf\n" + AWSTargets.credentialsYAML
+        let awsKeys = "endpoint: \(moto.endpoint)\nregion: \(AWSTargets.region)\nformat: ocsf\ntimeout: \(AWSTargets.motoCallTimeout)s\n"
+            + AWSTargets.credentialsYAML
         let config = try harness.config(files: [
             "routes/all.yaml": """
                 name: every-format

@@ -53,8 +53,8 @@ import Testing
         let (portA, portB) = (try LoopbackPort.free(), try LoopbackPort.free())
         _ = try harness.sluice(broker, group: "cancel", config: config, extra: ["--admin-listen", "127.0.0.1:\(portA)", "--admin-tokens", tokens])
         _ = try harness.sluice(broker, group: "cancel", config: config, extra: ["--admin-listen", "127.0.0.1:\(portB)", "--admin-tokens", tokens])
-        #expect(await LoopbackPort.accepts(portA, within: 30))
-        #expect(await LoopbackPort.accepts(portB, within: 30))
+        #expect(await LoopbackPort.accepts(portA, within: 60))
+        #expect(await LoopbackPort.accepts(portB, within: 60))
 
         // 40 letters at 4 a second: ten seconds of work, stopped long before its end.
         let start = #"{"name": "slow", "reason": "retries_exhausted", "rate": 4}"#
@@ -65,7 +65,7 @@ import Testing
             try await Task.sleep(for: .milliseconds(200))
         }
         #expect(started.status == 202, "\(started)")
-        try await hook.waitForCount(2, timeout: 30)
+        try await hook.waitForCount(2, timeout: 120)
         let asked = try Self.call(portB, "DELETE", "/api/v1/replays?name=slow", token: Self.operatorToken)
         #expect(asked.status == 202, "asked of the instance that does not run it: \(asked)")
         #expect(Self.object(asked.body)["status"] as? String == "running")

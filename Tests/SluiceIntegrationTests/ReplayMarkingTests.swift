@@ -19,6 +19,9 @@ import Testing
     static let snUser = "svc-sluice"
     static let snPassword = "sn-PASSWORD-replay"
 
+    /// The retry of the targets on moto: its time per call (an unreachable endpoint refuses at once).
+    static let motoRetry = "timeout: \(AWSTargets.motoCallTimeout)s\nretry: {attempts: 2, backoff: 10ms, max_backoff: 20ms}\n"
+
     /// The four instances aimed at `jira`, `servicenow`, the brokers `kafka` and the AWS
     /// endpoint `aws`; secrets from files in `secrets`.
     static func connectors(jira: String, servicenow: String, kafka: String, aws: String, queue: String, secrets: URL) -> [String: String] {
@@ -31,7 +34,7 @@ import Testing
             // An unreachable broker fails a produce only at message.timeout.ms.
             "kafka.yaml": "name: archive\ntype: kafka\ntopic: archive\nbrokers: \(kafka)\nproperties: {message.timeout.ms: \"1500\"}\n" + retry,
             "sqs.yaml": "name: triage\ntype: aws-sqs\nqueue_url: \(queue)\nregion: \(AWSTargets.region)\nendpoint: \(aws)\n"
-                + AWSTargets.credentialsYAML + retry,
+                + AWSTargets.credentialsYAML + Self.motoRetry,
         ]
     }
 
@@ -137,7 +140,7 @@ import Testing
         let syslog = "type: syslog\nhost: 127.0.0.1\nport: \(syslogPort)\nprotocol: tcp\nhostname: sluice-test\n"
         return [
             "securityhub.yaml": "name: hub\ntype: aws-securityhub\nregion: \(securityHubRegion)\nendpoint: \(aws)\n"
-                + "batch: {max_items: 10, max_wait: 50ms}\n" + AWSTargets.credentialsYAML + retry,
+                + "batch: {max_items: 10, max_wait: 50ms}\n" + AWSTargets.credentialsYAML + Self.motoRetry,
             "syslog.yaml": "name: siem\n" + syslog + retry,
             "cef.yaml": "name: siem-cef\n" + syslog + "format: cef\n" + retry,
         ]
@@ -146,7 +149,7 @@ import Testing
     /// Every Security Hub finding in `securityHubRegion` by its GuardDuty id (`ProductFields`), through GetFindings' pages.
     static func securityHubFindings(_ moto: MotoServer, http: HTTPClient) async throws -> [String: JSON] {
         let aws = AWSClient(region: securityHubRegion, credentials: StaticCredentialsProvider(AWSCredentials(accessKeyID: "AKIDEXAMPLE", secretAccessKey: Secret("x"))),
-                            http: http, endpoint: moto.endpoint)
+                            http: http, endpoint: moto.endpoint, timeout: .seconds(AWSTargets.motoCallTimeout))
         var out: [String: JSON] = [:]
         var token: String?
         repeat {

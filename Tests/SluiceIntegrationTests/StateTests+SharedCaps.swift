@@ -57,7 +57,7 @@ extension StateTests {
     static func auditResults(_ broker: TansuBroker) throws -> [String] {
         let reader = try KafkaTopicReader(config: broker.clientConfig(), topic: "sluice.actions.audit", logger: Logger(label: "test"))
         defer { reader.close() }
-        return try reader.readToEnd(timeoutMs: 10_000).compactMap { r in
+        return try reader.readToEnd(timeoutMs: 60_000).compactMap { r in
             r.value.flatMap { try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] }?["result"] as? String
         }
     }

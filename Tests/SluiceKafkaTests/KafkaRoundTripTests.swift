@@ -25,7 +25,7 @@ import SluiceTestSupport
                 topics: ["rt"], logger: logger)
             defer { consumer.close() }
             var got: [KafkaRecord] = []
-            let deadline = Date().addingTimeInterval(30)
+            let deadline = Date().addingTimeInterval(120)
             while got.count < n, Date() < deadline {
                 if case .record(let r) = consumer.poll(timeoutMs: 200) {
                     got.append(r)
@@ -41,8 +41,12 @@ import SluiceTestSupport
         // Nothing was stored, so a new member of the group starts again from the beginning.
         let second = try await offPool { try consume(20, store: true) }
         #expect(second.count == 20)
-        // Everything stored and committed on close: a third member finds nothing new.
+        // Everything stored and committed on close: a third member's first record is one produced
+        // after it (a positive marker: an empty read would also pass before the group is joined).
+        let sentinel = try KafkaProducer(config: broker.clientConfig(), logger: logger)
+        try await sentinel.send(topic: "rt", key: Array("sentinel".utf8), value: Array("sentinel".utf8), headers: [])
+        sentinel.close()
         let third = try await offPool { try consume(1, store: false) }
-        #expect(third.isEmpty)
+        #expect(third.map { String(decoding: $0.value ?? [], as: UTF8.self) } == ["sentinel"])
     }
 }

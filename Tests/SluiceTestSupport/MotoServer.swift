@@ -8,6 +8,9 @@ import Synchronization
 /// request's signature. `MotoServer.shared()` is one server for the whole test process (about
 /// 200 MB each): tests that share it use names of their own and never `reset()` it. A test that
 /// needs a clean account starts its own `MotoServer()` and stops it.
+/// The server answers one request at a time, in arrival order, and answers an SQS long poll at
+/// once: a test that waits for messages sleeps between polls on its own side. On a loaded machine
+/// one call can take longer than the AWS client's 10 s default: a test gives its clients more.
 /// The server exits by itself when the test process goes away (scripts/receivers/moto_server.py).
 public final class MotoServer: Sendable {
     /// The account moto serves.

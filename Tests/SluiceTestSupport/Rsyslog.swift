@@ -51,7 +51,7 @@ public final class Rsyslog {
         p.standardError = handle
         try p.run()
         process = p
-        for port in [tcpPort, tlsPort, mtlsPort] where await !LoopbackPort.accepts(port, within: 15) {
+        for port in [tcpPort, tlsPort, mtlsPort] where await !LoopbackPort.accepts(port, within: 60) {
             await stopAndWait()
             throw HarnessError("rsyslogd did not listen on \(port): \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
         }
@@ -94,7 +94,7 @@ public final class Rsyslog {
     }
 
     /// Waits until at least `count` messages were written (omfile flushes per message batch).
-    public func waitForMessages(_ count: Int, timeout: Duration = .seconds(10)) async throws -> [[String: String]] {
+    public func waitForMessages(_ count: Int, timeout: Duration = .seconds(60)) async throws -> [[String: String]] {
         let deadline = ContinuousClock.now + timeout
         while true {
             let m = messages()

@@ -41,7 +41,7 @@ public final class TansuBroker: @unchecked Sendable {
         var lastError: (any Error)?
         for _ in 0..<5 {  // a free port can be taken between probing and binding: try again
             let (p, port, log) = try Self.launch(tansu)
-            if LoopbackPort.waitUntilAccepting(port, timeout: 15), p.isRunning {
+            if LoopbackPort.waitUntilAccepting(port, timeout: 60), p.isRunning {
                 self.port = port
                 self.process = p
                 self.logFile = log
@@ -64,7 +64,7 @@ public final class TansuBroker: @unchecked Sendable {
         var lastError: (any Error)?
         for _ in 0..<5 {  // a free port can be taken between probing and binding: try again
             let (p, port, log) = try Self.launch(tansu)
-            if await LoopbackPort.accepts(port, within: 15), p.isRunning {
+            if await LoopbackPort.accepts(port, within: 60), p.isRunning {
                 return TansuBroker(port: port, process: p, logFile: log)
             }
             lastError = Self.failedStart(p, port: port, log: log)
