@@ -346,7 +346,11 @@ final class RDKafkaClient: @unchecked Sendable {
         for i in 0..<count {
             let err = rd_kafka_topic_result_error(topics[i])
             if err != RD_KAFKA_RESP_ERR_NO_ERROR, err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS {
-                throw KafkaError(.admin, err, context: "create topic \(String(cString: rd_kafka_topic_result_name(topics[i])))")
+                // The broker's own words (a policy's reason, an authorizer's) say what to fix;
+                // librdkafka's text for the code alone does not. Bounded: it is the broker's text.
+                let said = rd_kafka_topic_result_error_string(topics[i]).map { String(String(cString: $0).prefix(300)) } ?? ""
+                let name = String(cString: rd_kafka_topic_result_name(topics[i]))
+                throw KafkaError(.admin, err, context: said.isEmpty ? "create topic \(name)" : "create topic \(name): the broker said \"\(said)\"")
             }
         }
     }
