@@ -29,20 +29,12 @@ public final class KafkaRefusingProxy: Sendable {
         guard fd >= 0 else { throw HarnessError("socket() failed") }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
-        }
-        guard ok, listen(fd, 64) == 0 else {
+        guard let bound = LoopbackPort.bindAnyPort(fd), listen(fd, 64) == 0 else {
             close(fd)
             throw HarnessError("the proxy cannot listen on 127.0.0.1")
         }
         listener = fd
-        port = Int(UInt16(bigEndian: addr.sin_port))
+        port = bound
         let thread = Thread { [self] in acceptLoop() }
         thread.name = "kafka-refusing-proxy"
         thread.start()

@@ -146,6 +146,12 @@ public enum LoopbackPort {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw HarnessError("socket() failed") }
         defer { close(fd) }
+        guard let port = bindAnyPort(fd) else { throw HarnessError("cannot bind a loopback port") }
+        return port
+    }
+
+    /// Binds socket `fd` to 127.0.0.1 on a port the system picks: that port, nil when it cannot.
+    public static func bindAnyPort(_ fd: Int32) -> Int? {
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -154,8 +160,7 @@ public enum LoopbackPort {
         let bound = withUnsafeMutablePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
         }
-        guard bound else { throw HarnessError("cannot bind a loopback port") }
-        return Int(UInt16(bigEndian: addr.sin_port))
+        return bound ? Int(UInt16(bigEndian: addr.sin_port)) : nil
     }
 
     /// Waits until something accepts TCP connections on 127.0.0.1:`port`.
