@@ -537,8 +537,12 @@ final class RDKafkaClientContext: Sendable {
     /// protocol), telling Swift of revocations before and of assignments after.
     fileprivate func handleRebalance(_ rk: OpaquePointer, _ err: rd_kafka_resp_err_t, _ partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) {
         let n = Int(partitions.pointee.cnt)
-        let parts = (0..<n).map { TopicPartition(String(cString: partitions.pointee.elems[$0].topic), partitions.pointee.elems[$0].partition) }
-        let cooperative = String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE"
+        let parts = (0..<n).compactMap { i in
+            partitions.pointee.elems[i].topic.map { TopicPartition(String(cString: $0), partitions.pointee.elems[i].partition) }
+        }
+        // NULL when no protocol is known (seen in `make test`: a reader's revocation while it
+        // closed crashed the process on the implicit unwrap).
+        let cooperative = rd_kafka_rebalance_protocol(rk).map { String(cString: $0) } == "COOPERATIVE"
         // How long the callback held the poll thread (and this member's part of the group's
         // rebalance): the revocation's wait for in-flight work is inside it.
         let started = ContinuousClock.now
