@@ -42,6 +42,11 @@ public final class KafkaConsumer: Sendable {
     /// Offset commits that did not happen, by `OffsetCommitOutcome.reason` (a bounded label).
     public var commitFailures: [String: Int] { commitFailureCounts.withLock { $0 } }
     private let commitFailureCounts = Mutex<[String: Int]>([:])
+    /// Start offsets the assignment being made takes from the partitions' settled work, stored
+    /// once it is in force: else the group's commit stays at the older offset until something new
+    /// settles there, and a later move (or a crash) repeats work already settled
+    /// (`RevocationCommitRefusedTests` saw it stay behind to the end).
+    private let regainedStarts = Mutex<[TopicPartition: Int64]>([:])
 
     /// The consumer's bookkeeping; every change goes through it.
     struct StateMachine {
@@ -294,6 +299,7 @@ public final class KafkaConsumer: Sendable {
     private func prepareAssignment(_ parts: [TopicPartition]) -> [TopicPartition: Int64] {
         let (action, starts) = state.withLock { s in (s.assigning(parts), s.startOffsets(assigning: parts)) }
         defer { setPauseState(action, parts) }
+        regainedStarts.withLock { $0 = starts }
         return starts
     }
 
@@ -312,6 +318,8 @@ public final class KafkaConsumer: Sendable {
                 s.assigned(parts)
                 return s.onRebalance
             }
+            // All work below these offsets settled in this process: the next commit carries them.
+            storeOffsets(regainedStarts.withLock { r in defer { r = [:] }; return r })
             handler?(event)
         case .revoked(let parts):
             // The handler runs first: it stores what settled on these partitions before they go.

@@ -48,6 +48,19 @@ public final class KafkaGroupInspector: Sendable {
         try client.describeGroup(group, timeoutMs: timeoutMs)
     }
 
+    /// The offsets `group` has committed for `parts` (a partition never committed is absent), asked
+    /// of the group's coordinator (OffsetFetch) by a handle of its own that never subscribes: it
+    /// reads the group's commits without joining it, so no member loses a partition to the look.
+    public static func committed(group: String, _ parts: [TopicPartition], config: KafkaConfig, logger: Logger,
+                                 timeoutMs: Int32 = 10_000) throws(KafkaError) -> [TopicPartition: Int64] {
+        var properties = config
+        properties["group.id"] = group
+        properties["enable.auto.commit"] = "false"
+        let reader = try RDKafkaClient(.consumer, config: properties, logger: logger)
+        defer { reader.destroy() }
+        return try reader.committed(parts, timeoutMs: timeoutMs)
+    }
+
     /// Ends the handle's threads and connections now.
     public func close() { client.destroy() }
 }

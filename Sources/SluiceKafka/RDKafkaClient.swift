@@ -346,7 +346,11 @@ final class RDKafkaClient: @unchecked Sendable {
         for i in 0..<count {
             let err = rd_kafka_topic_result_error(topics[i])
             if err != RD_KAFKA_RESP_ERR_NO_ERROR, err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS {
-                throw KafkaError(.admin, err, context: "create topic \(String(cString: rd_kafka_topic_result_name(topics[i])))")
+                // The broker's own words (a policy's reason, an authorizer's) say what to fix;
+                // librdkafka's text for the code alone does not. Bounded: it is the broker's text.
+                let said = rd_kafka_topic_result_error_string(topics[i]).map { String(String(cString: $0).prefix(300)) } ?? ""
+                let name = String(cString: rd_kafka_topic_result_name(topics[i]))
+                throw KafkaError(.admin, err, context: said.isEmpty ? "create topic \(name)" : "create topic \(name): the broker said \"\(said)\"")
             }
         }
     }
@@ -533,8 +537,12 @@ final class RDKafkaClientContext: Sendable {
     /// protocol), telling Swift of revocations before and of assignments after.
     fileprivate func handleRebalance(_ rk: OpaquePointer, _ err: rd_kafka_resp_err_t, _ partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) {
         let n = Int(partitions.pointee.cnt)
-        let parts = (0..<n).map { TopicPartition(String(cString: partitions.pointee.elems[$0].topic), partitions.pointee.elems[$0].partition) }
-        let cooperative = String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE"
+        let parts = (0..<n).compactMap { i in
+            partitions.pointee.elems[i].topic.map { TopicPartition(String(cString: $0), partitions.pointee.elems[i].partition) }
+        }
+        // NULL when no protocol is known (seen in `make test`: a reader's revocation while it
+        // closed crashed the process on the implicit unwrap).
+        let cooperative = rd_kafka_rebalance_protocol(rk).map { String(cString: $0) } == "COOPERATIVE"
         // How long the callback held the poll thread (and this member's part of the group's
         // rebalance): the revocation's wait for in-flight work is inside it.
         let started = ContinuousClock.now

@@ -40,6 +40,13 @@ struct RunReload: Sendable {
 
     /// One at a time (the caller holds a lock: SIGHUP, the API and `--watch` may ask at once).
     func reload() -> Result<AdminBridge.Reloaded, Diagnostics> {
+        // Refused from the SIGTERM on, not only once `LateServices` stops: the source drains
+        // first while the admin server and SIGHUP still answer, and a reload taken then swapped
+        // the plan under the drain and started a state owner (`ReloadWhileStoppingTests`).
+        guard !pipeline.stopping.isStopped else {
+            logger.error("reload failed: the run goes on with the configuration it had", metadata: ["error": "the run is stopping"])
+            return .failure(Diagnostics([Diagnostic(path: settings.routesDirectory, message: "the run is stopping")]))
+        }
         let fresh: LoadedConfiguration
         let freshInhibit: [InhibitRule]
         do throws(Diagnostics) {

@@ -30,7 +30,9 @@ public struct HarnessError: Error, CustomStringConvertible {
 public final class TansuBroker: @unchecked Sendable {
     // @unchecked: the process handle is only touched in init and stop, which callers serialise.
     public let port: Int
-    public var bootstrap: String { "127.0.0.1:\(port)" }
+    /// The port clients are told to use (a proxy in front of the broker), when not `port`.
+    public let advertisedPort: Int?
+    public var bootstrap: String { "127.0.0.1:\(advertisedPort ?? port)" }
     private let process: Process
     private let logFile: URL
 
@@ -40,9 +42,10 @@ public final class TansuBroker: @unchecked Sendable {
         let tansu = try Self.executable()
         var lastError: (any Error)?
         for _ in 0..<5 {  // a free port can be taken between probing and binding: try again
-            let (p, port, log) = try Self.launch(tansu)
+            let (p, port, log) = try Self.launch(tansu, advertisedPort: nil)
             if LoopbackPort.waitUntilAccepting(port, timeout: 60), p.isRunning {
                 self.port = port
+                self.advertisedPort = nil
                 self.process = p
                 self.logFile = log
                 return
@@ -52,20 +55,22 @@ public final class TansuBroker: @unchecked Sendable {
         throw lastError ?? HarnessError("tansu did not start")
     }
 
-    private init(port: Int, process: Process, logFile: URL) {
+    private init(port: Int, advertisedPort: Int?, process: Process, logFile: URL) {
         self.port = port
+        self.advertisedPort = advertisedPort
         self.process = process
         self.logFile = logFile
     }
 
-    /// Starts a broker, waiting for it without holding a pool thread.
-    public static func start() async throws -> TansuBroker {
+    /// Starts a broker, waiting for it without holding a pool thread. `advertisedPort`: the
+    /// loopback port the broker tells clients to connect to (a proxy in front of it).
+    public static func start(advertisedPort: Int? = nil) async throws -> TansuBroker {
         let tansu = try Self.executable()
         var lastError: (any Error)?
         for _ in 0..<5 {  // a free port can be taken between probing and binding: try again
-            let (p, port, log) = try Self.launch(tansu)
+            let (p, port, log) = try Self.launch(tansu, advertisedPort: advertisedPort)
             if await LoopbackPort.accepts(port, within: 60), p.isRunning {
-                return TansuBroker(port: port, process: p, logFile: log)
+                return TansuBroker(port: port, advertisedPort: advertisedPort, process: p, logFile: log)
             }
             lastError = Self.failedStart(p, port: port, log: log)
         }
@@ -80,14 +85,15 @@ public final class TansuBroker: @unchecked Sendable {
         return tansu
     }
 
-    private static func launch(_ tansu: URL) throws -> (Process, Int, URL) {
+    private static func launch(_ tansu: URL, advertisedPort: Int?) throws -> (Process, Int, URL) {
         let port = try LoopbackPort.free()
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("tansu-\(port)-\(UUID().uuidString.prefix(8)).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let p = Process()
         let url = "tcp://127.0.0.1:\(port)"
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ChildProcess.unblockingSignals + [tansu.path, "broker", "--listener-url", url, "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
+        let advertised = advertisedPort.map { "tcp://127.0.0.1:\($0)" } ?? url
+        p.arguments = ChildProcess.unblockingSignals + [tansu.path, "broker", "--listener-url", url, "--advertised-listener-url", advertised, "--storage-engine", "memory://tansu/"]
         let handle = try FileHandle(forWritingTo: log)
         p.standardOutput = handle
         p.standardError = handle
@@ -140,6 +146,12 @@ public enum LoopbackPort {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw HarnessError("socket() failed") }
         defer { close(fd) }
+        guard let port = bindAnyPort(fd) else { throw HarnessError("cannot bind a loopback port") }
+        return port
+    }
+
+    /// Binds socket `fd` to 127.0.0.1 on a port the system picks: that port, nil when it cannot.
+    public static func bindAnyPort(_ fd: Int32) -> Int? {
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -148,8 +160,7 @@ public enum LoopbackPort {
         let bound = withUnsafeMutablePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
         }
-        guard bound else { throw HarnessError("cannot bind a loopback port") }
-        return Int(UInt16(bigEndian: addr.sin_port))
+        return bound ? Int(UInt16(bigEndian: addr.sin_port)) : nil
     }
 
     /// Waits until something accepts TCP connections on 127.0.0.1:`port`.
