@@ -115,7 +115,7 @@ import Testing
             guard receiver.count >= 2 else { return false }
             let reader = try KafkaTopicReader(config: broker.clientConfig(), topic: "sluice.inhibit.first-inhibit", logger: Logger(label: "test"))
             defer { reader.close() }
-            return !(try reader.readToEnd(timeoutMs: 10_000)).isEmpty
+            return !(try reader.readToEnd(timeoutMs: 60_000)).isEmpty
         }
         #expect(recorded, "\(sluice.output.suffix(2000))")
         try StateTests.produceShuffled([samples[4], samples[2]], topic: "findings", partitions: 3, broker: broker)
