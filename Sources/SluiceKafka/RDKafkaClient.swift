@@ -73,9 +73,53 @@ final class RDKafkaClient: @unchecked Sendable {
     /// Idempotent; no other call may follow.
     func destroy() {
         guard !destroyed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        guard kind == .consumer else { return rd_kafka_destroy(handle) }
         // A consumer that was not closed leaves the group by session timeout: destroying must
-        // not block on a group leave and final commit.
-        rd_kafka_destroy_flags(handle, kind == .consumer ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0)
+        // not block on a group leave and final commit. Nor forever: librdkafka 2.x can spin in
+        // its group's termination when the broker went away (its issue #4674; a test that stops
+        // its broker saw `rd_kafka_destroy` never return). The handle is given
+        // `consumerDestroyWait`, then left to its thread: a run that stops ends anyway.
+        let done = DestroyDone()
+        let handle = UncheckedHandle(handle)
+        let thread = Thread { [context] in
+            rd_kafka_destroy_flags(handle.pointer, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE)
+            withExtendedLifetime(context) { done.signal() }  // callbacks read the context until here
+        }
+        thread.name = "sluice-kafka-destroy"
+        thread.start()
+        if !done.wait(seconds: Self.consumerDestroyWait) {
+            context.logger.warning("a Kafka consumer did not shut down within \(Int(Self.consumerDestroyWait)) s (broker unreachable?): left to finish on its own")
+        }
+    }
+
+    /// How long `destroy` waits for a consumer's handle to terminate.
+    static let consumerDestroyWait: Double = 15
+
+    /// The end of a handle's destruction, waited for with a bound.
+    private final class DestroyDone: Sendable {
+        private let condition = NSCondition()
+        private let finished = Atomic<Bool>(false)
+        func signal() {
+            condition.lock()
+            finished.store(true, ordering: .releasing)
+            condition.broadcast()
+            condition.unlock()
+        }
+        func wait(seconds: Double) -> Bool {
+            let deadline = Date(timeIntervalSinceNow: seconds)
+            condition.lock()
+            defer { condition.unlock() }
+            while !finished.load(ordering: .acquiring) {
+                if !condition.wait(until: deadline) { return finished.load(ordering: .acquiring) }
+            }
+            return true
+        }
+    }
+
+    /// The handle, handed to the thread that destroys it (no other call follows `destroy`).
+    private struct UncheckedHandle: @unchecked Sendable {
+        let pointer: OpaquePointer
+        init(_ pointer: OpaquePointer) { self.pointer = pointer }
     }
 
     deinit { destroy() }

@@ -230,11 +230,14 @@ import Testing
         }
         let movedPartition = try #require(out.assignmentB.first)
         let keptPartition = try #require(out.assignmentA.first)
-        guard code == CommitFailureTests.rebalanceInProgress else {
+        guard code == CommitFailureTests.rebalanceInProgress, out.revocationsA.count == 1 else {
             // ILLEGAL_GENERATION and UNKNOWN_MEMBER_ID: librdkafka may drop A's assignment as lost
             // (and forget its member id), A joins again and the group rebalances once more, so
             // partitions can move twice and B's own revocation commit can be refused in that
-            // churn; observed in both shapes here. What holds in every shape is checked above.
+            // churn; observed in both shapes here. REBALANCE_IN_PROGRESS on a loaded machine too
+            // (a full `make test` beside the bench: A revoked twice, its kept partition read again
+            // from its commit at 7). What holds in every shape is checked above.
+            if out.revocationsA.count > 1 { print("code \(code): A was revoked \(out.revocationsA.count) times: the general checks only") }
             return
         }
         // REBALANCE_IN_PROGRESS: the group keeps A's membership; only the partition that moved
