@@ -113,9 +113,7 @@ import Testing
         try StateTests.produceShuffled([samples[0]], topic: "findings", partitions: 3, broker: broker)
         let recorded = try await StateTests.waitUntil(timeout: 90) {
             guard receiver.count >= 2 else { return false }
-            let reader = try KafkaTopicReader(config: broker.clientConfig(), topic: "sluice.inhibit.first-inhibit", logger: Logger(label: "test"))
-            defer { reader.close() }
-            return !(try reader.readToEnd(timeoutMs: 60_000)).isEmpty
+            return try StateTests.topicHasRecords(broker, topic: "sluice.inhibit.first-inhibit")
         }
         #expect(recorded, "\(sluice.output.suffix(2000))")
         try StateTests.produceShuffled([samples[4], samples[2]], topic: "findings", partitions: 3, broker: broker)

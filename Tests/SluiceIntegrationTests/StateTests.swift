@@ -48,6 +48,13 @@ import Testing
         }
     }
 
+    /// Whether `topic` holds a record yet (read to its end; throws when the read takes over 60 s).
+    static func topicHasRecords(_ broker: TansuBroker, topic: String) throws -> Bool {
+        let reader = try KafkaTopicReader(config: broker.clientConfig(), topic: topic, logger: Logger(label: "test"))
+        defer { reader.close() }
+        return !(try reader.readToEnd(timeoutMs: 60_000)).isEmpty
+    }
+
     static func waitUntil(timeout: Double, every interval: Duration = .milliseconds(200), _ condition: () throws -> Bool) async throws -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
@@ -342,9 +349,7 @@ import Testing
         try Self.produceShuffled([samples[0]], topic: "findings", partitions: 3, broker: broker)
         let recorded = try await Self.waitUntil(timeout: 90) {
             guard receiver.count >= 1 else { return false }
-            let reader = try KafkaTopicReader(config: broker.clientConfig(), topic: "sluice.inhibit.inhibit", logger: Logger(label: "test"))
-            defer { reader.close() }
-            return !(try reader.readToEnd(timeoutMs: 60_000)).isEmpty
+            return try Self.topicHasRecords(broker, topic: "sluice.inhibit.inhibit")
         }
         #expect(recorded)
         sluice.killHard()
