@@ -107,6 +107,11 @@ public final class Pipeline: Sendable {
             flushStores(consumer)
             tracker.withLock { $0.revoke(parts) }
         }
+        // A refused commit keeps its partitions' settled work counted against the cap until a
+        // commit of theirs is confirmed: what a crash or a move repeats stays within the cap.
+        consumer.onCommitAnswered { [self] answer in
+            tracker.withLock { $0.commitAnswered(committed: answer.committed, refused: answer.refused) }
+        }
         if let ready = firstPollAfter {
             let until = ContinuousClock.now + Self.firstPollWait
             while !stopping.isStopped, !ready(), ContinuousClock.now < until { Thread.sleep(forTimeInterval: 0.02) }
