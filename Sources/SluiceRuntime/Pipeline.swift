@@ -107,10 +107,13 @@ public final class Pipeline: Sendable {
             flushStores(consumer)
             tracker.withLock { $0.revoke(parts) }
         }
-        // A refused commit keeps its partitions' settled work counted against the cap until a
-        // commit of theirs is confirmed: what a crash or a move repeats stays within the cap.
+        // A commit the group refused for now (a rebalance, a coordinator away) keeps its
+        // partitions' settled work counted against the cap until a commit of theirs is confirmed:
+        // what a crash or a move repeats stays within the cap. A refusal for good (authorization)
+        // does not hold the source: findings keep flowing while an operator acts on the error.
         consumer.onCommitAnswered { [self] answer in
-            tracker.withLock { $0.commitAnswered(committed: answer.committed, refused: answer.refused) }
+            let refused = answer.outcome.kind == .refused ? [] : answer.refused
+            tracker.withLock { $0.commitAnswered(committed: answer.committed, refused: refused) }
         }
         if let ready = firstPollAfter {
             let until = ContinuousClock.now + Self.firstPollWait
