@@ -217,8 +217,11 @@ final class CompiledMatcher: Sendable {
     /// `substringKey(group, length, window)` → posting list of the wildcards whose longest
     /// literal segment starts with that window (a hash: a collision only adds a candidate).
     let substringTable: IntKeyTable
-    let numericIndexes: [IntervalIndex<UInt64>]
-    let cidrIndexes: [(v4: IntervalIndex<UInt128>, v6: IntervalIndex<UInt128>)]
+    /// A group's `numeric` / `cidr` number selects its index in these sets (CIDR: the same
+    /// number in the IPv4 and the IPv6 set).
+    let numericIntervals: IntervalIndexSet<UInt64>
+    let cidrV4Intervals: IntervalIndexSet<UInt128>
+    let cidrV6Intervals: IntervalIndexSet<UInt128>
 
     static func namespace(_ path: Int, _ kind: Kind) -> UInt64 { UInt64(path) << 3 | kind.rawValue }
 
@@ -813,8 +816,9 @@ final class CompiledMatcher: Sendable {
         func laidOut<Key: FixedWidthInteger & UnsignedInteger & Sendable>(_ intervals: [(lower: Key, upper: Key, posting: Int32)]) -> IntervalIndex<Key> {
             IntervalIndex(intervals.map { ($0.lower, $0.upper, listOffset[Int($0.posting)]) })
         }
-        self.numericIndexes = numericIntervalLists.map { laidOut($0) }
-        self.cidrIndexes = cidrIntervalLists.map { (laidOut($0.v4), laidOut($0.v6)) }
+        self.numericIntervals = IntervalIndexSet(numericIntervalLists.map { laidOut($0) })
+        self.cidrV4Intervals = IntervalIndexSet(cidrIntervalLists.map { laidOut($0.v4) })
+        self.cidrV6Intervals = IntervalIndexSet(cidrIntervalLists.map { laidOut($0.v6) })
     }
 
     /// A key's bit (0..<64) in a node's edge filter, from its length and first eight bytes.
@@ -991,32 +995,41 @@ public final class MatchScratch {
         let bits = state.pointee.routeBits
         let count = state.pointee.routeBitCount
         if count == 0 { return [] }
-        return [Int](unsafeUninitializedCapacity: count) { out, initialized in
-            var n = 0
-            var w = low
-            while w <= high {
-                var word = bits[w]
-                let base = w << 6
-                var stopped = false
-                if let stopWords {
-                    let stopping = word & stopWords[w]
-                    if stopping != 0 {
-                        // Keep the routes up to and including the first that stops.
-                        word &= ((stopping & (0 &- stopping)) &<< 1) &- 1
-                        stopped = true
-                    }
+        var list = state.pointee.answerRoutes
+        list.removeAll()
+        var w = low
+        while w <= high {
+            var word = bits[w]
+            let base = w << 6
+            var stopped = false
+            if let stopWords {
+                let stopping = word & stopWords[w]
+                if stopping != 0 {
+                    // Keep the routes up to and including the first that stops.
+                    word &= ((stopping & (0 &- stopping)) &<< 1) &- 1
+                    stopped = true
                 }
-                while word != 0 {
-                    out[n] = base | word.trailingZeroBitCount
-                    n &+= 1
-                    word &= word &- 1
-                }
-                if stopped { break }
-                w += 1
             }
-            initialized = n
+            while word != 0 {
+                list.append(base | word.trailingZeroBitCount)
+                word &= word &- 1
+            }
+            if stopped { break }
+            w += 1
         }
+        state.pointee.answerRoutes = list
+        // The answer goes into the last answer's storage when its caller has let go of it
+        // (then only this scratch holds it): no allocation per event. A fresh array, as
+        // `Array(unsafeUninitializedCapacity:)` made it, cost ~1,000 instructions per finding,
+        // most of them the standard library's generic metadata lookup, plus malloc and free.
+        // An answer still held by its caller is left alone (copy on write).
+        answer.removeAll(keepingCapacity: true)
+        answer.append(contentsOf: UnsafeBufferPointer(start: list.base, count: list.count))
+        return answer
     }
+
+    /// The storage of the last answer `selectedRoutes` returned.
+    private var answer: [Int] = []
 }
 
 /// A growable buffer of plain values owned by a `MatchScratch`: no copy on write, no
@@ -1108,6 +1121,8 @@ struct MatchState {
     var rootHits = ScratchArray<UInt64>(capacity: 32)
     /// Matched routes a suppression removed (cleared from `routeBits`), in route order.
     var suppressedRoutes = ScratchArray<Int32>(capacity: 16)
+    /// The routes `MatchScratch.selectedRoutes` answers, before they are copied into its array.
+    var answerRoutes = ScratchArray<Int>(capacity: 64)
     /// Per path, generation << 32 | its last leaf: stamp and head in one word, one load.
     var pathHead = ScratchTable<UInt64>(count: 0)
     var pathArrayed = ScratchTable<UInt32>(count: 0)  // stamp: some leaf at the path sits in an array
@@ -1192,7 +1207,7 @@ struct MatchState {
 
     func deallocate() {
         leaves.deallocate(); trails.deallocate(); arrayStack.deallocate(); atoms.deallocate()
-        pending.deallocate(); rootHits.deallocate(); suppressedRoutes.deallocate(); satisfying.deallocate(); levels.deallocate(); chosen.deallocate()
+        pending.deallocate(); rootHits.deallocate(); suppressedRoutes.deallocate(); answerRoutes.deallocate(); satisfying.deallocate(); levels.deallocate(); chosen.deallocate()
         for t in [pathArrayed, stateStamp, suppressStamp, conditionLeafStamp, pairStamp, siblingStamp] { t.deallocate() }
         for t in [pathHead, conditionMemo, exclusionTally, branchMemo] { t.deallocate() }
         conditionLeafSpan.deallocate(); routeBits.deallocate(); pairKey.deallocate(); pairResult.deallocate()
