@@ -995,49 +995,32 @@ public final class MatchScratch {
         let bits = state.pointee.routeBits
         let count = state.pointee.routeBitCount
         if count == 0 { return [] }
-        // Written through the buffer's pointer, room made once: `count` bounds the routes set
-        // (`TapeWalker.setRoute` counts a bit when it sets it; suppressions only clear bits).
-        // An `append` per route was ~14 instructions a route more (+3k per finding at 10,000 routes).
-        var list = state.pointee.answerRoutes
-        list.reserve(count)
-        let out = list.base
-        var n = 0
-        var w = low
-        while w <= high {
-            var word = bits[w]
-            let base = w << 6
-            var stopped = false
-            if let stopWords {
-                let stopping = word & stopWords[w]
-                if stopping != 0 {
-                    // Keep the routes up to and including the first that stops.
-                    word &= ((stopping & (0 &- stopping)) &<< 1) &- 1
-                    stopped = true
+        return [Int](unsafeUninitializedCapacity: count) { out, initialized in
+            var n = 0
+            var w = low
+            while w <= high {
+                var word = bits[w]
+                let base = w << 6
+                var stopped = false
+                if let stopWords {
+                    let stopping = word & stopWords[w]
+                    if stopping != 0 {
+                        // Keep the routes up to and including the first that stops.
+                        word &= ((stopping & (0 &- stopping)) &<< 1) &- 1
+                        stopped = true
+                    }
                 }
+                while word != 0 {
+                    out[n] = base | word.trailingZeroBitCount
+                    n &+= 1
+                    word &= word &- 1
+                }
+                if stopped { break }
+                w += 1
             }
-            // `n < count` holds by construction; checked all the same, as the writes are unchecked.
-            while word != 0 && n < count {
-                out[n] = base | word.trailingZeroBitCount
-                n &+= 1
-                word &= word &- 1
-            }
-            if stopped { break }
-            w += 1
+            initialized = n
         }
-        list.setCount(n)
-        state.pointee.answerRoutes = list
-        // The answer goes into the last answer's storage when its caller has let go of it
-        // (then only this scratch holds it): no allocation per event. A fresh array, as
-        // `Array(unsafeUninitializedCapacity:)` made it, went through the standard library's
-        // unspecialised allocator (a generic metadata lookup), malloc and free per finding.
-        // An answer still held by its caller is left alone (copy on write).
-        answer.removeAll(keepingCapacity: true)
-        answer.append(contentsOf: UnsafeBufferPointer(start: list.base, count: list.count))
-        return answer
     }
-
-    /// The storage of the last answer `selectedRoutes` returned.
-    private var answer: [Int] = []
 }
 
 /// A growable buffer of plain values owned by a `MatchScratch`: no copy on write, no
@@ -1072,14 +1055,6 @@ struct ScratchArray<Element: BitwiseCopyable> {
     }
 
     @inline(__always) mutating func removeAll() { count = 0 }
-
-    /// Room for `n` elements in all, to be written through `base` (the contents are kept).
-    @inline(__always) mutating func reserve(_ n: Int) {
-        while capacity < n { grow() }
-    }
-
-    /// The count after elements were written through `base`, within the reserved room.
-    @inline(__always) mutating func setCount(_ n: Int) { count = min(max(n, 0), capacity) }
 
 
     mutating func grow() {
@@ -1137,8 +1112,6 @@ struct MatchState {
     var rootHits = ScratchArray<UInt64>(capacity: 32)
     /// Matched routes a suppression removed (cleared from `routeBits`), in route order.
     var suppressedRoutes = ScratchArray<Int32>(capacity: 16)
-    /// The routes `MatchScratch.selectedRoutes` answers, before they are copied into its array.
-    var answerRoutes = ScratchArray<Int>(capacity: 64)
     /// Per path, generation << 32 | its last leaf: stamp and head in one word, one load.
     var pathHead = ScratchTable<UInt64>(count: 0)
     var pathArrayed = ScratchTable<UInt32>(count: 0)  // stamp: some leaf at the path sits in an array
@@ -1223,7 +1196,7 @@ struct MatchState {
 
     func deallocate() {
         leaves.deallocate(); trails.deallocate(); arrayStack.deallocate(); atoms.deallocate()
-        pending.deallocate(); rootHits.deallocate(); suppressedRoutes.deallocate(); answerRoutes.deallocate(); satisfying.deallocate(); levels.deallocate(); chosen.deallocate()
+        pending.deallocate(); rootHits.deallocate(); suppressedRoutes.deallocate(); satisfying.deallocate(); levels.deallocate(); chosen.deallocate()
         for t in [pathArrayed, stateStamp, suppressStamp, conditionLeafStamp, pairStamp, siblingStamp] { t.deallocate() }
         for t in [pathHead, conditionMemo, exclusionTally, branchMemo] { t.deallocate() }
         conditionLeafSpan.deallocate(); routeBits.deallocate(); pairKey.deallocate(); pairResult.deallocate()

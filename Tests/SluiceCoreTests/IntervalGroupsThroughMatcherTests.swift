@@ -1,11 +1,12 @@
 import Testing
 @testable import SluiceCore
 
-/// `MatchScratch` answers into the storage of its previous answer when the caller has let go
-/// of it, and leaves an answer the caller still holds alone. Numeric ranges and CIDR blocks
-/// are looked up in flat index sets (`IntervalIndexSet`): several groups' indexes side by side
-/// must each answer for their own routes. Every expected answer is written out by hand.
-@Suite struct MatchAnswerStorageTests {
+/// Numeric ranges and CIDR blocks are looked up in flat index sets (`IntervalIndexSet`):
+/// several groups' indexes (two severity ranges, a pid range below `process`, a level range
+/// below a type's state, IPv4 and IPv6 blocks) sit side by side and must each answer for their
+/// own routes, on answers kept, dropped or changed by the caller between events (one scratch).
+/// Every expected answer is written out by hand.
+@Suite struct IntervalGroupsThroughMatcherTests {
     static func route(_ name: String, _ match: JSON) -> Route {
         Route(name: name, match: match, targets: [RouteTarget(connector: "sink")])
     }
@@ -40,8 +41,8 @@ import Testing
         #expect(answers == [[0, 2], [1, 3], [], [0, 2, 3, 5], [4, 6], []])
     }
 
-    /// Answers dropped as soon as they are read (the storage is reused): each is still right,
-    /// a longer one after a shorter one and the other way round.
+    /// Answers dropped as soon as they are read: each is still right, a longer one after a
+    /// shorter one and the other way round.
     @Test func droppedAnswersAreReusedAndStillRight() throws {
         let table = try RouteTable(routes: Self.routes)
         let parser = JSONParser(maxBytes: 1 << 20, maxDepth: 64)
