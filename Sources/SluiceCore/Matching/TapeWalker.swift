@@ -697,7 +697,6 @@ struct TapeWalker {
     }
 
     func evaluateCondition(_ c: Int) -> UInt8 {
-        // Two fields read in place: copying the field out of `fields` retained and released its matchers.
         let path = Int(m.fields[c].path)
         var leaf = head(path)
         if leaf < 0 { return m.fields[c].allowsAbsence ? TapeWalker.conditionHolds : TapeWalker.conditionFails }
