@@ -217,8 +217,11 @@ final class CompiledMatcher: Sendable {
     /// `substringKey(group, length, window)` → posting list of the wildcards whose longest
     /// literal segment starts with that window (a hash: a collision only adds a candidate).
     let substringTable: IntKeyTable
-    let numericIndexes: [IntervalIndex<UInt64>]
-    let cidrIndexes: [(v4: IntervalIndex<UInt128>, v6: IntervalIndex<UInt128>)]
+    /// A group's `numeric` / `cidr` number selects its index in these sets (CIDR: the same
+    /// number in the IPv4 and the IPv6 set).
+    let numericIntervals: IntervalIndexSet<UInt64>
+    let cidrV4Intervals: IntervalIndexSet<UInt128>
+    let cidrV6Intervals: IntervalIndexSet<UInt128>
 
     static func namespace(_ path: Int, _ kind: Kind) -> UInt64 { UInt64(path) << 3 | kind.rawValue }
 
@@ -813,8 +816,9 @@ final class CompiledMatcher: Sendable {
         func laidOut<Key: FixedWidthInteger & UnsignedInteger & Sendable>(_ intervals: [(lower: Key, upper: Key, posting: Int32)]) -> IntervalIndex<Key> {
             IntervalIndex(intervals.map { ($0.lower, $0.upper, listOffset[Int($0.posting)]) })
         }
-        self.numericIndexes = numericIntervalLists.map { laidOut($0) }
-        self.cidrIndexes = cidrIntervalLists.map { (laidOut($0.v4), laidOut($0.v6)) }
+        self.numericIntervals = IntervalIndexSet(numericIntervalLists.map { laidOut($0) })
+        self.cidrV4Intervals = IntervalIndexSet(cidrIntervalLists.map { laidOut($0.v4) })
+        self.cidrV6Intervals = IntervalIndexSet(cidrIntervalLists.map { laidOut($0.v6) })
     }
 
     /// A key's bit (0..<64) in a node's edge filter, from its length and first eight bytes.

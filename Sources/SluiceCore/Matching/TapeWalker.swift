@@ -573,15 +573,16 @@ struct TapeWalker {
         if group.pointee.numeric < 0 && group.pointee.cidr < 0 { return }
         let i = Int(state.leaves[leafIndex].tape)
         if group.pointee.cidr >= 0 && type(i) == TapeWalker.stringType, let ip = IPRange.parseAddress(stringBytes(i)) {
-            let index = m.cidrIndexes[Int(group.pointee.cidr)]
+            // The index sets are read in place (`IntervalIndexSet`): no index copied, retained, released.
+            let index = Int(group.pointee.cidr)
             if ip.isIPv6 {
-                for k in index.v6.lookup(ip.address) { addPosting(index.v6.members[Int(k)], single: single) }
+                for k in m.cidrV6Intervals.lookup(index, ip.address) { addPosting(m.cidrV6Intervals.members[Int(k)], single: single) }
             } else {
-                for k in index.v4.lookup(ip.address) { addPosting(index.v4.members[Int(k)], single: single) }
+                for k in m.cidrV4Intervals.lookup(index, ip.address) { addPosting(m.cidrV4Intervals.members[Int(k)], single: single) }
             }
         } else if group.pointee.numeric >= 0, let d = number(i) {
-            let index = m.numericIndexes[Int(group.pointee.numeric)]
-            for k in index.lookup(orderedKey(d)) { addPosting(index.members[Int(k)], single: single) }
+            let index = Int(group.pointee.numeric)
+            for k in m.numericIntervals.lookup(index, orderedKey(d)) { addPosting(m.numericIntervals.members[Int(k)], single: single) }
         }
     }
 
@@ -696,10 +697,10 @@ struct TapeWalker {
     }
 
     func evaluateCondition(_ c: Int) -> UInt8 {
-        let f = m.fields[c]
-        var leaf = head(Int(f.path))
-        if leaf < 0 { return f.allowsAbsence ? TapeWalker.conditionHolds : TapeWalker.conditionFails }
-        if state.pathArrayed[Int(f.path)] == state.generation {
+        let path = Int(m.fields[c].path)
+        var leaf = head(path)
+        if leaf < 0 { return m.fields[c].allowsAbsence ? TapeWalker.conditionHolds : TapeWalker.conditionFails }
+        if state.pathArrayed[path] == state.generation {
             // Leaves in arrays: one satisfying leaf is enough here; a consistency check tests
             // only the leaves in the elements it needs (`pairConsistent`).
             if state.conditionLeafStamp[c] == state.generation {
