@@ -411,12 +411,22 @@ public final class KafkaConsumer: Sendable {
     public func close() {
         guard state.withLock({ $0.close() }) else { return }
         let client = self.client
+        let failedBefore = commitFailures.values.reduce(0, +)
+        let started = clock.now
         let outcome = client.closeConsumer(commitFirst: true, leaveGroup: leaveGroupOnClose, within: closeTimeout)
         uninstall(from: client)
         guard case .closed(let commitError) = outcome else { return }  // the client said why
         if let commitError { logger.warning("final commit failed", metadata: ["error": "\(commitError)"]) }
         client.destroy()
         if !leaveGroupOnClose { logger.info("left without LeaveGroup: the group drops this member by session timeout") }
+        // One line that says how the consumer ended: the answers of the commits made while closing
+        // (the final one, the revocation's) arrive as commit outcomes, counted by reason.
+        let fields: Logger.Metadata = ["kafka.close_ms": "\((clock.now - started).saturatingMilliseconds)"]
+        if commitError != nil || commitFailures.values.reduce(0, +) > failedBefore {
+            logger.warning("consumer closed without its last commit reaching the group (broker unreachable?): records settled since the group's last acknowledged commit are redelivered to its next member", metadata: fields)
+        } else {
+            logger.info("consumer closed", metadata: fields)
+        }
     }
 
     /// How long `close` waits for the final commit and the group leave: one session timeout, at
