@@ -10,7 +10,8 @@ import SluiceCore
 /// work unchanged; the finding ARN goes into Resources. Any other JSON object is sent as the
 /// Detail. `PutEvents` answers per entry: entries failing with `InternalFailure` or
 /// `ThrottlingException` are retried, others (`MalformedDetail`, `NotAuthorizedForSourceException`…)
-/// are permanent, one by one. Batches hold at most 10 entries and 256 KB.
+/// are permanent, one by one. Batches hold at most 10 entries and 256 KB. A replayed finding's
+/// Detail carries `"sluice-replay": "<name>"` (`ReplayMarking`), a live one never does.
 ///
 /// ```yaml
 /// name: security-bus
@@ -72,7 +73,7 @@ public final class EventBridgeConnector: BatchingConnector {
             "EventBusName": .string(configuration.eventBus),
             "Source": .string(configuration.source),
             "DetailType": .string(configuration.detailType ?? (isEnvelope ? event["detail-type"]?.stringValue : nil) ?? "Sluice Finding"),
-            "Detail": .string(JSONBuilder(detail).text),
+            "Detail": .string(ReplayMarking.markedDetail(JSONBuilder(detail), replay: delivery.replay).text),
         ]
         var resources = (event["resources"]?.arrayValue ?? []).compactMap(\.stringValue)
         if resources.isEmpty, let arn = detail["arn"]?.stringValue { resources = [arn] }

@@ -10,7 +10,9 @@ import SluiceHTTP
 ///   (`marked(_:replay:)`, called by `SecurityHubConnector.asff(for:)`);
 /// - syslog: an SD-PARAM `replay="NAME"` in the Sluice SD element and, with `format: cef`, the
 ///   custom string `cs6=NAME` labelled `cs6Label=sluiceReplay` (`SyslogConnector.makeMessage`);
-/// - EventBridge's `PutEvents` entries have no attributes or headers: its events are not marked.
+/// - EventBridge: a top-level member `"sluice-replay": NAME` in each event's Detail
+///   (`EventBridgeConnector.entry(for:)`): `PutEvents` entries have no attributes or headers, and
+///   a rule on the bus can then tell replays apart (`{"detail": {"sluice-replay": [{"exists": true}]}}`).
 /// Replay names are `[A-Za-z0-9._-]{1,64}` (SluiceReplay checks them), valid in all of these.
 public enum ReplayMarking {
     public static let header = "X-Sluice-Replay"
@@ -21,6 +23,20 @@ public enum ReplayMarking {
     /// The RFC 5424 SD-PARAM name and the CEF custom string (with its label) that carry it in syslog.
     static let syslogParameter = "replay"
     static let cefField = (key: "cs6", label: "sluiceReplay")
+    /// The member of an EventBridge event's Detail that carries it.
+    public static let detailMember = "sluice-replay"
+
+    /// An EventBridge Detail object with `sluice-replay` set to `replay`'s name, or without that
+    /// member for live traffic (only Sluice says an event is a replay, never a finding that
+    /// brings the member along).
+    static func markedDetail(_ detail: JSONBuilder, replay: String?) -> JSONBuilder {
+        if let replay {
+            detail[detailMember] = .string(replay)
+        } else if detail[detailMember] != nil {
+            detail[detailMember] = nil
+        }
+        return detail
+    }
 
     /// `finding` (ASFF) with `ProductFields[sluice/replay]` set to `replay`'s name, or without that
     /// key for live traffic: only Sluice says a finding is a replay, never a payload that already

@@ -59,6 +59,7 @@ public final class KafkaConsumer: Sendable {
         /// Between leaving a stuck group and the new member's client taking over.
         private(set) var isRejoining = false
         var onRebalance: (@Sendable (RebalanceEvent) -> Void)?
+        var onCommitAnswered: (@Sendable (OffsetCommitAnswer) -> Void)?
         /// The offset last stored per partition: all work below it settled in this process.
         private(set) var lastStored: [TopicPartition: Int64] = [:]
         /// Partitions let go without their stored offsets committed (a refused commit, a lost
@@ -219,7 +220,7 @@ public final class KafkaConsumer: Sendable {
             self?.state.withLock { $0.released(parts, committed: committed) }
         }
         client.context.setStatisticsHandler { [weak self] document in self?.sampled(document) }
-        client.context.setCommitHandler { [weak self] outcome, parts in self?.commitAnswered(outcome, parts) }
+        client.context.setCommitHandler { [weak self] answer in self?.commitAnswered(answer) }
     }
 
     private func uninstall(from client: RDKafkaClient) {
@@ -230,10 +231,17 @@ public final class KafkaConsumer: Sendable {
         client.context.setCommitHandler(nil)
     }
 
-    /// A commit's answer (on the polling thread): a failed one is counted and said once, with
-    /// what becomes of its offsets (`OffsetCommitOutcome`).
-    private func commitAnswered(_ outcome: OffsetCommitOutcome, _ parts: [TopicPartition]) {
+    /// A commit's answer (on the polling thread): handed to `onCommitAnswered`; a failed one is
+    /// counted and said once, with what becomes of its offsets (`OffsetCommitOutcome`). A failed
+    /// request that names no partition counts as refused for the whole assignment.
+    private func commitAnswered(_ given: OffsetCommitAnswer) {
+        let outcome = given.outcome
+        let (handler, assignment) = state.withLock { ($0.onCommitAnswered, $0.assignment) }
+        let answer = outcome.isFailure && given.committed.isEmpty && given.refused.isEmpty
+            ? OffsetCommitAnswer(outcome: outcome, committed: [:], refused: Array(assignment)) : given
+        handler?(answer)
         guard outcome.isFailure else { return }
+        let parts = answer.partitions
         commitFailureCounts.withLock { $0[outcome.reason, default: 0] += 1 }
         let fields: Logger.Metadata = [
             "kafka.error": "\(outcome.reason)", "kafka.partitions": "\(parts.map(\.description).sorted().joined(separator: ","))",
@@ -293,6 +301,12 @@ public final class KafkaConsumer: Sendable {
         rejoinCount.add(1, ordering: .relaxed)
         install(on: fresh)
         try fresh.subscribe(topics)
+    }
+
+    /// Sets what runs on the polling thread with each offset commit's answer (the source loop's,
+    /// auto-commit's, a revocation's): which partitions the group took and which it refused.
+    public func onCommitAnswered(_ handler: @escaping @Sendable (OffsetCommitAnswer) -> Void) {
+        state.withLock { $0.onCommitAnswered = handler }
     }
 
     /// Sets what runs on the polling thread whenever the assignment changes.

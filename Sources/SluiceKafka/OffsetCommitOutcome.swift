@@ -58,3 +58,44 @@ public struct OffsetCommitOutcome: Equatable, Sendable {
     /// Whether the commit did not happen (nothing to commit is not a failure).
     public var isFailure: Bool { kind != .committed && kind != .nothingToCommit }
 }
+
+/// One commit's answer: its outcome (what logs and metrics say) and, per partition, whether the
+/// group took the offset — what `OffsetTracker.commitAnswered` needs to know how far a crash or
+/// a move of the partition would read again.
+public struct OffsetCommitAnswer: Sendable, Equatable {
+    public let outcome: OffsetCommitOutcome
+    /// Partitions the group committed, with the offset it now holds for each.
+    public let committed: [TopicPartition: Int64]
+    /// Partitions whose offset the group did not take.
+    public let refused: [TopicPartition]
+
+    public init(outcome: OffsetCommitOutcome, committed: [TopicPartition: Int64], refused: [TopicPartition]) {
+        self.outcome = outcome
+        self.committed = committed
+        self.refused = refused
+    }
+
+    /// The answer for a request whose error is `requestError` and whose partitions answered
+    /// `partitions` (each with its own error and the offset sent): a partition counts as
+    /// committed only when both errors are clear; "nothing to commit" is neither.
+    public init(requestError: Int32, partitions: [(TopicPartition, offset: Int64, error: Int32)]) {
+        var code = requestError
+        var committed: [TopicPartition: Int64] = [:]
+        var refused: [TopicPartition] = []
+        let ok = RD_KAFKA_RESP_ERR_NO_ERROR.rawValue
+        let noOffset = RD_KAFKA_RESP_ERR__NO_OFFSET.rawValue
+        for (partition, offset, error) in partitions {
+            if code == ok, error != ok { code = error }
+            let own = requestError != ok ? requestError : error
+            if own == ok {
+                if offset >= 0 { committed[partition] = offset }
+            } else if own != noOffset {
+                refused.append(partition)
+            }
+        }
+        self.init(outcome: OffsetCommitOutcome(kafkaErrorCode: code), committed: committed, refused: refused)
+    }
+
+    /// Every partition named in the answer.
+    public var partitions: [TopicPartition] { Array(committed.keys) + refused }
+}

@@ -19,6 +19,11 @@ public struct OffsetTracker: Sendable {
         var watermark: Int64?
         /// The watermark last handed out by `takeAdvanced()`.
         var taken: Int64?
+        /// The offset the group holds committed for this partition, as far as this member knows:
+        /// the first offset it read in this assignment (where the group's commit stood, or its
+        /// settled work's end for a partition given straight back), then each commit the group
+        /// confirmed.
+        var confirmed: Int64
     }
 
     /// A token handed out when a record is tracked; settling needs it back, so a record tracked
@@ -31,6 +36,10 @@ public struct OffsetTracker: Sendable {
 
     private var partitions: [TopicPartition: PartitionState] = [:]
     private var nextGeneration: UInt64 = 1
+    /// Partitions whose last commit the group refused (a rebalance under way, a coordinator
+    /// away): their settled work since the last confirmed commit would be read again by the
+    /// next owner, so it counts as uncommitted until a commit of theirs is confirmed. Usually empty.
+    private var refused: Set<TopicPartition> = []
 
     public init() {}
 
@@ -41,9 +50,35 @@ public struct OffsetTracker: Sendable {
     /// Records that became committable since the last `markCommitted()`.
     public private(set) var committableSinceMark = 0
 
-    /// Records a redelivery would repeat if the process died now: tracked ones plus those
-    /// committable but not yet committed. The pipeline caps this number.
-    public var uncommittedCount: Int { trackedCount + committableSinceMark }
+    /// Records a redelivery would repeat if the process died now: tracked ones, those committable
+    /// but not yet committed, and — on a partition whose last commit the group refused — those
+    /// settled since its last confirmed commit (offsets, so a gap counts too; it may overlap
+    /// `committableSinceMark`: an over-estimate, never an under-estimate). The pipeline caps
+    /// this number, so a refused commit cannot let the window a crash repeats grow past the cap.
+    public var uncommittedCount: Int { trackedCount + committableSinceMark + refusedWindow }
+
+    /// Settled offsets on partitions whose last commit was refused, not confirmed since.
+    public var refusedWindow: Int {
+        guard !refused.isEmpty else { return 0 }
+        var n: Int64 = 0
+        for p in refused {
+            if let state = partitions[p], let w = state.watermark, w > state.confirmed { n += w - state.confirmed }
+        }
+        return Int(clamping: n)
+    }
+
+    /// A commit's answer, per partition: `committed` holds the offsets the group confirmed,
+    /// `refused` the partitions whose commit it did not take. A confirmed offset is the group's
+    /// start for that partition from now on; a refused partition counts its unconfirmed settled
+    /// work as uncommitted until a later commit of it is confirmed (librdkafka keeps the stored
+    /// offsets and sends them again).
+    public mutating func commitAnswered(committed: [TopicPartition: Int64], refused refusedParts: some Sequence<TopicPartition>) {
+        for (p, offset) in committed {
+            refused.remove(p)
+            if let confirmed = partitions[p]?.confirmed, offset > confirmed { partitions[p]?.confirmed = offset }
+        }
+        for p in refusedParts where partitions[p] != nil && committed[p] == nil { refused.insert(p) }
+    }
 
     /// The caller committed every committable offset (or asked for it).
     public mutating func markCommitted() { committableSinceMark = 0 }
@@ -51,12 +86,13 @@ public struct OffsetTracker: Sendable {
     /// Starts tracking a record. Offsets of a partition must be tracked in increasing order;
     /// an offset at or below the last tracked one (a re-fetch after a seek) restarts the partition.
     public mutating func track(_ partition: TopicPartition, offset: Int64) -> Ticket {
-        if partitions[partition] == nil { partitions[partition] = newState() }
+        if partitions[partition] == nil { partitions[partition] = newState(from: offset) }
         if let last = partitions[partition]!.entries.last, offset <= last.offset {
             let old = partitions[partition]!.entries
             unsettledCount -= old.lazy.filter { !$0.settled }.count
             trackedCount -= old.count
-            partitions[partition] = newState()
+            refused.remove(partition)
+            partitions[partition] = newState(from: offset)
         }
         unsettledCount += 1
         trackedCount += 1
@@ -112,6 +148,7 @@ public struct OffsetTracker: Sendable {
     /// Forgets revoked partitions; settlements of their outstanding tickets are ignored.
     public mutating func revoke(_ revoked: some Sequence<TopicPartition>) {
         for p in revoked {
+            refused.remove(p)
             if let state = partitions.removeValue(forKey: p) {
                 unsettledCount -= state.entries.lazy.filter { !$0.settled }.count
                 trackedCount -= state.entries.count
@@ -127,9 +164,10 @@ public struct OffsetTracker: Sendable {
     /// Partitions with unsettled records.
     public var busyPartitions: [TopicPartition] { partitions.filter { !$0.value.entries.isEmpty }.map(\.key) }
 
-    private mutating func newState() -> PartitionState {
+    /// A partition's state from its first offset read: where the group's commit stood.
+    private mutating func newState(from offset: Int64) -> PartitionState {
         defer { nextGeneration += 1 }
-        return PartitionState(generation: nextGeneration)
+        return PartitionState(generation: nextGeneration, confirmed: offset)
     }
 
     private static func update<R>(_ state: inout PartitionState, _ body: (inout PartitionState) -> R) -> R { body(&state) }

@@ -548,7 +548,7 @@ final class RDKafkaClientContext: Sendable {
     private let assignPreparer = Mutex<(@Sendable ([TopicPartition]) -> [TopicPartition: Int64])?>(nil)
     private let revocationCommitHandler = Mutex<(@Sendable ([TopicPartition], Bool) -> Void)?>(nil)
     private let statisticsHandler = Mutex<(@Sendable (Data) -> Void)?>(nil)
-    private let commitHandler = Mutex<(@Sendable (OffsetCommitOutcome, [TopicPartition]) -> Void)?>(nil)
+    private let commitHandler = Mutex<(@Sendable (OffsetCommitAnswer) -> Void)?>(nil)
 
     init(logger: Logger) { self.logger = logger }
 
@@ -574,24 +574,21 @@ final class RDKafkaClientContext: Sendable {
         statisticsHandler.withLock { $0 = body }
     }
 
-    /// Sets what receives the outcome of each offset commit, with the partitions it was for (on
-    /// the polling thread, from inside `poll`).
-    func setCommitHandler(_ body: (@Sendable (OffsetCommitOutcome, [TopicPartition]) -> Void)?) {
+    /// Sets what receives each offset commit's answer (on the polling thread, from inside `poll`).
+    func setCommitHandler(_ body: (@Sendable (OffsetCommitAnswer) -> Void)?) {
         commitHandler.withLock { $0 = body }
     }
 
-    /// An offset commit's result: the request's error, or else the first partition's.
+    /// An offset commit's result: the request's error, and each partition's with the offset sent.
     fileprivate func commitAnswered(_ err: rd_kafka_resp_err_t, _ offsets: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?) {
-        var parts: [TopicPartition] = []
-        var code = err
+        var partitions: [(TopicPartition, offset: Int64, error: Int32)] = []
         if let offsets {
             for i in 0..<Int(max(0, offsets.pointee.cnt)) {
                 let p = offsets.pointee.elems[i]
-                if let topic = p.topic { parts.append(TopicPartition(String(cString: topic), p.partition)) }
-                if code == RD_KAFKA_RESP_ERR_NO_ERROR, p.err != RD_KAFKA_RESP_ERR_NO_ERROR { code = p.err }
+                if let topic = p.topic { partitions.append((TopicPartition(String(cString: topic), p.partition), p.offset, p.err.rawValue)) }
             }
         }
-        commitHandler.withLock { $0 }?(OffsetCommitOutcome(kafkaErrorCode: code.rawValue), parts)
+        commitHandler.withLock { $0 }?(OffsetCommitAnswer(requestError: err.rawValue, partitions: partitions))
     }
 
     fileprivate func statistics(_ document: Data) {

@@ -35,7 +35,8 @@ final class HoldGate: HoldDispatch, Sendable {
         self.run = run
         rules = HoldStage.rules(of: table.routes)
         listsFindings = rules.values.contains { $0.throttle != nil || $0.group != nil }
-        eventPaths = JSONPathSelection(Self.summaryPaths + rules.values.flatMap { r in
+        // A gate with dedupe rules only never lists a finding: its events need no title or account.
+        eventPaths = JSONPathSelection((listsFindings ? Self.summaryPaths : Self.decisionPaths) + rules.values.flatMap { r in
             [r.partitionPaths, r.dedupe?.key, r.throttle?.key, r.group?.by].compactMap { $0 }.joined()
         })
         self.forwarder = forwarder
@@ -61,7 +62,9 @@ final class HoldGate: HoldDispatch, Sendable {
     /// Every path `screen` and `HoldItem.make` read from an event while `needsWholeEvent` is false
     /// (the `sluice` view is always kept whole).
     let eventPaths: JSONPathSelection
-    static let summaryPaths = ["time", "detail.updatedAt", "detail.severity", "detail.title", "detail.type", "detail.accountId", "account"]
+    static let summaryPaths = decisionPaths + ["detail.title", "detail.type", "detail.accountId", "account"]
+    /// What a decision reads besides the rules' keys: the finding's time and severity.
+    static let decisionPaths = ["time", "detail.updatedAt", "detail.severity"]
 
     /// The target of a digest whose route a reload removed: the connector's lane.
     func orphanTarget(_ route: String, _ connector: String) -> BoundTarget? { run.orphanTarget?(route, connector) }

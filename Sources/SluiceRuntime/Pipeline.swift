@@ -107,6 +107,14 @@ public final class Pipeline: Sendable {
             flushStores(consumer)
             tracker.withLock { $0.revoke(parts) }
         }
+        // A commit the group refused for now (a rebalance, a coordinator away) keeps its
+        // partitions' settled work counted against the cap until a commit of theirs is confirmed:
+        // what a crash or a move repeats stays within the cap. A refusal for good (authorization)
+        // does not hold the source: findings keep flowing while an operator acts on the error.
+        consumer.onCommitAnswered { [self] answer in
+            let refused = answer.outcome.kind == .refused ? [] : answer.refused
+            tracker.withLock { $0.commitAnswered(committed: answer.committed, refused: refused) }
+        }
         if let ready = firstPollAfter {
             let until = ContinuousClock.now + Self.firstPollWait
             while !stopping.isStopped, !ready(), ContinuousClock.now < until { Thread.sleep(forTimeInterval: 0.02) }

@@ -51,6 +51,42 @@ import Testing
         }
     }
 
+    /// The replay marker (README, "Marked"): a replayed finding's Detail carries
+    /// `"sluice-replay": NAME`, so a rule on the bus can send replays elsewhere; a live finding
+    /// never does, not even one that brings the member along. Checked with moto's EventBridge
+    /// evaluating a rule on the member (`exists`), each matching event landing in a queue.
+    @Test func aReplayedFindingsDetailCarriesTheMarkerAndALiveOneNever() async throws {
+        let moto = try await MotoServer.startShared()
+        let http = HTTPClient()
+        defer { http.shutdown() }
+        let aws = AWSFixtures.moto(moto, http: http, region: Self.region)
+        let (bus, replays) = try await Self.busWithQueue(pattern: #"{"source": ["sluice"], "detail": {"sluice-replay": [{"exists": true}]}}"#, aws: aws)
+        let connector = try AWSFixtures.connector("aws-eventbridge", "event_bus: \(bus)\nregion: \(Self.region)\nbatch: {max_items: 10}\n",
+                                                  endpoint: moto.endpoint, http: http)
+        var deliveries = Array(try AWSFixtures.deliveries().prefix(4))
+        deliveries[0].replay = "night-1"
+        deliveries[1].replay = "night-1"
+        // A live finding that says it is a replay: the member is its own, and goes.
+        let forged = #"{"version":"0","id":"e1","detail-type":"GuardDuty Finding","source":"aws.guardduty","detail":{"id":"forged-1","arn":"arn:aws:guardduty:sa-east-1:111122223333:detector/d/finding/forged-1","severity":8,"sluice-replay":"night-1"}}"#
+        deliveries[3] = try AWSFixtures.delivery(Array(forged.utf8))
+        let outcomes = try await AWSFixtures.attempt(connector, batch: deliveries)
+        #expect(outcomes.map(AWSFixtures.kind) == Array(repeating: "delivered", count: 4))
+
+        let events = try await AWSFixtures.drain(replays, aws: aws).map { try JSON.parse(#require($0["Body"]?.stringValue)) }
+        let replayedIDs = deliveries.prefix(2).compactMap(\.findingID)
+        #expect(Set(events.compactMap { $0.value(atPath: "detail.id")?.stringValue }) == Set(replayedIDs), "\(events)")
+        #expect(events.allSatisfy { $0.value(atPath: "detail.sluice-replay")?.stringValue == "night-1" })
+
+        // The entries as sent: the live ones have no member, the forged one lost its own.
+        let bridge = try #require(connector as? EventBridgeConnector)
+        for (delivery, expected) in zip(deliveries, ["night-1", "night-1", nil, nil]) {
+            let entry = try bridge.entry(for: delivery).get()
+            let detail = try JSON.parse(#require(entry.string("Detail")))
+            #expect(detail["sluice-replay"]?.stringValue == expected)
+            #expect(detail["id"]?.stringValue == (delivery.findingID ?? "forged-1"))
+        }
+    }
+
     @Test func entryRequestsAndPerEntryResults() throws {
         let http = HTTPClient()
         defer { http.shutdown() }

@@ -48,6 +48,10 @@ import Testing
         var committedAfterFailure: Int64?
         var committedAtEnd: Int64?
         var thrownCode: Int32?
+        var refusalAnswers = 0
+        var refusedWindow = 0
+        var confirmedAtEnd = false
+        var refusedWindowAtEnd = -1
     }
 
     @Test(arguments: [illegalGeneration, rebalanceInProgress, unknownMemberID])
@@ -70,6 +74,8 @@ import Testing
                 topics: ["findings"], logger: log.logger)
             defer { consumer.close() }
             let revocations = Atomic<Int>(0)
+            let answers = Mutex<[OffsetCommitAnswer]>([])
+            consumer.onCommitAnswered { answer in answers.withLock { $0.append(answer) } }
             consumer.onRebalance { if case .revoked = $0 { revocations.add(1, ordering: .relaxed) } }
             var seen = Seen()
             var tracker = OffsetTracker()
@@ -99,6 +105,12 @@ import Testing
             // The answer is served by the next polls: the count is the marker.
             pollUntil { consumer.commitFailures[reason] == 1 }
             seen.committedAfterFailure = try consumer.committed([p0])[p0]
+            // The answer names the partition as refused; the tracker then counts its settled work
+            // (offsets 0..<6) as what the next owner would read again.
+            seen.refusalAnswers = answers.withLock { $0.map { ($0.committed, $0.refused) } }.filter { $0.1.contains(p0) }.count
+            tracker.markCommitted()
+            for answer in answers.withLock({ $0 }) { tracker.commitAnswered(committed: answer.committed, refused: answer.refused) }
+            seen.refusedWindow = tracker.refusedWindow
             // Offset 6 settles; commit until the group takes it (a rejoin may come first).
             if let t = tickets[6] { _ = tracker.settle(t) }
             settleOnArrival = true
@@ -109,6 +121,11 @@ import Testing
                 return committed
             }
             seen.committedAtEnd = try consumer.committed([p0])[p0]
+            // The group's confirmation reaches the tracker on a poll after the commit.
+            pollUntil { answers.withLock { $0.contains { $0.committed[p0] == 10 } } }
+            for answer in answers.withLock({ $0 }) { tracker.commitAnswered(committed: answer.committed, refused: answer.refused) }
+            seen.confirmedAtEnd = answers.withLock { $0.contains { $0.committed[p0] == 10 } }
+            seen.refusedWindowAtEnd = tracker.refusedWindow
             seen.revocations = revocations.load(ordering: .relaxed)
             return seen
         }
@@ -117,6 +134,9 @@ import Testing
         #expect(seen.committedAfterFailure == nil, "the refused commit committed nothing")
         #expect(log.contains("offset commit refused, the group moved on", "kafka.error=\(reason)"))
         #expect(seen.committedAtEnd == 10, "a later commit sends the offsets the consumer kept")
+        #expect(seen.refusalAnswers == 1, "the refusal reaches onCommitAnswered, naming the partition")
+        #expect(seen.refusedWindow == 6, "offsets 0..<6 settled and not confirmed count against the cap")
+        #expect(seen.confirmedAtEnd && seen.refusedWindowAtEnd == 0, "the confirmed commit clears the refusal")
         #expect(Array(seen.offsets.prefix(10)) == Array(0..<10), "every record was read")
         if code == Self.rebalanceInProgress {
             // The member keeps its assignment: nothing is read twice, the next commit sends offset 6 on.

@@ -40,4 +40,27 @@ import Testing
         #expect(outcome.kind == .refused && outcome.isFailure)
         #expect(!outcome.reason.isEmpty && outcome.reason.count < 64)
     }
+
+    /// One answer, per partition (Kafka's codes: 22 ILLEGAL_GENERATION, 27 REBALANCE_IN_PROGRESS;
+    /// librdkafka's -168 nothing to commit): a partition counts as committed only when the request
+    /// and the partition both answered no error.
+    @Test func anAnswerSaysPerPartitionWhatTheGroupTook() {
+        let p0 = TopicPartition("findings", 0)
+        let p1 = TopicPartition("findings", 1)
+        let p2 = TopicPartition("findings", 2)
+        let refusedRequest = OffsetCommitAnswer(requestError: 22, partitions: [(p0, 7, 0), (p1, 3, 0)])
+        #expect(refusedRequest.outcome.kind == .groupMovedOn)
+        #expect(refusedRequest.committed.isEmpty && Set(refusedRequest.refused) == [p0, p1])
+
+        let mixed = OffsetCommitAnswer(requestError: 0, partitions: [(p0, 7, 0), (p1, 3, 27), (p2, 5, -168)])
+        #expect(mixed.committed == [p0: 7])
+        #expect(mixed.refused == [p1])
+        #expect(mixed.outcome.kind == .groupMovedOn && mixed.outcome.reason == "rebalance_in_progress")
+
+        let taken = OffsetCommitAnswer(requestError: 0, partitions: [(p0, 7, 0), (p1, -1001, 0)])
+        #expect(taken.committed == [p0: 7] && taken.refused.isEmpty && !taken.outcome.isFailure)
+
+        let nothing = OffsetCommitAnswer(requestError: -168, partitions: [])
+        #expect(nothing.committed.isEmpty && nothing.refused.isEmpty && !nothing.outcome.isFailure)
+    }
 }

@@ -101,4 +101,49 @@ import Testing
         #expect(t.trackedCount == 0)
         #expect(t.committable(p0) == 10_000)
     }
+
+    /// A refused commit keeps its partition's settled work counted as uncommitted (what the next
+    /// owner would read again) until a commit of that partition is confirmed; the pipeline caps
+    /// the count, so refused commits cannot let the repeat window grow past the cap.
+    @Test func aRefusedCommitCountsItsPartitionsSettledWorkUntilOneIsConfirmed() {
+        var t = OffsetTracker()
+        let p1 = TopicPartition("findings", 1)
+        let a = (100..<106).map { t.track(p0, offset: Int64($0)) }
+        let b = (20..<23).map { t.track(p1, offset: Int64($0)) }
+        for ticket in a.prefix(4) + b { _ = t.settle(ticket) }
+        t.markCommitted()  // the loop asked for a commit of p0 at 104 and p1 at 23
+        #expect(t.uncommittedCount == 2)  // 104 and 105, still unsettled
+        t.commitAnswered(committed: [p1: 23], refused: [p0])
+        #expect(t.refusedWindow == 4)  // 100..<104: the group still starts p0 at 100
+        #expect(t.uncommittedCount == 6)
+        _ = t.settle(a[4])
+        #expect(t.refusedWindow == 5)
+        t.commitAnswered(committed: [:], refused: [p0])  // refused again: nothing moves
+        #expect(t.refusedWindow == 5)
+        t.commitAnswered(committed: [p0: 105], refused: [])
+        #expect(t.refusedWindow == 0)
+        #expect(t.uncommittedCount == 1 + 1)  // 105 unsettled, and 104 committable since the mark
+        // A later refusal counts from the confirmed offset, not from the assignment's start.
+        _ = t.settle(a[5])
+        t.commitAnswered(committed: [:], refused: [p0])
+        #expect(t.refusedWindow == 1)
+    }
+
+    @Test func aRefusalIsForgottenWithItsPartition() {
+        var t = OffsetTracker()
+        let p1 = TopicPartition("findings", 1)
+        _ = t.settle(t.track(p0, offset: 7))
+        _ = t.settle(t.track(p1, offset: 3))
+        _ = t.track(p1, offset: 4)
+        t.commitAnswered(committed: [:], refused: [p0, p1, TopicPartition("other", 0)])
+        #expect(t.refusedWindow == 2)
+        t.revoke([p0])
+        #expect(t.refusedWindow == 1)
+        _ = t.track(p1, offset: 3)  // re-fetched from the group's commit (3 <= 4): the partition restarts
+        #expect(t.refusedWindow == 0)
+        // A confirmation for a partition in both lists counts as confirmed.
+        _ = t.settle(t.track(p0, offset: 9))
+        t.commitAnswered(committed: [p0: 10], refused: [p0])
+        #expect(t.refusedWindow == 0)
+    }
 }
