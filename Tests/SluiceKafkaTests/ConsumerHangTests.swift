@@ -35,9 +35,11 @@ import Testing
 
         let consumer = try Self.member(of: broker, group: "hang", logger: log.logger)
         let (consumed, closeTook) = try await offPool { () throws -> (Int, Duration) in
-            let consumed = Self.consume(consumer, atLeast: 3)
+            let (consumed, next) = Self.consume(consumer, atLeast: 3, store: false)
             // Frozen, the broker takes the commit request and never answers it; then it dies.
+            // Stored only now: auto-commit cannot have sent these offsets before the freeze.
             kill(broker.processIdentifier, SIGSTOP)
+            consumer.storeOffsets(next)
             consumer.commitAsync()
             kill(broker.processIdentifier, SIGKILL)
             let started = ContinuousClock.now
@@ -58,7 +60,7 @@ import Testing
         let member = try Self.member(of: fresh, group: "after", logger: freshLog.logger)
         let read = try await offPool { () -> Int in
             defer { member.close() }
-            return Self.consume(member, atLeast: 3)
+            return Self.consume(member, atLeast: 3, store: true).count
         }
         #expect(read == 3)
         #expect(!freshLog.contains("did not close within its bound"))
@@ -81,8 +83,9 @@ import Testing
         try await Self.fill(broker, records: 10)
         let (consumed, destroyTook) = try await offPool { () throws -> (Int, Duration) in
             var consumer: KafkaConsumer? = try Self.member(of: broker, group: "hang-destroy", logger: log.logger)
-            let consumed = consumer.map { Self.consume($0, atLeast: 3) } ?? 0
+            let (consumed, next) = consumer.map { Self.consume($0, atLeast: 3, store: false) } ?? (0, [:])
             kill(broker.processIdentifier, SIGSTOP)
+            consumer?.storeOffsets(next)  // after the freeze: the commit below is sure to be in flight
             consumer?.commitAsync()
             let started = ContinuousClock.now
             consumer = nil  // not closed: the handle is destroyed without a group leave
@@ -109,17 +112,19 @@ import Testing
                           topics: ["findings"], logger: logger)
     }
 
-    /// Polls until `count` records came (storing each one's next offset), or 120 s went by
-    /// (a failure guard only: the caller asserts the count).
-    static func consume(_ consumer: KafkaConsumer, atLeast count: Int) -> Int {
+    /// Polls until `count` records came, or 120 s went by (a failure guard only: the caller
+    /// asserts the count): how many, and the offsets that commit them (stored already if `store`).
+    static func consume(_ consumer: KafkaConsumer, atLeast count: Int, store: Bool) -> (count: Int, next: [TopicPartition: Int64]) {
         var got = 0
+        var next: [TopicPartition: Int64] = [:]
         let deadline = ContinuousClock.now + .seconds(120)
         while got < count, ContinuousClock.now < deadline {
             if case .record(let r) = consumer.poll(timeoutMs: 200) {
                 got += 1
-                consumer.storeOffsets([r.topicPartition: r.offset + 1])
+                next[r.topicPartition] = r.offset + 1
+                if store { consumer.storeOffsets([r.topicPartition: r.offset + 1]) }
             }
         }
-        return got
+        return (got, next)
     }
 }
