@@ -37,6 +37,9 @@ public final class KafkaConsumer: Sendable {
     public let groupStallTimeout: Duration?
     /// Whether `close` sends LeaveGroup (false: the group drops the member by session timeout).
     public let leaveGroupOnClose: Bool
+    /// How long `close` waits for librdkafka's final commit and group leave before it gives up
+    /// (`closeTimeout(sessionTimeoutMs:)`).
+    public let closeTimeout: Duration
     /// Times this consumer left a stuck group and joined again as a new member.
     public var rejoins: Int { rejoinCount.load(ordering: .relaxed) }
     /// Offset commits that did not happen, by `OffsetCommitOutcome.reason` (a bounded label).
@@ -190,6 +193,7 @@ public final class KafkaConsumer: Sendable {
         maxPollInterval = .milliseconds(merged["max.poll.interval.ms"].flatMap { Int64($0) }.map { max(1, $0) } ?? 300_000)
         // librdkafka's default session timeout is 45 s; a value it rejects fails the creation below.
         let sessionTimeoutMs = merged["session.timeout.ms"].flatMap { Int64($0) }.map { max(1, $0) } ?? 45_000
+        closeTimeout = Self.closeTimeout(sessionTimeoutMs: sessionTimeoutMs)
         let boundMs = groupStallTimeout.map { $0.saturatingMilliseconds } ?? GroupStallWatchdog.defaultBoundMs(sessionTimeoutMs: sessionTimeoutMs)
         if boundMs > 0 {
             self.groupStallTimeout = .milliseconds(boundMs)
@@ -273,7 +277,8 @@ public final class KafkaConsumer: Sendable {
         ])
         let old = client
         do { try old.commit(async: false) } catch { logger.debug("commit before rejoining failed", metadata: ["kafka.error": "\(error.message)"]) }
-        old.closeConsumer()
+        // The revocation may wait for in-flight work (at most half of max.poll.interval.ms).
+        _ = old.closeConsumer(commitFirst: false, leaveGroup: true, within: maxPollInterval + closeTimeout)
         uninstall(from: old)
         let fresh: RDKafkaClient
         do {
@@ -405,9 +410,12 @@ public final class KafkaConsumer: Sendable {
     public func resume() { perform(state.withLock { $0.resume() }) }
 
     /// Commits stored offsets and leaves the group. Idempotent. Blocks (the group leave and the
-    /// final commit): call it from the polling thread at shutdown. Without it, the handle is
-    /// destroyed when the consumer goes, without a commit: the group rebalances by session
-    /// timeout and the uncommitted records are redelivered (at-least-once).
+    /// final commit), at most `closeTimeout` plus the handle's destruction (15 s at most): call
+    /// it from the polling thread at shutdown. Without it, the handle is destroyed when the
+    /// consumer goes, without a commit: the group rebalances by session timeout and the
+    /// uncommitted records are redelivered (at-least-once). A close still blocked in librdkafka
+    /// at `closeTimeout` (a broker gone with a commit in flight: `ConsumerHangTests`) is given up
+    /// with a warning; its records are redelivered the same way.
     ///
     /// With `leaveGroupOnClose` false the stored offsets are committed and the handle destroyed
     /// without LeaveGroup (and without revocation callbacks: the caller has drained): the group
@@ -416,18 +424,33 @@ public final class KafkaConsumer: Sendable {
     /// timeout is replaced.
     public func close() {
         guard state.withLock({ $0.close() }) else { return }
-        do { try commitSync() } catch { logger.warning("final commit failed", metadata: ["error": "\(error)"]) }
         let client = self.client
-        guard leaveGroupOnClose else {
-            uninstall(from: client)
-            client.destroy()
-            logger.info("left without LeaveGroup: the group drops this member by session timeout")
-            return
-        }
-        client.closeConsumer()
+        let failedBefore = commitFailures.values.reduce(0, +)
+        let started = clock.now
+        let outcome = client.closeConsumer(commitFirst: true, leaveGroup: leaveGroupOnClose, within: closeTimeout)
         uninstall(from: client)
+        guard case .closed(let commitError) = outcome else { return }  // the client said why
+        if let commitError { logger.warning("final commit failed", metadata: ["error": "\(commitError)"]) }
         client.destroy()
+        if !leaveGroupOnClose { logger.info("left without LeaveGroup: the group drops this member by session timeout") }
+        // One line that says how the consumer ended: the answers of the commits made while closing
+        // (the final one, the revocation's) arrive as commit outcomes, counted by reason.
+        let fields: Logger.Metadata = ["kafka.close_ms": "\((clock.now - started).saturatingMilliseconds)"]
+        if commitError != nil || commitFailures.values.reduce(0, +) > failedBefore {
+            logger.warning("consumer closed without its last commit reaching the group (broker unreachable?): records settled since the group's last acknowledged commit are redelivered to its next member", metadata: fields)
+        } else {
+            logger.info("consumer closed", metadata: fields)
+        }
     }
+
+    /// How long `close` waits for the final commit and the group leave: one session timeout, at
+    /// least 10 s and at most 30 s. Past a session timeout the group has dropped this member, so
+    /// its commit would be refused anyway; the floor keeps a short test session from cutting a
+    /// close on a loaded machine, the cap keeps a shutdown inside a common 30 s grace period.
+    static func closeTimeout(sessionTimeoutMs: Int64) -> Duration {
+        .milliseconds(min(max(sessionTimeoutMs, 10_000), 30_000))
+    }
+
 }
 
 extension Duration {

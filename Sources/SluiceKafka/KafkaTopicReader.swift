@@ -87,10 +87,11 @@ public final class KafkaTopicReader: Sendable {
         return count
     }
 
-    /// Closes the consumer (it never joined a group: nothing to leave or commit). Idempotent.
+    /// Closes the consumer (it never joined a group: nothing to leave or commit), within 10 s
+    /// (librdkafka's close can block forever once the broker is gone). Idempotent.
     public func close() {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        client.closeConsumer()
+        _ = client.closeConsumer(commitFirst: false, leaveGroup: true, within: .seconds(10))
         client.destroy()
     }
 }

@@ -8,7 +8,7 @@ import Synchronization
 /// `KafkaConsumer`, `KafkaProducer`, `KafkaTopicReader` and `KafkaAdmin` never call `rd_kafka_*`.
 ///
 /// `deinit` destroys the handle without a consumer close (no group leave, no commit): that
-/// blocking work belongs to an explicit `closeConsumer()`, never to whichever thread drops the
+/// blocking work belongs to an explicit `closeConsumer(…)`, never to whichever thread drops the
 /// last reference.
 final class RDKafkaClient: @unchecked Sendable {
     // @unchecked: rd_kafka_t is thread-safe for every call made here (librdkafka's documented
@@ -19,6 +19,8 @@ final class RDKafkaClient: @unchecked Sendable {
     let kind: Kind
     let context: RDKafkaClientContext
     private let destroyed = Atomic<Bool>(false)
+    /// Set when `closeConsumer` gave up waiting: the handle belongs to the closing thread.
+    private let closeAbandoned = Atomic<Bool>(false)
 
     /// Creates a client from `config`. `deliveryReports`: a producer's per-record callback
     /// (`RDKafkaDeliveryBox`); `rebalance`: a consumer's assignment callback; `statistics`: the
@@ -68,10 +70,12 @@ final class RDKafkaClient: @unchecked Sendable {
         if kind == .consumer { rd_kafka_poll_set_consumer(rk) }  // one queue: poll serves messages, rebalances and logs
     }
 
-    /// Destroys the handle now (after `closeConsumer()` for a consumer, after the last poll for
+    /// Destroys the handle now (after `closeConsumer(…)` for a consumer, after the last poll for
     /// a producer): its threads and connections end here, not when the last reference goes.
-    /// Idempotent; no other call may follow.
+    /// Idempotent; no other call may follow. Does nothing after a close that was given up on: the
+    /// closing thread still uses the handle and destroys it if librdkafka ever lets it go.
     func destroy() {
+        guard !closeAbandoned.load(ordering: .acquiring) else { return }
         guard !destroyed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         guard kind == .consumer else { return rd_kafka_destroy(handle) }
         // A consumer that was not closed leaves the group by session timeout: destroying must
@@ -79,40 +83,90 @@ final class RDKafkaClient: @unchecked Sendable {
         // its group's termination when the broker went away (its issue #4674; a test that stops
         // its broker saw `rd_kafka_destroy` never return). The handle is given
         // `consumerDestroyWait`, then left to its thread: a run that stops ends anyway.
-        let done = DestroyDone()
+        let work = BoundedWork()
         let handle = UncheckedHandle(handle)
         let thread = Thread { [context] in
             rd_kafka_destroy_flags(handle.pointer, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE)
-            withExtendedLifetime(context) { done.signal() }  // callbacks read the context until here
+            withExtendedLifetime(context) { _ = work.finish() }  // callbacks read the context until here
         }
         thread.name = "sluice-kafka-destroy"
         thread.start()
-        if !done.wait(seconds: Self.consumerDestroyWait) {
-            context.logger.warning("a Kafka consumer did not shut down within \(Int(Self.consumerDestroyWait)) s (broker unreachable?): left to finish on its own")
+        if !work.wait(seconds: Self.consumerDestroyWait) {
+            context.logger.warning("a Kafka consumer did not shut down within \(Int(Self.consumerDestroyWait)) s (broker unreachable?): left to finish on its own (librdkafka issue #4674)")
         }
     }
 
     /// How long `destroy` waits for a consumer's handle to terminate.
     static let consumerDestroyWait: Double = 15
 
-    /// The end of a handle's destruction, waited for with a bound.
-    private final class DestroyDone: Sendable {
-        private let condition = NSCondition()
-        private let finished = Atomic<Bool>(false)
-        func signal() {
-            condition.lock()
-            finished.store(true, ordering: .releasing)
-            condition.broadcast()
-            condition.unlock()
+    /// How a bounded consumer close ended.
+    enum ConsumerCloseOutcome: Sendable {
+        /// Closed in time; the final commit's error, if it failed. `destroy()` comes next.
+        case closed(finalCommitError: KafkaError?)
+        /// Still blocked in librdkafka at the bound: the handle is left to the closing thread.
+        case abandoned
+    }
+
+    /// The final commit (`commitFirst`) and the group leave (`leaveGroup`: revocation callbacks
+    /// run, with their commit) on a thread of their own, waited for `seconds`. librdkafka's close
+    /// can wait forever for a coordinator that is gone: `ConsumerHangTests` kills the broker with
+    /// an offset commit in flight, and close then blocks in the revocation's synchronous commit
+    /// (librdkafka issues #4674, #3954, #4131: termination waits on the group and its broker
+    /// threads with no deadline). Past the bound the handle stays with that thread, which
+    /// destroys it if librdkafka ever returns; `destroy()` then does nothing. Call it from the
+    /// consumer's own thread (it waits), never from `deinit`.
+    func closeConsumer(commitFirst: Bool, leaveGroup: Bool, within bound: Duration) -> ConsumerCloseOutcome {
+        let work = BoundedWork()
+        let thread = Thread { [self] in
+            if commitFirst {
+                do throws(KafkaError) { try commit(async: false) } catch { work.commitError.withLock { $0 = error } }
+            }
+            if leaveGroup { _ = rd_kafka_consumer_close(handle) }
+            // The waiter gave up: nobody else may touch the handle, so it ends here.
+            if !work.finish(), !destroyed.exchange(true, ordering: .acquiringAndReleasing) {
+                rd_kafka_destroy_flags(handle, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE)
+            }
         }
+        thread.name = "sluice-kafka-close"
+        thread.start()
+        let (seconds, attoseconds) = bound.components
+        guard work.wait(seconds: Double(seconds) + Double(attoseconds) / 1e18) else {
+            closeAbandoned.store(true, ordering: .releasing)
+            context.logger.warning(
+                "a Kafka consumer did not close within its bound (broker unreachable?): final commit and group leave abandoned, left to finish on their own thread; the group drops this member by session timeout and its uncommitted records are redelivered (librdkafka issues #4674, #3954)",
+                metadata: ["kafka.close_wait_ms": "\(bound.saturatingMilliseconds)"])
+            return .abandoned
+        }
+        return .closed(finalCommitError: work.commitError.withLock { $0 })
+    }
+
+    /// Work on the handle that librdkafka may never finish, waited for with a bound. Whichever
+    /// comes second — the work's end or the waiter giving up — learns it: a waiter that gave up
+    /// leaves the rest (the handle's destruction) to the work's thread.
+    private final class BoundedWork: Sendable {
+        private let condition = NSCondition()
+        /// 0 running, 1 finished, 2 abandoned; changed only under `condition`'s lock.
+        private let state = Atomic<UInt8>(0)
+        /// A close's final commit, when it failed.
+        let commitError = Mutex<KafkaError?>(nil)
+        /// Called by the work's thread at its end: false when the waiter already gave up.
+        func finish() -> Bool {
+            condition.lock()
+            defer { condition.unlock() }
+            guard state.load(ordering: .acquiring) == 0 else { return false }
+            state.store(1, ordering: .releasing)
+            condition.broadcast()
+            return true
+        }
+        /// True when the work finished within `seconds`; false: it is abandoned.
         func wait(seconds: Double) -> Bool {
             let deadline = Date(timeIntervalSinceNow: seconds)
             condition.lock()
             defer { condition.unlock() }
-            while !finished.load(ordering: .acquiring) {
-                if !condition.wait(until: deadline) { return finished.load(ordering: .acquiring) }
-            }
-            return true
+            while state.load(ordering: .acquiring) == 0, condition.wait(until: deadline) {}
+            if state.load(ordering: .acquiring) == 1 { return true }
+            state.store(2, ordering: .releasing)
+            return false
         }
     }
 
@@ -256,12 +310,6 @@ final class RDKafkaClient: @unchecked Sendable {
     /// destroys it before this client.
     func newMockCluster(brokers: Int32) -> OpaquePointer? {
         rd_kafka_mock_cluster_new(handle, brokers)
-    }
-
-    /// Leaves the group (revocation callbacks run, with their commit). Blocks: call it from the
-    /// consumer's own thread at shutdown, never from `deinit`.
-    func closeConsumer() {
-        _ = rd_kafka_consumer_close(handle)
     }
 
     /// The partition ids of `topic`, from the cluster's metadata.

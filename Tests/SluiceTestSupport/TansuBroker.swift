@@ -33,6 +33,8 @@ public final class TansuBroker: @unchecked Sendable {
     /// The port clients are told to use (a proxy in front of the broker), when not `port`.
     public let advertisedPort: Int?
     public var bootstrap: String { "127.0.0.1:\(advertisedPort ?? port)" }
+    /// The broker's pid, for tests that freeze it (SIGSTOP) or kill it mid-request.
+    public var processIdentifier: Int32 { process.processIdentifier }
     private let process: Process
     private let logFile: URL
 
