@@ -109,6 +109,27 @@ import Testing
         #expect(located.first?.hasPrefix(#"low.yaml:4:16: warning: route 'low-any-format', target 'soc-webhook': the payload is sent as JSON but, rendered for a sample Falco alert (examples/findings/falco/03-k8s-drop-and-execute-critical.json) at priority Notice, is not JSON (not_json): {"severity": , "title": "Drop and execute new binary in container"}"#) == true, "\(located)")
     }
 
+    /// A typo in a connector's key names the connector type, suggests the close key and lists
+    /// every key the type takes (its own first), at the key's line and column.
+    @Test func anUnknownConnectorKeyListsTheKeysOfItsType() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("validate-keys-\(UUID().uuidString)")
+        let connectors = dir.appendingPathComponent("connectors")
+        try FileManager.default.createDirectory(at: connectors, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "name: hook\ntype: webhook\nurll: http://127.0.0.1:9/a\nmethodd: POST\nzzz: 1\n"
+            .write(to: connectors.appendingPathComponent("hook.yaml"), atomically: true, encoding: .utf8)
+        let routes = try Self.routes(["r.yaml": "name: r\nmatch: {source: [aws.guardduty]}\ntargets: [hook]\n"])
+        defer { try? FileManager.default.removeItem(at: routes) }
+        let (status, lines) = try await Self.run(["validate", "--routes", routes.path, "--connectors", connectors.path])
+        #expect(status == 1, "\(lines)")
+        let located = lines.map { $0.replacingOccurrences(of: dir.path + "/", with: "") }
+        let keys = "url, method, headers, content_type, tls, signing, ocsf_version, format, "
+            + "name, type, concurrency, timeout, rate_limit, burst, retry, circuit_breaker, template"
+        #expect(located.contains(#"connectors/hook.yaml:3:1: unknown key "urll" for a webhook connector (did you mean "url"?); expected one of: "# + keys), "\(located)")
+        #expect(located.contains(#"connectors/hook.yaml:4:1: unknown key "methodd" for a webhook connector (did you mean "method"?); expected one of: "# + keys), "\(located)")
+        #expect(located.contains(#"connectors/hook.yaml:5:1: unknown key "zzz" for a webhook connector; expected one of: "# + keys), "\(located)")
+    }
+
     @Test func warningsDoNotFailValidation() async throws {
         let dir = try Self.routes([
             "r.yaml": """
