@@ -267,7 +267,7 @@ if Context.environment["SLUICE_FUZZ"] != nil {
     let harnesses: [(String, [Target.Dependency])] = [
         ("FuzzJSONMatch", ["SluiceCore", "SluiceGuardDuty"]), ("FuzzPattern", ["SluiceCore", "SluiceGuardDuty"]), ("FuzzTemplate", ["SluiceCore", "SluiceGuardDuty"]),
         ("FuzzConfigYAML", ["SluiceCore", "SluiceGuardDuty", "SluiceConnectors"]), ("FuzzSyslogCEF", ["SluiceCore", "SluiceGuardDuty", "SluiceHTTP", "SluiceConnectors", "SluiceFormats"]),
-        ("FuzzHTTPHeaders", ["SluiceHTTP"]), ("FuzzFindingDecoder", ["SluiceCore", "SluiceFormats"]),
+        ("FuzzHTTPHeaders", ["SluiceCore", "SluiceHTTP", "SluiceConnectors", "SluiceActions"]), ("FuzzFindingDecoder", ["SluiceCore", "SluiceFormats"]),
         ("FuzzTopicRecords", ["SluiceCore", "SluiceKafka", "SluiceState", "SluiceActions", "SluiceReplay"]),
     ]
     for (name, dependencies) in harnesses {

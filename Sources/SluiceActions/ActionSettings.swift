@@ -78,6 +78,24 @@ public struct GuardSettings: Sendable {
 
     public init() {}
 
+    /// One line naming every guard in force, for `sluice test`: with the built-in defaults no
+    /// step had a guard line, and nothing said that caps were off rather than not shown.
+    public var summary: String {
+        func list(_ items: [String]) -> String { items.isEmpty ? "none" : items.joined(separator: ", ") }
+        func cap(_ value: Int?) -> String { value.map { String($0) } ?? "none" }
+        let tags: [String] = protectedTags.map { tag in tag.value.map { "\(tag.key)=\($0)" } ?? tag.key }
+        let caps: [String] = maxPerHour.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+        let parts: [String] = [
+            "protected tags: \(list(tags))",
+            "protected accounts: \(list(protectedAccounts.sorted()))",
+            "protected namespaces: \(list(protectedNamespaces.sorted()))",
+            "max per hour: \(list(caps))",
+            "max per hour per route: \(cap(maxPerHourPerRoute))",
+            "max concurrent isolations: \(cap(maxConcurrentIsolations))",
+        ]
+        return parts.joined(separator: "; ")
+    }
+
     static func read(_ r: MappingReader) -> GuardSettings {
         var g = GuardSettings()
         if let tags = r.node("protected_tags") {

@@ -30,9 +30,16 @@ public struct PlaybookPreview: Sendable {
     /// `dry_run: true` on the route, or the run configuration's dry run.
     public let dryRun: Bool
     public let steps: [Step]
+    /// Every guard in force (`GuardSettings.summary`), so that "no guard line" never leaves a
+    /// reader guessing whether a cap is off or just not shown.
+    public let guardsInForce: String
+    /// Where the guards come from (`sluice test`: the --config file, or the built-in defaults).
+    public let guardsSource: String?
 
-    public init(playbook: Playbook, finding: JSON, settings: ActionSettings) {
+    public init(playbook: Playbook, finding: JSON, settings: ActionSettings, guardsSource: String? = nil) {
         route = playbook.route
+        guardsInForce = settings.guards.summary
+        self.guardsSource = guardsSource
         dryRun = playbook.dryRun || settings.dryRun
         let finding = GuardDutyEnvelope.wrapped(finding)
         let findingID = PlaybookRunner.findingID(finding)
@@ -80,6 +87,9 @@ public struct PlaybookPreview: Sendable {
             if let cap = guards.maxPerHour[type.kind] ?? guards.maxPerHour["default"] { guardLines.append("at most \(cap) \(type.kind) actions per hour") }
             if let cap = guards.maxPerHourPerRoute { guardLines.append("at most \(cap) actions per hour for route '\(route)'") }
             if type.isIsolation, let cap = guards.maxConcurrentIsolations { guardLines.append("at most \(cap) isolations at once") }
+            let capped = guards.maxPerHour[type.kind] ?? guards.maxPerHour["default"] ?? guards.maxPerHourPerRoute
+                ?? (type.isIsolation ? guards.maxConcurrentIsolations : nil)
+            if capped == nil { guardLines.append("no cap on how often it runs (actions.guards sets none for \(type.kind))") }
         } else {
             unresolved.append("no executor '\(step.action)'")
         }
@@ -102,7 +112,7 @@ public struct PlaybookPreview: Sendable {
 
     /// Text lines for `sluice test`, indented under the route.
     public var lines: [String] {
-        var out = ["playbook\(dryRun ? " (dry run: audited, nothing done)" : ""):"]
+        var out = ["playbook\(dryRun ? " (dry run: audited, nothing done)" : ""):", "  guards in force\(guardsSource.map { " (\($0))" } ?? ""): \(guardsInForce)"]
         var number = 0
         for s in steps {
             if s.compensates == nil { number += 1 }
@@ -131,6 +141,8 @@ public struct PlaybookPreview: Sendable {
     public var json: JSON {
         .object([
             (key: "dry_run", value: .bool(dryRun)),
+            (key: "guards_in_force", value: .string(guardsInForce)),
+            (key: "guards_source", value: guardsSource.map(JSON.string) ?? .null),
             (key: "steps", value: .array(steps.map { s in
                 .object([
                     (key: "name", value: .string(s.name)),

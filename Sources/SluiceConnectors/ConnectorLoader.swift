@@ -192,8 +192,13 @@ public enum ConnectorLoader {
                         r.report((node["template"] ?? node).error(r.node["template"] == nil ? "built-in template of '\(kind)': \(error.message)" : error.message))
                     }
                 }
+                let shared = r.knownKeys
                 definition = type.prepare(name ?? "", r, policy, template, node.error(""))
-                definition?.ocsfVersion = Self.ocsfOutput(kind: kind, r)
+                // Read even when the type's own keys were invalid, so `format:` is never "unknown".
+                let ocsfVersion = Self.ocsfOutput(kind: kind, r)
+                definition?.ocsfVersion = ocsfVersion
+                // The type's own keys first: they are the ones a typo is most likely in.
+                r.describeUnknownKeys(as: "\("aeiou".contains(kind.prefix(1)) ? "an" : "a") \(kind) connector", leading: r.knownKeys.filter { !shared.contains($0) })
                 definition?.templateLocation = node.entries.first { $0.0 == "template" }.map { $0.1.error("") }
             } else {
                 let known = ConnectorRegistry.types.map(\.kind).joined(separator: ", ")

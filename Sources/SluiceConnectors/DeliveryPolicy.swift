@@ -55,6 +55,8 @@ public struct DeliveryPolicy: Sendable {
             if let d = cb.duration("cooldown") { c.cooldown = d }
             p.circuitBreaker = c
         }
+        // Known even when absent, so an unknown key's message lists it.
+        if supportsBatching { r.allow("batch") }
         if let node = r.node["batch"] {
             if !supportsBatching {
                 r.allow("batch")

@@ -1,3 +1,4 @@
+import Foundation
 import SluiceCore
 import SluiceGuardDuty
 
@@ -16,16 +17,45 @@ public enum TemplateSamples {
     /// The GuardDuty sample every JSON template must render as JSON (an error otherwise).
     public static let guardDuty: TemplateSample = sample(SampleFinding.guardDutyText, kind: "GuardDuty finding").template
 
-    /// One finding of each other format, at a high severity so that routes on severity take them:
-    /// a JSON template whose route matches one of them must render it as JSON too, or such
-    /// findings are dead-lettered `render_failed` at run time (a warning: the route may never see
-    /// one). Copied from examples/findings/ (falco/03, ocsf/02, asff/02; SOURCES.md says where
-    /// each shape comes from).
-    public static let otherFormats: [Sample] = [
-        sample(falcoText, kind: "Falco alert (examples/findings/falco/03-k8s-drop-and-execute-critical.json)"),
-        sample(ocsfText, kind: "OCSF detection (examples/findings/ocsf/02-edr-detection-critical-1.1.json)"),
-        sample(asffText, kind: "Security Hub ASFF finding (examples/findings/asff/02-inspector-ecr-critical-cve.json)"),
-    ]
+    /// One finding of each other format at a high severity, then every finding format at every
+    /// severity band it has (docs/formats.md §4): a JSON template whose route matches one of them
+    /// must render it as JSON too, or such findings are dead-lettered `render_failed` at run time
+    /// (a warning: the route may never see one). With high-severity samples only, a route on low
+    /// severities (`sluice.severity_id: [1, 2]`) was never checked at all. The base records are
+    /// copied from examples/findings/ (falco/03, ocsf/02, asff/02, 03-eks-container-mining;
+    /// SOURCES.md says where each shape comes from); a band's sample is the base record with its
+    /// severity field set to that band's value, so what differs is the severity alone.
+    public static let everyFormatAndBand: [Sample] = {
+        let falco = "Falco alert (examples/findings/falco/03-k8s-drop-and-execute-critical.json)"
+        let ocsf = "OCSF detection (examples/findings/ocsf/02-edr-detection-critical-1.1.json)"
+        let asff = "Security Hub ASFF finding (examples/findings/asff/02-inspector-ecr-critical-cve.json)"
+        let guardDuty = "GuardDuty finding (examples/findings/03-eks-container-mining.json)"
+        var samples = [sample(falcoText, kind: falco), sample(ocsfText, kind: ocsf), sample(asffText, kind: asff)]
+        // The field each format reads its severity from, and its value at each band but the base's.
+        let falcoPriority = #""priority": "Critical","#
+        for priority in ["Emergency", "Error", "Warning", "Notice", "Informational", "Unrecognised"] {
+            samples.append(band(falcoText, falcoPriority, #""priority": "\#(priority)","#, kind: falco, at: "priority \(priority)"))
+        }
+        let ocsfSeverity = "\"severity_id\": 5,\n  \"severity\": \"Critical\","
+        for (id, label) in [(6, "Fatal"), (4, "High"), (3, "Medium"), (2, "Low"), (1, "Informational"), (0, "Unknown")] {
+            samples.append(band(ocsfText, ocsfSeverity, "\"severity_id\": \(id),\n  \"severity\": \"\(label)\",", kind: ocsf, at: "severity_id \(id)"))
+        }
+        let asffSeverity = "\"Label\": \"CRITICAL\",\n          \"Normalized\": 90"
+        for (label, normalized) in [("HIGH", 70), ("MEDIUM", 40), ("LOW", 1), ("INFORMATIONAL", 0)] {
+            samples.append(band(asffText, asffSeverity, "\"Label\": \"\(label)\",\n          \"Normalized\": \(normalized)", kind: asff, at: "Severity.Label \(label)"))
+        }
+        // The GuardDuty sample itself (severity 8, high) is checked apart, as an error.
+        for severity in ["9.0", "5.0", "2.0"] {
+            samples.append(band(SampleFinding.guardDutyText, #""severity": 8,"#, #""severity": \#(severity),"#, kind: guardDuty, at: "severity \(severity)"))
+        }
+        return samples
+    }()
+
+    /// `base` with its severity text `field` replaced by `value`; `TemplateSamplesTests` checks
+    /// that each one decodes to the band it stands for.
+    static func band(_ base: String, _ field: String, _ value: String, kind: String, at band: String) -> Sample {
+        sample(base.replacingOccurrences(of: field, with: value), kind: "\(kind) at \(band)")
+    }
 
     static func sample(_ text: String, kind: String) -> Sample {
         var made = TemplateSample(event: .object([]), summary: nil, kind: kind)

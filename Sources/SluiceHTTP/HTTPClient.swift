@@ -391,19 +391,10 @@ final class Transfer: @unchecked Sendable {
         }
         if r.method != "POST" && r.method != "GET" && r.method != "HEAD" { set(CURLOPT_CUSTOMREQUEST, r.method) }
 
-        // "Expect:" off: no 100-continue round trip before a body. Without a caller's
-        // Content-Type, drop libcurl's default form-urlencoded one rather than mislabel JSON.
-        var list = curl_slist_append(nil, "Expect:")
-        var hasContentType = false
-        for header in r.headers {
-            if !hasContentType && header.name.lowercased() == "content-type" { hasContentType = true }
-            guard let line = HTTPHeaderField.wireLine(name: header.name, value: header.value) else {
-                rc = CURLE_BAD_FUNCTION_ARGUMENT  // refused: a header name that is not a token
-                continue
-            }
-            list = curl_slist_append(list, line)
-        }
-        if !hasContentType { list = curl_slist_append(list, "Content-Type:") }
+        let header = HTTPHeaderField.requestLines(r.headers)
+        if header.refused { rc = CURLE_BAD_FUNCTION_ARGUMENT }  // a header name that is not a token
+        var list: UnsafeMutablePointer<curl_slist>?
+        for line in header.lines { list = curl_slist_append(list, line) }
         headerList = list
         if rc == CURLE_OK { rc = sluice_curl_easy_setopt_ptr(easy, CURLOPT_HTTPHEADER, list) }
 

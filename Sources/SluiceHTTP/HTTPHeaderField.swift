@@ -38,5 +38,20 @@ public enum HTTPHeaderField {
         return "\(name): \(sanitizedValue(value))"
     }
 
+    /// The header lines a request goes out with, in libcurl's list order: `Expect:` (no
+    /// 100-continue round trip before a body), each header's `wireLine`, and `Content-Type:`
+    /// without a caller's own (libcurl would otherwise label JSON form-urlencoded). `refused`:
+    /// a header name was not a token, and the request must not be sent. Pure, so the fuzzer
+    /// drives the very list `HTTPClient` hands to libcurl.
+    public static func requestLines(_ headers: [(name: String, value: String)]) -> (lines: [String], refused: Bool) {
+        var lines = ["Expect:"]
+        var refused = false
+        for header in headers {
+            if let line = wireLine(name: header.name, value: header.value) { lines.append(line) } else { refused = true }
+        }
+        if !headers.contains(where: { $0.name.lowercased() == "content-type" }) { lines.append("Content-Type:") }
+        return (lines, refused)
+    }
+
     private static func isControl(_ b: UInt8) -> Bool { (b < 0x20 && b != 0x09) || b == 0x7F }
 }

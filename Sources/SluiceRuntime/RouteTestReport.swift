@@ -15,8 +15,10 @@ public struct RouteTestReport: Sendable {
     /// matching route's playbook is previewed step by step with `actions` (guards, dry run).
     /// `explain`: also say why each route that did not match did not (`sluice test --explain`).
     /// `original`: what a pass-through target receives (`Decoded.original`; nil: the event).
+    /// `guardsSource`: where `actions` came from, shown beside the guards in force.
     public init(event eventJSON: JSON, eventText: String, original: String? = nil, table: RouteTable, configuration: LoadedConfiguration?,
-                explain: Bool = false, inhibitRules: [InhibitRule] = [], connectorsNote: String?, actions: ActionSettings = ActionSettings()) {
+                explain: Bool = false, inhibitRules: [InhibitRule] = [], connectorsNote: String?, actions: ActionSettings = ActionSettings(),
+                guardsSource: String? = nil) {
         // The fast matcher answers; the reference explains. They agree (differential tests).
         let parser = JSONParser(maxBytes: max(eventText.utf8.count, 1 << 16), maxDepth: 1024)
         let fast = (try? parser.parse(eventText) { table.match($0.root) }.get()) ?? []
@@ -45,7 +47,7 @@ public struct RouteTestReport: Sendable {
             let targets: [JSON] = route.targets.enumerated().map { j, t in
                 .object([(key: "connector", value: .string(t.connector)), (key: "payload", value: .string(preview(route, j)))])
             }
-            let playbook = configuration?.playbooks[route.name].map { PlaybookPreview(playbook: $0, finding: eventJSON, settings: actions) }
+            let playbook = configuration?.playbooks[route.name].map { PlaybookPreview(playbook: $0, finding: eventJSON, settings: actions, guardsSource: guardsSource) }
             matches.append(.object([
                 (key: "route", value: .string(route.name)),
                 (key: "location", value: .string(route.location.description.replacingOccurrences(of: ": route '\(route.name)'", with: ""))),

@@ -26,14 +26,17 @@ import Testing
         #expect(status == 0, "\(output)")
         let lines = output.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
         let start = try #require(lines.firstIndex(of: "route quarantine-compromised-instances  (examples/playbooks/quarantine.yaml:10)"), "\(output)")
-        let preview = Array(lines[start...].drop { $0 != "playbook:" }.prefix(28))
+        let preview = Array(lines[start...].drop { $0 != "playbook:" }.prefix(34))
         let expected = [
             "playbook:",
+            "guards in force (actions.guards of \(config.path)): protected tags: sluice:protected=true; protected accounts: 111122223333; "
+                + "protected namespaces: kube-system; max per hour: aws.ec2.isolate 5; max per hour per route: none; max concurrent isolations: none",
             "1. evidence  [aws.ec2.snapshot]",
             "when: always",
             "target: ec2:instance i-0a4f1c2b3d5e6f789",
             "unresolved: instance tags (protected-tag guard) and state: looked up when the step runs",
             "guard: would be refused: protected: account 111122223333 is protected",
+            "guard: no cap on how often it runs (actions.guards sets none for aws.ec2.snapshot)",
             "on failure: stop",
             "2. isolate  [aws.ec2.isolate]",
             "when: always",
@@ -53,6 +56,25 @@ import Testing
         #expect(preview.contains("unresolved: body: from an earlier step's output"), "\(preview)")
         // The SOAR token is a header value: redacted in the preview as in the audit trail.
         #expect(!output.contains("Bearer example"), "\(output)")
+    }
+
+    /// Without --config, `sluice test` previews with the built-in defaults, as `sluice run`
+    /// without --config acts, and says so: every step has a guard line (once there was none, and
+    /// nothing told a missing cap from a guard not shown).
+    @Test func withoutConfigTheGuardsShownAreTheBuiltInDefaultsAndSaySo() async throws {
+        let (status, output) = try await CommandRun.result(of: PackagePaths.sluiceBinary, [
+            "test", "--event", "examples/findings/01-ec2-cryptominer.json", "--routes", "examples/playbooks",
+            "--connectors", "connectors/examples",
+        ], in: Self.root)
+        #expect(status == 0, "\(output)")
+        let lines = output.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        let start = try #require(lines.firstIndex(of: "route quarantine-compromised-instances  (examples/playbooks/quarantine.yaml:10)"), "\(output)")
+        let preview = Array(lines[start...].drop { $0 != "playbook:" }.prefix(20))
+        #expect(preview.dropFirst().first == "guards in force (built-in defaults: no --config given, as `sluice run` without --config): "
+            + "protected tags: sluice:protected=true; protected accounts: none; protected namespaces: kube-system; "
+            + "max per hour: none; max per hour per route: none; max concurrent isolations: none", "\(preview)")
+        #expect(preview.contains("guard: no cap on how often it runs (actions.guards sets none for aws.ec2.snapshot)"), "\(preview)")
+        #expect(preview.contains("guard: no cap on how often it runs (actions.guards sets none for aws.ec2.isolate)"), "\(preview)")
     }
 
     /// A dry run (`dry_run: true` on the route, or `--dry-run-actions`) with no AWS variables and

@@ -298,7 +298,7 @@ import Testing
         let badLabel = F.problems("name: j\ntype: jira\nflavor: datacenter\nurl: https://jira.corp\nproject: SEC\ntoken: t\nlabels: [\"two words\"]\n")
         #expect(badLabel.contains { $0.contains("cannot be empty or contain spaces") })
         let typo = F.problems("name: j\ntype: jira\nflavor: datacenter\nurl: https://jira.corp\nproject: SEC\ntoken: t\nissuetype: Bug\n")
-        #expect(typo.contains { $0.contains("unknown key 'issuetype'") })
+        #expect(typo.contains { $0.contains("unknown key \"issuetype\" for a jira connector") })
     }
 
     // MARK: ADF reading helpers

@@ -133,7 +133,7 @@ import Testing
         #expect(try AWSFixtures.problems("name: q\ntype: aws-sqs\nqueue_url: https://sqs.eu-west-1.amazonaws.com/1/q\nmessage_group_id: g\n")
             .contains { $0.contains("FIFO queues") })
         #expect(try AWSFixtures.problems("name: q\ntype: aws-sqs\nqueue_url: https://sqs.eu-west-1.amazonaws.com/1/q\nregoin: x\n")
-            .contains { $0.contains("unknown key 'regoin'") })
+            .contains { $0.contains("unknown key \"regoin\" for an aws-sqs connector") })
         #expect(SQSConnector.region(ofQueueURL: "https://sqs.ap-south-1.amazonaws.com/1/q") == "ap-south-1")
         #expect(SQSConnector.region(ofQueueURL: "https://eu-west-1.queue.amazonaws.com/1/q") == "eu-west-1")
         #expect(SQSConnector.region(ofQueueURL: "http://127.0.0.1:5000/1/q") == nil)

@@ -170,6 +170,6 @@ import Testing
         #expect(F.problems("name: s\ntype: slack\ntoken: t\n").contains { $0.contains("needs 'channel'") })
         #expect(F.problems("name: s\ntype: slack\nurl: https://h/x\nchannel: c\n").contains { $0.contains("Web API") })
         #expect(F.problems("name: s\ntype: slack\nurl: ftp://h/x\n").contains { $0.contains("https://") })
-        #expect(F.problems("name: s\ntype: slack\nurl: https://h/x\nchanel: c\n").contains { $0.contains("unknown key 'chanel'") })
+        #expect(F.problems("name: s\ntype: slack\nurl: https://h/x\nchanel: c\n").contains { $0.contains("unknown key \"chanel\" for a slack connector (did you mean \"channel\"?); expected one of: ") })
     }
 }

@@ -75,22 +75,59 @@ import Testing
         #expect(shown.filter { $0.trimmingCharacters(in: .whitespaces) == #"{"s": 5, "f": "falco", "n": 0, "c": 1}"# }.count == 2, "\(shown)")
     }
 
+    /// `validate` of one route per file (`name`, `match` in flow YAML) sending a template fit for
+    /// GuardDuty only (`{{detail.severity}}` unquoted) to soc-webhook: its status, its output,
+    /// and the "not JSON" lines with paths relative to the routes directory.
+    static func notJSONWarnings(of files: [String: (name: String, match: String)]) async throws -> (Int32, [String], [String]) {
+        let template = #"{"severity": {{detail.severity}}, "title": "{{sluice.title}}"}"#
+        let dir = try routes(files.mapValues { "name: \($0.name)\nmatch: \($0.match)\ntargets:\n  - connector: soc-webhook\n    template: '\(template)'\n" })
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (status, lines) = try await run(["validate", "--routes", dir.path, "--connectors", "connectors"])
+        return (status, lines, lines.map { $0.replacingOccurrences(of: dir.path + "/", with: "") }.filter { $0.contains("not JSON") })
+    }
+
     /// Issue 14 / 11.6: a JSON template fit for GuardDuty only (`{{detail.severity}}` unquoted) on
     /// a route that Falco, OCSF and ASFF findings reach is a warning at the target (run would
     /// dead-letter those `render_failed`); on a GuardDuty-only route it is quiet.
     @Test func aTemplateThatBreaksOnAnotherFormatTheRouteTakesIsAWarning() async throws {
-        let template = #"{"severity": {{detail.severity}}, "title": "{{sluice.title}}"}"#
-        let dir = try Self.routes([
-            "a.yaml": "name: any-detector\nmatch: {sluice: {severity_id: [{numeric: [\">=\", 4]}]}}\ntargets:\n  - connector: soc-webhook\n    template: '\(template)'\n",
-            "b.yaml": "name: guardduty-only\nmatch: {source: [aws.guardduty]}\ntargets:\n  - connector: soc-webhook\n    template: '\(template)'\n",
+        let (status, lines, located) = try await Self.notJSONWarnings(of: [
+            "a.yaml": ("any-detector", #"{sluice: {severity_id: [{numeric: [">=", 4]}]}}"#),
+            "b.yaml": ("guardduty-only", "{source: [aws.guardduty]}"),
         ])
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let (status, lines) = try await Self.run(["validate", "--routes", dir.path, "--connectors", "connectors"])
         #expect(status == 0, "\(lines)")
-        let located = lines.map { $0.replacingOccurrences(of: dir.path + "/", with: "") }.filter { $0.contains("not JSON") }
         #expect(located.count == 1, "\(lines)")
         #expect(located.first?.hasPrefix(#"a.yaml:4:16: warning: route 'any-detector', target 'soc-webhook': the payload is sent as JSON but, rendered for a sample Falco alert (examples/findings/falco/03-k8s-drop-and-execute-critical.json), is not JSON (not_json): {"severity": , "title": "Drop and execute new binary in container"}"#) == true, "\(located)")
         #expect(located.first?.hasSuffix("this route matches such findings, and run would dead-letter them (render_failed)") == true, "\(located)")
+    }
+
+    /// A route on low severities only was matched by none of the (high-severity) samples, so its
+    /// GuardDuty-only template was never checked against the Falco, OCSF or ASFF findings it takes.
+    @Test func aTemplateThatBreaksOnALowSeverityFindingOfAnotherFormatIsAWarning() async throws {
+        let (status, lines, located) = try await Self.notJSONWarnings(of: ["low.yaml": ("low-any-format", "{sluice: {severity_id: [1, 2]}}")])
+        #expect(status == 0, "\(lines)")
+        #expect(located.count == 1, "\(lines)")
+        #expect(located.first?.hasPrefix(#"low.yaml:4:16: warning: route 'low-any-format', target 'soc-webhook': the payload is sent as JSON but, rendered for a sample Falco alert (examples/findings/falco/03-k8s-drop-and-execute-critical.json) at priority Notice, is not JSON (not_json): {"severity": , "title": "Drop and execute new binary in container"}"#) == true, "\(located)")
+    }
+
+    /// A typo in a connector's key names the connector type, suggests the close key and lists
+    /// every key the type takes (its own first), at the key's line and column.
+    @Test func anUnknownConnectorKeyListsTheKeysOfItsType() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("validate-keys-\(UUID().uuidString)")
+        let connectors = dir.appendingPathComponent("connectors")
+        try FileManager.default.createDirectory(at: connectors, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "name: hook\ntype: webhook\nurll: http://127.0.0.1:9/a\nmethodd: POST\nzzz: 1\n"
+            .write(to: connectors.appendingPathComponent("hook.yaml"), atomically: true, encoding: .utf8)
+        let routes = try Self.routes(["r.yaml": "name: r\nmatch: {source: [aws.guardduty]}\ntargets: [hook]\n"])
+        defer { try? FileManager.default.removeItem(at: routes) }
+        let (status, lines) = try await Self.run(["validate", "--routes", routes.path, "--connectors", connectors.path])
+        #expect(status == 1, "\(lines)")
+        let located = lines.map { $0.replacingOccurrences(of: dir.path + "/", with: "") }
+        let keys = "url, method, headers, content_type, tls, signing, ocsf_version, format, "
+            + "name, type, concurrency, timeout, rate_limit, burst, retry, circuit_breaker, template"
+        #expect(located.contains(#"connectors/hook.yaml:3:1: unknown key "urll" for a webhook connector (did you mean "url"?); expected one of: "# + keys), "\(located)")
+        #expect(located.contains(#"connectors/hook.yaml:4:1: unknown key "methodd" for a webhook connector (did you mean "method"?); expected one of: "# + keys), "\(located)")
+        #expect(located.contains(#"connectors/hook.yaml:5:1: unknown key "zzz" for a webhook connector; expected one of: "# + keys), "\(located)")
     }
 
     @Test func warningsDoNotFailValidation() async throws {

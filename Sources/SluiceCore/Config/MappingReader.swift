@@ -147,12 +147,33 @@ public final class MappingReader {
     /// Marks keys as known without reading them (read elsewhere).
     public func allow(_ keys: String...) { known.append(contentsOf: keys) }
 
+    /// The keys asked for so far, in the order first asked, each once.
+    public var knownKeys: [String] {
+        var seen = Set<String>()
+        return known.filter { seen.insert($0).inserted }
+    }
+
+    /// Makes an unknown key's message name what the mapping is and list every key it takes,
+    /// `leading` first: `unknown key "urll" for a webhook connector (did you mean "url"?);
+    /// expected one of: url, method, headers, …` — a newcomer sees the keys without the docs.
+    public func describeUnknownKeys(as subject: String, leading: [String] = []) {
+        unknownKeySubject = (subject, leading)
+    }
+    private var unknownKeySubject: (subject: String, leading: [String])?
+
     /// Reports keys nobody asked for and returns every diagnostic.
     public func finish() -> [Diagnostic] {
         MappingReader.keyRecorder?.record(known)
         var out = diagnostics
         for (key, keyNode, _) in node.entries where !known.contains(key) {
             let suggestion = known.min { editDistance($0, key) < editDistance($1, key) }
+            if let (subject, leading) = unknownKeySubject {
+                let hint = suggestion.flatMap { editDistance($0, key) <= 2 ? " (did you mean \"\($0)\"?)" : nil } ?? ""
+                var seen = Set<String>()
+                let expected = (leading + known).filter { seen.insert($0).inserted }
+                out.append(keyNode.error("unknown key \"\(key)\" for \(subject)\(hint); expected one of: \(expected.joined(separator: ", "))"))
+                continue
+            }
             let hint = suggestion.flatMap { editDistance($0, key) <= 2 ? " (did you mean '\($0)'?)" : nil } ?? ""
             out.append(keyNode.error("unknown key '\(key)'\(hint)"))
         }

@@ -21,7 +21,8 @@ struct TestCommand: AsyncParsableCommand {
             condition on earlier steps, that it is decided when the step runs), the parameters \
             rendered (secrets redacted), the approval it would wait for, the target named by the \
             finding, what only the live target could tell (unresolved), and the guards that would \
-            apply (actions.guards of --config, else the defaults). Nothing is looked up or run.
+            apply (actions.guards of --config, else the built-in defaults `sluice run` uses without \
+            --config; the guards in force are listed first). Nothing is looked up or run.
 
             `--explain` adds, for each route that did not match, the first condition that failed \
             and the value the event had there. `--suite DIR` runs route tests instead: every \
@@ -95,7 +96,10 @@ struct TestCommand: AsyncParsableCommand {
                 inhibitRules: (try? HoldRuleLoader.loadInhibitRules(directory: routes)) ?? [],
                 connectorsNote: connectorDirectoryExists ? nil
                     : "note: no connectors directory at \(connectors); connector names were not checked (sluice validate checks them)",
-                actions: settings.actions)
+                actions: settings.actions,
+                // `run` reads no default file: without --config it runs with the built-in defaults too.
+                guardsSource: reading.config.map { "actions.guards of \($0)" }
+                    ?? "built-in defaults: no --config given, as `sluice run` without --config")
             if let disagreement = report.disagreement { CLIFiles.fail(disagreement) }
             reports.append(report)
         }
