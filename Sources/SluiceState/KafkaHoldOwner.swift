@@ -379,9 +379,8 @@ public final class KafkaHoldOwner: Sendable {
     }
 
     /// Produces `changes` (just taken from partition `p`'s engine) to its changelog partition.
-    /// Called under the engines' lock: librdkafka's produce only enqueues, and the producer keeps
-    /// one request in flight (`StateTopics.producerConfig`), so one key's records reach the
-    /// partition in the order the engine made them
+    /// Called under the engines' lock: librdkafka's produce only enqueues, and the producer is
+    /// idempotent, so one key's records reach the partition in the order the engine made them
     /// (produced after the lock, two threads could write a key's records the other way round,
     /// and a restore would then take the stale one). False when there is nothing to write: the
     /// caller runs `then` itself, after the lock. A write that fails does not settle: its key is

@@ -33,21 +33,9 @@ public struct StateTopics: Sendable, Equatable {
     /// delivery with a state rule crosses the repartition topic with its payload; uncompressed,
     /// the broker spent more CPU on those records than Sluice did (the kafka connector measured
     /// the same on Tansu: 2.6 s of broker CPU per 200,000 findings uncompressed, 0.06 s with zstd).
-    ///
-    /// One request in flight per connection instead of idempotence: a key's records must reach
-    /// its partition in the order the owner made them, and a single request in flight keeps that
-    /// order through retries without the idempotent producer's cost (its broker thread polls
-    /// without waiting while a partition has a ready batch and five requests unacknowledged: see
-    /// the kafka connector). A retry may write a record twice; a compacted topic keeps the last.
     public static func producerConfig(_ base: KafkaConfig) -> KafkaConfig {
         var config = base
         if config["compression.type"] == nil, config["compression.codec"] == nil { config["compression.type"] = "zstd" }
-        if config["enable.idempotence"] == nil {
-            config["enable.idempotence"] = "false"
-            if config["max.in.flight.requests.per.connection"] == nil, config["max.in.flight"] == nil {
-                config["max.in.flight.requests.per.connection"] = "1"
-            }
-        }
         return config
     }
 

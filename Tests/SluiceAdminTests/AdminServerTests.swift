@@ -207,6 +207,9 @@ import Testing
         let admin = try await RunningAdmin.start(runtime: FakeRuntime()) { settings in
             settings.maxConnections = 4
             settings.idleTimeout = .seconds(120)
+            // The held connections send half a request: at the default 10 s a loaded machine let
+            // the request timeout free a slot before the fifth connected (it was then accepted).
+            settings.requestTimeout = .seconds(120)
         }
         var held: [Int32] = []
         defer { for fd in held { close(fd) } }

@@ -110,11 +110,13 @@ import Testing
         #expect(seen == [id], "\(sluice.output)")
         // Passed through as it came.
         #expect(try receiver.records().first?.body == String(decoding: falco, as: UTF8.self))
+        // The marker for the dead letter: a clean exit settles every record read, the dead
+        // letter's write acknowledged (read right after the delivery, it could still be in flight).
+        #expect(await sluice.terminateAndWait() == 0)
         let letters = try await readTopicToSentinel(broker, topic: "dlq")
         #expect(letters.count == 1)
         #expect(letters.first?.header("sluice-reason") == "format")
         #expect(letters.first?.value == notFalco)
-        #expect(await sluice.terminateAndWait() == 0)
     }
 
     /// POST /api/v1/test of a running instance judges a two-finding Security Hub event finding by
