@@ -221,12 +221,15 @@ import Testing
         // Positive markers before the negative check, from the kernel's own count of connections
         // that completed the handshake but were not accepted: first the four held ones all
         // accepted (the queue empty after their connects returned), then the fifth waiting in it.
-        #expect(try await Self.acceptQueue(of: admin.port, reaches: 0), "the server did not accept the four held connections")
+        var queued: Int?
+        #expect(try await Self.acceptQueue(of: admin.port, reaches: 0, lastSeen: &queued),
+                "the server did not accept the four held connections: \(queued.map { "\($0) still queued" } ?? "no listener seen")")
         let waiting = Task { () throws -> (status: Int, at: ContinuousClock.Instant) in
             let reply = try await LoopbackHTTP.request(admin.port, "GET", "/-/healthy")
             return (reply.status, ContinuousClock.now)
         }
-        #expect(try await Self.acceptQueue(of: admin.port, reaches: 1), "the fifth connection never waited in the listen queue: accepted past the cap?")
+        #expect(try await Self.acceptQueue(of: admin.port, reaches: 1, lastSeen: &queued),
+                "the fifth connection never waited in the listen queue (last seen: \(queued.map(String.init) ?? "no listener")): accepted past the cap?")
         let freed = ContinuousClock.now
         close(held.removeFirst())
         let answer = try await waiting.value
@@ -237,8 +240,9 @@ import Testing
 
     /// Waits until the accept queue of the IPv4 listener on 127.0.0.1:`port` holds `count`
     /// connections (`/proc/net/tcp`: for a listening socket, `rx_queue` is that queue's length).
-    /// False when it does not within a minute: a bound only a broken server misses.
-    static func acceptQueue(of port: Int, reaches count: Int) async throws -> Bool {
+    /// False when it does not within a minute: a bound only a broken server misses. `lastSeen`
+    /// keeps the last length read, for the failure message.
+    static func acceptQueue(of port: Int, reaches count: Int, lastSeen: inout Int?) async throws -> Bool {
         let local = "0100007F:" + String(format: "%04X", port)
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
@@ -246,12 +250,14 @@ import Testing
             for line in table.split(separator: "\n").dropFirst() {
                 let fields = line.split(separator: " ")
                 guard fields.count > 4, fields[1] == local, fields[3] == "0A" else { continue }  // 0A: LISTEN
-                if let queued = fields[4].split(separator: ":").last.flatMap({ Int($0, radix: 16) }), queued == count { return true }
+                lastSeen = fields[4].split(separator: ":").last.flatMap { Int($0, radix: 16) }
+                if lastSeen == count { return true }
             }
             try await Task.sleep(for: .milliseconds(20))
         }
         return false
     }
+
 
     @Test func idleConnectionsAreClosed() async throws {
         let admin = try await RunningAdmin.start(runtime: FakeRuntime()) { settings in
