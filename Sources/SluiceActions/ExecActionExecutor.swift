@@ -246,12 +246,21 @@ enum ProcessTree {
             guard fields.count > 2, fields[0] != "Z" else { continue }
             if pid_t(fields[2]) == group {
                 out.append(pid)
-            } else if let environ = FileManager.default.contents(atPath: "/proc/\(pid)/environ"),
+            } else if let environ = readWhole("/proc/\(pid)/environ"),
                       (environ.starts(with: needle) || environ.range(of: Data([0] + needle)) != nil) {
                 out.append(pid)
             }
         }
         return out
+    }
+
+    /// A /proc file read to its end. Foundation's `contents(atPath:)` keeps only the first read of
+    /// a file /proc reports as empty (one 4 KB page of /proc/net/tcp, measured); environ answers
+    /// whole in one read today, which is nothing to rely on.
+    static func readWhole(_ path: String) -> Data? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        return try? handle.readToEnd()
     }
 
     static func signal(_ signal: Int32, group: pid_t, token: String) {

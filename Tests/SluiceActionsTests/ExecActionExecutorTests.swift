@@ -159,6 +159,32 @@ import Testing
         #expect(state == "gone" || state == "Z", "the setsid child survived the timeout (state \(state))")
     }
 
+    /// The run token is found anywhere in an escaped child's environment: here after 8,000
+    /// bytes (`env -i` lays the variables out in the order given), past the first page of
+    /// /proc/PID/environ.
+    @Test func timeoutKillsAnEscapedChildWhoseTokenLiesPastTheFirstPageOfItsEnvironment() async throws {
+        let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("setsid-big-\(UUID().uuidString).pid").path
+        let script = try ActionFixtures.tempScript("""
+            BIG=$(head -c 8000 /dev/zero | tr '\\0' x)
+            setsid env -i BIG="$BIG" SLUICE_EXEC_RUN="$SLUICE_EXEC_RUN" /bin/sleep 300 &
+            echo $! > \(pidFile)
+            sleep 300
+            """)
+        let exec = ExecActionExecutor(context: ActionFixtures.context(environment: ["PATH": "/usr/bin:/bin"]))
+        let req = request(["command": .list([script]), "environment": .list(["PATH"]), "timeout": .string("300ms")], finding: ["detail": ["id": "f-2"]])
+        do {
+            _ = try await exec.execute(req, target: try await exec.target(req))
+            Issue.record("a timed-out command succeeded")
+        } catch {
+            #expect(error.message.contains("timed out"))
+        }
+        let pid = try #require(Int32(String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+        let state = stat.split(separator: ")").last?.split(separator: " ").first.map(String.init) ?? "gone"
+        if state != "gone" && state != "Z" { kill(pid, SIGKILL) }
+        #expect(state == "gone" || state == "Z", "the escaped child with a large environment survived the timeout (state \(state))")
+    }
+
     @Test func aStepWithRetryAttemptsOneRunsOnce() async throws {
         let countFile = FileManager.default.temporaryDirectory.appendingPathComponent("exec-runs-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: countFile) }

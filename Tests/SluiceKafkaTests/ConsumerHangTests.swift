@@ -94,9 +94,17 @@ import Testing
         // The spinning handle is left to its thread; killing the broker lets it end.
         kill(broker.processIdentifier, SIGKILL)
         #expect(consumed >= 3)
-        #expect(log.contains("did not shut down within", "librdkafka issue #4674"))
-        #expect(destroyTook >= .seconds(RDKafkaClient.consumerDestroyWait))
+        // The bound holds either way. Whether librdkafka hangs depends on the commit having left
+        // before the destroy (on a loaded machine it may not have: the destroy then returns at
+        // once, seen in a fresh-clone `make test`); when it hung, the bound cut it and said so.
         #expect(destroyTook < .seconds(RDKafkaClient.consumerDestroyWait) + Self.slack)
+        if destroyTook >= .seconds(RDKafkaClient.consumerDestroyWait) {
+            #expect(log.contains("did not shut down within", "librdkafka issue #4674"))
+            print("destroy with the broker frozen mid-commit: hung, cut at the bound after \(destroyTook)")
+        } else {
+            #expect(!log.contains("did not shut down within"))
+            print("destroy with the broker frozen mid-commit: librdkafka did not hang this time (\(destroyTook)); the bound was not needed")
+        }
     }
 
     /// A topic `findings` of one partition holding `records` records.
