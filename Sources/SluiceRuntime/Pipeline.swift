@@ -123,8 +123,8 @@ public final class Pipeline: Sendable {
         var lastWarning = ContinuousClock.now - .seconds(60)
         var flow = SourceFlowControl(options: options, nowMs: coarseMilliseconds())
         while !stopping.isStopped {
-            let (uncommitted, sinceCommit) = tracker.withLock { ($0.uncommittedCount, $0.committableSinceMark) }
-            if flow.shouldCommit(committableSinceCommit: sinceCommit, nowMs: coarseMilliseconds()) {
+            let (uncommitted, sinceCommit, refused) = tracker.withLock { ($0.uncommittedCount, $0.committableSinceMark, $0.refusedWindow > 0) }
+            if flow.shouldCommit(committableSinceCommit: sinceCommit, refused: refused, nowMs: coarseMilliseconds()) {
                 tracker.withLock { $0.markCommitted() }
                 // Offsets are stored only here, just before the commit that sends them: storing
                 // on every settle would cost a librdkafka call per record.

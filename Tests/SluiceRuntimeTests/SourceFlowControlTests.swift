@@ -71,4 +71,18 @@ import Testing
         let late = f.shouldCommit(committableSinceCommit: 1, nowMs: 399)
         #expect(late)
     }
+
+    /// A partition whose last commit was refused is asked again once a second, even with nothing
+    /// new to commit: its work holds the cap, and auto-commit may be off.
+    @Test func aRefusedCommitIsAskedAgainEverySecond() {
+        var f = flow(at: 0)
+        let quiet = f.shouldCommit(committableSinceCommit: 0, refused: false, nowMs: 5_000)
+        #expect(!quiet)
+        let first = f.shouldCommit(committableSinceCommit: 0, refused: true, nowMs: 5_000)
+        #expect(first)
+        let soon = f.shouldCommit(committableSinceCommit: 0, refused: true, nowMs: 5_999)
+        #expect(!soon)
+        let again = f.shouldCommit(committableSinceCommit: 0, refused: true, nowMs: 6_000)
+        #expect(again)
+    }
 }
