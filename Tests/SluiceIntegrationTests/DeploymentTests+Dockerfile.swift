@@ -81,7 +81,7 @@ extension DeploymentTests {
         #expect(needed.contains("Plugins") && needed.contains("Benchmarks"), "\(needed.sorted())")
     }
 
-    /// librdkafka ≥ 2.1 (ARCHITECTURE.md): the build stage installs librdkafka-dev from a release
+    /// librdkafka ≥ 2.1 (scripts/setup says why): the build stage installs librdkafka-dev from a release
     /// that ships 2.1 or later, and the runtime stage is the same release (it gets the library
     /// copied from the build stage with the binary, which reads it from LD_LIBRARY_PATH).
     @Test func dockerfileGetsLibrdkafkaTwoPointOneOrLater() throws {

@@ -68,12 +68,38 @@ import Yams
         }
         try #require(data["routes.yaml"]).write(to: dir.appendingPathComponent("routes/routes.yaml"), atomically: true, encoding: .utf8)
         try #require(data["soc-slack.yaml"]).write(to: dir.appendingPathComponent("connectors/soc-slack.yaml"), atomically: true, encoding: .utf8)
-        #expect(data["sluice.yaml"]?.contains("dead_letter_topic:") == true)
-        let (status, output) = try await Self.result(SluiceProcess.binary.path,
-            ["validate", "--routes", dir.appendingPathComponent("routes").path, "--connectors", dir.appendingPathComponent("connectors").path],
+        // The run configuration too, with its directories pointed at the copies (each mount path
+        // must be in it, so a renamed mount cannot go unnoticed).
+        var run = try #require(data["sluice.yaml"])
+        #expect(run.contains("dead_letter_topic:") && run.contains("watch: true"), "\(run)")
+        for sub in ["routes", "connectors"] {
+            #expect(run.contains("\(sub): /etc/sluice/\(sub)\n"), "\(run)")
+            run = run.replacingOccurrences(of: "/etc/sluice/\(sub)", with: dir.appendingPathComponent(sub).path)
+        }
+        try run.write(to: dir.appendingPathComponent("sluice.yaml"), atomically: true, encoding: .utf8)
+        let (status, output) = try await Self.result(SluiceProcess.binary.path, ["validate", "--config", dir.appendingPathComponent("sluice.yaml").path],
             environment: ["SLACK_WEBHOOK_URL": "https://hooks.example.invalid/services/x"])
         #expect(status == 0, "\(output)")
-        #expect(output.contains("1 routes"), "\(output)")
+        #expect(output.contains("1 routes") && output.contains("run configuration \(dir.appendingPathComponent("sluice.yaml").path)"), "\(output)")
+    }
+
+    /// Routes and connectors are mounted as whole directories, never through subPath: the kubelet
+    /// updates a ConfigMap directory in place (a `..data` symlink swap, which `--watch` sees:
+    /// `WatchTests.aConfigMapStyleSymlinkSwapIsReloaded`), but a subPath mount never changes.
+    @Test func kubernetesMountsRoutesAndConnectorsSoEditsReachThePod() throws {
+        let text = try String(contentsOfFile: Self.deploy.appendingPathComponent("kubernetes/deployment.yaml").path, encoding: .utf8)
+        let doc = try #require(try Yams.load(yaml: text) as? [String: Any])
+        let pod = try #require(((doc["spec"] as? [String: Any])?["template"] as? [String: Any])?["spec"] as? [String: Any])
+        let container = try #require((pod["containers"] as? [[String: Any]])?.first)
+        let mounts = try #require(container["volumeMounts"] as? [[String: Any]])
+        let volumes = try #require(pod["volumes"] as? [[String: Any]])
+        for dir in ["/etc/sluice/routes", "/etc/sluice/connectors"] {
+            let mount = try #require(mounts.first { $0["mountPath"] as? String == dir }, "nothing mounted at \(dir)")
+            #expect(mount["subPath"] == nil, "\(dir) is a subPath mount: ConfigMap edits never reach it")
+            let volume = volumes.first { $0["name"] as? String == mount["name"] as? String }
+            #expect((volume?["configMap"] as? [String: Any])?["name"] as? String == "sluice-config", "\(volume ?? [:])")
+        }
+        #expect(!mounts.contains { ($0["mountPath"] as? String ?? "").hasPrefix("/etc/sluice/routes/") || ($0["mountPath"] as? String ?? "").hasPrefix("/etc/sluice/connectors/") })
     }
 
     @Test func prometheusRulesPassTheirUnitTests() async throws {
@@ -83,6 +109,37 @@ import Yams
         #expect(check.output.contains("SUCCESS: 6 rules found"), "\(check.output)")
         let test = try await Self.result("/usr/bin/promtool", ["test", "rules", "alerts_test.yaml"], in: dir)
         #expect(test.status == 0, "\(test.output)")
+    }
+
+    /// The Grafana dashboard is JSON Grafana can import (title, uid, schemaVersion, panels), and
+    /// every panel's query is PromQL that promtool parses: each becomes a recording rule, with
+    /// Grafana's `$__rate_interval` set to 5m. A typo in a panel would otherwise show only in Grafana.
+    @Test func grafanaDashboardIsJSONWithValidPromQLInEveryPanel() async throws {
+        let data = try Data(contentsOf: Self.deploy.appendingPathComponent("grafana/sluice.json"))
+        let dashboard = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(dashboard["title"] as? String == "Sluice")
+        #expect((dashboard["uid"] as? String)?.isEmpty == false)
+        #expect(dashboard["schemaVersion"] is Int)
+        let panels = try #require(dashboard["panels"] as? [[String: Any]])
+        var rules: [[String: String]] = []
+        for (i, panel) in panels.enumerated() {
+            let targets = panel["targets"] as? [[String: Any]] ?? []
+            #expect(!targets.isEmpty, "panel \(i) (\(panel["title"] as? String ?? "untitled")) has no query")
+            for (j, target) in targets.enumerated() {
+                let expr = try #require(target["expr"] as? String, "panel \(i) target \(j)")
+                rules.append(["record": "grafana:panel_\(i)_\(j)", "expr": expr.replacingOccurrences(of: "$__rate_interval", with: "5m")])
+            }
+        }
+        #expect(panels.count >= 8 && rules.count >= panels.count, "\(panels.count) panels, \(rules.count) queries")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-grafana-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // JSON is YAML: promtool reads the rules file as written.
+        let file = dir.appendingPathComponent("panels.json")
+        try JSONSerialization.data(withJSONObject: ["groups": [["name": "grafana-panels", "rules": rules]]]).write(to: file)
+        let check = try await Self.result("/usr/bin/promtool", ["check", "rules", file.path])
+        #expect(check.status == 0, "\(check.output)")
+        #expect(check.output.contains("SUCCESS: \(rules.count) rules found"), "\(check.output)")
     }
 
     @Test func systemdUnitVerifiesAndIsSandboxed() async throws {

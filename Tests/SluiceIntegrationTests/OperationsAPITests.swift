@@ -185,11 +185,7 @@ import Testing
         #expect(LoopbackPort.waitUntilAccepting(port, timeout: 60))
         let finding = try Findings.unique(1)
         try Findings.produce(finding, to: "findings", broker: broker)
-        var waiting: [[String: Any]] = []
-        for _ in 0..<600 where waiting.isEmpty {
-            waiting = Self.array(try Self.call(port, "GET", "/api/v1/approvals", token: Self.viewerToken).body)
-            if waiting.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
-        }
+        let waiting = try await Self.waitingRuns(port)
         let run = try #require(waiting.first, "no run waits for approval: \(sluice.output.suffix(2000))")
         let runID = try #require(run["runId"] as? String)
         #expect(run["step"] as? String == "page-soar" && run["defaultDecision"] as? String == "deny" && run["status"] as? String == "pending")
@@ -224,6 +220,16 @@ import Testing
 }
 
 extension OperationsAPITests {
+    /// The runs waiting for approval, once there is one (empty after a minute without).
+    static func waitingRuns(_ port: Int) async throws -> [[String: Any]] {
+        var waiting: [[String: Any]] = []
+        for _ in 0..<600 where waiting.isEmpty {
+            waiting = array(try call(port, "GET", "/api/v1/approvals", token: viewerToken).body)
+            if waiting.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        return waiting
+    }
+
     /// The playbook step of route `open-case`: an http call to the SOAR receiver at `path`.
     static func caseStep(_ soar: String, path: String) -> String {
         """

@@ -108,6 +108,25 @@ import Testing
         // Time window: letters written before --since are left alone.
         let late = try CommandRun.run(SluiceProcess.binary, ["dlq", "replay", "--name", "late", "--since", "2026-12-06T11:00:00Z"] + common)
         #expect(late.output.contains("replay late: 0/0 letters"), "\(late.output)")
+
+        // Every other selection flag reaches the filter: each one that names what these letters
+        // are keeps both, each that names something else keeps none (dry runs: nothing is sent).
+        let selections: [(flags: [String], kept: Int)] = [
+            (["--reason", "permanent_error", "--route", "all-findings", "--connector", "hook", "--until", "2026-12-06T11:00:00Z"], 2),
+            (["--reason", "retries_exhausted"], 0),
+            (["--route", "another-route"], 0),
+            (["--connector", "other"], 0),
+            (["--until", "2026-12-06T09:00:00Z"], 0),
+            (["--filter", #"{"detail": {"id": ["\#(findings[0].id)"]}}"#], 1),
+        ]
+        for (i, selection) in selections.enumerated() {
+            let dry = try CommandRun.run(SluiceProcess.binary, ["dlq", "replay", "--name", "select-\(i)", "--dry-run"] + selection.flags + common)
+            #expect(dry.status == 0, "\(selection.flags): \(dry.output)")
+            #expect(dry.output.contains("replay select-\(i): \(selection.kept)/\(selection.kept) letters"), "\(selection.flags): \(dry.output)")
+        }
+        let one = try CommandRun.run(SluiceProcess.binary, ["dlq", "replay", "--name", "select-5", "--dry-run"] + selections[5].flags + common)
+        #expect(one.output.contains("finding=\(findings[0].id)") && !one.output.contains("finding=\(findings[1].id)"), "\(one.output)")
+        #expect(hook.count == 2, "dry runs deliver nothing")
         let bad = try CommandRun.run(SluiceProcess.binary, ["dlq", "replay", "--name", "a b"] + common)
         #expect(bad.status != 0 && bad.output.contains("--name"), "\(bad.output)")
     }
@@ -186,5 +205,20 @@ import Testing
         #expect(received.first?.body == #"{"id": "\#(id)", "title": "198.51.100.201 is performing SSH brute force attacks against i-0f9e8d7c6b5a43210."}"#)
         #expect(received.first?.header("X-Sluice-Finding-Id") == id)
         #expect(received.first?.header("X-Sluice-Replay") == "split")
+    }
+}
+
+/// `sluice dlq replay --help` says where each transport carries the replay's mark, EventBridge's
+/// Detail member included (it said "nowhere" after that marker had shipped).
+@Suite struct ReplayHelpTests {
+    @Test func theHelpNamesTheMarkOfEveryTransport() throws {
+        let help = try CommandRun.run(SluiceProcess.binary, ["dlq", "replay", "--help"])
+        #expect(help.status == 0, "\(help.output)")
+        let text = help.output.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        for mark in ["X-Sluice-Replay: NAME", "record header on kafka", "aws-sns and aws-sqs", "`sluice/replay: NAME` on aws-securityhub",
+                     #"`replay="NAME"`"#, "cs6Label=sluiceReplay", #"aws-eventbridge (no headers or attributes) a top-level member `"sluice-replay": NAME`"#] {
+            #expect(text.contains(mark), "missing \(mark): \(text)")
+        }
+        #expect(!text.contains("nowhere"), "\(text)")
     }
 }

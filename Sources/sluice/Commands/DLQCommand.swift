@@ -156,10 +156,10 @@ struct DLQCommand: AsyncParsableCommand {
                 header on kafka targets, a message attribute on aws-sns and aws-sqs (a batch only \
                 when all of it is this replay), a ProductFields entry `sluice/replay: NAME` on \
                 aws-securityhub, and on syslog the SD-PARAM `replay="NAME"` (with format: cef, \
-                also `cs6Label=sluiceReplay cs6=NAME`); aws-eventbridge has nowhere to carry \
-                it. Playbook targets are not \
-                run: each asks for a fresh approval (`sluice approvals list`), and the instance \
-                that owns the run (actions.instance_id) runs it once approved.
+                also `cs6Label=sluiceReplay cs6=NAME`); on aws-eventbridge (no headers or \
+                attributes) a top-level member `"sluice-replay": NAME` in the event's Detail. \
+                Playbook targets are not run: each asks for a fresh approval \
+                (`sluice approvals list`), and the instance that owns the run (actions.instance_id) runs it once approved.
 
                 Progress goes to the compacted topic --progress-topic (created when missing), keyed \
                 by replay, letter and target: the same replay run again skips what it delivered. \
