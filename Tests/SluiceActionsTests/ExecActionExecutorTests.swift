@@ -137,25 +137,13 @@ import Testing
     }
 
     @Test func timeoutKillsChildrenThatLeftTheGroupWithSetsid() async throws {
-        let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("setsid-\(UUID().uuidString).pid").path
-        let script = try ActionFixtures.tempScript("""
+        let state = try await escapedChildState { pidFile in
+            """
             setsid sleep 300 &
             echo $! > \(pidFile)
             sleep 300
-            """)
-        let exec = ExecActionExecutor(context: ActionFixtures.context(environment: ["PATH": "/usr/bin:/bin"]))
-        let req = request(["command": .list([script]), "environment": .list(["PATH"]), "timeout": .string("300ms")], finding: ["detail": ["id": "f-1"]])
-        do {
-            _ = try await exec.execute(req, target: try await exec.target(req))
-            Issue.record("a timed-out command succeeded")
-        } catch {
-            #expect(error.message.contains("timed out"))
+            """
         }
-        // The run has returned: by then (timeout + grace at most) the setsid child must be dead.
-        let pid = try #require(Int32(String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
-        let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
-        let state = stat.split(separator: ")").last?.split(separator: " ").first.map(String.init) ?? "gone"
-        if state != "gone" && state != "Z" { kill(pid, SIGKILL) }  // do not leave it behind when the test fails
         #expect(state == "gone" || state == "Z", "the setsid child survived the timeout (state \(state))")
     }
 
@@ -163,15 +151,27 @@ import Testing
     /// bytes (`env -i` lays the variables out in the order given), past the first page of
     /// /proc/PID/environ.
     @Test func timeoutKillsAnEscapedChildWhoseTokenLiesPastTheFirstPageOfItsEnvironment() async throws {
-        let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("setsid-big-\(UUID().uuidString).pid").path
-        let script = try ActionFixtures.tempScript("""
+        let state = try await escapedChildState { pidFile in
+            """
             BIG=$(head -c 8000 /dev/zero | tr '\\0' x)
             setsid env -i BIG="$BIG" SLUICE_EXEC_RUN="$SLUICE_EXEC_RUN" /bin/sleep 300 &
             echo $! > \(pidFile)
             sleep 300
-            """)
+            """
+        }
+        #expect(state == "gone" || state == "Z", "the escaped child with a large environment survived the timeout (state \(state))")
+    }
+
+    /// Runs the script `body(pidFile)` (which starts a child outside its process group and writes
+    /// its pid to `pidFile`) with a 300 ms timeout; once the run has returned (timeout + grace at
+    /// most), the child's state: "gone", "Z", or the state letter of a survivor (then killed, so
+    /// a failing test leaves nothing behind).
+    func escapedChildState(_ body: (String) -> String) async throws -> String {
+        let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("setsid-\(UUID().uuidString).pid").path
+        defer { try? FileManager.default.removeItem(atPath: pidFile) }
+        let script = try ActionFixtures.tempScript(body(pidFile))
         let exec = ExecActionExecutor(context: ActionFixtures.context(environment: ["PATH": "/usr/bin:/bin"]))
-        let req = request(["command": .list([script]), "environment": .list(["PATH"]), "timeout": .string("300ms")], finding: ["detail": ["id": "f-2"]])
+        let req = request(["command": .list([script]), "environment": .list(["PATH"]), "timeout": .string("300ms")], finding: ["detail": ["id": "f-1"]])
         do {
             _ = try await exec.execute(req, target: try await exec.target(req))
             Issue.record("a timed-out command succeeded")
@@ -182,7 +182,7 @@ import Testing
         let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
         let state = stat.split(separator: ")").last?.split(separator: " ").first.map(String.init) ?? "gone"
         if state != "gone" && state != "Z" { kill(pid, SIGKILL) }
-        #expect(state == "gone" || state == "Z", "the escaped child with a large environment survived the timeout (state \(state))")
+        return state
     }
 
     @Test func aStepWithRetryAttemptsOneRunsOnce() async throws {
