@@ -166,15 +166,16 @@ public final class MappingReader {
         MappingReader.keyRecorder?.record(known)
         var out = diagnostics
         for (key, keyNode, _) in node.entries where !known.contains(key) {
-            let suggestion = known.min { editDistance($0, key) < editDistance($1, key) }
+            // The closest known key, if it is close enough to be the one meant.
+            let close = known.min { editDistance($0, key) < editDistance($1, key) }.flatMap { editDistance($0, key) <= 2 ? $0 : nil }
             if let (subject, leading) = unknownKeySubject {
-                let hint = suggestion.flatMap { editDistance($0, key) <= 2 ? " (did you mean \"\($0)\"?)" : nil } ?? ""
+                let hint = close.map { " (did you mean \"\($0)\"?)" } ?? ""
                 var seen = Set<String>()
                 let expected = (leading + known).filter { seen.insert($0).inserted }
                 out.append(keyNode.error("unknown key \"\(key)\" for \(subject)\(hint); expected one of: \(expected.joined(separator: ", "))"))
                 continue
             }
-            let hint = suggestion.flatMap { editDistance($0, key) <= 2 ? " (did you mean '\($0)'?)" : nil } ?? ""
+            let hint = close.map { " (did you mean '\($0)'?)" } ?? ""
             out.append(keyNode.error("unknown key '\(key)'\(hint)"))
         }
         for child in children { out.append(contentsOf: child.finish()) }
