@@ -27,7 +27,9 @@ final class RDKafkaClient: @unchecked Sendable {
     /// statistics callback (documents every `statistics.interval.ms`, to the context's handler).
     init(_ kind: Kind, config: KafkaConfig, logger: Logger, deliveryReports: Bool = false, rebalance: Bool = false,
          statistics: Bool = false) throws(KafkaError) {
-        let conf = try Self.makeConf(config)
+        // One `kafka:` map configures every client: a producer handle (producers, admin requests,
+        // group descriptions) leaves out what only a consumer reads, which librdkafka warns about.
+        let conf = try Self.makeConf(kind == .producer ? config.forProducer : config)
         let context = RDKafkaClientContext(logger: logger)
         context.install(on: conf)
         if deliveryReports {
