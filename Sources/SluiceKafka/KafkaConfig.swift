@@ -13,12 +13,14 @@ public struct KafkaConfig: Sendable {
         KafkaConfig(properties.filter { !KafkaConfig.consumerOnly($0.key) })
     }
 
+    /// The keys librdkafka 2.8 warns about on a producer (each checked). Not
+    /// `allow.auto.create.topics`: a producer reads it too (its default there is true).
     static func consumerOnly(_ key: String) -> Bool {
         let exact: Set<String> = [
             "group.id", "group.instance.id", "group.protocol", "group.remote.assignor", "session.timeout.ms",
             "heartbeat.interval.ms", "partition.assignment.strategy", "max.poll.interval.ms", "auto.offset.reset",
             "enable.auto.commit", "auto.commit.interval.ms", "enable.auto.offset.store", "isolation.level",
-            "check.crcs", "allow.auto.create.topics", "enable.partition.eof", "queued.min.messages",
+            "check.crcs", "enable.partition.eof", "queued.min.messages",
             "queued.max.messages.kbytes", "coordinator.query.interval.ms", "group.protocol.type", "consume.callback.max.messages",
         ]
         return exact.contains(key) || key.hasPrefix("fetch.")

@@ -95,8 +95,9 @@ public final class KafkaProducer: Sendable {
     /// Records still queued or in flight.
     public var outstanding: Int { client.outstanding }
 
-    /// Flushes (up to `timeoutMs`), stops the poll thread and waits for it. Records not
-    /// delivered by then fail their completion. Idempotent; blocks, so call it at shutdown.
+    /// Flushes (up to `timeoutMs`), stops the poll thread and waits for it, then destroys the
+    /// handle (up to `RDKafkaClient.producerDestroyWait` more). Records not delivered by then fail
+    /// their completion. Idempotent; blocks, so call it at shutdown.
     public func close(timeoutMs: Int32 = 10_000) {
         let already = closed.withLock { c -> Bool in defer { c = true }; return c }
         if already { return }

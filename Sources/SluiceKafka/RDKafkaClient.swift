@@ -27,7 +27,9 @@ final class RDKafkaClient: @unchecked Sendable {
     /// statistics callback (documents every `statistics.interval.ms`, to the context's handler).
     init(_ kind: Kind, config: KafkaConfig, logger: Logger, deliveryReports: Bool = false, rebalance: Bool = false,
          statistics: Bool = false) throws(KafkaError) {
-        let conf = try Self.makeConf(config)
+        // One `kafka:` map configures every client: a producer handle (producers, admin requests,
+        // group descriptions) leaves out what only a consumer reads, which librdkafka warns about.
+        let conf = try Self.makeConf(kind == .producer ? config.forProducer : config)
         let context = RDKafkaClientContext(logger: logger)
         context.install(on: conf)
         if deliveryReports {
@@ -77,27 +79,39 @@ final class RDKafkaClient: @unchecked Sendable {
     func destroy() {
         guard !closeAbandoned.load(ordering: .acquiring) else { return }
         guard !destroyed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        guard kind == .consumer else { return rd_kafka_destroy(handle) }
-        // A consumer that was not closed leaves the group by session timeout: destroying must
-        // not block on a group leave and final commit. Nor forever: librdkafka 2.x can spin in
-        // its group's termination when the broker went away (its issue #4674; a test that stops
-        // its broker saw `rd_kafka_destroy` never return). The handle is given
-        // `consumerDestroyWait`, then left to its thread: a run that stops ends anyway.
+        // Neither kind may hold a shutdown forever. A consumer that was not closed leaves the
+        // group by session timeout: destroying must not block on a group leave and final commit,
+        // and librdkafka 2.x can spin in its group's termination when the broker went away (its
+        // issue #4674; a test that stops its broker saw `rd_kafka_destroy` never return). A
+        // producer's teardown joins its broker threads after the flush its caller chose to wait
+        // for; nothing bounds that join but this wait. Past it the handle is left to its thread:
+        // a run that stops ends anyway.
+        let wait = kind == .consumer ? Self.consumerDestroyWait : Self.producerDestroyWait
+        let held = kind == .producer ? outstanding : 0  // read now: the handle is the thread's next
         let work = BoundedWork()
         let handle = UncheckedHandle(handle)
+        let flags = kind == .consumer ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0
         let thread = Thread { [context] in
-            rd_kafka_destroy_flags(handle.pointer, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE)
+            rd_kafka_destroy_flags(handle.pointer, flags)
             withExtendedLifetime(context) { _ = work.finish() }  // callbacks read the context until here
         }
         thread.name = "sluice-kafka-destroy"
         thread.start()
-        if !work.wait(seconds: Self.consumerDestroyWait) {
-            context.logger.warning("a Kafka consumer did not shut down within \(Int(Self.consumerDestroyWait)) s (broker unreachable?): left to finish on its own (librdkafka issue #4674)")
+        guard !work.wait(seconds: wait) else { return }
+        if kind == .consumer {
+            context.logger.warning("a Kafka consumer did not shut down within \(Int(wait)) s (broker unreachable?): left to finish on its own (librdkafka issue #4674)")
+        } else {
+            context.logger.warning(
+                "a Kafka producer did not shut down within \(Int(wait)) s (broker unreachable?): left to finish on its own; records it still held are not delivered",
+                metadata: ["kafka.outstanding": "\(held)"])
         }
     }
 
     /// How long `destroy` waits for a consumer's handle to terminate.
     static let consumerDestroyWait: Double = 15
+    /// How long `destroy` waits for a producer's handle to terminate. Its records were flushed
+    /// (or purged) before: what is left is closing connections, milliseconds when it goes well.
+    static let producerDestroyWait: Double = 5
 
     /// How a bounded consumer close ended.
     enum ConsumerCloseOutcome: Sendable {

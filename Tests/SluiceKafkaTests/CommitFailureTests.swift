@@ -17,12 +17,19 @@ import Testing
     static let unknownMemberID: Int32 = 25
     static let rebalanceInProgress: Int32 = 27
 
-    /// Log lines kept for the test to read.
+    /// Log lines kept for the test to read, from `level` up; `onLine` sees each one after it is
+    /// kept, on the logging thread.
     final class CapturedLog: Sendable {
         let lines = Mutex<[String]>([])
+        private let level: Logger.Level
+        private let onLine: @Sendable (String) -> Void
+        init(level: Logger.Level = .info, onLine: @escaping @Sendable (String) -> Void = { _ in }) {
+            self.level = level
+            self.onLine = onLine
+        }
         var logger: Logger {
             var l = Logger(label: "commit-test") { _ in Handler(log: self) }
-            l.logLevel = .info
+            l.logLevel = level
             return l
         }
         func contains(_ parts: String...) -> Bool { lines.withLock { $0.contains { line in parts.allSatisfy { line.contains($0) } } } }
@@ -36,7 +43,9 @@ import Testing
             }
             func log(event: LogEvent) {
                 let fields = (event.metadata ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-                log.lines.withLock { $0.append("\(event.level) \(event.message) \(fields)") }
+                let line = "\(event.level) \(event.message) \(fields)"
+                log.lines.withLock { $0.append(line) }
+                log.onLine(line)
             }
         }
     }
