@@ -367,7 +367,11 @@ struct TapeWalker {
     /// entry was found on the only leaf at its group's path (or not on a leaf), so an entry
     /// marked `enteredOnce` cannot come again this event and needs no stamp.
     @inline(__always) func enter(_ entry: Int32, single: Bool) {
-        let s = Int(entry >> 2)
+        if entry & CompiledMatcher.directRoute != 0 {
+            setRoute(Int(entry >> 3))
+            return
+        }
+        let s = Int(entry >> 3)
         if !single || entry & CompiledMatcher.enteredOnce == 0 {
             if state.stateStamp[s] == state.generation { return }
             state.stateStamp[s] = state.generation
@@ -413,7 +417,7 @@ struct TapeWalker {
         if group.pointee.evaluatedNeedLeaf && head(Int(group.pointee.path)) < 0 { k = Int(group.pointee.evaluated.upperBound) }
         while k < Int(group.pointee.evaluated.upperBound) {
             // Each evaluated child once per visit of its group: no stamp.
-            enter(m.evaluatedStates[k] << 2 | CompiledMatcher.enteredOnce | CompiledMatcher.evaluate, single: true)
+            enter(CompiledMatcher.stateEntry(m.evaluatedStates[k], CompiledMatcher.enteredOnce | CompiledMatcher.evaluate), single: true)
             k += 1
         }
         if !group.pointee.exclusive.isEmpty { visitExclusive(g, group) }
@@ -452,20 +456,16 @@ struct TapeWalker {
             let list = m.exclusions.find(UInt64(g) << 32 | UInt64(UInt32(exact)))
             if list < 0 { continue }
             for k in m.exclusionRanges[Int(list)] {
-                let t = Int(m.exclusionStates[Int(k)])
+                let t = Int(m.exclusionChildren[Int(k)])
                 let tally = state.exclusionTally[t]
                 state.exclusionTally[t] = tally >> 32 == UInt64(gen) ? tally &+ 1 : UInt64(gen) << 32 | 1
             }
         }
+        // The group's children and their tallies are side by side (`exclusiveEntries`).
         var k = Int(group.pointee.exclusive.lowerBound)
         while k < Int(group.pointee.exclusive.upperBound) {
-            let t = m.exclusiveStates[k]
+            if state.exclusionTally[k] != UInt64(gen) << 32 | UInt64(count) { enter(m.exclusiveEntries[k], single: true) }
             k += 1
-            if state.exclusionTally[Int(t)] == UInt64(gen) << 32 | UInt64(count) { continue }
-            // A child that only matches its route (a tag route without other fields) is entered
-            // from this group alone, once per event: no state stamp needed.
-            let r = m.exclusiveRoutes[k - 1]
-            if r >= 0 { setRoute(Int(r)) } else { enter(t << 2 | CompiledMatcher.enteredOnce, single: true) }
         }
     }
 
