@@ -215,7 +215,8 @@ final class CompiledMatcher: Sendable {
     /// An entry (`TapeWalker.enter`) is state << 3, | `enteredOnce` when no other entry of
     /// its group leads to that state, | `evaluate` when reaching the state needs its
     /// condition evaluated (a wildcard found by its literal prefix, one part of an `$and`);
-    /// or route << 3 | `directRoute` when entering the state would only set that route.
+    /// or route << 3 | `directRoute` when entering the state would only set that route, or
+    /// k << 3 | `checkedRoute` when it would set `checkedRoutes[k]`'s route after a check.
     let postingEntries: [Int32]
     static let evaluate: Int32 = 1, enteredOnce: Int32 = 2
     /// A posting entry that names a route, not a state: its state is final for that one route,
@@ -223,6 +224,18 @@ final class CompiledMatcher: Sendable {
     /// `TapeWalker.enter` sets the route without reading the state's stamp or record (a
     /// random read each, per matched route; setting a route twice is harmless).
     static let directRoute: Int32 = 4
+    /// `directRoute` for a branch with two or more fields needing leaves: its route is set
+    /// unless two of its paths have leaves in arrays and they are not array-consistent.
+    static let checkedRoute: Int32 = directRoute | evaluate
+
+    /// What a `checkedRoute` entry needs, in one 16-byte record (not the state's stamp and
+    /// 32-byte record): the branch's `arrayMask`, the branch and its route.
+    struct CheckedRoute: Sendable {
+        var arrayMask: UInt64
+        var branch: Int32
+        var route: Int32
+    }
+    let checkedRoutes: [CheckedRoute]
 
     /// A posting entry for state `s` (`flags`: `evaluate`, `enteredOnce`).
     @inline(__always) static func stateEntry(_ s: Int32, _ flags: Int32) -> Int32 { s << 3 | flags }
@@ -814,30 +827,37 @@ final class CompiledMatcher: Sendable {
         self.groups = groups
         self.lengths = lengths
         self.evaluatedStates = evaluatedStates
-        // An exclusive child is entered from its group alone, once per event: no stamp needed.
-        self.exclusiveEntries = exclusiveStates.map { t in
-            let s = Int(t)
-            return stateRoute[s] >= 0 && stateArrayMask[s] == 0
-                ? stateRoute[s] << 3 | CompiledMatcher.directRoute : CompiledMatcher.stateEntry(t, CompiledMatcher.enteredOnce)
+        // Entries of final one-route states (not evaluated) name the route, with what its
+        // consistency check needs when the branch has two or more fields needing leaves.
+        var checkedRoutes: [CheckedRoute] = []
+        var checkedIndex: [Int: Int32] = [:]  // state → index in checkedRoutes
+        func directEntry(_ s: Int) -> Int32? {
+            guard stateRoute[s] >= 0 else { return nil }
+            if stateArrayMask[s] == 0 { return stateRoute[s] << 3 | CompiledMatcher.directRoute }
+            if let k = checkedIndex[s] { return k << 3 | CompiledMatcher.checkedRoute }
+            let k = Int32(checkedRoutes.count)
+            checkedIndex[s] = k
+            checkedRoutes.append(CheckedRoute(
+                arrayMask: stateArrayMask[s], branch: terminalBranches[Int(stateTerminals[s].lowerBound)], route: stateRoute[s]))
+            return k << 3 | CompiledMatcher.checkedRoute
         }
+        // An exclusive child is entered from its group alone, once per event: no stamp needed.
+        self.exclusiveEntries = exclusiveStates.map { t in directEntry(Int(t)) ?? CompiledMatcher.stateEntry(t, CompiledMatcher.enteredOnce) }
         self.exclusions = IntKeyTable(exclusionKeys.enumerated().map { ($0.element, Int32($0.offset)) })
         self.exclusionRanges = exclusionRanges
         self.exclusionChildren = exclusionChildren
         self.branchElementPair = branchElementPair
         self.groupAtoms = IntKeyTable(groupAtomLists.map { ($0.key, listOffset[$0.value]) })
-        // Entries of final one-route states (not evaluated, no consistency check) name the route.
         var listStart = 0
         while listStart < postingEntries.count {
             let listEnd = listStart + 1 + Int(postingEntries[listStart])
-            for slot in listStart + 1..<listEnd {
-                let s = Int(postingEntries[slot] >> 3)
-                if postingEntries[slot] & CompiledMatcher.evaluate == 0 && stateRoute[s] >= 0 && stateArrayMask[s] == 0 {
-                    postingEntries[slot] = stateRoute[s] << 3 | CompiledMatcher.directRoute
-                }
+            for slot in listStart + 1..<listEnd where postingEntries[slot] & CompiledMatcher.evaluate == 0 {
+                if let direct = directEntry(Int(postingEntries[slot] >> 3)) { postingEntries[slot] = direct }
             }
             listStart = listEnd
         }
         self.postingEntries = postingEntries
+        self.checkedRoutes = checkedRoutes
         self.substringTable = IntKeyTable(substringLists.map { ($0.key, listOffset[$0.value]) })
         func laidOut<Key: FixedWidthInteger & UnsignedInteger & Sendable>(_ intervals: [(lower: Key, upper: Key, posting: Int32)]) -> IntervalIndex<Key> {
             IntervalIndex(intervals.map { ($0.lower, $0.upper, listOffset[Int($0.posting)]) })

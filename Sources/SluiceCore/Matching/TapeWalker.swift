@@ -368,7 +368,14 @@ struct TapeWalker {
     /// marked `enteredOnce` cannot come again this event and needs no stamp.
     @inline(__always) func enter(_ entry: Int32, single: Bool) {
         if entry & CompiledMatcher.directRoute != 0 {
-            setRoute(Int(entry >> 3))
+            if entry & CompiledMatcher.evaluate == 0 {
+                setRoute(Int(entry >> 3))
+            } else {
+                // `complete` for a state with one branch: checked when two of its paths are arrayed.
+                let checked = m.checkedRoutes[Int(entry >> 3)]
+                let arrayed = checked.arrayMask & state.arrayedPaths
+                if arrayed & (arrayed &- 1) == 0 || arrayConsistent(Int(checked.branch)) { setRoute(Int(checked.route)) }
+            }
             return
         }
         let s = Int(entry >> 3)
