@@ -368,14 +368,7 @@ struct TapeWalker {
     /// marked `enteredOnce` cannot come again this event and needs no stamp.
     @inline(__always) func enter(_ entry: Int32, single: Bool) {
         if entry & CompiledMatcher.directRoute != 0 {
-            if entry & CompiledMatcher.evaluate == 0 {
-                setRoute(Int(entry >> 3))
-            } else {
-                // `complete` for a state with one branch: checked when two of its paths are arrayed.
-                let checked = m.checkedRoutes[Int(entry >> 3)]
-                let arrayed = checked.arrayMask & state.arrayedPaths
-                if arrayed & (arrayed &- 1) == 0 || arrayConsistent(Int(checked.branch)) { setRoute(Int(checked.route)) }
-            }
+            if entry & CompiledMatcher.evaluate == 0 { setRoute(Int(entry >> 3)) } else { setCheckedRoute(Int(entry >> 3)) }
             return
         }
         let s = Int(entry >> 3)
@@ -397,6 +390,15 @@ struct TapeWalker {
             }
         }
         state.pending.append(Int32(s))
+    }
+
+    /// `complete` for a state with one branch (`CompiledMatcher.checkedRoutes[k]`): its route,
+    /// unless two of its paths have leaves in arrays and they are not array-consistent. A call
+    /// of its own: inlined, it made `enter` too large for `addPosting` to be inlined.
+    @inline(never) func setCheckedRoute(_ k: Int) {
+        let checked = m.checkedRoutes[k]
+        let arrayed = checked.arrayMask & state.arrayedPaths
+        if arrayed & (arrayed &- 1) == 0 || arrayConsistent(Int(checked.branch)) { setRoute(Int(checked.route)) }
     }
 
     @inline(__always) func addPosting(_ posting: Int32, single: Bool) {
