@@ -4,26 +4,16 @@ import Testing
 /// Posting entries and exclusive children that name a route instead of a state
 /// (`CompiledMatcher.directRoute`): entering a final state with one route, nothing after it, no
 /// condition to evaluate and no consistency check only sets that route, so the matcher sets it
-/// without reading the state's stamp or record. What could go wrong: a route reached by two
-/// entries in one event (answered twice, or its count off), a state that must not be direct
-/// (an evaluated wildcard, a state with conditions after it, two routes completing in one
-/// state, two fields in arrays to check), and the exclusion tallies, now numbered by a child's
-/// position in its group rather than by state. Every expected answer is written out by hand from
+/// without reading the state's stamp or record (`checkedRoute` when two of the branch's fields
+/// may need an array-consistency check). What could go wrong: a route reached by two entries
+/// in one event (answered twice, or its count off), a state that must not be direct (an
+/// evaluated wildcard, a state with conditions after it, two routes completing in one state),
+/// a checked route whose fields sit in arrays, and the exclusion tallies, now numbered by a
+/// child's position in its group rather than by state. Every expected answer is written out by hand from
 /// EventBridge's rules; the brute-force reference must agree with it too.
 @Suite struct DirectRouteEntryTests {
     static func route(_ name: String, _ match: JSON) -> Route {
         Route(name: name, match: match, targets: [RouteTarget(connector: "sink")])
-    }
-
-    static func check(_ table: RouteTable, _ cases: [(event: String, expected: [Int])]) throws {
-        let parser = JSONParser(maxBytes: 1 << 20, maxDepth: 64)
-        let scratch = MatchScratch()
-        for (text, expected) in cases {
-            let reference = table.referenceMatch(try JSON.parse(text))
-            let compiled = try parser.parse(Array(text.utf8)) { table.match($0.root, scratch: scratch) }.get()
-            #expect(reference == expected, "reference on \(text)")
-            #expect(compiled == expected, "compiled on \(text)")
-        }
     }
 
     /// The entries of all posting lists: the routes of direct entries, the routes of checked
@@ -56,7 +46,7 @@ import Testing
         let posted = Self.postedEntries(table.matcher)
         // `b = y` is one state for two routes (route 1's second alternative and route 2): not direct.
         #expect(Set(posted.routes) == [0, 1])
-        try Self.check(table, [
+        try RouteAnswers.check(table, [
             (#"{"account":["111","222"],"a":"x","b":"y"}"#, [0, 1, 2]),
             (#"{"account":["222","222"],"b":"y"}"#, [0, 1, 2]),
             (#"{"account":"333","a":"x"}"#, [1]),
@@ -81,7 +71,7 @@ import Testing
         let posted = Self.postedEntries(table.matcher)
         #expect(posted.routes == [6], "only the one-field route's state just sets its route")
         #expect(posted.checked.sorted() == [2, 5])
-        try Self.check(table, [
+        try RouteAnswers.check(table, [
             (#"{"cluster":"prod-a-eks","account":"111","type":"T","region":"eu","zone":"z1"}"#, [0, 1, 2, 3, 4, 6]),
             (#"{"account":["111","222"],"type":["T","U"],"zone":["z2","z1"]}"#, [1, 2, 6]),
             (#"{"cluster":"prod-a-gke","account":"111","type":"U"}"#, [1]),
@@ -111,7 +101,7 @@ import Testing
         #expect(entries.count == 4, "routes 1 and 2 share one child state")
         #expect(entries.filter { $0 & CompiledMatcher.directRoute != 0 }.map { $0 >> 3 }.sorted() == [0, 3, 4])
         func event(_ tags: String) -> String { #"{"tags":\#(tags)}"# }
-        try Self.check(table, [
+        try RouteAnswers.check(table, [
             (event(#"[{"key":"team","value":"t1"}]"#), []),
             (event(#"[{"key":"team","value":"t2"}]"#), [0]),
             (event(#"[{"key":"team","value":"t1"},{"key":"team","value":"t2"}]"#), [0]),
