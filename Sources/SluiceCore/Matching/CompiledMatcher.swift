@@ -29,28 +29,66 @@ final class CompiledMatcher: Sendable {
         case exact = 0, number, literal, equalsIgnoreCase, prefix, prefixIgnoreCase, suffix, suffixIgnoreCase
     }
 
-    /// The outgoing conditions of one automaton state on one path, indexed. Plain data.
+    /// The outgoing conditions of one automaton state on one path, indexed, in 32 bytes (two
+    /// records to a cache line; at 60 bytes most spanned two lines, and the record was
+    /// `visit`'s first miss). What only tag exclusions and wildcard windows need is in
+    /// `GroupSide`, read when the flags say so. Plain data.
     struct Group: Sendable {
         var path: Int32
-        /// Atoms leading out of this group: one (`singleAtom`, `singlePosting`), or several in
-        /// `groupAtoms`, or none (-1, 0).
+        /// The group's one atom and its posting list when it has exactly one (else -1); with
+        /// more (`hasAtoms`), they are looked up in `groupAtoms`.
         var singleAtom: Int32 = -1
         var singlePosting: Int32 = -1
-        var atomCount: Int32 = 0
-        /// Which of a leaf's atoms the group looks up: its whole value (exact string, number,
-        /// literal), its affixes (prefixes, suffixes, ignore-case forms).
-        var primaryAtoms = false
-        var affixAtoms = false
         var numeric: Int32 = -1
         var cidr: Int32 = -1
         var evaluated: Range<Int32> = 0..<0  // into `evaluatedStates`
+        var flags: UInt8 = Group.evaluatedNeedLeafFlag
+
+        static let primaryAtomsFlag: UInt8 = 1, affixAtomsFlag: UInt8 = 2, evaluatedNeedLeafFlag: UInt8 = 4
+        static let hasAtomsFlag: UInt8 = 8, hasExclusiveFlag: UInt8 = 16, hasSubstringsFlag: UInt8 = 32
+
+        /// Which of a leaf's atoms the group looks up: its whole value (exact string, number,
+        /// literal), its affixes (prefixes, suffixes, ignore-case forms).
+        var primaryAtoms: Bool {
+            get { flags & Group.primaryAtomsFlag != 0 }
+            set { set(Group.primaryAtomsFlag, newValue) }
+        }
+        var affixAtoms: Bool {
+            get { flags & Group.affixAtomsFlag != 0 }
+            set { set(Group.affixAtomsFlag, newValue) }
+        }
+        /// No evaluated condition holds without a leaf at the path: skipped when there is none.
+        var evaluatedNeedLeaf: Bool {
+            get { flags & Group.evaluatedNeedLeafFlag != 0 }
+            set { set(Group.evaluatedNeedLeafFlag, newValue) }
+        }
+        /// Atoms lead out of this group (one or more).
+        var hasAtoms: Bool {
+            get { flags & Group.hasAtomsFlag != 0 }
+            set { set(Group.hasAtomsFlag, newValue) }
+        }
+        /// Its `GroupSide` has exclusive children.
+        var hasExclusive: Bool {
+            get { flags & Group.hasExclusiveFlag != 0 }
+            set { set(Group.hasExclusiveFlag, newValue) }
+        }
+        /// Its `GroupSide` has wildcard windows.
+        var hasSubstrings: Bool {
+            get { flags & Group.hasSubstringsFlag != 0 }
+            set { set(Group.hasSubstringsFlag, newValue) }
+        }
+
+        private mutating func set(_ flag: UInt8, _ on: Bool) { flags = on ? flags | flag : flags & ~flag }
+    }
+
+    /// What a group's rarer conditions need, by group: read only when `Group.hasExclusive`
+    /// or `Group.hasSubstrings` is set.
+    struct GroupSide: Sendable {
         /// Children whose condition is an `anything-but` list of strings, entered from an
         /// exclusion index (`exclusions`) on the leaves in the elements that satisfy the
         /// state's own condition (`fixedCondition`), instead of evaluated state by state.
         var exclusive: Range<Int32> = 0..<0  // into `exclusiveEntries`
         var fixedCondition: Int32 = -1
-        /// No evaluated condition holds without a leaf at the path: skipped when there is none.
-        var evaluatedNeedLeaf = true
         /// Wildcards with no literal prefix (`*team7-*-eks`), found by a window of their
         /// longest literal segment in the leaf (`substringTable`), then evaluated: window
         /// lengths, a range of `lengths`.
@@ -191,6 +229,7 @@ final class CompiledMatcher: Sendable {
     let terminalBranches: [Int32]
     let terminalRoutes: [Int32]  // the route of each of terminalBranches
     let groups: [Group]
+    let groupSides: [GroupSide]
     let lengths: [Int32]
     let evaluatedStates: [Int32]
     /// The groups' exclusive children, group after group, as posting entries: the route when
@@ -412,6 +451,7 @@ final class CompiledMatcher: Sendable {
 
         // Index each state's outgoing conditions, grouped by path.
         var groups: [Group] = []
+        var groupSides: [GroupSide] = []
         var stateGroups: [Range<Int32>] = []
         var lengths: [Int32] = []
         var evaluatedStates: [Int32] = []
@@ -486,6 +526,7 @@ final class CompiledMatcher: Sendable {
                 let g = groups.count
                 let pi = Int(p)
                 var group = Group(path: p)
+                var side = GroupSide()
                 groupStages.append(0)
                 var exclusive: [Int32] = []
                 var numericIntervals: [(lower: UInt64, upper: UInt64, posting: Int32)] = []
@@ -559,13 +600,15 @@ final class CompiledMatcher: Sendable {
                 if !windowLengths.isEmpty {
                     let start = Int32(lengths.count)
                     lengths += windowLengths.sorted()
-                    group.substrings = start..<Int32(lengths.count)
+                    side.substrings = start..<Int32(lengths.count)
+                    group.hasSubstrings = true
                 }
                 if !exclusive.isEmpty {
                     let start = Int32(exclusiveStates.count)
                     exclusiveStates += exclusive
-                    group.exclusive = start..<Int32(exclusiveStates.count)
-                    group.fixedCondition = fixed
+                    side.exclusive = start..<Int32(exclusiveStates.count)
+                    side.fixedCondition = fixed
+                    group.hasExclusive = true
                 }
                 if !numericIntervals.isEmpty {
                     group.numeric = Int32(numericIntervalLists.count)
@@ -579,6 +622,7 @@ final class CompiledMatcher: Sendable {
                 evaluatedStates += evaluated
                 group.evaluated = evaluatedStart..<Int32(evaluatedStates.count)
                 groups.append(group)
+                groupSides.append(side)
             }
             stateGroups.append(groupStart..<Int32(groups.count))
         }
@@ -602,12 +646,12 @@ final class CompiledMatcher: Sendable {
                 groups[g].primaryAtoms = false
             }
             let onlyWholeValues = group.primaryAtoms && !group.affixAtoms && group.numeric < 0 && group.cidr < 0
-                && group.evaluated.isEmpty && group.exclusive.isEmpty && group.substrings.isEmpty
+                && group.evaluated.isEmpty && !group.hasExclusive && !group.hasSubstrings
             if !onlyWholeValues { rootVisits.append(Int32(g)) }
         }
         for (k, l) in groupAtomLists {
             let g = Int(k >> 32)
-            groups[g].atomCount = Int32(groupAtomKeys[g].count)
+            groups[g].hasAtoms = true
             if groupAtomKeys[g].count == 1 {
                 groups[g].singleAtom = Int32(truncatingIfNeeded: k & 0xFFFF_FFFF)
                 groups[g].singlePosting = Int32(l)
@@ -825,6 +869,7 @@ final class CompiledMatcher: Sendable {
                 terminalStart: stateTerminals[s].lowerBound, terminalEnd: stateTerminals[s].upperBound)
         }
         self.groups = groups
+        self.groupSides = groupSides
         self.lengths = lengths
         self.evaluatedStates = evaluatedStates
         // Entries of final one-route states (not evaluated) name the route, with what its

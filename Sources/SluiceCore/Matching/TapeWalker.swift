@@ -413,8 +413,8 @@ struct TapeWalker {
     /// The outgoing conditions of a state on one path: evaluated ones, then index lookups for
     /// every leaf at the path.
     func visit(_ g: Int) {
-        // The group's record is read in place: copying its 60 bytes to the stack was ~20
-        // instructions of each of the ~18 visits per finding.
+        // The group's record is read in place: copying it to the stack was ~20 instructions
+        // of each of the ~18 visits per finding.
         m.groups.withUnsafeBufferPointer { groups in
             guard g < groups.count, let base = groups.baseAddress else { return }
             visit(g, base + g)
@@ -429,9 +429,9 @@ struct TapeWalker {
             enter(CompiledMatcher.stateEntry(m.evaluatedStates[k], CompiledMatcher.enteredOnce | CompiledMatcher.evaluate), single: true)
             k += 1
         }
-        if !group.pointee.exclusive.isEmpty { visitExclusive(g, group) }
-        if !group.pointee.substrings.isEmpty { visitSubstrings(g, group) }
-        if group.pointee.atomCount == 0 && group.pointee.numeric < 0 && group.pointee.cidr < 0 { return }
+        if group.pointee.hasExclusive { visitExclusive(g, path: Int(group.pointee.path)) }
+        if group.pointee.hasSubstrings { visitSubstrings(g, path: Int(group.pointee.path)) }
+        if !group.pointee.hasAtoms && group.pointee.numeric < 0 && group.pointee.cidr < 0 { return }
         var leaf = head(Int(group.pointee.path))
         if leaf < 0 { return }
         let single = state.leaves[Int(leaf)].next < 0
@@ -448,8 +448,9 @@ struct TapeWalker {
     /// compile time (the leaf's atom → the children excluding it). The pair is then
     /// array-consistent by construction (`branchElementPair`): a tag route costs its state
     /// entry, not a condition evaluation and a consistency check.
-    func visitExclusive(_ g: Int, _ group: UnsafePointer<CompiledMatcher.Group>) {
-        let siblings = siblingLeaves(Int(group.pointee.fixedCondition), path: Int(group.pointee.path))
+    func visitExclusive(_ g: Int, path: Int) {
+        let side = m.groupSides[g]
+        let siblings = siblingLeaves(Int(side.fixedCondition), path: path)
         // No leaf satisfies the state's condition (cannot happen for a state entered on a
         // leaf): it does not hold, and no branch through it can match.
         if siblings == TapeWalker.noFixedLeaf { return }
@@ -459,7 +460,7 @@ struct TapeWalker {
         let gen = state.generation
         var i = start
         while i < start + Int(count) {
-            let exact = primaryAtom(Int(state.satisfying[i]), path: Int(group.pointee.path))
+            let exact = primaryAtom(Int(state.satisfying[i]), path: path)
             i += 1
             if exact < 0 { continue }  // not a listed string: every child holds on it
             let list = m.exclusions.find(UInt64(g) << 32 | UInt64(UInt32(exact)))
@@ -471,8 +472,8 @@ struct TapeWalker {
             }
         }
         // The group's children and their tallies are side by side (`exclusiveEntries`).
-        var k = Int(group.pointee.exclusive.lowerBound)
-        while k < Int(group.pointee.exclusive.upperBound) {
+        var k = Int(side.exclusive.lowerBound)
+        while k < Int(side.exclusive.upperBound) {
             if state.exclusionTally[k] != UInt64(gen) << 32 | UInt64(count) { enter(m.exclusiveEntries[k], single: true) }
             k += 1
         }
@@ -481,8 +482,9 @@ struct TapeWalker {
     /// Wildcards with no literal prefix, entered (to be evaluated) when a window of their
     /// longest literal segment is in a string leaf at the path: a few table probes per leaf
     /// instead of evaluating every such wildcard (120 `*teamN-*-eks` routes on every cluster name).
-    func visitSubstrings(_ g: Int, _ group: UnsafePointer<CompiledMatcher.Group>) {
-        var leaf = head(Int(group.pointee.path))
+    func visitSubstrings(_ g: Int, path: Int) {
+        let substrings = m.groupSides[g].substrings
+        var leaf = head(path)
         while leaf >= 0 {
             let l = state.leaves[Int(leaf)]
             leaf = l.next
@@ -492,7 +494,7 @@ struct TapeWalker {
             let n = bytes.count
             // Eight bytes are read at every position: simdjson's string buffer is padded.
             let raw = UnsafeRawPointer(bytes.baseAddress!)
-            for k in group.pointee.substrings {
+            for k in substrings {
                 let length = Int(m.lengths[Int(k)])
                 if length > n { break }  // sorted
                 let mask: UInt64 = length == 8 ? .max : (1 &<< UInt64(length &* 8)) &- 1
@@ -552,7 +554,7 @@ struct TapeWalker {
     }
 
     @inline(__always) func lookup(_ g: Int, _ group: UnsafePointer<CompiledMatcher.Group>, _ a: Int32, single: Bool) {
-        if group.pointee.atomCount == 1 {
+        if group.pointee.singleAtom >= 0 {
             if a == group.pointee.singleAtom { addPosting(group.pointee.singlePosting, single: single) }
         } else {
             let posting = m.groupAtoms.find(UInt64(g) << 32 | UInt64(UInt32(a)))
@@ -563,7 +565,7 @@ struct TapeWalker {
     /// Index lookups of one leaf at the group's path; `single`: it is the path's only leaf.
     /// Inlined into `visit` (a call per leaf and group); the group is read in place.
     @inline(__always) func lookups(_ g: Int, _ group: UnsafePointer<CompiledMatcher.Group>, _ leafIndex: Int, single: Bool) {
-        if group.pointee.atomCount > 0 {
+        if group.pointee.hasAtoms {
             // A leaf's atoms of the kinds this group indexes only: its whole value, its affixes.
             if group.pointee.primaryAtoms {
                 let a = primaryAtom(leafIndex, path: Int(group.pointee.path))
