@@ -228,7 +228,7 @@ final class CompiledMatcher: Sendable {
     let states: [State]
     let terminalBranches: [Int32]
     let terminalRoutes: [Int32]  // the route of each of terminalBranches
-    let groups: [Group]
+    let groups: CacheLineRecords<Group>
     let groupSides: [GroupSide]
     let lengths: [Int32]
     let evaluatedStates: [Int32]
@@ -868,7 +868,7 @@ final class CompiledMatcher: Sendable {
                 groupStart: stateGroups[s].lowerBound, groupEnd: stateGroups[s].upperBound,
                 terminalStart: stateTerminals[s].lowerBound, terminalEnd: stateTerminals[s].upperBound)
         }
-        self.groups = groups
+        self.groups = CacheLineRecords(groups)
         self.groupSides = groupSides
         self.lengths = lengths
         self.evaluatedStates = evaluatedStates
