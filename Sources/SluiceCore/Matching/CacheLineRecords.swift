@@ -21,6 +21,12 @@ final class CacheLineRecords<Record>: @unchecked Sendable {
         base.deallocate()
     }
 
+    /// Traps out of range, as an array does (indexes come from the compiled tables, not from events).
+    @inline(__always) subscript(_ i: Int) -> Record {
+        precondition(i >= 0 && i < count, "record index out of range")
+        return base[i]
+    }
+
     @inline(__always) func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Record>) throws -> R) rethrows -> R {
         try body(UnsafeBufferPointer(start: base, count: count))
     }
