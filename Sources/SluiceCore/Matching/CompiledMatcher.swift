@@ -36,53 +36,30 @@ final class CompiledMatcher: Sendable {
     struct Group: Sendable {
         var path: Int32
         /// The group's one atom and its posting list when it has exactly one (else -1); with
-        /// more (`hasAtoms`), they are looked up in `groupAtoms`.
+        /// more (the `atoms` flag), they are looked up in `groupAtoms`.
         var singleAtom: Int32 = -1
         var singlePosting: Int32 = -1
         var numeric: Int32 = -1
         var cidr: Int32 = -1
         var evaluated: Range<Int32> = 0..<0  // into `evaluatedStates`
-        var flags: UInt8 = Group.evaluatedNeedLeafFlag
+        var flags: Flags = [.evaluatedNeedLeaf]
 
-        static let primaryAtomsFlag: UInt8 = 1, affixAtomsFlag: UInt8 = 2, evaluatedNeedLeafFlag: UInt8 = 4
-        static let hasAtomsFlag: UInt8 = 8, hasExclusiveFlag: UInt8 = 16, hasSubstringsFlag: UInt8 = 32
-
-        /// Which of a leaf's atoms the group looks up: its whole value (exact string, number,
-        /// literal), its affixes (prefixes, suffixes, ignore-case forms).
-        var primaryAtoms: Bool {
-            get { flags & Group.primaryAtomsFlag != 0 }
-            set { set(Group.primaryAtomsFlag, newValue) }
+        struct Flags: OptionSet, Sendable {
+            let rawValue: UInt8
+            /// Which of a leaf's atoms the group looks up: its whole value (exact string,
+            /// number, literal), its affixes (prefixes, suffixes, ignore-case forms).
+            static let primaryAtoms = Flags(rawValue: 1), affixAtoms = Flags(rawValue: 2)
+            /// No evaluated condition holds without a leaf at the path: skipped when there is none.
+            static let evaluatedNeedLeaf = Flags(rawValue: 4)
+            /// Atoms lead out of this group (one or more).
+            static let atoms = Flags(rawValue: 8)
+            /// Its `GroupSide` has exclusive children, wildcard windows.
+            static let exclusive = Flags(rawValue: 16), substrings = Flags(rawValue: 32)
         }
-        var affixAtoms: Bool {
-            get { flags & Group.affixAtomsFlag != 0 }
-            set { set(Group.affixAtomsFlag, newValue) }
-        }
-        /// No evaluated condition holds without a leaf at the path: skipped when there is none.
-        var evaluatedNeedLeaf: Bool {
-            get { flags & Group.evaluatedNeedLeafFlag != 0 }
-            set { set(Group.evaluatedNeedLeafFlag, newValue) }
-        }
-        /// Atoms lead out of this group (one or more).
-        var hasAtoms: Bool {
-            get { flags & Group.hasAtomsFlag != 0 }
-            set { set(Group.hasAtomsFlag, newValue) }
-        }
-        /// Its `GroupSide` has exclusive children.
-        var hasExclusive: Bool {
-            get { flags & Group.hasExclusiveFlag != 0 }
-            set { set(Group.hasExclusiveFlag, newValue) }
-        }
-        /// Its `GroupSide` has wildcard windows.
-        var hasSubstrings: Bool {
-            get { flags & Group.hasSubstringsFlag != 0 }
-            set { set(Group.hasSubstringsFlag, newValue) }
-        }
-
-        private mutating func set(_ flag: UInt8, _ on: Bool) { flags = on ? flags | flag : flags & ~flag }
     }
 
-    /// What a group's rarer conditions need, by group: read only when `Group.hasExclusive`
-    /// or `Group.hasSubstrings` is set.
+    /// What a group's rarer conditions need, by group: read only when its `exclusive` or
+    /// `substrings` flag is set.
     struct GroupSide: Sendable {
         /// Children whose condition is an `anything-but` list of strings, entered from an
         /// exclusion index (`exclusions`) on the leaves in the elements that satisfy the
@@ -595,21 +572,21 @@ final class CompiledMatcher: Sendable {
                         }
                     } else {
                         evaluated.append(child)
-                        if fields[c].allowsAbsence { group.evaluatedNeedLeaf = false }
+                        if fields[c].allowsAbsence { group.flags.remove(.evaluatedNeedLeaf) }
                     }
                 }
                 if !windowLengths.isEmpty {
                     let start = Int32(lengths.count)
                     lengths += windowLengths.sorted()
                     side.substrings = start..<Int32(lengths.count)
-                    group.hasSubstrings = true
+                    group.flags.insert(.substrings)
                 }
                 if !exclusive.isEmpty {
                     let start = Int32(exclusiveStates.count)
                     exclusiveStates += exclusive
                     side.exclusive = start..<Int32(exclusiveStates.count)
                     side.fixedCondition = fixed
-                    group.hasExclusive = true
+                    group.flags.insert(.exclusive)
                 }
                 if !numericIntervals.isEmpty {
                     group.numeric = Int32(numericIntervalLists.count)
@@ -632,8 +609,8 @@ final class CompiledMatcher: Sendable {
         var groupAtomKeys = [[Int32]](repeating: [], count: groups.count)
         for (k, l) in groupAtomLists { groupAtomKeys[Int(k >> 32)].append(Int32(l)) }
         for g in groups.indices {
-            groups[g].primaryAtoms = groupStages[g] & CompiledMatcher.primaryStage != 0
-            groups[g].affixAtoms = groupStages[g] & CompiledMatcher.affixStage != 0
+            if groupStages[g] & CompiledMatcher.primaryStage != 0 { groups[g].flags.insert(.primaryAtoms) }
+            if groupStages[g] & CompiledMatcher.affixStage != 0 { groups[g].flags.insert(.affixAtoms) }
         }
         // The root's whole-value lookups move into the walk (one probe of `atoms` per leaf
         // gives the atom and the root's postings): the root groups stop looking them up, and
@@ -642,17 +619,17 @@ final class CompiledMatcher: Sendable {
         var rootVisits: [Int32] = []
         for g in Int(stateGroups[0].lowerBound)..<Int(stateGroups[0].upperBound) {
             let group = groups[g]
-            if group.primaryAtoms {
+            if group.flags.contains(.primaryAtoms) {
                 rootServedPaths.insert(group.path)
-                groups[g].primaryAtoms = false
+                groups[g].flags.remove(.primaryAtoms)
             }
-            let onlyWholeValues = group.primaryAtoms && !group.affixAtoms && group.numeric < 0 && group.cidr < 0
-                && group.evaluated.isEmpty && !group.hasExclusive && !group.hasSubstrings
+            let onlyWholeValues = group.flags.contains(.primaryAtoms) && !group.flags.contains(.affixAtoms) && group.numeric < 0 && group.cidr < 0
+                && group.evaluated.isEmpty && !group.flags.contains(.exclusive) && !group.flags.contains(.substrings)
             if !onlyWholeValues { rootVisits.append(Int32(g)) }
         }
         for (k, l) in groupAtomLists {
             let g = Int(k >> 32)
-            groups[g].hasAtoms = true
+            groups[g].flags.insert(.atoms)
             if groupAtomKeys[g].count == 1 {
                 groups[g].singleAtom = Int32(truncatingIfNeeded: k & 0xFFFF_FFFF)
                 groups[g].singlePosting = Int32(l)

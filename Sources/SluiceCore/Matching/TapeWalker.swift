@@ -423,15 +423,15 @@ struct TapeWalker {
 
     @inline(__always) func visit(_ g: Int, _ group: UnsafePointer<CompiledMatcher.Group>) {
         var k = Int(group.pointee.evaluated.lowerBound)
-        if group.pointee.evaluatedNeedLeaf && head(Int(group.pointee.path)) < 0 { k = Int(group.pointee.evaluated.upperBound) }
+        if group.pointee.flags.contains(.evaluatedNeedLeaf) && head(Int(group.pointee.path)) < 0 { k = Int(group.pointee.evaluated.upperBound) }
         while k < Int(group.pointee.evaluated.upperBound) {
             // Each evaluated child once per visit of its group: no stamp.
             enter(CompiledMatcher.stateEntry(m.evaluatedStates[k], CompiledMatcher.enteredOnce | CompiledMatcher.evaluate), single: true)
             k += 1
         }
-        if group.pointee.hasExclusive { visitExclusive(g, path: Int(group.pointee.path)) }
-        if group.pointee.hasSubstrings { visitSubstrings(g, path: Int(group.pointee.path)) }
-        if !group.pointee.hasAtoms && group.pointee.numeric < 0 && group.pointee.cidr < 0 { return }
+        if group.pointee.flags.contains(.exclusive) { visitExclusive(g, path: Int(group.pointee.path)) }
+        if group.pointee.flags.contains(.substrings) { visitSubstrings(g, path: Int(group.pointee.path)) }
+        if !group.pointee.flags.contains(.atoms) && group.pointee.numeric < 0 && group.pointee.cidr < 0 { return }
         var leaf = head(Int(group.pointee.path))
         if leaf < 0 { return }
         let single = state.leaves[Int(leaf)].next < 0
@@ -565,13 +565,13 @@ struct TapeWalker {
     /// Index lookups of one leaf at the group's path; `single`: it is the path's only leaf.
     /// Inlined into `visit` (a call per leaf and group); the group is read in place.
     @inline(__always) func lookups(_ g: Int, _ group: UnsafePointer<CompiledMatcher.Group>, _ leafIndex: Int, single: Bool) {
-        if group.pointee.hasAtoms {
+        if group.pointee.flags.contains(.atoms) {
             // A leaf's atoms of the kinds this group indexes only: its whole value, its affixes.
-            if group.pointee.primaryAtoms {
+            if group.pointee.flags.contains(.primaryAtoms) {
                 let a = primaryAtom(leafIndex, path: Int(group.pointee.path))
                 if a >= 0 { lookup(g, group, a, single: single) }
             }
-            if group.pointee.affixAtoms {
+            if group.pointee.flags.contains(.affixAtoms) {
                 let leaf = leafWithAffixes(leafIndex, path: Int(group.pointee.path))
                 var k = Int(leaf.atomStart)
                 let stop = k + Int(leaf.atomCount)
