@@ -19,6 +19,22 @@ enum SharedData {
     }
 }
 
+/// A route table's answers on events, checked against answers written out by hand: the
+/// compiled matcher's (one scratch for all the events, as the runtime reuses it) and the
+/// brute-force reference's.
+enum RouteAnswers {
+    static func check(_ table: RouteTable, _ cases: [(event: String, expected: [Int])], sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let parser = JSONParser(maxBytes: 1 << 20, maxDepth: 64)
+        let scratch = MatchScratch()
+        for (text, expected) in cases {
+            let reference = table.referenceMatch(try JSON.parse(text))
+            let compiled = try parser.parse(Array(text.utf8)) { table.match($0.root, scratch: scratch) }.get()
+            #expect(reference == expected, "reference on \(text)", sourceLocation: sourceLocation)
+            #expect(compiled == expected, "compiled on \(text)", sourceLocation: sourceLocation)
+        }
+    }
+}
+
 /// Runs one pattern against one event through every matcher Sluice has and checks they agree.
 enum PatternCheck {
     /// The compiled matcher's answer (through a one-route table).

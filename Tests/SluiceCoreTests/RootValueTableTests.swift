@@ -16,15 +16,7 @@ import Testing
     }
 
     static func check(_ routes: [Route], _ cases: [(event: String, expected: [Int])]) throws {
-        let table = try RouteTable(routes: routes)
-        let parser = JSONParser(maxBytes: 1 << 20, maxDepth: 64)
-        let scratch = MatchScratch()
-        for (text, expected) in cases {
-            let reference = table.referenceMatch(try JSON.parse(text))
-            let compiled = try parser.parse(Array(text.utf8)) { table.match($0.root, scratch: scratch) }.get()
-            #expect(reference == expected, "reference on \(text)")
-            #expect(compiled == expected, "compiled on \(text)")
-        }
+        try RouteAnswers.check(try RouteTable(routes: routes), cases)
     }
 
     /// Root values on a path with several leaves (an array of accounts): each value's states

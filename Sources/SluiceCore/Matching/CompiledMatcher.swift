@@ -29,28 +29,43 @@ final class CompiledMatcher: Sendable {
         case exact = 0, number, literal, equalsIgnoreCase, prefix, prefixIgnoreCase, suffix, suffixIgnoreCase
     }
 
-    /// The outgoing conditions of one automaton state on one path, indexed. Plain data.
+    /// The outgoing conditions of one automaton state on one path, indexed, in 32 bytes (two
+    /// records to a cache line; at 60 bytes most spanned two lines, and the record was
+    /// `visit`'s first miss). What only tag exclusions and wildcard windows need is in
+    /// `GroupSide`, read when the flags say so. Plain data.
     struct Group: Sendable {
         var path: Int32
-        /// Atoms leading out of this group: one (`singleAtom`, `singlePosting`), or several in
-        /// `groupAtoms`, or none (-1, 0).
+        /// The group's one atom and its posting list when it has exactly one (else -1); with
+        /// more (the `atoms` flag), they are looked up in `groupAtoms`.
         var singleAtom: Int32 = -1
         var singlePosting: Int32 = -1
-        var atomCount: Int32 = 0
-        /// Which of a leaf's atoms the group looks up: its whole value (exact string, number,
-        /// literal), its affixes (prefixes, suffixes, ignore-case forms).
-        var primaryAtoms = false
-        var affixAtoms = false
         var numeric: Int32 = -1
         var cidr: Int32 = -1
         var evaluated: Range<Int32> = 0..<0  // into `evaluatedStates`
+        var flags: Flags = [.evaluatedNeedLeaf]
+
+        struct Flags: OptionSet, Sendable {
+            let rawValue: UInt8
+            /// Which of a leaf's atoms the group looks up: its whole value (exact string,
+            /// number, literal), its affixes (prefixes, suffixes, ignore-case forms).
+            static let primaryAtoms = Flags(rawValue: 1), affixAtoms = Flags(rawValue: 2)
+            /// No evaluated condition holds without a leaf at the path: skipped when there is none.
+            static let evaluatedNeedLeaf = Flags(rawValue: 4)
+            /// Atoms lead out of this group (one or more).
+            static let atoms = Flags(rawValue: 8)
+            /// Its `GroupSide` has exclusive children, wildcard windows.
+            static let exclusive = Flags(rawValue: 16), substrings = Flags(rawValue: 32)
+        }
+    }
+
+    /// What a group's rarer conditions need, by group: read only when its `exclusive` or
+    /// `substrings` flag is set.
+    struct GroupSide: Sendable {
         /// Children whose condition is an `anything-but` list of strings, entered from an
         /// exclusion index (`exclusions`) on the leaves in the elements that satisfy the
         /// state's own condition (`fixedCondition`), instead of evaluated state by state.
-        var exclusive: Range<Int32> = 0..<0  // into `exclusiveStates`
+        var exclusive: Range<Int32> = 0..<0  // into `exclusiveEntries`
         var fixedCondition: Int32 = -1
-        /// No evaluated condition holds without a leaf at the path: skipped when there is none.
-        var evaluatedNeedLeaf = true
         /// Wildcards with no literal prefix (`*team7-*-eks`), found by a window of their
         /// longest literal segment in the leaf (`substringTable`), then evaluated: window
         /// lengths, a range of `lengths`.
@@ -77,8 +92,9 @@ final class CompiledMatcher: Sendable {
     }
 
     /// One automaton state, everything `enter` and `step` read about it in one record (32
-    /// bytes, two to a cache line): separate arrays indexed by state cost a cache miss each
-    /// (callgrind's cache simulation: 803 D1 read misses per finding at 10,000 routes).
+    /// bytes, two to a cache line in `CacheLineRecords`): separate arrays indexed by state cost
+    /// a cache miss each (callgrind's cache simulation: 803 D1 read misses per finding at
+    /// 10,000 routes).
     struct State: Sendable {
         /// The `branchArrayMask` of the branches completing here when they have two or more
         /// fields needing leaves (they share their conditions, so one mask), else 0.
@@ -187,21 +203,25 @@ final class CompiledMatcher: Sendable {
     let suppressionBranches: [Int32]
     let routeCount: Int
     // Condition automaton
-    let states: [State]
+    let states: CacheLineRecords<State>
     let terminalBranches: [Int32]
     let terminalRoutes: [Int32]  // the route of each of terminalBranches
-    let groups: [Group]
+    let groups: CacheLineRecords<Group>
+    let groupSides: [GroupSide]
     let lengths: [Int32]
     let evaluatedStates: [Int32]
-    let exclusiveStates: [Int32]
-    /// Per entry of `exclusiveStates`, its route when entering the state only sets that route
-    /// (`State.route`, no consistency check), else -1: `visitExclusive` sets it straight away.
-    let exclusiveRoutes: [Int32]
+    /// The groups' exclusive children, group after group, as posting entries: the route when
+    /// entering the child only sets it (`directRoute`), else the state. A child's position
+    /// here also numbers its exclusion tally in the scratch, so one group's tallies are
+    /// side by side (per state they were a random read each: 116 simulated D1 misses per
+    /// finding at 10,000 routes).
+    let exclusiveEntries: [Int32]
     /// (group << 32 | exact atom) → the group's exclusive children whose list holds that
-    /// string, as a range of `exclusionStates`: every other child holds on such a leaf.
+    /// string, as a range of `exclusionChildren` (positions in `exclusiveEntries`): every
+    /// other child holds on such a leaf.
     let exclusions: IntKeyTable
     let exclusionRanges: [Range<Int32>]
-    let exclusionStates: [Int32]
+    let exclusionChildren: [Int32]
     /// Per branch, the pair of conditions (lower << 32 | higher) its automaton path already
     /// proved array-consistent (an exclusive child entered in its parent's elements), or
     /// `UInt64.max`: `arrayConsistent` need not check that pair again.
@@ -209,11 +229,33 @@ final class CompiledMatcher: Sendable {
     let groupAtoms: IntKeyTable  // (group, atom) → posting list
     /// Posting lists, each its length then its entries (a posting list's id is the offset of
     /// its length): one array, so a list costs one cache line, not a range and its entries.
-    /// An entry (`TapeWalker.enter`) is state << 2, | `enteredOnce` when no other entry of
+    /// An entry (`TapeWalker.enter`) is state << 3, | `enteredOnce` when no other entry of
     /// its group leads to that state, | `evaluate` when reaching the state needs its
-    /// condition evaluated (a wildcard found by its literal prefix, one part of an `$and`).
+    /// condition evaluated (a wildcard found by its literal prefix, one part of an `$and`);
+    /// or route << 3 | `directRoute` when entering the state would only set that route, or
+    /// k << 3 | `checkedRoute` when it would set `checkedRoutes[k]`'s route after a check.
     let postingEntries: [Int32]
     static let evaluate: Int32 = 1, enteredOnce: Int32 = 2
+    /// A posting entry that names a route, not a state: its state is final for that one route,
+    /// has nothing after it and needs no condition evaluated nor consistency check, so
+    /// `TapeWalker.enter` sets the route without reading the state's stamp or record (a
+    /// random read each, per matched route; setting a route twice is harmless).
+    static let directRoute: Int32 = 4
+    /// `directRoute` for a branch with two or more fields needing leaves: its route is set
+    /// unless two of its paths have leaves in arrays and they are not array-consistent.
+    static let checkedRoute: Int32 = directRoute | evaluate
+
+    /// What a `checkedRoute` entry needs, in one 16-byte record (not the state's stamp and
+    /// 32-byte record): the branch's `arrayMask`, the branch and its route.
+    struct CheckedRoute: Sendable {
+        var arrayMask: UInt64
+        var branch: Int32
+        var route: Int32
+    }
+    let checkedRoutes: [CheckedRoute]
+
+    /// A posting entry for state `s` (`flags`: `evaluate`, `enteredOnce`).
+    @inline(__always) static func stateEntry(_ s: Int32, _ flags: Int32) -> Int32 { s << 3 | flags }
     /// `substringKey(group, length, window)` → posting list of the wildcards whose longest
     /// literal segment starts with that window (a hash: a collision only adds a candidate).
     let substringTable: IntKeyTable
@@ -387,6 +429,7 @@ final class CompiledMatcher: Sendable {
 
         // Index each state's outgoing conditions, grouped by path.
         var groups: [Group] = []
+        var groupSides: [GroupSide] = []
         var stateGroups: [Range<Int32>] = []
         var lengths: [Int32] = []
         var evaluatedStates: [Int32] = []
@@ -461,6 +504,7 @@ final class CompiledMatcher: Sendable {
                 let g = groups.count
                 let pi = Int(p)
                 var group = Group(path: p)
+                var side = GroupSide()
                 groupStages.append(0)
                 var exclusive: [Int32] = []
                 var numericIntervals: [(lower: UInt64, upper: UInt64, posting: Int32)] = []
@@ -511,10 +555,11 @@ final class CompiledMatcher: Sendable {
                     if conditionIndexable[c] {
                         for m in fields[c].matchers { index(m, child << 1) }
                     } else if fixed >= 0 && fields[Int(fixed)].path != p, let strings = excludedStrings[c] {
+                        let position = Int32(exclusiveStates.count + exclusive.count)
                         exclusive.append(child)
                         exclusiveFixed[child] = fixed
                         for v in strings {
-                            exclusionLists[UInt64(g) << 32 | UInt64(UInt32(intern(pi, .exact, Array(v.utf8)))), default: []].append(child)
+                            exclusionLists[UInt64(g) << 32 | UInt64(UInt32(intern(pi, .exact, Array(v.utf8)))), default: []].append(position)
                         }
                     } else if let window = CompiledMatcher.substringWindow(fields[c]) {
                         windowLengths.insert(Int32(window.length))
@@ -527,19 +572,21 @@ final class CompiledMatcher: Sendable {
                         }
                     } else {
                         evaluated.append(child)
-                        if fields[c].allowsAbsence { group.evaluatedNeedLeaf = false }
+                        if fields[c].allowsAbsence { group.flags.remove(.evaluatedNeedLeaf) }
                     }
                 }
                 if !windowLengths.isEmpty {
                     let start = Int32(lengths.count)
                     lengths += windowLengths.sorted()
-                    group.substrings = start..<Int32(lengths.count)
+                    side.substrings = start..<Int32(lengths.count)
+                    group.flags.insert(.substrings)
                 }
                 if !exclusive.isEmpty {
                     let start = Int32(exclusiveStates.count)
                     exclusiveStates += exclusive
-                    group.exclusive = start..<Int32(exclusiveStates.count)
-                    group.fixedCondition = fixed
+                    side.exclusive = start..<Int32(exclusiveStates.count)
+                    side.fixedCondition = fixed
+                    group.flags.insert(.exclusive)
                 }
                 if !numericIntervals.isEmpty {
                     group.numeric = Int32(numericIntervalLists.count)
@@ -553,6 +600,7 @@ final class CompiledMatcher: Sendable {
                 evaluatedStates += evaluated
                 group.evaluated = evaluatedStart..<Int32(evaluatedStates.count)
                 groups.append(group)
+                groupSides.append(side)
             }
             stateGroups.append(groupStart..<Int32(groups.count))
         }
@@ -561,8 +609,8 @@ final class CompiledMatcher: Sendable {
         var groupAtomKeys = [[Int32]](repeating: [], count: groups.count)
         for (k, l) in groupAtomLists { groupAtomKeys[Int(k >> 32)].append(Int32(l)) }
         for g in groups.indices {
-            groups[g].primaryAtoms = groupStages[g] & CompiledMatcher.primaryStage != 0
-            groups[g].affixAtoms = groupStages[g] & CompiledMatcher.affixStage != 0
+            if groupStages[g] & CompiledMatcher.primaryStage != 0 { groups[g].flags.insert(.primaryAtoms) }
+            if groupStages[g] & CompiledMatcher.affixStage != 0 { groups[g].flags.insert(.affixAtoms) }
         }
         // The root's whole-value lookups move into the walk (one probe of `atoms` per leaf
         // gives the atom and the root's postings): the root groups stop looking them up, and
@@ -571,17 +619,17 @@ final class CompiledMatcher: Sendable {
         var rootVisits: [Int32] = []
         for g in Int(stateGroups[0].lowerBound)..<Int(stateGroups[0].upperBound) {
             let group = groups[g]
-            if group.primaryAtoms {
+            if group.flags.contains(.primaryAtoms) {
                 rootServedPaths.insert(group.path)
-                groups[g].primaryAtoms = false
+                groups[g].flags.remove(.primaryAtoms)
             }
-            let onlyWholeValues = group.primaryAtoms && !group.affixAtoms && group.numeric < 0 && group.cidr < 0
-                && group.evaluated.isEmpty && group.exclusive.isEmpty && group.substrings.isEmpty
+            let onlyWholeValues = group.flags.contains(.primaryAtoms) && !group.flags.contains(.affixAtoms) && group.numeric < 0 && group.cidr < 0
+                && group.evaluated.isEmpty && !group.flags.contains(.exclusive) && !group.flags.contains(.substrings)
             if !onlyWholeValues { rootVisits.append(Int32(g)) }
         }
         for (k, l) in groupAtomLists {
             let g = Int(k >> 32)
-            groups[g].atomCount = Int32(groupAtomKeys[g].count)
+            groups[g].flags.insert(.atoms)
             if groupAtomKeys[g].count == 1 {
                 groups[g].singleAtom = Int32(truncatingIfNeeded: k & 0xFFFF_FFFF)
                 groups[g].singlePosting = Int32(l)
@@ -664,14 +712,14 @@ final class CompiledMatcher: Sendable {
             postingEntries.append(Int32(l.count))
             for entry in l {
                 let once: Int32 = postedCount[Int(entry >> 1)] == 1 ? CompiledMatcher.enteredOnce : 0
-                postingEntries.append((entry >> 1) << 2 | once | entry & 1)
+                postingEntries.append(CompiledMatcher.stateEntry(entry >> 1, once | entry & 1))
             }
         }
         for g in groups.indices where groups[g].singlePosting >= 0 {
             groups[g].singlePosting = listOffset[Int(groups[g].singlePosting)]
         }
         let exclusionKeys = Array(exclusionLists.keys)
-        let (exclusionRanges, exclusionStates) = CompiledMatcher.flattened(exclusionKeys.map { exclusionLists[$0]! })
+        let (exclusionRanges, exclusionChildren) = CompiledMatcher.flattened(exclusionKeys.map { exclusionLists[$0]! })
         var branchElementPair = [UInt64](repeating: .max, count: branchFields.count)
         for (b, conditions) in orderedConditions {
             var s: Int32 = 0
@@ -792,26 +840,47 @@ final class CompiledMatcher: Sendable {
             let b = Int(terminalBranches[Int(stateTerminals[s].lowerBound)])
             return branchMultiField[b] ? branchArrayMask[b] : 0
         }
-        self.states = (0..<stateCount).map { s in
+        self.states = CacheLineRecords((0..<stateCount).map { s in
             State(
                 arrayMask: stateArrayMask[s], condition: stateCondition[s], route: stateRoute[s],
                 groupStart: stateGroups[s].lowerBound, groupEnd: stateGroups[s].upperBound,
                 terminalStart: stateTerminals[s].lowerBound, terminalEnd: stateTerminals[s].upperBound)
-        }
-        self.groups = groups
+        })
+        self.groups = CacheLineRecords(groups)
+        self.groupSides = groupSides
         self.lengths = lengths
         self.evaluatedStates = evaluatedStates
-        self.exclusiveStates = exclusiveStates
-        self.exclusiveRoutes = exclusiveStates.map { t in
-            let s = Int(t)
-            return stateRoute[s] >= 0 && stateArrayMask[s] == 0 ? stateRoute[s] : -1
+        // Entries of final one-route states (not evaluated) name the route, with what its
+        // consistency check needs when the branch has two or more fields needing leaves.
+        var checkedRoutes: [CheckedRoute] = []
+        var checkedIndex: [Int: Int32] = [:]  // state → index in checkedRoutes
+        func directEntry(_ s: Int) -> Int32? {
+            guard stateRoute[s] >= 0 else { return nil }
+            if stateArrayMask[s] == 0 { return stateRoute[s] << 3 | CompiledMatcher.directRoute }
+            if let k = checkedIndex[s] { return k << 3 | CompiledMatcher.checkedRoute }
+            let k = Int32(checkedRoutes.count)
+            checkedIndex[s] = k
+            checkedRoutes.append(CheckedRoute(
+                arrayMask: stateArrayMask[s], branch: terminalBranches[Int(stateTerminals[s].lowerBound)], route: stateRoute[s]))
+            return k << 3 | CompiledMatcher.checkedRoute
         }
+        // An exclusive child is entered from its group alone, once per event: no stamp needed.
+        self.exclusiveEntries = exclusiveStates.map { t in directEntry(Int(t)) ?? CompiledMatcher.stateEntry(t, CompiledMatcher.enteredOnce) }
         self.exclusions = IntKeyTable(exclusionKeys.enumerated().map { ($0.element, Int32($0.offset)) })
         self.exclusionRanges = exclusionRanges
-        self.exclusionStates = exclusionStates
+        self.exclusionChildren = exclusionChildren
         self.branchElementPair = branchElementPair
         self.groupAtoms = IntKeyTable(groupAtomLists.map { ($0.key, listOffset[$0.value]) })
+        var listStart = 0
+        while listStart < postingEntries.count {
+            let listEnd = listStart + 1 + Int(postingEntries[listStart])
+            for slot in listStart + 1..<listEnd where postingEntries[slot] & CompiledMatcher.evaluate == 0 {
+                if let direct = directEntry(Int(postingEntries[slot] >> 3)) { postingEntries[slot] = direct }
+            }
+            listStart = listEnd
+        }
         self.postingEntries = postingEntries
+        self.checkedRoutes = checkedRoutes
         self.substringTable = IntKeyTable(substringLists.map { ($0.key, listOffset[$0.value]) })
         func laidOut<Key: FixedWidthInteger & UnsignedInteger & Sendable>(_ intervals: [(lower: Key, upper: Key, posting: Int32)]) -> IntervalIndex<Key> {
             IntervalIndex(intervals.map { ($0.lower, $0.upper, listOffset[Int($0.posting)]) })
@@ -1131,7 +1200,8 @@ struct MatchState {
     var routeBitCount = 0  // bits set in `routeBits`
     /// `CompiledMatcher.pathBit` of every path with a leaf in an array on this event.
     var arrayedPaths: UInt64 = 0
-    /// Per exclusive state, generation << 32 | how many of the leaves it was tested on are in its list.
+    /// Per exclusive child (its position in `CompiledMatcher.exclusiveEntries`), generation << 32
+    /// | how many of the leaves it was tested on are in its list.
     var exclusionTally = ScratchTable<UInt64>(count: 0)
     /// Per suppression branch, generation << 32 | its verification on this event (shared by
     /// the routes naming it).
@@ -1165,7 +1235,7 @@ struct MatchState {
         fitted(&conditionLeafStamp, m.fields.count)
         fitted(&conditionLeafSpan, m.fields.count)
         fitted(&routeBits, (m.routeCount + 63) / 64)
-        fitted(&exclusionTally, m.states.count)
+        fitted(&exclusionTally, m.exclusiveEntries.count)
         fitted(&branchMemo, m.branchFields.count)
     }
 

@@ -367,7 +367,11 @@ struct TapeWalker {
     /// entry was found on the only leaf at its group's path (or not on a leaf), so an entry
     /// marked `enteredOnce` cannot come again this event and needs no stamp.
     @inline(__always) func enter(_ entry: Int32, single: Bool) {
-        let s = Int(entry >> 2)
+        if entry & CompiledMatcher.directRoute != 0 {
+            if entry & CompiledMatcher.evaluate == 0 { setRoute(Int(entry >> 3)) } else { setCheckedRoute(Int(entry >> 3)) }
+            return
+        }
+        let s = Int(entry >> 3)
         if !single || entry & CompiledMatcher.enteredOnce == 0 {
             if state.stateStamp[s] == state.generation { return }
             state.stateStamp[s] = state.generation
@@ -388,6 +392,15 @@ struct TapeWalker {
         state.pending.append(Int32(s))
     }
 
+    /// `complete` for a state with one branch (`CompiledMatcher.checkedRoutes[k]`): its route,
+    /// unless two of its paths have leaves in arrays and they are not array-consistent. A call
+    /// of its own: inlined, it made `enter` too large for `addPosting` to be inlined.
+    @inline(never) func setCheckedRoute(_ k: Int) {
+        let checked = m.checkedRoutes[k]
+        let arrayed = checked.arrayMask & state.arrayedPaths
+        if arrayed & (arrayed &- 1) == 0 || arrayConsistent(Int(checked.branch)) { setRoute(Int(checked.route)) }
+    }
+
     @inline(__always) func addPosting(_ posting: Int32, single: Bool) {
         var k = Int(posting) + 1
         let stop = k + Int(m.postingEntries[Int(posting)])
@@ -400,8 +413,8 @@ struct TapeWalker {
     /// The outgoing conditions of a state on one path: evaluated ones, then index lookups for
     /// every leaf at the path.
     func visit(_ g: Int) {
-        // The group's record is read in place: copying its 60 bytes to the stack was ~20
-        // instructions of each of the ~18 visits per finding.
+        // The group's record is read in place: copying it to the stack was ~20 instructions
+        // of each of the ~18 visits per finding.
         m.groups.withUnsafeBufferPointer { groups in
             guard g < groups.count, let base = groups.baseAddress else { return }
             visit(g, base + g)
@@ -410,15 +423,15 @@ struct TapeWalker {
 
     @inline(__always) func visit(_ g: Int, _ group: UnsafePointer<CompiledMatcher.Group>) {
         var k = Int(group.pointee.evaluated.lowerBound)
-        if group.pointee.evaluatedNeedLeaf && head(Int(group.pointee.path)) < 0 { k = Int(group.pointee.evaluated.upperBound) }
+        if group.pointee.flags.contains(.evaluatedNeedLeaf) && head(Int(group.pointee.path)) < 0 { k = Int(group.pointee.evaluated.upperBound) }
         while k < Int(group.pointee.evaluated.upperBound) {
             // Each evaluated child once per visit of its group: no stamp.
-            enter(m.evaluatedStates[k] << 2 | CompiledMatcher.enteredOnce | CompiledMatcher.evaluate, single: true)
+            enter(CompiledMatcher.stateEntry(m.evaluatedStates[k], CompiledMatcher.enteredOnce | CompiledMatcher.evaluate), single: true)
             k += 1
         }
-        if !group.pointee.exclusive.isEmpty { visitExclusive(g, group) }
-        if !group.pointee.substrings.isEmpty { visitSubstrings(g, group) }
-        if group.pointee.atomCount == 0 && group.pointee.numeric < 0 && group.pointee.cidr < 0 { return }
+        if group.pointee.flags.contains(.exclusive) { visitExclusive(g, path: Int(group.pointee.path)) }
+        if group.pointee.flags.contains(.substrings) { visitSubstrings(g, path: Int(group.pointee.path)) }
+        if !group.pointee.flags.contains(.atoms) && group.pointee.numeric < 0 && group.pointee.cidr < 0 { return }
         var leaf = head(Int(group.pointee.path))
         if leaf < 0 { return }
         let single = state.leaves[Int(leaf)].next < 0
@@ -435,8 +448,9 @@ struct TapeWalker {
     /// compile time (the leaf's atom → the children excluding it). The pair is then
     /// array-consistent by construction (`branchElementPair`): a tag route costs its state
     /// entry, not a condition evaluation and a consistency check.
-    func visitExclusive(_ g: Int, _ group: UnsafePointer<CompiledMatcher.Group>) {
-        let siblings = siblingLeaves(Int(group.pointee.fixedCondition), path: Int(group.pointee.path))
+    func visitExclusive(_ g: Int, path: Int) {
+        let side = m.groupSides[g]
+        let siblings = siblingLeaves(Int(side.fixedCondition), path: path)
         // No leaf satisfies the state's condition (cannot happen for a state entered on a
         // leaf): it does not hold, and no branch through it can match.
         if siblings == TapeWalker.noFixedLeaf { return }
@@ -446,34 +460,31 @@ struct TapeWalker {
         let gen = state.generation
         var i = start
         while i < start + Int(count) {
-            let exact = primaryAtom(Int(state.satisfying[i]), path: Int(group.pointee.path))
+            let exact = primaryAtom(Int(state.satisfying[i]), path: path)
             i += 1
             if exact < 0 { continue }  // not a listed string: every child holds on it
             let list = m.exclusions.find(UInt64(g) << 32 | UInt64(UInt32(exact)))
             if list < 0 { continue }
             for k in m.exclusionRanges[Int(list)] {
-                let t = Int(m.exclusionStates[Int(k)])
+                let t = Int(m.exclusionChildren[Int(k)])
                 let tally = state.exclusionTally[t]
                 state.exclusionTally[t] = tally >> 32 == UInt64(gen) ? tally &+ 1 : UInt64(gen) << 32 | 1
             }
         }
-        var k = Int(group.pointee.exclusive.lowerBound)
-        while k < Int(group.pointee.exclusive.upperBound) {
-            let t = m.exclusiveStates[k]
+        // The group's children and their tallies are side by side (`exclusiveEntries`).
+        var k = Int(side.exclusive.lowerBound)
+        while k < Int(side.exclusive.upperBound) {
+            if state.exclusionTally[k] != UInt64(gen) << 32 | UInt64(count) { enter(m.exclusiveEntries[k], single: true) }
             k += 1
-            if state.exclusionTally[Int(t)] == UInt64(gen) << 32 | UInt64(count) { continue }
-            // A child that only matches its route (a tag route without other fields) is entered
-            // from this group alone, once per event: no state stamp needed.
-            let r = m.exclusiveRoutes[k - 1]
-            if r >= 0 { setRoute(Int(r)) } else { enter(t << 2 | CompiledMatcher.enteredOnce, single: true) }
         }
     }
 
     /// Wildcards with no literal prefix, entered (to be evaluated) when a window of their
     /// longest literal segment is in a string leaf at the path: a few table probes per leaf
     /// instead of evaluating every such wildcard (120 `*teamN-*-eks` routes on every cluster name).
-    func visitSubstrings(_ g: Int, _ group: UnsafePointer<CompiledMatcher.Group>) {
-        var leaf = head(Int(group.pointee.path))
+    func visitSubstrings(_ g: Int, path: Int) {
+        let substrings = m.groupSides[g].substrings
+        var leaf = head(path)
         while leaf >= 0 {
             let l = state.leaves[Int(leaf)]
             leaf = l.next
@@ -483,7 +494,7 @@ struct TapeWalker {
             let n = bytes.count
             // Eight bytes are read at every position: simdjson's string buffer is padded.
             let raw = UnsafeRawPointer(bytes.baseAddress!)
-            for k in group.pointee.substrings {
+            for k in substrings {
                 let length = Int(m.lengths[Int(k)])
                 if length > n { break }  // sorted
                 let mask: UInt64 = length == 8 ? .max : (1 &<< UInt64(length &* 8)) &- 1
@@ -543,7 +554,7 @@ struct TapeWalker {
     }
 
     @inline(__always) func lookup(_ g: Int, _ group: UnsafePointer<CompiledMatcher.Group>, _ a: Int32, single: Bool) {
-        if group.pointee.atomCount == 1 {
+        if group.pointee.singleAtom >= 0 {
             if a == group.pointee.singleAtom { addPosting(group.pointee.singlePosting, single: single) }
         } else {
             let posting = m.groupAtoms.find(UInt64(g) << 32 | UInt64(UInt32(a)))
@@ -554,13 +565,13 @@ struct TapeWalker {
     /// Index lookups of one leaf at the group's path; `single`: it is the path's only leaf.
     /// Inlined into `visit` (a call per leaf and group); the group is read in place.
     @inline(__always) func lookups(_ g: Int, _ group: UnsafePointer<CompiledMatcher.Group>, _ leafIndex: Int, single: Bool) {
-        if group.pointee.atomCount > 0 {
+        if group.pointee.flags.contains(.atoms) {
             // A leaf's atoms of the kinds this group indexes only: its whole value, its affixes.
-            if group.pointee.primaryAtoms {
+            if group.pointee.flags.contains(.primaryAtoms) {
                 let a = primaryAtom(leafIndex, path: Int(group.pointee.path))
                 if a >= 0 { lookup(g, group, a, single: single) }
             }
-            if group.pointee.affixAtoms {
+            if group.pointee.flags.contains(.affixAtoms) {
                 let leaf = leafWithAffixes(leafIndex, path: Int(group.pointee.path))
                 var k = Int(leaf.atomStart)
                 let stop = k + Int(leaf.atomCount)
