@@ -62,20 +62,6 @@ public final class KafkaProducer: Sendable {
         }
     }
 
-    /// `produce` that never waits: false (and `completion` dropped) while librdkafka's local
-    /// queue is full. For a completion that produces again: it runs on the poll thread, and
-    /// waiting there for room would wait for itself.
-    public func produceIfRoom(
-        topic: String, partition: Int32? = nil, key: [UInt8]? = nil, value: [UInt8]?, completion: @escaping Completion
-    ) throws(KafkaError) -> Bool {
-        guard !pollThread.isStopping else { throw KafkaError(.produce, "produce to \(topic): the producer is closed") }
-        switch client.produce(topic: topic, partition: partition, key: key, headers: [], box: RDKafkaDeliveryBox(completion, value: value)) {
-        case .enqueued: return true
-        case .queueFull: return false
-        case .failed(let error): throw error
-        }
-    }
-
     /// Produces and waits for the acknowledgement.
     public func send(topic: String, key: [UInt8]? = nil, value: [UInt8]?, headers: [KafkaHeader] = []) async throws(KafkaError) {
         let result: KafkaError? = await withCheckedContinuation { (continuation: CheckedContinuation<KafkaError?, Never>) in

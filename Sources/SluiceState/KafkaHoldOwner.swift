@@ -43,8 +43,6 @@ public final class KafkaHoldOwner: Sendable {
     let kafka: KafkaConfig
     let consumer: KafkaConsumer
     let producer: KafkaProducer
-    /// The changelog's records, one request per partition in flight (see `ChangelogWriter`).
-    let changelog: ChangelogWriter
     let dispatch: any HoldDispatch
     let held: HeldCounter
     let logger: Logger
@@ -82,7 +80,6 @@ public final class KafkaHoldOwner: Sendable {
         self.rules = Mutex(rules)
         self.kafka = kafka
         self.producer = producer
-        changelog = ChangelogWriter(producer: producer, topic: topics.changelog)
         self.dispatch = dispatch
         self.held = held
         self.logger = logger
@@ -114,7 +111,7 @@ public final class KafkaHoldOwner: Sendable {
                 state.withLock { s in
                     for tp in parts { s.engines[tp.partition] = nil }
                 }
-                _ = changelog.flush(timeoutMs: 10_000)
+                _ = producer.flush(timeoutMs: 10_000)
                 storeSettled()
                 offsets.withLock { $0.revoke(parts) }
             }
@@ -148,7 +145,6 @@ public final class KafkaHoldOwner: Sendable {
             }
             if now - lastRewrite >= 200 {
                 rewriteFailed()
-                changelog.sendStalled()
                 lastRewrite = now
             }
             if timings.enabled, now - lastTimings >= 2000 {
@@ -167,13 +163,12 @@ public final class KafkaHoldOwner: Sendable {
             _ = consumer.poll(timeoutMs: 10)
             if ContinuousClock.now - lastDrainRewrite >= .milliseconds(200) {
                 rewriteFailed()
-                changelog.sendStalled()
                 lastDrainRewrite = ContinuousClock.now
             }
         }
         // Stopped: nothing more is decided here (the source forwards through the repartition topic).
         state.withLock { $0.engines = [:] }
-        _ = changelog.flush(timeoutMs: 10_000)
+        _ = producer.flush(timeoutMs: 10_000)
         storeSettled()
         consumer.close()
     }
@@ -403,11 +398,15 @@ public final class KafkaHoldOwner: Sendable {
 
     private func produce(_ change: StateChange, partition p: Int32, batch: ChangelogBatch) {
         let written = StateTimings.shared.start()
-        changelog.write(.init(key: StateCodec.key(change), value: StateCodec.value(change)) { [self] error in
-            StateTimings.shared.end(.changelogAck, since: written)
-            guard let error else { return batch.acknowledged() }
+        do {
+            try producer.produce(topic: topics.changelog, partition: p, key: StateCodec.key(change), value: StateCodec.value(change)) { [self] error in
+                StateTimings.shared.end(.changelogAck, since: written)
+                guard let error else { return batch.acknowledged() }
+                failedWrites.withLock { $0.append(FailedWrite(partition: p, change: change, batch: batch, error: error.message)) }
+            }
+        } catch {
             failedWrites.withLock { $0.append(FailedWrite(partition: p, change: change, batch: batch, error: error.message)) }
-        }, partition: p)
+        }
     }
 
     /// Writes the keys of failed changelog writes again, each with its state now (never the
