@@ -51,15 +51,6 @@ import Testing
         return (p.terminationStatus, output)
     }
 
-    static func eventually(_ seconds: Double, _ condition: () -> Bool) async -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if condition() { return true }
-            try? await Task.sleep(for: .milliseconds(100))
-        }
-        return condition()
-    }
-
     @Test func aGatedStepWaitsSurvivesARestartAndGoesOnWhenApproved() async throws {
         let broker = try await TansuBroker.start()
         defer { broker.stop() }
@@ -106,11 +97,11 @@ import Testing
         let (status, out) = try await Self.sluice(["approvals", "approve", runID, "--brokers", broker.bootstrap, "--by", "alice"])
         #expect(status == 0, "\(out)")
         // The script touches the file, then appends: wait for the whole line, not the file.
-        #expect(await Self.eventually(120) { (try? String(contentsOfFile: marker + ".contain", encoding: .utf8))?.hasSuffix("\n") == true },
+        #expect(await eventually(within: .seconds(120)) { (try? String(contentsOfFile: marker + ".contain", encoding: .utf8))?.hasSuffix("\n") == true },
                 "approval did not release the step")
         // The output of the step before the gate survived the restart into the template.
         #expect(try String(contentsOfFile: marker + ".contain", encoding: .utf8) == "0\n")
-        #expect(await Self.eventually(120) { store2.state(runID)?.status == .finished })
+        #expect(await eventually(within: .seconds(120)) { store2.state(runID)?.status == .finished })
         let trail = memory.records.filter { $0.runID == runID }.map { "\($0.step):\($0.result.rawValue)" }
         #expect(trail == ["note:succeeded", "contain:awaiting_approval", "contain:approved", "contain:succeeded"], "\(trail)")
         #expect(memory.records.first { $0.result == .approved }?.detail == "approved by alice")
@@ -120,8 +111,8 @@ import Testing
         // Timeout: the declared default (approve) applies.
         let autoPayload = try ActionFixtures.findingBytes("02-ec2-reverse-shell.json")
         #expect(await runner2.run(route: "auto", payload: autoPayload) == .parked(step: "contain"))
-        #expect(await Self.eventually(120) { FileManager.default.fileExists(atPath: marker + ".auto") }, "the timeout default did not apply")
-        #expect(await Self.eventually(120) { memory.records.filter { $0.route == "auto" }.count == 3 })
+        #expect(await eventually(within: .seconds(120)) { FileManager.default.fileExists(atPath: marker + ".auto") }, "the timeout default did not apply")
+        #expect(await eventually(within: .seconds(120)) { memory.records.filter { $0.route == "auto" }.count == 3 })
         #expect(memory.records.filter { $0.route == "auto" }.map(\.result) == [.awaitingApproval, .approved, .succeeded])
         #expect(memory.records.contains { $0.route == "auto" && $0.result == .approved && $0.detail == "approved by timeout" })
 
@@ -159,20 +150,20 @@ import Testing
         }
         defer { for m in members { m.store.close() } }
         // Both members are in the group: each was handed an assignment (the one partition, or none).
-        #expect(await Self.eventually(90) {
+        #expect(await eventually(within: .seconds(90)) {
             members.allSatisfy { $0.store.rebalances >= 1 } && members.filter { $0.store.ownedPartitions == [0] }.count == 1
         }, "the group never settled: \(members.map(\.store.rebalances)) rebalances")
         let ownerIndex = try #require(members.firstIndex { $0.store.ownedPartitions == [0] })
         let (owner, survivor) = (members[ownerIndex], members[1 - ownerIndex])
         #expect(await owner.runner.run(route: "gated", payload: try ActionFixtures.findingBytes()) == .parked(step: "contain"))
-        #expect(await Self.eventually(60) { survivor.store.state(runID)?.status == .pending })
+        #expect(await eventually(within: .seconds(60)) { survivor.store.state(runID)?.status == .pending })
 
         // The instance that parked the run stops; the survivor takes its partition.
         owner.store.close()
-        #expect(await Self.eventually(90) { survivor.store.ownedPartitions == [0] }, "the survivor was never assigned the run's partition")
+        #expect(await eventually(within: .seconds(90)) { survivor.store.ownedPartitions == [0] }, "the survivor was never assigned the run's partition")
         let (status, out) = try await Self.sluice(["approvals", "approve", runID, "--brokers", broker.bootstrap, "--by", "alice"])
         #expect(status == 0, "\(out)")
-        #expect(await Self.eventually(120) { survivor.store.state(runID)?.status == .finished }, "the survivor did not resume the run")
+        #expect(await eventually(within: .seconds(120)) { survivor.store.state(runID)?.status == .finished }, "the survivor did not resume the run")
         #expect((try? String(contentsOfFile: marker + ".contain", encoding: .utf8)) == "0\n")
         #expect(survivor.audit.records.filter { $0.runID == runID }.map { "\($0.step):\($0.result.rawValue)" } == ["contain:approved", "contain:succeeded"])
         #expect(owner.audit.records.filter { $0.runID == runID }.map { "\($0.step):\($0.result.rawValue)" } == ["note:succeeded", "contain:awaiting_approval"])
@@ -188,7 +179,7 @@ import Testing
         #expect(await r.run(route: "gated", payload: try ActionFixtures.findingBytes()) == .parked(step: "contain"))
         #expect(store.all().map(\.status) == [.pending])
         _ = try await ApprovalDesk.decide(runID, approve: false, by: "bob", reason: "false positive", store: store)
-        #expect(await Self.eventually(120) { store.state(runID)?.status == .finished })
+        #expect(await eventually(within: .seconds(120)) { store.state(runID)?.status == .finished })
         #expect(!FileManager.default.fileExists(atPath: marker + ".contain"))
         #expect(audit.records.last?.result == .denied && audit.records.last?.detail == "denied by bob")
     }
@@ -212,7 +203,7 @@ import Testing
         let runID = "gated:8f52f18d300e0ed86a90afe715053ba9"
         #expect(await r.run(route: "gated", payload: try ActionFixtures.findingBytes()) == .parked(step: "contain"))
         // The positive marker: the run finished (the timeout decided and the runner resumed).
-        #expect(await Self.eventually(60) { store.state(runID)?.status == .finished })
+        #expect(await eventually(within: .seconds(60)) { store.state(runID)?.status == .finished })
         #expect(store.state(runID)?.decidedBy == "timeout")
         #expect(!FileManager.default.fileExists(atPath: marker + ".contain"))
         #expect(audit.records.last?.result == .denied && audit.records.last?.detail == "denied by timeout")

@@ -162,12 +162,9 @@ import Testing
         // counted as held (a positive marker), and never reaches the receiver.
         try Findings.produce(findings, to: "findings", broker: stack.broker)
         try await stack.receiver.waitForCount(1, timeout: 60)
-        var held = false
-        let deadline = Date().addingTimeInterval(60)
-        while !held, Date() < deadline {
-            held = stack.get("/metrics").body.split(whereSeparator: \.isNewline)
+        let held = await eventually(within: .seconds(60)) {
+            stack.get("/metrics").body.split(whereSeparator: \.isNewline)
                 .contains { $0.hasPrefix("sluice_held_total{") && $0.contains(#"reason="silenced""#) && $0.hasSuffix(" 1") }
-            if !held { try await Task.sleep(for: .milliseconds(100)) }
         }
         #expect(held, "the silenced finding was never counted as held")
         #expect(try stack.receiver.receivedFindingIDs() == [findings[1].id])

@@ -79,16 +79,10 @@ import Testing
         // slow read sent partial batches). The max_wait path is DeliveryLaneStateMachineTests'.
         let sluice = try Self.runOffline(findings, config: config, in: harness)
 
-        let deadline = Date().addingTimeInterval(120)
-        var events = 0
-        var requests = 0
-        while Date() < deadline {
+        let (events, requests) = try await eventually(within: .seconds(120), every: .milliseconds(200)) {
             let store = try receiver.store() as? [String: Any]
-            events = (store?["events"] as? [Any])?.count ?? 0
-            requests = (store?["requests"] as? NSNumber)?.intValue ?? 0
-            if events >= findings.count { break }
-            try await Task.sleep(for: .milliseconds(200))
-        }
+            return ((store?["events"] as? [Any])?.count ?? 0, (store?["requests"] as? NSNumber)?.intValue ?? 0)
+        } until: { $0.0 >= findings.count }
         print("batching: \(events) events in \(requests) HEC requests (max_items 100)")
         #expect(events == findings.count)
         #expect(requests == 3, "250 findings at max_items 100 are 3 requests: 100, 100 and the last 50 at the end of input")

@@ -208,13 +208,9 @@ import Yams
         guard await LoopbackPort.accepts(port, within: 60) else { return nil }
         // The receiver counts the request before the router records the delivery: scrape until
         // this run's own delivery is counted (a positive marker).
-        var metrics = ""
-        let deadline = Date().addingTimeInterval(120)
-        repeat {
-            metrics = await LoopbackPort.fetch(port, "/metrics") ?? ""
-            if showsOwnDelivery(metrics) { break }
-            try await Task.sleep(for: .milliseconds(100))
-        } while Date() < deadline && p.isRunning
+        let metrics = await eventually(within: .seconds(120)) {
+            await LoopbackPort.fetch(port, "/metrics") ?? ""
+        } until: { showsOwnDelivery($0) || !p.isRunning }
         guard p.isRunning else { return nil }
         try? run.stdin.fileHandleForWriting.close()
         await ChildProcess.stopAndWait(p, grace: 30)

@@ -22,14 +22,9 @@ import Testing
     }
 
     static func waitFor(_ receiver: WebhookReceiver, ids: Set<String>, timeout: Double = 90) async throws -> [String] {
-        let deadline = Date().addingTimeInterval(timeout)
-        var seen: [String] = []
-        while Date() < deadline {
-            seen = try receiver.records().filter { $0.body.isEmpty == false }.compactMap { $0.header("X-Sluice-Finding-Id") }
-            if ids.isSubset(of: Set(seen)) { return seen }
-            try await Task.sleep(for: .milliseconds(200))
-        }
-        return seen
+        try await eventually(within: .seconds(timeout), every: .milliseconds(200)) {
+            try receiver.records().filter { $0.body.isEmpty == false }.compactMap { $0.header("X-Sluice-Finding-Id") }
+        } until: { ids.isSubset(of: Set($0)) }
     }
 
     @Test func aTwoFindingSecurityHubEventIsDeliveredTwiceAndCommittedOnlyAfterBoth() async throws {

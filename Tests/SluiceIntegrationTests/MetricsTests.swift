@@ -19,13 +19,9 @@ import Testing
         try await receiver.waitForCount(findings.count, timeout: 120)
         #expect(await LoopbackPort.accepts(port, within: 60))
 
-        var metrics = ""
-        let deadline = Date().addingTimeInterval(120)
-        repeat {
-            metrics = await Self.get(port, "/metrics")
-            if metrics.contains("sluice_dead_letters_total{reason=\"not_json\"} 1") { break }
-            try await Task.sleep(for: .milliseconds(100))
-        } while Date() < deadline
+        let metrics = await eventually(within: .seconds(120)) {
+            await Self.get(port, "/metrics")
+        } until: { $0.contains("sluice_dead_letters_total{reason=\"not_json\"} 1") }
         #expect(metrics.hasPrefix("HTTP/1.1 200"))
         #expect(metrics.contains("Content-Type: text/plain; version=0.0.4"))
         #expect(metrics.contains("sluice_findings_consumed_total 21"))

@@ -244,9 +244,8 @@ import Testing
             guard line.contains("(me), my MemberId "), let r = line.range(of: "my MemberId ") else { return nil }
             return line[r.upperBound...].prefix { $0 != "," && $0 != " " }
         }.first.map(String.init)
-        while Date().timeIntervalSince(left) < bound {
-            if owned(bPort).union(owned(cPort)).count == 4 { return .recovered(seconds: Date().timeIntervalSince(left)) }
-            try await Task.sleep(for: .milliseconds(200))
+        if await eventually(within: .seconds(bound), every: .milliseconds(200), { owned(bPort).union(owned(cPort)).count == 4 }) {
+            return .recovered(seconds: Date().timeIntervalSince(left))
         }
         let survivors = b.output + c.output
         let refusals = survivors.components(separatedBy: "SyncGroup error: Broker: Group rebalance in progress").count - 1

@@ -172,15 +172,14 @@ final class StdinRun {
 
     func send(_ lines: [[UInt8]]) { stdin.fileHandleForWriting.write(Data(lines.flatMap { $0 + [0x0A] })) }
 
-    /// Waits for a line with every one of `parts`; the timeout only bounds a hang.
+    /// Waits for a line with every one of `parts`; the timeout only bounds a hang. The exit is
+    /// read before the log: a run that wrote the line and then exited still counts.
     func waitForLine(containing parts: [String], timeout: Double = 120) async throws -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if output.split(separator: "\n").contains(where: { line in parts.allSatisfy { line.contains($0) } }) { return true }
-            if !process.isRunning { return false }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return false
+        func hasLine() -> Bool { output.split(separator: "\n").contains { line in parts.allSatisfy { line.contains($0) } } }
+        return await eventually(within: .seconds(timeout), every: .milliseconds(50)) {
+            let exited = !process.isRunning
+            return (found: hasLine(), exited: exited)
+        } until: { $0.found || $0.exited }.found
     }
 
     /// Closes stdin (end of input) and waits for the exit.

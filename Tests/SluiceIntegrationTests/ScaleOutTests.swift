@@ -126,13 +126,9 @@ import Testing
                     events.append("chunk \(i) produced (\(ContinuousClock.now - started))")
                     d = try member("d")
                     // The marker: the group gave the newcomer partitions (its status lists them).
-                    let deadline = Date().addingTimeInterval(120)
-                    var owned = ""
-                    while Date() < deadline {
-                        owned = LoopbackPort.get(d!.1, "/api/v1/status").flatMap { $0.range(of: "\"partitions\":[\"").map { _ in "yes" } } ?? ""
-                        if !owned.isEmpty { break }
-                        try await Task.sleep(for: .milliseconds(100))
-                    }
+                    let owned = await eventually(within: .seconds(120)) {
+                        LoopbackPort.get(d!.1, "/api/v1/status").flatMap { $0.range(of: "\"partitions\":[\"").map { _ in "yes" } } ?? ""
+                    } until: { !$0.isEmpty }
                     // A group that never gives the newcomer partitions is stalled like any other.
                     if owned.isEmpty { throw Stalled(step: "while d joined", requests: try receiver.totalRequests()) }
                     events.append("d joined after chunk \(i) (\(ContinuousClock.now - started))")

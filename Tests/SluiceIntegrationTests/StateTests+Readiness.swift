@@ -40,15 +40,12 @@ extension StateTests {
                                        extra: ["--state-partitions", "3", "--metrics-listen", "127.0.0.1:\(port)", "--log-json", "--log-level", "info"])
         defer { sluice.stop() }
         var sawNotReady = false
-        var ready = false
-        let deadline = Date().addingTimeInterval(180)
-        while Date() < deadline {
+        let ready = await eventually(within: .seconds(180), every: .milliseconds(20)) {
             // The whole HTTP response: status line, headers, body.
-            if let response = LoopbackPort.get(port, "/-/ready") {
-                if response.hasPrefix("HTTP/1.1 200") { ready = true; break }
-                if response.contains("not ready") && response.contains("state.restored") { sawNotReady = true }
-            }
-            try await Task.sleep(for: .milliseconds(20))
+            guard let response = LoopbackPort.get(port, "/-/ready") else { return false }
+            if response.hasPrefix("HTTP/1.1 200") { return true }
+            if response.contains("not ready") && response.contains("state.restored") { sawNotReady = true }
+            return false
         }
         // The moment it turned ready, every key had been replayed.
         let restoredLog = Self.restoredRecords(sluice.output)

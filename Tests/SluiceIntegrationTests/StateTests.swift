@@ -56,12 +56,7 @@ import Testing
     }
 
     static func waitUntil(timeout: Double, every interval: Duration = .milliseconds(200), _ condition: () throws -> Bool) async throws -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if try condition() { return true }
-            try await Task.sleep(for: interval)
-        }
-        return try condition()
+        try await eventually(within: .seconds(timeout), every: interval, condition)
     }
 
     /// The ids of the silences an instance's hold stage has now (its admin API, open on loopback

@@ -12,14 +12,7 @@ import Testing
     }
 
     static func waitFor(_ port: Int, timeout: Double = 60, _ condition: ([String: Any]) -> Bool) async throws -> [String: Any] {
-        let deadline = Date().addingTimeInterval(timeout)
-        var last: [String: Any] = [:]
-        while Date() < deadline {
-            last = status(port)
-            if condition(last) { return last }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        return last
+        await eventually(within: .seconds(timeout)) { status(port) } until: { condition($0) }
     }
 
     @Test func editedRouteFilesAreReloadedAndABrokenOneIsRefused() async throws {
