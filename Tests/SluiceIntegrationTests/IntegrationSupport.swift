@@ -91,8 +91,10 @@ final class SluiceProcess: @unchecked Sendable {
         process.waitUntilExit()
     }
 
-    /// `killHard()`, waiting for the exit without holding a pool thread.
+    /// `killHard()`, waiting for the exit without holding a pool thread. A process already gone
+    /// is not signalled: its pid may belong to another by now.
     func killHardAndWait() async {
+        guard process.isRunning else { return }
         kill(process.processIdentifier, SIGKILL)
         await process.waitForExit()
     }
@@ -135,10 +137,15 @@ final class SluiceProcess: @unchecked Sendable {
 
     var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
 
-    /// SIGKILL and return at once (a reaper thread collects the exit), so a
-    /// `defer { sluice.stop() }` never blocks the pool.
+    /// SIGKILL and return at once (a reaper thread collects the exit), for synchronous code.
     func stop() {
         if process.isRunning { ChildProcess.killNow(process) }
+        try? FileManager.default.removeItem(at: log)
+    }
+
+    /// SIGKILL, and return once the process is gone and its log removed.
+    func stopAndWait() async {
+        await killHardAndWait()
         try? FileManager.default.removeItem(at: log)
     }
 }
