@@ -88,48 +88,52 @@ func uniqueName(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.pre
 
     @Test func sessionTokenIsSentAndSigned() async throws {
         let receiver = try await WebhookReceiver.start(status: 200)
-        defer { receiver.stop() }
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let temporary = StaticCredentialsProvider(AWSCredentials(
-            accessKeyID: "ASIAEXAMPLE", secretAccessKey: Secret("SECRETKEYEXAMPLE"), sessionToken: Secret("SESSIONTOKENEXAMPLE")))
-        let aws = AWSClient(region: "eu-central-1", credentials: temporary, http: http, endpoint: receiver.url)
-        _ = try await aws.json(.eventBridge, operation: "PutEvents", body: ["Entries": []])
-        let r = try #require(try receiver.records().first)
-        #expect(r.header("X-Amz-Target") == "AWSEvents.PutEvents")
-        #expect(r.header("Content-Type") == "application/x-amz-json-1.1")
-        #expect(r.header("X-Amz-Security-Token") == "SESSIONTOKENEXAMPLE")
-        let auth = try #require(r.header("Authorization"))
-        #expect(auth.hasPrefix("AWS4-HMAC-SHA256 Credential=ASIAEXAMPLE/"))
-        #expect(auth.contains("/eu-central-1/events/aws4_request"))
-        #expect(auth.contains("x-amz-security-token"))
-        #expect(!auth.contains("SECRETKEYEXAMPLE"))
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let http = HTTPClient()
+            defer { http.shutdown() }
+            let temporary = StaticCredentialsProvider(AWSCredentials(
+                accessKeyID: "ASIAEXAMPLE", secretAccessKey: Secret("SECRETKEYEXAMPLE"), sessionToken: Secret("SESSIONTOKENEXAMPLE")))
+            let aws = AWSClient(region: "eu-central-1", credentials: temporary, http: http, endpoint: receiver.url)
+            _ = try await aws.json(.eventBridge, operation: "PutEvents", body: ["Entries": []])
+            let r = try #require(try receiver.records().first)
+            #expect(r.header("X-Amz-Target") == "AWSEvents.PutEvents")
+            #expect(r.header("Content-Type") == "application/x-amz-json-1.1")
+            #expect(r.header("X-Amz-Security-Token") == "SESSIONTOKENEXAMPLE")
+            let auth = try #require(r.header("Authorization"))
+            #expect(auth.hasPrefix("AWS4-HMAC-SHA256 Credential=ASIAEXAMPLE/"))
+            #expect(auth.contains("/eu-central-1/events/aws4_request"))
+            #expect(auth.contains("x-amz-security-token"))
+            #expect(!auth.contains("SECRETKEYEXAMPLE"))
+        }
     }
 
     @Test func throttlingAndServerErrorsAreRetriable() async throws {
         let receiver = try await WebhookReceiver.start(status: 200)
-        defer { receiver.stop() }
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let aws = AWSClient(region: "us-east-1", credentials: exampleCredentials, http: http, endpoint: receiver.url)
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let http = HTTPClient()
+            defer { http.shutdown() }
+            let aws = AWSClient(region: "us-east-1", credentials: exampleCredentials, http: http, endpoint: receiver.url)
 
-        try await receiver.setStatus(400, body: #"{"__type":"ThrottlingException","message":"Rate exceeded"}"#)
-        let throttled = await failure { try await aws.json(.ecs, operation: "ListClusters", body: [:]) }
-        #expect(throttled?.code == "ThrottlingException" && throttled?.isThrottling == true && throttled?.isRetriable == true)
-        #expect(throttled?.message == "Rate exceeded")
+            try await receiver.setStatus(400, body: #"{"__type":"ThrottlingException","message":"Rate exceeded"}"#)
+            let throttled = await failure { try await aws.json(.ecs, operation: "ListClusters", body: [:]) }
+            #expect(throttled?.code == "ThrottlingException" && throttled?.isThrottling == true && throttled?.isRetriable == true)
+            #expect(throttled?.message == "Rate exceeded")
 
-        let xml = "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>r-1</RequestId></ErrorResponse>"
-        try await receiver.setStatus(400, body: xml)
-        let queryThrottled = await failure { _ = try await aws.query(.sns, action: "ListTopics") }
-        #expect(queryThrottled?.code == "Throttling" && queryThrottled?.isRetriable == true && queryThrottled?.requestID == "r-1")
+            let xml = "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>r-1</RequestId></ErrorResponse>"
+            try await receiver.setStatus(400, body: xml)
+            let queryThrottled = await failure { _ = try await aws.query(.sns, action: "ListTopics") }
+            #expect(queryThrottled?.code == "Throttling" && queryThrottled?.isRetriable == true && queryThrottled?.requestID == "r-1")
 
-        try await receiver.setStatus(503, body: "", retryAfter: 3)
-        let unavailable = await failure { try await aws.rest(.securityHub, method: "POST", path: "/findings/import", body: [:]) }
-        #expect(unavailable?.status == 503 && unavailable?.isRetriable == true && unavailable?.retryAfter == .seconds(3))
+            try await receiver.setStatus(503, body: "", retryAfter: 3)
+            let unavailable = await failure { try await aws.rest(.securityHub, method: "POST", path: "/findings/import", body: [:]) }
+            #expect(unavailable?.status == 503 && unavailable?.isRetriable == true && unavailable?.retryAfter == .seconds(3))
 
-        try await receiver.setStatus(403, body: #"{"message":"not allowed"}"#)
-        let denied = await failure { try await aws.rest(.securityHub, method: "POST", path: "/findings/import", body: [:]) }
-        #expect(denied?.status == 403 && denied?.isRetriable == false && denied?.message == "not allowed")
+            try await receiver.setStatus(403, body: #"{"message":"not allowed"}"#)
+            let denied = await failure { try await aws.rest(.securityHub, method: "POST", path: "/findings/import", body: [:]) }
+            #expect(denied?.status == 403 && denied?.isRetriable == false && denied?.message == "not allowed")
+        }
     }
 
     @Test func transportFailuresAreRetriable() async throws {
@@ -142,20 +146,22 @@ func uniqueName(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.pre
 
     @Test func expiredTokenDropsTheCachedCredentials() async throws {
         let receiver = try await WebhookReceiver.start(status: 200)
-        defer { receiver.stop() }
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let counting = CountingProvider()
-        let aws = AWSClient(region: "us-east-1", credentials: CachedCredentialsProvider(counting), http: http, endpoint: receiver.url)
-        _ = try await aws.json(.sqs, operation: "ListQueues", body: [:])
-        _ = try await aws.json(.sqs, operation: "ListQueues", body: [:])
-        #expect(counting.fetches == 1)
-        try await receiver.setStatus(400, body: #"{"__type":"com.amazonaws.sqs#ExpiredToken","message":"The security token included in the request is expired"}"#)
-        let expired = await failure { try await aws.json(.sqs, operation: "ListQueues", body: [:]) }
-        #expect(expired?.isExpiredCredentials == true && expired?.isRetriable == true)
-        try await receiver.reset()
-        _ = try await aws.json(.sqs, operation: "ListQueues", body: [:])
-        #expect(counting.fetches == 2)
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let http = HTTPClient()
+            defer { http.shutdown() }
+            let counting = CountingProvider()
+            let aws = AWSClient(region: "us-east-1", credentials: CachedCredentialsProvider(counting), http: http, endpoint: receiver.url)
+            _ = try await aws.json(.sqs, operation: "ListQueues", body: [:])
+            _ = try await aws.json(.sqs, operation: "ListQueues", body: [:])
+            #expect(counting.fetches == 1)
+            try await receiver.setStatus(400, body: #"{"__type":"com.amazonaws.sqs#ExpiredToken","message":"The security token included in the request is expired"}"#)
+            let expired = await failure { try await aws.json(.sqs, operation: "ListQueues", body: [:]) }
+            #expect(expired?.isExpiredCredentials == true && expired?.isRetriable == true)
+            try await receiver.reset()
+            _ = try await aws.json(.sqs, operation: "ListQueues", body: [:])
+            #expect(counting.fetches == 2)
+        }
     }
 }
 

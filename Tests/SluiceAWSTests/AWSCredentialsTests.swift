@@ -134,75 +134,79 @@ func callerARN(_ credentials: any AWSCredentialsProvider, moto: MotoServer, http
 
     @Test func instanceMetadataV2() async throws {
         let imds = try await WebhookReceiver.start(vendor: "imds", options: ["role": "sluice-node", "access_key_id": "ASIAIMDSEXAMPLE"])
-        defer { imds.stop() }
-        let home = try TemporaryHome()
-        defer { home.remove() }
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let env = ["HOME": home.url.path, "AWS_EC2_METADATA_SERVICE_ENDPOINT": imds.url]
-        let chain = DefaultCredentialsChain.make(region: "us-east-1", http: http, environment: env)
-        let c = try await chain.credentials()
-        #expect(c.accessKeyID == "ASIAIMDSEXAMPLE" && c.secretAccessKey.value == "imds-secret-1" && c.sessionToken?.value == "imds-token-1")
-        #expect(c.source == "instance metadata (sluice-node)")
-        #expect(c.expiration.map { $0.timeIntervalSinceNow > 3000 } == true)
-        _ = try await chain.credentials()  // cached: no second fetch
-        #expect(try imds.violations() == [])
-        let records = try imds.records()
-        #expect(records.map { "\($0.method) \($0.path)" } == [
-            "PUT /latest/api/token", "GET /latest/meta-data/iam/security-credentials/",
-            "GET /latest/meta-data/iam/security-credentials/sluice-node",
-        ])
-        let token = records[0].header("X-aws-ec2-metadata-token") == nil ? nil : "unexpected"
-        #expect(token == nil)
-        #expect(records[1].header("X-aws-ec2-metadata-token") != nil)
-        #expect(records[1].header("X-aws-ec2-metadata-token") == records[2].header("X-aws-ec2-metadata-token"))
+        try await withCleanup { cleanup in
+            cleanup.add { await imds.stopAndWait() }
+            let home = try TemporaryHome()
+            defer { home.remove() }
+            let http = HTTPClient()
+            defer { http.shutdown() }
+            let env = ["HOME": home.url.path, "AWS_EC2_METADATA_SERVICE_ENDPOINT": imds.url]
+            let chain = DefaultCredentialsChain.make(region: "us-east-1", http: http, environment: env)
+            let c = try await chain.credentials()
+            #expect(c.accessKeyID == "ASIAIMDSEXAMPLE" && c.secretAccessKey.value == "imds-secret-1" && c.sessionToken?.value == "imds-token-1")
+            #expect(c.source == "instance metadata (sluice-node)")
+            #expect(c.expiration.map { $0.timeIntervalSinceNow > 3000 } == true)
+            _ = try await chain.credentials()  // cached: no second fetch
+            #expect(try imds.violations() == [])
+            let records = try imds.records()
+            #expect(records.map { "\($0.method) \($0.path)" } == [
+                "PUT /latest/api/token", "GET /latest/meta-data/iam/security-credentials/",
+                "GET /latest/meta-data/iam/security-credentials/sluice-node",
+            ])
+            let token = records[0].header("X-aws-ec2-metadata-token") == nil ? nil : "unexpected"
+            #expect(token == nil)
+            #expect(records[1].header("X-aws-ec2-metadata-token") != nil)
+            #expect(records[1].header("X-aws-ec2-metadata-token") == records[2].header("X-aws-ec2-metadata-token"))
 
-        // The module holds the contract: an IMDSv1 request (no token) is refused.
-        let (status, _) = try LoopbackHTTP.exchange(port: imds.port, method: "GET", path: "/latest/meta-data/iam/security-credentials/")
-        #expect(status == 401)
+            // The module holds the contract: an IMDSv1 request (no token) is refused.
+            let (status, _) = try LoopbackHTTP.exchange(port: imds.port, method: "GET", path: "/latest/meta-data/iam/security-credentials/")
+            #expect(status == 401)
 
-        // The temporary credentials sign a request with their session token (moto accepts any).
-        let moto = try await MotoServer.startShared()
-        let arn = try await callerARN(chain, moto: moto, http: http)
-        #expect(arn?.hasPrefix("arn:aws:") == true)
+            // The temporary credentials sign a request with their session token (moto accepts any).
+            let moto = try await MotoServer.startShared()
+            let arn = try await callerARN(chain, moto: moto, http: http)
+            #expect(arn?.hasPrefix("arn:aws:") == true)
+        }
     }
 
     @Test func containerCredentialsForECSAndEKSPodIdentity() async throws {
         let agent = try await WebhookReceiver.start(status: 200)
-        defer { agent.stop() }
-        try await agent.setStatus(200, body: """
-            {"AccessKeyId": "ASIACONTAINER", "SecretAccessKey": "container-secret", "Token": "container-token",
-             "Expiration": "2099-01-01T00:00:00Z", "RoleArn": "arn:aws:iam::111122223333:role/sluice-task"}
-            """)
-        let home = try TemporaryHome()
-        defer { home.remove() }
-        let tokenFile = try home.write("eks-pod-identity-token", "pod-identity-token\n")
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        // EKS Pod Identity: a full URI and a token file (read on each fetch).
-        let env = home.environment(["AWS_CONTAINER_CREDENTIALS_FULL_URI": agent.url + "/v1/credentials",
-                                    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": tokenFile,
-                                    "AWS_CONTAINER_AUTHORIZATION_TOKEN": "ignored-when-the-file-is-set"])
-        let c = try await DefaultCredentialsChain.make(region: "eu-west-1", http: http, environment: env).credentials()
-        #expect(c.accessKeyID == "ASIACONTAINER" && c.sessionToken?.value == "container-token")
-        #expect(c.source == "container credentials (arn:aws:iam::111122223333:role/sluice-task)")
-        #expect(c.expiration == ISO8601.date("2099-01-01T00:00:00Z"))
-        let r = try #require(try agent.records().last)
-        #expect(r.method == "GET" && r.path == "/v1/credentials" && r.header("Authorization") == "pod-identity-token")
+        try await withCleanup { cleanup in
+            cleanup.add { await agent.stopAndWait() }
+            try await agent.setStatus(200, body: """
+                {"AccessKeyId": "ASIACONTAINER", "SecretAccessKey": "container-secret", "Token": "container-token",
+                 "Expiration": "2099-01-01T00:00:00Z", "RoleArn": "arn:aws:iam::111122223333:role/sluice-task"}
+                """)
+            let home = try TemporaryHome()
+            defer { home.remove() }
+            let tokenFile = try home.write("eks-pod-identity-token", "pod-identity-token\n")
+            let http = HTTPClient()
+            defer { http.shutdown() }
+            // EKS Pod Identity: a full URI and a token file (read on each fetch).
+            let env = home.environment(["AWS_CONTAINER_CREDENTIALS_FULL_URI": agent.url + "/v1/credentials",
+                                        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": tokenFile,
+                                        "AWS_CONTAINER_AUTHORIZATION_TOKEN": "ignored-when-the-file-is-set"])
+            let c = try await DefaultCredentialsChain.make(region: "eu-west-1", http: http, environment: env).credentials()
+            #expect(c.accessKeyID == "ASIACONTAINER" && c.sessionToken?.value == "container-token")
+            #expect(c.source == "container credentials (arn:aws:iam::111122223333:role/sluice-task)")
+            #expect(c.expiration == ISO8601.date("2099-01-01T00:00:00Z"))
+            let r = try #require(try agent.records().last)
+            #expect(r.method == "GET" && r.path == "/v1/credentials" && r.header("Authorization") == "pod-identity-token")
 
-        // The environment comes first; the container endpoint before instance metadata.
-        let withKeys = env.merging(["AWS_ACCESS_KEY_ID": "AKIAENV", "AWS_SECRET_ACCESS_KEY": "s"]) { $1 }
-        #expect(try await DefaultCredentialsChain.make(region: "eu-west-1", http: http, environment: withKeys).credentials().source == "environment")
+            // The environment comes first; the container endpoint before instance metadata.
+            let withKeys = env.merging(["AWS_ACCESS_KEY_ID": "AKIAENV", "AWS_SECRET_ACCESS_KEY": "s"]) { $1 }
+            #expect(try await DefaultCredentialsChain.make(region: "eu-west-1", http: http, environment: withKeys).credentials().source == "environment")
 
-        // Plain HTTP elsewhere than loopback or the agents' addresses is refused.
-        #expect(ContainerCredentialsProvider.isAllowed("http://169.254.170.2/v2/credentials/abc"))
-        #expect(ContainerCredentialsProvider.isAllowed("http://[fd00:ec2::23]/v1/credentials"))
-        #expect(ContainerCredentialsProvider.isAllowed("https://creds.example.com/x"))
-        #expect(!ContainerCredentialsProvider.isAllowed("http://creds.example.com/x"))
-        let remote = DefaultCredentialsChain.make(region: "eu-west-1", http: http,
-                                                  environment: home.environment(["AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://10.0.0.1/creds"]))
-        let e = await failure { try await remote.credentials() }
-        #expect(e?.kind == .configuration)
+            // Plain HTTP elsewhere than loopback or the agents' addresses is refused.
+            #expect(ContainerCredentialsProvider.isAllowed("http://169.254.170.2/v2/credentials/abc"))
+            #expect(ContainerCredentialsProvider.isAllowed("http://[fd00:ec2::23]/v1/credentials"))
+            #expect(ContainerCredentialsProvider.isAllowed("https://creds.example.com/x"))
+            #expect(!ContainerCredentialsProvider.isAllowed("http://creds.example.com/x"))
+            let remote = DefaultCredentialsChain.make(region: "eu-west-1", http: http,
+                                                      environment: home.environment(["AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://10.0.0.1/creds"]))
+            let e = await failure { try await remote.credentials() }
+            #expect(e?.kind == .configuration)
+        }
     }
 
     /// The check parses the URL and compares its host: pure, so nothing is ever sent to the

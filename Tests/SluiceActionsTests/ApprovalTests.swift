@@ -51,89 +51,82 @@ import Testing
         return (p.terminationStatus, output)
     }
 
-    static func eventually(_ seconds: Double, _ condition: () -> Bool) async -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if condition() { return true }
-            try? await Task.sleep(for: .milliseconds(100))
-        }
-        return condition()
-    }
-
     @Test func aGatedStepWaitsSurvivesARestartAndGoesOnWhenApproved() async throws {
         let broker = try await TansuBroker.start()
-        defer { broker.stop() }
-        try await broker.create(topics: ["sluice.approvals", "sluice.actions.audit"])
-        let config = broker.clientConfig()
-        let marker = FileManager.default.temporaryDirectory.appendingPathComponent("approval-\(UUID().uuidString)").path
-        let script = try ActionFixtures.tempScript("touch \"$1\"; echo \"$2\" >> \"$1\"")
-        let yaml = Self.routes(marker: marker, script: script)
-        let producer = try KafkaProducer(config: config, logger: Self.logger)
-        defer { producer.close() }
-        let kafkaAudit = KafkaAuditSink(producer: producer, topic: "sluice.actions.audit", logger: Self.logger)
-        let memory = MemoryAuditSink()
-        let fanOut = FanOutSink(sinks: [kafkaAudit, memory])
-        let payload = try ActionFixtures.findingBytes()
-        let runID = "gated:8f52f18d300e0ed86a90afe715053ba9"
+        try await withCleanup { cleanup in
+            cleanup.add { await broker.stopAndWait() }
+            try await broker.create(topics: ["sluice.approvals", "sluice.actions.audit"])
+            let config = broker.clientConfig()
+            let marker = FileManager.default.temporaryDirectory.appendingPathComponent("approval-\(UUID().uuidString)").path
+            let script = try ActionFixtures.tempScript("touch \"$1\"; echo \"$2\" >> \"$1\"")
+            let yaml = Self.routes(marker: marker, script: script)
+            let producer = try KafkaProducer(config: config, logger: Self.logger)
+            defer { producer.close() }
+            let kafkaAudit = KafkaAuditSink(producer: producer, topic: "sluice.actions.audit", logger: Self.logger)
+            let memory = MemoryAuditSink()
+            let fanOut = FanOutSink(sinks: [kafkaAudit, memory])
+            let payload = try ActionFixtures.findingBytes()
+            let runID = "gated:8f52f18d300e0ed86a90afe715053ba9"
 
-        // First process: the run stops at the gate.
-        let store1 = try KafkaApprovalStore(config: config, topic: "sluice.approvals", logger: Self.logger)
-        let runner1 = try runner(yaml, store: store1, audit: fanOut)
-        store1.start()
-        #expect(await runner1.run(route: "gated", payload: payload) == .parked(step: "contain"))
-        #expect(FileManager.default.fileExists(atPath: marker + ".note"))
-        // The same finding again while waiting: nothing new.
-        guard case .duplicate = await runner1.run(route: "gated", payload: payload) else { Issue.record("expected a duplicate"); return }
-        // The positive marker before the negative check: the gate was audited as waiting.
-        #expect(memory.records.filter { $0.runID == runID }.map { "\($0.step):\($0.result.rawValue)" } == ["note:succeeded", "contain:awaiting_approval"])
-        #expect(!FileManager.default.fileExists(atPath: marker + ".contain"))
-        store1.close()
+            // First process: the run stops at the gate.
+            let store1 = try KafkaApprovalStore(config: config, topic: "sluice.approvals", logger: Self.logger)
+            let runner1 = try runner(yaml, store: store1, audit: fanOut)
+            store1.start()
+            #expect(await runner1.run(route: "gated", payload: payload) == .parked(step: "contain"))
+            #expect(FileManager.default.fileExists(atPath: marker + ".note"))
+            // The same finding again while waiting: nothing new.
+            guard case .duplicate = await runner1.run(route: "gated", payload: payload) else { Issue.record("expected a duplicate"); return }
+            // The positive marker before the negative check: the gate was audited as waiting.
+            #expect(memory.records.filter { $0.runID == runID }.map { "\($0.step):\($0.result.rawValue)" } == ["note:succeeded", "contain:awaiting_approval"])
+            #expect(!FileManager.default.fileExists(atPath: marker + ".contain"))
+            store1.close()
 
-        // Restart: the pending run is read back from the topic.
-        let store2 = try KafkaApprovalStore(config: config, topic: "sluice.approvals", logger: Self.logger)
-        defer { store2.close() }
-        let pending = try #require(store2.state(runID))
-        #expect(pending.status == .pending && pending.step == "contain" && pending.owner == "sluice-test-0")
-        #expect(pending.steps["note"]?["status"] == "succeeded")
-        let runner2 = try runner(yaml, store: store2, audit: fanOut)
-        store2.start()
+            // Restart: the pending run is read back from the topic.
+            let store2 = try KafkaApprovalStore(config: config, topic: "sluice.approvals", logger: Self.logger)
+            defer { store2.close() }
+            let pending = try #require(store2.state(runID))
+            #expect(pending.status == .pending && pending.step == "contain" && pending.owner == "sluice-test-0")
+            #expect(pending.steps["note"]?["status"] == "succeeded")
+            let runner2 = try runner(yaml, store: store2, audit: fanOut)
+            store2.start()
 
-        let (listStatus, listed) = try await Self.sluice(["approvals", "list", "--brokers", broker.bootstrap])
-        #expect(listStatus == 0 && listed.contains(runID) && listed.contains("step=contain"), "\(listed)")
-        #expect(store2.state(runID)?.status == .pending)
-        #expect(!FileManager.default.fileExists(atPath: marker + ".contain"), "the gated step ran before approval")
+            let (listStatus, listed) = try await Self.sluice(["approvals", "list", "--brokers", broker.bootstrap])
+            #expect(listStatus == 0 && listed.contains(runID) && listed.contains("step=contain"), "\(listed)")
+            #expect(store2.state(runID)?.status == .pending)
+            #expect(!FileManager.default.fileExists(atPath: marker + ".contain"), "the gated step ran before approval")
 
-        let (status, out) = try await Self.sluice(["approvals", "approve", runID, "--brokers", broker.bootstrap, "--by", "alice"])
-        #expect(status == 0, "\(out)")
-        // The script touches the file, then appends: wait for the whole line, not the file.
-        #expect(await Self.eventually(120) { (try? String(contentsOfFile: marker + ".contain", encoding: .utf8))?.hasSuffix("\n") == true },
-                "approval did not release the step")
-        // The output of the step before the gate survived the restart into the template.
-        #expect(try String(contentsOfFile: marker + ".contain", encoding: .utf8) == "0\n")
-        #expect(await Self.eventually(120) { store2.state(runID)?.status == .finished })
-        let trail = memory.records.filter { $0.runID == runID }.map { "\($0.step):\($0.result.rawValue)" }
-        #expect(trail == ["note:succeeded", "contain:awaiting_approval", "contain:approved", "contain:succeeded"], "\(trail)")
-        #expect(memory.records.first { $0.result == .approved }?.detail == "approved by alice")
-        let (again, _) = try await Self.sluice(["approvals", "approve", runID, "--brokers", broker.bootstrap])
-        #expect(again == 1, "a decided run was decided twice")
+            let (status, out) = try await Self.sluice(["approvals", "approve", runID, "--brokers", broker.bootstrap, "--by", "alice"])
+            #expect(status == 0, "\(out)")
+            // The script touches the file, then appends: wait for the whole line, not the file.
+            #expect(await eventually(within: .seconds(120)) { (try? String(contentsOfFile: marker + ".contain", encoding: .utf8))?.hasSuffix("\n") == true },
+                    "approval did not release the step")
+            // The output of the step before the gate survived the restart into the template.
+            #expect(try String(contentsOfFile: marker + ".contain", encoding: .utf8) == "0\n")
+            #expect(await eventually(within: .seconds(120)) { store2.state(runID)?.status == .finished })
+            let trail = memory.records.filter { $0.runID == runID }.map { "\($0.step):\($0.result.rawValue)" }
+            #expect(trail == ["note:succeeded", "contain:awaiting_approval", "contain:approved", "contain:succeeded"], "\(trail)")
+            #expect(memory.records.first { $0.result == .approved }?.detail == "approved by alice")
+            let (again, _) = try await Self.sluice(["approvals", "approve", runID, "--brokers", broker.bootstrap])
+            #expect(again == 1, "a decided run was decided twice")
 
-        // Timeout: the declared default (approve) applies.
-        let autoPayload = try ActionFixtures.findingBytes("02-ec2-reverse-shell.json")
-        #expect(await runner2.run(route: "auto", payload: autoPayload) == .parked(step: "contain"))
-        #expect(await Self.eventually(120) { FileManager.default.fileExists(atPath: marker + ".auto") }, "the timeout default did not apply")
-        #expect(await Self.eventually(120) { memory.records.filter { $0.route == "auto" }.count == 3 })
-        #expect(memory.records.filter { $0.route == "auto" }.map(\.result) == [.awaitingApproval, .approved, .succeeded])
-        #expect(memory.records.contains { $0.route == "auto" && $0.result == .approved && $0.detail == "approved by timeout" })
+            // Timeout: the declared default (approve) applies.
+            let autoPayload = try ActionFixtures.findingBytes("02-ec2-reverse-shell.json")
+            #expect(await runner2.run(route: "auto", payload: autoPayload) == .parked(step: "contain"))
+            #expect(await eventually(within: .seconds(120)) { FileManager.default.fileExists(atPath: marker + ".auto") }, "the timeout default did not apply")
+            #expect(await eventually(within: .seconds(120)) { memory.records.filter { $0.route == "auto" }.count == 3 })
+            #expect(memory.records.filter { $0.route == "auto" }.map(\.result) == [.awaitingApproval, .approved, .succeeded])
+            #expect(memory.records.contains { $0.route == "auto" && $0.result == .approved && $0.detail == "approved by timeout" })
 
-        // Every record also reached the audit topic.
-        producer.flush(timeoutMs: 5000)
-        let reader = try KafkaTopicReader(config: config, topic: "sluice.actions.audit", logger: Self.logger)
-        defer { reader.close() }
-        let audited = try await offPool { try reader.readToEnd() }.compactMap { r in r.value.flatMap { try? JSON.parse(String(decoding: $0, as: UTF8.self)) }.flatMap(ActionAuditRecord.init(json:)) }
-        #expect(audited.count == memory.records.count)
-        let contained = try #require(audited.first { $0.runID == runID && $0.step == "contain" && $0.result == .succeeded })
-        #expect(contained.findingID == "8f52f18d300e0ed86a90afe715053ba9" && contained.route == "gated" && contained.executor == "exec")
-        #expect(contained.target == "process \(script)")
+            // Every record also reached the audit topic.
+            producer.flush(timeoutMs: 5000)
+            let reader = try KafkaTopicReader(config: config, topic: "sluice.actions.audit", logger: Self.logger)
+            defer { reader.close() }
+            let audited = try await offPool { try reader.readToEnd() }.compactMap { r in r.value.flatMap { try? JSON.parse(String(decoding: $0, as: UTF8.self)) }.flatMap(ActionAuditRecord.init(json:)) }
+            #expect(audited.count == memory.records.count)
+            let contained = try #require(audited.first { $0.runID == runID && $0.step == "contain" && $0.result == .succeeded })
+            #expect(contained.findingID == "8f52f18d300e0ed86a90afe715053ba9" && contained.route == "gated" && contained.executor == "exec")
+            #expect(contained.target == "process \(script)")
+        }
     }
 
     /// Two instances share the approvals through the ownership group: the one that parked a run
@@ -141,41 +134,43 @@ import Testing
     /// real CLI) the survivor runs the gated step, once.
     @Test func aDecidedRunIsResumedByTheInstanceThatOwnsItNow() async throws {
         let broker = try await TansuBroker.start()
-        defer { broker.stop() }
-        try await broker.create(topics: ["sluice.approvals"])
-        let config = broker.clientConfig(TansuBroker.consumerTuning)
-        let marker = FileManager.default.temporaryDirectory.appendingPathComponent("owner-\(UUID().uuidString)").path
-        let script = try ActionFixtures.tempScript("touch \"$1\"; echo \"$2\" >> \"$1\"")
-        let yaml = Self.routes(marker: marker, script: script)
-        let runID = "gated:8f52f18d300e0ed86a90afe715053ba9"
-        let group = "owners-\(UUID().uuidString.prefix(8))"
+        try await withCleanup { cleanup in
+            cleanup.add { await broker.stopAndWait() }
+            try await broker.create(topics: ["sluice.approvals"])
+            let config = broker.clientConfig(TansuBroker.consumerTuning)
+            let marker = FileManager.default.temporaryDirectory.appendingPathComponent("owner-\(UUID().uuidString)").path
+            let script = try ActionFixtures.tempScript("touch \"$1\"; echo \"$2\" >> \"$1\"")
+            let yaml = Self.routes(marker: marker, script: script)
+            let runID = "gated:8f52f18d300e0ed86a90afe715053ba9"
+            let group = "owners-\(UUID().uuidString.prefix(8))"
 
-        var members: [(store: KafkaApprovalStore, runner: PlaybookRunner, audit: MemoryAuditSink)] = []
-        for name in ["sluice-a", "sluice-b"] {
-            let store = try KafkaApprovalStore(config: config, topic: "sluice.approvals", ownershipGroup: group, logger: Self.logger)
-            let audit = MemoryAuditSink()
-            members.append((store, try runner(yaml, store: store, audit: audit, instanceID: name), audit))
-            store.start()
+            var members: [(store: KafkaApprovalStore, runner: PlaybookRunner, audit: MemoryAuditSink)] = []
+            for name in ["sluice-a", "sluice-b"] {
+                let store = try KafkaApprovalStore(config: config, topic: "sluice.approvals", ownershipGroup: group, logger: Self.logger)
+                let audit = MemoryAuditSink()
+                members.append((store, try runner(yaml, store: store, audit: audit, instanceID: name), audit))
+                store.start()
+            }
+            defer { for m in members { m.store.close() } }
+            // Both members are in the group: each was handed an assignment (the one partition, or none).
+            #expect(await eventually(within: .seconds(90)) {
+                members.allSatisfy { $0.store.rebalances >= 1 } && members.filter { $0.store.ownedPartitions == [0] }.count == 1
+            }, "the group never settled: \(members.map(\.store.rebalances)) rebalances")
+            let ownerIndex = try #require(members.firstIndex { $0.store.ownedPartitions == [0] })
+            let (owner, survivor) = (members[ownerIndex], members[1 - ownerIndex])
+            #expect(await owner.runner.run(route: "gated", payload: try ActionFixtures.findingBytes()) == .parked(step: "contain"))
+            #expect(await eventually(within: .seconds(60)) { survivor.store.state(runID)?.status == .pending })
+
+            // The instance that parked the run stops; the survivor takes its partition.
+            owner.store.close()
+            #expect(await eventually(within: .seconds(90)) { survivor.store.ownedPartitions == [0] }, "the survivor was never assigned the run's partition")
+            let (status, out) = try await Self.sluice(["approvals", "approve", runID, "--brokers", broker.bootstrap, "--by", "alice"])
+            #expect(status == 0, "\(out)")
+            #expect(await eventually(within: .seconds(120)) { survivor.store.state(runID)?.status == .finished }, "the survivor did not resume the run")
+            #expect((try? String(contentsOfFile: marker + ".contain", encoding: .utf8)) == "0\n")
+            #expect(survivor.audit.records.filter { $0.runID == runID }.map { "\($0.step):\($0.result.rawValue)" } == ["contain:approved", "contain:succeeded"])
+            #expect(owner.audit.records.filter { $0.runID == runID }.map { "\($0.step):\($0.result.rawValue)" } == ["note:succeeded", "contain:awaiting_approval"])
         }
-        defer { for m in members { m.store.close() } }
-        // Both members are in the group: each was handed an assignment (the one partition, or none).
-        #expect(await Self.eventually(90) {
-            members.allSatisfy { $0.store.rebalances >= 1 } && members.filter { $0.store.ownedPartitions == [0] }.count == 1
-        }, "the group never settled: \(members.map(\.store.rebalances)) rebalances")
-        let ownerIndex = try #require(members.firstIndex { $0.store.ownedPartitions == [0] })
-        let (owner, survivor) = (members[ownerIndex], members[1 - ownerIndex])
-        #expect(await owner.runner.run(route: "gated", payload: try ActionFixtures.findingBytes()) == .parked(step: "contain"))
-        #expect(await Self.eventually(60) { survivor.store.state(runID)?.status == .pending })
-
-        // The instance that parked the run stops; the survivor takes its partition.
-        owner.store.close()
-        #expect(await Self.eventually(90) { survivor.store.ownedPartitions == [0] }, "the survivor was never assigned the run's partition")
-        let (status, out) = try await Self.sluice(["approvals", "approve", runID, "--brokers", broker.bootstrap, "--by", "alice"])
-        #expect(status == 0, "\(out)")
-        #expect(await Self.eventually(120) { survivor.store.state(runID)?.status == .finished }, "the survivor did not resume the run")
-        #expect((try? String(contentsOfFile: marker + ".contain", encoding: .utf8)) == "0\n")
-        #expect(survivor.audit.records.filter { $0.runID == runID }.map { "\($0.step):\($0.result.rawValue)" } == ["contain:approved", "contain:succeeded"])
-        #expect(owner.audit.records.filter { $0.runID == runID }.map { "\($0.step):\($0.result.rawValue)" } == ["note:succeeded", "contain:awaiting_approval"])
     }
 
     @Test func aDeniedStepStopsTheRun() async throws {
@@ -188,7 +183,7 @@ import Testing
         #expect(await r.run(route: "gated", payload: try ActionFixtures.findingBytes()) == .parked(step: "contain"))
         #expect(store.all().map(\.status) == [.pending])
         _ = try await ApprovalDesk.decide(runID, approve: false, by: "bob", reason: "false positive", store: store)
-        #expect(await Self.eventually(120) { store.state(runID)?.status == .finished })
+        #expect(await eventually(within: .seconds(120)) { store.state(runID)?.status == .finished })
         #expect(!FileManager.default.fileExists(atPath: marker + ".contain"))
         #expect(audit.records.last?.result == .denied && audit.records.last?.detail == "denied by bob")
     }
@@ -212,7 +207,7 @@ import Testing
         let runID = "gated:8f52f18d300e0ed86a90afe715053ba9"
         #expect(await r.run(route: "gated", payload: try ActionFixtures.findingBytes()) == .parked(step: "contain"))
         // The positive marker: the run finished (the timeout decided and the runner resumed).
-        #expect(await Self.eventually(60) { store.state(runID)?.status == .finished })
+        #expect(await eventually(within: .seconds(60)) { store.state(runID)?.status == .finished })
         #expect(store.state(runID)?.decidedBy == "timeout")
         #expect(!FileManager.default.fileExists(atPath: marker + ".contain"))
         #expect(audit.records.last?.result == .denied && audit.records.last?.detail == "denied by timeout")

@@ -71,63 +71,67 @@ import Testing
             "token": Self.token, "nodes": "ip-10-0-1-17.ec2.internal",
             "pods": "reporting/report-worker-7d9f8c6b5-x2x9z,kube-system/coredns-5d78c9869d-abcde",
         ])
-        defer { server.stop() }
-        let audit = MemoryAuditSink()
-        let r = try runner(kubeconfig: try Self.kubeconfig(server: server.url, token: Self.token), audit: audit)
-        let payload = try ActionFixtures.findingBytes("03-eks-container-mining.json")
-        #expect(await r.run(route: "contain-pod", payload: payload) == .completed)
-        #expect(try server.violations() == [])
+        try await withCleanup { cleanup in
+            cleanup.add { await server.stopAndWait() }
+            let audit = MemoryAuditSink()
+            let r = try runner(kubeconfig: try Self.kubeconfig(server: server.url, token: Self.token), audit: audit)
+            let payload = try ActionFixtures.findingBytes("03-eks-container-mining.json")
+            #expect(await r.run(route: "contain-pod", payload: payload) == .completed)
+            #expect(try server.violations() == [])
 
-        let store = try #require(try server.store() as? [String: Any])
-        let pods = try #require(store["pods"] as? [String: [String: Any]])
-        let pod = try #require(pods["reporting/report-worker-7d9f8c6b5-x2x9z"]?["metadata"] as? [String: Any])
-        #expect((pod["labels"] as? [String: String]) == ["app": "report-worker-7d9f8c6b5-x2x9z", "sluice.io/quarantine": "true"])
-        #expect((pod["annotations"] as? [String: String])?["sluice.io/quarantined-for"] == "f44a1452def533e5209a9c6cbd2833ec")
-        let policies = try #require(store["networkpolicies"] as? [String: [String: Any]])
-        let policy = try #require(policies["reporting/sluice-quarantine"])
-        let spec = try #require(policy["spec"] as? [String: Any])
-        #expect((spec["policyTypes"] as? [String]) == ["Ingress", "Egress"])
-        #expect(spec["ingress"] == nil && spec["egress"] == nil, "a deny-all policy has no rules")
-        #expect(((spec["podSelector"] as? [String: Any])?["matchLabels"] as? [String: String]) == ["sluice.io/quarantine": "true"])
-        let node = try #require((store["nodes"] as? [String: [String: Any]])?["ip-10-0-1-17.ec2.internal"])
-        #expect((node["spec"] as? [String: Any])?["unschedulable"] as? Bool == true)
-        let requests = try #require(store["requests"] as? [[String: String]]).map { "\($0["method"]!) \($0["path"]!) \($0["content_type"]!)" }
-        #expect(requests == [
-            "GET /api/v1/namespaces/reporting/pods/report-worker-7d9f8c6b5-x2x9z ",
-            "POST /apis/networking.k8s.io/v1/namespaces/reporting/networkpolicies application/json",
-            "PATCH /api/v1/namespaces/reporting/pods/report-worker-7d9f8c6b5-x2x9z application/merge-patch+json",
-            "GET /api/v1/nodes/ip-10-0-1-17.ec2.internal ",
-            "PATCH /api/v1/nodes/ip-10-0-1-17.ec2.internal application/strategic-merge-patch+json",
-        ])
+            let store = try #require(try server.store() as? [String: Any])
+            let pods = try #require(store["pods"] as? [String: [String: Any]])
+            let pod = try #require(pods["reporting/report-worker-7d9f8c6b5-x2x9z"]?["metadata"] as? [String: Any])
+            #expect((pod["labels"] as? [String: String]) == ["app": "report-worker-7d9f8c6b5-x2x9z", "sluice.io/quarantine": "true"])
+            #expect((pod["annotations"] as? [String: String])?["sluice.io/quarantined-for"] == "f44a1452def533e5209a9c6cbd2833ec")
+            let policies = try #require(store["networkpolicies"] as? [String: [String: Any]])
+            let policy = try #require(policies["reporting/sluice-quarantine"])
+            let spec = try #require(policy["spec"] as? [String: Any])
+            #expect((spec["policyTypes"] as? [String]) == ["Ingress", "Egress"])
+            #expect(spec["ingress"] == nil && spec["egress"] == nil, "a deny-all policy has no rules")
+            #expect(((spec["podSelector"] as? [String: Any])?["matchLabels"] as? [String: String]) == ["sluice.io/quarantine": "true"])
+            let node = try #require((store["nodes"] as? [String: [String: Any]])?["ip-10-0-1-17.ec2.internal"])
+            #expect((node["spec"] as? [String: Any])?["unschedulable"] as? Bool == true)
+            let requests = try #require(store["requests"] as? [[String: String]]).map { "\($0["method"]!) \($0["path"]!) \($0["content_type"]!)" }
+            #expect(requests == [
+                "GET /api/v1/namespaces/reporting/pods/report-worker-7d9f8c6b5-x2x9z ",
+                "POST /apis/networking.k8s.io/v1/namespaces/reporting/networkpolicies application/json",
+                "PATCH /api/v1/namespaces/reporting/pods/report-worker-7d9f8c6b5-x2x9z application/merge-patch+json",
+                "GET /api/v1/nodes/ip-10-0-1-17.ec2.internal ",
+                "PATCH /api/v1/nodes/ip-10-0-1-17.ec2.internal application/strategic-merge-patch+json",
+            ])
 
-        // Again: both already done, nothing patched.
-        #expect(await r.run(route: "contain-pod", payload: payload) == .completed)
-        #expect(audit.records.suffix(2).map(\.result) == [.unchanged, .unchanged])
+            // Again: both already done, nothing patched.
+            #expect(await r.run(route: "contain-pod", payload: payload) == .completed)
+            #expect(audit.records.suffix(2).map(\.result) == [.unchanged, .unchanged])
 
-        // A protected namespace is never touched.
-        guard case .refused(_, let reason) = await r.run(route: "system-pod", payload: payload) else { Issue.record("kube-system not refused"); return }
-        #expect(reason.contains("namespace kube-system is protected"))
+            // A protected namespace is never touched.
+            guard case .refused(_, let reason) = await r.run(route: "system-pod", payload: payload) else { Issue.record("kube-system not refused"); return }
+            #expect(reason.contains("namespace kube-system is protected"))
 
-        // delete-pod: gone, then unchanged.
-        #expect(await r.run(route: "kill-pod", payload: payload) == .completed)
-        #expect(audit.records.last?.result == .succeeded)
-        let after = try #require(try server.store() as? [String: Any])
-        #expect((after["pods"] as? [String: Any])?["reporting/report-worker-7d9f8c6b5-x2x9z"] == nil)
-        let again = try runner(kubeconfig: try Self.kubeconfig(server: server.url, token: Self.token), audit: audit)
-        #expect(await again.run(route: "kill-pod", payload: payload) == .completed)
-        #expect(audit.records.last?.result == .unchanged)
-        #expect(try server.violations() == [])
+            // delete-pod: gone, then unchanged.
+            #expect(await r.run(route: "kill-pod", payload: payload) == .completed)
+            #expect(audit.records.last?.result == .succeeded)
+            let after = try #require(try server.store() as? [String: Any])
+            #expect((after["pods"] as? [String: Any])?["reporting/report-worker-7d9f8c6b5-x2x9z"] == nil)
+            let again = try runner(kubeconfig: try Self.kubeconfig(server: server.url, token: Self.token), audit: audit)
+            #expect(await again.run(route: "kill-pod", payload: payload) == .completed)
+            #expect(audit.records.last?.result == .unchanged)
+            #expect(try server.violations() == [])
+        }
     }
 
     @Test func aWrongTokenIsRefusedByTheServerAndFailsTheStepForGood() async throws {
         let server = try await WebhookReceiver.start(vendor: "kubernetes", options: ["token": Self.token, "pods": "reporting/report-worker-7d9f8c6b5-x2x9z"])
-        defer { server.stop() }
-        let audit = MemoryAuditSink()
-        let r = try runner(kubeconfig: try Self.kubeconfig(server: server.url, token: "stolen"), audit: audit)
-        let outcome = await r.run(route: "contain-pod", payload: try ActionFixtures.findingBytes("03-eks-container-mining.json"))
-        guard case .failed(let step, let error, _) = outcome else { Issue.record("expected a failure, got \(outcome)"); return }
-        #expect(step == "isolate" && !error.retryable && error.message.contains("HTTP 401"))
-        #expect(try server.violations().count == 1)
+        try await withCleanup { cleanup in
+            cleanup.add { await server.stopAndWait() }
+            let audit = MemoryAuditSink()
+            let r = try runner(kubeconfig: try Self.kubeconfig(server: server.url, token: "stolen"), audit: audit)
+            let outcome = await r.run(route: "contain-pod", payload: try ActionFixtures.findingBytes("03-eks-container-mining.json"))
+            guard case .failed(let step, let error, _) = outcome else { Issue.record("expected a failure, got \(outcome)"); return }
+            #expect(step == "isolate" && !error.retryable && error.message.contains("HTTP 401"))
+            #expect(try server.violations().count == 1)
+        }
     }
 
     @Test func theNetworkPolicyIsValidForTheKubernetesSchema() async throws {

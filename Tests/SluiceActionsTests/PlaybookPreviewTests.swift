@@ -114,37 +114,39 @@ extension PlaybookPreviewTests {
     /// finding alone is still decided (skipped), and nothing reaches the step's URL.
     @Test func aDryRunMarksAConditionOnAnEarlierStepUnresolved() async throws {
         let receiver = try await WebhookReceiver.start()
-        defer { receiver.stop() }
-        let (status, output) = try await Self.runOffline(route: """
-            name: quarantine-miners
-            match: {detail: {type: [{prefix: "CryptoCurrency:Runtime/"}]}}
-            playbook:
-              dry_run: true
-              steps:
-                - name: isolate
-                  action: aws.ec2.isolate
-                - name: open-case
-                  action: http
-                  when: {steps: {isolate: {output: {already_quarantined: [false]}}}}
-                  params:
-                    url: \(receiver.url)/cases
-                    body: '{"instance": "{{steps.isolate.output.instance_id}}"}'
-                - name: low-only
-                  action: http
-                  when: {detail: {severity: [{numeric: ["<", 1]}]}}
-                  params:
-                    url: \(receiver.url)/low
-            """)
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let (status, output) = try await Self.runOffline(route: """
+                name: quarantine-miners
+                match: {detail: {type: [{prefix: "CryptoCurrency:Runtime/"}]}}
+                playbook:
+                  dry_run: true
+                  steps:
+                    - name: isolate
+                      action: aws.ec2.isolate
+                    - name: open-case
+                      action: http
+                      when: {steps: {isolate: {output: {already_quarantined: [false]}}}}
+                      params:
+                        url: \(receiver.url)/cases
+                        body: '{"instance": "{{steps.isolate.output.instance_id}}"}'
+                    - name: low-only
+                      action: http
+                      when: {detail: {severity: [{numeric: ["<", 1]}]}}
+                      params:
+                        url: \(receiver.url)/low
+                """)
 
-        #expect(status == 0, "\(output)")
-        let lines = output.split(separator: "\n")
-        let openCase = lines.filter { $0.contains("action.step=open-case") }
-        #expect(openCase.count == 1 && openCase[0].contains("action dry_run"), "\(output)")
-        #expect(openCase.first?.contains("unresolved: when: reads steps.isolate, decided when the step runs") == true, "\(openCase)")
-        #expect(!output.contains("action.step=open-case action.detail=when condition not met"), "\(output)")
-        let lowOnly = lines.filter { $0.contains("action.step=low-only") }
-        #expect(lowOnly.count == 1 && lowOnly[0].contains("action skipped") && lowOnly[0].contains("when condition not met"), "\(output)")
-        #expect(try receiver.totalRequests() == 0)
+            #expect(status == 0, "\(output)")
+            let lines = output.split(separator: "\n")
+            let openCase = lines.filter { $0.contains("action.step=open-case") }
+            #expect(openCase.count == 1 && openCase[0].contains("action dry_run"), "\(output)")
+            #expect(openCase.first?.contains("unresolved: when: reads steps.isolate, decided when the step runs") == true, "\(openCase)")
+            #expect(!output.contains("action.step=open-case action.detail=when condition not met"), "\(output)")
+            let lowOnly = lines.filter { $0.contains("action.step=low-only") }
+            #expect(lowOnly.count == 1 && lowOnly[0].contains("action skipped") && lowOnly[0].contains("when condition not met"), "\(output)")
+            #expect(try receiver.totalRequests() == 0)
+        }
     }
 
     /// `sluice run --input` of the shipped EC2 miner finding through `route` (one route file, no

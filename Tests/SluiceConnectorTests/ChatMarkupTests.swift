@@ -40,39 +40,47 @@ import Testing
 
     @Test func msteamsCardTextCarriesNoLinkFromTheFinding() async throws {
         let receiver = try await MSTeamsConnectorTests.receiver()
-        defer { receiver.stop() }
-        let body = try await deliverHostile(MSTeamsConnectorTests.yaml(receiver), to: receiver)
-        #expect(dig(body.json, "attachments", 0, "content", "body", 0, "items", 1, "text") as? String == Self.markdownTitle)
-        #expect(!body.raw.contains("]("), "\(body.raw)")
-        // The console link Sluice builds is untouched.
-        #expect(dig(body.json, "attachments", 0, "content", "actions", 0, "url") as? String
-            == "https://us-east-1.console.aws.amazon.com/guardduty/home?region=us-east-1#/findings?macros=current&fId=8f52f18d300e0ed86a90afe715053ba9")
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let body = try await deliverHostile(MSTeamsConnectorTests.yaml(receiver), to: receiver)
+            #expect(dig(body.json, "attachments", 0, "content", "body", 0, "items", 1, "text") as? String == Self.markdownTitle)
+            #expect(!body.raw.contains("]("), "\(body.raw)")
+            // The console link Sluice builds is untouched.
+            #expect(dig(body.json, "attachments", 0, "content", "actions", 0, "url") as? String
+                == "https://us-east-1.console.aws.amazon.com/guardduty/home?region=us-east-1#/findings?macros=current&fId=8f52f18d300e0ed86a90afe715053ba9")
+        }
     }
 
     @Test func mattermostAttachmentCarriesNoLinkOrImageFromTheFinding() async throws {
         let receiver = try await WebhookReceiver.start(vendor: "mattermost", options: ["hook": MattermostConnectorTests.hook])
-        defer { receiver.stop() }
-        let body = try await deliverHostile(MattermostConnectorTests.yaml(receiver), to: receiver)
-        #expect(body.json["text"] as? String == "**[High]** " + Self.markdownTitle)
-        #expect(dig(body.json, "attachments", 0, "title") as? String == Self.markdownTitle)
-        #expect(!body.raw.contains("]("), "\(body.raw)")
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let body = try await deliverHostile(MattermostConnectorTests.yaml(receiver), to: receiver)
+            #expect(body.json["text"] as? String == "**[High]** " + Self.markdownTitle)
+            #expect(dig(body.json, "attachments", 0, "title") as? String == Self.markdownTitle)
+            #expect(!body.raw.contains("]("), "\(body.raw)")
+        }
     }
 
     @Test func discordEmbedCarriesNoMaskedLinkFromTheFinding() async throws {
         let receiver = try await DiscordConnectorTests.receiver()
-        defer { receiver.stop() }
-        let body = try await deliverHostile(DiscordConnectorTests.yaml(receiver), to: receiver)
-        #expect(dig(body.json, "embeds", 0, "title") as? String == Self.markdownTitle)
-        #expect(!body.raw.contains("]("), "\(body.raw)")
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let body = try await deliverHostile(DiscordConnectorTests.yaml(receiver), to: receiver)
+            #expect(dig(body.json, "embeds", 0, "title") as? String == Self.markdownTitle)
+            #expect(!body.raw.contains("]("), "\(body.raw)")
+        }
     }
 
     @Test func googleChatCarriesNoLinkMentionOrTagFromTheFinding() async throws {
         let receiver = try await GoogleChatConnectorTests.receiver()
-        defer { receiver.stop() }
-        let body = try await deliverHostile(GoogleChatConnectorTests.yaml(receiver), to: receiver)
-        #expect(body.json["text"] as? String == "[High] " + Self.googleChatTitle)
-        #expect(dig(body.json, "cardsV2", 0, "card", "header", "title") as? String == Self.googleChatTitle)
-        #expect(!body.raw.contains("<https") && !body.raw.contains("<users"), "\(body.raw)")
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let body = try await deliverHostile(GoogleChatConnectorTests.yaml(receiver), to: receiver)
+            #expect(body.json["text"] as? String == "[High] " + Self.googleChatTitle)
+            #expect(dig(body.json, "cardsV2", 0, "card", "header", "title") as? String == Self.googleChatTitle)
+            #expect(!body.raw.contains("<https") && !body.raw.contains("<users"), "\(body.raw)")
+        }
     }
 
     /// A user's own template gets the same treatment: the whole body, literally.

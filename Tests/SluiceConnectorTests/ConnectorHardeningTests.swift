@@ -14,16 +14,18 @@ import Testing
 
     @Test func findingIDWithCRLFNeverBecomesAHeaderOnTheWire() async throws {
         let receiver = try await WebhookReceiver.start(status: 204)
-        defer { receiver.stop() }
-        let definition = try F.definition("name: hook\ntype: webhook\nurl: \(receiver.url)/in\n")
-        let hook = try F.make(definition)
-        let delivery = Delivery(payload: Array("{}".utf8), findingID: "f1\r\nX-Injected: yes\r\n\r\nGET /evil HTTP/1.1", route: "r\nX-Route-Injected: 1")
-        #expect(await F.deliver(hook, delivery) == .delivered)
-        let got = try #require(try receiver.records().first)
-        #expect(receiver.count == 1)
-        #expect(got.header("X-Injected") == nil && got.header("X-Route-Injected") == nil, "\(got.headers)")
-        #expect(got.header("X-Sluice-Finding-Id") == "f1X-Injected: yesGET /evil HTTP/1.1")
-        #expect(got.header("X-Sluice-Route") == "rX-Route-Injected: 1")
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let definition = try F.definition("name: hook\ntype: webhook\nurl: \(receiver.url)/in\n")
+            let hook = try F.make(definition)
+            let delivery = Delivery(payload: Array("{}".utf8), findingID: "f1\r\nX-Injected: yes\r\n\r\nGET /evil HTTP/1.1", route: "r\nX-Route-Injected: 1")
+            #expect(await F.deliver(hook, delivery) == .delivered)
+            let got = try #require(try receiver.records().first)
+            #expect(receiver.count == 1)
+            #expect(got.header("X-Injected") == nil && got.header("X-Route-Injected") == nil, "\(got.headers)")
+            #expect(got.header("X-Sluice-Finding-Id") == "f1X-Injected: yesGET /evil HTTP/1.1")
+            #expect(got.header("X-Sluice-Route") == "rX-Route-Injected: 1")
+        }
     }
 
     @Test func headerFieldRulesAreTheOnePlaceHeadersAreBuilt() {
@@ -52,21 +54,23 @@ import Testing
         let delivery = try SIEMFixtures.delivery("01-ec2-cryptominer.json")
         for c in cases {
             let receiver = try await WebhookReceiver.start(status: 401)
-            defer { receiver.stop() }
-            try await receiver.setStatus(401, body: "{\"__type\": \"UnrecognizedClientException\", \"message\": \"credential \(secret) refused\", \"error\": \"\(secret)\"}")
-            let definitions = try SIEMFixtures.definitions(c.yaml(receiver.url), environment: c.env)
-            let connector = try definitions[0].make(context: SIEMFixtures.context(F.http))
-            var d = delivery
-            if definitions[0].template != nil {
-                let event = try JSON.parse(String(decoding: delivery.payload, as: UTF8.self))
-                d.payload = Array(definitions[0].template!.render(event, summary: delivery.summary).utf8)
+            try await withCleanup { cleanup in
+                cleanup.add { await receiver.stopAndWait() }
+                try await receiver.setStatus(401, body: "{\"__type\": \"UnrecognizedClientException\", \"message\": \"credential \(secret) refused\", \"error\": \"\(secret)\"}")
+                let definitions = try SIEMFixtures.definitions(c.yaml(receiver.url), environment: c.env)
+                let connector = try definitions[0].make(context: SIEMFixtures.context(F.http))
+                var d = delivery
+                if definitions[0].template != nil {
+                    let event = try JSON.parse(String(decoding: delivery.payload, as: UTF8.self))
+                    d.payload = Array(definitions[0].template!.render(event, summary: delivery.summary).utf8)
+                }
+                let outcome = await F.deliver(connector, d)
+                let text = "\(outcome)"
+                #expect(outcome != .delivered, "\(c.family) \(definitions[0].kind): \(text)")
+                #expect(!text.contains(secret), "\(c.family) \(definitions[0].kind) leaked the secret: \(text)")
+                // The target did echo it: the outcome shows where it was scrubbed.
+                #expect(text.contains(SecretScrubber.replacement), "\(c.family) \(definitions[0].kind): \(text)")
             }
-            let outcome = await F.deliver(connector, d)
-            let text = "\(outcome)"
-            #expect(outcome != .delivered, "\(c.family) \(definitions[0].kind): \(text)")
-            #expect(!text.contains(secret), "\(c.family) \(definitions[0].kind) leaked the secret: \(text)")
-            // The target did echo it: the outcome shows where it was scrubbed.
-            #expect(text.contains(SecretScrubber.replacement), "\(c.family) \(definitions[0].kind): \(text)")
         }
     }
 }

@@ -120,35 +120,37 @@ import Testing
 
     @Test func perEntryFailuresSettleOneByOne() async throws {
         let receiver = try await WebhookReceiver.start(status: 200)
-        defer { receiver.stop() }
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let connector = try AWSFixtures.connector("aws-eventbridge", "region: eu-west-1", endpoint: receiver.url, http: http)
-        // PutEvents answers 200 with FailedEntryCount and one result per entry, in order.
-        try await receiver.setStatus(200, body: """
-            {"FailedEntryCount": 2, "Entries": [{"EventId": "e-1"}, {"ErrorCode": "ThrottlingException", "ErrorMessage": "Rate exceeded"},
-             {"ErrorCode": "NotAuthorizedForDetailTypeException", "ErrorMessage": "not allowed"}]}
-            """)
-        let all = try AWSFixtures.deliveries()
-        let notJSON = Delivery(payload: Array("not json".utf8), route: "r")
-        let outcomes = try await AWSFixtures.attempt(connector, batch: [all[0], all[1], notJSON, all[2]])
-        #expect(outcomes.map(AWSFixtures.kind) == ["delivered", "retryable", "permanent", "permanent"])
-        #expect(AWSFixtures.message(outcomes[3]).contains("NotAuthorizedForDetailTypeException"))
-        let sent = try JSON.parse(#require(try receiver.records().last).body)
-        #expect(sent["Entries"]?.arrayValue?.count == 3)  // the unusable payload was never sent
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let http = HTTPClient()
+            defer { http.shutdown() }
+            let connector = try AWSFixtures.connector("aws-eventbridge", "region: eu-west-1", endpoint: receiver.url, http: http)
+            // PutEvents answers 200 with FailedEntryCount and one result per entry, in order.
+            try await receiver.setStatus(200, body: """
+                {"FailedEntryCount": 2, "Entries": [{"EventId": "e-1"}, {"ErrorCode": "ThrottlingException", "ErrorMessage": "Rate exceeded"},
+                 {"ErrorCode": "NotAuthorizedForDetailTypeException", "ErrorMessage": "not allowed"}]}
+                """)
+            let all = try AWSFixtures.deliveries()
+            let notJSON = Delivery(payload: Array("not json".utf8), route: "r")
+            let outcomes = try await AWSFixtures.attempt(connector, batch: [all[0], all[1], notJSON, all[2]])
+            #expect(outcomes.map(AWSFixtures.kind) == ["delivered", "retryable", "permanent", "permanent"])
+            #expect(AWSFixtures.message(outcomes[3]).contains("NotAuthorizedForDetailTypeException"))
+            let sent = try JSON.parse(#require(try receiver.records().last).body)
+            #expect(sent["Entries"]?.arrayValue?.count == 3)  // the unusable payload was never sent
 
-        // Eleven entries take two calls (PutEvents takes ten at most).
-        try await receiver.reset()
-        try await receiver.setStatus(200, body: #"{"FailedEntryCount": 0, "Entries": [{"EventId": "a"}, {"EventId": "b"}, {"EventId": "c"}, {"EventId": "d"}, {"EventId": "e"}, {"EventId": "f"}, {"EventId": "g"}, {"EventId": "h"}, {"EventId": "i"}, {"EventId": "j"}]}"#)
-        let eleven = Array((all + all).prefix(11))
-        let results = try await AWSFixtures.attempt(connector, batch: eleven)
-        #expect(results.prefix(10).allSatisfy { $0 == .delivered })
-        #expect(results.count == 11)
-        #expect(try receiver.records().map { try JSON.parse($0.body)["Entries"]?.arrayValue?.count } == [10, 1])
+            // Eleven entries take two calls (PutEvents takes ten at most).
+            try await receiver.reset()
+            try await receiver.setStatus(200, body: #"{"FailedEntryCount": 0, "Entries": [{"EventId": "a"}, {"EventId": "b"}, {"EventId": "c"}, {"EventId": "d"}, {"EventId": "e"}, {"EventId": "f"}, {"EventId": "g"}, {"EventId": "h"}, {"EventId": "i"}, {"EventId": "j"}]}"#)
+            let eleven = Array((all + all).prefix(11))
+            let results = try await AWSFixtures.attempt(connector, batch: eleven)
+            #expect(results.prefix(10).allSatisfy { $0 == .delivered })
+            #expect(results.count == 11)
+            #expect(try receiver.records().map { try JSON.parse($0.body)["Entries"]?.arrayValue?.count } == [10, 1])
 
-        // A throttled call retries its whole batch.
-        try await receiver.setStatus(400, body: #"{"__type": "ThrottlingException", "message": "Rate exceeded"}"#)
-        #expect(try await AWSFixtures.attempt(connector, batch: [all[0], all[1]]).map(AWSFixtures.kind) == ["retryable", "retryable"])
+            // A throttled call retries its whole batch.
+            try await receiver.setStatus(400, body: #"{"__type": "ThrottlingException", "message": "Rate exceeded"}"#)
+            #expect(try await AWSFixtures.attempt(connector, batch: [all[0], all[1]]).map(AWSFixtures.kind) == ["retryable", "retryable"])
+        }
     }
 
     @Test func unknownBusIsPermanent() async throws {

@@ -45,109 +45,117 @@ import Testing
 
     @Test func cloudOpensOneIssuePerFindingAndCommentsOnRepeats() async throws {
         let receiver = try await Self.cloudReceiver()
-        defer { receiver.stop() }
-        let definition = try F.definition(Self.cloudYAML(receiver.port), environment: Self.cloudEnv)
-        let jira = try F.make(definition)
-        let findings = try F.findings()
-        for f in findings {
-            #expect(await F.deliver(jira, F.delivery(f, for: definition)) == .delivered, "\(f.file)")
-        }
-        for f in findings {
-            #expect(await F.deliver(jira, F.delivery(f, for: definition, count: f.summary.count + 5)) == .delivered, "\(f.file) repeat")
-        }
-        #expect(try receiver.violations() == [])
-        let issues = try Self.issues(receiver)
-        #expect(issues.count == findings.count)
-        #expect(try Self.calls(receiver) == ["create": findings.count, "search": findings.count, "comment": findings.count, "transition": 0])
-        for f in findings {
-            let label = "sluice-\(f.summary.id)"
-            let matching = issues.values.filter { ($0["labels"] as? [String])?.contains(label) == true }
-            try #require(matching.count == 1, "\(f.file): one issue labelled \(label)")
-            let issue = matching[0]
-            #expect(issue["labels"] as? [String] == ["guardduty", label])
-            let fields = F.object(issue, "fields")
-            #expect(F.object(fields, "project")["key"] as? String == "SEC")
-            #expect(F.object(fields, "issuetype")["name"] as? String == "Task")
-            let summary = try #require(fields["summary"] as? String)
-            #expect(summary == "\(f.summary.severityLabel.rawValue): \(f.summary.title)")
-            #expect(summary.count <= 255)
-            if let priority = ["Critical": "Highest", "High": "High"][f.summary.severityLabel.rawValue] {
-                #expect(F.object(fields, "priority")["name"] as? String == priority)
-            } else {
-                #expect(fields["priority"] == nil)
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let definition = try F.definition(Self.cloudYAML(receiver.port), environment: Self.cloudEnv)
+            let jira = try F.make(definition)
+            let findings = try F.findings()
+            for f in findings {
+                #expect(await F.deliver(jira, F.delivery(f, for: definition)) == .delivered, "\(f.file)")
             }
-            // The description is an ADF document; its text carries the finding's details.
-            let description = F.object(fields, "description")
-            #expect(description["type"] as? String == "doc" && description["version"] as? Int == 1)
-            let text = Self.plainText(description)
-            #expect(text.contains("Severity: \(f.summary.severityLabel.rawValue)"))
-            #expect(text.contains("Resource: \(f.summary.resourceSummary)"))
-            #expect(text.contains("Account: \(f.summary.account)"))
-            #expect(text.contains(f.summary.consoleURL))
-            if let process = f.summary.process { #expect(text.contains("Process: \(process.name)"), "\(f.file)") }
-            #expect(Self.links(description).contains(f.summary.consoleURL), "the console URL is a link")
-            // The repeat became a comment with the new count.
-            let comments = try #require(issue["comments"] as? [[String: Any]])
-            #expect(comments.count == 1)
-            #expect(Self.plainText(comments.first ?? [:]).contains("Count: \(f.summary.count + 5)"))
+            for f in findings {
+                #expect(await F.deliver(jira, F.delivery(f, for: definition, count: f.summary.count + 5)) == .delivered, "\(f.file) repeat")
+            }
+            #expect(try receiver.violations() == [])
+            let issues = try Self.issues(receiver)
+            #expect(issues.count == findings.count)
+            #expect(try Self.calls(receiver) == ["create": findings.count, "search": findings.count, "comment": findings.count, "transition": 0])
+            for f in findings {
+                let label = "sluice-\(f.summary.id)"
+                let matching = issues.values.filter { ($0["labels"] as? [String])?.contains(label) == true }
+                try #require(matching.count == 1, "\(f.file): one issue labelled \(label)")
+                let issue = matching[0]
+                #expect(issue["labels"] as? [String] == ["guardduty", label])
+                let fields = F.object(issue, "fields")
+                #expect(F.object(fields, "project")["key"] as? String == "SEC")
+                #expect(F.object(fields, "issuetype")["name"] as? String == "Task")
+                let summary = try #require(fields["summary"] as? String)
+                #expect(summary == "\(f.summary.severityLabel.rawValue): \(f.summary.title)")
+                #expect(summary.count <= 255)
+                if let priority = ["Critical": "Highest", "High": "High"][f.summary.severityLabel.rawValue] {
+                    #expect(F.object(fields, "priority")["name"] as? String == priority)
+                } else {
+                    #expect(fields["priority"] == nil)
+                }
+                // The description is an ADF document; its text carries the finding's details.
+                let description = F.object(fields, "description")
+                #expect(description["type"] as? String == "doc" && description["version"] as? Int == 1)
+                let text = Self.plainText(description)
+                #expect(text.contains("Severity: \(f.summary.severityLabel.rawValue)"))
+                #expect(text.contains("Resource: \(f.summary.resourceSummary)"))
+                #expect(text.contains("Account: \(f.summary.account)"))
+                #expect(text.contains(f.summary.consoleURL))
+                if let process = f.summary.process { #expect(text.contains("Process: \(process.name)"), "\(f.file)") }
+                #expect(Self.links(description).contains(f.summary.consoleURL), "the console URL is a link")
+                // The repeat became a comment with the new count.
+                let comments = try #require(issue["comments"] as? [[String: Any]])
+                #expect(comments.count == 1)
+                #expect(Self.plainText(comments.first ?? [:]).contains("Count: \(f.summary.count + 5)"))
+            }
+            let auth = Set(try receiver.records().compactMap { $0.header("Authorization") })
+            #expect(auth == ["Basic " + Data("\(Self.email):\(Self.apiToken)".utf8).base64EncodedString()])
         }
-        let auth = Set(try receiver.records().compactMap { $0.header("Authorization") })
-        #expect(auth == ["Basic " + Data("\(Self.email):\(Self.apiToken)".utf8).base64EncodedString()])
     }
 
     @Test func afterARestartTheSearchFindsTheOpenIssue() async throws {
         let receiver = try await Self.cloudReceiver()
-        defer { receiver.stop() }
-        let definition = try F.definition(Self.cloudYAML(receiver.port), environment: Self.cloudEnv)
-        let f = try F.findings()[0]
-        #expect(await F.deliver(try F.make(definition), F.delivery(f, for: definition)) == .delivered)
-        // A new instance knows nothing: it searches (JQL on the label), then comments.
-        #expect(await F.deliver(try F.make(definition), F.delivery(f, for: definition, count: 9)) == .delivered)
-        #expect(try receiver.violations() == [])
-        #expect(try Self.issues(receiver).count == 1)
-        #expect(try Self.calls(receiver) == ["create": 1, "search": 2, "comment": 1, "transition": 0])
-        let searches = try receiver.records().filter { $0.path == "/rest/api/3/search/jql" }
-        let body = try #require(searches.last.flatMap { try? JSON.parse($0.body) })
-        #expect(body["jql"]?.stringValue == "labels = \"sluice-\(f.summary.id)\" AND statusCategory != Done")
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let definition = try F.definition(Self.cloudYAML(receiver.port), environment: Self.cloudEnv)
+            let f = try F.findings()[0]
+            #expect(await F.deliver(try F.make(definition), F.delivery(f, for: definition)) == .delivered)
+            // A new instance knows nothing: it searches (JQL on the label), then comments.
+            #expect(await F.deliver(try F.make(definition), F.delivery(f, for: definition, count: 9)) == .delivered)
+            #expect(try receiver.violations() == [])
+            #expect(try Self.issues(receiver).count == 1)
+            #expect(try Self.calls(receiver) == ["create": 1, "search": 2, "comment": 1, "transition": 0])
+            let searches = try receiver.records().filter { $0.path == "/rest/api/3/search/jql" }
+            let body = try #require(searches.last.flatMap { try? JSON.parse($0.body) })
+            #expect(body["jql"]?.stringValue == "labels = \"sluice-\(f.summary.id)\" AND statusCategory != Done")
+        }
     }
 
     @Test func concurrentDeliveriesOfOneFindingOpenOneIssue() async throws {
         let receiver = try await Self.cloudReceiver()
-        defer { receiver.stop() }
-        let definition = try F.definition(Self.cloudYAML(receiver.port), environment: Self.cloudEnv)
-        let jira = try F.make(definition)
-        let f = try F.findings()[1]
-        let outcomes = await withTaskGroup(of: DeliveryOutcome.self) { group in
-            for i in 0..<5 { group.addTask { await F.deliver(jira, F.delivery(f, for: definition, count: i + 1)) } }
-            return await group.reduce(into: []) { $0.append($1) }
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let definition = try F.definition(Self.cloudYAML(receiver.port), environment: Self.cloudEnv)
+            let jira = try F.make(definition)
+            let f = try F.findings()[1]
+            let outcomes = await withTaskGroup(of: DeliveryOutcome.self) { group in
+                for i in 0..<5 { group.addTask { await F.deliver(jira, F.delivery(f, for: definition, count: i + 1)) } }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(outcomes == Array(repeating: .delivered, count: 5))
+            #expect(try Self.calls(receiver) == ["create": 1, "search": 1, "comment": 4, "transition": 0])
         }
-        #expect(outcomes == Array(repeating: .delivered, count: 5))
-        #expect(try Self.calls(receiver) == ["create": 1, "search": 1, "comment": 4, "transition": 0])
     }
 
     @Test func aRepeatAfterDoneOpensANewIssueOrReopensIt() async throws {
         let receiver = try await Self.cloudReceiver()
-        defer { receiver.stop() }
-        let f = try F.findings()[2]
-        let plain = try F.definition(Self.cloudYAML(receiver.port), environment: Self.cloudEnv)
-        #expect(await F.deliver(try F.make(plain), F.delivery(f, for: plain)) == .delivered)
-        try await close(try #require(Self.issues(receiver).keys.first), receiver)
-        // reopen: false (the default): the done issue stays done, a new one is opened.
-        #expect(await F.deliver(try F.make(plain), F.delivery(f, for: plain, count: 2)) == .delivered)
-        var issues = try Self.issues(receiver)
-        #expect(issues.count == 2)
-        #expect(Set(issues.values.compactMap { $0["status"] as? String }) == ["Done", "To Do"])
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let f = try F.findings()[2]
+            let plain = try F.definition(Self.cloudYAML(receiver.port), environment: Self.cloudEnv)
+            #expect(await F.deliver(try F.make(plain), F.delivery(f, for: plain)) == .delivered)
+            try await close(try #require(Self.issues(receiver).keys.first), receiver)
+            // reopen: false (the default): the done issue stays done, a new one is opened.
+            #expect(await F.deliver(try F.make(plain), F.delivery(f, for: plain, count: 2)) == .delivered)
+            var issues = try Self.issues(receiver)
+            #expect(issues.count == 2)
+            #expect(Set(issues.values.compactMap { $0["status"] as? String }) == ["Done", "To Do"])
 
-        // reopen: true, with both done: the newest is reopened and gets the comment.
-        for key in issues.keys where issues[key]?["status"] as? String != "Done" { try await close(key, receiver) }
-        let reopening = try F.definition(Self.cloudYAML(receiver.port, extra: "reopen: true"), environment: Self.cloudEnv)
-        #expect(await F.deliver(try F.make(reopening), F.delivery(f, for: reopening, count: 3)) == .delivered)
-        issues = try Self.issues(receiver)
-        #expect(issues.count == 2)
-        let newest = try #require(issues.max { ($0.value["seq"] as? Int ?? 0) < ($1.value["seq"] as? Int ?? 0) })
-        #expect(newest.value["status"] as? String == "Reopened")
-        #expect((newest.value["comments"] as? [Any])?.count == 1)
-        #expect(try receiver.violations() == [])
+            // reopen: true, with both done: the newest is reopened and gets the comment.
+            for key in issues.keys where issues[key]?["status"] as? String != "Done" { try await close(key, receiver) }
+            let reopening = try F.definition(Self.cloudYAML(receiver.port, extra: "reopen: true"), environment: Self.cloudEnv)
+            #expect(await F.deliver(try F.make(reopening), F.delivery(f, for: reopening, count: 3)) == .delivered)
+            issues = try Self.issues(receiver)
+            #expect(issues.count == 2)
+            let newest = try #require(issues.max { ($0.value["seq"] as? Int ?? 0) < ($1.value["seq"] as? Int ?? 0) })
+            #expect(newest.value["status"] as? String == "Reopened")
+            #expect((newest.value["comments"] as? [Any])?.count == 1)
+            #expect(try receiver.violations() == [])
+        }
     }
 
     /// Moves an issue to Done as a person would, through Jira's transitions API.
@@ -161,33 +169,35 @@ import Testing
 
     @Test func dataCenterUsesV2BearerTokenAndWikiText() async throws {
         let receiver = try await WebhookReceiver.start(vendor: "jira", options: ["flavor": "datacenter", "token": Self.pat, "projects": "OPS"])
-        defer { receiver.stop() }
-        let definition = try F.definition("""
-            name: jira-dc
-            type: jira
-            flavor: datacenter
-            url: http://127.0.0.1:\(receiver.port)
-            project: OPS
-            issue_type: Bug
-            token: file:\(try secretFile(Self.pat))
-            done_statuses: [Resolved, Closed]
-            """)
-        let jira = try F.make(definition)
-        let findings = try F.findings().prefix(3)
-        for f in findings { #expect(await F.deliver(jira, F.delivery(f, for: definition)) == .delivered) }
-        for f in findings { #expect(await F.deliver(try F.make(definition), F.delivery(f, for: definition, count: 4)) == .delivered) }
-        #expect(try receiver.violations() == [])
-        let issues = try Self.issues(receiver)
-        #expect(issues.count == 3)
-        for issue in issues.values {
-            let description = try #require(F.object(issue, "fields")["description"] as? String, "wiki text, not ADF")
-            #expect(description.contains("Severity: "))
-            #expect((issue["comments"] as? [String])?.first?.contains("Count: 4") == true)
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let definition = try F.definition("""
+                name: jira-dc
+                type: jira
+                flavor: datacenter
+                url: http://127.0.0.1:\(receiver.port)
+                project: OPS
+                issue_type: Bug
+                token: file:\(try secretFile(Self.pat))
+                done_statuses: [Resolved, Closed]
+                """)
+            let jira = try F.make(definition)
+            let findings = try F.findings().prefix(3)
+            for f in findings { #expect(await F.deliver(jira, F.delivery(f, for: definition)) == .delivered) }
+            for f in findings { #expect(await F.deliver(try F.make(definition), F.delivery(f, for: definition, count: 4)) == .delivered) }
+            #expect(try receiver.violations() == [])
+            let issues = try Self.issues(receiver)
+            #expect(issues.count == 3)
+            for issue in issues.values {
+                let description = try #require(F.object(issue, "fields")["description"] as? String, "wiki text, not ADF")
+                #expect(description.contains("Severity: "))
+                #expect((issue["comments"] as? [String])?.first?.contains("Count: 4") == true)
+            }
+            let records = try receiver.records()
+            #expect(Set(records.compactMap { $0.header("Authorization") }) == ["Bearer \(Self.pat)"])
+            let search = try #require(records.first { $0.path == "/rest/api/2/search" })
+            #expect(search.body.contains(#"AND status NOT IN (\"Resolved\", \"Closed\")"#))
         }
-        let records = try receiver.records()
-        #expect(Set(records.compactMap { $0.header("Authorization") }) == ["Bearer \(Self.pat)"])
-        let search = try #require(records.first { $0.path == "/rest/api/2/search" })
-        #expect(search.body.contains(#"AND status NOT IN (\"Resolved\", \"Closed\")"#))
     }
 
     /// Finding text is hostile: on Data Center (wiki markup) it cannot add a link, an image
@@ -220,36 +230,38 @@ import Testing
 
     @Test func vendorErrorsAreClassifiedWithoutSecrets() async throws {
         let receiver = try await Self.cloudReceiver()
-        defer { receiver.stop() }
-        let definition = try F.definition(Self.cloudYAML(receiver.port), environment: Self.cloudEnv)
-        let jira = try F.make(definition)
-        let findings = try F.findings()
-        var messages: [String] = []
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let definition = try F.definition(Self.cloudYAML(receiver.port), environment: Self.cloudEnv)
+            let jira = try F.make(definition)
+            let findings = try F.findings()
+            var messages: [String] = []
 
-        try await receiver.setStatus(429, body: #"{"errorMessages":["Rate limit exceeded"],"errors":{}}"#, retryAfter: 7)
-        let limited = await F.deliver(jira, F.delivery(findings[0], for: definition))
-        #expect(limited == .retryable("Jira search: HTTP 429", retryAfter: .seconds(7)))
-        try await receiver.setStatus(503)
-        let unavailable = await F.deliver(jira, F.delivery(findings[0], for: definition))
-        guard case .retryable(_, nil) = unavailable else { Issue.record("503: \(unavailable)"); return }
-        try await receiver.reset()
-        messages += [F.message(of: limited), F.message(of: unavailable)]
+            try await receiver.setStatus(429, body: #"{"errorMessages":["Rate limit exceeded"],"errors":{}}"#, retryAfter: 7)
+            let limited = await F.deliver(jira, F.delivery(findings[0], for: definition))
+            #expect(limited == .retryable("Jira search: HTTP 429", retryAfter: .seconds(7)))
+            try await receiver.setStatus(503)
+            let unavailable = await F.deliver(jira, F.delivery(findings[0], for: definition))
+            guard case .retryable(_, nil) = unavailable else { Issue.record("503: \(unavailable)"); return }
+            try await receiver.reset()
+            messages += [F.message(of: limited), F.message(of: unavailable)]
 
-        // A project the site does not have: Jira's 400 with field errors, permanent.
-        let wrongProject = try F.definition(Self.cloudYAML(receiver.port, project: "NOPE"), environment: Self.cloudEnv)
-        let rejected = await F.deliver(try F.make(wrongProject), F.delivery(findings[0], for: wrongProject))
-        #expect(rejected == .permanent("Jira create issue: HTTP 400: project: Specify a valid project ID or key"))
-        // A wrong API token: 401, permanent.
-        let wrongToken = try F.definition(Self.cloudYAML(receiver.port), environment: ["JIRA_EMAIL": Self.email, "JIRA_API_TOKEN": "wrong-s3cr3t"])
-        let unauthorized = await F.deliver(try F.make(wrongToken), F.delivery(findings[0], for: wrongToken))
-        #expect(unauthorized == .permanent("Jira search: HTTP 401: Client must be authenticated to access this resource."))
-        messages += [F.message(of: rejected), F.message(of: unauthorized)]
-        for m in messages {
-            for secret in [Self.apiToken, "wrong-s3cr3t", Self.email, String(Data("\(Self.email):".utf8).base64EncodedString().prefix(12))] {
-                #expect(!m.contains(secret), "outcome message leaks a credential: \(m)")
+            // A project the site does not have: Jira's 400 with field errors, permanent.
+            let wrongProject = try F.definition(Self.cloudYAML(receiver.port, project: "NOPE"), environment: Self.cloudEnv)
+            let rejected = await F.deliver(try F.make(wrongProject), F.delivery(findings[0], for: wrongProject))
+            #expect(rejected == .permanent("Jira create issue: HTTP 400: project: Specify a valid project ID or key"))
+            // A wrong API token: 401, permanent.
+            let wrongToken = try F.definition(Self.cloudYAML(receiver.port), environment: ["JIRA_EMAIL": Self.email, "JIRA_API_TOKEN": "wrong-s3cr3t"])
+            let unauthorized = await F.deliver(try F.make(wrongToken), F.delivery(findings[0], for: wrongToken))
+            #expect(unauthorized == .permanent("Jira search: HTTP 401: Client must be authenticated to access this resource."))
+            messages += [F.message(of: rejected), F.message(of: unauthorized)]
+            for m in messages {
+                for secret in [Self.apiToken, "wrong-s3cr3t", Self.email, String(Data("\(Self.email):".utf8).base64EncodedString().prefix(12))] {
+                    #expect(!m.contains(secret), "outcome message leaks a credential: \(m)")
+                }
             }
+            #expect(try receiver.violations().count == 2, "the receiver saw the bad project and the bad token")
         }
-        #expect(try receiver.violations().count == 2, "the receiver saw the bad project and the bad token")
     }
 
     // MARK: Pure parts

@@ -41,49 +41,51 @@ import Testing
 
     @Test(arguments: ["false", "true"])
     func everyDeliveryIsAcknowledgedAndLandsInTheTopic(idempotence: String) async throws {
-        let broker = try TansuBroker()
-        defer { broker.stop() }
-        let topic = "archive-idempotence-\(idempotence)"
-        try broker.createTopics([topic], partitions: 3)
-        let context = ConnectorContext(http: HTTPClient(), kafka: broker.clientConfig(), environment: [:], logger: Logger(label: "kafka-connector-test"))
-        let connector = try KafkaConnector.make(
-            name: "archive", configuration: KafkaConnector.Configuration(topic: topic, brokers: nil, properties: [("enable.idempotence", idempotence)]),
-            context: context)
-        defer {
-            connector.shutdown()
-            context.http.shutdown()
-        }
+        let broker = try await TansuBroker.start()
+        try await withCleanup { cleanup in
+            cleanup.add { await broker.stopAndWait() }
+            let topic = "archive-idempotence-\(idempotence)"
+            try await broker.create(topics: [topic], partitions: 3)
+            let context = ConnectorContext(http: HTTPClient(), kafka: broker.clientConfig(), environment: [:], logger: Logger(label: "kafka-connector-test"))
+            let connector = try KafkaConnector.make(
+                name: "archive", configuration: KafkaConnector.Configuration(topic: topic, brokers: nil, properties: [("enable.idempotence", idempotence)]),
+                context: context)
+            defer {
+                connector.shutdown()
+                context.http.shutdown()
+            }
 
-        let count = 300
-        let outcomes = Mutex<[String]>([])
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            for i in 0..<count {
-                let id = "finding-\(i)"
-                let delivery = Delivery(payload: Array("{\"id\":\"\(id)\"}".utf8), key: Array(id.utf8), findingID: id, route: "all")
-                connector.deliver(delivery) { outcome in
-                    let text: String
-                    if case .delivered = outcome { text = "delivered" } else { text = "\(outcome)" }
-                    let all = outcomes.withLock { o -> Int in
-                        o.append(text)
-                        return o.count
+            let count = 300
+            let outcomes = Mutex<[String]>([])
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                for i in 0..<count {
+                    let id = "finding-\(i)"
+                    let delivery = Delivery(payload: Array("{\"id\":\"\(id)\"}".utf8), key: Array(id.utf8), findingID: id, route: "all")
+                    connector.deliver(delivery) { outcome in
+                        let text: String
+                        if case .delivered = outcome { text = "delivered" } else { text = "\(outcome)" }
+                        let all = outcomes.withLock { o -> Int in
+                            o.append(text)
+                            return o.count
+                        }
+                        if all == count { done.resume() }
                     }
-                    if all == count { done.resume() }
                 }
             }
-        }
-        #expect(outcomes.withLock { $0.filter { $0 != "delivered" } } == [])
+            #expect(outcomes.withLock { $0.filter { $0 != "delivered" } } == [])
 
-        // Read back until every key is there; the deadline only bounds a failure.
-        let reader = try KafkaTopicReader(config: broker.clientConfig(), topic: topic, logger: Logger(label: "kafka-connector-test"))
-        defer { reader.close() }
-        var keys: [String: String] = [:]
-        let deadline = ContinuousClock.now + .seconds(60)
-        while keys.count < count, ContinuousClock.now < deadline {
-            guard let record = reader.poll(timeoutMs: 200), let key = record.key, let value = record.value else { continue }
-            keys[String(decoding: key, as: UTF8.self)] = String(decoding: value, as: UTF8.self)
+            // Read back until every key is there; the deadline only bounds a failure.
+            let reader = try KafkaTopicReader(config: broker.clientConfig(), topic: topic, logger: Logger(label: "kafka-connector-test"))
+            defer { reader.close() }
+            var keys: [String: String] = [:]
+            let deadline = ContinuousClock.now + .seconds(60)
+            while keys.count < count, ContinuousClock.now < deadline {
+                guard let record = reader.poll(timeoutMs: 200), let key = record.key, let value = record.value else { continue }
+                keys[String(decoding: key, as: UTF8.self)] = String(decoding: value, as: UTF8.self)
+            }
+            #expect(keys.count == count)
+            #expect(keys["finding-0"] == "{\"id\":\"finding-0\"}")
+            #expect(keys["finding-299"] == "{\"id\":\"finding-299\"}")
         }
-        #expect(keys.count == count)
-        #expect(keys["finding-0"] == "{\"id\":\"finding-0\"}")
-        #expect(keys["finding-299"] == "{\"id\":\"finding-299\"}")
     }
 }

@@ -76,15 +76,17 @@ import Testing
         for (extra, expected) in [("", ["aws:cloudwatch:guardduty", "aws:securityhub:finding", "ocsf", "falcosidekick"]),
                                   ("sourcetype: findings", ["findings", "findings", "findings", "findings"])] {
             let receiver = try await WebhookReceiver.start(vendor: "splunk_hec", options: ["token": token])
-            defer { receiver.stop() }
-            let c = try SIEMFixtures.connector(SplunkHECConnectorTests.yaml(receiver.url, extra: extra), http: http, environment: ["HEC_TOKEN": token])
-            #expect(try await SIEMFixtures.attempt(c, batch: batch) == Array(repeating: .delivered, count: 4))
-            #expect(try receiver.violations() == [])
-            let events = (try receiver.store() as? [String: Any])?["events"] as? [[String: Any]] ?? []
-            #expect(events.map { $0["sourcetype"] as? String ?? "" } == expected)
-            // The event is the finding as sent (here the OCSF one's message).
-            #expect((events.count == 4 ? events[2]["event"] as? [String: Any] : nil)?["message"] as? String
-                == "Credential dumping tool executed on i-0a4f1c2b3d5e6f789")
+            try await withCleanup { cleanup in
+                cleanup.add { await receiver.stopAndWait() }
+                let c = try SIEMFixtures.connector(SplunkHECConnectorTests.yaml(receiver.url, extra: extra), http: http, environment: ["HEC_TOKEN": token])
+                #expect(try await SIEMFixtures.attempt(c, batch: batch) == Array(repeating: .delivered, count: 4))
+                #expect(try receiver.violations() == [])
+                let events = (try receiver.store() as? [String: Any])?["events"] as? [[String: Any]] ?? []
+                #expect(events.map { $0["sourcetype"] as? String ?? "" } == expected)
+                // The event is the finding as sent (here the OCSF one's message).
+                #expect((events.count == 4 ? events[2]["event"] as? [String: Any] : nil)?["message"] as? String
+                    == "Credential dumping tool executed on i-0a4f1c2b3d5e6f789")
+            }
         }
     }
 
@@ -97,14 +99,16 @@ import Testing
         for (extra, expected) in [("", ["guardduty-2025.05.12", "securityhub-2025.05.21", "ocsf-2025.05.30", "falco-2025.06.02"]),
                                   ("index: findings-%Y", ["findings-2025", "findings-2025", "findings-2025", "findings-2025"])] {
             let es = try await WebhookReceiver.start(vendor: "elasticsearch", options: ["username": "sluice", "password": "s3cret-pass"])
-            defer { es.stop() }
-            let c = try SIEMFixtures.connector(ElasticsearchConnectorTests.yaml(es.url, extra: "username: sluice\npassword: ${ES_PASSWORD}\n\(extra)"),
-                                               http: http, environment: ElasticsearchConnectorTests.env)
-            #expect(try await SIEMFixtures.attempt(c, batch: batch) == Array(repeating: .delivered, count: 4))
-            #expect(try es.violations() == [])
-            let indices = (try es.store() as? [String: Any])?["indices"] as? [String: [String: Any]] ?? [:]
-            for (index, id) in zip(expected, ids) {
-                #expect(indices[index]?[id] != nil, "\(id) in \(index): \(indices.mapValues { Array($0.keys) })")
+            try await withCleanup { cleanup in
+                cleanup.add { await es.stopAndWait() }
+                let c = try SIEMFixtures.connector(ElasticsearchConnectorTests.yaml(es.url, extra: "username: sluice\npassword: ${ES_PASSWORD}\n\(extra)"),
+                                                   http: http, environment: ElasticsearchConnectorTests.env)
+                #expect(try await SIEMFixtures.attempt(c, batch: batch) == Array(repeating: .delivered, count: 4))
+                #expect(try es.violations() == [])
+                let indices = (try es.store() as? [String: Any])?["indices"] as? [String: [String: Any]] ?? [:]
+                for (index, id) in zip(expected, ids) {
+                    #expect(indices[index]?[id] != nil, "\(id) in \(index): \(indices.mapValues { Array($0.keys) })")
+                }
             }
         }
     }
@@ -121,14 +125,16 @@ import Testing
 
     @Test func chatRequestsCarryTheReplayNameAndLiveOnesDoNot() async throws {
         let receiver = try await WebhookReceiver.start(vendor: "mattermost", options: ["hook": MattermostConnectorTests.hook])
-        defer { receiver.stop() }
-        let d = try ChatConnectorFixture.definition(MattermostConnectorTests.yaml(receiver))
-        let c = try ChatConnectorFixture.connector(d)
-        let delivery = ChatConnectorFixture.delivery(ChatConnectorFixture.samples[0].event, for: d)
-        #expect(await ChatConnectorFixture.deliver(delivery, to: c) == .delivered)
-        #expect(await ChatConnectorFixture.deliver(Self.replayed(delivery, "incident-42"), to: c) == .delivered)
-        let records = try receiver.records()
-        #expect(records.map { $0.header("X-Sluice-Replay") } == [nil, "incident-42"])
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let d = try ChatConnectorFixture.definition(MattermostConnectorTests.yaml(receiver))
+            let c = try ChatConnectorFixture.connector(d)
+            let delivery = ChatConnectorFixture.delivery(ChatConnectorFixture.samples[0].event, for: d)
+            #expect(await ChatConnectorFixture.deliver(delivery, to: c) == .delivered)
+            #expect(await ChatConnectorFixture.deliver(Self.replayed(delivery, "incident-42"), to: c) == .delivered)
+            let records = try receiver.records()
+            #expect(records.map { $0.header("X-Sluice-Replay") } == [nil, "incident-42"])
+        }
     }
 
     @Test func batchesCarryItOnlyWhenAllOfTheBatchIsTheReplay() async throws {
@@ -138,17 +144,19 @@ import Testing
         let two = try SIEMFixtures.findings.prefix(2).map { try SIEMFixtures.delivery($0) }
         let batches = [two.map { Self.replayed($0, "r1") }, [Self.replayed(two[0], "r1"), two[1]], two]
         let hec = try await WebhookReceiver.start(vendor: "splunk_hec", options: ["token": token])
-        defer { hec.stop() }
-        let es = try await WebhookReceiver.start(vendor: "elasticsearch", options: ["username": "sluice", "password": "s3cret-pass"])
-        defer { es.stop() }
-        let splunk = try SIEMFixtures.connector(SplunkHECConnectorTests.yaml(hec.url), http: http, environment: ["HEC_TOKEN": token])
-        let elastic = try SIEMFixtures.connector(ElasticsearchConnectorTests.yaml(es.url), http: http, environment: ElasticsearchConnectorTests.env)
-        for batch in batches {
-            #expect(try await SIEMFixtures.attempt(splunk, batch: batch) == [.delivered, .delivered])
-            #expect(try await SIEMFixtures.attempt(elastic, batch: batch) == [.delivered, .delivered])
+        try await withCleanup { cleanup in
+            cleanup.add { await hec.stopAndWait() }
+            let es = try await WebhookReceiver.start(vendor: "elasticsearch", options: ["username": "sluice", "password": "s3cret-pass"])
+            cleanup.add { await es.stopAndWait() }
+            let splunk = try SIEMFixtures.connector(SplunkHECConnectorTests.yaml(hec.url), http: http, environment: ["HEC_TOKEN": token])
+            let elastic = try SIEMFixtures.connector(ElasticsearchConnectorTests.yaml(es.url), http: http, environment: ElasticsearchConnectorTests.env)
+            for batch in batches {
+                #expect(try await SIEMFixtures.attempt(splunk, batch: batch) == [.delivered, .delivered])
+                #expect(try await SIEMFixtures.attempt(elastic, batch: batch) == [.delivered, .delivered])
+            }
+            #expect(try hec.records().map { $0.header("X-Sluice-Replay") } == ["r1", nil, nil])
+            #expect(try es.records().map { $0.header("X-Sluice-Replay") } == ["r1", nil, nil])
         }
-        #expect(try hec.records().map { $0.header("X-Sluice-Replay") } == ["r1", nil, nil])
-        #expect(try es.records().map { $0.header("X-Sluice-Replay") } == ["r1", nil, nil])
     }
 
     /// The ticketing connectors make several calls per attempt (search, create, comment): every
@@ -157,28 +165,30 @@ import Testing
     @Test func everyCallOfAReplayedTicketingDeliveryIsMarked() async throws {
         typealias F = TicketingFixtures
         let jira = try await JiraConnectorTests.cloudReceiver()
-        defer { jira.stop() }
-        let servicenow = try await ServiceNowConnectorTests.receiver()
-        defer { servicenow.stop() }
-        let definitions = [try F.definition(JiraConnectorTests.cloudYAML(jira.port), environment: JiraConnectorTests.cloudEnv),
-                           try F.definition(ServiceNowConnectorTests.yaml(servicenow.port), environment: ServiceNowConnectorTests.env)]
-        let findings = try F.findings()
-        for definition in definitions {
-            let connector = try F.make(definition)
-            // A replayed finding twice (search + create, then a comment or work note), then a live one.
-            #expect(await F.deliver(connector, Self.replayed(F.delivery(findings[0], for: definition), "incident-42")) == .delivered)
-            #expect(await F.deliver(connector, Self.replayed(F.delivery(findings[0], for: definition, count: 9), "incident-42")) == .delivered)
-            #expect(await F.deliver(connector, F.delivery(findings[1], for: definition)) == .delivered)
-        }
-        for receiver in [jira, servicenow] {
-            #expect(try receiver.violations() == [])
-            let records = try receiver.records()
-            let marked = records.filter { $0.header("X-Sluice-Replay") != nil }
-            #expect(marked.count >= 3, "\(records.map { "\($0.method) \($0.path)" })")
-            #expect(marked.allSatisfy { $0.header("X-Sluice-Replay") == "incident-42" })
-            // The live delivery's calls come last and carry no marker.
-            #expect(records.count > marked.count && records.suffix(records.count - marked.count).allSatisfy { $0.header("X-Sluice-Replay") == nil },
-                    "\(records.map { "\($0.method) \($0.path) \($0.header("X-Sluice-Replay") ?? "-")" })")
+        try await withCleanup { cleanup in
+            cleanup.add { await jira.stopAndWait() }
+            let servicenow = try await ServiceNowConnectorTests.receiver()
+            cleanup.add { await servicenow.stopAndWait() }
+            let definitions = [try F.definition(JiraConnectorTests.cloudYAML(jira.port), environment: JiraConnectorTests.cloudEnv),
+                               try F.definition(ServiceNowConnectorTests.yaml(servicenow.port), environment: ServiceNowConnectorTests.env)]
+            let findings = try F.findings()
+            for definition in definitions {
+                let connector = try F.make(definition)
+                // A replayed finding twice (search + create, then a comment or work note), then a live one.
+                #expect(await F.deliver(connector, Self.replayed(F.delivery(findings[0], for: definition), "incident-42")) == .delivered)
+                #expect(await F.deliver(connector, Self.replayed(F.delivery(findings[0], for: definition, count: 9), "incident-42")) == .delivered)
+                #expect(await F.deliver(connector, F.delivery(findings[1], for: definition)) == .delivered)
+            }
+            for receiver in [jira, servicenow] {
+                #expect(try receiver.violations() == [])
+                let records = try receiver.records()
+                let marked = records.filter { $0.header("X-Sluice-Replay") != nil }
+                #expect(marked.count >= 3, "\(records.map { "\($0.method) \($0.path)" })")
+                #expect(marked.allSatisfy { $0.header("X-Sluice-Replay") == "incident-42" })
+                // The live delivery's calls come last and carry no marker.
+                #expect(records.count > marked.count && records.suffix(records.count - marked.count).allSatisfy { $0.header("X-Sluice-Replay") == nil },
+                        "\(records.map { "\($0.method) \($0.path) \($0.header("X-Sluice-Replay") ?? "-")" })")
+            }
         }
     }
 }

@@ -109,15 +109,17 @@ import Testing
         #expect(AWSFixtures.message(outcome).contains("NotFound"))
 
         let receiver = try await WebhookReceiver.start(status: 200)
-        defer { receiver.stop() }
-        let flaky = try AWSFixtures.connector("aws-sns", "topic_arn: arn:aws:sns:eu-west-1:111122223333:alerts", endpoint: receiver.url, http: http)
-        try await receiver.setStatus(500, body: "<ErrorResponse><Error><Type>Receiver</Type><Code>InternalError</Code><Message>oops</Message></Error></ErrorResponse>")
-        #expect(AWSFixtures.kind(await AWSFixtures.attempt(flaky, d)) == "retryable")
-        try await receiver.setStatus(400, body: "<ErrorResponse><Error><Type>Sender</Type><Code>Throttled</Code><Message>Rate exceeded</Message></Error></ErrorResponse>", retryAfter: 2)
-        let throttled = await AWSFixtures.attempt(flaky, d)
-        #expect(throttled == .retryable("Throttled: Rate exceeded (HTTP 400)", retryAfter: .seconds(2)))
-        try await receiver.setStatus(403, body: "<ErrorResponse><Error><Type>Sender</Type><Code>AuthorizationError</Code><Message>not authorized</Message></Error></ErrorResponse>")
-        #expect(AWSFixtures.kind(await AWSFixtures.attempt(flaky, d)) == "permanent")
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let flaky = try AWSFixtures.connector("aws-sns", "topic_arn: arn:aws:sns:eu-west-1:111122223333:alerts", endpoint: receiver.url, http: http)
+            try await receiver.setStatus(500, body: "<ErrorResponse><Error><Type>Receiver</Type><Code>InternalError</Code><Message>oops</Message></Error></ErrorResponse>")
+            #expect(AWSFixtures.kind(await AWSFixtures.attempt(flaky, d)) == "retryable")
+            try await receiver.setStatus(400, body: "<ErrorResponse><Error><Type>Sender</Type><Code>Throttled</Code><Message>Rate exceeded</Message></Error></ErrorResponse>", retryAfter: 2)
+            let throttled = await AWSFixtures.attempt(flaky, d)
+            #expect(throttled == .retryable("Throttled: Rate exceeded (HTTP 400)", retryAfter: .seconds(2)))
+            try await receiver.setStatus(403, body: "<ErrorResponse><Error><Type>Sender</Type><Code>AuthorizationError</Code><Message>not authorized</Message></Error></ErrorResponse>")
+            #expect(AWSFixtures.kind(await AWSFixtures.attempt(flaky, d)) == "permanent")
+        }
     }
 
     @Test func requestParametersAndValidation() throws {

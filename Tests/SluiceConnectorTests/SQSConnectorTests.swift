@@ -104,27 +104,29 @@ import Testing
 
         // SQS answers throttling with 400 and a JSON error; it must come back retryable.
         let receiver = try await WebhookReceiver.start(status: 200)
-        defer { receiver.stop() }
-        try await receiver.setStatus(400, body: #"{"__type":"com.amazonaws.sqs#RequestThrottled","message":"Request is throttled."}"#)
-        let throttled = try AWSFixtures.connector("""
-            name: throttled
-            type: aws-sqs
-            queue_url: https://sqs.eu-west-3.amazonaws.com/111122223333/triage
-            endpoint: \(receiver.url)
-            """, http: http, environment: ["AWS_ACCESS_KEY_ID": "ASIAENVEXAMPLE", "AWS_SECRET_ACCESS_KEY": "env-secret",
-                                          "AWS_SESSION_TOKEN": "ENVSESSIONTOKEN", "HOME": "/nonexistent"])
-        let t = await AWSFixtures.attempt(throttled, d)
-        #expect(AWSFixtures.kind(t) == "retryable")
-        #expect(AWSFixtures.message(t).contains("RequestThrottled"))
-        // The environment's temporary credentials signed it, region from the queue URL.
-        try await receiver.setStatus(200, body: #"{"MessageId":"m-1","MD5OfMessageBody":"x"}"#)
-        #expect(AWSFixtures.kind(await AWSFixtures.attempt(throttled, d)) == "delivered")
-        let r = try #require(try receiver.records().last)
-        #expect(r.header("X-Amz-Target") == "AmazonSQS.SendMessage")
-        #expect(r.header("X-Amz-Security-Token") == "ENVSESSIONTOKEN")
-        #expect(r.header("Authorization")?.contains("Credential=ASIAENVEXAMPLE/") == true)
-        #expect(r.header("Authorization")?.contains("/eu-west-3/sqs/aws4_request") == true)
-        #expect(!r.body.contains("env-secret"))
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            try await receiver.setStatus(400, body: #"{"__type":"com.amazonaws.sqs#RequestThrottled","message":"Request is throttled."}"#)
+            let throttled = try AWSFixtures.connector("""
+                name: throttled
+                type: aws-sqs
+                queue_url: https://sqs.eu-west-3.amazonaws.com/111122223333/triage
+                endpoint: \(receiver.url)
+                """, http: http, environment: ["AWS_ACCESS_KEY_ID": "ASIAENVEXAMPLE", "AWS_SECRET_ACCESS_KEY": "env-secret",
+                                              "AWS_SESSION_TOKEN": "ENVSESSIONTOKEN", "HOME": "/nonexistent"])
+            let t = await AWSFixtures.attempt(throttled, d)
+            #expect(AWSFixtures.kind(t) == "retryable")
+            #expect(AWSFixtures.message(t).contains("RequestThrottled"))
+            // The environment's temporary credentials signed it, region from the queue URL.
+            try await receiver.setStatus(200, body: #"{"MessageId":"m-1","MD5OfMessageBody":"x"}"#)
+            #expect(AWSFixtures.kind(await AWSFixtures.attempt(throttled, d)) == "delivered")
+            let r = try #require(try receiver.records().last)
+            #expect(r.header("X-Amz-Target") == "AmazonSQS.SendMessage")
+            #expect(r.header("X-Amz-Security-Token") == "ENVSESSIONTOKEN")
+            #expect(r.header("Authorization")?.contains("Credential=ASIAENVEXAMPLE/") == true)
+            #expect(r.header("Authorization")?.contains("/eu-west-3/sqs/aws4_request") == true)
+            #expect(!r.body.contains("env-secret"))
+        }
     }
 
     @Test func configurationIsChecked() throws {

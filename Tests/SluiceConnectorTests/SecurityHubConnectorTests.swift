@@ -172,21 +172,23 @@ import Testing
 
     @Test func throttlingRetriesAndDenialIsPermanent() async throws {
         let receiver = try await WebhookReceiver.start(status: 200)
-        defer { receiver.stop() }
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let connector = try Self.connector(endpoint: receiver.url, http: http)
-        let batch = Array(try AWSFixtures.deliveries().prefix(2))
-        try await receiver.setStatus(429, body: #"{"Code": "TooManyRequestsException", "Message": "Rate exceeded"}"#, retryAfter: 1)
-        let throttled = try await AWSFixtures.attempt(connector, batch: batch)
-        #expect(throttled == Array(repeating: .retryable("TooManyRequestsException: Rate exceeded (HTTP 429)", retryAfter: .seconds(1)), count: 2))
-        try await receiver.setStatus(403, body: #"{"Code": "AccessDeniedException", "Message": "not subscribed to Security Hub"}"#)
-        #expect(try await AWSFixtures.attempt(connector, batch: batch).map(AWSFixtures.kind) == ["permanent", "permanent"])
-        try await receiver.setStatus(200, body: #"{"FailedCount": 0, "SuccessCount": 2, "FailedFindings": []}"#)
-        #expect(AWSFixtures.kind(await AWSFixtures.attempt(connector, batch[0])) == "delivered")
-        let sent = try #require(try receiver.records().last)
-        #expect(sent.method == "POST" && sent.path == "/findings/import")
-        #expect(sent.header("Authorization")?.contains("/\(Self.region)/securityhub/aws4_request") == true)
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let http = HTTPClient()
+            defer { http.shutdown() }
+            let connector = try Self.connector(endpoint: receiver.url, http: http)
+            let batch = Array(try AWSFixtures.deliveries().prefix(2))
+            try await receiver.setStatus(429, body: #"{"Code": "TooManyRequestsException", "Message": "Rate exceeded"}"#, retryAfter: 1)
+            let throttled = try await AWSFixtures.attempt(connector, batch: batch)
+            #expect(throttled == Array(repeating: .retryable("TooManyRequestsException: Rate exceeded (HTTP 429)", retryAfter: .seconds(1)), count: 2))
+            try await receiver.setStatus(403, body: #"{"Code": "AccessDeniedException", "Message": "not subscribed to Security Hub"}"#)
+            #expect(try await AWSFixtures.attempt(connector, batch: batch).map(AWSFixtures.kind) == ["permanent", "permanent"])
+            try await receiver.setStatus(200, body: #"{"FailedCount": 0, "SuccessCount": 2, "FailedFindings": []}"#)
+            #expect(AWSFixtures.kind(await AWSFixtures.attempt(connector, batch[0])) == "delivered")
+            let sent = try #require(try receiver.records().last)
+            #expect(sent.method == "POST" && sent.path == "/findings/import")
+            #expect(sent.header("Authorization")?.contains("/\(Self.region)/securityhub/aws4_request") == true)
+        }
     }
 
     @Test func configurationIsChecked() throws {

@@ -26,10 +26,12 @@ import Testing
         let pki = try await TestPKI.make()
         defer { pki.remove() }
         let rsyslog = try await Rsyslog(pki: pki)
-        defer { rsyslog.stop() }
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        try await body(pki, rsyslog, http)
+        try await withCleanup { cleanup in
+            cleanup.add { await rsyslog.stopAndWait() }
+            let http = HTTPClient()
+            defer { http.shutdown() }
+            try await body(pki, rsyslog, http)
+        }
     }
 
     /// Checks one message as rsyslog parsed it against the finding it carried.

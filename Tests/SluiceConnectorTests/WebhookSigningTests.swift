@@ -24,46 +24,50 @@ import Testing
 
     @Test func everySampleFindingVerifiesAtTheReceiver() async throws {
         let receiver = try await WebhookReceiver.start(vendor: "standard_webhooks", options: ["secret": Self.secret])
-        defer { receiver.stop() }
-        let definition = try F.definition(Self.yaml(receiver.port), environment: ["HOOK_SECRET": Self.secret])
-        let hook = try F.make(definition)
-        let findings = try F.findings()
-        let before = Int(Date().timeIntervalSince1970)
-        for f in findings { #expect(await F.deliver(hook, F.delivery(f, for: definition)) == .delivered, "\(f.file)") }
-        let after = Int(Date().timeIntervalSince1970)
-        #expect(try receiver.violations() == [])
-        let ids = F.object(try receiver.store(), "ids")
-        #expect(ids.count == findings.count, "one webhook-id per message")
-        for r in try receiver.records() {
-            #expect(r.header("webhook-signature")?.hasPrefix("v1,") == true)
-            let ts = try #require(r.header("webhook-timestamp").flatMap { Int($0) })
-            // The signing time, taken while the deliveries ran (seconds: the bounds are inclusive).
-            #expect(ts >= before && ts <= after, "webhook-timestamp \(ts) outside [\(before), \(after)]")
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let definition = try F.definition(Self.yaml(receiver.port), environment: ["HOOK_SECRET": Self.secret])
+            let hook = try F.make(definition)
+            let findings = try F.findings()
+            let before = Int(Date().timeIntervalSince1970)
+            for f in findings { #expect(await F.deliver(hook, F.delivery(f, for: definition)) == .delivered, "\(f.file)") }
+            let after = Int(Date().timeIntervalSince1970)
+            #expect(try receiver.violations() == [])
+            let ids = F.object(try receiver.store(), "ids")
+            #expect(ids.count == findings.count, "one webhook-id per message")
+            for r in try receiver.records() {
+                #expect(r.header("webhook-signature")?.hasPrefix("v1,") == true)
+                let ts = try #require(r.header("webhook-timestamp").flatMap { Int($0) })
+                // The signing time, taken while the deliveries ran (seconds: the bounds are inclusive).
+                #expect(ts >= before && ts <= after, "webhook-timestamp \(ts) outside [\(before), \(after)]")
+            }
         }
     }
 
     @Test func aTamperedBodyOrAWrongSecretIsRejected() async throws {
         let receiver = try await WebhookReceiver.start(vendor: "standard_webhooks", options: ["secret": Self.secret])
-        defer { receiver.stop() }
-        let definition = try F.definition(Self.yaml(receiver.port), environment: ["HOOK_SECRET": Self.secret])
-        let hook = try #require(SecretScrubbingConnector.unwrap(try F.make(definition)) as? WebhookConnector)
-        let delivery = F.delivery(try F.findings()[0], for: definition)
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let definition = try F.definition(Self.yaml(receiver.port), environment: ["HOOK_SECRET": Self.secret])
+            let hook = try #require(SecretScrubbingConnector.unwrap(try F.make(definition)) as? WebhookConnector)
+            let delivery = F.delivery(try F.findings()[0], for: definition)
 
-        var tampered = hook.makeRequest(for: delivery)
-        tampered.body = Array(String(decoding: tampered.body, as: UTF8.self).replacingOccurrences(of: "\"severity\":8", with: "\"severity\":1").utf8)
-        #expect(tampered.body != delivery.payload, "the body was changed")
-        #expect(try await F.http.execute(tampered).status == 401)
-        var replayed = hook.makeRequest(for: delivery, now: Int(Date().timeIntervalSince1970) - 3600)
-        replayed.timeout = .seconds(5)
-        #expect(try await F.http.execute(replayed).status == 401, "an old timestamp is outside the tolerance")
-        #expect(try await F.http.execute(hook.makeRequest(for: delivery)).status == 204, "the untouched request verifies")
+            var tampered = hook.makeRequest(for: delivery)
+            tampered.body = Array(String(decoding: tampered.body, as: UTF8.self).replacingOccurrences(of: "\"severity\":8", with: "\"severity\":1").utf8)
+            #expect(tampered.body != delivery.payload, "the body was changed")
+            #expect(try await F.http.execute(tampered).status == 401)
+            var replayed = hook.makeRequest(for: delivery, now: Int(Date().timeIntervalSince1970) - 3600)
+            replayed.timeout = .seconds(5)
+            #expect(try await F.http.execute(replayed).status == 401, "an old timestamp is outside the tolerance")
+            #expect(try await F.http.execute(hook.makeRequest(for: delivery)).status == 204, "the untouched request verifies")
 
-        let otherSecret = "whsec_" + Data(repeating: 1, count: 32).base64EncodedString()
-        let wrong = try F.definition(Self.yaml(receiver.port), environment: ["HOOK_SECRET": otherSecret])
-        let outcome = await F.deliver(try F.make(wrong), delivery)
-        #expect(F.isPermanent(outcome))
-        #expect(!F.message(of: outcome).contains(otherSecret) && !F.message(of: outcome).contains(Self.secret))
-        #expect(try receiver.violations().count == 3)
+            let otherSecret = "whsec_" + Data(repeating: 1, count: 32).base64EncodedString()
+            let wrong = try F.definition(Self.yaml(receiver.port), environment: ["HOOK_SECRET": otherSecret])
+            let outcome = await F.deliver(try F.make(wrong), delivery)
+            #expect(F.isPermanent(outcome))
+            #expect(!F.message(of: outcome).contains(otherSecret) && !F.message(of: outcome).contains(Self.secret))
+            #expect(try receiver.violations().count == 3)
+        }
     }
 
     @Test func retriesKeepTheMessageIDAndNewMessagesGetANewOne() throws {

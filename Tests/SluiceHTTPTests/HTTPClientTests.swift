@@ -9,81 +9,89 @@ import SluiceTestSupport
 @Suite(.serialized) struct HTTPClientTests {
     @Test func postArrivesIntact() async throws {
         let receiver = try await WebhookReceiver.start()
-        defer { receiver.stop() }
-        let client = HTTPClient()
-        defer { client.shutdown() }
-        let body = #"{"detail":{"type":"Recon:EC2/PortProbeUnprotectedPort","severity":5.3},"ü":"✓"}"#
-        let response = try await client.execute(HTTPRequest(
-            url: receiver.url + "/hooks/guardduty?x=1",
-            headers: [("Content-Type", "application/json"), ("X-Sluice-Route", "to-soc")], body: Array(body.utf8)))
-        #expect(response.status == 204)
-        #expect(response.body.isEmpty)
-        let records = try receiver.records()
-        try #require(records.count == 1)
-        let r = records[0]
-        #expect(r.method == "POST")
-        #expect(r.path == "/hooks/guardduty?x=1")
-        #expect(r.body == body)
-        #expect(r.header("content-type") == "application/json")
-        #expect(r.header("X-Sluice-Route") == "to-soc")
-        #expect(r.header("Content-Length") == "\(body.utf8.count)")
-        #expect(r.header("Expect") == nil)  // no 100-continue round trip
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let client = HTTPClient()
+            defer { client.shutdown() }
+            let body = #"{"detail":{"type":"Recon:EC2/PortProbeUnprotectedPort","severity":5.3},"ü":"✓"}"#
+            let response = try await client.execute(HTTPRequest(
+                url: receiver.url + "/hooks/guardduty?x=1",
+                headers: [("Content-Type", "application/json"), ("X-Sluice-Route", "to-soc")], body: Array(body.utf8)))
+            #expect(response.status == 204)
+            #expect(response.body.isEmpty)
+            let records = try receiver.records()
+            try #require(records.count == 1)
+            let r = records[0]
+            #expect(r.method == "POST")
+            #expect(r.path == "/hooks/guardduty?x=1")
+            #expect(r.body == body)
+            #expect(r.header("content-type") == "application/json")
+            #expect(r.header("X-Sluice-Route") == "to-soc")
+            #expect(r.header("Content-Length") == "\(body.utf8.count)")
+            #expect(r.header("Expect") == nil)  // no 100-continue round trip
+        }
     }
 
     @Test func otherMethodsAndNoDefaultContentType() async throws {
         let receiver = try await WebhookReceiver.start()
-        defer { receiver.stop() }
-        let client = HTTPClient()
-        defer { client.shutdown() }
-        #expect(try await client.execute(HTTPRequest(method: "PUT", url: receiver.url + "/p", body: Array("put".utf8))).status == 204)
-        #expect(try await client.execute(HTTPRequest(method: "PATCH", url: receiver.url + "/q", body: Array("patch".utf8))).status == 204)
-        #expect(try await client.execute(HTTPRequest(method: "GET", url: receiver.url + "/g")).status == 204)
-        let records = try receiver.records()
-        #expect(records.map(\.method) == ["PUT", "PATCH", "GET"])
-        #expect(records.map(\.body) == ["put", "patch", ""])
-        #expect(records[0].header("Content-Type") == nil)  // not libcurl's form-urlencoded default
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let client = HTTPClient()
+            defer { client.shutdown() }
+            #expect(try await client.execute(HTTPRequest(method: "PUT", url: receiver.url + "/p", body: Array("put".utf8))).status == 204)
+            #expect(try await client.execute(HTTPRequest(method: "PATCH", url: receiver.url + "/q", body: Array("patch".utf8))).status == 204)
+            #expect(try await client.execute(HTTPRequest(method: "GET", url: receiver.url + "/g")).status == 204)
+            let records = try receiver.records()
+            #expect(records.map(\.method) == ["PUT", "PATCH", "GET"])
+            #expect(records.map(\.body) == ["put", "patch", ""])
+            #expect(records[0].header("Content-Type") == nil)  // not libcurl's form-urlencoded default
+        }
     }
 
     @Test func errorStatusesBodiesAndRetryAfterSurface() async throws {
         let receiver = try await WebhookReceiver.start()
-        defer { receiver.stop() }
-        let client = HTTPClient()
-        defer { client.shutdown() }
-        let request = HTTPRequest(url: receiver.url + "/hook", body: Array("{}".utf8))
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let client = HTTPClient()
+            defer { client.shutdown() }
+            let request = HTTPRequest(url: receiver.url + "/hook", body: Array("{}".utf8))
 
-        try await receiver.setStatus(400, body: #"{"error":"bad field"}"#)
-        let bad = try await client.execute(request)
-        #expect(bad.status == 400)
-        #expect(bad.bodyText == #"{"error":"bad field"}"#)
-        #expect(bad.header("Content-Type") == "application/json")
-        #expect(bad.retryAfter == nil)
+            try await receiver.setStatus(400, body: #"{"error":"bad field"}"#)
+            let bad = try await client.execute(request)
+            #expect(bad.status == 400)
+            #expect(bad.bodyText == #"{"error":"bad field"}"#)
+            #expect(bad.header("Content-Type") == "application/json")
+            #expect(bad.retryAfter == nil)
 
-        try await receiver.setStatus(429, retryAfter: 2)
-        let limited = try await client.execute(request)
-        #expect(limited.status == 429)
-        #expect(limited.retryAfter == .seconds(2))
+            try await receiver.setStatus(429, retryAfter: 2)
+            let limited = try await client.execute(request)
+            #expect(limited.status == 429)
+            #expect(limited.retryAfter == .seconds(2))
 
-        try await receiver.setStatus(503, body: "down", retryAfter: 7)
-        let down = try await client.execute(request)
-        #expect(down.status == 503)
-        #expect(down.bodyText == "down")
-        #expect(down.retryAfter == .seconds(7))
+            try await receiver.setStatus(503, body: "down", retryAfter: 7)
+            let down = try await client.execute(request)
+            #expect(down.status == 503)
+            #expect(down.bodyText == "down")
+            #expect(down.retryAfter == .seconds(7))
 
-        try await receiver.setStatus(204)
-        #expect(try await client.execute(request).status == 204)
-        #expect(receiver.count == 1)  // only the accepted request is recorded
+            try await receiver.setStatus(204)
+            #expect(try await client.execute(request).status == 204)
+            #expect(receiver.count == 1)  // only the accepted request is recorded
+        }
     }
 
     @Test func bodyKeptIsCapped() async throws {
         let receiver = try await WebhookReceiver.start()
-        defer { receiver.stop() }
-        let client = HTTPClient()
-        defer { client.shutdown() }
-        try await receiver.setStatus(500, body: String(repeating: "x", count: HTTPClient.maxBodyBytes + 5000))
-        let response = try await client.execute(HTTPRequest(url: receiver.url + "/big"))
-        #expect(response.status == 500)
-        #expect(response.body.count == HTTPClient.maxBodyBytes)
-        #expect(response.bodyTruncated)
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let client = HTTPClient()
+            defer { client.shutdown() }
+            try await receiver.setStatus(500, body: String(repeating: "x", count: HTTPClient.maxBodyBytes + 5000))
+            let response = try await client.execute(HTTPRequest(url: receiver.url + "/big"))
+            #expect(response.status == 500)
+            #expect(response.body.count == HTTPClient.maxBodyBytes)
+            #expect(response.bodyTruncated)
+        }
     }
 
     @Test func connectionRefusedIsRetriable() async throws {
@@ -104,92 +112,102 @@ import SluiceTestSupport
 
     @Test func slowReceiverTimesOut() async throws {
         let receiver = try await WebhookReceiver.start(delayMs: 3000)
-        defer { receiver.stop() }
-        let client = HTTPClient()
-        defer { client.shutdown() }
-        do {
-            _ = try await client.execute(HTTPRequest(url: receiver.url + "/slow", body: [1], timeout: .milliseconds(300)))
-            Issue.record("expected a timeout")
-        } catch {
-            #expect(error.code == .timedOut)
-            #expect(error.isRetriable)
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let client = HTTPClient()
+            defer { client.shutdown() }
+            do throws(HTTPClientError) {
+                _ = try await client.execute(HTTPRequest(url: receiver.url + "/slow", body: [1], timeout: .milliseconds(300)))
+                Issue.record("expected a timeout")
+            } catch {
+                #expect(error.code == .timedOut)
+                #expect(error.isRetriable)
+            }
         }
     }
 
     @Test func receiverDownThenBack() async throws {
         let receiver = try await WebhookReceiver.start()
-        defer { receiver.stop() }
-        let client = HTTPClient()
-        defer { client.shutdown() }
-        let request = HTTPRequest(url: receiver.url + "/hook", body: Array("a".utf8), timeout: .seconds(60))
-        #expect(try await client.execute(request).status == 204)  // leaves a keep-alive connection in the cache
-        await receiver.stopAndWait()
-        await #expect(throws: HTTPClientError.self) { _ = try await client.execute(request) }
-        do {
-            _ = try await client.execute(request)
-        } catch {
-            #expect(error.code == .connectFailed)
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let client = HTTPClient()
+            defer { client.shutdown() }
+            let request = HTTPRequest(url: receiver.url + "/hook", body: Array("a".utf8), timeout: .seconds(60))
+            #expect(try await client.execute(request).status == 204)  // leaves a keep-alive connection in the cache
+            await receiver.stopAndWait()
+            await #expect(throws: HTTPClientError.self) { _ = try await client.execute(request) }
+            do throws(HTTPClientError) {
+                _ = try await client.execute(request)
+            } catch {
+                #expect(error.code == .connectFailed)
+            }
+            try await receiver.relaunch()
+            #expect(try await client.execute(request).status == 204)
+            #expect(receiver.count == 2)
         }
-        try await receiver.relaunch()
-        #expect(try await client.execute(request).status == 204)
-        #expect(receiver.count == 2)
     }
 
     @Test func manyConcurrentRequestsAllComplete() async throws {
         let receiver = try await WebhookReceiver.start()
-        defer { receiver.stop() }
-        let client = HTTPClient()
-        defer { client.shutdown() }
-        let total = 2000, window = 64
-        let statuses = await withTaskGroup(of: Int.self, returning: [Int].self) { group in
-            var started = 0
-            func launch(_ i: Int) {
-                group.addTask {
-                    let r = HTTPRequest(url: receiver.url + "/m", headers: [("Content-Type", "text/plain")], body: Array("\(i)".utf8))
-                    do { return try await client.execute(r).status } catch { return -1 }
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let client = HTTPClient()
+            defer { client.shutdown() }
+            let total = 2000, window = 64
+            let statuses = await withTaskGroup(of: Int.self, returning: [Int].self) { group in
+                var started = 0
+                func launch(_ i: Int) {
+                    group.addTask {
+                        let r = HTTPRequest(url: receiver.url + "/m", headers: [("Content-Type", "text/plain")], body: Array("\(i)".utf8))
+                        do { return try await client.execute(r).status } catch { return -1 }
+                    }
                 }
+                while started < window { launch(started); started += 1 }
+                var out: [Int] = []
+                while let status = await group.next() {
+                    out.append(status)
+                    if started < total { launch(started); started += 1 }
+                }
+                return out
             }
-            while started < window { launch(started); started += 1 }
-            var out: [Int] = []
-            while let status = await group.next() {
-                out.append(status)
-                if started < total { launch(started); started += 1 }
-            }
-            return out
+            #expect(statuses.count == total)
+            #expect(statuses.allSatisfy { $0 == 204 })
+            let bodies = try receiver.records().map(\.body)
+            #expect(bodies.count == total)
+            #expect(Set(bodies) == Set((0..<total).map { "\($0)" }))
+            // Connections are kept and reused: at most one per request in flight, not one per request.
+            #expect(Set(try receiver.records().map(\.clientPort)).count <= window)
         }
-        #expect(statuses.count == total)
-        #expect(statuses.allSatisfy { $0 == 204 })
-        let bodies = try receiver.records().map(\.body)
-        #expect(bodies.count == total)
-        #expect(Set(bodies) == Set((0..<total).map { "\($0)" }))
-        // Connections are kept and reused: at most one per request in flight, not one per request.
-        #expect(Set(try receiver.records().map(\.clientPort)).count <= window)
     }
 
     @Test func sequentialRequestsReuseOneConnection() async throws {
         let receiver = try await WebhookReceiver.start()
-        defer { receiver.stop() }
-        let client = HTTPClient()
-        defer { client.shutdown() }
-        for i in 0..<50 {
-            #expect(try await client.execute(HTTPRequest(url: receiver.url + "/seq", body: Array("\(i)".utf8))).status == 204)
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let client = HTTPClient()
+            defer { client.shutdown() }
+            for i in 0..<50 {
+                #expect(try await client.execute(HTTPRequest(url: receiver.url + "/seq", body: Array("\(i)".utf8))).status == 204)
+            }
+            let ports = Set(try receiver.records().map(\.clientPort))
+            #expect(ports.count == 1)
+            #expect(!ports.contains(0))
         }
-        let ports = Set(try receiver.records().map(\.clientPort))
-        #expect(ports.count == 1)
-        #expect(!ports.contains(0))
     }
 
     @Test func completionHandlerAPI() async throws {
         let receiver = try await WebhookReceiver.start()
-        defer { receiver.stop() }
-        let client = HTTPClient()
-        defer { client.shutdown() }
-        let status = await withCheckedContinuation { (c: CheckedContinuation<Int, Never>) in
-            client.execute(HTTPRequest(url: receiver.url + "/cb", body: [0x41])) { result in
-                c.resume(returning: (try? result.get())?.status ?? -1)
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let client = HTTPClient()
+            defer { client.shutdown() }
+            let status = await withCheckedContinuation { (c: CheckedContinuation<Int, Never>) in
+                client.execute(HTTPRequest(url: receiver.url + "/cb", body: [0x41])) { result in
+                    c.resume(returning: (try? result.get())?.status ?? -1)
+                }
             }
+            #expect(status == 204)
         }
-        #expect(status == 204)
     }
 
     /// Waits until the receiver has taken `n` requests (counted on arrival, before any delay).
@@ -201,92 +219,100 @@ import SluiceTestSupport
 
     @Test func cancellingTheTaskAbortsTheTransfer() async throws {
         let receiver = try await WebhookReceiver.start(delayMs: 600_000)  // answers only after the test is long over
-        defer { receiver.stop() }
-        let client = HTTPClient()
-        defer { client.shutdown() }
-        let task = Task { () throws(HTTPClientError) -> HTTPResponse in
-            try await client.execute(HTTPRequest(url: receiver.url + "/slow", body: [1], timeout: .seconds(30)))
-        }
-        // Cancel once the request is at the server (its counter says so), not after a guess.
-        try await Self.waitForRequests(receiver, atLeast: 1)
-        task.cancel()
-        let result = await task.result
-        #expect(throws: HTTPClientError(.cancelled, "request cancelled")) { try result.get() }
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let client = HTTPClient()
+            defer { client.shutdown() }
+            let task = Task { () throws(HTTPClientError) -> HTTPResponse in
+                try await client.execute(HTTPRequest(url: receiver.url + "/slow", body: [1], timeout: .seconds(30)))
+            }
+            // Cancel once the request is at the server (its counter says so), not after a guess.
+            try await Self.waitForRequests(receiver, atLeast: 1)
+            task.cancel()
+            let result = await task.result
+            #expect(throws: HTTPClientError(.cancelled, "request cancelled")) { try result.get() }
 
-        // A task cancelled before it starts the request fails at once, and the client goes on working.
-        let early = Task { () throws(HTTPClientError) -> HTTPResponse in
-            withUnsafeCurrentTask { $0?.cancel() }
-            return try await client.execute(HTTPRequest(url: receiver.url + "/never"))
+            // A task cancelled before it starts the request fails at once, and the client goes on working.
+            let early = Task { () throws(HTTPClientError) -> HTTPResponse in
+                withUnsafeCurrentTask { $0?.cancel() }
+                return try await client.execute(HTTPRequest(url: receiver.url + "/never"))
+            }
+            await #expect(throws: HTTPClientError(.cancelled, "request cancelled")) { try await early.value }
+            try await receiver.setStatus(204, delayMs: 0)
+            #expect(try await client.execute(HTTPRequest(url: receiver.url + "/after")).status == 204)
         }
-        await #expect(throws: HTTPClientError(.cancelled, "request cancelled")) { try await early.value }
-        try await receiver.setStatus(204, delayMs: 0)
-        #expect(try await client.execute(HTTPRequest(url: receiver.url + "/after")).status == 204)
     }
 
     @Test func cancellationsRacingCompletionsLeaveNothingBehind() async throws {
         let receiver = try await WebhookReceiver.start()
-        defer { receiver.stop() }
-        let client = HTTPClient()
-        defer { client.shutdown() }
-        let tasks = (0..<400).map { i in
-            Task { () throws(HTTPClientError) -> Int in
-                try await client.execute(HTTPRequest(url: receiver.url + "/race", body: Array("\(i)".utf8))).status
+        try await withCleanup { cleanup async throws in  // the only `try`s are in #expect, which closure inference does not see
+            cleanup.add { await receiver.stopAndWait() }
+            let client = HTTPClient()
+            defer { client.shutdown() }
+            let tasks = (0..<400).map { i in
+                Task { () throws(HTTPClientError) -> Int in
+                    try await client.execute(HTTPRequest(url: receiver.url + "/race", body: Array("\(i)".utf8))).status
+                }
             }
-        }
-        for (i, task) in tasks.enumerated() where i % 2 == 0 { task.cancel() }
-        var delivered = 0, cancelled = 0
-        for task in tasks {
-            switch await task.result {
-            case .success(let status): #expect(status == 204); delivered += 1
-            case .failure(let error): #expect((error as? HTTPClientError)?.code == .cancelled); cancelled += 1
+            for (i, task) in tasks.enumerated() where i % 2 == 0 { task.cancel() }
+            var delivered = 0, cancelled = 0
+            for task in tasks {
+                switch await task.result {
+                case .success(let status): #expect(status == 204); delivered += 1
+                case .failure(let error): #expect((error as? HTTPClientError)?.code == .cancelled); cancelled += 1
+                }
             }
+            #expect(delivered + cancelled == 400)
+            #expect(delivered >= 200)
+            // Every transfer was settled exactly once and the client still works.
+            #expect(try await client.execute(HTTPRequest(url: receiver.url + "/after")).status == 204)
         }
-        #expect(delivered + cancelled == 400)
-        #expect(delivered >= 200)
-        // Every transfer was settled exactly once and the client still works.
-        #expect(try await client.execute(HTTPRequest(url: receiver.url + "/after")).status == 204)
     }
 
     @Test func shutdownFailsPendingRequests() async throws {
         let receiver = try await WebhookReceiver.start(delayMs: 600_000)  // answers only after the test is long over
-        defer { receiver.stop() }
-        let client = HTTPClient()
-        let codes = Mutex<[HTTPClientError.Code]>([])
-        let done = AsyncStream<Void>.makeStream()
-        for i in 0..<5 {
-            client.execute(HTTPRequest(url: receiver.url + "/pending/\(i)", timeout: .seconds(30))) { result in
-                if case .failure(let e) = result { codes.withLock { $0.append(e.code) } }
-                done.continuation.yield()
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let client = HTTPClient()
+            let codes = Mutex<[HTTPClientError.Code]>([])
+            let done = AsyncStream<Void>.makeStream()
+            for i in 0..<5 {
+                client.execute(HTTPRequest(url: receiver.url + "/pending/\(i)", timeout: .seconds(30))) { result in
+                    if case .failure(let e) = result { codes.withLock { $0.append(e.code) } }
+                    done.continuation.yield()
+                }
             }
-        }
-        try await Self.waitForRequests(receiver, atLeast: 5)  // all five are under way
-        client.shutdown()
-        client.shutdown()  // idempotent
-        var finished = 0
-        for await _ in done.stream { finished += 1; if finished == 5 { break } }
-        #expect(codes.withLock { $0 } == Array(repeating: .shutdown, count: 5))
-        await #expect(throws: HTTPClientError(.shutdown, "client is shut down")) {
-            _ = try await client.execute(HTTPRequest(url: receiver.url + "/late"))
+            try await Self.waitForRequests(receiver, atLeast: 5)  // all five are under way
+            client.shutdown()
+            client.shutdown()  // idempotent
+            var finished = 0
+            for await _ in done.stream { finished += 1; if finished == 5 { break } }
+            #expect(codes.withLock { $0 } == Array(repeating: .shutdown, count: 5))
+            await #expect(throws: HTTPClientError(.shutdown, "client is shut down")) {
+                _ = try await client.execute(HTTPRequest(url: receiver.url + "/late"))
+            }
         }
     }
 
     @Test func awsSigV4IsAddedByLibcurl() async throws {
         let receiver = try await WebhookReceiver.start()
-        defer { receiver.stop() }
-        let client = HTTPClient()
-        defer { client.shutdown() }
-        let request = HTTPRequest(
-            url: receiver.url + "/", headers: [("Content-Type", "application/x-amz-json-1.1"), ("X-Amz-Security-Token", "SESSIONTOKEN")],
-            body: Array("{}".utf8), awsSigV4: "aws:amz:us-east-1:sns", credentials: "AKIDEXAMPLE:wJalrXUtnFEMI")
-        #expect(try await client.execute(request).status == 204)
-        let r = try #require(try receiver.records().first)
-        let auth = try #require(r.header("Authorization"))
-        #expect(auth.hasPrefix("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"))
-        #expect(auth.contains("/us-east-1/sns/aws4_request"))
-        #expect(auth.contains("x-amz-security-token"))  // the session token is signed too
-        #expect(!auth.contains("wJalrXUtnFEMI"))
-        #expect(r.header("X-Amz-Date") != nil)
-        #expect(!request.description.contains("SESSIONTOKEN") && !request.description.contains("wJalrXUtnFEMI"))
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let client = HTTPClient()
+            defer { client.shutdown() }
+            let request = HTTPRequest(
+                url: receiver.url + "/", headers: [("Content-Type", "application/x-amz-json-1.1"), ("X-Amz-Security-Token", "SESSIONTOKEN")],
+                body: Array("{}".utf8), awsSigV4: "aws:amz:us-east-1:sns", credentials: "AKIDEXAMPLE:wJalrXUtnFEMI")
+            #expect(try await client.execute(request).status == 204)
+            let r = try #require(try receiver.records().first)
+            let auth = try #require(r.header("Authorization"))
+            #expect(auth.hasPrefix("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"))
+            #expect(auth.contains("/us-east-1/sns/aws4_request"))
+            #expect(auth.contains("x-amz-security-token"))  // the session token is signed too
+            #expect(!auth.contains("wJalrXUtnFEMI"))
+            #expect(r.header("X-Amz-Date") != nil)
+            #expect(!request.description.contains("SESSIONTOKEN") && !request.description.contains("wJalrXUtnFEMI"))
+        }
     }
 
     @Test func invalidRequestsAreNotRetriable() async {
@@ -427,21 +453,23 @@ struct HTTPTypesTests {
     @Test(.enabled(if: hostnameOnLoopback != nil, "the host name does not resolve to loopback here"))
     func resolvedAddressesAreCheckedBeforeConnecting() async throws {
         let receiver = try await WebhookReceiver.start()
-        defer { receiver.stop() }
-        let client = HTTPClient()
-        defer { client.shutdown() }
-        let name = try #require(Self.hostnameOnLoopback)
-        var request = HTTPRequest(url: "http://\(name):\(receiver.port)/guarded", body: Array("x".utf8))
-        request.addressPolicy = AddressPolicy()
-        do {
-            _ = try await client.execute(request)
-            Issue.record("a loopback address was connected to")
-        } catch {
-            #expect(error.code == .addressRefused && !error.isRetriable, "\(error)")
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let client = HTTPClient()
+            defer { client.shutdown() }
+            let name = try #require(Self.hostnameOnLoopback)
+            var request = HTTPRequest(url: "http://\(name):\(receiver.port)/guarded", body: Array("x".utf8))
+            request.addressPolicy = AddressPolicy()
+            do throws(HTTPClientError) {
+                _ = try await client.execute(request)
+                Issue.record("a loopback address was connected to")
+            } catch {
+                #expect(error.code == .addressRefused && !error.isRetriable, "\(error)")
+            }
+            #expect(receiver.count == 0)
+            request.addressPolicy = AddressPolicy(allowLoopback: true)
+            #expect(try await client.execute(request).status == 204)
+            #expect(receiver.count == 1)
         }
-        #expect(receiver.count == 0)
-        request.addressPolicy = AddressPolicy(allowLoopback: true)
-        #expect(try await client.execute(request).status == 204)
-        #expect(receiver.count == 1)
     }
 }

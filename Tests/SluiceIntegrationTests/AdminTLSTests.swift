@@ -6,22 +6,22 @@ import Testing
 /// against the test CA: HTTPS answers, plain HTTP on the same port does not.
 @Suite(.serialized) struct AdminTLSTests {
     @Test func theAdminServerSpeaksHTTPSWithTheConfiguredCertificate() async throws {
-        let pki = try TestPKI()
+        let pki = try await TestPKI.make()
         defer { pki.remove() }
-        let harness = RunHarness()
-        defer { harness.stop() }
-        let (broker, _, config) = try await harness.brokerAndWebhook()
-        let port = try LoopbackPort.free()
-        let sluice = try harness.sluice(broker, group: "tls", config: config,
-                                        extra: ["--admin-listen", "127.0.0.1:\(port)", "--admin-tls-cert", pki.serverCert, "--admin-tls-key", pki.serverKey])
-        #expect(LoopbackPort.waitUntilAccepting(port, timeout: 60), "\(sluice.output)")
-        let curl = URL(fileURLWithPath: "/usr/bin/curl")
-        let https = try CommandRun.run(curl, ["-sS", "--max-time", "30", "--cacert", pki.caCert, "https://127.0.0.1:\(port)/-/healthy"])
-        #expect(https.status == 0 && https.output == "ok\n", "\(https.output)")
-        let plain = try CommandRun.run(curl, ["-sS", "--max-time", "30", "http://127.0.0.1:\(port)/-/healthy"])
-        #expect(plain.output != "ok\n", "plain HTTP must not be served: \(plain.output)")
-        let untrusted = try CommandRun.run(curl, ["-sS", "--max-time", "30", "https://127.0.0.1:\(port)/-/healthy"])
-        #expect(untrusted.status != 0, "a client without the CA refuses the certificate")
+        try await withRunHarness { harness in
+            let (broker, _, config) = try await harness.brokerAndWebhook()
+            let port = try LoopbackPort.free()
+            let sluice = try harness.sluice(broker, group: "tls", config: config,
+                                            extra: ["--admin-listen", "127.0.0.1:\(port)", "--admin-tls-cert", pki.serverCert, "--admin-tls-key", pki.serverKey])
+            #expect(await LoopbackPort.accepts(port, within: 60), "\(sluice.output)")
+            let curl = URL(fileURLWithPath: "/usr/bin/curl")
+            let https = try await CommandRun.result(of: curl, ["-sS", "--max-time", "30", "--cacert", pki.caCert, "https://127.0.0.1:\(port)/-/healthy"])
+            #expect(https.status == 0 && https.output == "ok\n", "\(https.output)")
+            let plain = try await CommandRun.result(of: curl, ["-sS", "--max-time", "30", "http://127.0.0.1:\(port)/-/healthy"])
+            #expect(plain.output != "ok\n", "plain HTTP must not be served: \(plain.output)")
+            let untrusted = try await CommandRun.result(of: curl, ["-sS", "--max-time", "30", "https://127.0.0.1:\(port)/-/healthy"])
+            #expect(untrusted.status != 0, "a client without the CA refuses the certificate")
+        }
     }
 
     @Test func aMissingKeyStopsTheRunAtStart() throws {

@@ -138,29 +138,29 @@ extension DeploymentTests {
         let exec = try #require(health.range(of: "CMD ")).upperBound
         let command = try #require(try JSONSerialization.jsonObject(with: Data(health[exec...].utf8)) as? [String])
         #expect(command.count == 3 && command[0] == "/bin/bash" && command[1] == "-c", "\(command)")
-        let harness = RunHarness()
-        defer { harness.stop() }
-        let broker = try await harness.broker()
-        let receiver = try await harness.receiver()
-        let config = try harness.webhookConfig(receiver)
-        let port = try LoopbackPort.free()
-        let probe = command[2].replacingOccurrences(of: "/127.0.0.1/9464", with: "/127.0.0.1/\(port)")
-        #expect(probe != command[2])
-        let sluice = try harness.sluice(broker, group: "health-\(UUID().uuidString.prefix(6))", config: config,
-                                        extra: ["--admin-listen", "127.0.0.1:\(port)"])
-        #expect(LoopbackPort.waitUntilAccepting(port, timeout: 60), "\(sluice.output)")
-        let live = try await Self.result("/bin/bash", ["-c", probe])
-        #expect(live.status == 0, "\(live.output)")
-        sluice.stop()
-        // SIGKILL is sent at once; wait until the listener is gone before probing it again.
-        var closed = false
-        for _ in 0..<1200 where !closed {
-            guard let fd = LoopbackPort.connect(port) else { closed = true; break }
-            close(fd)
-            try await Task.sleep(for: .milliseconds(50))
+        try await withRunHarness { harness in
+            let broker = try await harness.broker()
+            let receiver = try await harness.receiver()
+            let config = try harness.webhookConfig(receiver)
+            let port = try LoopbackPort.free()
+            let probe = command[2].replacingOccurrences(of: "/127.0.0.1/9464", with: "/127.0.0.1/\(port)")
+            #expect(probe != command[2])
+            let sluice = try harness.sluice(broker, group: "health-\(UUID().uuidString.prefix(6))", config: config,
+                                            extra: ["--admin-listen", "127.0.0.1:\(port)"])
+            #expect(await LoopbackPort.accepts(port, within: 60), "\(sluice.output)")
+            let live = try await Self.result("/bin/bash", ["-c", probe])
+            #expect(live.status == 0, "\(live.output)")
+            sluice.stop()
+            // SIGKILL is sent at once; wait until the listener is gone before probing it again.
+            var closed = false
+            for _ in 0..<1200 where !closed {
+                guard let fd = LoopbackPort.connect(port) else { closed = true; break }
+                close(fd)
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(closed)
+            let stopped = try await Self.result("/bin/bash", ["-c", probe])
+            #expect(stopped.status != 0, "\(stopped.output)")
         }
-        #expect(closed)
-        let stopped = try await Self.result("/bin/bash", ["-c", probe])
-        #expect(stopped.status != 0, "\(stopped.output)")
     }
 }

@@ -195,30 +195,26 @@ import Yams
     /// /metrics of a live offline run after one delivery; nil when the run did not hold its port
     /// (it exited) by the time of the scrape.
     static func scrapeALiveRun() async throws -> String? {
-        let harness = RunHarness()
-        defer { harness.stop() }
-        let (receiver, config) = try await harness.webhook()
-        let port = freeLoopbackPort()
-        let run = try harness.stdinRun(config, metricsPort: port, extra: ["--log-level", "error"])
-        let p = run.process
-        // One delivery, so the labelled families (deliveries, delivery time) have samples.
-        let finding = try #require(try Findings.unique(1).first)
-        run.send([finding.bytes])
-        try await receiver.waitForCount(1, timeout: 120)
-        guard await LoopbackPort.accepts(port, within: 60) else { return nil }
-        // The receiver counts the request before the router records the delivery: scrape until
-        // this run's own delivery is counted (a positive marker).
-        var metrics = ""
-        let deadline = Date().addingTimeInterval(120)
-        repeat {
-            metrics = await LoopbackPort.fetch(port, "/metrics") ?? ""
-            if showsOwnDelivery(metrics) { break }
-            try await Task.sleep(for: .milliseconds(100))
-        } while Date() < deadline && p.isRunning
-        guard p.isRunning else { return nil }
-        try? run.stdin.fileHandleForWriting.close()
-        await ChildProcess.stopAndWait(p, grace: 30)
-        return metrics
+        return try await withRunHarness { harness in
+            let (receiver, config) = try await harness.webhook()
+            let port = freeLoopbackPort()
+            let run = try harness.stdinRun(config, metricsPort: port, extra: ["--log-level", "error"])
+            let p = run.process
+            // One delivery, so the labelled families (deliveries, delivery time) have samples.
+            let finding = try #require(try Findings.unique(1).first)
+            run.send([finding.bytes])
+            try await receiver.waitForCount(1, timeout: 120)
+            guard await LoopbackPort.accepts(port, within: 60) else { return nil }
+            // The receiver counts the request before the router records the delivery: scrape until
+            // this run's own delivery is counted (a positive marker).
+            let metrics = await eventually(within: .seconds(120)) {
+                await LoopbackPort.fetch(port, "/metrics") ?? ""
+            } until: { showsOwnDelivery($0) || !p.isRunning }
+            guard p.isRunning else { return nil }
+            try? run.stdin.fileHandleForWriting.close()
+            await ChildProcess.stopAndWait(p, grace: 30)
+            return metrics
+        }
     }
 
     /// `sluice_…` identifiers in the Grafana dashboard and the alert rules.

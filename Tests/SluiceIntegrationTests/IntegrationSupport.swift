@@ -91,8 +91,10 @@ final class SluiceProcess: @unchecked Sendable {
         process.waitUntilExit()
     }
 
-    /// `killHard()`, waiting for the exit without holding a pool thread.
+    /// `killHard()`, waiting for the exit without holding a pool thread. A process already gone
+    /// is not signalled: its pid may belong to another by now.
     func killHardAndWait() async {
+        guard process.isRunning else { return }
         kill(process.processIdentifier, SIGKILL)
         await process.waitForExit()
     }
@@ -135,10 +137,15 @@ final class SluiceProcess: @unchecked Sendable {
 
     var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
 
-    /// SIGKILL and return at once (a reaper thread collects the exit), so a
-    /// `defer { sluice.stop() }` never blocks the pool.
+    /// SIGKILL and return at once (a reaper thread collects the exit), for synchronous code.
     func stop() {
         if process.isRunning { ChildProcess.killNow(process) }
+        try? FileManager.default.removeItem(at: log)
+    }
+
+    /// SIGKILL, and return once the process is gone and its log removed.
+    func stopAndWait() async {
+        await killHardAndWait()
         try? FileManager.default.removeItem(at: log)
     }
 }
@@ -151,8 +158,7 @@ extension WebhookReceiver {
 
     /// Waits until `count` requests were recorded or `timeout` passes.
     func waitForCount(_ count: Int, timeout: Double) async throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while self.count < count, Date() < deadline { try await Task.sleep(for: .milliseconds(200)) }
+        _ = await eventually(within: .seconds(timeout), every: .milliseconds(200)) { self.count >= count }
     }
 }
 
@@ -210,19 +216,16 @@ extension KafkaRecord {
 /// Scrapes `/metrics` of a run until sample `name` (with its labels, e.g.
 /// `sluice_dead_letters_total{reason="shutdown"}`) reaches `atLeast`; returns the last value seen.
 func waitForMetric(port: Int, _ name: String, atLeast: Int, timeout: Double = 60) async throws -> Int {
-    let deadline = Date().addingTimeInterval(timeout)
     var last = 0
-    while Date() < deadline {
+    return await eventually(within: .seconds(timeout)) {
         let text = await LoopbackPort.fetch(port, "/metrics") ?? ""
         if let line = text.split(separator: "\n").first(where: { $0.hasPrefix(name + " ") }),
            // swift-prometheus writes gauges as doubles ("200.0"), counters as integers.
            let value = Double(line.split(separator: " ").last ?? "").flatMap({ Int(exactly: $0) }) {
             last = value
-            if value >= atLeast { return value }
         }
-        try await Task.sleep(for: .milliseconds(100))
-    }
-    return last
+        return last
+    } until: { $0 >= atLeast }
 }
 
 /// `sluice run --input` over `findings` with `config`, dead letters to a file: run to its end.

@@ -87,50 +87,50 @@ enum AWSTargets {
                            "falco-01-k8s-terminal-shell-sidekick.json"]
 
     @Test func kafkaSQSSNSAndEventBridgeTargetsCarryTheReviewedDetectionFindings() async throws {
-        let harness = RunHarness()
-        defer { harness.stop() }
-        let broker = try await harness.broker(topics: ["ocsf-out"])
-        let moto = try await MotoServer.startShared()
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let aws = AWSTargets.client(moto, http: http)
-        let suffix = UUID().uuidString.prefix(8).lowercased()
-        let sqs = try await AWSTargets.queue("ocsf-sqs-\(suffix)", aws: aws)
-        let sns = try await AWSTargets.topicWithQueue("ocsf-sns-\(suffix)", aws: aws)
-        let bus = try await AWSTargets.busWithQueue("ocsf-bus-\(suffix)", source: "sluice.ocsf", aws: aws)
-        let awsKeys = "endpoint: \(moto.endpoint)\nregion: \(AWSTargets.region)\nformat: ocsf\ntimeout: \(AWSTargets.motoCallTimeout)s\n"
-            + AWSTargets.credentialsYAML
-        let config = try harness.config(files: [
-            "routes/all.yaml": """
-                name: every-format
-                match: {"sluice": {"format": ["guardduty", "asff", "ocsf", "falco"]}}
-                targets: [archive, triage, alerts, bus]
-                """,
-            "connectors/archive.yaml": "name: archive\ntype: kafka\ntopic: ocsf-out\nbrokers: \(broker.bootstrap)\nformat: ocsf\n",
-            "connectors/triage.yaml": "name: triage\ntype: aws-sqs\nqueue_url: \(sqs.url)\n" + awsKeys,
-            "connectors/alerts.yaml": "name: alerts\ntype: aws-sns\ntopic_arn: \(sns.topic)\n" + awsKeys,
-            "connectors/bus.yaml": "name: bus\ntype: aws-eventbridge\nevent_bus: \(bus.bus)\nsource: sluice.ocsf\n" + awsKeys,
-        ])
-        let input = PackagePaths.root.appendingPathComponent("examples/findings-all-formats.ndjson")
-        let run = try await CommandRun.result(of: SluiceProcess.binary, ["run", "--input", input.path, "--routes", config.routes,
-                                                                         "--connectors", config.connectors, "--log-level", "error"])
-        #expect(run.status == 0, "\(run.output.prefix(2000))")
+        try await withRunHarness { harness in
+            let broker = try await harness.broker(topics: ["ocsf-out"])
+            let moto = try await MotoServer.startShared()
+            let http = HTTPClient()
+            defer { http.shutdown() }
+            let aws = AWSTargets.client(moto, http: http)
+            let suffix = UUID().uuidString.prefix(8).lowercased()
+            let sqs = try await AWSTargets.queue("ocsf-sqs-\(suffix)", aws: aws)
+            let sns = try await AWSTargets.topicWithQueue("ocsf-sns-\(suffix)", aws: aws)
+            let bus = try await AWSTargets.busWithQueue("ocsf-bus-\(suffix)", source: "sluice.ocsf", aws: aws)
+            let awsKeys = "endpoint: \(moto.endpoint)\nregion: \(AWSTargets.region)\nformat: ocsf\ntimeout: \(AWSTargets.motoCallTimeout)s\n"
+                + AWSTargets.credentialsYAML
+            let config = try harness.config(files: [
+                "routes/all.yaml": """
+                    name: every-format
+                    match: {"sluice": {"format": ["guardduty", "asff", "ocsf", "falco"]}}
+                    targets: [archive, triage, alerts, bus]
+                    """,
+                "connectors/archive.yaml": "name: archive\ntype: kafka\ntopic: ocsf-out\nbrokers: \(broker.bootstrap)\nformat: ocsf\n",
+                "connectors/triage.yaml": "name: triage\ntype: aws-sqs\nqueue_url: \(sqs.url)\n" + awsKeys,
+                "connectors/alerts.yaml": "name: alerts\ntype: aws-sns\ntopic_arn: \(sns.topic)\n" + awsKeys,
+                "connectors/bus.yaml": "name: bus\ntype: aws-eventbridge\nevent_bus: \(bus.bus)\nsource: sluice.ocsf\n" + awsKeys,
+            ])
+            let input = PackagePaths.root.appendingPathComponent("examples/findings-all-formats.ndjson")
+            let run = try await CommandRun.result(of: SluiceProcess.binary, ["run", "--input", input.path, "--routes", config.routes,
+                                                                             "--connectors", config.connectors, "--log-level", "error"])
+            #expect(run.status == 0, "\(run.output.prefix(2000))")
 
-        // What each target's consumer reads: the record value, the message body, the SNS
-        // notification's Message, the EventBridge event's detail.
-        let records = try await readTopic(broker, topic: "ocsf-out", expect: 27, timeout: 120)
-        let kafka = try records.map { try JSON.parse(String(decoding: $0.value ?? [], as: UTF8.self)) }
-        let queued = try await AWSTargets.receive(sqs.url, count: 27, aws: aws).map { try JSON.parse(#require($0["Body"]?.stringValue)) }
-        let notifications = try await AWSTargets.receive(sns.queue, count: 27, aws: aws).map { try JSON.parse(#require($0["Body"]?.stringValue)) }
-        #expect(notifications.allSatisfy { $0["Type"]?.stringValue == "Notification" && $0["TopicArn"]?.stringValue == sns.topic })
-        let published = try notifications.map { try JSON.parse(#require($0["Message"]?.stringValue)) }
-        let events = try await AWSTargets.receive(bus.queue, count: 27, aws: aws).map { try JSON.parse(#require($0["Body"]?.stringValue)) }
-        #expect(events.allSatisfy { $0["source"]?.stringValue == "sluice.ocsf" && $0["detail-type"]?.stringValue == "Sluice Finding" })
-        let details = try events.map { try #require($0["detail"]) }
+            // What each target's consumer reads: the record value, the message body, the SNS
+            // notification's Message, the EventBridge event's detail.
+            let records = try await readTopic(broker, topic: "ocsf-out", expect: 27, timeout: 120)
+            let kafka = try records.map { try JSON.parse(String(decoding: $0.value ?? [], as: UTF8.self)) }
+            let queued = try await AWSTargets.receive(sqs.url, count: 27, aws: aws).map { try JSON.parse(#require($0["Body"]?.stringValue)) }
+            let notifications = try await AWSTargets.receive(sns.queue, count: 27, aws: aws).map { try JSON.parse(#require($0["Body"]?.stringValue)) }
+            #expect(notifications.allSatisfy { $0["Type"]?.stringValue == "Notification" && $0["TopicArn"]?.stringValue == sns.topic })
+            let published = try notifications.map { try JSON.parse(#require($0["Message"]?.stringValue)) }
+            let events = try await AWSTargets.receive(bus.queue, count: 27, aws: aws).map { try JSON.parse(#require($0["Body"]?.stringValue)) }
+            #expect(events.allSatisfy { $0["source"]?.stringValue == "sluice.ocsf" && $0["detail-type"]?.stringValue == "Sluice Finding" })
+            let details = try events.map { try #require($0["detail"]) }
 
-        for (target, bodies) in [("kafka", kafka), ("aws-sqs", queued), ("aws-sns", published), ("aws-eventbridge", details)] {
-            try Self.expectReviewedExamples(in: bodies, target: target)
-            try await Self.expectSchemaValid(bodies, target: target)
+            for (target, bodies) in [("kafka", kafka), ("aws-sqs", queued), ("aws-sns", published), ("aws-eventbridge", details)] {
+                try Self.expectReviewedExamples(in: bodies, target: target)
+                try await Self.expectSchemaValid(bodies, target: target)
+            }
         }
     }
 

@@ -79,69 +79,69 @@ import Testing
     /// (reason, route, connector, the target's answer, the line, the original finding), none on
     /// stderr, and the run exits 2. A run where everything arrived exits 0.
     @Test func deadLettersGoToTheFileAndTheRunExitsTwo() async throws {
-        let harness = RunHarness()
-        defer { harness.stop() }
-        let (_, config) = try await harness.webhook(status: 400)
-        let findings = try Findings.unique(3)
-        let run = try await OfflineRun(findings, config: config)
-        #expect(run.status == 2, "\(run.output)")
-        #expect(!run.output.contains("{\"reason\""), "dead letters belong in the file: \(run.output)")
-        #expect(!run.output.contains("redelivered"), "\(run.output)")
-        let letters = run.deadLetters
-        #expect(letters.count == 3)
-        for letter in letters {
-            #expect(letter["reason"] as? String == "permanent_error")
-            #expect(letter["route"] as? String == "all-findings")
-            #expect(letter["connector"] as? String == "hook")
-            #expect((letter["error"] as? String)?.contains("400") == true, "\(letter)")
-        }
-        #expect(Set(letters.compactMap { ($0["line"] as? NSNumber)?.intValue }) == [1, 2, 3])
-        // The log names an input line as a line, never as a Kafka offset.
-        let logged = run.output.split(separator: "\n").filter { $0.contains("dead-lettered") }
-        #expect(Set(logged.compactMap { line in line.range(of: #"input\.line=\d+"#, options: .regularExpression).map { String(line[$0]) } }) ==
-                ["input.line=1", "input.line=2", "input.line=3"], "\(run.output)")
-        #expect(!run.output.contains("kafka.offset"), "\(run.output)")
-        let originals = try letters.map { letter -> String in
-            let text = try #require(letter["original"] as? String)
-            let finding = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
-            return try #require((finding["detail"] as? [String: Any])?["id"] as? String)
-        }
-        #expect(Set(originals) == Set(findings.map(\.id)))
+        try await withRunHarness { harness in
+            let (_, config) = try await harness.webhook(status: 400)
+            let findings = try Findings.unique(3)
+            let run = try await OfflineRun(findings, config: config)
+            #expect(run.status == 2, "\(run.output)")
+            #expect(!run.output.contains("{\"reason\""), "dead letters belong in the file: \(run.output)")
+            #expect(!run.output.contains("redelivered"), "\(run.output)")
+            let letters = run.deadLetters
+            #expect(letters.count == 3)
+            for letter in letters {
+                #expect(letter["reason"] as? String == "permanent_error")
+                #expect(letter["route"] as? String == "all-findings")
+                #expect(letter["connector"] as? String == "hook")
+                #expect((letter["error"] as? String)?.contains("400") == true, "\(letter)")
+            }
+            #expect(Set(letters.compactMap { ($0["line"] as? NSNumber)?.intValue }) == [1, 2, 3])
+            // The log names an input line as a line, never as a Kafka offset.
+            let logged = run.output.split(separator: "\n").filter { $0.contains("dead-lettered") }
+            #expect(Set(logged.compactMap { line in line.range(of: #"input\.line=\d+"#, options: .regularExpression).map { String(line[$0]) } }) ==
+                    ["input.line=1", "input.line=2", "input.line=3"], "\(run.output)")
+            #expect(!run.output.contains("kafka.offset"), "\(run.output)")
+            let originals = try letters.map { letter -> String in
+                let text = try #require(letter["original"] as? String)
+                let finding = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+                return try #require((finding["detail"] as? [String: Any])?["id"] as? String)
+            }
+            #expect(Set(originals) == Set(findings.map(\.id)))
 
-        // The same findings to a target that takes them: exit 0, an empty dead-letter file.
-        let (taking, good) = try await harness.webhook()
-        let ok = try await OfflineRun(findings, config: good)
-        #expect(ok.status == 0, "\(ok.output)")
-        #expect(ok.deadLetters.isEmpty)
-        #expect(FileManager.default.fileExists(atPath: good.directory.appendingPathComponent("dead.ndjson").path))
-        #expect(Set(try taking.receivedFindingIDs()) == Set(findings.map(\.id)))
+            // The same findings to a target that takes them: exit 0, an empty dead-letter file.
+            let (taking, good) = try await harness.webhook()
+            let ok = try await OfflineRun(findings, config: good)
+            #expect(ok.status == 0, "\(ok.output)")
+            #expect(ok.deadLetters.isEmpty)
+            #expect(FileManager.default.fileExists(atPath: good.directory.appendingPathComponent("dead.ndjson").path))
+            #expect(Set(try taking.receivedFindingIDs()) == Set(findings.map(\.id)))
+        }
     }
 
     /// A JSON template with a value unquoted (`{{detail.severity}}`) breaks on a finding whose
     /// severity is text: that delivery is dead-lettered `render_failed` without being sent, and
     /// the other finding is delivered.
     @Test func aJSONTemplateThatRendersInvalidJSONIsDeadLetteredRenderFailed() async throws {
-        let harness = RunHarness()
-        defer { harness.stop() }
-        let (receiver, config) = try await harness.webhook(extra: #"template: '{"severity": {{detail.severity}}, "id": "{{detail.id}}"}'"#)
-        let findings = try Findings.unique(2)
-        var odd = try #require(try JSONSerialization.jsonObject(with: Data(findings[1].bytes)) as? [String: Any])
-        var detail = try #require(odd["detail"] as? [String: Any])
-        detail["severity"] = "HIGH"
-        odd["detail"] = detail
-        let oddBytes = [UInt8](try JSONSerialization.data(withJSONObject: odd))
-        let run = try await OfflineRun([findings[0], (findings[1].id, oddBytes)], config: config)
-        #expect(run.status == 2, "\(run.output)")
-        #expect(try receiver.receivedFindingIDs() == [findings[0].id])
-        let bodies = try receiver.records().map(\.body)
-        #expect(bodies.count == 1)
-        #expect(bodies.first?.contains(#""id": "\#(findings[0].id)""#) == true, "\(bodies)")
-        let letters = run.deadLetters
-        #expect(letters.count == 1)
-        #expect(letters.first?["reason"] as? String == "render_failed")
-        #expect(letters.first?["route"] as? String == "all-findings")
-        #expect(letters.first?["connector"] as? String == "hook")
-        #expect(letters.first?["attempts"] as? NSNumber == 0)
-        #expect((letters.first?["error"] as? String)?.contains("invalid JSON") == true, "\(letters)")
+        try await withRunHarness { harness in
+            let (receiver, config) = try await harness.webhook(extra: #"template: '{"severity": {{detail.severity}}, "id": "{{detail.id}}"}'"#)
+            let findings = try Findings.unique(2)
+            var odd = try #require(try JSONSerialization.jsonObject(with: Data(findings[1].bytes)) as? [String: Any])
+            var detail = try #require(odd["detail"] as? [String: Any])
+            detail["severity"] = "HIGH"
+            odd["detail"] = detail
+            let oddBytes = [UInt8](try JSONSerialization.data(withJSONObject: odd))
+            let run = try await OfflineRun([findings[0], (findings[1].id, oddBytes)], config: config)
+            #expect(run.status == 2, "\(run.output)")
+            #expect(try receiver.receivedFindingIDs() == [findings[0].id])
+            let bodies = try receiver.records().map(\.body)
+            #expect(bodies.count == 1)
+            #expect(bodies.first?.contains(#""id": "\#(findings[0].id)""#) == true, "\(bodies)")
+            let letters = run.deadLetters
+            #expect(letters.count == 1)
+            #expect(letters.first?["reason"] as? String == "render_failed")
+            #expect(letters.first?["route"] as? String == "all-findings")
+            #expect(letters.first?["connector"] as? String == "hook")
+            #expect(letters.first?["attempts"] as? NSNumber == 0)
+            #expect((letters.first?["error"] as? String)?.contains("invalid JSON") == true, "\(letters)")
+        }
     }
 }

@@ -37,141 +37,143 @@ import Testing
     /// Two instances of one group: a replay runs on one; `DELETE /api/v1/replays` on the other is
     /// accepted as a request, and the first stops between two letters within about a second.
     @Test func aReplayIsCancelledFromAnotherInstance() async throws {
-        let harness = RunHarness()
-        defer { harness.stop() }
-        let (broker, hook, config) = try await harness.brokerAndWebhook()
-        let findings = try Findings.unique(40)
-        let producer = try KafkaProducer(config: broker.clientConfig(), logger: .init(label: "test"))
-        for f in findings {
-            try await producer.send(topic: "dlq", key: Array(f.id.utf8), value: f.bytes, headers: [
-                KafkaHeader("sluice-reason", "retries_exhausted"), KafkaHeader("sluice-route", "all-findings"),
-                KafkaHeader("sluice-connector", "hook"), KafkaHeader("sluice-attempts", "3"),
-            ])
-        }
-        producer.close()
-        let tokens = try Self.tokensFile(in: config.directory)
-        let (portA, portB) = (try LoopbackPort.free(), try LoopbackPort.free())
-        _ = try harness.sluice(broker, group: "cancel", config: config, extra: ["--admin-listen", "127.0.0.1:\(portA)", "--admin-tokens", tokens])
-        _ = try harness.sluice(broker, group: "cancel", config: config, extra: ["--admin-listen", "127.0.0.1:\(portB)", "--admin-tokens", tokens])
-        #expect(await LoopbackPort.accepts(portA, within: 60))
-        #expect(await LoopbackPort.accepts(portB, within: 60))
+        try await withRunHarness { harness in
+            let (broker, hook, config) = try await harness.brokerAndWebhook()
+            let findings = try Findings.unique(40)
+            let producer = try KafkaProducer(config: broker.clientConfig(), logger: .init(label: "test"))
+            for f in findings {
+                try await producer.send(topic: "dlq", key: Array(f.id.utf8), value: f.bytes, headers: [
+                    KafkaHeader("sluice-reason", "retries_exhausted"), KafkaHeader("sluice-route", "all-findings"),
+                    KafkaHeader("sluice-connector", "hook"), KafkaHeader("sluice-attempts", "3"),
+                ])
+            }
+            producer.close()
+            let tokens = try Self.tokensFile(in: config.directory)
+            let (portA, portB) = (try LoopbackPort.free(), try LoopbackPort.free())
+            _ = try harness.sluice(broker, group: "cancel", config: config, extra: ["--admin-listen", "127.0.0.1:\(portA)", "--admin-tokens", tokens])
+            _ = try harness.sluice(broker, group: "cancel", config: config, extra: ["--admin-listen", "127.0.0.1:\(portB)", "--admin-tokens", tokens])
+            #expect(await LoopbackPort.accepts(portA, within: 60))
+            #expect(await LoopbackPort.accepts(portB, within: 60))
 
-        // 40 letters at 4 a second: ten seconds of work, stopped long before its end.
-        let start = #"{"name": "slow", "reason": "retries_exhausted", "rate": 4}"#
-        var started = (status: 0, body: "")
-        for _ in 0..<100 {  // the pipeline answers 503 until it runs
-            started = try Self.call(portA, "POST", "/api/v1/replays", body: start, token: Self.operatorToken)
-            if started.status != 503 { break }
-            try await Task.sleep(for: .milliseconds(200))
+            // 40 letters at 4 a second: ten seconds of work, stopped long before its end.
+            let start = #"{"name": "slow", "reason": "retries_exhausted", "rate": 4}"#
+            var started = (status: 0, body: "")
+            for _ in 0..<100 {  // the pipeline answers 503 until it runs
+                started = try Self.call(portA, "POST", "/api/v1/replays", body: start, token: Self.operatorToken)
+                if started.status != 503 { break }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            #expect(started.status == 202, "\(started)")
+            try await hook.waitForCount(2, timeout: 120)
+            let asked = try Self.call(portB, "DELETE", "/api/v1/replays?name=slow", token: Self.operatorToken)
+            #expect(asked.status == 202, "asked of the instance that does not run it: \(asked)")
+            #expect(Self.object(asked.body)["status"] as? String == "running")
+            var replay: [String: Any] = [:]
+            for _ in 0..<300 {
+                replay = Self.array(try Self.call(portA, "GET", "/api/v1/replays", token: Self.viewerToken).body).first { $0["name"] as? String == "slow" } ?? [:]
+                if replay["status"] as? String != "running" { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(replay["status"] as? String == "cancelled", "\(replay)")
+            #expect((replay["processed"] as? Int ?? 40) < 40, "\(replay)")
+            // B reads A's final progress record from the topic as its consumer fetches it.
+            var again = 0
+            for _ in 0..<100 {
+                again = try Self.call(portB, "DELETE", "/api/v1/replays?name=slow", token: Self.operatorToken).status
+                if again != 202 { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(again == 404, "no longer running anywhere")
         }
-        #expect(started.status == 202, "\(started)")
-        try await hook.waitForCount(2, timeout: 120)
-        let asked = try Self.call(portB, "DELETE", "/api/v1/replays?name=slow", token: Self.operatorToken)
-        #expect(asked.status == 202, "asked of the instance that does not run it: \(asked)")
-        #expect(Self.object(asked.body)["status"] as? String == "running")
-        var replay: [String: Any] = [:]
-        for _ in 0..<300 {
-            replay = Self.array(try Self.call(portA, "GET", "/api/v1/replays", token: Self.viewerToken).body).first { $0["name"] as? String == "slow" } ?? [:]
-            if replay["status"] as? String != "running" { break }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        #expect(replay["status"] as? String == "cancelled", "\(replay)")
-        #expect((replay["processed"] as? Int ?? 40) < 40, "\(replay)")
-        // B reads A's final progress record from the topic as its consumer fetches it.
-        var again = 0
-        for _ in 0..<100 {
-            again = try Self.call(portB, "DELETE", "/api/v1/replays?name=slow", token: Self.operatorToken).status
-            if again != 202 { break }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        #expect(again == 404, "no longer running anywhere")
     }
 
     @Test func deadLettersAreBrowsedAndReplayedThroughTheAPI() async throws {
-        let harness = RunHarness()
-        defer { harness.stop() }
-        let (broker, hook, config) = try await harness.brokerAndWebhook(status: 503, extra: "retry: {attempts: 2, backoff: 10ms, max_backoff: 20ms}")
-        let port = try LoopbackPort.free()
-        _ = try harness.sluice(broker, group: "ops-api", config: config,
-                               extra: ["--admin-listen", "127.0.0.1:\(port)", "--admin-tokens", try Self.tokensFile(in: config.directory)])
-        let findings = try Findings.unique(4)
-        try Findings.produce(findings, to: "findings", broker: broker)
-        #expect(try await waitForMetric(port: port, "sluice_dead_letters_total{reason=\"retries_exhausted\"}", atLeast: 4) == 4)
+        try await withRunHarness { harness in
+            let (broker, hook, config) = try await harness.brokerAndWebhook(status: 503, extra: "retry: {attempts: 2, backoff: 10ms, max_backoff: 20ms}")
+            let port = try LoopbackPort.free()
+            _ = try harness.sluice(broker, group: "ops-api", config: config,
+                                   extra: ["--admin-listen", "127.0.0.1:\(port)", "--admin-tokens", try Self.tokensFile(in: config.directory)])
+            let findings = try Findings.unique(4)
+            try await Findings.publish(findings, to: "findings", broker: broker)
+            #expect(try await waitForMetric(port: port, "sluice_dead_letters_total{reason=\"retries_exhausted\"}", atLeast: 4) == 4)
 
-        // Browse: filters, counts by reason, bounded page; a viewer may read.
-        var page: [String: Any] = [:]
-        for _ in 0..<100 {
-            page = Self.object(try Self.call(port, "GET", "/api/v1/dead-letters?reason=retries_exhausted&limit=3", token: Self.viewerToken).body)
-            if page["total"] as? Int == 4 { break }
-            try await Task.sleep(for: .milliseconds(200))  // the dead letters' acks reach the broker after the metric counts them
-        }
-        #expect(page["total"] as? Int == 4 && page["inTopic"] as? Int == 4, "\(page)")
-        #expect((page["byReason"] as? [String: Int]) == ["retries_exhausted": 4])
-        let letters = page["letters"] as? [[String: Any]] ?? []
-        #expect(letters.count == 3, "limit bounds the page")
-        #expect(letters.allSatisfy { $0["connector"] as? String == "hook" && $0["route"] as? String == "all-findings" && $0["attempts"] as? Int == 2 })
-        #expect(Set(letters.compactMap { $0["findingId"] as? String }).isSubset(of: Set(findings.map(\.id))))
-        #expect(Self.object(try Self.call(port, "GET", "/api/v1/dead-letters?connector=nope", token: Self.viewerToken).body)["total"] as? Int == 0)
-        #expect(try Self.call(port, "GET", "/api/v1/dead-letters?since=yesterday", token: Self.viewerToken).status == 400)
+            // Browse: filters, counts by reason, bounded page; a viewer may read.
+            var page: [String: Any] = [:]
+            for _ in 0..<100 {
+                page = Self.object(try Self.call(port, "GET", "/api/v1/dead-letters?reason=retries_exhausted&limit=3", token: Self.viewerToken).body)
+                if page["total"] as? Int == 4 { break }
+                try await Task.sleep(for: .milliseconds(200))  // the dead letters' acks reach the broker after the metric counts them
+            }
+            #expect(page["total"] as? Int == 4 && page["inTopic"] as? Int == 4, "\(page)")
+            #expect((page["byReason"] as? [String: Int]) == ["retries_exhausted": 4])
+            let letters = page["letters"] as? [[String: Any]] ?? []
+            #expect(letters.count == 3, "limit bounds the page")
+            #expect(letters.allSatisfy { $0["connector"] as? String == "hook" && $0["route"] as? String == "all-findings" && $0["attempts"] as? Int == 2 })
+            #expect(Set(letters.compactMap { $0["findingId"] as? String }).isSubset(of: Set(findings.map(\.id))))
+            #expect(Self.object(try Self.call(port, "GET", "/api/v1/dead-letters?connector=nope", token: Self.viewerToken).body)["total"] as? Int == 0)
+            #expect(try Self.call(port, "GET", "/api/v1/dead-letters?since=yesterday", token: Self.viewerToken).status == 400)
 
-        // Replays are an operator's: a viewer is refused, no token is refused.
-        let start = #"{"name": "api-1", "reason": "retries_exhausted", "rate": 100}"#
-        #expect(try Self.call(port, "POST", "/api/v1/replays", body: start, token: Self.viewerToken).status == 403)
-        #expect(try Self.call(port, "POST", "/api/v1/replays", body: start).status == 401)
-        try await hook.reset()
-        try await hook.setStatus(204)
-        let started = try Self.call(port, "POST", "/api/v1/replays", body: start, token: Self.operatorToken)
-        #expect(started.status == 202, "\(started)")
-        var replay: [String: Any] = [:]
-        for _ in 0..<300 {
-            replay = Self.array(try Self.call(port, "GET", "/api/v1/replays", token: Self.viewerToken).body).first { $0["name"] as? String == "api-1" } ?? [:]
-            if replay["status"] as? String == "finished" { break }
-            try await Task.sleep(for: .milliseconds(100))
+            // Replays are an operator's: a viewer is refused, no token is refused.
+            let start = #"{"name": "api-1", "reason": "retries_exhausted", "rate": 100}"#
+            #expect(try Self.call(port, "POST", "/api/v1/replays", body: start, token: Self.viewerToken).status == 403)
+            #expect(try Self.call(port, "POST", "/api/v1/replays", body: start).status == 401)
+            try await hook.reset()
+            try await hook.setStatus(204)
+            let started = try Self.call(port, "POST", "/api/v1/replays", body: start, token: Self.operatorToken)
+            #expect(started.status == 202, "\(started)")
+            var replay: [String: Any] = [:]
+            for _ in 0..<300 {
+                replay = Self.array(try Self.call(port, "GET", "/api/v1/replays", token: Self.viewerToken).body).first { $0["name"] as? String == "api-1" } ?? [:]
+                if replay["status"] as? String == "finished" { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(replay["status"] as? String == "finished" && replay["delivered"] as? Int == 4 && replay["failed"] as? Int == 0, "\(replay)")
+            let received = try hook.records()
+            #expect(received.count == 4)
+            // Through the running instance's own lane (its rate limit and breaker): counted in its metrics.
+            #expect(try await waitForMetric(port: port, "sluice_deliveries_total{route=\"all-findings\",connector=\"hook\"}", atLeast: 4) == 4)
+            #expect(received.allSatisfy { $0.header("X-Sluice-Replay") == "api-1" })
+            #expect(Set(received.compactMap { $0.header("X-Sluice-Finding-Id") }) == Set(findings.map(\.id)))
+            // The same replay again delivers nothing twice.
+            #expect(try Self.call(port, "POST", "/api/v1/replays", body: start, token: Self.operatorToken).status == 202)
+            for _ in 0..<300 {
+                replay = Self.array(try Self.call(port, "GET", "/api/v1/replays", token: Self.viewerToken).body).first { $0["name"] as? String == "api-1" } ?? [:]
+                if replay["status"] as? String == "finished", replay["alreadyDone"] as? Int == 4 { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(replay["alreadyDone"] as? Int == 4 && replay["delivered"] as? Int == 0, "\(replay)")
+            #expect(hook.count == 4)
+            #expect(try Self.call(port, "DELETE", "/api/v1/replays?name=nothing-runs", token: Self.operatorToken).status == 404)
+            let noApprovals = try Self.call(port, "GET", "/api/v1/approvals", token: Self.viewerToken)
+            #expect(noApprovals.status == 200 && Self.array(noApprovals.body).isEmpty, "no playbooks here: nothing waits")
+            #expect(try Self.call(port, "GET", "/api/v1/dead-letters?limit=1001", token: Self.viewerToken).status == 400)
         }
-        #expect(replay["status"] as? String == "finished" && replay["delivered"] as? Int == 4 && replay["failed"] as? Int == 0, "\(replay)")
-        let received = try hook.records()
-        #expect(received.count == 4)
-        // Through the running instance's own lane (its rate limit and breaker): counted in its metrics.
-        #expect(try await waitForMetric(port: port, "sluice_deliveries_total{route=\"all-findings\",connector=\"hook\"}", atLeast: 4) == 4)
-        #expect(received.allSatisfy { $0.header("X-Sluice-Replay") == "api-1" })
-        #expect(Set(received.compactMap { $0.header("X-Sluice-Finding-Id") }) == Set(findings.map(\.id)))
-        // The same replay again delivers nothing twice.
-        #expect(try Self.call(port, "POST", "/api/v1/replays", body: start, token: Self.operatorToken).status == 202)
-        for _ in 0..<300 {
-            replay = Self.array(try Self.call(port, "GET", "/api/v1/replays", token: Self.viewerToken).body).first { $0["name"] as? String == "api-1" } ?? [:]
-            if replay["status"] as? String == "finished", replay["alreadyDone"] as? Int == 4 { break }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        #expect(replay["alreadyDone"] as? Int == 4 && replay["delivered"] as? Int == 0, "\(replay)")
-        #expect(hook.count == 4)
-        #expect(try Self.call(port, "DELETE", "/api/v1/replays?name=nothing-runs", token: Self.operatorToken).status == 404)
-        let noApprovals = try Self.call(port, "GET", "/api/v1/approvals", token: Self.viewerToken)
-        #expect(noApprovals.status == 200 && Self.array(noApprovals.body).isEmpty, "no playbooks here: nothing waits")
-        #expect(try Self.call(port, "GET", "/api/v1/dead-letters?limit=1001", token: Self.viewerToken).status == 400)
     }
 
     /// A reload (SIGHUP) replaces a playbook: runs that start after it use the new steps.
     @Test func aReloadReplacesAPlaybook() async throws {
         let router = try await PlaybookRouter(group: "reload-playbooks") { soar in Self.caseStep(soar, path: "cases") }
-        defer { router.stop() }
-        let (broker, soar, port, sluice) = (router.broker, router.soar, router.port, router.sluice)
-        #expect(LoopbackPort.waitUntilAccepting(port, timeout: 60))
-        let findings = try Findings.unique(2)
-        try Findings.produce([findings[0]], to: "findings", broker: broker)
-        try await soar.waitForCount(1, timeout: 60)
+        try await withCleanup { cleanup in
+            cleanup.add { await router.stopAndWait() }
+            let (broker, soar, port, sluice) = (router.broker, router.soar, router.port, router.sluice)
+            #expect(await LoopbackPort.accepts(port, within: 60))
+            let findings = try Findings.unique(2)
+            try await Findings.publish([findings[0]], to: "findings", broker: broker)
+            try await soar.waitForCount(1, timeout: 60)
 
-        try router.writeRoute(Self.caseStep(soar.url, path: "cases-v2"))
-        kill(sluice.pid, SIGHUP)
-        var version = ""
-        for _ in 0..<600 where !version.contains("\"configVersion\":2") {
-            version = (try? Self.call(port, "GET", "/api/v1/status").body) ?? ""
-            if !version.contains("\"configVersion\":2") { try await Task.sleep(for: .milliseconds(100)) }
+            try router.writeRoute(Self.caseStep(soar.url, path: "cases-v2"))
+            kill(sluice.pid, SIGHUP)
+            var version = ""
+            for _ in 0..<600 where !version.contains("\"configVersion\":2") {
+                version = (try? Self.call(port, "GET", "/api/v1/status").body) ?? ""
+                if !version.contains("\"configVersion\":2") { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(version.contains("\"configVersion\":2"), "not reloaded: \(sluice.output.suffix(2000))")
+            try await Findings.publish([findings[1]], to: "findings", broker: broker)
+            try await soar.waitForCount(2, timeout: 60)
+            #expect(try soar.records().map(\.path) == ["/cases", "/cases-v2"])
+            #expect(try soar.records().last?.body.contains(findings[1].id) == true)
         }
-        #expect(version.contains("\"configVersion\":2"), "not reloaded: \(sluice.output.suffix(2000))")
-        try Findings.produce([findings[1]], to: "findings", broker: broker)
-        try await soar.waitForCount(2, timeout: 60)
-        #expect(try soar.records().map(\.path) == ["/cases", "/cases-v2"])
-        #expect(try soar.records().last?.body.contains(findings[1].id) == true)
     }
 
     /// A playbook step waits for approval; an operator approves it in the dashboard; the run goes
@@ -288,4 +290,7 @@ struct PlaybookRouter {
     }
 
     func stop() { harness.stop() }
+
+    /// `stop()`, returning once everything started is gone.
+    func stopAndWait() async { await harness.stopAndWait() }
 }

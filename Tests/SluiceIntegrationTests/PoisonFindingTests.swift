@@ -16,41 +16,41 @@ import Testing
     }
 
     @Test func aPoisonFindingIsDeliveredClampedAndTheRecordsAfterItFlow() async throws {
-        let harness = RunHarness()
-        defer { harness.stop() }
-        let (broker, receiver, config) = try await harness.brokerAndWebhook()
-        // A template that reads the summary, so count, pid and severity go through FindingSummary.
-        try """
-        name: all-findings
-        match: {"source": ["aws.guardduty"]}
-        targets:
-          - connector: hook
-            template: '{"id": "{{sluice.id}}", "count": {{sluice.count}}, "pid": "{{#sluice.process}}{{pid}}{{/sluice.process}}", "cef_severity": "{{sluice.severity_label}}"}'
-        """.write(toFile: config.routes + "/all.yaml", atomically: true, encoding: .utf8)
+        try await withRunHarness { harness in
+            let (broker, receiver, config) = try await harness.brokerAndWebhook()
+            // A template that reads the summary, so count, pid and severity go through FindingSummary.
+            try """
+            name: all-findings
+            match: {"source": ["aws.guardduty"]}
+            targets:
+              - connector: hook
+                template: '{"id": "{{sluice.id}}", "count": {{sluice.count}}, "pid": "{{#sluice.process}}{{pid}}{{/sluice.process}}", "cef_severity": "{{sluice.severity_label}}"}'
+            """.write(toFile: config.routes + "/all.yaml", atomically: true, encoding: .utf8)
 
-        // 02-ec2-reverse-shell is a runtime finding: it has service.count, a process pid and severity.
-        let sample = try #require(try Findings.examples().first { $0.contains("\"pid\":") })
-        var poison = try Self.replacingNumber("count", with: "1e300", in: sample)
-        poison = try Self.replacingNumber("pid", with: "-1e300", in: poison)
-        poison = try Self.replacingNumber("severity", with: "1e300", in: poison)
-        let before = try Findings.unique(3)
-        let after = try Findings.unique(13).suffix(10)
-        let poisonRecord = (id: "poison", bytes: Array(poison.utf8))
-        try Findings.produce(before + [poisonRecord] + Array(after), to: "findings", broker: broker)
+            // 02-ec2-reverse-shell is a runtime finding: it has service.count, a process pid and severity.
+            let sample = try #require(try Findings.examples().first { $0.contains("\"pid\":") })
+            var poison = try Self.replacingNumber("count", with: "1e300", in: sample)
+            poison = try Self.replacingNumber("pid", with: "-1e300", in: poison)
+            poison = try Self.replacingNumber("severity", with: "1e300", in: poison)
+            let before = try Findings.unique(3)
+            let after = try Findings.unique(13).suffix(10)
+            let poisonRecord = (id: "poison", bytes: Array(poison.utf8))
+            try await Findings.publish(before + [poisonRecord] + Array(after), to: "findings", broker: broker)
 
-        let sluice = try harness.sluice(broker, group: "poison", config: config)
-        try await receiver.waitForCount(14, timeout: 90)
-        let bodies = try receiver.records().map(\.body)
-        #expect(bodies.count == 14)
-        let delivered = bodies.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-        #expect(delivered.count == 14, "every body is JSON: \(bodies.filter { !$0.hasPrefix("{") })")
-        let ids = Set(delivered.compactMap { $0["id"] as? String })
-        #expect(ids.isSuperset(of: after.map(\.id)), "the records after the poison are delivered")
-        #expect(ids.isSuperset(of: before.map(\.id)))
-        let clamped = try #require(delivered.first { ($0["count"] as? NSNumber)?.int64Value == Int64.max })
-        #expect(clamped["pid"] as? String == String(Int.min))
-        #expect(clamped["cef_severity"] as? String == "Critical")
-        #expect(sluice.process.isRunning, "the router keeps running")
-        #expect(await sluice.terminateAndWait() == 0)
+            let sluice = try harness.sluice(broker, group: "poison", config: config)
+            try await receiver.waitForCount(14, timeout: 90)
+            let bodies = try receiver.records().map(\.body)
+            #expect(bodies.count == 14)
+            let delivered = bodies.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            #expect(delivered.count == 14, "every body is JSON: \(bodies.filter { !$0.hasPrefix("{") })")
+            let ids = Set(delivered.compactMap { $0["id"] as? String })
+            #expect(ids.isSuperset(of: after.map(\.id)), "the records after the poison are delivered")
+            #expect(ids.isSuperset(of: before.map(\.id)))
+            let clamped = try #require(delivered.first { ($0["count"] as? NSNumber)?.int64Value == Int64.max })
+            #expect(clamped["pid"] as? String == String(Int.min))
+            #expect(clamped["cef_severity"] as? String == "Critical")
+            #expect(sluice.process.isRunning, "the router keeps running")
+            #expect(await sluice.terminateAndWait() == 0)
+        }
     }
 }

@@ -58,12 +58,13 @@ import Testing
             try Findings.produce(Array(findings.dropFirst(RebalanceTests.initial)), to: "findings", broker: broker)
         }
 
-        func stop() {
-            second.stop()
-            first.stop()
+        /// Both members, the receiver and the broker stopped, returning once they are gone.
+        func stopAndWait() async {
+            await second.stopAndWait()
+            await first.stopAndWait()
             config.remove()
-            receiver.stop()
-            broker.stop()
+            await receiver.stopAndWait()
+            await broker.stopAndWait()
         }
 
         /// Once every finding arrived: both members leave cleanly; what was received, lost, repeated.
@@ -91,7 +92,7 @@ import Testing
         try await broker.create(topics: ["findings"], partitions: 4)
         try await broker.create(topics: ["dlq"])   // one partition: read to a sentinel
         let findings = try Findings.unique(3000)
-        try Findings.produce(Array(findings.prefix(initial)), to: "findings", broker: broker)
+        try await Findings.publish(Array(findings.prefix(initial)), to: "findings", broker: broker)
         // A long request timeout: a receiver slowed by load must not turn a received request into
         // a retry, a repeat no rebalance caused.
         let config = try TestConfig(connector: "type: webhook\nurl: \(receiver.url)/hook\ntimeout: 60s\nconcurrency: 8\nretry: {attempts: 100000, backoff: 50ms, max_backoff: 1s}\n")
@@ -107,20 +108,22 @@ import Testing
         // the marker); then the target recovers, the work settles and is committed, and the
         // partitions move. Nothing depends on the machine's speed.
         let scene = try await Self.scene(group: "graceful", drainTimeout: "300s")
-        defer { scene.stop() }
-        #expect(try await Self.waitForLog(scene.first, Self.waiting, timeout: 120), "the first member never waited for its revoked partitions' work")
-        try await scene.receiver.setStatus(204)
-        try scene.produceRest()
-        // The positive marker: the second member was assigned partitions and consumed from them.
-        let consumedBySecond = try await waitForMetric(port: scene.secondPort, "sluice_findings_consumed_total", atLeast: 1, timeout: 120)
-        let (received, lost, duplicates) = try await scene.finish()
-        print("graceful rebalance: \(scene.inFlightAtJoin) in flight on the first member when the second joined; second consumed \(consumedBySecond)+; \(received) received, lost \(lost.count), duplicates \(duplicates)")
-        #expect(scene.inFlightAtJoin == Self.initial, "the first member held every finding unsettled when the second joined")
-        #expect(scene.first.output.contains("revoked partitions settled: committing them before release"))
-        #expect(lost.isEmpty)
-        // The committed offset of each moved partition was its last settled record: the new owner
-        // started right after it.
-        #expect(duplicates == 0, "a graceful rebalance repeated deliveries: the commit on revocation was behind what had settled")
+        try await withCleanup { cleanup in
+            cleanup.add { await scene.stopAndWait() }
+            #expect(try await Self.waitForLog(scene.first, Self.waiting, timeout: 120), "the first member never waited for its revoked partitions' work")
+            try await scene.receiver.setStatus(204)
+            try scene.produceRest()
+            // The positive marker: the second member was assigned partitions and consumed from them.
+            let consumedBySecond = try await waitForMetric(port: scene.secondPort, "sluice_findings_consumed_total", atLeast: 1, timeout: 120)
+            let (received, lost, duplicates) = try await scene.finish()
+            print("graceful rebalance: \(scene.inFlightAtJoin) in flight on the first member when the second joined; second consumed \(consumedBySecond)+; \(received) received, lost \(lost.count), duplicates \(duplicates)")
+            #expect(scene.inFlightAtJoin == Self.initial, "the first member held every finding unsettled when the second joined")
+            #expect(scene.first.output.contains("revoked partitions settled: committing them before release"))
+            #expect(lost.isEmpty)
+            // The committed offset of each moved partition was its last settled record: the new owner
+            // started right after it.
+            #expect(duplicates == 0, "a graceful rebalance repeated deliveries: the commit on revocation was behind what had settled")
+        }
     }
 
     @Test func aRevocationWaitsAtMostTheDrainTimeoutAndNothingIsLost() async throws {
@@ -128,17 +131,19 @@ import Testing
         // (short) drain timeout and lets the partitions go with their work unsettled; the new
         // owner redelivers it once the target is back. Nothing lost, repeats within the cap.
         let scene = try await Self.scene(group: "deadline", drainTimeout: "2s")
-        defer { scene.stop() }
-        // The markers: the first gave up waiting, and the second consumed from what it was given.
-        #expect(try await Self.waitForLog(scene.first, "revoked partitions released with work unsettled", timeout: 120))
-        let consumedBySecond = try await waitForMetric(port: scene.secondPort, "sluice_findings_consumed_total", atLeast: 1, timeout: 120)
-        try await scene.receiver.setStatus(204)
-        try scene.produceRest()
-        let (received, lost, duplicates) = try await scene.finish()
-        print("rebalance past the drain timeout: \(scene.inFlightAtJoin) in flight when the second joined; second consumed \(consumedBySecond)+; \(received) received, lost \(lost.count), duplicates \(duplicates) (cap \(Self.cap))")
-        #expect(scene.inFlightAtJoin == Self.initial)
-        #expect(lost.isEmpty)
-        #expect(duplicates <= Self.cap, "more redelivered than the in-flight cap: offsets past unsettled work were committed")
+        try await withCleanup { cleanup in
+            cleanup.add { await scene.stopAndWait() }
+            // The markers: the first gave up waiting, and the second consumed from what it was given.
+            #expect(try await Self.waitForLog(scene.first, "revoked partitions released with work unsettled", timeout: 120))
+            let consumedBySecond = try await waitForMetric(port: scene.secondPort, "sluice_findings_consumed_total", atLeast: 1, timeout: 120)
+            try await scene.receiver.setStatus(204)
+            try scene.produceRest()
+            let (received, lost, duplicates) = try await scene.finish()
+            print("rebalance past the drain timeout: \(scene.inFlightAtJoin) in flight when the second joined; second consumed \(consumedBySecond)+; \(received) received, lost \(lost.count), duplicates \(duplicates) (cap \(Self.cap))")
+            #expect(scene.inFlightAtJoin == Self.initial)
+            #expect(lost.isEmpty)
+            #expect(duplicates <= Self.cap, "more redelivered than the in-flight cap: offsets past unsettled work were committed")
+        }
     }
 
     /// librdkafka keeps a partition's pause flag when the partition is revoked (the flag is the
@@ -149,44 +154,46 @@ import Testing
     /// its partitions come back to the first. Every finding produced after that must arrive.
     @Test func aPartitionPausedWhenRevokedIsFetchedAgainWhenItComesBack() async throws {
         let broker = try await TansuBroker.start()
-        defer { broker.stop() }
-        let receiver = try await WebhookReceiver.start(status: 503)
-        defer { receiver.stop() }
-        try await broker.create(topics: ["findings"], partitions: 4)
-        try await broker.create(topics: ["dlq"])
-        let findings = try Findings.unique(1200)
-        let initial = 200
-        try Findings.produce(Array(findings.prefix(initial)), to: "findings", broker: broker)
-        let config = try TestConfig(connector: "type: webhook\nurl: \(receiver.url)/hook\ntimeout: 60s\nconcurrency: 8\nretry: {attempts: 100000, backoff: 50ms, max_backoff: 1s}\n")
-        defer { config.remove() }
-        let cap = 40
-        // Debug: the pause and resume lines are the markers. No wait on revocation: nothing can
-        // settle while the target answers 503, and the revocation must happen while paused.
-        let (first, _) = try Self.member(broker, config, group: "paused", cap: cap, extra: ["--log-level", "debug", "--revocation-timeout", "0s"])
-        defer { first.stop() }
-        #expect(try await Self.waitForLog(first, "partitions paused", timeout: 120), "the first member never paused at its cap")
-        let (second, secondPort) = try Self.member(broker, config, group: "paused", cap: 200)
-        defer { second.stop() }
-        // The marker: the first member's consumer logged a revocation of some partitions.
-        #expect(try await Self.waitForLogLine(first, containing: ["partitions revoked", "kafka.partitions=findings"], timeout: 120),
-                "no partition was revoked from the paused first member")
-        let consumedBySecond = try await waitForMetric(port: secondPort, "sluice_findings_consumed_total", atLeast: 1, timeout: 120)
-        try await receiver.setStatus(204)
-        // The first settles its work and resumes what it still owns; only then does the second
-        // leave, so the partitions come back to a member that is not paused.
-        #expect(try await Self.waitForLog(first, "partitions resumed", timeout: 120), "the first member never resumed")
-        #expect(await second.terminateAndWait() == 0)
-        try Findings.produce(Array(findings.dropFirst(initial)), to: "findings", broker: broker)
-        let missing = try await waitForDelivery(of: Set(findings.map(\.id)), at: receiver, stall: 60)
-        let located = try await describeUndelivered(missing, broker: broker, topic: "findings", produced: findings.count)
-        let received = try receiver.receivedFindingIDs()
-        let duplicates = received.count - Set(received).count
-        print("paused partition revoked and reassigned: second consumed \(consumedBySecond)+; \(received.count) received, not delivered \(missing.count) (\(located)), duplicates \(duplicates) (cap \(cap))")
-        #expect(missing.count == 0, "not delivered: \(located)")
-        // Only the first member's revoked work, released unsettled, is repeated.
-        #expect(duplicates <= cap)
-        #expect(await first.terminateAndWait() == 0)
-        #expect(try await readTopicToSentinel(broker, topic: "dlq").isEmpty)
+        try await withCleanup { cleanup in
+            cleanup.add { await broker.stopAndWait() }
+            let receiver = try await WebhookReceiver.start(status: 503)
+            cleanup.add { await receiver.stopAndWait() }
+            try await broker.create(topics: ["findings"], partitions: 4)
+            try await broker.create(topics: ["dlq"])
+            let findings = try Findings.unique(1200)
+            let initial = 200
+            try await Findings.publish(Array(findings.prefix(initial)), to: "findings", broker: broker)
+            let config = try TestConfig(connector: "type: webhook\nurl: \(receiver.url)/hook\ntimeout: 60s\nconcurrency: 8\nretry: {attempts: 100000, backoff: 50ms, max_backoff: 1s}\n")
+            defer { config.remove() }
+            let cap = 40
+            // Debug: the pause and resume lines are the markers. No wait on revocation: nothing can
+            // settle while the target answers 503, and the revocation must happen while paused.
+            let (first, _) = try Self.member(broker, config, group: "paused", cap: cap, extra: ["--log-level", "debug", "--revocation-timeout", "0s"])
+            cleanup.add { await first.stopAndWait() }
+            #expect(try await Self.waitForLog(first, "partitions paused", timeout: 120), "the first member never paused at its cap")
+            let (second, secondPort) = try Self.member(broker, config, group: "paused", cap: 200)
+            cleanup.add { await second.stopAndWait() }
+            // The marker: the first member's consumer logged a revocation of some partitions.
+            #expect(try await Self.waitForLogLine(first, containing: ["partitions revoked", "kafka.partitions=findings"], timeout: 120),
+                    "no partition was revoked from the paused first member")
+            let consumedBySecond = try await waitForMetric(port: secondPort, "sluice_findings_consumed_total", atLeast: 1, timeout: 120)
+            try await receiver.setStatus(204)
+            // The first settles its work and resumes what it still owns; only then does the second
+            // leave, so the partitions come back to a member that is not paused.
+            #expect(try await Self.waitForLog(first, "partitions resumed", timeout: 120), "the first member never resumed")
+            #expect(await second.terminateAndWait() == 0)
+            try await Findings.publish(Array(findings.dropFirst(initial)), to: "findings", broker: broker)
+            let missing = try await waitForDelivery(of: Set(findings.map(\.id)), at: receiver, stall: 60)
+            let located = try await describeUndelivered(missing, broker: broker, topic: "findings", produced: findings.count)
+            let received = try receiver.receivedFindingIDs()
+            let duplicates = received.count - Set(received).count
+            print("paused partition revoked and reassigned: second consumed \(consumedBySecond)+; \(received.count) received, not delivered \(missing.count) (\(located)), duplicates \(duplicates) (cap \(cap))")
+            #expect(missing.count == 0, "not delivered: \(located)")
+            // Only the first member's revoked work, released unsettled, is repeated.
+            #expect(duplicates <= cap)
+            #expect(await first.terminateAndWait() == 0)
+            #expect(try await readTopicToSentinel(broker, topic: "dlq").isEmpty)
+        }
     }
 
     /// How one leader-leaves-while-forming run ended.
@@ -211,50 +218,51 @@ import Testing
     /// `leaderArgs` are added to the leaving member only.
     static func leaderLeavesWhileForming(leaderArgs: [String], bound: Double) async throws -> LeaderLeaveOutcome {
         let broker = try await TansuBroker.start()
-        defer { broker.stop() }
-        let receiver = try await WebhookReceiver.start(status: 204)
-        defer { receiver.stop() }
-        try await broker.create(topics: ["findings"], partitions: 4)
-        try await broker.create(topics: ["dlq"])
-        try Findings.produce(try Findings.unique(40), to: "findings", broker: broker)
-        let config = try TestConfig(connector: "type: webhook\nurl: \(receiver.url)/hook\n")
-        defer { config.remove() }
-        // Debug with librdkafka's group log: the JoinGroup and SyncGroup answers are the markers
-        // and the evidence. A short stall timeout so the watchdog acts within the bound.
-        let debug = ["--log-level", "debug", "-X", "debug=cgrp", "--group-stall-timeout", "12s"]
-        let (leader, leaderPort) = try member(broker, config, group: "forming", cap: 100, extra: debug + leaderArgs)
-        defer { leader.stop() }
-        _ = try await waitForMetric(port: leaderPort, "sluice_findings_consumed_total", atLeast: 1, timeout: 120)
-        let (b, bPort) = try member(broker, config, group: "forming", cap: 100, extra: debug)
-        defer { b.stop() }
-        func owned(_ port: Int) -> Set<String> {
-            Set((LoopbackPort.get(port, "/api/v1/status").flatMap(ScaleOutTests.partitions) ?? "").split(separator: ",").map(String.init))
+        return try await withCleanup { cleanup in
+            cleanup.add { await broker.stopAndWait() }
+            let receiver = try await WebhookReceiver.start(status: 204)
+            cleanup.add { await receiver.stopAndWait() }
+            try await broker.create(topics: ["findings"], partitions: 4)
+            try await broker.create(topics: ["dlq"])
+            try await Findings.publish(try Findings.unique(40), to: "findings", broker: broker)
+            let config = try TestConfig(connector: "type: webhook\nurl: \(receiver.url)/hook\n")
+            defer { config.remove() }
+            // Debug with librdkafka's group log: the JoinGroup and SyncGroup answers are the markers
+            // and the evidence. A short stall timeout so the watchdog acts within the bound.
+            let debug = ["--log-level", "debug", "-X", "debug=cgrp", "--group-stall-timeout", "12s"]
+            let (leader, leaderPort) = try member(broker, config, group: "forming", cap: 100, extra: debug + leaderArgs)
+            cleanup.add { await leader.stopAndWait() }
+            _ = try await waitForMetric(port: leaderPort, "sluice_findings_consumed_total", atLeast: 1, timeout: 120)
+            let (b, bPort) = try member(broker, config, group: "forming", cap: 100, extra: debug)
+            cleanup.add { await b.stopAndWait() }
+            func owned(_ port: Int) -> Set<String> {
+                Set((LoopbackPort.get(port, "/api/v1/status").flatMap(ScaleOutTests.partitions) ?? "").split(separator: ",").map(String.init))
+            }
+            let formed = Date().addingTimeInterval(120)
+            while owned(bPort).isEmpty, Date() < formed { try await Task.sleep(for: .milliseconds(100)) }
+            guard !owned(bPort).isEmpty else { return .stalled("the second member was never given partitions") }
+            let (c, cPort) = try member(broker, config, group: "forming", cap: 100, extra: debug)
+            cleanup.add { await c.stopAndWait() }
+            // The marker: the coordinator answered the newcomer's first JoinGroup; the group is forming.
+            guard try await waitForLog(c, "JoinGroup response", timeout: 120) else { return .stalled("the third member never joined") }
+            #expect(await leader.terminateAndWait() == 0, "the leader drains and exits cleanly")
+            let left = Date()
+            // The leader's member id, from its own JoinGroup answers ("... (me), my MemberId X").
+            let leaderID = leader.output.split(separator: "\n").lazy.compactMap { line -> Substring? in
+                guard line.contains("(me), my MemberId "), let r = line.range(of: "my MemberId ") else { return nil }
+                return line[r.upperBound...].prefix { $0 != "," && $0 != " " }
+            }.first.map(String.init)
+            if await eventually(within: .seconds(bound), every: .milliseconds(200), { owned(bPort).union(owned(cPort)).count == 4 }) {
+                return .recovered(seconds: Date().timeIntervalSince(left))
+            }
+            let survivors = b.output + c.output
+            let refusals = survivors.components(separatedBy: "SyncGroup error: Broker: Group rebalance in progress").count - 1
+            let rejoins = survivors.components(separatedBy: "consumer group stuck rebalancing").count - 1
+            if let leaderID, refusals > 0, survivors.contains("LeaderId \(leaderID),") {
+                return .wedgedByCoordinator(syncRefusals: refusals, rejoins: rejoins)
+            }
+            return .stalled("b owns \(owned(bPort).sorted()), c owns \(owned(cPort).sorted()); leader id \(leaderID ?? "unknown"); \(refusals) SyncGroup refusals")
         }
-        let formed = Date().addingTimeInterval(120)
-        while owned(bPort).isEmpty, Date() < formed { try await Task.sleep(for: .milliseconds(100)) }
-        guard !owned(bPort).isEmpty else { return .stalled("the second member was never given partitions") }
-        let (c, cPort) = try member(broker, config, group: "forming", cap: 100, extra: debug)
-        defer { c.stop() }
-        // The marker: the coordinator answered the newcomer's first JoinGroup; the group is forming.
-        guard try await waitForLog(c, "JoinGroup response", timeout: 120) else { return .stalled("the third member never joined") }
-        #expect(await leader.terminateAndWait() == 0, "the leader drains and exits cleanly")
-        let left = Date()
-        // The leader's member id, from its own JoinGroup answers ("... (me), my MemberId X").
-        let leaderID = leader.output.split(separator: "\n").lazy.compactMap { line -> Substring? in
-            guard line.contains("(me), my MemberId "), let r = line.range(of: "my MemberId ") else { return nil }
-            return line[r.upperBound...].prefix { $0 != "," && $0 != " " }
-        }.first.map(String.init)
-        while Date().timeIntervalSince(left) < bound {
-            if owned(bPort).union(owned(cPort)).count == 4 { return .recovered(seconds: Date().timeIntervalSince(left)) }
-            try await Task.sleep(for: .milliseconds(200))
-        }
-        let survivors = b.output + c.output
-        let refusals = survivors.components(separatedBy: "SyncGroup error: Broker: Group rebalance in progress").count - 1
-        let rejoins = survivors.components(separatedBy: "consumer group stuck rebalancing").count - 1
-        if let leaderID, refusals > 0, survivors.contains("LeaderId \(leaderID),") {
-            return .wedgedByCoordinator(syncRefusals: refusals, rejoins: rejoins)
-        }
-        return .stalled("b owns \(owned(bPort).sorted()), c owns \(owned(cPort).sorted()); leader id \(leaderID ?? "unknown"); \(refusals) SyncGroup refusals")
     }
 
     /// Runs the scene `REBALANCE_LEADER_RUNS` times (default 1) and reports each outcome.

@@ -13,53 +13,53 @@ import Testing
     static let policyReason = "topic creation is closed by policy no-new-topics-7f3a"
 
     @Test func aReloadWhoseTopicsTheBrokerRefusesChangesNothing() async throws {
-        let harness = RunHarness()
-        defer { harness.stop() }
-        let proxy = try KafkaRefusingProxy()
-        harness.onStop { proxy.stop() }
-        let broker = try await TansuBroker.start(advertisedPort: proxy.port)
-        harness.onStop({ broker.stop() }, andWait: { await broker.stopAndWait() })
-        proxy.forward(to: broker.port)
-        try await broker.create(topics: ["findings", "dlq"], partitions: 3)
-        let (receiver, config) = try await harness.webhook()
-        try StateTests.writeRoute(config, state: "")
-        let group = "refused-topics"
-        let (sluice, port) = try FirstRulesReloadTests.start(harness, broker: broker, config: config, group: group)
-        #expect(try await StateTests.waitUntil(timeout: 120) { FirstRulesReloadTests.ready(port) }, "\(sluice.output.suffix(2000))")
-        let findings = try Findings.unique(2)
-        try StateTests.produceShuffled([findings[0]], topic: "findings", partitions: 3, broker: broker)
-        try await receiver.waitForCount(1, timeout: 60)
+        try await withRunHarness { harness in
+            let proxy = try KafkaRefusingProxy()
+            harness.onStop { proxy.stop() }
+            let broker = try await TansuBroker.start(advertisedPort: proxy.port)
+            harness.onStop({ broker.stop() }, andWait: { await broker.stopAndWait() })
+            proxy.forward(to: broker.port)
+            try await broker.create(topics: ["findings", "dlq"], partitions: 3)
+            let (receiver, config) = try await harness.webhook()
+            try StateTests.writeRoute(config, state: "")
+            let group = "refused-topics"
+            let (sluice, port) = try FirstRulesReloadTests.start(harness, broker: broker, config: config, group: group)
+            #expect(try await StateTests.waitUntil(timeout: 120) { FirstRulesReloadTests.ready(port) }, "\(sluice.output.suffix(2000))")
+            let findings = try Findings.unique(2)
+            try await StateTests.produceShuffled([findings[0]], topic: "findings", partitions: 3, broker: broker)
+            try await receiver.waitForCount(1, timeout: 60)
 
-        proxy.refuseCreateTopics((KafkaRefusingProxy.policyViolation, Self.policyReason))
-        try StateTests.writeRoute(config, state: "dedupe: {key: [detail.id], window: 1h}")
-        let reply = try FirstRulesReloadTests.reload(port)
-        #expect(reply.hasPrefix("HTTP/1.1 422"), "\(reply)")
-        #expect(reply.contains("cannot be created") && reply.contains(Self.policyReason), "the broker's reason is returned: \(reply)")
-        // The broker was asked (and refused): Sluice's own name check passed.
-        #expect(proxy.refusedTopics.contains("sluice.hold.\(group).repartition"), "\(proxy.refusedTopics)")
-        let status = try FirstRulesReloadTests.status(port)
-        #expect(status["lastReloadSuccessful"] as? Bool == false, "\(status)")
-        #expect(status["configVersion"] as? Int == 1, "\(status)")
-        #expect(FirstRulesReloadTests.ready(port), "no owner was adopted: readiness waits for no restore")
+            proxy.refuseCreateTopics((KafkaRefusingProxy.policyViolation, Self.policyReason))
+            try StateTests.writeRoute(config, state: "dedupe: {key: [detail.id], window: 1h}")
+            let reply = try FirstRulesReloadTests.reload(port)
+            #expect(reply.hasPrefix("HTTP/1.1 422"), "\(reply)")
+            #expect(reply.contains("cannot be created") && reply.contains(Self.policyReason), "the broker's reason is returned: \(reply)")
+            // The broker was asked (and refused): Sluice's own name check passed.
+            #expect(proxy.refusedTopics.contains("sluice.hold.\(group).repartition"), "\(proxy.refusedTopics)")
+            let status = try FirstRulesReloadTests.status(port)
+            #expect(status["lastReloadSuccessful"] as? Bool == false, "\(status)")
+            #expect(status["configVersion"] as? Int == 1, "\(status)")
+            #expect(FirstRulesReloadTests.ready(port), "no owner was adopted: readiness waits for no restore")
 
-        // The configuration it had still runs: no dedupe, each copy delivered, nothing held.
-        try StateTests.produceShuffled([findings[0], findings[0]], topic: "findings", partitions: 3, broker: broker)
-        try await receiver.waitForCount(3, timeout: 60)
-        #expect(receiver.count == 3)
-        #expect(StateTests.held([port]) == 0)
-        #expect(!sluice.output.contains("state restored"), "no owner started: \(sluice.output.suffix(2000))")
+            // The configuration it had still runs: no dedupe, each copy delivered, nothing held.
+            try await StateTests.produceShuffled([findings[0], findings[0]], topic: "findings", partitions: 3, broker: broker)
+            try await receiver.waitForCount(3, timeout: 60)
+            #expect(receiver.count == 3)
+            #expect(StateTests.held([port]) == 0)
+            #expect(!sluice.output.contains("state restored"), "no owner started: \(sluice.output.suffix(2000))")
 
-        // The broker accepts again: the same reload now builds everything (nothing of the failed
-        // attempt stood in its way) and dedupe holds the copies.
-        proxy.refuseCreateTopics(nil)
-        let second = try FirstRulesReloadTests.reload(port)
-        #expect(second.hasPrefix("HTTP/1.1 200"), "\(second) \(sluice.output.suffix(2000))")
-        #expect(try await StateTests.waitUntil(timeout: 120) { FirstRulesReloadTests.ready(port) && sluice.output.contains("state restored") },
-                "\(sluice.output.suffix(3000))")
-        try StateTests.produceShuffled(Array(repeating: findings[1], count: 3), topic: "findings", partitions: 3, broker: broker)
-        let decided = try await StateTests.waitUntil(timeout: 120) { receiver.count >= 4 && StateTests.held([port]) >= 2 }
-        #expect(decided, "\(receiver.count) deliveries, \(StateTests.held([port])) held: \(sluice.output.suffix(3000))")
-        #expect(try receiver.receivedFindingIDs().filter { $0 == findings[1].id }.count == 1)
-        #expect(await sluice.terminateAndWait() == 0, "\(sluice.output.suffix(3000))")
+            // The broker accepts again: the same reload now builds everything (nothing of the failed
+            // attempt stood in its way) and dedupe holds the copies.
+            proxy.refuseCreateTopics(nil)
+            let second = try FirstRulesReloadTests.reload(port)
+            #expect(second.hasPrefix("HTTP/1.1 200"), "\(second) \(sluice.output.suffix(2000))")
+            #expect(try await StateTests.waitUntil(timeout: 120) { FirstRulesReloadTests.ready(port) && sluice.output.contains("state restored") },
+                    "\(sluice.output.suffix(3000))")
+            try await StateTests.produceShuffled(Array(repeating: findings[1], count: 3), topic: "findings", partitions: 3, broker: broker)
+            let decided = try await StateTests.waitUntil(timeout: 120) { receiver.count >= 4 && StateTests.held([port]) >= 2 }
+            #expect(decided, "\(receiver.count) deliveries, \(StateTests.held([port])) held: \(sluice.output.suffix(3000))")
+            #expect(try receiver.receivedFindingIDs().filter { $0 == findings[1].id }.count == 1)
+            #expect(await sluice.terminateAndWait() == 0, "\(sluice.output.suffix(3000))")
+        }
     }
 }

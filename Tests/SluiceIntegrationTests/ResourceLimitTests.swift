@@ -57,32 +57,32 @@ import Testing
     }
 
     @Test func anOversizedLineIsDeadLetteredTooLargeAndTheRunGoesOn() async throws {
-        let harness = RunHarness()
-        defer { harness.stop() }
-        let (receiver, config) = try await harness.webhook()
-        let findings = try Findings.unique(3)
-        let input = config.directory.appendingPathComponent("huge.ndjson")
-        _ = FileManager.default.createFile(atPath: input.path, contents: nil)
-        let file = try FileHandle(forWritingTo: input)
-        file.write(Data(findings[0].bytes + [0x0A]))
-        file.write(Data("{\"source\":\"aws.guardduty\",\"padding\":\"".utf8))
-        let block = Data(repeating: UInt8(ascii: "x"), count: 1 << 20)
-        for _ in 0..<40 { file.write(block) }  // a 40 MiB line
-        file.write(Data("\"}\n".utf8))
-        file.write(Data(findings[1].bytes + [0x0A] + findings[2].bytes + [0x0A]))
-        try file.close()
+        try await withRunHarness { harness in
+            let (receiver, config) = try await harness.webhook()
+            let findings = try Findings.unique(3)
+            let input = config.directory.appendingPathComponent("huge.ndjson")
+            _ = FileManager.default.createFile(atPath: input.path, contents: nil)
+            let file = try FileHandle(forWritingTo: input)
+            file.write(Data(findings[0].bytes + [0x0A]))
+            file.write(Data("{\"source\":\"aws.guardduty\",\"padding\":\"".utf8))
+            let block = Data(repeating: UInt8(ascii: "x"), count: 1 << 20)
+            for _ in 0..<40 { file.write(block) }  // a 40 MiB line
+            file.write(Data("\"}\n".utf8))
+            file.write(Data(findings[1].bytes + [0x0A] + findings[2].bytes + [0x0A]))
+            try file.close()
 
-        let sluice = try harness.sluice(["run", "--input", input.path, "--routes", config.routes, "--connectors", config.connectors,
-                                         "--log-level", "error"])
-        let deadline = Date().addingTimeInterval(120)  // end of input ends the run; this only bounds a hang
-        while sluice.process.isRunning, Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
-        // The oversized line was dead-lettered: an offline run says so with exit status 2.
-        #expect(!sluice.process.isRunning && sluice.process.terminationStatus == 2)
-        #expect(Set(try receiver.receivedFindingIDs()) == Set(findings.map(\.id)))
-        let letters = sluice.output.split(separator: "\n").filter { $0.hasPrefix("{\"reason\"") }
-        #expect(letters.count == 1)
-        #expect(letters.first?.contains("\"reason\":\"too_large\"") == true)
-        #expect(letters.first?.contains("line of 41943079 bytes is over max_message_bytes (1048576)") == true)
+            let sluice = try harness.sluice(["run", "--input", input.path, "--routes", config.routes, "--connectors", config.connectors,
+                                             "--log-level", "error"])
+            let deadline = Date().addingTimeInterval(120)  // end of input ends the run; this only bounds a hang
+            while sluice.process.isRunning, Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
+            // The oversized line was dead-lettered: an offline run says so with exit status 2.
+            #expect(!sluice.process.isRunning && sluice.process.terminationStatus == 2)
+            #expect(Set(try receiver.receivedFindingIDs()) == Set(findings.map(\.id)))
+            let letters = sluice.output.split(separator: "\n").filter { $0.hasPrefix("{\"reason\"") }
+            #expect(letters.count == 1)
+            #expect(letters.first?.contains("\"reason\":\"too_large\"") == true)
+            #expect(letters.first?.contains("line of 41943079 bytes is over max_message_bytes (1048576)") == true)
+        }
     }
 
     // Point 13 (/metrics bounded against idle and slow clients) is the admin server's now:

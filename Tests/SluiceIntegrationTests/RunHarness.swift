@@ -3,18 +3,19 @@ import SluiceTestSupport
 
 /// What one integration test starts — a Tansu broker and its topics, receivers, a routes and
 /// connectors config, `sluice run` processes — built step by step. Each step that succeeds
-/// registers how to undo itself; `stop()`, deferred right after `RunHarness()`, undoes them newest
-/// first, so whatever a later step throws, everything started before it is stopped, and a run
-/// is stopped before the broker and receiver it talks to.
+/// registers how to undo itself; `withRunHarness` undoes them newest first once the test's body
+/// returned or threw, and awaits each, so whatever a later step throws, everything started
+/// before it is gone before the test ends, and a run is stopped before the broker and receiver
+/// it talks to.
 ///
 /// ```swift
-/// let harness = RunHarness()
-/// defer { harness.stop() }
-/// let broker = try await harness.broker(topics: ["findings", "dlq"])
-/// let receiver = try await harness.receiver(status: 503)
-/// let config = try harness.webhookConfig(receiver, extra: "retry: {attempts: 3}")
-/// // or, the three at once: try await harness.brokerAndWebhook(status: 503, extra: …)
-/// let sluice = try harness.sluice(broker, group: "g", config: config, metricsPort: port)
+/// try await withRunHarness { harness in
+///     let broker = try await harness.broker(topics: ["findings", "dlq"])
+///     let receiver = try await harness.receiver(status: 503)
+///     let config = try harness.webhookConfig(receiver, extra: "retry: {attempts: 3}")
+///     // or, the three at once: try await harness.brokerAndWebhook(status: 503, extra: …)
+///     let sluice = try harness.sluice(broker, group: "g", config: config, metricsPort: port)
+/// }
 /// ```
 ///
 /// It holds steps, not state: tests keep the values it returns and use them as before.
@@ -100,7 +101,7 @@ final class RunHarness {
     }
 
     private func started(_ sluice: SluiceProcess) -> SluiceProcess {
-        onStop({ sluice.stop() }, andWait: { await sluice.killHardAndWait() })
+        onStop({ sluice.stop() }, andWait: { await sluice.stopAndWait() })
         return sluice
     }
 
@@ -117,7 +118,7 @@ final class RunHarness {
     }
 
     /// Stops everything started, newest first, and returns at once (reaper threads finish the
-    /// waiting): for `defer`, which cannot await.
+    /// waiting): for a type that holds a harness and must stop it where it cannot await.
     func stop() {
         let all = started
         started = []
@@ -129,6 +130,16 @@ final class RunHarness {
         let all = started
         started = []
         for step in all.reversed() { await step.stopAndWait() }
+    }
+}
+
+/// Runs `body` with a new harness and awaits `stopAndWait()` once it returned or threw: the
+/// `defer { harness.stop() }` of an async test, with the waiting done before the test ends.
+func withRunHarness<T>(isolation: isolated (any Actor)? = #isolation, _ body: (RunHarness) async throws -> T) async throws -> T {
+    try await withCleanup { cleanup in
+        let harness = RunHarness()
+        cleanup.add { await harness.stopAndWait() }
+        return try await body(harness)
     }
 }
 
@@ -172,15 +183,14 @@ final class StdinRun {
 
     func send(_ lines: [[UInt8]]) { stdin.fileHandleForWriting.write(Data(lines.flatMap { $0 + [0x0A] })) }
 
-    /// Waits for a line with every one of `parts`; the timeout only bounds a hang.
+    /// Waits for a line with every one of `parts`; the timeout only bounds a hang. The exit is
+    /// read before the log: a run that wrote the line and then exited still counts.
     func waitForLine(containing parts: [String], timeout: Double = 120) async throws -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if output.split(separator: "\n").contains(where: { line in parts.allSatisfy { line.contains($0) } }) { return true }
-            if !process.isRunning { return false }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return false
+        func hasLine() -> Bool { output.split(separator: "\n").contains { line in parts.allSatisfy { line.contains($0) } } }
+        return await eventually(within: .seconds(timeout), every: .milliseconds(50)) {
+            let exited = !process.isRunning
+            return (found: hasLine(), exited: exited)
+        } until: { $0.found || $0.exited }.found
     }
 
     /// Closes stdin (end of input) and waits for the exit.

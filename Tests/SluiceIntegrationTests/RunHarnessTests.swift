@@ -6,21 +6,21 @@ import Testing
 /// started is stopped, newest first.
 @Suite struct RunHarnessTests {
     @Test func aStepThatThrowsLeavesNothingRunningAndStopsNewestFirst() async throws {
-        let harness = RunHarness()
-        defer { harness.stop() }  // after stopAndWait, nothing is left to stop
-        var stopped: [String] = []
-        harness.onStop { stopped.append("first") }
-        let broker = try await harness.broker(topics: [])
-        let receiver = try await harness.receiver()
-        #expect(Self.accepts(broker.port) && Self.accepts(receiver.port))
-        harness.onStop { stopped.append("last") }
-        // A second receiver on the first one's port cannot start: the step throws.
-        await #expect(throws: (any Error).self) { _ = try await harness.receiver(port: receiver.port) }
+        try await withRunHarness { harness in
+            var stopped: [String] = []
+            harness.onStop { stopped.append("first") }
+            let broker = try await harness.broker(topics: [])
+            let receiver = try await harness.receiver()
+            #expect(Self.accepts(broker.port) && Self.accepts(receiver.port))
+            harness.onStop { stopped.append("last") }
+            // A second receiver on the first one's port cannot start: the step throws.
+            await #expect(throws: (any Error).self) { _ = try await harness.receiver(port: receiver.port) }
 
-        await harness.stopAndWait()
-        #expect(stopped == ["last", "first"])
-        #expect(!Self.accepts(broker.port), "the broker is stopped")
-        #expect(!Self.accepts(receiver.port), "the receiver is stopped")
+            await harness.stopAndWait()
+            #expect(stopped == ["last", "first"])
+            #expect(!Self.accepts(broker.port), "the broker is stopped")
+            #expect(!Self.accepts(receiver.port), "the receiver is stopped")
+        }
     }
 
     static func accepts(_ port: Int) -> Bool {

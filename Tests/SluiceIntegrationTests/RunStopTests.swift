@@ -29,40 +29,46 @@ struct RunStopTests {
             return !process.isRunning
         }
 
-        /// SIGKILL and return at once (a reaper thread collects the exit): called from `defer`.
+        /// SIGKILL and return at once (a reaper thread collects the exit).
         func end() {
             ChildProcess.killNow(process)
             stdin.fileHandleForWriting.closeFile()
+        }
+
+        /// `end()`, returning once the process is gone.
+        func endAndWait() async {
+            end()
+            await process.waitForExit()
         }
     }
 
     @Test func aRunWhoseAdminPortIsTakenExitsWithTheCauseWhileItsInputIsOpen() async throws {
         // A real server holds the port the run asks for.
-        let harness = RunHarness()
-        defer { harness.stop() }
-        let (holder, config) = try await harness.webhook()
-        let run = try StdinRun(config: config, extra: ["--admin-listen", "127.0.0.1:\(holder.port)"])
-        defer { run.end() }
-        // Before the fix the run kept reading stdin (and served nothing of its own) until stdin closed.
-        #expect(try await run.waitForExit(timeout: 60), "the run kept running with its admin port taken")
-        let stderr = String(decoding: run.stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(run.process.terminationStatus == 1)
-        #expect(stderr.contains("admin: cannot listen on 127.0.0.1:\(holder.port): Address already in use"), "\(stderr)")
+        try await withRunHarness { harness in
+            let (holder, config) = try await harness.webhook()
+            let run = try StdinRun(config: config, extra: ["--admin-listen", "127.0.0.1:\(holder.port)"])
+            harness.onStop({ run.end() }, andWait: { await run.endAndWait() })
+            // Before the fix the run kept reading stdin (and served nothing of its own) until stdin closed.
+            #expect(try await run.waitForExit(timeout: 60), "the run kept running with its admin port taken")
+            let stderr = String(decoding: run.stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(run.process.terminationStatus == 1)
+            #expect(stderr.contains("admin: cannot listen on 127.0.0.1:\(holder.port): Address already in use"), "\(stderr)")
+        }
     }
 
     @Test func sigtermStopsARunWaitingOnASilentStdin() async throws {
-        let harness = RunHarness()
-        defer { harness.stop() }
-        let (receiver, config) = try await harness.webhook()
-        let run = try StdinRun(config: config)
-        defer { run.end() }
-        // One delivery first: the run is past start-up and waiting for more input.
-        let finding = try #require(try Findings.unique(1).first)
-        run.stdin.fileHandleForWriting.write(Data(finding.bytes + [0x0A]))
-        try await receiver.waitForCount(1, timeout: 60)
-        #expect(receiver.count == 1)
-        kill(run.process.processIdentifier, SIGTERM)
-        #expect(try await run.waitForExit(timeout: 60), "SIGTERM did not stop a run blocked on stdin")
-        #expect(run.process.terminationStatus == 0)
+        try await withRunHarness { harness in
+            let (receiver, config) = try await harness.webhook()
+            let run = try StdinRun(config: config)
+            harness.onStop({ run.end() }, andWait: { await run.endAndWait() })
+            // One delivery first: the run is past start-up and waiting for more input.
+            let finding = try #require(try Findings.unique(1).first)
+            run.stdin.fileHandleForWriting.write(Data(finding.bytes + [0x0A]))
+            try await receiver.waitForCount(1, timeout: 60)
+            #expect(receiver.count == 1)
+            kill(run.process.processIdentifier, SIGTERM)
+            #expect(try await run.waitForExit(timeout: 60), "SIGTERM did not stop a run blocked on stdin")
+            #expect(run.process.terminationStatus == 0)
+        }
     }
 }

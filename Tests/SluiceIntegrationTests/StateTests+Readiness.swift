@@ -10,59 +10,54 @@ extension StateTests {
     /// partition is restored: the changelog is written first (60,000 dedupe keys, in the record
     /// format of docs/state.md), then an instance starts and is probed until it turns ready.
     @Test func readyOnlyAfterAChangelogOfManyKeysIsRestored() async throws {
-        let broker = try TansuBroker()
-        defer { broker.stop() }
-        let receiver = try WebhookReceiver()
-        defer { receiver.stop() }
-        try broker.createTopics(["findings", "dlq"], partitions: 3)
-        let group = "ready"
-        try broker.createTopics(["sluice.hold.\(group).changelog", "sluice.hold.\(group).repartition"], partitions: 3)
-        let config = try Self.config(receiver, state: "dedupe: {key: [detail.id], window: 1h}")
-        defer { config.remove() }
+        try await withCleanup { cleanup in
+            let (broker, receiver) = try await Self.brokerAndReceiver(stoppedBy: cleanup)
+            let group = "ready"
+            try await broker.create(topics: ["sluice.hold.\(group).changelog", "sluice.hold.\(group).repartition"], partitions: 3)
+            let config = try Self.config(receiver, state: "dedupe: {key: [detail.id], window: 1h}")
+            defer { config.remove() }
 
-        // Keys `d \0 route \0 target \0 "<detail.id>"`, each delivered a minute ago: the window holds repeats.
-        let keys = 60_000
-        let now = Int64(Date().timeIntervalSince1970 * 1000) - 60_000
-        let producer = try KafkaProducer(config: broker.clientConfig(["linger.ms": "20"]), logger: Logger(label: "test"))
-        let failures = Atomic<Int>(0)
-        for i in 0..<keys {
-            let key = Array("d\u{0}all-findings\u{0}hook\u{0}\"restored-\(i)\"".utf8)
-            let value = Array(#"{"l":\#(now),"s":5,"h":0,"f":\#(now),"z":\#(now)}"#.utf8)
-            try producer.produce(topic: "sluice.hold.\(group).changelog", partition: Int32(i % 3), key: key, value: value) { error in
-                if error != nil { failures.add(1, ordering: .relaxed) }
+            // Keys `d \0 route \0 target \0 "<detail.id>"`, each delivered a minute ago: the window holds repeats.
+            let keys = 60_000
+            let now = Int64(Date().timeIntervalSince1970 * 1000) - 60_000
+            let producer = try KafkaProducer(config: broker.clientConfig(["linger.ms": "20"]), logger: Logger(label: "test"))
+            let failures = Atomic<Int>(0)
+            for i in 0..<keys {
+                let key = Array("d\u{0}all-findings\u{0}hook\u{0}\"restored-\(i)\"".utf8)
+                let value = Array(#"{"l":\#(now),"s":5,"h":0,"f":\#(now),"z":\#(now)}"#.utf8)
+                try producer.produce(topic: "sluice.hold.\(group).changelog", partition: Int32(i % 3), key: key, value: value) { error in
+                    if error != nil { failures.add(1, ordering: .relaxed) }
+                }
             }
-        }
-        producer.close(timeoutMs: 120_000)
-        #expect(failures.load(ordering: .relaxed) == 0)
+            producer.close(timeoutMs: 120_000)
+            #expect(failures.load(ordering: .relaxed) == 0)
 
-        let port = try LoopbackPort.free()
-        let sluice = try SluiceProcess(broker: broker, topic: "findings", group: group, dlq: "dlq", config: config,
-                                       extra: ["--state-partitions", "3", "--metrics-listen", "127.0.0.1:\(port)", "--log-json", "--log-level", "info"])
-        defer { sluice.stop() }
-        var sawNotReady = false
-        var ready = false
-        let deadline = Date().addingTimeInterval(180)
-        while Date() < deadline {
-            // The whole HTTP response: status line, headers, body.
-            if let response = LoopbackPort.get(port, "/-/ready") {
-                if response.hasPrefix("HTTP/1.1 200") { ready = true; break }
+            let port = try LoopbackPort.free()
+            let sluice = try SluiceProcess(broker: broker, topic: "findings", group: group, dlq: "dlq", config: config,
+                                           extra: ["--state-partitions", "3", "--metrics-listen", "127.0.0.1:\(port)", "--log-json", "--log-level", "info"])
+            cleanup.add { await sluice.stopAndWait() }
+            var sawNotReady = false
+            let ready = await eventually(within: .seconds(180), every: .milliseconds(20)) {
+                // The whole HTTP response: status line, headers, body.
+                guard let response = LoopbackPort.get(port, "/-/ready") else { return false }
+                if response.hasPrefix("HTTP/1.1 200") { return true }
                 if response.contains("not ready") && response.contains("state.restored") { sawNotReady = true }
+                return false
             }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        // The moment it turned ready, every key had been replayed.
-        let restoredLog = Self.restoredRecords(sluice.output)
-        print("ready after restoring \(restoredLog) changelog records; not ready seen before: \(sawNotReady)")
-        #expect(ready)
-        #expect(sawNotReady)
-        #expect(restoredLog == keys)
+            // The moment it turned ready, every key had been replayed.
+            let restoredLog = Self.restoredRecords(sluice.output)
+            print("ready after restoring \(restoredLog) changelog records; not ready seen before: \(sawNotReady)")
+            #expect(ready)
+            #expect(sawNotReady)
+            #expect(restoredLog == keys)
 
-        // And the state is in force: a restored key's finding is held, not delivered.
-        let repeatOf = try Self.finding(id: "restored-7", time: "2025-05-12T08:00:00Z", severity: 5)
-        try Findings.produce([(id: "restored-7", bytes: repeatOf)], to: "findings", broker: broker)
-        #expect(try await Self.waitUntil(timeout: 60) { Self.held([port]) >= 1 })
-        #expect(receiver.count == 0)
-        #expect(sluice.terminate() == 0)
+            // And the state is in force: a restored key's finding is held, not delivered.
+            let repeatOf = try Self.finding(id: "restored-7", time: "2025-05-12T08:00:00Z", severity: 5)
+            try await Findings.publish([(id: "restored-7", bytes: repeatOf)], to: "findings", broker: broker)
+            #expect(try await Self.waitUntil(timeout: 60) { Self.held([port]) >= 1 })
+            #expect(receiver.count == 0)
+            #expect(await sluice.terminateAndWait() == 0)
+        }
     }
 
     /// The sum of `sluice.state.records` over the "state restored" log lines (JSON logs).

@@ -7,44 +7,42 @@ import Testing
 /// repeat. Markers: the status API's config version, the receiver, `sluice_held_total`.
 extension StateTests {
     @Test func reloadedDedupeWindowDecidesTheNextRepeat() async throws {
-        let broker = try TansuBroker()
-        defer { broker.stop() }
-        let receiver = try WebhookReceiver()
-        defer { receiver.stop() }
-        try broker.createTopics(["findings", "dlq"], partitions: 3)
-        let config = try Self.config(receiver, state: "dedupe: {key: [detail.id], window: 1h}")
-        defer { config.remove() }
-        let port = try LoopbackPort.free()
-        let sluice = try SluiceProcess(broker: broker, topic: "findings", group: "reload", dlq: "dlq", config: config,
-                                       extra: ["--state-partitions", "3", "--admin-listen", "127.0.0.1:\(port)", "--watch"])
-        defer { sluice.stop() }
-        let one = try Findings.unique(1)
+        try await withCleanup { cleanup in
+            let (broker, receiver) = try await Self.brokerAndReceiver(stoppedBy: cleanup)
+            let config = try Self.config(receiver, state: "dedupe: {key: [detail.id], window: 1h}")
+            defer { config.remove() }
+            let port = try LoopbackPort.free()
+            let sluice = try SluiceProcess(broker: broker, topic: "findings", group: "reload", dlq: "dlq", config: config,
+                                           extra: ["--state-partitions", "3", "--admin-listen", "127.0.0.1:\(port)", "--watch"])
+            cleanup.add { await sluice.stopAndWait() }
+            let one = try Findings.unique(1)
 
-        try Self.produceShuffled(one, topic: "findings", partitions: 3, broker: broker)
-        #expect(try await Self.waitUntil(timeout: 120) { receiver.count >= 1 }, "\(sluice.output.suffix(2000))")
-        // A repeat within the hour is held.
-        try Self.produceShuffled(one, topic: "findings", partitions: 3, broker: broker)
-        #expect(try await Self.waitUntil(timeout: 60) { Self.held([port]) >= 1 })
-        #expect(receiver.count == 1)
+            try await Self.produceShuffled(one, topic: "findings", partitions: 3, broker: broker)
+            #expect(try await Self.waitUntil(timeout: 120) { receiver.count >= 1 }, "\(sluice.output.suffix(2000))")
+            // A repeat within the hour is held.
+            try await Self.produceShuffled(one, topic: "findings", partitions: 3, broker: broker)
+            #expect(try await Self.waitUntil(timeout: 60) { Self.held([port]) >= 1 })
+            #expect(receiver.count == 1)
 
-        // The window becomes 2 s; the reload is accepted (it used to be refused: restart).
-        try Self.writeRoute(config, state: "dedupe: {key: [detail.id], window: 2s}")
-        let reloaded = try await WatchTests.waitFor(port) { $0["configVersion"] as? Int == 2 }
-        #expect(reloaded["lastReloadSuccessful"] as? Bool == true, "\(reloaded) \(sluice.output.suffix(2000))")
-        // The next repeat comes more than 2 s after the delivery (the receiver's time marks it).
-        let deliveredMs = try #require(try receiver.records().first).receivedMs
-        _ = try await Self.waitUntil(timeout: 10) { Int64(Date().timeIntervalSince1970 * 1000) >= deliveredMs + 2500 }
-        try Self.produceShuffled(one, topic: "findings", partitions: 3, broker: broker)
-        #expect(try await Self.waitUntil(timeout: 60) { receiver.count >= 2 }, "the repeat after the new window was held")
-        #expect(Self.held([port]) == 1)
+            // The window becomes 2 s; the reload is accepted (it used to be refused: restart).
+            try Self.writeRoute(config, state: "dedupe: {key: [detail.id], window: 2s}")
+            let reloaded = try await WatchTests.waitFor(port) { $0["configVersion"] as? Int == 2 }
+            #expect(reloaded["lastReloadSuccessful"] as? Bool == true, "\(reloaded) \(sluice.output.suffix(2000))")
+            // The next repeat comes more than 2 s after the delivery (the receiver's time marks it).
+            let deliveredMs = try #require(try receiver.records().first).receivedMs
+            _ = try await Self.waitUntil(timeout: 10) { Int64(Date().timeIntervalSince1970 * 1000) >= deliveredMs + 2500 }
+            try await Self.produceShuffled(one, topic: "findings", partitions: 3, broker: broker)
+            #expect(try await Self.waitUntil(timeout: 60) { receiver.count >= 2 }, "the repeat after the new window was held")
+            #expect(Self.held([port]) == 1)
 
-        // Back to an hour: the repeat right after that delivery is held again.
-        try Self.writeRoute(config, state: "dedupe: {key: [detail.id], window: 1h}")
-        let again = try await WatchTests.waitFor(port) { $0["configVersion"] as? Int == 3 }
-        #expect(again["lastReloadSuccessful"] as? Bool == true, "\(again)")
-        try Self.produceShuffled(one, topic: "findings", partitions: 3, broker: broker)
-        #expect(try await Self.waitUntil(timeout: 60) { Self.held([port]) >= 2 })
-        #expect(receiver.count == 2)
-        #expect(sluice.terminate() == 0)
+            // Back to an hour: the repeat right after that delivery is held again.
+            try Self.writeRoute(config, state: "dedupe: {key: [detail.id], window: 1h}")
+            let again = try await WatchTests.waitFor(port) { $0["configVersion"] as? Int == 3 }
+            #expect(again["lastReloadSuccessful"] as? Bool == true, "\(again)")
+            try await Self.produceShuffled(one, topic: "findings", partitions: 3, broker: broker)
+            #expect(try await Self.waitUntil(timeout: 60) { Self.held([port]) >= 2 })
+            #expect(receiver.count == 2)
+            #expect(await sluice.terminateAndWait() == 0)
+        }
     }
 }

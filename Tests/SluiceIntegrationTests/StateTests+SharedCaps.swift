@@ -8,49 +8,47 @@ extension StateTests {
     /// Issue 12's test: two instances, a cap of 3 actions per hour, 10 matching findings spread
     /// over both → 3 actions in all (the http executor calls a local receiver), 7 refusals audited.
     @Test func hourlyCapCountsAcrossTwoInstances() async throws {
-        let broker = try TansuBroker()
-        defer { broker.stop() }
-        let receiver = try WebhookReceiver()
-        defer { receiver.stop() }
-        try broker.createTopics(["findings", "dlq"], partitions: 3)
-        try broker.createTopics(["sluice.actions.audit", "sluice.approvals"], partitions: 1)
-        let config = try TestConfig.webhook(receiver.url)
-        defer { config.remove() }
-        try """
-        name: all-findings
-        match: {"source": ["aws.guardduty"]}
-        playbook:
-          steps:
-            - name: open-case
-              action: http
-              params: {url: "\(receiver.url)/case", allow_loopback: true}
-        """.write(to: config.directory.appendingPathComponent("routes/all.yaml"), atomically: true, encoding: .utf8)
-        let runConfig = config.directory.appendingPathComponent("sluice.yaml")
-        try "actions:\n  guards:\n    max_per_hour: {default: 3}\n".write(to: runConfig, atomically: true, encoding: .utf8)
+        try await withCleanup { cleanup in
+            let (broker, receiver) = try await Self.brokerAndReceiver(stoppedBy: cleanup)
+            try await broker.create(topics: ["sluice.actions.audit", "sluice.approvals"], partitions: 1)
+            let config = try TestConfig.webhook(receiver.url)
+            defer { config.remove() }
+            try """
+            name: all-findings
+            match: {"source": ["aws.guardduty"]}
+            playbook:
+              steps:
+                - name: open-case
+                  action: http
+                  params: {url: "\(receiver.url)/case", allow_loopback: true}
+            """.write(to: config.directory.appendingPathComponent("routes/all.yaml"), atomically: true, encoding: .utf8)
+            let runConfig = config.directory.appendingPathComponent("sluice.yaml")
+            try "actions:\n  guards:\n    max_per_hour: {default: 3}\n".write(to: runConfig, atomically: true, encoding: .utf8)
 
-        let ports = [try LoopbackPort.free(), try LoopbackPort.free()]
-        let instances = try ports.map { port in
-            try SluiceProcess(broker: broker, topic: "findings", group: "caps", dlq: "dlq", config: config,
-                              extra: ["--config", runConfig.path, "--metrics-listen", "127.0.0.1:\(port)"])
-        }
-        defer { for i in instances { i.stop() } }
-        // Both consuming before the findings come: each gets some partitions.
-        for port in ports { #expect(try await Self.waitUntilReady(port)) }
-        try Self.produceShuffled(try Findings.unique(10), topic: "findings", partitions: 3, broker: broker)
+            let ports = [try LoopbackPort.free(), try LoopbackPort.free()]
+            let instances = try ports.map { port in
+                try SluiceProcess(broker: broker, topic: "findings", group: "caps", dlq: "dlq", config: config,
+                                  extra: ["--config", runConfig.path, "--metrics-listen", "127.0.0.1:\(port)"])
+            }
+            cleanup.add { for i in instances { await i.stopAndWait() } }
+            // Both consuming before the findings come: each gets some partitions.
+            for port in ports { #expect(try await Self.waitUntilReady(port)) }
+            try await Self.produceShuffled(try Findings.unique(10), topic: "findings", partitions: 3, broker: broker)
 
-        // Signal: all ten runs audited their step (succeeded or refused).
-        var results: [String] = []
-        let decided = try await Self.waitUntil(timeout: 120) {
-            results = try Self.auditResults(broker)
-            return results.count >= 10
+            // Signal: all ten runs audited their step (succeeded or refused).
+            var results: [String] = []
+            let decided = try await Self.waitUntil(timeout: 120) {
+                results = try Self.auditResults(broker)
+                return results.count >= 10
+            }
+            print("caps across two instances: \(results.sorted()) ; \(receiver.count) requests")
+            #expect(decided)
+            #expect(results.filter { $0 == "succeeded" }.count == 3)
+            #expect(results.filter { $0 == "refused" }.count == 7)
+            #expect(receiver.count == 3)
+            for i in instances { #expect(await i.terminateAndWait() == 0) }
+            #expect(receiver.count == 3)
         }
-        print("caps across two instances: \(results.sorted()) ; \(receiver.count) requests")
-        #expect(decided)
-        #expect(results.filter { $0 == "succeeded" }.count == 3)
-        #expect(results.filter { $0 == "refused" }.count == 7)
-        #expect(receiver.count == 3)
-        for i in instances { #expect(i.terminate() == 0) }
-        #expect(receiver.count == 3)
     }
 
     /// `result` of every record in the audit topic.

@@ -11,40 +11,42 @@ extension StateTests {
         let pki = try await TestPKI.make()
         defer { pki.remove() }
         let rsyslog = try await Rsyslog(pki: pki)
-        defer { rsyslog.stop() }
-        let broker = try TansuBroker()
-        defer { broker.stop() }
-        try broker.createTopics(["findings", "dlq"], partitions: 3)
+        try await withCleanup { cleanup in
+            cleanup.add { await rsyslog.stopAndWait() }
+            let broker = try await TansuBroker.start()
+            cleanup.add { await broker.stopAndWait() }
+            try await broker.create(topics: ["findings", "dlq"], partitions: 3)
 
-        let config = try TestConfig(connector: """
-            type: syslog
-            host: 127.0.0.1
-            port: \(rsyslog.tcpPort)
-            protocol: tcp
-            format: cef
-            retry: {attempts: 2, backoff: 50ms, max_backoff: 100ms}
-            """)
-        defer { config.remove() }
-        try Self.writeRoute(config, state: "dedupe: {key: [detail.id], window: 1h}")
-        let distinct = try Findings.unique(4)
-        let metrics = try LoopbackPort.free()
-        let sluice = try instance(broker, config, group: "cef", metricsPort: metrics)
-        defer { sluice.stop() }
-        // Each finding twice, on different partitions: one delivery each, one held repeat each.
-        try Self.produceShuffled(distinct + distinct, topic: "findings", partitions: 3, broker: broker)
+            let config = try TestConfig(connector: """
+                type: syslog
+                host: 127.0.0.1
+                port: \(rsyslog.tcpPort)
+                protocol: tcp
+                format: cef
+                retry: {attempts: 2, backoff: 50ms, max_backoff: 100ms}
+                """)
+            defer { config.remove() }
+            try Self.writeRoute(config, state: "dedupe: {key: [detail.id], window: 1h}")
+            let distinct = try Findings.unique(4)
+            let metrics = try LoopbackPort.free()
+            let sluice = try instance(broker, config, group: "cef", metricsPort: metrics)
+            cleanup.add { await sluice.stopAndWait() }
+            // Each finding twice, on different partitions: one delivery each, one held repeat each.
+            try await Self.produceShuffled(distinct + distinct, topic: "findings", partitions: 3, broker: broker)
 
-        func cefMessages() -> [String] { rsyslog.messages().compactMap { $0["msg"] }.filter { $0.hasPrefix("CEF:0|") } }
-        let settled = try await Self.waitUntil(timeout: 120) { cefMessages().count >= 4 && Self.held([metrics]) >= 4 }
-        #expect(settled, "\(cefMessages().count) CEF events, \(Self.held([metrics])) held: \(sluice.output.suffix(2000))")
-        let cef = cefMessages()
-        #expect(cef.count == 4, "\(cef)")
-        for f in distinct {
-            // The summary's fields: the finding's id as externalId, and a severity column.
-            #expect(cef.contains { $0.contains("externalId=\(f.id)") }, "no CEF event for \(f.id): \(cef)")
+            func cefMessages() -> [String] { rsyslog.messages().compactMap { $0["msg"] }.filter { $0.hasPrefix("CEF:0|") } }
+            let settled = try await Self.waitUntil(timeout: 120) { cefMessages().count >= 4 && Self.held([metrics]) >= 4 }
+            #expect(settled, "\(cefMessages().count) CEF events, \(Self.held([metrics])) held: \(sluice.output.suffix(2000))")
+            let cef = cefMessages()
+            #expect(cef.count == 4, "\(cef)")
+            for f in distinct {
+                // The summary's fields: the finding's id as externalId, and a severity column.
+                #expect(cef.contains { $0.contains("externalId=\(f.id)") }, "no CEF event for \(f.id): \(cef)")
+            }
+            #expect(cef.allSatisfy { $0.hasPrefix("CEF:0|Amazon|GuardDuty|") }, "\(cef)")
+            let scrape = await LoopbackPort.fetch(metrics, "/metrics") ?? ""
+            let deadLettered = scrape.split(separator: "\n").filter { $0.hasPrefix("sluice_dead_letters_total{") && !$0.hasSuffix(" 0") }
+            #expect(deadLettered.isEmpty, "\(deadLettered)")
         }
-        #expect(cef.allSatisfy { $0.hasPrefix("CEF:0|Amazon|GuardDuty|") }, "\(cef)")
-        let scrape = await LoopbackPort.fetch(metrics, "/metrics") ?? ""
-        let deadLettered = scrape.split(separator: "\n").filter { $0.hasPrefix("sluice_dead_letters_total{") && !$0.hasSuffix(" 0") }
-        #expect(deadLettered.isEmpty, "\(deadLettered)")
     }
 }

@@ -30,80 +30,84 @@ import Testing
         try LibrdkafkaVersion.check()
         let log = CommitFailureTests.CapturedLog()
         let broker = try await TansuBroker.start()
-        defer { broker.stop() }
-        try await Self.fill(broker, records: 10)
+        try await withCleanup { cleanup in
+            cleanup.add { await broker.stopAndWait() }
+            try await Self.fill(broker, records: 10)
 
-        let consumer = try Self.member(of: broker, group: "hang", logger: log.logger)
-        let (consumed, closeTook) = try await offPool { () throws -> (Int, Duration) in
-            let (consumed, next) = Self.consume(consumer, atLeast: 3, store: false)
-            // Frozen, the broker takes the commit request and never answers it; then it dies.
-            // Stored only now: auto-commit cannot have sent these offsets before the freeze.
-            kill(broker.processIdentifier, SIGSTOP)
-            consumer.storeOffsets(next)
-            consumer.commitAsync()
-            kill(broker.processIdentifier, SIGKILL)
-            let started = ContinuousClock.now
-            consumer.close()
-            return (consumed, ContinuousClock.now - started)
-        }
-        #expect(consumed >= 3)
-        // The close was still blocked in librdkafka at its bound: given up, with the warning.
-        #expect(log.contains("did not close within its bound", "librdkafka issues #4674"))
-        #expect(closeTook >= consumer.closeTimeout)
-        #expect(closeTook < consumer.closeTimeout + Self.slack)
+            let consumer = try Self.member(of: broker, group: "hang", logger: log.logger)
+            let (consumed, closeTook) = try await offPool { () throws -> (Int, Duration) in
+                let (consumed, next) = Self.consume(consumer, atLeast: 3, store: false)
+                // Frozen, the broker takes the commit request and never answers it; then it dies.
+                // Stored only now: auto-commit cannot have sent these offsets before the freeze.
+                kill(broker.processIdentifier, SIGSTOP)
+                consumer.storeOffsets(next)
+                consumer.commitAsync()
+                kill(broker.processIdentifier, SIGKILL)
+                let started = ContinuousClock.now
+                consumer.close()
+                return (consumed, ContinuousClock.now - started)
+            }
+            #expect(consumed >= 3)
+            // The close was still blocked in librdkafka at its bound: given up, with the warning.
+            #expect(log.contains("did not close within its bound", "librdkafka issues #4674"))
+            #expect(closeTook >= consumer.closeTimeout)
+            #expect(closeTook < consumer.closeTimeout + Self.slack)
 
-        // The process goes on: a new member on a fresh broker consumes, commits and closes cleanly.
-        let freshLog = CommitFailureTests.CapturedLog()
-        let fresh = try await TansuBroker.start()
-        defer { fresh.stop() }
-        try await Self.fill(fresh, records: 3)
-        let member = try Self.member(of: fresh, group: "after", logger: freshLog.logger)
-        let read = try await offPool { () -> Int in
-            defer { member.close() }
-            return Self.consume(member, atLeast: 3, store: true).count
+            // The process goes on: a new member on a fresh broker consumes, commits and closes cleanly.
+            let freshLog = CommitFailureTests.CapturedLog()
+            let fresh = try await TansuBroker.start()
+            cleanup.add { await fresh.stopAndWait() }
+            try await Self.fill(fresh, records: 3)
+            let member = try Self.member(of: fresh, group: "after", logger: freshLog.logger)
+            let read = try await offPool { () -> Int in
+                defer { member.close() }
+                return Self.consume(member, atLeast: 3, store: true).count
+            }
+            #expect(read == 3)
+            #expect(!freshLog.contains("did not close within its bound"))
+            #expect(!freshLog.contains("final commit failed"))
+            #expect(freshLog.contains("consumer closed", "kafka.close_ms"))
+            #expect(!freshLog.contains("without its last commit"))
+            let reader = try Self.member(of: fresh, group: "after", logger: freshLog.logger)
+            let committed = try await offPool { () throws -> [TopicPartition: Int64] in
+                defer { reader.close() }
+                return try reader.committed([TopicPartition("findings", 0)])
+            }
+            #expect(committed[TopicPartition("findings", 0)] == 3)
         }
-        #expect(read == 3)
-        #expect(!freshLog.contains("did not close within its bound"))
-        #expect(!freshLog.contains("final commit failed"))
-        #expect(freshLog.contains("consumer closed", "kafka.close_ms"))
-        #expect(!freshLog.contains("without its last commit"))
-        let reader = try Self.member(of: fresh, group: "after", logger: freshLog.logger)
-        let committed = try await offPool { () throws -> [TopicPartition: Int64] in
-            defer { reader.close() }
-            return try reader.committed([TopicPartition("findings", 0)])
-        }
-        #expect(committed[TopicPartition("findings", 0)] == 3)
     }
 
     @Test func destroyWithTheBrokerFrozenMidCommitReturnsWithinItsBound() async throws {
         try LibrdkafkaVersion.check()
         let log = CommitFailureTests.CapturedLog()
         let broker = try await TansuBroker.start()
-        defer { broker.stop() }
-        try await Self.fill(broker, records: 10)
-        let (consumed, destroyTook) = try await offPool { () throws -> (Int, Duration) in
-            var consumer: KafkaConsumer? = try Self.member(of: broker, group: "hang-destroy", logger: log.logger)
-            let (consumed, next) = consumer.map { Self.consume($0, atLeast: 3, store: false) } ?? (0, [:])
-            kill(broker.processIdentifier, SIGSTOP)
-            consumer?.storeOffsets(next)  // after the freeze: the commit below is sure to be in flight
-            consumer?.commitAsync()
-            let started = ContinuousClock.now
-            consumer = nil  // not closed: the handle is destroyed without a group leave
-            return (consumed, ContinuousClock.now - started)
-        }
-        // The spinning handle is left to its thread; killing the broker lets it end.
-        kill(broker.processIdentifier, SIGKILL)
-        #expect(consumed >= 3)
-        // The bound holds either way. Whether librdkafka hangs depends on the commit having left
-        // before the destroy (on a loaded machine it may not have: the destroy then returns at
-        // once, seen in a fresh-clone `make test`); when it hung, the bound cut it and said so.
-        #expect(destroyTook < .seconds(RDKafkaClient.consumerDestroyWait) + Self.slack)
-        if destroyTook >= .seconds(RDKafkaClient.consumerDestroyWait) {
-            #expect(log.contains("did not shut down within", "librdkafka issue #4674"))
-            print("destroy with the broker frozen mid-commit: hung, cut at the bound after \(destroyTook)")
-        } else {
-            #expect(!log.contains("did not shut down within"))
-            print("destroy with the broker frozen mid-commit: librdkafka did not hang this time (\(destroyTook)); the bound was not needed")
+        try await withCleanup { cleanup in
+            cleanup.add { await broker.stopAndWait() }
+            try await Self.fill(broker, records: 10)
+            let (consumed, destroyTook) = try await offPool { () throws -> (Int, Duration) in
+                var consumer: KafkaConsumer? = try Self.member(of: broker, group: "hang-destroy", logger: log.logger)
+                let (consumed, next) = consumer.map { Self.consume($0, atLeast: 3, store: false) } ?? (0, [:])
+                kill(broker.processIdentifier, SIGSTOP)
+                consumer?.storeOffsets(next)  // after the freeze: the commit below is sure to be in flight
+                consumer?.commitAsync()
+                let started = ContinuousClock.now
+                consumer = nil  // not closed: the handle is destroyed without a group leave
+                return (consumed, ContinuousClock.now - started)
+            }
+            // The spinning handle is left to its thread; killing the broker lets it end.
+            kill(broker.processIdentifier, SIGKILL)
+            #expect(consumed >= 3)
+            // The bound holds either way. Whether librdkafka hangs depends on the commit having left
+            // before the destroy (on a loaded machine it may not have: the destroy then returns at
+            // once, seen in a fresh-clone `make test`); when it hung, the bound cut it and said so.
+            #expect(destroyTook < .seconds(RDKafkaClient.consumerDestroyWait) + Self.slack)
+            if destroyTook >= .seconds(RDKafkaClient.consumerDestroyWait) {
+                #expect(log.contains("did not shut down within", "librdkafka issue #4674"))
+                print("destroy with the broker frozen mid-commit: hung, cut at the bound after \(destroyTook)")
+            } else {
+                #expect(!log.contains("did not shut down within"))
+                print("destroy with the broker frozen mid-commit: librdkafka did not hang this time (\(destroyTook)); the bound was not needed")
+            }
         }
     }
 

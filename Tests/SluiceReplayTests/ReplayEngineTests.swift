@@ -142,41 +142,43 @@ func letter(_ offset: Int64, reason: String = "retries_exhausted", route: String
 /// fresh ledger reads the topic back and must agree with the reference, entry for entry.
 @Suite(.serialized) struct KafkaReplayLedgerTests {
     @Test func kafkaLedgerAgreesWithTheMemoryReferenceAfterReopening() async throws {
-        let broker = try TansuBroker()
-        defer { broker.stop() }
-        let config = broker.clientConfig()
-        let logger = Logger(label: "test")
-        try KafkaReplayLedger.createTopic("sluice.replays", config: config, logger: logger)
-        let kafka = try KafkaReplayLedger(config: config, topic: "sluice.replays", logger: logger)
-        let memory = MemoryReplayLedger()
-        var rng = SplitMix(state: 13)
-        let targets = [ReplayTarget(route: "r1", connector: "a"), ReplayTarget(route: "r1", connector: "playbooks"), ReplayTarget(route: "r/2", connector: "b")]
-        for i in 0..<60 {
-            let outcome: ReplayTargetOutcome = switch rng.next() % 3 {
-            case 0: .delivered
-            case 1: .failed("503 \(i)")
-            default: .approvalRequested(runID: "r1:f:replay:n")
+        let broker = try await TansuBroker.start()
+        try await withCleanup { cleanup in
+            cleanup.add { await broker.stopAndWait() }
+            let config = broker.clientConfig()
+            let logger = Logger(label: "test")
+            try KafkaReplayLedger.createTopic("sluice.replays", config: config, logger: logger)
+            let kafka = try KafkaReplayLedger(config: config, topic: "sluice.replays", logger: logger)
+            let memory = MemoryReplayLedger()
+            var rng = SplitMix(state: 13)
+            let targets = [ReplayTarget(route: "r1", connector: "a"), ReplayTarget(route: "r1", connector: "playbooks"), ReplayTarget(route: "r/2", connector: "b")]
+            for i in 0..<60 {
+                let outcome: ReplayTargetOutcome = switch rng.next() % 3 {
+                case 0: .delivered
+                case 1: .failed("503 \(i)")
+                default: .approvalRequested(runID: "r1:f:replay:n")
+                }
+                let entry = ReplayEntry(replay: ["n", "m"][Int(rng.next() % 2)], letter: "0-\(rng.next() % 10)",
+                                        target: targets[Int(rng.next() % 3)], outcome: outcome, atMs: Int64(i))
+                try await kafka.put(entry)
+                try await memory.put(entry)
             }
-            let entry = ReplayEntry(replay: ["n", "m"][Int(rng.next() % 2)], letter: "0-\(rng.next() % 10)",
-                                    target: targets[Int(rng.next() % 3)], outcome: outcome, atMs: Int64(i))
-            try await kafka.put(entry)
-            try await memory.put(entry)
+            var s = ReplaySummary(name: "n", status: .finished, reroute: true, selection: "--reason x", startedMs: 5)
+            s.delivered = 4
+            s.failed = 2
+            try await kafka.put(s)
+            try await memory.put(s)
+            kafka.close()
+            let reopened = try KafkaReplayLedger(config: config, topic: "sluice.replays", logger: logger)
+            defer { reopened.close() }
+            for name in ["n", "m"] {
+                #expect(reopened.done(replay: name) == memory.done(replay: name))
+                #expect(Set(reopened.entries(replay: name).map { "\($0.letter) \($0.target) \($0.outcome)" })
+                        == Set(memory.entries(replay: name).map { "\($0.letter) \($0.target) \($0.outcome)" }))
+            }
+            #expect(!memory.done(replay: "n").isEmpty, "the generated writes include finished targets")
+            #expect(reopened.summaries() == memory.summaries())
         }
-        var s = ReplaySummary(name: "n", status: .finished, reroute: true, selection: "--reason x", startedMs: 5)
-        s.delivered = 4
-        s.failed = 2
-        try await kafka.put(s)
-        try await memory.put(s)
-        kafka.close()
-        let reopened = try KafkaReplayLedger(config: config, topic: "sluice.replays", logger: logger)
-        defer { reopened.close() }
-        for name in ["n", "m"] {
-            #expect(reopened.done(replay: name) == memory.done(replay: name))
-            #expect(Set(reopened.entries(replay: name).map { "\($0.letter) \($0.target) \($0.outcome)" })
-                    == Set(memory.entries(replay: name).map { "\($0.letter) \($0.target) \($0.outcome)" }))
-        }
-        #expect(!memory.done(replay: "n").isEmpty, "the generated writes include finished targets")
-        #expect(reopened.summaries() == memory.summaries())
     }
 }
 

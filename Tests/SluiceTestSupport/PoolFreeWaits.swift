@@ -126,6 +126,13 @@ extension TansuBroker {
     }
 }
 
+extension Findings {
+    /// `produce`, with the producer's acknowledgements waited for on a thread of its own.
+    public static func publish(_ findings: [(id: String, bytes: [UInt8])], to topic: String, broker: TansuBroker) async throws {
+        try await offPool { try produce(findings, to: topic, broker: broker) }
+    }
+}
+
 extension MotoServer {
     /// The process-wide server; the first caller waits for moto to start on a thread of its own.
     public static func startShared() async throws -> MotoServer {

@@ -165,17 +165,18 @@ public enum LoopbackPort {
         return bound ? Int(UInt16(bigEndian: addr.sin_port)) : nil
     }
 
-    /// Waits until something accepts TCP connections on 127.0.0.1:`port`.
+    /// Waits until something accepts TCP connections on 127.0.0.1:`port`; tries once more at the
+    /// deadline (a server that came up during the last sleep counts).
     public static func waitUntilAccepting(_ port: Int, timeout: Double) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
+        while true {
             if let fd = connect(port) {
                 close(fd)
                 return true
             }
+            if Date() >= deadline { return false }
             usleep(50_000)
         }
-        return false
     }
 
     /// A TCP socket connected to 127.0.0.1:`port`, or nil. The caller closes it.

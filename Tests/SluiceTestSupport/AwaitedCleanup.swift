@@ -1,0 +1,35 @@
+// The `defer` of an async test. `defer` cannot await, so a deferred `stop()` only signals and a
+// reaper thread waits: the test then ended while its broker, receivers and runs were still
+// exiting, their CPU and ports went to the next test, and a child still exiting when the test
+// process ended was left behind. `withCleanup` awaits each stop, on every path out of the body.
+
+/// The stops an async test registers as it starts things; `withCleanup` awaits them newest first
+/// once the body has returned or thrown.
+public final class Cleanup {
+    private var stops: [() async -> Void] = []
+
+    /// Registers `stop`, to be awaited before what was registered earlier (as `defer` orders).
+    public func add(_ stop: @escaping () async -> Void) {
+        stops.append(stop)
+    }
+
+    fileprivate func run() async {
+        let all = stops
+        stops = []
+        for stop in all.reversed() { await stop() }
+    }
+}
+
+/// Runs `body`, then awaits every stop it registered in the `Cleanup` it is given, whether it
+/// returned or threw.
+public func withCleanup<T>(isolation: isolated (any Actor)? = #isolation, _ body: (Cleanup) async throws -> T) async throws -> T {
+    let cleanup = Cleanup()
+    do {
+        let value = try await body(cleanup)
+        await cleanup.run()
+        return value
+    } catch {
+        await cleanup.run()
+        throw error
+    }
+}
