@@ -13,12 +13,10 @@ extension StateTests {
     /// `now - endsAt` at the summary tick, twice a second). The run skips and counts them, and delivers.
     @Test func hostileStateRecordsAreSkippedAndTheRunDelivers() async throws {
         try await withCleanup { cleanup in
-            let (broker, receiver) = try await Self.brokerAndReceiver(stoppedBy: cleanup)
             let group = "hostile"
-            try await broker.create(topics: ["sluice.hold.\(group).changelog", "sluice.hold.\(group).repartition"], partitions: 3)
-            try await broker.create(topics: ["sluice.silences"])
-            let config = try Self.config(receiver, state: "dedupe: {key: [detail.id], window: 1h}")
+            let (broker, receiver, config) = try await Self.dedupeOnThreePartitions(group: group, stoppedBy: cleanup)
             defer { config.remove() }
+            try await broker.create(topics: ["sluice.silences"])
 
             // Format 1, flags 3, last delivery Int64.max - 1000, severity 5.0, held 0, first and last seen 0.
             let record: [UInt8] = [0x01, 0x03] + withUnsafeBytes(of: (Int64.max - 1000).littleEndian, Array.init)
@@ -42,10 +40,7 @@ extension StateTests {
                 #expect(failures.load(ordering: .relaxed) == 0)
             }
 
-            let port = try LoopbackPort.free()
-            let sluice = try SluiceProcess(broker: broker, topic: "findings", group: group, dlq: "dlq", config: config,
-                                           extra: ["--state-partitions", "3", "--metrics-listen", "127.0.0.1:\(port)", "--log-json", "--log-level", "info"])
-            cleanup.add { await sluice.stopAndWait() }
+            let sluice = try Self.jsonLoggingRun(broker, group: group, config: config, metricsPort: try LoopbackPort.free(), stoppedBy: cleanup)
             let finding = try Self.finding(id: "after-the-hostile-records", time: "2025-05-12T08:00:00Z", severity: 5)
             try await Findings.publish([(id: "after-the-hostile-records", bytes: finding)], to: "findings", broker: broker)
             #expect(try await Self.waitUntil(timeout: 90) { receiver.count == 1 })
