@@ -73,6 +73,13 @@ public struct RunState: Sendable, Equatable {
             steps: json["steps"] ?? .object([]), finding: json["finding"] ?? .null, owner: json["owner"]?.stringValue ?? "")
     }
 
+    /// Milliseconds from `nowMs` to the deadline, 0 once passed. The deadline is read from the
+    /// approvals topic (outside data, clamped to Int64): the subtraction saturates, never traps.
+    public func millisecondsLeft(nowMs: Int64) -> Int64 {
+        let (left, overflow) = deadlineMs.subtractingReportingOverflow(nowMs)
+        return overflow ? (deadlineMs > 0 ? .max : 0) : max(0, left)
+    }
+
     /// A decision on a pending gate.
     public func decided(approve: Bool, by: String, reason: String?) -> RunState {
         var s = self
@@ -252,7 +259,7 @@ public enum ApprovalDesk {
     public static func describe(_ s: RunState, nowMs: Int64) -> String {
         var line = "\(s.runID)  \(s.status.rawValue)  step=\(s.step)  route=\(s.route)"
         if s.status == .pending {
-            line += "  expires_in=\(max(0, (s.deadlineMs - nowMs) / 1000))s  default=\(s.approveOnTimeout ? "approve" : "deny")"
+            line += "  expires_in=\(s.millisecondsLeft(nowMs: nowMs) / 1000)s  default=\(s.approveOnTimeout ? "approve" : "deny")"
         } else if let by = s.decidedBy {
             line += "  by=\(by)"
         }

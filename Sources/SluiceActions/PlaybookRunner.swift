@@ -84,7 +84,7 @@ public final class PlaybookRunner: Sendable {
     }
 
     private func scheduleTimeout(_ state: RunState, store: any ApprovalStore) {
-        let wait = max(0, state.deadlineMs - Self.nowMs())
+        let wait = state.millisecondsLeft(nowMs: Self.nowMs())
         Task { [self] in
             try? await Task.sleep(for: .milliseconds(wait))
             guard let current = store.state(state.runID), current.status == .pending, current.step == state.step else { return }

@@ -112,9 +112,15 @@ public enum ConnectorLoader {
 
     static func loadReport(path: String, environment: [String: String]) -> Report {
         var report = Report()
-        let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             report.problems = [Diagnostic(path: path, message: "cannot read file: \(error.localizedDescription)")]
+            report.unreadFile = true
+            return report
+        }
+        let text: String
+        do { text = try YAMLNode.text(of: data, path: path) } catch {
+            report.problems = error.items
             report.unreadFile = true
             return report
         }

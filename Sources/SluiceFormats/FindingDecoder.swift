@@ -217,6 +217,14 @@ public final class FindingDecoder {
             guard !elements.isEmpty else { return nil }
             var base = JSON(root)
             Self.removeOwnSluice(from: &base)
+            // Each part is the record with its array cut to one element: n parts of a record with
+            // large other fields are n copies of them (1 MB of 500 KB and 170,000 `{}` made 85 GB).
+            let partBytes = Self.child(of: base, element: .null, inDetail: inDetail).serialized().utf8.count
+            let (total, overflow) = partBytes.multipliedReportingOverflow(by: elements.count)
+            if overflow || total > limits.maxSplitBytes {
+                return .json(.tooLarge, detail: "\(elements.count) findings, each with the record's other \(partBytes) bytes, "
+                                 + "come to more than \(limits.maxSplitBytes) bytes (16 × max_message_bytes)")
+            }
             for (i, element) in elements.enumerated() {
                 let part = FindingView.Part(index: i, count: elements.count)
                 let own = Array(Self.child(of: base, element: JSON(element), inDetail: inDetail).serialized().utf8)

@@ -23,6 +23,11 @@ public struct DecodeLimits: Sendable, Equatable {
         self.maxDepth = maxDepth
     }
 
+    /// The most bytes the findings of one split record may come to, each with the record's
+    /// other fields (docs/formats.md §7): 16 records' worth. A hundred findings of a
+    /// `BatchImportFindings` body fit many times over; a record built to multiply does not.
+    public var maxSplitBytes: Int { maxBytes.multipliedReportingOverflow(by: 16).overflow ? .max : maxBytes * 16 }
+
     /// The run defaults (`max_message_bytes`, `max_depth` of the run configuration).
     public static let standard = DecodeLimits(maxBytes: 1 << 20, maxDepth: 64)
 }

@@ -221,15 +221,8 @@ final class OperationsBridge: OperationsRuntime {
     static func status(_ s: RunState, nowMs: Int64) -> ApprovalStatus {
         ApprovalStatus(runId: s.runID, route: s.route, findingId: s.findingID, step: s.step, status: s.status.rawValue,
                        requestedAt: DeadLetterRecord.format(s.requestedMs), deadline: DeadLetterRecord.format(s.deadlineMs),
-                       expiresInSeconds: s.status == .pending ? secondsLeft(until: s.deadlineMs, nowMs: nowMs) : 0,
+                       expiresInSeconds: s.status == .pending ? Int(clamping: s.millisecondsLeft(nowMs: nowMs) / 1000) : 0,
                        defaultDecision: s.approveOnTimeout ? "approve" : "deny", decidedBy: s.decidedBy, comment: s.reason)
-    }
-
-    /// Whole seconds from `nowMs` to `deadlineMs`, 0 once passed; a deadline read from the
-    /// topic is data, so the subtraction must not trap whatever it holds.
-    static func secondsLeft(until deadlineMs: Int64, nowMs: Int64) -> Int {
-        let (left, overflow) = deadlineMs.subtractingReportingOverflow(nowMs)
-        return overflow ? (deadlineMs > 0 ? Int.max : 0) : Int(clamping: max(0, left / 1000))
     }
 
     func approvals(all: Bool) async throws(OperationsError) -> [ApprovalStatus] {

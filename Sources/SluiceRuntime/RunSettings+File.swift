@@ -41,10 +41,11 @@ extension RunSettings {
     ///   dry_run: true
     /// ```
     public static func load(configFile path: String, environment: [String: String]) throws(Diagnostics) -> RunSettings {
-        let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw Diagnostics([Diagnostic(path: path, message: "cannot read config file: \(error.localizedDescription)")])
         }
+        let text = try YAMLNode.text(of: data, path: path)
         var s = RunSettings()
         guard let doc = try YAMLNode.load(path: path, text: text, environment: environment) else { return s }
         let r = MappingReader(doc, what: "the run configuration")
@@ -94,7 +95,9 @@ extension RunSettings {
         if let n = r.int("state_partitions", min: 1, max: 1024) { s.statePartitions = Int32(n) }
         // At most 256 MiB: the matcher indexes simdjson's tape with 32-bit offsets.
         if let n = r.int("max_message_bytes", min: 64, max: 256 << 20) { s.pipeline.maxMessageBytes = n }
-        if let n = r.int("max_depth", min: 2) { s.pipeline.maxDepth = n }
+        // At most 1024 (simdjson's default): the parser allocates per level up front, and code
+        // walking a finding recurses per level (`max_depth: 9223372036854775807` trapped in `run`).
+        if let n = r.int("max_depth", min: 2, max: 1024) { s.pipeline.maxDepth = n }
         if let listen = r.string("metrics_listen") { s.admin = AdminSettings(listen: listen) }
         if let a = r.nested("admin", what: "admin") {
             var admin = s.admin ?? AdminSettings(listen: "127.0.0.1:9464")

@@ -58,7 +58,9 @@ public struct Silence: Sendable, Equatable {
         guard let id = json["id"]?.stringValue, let m = json["matchers"], m.objectValue != nil,
               let s = json["starts_at"]?.doubleValue, let e = json["ends_at"]?.doubleValue,
               let by = json["created_by"]?.stringValue, let c = json["comment"]?.stringValue,
-              let startsAt = EpochMillis(exactly: s.rounded()), let endsAt = EpochMillis(exactly: e.rounded()) else { return nil }
+              let startsAt = EpochMillis(exactly: s.rounded()), let endsAt = EpochMillis(exactly: e.rounded()),
+              // A record of the topic is outside data: an end near Int64.min overflowed `now - endsAt`.
+              isPlausibleEpochMillis(startsAt), isPlausibleEpochMillis(endsAt) else { return nil }
         self.init(id: id, matchers: m, startsAt: startsAt, endsAt: endsAt, createdBy: by, comment: c, notify: json["notify"]?.stringValue)
     }
 }

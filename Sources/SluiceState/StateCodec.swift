@@ -137,7 +137,7 @@ public enum StateCodec {
 /// | 8 | last seen, Int64 epoch ms |
 ///
 /// Decoding takes exactly that many bytes; anything else (truncated, extra bytes, unknown flags,
-/// a severity that is not finite) is not a record.
+/// a severity that is not finite, a time beyond ±9e15 ms) is not a record.
 public enum DedupeRecordFormat {
     public static let version: UInt8 = 1
     static let hasLastDelivery: UInt8 = 1
@@ -180,6 +180,8 @@ public enum DedupeRecordFormat {
         let held = Int(read(4))
         let first = EpochMillis(bitPattern: read(8))
         let lastSeen = EpochMillis(bitPattern: read(8))
+        // Times as the JSON form bounds them: a last delivery near Int64.max overflowed `last + window`.
+        guard [last ?? 0, first, lastSeen].allSatisfy(isPlausibleEpochMillis) else { return nil }
         return DedupeState(lastDelivery: last, severity: severity, heldCount: held, firstSeen: first, lastSeen: lastSeen)
     }
 
@@ -201,7 +203,7 @@ extension DigestAccumulator {
 ///
 /// Format 1, little-endian: `0x01`, a flags byte (bit 0 dedupe key, 1 throttle key, 2 finding
 /// id, 3 finding, 4 account; other bits 0; an owner older than the account bit skips such a
-/// record, so instances are upgraded together), severity (binary64, finite), seen at (Int64 epoch ms), then
+/// record, so instances are upgraded together), severity (binary64, finite), seen at (Int64 epoch ms, within ±9e15), then
 /// length-prefixed fields (UInt32 length, bytes): route, target, state key, title, payload, and
 /// the optional fields present, in flag order. Every length is checked against what is left; a
 /// record that does not add up exactly is not one Sluice wrote.
@@ -250,7 +252,7 @@ public enum HoldItemCodec {
         }
         let severity = Double(bitPattern: word(8))
         let seenAt = EpochMillis(bitPattern: word(8))
-        guard severity.isFinite else { return nil }
+        guard severity.isFinite, isPlausibleEpochMillis(seenAt) else { return nil }
         func field() -> UnsafeRawBufferPointer? {
             guard b.count - at >= 4 else { return nil }
             let n = Int(word(4))

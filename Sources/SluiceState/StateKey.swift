@@ -5,6 +5,11 @@ import SluiceCore
 /// wall-clock times, not monotonic ones.
 public typealias EpochMillis = Int64
 
+/// The times a record from outside (a changelog, repartition or silences record) may carry:
+/// within ±9e15 ms (about 285,000 years) of the epoch. The engine adds windows of up to a year to
+/// them and subtracts them from now; bounded so, no such sum can overflow.
+func isPlausibleEpochMillis(_ t: EpochMillis) -> Bool { (-8_999_999_999_999_999 ... 8_999_999_999_999_999).contains(t) }
+
 /// RFC 3339 UTC text of an epoch time, to the second (the precision of GuardDuty's own times).
 enum RFC3339 {
     static func format(_ t: EpochMillis) -> String {

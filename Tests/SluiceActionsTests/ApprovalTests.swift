@@ -213,6 +213,34 @@ import Testing
         #expect(audit.records.last?.result == .denied && audit.records.last?.detail == "denied by timeout")
     }
 
+    /// An approvals-topic record is outside data: a pending run whose `deadline_ms` is -1e300
+    /// (clamped to Int64.min on reading) trapped the owner arming its timeout and
+    /// `sluice approvals list` printing it (`deadline - now`). Now its time is simply up.
+    @Test func aPendingRecordWithAnAbsurdDeadlineTimesOutInsteadOfTrapping() async throws {
+        let broker = try await TansuBroker.start()
+        try await withCleanup { cleanup in
+            cleanup.add { await broker.stopAndWait() }
+            try await broker.create(topics: ["sluice.approvals"])
+            let config = broker.clientConfig()
+            let runID = "gated:hostile-deadline"
+            let record = #"{"run_id":"\#(runID)","route":"gated","finding_id":"x","step":"contain","status":"pending","requested_ms":-1e300,"deadline_ms":-1e300,"default":"deny","owner":"sluice-test-0","steps":{},"finding":null}"#
+            let producer = try KafkaProducer(config: config, logger: Self.logger)
+            try await producer.send(topic: "sluice.approvals", key: Array(runID.utf8), value: Array(record.utf8))
+            producer.close()
+
+            let (listStatus, listed) = try await Self.sluice(["approvals", "list", "--brokers", broker.bootstrap])
+            #expect(listStatus == 0 && listed.contains(runID) && listed.contains("expires_in=0s"), "\(listed)")
+
+            let store = try KafkaApprovalStore(config: config, topic: "sluice.approvals", logger: Self.logger)
+            defer { store.close() }
+            #expect(store.state(runID)?.deadlineMs == .min)
+            let r = try runner(Self.routes(marker: "/nonexistent/hostile", script: "/bin/true"), store: store, audit: MemoryAuditSink())
+            store.start()
+            _ = r
+            #expect(await eventually(within: .seconds(60)) { store.state(runID)?.decidedBy == "timeout" }, "\(String(describing: store.state(runID)))")
+        }
+    }
+
     @Test func approvalDefaultsAreOneHourAndDeny() throws {
         let yaml = """
             routes:

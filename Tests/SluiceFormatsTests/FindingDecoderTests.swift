@@ -64,6 +64,28 @@ import Testing
         #expect(try FindingDecoder().decodeOwned(Array(empty.utf8)).get().isEmpty)
     }
 
+    /// A split part is the record with its array cut to one finding: a 1 MB record of a 500 KB
+    /// field and 170,000 `{}` came to 85 GB of parts, decoded (and planned) one by one, before
+    /// the next record. Beyond 16 × max_message_bytes of parts it is `too_large`, no part decoded;
+    /// the hundred findings of a `BatchImportFindings` body still split.
+    @Test func aSplitRecordBuiltToMultiplyItsOtherFieldsIsTooLarge() throws {
+        let decoder = FindingDecoder()
+        let padding = String(repeating: "x", count: 500_000)
+        let elements = Array(repeating: "{}", count: 170_000).joined(separator: ",")
+        let hostile = #"{"SchemaVersion":"2018-10-08","pad":""# + padding + #"","Findings":["# + elements + "]}"
+        #expect(hostile.utf8.count < DecodeLimits.standard.maxBytes)
+        var parts = 0
+        let rejection = decoder.decode(hostile) { _ in parts += 1 }
+        #expect(parts == 0)
+        #expect(rejection?.reason == "too_large")
+        #expect(rejection?.detail == "170000 findings, each with the record's other 500057 bytes, come to more than 16777216 bytes (16 × max_message_bytes)")
+
+        let one = try FindingViewTests.fixture("asff/04-custom-action-two-findings.json")
+        let finding = try #require(try JSON.parse(String(decoding: one, as: UTF8.self)).value(atPath: "detail.findings")?.arrayValue?.first)
+        let batch = JSON.object([(key: "Findings", value: .array(Array(repeating: finding, count: 100)))]).serialized()
+        #expect(try decoder.decodeOwned(Array(batch.utf8)).get().count == 100)
+    }
+
     @Test func anExplicitFormatRejectsOtherRecords() throws {
         let falco = try FindingViewTests.fixture("falco/01-k8s-terminal-shell-sidekick.json")
         #expect(FindingDecoder(format: .falco).decode(falco) { _ in } == nil)

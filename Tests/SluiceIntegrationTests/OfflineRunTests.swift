@@ -75,6 +75,25 @@ import Testing
         #expect(!validated.output.contains("warning:"), "\(validated.output)")
     }
 
+    /// A split record whose parts would multiply its other fields by the length of its array (a
+    /// 500 KB field and 170,000 `{}`: 85 GB of parts) is dead-lettered too_large, and the finding
+    /// after it is delivered.
+    @Test func aSplitRecordBuiltToMultiplyIsDeadLetteredAndTheNextFindingDelivered() async throws {
+        try await withRunHarness { harness in
+            let (receiver, config) = try await harness.webhook()
+            let hostile = #"{"SchemaVersion":"2018-10-08","pad":""# + String(repeating: "x", count: 500_000) + #"","Findings":["#
+                + Array(repeating: "{}", count: 170_000).joined(separator: ",") + "]}"
+            let after = try Findings.unique(1)
+            let run = try await OfflineRun([(id: "hostile", bytes: Array(hostile.utf8))] + after, config: config)
+            #expect(run.status == 2, "\(run.output.suffix(2000))")
+            #expect(run.deadLetters.count == 1)
+            #expect(run.deadLetters.first?["reason"] as? String == "too_large")
+            #expect((run.deadLetters.first?["error"] as? String)?.hasPrefix("170000 findings, each with the record's other 500057 bytes") == true,
+                    "\(run.deadLetters.first?["error"] ?? "none")")
+            #expect(receiver.count == 1)
+        }
+    }
+
     /// A target that refuses every finding: each dead letter is one NDJSON record in the file
     /// (reason, route, connector, the target's answer, the line, the original finding), none on
     /// stderr, and the run exits 2. A run where everything arrived exits 0.

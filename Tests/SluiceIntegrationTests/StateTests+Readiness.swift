@@ -11,10 +11,8 @@ extension StateTests {
     /// format of docs/state.md), then an instance starts and is probed until it turns ready.
     @Test func readyOnlyAfterAChangelogOfManyKeysIsRestored() async throws {
         try await withCleanup { cleanup in
-            let (broker, receiver) = try await Self.brokerAndReceiver(stoppedBy: cleanup)
             let group = "ready"
-            try await broker.create(topics: ["sluice.hold.\(group).changelog", "sluice.hold.\(group).repartition"], partitions: 3)
-            let config = try Self.config(receiver, state: "dedupe: {key: [detail.id], window: 1h}")
+            let (broker, receiver, config) = try await Self.dedupeOnThreePartitions(group: group, stoppedBy: cleanup)
             defer { config.remove() }
 
             // Keys `d \0 route \0 target \0 "<detail.id>"`, each delivered a minute ago: the window holds repeats.
@@ -33,9 +31,7 @@ extension StateTests {
             #expect(failures.load(ordering: .relaxed) == 0)
 
             let port = try LoopbackPort.free()
-            let sluice = try SluiceProcess(broker: broker, topic: "findings", group: group, dlq: "dlq", config: config,
-                                           extra: ["--state-partitions", "3", "--metrics-listen", "127.0.0.1:\(port)", "--log-json", "--log-level", "info"])
-            cleanup.add { await sluice.stopAndWait() }
+            let sluice = try Self.jsonLoggingRun(broker, group: group, config: config, metricsPort: port, stoppedBy: cleanup)
             var sawNotReady = false
             let ready = await eventually(within: .seconds(180), every: .milliseconds(20)) {
                 // The whole HTTP response: status line, headers, body.
@@ -61,6 +57,22 @@ extension StateTests {
     }
 
     /// The sum of `sluice.state.records` over the "state restored" log lines (JSON logs).
+    /// A broker (`findings`, `dlq`, and the changelog and repartition topics of `group`, three
+    /// partitions each), a webhook receiver, and a config whose route dedupes on `detail.id` for an hour.
+    static func dedupeOnThreePartitions(group: String, stoppedBy cleanup: Cleanup) async throws -> (TansuBroker, WebhookReceiver, TestConfig) {
+        let (broker, receiver) = try await brokerAndReceiver(stoppedBy: cleanup)
+        try await broker.create(topics: ["sluice.hold.\(group).changelog", "sluice.hold.\(group).repartition"], partitions: 3)
+        return (broker, receiver, try config(receiver, state: "dedupe: {key: [detail.id], window: 1h}"))
+    }
+
+    /// `sluice run` on those three state partitions, logging JSON at info, with its admin server on `metricsPort`.
+    static func jsonLoggingRun(_ broker: TansuBroker, group: String, config: TestConfig, metricsPort port: Int, stoppedBy cleanup: Cleanup) throws -> SluiceProcess {
+        let sluice = try SluiceProcess(broker: broker, topic: "findings", group: group, dlq: "dlq", config: config,
+                                       extra: ["--state-partitions", "3", "--metrics-listen", "127.0.0.1:\(port)", "--log-json", "--log-level", "info"])
+        cleanup.add { await sluice.stopAndWait() }
+        return sluice
+    }
+
     static func restoredRecords(_ log: String) -> Int {
         log.split(separator: "\n").reduce(0) { sum, line in
             guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],

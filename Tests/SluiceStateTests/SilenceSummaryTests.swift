@@ -72,6 +72,29 @@ import Testing
         #expect(s.apply(key: Array("\u{1}report\u{0}s1\u{0}x".utf8), value: Array("not json".utf8), now: 0))  // taken, ignored
     }
 
+    /// A silences-topic record is outside data. One ending near Int64.min with `notify:` trapped
+    /// every instance in `now - endsAt` (the summary tick, twice a second); times beyond ±9e15 ms
+    /// make it no silence, as any record that does not decode.
+    @Test func aSilenceRecordWithAbsurdTimesIsNoSilence() throws {
+        let hostile = [(-9.2e18, -9.2e18), (0.0, 9.2e18), (-1e300, 0.0), (9e15, 9.1e15)]
+        var set = SilenceSet()
+        for (n, (start, end)) in hostile.enumerated() {
+            let text = #"{"id":"h\#(n)","matchers":{"source":["aws.guardduty"]},"starts_at":\#(start),"ends_at":\#(end),"created_by":"x","comment":"x","notify":"hook"}"#
+            let json = try JSON.parse(text)
+            #expect(Silence(json: json) == nil, "\(text)")
+            set.apply(id: "h\(n)", Silence(json: json))
+        }
+        #expect(set.all.isEmpty)
+        #expect(set.ended(now: 1_700_000_000_000, within: hour).isEmpty)
+        // The widest times taken still subtract from now without trapping.
+        let wide = try #require(Silence(json: try JSON.parse(
+            #"{"id":"w","matchers":{"source":["aws.guardduty"]},"starts_at":-8.9e15,"ends_at":-8.8e15,"created_by":"x","comment":"x","notify":"hook"}"#)))
+        set.apply(id: "w", wide)
+        #expect(set.ended(now: 1_700_000_000_000, within: hour).isEmpty)
+        let summaries = SilenceSummaries(instance: "a", reportWithin: .max)
+        #expect(summaries.tick(ended: set.ended(now: 1_700_000_000_000, within: .max), now: 1_700_000_000_000).count == 1)
+    }
+
     @Test func notifyRoundTripsAndIsValidated() {
         #expect(Silence(json: silence.json) == silence)
         var bad = silence

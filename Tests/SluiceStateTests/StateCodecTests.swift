@@ -49,6 +49,36 @@ import Testing
         #expect(decode(nan) == nil)
     }
 
+    /// Changelog bytes are outside data: a binary record's times are any 64 bits. A last
+    /// delivery near Int64.max trapped the owner in `last + window` (on its next offer or expiry
+    /// sweep); times beyond ±9e15 ms (the bound of the JSON form) are no record.
+    @Test func aTimeBeyondTheBoundIsNoRecordAndTheEngineSweepsOn() {
+        let edge: EpochMillis = 8_999_999_999_999_999
+        for absurd in [EpochMillis.max - 1_000, EpochMillis.min, 9_000_000_000_000_000, -9_000_000_000_000_000] {
+            for s in [DedupeState(lastDelivery: absurd, severity: 5, heldCount: 0, firstSeen: 0, lastSeen: 0),
+                      DedupeState(lastDelivery: 0, severity: 5, heldCount: 0, firstSeen: absurd, lastSeen: 0),
+                      DedupeState(lastDelivery: 0, severity: 5, heldCount: 0, firstSeen: 0, lastSeen: absurd)] {
+                #expect(decode(DedupeRecordFormat.encode(s)) == nil, "\(s)")
+            }
+        }
+        let atEdge = DedupeState(lastDelivery: edge, severity: 5, heldCount: 0, firstSeen: -edge, lastSeen: edge)
+        #expect(decode(DedupeRecordFormat.encode(atEdge)) == atEdge)
+
+        let f = Fixture(rules: HoldRules(dedupe: DedupeRule(key: ["detail.id"], window: .seconds(366 * 86_400))))
+        var e = HoldEngine(rules: [f.route: f.rules])
+        let key = Array("d\u{0}r\u{0}fd6e756f5e89f3f1c6f5eae79eea51cc".utf8)
+        func restore(_ s: DedupeState) -> Bool {
+            key.withUnsafeBytes { k in DedupeRecordFormat.encode(s).withUnsafeBytes { e.restore(key: k, value: $0) } }
+        }
+        #expect(!restore(DedupeState(lastDelivery: .max - 1_000, severity: 5, heldCount: 0, firstSeen: 0, lastSeen: 0)))
+        #expect(e.keyCounts.dedupe == 0)
+        // The widest time taken, with the longest window: the sweep and an offer add and compare without trapping.
+        #expect(restore(atEdge))
+        e.expire(now: 1_700_000_000_000)
+        #expect(e.keyCounts.dedupe == 1)
+        #expect(e.offer(f.item(id: "a", at: 1_700_000_000_000), now: 1_700_000_000_000) == .held(.dedupe))
+    }
+
     @Test func changelogBytesThatAreNotRecordsAreSkipped() {
         let good = Array("d\u{0}r\u{0}fd6e756f5e89f3f1c6f5eae79eea51cc".utf8)
         #expect(StateCodec.decode(key: good, value: knownBytes) != nil)
@@ -182,6 +212,19 @@ import Testing
         var infinite = itemBytes
         infinite.replaceSubrange(2..<10, with: [0, 0, 0, 0, 0, 0, 0xf0, 0x7f])
         #expect(HoldItemCodec.decode(infinite) == nil)
+    }
+
+    /// A repartition record's `seen at` becomes a group member's last sighting and a dedupe
+    /// delivery's time: at Int64.min, `now - lastSeen` trapped the owner. Beyond ±9e15 ms it is no item.
+    @Test func aSeenAtBeyondTheBoundIsNoItem() {
+        for absurd in [EpochMillis.min, EpochMillis.max, 9_000_000_000_000_000, -9_000_000_000_000_000] {
+            var i = item
+            i.seenAt = absurd
+            #expect(HoldItemCodec.decode(HoldItemCodec.encode(i)) == nil, "\(absurd)")
+        }
+        var edge = item
+        edge.seenAt = -8_999_999_999_999_999
+        #expect(HoldItemCodec.decode(HoldItemCodec.encode(edge)) == edge)
     }
 
     @Test func jsonItemsOfEarlierVersionsStillDecode() {

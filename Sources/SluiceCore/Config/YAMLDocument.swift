@@ -38,6 +38,29 @@ public struct YAMLNode: @unchecked Sendable {  // Yams.Node is a value type of s
         return YAMLNode(node: interpolated, path: path)
     }
 
+    /// A configuration file's bytes as text. Invalid UTF-8 is an error at its first bad byte:
+    /// decoded, it would become U+FFFD and a name or value nobody wrote.
+    public static func text(of bytes: some Collection<UInt8>, path: String) throws(Diagnostics) -> String {
+        if let text = String(validating: bytes, as: UTF8.self) { return text }
+        var parser = Unicode.UTF8.ForwardParser()
+        var iterator = bytes.makeIterator()
+        var line = 1, column = 1
+        while case .valid(let scalar) = parser.parseScalar(from: &iterator) {
+            if scalar.first == UInt8(ascii: "\n") { line += 1; column = 1 } else { column += 1 }
+        }
+        throw Diagnostics([Diagnostic(path: path, line: line, column: column, message: "invalid UTF-8: a configuration file must be UTF-8 text")])
+    }
+
+    /// The 1-based line and column (counted in Unicode scalars, as Yams counts) of the
+    /// character at `offset`: where libyaml's reader stopped (a NUL or other control character).
+    static func position(ofCharacter offset: Int, in text: String) -> (line: Int, column: Int) {
+        var line = 1, column = 1
+        for c in text.prefix(offset) {
+            if c.isNewline { line += 1; column = 1 } else { column += c.unicodeScalars.count }
+        }
+        return (line, column)
+    }
+
     /// `node` with `${VAR}` replaced in every scalar (keys included); problems located in the file.
     static func interpolate(_ node: Node, environment: [String: String], path: String, problems: inout [Diagnostic]) -> Node {
         switch node {
@@ -76,6 +99,9 @@ public struct YAMLNode: @unchecked Sendable {  // Yams.Node is a value type of s
             return Diagnostic(path: path, line: mark.line, column: mark.column, message: "invalid YAML: \(problem)")
         case .composer(_, let problem, let mark, _):
             return Diagnostic(path: path, line: mark.line, column: mark.column, message: "invalid YAML: \(problem)")
+        case .reader(let problem, let offset, _, let yaml):
+            let at = position(ofCharacter: offset ?? 0, in: yaml)
+            return Diagnostic(path: path, line: at.line, column: at.column, message: "invalid YAML: \(problem)")
         default:
             return Diagnostic(path: path, message: "invalid YAML: \(error)")
         }

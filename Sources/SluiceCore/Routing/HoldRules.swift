@@ -188,7 +188,7 @@ public enum HoldRuleLoader {
             let path = directory.hasSuffix("/") ? directory + name : directory + "/" + name
             guard let data = FileManager.default.contents(atPath: path) else { continue }
             do {
-                guard let root = try YAMLNode.load(path: path, text: String(decoding: data, as: UTF8.self), environment: environment),
+                guard let root = try YAMLNode.load(path: path, text: try YAMLNode.text(of: data, path: path), environment: environment),
                       root.isMapping else { continue }
                 let (r, p) = inhibitRules(of: root)
                 rules += r

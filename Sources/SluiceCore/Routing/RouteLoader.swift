@@ -51,7 +51,12 @@ public enum RouteLoader {
                 problems.append(Diagnostic(path: path, message: "cannot read file"))
                 continue
             }
-            let file = loadFile(path: path, text: String(decoding: data, as: UTF8.self), environment: environment)
+            let text: String
+            do { text = try YAMLNode.text(of: data, path: path) } catch {
+                problems += error.items
+                continue
+            }
+            let file = loadFile(path: path, text: text, environment: environment)
             routes += file.routes
             rejected += file.rejected
             problems += file.diagnostics

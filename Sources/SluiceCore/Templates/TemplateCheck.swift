@@ -22,7 +22,11 @@ public enum TemplateCheck {
         var column: Int
     }
 
-    /// Mustache syntax errors: unclosed tags, unbalanced or mismatched sections.
+    /// The deepest nesting of sections a template may have; payloads nest a few.
+    public static let maxSectionDepth = 32
+
+    /// Mustache syntax errors: unclosed tags, unbalanced or mismatched sections, sections nested
+    /// deeper than `maxSectionDepth`.
     public static func syntaxIssues(_ source: String) -> [Issue] {
         switch tags(source) {
         case .failure(let issue): return [issue]
@@ -31,7 +35,12 @@ public enum TemplateCheck {
             var open: [Tag] = []
             for tag in tags {
                 switch tag.sigil {
-                case "#", "^": open.append(tag)
+                case "#", "^":
+                    open.append(tag)
+                    if open.count > maxSectionDepth {
+                        // The library parses and renders a section by recursion: 1,000 nested ones overflowed the stack.
+                        return [Issue(line: tag.line, column: tag.column, message: "sections nested deeper than \(maxSectionDepth) levels")]
+                    }
                 case "/":
                     guard let top = open.popLast() else {
                         issues.append(Issue(line: tag.line, column: tag.column, message: "{{/\(tag.name)}} closes a section that is not open"))
