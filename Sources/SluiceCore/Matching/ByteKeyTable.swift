@@ -5,35 +5,24 @@ import CPrefetch
 /// matcher keeps two: path-trie edges (for dotted keys) and atoms (a path's exact values,
 /// prefixes, suffixes, numbers, literals).
 ///
-/// A slot holds its namespace, its key's length and its first sixteen bytes: most keys
-/// (account ids, regions, types up to sixteen bytes, numbers, literals) are compared in the
-/// slot's cache line, with no second line for the key bytes; a longer key's slot holds its
-/// first eight bytes and where the rest is in `keys`. The namespace is compared too: one value
-/// at two paths (or as an exact value and a suffix) is two keys. Slots are 32 bytes on
-/// cache-line-aligned storage, two to a line: at 40 bytes, half of them spanned two lines.
+/// A slot holds its namespace and its key's first sixteen bytes: most keys (account ids,
+/// regions, types up to sixteen bytes, numbers, literals) are compared in the slot's cache
+/// line, with no second line for the key bytes; longer keys compare the rest from `keys`.
+/// The namespace is compared too: one value at two paths (or as an exact value and a
+/// suffix) is two keys.
 ///
 /// A slot also holds a second value (`Entry.extra`, -1 unless given): the atom table keeps
 /// there the posting list of the automaton root's group for that (path, value), so the walk
 /// finds a leaf's atom and the root's states for it in one probe (it fits in the slot's padding).
 struct ByteKeyTable: Sendable {
     struct Slot: Sendable {
-        /// namespace << 32 | key length (`Slot.empty` for a free slot): one compare for both.
-        var tag: UInt64 = Slot.empty
+        var namespace: UInt64 = 0
         var head0: UInt64 = 0  // key bytes 0..<8, zero-padded
-        /// Key bytes 8..<16, zero-padded; for a key longer than sixteen bytes, where its bytes
-        /// after the eighth start in `keys`.
-        var head1: UInt64 = 0
+        var head1: UInt64 = 0  // key bytes 8..<16, zero-padded
+        var keyStart: Int32 = 0  // into `keys`, for the bytes after the sixteenth
+        var keyLength: Int32 = -1  // -1: empty
         var value: Int32 = 0
         var extra: Int32 = -1
-
-        static let empty = UInt64.max
-
-        /// Namespaces are path and kind, or trie nodes (far below 2^32), and keys are
-        /// shorter than 4 GB: neither is truncated in practice; were one, two keys could share a
-        /// tag, and their bytes would still tell them apart up to the sixteenth.
-        @inline(__always) static func tag(_ namespace: UInt64, _ count: Int) -> UInt64 {
-            namespace << 32 | UInt64(UInt32(truncatingIfNeeded: count))
-        }
     }
 
     /// What one probe finds: the key's value and its second value, or (-1, -1).
@@ -43,7 +32,7 @@ struct ByteKeyTable: Sendable {
         static let absent = Entry(value: -1, extra: -1)
     }
 
-    let slots: CacheLineRecords<Slot>
+    let slots: [Slot]
     let keys: [UInt8]
     let mask: Int
 
@@ -59,13 +48,11 @@ struct ByteKeyTable: Sendable {
             let n = e.key.count
             let (h0, h1) = e.key.withUnsafeBufferPointer { ByteKeyTable.heads($0.baseAddress, n) }
             let h = e.key.withUnsafeBufferPointer { ByteKeyTable.hash(e.namespace, h0, h1, $0.baseAddress, n, padded: false) }
-            let tag = Slot.tag(e.namespace, n)
             var i = Int(truncatingIfNeeded: h) & mask
             var duplicate = false
-            while slots[i].tag != Slot.empty {
-                let s = slots[i]
-                if s.tag == tag && s.head0 == h0
-                    && (n <= 16 ? s.head1 == h1 : Int(s.head1) + n - 8 <= keys.count && keys[Int(s.head1)..<Int(s.head1) + n - 8].elementsEqual(e.key.dropFirst(8)))
+            while slots[i].keyLength >= 0 {
+                if Int(slots[i].keyLength) == n && slots[i].namespace == e.namespace && slots[i].head0 == h0 && slots[i].head1 == h1
+                    && keys[Int(slots[i].keyStart)..<Int(slots[i].keyStart) + max(0, n - 16)].elementsEqual(e.key.dropFirst(16))
                 {
                     duplicate = true
                     break
@@ -74,10 +61,11 @@ struct ByteKeyTable: Sendable {
             }
             if duplicate { continue }
             let extra = e.value >= 0 && Int(e.value) < extras.count ? extras[Int(e.value)] : -1
-            slots[i] = Slot(tag: tag, head0: h0, head1: n <= 16 ? h1 : UInt64(keys.count), value: e.value, extra: extra)
-            if n > 16 { keys += e.key.dropFirst(8) }
+            slots[i] = Slot(
+                namespace: e.namespace, head0: h0, head1: h1, keyStart: Int32(keys.count), keyLength: Int32(n), value: e.value, extra: extra)
+            keys += e.key.dropFirst(16)
         }
-        self.slots = CacheLineRecords(slots)
+        self.slots = slots
         self.keys = keys
         self.mask = mask
     }
@@ -236,21 +224,16 @@ struct ByteKeyTable: Sendable {
     @inline(__always) func entry(_ key: Key, from start: Int) -> Entry {
         slots.withUnsafeBufferPointer { slots in
             var i = start & mask
-            let tag = Slot.tag(key.namespace, key.count)
             while true {
                 let s = slots[i]
-                if s.tag == Slot.empty { return .absent }
-                if s.tag == tag && s.head0 == key.head0 {
-                    if key.count <= 16 {
-                        if s.head1 == key.head1 { return Entry(value: s.value, extra: s.extra) }
-                    } else {
-                        // The bytes after the eighth, from the key store (`head1` says where).
-                        let equal = keys.withUnsafeBufferPointer { k in
-                            guard let p = key.bytes, let base = k.baseAddress, Int(s.head1) + key.count - 8 <= k.count else { return false }
-                            return memcmpBytes(base + Int(s.head1), p + 8, key.count - 8)
-                        }
-                        if equal { return Entry(value: s.value, extra: s.extra) }
+                if s.keyLength < 0 { return .absent }
+                if s.head0 == key.head0 && s.head1 == key.head1 && Int(s.keyLength) == key.count && s.namespace == key.namespace {
+                    if key.count <= 16 { return Entry(value: s.value, extra: s.extra) }
+                    let equal = keys.withUnsafeBufferPointer { k in
+                        guard let p = key.bytes, let base = k.baseAddress else { return false }
+                        return memcmpBytes(base + Int(s.keyStart), p + 16, key.count - 16)
                     }
+                    if equal { return Entry(value: s.value, extra: s.extra) }
                 }
                 i = (i + 1) & mask
             }
