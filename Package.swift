@@ -34,8 +34,6 @@ let package = Package(
         .systemLibrary(name: "CJansson", path: "Sources/CJansson", pkgConfig: "jansson"),
         // posix_spawn's closefrom file action, which Swift's Glibc module leaves out (exec executor).
         .systemLibrary(name: "CSpawn", path: "Sources/CSpawn"),
-        // `__builtin_prefetch`, which Swift does not expose (the matcher's table probes).
-        .systemLibrary(name: "CPrefetch", path: "Sources/CPrefetch"),
         .target(
             name: "CSimdjson",
             path: "Sources/CSimdjson",
@@ -47,7 +45,7 @@ let package = Package(
         .target(
             name: "SluiceCore",
             dependencies: [
-                "CSimdjson", "CJansson", "CPrefetch",
+                "CSimdjson", "CJansson",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Mustache", package: "swift-mustache"),

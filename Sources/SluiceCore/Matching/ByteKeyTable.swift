@@ -1,5 +1,3 @@
-import CPrefetch
-
 /// An immutable open-addressing hash table from (namespace, byte string) to an Int32, looked up
 /// straight from bytes in simdjson's string buffer — no String, no allocation per lookup. The
 /// matcher keeps two: path-trie edges (for dotted keys) and atoms (a path's exact values,
@@ -180,58 +178,17 @@ struct ByteKeyTable: Sendable {
     @inline(__always) func entry(
         _ namespace: UInt64, _ h0: UInt64, _ h1: UInt64, _ p: UnsafePointer<UInt8>?, _ count: Int, padded: Bool
     ) -> Entry {
-        let key = Key(namespace: namespace, head0: h0, head1: h1, bytes: p, count: count, padded: padded)
-        return entry(key, from: homeSlot(key))
-    }
-
-    /// A key as a probe needs it: its namespace, its first sixteen bytes as two words, and its
-    /// bytes (read past the sixteenth only; `padded`: followed by readable bytes).
-    struct Key {
-        var namespace: UInt64
-        var head0: UInt64
-        var head1: UInt64
-        var bytes: UnsafePointer<UInt8>?
-        var count: Int
-        var padded: Bool
-
-        /// Bytes in simdjson's padded string buffer: the heads are two loads and masks.
-        @inline(__always) static func padded(_ namespace: UInt64, _ p: UnsafePointer<UInt8>, _ count: Int) -> Key {
-            Key(namespace: namespace, head0: ByteKeyTable.paddedWord(p, from: 0, count), head1: ByteKeyTable.paddedWord(p, from: 8, count),
-                bytes: p, count: count, padded: true)
-        }
-
-        /// A key of at most eight bytes given as its zero-padded word.
-        @inline(__always) static func word(_ namespace: UInt64, _ word: UInt64, count: Int) -> Key {
-            Key(namespace: namespace, head0: word, head1: 0, bytes: nil, count: count, padded: false)
-        }
-    }
-
-    /// The slot where a probe for `key` starts. Found apart from the probe so that a caller
-    /// who knows a key early (the walk, recording a leaf) can prefetch the slot and probe later:
-    /// the probes' cache misses then overlap instead of each stalling in turn.
-    @inline(__always) func homeSlot(_ key: Key) -> Int {
-        Int(truncatingIfNeeded: ByteKeyTable.hash(key.namespace, key.head0, key.head1, key.bytes, key.count, padded: key.padded)) & mask
-    }
-
-    /// Starts loading slot `i` into the cache (a hint: no fault, no wait).
-    @inline(__always) func prefetch(slot i: Int) {
-        slots.withUnsafeBufferPointer { slots in
-            if let base = slots.baseAddress { sluice_prefetch(base + (i & mask)) }
-        }
-    }
-
-    /// The key's value and second value, or `.absent`, probing from `start` (its `homeSlot`).
-    @inline(__always) func entry(_ key: Key, from start: Int) -> Entry {
-        slots.withUnsafeBufferPointer { slots in
-            var i = start & mask
+        let h = ByteKeyTable.hash(namespace, h0, h1, p, count, padded: padded)
+        return slots.withUnsafeBufferPointer { slots in
+            var i = Int(truncatingIfNeeded: h) & mask
             while true {
                 let s = slots[i]
                 if s.keyLength < 0 { return .absent }
-                if s.head0 == key.head0 && s.head1 == key.head1 && Int(s.keyLength) == key.count && s.namespace == key.namespace {
-                    if key.count <= 16 { return Entry(value: s.value, extra: s.extra) }
+                if s.head0 == h0 && s.head1 == h1 && Int(s.keyLength) == count && s.namespace == namespace {
+                    if count <= 16 { return Entry(value: s.value, extra: s.extra) }
                     let equal = keys.withUnsafeBufferPointer { k in
-                        guard let p = key.bytes, let base = k.baseAddress else { return false }
-                        return memcmpBytes(base + Int(s.keyStart), p + 16, key.count - 16)
+                        guard let p, let base = k.baseAddress else { return false }
+                        return memcmpBytes(base + Int(s.keyStart), p + 16, count - 16)
                     }
                     if equal { return Entry(value: s.value, extra: s.extra) }
                 }

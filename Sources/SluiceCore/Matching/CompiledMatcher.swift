@@ -1179,23 +1179,13 @@ struct MatchState {
         static let notFound: Int32 = -2
     }
 
-    /// A leaf's whole-value probe of the atom table, its slot already prefetched.
-    struct RootProbe {
-        var key: ByteKeyTable.Key
-        var slot: Int32
-        var leaf: Int32
-        var path: Int32
-    }
-
     var generation: UInt32 = 0
     var leaves = ScratchArray<Leaf>(capacity: 64)
     var trails = ScratchArray<UInt64>(capacity: 64)  // (array tape index << 32 | element index)
     var arrayStack = ScratchArray<UInt64>(capacity: 16)
     var atoms = ScratchArray<Int32>(capacity: 64)
     var pending = ScratchArray<Int32>(capacity: 64)
-    /// The atom-table probes of root-indexed leaves, deferred by the walk (`TapeWalker.recordRootValue`).
-    var rootProbes = ScratchArray<RootProbe>(capacity: 32)
-    /// The root's posting lists those probes found: posting << 32 | path.
+    /// The root's posting lists the walk found (`TapeWalker.recordRootValue`): posting << 32 | path.
     var rootHits = ScratchArray<UInt64>(capacity: 32)
     /// Matched routes a suppression removed (cleared from `routeBits`), in route order.
     var suppressedRoutes = ScratchArray<Int32>(capacity: 16)
@@ -1272,7 +1262,6 @@ struct MatchState {
         atoms.removeAll()
         arrayStack.removeAll()
         pending.removeAll()
-        rootProbes.removeAll()
         rootHits.removeAll()
         suppressedRoutes.removeAll()
         if routeWordLow <= routeWordHigh { (routeBits.base + routeWordLow).update(repeating: 0, count: routeWordHigh - routeWordLow + 1) }
@@ -1287,7 +1276,7 @@ struct MatchState {
 
     func deallocate() {
         leaves.deallocate(); trails.deallocate(); arrayStack.deallocate(); atoms.deallocate()
-        pending.deallocate(); rootProbes.deallocate(); rootHits.deallocate(); suppressedRoutes.deallocate(); answer.deallocate(); satisfying.deallocate(); levels.deallocate(); chosen.deallocate()
+        pending.deallocate(); rootHits.deallocate(); suppressedRoutes.deallocate(); answer.deallocate(); satisfying.deallocate(); levels.deallocate(); chosen.deallocate()
         for t in [pathArrayed, stateStamp, suppressStamp, conditionLeafStamp, pairStamp, siblingStamp] { t.deallocate() }
         for t in [pathHead, conditionMemo, exclusionTally, branchMemo] { t.deallocate() }
         conditionLeafSpan.deallocate(); routeBits.deallocate(); pairKey.deallocate(); pairResult.deallocate()

@@ -1,5 +1,3 @@
-import CPrefetch
-
 /// One event's pass through a `CompiledMatcher`: walks simdjson's tape along the path trie,
 /// records the leaves at pattern paths, then steps through the condition automaton.
 struct TapeWalker {
@@ -204,38 +202,13 @@ struct TapeWalker {
     }
 
     /// The leaf just recorded is at a path where the root indexes whole values: its atom and
-    /// the root's posting list for it come from one probe of the atom table, made at the start
-    /// of `step` (entering the posting needs every leaf recorded anyway: evaluated conditions,
-    /// the arrayed-path mask, whether the leaf is its path's only one). Here the probe's slot
-    /// is found and prefetched, so the ~10 root probes of a finding do not each stall the walk
-    /// on a cache miss: the misses overlap the rest of the walk.
+    /// the root's posting list for it come from one probe of the atom table. The posting is
+    /// entered later, in `step`: entering needs every leaf recorded (evaluated conditions, the
+    /// arrayed-path mask, whether the leaf is its path's only one).
     func recordRootValue(_ p: Int, _ i: Int) {
-        let leaf = state.leaves.count - 1
-        guard let key = primaryKey(p, i) else {
-            state.leaves[leaf].primaryAtom = -1
-            return
-        }
-        let slot = m.atoms.homeSlot(key)
-        m.atoms.prefetch(slot: slot)
-        state.rootProbes.append(MatchState.RootProbe(key: key, slot: Int32(truncatingIfNeeded: slot), leaf: Int32(truncatingIfNeeded: leaf), path: Int32(truncatingIfNeeded: p)))
-    }
-
-    /// The probes `recordRootValue` deferred, in one pass: each leaf's atom, and the root's
-    /// posting lists found (prefetched too, and entered after the pass).
-    func probeRootValues() {
-        var k = 0
-        while k < state.rootProbes.count {
-            let probe = state.rootProbes[k]
-            k += 1
-            let found = m.atoms.entry(probe.key, from: Int(probe.slot))
-            state.leaves[Int(probe.leaf)].primaryAtom = found.value
-            if found.extra >= 0 {
-                m.postingEntries.withUnsafeBufferPointer { entries in
-                    if let base = entries.baseAddress, Int(found.extra) < entries.count { sluice_prefetch(base + Int(found.extra)) }
-                }
-                state.rootHits.append(UInt64(UInt32(bitPattern: found.extra)) << 32 | UInt64(UInt32(bitPattern: probe.path)))
-            }
-        }
+        let found = findPrimaryEntry(p, i)
+        state.leaves[state.leaves.count - 1].primaryAtom = found.value
+        if found.extra >= 0 { state.rootHits.append(UInt64(UInt32(bitPattern: found.extra)) << 32 | UInt64(UInt32(truncatingIfNeeded: p))) }
     }
 
     /// The array elements holding a leaf (its trail), for consistency checks.
@@ -288,30 +261,23 @@ struct TapeWalker {
 
     /// `findPrimaryAtom` with the atom table's second value (the root's posting list for it).
     @inline(__always) func findPrimaryEntry(_ p: Int, _ i: Int) -> ByteKeyTable.Entry {
-        guard let key = primaryKey(p, i) else { return .absent }
-        return m.atoms.entry(key, from: m.atoms.homeSlot(key))
-    }
-
-    /// The atom table's key for the leaf's whole value at path `p` (its exact string, number
-    /// or literal), or nil when no pattern names a value of the leaf's kind there.
-    @inline(__always) func primaryKey(_ p: Int, _ i: Int) -> ByteKeyTable.Key? {
         let info = m.pathAtoms[p]
         let t = type(i)
         if t == TapeWalker.stringType {
-            guard info.exact else { return nil }
+            guard info.exact else { return .absent }
             // A string in simdjson's padded buffer: its first sixteen bytes are two loads.
             let base = strings + Int(tape[i] & 0x00FF_FFFF_FFFF_FFFF)
             let count = Int(UInt32(littleEndian: UnsafeRawPointer(base).loadUnaligned(as: UInt32.self)))
-            return .padded(CompiledMatcher.namespace(p, .exact), base + 4, count)
+            return m.atoms.entryPadded(CompiledMatcher.namespace(p, .exact), base + 4, count)
         } else if let d = number(i) {
-            guard info.number else { return nil }
+            guard info.number else { return .absent }
             // The ordered key's bytes in memory order, as the table stored them.
-            return .word(CompiledMatcher.namespace(p, .number), orderedKey(d), count: 8)
+            return m.atoms.entry(CompiledMatcher.namespace(p, .number), word: orderedKey(d), count: 8)
         } else if info.literal {
             let literal: UInt8 = t == UInt8(ascii: "t") ? UInt8(ascii: "t") : (t == UInt8(ascii: "f") ? UInt8(ascii: "f") : UInt8(ascii: "n"))
-            return .word(CompiledMatcher.namespace(p, .literal), UInt64(literal), count: 1)
+            return m.atoms.entry(CompiledMatcher.namespace(p, .literal), word: UInt64(literal), count: 1)
         }
-        return nil
+        return .absent
     }
 
     /// The affix atoms of the (string) leaf at tape index `i`, appended to `state.atoms`: the
@@ -374,7 +340,6 @@ struct TapeWalker {
         // list per leaf, `recordRootValue`), then the groups that still need a visit.
         let root = m.states[0]
         if root.terminalStart < root.terminalEnd { complete(root) }
-        probeRootValues()
         var h = 0
         while h < state.rootHits.count {
             let hit = state.rootHits[h]
