@@ -284,7 +284,7 @@ import Testing
             switch outcome {
             case .recovered: break
             case .wedgedByCoordinator:
-                withKnownIssue("Tansu 0.6.0 keeps a departed leader of a forming group (README, Rebalances)") {
+                withKnownIssue("Tansu 0.6.0 keeps a departed leader of a forming group (README, On Tansu; docs/scale-out.md)") {
                     Issue.record(Comment(rawValue: outcome.description))
                 }
             case .stalled(let why): Issue.record(Comment(rawValue: why))
