@@ -1064,31 +1064,34 @@ public final class MatchScratch {
         let bits = state.pointee.routeBits
         let count = state.pointee.routeBitCount
         if count == 0 { return [] }
-        return [Int](unsafeUninitializedCapacity: count) { out, initialized in
-            var n = 0
-            var w = low
-            while w <= high {
-                var word = bits[w]
-                let base = w << 6
-                var stopped = false
-                if let stopWords {
-                    let stopping = word & stopWords[w]
-                    if stopping != 0 {
-                        // Keep the routes up to and including the first that stops.
-                        word &= ((stopping & (0 &- stopping)) &<< 1) &- 1
-                        stopped = true
-                    }
+        // Written into the scratch's buffer, then copied into the answer: `[Int](unsafeUninitializedCapacity:)`
+        // allocated through the standard library's unspecialised `_allocateBufferUninitialized`
+        // (a generic metadata lookup per answer); the copy allocates through specialised code.
+        state.pointee.answer.reserveCapacity(count)
+        let out = state.pointee.answer.base
+        var n = 0
+        var w = low
+        while w <= high {
+            var word = bits[w]
+            let base = w << 6
+            var stopped = false
+            if let stopWords {
+                let stopping = word & stopWords[w]
+                if stopping != 0 {
+                    // Keep the routes up to and including the first that stops.
+                    word &= ((stopping & (0 &- stopping)) &<< 1) &- 1
+                    stopped = true
                 }
-                while word != 0 {
-                    out[n] = base | word.trailingZeroBitCount
-                    n &+= 1
-                    word &= word &- 1
-                }
-                if stopped { break }
-                w += 1
             }
-            initialized = n
+            while word != 0 {
+                out[n] = base | word.trailingZeroBitCount
+                n &+= 1
+                word &= word &- 1
+            }
+            if stopped { break }
+            w += 1
         }
+        return Array(UnsafeBufferPointer(start: out, count: n))
     }
 }
 
@@ -1124,6 +1127,11 @@ struct ScratchArray<Element: BitwiseCopyable> {
     }
 
     @inline(__always) mutating func removeAll() { count = 0 }
+
+    /// Room for `n` elements from `base` (the count is not changed).
+    @inline(__always) mutating func reserveCapacity(_ n: Int) {
+        while capacity < n { grow() }
+    }
 
 
     mutating func grow() {
@@ -1181,6 +1189,8 @@ struct MatchState {
     var rootHits = ScratchArray<UInt64>(capacity: 32)
     /// Matched routes a suppression removed (cleared from `routeBits`), in route order.
     var suppressedRoutes = ScratchArray<Int32>(capacity: 16)
+    /// The answer's routes before they are copied out (`MatchScratch.selectedRoutes`).
+    var answer = ScratchArray<Int>(capacity: 64)
     /// Per path, generation << 32 | its last leaf: stamp and head in one word, one load.
     var pathHead = ScratchTable<UInt64>(count: 0)
     var pathArrayed = ScratchTable<UInt32>(count: 0)  // stamp: some leaf at the path sits in an array
@@ -1266,7 +1276,7 @@ struct MatchState {
 
     func deallocate() {
         leaves.deallocate(); trails.deallocate(); arrayStack.deallocate(); atoms.deallocate()
-        pending.deallocate(); rootHits.deallocate(); suppressedRoutes.deallocate(); satisfying.deallocate(); levels.deallocate(); chosen.deallocate()
+        pending.deallocate(); rootHits.deallocate(); suppressedRoutes.deallocate(); answer.deallocate(); satisfying.deallocate(); levels.deallocate(); chosen.deallocate()
         for t in [pathArrayed, stateStamp, suppressStamp, conditionLeafStamp, pairStamp, siblingStamp] { t.deallocate() }
         for t in [pathHead, conditionMemo, exclusionTally, branchMemo] { t.deallocate() }
         conditionLeafSpan.deallocate(); routeBits.deallocate(); pairKey.deallocate(); pairResult.deallocate()
