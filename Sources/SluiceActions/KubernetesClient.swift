@@ -40,7 +40,7 @@ public struct KubernetesConnection: Sendable {
     public static func kubeconfig(path: String, context: String? = nil) throws(ActionError) -> KubernetesConnection {
         guard let data = FileManager.default.contents(atPath: path) else { throw .permanent("cannot read kubeconfig \(path)") }
         let root: YAMLNode?
-        do { root = try YAMLNode.load(path: path, text: String(decoding: data, as: UTF8.self), environment: [:]) } catch {
+        do { root = try YAMLNode.load(path: path, text: try YAMLNode.text(of: data, path: path), environment: [:]) } catch {
             throw .permanent("kubeconfig: \(error.description)")
         }
         guard let root, root.isMapping else { throw .permanent("kubeconfig \(path) is not a mapping") }

@@ -80,7 +80,7 @@ public enum RouteSuite {
                 continue
             }
             do {
-                guard let root = try YAMLNode.load(path: path, text: String(decoding: data, as: UTF8.self), environment: [:]) else { continue }
+                guard let root = try YAMLNode.load(path: path, text: try YAMLNode.text(of: data, path: path), environment: [:]) else { continue }
                 let list = root["cases"]
                 guard root.isMapping, let list, list.isSequence else {
                     problems.append(root.error("a route test file is a mapping with `cases:`, a list of cases"))

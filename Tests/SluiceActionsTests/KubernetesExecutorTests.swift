@@ -158,6 +158,19 @@ import Testing
         #expect(throws: ActionError.self) { try KubernetesConnection.inCluster(environment: [:], directory: dir) }
     }
 
+    /// A kubeconfig that is not UTF-8 is refused with where, not read with U+FFFD in a name.
+    @Test func aKubeconfigThatIsNotUTF8IsRefused() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("kubeconfig-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Data(Array("current-context: prod\ncontexts:\n- name: pr".utf8) + [0xFF, 0x6F, 0x64] + Array("\n".utf8)).write(to: URL(fileURLWithPath: path))
+        do {
+            _ = try KubernetesConnection.kubeconfig(path: path)
+            Issue.record("a kubeconfig with invalid UTF-8 loaded")
+        } catch {
+            #expect("\(error)".contains("\(path):3:11: invalid UTF-8"), "\(error)")
+        }
+    }
+
     /// Inline client key and certificates stay in memory: no temporary file is ever written.
     @Test func kubeconfigKeyMaterialNeverTouchesTheDisk() throws {
         let key = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIKEYMATERIAL\n-----END PRIVATE KEY-----\n"

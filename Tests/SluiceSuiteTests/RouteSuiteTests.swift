@@ -27,6 +27,20 @@ import Testing
         for o in outcomes { #expect(o.passed, "\(o.name): \(o.diff)") }
     }
 
+    /// A case file that is not UTF-8 is an error at its first bad byte, not text with U+FFFD in it.
+    @Test func aCaseFileThatIsNotUTF8IsALocatedError() throws {
+        let dir = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("bad.yaml").path
+        try Data(Array("cases:\n  - name: caf".utf8) + [0xE9] + Array("\n".utf8)).write(to: URL(fileURLWithPath: path))
+        do {
+            _ = try RouteSuite.load(directory: dir.path)
+            Issue.record("a case file with invalid UTF-8 loaded")
+        } catch {
+            #expect(error.items.map(\.description) == ["\(path):2:14: invalid UTF-8: a configuration file must be UTF-8 text"])
+        }
+    }
+
     @Test func aMismatchIsADiff() throws {
         let dir = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
