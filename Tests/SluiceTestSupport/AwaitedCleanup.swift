@@ -13,6 +13,12 @@ public final class Cleanup {
         stops.append(stop)
     }
 
+    /// Registers a blocking stop (an HTTP client's shutdown, a Kafka handle's close): when its
+    /// turn comes it runs on a thread of its own, so the pool stays free while it waits.
+    public func addOffPool(_ stop: @escaping @Sendable () -> Void) {
+        add { _ = try? await offPool(stop) }
+    }
+
     fileprivate func run() async {
         let all = stops
         stops = []
