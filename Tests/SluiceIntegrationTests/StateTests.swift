@@ -235,32 +235,37 @@ import Testing
     /// pending digests are flushed at end of input; `--summary` shows what was held.
     @Test func offlineRunDedupesThrottlesAndFlushesDigestsAtEnd() async throws {
         let receiver = try await WebhookReceiver.start()
-        // Not in `withCleanup`: inside its closure the `== nil` filter below returned the five
-        // finding deliveries instead of the digest (seen three times, cause not found yet; the same
-        // filter works inside it in throttleTwentyOfFifty...). The offline run has ended before
-        // the receiver stops.
-        defer { receiver.stop() }
-        let config = try Self.config(receiver, state: """
-            dedupe: {key: [source, detail.id], window: 1h}
-            throttle: {key: [source], limit: 5, per: 30d}
-            """)
-        defer { config.remove() }
-        let distinct = try Findings.unique(12)
-        let input = config.directory.appendingPathComponent("findings.ndjson")
-        try Data((0..<3).flatMap { _ in distinct }.flatMap { $0.bytes + [0x0A] }).write(to: input)
-        let (status, summary) = try await Self.cli(["run", "--input", input.path, "--routes", config.routes,
-                                                    "--connectors", config.connectors, "--summary", "--log-level", "warning"])
-        print(summary)
-        #expect(status == 0)
-        let records = try receiver.records()
-        // 12 distinct: 5 delivered, 7 throttled into one digest sent at end of input; 24 repeats held by dedupe.
-        #expect(records.filter { $0.header("X-Sluice-Finding-Id") != nil }.count == 5)
-        let digests = records.filter { $0.header("X-Sluice-Finding-Id") == nil }
-        #expect(digests.count == 1)
-        #expect(digests.first?.body.contains(#""total":7"#) == true)
-        // The sample findings span 17 days of `time`: offline windows run on that clock.
-        #expect(summary.split(separator: "\n").contains { $0.hasPrefix("held (dedupe) all-findings → hook") && $0.hasSuffix(" 24") })
-        #expect(summary.split(separator: "\n").contains { $0.hasPrefix("held (throttle)") && $0.hasSuffix(" 7") })
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let config = try Self.config(receiver, state: """
+                dedupe: {key: [source, detail.id], window: 1h}
+                throttle: {key: [source], limit: 5, per: 30d}
+                """)
+            defer { config.remove() }
+            let distinct = try Findings.unique(12)
+            let input = config.directory.appendingPathComponent("findings.ndjson")
+            try Data((0..<3).flatMap { _ in distinct }.flatMap { $0.bytes + [0x0A] }).write(to: input)
+            let (status, summary) = try await Self.cli(["run", "--input", input.path, "--routes", config.routes,
+                                                        "--connectors", config.connectors, "--summary", "--log-level", "warning"])
+            print(summary)
+            #expect(status == 0)
+            let records = try receiver.records()
+            // The closures are outside the #expects: in a closure's body, with the `!= nil` filter
+            // inside `#expect(…)`, Swift 6.3.1 ran its code for the `== nil` one too, and `digests`
+            // held the five deliveries (AwaitedCleanup.swift).
+            let findingDeliveries = records.filter { $0.header("X-Sluice-Finding-Id") != nil }
+            let digests = records.filter { $0.header("X-Sluice-Finding-Id") == nil }
+            let lines = summary.split(separator: "\n")
+            let heldByDedupe = lines.contains { $0.hasPrefix("held (dedupe) all-findings → hook") && $0.hasSuffix(" 24") }
+            let heldByThrottle = lines.contains { $0.hasPrefix("held (throttle)") && $0.hasSuffix(" 7") }
+            // 12 distinct: 5 delivered, 7 throttled into one digest sent at end of input; 24 repeats held by dedupe.
+            #expect(findingDeliveries.count == 5)
+            #expect(digests.count == 1)
+            #expect(digests.first?.body.contains(#""total":7"#) == true)
+            // The sample findings span 17 days of `time`: offline windows run on that clock.
+            #expect(heldByDedupe)
+            #expect(heldByThrottle)
+        }
     }
 
     /// Runs `sluice` with `arguments` to completion; returns its exit status and standard output.
