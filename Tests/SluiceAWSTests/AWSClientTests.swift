@@ -41,49 +41,55 @@ func uniqueName(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.pre
 
     @Test func queryErrorsCarryAWSCodes() async throws {
         let moto = try await MotoServer.startShared()
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let aws = motoClient(moto, http: http)
-        do {
-            _ = try await aws.query(.ec2, action: "DescribeInstances", parameters: [("InstanceId.1", "i-0123456789abcdef0")])
-            Issue.record("DescribeInstances of an unknown instance should fail")
-        } catch {
-            #expect(error.kind == .service)
-            #expect(error.code == "InvalidInstanceID.NotFound")
-            #expect(error.message.contains("i-0123456789abcdef0"))
-            #expect(error.status == 400)
-            #expect(!error.isRetriable)
+        try await withCleanup { cleanup in
+            let http = HTTPClient()
+            cleanup.addOffPool { http.shutdown() }
+            let aws = motoClient(moto, http: http)
+            do throws(AWSError) {
+                _ = try await aws.query(.ec2, action: "DescribeInstances", parameters: [("InstanceId.1", "i-0123456789abcdef0")])
+                Issue.record("DescribeInstances of an unknown instance should fail")
+            } catch {
+                #expect(error.kind == .service)
+                #expect(error.code == "InvalidInstanceID.NotFound")
+                #expect(error.message.contains("i-0123456789abcdef0"))
+                #expect(error.status == 400)
+                #expect(!error.isRetriable)
+            }
         }
     }
 
     @Test func jsonProtocolAgainstMoto() async throws {
         let moto = try await MotoServer.startShared()
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let aws = motoClient(moto, http: http)
-        let name = uniqueName("queue")
-        let created = try await aws.json(.sqs, operation: "CreateQueue", body: ["QueueName": .string(name)])
-        let url = try #require(created["QueueUrl"]?.stringValue)
-        #expect(url.hasSuffix("/\(MotoServer.accountID)/\(name)"))
-        _ = try await aws.json(.sqs, operation: "SendMessage", body: ["QueueUrl": .string(url), "MessageBody": "hello"])
-        let received = try await aws.json(.sqs, operation: "ReceiveMessage", body: ["QueueUrl": .string(url), "MaxNumberOfMessages": 10])
-        #expect(received["Messages"]?.arrayValue?.first?["Body"]?.stringValue == "hello")
-        do {
-            _ = try await aws.json(.sqs, operation: "GetQueueUrl", body: ["QueueName": .string(uniqueName("missing"))])
-            Issue.record("GetQueueUrl of an unknown queue should fail")
-        } catch {
-            #expect(error.code == "QueueDoesNotExist")  // from `com.amazonaws.sqs#QueueDoesNotExist`
-            #expect(!error.isRetriable)
+        try await withCleanup { cleanup in
+            let http = HTTPClient()
+            cleanup.addOffPool { http.shutdown() }
+            let aws = motoClient(moto, http: http)
+            let name = uniqueName("queue")
+            let created = try await aws.json(.sqs, operation: "CreateQueue", body: ["QueueName": .string(name)])
+            let url = try #require(created["QueueUrl"]?.stringValue)
+            #expect(url.hasSuffix("/\(MotoServer.accountID)/\(name)"))
+            _ = try await aws.json(.sqs, operation: "SendMessage", body: ["QueueUrl": .string(url), "MessageBody": "hello"])
+            let received = try await aws.json(.sqs, operation: "ReceiveMessage", body: ["QueueUrl": .string(url), "MaxNumberOfMessages": 10])
+            #expect(received["Messages"]?.arrayValue?.first?["Body"]?.stringValue == "hello")
+            do throws(AWSError) {
+                _ = try await aws.json(.sqs, operation: "GetQueueUrl", body: ["QueueName": .string(uniqueName("missing"))])
+                Issue.record("GetQueueUrl of an unknown queue should fail")
+            } catch {
+                #expect(error.code == "QueueDoesNotExist")  // from `com.amazonaws.sqs#QueueDoesNotExist`
+                #expect(!error.isRetriable)
+            }
         }
     }
 
     @Test func restJSONAgainstMoto() async throws {
         let moto = try await MotoServer.startShared()
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let answer = try await motoClient(moto, http: http).rest(.securityHub, method: "POST", path: "/findings/import", body: ["Findings": []])
-        #expect(answer["SuccessCount"]?.doubleValue == 0)
-        #expect(answer["FailedCount"]?.doubleValue == 0)
+        try await withCleanup { cleanup in
+            let http = HTTPClient()
+            cleanup.addOffPool { http.shutdown() }
+            let answer = try await motoClient(moto, http: http).rest(.securityHub, method: "POST", path: "/findings/import", body: ["Findings": []])
+            #expect(answer["SuccessCount"]?.doubleValue == 0)
+            #expect(answer["FailedCount"]?.doubleValue == 0)
+        }
     }
 
     @Test func sessionTokenIsSentAndSigned() async throws {
@@ -91,7 +97,7 @@ func uniqueName(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.pre
         try await withCleanup { cleanup in
             cleanup.add { await receiver.stopAndWait() }
             let http = HTTPClient()
-            defer { http.shutdown() }
+            cleanup.addOffPool { http.shutdown() }
             let temporary = StaticCredentialsProvider(AWSCredentials(
                 accessKeyID: "ASIAEXAMPLE", secretAccessKey: Secret("SECRETKEYEXAMPLE"), sessionToken: Secret("SESSIONTOKENEXAMPLE")))
             let aws = AWSClient(region: "eu-central-1", credentials: temporary, http: http, endpoint: receiver.url)
@@ -113,7 +119,7 @@ func uniqueName(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.pre
         try await withCleanup { cleanup in
             cleanup.add { await receiver.stopAndWait() }
             let http = HTTPClient()
-            defer { http.shutdown() }
+            cleanup.addOffPool { http.shutdown() }
             let aws = AWSClient(region: "us-east-1", credentials: exampleCredentials, http: http, endpoint: receiver.url)
 
             try await receiver.setStatus(400, body: #"{"__type":"ThrottlingException","message":"Rate exceeded"}"#)
@@ -137,11 +143,13 @@ func uniqueName(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.pre
     }
 
     @Test func transportFailuresAreRetriable() async throws {
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let aws = AWSClient(region: "us-east-1", credentials: exampleCredentials, http: http, endpoint: "http://127.0.0.1:\(freeLoopbackPort())")
-        let e = await failure { try await aws.json(.sqs, operation: "ListQueues", body: [:]) }
-        #expect(e?.kind == .transport && e?.isRetriable == true)
+        try await withCleanup { cleanup in
+            let http = HTTPClient()
+            cleanup.addOffPool { http.shutdown() }
+            let aws = AWSClient(region: "us-east-1", credentials: exampleCredentials, http: http, endpoint: "http://127.0.0.1:\(freeLoopbackPort())")
+            let e = await failure { try await aws.json(.sqs, operation: "ListQueues", body: [:]) }
+            #expect(e?.kind == .transport && e?.isRetriable == true)
+        }
     }
 
     @Test func expiredTokenDropsTheCachedCredentials() async throws {
@@ -149,7 +157,7 @@ func uniqueName(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.pre
         try await withCleanup { cleanup in
             cleanup.add { await receiver.stopAndWait() }
             let http = HTTPClient()
-            defer { http.shutdown() }
+            cleanup.addOffPool { http.shutdown() }
             let counting = CountingProvider()
             let aws = AWSClient(region: "us-east-1", credentials: CachedCredentialsProvider(counting), http: http, endpoint: receiver.url)
             _ = try await aws.json(.sqs, operation: "ListQueues", body: [:])
@@ -168,15 +176,17 @@ func uniqueName(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.pre
 @Suite struct MotoServerTests {
     @Test func ownServerResetsAndStopsOnSIGTERM() async throws {
         let moto = try await MotoServer.start()
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let aws = motoClient(moto, http: http)
-        _ = try await aws.json(.sqs, operation: "CreateQueue", body: ["QueueName": "before-reset"])
-        #expect(try await aws.json(.sqs, operation: "ListQueues", body: [:])["QueueUrls"]?.arrayValue?.count == 1)
-        try moto.reset()
-        #expect(try await aws.json(.sqs, operation: "ListQueues", body: [:])["QueueUrls"]?.arrayValue?.count ?? 0 == 0)
-        await moto.stopAndWait()
-        #expect(LoopbackPort.connect(moto.port) == nil)
+        try await withCleanup { cleanup in
+            let http = HTTPClient()
+            cleanup.addOffPool { http.shutdown() }
+            let aws = motoClient(moto, http: http)
+            _ = try await aws.json(.sqs, operation: "CreateQueue", body: ["QueueName": "before-reset"])
+            #expect(try await aws.json(.sqs, operation: "ListQueues", body: [:])["QueueUrls"]?.arrayValue?.count == 1)
+            try moto.reset()
+            #expect(try await aws.json(.sqs, operation: "ListQueues", body: [:])["QueueUrls"]?.arrayValue?.count ?? 0 == 0)
+            await moto.stopAndWait()
+            #expect(LoopbackPort.connect(moto.port) == nil)
+        }
     }
 }
 

@@ -41,15 +41,17 @@ func callerARN(_ credentials: any AWSCredentialsProvider, moto: MotoServer, http
     @Test func environmentComesFirst() async throws {
         let home = try TemporaryHome(credentials: "[default]\naws_access_key_id = AKIAPROFILE\naws_secret_access_key = profile-secret\n")
         defer { home.remove() }
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let env = home.environment(["AWS_ACCESS_KEY_ID": "ASIAENVEXAMPLE", "AWS_SECRET_ACCESS_KEY": "env-secret", "AWS_SESSION_TOKEN": "env-token"])
-        let c = try await DefaultCredentialsChain.make(region: "us-east-1", http: http, environment: env).credentials()
-        #expect(c.accessKeyID == "ASIAENVEXAMPLE" && c.secretAccessKey.value == "env-secret" && c.sessionToken?.value == "env-token")
-        #expect(c.source == "environment" && c.expiration == nil)
-        // Without the environment's keys, the default profile is next.
-        let fromProfile = try await DefaultCredentialsChain.make(region: "us-east-1", http: http, environment: home.environment()).credentials()
-        #expect(fromProfile.accessKeyID == "AKIAPROFILE" && fromProfile.source == "profile default")
+        try await withCleanup { cleanup in
+            let http = HTTPClient()
+            cleanup.addOffPool { http.shutdown() }
+            let env = home.environment(["AWS_ACCESS_KEY_ID": "ASIAENVEXAMPLE", "AWS_SECRET_ACCESS_KEY": "env-secret", "AWS_SESSION_TOKEN": "env-token"])
+            let c = try await DefaultCredentialsChain.make(region: "us-east-1", http: http, environment: env).credentials()
+            #expect(c.accessKeyID == "ASIAENVEXAMPLE" && c.secretAccessKey.value == "env-secret" && c.sessionToken?.value == "env-token")
+            #expect(c.source == "environment" && c.expiration == nil)
+            // Without the environment's keys, the default profile is next.
+            let fromProfile = try await DefaultCredentialsChain.make(region: "us-east-1", http: http, environment: home.environment()).credentials()
+            #expect(fromProfile.accessKeyID == "AKIAPROFILE" && fromProfile.source == "profile default")
+        }
     }
 
     @Test func profilesFromCustomFilesWithRegionAndAssumedRole() async throws {
@@ -117,19 +119,21 @@ func callerARN(_ credentials: any AWSCredentialsProvider, moto: MotoServer, http
         let role = "arn:aws:iam::\(MotoServer.accountID):role/sluice-irsa"
         let env = home.environment(["AWS_WEB_IDENTITY_TOKEN_FILE": tokenFile, "AWS_ROLE_ARN": role,
                                     "AWS_ROLE_SESSION_NAME": "sluice-pod", "AWS_ENDPOINT_URL_STS": moto.endpoint])
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let chain = DefaultCredentialsChain.make(region: "eu-west-1", http: http, environment: env)
-        let c = try await chain.credentials()
-        #expect(c.source == "web identity \(role)")
-        #expect(c.sessionToken != nil && c.expiration != nil)
-        #expect(try await callerARN(chain, moto: moto, http: http) == "arn:aws:sts::\(MotoServer.accountID):assumed-role/sluice-irsa/sluice-pod")
+        try await withCleanup { cleanup in
+            let http = HTTPClient()
+            cleanup.addOffPool { http.shutdown() }
+            let chain = DefaultCredentialsChain.make(region: "eu-west-1", http: http, environment: env)
+            let c = try await chain.credentials()
+            #expect(c.source == "web identity \(role)")
+            #expect(c.sessionToken != nil && c.expiration != nil)
+            #expect(try await callerARN(chain, moto: moto, http: http) == "arn:aws:sts::\(MotoServer.accountID):assumed-role/sluice-irsa/sluice-pod")
 
-        // A token file that cannot be read fails the fetch, retriably (the kubelet may be rotating it).
-        let broken = DefaultCredentialsChain.make(region: "eu-west-1", http: http,
-                                                  environment: env.merging(["AWS_WEB_IDENTITY_TOKEN_FILE": home.url.path + "/absent"]) { $1 })
-        let e = await failure { try await broken.credentials() }
-        #expect(e?.kind == .credentials && e?.isRetriable == true)
+            // A token file that cannot be read fails the fetch, retriably (the kubelet may be rotating it).
+            let broken = DefaultCredentialsChain.make(region: "eu-west-1", http: http,
+                                                      environment: env.merging(["AWS_WEB_IDENTITY_TOKEN_FILE": home.url.path + "/absent"]) { $1 })
+            let e = await failure { try await broken.credentials() }
+            #expect(e?.kind == .credentials && e?.isRetriable == true)
+        }
     }
 
     @Test func instanceMetadataV2() async throws {
@@ -139,7 +143,7 @@ func callerARN(_ credentials: any AWSCredentialsProvider, moto: MotoServer, http
             let home = try TemporaryHome()
             defer { home.remove() }
             let http = HTTPClient()
-            defer { http.shutdown() }
+            cleanup.addOffPool { http.shutdown() }
             let env = ["HOME": home.url.path, "AWS_EC2_METADATA_SERVICE_ENDPOINT": imds.url]
             let chain = DefaultCredentialsChain.make(region: "us-east-1", http: http, environment: env)
             let c = try await chain.credentials()
@@ -181,7 +185,7 @@ func callerARN(_ credentials: any AWSCredentialsProvider, moto: MotoServer, http
             defer { home.remove() }
             let tokenFile = try home.write("eks-pod-identity-token", "pod-identity-token\n")
             let http = HTTPClient()
-            defer { http.shutdown() }
+            cleanup.addOffPool { http.shutdown() }
             // EKS Pod Identity: a full URI and a token file (read on each fetch).
             let env = home.environment(["AWS_CONTAINER_CREDENTIALS_FULL_URI": agent.url + "/v1/credentials",
                                         "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": tokenFile,
@@ -226,10 +230,12 @@ func callerARN(_ credentials: any AWSCredentialsProvider, moto: MotoServer, http
     @Test func noCredentialsAnywhere() async throws {
         let home = try TemporaryHome()
         defer { home.remove() }
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let e = await failure { try await DefaultCredentialsChain.make(region: "us-east-1", http: http, environment: home.environment()).credentials() }
-        #expect(e?.kind == .credentials && e?.isRetriable == false)
+        try await withCleanup { cleanup in
+            let http = HTTPClient()
+            cleanup.addOffPool { http.shutdown() }
+            let e = await failure { try await DefaultCredentialsChain.make(region: "us-east-1", http: http, environment: home.environment()).credentials() }
+            #expect(e?.kind == .credentials && e?.isRetriable == false)
+        }
     }
 }
 

@@ -61,7 +61,7 @@ import Testing
             let script = try ActionFixtures.tempScript("touch \"$1\"; echo \"$2\" >> \"$1\"")
             let yaml = Self.routes(marker: marker, script: script)
             let producer = try KafkaProducer(config: config, logger: Self.logger)
-            defer { producer.close() }
+            cleanup.addOffPool { producer.close() }
             let kafkaAudit = KafkaAuditSink(producer: producer, topic: "sluice.actions.audit", logger: Self.logger)
             let memory = MemoryAuditSink()
             let fanOut = FanOutSink(sinks: [kafkaAudit, memory])
@@ -79,11 +79,11 @@ import Testing
             // The positive marker before the negative check: the gate was audited as waiting.
             #expect(memory.records.filter { $0.runID == runID }.map { "\($0.step):\($0.result.rawValue)" } == ["note:succeeded", "contain:awaiting_approval"])
             #expect(!FileManager.default.fileExists(atPath: marker + ".contain"))
-            store1.close()
+            try await offPool { store1.close() }
 
             // Restart: the pending run is read back from the topic.
             let store2 = try KafkaApprovalStore(config: config, topic: "sluice.approvals", logger: Self.logger)
-            defer { store2.close() }
+            cleanup.addOffPool { store2.close() }
             let pending = try #require(store2.state(runID))
             #expect(pending.status == .pending && pending.step == "contain" && pending.owner == "sluice-test-0")
             #expect(pending.steps["note"]?["status"] == "succeeded")
@@ -120,7 +120,7 @@ import Testing
             // Every record also reached the audit topic.
             producer.flush(timeoutMs: 5000)
             let reader = try KafkaTopicReader(config: config, topic: "sluice.actions.audit", logger: Self.logger)
-            defer { reader.close() }
+            cleanup.addOffPool { reader.close() }
             let audited = try await offPool { try reader.readToEnd() }.compactMap { r in r.value.flatMap { try? JSON.parse(String(decoding: $0, as: UTF8.self)) }.flatMap(ActionAuditRecord.init(json:)) }
             #expect(audited.count == memory.records.count)
             let contained = try #require(audited.first { $0.runID == runID && $0.step == "contain" && $0.result == .succeeded })
@@ -151,7 +151,8 @@ import Testing
                 members.append((store, try runner(yaml, store: store, audit: audit, instanceID: name), audit))
                 store.start()
             }
-            defer { for m in members { m.store.close() } }
+            let stores = members.map(\.store)
+            cleanup.addOffPool { for store in stores { store.close() } }
             // Both members are in the group: each was handed an assignment (the one partition, or none).
             #expect(await eventually(within: .seconds(90)) {
                 members.allSatisfy { $0.store.rebalances >= 1 } && members.filter { $0.store.ownedPartitions == [0] }.count == 1
@@ -162,7 +163,7 @@ import Testing
             #expect(await eventually(within: .seconds(60)) { survivor.store.state(runID)?.status == .pending })
 
             // The instance that parked the run stops; the survivor takes its partition.
-            owner.store.close()
+            try await offPool { [store = owner.store] in store.close() }
             #expect(await eventually(within: .seconds(90)) { survivor.store.ownedPartitions == [0] }, "the survivor was never assigned the run's partition")
             let (status, out) = try await Self.sluice(["approvals", "approve", runID, "--brokers", broker.bootstrap, "--by", "alice"])
             #expect(status == 0, "\(out)")

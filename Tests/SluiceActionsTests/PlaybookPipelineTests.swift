@@ -63,7 +63,7 @@ import Testing
             let finding = try ActionFixtures.finding("01-ec2-cryptominer.json", replacing: ["i-0a4f1c2b3d5e6f789": instance])
             let producer = try KafkaProducer(config: broker.clientConfig(), logger: Logger(label: "test"))
             try await producer.send(topic: "guardduty.findings", value: JSONBuilder(finding).serialized())
-            producer.close()
+            try await offPool { producer.close() }
 
             var quarantined = false
             for _ in 0..<300 where !quarantined {
@@ -77,7 +77,7 @@ import Testing
             kill(sluice.processIdentifier, SIGTERM)
             await sluice.waitForExit()
             let reader = try KafkaTopicReader(config: broker.clientConfig(), topic: "sluice.actions.audit", logger: Logger(label: "test"))
-            defer { reader.close() }
+            cleanup.addOffPool { reader.close() }
             let audited = try await offPool { try reader.readToEnd() }.compactMap { r in r.value.flatMap { try? JSON.parse(String(decoding: $0, as: UTF8.self)) }.flatMap(ActionAuditRecord.init(json:)) }
             #expect(audited.map { "\($0.route)/\($0.step)/\($0.result.rawValue)/\($0.target)" } == ["quarantine-miners/isolate/succeeded/ec2:instance \(instance)"])
         }

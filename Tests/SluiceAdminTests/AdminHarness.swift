@@ -91,17 +91,6 @@ struct HTTPReply {
     var body: String
 }
 
-/// Runs blocking socket I/O on a thread of its own: the server's handlers run on the
-/// cooperative pool (two threads on this machine), which a blocked `recv` would starve.
-func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        let thread = Thread {
-            do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
-        }
-        thread.start()
-    }
-}
-
 enum LoopbackHTTP {
     static func connect(_ port: Int) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceTestSupport
 import Testing
 @testable import SluiceAdmin
 
@@ -15,21 +16,21 @@ import Testing
         readiness.require("consumer.assigned")
         readiness.require("state.restored")
         let admin = try await RunningAdmin.start(runtime: FakeRuntime(), readiness: readiness)
-        defer { Task { await admin.stop() } }
-
-        #expect(try await LoopbackHTTP.request(admin.port, "GET", "/-/healthy").status == 200)
-        let notReady = try await LoopbackHTTP.request(admin.port, "GET", "/-/ready")
-        #expect(notReady.status == 503)
-        #expect(notReady.body.contains("consumer.assigned") && notReady.body.contains("state.restored"))
-        readiness.set("consumer.assigned", met: true)
-        let half = try await LoopbackHTTP.request(admin.port, "GET", "/-/ready")
-        #expect(half.status == 503)
-        #expect(!half.body.contains("consumer.assigned"))
-        readiness.set("state.restored", met: true)
-        #expect(try await LoopbackHTTP.request(admin.port, "GET", "/-/ready").status == 200)
-        readiness.set("consumer.assigned", met: false)  // assignment revoked
-        #expect(try await LoopbackHTTP.request(admin.port, "GET", "/-/ready").status == 503)
-        await admin.stop()
+        try await withCleanup { cleanup in
+            cleanup.add { await admin.stop() }
+            #expect(try await LoopbackHTTP.request(admin.port, "GET", "/-/healthy").status == 200)
+            let notReady = try await LoopbackHTTP.request(admin.port, "GET", "/-/ready")
+            #expect(notReady.status == 503)
+            #expect(notReady.body.contains("consumer.assigned") && notReady.body.contains("state.restored"))
+            readiness.set("consumer.assigned", met: true)
+            let half = try await LoopbackHTTP.request(admin.port, "GET", "/-/ready")
+            #expect(half.status == 503)
+            #expect(!half.body.contains("consumer.assigned"))
+            readiness.set("state.restored", met: true)
+            #expect(try await LoopbackHTTP.request(admin.port, "GET", "/-/ready").status == 200)
+            readiness.set("consumer.assigned", met: false)  // assignment revoked
+            #expect(try await LoopbackHTTP.request(admin.port, "GET", "/-/ready").status == 503)
+        }
     }
 
     @Test func metricsKeepTheirNamesAndFollowTheRuntime() async throws {

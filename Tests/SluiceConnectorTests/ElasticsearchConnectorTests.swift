@@ -66,68 +66,76 @@ import Testing
 
     @Test func aRepeatedFindingUpdatesItsDocument() async throws {
         let es = try await receiver()
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let c = try connector(es, http)
-        let first = try SIEMFixtures.delivery(SIEMFixtures.findings[0])
-        #expect(await SIEMFixtures.attempt(c, first) == .delivered)
-        var again = first
-        again.payload = Array(String(decoding: first.payload, as: UTF8.self).replacingOccurrences(of: "\"count\": ", with: "\"count\": 10").utf8)
-        #expect(await SIEMFixtures.attempt(c, again) == .delivered)
-        let docs = try indices(es)[Self.expectedIndex(first)]
-        #expect(docs?.count == 1)
-        #expect(docs?[first.findingID!]?["_version"] as? Int == 2)
-        #expect(try es.violations() == [])
+        try await withCleanup { cleanup in
+            let http = HTTPClient()
+            cleanup.addOffPool { http.shutdown() }
+            let c = try connector(es, http)
+            let first = try SIEMFixtures.delivery(SIEMFixtures.findings[0])
+            #expect(await SIEMFixtures.attempt(c, first) == .delivered)
+            var again = first
+            again.payload = Array(String(decoding: first.payload, as: UTF8.self).replacingOccurrences(of: "\"count\": ", with: "\"count\": 10").utf8)
+            #expect(await SIEMFixtures.attempt(c, again) == .delivered)
+            let docs = try indices(es)[Self.expectedIndex(first)]
+            #expect(docs?.count == 1)
+            #expect(docs?[first.findingID!]?["_version"] as? Int == 2)
+            #expect(try es.violations() == [])
+        }
     }
 
     @Test func failedItemsAreRetriedOrDeadLetteredAloneAndTheRestAreDelivered() async throws {
         let batch = try SIEMFixtures.findings.prefix(4).map { try SIEMFixtures.delivery($0) }
         let es = try await receiver(["reject_ids": batch[1].findingID!, "busy_ids": batch[2].findingID!])
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let c = try connector(es, http)
-        let outcomes = try await SIEMFixtures.attempt(c, batch: batch)
-        #expect(outcomes[0] == .delivered && outcomes[3] == .delivered)
-        guard case .permanent(let reason) = outcomes[1] else { Issue.record("item 1: \(outcomes[1])"); return }
-        #expect(reason.hasPrefix("bulk item 400 mapper_parsing_exception: failed to parse field"))
-        #expect(outcomes[2] == .retryable("bulk item 429 es_rejected_execution_exception: rejected execution of coordinating operation"))
-        let stored = try indices(es).values.flatMap(\.keys)
-        #expect(Set(stored) == [batch[0].findingID!, batch[3].findingID!])
-        #expect(try es.violations() == [])
+        try await withCleanup { cleanup in
+            let http = HTTPClient()
+            cleanup.addOffPool { http.shutdown() }
+            let c = try connector(es, http)
+            let outcomes = try await SIEMFixtures.attempt(c, batch: batch)
+            #expect(outcomes[0] == .delivered && outcomes[3] == .delivered)
+            guard case .permanent(let reason) = outcomes[1] else { Issue.record("item 1: \(outcomes[1])"); return }
+            #expect(reason.hasPrefix("bulk item 400 mapper_parsing_exception: failed to parse field"))
+            #expect(outcomes[2] == .retryable("bulk item 429 es_rejected_execution_exception: rejected execution of coordinating operation"))
+            let stored = try indices(es).values.flatMap(\.keys)
+            #expect(Set(stored) == [batch[0].findingID!, batch[3].findingID!])
+            #expect(try es.violations() == [])
+        }
     }
 
     @Test func aPayloadThatIsNotAnObjectIsRejectedWithoutBreakingTheBatch() async throws {
         let es = try await receiver()
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let c = try connector(es, http)
-        var batch = try SIEMFixtures.findings.prefix(3).map { try SIEMFixtures.delivery($0) }
-        batch[0].payload = Array("[1, 2]".utf8)
-        batch[2].payload = Array("{\"cut\": ".utf8)
-        let outcomes = try await SIEMFixtures.attempt(c, batch: batch)
-        #expect(SIEMFixtures.isPermanent(outcomes[0]) && outcomes[1] == .delivered && SIEMFixtures.isPermanent(outcomes[2]))
-        #expect(try es.records().count == 1)
-        #expect(try es.violations() == [])
+        try await withCleanup { cleanup in
+            let http = HTTPClient()
+            cleanup.addOffPool { http.shutdown() }
+            let c = try connector(es, http)
+            var batch = try SIEMFixtures.findings.prefix(3).map { try SIEMFixtures.delivery($0) }
+            batch[0].payload = Array("[1, 2]".utf8)
+            batch[2].payload = Array("{\"cut\": ".utf8)
+            let outcomes = try await SIEMFixtures.attempt(c, batch: batch)
+            #expect(SIEMFixtures.isPermanent(outcomes[0]) && outcomes[1] == .delivered && SIEMFixtures.isPermanent(outcomes[2]))
+            #expect(try es.records().count == 1)
+            #expect(try es.violations() == [])
+        }
     }
 
     @Test func credentialsAreCheckedAndWholeRequestFailuresClassified() async throws {
         let es = try await WebhookReceiver.start(vendor: "elasticsearch", options: ["api_key": Self.env["ES_API_KEY"]!])
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let batch = try SIEMFixtures.findings.prefix(2).map { try SIEMFixtures.delivery($0) }
-        let basic = try connector(es, http)  // basic auth where an API key is wanted
-        #expect(try await SIEMFixtures.attempt(basic, batch: batch).allSatisfy(SIEMFixtures.isPermanent))
-        let keyed = try connector(es, http, extra: "api_key: ${ES_API_KEY}")
-        #expect(try await SIEMFixtures.attempt(keyed, batch: batch) == [.delivered, .delivered])
-        #expect(try es.records().last?.header("Authorization") == "ApiKey \(Self.env["ES_API_KEY"]!)")
-        try await es.setStatus(429, retryAfter: 5)
-        #expect(try await SIEMFixtures.attempt(keyed, batch: batch) == Array(repeating: .retryable("HTTP 429", retryAfter: .seconds(5)), count: 2))
-        try await es.setStatus(503)
-        #expect(try await SIEMFixtures.attempt(keyed, batch: batch).allSatisfy(SIEMFixtures.isRetryable))
-        // 200 with a body that is not a bulk answer: unknown, so retried (the _id makes it safe).
-        try await es.setStatus(200, body: "<html>proxy</html>")
-        #expect(try await SIEMFixtures.attempt(keyed, batch: batch).allSatisfy(SIEMFixtures.isRetryable))
-        #expect(try es.violations() == [])
+        try await withCleanup { cleanup in
+            let http = HTTPClient()
+            cleanup.addOffPool { http.shutdown() }
+            let batch = try SIEMFixtures.findings.prefix(2).map { try SIEMFixtures.delivery($0) }
+            let basic = try connector(es, http)  // basic auth where an API key is wanted
+            #expect(try await SIEMFixtures.attempt(basic, batch: batch).allSatisfy(SIEMFixtures.isPermanent))
+            let keyed = try connector(es, http, extra: "api_key: ${ES_API_KEY}")
+            #expect(try await SIEMFixtures.attempt(keyed, batch: batch) == [.delivered, .delivered])
+            #expect(try es.records().last?.header("Authorization") == "ApiKey \(Self.env["ES_API_KEY"]!)")
+            try await es.setStatus(429, retryAfter: 5)
+            #expect(try await SIEMFixtures.attempt(keyed, batch: batch) == Array(repeating: .retryable("HTTP 429", retryAfter: .seconds(5)), count: 2))
+            try await es.setStatus(503)
+            #expect(try await SIEMFixtures.attempt(keyed, batch: batch).allSatisfy(SIEMFixtures.isRetryable))
+            // 200 with a body that is not a bulk answer: unknown, so retried (the _id makes it safe).
+            try await es.setStatus(200, body: "<html>proxy</html>")
+            #expect(try await SIEMFixtures.attempt(keyed, batch: batch).allSatisfy(SIEMFixtures.isRetryable))
+            #expect(try es.violations() == [])
+        }
     }
 
     @Test func configurationIsChecked() throws {

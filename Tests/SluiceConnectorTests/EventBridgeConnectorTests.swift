@@ -123,7 +123,7 @@ import Testing
         try await withCleanup { cleanup in
             cleanup.add { await receiver.stopAndWait() }
             let http = HTTPClient()
-            defer { http.shutdown() }
+            cleanup.addOffPool { http.shutdown() }
             let connector = try AWSFixtures.connector("aws-eventbridge", "region: eu-west-1", endpoint: receiver.url, http: http)
             // PutEvents answers 200 with FailedEntryCount and one result per entry, in order.
             try await receiver.setStatus(200, body: """
@@ -155,15 +155,17 @@ import Testing
 
     @Test func unknownBusIsPermanent() async throws {
         let moto = try await MotoServer.startShared()
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let connector = try AWSFixtures.connector("aws-eventbridge", """
-            event_bus: no-such-bus-\(UUID().uuidString.prefix(8))
-            region: \(Self.region)
-            """, endpoint: moto.endpoint, http: http)
-        let outcome = await AWSFixtures.attempt(connector, try AWSFixtures.deliveries()[0])
-        #expect(AWSFixtures.kind(outcome) == "permanent")
-        #expect(AWSFixtures.message(outcome).contains("ResourceNotFoundException"))
+        try await withCleanup { cleanup in
+            let http = HTTPClient()
+            cleanup.addOffPool { http.shutdown() }
+            let connector = try AWSFixtures.connector("aws-eventbridge", """
+                event_bus: no-such-bus-\(UUID().uuidString.prefix(8))
+                region: \(Self.region)
+                """, endpoint: moto.endpoint, http: http)
+            let outcome = await AWSFixtures.attempt(connector, try AWSFixtures.deliveries()[0])
+            #expect(AWSFixtures.kind(outcome) == "permanent")
+            #expect(AWSFixtures.message(outcome).contains("ResourceNotFoundException"))
+        }
     }
 
     @Test func configurationIsChecked() throws {

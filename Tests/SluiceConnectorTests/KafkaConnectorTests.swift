@@ -46,14 +46,13 @@ import Testing
             cleanup.add { await broker.stopAndWait() }
             let topic = "archive-idempotence-\(idempotence)"
             try await broker.create(topics: [topic], partitions: 3)
-            let context = ConnectorContext(http: HTTPClient(), kafka: broker.clientConfig(), environment: [:], logger: Logger(label: "kafka-connector-test"))
+            let http = HTTPClient()
+            cleanup.addOffPool { http.shutdown() }
+            let context = ConnectorContext(http: http, kafka: broker.clientConfig(), environment: [:], logger: Logger(label: "kafka-connector-test"))
             let connector = try KafkaConnector.make(
                 name: "archive", configuration: KafkaConnector.Configuration(topic: topic, brokers: nil, properties: [("enable.idempotence", idempotence)]),
                 context: context)
-            defer {
-                connector.shutdown()
-                context.http.shutdown()
-            }
+            cleanup.addOffPool { connector.shutdown() }
 
             let count = 300
             let outcomes = Mutex<[String]>([])
@@ -76,7 +75,7 @@ import Testing
 
             // Read back until every key is there; the deadline only bounds a failure.
             let reader = try KafkaTopicReader(config: broker.clientConfig(), topic: topic, logger: Logger(label: "kafka-connector-test"))
-            defer { reader.close() }
+            cleanup.addOffPool { reader.close() }
             var keys: [String: String] = [:]
             let deadline = ContinuousClock.now + .seconds(60)
             while keys.count < count, ContinuousClock.now < deadline {

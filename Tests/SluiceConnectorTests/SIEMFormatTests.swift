@@ -40,9 +40,9 @@ import Testing
     func sendToRsyslog(extra: String) async throws -> [String: [String: String]] {
         let names = [Self.guardduty, Self.asff, Self.ocsf, Self.falco]
         var messages: [[String: String]] = []
-        try await SyslogConnectorTests().withRsyslog { _, rsyslog, http in
+        try await SyslogConnectorTests().withRsyslog { _, rsyslog, http, cleanup in
             let c = try SIEMFixtures.connector(Self.syslogYAML(port: rsyslog.tcpPort, extra: extra), http: http)
-            defer { c.shutdown() }
+            cleanup.addOffPool { c.shutdown() }
             for name in names {
                 #expect(await SIEMFixtures.attempt(c, try SIEMFixtures.decodedDelivery(name)) == .delivered, "\(name)")
             }

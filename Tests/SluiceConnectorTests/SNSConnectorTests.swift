@@ -53,21 +53,23 @@ import Testing
 
     @Test func fifoTopicsUseTheFindingIDForGroupAndDeduplication() async throws {
         let moto = try await MotoServer.startShared()
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let aws = AWSFixtures.moto(moto, http: http, region: Self.region)
-        let (topic, queue) = try await Self.topicWithQueue(fifo: true, aws: aws)
-        let connector = try AWSFixtures.connector("aws-sns", "topic_arn: \(topic)", endpoint: moto.endpoint, http: http)
-        let d = try AWSFixtures.deliveries()[2]
-        let id = try #require(d.findingID)
-        // moto refuses a FIFO publish without MessageGroupId: delivered proves it was sent.
-        #expect(AWSFixtures.kind(await AWSFixtures.attempt(connector, d)) == "delivered")
-        let messages = try await AWSFixtures.drain(queue, aws: aws)
-        #expect(messages.count == 1)
-        #expect(messages.first?["Attributes"]?["MessageGroupId"]?.stringValue == id)
+        try await withCleanup { cleanup in
+            let http = HTTPClient()
+            cleanup.addOffPool { http.shutdown() }
+            let aws = AWSFixtures.moto(moto, http: http, region: Self.region)
+            let (topic, queue) = try await Self.topicWithQueue(fifo: true, aws: aws)
+            let connector = try AWSFixtures.connector("aws-sns", "topic_arn: \(topic)", endpoint: moto.endpoint, http: http)
+            let d = try AWSFixtures.deliveries()[2]
+            let id = try #require(d.findingID)
+            // moto refuses a FIFO publish without MessageGroupId: delivered proves it was sent.
+            #expect(AWSFixtures.kind(await AWSFixtures.attempt(connector, d)) == "delivered")
+            let messages = try await AWSFixtures.drain(queue, aws: aws)
+            #expect(messages.count == 1)
+            #expect(messages.first?["Attributes"]?["MessageGroupId"]?.stringValue == id)
 
-        let parameters = Dictionary(connector.asSNS.message(for: d), uniquingKeysWith: { a, _ in a })
-        #expect(parameters["MessageGroupId"] == id && parameters["MessageDeduplicationId"] == id)
+            let parameters = Dictionary(connector.asSNS.message(for: d), uniquingKeysWith: { a, _ in a })
+            #expect(parameters["MessageGroupId"] == id && parameters["MessageDeduplicationId"] == id)
+        }
     }
 
     @Test func publishBatchSettlesEachEntry() async throws {
@@ -100,25 +102,27 @@ import Testing
 
     @Test func unknownTopicIsPermanentAndServerErrorsRetryable() async throws {
         let moto = try await MotoServer.startShared()
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let missing = try AWSFixtures.connector("aws-sns", "topic_arn: arn:aws:sns:\(Self.region):\(MotoServer.accountID):no-such-topic-\(UUID().uuidString.prefix(8))", endpoint: moto.endpoint, http: http)
-        let d = try AWSFixtures.deliveries()[0]
-        let outcome = await AWSFixtures.attempt(missing, d)
-        #expect(AWSFixtures.kind(outcome) == "permanent")
-        #expect(AWSFixtures.message(outcome).contains("NotFound"))
-
-        let receiver = try await WebhookReceiver.start(status: 200)
         try await withCleanup { cleanup in
-            cleanup.add { await receiver.stopAndWait() }
-            let flaky = try AWSFixtures.connector("aws-sns", "topic_arn: arn:aws:sns:eu-west-1:111122223333:alerts", endpoint: receiver.url, http: http)
-            try await receiver.setStatus(500, body: "<ErrorResponse><Error><Type>Receiver</Type><Code>InternalError</Code><Message>oops</Message></Error></ErrorResponse>")
-            #expect(AWSFixtures.kind(await AWSFixtures.attempt(flaky, d)) == "retryable")
-            try await receiver.setStatus(400, body: "<ErrorResponse><Error><Type>Sender</Type><Code>Throttled</Code><Message>Rate exceeded</Message></Error></ErrorResponse>", retryAfter: 2)
-            let throttled = await AWSFixtures.attempt(flaky, d)
-            #expect(throttled == .retryable("Throttled: Rate exceeded (HTTP 400)", retryAfter: .seconds(2)))
-            try await receiver.setStatus(403, body: "<ErrorResponse><Error><Type>Sender</Type><Code>AuthorizationError</Code><Message>not authorized</Message></Error></ErrorResponse>")
-            #expect(AWSFixtures.kind(await AWSFixtures.attempt(flaky, d)) == "permanent")
+            let http = HTTPClient()
+            cleanup.addOffPool { http.shutdown() }
+            let missing = try AWSFixtures.connector("aws-sns", "topic_arn: arn:aws:sns:\(Self.region):\(MotoServer.accountID):no-such-topic-\(UUID().uuidString.prefix(8))", endpoint: moto.endpoint, http: http)
+            let d = try AWSFixtures.deliveries()[0]
+            let outcome = await AWSFixtures.attempt(missing, d)
+            #expect(AWSFixtures.kind(outcome) == "permanent")
+            #expect(AWSFixtures.message(outcome).contains("NotFound"))
+
+            let receiver = try await WebhookReceiver.start(status: 200)
+            try await withCleanup { cleanup in
+                cleanup.add { await receiver.stopAndWait() }
+                let flaky = try AWSFixtures.connector("aws-sns", "topic_arn: arn:aws:sns:eu-west-1:111122223333:alerts", endpoint: receiver.url, http: http)
+                try await receiver.setStatus(500, body: "<ErrorResponse><Error><Type>Receiver</Type><Code>InternalError</Code><Message>oops</Message></Error></ErrorResponse>")
+                #expect(AWSFixtures.kind(await AWSFixtures.attempt(flaky, d)) == "retryable")
+                try await receiver.setStatus(400, body: "<ErrorResponse><Error><Type>Sender</Type><Code>Throttled</Code><Message>Rate exceeded</Message></Error></ErrorResponse>", retryAfter: 2)
+                let throttled = await AWSFixtures.attempt(flaky, d)
+                #expect(throttled == .retryable("Throttled: Rate exceeded (HTTP 400)", retryAfter: .seconds(2)))
+                try await receiver.setStatus(403, body: "<ErrorResponse><Error><Type>Sender</Type><Code>AuthorizationError</Code><Message>not authorized</Message></Error></ErrorResponse>")
+                #expect(AWSFixtures.kind(await AWSFixtures.attempt(flaky, d)) == "permanent")
+            }
         }
     }
 

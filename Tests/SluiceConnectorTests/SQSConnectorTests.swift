@@ -91,41 +91,43 @@ import Testing
 
     @Test func unknownQueueIsPermanentAndThrottlingRetryable() async throws {
         let moto = try await MotoServer.startShared()
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let missing = try AWSFixtures.connector("aws-sqs", """
-            queue_url: \(moto.endpoint)/\(MotoServer.accountID)/no-such-queue-\(UUID().uuidString.prefix(8))
-            region: \(Self.region)
-            """, endpoint: moto.endpoint, http: http)
-        let d = try AWSFixtures.deliveries()[0]
-        let outcome = await AWSFixtures.attempt(missing, d)
-        #expect(AWSFixtures.kind(outcome) == "permanent")
-        #expect(AWSFixtures.message(outcome).contains("QueueDoesNotExist"))
-
-        // SQS answers throttling with 400 and a JSON error; it must come back retryable.
-        let receiver = try await WebhookReceiver.start(status: 200)
         try await withCleanup { cleanup in
-            cleanup.add { await receiver.stopAndWait() }
-            try await receiver.setStatus(400, body: #"{"__type":"com.amazonaws.sqs#RequestThrottled","message":"Request is throttled."}"#)
-            let throttled = try AWSFixtures.connector("""
-                name: throttled
-                type: aws-sqs
-                queue_url: https://sqs.eu-west-3.amazonaws.com/111122223333/triage
-                endpoint: \(receiver.url)
-                """, http: http, environment: ["AWS_ACCESS_KEY_ID": "ASIAENVEXAMPLE", "AWS_SECRET_ACCESS_KEY": "env-secret",
-                                              "AWS_SESSION_TOKEN": "ENVSESSIONTOKEN", "HOME": "/nonexistent"])
-            let t = await AWSFixtures.attempt(throttled, d)
-            #expect(AWSFixtures.kind(t) == "retryable")
-            #expect(AWSFixtures.message(t).contains("RequestThrottled"))
-            // The environment's temporary credentials signed it, region from the queue URL.
-            try await receiver.setStatus(200, body: #"{"MessageId":"m-1","MD5OfMessageBody":"x"}"#)
-            #expect(AWSFixtures.kind(await AWSFixtures.attempt(throttled, d)) == "delivered")
-            let r = try #require(try receiver.records().last)
-            #expect(r.header("X-Amz-Target") == "AmazonSQS.SendMessage")
-            #expect(r.header("X-Amz-Security-Token") == "ENVSESSIONTOKEN")
-            #expect(r.header("Authorization")?.contains("Credential=ASIAENVEXAMPLE/") == true)
-            #expect(r.header("Authorization")?.contains("/eu-west-3/sqs/aws4_request") == true)
-            #expect(!r.body.contains("env-secret"))
+            let http = HTTPClient()
+            cleanup.addOffPool { http.shutdown() }
+            let missing = try AWSFixtures.connector("aws-sqs", """
+                queue_url: \(moto.endpoint)/\(MotoServer.accountID)/no-such-queue-\(UUID().uuidString.prefix(8))
+                region: \(Self.region)
+                """, endpoint: moto.endpoint, http: http)
+            let d = try AWSFixtures.deliveries()[0]
+            let outcome = await AWSFixtures.attempt(missing, d)
+            #expect(AWSFixtures.kind(outcome) == "permanent")
+            #expect(AWSFixtures.message(outcome).contains("QueueDoesNotExist"))
+
+            // SQS answers throttling with 400 and a JSON error; it must come back retryable.
+            let receiver = try await WebhookReceiver.start(status: 200)
+            try await withCleanup { cleanup in
+                cleanup.add { await receiver.stopAndWait() }
+                try await receiver.setStatus(400, body: #"{"__type":"com.amazonaws.sqs#RequestThrottled","message":"Request is throttled."}"#)
+                let throttled = try AWSFixtures.connector("""
+                    name: throttled
+                    type: aws-sqs
+                    queue_url: https://sqs.eu-west-3.amazonaws.com/111122223333/triage
+                    endpoint: \(receiver.url)
+                    """, http: http, environment: ["AWS_ACCESS_KEY_ID": "ASIAENVEXAMPLE", "AWS_SECRET_ACCESS_KEY": "env-secret",
+                                                  "AWS_SESSION_TOKEN": "ENVSESSIONTOKEN", "HOME": "/nonexistent"])
+                let t = await AWSFixtures.attempt(throttled, d)
+                #expect(AWSFixtures.kind(t) == "retryable")
+                #expect(AWSFixtures.message(t).contains("RequestThrottled"))
+                // The environment's temporary credentials signed it, region from the queue URL.
+                try await receiver.setStatus(200, body: #"{"MessageId":"m-1","MD5OfMessageBody":"x"}"#)
+                #expect(AWSFixtures.kind(await AWSFixtures.attempt(throttled, d)) == "delivered")
+                let r = try #require(try receiver.records().last)
+                #expect(r.header("X-Amz-Target") == "AmazonSQS.SendMessage")
+                #expect(r.header("X-Amz-Security-Token") == "ENVSESSIONTOKEN")
+                #expect(r.header("Authorization")?.contains("Credential=ASIAENVEXAMPLE/") == true)
+                #expect(r.header("Authorization")?.contains("/eu-west-3/sqs/aws4_request") == true)
+                #expect(!r.body.contains("env-secret"))
+            }
         }
     }
 

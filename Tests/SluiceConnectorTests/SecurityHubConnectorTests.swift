@@ -175,7 +175,7 @@ import Testing
         try await withCleanup { cleanup in
             cleanup.add { await receiver.stopAndWait() }
             let http = HTTPClient()
-            defer { http.shutdown() }
+            cleanup.addOffPool { http.shutdown() }
             let connector = try Self.connector(endpoint: receiver.url, http: http)
             let batch = Array(try AWSFixtures.deliveries().prefix(2))
             try await receiver.setStatus(429, body: #"{"Code": "TooManyRequestsException", "Message": "Rate exceeded"}"#, retryAfter: 1)

@@ -34,76 +34,84 @@ import Testing
 
     @Test func aBatchIsOneRequestOfConcatenatedEventsThatHECIndexes() async throws {
         let receiver = try await WebhookReceiver.start(vendor: "splunk_hec", options: ["token": Self.token, "indexes": "security"])
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let c = try connector(receiver, http, extra: "index: security\nhost: sluice-test")
-        let batch = try SIEMFixtures.findings.map { try SIEMFixtures.delivery($0) }
-        let outcomes = try await SIEMFixtures.attempt(c, batch: batch)
-        #expect(outcomes == Array(repeating: .delivered, count: batch.count))
-        #expect(try receiver.violations() == [])
-        let records = try receiver.records()
-        #expect(records.count == 1)
-        #expect(records.first?.path == "/services/collector/event")
-        #expect(records.first?.header("Authorization") == "Splunk \(Self.token)")
-        let events = try indexed(receiver)
-        #expect(events.count == batch.count)
-        for (event, delivery) in zip(events, batch) {
-            #expect(event["sourcetype"] as? String == "aws:cloudwatch:guardduty")
-            #expect(event["source"] as? String == "sluice")
-            #expect(event["index"] as? String == "security")
-            #expect(event["host"] as? String == "sluice-test")
-            let finding = (event["event"] as? [String: Any])?["detail"] as? [String: Any]
-            #expect(finding?["id"] as? String == delivery.findingID)
-            let expected = FindingTimestamp(iso8601: delivery.summary!.updatedAt)!.epochMilliseconds
-            let time = (event["time"] as? NSNumber)?.doubleValue ?? -1
-            #expect(Int64((time * 1000).rounded()) == expected)
+        try await withCleanup { cleanup in
+            let http = HTTPClient()
+            cleanup.addOffPool { http.shutdown() }
+            let c = try connector(receiver, http, extra: "index: security\nhost: sluice-test")
+            let batch = try SIEMFixtures.findings.map { try SIEMFixtures.delivery($0) }
+            let outcomes = try await SIEMFixtures.attempt(c, batch: batch)
+            #expect(outcomes == Array(repeating: .delivered, count: batch.count))
+            #expect(try receiver.violations() == [])
+            let records = try receiver.records()
+            #expect(records.count == 1)
+            #expect(records.first?.path == "/services/collector/event")
+            #expect(records.first?.header("Authorization") == "Splunk \(Self.token)")
+            let events = try indexed(receiver)
+            #expect(events.count == batch.count)
+            for (event, delivery) in zip(events, batch) {
+                #expect(event["sourcetype"] as? String == "aws:cloudwatch:guardduty")
+                #expect(event["source"] as? String == "sluice")
+                #expect(event["index"] as? String == "security")
+                #expect(event["host"] as? String == "sluice-test")
+                let finding = (event["event"] as? [String: Any])?["detail"] as? [String: Any]
+                #expect(finding?["id"] as? String == delivery.findingID)
+                let expected = FindingTimestamp(iso8601: delivery.summary!.updatedAt)!.epochMilliseconds
+                let time = (event["time"] as? NSNumber)?.doubleValue ?? -1
+                #expect(Int64((time * 1000).rounded()) == expected)
+            }
         }
     }
 
     @Test func aRejectedEventIsPermanentTheOnesBeforeItDeliveredAndTheRestRetried() async throws {
         let receiver = try await WebhookReceiver.start(vendor: "splunk_hec", options: ["token": Self.token])
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let c = try connector(receiver, http)
-        var batch = try SIEMFixtures.findings.prefix(4).map { try SIEMFixtures.delivery($0) }
-        // A template that rendered an empty string: HEC's code 13, "Event field cannot be blank".
-        batch[1].payload = Array("\"\"".utf8)
-        let outcomes = try await SIEMFixtures.attempt(c, batch: batch)
-        #expect(outcomes[0] == .delivered)
-        #expect(outcomes[1] == .permanent("Splunk HEC 400 code 13: Event field cannot be blank"))
-        #expect(SIEMFixtures.isRetryable(outcomes[2]) && SIEMFixtures.isRetryable(outcomes[3]))
-        #expect(try indexed(receiver).count == 1)
-        // The lane retries the two that were not read; HEC takes them.
-        let retried = try await SIEMFixtures.attempt(c, batch: Array(batch[2...]))
-        #expect(retried == [.delivered, .delivered])
-        let ids = try indexed(receiver).map { (($0["event"] as? [String: Any])?["detail"] as? [String: Any])?["id"] as? String }
-        #expect(ids == [batch[0].findingID, batch[2].findingID, batch[3].findingID])
-        #expect(try receiver.violations() == [])
+        try await withCleanup { cleanup in
+            let http = HTTPClient()
+            cleanup.addOffPool { http.shutdown() }
+            let c = try connector(receiver, http)
+            var batch = try SIEMFixtures.findings.prefix(4).map { try SIEMFixtures.delivery($0) }
+            // A template that rendered an empty string: HEC's code 13, "Event field cannot be blank".
+            batch[1].payload = Array("\"\"".utf8)
+            let outcomes = try await SIEMFixtures.attempt(c, batch: batch)
+            #expect(outcomes[0] == .delivered)
+            #expect(outcomes[1] == .permanent("Splunk HEC 400 code 13: Event field cannot be blank"))
+            #expect(SIEMFixtures.isRetryable(outcomes[2]) && SIEMFixtures.isRetryable(outcomes[3]))
+            #expect(try indexed(receiver).count == 1)
+            // The lane retries the two that were not read; HEC takes them.
+            let retried = try await SIEMFixtures.attempt(c, batch: Array(batch[2...]))
+            #expect(retried == [.delivered, .delivered])
+            let ids = try indexed(receiver).map { (($0["event"] as? [String: Any])?["detail"] as? [String: Any])?["id"] as? String }
+            #expect(ids == [batch[0].findingID, batch[2].findingID, batch[3].findingID])
+            #expect(try receiver.violations() == [])
+        }
     }
 
     @Test func aPayloadThatIsNotJSONIsRejectedAloneWithoutBreakingTheStream() async throws {
         let receiver = try await WebhookReceiver.start(vendor: "splunk_hec", options: ["token": Self.token])
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let c = try connector(receiver, http)
-        var batch = try SIEMFixtures.findings.prefix(3).map { try SIEMFixtures.delivery($0) }
-        batch[1].payload = Array("{\"broken\": ".utf8)
-        let outcomes = try await SIEMFixtures.attempt(c, batch: batch)
-        #expect(outcomes[0] == .delivered && outcomes[2] == .delivered)
-        #expect(SIEMFixtures.isPermanent(outcomes[1]))
-        #expect(try indexed(receiver).count == 2)
-        #expect(try receiver.violations() == [])
+        try await withCleanup { cleanup in
+            let http = HTTPClient()
+            cleanup.addOffPool { http.shutdown() }
+            let c = try connector(receiver, http)
+            var batch = try SIEMFixtures.findings.prefix(3).map { try SIEMFixtures.delivery($0) }
+            batch[1].payload = Array("{\"broken\": ".utf8)
+            let outcomes = try await SIEMFixtures.attempt(c, batch: batch)
+            #expect(outcomes[0] == .delivered && outcomes[2] == .delivered)
+            #expect(SIEMFixtures.isPermanent(outcomes[1]))
+            #expect(try indexed(receiver).count == 2)
+            #expect(try receiver.violations() == [])
+        }
     }
 
     @Test func anIndexTheTokenMayNotWriteIsPermanentForTheFirstEvent() async throws {
         let receiver = try await WebhookReceiver.start(vendor: "splunk_hec", options: ["token": Self.token, "indexes": "main"])
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let c = try connector(receiver, http, extra: "index: security")
-        let outcomes = try await SIEMFixtures.attempt(c, batch: SIEMFixtures.findings.prefix(3).map { try SIEMFixtures.delivery($0) })
-        #expect(outcomes[0] == .permanent("Splunk HEC 400 code 7: Incorrect index"))
-        #expect(SIEMFixtures.isRetryable(outcomes[1]) && SIEMFixtures.isRetryable(outcomes[2]))
-        #expect(try indexed(receiver).isEmpty)
+        try await withCleanup { cleanup in
+            let http = HTTPClient()
+            cleanup.addOffPool { http.shutdown() }
+            let c = try connector(receiver, http, extra: "index: security")
+            let outcomes = try await SIEMFixtures.attempt(c, batch: SIEMFixtures.findings.prefix(3).map { try SIEMFixtures.delivery($0) })
+            #expect(outcomes[0] == .permanent("Splunk HEC 400 code 7: Incorrect index"))
+            #expect(SIEMFixtures.isRetryable(outcomes[1]) && SIEMFixtures.isRetryable(outcomes[2]))
+            #expect(try indexed(receiver).isEmpty)
+        }
     }
 
     @Test func tokenErrorsArePermanentAndBusyOrThrottledIsRetried() async throws {
@@ -133,15 +141,17 @@ import Testing
 
     @Test func theChannelHeaderCarriesIndexerAcknowledgement() async throws {
         let receiver = try await WebhookReceiver.start(vendor: "splunk_hec", options: ["token": Self.token, "ack": "true"])
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let d = try SIEMFixtures.delivery(SIEMFixtures.findings[0])
-        let without = try connector(receiver, http)
-        #expect(await SIEMFixtures.attempt(without, d) == .permanent("Splunk HEC 400 code 10: Data channel is missing"))
-        let with = try connector(receiver, http, extra: "channel: 0aeeac95-ac74-4aa9-b30d-6c4c0ac581ba")
-        #expect(await SIEMFixtures.attempt(with, d) == .delivered)
-        #expect(try receiver.records().last?.header("X-Splunk-Request-Channel") == "0aeeac95-ac74-4aa9-b30d-6c4c0ac581ba")
-        #expect(try receiver.violations() == [])
+        try await withCleanup { cleanup in
+            let http = HTTPClient()
+            cleanup.addOffPool { http.shutdown() }
+            let d = try SIEMFixtures.delivery(SIEMFixtures.findings[0])
+            let without = try connector(receiver, http)
+            #expect(await SIEMFixtures.attempt(without, d) == .permanent("Splunk HEC 400 code 10: Data channel is missing"))
+            let with = try connector(receiver, http, extra: "channel: 0aeeac95-ac74-4aa9-b30d-6c4c0ac581ba")
+            #expect(await SIEMFixtures.attempt(with, d) == .delivered)
+            #expect(try receiver.records().last?.header("X-Splunk-Request-Channel") == "0aeeac95-ac74-4aa9-b30d-6c4c0ac581ba")
+            #expect(try receiver.violations() == [])
+        }
     }
 
     @Test func httpsWithThePrivateCAFromTheTLSBlock() async throws {
@@ -149,15 +159,17 @@ import Testing
         defer { pki.remove() }
         let receiver = try await WebhookReceiver.start(tls: .init(certPath: pki.serverCert, keyPath: pki.serverKey),
                                            vendor: "splunk_hec", options: ["token": Self.token])
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let d = try SIEMFixtures.delivery(SIEMFixtures.findings[0])
-        let trusting = try connector(receiver, http, extra: "tls: {ca_file: \(pki.caCert)}")
-        #expect(await SIEMFixtures.attempt(trusting, d) == .delivered)
-        let verifying = try connector(receiver, http)  // the system bundle does not know the test CA
-        #expect(SIEMFixtures.isPermanent(await SIEMFixtures.attempt(verifying, d)))
-        #expect(try receiver.records().count == 1)
-        #expect(try receiver.violations() == [])
+        try await withCleanup { cleanup in
+            let http = HTTPClient()
+            cleanup.addOffPool { http.shutdown() }
+            let d = try SIEMFixtures.delivery(SIEMFixtures.findings[0])
+            let trusting = try connector(receiver, http, extra: "tls: {ca_file: \(pki.caCert)}")
+            #expect(await SIEMFixtures.attempt(trusting, d) == .delivered)
+            let verifying = try connector(receiver, http)  // the system bundle does not know the test CA
+            #expect(SIEMFixtures.isPermanent(await SIEMFixtures.attempt(verifying, d)))
+            #expect(try receiver.records().count == 1)
+            #expect(try receiver.violations() == [])
+        }
     }
 
     @Test func configurationIsCheckedAndTheTokenNeverShown() throws {

@@ -20,17 +20,17 @@ import Testing
         """
     }
 
-    /// Runs `body` with a fresh PKI, a running rsyslogd and an HTTP client (the connector
-    /// context wants one), all stopped and removed afterwards.
-    func withRsyslog(_ body: (TestPKI, Rsyslog, HTTPClient) async throws -> Void) async throws {
+    /// Runs `body` with a fresh PKI, a running rsyslogd, an HTTP client (the connector context
+    /// wants one) and the test's `Cleanup` (for its connectors), all stopped and removed afterwards.
+    func withRsyslog(_ body: (TestPKI, Rsyslog, HTTPClient, Cleanup) async throws -> Void) async throws {
         let pki = try await TestPKI.make()
         defer { pki.remove() }
         let rsyslog = try await Rsyslog(pki: pki)
         try await withCleanup { cleanup in
             cleanup.add { await rsyslog.stopAndWait() }
             let http = HTTPClient()
-            defer { http.shutdown() }
-            try await body(pki, rsyslog, http)
+            cleanup.addOffPool { http.shutdown() }
+            try await body(pki, rsyslog, http, cleanup)
         }
     }
 
@@ -78,9 +78,9 @@ import Testing
     }
 
     @Test func octetCountedTCPDeliversEveryFindingOnOneConnection() async throws {
-        try await withRsyslog { _, rsyslog, http in
+        try await withRsyslog { _, rsyslog, http, cleanup in
             let c = try SIEMFixtures.connector(Self.yaml(protocol: "tcp", port: rsyslog.tcpPort), http: http)
-            defer { c.shutdown() }
+            cleanup.addOffPool { c.shutdown() }
             let batch = try SIEMFixtures.findings.map { try SIEMFixtures.delivery($0) }
             // Concurrent attempts share the one connection; frames never interleave.
             let outcomes = await withTaskGroup(of: DeliveryOutcome.self) { group in
@@ -96,9 +96,9 @@ import Testing
     }
 
     @Test func udpDatagramsCarryOneMessageEach() async throws {
-        try await withRsyslog { _, rsyslog, http in
+        try await withRsyslog { _, rsyslog, http, cleanup in
             let c = try SIEMFixtures.connector(Self.yaml(protocol: "udp", port: rsyslog.udpPort, extra: "facility: auth"), http: http)
-            defer { c.shutdown() }
+            cleanup.addOffPool { c.shutdown() }
             let batch = try SIEMFixtures.findings.prefix(3).map { try SIEMFixtures.delivery($0) }
             for d in batch { #expect(await SIEMFixtures.attempt(c, d) == .delivered) }
             let messages = byFindingID(try await rsyslog.waitForMessages(batch.count))
@@ -107,17 +107,17 @@ import Testing
     }
 
     @Test func tlsVerifiesTheServerAndPresentsTheClientCertificate() async throws {
-        try await withRsyslog { pki, rsyslog, http in
+        try await withRsyslog { pki, rsyslog, http, cleanup in
             let d = try SIEMFixtures.delivery(SIEMFixtures.findings[0])
             let tls = try SIEMFixtures.connector(Self.yaml(protocol: "tls", port: rsyslog.tlsPort, extra: "tls: {ca_file: \(pki.caCert)}"), http: http)
-            defer { tls.shutdown() }
+            cleanup.addOffPool { tls.shutdown() }
             #expect(await SIEMFixtures.attempt(tls, d) == .delivered)
             #expect(await SIEMFixtures.attempt(tls, d) == .delivered)
             #expect(try connections(to: rsyslog.tlsPort) == 1)  // the same connection, reused
             let mtls = try SIEMFixtures.connector(
                 Self.yaml(protocol: "tls", port: rsyslog.mtlsPort,
                           extra: "tls: {ca_file: \(pki.caCert), cert_file: \(pki.clientCert), key_file: \(pki.clientKey)}"), http: http)
-            defer { mtls.shutdown() }
+            cleanup.addOffPool { mtls.shutdown() }
             #expect(await SIEMFixtures.attempt(mtls, d) == .delivered)
             let messages = try await rsyslog.waitForMessages(3)
             #expect(messages.count == 3)
@@ -130,7 +130,7 @@ import Testing
             // (Under TLS 1.3 the refusal comes after the client's handshake, so the write itself may
             // look fine: syslog over TLS has no acknowledgements.)
             let anonymous = try SIEMFixtures.connector(Self.yaml(protocol: "tls", port: rsyslog.mtlsPort, extra: "tls: {ca_file: \(pki.caCert)}"), http: http)
-            defer { anonymous.shutdown() }
+            cleanup.addOffPool { anonymous.shutdown() }
             _ = await SIEMFixtures.attempt(anonymous, d)
             // A marker through the same listener, sent after: once it is written, anything the
             // anonymous client got through would have been written before it.
@@ -143,9 +143,9 @@ import Testing
     }
 
     @Test func aLostReceiverIsRetryableAndTheConnectorReconnects() async throws {
-        try await withRsyslog { _, rsyslog, http in
+        try await withRsyslog { _, rsyslog, http, cleanup in
             let c = try SIEMFixtures.connector(Self.yaml(protocol: "tcp", port: rsyslog.tcpPort), http: http)
-            defer { c.shutdown() }
+            cleanup.addOffPool { c.shutdown() }
             let batch = try SIEMFixtures.findings.prefix(3).map { try SIEMFixtures.delivery($0) }
             #expect(await SIEMFixtures.attempt(c, batch[0]) == .delivered)
             _ = try await rsyslog.waitForMessages(1)
@@ -175,22 +175,24 @@ import Testing
         }
         #expect(listening)
         let port = Int(UInt16(bigEndian: addr.sin_port))
-        let http = HTTPClient()
-        defer { http.shutdown() }
-        let c = try SIEMFixtures.connector(Self.yaml(protocol: "tcp", port: port).replacingOccurrences(of: "timeout: 60s", with: "timeout: 1s"), http: http)
-        defer { c.shutdown() }
-        var d = try SIEMFixtures.delivery(SIEMFixtures.findings[0])
-        d.payload = Array("\"".utf8) + Array(repeating: UInt8(ascii: "a"), count: 64 << 20) + Array("\"".utf8)
-        // The outcome is the signal: a write with no timeout would block on the full buffers and
-        // never return one (building 64 MB in a debug build takes a while, so no clock bound).
-        let outcome = await SIEMFixtures.attempt(c, d)
-        #expect(outcome == .retryable("timed_out: write timed out after 1.0 seconds (tcp://127.0.0.1:\(port))"), "\(outcome)")
+        try await withCleanup { cleanup in
+            let http = HTTPClient()
+            cleanup.addOffPool { http.shutdown() }
+            let c = try SIEMFixtures.connector(Self.yaml(protocol: "tcp", port: port).replacingOccurrences(of: "timeout: 60s", with: "timeout: 1s"), http: http)
+            cleanup.addOffPool { c.shutdown() }
+            var d = try SIEMFixtures.delivery(SIEMFixtures.findings[0])
+            d.payload = Array("\"".utf8) + Array(repeating: UInt8(ascii: "a"), count: 64 << 20) + Array("\"".utf8)
+            // The outcome is the signal: a write with no timeout would block on the full buffers and
+            // never return one (building 64 MB in a debug build takes a while, so no clock bound).
+            let outcome = await SIEMFixtures.attempt(c, d)
+            #expect(outcome == .retryable("timed_out: write timed out after 1.0 seconds (tcp://127.0.0.1:\(port))"), "\(outcome)")
+        }
     }
 
     @Test func structuredDataAndCEFAreEscapedAsTheirRFCsSay() async throws {
-        try await withRsyslog { _, rsyslog, http in
+        try await withRsyslog { _, rsyslog, http, cleanup in
             let c = try SIEMFixtures.connector(Self.yaml(protocol: "tcp", port: rsyslog.tcpPort, extra: "format: cef\nfacility: local4"), http: http)
-            defer { c.shutdown() }
+            cleanup.addOffPool { c.shutdown() }
             var d = try SIEMFixtures.delivery(SIEMFixtures.findings[1])
             d.route = #"odd "route"] \ name"#
             d.summary!.title = #"Mining | on \ host"#

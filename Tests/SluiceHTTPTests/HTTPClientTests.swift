@@ -12,7 +12,7 @@ import SluiceTestSupport
         try await withCleanup { cleanup in
             cleanup.add { await receiver.stopAndWait() }
             let client = HTTPClient()
-            defer { client.shutdown() }
+            cleanup.addOffPool { client.shutdown() }
             let body = #"{"detail":{"type":"Recon:EC2/PortProbeUnprotectedPort","severity":5.3},"ü":"✓"}"#
             let response = try await client.execute(HTTPRequest(
                 url: receiver.url + "/hooks/guardduty?x=1",
@@ -37,7 +37,7 @@ import SluiceTestSupport
         try await withCleanup { cleanup in
             cleanup.add { await receiver.stopAndWait() }
             let client = HTTPClient()
-            defer { client.shutdown() }
+            cleanup.addOffPool { client.shutdown() }
             #expect(try await client.execute(HTTPRequest(method: "PUT", url: receiver.url + "/p", body: Array("put".utf8))).status == 204)
             #expect(try await client.execute(HTTPRequest(method: "PATCH", url: receiver.url + "/q", body: Array("patch".utf8))).status == 204)
             #expect(try await client.execute(HTTPRequest(method: "GET", url: receiver.url + "/g")).status == 204)
@@ -53,7 +53,7 @@ import SluiceTestSupport
         try await withCleanup { cleanup in
             cleanup.add { await receiver.stopAndWait() }
             let client = HTTPClient()
-            defer { client.shutdown() }
+            cleanup.addOffPool { client.shutdown() }
             let request = HTTPRequest(url: receiver.url + "/hook", body: Array("{}".utf8))
 
             try await receiver.setStatus(400, body: #"{"error":"bad field"}"#)
@@ -85,7 +85,7 @@ import SluiceTestSupport
         try await withCleanup { cleanup in
             cleanup.add { await receiver.stopAndWait() }
             let client = HTTPClient()
-            defer { client.shutdown() }
+            cleanup.addOffPool { client.shutdown() }
             try await receiver.setStatus(500, body: String(repeating: "x", count: HTTPClient.maxBodyBytes + 5000))
             let response = try await client.execute(HTTPRequest(url: receiver.url + "/big"))
             #expect(response.status == 500)
@@ -96,17 +96,19 @@ import SluiceTestSupport
 
     @Test func connectionRefusedIsRetriable() async throws {
         let port = freeLoopbackPort()
-        let client = HTTPClient()
-        defer { client.shutdown() }
-        do {
-            _ = try await client.execute(HTTPRequest(url: "http://127.0.0.1:\(port)/services/T0/B0/SECRETPATH?token=abc", timeout: .seconds(5)))
-            Issue.record("expected a connection error")
-        } catch {
-            #expect(error.code == .connectFailed)
-            #expect(error.isRetriable)
-            #expect(error.description.hasPrefix("connect_failed: "))
-            #expect(error.description.contains("127.0.0.1:\(port)"))
-            #expect(!error.description.contains("SECRETPATH") && !error.description.contains("abc"))
+        try await withCleanup { cleanup in
+            let client = HTTPClient()
+            cleanup.addOffPool { client.shutdown() }
+            do throws(HTTPClientError) {
+                _ = try await client.execute(HTTPRequest(url: "http://127.0.0.1:\(port)/services/T0/B0/SECRETPATH?token=abc", timeout: .seconds(5)))
+                Issue.record("expected a connection error")
+            } catch {
+                #expect(error.code == .connectFailed)
+                #expect(error.isRetriable)
+                #expect(error.description.hasPrefix("connect_failed: "))
+                #expect(error.description.contains("127.0.0.1:\(port)"))
+                #expect(!error.description.contains("SECRETPATH") && !error.description.contains("abc"))
+            }
         }
     }
 
@@ -115,7 +117,7 @@ import SluiceTestSupport
         try await withCleanup { cleanup in
             cleanup.add { await receiver.stopAndWait() }
             let client = HTTPClient()
-            defer { client.shutdown() }
+            cleanup.addOffPool { client.shutdown() }
             do throws(HTTPClientError) {
                 _ = try await client.execute(HTTPRequest(url: receiver.url + "/slow", body: [1], timeout: .milliseconds(300)))
                 Issue.record("expected a timeout")
@@ -131,7 +133,7 @@ import SluiceTestSupport
         try await withCleanup { cleanup in
             cleanup.add { await receiver.stopAndWait() }
             let client = HTTPClient()
-            defer { client.shutdown() }
+            cleanup.addOffPool { client.shutdown() }
             let request = HTTPRequest(url: receiver.url + "/hook", body: Array("a".utf8), timeout: .seconds(60))
             #expect(try await client.execute(request).status == 204)  // leaves a keep-alive connection in the cache
             await receiver.stopAndWait()
@@ -152,7 +154,7 @@ import SluiceTestSupport
         try await withCleanup { cleanup in
             cleanup.add { await receiver.stopAndWait() }
             let client = HTTPClient()
-            defer { client.shutdown() }
+            cleanup.addOffPool { client.shutdown() }
             let total = 2000, window = 64
             let statuses = await withTaskGroup(of: Int.self, returning: [Int].self) { group in
                 var started = 0
@@ -185,7 +187,7 @@ import SluiceTestSupport
         try await withCleanup { cleanup in
             cleanup.add { await receiver.stopAndWait() }
             let client = HTTPClient()
-            defer { client.shutdown() }
+            cleanup.addOffPool { client.shutdown() }
             for i in 0..<50 {
                 #expect(try await client.execute(HTTPRequest(url: receiver.url + "/seq", body: Array("\(i)".utf8))).status == 204)
             }
@@ -200,7 +202,7 @@ import SluiceTestSupport
         try await withCleanup { cleanup in
             cleanup.add { await receiver.stopAndWait() }
             let client = HTTPClient()
-            defer { client.shutdown() }
+            cleanup.addOffPool { client.shutdown() }
             let status = await withCheckedContinuation { (c: CheckedContinuation<Int, Never>) in
                 client.execute(HTTPRequest(url: receiver.url + "/cb", body: [0x41])) { result in
                     c.resume(returning: (try? result.get())?.status ?? -1)
@@ -222,7 +224,7 @@ import SluiceTestSupport
         try await withCleanup { cleanup in
             cleanup.add { await receiver.stopAndWait() }
             let client = HTTPClient()
-            defer { client.shutdown() }
+            cleanup.addOffPool { client.shutdown() }
             let task = Task { () throws(HTTPClientError) -> HTTPResponse in
                 try await client.execute(HTTPRequest(url: receiver.url + "/slow", body: [1], timeout: .seconds(30)))
             }
@@ -248,7 +250,7 @@ import SluiceTestSupport
         try await withCleanup { cleanup async throws in  // the only `try`s are in #expect, which closure inference does not see
             cleanup.add { await receiver.stopAndWait() }
             let client = HTTPClient()
-            defer { client.shutdown() }
+            cleanup.addOffPool { client.shutdown() }
             let tasks = (0..<400).map { i in
                 Task { () throws(HTTPClientError) -> Int in
                     try await client.execute(HTTPRequest(url: receiver.url + "/race", body: Array("\(i)".utf8))).status
@@ -283,8 +285,8 @@ import SluiceTestSupport
                 }
             }
             try await Self.waitForRequests(receiver, atLeast: 5)  // all five are under way
-            client.shutdown()
-            client.shutdown()  // idempotent
+            try await offPool { client.shutdown() }
+            try await offPool { client.shutdown() }  // idempotent
             var finished = 0
             for await _ in done.stream { finished += 1; if finished == 5 { break } }
             #expect(codes.withLock { $0 } == Array(repeating: .shutdown, count: 5))
@@ -299,7 +301,7 @@ import SluiceTestSupport
         try await withCleanup { cleanup in
             cleanup.add { await receiver.stopAndWait() }
             let client = HTTPClient()
-            defer { client.shutdown() }
+            cleanup.addOffPool { client.shutdown() }
             let request = HTTPRequest(
                 url: receiver.url + "/", headers: [("Content-Type", "application/x-amz-json-1.1"), ("X-Amz-Security-Token", "SESSIONTOKEN")],
                 body: Array("{}".utf8), awsSigV4: "aws:amz:us-east-1:sns", credentials: "AKIDEXAMPLE:wJalrXUtnFEMI")
@@ -315,16 +317,18 @@ import SluiceTestSupport
         }
     }
 
-    @Test func invalidRequestsAreNotRetriable() async {
-        let client = HTTPClient()
-        defer { client.shutdown() }
-        for url in ["http://[::1", "file:///etc/passwd", "ftp://127.0.0.1/x"] {
-            do {
-                _ = try await client.execute(HTTPRequest(url: url))
-                Issue.record("\(url) should fail")
-            } catch {
-                #expect(error.code == .invalidRequest, "\(url): \(error)")
-                #expect(!error.isRetriable)
+    @Test func invalidRequestsAreNotRetriable() async throws {
+        try await withCleanup { cleanup in
+            let client = HTTPClient()
+            cleanup.addOffPool { client.shutdown() }
+            for url in ["http://[::1", "file:///etc/passwd", "ftp://127.0.0.1/x"] {
+                do throws(HTTPClientError) {
+                    _ = try await client.execute(HTTPRequest(url: url))
+                    Issue.record("\(url) should fail")
+                } catch {
+                    #expect(error.code == .invalidRequest, "\(url): \(error)")
+                    #expect(!error.isRetriable)
+                }
             }
         }
     }
@@ -456,7 +460,7 @@ struct HTTPTypesTests {
         try await withCleanup { cleanup in
             cleanup.add { await receiver.stopAndWait() }
             let client = HTTPClient()
-            defer { client.shutdown() }
+            cleanup.addOffPool { client.shutdown() }
             let name = try #require(Self.hostnameOnLoopback)
             var request = HTTPRequest(url: "http://\(name):\(receiver.port)/guarded", body: Array("x".utf8))
             request.addressPolicy = AddressPolicy()

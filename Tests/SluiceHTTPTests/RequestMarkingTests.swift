@@ -12,7 +12,7 @@ import SluiceTestSupport
         try await withCleanup { cleanup in
             cleanup.add { await receiver.stopAndWait() }
             let client = HTTPClient()
-            defer { client.shutdown() }
+            cleanup.addOffPool { client.shutdown() }
             func request(_ path: String, headers: [(name: String, value: String)] = []) -> HTTPRequest {
                 HTTPRequest(url: receiver.url + path, headers: headers, body: Array("{}".utf8))
             }

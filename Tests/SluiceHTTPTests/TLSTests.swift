@@ -13,7 +13,7 @@ import SluiceTestSupport
         try await withCleanup { cleanup in
             cleanup.add { await receiver.stopAndWait() }
             let client = HTTPClient()
-            defer { client.shutdown() }
+            cleanup.addOffPool { client.shutdown() }
             #expect(receiver.url.hasPrefix("https://127.0.0.1:"))
 
             // Verification is on by default: our CA is in no system bundle.
@@ -41,7 +41,7 @@ import SluiceTestSupport
         try await withCleanup { cleanup async throws in  // the only `try` is in #expect, which closure inference does not see
             cleanup.add { await receiver.stopAndWait() }
             let client = HTTPClient()
-            defer { client.shutdown() }
+            cleanup.addOffPool { client.shutdown() }
             let insecure = TLSOptions(verifyPeer: false, verifyHost: false)
             #expect(try await client.execute(HTTPRequest(url: receiver.url + "/hook", tls: insecure)).status == 204)
         }
@@ -54,7 +54,7 @@ import SluiceTestSupport
         try await withCleanup { cleanup in
             cleanup.add { await receiver.stopAndWait() }
             let client = HTTPClient()
-            defer { client.shutdown() }
+            cleanup.addOffPool { client.shutdown() }
 
             var tls = TLSOptions(caBundlePath: pki.caCert, clientCertPath: pki.clientCert, clientKeyPath: pki.clientKey)
             let response = try await client.execute(HTTPRequest(url: receiver.url + "/mtls", body: Array("m".utf8), tls: tls))
@@ -66,7 +66,7 @@ import SluiceTestSupport
             // The same from memory (libcurl blobs: a kubeconfig's key never touches the disk). A fresh
             // client: the open connection above already carries a client certificate.
             let blobs = HTTPClient()
-            defer { blobs.shutdown() }
+            cleanup.addOffPool { blobs.shutdown() }
             func pem(_ path: String) throws -> PEMData { PEMData(Array(try Data(contentsOf: URL(fileURLWithPath: path)))) }
             var inMemory = TLSOptions()
             inMemory.caBundle = try pem(pki.caCert)
@@ -89,7 +89,7 @@ import SluiceTestSupport
             // A client key file that does not exist is a TLS configuration error, not worth retrying.
             // (A fresh client: libcurl would otherwise reuse the open connection made with the same certificate.)
             let fresh = HTTPClient()
-            defer { fresh.shutdown() }
+            cleanup.addOffPool { fresh.shutdown() }
             tls.clientCertPath = pki.clientCert
             tls.clientKeyPath = pki.path("missing.key")
             do throws(HTTPClientError) {

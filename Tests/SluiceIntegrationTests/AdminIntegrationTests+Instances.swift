@@ -16,8 +16,8 @@ extension AdminIntegrationTests {
                 try harness.sluice(broker, group: group, config: config, extra: ["--admin-listen", "127.0.0.1:\(port)", "-X", "client.id=\(client)"])
             }
             // Both members, each with one of the two partitions, as both instances see them.
-            func status(_ port: Int) -> [String: Any]? {
-                let reply = LoopbackPort.get(port, "/api/v1/status") ?? ""
+            func status(_ port: Int) async -> [String: Any]? {
+                let reply = await LoopbackPort.fetch(port, "/api/v1/status") ?? ""
                 guard let body = reply.range(of: "\r\n\r\n").map({ String(reply[$0.upperBound...]) }) else { return nil }
                 return try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any]
             }
@@ -28,7 +28,8 @@ extension AdminIntegrationTests {
             }
             var last: [[String: Any]?] = [nil, nil]
             for _ in 0..<1200 {
-                last = ports.map(status)
+                last = []
+                for port in ports { last.append(await status(port)) }
                 if last.allSatisfy(settled) { break }
                 try await Task.sleep(for: .milliseconds(100))
             }
@@ -51,13 +52,15 @@ extension AdminIntegrationTests {
             var rates: [Double] = []
             var lags: [Int] = []
             for _ in 0..<300 {
-                rates = ports.compactMap { port in
-                    let reply = LoopbackPort.get(port, "/api/v1/routes") ?? ""
+                rates = []
+                lags = []
+                for port in ports {
+                    let reply = await LoopbackPort.fetch(port, "/api/v1/routes") ?? ""
                     let body = reply.range(of: "\r\n\r\n").map { String(reply[$0.upperBound...]) } ?? ""
                     let routes = (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [[String: Any]]) ?? []
-                    return routes.first?["matchedPerSecond"] as? Double
+                    if let rate = routes.first?["matchedPerSecond"] as? Double { rates.append(rate) }
                 }
-                lags = ports.compactMap { status($0)?["lag"] as? Int }
+                for port in ports { if let lag = await status(port)?["lag"] as? Int { lags.append(lag) } }
                 if rates.count == 2, rates.reduce(0, +) > 0, lags == [0, 0] { break }
                 try await Task.sleep(for: .milliseconds(100))
             }

@@ -36,11 +36,11 @@ import Testing
                 throw error
             }
             self.harness = harness
-            #expect(LoopbackPort.waitUntilAccepting(port, timeout: 60))
+            #expect(await LoopbackPort.accepts(port, within: 60))
             // Not ready until the group gave this instance its partition.
             var ready = false
             for _ in 0..<1200 where !ready {
-                ready = LoopbackPort.get(port, "/-/ready")?.hasPrefix("HTTP/1.1 200") == true
+                ready = await LoopbackPort.fetch(port, "/-/ready")?.hasPrefix("HTTP/1.1 200") == true
                 if !ready { try await Task.sleep(for: .milliseconds(100)) }
             }
             #expect(ready, "never ready: \(sluice.output)")
@@ -71,8 +71,9 @@ import Testing
             return String(decoding: LoopbackPort.readResponse(fd) ?? [], as: UTF8.self)
         }
 
-        func get(_ path: String) -> (status: Int, body: String) {
-            let reply = LoopbackPort.get(port, path) ?? ""
+        /// A GET without a token, read on a thread of its own.
+        func get(_ path: String) async -> (status: Int, body: String) {
+            let reply = await LoopbackPort.fetch(port, path) ?? ""
             let status = Int(reply.split(separator: " ").dropFirst().first ?? "") ?? 0
             let body = reply.range(of: "\r\n\r\n").map { String(reply[$0.upperBound...]) } ?? ""
             return (status, body)
@@ -83,7 +84,7 @@ import Testing
         let stack = try await Stack()
         try await withCleanup { cleanup in
             cleanup.add { await stack.stopAndWait() }
-            #expect(stack.get("/-/healthy").status == 200)
+            #expect(await stack.get("/-/healthy").status == 200)
             let findings = try Findings.unique(5)
             try await Findings.publish(findings, to: "findings", broker: stack.broker)
             try await stack.receiver.waitForCount(5, timeout: 60)
@@ -91,7 +92,7 @@ import Testing
             // Each finding is in the feed with its route, and its target's outcome turns delivered.
             var feed = ""
             for _ in 0..<300 {
-                feed = stack.get("/api/v1/findings?limit=50").body
+                feed = await stack.get("/api/v1/findings?limit=50").body
                 if feed.components(separatedBy: "\"hook\":\"delivered\"").count - 1 == 5 { break }
                 try await Task.sleep(for: .milliseconds(100))
             }
@@ -102,22 +103,22 @@ import Testing
                 #expect((record["outcomes"] as? [String: String])?["hook"] == "delivered")
             }
 
-            let routes = try #require(try JSONSerialization.jsonObject(with: Data(stack.get("/api/v1/routes").body.utf8)) as? [[String: Any]])
+            let routes = try #require(try await JSONSerialization.jsonObject(with: Data(stack.get("/api/v1/routes").body.utf8)) as? [[String: Any]])
             #expect(routes.first?["name"] as? String == "all-findings")
             #expect(routes.first?["matched"] as? Int == 5)
             #expect((routes.first?["delivered"] as? [String: Int])?["hook"] == 5)
-            let connectors = try #require(try JSONSerialization.jsonObject(with: Data(stack.get("/api/v1/connectors").body.utf8)) as? [[String: Any]])
+            let connectors = try #require(try await JSONSerialization.jsonObject(with: Data(stack.get("/api/v1/connectors").body.utf8)) as? [[String: Any]])
             #expect(connectors.first?["name"] as? String == "hook")
             #expect(connectors.first?["kind"] as? String == "webhook")
             #expect(connectors.first?["breaker"] as? String == "closed")
             #expect(connectors.first?["delivered"] as? Int == 5)
             #expect(connectors.first?["p95Seconds"] as? Double != nil)
-            let status = try #require(try JSONSerialization.jsonObject(with: Data(stack.get("/api/v1/status").body.utf8)) as? [String: Any])
+            let status = try #require(try await JSONSerialization.jsonObject(with: Data(stack.get("/api/v1/status").body.utf8)) as? [String: Any])
             #expect(status["partitions"] as? [String] == ["findings/0"])
             #expect(status["consumed"] as? Int == 5)
             #expect((status["configHash"] as? String)?.count == 64)
 
-            let metrics = stack.get("/metrics").body
+            let metrics = await stack.get("/metrics").body
             #expect(metrics.contains("\nsluice_findings_consumed_total 5\n"))
             #expect(metrics.contains("sluice_deliveries_total{route=\"all-findings\",connector=\"hook\"} 5\n"))
             #expect(metrics.contains("# TYPE sluice_delivery_duration_seconds histogram"))
@@ -169,7 +170,7 @@ import Testing
             try await Findings.publish(findings, to: "findings", broker: stack.broker)
             try await stack.receiver.waitForCount(1, timeout: 60)
             let held = await eventually(within: .seconds(60)) {
-                stack.get("/metrics").body.split(whereSeparator: \.isNewline)
+                await stack.get("/metrics").body.split(whereSeparator: \.isNewline)
                     .contains { $0.hasPrefix("sluice_held_total{") && $0.contains(#"reason="silenced""#) && $0.hasSuffix(" 1") }
             }
             #expect(held, "the silenced finding was never counted as held")
@@ -203,7 +204,7 @@ import Testing
             let bad = try stack.post("/-/reload", body: [], token: token)
             #expect(bad.hasPrefix("HTTP/1.1 422"), "\(bad)")
             #expect(bad.range(of: #"broken\.yaml:4:1: [^"]*patern"#, options: .regularExpression) != nil, "\(bad)")
-            #expect(stack.get("/metrics").body.contains("\nsluice_config_last_reload_successful 0.0\n"))
+            #expect(await stack.get("/metrics").body.contains("\nsluice_config_last_reload_successful 0.0\n"))
             #expect(try stack.get("/api/v1/status", token: token).contains("\"configVersion\":2"))
             try await Findings.publish(try Findings.unique(1), to: "findings", broker: stack.broker)
             try await stack.receiver.waitForCount(1, timeout: 60)
@@ -216,7 +217,7 @@ import Testing
             let good = try stack.post("/-/reload", body: [], token: token)
             #expect(good.hasPrefix("HTTP/1.1 200"), "\(good)")
             #expect(good.contains("\"restartedConnectors\":[]"))
-            #expect(stack.get("/metrics").body.contains("\nsluice_config_last_reload_successful 1.0\n"))
+            #expect(await stack.get("/metrics").body.contains("\nsluice_config_last_reload_successful 1.0\n"))
             let two = try Findings.unique(2).suffix(1).map { $0 }
             try await Findings.publish(two, to: "findings", broker: stack.broker)
             try await stack.receiver.waitForCount(3, timeout: 60)
@@ -309,7 +310,7 @@ import Testing
             try await stack.receiver.waitForCount(2, timeout: 60)
             let paths = Dictionary(try stack.receiver.records().map { ($0.header("X-Sluice-Finding-Id") ?? "", $0.path) }, uniquingKeysWith: { a, _ in a })
             #expect(paths == [findings[0].id: "/hook", findings[1].id: "/hook-v2"], "\(paths)")
-            let deadLettered = stack.get("/metrics").body.split(separator: "\n").filter { $0.hasPrefix("sluice_dead_letters_total{") && !$0.hasSuffix(" 0") }
+            let deadLettered = await stack.get("/metrics").body.split(separator: "\n").filter { $0.hasPrefix("sluice_dead_letters_total{") && !$0.hasSuffix(" 0") }
             #expect(deadLettered.isEmpty, "\(deadLettered)")
         }
     }

@@ -33,7 +33,8 @@ import Testing
         return String(decoding: LoopbackPort.readResponse(fd) ?? [], as: UTF8.self)
     }
 
-    static func ready(_ port: Int) -> Bool { LoopbackPort.get(port, "/-/ready")?.hasPrefix("HTTP/1.1 200") == true }
+    /// Whether `/-/ready` answers 200 (read on a thread of its own).
+    static func ready(_ port: Int) async -> Bool { await LoopbackPort.fetch(port, "/-/ready")?.hasPrefix("HTTP/1.1 200") == true }
 
     /// `GET /api/v1/status` with the admin token.
     static func status(_ port: Int) throws -> [String: Any] {
@@ -54,7 +55,7 @@ import Testing
             let (broker, receiver, config) = try await harness.brokerAndWebhook(partitions: 3)
             try StateTests.writeRoute(config, state: "")
             let (sluice, port) = try Self.start(harness, broker: broker, config: config, group: "first-dedupe")
-            #expect(try await StateTests.waitUntil(timeout: 120) { Self.ready(port) }, "\(sluice.output.suffix(2000))")
+            #expect(try await StateTests.waitUntil(timeout: 120) { await Self.ready(port) }, "\(sluice.output.suffix(2000))")
             let findings = try Findings.unique(2)
 
             try await StateTests.produceShuffled([findings[0], findings[0]], topic: "findings", partitions: 3, broker: broker)
@@ -66,15 +67,16 @@ import Testing
             let reply = try Self.reload(port)
             #expect(reply.hasPrefix("HTTP/1.1 200"), "\(reply) \(sluice.output.suffix(2000))")
             // Not ready from the reply on, until the new owner joined its group and restored.
-            let notReady = LoopbackPort.get(port, "/-/ready") ?? ""
+            let notReady = await LoopbackPort.fetch(port, "/-/ready") ?? ""
             #expect(notReady.hasPrefix("HTTP/1.1 503") && notReady.contains("state.restored"), "\(notReady)")
-            #expect(try await StateTests.waitUntil(timeout: 120) { Self.ready(port) && sluice.output.contains("state restored") },
+            #expect(try await StateTests.waitUntil(timeout: 120) { await Self.ready(port) && sluice.output.contains("state restored") },
                     "\(sluice.output.suffix(3000))")
 
             try await StateTests.produceShuffled(Array(repeating: findings[1], count: 5), topic: "findings", partitions: 3, broker: broker)
             // Signal: all five decided — one delivered, four held.
-            let decided = try await StateTests.waitUntil(timeout: 120) { receiver.count >= 3 && StateTests.held([port]) >= 4 }
-            #expect(decided, "\(receiver.count) deliveries, \(StateTests.held([port])) held: \(sluice.output.suffix(3000))")
+            let decided = try await StateTests.waitUntil(timeout: 120) { await StateTests.held([port]) >= 4 && receiver.count >= 3 }
+            let heldNow = await StateTests.held([port])
+            #expect(decided, "\(receiver.count) deliveries, \(heldNow) held: \(sluice.output.suffix(3000))")
             #expect(receiver.count == 3)
             #expect(try receiver.receivedFindingIDs().filter { $0 == findings[1].id }.count == 1)
             // The run stops in order, the late owner included.
@@ -83,9 +85,9 @@ import Testing
 
             // The restart starts with the rule: the changelog holds the key, every copy is held.
             try await sluice.relaunch()
-            #expect(try await StateTests.waitUntil(timeout: 120) { Self.ready(port) }, "\(sluice.output.suffix(2000))")
+            #expect(try await StateTests.waitUntil(timeout: 120) { await Self.ready(port) }, "\(sluice.output.suffix(2000))")
             try await StateTests.produceShuffled(Array(repeating: findings[1], count: 5), topic: "findings", partitions: 3, broker: broker)
-            let heldAll = try await StateTests.waitUntil(timeout: 120) { StateTests.held([port]) >= 5 }
+            let heldAll = try await StateTests.waitUntil(timeout: 120) { await StateTests.held([port]) >= 5 }
             #expect(heldAll, "\(sluice.output.suffix(3000))")
             #expect(receiver.count == 3)
             #expect(await sluice.terminateAndWait() == 0)
@@ -98,7 +100,7 @@ import Testing
         try await withRunHarness { harness in
             let (broker, receiver, config) = try await harness.brokerAndWebhook(partitions: 3)
             let (sluice, port) = try Self.start(harness, broker: broker, config: config, group: "first-inhibit")
-            #expect(try await StateTests.waitUntil(timeout: 120) { Self.ready(port) }, "\(sluice.output.suffix(2000))")
+            #expect(try await StateTests.waitUntil(timeout: 120) { await Self.ready(port) }, "\(sluice.output.suffix(2000))")
             // The sample findings: #0 (a miner on account 1111…) is the source; #1, #4, #6, #8 are
             // other findings of that account; #2, #3, #5, #7 are on another account.
             let samples = try Findings.unique(9)
@@ -116,14 +118,15 @@ import Testing
             }
             #expect(recorded, "\(sluice.output.suffix(2000))")
             try await StateTests.produceShuffled([samples[4], samples[2]], topic: "findings", partitions: 3, broker: broker)
-            let settled = try await StateTests.waitUntil(timeout: 90) { StateTests.held([port]) >= 1 && receiver.count >= 3 }
-            #expect(settled, "\(StateTests.held([port])) held, \(receiver.count) delivered: \(sluice.output.suffix(2000))")
+            let settled = try await StateTests.waitUntil(timeout: 90) { await StateTests.held([port]) >= 1 && receiver.count >= 3 }
+            let heldNow = await StateTests.held([port])
+            #expect(settled, "\(heldNow) held, \(receiver.count) delivered: \(sluice.output.suffix(2000))")
             #expect(await sluice.terminateAndWait() == 0, "\(sluice.output.suffix(3000))")
 
             try await sluice.relaunch()
-            #expect(try await StateTests.waitUntil(timeout: 120) { Self.ready(port) }, "\(sluice.output.suffix(2000))")
+            #expect(try await StateTests.waitUntil(timeout: 120) { await Self.ready(port) }, "\(sluice.output.suffix(2000))")
             try await StateTests.produceShuffled([samples[6], samples[3]], topic: "findings", partitions: 3, broker: broker)
-            let after = try await StateTests.waitUntil(timeout: 90) { StateTests.held([port]) >= 1 && receiver.count >= 4 }
+            let after = try await StateTests.waitUntil(timeout: 90) { await StateTests.held([port]) >= 1 && receiver.count >= 4 }
             #expect(after, "\(sluice.output.suffix(2000))")
             #expect(await sluice.terminateAndWait() == 0)
             let received = try receiver.receivedFindingIDs()
@@ -140,7 +143,7 @@ import Testing
             let (broker, receiver, config) = try await harness.brokerAndWebhook()
             try await broker.create(topics: ["sluice.actions.audit", "sluice.approvals"], partitions: 1)
             let (sluice, port) = try Self.start(harness, broker: broker, config: config, group: "first-playbook")
-            #expect(try await StateTests.waitUntil(timeout: 120) { Self.ready(port) }, "\(sluice.output.suffix(2000))")
+            #expect(try await StateTests.waitUntil(timeout: 120) { await Self.ready(port) }, "\(sluice.output.suffix(2000))")
             let findings = try Findings.unique(2)
             try await Findings.publish([findings[0]], to: "findings", broker: broker)
             try await receiver.waitForCount(1, timeout: 60)
@@ -151,9 +154,9 @@ import Testing
 
             try await Findings.publish([findings[1]], to: "findings", broker: broker)
             // Signal: the step's audit record (after its request), and the webhook delivery.
-            let audited = try await StateTests.waitUntil(timeout: 90) { try StateTests.auditResults(broker).count >= 1 && receiver.count >= 3 }
+            let audited = try await StateTests.waitUntil(timeout: 90) { try await StateTests.auditResults(broker).count >= 1 && receiver.count >= 3 }
             #expect(audited, "\(sluice.output.suffix(3000))")
-            #expect(try StateTests.auditResults(broker) == ["succeeded"])
+            #expect(try await StateTests.auditResults(broker) == ["succeeded"])
             #expect(await sluice.terminateAndWait() == 0, "\(sluice.output.suffix(3000))")
             let paths = try receiver.records().map(\.path)
             #expect(paths.filter { $0 == "/case" }.count == 1, "\(paths)")
@@ -171,7 +174,7 @@ import Testing
             try StateTests.writeRoute(config, state: "")
             let group = "reload-" + String(repeating: "g", count: 240)
             let (sluice, port) = try Self.start(harness, broker: broker, config: config, group: group)
-            #expect(try await StateTests.waitUntil(timeout: 120) { Self.ready(port) }, "\(sluice.output.suffix(2000))")
+            #expect(try await StateTests.waitUntil(timeout: 120) { await Self.ready(port) }, "\(sluice.output.suffix(2000))")
             let finding = try Findings.unique(1)[0]
             try await StateTests.produceShuffled([finding], topic: "findings", partitions: 3, broker: broker)
             try await receiver.waitForCount(1, timeout: 60)
@@ -183,12 +186,12 @@ import Testing
             let status = try Self.status(port)
             #expect(status["lastReloadSuccessful"] as? Bool == false, "\(status)")
             #expect(status["configVersion"] as? Int == 1, "\(status)")
-            #expect(Self.ready(port))
+            #expect(await Self.ready(port))
 
             // The old configuration still runs: no dedupe, each copy delivered.
             try await StateTests.produceShuffled([finding, finding], topic: "findings", partitions: 3, broker: broker)
             try await receiver.waitForCount(3, timeout: 60)
-            #expect(StateTests.held([port]) == 0)
+            #expect(await StateTests.held([port]) == 0)
             #expect(!sluice.output.contains("state restored"))
             #expect(await sluice.terminateAndWait() == 0, "\(sluice.output.suffix(3000))")
             #expect(receiver.count == 3)

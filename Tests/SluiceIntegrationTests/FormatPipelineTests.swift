@@ -42,7 +42,7 @@ import Testing
             let split = try Self.expectedIDs("asff/04-custom-action-two-findings.json")
             #expect(split.count == 2)
             let producer = try KafkaProducer(config: broker.clientConfig(), logger: Logger(label: "test"))
-            defer { producer.close() }
+            harness.onStopOffPool { producer.close() }
             try await producer.send(topic: "findings", value: try Self.fixture("asff/04-custom-action-two-findings.json"))
 
             // The first finding is accepted, the other answered 503 until the receiver changes its mind.
@@ -95,7 +95,7 @@ import Testing
             let producer = try KafkaProducer(config: broker.clientConfig(), logger: Logger(label: "test"))
             try await producer.send(topic: "falco", value: falco)
             try await producer.send(topic: "falco", value: notFalco)
-            producer.close()
+            try await offPool { producer.close() }
 
             let sluice = try harness.sluice(["run", "--config", settings.path, "--routes", config.routes, "--connectors", config.connectors,
                                          "--log-level", "warning"])

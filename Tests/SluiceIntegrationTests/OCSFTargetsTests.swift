@@ -91,7 +91,7 @@ enum AWSTargets {
             let broker = try await harness.broker(topics: ["ocsf-out"])
             let moto = try await MotoServer.startShared()
             let http = HTTPClient()
-            defer { http.shutdown() }
+            harness.onStopOffPool { http.shutdown() }
             let aws = AWSTargets.client(moto, http: http)
             let suffix = UUID().uuidString.prefix(8).lowercased()
             let sqs = try await AWSTargets.queue("ocsf-sqs-\(suffix)", aws: aws)

@@ -47,7 +47,7 @@ import Testing
                     KafkaHeader("sluice-connector", "hook"), KafkaHeader("sluice-attempts", "3"),
                 ])
             }
-            producer.close()
+            try await offPool { producer.close() }
             let tokens = try Self.tokensFile(in: config.directory)
             let (portA, portB) = (try LoopbackPort.free(), try LoopbackPort.free())
             _ = try harness.sluice(broker, group: "cancel", config: config, extra: ["--admin-listen", "127.0.0.1:\(portA)", "--admin-tokens", tokens])

@@ -42,7 +42,7 @@ import SluiceTestSupport
                     offset += 1
                 }
             }
-            producer.close()
+            try await offPool { producer.close() }
             #expect(expected.count == Self.garbage.count)
 
             let settings = config.directory.appendingPathComponent("sluice.yaml")

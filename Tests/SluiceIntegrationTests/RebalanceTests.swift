@@ -235,12 +235,12 @@ import Testing
             _ = try await waitForMetric(port: leaderPort, "sluice_findings_consumed_total", atLeast: 1, timeout: 120)
             let (b, bPort) = try member(broker, config, group: "forming", cap: 100, extra: debug)
             cleanup.add { await b.stopAndWait() }
-            func owned(_ port: Int) -> Set<String> {
-                Set((LoopbackPort.get(port, "/api/v1/status").flatMap(ScaleOutTests.partitions) ?? "").split(separator: ",").map(String.init))
+            func owned(_ port: Int) async -> Set<String> {
+                Set((await LoopbackPort.fetch(port, "/api/v1/status").flatMap(ScaleOutTests.partitions) ?? "").split(separator: ",").map(String.init))
             }
             let formed = Date().addingTimeInterval(120)
-            while owned(bPort).isEmpty, Date() < formed { try await Task.sleep(for: .milliseconds(100)) }
-            guard !owned(bPort).isEmpty else { return .stalled("the second member was never given partitions") }
+            while await owned(bPort).isEmpty, Date() < formed { try await Task.sleep(for: .milliseconds(100)) }
+            guard await !owned(bPort).isEmpty else { return .stalled("the second member was never given partitions") }
             let (c, cPort) = try member(broker, config, group: "forming", cap: 100, extra: debug)
             cleanup.add { await c.stopAndWait() }
             // The marker: the coordinator answered the newcomer's first JoinGroup; the group is forming.
@@ -252,7 +252,7 @@ import Testing
                 guard line.contains("(me), my MemberId "), let r = line.range(of: "my MemberId ") else { return nil }
                 return line[r.upperBound...].prefix { $0 != "," && $0 != " " }
             }.first.map(String.init)
-            if await eventually(within: .seconds(bound), every: .milliseconds(200), { owned(bPort).union(owned(cPort)).count == 4 }) {
+            if await eventually(within: .seconds(bound), every: .milliseconds(200), { await owned(bPort).union(owned(cPort)).count == 4 }) {
                 return .recovered(seconds: Date().timeIntervalSince(left))
             }
             let survivors = b.output + c.output
@@ -261,7 +261,7 @@ import Testing
             if let leaderID, refusals > 0, survivors.contains("LeaderId \(leaderID),") {
                 return .wedgedByCoordinator(syncRefusals: refusals, rejoins: rejoins)
             }
-            return .stalled("b owns \(owned(bPort).sorted()), c owns \(owned(cPort).sorted()); leader id \(leaderID ?? "unknown"); \(refusals) SyncGroup refusals")
+            return .stalled("b owns \(await owned(bPort).sorted()), c owns \(await owned(cPort).sorted()); leader id \(leaderID ?? "unknown"); \(refusals) SyncGroup refusals")
         }
     }
 

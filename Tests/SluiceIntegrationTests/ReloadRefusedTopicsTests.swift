@@ -24,7 +24,7 @@ import Testing
             try StateTests.writeRoute(config, state: "")
             let group = "refused-topics"
             let (sluice, port) = try FirstRulesReloadTests.start(harness, broker: broker, config: config, group: group)
-            #expect(try await StateTests.waitUntil(timeout: 120) { FirstRulesReloadTests.ready(port) }, "\(sluice.output.suffix(2000))")
+            #expect(try await StateTests.waitUntil(timeout: 120) { await FirstRulesReloadTests.ready(port) }, "\(sluice.output.suffix(2000))")
             let findings = try Findings.unique(2)
             try await StateTests.produceShuffled([findings[0]], topic: "findings", partitions: 3, broker: broker)
             try await receiver.waitForCount(1, timeout: 60)
@@ -39,13 +39,13 @@ import Testing
             let status = try FirstRulesReloadTests.status(port)
             #expect(status["lastReloadSuccessful"] as? Bool == false, "\(status)")
             #expect(status["configVersion"] as? Int == 1, "\(status)")
-            #expect(FirstRulesReloadTests.ready(port), "no owner was adopted: readiness waits for no restore")
+            #expect(await FirstRulesReloadTests.ready(port), "no owner was adopted: readiness waits for no restore")
 
             // The configuration it had still runs: no dedupe, each copy delivered, nothing held.
             try await StateTests.produceShuffled([findings[0], findings[0]], topic: "findings", partitions: 3, broker: broker)
             try await receiver.waitForCount(3, timeout: 60)
             #expect(receiver.count == 3)
-            #expect(StateTests.held([port]) == 0)
+            #expect(await StateTests.held([port]) == 0)
             #expect(!sluice.output.contains("state restored"), "no owner started: \(sluice.output.suffix(2000))")
 
             // The broker accepts again: the same reload now builds everything (nothing of the failed
@@ -53,11 +53,12 @@ import Testing
             proxy.refuseCreateTopics(nil)
             let second = try FirstRulesReloadTests.reload(port)
             #expect(second.hasPrefix("HTTP/1.1 200"), "\(second) \(sluice.output.suffix(2000))")
-            #expect(try await StateTests.waitUntil(timeout: 120) { FirstRulesReloadTests.ready(port) && sluice.output.contains("state restored") },
+            #expect(try await StateTests.waitUntil(timeout: 120) { await FirstRulesReloadTests.ready(port) && sluice.output.contains("state restored") },
                     "\(sluice.output.suffix(3000))")
             try await StateTests.produceShuffled(Array(repeating: findings[1], count: 3), topic: "findings", partitions: 3, broker: broker)
-            let decided = try await StateTests.waitUntil(timeout: 120) { receiver.count >= 4 && StateTests.held([port]) >= 2 }
-            #expect(decided, "\(receiver.count) deliveries, \(StateTests.held([port])) held: \(sluice.output.suffix(3000))")
+            let decided = try await StateTests.waitUntil(timeout: 120) { await StateTests.held([port]) >= 2 && receiver.count >= 4 }
+            let heldNow = await StateTests.held([port])
+            #expect(decided, "\(receiver.count) deliveries, \(heldNow) held: \(sluice.output.suffix(3000))")
             #expect(try receiver.receivedFindingIDs().filter { $0 == findings[1].id }.count == 1)
             #expect(await sluice.terminateAndWait() == 0, "\(sluice.output.suffix(3000))")
         }

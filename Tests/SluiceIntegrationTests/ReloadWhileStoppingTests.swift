@@ -16,7 +16,7 @@ import Testing
             let group = "reload-while-stopping"
             let (sluice, port) = try FirstRulesReloadTests.start(harness, broker: broker, config: config, group: group,
                                                                  extra: ["--drain-timeout", "300s"])
-            #expect(try await StateTests.waitUntil(timeout: 120) { FirstRulesReloadTests.ready(port) }, "\(sluice.output.suffix(2000))")
+            #expect(try await StateTests.waitUntil(timeout: 120) { await FirstRulesReloadTests.ready(port) }, "\(sluice.output.suffix(2000))")
             let findings = try Findings.unique(7)
             let p0 = TopicPartition("findings", 0)
             func committed() async throws -> Int64? { try await offPool { try Self.committedNow(group: group, p0, broker) } }

@@ -75,7 +75,7 @@ import Testing
             let servicenow = try await harness.receiver(vendor: "servicenow", options: ["user": Self.snUser, "password": Self.snPassword, "token": "unused"])
             let moto = try await MotoServer.startShared()
             let http = HTTPClient()
-            defer { http.shutdown() }
+            harness.onStopOffPool { http.shutdown() }
             let aws = AWSTargets.client(moto, http: http)
             let queue = try await AWSTargets.queue("replay-\(UUID().uuidString.prefix(8).lowercased())", aws: aws)
 
@@ -173,7 +173,7 @@ import Testing
             harness.onStop({ rsyslog.stop() }, andWait: { await rsyslog.stopAndWait() })
             let moto = try await MotoServer.startShared()
             let http = HTTPClient()
-            defer { http.shutdown() }
+            harness.onStopOffPool { http.shutdown() }
 
             let route = "name: all-findings\nmatch: {\"source\": [\"aws.guardduty\"]}\ntargets: [hub, siem, siem-cef]\n"
             let config = try harness.config(files: ["routes/all.yaml": route])

@@ -90,7 +90,7 @@ import Testing
                     KafkaHeader("sluice-connector", "hook"), KafkaHeader("sluice-attempts", "1"), KafkaHeader("sluice-failed-at", "2026-12-06T10:00:00Z"),
                 ])
             }
-            producer.close()
+            try await offPool { producer.close() }
             let config = try Self.config(harness, hook: hook.url, other: other.url)
             let common = ["--brokers", broker.bootstrap, "--dead-letter-topic", "dlq", "--routes", config.routes, "--connectors", config.connectors]
             let failing = try await CommandRun.result(of: SluiceProcess.binary, ["dlq", "replay", "--name", "retry-me"] + common)
@@ -153,7 +153,7 @@ import Testing
                 KafkaHeader("sluice-reason", "retries_exhausted"), KafkaHeader("sluice-route", "open-case"),
                 KafkaHeader("sluice-connector", "playbooks"), KafkaHeader("sluice-attempts", "3"),
             ])
-            producer.close()
+            try await offPool { producer.close() }
             let common = ["--brokers", broker.bootstrap, "--dead-letter-topic", "dlq", "--routes", config.routes, "--connectors", config.connectors]
             let first = try await CommandRun.result(of: SluiceProcess.binary, ["dlq", "replay", "--name", "pb"] + common)
             #expect(first.status == 0, "\(first.output)")
@@ -193,7 +193,7 @@ import Testing
                 KafkaHeader("sluice-reason", "retries_exhausted"), KafkaHeader("sluice-route", "hub"), KafkaHeader("sluice-connector", "hook"),
                 KafkaHeader("sluice-attempts", "3"), KafkaHeader("sluice-part-index", "1"), KafkaHeader("sluice-part-count", "2"),
             ])
-            producer.close()
+            try await offPool { producer.close() }
             let common = ["--brokers", broker.bootstrap, "--dead-letter-topic", "dlq", "--routes", config.routes, "--connectors", config.connectors]
             let replay = try await CommandRun.result(of: SluiceProcess.binary, ["dlq", "replay", "--name", "split"] + common)
             #expect(replay.status == 0, "\(replay.output)")

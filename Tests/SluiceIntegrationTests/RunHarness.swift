@@ -78,6 +78,12 @@ final class RunHarness {
         return (broker, receiver, config)
     }
 
+    /// Registers a blocking stop (an HTTP client's shutdown, a Kafka handle's close); awaited, it
+    /// runs on a thread of its own.
+    func onStopOffPool(_ stop: @escaping @Sendable () -> Void) {
+        onStop(stop, andWait: { _ = try? await offPool(stop) })
+    }
+
     /// A config of exactly `files` (paths under its directory, e.g. `routes/all.yaml`, and their
     /// text); its directory is removed at the stop.
     func config(files: [String: String]) throws -> TestConfig {

@@ -95,8 +95,9 @@ import Testing
             /// What the stream is missing, where it sits in the topic, and who owns which partitions.
             func stalled(_ step: String) async throws -> String {
                 let missing = Set(findings.prefix(produced).map(\.id)).subtracting(try receiver.receivedFindingIDs())
-                let owners = members().map { name, p, port in
-                    "\(name)\(p.process.isRunning ? "" : " (gone)"): \(LoopbackPort.get(port, "/api/v1/status").flatMap(Self.partitions) ?? "-")"
+                var owners: [String] = []
+                for (name, p, port) in members() {
+                    owners.append("\(name)\(p.process.isRunning ? "" : " (gone)"): \(await LoopbackPort.fetch(port, "/api/v1/status").flatMap(Self.partitions) ?? "-")")
                 }
                 // The members' logs are removed when they stop: the stall keeps a copy to read.
                 let kept = FileManager.default.temporaryDirectory.appendingPathComponent("scaleout-stall-\(UUID().uuidString.prefix(8))")
@@ -128,7 +129,7 @@ import Testing
                         d = try member("d")
                         // The marker: the group gave the newcomer partitions (its status lists them).
                         let owned = await eventually(within: .seconds(120)) {
-                            LoopbackPort.get(d!.1, "/api/v1/status").flatMap { $0.range(of: "\"partitions\":[\"").map { _ in "yes" } } ?? ""
+                            await LoopbackPort.fetch(d!.1, "/api/v1/status").flatMap { $0.range(of: "\"partitions\":[\"").map { _ in "yes" } } ?? ""
                         } until: { !$0.isEmpty }
                         // A group that never gives the newcomer partitions is stalled like any other.
                         if owned.isEmpty { throw Stalled(step: "while d joined", requests: try receiver.totalRequests()) }

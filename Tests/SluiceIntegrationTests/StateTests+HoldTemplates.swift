@@ -71,7 +71,7 @@ extension StateTests {
             try await Findings.publish([(id: "hold-2", bytes: low)], to: "findings", broker: broker)
             #expect(try await Self.waitUntil(timeout: 120) { receiver.count >= 1 })
             try await Findings.publish(Array(repeating: (id: "hold-2", bytes: low), count: 3), to: "findings", broker: broker)
-            #expect(try await Self.waitUntil(timeout: 60) { Self.held([port]) >= 3 })
+            #expect(try await Self.waitUntil(timeout: 60) { await Self.held([port]) >= 3 })
             let high = try Self.finding(id: "hold-2", time: "2025-05-12T08:30:00Z", severity: 8)
             try await Findings.publish([(id: "hold-2", bytes: high)], to: "findings", broker: broker)
             #expect(try await Self.waitUntil(timeout: 60) { receiver.count >= 2 })

@@ -18,24 +18,28 @@ extension StateTests {
             // Keys `d \0 route \0 target \0 "<detail.id>"`, each delivered a minute ago: the window holds repeats.
             let keys = 60_000
             let now = Int64(Date().timeIntervalSince1970 * 1000) - 60_000
-            let producer = try KafkaProducer(config: broker.clientConfig(["linger.ms": "20"]), logger: Logger(label: "test"))
-            let failures = Atomic<Int>(0)
-            for i in 0..<keys {
-                let key = Array("d\u{0}all-findings\u{0}hook\u{0}\"restored-\(i)\"".utf8)
-                let value = Array(#"{"l":\#(now),"s":5,"h":0,"f":\#(now),"z":\#(now)}"#.utf8)
-                try producer.produce(topic: "sluice.hold.\(group).changelog", partition: Int32(i % 3), key: key, value: value) { error in
-                    if error != nil { failures.add(1, ordering: .relaxed) }
+            // Produced, and the producer's acknowledgements waited for, on a thread of its own.
+            let failures = try await offPool {
+                let producer = try KafkaProducer(config: broker.clientConfig(["linger.ms": "20"]), logger: Logger(label: "test"))
+                let failures = Atomic<Int>(0)
+                for i in 0..<keys {
+                    let key = Array("d\u{0}all-findings\u{0}hook\u{0}\"restored-\(i)\"".utf8)
+                    let value = Array(#"{"l":\#(now),"s":5,"h":0,"f":\#(now),"z":\#(now)}"#.utf8)
+                    try producer.produce(topic: "sluice.hold.\(group).changelog", partition: Int32(i % 3), key: key, value: value) { error in
+                        if error != nil { failures.add(1, ordering: .relaxed) }
+                    }
                 }
+                producer.close(timeoutMs: 120_000)
+                return failures.load(ordering: .relaxed)
             }
-            producer.close(timeoutMs: 120_000)
-            #expect(failures.load(ordering: .relaxed) == 0)
+            #expect(failures == 0)
 
             let port = try LoopbackPort.free()
             let sluice = try Self.jsonLoggingRun(broker, group: group, config: config, metricsPort: port, stoppedBy: cleanup)
             var sawNotReady = false
             let ready = await eventually(within: .seconds(180), every: .milliseconds(20)) {
                 // The whole HTTP response: status line, headers, body.
-                guard let response = LoopbackPort.get(port, "/-/ready") else { return false }
+                guard let response = await LoopbackPort.fetch(port, "/-/ready") else { return false }
                 if response.hasPrefix("HTTP/1.1 200") { return true }
                 if response.contains("not ready") && response.contains("state.restored") { sawNotReady = true }
                 return false
@@ -50,7 +54,7 @@ extension StateTests {
             // And the state is in force: a restored key's finding is held, not delivered.
             let repeatOf = try Self.finding(id: "restored-7", time: "2025-05-12T08:00:00Z", severity: 5)
             try await Findings.publish([(id: "restored-7", bytes: repeatOf)], to: "findings", broker: broker)
-            #expect(try await Self.waitUntil(timeout: 60) { Self.held([port]) >= 1 })
+            #expect(try await Self.waitUntil(timeout: 60) { await Self.held([port]) >= 1 })
             #expect(receiver.count == 0)
             #expect(await sluice.terminateAndWait() == 0)
         }

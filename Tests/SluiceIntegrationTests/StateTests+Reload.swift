@@ -21,7 +21,7 @@ extension StateTests {
             #expect(try await Self.waitUntil(timeout: 120) { receiver.count >= 1 }, "\(sluice.output.suffix(2000))")
             // A repeat within the hour is held.
             try await Self.produceShuffled(one, topic: "findings", partitions: 3, broker: broker)
-            #expect(try await Self.waitUntil(timeout: 60) { Self.held([port]) >= 1 })
+            #expect(try await Self.waitUntil(timeout: 60) { await Self.held([port]) >= 1 })
             #expect(receiver.count == 1)
 
             // The window becomes 2 s; the reload is accepted (it used to be refused: restart).
@@ -33,14 +33,14 @@ extension StateTests {
             _ = try await Self.waitUntil(timeout: 10) { Int64(Date().timeIntervalSince1970 * 1000) >= deliveredMs + 2500 }
             try await Self.produceShuffled(one, topic: "findings", partitions: 3, broker: broker)
             #expect(try await Self.waitUntil(timeout: 60) { receiver.count >= 2 }, "the repeat after the new window was held")
-            #expect(Self.held([port]) == 1)
+            #expect(await Self.held([port]) == 1)
 
             // Back to an hour: the repeat right after that delivery is held again.
             try Self.writeRoute(config, state: "dedupe: {key: [detail.id], window: 1h}")
             let again = try await WatchTests.waitFor(port) { $0["configVersion"] as? Int == 3 }
             #expect(again["lastReloadSuccessful"] as? Bool == true, "\(again)")
             try await Self.produceShuffled(one, topic: "findings", partitions: 3, broker: broker)
-            #expect(try await Self.waitUntil(timeout: 60) { Self.held([port]) >= 2 })
+            #expect(try await Self.waitUntil(timeout: 60) { await Self.held([port]) >= 2 })
             #expect(receiver.count == 2)
             #expect(await sluice.terminateAndWait() == 0)
         }

@@ -38,7 +38,7 @@ extension StateTests {
             // Signal: all ten runs audited their step (succeeded or refused).
             var results: [String] = []
             let decided = try await Self.waitUntil(timeout: 120) {
-                results = try Self.auditResults(broker)
+                results = try await Self.auditResults(broker)
                 return results.count >= 10
             }
             print("caps across two instances: \(results.sorted()) ; \(receiver.count) requests")
@@ -51,17 +51,19 @@ extension StateTests {
         }
     }
 
-    /// `result` of every record in the audit topic.
-    static func auditResults(_ broker: TansuBroker) throws -> [String] {
-        let reader = try KafkaTopicReader(config: broker.clientConfig(), topic: "sluice.actions.audit", logger: Logger(label: "test"))
-        defer { reader.close() }
-        return try reader.readToEnd(timeoutMs: 60_000).compactMap { r in
-            r.value.flatMap { try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] }?["result"] as? String
+    /// `result` of every record in the audit topic (read on a thread of its own).
+    static func auditResults(_ broker: TansuBroker) async throws -> [String] {
+        try await offPool {
+            let reader = try KafkaTopicReader(config: broker.clientConfig(), topic: "sluice.actions.audit", logger: Logger(label: "test"))
+            defer { reader.close() }
+            return try reader.readToEnd(timeoutMs: 60_000).compactMap { r in
+                r.value.flatMap { try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any] }?["result"] as? String
+            }
         }
     }
 
     /// Waits until the instance's `/-/ready` answers 200 (its consumer has partitions).
     static func waitUntilReady(_ port: Int, timeout: Double = 120) async throws -> Bool {
-        try await waitUntil(timeout: timeout) { LoopbackPort.get(port, "/-/ready")?.hasPrefix("HTTP/1.1 200") == true }
+        try await waitUntil(timeout: timeout) { await LoopbackPort.fetch(port, "/-/ready")?.hasPrefix("HTTP/1.1 200") == true }
     }
 }

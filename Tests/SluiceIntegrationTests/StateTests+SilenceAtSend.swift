@@ -27,10 +27,10 @@ extension StateTests {
             try await Findings.publish([(id: "waits-in-lane", bytes: waiting)], to: "findings", broker: broker)
             // Signal: the lane has retried, so the finding was planned before any silence existed.
             #expect(try await waitForMetric(port: port, "sluice_delivery_retries_total", atLeast: 2, timeout: 120) >= 2)
-            #expect(Self.held([port]) == 0)
+            #expect(await Self.held([port]) == 0)
 
             #expect(try await Self.addSilence(broker, matchers: #"{"detail":{"id":["waits-in-lane"]}}"#, comment: "muted while it waits") == 0)
-            let heldAtSend = try await Self.waitUntil(timeout: 60) { Self.held([port]) >= 1 }
+            let heldAtSend = try await Self.waitUntil(timeout: 60) { await Self.held([port]) >= 1 }
             #expect(heldAtSend)
             if !heldAtSend { print(sluice.output.suffix(3000)) }
             try await receiver.setStatus(200)
@@ -40,7 +40,7 @@ extension StateTests {
             try await Findings.publish([(id: "not-silenced", bytes: other)], to: "findings", broker: broker)
             #expect(try await Self.waitUntil(timeout: 60) { receiver.count >= 1 })
             #expect(try receiver.receivedFindingIDs() == ["not-silenced"])
-            let metrics = LoopbackPort.get(port, "/metrics") ?? ""
+            let metrics = await LoopbackPort.fetch(port, "/metrics") ?? ""
             #expect(metrics.contains(#"sluice_held_total{route="all-findings",target="hook",reason="silenced"} 1"#))
             #expect(await sluice.terminateAndWait() == 0)
             #expect(try receiver.receivedFindingIDs() == ["not-silenced"])
@@ -74,17 +74,17 @@ extension StateTests {
             let falco = Array(#"{"uuid":"falco-waits","output":"shell in container","priority":"Warning","rule":"Terminal shell in container","time":"2025-05-20T03:31:12Z","output_fields":{"container.id":"c1"}}"#.utf8)
             try await Findings.publish([(id: "falco-waits", bytes: falco)], to: "findings", broker: broker)
             #expect(try await waitForMetric(port: port, "sluice_delivery_retries_total", atLeast: 2, timeout: 120) >= 2)
-            #expect(Self.held([port]) == 0)
+            #expect(await Self.held([port]) == 0)
             #expect(try await Self.addSilence(broker, matchers: #"{"sluice":{"product":["Falco"]}}"#, comment: "runtime alerts muted") == 0)
-            #expect(try await Self.waitUntil(timeout: 60) { Self.held([port]) >= 1 })
+            #expect(try await Self.waitUntil(timeout: 60) { await Self.held([port]) >= 1 })
 
             let ocsf = Array(#"{"class_uid":2004,"activity_id":1,"severity_id":4,"time":1747711781077,"metadata":{"version":"1.6.0","product":{"name":"Inspector-Test","vendor_name":"Test"}},"finding_info":{"uid":"ocsf-waits","title":"a detection that waits"}}"#.utf8)
             let retriesBefore = try await waitForMetric(port: port, "sluice_delivery_retries_total", atLeast: 0)
             try await Findings.publish([(id: "ocsf-waits", bytes: ocsf)], to: "findings", broker: broker)
             #expect(try await waitForMetric(port: port, "sluice_delivery_retries_total", atLeast: retriesBefore + 2, timeout: 120) >= retriesBefore + 2)
-            #expect(Self.held([port]) == 1)
+            #expect(await Self.held([port]) == 1)
             #expect(try await Self.addSilence(broker, matchers: #"{"sluice":{"product":["Inspector-Test"]}}"#, comment: "detections muted") == 0)
-            #expect(try await Self.waitUntil(timeout: 60) { Self.held([port]) >= 2 })
+            #expect(try await Self.waitUntil(timeout: 60) { await Self.held([port]) >= 2 })
             try await receiver.setStatus(200)
 
             // Marker: a GuardDuty finding neither silence matches is delivered, and only it.
@@ -92,7 +92,7 @@ extension StateTests {
             try await Findings.publish([(id: "guardduty-marker", bytes: marker)], to: "findings", broker: broker)
             #expect(try await Self.waitUntil(timeout: 60) { receiver.count >= 1 })
             #expect(try receiver.receivedFindingIDs() == ["guardduty-marker"])
-            let metrics = LoopbackPort.get(port, "/metrics") ?? ""
+            let metrics = await LoopbackPort.fetch(port, "/metrics") ?? ""
             #expect(metrics.contains(#"sluice_held_total{route="runtime",target="hook",reason="silenced"} 1"#))
             #expect(metrics.contains(#"sluice_held_total{route="detections",target="hook",reason="silenced"} 1"#))
             #expect(await sluice.terminateAndWait() == 0)
@@ -124,7 +124,7 @@ extension StateTests {
             // Each finding twice, spread over the partitions (so over both instances): 6 holds, 3 findings.
             let findings = try ids.map { (id: $0, bytes: try Self.finding(id: $0, time: "2025-05-12T08:00:00Z", severity: 5)) }
             try await Self.produceShuffled(findings + findings, topic: "findings", partitions: 3, broker: broker)
-            #expect(try await Self.waitUntil(timeout: 120) { Self.held(ports) >= 6 })
+            #expect(try await Self.waitUntil(timeout: 120) { await Self.held(ports) >= 6 })
             #expect(receiver.count == 0)
 
             #expect(try await Self.cli(["silence", "expire", "--brokers", broker.bootstrap, "patch-window"]).0 == 0)

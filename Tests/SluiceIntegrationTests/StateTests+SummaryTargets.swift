@@ -35,8 +35,9 @@ extension StateTests {
             try await Self.produceShuffled(distinct + distinct, topic: "findings", partitions: 3, broker: broker)
 
             func cefMessages() -> [String] { rsyslog.messages().compactMap { $0["msg"] }.filter { $0.hasPrefix("CEF:0|") } }
-            let settled = try await Self.waitUntil(timeout: 120) { cefMessages().count >= 4 && Self.held([metrics]) >= 4 }
-            #expect(settled, "\(cefMessages().count) CEF events, \(Self.held([metrics])) held: \(sluice.output.suffix(2000))")
+            let settled = try await Self.waitUntil(timeout: 120) { await Self.held([metrics]) >= 4 && cefMessages().count >= 4 }
+            let heldNow = await Self.held([metrics])
+            #expect(settled, "\(cefMessages().count) CEF events, \(heldNow) held: \(sluice.output.suffix(2000))")
             let cef = cefMessages()
             #expect(cef.count == 4, "\(cef)")
             for f in distinct {

@@ -53,13 +53,15 @@ import Testing
         return (broker, receiver)
     }
 
-    /// `sluice_held_total` summed over instances' /metrics.
-    static func held(_ ports: [Int]) -> Int {
-        ports.reduce(0) { sum, port in
-            let text = LoopbackPort.get(port, "/metrics") ?? ""
-            return sum + text.split(separator: "\n").filter { $0.hasPrefix("sluice_held_total{") }
+    /// `sluice_held_total` summed over instances' /metrics (each read on a thread of its own).
+    static func held(_ ports: [Int]) async -> Int {
+        var sum = 0
+        for port in ports {
+            let text = await LoopbackPort.fetch(port, "/metrics") ?? ""
+            sum += text.split(separator: "\n").filter { $0.hasPrefix("sluice_held_total{") }
                 .compactMap { Int($0.split(separator: " ").last ?? "") }.reduce(0, +)
         }
+        return sum
     }
 
     /// Whether `topic` holds a record yet (read to its end on a thread of its own; throws when the
@@ -77,9 +79,9 @@ import Testing
     }
 
     /// The ids of the silences an instance's hold stage has now (its admin API, open on loopback
-    /// when no token is configured).
-    static func silenceIDs(_ port: Int) -> Set<String> {
-        guard let reply = LoopbackPort.get(port, "/api/v1/silences"), let head = reply.range(of: "\r\n\r\n"),
+    /// when no token is configured; read on a thread of its own).
+    static func silenceIDs(_ port: Int) async -> Set<String> {
+        guard let reply = await LoopbackPort.fetch(port, "/api/v1/silences"), let head = reply.range(of: "\r\n\r\n"),
               let list = try? JSONSerialization.jsonObject(with: Data(reply[head.upperBound...].utf8)) as? [[String: Any]] else { return [] }
         return Set(list.compactMap { $0["id"] as? String })
     }
@@ -133,15 +135,16 @@ import Testing
             // Both own (and restored) hold partitions before anything is read: each decides the keys
             // it owns where it read them (the local fast path) and forwards the others.
             let bothReady = try await Self.waitUntil(timeout: 120) {
-                ports.allSatisfy { LoopbackPort.get($0, "/-/ready")?.hasPrefix("HTTP/1.1 200") == true }
+                for port in ports where await LoopbackPort.fetch(port, "/-/ready")?.hasPrefix("HTTP/1.1 200") != true { return false }
+                return true
             }
             #expect(bothReady)
             try await Self.produceShuffled(fifty, topic: "findings", partitions: 3, broker: broker)
 
             // Signal: every copy was decided — 10 delivered, 40 counted as held.
-            let settled = try await Self.waitUntil(timeout: 120) { receiver.count >= 10 && Self.held(ports) >= 40 }
+            let settled = try await Self.waitUntil(timeout: 120) { await Self.held(ports) >= 40 && receiver.count >= 10 }
             let forwarded = try await Self.repartitionRecords(broker, group: "dedupe")
-            print("dedupe, two instances: \(receiver.count) deliveries, \(Self.held(ports)) held, \(forwarded) of 50 through the repartition topic")
+            print("dedupe, two instances: \(receiver.count) deliveries, \(await Self.held(ports)) held, \(forwarded) of 50 through the repartition topic")
             #expect(settled)
             #expect(receiver.count == 10)
             #expect(Set(try receiver.receivedFindingIDs()) == Set(distinct.map(\.id)))
@@ -159,8 +162,8 @@ import Testing
             let c = try instance(broker, config, group: "dedupe", metricsPort: port)
             cleanup.add { await c.stopAndWait() }
             try await Self.produceShuffled(fifty, topic: "findings", partitions: 3, broker: broker)
-            let heldAll = try await Self.waitUntil(timeout: 120) { Self.held([port]) >= 50 }
-            print("dedupe after restart: \(receiver.count) deliveries, \(Self.held([port])) held")
+            let heldAll = try await Self.waitUntil(timeout: 120) { await Self.held([port]) >= 50 }
+            print("dedupe after restart: \(receiver.count) deliveries, \(await Self.held([port])) held")
             #expect(heldAll)
             #expect(receiver.count == 10)
             if !heldAll { print(c.output.suffix(3000)) }
@@ -188,7 +191,7 @@ import Testing
             #expect(digests.count == 1)
             #expect(digests.first?.body.contains(#""total":30"#) == true)
             #expect(digests.first?.body.contains("and 20 more") == true)
-            #expect(Self.held([port]) == 30)
+            #expect(await Self.held([port]) == 30)
             #expect(await sluice.terminateAndWait() == 0)
             #expect(try receiver.records().count == 21)  // the drain sent nothing more
         }
@@ -207,8 +210,8 @@ import Testing
 
             // Signal: the group's record is in the changelog (the owner held all three and wrote it).
             let written = try await Self.waitUntil(timeout: 60) {
-                guard Self.held([port]) >= 3 else { return false }
-                return !(try Self.changelog(broker, group: "group9")).isEmpty
+                guard await Self.held([port]) >= 3 else { return false }
+                return !(try await offPool { try Self.changelog(broker, group: "group9") }).isEmpty
             }
             #expect(written)
             #expect(receiver.count == 0)  // still within `wait`
@@ -232,32 +235,37 @@ import Testing
     /// pending digests are flushed at end of input; `--summary` shows what was held.
     @Test func offlineRunDedupesThrottlesAndFlushesDigestsAtEnd() async throws {
         let receiver = try await WebhookReceiver.start()
-        // Not in `withCleanup`: inside its closure the `== nil` filter below returned the five
-        // finding deliveries instead of the digest (seen three times, cause not found yet; the same
-        // filter works inside it in throttleTwentyOfFifty...). The offline run has ended before
-        // the receiver stops.
-        defer { receiver.stop() }
-        let config = try Self.config(receiver, state: """
-            dedupe: {key: [source, detail.id], window: 1h}
-            throttle: {key: [source], limit: 5, per: 30d}
-            """)
-        defer { config.remove() }
-        let distinct = try Findings.unique(12)
-        let input = config.directory.appendingPathComponent("findings.ndjson")
-        try Data((0..<3).flatMap { _ in distinct }.flatMap { $0.bytes + [0x0A] }).write(to: input)
-        let (status, summary) = try await Self.cli(["run", "--input", input.path, "--routes", config.routes,
-                                                    "--connectors", config.connectors, "--summary", "--log-level", "warning"])
-        print(summary)
-        #expect(status == 0)
-        let records = try receiver.records()
-        // 12 distinct: 5 delivered, 7 throttled into one digest sent at end of input; 24 repeats held by dedupe.
-        #expect(records.filter { $0.header("X-Sluice-Finding-Id") != nil }.count == 5)
-        let digests = records.filter { $0.header("X-Sluice-Finding-Id") == nil }
-        #expect(digests.count == 1)
-        #expect(digests.first?.body.contains(#""total":7"#) == true)
-        // The sample findings span 17 days of `time`: offline windows run on that clock.
-        #expect(summary.split(separator: "\n").contains { $0.hasPrefix("held (dedupe) all-findings → hook") && $0.hasSuffix(" 24") })
-        #expect(summary.split(separator: "\n").contains { $0.hasPrefix("held (throttle)") && $0.hasSuffix(" 7") })
+        try await withCleanup { cleanup in
+            cleanup.add { await receiver.stopAndWait() }
+            let config = try Self.config(receiver, state: """
+                dedupe: {key: [source, detail.id], window: 1h}
+                throttle: {key: [source], limit: 5, per: 30d}
+                """)
+            defer { config.remove() }
+            let distinct = try Findings.unique(12)
+            let input = config.directory.appendingPathComponent("findings.ndjson")
+            try Data((0..<3).flatMap { _ in distinct }.flatMap { $0.bytes + [0x0A] }).write(to: input)
+            let (status, summary) = try await Self.cli(["run", "--input", input.path, "--routes", config.routes,
+                                                        "--connectors", config.connectors, "--summary", "--log-level", "warning"])
+            print(summary)
+            #expect(status == 0)
+            let records = try receiver.records()
+            // The closures are outside the #expects: in a closure's body, with the `!= nil` filter
+            // inside `#expect(…)`, Swift 6.3.1 ran its code for the `== nil` one too, and `digests`
+            // held the five deliveries (AwaitedCleanup.swift).
+            let findingDeliveries = records.filter { $0.header("X-Sluice-Finding-Id") != nil }
+            let digests = records.filter { $0.header("X-Sluice-Finding-Id") == nil }
+            let lines = summary.split(separator: "\n")
+            let heldByDedupe = lines.contains { $0.hasPrefix("held (dedupe) all-findings → hook") && $0.hasSuffix(" 24") }
+            let heldByThrottle = lines.contains { $0.hasPrefix("held (throttle)") && $0.hasSuffix(" 7") }
+            // 12 distinct: 5 delivered, 7 throttled into one digest sent at end of input; 24 repeats held by dedupe.
+            #expect(findingDeliveries.count == 5)
+            #expect(digests.count == 1)
+            #expect(digests.first?.body.contains(#""total":7"#) == true)
+            // The sample findings span 17 days of `time`: offline windows run on that clock.
+            #expect(heldByDedupe)
+            #expect(heldByThrottle)
+        }
     }
 
     /// Runs `sluice` with `arguments` to completion; returns its exit status and standard output.
@@ -302,16 +310,17 @@ import Testing
             // silence in each instance's own hold stage (GET /api/v1/silences answers from it), so no
             // finding is produced before both have it and none can slip through on a slow machine.
             let visible = try await Self.waitUntil(timeout: 60, every: .milliseconds(20)) {
-                ports.allSatisfy { Self.silenceIDs($0).contains(silenceID) }
+                for port in ports where await !Self.silenceIDs(port).contains(silenceID) { return false }
+                return true
             }
             let visibleAfter = ContinuousClock.now - cliExited
             #expect(visible)
             try await Self.produceShuffled(try Findings.unique(12), topic: "findings", partitions: 3, broker: broker)
-            _ = try await Self.waitUntil(timeout: 60, every: .milliseconds(20)) { Self.held(ports) >= 1 }
+            _ = try await Self.waitUntil(timeout: 60, every: .milliseconds(20)) { await Self.held(ports) >= 1 }
             let firstHeldAfter = ContinuousClock.now - cliExited
-            let heldFirst = try await Self.waitUntil(timeout: 60) { Self.held(ports) >= 12 }
+            let heldFirst = try await Self.waitUntil(timeout: 60) { await Self.held(ports) >= 12 }
             print("silence: on both instances \(visibleAfter) after the CLI exited, first held \(firstHeldAfter) after it; "
-                  + "\(Self.held(ports)) held on two instances, \(receiver.count) delivered")
+                  + "\(await Self.held(ports)) held on two instances, \(receiver.count) delivered")
             #expect(heldFirst)
             #expect(receiver.count == 6)
             // Each instance follows the silences topic (a poll every 100 ms): about half a second on a
@@ -325,7 +334,7 @@ import Testing
             try await a.relaunch()
             try await b.relaunch()
             try await Self.produceShuffled(try Findings.unique(9), topic: "findings", partitions: 3, broker: broker)
-            let heldAfterKill = try await Self.waitUntil(timeout: 90) { Self.held(ports) >= 9 }
+            let heldAfterKill = try await Self.waitUntil(timeout: 90) { await Self.held(ports) >= 9 }
             #expect(heldAfterKill)
             #expect(receiver.count == 6)
 
@@ -361,8 +370,8 @@ import Testing
             try await sluice.relaunch()
 
             try await Self.produceShuffled(Array(samples[1...]), topic: "findings", partitions: 3, broker: broker)
-            let settled = try await Self.waitUntil(timeout: 90) { Self.held([port]) >= 4 && receiver.count >= 5 }
-            print("inhibition after kill -9: \(Self.held([port])) held, \(receiver.count) delivered")
+            let settled = try await Self.waitUntil(timeout: 90) { await Self.held([port]) >= 4 && receiver.count >= 5 }
+            print("inhibition after kill -9: \(await Self.held([port])) held, \(receiver.count) delivered")
             #expect(settled)
             #expect(await sluice.terminateAndWait() == 0)
             // The source, and the other account's four. The source may come twice: the kill can land

@@ -5,14 +5,15 @@ import Testing
 /// `sluice run --watch`: an edited route file is reloaded without a signal; a broken one is
 /// refused and the running configuration stays; the status API is the marker for each step.
 @Suite(.serialized) struct WatchTests {
-    static func status(_ port: Int) -> [String: Any] {
-        let reply = LoopbackPort.get(port, "/api/v1/status") ?? ""
+    /// The instance's status (read on a thread of its own).
+    static func status(_ port: Int) async -> [String: Any] {
+        let reply = await LoopbackPort.fetch(port, "/api/v1/status") ?? ""
         let body = reply.range(of: "\r\n\r\n").map { String(reply[$0.upperBound...]) } ?? ""
         return (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:]
     }
 
     static func waitFor(_ port: Int, timeout: Double = 60, _ condition: ([String: Any]) -> Bool) async throws -> [String: Any] {
-        await eventually(within: .seconds(timeout)) { status(port) } until: { condition($0) }
+        await eventually(within: .seconds(timeout)) { await status(port) } until: { condition($0) }
     }
 
     @Test func editedRouteFilesAreReloadedAndABrokenOneIsRefused() async throws {

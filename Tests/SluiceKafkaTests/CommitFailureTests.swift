@@ -71,7 +71,7 @@ import Testing
         try cluster.createTopic("findings", partitions: 1)
         let producer = try KafkaProducer(config: KafkaConfig(["bootstrap.servers": cluster.bootstrapServers]), logger: log.logger)
         for i in 0..<10 { try await producer.send(topic: "findings", value: Array("finding \(i)".utf8)) }
-        producer.close()
+        try await offPool { producer.close() }
         let p0 = TopicPartition("findings", 0)
         let reason = OffsetCommitOutcome(kafkaErrorCode: code).reason
 

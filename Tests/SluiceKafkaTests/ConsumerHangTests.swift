@@ -114,9 +114,11 @@ import Testing
     /// A topic `findings` of one partition holding `records` records.
     static func fill(_ broker: TansuBroker, records: Int) async throws {
         try await broker.create(topics: ["findings"])
-        let producer = try KafkaProducer(config: broker.clientConfig(), logger: Logger(label: "test.producer"))
-        defer { producer.close() }
-        for i in 0..<records { try await producer.send(topic: "findings", value: Array("finding \(i)".utf8)) }
+        try await withCleanup { cleanup in
+            let producer = try KafkaProducer(config: broker.clientConfig(), logger: Logger(label: "test.producer"))
+            cleanup.addOffPool { producer.close() }
+            for i in 0..<records { try await producer.send(topic: "findings", value: Array("finding \(i)".utf8)) }
+        }
     }
 
     static func member(of broker: TansuBroker, group: String, logger: Logger) throws -> KafkaConsumer {

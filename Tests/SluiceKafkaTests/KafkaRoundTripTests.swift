@@ -17,7 +17,7 @@ import SluiceTestSupport
             for i in 0..<20 {
                 try await producer.send(topic: "rt", key: Array("k\(i)".utf8), value: Array("v\(i)".utf8), headers: [KafkaHeader("h", "\(i)")])
             }
-            producer.close()
+            try await offPool { producer.close() }
 
             // Blocking polls: each consume runs on a thread of its own (offPool), not on the pool.
             @Sendable func consume(_ n: Int, store: Bool) throws -> [KafkaRecord] {

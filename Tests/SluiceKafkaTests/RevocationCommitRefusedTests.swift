@@ -121,7 +121,7 @@ import Testing
             }
         }
         #expect(producer.flush(timeoutMs: 30_000), "the mock cluster took the records")
-        producer.close()
+        try await offPool { producer.close() }
         let reason = OffsetCommitOutcome(kafkaErrorCode: code).reason
         let both = [Self.p0, Self.p1]
         let group = "revoke-\(code)"

@@ -168,9 +168,9 @@ func letter(_ offset: Int64, reason: String = "retries_exhausted", route: String
             s.failed = 2
             try await kafka.put(s)
             try await memory.put(s)
-            kafka.close()
+            try await offPool { kafka.close() }
             let reopened = try KafkaReplayLedger(config: config, topic: "sluice.replays", logger: logger)
-            defer { reopened.close() }
+            cleanup.addOffPool { reopened.close() }
             for name in ["n", "m"] {
                 #expect(reopened.done(replay: name) == memory.done(replay: name))
                 #expect(Set(reopened.entries(replay: name).map { "\($0.letter) \($0.target) \($0.outcome)" })
