@@ -149,11 +149,13 @@ func callerARN(_ credentials: any AWSCredentialsProvider, moto: MotoServer, http
             let c = try await chain.credentials()
             #expect(c.accessKeyID == "ASIAIMDSEXAMPLE" && c.secretAccessKey.value == "imds-secret-1" && c.sessionToken?.value == "imds-token-1")
             #expect(c.source == "instance metadata (sluice-node)")
-            #expect(c.expiration.map { $0.timeIntervalSinceNow > 3000 } == true)
+            let expiresInOverAnHour = c.expiration.map { $0.timeIntervalSinceNow > 3000 }
+            #expect(expiresInOverAnHour == true)
             _ = try await chain.credentials()  // cached: no second fetch
             #expect(try imds.violations() == [])
             let records = try imds.records()
-            #expect(records.map { "\($0.method) \($0.path)" } == [
+            let calls = records.map { "\($0.method) \($0.path)" }
+            #expect(calls == [
                 "PUT /latest/api/token", "GET /latest/meta-data/iam/security-credentials/",
                 "GET /latest/meta-data/iam/security-credentials/sluice-node",
             ])

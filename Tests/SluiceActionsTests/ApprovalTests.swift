@@ -77,7 +77,8 @@ import Testing
             // The same finding again while waiting: nothing new.
             guard case .duplicate = await runner1.run(route: "gated", payload: payload) else { Issue.record("expected a duplicate"); return }
             // The positive marker before the negative check: the gate was audited as waiting.
-            #expect(memory.records.filter { $0.runID == runID }.map { "\($0.step):\($0.result.rawValue)" } == ["note:succeeded", "contain:awaiting_approval"])
+            let stepsBeforeApproval = memory.records.filter { $0.runID == runID }.map { "\($0.step):\($0.result.rawValue)" }
+            #expect(stepsBeforeApproval == ["note:succeeded", "contain:awaiting_approval"])
             #expect(!FileManager.default.fileExists(atPath: marker + ".contain"))
             try await offPool { store1.close() }
 
@@ -98,24 +99,30 @@ import Testing
             let (status, out) = try await Self.sluice(["approvals", "approve", runID, "--brokers", broker.bootstrap, "--by", "alice"])
             #expect(status == 0, "\(out)")
             // The script touches the file, then appends: wait for the whole line, not the file.
-            #expect(await eventually(within: .seconds(120)) { (try? String(contentsOfFile: marker + ".contain", encoding: .utf8))?.hasSuffix("\n") == true },
-                    "approval did not release the step")
+            let released = await eventually(within: .seconds(120)) { (try? String(contentsOfFile: marker + ".contain", encoding: .utf8))?.hasSuffix("\n") == true }
+            #expect(released, "approval did not release the step")
             // The output of the step before the gate survived the restart into the template.
             #expect(try String(contentsOfFile: marker + ".contain", encoding: .utf8) == "0\n")
-            #expect(await eventually(within: .seconds(120)) { store2.state(runID)?.status == .finished })
+            let finished = await eventually(within: .seconds(120)) { store2.state(runID)?.status == .finished }
+            #expect(finished)
             let trail = memory.records.filter { $0.runID == runID }.map { "\($0.step):\($0.result.rawValue)" }
             #expect(trail == ["note:succeeded", "contain:awaiting_approval", "contain:approved", "contain:succeeded"], "\(trail)")
-            #expect(memory.records.first { $0.result == .approved }?.detail == "approved by alice")
+            let approval = memory.records.first { $0.result == .approved }
+            #expect(approval?.detail == "approved by alice")
             let (again, _) = try await Self.sluice(["approvals", "approve", runID, "--brokers", broker.bootstrap])
             #expect(again == 1, "a decided run was decided twice")
 
             // Timeout: the declared default (approve) applies.
             let autoPayload = try ActionFixtures.findingBytes("02-ec2-reverse-shell.json")
             #expect(await runner2.run(route: "auto", payload: autoPayload) == .parked(step: "contain"))
-            #expect(await eventually(within: .seconds(120)) { FileManager.default.fileExists(atPath: marker + ".auto") }, "the timeout default did not apply")
-            #expect(await eventually(within: .seconds(120)) { memory.records.filter { $0.route == "auto" }.count == 3 })
-            #expect(memory.records.filter { $0.route == "auto" }.map(\.result) == [.awaitingApproval, .approved, .succeeded])
-            #expect(memory.records.contains { $0.route == "auto" && $0.result == .approved && $0.detail == "approved by timeout" })
+            let autoApproved = await eventually(within: .seconds(120)) { FileManager.default.fileExists(atPath: marker + ".auto") }
+            #expect(autoApproved, "the timeout default did not apply")
+            let autoAudited = await eventually(within: .seconds(120)) { memory.records.filter { $0.route == "auto" }.count == 3 }
+            #expect(autoAudited)
+            let autoResults = memory.records.filter { $0.route == "auto" }.map(\.result)
+            #expect(autoResults == [.awaitingApproval, .approved, .succeeded])
+            let approvedByTimeout = memory.records.contains { $0.route == "auto" && $0.result == .approved && $0.detail == "approved by timeout" }
+            #expect(approvedByTimeout)
 
             // Every record also reached the audit topic.
             producer.flush(timeoutMs: 5000)
@@ -123,7 +130,8 @@ import Testing
             cleanup.addOffPool { reader.close() }
             let audited = try await offPool { try reader.readToEnd() }.compactMap { r in r.value.flatMap { try? JSON.parse(String(decoding: $0, as: UTF8.self)) }.flatMap(ActionAuditRecord.init(json:)) }
             #expect(audited.count == memory.records.count)
-            let contained = try #require(audited.first { $0.runID == runID && $0.step == "contain" && $0.result == .succeeded })
+            let containedRecord = audited.first { $0.runID == runID && $0.step == "contain" && $0.result == .succeeded }
+            let contained = try #require(containedRecord)
             #expect(contained.findingID == "8f52f18d300e0ed86a90afe715053ba9" && contained.route == "gated" && contained.executor == "exec")
             #expect(contained.target == "process \(script)")
         }
@@ -154,23 +162,31 @@ import Testing
             let stores = members.map(\.store)
             cleanup.addOffPool { for store in stores { store.close() } }
             // Both members are in the group: each was handed an assignment (the one partition, or none).
-            #expect(await eventually(within: .seconds(90)) {
+            let settled = await eventually(within: .seconds(90)) {
                 members.allSatisfy { $0.store.rebalances >= 1 } && members.filter { $0.store.ownedPartitions == [0] }.count == 1
-            }, "the group never settled: \(members.map(\.store.rebalances)) rebalances")
-            let ownerIndex = try #require(members.firstIndex { $0.store.ownedPartitions == [0] })
+            }
+            let rebalances = members.map(\.store.rebalances)
+            #expect(settled, "the group never settled: \(rebalances) rebalances")
+            let ownerPosition = members.firstIndex { $0.store.ownedPartitions == [0] }
+            let ownerIndex = try #require(ownerPosition)
             let (owner, survivor) = (members[ownerIndex], members[1 - ownerIndex])
             #expect(await owner.runner.run(route: "gated", payload: try ActionFixtures.findingBytes()) == .parked(step: "contain"))
-            #expect(await eventually(within: .seconds(60)) { survivor.store.state(runID)?.status == .pending })
+            let pendingOnSurvivor = await eventually(within: .seconds(60)) { survivor.store.state(runID)?.status == .pending }
+            #expect(pendingOnSurvivor)
 
             // The instance that parked the run stops; the survivor takes its partition.
             try await offPool { [store = owner.store] in store.close() }
-            #expect(await eventually(within: .seconds(90)) { survivor.store.ownedPartitions == [0] }, "the survivor was never assigned the run's partition")
+            let survivorOwnsIt = await eventually(within: .seconds(90)) { survivor.store.ownedPartitions == [0] }
+            #expect(survivorOwnsIt, "the survivor was never assigned the run's partition")
             let (status, out) = try await Self.sluice(["approvals", "approve", runID, "--brokers", broker.bootstrap, "--by", "alice"])
             #expect(status == 0, "\(out)")
-            #expect(await eventually(within: .seconds(120)) { survivor.store.state(runID)?.status == .finished }, "the survivor did not resume the run")
+            let finishedOnSurvivor = await eventually(within: .seconds(120)) { survivor.store.state(runID)?.status == .finished }
+            #expect(finishedOnSurvivor, "the survivor did not resume the run")
             #expect((try? String(contentsOfFile: marker + ".contain", encoding: .utf8)) == "0\n")
-            #expect(survivor.audit.records.filter { $0.runID == runID }.map { "\($0.step):\($0.result.rawValue)" } == ["contain:approved", "contain:succeeded"])
-            #expect(owner.audit.records.filter { $0.runID == runID }.map { "\($0.step):\($0.result.rawValue)" } == ["note:succeeded", "contain:awaiting_approval"])
+            let survivorSteps = survivor.audit.records.filter { $0.runID == runID }.map { "\($0.step):\($0.result.rawValue)" }
+            #expect(survivorSteps == ["contain:approved", "contain:succeeded"])
+            let ownerSteps = owner.audit.records.filter { $0.runID == runID }.map { "\($0.step):\($0.result.rawValue)" }
+            #expect(ownerSteps == ["note:succeeded", "contain:awaiting_approval"])
         }
     }
 
@@ -238,7 +254,8 @@ import Testing
             let r = try runner(Self.routes(marker: "/nonexistent/hostile", script: "/bin/true"), store: store, audit: MemoryAuditSink())
             store.start()
             _ = r
-            #expect(await eventually(within: .seconds(60)) { store.state(runID)?.decidedBy == "timeout" }, "\(String(describing: store.state(runID)))")
+            let timedOut = await eventually(within: .seconds(60)) { store.state(runID)?.decidedBy == "timeout" }
+            #expect(timedOut, "\(String(describing: store.state(runID)))")
         }
     }
 

@@ -46,7 +46,8 @@ import Testing
             guard case .failed(_, let error, let changed) = failed else { Issue.record("expected a failure, got \(failed)"); return }
             #expect(!error.retryable && !changed)
             #expect(PlaybookConnector.classify(failed) == .permanent("playbook step 'open-case': HTTP 503 (after 3 attempts)"))
-            #expect(audit.records.filter { $0.result == .failed }.count == 3)
+            let failedRecords = audit.records.filter { $0.result == .failed }
+            #expect(failedRecords.count == 3)
             try await receiver.setStatus(400, body: "bad")
             let rejected = await again.run(route: "soar", payload: try ActionFixtures.findingBytes())
             guard case .failed(_, let e2, _) = rejected else { Issue.record("expected a failure"); return }

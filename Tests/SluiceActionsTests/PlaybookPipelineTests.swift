@@ -79,7 +79,8 @@ import Testing
             let reader = try KafkaTopicReader(config: broker.clientConfig(), topic: "sluice.actions.audit", logger: Logger(label: "test"))
             cleanup.addOffPool { reader.close() }
             let audited = try await offPool { try reader.readToEnd() }.compactMap { r in r.value.flatMap { try? JSON.parse(String(decoding: $0, as: UTF8.self)) }.flatMap(ActionAuditRecord.init(json:)) }
-            #expect(audited.map { "\($0.route)/\($0.step)/\($0.result.rawValue)/\($0.target)" } == ["quarantine-miners/isolate/succeeded/ec2:instance \(instance)"])
+            let steps = audited.map { "\($0.route)/\($0.step)/\($0.result.rawValue)/\($0.target)" }
+            #expect(steps == ["quarantine-miners/isolate/succeeded/ec2:instance \(instance)"])
         }
     }
 }

@@ -110,7 +110,8 @@ import Testing
             #expect(try Self.issues(receiver).count == 1)
             #expect(try Self.calls(receiver) == ["create": 1, "search": 2, "comment": 1, "transition": 0])
             let searches = try receiver.records().filter { $0.path == "/rest/api/3/search/jql" }
-            let body = try #require(searches.last.flatMap { try? JSON.parse($0.body) })
+            let lastSearch = searches.last.flatMap { try? JSON.parse($0.body) }
+            let body = try #require(lastSearch)
             #expect(body["jql"]?.stringValue == "labels = \"sluice-\(f.summary.id)\" AND statusCategory != Done")
         }
     }
@@ -143,7 +144,8 @@ import Testing
             #expect(await F.deliver(try F.make(plain), F.delivery(f, for: plain, count: 2)) == .delivered)
             var issues = try Self.issues(receiver)
             #expect(issues.count == 2)
-            #expect(Set(issues.values.compactMap { $0["status"] as? String }) == ["Done", "To Do"])
+            let statuses = Set(issues.values.compactMap { $0["status"] as? String })
+            #expect(statuses == ["Done", "To Do"])
 
             // reopen: true, with both done: the newest is reopened and gets the comment.
             for key in issues.keys where issues[key]?["status"] as? String != "Done" { try await close(key, receiver) }
@@ -151,7 +153,8 @@ import Testing
             #expect(await F.deliver(try F.make(reopening), F.delivery(f, for: reopening, count: 3)) == .delivered)
             issues = try Self.issues(receiver)
             #expect(issues.count == 2)
-            let newest = try #require(issues.max { ($0.value["seq"] as? Int ?? 0) < ($1.value["seq"] as? Int ?? 0) })
+            let newestIssue = issues.max { ($0.value["seq"] as? Int ?? 0) < ($1.value["seq"] as? Int ?? 0) }
+            let newest = try #require(newestIssue)
             #expect(newest.value["status"] as? String == "Reopened")
             #expect((newest.value["comments"] as? [Any])?.count == 1)
             #expect(try receiver.violations() == [])
@@ -194,8 +197,10 @@ import Testing
                 #expect((issue["comments"] as? [String])?.first?.contains("Count: 4") == true)
             }
             let records = try receiver.records()
-            #expect(Set(records.compactMap { $0.header("Authorization") }) == ["Bearer \(Self.pat)"])
-            let search = try #require(records.first { $0.path == "/rest/api/2/search" })
+            let authorizations = Set(records.compactMap { $0.header("Authorization") })
+            #expect(authorizations == ["Bearer \(Self.pat)"])
+            let searchRecord = records.first { $0.path == "/rest/api/2/search" }
+            let search = try #require(searchRecord)
             #expect(search.body.contains(#"AND status NOT IN (\"Resolved\", \"Closed\")"#))
         }
     }

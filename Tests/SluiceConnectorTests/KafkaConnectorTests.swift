@@ -71,7 +71,8 @@ import Testing
                     }
                 }
             }
-            #expect(outcomes.withLock { $0.filter { $0 != "delivered" } } == [])
+            let notDelivered = outcomes.withLock { $0.filter { $0 != "delivered" } }
+            #expect(notDelivered == [])
 
             // Read back until every key is there; the deadline only bounds a failure.
             let reader = try KafkaTopicReader(config: broker.clientConfig(), topic: topic, logger: Logger(label: "kafka-connector-test"))

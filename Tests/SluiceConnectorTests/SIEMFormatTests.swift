@@ -82,7 +82,8 @@ import Testing
                 #expect(try await SIEMFixtures.attempt(c, batch: batch) == Array(repeating: .delivered, count: 4))
                 #expect(try receiver.violations() == [])
                 let events = (try receiver.store() as? [String: Any])?["events"] as? [[String: Any]] ?? []
-                #expect(events.map { $0["sourcetype"] as? String ?? "" } == expected)
+                let sourcetypes = events.map { $0["sourcetype"] as? String ?? "" }
+                #expect(sourcetypes == expected)
                 // The event is the finding as sent (here the OCSF one's message).
                 #expect((events.count == 4 ? events[2]["event"] as? [String: Any] : nil)?["message"] as? String
                     == "Credential dumping tool executed on i-0a4f1c2b3d5e6f789")
@@ -107,7 +108,8 @@ import Testing
                 #expect(try es.violations() == [])
                 let indices = (try es.store() as? [String: Any])?["indices"] as? [String: [String: Any]] ?? [:]
                 for (index, id) in zip(expected, ids) {
-                    #expect(indices[index]?[id] != nil, "\(id) in \(index): \(indices.mapValues { Array($0.keys) })")
+                    let idsByIndex = indices.mapValues { Array($0.keys) }
+                    #expect(indices[index]?[id] != nil, "\(id) in \(index): \(idsByIndex)")
                 }
             }
         }
@@ -133,7 +135,8 @@ import Testing
             #expect(await ChatConnectorFixture.deliver(delivery, to: c) == .delivered)
             #expect(await ChatConnectorFixture.deliver(Self.replayed(delivery, "incident-42"), to: c) == .delivered)
             let records = try receiver.records()
-            #expect(records.map { $0.header("X-Sluice-Replay") } == [nil, "incident-42"])
+            let replayHeaders = records.map { $0.header("X-Sluice-Replay") }
+            #expect(replayHeaders == [nil, "incident-42"])
         }
     }
 
@@ -154,8 +157,10 @@ import Testing
                 #expect(try await SIEMFixtures.attempt(splunk, batch: batch) == [.delivered, .delivered])
                 #expect(try await SIEMFixtures.attempt(elastic, batch: batch) == [.delivered, .delivered])
             }
-            #expect(try hec.records().map { $0.header("X-Sluice-Replay") } == ["r1", nil, nil])
-            #expect(try es.records().map { $0.header("X-Sluice-Replay") } == ["r1", nil, nil])
+            let hecReplayHeaders = try hec.records().map { $0.header("X-Sluice-Replay") }
+            #expect(hecReplayHeaders == ["r1", nil, nil])
+            let esReplayHeaders = try es.records().map { $0.header("X-Sluice-Replay") }
+            #expect(esReplayHeaders == ["r1", nil, nil])
         }
     }
 
@@ -183,11 +188,14 @@ import Testing
                 #expect(try receiver.violations() == [])
                 let records = try receiver.records()
                 let marked = records.filter { $0.header("X-Sluice-Replay") != nil }
-                #expect(marked.count >= 3, "\(records.map { "\($0.method) \($0.path)" })")
-                #expect(marked.allSatisfy { $0.header("X-Sluice-Replay") == "incident-42" })
+                let calls = records.map { "\($0.method) \($0.path)" }
+                #expect(marked.count >= 3, "\(calls)")
+                let allMarked = marked.allSatisfy { $0.header("X-Sluice-Replay") == "incident-42" }
+                #expect(allMarked)
                 // The live delivery's calls come last and carry no marker.
-                #expect(records.count > marked.count && records.suffix(records.count - marked.count).allSatisfy { $0.header("X-Sluice-Replay") == nil },
-                        "\(records.map { "\($0.method) \($0.path) \($0.header("X-Sluice-Replay") ?? "-")" })")
+                let restUnmarked = records.suffix(records.count - marked.count).allSatisfy { $0.header("X-Sluice-Replay") == nil }
+                let callsWithMarks = records.map { "\($0.method) \($0.path) \($0.header("X-Sluice-Replay") ?? "-")" }
+                #expect(records.count > marked.count && restUnmarked, "\(callsWithMarks)")
             }
         }
     }

@@ -37,7 +37,8 @@ import Testing
             #expect(ids.count == findings.count, "one webhook-id per message")
             for r in try receiver.records() {
                 #expect(r.header("webhook-signature")?.hasPrefix("v1,") == true)
-                let ts = try #require(r.header("webhook-timestamp").flatMap { Int($0) })
+                let timestamp = r.header("webhook-timestamp").flatMap { Int($0) }
+                let ts = try #require(timestamp)
                 // The signing time, taken while the deliveries ran (seconds: the bounds are inclusive).
                 #expect(ts >= before && ts <= after, "webhook-timestamp \(ts) outside [\(before), \(after)]")
             }

@@ -81,7 +81,8 @@ import Testing
             let table = try RouteTable(routes: try RouteLoader.load(directory: dir.path, environment: [:]))
             let event = #"{"source":"aws.guardduty","detail":{"service":{"action":{"networkConnectionAction":{"remoteIpDetails":{"ipAddressV4":"198.51.100.7"}}}}}}"#
             let parser = JSONParser(maxBytes: 1 << 16, maxDepth: 64)
-            #expect(try parser.parse(Array(event.utf8)) { table.match($0.root) }.get().isEmpty, "suppressed: the address is trusted")
+            let matches = try parser.parse(Array(event.utf8)) { table.match($0.root) }.get()
+            #expect(matches.isEmpty, "suppressed: the address is trusted")
         }
     }
 }

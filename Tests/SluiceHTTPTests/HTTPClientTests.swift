@@ -173,10 +173,12 @@ import SluiceTestSupport
                 return out
             }
             #expect(statuses.count == total)
-            #expect(statuses.allSatisfy { $0 == 204 })
+            let allNoContent = statuses.allSatisfy { $0 == 204 }
+            #expect(allNoContent)
             let bodies = try receiver.records().map(\.body)
             #expect(bodies.count == total)
-            #expect(Set(bodies) == Set((0..<total).map { "\($0)" }))
+            let sent = Set((0..<total).map { "\($0)" })
+            #expect(Set(bodies) == sent)
             // Connections are kept and reused: at most one per request in flight, not one per request.
             #expect(Set(try receiver.records().map(\.clientPort)).count <= window)
         }
@@ -289,7 +291,8 @@ import SluiceTestSupport
             try await offPool { client.shutdown() }  // idempotent
             var finished = 0
             for await _ in done.stream { finished += 1; if finished == 5 { break } }
-            #expect(codes.withLock { $0 } == Array(repeating: .shutdown, count: 5))
+            let failures = codes.withLock { $0 }
+            #expect(failures == Array(repeating: .shutdown, count: 5))
             await #expect(throws: HTTPClientError(.shutdown, "client is shut down")) {
                 _ = try await client.execute(HTTPRequest(url: receiver.url + "/late"))
             }

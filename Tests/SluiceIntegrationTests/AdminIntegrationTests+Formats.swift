@@ -45,7 +45,8 @@ extension AdminIntegrationTests {
                      "Low", "asff", "findings/0@1 #2"),
                 "det-2025-05-30-000481": ("Credential dumping tool executed", "Credential Access", "Critical", "ocsf", "findings/0@2"),
             ]
-            #expect(Set(rows.compactMap { $0["id"] as? String }) == Set(expected.keys), "\(rows)")
+            let rowIDs = Set(rows.compactMap { $0["id"] as? String })
+            #expect(rowIDs == Set(expected.keys), "\(rows)")
             for row in rows {
                 guard let id = row["id"] as? String, let want = expected[id] else { continue }
                 #expect(row["title"] as? String == want.title, "\(row)")

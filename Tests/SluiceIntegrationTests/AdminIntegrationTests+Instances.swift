@@ -35,10 +35,12 @@ extension AdminIntegrationTests {
             }
             #expect(last.allSatisfy(settled), "\(last)\n\(instances.map(\.output))")
             // Between them, the two answering instances own both partitions.
-            #expect(Set(last.flatMap { ($0?["partitions"] as? [String]) ?? [] }) == ["findings/0", "findings/1"], "\(last)")
+            let partitions = Set(last.flatMap { ($0?["partitions"] as? [String]) ?? [] })
+            #expect(partitions == ["findings/0", "findings/1"], "\(last)")
             for (i, s) in last.enumerated() {
                 let members = (s?["instances"] as? [[String: Any]]) ?? []
-                #expect(Set(members.compactMap { $0["clientID"] as? String }) == Set(clientIDs), "\(members)")
+                let memberClientIDs = Set(members.compactMap { $0["clientID"] as? String })
+                #expect(memberClientIDs == Set(clientIDs), "\(members)")
                 // Exactly one member is the instance answering, and it owns what its status says.
                 let me = members.filter { $0["this"] as? Bool == true }
                 #expect(me.count == 1 && me.first?["clientID"] as? String == clientIDs[i], "\(members)")

@@ -97,7 +97,9 @@ import Testing
                 try await Task.sleep(for: .milliseconds(100))
             }
             let records = try #require(try JSONSerialization.jsonObject(with: Data(feed.utf8)) as? [[String: Any]])
-            #expect(Set(records.compactMap { $0["id"] as? String }) == Set(findings.map(\.id)))
+            let recordIDs = Set(records.compactMap { $0["id"] as? String })
+            let findingIDs = Set(findings.map(\.id))
+            #expect(recordIDs == findingIDs)
             for record in records {
                 #expect(record["routes"] as? [String] == ["all-findings"])
                 #expect((record["outcomes"] as? [String: String])?["hook"] == "delivered")
@@ -159,7 +161,8 @@ import Testing
             #expect(try stack.post("/api/v1/silences", body: body).hasPrefix("HTTP/1.1 401"))
             let made = try stack.post("/api/v1/silences", body: body, token: token)
             #expect(made.hasPrefix("HTTP/1.1 201"), "\(made)")
-            let silence = try #require(try JSONSerialization.jsonObject(with: Data((made.range(of: "\r\n\r\n").map { String(made[$0.upperBound...]) } ?? "").utf8)) as? [String: Any])
+            let madeBody = made.range(of: "\r\n\r\n").map { String(made[$0.upperBound...]) } ?? ""
+            let silence = try #require(try JSONSerialization.jsonObject(with: Data(madeBody.utf8)) as? [String: Any])
             #expect(silence["createdBy"] as? String == "sam")
             #expect(silence["status"] as? String == "active")
             let id = try #require(silence["id"] as? String)
@@ -221,7 +224,8 @@ import Testing
             let two = try Findings.unique(2).suffix(1).map { $0 }
             try await Findings.publish(two, to: "findings", broker: stack.broker)
             try await stack.receiver.waitForCount(3, timeout: 60)
-            #expect(try stack.receiver.receivedFindingIDs().filter { $0 == two[0].id }.count == 2)
+            let copiesOfTwo = try stack.receiver.receivedFindingIDs().filter { $0 == two[0].id }
+            #expect(copiesOfTwo.count == 2)
 
             // SIGHUP does the same.
             try "name: third\nmatch: {\"source\": [\"aws.guardduty\"]}\ntargets: [hook]\n"
@@ -267,7 +271,8 @@ import Testing
             try await stack.receiver.waitForCount(3, timeout: 60)
             let second = try stack.receiver.records().filter { $0.header("X-Sluice-Finding-Id") == findings[1].id }
             #expect(Set(second.map(\.path)) == ["/hook-v2", "/audit"], "\(second.map(\.path))")
-            #expect(second.first { $0.path == "/hook-v2" }?.header("X-Config") == "two")
+            let v2Request = second.first { $0.path == "/hook-v2" }
+            #expect(v2Request?.header("X-Config") == "two")
             let first = try stack.receiver.records().filter { $0.header("X-Sluice-Finding-Id") == findings[0].id }
             #expect(first.map(\.path) == ["/hook"])
 

@@ -46,13 +46,18 @@ import Testing
             let letters = try await readTopic(broker, topic: "dlq", expect: findings.count, timeout: 60)
             #expect(letters.count == findings.count)
             func header(_ r: KafkaRecord, _ name: String) -> String? { r.headers.first { $0.name == name }?.stringValue }
-            #expect(letters.allSatisfy { header($0, "sluice-reason") == "permanent_error" })
-            #expect(letters.allSatisfy { header($0, "sluice-error")?.hasPrefix("HTTP 400") == true })
-            #expect(letters.allSatisfy { header($0, "sluice-connector") == "hook" && header($0, "sluice-route") == "all-findings" })
-            #expect(letters.allSatisfy { header($0, "sluice-attempts") == "1" })
+            let allPermanent = letters.allSatisfy { header($0, "sluice-reason") == "permanent_error" }
+            #expect(allPermanent)
+            let allHTTP400 = letters.allSatisfy { header($0, "sluice-error")?.hasPrefix("HTTP 400") == true }
+            #expect(allHTTP400)
+            let allFromHookOnAllFindings = letters.allSatisfy { header($0, "sluice-connector") == "hook" && header($0, "sluice-route") == "all-findings" }
+            #expect(allFromHookOnAllFindings)
+            let allAfterOneAttempt = letters.allSatisfy { header($0, "sluice-attempts") == "1" }
+            #expect(allAfterOneAttempt)
             // The original bytes, untouched.
             let byID = Dictionary(uniqueKeysWithValues: findings.map { ($0.id, $0.bytes) })
-            #expect(letters.allSatisfy { r in r.key.flatMap { byID[String(decoding: $0, as: UTF8.self)] } == r.value })
+            let allCarryTheirFinding = letters.allSatisfy { r in r.key.flatMap { byID[String(decoding: $0, as: UTF8.self)] } == r.value }
+            #expect(allCarryTheirFinding)
             #expect(await sluice.terminateAndWait() == 0)
         }
     }

@@ -32,7 +32,8 @@ import Testing
                 #expect(letter.header("sluice-error")?.contains("503") == true, "\(letter.header("sluice-error") ?? "-")")
                 #expect(letter.header("sluice-source-topic") == "findings")
                 #expect(letter.header("sluice-source-partition") == "0")
-                #expect(letter.value == letter.key.flatMap { byID[String(decoding: $0, as: UTF8.self)] })
+                let original = letter.key.flatMap { byID[String(decoding: $0, as: UTF8.self)] }
+                #expect(letter.value == original)
             }
         }
     }
@@ -61,9 +62,12 @@ import Testing
 
             let letters = try await readTopicToSentinel(broker, topic: "dlq")
             #expect(letters.count == findings.count)
-            #expect(letters.allSatisfy { $0.header("sluice-reason") == "shutdown" })
-            #expect(letters.allSatisfy { $0.header("sluice-attempts") == "1" })
-            #expect(letters.allSatisfy { $0.header("sluice-connector") == "hook" && $0.header("sluice-route") == "all-findings" })
+            let allShutdown = letters.allSatisfy { $0.header("sluice-reason") == "shutdown" }
+            #expect(allShutdown)
+            let allAfterOneAttempt = letters.allSatisfy { $0.header("sluice-attempts") == "1" }
+            #expect(allAfterOneAttempt)
+            let allFromHookOnAllFindings = letters.allSatisfy { $0.header("sluice-connector") == "hook" && $0.header("sluice-route") == "all-findings" }
+            #expect(allFromHookOnAllFindings)
 
             // Dead letters settle their records: a new member of the group starts after them.
             let okReceiver = try await harness.receiver()

@@ -27,9 +27,12 @@ import Testing
 
             let letters = run.deadLetters
             #expect(letters.count == 4)
-            #expect(letters.allSatisfy { $0["reason"] as? String == "retries_exhausted" })
-            #expect(letters.allSatisfy { ($0["attempts"] as? NSNumber)?.intValue == 3 })
-            #expect(letters.allSatisfy { ($0["error"] as? String)?.contains("503") == true }, "\(letters)")
+            let allRetriesExhausted = letters.allSatisfy { $0["reason"] as? String == "retries_exhausted" }
+            #expect(allRetriesExhausted)
+            let allAfterThreeAttempts = letters.allSatisfy { ($0["attempts"] as? NSNumber)?.intValue == 3 }
+            #expect(allAfterThreeAttempts)
+            let allCarry503 = letters.allSatisfy { ($0["error"] as? String)?.contains("503") == true }
+            #expect(allCarry503, "\(letters)")
 
             let rows = Self.rows(run.output)
             #expect(rows.contains(["route", "delivered", "suppressed", "held", "dead-lettered"]), "\(run.output)")
@@ -112,13 +115,15 @@ import Testing
             while !progress().contains(where: { $0.lag > 0 && $0.consumed + $0.lag == 10 }), Date() < deadline {
                 try await Task.sleep(for: .milliseconds(100))
             }
-            #expect(progress().contains { $0.lag > 0 && $0.consumed + $0.lag == 10 }, "\(sluice.output.suffix(3000))")
+            let lagShown = progress().contains { $0.lag > 0 && $0.consumed + $0.lag == 10 }
+            #expect(lagShown, "\(sluice.output.suffix(3000))")
             try await receiver.setStatus(204)
             deadline = Date().addingTimeInterval(120)
             while !progress().contains(where: { $0.delivered == 10 && $0.lag == 0 }), Date() < deadline {
                 try await Task.sleep(for: .milliseconds(100))
             }
-            #expect(progress().contains { $0.consumed == 10 && $0.delivered == 10 && $0.lag == 0 }, "\(sluice.output.suffix(3000))")
+            let caughtUpShown = progress().contains { $0.consumed == 10 && $0.delivered == 10 && $0.lag == 0 }
+            #expect(caughtUpShown, "\(sluice.output.suffix(3000))")
             #expect(await sluice.terminateAndWait() == 0)
         }
     }

@@ -55,7 +55,8 @@ import Testing
             let (broker, receiver, config) = try await harness.brokerAndWebhook(partitions: 3)
             try StateTests.writeRoute(config, state: "")
             let (sluice, port) = try Self.start(harness, broker: broker, config: config, group: "first-dedupe")
-            #expect(try await StateTests.waitUntil(timeout: 120) { await Self.ready(port) }, "\(sluice.output.suffix(2000))")
+            let ready = try await StateTests.waitUntil(timeout: 120) { await Self.ready(port) }
+            #expect(ready, "\(sluice.output.suffix(2000))")
             let findings = try Findings.unique(2)
 
             try await StateTests.produceShuffled([findings[0], findings[0]], topic: "findings", partitions: 3, broker: broker)
@@ -69,8 +70,8 @@ import Testing
             // Not ready from the reply on, until the new owner joined its group and restored.
             let notReady = await LoopbackPort.fetch(port, "/-/ready") ?? ""
             #expect(notReady.hasPrefix("HTTP/1.1 503") && notReady.contains("state.restored"), "\(notReady)")
-            #expect(try await StateTests.waitUntil(timeout: 120) { await Self.ready(port) && sluice.output.contains("state restored") },
-                    "\(sluice.output.suffix(3000))")
+            let restored = try await StateTests.waitUntil(timeout: 120) { await Self.ready(port) && sluice.output.contains("state restored") }
+            #expect(restored, "\(sluice.output.suffix(3000))")
 
             try await StateTests.produceShuffled(Array(repeating: findings[1], count: 5), topic: "findings", partitions: 3, broker: broker)
             // Signal: all five decided — one delivered, four held.
@@ -78,14 +79,16 @@ import Testing
             let heldNow = await StateTests.held([port])
             #expect(decided, "\(receiver.count) deliveries, \(heldNow) held: \(sluice.output.suffix(3000))")
             #expect(receiver.count == 3)
-            #expect(try receiver.receivedFindingIDs().filter { $0 == findings[1].id }.count == 1)
+            let copiesOfSecond = try receiver.receivedFindingIDs().filter { $0 == findings[1].id }
+            #expect(copiesOfSecond.count == 1)
             // The run stops in order, the late owner included.
             let status = await sluice.terminateAndWait()
             #expect(status == 0, "\(sluice.output.suffix(3000))")
 
             // The restart starts with the rule: the changelog holds the key, every copy is held.
             try await sluice.relaunch()
-            #expect(try await StateTests.waitUntil(timeout: 120) { await Self.ready(port) }, "\(sluice.output.suffix(2000))")
+            let readyAfterRestart = try await StateTests.waitUntil(timeout: 120) { await Self.ready(port) }
+            #expect(readyAfterRestart, "\(sluice.output.suffix(2000))")
             try await StateTests.produceShuffled(Array(repeating: findings[1], count: 5), topic: "findings", partitions: 3, broker: broker)
             let heldAll = try await StateTests.waitUntil(timeout: 120) { await StateTests.held([port]) >= 5 }
             #expect(heldAll, "\(sluice.output.suffix(3000))")
@@ -100,7 +103,8 @@ import Testing
         try await withRunHarness { harness in
             let (broker, receiver, config) = try await harness.brokerAndWebhook(partitions: 3)
             let (sluice, port) = try Self.start(harness, broker: broker, config: config, group: "first-inhibit")
-            #expect(try await StateTests.waitUntil(timeout: 120) { await Self.ready(port) }, "\(sluice.output.suffix(2000))")
+            let ready = try await StateTests.waitUntil(timeout: 120) { await Self.ready(port) }
+            #expect(ready, "\(sluice.output.suffix(2000))")
             // The sample findings: #0 (a miner on account 1111…) is the source; #1, #4, #6, #8 are
             // other findings of that account; #2, #3, #5, #7 are on another account.
             let samples = try Findings.unique(9)
@@ -124,7 +128,8 @@ import Testing
             #expect(await sluice.terminateAndWait() == 0, "\(sluice.output.suffix(3000))")
 
             try await sluice.relaunch()
-            #expect(try await StateTests.waitUntil(timeout: 120) { await Self.ready(port) }, "\(sluice.output.suffix(2000))")
+            let readyAfterRestart = try await StateTests.waitUntil(timeout: 120) { await Self.ready(port) }
+            #expect(readyAfterRestart, "\(sluice.output.suffix(2000))")
             try await StateTests.produceShuffled([samples[6], samples[3]], topic: "findings", partitions: 3, broker: broker)
             let after = try await StateTests.waitUntil(timeout: 90) { await StateTests.held([port]) >= 1 && receiver.count >= 4 }
             #expect(after, "\(sluice.output.suffix(2000))")
@@ -143,7 +148,8 @@ import Testing
             let (broker, receiver, config) = try await harness.brokerAndWebhook()
             try await broker.create(topics: ["sluice.actions.audit", "sluice.approvals"], partitions: 1)
             let (sluice, port) = try Self.start(harness, broker: broker, config: config, group: "first-playbook")
-            #expect(try await StateTests.waitUntil(timeout: 120) { await Self.ready(port) }, "\(sluice.output.suffix(2000))")
+            let ready = try await StateTests.waitUntil(timeout: 120) { await Self.ready(port) }
+            #expect(ready, "\(sluice.output.suffix(2000))")
             let findings = try Findings.unique(2)
             try await Findings.publish([findings[0]], to: "findings", broker: broker)
             try await receiver.waitForCount(1, timeout: 60)
@@ -159,8 +165,10 @@ import Testing
             #expect(try await StateTests.auditResults(broker) == ["succeeded"])
             #expect(await sluice.terminateAndWait() == 0, "\(sluice.output.suffix(3000))")
             let paths = try receiver.records().map(\.path)
-            #expect(paths.filter { $0 == "/case" }.count == 1, "\(paths)")
-            #expect(paths.filter { $0 == "/hook" }.count == 2, "\(paths)")
+            let caseCalls = paths.filter { $0 == "/case" }
+            #expect(caseCalls.count == 1, "\(paths)")
+            let hookCalls = paths.filter { $0 == "/hook" }
+            #expect(hookCalls.count == 2, "\(paths)")
         }
     }
 
@@ -174,7 +182,8 @@ import Testing
             try StateTests.writeRoute(config, state: "")
             let group = "reload-" + String(repeating: "g", count: 240)
             let (sluice, port) = try Self.start(harness, broker: broker, config: config, group: group)
-            #expect(try await StateTests.waitUntil(timeout: 120) { await Self.ready(port) }, "\(sluice.output.suffix(2000))")
+            let ready = try await StateTests.waitUntil(timeout: 120) { await Self.ready(port) }
+            #expect(ready, "\(sluice.output.suffix(2000))")
             let finding = try Findings.unique(1)[0]
             try await StateTests.produceShuffled([finding], topic: "findings", partitions: 3, broker: broker)
             try await receiver.waitForCount(1, timeout: 60)
@@ -214,7 +223,8 @@ import Testing
             run.send(Array(repeating: findings[1].bytes, count: 5))
             #expect(await run.finish() == 0, "\(run.output)")
             #expect(receiver.count == 3, "\(run.output)")
-            #expect(try receiver.receivedFindingIDs().filter { $0 == findings[1].id }.count == 1)
+            let copiesOfSecond = try receiver.receivedFindingIDs().filter { $0 == findings[1].id }
+            #expect(copiesOfSecond.count == 1)
         }
     }
 
@@ -245,8 +255,10 @@ import Testing
             run.send([findings[1].bytes, findings[2].bytes])
             #expect(await run.finish() == 0, "\(run.output)")
             let paths = try receiver.records().map(\.path)
-            #expect(paths.filter { $0 == "/case" }.count == 1, "\(paths) \(run.output)")
-            #expect(paths.filter { $0 == "/hook" }.count == 3, "\(paths)")
+            let caseCalls = paths.filter { $0 == "/case" }
+            #expect(caseCalls.count == 1, "\(paths) \(run.output)")
+            let hookCalls = paths.filter { $0 == "/hook" }
+            #expect(hookCalls.count == 3, "\(paths)")
         }
     }
 

@@ -140,9 +140,12 @@ import Testing
                                                                  "--connectors", config.connectors, "--log-level", "error"])
             let letters = run.output.split(separator: "\n").filter { $0.hasPrefix("{\"reason\"") }
             #expect(letters.count == wantRejected, "run: \(run.output.prefix(2000))")
-            #expect(letters.filter { $0.contains("\"reason\":\"invalid_utf8\"") }.count == 1)
-            #expect(letters.filter { $0.contains("\"reason\":\"too_large\"") }.count == 1)
-            #expect(Set(try receiver.receivedFindingIDs()) == Set(inputs.compactMap(\.matching).flatMap { $0 }))
+            let invalidUTF8Letters = letters.filter { $0.contains("\"reason\":\"invalid_utf8\"") }
+            #expect(invalidUTF8Letters.count == 1)
+            let tooLargeLetters = letters.filter { $0.contains("\"reason\":\"too_large\"") }
+            #expect(tooLargeLetters.count == 1)
+            let matchingIDs = Set(inputs.compactMap(\.matching).flatMap { $0 })
+            #expect(Set(try receiver.receivedFindingIDs()) == matchingIDs)
             #expect(try receiver.receivedFindingIDs().count == wantMatched)
             // The record as it came (a split record: its own finding), never with the view spliced in.
             #expect(previewed.count == wantMatched)
@@ -230,7 +233,8 @@ extension FormatAgreementTests {
             #expect(run.status == 0, "\(run.output.prefix(2000))")
             let bodies = try receiver.records().map { try JSON.parse($0.body) }
             #expect(bodies.count == 27, "one delivery per finding (the custom action event holds two)")
-            #expect(bodies.allSatisfy { $0["class_uid"] == 2004 && $0["type_uid"] == 200401 && $0["metadata"]?["version"] == "1.1.0" })
+            let allDetectionFindings = bodies.allSatisfy { $0["class_uid"] == 2004 && $0["type_uid"] == 200401 && $0["metadata"]?["version"] == "1.1.0" }
+            #expect(allDetectionFindings)
             let byID = Dictionary(bodies.compactMap { b in b["finding_info"]?["uid"]?.stringValue.map { ($0, b) } }, uniquingKeysWith: { a, _ in a })
             for example in ["01-ec2-cryptominer.json", "asff-02-inspector-ecr-critical-cve.json", "ocsf-02-edr-detection-critical-1.1.json",
                             "falco-01-k8s-terminal-shell-sidekick.json"] {
@@ -290,8 +294,10 @@ extension FormatAgreementTests {
                                                                  "--connectors", config.connectors, "--log-level", "error"])
             let letters = run.output.split(separator: "\n").filter { $0.hasPrefix("{\"reason\"") }.compactMap { try? JSON.parse(String($0)) }
             #expect(letters.count == 2, "\(run.output.prefix(2000))")
-            #expect(Set(letters.compactMap { $0["part"]?["index"]?.doubleValue }) == [0, 1])
-            #expect(letters.allSatisfy { $0["part"]?["count"] == 2 && $0["reason"] == "permanent_error" })
+            let partIndices = Set(letters.compactMap { $0["part"]?["index"]?.doubleValue })
+            #expect(partIndices == [0, 1])
+            let allPermanentPartsOfTwo = letters.allSatisfy { $0["part"]?["count"] == 2 && $0["reason"] == "permanent_error" }
+            #expect(allPermanentPartsOfTwo)
             #expect(try receiver.totalRequests() == 2, "one request per finding")
         }
     }

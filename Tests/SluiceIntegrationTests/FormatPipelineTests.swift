@@ -143,7 +143,8 @@ import Testing
             let json = try JSON.parse(reply.range(of: "\r\n\r\n").map { String(reply[$0.upperBound...]) } ?? "")
             let reports = json.arrayValue ?? []
             #expect(reports.count == 2, "\(json.serialized().prefix(500))")
-            #expect(reports.map { ($0["matches"]?.arrayValue ?? []).compactMap { $0["route"]?.stringValue } } == [["medium"], ["low"]])
+            let matchedRoutes = reports.map { ($0["matches"]?.arrayValue ?? []).compactMap { $0["route"]?.stringValue } }
+            #expect(matchedRoutes == [["medium"], ["low"]])
         }
     }
 }

@@ -121,10 +121,12 @@ enum AWSTargets {
             let kafka = try records.map { try JSON.parse(String(decoding: $0.value ?? [], as: UTF8.self)) }
             let queued = try await AWSTargets.receive(sqs.url, count: 27, aws: aws).map { try JSON.parse(#require($0["Body"]?.stringValue)) }
             let notifications = try await AWSTargets.receive(sns.queue, count: 27, aws: aws).map { try JSON.parse(#require($0["Body"]?.stringValue)) }
-            #expect(notifications.allSatisfy { $0["Type"]?.stringValue == "Notification" && $0["TopicArn"]?.stringValue == sns.topic })
+            let allNotificationsOfTheTopic = notifications.allSatisfy { $0["Type"]?.stringValue == "Notification" && $0["TopicArn"]?.stringValue == sns.topic }
+            #expect(allNotificationsOfTheTopic)
             let published = try notifications.map { try JSON.parse(#require($0["Message"]?.stringValue)) }
             let events = try await AWSTargets.receive(bus.queue, count: 27, aws: aws).map { try JSON.parse(#require($0["Body"]?.stringValue)) }
-            #expect(events.allSatisfy { $0["source"]?.stringValue == "sluice.ocsf" && $0["detail-type"]?.stringValue == "Sluice Finding" })
+            let allSluiceFindingEvents = events.allSatisfy { $0["source"]?.stringValue == "sluice.ocsf" && $0["detail-type"]?.stringValue == "Sluice Finding" }
+            #expect(allSluiceFindingEvents)
             let details = try events.map { try #require($0["detail"]) }
 
             for (target, bodies) in [("kafka", kafka), ("aws-sqs", queued), ("aws-sns", published), ("aws-eventbridge", details)] {

@@ -28,7 +28,8 @@ import Testing
             """.write(toFile: config.routes + "/all.yaml", atomically: true, encoding: .utf8)
 
             // 02-ec2-reverse-shell is a runtime finding: it has service.count, a process pid and severity.
-            let sample = try #require(try Findings.examples().first { $0.contains("\"pid\":") })
+            let sampleWithPID = try Findings.examples().first { $0.contains("\"pid\":") }
+            let sample = try #require(sampleWithPID)
             var poison = try Self.replacingNumber("count", with: "1e300", in: sample)
             poison = try Self.replacingNumber("pid", with: "-1e300", in: poison)
             poison = try Self.replacingNumber("severity", with: "1e300", in: poison)
@@ -42,11 +43,13 @@ import Testing
             let bodies = try receiver.records().map(\.body)
             #expect(bodies.count == 14)
             let delivered = bodies.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-            #expect(delivered.count == 14, "every body is JSON: \(bodies.filter { !$0.hasPrefix("{") })")
+            let notJSON = bodies.filter { !$0.hasPrefix("{") }
+            #expect(delivered.count == 14, "every body is JSON: \(notJSON)")
             let ids = Set(delivered.compactMap { $0["id"] as? String })
             #expect(ids.isSuperset(of: after.map(\.id)), "the records after the poison are delivered")
             #expect(ids.isSuperset(of: before.map(\.id)))
-            let clamped = try #require(delivered.first { ($0["count"] as? NSNumber)?.int64Value == Int64.max })
+            let clampedFinding = delivered.first { ($0["count"] as? NSNumber)?.int64Value == Int64.max }
+            let clamped = try #require(clampedFinding)
             #expect(clamped["pid"] as? String == String(Int.min))
             #expect(clamped["cef_severity"] as? String == "Critical")
             #expect(sluice.process.isRunning, "the router keeps running")

@@ -24,7 +24,8 @@ import Testing
             try StateTests.writeRoute(config, state: "")
             let group = "refused-topics"
             let (sluice, port) = try FirstRulesReloadTests.start(harness, broker: broker, config: config, group: group)
-            #expect(try await StateTests.waitUntil(timeout: 120) { await FirstRulesReloadTests.ready(port) }, "\(sluice.output.suffix(2000))")
+            let ready = try await StateTests.waitUntil(timeout: 120) { await FirstRulesReloadTests.ready(port) }
+            #expect(ready, "\(sluice.output.suffix(2000))")
             let findings = try Findings.unique(2)
             try await StateTests.produceShuffled([findings[0]], topic: "findings", partitions: 3, broker: broker)
             try await receiver.waitForCount(1, timeout: 60)
@@ -53,13 +54,14 @@ import Testing
             proxy.refuseCreateTopics(nil)
             let second = try FirstRulesReloadTests.reload(port)
             #expect(second.hasPrefix("HTTP/1.1 200"), "\(second) \(sluice.output.suffix(2000))")
-            #expect(try await StateTests.waitUntil(timeout: 120) { await FirstRulesReloadTests.ready(port) && sluice.output.contains("state restored") },
-                    "\(sluice.output.suffix(3000))")
+            let restored = try await StateTests.waitUntil(timeout: 120) { await FirstRulesReloadTests.ready(port) && sluice.output.contains("state restored") }
+            #expect(restored, "\(sluice.output.suffix(3000))")
             try await StateTests.produceShuffled(Array(repeating: findings[1], count: 3), topic: "findings", partitions: 3, broker: broker)
             let decided = try await StateTests.waitUntil(timeout: 120) { await StateTests.held([port]) >= 2 && receiver.count >= 4 }
             let heldNow = await StateTests.held([port])
             #expect(decided, "\(receiver.count) deliveries, \(heldNow) held: \(sluice.output.suffix(3000))")
-            #expect(try receiver.receivedFindingIDs().filter { $0 == findings[1].id }.count == 1)
+            let copiesOfSecond = try receiver.receivedFindingIDs().filter { $0 == findings[1].id }
+            #expect(copiesOfSecond.count == 1)
             #expect(await sluice.terminateAndWait() == 0, "\(sluice.output.suffix(3000))")
         }
     }

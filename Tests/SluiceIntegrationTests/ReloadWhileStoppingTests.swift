@@ -16,7 +16,8 @@ import Testing
             let group = "reload-while-stopping"
             let (sluice, port) = try FirstRulesReloadTests.start(harness, broker: broker, config: config, group: group,
                                                                  extra: ["--drain-timeout", "300s"])
-            #expect(try await StateTests.waitUntil(timeout: 120) { await FirstRulesReloadTests.ready(port) }, "\(sluice.output.suffix(2000))")
+            let ready = try await StateTests.waitUntil(timeout: 120) { await FirstRulesReloadTests.ready(port) }
+            #expect(ready, "\(sluice.output.suffix(2000))")
             let findings = try Findings.unique(7)
             let p0 = TopicPartition("findings", 0)
             func committed() async throws -> Int64? { try await offPool { try Self.committedNow(group: group, p0, broker) } }
@@ -24,11 +25,13 @@ import Testing
             // Two findings delivered and committed first: the commit has a value to stay at.
             try await Findings.publish(Array(findings.prefix(2)), to: "findings", broker: broker)
             try await receiver.waitForCount(2, timeout: 60)
-            #expect(try await StateTests.waitUntil(timeout: 60) { try Self.committedNow(group: group, p0, broker) == 2 })
+            let twoCommitted = try await StateTests.waitUntil(timeout: 60) { try Self.committedNow(group: group, p0, broker) == 2 }
+            #expect(twoCommitted)
             // The target now refuses: five more stay in flight, each tried at least once (the marker).
             try await receiver.setStatus(503)
             try await Findings.publish(Array(findings.dropFirst(2)), to: "findings", broker: broker)
-            #expect(try await StateTests.waitUntil(timeout: 60) { try receiver.totalRequests() >= 2 + 5 })
+            let retriesUnderway = try await StateTests.waitUntil(timeout: 60) { try receiver.totalRequests() >= 2 + 5 }
+            #expect(retriesUnderway)
 
             kill(sluice.pid, SIGTERM)
             #expect(try await RebalanceTests.waitForLog(sluice, "draining in-flight work", timeout: 60), "\(sluice.output.suffix(2000))")

@@ -96,18 +96,24 @@ import Testing
             let jiraCalls = try jira.records()
             let snCalls = try servicenow.records()
             #expect(jiraCalls.count >= 3 && snCalls.count >= 3, "a search and a create per finding")
-            #expect(jiraCalls.allSatisfy { $0.header("X-Sluice-Replay") == "mark-1" }, "\(jiraCalls.map { "\($0.method) \($0.path) \($0.headers)" })")
-            #expect(snCalls.allSatisfy { $0.header("X-Sluice-Replay") == "mark-1" }, "\(snCalls.map { "\($0.method) \($0.path)" })")
+            let jiraMarked = jiraCalls.allSatisfy { $0.header("X-Sluice-Replay") == "mark-1" }
+            let jiraShown = jiraCalls.map { "\($0.method) \($0.path) \($0.headers)" }
+            #expect(jiraMarked, "\(jiraShown)")
+            let snMarked = snCalls.allSatisfy { $0.header("X-Sluice-Replay") == "mark-1" }
+            let snShown = snCalls.map { "\($0.method) \($0.path)" }
+            #expect(snMarked, "\(snShown)")
             #expect(try jira.violations() == [] && servicenow.violations() == [])
             let replayed = try await readTopic(broker, topic: "archive", expect: 3, timeout: 120)
             #expect(replayed.count == 3)
-            #expect(replayed.allSatisfy { $0.headers == [KafkaHeader("X-Sluice-Replay", "mark-1")] }, "\(replayed.map(\.headers))")
+            let kafkaMarked = replayed.allSatisfy { $0.headers == [KafkaHeader("X-Sluice-Replay", "mark-1")] }
+            #expect(kafkaMarked, "\(replayed.map(\.headers))")
             let messages = try await AWSTargets.receive(queue.url, count: 3, aws: aws)
             // Each of the 3 findings, marked; a send retried after a timeout on the loaded machine may
             // leave a second copy of one (at-least-once), so the findings are counted, not the messages.
             let ids = Set(messages.compactMap { m in m["Body"]?.stringValue.flatMap { try? JSON.parse($0) }?.value(atPath: "detail.id")?.stringValue })
             #expect(ids == Set(findings.prefix(3).map(\.id)), "\(messages.count) messages")
-            #expect(messages.allSatisfy { $0["MessageAttributes"]?["X-Sluice-Replay"]?["StringValue"]?.stringValue == "mark-1" }, "\(messages)")
+            let sqsMarked = messages.allSatisfy { $0["MessageAttributes"]?["X-Sluice-Replay"]?["StringValue"]?.stringValue == "mark-1" }
+            #expect(sqsMarked, "\(messages)")
 
             // 3. A live delivery of another finding: no marker anywhere.
             try await jira.reset()
@@ -120,13 +126,17 @@ import Testing
             let liveJira = try jira.records()
             let liveSN = try servicenow.records()
             #expect(!liveJira.isEmpty && !liveSN.isEmpty)
-            #expect(liveJira.allSatisfy { $0.header("X-Sluice-Replay") == nil } && liveSN.allSatisfy { $0.header("X-Sluice-Replay") == nil })
+            let liveJiraUnmarked = liveJira.allSatisfy { $0.header("X-Sluice-Replay") == nil }
+            let liveSNUnmarked = liveSN.allSatisfy { $0.header("X-Sluice-Replay") == nil }
+            #expect(liveJiraUnmarked && liveSNUnmarked)
             let all = try await readTopic(broker, topic: "archive", expect: 4, timeout: 120)
-            let liveRecord = try #require(all.first { $0.key == Array(findings[3].id.utf8) })
+            let liveKafkaRecord = all.first { $0.key == Array(findings[3].id.utf8) }
+            let liveRecord = try #require(liveKafkaRecord)
             #expect(liveRecord.headers.isEmpty)
             let liveMessages = try await AWSTargets.receive(queue.url, count: 1, aws: aws)
             #expect(liveMessages.count == 1)
-            #expect(liveMessages.allSatisfy { $0["MessageAttributes"]?["X-Sluice-Replay"] == nil && $0["MessageAttributes"]?["sluice.route"] != nil })
+            let liveSQSUnmarked = liveMessages.allSatisfy { $0["MessageAttributes"]?["X-Sluice-Replay"] == nil && $0["MessageAttributes"]?["sluice.route"] != nil }
+            #expect(liveSQSUnmarked)
         }
     }
 
@@ -188,7 +198,8 @@ import Testing
             var hub = try await Self.securityHubFindings(moto, http: http)
             for id in replayedIDs {
                 let f = try #require(hub[id], "\(id) is not in Security Hub: \(hub.keys.sorted())")
-                #expect(f["ProductFields"]?["sluice/replay"]?.stringValue == "mark-2", "\(f["ProductFields"].map { "\($0)" } ?? "no ProductFields")")
+                let productFields = f["ProductFields"].map { "\($0)" } ?? "no ProductFields"
+                #expect(f["ProductFields"]?["sluice/replay"]?.stringValue == "mark-2", "\(productFields)")
                 #expect(f["ProductFields"]?["sluice/route"]?.stringValue == "all-findings")
             }
             let replayedLines = try await rsyslog.waitForMessages(6, timeout: .seconds(60))
@@ -197,11 +208,17 @@ import Testing
             let cef = replayedLines.filter { $0["msg"]?.hasPrefix("CEF:0|") == true }
             #expect(json.count == 3 && cef.count == 3, "\(replayedLines)")
             for id in replayedIDs {
-                #expect(json.contains { $0["sd"]?.contains("finding_id=\"\(id)\"") == true }, "no JSON message for \(id): \(json)")
-                #expect(cef.contains { $0["msg"]?.contains("externalId=\(id)") == true }, "no CEF message for \(id): \(cef)")
+                let inJSON = json.contains { $0["sd"]?.contains("finding_id=\"\(id)\"") == true }
+                #expect(inJSON, "no JSON message for \(id): \(json)")
+                let inCEF = cef.contains { $0["msg"]?.contains("externalId=\(id)") == true }
+                #expect(inCEF, "no CEF message for \(id): \(cef)")
             }
-            #expect(replayedLines.allSatisfy { $0["sd"]?.hasSuffix(" route=\"all-findings\" replay=\"mark-2\"]") == true }, "\(replayedLines.map { $0["sd"] ?? "" })")
-            #expect(cef.allSatisfy { $0["msg"]?.hasSuffix(" cs6Label=sluiceReplay cs6=mark-2") == true }, "\(cef.map { $0["msg"] ?? "" })")
+            let jsonMarked = replayedLines.allSatisfy { $0["sd"]?.hasSuffix(" route=\"all-findings\" replay=\"mark-2\"]") == true }
+            let replayedSD = replayedLines.map { $0["sd"] ?? "" }
+            #expect(jsonMarked, "\(replayedSD)")
+            let cefMarked = cef.allSatisfy { $0["msg"]?.hasSuffix(" cs6Label=sluiceReplay cs6=mark-2") == true }
+            let cefMessages = cef.map { $0["msg"] ?? "" }
+            #expect(cefMarked, "\(cefMessages)")
 
             // 3. A live delivery of another finding: no marker anywhere.
             let input = config.directory.appendingPathComponent("live.ndjson")
@@ -212,12 +229,16 @@ import Testing
             hub = try await Self.securityHubFindings(moto, http: http)
             let liveFinding = try #require(hub[findings[3].id], "the live finding is not in Security Hub")
             #expect(liveFinding["ProductFields"]?["sluice/route"]?.stringValue == "all-findings")
-            #expect(liveFinding["ProductFields"]?["sluice/replay"] == nil, "\(liveFinding["ProductFields"].map { "\($0)" } ?? "")")
+            let liveProductFields = liveFinding["ProductFields"].map { "\($0)" } ?? ""
+            #expect(liveFinding["ProductFields"]?["sluice/replay"] == nil, "\(liveProductFields)")
             let all = try await rsyslog.waitForMessages(8, timeout: .seconds(60))
             let liveLines = all.filter { $0["sd"]?.contains("finding_id=\"\(findings[3].id)\"") == true }
             #expect(liveLines.count == 2, "\(all)")
-            #expect(liveLines.allSatisfy { $0["sd"]?.hasSuffix(" route=\"all-findings\"]") == true }, "\(liveLines.map { $0["sd"] ?? "" })")
-            #expect(liveLines.allSatisfy { $0["msg"]?.contains("cs6") == false && $0["msg"]?.contains("sluiceReplay") == false }, "\(liveLines)")
+            let liveJSONUnmarked = liveLines.allSatisfy { $0["sd"]?.hasSuffix(" route=\"all-findings\"]") == true }
+            let liveSD = liveLines.map { $0["sd"] ?? "" }
+            #expect(liveJSONUnmarked, "\(liveSD)")
+            let liveCEFUnmarked = liveLines.allSatisfy { $0["msg"]?.contains("cs6") == false && $0["msg"]?.contains("sluiceReplay") == false }
+            #expect(liveCEFUnmarked, "\(liveLines)")
         }
     }
 }

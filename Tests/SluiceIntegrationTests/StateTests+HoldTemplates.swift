@@ -69,12 +69,15 @@ extension StateTests {
 
             let low = try Self.finding(id: "hold-2", time: "2025-05-12T08:00:00Z", severity: 5)
             try await Findings.publish([(id: "hold-2", bytes: low)], to: "findings", broker: broker)
-            #expect(try await Self.waitUntil(timeout: 120) { receiver.count >= 1 })
+            let firstDelivered = try await Self.waitUntil(timeout: 120) { receiver.count >= 1 }
+            #expect(firstDelivered)
             try await Findings.publish(Array(repeating: (id: "hold-2", bytes: low), count: 3), to: "findings", broker: broker)
-            #expect(try await Self.waitUntil(timeout: 60) { await Self.held([port]) >= 3 })
+            let threeHeld = try await Self.waitUntil(timeout: 60) { await Self.held([port]) >= 3 }
+            #expect(threeHeld)
             let high = try Self.finding(id: "hold-2", time: "2025-05-12T08:30:00Z", severity: 8)
             try await Findings.publish([(id: "hold-2", bytes: high)], to: "findings", broker: broker)
-            #expect(try await Self.waitUntil(timeout: 60) { receiver.count >= 2 })
+            let secondDelivered = try await Self.waitUntil(timeout: 60) { receiver.count >= 2 }
+            #expect(secondDelivered)
 
             let bodies = try receiver.records().map(\.body)
             #expect(bodies.first == #"{"id":"hold-2"}"#)

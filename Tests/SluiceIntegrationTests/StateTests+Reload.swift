@@ -18,10 +18,12 @@ extension StateTests {
             let one = try Findings.unique(1)
 
             try await Self.produceShuffled(one, topic: "findings", partitions: 3, broker: broker)
-            #expect(try await Self.waitUntil(timeout: 120) { receiver.count >= 1 }, "\(sluice.output.suffix(2000))")
+            let firstDelivered = try await Self.waitUntil(timeout: 120) { receiver.count >= 1 }
+            #expect(firstDelivered, "\(sluice.output.suffix(2000))")
             // A repeat within the hour is held.
             try await Self.produceShuffled(one, topic: "findings", partitions: 3, broker: broker)
-            #expect(try await Self.waitUntil(timeout: 60) { await Self.held([port]) >= 1 })
+            let repeatHeld = try await Self.waitUntil(timeout: 60) { await Self.held([port]) >= 1 }
+            #expect(repeatHeld)
             #expect(receiver.count == 1)
 
             // The window becomes 2 s; the reload is accepted (it used to be refused: restart).
@@ -32,7 +34,8 @@ extension StateTests {
             let deliveredMs = try #require(try receiver.records().first).receivedMs
             _ = try await Self.waitUntil(timeout: 10) { Int64(Date().timeIntervalSince1970 * 1000) >= deliveredMs + 2500 }
             try await Self.produceShuffled(one, topic: "findings", partitions: 3, broker: broker)
-            #expect(try await Self.waitUntil(timeout: 60) { receiver.count >= 2 }, "the repeat after the new window was held")
+            let repeatDelivered = try await Self.waitUntil(timeout: 60) { receiver.count >= 2 }
+            #expect(repeatDelivered, "the repeat after the new window was held")
             #expect(await Self.held([port]) == 1)
 
             // Back to an hour: the repeat right after that delivery is held again.
@@ -40,7 +43,8 @@ extension StateTests {
             let again = try await WatchTests.waitFor(port) { $0["configVersion"] as? Int == 3 }
             #expect(again["lastReloadSuccessful"] as? Bool == true, "\(again)")
             try await Self.produceShuffled(one, topic: "findings", partitions: 3, broker: broker)
-            #expect(try await Self.waitUntil(timeout: 60) { await Self.held([port]) >= 2 })
+            let nextRepeatHeld = try await Self.waitUntil(timeout: 60) { await Self.held([port]) >= 2 }
+            #expect(nextRepeatHeld)
             #expect(receiver.count == 2)
             #expect(await sluice.terminateAndWait() == 0)
         }

@@ -38,7 +38,8 @@ extension StateTests {
             // A finding the silence does not match is the marker that the lane moves again.
             let other = try Self.finding(id: "not-silenced", time: "2025-05-12T08:05:00Z", severity: 5)
             try await Findings.publish([(id: "not-silenced", bytes: other)], to: "findings", broker: broker)
-            #expect(try await Self.waitUntil(timeout: 60) { receiver.count >= 1 })
+            let firstDelivered = try await Self.waitUntil(timeout: 60) { receiver.count >= 1 }
+            #expect(firstDelivered)
             #expect(try receiver.receivedFindingIDs() == ["not-silenced"])
             let metrics = await LoopbackPort.fetch(port, "/metrics") ?? ""
             #expect(metrics.contains(#"sluice_held_total{route="all-findings",target="hook",reason="silenced"} 1"#))
@@ -76,7 +77,8 @@ extension StateTests {
             #expect(try await waitForMetric(port: port, "sluice_delivery_retries_total", atLeast: 2, timeout: 120) >= 2)
             #expect(await Self.held([port]) == 0)
             #expect(try await Self.addSilence(broker, matchers: #"{"sluice":{"product":["Falco"]}}"#, comment: "runtime alerts muted") == 0)
-            #expect(try await Self.waitUntil(timeout: 60) { await Self.held([port]) >= 1 })
+            let oneHeld = try await Self.waitUntil(timeout: 60) { await Self.held([port]) >= 1 }
+            #expect(oneHeld)
 
             let ocsf = Array(#"{"class_uid":2004,"activity_id":1,"severity_id":4,"time":1747711781077,"metadata":{"version":"1.6.0","product":{"name":"Inspector-Test","vendor_name":"Test"}},"finding_info":{"uid":"ocsf-waits","title":"a detection that waits"}}"#.utf8)
             let retriesBefore = try await waitForMetric(port: port, "sluice_delivery_retries_total", atLeast: 0)
@@ -84,13 +86,15 @@ extension StateTests {
             #expect(try await waitForMetric(port: port, "sluice_delivery_retries_total", atLeast: retriesBefore + 2, timeout: 120) >= retriesBefore + 2)
             #expect(await Self.held([port]) == 1)
             #expect(try await Self.addSilence(broker, matchers: #"{"sluice":{"product":["Inspector-Test"]}}"#, comment: "detections muted") == 0)
-            #expect(try await Self.waitUntil(timeout: 60) { await Self.held([port]) >= 2 })
+            let twoHeld = try await Self.waitUntil(timeout: 60) { await Self.held([port]) >= 2 }
+            #expect(twoHeld)
             try await receiver.setStatus(200)
 
             // Marker: a GuardDuty finding neither silence matches is delivered, and only it.
             let marker = try Self.finding(id: "guardduty-marker", time: "2025-05-20T04:00:00Z", severity: 5)
             try await Findings.publish([(id: "guardduty-marker", bytes: marker)], to: "findings", broker: broker)
-            #expect(try await Self.waitUntil(timeout: 60) { receiver.count >= 1 })
+            let summaryDelivered = try await Self.waitUntil(timeout: 60) { receiver.count >= 1 }
+            #expect(summaryDelivered)
             #expect(try receiver.receivedFindingIDs() == ["guardduty-marker"])
             let metrics = await LoopbackPort.fetch(port, "/metrics") ?? ""
             #expect(metrics.contains(#"sluice_held_total{route="runtime",target="hook",reason="silenced"} 1"#))
@@ -124,15 +128,18 @@ extension StateTests {
             // Each finding twice, spread over the partitions (so over both instances): 6 holds, 3 findings.
             let findings = try ids.map { (id: $0, bytes: try Self.finding(id: $0, time: "2025-05-12T08:00:00Z", severity: 5)) }
             try await Self.produceShuffled(findings + findings, topic: "findings", partitions: 3, broker: broker)
-            #expect(try await Self.waitUntil(timeout: 120) { await Self.held(ports) >= 6 })
+            let sixHeld = try await Self.waitUntil(timeout: 120) { await Self.held(ports) >= 6 }
+            #expect(sixHeld)
             #expect(receiver.count == 0)
 
             #expect(try await Self.cli(["silence", "expire", "--brokers", broker.bootstrap, "patch-window"]).0 == 0)
-            #expect(try await Self.waitUntil(timeout: 60) { receiver.count >= 1 })
+            let firstDelivered = try await Self.waitUntil(timeout: 60) { receiver.count >= 1 }
+            #expect(firstDelivered)
             // Marker: a finding delivered after the summary; still exactly one summary.
             let after = try Self.finding(id: "after-silence", time: "2025-05-12T09:00:00Z", severity: 5)
             try await Findings.publish([(id: "after-silence", bytes: after)], to: "findings", broker: broker)
-            #expect(try await Self.waitUntil(timeout: 60) { receiver.count >= 2 })
+            let summaryDelivered = try await Self.waitUntil(timeout: 60) { receiver.count >= 2 }
+            #expect(summaryDelivered)
             let summaries = try receiver.records().filter { $0.body.contains("sluice_silence_expired") }
             #expect(summaries.count == 1)
             let summary = try JSONSerialization.jsonObject(with: Data((summaries.first?.body ?? "{}").utf8)) as? [String: Any]

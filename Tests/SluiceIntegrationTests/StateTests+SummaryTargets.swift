@@ -42,9 +42,11 @@ extension StateTests {
             #expect(cef.count == 4, "\(cef)")
             for f in distinct {
                 // The summary's fields: the finding's id as externalId, and a severity column.
-                #expect(cef.contains { $0.contains("externalId=\(f.id)") }, "no CEF event for \(f.id): \(cef)")
+                let inCEF = cef.contains { $0.contains("externalId=\(f.id)") }
+                #expect(inCEF, "no CEF event for \(f.id): \(cef)")
             }
-            #expect(cef.allSatisfy { $0.hasPrefix("CEF:0|Amazon|GuardDuty|") }, "\(cef)")
+            let allGuardDutyCEF = cef.allSatisfy { $0.hasPrefix("CEF:0|Amazon|GuardDuty|") }
+            #expect(allGuardDutyCEF, "\(cef)")
             let scrape = await LoopbackPort.fetch(metrics, "/metrics") ?? ""
             let deadLettered = scrape.split(separator: "\n").filter { $0.hasPrefix("sluice_dead_letters_total{") && !$0.hasSuffix(" 0") }
             #expect(deadLettered.isEmpty, "\(deadLettered)")

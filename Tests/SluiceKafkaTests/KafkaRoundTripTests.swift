@@ -37,8 +37,10 @@ import SluiceTestSupport
             }
             let first = try await offPool { try consume(20, store: false) }
             #expect(first.count == 20)
-            #expect(Set(first.compactMap { $0.value.map { String(decoding: $0, as: UTF8.self) } }).count == 20)
-            #expect(first.allSatisfy { $0.headers.first?.name == "h" })
+            let distinctValues = Set(first.compactMap { $0.value.map { String(decoding: $0, as: UTF8.self) } })
+            #expect(distinctValues.count == 20)
+            let allHeaded = first.allSatisfy { $0.headers.first?.name == "h" }
+            #expect(allHeaded)
             // Nothing was stored, so a new member of the group starts again from the beginning.
             let second = try await offPool { try consume(20, store: true) }
             #expect(second.count == 20)
@@ -48,7 +50,8 @@ import SluiceTestSupport
             try await sentinel.send(topic: "rt", key: Array("sentinel".utf8), value: Array("sentinel".utf8), headers: [])
             sentinel.close()
             let third = try await offPool { try consume(1, store: false) }
-            #expect(third.map { String(decoding: $0.value ?? [], as: UTF8.self) } == ["sentinel"])
+            let thirdValues = third.map { String(decoding: $0.value ?? [], as: UTF8.self) }
+            #expect(thirdValues == ["sentinel"])
         }
     }
 }
