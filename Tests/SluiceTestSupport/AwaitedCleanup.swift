@@ -8,6 +8,13 @@
 // the same type in the body can end up running one's code for both (by all signs their symbols
 // clash): a `records.filter { … == nil }` after `#expect(records.filter { … != nil }.count == 5)`
 // filtered with `!= nil` (StateTests' offline run). At a test function's top level it is right.
+// Measured in a repro package: `#require` does it too, and so do an async body, a `Task { }`, a
+// body with parameters and a closure in a closure. It took a closure literal after the macro, in
+// the same closure body and of the same type (`(Int) -> Bool` then `(Int) -> Int` was right); one
+// before the macro, in a sibling or inner closure, in a nested `func`, or in a second macro was
+// right, and so was `#expect(throws:) { … }` (that closure is the argument itself). Which closure
+// comes next is not for a test author to track, so no closure goes in such an argument:
+// ClosuresInAssertionsTests fails on a new one.
 
 /// The stops an async test registers as it starts things; `withCleanup` awaits them newest first
 /// once the body has returned or thrown.
