@@ -24,7 +24,7 @@ demo: release
 # The whole suite: unit tests, and integration tests against a real Tansu broker and real HTTP servers.
 test: setup
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	SWIFT=$(SWIFT) scripts/run-suite
 	.build/debug/sluice test --suite routes/tests --routes routes --connectors connectors
 
 bench: setup
