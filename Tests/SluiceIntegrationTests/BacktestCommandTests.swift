@@ -30,7 +30,7 @@ import Testing
             }
             let outData = out.fileHandleForReading.readDataToEndOfFile()
             drained.wait()
-            p.waitUntilExit()
+            p.waitUntilGone()
             return Run(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
         }
     }

@@ -88,7 +88,7 @@ final class SluiceProcess: @unchecked Sendable {
     /// SIGKILL, as the OOM killer or a node failure would: no drain, no commit.
     func killHard() {
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        process.waitUntilGone()
     }
 
     /// `killHard()`, waiting for the exit without holding a pool thread. A process already gone
@@ -116,7 +116,7 @@ final class SluiceProcess: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning, Date() < deadline { usleep(20_000) }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        process.waitUntilGone()
         return process.terminationStatus
     }
 

@@ -279,7 +279,7 @@ import Testing
             p.standardOutput = out
             try p.run()
             let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
+            p.waitUntilGone()
             return (p.terminationStatus, text)
         }
     }

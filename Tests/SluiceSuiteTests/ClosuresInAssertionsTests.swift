@@ -83,7 +83,7 @@ import Testing
             swiftc.standardOutput = pipe
             try swiftc.run()
             let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            swiftc.waitUntilExit()
+            swiftc.waitUntilGone()
             return (swiftc.terminationStatus, String(decoding: data, as: UTF8.self))
         }
     }

@@ -226,7 +226,7 @@ import Testing
             git.standardOutput = out
             try git.run()
             let head = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            git.waitUntilExit()
+            git.waitUntilGone()
             return head
         }
         #expect(output.hasPrefix("sluice 0.1.0 (commit \(head)"), "\(output) vs \(head)")

@@ -2,7 +2,7 @@ import Foundation
 import SluiceKafka
 
 // swift-testing runs test functions on the cooperative pool, which has one thread per core (two
-// here). A test that blocks one (waitUntilExit, usleep polling, a blocking read) stalls every other
+// here). A test that blocks one (a process wait, usleep polling, a blocking read) stalls every other
 // test queued behind it, and on a loaded machine unrelated tests then miss their timeouts. The
 // helpers below wait without holding a pool thread: polling with `Task.sleep`, or running the
 // blocking call on a thread of its own. They have names of their own rather than async
@@ -26,6 +26,21 @@ public func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) asy
 let pollInterval: Duration = .milliseconds(20)
 
 extension Process {
+    /// Blocks until the process has exited, by polling `isRunning` (Foundation's own monitor
+    /// reaps the child and sets the status before `isRunning` turns false). Never
+    /// `waitUntilExit()`: swift-corelibs-foundation's stores the waiting thread's run loop in the
+    /// process and clears it again, unsynchronised, so two threads waiting for one process (a
+    /// `stop()` and then the owner's `deinit` calling `stop()` again, each with its reaper
+    /// thread) can release that run loop twice and crash the test process much later, in
+    /// whatever releases the freed object (a signal 11 in CI's `make test`).
+    public func waitUntilGone() {
+        var pause: useconds_t = 1_000
+        while isRunning {
+            usleep(pause)
+            pause = min(pause * 2, 20_000)
+        }
+    }
+
     /// Waits until the process has exited, polling without holding a pool thread. Returns false
     /// when `timeout` (seconds) passed first or the task was cancelled.
     public func waitForExit(timeout: Double) async -> Bool {
@@ -64,13 +79,13 @@ extension ChildProcess {
     }
 
     /// What the synchronous `stop` does after the SIGTERM, on a thread of its own: the grace
-    /// period, SIGKILL, and reaping the exit status.
+    /// period, SIGKILL, and the wait until Foundation has reaped it.
     static func reapInBackground(_ process: Process, grace: Double) {
         let reaper = Thread {
             let deadline = Date().addingTimeInterval(grace)
             while process.isRunning, Date() < deadline { usleep(20_000) }
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
+            process.waitUntilGone()
         }
         reaper.start()
     }
@@ -113,7 +128,7 @@ extension CommandRun {
             process.standardError = out
             try process.run()
             let data = out.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
+            process.waitUntilGone()
             return String(decoding: data, as: UTF8.self)
         }
     }

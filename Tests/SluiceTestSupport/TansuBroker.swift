@@ -265,7 +265,7 @@ public enum CommandRun {
         p.standardInput = FileHandle.nullDevice
         try p.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
+        p.waitUntilGone()
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }

@@ -336,7 +336,7 @@ public struct TestPKI: Sendable {
         p.standardError = err
         try p.run()
         let message = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
+        p.waitUntilGone()
         guard p.terminationStatus == 0 else {
             throw HarnessError("openssl \(arguments.first ?? "") failed: \(String(decoding: message, as: UTF8.self).suffix(500))")
         }
