@@ -80,7 +80,13 @@ import Testing
             cleanup.addOffPool { reader.close() }
             let audited = try await offPool { try reader.readToEnd() }.compactMap { r in r.value.flatMap { try? JSON.parse(String(decoding: $0, as: UTF8.self)) }.flatMap(ActionAuditRecord.init(json:)) }
             let steps = audited.map { "\($0.route)/\($0.step)/\($0.result.rawValue)/\($0.target)" }
-            #expect(steps == ["quarantine-miners/isolate/succeeded/ec2:instance \(instance)"])
+            // One isolation, audited last. An attempt that failed first (moto answering slowly on a
+            // loaded machine: seen under AddressSanitizer) is audited as failed and retried.
+            let isolated = "quarantine-miners/isolate/succeeded/ec2:instance \(instance)"
+            let retried = "quarantine-miners/isolate/failed/ec2:instance \(instance)"
+            let succeeded = steps.filter { $0 == isolated }.count
+            let others = steps.filter { $0 != isolated && $0 != retried }
+            #expect(succeeded == 1 && steps.last == isolated && others.isEmpty, "\(steps)")
         }
     }
 }
