@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import SluiceKafka
 
 // swift-testing runs test functions on the cooperative pool, which has one thread per core (two
@@ -14,10 +15,48 @@ import SluiceKafka
 /// cooperative pool stays free while it blocks.
 public func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
-        let thread = Thread {
+        BlockingThreads.shared.run {
             do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
         }
-        thread.start()
+    }
+}
+
+/// The threads `offPool` runs its calls on: started as needed (one per call running at once, so
+/// no call waits for another), then kept, never ended. A `Process` started on a thread adds its
+/// run-loop source to that thread's run loop, and a thread that ends tears its run loop down;
+/// in swift-corelibs-foundation that teardown can race with the process monitor invalidating the
+/// same source when the child exits (the kind of run-loop-source use-after-free its PR #3125
+/// narrowed). A thread per call ended right after its `Process.run()`; kept threads never end.
+final class BlockingThreads: Sendable {
+    static let shared = BlockingThreads()
+
+    private struct Queue {
+        var jobs: [@Sendable () -> Void] = []
+        var idle = 0  // threads waiting for a job that no submitted job has claimed yet
+    }
+    private let queue = Mutex(Queue())
+    private let ready = DispatchSemaphore(value: 0)  // one signal per submitted job
+
+    func run(_ job: @escaping @Sendable () -> Void) {
+        let start = queue.withLock { q -> Bool in
+            q.jobs.append(job)
+            if q.idle > 0 { q.idle -= 1; return false }
+            return true
+        }
+        if start {
+            let thread = Thread { [self] in work() }
+            thread.start()
+        }
+        ready.signal()
+    }
+
+    private func work() {
+        while true {
+            ready.wait()
+            let job = queue.withLock { $0.jobs.removeFirst() }
+            job()
+            queue.withLock { $0.idle += 1 }
+        }
     }
 }
 
