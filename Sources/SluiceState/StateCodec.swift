@@ -287,3 +287,114 @@ public enum HoldItemCodec {
                         finding: j["ev"]?.stringValue.flatMap { Data(base64Encoded: $0) }.map { Array($0) })
     }
 }
+
+/// A changelog bucket: the dedupe entries of many keys in one record (docs/state.md, "A
+/// changelog of buckets"). Key `D \0 <partition> \0 <sequence>` (decimal; the sequence counts
+/// from 1 per partition). Value, little-endian:
+///
+/// | bytes | field |
+/// |---|---|
+/// | 1 | `0x01`, the format |
+/// | 2 | route count R (UInt16), then R times: UInt16 length, the route name's UTF-8 |
+/// | per entry (one or more), to the end | UInt16 route index (< R), 16 bytes of digest (high, low; big-endian), UInt8 length, that many bytes of `DedupeRecordFormat` |
+///
+/// Decoding takes the whole value or nothing: a truncated, overlong or inconsistent bucket (a
+/// route index out of range, an entry that is not a dedupe record) is not one Sluice wrote.
+public enum DedupeBucketFormat {
+    public static let version: UInt8 = 1
+    static let kind = UInt8(ascii: "D")
+
+    public struct Entry: Sendable, Equatable {
+        public var route: UInt16
+        public var high: UInt64
+        public var low: UInt64
+        public var state: DedupeState
+    }
+
+    public static func key(partition: Int32, sequence: UInt32) -> [UInt8] {
+        [kind, 0] + Array(String(partition).utf8) + [0] + Array(String(sequence).utf8)
+    }
+
+    /// The sequence a bucket key names; nil when `key` is not a bucket key (or not a well-formed one).
+    public static func sequence(ofKey key: UnsafeRawBufferPointer) -> UInt32? {
+        guard key.count >= 5, key[0] == kind, key[1] == 0 else { return nil }
+        let rest = UnsafeRawBufferPointer(rebasing: key[2...])
+        guard let sep = rest.firstIndex(of: 0), sep > 0, sep <= 10, rest[..<sep].allSatisfy({ (48...57).contains($0) }) else { return nil }
+        let digits = rest[(sep + 1)...]
+        guard (1...10).contains(digits.count), digits.allSatisfy({ (48...57).contains($0) }) else { return nil }
+        var v: UInt64 = 0
+        for d in digits { v = v * 10 + UInt64(d - 48) }
+        guard v >= 1, v < UInt64(UInt32.max) else { return nil }
+        return UInt32(v)
+    }
+
+    /// `routes` are the names the entries' indexes refer to (an engine's route table: only the
+    /// ones used are written, re-indexed).
+    public static func encode(routes: [String], entries: [Entry]) -> [UInt8] {
+        var local = [Int](repeating: -1, count: routes.count)
+        var used: [Int] = []
+        for e in entries where Int(e.route) < routes.count && local[Int(e.route)] < 0 {
+            local[Int(e.route)] = used.count
+            used.append(Int(e.route))
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(3 + used.reduce(0) { $0 + 2 + routes[$1].utf8.count } + entries.count * 57)
+        out.append(version)
+        DedupeRecordFormat.append(UInt64(used.count), 2, to: &out)
+        for r in used {
+            let name = routes[r].utf8.prefix(Int(UInt16.max))
+            DedupeRecordFormat.append(UInt64(name.count), 2, to: &out)
+            out.append(contentsOf: name)
+        }
+        for e in entries where Int(e.route) < routes.count {
+            DedupeRecordFormat.append(UInt64(local[Int(e.route)]), 2, to: &out)
+            for word in [e.high, e.low] {
+                for i in 0..<8 { out.append(UInt8(truncatingIfNeeded: word >> UInt64(56 - 8 * i))) }
+            }
+            let record = DedupeRecordFormat.encode(e.state)
+            out.append(UInt8(record.count))
+            out.append(contentsOf: record)
+        }
+        return out
+    }
+
+    /// nil when `b` is not a bucket Sluice wrote (skipped and counted, never trusted).
+    public static func decode(_ b: UnsafeRawBufferPointer) -> (routes: [String], entries: [Entry])? {
+        guard b.count >= 3, b[0] == version else { return nil }
+        var at = 1
+        func word(_ n: Int) -> UInt64? {
+            guard b.count - at >= n else { return nil }
+            var v: UInt64 = 0
+            for i in 0..<n { v |= UInt64(b[at + i]) << (8 * UInt64(i)) }
+            at += n
+            return v
+        }
+        guard let routeCount = word(2) else { return nil }
+        var routes: [String] = []
+        for _ in 0..<routeCount {
+            guard let n = word(2).map(Int.init), b.count - at >= n else { return nil }
+            routes.append(String(decoding: UnsafeRawBufferPointer(rebasing: b[at..<(at + n)]), as: UTF8.self))
+            at += n
+        }
+        // A bucket is never written without an entry.
+        guard at < b.count else { return nil }
+        var entries: [Entry] = []
+        entries.reserveCapacity((b.count - at) / 40)
+        while at < b.count {
+            guard let r = word(2), r < routeCount, b.count - at >= 17 else { return nil }
+            var high: UInt64 = 0
+            var low: UInt64 = 0
+            for i in 0..<8 {
+                high = high << 8 | UInt64(b[at + i])
+                low = low << 8 | UInt64(b[at + 8 + i])
+            }
+            at += 16
+            let n = Int(b[at])
+            at += 1
+            guard b.count - at >= n, let state = DedupeRecordFormat.decode(UnsafeRawBufferPointer(rebasing: b[at..<(at + n)])) else { return nil }
+            at += n
+            entries.append(Entry(route: UInt16(r), high: high, low: low, state: state))
+        }
+        return (routes, entries)
+    }
+}
