@@ -250,8 +250,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceIntegrationTests",
-            dependencies: ["SluiceRuntime", "SluiceReplay", "SluiceTestSupport", "SluiceKafka", "SluiceCore", "SluiceGuardDuty", "SluiceAWS", "SluiceHTTP", "SluiceState",
-                           .product(name: "Yams", package: "Yams")],
+            dependencies: ["SluiceRuntime", "SluiceReplay", "SluiceTestSupport", "SluiceKafka", "SluiceCore", "SluiceGuardDuty", "SluiceAWS", "SluiceHTTP", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict,
             linkerSettings: localLib
         ),

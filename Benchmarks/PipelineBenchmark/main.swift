@@ -623,8 +623,8 @@ if phases.contains("state") {
     }
 
     // b. The hold engine alone over 1,000,000 distinct keys: decide, deliver, record. Changes
-    // are taken into the open bucket every key and a bucket taken (and dropped) every 256, as
-    // the owner writes them; RSS grows by what the engine keeps.
+    // are taken every 1,000 keys and dropped, as the owner takes them per record to write them;
+    // RSS grows by what the engine keeps.
     let keys = Int(environment["SLUICE_BENCH_STATE_KEYS"] ?? "") ?? 1_000_000
     let rules = HoldRules(dedupe: DedupeRule(key: ["detail.id"], window: .seconds(3600)))
     var engine = HoldEngine(rules: ["everything": rules])
@@ -634,10 +634,9 @@ if phases.contains("state") {
         let item = HoldItem(route: "everything", target: "out", stateKey: "", dedupeKey: "everything\u{0}out\u{0}\"\(i)-8f52f18d300e0ed86a90afe715053ba9\"",
                             findingID: nil, title: "", severity: 5, seenAt: 1_000, payload: [])
         if case .deliver(let r) = engine.offer(item, now: 1_000), let t = r.ticket { _ = engine.settled(ticket: t, succeeded: true, now: 1_000) }
-        _ = engine.takeChangesIntoBucket()
-        if engine.openBucketCount >= HoldEngine.bucketCapacity { _ = engine.takeBucket() }
+        if i % 1_000 == 999 { _ = engine.takeChanges() }
     }
-    _ = engine.takeBucket()
+    _ = engine.takeChanges()
     let engineRate = Double(keys) / (now() - t0)
     let perKey = Double(residentBytes() - before) / Double(keys)
     line("state     hold engine, \(fmt(Double(keys))) distinct keys", "\(fmt(engineRate)) decisions/s in one thread; \(fmt(perKey)) bytes of memory per key (goal ≤ 200; RSS growth with every key held)")
@@ -646,12 +645,11 @@ if phases.contains("state") {
         // c. Restore: the changelog of those keys on Tansu, read back and replayed the way the
         // owner does (KafkaHoldOwner.restore: its fetch settings, records decoded in place).
         try retrying { try broker.createTopics(["bench-changelog"], partitions: 1) }
-        // As the owner writes them: buckets of 256 keys (docs/state.md, "A changelog of buckets").
-        let changes = engine.allBuckets()
+        let changes = engine.allRecords()
         let producer = try KafkaProducer(config: broker.clientConfig(["linger.ms": "20"]), logger: Logger(label: "bench"))
         var bytes = 0
         for c in changes {
-            let key = DedupeBucketFormat.key(partition: 0, sequence: c.sequence), value = c.value
+            let key = StateCodec.key(c), value = StateCodec.value(c)
             bytes += key.count + (value?.count ?? 0)
             try producer.produce(topic: "bench-changelog", partition: 0, key: key, value: value) { _ in }
         }
@@ -665,10 +663,9 @@ if phases.contains("state") {
             replayed += 1
         }
         reader.close()
-        restored.finishRestore()
         let seconds = now() - r0
         let held = restored.keyCounts.dedupe
-        line("state     restore \(fmt(Double(held))) keys from Tansu", "\(String(format: "%.1f", seconds)) s (goal ≤ 10 s; \(fmt(Double(replayed))) changelog records); \(bytes / max(1, held)) bytes of changelog per key")
+        line("state     restore \(fmt(Double(replayed))) keys from Tansu", "\(String(format: "%.1f", seconds)) s (goal ≤ 10 s; \(fmt(Double(held))) keys held after); \(bytes / max(1, changes.count)) bytes per changelog record")
     }
 }
 

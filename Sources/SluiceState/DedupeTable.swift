@@ -68,14 +68,9 @@ struct DedupeID: Hashable, Sendable, Comparable {
 }
 
 /// The dedupe keys of one engine: an open-addressing hash table (linear probing, backward-shift
-/// deletion) of flat 64-byte slots, so a million keys cost about 64 / load bytes each (load
-/// between 3/8 and 3/4: 85 to 171 bytes) instead of a dictionary entry holding a String key.
+/// deletion) of flat 56-byte slots, so a million keys cost about 56 / load bytes each (load
+/// between 3/8 and 3/4: 75 to 150 bytes) instead of a dictionary entry holding a String key.
 /// What is rare stays out of the slots: a delivery in flight and the repeat parked behind it.
-///
-/// Each slot also says where the key's latest changelog record is: in a bucket (its sequence)
-/// or in a per-key record of an earlier version. The table counts each bucket's live entries,
-/// so a bucket left with none (superseded or expired) and a per-key record left behind are
-/// known at once, to be tombstoned (docs/state.md, "A changelog of buckets").
 struct DedupeTable: Sendable {
     struct Slot: Sendable {
         var high: UInt64
@@ -87,8 +82,6 @@ struct DedupeTable: Sendable {
         var heldCount: UInt32
         var route: UInt16
         var flags: UInt8
-        /// The bucket holding the key's latest record; 0: none.
-        var bucket: UInt32
 
         static let occupied: UInt8 = 1
         static let hasLastDelivery: UInt8 = 2
@@ -97,21 +90,13 @@ struct DedupeTable: Sendable {
         /// asked (each ask hashes the id; a decision reads and writes a key three times).
         static let hasInFlight: UInt8 = 8
         static let hasParked: UInt8 = 16
-        /// The key's latest record is a per-key record (`d \0 route \0 hex`) of an earlier version.
-        static let inPerKeyRecord: UInt8 = 32
-        static let empty = Slot(high: 0, low: 0, lastDelivery: 0, severity: 0, firstSeen: 0, lastSeen: 0, heldCount: 0, route: 0, flags: 0, bucket: 0)
+        static let empty = Slot(high: 0, low: 0, lastDelivery: 0, severity: 0, firstSeen: 0, lastSeen: 0, heldCount: 0, route: 0, flags: 0)
     }
 
     private var slots: [Slot] = []
     private(set) var count = 0
     private var inFlight: [DedupeID: InFlight] = [:]
     private var parked: [DedupeID: ParkedItem] = [:]
-    /// Live entries (keys whose latest record it holds) per written or open bucket.
-    private(set) var liveEntries: [UInt32: Int] = [:]
-    /// Buckets whose live entries fell to none since the last `takeReleasedRecords`.
-    private var emptiedBuckets: Set<UInt32> = []
-    /// Keys whose per-key record no longer holds their latest state (superseded or removed).
-    private var stalePerKeyRecords: Set<DedupeID> = []
 
     init() {}
 
@@ -150,8 +135,7 @@ struct DedupeTable: Sendable {
             let slot = Slot(high: id.high, low: id.low, lastDelivery: state.lastDelivery ?? 0, severity: state.severity ?? 0,
                             firstSeen: state.firstSeen, lastSeen: state.lastSeen, heldCount: UInt32(clamping: state.heldCount), route: id.route,
                             flags: Slot.occupied | (state.lastDelivery != nil ? Slot.hasLastDelivery : 0) | (state.severity != nil ? Slot.hasSeverity : 0)
-                                | (state.inFlight != nil ? Slot.hasInFlight : 0) | (state.parkedBox != nil ? Slot.hasParked : 0) | (had & Slot.inPerKeyRecord),
-                            bucket: existing.map { slots[$0].bucket } ?? 0)
+                                | (state.inFlight != nil ? Slot.hasInFlight : 0) | (state.parkedBox != nil ? Slot.hasParked : 0))
             if let i = existing { slots[i] = slot; return }
             if (count + 1) * 4 > slots.count * 3 { grow() }
             var i = home(id.high)
@@ -173,7 +157,6 @@ struct DedupeTable: Sendable {
 
     private mutating func remove(_ id: DedupeID) {
         guard var hole = find(id) else { return }
-        releaseHome(at: hole)
         if slots[hole].flags & Slot.hasInFlight != 0 { inFlight[id] = nil }
         if slots[hole].flags & Slot.hasParked != 0 { parked[id] = nil }
         slots[hole] = .empty
@@ -192,99 +175,6 @@ struct DedupeTable: Sendable {
             j = (j + 1) & mask
         }
     }
-
-    // MARK: Where each key's record is
-
-    /// The bucket holding `id`'s latest record (0: none, or a per-key record).
-    func bucket(of id: DedupeID) -> UInt32 { find(id).map { slots[$0].bucket } ?? 0 }
-
-    /// `id`'s latest record is now in bucket `sequence`: its previous one no longer counts.
-    mutating func place(_ id: DedupeID, inBucket sequence: UInt32) {
-        guard let i = find(id), slots[i].bucket != sequence else { return }
-        releaseHome(at: i)
-        slots[i].bucket = sequence
-        liveEntries[sequence, default: 0] += 1
-    }
-
-    /// `id`'s latest record is a per-key record (restore of an earlier version's form).
-    mutating func placeInPerKeyRecord(_ id: DedupeID) {
-        guard let i = find(id) else { return }
-        releaseHome(at: i)
-        stalePerKeyRecords.remove(id)
-        slots[i].flags |= Slot.inPerKeyRecord
-    }
-
-    /// `id` has no record any more (its state is not one to write): its old one no longer counts.
-    mutating func releaseHome(of id: DedupeID) {
-        if let i = find(id) { releaseHome(at: i) }
-    }
-
-    /// A per-key tombstone read back on restore: it removes the key only while that per-key
-    /// record is the key's latest (a bucket written after it holds the key's state).
-    mutating func restorePerKeyTombstone(_ id: DedupeID) {
-        stalePerKeyRecords.remove(id)
-        guard let i = find(id), slots[i].bucket == 0 else { return }
-        slots[i].flags &= ~Slot.inPerKeyRecord
-        remove(id)
-    }
-
-    /// Forgets the keys whose latest record is in one of `buckets` (tombstoned: restore).
-    mutating func removeKeys(inBuckets buckets: Set<UInt32>) {
-        var gone: [DedupeID] = []
-        for s in slots where s.flags & Slot.occupied != 0 && s.bucket != 0 && buckets.contains(s.bucket) {
-            gone.append(DedupeID(high: s.high, low: s.low, route: s.route))
-        }
-        for id in gone {
-            guard let i = find(id) else { continue }
-            slots[i].bucket = 0  // its bucket is tombstoned already: nothing to release
-            remove(id)
-        }
-        for b in buckets {
-            liveEntries[b] = nil
-            emptiedBuckets.remove(b)
-        }
-    }
-
-    /// Bucket `sequence` was tombstoned (restore): it has no entries to count.
-    mutating func forgetBucket(_ sequence: UInt32) {
-        emptiedBuckets.remove(sequence)
-    }
-
-    private mutating func releaseHome(at i: Int) {
-        let s = slots[i]
-        if s.bucket != 0 {
-            let left = (liveEntries[s.bucket] ?? 1) - 1
-            if left <= 0 {
-                liveEntries[s.bucket] = nil
-                emptiedBuckets.insert(s.bucket)
-            } else {
-                liveEntries[s.bucket] = left
-            }
-            slots[i].bucket = 0
-        }
-        if s.flags & Slot.inPerKeyRecord != 0 {
-            stalePerKeyRecords.insert(DedupeID(high: s.high, low: s.low, route: s.route))
-            slots[i].flags &= ~Slot.inPerKeyRecord
-        }
-    }
-
-    /// The records no key needs any more, to tombstone: buckets with no live entry (`except`,
-    /// the open bucket, is never written empty) and per-key records left behind.
-    mutating func takeReleasedRecords(except open: UInt32) -> (buckets: [UInt32], perKey: [DedupeID]) {
-        let buckets = emptiedBuckets.filter { $0 != open && liveEntries[$0] == nil }.sorted()
-        let perKey = stalePerKeyRecords.sorted()
-        emptiedBuckets.removeAll()
-        stalePerKeyRecords.removeAll()
-        return (buckets, perKey)
-    }
-
-    /// Released records written again after a failed write.
-    mutating func requeueReleased(buckets: [UInt32], perKey: [DedupeID]) {
-        for b in buckets where liveEntries[b] == nil { emptiedBuckets.insert(b) }
-        for id in perKey where find(id).map({ slots[$0].flags & Slot.inPerKeyRecord == 0 }) ?? true { stalePerKeyRecords.insert(id) }
-    }
-
-    var hasReleasedRecords: Bool { !emptiedBuckets.isEmpty || !stalePerKeyRecords.isEmpty }
 
     /// The ids whose state satisfies `body` (a sweep over every slot: expiry).
     func ids(where body: (DedupeID, DedupeState) -> Bool) -> [DedupeID] {

@@ -115,13 +115,6 @@ public struct HoldEngine: Sendable {
     var routeNames: [String]
     var routeIndex: [String: UInt16] = [:]
     var lastRestoredRoute: UInt16?
-    /// Dedupe keys whose entries go into the bucket being collected (`ChangelogBuckets.swift`).
-    var openBucketIDs: [DedupeID] = []
-    /// The sequence of the bucket being collected: buckets count from 1 per partition.
-    var openBucket: UInt32 = 1
-    /// Buckets whose tombstone a restore read: their keys go at `finishRestore` (Kafka never
-    /// compacts the active segment, so a restore reads a bucket and its tombstone both).
-    var tombstonedWhileRestoring: Set<UInt32> = []
 
     public init(rules: [String: HoldRules]) {
         self.rules = rules
@@ -500,13 +493,6 @@ public struct HoldEngine: Sendable {
         out.reserveCapacity(changedDedupe.count)
         for id in changedDedupe.sorted() { out.append(dedupeChange(id)) }
         changedDedupe.removeAll(keepingCapacity: true)
-        return out + takeThrottleAndGroupChanges()
-    }
-
-    /// The throttle and group records to write since the last call (one per changed key).
-    mutating func takeThrottleAndGroupChanges() -> [StateChange] {
-        if changed.isEmpty { return [] }
-        var out: [StateChange] = []
         for (kind, keys) in changed.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             for key in keys.sorted() {
                 let record: StateRecord?
@@ -539,20 +525,17 @@ public struct HoldEngine: Sendable {
     /// Replays one changelog record straight from its bytes (restore's path: no strings made
     /// for the common record, a hashed dedupe key). False when the bytes are not a record.
     public mutating func restore(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer?) -> Bool {
-        if let sequence = DedupeBucketFormat.sequence(ofKey: key) { return restoreBucket(sequence, value: value) }
         // `d \0 route \0 32 hex digits`, the form this version writes.
         if key.count > 35, key[0] == UInt8(ascii: "d"), key[1] == 0, key[key.count - 33] == 0,
            let d = DedupeID.parse(hex: UnsafeRawBufferPointer(rebasing: key[(key.count - 32)...])) {
             let routeBytes = UnsafeRawBufferPointer(rebasing: key[2..<(key.count - 33)])
             if !routeBytes.contains(0) {
                 guard let value else {
-                    if let r = restoredRouteIndex(routeBytes) { dedupe.restorePerKeyTombstone(DedupeID(high: d.high, low: d.low, route: r)) }
+                    if let r = restoredRouteIndex(routeBytes) { dedupe[DedupeID(high: d.high, low: d.low, route: r)] = nil }
                     return true
                 }
                 guard let s = DedupeRecordFormat.decode(value), let r = restoredRouteIndex(routeBytes) else { return false }
-                let id = DedupeID(high: d.high, low: d.low, route: r)
-                dedupe[id] = s
-                dedupe.placeInPerKeyRecord(id)
+                dedupe[DedupeID(high: d.high, low: d.low, route: r)] = s
                 return true
             }
         }
@@ -563,7 +546,7 @@ public struct HoldEngine: Sendable {
 
     /// The index of a route named by bytes; the last one found is remembered (a changelog
     /// partition is mostly one route's keys).
-    mutating func restoredRouteIndex(_ bytes: UnsafeRawBufferPointer) -> UInt16? {
+    private mutating func restoredRouteIndex(_ bytes: UnsafeRawBufferPointer) -> UInt16? {
         if let last = lastRestoredRoute, routeNames[Int(last)].utf8.elementsEqual(bytes) { return last }
         let i = index(ofRoute: String(decoding: bytes, as: UTF8.self))
         lastRestoredRoute = i
@@ -573,14 +556,10 @@ public struct HoldEngine: Sendable {
     /// Replays one changelog record (nil: a tombstone).
     public mutating func restore(_ change: StateChange) {
         switch (change.kind, change.record) {
-        case (.dedupe, .dedupe(let s)?):
-            if let id = dedupeID(changelogKey: change.key) {
-                dedupe[id] = s
-                dedupe.placeInPerKeyRecord(id)
-            }
+        case (.dedupe, .dedupe(let s)?): if let id = dedupeID(changelogKey: change.key) { dedupe[id] = s }
         case (.throttle, .throttle(let s)?): throttle[change.key] = s
         case (.group, .group(let s)?): groups[change.key] = s
-        case (.dedupe, _): if let id = dedupeID(changelogKey: change.key) { dedupe.restorePerKeyTombstone(id) }
+        case (.dedupe, _): if let id = dedupeID(changelogKey: change.key) { dedupe[id] = nil }
         case (.throttle, _): throttle[change.key] = nil
         case (.group, _): groups[change.key] = nil
         }

@@ -35,17 +35,7 @@ public final class KafkaHoldOwner: Sendable {
     struct State: Sendable {
         var engines: [Int32: HoldEngine] = [:]
         var lastExpiry: EpochMillis = 0
-        /// Per partition, the decisions waiting for the open changelog bucket to be written.
-        var openBuckets: [Int32: OpenBucket] = [:]
     }
-
-    /// A partition's bucket being collected: written at `HoldEngine.bucketCapacity` entries or
-    /// `bucketLinger` after its first, whichever comes first (librdkafka's own linger is 5 ms).
-    struct OpenBucket: Sendable {
-        var openedAt: ContinuousClock.Instant
-        var waiters: [ChangelogBatch] = []
-    }
-    static let bucketLinger: Duration = .milliseconds(5)
 
     public let topics: StateTopics
     /// The rules new engines start with (a reload changes them, and those of the running engines).
@@ -67,9 +57,6 @@ public final class KafkaHoldOwner: Sendable {
     private let offsets = Mutex(OffsetTracker())
     /// Changelog writes the broker refused (or that timed out), waiting to be written again.
     private let failedWrites = Mutex<[FailedWrite]>([])
-    private let failedBuckets = Mutex<[FailedBucket]>([])
-    /// Partitions with an open bucket: the owner thread polls briefly while there are any.
-    private let openBucketCount = Atomic<Int>(0)
     /// Decisions taken by the local fast path and from repartition records (logs, tests, bench).
     public let decidedLocally = Atomic<Int>(0)
     public let decidedFromRepartition = Atomic<Int>(0)
@@ -121,13 +108,9 @@ public final class KafkaHoldOwner: Sendable {
                 // Engines first: from here the source forwards these keys through the repartition
                 // topic instead of deciding them here. Then the changelog writes already made are
                 // flushed, so the next owner's restore reads them.
-                let written = state.withLock { s in
-                    parts.flatMap { tp in
-                        defer { s.engines[tp.partition] = nil }
-                        return flushBucket(&s, partition: tp.partition)
-                    }
+                state.withLock { s in
+                    for tp in parts { s.engines[tp.partition] = nil }
                 }
-                for batch in written { batch.acknowledged() }
                 _ = producer.flush(timeoutMs: 10_000)
                 storeSettled()
                 offsets.withLock { $0.revoke(parts) }
@@ -139,7 +122,7 @@ public final class KafkaHoldOwner: Sendable {
         var lastRewrite = lastCommit
         let timings = StateTimings.shared
         while !stopped.load(ordering: .acquiring) {
-            switch consumer.poll(timeoutMs: openBucketCount.load(ordering: .relaxed) > 0 ? 1 : 50) {
+            switch consumer.poll(timeoutMs: 50) {
             case .record(let record):
                 if timings.enabled, let produced = record.timestampMs {
                     timings.add(.repartitionToOwner, nanoseconds: Int(truncatingIfNeeded: (Self.wallClock() - produced) * 1_000_000))
@@ -153,7 +136,6 @@ public final class KafkaHoldOwner: Sendable {
                 logger.critical("hold consumer failed: \(e.message)")
                 stop()
             }
-            if openBucketCount.load(ordering: .relaxed) > 0 { flushBuckets() }
             let now = Self.wallClock()
             // Timers are due to the second: checking them after every record took the engines'
             // lock twice per record for nothing.
@@ -178,19 +160,14 @@ public final class KafkaHoldOwner: Sendable {
         let deadline = ContinuousClock.now + drainTimeout
         var lastDrainRewrite = ContinuousClock.now
         while pendingWork.load(ordering: .acquiring) > 0, ContinuousClock.now < deadline {
-            _ = consumer.poll(timeoutMs: 1)
-            flushBuckets()
+            _ = consumer.poll(timeoutMs: 10)
             if ContinuousClock.now - lastDrainRewrite >= .milliseconds(200) {
                 rewriteFailed()
                 lastDrainRewrite = ContinuousClock.now
             }
         }
         // Stopped: nothing more is decided here (the source forwards through the repartition topic).
-        let written = state.withLock { s in
-            defer { s.engines = [:] }
-            return s.engines.keys.sorted().flatMap { flushBucket(&s, partition: $0) }
-        }
-        for batch in written { batch.acknowledged() }
+        state.withLock { $0.engines = [:] }
         _ = producer.flush(timeoutMs: 10_000)
         storeSettled()
         consumer.close()
@@ -224,7 +201,6 @@ public final class KafkaHoldOwner: Sendable {
             stop()
             return
         }
-        engine.finishRestore()
         _ = engine.takeChanges()
         state.withLock { s in
             engine.replaceRules(rules.withLock { $0 })  // a reload during the replay
@@ -331,13 +307,11 @@ public final class KafkaHoldOwner: Sendable {
     /// pending work until its outcome's record is acknowledged (the drain waits for it).
     private func offer(_ item: HoldItem, partition p: Int32, settled: @escaping @Sendable () -> Void) -> LocalDecision {
         let now = Self.wallClock()
-        var written: [ChangelogBatch] = []
         let decided = state.withLock { s -> (decision: HoldDecision, writing: Bool)? in
             guard let decision = s.engines[p]?.offer(item, now: now) else { return nil }
             guard case .held = decision else { return (decision, false) }
-            return (decision, write(&s, partition: p, then: settled, written: &written))
+            return (decision, write(s.engines[p]?.takeChanges() ?? [], partition: p, then: settled))
         }
-        for batch in written { batch.acknowledged() }
         guard let decided else { return .notOwned }
         switch decided.decision {
         case .held(let reason):
@@ -363,12 +337,10 @@ public final class KafkaHoldOwner: Sendable {
     /// A release's outcome and the record it makes, under one lock (the record produced in it).
     /// A repeat parked behind a failed delivery goes out through the dispatch.
     private func settle(_ release: HoldRelease, partition p: Int32, succeeded ok: Bool, then done: @escaping @Sendable () -> Void) {
-        var written: [ChangelogBatch] = []
         let (parked, writing) = state.withLock { s -> (HoldRelease?, Bool) in
             let parked = release.ticket.flatMap { t in s.engines[p]?.settled(ticket: t, succeeded: ok, now: Self.wallClock()) }
-            return (parked, write(&s, partition: p, then: done, written: &written))
+            return (parked, write(s.engines[p]?.takeChanges() ?? [], partition: p, then: done))
         }
-        for batch in written { batch.acknowledged() }
         if !writing { done() }
         if let parked {
             pendingWork.add(1, ordering: .relaxed)
@@ -382,9 +354,7 @@ public final class KafkaHoldOwner: Sendable {
 
     /// Writes the partition's changed keys to its changelog partition; `then` runs once all are acknowledged.
     private func persist(_ p: Int32, then: @escaping @Sendable () -> Void) {
-        var written: [ChangelogBatch] = []
-        let writing = state.withLock { s in write(&s, partition: p, then: then, written: &written) }
-        for batch in written { batch.acknowledged() }
+        let writing = state.withLock { s in write(s.engines[p]?.takeChanges() ?? [], partition: p, then: then) }
         if !writing { then() }
     }
 
@@ -408,108 +378,22 @@ public final class KafkaHoldOwner: Sendable {
         var error: String
     }
 
-    /// Writes what partition `p`'s engine changed since the last call. Called under the engines'
-    /// lock: librdkafka's produce only enqueues, and the producer is idempotent, so the records
-    /// reach the partition in the order the engine made them (produced after the lock, two
-    /// threads could write a key's records the other way round, and a restore would then take
-    /// the stale one). Throttle and group records are produced at once, one per key; dedupe
-    /// entries join the partition's open bucket, written at `HoldEngine.bucketCapacity` entries
-    /// or `bucketLinger` after its first. False when nothing is to be written: the caller runs
-    /// `then` itself, after the lock. `written` collects batches to acknowledge after the lock
-    /// (a bucket that ends up with nothing to write). A write that fails does not settle: its
-    /// keys are written again, with their state at that time (`rewriteFailed`), and `then`
-    /// waits for that.
-    private func write(_ s: inout State, partition p: Int32, then: @escaping @Sendable () -> Void, written: inout [ChangelogBatch]) -> Bool {
-        guard let changes = s.engines[p]?.takeChangesIntoBucket() else { return false }
-        let count = changes.records.count + (changes.bucketed ? 1 : 0)
-        if count > 0 {
-            pendingWork.add(1, ordering: .relaxed)
-            let batch = ChangelogBatch(count: count) { [self] in
-                then()
-                pendingWork.subtract(1, ordering: .relaxed)
-            }
-            for change in changes.records { produce(change, partition: p, batch: batch) }
-            if changes.bucketed {
-                if s.openBuckets[p] == nil {
-                    s.openBuckets[p] = OpenBucket(openedAt: .now)
-                    openBucketCount.add(1, ordering: .relaxed)
-                }
-                s.openBuckets[p]?.waiters.append(batch)
-            }
-        }
-        if let engine = s.engines[p], engine.openBucketCount >= HoldEngine.bucketCapacity || (s.openBuckets[p] == nil && engine.hasBucketWrite) {
-            // Full, or only tombstones to write (expired keys) with no bucket to wait for.
-            written += flushBucket(&s, partition: p)
-        }
-        return count > 0
-    }
-
-    /// Writes partition `p`'s open bucket (under the engines' lock), then the tombstones of the
-    /// records it leaves with nothing live; its waiters are acknowledged once all are. Returns
-    /// the waiters to acknowledge after the lock when there was nothing to write.
-    private func flushBucket(_ s: inout State, partition p: Int32) -> [ChangelogBatch] {
-        let waiters = s.openBuckets.removeValue(forKey: p)?.waiters
-        if waiters != nil { openBucketCount.subtract(1, ordering: .relaxed) }
-        guard let bucket = s.engines[p]?.takeBucket(), bucket.recordCount > 0 else { return waiters ?? [] }
+    /// Produces `changes` (just taken from partition `p`'s engine) to its changelog partition.
+    /// Called under the engines' lock: librdkafka's produce only enqueues, and the producer is
+    /// idempotent, so one key's records reach the partition in the order the engine made them
+    /// (produced after the lock, two threads could write a key's records the other way round,
+    /// and a restore would then take the stale one). False when there is nothing to write: the
+    /// caller runs `then` itself, after the lock. A write that fails does not settle: its key is
+    /// written again, with its state at that time (`rewriteFailed`), and `then` waits for that.
+    private func write(_ changes: [StateChange], partition p: Int32, then: @escaping @Sendable () -> Void) -> Bool {
+        if changes.isEmpty { return false }
         pendingWork.add(1, ordering: .relaxed)
-        let acknowledgement = BucketAcknowledgement(count: bucket.recordCount) { [self] error in
-            if let error {
-                failedBuckets.withLock { $0.append(FailedBucket(partition: p, bucket: bucket, waiters: waiters ?? [], error: error)) }
-            } else {
-                for batch in waiters ?? [] { batch.acknowledged() }
-            }
+        let batch = ChangelogBatch(count: changes.count) { [self] in
+            then()
             pendingWork.subtract(1, ordering: .relaxed)
         }
-        var records: [(key: [UInt8], value: [UInt8]?)] = []
-        if let value = bucket.value { records.append((DedupeBucketFormat.key(partition: p, sequence: bucket.sequence), value)) }
-        for b in bucket.tombstonedBuckets { records.append((DedupeBucketFormat.key(partition: p, sequence: b), nil)) }
-        for key in bucket.stalePerKeyKeys { records.append((key, nil)) }
-        let written = StateTimings.shared.start()
-        for record in records {
-            do {
-                try producer.produce(topic: topics.changelog, partition: p, key: record.key, value: record.value) { error in
-                    StateTimings.shared.end(.changelogAck, since: written)
-                    acknowledgement.answered(error: error?.message)
-                }
-            } catch {
-                acknowledgement.answered(error: error.message)
-            }
-        }
-        return []
-    }
-
-    /// Writes the open buckets opened at least `lingered` ago.
-    func flushBuckets(lingered: Duration = bucketLinger) {
-        let now = ContinuousClock.now
-        let written = state.withLock { s -> [ChangelogBatch] in
-            let due = s.openBuckets.filter { now - $0.value.openedAt >= lingered }.keys.sorted()
-            return due.flatMap { flushBucket(&s, partition: $0) }
-        }
-        for batch in written { batch.acknowledged() }
-    }
-
-    /// The answers to one bucket write's records: `done` once all came, with the first error.
-    final class BucketAcknowledgement: Sendable {
-        let remaining: Atomic<Int>
-        let firstError = Mutex<String?>(nil)
-        let done: @Sendable (String?) -> Void
-        init(count: Int, done: @escaping @Sendable (String?) -> Void) {
-            remaining = Atomic(count)
-            self.done = done
-        }
-        func answered(error: String?) {
-            if let error { firstError.withLock { if $0 == nil { $0 = error } } }
-            if remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { done(firstError.withLock { $0 }) }
-        }
-    }
-
-    /// A bucket write the broker did not take (its record or a tombstone): its keys are written
-    /// again with their state then, and its waiters wait for that.
-    struct FailedBucket: Sendable {
-        var partition: Int32
-        var bucket: DedupeBucketWrite
-        var waiters: [ChangelogBatch]
-        var error: String
+        for change in changes { produce(change, partition: p, batch: batch) }
+        return true
     }
 
     private func produce(_ change: StateChange, partition p: Int32, batch: ChangelogBatch) {
@@ -534,15 +418,9 @@ public final class KafkaHoldOwner: Sendable {
             defer { f.removeAll() }
             return f
         }
-        let failedBucketWrites = failedBuckets.withLock { f -> [FailedBucket] in
-            defer { f.removeAll() }
-            return f
-        }
-        if failed.isEmpty, failedBucketWrites.isEmpty { return }
+        if failed.isEmpty { return }
         // One warning per pass (every 200 ms at most), not one per record.
-        logger.warning("changelog writes failed; written again", metadata: [
-            "sluice.state.records": "\(failed.count + failedBucketWrites.count)", "error": "\(failed.first?.error ?? failedBucketWrites.first?.error ?? "")",
-        ])
+        logger.warning("changelog writes failed; written again", metadata: ["sluice.state.records": "\(failed.count)", "error": "\(failed[0].error)"])
         var orphans: [ChangelogBatch] = []
         state.withLock { s in
             for w in failed {
@@ -553,22 +431,14 @@ public final class KafkaHoldOwner: Sendable {
                 s.engines[w.partition]?.markForRewrite(w.change)
                 changelogRewrites.add(1, ordering: .relaxed)
                 // The key's current record (and any other change not yet taken), acknowledged
-                // for the failed write's batch; nothing to write: a key this engine cannot name.
-                if !write(&s, partition: w.partition, then: { w.batch.acknowledged() }, written: &orphans) { orphans.append(w.batch) }
-            }
-            for w in failedBucketWrites {
-                guard s.engines[w.partition] != nil else {
-                    orphans += w.waiters
+                // for the failed write's batch.
+                let changes = s.engines[w.partition]?.takeChanges() ?? []
+                guard !changes.isEmpty else {
+                    orphans.append(w.batch)  // a key this engine cannot name: nothing to write again
                     continue
                 }
-                s.engines[w.partition]?.requeue(w.bucket)
-                changelogRewrites.add(1, ordering: .relaxed)
-                // Its keys join the open bucket, which is written now, with the waiters on it.
-                let waiters = w.waiters
-                if !write(&s, partition: w.partition, then: { for batch in waiters { batch.acknowledged() } }, written: &orphans) {
-                    orphans += waiters  // no key of it has a record to write any more
-                }
-                orphans += flushBucket(&s, partition: w.partition)
+                let rewrite = ChangelogBatch(count: changes.count) { w.batch.acknowledged() }
+                for change in changes { produce(change, partition: w.partition, batch: rewrite) }
             }
         }
         for batch in orphans { batch.acknowledged() }
@@ -634,7 +504,7 @@ public final class KafkaHoldOwner: Sendable {
     var isIdle: Bool { pendingWork.load(ordering: .acquiring) == 0 }
 
     /// Changelog writes that failed and wait to be written again.
-    var failedWriteCount: Int { failedWrites.withLock { $0.count } + failedBuckets.withLock { $0.count } }
+    var failedWriteCount: Int { failedWrites.withLock { $0.count } }
 
     /// Keys held in memory across owned partitions.
     public var keyCount: Int {
