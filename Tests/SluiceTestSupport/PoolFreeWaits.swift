@@ -67,11 +67,12 @@ let pollInterval: Duration = .milliseconds(20)
 extension Process {
     /// Blocks until the process has exited, by polling `isRunning` (Foundation's own monitor
     /// reaps the child and sets the status before `isRunning` turns false). Never
-    /// `waitUntilExit()`: swift-corelibs-foundation's stores the waiting thread's run loop in the
-    /// process and clears it again, unsynchronised, so two threads waiting for one process (a
-    /// `stop()` and then the owner's `deinit` calling `stop()` again, each with its reaper
-    /// thread) can release that run loop twice and crash the test process much later, in
-    /// whatever releases the freed object (a signal 11 in CI's `make test`).
+    /// `waitUntilExit()`: swift-corelibs-foundation's stores the waiting thread's run loop (a weak
+    /// reference) in the process and clears it and the run-loop source (a strong one) again,
+    /// unsynchronised, so two threads waiting for one process (a `stop()` and then the owner's
+    /// `deinit` calling `stop()` again, each with its reaper thread) can release the source
+    /// twice, and the test process dies later in whatever releases the freed object: the likely
+    /// cause of a signal 11 in CI's `make test` (not reproduced here).
     public func waitUntilGone() {
         var pause: useconds_t = 1_000
         while isRunning {
