@@ -100,7 +100,7 @@ struct StateSetup: Sendable {
     /// changelog writes) and its loop, which restores each assigned partition before deciding
     /// any of its keys. It releases through the gate of the plan in force.
     func keyOwner(rules: [String: HoldRules], gate: HoldGate) throws -> (KafkaHoldOwner, [RunPart]) {
-        let changelogProducer = try KafkaProducer(config: StateTopics.producerConfig(kafka.forProducer),
+        let changelogProducer = try KafkaProducer(config: StateTopics.changelogProducerConfig(kafka.forProducer),
                                                   logger: logger.with("sluice.part", "state-changelog"))
         let owner: KafkaHoldOwner
         do {

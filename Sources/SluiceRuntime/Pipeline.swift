@@ -312,11 +312,17 @@ public final class Pipeline: Sendable {
             }
             // The Hold stage: held deliveries are counted there and go no further.
             // A split record (docs/formats.md §7): each finding is screened with its own event.
+            // Steps are moved out of their arrays (popLast), not copied: a step holds a target, a
+            // delivery and a Hold item, and each copy retained and released every one of their
+            // references (1.5 µs per finding in a profile of the dedupe leg).
             var steps: [(step: HoldGate.Step, event: JSON, whole: Bool, part: Int)] = []
             var first = 0
             for (event, whole, finding, count) in planner.findingEvents {
                 let part = count > 0 ? planned[first].delivery.part?.index ?? 0 : 0
-                for step in gate.screen(Array(planned[first..<(first + count)]), event: event, finding: finding) {
+                let list = first == 0 && count == planned.count ? planned : Array(planned[first..<(first + count)])
+                var screened = gate.screen(list, event: event, finding: finding)
+                screened.reverse()
+                while let step = screened.popLast() {
                     // Held here: the feed says why instead of "pending"; nothing more to do.
                     if case .held(let target, let reason) = step { feed?(part, target, "held: \(reason.rawValue)") } else { steps.append((step, event, whole, part)) }
                 }
@@ -328,7 +334,8 @@ public final class Pipeline: Sendable {
             }
             let message = begin(record, ticket: ticket, work: steps.count)
             let now = ContinuousClock.now
-            for (step, event, whole, part) in steps {
+            steps.reverse()
+            while let (step, event, whole, part) = steps.popLast() {
                 // A delivery the Hold stage let through, on this record's own job.
                 func screened(_ route: String, _ target: BoundTarget, _ delivery: Delivery) -> DeliveryJob {
                     var held = job(message, route, target, delivery, now)

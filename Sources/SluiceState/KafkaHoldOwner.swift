@@ -85,6 +85,12 @@ public final class KafkaHoldOwner: Sendable {
         self.logger = logger
         var config = kafka
         config["group.id"] = topics.ownerGroup
+        // Long polls of 50 ms, not the source's 10 (unless the user set one): the repartition
+        // topic is idle while this instance decides its own keys, and each empty fetch costs the
+        // broker as much as a full one. On Tansu, which holds a fetch for the whole wait, 100
+        // polls a second were 5% of a core (docs/state.md); a Kafka broker answers as soon as a
+        // record arrives, so there the wait costs no latency at all.
+        if config["fetch.wait.max.ms"] == nil { config["fetch.wait.max.ms"] = "50" }
         consumer = try KafkaConsumer(config: config, topics: [topics.repartition], logger: logger)
     }
 

@@ -39,6 +39,16 @@ public struct StateTopics: Sendable, Equatable {
         return config
     }
 
+    /// The changelog producer's properties: no compression unless the user chose a codec. Its
+    /// records are small (a key's state, ~80 bytes) and compress little, while librdkafka
+    /// builds a new zstd context for every batch (a memset of its tables and fresh pages): in a
+    /// profile of the dedupe leg that was 1.3 µs of the router's CPU per finding.
+    public static func changelogProducerConfig(_ base: KafkaConfig) -> KafkaConfig {
+        var config = base
+        if config["compression.type"] == nil, config["compression.codec"] == nil { config["compression.type"] = "none" }
+        return config
+    }
+
     /// The repartition (and changelog) partition of a state key: CRC-32 of the key modulo the
     /// partition count, what librdkafka's default partitioner (`consistent_random`) picks for a
     /// keyed record. The source produces with this partition explicitly, and its local fast path

@@ -25,4 +25,19 @@ import Testing
         #expect(selection.value(atPath: "e\u{301}") == (try JSON.parse("2")))
         #expect(JSONPathSelection(["e\u{301}"]).hasRoot("\u{e9}") == false)
     }
+
+    /// Only an object's first member of a name is selected, as `JSON`'s subscript reads it: for
+    /// the first 64 selected names (a bit each) and past them, with the later duplicate first.
+    @Test func aRepeatedMemberNameSelectsItsFirstValueOnly() throws {
+        let names = (0..<70).map { "k\($0)" }
+        let members = names.map { "\"\($0)\": 1" } + ["\"k3\": 2", "\"k68\": 2"]
+        let doc = "{" + (["\"k68\": 0"] + members).joined(separator: ", ") + "}"
+        let selection = try Self.selected(names, of: doc)
+        let whole = try JSON.parse(doc)
+        for name in names { #expect(selection.value(atPath: name) == whole[name], "\(name)") }
+        #expect(selection.value(atPath: "k3") == (try JSON.parse("1")))
+        #expect(selection.value(atPath: "k68") == (try JSON.parse("0")))
+        guard case .object(let kept) = selection else { return #expect(Bool(false), "not an object") }
+        #expect(kept.count == 70)
+    }
 }

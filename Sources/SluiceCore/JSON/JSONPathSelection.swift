@@ -62,11 +62,20 @@ public struct JSONPathSelection: Sendable, Equatable {
     private static func select(_ node: Node, from view: JSONView) -> [(key: String, value: JSON)] {
         guard view.kind == .object else { return [] }
         var out: [(key: String, value: JSON)] = []
-        // Only an object's first member of a name counts, as `JSON`'s subscript reads it.
-        var seen = [Bool](repeating: false, count: node.children.count)
+        out.reserveCapacity(node.children.count)
+        // Only an object's first member of a name counts, as `JSON`'s subscript reads it. A bit
+        // per child (past 64 children a later duplicate is let through to `seenMore`).
+        var seen: UInt64 = 0
+        var seenMore = Set<Int>()
         view.forEachMember { key, value in
-            guard let i = node.children.firstIndex(where: { $0.named(key) }), !seen[i] else { return }
-            seen[i] = true
+            guard let i = node.children.firstIndex(where: { $0.named(key) }) else { return }
+            if i < 64 {
+                let bit: UInt64 = 1 << UInt64(i)
+                if seen & bit != 0 { return }
+                seen |= bit
+            } else if !seenMore.insert(i).inserted {
+                return
+            }
             let child = node.children[i]
             if child.whole {
                 out.append((child.key, JSON(value)))
