@@ -228,7 +228,7 @@ final class CompiledMatcher: Sendable {
     // Condition automaton
     let states: CacheLineRecords<State>
     let terminalBranches: [Int32]
-    let terminalRoutes: [Int32]  // the route of each of terminalBranches
+    let terminalRoutes: [Int32]  // the route of each of terminalBranches, ascending per state
     let groups: CacheLineRecords<Group>
     let groupSides: [GroupSide]
     let comparedAffixes: [ComparedAffix]
@@ -789,7 +789,11 @@ final class CompiledMatcher: Sendable {
             // Its only two fields with leaves are that pair: nothing is left to check.
             if branchElementPair[b] != .max && conditions.count == 2 { branchMultiField[b] = false }
         }
-        let (stateTerminals, terminalBranches) = CompiledMatcher.flattened(terminals)
+        // In route order per state (branches are added route by route; sorted to be sure):
+        // `TapeWalker.setRoutes` takes a run's word bounds from its first and last route.
+        let (stateTerminals, terminalBranches) = CompiledMatcher.flattened(terminals.map { list in
+            list.sorted { (branchRoute[Int($0)], $0) < (branchRoute[Int($1)], $1) }
+        })
         let stateCount = stateCondition.count
 
         // Path-trie edges, grouped by node.
