@@ -55,6 +55,10 @@ final class CompiledMatcher: Sendable {
             static let atoms = Flags(rawValue: 8)
             /// Its `GroupSide` has exclusive children, wildcard windows.
             static let exclusive = Flags(rawValue: 16), substrings = Flags(rawValue: 32)
+            /// Its affixes are few, compared with the leaf's bytes (`GroupSide.comparedAffixes`)
+            /// instead of looked up among its atoms; `comparedIgnoringCase`: some of them
+            /// ignore case (compared on ASCII leaves only, others take the atom lookup).
+            static let affixesCompared = Flags(rawValue: 64), comparedIgnoringCase = Flags(rawValue: 128)
         }
     }
 
@@ -70,7 +74,25 @@ final class CompiledMatcher: Sendable {
         /// longest literal segment in the leaf (`substringTable`), then evaluated: window
         /// lengths, a range of `lengths`.
         var substrings: Range<Int32> = 0..<0
+        /// With the `affixesCompared` flag: its prefixes and suffixes, a range of `comparedAffixes`.
+        var comparedAffixes: Range<Int32> = 0..<0
     }
+
+    /// A prefix, suffix or ignore-case value a group compares with each string leaf at its
+    /// path, and the group's posting list for it. A state reached on one path (an account, a
+    /// role) usually leads to one or two such conditions on another (a type's prefix, a
+    /// protocol ignoring case): finding all the leaf's affix atoms (a prefix search, a table
+    /// probe per suffix length in the whole route set, the leaf lower-cased: ~400 instructions
+    /// per leaf at 1,000 mixed routes) to look up one or two of them cost more than comparing
+    /// those few byte strings.
+    struct ComparedAffix: Sendable {
+        var keyStart: Int32  // into `comparedAffixKeys`; ignore-case keys are lower-cased
+        var length: Int32
+        var posting: Int32
+        var kind: UInt8  // a `Kind`'s raw value: one of the affix kinds
+    }
+    /// Groups with at most this many affix conditions compare them (`ComparedAffix`).
+    static let comparedAffixLimit = 8
 
     /// Which atoms a leaf at a path can have: the exact values, prefixes, suffixes… that some
     /// pattern names at that path. Each leaf's atoms are found once, when it is recorded.
@@ -157,6 +179,7 @@ final class CompiledMatcher: Sendable {
     let edges: ByteKeyTable  // (node, key segment) → child; for keys with dots and wide nodes
     let nodes: [Node]
     let edgeRecords: [Edge]
+    /// The edge keys' bytes, then eight zero bytes (`TapeWalker.paddedTailsEqual` reads whole words).
     let edgeKeys: [UInt8]
     let pathCount: Int
     let pathNames: [String]
@@ -205,9 +228,12 @@ final class CompiledMatcher: Sendable {
     // Condition automaton
     let states: CacheLineRecords<State>
     let terminalBranches: [Int32]
-    let terminalRoutes: [Int32]  // the route of each of terminalBranches
+    let terminalRoutes: [Int32]  // the route of each of terminalBranches, ascending per state
     let groups: CacheLineRecords<Group>
     let groupSides: [GroupSide]
+    let comparedAffixes: [ComparedAffix]
+    /// Their bytes, then eight zero bytes (compared a word at a time, as `edgeKeys`).
+    let comparedAffixKeys: [UInt8]
     let lengths: [Int32]
     let evaluatedStates: [Int32]
     /// The groups' exclusive children, group after group, as posting entries: the route when
@@ -635,6 +661,23 @@ final class CompiledMatcher: Sendable {
                 groups[g].singlePosting = Int32(l)
             }
         }
+        // Groups with a few affixes compare them.
+        var groupAffixes = [[(atom: Int32, list: Int)]](repeating: [], count: groups.count)
+        for (k, l) in groupAtomLists {
+            let atom = Int32(truncatingIfNeeded: k & 0xFFFF_FFFF)
+            if atomEntries[Int(atom)].namespace & 7 > Kind.literal.rawValue { groupAffixes[Int(k >> 32)].append((atom, l)) }
+        }
+        var comparedAffixLists: [(group: Int, atom: Int32, list: Int)] = []
+        for g in groups.indices where !groupAffixes[g].isEmpty && groupAffixes[g].count <= CompiledMatcher.comparedAffixLimit {
+            groups[g].flags.insert(.affixesCompared)
+            let ignoringCase = groupAffixes[g].contains {
+                let kind = atomEntries[Int($0.atom)].namespace & 7
+                return kind != Kind.prefix.rawValue && kind != Kind.suffix.rawValue
+            }
+            if ignoringCase { groups[g].flags.insert(.comparedIgnoringCase) }
+            // Atom order: the same tables compile to the same records.
+            for a in groupAffixes[g].sorted(by: { $0.atom < $1.atom }) { comparedAffixLists.append((g, a.atom, a.list)) }
+        }
         // Conditions that only compare whole strings are tested on a leaf's exact-value atom
         // (an integer compare) instead of its bytes: tag routes test `anything-but` lists on
         // every tag of every finding, and comparing strings was most of their cost.
@@ -718,6 +761,19 @@ final class CompiledMatcher: Sendable {
         for g in groups.indices where groups[g].singlePosting >= 0 {
             groups[g].singlePosting = listOffset[Int(groups[g].singlePosting)]
         }
+        var comparedAffixes: [ComparedAffix] = []
+        var comparedAffixKeys: [UInt8] = []
+        for (g, atom, l) in comparedAffixLists {
+            let key = atomEntries[Int(atom)].key
+            if groupSides[g].comparedAffixes.isEmpty { groupSides[g].comparedAffixes = Int32(comparedAffixes.count)..<Int32(comparedAffixes.count) }
+            comparedAffixes.append(ComparedAffix(
+                keyStart: Int32(comparedAffixKeys.count), length: Int32(key.count), posting: listOffset[l],
+                kind: UInt8(atomEntries[Int(atom)].namespace & 7)))
+            comparedAffixKeys += key
+            groupSides[g].comparedAffixes = groupSides[g].comparedAffixes.lowerBound..<Int32(comparedAffixes.count)
+        }
+        self.comparedAffixes = comparedAffixes
+        self.comparedAffixKeys = comparedAffixKeys + [UInt8](repeating: 0, count: 8)
         let exclusionKeys = Array(exclusionLists.keys)
         let (exclusionRanges, exclusionChildren) = CompiledMatcher.flattened(exclusionKeys.map { exclusionLists[$0]! })
         var branchElementPair = [UInt64](repeating: .max, count: branchFields.count)
@@ -733,7 +789,11 @@ final class CompiledMatcher: Sendable {
             // Its only two fields with leaves are that pair: nothing is left to check.
             if branchElementPair[b] != .max && conditions.count == 2 { branchMultiField[b] = false }
         }
-        let (stateTerminals, terminalBranches) = CompiledMatcher.flattened(terminals)
+        // In route order per state (branches are added route by route; sorted to be sure):
+        // `TapeWalker.setRoutes` takes a run's word bounds from its first and last route.
+        let (stateTerminals, terminalBranches) = CompiledMatcher.flattened(terminals.map { list in
+            list.sorted { (branchRoute[Int($0)], $0) < (branchRoute[Int($1)], $1) }
+        })
         let stateCount = stateCondition.count
 
         // Path-trie edges, grouped by node.
@@ -759,7 +819,8 @@ final class CompiledMatcher: Sendable {
         }
 
         self.edges = ByteKeyTable(edgeEntries)
-        self.edgeKeys = edgeKeys
+        // Eight bytes of padding: the walk compares a long key's tail a word at a time.
+        self.edgeKeys = edgeKeys + [UInt8](repeating: 0, count: 8)
         self.pathCount = pathNames.count
         self.pathNames = pathNames
         self.pathAtoms = pathAtoms
