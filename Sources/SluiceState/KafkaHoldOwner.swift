@@ -33,7 +33,7 @@ extension HoldDispatch {
 /// fields of the state records, re-armed by the replay. See docs/state.md.
 public final class KafkaHoldOwner: Sendable {
     struct State: Sendable {
-        var engines: [Int32: HoldEngine] = [:]
+        var engines = PartitionEngines()
         var lastExpiry: EpochMillis = 0
     }
 
@@ -173,7 +173,7 @@ public final class KafkaHoldOwner: Sendable {
             }
         }
         // Stopped: nothing more is decided here (the source forwards through the repartition topic).
-        state.withLock { $0.engines = [:] }
+        state.withLock { $0.engines = PartitionEngines() }
         _ = producer.flush(timeoutMs: 10_000)
         storeSettled()
         consumer.close()
@@ -455,7 +455,7 @@ public final class KafkaHoldOwner: Sendable {
     func fireTimers(now: EpochMillis) {
         let due: [(Int32, [Digest])] = state.withLock { s in
             var out: [(Int32, [Digest])] = []
-            for p in s.engines.keys.sorted() {
+            for p in s.engines.partitions {
                 guard let next = s.engines[p]?.nextDue, next <= now, let digests = s.engines[p]?.due(now: now) else { continue }
                 out.append((p, digests))
             }
@@ -482,8 +482,9 @@ public final class KafkaHoldOwner: Sendable {
         if now - state.withLock({ $0.lastExpiry }) >= 10_000 {
             let parts = state.withLock { s -> [Int32] in
                 s.lastExpiry = now
-                for p in s.engines.keys { s.engines[p]?.expire(now: now) }
-                return Array(s.engines.keys)
+                let parts = s.engines.partitions
+                for p in parts { s.engines[p]?.expire(now: now) }
+                return parts
             }
             for p in parts { persist(p) {} }
         }
@@ -494,7 +495,7 @@ public final class KafkaHoldOwner: Sendable {
     public func replaceRules(_ new: [String: HoldRules]) {
         state.withLock { s in
             rules.withLock { $0 = new }
-            for p in s.engines.keys { s.engines[p]?.replaceRules(new) }
+            for p in s.engines.partitions { s.engines[p]?.replaceRules(new) }
         }
     }
 
@@ -514,6 +515,6 @@ public final class KafkaHoldOwner: Sendable {
 
     /// Keys held in memory across owned partitions.
     public var keyCount: Int {
-        state.withLock { $0.engines.values.reduce(0) { $0 + $1.keyCounts.dedupe + $1.keyCounts.throttle + $1.keyCounts.groups } }
+        state.withLock { s in s.engines.partitions.reduce(0) { n, p in n + (s.engines[p].map { $0.keyCounts.dedupe + $0.keyCounts.throttle + $0.keyCounts.groups } ?? 0) } }
     }
 }
