@@ -36,9 +36,9 @@ final class HoldGate: HoldDispatch, Sendable {
         rules = HoldStage.rules(of: table.routes)
         listsFindings = rules.values.contains { $0.throttle != nil || $0.group != nil }
         // A gate with dedupe rules only never lists a finding: its events need no title or account.
-        eventPaths = JSONPathSelection((listsFindings ? Self.summaryPaths : Self.decisionPaths) + rules.values.flatMap { r in
-            [r.partitionPaths, r.dedupe?.key, r.throttle?.key, r.group?.by].compactMap { $0 }.joined()
-        })
+        // Only a gate on event time (offline runs) reads the finding's time; Kafka runs use the clock.
+        eventPaths = JSONPathSelection((useEventTime ? Self.eventTimePaths : []) + (listsFindings ? Self.summaryPaths : Self.decisionPaths)
+            + rules.values.flatMap { r in [r.partitionPaths, r.dedupe?.key, r.throttle?.key, r.group?.by].compactMap { $0 }.joined() })
         self.forwarder = forwarder
         var targets: [String: [String: BoundTarget]] = [:]
         for (i, route) in table.routes.enumerated() {
@@ -63,8 +63,10 @@ final class HoldGate: HoldDispatch, Sendable {
     /// (the `sluice` view is always kept whole).
     let eventPaths: JSONPathSelection
     static let summaryPaths = decisionPaths + ["detail.title", "detail.type", "detail.accountId", "account"]
-    /// What a decision reads besides the rules' keys: the finding's time and severity.
-    static let decisionPaths = ["time", "detail.updatedAt", "detail.severity"]
+    /// What a decision reads besides the rules' keys: the finding's severity...
+    static let decisionPaths = ["detail.severity"]
+    /// ...and its time, when the gate runs on event time (`eventTime`).
+    static let eventTimePaths = ["time", "detail.updatedAt"]
 
     /// The target of a digest whose route a reload removed: the connector's lane.
     func orphanTarget(_ route: String, _ connector: String) -> BoundTarget? { run.orphanTarget?(route, connector) }
@@ -408,17 +410,14 @@ struct StateForwarder: Sendable {
         self.logger = logger
     }
 
-    /// The state partition of `item`'s key (its owner's), and the key's bytes.
-    func partition(of item: HoldItem) -> (partition: Int32, key: [UInt8]) {
-        let key = Array(item.stateKey.utf8)
-        return (topics.partition(forKey: key), key)
-    }
+    /// The state partition of `item`'s key (its owner's).
+    func partition(of item: HoldItem) -> Int32 { topics.partition(forKey: item.stateKey) }
 
     /// `completion(true)` once the item is durably with its key's owner: acknowledged by the
     /// broker on the repartition topic. Then the source offset may settle. (When this instance
     /// owns the partition, the pipeline asks `localOwner` first.)
-    func forward(_ item: HoldItem, to target: (partition: Int32, key: [UInt8]), completion: @escaping @Sendable (Bool) -> Void) {
-        let (partition, key) = target
+    func forward(_ item: HoldItem, to partition: Int32, completion: @escaping @Sendable (Bool) -> Void) {
+        let key = Array(item.stateKey.utf8)
         let timings = StateTimings.shared
         let started = timings.start()
         if timings.enabled { timings.forwarding.add(1, ordering: .relaxed) }

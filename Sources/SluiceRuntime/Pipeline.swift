@@ -360,7 +360,7 @@ public final class Pipeline: Sendable {
                     // This instance owns the key: decided here, delivered on this job. The step's
                     // unit of work ends with the delivery; one more with the decision's changelog record.
                     if let local = forwarder.localOwner.owner.load() {
-                        switch local.decideLocally(item, partition: owner.partition, settled: { message.finishOne() }) {
+                        switch local.decideLocally(item, partition: owner, settled: { message.finishOne() }) {
                         case .notOwned:
                             break
                         case .held(let reason):
@@ -371,7 +371,7 @@ public final class Pipeline: Sendable {
                             if release.hold != nil { delivery.payload = gate.payload(for: release) }
                             var held = screened(route, target, delivery)
                             message.addUnit()
-                            held.onOutcome = { ok in local.completed(release, partition: owner.partition, succeeded: ok) { message.finishOne() } }
+                            held.onOutcome = { ok in local.completed(release, partition: owner, succeeded: ok) { message.finishOne() } }
                             target.lane.submit(held)
                             continue
                         }

@@ -56,13 +56,27 @@ public struct StateTopics: Sendable, Equatable {
     /// (whatever `partitioner` the user set), and instances of earlier versions, which let
     /// librdkafka choose, agree with it.
     public func partition(forKey key: [UInt8]) -> Int32 {
+        key.withUnsafeBufferPointer { partition(forKeyBytes: $0) }
+    }
+
+    /// The same for a key's UTF-8 (the source's local path: no byte array made per finding).
+    public func partition(forKey key: String) -> Int32 {
+        var key = key
+        return key.withUTF8 { partition(forKeyBytes: $0) }
+    }
+
+    private func partition(forKeyBytes key: UnsafeBufferPointer<UInt8>) -> Int32 {
         Int32(truncatingIfNeeded: Self.crc32(key) % UInt32(truncatingIfNeeded: max(1, partitions)))
     }
 
     /// CRC-32 (IEEE 802.3, reflected; zlib's `crc32`, librdkafka's `rd_crc32`).
-    static func crc32(_ bytes: [UInt8]) -> UInt32 {
+    static func crc32(_ bytes: [UInt8]) -> UInt32 { bytes.withUnsafeBufferPointer { crc32($0) } }
+
+    static func crc32(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt32 {
         var crc: UInt32 = 0xFFFF_FFFF
-        for b in bytes { crc = crc32Table[Int((crc ^ UInt32(b)) & 0xFF)] ^ (crc >> 8) }
+        crc32Table.withUnsafeBufferPointer { table in
+            for b in bytes { crc = table[Int((crc ^ UInt32(b)) & 0xFF)] ^ (crc >> 8) }
+        }
         return crc ^ 0xFFFF_FFFF
     }
 

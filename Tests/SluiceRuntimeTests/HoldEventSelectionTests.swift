@@ -25,7 +25,7 @@ import Testing
     }
 
     @Test func theSelectedPathsReadAsOnTheWholeEventInEveryFormat() throws {
-        let paths = HoldGate.summaryPaths + Self.rulePaths
+        let paths = HoldGate.eventTimePaths + HoldGate.summaryPaths + Self.rulePaths
         let selection = JSONPathSelection(paths)
         let decoder = FindingDecoder()
         var compared = 0
@@ -42,6 +42,7 @@ import Testing
                 let id = finding.findingID()
                 let a = HoldGate.listing(whole, findingID: id), b = HoldGate.listing(few, findingID: id)
                 #expect(a.title == b.title && a.severity == b.severity && a.account == b.account, "\(record.prefix(80))")
+                #expect(HoldGate.eventTime(few) == HoldGate.eventTime(whole), "\(record.prefix(80))")
             }
         }
         // Every format was seen, and the comparison ran on each path of each finding.

@@ -150,6 +150,14 @@ import Testing
 /// The state key's partition is librdkafka's default partitioner's: instances of earlier
 /// versions, which let librdkafka choose, agree with this one.
 @Suite(.serialized) struct StatePartitionTests {
+    /// The source's local path hashes a key's String, the forwarder its bytes: one partition.
+    @Test func aKeysStringAndItsBytesHaveOnePartition() {
+        let topics = StateTopics(prefix: "sluice.", group: "g", partitions: 12)
+        for key in ["", "r\u{0}t\u{0}\"abc\"", "route\u{0}target\u{0}\"é-\u{1F600}\"", String(repeating: "k", count: 300), "\u{0}null"] {
+            #expect(topics.partition(forKey: key) == topics.partition(forKey: Array(key.utf8)), "\(key.debugDescription)")
+        }
+    }
+
     @Test func crc32HasItsPublishedCheckValue() {
         #expect(StateTopics.crc32(Array("123456789".utf8)) == 0xCBF4_3926)
     }
