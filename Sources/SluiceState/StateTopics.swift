@@ -5,24 +5,30 @@ import SluiceKafka
 /// Where state lives in Kafka (docs/state.md). Names derive from the prefix and the consumer
 /// group, so two Sluice deployments on one cluster never share state by accident.
 public struct StateTopics: Sendable, Equatable {
-    public var prefix: String
-    public var group: String
+    public let prefix: String
+    public let group: String
     /// Partitions of the repartition and changelog topics: fixed at creation (partition i of
     /// the changelog holds the state of repartition partition i).
-    public var partitions: Int32
+    public let partitions: Int32
+
+    // The names, made once: the changelog's is passed with every record written.
+    public let repartition: String
+    public let changelog: String
+    public let inhibit: String
+    public let silences: String
+    /// The shared guard ledger (`GuardLedger`): one partition, so every instance reads one order.
+    public let guards: String
 
     public init(prefix: String = "sluice.", group: String, partitions: Int32 = 12) {
         self.prefix = prefix
         self.group = group
         self.partitions = partitions
+        repartition = "\(prefix)hold.\(group).repartition"
+        changelog = "\(prefix)hold.\(group).changelog"
+        inhibit = "\(prefix)inhibit.\(group)"
+        silences = "\(prefix)silences"
+        guards = "\(prefix)guards.\(group)"
     }
-
-    public var repartition: String { "\(prefix)hold.\(group).repartition" }
-    public var changelog: String { "\(prefix)hold.\(group).changelog" }
-    public var inhibit: String { "\(prefix)inhibit.\(group)" }
-    public var silences: String { "\(prefix)silences" }
-    /// The shared guard ledger (`GuardLedger`): one partition, so every instance reads one order.
-    public var guards: String { "\(prefix)guards.\(group)" }
 
     /// Creates the guard ledger topic when missing. Time-based retention (7 days, far beyond the
     /// hour the caps look back) keeps the replay short; it must not be compacted (records have no key).
