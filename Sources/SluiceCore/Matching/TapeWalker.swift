@@ -449,9 +449,9 @@ struct TapeWalker {
         }
     }
 
+    /// Callers skip a group without work (`hasWork`): a group whose conditions need a leaf has one here.
     @inline(__always) func visit(_ g: Int, _ group: UnsafePointer<CompiledMatcher.Group>) {
         var k = Int(group.pointee.evaluated.lowerBound)
-        if group.pointee.flags.contains(.evaluatedNeedLeaf) && head(Int(group.pointee.path)) < 0 { k = Int(group.pointee.evaluated.upperBound) }
         while k < Int(group.pointee.evaluated.upperBound) {
             // Each evaluated child once per visit of its group: no stamp.
             enter(CompiledMatcher.stateEntry(m.evaluatedStates[k], CompiledMatcher.enteredOnce | CompiledMatcher.evaluate), single: true)
