@@ -397,12 +397,17 @@ public final class KafkaConsumer: Sendable {
         try client.committed(parts, timeoutMs: timeoutMs)
     }
 
-    /// Asks the broker to commit the stored offsets; does not wait for the answer.
+    /// Asks the broker to commit the stored offsets; does not wait for the answer, which
+    /// `serveCommitAnswers()` hands to `onCommitAnswered` (so does `poll`'s for other commits).
     public func commitAsync() {
-        do { try client.commit(async: true) } catch {
+        do { try client.commitAsyncToQueue() } catch {
             logger.debug("commit request failed", metadata: ["kafka.error": "\(error.message)"])
         }
     }
+
+    /// Hands the answers to `commitAsync()` that arrived to `onCommitAnswered`, on the calling
+    /// thread, without taking a record or waiting.
+    public func serveCommitAnswers() { client.serveCommitAnswers() }
 
     /// Stops fetching from every assigned partition (back-pressure); `resume()` restarts.
     public func pause() { perform(state.withLock { $0.pause() }) }

@@ -24,6 +24,16 @@ public struct OffsetTracker: Sendable {
         /// settled work's end for a partition given straight back), then each commit the group
         /// confirmed.
         var confirmed: Int64
+        /// Records settled (popped) since the last `markCommitted()`.
+        var settledSinceMark = 0
+        /// Commits asked for and not answered yet: the watermark each asked for, with how many
+        /// records it covers beyond the previous ask. Oldest first; usually zero or one.
+        var asks: [CommitAsk] = []
+    }
+
+    struct CommitAsk {
+        var offset: Int64
+        var records: Int
     }
 
     /// A token handed out when a record is tracked; settling needs it back, so a record tracked
@@ -49,13 +59,17 @@ public struct OffsetTracker: Sendable {
     public private(set) var trackedCount = 0
     /// Records that became committable since the last `markCommitted()`.
     public private(set) var committableSinceMark = 0
+    /// Records in commits asked for (`markCommitted()`) that the group has not confirmed yet:
+    /// a crash now would repeat them as surely as uncommitted ones.
+    public private(set) var awaitingConfirmation = 0
 
     /// Records a redelivery would repeat if the process died now: tracked ones, those committable
-    /// but not yet committed, and — on a partition whose last commit the group refused — those
-    /// settled since its last confirmed commit (offsets, so a gap counts too; it may overlap
-    /// `committableSinceMark`: an over-estimate, never an under-estimate). The pipeline caps
-    /// this number, so a refused commit cannot let the window a crash repeats grow past the cap.
-    public var uncommittedCount: Int { trackedCount + committableSinceMark + refusedWindow }
+    /// but not yet committed, those in commits asked for and not confirmed yet, and — on a
+    /// partition whose last commit the group refused — those settled since its last confirmed
+    /// commit (offsets, so a gap counts too; it may overlap `committableSinceMark`: an
+    /// over-estimate, never an under-estimate). The pipeline caps this number, so neither a
+    /// commit in flight nor a refused one lets the window a crash repeats grow past the cap.
+    public var uncommittedCount: Int { trackedCount + committableSinceMark + awaitingConfirmation + refusedWindow }
 
     /// Settled offsets on partitions whose last commit was refused, not confirmed since.
     public var refusedWindow: Int {
@@ -72,16 +86,58 @@ public struct OffsetTracker: Sendable {
     /// start for that partition from now on; a refused partition counts its unconfirmed settled
     /// work as uncommitted until a later commit of it is confirmed (librdkafka keeps the stored
     /// offsets and sends them again).
-    public mutating func commitAnswered(committed: [TopicPartition: Int64], refused refusedParts: some Sequence<TopicPartition>) {
+    ///
+    /// Asks the answer covers stop counting: confirmed ones, and those of refused partitions
+    /// (their refused window counts them now). `abandoned`: partitions whose commit was refused
+    /// for good, whose asks stop counting too (such a refusal does not hold the source).
+    /// `nothingToCommit`: the group held every stored offset already, so no ask is outstanding.
+    public mutating func commitAnswered(committed: [TopicPartition: Int64], refused refusedParts: some Sequence<TopicPartition>,
+                                        abandoned: some Sequence<TopicPartition> = [TopicPartition](), nothingToCommit: Bool = false) {
         for (p, offset) in committed {
             refused.remove(p)
-            if let confirmed = partitions[p]?.confirmed, offset > confirmed { partitions[p]?.confirmed = offset }
+            guard partitions[p] != nil else { continue }
+            awaitingConfirmation -= Self.update(&partitions[p]!) { state in
+                if offset > state.confirmed { state.confirmed = offset }
+                var answered = 0
+                while let ask = state.asks.first, ask.offset <= offset {
+                    answered += ask.records
+                    state.asks.removeFirst()
+                }
+                return answered
+            }
         }
-        for p in refusedParts where partitions[p] != nil && committed[p] == nil { refused.insert(p) }
+        for p in refusedParts where partitions[p] != nil && committed[p] == nil {
+            refused.insert(p)
+            dropAsks(p)
+        }
+        for p in abandoned { dropAsks(p) }
+        if nothingToCommit { for p in Array(partitions.keys) { dropAsks(p) } }
     }
 
-    /// The caller committed every committable offset (or asked for it).
-    public mutating func markCommitted() { committableSinceMark = 0 }
+    /// The caller committed every committable offset (or asked for it): each partition's
+    /// settled records since the last mark wait for the group's confirmation. A refused
+    /// partition's are in its refused window already.
+    public mutating func markCommitted() {
+        committableSinceMark = 0
+        for p in Array(partitions.keys) {  // a copy: iterating the live view while mutating would copy the table
+            let isRefused = refused.contains(p)
+            Self.update(&partitions[p]!) { state in
+                guard state.settledSinceMark > 0 else { return }
+                if !isRefused, let watermark = state.watermark {
+                    state.asks.append(CommitAsk(offset: watermark, records: state.settledSinceMark))
+                    awaitingConfirmation += state.settledSinceMark
+                }
+                state.settledSinceMark = 0
+            }
+        }
+    }
+
+    /// Stops counting a partition's asks (answered by a refusal, or the partition gone).
+    private mutating func dropAsks(_ p: TopicPartition) {
+        guard let n = partitions[p]?.asks.reduce(0, { $0 + $1.records }), n > 0 else { return }
+        awaitingConfirmation -= n
+        partitions[p]?.asks.removeAll()
+    }
 
     /// Starts tracking a record. Offsets of a partition must be tracked in increasing order;
     /// an offset at or below the last tracked one (a re-fetch after a seek) restarts the partition.
@@ -92,6 +148,7 @@ public struct OffsetTracker: Sendable {
             unsettledCount -= old.lazy.filter { !$0.settled }.count
             trackedCount -= old.count
             refused.remove(partition)
+            dropAsks(partition)
             partitions[partition] = newState(from: offset)
         }
         unsettledCount += 1
@@ -118,6 +175,7 @@ public struct OffsetTracker: Sendable {
                       advanced = first.offset + 1
                   }
                   if let advanced { state.watermark = advanced }
+                  state.settledSinceMark += popped
                   return (advanced, popped)
               })
         else { return nil }
@@ -149,6 +207,7 @@ public struct OffsetTracker: Sendable {
     public mutating func revoke(_ revoked: some Sequence<TopicPartition>) {
         for p in revoked {
             refused.remove(p)
+            dropAsks(p)
             if let state = partitions.removeValue(forKey: p) {
                 unsettledCount -= state.entries.lazy.filter { !$0.settled }.count
                 trackedCount -= state.entries.count

@@ -21,6 +21,10 @@ final class RDKafkaClient: @unchecked Sendable {
     private let destroyed = Atomic<Bool>(false)
     /// Set when `closeConsumer` gave up waiting: the handle belongs to the closing thread.
     private let closeAbandoned = Atomic<Bool>(false)
+    /// A consumer's queue for the answers to `commitAsync()`, served by `serveCommitAnswers()`:
+    /// a source loop holding at its in-flight cap takes no record (no consumer poll) and must
+    /// still learn which commits went through, since those answers are what lowers its count.
+    private let commitQueue: OpaquePointer?
 
     /// Creates a client from `config`. `deliveryReports`: a producer's per-record callback
     /// (`RDKafkaDeliveryBox`); `rebalance`: a consumer's assignment callback; `statistics`: the
@@ -69,6 +73,7 @@ final class RDKafkaClient: @unchecked Sendable {
         handle = rk
         self.kind = kind
         self.context = context
+        commitQueue = kind == .consumer ? rd_kafka_queue_new(rk) : nil
         if kind == .consumer { rd_kafka_poll_set_consumer(rk) }  // one queue: poll serves messages, rebalances and logs
     }
 
@@ -91,7 +96,9 @@ final class RDKafkaClient: @unchecked Sendable {
         let work = BoundedWork()
         let handle = UncheckedHandle(handle)
         let flags = kind == .consumer ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0
+        let queue = commitQueue.map(UncheckedHandle.init)
         let thread = Thread { [context] in
+            if let queue { rd_kafka_queue_destroy(queue.pointer) }  // an application queue goes before its handle
             rd_kafka_destroy_flags(handle.pointer, flags)
             withExtendedLifetime(context) { _ = work.finish() }  // callbacks read the context until here
         }
@@ -138,6 +145,7 @@ final class RDKafkaClient: @unchecked Sendable {
             if leaveGroup { _ = rd_kafka_consumer_close(handle) }
             // The waiter gave up: nobody else may touch the handle, so it ends here.
             if !work.finish(), !destroyed.exchange(true, ordering: .acquiringAndReleasing) {
+                if let commitQueue { rd_kafka_queue_destroy(commitQueue) }
                 rd_kafka_destroy_flags(handle, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE)
             }
         }
@@ -290,6 +298,24 @@ final class RDKafkaClient: @unchecked Sendable {
         let err = rd_kafka_offsets_store(handle, list)
         if err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__STATE { return nil }
         return KafkaError(.commit, err, context: "offset store")
+    }
+
+    /// Asks for a commit of the stored offsets without waiting; its answer goes to the commit
+    /// queue (`serveCommitAnswers()`), then to the commit handler like every other commit's.
+    func commitAsyncToQueue() throws(KafkaError) {
+        guard let commitQueue else { return try commit(async: true) }
+        let err = rd_kafka_commit_queue(handle, nil, commitQueue, { _, err, offsets, opaque in
+            guard let opaque else { return }
+            Unmanaged<RDKafkaClientContext>.fromOpaque(opaque).takeUnretainedValue().commitAnswered(err, offsets)
+        }, Unmanaged.passUnretained(context).toOpaque())
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR, err != RD_KAFKA_RESP_ERR__NO_OFFSET { throw KafkaError(.commit, err, context: "commit") }
+    }
+
+    /// Hands the answers of `commitAsyncToQueue()` that arrived to the commit handler, on the
+    /// calling thread, without waiting.
+    func serveCommitAnswers() {
+        guard let commitQueue, !destroyed.load(ordering: .acquiring) else { return }
+        _ = rd_kafka_queue_poll_callback(commitQueue, 0)
     }
 
     /// Commits the stored offsets; "nothing to commit" is not an error.

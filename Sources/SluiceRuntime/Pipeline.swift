@@ -107,13 +107,16 @@ public final class Pipeline: Sendable {
             flushStores(consumer)
             tracker.withLock { $0.revoke(parts) }
         }
-        // A commit the group refused for now (a rebalance, a coordinator away) keeps its
+        // A commit asked for, or refused for now (a rebalance, a coordinator away), keeps its
         // partitions' settled work counted against the cap until a commit of theirs is confirmed:
         // what a crash or a move repeats stays within the cap. A refusal for good (authorization)
         // does not hold the source: findings keep flowing while an operator acts on the error.
         consumer.onCommitAnswered { [self] answer in
-            let refused = answer.outcome.kind == .refused ? [] : answer.refused
-            tracker.withLock { $0.commitAnswered(committed: answer.committed, refused: refused) }
+            let forGood = answer.outcome.kind == .refused
+            tracker.withLock {
+                $0.commitAnswered(committed: answer.committed, refused: forGood ? [] : answer.refused,
+                                  abandoned: forGood ? answer.refused : [], nothingToCommit: answer.outcome.kind == .nothingToCommit)
+            }
         }
         if let ready = firstPollAfter {
             let until = ContinuousClock.now + Self.firstPollWait
@@ -122,9 +125,16 @@ public final class Pipeline: Sendable {
         var fatal: KafkaError?
         var lastWarning = ContinuousClock.now - .seconds(60)
         var flow = SourceFlowControl(options: options, nowMs: coarseMilliseconds())
+        var awaitingAnswers = false
         while !stopping.isStopped {
-            let (uncommitted, sinceCommit, refused) = tracker.withLock { ($0.uncommittedCount, $0.committableSinceMark, $0.refusedWindow > 0) }
-            if flow.shouldCommit(committableSinceCommit: sinceCommit, refused: refused, nowMs: coarseMilliseconds()) {
+            // Answers to the commits asked for: they lower the count, even while the source holds.
+            if awaitingAnswers { consumer.serveCommitAnswers() }
+            let (uncommitted, sinceCommit, refused, awaiting) = tracker.withLock {
+                ($0.uncommittedCount, $0.committableSinceMark, $0.refusedWindow > 0, $0.awaitingConfirmation > 0)
+            }
+            awaitingAnswers = awaiting
+            let unconfirmed = refused || awaiting
+            if flow.shouldCommit(committableSinceCommit: sinceCommit, unconfirmed: unconfirmed, nowMs: coarseMilliseconds()) {
                 tracker.withLock { $0.markCommitted() }
                 // Offsets are stored only here, just before the commit that sends them: storing
                 // on every settle would cost a librdkafka call per record.

@@ -39,17 +39,17 @@ struct SourceFlowControl {
         lastCommitMs = nowMs
     }
 
-    /// How long after a commit the group refused the loop asks again with nothing new to commit
-    /// (auto-commit does it too, unless the user turned it off).
-    static let refusedRetryMs: Int64 = 1000
+    /// How long after a commit that was refused, or not answered yet, the loop asks again with
+    /// nothing new to commit (auto-commit does it too, unless the user turned it off).
+    static let unconfirmedRetryMs: Int64 = 1000
 
     /// Whether to store and commit now, given how many records became committable since the
-    /// last commit and whether a partition's last commit was refused. Records the commit when it
-    /// says yes. A refused commit's work counts against the cap: without a retry, a source held
-    /// at the cap would wait for it for ever.
-    mutating func shouldCommit(committableSinceCommit n: Int, refused: Bool = false, nowMs: Int64) -> Bool {
+    /// last commit and whether settled work waits for a commit's confirmation (`unconfirmed`: a
+    /// commit refused or not answered yet). Records the commit when it says yes. Unconfirmed work
+    /// counts against the cap: without a retry, a source held at the cap would wait for it for ever.
+    mutating func shouldCommit(committableSinceCommit n: Int, unconfirmed: Bool = false, nowMs: Int64) -> Bool {
         let due = n >= commitEvery || (n > 0 && nowMs - lastCommitMs >= commitIntervalMs)
-            || (refused && nowMs - lastCommitMs >= Self.refusedRetryMs)
+            || (unconfirmed && nowMs - lastCommitMs >= Self.unconfirmedRetryMs)
         guard due else { return false }
         lastCommitMs = nowMs
         return true

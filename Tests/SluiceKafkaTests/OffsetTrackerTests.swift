@@ -85,6 +85,8 @@ import Testing
         #expect(t.takeAdvanced().isEmpty)                  // already handed out
         #expect(t.uncommittedCount == 3)                   // settled, not yet committed
         t.markCommitted()
+        #expect(t.uncommittedCount == 3)                   // asked for, not confirmed yet
+        t.commitAnswered(committed: [p0: 2, p1: 51], refused: [])
         #expect(t.uncommittedCount == 0)
     }
 
@@ -112,7 +114,7 @@ import Testing
         let b = (20..<23).map { t.track(p1, offset: Int64($0)) }
         for ticket in a.prefix(4) + b { _ = t.settle(ticket) }
         t.markCommitted()  // the loop asked for a commit of p0 at 104 and p1 at 23
-        #expect(t.uncommittedCount == 2)  // 104 and 105, still unsettled
+        #expect(t.uncommittedCount == 2 + 7)  // 104 and 105, still unsettled; 7 settled, awaiting the answer
         t.commitAnswered(committed: [p1: 23], refused: [p0])
         #expect(t.refusedWindow == 4)  // 100..<104: the group still starts p0 at 100
         #expect(t.uncommittedCount == 6)
@@ -145,5 +147,81 @@ import Testing
         _ = t.settle(t.track(p0, offset: 9))
         t.commitAnswered(committed: [p0: 10], refused: [p0])
         #expect(t.refusedWindow == 0)
+    }
+
+    /// A commit asked for is not a commit made: its records count as uncommitted until the group
+    /// confirms an offset at or past the ask's (a crash before the answer repeats them). A
+    /// confirmation answers every earlier ask of its partition and no later one.
+    @Test func aCommitAskedForCountsUntilTheGroupConfirmsIt() {
+        var t = OffsetTracker()
+        let p1 = TopicPartition("findings", 1)
+        let a = (0..<10).map { t.track(p0, offset: Int64($0)) }
+        let b = (50..<53).map { t.track(p1, offset: Int64($0)) }
+        for ticket in a.prefix(6) + b { _ = t.settle(ticket) }
+        t.markCommitted()  // asks p0 at 6 (6 records), p1 at 53 (3)
+        #expect(t.awaitingConfirmation == 9)
+        #expect(t.uncommittedCount == 4 + 9)
+        for ticket in a[6..<8] { _ = t.settle(ticket) }
+        t.markCommitted()  // asks p0 at 8 (2 more)
+        #expect(t.awaitingConfirmation == 11)
+        #expect(t.uncommittedCount == 2 + 11)
+        t.markCommitted()  // nothing settled since: no new ask
+        #expect(t.awaitingConfirmation == 11)
+        t.commitAnswered(committed: [p0: 6], refused: [])  // the first ask of p0 only
+        #expect(t.awaitingConfirmation == 5)
+        t.commitAnswered(committed: [p0: 8, p1: 53], refused: [])
+        #expect(t.awaitingConfirmation == 0)
+        #expect(t.uncommittedCount == 2)  // 8 and 9, unsettled
+        // A late answer for an older offset answers nothing more and moves nothing back.
+        t.commitAnswered(committed: [p0: 6], refused: [])
+        #expect(t.awaitingConfirmation == 0)
+        // One confirmation past several asks answers them all.
+        for ticket in a[8..<10] { _ = t.settle(ticket) }
+        t.markCommitted()
+        #expect(t.awaitingConfirmation == 2)
+        t.commitAnswered(committed: [p0: 10], refused: [])
+        #expect(t.awaitingConfirmation == 0)
+        #expect(t.uncommittedCount == 0)
+    }
+
+    /// Asks stop counting when their answer is a refusal (the refused window counts that work
+    /// from the last confirmed offset instead, never twice), a refusal for good (which does not
+    /// hold the source), "nothing to commit" (the group holds every stored offset), or when
+    /// their partition goes away or restarts. A refused partition makes no new asks.
+    @Test func asksEndWithARefusalNothingToCommitARevocationOrARestart() {
+        var t = OffsetTracker()
+        let p1 = TopicPartition("findings", 1)
+        for o in 0..<4 { _ = t.settle(t.track(p0, offset: Int64(o))) }
+        for o in 0..<2 { _ = t.settle(t.track(p1, offset: Int64(o))) }
+        t.markCommitted()
+        #expect(t.awaitingConfirmation == 6)
+        t.commitAnswered(committed: [:], refused: [p0])
+        #expect(t.awaitingConfirmation == 2)
+        #expect(t.refusedWindow == 4)
+        #expect(t.uncommittedCount == 6)
+        _ = t.settle(t.track(p0, offset: 4))
+        t.markCommitted()  // p0 is refused: its record is in the refused window, not asked twice
+        #expect(t.awaitingConfirmation == 2)
+        #expect(t.refusedWindow == 5)
+        t.commitAnswered(committed: [:], refused: [], abandoned: [p1])  // refused for good
+        #expect(t.awaitingConfirmation == 0)
+        for o in 2..<5 { _ = t.settle(t.track(p1, offset: Int64(o))) }
+        t.markCommitted()
+        #expect(t.awaitingConfirmation == 3)
+        t.commitAnswered(committed: [:], refused: [], nothingToCommit: true)
+        #expect(t.awaitingConfirmation == 0)
+        _ = t.settle(t.track(p1, offset: 5))
+        t.markCommitted()
+        #expect(t.awaitingConfirmation == 1)
+        t.revoke([p1])
+        #expect(t.awaitingConfirmation == 0)
+        t.commitAnswered(committed: [p0: 5], refused: [])
+        _ = t.settle(t.track(p0, offset: 5))
+        t.markCommitted()
+        #expect(t.awaitingConfirmation == 1)
+        _ = t.track(p0, offset: 6)
+        _ = t.track(p0, offset: 2)  // re-fetched below the last tracked one: the partition restarts
+        #expect(t.awaitingConfirmation == 0)
+        #expect(t.uncommittedCount == 1)  // the re-fetched record
     }
 }

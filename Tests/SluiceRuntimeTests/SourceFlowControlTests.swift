@@ -72,17 +72,17 @@ import Testing
         #expect(late)
     }
 
-    /// A partition whose last commit was refused is asked again once a second, even with nothing
-    /// new to commit: its work holds the cap, and auto-commit may be off.
-    @Test func aRefusedCommitIsAskedAgainEverySecond() {
+    /// Work whose commit was refused, or not answered yet, is asked again once a second, even
+    /// with nothing new to commit: it holds the cap, and auto-commit may be off.
+    @Test func anUnconfirmedCommitIsAskedAgainEverySecond() {
         var f = flow(at: 0)
-        let quiet = f.shouldCommit(committableSinceCommit: 0, refused: false, nowMs: 5_000)
+        let quiet = f.shouldCommit(committableSinceCommit: 0, unconfirmed: false, nowMs: 5_000)
         #expect(!quiet)
-        let first = f.shouldCommit(committableSinceCommit: 0, refused: true, nowMs: 5_000)
+        let first = f.shouldCommit(committableSinceCommit: 0, unconfirmed: true, nowMs: 5_000)
         #expect(first)
-        let soon = f.shouldCommit(committableSinceCommit: 0, refused: true, nowMs: 5_999)
+        let soon = f.shouldCommit(committableSinceCommit: 0, unconfirmed: true, nowMs: 5_999)
         #expect(!soon)
-        let again = f.shouldCommit(committableSinceCommit: 0, refused: true, nowMs: 6_000)
+        let again = f.shouldCommit(committableSinceCommit: 0, unconfirmed: true, nowMs: 6_000)
         #expect(again)
     }
 }
