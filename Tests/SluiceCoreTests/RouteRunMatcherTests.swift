@@ -4,9 +4,9 @@ import Testing
 /// Routes set in runs (`RouteRun`): a state's completing routes (`TapeWalker.setRoutes`, their
 /// word bounds from the first and last, so `terminalRoutes` must be ascending per state) and a
 /// tag state's exclusive children that are direct routes (`visitExclusive`, entering the others
-/// in between). What could go wrong: the answer's bounds missing a word (a route lost), the count
-/// off (the answer is sized by it: a route twice in one run, or set before by another entry), a
-/// run's registers overwritten by an `enter` in the middle of it. Every expected answer is
+/// in between). What could go wrong: the answer's bounds missing a word (a route lost), a route
+/// twice in one run or set before by another entry listed twice, a run's registers overwritten
+/// by an `enter` in the middle of it. Every expected answer is
 /// derived by hand from the patterns; the brute-force reference must agree with it too.
 @Suite struct RouteRunMatcherTests {
     static func route(_ name: String, _ match: JSON) -> Route {

@@ -70,6 +70,10 @@ final class CompiledMatcher: Sendable {
         /// state's own condition (`fixedCondition`), instead of evaluated state by state.
         var exclusive: Range<Int32> = 0..<0  // into `exclusiveEntries`
         var fixedCondition: Int32 = -1
+        /// The lowest and highest route among the `exclusive` children that are direct routes
+        /// (`Int32.max` and -1 if none): `visitExclusive` widens the answer's word bounds to
+        /// them once, not route by route.
+        var directRoutes: (low: Int32, high: Int32) = (.max, -1)
         /// Wildcards with no literal prefix (`*team7-*-eks`), found by a window of their
         /// longest literal segment in the leaf (`substringTable`), then evaluated: window
         /// lengths, a range of `lengths`.
@@ -908,7 +912,6 @@ final class CompiledMatcher: Sendable {
                 terminalStart: stateTerminals[s].lowerBound, terminalEnd: stateTerminals[s].upperBound)
         })
         self.groups = CacheLineRecords(groups)
-        self.groupSides = groupSides
         self.lengths = lengths
         self.evaluatedStates = evaluatedStates
         // Entries of final one-route states (not evaluated) name the route, with what its
@@ -926,7 +929,16 @@ final class CompiledMatcher: Sendable {
             return k << 3 | CompiledMatcher.checkedRoute
         }
         // An exclusive child is entered from its group alone, once per event: no stamp needed.
-        self.exclusiveEntries = exclusiveStates.map { t in directEntry(Int(t)) ?? CompiledMatcher.stateEntry(t, CompiledMatcher.enteredOnce) }
+        let exclusiveEntries = exclusiveStates.map { t in directEntry(Int(t)) ?? CompiledMatcher.stateEntry(t, CompiledMatcher.enteredOnce) }
+        self.exclusiveEntries = exclusiveEntries
+        for g in groupSides.indices {
+            for k in groupSides[g].exclusive {
+                let entry = exclusiveEntries[Int(k)]
+                guard entry & (CompiledMatcher.directRoute | CompiledMatcher.evaluate) == CompiledMatcher.directRoute else { continue }
+                groupSides[g].directRoutes = (min(groupSides[g].directRoutes.low, entry >> 3), max(groupSides[g].directRoutes.high, entry >> 3))
+            }
+        }
+        self.groupSides = groupSides
         self.exclusions = IntKeyTable(exclusionKeys.enumerated().map { ($0.element, Int32($0.offset)) })
         self.exclusionRanges = exclusionRanges
         self.exclusionChildren = exclusionChildren
@@ -1099,7 +1111,7 @@ public final class MatchScratch {
     }
 
     /// Routes whose match pattern matched the last event (before suppression), in route order.
-    /// A slow path (tests); the hot readers below take the bitmap as it is.
+    /// A slow path (tests); the hot readers below take the answer as `TapeWalker.finish` left it.
     var matchedRoutes: [Int] {
         let suppressed = state.pointee.suppressedRoutes
         return (unsuppressedRoutes + (0..<suppressed.count).map { Int(suppressed[$0]) }).sorted()
@@ -1116,43 +1128,26 @@ public final class MatchScratch {
     }
 
     /// Matched, unsuppressed routes in route order, up to and including the first whose bit in
-    /// `stopWords` (one bit per route with `stop`, in words of 64) is set. Read straight from
-    /// the route bitmap `TapeWalker.complete` filled (suppressed routes are cleared from it):
-    /// no intermediate list of the 200+ routes a finding matches at 10,000 routes.
+    /// `stopWords` (one bit per route with `stop`, in words of 64) is set: the answer
+    /// `TapeWalker.finish` wrote into the scratch, copied out. `[Int](unsafeUninitializedCapacity:)`
+    /// allocated through the standard library's unspecialised `_allocateBufferUninitialized`
+    /// (a generic metadata lookup per answer); the copy allocates through specialised code.
     func selectedRoutes(stopWords: [UInt64]?) -> [Int] {
-        let low = state.pointee.routeWordLow, high = state.pointee.routeWordHigh
-        if high < low { return [] }
-        let bits = state.pointee.routeBits
-        let count = state.pointee.routeBitCount
-        if count == 0 { return [] }
-        // Written into the scratch's buffer, then copied into the answer: `[Int](unsafeUninitializedCapacity:)`
-        // allocated through the standard library's unspecialised `_allocateBufferUninitialized`
-        // (a generic metadata lookup per answer); the copy allocates through specialised code.
-        state.pointee.answer.reserveCapacity(count)
-        let out = state.pointee.answer.base
-        var n = 0
-        var w = low
-        while w <= high {
-            var word = bits[w]
-            let base = w << 6
-            var stopped = false
-            if let stopWords {
-                let stopping = word & stopWords[w]
-                if stopping != 0 {
-                    // Keep the routes up to and including the first that stops.
-                    word &= ((stopping & (0 &- stopping)) &<< 1) &- 1
-                    stopped = true
+        let answer = state.pointee.answer
+        var n = answer.count
+        if n == 0 { return [] }
+        if let stopWords {
+            var k = 0
+            while k < n {
+                let r = answer[k]
+                k += 1
+                if stopWords[r >> 6] & 1 &<< UInt64(r & 63) != 0 {
+                    n = k
+                    break
                 }
             }
-            while word != 0 {
-                out[n] = base | word.trailingZeroBitCount
-                n &+= 1
-                word &= word &- 1
-            }
-            if stopped { break }
-            w += 1
         }
-        return Array(UnsafeBufferPointer(start: out, count: n))
+        return Array(UnsafeBufferPointer(start: answer.base, count: n))
     }
 }
 
@@ -1192,6 +1187,12 @@ struct ScratchArray<Element: BitwiseCopyable> {
     /// Room for `n` elements from `base` (the count is not changed).
     @inline(__always) mutating func reserveCapacity(_ n: Int) {
         while capacity < n { grow() }
+    }
+
+    /// The count after the first `n` elements were written through `base` (room reserved first).
+    @inline(__always) mutating func setCount(_ n: Int) {
+        assert(n <= capacity)
+        count = n
     }
 
 
@@ -1248,9 +1249,10 @@ struct MatchState {
     var pending = ScratchArray<Int32>(capacity: 64)
     /// The root's posting lists the walk found (`TapeWalker.recordRootValue`): posting << 32 | path.
     var rootHits = ScratchArray<UInt64>(capacity: 32)
-    /// Matched routes a suppression removed (cleared from `routeBits`), in route order.
+    /// Matched routes a suppression removed, in route order.
     var suppressedRoutes = ScratchArray<Int32>(capacity: 16)
-    /// The answer's routes before they are copied out (`MatchScratch.selectedRoutes`).
+    /// Matched routes no suppression removed, in route order (`TapeWalker.finish`), before
+    /// they are copied out (`MatchScratch.selectedRoutes`).
     var answer = ScratchArray<Int>(capacity: 64)
     /// Per path, generation << 32 | its last leaf: stamp and head in one word, one load.
     var pathHead = ScratchTable<UInt64>(count: 0)
@@ -1263,12 +1265,11 @@ struct MatchState {
     var conditionLeafStamp = ScratchTable<UInt32>(count: 0)
     var conditionLeafSpan = ScratchTable<UInt64>(count: 0)
     var satisfying = ScratchArray<Int32>(capacity: 64)
-    /// One bit per route matched and not suppressed; the words set lie in
+    /// One bit per matched route (suppressed or not); the words set lie in
     /// `routeWordLow...routeWordHigh`, which `begin` zeroes for the next event.
     var routeBits = ScratchTable<UInt64>(count: 0)
     var routeWordLow = Int.max
     var routeWordHigh = -1
-    var routeBitCount = 0  // bits set in `routeBits`
     /// `CompiledMatcher.pathBit` of every path with a leaf in an array on this event.
     var arrayedPaths: UInt64 = 0
     /// Per exclusive child (its position in `CompiledMatcher.exclusiveEntries`), generation << 32
@@ -1325,10 +1326,10 @@ struct MatchState {
         pending.removeAll()
         rootHits.removeAll()
         suppressedRoutes.removeAll()
+        answer.removeAll()
         if routeWordLow <= routeWordHigh { (routeBits.base + routeWordLow).update(repeating: 0, count: routeWordHigh - routeWordLow + 1) }
         routeWordLow = Int.max
         routeWordHigh = -1
-        routeBitCount = 0
         arrayedPaths = 0
         satisfying.removeAll()
     }

@@ -8,8 +8,9 @@ public final class RouteTable: Sendable {
     /// The parsed `suppress` patterns of each route.
     public let suppressions: [[Pattern]]
     let matcher: CompiledMatcher
-    /// One bit per route with `stop`, in words of 64 (the matcher's route bitmap's layout).
-    let stopWords: [UInt64]
+    /// One bit per route with `stop`, in words of 64 (the matcher's route bitmap's layout);
+    /// nil when no route stops, so the answer is not searched for one.
+    let stopWords: [UInt64]?
 
     /// Compiles the enabled routes. Invalid patterns and patterns the complexity evaluator
     /// rejects are reported as diagnostics located at their route.
@@ -50,7 +51,7 @@ public final class RouteTable: Sendable {
         self.matcher = CompiledMatcher(patterns: patterns, suppressions: suppressions)
         var stopWords = [UInt64](repeating: 0, count: (ordered.count + 63) / 64)
         for (i, route) in ordered.enumerated() where route.stop { stopWords[i >> 6] |= 1 &<< UInt64(i & 63) }
-        self.stopWords = stopWords
+        self.stopWords = ordered.contains(where: \.stop) ? stopWords : nil
     }
 
     /// Indices into `routes` of the routes whose pattern matches `event` and no suppression does,
