@@ -104,4 +104,12 @@ import Testing
         #expect(decoder.decode(Array("[1]".utf8)) { _ in }?.reason == "not_json")
         #expect(decoder.decode(Array("{".utf8)) { _ in }?.reason == "not_json")
     }
+
+    /// Each explicit input format requires the finding format of its name; `auto` none.
+    @Test func anInputFormatRequiresTheFindingFormatOfItsName() {
+        for input in InputFormat.allCases {
+            #expect(input.required?.rawValue == (input == .auto ? nil : input.rawValue), "\(input)")
+        }
+        #expect(Set(InputFormat.allCases.compactMap(\.required)) == Set(FindingFormat.allCases))
+    }
 }
