@@ -12,11 +12,7 @@ import Testing
     @Test func anAsyncCommitsAnswerIsServedWithoutAConsumerPoll() async throws {
         try LibrdkafkaVersion.check()
         let log = CommitFailureTests.CapturedLog()
-        let cluster = try KafkaMockCluster(logger: log.logger)
-        try cluster.createTopic("findings", partitions: 1)
-        let producer = try KafkaProducer(config: KafkaConfig(["bootstrap.servers": cluster.bootstrapServers]), logger: log.logger)
-        for i in 0..<10 { try await producer.send(topic: "findings", value: Array("finding \(i)".utf8)) }
-        try await offPool { producer.close() }
+        let cluster = try await CommitFailureTests.clusterWithTenFindings(log)
         let p0 = TopicPartition("findings", 0)
 
         let (beforeServing, answered, awaitingAsked, awaitingAfter, committed) = try await offPool {

@@ -50,6 +50,16 @@ import Testing
         }
     }
 
+    /// A mock cluster whose one-partition topic `findings` holds ten records, offsets 0..<10.
+    static func clusterWithTenFindings(_ log: CapturedLog) async throws -> KafkaMockCluster {
+        let cluster = try KafkaMockCluster(logger: log.logger)
+        try cluster.createTopic("findings", partitions: 1)
+        let producer = try KafkaProducer(config: KafkaConfig(["bootstrap.servers": cluster.bootstrapServers]), logger: log.logger)
+        for i in 0..<10 { try await producer.send(topic: "findings", value: Array("finding \(i)".utf8)) }
+        try await offPool { producer.close() }
+        return cluster
+    }
+
     /// What one run saw: records by offset (repeats included), revocations, the commits' outcomes.
     struct Seen: Sendable {
         var offsets: [Int64] = []
@@ -67,11 +77,7 @@ import Testing
     func aRefusedCommitLosesNothingAndCommitsNothingUnsettled(code: Int32) async throws {
         try LibrdkafkaVersion.check()
         let log = CapturedLog()
-        let cluster = try KafkaMockCluster(logger: log.logger)
-        try cluster.createTopic("findings", partitions: 1)
-        let producer = try KafkaProducer(config: KafkaConfig(["bootstrap.servers": cluster.bootstrapServers]), logger: log.logger)
-        for i in 0..<10 { try await producer.send(topic: "findings", value: Array("finding \(i)".utf8)) }
-        try await offPool { producer.close() }
+        let cluster = try await Self.clusterWithTenFindings(log)
         let p0 = TopicPartition("findings", 0)
         let reason = OffsetCommitOutcome(kafkaErrorCode: code).reason
 
