@@ -160,6 +160,18 @@ import Testing
 
     @Test func crc32HasItsPublishedCheckValue() {
         #expect(StateTopics.crc32(Array("123456789".utf8)) == 0xCBF4_3926)
+        // Eight bytes a step, then the tail: every length from 0 to 40 against the bitwise
+        // definition, on bytes with every bit pattern.
+        func bitwise(_ bytes: [UInt8]) -> UInt32 {
+            var crc: UInt32 = 0xFFFF_FFFF
+            for b in bytes {
+                crc ^= UInt32(b)
+                for _ in 0..<8 { crc = crc & 1 == 1 ? 0xEDB8_8320 ^ (crc >> 1) : crc >> 1 }
+            }
+            return crc ^ 0xFFFF_FFFF
+        }
+        let bytes = (0..<40).map { UInt8(truncatingIfNeeded: $0 &* 97 &+ 13) } + [0xFF, 0x00, 0x80, 0x7F]
+        for n in 0...bytes.count { #expect(StateTopics.crc32(Array(bytes.prefix(n))) == bitwise(Array(bytes.prefix(n))), "length \(n)") }
     }
 
     @Test func aKeysPartitionIsTheOneLibrdkafkaPicks() throws {
