@@ -800,7 +800,9 @@ struct TapeWalker {
         let low = state.routeWordLow, high = state.routeWordHigh
         if high < low { return }
         let bits = state.routeBits
-        state.answer.reserveCapacity((high - low + 1) &* 64)
+        // Two slots of room past the last route: a word's first two routes are written whether
+        // or not it has them (below).
+        state.answer.reserveCapacity((high - low + 1) &* 64 &+ 2)
         let out = state.answer.base
         var n = 0
         m.routeSuppressible.withUnsafeBufferPointer { suppressibleWords in
@@ -809,15 +811,23 @@ struct TapeWalker {
             var w = low
             while w <= high {
                 var word = bits[w]
-                if word != 0 {
-                    let base = w << 6
-                    let suppressible = word & suppressibleWord[w]
-                    if suppressible != 0 { word = unsuppressed(word, suppressible, base: base) }
-                    while word != 0 {
-                        out[n] = base | word.trailingZeroBitCount
-                        n &+= 1
-                        word &= word &- 1
-                    }
+                let base = w << 6
+                let suppressible = word & suppressibleWord[w]
+                if suppressible != 0 { word = unsuppressed(word, suppressible, base: base) }
+                // A word's first two routes without a branch: a word holds 0, 1, 2 or more
+                // routes about as often each (~1.4 on average at 10,000 mixed routes), and a
+                // loop exit at an unpredictable count was the matcher's most mispredicted branch.
+                // A slot past the answer is written and not counted when there is no route.
+                out[n] = base | word.trailingZeroBitCount
+                n &+= word != 0 ? 1 : 0
+                word &= word &- 1
+                out[n] = base | word.trailingZeroBitCount
+                n &+= word != 0 ? 1 : 0
+                word &= word &- 1
+                while word != 0 {
+                    out[n] = base | word.trailingZeroBitCount
+                    n &+= 1
+                    word &= word &- 1
                 }
                 w &+= 1
             }
