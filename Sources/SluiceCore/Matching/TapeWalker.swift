@@ -500,11 +500,12 @@ struct TapeWalker {
             }
         }
         // The group's children and their tallies are side by side (`exclusiveEntries`). Most
-        // are direct routes (a tag route each: ~70 per finding at 10,000 mixed routes), set
-        // through a `RouteRun` whose bounds cover them all at once (`GroupSide.directRoutes`);
-        // the others are entered, the run written back around them. The tallies and entries
-        // are read through local pointers: through the scratch and the matcher they were
-        // reloaded for every child (the bitmap's stores may alias them).
+        // are direct routes (a tag route each: ~70 per finding at 10,000 mixed routes), first
+        // in the group (`GroupSide.directEnd`): each is set unless excluded without a branch,
+        // through a `RouteRun` whose bounds cover them all at once (`GroupSide.directRoutes`).
+        // The others are entered. The tallies and entries are read through local pointers:
+        // through the scratch and the matcher they were reloaded for every child (the
+        // bitmap's stores may alias them).
         var run = RouteRun(state)
         run.cover(Int(side.directRoutes.low), Int(side.directRoutes.high))
         let tallies = state.exclusionTally
@@ -512,22 +513,18 @@ struct TapeWalker {
         m.exclusiveEntries.withUnsafeBufferPointer { entries in
             guard let entry = entries.baseAddress, Int(side.exclusive.upperBound) <= entries.count else { return }
             var k = Int(side.exclusive.lowerBound)
+            let directEnd = Int(side.directEnd)
+            while k < directEnd {
+                run.setBit(Int(entry[k] >> 3), if: tallies[k] != excluded)
+                k += 1
+            }
+            run.store(into: statePointer)
             let stop = Int(side.exclusive.upperBound)
             while k < stop {
-                if tallies[k] != excluded {
-                    let e = entry[k]
-                    if e & (CompiledMatcher.directRoute | CompiledMatcher.evaluate) == CompiledMatcher.directRoute {
-                        run.setBit(Int(e >> 3))
-                    } else {
-                        run.store(into: statePointer)
-                        enter(e, single: true)
-                        run = RouteRun(state)
-                    }
-                }
+                if tallies[k] != excluded { enter(entry[k], single: true) }
                 k += 1
             }
         }
-        run.store(into: statePointer)
     }
 
     /// Wildcards with no literal prefix, entered (to be evaluated) when a window of their
@@ -1151,6 +1148,11 @@ struct RouteRun {
     /// Sets route `r`'s bit; its word must be covered (`cover`) before or after.
     @inline(__always) func setBit(_ r: Int) {
         bits[r >> 6] |= 1 &<< UInt64(r & 63)
+    }
+
+    /// `setBit` when `kept`, written without a branch (its word is read and stored either way).
+    @inline(__always) func setBit(_ r: Int, if kept: Bool) {
+        bits[r >> 6] |= UInt64(kept ? 1 : 0) &<< UInt64(r & 63)
     }
 
     /// Widens the word bounds to the words of routes `first` to `last` (ascending; a `last`
