@@ -799,7 +799,7 @@ struct TapeWalker {
         let bits = state.routeBits
         // Two slots of room past the last route: a word's first two routes are written whether
         // or not it has them (below).
-        state.answer.reserveCapacity((high - low + 1) &* 64 &+ 2)
+        state.answer.reserveCapacity((high - low + 1) &* 64 &+ 4)
         let out = state.answer.base
         var n = 0
         m.routeSuppressible.withUnsafeBufferPointer { suppressibleWords in
@@ -815,6 +815,12 @@ struct TapeWalker {
                 // routes about as often each (~1.4 on average at 10,000 mixed routes), and a
                 // loop exit at an unpredictable count was the matcher's most mispredicted branch.
                 // A slot past the answer is written and not counted when there is no route.
+                out[n] = base | word.trailingZeroBitCount
+                n &+= word != 0 ? 1 : 0
+                word &= word &- 1
+                out[n] = base | word.trailingZeroBitCount
+                n &+= word != 0 ? 1 : 0
+                word &= word &- 1
                 out[n] = base | word.trailingZeroBitCount
                 n &+= word != 0 ? 1 : 0
                 word &= word &- 1
