@@ -817,18 +817,10 @@ struct TapeWalker {
                 // finding, was the matcher's most mispredicted branch (after two slots, ~66
                 // routes per finding were left to the loop at 10,000 mixed routes; after four,
                 // ~12). A slot is written and not counted when there is no route for it.
-                out[n] = base | word.trailingZeroBitCount
-                n &+= word != 0 ? 1 : 0
-                word &= word &- 1
-                out[n] = base | word.trailingZeroBitCount
-                n &+= word != 0 ? 1 : 0
-                word &= word &- 1
-                out[n] = base | word.trailingZeroBitCount
-                n &+= word != 0 ? 1 : 0
-                word &= word &- 1
-                out[n] = base | word.trailingZeroBitCount
-                n &+= word != 0 ? 1 : 0
-                word &= word &- 1
+                TapeWalker.writeLowestRoute(&word, base: base, to: out, &n)
+                TapeWalker.writeLowestRoute(&word, base: base, to: out, &n)
+                TapeWalker.writeLowestRoute(&word, base: base, to: out, &n)
+                TapeWalker.writeLowestRoute(&word, base: base, to: out, &n)
                 while word != 0 {
                     out[n] = base | word.trailingZeroBitCount
                     n &+= 1
@@ -838,6 +830,14 @@ struct TapeWalker {
             }
         }
         state.answer.setCount(n)
+    }
+
+    /// Writes `word`'s lowest route at `out[n]` and removes it from `word`, without a branch:
+    /// `n` counts it only if `word` had one (the slot is written either way).
+    @inline(__always) static func writeLowestRoute(_ word: inout UInt64, base: Int, to out: UnsafeMutablePointer<Int>, _ n: inout Int) {
+        out[n] = base | word.trailingZeroBitCount
+        n &+= word != 0 ? 1 : 0
+        word &= word &- 1
     }
 
     /// `word` (the bitmap's word of routes `base` to `base + 63`) without its routes in
