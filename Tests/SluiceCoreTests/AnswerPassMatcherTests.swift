@@ -35,6 +35,26 @@ import Testing
         ])
     }
 
+    /// Words holding 0 to 9 routes (word w holds w of them, 7 apart, the last at 63 in the
+    /// fullest), then the same words in reverse: a word's first four routes are written
+    /// whether or not it has them and counted only if it does (`TapeWalker.finish`), the
+    /// rest by a loop. A slot counted for a missing route, or a fifth route lost, shows here.
+    @Test func wordsHoldingZeroToNineRoutes() throws {
+        let table = try Self.numbered(640)
+        func ids(_ holding: (Int) -> Int) -> [Int] {
+            (0..<10).flatMap { w in (0..<holding(w)).map { j in w * 64 + 63 - 7 * j } }.sorted()
+        }
+        let rising = ids { $0 }, falling = ids { 9 - $0 }, single = [5 * 64 + 63]
+        func event(_ ids: [Int]) -> String { #"{"id":[\#(ids.map(String.init).joined(separator: ","))]}"# }
+        try RouteAnswers.check(table, [
+            (event(rising), rising),
+            (event(falling), falling),
+            (event(single), single),
+            (#"{"all":true}"#, Array(0..<640)),
+            (event(rising), rising),
+        ])
+    }
+
     /// A route reached through two posting lists (two `$or` alternatives on different paths) and
     /// through a broad state's run is listed once, among routes spanning five words.
     @Test func aRouteReachedTwiceIsListedOnce() throws {

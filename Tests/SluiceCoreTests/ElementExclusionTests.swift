@@ -71,4 +71,49 @@ import Testing
             }
         }
     }
+
+    /// One key's exclusive children of three kinds, interleaved in route order: direct routes
+    /// (a list of their own), pairs of routes sharing one list (one state with two routes,
+    /// entered) and routes with an account too (a consistency check, entered). The direct ones
+    /// are set first without a branch (`GroupSide.directEnd`), the exclusion lists renumbered
+    /// to their new positions: a child excluded wrongly or kept wrongly shows here.
+    @Test func directAndEnteredChildrenOfOneKey() throws {
+        func excluded(_ k: Int) -> [String] {
+            switch k % 4 {
+            case 0: return ["team\(k % 5)", "solo\(k)"]
+            case 1, 2: return ["team\((k / 4) % 5)", "pair\(k / 4)"]
+            default: return ["team\((k + 1) % 5)"]
+            }
+        }
+        let routes = (0..<120).map { k in
+            Self.tagRoute("r\(k)", key: "team", excluding: excluded(k), account: k % 4 == 3 ? "111111111111" : nil)
+        }
+        let table = try RouteTable(routes: routes)
+        // The key's group has children of both kinds, the direct routes first.
+        let m = table.matcher
+        let direct = CompiledMatcher.directRoute | CompiledMatcher.evaluate
+        let sides = m.groupSides.filter { !$0.exclusive.isEmpty }
+        #expect(sides.contains { $0.exclusive.lowerBound < $0.directEnd && $0.directEnd < $0.exclusive.upperBound })
+        for side in sides {
+            for k in side.exclusive {
+                #expect((m.exclusiveEntries[Int(k)] & direct == CompiledMatcher.directRoute) == (k < side.directEnd))
+            }
+        }
+        let parser = JSONParser(maxBytes: 1 << 20, maxDepth: 64)
+        let scratch = MatchScratch()
+        for account in ["111111111111", "222222222222"] {
+            for value in ["team0", "team3", "pair7", "solo8", "other"] {
+                let text = Self.event(account: account, tags: #"[{"key":"env","value":"team1"},{"key":"team","value":"\#(value)"}]"#)
+                // By hand: a route holds unless the team tag's value is in its list; the
+                // account routes need their account too.
+                let expected = (0..<120).filter { k in
+                    !excluded(k).contains(value) && (k % 4 != 3 || account == "111111111111")
+                }
+                let json = try JSON.parse(text)
+                #expect(table.referenceMatch(json) == expected, "reference on \(text)")
+                let compiled = try parser.parse(Array(text.utf8)) { table.match($0.root, scratch: scratch) }.get()
+                #expect(compiled == expected, "compiled on \(text)")
+            }
+        }
+    }
 }

@@ -74,6 +74,10 @@ final class CompiledMatcher: Sendable {
         /// (`Int32.max` and -1 if none): `visitExclusive` widens the answer's word bounds to
         /// them once, not route by route.
         var directRoutes: (low: Int32, high: Int32) = (.max, -1)
+        /// The `exclusive` children below it are direct routes, the others are entered:
+        /// `visitExclusive` sets the first without a branch per child (whether a child is
+        /// excluded differs from finding to finding, and was a mispredicted branch per tag route).
+        var directEnd: Int32 = 0
         /// Wildcards with no literal prefix (`*team7-*-eks`), found by a window of their
         /// longest literal segment in the leaf (`substringTable`), then evaluated: window
         /// lengths, a range of `lengths`.
@@ -929,19 +933,34 @@ final class CompiledMatcher: Sendable {
             return k << 3 | CompiledMatcher.checkedRoute
         }
         // An exclusive child is entered from its group alone, once per event: no stamp needed.
-        let exclusiveEntries = exclusiveStates.map { t in directEntry(Int(t)) ?? CompiledMatcher.stateEntry(t, CompiledMatcher.enteredOnce) }
-        self.exclusiveEntries = exclusiveEntries
-        for g in groupSides.indices {
-            for k in groupSides[g].exclusive {
-                let entry = exclusiveEntries[Int(k)]
-                guard entry & (CompiledMatcher.directRoute | CompiledMatcher.evaluate) == CompiledMatcher.directRoute else { continue }
-                groupSides[g].directRoutes = (min(groupSides[g].directRoutes.low, entry >> 3), max(groupSides[g].directRoutes.high, entry >> 3))
+        // A group's direct routes go first (`GroupSide.directEnd`); the exclusion lists name
+        // children by position, so they are renumbered.
+        let unorderedEntries = exclusiveStates.map { t in directEntry(Int(t)) ?? CompiledMatcher.stateEntry(t, CompiledMatcher.enteredOnce) }
+        var exclusiveEntries = unorderedEntries
+        var exclusivePosition = Array(Int32(0)..<Int32(unorderedEntries.count))
+        for g in groupSides.indices where !groupSides[g].exclusive.isEmpty {
+            let range = groupSides[g].exclusive
+            let isDirect = { (k: Int32) in
+                unorderedEntries[Int(k)] & (CompiledMatcher.directRoute | CompiledMatcher.evaluate) == CompiledMatcher.directRoute
+            }
+            let direct = range.filter(isDirect)
+            var at = range.lowerBound
+            for k in direct + range.filter({ !isDirect($0) }) {
+                exclusiveEntries[Int(at)] = unorderedEntries[Int(k)]
+                exclusivePosition[Int(k)] = at
+                at += 1
+            }
+            groupSides[g].directEnd = range.lowerBound + Int32(direct.count)
+            for k in direct {
+                let route = unorderedEntries[Int(k)] >> 3
+                groupSides[g].directRoutes = (min(groupSides[g].directRoutes.low, route), max(groupSides[g].directRoutes.high, route))
             }
         }
+        self.exclusiveEntries = exclusiveEntries
         self.groupSides = groupSides
         self.exclusions = IntKeyTable(exclusionKeys.enumerated().map { ($0.element, Int32($0.offset)) })
         self.exclusionRanges = exclusionRanges
-        self.exclusionChildren = exclusionChildren
+        self.exclusionChildren = exclusionChildren.map { exclusivePosition[Int($0)] }
         self.branchElementPair = branchElementPair
         self.groupAtoms = IntKeyTable(groupAtomLists.map { ($0.key, listOffset[$0.value]) })
         var listStart = 0
