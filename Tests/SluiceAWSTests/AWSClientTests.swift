@@ -23,6 +23,22 @@ func motoClient(_ moto: MotoServer, http: HTTPClient, region: String = "us-east-
 func uniqueName(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.prefix(8).lowercased())" }
 
 @Suite struct AWSClientTests {
+    /// The harness takes moto as started only once moto itself bound its port. A free port can
+    /// be taken by another test's server while moto warms up; that server accepts connections
+    /// too, and a run once sent every AWS call to it (404 for all, moto gone with "Address
+    /// already in use"). Here the port is taken on purpose: the start is refused.
+    @Test func aPortTakenByAnotherServerIsNotTakenForMoto() async throws {
+        let other = try await WebhookReceiver.start()
+        let (p, port, log) = try MotoServer.launch(port: other.port)
+        let bound = try await offPool { MotoServer.waitUntilBound(p, port: port, log: log, timeout: 120) }
+        ChildProcess.stop(p)
+        let stillAccepting = await LoopbackPort.accepts(port, within: 1)
+        await other.stopAndWait()
+        try? FileManager.default.removeItem(at: log)
+        #expect(!bound, "moto could not bind a port another server holds")
+        #expect(stillAccepting, "a connection alone would have passed: the other server accepts")
+    }
+
     @Test func queryProtocolAgainstMoto() async throws {
         let moto = try await MotoServer.startShared()
         let http = HTTPClient()

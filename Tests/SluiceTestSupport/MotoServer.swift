@@ -28,7 +28,7 @@ public final class MotoServer: Sendable {
         var lastError: (any Error)?
         for _ in 0..<5 {  // a free port can be taken between probing and binding: try again
             let (p, port, log) = try Self.launch()
-            if LoopbackPort.waitUntilAccepting(port, timeout: 60), p.isRunning {
+            if Self.waitUntilBound(p, port: port, log: log, timeout: 60) {
                 self.port = port
                 process = Mutex(p)
                 logFile = log
@@ -50,7 +50,7 @@ public final class MotoServer: Sendable {
         var lastError: (any Error)?
         for _ in 0..<5 {  // a free port can be taken between probing and binding: try again
             let (p, port, log) = try Self.launch()
-            if await LoopbackPort.accepts(port, within: 60), p.isRunning {
+            if try await offPool({ Self.waitUntilBound(p, port: port, log: log, timeout: 60) }) {
                 return MotoServer(port: port, process: p, logFile: log)
             }
             lastError = Self.failedStart(p, port: port, log: log)
@@ -58,13 +58,14 @@ public final class MotoServer: Sendable {
         throw lastError ?? HarnessError("moto did not start")
     }
 
-    private static func launch() throws -> (Process, Int, URL) {
+    /// Starts the wrapper on `port` (a free one when nil), without waiting for it.
+    public static func launch(port: Int? = nil) throws -> (Process, Int, URL) {
         let python = PackagePaths.root.appendingPathComponent(".tools/venv/bin/python3")
         guard FileManager.default.isExecutableFile(atPath: python.path) else {
             throw HarnessError("the tools venv (moto) is missing at \(python.path): run scripts/setup")
         }
         let script = PackagePaths.root.appendingPathComponent("scripts/receivers/moto_server.py")
-        let port = try LoopbackPort.free()
+        let port = try port ?? LoopbackPort.free()
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("moto-\(port)-\(UUID().uuidString.prefix(8)).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let p = Process()
@@ -77,6 +78,22 @@ public final class MotoServer: Sendable {
         p.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("AWS_") }
         try p.run()
         return (p, port, log)
+    }
+
+    /// Whether this server bound `port`: werkzeug logs "Running on" once its socket is bound.
+    /// A connection alone does not say so: moto warms its backends for seconds before binding,
+    /// and another test's server that took the free port meanwhile accepts too (moto then exits
+    /// with "Address already in use", and every AWS call of the run got that server's 404).
+    public static func waitUntilBound(_ p: Process, port: Int, log: URL, timeout: Double) -> Bool {
+        let marker = "Running on http://127.0.0.1:\(port)"
+        let deadline = Date().addingTimeInterval(timeout)
+        while p.isRunning, Date() < deadline {
+            if let text = try? String(contentsOf: log, encoding: .utf8), text.contains(marker) {
+                return p.isRunning && LoopbackPort.waitUntilAccepting(port, timeout: 5)
+            }
+            usleep(50_000)
+        }
+        return false
     }
 
     private static func failedStart(_ p: Process, port: Int, log: URL) -> HarnessError {
